@@ -1,0 +1,10 @@
+import type { Logger } from 'pino';
+import type { Config } from '../config/index.js';
+import type { Db } from '../store/db.js';
+
+/** What activities need from the process that hosts them. Built once by the worker. */
+export interface ActivityDeps {
+  db: Db;
+  config: Config;
+  log: Logger;
+}

@@ -1,0 +1,16 @@
+import type { ActivityDeps } from './deps.js';
+import { createMachineRunActivities } from './machine-run.js';
+import { createObjectiveActivities } from './objectives.js';
+
+export type { ActivityDeps } from './deps.js';
+export type { ReservationOutcome, RunCommandResult } from './machine-run.js';
+
+/** Every activity the worker registers, built from the process's real dependencies. */
+export function createActivities(deps: ActivityDeps) {
+  return {
+    ...createMachineRunActivities(deps),
+    ...createObjectiveActivities(deps),
+  };
+}
+
+export type Activities = ReturnType<typeof createActivities>;

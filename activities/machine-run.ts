@@ -1,0 +1,301 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { Context } from '@temporalio/activity';
+import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
+import { type CurrencyCode, formatAmount, parseAmount, runtimeCost, minUnits } from '../domain/money.js';
+import { STOP_REASONS, type CheckpointKind, type MachineStatus } from '../domain/machines.js';
+import { appendAudit } from '../store/audit.js';
+import { findBudget, release, reserve, settle } from '../store/budgets.js';
+import { getCheckpoint, insertCheckpoint } from '../store/checkpoints.js';
+import { recordCost } from '../store/costs.js';
+import { checkoutWorkspace, pinCheckpoint, removeWorkspace, resetWorkspace, snapshotWorkspace } from '../store/git.js';
+import { getMachine, updateMachine, type MachineUsage } from '../store/machines.js';
+import { getProject, type Project } from '../store/projects.js';
+import { killSandboxes, startSandbox } from './compute/local-sandbox.js';
+import type { ActivityDeps } from './deps.js';
+
+export type ReservationOutcome =
+  | { ok: true; reservationId: string; amount: string; currency: CurrencyCode }
+  | { ok: false; code: 'budget_exceeded' | 'budget_not_set'; message: string; remaining?: string; currency: CurrencyCode };
+
+export interface RunCommandResult {
+  exitCode: number | null;
+  stopReason: string | null;
+  outputTail: string;
+}
+
+const OUTPUT_TAIL_BYTES = 4096;
+
+/** Activities of one machine's life: every one is idempotent on the machine id it is given. */
+export function createMachineRunActivities({ db, config, log }: ActivityDeps) {
+  async function projectOf(projectId: string): Promise<Project> {
+    const project = await getProject(db, projectId);
+    if (!project) throw ApplicationFailure.nonRetryable(`project ${projectId} not found`, 'NotFoundError');
+    return project;
+  }
+  const workspaceOf = (machineId: string) => path.join(config.workspacesDir, machineId);
+  const logFileOf = (machineId: string) => path.join(config.home, 'logs', `${machineId}.log`);
+
+  return {
+    /** Reserves the machine's money limit on the project budget, once per machine. */
+    async reserveMachineBudget(input: { machineId: string; projectId: string; amount: string }): Promise<ReservationOutcome> {
+      const project = await projectOf(input.projectId);
+      const budget = await findBudget(db, 'project', project.id);
+      const currency = project.currency;
+      if (!budget) {
+        return {
+          ok: false,
+          code: 'budget_not_set',
+          currency,
+          message: `project ${project.id} has no budget: set one with PUT /v1/projects/${project.id}/budget before starting machines`,
+        };
+      }
+      const amount = parseAmount(input.amount, currency);
+      const outcome = await reserve(db, {
+        key: `machine:${input.machineId}`,
+        budgetIds: [budget.id],
+        projectId: project.id,
+        machineId: input.machineId,
+        amount,
+        now: new Date(),
+      });
+      if (outcome.ok) {
+        await appendAudit(db, {
+          actor: 'system',
+          action: 'budget.reserved',
+          subjectType: 'machine',
+          subjectId: input.machineId,
+          projectId: project.id,
+          details: { amount: formatAmount(amount, currency), currency },
+          idempotencyKey: `machine:${input.machineId}:reserved`,
+        });
+        return { ok: true, reservationId: outcome.reservationId, amount: formatAmount(outcome.amount, currency), currency };
+      }
+      return {
+        ok: false,
+        code: 'budget_exceeded',
+        currency,
+        remaining: formatAmount(outcome.remaining, currency),
+        message: `budget exceeded: the machine's limit of ${formatAmount(amount, currency)} ${currency} does not fit in the ${budget.period} budget (${formatAmount(outcome.remaining, currency)} of ${formatAmount(outcome.limit, currency)} ${currency} left)`,
+      };
+    },
+
+    /** Records a status change of the machine, with its audit record. */
+    async markMachine(input: {
+      machineId: string;
+      status: MachineStatus;
+      instanceRef?: string;
+      stopReason?: string | null;
+      error?: string | null;
+      exitCode?: number | null;
+      usage?: MachineUsage;
+      started?: boolean;
+      ended?: boolean;
+    }): Promise<void> {
+      const machine = await getMachine(db, input.machineId);
+      if (!machine) throw ApplicationFailure.nonRetryable(`machine ${input.machineId} not found`, 'NotFoundError');
+      await updateMachine(db, input.machineId, {
+        status: input.status,
+        ...(input.instanceRef !== undefined ? { instanceRef: input.instanceRef } : {}),
+        ...(input.stopReason !== undefined ? { stopReason: input.stopReason } : {}),
+        ...(input.error !== undefined ? { error: input.error } : {}),
+        ...(input.exitCode !== undefined ? { exitCode: input.exitCode } : {}),
+        ...(input.usage !== undefined ? { usage: input.usage } : {}),
+        ...(input.started && !machine.startedAt ? { startedAt: new Date() } : {}),
+        ...(input.ended && !machine.endedAt ? { endedAt: new Date() } : {}),
+      });
+      await appendAudit(db, {
+        actor: 'system',
+        action: `machine.${input.status}`,
+        subjectType: 'machine',
+        subjectId: input.machineId,
+        projectId: machine.projectId,
+        details: {
+          ...(input.stopReason ? { stopReason: input.stopReason } : {}),
+          ...(input.error ? { error: input.error } : {}),
+          ...(input.exitCode !== undefined && input.exitCode !== null ? { exitCode: input.exitCode } : {}),
+        },
+        idempotencyKey: `machine:${input.machineId}:${input.status}`,
+      });
+    },
+
+    /** Checks the parent checkpoint out into the machine's own worktree. */
+    async provisionSandbox(input: { machineId: string; projectId: string; checkpointId: string }): Promise<{ workspace: string; instanceRef: string; commit: string }> {
+      const project = await projectOf(input.projectId);
+      const checkpoint = await getCheckpoint(db, input.checkpointId);
+      if (!checkpoint || checkpoint.projectId !== project.id) {
+        throw ApplicationFailure.nonRetryable(`checkpoint ${input.checkpointId} is not a checkpoint of project ${project.id}`, 'InputError');
+      }
+      const workspace = workspaceOf(input.machineId);
+      await checkoutWorkspace(project.repoPath, workspace, checkpoint.commit);
+      return { workspace, instanceRef: `local:${input.machineId}`, commit: checkpoint.commit };
+    },
+
+    /**
+     * Runs the command in the sandbox from a clean copy of `baseCommit` (so a retry after a crash
+     * starts over from the checkpoint), heartbeating every second. Stops at `deadline` with the
+     * reason given, and on cancellation.
+     */
+    async runCommand(input: {
+      machineId: string;
+      projectId: string;
+      command: string;
+      baseCommit: string;
+      deadline: number;
+      deadlineReason: string;
+    }): Promise<RunCommandResult> {
+      const ctx = Context.current();
+      const project = await projectOf(input.projectId);
+      const workspace = workspaceOf(input.machineId);
+      killSandboxes(input.machineId); // a previous attempt's sandbox, if its worker survived
+      await resetWorkspace(project.repoPath, workspace, input.baseCommit);
+      if (Date.now() >= input.deadline) return { exitCode: null, stopReason: input.deadlineReason, outputTail: '' };
+
+      fs.mkdirSync(path.dirname(logFileOf(input.machineId)), { recursive: true });
+      const logFile = fs.createWriteStream(logFileOf(input.machineId), { flags: 'a' });
+      const child = startSandbox({ machineId: input.machineId, workspace, command: input.command, network: false });
+      let tail = Buffer.alloc(0);
+      let bytes = 0;
+      const collect = (chunk: Buffer) => {
+        logFile.write(chunk);
+        bytes += chunk.length;
+        tail = Buffer.concat([tail, chunk]).subarray(-OUTPUT_TAIL_BYTES);
+      };
+      child.stdout!.on('data', collect);
+      child.stderr!.on('data', collect);
+      const exited = new Promise<number | null>((resolve, reject) => {
+        child.on('error', reject);
+        child.on('close', (code) => resolve(code));
+      });
+
+      let stopReason: string | null = null;
+      const timer = setInterval(() => {
+        ctx.heartbeat({ outputBytes: bytes });
+        if (Date.now() >= input.deadline && stopReason === null) {
+          stopReason = input.deadlineReason;
+          child.kill('SIGKILL');
+        }
+      }, 1000);
+      const onCancel = () => child.kill('SIGKILL');
+      ctx.cancellationSignal.addEventListener('abort', onCancel);
+      try {
+        const code = await exited;
+        if (ctx.cancellationSignal.aborted) throw new CancelledFailure('machine run cancelled');
+        log.debug({ machineId: input.machineId, code, stopReason }, 'sandbox exited');
+        return { exitCode: stopReason ? null : code, stopReason, outputTail: tail.toString('utf8') };
+      } finally {
+        clearInterval(timer);
+        ctx.cancellationSignal.removeEventListener('abort', onCancel);
+        logFile.end();
+      }
+    },
+
+    /** Commits the workspace as checkpoint `checkpointId` (same id → same commit and row). */
+    async createCheckpoint(input: {
+      checkpointId: string;
+      machineId: string;
+      projectId: string;
+      parentCheckpointId: string;
+      kind: CheckpointKind;
+      trigger: string;
+      at: string;
+    }): Promise<{ checkpointId: string; commit: string }> {
+      const existing = await getCheckpoint(db, input.checkpointId);
+      if (existing) return { checkpointId: existing.id, commit: existing.commit };
+      const project = await projectOf(input.projectId);
+      const parent = await getCheckpoint(db, input.parentCheckpointId);
+      if (!parent) throw ApplicationFailure.nonRetryable(`parent checkpoint ${input.parentCheckpointId} not found`, 'NotFoundError');
+      const commit = await snapshotWorkspace(
+        project.repoPath,
+        workspaceOf(input.machineId),
+        parent.commit,
+        `${input.kind} checkpoint ${input.checkpointId} of ${input.machineId} (${input.trigger})`,
+        new Date(input.at),
+      );
+      await pinCheckpoint(project.repoPath, input.checkpointId, commit);
+      await insertCheckpoint(db, {
+        id: input.checkpointId,
+        projectId: project.id,
+        parentId: parent.id,
+        machineId: input.machineId,
+        commit,
+        kind: input.kind,
+        trigger: input.trigger,
+      });
+      await appendAudit(db, {
+        actor: 'system',
+        action: 'checkpoint.created',
+        subjectType: 'checkpoint',
+        subjectId: input.checkpointId,
+        projectId: project.id,
+        details: { machineId: input.machineId, parentId: parent.id, commit, kind: input.kind, trigger: input.trigger },
+        idempotencyKey: `checkpoint:${input.checkpointId}`,
+      });
+      return { checkpointId: input.checkpointId, commit };
+    },
+
+    /** Kills any sandbox left and removes the workspace. Safe to repeat. */
+    async terminateSandbox(input: { machineId: string; projectId: string }): Promise<void> {
+      const project = await projectOf(input.projectId);
+      killSandboxes(input.machineId);
+      await removeWorkspace(project.repoPath, workspaceOf(input.machineId));
+    },
+
+    /**
+     * Settles the machine's reservation to its runtime cost (never above the reservation) and
+     * records exactly one cost event for it.
+     */
+    async settleMachineCost(input: {
+      machineId: string;
+      projectId: string;
+      runtimeMs: number;
+      hourlyPrice: string;
+      priceCurrency: CurrencyCode;
+      profile: string;
+    }): Promise<{ charged: string; currency: CurrencyCode }> {
+      const project = await projectOf(input.projectId);
+      if (input.priceCurrency !== project.currency) {
+        throw ApplicationFailure.nonRetryable(
+          `price in ${input.priceCurrency} cannot be charged to a ${project.currency} project without a conversion rate`,
+          'InputError',
+        );
+      }
+      const key = `machine:${input.machineId}`;
+      const cost = runtimeCost(input.runtimeMs, parseAmount(input.hourlyPrice, input.priceCurrency));
+      const charged = await settle(db, key, cost);
+      const currency = project.currency;
+      await recordCost(db, {
+        idempotencyKey: `${key}:compute`,
+        projectId: project.id,
+        machineId: input.machineId,
+        category: 'infra',
+        amount: charged,
+        currency,
+        projectAmount: charged,
+        projectCurrency: currency,
+        details: {
+          runtimeMs: input.runtimeMs,
+          hourlyPrice: input.hourlyPrice,
+          profile: input.profile,
+          provider: 'local',
+          ...(charged < cost ? { cappedFrom: formatAmount(cost, currency) } : {}),
+        },
+      });
+      await appendAudit(db, {
+        actor: 'system',
+        action: 'budget.settled',
+        subjectType: 'machine',
+        subjectId: input.machineId,
+        projectId: project.id,
+        details: { charged: formatAmount(charged, currency), currency, runtimeMs: input.runtimeMs },
+        idempotencyKey: `${key}:settled`,
+      });
+      return { charged: formatAmount(minUnits(charged, cost), currency), currency };
+    },
+
+    /** Gives the reservation back when the machine never ran. */
+    async releaseMachineBudget(input: { machineId: string }): Promise<void> {
+      await release(db, `machine:${input.machineId}`);
+    },
+  };
+}

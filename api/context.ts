@@ -1,0 +1,40 @@
+import type { Client } from '@temporalio/client';
+import type { Logger } from 'pino';
+import type { Config } from '../config/index.js';
+import type { Principal } from '../store/auth.js';
+import type { Db } from '../store/db.js';
+
+/** What every route handler can use. */
+export interface ApiContext {
+  db: Db;
+  temporal: Client;
+  config: Config;
+  log: Logger;
+}
+
+declare global {
+  // eslint-disable-next-line @typescript-eslint/no-namespace
+  namespace Express {
+    interface Request {
+      requestId: string;
+      principal?: Principal;
+    }
+  }
+}
+
+export function principalOf(req: Express.Request): Principal {
+  if (!req.principal) throw new Error('route used without authentication middleware');
+  return req.principal;
+}
+
+/** The audit actor string of a request. */
+export function actorOf(req: Express.Request): string {
+  const p = principalOf(req);
+  return `user:${p.name}`;
+}
+
+/** A path parameter as a string (express types allow arrays for wildcard params). */
+export function param(req: Express.Request & { params: Record<string, unknown> }, name: string): string {
+  const v = req.params[name];
+  return Array.isArray(v) ? v.join('/') : String(v ?? '');
+}

@@ -1,0 +1,68 @@
+import type { ErrorRequestHandler } from 'express';
+import { z } from 'zod';
+import type { Logger } from 'pino';
+
+/**
+ * The one place where errors become HTTP responses. Route handlers just throw domain errors
+ * (InputError, NotFoundError, ConflictError, AuthenticationError) or zod errors.
+ */
+export class ApiError extends Error {
+  override name = 'ApiError';
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly details: Record<string, unknown> = {},
+  ) {
+    super(message);
+  }
+}
+
+/** Messages of the errors the api itself raises, kept together so they read consistently. */
+export const MESSAGES = {
+  missingKey: 'missing API key: send "Authorization: Bearer <api key>"',
+  unknownKey: 'unknown or revoked API key',
+  forbidden: (role: string, action: string) => `role "${role}" may not ${action}`,
+  idempotencyMismatch: 'this Idempotency-Key was already used with a different request; use a new key',
+  notFound: (what: string, id: string) => `${what} ${id} not found`,
+  routeNotFound: (method: string, path: string) => `no route ${method} ${path}; see GET /v1/openapi.json`,
+  badJson: 'request body is not valid JSON',
+} as const;
+
+function fromZod(err: z.ZodError): ApiError {
+  const issues = err.issues.map((i) => ({ field: i.path.join('.') || '(body)', message: i.message }));
+  const message = issues.map((i) => `${i.field}: ${i.message}`).join('; ');
+  return new ApiError(400, 'invalid_request', message, { issues });
+}
+
+const STATUS_BY_NAME: Record<string, [number, string]> = {
+  InputError: [422, 'invalid_request'],
+  MoneyError: [400, 'invalid_amount'],
+  NotFoundError: [404, 'not_found'],
+  ConflictError: [409, 'conflict'],
+  AuthenticationError: [401, 'unauthenticated'],
+};
+
+export function toApiError(err: unknown): ApiError {
+  if (err instanceof ApiError) return err;
+  if (err instanceof z.ZodError) return fromZod(err);
+  const e = err as { name?: string; message?: string; code?: string; details?: Record<string, unknown>; type?: string; status?: number };
+  if (e?.type === 'entity.parse.failed') return new ApiError(400, 'invalid_json', MESSAGES.badJson);
+  const mapped = e?.name ? STATUS_BY_NAME[e.name] : undefined;
+  if (mapped) {
+    const code = e.name === 'ConflictError' && e.code ? e.code : mapped[1];
+    return new ApiError(mapped[0], code, e.message ?? 'error', e.details ?? {});
+  }
+  return new ApiError(500, 'internal', 'internal error; see the server log with this requestId');
+}
+
+export function errorMiddleware(log: Logger): ErrorRequestHandler {
+  return (err, req, res, _next) => {
+    const apiError = toApiError(err);
+    if (apiError.status >= 500) log.error({ err, requestId: req.requestId }, 'request failed');
+    res.status(apiError.status).json({
+      error: { code: apiError.code, message: apiError.message, details: apiError.details },
+      requestId: req.requestId,
+    });
+  };
+}

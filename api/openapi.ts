@@ -1,0 +1,80 @@
+import { z } from 'zod';
+import { auditQuery, createMachineBody, createObjectiveBody, createProjectBody, listMachinesQuery, putBudgetBody } from './schemas.js';
+
+/** The OpenAPI 3.1 document, built from the same zod schemas that validate requests. */
+export function openApiDocument() {
+  const body = (schema: z.ZodType) => ({
+    required: true,
+    content: { 'application/json': { schema: z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any' }) } },
+  });
+  const query = (schema: z.ZodObject) =>
+    Object.keys(schema.shape).map((name) => ({ name, in: 'query', required: false, schema: { type: 'string' } }));
+  const idParam = (name = 'id') => ({ name, in: 'path', required: true, schema: { type: 'string' } });
+  const ok = (description: string) => ({ description, content: { 'application/json': {} } });
+  const errors = {
+    '400': { $ref: '#/components/responses/Error' },
+    '401': { $ref: '#/components/responses/Error' },
+    '404': { $ref: '#/components/responses/Error' },
+    '409': { $ref: '#/components/responses/Error' },
+    '422': { $ref: '#/components/responses/Error' },
+  };
+  const op = (summary: string, extra: Record<string, unknown> = {}, response = ok(summary)) => ({
+    summary,
+    ...extra,
+    responses: { '200': response, ...errors },
+  });
+  return {
+    openapi: '3.1.0',
+    info: { title: 'AutoVibe API', version: '1.0.0', description: 'Run coding agents in sandboxes under hard money budgets.' },
+    servers: [{ url: '/v1' }],
+    security: [{ apiKey: [] }],
+    components: {
+      securitySchemes: { apiKey: { type: 'http', scheme: 'bearer', description: 'An AutoVibe API key' } },
+      responses: {
+        Error: {
+          description: 'An error: { error: { code, message, details }, requestId }',
+          content: {
+            'application/json': {
+              schema: {
+                type: 'object',
+                properties: {
+                  error: { type: 'object', properties: { code: { type: 'string' }, message: { type: 'string' }, details: { type: 'object' } } },
+                  requestId: { type: 'string' },
+                },
+              },
+            },
+          },
+        },
+      },
+    },
+    paths: {
+      '/projects': {
+        post: op('Create a project (new git repository, or a clone of repoUrl)', { requestBody: body(createProjectBody) }),
+        get: op('List projects'),
+      },
+      '/projects/{id}': { get: op('A project with its budget', { parameters: [idParam()] }) },
+      '/projects/{id}/budget': { put: op('Set the project budget', { parameters: [idParam()], requestBody: body(putBudgetBody) }) },
+      '/projects/{id}/checkpoints': { get: op('The evolution tree of a project', { parameters: [idParam()] }) },
+      '/projects/{id}/costs': { get: op('Cost events and totals of a project', { parameters: [idParam()] }) },
+      '/projects/{id}/objectives': {
+        post: op('Create an objective', { parameters: [idParam()], requestBody: body(createObjectiveBody) }),
+        get: op('List objectives', { parameters: [idParam()] }),
+      },
+      '/objectives/{id}': { get: op('An objective with status and progress', { parameters: [idParam()] }) },
+      '/machine-types': { get: op('Machine types and their availability') },
+      '/machines': {
+        post: op('Start a machine (202); 409 budget_exceeded when the budget cannot cover its limit', { requestBody: body(createMachineBody) }),
+        get: op('List machines', { parameters: query(listMachinesQuery) }),
+      },
+      '/machines/{id}': { get: op('Status, cost and checkpoints of a machine', { parameters: [idParam()] }) },
+      '/machines/{id}/terminate': { post: op('Stop a machine cleanly (final checkpoint, cost settled)', { parameters: [idParam()] }) },
+      '/machines/{id}/checkpoint': { post: op('Take a checkpoint of a running machine', { parameters: [idParam()] }) },
+      '/checkpoints/{id}': { get: op('A checkpoint with its files', { parameters: [idParam()] }) },
+      '/checkpoints/{id}/files/{path}': { get: op('One file of a checkpoint', { parameters: [idParam(), idParam('path')] }) },
+      '/checkpoints/{a}/diff/{b}': { get: op('Paths added, modified and deleted from a to b', { parameters: [idParam('a'), idParam('b')] }) },
+      '/audit': { get: op('The audit log', { parameters: query(auditQuery) }) },
+      '/audit/verify': { get: op('Verifies the audit hash chain') },
+      '/openapi.json': { get: op('This document') },
+    },
+  };
+}

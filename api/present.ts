@@ -1,0 +1,82 @@
+import { formatAmount, type CurrencyCode } from '../domain/money.js';
+import type { BudgetStatus } from '../store/budgets.js';
+import type { Checkpoint } from '../store/checkpoints.js';
+import type { CostEvent } from '../store/costs.js';
+import type { Machine } from '../store/machines.js';
+import type { Project } from '../store/projects.js';
+
+/** Domain objects → the JSON shapes of the v1 contract (money as decimal string + currency). */
+export const money = (units: bigint, currency: CurrencyCode) => ({ amount: formatAmount(units, currency), currency });
+
+export function presentBudget(b: BudgetStatus | null) {
+  if (!b) return null;
+  return {
+    limit: formatAmount(b.limit, b.currency),
+    spent: formatAmount(b.spent, b.currency),
+    reserved: formatAmount(b.reserved, b.currency),
+    remaining: formatAmount(b.remaining, b.currency),
+    currency: b.currency,
+    period: b.period,
+    windowStart: b.windowStart.toISOString(),
+    windowEnd: b.windowEnd?.toISOString() ?? null,
+  };
+}
+
+export function presentProject(p: Project, budget: BudgetStatus | null) {
+  return {
+    id: p.id,
+    name: p.name,
+    repoUrl: p.repoUrl,
+    currency: p.currency,
+    greediness: p.greediness,
+    defaultMachineMoney: formatAmount(p.defaultMachineMoney, p.currency),
+    rootCheckpointId: p.rootCheckpointId,
+    createdAt: p.createdAt,
+    budget: presentBudget(budget),
+  };
+}
+
+export function presentCheckpoint(c: Checkpoint) {
+  return { id: c.id, parentId: c.parentId, machineId: c.machineId, commit: c.commit, kind: c.kind, trigger: c.trigger, createdAt: c.createdAt };
+}
+
+export function presentMachine(m: Machine, cost: bigint, currency: CurrencyCode, checkpoints: string[]) {
+  return {
+    id: m.id,
+    projectId: m.projectId,
+    objectiveId: m.objectiveId,
+    type: m.type,
+    provider: m.provider,
+    profile: m.profile,
+    instanceRef: m.instanceRef,
+    status: m.status,
+    command: m.command,
+    prompt: m.prompt,
+    limits: m.limits,
+    cost: money(cost, currency),
+    usage: { inputTokens: m.usage.inputTokens ?? 0, outputTokens: m.usage.outputTokens ?? 0, apiCalls: m.usage.apiCalls ?? 0 },
+    checkpoints,
+    parentCheckpointId: m.parentCheckpointId,
+    workflowId: m.workflowId,
+    stopReason: m.stopReason,
+    exitCode: m.exitCode,
+    ...(m.error ? { error: m.error } : {}),
+    createdAt: m.createdAt,
+    startedAt: m.startedAt,
+    endedAt: m.endedAt,
+  };
+}
+
+export function presentCost(e: CostEvent) {
+  return {
+    idempotencyKey: e.idempotencyKey,
+    machineId: e.machineId,
+    category: e.category,
+    amount: formatAmount(e.amount, e.currency),
+    currency: e.currency,
+    projectAmount: formatAmount(e.projectAmount, e.projectCurrency),
+    projectCurrency: e.projectCurrency,
+    details: e.details,
+    createdAt: e.createdAt,
+  };
+}

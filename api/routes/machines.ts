@@ -1,0 +1,174 @@
+import { Router } from 'express';
+import { WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError } from '@temporalio/client';
+import { ConflictError, InputError, NotFoundError } from '../../domain/errors.js';
+import { DEFAULT_MACHINE_MINUTES, FINAL_MACHINE_STATUSES, MACHINE_TYPES, PROFILES } from '../../domain/machines.js';
+import { formatAmount } from '../../domain/money.js';
+import { appendAudit } from '../../store/audit.js';
+import { getCheckpoint, listCheckpoints, machineCheckpointIds } from '../../store/checkpoints.js';
+import { costTotals } from '../../store/costs.js';
+import { getMachine, insertMachine, listMachines, updateMachine, type Machine } from '../../store/machines.js';
+import { checkpointSignal, machineRun, reservationUpdate, terminateSignal } from '../../workflows/index.js';
+import { requireRole } from '../auth.js';
+import { actorOf, param, principalOf, type ApiContext } from '../context.js';
+import { MESSAGES } from '../errors.js';
+import { idFromIdempotencyKey } from '../idempotency.js';
+import { presentMachine } from '../present.js';
+import { createMachineBody, listMachinesQuery } from '../schemas.js';
+import { loadProject, parseAmountField } from './projects.js';
+
+export function machineRoutes(ctx: ApiContext): Router {
+  const r = Router();
+  const { db, temporal, config } = ctx;
+
+  async function loadMachine(id: string): Promise<Machine> {
+    const m = await getMachine(db, id);
+    if (!m) throw new NotFoundError(MESSAGES.notFound('machine', id));
+    return m;
+  }
+
+  async function present(m: Machine) {
+    const project = await loadProject(ctx, m.projectId);
+    const totals = await costTotals(db, { machineId: m.id });
+    const cost = Object.values(totals).reduce((a, b) => a + b, 0n);
+    return presentMachine(m, cost, project.currency, await machineCheckpointIds(db, m.id));
+  }
+
+  r.get('/machine-types', (_req, res) => {
+    res.json({
+      items: MACHINE_TYPES.map((id) => ({
+        id,
+        available: true,
+        capabilities: ['tests', 'formatting', 'codemods', 'bulk changes'],
+        dailyBudget: null,
+      })),
+    });
+  });
+
+  r.post('/machines', requireRole('operator', 'start machines'), async (req, res) => {
+    const body = createMachineBody.parse(req.body);
+    const project = await loadProject(ctx, body.projectId).catch(() => {
+      throw new InputError(`projectId: project ${body.projectId} not found`, { field: 'projectId' });
+    });
+    let checkpointId = body.checkpointId;
+    if (checkpointId) {
+      const checkpoint = await getCheckpoint(db, checkpointId);
+      if (!checkpoint || checkpoint.projectId !== project.id) {
+        throw new InputError(`checkpointId: ${checkpointId} is not a checkpoint of project ${project.id}`, { field: 'checkpointId' });
+      }
+    } else {
+      // Without a checkpoint, a machine continues from the project's newest one.
+      checkpointId = (await listCheckpoints(db, project.id)).at(-1)!.id;
+    }
+    const moneyLimit = body.limits.money
+      ? parseAmountField('limits.money', body.limits.money, project.currency)
+      : project.defaultMachineMoney;
+    if (moneyLimit <= 0n) throw new InputError('limits.money: must be more than zero', { field: 'limits.money' });
+    const limits = { money: formatAmount(moneyLimit, project.currency), minutes: body.limits.minutes ?? DEFAULT_MACHINE_MINUTES };
+
+    const id = idFromIdempotencyKey('machine', principalOf(req).apiKeyId, req.get('idempotency-key'));
+    await insertMachine(db, {
+      id,
+      projectId: project.id,
+      objectiveId: null,
+      type: body.type,
+      provider: body.provider,
+      profile: body.profile,
+      command: body.command ?? null,
+      prompt: body.prompt ?? null,
+      parentCheckpointId: checkpointId,
+      limits,
+      workflowId: id,
+      createdBy: principalOf(req).userId,
+    });
+    await appendAudit(db, {
+      actor: actorOf(req),
+      action: 'machine.requested',
+      subjectType: 'machine',
+      subjectId: id,
+      projectId: project.id,
+      details: { type: body.type, command: body.command ?? null, checkpointId, limits, profile: body.profile },
+      idempotencyKey: `machine:${id}:requested`,
+    });
+    const handle = await temporal.workflow
+      .start(machineRun, {
+        workflowId: id,
+        taskQueue: config.taskQueue,
+        args: [
+          {
+            machineId: id,
+            projectId: project.id,
+            type: body.type,
+            command: body.command!,
+            parentCheckpointId: checkpointId,
+            profile: body.profile,
+            limits,
+            heartbeatTimeoutSeconds: config.heartbeatTimeoutSeconds,
+          },
+        ],
+        workflowIdConflictPolicy: 'USE_EXISTING',
+      })
+      .catch(async (err) => {
+        await updateMachine(db, id, { status: 'failed', error: `could not start: ${(err as Error).message}`, endedAt: new Date() });
+        throw err;
+      });
+    // The workflow owns the reservation; wait for its verdict so a refusal is a 409 now.
+    try {
+      const outcome = await handle.executeUpdate(reservationUpdate);
+      if (!outcome.ok) {
+        throw new ConflictError(outcome.message, outcome.code, { remaining: outcome.remaining ?? null, currency: outcome.currency, machineId: id });
+      }
+    } catch (err) {
+      if (err instanceof WorkflowUpdateRPCTimeoutOrCancelledError || err instanceof WorkflowUpdateFailedError) {
+        // Still deciding (or already past it): the machine is accepted and its status tells the outcome.
+        ctx.log.warn({ machineId: id, err: (err as Error).message }, 'reservation outcome not yet known');
+      } else throw err;
+    }
+    const machine = await loadMachine(id);
+    res.status(202).json({ id, workflowId: id, status: machine.status === 'pending' ? 'running' : machine.status });
+  });
+
+  r.get('/machines', async (req, res) => {
+    const q = listMachinesQuery.parse(req.query);
+    const machines = await listMachines(db, { ...q, ...(q.projectId ? { projectId: q.projectId } : {}) });
+    res.json({ items: await Promise.all(machines.map(present)) });
+  });
+
+  r.get('/machines/:id', async (req, res) => {
+    res.json(await present(await loadMachine(param(req, 'id'))));
+  });
+
+  r.post('/machines/:id/terminate', requireRole('operator', 'terminate machines'), async (req, res) => {
+    const machine = await loadMachine(param(req, 'id'));
+    if (FINAL_MACHINE_STATUSES.includes(machine.status)) {
+      throw new ConflictError(`machine ${machine.id} already ended (${machine.status})`, 'machine_ended');
+    }
+    await temporal.workflow.getHandle(machine.workflowId).signal(terminateSignal, { by: actorOf(req) });
+    await appendAudit(db, {
+      actor: actorOf(req),
+      action: 'machine.terminate_requested',
+      subjectType: 'machine',
+      subjectId: machine.id,
+      projectId: machine.projectId,
+    });
+    res.status(202).json({ id: machine.id, status: 'terminating' });
+  });
+
+  r.post('/machines/:id/checkpoint', requireRole('operator', 'checkpoint machines'), async (req, res) => {
+    const machine = await loadMachine(param(req, 'id'));
+    if (FINAL_MACHINE_STATUSES.includes(machine.status)) {
+      throw new ConflictError(`machine ${machine.id} already ended (${machine.status}); its final checkpoint is in GET /v1/machines/${machine.id}`, 'machine_ended');
+    }
+    await temporal.workflow.getHandle(machine.workflowId).signal(checkpointSignal, { by: actorOf(req) });
+    await appendAudit(db, {
+      actor: actorOf(req),
+      action: 'machine.checkpoint_requested',
+      subjectType: 'machine',
+      subjectId: machine.id,
+      projectId: machine.projectId,
+    });
+    res.status(202).json({ id: machine.id, status: machine.status });
+  });
+
+  return r;
+}
+

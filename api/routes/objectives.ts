@@ -1,0 +1,105 @@
+import { Router } from 'express';
+import { InputError, NotFoundError } from '../../domain/errors.js';
+import { DEFAULT_MACHINE_MINUTES } from '../../domain/machines.js';
+import { formatAmount } from '../../domain/money.js';
+import { appendAudit } from '../../store/audit.js';
+import { getCheckpoint, listCheckpoints } from '../../store/checkpoints.js';
+import { getObjective, insertObjective, listObjectives, machineIdsOfObjective, objectiveStatuses, type Objective } from '../../store/objectives.js';
+import { objective as objectiveWorkflow } from '../../workflows/index.js';
+import { requireRole } from '../auth.js';
+import { actorOf, param, principalOf, type ApiContext } from '../context.js';
+import { MESSAGES } from '../errors.js';
+import { idFromIdempotencyKey } from '../idempotency.js';
+import { createObjectiveBody } from '../schemas.js';
+import { loadProject, parseAmountField } from './projects.js';
+
+const PROGRESS: Record<Objective['status'], number> = { waiting: 0, running: 0.5, completed: 1, failed: 0, cancelled: 0 };
+
+export function objectiveRoutes(ctx: ApiContext): Router {
+  const r = Router();
+  const { db } = ctx;
+
+  async function present(o: Objective) {
+    return { ...o, progress: PROGRESS[o.status], machines: await machineIdsOfObjective(db, o.id) };
+  }
+
+  r.post('/projects/:id/objectives', requireRole('operator', 'create objectives'), async (req, res) => {
+    const project = await loadProject(ctx, param(req, 'id'));
+    const body = createObjectiveBody.parse(req.body);
+    const deps = await objectiveStatuses(db, body.dependsOn);
+    for (const dep of body.dependsOn) {
+      if (!deps[dep]) throw new InputError(`dependsOn: objective ${dep} not found`, { field: 'dependsOn' });
+    }
+    const depObjectives = await Promise.all(body.dependsOn.map((d) => getObjective(db, d)));
+    const foreign = depObjectives.find((o) => o && o.projectId !== project.id);
+    if (foreign) throw new InputError(`dependsOn: objective ${foreign.id} belongs to another project`, { field: 'dependsOn' });
+    let checkpointId = body.checkpointId;
+    if (checkpointId) {
+      const c = await getCheckpoint(db, checkpointId);
+      if (!c || c.projectId !== project.id) throw new InputError(`checkpointId: ${checkpointId} is not a checkpoint of project ${project.id}`, { field: 'checkpointId' });
+    } else checkpointId = project.rootCheckpointId ?? (await listCheckpoints(db, project.id))[0]!.id;
+    const money = body.limits.money ? parseAmountField('limits.money', body.limits.money, project.currency) : project.defaultMachineMoney;
+    if (money <= 0n) throw new InputError('limits.money: must be more than zero', { field: 'limits.money' });
+    const limits = { money: formatAmount(money, project.currency), minutes: body.limits.minutes ?? DEFAULT_MACHINE_MINUTES };
+
+    const id = idFromIdempotencyKey('objective', principalOf(req).apiKeyId, req.get('idempotency-key'));
+    if (!(await getObjective(db, id))) {
+      await db.transaction(async (trx) => {
+        await insertObjective(trx, {
+          id,
+          projectId: project.id,
+          title: body.title,
+          priority: body.priority,
+          machineType: body.machineType,
+          command: body.command ?? null,
+          prompt: body.prompt ?? null,
+          workflowId: id,
+          dependsOn: body.dependsOn,
+          createdBy: principalOf(req).userId,
+        });
+        await appendAudit(trx, {
+          actor: actorOf(req),
+          action: 'objective.created',
+          subjectType: 'objective',
+          subjectId: id,
+          projectId: project.id,
+          details: { title: body.title, dependsOn: body.dependsOn },
+        });
+      });
+    }
+    await ctx.temporal.workflow.start(objectiveWorkflow, {
+      workflowId: id,
+      taskQueue: ctx.config.taskQueue,
+      workflowIdConflictPolicy: 'USE_EXISTING',
+      args: [
+        {
+          objectiveId: id,
+          projectId: project.id,
+          dependsOn: body.dependsOn,
+          machine: {
+            type: body.machineType,
+            command: body.command!,
+            checkpointId,
+            profile: 'lightweight',
+            limits,
+            heartbeatTimeoutSeconds: ctx.config.heartbeatTimeoutSeconds,
+          },
+        },
+      ],
+    });
+    res.status(201).json(await present((await getObjective(db, id))!));
+  });
+
+  r.get('/projects/:id/objectives', async (req, res) => {
+    const project = await loadProject(ctx, param(req, 'id'));
+    res.json({ items: await Promise.all((await listObjectives(db, project.id)).map(present)) });
+  });
+
+  r.get('/objectives/:id', async (req, res) => {
+    const o = await getObjective(db, param(req, 'id'));
+    if (!o) throw new NotFoundError(MESSAGES.notFound('objective', param(req, 'id')));
+    res.json(await present(o));
+  });
+
+  return r;
+}

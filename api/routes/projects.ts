@@ -1,0 +1,138 @@
+import crypto from 'node:crypto';
+import path from 'node:path';
+import { Router } from 'express';
+import { InputError, NotFoundError } from '../../domain/errors.js';
+import { DEFAULT_MACHINE_MONEY } from '../../domain/machines.js';
+import { parseAmount } from '../../domain/money.js';
+import { appendAudit } from '../../store/audit.js';
+import { budgetStatus, findBudget, setBudget } from '../../store/budgets.js';
+import { insertCheckpoint, listCheckpoints } from '../../store/checkpoints.js';
+import { costTotals, listCosts } from '../../store/costs.js';
+import { cloneProjectRepo, initProjectRepo, pinCheckpoint } from '../../store/git.js';
+import { getProject, insertProject, listProjects, type Project } from '../../store/projects.js';
+import { requireRole } from '../auth.js';
+import { actorOf, param, principalOf, type ApiContext } from '../context.js';
+import { MESSAGES } from '../errors.js';
+import { idFromIdempotencyKey } from '../idempotency.js';
+import { money, presentBudget, presentCheckpoint, presentCost, presentProject } from '../present.js';
+import { createProjectBody, putBudgetBody } from '../schemas.js';
+
+export async function loadProject(ctx: ApiContext, id: string): Promise<Project> {
+  const project = await getProject(ctx.db, id);
+  if (!project) throw new NotFoundError(MESSAGES.notFound('project', id));
+  return project;
+}
+
+export function projectRoutes(ctx: ApiContext): Router {
+  const r = Router();
+  const { db } = ctx;
+
+  const budgetOf = async (p: Project) => {
+    const b = await findBudget(db, 'project', p.id);
+    return b ? budgetStatus(db, b, new Date()) : null;
+  };
+
+  r.post('/projects', requireRole('operator', 'create projects'), async (req, res) => {
+    const body = createProjectBody.parse(req.body);
+    const defaultMachineMoney = parseAmountField('defaultMachineMoney', body.defaultMachineMoney ?? DEFAULT_MACHINE_MONEY, body.currency);
+    if (body.currency !== 'USD') {
+      throw new InputError('currency: only USD projects can run machines until currency conversion is configured', { field: 'currency' });
+    }
+    const id = idFromIdempotencyKey('project', principalOf(req).apiKeyId, req.get('idempotency-key'));
+    const existing = await getProject(db, id);
+    if (existing) return void res.status(201).json(presentProject(existing, await budgetOf(existing)));
+
+    const repoPath = path.join(ctx.config.projectsDir, `${id}.git`);
+    const now = new Date();
+    const rootCommit = body.repoUrl ? await cloneProjectRepo(body.repoUrl, repoPath, now) : await initProjectRepo(repoPath, now);
+    const rootCheckpointId = `checkpoint-${crypto.randomUUID()}`;
+    await pinCheckpoint(repoPath, rootCheckpointId, rootCommit);
+    const project = await db.transaction(async (trx) => {
+      const p = await insertProject(trx, {
+        id,
+        name: body.name,
+        repoUrl: body.repoUrl ?? null,
+        repoPath,
+        currency: body.currency,
+        greediness: body.greediness,
+        defaultMachineMoney,
+        rootCheckpointId: null,
+        createdBy: principalOf(req).userId,
+      });
+      await insertCheckpoint(trx, { id: rootCheckpointId, projectId: id, parentId: null, machineId: null, commit: rootCommit, kind: 'root', trigger: 'project created' });
+      await trx('projects').where({ id }).update({ root_checkpoint_id: rootCheckpointId });
+      await appendAudit(trx, {
+        actor: actorOf(req),
+        action: 'project.created',
+        subjectType: 'project',
+        subjectId: id,
+        projectId: id,
+        details: { name: body.name, repoUrl: body.repoUrl ?? null, rootCheckpointId, commit: rootCommit },
+      });
+      return { ...p, rootCheckpointId };
+    });
+    res.status(201).json(presentProject(project, null));
+  });
+
+  r.get('/projects', async (_req, res) => {
+    const projects = await listProjects(db);
+    res.json({ items: await Promise.all(projects.map(async (p) => presentProject(p, await budgetOf(p)))) });
+  });
+
+  r.get('/projects/:id', async (req, res) => {
+    const project = await loadProject(ctx, param(req, 'id'));
+    res.json(presentProject(project, await budgetOf(project)));
+  });
+
+  r.put('/projects/:id/budget', requireRole('operator', 'set budgets'), async (req, res) => {
+    const project = await loadProject(ctx, param(req, 'id'));
+    const body = putBudgetBody.parse(req.body);
+    const limit = parseAmountField('amount', body.amount, body.currency);
+    if (body.currency !== project.currency) {
+      throw new InputError(`currency: the budget must be in the project's currency (${project.currency})`, { field: 'currency' });
+    }
+    const budget = await db.transaction(async (trx) => {
+      const b = await setBudget(trx, { scopeType: 'project', scopeId: project.id, period: body.period, limit, currency: body.currency });
+      await appendAudit(trx, {
+        actor: actorOf(req),
+        action: 'budget.set',
+        subjectType: 'project',
+        subjectId: project.id,
+        projectId: project.id,
+        details: { amount: body.amount, currency: body.currency, period: body.period },
+      });
+      return b;
+    });
+    res.json(presentBudget(await budgetStatus(db, budget, new Date())));
+  });
+
+  r.get('/projects/:id/checkpoints', async (req, res) => {
+    const project = await loadProject(ctx, param(req, 'id'));
+    res.json({ items: (await listCheckpoints(db, project.id)).map(presentCheckpoint) });
+  });
+
+  r.get('/projects/:id/costs', async (req, res) => {
+    const project = await loadProject(ctx, param(req, 'id'));
+    const [events, totals] = await Promise.all([listCosts(db, { projectId: project.id }), costTotals(db, { projectId: project.id })]);
+    const total = Object.values(totals).reduce((a, b) => a + b, 0n);
+    res.json({
+      items: events.map(presentCost),
+      totals: {
+        total: money(total, project.currency),
+        byCategory: Object.fromEntries(Object.entries(totals).map(([k, v]) => [k, money(v, project.currency)])),
+      },
+      budget: presentBudget(await budgetOf(project)),
+    });
+  });
+
+  return r;
+}
+
+/** Parses a money field, naming the field in the error. */
+export function parseAmountField(field: string, value: string, currency: Parameters<typeof parseAmount>[1]): bigint {
+  try {
+    return parseAmount(value, currency);
+  } catch (e) {
+    throw new InputError(`${field}: ${(e as Error).message}`, { field });
+  }
+}

@@ -1,0 +1,72 @@
+import { z } from 'zod';
+import { BUDGET_PERIODS } from '../domain/budget.js';
+import { MACHINE_TYPES, PROFILES, PROVIDERS } from '../domain/machines.js';
+import { CURRENCY_CODES } from '../domain/money.js';
+
+/** Request bodies and queries, validated with zod; the OpenAPI document is generated from these. */
+const decimal = z.string().regex(/^-?\d+(\.\d+)?$/, 'must be a decimal string such as "10.00"');
+const id = (prefix: string) => z.string().regex(new RegExp(`^${prefix}-[0-9a-f-]{36}$`), `must be a ${prefix} id (${prefix}-<uuid>)`);
+
+export const createProjectBody = z.strictObject({
+  name: z.string().trim().min(1, 'is required').max(200),
+  repoUrl: z.string().min(1).max(2000).optional(),
+  currency: z.enum(CURRENCY_CODES).default('USD'),
+  greediness: z.number().min(0).max(1).default(0.5),
+  defaultMachineMoney: decimal.optional(),
+});
+
+export const putBudgetBody = z.strictObject({
+  amount: decimal,
+  currency: z.enum(CURRENCY_CODES),
+  period: z.enum(BUDGET_PERIODS),
+});
+
+export const machineLimits = z.strictObject({
+  money: decimal.optional(),
+  minutes: z.number().int().min(1).max(7 * 24 * 60).optional(),
+});
+
+export const createMachineBody = z
+  .strictObject({
+    projectId: id('project'),
+    type: z.enum(MACHINE_TYPES, { error: `must be one of: ${MACHINE_TYPES.join(', ')}` }),
+    command: z.string().min(1).max(100_000).optional(),
+    prompt: z.string().min(1).max(100_000).optional(),
+    checkpointId: id('checkpoint').optional(),
+    provider: z.enum(PROVIDERS).default('local'),
+    profile: z.enum(Object.keys(PROFILES) as [keyof typeof PROFILES]).default('lightweight'),
+    limits: machineLimits.default({}),
+  })
+  .superRefine((b, ctx) => {
+    if (b.type === 'shell' && !b.command) ctx.addIssue({ code: 'custom', path: ['command'], message: 'is required for a shell machine' });
+  });
+
+export const createObjectiveBody = z
+  .strictObject({
+    title: z.string().trim().min(1, 'is required').max(500),
+    priority: z.number().int().min(-1000).max(1000).default(0),
+    dependsOn: z.array(id('objective')).max(100).default([]),
+    machineType: z.enum(MACHINE_TYPES).default('shell'),
+    command: z.string().min(1).max(100_000).optional(),
+    prompt: z.string().min(1).max(100_000).optional(),
+    checkpointId: id('checkpoint').optional(),
+    limits: machineLimits.default({}),
+  })
+  .superRefine((b, ctx) => {
+    if (b.machineType === 'shell' && !b.command) ctx.addIssue({ code: 'custom', path: ['command'], message: 'is required for a shell objective' });
+  });
+
+export const auditQuery = z.strictObject({
+  projectId: z.string().optional(),
+  subjectId: z.string().optional(),
+  actor: z.string().optional(),
+  action: z.string().optional(),
+  after: z.string().regex(/^\d+$/, 'must be a sequence number').optional(),
+  limit: z.coerce.number().int().min(1).max(1000).default(100),
+});
+
+export const listMachinesQuery = z.strictObject({
+  projectId: z.string().optional(),
+  status: z.string().optional(),
+  limit: z.coerce.number().int().min(1).max(1000).default(100),
+});

@@ -1,0 +1,32 @@
+/**
+ * Errors that carry their meaning by name. The api maps each name to an HTTP status in one place;
+ * activities turn them into non-retryable Temporal failures of the same type.
+ */
+export class InputError extends Error {
+  override name = 'InputError';
+  constructor(
+    message: string,
+    readonly details: Record<string, unknown> = {},
+  ) {
+    super(message);
+  }
+}
+
+export class NotFoundError extends Error {
+  override name = 'NotFoundError';
+}
+
+export class ConflictError extends Error {
+  override name = 'ConflictError';
+  constructor(
+    message: string,
+    readonly code = 'conflict',
+    readonly details: Record<string, unknown> = {},
+  ) {
+    super(message);
+  }
+}
+
+export class AuthenticationError extends Error {
+  override name = 'AuthenticationError';
+}

@@ -1,0 +1,48 @@
+/**
+ * Machine types, compute profiles and the machine's life cycle: the facts every layer shares.
+ */
+export const MACHINE_TYPES = ['shell'] as const;
+export type MachineType = (typeof MACHINE_TYPES)[number];
+
+export const PROVIDERS = ['local'] as const;
+export type ProviderId = (typeof PROVIDERS)[number];
+
+export interface ComputeProfile {
+  cpus: number;
+  memoryMiB: number;
+  /** Decimal price per hour in `currency`. */
+  hourlyPrice: string;
+  currency: 'USD';
+}
+
+export const PROFILES = {
+  lightweight: { cpus: 1, memoryMiB: 2048, hourlyPrice: '0.02', currency: 'USD' },
+} as const satisfies Record<string, ComputeProfile>;
+export type ProfileId = keyof typeof PROFILES;
+
+export const MACHINE_STATUSES = [
+  'pending',
+  'provisioning',
+  'running',
+  'checkpointing',
+  'completed',
+  'failed',
+  'terminated',
+  'refused',
+] as const;
+export type MachineStatus = (typeof MACHINE_STATUSES)[number];
+export const FINAL_MACHINE_STATUSES: readonly MachineStatus[] = ['completed', 'failed', 'terminated', 'refused'];
+
+/** Why a machine stopped before its command finished by itself. */
+export const STOP_REASONS = {
+  timeLimit: 'time budget exceeded',
+  moneyLimit: 'money limit reached',
+  terminated: 'terminated by request',
+} as const;
+
+export const DEFAULT_MACHINE_MINUTES = 30;
+/** Default per-machine money limit of a new project, in the project's currency. */
+export const DEFAULT_MACHINE_MONEY = '0.50';
+
+export const CHECKPOINT_KINDS = ['root', 'final', 'manual'] as const;
+export type CheckpointKind = (typeof CHECKPOINT_KINDS)[number];

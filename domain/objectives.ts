@@ -1,0 +1,2 @@
+export const OBJECTIVE_STATUSES = ['waiting', 'running', 'completed', 'failed', 'cancelled'] as const;
+export type ObjectiveStatus = (typeof OBJECTIVE_STATUSES)[number];

@@ -1,0 +1,16 @@
+import type { Knex } from 'knex';
+import * as m001 from './20261127_001_core.js';
+
+interface Migration {
+  up(db: Knex): Promise<void>;
+  down(db: Knex): Promise<void>;
+}
+
+/** Every migration in order. Listed explicitly so bundlers and tsx load them the same way. */
+const MIGRATIONS: Array<[string, Migration]> = [['20261127_001_core', m001]];
+
+export const migrationSource: Knex.MigrationSource<[string, Migration]> = {
+  getMigrations: async () => MIGRATIONS,
+  getMigrationName: ([name]) => name,
+  getMigration: async ([, migration]) => migration,
+};

@@ -1,0 +1,38 @@
+import { loadConfig } from '../config/index.js';
+import { startPlatform } from './platform.js';
+
+/** `npm start`: the whole platform on one machine with embedded defaults. */
+async function main() {
+  const config = loadConfig();
+  const platform = await startPlatform({ config });
+  const lines = [
+    '',
+    'AutoVibe is running.',
+    `  REST API        ${platform.apiUrl}/v1   (health: ${platform.apiUrl}/healthz)`,
+    `  Temporal        ${platform.temporalAddress}${platform.temporalUiUrl ? `   Web UI: ${platform.temporalUiUrl}` : ''}`,
+    `  Postgres        ${config.databaseUrl ? 'DATABASE_URL' : `embedded PGlite in ${config.home}/pgdata`}`,
+    `  Admin API key   ${platform.adminKey}`,
+    '',
+    `  try: curl -H "Authorization: Bearer ${platform.adminKey}" ${platform.apiUrl}/v1/projects`,
+    '  Ctrl-C stops everything.',
+    '',
+  ];
+  process.stdout.write(lines.join('\n') + '\n');
+  let stopping = false;
+  const shutdown = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    process.stdout.write(`\n${signal}: shutting down...\n`);
+    platform
+      .stop()
+      .then(() => process.exit(0))
+      .catch(() => process.exit(1));
+  };
+  process.on('SIGINT', () => shutdown('SIGINT'));
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+}
+
+main().catch((err) => {
+  console.error(`autovibe: ${err instanceof Error ? err.message : String(err)}`);
+  process.exit(1);
+});

@@ -1,0 +1,120 @@
+import fs from 'node:fs';
+import type { Server } from 'node:http';
+import path from 'node:path';
+import { Client, Connection } from '@temporalio/client';
+import { NativeConnection, type WorkflowBundle } from '@temporalio/worker';
+import type { Logger } from 'pino';
+import { createApp } from '../api/app.js';
+import type { Config } from '../config/index.js';
+import { ensureAdminKey, newApiKey } from '../store/auth.js';
+import { createDb, migrateLatest, type Db } from '../store/db.js';
+import { createLogger } from '../workers/logger.js';
+import { createWorker } from '../workers/worker.js';
+import { startTemporalDevServer, type TemporalDevServer } from './services/temporal.js';
+
+export interface Platform {
+  apiUrl: string;
+  temporalAddress: string;
+  temporalUiUrl: string | null;
+  adminKey: string;
+  db: Db;
+  temporal: Client;
+  log: Logger;
+  stop(): Promise<void>;
+}
+
+export interface PlatformOptions {
+  config: Config;
+  /** Start a worker in this process (the embedded default). */
+  worker?: boolean;
+  workflowBundle?: WorkflowBundle;
+  /** Ports of the embedded Temporal dev server (defaults 7233 and Web UI 8233). */
+  temporalPort?: number;
+  temporalUiPort?: number | null;
+}
+
+/** The admin key: AUTOVIBE_ADMIN_KEY, else the one made at first start and kept under the home directory. */
+function adminKeyFor(config: Config): string {
+  if (config.adminKey) return config.adminKey;
+  const file = path.join(config.home, 'admin-key');
+  if (fs.existsSync(file)) return fs.readFileSync(file, 'utf8').trim();
+  const key = newApiKey();
+  fs.writeFileSync(file, `${key}\n`, { mode: 0o600 });
+  return key;
+}
+
+/**
+ * Brings up the whole platform in one process: Postgres (given or embedded PGlite), Temporal
+ * (given or an embedded dev server), a worker and the REST api. `stop()` takes it all down.
+ */
+export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
+  const { config } = opts;
+  const log = createLogger(config.logLevel, 'autovibe');
+  fs.mkdirSync(config.home, { recursive: true });
+  const cleanups: Array<() => Promise<void>> = [];
+  const stop = async () => {
+    for (const cleanup of cleanups.reverse()) {
+      await cleanup().catch((err: Error) => log.warn({ err: err.message }, 'shutdown step failed'));
+    }
+  };
+  try {
+    const db = await createDb({ databaseUrl: config.databaseUrl, home: config.home });
+    cleanups.push(() => db.destroy());
+    await migrateLatest(db);
+    const adminKey = adminKeyFor(config);
+    await ensureAdminKey(db, adminKey);
+
+    let temporalAddress = config.temporalAddress;
+    let temporalUiUrl: string | null = null;
+    if (!temporalAddress) {
+      const server: TemporalDevServer = await startTemporalDevServer({
+        port: opts.temporalPort ?? 7233,
+        uiPort: opts.temporalUiPort === undefined ? 8233 : opts.temporalUiPort,
+        dbFile: path.join(config.home, 'temporal.sqlite'),
+        logFile: path.join(config.home, 'temporal.log'),
+      });
+      cleanups.push(() => server.stop());
+      temporalAddress = server.address;
+      temporalUiUrl = server.uiUrl;
+    }
+
+    if (opts.worker ?? true) {
+      const workerConnection = await NativeConnection.connect({ address: temporalAddress });
+      cleanups.push(() => workerConnection.close());
+      const worker = await createWorker({
+        config,
+        db,
+        log,
+        connection: workerConnection,
+        ...(opts.workflowBundle ? { workflowBundle: opts.workflowBundle } : {}),
+      });
+      const running = worker.run();
+      cleanups.push(async () => {
+        if (worker.getState() === 'RUNNING') worker.shutdown();
+        await running;
+      });
+    }
+
+    const connection = await Connection.connect({ address: temporalAddress });
+    cleanups.push(() => connection.close());
+    const temporal = new Client({ connection, namespace: config.temporalNamespace });
+    const app = createApp({ db, temporal, config, log });
+    const server: Server = await new Promise((resolve, reject) => {
+      const s = app.listen(config.port, config.host, () => resolve(s));
+      s.on('error', reject);
+    });
+    cleanups.push(
+      () =>
+        new Promise<void>((resolve) => {
+          server.closeAllConnections();
+          server.close(() => resolve());
+        }),
+    );
+    const address = server.address();
+    const port = typeof address === 'object' && address ? address.port : config.port;
+    return { apiUrl: `http://${config.host}:${port}`, temporalAddress, temporalUiUrl, adminKey, db, temporal, log, stop };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}

@@ -1,0 +1,187 @@
+import crypto from 'node:crypto';
+import type { Knex } from 'knex';
+import { type BudgetPeriod, windowStart, windowEnd } from '../domain/budget.js';
+import { NotFoundError } from '../domain/errors.js';
+import { type CurrencyCode, fromNumeric, minUnits, toNumeric } from '../domain/money.js';
+import type { Db } from './db.js';
+
+/**
+ * The budget ledger. A spend is first reserved with one conditional UPDATE per budget
+ * (`spent + reserved + amount <= limit`) inside a transaction, then settled to the real amount
+ * (never more than was reserved) or released. Every step is keyed by the caller's idempotency
+ * key, so retries after a crash change nothing twice.
+ */
+export interface Budget {
+  id: string;
+  scopeType: string;
+  scopeId: string;
+  period: BudgetPeriod;
+  limit: bigint;
+  currency: CurrencyCode;
+}
+
+export interface BudgetStatus extends Budget {
+  windowStart: Date;
+  windowEnd: Date | null;
+  spent: bigint;
+  reserved: bigint;
+  remaining: bigint;
+}
+
+function toBudget(r: Record<string, any>): Budget {
+  return {
+    id: r.id,
+    scopeType: r.scope_type,
+    scopeId: r.scope_id,
+    period: r.period,
+    limit: fromNumeric(r.limit_amount),
+    currency: r.currency,
+  };
+}
+
+export async function setBudget(
+  db: Db | Knex.Transaction,
+  b: { scopeType: string; scopeId: string; period: BudgetPeriod; limit: bigint; currency: CurrencyCode },
+): Promise<Budget> {
+  const [row] = await db('budgets')
+    .insert({
+      id: `budget-${crypto.randomUUID()}`,
+      scope_type: b.scopeType,
+      scope_id: b.scopeId,
+      period: b.period,
+      limit_amount: toNumeric(b.limit),
+      currency: b.currency,
+    })
+    .onConflict(['scope_type', 'scope_id'])
+    .merge({ period: b.period, limit_amount: toNumeric(b.limit), currency: b.currency, updated_at: db.fn.now() })
+    .returning('*');
+  return toBudget(row);
+}
+
+export async function findBudget(db: Db, scopeType: string, scopeId: string): Promise<Budget | null> {
+  const row = await db('budgets').where({ scope_type: scopeType, scope_id: scopeId }).first();
+  return row ? toBudget(row) : null;
+}
+
+export async function budgetStatus(db: Db, budget: Budget, now: Date): Promise<BudgetStatus> {
+  const start = windowStart(budget.period, now);
+  const w = await db('budget_windows').where({ budget_id: budget.id, window_start: start }).first();
+  const spent = fromNumeric(w?.spent);
+  const reserved = fromNumeric(w?.reserved);
+  const remaining = budget.limit - spent - reserved;
+  return {
+    ...budget,
+    windowStart: start,
+    windowEnd: windowEnd(budget.period, start),
+    spent,
+    reserved,
+    remaining: remaining > 0n ? remaining : 0n,
+  };
+}
+
+export type ReserveOutcome =
+  | { ok: true; reservationId: string; amount: bigint }
+  | { ok: false; budgetId: string; remaining: bigint; limit: bigint };
+
+class Refused extends Error {
+  constructor(readonly outcome: Extract<ReserveOutcome, { ok: false }>) {
+    super('refused');
+  }
+}
+
+const isUniqueViolation = (e: unknown) => (e as { code?: string })?.code === '23505';
+
+/**
+ * Reserves `amount` on every budget in `budgetIds` at once, or on none. Budgets are locked in id
+ * order so concurrent multi-budget reservations cannot deadlock.
+ */
+export async function reserve(
+  db: Db,
+  r: { key: string; budgetIds: string[]; projectId: string; machineId?: string; amount: bigint; now: Date },
+): Promise<ReserveOutcome> {
+  const existing = await db('reservations').where({ id: r.key }).first('amount');
+  if (existing) return { ok: true, reservationId: r.key, amount: fromNumeric(existing.amount) };
+  const amount = toNumeric(r.amount);
+  try {
+    await db.transaction(async (trx) => {
+      for (const budgetId of [...r.budgetIds].sort()) {
+        const budget = await trx('budgets').where({ id: budgetId }).first();
+        if (!budget) throw new NotFoundError(`budget ${budgetId} not found`);
+        const start = windowStart(budget.period, r.now);
+        await trx('budget_windows').insert({ budget_id: budgetId, window_start: start }).onConflict(['budget_id', 'window_start']).ignore();
+        const updated = await trx.raw(
+          `UPDATE budget_windows w SET reserved = w.reserved + ?::numeric
+             FROM budgets b
+            WHERE w.budget_id = b.id AND w.budget_id = ? AND w.window_start = ?
+              AND w.spent + w.reserved + ?::numeric <= b.limit_amount
+            RETURNING w.spent`,
+          [amount, budgetId, start, amount],
+        );
+        if (updated.rows.length === 0) {
+          const w = await trx('budget_windows').where({ budget_id: budgetId, window_start: start }).first();
+          const limit = fromNumeric(budget.limit_amount);
+          const left = limit - fromNumeric(w?.spent) - fromNumeric(w?.reserved);
+          throw new Refused({ ok: false, budgetId, remaining: left > 0n ? left : 0n, limit });
+        }
+        await trx('reservations').insert({
+          id: r.key,
+          budget_id: budgetId,
+          window_start: start,
+          project_id: r.projectId,
+          machine_id: r.machineId ?? null,
+          amount,
+          status: 'reserved',
+        });
+      }
+    });
+  } catch (e) {
+    if (e instanceof Refused) return e.outcome;
+    if (isUniqueViolation(e)) return reserve(db, r); // a concurrent call with the same key won
+    throw e;
+  }
+  return { ok: true, reservationId: r.key, amount: r.amount };
+}
+
+/**
+ * Settles a reservation to `actual` (capped at the reserved amount) on each of its budgets.
+ * Returns what was charged; a second call returns the first call's figure and changes nothing.
+ */
+export async function settle(db: Db, key: string, actual: bigint): Promise<bigint> {
+  return closeReservation(db, key, 'settled', actual);
+}
+
+/** Gives a reservation back untouched (the spend did not happen). Idempotent. */
+export async function release(db: Db, key: string): Promise<void> {
+  await closeReservation(db, key, 'released', 0n);
+}
+
+async function closeReservation(db: Db, key: string, status: 'settled' | 'released', actual: bigint): Promise<bigint> {
+  return db.transaction(async (trx) => {
+    const rows = await trx('reservations').where({ id: key }).orderBy('budget_id').forUpdate();
+    if (rows.length === 0) throw new NotFoundError(`reservation ${key} not found`);
+    let charged = 0n;
+    for (const row of rows) {
+      if (row.status !== 'reserved') {
+        charged = fromNumeric(row.settled_amount);
+        continue;
+      }
+      const reserved = fromNumeric(row.amount);
+      const charge = status === 'settled' ? minUnits(actual, reserved) : 0n;
+      await trx.raw(
+        `UPDATE budget_windows SET reserved = reserved - ?::numeric, spent = spent + ?::numeric
+          WHERE budget_id = ? AND window_start = ?`,
+        [toNumeric(reserved), toNumeric(charge), row.budget_id, row.window_start],
+      );
+      await trx('reservations')
+        .where({ id: key, budget_id: row.budget_id })
+        .update({ status, settled_amount: toNumeric(charge), closed_at: trx.fn.now() });
+      charged = charge;
+    }
+    return charged;
+  });
+}
+
+export async function reservationStatus(db: Db, key: string): Promise<'reserved' | 'settled' | 'released' | null> {
+  const row = await db('reservations').where({ id: key }).first('status');
+  return row?.status ?? null;
+}

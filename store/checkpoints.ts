@@ -1,0 +1,60 @@
+import type { Knex } from 'knex';
+import type { CheckpointKind } from '../domain/machines.js';
+import type { Db } from './db.js';
+
+export interface Checkpoint {
+  id: string;
+  projectId: string;
+  parentId: string | null;
+  machineId: string | null;
+  commit: string;
+  kind: CheckpointKind;
+  trigger: string;
+  createdAt: string;
+}
+
+function toCheckpoint(r: Record<string, any>): Checkpoint {
+  return {
+    id: r.id,
+    projectId: r.project_id,
+    parentId: r.parent_id,
+    machineId: r.machine_id,
+    commit: r.commit,
+    kind: r.kind,
+    trigger: r.trigger,
+    createdAt: new Date(r.created_at).toISOString(),
+  };
+}
+
+/** Inserts a checkpoint once; a repeat with the same id returns the stored one. */
+export async function insertCheckpoint(db: Db | Knex.Transaction, c: Omit<Checkpoint, 'createdAt'>): Promise<Checkpoint> {
+  await db('checkpoints')
+    .insert({
+      id: c.id,
+      project_id: c.projectId,
+      parent_id: c.parentId,
+      machine_id: c.machineId,
+      commit: c.commit,
+      kind: c.kind,
+      trigger: c.trigger,
+    })
+    .onConflict('id')
+    .ignore();
+  return toCheckpoint(await db('checkpoints').where({ id: c.id }).first());
+}
+
+export async function getCheckpoint(db: Db, id: string): Promise<Checkpoint | null> {
+  const row = await db('checkpoints').where({ id }).first();
+  return row ? toCheckpoint(row) : null;
+}
+
+export async function listCheckpoints(db: Db, projectId: string): Promise<Checkpoint[]> {
+  return (await db('checkpoints').where({ project_id: projectId }).orderBy([{ column: 'created_at' }, { column: 'id' }])).map(
+    toCheckpoint,
+  );
+}
+
+export async function machineCheckpointIds(db: Db, machineId: string): Promise<string[]> {
+  const rows = await db('checkpoints').where({ machine_id: machineId }).orderBy('created_at').select('id');
+  return rows.map((r) => r.id);
+}

@@ -1,0 +1,72 @@
+import { type CurrencyCode, fromNumeric, toNumeric } from '../domain/money.js';
+import type { Db } from './db.js';
+
+export const COST_CATEGORIES = ['api', 'infra', 'storage', 'network'] as const;
+export type CostCategory = (typeof COST_CATEGORIES)[number];
+
+export interface CostEvent {
+  idempotencyKey: string;
+  projectId: string;
+  machineId: string | null;
+  category: CostCategory;
+  amount: bigint;
+  currency: CurrencyCode;
+  projectAmount: bigint;
+  projectCurrency: CurrencyCode;
+  details: Record<string, unknown>;
+  createdAt?: string;
+}
+
+/** Records a cost event once per idempotency key; returns true when this call wrote it. */
+export async function recordCost(db: Db, e: CostEvent): Promise<boolean> {
+  const inserted = await db('cost_events')
+    .insert({
+      idempotency_key: e.idempotencyKey,
+      project_id: e.projectId,
+      machine_id: e.machineId,
+      category: e.category,
+      amount: toNumeric(e.amount),
+      currency: e.currency,
+      project_amount: toNumeric(e.projectAmount),
+      project_currency: e.projectCurrency,
+      details: JSON.stringify(e.details),
+    })
+    .onConflict('idempotency_key')
+    .ignore()
+    .returning('seq');
+  return inserted.length > 0;
+}
+
+function toCostEvent(r: Record<string, any>): CostEvent {
+  return {
+    idempotencyKey: r.idempotency_key,
+    projectId: r.project_id,
+    machineId: r.machine_id,
+    category: r.category,
+    amount: fromNumeric(r.amount),
+    currency: r.currency,
+    projectAmount: fromNumeric(r.project_amount),
+    projectCurrency: r.project_currency,
+    details: typeof r.details === 'string' ? JSON.parse(r.details) : r.details,
+    createdAt: new Date(r.created_at).toISOString(),
+  };
+}
+
+export async function listCosts(db: Db, f: { projectId?: string; machineId?: string; since?: Date; limit?: number }): Promise<CostEvent[]> {
+  const q = db('cost_events').orderBy('seq', 'asc');
+  if (f.projectId) q.where({ project_id: f.projectId });
+  if (f.machineId) q.where({ machine_id: f.machineId });
+  if (f.since) q.where('created_at', '>=', f.since);
+  if (f.limit) q.limit(f.limit);
+  return (await q).map(toCostEvent);
+}
+
+/** Total spent per category, in the project's currency. */
+export async function costTotals(db: Db, f: { projectId?: string; machineId?: string }): Promise<Record<string, bigint>> {
+  const q = db('cost_events').select('category').sum({ total: 'project_amount' }).groupBy('category');
+  if (f.projectId) q.where({ project_id: f.projectId });
+  if (f.machineId) q.where({ machine_id: f.machineId });
+  const out: Record<string, bigint> = {};
+  for (const r of (await q) as Array<{ category: string; total: string }>) out[r.category] = fromNumeric(r.total);
+  return out;
+}

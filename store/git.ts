@@ -1,0 +1,213 @@
+import { execFile, spawn } from 'node:child_process';
+import crypto from 'node:crypto';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { InputError } from '../domain/errors.js';
+
+/**
+ * Checkpoint storage in git. Each project has one bare repository; every checkpoint is a commit
+ * pinned by `refs/checkpoints/<id>` so it outlives any branch. Machines work in git worktrees.
+ * Host-side git calls never trust the workspace's own `.git` file (the sandbox can write it):
+ * they always name the worktree's admin directory explicitly.
+ */
+const run = promisify(execFile);
+const EMPTY_TREE = '4b825dc642cb6eb9a060e54bf8d69288fbee4904';
+const IDENTITY = {
+  GIT_AUTHOR_NAME: 'AutoVibe',
+  GIT_AUTHOR_EMAIL: 'machines@autovibe.local',
+  GIT_COMMITTER_NAME: 'AutoVibe',
+  GIT_COMMITTER_EMAIL: 'machines@autovibe.local',
+};
+
+export class GitError extends Error {
+  override name = 'GitError';
+}
+
+async function git(args: string[], opts: { env?: Record<string, string>; cwd?: string } = {}): Promise<string> {
+  try {
+    const { stdout } = await run('git', args, {
+      cwd: opts.cwd,
+      env: { ...process.env, ...IDENTITY, GIT_TERMINAL_PROMPT: '0', ...opts.env },
+      maxBuffer: 64 * 1024 * 1024,
+    });
+    return stdout;
+  } catch (e) {
+    const err = e as { stderr?: string; message: string };
+    throw new GitError(`git ${args[0]} failed: ${(err.stderr || err.message).trim()}`);
+  }
+}
+
+/** Creates a bare repository whose root checkpoint is an empty commit. Returns that commit. */
+export async function initProjectRepo(repoPath: string, date: Date): Promise<string> {
+  await fs.mkdir(path.dirname(repoPath), { recursive: true });
+  await git(['init', '--quiet', '--bare', repoPath]);
+  return commitTree(repoPath, EMPTY_TREE, [], 'root checkpoint', date);
+}
+
+/** Clones `repoUrl` (bare); the root checkpoint is its HEAD, or an empty commit for an empty repository. */
+export async function cloneProjectRepo(repoUrl: string, repoPath: string, date: Date): Promise<string> {
+  await fs.mkdir(path.dirname(repoPath), { recursive: true });
+  try {
+    await git(['clone', '--quiet', '--bare', '--', repoUrl, repoPath]);
+  } catch (e) {
+    await fs.rm(repoPath, { recursive: true, force: true });
+    throw new InputError(`repoUrl could not be cloned: ${(e as Error).message}`, { field: 'repoUrl' });
+  }
+  try {
+    return (await git(['--git-dir', repoPath, 'rev-parse', '--verify', 'HEAD^{commit}'])).trim();
+  } catch {
+    return commitTree(repoPath, EMPTY_TREE, [], 'root checkpoint', date);
+  }
+}
+
+async function commitTree(repoPath: string, tree: string, parents: string[], message: string, date: Date): Promise<string> {
+  const when = `${Math.floor(date.getTime() / 1000)} +0000`;
+  const args = ['--git-dir', repoPath, 'commit-tree', tree, ...parents.flatMap((p) => ['-p', p]), '-m', message];
+  return (await git(args, { env: { GIT_AUTHOR_DATE: when, GIT_COMMITTER_DATE: when } })).trim();
+}
+
+/** Keeps `commit` reachable as the checkpoint's own ref. Idempotent. */
+export async function pinCheckpoint(repoPath: string, checkpointId: string, commit: string): Promise<void> {
+  await git(['--git-dir', repoPath, 'update-ref', `refs/checkpoints/${checkpointId}`, commit]);
+}
+
+function worktreeAdminDir(repoPath: string, workspace: string): string {
+  return path.join(repoPath, 'worktrees', path.basename(workspace));
+}
+
+async function exists(p: string): Promise<boolean> {
+  return fs.access(p).then(
+    () => true,
+    () => false,
+  );
+}
+
+/** Checks out `commit` into a fresh worktree at `workspace`, or resets an existing one to it. Idempotent. */
+export async function checkoutWorkspace(repoPath: string, workspace: string, commit: string): Promise<void> {
+  const admin = worktreeAdminDir(repoPath, workspace);
+  if ((await exists(admin)) && (await exists(workspace))) {
+    await resetWorkspace(repoPath, workspace, commit);
+    return;
+  }
+  await fs.rm(workspace, { recursive: true, force: true });
+  await git(['--git-dir', repoPath, 'worktree', 'prune']);
+  await fs.mkdir(path.dirname(workspace), { recursive: true });
+  await git(['--git-dir', repoPath, 'worktree', 'add', '--quiet', '--detach', '--force', workspace, commit]);
+}
+
+/** Puts the workspace back exactly at `commit`, dropping every change and untracked file. */
+export async function resetWorkspace(repoPath: string, workspace: string, commit: string): Promise<void> {
+  const base = ['--git-dir', worktreeAdminDir(repoPath, workspace), '--work-tree', workspace];
+  await git([...base, 'reset', '--quiet', '--hard', commit]);
+  await git([...base, 'clean', '-q', '-fdx']);
+}
+
+/**
+ * Commits everything in the workspace as a child of `parentCommit`, without moving the
+ * worktree's HEAD. With the same files, parent, message and date the commit id is the same,
+ * so a retried snapshot yields the identical commit.
+ */
+export async function snapshotWorkspace(
+  repoPath: string,
+  workspace: string,
+  parentCommit: string,
+  message: string,
+  date: Date,
+): Promise<string> {
+  const admin = worktreeAdminDir(repoPath, workspace);
+  const base = ['--git-dir', admin, '--work-tree', workspace];
+  await git([...base, 'add', '--all', '.']);
+  const tree = (await git([...base, 'write-tree'])).trim();
+  return commitTree(repoPath, tree, [parentCommit], message, date);
+}
+
+/** Removes the worktree and its files. Idempotent. */
+export async function removeWorkspace(repoPath: string, workspace: string): Promise<void> {
+  await fs.rm(workspace, { recursive: true, force: true });
+  await fs.rm(worktreeAdminDir(repoPath, workspace), { recursive: true, force: true });
+  await git(['--git-dir', repoPath, 'worktree', 'prune']).catch(() => undefined);
+}
+
+export interface FileEntry {
+  path: string;
+  size: number;
+  sha256: string;
+}
+
+/** Every file of a commit with its size and SHA-256. */
+export async function listFiles(repoPath: string, commit: string): Promise<FileEntry[]> {
+  const out = await git(['--git-dir', repoPath, 'ls-tree', '-r', '-z', '--full-tree', commit]);
+  const entries = out
+    .split('\0')
+    .filter(Boolean)
+    .map((line) => {
+      const [meta, filePath] = line.split('\t') as [string, string];
+      const [, type, oid] = meta.split(' ') as [string, string, string];
+      return { type, oid, path: filePath };
+    })
+    .filter((e) => e.type === 'blob');
+  const blobs = await readBlobs(repoPath, entries.map((e) => e.oid));
+  return entries.map((e, i) => ({
+    path: e.path,
+    size: blobs[i]!.length,
+    sha256: crypto.createHash('sha256').update(blobs[i]!).digest('hex'),
+  }));
+}
+
+/** Reads many blobs through one `git cat-file --batch` process. */
+async function readBlobs(repoPath: string, oids: string[]): Promise<Buffer[]> {
+  if (!oids.length) return [];
+  const child = spawn('git', ['--git-dir', repoPath, 'cat-file', '--batch'], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const chunks: Buffer[] = [];
+  child.stdout.on('data', (c: Buffer) => chunks.push(c));
+  child.stdin.end(oids.join('\n') + '\n');
+  await new Promise<void>((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', (code) => (code === 0 ? resolve() : reject(new GitError(`git cat-file exited with ${code}`))));
+  });
+  const all = Buffer.concat(chunks);
+  const blobs: Buffer[] = [];
+  let at = 0;
+  for (let i = 0; i < oids.length; i++) {
+    const eol = all.indexOf(0x0a, at);
+    const header = all.subarray(at, eol).toString();
+    const size = Number(header.split(' ')[2]);
+    blobs.push(all.subarray(eol + 1, eol + 1 + size));
+    at = eol + 1 + size + 1;
+  }
+  return blobs;
+}
+
+/** One file's bytes at a commit, or null when the commit has no such file. */
+export async function readFileAt(repoPath: string, commit: string, filePath: string): Promise<Buffer | null> {
+  try {
+    const { stdout } = await run('git', ['--git-dir', repoPath, 'cat-file', 'blob', `${commit}:${filePath}`], {
+      encoding: 'buffer',
+      maxBuffer: 256 * 1024 * 1024,
+    });
+    return stdout;
+  } catch {
+    return null;
+  }
+}
+
+export interface Diff {
+  added: string[];
+  modified: string[];
+  deleted: string[];
+}
+
+export async function diffCommits(repoPath: string, from: string, to: string): Promise<Diff> {
+  const out = await git(['--git-dir', repoPath, 'diff', '--name-status', '-z', '--no-renames', from, to]);
+  const parts = out.split('\0').filter(Boolean);
+  const diff: Diff = { added: [], modified: [], deleted: [] };
+  for (let i = 0; i + 1 < parts.length; i += 2) {
+    const status = parts[i]!;
+    const file = parts[i + 1]!;
+    if (status.startsWith('A')) diff.added.push(file);
+    else if (status.startsWith('D')) diff.deleted.push(file);
+    else diff.modified.push(file);
+  }
+  return diff;
+}

@@ -1,0 +1,132 @@
+import type { Knex } from 'knex';
+import type { MachineStatus } from '../domain/machines.js';
+import type { Db } from './db.js';
+
+export interface MachineLimits {
+  /** Decimal string in the project's currency. */
+  money: string;
+  minutes: number;
+}
+
+export interface MachineUsage {
+  inputTokens?: number;
+  outputTokens?: number;
+  apiCalls?: number;
+  runtimeMs?: number;
+}
+
+export interface Machine {
+  id: string;
+  projectId: string;
+  objectiveId: string | null;
+  type: string;
+  provider: string;
+  profile: string;
+  status: MachineStatus;
+  command: string | null;
+  prompt: string | null;
+  parentCheckpointId: string;
+  limits: MachineLimits;
+  workflowId: string;
+  instanceRef: string | null;
+  stopReason: string | null;
+  error: string | null;
+  exitCode: number | null;
+  usage: MachineUsage;
+  createdBy: string;
+  createdAt: string;
+  startedAt: string | null;
+  endedAt: string | null;
+}
+
+const json = (v: unknown) => (typeof v === 'string' ? JSON.parse(v) : v);
+const iso = (v: unknown) => (v ? new Date(v as string).toISOString() : null);
+
+function toMachine(r: Record<string, any>): Machine {
+  return {
+    id: r.id,
+    projectId: r.project_id,
+    objectiveId: r.objective_id,
+    type: r.type,
+    provider: r.provider,
+    profile: r.profile,
+    status: r.status,
+    command: r.command,
+    prompt: r.prompt,
+    parentCheckpointId: r.parent_checkpoint_id,
+    limits: json(r.limits),
+    workflowId: r.workflow_id,
+    instanceRef: r.instance_ref,
+    stopReason: r.stop_reason,
+    error: r.error,
+    exitCode: r.exit_code,
+    usage: json(r.usage),
+    createdBy: r.created_by,
+    createdAt: iso(r.created_at)!,
+    startedAt: iso(r.started_at),
+    endedAt: iso(r.ended_at),
+  };
+}
+
+export type NewMachine = Pick<
+  Machine,
+  'id' | 'projectId' | 'objectiveId' | 'type' | 'provider' | 'profile' | 'command' | 'prompt' | 'parentCheckpointId' | 'limits' | 'workflowId' | 'createdBy'
+>;
+
+/** Inserts the machine row once (status pending); a repeat with the same id is a no-op. */
+export async function insertMachine(db: Db | Knex.Transaction, m: NewMachine): Promise<void> {
+  await db('machines')
+    .insert({
+      id: m.id,
+      project_id: m.projectId,
+      objective_id: m.objectiveId,
+      type: m.type,
+      provider: m.provider,
+      profile: m.profile,
+      status: 'pending',
+      command: m.command,
+      prompt: m.prompt,
+      parent_checkpoint_id: m.parentCheckpointId,
+      limits: JSON.stringify(m.limits),
+      workflow_id: m.workflowId,
+      created_by: m.createdBy,
+    })
+    .onConflict('id')
+    .ignore();
+}
+
+export interface MachineUpdate {
+  status?: MachineStatus;
+  instanceRef?: string | null;
+  stopReason?: string | null;
+  error?: string | null;
+  exitCode?: number | null;
+  usage?: MachineUsage;
+  startedAt?: Date;
+  endedAt?: Date;
+}
+
+export async function updateMachine(db: Db, id: string, u: MachineUpdate): Promise<void> {
+  const patch: Record<string, unknown> = {};
+  if (u.status !== undefined) patch.status = u.status;
+  if (u.instanceRef !== undefined) patch.instance_ref = u.instanceRef;
+  if (u.stopReason !== undefined) patch.stop_reason = u.stopReason;
+  if (u.error !== undefined) patch.error = u.error;
+  if (u.exitCode !== undefined) patch.exit_code = u.exitCode;
+  if (u.usage !== undefined) patch.usage = JSON.stringify(u.usage);
+  if (u.startedAt !== undefined) patch.started_at = u.startedAt;
+  if (u.endedAt !== undefined) patch.ended_at = u.endedAt;
+  if (Object.keys(patch).length) await db('machines').where({ id }).update(patch);
+}
+
+export async function getMachine(db: Db, id: string): Promise<Machine | null> {
+  const row = await db('machines').where({ id }).first();
+  return row ? toMachine(row) : null;
+}
+
+export async function listMachines(db: Db, f: { projectId?: string; status?: string; limit: number }): Promise<Machine[]> {
+  const q = db('machines').orderBy('created_at', 'desc').limit(f.limit);
+  if (f.projectId) q.where({ project_id: f.projectId });
+  if (f.status) q.where({ status: f.status });
+  return (await q).map(toMachine);
+}

@@ -1,0 +1,57 @@
+import type { Knex } from 'knex';
+import { type CurrencyCode, fromNumeric, toNumeric } from '../domain/money.js';
+import type { Db } from './db.js';
+
+export interface Project {
+  id: string;
+  name: string;
+  repoUrl: string | null;
+  repoPath: string;
+  currency: CurrencyCode;
+  greediness: number;
+  defaultMachineMoney: bigint;
+  rootCheckpointId: string | null;
+  createdBy: string;
+  createdAt: string;
+}
+
+function toProject(r: Record<string, any>): Project {
+  return {
+    id: r.id,
+    name: r.name,
+    repoUrl: r.repo_url,
+    repoPath: r.repo_path,
+    currency: r.currency,
+    greediness: Number(r.greediness),
+    defaultMachineMoney: fromNumeric(r.default_machine_money),
+    rootCheckpointId: r.root_checkpoint_id,
+    createdBy: r.created_by,
+    createdAt: new Date(r.created_at).toISOString(),
+  };
+}
+
+export async function insertProject(db: Db | Knex.Transaction, p: Omit<Project, 'createdAt'>): Promise<Project> {
+  const [row] = await db('projects')
+    .insert({
+      id: p.id,
+      name: p.name,
+      repo_url: p.repoUrl,
+      repo_path: p.repoPath,
+      currency: p.currency,
+      greediness: p.greediness,
+      default_machine_money: toNumeric(p.defaultMachineMoney),
+      root_checkpoint_id: p.rootCheckpointId,
+      created_by: p.createdBy,
+    })
+    .returning('*');
+  return toProject(row);
+}
+
+export async function getProject(db: Db, id: string): Promise<Project | null> {
+  const row = await db('projects').where({ id }).first();
+  return row ? toProject(row) : null;
+}
+
+export async function listProjects(db: Db): Promise<Project[]> {
+  return (await db('projects').orderBy('created_at', 'asc')).map(toProject);
+}

@@ -1,0 +1,26 @@
+import { NativeConnection } from '@temporalio/worker';
+import { loadConfig } from '../config/index.js';
+import { createDb, isEmbedded } from '../store/db.js';
+import { createLogger } from './logger.js';
+import { createWorker } from './worker.js';
+
+/** A standalone worker process (production: DATABASE_URL and TEMPORAL_ADDRESS are required). */
+async function main() {
+  const config = loadConfig();
+  const log = createLogger(config.logLevel, 'worker');
+  if (!config.temporalAddress) throw new Error('TEMPORAL_ADDRESS is required for a standalone worker (npm start runs an embedded one)');
+  if (!config.databaseUrl) throw new Error('DATABASE_URL is required for a standalone worker (embedded Postgres belongs to npm start)');
+  const db = await createDb({ databaseUrl: config.databaseUrl });
+  if (isEmbedded(db)) throw new Error('a standalone worker needs real Postgres');
+  const connection = await NativeConnection.connect({ address: config.temporalAddress });
+  const worker = await createWorker({ config, db, log, connection });
+  log.info({ taskQueue: config.taskQueue, address: config.temporalAddress }, 'worker started');
+  await worker.run();
+  await connection.close();
+  await db.destroy();
+}
+
+main().catch((err) => {
+  console.error(`worker: ${err instanceof Error ? err.message : String(err)}`);
+  process.exit(1);
+});

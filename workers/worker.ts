@@ -1,0 +1,54 @@
+import { fileURLToPath } from 'node:url';
+import { NativeConnection, Worker, bundleWorkflowCode, type BundleOptions, type WorkflowBundle } from '@temporalio/worker';
+import type { Logger } from 'pino';
+import { createActivities } from '../activities/index.js';
+import type { Config } from '../config/index.js';
+import type { Db } from '../store/db.js';
+
+export const WORKFLOWS_PATH = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
+
+/** Workflow sources use `.js` import specifiers for `.ts` files (NodeNext); teach the bundler. */
+const bundlerOptions: Pick<BundleOptions, 'webpackConfigHook'> = {
+  webpackConfigHook: (config) => {
+    config.resolve = { ...config.resolve, extensionAlias: { '.js': ['.ts', '.js'] } };
+    return config;
+  },
+};
+
+/** Builds the workflow bundle once; tests and benchmarks reuse it across workers. */
+export async function bundleWorkflows(): Promise<WorkflowBundle> {
+  return bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, ...bundlerOptions, logger: quietBundlerLogger });
+}
+
+const quietBundlerLogger = {
+  log() {},
+  trace() {},
+  debug() {},
+  info() {},
+  warn(message: string, meta?: unknown) {
+    console.warn(message, meta ?? '');
+  },
+  error(message: string, meta?: unknown) {
+    console.error(message, meta ?? '');
+  },
+};
+
+export interface WorkerOptions {
+  config: Config;
+  db: Db;
+  log: Logger;
+  connection: NativeConnection;
+  workflowBundle?: WorkflowBundle;
+}
+
+/** A worker on the machines task queue with every workflow and activity of the platform. */
+export async function createWorker(opts: WorkerOptions): Promise<Worker> {
+  return Worker.create({
+    connection: opts.connection,
+    namespace: opts.config.temporalNamespace,
+    taskQueue: opts.config.taskQueue,
+    ...(opts.workflowBundle ? { workflowBundle: opts.workflowBundle } : { workflowBundle: await bundleWorkflows() }),
+    activities: createActivities({ db: opts.db, config: opts.config, log: opts.log }),
+    maxConcurrentActivityTaskExecutions: 100,
+  });
+}

@@ -1,0 +1,103 @@
+import { condition, defineQuery, defineSignal, executeChild, getExternalWorkflowHandle, proxyActivities, setHandler, uuid4 } from '@temporalio/workflow';
+import type { Activities } from '../activities/index.js';
+import type { ObjectiveStatus } from '../domain/objectives.js';
+import type { ProfileId } from '../domain/machines.js';
+import { machineRun, type MachineRunResult } from './machine.js';
+
+export interface ObjectiveInput {
+  objectiveId: string;
+  projectId: string;
+  dependsOn: string[];
+  machine: {
+    type: 'shell';
+    command: string;
+    checkpointId: string;
+    profile: ProfileId;
+    limits: { money: string; minutes: number };
+    heartbeatTimeoutSeconds: number;
+  };
+}
+
+export interface ObjectiveState {
+  status: ObjectiveStatus;
+  waitingOn: string[];
+  machineId: string | null;
+}
+
+export const dependencyChangedSignal = defineSignal<[{ objectiveId: string }]>('dependencyChanged');
+export const objectiveStateQuery = defineQuery<ObjectiveState>('state');
+
+const acts = proxyActivities<Activities>({
+  startToCloseTimeout: '1 minute',
+  retry: { initialInterval: '1s', maximumInterval: '30s', nonRetryableErrorTypes: ['NotFoundError', 'InputError'] },
+});
+
+/** How long to wait for a dependency's signal before looking at its status again (signals can be missed). */
+const RECHECK = '30 seconds';
+
+/** An objective: waits until every objective it depends on is complete, then runs its machine. */
+export async function objective(input: ObjectiveInput): Promise<ObjectiveState> {
+  const state: ObjectiveState = { status: 'waiting', waitingOn: [...input.dependsOn], machineId: null };
+  let nudged = false;
+  setHandler(objectiveStateQuery, () => state);
+  setHandler(dependencyChangedSignal, () => {
+    nudged = true;
+  });
+
+  while (state.waitingOn.length) {
+    const statuses = await acts.dependencyStatuses({ ids: state.waitingOn });
+    const broken = state.waitingOn.find((id) => ['failed', 'cancelled'].includes(statuses[id] ?? 'failed'));
+    if (broken) return finish(state, input, 'failed', `dependency ${broken} ${statuses[broken] ?? 'is missing'}`);
+    state.waitingOn = state.waitingOn.filter((id) => statuses[id] !== 'completed');
+    if (!state.waitingOn.length) break;
+    nudged = false;
+    await condition(() => nudged, RECHECK);
+  }
+
+  state.status = 'running';
+  await acts.markObjective({ objectiveId: input.objectiveId, status: 'running' });
+  const machineId = `machine-${uuid4()}`;
+  state.machineId = machineId;
+  await acts.registerObjectiveMachine({
+    machineId,
+    objectiveId: input.objectiveId,
+    projectId: input.projectId,
+    type: input.machine.type,
+    provider: 'local',
+    profile: input.machine.profile,
+    command: input.machine.command,
+    prompt: null,
+    parentCheckpointId: input.machine.checkpointId,
+    limits: input.machine.limits,
+  });
+  const result: MachineRunResult = await executeChild(machineRun, {
+    workflowId: machineId,
+    args: [
+      {
+        machineId,
+        projectId: input.projectId,
+        type: input.machine.type,
+        command: input.machine.command,
+        parentCheckpointId: input.machine.checkpointId,
+        profile: input.machine.profile,
+        limits: input.machine.limits,
+        heartbeatTimeoutSeconds: input.machine.heartbeatTimeoutSeconds,
+      },
+    ],
+  });
+  if (result.status === 'completed') return finish(state, input, 'completed');
+  return finish(state, input, 'failed', `machine ${machineId} ended ${result.status}${result.error ? `: ${result.error}` : ''}`);
+}
+
+async function finish(state: ObjectiveState, input: ObjectiveInput, status: ObjectiveStatus, error?: string): Promise<ObjectiveState> {
+  state.status = status;
+  await acts.markObjective({ objectiveId: input.objectiveId, status, ...(error ? { error } : {}) });
+  for (const workflowId of await acts.dependentWorkflowIds({ objectiveId: input.objectiveId })) {
+    try {
+      await getExternalWorkflowHandle(workflowId).signal(dependencyChangedSignal, { objectiveId: input.objectiveId });
+    } catch {
+      // The dependent has not started yet or has ended; it reads statuses itself when it runs.
+    }
+  }
+  return state;
+}
