@@ -3,6 +3,7 @@ import type { Server } from 'node:http';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, type WorkflowBundle } from '@temporalio/worker';
+import { installTemporalRuntime } from '../workers/runtime.js';
 import type { Logger } from 'pino';
 import { createApp } from '../api/app.js';
 import type { Config } from '../config/index.js';
@@ -50,6 +51,7 @@ function adminKeyFor(config: Config): string {
 export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
   const { config } = opts;
   const log = createLogger(config.logLevel, 'autovibe');
+  installTemporalRuntime(config.logLevel);
   fs.mkdirSync(config.home, { recursive: true });
   const cleanups: Array<() => Promise<void>> = [];
   const stop = async () => {

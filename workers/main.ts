@@ -2,12 +2,14 @@ import { NativeConnection } from '@temporalio/worker';
 import { loadConfig } from '../config/index.js';
 import { createDb, isEmbedded } from '../store/db.js';
 import { createLogger } from './logger.js';
+import { installTemporalRuntime } from './runtime.js';
 import { createWorker } from './worker.js';
 
 /** A standalone worker process (production: DATABASE_URL and TEMPORAL_ADDRESS are required). */
 async function main() {
   const config = loadConfig();
   const log = createLogger(config.logLevel, 'worker');
+  installTemporalRuntime(config.logLevel);
   if (!config.temporalAddress) throw new Error('TEMPORAL_ADDRESS is required for a standalone worker (npm start runs an embedded one)');
   if (!config.databaseUrl) throw new Error('DATABASE_URL is required for a standalone worker (embedded Postgres belongs to npm start)');
   const db = await createDb({ databaseUrl: config.databaseUrl });
