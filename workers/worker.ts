@@ -16,8 +16,8 @@ const bundlerOptions: Pick<BundleOptions, 'webpackConfigHook'> = {
 };
 
 /** Builds the workflow bundle once; tests and benchmarks reuse it across workers. */
-export async function bundleWorkflows(): Promise<WorkflowBundle> {
-  return bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, ...bundlerOptions, logger: quietBundlerLogger });
+export async function bundleWorkflows(workflowsPath = WORKFLOWS_PATH): Promise<WorkflowBundle> {
+  return bundleWorkflowCode({ workflowsPath, ...bundlerOptions, logger: quietBundlerLogger });
 }
 
 const quietBundlerLogger = {

@@ -1,0 +1,49 @@
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { historyFromJSON } from '@temporalio/common/lib/proto-utils.js';
+import { DeterminismViolationError } from '@temporalio/workflow';
+import { Worker } from '@temporalio/worker';
+import { bundleWorkflows } from '../../workers/worker.js';
+import { workflowBundle } from '../support/platform.js';
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const DIR = path.join(HERE, 'histories');
+
+function histories() {
+  return fs
+    .readdirSync(DIR)
+    .filter((f) => f.endsWith('.json'))
+    .sort()
+    .map((f) => ({ workflowId: f.replace(/\.json$/, ''), history: historyFromJSON(JSON.parse(fs.readFileSync(path.join(DIR, f), 'utf8'))) }));
+}
+
+/**
+ * Replays recorded histories (made by `npm run record-histories`) against today's workflow code:
+ * a change that would break executions already running fails here.
+ */
+describe('workflow replay of recorded histories', function () {
+  this.timeout(120_000);
+
+  it('has recorded histories for every workflow family', () => {
+    const names = histories().map((h) => h.workflowId);
+    assert.ok(names.some((n) => n.startsWith('machine-')));
+    assert.ok(names.some((n) => n.startsWith('objective-')));
+    assert.ok(names.length >= 6);
+  });
+
+  it('replays every recorded history without a determinism error', async () => {
+    const bundle = await workflowBundle();
+    const results = [];
+    for await (const result of Worker.runReplayHistories({ workflowBundle: bundle }, histories())) results.push(result);
+    assert.equal(results.length, histories().length);
+    for (const r of results) assert.equal(r.error, undefined, `${r.workflowId}: ${r.error?.message}`);
+  });
+
+  it('fails the replay when machineRun changes its order of activities', async () => {
+    const changed = await bundleWorkflows(path.join(HERE, 'fixtures', 'reordered-machine.ts'));
+    const machine = histories().find((h) => h.workflowId === 'machine-completed')!;
+    await assert.rejects(Worker.runReplayHistory({ workflowBundle: changed }, machine.history, machine.workflowId), DeterminismViolationError);
+  });
+});
