@@ -1,0 +1,30 @@
+import { Client, Connection } from '@temporalio/client';
+import { loadConfig } from '../config/index.js';
+import { createDb, migrateLatest } from '../store/db.js';
+import { ensureAdminKey } from '../store/auth.js';
+import { createLogger } from '../workers/logger.js';
+import { createApp } from './app.js';
+
+/** A standalone api process (production): needs DATABASE_URL and TEMPORAL_ADDRESS. */
+async function main() {
+  const config = loadConfig();
+  const log = createLogger(config.logLevel, 'api');
+  if (!config.databaseUrl || !config.temporalAddress) {
+    throw new Error('DATABASE_URL and TEMPORAL_ADDRESS are required for a standalone api (npm start runs the embedded platform)');
+  }
+  const db = await createDb({ databaseUrl: config.databaseUrl });
+  await migrateLatest(db);
+  if (config.adminKey) await ensureAdminKey(db, config.adminKey);
+  const connection = await Connection.connect({ address: config.temporalAddress });
+  const temporal = new Client({ connection, namespace: config.temporalNamespace });
+  const app = createApp({ db, temporal, config, log });
+  const server = app.listen(config.port, config.host, () => log.info({ port: config.port }, 'api listening'));
+  const stop = () => server.close(() => void Promise.all([db.destroy(), connection.close()]).then(() => process.exit(0)));
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+}
+
+main().catch((err) => {
+  console.error(`api: ${err instanceof Error ? err.message : String(err)}`);
+  process.exit(1);
+});
