@@ -135,7 +135,13 @@ export async function reserve(
       }
     });
   } catch (e) {
-    if (e instanceof Refused) return e.outcome;
+    if (e instanceof Refused) {
+      // A concurrent call with the same key may have won while this one waited on the budget
+      // row, and its amount is what made this one not fit: that reservation is this one.
+      const won = await db('reservations').where({ id: r.key }).first('amount');
+      if (won) return { ok: true, reservationId: r.key, amount: fromNumeric(won.amount) };
+      return e.outcome;
+    }
     if (isUniqueViolation(e)) return reserve(db, r); // a concurrent call with the same key won
     throw e;
   }

@@ -1,0 +1,112 @@
+import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
+import { migrationSource } from '../../migrations/index.js';
+import { createDb, migrateLatest, type Db } from '../../store/db.js';
+import { freshDatabase } from '../support/platform.js';
+
+/**
+ * The hash of the schema the migrations produce. If this test fails, the schema changed: a change
+ * to the database must come as a new migration (never an edit of an applied one), and then this
+ * constant is updated to the value the failure prints.
+ */
+const EXPECTED_SCHEMA_HASH = 'b1998d14b8d89fd317642388f0b7099ab16474fdd97560a5e4955a79824f1776';
+
+const OUR_TABLES = [
+  'api_keys',
+  'audit_log',
+  'budget_windows',
+  'budgets',
+  'checkpoints',
+  'cost_events',
+  'idempotent_requests',
+  'machines',
+  'objective_links',
+  'objectives',
+  'projects',
+  'reservations',
+  'users',
+];
+const KNEX_TABLES = ['knex_migrations', 'knex_migrations_lock'];
+
+async function tables(db: Db): Promise<string[]> {
+  const rows = await db('information_schema.tables')
+    .where({ table_schema: 'public' })
+    .orderBy('table_name')
+    .pluck('table_name');
+  return rows as string[];
+}
+
+async function functions(db: Db): Promise<string[]> {
+  const { rows } = await db.raw(
+    `SELECT p.proname FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = 'public' ORDER BY 1`,
+  );
+  return rows.map((r: { proname: string }) => r.proname);
+}
+
+/** Columns of our tables (not knex's bookkeeping), one canonical line each, in a fixed order. */
+async function schemaLines(db: Db): Promise<string[]> {
+  const rows = await db('information_schema.columns')
+    .where({ table_schema: 'public' })
+    .whereNotIn('table_name', KNEX_TABLES)
+    .orderBy([{ column: 'table_name' }, { column: 'column_name' }])
+    .select('table_name', 'column_name', 'data_type', 'is_nullable', 'numeric_precision', 'numeric_scale');
+  return rows.map(
+    (r) => `${r.table_name}.${r.column_name} ${r.data_type}${r.numeric_scale !== null && r.data_type === 'numeric' ? `(${r.numeric_precision},${r.numeric_scale})` : ''} ${r.is_nullable === 'YES' ? 'null' : 'not null'}`,
+  );
+}
+
+async function allMigrationNames(): Promise<string[]> {
+  const list = await migrationSource.getMigrations([]);
+  return list.map((m) => migrationSource.getMigrationName(m));
+}
+
+function hashOf(lines: string[]): string {
+  return crypto.createHash('sha256').update(lines.join('\n')).digest('hex');
+}
+
+describe('migrations (real PostgreSQL)', function () {
+  let db: Db;
+
+  before(async function () {
+    db = await createDb({ databaseUrl: await freshDatabase('migrations') });
+  });
+
+  after(async function () {
+    await db?.destroy();
+  });
+
+  it('migrates a fresh database to the latest schema, once', async function () {
+    assert.deepEqual(await tables(db), []);
+    const names = await allMigrationNames();
+    assert.ok(names.includes('20261127_001_core'));
+    assert.deepEqual(await migrateLatest(db), names);
+    assert.deepEqual(await migrateLatest(db), [], 'a second run applies nothing');
+    assert.deepEqual(await tables(db), [...OUR_TABLES, ...KNEX_TABLES].sort());
+    assert.deepEqual(await functions(db), ['audit_log_append_only']);
+  });
+
+  it('matches the committed schema hash', async function () {
+    const lines = await schemaLines(db);
+    const actual = hashOf(lines);
+    assert.equal(
+      actual,
+      EXPECTED_SCHEMA_HASH,
+      `schema changed: add a migration and update the expected hash (now ${actual})\n${lines.join('\n')}`,
+    );
+  });
+
+  it('rolls everything back, leaving none of our tables or functions', async function () {
+    await db.migrate.rollback({ migrationSource }, true);
+    assert.deepEqual(await tables(db), KNEX_TABLES, 'only knex bookkeeping is left');
+    assert.deepEqual(await functions(db), []);
+    assert.equal((await db('knex_migrations').count<{ count: string }[]>('* as count'))[0]?.count, '0');
+  });
+
+  it('migrates to latest again after a full rollback, with the same schema and working trigger', async function () {
+    assert.deepEqual(await migrateLatest(db), await allMigrationNames());
+    assert.deepEqual(await tables(db), [...OUR_TABLES, ...KNEX_TABLES].sort());
+    assert.equal(hashOf(await schemaLines(db)), EXPECTED_SCHEMA_HASH, 'schema changed: add a migration and update the expected hash');
+    await db('audit_log').insert({ actor: 'a', action: 'b', subject_type: 'c', subject_id: 'd', prev_hash: 'x', hash: 'y' });
+    await assert.rejects(db('audit_log').delete(), /append-only/);
+  });
+});
