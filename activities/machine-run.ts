@@ -1,17 +1,17 @@
-import fs from 'node:fs';
 import path from 'node:path';
-import { Context } from '@temporalio/activity';
-import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
-import { type CurrencyCode, formatAmount, parseAmount, runtimeCost, minUnits } from '../domain/money.js';
-import { STOP_REASONS, type CheckpointKind, type MachineStatus } from '../domain/machines.js';
+import { ApplicationFailure } from '@temporalio/common';
+import { type CurrencyCode, formatAmount, parseAmount, runtimeCost, toNumeric } from '../domain/money.js';
+import type { CheckpointKind, MachineStatus } from '../domain/machines.js';
+import { machineTypeSpec, type MachineTypeId } from '../domain/machine-types.js';
 import { appendAudit } from '../store/audit.js';
 import { findBudget, release, reserve, settle } from '../store/budgets.js';
 import { getCheckpoint, insertCheckpoint } from '../store/checkpoints.js';
-import { recordCost } from '../store/costs.js';
+import { costTotals, recordCost } from '../store/costs.js';
 import { checkoutWorkspace, pinCheckpoint, removeWorkspace, resetWorkspace, snapshotWorkspace } from '../store/git.js';
 import { getMachine, updateMachine, type MachineUsage } from '../store/machines.js';
 import { getProject, type Project } from '../store/projects.js';
-import { killSandboxes, startSandbox } from './compute/local-sandbox.js';
+import { killSandboxes } from './compute/local-sandbox.js';
+import { superviseSandbox } from './machines/supervise.js';
 import type { ActivityDeps } from './deps.js';
 
 export type ReservationOutcome =
@@ -24,7 +24,58 @@ export interface RunCommandResult {
   outputTail: string;
 }
 
-const OUTPUT_TAIL_BYTES = 4096;
+
+export interface CheckpointRequest {
+  checkpointId: string;
+  machineId: string;
+  parentCheckpointId: string;
+  kind: CheckpointKind;
+  trigger: string;
+  at: string;
+}
+
+/**
+ * Commits the workspace as checkpoint `checkpointId`, a child of `parentCheckpointId`. The same
+ * request gives the same commit and row, so a retry after a crash adds nothing.
+ */
+export async function checkpointWorkspace(
+  db: ActivityDeps['db'],
+  project: Project,
+  workspace: string,
+  input: CheckpointRequest,
+): Promise<{ checkpointId: string; commit: string }> {
+  const existing = await getCheckpoint(db, input.checkpointId);
+  if (existing) return { checkpointId: existing.id, commit: existing.commit };
+  const parent = await getCheckpoint(db, input.parentCheckpointId);
+  if (!parent) throw ApplicationFailure.nonRetryable(`parent checkpoint ${input.parentCheckpointId} not found`, 'NotFoundError');
+  const commit = await snapshotWorkspace(
+    project.repoPath,
+    workspace,
+    parent.commit,
+    `${input.kind} checkpoint ${input.checkpointId} of ${input.machineId} (${input.trigger})`,
+    new Date(input.at),
+  );
+  await pinCheckpoint(project.repoPath, input.checkpointId, commit);
+  await insertCheckpoint(db, {
+    id: input.checkpointId,
+    projectId: project.id,
+    parentId: parent.id,
+    machineId: input.machineId,
+    commit,
+    kind: input.kind,
+    trigger: input.trigger,
+  });
+  await appendAudit(db, {
+    actor: 'system',
+    action: 'checkpoint.created',
+    subjectType: 'checkpoint',
+    subjectId: input.checkpointId,
+    projectId: project.id,
+    details: { machineId: input.machineId, parentId: parent.id, commit, kind: input.kind, trigger: input.trigger },
+    idempotencyKey: `checkpoint:${input.checkpointId}`,
+  });
+  return { checkpointId: input.checkpointId, commit };
+}
 
 /** Activities of one machine's life: every one is idempotent on the machine id it is given. */
 export function createMachineRunActivities({ db, config, log }: ActivityDeps) {
@@ -33,14 +84,28 @@ export function createMachineRunActivities({ db, config, log }: ActivityDeps) {
     if (!project) throw ApplicationFailure.nonRetryable(`project ${projectId} not found`, 'NotFoundError');
     return project;
   }
+  /** The per-type daily budget of a project: the type's default until the project sets its own. */
+  async function machineTypeBudget(project: Project, type: MachineTypeId) {
+    const scopeId = `${project.id}:${type}`;
+    const existing = await findBudget(db, 'machine-type', scopeId);
+    if (existing) return existing;
+    const dailyBudget = machineTypeSpec(type).dailyBudget;
+    if (!dailyBudget) return null;
+    await db('budgets')
+      .insert({ id: `budget-${scopeId}`, scope_type: 'machine-type', scope_id: scopeId, period: 'daily', limit_amount: toNumeric(parseAmount(dailyBudget, 'USD')), currency: 'USD' })
+      .onConflict(['scope_type', 'scope_id'])
+      .ignore();
+    return findBudget(db, 'machine-type', scopeId);
+  }
   const workspaceOf = (machineId: string) => path.join(config.workspacesDir, machineId);
   const logFileOf = (machineId: string) => path.join(config.home, 'logs', `${machineId}.log`);
 
   return {
     /** Reserves the machine's money limit on the project budget, once per machine. */
-    async reserveMachineBudget(input: { machineId: string; projectId: string; amount: string }): Promise<ReservationOutcome> {
+    async reserveMachineBudget(input: { machineId: string; projectId: string; amount: string; type?: MachineTypeId }): Promise<ReservationOutcome> {
       const project = await projectOf(input.projectId);
       const budget = await findBudget(db, 'project', project.id);
+      const typeBudget = input.type ? await machineTypeBudget(project, input.type) : null;
       const currency = project.currency;
       if (!budget) {
         return {
@@ -53,7 +118,7 @@ export function createMachineRunActivities({ db, config, log }: ActivityDeps) {
       const amount = parseAmount(input.amount, currency);
       const outcome = await reserve(db, {
         key: `machine:${input.machineId}`,
-        budgetIds: [budget.id],
+        budgetIds: typeBudget ? [budget.id, typeBudget.id] : [budget.id],
         projectId: project.id,
         machineId: input.machineId,
         amount,
@@ -71,12 +136,13 @@ export function createMachineRunActivities({ db, config, log }: ActivityDeps) {
         });
         return { ok: true, reservationId: outcome.reservationId, amount: formatAmount(outcome.amount, currency), currency };
       }
+      const which = typeBudget && outcome.budgetId === typeBudget.id ? `${input.type} daily budget` : `${budget.period} budget`;
       return {
         ok: false,
         code: 'budget_exceeded',
         currency,
         remaining: formatAmount(outcome.remaining, currency),
-        message: `budget exceeded: the machine's limit of ${formatAmount(amount, currency)} ${currency} does not fit in the ${budget.period} budget (${formatAmount(outcome.remaining, currency)} of ${formatAmount(outcome.limit, currency)} ${currency} left)`,
+        message: `budget exceeded: the machine's limit of ${formatAmount(amount, currency)} ${currency} does not fit in the ${which} (${formatAmount(outcome.remaining, currency)} of ${formatAmount(outcome.limit, currency)} ${currency} left)`,
       };
     },
 
@@ -144,50 +210,18 @@ export function createMachineRunActivities({ db, config, log }: ActivityDeps) {
       deadline: number;
       deadlineReason: string;
     }): Promise<RunCommandResult> {
-      const ctx = Context.current();
       const project = await projectOf(input.projectId);
       const workspace = workspaceOf(input.machineId);
       killSandboxes(input.machineId); // a previous attempt's sandbox, if its worker survived
       await resetWorkspace(project.repoPath, workspace, input.baseCommit);
       if (Date.now() >= input.deadline) return { exitCode: null, stopReason: input.deadlineReason, outputTail: '' };
 
-      fs.mkdirSync(path.dirname(logFileOf(input.machineId)), { recursive: true });
-      const logFile = fs.createWriteStream(logFileOf(input.machineId), { flags: 'a' });
-      const child = startSandbox({ machineId: input.machineId, workspace, command: input.command, network: false });
-      let tail = Buffer.alloc(0);
-      let bytes = 0;
-      const collect = (chunk: Buffer) => {
-        logFile.write(chunk);
-        bytes += chunk.length;
-        tail = Buffer.concat([tail, chunk]).subarray(-OUTPUT_TAIL_BYTES);
-      };
-      child.stdout!.on('data', collect);
-      child.stderr!.on('data', collect);
-      const exited = new Promise<number | null>((resolve, reject) => {
-        child.on('error', reject);
-        child.on('close', (code) => resolve(code));
-      });
-
-      let stopReason: string | null = null;
-      const timer = setInterval(() => {
-        ctx.heartbeat({ outputBytes: bytes });
-        if (Date.now() >= input.deadline && stopReason === null) {
-          stopReason = input.deadlineReason;
-          child.kill('SIGKILL');
-        }
-      }, 1000);
-      const onCancel = () => child.kill('SIGKILL');
-      ctx.cancellationSignal.addEventListener('abort', onCancel);
-      try {
-        const code = await exited;
-        if (ctx.cancellationSignal.aborted) throw new CancelledFailure('machine run cancelled');
-        log.debug({ machineId: input.machineId, code, stopReason }, 'sandbox exited');
-        return { exitCode: stopReason ? null : code, stopReason, outputTail: tail.toString('utf8') };
-      } finally {
-        clearInterval(timer);
-        ctx.cancellationSignal.removeEventListener('abort', onCancel);
-        logFile.end();
-      }
+      const result = await superviseSandbox(
+        { machineId: input.machineId, workspace, command: input.command, network: false },
+        { logFile: logFileOf(input.machineId), deadline: input.deadline, deadlineReason: input.deadlineReason },
+      );
+      log.debug({ machineId: input.machineId, exitCode: result.exitCode, stopReason: result.stopReason }, 'sandbox exited');
+      return { exitCode: result.exitCode, stopReason: result.stopReason, outputTail: result.outputTail };
     },
 
     /** Commits the workspace as checkpoint `checkpointId` (same id → same commit and row). */
@@ -200,38 +234,7 @@ export function createMachineRunActivities({ db, config, log }: ActivityDeps) {
       trigger: string;
       at: string;
     }): Promise<{ checkpointId: string; commit: string }> {
-      const existing = await getCheckpoint(db, input.checkpointId);
-      if (existing) return { checkpointId: existing.id, commit: existing.commit };
-      const project = await projectOf(input.projectId);
-      const parent = await getCheckpoint(db, input.parentCheckpointId);
-      if (!parent) throw ApplicationFailure.nonRetryable(`parent checkpoint ${input.parentCheckpointId} not found`, 'NotFoundError');
-      const commit = await snapshotWorkspace(
-        project.repoPath,
-        workspaceOf(input.machineId),
-        parent.commit,
-        `${input.kind} checkpoint ${input.checkpointId} of ${input.machineId} (${input.trigger})`,
-        new Date(input.at),
-      );
-      await pinCheckpoint(project.repoPath, input.checkpointId, commit);
-      await insertCheckpoint(db, {
-        id: input.checkpointId,
-        projectId: project.id,
-        parentId: parent.id,
-        machineId: input.machineId,
-        commit,
-        kind: input.kind,
-        trigger: input.trigger,
-      });
-      await appendAudit(db, {
-        actor: 'system',
-        action: 'checkpoint.created',
-        subjectType: 'checkpoint',
-        subjectId: input.checkpointId,
-        projectId: project.id,
-        details: { machineId: input.machineId, parentId: parent.id, commit, kind: input.kind, trigger: input.trigger },
-        idempotencyKey: `checkpoint:${input.checkpointId}`,
-      });
-      return { checkpointId: input.checkpointId, commit };
+      return checkpointWorkspace(db, await projectOf(input.projectId), workspaceOf(input.machineId), input);
     },
 
     /** Kills any sandbox left and removes the workspace. Safe to repeat. */
@@ -262,23 +265,26 @@ export function createMachineRunActivities({ db, config, log }: ActivityDeps) {
       }
       const key = `machine:${input.machineId}`;
       const cost = runtimeCost(input.runtimeMs, parseAmount(input.hourlyPrice, input.priceCurrency));
-      const charged = await settle(db, key, cost);
+      // Model calls were recorded as they happened; the reservation settles to all of it.
+      const apiCost = (await costTotals(db, { machineId: input.machineId })).api ?? 0n;
+      const charged = await settle(db, key, cost + apiCost);
+      const computeCharged = charged > apiCost ? charged - apiCost : 0n;
       const currency = project.currency;
       await recordCost(db, {
         idempotencyKey: `${key}:compute`,
         projectId: project.id,
         machineId: input.machineId,
         category: 'infra',
-        amount: charged,
+        amount: computeCharged,
         currency,
-        projectAmount: charged,
+        projectAmount: computeCharged,
         projectCurrency: currency,
         details: {
           runtimeMs: input.runtimeMs,
           hourlyPrice: input.hourlyPrice,
           profile: input.profile,
           provider: 'local',
-          ...(charged < cost ? { cappedFrom: formatAmount(cost, currency) } : {}),
+          ...(computeCharged < cost ? { cappedFrom: formatAmount(cost, currency) } : {}),
         },
       });
       await appendAudit(db, {
@@ -290,7 +296,7 @@ export function createMachineRunActivities({ db, config, log }: ActivityDeps) {
         details: { charged: formatAmount(charged, currency), currency, runtimeMs: input.runtimeMs },
         idempotencyKey: `${key}:settled`,
       });
-      return { charged: formatAmount(minUnits(charged, cost), currency), currency };
+      return { charged: formatAmount(charged, currency), currency };
     },
 
     /** Gives the reservation back when the machine never ran. */

@@ -24,7 +24,14 @@ export const putBudgetBody = z.strictObject({
 export const machineLimits = z.strictObject({
   money: decimal.optional(),
   minutes: z.number().int().min(1).max(7 * 24 * 60).optional(),
+  apiCalls: z.number().int().min(1).max(1_000_000).optional(),
 });
+
+const requireWork = (b: { type?: string; machineType?: string; command?: string | undefined; prompt?: string | undefined }, ctx: z.RefinementCtx) => {
+  const type = b.type ?? b.machineType;
+  if (type === 'shell' && !b.command) ctx.addIssue({ code: 'custom', path: ['command'], message: 'is required for a shell machine' });
+  if (type !== 'shell' && !b.prompt) ctx.addIssue({ code: 'custom', path: ['prompt'], message: `is required for a ${type} machine` });
+};
 
 export const createMachineBody = z
   .strictObject({
@@ -32,14 +39,13 @@ export const createMachineBody = z
     type: z.enum(MACHINE_TYPES, { error: `must be one of: ${MACHINE_TYPES.join(', ')}` }),
     command: z.string().min(1).max(100_000).optional(),
     prompt: z.string().min(1).max(100_000).optional(),
+    model: z.string().min(1).max(200).optional(),
     checkpointId: id('checkpoint').optional(),
     provider: z.enum(PROVIDERS).default('local'),
     profile: z.enum(Object.keys(PROFILES) as [keyof typeof PROFILES]).default('lightweight'),
     limits: machineLimits.default({}),
   })
-  .superRefine((b, ctx) => {
-    if (b.type === 'shell' && !b.command) ctx.addIssue({ code: 'custom', path: ['command'], message: 'is required for a shell machine' });
-  });
+  .superRefine(requireWork);
 
 export const createObjectiveBody = z
   .strictObject({
@@ -52,9 +58,12 @@ export const createObjectiveBody = z
     checkpointId: id('checkpoint').optional(),
     limits: machineLimits.default({}),
   })
-  .superRefine((b, ctx) => {
-    if (b.machineType === 'shell' && !b.command) ctx.addIssue({ code: 'custom', path: ['command'], message: 'is required for a shell objective' });
-  });
+  .superRefine(requireWork);
+
+export const putTypeBudgetBody = z.strictObject({
+  amount: decimal,
+  currency: z.enum(CURRENCY_CODES),
+});
 
 export const auditQuery = z.strictObject({
   projectId: z.string().optional(),

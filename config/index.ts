@@ -16,6 +16,8 @@ const envSchema = z.object({
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** Seconds without a heartbeat before a machine's activity is considered lost and retried. */
   AUTOVIBE_HEARTBEAT_TIMEOUT_S: z.coerce.number().int().positive().default(20),
+  /** Where scripts/install-agent-clis put the agent CLIs (mounted read-only into sandboxes). */
+  AUTOVIBE_TOOLS_DIR: z.string().default(path.resolve('.autovibe/tools')),
 });
 
 export interface Config {
@@ -33,6 +35,13 @@ export interface Config {
   projectsDir: string;
   /** Live machine workspaces (git worktrees), removed when the machine ends. */
   workspacesDir: string;
+  /** Per-machine private state: the agent's $HOME, the proxy socket. */
+  machinesDir: string;
+  /** Machine artifacts kept after the machine ends (conversation history, tool output). */
+  artifactsDir: string;
+  toolsDir: string;
+  /** The environment credentials and model endpoints are read from (never passed to sandboxes). */
+  env: NodeJS.ProcessEnv;
 }
 
 export class ConfigError extends Error {
@@ -61,5 +70,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     heartbeatTimeoutSeconds: e.AUTOVIBE_HEARTBEAT_TIMEOUT_S,
     projectsDir: path.join(home, 'projects'),
     workspacesDir: path.join(home, 'workspaces'),
+    machinesDir: path.join(home, 'machines'),
+    artifactsDir: path.join(home, 'artifacts'),
+    toolsDir: path.resolve(e.AUTOVIBE_TOOLS_DIR),
+    env,
   };
 }

@@ -1,8 +1,10 @@
 /**
  * Machine types, compute profiles and the machine's life cycle: the facts every layer shares.
  */
-export const MACHINE_TYPES = ['shell'] as const;
-export type MachineType = (typeof MACHINE_TYPES)[number];
+import { MACHINE_TYPE_IDS, type MachineTypeId } from './machine-types.js';
+
+export const MACHINE_TYPES = MACHINE_TYPE_IDS;
+export type MachineType = MachineTypeId;
 
 export const PROVIDERS = ['local'] as const;
 export type ProviderId = (typeof PROVIDERS)[number];
@@ -37,12 +39,14 @@ export const FINAL_MACHINE_STATUSES: readonly MachineStatus[] = ['completed', 'f
 export const STOP_REASONS = {
   timeLimit: 'time budget exceeded',
   moneyLimit: 'money limit reached',
+  apiCallLimit: 'API call limit reached',
   terminated: 'terminated by request',
+  workerLost: 'worker lost during the run; resume from the latest checkpoint',
 } as const;
 
 export const DEFAULT_MACHINE_MINUTES = 30;
 /** Default per-machine money limit of a new project, in the project's currency. */
 export const DEFAULT_MACHINE_MONEY = '0.50';
 
-export const CHECKPOINT_KINDS = ['root', 'final', 'manual'] as const;
+export const CHECKPOINT_KINDS = ['root', 'final', 'manual', 'turn'] as const;
 export type CheckpointKind = (typeof CHECKPOINT_KINDS)[number];

@@ -1,5 +1,6 @@
 import type { Knex } from 'knex';
 import * as m001 from './20261127_001_core.js';
+import * as m002 from './20261127_002_machine_artifacts.js';
 
 interface Migration {
   up(db: Knex): Promise<void>;
@@ -7,7 +8,10 @@ interface Migration {
 }
 
 /** Every migration in order. Listed explicitly so bundlers and tsx load them the same way. */
-const MIGRATIONS: Array<[string, Migration]> = [['20261127_001_core', m001]];
+const MIGRATIONS: Array<[string, Migration]> = [
+  ['20261127_001_core', m001],
+  ['20261127_002_machine_artifacts', m002],
+];
 
 export const migrationSource: Knex.MigrationSource<[string, Migration]> = {
   getMigrations: async () => MIGRATIONS,

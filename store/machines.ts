@@ -13,6 +13,9 @@ export interface MachineUsage {
   outputTokens?: number;
   apiCalls?: number;
   runtimeMs?: number;
+  /** What the agent tool itself reported, kept beside AutoVibe's own metering. */
+  reportedByTool?: { inputTokens: number; outputTokens: number } | null;
+  reportedCostUsd?: number | null;
 }
 
 export interface Machine {

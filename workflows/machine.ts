@@ -11,16 +11,20 @@ import {
 } from '@temporalio/workflow';
 import type { Activities, ReservationOutcome } from '../activities/index.js';
 import { affordableMs, parseAmount } from '../domain/money.js';
-import { PROFILES, STOP_REASONS, type MachineStatus, type ProfileId } from '../domain/machines.js';
+import { PROFILES, STOP_REASONS, type MachineStatus, type MachineType, type ProfileId } from '../domain/machines.js';
 
 export interface MachineRunInput {
   machineId: string;
   projectId: string;
-  type: 'shell';
+  type: MachineType;
+  /** For `shell` machines. */
   command: string;
+  /** For model-backed machines. */
+  prompt?: string | null;
+  model?: string | null;
   parentCheckpointId: string;
   profile: ProfileId;
-  limits: { money: string; minutes: number };
+  limits: { money: string; minutes: number; apiCalls?: number | null };
   /** Seconds without a heartbeat after which a running command is presumed lost and retried. */
   heartbeatTimeoutSeconds: number;
 }
@@ -79,7 +83,12 @@ export async function machineRun(input: MachineRunInput): Promise<MachineRunResu
     return quick.markMachine({ machineId: input.machineId, status, ...extra });
   };
 
-  reservation = await quick.reserveMachineBudget({ machineId: input.machineId, projectId: input.projectId, amount: input.limits.money });
+  reservation = await quick.reserveMachineBudget({
+    machineId: input.machineId,
+    projectId: input.projectId,
+    amount: input.limits.money,
+    ...(input.type !== 'shell' ? { type: input.type } : {}),
+  });
   if (!reservation.ok) {
     await mark('refused', { error: reservation.message, ended: true });
     return { status: 'refused', exitCode: null, stopReason: null, error: reservation.message, checkpoints: [], charged: null };
@@ -128,23 +137,43 @@ export async function machineRun(input: MachineRunInput): Promise<MachineRunResu
     provisioned = true;
     await mark('running', { instanceRef: sandbox.instanceRef });
 
-    const { runCommand } = proxyActivities<Activities>({
+    const { runCommand, runAgent } = proxyActivities<Activities>({
       startToCloseTimeout: Math.max(deadline - Date.now(), 0) + 120_000,
       heartbeatTimeout: input.heartbeatTimeoutSeconds * 1000,
       retry: { initialInterval: '1s', maximumInterval: '10s', nonRetryableErrorTypes: ['NotFoundError', 'InputError'] },
     });
     runScope = new CancellationScope();
     let runDone = false;
-    const run = runScope.run(() =>
-      runCommand({
+    const run: Promise<{ exitCode: number | null; stopReason: string | null; outputTail: string }> = runScope.run(async () => {
+      if (input.type === 'shell') {
+        return runCommand({
+          machineId: input.machineId,
+          projectId: input.projectId,
+          command: input.command,
+          baseCommit: sandbox.commit,
+          deadline,
+          deadlineReason,
+        });
+      }
+      const agent = await runAgent({
         machineId: input.machineId,
         projectId: input.projectId,
-        command: input.command,
-        baseCommit: sandbox.commit,
+        type: input.type,
+        prompt: input.prompt ?? '',
+        model: input.model ?? null,
+        parentCheckpointId: input.parentCheckpointId,
         deadline,
         deadlineReason,
-      }),
-    );
+        computeStartedAt: startedAt,
+        moneyLimit: reservation.ok ? reservation.amount : '0',
+        apiCallLimit: input.limits.apiCalls ?? null,
+        hourlyPrice: profile.hourlyPrice,
+      });
+      // Turn checkpoints were taken during the run; the final one follows them.
+      state.checkpoints.push(...agent.checkpoints);
+      lastCheckpoint = agent.lastCheckpointId;
+      return agent;
+    });
     // Checkpoints on request while the command runs; each is taken of the live workspace.
     const onRequest = (async () => {
       let handled = 0;

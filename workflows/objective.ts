@@ -1,7 +1,7 @@
 import { condition, defineQuery, defineSignal, executeChild, getExternalWorkflowHandle, proxyActivities, setHandler, uuid4 } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
 import type { ObjectiveStatus } from '../domain/objectives.js';
-import type { ProfileId } from '../domain/machines.js';
+import type { MachineType, ProfileId } from '../domain/machines.js';
 import { machineRun, type MachineRunResult } from './machine.js';
 
 export interface ObjectiveInput {
@@ -9,8 +9,9 @@ export interface ObjectiveInput {
   projectId: string;
   dependsOn: string[];
   machine: {
-    type: 'shell';
+    type: MachineType;
     command: string;
+    prompt?: string | null;
     checkpointId: string;
     profile: ProfileId;
     limits: { money: string; minutes: number };
@@ -66,7 +67,7 @@ export async function objective(input: ObjectiveInput): Promise<ObjectiveState> 
     provider: 'local',
     profile: input.machine.profile,
     command: input.machine.command,
-    prompt: null,
+    prompt: input.machine.prompt ?? null,
     parentCheckpointId: input.machine.checkpointId,
     limits: input.machine.limits,
   });
@@ -78,6 +79,7 @@ export async function objective(input: ObjectiveInput): Promise<ObjectiveState> 
         projectId: input.projectId,
         type: input.machine.type,
         command: input.machine.command,
+        prompt: input.machine.prompt ?? null,
         parentCheckpointId: input.machine.checkpointId,
         profile: input.machine.profile,
         limits: input.machine.limits,

@@ -11,9 +11,14 @@ import fs from 'node:fs';
 export interface SandboxSpec {
   machineId: string;
   workspace: string;
-  command: string;
+  /** A shell command line, or an argv run without a shell. */
+  command: string | string[];
   network: boolean;
   env?: Record<string, string>;
+  /** Extra host paths to mount: read-only unless `writable`. */
+  mounts?: Array<{ source: string; target: string; writable?: boolean }>;
+  /** The sandbox's $HOME; a private tmpfs directory unless given. */
+  home?: string;
 }
 
 const ETC_READ_ONLY = [
@@ -85,15 +90,16 @@ export function bubblewrapArgs(spec: SandboxSpec): string[] {
     '--bind',
     spec.workspace,
     '/workspace',
+    ...(spec.mounts ?? []).flatMap((m) => [m.writable ? '--bind' : '--ro-bind', m.source, m.target]),
     '--chdir',
     '/workspace',
     '--clearenv',
     '--setenv',
     'PATH',
-    '/usr/local/bin:/usr/bin:/bin',
+    spec.env?.PATH ?? '/usr/local/bin:/usr/bin:/bin',
     '--setenv',
     'HOME',
-    '/tmp/home',
+    spec.home ?? '/tmp/home',
     '--setenv',
     'AUTOVIBE_MACHINE_ID',
     spec.machineId,
@@ -103,9 +109,7 @@ export function bubblewrapArgs(spec: SandboxSpec): string[] {
     'AUTOVIBE_SANDBOX',
     sandboxMarker(spec.machineId),
     '--',
-    '/bin/sh',
-    '-c',
-    spec.command,
+    ...(typeof spec.command === 'string' ? ['/bin/sh', '-c', spec.command] : spec.command),
   ];
   return args;
 }

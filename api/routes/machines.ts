@@ -1,7 +1,9 @@
 import { Router } from 'express';
 import { WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError } from '@temporalio/client';
 import { ConflictError, InputError, NotFoundError } from '../../domain/errors.js';
-import { DEFAULT_MACHINE_MINUTES, FINAL_MACHINE_STATUSES, MACHINE_TYPES, PROFILES } from '../../domain/machines.js';
+import { DEFAULT_MACHINE_MINUTES, FINAL_MACHINE_STATUSES, MACHINE_TYPES } from '../../domain/machines.js';
+import { machineTypeSpec } from '../../domain/machine-types.js';
+import { machineTypeAvailability } from '../machine-types.js';
 import { formatAmount } from '../../domain/money.js';
 import { appendAudit } from '../../store/audit.js';
 import { getCheckpoint, listCheckpoints, machineCheckpointIds } from '../../store/checkpoints.js';
@@ -35,12 +37,21 @@ export function machineRoutes(ctx: ApiContext): Router {
 
   r.get('/machine-types', (_req, res) => {
     res.json({
-      items: MACHINE_TYPES.map((id) => ({
-        id,
-        available: true,
-        capabilities: ['tests', 'formatting', 'codemods', 'bulk changes'],
-        dailyBudget: null,
-      })),
+      items: MACHINE_TYPES.map((id) => {
+        const spec = machineTypeSpec(id);
+        const availability = machineTypeAvailability(config, id);
+        return {
+          id,
+          title: spec.title,
+          available: availability.available,
+          ...(availability.available ? {} : { reason: availability.reason }),
+          capabilities: spec.capabilities,
+          defaultModel: spec.defaultModel,
+          prices: spec.prices,
+          localInference: spec.localInference,
+          dailyBudget: spec.dailyBudget ? { amount: spec.dailyBudget, currency: 'USD' } : null,
+        };
+      }),
     });
   });
 
@@ -63,7 +74,15 @@ export function machineRoutes(ctx: ApiContext): Router {
       ? parseAmountField('limits.money', body.limits.money, project.currency)
       : project.defaultMachineMoney;
     if (moneyLimit <= 0n) throw new InputError('limits.money: must be more than zero', { field: 'limits.money' });
-    const limits = { money: formatAmount(moneyLimit, project.currency), minutes: body.limits.minutes ?? DEFAULT_MACHINE_MINUTES };
+    const limits = {
+      money: formatAmount(moneyLimit, project.currency),
+      minutes: body.limits.minutes ?? DEFAULT_MACHINE_MINUTES,
+      ...(body.limits.apiCalls ? { apiCalls: body.limits.apiCalls } : {}),
+    };
+    if (body.type !== 'shell') {
+      const availability = machineTypeAvailability(config, body.type);
+      if (!availability.available) throw new ConflictError(`type: ${body.type} is unavailable: ${availability.reason}`, 'machine_type_unavailable');
+    }
 
     const id = idFromIdempotencyKey('machine', principalOf(req).apiKeyId, req.get('idempotency-key'));
     await insertMachine(db, {
@@ -98,7 +117,9 @@ export function machineRoutes(ctx: ApiContext): Router {
             machineId: id,
             projectId: project.id,
             type: body.type,
-            command: body.command!,
+            command: body.command ?? '',
+            prompt: body.prompt ?? null,
+            model: body.model ?? null,
             parentCheckpointId: checkpointId,
             profile: body.profile,
             limits,

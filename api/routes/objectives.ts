@@ -78,7 +78,8 @@ export function objectiveRoutes(ctx: ApiContext): Router {
           dependsOn: body.dependsOn,
           machine: {
             type: body.machineType,
-            command: body.command!,
+            command: body.command ?? '',
+            prompt: body.prompt ?? null,
             checkpointId,
             profile: 'lightweight',
             limits,

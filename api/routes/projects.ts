@@ -2,7 +2,7 @@ import crypto from 'node:crypto';
 import path from 'node:path';
 import { Router } from 'express';
 import { InputError, NotFoundError } from '../../domain/errors.js';
-import { DEFAULT_MACHINE_MONEY } from '../../domain/machines.js';
+import { DEFAULT_MACHINE_MONEY, MACHINE_TYPES } from '../../domain/machines.js';
 import { parseAmount } from '../../domain/money.js';
 import { appendAudit } from '../../store/audit.js';
 import { budgetStatus, findBudget, setBudget } from '../../store/budgets.js';
@@ -15,7 +15,7 @@ import { actorOf, param, principalOf, type ApiContext } from '../context.js';
 import { MESSAGES } from '../errors.js';
 import { idFromIdempotencyKey } from '../idempotency.js';
 import { money, presentBudget, presentCheckpoint, presentCost, presentProject } from '../present.js';
-import { createProjectBody, putBudgetBody } from '../schemas.js';
+import { createProjectBody, putBudgetBody, putTypeBudgetBody } from '../schemas.js';
 
 export async function loadProject(ctx: ApiContext, id: string): Promise<Project> {
   const project = await getProject(ctx.db, id);
@@ -104,6 +104,32 @@ export function projectRoutes(ctx: ApiContext): Router {
       return b;
     });
     res.json(presentBudget(await budgetStatus(db, budget, new Date())));
+  });
+
+  r.put('/projects/:id/machine-types/:type/budget', requireRole('operator', 'set budgets'), async (req, res) => {
+    const project = await loadProject(ctx, param(req, 'id'));
+    const type = param(req, 'type');
+    if (!(MACHINE_TYPES as readonly string[]).includes(type)) {
+      throw new NotFoundError(`machine type ${type} does not exist; see GET /v1/machine-types`);
+    }
+    const body = putTypeBudgetBody.parse(req.body);
+    const limit = parseAmountField('amount', body.amount, body.currency);
+    if (body.currency !== project.currency) {
+      throw new InputError(`currency: the budget must be in the project's currency (${project.currency})`, { field: 'currency' });
+    }
+    const budget = await db.transaction(async (trx) => {
+      const b = await setBudget(trx, { scopeType: 'machine-type', scopeId: `${project.id}:${type}`, period: 'daily', limit, currency: body.currency });
+      await appendAudit(trx, {
+        actor: actorOf(req),
+        action: 'budget.set',
+        subjectType: 'project',
+        subjectId: project.id,
+        projectId: project.id,
+        details: { machineType: type, amount: body.amount, currency: body.currency, period: 'daily' },
+      });
+      return b;
+    });
+    res.json({ machineType: type, ...presentBudget(await budgetStatus(db, budget, new Date())) });
   });
 
   r.get('/projects/:id/checkpoints', async (req, res) => {

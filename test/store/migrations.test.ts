@@ -9,7 +9,7 @@ import { freshDatabase } from '../support/platform.js';
  * to the database must come as a new migration (never an edit of an applied one), and then this
  * constant is updated to the value the failure prints.
  */
-const EXPECTED_SCHEMA_HASH = 'b1998d14b8d89fd317642388f0b7099ab16474fdd97560a5e4955a79824f1776';
+const EXPECTED_SCHEMA_HASH = '9c4e565e2d66f6479ab8fb22b8fa82d8d38119ddf4e68734b10f2c95f6fd7748';
 
 const OUR_TABLES = [
   'api_keys',
@@ -19,6 +19,7 @@ const OUR_TABLES = [
   'checkpoints',
   'cost_events',
   'idempotent_requests',
+  'machine_artifacts',
   'machines',
   'objective_links',
   'objectives',

@@ -1,0 +1,283 @@
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Context } from '@temporalio/activity';
+import { ApplicationFailure } from '@temporalio/common';
+import { ADAPTERS } from '../domain/agents/index.js';
+import { machineTypeSpec, tokenCost, type MachineTypeId } from '../domain/machine-types.js';
+import { STOP_REASONS } from '../domain/machines.js';
+import { formatAmount, parseAmount, runtimeCost } from '../domain/money.js';
+import { putArtifact } from '../store/artifacts.js';
+import { appendAudit } from '../store/audit.js';
+import { getCheckpoint } from '../store/checkpoints.js';
+import { costTotals, recordCost } from '../store/costs.js';
+import { getMachine, updateMachine } from '../store/machines.js';
+import { getProject } from '../store/projects.js';
+import { killSandboxes } from './compute/local-sandbox.js';
+import type { ActivityDeps } from './deps.js';
+import { checkpointWorkspace } from './machine-run.js';
+import { startMeteringProxy, type CompletedCall } from './machines/metering-proxy.js';
+import { superviseSandbox } from './machines/supervise.js';
+
+const FORWARDER = fileURLToPath(new URL('./machines/sandbox-forwarder.cjs', import.meta.url));
+const SANDBOX_PORT = 8080;
+/** Warnings recorded on the machine before its money limit is reached. */
+const WARN_AT = [75, 90] as const;
+
+export interface RunAgentInput {
+  machineId: string;
+  projectId: string;
+  type: Exclude<MachineTypeId, 'shell'>;
+  prompt: string;
+  model: string | null;
+  /** The checkpoint the run starts from; in-run checkpoints chain from it. */
+  parentCheckpointId: string;
+  deadline: number;
+  deadlineReason: string;
+  /** When the machine's compute started (ms since epoch): compute cost counts from here. */
+  computeStartedAt: number;
+  moneyLimit: string;
+  apiCallLimit: number | null;
+  hourlyPrice: string;
+}
+
+export interface RunAgentResult {
+  exitCode: number | null;
+  stopReason: string | null;
+  outputTail: string;
+  lastCheckpointId: string;
+  checkpoints: string[];
+  usage: { inputTokens: number; outputTokens: number; apiCalls: number };
+  apiCost: string;
+}
+
+/** The run of a model-backed machine: the agent CLI in the sandbox, its model calls metered on the way out. */
+export function createAgentRunActivities({ db, config, log }: ActivityDeps) {
+  return {
+    async runAgent(input: RunAgentInput): Promise<RunAgentResult> {
+      const ctx = Context.current();
+      const project = await getProject(db, input.projectId);
+      const machine = await getMachine(db, input.machineId);
+      if (!project || !machine) throw ApplicationFailure.nonRetryable(`machine ${input.machineId} not found`, 'NotFoundError');
+      const adapter = ADAPTERS[input.type];
+      const spec = machineTypeSpec(input.type);
+      const upstream = adapter.upstream(config.env);
+      if (!upstream.ok) throw ApplicationFailure.nonRetryable(`${input.type} is unavailable: ${upstream.reason}`, 'InputError');
+      const binary = path.join(config.toolsDir, adapter.binary);
+      if (!fs.existsSync(binary)) {
+        throw ApplicationFailure.nonRetryable(`${input.type} is unavailable: ${binary} is missing; install it with ${adapter.install}`, 'InputError');
+      }
+      const workspace = path.join(config.workspacesDir, input.machineId);
+      const currency = project.currency;
+      const moneyLimit = parseAmount(input.moneyLimit, currency);
+      const hourlyPrice = parseAmount(input.hourlyPrice, 'USD');
+      const model = input.model ?? spec.defaultModel!;
+
+      // An agent is not re-run blindly after its worker died: its model calls cost real money.
+      // The run ends cleanly; its work so far goes into the final checkpoint.
+      const spentBefore = (await costTotals(db, { machineId: input.machineId })).api ?? 0n;
+      const usage = { inputTokens: machine.usage.inputTokens ?? 0, outputTokens: machine.usage.outputTokens ?? 0, apiCalls: machine.usage.apiCalls ?? 0 };
+      if (ctx.info.attempt > 1) {
+        killSandboxes(input.machineId);
+        return {
+          exitCode: null,
+          stopReason: STOP_REASONS.workerLost,
+          outputTail: '',
+          lastCheckpointId: (await lastCheckpointOf(input.machineId)) ?? input.parentCheckpointId,
+          checkpoints: [],
+          usage,
+          apiCost: formatAmount(spentBefore, currency),
+        };
+      }
+
+      const machineDir = path.join(config.machinesDir, input.machineId);
+      const homeDir = path.join(machineDir, 'home');
+      const runDir = path.join(machineDir, 'run');
+      const artifactDir = path.join(config.artifactsDir, input.machineId);
+      for (const d of [homeDir, runDir, artifactDir]) fs.mkdirSync(d, { recursive: true });
+      const invocation = adapter.invocation({
+        prompt: input.prompt,
+        model,
+        baseUrl: `http://127.0.0.1:${SANDBOX_PORT}`,
+        toolsDir: '/opt/autovibe/tools',
+        home: '/home/agent',
+      });
+      for (const [rel, content] of Object.entries(invocation.homeFiles)) {
+        fs.mkdirSync(path.dirname(path.join(homeDir, rel)), { recursive: true });
+        fs.writeFileSync(path.join(homeDir, rel), content);
+      }
+      const conversationFile = path.join(artifactDir, 'conversation.jsonl');
+
+      let apiSpent = spentBefore;
+      let inFlightWorstCase = 0n;
+      let stopReason: string | null = null;
+      const warned = new Set<number>();
+      const checkpoints: string[] = [];
+      let lastCheckpointId = input.parentCheckpointId;
+      let checkpointChain = Promise.resolve();
+      const computeSoFar = () => runtimeCost(Math.max(0, Date.now() - input.computeStartedAt), hourlyPrice);
+
+      const proxy = await startMeteringProxy({
+        socketPath: path.join(runDir, 'api.sock'),
+        upstream: upstream.url,
+        dialect: spec.dialect!,
+        headers: upstream.headers,
+        defaultMaxOutputTokens: 32_000,
+        admit(call) {
+          if (input.apiCallLimit !== null && usage.apiCalls >= input.apiCallLimit) {
+            stopReason ??= STOP_REASONS.apiCallLimit;
+            return { ok: false, reason: `${STOP_REASONS.apiCallLimit} (${input.apiCallLimit})` };
+          }
+          const worst = tokenCost(spec, call.model, { inputTokens: call.maxInputTokens, outputTokens: call.maxOutputTokens });
+          if (apiSpent + inFlightWorstCase + worst + computeSoFar() > moneyLimit) {
+            stopReason ??= STOP_REASONS.moneyLimit;
+            return { ok: false, reason: `${STOP_REASONS.moneyLimit}: this call could cost up to ${formatAmount(worst, currency)} ${currency}` };
+          }
+          usage.apiCalls += 1;
+          inFlightWorstCase += worst;
+          (call as { worst?: bigint }).worst = worst;
+          return { ok: true };
+        },
+        async completed(call: CompletedCall & { worst?: bigint }) {
+          inFlightWorstCase -= call.worst ?? 0n;
+          const u = call.usage ?? { model: call.model, inputTokens: 0, outputTokens: 0 };
+          const cost = tokenCost(spec, u.model, u);
+          apiSpent += cost;
+          usage.inputTokens += u.inputTokens;
+          usage.outputTokens += u.outputTokens;
+          fs.appendFileSync(
+            conversationFile,
+            JSON.stringify({ seq: call.seq, at: call.startedAt, model: u.model, status: call.status, usage: u, request: call.requestBody, response: call.responseText }) + '\n',
+          );
+          await recordCost(db, {
+            idempotencyKey: `machine:${input.machineId}:api:${call.seq}`,
+            projectId: project.id,
+            machineId: input.machineId,
+            category: 'api',
+            amount: cost,
+            currency,
+            projectAmount: cost,
+            projectCurrency: currency,
+            details: { model: u.model, inputTokens: u.inputTokens, outputTokens: u.outputTokens, call: call.seq, type: input.type, status: call.status },
+          });
+          await updateMachine(db, input.machineId, { usage });
+          for (const pct of WARN_AT) {
+            if (!warned.has(pct) && (apiSpent + computeSoFar()) * 100n >= moneyLimit * BigInt(pct)) {
+              warned.add(pct);
+              await appendAudit(db, {
+                actor: 'system',
+                action: 'machine.budget_warning',
+                subjectType: 'machine',
+                subjectId: input.machineId,
+                projectId: project.id,
+                details: { percent: pct, spent: formatAmount(apiSpent + computeSoFar(), currency), limit: input.moneyLimit, currency },
+                idempotencyKey: `machine:${input.machineId}:warning:${pct}`,
+              });
+            }
+          }
+          // A turn that changed files becomes a checkpoint (one at a time, in order).
+          const seq = call.seq;
+          checkpointChain = checkpointChain.then(async () => {
+            const id = deterministicId('checkpoint', `${input.machineId}:turn:${seq}`);
+            if (!(await workspaceChangedSince(lastCheckpointId))) return;
+            await checkpointWorkspace(db, project, workspace, {
+              checkpointId: id,
+              machineId: input.machineId,
+              parentCheckpointId: lastCheckpointId,
+              kind: 'turn',
+              trigger: `model call ${seq} changed files`,
+              at: new Date().toISOString(),
+            });
+            checkpoints.push(id);
+            lastCheckpointId = id;
+          });
+          await checkpointChain.catch((err: Error) => log.warn({ err: err.message }, 'turn checkpoint failed'));
+        },
+      });
+
+      async function workspaceChangedSince(checkpointId: string): Promise<boolean> {
+        const cp = await getCheckpoint(db, checkpointId);
+        const { execFileSync } = await import('node:child_process');
+        const admin = path.join(project!.repoPath, 'worktrees', path.basename(workspace));
+        const status = execFileSync('git', ['--git-dir', admin, '--work-tree', workspace, 'status', '--porcelain', '--untracked-files=all'], { encoding: 'utf8' });
+        if (!cp) return status.length > 0;
+        execFileSync('git', ['--git-dir', admin, '--work-tree', workspace, 'add', '--all', '.']);
+        const tree = execFileSync('git', ['--git-dir', admin, '--work-tree', workspace, 'write-tree'], { encoding: 'utf8' }).trim();
+        const cpTree = execFileSync('git', ['--git-dir', project!.repoPath, 'rev-parse', `${cp.commit}^{tree}`], { encoding: 'utf8' }).trim();
+        return tree !== cpTree;
+      }
+
+      let result;
+      try {
+        result = await superviseSandbox(
+          {
+            machineId: input.machineId,
+            workspace,
+            command: ['/usr/bin/node', '/opt/autovibe/forwarder.cjs', String(SANDBOX_PORT), '/run/autovibe/api.sock', '--', ...invocation.argv],
+            network: false,
+            home: '/home/agent',
+            env: { ...invocation.env, PATH: `/opt/autovibe/tools/npm/node_modules/.bin:/opt/autovibe/tools/aider-venv/bin:/usr/local/bin:/usr/bin:/bin` },
+            mounts: [
+              { source: config.toolsDir, target: '/opt/autovibe/tools' },
+              { source: FORWARDER, target: '/opt/autovibe/forwarder.cjs' },
+              { source: runDir, target: '/run/autovibe', writable: true },
+              { source: homeDir, target: '/home/agent', writable: true },
+            ],
+          },
+          {
+            logFile: path.join(config.home, 'logs', `${input.machineId}.log`),
+            deadline: input.deadline,
+            deadlineReason: input.deadlineReason,
+            keepStdout: true,
+            progress: () => ({ ...usage, apiCost: formatAmount(apiSpent, currency) }),
+            stopRequested: () => stopReason,
+          },
+        );
+      } finally {
+        await proxy.close();
+        await checkpointChain.catch(() => undefined);
+      }
+
+      const report = adapter.parseOutput(result.stdout);
+      fs.writeFileSync(path.join(artifactDir, 'tool-output.txt'), result.stdout);
+      fs.writeFileSync(path.join(artifactDir, 'tool-report.json'), JSON.stringify(report, null, 2));
+      for (const name of ['conversation.jsonl', 'tool-output.txt', 'tool-report.json']) {
+        const file = path.join(artifactDir, name);
+        if (!fs.existsSync(file)) continue;
+        const bytes = fs.readFileSync(file);
+        await putArtifact(db, {
+          machineId: input.machineId,
+          name,
+          path: file,
+          size: bytes.length,
+          sha256: crypto.createHash('sha256').update(bytes).digest('hex'),
+          checkpointId: null,
+        });
+      }
+      await updateMachine(db, input.machineId, {
+        usage: { ...usage, reportedByTool: report.reportedUsage, reportedCostUsd: report.reportedCostUsd },
+      });
+      return {
+        exitCode: result.exitCode,
+        stopReason: result.stopReason,
+        outputTail: result.outputTail,
+        lastCheckpointId,
+        checkpoints,
+        usage,
+        apiCost: formatAmount(apiSpent, currency),
+      };
+    },
+  };
+
+  async function lastCheckpointOf(machineId: string): Promise<string | null> {
+    const row = await db('checkpoints').where({ machine_id: machineId }).orderBy('created_at', 'desc').first('id');
+    return row?.id ?? null;
+  }
+}
+
+/** A uuid-shaped id derived from a name, so a repeated step names the same thing. */
+export function deterministicId(prefix: string, name: string): string {
+  const h = crypto.createHash('sha256').update(name).digest('hex');
+  return `${prefix}-${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20, 32)}`;
+}

@@ -1,0 +1,81 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { Context } from '@temporalio/activity';
+import { CancelledFailure } from '@temporalio/common';
+import { startSandbox, type SandboxSpec } from '../compute/local-sandbox.js';
+
+export interface SupervisedResult {
+  exitCode: number | null;
+  stopReason: string | null;
+  outputTail: string;
+  stdout: string;
+}
+
+const OUTPUT_TAIL_BYTES = 4096;
+
+/**
+ * Runs a sandbox to its end under the activity's eye: its output goes to the machine's log,
+ * a heartbeat goes out every second (carrying `progress()`), and it is killed at `deadline`,
+ * when `stopRequested()` names a reason, or when the activity is cancelled.
+ */
+export async function superviseSandbox(
+  spec: SandboxSpec,
+  opts: {
+    logFile: string;
+    deadline: number;
+    deadlineReason: string;
+    keepStdout?: boolean;
+    progress?: () => unknown;
+    stopRequested?: () => string | null;
+  },
+): Promise<SupervisedResult> {
+  const ctx = Context.current();
+  fs.mkdirSync(path.dirname(opts.logFile), { recursive: true });
+  const log = fs.createWriteStream(opts.logFile, { flags: 'a' });
+  const child = startSandbox(spec);
+  let tail = Buffer.alloc(0);
+  const stdoutChunks: Buffer[] = [];
+  let bytes = 0;
+  const collect = (isStdout: boolean) => (chunk: Buffer) => {
+    log.write(chunk);
+    bytes += chunk.length;
+    if (isStdout && opts.keepStdout) stdoutChunks.push(chunk);
+    tail = Buffer.concat([tail, chunk]).subarray(-OUTPUT_TAIL_BYTES);
+  };
+  child.stdout!.on('data', collect(true));
+  child.stderr!.on('data', collect(false));
+  const exited = new Promise<number | null>((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', (code) => resolve(code));
+  });
+
+  let stopReason: string | null = null;
+  const stop = (reason: string) => {
+    if (stopReason !== null) return;
+    stopReason = reason;
+    child.kill('SIGKILL');
+  };
+  const timer = setInterval(() => {
+    ctx.heartbeat({ outputBytes: bytes, ...((opts.progress?.() as object) ?? {}) });
+    if (Date.now() >= opts.deadline) stop(opts.deadlineReason);
+    const requested = opts.stopRequested?.();
+    if (requested) stop(requested);
+  }, 1000);
+  const onCancel = () => child.kill('SIGKILL');
+  ctx.cancellationSignal.addEventListener('abort', onCancel);
+  try {
+    const code = await exited;
+    if (ctx.cancellationSignal.aborted) throw new CancelledFailure('machine run cancelled');
+    const requested = stopReason ?? opts.stopRequested?.() ?? null;
+    return {
+      exitCode: stopReason ? null : code,
+      stopReason: requested,
+      outputTail: tail.toString('utf8'),
+      stdout: Buffer.concat(stdoutChunks).toString('utf8'),
+    };
+  } finally {
+    clearInterval(timer);
+    ctx.cancellationSignal.removeEventListener('abort', onCancel);
+    log.end();
+  }
+}

@@ -1,0 +1,213 @@
+/**
+ * Overhead of the platform around a machine: the time from POST /v1/machines until the sandbox
+ * runs the command, over 20 machines one after another and 20 started at once.
+ *
+ * The client notes the wall clock (t0) just before each POST. The command, `date +%s%N > t.txt`,
+ * writes the wall clock inside the sandbox (bubblewrap does not unshare the clock, so it is the
+ * host's); the file comes back through the machine's final checkpoint, and sandbox time - t0
+ * is the overhead. Along the way the 202 response, machines.started_at (stamped when
+ * provisioning begins, after the budget reservation) and machines.ended_at (after the final
+ * checkpoint, sandbox teardown and cost settlement) break it down.
+ *
+ * Real PostgreSQL, one Temporal dev server, the platform (api + worker) in this process.
+ */
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { loadConfig } from '../../config/index.js';
+import { bundleWorkflows } from '../../workers/worker.js';
+import { startPlatform, type Platform } from '../platform.js';
+import { startPostgres, type PostgresServer } from '../services/postgres.js';
+import { startTemporalDevServer, type TemporalDevServer } from '../services/temporal.js';
+import { sleep, summarize, type BenchOptions, type BenchOutput, type Row } from './common.js';
+
+const COMMAND = 'date +%s%N > t.txt';
+const FINAL_STATUSES = ['completed', 'failed', 'terminated', 'refused'];
+const MACHINE_TIMEOUT_MS = 120_000;
+
+interface Sample {
+  machineId: string;
+  /** Milliseconds after t0 (the client's wall clock just before POST). */
+  response202: number;
+  startedAt: number;
+  commandRunning: number;
+  endedAt: number;
+}
+
+interface Api {
+  <T = any>(method: string, p: string, body?: unknown): Promise<{ status: number; body: T }>;
+}
+
+function apiClient(platform: Platform): Api {
+  return async (method, p, body) => {
+    const res = await fetch(`${platform.apiUrl}${p}`, {
+      method,
+      headers: {
+        authorization: `Bearer ${platform.adminKey}`,
+        ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+      },
+      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+    });
+    const text = await res.text();
+    const isJson = res.headers.get('content-type')?.includes('json');
+    return { status: res.status, body: isJson ? JSON.parse(text) : text };
+  };
+}
+
+export async function machineOverhead(opts: BenchOptions): Promise<BenchOutput> {
+  const runs = opts.quick ? 5 : 20;
+  const warmups = opts.quick ? 1 : 2;
+  const home = fs.mkdtempSync(path.join(os.tmpdir(), 'autovibe-bench-machines-'));
+  let postgres: PostgresServer | undefined;
+  let temporal: TemporalDevServer | undefined;
+  let platform: Platform | undefined;
+  try {
+    opts.log('starting PostgreSQL and a Temporal dev server, bundling workflows');
+    const [pg, tp, bundle] = await Promise.allSettled([startPostgres(), startTemporalDevServer({ uiPort: null }), bundleWorkflows()]);
+    if (pg.status === 'fulfilled') postgres = pg.value;
+    if (tp.status === 'fulfilled') temporal = tp.value;
+    for (const r of [pg, tp, bundle]) if (r.status === 'rejected') throw r.reason;
+    if (!postgres || !temporal || bundle.status !== 'fulfilled') throw new Error('unreachable');
+
+    const config = loadConfig({
+      AUTOVIBE_HOME: home,
+      DATABASE_URL: postgres.url,
+      TEMPORAL_ADDRESS: temporal.address,
+      TEMPORAL_TASK_QUEUE: `bench-machines-${crypto.randomBytes(4).toString('hex')}`,
+      PORT: '0',
+      LOG_LEVEL: 'error',
+    });
+    platform = await startPlatform({ config, worker: true, workflowBundle: bundle.value });
+    const api = apiClient(platform);
+    const db = platform.db;
+
+    const project = await api('POST', '/v1/projects', { name: 'bench machine overhead' });
+    if (project.status !== 201) throw new Error(`POST /v1/projects: ${project.status} ${JSON.stringify(project.body)}`);
+    const projectId: string = project.body.id;
+    const budget = await api('PUT', `/v1/projects/${projectId}/budget`, { amount: '100.00', currency: 'USD', period: 'total' });
+    if (budget.status !== 200) throw new Error(`PUT budget: ${budget.status} ${JSON.stringify(budget.body)}`);
+
+    /** Starts one machine; returns its id, t0 and when the 202 arrived (epoch ms). */
+    const start = async (): Promise<{ id: string; t0: number; t202: number }> => {
+      const t0 = Date.now();
+      const res = await api('POST', '/v1/machines', { projectId, type: 'shell', command: COMMAND, limits: { money: '0.01' } });
+      const t202 = Date.now();
+      if (res.status !== 202) throw new Error(`POST /v1/machines: ${res.status} ${JSON.stringify(res.body)}`);
+      return { id: res.body.id, t0, t202 };
+    };
+
+    /** Polls the machines table (one query for all) until every machine has ended. */
+    const waitForEnd = async (ids: string[], pollMs: number): Promise<Map<string, { status: string; startedAt: Date | null; endedAt: Date | null }>> => {
+      const deadline = Date.now() + MACHINE_TIMEOUT_MS;
+      for (;;) {
+        const rows: Array<{ id: string; status: string; started_at: Date | null; ended_at: Date | null }> = await db('machines')
+          .whereIn('id', ids)
+          .select('id', 'status', 'started_at', 'ended_at');
+        if (rows.length === ids.length && rows.every((r) => FINAL_STATUSES.includes(r.status) && r.ended_at)) {
+          return new Map(rows.map((r) => [r.id, { status: r.status, startedAt: r.started_at, endedAt: r.ended_at }]));
+        }
+        if (Date.now() > deadline) {
+          const pending = rows.filter((r) => !FINAL_STATUSES.includes(r.status)).map((r) => `${r.id} (${r.status})`);
+          throw new Error(`machines still running after ${MACHINE_TIMEOUT_MS / 1000}s: ${pending.join(', ')}`);
+        }
+        await sleep(pollMs);
+      }
+    };
+
+    /** Reads the sandbox's clock from the final checkpoint and turns it into a sample. */
+    const sampleOf = async (
+      started: { id: string; t0: number; t202: number },
+      row: { status: string; startedAt: Date | null; endedAt: Date | null },
+    ): Promise<Sample> => {
+      const m = await api('GET', `/v1/machines/${started.id}`);
+      if (row.status !== 'completed') {
+        const logFile = path.join(config.home, 'logs', `${started.id}.log`);
+        const tail = fs.existsSync(logFile) ? fs.readFileSync(logFile, 'utf8').slice(-500) : '(no log)';
+        throw new Error(`machine ${started.id} ended ${row.status}: ${m.body.error ?? ''}\nsandbox log: ${tail}`);
+      }
+      const checkpoint: string | undefined = m.body.checkpoints?.at(-1);
+      if (!checkpoint) throw new Error(`machine ${started.id} completed without a checkpoint`);
+      const file = await api('GET', `/v1/checkpoints/${checkpoint}/files/t.txt`);
+      const text = String(file.body).trim();
+      if (file.status !== 200 || !/^\d{19}$/.test(text)) {
+        throw new Error(`t.txt of checkpoint ${checkpoint}: ${file.status} ${JSON.stringify(file.body)}`);
+      }
+      const sandboxNs = BigInt(text);
+      const t0Ns = BigInt(started.t0) * 1_000_000n;
+      return {
+        machineId: started.id,
+        response202: started.t202 - started.t0,
+        startedAt: (row.startedAt?.getTime() ?? Number.NaN) - started.t0,
+        commandRunning: Number(sandboxNs - t0Ns) / 1e6,
+        endedAt: (row.endedAt?.getTime() ?? Number.NaN) - started.t0,
+      };
+    };
+
+    const one = async (): Promise<Sample> => {
+      const started = await start();
+      const rows = await waitForEnd([started.id], 25);
+      return sampleOf(started, rows.get(started.id)!);
+    };
+
+    opts.log(`${warmups} warm-up machine(s), not counted`);
+    const warm: Sample[] = [];
+    for (let i = 0; i < warmups; i++) warm.push(await one());
+
+    opts.log(`${runs} machines one after another`);
+    const sequential: Sample[] = [];
+    for (let i = 0; i < runs; i++) sequential.push(await one());
+
+    opts.log(`${runs} machines at once`);
+    const batchT0 = Date.now();
+    const started = await Promise.all(Array.from({ length: runs }, () => start()));
+    const rows = await waitForEnd(
+      started.map((s) => s.id),
+      100,
+    );
+    const concurrent = await Promise.all(started.map((s) => sampleOf(s, rows.get(s.id)!)));
+    const lastEnd = Math.max(...[...rows.values()].map((r) => r.endedAt?.getTime() ?? Number.NaN));
+
+    const ms = (label: string, samples: Sample[], pick: (s: Sample) => number): Row => ({ label, unit: 'ms', stats: summarize(samples.map(pick)) });
+    const seq = `${runs} sequential`;
+    const con = `${runs} concurrent`;
+    return {
+      rows: [
+        ms(`POST → command running, ${seq}`, sequential, (s) => s.commandRunning),
+        ms(`POST → command running, ${con}`, concurrent, (s) => s.commandRunning),
+        ms(`  POST → 202 response, ${seq}`, sequential, (s) => s.response202),
+        ms(`  POST → 202 response, ${con}`, concurrent, (s) => s.response202),
+        ms(`  POST → started_at (provisioning), ${seq}`, sequential, (s) => s.startedAt),
+        ms(`  POST → started_at (provisioning), ${con}`, concurrent, (s) => s.startedAt),
+        ms(`  POST → ended_at (completed), ${seq}`, sequential, (s) => s.endedAt),
+        ms(`  POST → ended_at (completed), ${con}`, concurrent, (s) => s.endedAt),
+        { label: `  first POST → last ended_at, ${con}`, unit: 'ms', value: lastEnd - batchT0 },
+      ],
+      notes: [
+        `machine-overhead: command \`${COMMAND}\`; t0 is the client's wall clock (ms) just before POST; ` +
+          `${warmups} warm-up machine(s) not counted; percentiles interpolate between ranks.`,
+      ],
+      details: {
+        runs,
+        warmups,
+        command: COMMAND,
+        samples: { warmup: warm, sequential, concurrent },
+      },
+    };
+  } finally {
+    const stops: Array<[string, (() => Promise<void>) | undefined]> = [
+      ['platform', platform?.stop],
+      ['temporal', temporal?.stop],
+      ['postgres', postgres?.stop],
+    ];
+    for (const [name, stop] of stops) {
+      if (!stop) continue;
+      try {
+        await stop();
+      } catch (err) {
+        opts.log(`stopping ${name} failed: ${(err as Error).message}`);
+      }
+    }
+    fs.rmSync(home, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,141 @@
+/**
+ * `npm run bench [-- [--quick] [name...]]`: runs the benchmarks in sequence (all, or the ones
+ * named), prints a table and writes the results to .autovibe/bench/results-<timestamp>.json.
+ * Every benchmark starts the services it needs and stops them before the next one begins.
+ */
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import { formatTable, type Benchmark, type BenchOptions, type BenchOutput } from './common.js';
+import { ledger } from './ledger.js';
+import { machineOverhead } from './machine-overhead.js';
+
+const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+const BENCHMARKS: Record<string, { title: string; run: Benchmark }> = {
+  'machine-overhead': {
+    title: 'Time from POST /v1/machines to the sandbox running the command, 20 sequential and 20 concurrent',
+    run: machineOverhead,
+  },
+  ledger: {
+    title: 'Budget reserve+settle pairs/s with 16 reservers (one hot budget, 100 budgets) next to pgbench on the same server',
+    run: ledger,
+  },
+};
+
+interface BenchRecord extends Partial<BenchOutput> {
+  name: string;
+  title: string;
+  durationMs: number;
+  error?: string;
+}
+
+function usage(): string {
+  return [
+    'usage: npm run bench -- [--quick] [benchmark...]',
+    '',
+    '  --quick   fewer runs and shorter phases (a smoke test, not a measurement)',
+    '',
+    'benchmarks (all when none is named):',
+    ...Object.entries(BENCHMARKS).map(([name, b]) => `  ${name.padEnd(18)} ${b.title}`),
+  ].join('\n');
+}
+
+function gitRevision(): { commit: string | null; dirty: boolean | null } {
+  try {
+    const commit = execFileSync('git', ['rev-parse', 'HEAD'], { cwd: REPO_ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    const status = execFileSync('git', ['status', '--porcelain'], { cwd: REPO_ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    return { commit, dirty: status.trim().length > 0 };
+  } catch {
+    return { commit: null, dirty: null };
+  }
+}
+
+async function main(): Promise<number> {
+  const args = process.argv.slice(2);
+  if (args.includes('--help') || args.includes('-h')) {
+    process.stdout.write(`${usage()}\n`);
+    return 0;
+  }
+  const quick = args.includes('--quick');
+  const unknownFlags = args.filter((a) => a.startsWith('-') && a !== '--quick');
+  const names = args.filter((a) => !a.startsWith('-'));
+  const unknown = names.filter((n) => !(n in BENCHMARKS));
+  if (unknownFlags.length || unknown.length) {
+    process.stderr.write(`unknown ${unknownFlags.length ? 'option' : 'benchmark'}: ${[...unknownFlags, ...unknown].join(', ')}\n\n${usage()}\n`);
+    return 2;
+  }
+  const selected = names.length ? [...new Set(names)] : Object.keys(BENCHMARKS);
+
+  const startedAt = new Date();
+  const loadBefore = os.loadavg();
+  const records: BenchRecord[] = [];
+  for (const name of selected) {
+    const bench = BENCHMARKS[name]!;
+    const opts: BenchOptions = { quick, log: (m) => process.stderr.write(`[bench ${name}] ${m}\n`) };
+    process.stderr.write(`\n== ${name}: ${bench.title}${quick ? ' (quick)' : ''}\n`);
+    const t = performance.now();
+    try {
+      const out = await bench.run(opts);
+      records.push({ name, title: bench.title, durationMs: Math.round(performance.now() - t), ...out });
+    } catch (err) {
+      const message = err instanceof Error ? err.message : String(err);
+      process.stderr.write(`[bench ${name}] FAILED: ${message}\n`);
+      records.push({ name, title: bench.title, durationMs: Math.round(performance.now() - t), error: message });
+    }
+    process.stderr.write(`[bench ${name}] done in ${((performance.now() - t) / 1000).toFixed(1)}s\n`);
+  }
+  const finishedAt = new Date();
+
+  const cpus = os.cpus();
+  const report = {
+    startedAt: startedAt.toISOString(),
+    finishedAt: finishedAt.toISOString(),
+    quick,
+    git: gitRevision(),
+    host: {
+      hostname: os.hostname(),
+      platform: `${os.platform()} ${os.release()}`,
+      arch: os.arch(),
+      cpus: cpus.length,
+      cpuModel: cpus[0]?.model ?? null,
+      memoryBytes: os.totalmem(),
+      node: process.version,
+      // Other work on the machine skews absolute figures: the 1-minute load average before and after.
+      loadAverage1m: { before: loadBefore[0], after: os.loadavg()[0] },
+    },
+    results: records,
+  };
+  const dir = path.join(REPO_ROOT, '.autovibe', 'bench');
+  fs.mkdirSync(dir, { recursive: true });
+  const file = path.join(dir, `results-${startedAt.toISOString().replace(/[:.]/g, '-')}.json`);
+  fs.writeFileSync(file, `${JSON.stringify(report, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v), 2)}\n`);
+
+  const notes = records.flatMap((r) => r.notes ?? []);
+  const lines = [
+    '',
+    `AutoVibe benchmarks, ${startedAt.toISOString()}${quick ? ' (quick: not a measurement)' : ''} — ${cpus.length} CPU(s), Node ${process.version}, load average ${loadBefore[0]!.toFixed(2)} before / ${os.loadavg()[0]!.toFixed(2)} after`,
+    '',
+    formatTable(records.map((r) => ({ name: r.name, rows: r.rows ?? [], ...(r.error !== undefined ? { error: r.error } : {}) }))),
+    '',
+    ...notes.map((n) => `* ${n}`),
+    ...(notes.length ? [''] : []),
+    `results: ${path.relative(process.cwd(), file) || file} (total ${((finishedAt.getTime() - startedAt.getTime()) / 1000).toFixed(0)}s)`,
+    '',
+  ];
+  process.stdout.write(lines.join('\n'));
+  return records.some((r) => r.error !== undefined) ? 1 : 0;
+}
+
+// Every benchmark has stopped its services by now; exit rather than wait for handles the
+// Temporal SDK may keep open.
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    process.stderr.write(`bench: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.exit(1);
+  },
+);
