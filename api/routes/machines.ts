@@ -7,6 +7,7 @@ import { machineTypeAvailability } from '../machine-types.js';
 import { formatAmount } from '../../domain/money.js';
 import { appendAudit } from '../../store/audit.js';
 import { getCheckpoint, listCheckpoints, machineCheckpointIds } from '../../store/checkpoints.js';
+import { listArtifacts } from '../../store/artifacts.js';
 import { costTotals } from '../../store/costs.js';
 import { getMachine, insertMachine, listMachines, updateMachine, type Machine } from '../../store/machines.js';
 import { checkpointSignal, machineRun, reservationUpdate, terminateSignal } from '../../workflows/index.js';
@@ -156,6 +157,19 @@ export function machineRoutes(ctx: ApiContext): Router {
 
   r.get('/machines/:id', async (req, res) => {
     res.json(await present(await loadMachine(param(req, 'id'))));
+  });
+
+  r.get('/machines/:id/artifacts', async (req, res) => {
+    const machine = await loadMachine(param(req, 'id'));
+    const items = await listArtifacts(db, machine.id);
+    res.json({ items: items.map(({ path: _path, ...a }) => a) });
+  });
+
+  r.get('/machines/:id/artifacts/:name', async (req, res) => {
+    const machine = await loadMachine(param(req, 'id'));
+    const artifact = (await listArtifacts(db, machine.id)).find((a) => a.name === param(req, 'name'));
+    if (!artifact) throw new NotFoundError(`machine ${machine.id} has no artifact ${param(req, 'name')}`);
+    res.type(artifact.name.endsWith('.json') ? 'application/json' : 'text/plain').sendFile(artifact.path);
   });
 
   r.post('/machines/:id/terminate', requireRole('operator', 'terminate machines'), async (req, res) => {
