@@ -100,7 +100,8 @@ export function createAgentRunActivities({ db, config, log }: ActivityDeps) {
         prompt: input.prompt,
         model,
         baseUrl: `http://127.0.0.1:${SANDBOX_PORT}`,
-        toolsDir: '/opt/autovibe/tools',
+        // Mounted at its host path: venv scripts name their interpreter by absolute path.
+        toolsDir: config.toolsDir,
         home: '/home/agent',
       });
       for (const [rel, content] of Object.entries(invocation.homeFiles)) {
@@ -217,9 +218,9 @@ export function createAgentRunActivities({ db, config, log }: ActivityDeps) {
             command: ['/usr/bin/node', '/opt/autovibe/forwarder.cjs', String(SANDBOX_PORT), '/run/autovibe/api.sock', '--', ...invocation.argv],
             network: false,
             home: '/home/agent',
-            env: { ...invocation.env, PATH: `/opt/autovibe/tools/npm/node_modules/.bin:/opt/autovibe/tools/aider-venv/bin:/usr/local/bin:/usr/bin:/bin` },
+            env: { ...invocation.env, PATH: `${config.toolsDir}/npm/node_modules/.bin:${config.toolsDir}/aider-venv/bin:/usr/local/bin:/usr/bin:/bin` },
             mounts: [
-              { source: config.toolsDir, target: '/opt/autovibe/tools' },
+              { source: config.toolsDir, target: config.toolsDir },
               { source: FORWARDER, target: '/opt/autovibe/forwarder.cjs' },
               { source: runDir, target: '/run/autovibe', writable: true },
               { source: homeDir, target: '/home/agent', writable: true },

@@ -30,6 +30,8 @@ function aiderAdapter(type: Adapter['type'], upstream: (env: NodeJS.ProcessEnv) 
           '--no-show-model-warnings',
           '--no-pretty',
           '--no-stream',
+          '--edit-format',
+          'diff',
           '--analytics-disable',
         ],
         env: { AIDER_CHECK_UPDATE: 'false' },

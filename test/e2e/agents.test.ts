@@ -1,0 +1,169 @@
+import assert from 'node:assert/strict';
+import { liveSandboxPids } from '../../activities/compute/local-sandbox.js';
+import { installAgentClis, toolsDir } from '../support/llm/agent-clis.js';
+import { startScriptedEndpoint, writeFileScript, type AgentCli, type ScriptedEndpoint } from '../support/llm/endpoint.js';
+import { projectWithBudget, startTestPlatform, waitForMachine, type TestPlatform } from '../support/platform.js';
+
+/** USD price per million tokens of the `*` model of each type, written out here independently of the price table. */
+const PRICES: Record<string, [bigint, bigint]> = {
+  'claude-code': [3n, 15n],
+  'gemini-pro': [125n, 1000n], // in cents: 1.25 and 10
+  'qwen-coder': [0n, 0n],
+  aider: [2n, 8n],
+  'deepseek-coder': [27n, 110n], // cents: 0.27 and 1.10
+  'local-llama': [0n, 0n],
+};
+const IN_CENTS = new Set(['gemini-pro', 'deepseek-coder']);
+const UNIT = 10n ** 18n;
+
+/** Cost of one call in ledger units (10^-18 USD), rounded up, computed without the platform's code. */
+function expectedCallCost(type: string, input: number, output: number): bigint {
+  const [pi, po] = PRICES[type]!;
+  const scale = IN_CENTS.has(type) ? 100n : 1n;
+  const raw = (BigInt(input) * pi + BigInt(output) * po) * UNIT;
+  const den = 1_000_000n * scale;
+  return (raw + den - 1n) / den;
+}
+
+const toUnits = (s: string) => {
+  const [w, f = ''] = s.split('.');
+  return BigInt(w!) * UNIT + BigInt(f.padEnd(18, '0'));
+};
+
+const CASES: Array<{ type: string; cli: AgentCli }> = [
+  { type: 'claude-code', cli: 'claude' },
+  { type: 'qwen-coder', cli: 'qwen' },
+  { type: 'gemini-pro', cli: 'gemini' },
+  { type: 'aider', cli: 'aider' },
+  { type: 'deepseek-coder', cli: 'aider' },
+  { type: 'local-llama', cli: 'aider' },
+];
+
+describe('model-backed machines: the real agent CLIs in the sandbox against a scripted model endpoint', function () {
+  this.timeout(600_000);
+  let llm: ScriptedEndpoint;
+  let p: TestPlatform;
+
+  before(async function () {
+    this.timeout(1_800_000);
+    await installAgentClis();
+    llm = await startScriptedEndpoint();
+    p = await startTestPlatform({
+      label: 'agents',
+      env: {
+        AUTOVIBE_TOOLS_DIR: toolsDir(),
+        ANTHROPIC_API_KEY: 'test-anthropic-key',
+        ANTHROPIC_BASE_URL: llm.url,
+        QWEN_BASE_URL: llm.url,
+        GEMINI_API_KEY: 'test-gemini-key',
+        GOOGLE_GEMINI_BASE_URL: llm.url,
+        OPENAI_API_KEY: 'test-openai-key',
+        OPENAI_BASE_URL: `${llm.url}/v1`,
+        DEEPSEEK_API_KEY: 'test-deepseek-key',
+        DEEPSEEK_BASE_URL: llm.url,
+        LOCAL_LLM_BASE_URL: llm.url,
+      },
+    });
+  });
+  after(async () => {
+    await p?.stop();
+    await llm?.stop();
+  });
+
+  it('lists every machine type as available once its CLI and endpoint are configured', async () => {
+    const types = (await p.api('GET', '/v1/machine-types')).body.items;
+    for (const { type } of CASES) {
+      const t = types.find((x: any) => x.id === type);
+      assert.equal(t.available, true, `${type}: ${t.reason}`);
+    }
+    assert.deepEqual(types.find((x: any) => x.id === 'aider').dailyBudget, { amount: '75.00', currency: 'USD' });
+    assert.deepEqual(types.find((x: any) => x.id === 'qwen-coder').dailyBudget, { amount: '50.00', currency: 'USD' });
+  });
+
+  for (const { type, cli } of CASES) {
+    it(`${type}: the CLI edits the workspace as scripted; checkpoints, tokens and cost match what the endpoint reported`, async () => {
+      const projectId = await projectWithBudget(p, '20.00');
+      const content = `hello from ${type}\n`;
+      llm.reset();
+      llm.setScript(writeFileScript(cli, { path: '/workspace/hello.txt', relativePath: 'hello.txt', content }));
+      const start = await p.api('POST', '/v1/machines', {
+        projectId,
+        type,
+        prompt: 'Create hello.txt with a greeting.',
+        limits: { money: '5.00', minutes: 5 },
+      });
+      assert.equal(start.status, 202, JSON.stringify(start.body));
+      const m = await waitForMachine(p, start.body.id, 300_000);
+      assert.equal(m.status, 'completed', JSON.stringify(m));
+
+      // Files changed as scripted, in the final checkpoint.
+      const final = m.checkpoints.at(-1);
+      assert.equal((await p.api('GET', `/v1/checkpoints/${final}/files/hello.txt`)).body, content);
+      // A turn that changed files was checkpointed during the run, before the final checkpoint.
+      const kinds = await Promise.all(m.checkpoints.map(async (c: string) => (await p.api('GET', `/v1/checkpoints/${c}`)).body.kind));
+      assert.ok(kinds.includes('turn'), `checkpoint kinds: ${kinds}`);
+      assert.equal(kinds.at(-1), 'final');
+
+      // Tokens: what the machine recorded is what the endpoint reported, call by call.
+      const reported = llm.requests.filter((r) => r.usage);
+      const totals = llm.totals();
+      assert.ok(totals.calls > 0);
+      assert.deepEqual(m.usage, { inputTokens: totals.inputTokens, outputTokens: totals.outputTokens, apiCalls: totals.calls });
+      const costs = (await p.api('GET', `/v1/projects/${projectId}/costs`)).body.items.filter((e: any) => e.machineId === m.id);
+      const api = costs.filter((e: any) => e.category === 'api');
+      assert.equal(api.length, reported.length, 'one api cost event per model call');
+      const expected = reported.reduce((sum, r) => sum + expectedCallCost(type, r.usage!.inputTokens, r.usage!.outputTokens), 0n);
+      const recorded = api.reduce((sum: bigint, e: any) => sum + toUnits(e.amount), 0n);
+      assert.equal(recorded, expected);
+      // The machine's cost is its model calls plus its compute, and the budget was charged exactly that.
+      const infra = costs.filter((e: any) => e.category === 'infra');
+      assert.equal(infra.length, 1);
+      assert.equal(toUnits(m.cost.amount), expected + toUnits(infra[0].amount));
+      const budget = (await p.api('GET', `/v1/projects/${projectId}`)).body.budget;
+      assert.equal(toUnits(budget.spent), toUnits(m.cost.amount));
+      assert.equal(budget.reserved, '0.00');
+
+      // The conversation is kept as an artifact; the credentials never entered the sandbox.
+      const artifacts = (await p.api('GET', `/v1/machines/${m.id}/artifacts`)).body.items.map((a: any) => a.name);
+      assert.ok(artifacts.includes('conversation.jsonl'), `artifacts: ${artifacts}`);
+      const conversation = (await p.api('GET', `/v1/machines/${m.id}/artifacts/conversation.jsonl`)).body as string;
+      assert.equal(conversation.trim().split('\n').length, reported.length);
+      for (const r of llm.requests) assert.doesNotMatch(JSON.stringify(r.body ?? ''), /test-(anthropic|gemini|openai|deepseek)-key/);
+      assert.deepEqual(liveSandboxPids(m.id), []);
+    });
+  }
+
+  it('stops a machine at its API-call limit with the reason recorded', async () => {
+    const projectId = await projectWithBudget(p, '20.00');
+    llm.reset();
+    llm.setScript(writeFileScript('claude', { path: '/workspace/hello.txt', content: 'x\n' }));
+    const start = await p.api('POST', '/v1/machines', { projectId, type: 'claude-code', prompt: 'go', limits: { money: '5.00', apiCalls: 1 } });
+    const m = await waitForMachine(p, start.body.id, 300_000);
+    assert.equal(m.status, 'terminated', JSON.stringify(m));
+    assert.equal(m.stopReason, 'API call limit reached');
+    assert.equal(llm.totals().calls, 1, 'the endpoint saw exactly the one allowed call');
+    assert.equal(m.usage.apiCalls, 1);
+  });
+
+  it('refuses a model call whose worst-case cost does not fit the money limit, before it is sent', async () => {
+    const projectId = await projectWithBudget(p, '20.00');
+    llm.reset();
+    llm.setScript(writeFileScript('claude', { path: '/workspace/hello.txt', content: 'x\n' }));
+    const start = await p.api('POST', '/v1/machines', { projectId, type: 'claude-code', prompt: 'go', limits: { money: '0.01' } });
+    const m = await waitForMachine(p, start.body.id, 300_000);
+    assert.equal(m.status, 'terminated', JSON.stringify(m));
+    assert.equal(m.stopReason, 'money limit reached');
+    assert.equal(llm.totals({ kind: 'main' }).calls, 0, 'no model call reached the endpoint');
+    assert.ok(toUnits(m.cost.amount) <= toUnits('0.01'));
+  });
+
+  it('enforces per-type daily budgets with the same ledger', async () => {
+    const projectId = await projectWithBudget(p, '20.00');
+    const set = await p.api('PUT', `/v1/projects/${projectId}/machine-types/aider/budget`, { amount: '1.00', currency: 'USD' });
+    assert.equal(set.status, 200, JSON.stringify(set.body));
+    const r = await p.api('POST', '/v1/machines', { projectId, type: 'aider', prompt: 'go', limits: { money: '1.50' } });
+    assert.equal(r.status, 409);
+    assert.equal(r.body.error.code, 'budget_exceeded');
+    assert.match(r.body.error.message, /aider daily budget/);
+  });
+});
