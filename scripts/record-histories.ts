@@ -6,6 +6,8 @@ import { loadConfig } from '../config/index.js';
 import { startPlatform, type Platform } from './platform.js';
 import { startPostgres } from './services/postgres.js';
 import { ensureTemporalBinary, startTemporalDevServer } from './services/temporal.js';
+import { installAgentClis, toolsDir } from '../test/support/llm/agent-clis.js';
+import { startScriptedEndpoint, writeFileScript } from '../test/support/llm/endpoint.js';
 
 /**
  * Records workflow histories for the replay test (test/workflows/replay.test.ts). Run it after an
@@ -40,7 +42,11 @@ async function main() {
   const pg = await startPostgres();
   const temporal = await startTemporalDevServer({ uiPort: null });
   const home = fs.mkdtempSync(path.join(os.tmpdir(), 'autovibe-record-'));
+  const llm = await startScriptedEndpoint();
   const config = loadConfig({
+    AUTOVIBE_TOOLS_DIR: toolsDir(),
+    ANTHROPIC_API_KEY: 'recording',
+    ANTHROPIC_BASE_URL: llm.url,
     AUTOVIBE_HOME: home,
     DATABASE_URL: pg.url,
     TEMPORAL_ADDRESS: temporal.address,
@@ -75,6 +81,12 @@ async function main() {
     await until(p, `/v1/machines/${refused.error?.details?.machineId ?? refused.id}`, machineEnded);
     recorded.push(['machine-refused', refused.error.details.machineId]);
 
+    await installAgentClis();
+    llm.setScript(writeFileScript('claude', { path: '/workspace/notes.txt', content: 'recorded\n' }));
+    const agent = await spawn({ type: 'claude-code', prompt: 'Write notes.txt' });
+    await until(p, `/v1/machines/${agent.id}`, machineEnded);
+    recorded.push(['machine-claude-code-completed', agent.id]);
+
     const first = await call(p, 'POST', `/v1/projects/${project.id}/objectives`, { title: 'first', command: 'echo 1 > 1.txt' });
     const second = await call(p, 'POST', `/v1/projects/${project.id}/objectives`, { title: 'second', command: 'echo 2 > 2.txt', dependsOn: [first.id] });
     await until(p, `/v1/objectives/${second.id}`, (b) => b.status === 'completed');
@@ -94,6 +106,7 @@ async function main() {
   } finally {
     await p.stop();
     await temporal.stop();
+    await llm.stop();
     await pg.stop();
     fs.rmSync(home, { recursive: true, force: true });
   }
