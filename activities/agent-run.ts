@@ -35,11 +35,15 @@ export interface RunAgentInput {
   parentCheckpointId: string;
   deadline: number;
   deadlineReason: string;
-  /** When the machine's compute started (ms since epoch): compute cost counts from here. */
+  /** When the machine's compute started (ms since epoch, shifted by time spent paused): compute cost counts from here. */
   computeStartedAt: number;
+  /** Which run of the machine this is (0, then 1, 2… after each extension of a paused machine). */
+  segment?: number;
   moneyLimit: string;
   apiCallLimit: number | null;
   hourlyPrice: string;
+  /** Checkpoint the live workspace this often (when files changed). */
+  checkpointEveryMinutes: number;
 }
 
 export interface RunAgentResult {
@@ -117,6 +121,25 @@ export function createAgentRunActivities({ db, config, log }: ActivityDeps) {
       const checkpoints: string[] = [];
       let lastCheckpointId = input.parentCheckpointId;
       let checkpointChain = Promise.resolve();
+      let lastDecile = 0;
+      /** Checkpoints are taken one at a time, in order, and only when files changed since the last one. */
+      const queueCheckpoint = (name: string, trigger: string) => {
+        checkpointChain = checkpointChain.then(async () => {
+          const id = deterministicId('checkpoint', `${input.machineId}:${input.segment ?? 0}:${name}`);
+          if (!(await workspaceChangedSince(lastCheckpointId))) return;
+          await checkpointWorkspace(db, project, workspace, {
+            checkpointId: id,
+            machineId: input.machineId,
+            parentCheckpointId: lastCheckpointId,
+            kind: 'turn',
+            trigger,
+            at: new Date().toISOString(),
+          });
+          checkpoints.push(id);
+          lastCheckpointId = id;
+        });
+        checkpointChain = checkpointChain.catch((err: Error) => log.warn({ err: err.message, machineId: input.machineId }, 'in-run checkpoint failed'));
+      };
       const computeSoFar = () => runtimeCost(Math.max(0, Date.now() - input.computeStartedAt), hourlyPrice);
 
       const proxy = await startMeteringProxy({
@@ -152,7 +175,7 @@ export function createAgentRunActivities({ db, config, log }: ActivityDeps) {
             JSON.stringify({ seq: call.seq, at: call.startedAt, model: u.model, status: call.status, usage: u, request: call.requestBody, response: call.responseText }) + '\n',
           );
           await recordCost(db, {
-            idempotencyKey: `machine:${input.machineId}:api:${call.seq}`,
+            idempotencyKey: `machine:${input.machineId}:api:${input.segment ?? 0}:${call.seq}`,
             projectId: project.id,
             machineId: input.machineId,
             category: 'api',
@@ -177,23 +200,14 @@ export function createAgentRunActivities({ db, config, log }: ActivityDeps) {
               });
             }
           }
-          // A turn that changed files becomes a checkpoint (one at a time, in order).
-          const seq = call.seq;
-          checkpointChain = checkpointChain.then(async () => {
-            const id = deterministicId('checkpoint', `${input.machineId}:turn:${seq}`);
-            if (!(await workspaceChangedSince(lastCheckpointId))) return;
-            await checkpointWorkspace(db, project, workspace, {
-              checkpointId: id,
-              machineId: input.machineId,
-              parentCheckpointId: lastCheckpointId,
-              kind: 'turn',
-              trigger: `model call ${seq} changed files`,
-              at: new Date().toISOString(),
-            });
-            checkpoints.push(id);
-            lastCheckpointId = id;
-          });
-          await checkpointChain.catch((err: Error) => log.warn({ err: err.message }, 'turn checkpoint failed'));
+          // A turn that changed files becomes a checkpoint; so does every further tenth of the budget used.
+          queueCheckpoint(`turn:${call.seq}`, `model call ${call.seq} changed files`);
+          const decile = Number(((apiSpent + computeSoFar()) * 10n) / (moneyLimit > 0n ? moneyLimit : 1n));
+          if (decile > lastDecile) {
+            lastDecile = decile;
+            queueCheckpoint(`budget:${decile}`, `${Math.min(decile, 10) * 10}% of the money limit used`);
+          }
+          await checkpointChain;
         },
       });
 
@@ -209,6 +223,11 @@ export function createAgentRunActivities({ db, config, log }: ActivityDeps) {
         return tree !== cpTree;
       }
 
+      let periodic = 0;
+      const periodicTimer = setInterval(() => {
+        periodic += 1;
+        queueCheckpoint(`periodic:${periodic}`, `every ${input.checkpointEveryMinutes} minutes`);
+      }, input.checkpointEveryMinutes * 60_000);
       let result;
       try {
         result = await superviseSandbox(
@@ -236,6 +255,7 @@ export function createAgentRunActivities({ db, config, log }: ActivityDeps) {
           },
         );
       } finally {
+        clearInterval(periodicTimer);
         await proxy.close();
         await checkpointChain.catch(() => undefined);
       }

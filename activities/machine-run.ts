@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { ApplicationFailure } from '@temporalio/common';
-import { type CurrencyCode, formatAmount, parseAmount, runtimeCost, toNumeric } from '../domain/money.js';
+import { type CurrencyCode, formatAmount, fromNumeric, parseAmount, runtimeCost, toNumeric } from '../domain/money.js';
 import type { CheckpointKind, MachineStatus } from '../domain/machines.js';
 import { machineTypeSpec, type MachineTypeId } from '../domain/machine-types.js';
 import { appendAudit } from '../store/audit.js';
@@ -84,6 +84,11 @@ export function createMachineRunActivities({ db, config, log }: ActivityDeps) {
     if (!project) throw ApplicationFailure.nonRetryable(`project ${projectId} not found`, 'NotFoundError');
     return project;
   }
+  async function extensionKeys(machineId: string): Promise<string[]> {
+    const rows = await db('reservations').where('id', 'like', `machine:${machineId}:ext:%`).distinct('id');
+    return rows.map((r) => r.id as string).sort((a, b) => Number(a.split(':').pop()) - Number(b.split(':').pop()));
+  }
+
   /** The per-type daily budget of a project: the type's default until the project sets its own. */
   async function machineTypeBudget(project: Project, type: MachineTypeId) {
     const scopeId = `${project.id}:${type}`;
@@ -100,9 +105,16 @@ export function createMachineRunActivities({ db, config, log }: ActivityDeps) {
   const workspaceOf = (machineId: string) => path.join(config.workspacesDir, machineId);
   const logFileOf = (machineId: string) => path.join(config.home, 'logs', `${machineId}.log`);
 
-  return {
+  const activities = {
     /** Reserves the machine's money limit on the project budget, once per machine. */
-    async reserveMachineBudget(input: { machineId: string; projectId: string; amount: string; type?: MachineTypeId }): Promise<ReservationOutcome> {
+    async reserveMachineBudget(input: {
+      machineId: string;
+      projectId: string;
+      amount: string;
+      type?: MachineTypeId;
+      /** The n-th extension of a paused machine: reserved under its own key, on the same budgets. */
+      extension?: number;
+    }): Promise<ReservationOutcome> {
       const project = await projectOf(input.projectId);
       const budget = await findBudget(db, 'project', project.id);
       const typeBudget = input.type ? await machineTypeBudget(project, input.type) : null;
@@ -116,8 +128,9 @@ export function createMachineRunActivities({ db, config, log }: ActivityDeps) {
         };
       }
       const amount = parseAmount(input.amount, currency);
+      const key = input.extension ? `machine:${input.machineId}:ext:${input.extension}` : `machine:${input.machineId}`;
       const outcome = await reserve(db, {
-        key: `machine:${input.machineId}`,
+        key,
         budgetIds: typeBudget ? [budget.id, typeBudget.id] : [budget.id],
         projectId: project.id,
         machineId: input.machineId,
@@ -132,7 +145,7 @@ export function createMachineRunActivities({ db, config, log }: ActivityDeps) {
           subjectId: input.machineId,
           projectId: project.id,
           details: { amount: formatAmount(amount, currency), currency },
-          idempotencyKey: `machine:${input.machineId}:reserved`,
+          idempotencyKey: `${key}:reserved`,
         });
         return { ok: true, reservationId: outcome.reservationId, amount: formatAmount(outcome.amount, currency), currency };
       }
@@ -267,7 +280,16 @@ export function createMachineRunActivities({ db, config, log }: ActivityDeps) {
       const cost = runtimeCost(input.runtimeMs, parseAmount(input.hourlyPrice, input.priceCurrency));
       // Model calls were recorded as they happened; the reservation settles to all of it.
       const apiCost = (await costTotals(db, { machineId: input.machineId })).api ?? 0n;
-      const charged = await settle(db, key, cost + apiCost);
+      // A paused machine that was extended holds more reservations: fill them in order.
+      const keys = [key, ...(await extensionKeys(input.machineId))];
+      let left = cost + apiCost;
+      let charged = 0n;
+      for (const k of keys) {
+        const amount = fromNumeric((await db('reservations').where({ id: k }).first('amount')).amount);
+        const part = left < amount ? left : amount;
+        charged += await settle(db, k, part);
+        left -= part;
+      }
       const computeCharged = charged > apiCost ? charged - apiCost : 0n;
       const currency = project.currency;
       await recordCost(db, {
@@ -299,9 +321,24 @@ export function createMachineRunActivities({ db, config, log }: ActivityDeps) {
       return { charged: formatAmount(charged, currency), currency };
     },
 
+    /** Reserves more money for a paused machine a human extended, on the same budgets as its first reservation. */
+    async extendMachineBudget(input: { machineId: string; projectId: string; n: number; amount: string }): Promise<ReservationOutcome> {
+      const machine = await getMachine(db, input.machineId);
+      if (!machine) throw ApplicationFailure.nonRetryable(`machine ${input.machineId} not found`, 'NotFoundError');
+      const type = machine.type as MachineTypeId;
+      return activities.reserveMachineBudget({
+        machineId: input.machineId,
+        projectId: input.projectId,
+        amount: input.amount,
+        extension: input.n,
+        ...(type !== 'shell' ? { type } : {}),
+      });
+    },
+
     /** Gives the reservation back when the machine never ran. */
     async releaseMachineBudget(input: { machineId: string }): Promise<void> {
       await release(db, `machine:${input.machineId}`);
     },
   };
+  return activities;
 }

@@ -31,6 +31,7 @@ export function presentProject(p: Project, budget: BudgetStatus | null) {
     greediness: p.greediness,
     defaultMachineMoney: formatAmount(p.defaultMachineMoney, p.currency),
     rootCheckpointId: p.rootCheckpointId,
+    limitPolicy: { policy: p.limitPolicy, pauseMinutes: p.pauseMinutes },
     createdAt: p.createdAt,
     budget: presentBudget(budget),
   };

@@ -13,7 +13,22 @@ export const createProjectBody = z.strictObject({
   currency: z.enum(CURRENCY_CODES).default('USD'),
   greediness: z.number().min(0).max(1).default(0.5),
   defaultMachineMoney: decimal.optional(),
+  limitPolicy: z.enum(['stop', 'pause']).default('stop'),
+  pauseMinutes: z.number().int().min(1).max(7 * 24 * 60).default(60),
 });
+
+export const putLimitPolicyBody = z.strictObject({
+  policy: z.enum(['stop', 'pause']),
+  pauseMinutes: z.number().int().min(1).max(7 * 24 * 60).default(60),
+});
+
+export const extendMachineBody = z
+  .strictObject({
+    money: decimal.optional(),
+    minutes: z.number().int().min(1).max(7 * 24 * 60).optional(),
+    apiCalls: z.number().int().min(1).max(1_000_000).optional(),
+  })
+  .refine((b) => b.money || b.minutes || b.apiCalls, { message: 'give at least one of money, minutes, apiCalls' });
 
 export const putBudgetBody = z.strictObject({
   amount: decimal,

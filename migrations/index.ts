@@ -1,6 +1,7 @@
 import type { Knex } from 'knex';
 import * as m001 from './20261127_001_core.js';
 import * as m002 from './20261127_002_machine_artifacts.js';
+import * as m003 from './20261127_003_project_limit_policy.js';
 
 interface Migration {
   up(db: Knex): Promise<void>;
@@ -11,6 +12,7 @@ interface Migration {
 const MIGRATIONS: Array<[string, Migration]> = [
   ['20261127_001_core', m001],
   ['20261127_002_machine_artifacts', m002],
+  ['20261127_003_project_limit_policy', m003],
 ];
 
 export const migrationSource: Knex.MigrationSource<[string, Migration]> = {

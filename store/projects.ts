@@ -11,6 +11,8 @@ export interface Project {
   greediness: number;
   defaultMachineMoney: bigint;
   rootCheckpointId: string | null;
+  limitPolicy: 'stop' | 'pause';
+  pauseMinutes: number;
   createdBy: string;
   createdAt: string;
 }
@@ -25,6 +27,8 @@ function toProject(r: Record<string, any>): Project {
     greediness: Number(r.greediness),
     defaultMachineMoney: fromNumeric(r.default_machine_money),
     rootCheckpointId: r.root_checkpoint_id,
+    limitPolicy: r.limit_policy,
+    pauseMinutes: r.pause_minutes,
     createdBy: r.created_by,
     createdAt: new Date(r.created_at).toISOString(),
   };
@@ -41,6 +45,8 @@ export async function insertProject(db: Db | Knex.Transaction, p: Omit<Project, 
       greediness: p.greediness,
       default_machine_money: toNumeric(p.defaultMachineMoney),
       root_checkpoint_id: p.rootCheckpointId,
+      limit_policy: p.limitPolicy,
+      pause_minutes: p.pauseMinutes,
       created_by: p.createdBy,
     })
     .returning('*');
@@ -54,4 +60,8 @@ export async function getProject(db: Db, id: string): Promise<Project | null> {
 
 export async function listProjects(db: Db): Promise<Project[]> {
   return (await db('projects').orderBy('created_at', 'asc')).map(toProject);
+}
+
+export async function setLimitPolicy(db: Db, id: string, policy: 'stop' | 'pause', pauseMinutes: number): Promise<void> {
+  await db('projects').where({ id }).update({ limit_policy: policy, pause_minutes: pauseMinutes });
 }

@@ -1,4 +1,4 @@
-export { machineRun, reservationUpdate, terminateSignal, checkpointSignal, stateQuery } from './machine.js';
-export type { MachineRunInput, MachineRunResult, MachineRunState } from './machine.js';
+export { machineRun, reservationUpdate, terminateSignal, checkpointSignal, extendSignal, stateQuery } from './machine.js';
+export type { Extension, MachineRunInput, MachineRunResult, MachineRunState } from './machine.js';
 export { objective, dependencyChangedSignal, objectiveStateQuery } from './objective.js';
 export type { ObjectiveInput, ObjectiveState } from './objective.js';

@@ -10,7 +10,7 @@ import {
   uuid4,
 } from '@temporalio/workflow';
 import type { Activities, ReservationOutcome } from '../activities/index.js';
-import { affordableMs, parseAmount } from '../domain/money.js';
+import { affordableMs, formatAmount, parseAmount } from '../domain/money.js';
 import { PROFILES, STOP_REASONS, type MachineStatus, type MachineType, type ProfileId } from '../domain/machines.js';
 
 export interface MachineRunInput {
@@ -27,6 +27,20 @@ export interface MachineRunInput {
   limits: { money: string; minutes: number; apiCalls?: number | null };
   /** Seconds without a heartbeat after which a running command is presumed lost and retried. */
   heartbeatTimeoutSeconds: number;
+  /** How often a model-backed machine checkpoints its live workspace. */
+  checkpointEveryMinutes?: number;
+  /** What happens at a limit: stop (default), or pause with a checkpoint and wait for a human. */
+  limitPolicy?: { policy: 'stop' | 'pause'; pauseMinutes: number };
+}
+
+export interface Extension {
+  /** More money for the machine (added to its limit, reserved on the budget first). */
+  money?: string;
+  /** The time limit of the resumed run, in minutes. */
+  minutes?: number;
+  /** The API-call limit of the resumed run. */
+  apiCalls?: number;
+  by: string;
 }
 
 export interface MachineRunResult {
@@ -44,9 +58,14 @@ export interface MachineRunState {
   stopReason: string | null;
 }
 
+/** Limits that, under the pause policy, pause a machine instead of ending it. */
+const LIMIT_REASONS: string[] = [STOP_REASONS.timeLimit, STOP_REASONS.moneyLimit, STOP_REASONS.apiCallLimit];
+const RESUME_NOTE = 'You were paused at a limit and have been given more; continue the task from the current state of the workspace.';
+
 export const reservationUpdate = defineUpdate<ReservationOutcome>('reservation');
 export const terminateSignal = defineSignal<[{ by: string }]>('terminate');
 export const checkpointSignal = defineSignal<[{ by: string }]>('checkpoint');
+export const extendSignal = defineSignal<[Extension]>('extend');
 export const stateQuery = defineQuery<MachineRunState>('state');
 
 const quick = proxyActivities<Activities>({
@@ -77,6 +96,10 @@ export async function machineRun(input: MachineRunInput): Promise<MachineRunResu
   setHandler(checkpointSignal, () => {
     checkpointRequests += 1;
   });
+  let extension: Extension | undefined;
+  setHandler(extendSignal, (e) => {
+    if (state.phase === 'paused') extension = e;
+  });
 
   const mark = (status: MachineStatus, extra: Omit<Parameters<Activities['markMachine']>[0], 'machineId' | 'status'> = {}) => {
     state.phase = status;
@@ -100,12 +123,11 @@ export async function machineRun(input: MachineRunInput): Promise<MachineRunResu
   }
 
   const profile = PROFILES[input.profile];
-  const reservedAmount = parseAmount(reservation.amount, reservation.currency);
-  const timeLimitMs = input.limits.minutes * 60_000;
-  const moneyLimitMs = affordableMs(reservedAmount, parseAmount(profile.hourlyPrice, profile.currency));
+  const currency = reservation.currency;
+  let reservedAmount = parseAmount(reservation.amount, currency);
+  let limits = { ...input.limits };
   const startedAt = Date.now();
-  const deadline = startedAt + Math.min(timeLimitMs, moneyLimitMs);
-  const deadlineReason = moneyLimitMs < timeLimitMs ? STOP_REASONS.moneyLimit : STOP_REASONS.timeLimit;
+  let pausedMs = 0;
 
   let status: MachineStatus = 'completed';
   let exitCode: number | null = null;
@@ -113,7 +135,7 @@ export async function machineRun(input: MachineRunInput): Promise<MachineRunResu
   let provisioned = false;
   let lastCheckpoint = input.parentCheckpointId;
 
-  const checkpoint = async (kind: 'final' | 'manual', trigger: string) => {
+  const checkpoint = async (kind: 'final' | 'manual' | 'pause', trigger: string) => {
     const { checkpointId } = await quick.createCheckpoint({
       checkpointId: `checkpoint-${uuid4()}`,
       machineId: input.machineId,
@@ -128,11 +150,17 @@ export async function machineRun(input: MachineRunInput): Promise<MachineRunResu
   };
 
   try {
+   for (let segment = 0; ; segment++) {
+    const segmentStart = Date.now();
+    const timeLimitMs = limits.minutes * 60_000;
+    const moneyLimitMs = affordableMs(reservedAmount, parseAmount(profile.hourlyPrice, profile.currency));
+    const deadline = segmentStart + Math.min(timeLimitMs, moneyLimitMs);
+    const deadlineReason = moneyLimitMs < timeLimitMs ? STOP_REASONS.moneyLimit : STOP_REASONS.timeLimit;
     await mark('provisioning', { started: true });
     const sandbox = await quick.provisionSandbox({
       machineId: input.machineId,
       projectId: input.projectId,
-      checkpointId: input.parentCheckpointId,
+      checkpointId: lastCheckpoint,
     });
     provisioned = true;
     await mark('running', { instanceRef: sandbox.instanceRef });
@@ -159,15 +187,17 @@ export async function machineRun(input: MachineRunInput): Promise<MachineRunResu
         machineId: input.machineId,
         projectId: input.projectId,
         type: input.type,
-        prompt: input.prompt ?? '',
+        prompt: segment === 0 ? (input.prompt ?? '') : `${input.prompt ?? ''}\n\n${RESUME_NOTE}`,
         model: input.model ?? null,
-        parentCheckpointId: input.parentCheckpointId,
+        parentCheckpointId: lastCheckpoint,
         deadline,
         deadlineReason,
-        computeStartedAt: startedAt,
-        moneyLimit: reservation.ok ? reservation.amount : '0',
-        apiCallLimit: input.limits.apiCalls ?? null,
+        computeStartedAt: startedAt + pausedMs,
+        segment,
+        moneyLimit: formatAmount(reservedAmount, currency),
+        apiCallLimit: limits.apiCalls ?? null,
         hourlyPrice: profile.hourlyPrice,
+        checkpointEveryMinutes: input.checkpointEveryMinutes ?? 10,
       });
       // Turn checkpoints were taken during the run; the final one follows them.
       state.checkpoints.push(...agent.checkpoints);
@@ -201,8 +231,42 @@ export async function machineRun(input: MachineRunInput): Promise<MachineRunResu
       runDone = true;
       await onRequest;
     }
-    await mark('checkpointing');
-    await checkpoint('final', state.stopReason ?? 'end');
+    const atLimit = state.stopReason !== null && LIMIT_REASONS.includes(state.stopReason);
+    if (!(atLimit && input.limitPolicy?.policy === 'pause' && input.type !== 'shell' && !terminateRequested)) break;
+
+    // Pause and ask: keep the work, free the compute, wait for a human to extend or terminate.
+    await checkpoint('pause', state.stopReason!);
+    await quick.terminateSandbox({ machineId: input.machineId, projectId: input.projectId });
+    provisioned = false;
+    const pausedAt = Date.now();
+    extension = undefined;
+    await mark('paused', { stopReason: state.stopReason });
+    const answered = await condition(() => extension !== undefined || terminateRequested, input.limitPolicy.pauseMinutes * 60_000);
+    pausedMs += Date.now() - pausedAt;
+    if (!answered || terminateRequested || !extension) {
+      state.stopReason = terminateRequested ? STOP_REASONS.terminated : `${state.stopReason}; not extended within ${input.limitPolicy.pauseMinutes} minutes`;
+      status = 'terminated';
+      break;
+    }
+    const ext: Extension = extension;
+    if (ext.money) {
+      const more = await quick.extendMachineBudget({ machineId: input.machineId, projectId: input.projectId, n: segment + 1, amount: ext.money });
+      if (!more.ok) {
+        state.stopReason = `extension refused: ${more.message}`;
+        status = 'terminated';
+        break;
+      }
+      reservedAmount += parseAmount(more.amount, currency);
+    }
+    limits = { ...limits, ...(ext.minutes ? { minutes: ext.minutes } : {}), ...(ext.apiCalls ? { apiCalls: ext.apiCalls } : {}) };
+    status = 'completed';
+    exitCode = null;
+    state.stopReason = null;
+   }
+    if (provisioned) {
+      await mark('checkpointing');
+      await checkpoint('final', state.stopReason ?? 'end');
+    }
   } catch (err) {
     if (isCancellation(err)) {
       status = 'terminated';
@@ -221,7 +285,7 @@ export async function machineRun(input: MachineRunInput): Promise<MachineRunResu
     quick.settleMachineCost({
       machineId: input.machineId,
       projectId: input.projectId,
-      runtimeMs: Date.now() - startedAt,
+      runtimeMs: Date.now() - startedAt - pausedMs,
       hourlyPrice: profile.hourlyPrice,
       priceCurrency: profile.currency,
       profile: input.profile,

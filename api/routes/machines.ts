@@ -5,18 +5,18 @@ import { DEFAULT_MACHINE_MINUTES, FINAL_MACHINE_STATUSES, MACHINE_TYPES } from '
 import { machineTypeSpec } from '../../domain/machine-types.js';
 import { machineTypeAvailability } from '../machine-types.js';
 import { formatAmount } from '../../domain/money.js';
-import { appendAudit } from '../../store/audit.js';
+import { appendAudit, listAudit } from '../../store/audit.js';
 import { getCheckpoint, listCheckpoints, machineCheckpointIds } from '../../store/checkpoints.js';
 import { listArtifacts } from '../../store/artifacts.js';
 import { costTotals } from '../../store/costs.js';
 import { getMachine, insertMachine, listMachines, updateMachine, type Machine } from '../../store/machines.js';
-import { checkpointSignal, machineRun, reservationUpdate, terminateSignal } from '../../workflows/index.js';
+import { checkpointSignal, extendSignal, machineRun, reservationUpdate, terminateSignal } from '../../workflows/index.js';
 import { requireRole } from '../auth.js';
 import { actorOf, param, principalOf, type ApiContext } from '../context.js';
 import { MESSAGES } from '../errors.js';
 import { idFromIdempotencyKey } from '../idempotency.js';
 import { presentMachine } from '../present.js';
-import { createMachineBody, listMachinesQuery } from '../schemas.js';
+import { createMachineBody, extendMachineBody, listMachinesQuery } from '../schemas.js';
 import { loadProject, parseAmountField } from './projects.js';
 
 export function machineRoutes(ctx: ApiContext): Router {
@@ -33,7 +33,8 @@ export function machineRoutes(ctx: ApiContext): Router {
     const project = await loadProject(ctx, m.projectId);
     const totals = await costTotals(db, { machineId: m.id });
     const cost = Object.values(totals).reduce((a, b) => a + b, 0n);
-    return presentMachine(m, cost, project.currency, await machineCheckpointIds(db, m.id));
+    const events = (await listAudit(db, { subjectId: m.id, limit: 200 })).map((a) => ({ at: a.at, action: a.action, actor: a.actor, details: a.details }));
+    return { ...presentMachine(m, cost, project.currency, await machineCheckpointIds(db, m.id)), events };
   }
 
   r.get('/machine-types', (_req, res) => {
@@ -125,6 +126,7 @@ export function machineRoutes(ctx: ApiContext): Router {
             profile: body.profile,
             limits,
             heartbeatTimeoutSeconds: config.heartbeatTimeoutSeconds,
+            limitPolicy: { policy: project.limitPolicy, pauseMinutes: project.pauseMinutes },
           },
         ],
         workflowIdConflictPolicy: 'USE_EXISTING',
@@ -186,6 +188,29 @@ export function machineRoutes(ctx: ApiContext): Router {
       projectId: machine.projectId,
     });
     res.status(202).json({ id: machine.id, status: 'terminating' });
+  });
+
+  r.post('/machines/:id/extend', requireRole('operator', 'extend machines'), async (req, res) => {
+    const machine = await loadMachine(param(req, 'id'));
+    const body = extendMachineBody.parse(req.body);
+    const project = await loadProject(ctx, machine.projectId);
+    if (body.money) {
+      const more = parseAmountField('money', body.money, project.currency);
+      if (more <= 0n) throw new InputError('money: must be more than zero', { field: 'money' });
+    }
+    if (machine.status !== 'paused') {
+      throw new ConflictError(`machine ${machine.id} is ${machine.status}; only a paused machine can be extended`, 'machine_not_paused');
+    }
+    await temporal.workflow.getHandle(machine.workflowId).signal(extendSignal, { ...body, by: actorOf(req) });
+    await appendAudit(db, {
+      actor: actorOf(req),
+      action: 'machine.extend_requested',
+      subjectType: 'machine',
+      subjectId: machine.id,
+      projectId: machine.projectId,
+      details: body,
+    });
+    res.status(202).json({ id: machine.id, status: 'resuming' });
   });
 
   r.post('/machines/:id/checkpoint', requireRole('operator', 'checkpoint machines'), async (req, res) => {

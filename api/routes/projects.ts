@@ -9,13 +9,13 @@ import { budgetStatus, findBudget, setBudget } from '../../store/budgets.js';
 import { insertCheckpoint, listCheckpoints } from '../../store/checkpoints.js';
 import { costTotals, listCosts } from '../../store/costs.js';
 import { cloneProjectRepo, initProjectRepo, pinCheckpoint } from '../../store/git.js';
-import { getProject, insertProject, listProjects, type Project } from '../../store/projects.js';
+import { getProject, insertProject, listProjects, setLimitPolicy, type Project } from '../../store/projects.js';
 import { requireRole } from '../auth.js';
 import { actorOf, param, principalOf, type ApiContext } from '../context.js';
 import { MESSAGES } from '../errors.js';
 import { idFromIdempotencyKey } from '../idempotency.js';
 import { money, presentBudget, presentCheckpoint, presentCost, presentProject } from '../present.js';
-import { createProjectBody, putBudgetBody, putTypeBudgetBody } from '../schemas.js';
+import { createProjectBody, putBudgetBody, putLimitPolicyBody, putTypeBudgetBody } from '../schemas.js';
 
 export async function loadProject(ctx: ApiContext, id: string): Promise<Project> {
   const project = await getProject(ctx.db, id);
@@ -57,6 +57,8 @@ export function projectRoutes(ctx: ApiContext): Router {
         greediness: body.greediness,
         defaultMachineMoney,
         rootCheckpointId: null,
+        limitPolicy: body.limitPolicy,
+        pauseMinutes: body.pauseMinutes,
         createdBy: principalOf(req).userId,
       });
       await insertCheckpoint(trx, { id: rootCheckpointId, projectId: id, parentId: null, machineId: null, commit: rootCommit, kind: 'root', trigger: 'project created' });
@@ -130,6 +132,21 @@ export function projectRoutes(ctx: ApiContext): Router {
       return b;
     });
     res.json({ machineType: type, ...presentBudget(await budgetStatus(db, budget, new Date())) });
+  });
+
+  r.put('/projects/:id/limit-policy', requireRole('operator', 'set limit policies'), async (req, res) => {
+    const project = await loadProject(ctx, param(req, 'id'));
+    const body = putLimitPolicyBody.parse(req.body);
+    await setLimitPolicy(db, project.id, body.policy, body.pauseMinutes);
+    await appendAudit(db, {
+      actor: actorOf(req),
+      action: 'project.limit_policy_set',
+      subjectType: 'project',
+      subjectId: project.id,
+      projectId: project.id,
+      details: body,
+    });
+    res.json({ policy: body.policy, pauseMinutes: body.pauseMinutes });
   });
 
   r.get('/projects/:id/checkpoints', async (req, res) => {

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { liveSandboxPids } from '../../activities/compute/local-sandbox.js';
 import { installAgentClis, toolsDir } from '../support/llm/agent-clis.js';
 import { startScriptedEndpoint, writeFileScript, type AgentCli, type ScriptedEndpoint } from '../support/llm/endpoint.js';
-import { projectWithBudget, startTestPlatform, waitForMachine, type TestPlatform } from '../support/platform.js';
+import { projectWithBudget, startTestPlatform, waitFor, waitForMachine, type TestPlatform } from '../support/platform.js';
 
 /** USD price per million tokens of the `*` model of each type, written out here independently of the price table. */
 const PRICES: Record<string, [bigint, bigint]> = {
@@ -165,5 +165,62 @@ describe('model-backed machines: the real agent CLIs in the sandbox against a sc
     assert.equal(r.status, 409);
     assert.equal(r.body.error.code, 'budget_exceeded');
     assert.match(r.body.error.message, /aider daily budget/);
+  });
+
+  it('pauses at a limit under the pause policy, keeps the work, and resumes when a human extends it', async () => {
+    const project = await p.api('POST', '/v1/projects', { name: 'pausing', limitPolicy: 'pause', pauseMinutes: 10 });
+    assert.equal(project.status, 201, JSON.stringify(project.body));
+    const projectId = project.body.id;
+    await p.api('PUT', `/v1/projects/${projectId}/budget`, { amount: '20.00', currency: 'USD', period: 'daily' });
+    llm.reset();
+    llm.setScript(writeFileScript('claude', { path: '/workspace/hello.txt', content: 'before pause\n' }));
+    const start = await p.api('POST', '/v1/machines', { projectId, type: 'claude-code', prompt: 'go', limits: { money: '2.00', apiCalls: 1 } });
+    const id = start.body.id;
+    const paused = await waitFor(
+      async () => {
+        const m = (await p.api('GET', `/v1/machines/${id}`)).body;
+        return m.status === 'paused' ? m : null;
+      },
+      'the machine to pause',
+      120_000,
+    );
+    assert.equal(paused.stopReason, 'API call limit reached');
+    const pauseCheckpoint = (await p.api('GET', `/v1/checkpoints/${paused.checkpoints.at(-1)}`)).body;
+    assert.equal(pauseCheckpoint.kind, 'pause');
+    assert.ok(pauseCheckpoint.files.some((f: any) => f.path === 'hello.txt'), 'the work before the limit is kept');
+    assert.deepEqual(liveSandboxPids(id), [], 'the compute is freed while paused');
+
+    const bad = await p.api('POST', `/v1/machines/${id}/extend`, {});
+    assert.equal(bad.status, 400);
+    llm.setScript(writeFileScript('claude', { path: '/workspace/after.txt', content: 'after resume\n' }));
+    const ext = await p.api('POST', `/v1/machines/${id}/extend`, { money: '1.00', apiCalls: 10 });
+    assert.equal(ext.status, 202, JSON.stringify(ext.body));
+    const m = await waitForMachine(p, id, 300_000);
+    assert.equal(m.status, 'completed', JSON.stringify(m));
+    const final = (await p.api('GET', `/v1/checkpoints/${m.checkpoints.at(-1)}`)).body;
+    const files = final.files.map((f: any) => f.path).sort();
+    assert.deepEqual(files, ['after.txt', 'hello.txt'], 'the resumed run started from the pause checkpoint');
+    const reservations = await p.db('reservations').where({ machine_id: id }).orderBy('id');
+    assert.deepEqual(reservations.map((r) => [r.id, r.status]), [[`machine:${id}`, 'settled'], [`machine:${id}:ext:1`, 'settled']]);
+    const apiEvents = await p.db('cost_events').where({ machine_id: id, category: 'api' });
+    assert.equal(apiEvents.length, llm.totals().calls, 'every model call of both runs counted once');
+    assert.equal((await p.api('GET', `/v1/projects/${projectId}`)).body.budget.reserved, '0.00');
+    const again = await p.api('POST', `/v1/machines/${id}/extend`, { money: '1.00' });
+    assert.equal(again.status, 409);
+    assert.equal(again.body.error.code, 'machine_not_paused');
+  });
+
+  it('ends a paused machine when it is terminated instead of extended', async () => {
+    const project = (await p.api('POST', '/v1/projects', { name: 'pausing 2', limitPolicy: 'pause' })).body;
+    await p.api('PUT', `/v1/projects/${project.id}/budget`, { amount: '20.00', currency: 'USD', period: 'daily' });
+    llm.reset();
+    llm.setScript(writeFileScript('claude', { path: '/workspace/hello.txt', content: 'x\n' }));
+    const id = (await p.api('POST', '/v1/machines', { projectId: project.id, type: 'claude-code', prompt: 'go', limits: { apiCalls: 1 } })).body.id;
+    await waitFor(async () => (await p.api('GET', `/v1/machines/${id}`)).body.status === 'paused', 'pause', 120_000);
+    assert.equal((await p.api('POST', `/v1/machines/${id}/terminate`)).status, 202);
+    const m = await waitForMachine(p, id, 120_000);
+    assert.equal(m.status, 'terminated');
+    assert.equal(m.stopReason, 'terminated by request');
+    assert.equal((await p.db('reservations').where({ machine_id: id }).first()).status, 'settled');
   });
 });
