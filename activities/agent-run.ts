@@ -1,7 +1,9 @@
+import { execFile } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { ADAPTERS } from '../domain/agents/index.js';
@@ -20,6 +22,7 @@ import { checkpointWorkspace } from './machine-run.js';
 import { startMeteringProxy, type CompletedCall } from './machines/metering-proxy.js';
 import { superviseSandbox } from './machines/supervise.js';
 
+const execFileAsync = promisify(execFile);
 const FORWARDER = fileURLToPath(new URL('./machines/sandbox-forwarder.cjs', import.meta.url));
 const SANDBOX_PORT = 8080;
 /** Warnings recorded on the machine before its money limit is reached. */
@@ -211,16 +214,15 @@ export function createAgentRunActivities({ db, config, log }: ActivityDeps) {
         },
       });
 
+      /** Whether the workspace differs from a checkpoint (git, run asynchronously: the proxy shares this event loop). */
       async function workspaceChangedSince(checkpointId: string): Promise<boolean> {
         const cp = await getCheckpoint(db, checkpointId);
-        const { execFileSync } = await import('node:child_process');
         const admin = path.join(project!.repoPath, 'worktrees', path.basename(workspace));
-        const status = execFileSync('git', ['--git-dir', admin, '--work-tree', workspace, 'status', '--porcelain', '--untracked-files=all'], { encoding: 'utf8' });
-        if (!cp) return status.length > 0;
-        execFileSync('git', ['--git-dir', admin, '--work-tree', workspace, 'add', '--all', '.']);
-        const tree = execFileSync('git', ['--git-dir', admin, '--work-tree', workspace, 'write-tree'], { encoding: 'utf8' }).trim();
-        const cpTree = execFileSync('git', ['--git-dir', project!.repoPath, 'rev-parse', `${cp.commit}^{tree}`], { encoding: 'utf8' }).trim();
-        return tree !== cpTree;
+        const git = async (args: string[]) => (await execFileAsync('git', args, { encoding: 'utf8' })).stdout.trim();
+        if (!cp) return (await git(['--git-dir', admin, '--work-tree', workspace, 'status', '--porcelain', '--untracked-files=all'])).length > 0;
+        await git(['--git-dir', admin, '--work-tree', workspace, 'add', '--all', '.']);
+        const tree = await git(['--git-dir', admin, '--work-tree', workspace, 'write-tree']);
+        return tree !== (await git(['--git-dir', project!.repoPath, 'rev-parse', `${cp.commit}^{tree}`]));
       }
 
       let periodic = 0;

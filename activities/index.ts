@@ -2,6 +2,7 @@ import type { ActivityDeps } from './deps.js';
 import { createAgentRunActivities } from './agent-run.js';
 import { createMachineRunActivities } from './machine-run.js';
 import { createObjectiveActivities } from './objectives.js';
+import { createPipelineActivities } from './pipelines.js';
 
 export type { ActivityDeps } from './deps.js';
 export type { ReservationOutcome, RunCommandResult } from './machine-run.js';
@@ -13,6 +14,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createMachineRunActivities(deps),
     ...createAgentRunActivities(deps),
     ...createObjectiveActivities(deps),
+    ...createPipelineActivities(deps),
   };
 }
 

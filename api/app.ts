@@ -9,6 +9,7 @@ import { auditRoutes } from './routes/audit.js';
 import { checkpointRoutes } from './routes/checkpoints.js';
 import { machineRoutes } from './routes/machines.js';
 import { objectiveRoutes } from './routes/objectives.js';
+import { pipelineRoutes } from './routes/pipelines.js';
 import { projectRoutes } from './routes/projects.js';
 
 /** The REST api: `/healthz` without auth, everything else under `/v1` behind an API key. */
@@ -45,6 +46,7 @@ export function createApp(ctx: ApiContext): Express {
   v1.use(machineRoutes(ctx));
   v1.use(checkpointRoutes(ctx));
   v1.use(objectiveRoutes(ctx));
+  v1.use(pipelineRoutes(ctx));
   v1.use(auditRoutes(ctx));
   app.use('/v1', v1);
 

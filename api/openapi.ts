@@ -1,5 +1,16 @@
 import { z } from 'zod';
-import { auditQuery, createMachineBody, createObjectiveBody, createProjectBody, listMachinesQuery, putBudgetBody } from './schemas.js';
+import {
+  auditQuery,
+  createMachineBody,
+  createObjectiveBody,
+  createPipelineBody,
+  createProjectBody,
+  extendMachineBody,
+  listMachinesQuery,
+  putBudgetBody,
+  putLimitPolicyBody,
+  putTypeBudgetBody,
+} from './schemas.js';
 
 /** The OpenAPI 3.1 document, built from the same zod schemas that validate requests. */
 export function openApiDocument() {
@@ -72,6 +83,13 @@ export function openApiDocument() {
       '/checkpoints/{id}': { get: op('A checkpoint with its files', { parameters: [idParam()] }) },
       '/checkpoints/{id}/files/{path}': { get: op('One file of a checkpoint', { parameters: [idParam(), idParam('path')] }) },
       '/checkpoints/{a}/diff/{b}': { get: op('Paths added, modified and deleted from a to b', { parameters: [idParam('a'), idParam('b')] }) },
+      '/pipelines': { post: op('Start a pipeline: a DAG of machine steps (202)', { requestBody: body(createPipelineBody) }) },
+      '/pipelines/{id}': { get: op('A pipeline with the status and timing of each step', { parameters: [idParam()] }) },
+      '/pipelines/{id}/cancel': { post: op('Cancel a pipeline: running machines are terminated, reservations settled', { parameters: [idParam()] }) },
+      '/machines/{id}/extend': { post: op('Give a paused machine more money, time or API calls', { parameters: [idParam()], requestBody: body(extendMachineBody) }) },
+      '/machines/{id}/artifacts': { get: op('Artifacts of a machine (conversation, tool output)', { parameters: [idParam()] }) },
+      '/projects/{id}/limit-policy': { put: op('What machines do at a limit: stop or pause', { parameters: [idParam()], requestBody: body(putLimitPolicyBody) }) },
+      '/projects/{id}/machine-types/{type}/budget': { put: op('A per-type daily budget', { parameters: [idParam(), idParam('type')], requestBody: body(putTypeBudgetBody) }) },
       '/audit': { get: op('The audit log', { parameters: query(auditQuery) }) },
       '/audit/verify': { get: op('Verifies the audit hash chain') },
       '/openapi.json': { get: op('This document') },

@@ -94,3 +94,21 @@ export const listMachinesQuery = z.strictObject({
   status: z.string().optional(),
   limit: z.coerce.number().int().min(1).max(1000).default(100),
 });
+
+export const pipelineStep = z
+  .strictObject({
+    id: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/, 'must be 1-63 letters, digits, "_", "-" or "."'),
+    type: z.enum(MACHINE_TYPES, { error: `must be one of: ${MACHINE_TYPES.join(', ')}` }),
+    command: z.string().min(1).max(100_000).optional(),
+    prompt: z.string().min(1).max(100_000).optional(),
+    model: z.string().min(1).max(200).optional(),
+    dependsOn: z.array(z.string()).max(100).default([]),
+    limits: machineLimits.default({}),
+  })
+  .superRefine(requireWork);
+
+export const createPipelineBody = z.strictObject({
+  projectId: id('project'),
+  checkpointId: id('checkpoint').optional(),
+  steps: z.array(pipelineStep).min(1, 'needs at least one step').max(500),
+});

@@ -211,3 +211,29 @@ export async function diffCommits(repoPath: string, from: string, to: string): P
   }
   return diff;
 }
+
+/**
+ * Merges commits into one commit whose parents are all of them (a step that follows several
+ * steps starts from this). Refuses with the conflicting paths when the changes overlap.
+ */
+export async function mergeCommits(repoPath: string, commits: string[], message: string, date: Date): Promise<string> {
+  if (commits.length === 0) throw new GitError('nothing to merge');
+  if (commits.length === 1) return commits[0]!;
+  let current = commits[0]!;
+  for (const next of commits.slice(1)) {
+    let tree: string;
+    try {
+      const { stdout } = await run('git', ['--git-dir', repoPath, 'merge-tree', '--write-tree', '--name-only', '--no-messages', current, next], {
+        env: { ...process.env, ...IDENTITY },
+      });
+      tree = stdout.split('\n')[0]!.trim();
+    } catch (e) {
+      const out = ((e as { stdout?: string }).stdout ?? '').split('\n').slice(1).filter(Boolean);
+      throw new GitError(`merge conflict in: ${out.join(', ') || 'unknown files'}`);
+    }
+    current = await commitTree(repoPath, tree, [current, next], message, date);
+  }
+  // One commit with every input as a parent reads best in the evolution tree.
+  const tree = (await git(['--git-dir', repoPath, 'rev-parse', `${current}^{tree}`])).trim();
+  return commitTree(repoPath, tree, commits, message, date);
+}

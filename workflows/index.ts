@@ -2,3 +2,5 @@ export { machineRun, reservationUpdate, terminateSignal, checkpointSignal, exten
 export type { Extension, MachineRunInput, MachineRunResult, MachineRunState } from './machine.js';
 export { objective, dependencyChangedSignal, objectiveStateQuery } from './objective.js';
 export type { ObjectiveInput, ObjectiveState } from './objective.js';
+export { pipeline, cancelPipelineSignal, pipelineStateQuery } from './pipeline.js';
+export type { PipelineInput, PipelineState, PipelineStepInput } from './pipeline.js';

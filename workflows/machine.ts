@@ -213,7 +213,7 @@ export async function machineRun(input: MachineRunInput): Promise<MachineRunResu
         handled += 1;
         await checkpoint('manual', 'request');
       }
-    })();
+    })().catch(() => undefined); // a failed or cancelled checkpoint on request does not end the machine
     try {
       const result = await run;
       exitCode = result.exitCode;

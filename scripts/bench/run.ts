@@ -9,6 +9,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
+import { accounting } from './accounting.js';
+import { agentFirstRequest } from './agent-first-request.js';
 import { formatTable, type Benchmark, type BenchOptions, type BenchOutput } from './common.js';
 import { ledger } from './ledger.js';
 import { machineOverhead } from './machine-overhead.js';
@@ -23,6 +25,14 @@ const BENCHMARKS: Record<string, { title: string; run: Benchmark }> = {
   ledger: {
     title: 'Budget reserve+settle pairs/s with 16 reservers (one hot budget, 100 budgets) next to pgbench on the same server',
     run: ledger,
+  },
+  'agent-first-request': {
+    title: "From spawn request to a claude-code machine's first model request, median of 20 sequential",
+    run: agentFirstRequest,
+  },
+  accounting: {
+    title: 'Cost events recorded per second while a claude-code machine streams usage, against the bare CLI; recordCost() calls/s',
+    run: accounting,
   },
 };
 
@@ -40,7 +50,7 @@ function usage(): string {
     '  --quick   fewer runs and shorter phases (a smoke test, not a measurement)',
     '',
     'benchmarks (all when none is named):',
-    ...Object.entries(BENCHMARKS).map(([name, b]) => `  ${name.padEnd(18)} ${b.title}`),
+    ...Object.entries(BENCHMARKS).map(([name, b]) => `  ${name.padEnd(19)} ${b.title}`),
   ].join('\n');
 }
 

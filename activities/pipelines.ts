@@ -1,0 +1,85 @@
+import { ApplicationFailure } from '@temporalio/common';
+import { appendAudit } from '../store/audit.js';
+import { getCheckpoint, insertCheckpoint } from '../store/checkpoints.js';
+import { GitError, mergeCommits, pinCheckpoint } from '../store/git.js';
+import { insertMachine, type MachineLimits } from '../store/machines.js';
+import { finishPipeline, getPipeline, updateStep, type PipelineStatus, type StepStatus } from '../store/pipelines.js';
+import { getProject } from '../store/projects.js';
+import type { ActivityDeps } from './deps.js';
+
+export function createPipelineActivities({ db }: ActivityDeps) {
+  return {
+    async markStep(input: {
+      pipelineId: string;
+      stepId: string;
+      status: StepStatus;
+      machineId?: string;
+      checkpointId?: string | null;
+      error?: string | null;
+      started?: boolean;
+      ended?: boolean;
+    }): Promise<void> {
+      const { pipelineId, stepId, ...u } = input;
+      await updateStep(db, pipelineId, stepId, u);
+    },
+
+    async finishPipeline(input: { pipelineId: string; status: PipelineStatus; error: string | null }): Promise<void> {
+      const pipeline = await getPipeline(db, input.pipelineId);
+      if (!pipeline) throw ApplicationFailure.nonRetryable(`pipeline ${input.pipelineId} not found`, 'NotFoundError');
+      await finishPipeline(db, input.pipelineId, input.status, input.error);
+      await appendAudit(db, {
+        actor: 'system',
+        action: `pipeline.${input.status}`,
+        subjectType: 'pipeline',
+        subjectId: input.pipelineId,
+        projectId: pipeline.projectId,
+        details: input.error ? { error: input.error } : {},
+        idempotencyKey: `pipeline:${input.pipelineId}:${input.status}`,
+      });
+    },
+
+    /** Writes the row of a machine a workflow is about to start. Idempotent on the machine id. */
+    async registerMachine(input: {
+      machineId: string;
+      projectId: string;
+      type: string;
+      profile: string;
+      command: string | null;
+      prompt: string | null;
+      parentCheckpointId: string;
+      limits: MachineLimits;
+      createdBy: string;
+    }): Promise<void> {
+      const { machineId, ...rest } = input;
+      await insertMachine(db, { ...rest, id: machineId, objectiveId: null, provider: 'local', workflowId: machineId });
+    },
+
+    /** A checkpoint that merges the checkpoints of several steps (for a step that follows them all). */
+    async mergeCheckpoints(input: { checkpointId: string; projectId: string; checkpointIds: string[]; at: string; trigger: string }): Promise<{ checkpointId: string }> {
+      const existing = await getCheckpoint(db, input.checkpointId);
+      if (existing) return { checkpointId: existing.id };
+      const project = await getProject(db, input.projectId);
+      if (!project) throw ApplicationFailure.nonRetryable(`project ${input.projectId} not found`, 'NotFoundError');
+      const parents = await Promise.all(input.checkpointIds.map((id) => getCheckpoint(db, id)));
+      if (parents.some((c) => !c)) throw ApplicationFailure.nonRetryable('a checkpoint to merge is missing', 'NotFoundError');
+      let commit: string;
+      try {
+        commit = await mergeCommits(project.repoPath, parents.map((c) => c!.commit), `merge ${input.checkpointIds.join(' + ')}`, new Date(input.at));
+      } catch (e) {
+        if (e instanceof GitError) throw ApplicationFailure.nonRetryable(e.message, 'MergeConflict');
+        throw e;
+      }
+      await pinCheckpoint(project.repoPath, input.checkpointId, commit);
+      await insertCheckpoint(db, {
+        id: input.checkpointId,
+        projectId: project.id,
+        parentId: input.checkpointIds[0]!,
+        machineId: null,
+        commit,
+        kind: 'merge',
+        trigger: `${input.trigger}: ${input.checkpointIds.join(' + ')}`,
+      });
+      return { checkpointId: input.checkpointId };
+    },
+  };
+}

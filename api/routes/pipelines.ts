@@ -1,0 +1,123 @@
+import { Router } from 'express';
+import { ConflictError, InputError, NotFoundError } from '../../domain/errors.js';
+import { validateDag } from '../../domain/dag.js';
+import { DEFAULT_MACHINE_MINUTES } from '../../domain/machines.js';
+import { formatAmount } from '../../domain/money.js';
+import { appendAudit } from '../../store/audit.js';
+import { getCheckpoint, listCheckpoints } from '../../store/checkpoints.js';
+import { getPipeline, insertPipeline, type Pipeline } from '../../store/pipelines.js';
+import { cancelPipelineSignal, pipeline as pipelineWorkflow } from '../../workflows/index.js';
+import { requireRole } from '../auth.js';
+import { actorOf, param, principalOf, type ApiContext } from '../context.js';
+import { MESSAGES } from '../errors.js';
+import { idFromIdempotencyKey } from '../idempotency.js';
+import { machineTypeAvailability } from '../machine-types.js';
+import { createPipelineBody } from '../schemas.js';
+import { loadProject, parseAmountField } from './projects.js';
+
+function present(p: Pipeline) {
+  return {
+    id: p.id,
+    projectId: p.projectId,
+    status: p.status,
+    baseCheckpointId: p.baseCheckpointId,
+    error: p.error,
+    createdAt: p.createdAt,
+    endedAt: p.endedAt,
+    steps: p.steps.map((s) => ({
+      id: s.id,
+      type: s.type,
+      dependsOn: s.dependsOn,
+      status: s.status,
+      machineId: s.machineId,
+      checkpointId: s.checkpointId,
+      error: s.error,
+      startedAt: s.startedAt,
+      endedAt: s.endedAt,
+    })),
+  };
+}
+
+export function pipelineRoutes(ctx: ApiContext): Router {
+  const r = Router();
+  const { db } = ctx;
+
+  async function load(id: string): Promise<Pipeline> {
+    const p = await getPipeline(db, id);
+    if (!p) throw new NotFoundError(MESSAGES.notFound('pipeline', id));
+    return p;
+  }
+
+  r.post('/pipelines', requireRole('operator', 'start pipelines'), async (req, res) => {
+    const body = createPipelineBody.parse(req.body);
+    const problems = validateDag(body.steps.map((s) => ({ id: s.id, dependsOn: s.dependsOn })));
+    if (problems.length) {
+      throw new InputError(`steps: ${problems.map((p) => p.message).join('; ')}`, { field: 'steps', problems });
+    }
+    const project = await loadProject(ctx, body.projectId).catch(() => {
+      throw new InputError(`projectId: project ${body.projectId} not found`, { field: 'projectId' });
+    });
+    let base = body.checkpointId;
+    if (base) {
+      const c = await getCheckpoint(db, base);
+      if (!c || c.projectId !== project.id) throw new InputError(`checkpointId: ${base} is not a checkpoint of project ${project.id}`, { field: 'checkpointId' });
+    } else base = (await listCheckpoints(db, project.id)).at(-1)!.id;
+    const steps = body.steps.map((s, i) => {
+      if (s.type !== 'shell') {
+        const a = machineTypeAvailability(ctx.config, s.type);
+        if (!a.available) throw new ConflictError(`steps.${i}.type: ${s.type} is unavailable: ${a.reason}`, 'machine_type_unavailable');
+      }
+      const money = s.limits.money ? parseAmountField(`steps.${i}.limits.money`, s.limits.money, project.currency) : project.defaultMachineMoney;
+      if (money <= 0n) throw new InputError(`steps.${i}.limits.money: must be more than zero`, { field: `steps.${i}.limits.money` });
+      return {
+        id: s.id,
+        type: s.type,
+        command: s.command ?? null,
+        prompt: s.prompt ?? null,
+        model: s.model ?? null,
+        dependsOn: s.dependsOn,
+        limits: {
+          money: formatAmount(money, project.currency),
+          minutes: s.limits.minutes ?? DEFAULT_MACHINE_MINUTES,
+          ...(s.limits.apiCalls ? { apiCalls: s.limits.apiCalls } : {}),
+        },
+      };
+    });
+    const id = idFromIdempotencyKey('pipeline', principalOf(req).apiKeyId, req.get('idempotency-key'));
+    if (!(await getPipeline(db, id))) {
+      await db.transaction(async (trx) => {
+        await insertPipeline(trx, { id, projectId: project.id, baseCheckpointId: base, createdBy: principalOf(req).userId, steps });
+        await appendAudit(trx, {
+          actor: actorOf(req),
+          action: 'pipeline.created',
+          subjectType: 'pipeline',
+          subjectId: id,
+          projectId: project.id,
+          details: { steps: steps.map((s) => ({ id: s.id, type: s.type, dependsOn: s.dependsOn })) },
+        });
+      });
+    }
+    await ctx.temporal.workflow.start(pipelineWorkflow, {
+      workflowId: id,
+      taskQueue: ctx.config.taskQueue,
+      workflowIdConflictPolicy: 'USE_EXISTING',
+      args: [{ pipelineId: id, projectId: project.id, baseCheckpointId: base, steps, heartbeatTimeoutSeconds: ctx.config.heartbeatTimeoutSeconds }],
+    });
+    res.status(202).json({ id, status: 'running' });
+  });
+
+  r.get('/pipelines/:id', async (req, res) => {
+    res.json(present(await load(param(req, 'id'))));
+  });
+
+  r.post('/pipelines/:id/cancel', requireRole('operator', 'cancel pipelines'), async (req, res) => {
+    const p = await load(param(req, 'id'));
+    if (p.status !== 'running') throw new ConflictError(`pipeline ${p.id} already ended (${p.status})`, 'pipeline_ended');
+    await ctx.temporal.workflow.getHandle(p.id).signal(cancelPipelineSignal, { by: actorOf(req) });
+    await appendAudit(db, { actor: actorOf(req), action: 'pipeline.cancel_requested', subjectType: 'pipeline', subjectId: p.id, projectId: p.projectId });
+    res.status(202).json({ id: p.id, status: 'cancelling' });
+  });
+
+  return r;
+}
+

@@ -1,0 +1,108 @@
+import type { Knex } from 'knex';
+import type { Db } from './db.js';
+
+export const PIPELINE_STATUSES = ['running', 'completed', 'failed', 'cancelled'] as const;
+export type PipelineStatus = (typeof PIPELINE_STATUSES)[number];
+export type StepStatus = 'waiting' | 'running' | 'completed' | 'failed' | 'skipped' | 'cancelled';
+
+export interface PipelineStep {
+  id: string;
+  type: string;
+  command: string | null;
+  prompt: string | null;
+  dependsOn: string[];
+  limits: { money?: string; minutes?: number; apiCalls?: number };
+  status: StepStatus;
+  machineId: string | null;
+  checkpointId: string | null;
+  error: string | null;
+  startedAt: string | null;
+  endedAt: string | null;
+}
+
+export interface Pipeline {
+  id: string;
+  projectId: string;
+  status: PipelineStatus;
+  baseCheckpointId: string;
+  error: string | null;
+  createdBy: string;
+  createdAt: string;
+  endedAt: string | null;
+  steps: PipelineStep[];
+}
+
+const iso = (v: unknown) => (v ? new Date(v as string).toISOString() : null);
+const json = (v: unknown) => (typeof v === 'string' ? JSON.parse(v) : v);
+
+export async function insertPipeline(
+  db: Db | Knex.Transaction,
+  p: { id: string; projectId: string; baseCheckpointId: string; createdBy: string; steps: Array<Pick<PipelineStep, 'id' | 'type' | 'command' | 'prompt' | 'dependsOn' | 'limits'>> },
+): Promise<void> {
+  await db('pipelines').insert({ id: p.id, project_id: p.projectId, status: 'running', base_checkpoint_id: p.baseCheckpointId, created_by: p.createdBy });
+  await db('pipeline_steps').insert(
+    p.steps.map((s, position) => ({
+      pipeline_id: p.id,
+      step_id: s.id,
+      position,
+      type: s.type,
+      command: s.command,
+      prompt: s.prompt,
+      depends_on: JSON.stringify(s.dependsOn),
+      limits: JSON.stringify(s.limits),
+      status: 'waiting',
+    })),
+  );
+}
+
+export async function getPipeline(db: Db, id: string): Promise<Pipeline | null> {
+  const row = await db('pipelines').where({ id }).first();
+  if (!row) return null;
+  const steps = await db('pipeline_steps').where({ pipeline_id: id }).orderBy('position');
+  return {
+    id: row.id,
+    projectId: row.project_id,
+    status: row.status,
+    baseCheckpointId: row.base_checkpoint_id,
+    error: row.error,
+    createdBy: row.created_by,
+    createdAt: iso(row.created_at)!,
+    endedAt: iso(row.ended_at),
+    steps: steps.map((s) => ({
+      id: s.step_id,
+      type: s.type,
+      command: s.command,
+      prompt: s.prompt,
+      dependsOn: json(s.depends_on),
+      limits: json(s.limits),
+      status: s.status,
+      machineId: s.machine_id,
+      checkpointId: s.checkpoint_id,
+      error: s.error,
+      startedAt: iso(s.started_at),
+      endedAt: iso(s.ended_at),
+    })),
+  };
+}
+
+export async function updateStep(
+  db: Db,
+  pipelineId: string,
+  stepId: string,
+  u: { status: StepStatus; machineId?: string; checkpointId?: string | null; error?: string | null; started?: boolean; ended?: boolean },
+): Promise<void> {
+  await db('pipeline_steps')
+    .where({ pipeline_id: pipelineId, step_id: stepId })
+    .update({
+      status: u.status,
+      ...(u.machineId !== undefined ? { machine_id: u.machineId } : {}),
+      ...(u.checkpointId !== undefined ? { checkpoint_id: u.checkpointId } : {}),
+      ...(u.error !== undefined ? { error: u.error } : {}),
+      ...(u.started ? { started_at: db.raw('coalesce(started_at, now())') } : {}),
+      ...(u.ended ? { ended_at: db.raw('coalesce(ended_at, now())') } : {}),
+    });
+}
+
+export async function finishPipeline(db: Db, id: string, status: PipelineStatus, error: string | null): Promise<void> {
+  await db('pipelines').where({ id }).update({ status, error, ended_at: db.raw('coalesce(ended_at, now())') });
+}

@@ -1,0 +1,193 @@
+import {
+  CancellationScope,
+  ChildWorkflowCancellationType,
+  condition,
+  defineQuery,
+  defineSignal,
+  executeChild,
+  isCancellation,
+  proxyActivities,
+  setHandler,
+  uuid4,
+} from '@temporalio/workflow';
+import type { Activities } from '../activities/index.js';
+import { readyNodes } from '../domain/dag.js';
+import type { MachineType } from '../domain/machines.js';
+import { machineRun, type MachineRunInput } from './machine.js';
+
+export interface PipelineStepInput {
+  id: string;
+  type: MachineType;
+  command: string | null;
+  prompt: string | null;
+  model?: string | null;
+  dependsOn: string[];
+  limits: { money: string; minutes: number; apiCalls?: number | null };
+}
+
+export interface PipelineInput {
+  pipelineId: string;
+  projectId: string;
+  baseCheckpointId: string;
+  steps: PipelineStepInput[];
+  heartbeatTimeoutSeconds: number;
+}
+
+type StepState = 'waiting' | 'running' | 'completed' | 'failed' | 'skipped' | 'cancelled';
+
+export interface PipelineState {
+  status: 'running' | 'completed' | 'failed' | 'cancelled';
+  steps: Record<string, { status: StepState; machineId: string | null; checkpointId: string | null }>;
+}
+
+export const cancelPipelineSignal = defineSignal<[{ by: string }]>('cancel');
+export const pipelineStateQuery = defineQuery<PipelineState>('state');
+
+const acts = proxyActivities<Activities>({
+  startToCloseTimeout: '1 minute',
+  retry: { initialInterval: '1s', maximumInterval: '30s', nonRetryableErrorTypes: ['NotFoundError', 'InputError', 'MergeConflict'] },
+});
+
+/**
+ * A DAG of machine steps. Every step whose dependencies are complete starts at once (in
+ * parallel), from its predecessor's final checkpoint, or from a merge of its predecessors'
+ * checkpoints, so each step sees the files the steps before it produced. A failed step skips
+ * the steps after it; cancelling terminates the running machines, which settle and release
+ * their reservations.
+ */
+export async function pipeline(input: PipelineInput): Promise<PipelineState> {
+  const state: PipelineState = {
+    status: 'running',
+    steps: Object.fromEntries(input.steps.map((s) => [s.id, { status: 'waiting' as StepState, machineId: null, checkpointId: null }])),
+  };
+  setHandler(pipelineStateQuery, () => state);
+  const scope = new CancellationScope();
+  let cancelled = false;
+  setHandler(cancelPipelineSignal, () => {
+    cancelled = true;
+    scope.cancel();
+  });
+  let changed = false;
+  const byId = new Map(input.steps.map((s) => [s.id, s]));
+  const finished = (id: string) => ['completed', 'failed', 'skipped', 'cancelled'].includes(state.steps[id]!.status);
+
+  async function runStep(step: PipelineStepInput): Promise<void> {
+    const deps = step.dependsOn.map((d) => state.steps[d]!.checkpointId!);
+    let from = input.baseCheckpointId;
+    if (deps.length === 1) from = deps[0]!;
+    if (deps.length > 1) {
+      from = (
+        await acts.mergeCheckpoints({
+          checkpointId: `checkpoint-${uuid4()}`,
+          projectId: input.projectId,
+          checkpointIds: deps,
+          at: new Date(Date.now()).toISOString(),
+          trigger: `pipeline ${input.pipelineId} step ${step.id}`,
+        })
+      ).checkpointId;
+    }
+    const machineId = `machine-${uuid4()}`;
+    state.steps[step.id]!.machineId = machineId;
+    await acts.registerMachine({
+      machineId,
+      projectId: input.projectId,
+      type: step.type,
+      profile: 'lightweight',
+      command: step.command,
+      prompt: step.prompt,
+      parentCheckpointId: from,
+      limits: { money: step.limits.money, minutes: step.limits.minutes },
+      createdBy: `pipeline:${input.pipelineId}`,
+    });
+    await acts.markStep({ pipelineId: input.pipelineId, stepId: step.id, status: 'running', machineId, started: true });
+    const args: MachineRunInput = {
+      machineId,
+      projectId: input.projectId,
+      type: step.type,
+      command: step.command ?? '',
+      prompt: step.prompt,
+      model: step.model ?? null,
+      parentCheckpointId: from,
+      profile: 'lightweight',
+      limits: step.limits,
+      heartbeatTimeoutSeconds: input.heartbeatTimeoutSeconds,
+    };
+    const result = await executeChild(machineRun, {
+      workflowId: machineId,
+      args: [args],
+      cancellationType: ChildWorkflowCancellationType.WAIT_CANCELLATION_COMPLETED,
+    });
+    const ok = result.status === 'completed';
+    const checkpointId = result.checkpoints.at(-1) ?? null;
+    state.steps[step.id] = { status: ok ? 'completed' : 'failed', machineId, checkpointId };
+    await acts.markStep({
+      pipelineId: input.pipelineId,
+      stepId: step.id,
+      status: ok ? 'completed' : 'failed',
+      checkpointId,
+      error: ok ? null : `machine ${machineId} ended ${result.status}${result.error ? `: ${result.error}` : result.stopReason ? ` (${result.stopReason})` : ''}`,
+      ended: true,
+    });
+  }
+
+  const launched: Promise<void>[] = [];
+  const launch = (step: PipelineStepInput) => {
+    state.steps[step.id]!.status = 'running';
+    launched.push(
+      scope
+        .run(() => runStep(step))
+        .catch(async (err: unknown) => {
+          const status: StepState = isCancellation(err) ? 'cancelled' : 'failed';
+          state.steps[step.id]!.status = status;
+          await CancellationScope.nonCancellable(() =>
+            acts.markStep({
+              pipelineId: input.pipelineId,
+              stepId: step.id,
+              status,
+              error: err instanceof Error ? err.message : String(err),
+              ended: true,
+            }),
+          );
+        })
+        .finally(() => {
+          changed = true;
+        }),
+    );
+  };
+
+  while (!cancelled) {
+    // Steps after a failure cannot run: skip them.
+    for (const step of input.steps) {
+      if (state.steps[step.id]!.status !== 'waiting') continue;
+      const broken = step.dependsOn.find((d) => ['failed', 'skipped', 'cancelled'].includes(state.steps[d]!.status));
+      if (broken) {
+        state.steps[step.id]!.status = 'skipped';
+        await acts.markStep({ pipelineId: input.pipelineId, stepId: step.id, status: 'skipped', error: `step ${broken} did not complete`, ended: true });
+      }
+    }
+    const done = new Set(input.steps.filter((s) => state.steps[s.id]!.status === 'completed').map((s) => s.id));
+    const started = new Set(input.steps.filter((s) => state.steps[s.id]!.status !== 'waiting').map((s) => s.id));
+    for (const id of readyNodes(input.steps, done, started)) launch(byId.get(id)!);
+    if (input.steps.every((s) => finished(s.id))) break;
+    changed = false;
+    await condition(() => changed || cancelled);
+  }
+  await Promise.all(launched);
+
+  await CancellationScope.nonCancellable(async () => {
+    for (const step of input.steps) {
+      if (state.steps[step.id]!.status === 'waiting') {
+        state.steps[step.id]!.status = 'cancelled';
+        await acts.markStep({ pipelineId: input.pipelineId, stepId: step.id, status: 'cancelled', ended: true });
+      }
+    }
+    const failed = input.steps.filter((s) => state.steps[s.id]!.status === 'failed').map((s) => s.id);
+    state.status = cancelled ? 'cancelled' : failed.length ? 'failed' : 'completed';
+    await acts.finishPipeline({
+      pipelineId: input.pipelineId,
+      status: state.status,
+      error: state.status === 'failed' ? `steps failed: ${failed.join(', ')}` : null,
+    });
+  });
+  return state;
+}
