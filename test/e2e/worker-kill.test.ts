@@ -134,4 +134,49 @@ describe('a worker killed while a machine runs', function () {
       await llm.stop();
     }
   });
+
+  it('finishes a pipeline after its worker is killed mid-way, each step run once', async () => {
+    worker = startWorkerProcess(p);
+    const projectId = await projectWithBudget(p, '5.00');
+    const steps = ['one', 'two', 'three'].map((id, i, all) => ({
+      id,
+      type: 'shell',
+      command: `${i ? `test -f ${all[i - 1]}.txt && ` : ''}sleep 3 && echo ${id} > ${id}.txt`,
+      dependsOn: i ? [all[i - 1]] : [],
+    }));
+    const start = await p.api('POST', '/v1/pipelines', { projectId, steps });
+    assert.equal(start.status, 202, JSON.stringify(start.body));
+    const id = start.body.id;
+    // Kill the worker while the second step's sandbox runs.
+    const two = await waitFor(
+      async () => {
+        const s = (await p.api('GET', `/v1/pipelines/${id}`)).body.steps.find((x: any) => x.id === 'two');
+        return s.machineId && liveSandboxPids(s.machineId).length ? s : null;
+      },
+      'step two to run',
+      120_000,
+    );
+    worker.kill('SIGKILL');
+    await exited(worker);
+    worker = startWorkerProcess(p);
+    const done = await waitFor(
+      async () => {
+        const b = (await p.api('GET', `/v1/pipelines/${id}`)).body;
+        return ['completed', 'failed', 'cancelled'].includes(b.status) ? b : null;
+      },
+      'the pipeline to end',
+      180_000,
+    );
+    assert.equal(done.status, 'completed', JSON.stringify(done));
+    const last = done.steps.find((x: any) => x.id === 'three');
+    const files = (await p.api('GET', `/v1/checkpoints/${last.checkpointId}`)).body.files.map((f: any) => f.path).sort();
+    assert.deepEqual(files, ['one.txt', 'three.txt', 'two.txt']);
+    assert.equal(done.steps.find((x: any) => x.id === 'two').machineId, two.machineId, 'step two kept its machine');
+    for (const step of done.steps) {
+      assert.equal((await p.db('checkpoints').where({ machine_id: step.machineId })).length, 1, `${step.id}: one checkpoint`);
+      assert.equal((await p.db('cost_events').where({ machine_id: step.machineId })).length, 1, `${step.id}: one cost`);
+    }
+    assert.equal((await p.db('machines').whereIn('id', done.steps.map((x: any) => x.machineId))).length, 3);
+    assert.equal((await p.db('machines').where({ project_id: projectId })).length, 3, 'no step started a second machine');
+  });
 });
