@@ -112,3 +112,5 @@ export const createPipelineBody = z.strictObject({
   checkpointId: id('checkpoint').optional(),
   steps: z.array(pipelineStep).min(1, 'needs at least one step').max(500),
 });
+
+export const linkObjectiveBody = z.strictObject({ dependsOn: id('objective') });

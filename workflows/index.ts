@@ -1,6 +1,14 @@
 export { machineRun, reservationUpdate, terminateSignal, checkpointSignal, extendSignal, stateQuery } from './machine.js';
 export type { Extension, MachineRunInput, MachineRunResult, MachineRunState } from './machine.js';
-export { objective, dependencyChangedSignal, objectiveStateQuery } from './objective.js';
+export {
+  objective,
+  dependencyChangedSignal,
+  objectiveStateQuery,
+  pauseObjectiveSignal,
+  resumeObjectiveSignal,
+  cancelObjectiveSignal,
+  linkObjectiveUpdate,
+} from './objective.js';
 export type { ObjectiveInput, ObjectiveState } from './objective.js';
 export { pipeline, cancelPipelineSignal, pipelineStateQuery } from './pipeline.js';
 export type { PipelineInput, PipelineState, PipelineStepInput } from './pipeline.js';

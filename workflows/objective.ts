@@ -1,8 +1,18 @@
-import { condition, defineQuery, defineSignal, executeChild, getExternalWorkflowHandle, proxyActivities, setHandler, uuid4 } from '@temporalio/workflow';
+import {
+  condition,
+  defineQuery,
+  defineSignal,
+  defineUpdate,
+  executeChild,
+  getExternalWorkflowHandle,
+  proxyActivities,
+  setHandler,
+  uuid4,
+} from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
 import type { ObjectiveStatus } from '../domain/objectives.js';
 import type { MachineType, ProfileId } from '../domain/machines.js';
-import { machineRun, type MachineRunResult } from './machine.js';
+import { machineRun, terminateSignal, type MachineRunResult } from './machine.js';
 
 export interface ObjectiveInput {
   objectiveId: string;
@@ -26,6 +36,11 @@ export interface ObjectiveState {
 }
 
 export const dependencyChangedSignal = defineSignal<[{ objectiveId: string }]>('dependencyChanged');
+export const pauseObjectiveSignal = defineSignal<[{ by: string }]>('pause');
+export const resumeObjectiveSignal = defineSignal<[{ by: string }]>('resume');
+export const cancelObjectiveSignal = defineSignal<[{ by: string }]>('cancel');
+/** Adds a dependency while the objective still waits; refused once it has started. */
+export const linkObjectiveUpdate = defineUpdate<ObjectiveState, [{ dependsOn: string }]>('link');
 export const objectiveStateQuery = defineQuery<ObjectiveState>('state');
 
 const acts = proxyActivities<Activities>({
@@ -40,20 +55,56 @@ const RECHECK = '30 seconds';
 export async function objective(input: ObjectiveInput): Promise<ObjectiveState> {
   const state: ObjectiveState = { status: 'waiting', waitingOn: [...input.dependsOn], machineId: null };
   let nudged = false;
+  let paused = false;
+  let cancelRequested = false;
   setHandler(objectiveStateQuery, () => state);
   setHandler(dependencyChangedSignal, () => {
     nudged = true;
   });
+  setHandler(pauseObjectiveSignal, () => {
+    if (state.status === 'waiting') paused = true;
+  });
+  setHandler(resumeObjectiveSignal, () => {
+    paused = false;
+    nudged = true;
+  });
+  setHandler(cancelObjectiveSignal, () => {
+    cancelRequested = true;
+  });
+  setHandler(
+    linkObjectiveUpdate,
+    ({ dependsOn }) => {
+      if (!state.waitingOn.includes(dependsOn)) state.waitingOn.push(dependsOn);
+      nudged = true;
+      return state;
+    },
+    {
+      validator: (_link: { dependsOn: string }) => {
+        if (state.status !== 'waiting' || cancelRequested) throw new Error(`objective ${input.objectiveId} has already started; dependencies can be added only while it waits`);
+      },
+    },
+  );
 
-  while (state.waitingOn.length) {
-    const statuses = await acts.dependencyStatuses({ ids: state.waitingOn });
-    const broken = state.waitingOn.find((id) => ['failed', 'cancelled'].includes(statuses[id] ?? 'failed'));
-    if (broken) return finish(state, input, 'failed', `dependency ${broken} ${statuses[broken] ?? 'is missing'}`);
-    state.waitingOn = state.waitingOn.filter((id) => statuses[id] !== 'completed');
-    if (!state.waitingOn.length) break;
+  let pausedRecorded = false;
+  while (state.waitingOn.length || paused) {
+    if (cancelRequested) return finish(state, input, 'cancelled');
+    if (paused !== pausedRecorded) {
+      pausedRecorded = paused;
+      await acts.markObjective({ objectiveId: input.objectiveId, status: paused ? 'paused' : 'waiting' });
+    }
+    if (state.waitingOn.length) {
+      // A link may add a dependency while the statuses are read: judge only the ones asked about.
+      const asked = [...state.waitingOn];
+      const statuses = await acts.dependencyStatuses({ ids: asked });
+      const broken = asked.find((id) => ['failed', 'cancelled'].includes(statuses[id] ?? 'failed'));
+      if (broken) return finish(state, input, 'failed', `dependency ${broken} ${statuses[broken] ?? 'is missing'}`);
+      state.waitingOn = state.waitingOn.filter((id) => !asked.includes(id) || statuses[id] !== 'completed');
+      if (!state.waitingOn.length && !paused) break;
+    }
     nudged = false;
-    await condition(() => nudged, RECHECK);
+    await condition(() => nudged || cancelRequested, RECHECK);
   }
+  if (cancelRequested) return finish(state, input, 'cancelled');
 
   state.status = 'running';
   await acts.markObjective({ objectiveId: input.objectiveId, status: 'running' });
@@ -71,6 +122,10 @@ export async function objective(input: ObjectiveInput): Promise<ObjectiveState> 
     parentCheckpointId: input.machine.checkpointId,
     limits: input.machine.limits,
   });
+  // Cancelling a running objective terminates its machine cleanly (final checkpoint, cost settled).
+  void condition(() => cancelRequested)
+    .then(() => getExternalWorkflowHandle(machineId).signal(terminateSignal, { by: `objective ${input.objectiveId} cancelled` }))
+    .catch(() => undefined);
   const result: MachineRunResult = await executeChild(machineRun, {
     workflowId: machineId,
     args: [
@@ -88,6 +143,7 @@ export async function objective(input: ObjectiveInput): Promise<ObjectiveState> 
     ],
   });
   if (result.status === 'completed') return finish(state, input, 'completed');
+  if (cancelRequested) return finish(state, input, 'cancelled');
   return finish(state, input, 'failed', `machine ${machineId} ended ${result.status}${result.error ? `: ${result.error}` : ''}`);
 }
 

@@ -1,19 +1,26 @@
 import { Router } from 'express';
-import { InputError, NotFoundError } from '../../domain/errors.js';
+import { ConflictError, InputError, NotFoundError } from '../../domain/errors.js';
+import { wouldCreateCycle } from '../../domain/dag.js';
 import { DEFAULT_MACHINE_MINUTES } from '../../domain/machines.js';
 import { formatAmount } from '../../domain/money.js';
 import { appendAudit } from '../../store/audit.js';
 import { getCheckpoint, listCheckpoints } from '../../store/checkpoints.js';
 import { getObjective, insertObjective, listObjectives, machineIdsOfObjective, objectiveStatuses, type Objective } from '../../store/objectives.js';
-import { objective as objectiveWorkflow } from '../../workflows/index.js';
+import {
+  cancelObjectiveSignal,
+  linkObjectiveUpdate,
+  objective as objectiveWorkflow,
+  pauseObjectiveSignal,
+  resumeObjectiveSignal,
+} from '../../workflows/index.js';
 import { requireRole } from '../auth.js';
 import { actorOf, param, principalOf, type ApiContext } from '../context.js';
 import { MESSAGES } from '../errors.js';
 import { idFromIdempotencyKey } from '../idempotency.js';
-import { createObjectiveBody } from '../schemas.js';
+import { createObjectiveBody, linkObjectiveBody } from '../schemas.js';
 import { loadProject, parseAmountField } from './projects.js';
 
-const PROGRESS: Record<Objective['status'], number> = { waiting: 0, running: 0.5, completed: 1, failed: 0, cancelled: 0 };
+const PROGRESS: Record<Objective['status'], number> = { waiting: 0, paused: 0, running: 0.5, completed: 1, failed: 0, cancelled: 0 };
 
 export function objectiveRoutes(ctx: ApiContext): Router {
   const r = Router();
@@ -94,6 +101,45 @@ export function objectiveRoutes(ctx: ApiContext): Router {
   r.get('/projects/:id/objectives', async (req, res) => {
     const project = await loadProject(ctx, param(req, 'id'));
     res.json({ items: await Promise.all((await listObjectives(db, project.id)).map(present)) });
+  });
+
+  async function loadOpen(id: string): Promise<Objective> {
+    const o = await getObjective(db, id);
+    if (!o) throw new NotFoundError(MESSAGES.notFound('objective', id));
+    if (['completed', 'failed', 'cancelled'].includes(o.status)) throw new ConflictError(`objective ${o.id} already ended (${o.status})`, 'objective_ended');
+    return o;
+  }
+
+  const signals = { pause: pauseObjectiveSignal, resume: resumeObjectiveSignal, cancel: cancelObjectiveSignal } as const;
+  for (const [action, signal] of Object.entries(signals)) {
+    r.post(`/objectives/:id/${action}`, requireRole('operator', `${action} objectives`), async (req, res) => {
+      const o = await loadOpen(param(req, 'id'));
+      await ctx.temporal.workflow.getHandle(o.workflowId).signal(signal, { by: actorOf(req) });
+      await appendAudit(db, { actor: actorOf(req), action: `objective.${action}_requested`, subjectType: 'objective', subjectId: o.id, projectId: o.projectId });
+      res.status(202).json({ id: o.id, status: o.status });
+    });
+  }
+
+  r.post('/objectives/:id/links', requireRole('operator', 'link objectives'), async (req, res) => {
+    const o = await loadOpen(param(req, 'id'));
+    const body = linkObjectiveBody.parse(req.body);
+    const dep = await getObjective(db, body.dependsOn);
+    if (!dep || dep.projectId !== o.projectId) throw new InputError(`dependsOn: objective ${body.dependsOn} is not an objective of project ${o.projectId}`, { field: 'dependsOn' });
+    const graph = (await listObjectives(db, o.projectId)).map((x) => ({ id: x.id, dependsOn: x.dependsOn }));
+    const cycle = wouldCreateCycle(graph, o.id, dep.id);
+    if (cycle) throw new InputError(`dependsOn: linking would close a cycle: ${cycle.join(' → ')}`, { field: 'dependsOn', path: cycle });
+    if (o.dependsOn.includes(dep.id)) return void res.json(await present(o));
+    await db.transaction(async (trx) => {
+      await trx('objective_links').insert({ objective_id: o.id, depends_on_id: dep.id });
+      // The workflow decides: a link is accepted only while the objective still waits.
+      try {
+        await ctx.temporal.workflow.getHandle(o.workflowId).executeUpdate(linkObjectiveUpdate, { args: [{ dependsOn: dep.id }] });
+      } catch (err) {
+        throw new ConflictError((err as { cause?: Error }).cause?.message ?? (err as Error).message, 'objective_started');
+      }
+      await appendAudit(trx, { actor: actorOf(req), action: 'objective.linked', subjectType: 'objective', subjectId: o.id, projectId: o.projectId, details: { dependsOn: dep.id } });
+    });
+    res.json(await present((await getObjective(db, o.id))!));
   });
 
   r.get('/objectives/:id', async (req, res) => {

@@ -55,4 +55,62 @@ describe('objectives with dependencies', function () {
     assert.match(b.error, new RegExp(`dependency ${bad.body.id} failed`));
     assert.deepEqual(b.machines, []);
   });
+
+  it('holds a paused objective after its dependency completes, and runs it on resume', async () => {
+    const projectId = await projectWithBudget(p, '5.00');
+    const first = (await p.api('POST', `/v1/projects/${projectId}/objectives`, { title: 'first', command: 'sleep 2' })).body;
+    const second = (await p.api('POST', `/v1/projects/${projectId}/objectives`, { title: 'second', command: 'true', dependsOn: [first.id] })).body;
+    assert.equal((await p.api('POST', `/v1/objectives/${second.id}/pause`)).status, 202);
+    await waitFor(async () => (await p.api('GET', `/v1/objectives/${second.id}`)).body.status === 'paused', 'paused');
+    assert.equal((await waitForObjective(first.id)).status, 'completed');
+    await new Promise((r) => setTimeout(r, 2000));
+    const held = (await p.api('GET', `/v1/objectives/${second.id}`)).body;
+    assert.equal(held.status, 'paused', 'a paused objective does not start');
+    assert.deepEqual(held.machines, []);
+    assert.equal((await p.api('POST', `/v1/objectives/${second.id}/resume`)).status, 202);
+    const done = await waitForObjective(second.id);
+    assert.equal(done.status, 'completed');
+    assert.equal(done.machines.length, 1);
+  });
+
+  it('cancels a waiting objective, and a running one by terminating its machine', async () => {
+    const projectId = await projectWithBudget(p, '5.00');
+    const blocker = (await p.api('POST', `/v1/projects/${projectId}/objectives`, { title: 'blocker', command: 'sleep 600' })).body;
+    const waiting = (await p.api('POST', `/v1/projects/${projectId}/objectives`, { title: 'waiting', command: 'true', dependsOn: [blocker.id] })).body;
+    assert.equal((await p.api('POST', `/v1/objectives/${waiting.id}/cancel`)).status, 202);
+    assert.equal((await waitForObjective(waiting.id)).status, 'cancelled');
+    const running = await waitFor(async () => {
+      const o = (await p.api('GET', `/v1/objectives/${blocker.id}`)).body;
+      return o.status === 'running' && o.machines.length ? o : null;
+    }, 'the blocker to run');
+    await waitFor(async () => (await p.api('GET', `/v1/machines/${running.machines[0]}`)).body.status === 'running', 'its machine to run');
+    assert.equal((await p.api('POST', `/v1/objectives/${blocker.id}/cancel`)).status, 202);
+    assert.equal((await waitForObjective(blocker.id)).status, 'cancelled');
+    const m = (await p.api('GET', `/v1/machines/${running.machines[0]}`)).body;
+    assert.equal(m.status, 'terminated');
+    assert.equal((await p.api('GET', `/v1/projects/${projectId}`)).body.budget.reserved, '0.00');
+    assert.equal((await p.api('POST', `/v1/objectives/${blocker.id}/resume`)).status, 409);
+  });
+
+  it('links objectives after creation, refusing a link that would close a cycle (with its path)', async () => {
+    const projectId = await projectWithBudget(p, '5.00');
+    const a = (await p.api('POST', `/v1/projects/${projectId}/objectives`, { title: 'a', command: 'sleep 1' })).body;
+    await p.api('POST', `/v1/objectives/${a.id}/pause`);
+    const b = (await p.api('POST', `/v1/projects/${projectId}/objectives`, { title: 'b', command: 'true', dependsOn: [a.id] })).body;
+    const cycle = await p.api('POST', `/v1/objectives/${a.id}/links`, { dependsOn: b.id });
+    assert.equal(cycle.status, 422, JSON.stringify(cycle.body));
+    assert.match(cycle.body.error.message, new RegExp(`cycle: ${a.id} → ${b.id} → ${a.id}`));
+    const c = (await p.api('POST', `/v1/projects/${projectId}/objectives`, { title: 'c', command: 'sleep 2' })).body;
+    const linked = await p.api('POST', `/v1/objectives/${b.id}/links`, { dependsOn: c.id });
+    assert.equal(linked.status, 200, JSON.stringify(linked.body));
+    assert.deepEqual([...linked.body.dependsOn].sort(), [a.id, c.id].sort());
+    await p.api('POST', `/v1/objectives/${a.id}/resume`);
+    const done = await waitForObjective(b.id);
+    assert.equal(done.status, 'completed', JSON.stringify(done));
+    const [ma, mb, mc] = await Promise.all([a, b, c].map(async (o) => (await p.api('GET', `/v1/machines/${(await waitForObjective(o.id)).machines[0]}`)).body));
+    assert.ok(Date.parse(mb.startedAt) >= Date.parse(mc.endedAt), 'b waited for the dependency linked later');
+    assert.ok(Date.parse(mb.startedAt) >= Date.parse(ma.endedAt));
+    const late = await p.api('POST', `/v1/objectives/${b.id}/links`, { dependsOn: c.id });
+    assert.equal(late.status, 409, 'an ended objective takes no more links');
+  });
 });
