@@ -275,7 +275,8 @@ export function createAgentRunActivities({ db, config, log }: ActivityDeps) {
           path: file,
           size: bytes.length,
           sha256: crypto.createHash('sha256').update(bytes).digest('hex'),
-          checkpointId: null,
+          // The conversation leads to this checkpoint: the last one taken during the run.
+          checkpointId: lastCheckpointId === input.parentCheckpointId ? null : lastCheckpointId,
         });
       }
       await updateMachine(db, input.machineId, {

@@ -56,6 +56,8 @@ export const createMachineBody = z
     prompt: z.string().min(1).max(100_000).optional(),
     model: z.string().min(1).max(200).optional(),
     checkpointId: id('checkpoint').optional(),
+    /** How often a model-backed machine checkpoints its live workspace (when files changed). */
+    checkpointEveryMinutes: z.number().int().min(1).max(24 * 60).optional(),
     provider: z.enum(PROVIDERS).default('local'),
     profile: z.enum(Object.keys(PROFILES) as [keyof typeof PROFILES]).default('lightweight'),
     limits: machineLimits.default({}),

@@ -30,8 +30,3 @@ export async function listArtifacts(db: Db, machineId: string): Promise<Artifact
     createdAt: new Date(r.created_at).toISOString(),
   }));
 }
-
-/** Links a machine's artifacts to its final checkpoint. */
-export async function linkArtifacts(db: Db, machineId: string, checkpointId: string): Promise<void> {
-  await db('machine_artifacts').where({ machine_id: machineId }).update({ checkpoint_id: checkpointId });
-}

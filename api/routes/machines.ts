@@ -127,6 +127,7 @@ export function machineRoutes(ctx: ApiContext): Router {
             limits,
             heartbeatTimeoutSeconds: config.heartbeatTimeoutSeconds,
             limitPolicy: { policy: project.limitPolicy, pauseMinutes: project.pauseMinutes },
+            ...(body.checkpointEveryMinutes ? { checkpointEveryMinutes: body.checkpointEveryMinutes } : {}),
           },
         ],
         workflowIdConflictPolicy: 'USE_EXISTING',

@@ -223,4 +223,29 @@ describe('model-backed machines: the real agent CLIs in the sandbox against a sc
     assert.equal(m.stopReason, 'terminated by request');
     assert.equal((await p.db('reservations').where({ machine_id: id }).first()).status, 'settled');
   });
+
+  it('checkpoints the live workspace every N minutes while the agent works', async function () {
+    this.timeout(300_000);
+    const projectId = await projectWithBudget(p, '20.00');
+    llm.reset();
+    // One long tool call: the agent writes a line a second for 75 seconds.
+    llm.setScript([
+      { kind: 'tool', name: 'Bash', args: { command: 'for i in $(seq 1 75); do echo $i >> ticks.txt; sleep 1; done', description: 'tick', timeout: 300000 } },
+      { kind: 'text', text: 'Done.' },
+    ]);
+    const start = await p.api('POST', '/v1/machines', { projectId, type: 'claude-code', prompt: 'tick', checkpointEveryMinutes: 1, limits: { money: '5.00' } });
+    assert.equal(start.status, 202, JSON.stringify(start.body));
+    const m = await waitForMachine(p, start.body.id, 240_000);
+    assert.equal(m.status, 'completed', JSON.stringify(m));
+    const cps = await Promise.all(m.checkpoints.map(async (c: string) => (await p.api('GET', `/v1/checkpoints/${c}`)).body));
+    const periodic = cps.find((c: any) => c.trigger === 'every 1 minutes');
+    assert.ok(periodic, `triggers: ${cps.map((c: any) => c.trigger)}`);
+    // Taken mid-run: it has some ticks, fewer than the final checkpoint.
+    const ticksAt = async (id: string) => String((await p.api('GET', `/v1/checkpoints/${id}/files/ticks.txt`)).body).trim().split('\n').length;
+    const mid = await ticksAt(periodic.id);
+    assert.ok(mid > 30 && mid < 75, `periodic checkpoint had ${mid} ticks`);
+    assert.equal(await ticksAt(m.checkpoints.at(-1)), 75);
+    const artifacts = (await p.api('GET', `/v1/machines/${m.id}/artifacts`)).body.items;
+    assert.ok(artifacts.find((a: any) => a.name === 'conversation.jsonl').checkpointId, 'the conversation is linked to a checkpoint');
+  });
 });
