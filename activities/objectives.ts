@@ -43,6 +43,20 @@ export function createObjectiveActivities({ db }: ActivityDeps) {
       await insertMachine(db, { ...rest, id: machineId, workflowId: machineId, createdBy: `objective:${input.objectiveId}` });
     },
 
+    /** The final checkpoint of each objective's last machine (objectives without one are left out). */
+    async objectiveEndCheckpoints(input: { ids: string[] }): Promise<string[]> {
+      const out: string[] = [];
+      for (const id of input.ids) {
+        const row = await db('checkpoints as c')
+          .join('machines as m', 'm.id', 'c.machine_id')
+          .where({ 'm.objective_id': id, 'c.kind': 'final' })
+          .orderBy('c.created_at', 'desc')
+          .first('c.id');
+        if (row) out.push(row.id);
+      }
+      return out;
+    },
+
     /** Workflow ids of the objectives that wait on this one. */
     async dependentWorkflowIds(input: { objectiveId: string }): Promise<string[]> {
       const rows = await db('objective_links as l')

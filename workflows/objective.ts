@@ -5,6 +5,7 @@ import {
   defineUpdate,
   executeChild,
   getExternalWorkflowHandle,
+  patched,
   proxyActivities,
   setHandler,
   uuid4,
@@ -18,6 +19,8 @@ export interface ObjectiveInput {
   objectiveId: string;
   projectId: string;
   dependsOn: string[];
+  /** Start from the checkpoints the dependencies ended with (merged when several), not machine.checkpointId. */
+  startFromDependencies?: boolean;
   machine: {
     type: MachineType;
     command: string;
@@ -57,6 +60,7 @@ export async function objective(input: ObjectiveInput): Promise<ObjectiveState> 
   let nudged = false;
   let paused = false;
   let cancelRequested = false;
+  const linked: string[] = [];
   setHandler(objectiveStateQuery, () => state);
   setHandler(dependencyChangedSignal, () => {
     nudged = true;
@@ -75,6 +79,7 @@ export async function objective(input: ObjectiveInput): Promise<ObjectiveState> 
     linkObjectiveUpdate,
     ({ dependsOn }) => {
       if (!state.waitingOn.includes(dependsOn)) state.waitingOn.push(dependsOn);
+      if (!linked.includes(dependsOn)) linked.push(dependsOn);
       nudged = true;
       return state;
     },
@@ -108,6 +113,24 @@ export async function objective(input: ObjectiveInput): Promise<ObjectiveState> 
 
   state.status = 'running';
   await acts.markObjective({ objectiveId: input.objectiveId, status: 'running' });
+  let from = input.machine.checkpointId;
+  const dependencies = [...input.dependsOn, ...linked.filter((d) => !input.dependsOn.includes(d))];
+  if (input.startFromDependencies && dependencies.length && patched('objective-starts-from-dependencies')) {
+    // Build on what the dependencies produced: their final checkpoints, merged when there are several.
+    const ends = await acts.objectiveEndCheckpoints({ ids: dependencies });
+    if (ends.length === 1) from = ends[0]!;
+    if (ends.length > 1) {
+      from = (
+        await acts.mergeCheckpoints({
+          checkpointId: `checkpoint-${uuid4()}`,
+          projectId: input.projectId,
+          checkpointIds: ends,
+          at: new Date(Date.now()).toISOString(),
+          trigger: `objective ${input.objectiveId} starts after`,
+        })
+      ).checkpointId;
+    }
+  }
   const machineId = `machine-${uuid4()}`;
   state.machineId = machineId;
   await acts.registerObjectiveMachine({
@@ -119,7 +142,7 @@ export async function objective(input: ObjectiveInput): Promise<ObjectiveState> 
     profile: input.machine.profile,
     command: input.machine.command,
     prompt: input.machine.prompt ?? null,
-    parentCheckpointId: input.machine.checkpointId,
+    parentCheckpointId: from,
     limits: input.machine.limits,
   });
   // Cancelling a running objective terminates its machine cleanly (final checkpoint, cost settled).
@@ -135,7 +158,7 @@ export async function objective(input: ObjectiveInput): Promise<ObjectiveState> 
         type: input.machine.type,
         command: input.machine.command,
         prompt: input.machine.prompt ?? null,
-        parentCheckpointId: input.machine.checkpointId,
+        parentCheckpointId: from,
         profile: input.machine.profile,
         limits: input.machine.limits,
         heartbeatTimeoutSeconds: input.machine.heartbeatTimeoutSeconds,

@@ -83,6 +83,7 @@ export function objectiveRoutes(ctx: ApiContext): Router {
           objectiveId: id,
           projectId: project.id,
           dependsOn: body.dependsOn,
+          startFromDependencies: !body.checkpointId,
           machine: {
             type: body.machineType,
             command: body.command ?? '',

@@ -179,4 +179,45 @@ describe('a worker killed while a machine runs', function () {
     assert.equal((await p.db('machines').whereIn('id', done.steps.map((x: any) => x.machineId))).length, 3);
     assert.equal((await p.db('machines').where({ project_id: projectId })).length, 3, 'no step started a second machine');
   });
+
+  it('finishes a 3-objective chain after its worker is killed mid-way, each building on the one before', async () => {
+    worker = startWorkerProcess(p);
+    const projectId = await projectWithBudget(p, '5.00');
+    const names = ['first', 'second', 'third'];
+    const ids: string[] = [];
+    for (const [i, name] of names.entries()) {
+      const r = await p.api('POST', `/v1/projects/${projectId}/objectives`, {
+        title: name,
+        command: `${i ? `test -f ${names[i - 1]}.txt && ` : ''}sleep 3 && echo ${name} > ${name}.txt`,
+        dependsOn: i ? [ids[i - 1]] : [],
+      });
+      assert.equal(r.status, 201, JSON.stringify(r.body));
+      ids.push(r.body.id);
+    }
+    const second = await waitFor(
+      async () => {
+        const o = (await p.api('GET', `/v1/objectives/${ids[1]}`)).body;
+        return o.machines.length && liveSandboxPids(o.machines[0]).length ? o : null;
+      },
+      'the second objective to run',
+      120_000,
+    );
+    worker.kill('SIGKILL');
+    await exited(worker);
+    worker = startWorkerProcess(p);
+    const third = await waitFor(
+      async () => {
+        const o = (await p.api('GET', `/v1/objectives/${ids[2]}`)).body;
+        return ['completed', 'failed', 'cancelled'].includes(o.status) ? o : null;
+      },
+      'the chain to end',
+      180_000,
+    );
+    assert.equal(third.status, 'completed', JSON.stringify(third));
+    for (const id of ids) assert.equal((await p.api('GET', `/v1/objectives/${id}`)).body.machines.length, 1, 'each objective ran one machine');
+    assert.equal((await p.api('GET', `/v1/objectives/${ids[1]}`)).body.machines[0], second.machines[0]);
+    const m = (await p.api('GET', `/v1/machines/${third.machines[0]}`)).body;
+    const files = (await p.api('GET', `/v1/checkpoints/${m.checkpoints.at(-1)}`)).body.files.map((f: any) => f.path).sort();
+    assert.deepEqual(files, ['first.txt', 'second.txt', 'third.txt'], 'each objective started from the checkpoint its dependency ended with');
+  });
 });
