@@ -11,6 +11,7 @@ import { machineTypeSpec, tokenCost, type MachineTypeId } from '../domain/machin
 import { STOP_REASONS } from '../domain/machines.js';
 import { formatAmount, parseAmount, runtimeCost } from '../domain/money.js';
 import { putArtifact } from '../store/artifacts.js';
+import { idFromName } from '../store/ids.js';
 import { appendAudit } from '../store/audit.js';
 import { getCheckpoint } from '../store/checkpoints.js';
 import { costTotals, recordCost } from '../store/costs.js';
@@ -128,7 +129,7 @@ export function createAgentRunActivities({ db, config, log }: ActivityDeps) {
       /** Checkpoints are taken one at a time, in order, and only when files changed since the last one. */
       const queueCheckpoint = (name: string, trigger: string) => {
         checkpointChain = checkpointChain.then(async () => {
-          const id = deterministicId('checkpoint', `${input.machineId}:${input.segment ?? 0}:${name}`);
+          const id = idFromName('checkpoint', `${input.machineId}:${input.segment ?? 0}:${name}`);
           if (!(await workspaceChangedSince(lastCheckpointId))) return;
           await checkpointWorkspace(db, project, workspace, {
             checkpointId: id,
@@ -298,10 +299,4 @@ export function createAgentRunActivities({ db, config, log }: ActivityDeps) {
     const row = await db('checkpoints').where({ machine_id: machineId }).orderBy('created_at', 'desc').first('id');
     return row?.id ?? null;
   }
-}
-
-/** A uuid-shaped id derived from a name, so a repeated step names the same thing. */
-export function deterministicId(prefix: string, name: string): string {
-  const h = crypto.createHash('sha256').update(name).digest('hex');
-  return `${prefix}-${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20, 32)}`;
 }

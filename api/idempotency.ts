@@ -2,6 +2,7 @@ import crypto from 'node:crypto';
 import type { RequestHandler } from 'express';
 import type { Db } from '../store/db.js';
 import { findStoredResponse, storeResponse } from '../store/idempotency.js';
+import { idFromName } from '../store/ids.js';
 import { ApiError, MESSAGES } from './errors.js';
 
 /**
@@ -41,6 +42,5 @@ export function idempotency(db: Db): RequestHandler {
 /** A stable id derived from the caller's Idempotency-Key, so a retried POST names the same work. */
 export function idFromIdempotencyKey(prefix: string, apiKeyId: string, key: string | undefined): string {
   if (!key) return `${prefix}-${crypto.randomUUID()}`;
-  const h = crypto.createHash('sha256').update(`${apiKeyId}\0${prefix}\0${key}`).digest('hex');
-  return `${prefix}-${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20, 32)}`;
+  return idFromName(prefix, `${apiKeyId}\0${prefix}\0${key}`);
 }
