@@ -3,7 +3,8 @@ import path from 'node:path';
 import { Router } from 'express';
 import { InputError, NotFoundError } from '../../domain/errors.js';
 import { DEFAULT_MACHINE_MONEY, MACHINE_TYPES } from '../../domain/machines.js';
-import { parseAmount } from '../../domain/money.js';
+import { parseAmount, type CurrencyCode } from '../../domain/money.js';
+import type { BudgetPeriod } from '../../domain/budget.js';
 import { appendAudit } from '../../store/audit.js';
 import { budgetStatus, findBudget, setBudget } from '../../store/budgets.js';
 import { insertCheckpoint, listCheckpoints } from '../../store/checkpoints.js';
@@ -26,6 +27,31 @@ export async function loadProject(ctx: ApiContext, id: string): Promise<Project>
 export function projectRoutes(ctx: ApiContext): Router {
   const r = Router();
   const { db } = ctx;
+
+  /** Validates and stores a budget of the project (its own, or a per-type one) with its audit record. */
+  async function saveBudget(
+    actor: string,
+    project: Project,
+    b: { scopeType: string; scopeId: string; period: BudgetPeriod; amount: string; currency: CurrencyCode },
+    extraDetails: Record<string, unknown>,
+  ) {
+    const limit = parseAmountField('amount', b.amount, b.currency);
+    if (b.currency !== project.currency) {
+      throw new InputError(`currency: the budget must be in the project's currency (${project.currency})`, { field: 'currency' });
+    }
+    return db.transaction(async (trx) => {
+      const saved = await setBudget(trx, { scopeType: b.scopeType, scopeId: b.scopeId, period: b.period, limit, currency: b.currency });
+      await appendAudit(trx, {
+        actor,
+        action: 'budget.set',
+        subjectType: 'project',
+        subjectId: project.id,
+        projectId: project.id,
+        details: { ...extraDetails, amount: b.amount, currency: b.currency, period: b.period },
+      });
+      return saved;
+    });
+  }
 
   const budgetOf = async (p: Project) => {
     const b = await findBudget(db, 'project', p.id);
@@ -89,22 +115,7 @@ export function projectRoutes(ctx: ApiContext): Router {
   r.put('/projects/:id/budget', requireRole('operator', 'set budgets'), async (req, res) => {
     const project = await loadProject(ctx, param(req, 'id'));
     const body = putBudgetBody.parse(req.body);
-    const limit = parseAmountField('amount', body.amount, body.currency);
-    if (body.currency !== project.currency) {
-      throw new InputError(`currency: the budget must be in the project's currency (${project.currency})`, { field: 'currency' });
-    }
-    const budget = await db.transaction(async (trx) => {
-      const b = await setBudget(trx, { scopeType: 'project', scopeId: project.id, period: body.period, limit, currency: body.currency });
-      await appendAudit(trx, {
-        actor: actorOf(req),
-        action: 'budget.set',
-        subjectType: 'project',
-        subjectId: project.id,
-        projectId: project.id,
-        details: { amount: body.amount, currency: body.currency, period: body.period },
-      });
-      return b;
-    });
+    const budget = await saveBudget(actorOf(req), project, { scopeType: 'project', scopeId: project.id, ...body }, {});
     res.json(presentBudget(await budgetStatus(db, budget, new Date())));
   });
 
@@ -115,22 +126,12 @@ export function projectRoutes(ctx: ApiContext): Router {
       throw new NotFoundError(`machine type ${type} does not exist; see GET /v1/machine-types`);
     }
     const body = putTypeBudgetBody.parse(req.body);
-    const limit = parseAmountField('amount', body.amount, body.currency);
-    if (body.currency !== project.currency) {
-      throw new InputError(`currency: the budget must be in the project's currency (${project.currency})`, { field: 'currency' });
-    }
-    const budget = await db.transaction(async (trx) => {
-      const b = await setBudget(trx, { scopeType: 'machine-type', scopeId: `${project.id}:${type}`, period: 'daily', limit, currency: body.currency });
-      await appendAudit(trx, {
-        actor: actorOf(req),
-        action: 'budget.set',
-        subjectType: 'project',
-        subjectId: project.id,
-        projectId: project.id,
-        details: { machineType: type, amount: body.amount, currency: body.currency, period: 'daily' },
-      });
-      return b;
-    });
+    const budget = await saveBudget(
+      actorOf(req),
+      project,
+      { scopeType: 'machine-type', scopeId: `${project.id}:${type}`, period: 'daily', ...body },
+      { machineType: type },
+    );
     res.json({ machineType: type, ...presentBudget(await budgetStatus(db, budget, new Date())) });
   });
 

@@ -1,4 +1,4 @@
-import { jsonObjects, type AgentAdapter, type AgentReport } from './types.js';
+import { assistantTurn, jsonObjects, type AgentAdapter, type AgentReport } from './types.js';
 
 /** Claude Code (`claude -p … --output-format stream-json`), talking the Anthropic Messages API. */
 export const claudeCode: AgentAdapter = {
@@ -42,13 +42,9 @@ export const claudeCode: AgentAdapter = {
   parseOutput(stdout) {
     const report: AgentReport = { turns: [], reportedUsage: null, reportedCostUsd: null, result: null, success: false };
     for (const o of jsonObjects(stdout)) {
-      if (o.type === 'assistant' && Array.isArray(o.message?.content)) {
-        const content = o.message.content as Array<Record<string, any>>;
-        report.turns.push({
-          text: content.filter((c) => c.type === 'text').map((c) => c.text).join(''),
-          toolCalls: content.filter((c) => c.type === 'tool_use').map((c) => ({ name: c.name, input: c.input })),
-        });
-      } else if (o.type === 'result') {
+      const turn = assistantTurn(o);
+      if (turn) report.turns.push(turn);
+      else if (o.type === 'result') {
         report.success = o.subtype === 'success' && !o.is_error;
         report.result = typeof o.result === 'string' ? o.result : null;
         if (typeof o.total_cost_usd === 'number') report.reportedCostUsd = o.total_cost_usd;

@@ -1,4 +1,4 @@
-import { apiRoot, jsonObjects, type AgentAdapter, type AgentReport } from './types.js';
+import { apiRoot, assistantTurn, jsonObjects, type AgentAdapter, type AgentReport } from './types.js';
 
 /** Qwen Code (`qwen -p … --output-format json`) against an OpenAI-compatible endpoint, local by default. */
 export const qwenCoder: AgentAdapter = {
@@ -33,13 +33,8 @@ export const qwenCoder: AgentAdapter = {
 export function parseGeminiFamilyOutput(stdout: string): AgentReport {
   const report: AgentReport = { turns: [], reportedUsage: null, reportedCostUsd: null, result: null, success: false };
   for (const o of jsonObjects(stdout)) {
-    if (o.type === 'assistant' && Array.isArray(o.message?.content)) {
-      const content = o.message.content as Array<Record<string, any>>;
-      report.turns.push({
-        text: content.filter((c) => c.type === 'text').map((c) => c.text).join(''),
-        toolCalls: content.filter((c) => c.type === 'tool_use').map((c) => ({ name: c.name, input: c.input })),
-      });
-    }
+    const turn = assistantTurn(o);
+    if (turn) report.turns.push(turn);
     const isResult = o.type === 'result' || 'response' in o || 'stats' in o;
     if (!isResult) continue;
     report.success = o.is_error !== true && !o.error;

@@ -73,3 +73,13 @@ export function jsonObjects(text: string): Array<Record<string, any>> {
 export function apiRoot(url: string): string {
   return url.replace(/\/+$/, '').replace(/\/v1$/, '');
 }
+
+/** One `assistant` line of Claude-style stream output (Claude Code, Qwen Code) as a turn, or null. */
+export function assistantTurn(o: Record<string, any>): AgentTurn | null {
+  if (o.type !== 'assistant' || !Array.isArray(o.message?.content)) return null;
+  const content = o.message.content as Array<Record<string, any>>;
+  return {
+    text: content.filter((c) => c.type === 'text').map((c) => c.text).join(''),
+    toolCalls: content.filter((c) => c.type === 'tool_use').map((c) => ({ name: c.name, input: c.input })),
+  };
+}
