@@ -1,0 +1,72 @@
+/**
+ * One interface for every place a machine can run: `local` (bubblewrap), `container`
+ * (Docker Engine API: docker or podman), `aws-ec2` (spot VMs), `aws-ecs` (Fargate) and
+ * `kubernetes` (a Job per machine). The machine workflow's activities talk only to this.
+ *
+ * The life of an instance: provision it from a checkpoint's files → exec commands in it
+ * (output streamed) → snapshot it (checkpoint) → terminate it (always; safe to repeat).
+ * `listInstances` lets the reconciliation workflow find instances no live machine owns.
+ */
+export const PROVIDER_IDS = ['local', 'container', 'aws-ec2', 'aws-ecs', 'kubernetes'] as const;
+export type ProviderId = (typeof PROVIDER_IDS)[number];
+
+export interface ProvisionRequest {
+  machineId: string;
+  projectId: string;
+  /** Compute profile (domain/machines.ts PROFILES), e.g. `lightweight`. */
+  profile: string;
+  /** Run on interruptible capacity (spot / Fargate Spot) when the provider has it. */
+  spot: boolean;
+  /** Host directory holding the checkpoint's files (a git worktree); local-style providers mount it. */
+  workspace: string;
+  /** Tags every cloud resource carries (project, machine, …). */
+  tags: Record<string, string>;
+}
+
+export interface Instance {
+  provider: ProviderId;
+  /** Opaque id of the instance at its provider (container id, EC2 instance id, Job name, …). */
+  instanceRef: string;
+  machineId: string;
+  projectId: string;
+  /** Provider-specific facts worth showing (instance type, AZ, spot price, node, …). */
+  details?: Record<string, string>;
+}
+
+export interface ExecRequest {
+  /** A shell command line, or an argv run without a shell. */
+  command: string | string[];
+  env?: Record<string, string>;
+  network: boolean;
+  /** Epoch ms after which the command is killed. */
+  deadline: number;
+  /** Called with each chunk of stdout/stderr as it arrives. */
+  onOutput?: (chunk: Buffer, stream: 'stdout' | 'stderr') => void;
+  /** Aborts the command (activity cancelled, stop requested). */
+  signal?: AbortSignal;
+}
+
+export interface ExecResult {
+  /** null when the command was killed (deadline, abort) or the instance vanished. */
+  exitCode: number | null;
+  /** Why the command did not run to its end, when it did not. */
+  stopReason: 'deadline' | 'aborted' | 'interrupted' | null;
+}
+
+export interface SnapshotResult {
+  /** Provider-side reference (EBS snapshot id, chunk-store manifest id, image id, …). */
+  snapshotRef: string;
+}
+
+export interface ComputeProvider {
+  readonly id: ProviderId;
+  /** Whether this provider can run here, and if not, what to do about it. */
+  availability(): Promise<{ available: boolean; reason?: string }>;
+  provision(request: ProvisionRequest): Promise<Instance>;
+  exec(instance: Instance, request: ExecRequest): Promise<ExecResult>;
+  snapshot(instance: Instance, input: { checkpointId: string }): Promise<SnapshotResult>;
+  /** Every instance this provider runs for AutoVibe (found by tags/labels/markers). */
+  listInstances(): Promise<Instance[]>;
+  /** Frees the instance and everything it holds. Safe to repeat and on a vanished instance. */
+  terminate(instance: Instance): Promise<void>;
+}
