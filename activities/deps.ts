@@ -1,3 +1,4 @@
+import type { Client } from '@temporalio/client';
 import type { Logger } from 'pino';
 import type { Config } from '../config/index.js';
 import type { Db } from '../store/db.js';
@@ -7,4 +8,6 @@ export interface ActivityDeps {
   db: Db;
   config: Config;
   log: Logger;
+  /** To signal other workflows (the project coordinator) from activities. */
+  temporal: Client;
 }

@@ -1,11 +1,129 @@
+import path from 'node:path';
 import { ApplicationFailure } from '@temporalio/common';
+import { dependentsCount } from '../domain/dag.js';
+import { parseAmount } from '../domain/money.js';
+import { measureProgress, VERDICT_FILE, type CompletionCriteria } from '../domain/objectives.js';
 import { appendAudit } from '../store/audit.js';
+import { getCheckpoint } from '../store/checkpoints.js';
+import { checkoutWorkspace, readFileAt, removeWorkspace } from '../store/git.js';
 import { insertMachine, type MachineLimits } from '../store/machines.js';
-import { getObjective, objectiveStatuses, setObjectiveStatus, type ObjectiveStatus } from '../store/objectives.js';
+import {
+  getObjective,
+  listObjectives,
+  markSubtasksDone,
+  objectiveStatuses,
+  recordProgress,
+  setObjectiveStatus,
+  type ObjectiveStatus,
+} from '../store/objectives.js';
+import { getProject } from '../store/projects.js';
+import { superviseSandbox } from './machines/supervise.js';
 import type { ActivityDeps } from './deps.js';
 
-export function createObjectiveActivities({ db }: ActivityDeps) {
+/** How long a completion check may run. */
+const CHECK_TIMEOUT_MS = 5 * 60_000;
+
+export interface ObjectiveEvaluation {
+  complete: boolean;
+  progress: number;
+  /** What is still missing, in words, for the next machine's prompt and for users. */
+  missing: string[];
+}
+
+export function createObjectiveActivities({ db, config }: ActivityDeps) {
+  async function loadObjective(id: string) {
+    const objective = await getObjective(db, id);
+    if (!objective) throw ApplicationFailure.nonRetryable(`objective ${id} not found`, 'NotFoundError');
+    return objective;
+  }
+
   return {
+    /** What the objective's next machine asks the project coordinator for. */
+    async objectiveClaim(input: { objectiveId: string; money: string }): Promise<{ priority: number; dependents: number; cost: string; resources: string[] }> {
+      const objective = await loadObjective(input.objectiveId);
+      const project = await getProject(db, objective.projectId);
+      const graph = (await listObjectives(db, objective.projectId)).map((o) => ({ id: o.id, dependsOn: o.dependsOn.filter((d) => d !== o.id) }));
+      let dependents = 0;
+      try {
+        dependents = dependentsCount(graph).get(objective.id) ?? 0;
+      } catch {
+        // A graph the API refused to create cannot be here; count nothing rather than fail.
+      }
+      return { priority: objective.priority, dependents, cost: parseAmount(input.money, project!.currency).toString(), resources: objective.resources };
+    },
+
+    /**
+     * Measures the objective against its completion criteria on `checkpointId`: runs the check
+     * command in a sandbox on a fresh copy of that checkpoint, reads the machine's verdict file,
+     * ticks the sub-tasks the verdict names, and records the measurement (once per machine).
+     */
+    async evaluateObjective(input: { objectiveId: string; machineId: string; checkpointId: string; machineCompleted: boolean }): Promise<ObjectiveEvaluation> {
+      const objective = await loadObjective(input.objectiveId);
+      const project = (await getProject(db, objective.projectId))!;
+      const checkpoint = await getCheckpoint(db, input.checkpointId);
+      if (!checkpoint) throw ApplicationFailure.nonRetryable(`checkpoint ${input.checkpointId} not found`, 'NotFoundError');
+      const criteria: CompletionCriteria = objective.completion;
+      const measured: Record<string, unknown> = {};
+      const missing: string[] = [];
+
+      let check: { passed: boolean } | undefined;
+      if (criteria.command !== undefined) {
+        const workspace = path.join(config.workspacesDir, `check-${input.objectiveId}-${input.machineId}`);
+        await checkoutWorkspace(project.repoPath, workspace, checkpoint.commit);
+        try {
+          const result = await superviseSandbox(
+            { machineId: `check-${input.machineId}`, workspace, command: criteria.command, network: false },
+            { logFile: path.join(config.home, 'logs', `check-${input.machineId}.log`), deadline: Date.now() + CHECK_TIMEOUT_MS, deadlineReason: 'check timed out' },
+          );
+          check = { passed: result.exitCode === 0 };
+          measured.check = { command: criteria.command, passed: check.passed, exitCode: result.exitCode, stopReason: result.stopReason, outputTail: result.outputTail.slice(-1000) };
+          if (!check.passed) missing.push(`the check \`${criteria.command}\` fails (exit ${result.exitCode ?? result.stopReason}): ${result.outputTail.slice(-400).trim()}`);
+        } finally {
+          await removeWorkspace(project.repoPath, workspace);
+        }
+      }
+
+      let verdict: { complete: boolean; subtasksDone?: string[]; note?: string } | null = null;
+      const verdictFile = await readFileAt(project.repoPath, checkpoint.commit, VERDICT_FILE);
+      if (verdictFile) {
+        try {
+          const parsed = JSON.parse(verdictFile.toString('utf8'));
+          verdict = {
+            complete: parsed.complete === true,
+            ...(Array.isArray(parsed.subtasksDone) ? { subtasksDone: parsed.subtasksDone.filter((x: unknown) => typeof x === 'string') } : {}),
+            ...(typeof parsed.note === 'string' ? { note: parsed.note.slice(0, 2000) } : {}),
+          };
+        } catch {
+          measured.verdictError = `${VERDICT_FILE} is not valid JSON`;
+        }
+      }
+      if (criteria.verdict) {
+        measured.verdict = verdict;
+        if (!verdict?.complete) missing.push(`the machine has not declared the work complete in ${VERDICT_FILE}`);
+      }
+
+      let subtasksDone = objective.subtasksDone;
+      if (criteria.subtasks?.length) {
+        const named = (verdict?.subtasksDone ?? []).filter((n) => criteria.subtasks!.includes(n));
+        if (named.length) subtasksDone = await markSubtasksDone(db, objective.id, named);
+        const open = criteria.subtasks.filter((n) => !subtasksDone.includes(n));
+        measured.subtasks = { done: criteria.subtasks.length - open.length, total: criteria.subtasks.length, open };
+        if (open.length) missing.push(`open sub-tasks: ${open.join('; ')}`);
+      }
+      if (!input.machineCompleted && !Object.keys(criteria).length) missing.push(`machine ${input.machineId} did not complete`);
+
+      const { progress, complete } = measureProgress(criteria, { machineCompleted: input.machineCompleted, check, subtasksDone, verdict });
+      await recordProgress(db, `objective:${objective.id}:machine:${input.machineId}`, {
+        objectiveId: objective.id,
+        progress,
+        criteria: measured,
+        machineId: input.machineId,
+        checkpointId: input.checkpointId,
+        note: complete ? 'complete' : missing.join('\n').slice(0, 4000),
+      });
+      return { complete, progress, missing };
+    },
+
     async dependencyStatuses(input: { ids: string[] }): Promise<Record<string, ObjectiveStatus>> {
       return objectiveStatuses(db, input.ids);
     },

@@ -17,6 +17,27 @@ export const createProjectBody = z.strictObject({
   pauseMinutes: z.number().int().min(1).max(7 * 24 * 60).default(60),
 });
 
+const resourceName = z.string().regex(/^[a-z0-9][a-z0-9_.-]{0,62}$/, 'must be 1-63 lower-case letters, digits, "_", "-" or "."');
+
+export const putSchedulingBody = z
+  .strictObject({
+    maxConcurrentMachines: z.number().int().min(1).max(1000).optional(),
+    greediness: z.number().min(0).max(1).multipleOf(0.001, 'has at most 3 decimals').optional(),
+    /** Named resources and how many holders each allows at once. */
+    resources: z.record(resourceName, z.number().int().min(1).max(1000)).optional(),
+  })
+  .refine((b) => b.maxConcurrentMachines !== undefined || b.greediness !== undefined || b.resources !== undefined, {
+    message: 'give at least one of maxConcurrentMachines, greediness, resources',
+  });
+
+export const completionCriteria = z
+  .strictObject({
+    command: z.string().min(1).max(100_000).optional(),
+    subtasks: z.array(z.string().trim().min(1).max(500)).max(100).optional(),
+    verdict: z.boolean().optional(),
+  })
+  .refine((c) => !c.subtasks || new Set(c.subtasks).size === c.subtasks.length, { message: 'subtasks must have distinct names', path: ['subtasks'] });
+
 export const putLimitPolicyBody = z.strictObject({
   policy: z.enum(['stop', 'pause']),
   pauseMinutes: z.number().int().min(1).max(7 * 24 * 60).default(60),
@@ -74,8 +95,23 @@ export const createObjectiveBody = z
     prompt: z.string().min(1).max(100_000).optional(),
     checkpointId: id('checkpoint').optional(),
     limits: machineLimits.default({}),
+    completion: completionCriteria.optional(),
+    /** Machines to run at most, each from where the last ended, until the completion criteria hold. */
+    maxMachines: z.number().int().min(1).max(20).optional(),
+    resources: z.array(resourceName).max(20).default([]),
   })
   .superRefine(requireWork);
+
+export const updateObjectiveBody = z
+  .strictObject({
+    title: z.string().trim().min(1, 'is required').max(500).optional(),
+    priority: z.number().int().min(-1000).max(1000).optional(),
+    subtasks: z.array(z.string().trim().min(1).max(500)).max(100).optional(),
+    maxMachines: z.number().int().min(1).max(20).optional(),
+  })
+  .refine((b) => Object.keys(b).length > 0, { message: 'give at least one of title, priority, subtasks, maxMachines' });
+
+export const subtasksDoneBody = z.strictObject({ names: z.array(z.string().trim().min(1).max(500)).min(1).max(100) });
 
 export const putTypeBudgetBody = z.strictObject({
   amount: decimal,
@@ -106,12 +142,15 @@ export const pipelineStep = z
     model: z.string().min(1).max(200).optional(),
     dependsOn: z.array(z.string()).max(100).default([]),
     limits: machineLimits.default({}),
+    /** Named project resources the step holds while it runs. */
+    resources: z.array(resourceName).max(20).default([]),
   })
   .superRefine(requireWork);
 
 export const createPipelineBody = z.strictObject({
   projectId: id('project'),
   checkpointId: id('checkpoint').optional(),
+  priority: z.number().int().min(-1000).max(1000).default(0),
   steps: z.array(pipelineStep).min(1, 'needs at least one step').max(500),
 });
 

@@ -1,7 +1,7 @@
 import type { Knex } from 'knex';
 import type { Db } from './db.js';
 
-import type { ObjectiveStatus } from '../domain/objectives.js';
+import type { CompletionCriteria, ObjectiveStatus } from '../domain/objectives.js';
 
 export type { ObjectiveStatus } from '../domain/objectives.js';
 
@@ -17,6 +17,12 @@ export interface Objective {
   workflowId: string;
   error: string | null;
   dependsOn: string[];
+  completion: CompletionCriteria;
+  subtasksDone: string[];
+  maxMachines: number;
+  resources: string[];
+  /** Latest measured progress, 0..1. */
+  progress: number;
   createdBy: string;
   createdAt: string;
   completedAt: string | null;
@@ -35,6 +41,11 @@ function toObjective(r: Record<string, any>, dependsOn: string[]): Objective {
     workflowId: r.workflow_id,
     error: r.error,
     dependsOn,
+    completion: r.completion ?? {},
+    subtasksDone: r.subtasks_done ?? [],
+    maxMachines: r.max_machines ?? 1,
+    resources: r.resources ?? [],
+    progress: Number(r.progress ?? 0),
     createdBy: r.created_by,
     createdAt: new Date(r.created_at).toISOString(),
     completedAt: r.completed_at ? new Date(r.completed_at).toISOString() : null,
@@ -43,7 +54,8 @@ function toObjective(r: Record<string, any>, dependsOn: string[]): Objective {
 
 export async function insertObjective(
   db: Db | Knex.Transaction,
-  o: Omit<Objective, 'status' | 'error' | 'createdAt' | 'completedAt'>,
+  o: Omit<Objective, 'status' | 'error' | 'createdAt' | 'completedAt' | 'subtasksDone' | 'progress' | 'completion' | 'maxMachines' | 'resources'> &
+    Partial<Pick<Objective, 'completion' | 'maxMachines' | 'resources'>>,
 ): Promise<void> {
   await db('objectives').insert({
     id: o.id,
@@ -55,6 +67,9 @@ export async function insertObjective(
     command: o.command,
     prompt: o.prompt,
     workflow_id: o.workflowId,
+    completion: JSON.stringify(o.completion ?? {}),
+    max_machines: o.maxMachines ?? 1,
+    resources: JSON.stringify(o.resources ?? []),
     created_by: o.createdBy,
   });
   if (o.dependsOn.length) {
@@ -99,4 +114,74 @@ export async function setObjectiveStatus(db: Db, id: string, status: ObjectiveSt
 
 export async function machineIdsOfObjective(db: Db, id: string): Promise<string[]> {
   return (await db('machines').where({ objective_id: id }).orderBy('created_at').select('id')).map((r) => r.id);
+}
+
+export interface ObjectiveUpdate {
+  title?: string;
+  priority?: number;
+  subtasks?: string[];
+  maxMachines?: number;
+}
+
+export async function updateObjective(db: Db, id: string, u: ObjectiveUpdate): Promise<void> {
+  const row = await db('objectives').where({ id }).first('completion');
+  await db('objectives')
+    .where({ id })
+    .update({
+      ...(u.title !== undefined ? { title: u.title } : {}),
+      ...(u.priority !== undefined ? { priority: u.priority } : {}),
+      ...(u.maxMachines !== undefined ? { max_machines: u.maxMachines } : {}),
+      ...(u.subtasks !== undefined ? { completion: JSON.stringify({ ...(row?.completion ?? {}), subtasks: u.subtasks }) } : {}),
+    });
+}
+
+/** Ticks sub-tasks off (idempotent); returns the names now done. */
+export async function markSubtasksDone(db: Db | Knex.Transaction, id: string, names: string[]): Promise<string[]> {
+  const row = await db('objectives').where({ id }).forUpdate().first('subtasks_done');
+  const done = [...new Set([...(row?.subtasks_done ?? []), ...names])];
+  await db('objectives').where({ id }).update({ subtasks_done: JSON.stringify(done) });
+  return done;
+}
+
+export interface ProgressRecord {
+  objectiveId: string;
+  progress: number;
+  criteria: Record<string, unknown>;
+  machineId: string | null;
+  checkpointId: string | null;
+  note: string | null;
+  recordedAt: string;
+}
+
+/** Records one measurement (once per idempotency key) and makes it the objective's latest. */
+export async function recordProgress(db: Db | Knex.Transaction, key: string, p: Omit<ProgressRecord, 'recordedAt'>): Promise<void> {
+  await db.transaction(async (trx) => {
+    const inserted = await trx('objective_progress')
+      .insert({
+        objective_id: p.objectiveId,
+        progress: p.progress.toFixed(4),
+        criteria: JSON.stringify(p.criteria),
+        machine_id: p.machineId,
+        checkpoint_id: p.checkpointId,
+        note: p.note,
+        idempotency_key: key,
+      })
+      .onConflict('idempotency_key')
+      .ignore()
+      .returning('id');
+    if (inserted.length) await trx('objectives').where({ id: p.objectiveId }).update({ progress: p.progress.toFixed(4) });
+  });
+}
+
+export async function progressHistory(db: Db, id: string): Promise<ProgressRecord[]> {
+  const rows = await db('objective_progress').where({ objective_id: id }).orderBy('id');
+  return rows.map((r) => ({
+    objectiveId: r.objective_id,
+    progress: Number(r.progress),
+    criteria: r.criteria,
+    machineId: r.machine_id,
+    checkpointId: r.checkpoint_id,
+    note: r.note,
+    recordedAt: new Date(r.recorded_at).toISOString(),
+  }));
 }

@@ -13,6 +13,10 @@ export interface Project {
   rootCheckpointId: string | null;
   limitPolicy: 'stop' | 'pause';
   pauseMinutes: number;
+  /** At most this many machines of the project's objectives and pipelines run at once. */
+  maxConcurrentMachines: number;
+  /** Named resources and their capacity (how many holders at once). */
+  resources: Record<string, number>;
   createdBy: string;
   createdAt: string;
 }
@@ -29,12 +33,17 @@ function toProject(r: Record<string, any>): Project {
     rootCheckpointId: r.root_checkpoint_id,
     limitPolicy: r.limit_policy,
     pauseMinutes: r.pause_minutes,
+    maxConcurrentMachines: r.max_concurrent_machines ?? 4,
+    resources: r.resources ?? {},
     createdBy: r.created_by,
     createdAt: new Date(r.created_at).toISOString(),
   };
 }
 
-export async function insertProject(db: Db | Knex.Transaction, p: Omit<Project, 'createdAt'>): Promise<Project> {
+export async function insertProject(
+  db: Db | Knex.Transaction,
+  p: Omit<Project, 'createdAt' | 'maxConcurrentMachines' | 'resources'> & Partial<Pick<Project, 'maxConcurrentMachines' | 'resources'>>,
+): Promise<Project> {
   const [row] = await db('projects')
     .insert({
       id: p.id,
@@ -47,6 +56,8 @@ export async function insertProject(db: Db | Knex.Transaction, p: Omit<Project, 
       root_checkpoint_id: p.rootCheckpointId,
       limit_policy: p.limitPolicy,
       pause_minutes: p.pauseMinutes,
+      ...(p.maxConcurrentMachines !== undefined ? { max_concurrent_machines: p.maxConcurrentMachines } : {}),
+      ...(p.resources !== undefined ? { resources: JSON.stringify(p.resources) } : {}),
       created_by: p.createdBy,
     })
     .returning('*');
@@ -64,4 +75,21 @@ export async function listProjects(db: Db): Promise<Project[]> {
 
 export async function setLimitPolicy(db: Db, id: string, policy: 'stop' | 'pause', pauseMinutes: number): Promise<void> {
   await db('projects').where({ id }).update({ limit_policy: policy, pause_minutes: pauseMinutes });
+}
+
+export interface SchedulingSettings {
+  maxConcurrentMachines?: number;
+  /** 0..1 (3 decimals). */
+  greediness?: number;
+  resources?: Record<string, number>;
+}
+
+export async function setSchedulingSettings(db: Db, id: string, s: SchedulingSettings): Promise<void> {
+  await db('projects')
+    .where({ id })
+    .update({
+      ...(s.maxConcurrentMachines !== undefined ? { max_concurrent_machines: s.maxConcurrentMachines } : {}),
+      ...(s.greediness !== undefined ? { greediness: s.greediness } : {}),
+      ...(s.resources !== undefined ? { resources: JSON.stringify(s.resources) } : {}),
+    });
 }

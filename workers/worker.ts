@@ -1,4 +1,5 @@
 import { fileURLToPath } from 'node:url';
+import { Client } from '@temporalio/client';
 import { NativeConnection, Worker, bundleWorkflowCode, type BundleOptions, type WorkflowBundle } from '@temporalio/worker';
 import type { Logger } from 'pino';
 import { createActivities } from '../activities/index.js';
@@ -48,7 +49,12 @@ export async function createWorker(opts: WorkerOptions): Promise<Worker> {
     namespace: opts.config.temporalNamespace,
     taskQueue: opts.config.taskQueue,
     ...(opts.workflowBundle ? { workflowBundle: opts.workflowBundle } : { workflowBundle: await bundleWorkflows() }),
-    activities: createActivities({ db: opts.db, config: opts.config, log: opts.log }),
+    activities: createActivities({
+      db: opts.db,
+      config: opts.config,
+      log: opts.log,
+      temporal: new Client({ connection: opts.connection, namespace: opts.config.temporalNamespace }),
+    }),
     maxConcurrentActivityTaskExecutions: 100,
   });
 }

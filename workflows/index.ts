@@ -12,3 +12,6 @@ export {
 export type { ObjectiveInput, ObjectiveState } from './objective.js';
 export { pipeline, cancelPipelineSignal, pipelineStateQuery } from './pipeline.js';
 export type { PipelineInput, PipelineState, PipelineStepInput } from './pipeline.js';
+export { project, acquireSignal, releaseSignal, rescheduleSignal, reprioritizeSignal, coordinatorStateQuery } from './project.js';
+export type { ProjectCoordinatorInput, ProjectCoordinatorState } from './project.js';
+export { resourceGrantedSignal } from './coordination.js';

@@ -13,6 +13,7 @@ import {
 import type { Activities } from '../activities/index.js';
 import type { ObjectiveStatus } from '../domain/objectives.js';
 import type { MachineType, ProfileId } from '../domain/machines.js';
+import { ResourceClaims } from './coordination.js';
 import { machineRun, terminateSignal, type MachineRunResult } from './machine.js';
 
 export interface ObjectiveInput {
@@ -30,12 +31,22 @@ export interface ObjectiveInput {
     limits: { money: string; minutes: number };
     heartbeatTimeoutSeconds: number;
   };
+  /** Machines to run at most before giving up on the completion criteria (default 1). */
+  maxMachines?: number;
 }
 
 export interface ObjectiveState {
   status: ObjectiveStatus;
   waitingOn: string[];
   machineId: string | null;
+  /** Latest measured progress, 0..1 (objectives started before progress tracking leave it out). */
+  progress?: number;
+  /** What the objective waits for besides its dependencies (a machine slot, a resource). */
+  waitingFor?: string | null;
+  /** Machines run so far, oldest first. */
+  machines?: string[];
+  /** What is still missing after the last measurement. */
+  missing?: string[];
 }
 
 export const dependencyChangedSignal = defineSignal<[{ objectiveId: string }]>('dependencyChanged');
@@ -51,6 +62,12 @@ const acts = proxyActivities<Activities>({
   retry: { initialInterval: '1s', maximumInterval: '30s', nonRetryableErrorTypes: ['NotFoundError', 'InputError'] },
 });
 
+const evaluation = proxyActivities<Activities>({
+  startToCloseTimeout: '10 minutes',
+  heartbeatTimeout: '30 seconds',
+  retry: { initialInterval: '1s', maximumInterval: '30s', nonRetryableErrorTypes: ['NotFoundError', 'InputError'] },
+});
+
 /** How long to wait for a dependency's signal before looking at its status again (signals can be missed). */
 const RECHECK = '30 seconds';
 
@@ -61,6 +78,7 @@ export async function objective(input: ObjectiveInput): Promise<ObjectiveState> 
   let paused = false;
   let cancelRequested = false;
   const linked: string[] = [];
+  const claims = new ResourceClaims();
   setHandler(objectiveStateQuery, () => state);
   setHandler(dependencyChangedSignal, () => {
     nudged = true;
@@ -111,10 +129,12 @@ export async function objective(input: ObjectiveInput): Promise<ObjectiveState> 
   }
   if (cancelRequested) return finish(state, input, 'cancelled');
 
+  const dependencies = [...input.dependsOn, ...linked.filter((d) => !input.dependsOn.includes(d))];
+  if (patched('objective-scheduled-with-criteria')) return runScheduled();
+
   state.status = 'running';
   await acts.markObjective({ objectiveId: input.objectiveId, status: 'running' });
   let from = input.machine.checkpointId;
-  const dependencies = [...input.dependsOn, ...linked.filter((d) => !input.dependsOn.includes(d))];
   if (input.startFromDependencies && dependencies.length && patched('objective-starts-from-dependencies')) {
     // Build on what the dependencies produced: their final checkpoints, merged when there are several.
     const ends = await acts.objectiveEndCheckpoints({ ids: dependencies });
@@ -168,6 +188,122 @@ export async function objective(input: ObjectiveInput): Promise<ObjectiveState> 
   if (result.status === 'completed') return finish(state, input, 'completed');
   if (cancelRequested) return finish(state, input, 'cancelled');
   return finish(state, input, 'failed', `machine ${machineId} ended ${result.status}${result.error ? `: ${result.error}` : ''}`);
+
+  /**
+   * Machines one after another, each from where the last one ended, until the completion
+   * criteria hold or `maxMachines` ran. Each machine first gets a machine slot (and the
+   * objective's named resources) from the project coordinator, which ranks waiting objectives
+   * by priority, dependents and cost within the project's concurrent-machine limit and budget.
+   */
+  async function runScheduled(): Promise<ObjectiveState> {
+    state.progress = 0;
+    state.machines = [];
+    let from = input.machine.checkpointId;
+    if (input.startFromDependencies && dependencies.length) {
+      const ends = await acts.objectiveEndCheckpoints({ ids: dependencies });
+      if (ends.length === 1) from = ends[0]!;
+      if (ends.length > 1) {
+        from = (
+          await acts.mergeCheckpoints({
+            checkpointId: `checkpoint-${uuid4()}`,
+            projectId: input.projectId,
+            checkpointIds: ends,
+            at: new Date(Date.now()).toISOString(),
+            trigger: `objective ${input.objectiveId} starts after`,
+          })
+        ).checkpointId;
+      }
+    }
+    const maxMachines = Math.max(1, input.maxMachines ?? 1);
+    let prompt = input.machine.prompt ?? null;
+    let lastError = '';
+    for (let attempt = 1; attempt <= maxMachines; attempt++) {
+      const machineId = `machine-${uuid4()}`;
+      const claim = await acts.objectiveClaim({ objectiveId: input.objectiveId, money: input.machine.limits.money });
+      let granted = false;
+      const acquiring = claims
+        .acquire({
+          projectId: input.projectId,
+          requestId: machineId,
+          resources: claim.resources,
+          priority: claim.priority,
+          dependents: claim.dependents,
+          cost: claim.cost,
+          label: `objective ${input.objectiveId}`,
+          onWait: (resource) => {
+            state.waitingFor = resource;
+          },
+        })
+        .then(() => {
+          granted = true;
+        });
+      await condition(() => granted || cancelRequested);
+      state.waitingFor = null;
+      if (!granted) {
+        await claims.release(input.projectId, machineId);
+        return finish(state, input, 'cancelled');
+      }
+      await acquiring;
+      if (state.status !== 'running') {
+        state.status = 'running';
+        await acts.markObjective({ objectiveId: input.objectiveId, status: 'running' });
+      }
+      state.machineId = machineId;
+      state.machines.push(machineId);
+      let result: MachineRunResult;
+      try {
+        await acts.registerObjectiveMachine({
+          machineId,
+          objectiveId: input.objectiveId,
+          projectId: input.projectId,
+          type: input.machine.type,
+          provider: 'local',
+          profile: input.machine.profile,
+          command: input.machine.command,
+          prompt,
+          parentCheckpointId: from,
+          limits: input.machine.limits,
+        });
+        void condition(() => cancelRequested)
+          .then(() => getExternalWorkflowHandle(machineId).signal(terminateSignal, { by: `objective ${input.objectiveId} cancelled` }))
+          .catch(() => undefined);
+        result = await executeChild(machineRun, {
+          workflowId: machineId,
+          args: [
+            {
+              machineId,
+              projectId: input.projectId,
+              type: input.machine.type,
+              command: input.machine.command,
+              prompt,
+              parentCheckpointId: from,
+              profile: input.machine.profile,
+              limits: input.machine.limits,
+              heartbeatTimeoutSeconds: input.machine.heartbeatTimeoutSeconds,
+            },
+          ],
+        });
+      } finally {
+        await claims.release(input.projectId, machineId);
+      }
+      const ended = result.checkpoints.at(-1) ?? from;
+      const measured = await evaluation.evaluateObjective({
+        objectiveId: input.objectiveId,
+        machineId,
+        checkpointId: ended,
+        machineCompleted: result.status === 'completed',
+      });
+      state.progress = measured.progress;
+      state.missing = measured.missing;
+      if (measured.complete) return finish(state, input, 'completed');
+      if (cancelRequested) return finish(state, input, 'cancelled');
+      lastError = `machine ${machineId} ended ${result.status}${result.error ? `: ${result.error}` : ''}`;
+      from = ended;
+      if (prompt !== null) prompt = `${input.machine.prompt ?? ''}\n\nA previous attempt left the work unfinished. Still missing:\n- ${measured.missing.join('\n- ')}`;
+    }
+    const missing = state.missing?.length ? `; still missing: ${state.missing.join('; ')}` : '';
+    return finish(state, input, 'failed', `completion criteria not met after ${maxMachines} machine(s) (${lastError})${missing}`);
+  }
 }
 
 async function finish(state: ObjectiveState, input: ObjectiveInput, status: ObjectiveStatus, error?: string): Promise<ObjectiveState> {

@@ -6,13 +6,16 @@ import {
   defineSignal,
   executeChild,
   isCancellation,
+  patched,
   proxyActivities,
   setHandler,
   uuid4,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
-import { readyNodes } from '../domain/dag.js';
+import { dependentsCount, readyNodes } from '../domain/dag.js';
 import type { MachineType } from '../domain/machines.js';
+import { parseAmount, type CurrencyCode } from '../domain/money.js';
+import { ResourceClaims } from './coordination.js';
 import { machineRun, type MachineRunInput } from './machine.js';
 
 export interface PipelineStepInput {
@@ -23,6 +26,8 @@ export interface PipelineStepInput {
   model?: string | null;
   dependsOn: string[];
   limits: { money: string; minutes: number; apiCalls?: number | null };
+  /** Named project resources the step holds while its machine runs. */
+  resources?: string[];
 }
 
 export interface PipelineInput {
@@ -31,6 +36,10 @@ export interface PipelineInput {
   baseCheckpointId: string;
   steps: PipelineStepInput[];
   heartbeatTimeoutSeconds: number;
+  /** Rank of the pipeline's steps against the project's other work (default 0). */
+  priority?: number;
+  /** The project's currency, in which step money limits are given. */
+  currency?: CurrencyCode;
 }
 
 type StepState = 'waiting' | 'running' | 'completed' | 'failed' | 'skipped' | 'cancelled';
@@ -70,6 +79,8 @@ export async function pipeline(input: PipelineInput): Promise<PipelineState> {
   let changed = false;
   const byId = new Map(input.steps.map((s) => [s.id, s]));
   const finished = (id: string) => ['completed', 'failed', 'skipped', 'cancelled'].includes(state.steps[id]!.status);
+  const claims = new ResourceClaims();
+  const dependents = dependentsCount(input.steps);
 
   async function runStep(step: PipelineStepInput): Promise<void> {
     const deps = step.dependsOn.map((d) => state.steps[d]!.checkpointId!);
@@ -87,6 +98,30 @@ export async function pipeline(input: PipelineInput): Promise<PipelineState> {
       ).checkpointId;
     }
     const machineId = `machine-${uuid4()}`;
+    // Machine slots and named resources come from the project coordinator, in one global order.
+    const claimed = patched('pipeline-steps-claim-resources');
+    if (claimed) {
+      await claims.acquire({
+        projectId: input.projectId,
+        requestId: machineId,
+        resources: step.resources ?? [],
+        priority: input.priority ?? 0,
+        dependents: dependents.get(step.id) ?? 0,
+        cost: parseAmount(step.limits.money, input.currency ?? 'USD').toString(),
+        label: `pipeline ${input.pipelineId}`,
+      }).catch(async (err: unknown) => {
+        await claims.release(input.projectId, machineId);
+        throw err;
+      });
+    }
+    try {
+      await runMachine(step, from, machineId);
+    } finally {
+      if (claimed) await claims.release(input.projectId, machineId);
+    }
+  }
+
+  async function runMachine(step: PipelineStepInput, from: string, machineId: string): Promise<void> {
     state.steps[step.id]!.machineId = machineId;
     await acts.registerMachine({
       machineId,

@@ -1,33 +1,63 @@
 import { Router } from 'express';
 import { ConflictError, InputError, NotFoundError } from '../../domain/errors.js';
-import { wouldCreateCycle } from '../../domain/dag.js';
+import { dependencyDepth, dependentsCount, topologicalLayers, wouldCreateCycle } from '../../domain/dag.js';
+import { measureProgress } from '../../domain/objectives.js';
 import { DEFAULT_MACHINE_MINUTES } from '../../domain/machines.js';
 import { formatAmount } from '../../domain/money.js';
 import { appendAudit } from '../../store/audit.js';
 import { getCheckpoint, listCheckpoints } from '../../store/checkpoints.js';
-import { getObjective, insertObjective, listObjectives, machineIdsOfObjective, objectiveStatuses, type Objective } from '../../store/objectives.js';
+import {
+  getObjective,
+  insertObjective,
+  listObjectives,
+  machineIdsOfObjective,
+  markSubtasksDone,
+  objectiveStatuses,
+  progressHistory,
+  recordProgress,
+  updateObjective,
+  type Objective,
+} from '../../store/objectives.js';
 import {
   cancelObjectiveSignal,
   linkObjectiveUpdate,
   objective as objectiveWorkflow,
+  objectiveStateQuery,
   pauseObjectiveSignal,
+  reprioritizeSignal,
   resumeObjectiveSignal,
 } from '../../workflows/index.js';
 import { requireRole } from '../auth.js';
 import { actorOf, param, principalOf, type ApiContext } from '../context.js';
 import { MESSAGES } from '../errors.js';
 import { idFromIdempotencyKey } from '../idempotency.js';
-import { createObjectiveBody, linkObjectiveBody } from '../schemas.js';
+import { createObjectiveBody, linkObjectiveBody, subtasksDoneBody, updateObjectiveBody } from '../schemas.js';
 import { loadProject, parseAmountField } from './projects.js';
-
-const PROGRESS: Record<Objective['status'], number> = { waiting: 0, paused: 0, running: 0.5, completed: 1, failed: 0, cancelled: 0 };
+import { nudgeCoordinator, requireKnownResources } from './scheduling.js';
+import { coordinatorWorkflowId } from '../../domain/scheduling.js';
 
 export function objectiveRoutes(ctx: ApiContext): Router {
   const r = Router();
   const { db } = ctx;
 
   async function present(o: Objective) {
-    return { ...o, progress: PROGRESS[o.status], machines: await machineIdsOfObjective(db, o.id) };
+    return {
+      ...o,
+      // Objectives without criteria that completed before progress was measured still show done.
+      progress: o.status === 'completed' ? 1 : o.progress,
+      machines: await machineIdsOfObjective(db, o.id),
+    };
+  }
+
+  /** The live state of a running objective (what it waits for), or null once it has ended. */
+  async function live(o: Objective) {
+    if (['completed', 'failed', 'cancelled'].includes(o.status)) return null;
+    try {
+      const s = await ctx.temporal.workflow.getHandle(o.workflowId).query(objectiveStateQuery);
+      return { waitingOn: s.waitingOn, waitingFor: s.waitingFor ?? null, machineId: s.machineId, missing: s.missing ?? [] };
+    } catch {
+      return null;
+    }
   }
 
   r.post('/projects/:id/objectives', requireRole('operator', 'create objectives'), async (req, res) => {
@@ -37,6 +67,7 @@ export function objectiveRoutes(ctx: ApiContext): Router {
     for (const dep of body.dependsOn) {
       if (!deps[dep]) throw new InputError(`dependsOn: objective ${dep} not found`, { field: 'dependsOn' });
     }
+    requireKnownResources(project, body.resources, 'resources');
     const depObjectives = await Promise.all(body.dependsOn.map((d) => getObjective(db, d)));
     const foreign = depObjectives.find((o) => o && o.projectId !== project.id);
     if (foreign) throw new InputError(`dependsOn: objective ${foreign.id} belongs to another project`, { field: 'dependsOn' });
@@ -62,7 +93,18 @@ export function objectiveRoutes(ctx: ApiContext): Router {
           prompt: body.prompt ?? null,
           workflowId: id,
           dependsOn: body.dependsOn,
+          completion: body.completion ?? {},
+          maxMachines: body.maxMachines ?? 1,
+          resources: body.resources,
           createdBy: principalOf(req).userId,
+        });
+        await recordProgress(trx, `objective:${id}:created`, {
+          objectiveId: id,
+          progress: 0,
+          criteria: { completion: body.completion ?? {} },
+          machineId: null,
+          checkpointId: null,
+          note: 'created',
         });
         await appendAudit(trx, {
           actor: actorOf(req),
@@ -93,6 +135,7 @@ export function objectiveRoutes(ctx: ApiContext): Router {
             limits,
             heartbeatTimeoutSeconds: ctx.config.heartbeatTimeoutSeconds,
           },
+          maxMachines: body.maxMachines ?? 1,
         },
       ],
     });
@@ -146,7 +189,81 @@ export function objectiveRoutes(ctx: ApiContext): Router {
   r.get('/objectives/:id', async (req, res) => {
     const o = await getObjective(db, param(req, 'id'));
     if (!o) throw new NotFoundError(MESSAGES.notFound('objective', param(req, 'id')));
-    res.json(await present(o));
+    res.json({ ...(await present(o)), live: await live(o) });
+  });
+
+  r.patch('/objectives/:id', requireRole('operator', 'update objectives'), async (req, res) => {
+    const o = await loadOpen(param(req, 'id'));
+    const body = updateObjectiveBody.parse(req.body);
+    await updateObjective(db, o.id, body);
+    await appendAudit(db, { actor: actorOf(req), action: 'objective.updated', subjectType: 'objective', subjectId: o.id, projectId: o.projectId, details: body });
+    if (body.priority !== undefined && body.priority !== o.priority) {
+      // A request already waiting for a machine slot moves in the queue now.
+      await ctx.temporal.workflow
+        .getHandle(coordinatorWorkflowId(o.projectId))
+        .signal(reprioritizeSignal, { label: `objective ${o.id}`, priority: body.priority })
+        .catch(() => undefined);
+      await nudgeCoordinator(ctx, o.projectId, actorOf(req));
+    }
+    res.json(await present((await getObjective(db, o.id))!));
+  });
+
+  /** Ticks sub-tasks off and records the progress that makes. */
+  r.post('/objectives/:id/subtasks/done', requireRole('operator', 'tick sub-tasks'), async (req, res) => {
+    const o = await loadOpen(param(req, 'id'));
+    const body = subtasksDoneBody.parse(req.body);
+    const known = o.completion.subtasks ?? [];
+    const unknown = body.names.filter((n) => !known.includes(n));
+    if (unknown.length) {
+      throw new InputError(`names: unknown sub-task ${unknown.map((n) => `"${n}"`).join(', ')} (the objective has: ${known.join('; ') || 'none'})`, { field: 'names' });
+    }
+    const done = await markSubtasksDone(db, o.id, body.names);
+    const last = (await progressHistory(db, o.id)).at(-1);
+    const lastCheck = (last?.criteria as { check?: { passed: boolean } } | undefined)?.check;
+    const lastVerdict = (last?.criteria as { verdict?: { complete: boolean } | null } | undefined)?.verdict;
+    const { progress } = measureProgress(o.completion, { machineCompleted: false, subtasksDone: done, ...(lastCheck ? { check: lastCheck } : {}), verdict: lastVerdict ?? null });
+    await recordProgress(db, `objective:${o.id}:subtasks:${[...done].sort().join('|')}`, {
+      objectiveId: o.id,
+      progress,
+      criteria: { ...(last?.criteria ?? {}), subtasks: { done: done.filter((d) => known.includes(d)).length, total: known.length } },
+      machineId: null,
+      checkpointId: null,
+      note: `sub-tasks done by ${actorOf(req)}: ${body.names.join('; ')}`,
+    });
+    await appendAudit(db, { actor: actorOf(req), action: 'objective.subtasks_done', subjectType: 'objective', subjectId: o.id, projectId: o.projectId, details: { names: body.names } });
+    res.json(await present((await getObjective(db, o.id))!));
+  });
+
+  r.get('/objectives/:id/progress', async (req, res) => {
+    const o = await getObjective(db, param(req, 'id'));
+    if (!o) throw new NotFoundError(MESSAGES.notFound('objective', param(req, 'id')));
+    res.json({ items: await progressHistory(db, o.id) });
+  });
+
+  /** The project's objectives as a DAG: nodes with status and progress, edges, and layers in start order. */
+  r.get('/projects/:id/objectives/dag', async (req, res) => {
+    const project = await loadProject(ctx, param(req, 'id'));
+    const objectives = await listObjectives(db, project.id);
+    const graph = objectives.map((o) => ({ id: o.id, dependsOn: o.dependsOn }));
+    const depth = dependencyDepth(graph);
+    const dependents = dependentsCount(graph);
+    res.json({
+      nodes: await Promise.all(
+        objectives.map(async (o) => ({
+          id: o.id,
+          title: o.title,
+          status: o.status,
+          priority: o.priority,
+          progress: o.status === 'completed' ? 1 : o.progress,
+          dependsOn: o.dependsOn,
+          depth: depth.get(o.id) ?? 0,
+          dependents: dependents.get(o.id) ?? 0,
+          machines: await machineIdsOfObjective(db, o.id),
+        })),
+      ),
+      edges: objectives.flatMap((o) => o.dependsOn.map((d) => ({ from: d, to: o.id }))),
+      layers: topologicalLayers(graph),
+    });
   });
 
   return r;

@@ -14,6 +14,7 @@ import { idFromIdempotencyKey } from '../idempotency.js';
 import { machineTypeAvailability } from '../machine-types.js';
 import { createPipelineBody } from '../schemas.js';
 import { loadProject, parseAmountField } from './projects.js';
+import { requireKnownResources } from './scheduling.js';
 
 function present(p: Pipeline) {
   return {
@@ -63,6 +64,7 @@ export function pipelineRoutes(ctx: ApiContext): Router {
       if (!c || c.projectId !== project.id) throw new InputError(`checkpointId: ${base} is not a checkpoint of project ${project.id}`, { field: 'checkpointId' });
     } else base = (await listCheckpoints(db, project.id)).at(-1)!.id;
     const steps = body.steps.map((s, i) => {
+      requireKnownResources(project, s.resources, `steps.${i}.resources`);
       if (s.type !== 'shell') {
         const a = machineTypeAvailability(ctx.config, s.type);
         if (!a.available) throw new ConflictError(`steps.${i}.type: ${s.type} is unavailable: ${a.reason}`, 'machine_type_unavailable');
@@ -76,6 +78,7 @@ export function pipelineRoutes(ctx: ApiContext): Router {
         prompt: s.prompt ?? null,
         model: s.model ?? null,
         dependsOn: s.dependsOn,
+        ...(s.resources.length ? { resources: s.resources } : {}),
         limits: {
           money: formatAmount(money, project.currency),
           minutes: s.limits.minutes ?? DEFAULT_MACHINE_MINUTES,
@@ -101,7 +104,17 @@ export function pipelineRoutes(ctx: ApiContext): Router {
       workflowId: id,
       taskQueue: ctx.config.taskQueue,
       workflowIdConflictPolicy: 'USE_EXISTING',
-      args: [{ pipelineId: id, projectId: project.id, baseCheckpointId: base, steps, heartbeatTimeoutSeconds: ctx.config.heartbeatTimeoutSeconds }],
+      args: [
+        {
+          pipelineId: id,
+          projectId: project.id,
+          baseCheckpointId: base,
+          steps,
+          heartbeatTimeoutSeconds: ctx.config.heartbeatTimeoutSeconds,
+          priority: body.priority,
+          currency: project.currency,
+        },
+      ],
     });
     res.status(202).json({ id, status: 'running' });
   });
