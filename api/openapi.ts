@@ -6,10 +6,14 @@ import {
   createPipelineBody,
   createProjectBody,
   extendMachineBody,
+  linkObjectiveBody,
   listMachinesQuery,
   putBudgetBody,
   putLimitPolicyBody,
+  putSchedulingBody,
   putTypeBudgetBody,
+  subtasksDoneBody,
+  updateObjectiveBody,
 } from './schemas.js';
 
 /** The OpenAPI 3.1 document, built from the same zod schemas that validate requests. */
@@ -71,7 +75,21 @@ export function openApiDocument() {
         post: op('Create an objective', { parameters: [idParam()], requestBody: body(createObjectiveBody) }),
         get: op('List objectives', { parameters: [idParam()] }),
       },
-      '/objectives/{id}': { get: op('An objective with status and progress', { parameters: [idParam()] }) },
+      '/objectives/{id}': {
+        get: op('An objective with status, progress and (while it runs) what it waits for', { parameters: [idParam()] }),
+        patch: op('Update title, priority, sub-tasks or machine count of an open objective', { parameters: [idParam()], requestBody: body(updateObjectiveBody) }),
+      },
+      '/objectives/{id}/pause': { post: op('Hold an objective that has not started its machine (202)', { parameters: [idParam()] }) },
+      '/objectives/{id}/resume': { post: op('Let a paused objective go on (202)', { parameters: [idParam()] }) },
+      '/objectives/{id}/cancel': { post: op('Cancel an objective; a running machine is terminated cleanly (202)', { parameters: [idParam()] }) },
+      '/objectives/{id}/links': { post: op('Add a dependency (refused with the path when it closes a cycle)', { parameters: [idParam()], requestBody: body(linkObjectiveBody) }) },
+      '/objectives/{id}/subtasks/done': { post: op('Tick sub-tasks off; records the progress made', { parameters: [idParam()], requestBody: body(subtasksDoneBody) }) },
+      '/objectives/{id}/progress': { get: op('Every progress measurement of an objective, oldest first', { parameters: [idParam()] }) },
+      '/projects/{id}/objectives/dag': { get: op('The objectives as a DAG: nodes with progress, edges, layers', { parameters: [idParam()] }) },
+      '/projects/{id}/scheduling': {
+        get: op('Concurrent-machine limit, greediness, resources, and what holds or waits for them', { parameters: [idParam()] }),
+        put: op('Change the concurrent-machine limit, greediness or named resources', { parameters: [idParam()], requestBody: body(putSchedulingBody) }),
+      },
       '/machine-types': { get: op('Machine types and their availability') },
       '/machines': {
         post: op('Start a machine (202); 409 budget_exceeded when the budget cannot cover its limit', { requestBody: body(createMachineBody) }),
