@@ -12,7 +12,9 @@ import { startScriptedEndpoint, writeFileScript } from '../test/support/llm/endp
 /**
  * Records workflow histories for the replay test (test/workflows/replay.test.ts). Run it after an
  * intended, compatible workflow change: `npm run record-histories`. Each scenario's history is
- * written to test/workflows/histories/<scenario>.json.
+ * written to test/workflows/histories/<scenario>.json. Name scenarios to record only those
+ * (`npm run record-histories -- pipeline-diamond`): keep the histories of older workflow versions,
+ * they are what running executions replay.
  */
 const OUT = path.resolve('test/workflows/histories');
 
@@ -56,41 +58,79 @@ async function main() {
   });
   const p = await startPlatform({ config });
   const recorded: Array<[string, string]> = [];
+  const only = process.argv.slice(2);
+  const want = (...names: string[]) => !only.length || names.some((n) => only.includes(n));
   try {
     const project = await call(p, 'POST', '/v1/projects', { name: 'histories' });
     await call(p, 'PUT', `/v1/projects/${project.id}/budget`, { amount: '1.00', currency: 'USD', period: 'total' });
     const spawn = (body: object) => call(p, 'POST', '/v1/machines', { projectId: project.id, type: 'shell', ...body });
 
-    const completed = await spawn({ command: 'echo done > done.txt' });
-    await until(p, `/v1/machines/${completed.id}`, machineEnded);
-    recorded.push(['machine-completed', completed.id]);
+    if (want('machine-completed')) {
+      const completed = await spawn({ command: 'echo done > done.txt' });
+      await until(p, `/v1/machines/${completed.id}`, machineEnded);
+      recorded.push(['machine-completed', completed.id]);
+    }
 
-    const failed = await spawn({ command: 'echo partial > p.txt; exit 2' });
-    await until(p, `/v1/machines/${failed.id}`, machineEnded);
-    recorded.push(['machine-failed', failed.id]);
+    if (want('machine-failed')) {
+      const failed = await spawn({ command: 'echo partial > p.txt; exit 2' });
+      await until(p, `/v1/machines/${failed.id}`, machineEnded);
+      recorded.push(['machine-failed', failed.id]);
+    }
 
-    const terminated = await spawn({ command: 'while true; do date >> t.txt; sleep 0.2; done' });
-    await until(p, `/v1/machines/${terminated.id}`, (b) => b.status === 'running');
-    await call(p, 'POST', `/v1/machines/${terminated.id}/checkpoint`);
-    await until(p, `/v1/machines/${terminated.id}`, (b) => b.checkpoints.length === 1);
-    await call(p, 'POST', `/v1/machines/${terminated.id}/terminate`);
-    await until(p, `/v1/machines/${terminated.id}`, machineEnded);
-    recorded.push(['machine-terminated-with-manual-checkpoint', terminated.id]);
+    if (want('machine-terminated-with-manual-checkpoint')) {
+      const terminated = await spawn({ command: 'while true; do date >> t.txt; sleep 0.2; done' });
+      await until(p, `/v1/machines/${terminated.id}`, (b) => b.status === 'running');
+      await call(p, 'POST', `/v1/machines/${terminated.id}/checkpoint`);
+      await until(p, `/v1/machines/${terminated.id}`, (b) => b.checkpoints.length === 1);
+      await call(p, 'POST', `/v1/machines/${terminated.id}/terminate`);
+      await until(p, `/v1/machines/${terminated.id}`, machineEnded);
+      recorded.push(['machine-terminated-with-manual-checkpoint', terminated.id]);
+    }
 
-    const refused = await spawn({ command: 'true', limits: { money: '5.00' } });
-    await until(p, `/v1/machines/${refused.error?.details?.machineId ?? refused.id}`, machineEnded);
-    recorded.push(['machine-refused', refused.error.details.machineId]);
+    if (want('machine-refused')) {
+      const refused = await spawn({ command: 'true', limits: { money: '5.00' } });
+      await until(p, `/v1/machines/${refused.error?.details?.machineId ?? refused.id}`, machineEnded);
+      recorded.push(['machine-refused', refused.error.details.machineId]);
+    }
 
-    await installAgentClis();
-    llm.setScript(writeFileScript('claude', { path: '/workspace/notes.txt', content: 'recorded\n' }));
-    const agent = await spawn({ type: 'claude-code', prompt: 'Write notes.txt' });
-    await until(p, `/v1/machines/${agent.id}`, machineEnded);
-    recorded.push(['machine-claude-code-completed', agent.id]);
+    if (want('machine-claude-code-completed')) {
+      await installAgentClis();
+      llm.setScript(writeFileScript('claude', { path: '/workspace/notes.txt', content: 'recorded\n' }));
+      const agent = await spawn({ type: 'claude-code', prompt: 'Write notes.txt' });
+      await until(p, `/v1/machines/${agent.id}`, machineEnded);
+      recorded.push(['machine-claude-code-completed', agent.id]);
+    }
 
-    const first = await call(p, 'POST', `/v1/projects/${project.id}/objectives`, { title: 'first', command: 'echo 1 > 1.txt' });
-    const second = await call(p, 'POST', `/v1/projects/${project.id}/objectives`, { title: 'second', command: 'echo 2 > 2.txt', dependsOn: [first.id] });
-    await until(p, `/v1/objectives/${second.id}`, (b) => b.status === 'completed');
-    recorded.push(['objective-first', first.id], ['objective-second-with-dependency', second.id]);
+    if (want('objective-first', 'objective-second-with-dependency')) {
+      const first = await call(p, 'POST', `/v1/projects/${project.id}/objectives`, { title: 'first', command: 'echo 1 > 1.txt' });
+      const second = await call(p, 'POST', `/v1/projects/${project.id}/objectives`, { title: 'second', command: 'echo 2 > 2.txt', dependsOn: [first.id] });
+      await until(p, `/v1/objectives/${second.id}`, (b) => b.status === 'completed');
+      recorded.push(['objective-first', first.id], ['objective-second-with-dependency', second.id]);
+    }
+
+
+    if (want('objective-with-completion-check')) {
+      const o = await call(p, 'POST', `/v1/projects/${project.id}/objectives`, {
+        title: 'two passes',
+        command: 'echo pass >> passes.txt',
+        completion: { command: 'test "$(wc -l < passes.txt)" -ge 2' },
+        maxMachines: 3,
+        limits: { money: '0.05' },
+      });
+      await until(p, `/v1/objectives/${o.id}`, (b) => b.status === 'completed');
+      recorded.push(['objective-with-completion-check', o.id]);
+    }
+
+    if (want('pipeline-diamond-with-resources', 'project-coordinator')) {
+      await call(p, 'PUT', `/v1/projects/${project.id}/scheduling`, { maxConcurrentMachines: 2, resources: { db: 1 } });
+      const step = (id: string, dependsOn: string[], resources: string[] = []) => ({ id, type: 'shell', command: `echo ${id} > ${id}.txt`, dependsOn, resources, limits: { money: '0.05' } });
+      const pl = await call(p, 'POST', '/v1/pipelines', {
+        projectId: project.id,
+        steps: [step('a', []), step('b', ['a'], ['db']), step('c', ['a'], ['db']), step('d', ['b', 'c'])],
+      });
+      await until(p, `/v1/pipelines/${pl.id}`, (b) => b.status !== 'running');
+      recorded.push(['pipeline-diamond-with-resources', pl.id], ['project-coordinator', `coordinator-${project.id}`]);
+    }
 
     fs.mkdirSync(OUT, { recursive: true });
     const cli = await ensureTemporalBinary();

@@ -30,7 +30,9 @@ describe('workflow replay of recorded histories', function () {
     const names = histories().map((h) => h.workflowId);
     assert.ok(names.some((n) => n.startsWith('machine-')));
     assert.ok(names.some((n) => n.startsWith('objective-')));
-    assert.ok(names.length >= 6);
+    assert.ok(names.some((n) => n.startsWith('pipeline-')));
+    assert.ok(names.some((n) => n.startsWith('project-coordinator')));
+    assert.ok(names.length >= 9);
   });
 
   it('replays every recorded history without a determinism error', async () => {
