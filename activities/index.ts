@@ -1,5 +1,6 @@
 import type { ActivityDeps } from './deps.js';
 import { createAgentRunActivities } from './agent-run.js';
+import { createArtifactPassingActivities } from './artifact-passing.js';
 import { createMachineRunActivities } from './machine-run.js';
 import { createObjectiveActivities } from './objectives.js';
 import { createPipelineActivities } from './pipelines.js';
@@ -15,6 +16,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createAgentRunActivities(deps),
     ...createObjectiveActivities(deps),
     ...createPipelineActivities(deps),
+    ...createArtifactPassingActivities(deps),
   };
 }
 

@@ -11,6 +11,7 @@ import {
   uuid4,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
+import { hasInputs, resolveStepRefs, type MachineInputs } from '../domain/artifacts.js';
 import { readyNodes } from '../domain/dag.js';
 import type { MachineType } from '../domain/machines.js';
 import { machineRun, type MachineRunInput } from './machine.js';
@@ -23,6 +24,10 @@ export interface PipelineStepInput {
   model?: string | null;
   dependsOn: string[];
   limits: { money: string; minutes: number; apiCalls?: number | null };
+  /** Files / conversations / artifacts to start with; `step` names an earlier step this one depends on. */
+  inputs?: MachineInputs;
+  /** Workspace files kept as the step's named artifacts. */
+  artifacts?: string[];
 }
 
 export interface PipelineInput {
@@ -111,6 +116,9 @@ export async function pipeline(input: PipelineInput): Promise<PipelineState> {
       profile: 'lightweight',
       limits: step.limits,
       heartbeatTimeoutSeconds: input.heartbeatTimeoutSeconds,
+      // Earlier steps are complete by now: their machine and final checkpoint stand in for `step`.
+      ...(hasInputs(step.inputs) ? { inputs: resolveStepRefs(step.inputs!, state.steps) } : {}),
+      ...(step.artifacts?.length ? { artifacts: step.artifacts } : {}),
     };
     const result = await executeChild(machineRun, {
       workflowId: machineId,
