@@ -15,6 +15,8 @@ import { startScriptedEndpoint, writeFileScript } from '../test/support/llm/endp
  * written to test/workflows/histories/<scenario>.json.
  */
 const OUT = path.resolve('test/workflows/histories');
+/** RECORD_ONLY=a,b writes only those scenarios (and skips the agent scenario unless named), leaving the other files as they are. */
+const ONLY = process.env.RECORD_ONLY ? process.env.RECORD_ONLY.split(',') : null;
 
 async function call(p: Platform, method: string, url: string, body?: unknown): Promise<any> {
   const res = await fetch(`${p.apiUrl}${url}`, {
@@ -81,20 +83,40 @@ async function main() {
     await until(p, `/v1/machines/${refused.error?.details?.machineId ?? refused.id}`, machineEnded);
     recorded.push(['machine-refused', refused.error.details.machineId]);
 
+    if (!ONLY || ONLY.includes('machine-claude-code-completed')) {
     await installAgentClis();
     llm.setScript(writeFileScript('claude', { path: '/workspace/notes.txt', content: 'recorded\n' }));
     const agent = await spawn({ type: 'claude-code', prompt: 'Write notes.txt' });
     await until(p, `/v1/machines/${agent.id}`, machineEnded);
     recorded.push(['machine-claude-code-completed', agent.id]);
+    }
 
     const first = await call(p, 'POST', `/v1/projects/${project.id}/objectives`, { title: 'first', command: 'echo 1 > 1.txt' });
     const second = await call(p, 'POST', `/v1/projects/${project.id}/objectives`, { title: 'second', command: 'echo 2 > 2.txt', dependsOn: [first.id] });
     await until(p, `/v1/objectives/${second.id}`, (b) => b.status === 'completed');
     recorded.push(['objective-first', first.id], ['objective-second-with-dependency', second.id]);
 
+    // Artifact passing: step b starts with a file and a declared artifact of step a, and declares its own.
+    const piped = await call(p, 'POST', '/v1/pipelines', {
+      projectId: project.id,
+      steps: [
+        { id: 'a', type: 'shell', command: 'echo a > a.txt', artifacts: ['a.txt'] },
+        {
+          id: 'b',
+          type: 'shell',
+          dependsOn: ['a'],
+          command: 'cat given.txt artifact.txt > b.txt',
+          inputs: { files: [{ step: 'a', path: 'a.txt', as: 'given.txt' }], artifacts: [{ step: 'a', name: 'a.txt', as: 'artifact.txt' }] },
+          artifacts: ['b.txt'],
+        },
+      ],
+    });
+    const pipedDone = await until(p, `/v1/pipelines/${piped.id}`, (b) => b.status !== 'running');
+    recorded.push(['pipeline-artifact-passing', piped.id], ['machine-with-inputs-and-artifacts', pipedDone.steps[1].machineId]);
+
     fs.mkdirSync(OUT, { recursive: true });
     const cli = await ensureTemporalBinary();
-    for (const [name, workflowId] of recorded) {
+    for (const [name, workflowId] of recorded.filter(([n]) => !ONLY || ONLY.includes(n))) {
       // The CLI writes the history in the proto3 JSON form that historyFromJSON reads back.
       const json = execFileSync(cli, ['workflow', 'show', '--address', temporal.address, '-w', workflowId, '--output', 'json'], {
         encoding: 'utf8',

@@ -282,6 +282,8 @@ describe('artifact passing between machines (real Temporal, Postgres, git, bubbl
       const foreign = await get(`/autovibe/v1/checkpoints/${cpB}/files/data/a.txt`);
       assert.equal(foreign.status, 404);
       assert.doesNotMatch(foreign.body, /from-project-b/);
+      // Refused for being another project's, not merely because this project's repository lacks its commit.
+      assert.match(foreign.body, /no checkpoint checkpoint-\S+ in this machine's project/);
       assert.equal((await get(`/autovibe/v1/checkpoints/${cpA}/files/data/missing.txt`)).status, 404);
       assert.equal((await get(`/autovibe/v1/checkpoints/${cpA}/files/data/../../x`)).status, 400);
       assert.deepEqual(upstreamPaths, []);
