@@ -284,8 +284,8 @@ export async function commitWithBlobs(
   try {
     await git(['--git-dir', repoPath, 'read-tree', parentCommit], { env });
     for (const e of entries) {
-      // A file replacing a directory of the same name (or the reverse) is refused by git: say which.
-      await git(['--git-dir', repoPath, 'update-index', '--add', '--replace', '--cacheinfo', `${e.mode},${e.oid},${e.path}`], { env });
+      // Without --replace git refuses a file where the tree has a directory (or the reverse), instead of dropping that directory.
+      await git(['--git-dir', repoPath, 'update-index', '--add', '--cacheinfo', `${e.mode},${e.oid},${e.path}`], { env });
     }
     const tree = (await git(['--git-dir', repoPath, 'write-tree'], { env })).trim();
     return await commitTree(repoPath, tree, [parentCommit], message, date);
