@@ -3,10 +3,14 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
+import { NativeConnection, Worker } from '@temporalio/worker';
+import { createActivities } from '../../activities/index.js';
 import { checkpointFileRoute } from '../../activities/machines/checkpoint-files.js';
 import { startMeteringProxy } from '../../activities/machines/metering-proxy.js';
 import { putArtifact } from '../../store/artifacts.js';
-import { projectWithBudget, startTestPlatform, waitFor, waitForMachine, type TestPlatform } from '../support/platform.js';
+import { insertMachine } from '../../store/machines.js';
+import { machineRun } from '../../workflows/index.js';
+import { projectWithBudget, startTestPlatform, waitFor, waitForMachine, workflowBundle, type TestPlatform } from '../support/platform.js';
 
 const ENDED = ['completed', 'failed', 'cancelled'];
 
@@ -306,5 +310,104 @@ describe('artifact passing between machines (real Temporal, Postgres, git, bubbl
       await proxy.close();
       upstream.close();
     }
+  });
+});
+
+describe('artifact passing to an agent machine (real workflow and activities; the agent run is a fake)', function () {
+  this.timeout(180_000);
+  let p: TestPlatform;
+  let worker: Worker;
+  let running: Promise<void>;
+  const prompts: string[] = [];
+  const seen: Record<string, string> = {};
+
+  before(async () => {
+    p = await startTestPlatform({ label: 'artifacts-agent', worker: false });
+    const connection = await NativeConnection.connect({ address: process.env.TEST_TEMPORAL_ADDRESS! });
+    const real = createActivities({ db: p.db, config: p.config, log: p.log });
+    // FAKE runAgent: no agent CLI is installed here. It reports what the agent would have been given.
+    const fakeRunAgent: typeof real.runAgent = async (input) => {
+      prompts.push(input.prompt);
+      const workspace = path.join(p.config.workspacesDir, input.machineId);
+      for (const f of fs.readdirSync(path.join(workspace, '.autovibe', 'context'))) {
+        seen[f] = fs.readFileSync(path.join(workspace, '.autovibe', 'context', f), 'utf8');
+      }
+      return {
+        exitCode: 0,
+        stopReason: null,
+        outputTail: '',
+        lastCheckpointId: input.parentCheckpointId,
+        checkpoints: [],
+        usage: { inputTokens: 0, outputTokens: 0, apiCalls: 0 },
+        apiCost: '0.00',
+      };
+    };
+    worker = await Worker.create({
+      connection,
+      taskQueue: p.config.taskQueue,
+      workflowBundle: await workflowBundle(),
+      activities: { ...real, runAgent: fakeRunAgent },
+    });
+    running = worker.run().finally(() => connection.close());
+  });
+  after(async () => {
+    if (worker?.getState() === 'RUNNING') worker.shutdown();
+    await running;
+    await p?.stop();
+  });
+
+  it('writes the given conversation under .autovibe/context and adds a note to the agent\'s prompt', async () => {
+    const projectId = await projectWithBudget(p, '10.00');
+    const r = await p.api('POST', '/v1/machines', { projectId, type: 'shell', command: 'echo spec > spec.txt' });
+    const earlier = await waitForMachine(p, r.body.id);
+    assert.equal(earlier.status, 'completed', JSON.stringify(earlier));
+    const conversation = '{"seq":1,"response":"the spec is in spec.txt"}\n';
+    const file = path.join(p.config.artifactsDir, earlier.id, 'conversation.jsonl');
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    fs.writeFileSync(file, conversation);
+    await putArtifact(p.db, { machineId: earlier.id, name: 'conversation.jsonl', path: file, size: conversation.length, sha256: 'x', checkpointId: null });
+
+    const machineId = `machine-${crypto.randomUUID()}`;
+    const limits = { money: '0.10', minutes: 5 };
+    await insertMachine(p.db, {
+      id: machineId,
+      projectId,
+      objectiveId: null,
+      type: 'claude-code',
+      provider: 'local',
+      profile: 'lightweight',
+      command: null,
+      prompt: 'Continue the work.',
+      parentCheckpointId: earlier.checkpoints.at(-1),
+      limits,
+      workflowId: machineId,
+      createdBy: 'test',
+    });
+    const result = await p.temporal.workflow.execute(machineRun, {
+      workflowId: machineId,
+      taskQueue: p.config.taskQueue,
+      args: [
+        {
+          machineId,
+          projectId,
+          type: 'claude-code',
+          command: '',
+          prompt: 'Continue the work.',
+          parentCheckpointId: earlier.checkpoints.at(-1),
+          profile: 'lightweight',
+          limits,
+          heartbeatTimeoutSeconds: 5,
+          inputs: { files: [{ checkpointId: earlier.checkpoints.at(-1), path: 'spec.txt', as: 'given/spec.txt' }], conversations: [{ machineId: earlier.id }], artifacts: [] },
+        },
+      ],
+    });
+    assert.equal(result.status, 'completed', JSON.stringify(result));
+    assert.deepEqual(seen, { [`${earlier.id}.conversation.jsonl`]: conversation });
+    assert.equal(prompts.length, 1);
+    const [prompt] = prompts as [string];
+    assert.ok(prompt.startsWith('Continue the work.\n\n'), prompt);
+    assert.match(prompt, new RegExp(`- \\.autovibe/context/${earlier.id}\\.conversation\\.jsonl: conversation history of machine ${earlier.id}`));
+    assert.match(prompt, new RegExp(`- given/spec\\.txt: file spec\\.txt of checkpoint ${earlier.checkpoints.at(-1)}`));
+    assert.match(prompt, /GET http:\/\/127\.0\.0\.1:8080\/autovibe\/v1\/checkpoints\/<checkpoint id>\/files\/<path>/);
   });
 });
