@@ -120,6 +120,7 @@ export function inputsNote(placed: Array<{ dest: string; what: string }>): strin
   return [
     'Inputs from other machines of this project were placed in the workspace:',
     ...placed.map((p) => `- ${p.dest}: ${p.what}`),
-    `Any file of another checkpoint of this project can be fetched with GET ${SANDBOX_FILES_URL}/<checkpoint id>/files/<path>.`,
+    `Any file of another checkpoint of this project can be fetched with GET ${SANDBOX_FILES_URL}/<checkpoint id>/files/<path>`,
+    `(GET ${SANDBOX_FILES_URL} lists the checkpoints, GET ${SANDBOX_FILES_URL}/<checkpoint id> the files of one).`,
   ].join('\n');
 }

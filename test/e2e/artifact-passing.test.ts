@@ -290,6 +290,14 @@ describe('artifact passing between machines (real Temporal, Postgres, git, bubbl
       assert.match(foreign.body, /no checkpoint checkpoint-\S+ in this machine's project/);
       assert.equal((await get(`/autovibe/v1/checkpoints/${cpA}/files/data/missing.txt`)).status, 404);
       assert.equal((await get(`/autovibe/v1/checkpoints/${cpA}/files/data/../../x`)).status, 400);
+      // The agent can discover what to ask for: its project's checkpoints, and the files of one.
+      const list = await get('/autovibe/v1/checkpoints');
+      assert.equal(list.status, 200);
+      const ids = JSON.parse(list.body).items.map((c: any) => c.id);
+      assert.ok(ids.includes(cpA) && !ids.includes(cpB), list.body);
+      const one = await get(`/autovibe/v1/checkpoints/${cpA}`);
+      assert.ok(JSON.parse(one.body).files.some((f: any) => f.path === 'data/a.txt'), one.body);
+      assert.equal((await get(`/autovibe/v1/checkpoints/${cpB}`)).status, 404);
       assert.deepEqual(upstreamPaths, []);
       // Everything else still goes to the model API.
       assert.equal((await get('/v1/models')).status, 200);
