@@ -30,6 +30,8 @@ function present(p: Pipeline) {
       id: s.id,
       type: s.type,
       dependsOn: s.dependsOn,
+      ...(s.inputs ? { inputs: s.inputs } : {}),
+      ...(s.artifacts ? { artifacts: s.artifacts } : {}),
       status: s.status,
       machineId: s.machineId,
       checkpointId: s.checkpointId,

@@ -111,6 +111,11 @@ describe('artifact passing between machines (real Temporal, Postgres, git, bubbl
     const by = Object.fromEntries(done.steps.map((s: any) => [s.id, s]));
     for (const s of done.steps) assert.equal(s.status, 'completed', `${s.id}: ${s.error}`);
     assert.equal(done.status, 'completed');
+    // The pipeline shows what each step was given and declared, as submitted.
+    assert.deepEqual(by.a.artifacts, steps[0]!.artifacts);
+    assert.equal(by.a.inputs, undefined);
+    assert.deepEqual(by.b.inputs, steps[1]!.inputs);
+    assert.deepEqual(by.c.inputs, steps[2]!.inputs);
 
     // a's declared artifacts are kept, linked to a's final checkpoint, and readable by name (a path).
     const aArtifacts = (await p.api('GET', `/v1/machines/${by.a.machineId}/artifacts`)).body.items;
