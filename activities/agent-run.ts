@@ -20,6 +20,7 @@ import { getProject } from '../store/projects.js';
 import { killSandboxes } from './compute/local-sandbox.js';
 import type { ActivityDeps } from './deps.js';
 import { checkpointWorkspace } from './machine-run.js';
+import { checkpointFileRoute } from './machines/checkpoint-files.js';
 import { startMeteringProxy, type CompletedCall } from './machines/metering-proxy.js';
 import { superviseSandbox } from './machines/supervise.js';
 
@@ -152,6 +153,7 @@ export function createAgentRunActivities({ db, config, log }: ActivityDeps) {
         dialect: spec.dialect!,
         headers: upstream.headers,
         defaultMaxOutputTokens: 32_000,
+        local: checkpointFileRoute(db, { machineId: input.machineId, projectId: project.id }),
         admit(call) {
           if (input.apiCallLimit !== null && usage.apiCalls >= input.apiCallLimit) {
             stopReason ??= STOP_REASONS.apiCallLimit;

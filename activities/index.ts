@@ -1,6 +1,7 @@
 import type { ActivityDeps } from './deps.js';
 import { createAgentRunActivities } from './agent-run.js';
 import { createCoordinationActivities } from './coordination.js';
+import { createArtifactPassingActivities } from './artifact-passing.js';
 import { createMachineRunActivities } from './machine-run.js';
 import { createObjectiveActivities } from './objectives.js';
 import { createPipelineActivities } from './pipelines.js';
@@ -17,6 +18,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createObjectiveActivities(deps),
     ...createPipelineActivities(deps),
     ...createCoordinationActivities(deps),
+    ...createArtifactPassingActivities(deps),
   };
 }
 

@@ -106,6 +106,7 @@ export function openApiDocument() {
       '/pipelines/{id}/cancel': { post: op('Cancel a pipeline: running machines are terminated, reservations settled', { parameters: [idParam()] }) },
       '/machines/{id}/extend': { post: op('Give a paused machine more money, time or API calls', { parameters: [idParam()], requestBody: body(extendMachineBody) }) },
       '/machines/{id}/artifacts': { get: op('Artifacts of a machine (conversation, tool output)', { parameters: [idParam()] }) },
+      '/machines/{id}/artifacts/{name}': { get: op('One artifact of a machine by name (a declared artifact is named by its workspace path)', { parameters: [idParam(), idParam('name')] }) },
       '/projects/{id}/limit-policy': { put: op('What machines do at a limit: stop or pause', { parameters: [idParam()], requestBody: body(putLimitPolicyBody) }) },
       '/projects/{id}/machine-types/{type}/budget': { put: op('A per-type daily budget', { parameters: [idParam(), idParam('type')], requestBody: body(putTypeBudgetBody) }) },
       '/audit': { get: op('The audit log', { parameters: query(auditQuery) }) },

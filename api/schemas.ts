@@ -63,6 +63,37 @@ export const machineLimits = z.strictObject({
   apiCalls: z.number().int().min(1).max(1_000_000).optional(),
 });
 
+/** Artifact passing: what a machine starts with, from other checkpoints and machines (or earlier pipeline steps). */
+const stepRef = z.string().min(1).max(63);
+const filePath = z.string().min(1).max(1024);
+const oneSource = (a: string) => (v: { step?: string | undefined } & Record<string, unknown>) => (v[a] === undefined) !== (v.step === undefined);
+export const machineInputs = z.strictObject({
+  files: z
+    .array(
+      z
+        .strictObject({ checkpointId: id('checkpoint').optional(), step: stepRef.optional(), path: filePath, as: filePath.optional() })
+        .refine(oneSource('checkpointId'), { message: 'give exactly one of checkpointId, step' }),
+    )
+    .max(100)
+    .optional(),
+  conversations: z
+    .array(
+      z.strictObject({ machineId: id('machine').optional(), step: stepRef.optional() }).refine(oneSource('machineId'), { message: 'give exactly one of machineId, step' }),
+    )
+    .max(20)
+    .optional(),
+  artifacts: z
+    .array(
+      z
+        .strictObject({ machineId: id('machine').optional(), step: stepRef.optional(), name: filePath, as: filePath.optional() })
+        .refine(oneSource('machineId'), { message: 'give exactly one of machineId, step' }),
+    )
+    .max(100)
+    .optional(),
+});
+/** Workspace files kept as the machine's named artifacts after its run. */
+export const declaredArtifacts = z.array(filePath).max(100);
+
 const requireWork = (b: { type?: string; machineType?: string; command?: string | undefined; prompt?: string | undefined }, ctx: z.RefinementCtx) => {
   const type = b.type ?? b.machineType;
   if (type === 'shell' && !b.command) ctx.addIssue({ code: 'custom', path: ['command'], message: 'is required for a shell machine' });
@@ -82,6 +113,8 @@ export const createMachineBody = z
     provider: z.enum(PROVIDERS).default('local'),
     profile: z.enum(Object.keys(PROFILES) as [keyof typeof PROFILES]).default('lightweight'),
     limits: machineLimits.default({}),
+    inputs: machineInputs.optional(),
+    artifacts: declaredArtifacts.optional(),
   })
   .superRefine(requireWork);
 
@@ -144,6 +177,8 @@ export const pipelineStep = z
     limits: machineLimits.default({}),
     /** Named project resources the step holds while it runs. */
     resources: z.array(resourceName).max(20).default([]),
+    inputs: machineInputs.optional(),
+    artifacts: declaredArtifacts.optional(),
   })
   .superRefine(requireWork);
 

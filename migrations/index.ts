@@ -4,6 +4,7 @@ import * as m002 from './20261127_002_machine_artifacts.js';
 import * as m003 from './20261127_003_project_limit_policy.js';
 import * as m004 from './20261127_004_pipelines.js';
 import * as m010 from './20261127_010_scheduling.js';
+import * as m012 from './20261127_012_artifact_passing.js';
 
 interface Migration {
   up(db: Knex): Promise<void>;
@@ -17,6 +18,7 @@ const MIGRATIONS: Array<[string, Migration]> = [
   ['20261127_003_project_limit_policy', m003],
   ['20261127_004_pipelines', m004],
   ['20261127_010_scheduling', m010],
+  ['20261127_012_artifact_passing', m012],
 ];
 
 export const migrationSource: Knex.MigrationSource<[string, Migration]> = {

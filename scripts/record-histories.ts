@@ -58,7 +58,8 @@ async function main() {
   });
   const p = await startPlatform({ config });
   const recorded: Array<[string, string]> = [];
-  const only = process.argv.slice(2);
+  // Scenario names as arguments, or RECORD_ONLY=a,b.
+  const only = process.argv.slice(2).length ? process.argv.slice(2) : (process.env.RECORD_ONLY?.split(',') ?? []);
   const want = (...names: string[]) => !only.length || names.some((n) => only.includes(n));
   try {
     const project = await call(p, 'POST', '/v1/projects', { name: 'histories' });
@@ -132,9 +133,29 @@ async function main() {
       recorded.push(['pipeline-diamond-with-resources', pl.id], ['project-coordinator', `coordinator-${project.id}`]);
     }
 
+    if (want('pipeline-artifact-passing', 'machine-with-inputs-and-artifacts')) {
+      // Artifact passing: step b starts with a file and a declared artifact of step a, and declares its own.
+      const piped = await call(p, 'POST', '/v1/pipelines', {
+        projectId: project.id,
+        steps: [
+          { id: 'a', type: 'shell', command: 'echo a > a.txt', artifacts: ['a.txt'] },
+          {
+            id: 'b',
+            type: 'shell',
+            dependsOn: ['a'],
+            command: 'cat given.txt artifact.txt > b.txt',
+            inputs: { files: [{ step: 'a', path: 'a.txt', as: 'given.txt' }], artifacts: [{ step: 'a', name: 'a.txt', as: 'artifact.txt' }] },
+            artifacts: ['b.txt'],
+          },
+        ],
+      });
+      const pipedDone = await until(p, `/v1/pipelines/${piped.id}`, (b) => b.status !== 'running');
+      recorded.push(['pipeline-artifact-passing', piped.id], ['machine-with-inputs-and-artifacts', pipedDone.steps[1].machineId]);
+    }
+
     fs.mkdirSync(OUT, { recursive: true });
     const cli = await ensureTemporalBinary();
-    for (const [name, workflowId] of recorded) {
+    for (const [name, workflowId] of recorded.filter(([n]) => want(n))) {
       // The CLI writes the history in the proto3 JSON form that historyFromJSON reads back.
       const json = execFileSync(cli, ['workflow', 'show', '--address', temporal.address, '-w', workflowId, '--output', 'json'], {
         encoding: 'utf8',

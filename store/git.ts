@@ -237,3 +237,59 @@ export async function mergeCommits(repoPath: string, commits: string[], message:
   const tree = (await git(['--git-dir', repoPath, 'rev-parse', `${current}^{tree}`])).trim();
   return commitTree(repoPath, tree, commits, message, date);
 }
+
+/** A regular file's blob at a commit: its object id and mode, or null when there is none (or it is a directory or link). */
+export async function blobAt(repoPath: string, commit: string, filePath: string): Promise<{ oid: string; mode: string } | null> {
+  let out: string;
+  try {
+    out = await git(['--git-dir', repoPath, 'ls-tree', '-z', '--full-tree', commit, '--', filePath]);
+  } catch {
+    return null;
+  }
+  const line = out.split('\0').find((l) => l.endsWith(`\t${filePath}`));
+  if (!line) return null;
+  const [mode, type, oid] = line.split('\t')[0]!.split(' ') as [string, string, string];
+  if (type !== 'blob' || (mode !== '100644' && mode !== '100755')) return null;
+  return { oid, mode };
+}
+
+/** Stores bytes as a blob of the repository and returns its object id. */
+export async function writeBlob(repoPath: string, bytes: Buffer): Promise<string> {
+  const child = spawn('git', ['--git-dir', repoPath, 'hash-object', '-w', '--stdin'], { stdio: ['pipe', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+  child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+  child.stdin.end(bytes);
+  await new Promise<void>((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', (code) => (code === 0 ? resolve() : reject(new GitError(`git hash-object failed: ${stderr.trim()}`))));
+  });
+  return stdout.trim();
+}
+
+/**
+ * A child commit of `parentCommit` with the given blobs placed at the given paths (added or
+ * replaced), built in a private index so no worktree is touched. Same inputs → same commit.
+ */
+export async function commitWithBlobs(
+  repoPath: string,
+  parentCommit: string,
+  entries: Array<{ path: string; oid: string; mode: string }>,
+  message: string,
+  date: Date,
+): Promise<string> {
+  const dir = await fs.mkdtemp(path.join(repoPath, 'tmp-index-'));
+  const env = { GIT_INDEX_FILE: path.join(dir, 'index') };
+  try {
+    await git(['--git-dir', repoPath, 'read-tree', parentCommit], { env });
+    for (const e of entries) {
+      // Without --replace git refuses a file where the tree has a directory (or the reverse), instead of dropping that directory.
+      await git(['--git-dir', repoPath, 'update-index', '--add', '--cacheinfo', `${e.mode},${e.oid},${e.path}`], { env });
+    }
+    const tree = (await git(['--git-dir', repoPath, 'write-tree'], { env })).trim();
+    return await commitTree(repoPath, tree, [parentCommit], message, date);
+  } finally {
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+}

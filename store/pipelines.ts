@@ -1,4 +1,5 @@
 import type { Knex } from 'knex';
+import type { MachineInputs } from '../domain/artifacts.js';
 import type { Db } from './db.js';
 
 export const PIPELINE_STATUSES = ['running', 'completed', 'failed', 'cancelled'] as const;
@@ -12,6 +13,10 @@ export interface PipelineStep {
   prompt: string | null;
   dependsOn: string[];
   limits: { money?: string; minutes?: number; apiCalls?: number };
+  /** Given at start (artifact passing); null when none. */
+  inputs: MachineInputs | null;
+  /** Declared artifacts; null when none. */
+  artifacts: string[] | null;
   status: StepStatus;
   machineId: string | null;
   checkpointId: string | null;
@@ -37,7 +42,13 @@ const json = (v: unknown) => (typeof v === 'string' ? JSON.parse(v) : v);
 
 export async function insertPipeline(
   db: Db | Knex.Transaction,
-  p: { id: string; projectId: string; baseCheckpointId: string; createdBy: string; steps: Array<Pick<PipelineStep, 'id' | 'type' | 'command' | 'prompt' | 'dependsOn' | 'limits'>> },
+  p: {
+    id: string;
+    projectId: string;
+    baseCheckpointId: string;
+    createdBy: string;
+    steps: Array<Pick<PipelineStep, 'id' | 'type' | 'command' | 'prompt' | 'dependsOn' | 'limits'> & { inputs?: MachineInputs; artifacts?: string[] }>;
+  },
 ): Promise<void> {
   await db('pipelines').insert({ id: p.id, project_id: p.projectId, status: 'running', base_checkpoint_id: p.baseCheckpointId, created_by: p.createdBy });
   await db('pipeline_steps').insert(
@@ -50,6 +61,8 @@ export async function insertPipeline(
       prompt: s.prompt,
       depends_on: JSON.stringify(s.dependsOn),
       limits: JSON.stringify(s.limits),
+      inputs: s.inputs ? JSON.stringify(s.inputs) : null,
+      artifacts: s.artifacts ? JSON.stringify(s.artifacts) : null,
       status: 'waiting',
     })),
   );
@@ -75,6 +88,8 @@ export async function getPipeline(db: Db, id: string): Promise<Pipeline | null> 
       prompt: s.prompt,
       dependsOn: json(s.depends_on),
       limits: json(s.limits),
+      inputs: s.inputs ? json(s.inputs) : null,
+      artifacts: s.artifacts ? json(s.artifacts) : null,
       status: s.status,
       machineId: s.machine_id,
       checkpointId: s.checkpoint_id,

@@ -5,11 +5,13 @@ import {
   defineSignal,
   defineUpdate,
   isCancellation,
+  patched,
   proxyActivities,
   setHandler,
   uuid4,
 } from '@temporalio/workflow';
 import type { Activities, ReservationOutcome } from '../activities/index.js';
+import { hasInputs, type ResolvedInputs } from '../domain/artifacts.js';
 import { affordableMs, formatAmount, parseAmount } from '../domain/money.js';
 import { PROFILES, STOP_REASONS, type MachineStatus, type MachineType, type ProfileId } from '../domain/machines.js';
 
@@ -31,6 +33,10 @@ export interface MachineRunInput {
   checkpointEveryMinutes?: number;
   /** What happens at a limit: stop (default), or pause with a checkpoint and wait for a human. */
   limitPolicy?: { policy: 'stop' | 'pause'; pauseMinutes: number };
+  /** Files, conversation histories and artifacts of other machines placed in the workspace before the run. */
+  inputs?: ResolvedInputs;
+  /** Workspace files kept as the machine's named artifacts after the run; a missing one fails the machine. */
+  artifacts?: string[];
 }
 
 export interface Extension {
@@ -60,6 +66,8 @@ export interface MachineRunState {
 
 /** Limits that, under the pause policy, pause a machine instead of ending it. */
 const LIMIT_REASONS: string[] = [STOP_REASONS.timeLimit, STOP_REASONS.moneyLimit, STOP_REASONS.apiCallLimit];
+/** Artifact passing (inputs before the run, declared artifacts after it); absent from older histories. */
+const ARTIFACT_PASSING = 'artifact-passing';
 const RESUME_NOTE = 'You were paused at a limit and have been given more; continue the task from the current state of the workspace.';
 
 export const reservationUpdate = defineUpdate<ReservationOutcome>('reservation');
@@ -150,6 +158,21 @@ export async function machineRun(input: MachineRunInput): Promise<MachineRunResu
   };
 
   try {
+    // Inputs become the machine's start checkpoint, so every retry and later checkpoint has them.
+    let prompt = input.prompt ?? '';
+    if (hasInputs(input.inputs) && patched(ARTIFACT_PASSING)) {
+      const prepared = await quick.prepareInputs({
+        machineId: input.machineId,
+        projectId: input.projectId,
+        parentCheckpointId: lastCheckpoint,
+        checkpointId: `checkpoint-${uuid4()}`,
+        inputs: input.inputs!,
+        at: new Date(Date.now()).toISOString(),
+      });
+      if (!prepared.ok) throw new Error(prepared.error);
+      lastCheckpoint = prepared.checkpointId;
+      if (input.type !== 'shell') prompt = `${prompt}\n\n${prepared.note}`;
+    }
    for (let segment = 0; ; segment++) {
     const segmentStart = Date.now();
     const timeLimitMs = limits.minutes * 60_000;
@@ -187,7 +210,7 @@ export async function machineRun(input: MachineRunInput): Promise<MachineRunResu
         machineId: input.machineId,
         projectId: input.projectId,
         type: input.type,
-        prompt: segment === 0 ? (input.prompt ?? '') : `${input.prompt ?? ''}\n\n${RESUME_NOTE}`,
+        prompt: segment === 0 ? prompt : `${prompt}\n\n${RESUME_NOTE}`,
         model: input.model ?? null,
         parentCheckpointId: lastCheckpoint,
         deadline,
@@ -266,6 +289,13 @@ export async function machineRun(input: MachineRunInput): Promise<MachineRunResu
     if (provisioned) {
       await mark('checkpointing');
       await checkpoint('final', state.stopReason ?? 'end');
+      if (input.artifacts?.length && patched(ARTIFACT_PASSING)) {
+        const kept = await quick.storeDeclaredArtifacts({ machineId: input.machineId, projectId: input.projectId, checkpointId: lastCheckpoint, paths: input.artifacts });
+        if (kept.missing.length && status === 'completed') {
+          status = 'failed';
+          error = `declared artifacts missing from the final checkpoint: ${kept.missing.join(', ')}`;
+        }
+      }
     }
   } catch (err) {
     if (isCancellation(err)) {

@@ -12,6 +12,7 @@ import {
   uuid4,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
+import { hasInputs, resolveStepRefs, type MachineInputs } from '../domain/artifacts.js';
 import { dependentsCount, readyNodes } from '../domain/dag.js';
 import type { MachineType } from '../domain/machines.js';
 import { parseAmount, type CurrencyCode } from '../domain/money.js';
@@ -28,6 +29,10 @@ export interface PipelineStepInput {
   limits: { money: string; minutes: number; apiCalls?: number | null };
   /** Named project resources the step holds while its machine runs. */
   resources?: string[];
+  /** Files / conversations / artifacts to start with; `step` names an earlier step this one depends on. */
+  inputs?: MachineInputs;
+  /** Workspace files kept as the step's named artifacts. */
+  artifacts?: string[];
 }
 
 export interface PipelineInput {
@@ -146,6 +151,9 @@ export async function pipeline(input: PipelineInput): Promise<PipelineState> {
       profile: 'lightweight',
       limits: step.limits,
       heartbeatTimeoutSeconds: input.heartbeatTimeoutSeconds,
+      // Earlier steps are complete by now: their machine and final checkpoint stand in for `step`.
+      ...(hasInputs(step.inputs) ? { inputs: resolveStepRefs(step.inputs!, state.steps) } : {}),
+      ...(step.artifacts?.length ? { artifacts: step.artifacts } : {}),
     };
     const result = await executeChild(machineRun, {
       workflowId: machineId,

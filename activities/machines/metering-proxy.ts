@@ -36,6 +36,14 @@ export interface MeteringProxyOptions {
   defaultMaxOutputTokens: number;
   admit(call: ModelCall): { ok: true } | { ok: false; reason: string };
   completed(call: CompletedCall): Promise<void>;
+  /** Platform routes served on the same socket (files of other checkpoints, …): null means not one of them. */
+  local?(method: string, url: string): Promise<LocalResponse | null>;
+}
+
+export interface LocalResponse {
+  status: number;
+  headers: Record<string, string>;
+  body: Buffer | string;
 }
 
 export interface MeteringProxy {
@@ -89,6 +97,14 @@ export async function startMeteringProxy(opts: MeteringProxyOptions): Promise<Me
   async function handle(req: http.IncomingMessage, res: http.ServerResponse, body: Buffer) {
     const method = req.method ?? 'GET';
     const path = req.url ?? '/';
+    if (opts.local) {
+      const local = await opts.local(method, path);
+      if (local) {
+        res.writeHead(local.status, local.headers);
+        res.end(local.body);
+        return;
+      }
+    }
     const modelCall = isModelCall(opts.dialect, method, path);
     let json: Record<string, any> | null = null;
     if (body.length) {

@@ -8,6 +8,8 @@ import { formatAmount } from '../../domain/money.js';
 import { appendAudit, listAudit } from '../../store/audit.js';
 import { getCheckpoint, listCheckpoints, machineCheckpointIds } from '../../store/checkpoints.js';
 import { listArtifacts } from '../../store/artifacts.js';
+import { checkDeclaredArtifacts, resolveInputEntries } from '../../store/artifact-inputs.js';
+import { hasInputs, resolveStepRefs } from '../../domain/artifacts.js';
 import { costTotals } from '../../store/costs.js';
 import { getMachine, insertMachine, listMachines, updateMachine, type Machine } from '../../store/machines.js';
 import { checkpointSignal, extendSignal, machineRun, reservationUpdate, terminateSignal } from '../../workflows/index.js';
@@ -85,6 +87,10 @@ export function machineRoutes(ctx: ApiContext): Router {
       const availability = machineTypeAvailability(config, body.type);
       if (!availability.available) throw new ConflictError(`type: ${body.type} is unavailable: ${availability.reason}`, 'machine_type_unavailable');
     }
+    // Artifact passing: every referenced file / history / artifact must exist in this project now.
+    if (body.inputs) await resolveInputEntries(db, project, body.inputs, 'inputs');
+    const inputs = hasInputs(body.inputs) ? resolveStepRefs(body.inputs!, {}) : null;
+    const artifacts = body.artifacts?.length ? checkDeclaredArtifacts(body.artifacts, 'artifacts') : null;
 
     const id = idFromIdempotencyKey('machine', principalOf(req).apiKeyId, req.get('idempotency-key'));
     await insertMachine(db, {
@@ -107,7 +113,15 @@ export function machineRoutes(ctx: ApiContext): Router {
       subjectType: 'machine',
       subjectId: id,
       projectId: project.id,
-      details: { type: body.type, command: body.command ?? null, checkpointId, limits, profile: body.profile },
+      details: {
+        type: body.type,
+        command: body.command ?? null,
+        checkpointId,
+        limits,
+        profile: body.profile,
+        ...(inputs ? { inputs } : {}),
+        ...(artifacts ? { artifacts } : {}),
+      },
       idempotencyKey: `machine:${id}:requested`,
     });
     const handle = await temporal.workflow
@@ -128,6 +142,8 @@ export function machineRoutes(ctx: ApiContext): Router {
             heartbeatTimeoutSeconds: config.heartbeatTimeoutSeconds,
             limitPolicy: { policy: project.limitPolicy, pauseMinutes: project.pauseMinutes },
             ...(body.checkpointEveryMinutes ? { checkpointEveryMinutes: body.checkpointEveryMinutes } : {}),
+            ...(inputs ? { inputs } : {}),
+            ...(artifacts ? { artifacts } : {}),
           },
         ],
         workflowIdConflictPolicy: 'USE_EXISTING',
@@ -168,7 +184,8 @@ export function machineRoutes(ctx: ApiContext): Router {
     res.json({ items: items.map(({ path: _path, ...a }) => a) });
   });
 
-  r.get('/machines/:id/artifacts/:name', async (req, res) => {
+  // Declared artifacts are named by their workspace path, so a name may hold '/'.
+  r.get('/machines/:id/artifacts/*name', async (req, res) => {
     const machine = await loadMachine(param(req, 'id'));
     const artifact = (await listArtifacts(db, machine.id)).find((a) => a.name === param(req, 'name'));
     if (!artifact) throw new NotFoundError(`machine ${machine.id} has no artifact ${param(req, 'name')}`);

@@ -1,6 +1,8 @@
 import { Router } from 'express';
 import { ConflictError, InputError, NotFoundError } from '../../domain/errors.js';
+import { ancestorsOf, hasInputs } from '../../domain/artifacts.js';
 import { validateDag } from '../../domain/dag.js';
+import { checkDeclaredArtifacts, resolveInputEntries } from '../../store/artifact-inputs.js';
 import { DEFAULT_MACHINE_MINUTES } from '../../domain/machines.js';
 import { formatAmount } from '../../domain/money.js';
 import { appendAudit } from '../../store/audit.js';
@@ -29,6 +31,8 @@ function present(p: Pipeline) {
       id: s.id,
       type: s.type,
       dependsOn: s.dependsOn,
+      ...(s.inputs ? { inputs: s.inputs } : {}),
+      ...(s.artifacts ? { artifacts: s.artifacts } : {}),
       status: s.status,
       machineId: s.machineId,
       checkpointId: s.checkpointId,
@@ -63,6 +67,14 @@ export function pipelineRoutes(ctx: ApiContext): Router {
       const c = await getCheckpoint(db, base);
       if (!c || c.projectId !== project.id) throw new InputError(`checkpointId: ${base} is not a checkpoint of project ${project.id}`, { field: 'checkpointId' });
     } else base = (await listCheckpoints(db, project.id)).at(-1)!.id;
+    // Artifact passing: a step may take from the steps it depends on (directly or not) and from existing ids.
+    const declared = new Map(body.steps.map((s) => [s.id, { type: s.type, artifacts: s.artifacts ?? [] }]));
+    for (const [i, s] of body.steps.entries()) {
+      if (s.artifacts) checkDeclaredArtifacts(s.artifacts, `steps.${i}.artifacts`);
+      if (s.inputs) {
+        await resolveInputEntries(db, project, s.inputs, `steps.${i}.inputs`, { stepId: s.id, ancestors: ancestorsOf(body.steps, s.id), declared });
+      }
+    }
     const steps = body.steps.map((s, i) => {
       requireKnownResources(project, s.resources, `steps.${i}.resources`);
       if (s.type !== 'shell') {
@@ -84,6 +96,8 @@ export function pipelineRoutes(ctx: ApiContext): Router {
           minutes: s.limits.minutes ?? DEFAULT_MACHINE_MINUTES,
           ...(s.limits.apiCalls ? { apiCalls: s.limits.apiCalls } : {}),
         },
+        ...(hasInputs(s.inputs) ? { inputs: s.inputs! } : {}),
+        ...(s.artifacts?.length ? { artifacts: s.artifacts } : {}),
       };
     });
     const id = idFromIdempotencyKey('pipeline', principalOf(req).apiKeyId, req.get('idempotency-key'));
@@ -96,7 +110,15 @@ export function pipelineRoutes(ctx: ApiContext): Router {
           subjectType: 'pipeline',
           subjectId: id,
           projectId: project.id,
-          details: { steps: steps.map((s) => ({ id: s.id, type: s.type, dependsOn: s.dependsOn })) },
+          details: {
+            steps: steps.map((s) => ({
+              id: s.id,
+              type: s.type,
+              dependsOn: s.dependsOn,
+              ...(s.inputs ? { inputs: s.inputs } : {}),
+              ...(s.artifacts ? { artifacts: s.artifacts } : {}),
+            })),
+          },
         });
       });
     }
