@@ -61,6 +61,8 @@ export const createMachineBody = z
     provider: z.enum(PROVIDERS).default('local'),
     profile: z.enum(Object.keys(PROFILES) as [keyof typeof PROFILES]).default('lightweight'),
     limits: machineLimits.default({}),
+    /** false: run even when an identical completed machine's result could be reused. */
+    cache: z.boolean().default(true),
   })
   .superRefine(requireWork);
 
@@ -106,6 +108,8 @@ export const pipelineStep = z
     model: z.string().min(1).max(200).optional(),
     dependsOn: z.array(z.string()).max(100).default([]),
     limits: machineLimits.default({}),
+    /** false: this step runs even when an identical completed machine's result could be reused. */
+    cache: z.boolean().default(true),
   })
   .superRefine(requireWork);
 

@@ -237,3 +237,8 @@ export async function mergeCommits(repoPath: string, commits: string[], message:
   const tree = (await git(['--git-dir', repoPath, 'rev-parse', `${current}^{tree}`])).trim();
   return commitTree(repoPath, tree, commits, message, date);
 }
+
+/** The id of the file tree of `commit`: equal for two commits with exactly the same files. */
+export async function treeOf(repoPath: string, commit: string): Promise<string> {
+  return (await git(['--git-dir', repoPath, 'rev-parse', '--verify', `${commit}^{tree}`])).trim();
+}

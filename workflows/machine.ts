@@ -5,6 +5,7 @@ import {
   defineSignal,
   defineUpdate,
   isCancellation,
+  patched,
   proxyActivities,
   setHandler,
   uuid4,
@@ -31,6 +32,8 @@ export interface MachineRunInput {
   checkpointEveryMinutes?: number;
   /** What happens at a limit: stop (default), or pause with a checkpoint and wait for a human. */
   limitPolicy?: { policy: 'stop' | 'pause'; pauseMinutes: number };
+  /** Reuse the result of an identical completed machine (same files, type, model, prompt, command, profile). Default true. */
+  cache?: boolean;
 }
 
 export interface Extension {
@@ -105,6 +108,30 @@ export async function machineRun(input: MachineRunInput): Promise<MachineRunResu
     state.phase = status;
     return quick.markMachine({ machineId: input.machineId, status, ...extra });
   };
+
+  // ---- result cache (patch 'machine-result-cache'): an identical completed run is reused, at zero cost.
+  if (patched('machine-result-cache')) {
+    const cached = await quick.lookupMachineCache({
+      machineId: input.machineId,
+      projectId: input.projectId,
+      type: input.type,
+      model: input.model ?? null,
+      prompt: input.prompt ?? null,
+      command: input.command,
+      profile: input.profile,
+      parentCheckpointId: input.parentCheckpointId,
+      use: input.cache !== false,
+      checkpointId: `checkpoint-${uuid4()}`,
+    });
+    if (cached.hit) {
+      // Nothing was reserved and no sandbox ran; the lookup marked the machine completed.
+      reservation = { ok: true, reservationId: `cache:${cached.sourceMachineId}`, amount: '0', currency: cached.currency };
+      state.phase = 'completed';
+      state.checkpoints.push(cached.checkpointId);
+      return { status: 'completed', exitCode: cached.exitCode, stopReason: null, error: null, checkpoints: state.checkpoints, charged: '0' };
+    }
+  }
+  // ---- end of result cache
 
   reservation = await quick.reserveMachineBudget({
     machineId: input.machineId,

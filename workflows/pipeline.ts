@@ -23,6 +23,8 @@ export interface PipelineStepInput {
   model?: string | null;
   dependsOn: string[];
   limits: { money: string; minutes: number; apiCalls?: number | null };
+  /** false: the step's machine runs even when a cached result exists. */
+  cache?: boolean;
 }
 
 export interface PipelineInput {
@@ -111,6 +113,7 @@ export async function pipeline(input: PipelineInput): Promise<PipelineState> {
       profile: 'lightweight',
       limits: step.limits,
       heartbeatTimeoutSeconds: input.heartbeatTimeoutSeconds,
+      ...(step.cache === false ? { cache: false } : {}),
     };
     const result = await executeChild(machineRun, {
       workflowId: machineId,

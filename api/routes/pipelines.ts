@@ -76,6 +76,7 @@ export function pipelineRoutes(ctx: ApiContext): Router {
         prompt: s.prompt ?? null,
         model: s.model ?? null,
         dependsOn: s.dependsOn,
+        ...(s.cache === false ? { cache: false } : {}),
         limits: {
           money: formatAmount(money, project.currency),
           minutes: s.limits.minutes ?? DEFAULT_MACHINE_MINUTES,
