@@ -12,7 +12,8 @@ import { startScriptedEndpoint, writeFileScript } from '../test/support/llm/endp
 /**
  * Records workflow histories for the replay test (test/workflows/replay.test.ts). Run it after an
  * intended, compatible workflow change: `npm run record-histories`. Each scenario's history is
- * written to test/workflows/histories/<scenario>.json.
+ * written to test/workflows/histories/<scenario>.json. `npm run record-histories -- --only-cache`
+ * records only the result-cache scenarios (which need no agent CLI).
  */
 const OUT = path.resolve('test/workflows/histories');
 
@@ -61,6 +62,14 @@ async function main() {
     await call(p, 'PUT', `/v1/projects/${project.id}/budget`, { amount: '1.00', currency: 'USD', period: 'total' });
     const spawn = (body: object) => call(p, 'POST', '/v1/machines', { projectId: project.id, type: 'shell', ...body });
 
+    // Result cache: the first run misses and becomes the entry; the same command on the same files hits.
+    const cacheMiss = await spawn({ command: 'echo cached > cached.txt', checkpointId: project.rootCheckpointId });
+    await until(p, `/v1/machines/${cacheMiss.id}`, machineEnded);
+    const cacheHit = await spawn({ command: 'echo cached > cached.txt', checkpointId: project.rootCheckpointId });
+    await until(p, `/v1/machines/${cacheHit.id}`, machineEnded);
+    recorded.push(['machine-cache-miss', cacheMiss.id], ['machine-cache-hit', cacheHit.id]);
+    if (process.argv.includes('--only-cache')) return await save(recorded);
+
     const completed = await spawn({ command: 'echo done > done.txt' });
     await until(p, `/v1/machines/${completed.id}`, machineEnded);
     recorded.push(['machine-completed', completed.id]);
@@ -92,6 +101,16 @@ async function main() {
     await until(p, `/v1/objectives/${second.id}`, (b) => b.status === 'completed');
     recorded.push(['objective-first', first.id], ['objective-second-with-dependency', second.id]);
 
+    await save(recorded);
+  } finally {
+    await p.stop();
+    await temporal.stop();
+    await llm.stop();
+    await pg.stop();
+    fs.rmSync(home, { recursive: true, force: true });
+  }
+
+  async function save(recorded: Array<[string, string]>) {
     fs.mkdirSync(OUT, { recursive: true });
     const cli = await ensureTemporalBinary();
     for (const [name, workflowId] of recorded) {
@@ -103,12 +122,6 @@ async function main() {
       fs.writeFileSync(path.join(OUT, `${name}.json`), json);
       console.log(`recorded ${name} (${JSON.parse(json).events.length} events)`);
     }
-  } finally {
-    await p.stop();
-    await temporal.stop();
-    await llm.stop();
-    await pg.stop();
-    fs.rmSync(home, { recursive: true, force: true });
   }
 }
 
