@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
+import { createCacheActivities } from '../../activities/cache.js';
 import { projectWithBudget, startTestPlatform, waitFor, waitForMachine, type TestPlatform } from '../support/platform.js';
 
 /**
@@ -123,6 +124,35 @@ describe('machine result cache (real Temporal, Postgres, git, bubblewrap)', func
     const elsewhere = await projectWithBudget(p, '1.00');
     const foreign = await spawn({ projectId: elsewhere, command: WHO });
     assert.deepEqual(foreign.cache, { hit: false, outcome: 'miss' });
+  });
+
+  it('answers a repeated lookup (an activity retry) with the recorded outcome, writing nothing more', async () => {
+    const projectId = await projectWithBudget(p, '5.00');
+    const root = (await p.api('GET', `/v1/projects/${projectId}`)).body.rootCheckpointId;
+    const first = await spawn({ projectId, command: WHO, checkpointId: root });
+    const second = await spawn({ projectId, command: WHO, checkpointId: root });
+    assert.equal(second.cache.hit, true);
+    const { lookupMachineCache } = createCacheActivities({ db: p.db, config: p.config, log: p.log });
+    const input = (m: any, checkpointId: string) => ({
+      machineId: m.id,
+      projectId,
+      type: 'shell',
+      model: null,
+      prompt: null,
+      command: WHO,
+      profile: 'lightweight',
+      parentCheckpointId: root,
+      use: true,
+      checkpointId,
+    });
+    const counts = async () =>
+      Promise.all(['cost_events', 'checkpoints', 'machine_cache', 'audit_log'].map(async (t) => Number((await p.db(t).count({ n: '*' }))[0]!.n)));
+    const before = await counts();
+    // The first machine missed; now an entry exists, but its recorded decision stands.
+    assert.deepEqual(await lookupMachineCache(input(first, 'checkpoint-retry-of-first')), { hit: false });
+    const again = await lookupMachineCache(input(second, second.checkpoints[0]));
+    assert.deepEqual(again, { hit: true, checkpointId: second.checkpoints[0], sourceMachineId: first.id, exitCode: 0, currency: 'USD' });
+    assert.deepEqual(await counts(), before);
   });
 
   it('never caches a failed run', async () => {
