@@ -5,10 +5,12 @@ import { createArtifactPassingActivities } from './artifact-passing.js';
 import { createMachineRunActivities } from './machine-run.js';
 import { createObjectiveActivities } from './objectives.js';
 import { createPipelineActivities } from './pipelines.js';
+import { createCacheActivities } from './cache.js';
 
 export type { ActivityDeps } from './deps.js';
 export type { ReservationOutcome, RunCommandResult } from './machine-run.js';
 export type { RunAgentInput, RunAgentResult } from './agent-run.js';
+export type { CacheLookupInput, CacheLookupResult } from './cache.js';
 
 /** Every activity the worker registers, built from the process's real dependencies. */
 export function createActivities(deps: ActivityDeps) {
@@ -19,6 +21,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createPipelineActivities(deps),
     ...createCoordinationActivities(deps),
     ...createArtifactPassingActivities(deps),
+    ...createCacheActivities(deps),
   };
 }
 

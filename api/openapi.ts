@@ -70,7 +70,7 @@ export function openApiDocument() {
       '/projects/{id}': { get: op('A project with its budget', { parameters: [idParam()] }) },
       '/projects/{id}/budget': { put: op('Set the project budget', { parameters: [idParam()], requestBody: body(putBudgetBody) }) },
       '/projects/{id}/checkpoints': { get: op('The evolution tree of a project', { parameters: [idParam()] }) },
-      '/projects/{id}/costs': { get: op('Cost events and totals of a project', { parameters: [idParam()] }) },
+      '/projects/{id}/costs': { get: op('Cost events and totals of a project, with cache hits, misses and the money hits saved', { parameters: [idParam()] }) },
       '/projects/{id}/objectives': {
         post: op('Create an objective', { parameters: [idParam()], requestBody: body(createObjectiveBody) }),
         get: op('List objectives', { parameters: [idParam()] }),

@@ -1,5 +1,6 @@
 import { formatAmount, type CurrencyCode } from '../domain/money.js';
 import type { BudgetStatus } from '../store/budgets.js';
+import type { CacheRecord, CacheSummary } from '../store/cache.js';
 import type { Checkpoint } from '../store/checkpoints.js';
 import type { CostEvent } from '../store/costs.js';
 import type { Machine } from '../store/machines.js';
@@ -80,4 +81,19 @@ export function presentCost(e: CostEvent) {
     details: e.details,
     createdAt: e.createdAt,
   };
+}
+
+/** A machine's cache outcome: null when it never looked (started before the cache existed). */
+export function presentCache(r: CacheRecord | null) {
+  if (!r) return null;
+  return {
+    hit: r.outcome === 'hit',
+    outcome: r.outcome,
+    ...(r.sourceMachineId ? { sourceMachineId: r.sourceMachineId } : {}),
+    ...(r.savedAmount !== null && r.currency ? { saved: money(r.savedAmount, r.currency) } : {}),
+  };
+}
+
+export function presentCacheSummary(s: CacheSummary, currency: CurrencyCode) {
+  return { hits: s.hits, misses: s.misses, bypassed: s.bypassed, saved: money(s.saved, currency) };
 }

@@ -115,6 +115,8 @@ export const createMachineBody = z
     limits: machineLimits.default({}),
     inputs: machineInputs.optional(),
     artifacts: declaredArtifacts.optional(),
+    /** false: run even when an identical completed machine's result could be reused. */
+    cache: z.boolean().default(true),
   })
   .superRefine(requireWork);
 
@@ -179,6 +181,8 @@ export const pipelineStep = z
     resources: z.array(resourceName).max(20).default([]),
     inputs: machineInputs.optional(),
     artifacts: declaredArtifacts.optional(),
+    /** false: this step runs even when an identical completed machine's result could be reused. */
+    cache: z.boolean().default(true),
   })
   .superRefine(requireWork);
 

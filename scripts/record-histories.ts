@@ -66,6 +66,15 @@ async function main() {
     await call(p, 'PUT', `/v1/projects/${project.id}/budget`, { amount: '1.00', currency: 'USD', period: 'total' });
     const spawn = (body: object) => call(p, 'POST', '/v1/machines', { projectId: project.id, type: 'shell', ...body });
 
+    if (want('machine-cache-miss', 'machine-cache-hit')) {
+      // Result cache: the first run misses and becomes the entry; the same command on the same files hits.
+      const cacheMiss = await spawn({ command: 'echo cached > cached.txt', checkpointId: project.rootCheckpointId });
+      await until(p, `/v1/machines/${cacheMiss.id}`, machineEnded);
+      const cacheHit = await spawn({ command: 'echo cached > cached.txt', checkpointId: project.rootCheckpointId });
+      await until(p, `/v1/machines/${cacheHit.id}`, machineEnded);
+      recorded.push(['machine-cache-miss', cacheMiss.id], ['machine-cache-hit', cacheHit.id]);
+    }
+
     if (want('machine-completed')) {
       const completed = await spawn({ command: 'echo done > done.txt' });
       await until(p, `/v1/machines/${completed.id}`, machineEnded);
@@ -153,6 +162,16 @@ async function main() {
       recorded.push(['pipeline-artifact-passing', piped.id], ['machine-with-inputs-and-artifacts', pipedDone.steps[1].machineId]);
     }
 
+    await save(recorded);
+  } finally {
+    await p.stop();
+    await temporal.stop();
+    await llm.stop();
+    await pg.stop();
+    fs.rmSync(home, { recursive: true, force: true });
+  }
+
+  async function save(recorded: Array<[string, string]>) {
     fs.mkdirSync(OUT, { recursive: true });
     const cli = await ensureTemporalBinary();
     for (const [name, workflowId] of recorded.filter(([n]) => want(n))) {
@@ -164,12 +183,6 @@ async function main() {
       fs.writeFileSync(path.join(OUT, `${name}.json`), json);
       console.log(`recorded ${name} (${JSON.parse(json).events.length} events)`);
     }
-  } finally {
-    await p.stop();
-    await temporal.stop();
-    await llm.stop();
-    await pg.stop();
-    fs.rmSync(home, { recursive: true, force: true });
   }
 }
 

@@ -1,7 +1,8 @@
 import { type CurrencyCode, fromNumeric, toNumeric } from '../domain/money.js';
 import type { Db } from './db.js';
 
-export const COST_CATEGORIES = ['api', 'infra', 'storage', 'network'] as const;
+/** `cache`: a machine whose result came from the cache (amount zero; details name the source and what it saved). */
+export const COST_CATEGORIES = ['api', 'infra', 'storage', 'network', 'cache'] as const;
 export type CostCategory = (typeof COST_CATEGORIES)[number];
 
 export interface CostEvent {

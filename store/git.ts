@@ -293,3 +293,8 @@ export async function commitWithBlobs(
     await fs.rm(dir, { recursive: true, force: true });
   }
 }
+
+/** The id of the file tree of `commit`: equal for two commits with exactly the same files. */
+export async function treeOf(repoPath: string, commit: string): Promise<string> {
+  return (await git(['--git-dir', repoPath, 'rev-parse', '--verify', `${commit}^{tree}`])).trim();
+}

@@ -37,6 +37,8 @@ export interface MachineRunInput {
   inputs?: ResolvedInputs;
   /** Workspace files kept as the machine's named artifacts after the run; a missing one fails the machine. */
   artifacts?: string[];
+  /** Reuse the result of an identical completed machine (same files, type, model, prompt, command, profile). Default true. */
+  cache?: boolean;
 }
 
 export interface Extension {
@@ -113,6 +115,32 @@ export async function machineRun(input: MachineRunInput): Promise<MachineRunResu
     state.phase = status;
     return quick.markMachine({ machineId: input.machineId, status, ...extra });
   };
+
+  // ---- result cache (patch 'machine-result-cache'): an identical completed run is reused, at zero cost.
+  if (patched('machine-result-cache')) {
+    const cached = await quick.lookupMachineCache({
+      machineId: input.machineId,
+      projectId: input.projectId,
+      type: input.type,
+      model: input.model ?? null,
+      prompt: input.prompt ?? null,
+      command: input.command,
+      profile: input.profile,
+      parentCheckpointId: input.parentCheckpointId,
+      use: input.cache !== false,
+      // Files placed at the start and declared artifacts are part of what the machine is asked.
+      ...(input.inputs || input.artifacts?.length ? { extra: JSON.stringify({ inputs: input.inputs ?? null, artifacts: input.artifacts ?? [] }) } : {}),
+      checkpointId: `checkpoint-${uuid4()}`,
+    });
+    if (cached.hit) {
+      // Nothing was reserved and no sandbox ran; the lookup marked the machine completed.
+      reservation = { ok: true, reservationId: `cache:${cached.sourceMachineId}`, amount: '0', currency: cached.currency };
+      state.phase = 'completed';
+      state.checkpoints.push(cached.checkpointId);
+      return { status: 'completed', exitCode: cached.exitCode, stopReason: null, error: null, checkpoints: state.checkpoints, charged: '0' };
+    }
+  }
+  // ---- end of result cache
 
   reservation = await quick.reserveMachineBudget({
     machineId: input.machineId,

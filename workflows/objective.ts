@@ -280,6 +280,8 @@ export async function objective(input: ObjectiveInput): Promise<ObjectiveState> 
               profile: input.machine.profile,
               limits: input.machine.limits,
               heartbeatTimeoutSeconds: input.machine.heartbeatTimeoutSeconds,
+              // Another try on the same files is asked for a different result, not the cached one.
+              ...(attempt > 1 ? { cache: false } : {}),
             },
           ],
         });

@@ -33,6 +33,8 @@ export interface PipelineStepInput {
   inputs?: MachineInputs;
   /** Workspace files kept as the step's named artifacts. */
   artifacts?: string[];
+  /** false: the step's machine runs even when a cached result exists. */
+  cache?: boolean;
 }
 
 export interface PipelineInput {
@@ -154,6 +156,7 @@ export async function pipeline(input: PipelineInput): Promise<PipelineState> {
       // Earlier steps are complete by now: their machine and final checkpoint stand in for `step`.
       ...(hasInputs(step.inputs) ? { inputs: resolveStepRefs(step.inputs!, state.steps) } : {}),
       ...(step.artifacts?.length ? { artifacts: step.artifacts } : {}),
+      ...(step.cache === false ? { cache: false } : {}),
     };
     const result = await executeChild(machineRun, {
       workflowId: machineId,

@@ -11,13 +11,14 @@ import { listArtifacts } from '../../store/artifacts.js';
 import { checkDeclaredArtifacts, resolveInputEntries } from '../../store/artifact-inputs.js';
 import { hasInputs, resolveStepRefs } from '../../domain/artifacts.js';
 import { costTotals } from '../../store/costs.js';
+import { getCacheRecord } from '../../store/cache.js';
 import { getMachine, insertMachine, listMachines, updateMachine, type Machine } from '../../store/machines.js';
 import { checkpointSignal, extendSignal, machineRun, reservationUpdate, terminateSignal } from '../../workflows/index.js';
 import { requireRole } from '../auth.js';
 import { actorOf, param, principalOf, type ApiContext } from '../context.js';
 import { MESSAGES } from '../errors.js';
 import { idFromIdempotencyKey } from '../idempotency.js';
-import { presentMachine } from '../present.js';
+import { presentCache, presentMachine } from '../present.js';
 import { createMachineBody, extendMachineBody, listMachinesQuery } from '../schemas.js';
 import { loadProject, parseAmountField } from './projects.js';
 
@@ -36,7 +37,7 @@ export function machineRoutes(ctx: ApiContext): Router {
     const totals = await costTotals(db, { machineId: m.id });
     const cost = Object.values(totals).reduce((a, b) => a + b, 0n);
     const events = (await listAudit(db, { subjectId: m.id, limit: 200 })).map((a) => ({ at: a.at, action: a.action, actor: a.actor, details: a.details }));
-    return { ...presentMachine(m, cost, project.currency, await machineCheckpointIds(db, m.id)), events };
+    return { ...presentMachine(m, cost, project.currency, await machineCheckpointIds(db, m.id)), cache: presentCache(await getCacheRecord(db, m.id)), events };
   }
 
   r.get('/machine-types', (_req, res) => {
@@ -144,6 +145,7 @@ export function machineRoutes(ctx: ApiContext): Router {
             ...(body.checkpointEveryMinutes ? { checkpointEveryMinutes: body.checkpointEveryMinutes } : {}),
             ...(inputs ? { inputs } : {}),
             ...(artifacts ? { artifacts } : {}),
+            ...(body.cache === false ? { cache: false } : {}),
           },
         ],
         workflowIdConflictPolicy: 'USE_EXISTING',

@@ -91,6 +91,7 @@ export function pipelineRoutes(ctx: ApiContext): Router {
         model: s.model ?? null,
         dependsOn: s.dependsOn,
         ...(s.resources.length ? { resources: s.resources } : {}),
+        ...(s.cache === false ? { cache: false } : {}),
         limits: {
           money: formatAmount(money, project.currency),
           minutes: s.limits.minutes ?? DEFAULT_MACHINE_MINUTES,

@@ -9,13 +9,14 @@ import { appendAudit } from '../../store/audit.js';
 import { budgetStatus, findBudget, setBudget } from '../../store/budgets.js';
 import { insertCheckpoint, listCheckpoints } from '../../store/checkpoints.js';
 import { costTotals, listCosts } from '../../store/costs.js';
+import { cacheSummary } from '../../store/cache.js';
 import { cloneProjectRepo, initProjectRepo, pinCheckpoint } from '../../store/git.js';
 import { getProject, insertProject, listProjects, setLimitPolicy, type Project } from '../../store/projects.js';
 import { requireRole } from '../auth.js';
 import { actorOf, param, principalOf, type ApiContext } from '../context.js';
 import { MESSAGES } from '../errors.js';
 import { idFromIdempotencyKey } from '../idempotency.js';
-import { money, presentBudget, presentCheckpoint, presentCost, presentProject } from '../present.js';
+import { money, presentBudget, presentCacheSummary, presentCheckpoint, presentCost, presentProject } from '../present.js';
 import { createProjectBody, putBudgetBody, putLimitPolicyBody, putTypeBudgetBody } from '../schemas.js';
 
 export async function loadProject(ctx: ApiContext, id: string): Promise<Project> {
@@ -166,6 +167,7 @@ export function projectRoutes(ctx: ApiContext): Router {
         byCategory: Object.fromEntries(Object.entries(totals).map(([k, v]) => [k, money(v, project.currency)])),
       },
       budget: presentBudget(await budgetOf(project)),
+      cache: presentCacheSummary(await cacheSummary(db, project.id), project.currency),
     });
   });
 

@@ -14,6 +14,7 @@ import { agentFirstRequest } from './agent-first-request.js';
 import { formatTable, type Benchmark, type BenchOptions, type BenchOutput } from './common.js';
 import { ledger } from './ledger.js';
 import { machineOverhead } from './machine-overhead.js';
+import { pipelineThroughput } from './pipeline-throughput.js';
 
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -33,6 +34,10 @@ const BENCHMARKS: Record<string, { title: string; run: Benchmark }> = {
   accounting: {
     title: 'Cost events recorded per second while a claude-code machine streams usage, against the bare CLI; recordCost() calls/s',
     run: accounting,
+  },
+  'pipeline-throughput': {
+    title: '100-step pipeline of trivial shell steps (chain, and 10 chains of 10): steps/s, and overhead per step against a bare Temporal workflow',
+    run: pipelineThroughput,
   },
 };
 
