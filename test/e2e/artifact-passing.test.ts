@@ -3,14 +3,12 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
-import { NativeConnection, Worker } from '@temporalio/worker';
-import { createActivities } from '../../activities/index.js';
 import { checkpointFileRoute } from '../../activities/machines/checkpoint-files.js';
 import { startMeteringProxy } from '../../activities/machines/metering-proxy.js';
 import { putArtifact } from '../../store/artifacts.js';
-import { insertMachine } from '../../store/machines.js';
-import { machineRun } from '../../workflows/index.js';
-import { projectWithBudget, startTestPlatform, waitFor, waitForMachine, workflowBundle, type TestPlatform } from '../support/platform.js';
+import { installAgentClis, toolsDir } from '../support/llm/agent-clis.js';
+import { shellScript, startScriptedEndpoint, type ScriptedEndpoint } from '../support/llm/endpoint.js';
+import { projectWithBudget, startTestPlatform, waitFor, waitForMachine, type TestPlatform } from '../support/platform.js';
 
 const ENDED = ['completed', 'failed', 'cancelled'];
 
@@ -326,101 +324,70 @@ describe('artifact passing between machines (real Temporal, Postgres, git, bubbl
   });
 });
 
-describe('artifact passing to an agent machine (real workflow and activities; the agent run is a fake)', function () {
-  this.timeout(180_000);
+describe('artifact passing to an agent machine (the real Claude Code CLI against the scripted model endpoint)', function () {
+  this.timeout(600_000);
+  let llm: ScriptedEndpoint;
   let p: TestPlatform;
-  let worker: Worker;
-  let running: Promise<void>;
-  const prompts: string[] = [];
-  const seen: Record<string, string> = {};
 
-  before(async () => {
-    p = await startTestPlatform({ label: 'artifacts-agent', worker: false });
-    const connection = await NativeConnection.connect({ address: process.env.TEST_TEMPORAL_ADDRESS! });
-    const real = createActivities({ db: p.db, config: p.config, log: p.log, temporal: p.temporal });
-    // FAKE runAgent: no agent CLI is installed here. It reports what the agent would have been given.
-    const fakeRunAgent: typeof real.runAgent = async (input) => {
-      prompts.push(input.prompt);
-      const workspace = path.join(p.config.workspacesDir, input.machineId);
-      for (const f of fs.readdirSync(path.join(workspace, '.autovibe', 'context'))) {
-        seen[f] = fs.readFileSync(path.join(workspace, '.autovibe', 'context', f), 'utf8');
-      }
-      return {
-        exitCode: 0,
-        stopReason: null,
-        outputTail: '',
-        lastCheckpointId: input.parentCheckpointId,
-        checkpoints: [],
-        usage: { inputTokens: 0, outputTokens: 0, apiCalls: 0 },
-        apiCost: '0.00',
-      };
-    };
-    worker = await Worker.create({
-      connection,
-      taskQueue: p.config.taskQueue,
-      workflowBundle: await workflowBundle(),
-      activities: { ...real, runAgent: fakeRunAgent },
+  before(async function () {
+    this.timeout(1_800_000);
+    await installAgentClis();
+    llm = await startScriptedEndpoint();
+    p = await startTestPlatform({
+      label: 'artifacts-agent',
+      env: { AUTOVIBE_TOOLS_DIR: toolsDir(), ANTHROPIC_API_KEY: 'test-anthropic-key', ANTHROPIC_BASE_URL: llm.url },
     });
-    running = worker.run().finally(() => connection.close());
   });
   after(async () => {
-    if (worker?.getState() === 'RUNNING') worker.shutdown();
-    await running;
     await p?.stop();
+    await llm?.stop();
   });
 
-  it('writes the given conversation under .autovibe/context and adds a note to the agent\'s prompt', async () => {
+  it('gives the agent another machine\'s conversation and file, tells it so in its prompt, and serves it files while it runs', async () => {
     const projectId = await projectWithBudget(p, '10.00');
     const r = await p.api('POST', '/v1/machines', { projectId, type: 'shell', command: 'echo spec > spec.txt' });
     const earlier = await waitForMachine(p, r.body.id);
     assert.equal(earlier.status, 'completed', JSON.stringify(earlier));
+    const checkpoint = earlier.checkpoints.at(-1);
+    // A shell machine records no conversation: give the earlier machine one as an agent would have.
     const conversation = '{"seq":1,"response":"the spec is in spec.txt"}\n';
     const file = path.join(p.config.artifactsDir, earlier.id, 'conversation.jsonl');
     fs.mkdirSync(path.dirname(file), { recursive: true });
     fs.writeFileSync(file, conversation);
     await putArtifact(p.db, { machineId: earlier.id, name: 'conversation.jsonl', path: file, size: conversation.length, sha256: 'x', checkpointId: null });
 
-    const machineId = `machine-${crypto.randomUUID()}`;
-    const limits = { money: '0.10', minutes: 5 };
-    await insertMachine(p.db, {
-      id: machineId,
+    // The agent reads what it was given and fetches one more file through the platform while it runs.
+    llm.setScript(
+      shellScript('claude', {
+        command: `cat .autovibe/context/${earlier.id}.conversation.jsonl given/spec.txt > seen.txt && curl -sf http://127.0.0.1:8080/autovibe/v1/checkpoints/${checkpoint}/files/spec.txt > fetched.txt`,
+      }),
+    );
+    const started = await p.api('POST', '/v1/machines', {
       projectId,
-      objectiveId: null,
       type: 'claude-code',
-      provider: 'local',
-      profile: 'lightweight',
-      command: null,
       prompt: 'Continue the work.',
-      parentCheckpointId: earlier.checkpoints.at(-1),
-      limits,
-      workflowId: machineId,
-      createdBy: 'test',
+      checkpointId: checkpoint,
+      limits: { money: '1.00', minutes: 5 },
+      inputs: { files: [{ checkpointId: checkpoint, path: 'spec.txt', as: 'given/spec.txt' }], conversations: [{ machineId: earlier.id }] },
     });
-    const result = await p.temporal.workflow.execute(machineRun, {
-      workflowId: machineId,
-      taskQueue: p.config.taskQueue,
-      args: [
-        {
-          machineId,
-          projectId,
-          type: 'claude-code',
-          command: '',
-          prompt: 'Continue the work.',
-          parentCheckpointId: earlier.checkpoints.at(-1),
-          profile: 'lightweight',
-          limits,
-          heartbeatTimeoutSeconds: 5,
-          inputs: { files: [{ checkpointId: earlier.checkpoints.at(-1), path: 'spec.txt', as: 'given/spec.txt' }], conversations: [{ machineId: earlier.id }], artifacts: [] },
-        },
-      ],
-    });
-    assert.equal(result.status, 'completed', JSON.stringify(result));
-    assert.deepEqual(seen, { [`${earlier.id}.conversation.jsonl`]: conversation });
-    assert.equal(prompts.length, 1);
-    const [prompt] = prompts as [string];
-    assert.ok(prompt.startsWith('Continue the work.\n\n'), prompt);
-    assert.match(prompt, new RegExp(`- \\.autovibe/context/${earlier.id}\\.conversation\\.jsonl: conversation history of machine ${earlier.id}`));
-    assert.match(prompt, new RegExp(`- given/spec\\.txt: file spec\\.txt of checkpoint ${earlier.checkpoints.at(-1)}`));
-    assert.match(prompt, /GET http:\/\/127\.0\.0\.1:8080\/autovibe\/v1\/checkpoints\/<checkpoint id>\/files\/<path>/);
+    assert.equal(started.status, 202, JSON.stringify(started.body));
+    const m = await waitForMachine(p, started.body.id);
+    assert.equal(m.status, 'completed', JSON.stringify(m));
+    const final = m.checkpoints.at(-1);
+    const read = async (f: string) => {
+      const res = await fetch(`${p.apiUrl}/v1/checkpoints/${final}/files/${f}`, { headers: { authorization: `Bearer ${p.adminKey}` } });
+      assert.equal(res.status, 200, `${f}: ${res.status}`);
+      return res.text();
+    };
+    assert.equal(await read('seen.txt'), `${conversation}spec\n`);
+    assert.equal(await read('fetched.txt'), 'spec\n');
+
+    // The note reached the model in the first request's prompt.
+    const first = JSON.stringify(llm.requests.find((q) => q.kind === 'main')?.body ?? '');
+    assert.match(first, /Continue the work\./);
+    assert.ok(first.includes(`.autovibe/context/${earlier.id}.conversation.jsonl: conversation history of machine ${earlier.id}`), first.slice(0, 2000));
+    assert.ok(first.includes(`given/spec.txt: file spec.txt of checkpoint ${checkpoint}`));
+    const audit = (await p.api('GET', `/v1/audit?subjectId=${m.id}&action=machine.file_requested`)).body.items;
+    assert.equal(audit.length, 1, JSON.stringify(audit));
   });
 });
