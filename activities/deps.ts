@@ -1,10 +1,13 @@
 import type { Logger } from 'pino';
 import type { Config } from '../config/index.js';
 import type { Db } from '../store/db.js';
+import type { ComputeProvider, ProviderId } from './compute/provider.js';
 
 /** What activities need from the process that hosts them. Built once by the worker. */
 export interface ActivityDeps {
   db: Db;
   config: Config;
   log: Logger;
+  /** Compute providers by id (activities/compute/index.ts createProviders). */
+  providers: Map<ProviderId, ComputeProvider>;
 }

@@ -1,20 +1,24 @@
 import type { ActivityDeps } from './deps.js';
 import { createAgentRunActivities } from './agent-run.js';
+import { createProviders } from './compute/index.js';
 import { createMachineRunActivities } from './machine-run.js';
 import { createObjectiveActivities } from './objectives.js';
 import { createPipelineActivities } from './pipelines.js';
+import { createReconcileActivities } from './reconcile.js';
 
 export type { ActivityDeps } from './deps.js';
 export type { ReservationOutcome, RunCommandResult } from './machine-run.js';
 export type { RunAgentInput, RunAgentResult } from './agent-run.js';
 
 /** Every activity the worker registers, built from the process's real dependencies. */
-export function createActivities(deps: ActivityDeps) {
+export function createActivities(input: Omit<ActivityDeps, 'providers'> & { providers?: ActivityDeps['providers'] }) {
+  const deps: ActivityDeps = { ...input, providers: input.providers ?? createProviders(input.config) };
   return {
     ...createMachineRunActivities(deps),
     ...createAgentRunActivities(deps),
     ...createObjectiveActivities(deps),
     ...createPipelineActivities(deps),
+    ...createReconcileActivities(deps),
   };
 }
 

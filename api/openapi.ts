@@ -10,6 +10,7 @@ import {
   putBudgetBody,
   putLimitPolicyBody,
   putTypeBudgetBody,
+  putPlacementBody,
 } from './schemas.js';
 
 /** The OpenAPI 3.1 document, built from the same zod schemas that validate requests. */
@@ -93,6 +94,11 @@ export function openApiDocument() {
       '/audit': { get: op('The audit log', { parameters: query(auditQuery) }) },
       '/audit/verify': { get: op('Verifies the audit hash chain') },
       '/openapi.json': { get: op('This document') },
+      '/providers': { get: op('Compute providers and whether each can run machines here (with the reason when not)') },
+      '/projects/{id}/placement': {
+        get: op('The placement policy of a project: its rules, then the defaults', { parameters: [idParam()] }),
+        put: op('Set the placement rules of a project (per machine type, complexity, interruptibility)', { parameters: [idParam()], requestBody: body(putPlacementBody) }),
+      },
     },
   };
 }

@@ -2,6 +2,8 @@ import { fileURLToPath } from 'node:url';
 import { NativeConnection, Worker, bundleWorkflowCode, type BundleOptions, type WorkflowBundle } from '@temporalio/worker';
 import type { Logger } from 'pino';
 import { createActivities } from '../activities/index.js';
+import { createProviders } from '../activities/compute/index.js';
+import { publishProviderStatus } from '../activities/reconcile.js';
 import type { Config } from '../config/index.js';
 import type { Db } from '../store/db.js';
 
@@ -43,12 +45,15 @@ export interface WorkerOptions {
 
 /** A worker on the machines task queue with every workflow and activity of the platform. */
 export async function createWorker(opts: WorkerOptions): Promise<Worker> {
+  const providers = createProviders(opts.config);
+  // The api places machines by what workers report; the reconcile schedule keeps it fresh.
+  await publishProviderStatus(opts.db, providers);
   return Worker.create({
     connection: opts.connection,
     namespace: opts.config.temporalNamespace,
     taskQueue: opts.config.taskQueue,
     ...(opts.workflowBundle ? { workflowBundle: opts.workflowBundle } : { workflowBundle: await bundleWorkflows() }),
-    activities: createActivities({ db: opts.db, config: opts.config, log: opts.log }),
+    activities: createActivities({ db: opts.db, config: opts.config, log: opts.log, providers }),
     maxConcurrentActivityTaskExecutions: 100,
   });
 }

@@ -17,6 +17,7 @@ const OUR_TABLES = [
   'budget_windows',
   'budgets',
   'checkpoints',
+  'compute_providers',
   'cost_events',
   'idempotent_requests',
   'machine_artifacts',
@@ -25,9 +26,11 @@ const OUR_TABLES = [
   'objectives',
   'pipeline_steps',
   'pipelines',
+  'placement_policies',
   'projects',
   'reservations',
   'users',
+  'warm_instances',
 ];
 const KNEX_TABLES = ['knex_migrations', 'knex_migrations_lock'];
 
