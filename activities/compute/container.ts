@@ -169,7 +169,7 @@ export class ContainerProvider implements ComputeProvider {
   }
 
   private async killAll(instance: Instance): Promise<void> {
-    const exec = await this.api().getContainer(instance.instanceRef).exec({ Cmd: ['/bin/kill', '-9', '-1'] });
+    const exec = await this.api().getContainer(instance.instanceRef).exec({ Cmd: ['/bin/kill', '-9', '-1'], AttachStdout: true, AttachStderr: true });
     const s = await exec.start({ hijack: true, stdin: false });
     s.resume();
     await new Promise<void>((resolve) => {
