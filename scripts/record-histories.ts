@@ -4,6 +4,7 @@ import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { loadConfig } from '../config/index.js';
 import { startPlatform, type Platform } from './platform.js';
+import { startPodman, type PodmanService } from './services/podman.js';
 import { startPostgres } from './services/postgres.js';
 import { ensureTemporalBinary, startTemporalDevServer } from './services/temporal.js';
 import { installAgentClis, toolsDir } from '../test/support/llm/agent-clis.js';
@@ -38,7 +39,11 @@ async function until(p: Platform, url: string, done: (b: any) => boolean): Promi
 
 const machineEnded = (b: any) => ['completed', 'failed', 'terminated', 'refused'].includes(b.status);
 
+/** `npm run record-histories -- reconcile-reclaims-leak` records only the scenarios named. */
+const ONLY = process.argv.slice(2);
+
 async function main() {
+  const podman: PodmanService = await startPodman();
   const pg = await startPostgres();
   const temporal = await startTemporalDevServer({ uiPort: null });
   const home = fs.mkdtempSync(path.join(os.tmpdir(), 'autovibe-record-'));
@@ -53,44 +58,67 @@ async function main() {
     PORT: '0',
     LOG_LEVEL: 'warn',
     AUTOVIBE_HEARTBEAT_TIMEOUT_S: '5',
+    AUTOVIBE_CONTAINER_SOCKET: podman.socketPath,
+    AUTOVIBE_CONTAINER_IMAGE: podman.image,
+    AUTOVIBE_RECONCILE_EVERY_S: '0',
   });
   const p = await startPlatform({ config });
   const recorded: Array<[string, string]> = [];
   try {
     const project = await call(p, 'POST', '/v1/projects', { name: 'histories' });
     await call(p, 'PUT', `/v1/projects/${project.id}/budget`, { amount: '1.00', currency: 'USD', period: 'total' });
-    const spawn = (body: object) => call(p, 'POST', '/v1/machines', { projectId: project.id, type: 'shell', ...body });
+    if (ONLY.length === 0) {
+      const spawn = (body: object) => call(p, 'POST', '/v1/machines', { projectId: project.id, type: 'shell', provider: 'local', ...body });
 
-    const completed = await spawn({ command: 'echo done > done.txt' });
-    await until(p, `/v1/machines/${completed.id}`, machineEnded);
-    recorded.push(['machine-completed', completed.id]);
+      const completed = await spawn({ command: 'echo done > done.txt' });
+      await until(p, `/v1/machines/${completed.id}`, machineEnded);
+      recorded.push(['machine-completed', completed.id]);
 
-    const failed = await spawn({ command: 'echo partial > p.txt; exit 2' });
-    await until(p, `/v1/machines/${failed.id}`, machineEnded);
-    recorded.push(['machine-failed', failed.id]);
+      const failed = await spawn({ command: 'echo partial > p.txt; exit 2' });
+      await until(p, `/v1/machines/${failed.id}`, machineEnded);
+      recorded.push(['machine-failed', failed.id]);
 
-    const terminated = await spawn({ command: 'while true; do date >> t.txt; sleep 0.2; done' });
-    await until(p, `/v1/machines/${terminated.id}`, (b) => b.status === 'running');
-    await call(p, 'POST', `/v1/machines/${terminated.id}/checkpoint`);
-    await until(p, `/v1/machines/${terminated.id}`, (b) => b.checkpoints.length === 1);
-    await call(p, 'POST', `/v1/machines/${terminated.id}/terminate`);
-    await until(p, `/v1/machines/${terminated.id}`, machineEnded);
-    recorded.push(['machine-terminated-with-manual-checkpoint', terminated.id]);
+      const terminated = await spawn({ command: 'while true; do date >> t.txt; sleep 0.2; done' });
+      await until(p, `/v1/machines/${terminated.id}`, (b) => b.status === 'running');
+      await call(p, 'POST', `/v1/machines/${terminated.id}/checkpoint`);
+      await until(p, `/v1/machines/${terminated.id}`, (b) => b.checkpoints.length === 1);
+      await call(p, 'POST', `/v1/machines/${terminated.id}/terminate`);
+      await until(p, `/v1/machines/${terminated.id}`, machineEnded);
+      recorded.push(['machine-terminated-with-manual-checkpoint', terminated.id]);
 
-    const refused = await spawn({ command: 'true', limits: { money: '5.00' } });
-    await until(p, `/v1/machines/${refused.error?.details?.machineId ?? refused.id}`, machineEnded);
-    recorded.push(['machine-refused', refused.error.details.machineId]);
+      const refused = await spawn({ command: 'true', limits: { money: '5.00' } });
+      await until(p, `/v1/machines/${refused.error?.details?.machineId ?? refused.id}`, machineEnded);
+      recorded.push(['machine-refused', refused.error.details.machineId]);
 
-    await installAgentClis();
-    llm.setScript(writeFileScript('claude', { path: '/workspace/notes.txt', content: 'recorded\n' }));
-    const agent = await spawn({ type: 'claude-code', prompt: 'Write notes.txt' });
-    await until(p, `/v1/machines/${agent.id}`, machineEnded);
-    recorded.push(['machine-claude-code-completed', agent.id]);
+      await installAgentClis();
+      llm.setScript(writeFileScript('claude', { path: '/workspace/notes.txt', content: 'recorded\n' }));
+      const agent = await spawn({ type: 'claude-code', prompt: 'Write notes.txt' });
+      await until(p, `/v1/machines/${agent.id}`, machineEnded);
+      recorded.push(['machine-claude-code-completed', agent.id]);
 
-    const first = await call(p, 'POST', `/v1/projects/${project.id}/objectives`, { title: 'first', command: 'echo 1 > 1.txt' });
-    const second = await call(p, 'POST', `/v1/projects/${project.id}/objectives`, { title: 'second', command: 'echo 2 > 2.txt', dependsOn: [first.id] });
-    await until(p, `/v1/objectives/${second.id}`, (b) => b.status === 'completed');
-    recorded.push(['objective-first', first.id], ['objective-second-with-dependency', second.id]);
+      const first = await call(p, 'POST', `/v1/projects/${project.id}/objectives`, { title: 'first', command: 'echo 1 > 1.txt' });
+      const second = await call(p, 'POST', `/v1/projects/${project.id}/objectives`, { title: 'second', command: 'echo 2 > 2.txt', dependsOn: [first.id] });
+      await until(p, `/v1/objectives/${second.id}`, (b) => b.status === 'completed');
+      recorded.push(['objective-first', first.id], ['objective-second-with-dependency', second.id]);
+
+    }
+
+    // A leaked container (its machine does not exist) reclaimed by the reconciliation workflow.
+    if (ONLY.length === 0 || ONLY.includes('reconcile-reclaims-leak')) {
+      const Docker = (await import('dockerode')).default;
+      const docker = new Docker({ socketPath: podman.socketPath });
+      const leaked = await docker.createContainer({
+        Image: podman.image,
+        Cmd: ['/bin/sleep', '600'],
+        Labels: { 'autovibe.managed': 'true', 'autovibe.machine': 'machine-00000000-0000-4000-8000-000000000000', 'autovibe.created-at': '2026-01-01T00:00:00Z' },
+        HostConfig: { NetworkMode: 'none' },
+      });
+      await leaked.start();
+      const { reconcileInstances } = await import('../workflows/index.js');
+      const workflowId = `reconcile-recorded-${Date.now()}`;
+      await p.temporal.workflow.execute(reconcileInstances, { workflowId, taskQueue: config.taskQueue, args: [{ minAgeSeconds: 0 }] });
+      recorded.push(['reconcile-reclaims-leak', workflowId]);
+    }
 
     fs.mkdirSync(OUT, { recursive: true });
     const cli = await ensureTemporalBinary();
@@ -108,6 +136,7 @@ async function main() {
     await temporal.stop();
     await llm.stop();
     await pg.stop();
+    await podman.stop();
     fs.rmSync(home, { recursive: true, force: true });
   }
 }
