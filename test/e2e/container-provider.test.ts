@@ -3,6 +3,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import Docker from 'dockerode';
+import { ContainerProvider } from '../../activities/compute/container.js';
 import { startPodman, type PodmanService } from '../../scripts/services/podman.js';
 import { listWarmInstances } from '../../store/compute.js';
 import { reconcileScheduleId } from '../../workers/schedules.js';
@@ -51,6 +52,18 @@ describe('container provider (real podman over the Docker API)', function () {
     assert.equal(byId.local.available, true);
     assert.equal(byId['aws-ec2'].available, false);
     assert.match(byId['aws-ec2'].reason, /not configured/);
+  });
+
+  it('says why the container provider is unavailable: no socket, a dead socket, a missing image', async () => {
+    const none = await new ContainerProvider({ socketPath: undefined, image: podman.image }).availability();
+    assert.equal(none.available, false);
+    assert.match(none.reason!, /no Docker-compatible socket/);
+    const dead = await new ContainerProvider({ socketPath: path.join(p.home, 'nothing.sock'), image: podman.image }).availability();
+    assert.equal(dead.available, false);
+    assert.match(dead.reason!, /does not answer/);
+    const noImage = await new ContainerProvider({ socketPath: podman.socketPath, image: 'localhost/not-built:1' }).availability();
+    assert.equal(noImage.available, false);
+    assert.match(noImage.reason!, /image localhost\/not-built:1 is missing/);
   });
 
   it('runs a shell machine in a container: files in the checkpoint, no network, cost, nothing left', async () => {
