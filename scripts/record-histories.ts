@@ -110,7 +110,7 @@ async function main() {
       const leaked = await docker.createContainer({
         Image: podman.image,
         Cmd: ['/bin/sleep', '600'],
-        Labels: { 'autovibe.managed': 'true', 'autovibe.machine': 'machine-00000000-0000-4000-8000-000000000000', 'autovibe.created-at': '2026-01-01T00:00:00Z' },
+        Labels: { 'autovibe.managed': 'true', 'autovibe.deployment': config.taskQueue, 'autovibe.machine': 'machine-00000000-0000-4000-8000-000000000000', 'autovibe.created-at': '2026-01-01T00:00:00Z' },
         HostConfig: { NetworkMode: 'none' },
       });
       await leaked.start();

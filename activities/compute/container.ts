@@ -7,6 +7,8 @@ import type { ComputeProvider, ExecRequest, ExecResult, Instance, ProvisionReque
 /** Labels every container carries: how reconciliation finds them and whom they belong to. */
 export const LABELS = {
   managed: 'autovibe.managed',
+  /** Which deployment (task queue) started it: reconciliation never touches another's containers. */
+  deployment: 'autovibe.deployment',
   machine: 'autovibe.machine',
   project: 'autovibe.project',
   profile: 'autovibe.profile',
@@ -17,6 +19,8 @@ export interface ContainerProviderOptions {
   /** Unix socket of a Docker Engine API (docker, or `podman system service`). */
   socketPath: string | undefined;
   image: string;
+  /** This deployment's name on shared Docker hosts (the task queue by default). */
+  deployment: string;
 }
 
 /** The Docker-compatible socket to use: the configured one, else DOCKER_HOST, else the usual places. */
@@ -70,6 +74,7 @@ export class ContainerProvider implements ComputeProvider {
     const labels: Record<string, string> = {
       ...Object.fromEntries(Object.entries(request.tags).map(([k, v]) => [`autovibe.tag.${k}`, v])),
       [LABELS.managed]: 'true',
+      [LABELS.deployment]: this.opts.deployment,
       [LABELS.machine]: request.machineId,
       [LABELS.project]: request.projectId,
       [LABELS.profile]: request.profile,
@@ -190,7 +195,7 @@ export class ContainerProvider implements ComputeProvider {
 
   async listInstances(): Promise<Instance[]> {
     if (!this.docker) return [];
-    const containers = await this.docker.listContainers({ all: true, filters: { label: [`${LABELS.managed}=true`] } });
+    const containers = await this.docker.listContainers({ all: true, filters: { label: [`${LABELS.managed}=true`, `${LABELS.deployment}=${this.opts.deployment}`] } });
     return containers.map((c) => ({
       provider: 'container' as const,
       instanceRef: c.Id,

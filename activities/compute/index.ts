@@ -41,7 +41,7 @@ export class UnconfiguredProvider implements ComputeProvider {
 export function createProviders(config: Config): Map<ProviderId, ComputeProvider> {
   const providers = new Map<ProviderId, ComputeProvider>();
   providers.set('local', new LocalProvider());
-  providers.set('container', new ContainerProvider({ socketPath: defaultContainerSocket(config.env), image: config.containerImage }));
+  providers.set('container', new ContainerProvider({ socketPath: defaultContainerSocket(config.env), image: config.containerImage, deployment: config.taskQueue }));
   for (const id of PROVIDER_IDS) {
     if (!providers.has(id)) providers.set(id, new UnconfiguredProvider(id, `the ${id} provider is not configured in this deployment`));
   }

@@ -55,13 +55,13 @@ describe('container provider (real podman over the Docker API)', function () {
   });
 
   it('says why the container provider is unavailable: no socket, a dead socket, a missing image', async () => {
-    const none = await new ContainerProvider({ socketPath: undefined, image: podman.image }).availability();
+    const none = await new ContainerProvider({ socketPath: undefined, image: podman.image, deployment: 'x' }).availability();
     assert.equal(none.available, false);
     assert.match(none.reason!, /no Docker-compatible socket/);
-    const dead = await new ContainerProvider({ socketPath: path.join(p.home, 'nothing.sock'), image: podman.image }).availability();
+    const dead = await new ContainerProvider({ socketPath: path.join(p.home, 'nothing.sock'), image: podman.image, deployment: 'x' }).availability();
     assert.equal(dead.available, false);
     assert.match(dead.reason!, /does not answer/);
-    const noImage = await new ContainerProvider({ socketPath: podman.socketPath, image: 'localhost/not-built:1' }).availability();
+    const noImage = await new ContainerProvider({ socketPath: podman.socketPath, image: 'localhost/not-built:1', deployment: 'x' }).availability();
     assert.equal(noImage.available, false);
     assert.match(noImage.reason!, /image localhost\/not-built:1 is missing/);
   });
@@ -150,18 +150,23 @@ describe('container provider (real podman over the Docker API)', function () {
     }, 'the live machine to run');
 
     const leakedWorkspace = fs.mkdtempSync(path.join(p.home, 'leak-'));
-    const leaked = await docker.createContainer({
+    const leak = (deployment: string) => ({
       Image: podman.image,
       Cmd: ['/bin/sleep', '600'],
       Labels: {
         'autovibe.managed': 'true',
+        'autovibe.deployment': deployment,
         'autovibe.machine': `machine-${crypto.randomUUID()}`,
         'autovibe.project': projectId,
         'autovibe.created-at': new Date(Date.now() - 10_000).toISOString(),
       },
       HostConfig: { NetworkMode: 'none', Binds: [`${leakedWorkspace}:/workspace`] },
     });
+    const leaked = await docker.createContainer(leak(p.config.taskQueue));
     await leaked.start();
+    // Another deployment's container on the same host is not ours to reclaim.
+    const foreign = await docker.createContainer(leak('another-deployment'));
+    await foreign.start();
 
     await p.temporal.schedule.getHandle(reconcileScheduleId(p.config)).trigger();
     const audit = await waitFor(async () => {
@@ -175,6 +180,8 @@ describe('container provider (real podman over the Docker API)', function () {
     assert.equal(liveInfo.State.Running, true, "the live machine's container is untouched");
     const reclaimed = (await p.api('GET', `/v1/audit?action=instance.reclaimed`)).body.items.map((a: any) => a.subjectId);
     assert.ok(!reclaimed.includes(liveMachine.instanceRef));
+    assert.equal((await foreign.inspect()).State.Running, true, "another deployment's container is untouched");
+    await foreign.remove({ force: true });
 
     assert.equal((await p.api('POST', `/v1/machines/${live.body.id}/terminate`)).status, 202);
     const ended = await waitForMachine(p, live.body.id);
