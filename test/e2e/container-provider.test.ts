@@ -6,6 +6,7 @@ import Docker from 'dockerode';
 import { ContainerProvider } from '../../activities/compute/container.js';
 import { startPodman, type PodmanService } from '../../scripts/services/podman.js';
 import { listWarmInstances } from '../../store/compute.js';
+import { insertMachine } from '../../store/machines.js';
 import { reconcileScheduleId } from '../../workers/schedules.js';
 import { projectWithBudget, startTestPlatform, waitFor, waitForMachine, type TestPlatform } from '../support/platform.js';
 
@@ -35,7 +36,7 @@ describe('container provider (real podman over the Docker API)', function () {
         // The schedule exists but never fires by itself here: the tests trigger it.
         AUTOVIBE_RECONCILE_EVERY_S: '3600',
         AUTOVIBE_RECONCILE_MIN_AGE_S: '1',
-        AUTOVIBE_WARM_POOLS: 'container:lightweight=1',
+        AUTOVIBE_WARM_POOLS: 'container:lightweight=1..3',
       },
     });
     projectId = await projectWithBudget(p, '5.00');
@@ -207,6 +208,38 @@ describe('container provider (real podman over the Docker API)', function () {
     assert.equal(await file(m.checkpoints[0], 'net.txt'), 'lo\n');
     await assert.rejects(docker.getContainer(pooled.instanceRef).inspect(), (e: any) => e.statusCode === 404, 'terminated after use');
     assert.equal((await listWarmInstances(p.db, { provider: 'container' })).some((w) => w.instanceRef === pooled.instanceRef), false);
+  });
+
+  it('scales the warm pool with the queue of waiting machines, within its maximum, and back down', async () => {
+    const schedule = p.temporal.schedule.getHandle(reconcileScheduleId(p.config));
+    const free = async () => (await listWarmInstances(p.db, { provider: 'container', profile: 'lightweight', free: true })).length;
+    const project = (await p.api('GET', `/v1/projects/${projectId}`)).body;
+    // Machines waiting for a container (rows only: no workflow picks them up).
+    const waiting = Array.from({ length: 4 }, () => `machine-${crypto.randomUUID()}`);
+    for (const id of waiting) {
+      await insertMachine(p.db, {
+        id,
+        projectId,
+        objectiveId: null,
+        type: 'shell',
+        provider: 'container',
+        profile: 'lightweight',
+        command: 'true',
+        prompt: null,
+        parentCheckpointId: project.rootCheckpointId,
+        limits: { money: '0.10', minutes: 5 },
+        workflowId: id,
+        createdBy: 'test',
+      });
+    }
+    await schedule.trigger();
+    await waitFor(async () => (await free()) === 3, 'the pool to grow to its maximum (1 + 4 waiting, capped at 3)');
+    assert.equal((await docker.listContainers({ filters: { label: ['autovibe.tag.pool=container/lightweight'] } })).length, 3);
+
+    await p.db('machines').whereIn('id', waiting).update({ status: 'failed' });
+    await schedule.trigger();
+    await waitFor(async () => (await free()) === 1, 'the pool to shrink back to its minimum');
+    await waitFor(async () => (await docker.listContainers({ all: true, filters: { label: ['autovibe.tag.pool=container/lightweight'] } })).length === 1, 'surplus containers removed');
   });
 
   it('refuses an unavailable provider with 422 and the reason', async () => {
