@@ -142,6 +142,29 @@ describe('container provider (real podman over the Docker API)', function () {
     assert.deepEqual(await containersOf(id), []);
   });
 
+  it('gives up after a bounded number of interruptions, failing the machine with the reason', async () => {
+    const start = await p.api('POST', '/v1/machines', { projectId, type: 'shell', provider: 'container', command: 'sleep 120', limits: { money: '0.25', minutes: 5 } });
+    assert.equal(start.status, 202);
+    const id = start.body.id;
+    const removed: string[] = [];
+    for (let i = 0; i < 4; i++) {
+      const ref = await waitFor(async () => {
+        const { body } = await p.api('GET', `/v1/machines/${id}`);
+        if (body.status !== 'running' || !body.instanceRef || removed.includes(body.instanceRef)) return null;
+        const [c] = await containersOf(id);
+        return c?.State === 'running' && c.Id === body.instanceRef ? body.instanceRef : null;
+      }, `instance ${i + 1} to run`);
+      await new Promise((r) => setTimeout(r, 500)); // let the command start in it
+      await podman.podman(['rm', '--force', '--time', '0', ref]);
+      removed.push(ref);
+    }
+    const m = await waitForMachine(p, id);
+    assert.equal(m.status, 'failed', JSON.stringify(m));
+    assert.match(m.error, /interrupted 4 times; giving up after 3 re-provisions/);
+    assert.equal(m.events.filter((e: any) => e.action === 'machine.interrupted').length, 3);
+    assert.deepEqual(await containersOf(id), []);
+  });
+
   it('reconciliation (Temporal Schedule) reclaims a leaked labelled container and leaves a live machine alone', async () => {
     const live = await p.api('POST', '/v1/machines', { projectId, type: 'shell', provider: 'container', command: 'sleep 120', limits: { money: '0.25', minutes: 5 } });
     assert.equal(live.status, 202);
