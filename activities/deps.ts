@@ -2,6 +2,7 @@ import type { Client } from '@temporalio/client';
 import type { Logger } from 'pino';
 import type { Config } from '../config/index.js';
 import type { Db } from '../store/db.js';
+import type { ComputeProvider, ProviderId } from './compute/provider.js';
 
 /** What activities need from the process that hosts them. Built once by the worker. */
 export interface ActivityDeps {
@@ -10,4 +11,6 @@ export interface ActivityDeps {
   log: Logger;
   /** To signal other workflows (the project coordinator) from activities. */
   temporal: Client;
+  /** Compute providers by id (activities/compute/index.ts createProviders). */
+  providers: Map<ProviderId, ComputeProvider>;
 }

@@ -6,6 +6,8 @@ import { createMachineRunActivities } from './machine-run.js';
 import { createObjectiveActivities } from './objectives.js';
 import { createPipelineActivities } from './pipelines.js';
 import { createCacheActivities } from './cache.js';
+import { createProviders } from './compute/index.js';
+import { createReconcileActivities } from './reconcile.js';
 
 export type { ActivityDeps } from './deps.js';
 export type { ReservationOutcome, RunCommandResult } from './machine-run.js';
@@ -13,7 +15,8 @@ export type { RunAgentInput, RunAgentResult } from './agent-run.js';
 export type { CacheLookupInput, CacheLookupResult } from './cache.js';
 
 /** Every activity the worker registers, built from the process's real dependencies. */
-export function createActivities(deps: ActivityDeps) {
+export function createActivities(input: Omit<ActivityDeps, 'providers'> & { providers?: ActivityDeps['providers'] }) {
+  const deps: ActivityDeps = { ...input, providers: input.providers ?? createProviders(input.config) };
   return {
     ...createMachineRunActivities(deps),
     ...createAgentRunActivities(deps),
@@ -22,6 +25,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createCoordinationActivities(deps),
     ...createArtifactPassingActivities(deps),
     ...createCacheActivities(deps),
+    ...createReconcileActivities(deps),
   };
 }
 

@@ -10,8 +10,10 @@ import { costTotals, recordCost } from '../store/costs.js';
 import { checkoutWorkspace, pinCheckpoint, removeWorkspace, resetWorkspace, snapshotWorkspace } from '../store/git.js';
 import { getMachine, updateMachine, type MachineUsage } from '../store/machines.js';
 import { getProject, type Project } from '../store/projects.js';
-import { killSandboxes } from './compute/local-sandbox.js';
-import { superviseSandbox } from './machines/supervise.js';
+import { providerOf } from './compute/index.js';
+import type { Instance, ProviderId } from './compute/provider.js';
+import { claimFromPool, forgetWarm } from './compute/warm-pool.js';
+import { superviseExec } from './machines/supervise.js';
 import type { ActivityDeps } from './deps.js';
 
 export type ReservationOutcome =
@@ -22,6 +24,18 @@ export interface RunCommandResult {
   exitCode: number | null;
   stopReason: string | null;
   outputTail: string;
+  /** The instance vanished under the command (spot reclaim, container removed): re-provision. */
+  interrupted?: boolean;
+}
+
+export interface ProvisionedSandbox {
+  workspace: string;
+  instanceRef: string;
+  commit: string;
+  provider: ProviderId;
+  instance: Instance;
+  /** Handed out by the warm pool rather than started now. */
+  warm: boolean;
 }
 
 
@@ -78,7 +92,7 @@ export async function checkpointWorkspace(
 }
 
 /** Activities of one machine's life: every one is idempotent on the machine id it is given. */
-export function createMachineRunActivities({ db, config, log }: ActivityDeps) {
+export function createMachineRunActivities({ db, config, log, providers }: ActivityDeps) {
   async function projectOf(projectId: string): Promise<Project> {
     const project = await getProject(db, projectId);
     if (!project) throw ApplicationFailure.nonRetryable(`project ${projectId} not found`, 'NotFoundError');
@@ -198,22 +212,55 @@ export function createMachineRunActivities({ db, config, log }: ActivityDeps) {
       });
     },
 
-    /** Checks the parent checkpoint out into the machine's own worktree. */
-    async provisionSandbox(input: { machineId: string; projectId: string; checkpointId: string }): Promise<{ workspace: string; instanceRef: string; commit: string }> {
+    /**
+     * Checks the checkpoint out into the machine's own worktree and gets an instance over it: a
+     * free one of the provider's warm pool when there is one, else a new one. Instances a previous
+     * attempt of this machine left behind are terminated first.
+     */
+    async provisionSandbox(input: {
+      machineId: string;
+      projectId: string;
+      checkpointId: string;
+      provider?: ProviderId;
+      profile?: string;
+      spot?: boolean;
+    }): Promise<ProvisionedSandbox> {
       const project = await projectOf(input.projectId);
       const checkpoint = await getCheckpoint(db, input.checkpointId);
       if (!checkpoint || checkpoint.projectId !== project.id) {
         throw ApplicationFailure.nonRetryable(`checkpoint ${input.checkpointId} is not a checkpoint of project ${project.id}`, 'InputError');
       }
+      const providerId = input.provider ?? 'local';
+      const provider = providerOf(providers, providerId);
+      const profile = input.profile ?? 'lightweight';
       const workspace = workspaceOf(input.machineId);
+      const machine = { machineId: input.machineId, projectId: project.id };
+      const availability = await provider.availability();
+      if (!availability.available) {
+        throw ApplicationFailure.nonRetryable(`provider ${providerId} is unavailable: ${availability.reason ?? 'no reason given'}`, 'ProviderUnavailable');
+      }
+      const warm = providerId === 'local' ? null : await claimFromPool(db, providerId, profile, machine, workspace);
+      if (warm) {
+        await checkoutWorkspace(project.repoPath, workspace, checkpoint.commit);
+        return { workspace, instanceRef: warm.instanceRef, commit: checkpoint.commit, provider: providerId, instance: warm, warm: true };
+      }
+      for (const stale of (await provider.listInstances()).filter((i) => i.machineId === input.machineId)) await provider.terminate(stale);
       await checkoutWorkspace(project.repoPath, workspace, checkpoint.commit);
-      return { workspace, instanceRef: `local:${input.machineId}`, commit: checkpoint.commit };
+      const instance = await provider.provision({
+        ...machine,
+        profile,
+        spot: input.spot ?? false,
+        workspace,
+        tags: { project: project.id, machine: input.machineId },
+      });
+      return { workspace, instanceRef: instance.instanceRef, commit: checkpoint.commit, provider: providerId, instance, warm: false };
     },
 
     /**
-     * Runs the command in the sandbox from a clean copy of `baseCommit` (so a retry after a crash
-     * starts over from the checkpoint), heartbeating every second. Stops at `deadline` with the
-     * reason given, and on cancellation.
+     * Runs the command on the machine's instance from a clean copy of `baseCommit` (so a retry after
+     * a crash starts over from the checkpoint), heartbeating every second. Stops at `deadline` with
+     * the reason given, and on cancellation. Without an instance (histories from before providers)
+     * it runs in the local sandbox.
      */
     async runCommand(input: {
       machineId: string;
@@ -222,19 +269,43 @@ export function createMachineRunActivities({ db, config, log }: ActivityDeps) {
       baseCommit: string;
       deadline: number;
       deadlineReason: string;
+      instance?: Instance;
     }): Promise<RunCommandResult> {
       const project = await projectOf(input.projectId);
       const workspace = workspaceOf(input.machineId);
-      killSandboxes(input.machineId); // a previous attempt's sandbox, if its worker survived
+      const instance: Instance = input.instance ?? {
+        provider: 'local',
+        instanceRef: `local:${input.machineId}`,
+        machineId: input.machineId,
+        projectId: project.id,
+        details: { workspace },
+      };
+      const provider = providerOf(providers, instance.provider);
+      await provider.reset?.(instance); // a previous attempt's command, if its worker survived
       await resetWorkspace(project.repoPath, workspace, input.baseCommit);
       if (Date.now() >= input.deadline) return { exitCode: null, stopReason: input.deadlineReason, outputTail: '' };
 
-      const result = await superviseSandbox(
-        { machineId: input.machineId, workspace, command: input.command, network: false },
+      const result = await superviseExec(
+        provider,
+        instance,
+        { command: input.command, network: false },
         { logFile: logFileOf(input.machineId), deadline: input.deadline, deadlineReason: input.deadlineReason },
       );
-      log.debug({ machineId: input.machineId, exitCode: result.exitCode, stopReason: result.stopReason }, 'sandbox exited');
-      return { exitCode: result.exitCode, stopReason: result.stopReason, outputTail: result.outputTail };
+      log.debug({ machineId: input.machineId, provider: instance.provider, exitCode: result.exitCode, stopReason: result.stopReason }, 'command ended');
+      return { exitCode: result.exitCode, stopReason: result.stopReason, outputTail: result.outputTail, ...(result.interrupted ? { interrupted: true } : {}) };
+    },
+
+    /** Records that the machine's instance vanished and that it goes on from `checkpointId` (a machine event). */
+    async recordInterruption(input: { machineId: string; projectId: string; attempt: number; instanceRef: string; checkpointId: string }): Promise<void> {
+      await appendAudit(db, {
+        actor: 'system',
+        action: 'machine.interrupted',
+        subjectType: 'machine',
+        subjectId: input.machineId,
+        projectId: input.projectId,
+        details: { attempt: input.attempt, instanceRef: input.instanceRef, resumeFrom: input.checkpointId },
+        idempotencyKey: `machine:${input.machineId}:interrupted:${input.attempt}`,
+      });
     },
 
     /** Commits the workspace as checkpoint `checkpointId` (same id → same commit and row). */
@@ -250,10 +321,26 @@ export function createMachineRunActivities({ db, config, log }: ActivityDeps) {
       return checkpointWorkspace(db, await projectOf(input.projectId), workspaceOf(input.machineId), input);
     },
 
-    /** Kills any sandbox left and removes the workspace. Safe to repeat. */
-    async terminateSandbox(input: { machineId: string; projectId: string }): Promise<void> {
+    /**
+     * Terminates the machine's instance (the one given, the one on its row, any labelled with it)
+     * and removes the workspace. Safe to repeat and on a vanished instance.
+     */
+    async terminateSandbox(input: { machineId: string; projectId: string; instance?: Instance }): Promise<void> {
       const project = await projectOf(input.projectId);
-      killSandboxes(input.machineId);
+      const machine = await getMachine(db, input.machineId);
+      const doomed: Instance[] = input.instance ? [input.instance] : [];
+      if (machine && machine.provider !== 'local' && machine.instanceRef && !doomed.some((i) => i.instanceRef === machine.instanceRef)) {
+        doomed.push({ provider: machine.provider as ProviderId, instanceRef: machine.instanceRef, machineId: machine.id, projectId: machine.projectId });
+      }
+      doomed.push({ provider: 'local', instanceRef: `local:${input.machineId}`, machineId: input.machineId, projectId: project.id });
+      for (const instance of doomed) {
+        const provider = providerOf(providers, instance.provider);
+        await provider.terminate(instance);
+        if (instance.provider !== 'local') {
+          for (const left of (await provider.listInstances()).filter((i) => i.machineId === input.machineId)) await provider.terminate(left);
+          await forgetWarm(db, instance.instanceRef);
+        }
+      }
       await removeWorkspace(project.repoPath, workspaceOf(input.machineId));
     },
 
@@ -277,6 +364,7 @@ export function createMachineRunActivities({ db, config, log }: ActivityDeps) {
         );
       }
       const key = `machine:${input.machineId}`;
+      const provider = (await getMachine(db, input.machineId))?.provider ?? 'local';
       const cost = runtimeCost(input.runtimeMs, parseAmount(input.hourlyPrice, input.priceCurrency));
       // Model calls were recorded as they happened; the reservation settles to all of it.
       const apiCost = (await costTotals(db, { machineId: input.machineId })).api ?? 0n;
@@ -305,7 +393,7 @@ export function createMachineRunActivities({ db, config, log }: ActivityDeps) {
           runtimeMs: input.runtimeMs,
           hourlyPrice: input.hourlyPrice,
           profile: input.profile,
-          provider: 'local',
+          provider,
           ...(computeCharged < cost ? { cappedFrom: formatAmount(cost, currency) } : {}),
         },
       });

@@ -14,6 +14,7 @@ import {
   putTypeBudgetBody,
   subtasksDoneBody,
   updateObjectiveBody,
+  putPlacementBody,
 } from './schemas.js';
 
 /** The OpenAPI 3.1 document, built from the same zod schemas that validate requests. */
@@ -112,6 +113,11 @@ export function openApiDocument() {
       '/audit': { get: op('The audit log', { parameters: query(auditQuery) }) },
       '/audit/verify': { get: op('Verifies the audit hash chain') },
       '/openapi.json': { get: op('This document') },
+      '/providers': { get: op('Compute providers and whether each can run machines here (with the reason when not)') },
+      '/projects/{id}/placement': {
+        get: op('The placement policy of a project: its rules, then the defaults', { parameters: [idParam()] }),
+        put: op('Set the placement rules of a project (per machine type, complexity, interruptibility)', { parameters: [idParam()], requestBody: body(putPlacementBody) }),
+      },
     },
   };
 }

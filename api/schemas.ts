@@ -110,8 +110,10 @@ export const createMachineBody = z
     checkpointId: id('checkpoint').optional(),
     /** How often a model-backed machine checkpoints its live workspace (when files changed). */
     checkpointEveryMinutes: z.number().int().min(1).max(24 * 60).optional(),
-    provider: z.enum(PROVIDERS).default('local'),
-    profile: z.enum(Object.keys(PROFILES) as [keyof typeof PROFILES]).default('lightweight'),
+    /** Where to run; without it the project's placement policy decides. */
+    provider: z.enum(PROVIDERS, { error: `must be one of: ${PROVIDERS.join(', ')}` }).optional(),
+    profile: z.enum(Object.keys(PROFILES) as [keyof typeof PROFILES], { error: `must be one of: ${Object.keys(PROFILES).join(', ')}` }).optional(),
+    spot: z.boolean().optional(),
     limits: machineLimits.default({}),
     inputs: machineInputs.optional(),
     artifacts: declaredArtifacts.optional(),
@@ -194,3 +196,22 @@ export const createPipelineBody = z.strictObject({
 });
 
 export const linkObjectiveBody = z.strictObject({ dependsOn: id('objective') });
+
+/** A project's placement policy: ordered rules, the first matching rule with an available provider wins. */
+export const placementRule = z.strictObject({
+  name: z.string().trim().min(1, 'is required').max(200),
+  match: z
+    .strictObject({
+      types: z.array(z.enum(MACHINE_TYPES, { error: `must be one of: ${MACHINE_TYPES.join(', ')}` })).min(1).max(50).optional(),
+      complexity: z.enum(['simple', 'complex']).optional(),
+      interruptible: z.boolean().optional(),
+    })
+    .default({}),
+  providers: z.array(z.enum(PROVIDERS, { error: `must be one of: ${PROVIDERS.join(', ')}` })).min(1, 'needs at least one provider').max(10),
+  profile: z.enum(Object.keys(PROFILES) as [keyof typeof PROFILES]).optional(),
+  spot: z.union([z.boolean(), z.literal('if-interruptible')]).optional(),
+});
+
+export const putPlacementBody = z.strictObject({
+  rules: z.array(placementRule).max(50),
+});

@@ -18,6 +18,17 @@ const envSchema = z.object({
   AUTOVIBE_HEARTBEAT_TIMEOUT_S: z.coerce.number().int().positive().default(20),
   /** Where scripts/install-agent-clis put the agent CLIs (mounted read-only into sandboxes). */
   AUTOVIBE_TOOLS_DIR: z.string().default(path.resolve('.autovibe/tools')),
+  /** Image the `container` provider runs machines in (built locally; no registry pulls). */
+  AUTOVIBE_CONTAINER_IMAGE: z.string().default('localhost/autovibe-machine:latest'),
+  /** Warm pools: `provider:profile=min[..max]`, comma-separated, e.g. `container:lightweight=1..4`. */
+  AUTOVIBE_WARM_POOLS: z
+    .string()
+    .regex(/^$|^[a-z0-9-]+:[a-z0-9-]+=\d+(\.\.\d+)?(,[a-z0-9-]+:[a-z0-9-]+=\d+(\.\.\d+)?)*$/, 'must look like container:lightweight=1..4')
+    .default(''),
+  /** Seconds between runs of the reconciliation schedule (leaked instances, warm pools); 0 = no schedule. */
+  AUTOVIBE_RECONCILE_EVERY_S: z.coerce.number().int().min(0).default(60),
+  /** Instances younger than this are never reclaimed: their machine row may still be on its way. */
+  AUTOVIBE_RECONCILE_MIN_AGE_S: z.coerce.number().int().min(0).default(60),
 });
 
 export interface Config {
@@ -40,6 +51,10 @@ export interface Config {
   /** Machine artifacts kept after the machine ends (conversation history, tool output). */
   artifactsDir: string;
   toolsDir: string;
+  containerImage: string;
+  warmPools: Array<{ provider: string; profile: string; min: number; max: number }>;
+  reconcileEverySeconds: number;
+  reconcileMinAgeSeconds: number;
   /** The environment credentials and model endpoints are read from (never passed to sandboxes). */
   env: NodeJS.ProcessEnv;
 }
@@ -73,6 +88,17 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     machinesDir: path.join(home, 'machines'),
     artifactsDir: path.join(home, 'artifacts'),
     toolsDir: path.resolve(e.AUTOVIBE_TOOLS_DIR),
+    containerImage: e.AUTOVIBE_CONTAINER_IMAGE,
+    warmPools: e.AUTOVIBE_WARM_POOLS.split(',')
+      .filter(Boolean)
+      .map((spec) => {
+        const [key, range] = spec.split('=') as [string, string];
+        const [provider, profile] = key.split(':') as [string, string];
+        const [min, max] = range.split('..').map(Number) as [number, number | undefined];
+        return { provider, profile, min, max: Math.max(min, max ?? min) };
+      }),
+    reconcileEverySeconds: e.AUTOVIBE_RECONCILE_EVERY_S,
+    reconcileMinAgeSeconds: e.AUTOVIBE_RECONCILE_MIN_AGE_S,
     env,
   };
 }

@@ -6,7 +6,8 @@ import { MACHINE_TYPE_IDS, type MachineTypeId } from './machine-types.js';
 export const MACHINE_TYPES = MACHINE_TYPE_IDS;
 export type MachineType = MachineTypeId;
 
-export const PROVIDERS = ['local'] as const;
+/** Where a machine can run; see activities/compute/ for each provider. */
+export const PROVIDERS = ['local', 'container', 'aws-ec2', 'aws-ecs', 'kubernetes'] as const;
 export type ProviderId = (typeof PROVIDERS)[number];
 
 export interface ComputeProfile {
@@ -43,6 +44,7 @@ export const STOP_REASONS = {
   apiCallLimit: 'API call limit reached',
   terminated: 'terminated by request',
   workerLost: 'worker lost during the run; resume from the latest checkpoint',
+  interrupted: 'instance interrupted (vanished at its provider)',
 } as const;
 
 export const DEFAULT_MACHINE_MINUTES = 30;

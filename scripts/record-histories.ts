@@ -4,6 +4,7 @@ import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { loadConfig } from '../config/index.js';
 import { startPlatform, type Platform } from './platform.js';
+import { startPodman, type PodmanService } from './services/podman.js';
 import { startPostgres } from './services/postgres.js';
 import { ensureTemporalBinary, startTemporalDevServer } from './services/temporal.js';
 import { installAgentClis, toolsDir } from '../test/support/llm/agent-clis.js';
@@ -41,6 +42,7 @@ async function until(p: Platform, url: string, done: (b: any) => boolean): Promi
 const machineEnded = (b: any) => ['completed', 'failed', 'terminated', 'refused'].includes(b.status);
 
 async function main() {
+  const podman: PodmanService = await startPodman();
   const pg = await startPostgres();
   const temporal = await startTemporalDevServer({ uiPort: null });
   const home = fs.mkdtempSync(path.join(os.tmpdir(), 'autovibe-record-'));
@@ -55,6 +57,9 @@ async function main() {
     PORT: '0',
     LOG_LEVEL: 'warn',
     AUTOVIBE_HEARTBEAT_TIMEOUT_S: '5',
+    AUTOVIBE_CONTAINER_SOCKET: podman.socketPath,
+    AUTOVIBE_CONTAINER_IMAGE: podman.image,
+    AUTOVIBE_RECONCILE_EVERY_S: '0',
   });
   const p = await startPlatform({ config });
   const recorded: Array<[string, string]> = [];
@@ -64,7 +69,7 @@ async function main() {
   try {
     const project = await call(p, 'POST', '/v1/projects', { name: 'histories' });
     await call(p, 'PUT', `/v1/projects/${project.id}/budget`, { amount: '1.00', currency: 'USD', period: 'total' });
-    const spawn = (body: object) => call(p, 'POST', '/v1/machines', { projectId: project.id, type: 'shell', ...body });
+    const spawn = (body: object) => call(p, 'POST', '/v1/machines', { projectId: project.id, type: 'shell', provider: 'local', ...body });
 
     if (want('machine-cache-miss', 'machine-cache-hit')) {
       // Result cache: the first run misses and becomes the entry; the same command on the same files hits.
@@ -162,12 +167,30 @@ async function main() {
       recorded.push(['pipeline-artifact-passing', piped.id], ['machine-with-inputs-and-artifacts', pipedDone.steps[1].machineId]);
     }
 
+    if (want('reconcile-reclaims-leak')) {
+      // A leaked container (its machine does not exist) reclaimed by the reconciliation workflow.
+      const Docker = (await import('dockerode')).default;
+      const docker = new Docker({ socketPath: podman.socketPath });
+      const leaked = await docker.createContainer({
+        Image: podman.image,
+        Cmd: ['/bin/sleep', '600'],
+        Labels: { 'autovibe.managed': 'true', 'autovibe.deployment': config.taskQueue, 'autovibe.machine': 'machine-00000000-0000-4000-8000-000000000000', 'autovibe.created-at': '2026-01-01T00:00:00Z' },
+        HostConfig: { NetworkMode: 'none' },
+      });
+      await leaked.start();
+      const { reconcileInstances } = await import('../workflows/index.js');
+      const workflowId = `reconcile-recorded-${Date.now()}`;
+      await p.temporal.workflow.execute(reconcileInstances, { workflowId, taskQueue: config.taskQueue, args: [{ minAgeSeconds: 0 }] });
+      recorded.push(['reconcile-reclaims-leak', workflowId]);
+    }
+
     await save(recorded);
   } finally {
     await p.stop();
     await temporal.stop();
     await llm.stop();
     await pg.stop();
+    await podman.stop();
     fs.rmSync(home, { recursive: true, force: true });
   }
 

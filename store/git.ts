@@ -90,9 +90,10 @@ export async function checkoutWorkspace(repoPath: string, workspace: string, com
     await resetWorkspace(repoPath, workspace, commit);
     return;
   }
-  await fs.rm(workspace, { recursive: true, force: true });
+  // Empty the directory but keep it: a container may have it bind-mounted already (warm pool).
+  await fs.mkdir(workspace, { recursive: true });
+  for (const entry of await fs.readdir(workspace)) await fs.rm(path.join(workspace, entry), { recursive: true, force: true });
   await git(['--git-dir', repoPath, 'worktree', 'prune']);
-  await fs.mkdir(path.dirname(workspace), { recursive: true });
   await git(['--git-dir', repoPath, 'worktree', 'add', '--quiet', '--detach', '--force', workspace, commit]);
 }
 

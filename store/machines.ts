@@ -25,6 +25,8 @@ export interface Machine {
   type: string;
   provider: string;
   profile: string;
+  /** Runs on interruptible capacity. */
+  spot: boolean;
   status: MachineStatus;
   command: string | null;
   prompt: string | null;
@@ -53,6 +55,7 @@ function toMachine(r: Record<string, any>): Machine {
     type: r.type,
     provider: r.provider,
     profile: r.profile,
+    spot: r.spot ?? false,
     status: r.status,
     command: r.command,
     prompt: r.prompt,
@@ -74,7 +77,7 @@ function toMachine(r: Record<string, any>): Machine {
 export type NewMachine = Pick<
   Machine,
   'id' | 'projectId' | 'objectiveId' | 'type' | 'provider' | 'profile' | 'command' | 'prompt' | 'parentCheckpointId' | 'limits' | 'workflowId' | 'createdBy'
->;
+> & { spot?: boolean };
 
 /** Inserts the machine row once (status pending); a repeat with the same id is a no-op. */
 export async function insertMachine(db: Db | Knex.Transaction, m: NewMachine): Promise<void> {
@@ -86,6 +89,7 @@ export async function insertMachine(db: Db | Knex.Transaction, m: NewMachine): P
       type: m.type,
       provider: m.provider,
       profile: m.profile,
+      spot: m.spot ?? false,
       status: 'pending',
       command: m.command,
       prompt: m.prompt,

@@ -3,6 +3,8 @@ import { Client } from '@temporalio/client';
 import { NativeConnection, Worker, bundleWorkflowCode, type BundleOptions, type WorkflowBundle } from '@temporalio/worker';
 import type { Logger } from 'pino';
 import { createActivities } from '../activities/index.js';
+import { createProviders } from '../activities/compute/index.js';
+import { publishProviderStatus } from '../activities/reconcile.js';
 import type { Config } from '../config/index.js';
 import type { Db } from '../store/db.js';
 
@@ -44,6 +46,9 @@ export interface WorkerOptions {
 
 /** A worker on the machines task queue with every workflow and activity of the platform. */
 export async function createWorker(opts: WorkerOptions): Promise<Worker> {
+  const providers = createProviders(opts.config);
+  // The api places machines by what workers report; the reconcile schedule keeps it fresh.
+  await publishProviderStatus(opts.db, providers);
   return Worker.create({
     connection: opts.connection,
     namespace: opts.config.temporalNamespace,
@@ -53,6 +58,7 @@ export async function createWorker(opts: WorkerOptions): Promise<Worker> {
       db: opts.db,
       config: opts.config,
       log: opts.log,
+      providers,
       temporal: new Client({ connection: opts.connection, namespace: opts.config.temporalNamespace }),
     }),
     maxConcurrentActivityTaskExecutions: 100,

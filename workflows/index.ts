@@ -15,3 +15,5 @@ export type { PipelineInput, PipelineState, PipelineStepInput } from './pipeline
 export { project, acquireSignal, releaseSignal, rescheduleSignal, reprioritizeSignal, coordinatorStateQuery } from './project.js';
 export type { ProjectCoordinatorInput, ProjectCoordinatorState } from './project.js';
 export { resourceGrantedSignal } from './coordination.js';
+export { reconcileInstances } from './reconcile.js';
+export type { ReconcileInput, ReconcileResult } from './reconcile.js';

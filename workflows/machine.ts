@@ -13,7 +13,7 @@ import {
 import type { Activities, ReservationOutcome } from '../activities/index.js';
 import { hasInputs, type ResolvedInputs } from '../domain/artifacts.js';
 import { affordableMs, formatAmount, parseAmount } from '../domain/money.js';
-import { PROFILES, STOP_REASONS, type MachineStatus, type MachineType, type ProfileId } from '../domain/machines.js';
+import { PROFILES, STOP_REASONS, type MachineStatus, type MachineType, type ProfileId, type ProviderId } from '../domain/machines.js';
 
 export interface MachineRunInput {
   machineId: string;
@@ -26,6 +26,10 @@ export interface MachineRunInput {
   model?: string | null;
   parentCheckpointId: string;
   profile: ProfileId;
+  /** Where the machine runs (placement decided by the api); `local` when absent. */
+  provider?: ProviderId;
+  /** Interruptible capacity, where the provider has it. */
+  spot?: boolean;
   limits: { money: string; minutes: number; apiCalls?: number | null };
   /** Seconds without a heartbeat after which a running command is presumed lost and retried. */
   heartbeatTimeoutSeconds: number;
@@ -70,6 +74,8 @@ export interface MachineRunState {
 const LIMIT_REASONS: string[] = [STOP_REASONS.timeLimit, STOP_REASONS.moneyLimit, STOP_REASONS.apiCallLimit];
 /** Artifact passing (inputs before the run, declared artifacts after it); absent from older histories. */
 const ARTIFACT_PASSING = 'artifact-passing';
+/** How many times a machine whose instance vanished is re-provisioned before it fails. */
+export const MAX_INTERRUPTIONS = 3;
 const RESUME_NOTE = 'You were paused at a limit and have been given more; continue the task from the current state of the workspace.';
 
 export const reservationUpdate = defineUpdate<ReservationOutcome>('reservation');
@@ -170,6 +176,10 @@ export async function machineRun(input: MachineRunInput): Promise<MachineRunResu
   let error: string | null = null;
   let provisioned = false;
   let lastCheckpoint = input.parentCheckpointId;
+  let instance: Awaited<ReturnType<Activities['provisionSandbox']>>['instance'] | undefined;
+  let interruptions = 0;
+  /** Run time already used by segments that were interrupted: the limits hold across them. */
+  let carriedMs = 0;
 
   const checkpoint = async (kind: 'final' | 'manual' | 'pause', trigger: string) => {
     const { checkpointId } = await quick.createCheckpoint({
@@ -203,8 +213,8 @@ export async function machineRun(input: MachineRunInput): Promise<MachineRunResu
     }
    for (let segment = 0; ; segment++) {
     const segmentStart = Date.now();
-    const timeLimitMs = limits.minutes * 60_000;
-    const moneyLimitMs = affordableMs(reservedAmount, parseAmount(profile.hourlyPrice, profile.currency));
+    const timeLimitMs = limits.minutes * 60_000 - carriedMs;
+    const moneyLimitMs = affordableMs(reservedAmount, parseAmount(profile.hourlyPrice, profile.currency)) - carriedMs;
     const deadline = segmentStart + Math.min(timeLimitMs, moneyLimitMs);
     const deadlineReason = moneyLimitMs < timeLimitMs ? STOP_REASONS.moneyLimit : STOP_REASONS.timeLimit;
     await mark('provisioning', { started: true });
@@ -212,7 +222,9 @@ export async function machineRun(input: MachineRunInput): Promise<MachineRunResu
       machineId: input.machineId,
       projectId: input.projectId,
       checkpointId: lastCheckpoint,
+      ...(input.provider ? { provider: input.provider, profile: input.profile, spot: input.spot ?? false } : {}),
     });
+    instance = sandbox.instance;
     provisioned = true;
     await mark('running', { instanceRef: sandbox.instanceRef });
 
@@ -223,7 +235,8 @@ export async function machineRun(input: MachineRunInput): Promise<MachineRunResu
     });
     runScope = new CancellationScope();
     let runDone = false;
-    const run: Promise<{ exitCode: number | null; stopReason: string | null; outputTail: string }> = runScope.run(async () => {
+    let interrupted = false;
+    const run: Promise<{ exitCode: number | null; stopReason: string | null; outputTail: string; interrupted?: boolean }> = runScope.run(async () => {
       if (input.type === 'shell') {
         return runCommand({
           machineId: input.machineId,
@@ -232,6 +245,7 @@ export async function machineRun(input: MachineRunInput): Promise<MachineRunResu
           baseCommit: sandbox.commit,
           deadline,
           deadlineReason,
+          ...(input.provider ? { instance: sandbox.instance } : {}),
         });
       }
       const agent = await runAgent({
@@ -267,6 +281,7 @@ export async function machineRun(input: MachineRunInput): Promise<MachineRunResu
     })().catch(() => undefined); // a failed or cancelled checkpoint on request does not end the machine
     try {
       const result = await run;
+      interrupted = result.interrupted === true;
       exitCode = result.exitCode;
       state.stopReason = result.stopReason;
       if (result.stopReason) status = 'terminated';
@@ -282,12 +297,35 @@ export async function machineRun(input: MachineRunInput): Promise<MachineRunResu
       runDone = true;
       await onRequest;
     }
+    if (interrupted && !terminateRequested && interruptions < MAX_INTERRUPTIONS && patched('reprovision-on-interruption')) {
+      // The instance vanished (spot reclaim, removed from outside): go on from the latest checkpoint.
+      interruptions += 1;
+      carriedMs += Date.now() - segmentStart;
+      await quick.recordInterruption({
+        machineId: input.machineId,
+        projectId: input.projectId,
+        attempt: interruptions,
+        instanceRef: sandbox.instanceRef,
+        checkpointId: lastCheckpoint,
+      });
+      await quick.terminateSandbox({ machineId: input.machineId, projectId: input.projectId, ...(instance ? { instance } : {}) });
+      provisioned = false;
+      status = 'completed';
+      exitCode = null;
+      state.stopReason = null;
+      continue;
+    }
+    if (interrupted) {
+      status = 'failed';
+      error = `instance interrupted ${interruptions + 1} times; giving up after ${MAX_INTERRUPTIONS} re-provisions`;
+    }
     const atLimit = state.stopReason !== null && LIMIT_REASONS.includes(state.stopReason);
     if (!(atLimit && input.limitPolicy?.policy === 'pause' && input.type !== 'shell' && !terminateRequested)) break;
 
     // Pause and ask: keep the work, free the compute, wait for a human to extend or terminate.
     await checkpoint('pause', state.stopReason!);
     await quick.terminateSandbox({ machineId: input.machineId, projectId: input.projectId });
+    carriedMs = 0;
     provisioned = false;
     const pausedAt = Date.now();
     extension = undefined;
@@ -336,7 +374,7 @@ export async function machineRun(input: MachineRunInput): Promise<MachineRunResu
   } finally {
     // Compensation: the sandbox never outlives the machine, and the money is always settled.
     await CancellationScope.nonCancellable(async () => {
-      if (provisioned) await quick.terminateSandbox({ machineId: input.machineId, projectId: input.projectId });
+      if (provisioned) await quick.terminateSandbox({ machineId: input.machineId, projectId: input.projectId, ...(instance ? { instance } : {}) });
     });
   }
   const settled = await CancellationScope.nonCancellable(() =>

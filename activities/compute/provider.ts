@@ -69,4 +69,6 @@ export interface ComputeProvider {
   listInstances(): Promise<Instance[]>;
   /** Frees the instance and everything it holds. Safe to repeat and on a vanished instance. */
   terminate(instance: Instance): Promise<void>;
+  /** Stops every process a previous exec left running (a retried command starts clean). */
+  reset?(instance: Instance): Promise<void>;
 }

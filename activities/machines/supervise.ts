@@ -2,7 +2,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Context } from '@temporalio/activity';
 import { CancelledFailure } from '@temporalio/common';
+import { STOP_REASONS } from '../../domain/machines.js';
 import { startSandbox, type SandboxSpec } from '../compute/local-sandbox.js';
+import type { ComputeProvider, Instance } from '../compute/provider.js';
 
 export interface SupervisedResult {
   exitCode: number | null;
@@ -76,6 +78,44 @@ export async function superviseSandbox(
   } finally {
     clearInterval(timer);
     ctx.cancellationSignal.removeEventListener('abort', onCancel);
+    log.end();
+  }
+}
+
+/**
+ * Runs one command on a provider's instance under the activity's eye, like `superviseSandbox`:
+ * output to the machine's log, a heartbeat every second, stopped at `deadline` or on cancellation.
+ * `interrupted` is true when the instance vanished under the command (killed or removed outside).
+ */
+export async function superviseExec(
+  provider: ComputeProvider,
+  instance: Instance,
+  request: { command: string | string[]; network: boolean; env?: Record<string, string> },
+  opts: { logFile: string; deadline: number; deadlineReason: string },
+): Promise<SupervisedResult & { interrupted: boolean }> {
+  const ctx = Context.current();
+  fs.mkdirSync(path.dirname(opts.logFile), { recursive: true });
+  const log = fs.createWriteStream(opts.logFile, { flags: 'a' });
+  let tail = Buffer.alloc(0);
+  let bytes = 0;
+  const timer = setInterval(() => ctx.heartbeat({ outputBytes: bytes }), 1000);
+  try {
+    const result = await provider.exec(instance, {
+      ...request,
+      deadline: opts.deadline,
+      signal: ctx.cancellationSignal,
+      onOutput: (chunk) => {
+        log.write(chunk);
+        bytes += chunk.length;
+        tail = Buffer.concat([tail, chunk]).subarray(-OUTPUT_TAIL_BYTES);
+      },
+    });
+    if (ctx.cancellationSignal.aborted) throw new CancelledFailure('machine run cancelled');
+    const stopReason =
+      result.stopReason === 'deadline' ? opts.deadlineReason : result.stopReason === 'interrupted' ? STOP_REASONS.interrupted : result.stopReason;
+    return { exitCode: result.exitCode, stopReason, outputTail: tail.toString('utf8'), stdout: '', interrupted: result.stopReason === 'interrupted' };
+  } finally {
+    clearInterval(timer);
     log.end();
   }
 }

@@ -4,6 +4,9 @@ import { ConflictError, InputError, NotFoundError } from '../../domain/errors.js
 import { DEFAULT_MACHINE_MINUTES, FINAL_MACHINE_STATUSES, MACHINE_TYPES } from '../../domain/machines.js';
 import { machineTypeSpec } from '../../domain/machine-types.js';
 import { machineTypeAvailability } from '../machine-types.js';
+import { providerAvailability } from '../placement.js';
+import { decidePlacement } from '../../domain/placement.js';
+import { getPlacementPolicy } from '../../store/compute.js';
 import { formatAmount } from '../../domain/money.js';
 import { appendAudit, listAudit } from '../../store/audit.js';
 import { getCheckpoint, listCheckpoints, machineCheckpointIds } from '../../store/checkpoints.js';
@@ -39,6 +42,11 @@ export function machineRoutes(ctx: ApiContext): Router {
     const events = (await listAudit(db, { subjectId: m.id, limit: 200 })).map((a) => ({ at: a.at, action: a.action, actor: a.actor, details: a.details }));
     return { ...presentMachine(m, cost, project.currency, await machineCheckpointIds(db, m.id)), cache: presentCache(await getCacheRecord(db, m.id)), events };
   }
+
+  r.get('/providers', async (_req, res) => {
+    const { statuses } = await providerAvailability(db);
+    res.json({ items: statuses.map((s) => ({ id: s.id, available: s.available, ...(s.reason ? { reason: s.reason } : {}), checkedAt: s.checkedAt })) });
+  });
 
   r.get('/machine-types', (_req, res) => {
     res.json({
@@ -93,14 +101,25 @@ export function machineRoutes(ctx: ApiContext): Router {
     const inputs = hasInputs(body.inputs) ? resolveStepRefs(body.inputs!, {}) : null;
     const artifacts = body.artifacts?.length ? checkDeclaredArtifacts(body.artifacts, 'artifacts') : null;
 
+    const { availability } = await providerAvailability(db);
+    const placement = decidePlacement(
+      (await getPlacementPolicy(db, project.id))?.policy ?? null,
+      { type: body.type, minutes: limits.minutes, ...(body.provider ? { provider: body.provider } : {}), ...(body.profile ? { profile: body.profile } : {}), ...(body.spot !== undefined ? { spot: body.spot } : {}) },
+      availability,
+    );
+    if (!placement.ok) {
+      throw new InputError(`${body.provider ? 'provider: ' : ''}${placement.reason}`, { field: 'provider', skipped: placement.skipped });
+    }
+
     const id = idFromIdempotencyKey('machine', principalOf(req).apiKeyId, req.get('idempotency-key'));
     await insertMachine(db, {
       id,
       projectId: project.id,
       objectiveId: null,
       type: body.type,
-      provider: body.provider,
-      profile: body.profile,
+      provider: placement.provider,
+      profile: placement.profile,
+      spot: placement.spot,
       command: body.command ?? null,
       prompt: body.prompt ?? null,
       parentCheckpointId: checkpointId,
@@ -122,6 +141,7 @@ export function machineRoutes(ctx: ApiContext): Router {
         profile: body.profile,
         ...(inputs ? { inputs } : {}),
         ...(artifacts ? { artifacts } : {}),
+        placement: { provider: placement.provider, profile: placement.profile, spot: placement.spot, rule: placement.rule, skipped: placement.skipped },
       },
       idempotencyKey: `machine:${id}:requested`,
     });
@@ -138,7 +158,9 @@ export function machineRoutes(ctx: ApiContext): Router {
             prompt: body.prompt ?? null,
             model: body.model ?? null,
             parentCheckpointId: checkpointId,
-            profile: body.profile,
+            profile: placement.profile,
+            provider: placement.provider,
+            spot: placement.spot,
             limits,
             heartbeatTimeoutSeconds: config.heartbeatTimeoutSeconds,
             limitPolicy: { policy: project.limitPolicy, pauseMinutes: project.pauseMinutes },

@@ -17,7 +17,9 @@ import { actorOf, param, principalOf, type ApiContext } from '../context.js';
 import { MESSAGES } from '../errors.js';
 import { idFromIdempotencyKey } from '../idempotency.js';
 import { money, presentBudget, presentCacheSummary, presentCheckpoint, presentCost, presentProject } from '../present.js';
-import { createProjectBody, putBudgetBody, putLimitPolicyBody, putTypeBudgetBody } from '../schemas.js';
+import { createProjectBody, putBudgetBody, putLimitPolicyBody, putPlacementBody, putTypeBudgetBody } from '../schemas.js';
+import { DEFAULT_PLACEMENT, type PlacementPolicy } from '../../domain/placement.js';
+import { getPlacementPolicy, setPlacementPolicy } from '../../store/compute.js';
 
 export async function loadProject(ctx: ApiContext, id: string): Promise<Project> {
   const project = await getProject(ctx.db, id);
@@ -149,6 +151,34 @@ export function projectRoutes(ctx: ApiContext): Router {
       details: body,
     });
     res.json({ policy: body.policy, pauseMinutes: body.pauseMinutes });
+  });
+
+  /** The project's own rules (tried first) and the defaults that follow them. */
+  const presentPlacement = (own: { policy: PlacementPolicy; updatedBy: string; updatedAt: string } | null) => ({
+    rules: own?.policy.rules ?? [],
+    defaults: DEFAULT_PLACEMENT.rules,
+    updatedBy: own?.updatedBy ?? null,
+    updatedAt: own?.updatedAt ?? null,
+  });
+
+  r.get('/projects/:id/placement', async (req, res) => {
+    const project = await loadProject(ctx, param(req, 'id'));
+    res.json(presentPlacement(await getPlacementPolicy(db, project.id)));
+  });
+
+  r.put('/projects/:id/placement', requireRole('operator', 'set placement policies'), async (req, res) => {
+    const project = await loadProject(ctx, param(req, 'id'));
+    const body = putPlacementBody.parse(req.body) as PlacementPolicy;
+    await setPlacementPolicy(db, project.id, body, actorOf(req));
+    await appendAudit(db, {
+      actor: actorOf(req),
+      action: 'project.placement_set',
+      subjectType: 'project',
+      subjectId: project.id,
+      projectId: project.id,
+      details: { rules: body.rules },
+    });
+    res.json(presentPlacement(await getPlacementPolicy(db, project.id)));
   });
 
   r.get('/projects/:id/checkpoints', async (req, res) => {

@@ -15,6 +15,7 @@ import { formatTable, type Benchmark, type BenchOptions, type BenchOutput } from
 import { ledger } from './ledger.js';
 import { machineOverhead } from './machine-overhead.js';
 import { pipelineThroughput } from './pipeline-throughput.js';
+import { spawnLatency } from './spawn-latency.js';
 
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -38,6 +39,10 @@ const BENCHMARKS: Record<string, { title: string; run: Benchmark }> = {
   'pipeline-throughput': {
     title: '100-step pipeline of trivial shell steps (chain, and 10 chains of 10): steps/s, and overhead per step against a bare Temporal workflow',
     run: pipelineThroughput,
+  },
+  'spawn-latency': {
+    title: 'Spawn latency per provider (local, container), cold and from the warm pool: request → first output',
+    run: spawnLatency,
   },
 };
 

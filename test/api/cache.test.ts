@@ -132,7 +132,7 @@ describe('machine result cache (real Temporal, Postgres, git, bubblewrap)', func
     const first = await spawn({ projectId, command: WHO, checkpointId: root });
     const second = await spawn({ projectId, command: WHO, checkpointId: root });
     assert.equal(second.cache.hit, true);
-    const { lookupMachineCache } = createCacheActivities({ db: p.db, config: p.config, log: p.log, temporal: p.temporal });
+    const { lookupMachineCache } = createCacheActivities({ db: p.db, config: p.config, log: p.log, temporal: p.temporal, providers: new Map() });
     const input = (m: any, checkpointId: string) => ({
       machineId: m.id,
       projectId,

@@ -9,7 +9,7 @@ import { freshDatabase } from '../support/platform.js';
  * to the database must come as a new migration (never an edit of an applied one), and then this
  * constant is updated to the value the failure prints.
  */
-const EXPECTED_SCHEMA_HASH = '7d7264254e941297d077d4be2e7bebd06687d4f10f2618906e969c8b5f93e3e5';
+const EXPECTED_SCHEMA_HASH = '5fe7030cff818207434baead632e111084fe8231723d24a5b8001e4c95428fc4';
 
 const OUR_TABLES = [
   'api_keys',
@@ -17,6 +17,7 @@ const OUR_TABLES = [
   'budget_windows',
   'budgets',
   'checkpoints',
+  'compute_providers',
   'cost_events',
   'idempotent_requests',
   'machine_artifacts',
@@ -27,9 +28,11 @@ const OUR_TABLES = [
   'objectives',
   'pipeline_steps',
   'pipelines',
+  'placement_policies',
   'projects',
   'reservations',
   'users',
+  'warm_instances',
 ];
 const KNEX_TABLES = ['knex_migrations', 'knex_migrations_lock'];
 

@@ -33,6 +33,8 @@ describe('workflow replay of recorded histories', function () {
     assert.ok(names.some((n) => n.startsWith('pipeline-')));
     assert.ok(names.some((n) => n.startsWith('project-coordinator')));
     assert.ok(names.length >= 9);
+    assert.ok(names.some((n) => n.startsWith('reconcile-')));
+    assert.ok(names.length >= 6);
   });
 
   it('replays every recorded history without a determinism error', async () => {

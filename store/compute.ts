@@ -1,0 +1,106 @@
+import type { PlacementPolicy } from '../domain/placement.js';
+import type { Db } from './db.js';
+
+/** What the workers last found about each compute provider. */
+export interface ProviderStatus {
+  id: string;
+  available: boolean;
+  reason: string | null;
+  checkedAt: string;
+}
+
+export async function saveProviderStatus(db: Db, s: { id: string; available: boolean; reason: string | null; checkedAt: Date }): Promise<void> {
+  await db('compute_providers')
+    .insert({ id: s.id, available: s.available, reason: s.reason, checked_at: s.checkedAt })
+    .onConflict('id')
+    .merge();
+}
+
+export async function listProviderStatus(db: Db): Promise<ProviderStatus[]> {
+  const rows = await db('compute_providers').orderBy('id');
+  return rows.map((r) => ({ id: r.id, available: r.available, reason: r.reason, checkedAt: new Date(r.checked_at).toISOString() }));
+}
+
+export async function getPlacementPolicy(db: Db, projectId: string): Promise<{ policy: PlacementPolicy; updatedBy: string; updatedAt: string } | null> {
+  const row = await db('placement_policies').where({ project_id: projectId }).first();
+  if (!row) return null;
+  const policy = typeof row.policy === 'string' ? JSON.parse(row.policy) : row.policy;
+  return { policy, updatedBy: row.updated_by, updatedAt: new Date(row.updated_at).toISOString() };
+}
+
+export async function setPlacementPolicy(db: Db, projectId: string, policy: PlacementPolicy, by: string): Promise<void> {
+  await db('placement_policies')
+    .insert({ project_id: projectId, policy: JSON.stringify(policy), updated_by: by, updated_at: new Date() })
+    .onConflict('project_id')
+    .merge();
+}
+
+/** A pre-started instance of a warm pool, free (machineId null) or handed to a machine. */
+export interface WarmInstance {
+  instanceRef: string;
+  provider: string;
+  profile: string;
+  workspace: string;
+  instance: Record<string, unknown>;
+  machineId: string | null;
+  createdAt: string;
+}
+
+const toWarm = (r: Record<string, any>): WarmInstance => ({
+  instanceRef: r.instance_ref,
+  provider: r.provider,
+  profile: r.profile,
+  workspace: r.workspace,
+  instance: typeof r.instance === 'string' ? JSON.parse(r.instance) : r.instance,
+  machineId: r.machine_id,
+  createdAt: new Date(r.created_at).toISOString(),
+});
+
+export async function addWarmInstance(db: Db, w: Omit<WarmInstance, 'machineId' | 'createdAt'>): Promise<void> {
+  await db('warm_instances').insert({
+    instance_ref: w.instanceRef,
+    provider: w.provider,
+    profile: w.profile,
+    workspace: w.workspace,
+    instance: JSON.stringify(w.instance),
+  });
+}
+
+/**
+ * Hands one free warm instance to `machineId`, oldest first; a repeat by the same machine returns
+ * the one it already got. Concurrent claims never get the same instance (row lock, skip locked).
+ */
+export async function claimWarmInstance(db: Db, provider: string, profile: string, machineId: string): Promise<WarmInstance | null> {
+  return db.transaction(async (trx) => {
+    const mine = await trx('warm_instances').where({ provider, profile, machine_id: machineId }).first();
+    if (mine) return toWarm(mine);
+    const free = await trx('warm_instances')
+      .where({ provider, profile })
+      .whereNull('machine_id')
+      .orderBy('created_at')
+      .forUpdate()
+      .skipLocked()
+      .first();
+    if (!free) return null;
+    const [row] = await trx('warm_instances')
+      .where({ instance_ref: free.instance_ref })
+      .update({ machine_id: machineId, claimed_at: new Date() })
+      .returning('*');
+    return toWarm(row);
+  });
+}
+
+export async function listWarmInstances(db: Db, f: { provider?: string; profile?: string; free?: boolean } = {}): Promise<WarmInstance[]> {
+  const q = db('warm_instances').orderBy('created_at');
+  if (f.provider) q.where({ provider: f.provider });
+  if (f.profile) q.where({ profile: f.profile });
+  if (f.free) q.whereNull('machine_id');
+  return (await q).map(toWarm);
+}
+
+/** Removes the pool's row of an instance (only while free, with `onlyFree`); true when a row went. */
+export async function removeWarmInstance(db: Db, instanceRef: string, opts: { onlyFree?: boolean } = {}): Promise<boolean> {
+  const q = db('warm_instances').where({ instance_ref: instanceRef });
+  if (opts.onlyFree) q.whereNull('machine_id');
+  return (await q.delete()) > 0;
+}
