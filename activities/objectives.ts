@@ -18,6 +18,9 @@ import {
 } from '../store/objectives.js';
 import { getProject } from '../store/projects.js';
 import { superviseSandbox } from './machines/supervise.js';
+import { placeAndInsertMachine } from './placement.js';
+import type { MachineTypeId } from '../domain/machine-types.js';
+import type { ProviderId } from '../domain/machines.js';
 import type { ActivityDeps } from './deps.js';
 
 /** How long a completion check may run. */
@@ -156,9 +159,14 @@ export function createObjectiveActivities({ db, config }: ActivityDeps) {
       prompt: string | null;
       parentCheckpointId: string;
       limits: MachineLimits;
-    }): Promise<void> {
-      const { machineId, ...rest } = input;
-      await insertMachine(db, { ...rest, id: machineId, workflowId: machineId, createdBy: `objective:${input.objectiveId}` });
+      /** Place it by the project's rules (load-aware) instead of on `provider`. */
+      place?: boolean;
+    }): Promise<{ provider: ProviderId; spot: boolean }> {
+      const { machineId, place, ...rest } = input;
+      const row = { ...rest, type: rest.type as MachineTypeId, id: machineId, workflowId: machineId, createdBy: `objective:${input.objectiveId}` };
+      if (place) return placeAndInsertMachine(db, config, row, input.limits.minutes);
+      await insertMachine(db, row);
+      return { provider: input.provider as ProviderId, spot: false };
     },
 
     /** The final checkpoint of each objective's last machine (objectives without one are left out). */

@@ -5,9 +5,12 @@ import { GitError, mergeCommits, pinCheckpoint } from '../store/git.js';
 import { insertMachine, type MachineLimits } from '../store/machines.js';
 import { finishPipeline, getPipeline, updateStep, type PipelineStatus, type StepStatus } from '../store/pipelines.js';
 import { getProject } from '../store/projects.js';
+import type { MachineTypeId } from '../domain/machine-types.js';
+import type { ProviderId } from '../domain/machines.js';
 import type { ActivityDeps } from './deps.js';
+import { placeAndInsertMachine } from './placement.js';
 
-export function createPipelineActivities({ db }: ActivityDeps) {
+export function createPipelineActivities({ db, config }: ActivityDeps) {
   return {
     async markStep(input: {
       pipelineId: string;
@@ -49,9 +52,14 @@ export function createPipelineActivities({ db }: ActivityDeps) {
       parentCheckpointId: string;
       limits: MachineLimits;
       createdBy: string;
-    }): Promise<void> {
-      const { machineId, ...rest } = input;
-      await insertMachine(db, { ...rest, id: machineId, objectiveId: null, provider: 'local', workflowId: machineId });
+      /** Place it by the project's rules (load-aware); older workflows leave it out and run on local. */
+      place?: boolean;
+    }): Promise<{ provider: ProviderId; spot: boolean }> {
+      const { machineId, place, ...rest } = input;
+      const row = { ...rest, type: rest.type as MachineTypeId, id: machineId, objectiveId: null, workflowId: machineId };
+      if (place) return placeAndInsertMachine(db, config, row, input.limits.minutes);
+      await insertMachine(db, { ...row, provider: 'local' });
+      return { provider: 'local', spot: false };
     },
 
     /** A checkpoint that merges the checkpoints of several steps (for a step that follows them all). */

@@ -25,6 +25,11 @@ const envSchema = z.object({
     .string()
     .regex(/^$|^[a-z0-9-]+:[a-z0-9-]+=\d+(\.\.\d+)?(,[a-z0-9-]+:[a-z0-9-]+=\d+(\.\.\d+)?)*$/, 'must look like container:lightweight=1..4')
     .default(''),
+  /** How many machines each provider runs at once before placement spills to the next: `local=8,container=4`. */
+  AUTOVIBE_PROVIDER_CAPACITY: z
+    .string()
+    .regex(/^$|^[a-z0-9-]+=\d+(,[a-z0-9-]+=\d+)*$/, 'must look like local=8,container=4')
+    .default(''),
   /** Seconds between runs of the reconciliation schedule (leaked instances, warm pools); 0 = no schedule. */
   AUTOVIBE_RECONCILE_EVERY_S: z.coerce.number().int().min(0).default(60),
   /** Instances younger than this are never reclaimed: their machine row may still be on its way. */
@@ -55,6 +60,8 @@ export interface Config {
   warmPools: Array<{ provider: string; profile: string; min: number; max: number }>;
   reconcileEverySeconds: number;
   reconcileMinAgeSeconds: number;
+  /** Most machines each provider runs at once (providers not named: no limit). */
+  providerCapacity: Record<string, number>;
   /** The environment credentials and model endpoints are read from (never passed to sandboxes). */
   env: NodeJS.ProcessEnv;
 }
@@ -98,6 +105,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
         return { provider, profile, min, max: Math.max(min, max ?? min) };
       }),
     reconcileEverySeconds: e.AUTOVIBE_RECONCILE_EVERY_S,
+    providerCapacity: Object.fromEntries(
+      e.AUTOVIBE_PROVIDER_CAPACITY.split(',')
+        .filter(Boolean)
+        .map((spec) => {
+          const [provider, n] = spec.split('=') as [string, string];
+          return [provider, Number(n)];
+        }),
+    ),
     reconcileMinAgeSeconds: e.AUTOVIBE_RECONCILE_MIN_AGE_S,
     env,
   };

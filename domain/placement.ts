@@ -119,3 +119,20 @@ export function decidePlacement(projectPolicy: PlacementPolicy | null, req: Plac
 
 export const PLACEMENT_PROVIDERS = PROVIDERS;
 export const PLACEMENT_PROFILES = Object.keys(PROFILES) as ProfileId[];
+
+/**
+ * Availability that also counts load: a provider already running its capacity of machines is
+ * unavailable for one more, so placement spills over to the next provider of the rule. This is
+ * how work is balanced across providers (a soft limit: two placements at the same moment may
+ * both see the last free place).
+ */
+export function withCapacity(availability: Availability, running: Record<string, number>, capacity: Record<string, number>): Availability {
+  return (provider, type) => {
+    const a = availability(provider, type);
+    if (!a.available) return a;
+    const max = capacity[provider];
+    const now = running[provider] ?? 0;
+    if (max !== undefined && now >= max) return { available: false, reason: `at capacity (${now} of ${max} machines running)` };
+    return a;
+  };
+}

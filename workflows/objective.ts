@@ -252,12 +252,15 @@ export async function objective(input: ObjectiveInput): Promise<ObjectiveState> 
       state.machines.push(machineId);
       let result: MachineRunResult;
       try {
-        await acts.registerObjectiveMachine({
+        // The project's placement rules pick the provider, spilling over when one is at capacity.
+        const place = patched('objective-machines-placed');
+        const registered = await acts.registerObjectiveMachine({
           machineId,
           objectiveId: input.objectiveId,
           projectId: input.projectId,
           type: input.machine.type,
           provider: 'local',
+          ...(place ? { place: true } : {}),
           profile: input.machine.profile,
           command: input.machine.command,
           prompt,
@@ -280,6 +283,7 @@ export async function objective(input: ObjectiveInput): Promise<ObjectiveState> 
               profile: input.machine.profile,
               limits: input.machine.limits,
               heartbeatTimeoutSeconds: input.machine.heartbeatTimeoutSeconds,
+              ...(place ? { provider: registered.provider, spot: registered.spot } : {}),
               // Another try on the same files is asked for a different result, not the cached one.
               ...(attempt > 1 ? { cache: false } : {}),
             },

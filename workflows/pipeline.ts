@@ -130,10 +130,13 @@ export async function pipeline(input: PipelineInput): Promise<PipelineState> {
 
   async function runMachine(step: PipelineStepInput, from: string, machineId: string): Promise<void> {
     state.steps[step.id]!.machineId = machineId;
-    await acts.registerMachine({
+    // The project's placement rules pick the provider, spilling over when one is at capacity.
+    const place = patched('pipeline-machines-placed');
+    const registered = await acts.registerMachine({
       machineId,
       projectId: input.projectId,
       type: step.type,
+      ...(place ? { place: true } : {}),
       profile: 'lightweight',
       command: step.command,
       prompt: step.prompt,
@@ -157,6 +160,7 @@ export async function pipeline(input: PipelineInput): Promise<PipelineState> {
       ...(hasInputs(step.inputs) ? { inputs: resolveStepRefs(step.inputs!, state.steps) } : {}),
       ...(step.artifacts?.length ? { artifacts: step.artifacts } : {}),
       ...(step.cache === false ? { cache: false } : {}),
+      ...(place ? { provider: registered.provider, spot: registered.spot } : {}),
     };
     const result = await executeChild(machineRun, {
       workflowId: machineId,

@@ -5,8 +5,8 @@ import { DEFAULT_MACHINE_MINUTES, FINAL_MACHINE_STATUSES, MACHINE_TYPES } from '
 import { machineTypeSpec } from '../../domain/machine-types.js';
 import { machineTypeAvailability } from '../machine-types.js';
 import { providerAvailability } from '../placement.js';
-import { decidePlacement } from '../../domain/placement.js';
-import { getPlacementPolicy } from '../../store/compute.js';
+import { decidePlacement, withCapacity } from '../../domain/placement.js';
+import { getPlacementPolicy, runningByProvider } from '../../store/compute.js';
 import { formatAmount } from '../../domain/money.js';
 import { appendAudit, listAudit } from '../../store/audit.js';
 import { getCheckpoint, listCheckpoints, machineCheckpointIds } from '../../store/checkpoints.js';
@@ -101,7 +101,8 @@ export function machineRoutes(ctx: ApiContext): Router {
     const inputs = hasInputs(body.inputs) ? resolveStepRefs(body.inputs!, {}) : null;
     const artifacts = body.artifacts?.length ? checkDeclaredArtifacts(body.artifacts, 'artifacts') : null;
 
-    const { availability } = await providerAvailability(db);
+    const { availability: reported } = await providerAvailability(db);
+    const availability = withCapacity(reported, await runningByProvider(db), config.providerCapacity);
     const placement = decidePlacement(
       (await getPlacementPolicy(db, project.id))?.policy ?? null,
       { type: body.type, minutes: limits.minutes, ...(body.provider ? { provider: body.provider } : {}), ...(body.profile ? { profile: body.profile } : {}), ...(body.spot !== undefined ? { spot: body.spot } : {}) },

@@ -272,4 +272,41 @@ describe('container provider (real podman over the Docker API)', function () {
     const agent = await p.api('POST', '/v1/machines', { projectId, type: 'claude-code', provider: 'container', prompt: 'x' });
     assert.ok([409, 422].includes(agent.status), JSON.stringify(agent.body));
   });
+
+  it('balances pipeline steps across providers: a full container provider spills the rest over to local', async () => {
+    // A second platform on the same podman, with room for one container machine at a time.
+    const q = await startTestPlatform({
+      label: 'container-capacity',
+      env: {
+        AUTOVIBE_CONTAINER_SOCKET: podman.socketPath,
+        AUTOVIBE_CONTAINER_IMAGE: podman.image,
+        AUTOVIBE_RECONCILE_EVERY_S: '3600',
+        AUTOVIBE_PROVIDER_CAPACITY: 'container=1',
+      },
+    });
+    try {
+      const project = await projectWithBudget(q, '5.00');
+      await waitFor(async () => ((await q.api('GET', '/v1/providers')).body.items.find((i: any) => i.id === 'container')?.available ? true : null), 'container reported', 30_000);
+      const steps = ['a', 'b', 'c'].map((id) => ({ id, type: 'shell', command: `sleep 3; echo ${id} > ${id}.txt` }));
+      const started = await q.api('POST', '/v1/pipelines', { projectId: project, steps });
+      assert.equal(started.status, 202, JSON.stringify(started.body));
+      const done = await waitFor(
+        async () => {
+          const b = (await q.api('GET', `/v1/pipelines/${started.body.id}`)).body;
+          return b.status !== 'running' ? b : null;
+        },
+        'pipeline',
+        120_000,
+      );
+      assert.equal(done.status, 'completed', JSON.stringify(done));
+      const machines = await Promise.all(done.steps.map(async (s: any) => (await q.api('GET', `/v1/machines/${s.machineId}`)).body));
+      const providers = machines.map((m: any) => m.provider).sort();
+      assert.deepEqual(providers, ['container', 'local', 'local']);
+      // They ran side by side: the spill-over did not wait for the container.
+      const spans = machines.map((m: any) => [Date.parse(m.startedAt), Date.parse(m.endedAt)]);
+      assert.ok(Math.max(...spans.map((x: number[]) => x[0]!)) < Math.min(...spans.map((x: number[]) => x[1]!)), JSON.stringify(spans));
+    } finally {
+      await q.stop();
+    }
+  });
 });
