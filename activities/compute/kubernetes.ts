@@ -1,0 +1,289 @@
+/**
+ * The `kubernetes` compute provider: one Job per machine (domain/kubernetes.ts builds it) in a
+ * namespace per project, through @kubernetes/client-node.
+ *
+ * - provision: creates the project's namespace if missing, then the Job (AlreadyExists → the Job a
+ *   previous attempt created, so provision is idempotent).
+ * - exec: the pod's exec subresource (websocket, the client's Exec); the exit code comes from
+ *   the final status message. A pod disrupted (preempted, evicted, spot node gone) or a Job
+ *   failed/deleted from outside is reported as stopReason 'interrupted'.
+ * - listInstances: Jobs labelled autovibe/managed=true in every namespace, still running.
+ * - terminate: deletes the Job and its pods (404 is fine).
+ * The workspace is an emptyDir: snapshots of it are git checkpoints, so snapshot fails here.
+ */
+import { BatchV1Api, CoreV1Api, Exec, KubeConfig, VersionApi, type V1Job, type V1Pod, type V1Status } from '@kubernetes/client-node';
+import { Writable } from 'node:stream';
+import {
+  LABEL_MACHINE,
+  LABEL_MANAGED,
+  LABEL_PROJECT,
+  MACHINE_CONTAINER,
+  buildMachineJob,
+  buildProjectNamespace,
+  labelValue,
+  type KubeToleration,
+} from '../../domain/kubernetes.js';
+import { shellScript } from './aws-ec2.js';
+import type { ComputeProvider, ExecRequest, ExecResult, Instance, ProvisionRequest, SnapshotResult } from './provider.js';
+
+export interface KubernetesConfig {
+  /** A loaded KubeConfig, or the API server to talk to (with an optional bearer token). */
+  kubeConfig?: KubeConfig;
+  server?: string;
+  token?: string;
+  /** Skip TLS verification of the API server (a development cluster's self-signed certificate). */
+  skipTLSVerify?: boolean;
+  /** Image every machine runs: needs /bin/sh and the tools machines use. */
+  image: string;
+  namespacePrefix?: string;
+  ttlSecondsAfterFinished?: number;
+  activeDeadlineSeconds?: number;
+  spotNodeSelector?: Record<string, string>;
+  spotTolerations?: KubeToleration[];
+  serviceAccountName?: string;
+  /** How often a pod's start is polled; default 1000 ms. */
+  pollIntervalMs?: number;
+}
+
+export class KubernetesProvider implements ComputeProvider {
+  readonly id = 'kubernetes' as const;
+  private readonly kc: KubeConfig;
+  private readonly batch: BatchV1Api;
+  private readonly core: CoreV1Api;
+
+  constructor(private readonly config: KubernetesConfig) {
+    this.kc = config.kubeConfig ?? kubeConfigFor(config);
+    this.batch = this.kc.makeApiClient(BatchV1Api);
+    this.core = this.kc.makeApiClient(CoreV1Api);
+  }
+
+  async availability(): Promise<{ available: boolean; reason?: string }> {
+    try {
+      const version = await this.kc.makeApiClient(VersionApi).getCode();
+      return version.gitVersion ? { available: true } : { available: false, reason: 'the API server did not report its version' };
+    } catch (err) {
+      return { available: false, reason: `Kubernetes API server ${this.kc.getCurrentCluster()?.server ?? '(none)'} cannot be reached: ${(err as Error).message}` };
+    }
+  }
+
+  async provision(request: ProvisionRequest): Promise<Instance> {
+    const job = buildMachineJob({
+      machineId: request.machineId,
+      projectId: request.projectId,
+      profile: request.profile,
+      spot: request.spot,
+      image: this.config.image,
+      tags: request.tags,
+      ...(this.config.namespacePrefix !== undefined ? { namespacePrefix: this.config.namespacePrefix } : {}),
+      ...(this.config.ttlSecondsAfterFinished !== undefined ? { ttlSecondsAfterFinished: this.config.ttlSecondsAfterFinished } : {}),
+      ...(this.config.activeDeadlineSeconds !== undefined ? { activeDeadlineSeconds: this.config.activeDeadlineSeconds } : {}),
+      ...(this.config.spotNodeSelector ? { spotNodeSelector: this.config.spotNodeSelector } : {}),
+      ...(this.config.spotTolerations ? { spotTolerations: this.config.spotTolerations } : {}),
+      ...(this.config.serviceAccountName ? { serviceAccountName: this.config.serviceAccountName } : {}),
+    });
+    const namespace = job.metadata.namespace;
+    await this.ensureNamespace(request.projectId);
+    let created: V1Job;
+    try {
+      created = await this.batch.createNamespacedJob({ namespace, body: job as V1Job });
+    } catch (err) {
+      if (httpCode(err) !== 409) throw err;
+      created = await this.batch.readNamespacedJob({ name: job.metadata.name, namespace });
+    }
+    return this.toInstance(created);
+  }
+
+  async exec(instance: Instance, request: ExecRequest): Promise<ExecResult> {
+    const { namespace } = parseRef(instance.instanceRef);
+    const interval = this.config.pollIntervalMs ?? 1_000;
+    // Wait for the machine's pod to run (image pull, scheduling).
+    let pod: V1Pod | undefined;
+    for (;;) {
+      const check = await this.checkInterruption(instance);
+      if (check.interrupted) return { exitCode: null, stopReason: 'interrupted' };
+      if (request.signal?.aborted) return { exitCode: null, stopReason: 'aborted' };
+      if (Date.now() >= request.deadline) return { exitCode: null, stopReason: 'deadline' };
+      pod = (await this.pods(instance)).find((p) => p.status?.phase === 'Running' && !p.metadata?.deletionTimestamp);
+      if (pod?.metadata?.name) break;
+      await sleep(Math.min(interval, Math.max(0, request.deadline - Date.now())));
+    }
+
+    const sink = (stream: 'stdout' | 'stderr'): Writable =>
+      new Writable({
+        write(chunk: Buffer, _encoding, callback) {
+          request.onOutput?.(Buffer.from(chunk), stream);
+          callback();
+        },
+      });
+    let status: V1Status | undefined;
+    const ws = await new Exec(this.kc).exec(
+      namespace,
+      pod.metadata!.name!,
+      MACHINE_CONTAINER,
+      ['/bin/sh', '-c', shellScript(request)],
+      sink('stdout'),
+      sink('stderr'),
+      null,
+      false,
+      (s) => {
+        status = s;
+      },
+    );
+    const ended = await new Promise<'closed' | 'deadline' | 'aborted'>((resolve) => {
+      const timer = setTimeout(() => resolve('deadline'), Math.max(0, request.deadline - Date.now()));
+      const onAbort = (): void => resolve('aborted');
+      request.signal?.addEventListener('abort', onAbort, { once: true });
+      ws.on('close', () => resolve('closed'));
+      void Promise.resolve().then(() => {
+        if (ws.readyState === ws.CLOSED) resolve('closed');
+      });
+      // Whatever ended it, stop listening.
+      const cleanup = (): void => {
+        clearTimeout(timer);
+        request.signal?.removeEventListener('abort', onAbort);
+      };
+      ws.once('close', cleanup);
+    });
+    if (ended !== 'closed') {
+      ws.close();
+      return { exitCode: null, stopReason: ended };
+    }
+    if (status) return { exitCode: exitCodeOf(status), stopReason: null };
+    // The stream ended without a status: the pod (or its node) went away under the command.
+    if ((await this.checkInterruption(instance)).interrupted) return { exitCode: null, stopReason: 'interrupted' };
+    throw new Error(`exec in ${instance.instanceRef} ended without an exit status (connection lost)`);
+  }
+
+  /**
+   * Whether the machine was taken away from outside: its Job deleted or failed, or its pod
+   * disrupted (preemption, eviction, node shutdown — how a spot node's loss shows) or failed.
+   */
+  async checkInterruption(instance: Instance): Promise<{ interrupted: boolean; reason?: string }> {
+    const { namespace, name } = parseRef(instance.instanceRef);
+    let job: V1Job;
+    try {
+      job = await this.batch.readNamespacedJob({ name, namespace });
+    } catch (err) {
+      if (httpCode(err) === 404) return { interrupted: true, reason: 'job no longer exists' };
+      throw err;
+    }
+    if (job.metadata?.deletionTimestamp) return { interrupted: true, reason: 'job is being deleted' };
+    const failed = job.status?.conditions?.find((c) => c.type === 'Failed' && c.status === 'True');
+    if (failed) return { interrupted: true, reason: `job failed: ${failed.reason ?? ''} ${failed.message ?? ''}`.trim() };
+    for (const pod of await this.pods(instance)) {
+      const disrupted = pod.status?.conditions?.find((c) => c.type === 'DisruptionTarget' && c.status === 'True');
+      if (disrupted) return { interrupted: true, reason: `pod ${pod.metadata?.name ?? ''} disrupted: ${disrupted.reason ?? ''} ${disrupted.message ?? ''}`.trim() };
+      if (pod.status?.phase === 'Failed' || pod.status?.phase === 'Succeeded') {
+        return { interrupted: true, reason: `pod ${pod.metadata?.name ?? ''} ${pod.status.phase}${pod.status.reason ? ` (${pod.status.reason})` : ''}` };
+      }
+    }
+    return { interrupted: false };
+  }
+
+  async snapshot(instance: Instance, _input: { checkpointId: string }): Promise<SnapshotResult> {
+    throw new Error(`kubernetes machines keep their workspace in an emptyDir (${instance.instanceRef}); checkpoint it with git instead`);
+  }
+
+  async listInstances(): Promise<Instance[]> {
+    const result: Instance[] = [];
+    let cont: string | undefined;
+    do {
+      const page = await this.batch.listJobForAllNamespaces({ labelSelector: `${LABEL_MANAGED}=true`, ...(cont ? { _continue: cont } : {}) });
+      for (const job of page.items) {
+        const finished = job.status?.conditions?.some((c) => (c.type === 'Complete' || c.type === 'Failed') && c.status === 'True');
+        if (!finished && !job.metadata?.deletionTimestamp) result.push(this.toInstance(job));
+      }
+      cont = page.metadata?._continue || undefined;
+    } while (cont);
+    return result;
+  }
+
+  async terminate(instance: Instance): Promise<void> {
+    const { namespace, name } = parseRef(instance.instanceRef);
+    try {
+      // Background: the Job goes now, its pods right after (the garbage collector).
+      await this.batch.deleteNamespacedJob({ name, namespace, propagationPolicy: 'Background', gracePeriodSeconds: 0 });
+    } catch (err) {
+      if (httpCode(err) !== 404) throw err;
+    }
+  }
+
+  private async ensureNamespace(projectId: string): Promise<void> {
+    const ns = buildProjectNamespace(projectId, this.config.namespacePrefix);
+    try {
+      await this.core.readNamespace({ name: ns.metadata.name });
+      return;
+    } catch (err) {
+      if (httpCode(err) !== 404) throw err;
+    }
+    try {
+      await this.core.createNamespace({ body: ns });
+    } catch (err) {
+      if (httpCode(err) !== 409) throw err;
+    }
+  }
+
+  private async pods(instance: Instance): Promise<V1Pod[]> {
+    const { namespace } = parseRef(instance.instanceRef);
+    const list = await this.core.listNamespacedPod({ namespace, labelSelector: `${LABEL_MACHINE}=${labelValue(instance.machineId)}` });
+    return list.items;
+  }
+
+  private toInstance(job: V1Job): Instance {
+    const labels = job.metadata?.labels ?? {};
+    // The env carries the exact ids; labels may have had to be shortened.
+    const env = job.spec?.template?.spec?.containers?.[0]?.env ?? [];
+    const details: Record<string, string> = { namespace: job.metadata?.namespace ?? '' };
+    if (job.metadata?.uid) details.uid = job.metadata.uid;
+    return {
+      provider: this.id,
+      instanceRef: `${job.metadata?.namespace ?? ''}/${job.metadata?.name ?? ''}`,
+      machineId: env.find((e) => e.name === 'AUTOVIBE_MACHINE_ID')?.value ?? labels[LABEL_MACHINE] ?? '',
+      projectId: env.find((e) => e.name === 'AUTOVIBE_PROJECT_ID')?.value ?? labels[LABEL_PROJECT] ?? '',
+      details,
+    };
+  }
+}
+
+/** One line to register: `createKubernetesProvider({ server, token, image })` or `{ kubeConfig, image }`. */
+export function createKubernetesProvider(config: KubernetesConfig): KubernetesProvider {
+  return new KubernetesProvider(config);
+}
+
+function kubeConfigFor(config: KubernetesConfig): KubeConfig {
+  const kc = new KubeConfig();
+  if (!config.server) {
+    kc.loadFromDefault();
+    return kc;
+  }
+  kc.loadFromOptions({
+    clusters: [{ name: 'autovibe', server: config.server, skipTLSVerify: config.skipTLSVerify ?? false }],
+    users: [{ name: 'autovibe', ...(config.token ? { token: config.token } : {}) }],
+    contexts: [{ name: 'autovibe', cluster: 'autovibe', user: 'autovibe' }],
+    currentContext: 'autovibe',
+  });
+  return kc;
+}
+
+function parseRef(ref: string): { namespace: string; name: string } {
+  const [namespace, name] = ref.split('/');
+  if (!namespace || !name) throw new Error(`"${ref}" is not a namespace/job reference`);
+  return { namespace, name };
+}
+
+function httpCode(err: unknown): number | undefined {
+  const code = (err as { code?: unknown } | undefined)?.code;
+  return typeof code === 'number' ? code : undefined;
+}
+
+/** Exit code from the exec channel's final status (Success, or NonZeroExitCode with an ExitCode cause). */
+export function exitCodeOf(status: V1Status): number | null {
+  if (status.status === 'Success') return 0;
+  const cause = status.details?.causes?.find((c) => c.reason === 'ExitCode');
+  const code = cause?.message !== undefined ? Number.parseInt(cause.message, 10) : Number.NaN;
+  return Number.isInteger(code) ? code : null;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
