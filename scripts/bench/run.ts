@@ -11,6 +11,7 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { accounting } from './accounting.js';
 import { agentFirstRequest } from './agent-first-request.js';
+import { awsSpawn } from './aws-spawn.js';
 import { formatTable, type Benchmark, type BenchOptions, type BenchOutput } from './common.js';
 import { ledger } from './ledger.js';
 import { machineOverhead } from './machine-overhead.js';
@@ -33,6 +34,10 @@ const BENCHMARKS: Record<string, { title: string; run: Benchmark }> = {
   accounting: {
     title: 'Cost events recorded per second while a claude-code machine streams usage, against the bare CLI; recordCost() calls/s',
     run: accounting,
+  },
+  'aws-spawn': {
+    title: 'aws-ec2 (spot) and aws-ecs (Fargate Spot) provision and terminate latency against moto, sequential',
+    run: awsSpawn,
   },
 };
 
