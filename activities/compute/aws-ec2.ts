@@ -5,7 +5,8 @@
  *   history under the profile's maximum price (domain/spot.ts), launched with spot market
  *   options; the instance and its volumes carry the project and machine tags.
  * - exec: SSM Run Command (SendCommand + GetCommandInvocation polling); the instance needs the SSM
- *   agent and an instance profile allowing it. Between polls the instance is checked for a spot
+ *   agent and an instance profile allowing it. A command with `network: false` runs in an empty
+ *   network namespace. Between polls the instance is checked for a spot
  *   interruption (a marked-for-termination spot request, or an instance stopped or terminated
  *   from outside), reported as stopReason 'interrupted'.
  * - snapshot: an EBS snapshot of the root volume, tagged, copied to each replica region
@@ -228,7 +229,7 @@ export class AwsEc2Provider implements ComputeProvider {
       new SendCommandCommand({
         DocumentName: 'AWS-RunShellScript',
         InstanceIds: [instance.instanceRef],
-        Parameters: { commands: [shellScript(request)], executionTimeout: [String(secondsLeft)] },
+        Parameters: { commands: [ec2Script(request)], executionTimeout: [String(secondsLeft)] },
         Comment: `autovibe ${instance.machineId}`.slice(0, 100),
       }),
     );
@@ -522,6 +523,15 @@ export function shellScript(request: Pick<ExecRequest, 'command' | 'env'>): stri
   });
   lines.push(typeof request.command === 'string' ? request.command : request.command.map(shellQuote).join(' '));
   return lines.join('\n');
+}
+
+/**
+ * SSM runs commands as root, so a command without network gets its own empty network namespace
+ * (util-linux `unshare`, present on the usual Linux AMIs).
+ */
+export function ec2Script(request: Pick<ExecRequest, 'command' | 'env' | 'network'>): string {
+  const script = shellScript(request);
+  return request.network ? script : `exec unshare --net -- /bin/sh -c ${shellQuote(script)}`;
 }
 
 function sleepUnless(ms: number, signal?: AbortSignal): Promise<void> {

@@ -177,12 +177,15 @@ export class AwsEcsProvider implements ComputeProvider {
   }
 
   async terminate(instance: Instance): Promise<void> {
+    // Gone, never existed, or already stopping: nothing to free.
+    const task = await this.status(instance);
+    if (!task || task.desiredStatus === 'STOPPED') return;
     try {
       await this.ecs.send(new StopTaskCommand({ cluster: this.config.cluster, task: instance.instanceRef, reason: 'autovibe: machine terminated' }));
     } catch (err) {
-      const name = (err as Error).name;
-      // Gone already, or never existed: nothing to free.
-      if (name !== 'InvalidParameterException' && name !== 'ClientException' && name !== 'ResourceNotFoundException') throw err;
+      // It went away between the two calls.
+      const after = await this.status(instance);
+      if (after && after.desiredStatus !== 'STOPPED') throw err;
     }
   }
 

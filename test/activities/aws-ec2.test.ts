@@ -5,6 +5,7 @@
  * interruption, not for a command's output.
  */
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import {
   DescribeImagesCommand,
@@ -172,7 +173,17 @@ describe('aws-ec2 provider (real AWS SDK against moto server)', function () {
     const commands = await ssm.send(new ListCommandsCommand({ InstanceId: instance.instanceRef }));
     const sent = commands.Commands?.[0];
     assert.equal(sent?.DocumentName, 'AWS-RunShellScript');
-    assert.deepEqual(sent?.Parameters?.commands, ["export GREETING='hello world'\n'echo' 'it'\\''s here'"]);
+    // Without network: in an empty network namespace (SSM runs commands as root).
+    const sentScript = sent?.Parameters?.commands?.[0] ?? '';
+    const prefix = 'exec unshare --net -- /bin/sh -c ';
+    assert.ok(sentScript.startsWith(prefix), sentScript);
+    // The quoted script decodes back, and a real shell running it does what was asked.
+    const inner = execFileSync('/bin/sh', ['-c', `printf %s ${sentScript.slice(prefix.length)}`], { encoding: 'utf8' });
+    assert.equal(execFileSync('/bin/sh', ['-c', `${inner}; printf '[%s]' "$GREETING"`], { encoding: 'utf8' }), "it's here\n[hello world]");
+    assert.deepEqual(await provider.exec(instance, { command: 'make test', network: true, deadline: Date.now() + 30_000 }), { exitCode: 0, stopReason: null });
+    const again = await ssm.send(new ListCommandsCommand({ InstanceId: instance.instanceRef }));
+    const texts = (again.Commands ?? []).map((c) => c.Parameters?.commands?.[0]);
+    assert.ok(texts.includes('make test'), `the networked command is sent as is (got ${JSON.stringify(texts)})`);
     await provider.terminate(instance);
   });
 

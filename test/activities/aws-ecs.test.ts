@@ -146,6 +146,7 @@ describe('aws-ecs provider (real AWS SDK against moto server)', function () {
 
     await provider.terminate(a);
     await provider.terminate(a);
+    await provider.terminate({ ...a, instanceRef: `arn:aws:ecs:us-east-1:123456789012:task/${CLUSTER}/00000000000000000000000000000000` });
     const afterList = (await provider.listInstances()).map((i) => i.instanceRef);
     assert.ok(!afterList.includes(a.instanceRef));
     assert.ok(afterList.includes(b.instanceRef));
