@@ -20,9 +20,10 @@ export const INSTANCE_TYPE_SIZES: Readonly<Record<string, { vcpus: number; memor
 
 /**
  * Instance types each profile may run on, in order of preference when prices tie. Every one has
- * at least the profile's vCPUs and memory (the lightweight profile is 1 vCPU / 2 GiB).
+ * at least the profile's vCPUs and memory (the lightweight profile is 1 vCPU / 2 GiB). A profile
+ * not listed here may use every known type of at least its size and at most twice its memory.
  */
-export const SPOT_INSTANCE_TYPES: Readonly<Record<ProfileId, readonly string[]>> = {
+export const SPOT_INSTANCE_TYPES: Readonly<Partial<Record<ProfileId, readonly string[]>>> = {
   lightweight: ['t3a.small', 't3.small', 't2.small'],
 };
 
@@ -124,5 +125,11 @@ export function chooseSpotPlacement(input: {
 export function spotPolicy(profile: string): { instanceTypes: readonly string[]; maxPrice: string } {
   if (!Object.hasOwn(PROFILES, profile)) throw new RangeError(`unknown compute profile "${profile}"`);
   const id = profile as ProfileId;
-  return { instanceTypes: SPOT_INSTANCE_TYPES[id], maxPrice: PROFILES[id].hourlyPrice };
+  const size: { cpus: number; memoryMiB: number } = PROFILES[id];
+  const instanceTypes =
+    SPOT_INSTANCE_TYPES[id] ??
+    Object.entries(INSTANCE_TYPE_SIZES)
+      .filter(([, t]) => t.vcpus >= size.cpus && t.memoryMiB >= size.memoryMiB && t.memoryMiB <= 2 * size.memoryMiB)
+      .map(([name]) => name);
+  return { instanceTypes, maxPrice: PROFILES[id].hourlyPrice };
 }
