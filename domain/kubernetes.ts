@@ -53,8 +53,12 @@ export function projectNamespace(projectId: string, prefix = 'autovibe-'): strin
   return dnsLabel(projectId, prefix);
 }
 
-export function machineJobName(machineId: string): string {
-  return dnsLabel(machineId);
+/**
+ * The Job of a machine's `attempt`-th instance: a machine re-provisioned after an interruption
+ * gets a new Job (`<machine>-2`, …) while the failed one is cleaned up by its TTL.
+ */
+export function machineJobName(machineId: string, attempt = 1): string {
+  return attempt <= 1 ? dnsLabel(machineId) : dnsLabel(`${machineId}-${attempt}`);
 }
 
 export interface KubeToleration {
@@ -81,6 +85,8 @@ export interface MachineJobInput {
   spotNodeSelector?: Record<string, string>;
   spotTolerations?: KubeToleration[];
   serviceAccountName?: string;
+  /** 1 for the machine's first Job, 2… after interruptions (see machineJobName). */
+  attempt?: number;
 }
 
 export interface KubeObjectMeta {
@@ -151,7 +157,7 @@ export function buildMachineJob(input: MachineJobInput): MachineJobManifest {
     apiVersion: 'batch/v1',
     kind: 'Job',
     metadata: {
-      name: machineJobName(input.machineId),
+      name: machineJobName(input.machineId, input.attempt),
       namespace: projectNamespace(input.projectId, input.namespacePrefix),
       labels,
       // Tags keep their exact keys and values here; labels allow neither ':' in keys nor long values.

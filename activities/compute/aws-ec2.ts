@@ -153,7 +153,14 @@ export class AwsEc2Provider implements ComputeProvider {
 
   private async launch(request: ProvisionRequest, fromSnapshot: string | undefined): Promise<Instance> {
     // Idempotent: a retried activity finds the instance the first attempt launched.
-    const existing = (await this.describeInstances([{ Name: `tag:${TAG_MACHINE}`, Values: [request.machineId] }, liveStates()]))[0];
+    // Only a pending/running one: a stopped or terminated instance was interrupted, and the
+    // machine gets a new one.
+    const existing = (
+      await this.describeInstances([
+        { Name: `tag:${TAG_MACHINE}`, Values: [request.machineId] },
+        { Name: 'instance-state-name', Values: ['pending', 'running'] },
+      ])
+    )[0];
     if (existing) return this.toInstance(existing);
 
     const policy = spotPolicy(request.profile);

@@ -22,6 +22,7 @@ import {
   buildProjectNamespace,
   labelValue,
   type KubeToleration,
+  type MachineJobManifest,
 } from '../../domain/kubernetes.js';
 import { shellScript } from './aws-ec2.js';
 import type { ComputeProvider, ExecRequest, ExecResult, Instance, ProvisionRequest, SnapshotResult } from './provider.js';
@@ -67,13 +68,33 @@ export class KubernetesProvider implements ComputeProvider {
   }
 
   async provision(request: ProvisionRequest): Promise<Instance> {
-    const job = buildMachineJob({
+    await this.ensureNamespace(request.projectId);
+    // Idempotent: a Job of this machine that is still alive is returned as it is. A finished,
+    // failed or deleted one (an interrupted earlier instance) is left to its TTL, and the
+    // machine gets the next Job name.
+    for (let attempt = 1; attempt <= MAX_JOB_ATTEMPTS; attempt++) {
+      const job = this.buildJob(request, attempt);
+      const namespace = job.metadata.namespace;
+      try {
+        return this.toInstance(await this.batch.createNamespacedJob({ namespace, body: job as V1Job }));
+      } catch (err) {
+        if (httpCode(err) !== 409) throw err;
+      }
+      const existing = await this.batch.readNamespacedJob({ name: job.metadata.name, namespace });
+      if (isAlive(existing)) return this.toInstance(existing);
+    }
+    throw new Error(`machine ${request.machineId} already has ${MAX_JOB_ATTEMPTS} finished Jobs; wait for their TTL to remove them`);
+  }
+
+  private buildJob(request: ProvisionRequest, attempt: number): MachineJobManifest {
+    return buildMachineJob({
       machineId: request.machineId,
       projectId: request.projectId,
       profile: request.profile,
       spot: request.spot,
       image: this.config.image,
       tags: request.tags,
+      attempt,
       ...(this.config.namespacePrefix !== undefined ? { namespacePrefix: this.config.namespacePrefix } : {}),
       ...(this.config.ttlSecondsAfterFinished !== undefined ? { ttlSecondsAfterFinished: this.config.ttlSecondsAfterFinished } : {}),
       ...(this.config.activeDeadlineSeconds !== undefined ? { activeDeadlineSeconds: this.config.activeDeadlineSeconds } : {}),
@@ -81,16 +102,6 @@ export class KubernetesProvider implements ComputeProvider {
       ...(this.config.spotTolerations ? { spotTolerations: this.config.spotTolerations } : {}),
       ...(this.config.serviceAccountName ? { serviceAccountName: this.config.serviceAccountName } : {}),
     });
-    const namespace = job.metadata.namespace;
-    await this.ensureNamespace(request.projectId);
-    let created: V1Job;
-    try {
-      created = await this.batch.createNamespacedJob({ namespace, body: job as V1Job });
-    } catch (err) {
-      if (httpCode(err) !== 409) throw err;
-      created = await this.batch.readNamespacedJob({ name: job.metadata.name, namespace });
-    }
-    return this.toInstance(created);
   }
 
   async exec(instance: Instance, request: ExecRequest): Promise<ExecResult> {
@@ -189,10 +200,7 @@ export class KubernetesProvider implements ComputeProvider {
     let cont: string | undefined;
     do {
       const page = await this.batch.listJobForAllNamespaces({ labelSelector: `${LABEL_MANAGED}=true`, ...(cont ? { _continue: cont } : {}) });
-      for (const job of page.items) {
-        const finished = job.status?.conditions?.some((c) => (c.type === 'Complete' || c.type === 'Failed') && c.status === 'True');
-        if (!finished && !job.metadata?.deletionTimestamp) result.push(this.toInstance(job));
-      }
+      for (const job of page.items) if (isAlive(job)) result.push(this.toInstance(job));
       cont = page.metadata?._continue || undefined;
     } while (cont);
     return result;
@@ -224,8 +232,9 @@ export class KubernetesProvider implements ComputeProvider {
   }
 
   private async pods(instance: Instance): Promise<V1Pod[]> {
-    const { namespace } = parseRef(instance.instanceRef);
-    const list = await this.core.listNamespacedPod({ namespace, labelSelector: `${LABEL_MACHINE}=${labelValue(instance.machineId)}` });
+    const { namespace, name } = parseRef(instance.instanceRef);
+    // job-name: the Job controller's label, so pods of an earlier Job of the machine do not count.
+    const list = await this.core.listNamespacedPod({ namespace, labelSelector: `${LABEL_MACHINE}=${labelValue(instance.machineId)},job-name=${name}` });
     return list.items;
   }
 
@@ -263,6 +272,14 @@ function kubeConfigFor(config: KubernetesConfig): KubeConfig {
     currentContext: 'autovibe',
   });
   return kc;
+}
+
+const MAX_JOB_ATTEMPTS = 20;
+
+/** Neither finished (Complete/Failed) nor being deleted. */
+function isAlive(job: V1Job): boolean {
+  if (job.metadata?.deletionTimestamp) return false;
+  return !job.status?.conditions?.some((c) => (c.type === 'Complete' || c.type === 'Failed') && c.status === 'True');
 }
 
 function parseRef(ref: string): { namespace: string; name: string } {

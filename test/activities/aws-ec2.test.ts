@@ -187,8 +187,9 @@ describe('aws-ec2 provider (real AWS SDK against moto server)', function () {
     await provider.terminate(instance);
   });
 
-  it('exec reports an interruption when the instance was terminated from outside', async () => {
-    const instance = await provider.provision(request());
+  it('exec reports an interruption when the instance was terminated from outside; re-provisioning gets a new one', async () => {
+    const req = request();
+    const instance = await provider.provision(req);
     assert.deepEqual(await provider.checkInterruption(instance), { interrupted: false });
     // What AWS does when it reclaims spot capacity, done here with a plain EC2 client.
     await ec2.send(new TerminateInstancesCommand({ InstanceIds: [instance.instanceRef] }));
@@ -198,6 +199,11 @@ describe('aws-ec2 provider (real AWS SDK against moto server)', function () {
     const result = await provider.exec(instance, { command: 'true', network: false, deadline: Date.now() + 30_000 });
     assert.deepEqual(result, { exitCode: null, stopReason: 'interrupted' });
     assert.ok(!(await provider.listInstances()).some((i) => i.instanceRef === instance.instanceRef));
+    // The machine workflow re-provisions after an interruption: a fresh instance, not the dead one.
+    const replacement = await provider.provision(req);
+    assert.notEqual(replacement.instanceRef, instance.instanceRef);
+    assert.deepEqual(await provider.checkInterruption(replacement), { interrupted: false });
+    await provider.terminate(replacement);
   });
 
   it('exec stops at once on a deadline already past or an aborted signal', async () => {

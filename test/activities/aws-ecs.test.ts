@@ -154,8 +154,9 @@ describe('aws-ecs provider (real AWS SDK against moto server)', function () {
     await provider.terminate(b);
   });
 
-  it('reports an interruption when the task is stopped from outside', async () => {
-    const instance = await provider.provision(request());
+  it('reports an interruption when the task is stopped from outside; re-provisioning starts a new task', async () => {
+    const req = request();
+    const instance = await provider.provision(req);
     assert.deepEqual(await provider.checkInterruption(instance), { interrupted: false });
     // What Fargate Spot does when it takes capacity back, done here with a plain ECS client.
     await ecs.send(new StopTaskCommand({ cluster: CLUSTER, task: instance.instanceRef, reason: 'Your Spot Task was interrupted.' }));
@@ -166,6 +167,10 @@ describe('aws-ecs provider (real AWS SDK against moto server)', function () {
       exitCode: null,
       stopReason: 'interrupted',
     });
+    const replacement = await provider.provision(req);
+    assert.notEqual(replacement.instanceRef, instance.instanceRef);
+    assert.equal((await describeTask(replacement.instanceRef))?.capacityProviderName, 'FARGATE_SPOT');
+    await provider.terminate(replacement);
   });
 
   it('exec on a running task says it needs ECS Exec; snapshot says there is no disk', async () => {

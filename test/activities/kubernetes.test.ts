@@ -92,6 +92,26 @@ describe('kubernetes provider (real client against replayed Kubernetes API respo
     );
   });
 
+  it('re-provisioning after an interruption makes the next Job, leaving the failed one to its TTL', async () => {
+    const secondName = `${MACHINE}-2`;
+    // The same recorded Job, as the server returns it for the second name.
+    const secondCreated = structuredClone(R.jobCreated) as { metadata: { name: string } };
+    secondCreated.metadata.name = secondName;
+    server
+      .on('GET', `/api/v1/namespaces/${NS}`, ok(R.namespaceCreated))
+      .on('POST', `/apis/batch/v1/namespaces/${NS}/jobs`, { status: 409, body: R.jobAlreadyExists }, { status: 201, body: secondCreated })
+      .on('GET', JOB_PATH, ok(R.jobFailedDeadline));
+    const next = await provider.provision(request);
+    assert.equal(next.instanceRef, `${NS}/${secondName}`);
+    assert.equal(next.machineId, MACHINE);
+    const posts = server.requests.filter((r) => r.method === 'POST');
+    assert.deepEqual(
+      posts.map((r) => (r.body as { metadata: { name: string } }).metadata.name),
+      [MACHINE, secondName],
+    );
+    assert.ok(!server.requests.some((r) => r.method === 'DELETE'), 'the failed Job is not deleted by hand');
+  });
+
   it('lists running machine Jobs of every namespace by label, skipping finished ones', async () => {
     server.on('GET', '/apis/batch/v1/jobs', ok(R.jobsAllNamespaces));
     const listed = await provider.listInstances();
@@ -138,7 +158,7 @@ describe('kubernetes provider (real client against replayed Kubernetes API respo
     assert.deepEqual(exec?.query.getAll('command'), ['/bin/sh', '-c', "export MODE='test'\n'sh' '-c' 'echo hi; exit 3'"]);
     assert.equal(exec?.query.get('stdout'), 'true');
     assert.equal(exec?.query.get('stdin'), 'false');
-    assert.equal(server.requests.find((r) => r.path === PODS_PATH)?.query.get('labelSelector'), `autovibe/machine=${MACHINE}`);
+    assert.equal(server.requests.find((r) => r.path === PODS_PATH)?.query.get('labelSelector'), `autovibe/machine=${MACHINE},job-name=${MACHINE}`);
   });
 
   it('exec reports success as exit code 0', async () => {

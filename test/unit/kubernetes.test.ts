@@ -33,6 +33,10 @@ describe('domain/kubernetes manifests', () => {
     assert.equal(dnsLabel('Project_42'), dnsLabel('Project_42'));
     assert.notEqual(dnsLabel('project_42'), dnsLabel('project-42'), 'a changed id does not collide with one that needed no change');
     assert.equal(projectNamespace(base.projectId), `autovibe-${base.projectId}`);
+    assert.equal(machineJobName(base.machineId), base.machineId);
+    assert.equal(machineJobName(base.machineId, 2), `${base.machineId}-2`);
+    assert.match(machineJobName('m'.repeat(70), 3), DNS_LABEL);
+    assert.notEqual(machineJobName('m'.repeat(70), 3), machineJobName('m'.repeat(70), 4));
     assert.match(projectNamespace('p'.repeat(80)), DNS_LABEL);
     assert.equal(labelValue('Keep.This_1'), 'Keep.This_1');
     assert.match(labelValue('x'.repeat(70)), LABEL_VALUE);
