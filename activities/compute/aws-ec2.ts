@@ -3,7 +3,8 @@
  *
  * - provision: the cheapest allowed instance type / availability zone from the spot price
  *   history under the profile's maximum price (domain/spot.ts), launched with spot market
- *   options; the instance and its volumes carry the project and machine tags.
+ *   options; the instance and its volumes carry the project and machine tags. With a
+ *   `workspaceBucket`, the checkpoint's files go to S3 and the first boot unpacks them.
  * - exec: SSM Run Command (SendCommand + GetCommandInvocation polling); the instance needs the SSM
  *   agent and an instance profile allowing it. A command with `network: false` runs in an empty
  *   network namespace. Between polls the instance is checked for a spot
@@ -33,7 +34,13 @@ import {
   type Snapshot,
   type Tag,
 } from '@aws-sdk/client-ec2';
+import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { CancelCommandCommand, GetCommandInvocationCommand, SSMClient, SendCommandCommand } from '@aws-sdk/client-ssm';
+import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+import { execFile } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { chooseSpotPlacement, spotPolicy, type SpotPricePoint } from '../../domain/spot.js';
 import type { ComputeProvider, ExecRequest, ExecResult, Instance, ProvisionRequest, SnapshotResult } from './provider.js';
 
@@ -66,6 +73,14 @@ export interface AwsEc2Config {
   userData?: string;
   /** How often exec polls the command and the instance; default 2000 ms. */
   pollIntervalMs?: number;
+  /**
+   * S3 bucket (in `region`) through which a new instance gets the checkpoint's files: provision
+   * uploads the workspace as a tar.gz and the instance's first boot unpacks it into /workspace
+   * from a presigned URL. Without it the instance starts with its image's files only.
+   */
+  workspaceBucket?: string;
+  /** Key prefix of the uploaded workspaces; default `autovibe/workspaces/`. */
+  workspacePrefix?: string;
 }
 
 export const TAG_MANAGED = 'autovibe:managed';
@@ -101,11 +116,14 @@ export class AwsEc2Provider implements ComputeProvider {
   readonly id = 'aws-ec2' as const;
   private readonly ec2: EC2Client;
   private readonly ssm: SSMClient;
+  private readonly s3: S3Client;
   private readonly replicaClients = new Map<string, EC2Client>();
 
   constructor(private readonly config: AwsEc2Config) {
     this.ec2 = new EC2Client(this.clientConfig(config.region));
     this.ssm = new SSMClient(this.clientConfig(config.region));
+    // Path-style addressing: a custom endpoint (moto, a local S3) has no per-bucket host names.
+    this.s3 = new S3Client({ ...this.clientConfig(config.region), ...(config.endpoint ? { forcePathStyle: true } : {}) });
   }
 
   private clientConfig(region: string): { region: string; endpoint?: string; credentials?: AwsCredentials } {
@@ -187,6 +205,9 @@ export class AwsEc2Provider implements ComputeProvider {
     if (!instanceType || !zone) throw new Error(`no instance type allowed for profile ${request.profile}`);
 
     const tags = this.tagsFor(request);
+    // A restored instance has its files on the snapshot's volume already.
+    const bootstrap = fromSnapshot ? undefined : await this.uploadWorkspace(request);
+    const userData = [bootstrap, this.config.userData].filter((part): part is string => Boolean(part)).join('\n');
     const input: RunInstancesCommandInput = {
       ImageId: this.config.imageId,
       InstanceType: instanceType as RunInstancesCommandInput['InstanceType'],
@@ -202,7 +223,7 @@ export class AwsEc2Provider implements ComputeProvider {
       ...(this.config.instanceProfile
         ? { IamInstanceProfile: this.config.instanceProfile.startsWith('arn:') ? { Arn: this.config.instanceProfile } : { Name: this.config.instanceProfile } }
         : {}),
-      ...(this.config.userData ? { UserData: Buffer.from(this.config.userData).toString('base64') } : {}),
+      ...(userData ? { UserData: Buffer.from(userData).toString('base64') } : {}),
       ...(request.spot
         ? {
             InstanceMarketOptions: {
@@ -402,6 +423,53 @@ export class AwsEc2Provider implements ComputeProvider {
     } catch (err) {
       if (!isNotFound(err)) throw err;
     }
+    if (this.config.workspaceBucket) {
+      // Deleting a missing key succeeds, so this too is safe to repeat.
+      await this.s3.send(new DeleteObjectCommand({ Bucket: this.config.workspaceBucket, Key: this.workspaceKey(instance) }));
+    }
+  }
+
+  /** Where a machine's starting files are kept while its instance boots. */
+  workspaceKey(machine: { projectId: string; machineId: string }): string {
+    return `${this.config.workspacePrefix ?? 'autovibe/workspaces/'}${machine.projectId}/${machine.machineId}.tar.gz`;
+  }
+
+  /**
+   * Uploads the workspace (without .git: in a worktree it only points into the host's repository)
+   * and returns the first-boot script that unpacks it into /workspace.
+   */
+  private async uploadWorkspace(request: ProvisionRequest): Promise<string | undefined> {
+    const bucket = this.config.workspaceBucket;
+    if (!bucket || !fs.existsSync(request.workspace) || !fs.statSync(request.workspace).isDirectory()) return undefined;
+    const key = this.workspaceKey(request);
+    const dir = await fs.promises.mkdtemp(path.join(os.tmpdir(), 'autovibe-ws-'));
+    try {
+      const archive = path.join(dir, 'workspace.tar.gz');
+      await new Promise<void>((resolve, reject) => {
+        execFile('tar', ['-C', request.workspace, '--exclude=./.git', '-czf', archive, '.'], (err, _stdout, stderr) =>
+          err ? reject(new Error(`tar of ${request.workspace} failed: ${String(stderr).trim() || err.message}`)) : resolve(),
+        );
+      });
+      await this.s3.send(
+        new PutObjectCommand({
+          Bucket: bucket,
+          Key: key,
+          Body: fs.createReadStream(archive),
+          ContentLength: (await fs.promises.stat(archive)).size,
+          ContentType: 'application/gzip',
+          Tagging: new URLSearchParams({ [TAG_PROJECT]: request.projectId, [TAG_MACHINE]: request.machineId }).toString(),
+        }),
+      );
+    } finally {
+      await fs.promises.rm(dir, { recursive: true, force: true });
+    }
+    const url = await getSignedUrl(this.s3, new GetObjectCommand({ Bucket: bucket, Key: key }), { expiresIn: 3600 });
+    return [
+      '#!/bin/sh',
+      'set -e',
+      'mkdir -p /workspace',
+      `curl -fsS --retry 5 ${shellQuote(url)} | tar -xz -C /workspace`,
+    ].join('\n');
   }
 
   private tagsFor(request: ProvisionRequest): Tag[] {

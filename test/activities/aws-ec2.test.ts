@@ -7,8 +7,13 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { CreateBucketCommand, GetObjectTaggingCommand, HeadObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import {
   DescribeImagesCommand,
+  DescribeInstanceAttributeCommand,
   DescribeInstancesCommand,
   DescribeSnapshotsCommand,
   DescribeSpotPriceHistoryCommand,
@@ -130,6 +135,56 @@ describe('aws-ec2 provider (real AWS SDK against moto server)', function () {
     const byTag = await ec2.send(new DescribeInstancesCommand({ Filters: [{ Name: `tag:${TAG_MACHINE}`, Values: [req.machineId] }] }));
     assert.equal(byTag.Reservations?.flatMap((r) => r.Instances ?? []).length, 1);
     await provider.terminate(instance);
+  });
+
+  it("delivers the checkpoint's files: the workspace goes to S3 and the first boot unpacks it", async () => {
+    const s3 = new S3Client({ region: REGION, endpoint: moto.endpoint, credentials: moto.credentials, forcePathStyle: true });
+    await s3.send(new CreateBucketCommand({ Bucket: 'autovibe-workspaces' }));
+    const withBucket = createAwsEc2Provider({
+      region: REGION,
+      endpoint: moto.endpoint,
+      credentials: moto.credentials,
+      imageId,
+      workspaceBucket: 'autovibe-workspaces',
+      userData: 'echo booted',
+    });
+    const workspace = fs.mkdtempSync(path.join(os.tmpdir(), 'autovibe-ec2-ws-'));
+    const unpacked = fs.mkdtempSync(path.join(os.tmpdir(), 'autovibe-ec2-unpacked-'));
+    try {
+      fs.mkdirSync(path.join(workspace, 'src'));
+      fs.writeFileSync(path.join(workspace, 'README.md'), '# project\n');
+      fs.writeFileSync(path.join(workspace, 'src', 'main.ts'), 'export const x = 1;\n');
+      fs.writeFileSync(path.join(workspace, '.git'), 'gitdir: /host/only/path\n');
+      const req = request({ workspace });
+      const instance = await withBucket.provision(req);
+
+      const attr = await ec2.send(new DescribeInstanceAttributeCommand({ InstanceId: instance.instanceRef, Attribute: 'userData' }));
+      const userData = Buffer.from(attr.UserData?.Value ?? '', 'base64').toString('utf8');
+      assert.match(userData, /^#!\/bin\/sh\n/);
+      assert.match(userData, /\necho booted$/, 'the configured user data runs after the unpacking');
+      const url = /curl -fsS --retry 5 '([^']+)' \| tar -xz -C \/workspace/.exec(userData)?.[1];
+      assert.ok(url, userData);
+
+      // What the instance does at first boot: download from the presigned URL and unpack.
+      const res = await fetch(url);
+      assert.equal(res.status, 200);
+      fs.writeFileSync(path.join(unpacked, 'ws.tar.gz'), Buffer.from(await res.arrayBuffer()));
+      execFileSync('tar', ['-xzf', path.join(unpacked, 'ws.tar.gz'), '-C', unpacked]);
+      assert.equal(fs.readFileSync(path.join(unpacked, 'README.md'), 'utf8'), '# project\n');
+      assert.equal(fs.readFileSync(path.join(unpacked, 'src', 'main.ts'), 'utf8'), 'export const x = 1;\n');
+      assert.ok(!fs.existsSync(path.join(unpacked, '.git')), "the worktree's .git link stays on the host");
+
+      const key = withBucket.workspaceKey(req);
+      const tagging = await s3.send(new GetObjectTaggingCommand({ Bucket: 'autovibe-workspaces', Key: key }));
+      assert.equal(tagging.TagSet?.find((t) => t.Key === TAG_MACHINE)?.Value, req.machineId);
+
+      await withBucket.terminate(instance);
+      await assert.rejects(s3.send(new HeadObjectCommand({ Bucket: 'autovibe-workspaces', Key: key })), /NotFound/);
+      await withBucket.terminate(instance);
+    } finally {
+      fs.rmSync(workspace, { recursive: true, force: true });
+      fs.rmSync(unpacked, { recursive: true, force: true });
+    }
   });
 
   it('refuses to launch when every spot price is above the maximum', async () => {
