@@ -3,7 +3,8 @@
  * namespace per project, through @kubernetes/client-node.
  *
  * - provision: creates the project's namespace if missing, then the Job (AlreadyExists → the Job a
- *   previous attempt created, so provision is idempotent).
+ *   previous attempt created, so provision is idempotent), waits for its pod and unpacks the
+ *   checkpoint's files into /workspace through exec (stdin).
  * - exec: the pod's exec subresource (websocket, the client's Exec); the exit code comes from
  *   the final status message. A pod disrupted (preempted, evicted, spot node gone) or a Job
  *   failed/deleted from outside is reported as stopReason 'interrupted'.
@@ -12,12 +13,15 @@
  * The workspace is an emptyDir: snapshots of it are git checkpoints, so snapshot fails here.
  */
 import { BatchV1Api, CoreV1Api, Exec, KubeConfig, VersionApi, type V1Job, type V1Pod, type V1Status } from '@kubernetes/client-node';
-import { Writable } from 'node:stream';
+import { execFile } from 'node:child_process';
+import fs from 'node:fs';
+import { Readable, Writable } from 'node:stream';
 import {
   LABEL_MACHINE,
   LABEL_MANAGED,
   LABEL_PROJECT,
   MACHINE_CONTAINER,
+  WORKSPACE_PATH,
   buildMachineJob,
   buildProjectNamespace,
   labelValue,
@@ -44,6 +48,13 @@ export interface KubernetesConfig {
   serviceAccountName?: string;
   /** How often a pod's start is polled; default 1000 ms. */
   pollIntervalMs?: number;
+  /**
+   * Whether provision waits for the pod and puts the checkpoint's files (the request's
+   * workspace) into it; default true when the workspace directory exists.
+   */
+  deliverWorkspace?: boolean;
+  /** How long provision waits for the pod to run; default 10 minutes. */
+  podStartTimeoutMs?: number;
 }
 
 export class KubernetesProvider implements ComputeProvider {
@@ -75,13 +86,19 @@ export class KubernetesProvider implements ComputeProvider {
     for (let attempt = 1; attempt <= MAX_JOB_ATTEMPTS; attempt++) {
       const job = this.buildJob(request, attempt);
       const namespace = job.metadata.namespace;
+      let instance: Instance | undefined;
       try {
-        return this.toInstance(await this.batch.createNamespacedJob({ namespace, body: job as V1Job }));
+        instance = this.toInstance(await this.batch.createNamespacedJob({ namespace, body: job as V1Job }));
       } catch (err) {
         if (httpCode(err) !== 409) throw err;
+        const existing = await this.batch.readNamespacedJob({ name: job.metadata.name, namespace });
+        if (isAlive(existing)) instance = this.toInstance(existing);
       }
-      const existing = await this.batch.readNamespacedJob({ name: job.metadata.name, namespace });
-      if (isAlive(existing)) return this.toInstance(existing);
+      if (!instance) continue;
+      if (this.config.deliverWorkspace !== false && isDirectory(request.workspace)) {
+        await this.deliverWorkspace(instance, request.workspace, Date.now() + (this.config.podStartTimeoutMs ?? 600_000));
+      }
+      return instance;
     }
     throw new Error(`machine ${request.machineId} already has ${MAX_JOB_ATTEMPTS} finished Jobs; wait for their TTL to remove them`);
   }
@@ -105,20 +122,61 @@ export class KubernetesProvider implements ComputeProvider {
   }
 
   async exec(instance: Instance, request: ExecRequest): Promise<ExecResult> {
-    const { namespace } = parseRef(instance.instanceRef);
-    const interval = this.config.pollIntervalMs ?? 1_000;
-    // Wait for the machine's pod to run (image pull, scheduling).
-    let pod: V1Pod | undefined;
-    for (;;) {
-      const check = await this.checkInterruption(instance);
-      if (check.interrupted) return { exitCode: null, stopReason: 'interrupted' };
-      if (request.signal?.aborted) return { exitCode: null, stopReason: 'aborted' };
-      if (Date.now() >= request.deadline) return { exitCode: null, stopReason: 'deadline' };
-      pod = (await this.pods(instance)).find((p) => p.status?.phase === 'Running' && !p.metadata?.deletionTimestamp);
-      if (pod?.metadata?.name) break;
-      await sleep(Math.min(interval, Math.max(0, request.deadline - Date.now())));
-    }
+    const pod = await this.waitForPod(instance, request.deadline, request.signal);
+    if (typeof pod !== 'string') return { exitCode: null, stopReason: pod.stopReason };
+    return this.runInPod(instance, pod, ['/bin/sh', '-c', shellScript(request)], request);
+  }
 
+  /**
+   * Puts the checkpoint's files into the pod's /workspace once: a tar.gz of the host workspace
+   * (without .git, which in a worktree only points into the host's repository) sent on stdin.
+   * `head -c` reads exactly the archive, so this works on API servers whose exec channel cannot
+   * signal the end of stdin (before v5.channel.k8s.io).
+   */
+  async deliverWorkspace(instance: Instance, workspace: string, deadline: number): Promise<void> {
+    const pod = await this.waitForPod(instance, deadline);
+    if (typeof pod !== 'string') throw new Error(`cannot deliver the workspace to ${instance.instanceRef}: ${pod.stopReason}`);
+    const archive = await tarGz(workspace);
+    const script = [
+      `if [ -e ${DELIVERED_MARKER} ]; then head -c ${archive.length} >/dev/null; exit 0; fi`,
+      `head -c ${archive.length} | tar -xzf - -C ${WORKSPACE_PATH} && : > ${DELIVERED_MARKER}`,
+    ].join('\n');
+    // Never ends: on the older channel protocol the end of stdin closes the whole connection.
+    const stdin = new Readable({ read() {} });
+    stdin.push(archive);
+    let stderr = '';
+    const result = await this.runInPod(instance, pod, ['/bin/sh', '-c', script], {
+      deadline,
+      stdin,
+      onOutput: (chunk, stream) => {
+        if (stream === 'stderr') stderr += chunk.toString();
+      },
+    });
+    if (result.exitCode !== 0) {
+      throw new Error(`unpacking the workspace in ${instance.instanceRef} failed (${result.stopReason ?? `exit ${String(result.exitCode)}`}): ${stderr.trim()}`);
+    }
+  }
+
+  /** The machine's running pod, once it runs (image pull, scheduling), or why it never will. */
+  private async waitForPod(instance: Instance, deadline: number, signal?: AbortSignal): Promise<string | { stopReason: 'interrupted' | 'aborted' | 'deadline' }> {
+    const interval = this.config.pollIntervalMs ?? 1_000;
+    for (;;) {
+      if ((await this.checkInterruption(instance)).interrupted) return { stopReason: 'interrupted' };
+      if (signal?.aborted) return { stopReason: 'aborted' };
+      if (Date.now() >= deadline) return { stopReason: 'deadline' };
+      const pod = (await this.pods(instance)).find((p) => p.status?.phase === 'Running' && !p.metadata?.deletionTimestamp);
+      if (pod?.metadata?.name) return pod.metadata.name;
+      await sleep(Math.min(interval, Math.max(0, deadline - Date.now())));
+    }
+  }
+
+  private async runInPod(
+    instance: Instance,
+    podName: string,
+    argv: string[],
+    request: Pick<ExecRequest, 'deadline' | 'signal' | 'onOutput'> & { stdin?: Readable },
+  ): Promise<ExecResult> {
+    const { namespace } = parseRef(instance.instanceRef);
     const sink = (stream: 'stdout' | 'stderr'): Writable =>
       new Writable({
         write(chunk: Buffer, _encoding, callback) {
@@ -127,19 +185,9 @@ export class KubernetesProvider implements ComputeProvider {
         },
       });
     let status: V1Status | undefined;
-    const ws = await new Exec(this.kc).exec(
-      namespace,
-      pod.metadata!.name!,
-      MACHINE_CONTAINER,
-      ['/bin/sh', '-c', shellScript(request)],
-      sink('stdout'),
-      sink('stderr'),
-      null,
-      false,
-      (s) => {
-        status = s;
-      },
-    );
+    const ws = await new Exec(this.kc).exec(namespace, podName, MACHINE_CONTAINER, argv, sink('stdout'), sink('stderr'), request.stdin ?? null, false, (s) => {
+      status = s;
+    });
     const ended = await new Promise<'closed' | 'deadline' | 'aborted'>((resolve) => {
       const timer = setTimeout(() => resolve('deadline'), Math.max(0, request.deadline - Date.now()));
       const onAbort = (): void => resolve('aborted');
@@ -155,6 +203,7 @@ export class KubernetesProvider implements ComputeProvider {
       };
       ws.once('close', cleanup);
     });
+    request.stdin?.destroy();
     if (ended !== 'closed') {
       ws.close();
       return { exitCode: null, stopReason: ended };
@@ -275,6 +324,24 @@ function kubeConfigFor(config: KubernetesConfig): KubeConfig {
 }
 
 const MAX_JOB_ATTEMPTS = 20;
+/** Outside /workspace, so it is never part of a checkpoint; gone with the container. */
+const DELIVERED_MARKER = '/tmp/.autovibe-workspace-delivered';
+
+function isDirectory(dir: string): boolean {
+  try {
+    return fs.statSync(dir).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+function tarGz(dir: string): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    execFile('tar', ['-C', dir, '--exclude=./.git', '-czf', '-', '.'], { encoding: 'buffer', maxBuffer: 1024 * 1024 * 1024 }, (err, stdout, stderr) =>
+      err ? reject(new Error(`tar of ${dir} failed: ${stderr.toString().trim() || err.message}`)) : resolve(stdout),
+    );
+  });
+}
 
 /** Neither finished (Complete/Failed) nor being deleted. */
 function isAlive(job: V1Job): boolean {

@@ -6,7 +6,9 @@
  * not Kubernetes itself.
  */
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { KubernetesProvider, createKubernetesProvider } from '../../activities/compute/kubernetes.js';
@@ -110,6 +112,60 @@ describe('kubernetes provider (real client against replayed Kubernetes API respo
       [MACHINE, secondName],
     );
     assert.ok(!server.requests.some((r) => r.method === 'DELETE'), 'the failed Job is not deleted by hand');
+  });
+
+  it("provision waits for the pod and unpacks the checkpoint's files into /workspace through exec stdin", async () => {
+    const workspace = fs.mkdtempSync(path.join(os.tmpdir(), 'autovibe-k8s-ws-'));
+    const unpacked = fs.mkdtempSync(path.join(os.tmpdir(), 'autovibe-k8s-unpacked-'));
+    try {
+      fs.mkdirSync(path.join(workspace, 'src'));
+      fs.writeFileSync(path.join(workspace, 'README.md'), '# project\n');
+      fs.writeFileSync(path.join(workspace, 'src', 'main.ts'), 'export const x = 1;\n');
+      fs.writeFileSync(path.join(workspace, '.git'), 'gitdir: /host/only/path\n');
+      server
+        .on('GET', `/api/v1/namespaces/${NS}`, ok(R.namespaceCreated))
+        .on('POST', `/apis/batch/v1/namespaces/${NS}/jobs`, { status: 201, body: R.jobCreated })
+        .on('GET', JOB_PATH, ok(R.jobRunning))
+        .on('GET', PODS_PATH, ok(R.podsPending), ok(R.podsRunning))
+        .onExec({ readStdin: true, status: R.execStatusSuccess });
+      const created = await provider.provision({ ...request, workspace });
+      assert.equal(created.instanceRef, `${NS}/${MACHINE}`);
+
+      const exec = server.execRequests[0];
+      assert.equal(exec?.path, `${PODS_PATH}/${POD}/exec`);
+      assert.equal(exec?.query.get('stdin'), 'true');
+      const script = exec?.query.getAll('command')[2] ?? '';
+      assert.match(script, /head -c \d+ \| tar -xzf - -C \/workspace/);
+      // What the pod's shell would unpack: the workspace's files, without the worktree's .git link.
+      const archive = server.stdinReceived[0];
+      assert.ok(archive, 'the archive arrived on stdin');
+      assert.equal(String(archive.length), /head -c (\d+)/.exec(script)?.[1]);
+      fs.writeFileSync(path.join(unpacked, 'ws.tar.gz'), archive);
+      execFileSync('tar', ['-xzf', path.join(unpacked, 'ws.tar.gz'), '-C', unpacked]);
+      fs.rmSync(path.join(unpacked, 'ws.tar.gz'));
+      assert.equal(fs.readFileSync(path.join(unpacked, 'README.md'), 'utf8'), '# project\n');
+      assert.equal(fs.readFileSync(path.join(unpacked, 'src', 'main.ts'), 'utf8'), 'export const x = 1;\n');
+      assert.ok(!fs.existsSync(path.join(unpacked, '.git')));
+    } finally {
+      fs.rmSync(workspace, { recursive: true, force: true });
+      fs.rmSync(unpacked, { recursive: true, force: true });
+    }
+  });
+
+  it('provision fails with the reason when unpacking the workspace fails', async () => {
+    const workspace = fs.mkdtempSync(path.join(os.tmpdir(), 'autovibe-k8s-ws-'));
+    try {
+      fs.writeFileSync(path.join(workspace, 'a.txt'), 'a');
+      server
+        .on('GET', `/api/v1/namespaces/${NS}`, ok(R.namespaceCreated))
+        .on('POST', `/apis/batch/v1/namespaces/${NS}/jobs`, { status: 201, body: R.jobCreated })
+        .on('GET', JOB_PATH, ok(R.jobRunning))
+        .on('GET', PODS_PATH, ok(R.podsRunning))
+        .onExec({ readStdin: true, stderr: 'tar: /workspace: Cannot open: Permission denied\n', status: R.execStatusNonZero });
+      await assert.rejects(provider.provision({ ...request, workspace }), /unpacking the workspace .* failed \(exit 3\): tar: \/workspace: Cannot open/);
+    } finally {
+      fs.rmSync(workspace, { recursive: true, force: true });
+    }
   });
 
   it('lists running machine Jobs of every namespace by label, skipping finished ones', async () => {

@@ -28,11 +28,17 @@ export interface ExecReplay {
   status?: unknown;
   /** Keep the stream open this long before the output (ms). */
   delayMs?: number;
+  /**
+   * Answer only after reading N bytes of stdin (channel 0), N taken from the command's
+   * `head -c N`, as the shell in the pod would; the bytes land in `stdinReceived`.
+   */
+  readStdin?: boolean;
 }
 
 export class KubeReplayServer {
   readonly requests: RecordedRequest[] = [];
   readonly execRequests: RecordedRequest[] = [];
+  readonly stdinReceived: Buffer[] = [];
   private readonly scripts = new Map<string, Replay[]>();
   private readonly execScripts: ExecReplay[] = [];
   private server?: http.Server;
@@ -61,6 +67,7 @@ export class KubeReplayServer {
     this.execScripts.length = 0;
     this.requests.length = 0;
     this.execRequests.length = 0;
+    this.stdinReceived.length = 0;
   }
 
   async start(): Promise<void> {
@@ -106,12 +113,30 @@ export class KubeReplayServer {
       }
       this.wss!.handleUpgrade(req, socket, head, (ws) => {
         const frame = (channel: number, text: string): Buffer => Buffer.concat([Buffer.from([channel]), Buffer.from(text)]);
-        setTimeout(() => {
-          if (replay.stdout) ws.send(frame(1, replay.stdout));
-          if (replay.stderr) ws.send(frame(2, replay.stderr));
-          if (replay.status !== undefined) ws.send(frame(3, JSON.stringify(replay.status)));
-          ws.close(1000);
-        }, replay.delayMs ?? 0);
+        const answer = (): void => {
+          setTimeout(() => {
+            if (replay.stdout) ws.send(frame(1, replay.stdout));
+            if (replay.stderr) ws.send(frame(2, replay.stderr));
+            if (replay.status !== undefined) ws.send(frame(3, JSON.stringify(replay.status)));
+            ws.close(1000);
+          }, replay.delayMs ?? 0);
+        };
+        if (!replay.readStdin) {
+          answer();
+          return;
+        }
+        const want = Number(/head -c (\d+)/.exec(url.searchParams.getAll('command').join(' '))?.[1] ?? Number.NaN);
+        const chunks: Buffer[] = [];
+        let got = 0;
+        ws.on('message', (data: Buffer) => {
+          if (data[0] !== 0 || got >= want) return;
+          chunks.push(data.subarray(1));
+          got += data.length - 1;
+          if (got >= want) {
+            this.stdinReceived.push(Buffer.concat(chunks));
+            answer();
+          }
+        });
       });
     });
     await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
