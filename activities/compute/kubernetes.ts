@@ -13,7 +13,7 @@
  * The workspace is an emptyDir: snapshots of it are git checkpoints, so snapshot fails here.
  */
 import { BatchV1Api, CoreV1Api, Exec, KubeConfig, VersionApi, type V1Job, type V1Pod, type V1Status } from '@kubernetes/client-node';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import { Readable, Writable } from 'node:stream';
 import {
@@ -155,6 +155,31 @@ export class KubernetesProvider implements ComputeProvider {
     if (result.exitCode !== 0) {
       throw new Error(`unpacking the workspace in ${instance.instanceRef} failed (${result.stopReason ?? `exit ${String(result.exitCode)}`}): ${stderr.trim()}`);
     }
+  }
+
+  /**
+   * Brings the pod's /workspace back into the host `workspace` (whose .git stays as it is), so
+   * the host can commit it as a checkpoint: files deleted in the pod disappear here too.
+   */
+  async collectWorkspace(instance: Instance, workspace: string, deadline: number): Promise<void> {
+    const pod = await this.waitForPod(instance, deadline);
+    if (typeof pod !== 'string') throw new Error(`cannot collect the workspace of ${instance.instanceRef}: ${pod.stopReason}`);
+    const stdout: Buffer[] = [];
+    let stderr = '';
+    const result = await this.runInPod(instance, pod, ['/bin/sh', '-c', `tar -czf - -C ${WORKSPACE_PATH} .`], {
+      deadline,
+      onOutput: (chunk, stream) => {
+        if (stream === 'stdout') stdout.push(chunk);
+        else stderr += chunk.toString();
+      },
+    });
+    if (result.exitCode !== 0) {
+      throw new Error(`packing the workspace of ${instance.instanceRef} failed (${result.stopReason ?? `exit ${String(result.exitCode)}`}): ${stderr.trim()}`);
+    }
+    for (const entry of await fs.promises.readdir(workspace)) {
+      if (entry !== '.git') await fs.promises.rm(`${workspace}/${entry}`, { recursive: true, force: true });
+    }
+    await untarGz(Buffer.concat(stdout), workspace);
   }
 
   /** The machine's running pod, once it runs (image pull, scheduling), or why it never will. */
@@ -333,6 +358,19 @@ function isDirectory(dir: string): boolean {
   } catch {
     return false;
   }
+}
+
+function untarGz(archive: Buffer, dir: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    // --no-same-owner: files belong to the worker's user, whatever uid made them in the pod.
+    const child = spawn('tar', ['-xzf', '-', '--no-same-owner', '--exclude=./.git', '-C', dir], { stdio: ['pipe', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`unpacking into ${dir} failed: ${stderr.trim() || `tar exited ${String(code)}`}`))));
+    child.stdin.on('error', () => {});
+    child.stdin.end(archive);
+  });
 }
 
 function tarGz(dir: string): Promise<Buffer> {

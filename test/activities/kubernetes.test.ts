@@ -168,6 +168,32 @@ describe('kubernetes provider (real client against replayed Kubernetes API respo
     }
   });
 
+  it("collects the pod's /workspace back into the host workspace, keeping the host's .git", async () => {
+    const podFiles = fs.mkdtempSync(path.join(os.tmpdir(), 'autovibe-k8s-pod-'));
+    const workspace = fs.mkdtempSync(path.join(os.tmpdir(), 'autovibe-k8s-host-'));
+    try {
+      // The pod's workspace after the machine worked: one file changed, one added, one deleted.
+      fs.writeFileSync(path.join(podFiles, 'README.md'), '# changed in the pod\n');
+      fs.mkdirSync(path.join(podFiles, 'new'));
+      fs.writeFileSync(path.join(podFiles, 'new', 'file.txt'), 'made by the machine\n');
+      const archive = execFileSync('tar', ['-czf', '-', '-C', podFiles, '.']);
+      fs.writeFileSync(path.join(workspace, 'README.md'), '# original\n');
+      fs.writeFileSync(path.join(workspace, 'deleted.txt'), 'removed in the pod\n');
+      fs.writeFileSync(path.join(workspace, '.git'), 'gitdir: /host/repo/.git/worktrees/m\n');
+
+      server.on('GET', JOB_PATH, ok(R.jobRunning)).on('GET', PODS_PATH, ok(R.podsRunning)).onExec({ stdout: archive, status: R.execStatusSuccess });
+      await provider.collectWorkspace(instance, workspace, Date.now() + 10_000);
+      assert.deepEqual(server.execRequests[0]?.query.getAll('command'), ['/bin/sh', '-c', 'tar -czf - -C /workspace .']);
+      assert.equal(fs.readFileSync(path.join(workspace, 'README.md'), 'utf8'), '# changed in the pod\n');
+      assert.equal(fs.readFileSync(path.join(workspace, 'new', 'file.txt'), 'utf8'), 'made by the machine\n');
+      assert.ok(!fs.existsSync(path.join(workspace, 'deleted.txt')), 'a file deleted in the pod is deleted here');
+      assert.equal(fs.readFileSync(path.join(workspace, '.git'), 'utf8'), 'gitdir: /host/repo/.git/worktrees/m\n');
+    } finally {
+      fs.rmSync(podFiles, { recursive: true, force: true });
+      fs.rmSync(workspace, { recursive: true, force: true });
+    }
+  });
+
   it('lists running machine Jobs of every namespace by label, skipping finished ones', async () => {
     server.on('GET', '/apis/batch/v1/jobs', ok(R.jobsAllNamespaces));
     const listed = await provider.listInstances();

@@ -22,8 +22,8 @@ export interface Replay {
 }
 
 export interface ExecReplay {
-  stdout?: string;
-  stderr?: string;
+  stdout?: string | Buffer;
+  stderr?: string | Buffer;
   /** The final status message (channel 3); absent = the stream just closes. */
   status?: unknown;
   /** Keep the stream open this long before the output (ms). */
@@ -112,7 +112,7 @@ export class KubeReplayServer {
         return;
       }
       this.wss!.handleUpgrade(req, socket, head, (ws) => {
-        const frame = (channel: number, text: string): Buffer => Buffer.concat([Buffer.from([channel]), Buffer.from(text)]);
+        const frame = (channel: number, data: string | Buffer): Buffer => Buffer.concat([Buffer.from([channel]), Buffer.from(data)]);
         const answer = (): void => {
           setTimeout(() => {
             if (replay.stdout) ws.send(frame(1, replay.stdout));
