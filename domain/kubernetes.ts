@@ -199,3 +199,29 @@ export function buildMachineJob(input: MachineJobInput): MachineJobManifest {
     },
   };
 }
+
+export interface NoEgressPolicyManifest {
+  apiVersion: 'networking.k8s.io/v1';
+  kind: 'NetworkPolicy';
+  metadata: KubeObjectMeta & { namespace: string };
+  spec: { podSelector: { matchLabels: Record<string, string> }; policyTypes: ['Egress']; egress: [] };
+}
+
+/**
+ * Denies every outgoing connection of one machine Job's pod: present while the machine runs a
+ * command without network. Enforced by the cluster's network plugin (Calico, Cilium, the EKS VPC
+ * CNI with network policies on, …); a plugin without NetworkPolicy support ignores it.
+ */
+export function buildNoEgressPolicy(input: { machineId: string; projectId: string; jobName: string; namespace: string }): NoEgressPolicyManifest {
+  return {
+    apiVersion: 'networking.k8s.io/v1',
+    kind: 'NetworkPolicy',
+    metadata: { name: noEgressPolicyName(input.jobName), namespace: input.namespace, labels: machineLabels(input.machineId, input.projectId) },
+    // job-name (set by the Job controller) keeps an earlier Job's pods of the machine out of it.
+    spec: { podSelector: { matchLabels: { [LABEL_MACHINE]: labelValue(input.machineId), 'job-name': input.jobName } }, policyTypes: ['Egress'], egress: [] },
+  };
+}
+
+export function noEgressPolicyName(jobName: string): string {
+  return dnsLabel(`${jobName}-no-egress`);
+}

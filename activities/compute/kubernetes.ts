@@ -6,13 +6,14 @@
  *   previous attempt created, so provision is idempotent), waits for its pod and unpacks the
  *   checkpoint's files into /workspace through exec (stdin).
  * - exec: the pod's exec subresource (websocket, the client's Exec); the exit code comes from
- *   the final status message. A pod disrupted (preempted, evicted, spot node gone) or a Job
+ *   the final status message. A command without network runs while a NetworkPolicy denies the
+ *   pod's egress (enforced where the cluster's network plugin supports NetworkPolicy). A pod disrupted (preempted, evicted, spot node gone) or a Job
  *   failed/deleted from outside is reported as stopReason 'interrupted'.
  * - listInstances: Jobs labelled autovibe/managed=true in every namespace, still running.
  * - terminate: deletes the Job and its pods (404 is fine).
  * The workspace is an emptyDir: snapshots of it are git checkpoints, so snapshot fails here.
  */
-import { BatchV1Api, CoreV1Api, Exec, KubeConfig, VersionApi, type V1Job, type V1Pod, type V1Status } from '@kubernetes/client-node';
+import { BatchV1Api, CoreV1Api, Exec, KubeConfig, NetworkingV1Api, VersionApi, type V1Job, type V1NetworkPolicy, type V1Pod, type V1Status } from '@kubernetes/client-node';
 import { execFile, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import { Readable, Writable } from 'node:stream';
@@ -23,7 +24,9 @@ import {
   MACHINE_CONTAINER,
   WORKSPACE_PATH,
   buildMachineJob,
+  buildNoEgressPolicy,
   buildProjectNamespace,
+  noEgressPolicyName,
   labelValue,
   type KubeToleration,
   type MachineJobManifest,
@@ -62,11 +65,13 @@ export class KubernetesProvider implements ComputeProvider {
   private readonly kc: KubeConfig;
   private readonly batch: BatchV1Api;
   private readonly core: CoreV1Api;
+  private readonly networking: NetworkingV1Api;
 
   constructor(private readonly config: KubernetesConfig) {
     this.kc = config.kubeConfig ?? kubeConfigFor(config);
     this.batch = this.kc.makeApiClient(BatchV1Api);
     this.core = this.kc.makeApiClient(CoreV1Api);
+    this.networking = this.kc.makeApiClient(NetworkingV1Api);
   }
 
   async availability(): Promise<{ available: boolean; reason?: string }> {
@@ -124,7 +129,24 @@ export class KubernetesProvider implements ComputeProvider {
   async exec(instance: Instance, request: ExecRequest): Promise<ExecResult> {
     const pod = await this.waitForPod(instance, request.deadline, request.signal);
     if (typeof pod !== 'string') return { exitCode: null, stopReason: pod.stopReason };
+    await this.setEgress(instance, request.network);
     return this.runInPod(instance, pod, ['/bin/sh', '-c', shellScript(request)], request);
+  }
+
+  /** Adds (no network) or removes (network) the NetworkPolicy denying the pod's egress. */
+  private async setEgress(instance: Instance, allowed: boolean): Promise<void> {
+    const { namespace, name } = parseRef(instance.instanceRef);
+    try {
+      if (allowed) {
+        await this.networking.deleteNamespacedNetworkPolicy({ name: noEgressPolicyName(name), namespace });
+      } else {
+        const body = buildNoEgressPolicy({ machineId: instance.machineId, projectId: instance.projectId, jobName: name, namespace });
+        await this.networking.createNamespacedNetworkPolicy({ namespace, body: body as V1NetworkPolicy });
+      }
+    } catch (err) {
+      // Already gone / already there.
+      if (httpCode(err) !== (allowed ? 404 : 409)) throw err;
+    }
   }
 
   /**
@@ -288,6 +310,7 @@ export class KubernetesProvider implements ComputeProvider {
     } catch (err) {
       if (httpCode(err) !== 404) throw err;
     }
+    await this.setEgress(instance, true);
   }
 
   private async ensureNamespace(projectId: string): Promise<void> {

@@ -13,7 +13,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { KubernetesProvider, createKubernetesProvider } from '../../activities/compute/kubernetes.js';
 import type { Instance, ProvisionRequest } from '../../activities/compute/provider.js';
-import { buildMachineJob, buildProjectNamespace } from '../../domain/kubernetes.js';
+import { buildMachineJob, buildNoEgressPolicy, buildProjectNamespace } from '../../domain/kubernetes.js';
 import { KubeReplayServer } from '../support/kube-replay.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -23,6 +23,8 @@ const R = JSON.parse(fs.readFileSync(path.join(here, '..', 'fixtures', 'kubernet
 const { namespace: NS, machineId: MACHINE, projectId: PROJECT, pod: POD } = R.names;
 const JOB_PATH = `/apis/batch/v1/namespaces/${NS}/jobs/${MACHINE}`;
 const PODS_PATH = `/api/v1/namespaces/${NS}/pods`;
+const POLICIES_PATH = `/apis/networking.k8s.io/v1/namespaces/${NS}/networkpolicies`;
+const POLICY_PATH = `${POLICIES_PATH}/${MACHINE}-no-egress`;
 const ok = (body: unknown) => ({ status: 200, body });
 
 describe('kubernetes provider (real client against replayed Kubernetes API responses)', function () {
@@ -208,11 +210,15 @@ describe('kubernetes provider (real client against replayed Kubernetes API respo
   });
 
   it('terminate deletes the Job with its pods, and a Job already gone is fine', async () => {
-    server.on('DELETE', JOB_PATH, ok(R.jobDeleted), { status: 404, body: R.jobNotFound });
+    server
+      .on('DELETE', JOB_PATH, ok(R.jobDeleted), { status: 404, body: R.jobNotFound })
+      .on('DELETE', POLICY_PATH, ok(R.networkPolicyDeleted), { status: 404, body: R.networkPolicyNotFound });
     await provider.terminate(instance);
     await provider.terminate(instance);
-    assert.equal(server.requests.length, 2);
-    assert.equal(server.requests[0]?.method, 'DELETE');
+    assert.deepEqual(
+      server.requests.map((r) => `${r.method} ${r.path}`),
+      [`DELETE ${JOB_PATH}`, `DELETE ${POLICY_PATH}`, `DELETE ${JOB_PATH}`, `DELETE ${POLICY_PATH}`],
+    );
     assert.equal(server.requests[0]?.query.get('propagationPolicy'), 'Background');
   });
 
@@ -220,6 +226,7 @@ describe('kubernetes provider (real client against replayed Kubernetes API respo
     server
       .on('GET', JOB_PATH, ok(R.jobRunning))
       .on('GET', PODS_PATH, ok(R.podsPending), ok(R.podsRunning))
+      .on('DELETE', POLICY_PATH, { status: 404, body: R.networkPolicyNotFound })
       .onExec({ stdout: 'hello from the pod\n', stderr: 'a warning\n', status: R.execStatusNonZero });
     const chunks: Array<[string, string]> = [];
     const result = await provider.exec(instance, {
@@ -243,13 +250,40 @@ describe('kubernetes provider (real client against replayed Kubernetes API respo
     assert.equal(server.requests.find((r) => r.path === PODS_PATH)?.query.get('labelSelector'), `autovibe/machine=${MACHINE},job-name=${MACHINE}`);
   });
 
+  it('a command without network runs while a NetworkPolicy denies the pod egress; with network it is removed', async () => {
+    server
+      .on('GET', JOB_PATH, ok(R.jobRunning))
+      .on('GET', PODS_PATH, ok(R.podsRunning))
+      .on('POST', POLICIES_PATH, { status: 201, body: R.networkPolicyCreated }, { status: 409, body: R.networkPolicyAlreadyExists })
+      .on('DELETE', POLICY_PATH, ok(R.networkPolicyDeleted))
+      .onExec({ status: R.execStatusSuccess }, { status: R.execStatusSuccess }, { status: R.execStatusSuccess });
+    const run = (network: boolean) => provider.exec(instance, { command: 'true', network, deadline: Date.now() + 10_000 });
+    assert.deepEqual(await run(false), { exitCode: 0, stopReason: null });
+    assert.deepEqual(await run(false), { exitCode: 0, stopReason: null }, 'an existing policy is fine');
+    assert.deepEqual(await run(true), { exitCode: 0, stopReason: null });
+    const policyCalls = server.requests.filter((r) => r.path.startsWith(POLICIES_PATH));
+    assert.deepEqual(
+      policyCalls.map((r) => r.method),
+      ['POST', 'POST', 'DELETE'],
+    );
+    assert.deepEqual(policyCalls[0]?.body, buildNoEgressPolicy({ machineId: MACHINE, projectId: PROJECT, jobName: MACHINE, namespace: NS }));
+    // Each policy change happens before its command starts.
+    const EXEC = `EXEC ${PODS_PATH}/${POD}/exec`;
+    assert.deepEqual(
+      server.log.filter((l) => l.includes('networkpolicies') || l.startsWith('EXEC')),
+      [`POST ${POLICIES_PATH}`, EXEC, `POST ${POLICIES_PATH}`, EXEC, `DELETE ${POLICY_PATH}`, EXEC],
+    );
+  });
+
   it('exec reports success as exit code 0', async () => {
-    server.on('GET', JOB_PATH, ok(R.jobRunning)).on('GET', PODS_PATH, ok(R.podsRunning)).onExec({ stdout: 'done\n', status: R.execStatusSuccess });
+    server.on('GET', JOB_PATH, ok(R.jobRunning)).on('GET', PODS_PATH, ok(R.podsRunning))
+      .on('DELETE', POLICY_PATH, { status: 404, body: R.networkPolicyNotFound }).onExec({ stdout: 'done\n', status: R.execStatusSuccess });
     assert.deepEqual(await provider.exec(instance, { command: 'true', network: true, deadline: Date.now() + 10_000 }), { exitCode: 0, stopReason: null });
   });
 
   it('exec stops at its deadline while the command still runs', async () => {
-    server.on('GET', JOB_PATH, ok(R.jobRunning)).on('GET', PODS_PATH, ok(R.podsRunning)).onExec({ status: R.execStatusSuccess, delayMs: 5_000 });
+    server.on('GET', JOB_PATH, ok(R.jobRunning)).on('GET', PODS_PATH, ok(R.podsRunning))
+      .on('DELETE', POLICY_PATH, { status: 404, body: R.networkPolicyNotFound }).onExec({ status: R.execStatusSuccess, delayMs: 5_000 });
     const started = Date.now();
     const result = await provider.exec(instance, { command: 'sleep 60', network: true, deadline: Date.now() + 300 });
     assert.deepEqual(result, { exitCode: null, stopReason: 'deadline' });

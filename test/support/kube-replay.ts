@@ -39,6 +39,8 @@ export class KubeReplayServer {
   readonly requests: RecordedRequest[] = [];
   readonly execRequests: RecordedRequest[] = [];
   readonly stdinReceived: Buffer[] = [];
+  /** Every request and exec in arrival order, as `METHOD /path` (exec: `EXEC /path`). */
+  readonly log: string[] = [];
   private readonly scripts = new Map<string, Replay[]>();
   private readonly execScripts: ExecReplay[] = [];
   private server?: http.Server;
@@ -68,6 +70,7 @@ export class KubeReplayServer {
     this.requests.length = 0;
     this.execRequests.length = 0;
     this.stdinReceived.length = 0;
+    this.log.length = 0;
   }
 
   async start(): Promise<void> {
@@ -84,6 +87,7 @@ export class KubeReplayServer {
           body = raw;
         }
         this.requests.push({ method: req.method ?? 'GET', path: url.pathname, query: url.searchParams, body });
+        this.log.push(`${req.method ?? 'GET'} ${url.pathname}`);
         const key = `${req.method ?? 'GET'} ${url.pathname}`;
         const queue = this.scripts.get(key);
         const reply: Replay =
@@ -106,6 +110,7 @@ export class KubeReplayServer {
     this.server.on('upgrade', (req, socket, head) => {
       const url = new URL(req.url ?? '/', 'http://replay');
       this.execRequests.push({ method: 'GET', path: url.pathname, query: url.searchParams, body: undefined });
+      this.log.push(`EXEC ${url.pathname}`);
       const replay = this.execScripts.shift();
       if (!replay || !url.pathname.endsWith('/exec')) {
         socket.end('HTTP/1.1 404 Not Found\r\n\r\n');

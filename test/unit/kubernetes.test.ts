@@ -5,6 +5,7 @@ import {
   LABEL_MANAGED,
   LABEL_PROJECT,
   buildMachineJob,
+  buildNoEgressPolicy,
   buildProjectNamespace,
   dnsLabel,
   labelValue,
@@ -80,6 +81,18 @@ describe('domain/kubernetes manifests', () => {
     const onDemand = buildMachineJob({ ...base, spot: false, spotNodeSelector, spotTolerations });
     assert.equal(onDemand.spec.template.spec.nodeSelector, undefined);
     assert.equal(onDemand.spec.template.spec.tolerations, undefined);
+  });
+
+  it("builds a NetworkPolicy that denies all egress of exactly one machine Job's pods", () => {
+    const policy = buildNoEgressPolicy({ machineId: base.machineId, projectId: base.projectId, jobName: `${base.machineId}-2`, namespace: 'ns' });
+    assert.equal(policy.metadata.name, `${base.machineId}-2-no-egress`);
+    assert.match(policy.metadata.name, DNS_LABEL);
+    assert.equal(policy.metadata.namespace, 'ns');
+    assert.deepEqual(policy.spec, {
+      podSelector: { matchLabels: { [LABEL_MACHINE]: base.machineId, 'job-name': `${base.machineId}-2` } },
+      policyTypes: ['Egress'],
+      egress: [],
+    });
   });
 
   it('labels namespaces with their project and refuses an unknown profile', () => {
