@@ -1,5 +1,8 @@
 import type { Config } from '../../config/index.js';
+import { createAwsEc2Provider } from './aws-ec2.js';
+import { createAwsEcsProvider } from './aws-ecs.js';
 import { ContainerProvider, defaultContainerSocket } from './container.js';
+import { createKubernetesProvider } from './kubernetes.js';
 import { LocalProvider } from './local.js';
 import { PROVIDER_IDS, type ComputeProvider, type ExecRequest, type ExecResult, type Instance, type ProviderId, type ProvisionRequest } from './provider.js';
 
@@ -42,6 +45,43 @@ export function createProviders(config: Config): Map<ProviderId, ComputeProvider
   const providers = new Map<ProviderId, ComputeProvider>();
   providers.set('local', new LocalProvider());
   providers.set('container', new ContainerProvider({ socketPath: defaultContainerSocket(config.env), image: config.containerImage, deployment: config.taskQueue }));
+  const env = config.env;
+  const list = (v: string | undefined) => (v ? v.split(',').map((x) => x.trim()).filter(Boolean) : undefined);
+  const aws = { region: env.AWS_REGION ?? 'us-east-1', ...(env.AUTOVIBE_AWS_ENDPOINT ? { endpoint: env.AUTOVIBE_AWS_ENDPOINT } : {}) };
+  if (env.AUTOVIBE_AWS_EC2_IMAGE_ID) {
+    providers.set(
+      'aws-ec2',
+      createAwsEc2Provider({
+        ...aws,
+        imageId: env.AUTOVIBE_AWS_EC2_IMAGE_ID,
+        ...(list(env.AUTOVIBE_AWS_EC2_SUBNETS) ? { subnetIds: list(env.AUTOVIBE_AWS_EC2_SUBNETS)! } : {}),
+        ...(env.AUTOVIBE_AWS_EC2_INSTANCE_PROFILE ? { instanceProfile: env.AUTOVIBE_AWS_EC2_INSTANCE_PROFILE } : {}),
+        ...(list(env.AUTOVIBE_AWS_REPLICA_REGIONS) ? { replicaRegions: list(env.AUTOVIBE_AWS_REPLICA_REGIONS)! } : {}),
+      }),
+    );
+  }
+  if (env.AUTOVIBE_AWS_ECS_CLUSTER && env.AUTOVIBE_AWS_ECS_TASK_DEFINITION && env.AUTOVIBE_AWS_ECS_SUBNETS) {
+    providers.set(
+      'aws-ecs',
+      createAwsEcsProvider({
+        ...aws,
+        cluster: env.AUTOVIBE_AWS_ECS_CLUSTER,
+        taskDefinition: env.AUTOVIBE_AWS_ECS_TASK_DEFINITION,
+        containerName: env.AUTOVIBE_AWS_ECS_CONTAINER ?? 'machine',
+        subnets: list(env.AUTOVIBE_AWS_ECS_SUBNETS)!,
+      }),
+    );
+  }
+  if (env.AUTOVIBE_K8S_IMAGE) {
+    providers.set(
+      'kubernetes',
+      createKubernetesProvider({
+        image: env.AUTOVIBE_K8S_IMAGE,
+        ...(env.AUTOVIBE_K8S_SERVER ? { server: env.AUTOVIBE_K8S_SERVER } : {}),
+        ...(env.AUTOVIBE_K8S_TOKEN ? { token: env.AUTOVIBE_K8S_TOKEN } : {}),
+      }),
+    );
+  }
   for (const id of PROVIDER_IDS) {
     if (!providers.has(id)) providers.set(id, new UnconfiguredProvider(id, `the ${id} provider is not configured in this deployment`));
   }

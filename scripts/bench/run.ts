@@ -11,6 +11,7 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { accounting } from './accounting.js';
 import { agentFirstRequest } from './agent-first-request.js';
+import { awsSpawn } from './aws-spawn.js';
 import { formatTable, type Benchmark, type BenchOptions, type BenchOutput } from './common.js';
 import { ledger } from './ledger.js';
 import { machineOverhead } from './machine-overhead.js';
@@ -43,6 +44,10 @@ const BENCHMARKS: Record<string, { title: string; run: Benchmark }> = {
   'spawn-latency': {
     title: 'Spawn latency per provider (local, container), cold and from the warm pool: request → first output',
     run: spawnLatency,
+  },
+  'aws-spawn': {
+    title: 'aws-ec2 (spot) and aws-ecs (Fargate Spot) provision and terminate latency against moto, sequential',
+    run: awsSpawn,
   },
 };
 

@@ -98,3 +98,30 @@ describe('placement policy (domain/placement.ts)', () => {
     assert.match(!d.ok ? d.reason : '', /no provider can run a shell machine/);
   });
 });
+
+describe('provider registry: cloud providers plug in from configuration', () => {
+  it('registers aws-ec2, aws-ecs and kubernetes when configured, and explains the ones that are not', async () => {
+    const { createProviders } = await import('../../activities/compute/index.js');
+    const { loadConfig } = await import('../../config/index.js');
+    const none = createProviders(loadConfig({ AUTOVIBE_HOME: '/tmp/autovibe-registry-test' }));
+    for (const id of ['aws-ec2', 'aws-ecs', 'kubernetes'] as const) {
+      const a = await none.get(id)!.availability();
+      assert.equal(a.available, false);
+      assert.match(a.reason!, /not configured/);
+    }
+    const configured = createProviders(
+      loadConfig({
+        AUTOVIBE_HOME: '/tmp/autovibe-registry-test',
+        AUTOVIBE_AWS_EC2_IMAGE_ID: 'ami-12345678',
+        AUTOVIBE_AWS_ECS_CLUSTER: 'machines',
+        AUTOVIBE_AWS_ECS_TASK_DEFINITION: 'machine:1',
+        AUTOVIBE_AWS_ECS_SUBNETS: 'subnet-1,subnet-2',
+        AUTOVIBE_K8S_IMAGE: 'autovibe/machine:1',
+        AUTOVIBE_K8S_SERVER: 'https://127.0.0.1:6443',
+      }),
+    );
+    assert.equal(configured.get('aws-ec2')!.constructor.name, 'AwsEc2Provider');
+    assert.equal(configured.get('aws-ecs')!.constructor.name, 'AwsEcsProvider');
+    assert.equal(configured.get('kubernetes')!.constructor.name, 'KubernetesProvider');
+  });
+});

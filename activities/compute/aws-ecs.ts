@@ -1,0 +1,221 @@
+/**
+ * The `aws-ecs` compute provider: one Fargate task per machine, on Fargate Spot when the machine
+ * asks for interruptible capacity (RunTask with a FARGATE_SPOT capacity provider strategy).
+ *
+ * - provision: RunTask with the profile's cpu/memory as task overrides, the project/machine tags
+ *   and `startedBy` = the machine id (so a retried provision finds its task).
+ * - status and interruption: DescribeTasks; a task that stopped without us asking (Fargate Spot
+ *   reclaiming it is the usual reason, stopCode `SpotInterruption`) is an interruption.
+ * - listInstances: the cluster's running tasks tagged `autovibe:managed`.
+ * - terminate: StopTask (safe to repeat, and on a task that is gone).
+ *
+ * Not here: running a command inside a running task. AWS offers that only as ECS Exec
+ * (ExecuteCommand), an interactive Session Manager channel this provider does not speak; exec
+ * therefore reports deadline/abort/interruption and otherwise fails with ExecUnsupportedError.
+ * Fargate keeps no disk between tasks, so snapshot fails too: checkpoints of an ECS machine are
+ * its workspace's git commits.
+ */
+import {
+  DescribeTasksCommand,
+  ECSClient,
+  ListTasksCommand,
+  RunTaskCommand,
+  StopTaskCommand,
+  type Tag,
+  type Task,
+} from '@aws-sdk/client-ecs';
+import { PROFILES, type ProfileId } from '../../domain/machines.js';
+import type { AwsCredentials } from './aws-ec2.js';
+import type { ComputeProvider, ExecRequest, ExecResult, Instance, ProvisionRequest, SnapshotResult } from './provider.js';
+
+export interface AwsEcsConfig {
+  region: string;
+  endpoint?: string;
+  credentials?: AwsCredentials;
+  /** Cluster name or ARN; it must have the FARGATE and FARGATE_SPOT capacity providers. */
+  cluster: string;
+  /** Task definition (family, family:revision or ARN) compatible with Fargate, network mode awsvpc. */
+  taskDefinition: string;
+  /** Name of the container in the task definition that runs the machine. */
+  containerName: string;
+  subnets: string[];
+  securityGroups?: string[];
+  /** Whether tasks get a public IP (needed without a NAT gateway to pull images). */
+  assignPublicIp?: boolean;
+}
+
+export const TAG_MANAGED = 'autovibe:managed';
+export const TAG_PROJECT = 'autovibe:project';
+export const TAG_MACHINE = 'autovibe:machine';
+
+export class ExecUnsupportedError extends Error {
+  override name = 'ExecUnsupportedError';
+}
+
+/** Fargate task size for a profile: cpu in units of 1/1024 vCPU, memory in MiB. */
+export function fargateSize(profile: string): { cpu: string; memory: string } {
+  if (!Object.hasOwn(PROFILES, profile)) throw new RangeError(`unknown compute profile "${profile}"`);
+  const p = PROFILES[profile as ProfileId];
+  return { cpu: String(p.cpus * 1024), memory: String(p.memoryMiB) };
+}
+
+export class AwsEcsProvider implements ComputeProvider {
+  readonly id = 'aws-ecs' as const;
+  private readonly ecs: ECSClient;
+
+  constructor(private readonly config: AwsEcsConfig) {
+    this.ecs = new ECSClient({
+      region: config.region,
+      ...(config.endpoint ? { endpoint: config.endpoint } : {}),
+      ...(config.credentials ? { credentials: config.credentials } : {}),
+    });
+  }
+
+  async availability(): Promise<{ available: boolean; reason?: string }> {
+    try {
+      await this.ecs.send(new ListTasksCommand({ cluster: this.config.cluster, maxResults: 1 }));
+      return { available: true };
+    } catch (err) {
+      return { available: false, reason: `ECS cluster ${this.config.cluster} in ${this.config.region} cannot be reached: ${(err as Error).message}` };
+    }
+  }
+
+  async provision(request: ProvisionRequest): Promise<Instance> {
+    // Idempotent: a retried activity finds the task the first attempt started.
+    const running = await this.ecs.send(
+      new ListTasksCommand({ cluster: this.config.cluster, startedBy: request.machineId, desiredStatus: 'RUNNING' }),
+    );
+    const existing = (await this.describe(running.taskArns ?? []))[0];
+    if (existing) return this.toInstance(existing);
+
+    const size = fargateSize(request.profile);
+    const tags: Tag[] = Object.entries({
+      ...request.tags,
+      [TAG_MANAGED]: 'true',
+      [TAG_PROJECT]: request.projectId,
+      [TAG_MACHINE]: request.machineId,
+    }).map(([key, value]) => ({ key, value }));
+    const out = await this.ecs.send(
+      new RunTaskCommand({
+        cluster: this.config.cluster,
+        taskDefinition: this.config.taskDefinition,
+        count: 1,
+        capacityProviderStrategy: [{ capacityProvider: request.spot ? 'FARGATE_SPOT' : 'FARGATE', weight: 1 }],
+        networkConfiguration: {
+          awsvpcConfiguration: {
+            subnets: this.config.subnets,
+            ...(this.config.securityGroups ? { securityGroups: this.config.securityGroups } : {}),
+            assignPublicIp: this.config.assignPublicIp ? 'ENABLED' : 'DISABLED',
+          },
+        },
+        overrides: {
+          cpu: size.cpu,
+          memory: size.memory,
+          containerOverrides: [
+            {
+              name: this.config.containerName,
+              environment: [
+                { name: 'AUTOVIBE_MACHINE_ID', value: request.machineId },
+                { name: 'AUTOVIBE_PROJECT_ID', value: request.projectId },
+              ],
+            },
+          ],
+        },
+        startedBy: request.machineId,
+        tags,
+        enableExecuteCommand: true,
+      }),
+    );
+    const task = out.tasks?.[0];
+    if (!task?.taskArn) {
+      const failure = out.failures?.[0];
+      throw new Error(`RunTask started no task${failure ? `: ${failure.reason ?? ''} ${failure.detail ?? ''}`.trimEnd() : ''}`);
+    }
+    return this.toInstance(task);
+  }
+
+  /** The task as ECS reports it now (undefined once ECS has forgotten it). */
+  async status(instance: Instance): Promise<Task | undefined> {
+    return (await this.describe([instance.instanceRef]))[0];
+  }
+
+  /** Whether the task stopped (or vanished) without us asking: Fargate Spot reclaiming it, most often. */
+  async checkInterruption(instance: Instance): Promise<{ interrupted: boolean; reason?: string }> {
+    const task = await this.status(instance);
+    if (!task) return { interrupted: true, reason: 'task no longer exists' };
+    const stopping = task.desiredStatus === 'STOPPED' || task.lastStatus === 'STOPPED' || task.lastStatus === 'DEPROVISIONING';
+    if (!stopping) return { interrupted: false };
+    const why = [task.stopCode, task.stoppedReason].filter(Boolean).join(': ');
+    return { interrupted: true, reason: `task ${task.lastStatus ?? 'stopping'}${why ? ` (${why})` : ''}` };
+  }
+
+  async exec(instance: Instance, request: ExecRequest): Promise<ExecResult> {
+    if ((await this.checkInterruption(instance)).interrupted) return { exitCode: null, stopReason: 'interrupted' };
+    if (request.signal?.aborted) return { exitCode: null, stopReason: 'aborted' };
+    if (Date.now() >= request.deadline) return { exitCode: null, stopReason: 'deadline' };
+    throw new ExecUnsupportedError(
+      'aws-ecs cannot run a command inside a running task: that needs ECS Exec (an interactive Session Manager channel), which this provider does not implement',
+    );
+  }
+
+  async snapshot(instance: Instance, _input: { checkpointId: string }): Promise<SnapshotResult> {
+    throw new Error(`aws-ecs keeps no disk to snapshot for ${instance.machineId}; checkpoint the workspace with git instead`);
+  }
+
+  async listInstances(): Promise<Instance[]> {
+    const arns: string[] = [];
+    let nextToken: string | undefined;
+    do {
+      const page = await this.ecs.send(new ListTasksCommand({ cluster: this.config.cluster, desiredStatus: 'RUNNING', nextToken }));
+      arns.push(...(page.taskArns ?? []));
+      nextToken = page.nextToken;
+    } while (nextToken);
+    const tasks: Task[] = [];
+    // DescribeTasks takes at most 100 tasks per call.
+    for (let i = 0; i < arns.length; i += 100) tasks.push(...(await this.describe(arns.slice(i, i + 100))));
+    return tasks.filter((t) => tagValue(t.tags, TAG_MANAGED) === 'true' && tagValue(t.tags, TAG_MACHINE)).map((t) => this.toInstance(t));
+  }
+
+  async terminate(instance: Instance): Promise<void> {
+    // Gone, never existed, or already stopping: nothing to free.
+    const task = await this.status(instance);
+    if (!task || task.desiredStatus === 'STOPPED') return;
+    try {
+      await this.ecs.send(new StopTaskCommand({ cluster: this.config.cluster, task: instance.instanceRef, reason: 'autovibe: machine terminated' }));
+    } catch (err) {
+      // It went away between the two calls.
+      const after = await this.status(instance);
+      if (after && after.desiredStatus !== 'STOPPED') throw err;
+    }
+  }
+
+  private async describe(taskArns: string[]): Promise<Task[]> {
+    if (taskArns.length === 0) return [];
+    const out = await this.ecs.send(new DescribeTasksCommand({ cluster: this.config.cluster, tasks: taskArns, include: ['TAGS'] }));
+    return out.tasks ?? [];
+  }
+
+  private toInstance(task: Task): Instance {
+    const details: Record<string, string> = { region: this.config.region, cluster: this.config.cluster };
+    if (task.capacityProviderName) details.capacityProvider = task.capacityProviderName;
+    if (task.lastStatus) details.lastStatus = task.lastStatus;
+    if (task.cpu) details.cpu = task.cpu;
+    if (task.memory) details.memory = task.memory;
+    return {
+      provider: this.id,
+      instanceRef: task.taskArn!,
+      machineId: tagValue(task.tags, TAG_MACHINE) ?? task.startedBy ?? '',
+      projectId: tagValue(task.tags, TAG_PROJECT) ?? '',
+      details,
+    };
+  }
+}
+
+/** One line to register: `createAwsEcsProvider({ region, cluster, taskDefinition, containerName, subnets })`. */
+export function createAwsEcsProvider(config: AwsEcsConfig): AwsEcsProvider {
+  return new AwsEcsProvider(config);
+}
+
+function tagValue(tags: Tag[] | undefined, key: string): string | undefined {
+  return tags?.find((t) => t.key === key)?.value;
+}
