@@ -18,6 +18,16 @@ const envSchema = z.object({
   AUTOVIBE_HEARTBEAT_TIMEOUT_S: z.coerce.number().int().positive().default(20),
   /** Where scripts/install-agent-clis put the agent CLIs (mounted read-only into sandboxes). */
   AUTOVIBE_TOOLS_DIR: z.string().default(path.resolve('.autovibe/tools')),
+  /** The ECB daily reference rates (XML); "off" disables the source. */
+  AUTOVIBE_FX_ECB_URL: z.string().default('https://www.ecb.europa.eu/stats/eurofxref/eurofxref-daily.xml'),
+  /** Coinbase's public exchange-rates JSON (base USD); "off" disables the source. */
+  AUTOVIBE_FX_CRYPTO_URL: z.string().default('https://api.coinbase.com/v2/exchange-rates?currency=USD'),
+  /** Fixed rates that win over fetched ones, e.g. "EUR/USD=1.08,USD/CAD=1.37". */
+  AUTOVIBE_FX_FIXED_RATES: z.string().default(''),
+  /** Seconds fetched rates are fresh; after that they are used while a refresh runs. */
+  AUTOVIBE_FX_TTL_S: z.coerce.number().int().positive().default(600),
+  /** Seconds after the last successful fetch beyond which conversion refuses instead of guessing. */
+  AUTOVIBE_FX_MAX_STALE_S: z.coerce.number().int().positive().default(48 * 3600),
 });
 
 export interface Config {
@@ -40,6 +50,7 @@ export interface Config {
   /** Machine artifacts kept after the machine ends (conversation history, tool output). */
   artifactsDir: string;
   toolsDir: string;
+  fx: { ecbUrl: string | null; cryptoUrl: string | null; fixedRates: string; ttlSeconds: number; maxStaleSeconds: number };
   /** The environment credentials and model endpoints are read from (never passed to sandboxes). */
   env: NodeJS.ProcessEnv;
 }
@@ -73,6 +84,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     machinesDir: path.join(home, 'machines'),
     artifactsDir: path.join(home, 'artifacts'),
     toolsDir: path.resolve(e.AUTOVIBE_TOOLS_DIR),
+    fx: {
+      ecbUrl: e.AUTOVIBE_FX_ECB_URL === 'off' ? null : e.AUTOVIBE_FX_ECB_URL,
+      cryptoUrl: e.AUTOVIBE_FX_CRYPTO_URL === 'off' ? null : e.AUTOVIBE_FX_CRYPTO_URL,
+      fixedRates: e.AUTOVIBE_FX_FIXED_RATES,
+      ttlSeconds: e.AUTOVIBE_FX_TTL_S,
+      maxStaleSeconds: e.AUTOVIBE_FX_MAX_STALE_S,
+    },
     env,
   };
 }

@@ -13,6 +13,8 @@ export interface Project {
   rootCheckpointId: string | null;
   limitPolicy: 'stop' | 'pause';
   pauseMinutes: number;
+  /** The cost center the project's spending is allocated to. */
+  costCenterId: string | null;
   createdBy: string;
   createdAt: string;
 }
@@ -29,12 +31,13 @@ function toProject(r: Record<string, any>): Project {
     rootCheckpointId: r.root_checkpoint_id,
     limitPolicy: r.limit_policy,
     pauseMinutes: r.pause_minutes,
+    costCenterId: r.cost_center_id ?? null,
     createdBy: r.created_by,
     createdAt: new Date(r.created_at).toISOString(),
   };
 }
 
-export async function insertProject(db: Db | Knex.Transaction, p: Omit<Project, 'createdAt'>): Promise<Project> {
+export async function insertProject(db: Db | Knex.Transaction, p: Omit<Project, 'createdAt' | 'costCenterId'> & { costCenterId?: string | null }): Promise<Project> {
   const [row] = await db('projects')
     .insert({
       id: p.id,
@@ -47,6 +50,7 @@ export async function insertProject(db: Db | Knex.Transaction, p: Omit<Project, 
       root_checkpoint_id: p.rootCheckpointId,
       limit_policy: p.limitPolicy,
       pause_minutes: p.pauseMinutes,
+      cost_center_id: p.costCenterId ?? null,
       created_by: p.createdBy,
     })
     .returning('*');

@@ -9,6 +9,7 @@ import { appendAudit, listAudit } from '../../store/audit.js';
 import { getCheckpoint, listCheckpoints, machineCheckpointIds } from '../../store/checkpoints.js';
 import { listArtifacts } from '../../store/artifacts.js';
 import { costTotals } from '../../store/costs.js';
+import { getCostCenter } from '../../store/cost-centers.js';
 import { getMachine, insertMachine, listMachines, updateMachine, type Machine } from '../../store/machines.js';
 import { checkpointSignal, extendSignal, machineRun, reservationUpdate, terminateSignal } from '../../workflows/index.js';
 import { requireRole } from '../auth.js';
@@ -72,6 +73,9 @@ export function machineRoutes(ctx: ApiContext): Router {
       // Without a checkpoint, a machine continues from the project's newest one.
       checkpointId = (await listCheckpoints(db, project.id)).at(-1)!.id;
     }
+    if (body.costCenterId && !(await getCostCenter(db, body.costCenterId))) {
+      throw new InputError(`costCenterId: cost center ${body.costCenterId} not found`, { field: 'costCenterId' });
+    }
     const moneyLimit = body.limits.money
       ? parseAmountField('limits.money', body.limits.money, project.currency)
       : project.defaultMachineMoney;
@@ -100,6 +104,7 @@ export function machineRoutes(ctx: ApiContext): Router {
       limits,
       workflowId: id,
       createdBy: principalOf(req).userId,
+      costCenterId: body.costCenterId ?? null,
     });
     await appendAudit(db, {
       actor: actorOf(req),

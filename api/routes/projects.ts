@@ -9,6 +9,7 @@ import { appendAudit } from '../../store/audit.js';
 import { budgetStatus, findBudget, setBudget } from '../../store/budgets.js';
 import { insertCheckpoint, listCheckpoints } from '../../store/checkpoints.js';
 import { costTotals, listCosts } from '../../store/costs.js';
+import { getCostCenter } from '../../store/cost-centers.js';
 import { cloneProjectRepo, initProjectRepo, pinCheckpoint } from '../../store/git.js';
 import { getProject, insertProject, listProjects, setLimitPolicy, type Project } from '../../store/projects.js';
 import { requireRole } from '../auth.js';
@@ -35,10 +36,8 @@ export function projectRoutes(ctx: ApiContext): Router {
     b: { scopeType: string; scopeId: string; period: BudgetPeriod; amount: string; currency: CurrencyCode },
     extraDetails: Record<string, unknown>,
   ) {
+    // A budget may be in any supported currency: spends are converted to it when they are reserved.
     const limit = parseAmountField('amount', b.amount, b.currency);
-    if (b.currency !== project.currency) {
-      throw new InputError(`currency: the budget must be in the project's currency (${project.currency})`, { field: 'currency' });
-    }
     return db.transaction(async (trx) => {
       const saved = await setBudget(trx, { scopeType: b.scopeType, scopeId: b.scopeId, period: b.period, limit, currency: b.currency });
       await appendAudit(trx, {
@@ -61,8 +60,8 @@ export function projectRoutes(ctx: ApiContext): Router {
   r.post('/projects', requireRole('operator', 'create projects'), async (req, res) => {
     const body = createProjectBody.parse(req.body);
     const defaultMachineMoney = parseAmountField('defaultMachineMoney', body.defaultMachineMoney ?? DEFAULT_MACHINE_MONEY, body.currency);
-    if (body.currency !== 'USD') {
-      throw new InputError('currency: only USD projects can run machines until currency conversion is configured', { field: 'currency' });
+    if (body.costCenterId && !(await getCostCenter(db, body.costCenterId))) {
+      throw new InputError(`costCenterId: cost center ${body.costCenterId} not found`, { field: 'costCenterId' });
     }
     const id = idFromIdempotencyKey('project', principalOf(req).apiKeyId, req.get('idempotency-key'));
     const existing = await getProject(db, id);
@@ -85,6 +84,7 @@ export function projectRoutes(ctx: ApiContext): Router {
         rootCheckpointId: null,
         limitPolicy: body.limitPolicy,
         pauseMinutes: body.pauseMinutes,
+        costCenterId: body.costCenterId ?? null,
         createdBy: principalOf(req).userId,
       });
       await insertCheckpoint(trx, { id: rootCheckpointId, projectId: id, parentId: null, machineId: null, commit: rootCommit, kind: 'root', trigger: 'project created' });
@@ -95,7 +95,7 @@ export function projectRoutes(ctx: ApiContext): Router {
         subjectType: 'project',
         subjectId: id,
         projectId: id,
-        details: { name: body.name, repoUrl: body.repoUrl ?? null, rootCheckpointId, commit: rootCommit },
+        details: { name: body.name, repoUrl: body.repoUrl ?? null, rootCheckpointId, commit: rootCommit, currency: body.currency, costCenterId: body.costCenterId ?? null },
       });
       return { ...p, rootCheckpointId };
     });
