@@ -39,7 +39,6 @@ export interface FxServiceOptions {
 export class FxService {
   private readonly entries = new Map<string, Entry>();
   private readonly refreshing = new Map<string, Promise<Entry>>();
-  private readonly lastError = new Map<string, string>();
   private readonly now: () => Date;
 
   constructor(private readonly opts: FxServiceOptions) {
@@ -107,7 +106,7 @@ export class FxService {
     if (entry && state === 'fresh') return entry.quotes;
     if (entry && state === 'stale') {
       // Stale-while-revalidate: answer now, refresh in the background.
-      this.refresh(p, now).catch(() => undefined);
+      this.refresh(p, now).catch((e: Error) => this.opts.log?.warn({ source: p.name, err: e.message }, 'fx rate refresh failed; serving stale rates'));
       return entry.quotes;
     }
     try {
@@ -127,13 +126,8 @@ export class FxService {
       if (this.opts.db) await saveQuotes(this.opts.db, quotes);
       const entry = { quotes, fetchedAt: now };
       this.entries.set(p.name, entry);
-      this.lastError.delete(p.name);
       return entry;
     })();
-    job.catch((e: Error) => {
-      this.lastError.set(p.name, e.message);
-      this.opts.log?.warn({ source: p.name, err: e.message }, 'fx rate refresh failed');
-    });
     const tracked = job.finally(() => this.refreshing.delete(p.name));
     tracked.catch(() => undefined);
     this.refreshing.set(p.name, tracked);
