@@ -228,14 +228,16 @@ export function createMachineRunActivities({ db, config, log, fx: givenFx }: Act
           ...(hourlyPrice ? { hourlyPrice } : {}),
         };
       }
-      const which = budgets.find((b) => b.budget.id === outcome.budgetId)?.label ?? 'budget';
-      const asked = perBudget[outcome.budgetId] ? ` (${formatAmount(perBudget[outcome.budgetId]!.amount, outcome.currency)} ${outcome.currency})` : '';
+      const refusedBy = budgets.find((b) => b.budget.id === outcome.budgetId);
+      const which = refusedBy?.label ?? 'budget';
+      const bc = refusedBy?.budget.currency ?? currency;
+      const asked = perBudget[outcome.budgetId] ? ` (${formatAmount(perBudget[outcome.budgetId]!.amount, bc)} ${bc})` : '';
       return {
         ok: false,
         code: 'budget_exceeded',
-        currency: outcome.currency,
-        remaining: formatAmount(outcome.remaining, outcome.currency),
-        message: `budget exceeded: the machine's limit of ${formatAmount(amount, currency)} ${currency}${asked} does not fit in the ${which} (${formatAmount(outcome.remaining, outcome.currency)} of ${formatAmount(outcome.limit, outcome.currency)} ${outcome.currency} left)`,
+        currency: bc,
+        remaining: formatAmount(outcome.remaining, bc),
+        message: `budget exceeded: the machine's limit of ${formatAmount(amount, currency)} ${currency}${asked} does not fit in the ${which} (${formatAmount(outcome.remaining, bc)} of ${formatAmount(outcome.limit, bc)} ${bc} left)`,
       };
     },
 

@@ -10,6 +10,9 @@ import {
   putBudgetBody,
   putLimitPolicyBody,
   putTypeBudgetBody,
+  fxRatesQuery,
+  createCostCenterBody,
+  listCostCentersQuery,
 } from './schemas.js';
 
 /** The OpenAPI 3.1 document, built from the same zod schemas that validate requests. */
@@ -93,6 +96,16 @@ export function openApiDocument() {
       '/audit': { get: op('The audit log', { parameters: query(auditQuery) }) },
       '/audit/verify': { get: op('Verifies the audit hash chain') },
       '/openapi.json': { get: op('This document') },
+      '/fx/rates': { get: op('Live exchange rates from a base currency, with source and time', { parameters: query(fxRatesQuery) }) },
+      '/cost-centers': {
+        post: op('Create a cost center (development, testing or deployment) in a department', { requestBody: body(createCostCenterBody) }),
+        get: op('List cost centers', { parameters: query(listCostCentersQuery) }),
+      },
+      '/cost-centers/{id}': { get: op('A cost center with its budget', { parameters: [idParam()] }) },
+      '/cost-centers/{id}/budget': { put: op('Set the cost center budget (any supported currency)', { parameters: [idParam()], requestBody: body(putBudgetBody) }) },
+      '/cost-centers/{id}/costs': { get: op('Cost events and totals per currency of a cost center', { parameters: [idParam()] }) },
+      '/departments/{name}/budget': { put: op('Set the department budget (any supported currency)', { parameters: [idParam('name')], requestBody: body(putBudgetBody) }) },
+      '/departments/{name}/costs': { get: op('Department roll-up: totals per currency and per cost center', { parameters: [idParam('name')] }) },
     },
   };
 }

@@ -81,7 +81,7 @@ export async function budgetStatus(db: Db, budget: Budget, now: Date): Promise<B
 
 export type ReserveOutcome =
   | { ok: true; reservationId: string; amount: bigint }
-  | { ok: false; budgetId: string; remaining: bigint; limit: bigint; currency: CurrencyCode };
+  | { ok: false; budgetId: string; remaining: bigint; limit: bigint };
 
 /** The rate an amount was converted with, as records keep it. */
 export interface FxRecord {
@@ -147,7 +147,7 @@ export async function reserve(
           const w = await trx('budget_windows').where({ budget_id: budgetId, window_start: start }).first();
           const limit = fromNumeric(budget.limit_amount);
           const left = limit - fromNumeric(w?.spent) - fromNumeric(w?.reserved);
-          throw new Refused({ ok: false, budgetId, remaining: left > 0n ? left : 0n, limit, currency: budget.currency });
+          throw new Refused({ ok: false, budgetId, remaining: left > 0n ? left : 0n, limit });
         }
         await trx('reservations').insert({
           id: r.key,

@@ -112,7 +112,7 @@ export function machineRoutes(ctx: ApiContext): Router {
       subjectType: 'machine',
       subjectId: id,
       projectId: project.id,
-      details: { type: body.type, command: body.command ?? null, checkpointId, limits, profile: body.profile },
+      details: { type: body.type, command: body.command ?? null, checkpointId, limits, profile: body.profile, costCenterId: body.costCenterId ?? project.costCenterId },
       idempotencyKey: `machine:${id}:requested`,
     });
     const handle = await temporal.workflow
