@@ -14,6 +14,7 @@ import { agentFirstRequest } from './agent-first-request.js';
 import { formatTable, type Benchmark, type BenchOptions, type BenchOutput } from './common.js';
 import { ledger } from './ledger.js';
 import { machineOverhead } from './machine-overhead.js';
+import { fx } from './fx.js';
 
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -33,6 +34,10 @@ const BENCHMARKS: Record<string, { title: string; run: Benchmark }> = {
   accounting: {
     title: 'Cost events recorded per second while a claude-code machine streams usage, against the bare CLI; recordCost() calls/s',
     run: accounting,
+  },
+  fx: {
+    title: 'Exact currency conversions per second through a cross rate; rate look-ups per second from the warm cache',
+    run: fx,
   },
 };
 
