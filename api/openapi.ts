@@ -13,6 +13,7 @@ import {
   fxRatesQuery,
   createCostCenterBody,
   listCostCentersQuery,
+  putProjectCostCenterBody,
 } from './schemas.js';
 
 /** The OpenAPI 3.1 document, built from the same zod schemas that validate requests. */
@@ -101,6 +102,7 @@ export function openApiDocument() {
         post: op('Create a cost center (development, testing or deployment) in a department', { requestBody: body(createCostCenterBody) }),
         get: op('List cost centers', { parameters: query(listCostCentersQuery) }),
       },
+      '/projects/{id}/cost-center': { put: op('Allocate the project to a cost center (null: none)', { parameters: [idParam()], requestBody: body(putProjectCostCenterBody) }) },
       '/cost-centers/{id}': { get: op('A cost center with its budget', { parameters: [idParam()] }) },
       '/cost-centers/{id}/budget': { put: op('Set the cost center budget (any supported currency)', { parameters: [idParam()], requestBody: body(putBudgetBody) }) },
       '/cost-centers/{id}/costs': { get: op('Cost events and totals per currency of a cost center', { parameters: [idParam()] }) },

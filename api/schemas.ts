@@ -135,3 +135,5 @@ export const createCostCenterBody = z.strictObject({
 });
 
 export const listCostCentersQuery = z.strictObject({ department: z.string().optional() });
+
+export const putProjectCostCenterBody = z.strictObject({ costCenterId: id('cost-center').nullable() });

@@ -69,3 +69,7 @@ export async function listProjects(db: Db): Promise<Project[]> {
 export async function setLimitPolicy(db: Db, id: string, policy: 'stop' | 'pause', pauseMinutes: number): Promise<void> {
   await db('projects').where({ id }).update({ limit_policy: policy, pause_minutes: pauseMinutes });
 }
+
+export async function setProjectCostCenter(db: Db, id: string, costCenterId: string | null): Promise<void> {
+  await db('projects').where({ id }).update({ cost_center_id: costCenterId });
+}

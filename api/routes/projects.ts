@@ -11,13 +11,13 @@ import { insertCheckpoint, listCheckpoints } from '../../store/checkpoints.js';
 import { costTotals, listCosts } from '../../store/costs.js';
 import { getCostCenter } from '../../store/cost-centers.js';
 import { cloneProjectRepo, initProjectRepo, pinCheckpoint } from '../../store/git.js';
-import { getProject, insertProject, listProjects, setLimitPolicy, type Project } from '../../store/projects.js';
+import { getProject, insertProject, listProjects, setLimitPolicy, setProjectCostCenter, type Project } from '../../store/projects.js';
 import { requireRole } from '../auth.js';
 import { actorOf, param, principalOf, type ApiContext } from '../context.js';
 import { MESSAGES } from '../errors.js';
 import { idFromIdempotencyKey } from '../idempotency.js';
 import { money, presentBudget, presentCheckpoint, presentCost, presentProject } from '../present.js';
-import { createProjectBody, putBudgetBody, putLimitPolicyBody, putTypeBudgetBody } from '../schemas.js';
+import { createProjectBody, putBudgetBody, putLimitPolicyBody, putProjectCostCenterBody, putTypeBudgetBody } from '../schemas.js';
 
 export async function loadProject(ctx: ApiContext, id: string): Promise<Project> {
   const project = await getProject(ctx.db, id);
@@ -148,6 +148,25 @@ export function projectRoutes(ctx: ApiContext): Router {
       details: body,
     });
     res.json({ policy: body.policy, pauseMinutes: body.pauseMinutes });
+  });
+
+  r.put('/projects/:id/cost-center', requireRole('operator', 'allocate projects to cost centers'), async (req, res) => {
+    const project = await loadProject(ctx, param(req, 'id'));
+    const { costCenterId } = putProjectCostCenterBody.parse(req.body);
+    if (costCenterId && !(await getCostCenter(db, costCenterId))) {
+      throw new InputError(`costCenterId: cost center ${costCenterId} not found`, { field: 'costCenterId' });
+    }
+    await setProjectCostCenter(db, project.id, costCenterId);
+    await appendAudit(db, {
+      actor: actorOf(req),
+      action: 'project.cost_center_set',
+      subjectType: 'project',
+      subjectId: project.id,
+      projectId: project.id,
+      details: { costCenterId, previous: project.costCenterId },
+    });
+    const updated = await loadProject(ctx, project.id);
+    res.json(presentProject(updated, await budgetOf(updated)));
   });
 
   r.get('/projects/:id/checkpoints', async (req, res) => {

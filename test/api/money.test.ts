@@ -72,6 +72,15 @@ describe('money through the REST api: currencies, rates, cost centers (real Temp
 
   it('runs a shell machine of a EUR project end to end: the cost event holds USD, EUR and the rate', async () => {
     const projectId = await eurProject('5.00');
+    // Allocated after creation to a cost center whose department budgets in USD.
+    const center = (await p.api('POST', '/v1/cost-centers', { name: 'eu-deploy', kind: 'deployment', department: 'europe' })).body;
+    const bad = await p.api('PUT', `/v1/projects/${projectId}/cost-center`, { costCenterId: 'cost-center-00000000-0000-4000-8000-000000000000' });
+    assert.equal(bad.status, 422);
+    assert.match(bad.body.error.message, /costCenterId/);
+    const allocated = await p.api('PUT', `/v1/projects/${projectId}/cost-center`, { costCenterId: center.id });
+    assert.equal(allocated.status, 200, JSON.stringify(allocated.body));
+    assert.equal(allocated.body.costCenterId, center.id);
+    assert.equal((await p.api('PUT', '/v1/departments/europe/budget', { amount: '1.00', currency: 'USD', period: 'monthly' })).status, 200);
     const start = await p.api('POST', '/v1/machines', { projectId, type: 'shell', command: 'echo hi > a.txt', limits: { money: '0.30', minutes: 5 } });
     assert.equal(start.status, 202, JSON.stringify(start.body));
     const m = await waitForMachine(p, start.body.id);
@@ -94,10 +103,26 @@ describe('money through the REST api: currencies, rates, cost centers (real Temp
     assert.equal(costs.budget.spent, event.projectAmount);
     assert.equal(costs.budget.reserved, '0.00');
 
-    // The reservation held the machine's EUR limit on the EUR budget, no conversion needed.
+    assert.equal(event.costCenterId, center.id);
+
+    // The reservation held 0.30 EUR on the EUR budget and 0.30 × 1.0856 = 0.32568 → 0.33 USD (up) on the department's.
     const audit = (await p.api('GET', `/v1/audit?subjectId=${m.id}&action=budget.reserved`)).body.items;
     assert.equal(audit[0].details.amount, '0.30');
     assert.equal(audit[0].details.currency, 'EUR');
+    const usdHold = audit[0].details.budgets.find((b: any) => b.currency === 'USD');
+    assert.equal(usdHold.amount, '0.33');
+    assert.deepEqual([usdHold.fx.rate, usdHold.fx.source], ['1.085600000000000000', 'ecb']);
+    // Settled: the department was charged the EUR cost converted back to USD (× 1.0856, half-even).
+    const roll = (await p.api('GET', '/v1/departments/europe/costs')).body;
+    assert.equal(roll.budget.currency, 'USD');
+    assert.equal(roll.budget.reserved, '0.00');
+    assert.equal(units(roll.budget.spent), halfEven(units(event.projectAmount), 13570n, 12500n));
+    assert.deepEqual(roll.totals, [{ amount: event.projectAmount, currency: 'EUR', byCategory: { infra: event.projectAmount } }]);
+
+    const doc = (await p.api('GET', '/v1/openapi.json')).body;
+    for (const path of ['/fx/rates', '/cost-centers', '/cost-centers/{id}/costs', '/departments/{name}/costs', '/departments/{name}/budget', '/projects/{id}/cost-center']) {
+      assert.ok(doc.paths[path], `openapi lacks ${path}`);
+    }
   });
 
   it('enforces cost-center and department budgets (in their own currencies) beside the project budget, and rolls costs up', async () => {
@@ -162,6 +187,6 @@ describe('money through the REST api: currencies, rates, cost centers (real Temp
     assert.equal(roll.budget.reserved, '0.00');
 
     assert.equal((await p.api('GET', '/v1/departments/nobody/costs')).status, 404);
-    assert.equal((await p.api('GET', '/v1/cost-centers')).body.items.length, 2);
+    assert.deepEqual((await p.api('GET', '/v1/cost-centers?department=platform')).body.items.map((c: any) => c.name).sort(), ['platform-dev', 'platform-test']);
   });
 });
