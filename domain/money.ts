@@ -31,6 +31,8 @@ export const CURRENCIES = {
 
 export type CurrencyCode = keyof typeof CURRENCIES;
 export const CURRENCY_CODES = Object.keys(CURRENCIES) as CurrencyCode[];
+export const FIAT_CURRENCIES: readonly CurrencyCode[] = ['USD', 'EUR', 'CAD'];
+export const CRYPTO_CURRENCIES: readonly CurrencyCode[] = ['BTC', 'ETH', 'TON'];
 
 export interface Money {
   /** Ledger units: 10^-18 of the currency's main unit. */

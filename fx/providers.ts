@@ -3,7 +3,7 @@
  * keeps the source's real URL as its default (config/index.ts); tests point them at a local server.
  */
 import type { Quote } from '../domain/fx.js';
-import { type CurrencyCode, isCurrencyCode } from '../domain/money.js';
+import { CRYPTO_CURRENCIES, type CurrencyCode, isCurrencyCode } from '../domain/money.js';
 
 export interface RateProvider {
   /** Recorded as the source of every rate it gives ("ecb", "coinbase", "fixed"). */
@@ -57,8 +57,6 @@ export function parseEcbXml(xml: string, now: Date): Quote[] {
   return quotes;
 }
 
-/** Crypto currencies taken from the exchange; fiat comes from the ECB. */
-const CRYPTO: CurrencyCode[] = ['BTC', 'ETH', 'TON'];
 
 /**
  * Coinbase's public exchange rates (`GET /v2/exchange-rates?currency=USD`):
@@ -80,7 +78,8 @@ export function parseCoinbaseJson(text: string, now: Date): Quote[] {
   if (!base || !isCurrencyCode(base) || !rates) throw new Error('exchange-rates response lacks data.currency (a supported currency) or data.rates');
   const at = now.toISOString();
   const quotes: Quote[] = [];
-  for (const code of CRYPTO) {
+  // Crypto currencies only: fiat comes from the ECB.
+  for (const code of CRYPTO_CURRENCIES) {
     const rate = rates[code];
     if (code !== base && typeof rate === 'string' && /^\d+(\.\d+)?$/.test(rate) && Number(rate) > 0) {
       quotes.push({ base, quote: code, rate, source: 'coinbase', asOf: at, fetchedAt: at });

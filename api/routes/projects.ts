@@ -3,7 +3,9 @@ import path from 'node:path';
 import { Router } from 'express';
 import { InputError, NotFoundError } from '../../domain/errors.js';
 import { DEFAULT_MACHINE_MONEY, MACHINE_TYPES } from '../../domain/machines.js';
-import { parseAmount, type CurrencyCode } from '../../domain/money.js';
+import { FIAT_CURRENCIES, parseAmount, type CurrencyCode } from '../../domain/money.js';
+import { FxUnavailableError } from '../../domain/fx.js';
+import { createFxService } from '../../fx/service.js';
 import type { BudgetPeriod } from '../../domain/budget.js';
 import { appendAudit } from '../../store/audit.js';
 import { budgetStatus, findBudget, setBudget } from '../../store/budgets.js';
@@ -52,6 +54,23 @@ export function projectRoutes(ctx: ApiContext): Router {
     });
   }
 
+  /**
+   * The default per-machine limit in a new project's currency: the fiat default as is ("0.50"),
+   * and for a crypto currency its USD worth converted now (rounded up) — 0.50 BTC is no default.
+   */
+  async function defaultMoneyIn(currency: CurrencyCode): Promise<bigint> {
+    if (FIAT_CURRENCIES.includes(currency)) return parseAmount(DEFAULT_MACHINE_MONEY, currency);
+    const fx = ctx.fx ?? createFxService(ctx);
+    try {
+      return (await fx.convert(parseAmount(DEFAULT_MACHINE_MONEY, 'USD'), 'USD', currency, 'up')).amount;
+    } catch (e) {
+      if (!(e instanceof FxUnavailableError)) throw e;
+      throw new InputError(`defaultMachineMoney: give it for a ${currency} project (it cannot be derived from ${DEFAULT_MACHINE_MONEY} USD: ${e.message})`, {
+        field: 'defaultMachineMoney',
+      });
+    }
+  }
+
   const budgetOf = async (p: Project) => {
     const b = await findBudget(db, 'project', p.id);
     return b ? budgetStatus(db, b, new Date()) : null;
@@ -59,7 +78,9 @@ export function projectRoutes(ctx: ApiContext): Router {
 
   r.post('/projects', requireRole('operator', 'create projects'), async (req, res) => {
     const body = createProjectBody.parse(req.body);
-    const defaultMachineMoney = parseAmountField('defaultMachineMoney', body.defaultMachineMoney ?? DEFAULT_MACHINE_MONEY, body.currency);
+    const defaultMachineMoney = body.defaultMachineMoney
+      ? parseAmountField('defaultMachineMoney', body.defaultMachineMoney, body.currency)
+      : await defaultMoneyIn(body.currency);
     if (body.costCenterId && !(await getCostCenter(db, body.costCenterId))) {
       throw new InputError(`costCenterId: cost center ${body.costCenterId} not found`, { field: 'costCenterId' });
     }

@@ -46,6 +46,10 @@ describe('money through the REST api: currencies, rates, cost centers (real Temp
       assert.match(r.body.error.message, /no USD→EUR exchange rate: ecb: fetching failed: GET .* answered 503/);
       const m = await waitForMachine(p, r.body.error.details.machineId);
       assert.equal(m.status, 'refused');
+      // A crypto project's default machine limit is 0.50 USD worth: without a rate it must be given.
+      const ton = await p.api('POST', '/v1/projects', { name: 'ton project', currency: 'TON' });
+      assert.equal(ton.status, 422, JSON.stringify(ton.body));
+      assert.match(ton.body.error.message, /^defaultMachineMoney: give it for a TON project/);
       const rates = await p.api('GET', '/v1/fx/rates?base=EUR');
       assert.equal(rates.status, 200);
       assert.deepEqual(rates.body.items, []);
@@ -68,6 +72,12 @@ describe('money through the REST api: currencies, rates, cost centers (real Temp
     assert.equal(by.BTC.source, 'coinbase');
     assert.equal(by.CAD.rate, '1.360814296241709654'); // 1.4773 / 1.0856
     assert.deepEqual(r.body.unavailable, []);
+    // 0.50 USD × 0.0000105897 = 0.00000529485 BTC, rounded up to BTC's 8 decimals.
+    const btc = await p.api('POST', '/v1/projects', { name: 'btc project', currency: 'BTC' });
+    assert.equal(btc.status, 201, JSON.stringify(btc.body));
+    assert.equal(btc.body.defaultMachineMoney, '0.00000530');
+    const cad = await p.api('POST', '/v1/projects', { name: 'cad project', currency: 'CAD' });
+    assert.equal(cad.body.defaultMachineMoney, '0.50');
   });
 
   it('runs a shell machine of a EUR project end to end: the cost event holds USD, EUR and the rate', async () => {
