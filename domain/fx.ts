@@ -2,7 +2,7 @@
  * Currency conversion math: exact rational rates, chains of quotes, and when a rate is too old to
  * use. Pure: the clock and the quotes are passed in. Rounding rules are written in domain/money.ts.
  */
-import { type CurrencyCode, divRound, formatAmount, minorUnit, MoneyError, type Rounding } from './money.js';
+import { type CurrencyCode, divRound, minorUnit, MoneyError, type Rounding } from './money.js';
 
 /** A positive exact ratio num/den. */
 export interface Ratio {
@@ -181,6 +181,3 @@ export function convertWith(units: bigint, rate: Rate, mode: Rounding, scale: 'm
     fetchedAt: rate.fetchedAt,
   };
 }
-
-/** "0.50 EUR" for messages. */
-export const describe = (units: bigint, currency: CurrencyCode) => `${formatAmount(units, currency)} ${currency}`;
