@@ -28,6 +28,8 @@ const envSchema = z.object({
   AUTOVIBE_FX_TTL_S: z.coerce.number().int().positive().default(600),
   /** Seconds after the last successful fetch beyond which conversion refuses instead of guessing. */
   AUTOVIBE_FX_MAX_STALE_S: z.coerce.number().int().positive().default(48 * 3600),
+  /** Seconds a source that failed is left alone before it is asked again. */
+  AUTOVIBE_FX_RETRY_S: z.coerce.number().int().min(0).default(30),
 });
 
 export interface Config {
@@ -50,7 +52,7 @@ export interface Config {
   /** Machine artifacts kept after the machine ends (conversation history, tool output). */
   artifactsDir: string;
   toolsDir: string;
-  fx: { ecbUrl: string | null; cryptoUrl: string | null; fixedRates: string; ttlSeconds: number; maxStaleSeconds: number };
+  fx: { ecbUrl: string | null; cryptoUrl: string | null; fixedRates: string; ttlSeconds: number; maxStaleSeconds: number; retrySeconds: number };
   /** The environment credentials and model endpoints are read from (never passed to sandboxes). */
   env: NodeJS.ProcessEnv;
 }
@@ -90,6 +92,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       fixedRates: e.AUTOVIBE_FX_FIXED_RATES,
       ttlSeconds: e.AUTOVIBE_FX_TTL_S,
       maxStaleSeconds: e.AUTOVIBE_FX_MAX_STALE_S,
+      retrySeconds: e.AUTOVIBE_FX_RETRY_S,
     },
     env,
   };

@@ -30,6 +30,8 @@ interface Entry {
 export interface FxServiceOptions {
   providers: RateProvider[];
   policy: StalenessPolicy;
+  /** After a failed fetch, the source is not asked again for this long (the failure is answered instead). */
+  retryAfterMs?: number;
   db?: Db;
   log?: Pick<Logger, 'warn'>;
   /** The clock (tests move it). */
@@ -39,6 +41,7 @@ export interface FxServiceOptions {
 export class FxService {
   private readonly entries = new Map<string, Entry>();
   private readonly refreshing = new Map<string, Promise<Entry>>();
+  private readonly failures = new Map<string, { at: number; message: string }>();
   private readonly now: () => Date;
 
   constructor(private readonly opts: FxServiceOptions) {
@@ -121,8 +124,19 @@ export class FxService {
   private refresh(p: RateProvider, now: Date): Promise<Entry> {
     const running = this.refreshing.get(p.name);
     if (running) return running;
+    const failed = this.failures.get(p.name);
+    if (failed && now.getTime() - failed.at < (this.opts.retryAfterMs ?? 0)) {
+      return Promise.reject(new Error(`${failed.message} (at ${new Date(failed.at).toISOString()}; not retried before ${this.opts.retryAfterMs! / 1000} s)`));
+    }
     const job = (async () => {
-      const quotes = await p.fetchQuotes(now);
+      let quotes: Quote[];
+      try {
+        quotes = await p.fetchQuotes(now);
+      } catch (e) {
+        this.failures.set(p.name, { at: now.getTime(), message: (e as Error).message });
+        throw e;
+      }
+      this.failures.delete(p.name);
       if (this.opts.db) await saveQuotes(this.opts.db, quotes);
       const entry = { quotes, fetchedAt: now };
       this.entries.set(p.name, entry);
@@ -145,6 +159,7 @@ export function createFxService(deps: { config: Config; db?: Db; log?: Pick<Logg
   return new FxService({
     providers,
     policy: { ttlMs: fx.ttlSeconds * 1000, maxStaleMs: fx.maxStaleSeconds * 1000 },
+    retryAfterMs: fx.retrySeconds * 1000,
     ...(deps.db ? { db: deps.db } : {}),
     ...(deps.log ? { log: deps.log } : {}),
     ...(deps.now ? { now: deps.now } : {}),

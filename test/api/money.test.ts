@@ -20,7 +20,8 @@ describe('money through the REST api: currencies, rates, cost centers (real Temp
 
   before(async () => {
     src = await startFxSources();
-    p = await startTestPlatform({ label: 'money', env: { AUTOVIBE_FX_ECB_URL: src.ecbUrl, AUTOVIBE_FX_CRYPTO_URL: src.cryptoUrl } });
+    // AUTOVIBE_FX_RETRY_S=0: the sources come back within the first test and are asked again at once.
+    p = await startTestPlatform({ label: 'money', env: { AUTOVIBE_FX_ECB_URL: src.ecbUrl, AUTOVIBE_FX_CRYPTO_URL: src.cryptoUrl, AUTOVIBE_FX_RETRY_S: '0' } });
   });
   after(async () => {
     await p?.stop();

@@ -125,6 +125,20 @@ describe('fx: rate sources, cache and staleness (local server in the sources’ 
     assert.equal((await fixed.rate('EUR', 'CAD')).source, 'ecb');
   });
 
+  it('leaves a failed source alone for the retry interval, answering its last failure', async () => {
+    src.failing.ecb = true;
+    const fx = service({ retryAfterMs: 30_000 });
+    await assert.rejects(fx.rate('EUR', 'USD'), /answered 503/);
+    const calls = src.requests.ecb;
+    src.failing.ecb = false;
+    advance(29_000);
+    await assert.rejects(fx.rate('EUR', 'USD'), /answered 503: Service Unavailable \(at 2026-11-27T09:00:00.000Z; not retried before 30 s\)/);
+    assert.equal(src.requests.ecb, calls, 'not asked again within the interval');
+    advance(1_000);
+    assert.equal((await fx.rate('EUR', 'USD')).rate, '1.085600000000000000');
+    assert.equal(src.requests.ecb, calls + 1);
+  });
+
   it('lists the rates of a base, saying which cannot be had', async () => {
     src.failing.crypto = true;
     const { items, unavailable } = await service().rates('USD');
