@@ -9,7 +9,9 @@ import { ApplicationFailure } from '@temporalio/common';
 import { ADAPTERS } from '../domain/agents/index.js';
 import { machineTypeSpec, tokenCost, type MachineTypeId } from '../domain/machine-types.js';
 import { STOP_REASONS } from '../domain/machines.js';
-import { formatAmount, parseAmount, runtimeCost } from '../domain/money.js';
+import { formatAmount, fromNumeric, parseAmount, runtimeCost } from '../domain/money.js';
+import { convert, FxUnavailableError, type Rate } from '../domain/fx.js';
+import { createFxService } from '../fx/service.js';
 import { putArtifact } from '../store/artifacts.js';
 import { idFromName } from '../store/ids.js';
 import { appendAudit } from '../store/audit.js';
@@ -62,7 +64,8 @@ export interface RunAgentResult {
 }
 
 /** The run of a model-backed machine: the agent CLI in the sandbox, its model calls metered on the way out. */
-export function createAgentRunActivities({ db, config, log }: ActivityDeps) {
+export function createAgentRunActivities({ db, config, log, fx: givenFx }: ActivityDeps) {
+  const fx = givenFx ?? createFxService({ config, db, log });
   return {
     async runAgent(input: RunAgentInput): Promise<RunAgentResult> {
       const ctx = Context.current();
@@ -80,7 +83,18 @@ export function createAgentRunActivities({ db, config, log }: ActivityDeps) {
       const workspace = path.join(config.workspacesDir, input.machineId);
       const currency = project.currency;
       const moneyLimit = parseAmount(input.moneyLimit, currency);
-      const hourlyPrice = parseAmount(input.hourlyPrice, 'USD');
+      // Already in the project's currency (the reservation converted it); up to 18 decimals.
+      const hourlyPrice = fromNumeric(input.hourlyPrice);
+      // Token prices are in USD: convert them with one rate for the whole run, recorded on each event.
+      let usdRate: Rate;
+      try {
+        usdRate = await fx.rate('USD', currency);
+      } catch (e) {
+        if (e instanceof FxUnavailableError) throw ApplicationFailure.nonRetryable(e.message, 'InputError');
+        throw e;
+      }
+      const inProject = (usd: bigint, mode: 'up' | 'half-even') => (usdRate.from === usdRate.to ? usd : convert(usd, usdRate.ratio, currency, mode, 'ledger'));
+      const costCenterId = machine.costCenterId ?? project.costCenterId;
       const model = input.model ?? spec.defaultModel!;
 
       // An agent is not re-run blindly after its worker died: its model calls cost real money.
@@ -159,7 +173,7 @@ export function createAgentRunActivities({ db, config, log }: ActivityDeps) {
             stopReason ??= STOP_REASONS.apiCallLimit;
             return { ok: false, reason: `${STOP_REASONS.apiCallLimit} (${input.apiCallLimit})` };
           }
-          const worst = tokenCost(spec, call.model, { inputTokens: call.maxInputTokens, outputTokens: call.maxOutputTokens });
+          const worst = inProject(tokenCost(spec, call.model, { inputTokens: call.maxInputTokens, outputTokens: call.maxOutputTokens }), 'up');
           if (apiSpent + inFlightWorstCase + worst + computeSoFar() > moneyLimit) {
             stopReason ??= STOP_REASONS.moneyLimit;
             return { ok: false, reason: `${STOP_REASONS.moneyLimit}: this call could cost up to ${formatAmount(worst, currency)} ${currency}` };
@@ -172,7 +186,8 @@ export function createAgentRunActivities({ db, config, log }: ActivityDeps) {
         async completed(call: CompletedCall & { worst?: bigint }) {
           inFlightWorstCase -= call.worst ?? 0n;
           const u = call.usage ?? { model: call.model, inputTokens: 0, outputTokens: 0 };
-          const cost = tokenCost(spec, u.model, u);
+          const usdCost = tokenCost(spec, u.model, u);
+          const cost = inProject(usdCost, 'half-even');
           apiSpent += cost;
           usage.inputTokens += u.inputTokens;
           usage.outputTokens += u.outputTokens;
@@ -185,10 +200,12 @@ export function createAgentRunActivities({ db, config, log }: ActivityDeps) {
             projectId: project.id,
             machineId: input.machineId,
             category: 'api',
-            amount: cost,
-            currency,
+            amount: usdCost,
+            currency: 'USD',
             projectAmount: cost,
             projectCurrency: currency,
+            costCenterId,
+            fx: usdRate.from === usdRate.to ? null : { rate: usdRate.rate, source: usdRate.source, asOf: usdRate.asOf },
             details: { model: u.model, inputTokens: u.inputTokens, outputTokens: u.outputTokens, call: call.seq, type: input.type, status: call.status },
           });
           await updateMachine(db, input.machineId, { usage });

@@ -1,4 +1,5 @@
 import type { ActivityDeps } from './deps.js';
+import { createFxService } from '../fx/service.js';
 import { createAgentRunActivities } from './agent-run.js';
 import { createCoordinationActivities } from './coordination.js';
 import { createArtifactPassingActivities } from './artifact-passing.js';
@@ -16,7 +17,8 @@ export type { CacheLookupInput, CacheLookupResult } from './cache.js';
 
 /** Every activity the worker registers, built from the process's real dependencies. */
 export function createActivities(input: Omit<ActivityDeps, 'providers'> & { providers?: ActivityDeps['providers'] }) {
-  const deps: ActivityDeps = { ...input, providers: input.providers ?? createProviders(input.config) };
+  // One rate cache and one set of providers for every activity of the process.
+  const deps: ActivityDeps = { ...input, providers: input.providers ?? createProviders(input.config), fx: input.fx ?? createFxService(input) };
   return {
     ...createMachineRunActivities(deps),
     ...createAgentRunActivities(deps),

@@ -1,10 +1,14 @@
 import path from 'node:path';
 import { ApplicationFailure } from '@temporalio/common';
 import { type CurrencyCode, formatAmount, fromNumeric, parseAmount, runtimeCost, toNumeric } from '../domain/money.js';
-import type { CheckpointKind, MachineStatus } from '../domain/machines.js';
+import { convert, FxUnavailableError, invert } from '../domain/fx.js';
+import { PROFILES, type CheckpointKind, type MachineStatus } from '../domain/machines.js';
 import { machineTypeSpec, type MachineTypeId } from '../domain/machine-types.js';
 import { appendAudit } from '../store/audit.js';
-import { findBudget, release, reserve, settle } from '../store/budgets.js';
+import { type Budget, type FxRecord, findBudget, release, reservationBudgets, reserve, settle, settleEach } from '../store/budgets.js';
+import { getCostCenter } from '../store/cost-centers.js';
+import { COST_CENTER_SCOPE, DEPARTMENT_SCOPE } from '../domain/cost-centers.js';
+import { createFxService } from '../fx/service.js';
 import { getCheckpoint, insertCheckpoint } from '../store/checkpoints.js';
 import { costTotals, recordCost } from '../store/costs.js';
 import { checkoutWorkspace, pinCheckpoint, removeWorkspace, resetWorkspace, snapshotWorkspace } from '../store/git.js';
@@ -17,8 +21,15 @@ import { superviseExec } from './machines/supervise.js';
 import type { ActivityDeps } from './deps.js';
 
 export type ReservationOutcome =
-  | { ok: true; reservationId: string; amount: string; currency: CurrencyCode }
-  | { ok: false; code: 'budget_exceeded' | 'budget_not_set'; message: string; remaining?: string; currency: CurrencyCode };
+  | {
+      ok: true;
+      reservationId: string;
+      amount: string;
+      currency: CurrencyCode;
+      /** The compute profile's hourly price in `currency` (converted when the price is in another one). */
+      hourlyPrice?: string;
+    }
+  | { ok: false; code: 'budget_exceeded' | 'budget_not_set' | 'fx_unavailable'; message: string; remaining?: string; currency: CurrencyCode };
 
 export interface RunCommandResult {
   exitCode: number | null;
@@ -92,7 +103,8 @@ export async function checkpointWorkspace(
 }
 
 /** Activities of one machine's life: every one is idempotent on the machine id it is given. */
-export function createMachineRunActivities({ db, config, log, providers }: ActivityDeps) {
+export function createMachineRunActivities({ db, config, log, providers, fx: givenFx }: ActivityDeps) {
+  const fx = givenFx ?? createFxService({ config, db, log });
   async function projectOf(projectId: string): Promise<Project> {
     const project = await getProject(db, projectId);
     if (!project) throw ApplicationFailure.nonRetryable(`project ${projectId} not found`, 'NotFoundError');
@@ -116,6 +128,32 @@ export function createMachineRunActivities({ db, config, log, providers }: Activ
       .ignore();
     return findBudget(db, 'machine-type', scopeId);
   }
+  /** The cost center a machine's spend is allocated to: its own override, else its project's. */
+  async function costCenterOf(machineId: string, project: Project): Promise<string | null> {
+    const machine = await getMachine(db, machineId);
+    return machine?.costCenterId ?? project.costCenterId;
+  }
+
+  /** The cost center's and its department's budgets, when they are set. */
+  async function costCenterBudgets(costCenterId: string | null): Promise<Array<{ budget: Budget; label: string }>> {
+    if (!costCenterId) return [];
+    const center = await getCostCenter(db, costCenterId);
+    if (!center) return [];
+    const out: Array<{ budget: Budget; label: string }> = [];
+    const own = await findBudget(db, COST_CENTER_SCOPE, center.id);
+    if (own) out.push({ budget: own, label: `cost center ${center.name} ${own.period} budget` });
+    const dept = await findBudget(db, DEPARTMENT_SCOPE, center.department);
+    if (dept) out.push({ budget: dept, label: `department ${center.department} ${dept.period} budget` });
+    return out;
+  }
+
+  /** The money still reserved under `key`, in the requester's (project's) currency. */
+  async function reservedInProjectCurrency(key: string): Promise<bigint> {
+    const rows = await db('reservations').where({ id: key }).select('amount', 'source_amount');
+    const row = rows.find((x) => x.source_amount === null) ?? rows[0];
+    return fromNumeric(row?.source_amount ?? row?.amount);
+  }
+
   const workspaceOf = (machineId: string) => path.join(config.workspacesDir, machineId);
   const logFileOf = (machineId: string) => path.join(config.home, 'logs', `${machineId}.log`);
 
@@ -143,12 +181,38 @@ export function createMachineRunActivities({ db, config, log, providers }: Activ
       }
       const amount = parseAmount(input.amount, currency);
       const key = input.extension ? `machine:${input.machineId}:ext:${input.extension}` : `machine:${input.machineId}`;
+      // A spend must fit every budget it falls under: project, machine type, cost center, department.
+      const budgets: Array<{ budget: Budget; label: string }> = [
+        { budget, label: `${budget.period} budget` },
+        ...(typeBudget ? [{ budget: typeBudget, label: `${input.type} daily budget` }] : []),
+        ...(await costCenterBudgets(await costCenterOf(input.machineId, project))),
+      ];
+      // Budgets in another currency hold the worst case converted now, rounded up to their minor unit.
+      const perBudget: Record<string, { amount: bigint; fx: FxRecord | null }> = {};
+      let hourlyPrice: string | undefined;
+      try {
+        for (const { budget: b } of budgets) {
+          if (b.currency === currency) continue;
+          const c = await fx.convert(amount, currency, b.currency, 'up', 'minor');
+          perBudget[b.id] = { amount: c.amount, fx: { rate: c.rate, source: c.source, asOf: c.asOf } };
+        }
+        const machine = await getMachine(db, input.machineId);
+        const profile = PROFILES[(machine?.profile ?? 'lightweight') as keyof typeof PROFILES] ?? PROFILES.lightweight;
+        const price = parseAmount(profile.hourlyPrice, profile.currency);
+        // Rounded up: the machine's time at its money limit is never overstated.
+        hourlyPrice = formatAmount((await fx.convert(price, profile.currency, currency, 'up', 'ledger')).amount, currency);
+      } catch (e) {
+        if (!(e instanceof FxUnavailableError)) throw e;
+        return { ok: false, code: 'fx_unavailable', currency, message: e.message };
+      }
       const outcome = await reserve(db, {
         key,
-        budgetIds: typeBudget ? [budget.id, typeBudget.id] : [budget.id],
+        budgetIds: budgets.map((b) => b.budget.id),
         projectId: project.id,
         machineId: input.machineId,
         amount,
+        currency,
+        perBudget,
         now: new Date(),
       });
       if (outcome.ok) {
@@ -158,18 +222,36 @@ export function createMachineRunActivities({ db, config, log, providers }: Activ
           subjectType: 'machine',
           subjectId: input.machineId,
           projectId: project.id,
-          details: { amount: formatAmount(amount, currency), currency },
+          details: {
+            amount: formatAmount(amount, currency),
+            currency,
+            budgets: budgets.map(({ budget: b }) => ({
+              id: b.id,
+              scope: b.scopeType,
+              currency: b.currency,
+              ...(perBudget[b.id] ? { amount: formatAmount(perBudget[b.id]!.amount, b.currency), fx: perBudget[b.id]!.fx } : {}),
+            })),
+          },
           idempotencyKey: `${key}:reserved`,
         });
-        return { ok: true, reservationId: outcome.reservationId, amount: formatAmount(outcome.amount, currency), currency };
+        return {
+          ok: true,
+          reservationId: outcome.reservationId,
+          amount: formatAmount(outcome.amount, currency),
+          currency,
+          ...(hourlyPrice ? { hourlyPrice } : {}),
+        };
       }
-      const which = typeBudget && outcome.budgetId === typeBudget.id ? `${input.type} daily budget` : `${budget.period} budget`;
+      const refusedBy = budgets.find((b) => b.budget.id === outcome.budgetId);
+      const which = refusedBy?.label ?? 'budget';
+      const bc = refusedBy?.budget.currency ?? currency;
+      const asked = perBudget[outcome.budgetId] ? ` (${formatAmount(perBudget[outcome.budgetId]!.amount, bc)} ${bc})` : '';
       return {
         ok: false,
         code: 'budget_exceeded',
-        currency,
-        remaining: formatAmount(outcome.remaining, currency),
-        message: `budget exceeded: the machine's limit of ${formatAmount(amount, currency)} ${currency} does not fit in the ${which} (${formatAmount(outcome.remaining, currency)} of ${formatAmount(outcome.limit, currency)} ${currency} left)`,
+        currency: bc,
+        remaining: formatAmount(outcome.remaining, bc),
+        message: `budget exceeded: the machine's limit of ${formatAmount(amount, currency)} ${currency}${asked} does not fit in the ${which} (${formatAmount(outcome.remaining, bc)} of ${formatAmount(outcome.limit, bc)} ${bc} left)`,
       };
     },
 
@@ -357,15 +439,14 @@ export function createMachineRunActivities({ db, config, log, providers }: Activ
       profile: string;
     }): Promise<{ charged: string; currency: CurrencyCode }> {
       const project = await projectOf(input.projectId);
-      if (input.priceCurrency !== project.currency) {
-        throw ApplicationFailure.nonRetryable(
-          `price in ${input.priceCurrency} cannot be charged to a ${project.currency} project without a conversion rate`,
-          'InputError',
-        );
-      }
+      const currency = project.currency;
       const key = `machine:${input.machineId}`;
       const provider = (await getMachine(db, input.machineId))?.provider ?? 'local';
-      const cost = runtimeCost(input.runtimeMs, parseAmount(input.hourlyPrice, input.priceCurrency));
+      const priceCost = runtimeCost(input.runtimeMs, parseAmount(input.hourlyPrice, input.priceCurrency));
+      // A price in another currency is converted at settlement time (half-even at the ledger unit).
+      // Without a usable rate this throws and Temporal retries: the spend is never guessed.
+      const priceRate = await fx.rate(input.priceCurrency, currency);
+      const cost = priceRate.from === priceRate.to ? priceCost : convert(priceCost, priceRate.ratio, currency, 'half-even', 'ledger');
       // Model calls were recorded as they happened; the reservation settles to all of it.
       const apiCost = (await costTotals(db, { machineId: input.machineId })).api ?? 0n;
       // A paused machine that was extended holds more reservations: fill them in order.
@@ -373,22 +454,37 @@ export function createMachineRunActivities({ db, config, log, providers }: Activ
       let left = cost + apiCost;
       let charged = 0n;
       for (const k of keys) {
-        const amount = fromNumeric((await db('reservations').where({ id: k }).first('amount')).amount);
+        const amount = await reservedInProjectCurrency(k);
         const part = left < amount ? left : amount;
-        charged += await settle(db, k, part);
+        const held = await reservationBudgets(db, k);
+        if (held.every((b) => b.currency === currency)) {
+          charged += await settle(db, k, part);
+        } else {
+          // Budgets in another currency are charged the same spend converted now.
+          const byBudget: Record<string, bigint> = {};
+          for (const b of held) {
+            byBudget[b.budgetId] = b.currency === currency ? part : (await fx.convert(part, currency, b.currency, 'half-even', 'ledger')).amount;
+          }
+          await settleEach(db, k, byBudget);
+          charged += part;
+        }
         left -= part;
       }
       const computeCharged = charged > apiCost ? charged - apiCost : 0n;
-      const currency = project.currency;
+      const converted = priceRate.from !== priceRate.to;
+      // The event in the price's own currency: the cost itself, or the capped charge converted back.
+      const ownAmount = !converted || computeCharged === cost ? priceCost : convert(computeCharged, invert(priceRate.ratio), input.priceCurrency, 'half-even', 'ledger');
       await recordCost(db, {
         idempotencyKey: `${key}:compute`,
         projectId: project.id,
         machineId: input.machineId,
         category: 'infra',
-        amount: computeCharged,
-        currency,
+        amount: converted ? ownAmount : computeCharged,
+        currency: converted ? input.priceCurrency : currency,
         projectAmount: computeCharged,
         projectCurrency: currency,
+        costCenterId: await costCenterOf(input.machineId, project),
+        fx: converted ? { rate: priceRate.rate, source: priceRate.source, asOf: priceRate.asOf } : null,
         details: {
           runtimeMs: input.runtimeMs,
           hourlyPrice: input.hourlyPrice,

@@ -12,9 +12,13 @@ import { objectiveRoutes } from './routes/objectives.js';
 import { pipelineRoutes } from './routes/pipelines.js';
 import { schedulingRoutes } from './routes/scheduling.js';
 import { projectRoutes } from './routes/projects.js';
+import { fxRoutes } from './routes/fx.js';
+import { costCenterRoutes } from './routes/cost-centers.js';
+import { createFxService } from '../fx/service.js';
 
 /** The REST api: `/healthz` without auth, everything else under `/v1` behind an API key. */
-export function createApp(ctx: ApiContext): Express {
+export function createApp(given: ApiContext): Express {
+  const ctx: ApiContext = { ...given, fx: given.fx ?? createFxService(given) };
   const app = express();
   app.disable('x-powered-by');
   app.use((req, res, next) => {
@@ -50,6 +54,8 @@ export function createApp(ctx: ApiContext): Express {
   v1.use(pipelineRoutes(ctx));
   v1.use(auditRoutes(ctx));
   v1.use(schedulingRoutes(ctx));
+  v1.use(fxRoutes(ctx, ctx.fx!));
+  v1.use(costCenterRoutes(ctx));
   app.use('/v1', v1);
 
   app.use((req, _res, next) => next(new ApiError(404, 'not_found', MESSAGES.routeNotFound(req.method, req.path))));

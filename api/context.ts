@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { Config } from '../config/index.js';
 import type { Principal } from '../store/auth.js';
 import type { Db } from '../store/db.js';
+import type { FxService } from '../fx/service.js';
 
 /** What every route handler can use. */
 export interface ApiContext {
@@ -10,6 +11,8 @@ export interface ApiContext {
   temporal: Client;
   config: Config;
   log: Logger;
+  /** Exchange rates; createApp builds one from config when absent. */
+  fx?: FxService;
 }
 
 declare global {

@@ -41,6 +41,7 @@ const STATUS_BY_NAME: Record<string, [number, string]> = {
   NotFoundError: [404, 'not_found'],
   ConflictError: [409, 'conflict'],
   AuthenticationError: [401, 'unauthenticated'],
+  FxUnavailableError: [503, 'fx_unavailable'],
 };
 
 export function toApiError(err: unknown): ApiError {

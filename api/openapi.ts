@@ -15,6 +15,10 @@ import {
   subtasksDoneBody,
   updateObjectiveBody,
   putPlacementBody,
+  fxRatesQuery,
+  createCostCenterBody,
+  listCostCentersQuery,
+  putProjectCostCenterBody,
 } from './schemas.js';
 
 /** The OpenAPI 3.1 document, built from the same zod schemas that validate requests. */
@@ -118,6 +122,17 @@ export function openApiDocument() {
         get: op('The placement policy of a project: its rules, then the defaults', { parameters: [idParam()] }),
         put: op('Set the placement rules of a project (per machine type, complexity, interruptibility)', { parameters: [idParam()], requestBody: body(putPlacementBody) }),
       },
+      '/fx/rates': { get: op('Live exchange rates from a base currency, with source and time', { parameters: query(fxRatesQuery) }) },
+      '/cost-centers': {
+        post: op('Create a cost center (development, testing or deployment) in a department', { requestBody: body(createCostCenterBody) }),
+        get: op('List cost centers', { parameters: query(listCostCentersQuery) }),
+      },
+      '/projects/{id}/cost-center': { put: op('Allocate the project to a cost center (null: none)', { parameters: [idParam()], requestBody: body(putProjectCostCenterBody) }) },
+      '/cost-centers/{id}': { get: op('A cost center with its budget', { parameters: [idParam()] }) },
+      '/cost-centers/{id}/budget': { put: op('Set the cost center budget (any supported currency)', { parameters: [idParam()], requestBody: body(putBudgetBody) }) },
+      '/cost-centers/{id}/costs': { get: op('Cost events and totals per currency of a cost center', { parameters: [idParam()] }) },
+      '/departments/{name}/budget': { put: op('Set the department budget (any supported currency)', { parameters: [idParam('name')], requestBody: body(putBudgetBody) }) },
+      '/departments/{name}/costs': { get: op('Department roll-up: totals per currency and per cost center', { parameters: [idParam('name')] }) },
     },
   };
 }

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { BUDGET_PERIODS } from '../domain/budget.js';
 import { MACHINE_TYPES, PROFILES, PROVIDERS } from '../domain/machines.js';
 import { CURRENCY_CODES } from '../domain/money.js';
+import { COST_CENTER_KINDS } from '../domain/cost-centers.js';
 
 /** Request bodies and queries, validated with zod; the OpenAPI document is generated from these. */
 const decimal = z.string().regex(/^-?\d+(\.\d+)?$/, 'must be a decimal string such as "10.00"');
@@ -15,6 +16,8 @@ export const createProjectBody = z.strictObject({
   defaultMachineMoney: decimal.optional(),
   limitPolicy: z.enum(['stop', 'pause']).default('stop'),
   pauseMinutes: z.number().int().min(1).max(7 * 24 * 60).default(60),
+  /** The cost center the project's spending is allocated to. */
+  costCenterId: id('cost-center').optional(),
 });
 
 const resourceName = z.string().regex(/^[a-z0-9][a-z0-9_.-]{0,62}$/, 'must be 1-63 lower-case letters, digits, "_", "-" or "."');
@@ -119,6 +122,8 @@ export const createMachineBody = z
     artifacts: declaredArtifacts.optional(),
     /** false: run even when an identical completed machine's result could be reused. */
     cache: z.boolean().default(true),
+    /** Allocates this run to another cost center than its project's. */
+    costCenterId: id('cost-center').optional(),
   })
   .superRefine(requireWork);
 
@@ -215,3 +220,18 @@ export const placementRule = z.strictObject({
 export const putPlacementBody = z.strictObject({
   rules: z.array(placementRule).max(50),
 });
+const currencyCode = z.enum(CURRENCY_CODES, { error: `must be one of: ${CURRENCY_CODES.join(', ')}` });
+
+export const fxRatesQuery = z.strictObject({ base: currencyCode.default('USD') });
+
+const departmentName = z.string().trim().regex(/^[A-Za-z0-9][A-Za-z0-9 _.-]{0,99}$/, 'must be 1-100 letters, digits, spaces, "_", "-" or "."');
+
+export const createCostCenterBody = z.strictObject({
+  name: z.string().trim().min(1, 'is required').max(200),
+  kind: z.enum(COST_CENTER_KINDS, { error: `must be one of: ${COST_CENTER_KINDS.join(', ')}` }),
+  department: departmentName,
+});
+
+export const listCostCentersQuery = z.strictObject({ department: z.string().optional() });
+
+export const putProjectCostCenterBody = z.strictObject({ costCenterId: id('cost-center').nullable() });

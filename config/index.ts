@@ -34,6 +34,18 @@ const envSchema = z.object({
   AUTOVIBE_RECONCILE_EVERY_S: z.coerce.number().int().min(0).default(60),
   /** Instances younger than this are never reclaimed: their machine row may still be on its way. */
   AUTOVIBE_RECONCILE_MIN_AGE_S: z.coerce.number().int().min(0).default(60),
+  /** The ECB daily reference rates (XML); "off" disables the source. */
+  AUTOVIBE_FX_ECB_URL: z.string().default('https://www.ecb.europa.eu/stats/eurofxref/eurofxref-daily.xml'),
+  /** Coinbase's public exchange-rates JSON (base USD); "off" disables the source. */
+  AUTOVIBE_FX_CRYPTO_URL: z.string().default('https://api.coinbase.com/v2/exchange-rates?currency=USD'),
+  /** Fixed rates that win over fetched ones, e.g. "EUR/USD=1.08,USD/CAD=1.37". */
+  AUTOVIBE_FX_FIXED_RATES: z.string().default(''),
+  /** Seconds fetched rates are fresh; after that they are used while a refresh runs. */
+  AUTOVIBE_FX_TTL_S: z.coerce.number().int().positive().default(600),
+  /** Seconds after the last successful fetch beyond which conversion refuses instead of guessing. */
+  AUTOVIBE_FX_MAX_STALE_S: z.coerce.number().int().positive().default(48 * 3600),
+  /** Seconds a source that failed is left alone before it is asked again. */
+  AUTOVIBE_FX_RETRY_S: z.coerce.number().int().min(0).default(30),
 });
 
 export interface Config {
@@ -62,6 +74,7 @@ export interface Config {
   reconcileMinAgeSeconds: number;
   /** Most machines each provider runs at once (providers not named: no limit). */
   providerCapacity: Record<string, number>;
+  fx: { ecbUrl: string | null; cryptoUrl: string | null; fixedRates: string; ttlSeconds: number; maxStaleSeconds: number; retrySeconds: number };
   /** The environment credentials and model endpoints are read from (never passed to sandboxes). */
   env: NodeJS.ProcessEnv;
 }
@@ -114,6 +127,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
         }),
     ),
     reconcileMinAgeSeconds: e.AUTOVIBE_RECONCILE_MIN_AGE_S,
+    fx: {
+      ecbUrl: e.AUTOVIBE_FX_ECB_URL === 'off' ? null : e.AUTOVIBE_FX_ECB_URL,
+      cryptoUrl: e.AUTOVIBE_FX_CRYPTO_URL === 'off' ? null : e.AUTOVIBE_FX_CRYPTO_URL,
+      fixedRates: e.AUTOVIBE_FX_FIXED_RATES,
+      ttlSeconds: e.AUTOVIBE_FX_TTL_S,
+      maxStaleSeconds: e.AUTOVIBE_FX_MAX_STALE_S,
+      retrySeconds: e.AUTOVIBE_FX_RETRY_S,
+    },
     env,
   };
 }

@@ -8,6 +8,14 @@
  *   platform never under-counts a spend.
  * - Output is the exact decimal, with at least the currency's precision and no trailing zeros
  *   beyond it ("10.00", "0.00033334").
+ * - Conversion between currencies (domain/fx.ts) multiplies by an exact rational rate, then rounds
+ *   once, with the rule of its purpose:
+ *   - a reservation (the worst case a spend may reach) rounds UP to the target currency's minor
+ *     unit, so a budget in another currency never holds less than the spend can cost;
+ *   - a settled or recorded cost rounds HALF-EVEN to the ledger unit (10^-18): unbiased, at most
+ *     half a ledger unit off, and never more than the reservation (which was rounded up, and the
+ *     ledger caps every settlement at its reservation anyway);
+ *   - an amount shown in another currency (rates, roll-ups) rounds HALF-EVEN to the minor unit.
  */
 export const LEDGER_SCALE = 18;
 const SCALE_FACTOR = 10n ** BigInt(LEDGER_SCALE);
@@ -23,6 +31,8 @@ export const CURRENCIES = {
 
 export type CurrencyCode = keyof typeof CURRENCIES;
 export const CURRENCY_CODES = Object.keys(CURRENCIES) as CurrencyCode[];
+export const FIAT_CURRENCIES: readonly CurrencyCode[] = ['USD', 'EUR', 'CAD'];
+export const CRYPTO_CURRENCIES: readonly CurrencyCode[] = ['BTC', 'ETH', 'TON'];
 
 export interface Money {
   /** Ledger units: 10^-18 of the currency's main unit. */
@@ -113,4 +123,51 @@ export function affordableMs(budget: bigint, hourlyPrice: bigint): number {
 
 export function minUnits(a: bigint, b: bigint): bigint {
   return a < b ? a : b;
+}
+
+/** How a division that does not come out even is rounded. */
+export type Rounding = 'up' | 'down' | 'half-even';
+export const ROUNDINGS: readonly Rounding[] = ['up', 'down', 'half-even'];
+
+/**
+ * numerator / denominator as a bigint, rounded as asked. `up` and `down` are toward +∞ and −∞;
+ * `half-even` rounds to the nearest, ties to the even neighbour.
+ * @example divRound(5n, 2n, 'half-even') === 2n && divRound(7n, 2n, 'half-even') === 4n
+ */
+export function divRound(numerator: bigint, denominator: bigint, mode: Rounding): bigint {
+  if (denominator === 0n) throw new MoneyError('division by zero');
+  if (denominator < 0n) return divRound(-numerator, -denominator, mode);
+  let q = numerator / denominator; // truncates toward zero
+  const r = numerator % denominator; // same sign as numerator
+  if (r === 0n) return q;
+  if (r < 0n) q -= 1n; // now q = floor
+  const rem = r < 0n ? r + denominator : r; // 0 < rem < denominator
+  switch (mode) {
+    case 'down':
+      return q;
+    case 'up':
+      return q + 1n;
+    case 'half-even': {
+      const twice = rem * 2n;
+      if (twice < denominator) return q;
+      if (twice > denominator) return q + 1n;
+      return q % 2n === 0n ? q : q + 1n;
+    }
+  }
+}
+
+/** Ledger units in one minor unit of the currency (10^(18 - precision)). */
+export function minorUnit(currency: CurrencyCode): bigint {
+  return 10n ** BigInt(LEDGER_SCALE - CURRENCIES[currency].precision);
+}
+
+/** Rounds ledger units to a whole number of the currency's minor units. */
+export function roundToMinor(units: bigint, currency: CurrencyCode, mode: Rounding): bigint {
+  const step = minorUnit(currency);
+  return divRound(units, step, mode) * step;
+}
+
+/** True when the amount is a whole number of the currency's minor units. */
+export function isWholeMinor(units: bigint, currency: CurrencyCode): boolean {
+  return units % minorUnit(currency) === 0n;
 }

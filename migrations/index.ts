@@ -7,6 +7,7 @@ import * as m010 from './20261127_010_scheduling.js';
 import * as m012 from './20261127_012_artifact_passing.js';
 import * as m011 from './20261127_011_machine_cache.js';
 import * as m007 from './20261127_007_compute.js';
+import * as m005 from './20261127_005_fx_cost_centers.js';
 
 interface Migration {
   up(db: Knex): Promise<void>;
@@ -23,6 +24,7 @@ const MIGRATIONS: Array<[string, Migration]> = [
   ['20261127_012_artifact_passing', m012],
   ['20261127_011_machine_cache', m011],
   ['20261127_007_compute', m007],
+  ['20261127_005_fx_cost_centers', m005],
 ];
 
 export const migrationSource: Knex.MigrationSource<[string, Migration]> = {

@@ -83,6 +83,13 @@ export type ReserveOutcome =
   | { ok: true; reservationId: string; amount: bigint }
   | { ok: false; budgetId: string; remaining: bigint; limit: bigint };
 
+/** The rate an amount was converted with, as records keep it. */
+export interface FxRecord {
+  rate: string;
+  source: string;
+  asOf: string;
+}
+
 class Refused extends Error {
   constructor(readonly outcome: Extract<ReserveOutcome, { ok: false }>) {
     super('refused');
@@ -97,17 +104,36 @@ const isUniqueViolation = (e: unknown) => (e as { code?: string })?.code === '23
  */
 export async function reserve(
   db: Db,
-  r: { key: string; budgetIds: string[]; projectId: string; machineId?: string; amount: bigint; now: Date },
+  r: {
+    key: string;
+    budgetIds: string[];
+    projectId: string;
+    machineId?: string;
+    amount: bigint;
+    now: Date;
+    /** The currency of `amount`; recorded on budgets in another currency, which get `perBudget`. */
+    currency?: CurrencyCode;
+    /** For a budget in another currency: the amount in its currency and the rate it was converted with. */
+    perBudget?: Record<string, { amount: bigint; fx: FxRecord | null }>;
+  },
 ): Promise<ReserveOutcome> {
-  const existing = await db('reservations').where({ id: r.key }).first('amount');
-  if (existing) return { ok: true, reservationId: r.key, amount: fromNumeric(existing.amount) };
-  const amount = toNumeric(r.amount);
+  const reservedAmount = async () => {
+    const rows = await db('reservations').where({ id: r.key }).select('amount', 'source_amount');
+    if (rows.length === 0) return null;
+    // The requester's figure: kept as source_amount on rows converted to another currency.
+    const row = rows.find((x) => x.source_amount === null) ?? rows[0]!;
+    return fromNumeric(row.source_amount ?? row.amount);
+  };
+  const existing = await reservedAmount();
+  if (existing !== null) return { ok: true, reservationId: r.key, amount: existing };
   try {
     await db.transaction(async (trx) => {
       for (const budgetId of [...r.budgetIds].sort()) {
         const budget = await trx('budgets').where({ id: budgetId }).first();
         if (!budget) throw new NotFoundError(`budget ${budgetId} not found`);
         const start = windowStart(budget.period, r.now);
+        const converted = r.perBudget?.[budgetId];
+        const amount = toNumeric(converted ? converted.amount : r.amount);
         await trx('budget_windows').insert({ budget_id: budgetId, window_start: start }).onConflict(['budget_id', 'window_start']).ignore();
         const updated = await trx.raw(
           `UPDATE budget_windows w SET reserved = w.reserved + ?::numeric
@@ -131,6 +157,15 @@ export async function reserve(
           machine_id: r.machineId ?? null,
           amount,
           status: 'reserved',
+          ...(converted
+            ? {
+                source_amount: toNumeric(r.amount),
+                source_currency: r.currency ?? null,
+                fx_rate: converted.fx?.rate ?? null,
+                fx_source: converted.fx?.source ?? null,
+                fx_as_of: converted.fx?.asOf ?? null,
+              }
+            : {}),
         });
       }
     });
@@ -138,8 +173,8 @@ export async function reserve(
     if (e instanceof Refused) {
       // A concurrent call with the same key may have won while this one waited on the budget
       // row, and its amount is what made this one not fit: that reservation is this one.
-      const won = await db('reservations').where({ id: r.key }).first('amount');
-      if (won) return { ok: true, reservationId: r.key, amount: fromNumeric(won.amount) };
+      const won = await reservedAmount();
+      if (won !== null) return { ok: true, reservationId: r.key, amount: won };
       return e.outcome;
     }
     if (isUniqueViolation(e)) return reserve(db, r); // a concurrent call with the same key won
@@ -161,7 +196,37 @@ export async function release(db: Db, key: string): Promise<void> {
   await closeReservation(db, key, 'released', 0n);
 }
 
-async function closeReservation(db: Db, key: string, status: 'settled' | 'released', actual: bigint): Promise<bigint> {
+/**
+ * Settles a reservation held on budgets of different currencies: each budget is charged its own
+ * figure from `byBudget` (capped at what it holds). Returns what each budget was charged.
+ */
+export async function settleEach(db: Db, key: string, byBudget: Record<string, bigint>): Promise<Record<string, bigint>> {
+  const charged: Record<string, bigint> = {};
+  await closeReservation(db, key, 'settled', (budgetId) => byBudget[budgetId] ?? 0n, (budgetId, c) => (charged[budgetId] = c));
+  return charged;
+}
+
+/** The budgets a reservation holds money on, with the currency of each. */
+export async function reservationBudgets(
+  db: Db,
+  key: string,
+): Promise<Array<{ budgetId: string; scopeType: string; currency: CurrencyCode; amount: bigint; status: string }>> {
+  const rows = await db('reservations as r')
+    .join('budgets as b', 'b.id', 'r.budget_id')
+    .where('r.id', key)
+    .orderBy('r.budget_id')
+    .select('r.budget_id', 'b.scope_type', 'b.currency', 'r.amount', 'r.status');
+  return rows.map((x) => ({ budgetId: x.budget_id, scopeType: x.scope_type, currency: x.currency, amount: fromNumeric(x.amount), status: x.status }));
+}
+
+async function closeReservation(
+  db: Db,
+  key: string,
+  status: 'settled' | 'released',
+  actual: bigint | ((budgetId: string) => bigint),
+  onCharged?: (budgetId: string, charged: bigint) => void,
+): Promise<bigint> {
+  const actualFor = (budgetId: string) => (typeof actual === 'bigint' ? actual : actual(budgetId));
   return db.transaction(async (trx) => {
     const rows = await trx('reservations').where({ id: key }).orderBy('budget_id').forUpdate();
     if (rows.length === 0) throw new NotFoundError(`reservation ${key} not found`);
@@ -169,10 +234,11 @@ async function closeReservation(db: Db, key: string, status: 'settled' | 'releas
     for (const row of rows) {
       if (row.status !== 'reserved') {
         charged = fromNumeric(row.settled_amount);
+        onCharged?.(row.budget_id, charged);
         continue;
       }
       const reserved = fromNumeric(row.amount);
-      const charge = status === 'settled' ? minUnits(actual, reserved) : 0n;
+      const charge = status === 'settled' ? minUnits(actualFor(row.budget_id), reserved) : 0n;
       await trx.raw(
         `UPDATE budget_windows SET reserved = reserved - ?::numeric, spent = spent + ?::numeric
           WHERE budget_id = ? AND window_start = ?`,
@@ -182,6 +248,7 @@ async function closeReservation(db: Db, key: string, status: 'settled' | 'releas
         .where({ id: key, budget_id: row.budget_id })
         .update({ status, settled_amount: toNumeric(charge), closed_at: trx.fn.now() });
       charged = charge;
+      onCharged?.(row.budget_id, charge);
     }
     return charged;
   });

@@ -15,6 +15,10 @@ export interface CostEvent {
   projectAmount: bigint;
   projectCurrency: CurrencyCode;
   details: Record<string, unknown>;
+  /** The cost center the spend is allocated to (the machine's override, else the project's). */
+  costCenterId?: string | null;
+  /** The rate `amount` was converted to `projectAmount` with, when the currencies differ. */
+  fx?: { rate: string; source: string; asOf: string } | null;
   createdAt?: string;
 }
 
@@ -31,6 +35,10 @@ export async function recordCost(db: Db, e: CostEvent): Promise<boolean> {
       project_amount: toNumeric(e.projectAmount),
       project_currency: e.projectCurrency,
       details: JSON.stringify(e.details),
+      cost_center_id: e.costCenterId ?? null,
+      fx_rate: e.fx?.rate ?? null,
+      fx_source: e.fx?.source ?? null,
+      fx_as_of: e.fx?.asOf ?? null,
     })
     .onConflict('idempotency_key')
     .ignore()
@@ -49,12 +57,18 @@ function toCostEvent(r: Record<string, any>): CostEvent {
     projectAmount: fromNumeric(r.project_amount),
     projectCurrency: r.project_currency,
     details: typeof r.details === 'string' ? JSON.parse(r.details) : r.details,
+    costCenterId: r.cost_center_id ?? null,
+    fx: r.fx_rate ? { rate: r.fx_rate, source: r.fx_source, asOf: new Date(r.fx_as_of).toISOString() } : null,
     createdAt: new Date(r.created_at).toISOString(),
   };
 }
 
-export async function listCosts(db: Db, f: { projectId?: string; machineId?: string; since?: Date; limit?: number }): Promise<CostEvent[]> {
+export async function listCosts(
+  db: Db,
+  f: { projectId?: string; machineId?: string; costCenterId?: string; since?: Date; limit?: number },
+): Promise<CostEvent[]> {
   const q = db('cost_events').orderBy('seq', 'asc');
+  if (f.costCenterId) q.where({ cost_center_id: f.costCenterId });
   if (f.projectId) q.where({ project_id: f.projectId });
   if (f.machineId) q.where({ machine_id: f.machineId });
   if (f.since) q.where('created_at', '>=', f.since);

@@ -38,6 +38,8 @@ export interface Machine {
   error: string | null;
   exitCode: number | null;
   usage: MachineUsage;
+  /** The cost center this run is allocated to, when it overrides its project's. */
+  costCenterId: string | null;
   createdBy: string;
   createdAt: string;
   startedAt: string | null;
@@ -67,6 +69,7 @@ function toMachine(r: Record<string, any>): Machine {
     error: r.error,
     exitCode: r.exit_code,
     usage: json(r.usage),
+    costCenterId: r.cost_center_id ?? null,
     createdBy: r.created_by,
     createdAt: iso(r.created_at)!,
     startedAt: iso(r.started_at),
@@ -77,7 +80,7 @@ function toMachine(r: Record<string, any>): Machine {
 export type NewMachine = Pick<
   Machine,
   'id' | 'projectId' | 'objectiveId' | 'type' | 'provider' | 'profile' | 'command' | 'prompt' | 'parentCheckpointId' | 'limits' | 'workflowId' | 'createdBy'
-> & { spot?: boolean };
+> & { spot?: boolean; costCenterId?: string | null };
 
 /** Inserts the machine row once (status pending); a repeat with the same id is a no-op. */
 export async function insertMachine(db: Db | Knex.Transaction, m: NewMachine): Promise<void> {
@@ -97,6 +100,7 @@ export async function insertMachine(db: Db | Knex.Transaction, m: NewMachine): P
       limits: JSON.stringify(m.limits),
       workflow_id: m.workflowId,
       created_by: m.createdBy,
+      cost_center_id: m.costCenterId ?? null,
     })
     .onConflict('id')
     .ignore();

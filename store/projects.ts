@@ -17,6 +17,8 @@ export interface Project {
   maxConcurrentMachines: number;
   /** Named resources and their capacity (how many holders at once). */
   resources: Record<string, number>;
+  /** The cost center the project's spending is allocated to. */
+  costCenterId: string | null;
   createdBy: string;
   createdAt: string;
 }
@@ -35,6 +37,7 @@ function toProject(r: Record<string, any>): Project {
     pauseMinutes: r.pause_minutes,
     maxConcurrentMachines: r.max_concurrent_machines ?? 4,
     resources: r.resources ?? {},
+    costCenterId: r.cost_center_id ?? null,
     createdBy: r.created_by,
     createdAt: new Date(r.created_at).toISOString(),
   };
@@ -42,7 +45,8 @@ function toProject(r: Record<string, any>): Project {
 
 export async function insertProject(
   db: Db | Knex.Transaction,
-  p: Omit<Project, 'createdAt' | 'maxConcurrentMachines' | 'resources'> & Partial<Pick<Project, 'maxConcurrentMachines' | 'resources'>>,
+  p: Omit<Project, 'createdAt' | 'maxConcurrentMachines' | 'resources' | 'costCenterId'> &
+    Partial<Pick<Project, 'maxConcurrentMachines' | 'resources'>> & { costCenterId?: string | null },
 ): Promise<Project> {
   const [row] = await db('projects')
     .insert({
@@ -58,6 +62,7 @@ export async function insertProject(
       pause_minutes: p.pauseMinutes,
       ...(p.maxConcurrentMachines !== undefined ? { max_concurrent_machines: p.maxConcurrentMachines } : {}),
       ...(p.resources !== undefined ? { resources: JSON.stringify(p.resources) } : {}),
+      cost_center_id: p.costCenterId ?? null,
       created_by: p.createdBy,
     })
     .returning('*');
@@ -92,4 +97,8 @@ export async function setSchedulingSettings(db: Db, id: string, s: SchedulingSet
       ...(s.greediness !== undefined ? { greediness: s.greediness } : {}),
       ...(s.resources !== undefined ? { resources: JSON.stringify(s.resources) } : {}),
     });
+}
+
+export async function setProjectCostCenter(db: Db, id: string, costCenterId: string | null): Promise<void> {
+  await db('projects').where({ id }).update({ cost_center_id: costCenterId });
 }

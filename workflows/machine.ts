@@ -12,7 +12,7 @@ import {
 } from '@temporalio/workflow';
 import type { Activities, ReservationOutcome } from '../activities/index.js';
 import { hasInputs, type ResolvedInputs } from '../domain/artifacts.js';
-import { affordableMs, formatAmount, parseAmount } from '../domain/money.js';
+import { affordableMs, formatAmount, fromNumeric, parseAmount } from '../domain/money.js';
 import { PROFILES, STOP_REASONS, type MachineStatus, type MachineType, type ProfileId, type ProviderId } from '../domain/machines.js';
 
 export interface MachineRunInput {
@@ -167,6 +167,9 @@ export async function machineRun(input: MachineRunInput): Promise<MachineRunResu
   const profile = PROFILES[input.profile];
   const currency = reservation.currency;
   let reservedAmount = parseAmount(reservation.amount, currency);
+  // The price in the reservation's currency (converted by the reservation when the profile's is another one).
+  const hourlyPrice = reservation.hourlyPrice ?? profile.hourlyPrice;
+  const hourlyUnits = reservation.hourlyPrice ? fromNumeric(reservation.hourlyPrice) : parseAmount(profile.hourlyPrice, profile.currency);
   let limits = { ...input.limits };
   const startedAt = Date.now();
   let pausedMs = 0;
@@ -214,7 +217,7 @@ export async function machineRun(input: MachineRunInput): Promise<MachineRunResu
    for (let segment = 0; ; segment++) {
     const segmentStart = Date.now();
     const timeLimitMs = limits.minutes * 60_000 - carriedMs;
-    const moneyLimitMs = affordableMs(reservedAmount, parseAmount(profile.hourlyPrice, profile.currency)) - carriedMs;
+    const moneyLimitMs = affordableMs(reservedAmount, hourlyUnits) - carriedMs;
     const deadline = segmentStart + Math.min(timeLimitMs, moneyLimitMs);
     const deadlineReason = moneyLimitMs < timeLimitMs ? STOP_REASONS.moneyLimit : STOP_REASONS.timeLimit;
     await mark('provisioning', { started: true });
@@ -261,7 +264,7 @@ export async function machineRun(input: MachineRunInput): Promise<MachineRunResu
         segment,
         moneyLimit: formatAmount(reservedAmount, currency),
         apiCallLimit: limits.apiCalls ?? null,
-        hourlyPrice: profile.hourlyPrice,
+        hourlyPrice,
         checkpointEveryMinutes: input.checkpointEveryMinutes ?? 10,
       });
       // Turn checkpoints were taken during the run; the final one follows them.

@@ -15,6 +15,7 @@ import { checkDeclaredArtifacts, resolveInputEntries } from '../../store/artifac
 import { hasInputs, resolveStepRefs } from '../../domain/artifacts.js';
 import { costTotals } from '../../store/costs.js';
 import { getCacheRecord } from '../../store/cache.js';
+import { getCostCenter } from '../../store/cost-centers.js';
 import { getMachine, insertMachine, listMachines, updateMachine, type Machine } from '../../store/machines.js';
 import { checkpointSignal, extendSignal, machineRun, reservationUpdate, terminateSignal } from '../../workflows/index.js';
 import { requireRole } from '../auth.js';
@@ -83,6 +84,9 @@ export function machineRoutes(ctx: ApiContext): Router {
       // Without a checkpoint, a machine continues from the project's newest one.
       checkpointId = (await listCheckpoints(db, project.id)).at(-1)!.id;
     }
+    if (body.costCenterId && !(await getCostCenter(db, body.costCenterId))) {
+      throw new InputError(`costCenterId: cost center ${body.costCenterId} not found`, { field: 'costCenterId' });
+    }
     const moneyLimit = body.limits.money
       ? parseAmountField('limits.money', body.limits.money, project.currency)
       : project.defaultMachineMoney;
@@ -127,6 +131,7 @@ export function machineRoutes(ctx: ApiContext): Router {
       limits,
       workflowId: id,
       createdBy: principalOf(req).userId,
+      costCenterId: body.costCenterId ?? null,
     });
     await appendAudit(db, {
       actor: actorOf(req),
@@ -142,6 +147,7 @@ export function machineRoutes(ctx: ApiContext): Router {
         profile: body.profile,
         ...(inputs ? { inputs } : {}),
         ...(artifacts ? { artifacts } : {}),
+        costCenterId: body.costCenterId ?? project.costCenterId,
         placement: { provider: placement.provider, profile: placement.profile, spot: placement.spot, rule: placement.rule, skipped: placement.skipped },
       },
       idempotencyKey: `machine:${id}:requested`,

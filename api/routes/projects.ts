@@ -3,21 +3,24 @@ import path from 'node:path';
 import { Router } from 'express';
 import { InputError, NotFoundError } from '../../domain/errors.js';
 import { DEFAULT_MACHINE_MONEY, MACHINE_TYPES } from '../../domain/machines.js';
-import { parseAmount, type CurrencyCode } from '../../domain/money.js';
+import { FIAT_CURRENCIES, parseAmount, type CurrencyCode } from '../../domain/money.js';
+import { FxUnavailableError } from '../../domain/fx.js';
+import { createFxService } from '../../fx/service.js';
 import type { BudgetPeriod } from '../../domain/budget.js';
 import { appendAudit } from '../../store/audit.js';
 import { budgetStatus, findBudget, setBudget } from '../../store/budgets.js';
 import { insertCheckpoint, listCheckpoints } from '../../store/checkpoints.js';
 import { costTotals, listCosts } from '../../store/costs.js';
 import { cacheSummary } from '../../store/cache.js';
+import { getCostCenter } from '../../store/cost-centers.js';
 import { cloneProjectRepo, initProjectRepo, pinCheckpoint } from '../../store/git.js';
-import { getProject, insertProject, listProjects, setLimitPolicy, type Project } from '../../store/projects.js';
+import { getProject, insertProject, listProjects, setLimitPolicy, setProjectCostCenter, type Project } from '../../store/projects.js';
 import { requireRole } from '../auth.js';
 import { actorOf, param, principalOf, type ApiContext } from '../context.js';
 import { MESSAGES } from '../errors.js';
 import { idFromIdempotencyKey } from '../idempotency.js';
 import { money, presentBudget, presentCacheSummary, presentCheckpoint, presentCost, presentProject } from '../present.js';
-import { createProjectBody, putBudgetBody, putLimitPolicyBody, putPlacementBody, putTypeBudgetBody } from '../schemas.js';
+import { createProjectBody, putBudgetBody, putLimitPolicyBody, putPlacementBody, putProjectCostCenterBody, putTypeBudgetBody } from '../schemas.js';
 import { DEFAULT_PLACEMENT, type PlacementPolicy } from '../../domain/placement.js';
 import { getPlacementPolicy, setPlacementPolicy } from '../../store/compute.js';
 
@@ -38,10 +41,8 @@ export function projectRoutes(ctx: ApiContext): Router {
     b: { scopeType: string; scopeId: string; period: BudgetPeriod; amount: string; currency: CurrencyCode },
     extraDetails: Record<string, unknown>,
   ) {
+    // A budget may be in any supported currency: spends are converted to it when they are reserved.
     const limit = parseAmountField('amount', b.amount, b.currency);
-    if (b.currency !== project.currency) {
-      throw new InputError(`currency: the budget must be in the project's currency (${project.currency})`, { field: 'currency' });
-    }
     return db.transaction(async (trx) => {
       const saved = await setBudget(trx, { scopeType: b.scopeType, scopeId: b.scopeId, period: b.period, limit, currency: b.currency });
       await appendAudit(trx, {
@@ -56,6 +57,23 @@ export function projectRoutes(ctx: ApiContext): Router {
     });
   }
 
+  /**
+   * The default per-machine limit in a new project's currency: the fiat default as is ("0.50"),
+   * and for a crypto currency its USD worth converted now (rounded up) — 0.50 BTC is no default.
+   */
+  async function defaultMoneyIn(currency: CurrencyCode): Promise<bigint> {
+    if (FIAT_CURRENCIES.includes(currency)) return parseAmount(DEFAULT_MACHINE_MONEY, currency);
+    const fx = ctx.fx ?? createFxService(ctx);
+    try {
+      return (await fx.convert(parseAmount(DEFAULT_MACHINE_MONEY, 'USD'), 'USD', currency, 'up')).amount;
+    } catch (e) {
+      if (!(e instanceof FxUnavailableError)) throw e;
+      throw new InputError(`defaultMachineMoney: give it for a ${currency} project (it cannot be derived from ${DEFAULT_MACHINE_MONEY} USD: ${e.message})`, {
+        field: 'defaultMachineMoney',
+      });
+    }
+  }
+
   const budgetOf = async (p: Project) => {
     const b = await findBudget(db, 'project', p.id);
     return b ? budgetStatus(db, b, new Date()) : null;
@@ -63,9 +81,11 @@ export function projectRoutes(ctx: ApiContext): Router {
 
   r.post('/projects', requireRole('operator', 'create projects'), async (req, res) => {
     const body = createProjectBody.parse(req.body);
-    const defaultMachineMoney = parseAmountField('defaultMachineMoney', body.defaultMachineMoney ?? DEFAULT_MACHINE_MONEY, body.currency);
-    if (body.currency !== 'USD') {
-      throw new InputError('currency: only USD projects can run machines until currency conversion is configured', { field: 'currency' });
+    const defaultMachineMoney = body.defaultMachineMoney
+      ? parseAmountField('defaultMachineMoney', body.defaultMachineMoney, body.currency)
+      : await defaultMoneyIn(body.currency);
+    if (body.costCenterId && !(await getCostCenter(db, body.costCenterId))) {
+      throw new InputError(`costCenterId: cost center ${body.costCenterId} not found`, { field: 'costCenterId' });
     }
     const id = idFromIdempotencyKey('project', principalOf(req).apiKeyId, req.get('idempotency-key'));
     const existing = await getProject(db, id);
@@ -88,6 +108,7 @@ export function projectRoutes(ctx: ApiContext): Router {
         rootCheckpointId: null,
         limitPolicy: body.limitPolicy,
         pauseMinutes: body.pauseMinutes,
+        costCenterId: body.costCenterId ?? null,
         createdBy: principalOf(req).userId,
       });
       await insertCheckpoint(trx, { id: rootCheckpointId, projectId: id, parentId: null, machineId: null, commit: rootCommit, kind: 'root', trigger: 'project created' });
@@ -98,7 +119,7 @@ export function projectRoutes(ctx: ApiContext): Router {
         subjectType: 'project',
         subjectId: id,
         projectId: id,
-        details: { name: body.name, repoUrl: body.repoUrl ?? null, rootCheckpointId, commit: rootCommit },
+        details: { name: body.name, repoUrl: body.repoUrl ?? null, rootCheckpointId, commit: rootCommit, currency: body.currency, costCenterId: body.costCenterId ?? null },
       });
       return { ...p, rootCheckpointId };
     });
@@ -179,6 +200,25 @@ export function projectRoutes(ctx: ApiContext): Router {
       details: { rules: body.rules },
     });
     res.json(presentPlacement(await getPlacementPolicy(db, project.id)));
+  });
+
+  r.put('/projects/:id/cost-center', requireRole('operator', 'allocate projects to cost centers'), async (req, res) => {
+    const project = await loadProject(ctx, param(req, 'id'));
+    const { costCenterId } = putProjectCostCenterBody.parse(req.body);
+    if (costCenterId && !(await getCostCenter(db, costCenterId))) {
+      throw new InputError(`costCenterId: cost center ${costCenterId} not found`, { field: 'costCenterId' });
+    }
+    await setProjectCostCenter(db, project.id, costCenterId);
+    await appendAudit(db, {
+      actor: actorOf(req),
+      action: 'project.cost_center_set',
+      subjectType: 'project',
+      subjectId: project.id,
+      projectId: project.id,
+      details: { costCenterId, previous: project.costCenterId },
+    });
+    const updated = await loadProject(ctx, project.id);
+    res.json(presentProject(updated, await budgetOf(updated)));
   });
 
   r.get('/projects/:id/checkpoints', async (req, res) => {

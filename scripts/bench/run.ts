@@ -17,6 +17,7 @@ import { ledger } from './ledger.js';
 import { machineOverhead } from './machine-overhead.js';
 import { pipelineThroughput } from './pipeline-throughput.js';
 import { spawnLatency } from './spawn-latency.js';
+import { fx } from './fx.js';
 
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -48,6 +49,10 @@ const BENCHMARKS: Record<string, { title: string; run: Benchmark }> = {
   'aws-spawn': {
     title: 'aws-ec2 (spot) and aws-ecs (Fargate Spot) provision and terminate latency against moto, sequential',
     run: awsSpawn,
+  },
+  fx: {
+    title: 'Exact currency conversions per second through a cross rate; rate look-ups per second from the warm cache',
+    run: fx,
   },
 };
 

@@ -5,7 +5,7 @@ import { projectWithBudget, startTestPlatform, type TestPlatform } from '../supp
 /** Row counts of every table bad input could touch: a refused request must change none. */
 async function counts(p: TestPlatform): Promise<Record<string, number>> {
   const out: Record<string, number> = {};
-  for (const t of ['projects', 'budgets', 'machines', 'checkpoints', 'reservations', 'cost_events', 'objectives', 'audit_log']) {
+  for (const t of ['projects', 'budgets', 'machines', 'checkpoints', 'reservations', 'cost_events', 'objectives', 'audit_log', 'cost_centers']) {
     out[t] = Number((await p.db(t).count({ n: '*' }))[0]!.n);
   }
   return out;
@@ -76,7 +76,13 @@ describe('api: authentication and bad input', function () {
     { name: 'negative budget', method: 'PUT', path: () => `/v1/projects/${projectId}/budget`, body: () => ({ amount: '-5.00', currency: 'USD', period: 'daily' }), status: 422, field: /amount.*negative/ },
     { name: 'budget with too many decimals', method: 'PUT', path: () => `/v1/projects/${projectId}/budget`, body: () => ({ amount: '1.001', currency: 'USD', period: 'daily' }), status: 422, field: /amount.*decimals/ },
     { name: 'budget with an unknown period', method: 'PUT', path: () => `/v1/projects/${projectId}/budget`, body: () => ({ amount: '5.00', currency: 'USD', period: 'hourly' }), status: 400, field: /period/ },
-    { name: 'budget in another currency than the project', method: 'PUT', path: () => `/v1/projects/${projectId}/budget`, body: () => ({ amount: '5.00', currency: 'EUR', period: 'daily' }), status: 422, field: /currency/ },
+    { name: 'budget in an unknown currency', method: 'PUT', path: () => `/v1/projects/${projectId}/budget`, body: () => ({ amount: '5.00', currency: 'XYZ', period: 'daily' }), status: 400, field: /currency/ },
+    { name: 'BTC budget with more than 8 decimals', method: 'PUT', path: () => `/v1/projects/${projectId}/budget`, body: () => ({ amount: '0.000000001', currency: 'BTC', period: 'daily' }), status: 422, field: /amount.*BTC allows at most 8/ },
+    { name: 'project with an unknown cost center', method: 'POST', path: () => '/v1/projects', body: () => ({ name: 'x', costCenterId: 'cost-center-00000000-0000-4000-8000-000000000000' }), status: 422, field: /costCenterId/ },
+    { name: 'machine with an unknown cost center', method: 'POST', path: () => '/v1/machines', body: () => ({ projectId, type: 'shell', command: 'true', costCenterId: 'cost-center-00000000-0000-4000-8000-000000000000' }), status: 422, field: /costCenterId/ },
+    { name: 'cost center of an unknown kind', method: 'POST', path: () => '/v1/cost-centers', body: () => ({ name: 'cc', kind: 'marketing', department: 'eng' }), status: 400, field: /kind/ },
+    { name: 'cost center without a department', method: 'POST', path: () => '/v1/cost-centers', body: () => ({ name: 'cc', kind: 'testing' }), status: 400, field: /department/ },
+    { name: 'rates for an unknown base currency', method: 'GET', path: () => '/v1/fx/rates?base=XYZ', body: () => undefined, status: 400, field: /base/ },
     { name: 'budget of an unknown project', method: 'PUT', path: () => '/v1/projects/project-00000000-0000-4000-8000-000000000000/budget', body: () => ({ amount: '5.00', currency: 'USD', period: 'daily' }), status: 404, field: /project/ },
     { name: 'machine of an unknown project', method: 'POST', path: () => '/v1/machines', body: () => ({ projectId: 'project-00000000-0000-4000-8000-000000000000', type: 'shell', command: 'true' }), status: 422, field: /projectId/ },
     { name: 'machine with a malformed project id', method: 'POST', path: () => '/v1/machines', body: () => ({ projectId: 'nope', type: 'shell', command: 'true' }), status: 400, field: /projectId/ },

@@ -9,7 +9,7 @@ import { freshDatabase } from '../support/platform.js';
  * to the database must come as a new migration (never an edit of an applied one), and then this
  * constant is updated to the value the failure prints.
  */
-const EXPECTED_SCHEMA_HASH = '5fe7030cff818207434baead632e111084fe8231723d24a5b8001e4c95428fc4';
+const EXPECTED_SCHEMA_HASH = 'f64d43884b065ee6d0167dfeb943f20d2e07010370b67895779159cb112ba964';
 
 const OUR_TABLES = [
   'api_keys',
@@ -19,6 +19,7 @@ const OUR_TABLES = [
   'checkpoints',
   'compute_providers',
   'cost_events',
+  'fx_rates',
   'idempotent_requests',
   'machine_artifacts',
   'machine_cache',
