@@ -179,9 +179,11 @@ describe('machines through the REST api (real Temporal, Postgres, git, bubblewra
 
   it('never overspends: 50 machines at once against a budget that fits 10', async () => {
     const projectId = await projectWithBudget(p, '1.00', 'total');
+    // Identical machines would be served from the result cache once the first completes, at no cost
+    // and without a reservation: opt out, every one of them must be admitted by the ledger.
     const results = await Promise.all(
       Array.from({ length: 50 }, () =>
-        p.api('POST', '/v1/machines', { projectId, type: 'shell', command: 'sleep 1', limits: { money: '0.10' } }),
+        p.api('POST', '/v1/machines', { projectId, type: 'shell', command: 'sleep 1', limits: { money: '0.10' }, cache: false }),
       ),
     );
     const accepted = results.filter((r) => r.status === 202);
