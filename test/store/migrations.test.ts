@@ -18,6 +18,7 @@ const OUR_TABLES = [
   'budgets',
   'checkpoints',
   'compute_providers',
+  'cost_centers',
   'cost_events',
   'fx_rates',
   'idempotent_requests',
