@@ -138,7 +138,7 @@ export function createAgentRunActivities({ db, config, log }: ActivityDeps) {
             kind: 'turn',
             trigger,
             at: new Date().toISOString(),
-          });
+          }, { config, log });
           checkpoints.push(id);
           lastCheckpointId = id;
         });

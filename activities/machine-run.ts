@@ -12,6 +12,7 @@ import { getMachine, updateMachine, type MachineUsage } from '../store/machines.
 import { getProject, type Project } from '../store/projects.js';
 import { killSandboxes } from './compute/local-sandbox.js';
 import { superviseSandbox } from './machines/supervise.js';
+import { restoreCheckpointFiles, restoreMachineStart, snapshotCheckpoint } from './snapshots.js';
 import type { ActivityDeps } from './deps.js';
 
 export type ReservationOutcome =
@@ -43,9 +44,15 @@ export async function checkpointWorkspace(
   project: Project,
   workspace: string,
   input: CheckpointRequest,
+  /** Where the workspace's snapshot goes (chunk store); without it the scheduled backup stores the commit's files. */
+  snapshots?: Pick<ActivityDeps, 'config' | 'log'>,
 ): Promise<{ checkpointId: string; commit: string }> {
+  const deps = snapshots ? { db, ...snapshots } : null;
   const existing = await getCheckpoint(db, input.checkpointId);
-  if (existing) return { checkpointId: existing.id, commit: existing.commit };
+  if (existing) {
+    if (deps) await snapshotCheckpoint(deps, { checkpointId: existing.id, projectId: project.id, workspace });
+    return { checkpointId: existing.id, commit: existing.commit };
+  }
   const parent = await getCheckpoint(db, input.parentCheckpointId);
   if (!parent) throw ApplicationFailure.nonRetryable(`parent checkpoint ${input.parentCheckpointId} not found`, 'NotFoundError');
   const commit = await snapshotWorkspace(
@@ -74,6 +81,8 @@ export async function checkpointWorkspace(
     details: { machineId: input.machineId, parentId: parent.id, commit, kind: input.kind, trigger: input.trigger },
     idempotencyKey: `checkpoint:${input.checkpointId}`,
   });
+  // The whole workspace (files beyond git too) into the chunk store, then its snapshot lifecycle.
+  if (deps) await snapshotCheckpoint(deps, { checkpointId: input.checkpointId, projectId: project.id, workspace });
   return { checkpointId: input.checkpointId, commit };
 }
 
@@ -207,6 +216,7 @@ export function createMachineRunActivities({ db, config, log }: ActivityDeps) {
       }
       const workspace = workspaceOf(input.machineId);
       await checkoutWorkspace(project.repoPath, workspace, checkpoint.commit);
+      await restoreCheckpointFiles({ db, config, log }, { checkpointId: checkpoint.id, workspace });
       return { workspace, instanceRef: `local:${input.machineId}`, commit: checkpoint.commit };
     },
 
@@ -227,6 +237,7 @@ export function createMachineRunActivities({ db, config, log }: ActivityDeps) {
       const workspace = workspaceOf(input.machineId);
       killSandboxes(input.machineId); // a previous attempt's sandbox, if its worker survived
       await resetWorkspace(project.repoPath, workspace, input.baseCommit);
+      await restoreMachineStart({ db, config, log }, { machineId: input.machineId, baseCommit: input.baseCommit, workspace });
       if (Date.now() >= input.deadline) return { exitCode: null, stopReason: input.deadlineReason, outputTail: '' };
 
       const result = await superviseSandbox(
@@ -247,7 +258,7 @@ export function createMachineRunActivities({ db, config, log }: ActivityDeps) {
       trigger: string;
       at: string;
     }): Promise<{ checkpointId: string; commit: string }> {
-      return checkpointWorkspace(db, await projectOf(input.projectId), workspaceOf(input.machineId), input);
+      return checkpointWorkspace(db, await projectOf(input.projectId), workspaceOf(input.machineId), input, { config, log });
     },
 
     /** Kills any sandbox left and removes the workspace. Safe to repeat. */

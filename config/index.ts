@@ -18,6 +18,9 @@ const envSchema = z.object({
   AUTOVIBE_HEARTBEAT_TIMEOUT_S: z.coerce.number().int().positive().default(20),
   /** Where scripts/install-agent-clis put the agent CLIs (mounted read-only into sandboxes). */
   AUTOVIBE_TOOLS_DIR: z.string().default(path.resolve('.autovibe/tools')),
+  /** Snapshot chunk stores: the primary region and the region every snapshot is replicated to. */
+  AUTOVIBE_SNAPSHOT_PRIMARY_DIR: z.string().optional(),
+  AUTOVIBE_SNAPSHOT_REPLICA_DIR: z.string().optional(),
 });
 
 export interface Config {
@@ -40,6 +43,8 @@ export interface Config {
   /** Machine artifacts kept after the machine ends (conversation history, tool output). */
   artifactsDir: string;
   toolsDir: string;
+  /** Chunk-store directories by region: `primary` takes every snapshot, `replica` a copy of each. */
+  snapshotRegions: { primary: string; replica: string };
   /** The environment credentials and model endpoints are read from (never passed to sandboxes). */
   env: NodeJS.ProcessEnv;
 }
@@ -73,6 +78,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     machinesDir: path.join(home, 'machines'),
     artifactsDir: path.join(home, 'artifacts'),
     toolsDir: path.resolve(e.AUTOVIBE_TOOLS_DIR),
+    snapshotRegions: {
+      primary: path.resolve(e.AUTOVIBE_SNAPSHOT_PRIMARY_DIR ?? path.join(home, 'snapshots', 'primary')),
+      replica: path.resolve(e.AUTOVIBE_SNAPSHOT_REPLICA_DIR ?? path.join(home, 'snapshots', 'replica')),
+    },
     env,
   };
 }

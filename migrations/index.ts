@@ -3,6 +3,7 @@ import * as m001 from './20261127_001_core.js';
 import * as m002 from './20261127_002_machine_artifacts.js';
 import * as m003 from './20261127_003_project_limit_policy.js';
 import * as m004 from './20261127_004_pipelines.js';
+import * as m009 from './20261127_009_snapshots.js';
 
 interface Migration {
   up(db: Knex): Promise<void>;
@@ -15,6 +16,7 @@ const MIGRATIONS: Array<[string, Migration]> = [
   ['20261127_002_machine_artifacts', m002],
   ['20261127_003_project_limit_policy', m003],
   ['20261127_004_pipelines', m004],
+  ['20261127_009_snapshots', m009],
 ];
 
 export const migrationSource: Knex.MigrationSource<[string, Migration]> = {

@@ -11,6 +11,7 @@ import { ensureAdminKey, newApiKey } from '../store/auth.js';
 import { createDb, migrateLatest, type Db } from '../store/db.js';
 import { createLogger } from '../workers/logger.js';
 import { createWorker } from '../workers/worker.js';
+import { ensureSnapshotSchedules } from '../workers/schedules.js';
 import { startTemporalDevServer, type TemporalDevServer } from './services/temporal.js';
 
 export interface Platform {
@@ -100,6 +101,7 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
     const connection = await Connection.connect({ address: temporalAddress });
     cleanups.push(() => connection.close());
     const temporal = new Client({ connection, namespace: config.temporalNamespace });
+    await ensureSnapshotSchedules(temporal, config);
     const app = createApp({ db, temporal, config, log });
     const server: Server = await new Promise((resolve, reject) => {
       const s = app.listen(config.port, config.host, () => resolve(s));

@@ -1,8 +1,10 @@
+import { Client, Connection } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
 import { loadConfig } from '../config/index.js';
 import { createDb, isEmbedded } from '../store/db.js';
 import { createLogger } from './logger.js';
 import { installTemporalRuntime } from './runtime.js';
+import { ensureSnapshotSchedules } from './schedules.js';
 import { createWorker } from './worker.js';
 
 /** A standalone worker process (production: DATABASE_URL and TEMPORAL_ADDRESS are required). */
@@ -15,6 +17,9 @@ async function main() {
   const db = await createDb({ databaseUrl: config.databaseUrl });
   if (isEmbedded(db)) throw new Error('a standalone worker needs real Postgres');
   const connection = await NativeConnection.connect({ address: config.temporalAddress });
+  const clientConnection = await Connection.connect({ address: config.temporalAddress });
+  await ensureSnapshotSchedules(new Client({ connection: clientConnection, namespace: config.temporalNamespace }), config);
+  await clientConnection.close();
   const worker = await createWorker({ config, db, log, connection });
   log.info({ taskQueue: config.taskQueue, address: config.temporalAddress }, 'worker started');
   await worker.run();

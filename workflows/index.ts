@@ -12,3 +12,5 @@ export {
 export type { ObjectiveInput, ObjectiveState } from './objective.js';
 export { pipeline, cancelPipelineSignal, pipelineStateQuery } from './pipeline.js';
 export type { PipelineInput, PipelineState, PipelineStepInput } from './pipeline.js';
+export { snapshotLifecycle, snapshotBackup, snapshotPrune } from './snapshot.js';
+export type { SnapshotBackupResult, SnapshotLifecycleResult, SnapshotPruneInput, SnapshotPruneResult } from './snapshot.js';
