@@ -242,7 +242,7 @@ export async function storeCommitSnapshot(
   const tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'autovibe-snapshot-'));
   try {
     const tar = path.join(tmp, 'tree.tar');
-    await run('git', ['--git-dir', input.repoPath, 'archive', '--format=tar', '-o', tar, input.commit]);
+    await run('git', ['-c', 'tar.umask=0022', '--git-dir', input.repoPath, 'archive', '--format=tar', '-o', tar, input.commit]);
     const root = path.join(tmp, 'tree');
     await fs.mkdir(root);
     await run('tar', ['-xf', tar, '-C', root]);
