@@ -9,6 +9,7 @@ import {
   listMachinesQuery,
   putBudgetBody,
   putLimitPolicyBody,
+  putMilestoneBody,
   putTypeBudgetBody,
 } from './schemas.js';
 
@@ -80,7 +81,10 @@ export function openApiDocument() {
       '/machines/{id}': { get: op('Status, cost and checkpoints of a machine', { parameters: [idParam()] }) },
       '/machines/{id}/terminate': { post: op('Stop a machine cleanly (final checkpoint, cost settled)', { parameters: [idParam()] }) },
       '/machines/{id}/checkpoint': { post: op('Take a checkpoint of a running machine', { parameters: [idParam()] }) },
-      '/checkpoints/{id}': { get: op('A checkpoint with its files', { parameters: [idParam()] }) },
+      '/checkpoints/{id}': { get: op('A checkpoint with its files, milestone flag and snapshot (bytes, storedBytes, replicas)', { parameters: [idParam()] }) },
+      '/checkpoints/{id}/milestone': {
+        put: op('Mark or unmark a checkpoint as a milestone (its snapshot is kept forever)', { parameters: [idParam()], requestBody: body(putMilestoneBody) }),
+      },
       '/checkpoints/{id}/files/{path}': { get: op('One file of a checkpoint', { parameters: [idParam(), idParam('path')] }) },
       '/checkpoints/{a}/diff/{b}': { get: op('Paths added, modified and deleted from a to b', { parameters: [idParam('a'), idParam('b')] }) },
       '/pipelines': { post: op('Start a pipeline: a DAG of machine steps (202)', { requestBody: body(createPipelineBody) }) },

@@ -116,3 +116,7 @@ export const createPipelineBody = z.strictObject({
 });
 
 export const linkObjectiveBody = z.strictObject({ dependsOn: id('objective') });
+
+export const putMilestoneBody = z.strictObject({
+  milestone: z.boolean({ error: 'must be true or false' }),
+});
