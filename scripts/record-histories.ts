@@ -38,6 +38,37 @@ async function until(p: Platform, url: string, done: (b: any) => boolean): Promi
 
 const machineEnded = (b: any) => ['completed', 'failed', 'terminated', 'refused'].includes(b.status);
 
+/** `npm run record-histories -- snapshot` records only the scenarios named so; the others stay as recorded. */
+const ONLY = process.argv.slice(2);
+
+async function writeHistories(address: string, recorded: Array<[string, string]>): Promise<void> {
+  fs.mkdirSync(OUT, { recursive: true });
+  const cli = await ensureTemporalBinary();
+  for (const [name, workflowId] of recorded) {
+    // The CLI writes the history in the proto3 JSON form that historyFromJSON reads back.
+    const json = execFileSync(cli, ['workflow', 'show', '--address', address, '-w', workflowId, '--output', 'json'], {
+      encoding: 'utf8',
+      maxBuffer: 64 * 1024 * 1024,
+    });
+    fs.writeFileSync(path.join(OUT, `${name}.json`), json);
+    console.log(`recorded ${name} (${JSON.parse(json).events.length} events)`);
+  }
+}
+
+/** A machine's checkpoint snapshot lifecycle, then one run each of the scheduled backup and prune. */
+async function recordSnapshotScenarios(p: Platform, queue: string, recorded: Array<[string, string]>): Promise<void> {
+  const project = await call(p, 'POST', '/v1/projects', { name: 'snapshot histories' });
+  await call(p, 'PUT', `/v1/projects/${project.id}/budget`, { amount: '1.00', currency: 'USD', period: 'total' });
+  const m = await call(p, 'POST', '/v1/machines', { projectId: project.id, type: 'shell', command: 'echo s > s.txt', checkpointId: project.rootCheckpointId });
+  const ended = await until(p, `/v1/machines/${m.id}`, machineEnded);
+  await until(p, `/v1/checkpoints/${ended.checkpoints[0]}`, (b) => b.snapshot?.status === 'replicated');
+  recorded.push(['snapshot-lifecycle', `snapshot-${ended.checkpoints[0]}`]);
+  await p.temporal.workflow.execute('snapshotBackup', { workflowId: 'snapshot-backup-recorded', taskQueue: queue, args: [{}] });
+  recorded.push(['snapshot-backup', 'snapshot-backup-recorded']);
+  await p.temporal.workflow.execute('snapshotPrune', { workflowId: 'snapshot-prune-recorded', taskQueue: queue, args: [{ graceMs: 0 }] });
+  recorded.push(['snapshot-prune', 'snapshot-prune-recorded']);
+}
+
 async function main() {
   const pg = await startPostgres();
   const temporal = await startTemporalDevServer({ uiPort: null });
@@ -57,6 +88,11 @@ async function main() {
   const p = await startPlatform({ config });
   const recorded: Array<[string, string]> = [];
   try {
+    if (ONLY.length) {
+      await recordSnapshotScenarios(p, config.taskQueue, recorded);
+      await writeHistories(temporal.address, recorded.filter(([name]) => ONLY.some((o) => name.startsWith(o))));
+      return;
+    }
     const project = await call(p, 'POST', '/v1/projects', { name: 'histories' });
     await call(p, 'PUT', `/v1/projects/${project.id}/budget`, { amount: '1.00', currency: 'USD', period: 'total' });
     const spawn = (body: object) => call(p, 'POST', '/v1/machines', { projectId: project.id, type: 'shell', ...body });
@@ -92,17 +128,8 @@ async function main() {
     await until(p, `/v1/objectives/${second.id}`, (b) => b.status === 'completed');
     recorded.push(['objective-first', first.id], ['objective-second-with-dependency', second.id]);
 
-    fs.mkdirSync(OUT, { recursive: true });
-    const cli = await ensureTemporalBinary();
-    for (const [name, workflowId] of recorded) {
-      // The CLI writes the history in the proto3 JSON form that historyFromJSON reads back.
-      const json = execFileSync(cli, ['workflow', 'show', '--address', temporal.address, '-w', workflowId, '--output', 'json'], {
-        encoding: 'utf8',
-        maxBuffer: 64 * 1024 * 1024,
-      });
-      fs.writeFileSync(path.join(OUT, `${name}.json`), json);
-      console.log(`recorded ${name} (${JSON.parse(json).events.length} events)`);
-    }
+    await recordSnapshotScenarios(p, config.taskQueue, recorded);
+    await writeHistories(temporal.address, recorded);
   } finally {
     await p.stop();
     await temporal.stop();

@@ -30,6 +30,7 @@ describe('workflow replay of recorded histories', function () {
     const names = histories().map((h) => h.workflowId);
     assert.ok(names.some((n) => n.startsWith('machine-')));
     assert.ok(names.some((n) => n.startsWith('objective-')));
+    assert.ok(['snapshot-lifecycle', 'snapshot-backup', 'snapshot-prune'].every((n) => names.includes(n)));
     assert.ok(names.length >= 6);
   });
 
