@@ -381,7 +381,20 @@ export async function restoreSnapshot(db: Db, regions: Regions, checkpointId: st
   const manifest = await getManifest(db, checkpointId);
   if (!manifest) return null;
   const stores = REGION_NAMES.map((r) => new ChunkStore(regions[r]));
-  const counts = REGION_NAMES.map(() => 0);
+  const counts = await restoreTree(manifest, stores, target, `checkpoint ${checkpointId}`);
+  return {
+    files: manifest.filter((e) => e.type === 'file').length,
+    bytes: manifest.reduce((n, e) => n + (e.type === 'file' ? e.size : 0), 0),
+    chunksFrom: { primary: counts[0]!, replica: counts[1]! },
+  };
+}
+
+/**
+ * Writes `manifest`'s tree into `target` from the first of `stores` holding each chunk intact.
+ * Returns how many chunks were read from each store.
+ */
+export async function restoreTree(manifest: ManifestEntry[], stores: ChunkStore[], target: string, what = 'snapshot'): Promise<number[]> {
+  const counts = stores.map(() => 0);
   await fs.mkdir(target, { recursive: true });
 
   // Remove what the snapshot does not have (and anything whose type changed).
@@ -391,7 +404,6 @@ export async function restoreSnapshot(db: Db, regions: Regions, checkpointId: st
     if (!w || w.type !== e.type) await fs.rm(path.join(target, e.path), { recursive: true, force: true });
   }
 
-  let bytes = 0;
   const dirs: Array<{ abs: string; mode: number }> = [];
   for (const e of manifest) {
     const abs = path.join(target, e.path);
@@ -411,22 +423,17 @@ export async function restoreSnapshot(db: Db, regions: Regions, checkpointId: st
         for (const c of e.chunks) parts.push(await readChunk(stores, c, counts));
         const data = Buffer.concat(parts);
         if (data.length !== e.size || sha256(data) !== e.sha256) {
-          throw new SnapshotCorruptError(`file ${e.path} of checkpoint ${checkpointId} does not match its manifest hash`);
+          throw new SnapshotCorruptError(`file ${e.path} of ${what} does not match its manifest hash`);
         }
         const tmp = `${abs}.autovibe-restore`;
         await fs.writeFile(tmp, data, { mode: 0o600 });
         await fs.rename(tmp, abs);
       }
       await fs.chmod(abs, e.mode);
-      bytes += e.size;
     }
   }
   for (const d of dirs.reverse()) await fs.chmod(d.abs, d.mode);
-  return {
-    files: manifest.filter((e) => e.type === 'file').length,
-    bytes,
-    chunksFrom: { primary: counts[0]!, replica: counts[1]! },
-  };
+  return counts;
 }
 
 /**

@@ -14,6 +14,7 @@ import { agentFirstRequest } from './agent-first-request.js';
 import { formatTable, type Benchmark, type BenchOptions, type BenchOutput } from './common.js';
 import { ledger } from './ledger.js';
 import { machineOverhead } from './machine-overhead.js';
+import { snapshotStore } from './snapshots.js';
 
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -33,6 +34,10 @@ const BENCHMARKS: Record<string, { title: string; run: Benchmark }> = {
   accounting: {
     title: 'Cost events recorded per second while a claude-code machine streams usage, against the bare CLI; recordCost() calls/s',
     run: accounting,
+  },
+  snapshots: {
+    title: 'Snapshot store over a chain of 50 checkpoints of a real repository with small edits: stored vs full copies, snapshot and restore MB/s',
+    run: snapshotStore,
   },
 };
 
