@@ -121,11 +121,27 @@ export class ChunkStore {
   }
 }
 
+/** Runs `fn`; on EACCES (the machine made the entry unreadable to its owner) lends the owner `bits` for the call. */
+async function withAccess<T>(abs: string, mode: number, bits: number, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EACCES') throw err;
+    await fs.chmod(abs, mode | bits);
+    try {
+      return await fn();
+    } finally {
+      await fs.chmod(abs, mode);
+    }
+  }
+}
+
 /** Every entry under `root` (the worktree's own `.git` link excluded), parents before children, sorted. */
 export async function scanTree(root: string): Promise<Array<{ path: string; type: 'file' | 'dir' | 'symlink'; mode: number; size: number }>> {
   const out: Array<{ path: string; type: 'file' | 'dir' | 'symlink'; mode: number; size: number }> = [];
   async function walk(rel: string): Promise<void> {
-    const names = (await fs.readdir(path.join(root, rel))).sort();
+    const dir = path.join(root, rel);
+    const names = (await withAccess(dir, (await fs.lstat(dir)).mode & 0o7777, 0o500, () => fs.readdir(dir))).sort();
     for (const name of names) {
       const relPath = rel ? `${rel}/${name}` : name;
       if (relPath === '.git') continue;
@@ -163,7 +179,7 @@ export async function storeTree(root: string, store: ChunkStore, db?: Db): Promi
     if (e.type === 'dir') manifest.push({ path: e.path, type: 'dir', mode: e.mode });
     else if (e.type === 'symlink') manifest.push({ path: e.path, type: 'symlink', mode: e.mode, target: await fs.readlink(abs) });
     else {
-      const data = await fs.readFile(abs);
+      const data = await withAccess(abs, e.mode, 0o400, () => fs.readFile(abs));
       const hashes: string[] = [];
       let start = 0;
       for (const end of chunkEnds(data)) {

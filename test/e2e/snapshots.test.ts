@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { ChunkStore, getManifest } from '../../store/snapshots.js';
-import { snapshotScheduleIds } from '../../workers/schedules.js';
+import { ensureSnapshotSchedules, snapshotScheduleIds } from '../../workers/schedules.js';
 import { projectWithBudget, startTestPlatform, waitFor, waitForMachine, type TestPlatform } from '../support/platform.js';
 
 /**
@@ -115,6 +115,7 @@ describe('checkpoint snapshots end to end (real Temporal, Postgres, git, bubblew
       assert.equal(d.action.type === 'startWorkflow' && d.action.taskQueue, p.config.taskQueue);
       assert.equal(d.spec.calendars?.length, 1);
     }
+    assert.deepEqual(await ensureSnapshotSchedules(p.temporal, p.config), [], 'a second start creates nothing');
     // The project's root checkpoint was made at project creation: only the backup stores it.
     const root = (await p.api('GET', `/v1/projects/${projectId}`)).body.rootCheckpointId;
     assert.equal((await p.api('GET', `/v1/checkpoints/${root}`)).body.snapshot, null);
