@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
@@ -48,14 +49,17 @@ const view = (s: SnapshotSummary): SnapshotView => ({
  * workflow (replicate → mark) when running inside an activity. Idempotent.
  */
 export async function snapshotCheckpoint(deps: Deps, input: { checkpointId: string; projectId: string; workspace: string }): Promise<void> {
-  const stored = await storeSnapshot(deps.db, deps.config.snapshotRegions, { ...input, root: input.workspace, source: 'workspace' });
+  // A retry after the workspace is gone leaves the snapshot to the lifecycle (from the commit).
+  const stored = fs.existsSync(input.workspace)
+    ? await storeSnapshot(deps.db, deps.config.snapshotRegions, { ...input, root: input.workspace, source: 'workspace' })
+    : await getSnapshot(deps.db, input.checkpointId);
   let client;
   try {
     client = Context.current().client;
   } catch {
     return; // not in an activity: the scheduled backup replicates it
   }
-  if (stored.status !== 'stored') return;
+  if (stored && stored.status !== 'stored') return;
   try {
     await client.workflow.start('snapshotLifecycle', {
       workflowId: snapshotWorkflowId(input.checkpointId),

@@ -136,16 +136,26 @@ async function withAccess<T>(abs: string, mode: number, bits: number, fn: () => 
   }
 }
 
+/** For entries a live machine may delete while a checkpoint reads its workspace: ENOENT → null. */
+function gone(err: NodeJS.ErrnoException): null {
+  if (err.code === 'ENOENT') return null;
+  throw err;
+}
+
 /** Every entry under `root` (the worktree's own `.git` link excluded), parents before children, sorted. */
 export async function scanTree(root: string): Promise<Array<{ path: string; type: 'file' | 'dir' | 'symlink'; mode: number; size: number }>> {
   const out: Array<{ path: string; type: 'file' | 'dir' | 'symlink'; mode: number; size: number }> = [];
   async function walk(rel: string): Promise<void> {
     const dir = path.join(root, rel);
-    const names = (await withAccess(dir, (await fs.lstat(dir)).mode & 0o7777, 0o500, () => fs.readdir(dir))).sort();
+    const st = await fs.lstat(dir).catch(gone);
+    const listed = st && (await withAccess(dir, st.mode & 0o7777, 0o500, () => fs.readdir(dir)).catch(gone));
+    if (!listed) return;
+    const names = listed.sort();
     for (const name of names) {
       const relPath = rel ? `${rel}/${name}` : name;
       if (relPath === '.git') continue;
-      const st = await fs.lstat(path.join(root, relPath));
+      const st = await fs.lstat(path.join(root, relPath)).catch(gone);
+      if (!st) continue; // removed by the running machine since the listing
       const mode = st.mode & 0o7777;
       if (st.isSymbolicLink()) out.push({ path: relPath, type: 'symlink', mode, size: 0 });
       else if (st.isDirectory()) {
@@ -155,6 +165,7 @@ export async function scanTree(root: string): Promise<Array<{ path: string; type
       // Sockets, fifos and devices are not part of a workspace's content.
     }
   }
+  if (!(await fs.stat(root)).isDirectory()) throw new SnapshotError(`${root} is not a directory`);
   await walk('');
   return out;
 }
@@ -179,7 +190,8 @@ export async function storeTree(root: string, store: ChunkStore, db?: Db): Promi
     if (e.type === 'dir') manifest.push({ path: e.path, type: 'dir', mode: e.mode });
     else if (e.type === 'symlink') manifest.push({ path: e.path, type: 'symlink', mode: e.mode, target: await fs.readlink(abs) });
     else {
-      const data = await withAccess(abs, e.mode, 0o400, () => fs.readFile(abs));
+      const data = await withAccess(abs, e.mode, 0o400, () => fs.readFile(abs)).catch(gone);
+      if (!data) continue; // removed by the running machine since the scan
       const hashes: string[] = [];
       let start = 0;
       for (const end of chunkEnds(data)) {

@@ -262,5 +262,9 @@ describe('snapshot chunk store (real PostgreSQL, real files)', function () {
     await restoreSnapshot(db, regions, id, target);
     assert.deepEqual(treeFingerprint(target), treeFingerprint(ws));
     assert.equal(fs.statSync(path.join(target, 'bin/tool')).mode & 0o777, 0o755);
+    // A workspace that is gone is an error, never an empty snapshot.
+    const missing = await checkpoint();
+    await assert.rejects(storeSnapshot(db, regions, { checkpointId: missing, projectId, root: path.join(tmp, 'no-such-dir'), source: 'workspace' }), /ENOENT/);
+    assert.equal(await getSnapshot(db, missing), null);
   });
 });
