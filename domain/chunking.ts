@@ -15,9 +15,9 @@ export interface ChunkingOptions {
 
 export const DEFAULT_CHUNKING: ChunkingOptions = { minSize: 2048, avgSize: 8192, maxSize: 65536 };
 
-/** 256 fixed pseudo-random 32-bit values (xorshift from a constant seed). */
-const GEAR: Uint32Array = (() => {
-  const table = new Uint32Array(256);
+/** 256 fixed pseudo-random 32-bit values (xorshift from a constant seed), as int32 so the hot loop stays in small integers. */
+const GEAR: Int32Array = (() => {
+  const table = new Int32Array(256);
   let x = 0x9e3779b9;
   for (let i = 0; i < 256; i++) {
     x ^= x << 13;
@@ -25,14 +25,14 @@ const GEAR: Uint32Array = (() => {
     x ^= x >>> 17;
     x ^= x << 5;
     x >>>= 0;
-    table[i] = x;
+    table[i] = x | 0;
   }
   return table;
 })();
 
-/** A mask of the top `bits` bits: the gear hash's top bits depend on the last 32 bytes. */
+/** A mask of the top `bits` bits (as int32): the gear hash's top bits depend on the last 32 bytes. */
 function topMask(bits: number): number {
-  return bits <= 0 ? 0 : (0xffffffff << (32 - bits)) >>> 0;
+  return bits <= 0 ? 0 : (0xffffffff << (32 - bits)) | 0;
 }
 
 /**
@@ -61,7 +61,7 @@ export function chunkEnds(data: Uint8Array, opts: ChunkingOptions = DEFAULT_CHUN
     let i = opts.minSize;
     let cut = limit;
     for (; i < normal; i++) {
-      h = ((h << 1) + GEAR[data[start + i]!]!) >>> 0;
+      h = ((h << 1) + GEAR[data[start + i]!]!) | 0;
       if ((h & strict) === 0) {
         cut = i + 1;
         break;
@@ -69,7 +69,7 @@ export function chunkEnds(data: Uint8Array, opts: ChunkingOptions = DEFAULT_CHUN
     }
     if (cut === limit && i >= normal) {
       for (; i < limit; i++) {
-        h = ((h << 1) + GEAR[data[start + i]!]!) >>> 0;
+        h = ((h << 1) + GEAR[data[start + i]!]!) | 0;
         if ((h & loose) === 0) {
           cut = i + 1;
           break;

@@ -180,46 +180,72 @@ interface StoreResult {
 /** Splits every file into chunks, writing each chunk the store does not have yet. */
 export async function storeTree(root: string, store: ChunkStore, db?: Db): Promise<StoreResult> {
   await zstd();
-  const manifest: ManifestEntry[] = [];
+  const entries = await scanTree(root);
+  const manifest: Array<ManifestEntry | null> = new Array(entries.length).fill(null);
   const newChunks: Array<{ hash: string; size: number; stored_size: number }> = [];
-  const seen = new Set<string>();
+  // One store operation per distinct chunk, however many files share it.
+  const chunkOps = new Map<string, Promise<void>>();
   let bytes = 0;
   let storedBytes = 0;
-  for (const e of await scanTree(root)) {
+  const putChunk = (hash: string, piece: Uint8Array) => {
+    let op = chunkOps.get(hash);
+    if (!op) {
+      op = (async () => {
+        if (await store.has(hash)) return store.touch(hash);
+        const compressed = compress(piece, ZSTD_LEVEL);
+        await store.writeCompressed(hash, compressed);
+        newChunks.push({ hash, size: piece.length, stored_size: compressed.length });
+        storedBytes += compressed.length;
+      })();
+      chunkOps.set(hash, op);
+    }
+    return op;
+  };
+  await forEachLimit(entries, IO_CONCURRENCY, async (e, i) => {
     const abs = path.join(root, e.path);
-    if (e.type === 'dir') manifest.push({ path: e.path, type: 'dir', mode: e.mode });
-    else if (e.type === 'symlink') manifest.push({ path: e.path, type: 'symlink', mode: e.mode, target: await fs.readlink(abs) });
-    else {
+    if (e.type === 'dir') manifest[i] = { path: e.path, type: 'dir', mode: e.mode };
+    else if (e.type === 'symlink') {
+      const target = await fs.readlink(abs).catch(gone);
+      if (target !== null) manifest[i] = { path: e.path, type: 'symlink', mode: e.mode, target };
+    } else {
       const data = await withAccess(abs, e.mode, 0o400, () => fs.readFile(abs)).catch(gone);
-      if (!data) continue; // removed by the running machine since the scan
+      if (!data) return; // removed by the running machine since the scan
       const hashes: string[] = [];
+      const writes: Promise<void>[] = [];
       let start = 0;
       for (const end of chunkEnds(data)) {
         const piece = data.subarray(start, end);
         start = end;
         const hash = sha256(piece);
         hashes.push(hash);
-        if (seen.has(hash)) continue;
-        seen.add(hash);
-        if (await store.has(hash)) {
-          await store.touch(hash);
-          continue;
-        }
-        const compressed = compress(piece, ZSTD_LEVEL);
-        await store.writeCompressed(hash, compressed);
-        newChunks.push({ hash, size: piece.length, stored_size: compressed.length });
-        storedBytes += compressed.length;
+        writes.push(putChunk(hash, piece));
       }
+      await Promise.all(writes);
       bytes += data.length;
-      manifest.push({ path: e.path, type: 'file', mode: e.mode, size: data.length, sha256: sha256(data), chunks: hashes });
+      manifest[i] = { path: e.path, type: 'file', mode: e.mode, size: data.length, sha256: sha256(data), chunks: hashes };
     }
-  }
+  });
   if (db) {
     for (let i = 0; i < newChunks.length; i += 1000) {
       await db('snapshot_chunks').insert(newChunks.slice(i, i + 1000)).onConflict('hash').ignore();
     }
   }
-  return { manifest, bytes, storedBytes, chunks: seen.size };
+  return { manifest: manifest.filter((m): m is ManifestEntry => m !== null), bytes, storedBytes, chunks: chunkOps.size };
+}
+
+/** File operations in flight at once: overlapping them hides the file system's latency. */
+const IO_CONCURRENCY = 16;
+
+/** Runs `fn` over `items` with at most `limit` calls in flight; rejects with the first failure. */
+async function forEachLimit<T>(items: readonly T[], limit: number, fn: (item: T, index: number) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      await fn(items[i]!, i);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }
 
 /**
@@ -432,20 +458,24 @@ export async function restoreTree(manifest: ManifestEntry[], stores: ChunkStore[
     if (!w || w.type !== e.type) await fs.rm(path.join(target, e.path), { recursive: true, force: true });
   }
 
+  // Directories first (parents before children), then files and links in parallel.
   const dirs: Array<{ abs: string; mode: number }> = [];
   for (const e of manifest) {
+    if (e.type !== 'dir') continue;
     const abs = path.join(target, e.path);
-    if (e.type === 'dir') {
-      await fs.mkdir(abs, { recursive: true });
-      await fs.chmod(abs, e.mode | 0o700); // writable while restoring; its own mode at the end
-      dirs.push({ abs, mode: e.mode });
-    } else if (e.type === 'symlink') {
+    await fs.mkdir(abs, { recursive: true });
+    await fs.chmod(abs, e.mode | 0o700); // writable while restoring; its own mode at the end
+    dirs.push({ abs, mode: e.mode });
+  }
+  await forEachLimit(manifest, IO_CONCURRENCY, async (e) => {
+    const abs = path.join(target, e.path);
+    if (e.type === 'symlink') {
       const current = await fs.readlink(abs).catch(() => null);
       if (current !== e.target) {
         await fs.rm(abs, { force: true });
         await fs.symlink(e.target, abs);
       }
-    } else {
+    } else if (e.type === 'file') {
       if (!(await fileMatches(abs, e.size, e.sha256))) {
         const parts: Buffer[] = [];
         for (const c of e.chunks) parts.push(await readChunk(stores, c, counts));
@@ -459,7 +489,7 @@ export async function restoreTree(manifest: ManifestEntry[], stores: ChunkStore[
       }
       await fs.chmod(abs, e.mode);
     }
-  }
+  });
   for (const d of dirs.reverse()) await fs.chmod(d.abs, d.mode);
   return counts;
 }
