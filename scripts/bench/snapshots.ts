@@ -135,6 +135,7 @@ export async function snapshotStore(opts: BenchOptions): Promise<BenchOutput> {
         { label: 'snapshot throughput, first checkpoint (every chunk new)', unit: 'MB/s', value: first.bytes / MB / first.seconds, decimals: 1 },
         { label: 'snapshot throughput, incremental checkpoints', unit: 'MB/s', stats: summarize(stepMBps), decimals: 1 },
         { label: 'restore throughput (empty target, verified)', unit: 'MB/s', stats: summarize(restoreMBps), decimals: 1 },
+        { label: 'restore rate (small files dominate this tree)', unit: 'files/s', stats: summarize(restoreSeconds.map((sec) => files / sec)), decimals: 0 },
       ],
       notes: [
         `snapshots: workspace of ${files} files, ${(lastBytes / MB).toFixed(2)} MB (this project's tracked files + node_modules/knex); zstd level 3, content-defined chunks of ~8 KiB; chunk files on disk: ${(onDisk / MB).toFixed(2)} MB (sum of file lengths)`,
