@@ -47,4 +47,10 @@ describe('workflow replay of recorded histories', function () {
     const machine = histories().find((h) => h.workflowId === 'machine-completed')!;
     await assert.rejects(Worker.runReplayHistory({ workflowBundle: changed }, machine.history, machine.workflowId), DeterminismViolationError);
   });
+
+  it('fails the replay when snapshotLifecycle changes its order of activities', async () => {
+    const changed = await bundleWorkflows(path.join(HERE, 'fixtures', 'reordered-snapshot.ts'));
+    const lifecycle = histories().find((h) => h.workflowId === 'snapshot-lifecycle')!;
+    await assert.rejects(Worker.runReplayHistory({ workflowBundle: changed }, lifecycle.history, lifecycle.workflowId), DeterminismViolationError);
+  });
 });
