@@ -608,3 +608,17 @@ export async function retentionInputs(db: Db): Promise<RetentionInput[]> {
 export async function setMilestone(db: Db, checkpointId: string, milestone: boolean): Promise<void> {
   await db('checkpoints').where({ id: checkpointId }).update({ milestone });
 }
+
+/** One file of a checkpoint's snapshot, verified against its manifest hash; null when the snapshot has no such file. */
+export async function readSnapshotFile(db: Db, regions: Regions, checkpointId: string, filePath: string): Promise<Buffer | null> {
+  const manifest = await getManifest(db, checkpointId);
+  const entry = manifest?.find((e) => e.path === filePath);
+  if (!entry || entry.type !== 'file') return null;
+  const stores = REGION_NAMES.map((r) => new ChunkStore(regions[r]));
+  const counts = stores.map(() => 0);
+  const parts: Buffer[] = [];
+  for (const c of entry.chunks) parts.push(await readChunk(stores, c, counts));
+  const data = Buffer.concat(parts);
+  if (sha256(data) !== entry.sha256) throw new SnapshotCorruptError(`file ${filePath} of checkpoint ${checkpointId} does not match its manifest hash`);
+  return data;
+}

@@ -3,7 +3,7 @@ import { InputError, NotFoundError } from '../../domain/errors.js';
 import { getCheckpoint, type Checkpoint } from '../../store/checkpoints.js';
 import { diffCommits, listFiles, readFileAt } from '../../store/git.js';
 import { appendAudit } from '../../store/audit.js';
-import { getSnapshot, setMilestone, type SnapshotSummary } from '../../store/snapshots.js';
+import { getSnapshot, readSnapshotFile, setMilestone, type SnapshotSummary } from '../../store/snapshots.js';
 import { requireRole } from '../auth.js';
 import { actorOf, param, type ApiContext } from '../context.js';
 import { putMilestoneBody } from '../schemas.js';
@@ -56,7 +56,10 @@ export function checkpointRoutes(ctx: ApiContext): Router {
     const checkpoint = await load(param(req, 'id'));
     const project = await loadProject(ctx, checkpoint.projectId);
     const filePath = param(req, 'path');
-    const bytes = await readFileAt(project.repoPath, checkpoint.commit, filePath);
+    // Files git does not keep (ignored build output, …) come from the checkpoint's snapshot.
+    const bytes =
+      (await readFileAt(project.repoPath, checkpoint.commit, filePath)) ??
+      (await readSnapshotFile(ctx.db, ctx.config.snapshotRegions, checkpoint.id, filePath));
     if (!bytes) throw new NotFoundError(`file ${filePath} not found in checkpoint ${checkpoint.id}`);
     res.type('application/octet-stream').send(bytes);
   });

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import { ChunkStore, getManifest } from '../../store/snapshots.js';
 import { ensureSnapshotSchedules, snapshotScheduleIds } from '../../workers/schedules.js';
@@ -77,6 +78,13 @@ describe('checkpoint snapshots end to end (real Temporal, Postgres, git, bubblew
     const blob = manifest.find((e) => e.path === 'build/cache/blob.bin');
     assert.ok(blob && blob.type === 'file' && blob.mode === 0o600, JSON.stringify(blob));
     assert.ok(manifest.some((e) => e.path === 'empty-dir' && e.type === 'dir'));
+    // The api serves the ignored file from the snapshot, byte-identical.
+    const res = await fetch(`${p.apiUrl}/v1/checkpoints/${snapshotted}/files/build/cache/blob.bin`, { headers: { authorization: `Bearer ${p.adminKey}` } });
+    assert.equal(res.status, 200);
+    const served = crypto.createHash('sha256').update(Buffer.from(await res.arrayBuffer())).digest('hex');
+    const expected = (await p.api('GET', `/v1/checkpoints/${snapshotted}/files/expected.txt`)).body.split(' ')[0];
+    assert.equal(served, expected);
+    assert.equal((await p.api('GET', `/v1/checkpoints/${snapshotted}/files/build/nope.bin`)).status, 404);
     const audit = (await p.api('GET', `/v1/audit?subjectId=${snapshotted}`)).body.items.map((a: any) => a.action);
     assert.ok(audit.includes('snapshot.replicated'), `audit: ${audit}`);
   });
