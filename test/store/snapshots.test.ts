@@ -11,6 +11,7 @@ import {
   getSnapshot,
   pruneSnapshot,
   replicateSnapshot,
+  retentionInputs,
   restoreSnapshot,
   SnapshotCorruptError,
   storeCommitSnapshot,
@@ -266,5 +267,46 @@ describe('snapshot chunk store (real PostgreSQL, real files)', function () {
     const missing = await checkpoint();
     await assert.rejects(storeSnapshot(db, regions, { checkpointId: missing, projectId, root: path.join(tmp, 'no-such-dir'), source: 'workspace' }), /ENOENT/);
     assert.equal(await getSnapshot(db, missing), null);
+  });
+
+  it('finds what live machines, objectives and pipelines still reference, for the retention decision', async () => {
+    const pid = 'project-retention-test';
+    await db('projects').insert({ id: pid, name: 'r', repo_path: path.join(tmp, 'r.git'), currency: 'USD', default_machine_money: '0.5', created_by: 'test' });
+    const cps: Record<string, string> = {};
+    const add = async (name: string, parent: string | null, kind = 'final', machineId: string | null = null) => {
+      cps[name] = `checkpoint-${name}-${crypto.randomBytes(3).toString('hex')}`;
+      await db('checkpoints').insert({ id: cps[name], project_id: pid, parent_id: parent ? cps[parent] : null, machine_id: machineId, commit: 'c0ffee', kind, trigger: 't' });
+    };
+    await add('root', null, 'root');
+    await db('projects').where({ id: pid }).update({ root_checkpoint_id: cps.root });
+    await add('plain', 'root');
+    await add('liveParent', 'root');
+    await add('objParent', 'root');
+    await add('pipeBase', 'root');
+    const machine = (id: string, status: string, parent: string, objectiveId: string | null = null) =>
+      db('machines').insert({ id, project_id: pid, objective_id: objectiveId, type: 'shell', provider: 'local', profile: 'lightweight', status, parent_checkpoint_id: cps[parent], limits: '{}', workflow_id: id, created_by: 't' });
+    await machine('machine-live', 'running', 'liveParent');
+    await add('liveWritten', 'liveParent', 'manual', 'machine-live');
+    await machine('machine-done', 'completed', 'plain');
+    await add('doneFinal', 'plain', 'final', 'machine-done');
+    await db('objectives').insert({ id: 'objective-r', project_id: pid, title: 'o', status: 'completed', machine_type: 'shell', workflow_id: 'objective-r', created_by: 't' });
+    await machine('machine-obj', 'completed', 'objParent', 'objective-r');
+    await add('objManual', 'objParent', 'manual', 'machine-obj');
+    await add('objFinal', 'objManual', 'final', 'machine-obj');
+    await db('pipelines').insert({ id: 'pipeline-r', project_id: pid, status: 'completed', base_checkpoint_id: cps.pipeBase, created_by: 't' });
+    await add('pipeStep', 'pipeBase');
+    await db('pipeline_steps').insert({ pipeline_id: 'pipeline-r', step_id: 'a', position: 0, type: 'shell', depends_on: '[]', limits: '{}', status: 'completed', checkpoint_id: cps.pipeStep });
+    // Only projects with snapshots are considered.
+    assert.equal((await retentionInputs(db)).find((r) => r.projectId === pid), undefined);
+    const ws = path.join(tmp, 'ws-retention');
+    write(ws, 'a.txt', 'a');
+    await storeSnapshot(db, regions, { checkpointId: cps.plain!, projectId: pid, root: ws, source: 'workspace' });
+
+    const input = (await retentionInputs(db)).find((r) => r.projectId === pid)!;
+    const name = (id: string) => Object.entries(cps).find(([, v]) => v === id)?.[0];
+    assert.deepEqual([...input.referenced].map(name).sort(), ['liveParent', 'liveWritten', 'objFinal', 'pipeBase', 'pipeStep', 'root']);
+    assert.equal(input.checkpoints.length, Object.keys(cps).length);
+    assert.deepEqual(input.checkpoints.filter((c) => c.hasSnapshot).map((c) => name(c.id)), ['plain']);
+    assert.equal(input.checkpoints.find((c) => c.id === cps.objFinal)!.parentId, cps.objManual);
   });
 });
