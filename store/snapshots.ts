@@ -239,13 +239,22 @@ const IO_CONCURRENCY = 16;
 /** Runs `fn` over `items` with at most `limit` calls in flight; rejects with the first failure. */
 async function forEachLimit<T>(items: readonly T[], limit: number, fn: (item: T, index: number) => Promise<void>): Promise<void> {
   let next = 0;
+  let failed = false;
   const worker = async () => {
-    while (next < items.length) {
+    while (next < items.length && !failed) {
       const i = next++;
-      await fn(items[i]!, i);
+      try {
+        await fn(items[i]!, i);
+      } catch (err) {
+        failed = true; // the other workers stop taking items
+        throw err;
+      }
     }
   };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  // allSettled first: no worker is still writing when the failure is reported.
+  const results = await Promise.allSettled(Array.from({ length: Math.min(limit, items.length) }, worker));
+  const failure = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failure) throw failure.reason;
 }
 
 /**
@@ -360,10 +369,10 @@ export async function replicateSnapshot(db: Db, regions: Regions, checkpointId: 
   const to = new ChunkStore(regions.replica);
   let copied = 0;
   try {
-    for (const hash of chunkHashes(manifest)) {
+    await forEachLimit(chunkHashes(manifest), IO_CONCURRENCY, async (hash) => {
       if (await to.has(hash)) {
         await to.touch(hash);
-        continue;
+        return;
       }
       const compressed = await from.readCompressed(hash);
       let raw: Uint8Array;
@@ -375,7 +384,7 @@ export async function replicateSnapshot(db: Db, regions: Regions, checkpointId: 
       if (sha256(raw) !== hash) throw new SnapshotCorruptError(`chunk ${hash} in ${from.dir} does not match its hash`);
       await to.writeCompressed(hash, compressed);
       copied += compressed.length;
-    }
+    });
   } catch (err) {
     await db('snapshot_replicas')
       .where({ checkpoint_id: checkpointId, region: 'replica' })
