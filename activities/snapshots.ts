@@ -1,7 +1,6 @@
 import fs from 'node:fs';
 import { Context } from '@temporalio/activity';
-import { ApplicationFailure } from '@temporalio/common';
-import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
+import { ApplicationFailure, WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import { decideRetention, type KeepReason } from '../domain/retention.js';
 import { appendAudit } from '../store/audit.js';
 import { getCheckpoint } from '../store/checkpoints.js';
@@ -65,6 +64,8 @@ export async function snapshotCheckpoint(deps: Deps, input: { checkpointId: stri
       workflowId: snapshotWorkflowId(input.checkpointId),
       taskQueue: deps.config.taskQueue,
       args: [{ checkpointId: input.checkpointId }],
+      // One lifecycle per checkpoint, also when a retried checkpoint asks again after it finished.
+      workflowIdReusePolicy: 'REJECT_DUPLICATE',
     });
   } catch (err) {
     if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
