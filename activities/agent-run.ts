@@ -153,7 +153,7 @@ export function createAgentRunActivities({ db, config, log, fx: givenFx }: Activ
             kind: 'turn',
             trigger,
             at: new Date().toISOString(),
-          });
+          }, { config, log });
           checkpoints.push(id);
           lastCheckpointId = id;
         });

@@ -9,6 +9,7 @@ import { createPipelineActivities } from './pipelines.js';
 import { createCacheActivities } from './cache.js';
 import { createProviders } from './compute/index.js';
 import { createReconcileActivities } from './reconcile.js';
+import { createSnapshotActivities } from './snapshots.js';
 
 export type { ActivityDeps } from './deps.js';
 export type { ReservationOutcome, RunCommandResult } from './machine-run.js';
@@ -28,6 +29,7 @@ export function createActivities(input: Omit<ActivityDeps, 'providers'> & { prov
     ...createArtifactPassingActivities(deps),
     ...createCacheActivities(deps),
     ...createReconcileActivities(deps),
+    ...createSnapshotActivities(deps),
   };
 }
 

@@ -18,6 +18,7 @@ import { providerOf } from './compute/index.js';
 import type { Instance, ProviderId } from './compute/provider.js';
 import { claimFromPool, forgetWarm } from './compute/warm-pool.js';
 import { superviseExec } from './machines/supervise.js';
+import { restoreCheckpointFiles, restoreMachineStart, snapshotCheckpoint } from './snapshots.js';
 import type { ActivityDeps } from './deps.js';
 
 export type ReservationOutcome =
@@ -68,9 +69,15 @@ export async function checkpointWorkspace(
   project: Project,
   workspace: string,
   input: CheckpointRequest,
+  /** Where the workspace's snapshot goes (chunk store); without it the scheduled backup stores the commit's files. */
+  snapshots?: Pick<ActivityDeps, 'config' | 'log'>,
 ): Promise<{ checkpointId: string; commit: string }> {
+  const deps = snapshots ? { db, ...snapshots } : null;
   const existing = await getCheckpoint(db, input.checkpointId);
-  if (existing) return { checkpointId: existing.id, commit: existing.commit };
+  if (existing) {
+    if (deps) await snapshotCheckpoint(deps, { checkpointId: existing.id, projectId: project.id, workspace });
+    return { checkpointId: existing.id, commit: existing.commit };
+  }
   const parent = await getCheckpoint(db, input.parentCheckpointId);
   if (!parent) throw ApplicationFailure.nonRetryable(`parent checkpoint ${input.parentCheckpointId} not found`, 'NotFoundError');
   const commit = await snapshotWorkspace(
@@ -99,6 +106,8 @@ export async function checkpointWorkspace(
     details: { machineId: input.machineId, parentId: parent.id, commit, kind: input.kind, trigger: input.trigger },
     idempotencyKey: `checkpoint:${input.checkpointId}`,
   });
+  // The whole workspace (files beyond git too) into the chunk store, then its snapshot lifecycle.
+  if (deps) await snapshotCheckpoint(deps, { checkpointId: input.checkpointId, projectId: project.id, workspace });
   return { checkpointId: input.checkpointId, commit };
 }
 
@@ -324,10 +333,13 @@ export function createMachineRunActivities({ db, config, log, providers, fx: giv
       const warm = providerId === 'local' ? null : await claimFromPool(db, providerId, profile, machine, workspace);
       if (warm) {
         await checkoutWorkspace(project.repoPath, workspace, checkpoint.commit);
+        await restoreCheckpointFiles({ db, config, log }, { checkpointId: checkpoint.id, workspace });
         return { workspace, instanceRef: warm.instanceRef, commit: checkpoint.commit, provider: providerId, instance: warm, warm: true };
       }
       for (const stale of (await provider.listInstances()).filter((i) => i.machineId === input.machineId)) await provider.terminate(stale);
       await checkoutWorkspace(project.repoPath, workspace, checkpoint.commit);
+      // Files beyond git (ignored, untracked) come back from the checkpoint's snapshot.
+      await restoreCheckpointFiles({ db, config, log }, { checkpointId: checkpoint.id, workspace });
       const instance = await provider.provision({
         ...machine,
         profile,
@@ -365,6 +377,7 @@ export function createMachineRunActivities({ db, config, log, providers, fx: giv
       const provider = providerOf(providers, instance.provider);
       await provider.reset?.(instance); // a previous attempt's command, if its worker survived
       await resetWorkspace(project.repoPath, workspace, input.baseCommit);
+      await restoreMachineStart({ db, config, log }, { machineId: input.machineId, baseCommit: input.baseCommit, workspace });
       if (Date.now() >= input.deadline) return { exitCode: null, stopReason: input.deadlineReason, outputTail: '' };
 
       const result = await superviseExec(
@@ -400,7 +413,7 @@ export function createMachineRunActivities({ db, config, log, providers, fx: giv
       trigger: string;
       at: string;
     }): Promise<{ checkpointId: string; commit: string }> {
-      return checkpointWorkspace(db, await projectOf(input.projectId), workspaceOf(input.machineId), input);
+      return checkpointWorkspace(db, await projectOf(input.projectId), workspaceOf(input.machineId), input, { config, log });
     },
 
     /**

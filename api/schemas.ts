@@ -235,3 +235,6 @@ export const createCostCenterBody = z.strictObject({
 export const listCostCentersQuery = z.strictObject({ department: z.string().optional() });
 
 export const putProjectCostCenterBody = z.strictObject({ costCenterId: id('cost-center').nullable() });
+export const putMilestoneBody = z.strictObject({
+  milestone: z.boolean({ error: 'must be true or false' }),
+});

@@ -46,6 +46,9 @@ const envSchema = z.object({
   AUTOVIBE_FX_MAX_STALE_S: z.coerce.number().int().positive().default(48 * 3600),
   /** Seconds a source that failed is left alone before it is asked again. */
   AUTOVIBE_FX_RETRY_S: z.coerce.number().int().min(0).default(30),
+  /** Snapshot chunk stores: the primary region and the region every snapshot is replicated to. */
+  AUTOVIBE_SNAPSHOT_PRIMARY_DIR: z.string().optional(),
+  AUTOVIBE_SNAPSHOT_REPLICA_DIR: z.string().optional(),
 });
 
 export interface Config {
@@ -75,6 +78,8 @@ export interface Config {
   /** Most machines each provider runs at once (providers not named: no limit). */
   providerCapacity: Record<string, number>;
   fx: { ecbUrl: string | null; cryptoUrl: string | null; fixedRates: string; ttlSeconds: number; maxStaleSeconds: number; retrySeconds: number };
+  /** Chunk-store directories by region: `primary` takes every snapshot, `replica` a copy of each. */
+  snapshotRegions: { primary: string; replica: string };
   /** The environment credentials and model endpoints are read from (never passed to sandboxes). */
   env: NodeJS.ProcessEnv;
 }
@@ -134,6 +139,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       ttlSeconds: e.AUTOVIBE_FX_TTL_S,
       maxStaleSeconds: e.AUTOVIBE_FX_MAX_STALE_S,
       retrySeconds: e.AUTOVIBE_FX_RETRY_S,
+    },
+    snapshotRegions: {
+      primary: path.resolve(e.AUTOVIBE_SNAPSHOT_PRIMARY_DIR ?? path.join(home, 'snapshots', 'primary')),
+      replica: path.resolve(e.AUTOVIBE_SNAPSHOT_REPLICA_DIR ?? path.join(home, 'snapshots', 'replica')),
     },
     env,
   };

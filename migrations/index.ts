@@ -8,6 +8,7 @@ import * as m012 from './20261127_012_artifact_passing.js';
 import * as m011 from './20261127_011_machine_cache.js';
 import * as m007 from './20261127_007_compute.js';
 import * as m005 from './20261127_005_fx_cost_centers.js';
+import * as m009 from './20261127_009_snapshots.js';
 
 interface Migration {
   up(db: Knex): Promise<void>;
@@ -25,6 +26,7 @@ const MIGRATIONS: Array<[string, Migration]> = [
   ['20261127_011_machine_cache', m011],
   ['20261127_007_compute', m007],
   ['20261127_005_fx_cost_centers', m005],
+  ['20261127_009_snapshots', m009],
 ];
 
 export const migrationSource: Knex.MigrationSource<[string, Migration]> = {

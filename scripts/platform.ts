@@ -11,7 +11,7 @@ import { ensureAdminKey, newApiKey } from '../store/auth.js';
 import { createDb, migrateLatest, type Db } from '../store/db.js';
 import { createLogger } from '../workers/logger.js';
 import { createWorker } from '../workers/worker.js';
-import { ensureReconcileSchedule } from '../workers/schedules.js';
+import { ensureReconcileSchedule, ensureSnapshotSchedules } from '../workers/schedules.js';
 import { startTemporalDevServer, type TemporalDevServer } from './services/temporal.js';
 
 export interface Platform {
@@ -105,6 +105,7 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
       const schedule = await ensureReconcileSchedule(temporal, config);
       if (schedule) cleanups.push(() => schedule.delete());
     }
+    await ensureSnapshotSchedules(temporal, config);
     const app = createApp({ db, temporal, config, log });
     const server: Server = await new Promise((resolve, reject) => {
       const s = app.listen(config.port, config.host, () => resolve(s));

@@ -41,6 +41,21 @@ async function until(p: Platform, url: string, done: (b: any) => boolean): Promi
 
 const machineEnded = (b: any) => ['completed', 'failed', 'terminated', 'refused'].includes(b.status);
 
+
+/** A machine's checkpoint snapshot lifecycle, then one run each of the scheduled backup and prune. */
+async function recordSnapshotScenarios(p: Platform, queue: string, recorded: Array<[string, string]>): Promise<void> {
+  const project = await call(p, 'POST', '/v1/projects', { name: 'snapshot histories' });
+  await call(p, 'PUT', `/v1/projects/${project.id}/budget`, { amount: '1.00', currency: 'USD', period: 'total' });
+  const m = await call(p, 'POST', '/v1/machines', { projectId: project.id, type: 'shell', command: 'echo s > s.txt', checkpointId: project.rootCheckpointId });
+  const ended = await until(p, `/v1/machines/${m.id}`, machineEnded);
+  await until(p, `/v1/checkpoints/${ended.checkpoints[0]}`, (b) => b.snapshot?.status === 'replicated');
+  recorded.push(['snapshot-lifecycle', `snapshot-${ended.checkpoints[0]}`]);
+  await p.temporal.workflow.execute('snapshotBackup', { workflowId: 'snapshot-backup-recorded', taskQueue: queue, args: [{}] });
+  recorded.push(['snapshot-backup', 'snapshot-backup-recorded']);
+  await p.temporal.workflow.execute('snapshotPrune', { workflowId: 'snapshot-prune-recorded', taskQueue: queue, args: [{ graceMs: 0 }] });
+  recorded.push(['snapshot-prune', 'snapshot-prune-recorded']);
+}
+
 async function main() {
   const podman: PodmanService = await startPodman();
   const pg = await startPostgres();
@@ -183,6 +198,8 @@ async function main() {
       await p.temporal.workflow.execute(reconcileInstances, { workflowId, taskQueue: config.taskQueue, args: [{ minAgeSeconds: 0 }] });
       recorded.push(['reconcile-reclaims-leak', workflowId]);
     }
+
+    if (want('snapshot-lifecycle', 'snapshot-backup', 'snapshot-prune')) await recordSnapshotScenarios(p, config.taskQueue, recorded);
 
     await save(recorded);
   } finally {

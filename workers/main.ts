@@ -4,7 +4,7 @@ import { loadConfig } from '../config/index.js';
 import { createDb, isEmbedded } from '../store/db.js';
 import { createLogger } from './logger.js';
 import { installTemporalRuntime } from './runtime.js';
-import { ensureReconcileSchedule } from './schedules.js';
+import { ensureReconcileSchedule, ensureSnapshotSchedules } from './schedules.js';
 import { createWorker } from './worker.js';
 
 /** A standalone worker process (production: DATABASE_URL and TEMPORAL_ADDRESS are required). */
@@ -18,9 +18,11 @@ async function main() {
   if (isEmbedded(db)) throw new Error('a standalone worker needs real Postgres');
   const connection = await NativeConnection.connect({ address: config.temporalAddress });
   const worker = await createWorker({ config, db, log, connection });
-  // The reconciliation schedule (leaked instances, warm pools); creating it again is harmless.
+  // The platform's schedules (reconciliation; snapshot backup and pruning); creating them again is harmless.
   const clientConnection = await Connection.connect({ address: config.temporalAddress });
-  await ensureReconcileSchedule(new Client({ connection: clientConnection, namespace: config.temporalNamespace }), config);
+  const schedulesClient = new Client({ connection: clientConnection, namespace: config.temporalNamespace });
+  await ensureReconcileSchedule(schedulesClient, config);
+  await ensureSnapshotSchedules(schedulesClient, config);
   await clientConnection.close();
   log.info({ taskQueue: config.taskQueue, address: config.temporalAddress }, 'worker started');
   await worker.run();

@@ -24,3 +24,36 @@ export async function ensureReconcileSchedule(client: Client, config: Config) {
   }
   return client.schedule.getHandle(scheduleId);
 }
+
+/**
+ * The platform's Temporal Schedules (visible in the Web UI under Schedules). Ids carry the task
+ * queue so several platforms sharing one Temporal namespace each keep their own.
+ */
+export function snapshotScheduleIds(config: Pick<Config, 'taskQueue'>) {
+  return { backup: `${config.taskQueue}:snapshot-backup`, prune: `${config.taskQueue}:snapshot-prune` };
+}
+
+/** Creates the daily snapshot backup (replication catch-up) and prune schedules unless they exist. */
+export async function ensureSnapshotSchedules(client: Client, config: Pick<Config, 'taskQueue'>): Promise<string[]> {
+  const ids = snapshotScheduleIds(config);
+  const wanted = [
+    { scheduleId: ids.backup, workflowType: 'snapshotBackup', hour: 2, note: 'Stores and replicates checkpoint snapshots that are missing or not yet in every region.' },
+    { scheduleId: ids.prune, workflowType: 'snapshotPrune', hour: 3, note: 'Applies the snapshot retention grid and frees unused chunks.' },
+  ];
+  const created: string[] = [];
+  for (const s of wanted) {
+    try {
+      await client.schedule.create({
+        scheduleId: s.scheduleId,
+        spec: { calendars: [{ hour: s.hour, minute: 0, comment: 'daily (UTC)' }] },
+        action: { type: 'startWorkflow', workflowType: s.workflowType, taskQueue: config.taskQueue, args: [{}], workflowId: s.scheduleId },
+        policies: { overlap: 'SKIP', catchupWindow: '1 day' },
+        memo: { description: s.note },
+      });
+      created.push(s.scheduleId);
+    } catch (err) {
+      if (!(err instanceof ScheduleAlreadyRunning)) throw err;
+    }
+  }
+  return created;
+}

@@ -17,3 +17,5 @@ export type { ProjectCoordinatorInput, ProjectCoordinatorState } from './project
 export { resourceGrantedSignal } from './coordination.js';
 export { reconcileInstances } from './reconcile.js';
 export type { ReconcileInput, ReconcileResult } from './reconcile.js';
+export { snapshotLifecycle, snapshotBackup, snapshotPrune } from './snapshot.js';
+export type { SnapshotBackupResult, SnapshotLifecycleResult, SnapshotPruneInput, SnapshotPruneResult } from './snapshot.js';

@@ -2,7 +2,11 @@ import { Router } from 'express';
 import { InputError, NotFoundError } from '../../domain/errors.js';
 import { getCheckpoint, type Checkpoint } from '../../store/checkpoints.js';
 import { diffCommits, listFiles, readFileAt } from '../../store/git.js';
-import { param, type ApiContext } from '../context.js';
+import { appendAudit } from '../../store/audit.js';
+import { getSnapshot, readSnapshotFile, setMilestone, type SnapshotSummary } from '../../store/snapshots.js';
+import { requireRole } from '../auth.js';
+import { actorOf, param, type ApiContext } from '../context.js';
+import { putMilestoneBody } from '../schemas.js';
 import { MESSAGES } from '../errors.js';
 import { presentCheckpoint } from '../present.js';
 import { loadProject } from './projects.js';
@@ -19,14 +23,43 @@ export function checkpointRoutes(ctx: ApiContext): Router {
   r.get('/checkpoints/:id', async (req, res) => {
     const checkpoint = await load(param(req, 'id'));
     const project = await loadProject(ctx, checkpoint.projectId);
-    res.json({ ...presentCheckpoint(checkpoint), projectId: project.id, files: await listFiles(project.repoPath, checkpoint.commit) });
+    const [files, snapshot, row] = await Promise.all([
+      listFiles(project.repoPath, checkpoint.commit),
+      getSnapshot(ctx.db, checkpoint.id),
+      ctx.db('checkpoints').where({ id: checkpoint.id }).first('milestone'),
+    ]);
+    res.json({
+      ...presentCheckpoint(checkpoint),
+      projectId: project.id,
+      milestone: Boolean(row?.milestone),
+      snapshot: snapshot ? presentSnapshot(snapshot) : null,
+      files,
+    });
+  });
+
+  // Milestones are kept forever by the snapshot retention grid.
+  r.put('/checkpoints/:id/milestone', requireRole('operator', 'mark milestones'), async (req, res) => {
+    const checkpoint = await load(param(req, 'id'));
+    const body = putMilestoneBody.parse(req.body);
+    await setMilestone(ctx.db, checkpoint.id, body.milestone);
+    await appendAudit(ctx.db, {
+      actor: actorOf(req),
+      action: body.milestone ? 'checkpoint.milestone_set' : 'checkpoint.milestone_cleared',
+      subjectType: 'checkpoint',
+      subjectId: checkpoint.id,
+      projectId: checkpoint.projectId,
+    });
+    res.json({ id: checkpoint.id, milestone: body.milestone });
   });
 
   r.get('/checkpoints/:id/files/*path', async (req, res) => {
     const checkpoint = await load(param(req, 'id'));
     const project = await loadProject(ctx, checkpoint.projectId);
     const filePath = param(req, 'path');
-    const bytes = await readFileAt(project.repoPath, checkpoint.commit, filePath);
+    // Files git does not keep (ignored build output, …) come from the checkpoint's snapshot.
+    const bytes =
+      (await readFileAt(project.repoPath, checkpoint.commit, filePath)) ??
+      (await readSnapshotFile(ctx.db, ctx.config.snapshotRegions, checkpoint.id, filePath));
     if (!bytes) throw new NotFoundError(`file ${filePath} not found in checkpoint ${checkpoint.id}`);
     res.type('application/octet-stream').send(bytes);
   });
@@ -39,4 +72,19 @@ export function checkpointRoutes(ctx: ApiContext): Router {
   });
 
   return r;
+}
+
+/** A checkpoint's snapshot in the chunk store: sizes (full copy vs. newly stored) and where it is. */
+function presentSnapshot(s: SnapshotSummary) {
+  return {
+    status: s.status,
+    source: s.source,
+    files: s.files,
+    chunks: s.chunks,
+    bytes: s.bytes,
+    storedBytes: s.storedBytes,
+    createdAt: s.createdAt,
+    prunedAt: s.prunedAt,
+    replicas: s.replicas.map((r) => ({ region: r.region, status: r.status, copiedBytes: r.copiedBytes, error: r.error, updatedAt: r.updatedAt })),
+  };
 }

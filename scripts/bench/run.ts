@@ -18,6 +18,7 @@ import { machineOverhead } from './machine-overhead.js';
 import { pipelineThroughput } from './pipeline-throughput.js';
 import { spawnLatency } from './spawn-latency.js';
 import { fx } from './fx.js';
+import { snapshotStore } from './snapshots.js';
 
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -53,6 +54,10 @@ const BENCHMARKS: Record<string, { title: string; run: Benchmark }> = {
   fx: {
     title: 'Exact currency conversions per second through a cross rate; rate look-ups per second from the warm cache',
     run: fx,
+  },
+  snapshots: {
+    title: 'Snapshot store over a chain of 50 checkpoints of a real repository with small edits: stored vs full copies, snapshot and restore MB/s',
+    run: snapshotStore,
   },
 };
 

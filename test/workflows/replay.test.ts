@@ -34,6 +34,7 @@ describe('workflow replay of recorded histories', function () {
     assert.ok(names.some((n) => n.startsWith('project-coordinator')));
     assert.ok(names.length >= 9);
     assert.ok(names.some((n) => n.startsWith('reconcile-')));
+    assert.ok(['snapshot-lifecycle', 'snapshot-backup', 'snapshot-prune'].every((n) => names.includes(n)));
     assert.ok(names.length >= 6);
   });
 
@@ -49,5 +50,11 @@ describe('workflow replay of recorded histories', function () {
     const changed = await bundleWorkflows(path.join(HERE, 'fixtures', 'reordered-machine.ts'));
     const machine = histories().find((h) => h.workflowId === 'machine-completed')!;
     await assert.rejects(Worker.runReplayHistory({ workflowBundle: changed }, machine.history, machine.workflowId), DeterminismViolationError);
+  });
+
+  it('fails the replay when snapshotLifecycle changes its order of activities', async () => {
+    const changed = await bundleWorkflows(path.join(HERE, 'fixtures', 'reordered-snapshot.ts'));
+    const lifecycle = histories().find((h) => h.workflowId === 'snapshot-lifecycle')!;
+    await assert.rejects(Worker.runReplayHistory({ workflowBundle: changed }, lifecycle.history, lifecycle.workflowId), DeterminismViolationError);
   });
 });
