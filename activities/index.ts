@@ -3,6 +3,7 @@ import { createAgentRunActivities } from './agent-run.js';
 import { createMachineRunActivities } from './machine-run.js';
 import { createObjectiveActivities } from './objectives.js';
 import { createPipelineActivities } from './pipelines.js';
+import { createPaymentActivities } from './payments/index.js';
 
 export type { ActivityDeps } from './deps.js';
 export type { ReservationOutcome, RunCommandResult } from './machine-run.js';
@@ -15,6 +16,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createAgentRunActivities(deps),
     ...createObjectiveActivities(deps),
     ...createPipelineActivities(deps),
+    ...createPaymentActivities(deps),
   };
 }
 

@@ -10,6 +10,7 @@ import { checkpointRoutes } from './routes/checkpoints.js';
 import { machineRoutes } from './routes/machines.js';
 import { objectiveRoutes } from './routes/objectives.js';
 import { pipelineRoutes } from './routes/pipelines.js';
+import { paymentRoutes } from './routes/payments.js';
 import { projectRoutes } from './routes/projects.js';
 
 /** The REST api: `/healthz` without auth, everything else under `/v1` behind an API key. */
@@ -48,6 +49,7 @@ export function createApp(ctx: ApiContext): Express {
   v1.use(objectiveRoutes(ctx));
   v1.use(pipelineRoutes(ctx));
   v1.use(auditRoutes(ctx));
+  v1.use(paymentRoutes(ctx));
   app.use('/v1', v1);
 
   app.use((req, _res, next) => next(new ApiError(404, 'not_found', MESSAGES.routeNotFound(req.method, req.path))));

@@ -28,6 +28,13 @@ const OUR_TABLES = [
   'projects',
   'reservations',
   'users',
+  'payment_methods',
+  'payments',
+  'payment_attempts',
+  'credits',
+  'credit_uses',
+  'crypto_invoices',
+  'balance_entries',
 ];
 const KNEX_TABLES = ['knex_migrations', 'knex_migrations_lock'];
 
