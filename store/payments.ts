@@ -144,6 +144,13 @@ export async function upsertAttempt(
   await db('payment_attempts').insert(row).onConflict(['payment_id', 'seq']).merge(merge);
 }
 
+/** Raises an attempt's try count to `tries` (the activity's attempt number). */
+export async function countAttemptTry(db: Conn, paymentId: string, seq: number, tries: number): Promise<void> {
+  await db('payment_attempts')
+    .where({ payment_id: paymentId, seq })
+    .update({ tries: db.raw('GREATEST(tries, ?)', [tries]) });
+}
+
 /** Counts one more try of an attempt (an activity attempt that failed and will be retried). */
 export async function noteAttemptTry(db: Conn, paymentId: string, seq: number, tries: number, error: string): Promise<void> {
   await db('payment_attempts')

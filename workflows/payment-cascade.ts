@@ -103,9 +103,9 @@ export async function paymentCascade(input: PaymentCascadeInput): Promise<Paymen
       }
       case 'manual': {
         awaitingApproval = true;
+        await record(seq, 'manual', 'waiting', null, { timeoutSeconds: m.timeoutSeconds });
         state.status = 'manual_required';
         await book.setPaymentState({ paymentId, status: 'manual_required' });
-        await record(seq, 'manual', 'waiting', null, { timeoutSeconds: m.timeoutSeconds });
         const approved = await condition(() => approval !== null, m.timeoutSeconds * 1000);
         awaitingApproval = false;
         if (!approved) {

@@ -9,6 +9,7 @@ import {
   getInvoice,
   getPayment,
   listAttempts,
+  countAttemptTry,
   noteAttemptTry,
   openInvoice,
   setPaymentStatus,
@@ -67,6 +68,8 @@ export function createPaymentActivities({ db, config }: ActivityDeps, overrides:
 
   /** Notes a failed try of an attempt before the retry policy runs it again. */
   async function noteTry<T>(paymentId: string, seq: number, fn: () => Promise<T>): Promise<T> {
+    // Counted before the try, so a try cut short by a dead worker is counted too.
+    await countAttemptTry(db, paymentId, seq, Context.current().info.attempt);
     try {
       return await fn();
     } catch (err) {

@@ -60,7 +60,8 @@ function patchedFixtures(status: string): string {
 export async function startStripeMock(opts: { paymentIntentStatus?: string } = {}): Promise<StripeMock> {
   const binary = await ensureBinary();
   const port = await freePort();
-  const args = ['-http-addr', `127.0.0.1:${port}`];
+  // Without an explicit HTTPS address it would also bind the fixed default port 12112.
+  const args = ['-http-addr', `127.0.0.1:${port}`, '-https-addr', `127.0.0.1:${await freePort()}`];
   const fixtures = opts.paymentIntentStatus ? patchedFixtures(opts.paymentIntentStatus) : null;
   if (fixtures) args.push('-fixtures', fixtures);
   const proc = spawnServiceProcess({ name: 'stripe-mock', command: binary, args, killAfterMs: 3000, ...(fixtures ? { scratchPaths: [path.dirname(fixtures)] } : {}) });
