@@ -30,6 +30,7 @@ describe('workflow replay of recorded histories', function () {
     const names = histories().map((h) => h.workflowId);
     assert.ok(names.some((n) => n.startsWith('machine-')));
     assert.ok(names.some((n) => n.startsWith('objective-')));
+    assert.ok(names.some((n) => n.startsWith('payment-')), 'paymentCascade (scripts/record-payment-histories.ts)');
     assert.ok(names.length >= 6);
   });
 
@@ -45,5 +46,15 @@ describe('workflow replay of recorded histories', function () {
     const changed = await bundleWorkflows(path.join(HERE, 'fixtures', 'reordered-machine.ts'));
     const machine = histories().find((h) => h.workflowId === 'machine-completed')!;
     await assert.rejects(Worker.runReplayHistory({ workflowBundle: changed }, machine.history, machine.workflowId), DeterminismViolationError);
+  });
+});
+
+describe('paymentCascade replay', function () {
+  this.timeout(120_000);
+
+  it('fails the replay when the cascade would try its methods in another order', async () => {
+    const changed = await bundleWorkflows(path.join(HERE, 'fixtures', 'reversed-payment-cascade.ts'));
+    const payment = histories().find((h) => h.workflowId === 'payment-declined-then-approved')!;
+    await assert.rejects(Worker.runReplayHistory({ workflowBundle: changed }, payment.history, payment.workflowId), DeterminismViolationError);
   });
 });
