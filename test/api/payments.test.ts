@@ -98,4 +98,13 @@ describe('api: payment methods, top-ups and credits refuse bad input', function 
     assert.equal((await p.api('GET', `/v1/payments/payment-00000000-0000-0000-0000-000000000000`)).status, 404);
     assert.equal((await p.api('POST', `/v1/payments/payment-00000000-0000-0000-0000-000000000000/approve`)).status, 404);
   });
+
+  it('documents the payment routes in the OpenAPI document', async () => {
+    const doc = (await p.api('GET', '/v1/openapi.json')).body;
+    for (const path of ['/projects/{id}/payment-methods', '/projects/{id}/topups', '/projects/{id}/credits', '/payments/{id}', '/payments/{id}/approve']) {
+      assert.ok(doc.paths[path], path);
+    }
+    const kinds = JSON.stringify(doc.paths['/projects/{id}/payment-methods'].put.requestBody);
+    for (const kind of ['credits', 'card', 'crypto', 'manual']) assert.ok(kinds.includes(`"${kind}"`), kind);
+  });
 });
