@@ -46,6 +46,7 @@ export async function paymentCascade(input: PaymentCascadeInput): Promise<Paymen
   });
 
   const retry = { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: input.maxTries ?? 4, nonRetryableErrorTypes: ['NotFoundError', 'InputError'] };
+  // Card charges heartbeat while Stripe answers, so a dead worker's charge is retried (same key) within the heartbeat timeout.
   const pay = proxyActivities<Activities>({ startToCloseTimeout: '2 minutes', heartbeatTimeout: `${input.heartbeatTimeoutSeconds}s`, retry });
   const chain = proxyActivities<Activities>({ startToCloseTimeout: '2 minutes', retry });
 
@@ -63,7 +64,7 @@ export async function paymentCascade(input: PaymentCascadeInput): Promise<Paymen
     await record(seq, m.kind, 'running');
     switch (m.kind) {
       case 'credits': {
-        const r = await pay.payWithCredits({ paymentId, seq, at: new Date(Date.now()).toISOString() });
+        const r = await chain.payWithCredits({ paymentId, seq, at: new Date(Date.now()).toISOString() });
         await record(seq, 'credits', r.ok ? 'succeeded' : 'declined', r.error, r.ok ? { used: r.used } : {});
         return r.ok;
       }
