@@ -34,6 +34,8 @@ export interface StripeMock {
   requests(): RecordedRequest[];
   /** Holds the next `count` requests whose path starts with `prefix` for `ms` before forwarding. */
   hold(prefix: string, ms: number, count?: number): void;
+  /** Fault injection: answers the next `count` such requests with a Stripe `api_error` 500 instead of forwarding. */
+  failNext(prefix: string, count: number): void;
   stop(): Promise<void>;
 }
 
@@ -83,6 +85,7 @@ export async function startStripeMock(opts: { paymentIntentStatus?: string } = {
 
   const recorded: RecordedRequest[] = [];
   const holds: Array<{ prefix: string; ms: number; count: number }> = [];
+  const failures: Array<{ prefix: string; count: number }> = [];
   const proxy = http.createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
@@ -90,6 +93,13 @@ export async function startStripeMock(opts: { paymentIntentStatus?: string } = {
       const body = Buffer.concat(chunks);
       const url = req.url ?? '/';
       recorded.push({ method: req.method ?? 'GET', path: url.split('?')[0]!, idempotencyKey: (req.headers['idempotency-key'] as string) ?? null, body: body.toString('utf8') });
+      const failure = failures.find((f) => f.count > 0 && url.startsWith(f.prefix));
+      if (failure) {
+        failure.count--;
+        res.writeHead(500, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ error: { type: 'api_error', message: 'injected by the test proxy' } }));
+        return;
+      }
       const hold = holds.find((h) => h.count > 0 && url.startsWith(h.prefix));
       if (hold) {
         hold.count--;
@@ -114,6 +124,7 @@ export async function startStripeMock(opts: { paymentIntentStatus?: string } = {
     url: `http://127.0.0.1:${proxyPort}`,
     requests: () => [...recorded],
     hold: (prefix, ms, count = 1) => void holds.push({ prefix, ms, count }),
+    failNext: (prefix, count) => void failures.push({ prefix, count }),
     stop: async () => {
       proxy.closeAllConnections();
       await new Promise<void>((resolve) => proxy.close(() => resolve()));

@@ -118,6 +118,45 @@ describe('payment cascade (stripe-mock, ganache, real Temporal and Postgres)', f
     }
   });
 
+  it('tries the methods in the order the owner set: a declined card first, then credits', async () => {
+    const projectId = await projectWithBudget(p, '10.00');
+    assert.equal((await p.api('POST', `/v1/projects/${projectId}/credits`, { amount: '50.00', currency: 'USD', expiresAt: '2099-01-01T00:00:00Z' })).status, 201);
+    await setMethods(p, projectId, [{ kind: 'card', customer: 'cus_test', paymentMethod: 'pm_card_visa' }, { kind: 'credits' }]);
+    const done = await waitForPayment(p, await topup(p, projectId, '20.00'), ended, 'to end');
+    assert.equal(done.status, 'succeeded');
+    assert.deepEqual(done.attempts.map((a: any) => [a.method, a.status]), [['card', 'declined'], ['credits', 'succeeded']]);
+    assert.equal((await p.api('GET', `/v1/projects/${projectId}/credits`)).body.items[0].remaining, '30.00');
+  });
+
+  it('retries a card charge after Stripe errors, with backoff and the same idempotency key', async () => {
+    const projectId = await projectWithBudget(p, '10.00');
+    await setMethods(p, projectId, [{ kind: 'card', customer: 'cus_test', paymentMethod: 'pm_card_visa' }, { kind: 'manual', timeoutSeconds: 1 }]);
+    declining.failNext('/v1/payment_intents', 2);
+    const id = await topup(p, projectId, '3.00');
+    const done = await waitForPayment(p, id, ended, 'to end');
+    assert.equal(done.attempts[0].status, 'declined', JSON.stringify(done.attempts[0]));
+    assert.equal(done.attempts[0].tries, 3, 'two Stripe errors, then the answer');
+    const sent = charges(declining, id);
+    assert.equal(sent.length, 3);
+    assert.deepEqual([...new Set(sent.map((r) => r.idempotencyKey))], [`${id}:1`]);
+    const audit = (await p.api('GET', `/v1/audit?subjectId=${id}`)).body.items.map((e: any) => e.action);
+    assert.ok(audit.includes('payment.failed'), audit.join(', '));
+  });
+
+  it('falls through to the next method when the card keeps failing after every retry', async () => {
+    const projectId = await projectWithBudget(p, '10.00');
+    assert.equal((await p.api('POST', `/v1/projects/${projectId}/credits`, { amount: '5.00', currency: 'USD', expiresAt: '2099-01-01T00:00:00Z' })).status, 201);
+    await setMethods(p, projectId, [{ kind: 'card', customer: 'cus_test', paymentMethod: 'pm_card_visa' }, { kind: 'credits' }]);
+    declining.failNext('/v1/payment_intents', 4);
+    const id = await topup(p, projectId, '4.00');
+    const done = await waitForPayment(p, id, ended, 'to end');
+    assert.equal(done.status, 'succeeded');
+    assert.deepEqual(done.attempts.map((a: any) => [a.method, a.status]), [['card', 'failed'], ['credits', 'succeeded']]);
+    assert.equal(done.attempts[0].tries, 4);
+    assert.match(done.attempts[0].error, /StripeAPIError: injected by the test proxy/);
+    assert.equal(charges(declining, id).length, 4);
+  });
+
   it('ends in manual_required when every other method fails, and an approval completes it', async () => {
     const projectId = await projectWithBudget(p, '10.00');
     await setMethods(p, projectId, [
