@@ -4,6 +4,7 @@
  * Exact bigint throughout; an amount that cannot be expressed exactly is rounded in the
  * platform's disfavour only where said (an invoice rounds up: the payer never underpays).
  */
+import type { BudgetPeriod } from './budget.js';
 import { CURRENCIES, LEDGER_SCALE, MoneyError, parseAmount, type CurrencyCode } from './money.js';
 
 export const PAYMENT_METHOD_KINDS = ['credits', 'card', 'crypto', 'manual'] as const;
@@ -69,4 +70,21 @@ export function invoiceBaseUnits(units: bigint, currency: CurrencyCode, chain: C
 /** The currencies a top-up may be in: every ledger currency (each method checks what it can take). */
 export function isTopupCurrency(code: string): code is CurrencyCode {
   return Object.hasOwn(CURRENCIES, code);
+}
+
+/**
+ * When an automatic top-up runs for a budget period (UTC cron, as Temporal Schedules take it):
+ * five minutes after each window opens. A `total` budget never renews.
+ */
+export function renewalCron(period: BudgetPeriod): string | null {
+  switch (period) {
+    case 'daily':
+      return '5 0 * * *';
+    case 'weekly':
+      return '5 0 * * 1';
+    case 'monthly':
+      return '5 0 1 * *';
+    case 'total':
+      return null;
+  }
 }

@@ -12,5 +12,5 @@ export {
 export type { ObjectiveInput, ObjectiveState } from './objective.js';
 export { pipeline, cancelPipelineSignal, pipelineStateQuery } from './pipeline.js';
 export type { PipelineInput, PipelineState, PipelineStepInput } from './pipeline.js';
-export { paymentCascade, approvePaymentSignal, paymentStateQuery } from './payment-cascade.js';
-export type { PaymentCascadeInput, PaymentCascadeState } from './payment-cascade.js';
+export { paymentCascade, approvePaymentSignal, paymentStateQuery, renewalTopup } from './payment-cascade.js';
+export type { PaymentCascadeInput, PaymentCascadeState, RenewalTopupInput } from './payment-cascade.js';

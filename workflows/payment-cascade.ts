@@ -1,5 +1,16 @@
-import { ActivityFailure, condition, defineQuery, defineSignal, proxyActivities, setHandler, sleep } from '@temporalio/workflow';
+import {
+  ActivityFailure,
+  condition,
+  defineQuery,
+  defineSignal,
+  ParentClosePolicy,
+  proxyActivities,
+  setHandler,
+  sleep,
+  startChild,
+} from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
+import type { CurrencyCode } from '../domain/money.js';
 import type { AttemptStatus, PaymentMethod, PaymentStatus } from '../domain/payments.js';
 
 export interface PaymentCascadeInput {
@@ -144,4 +155,35 @@ export async function paymentCascade(input: PaymentCascadeInput): Promise<Paymen
   state.status = 'failed';
   await book.setPaymentState({ paymentId, status: 'failed', error: state.error });
   return state;
+}
+
+export interface RenewalTopupInput {
+  projectId: string;
+  amount: string;
+  currency: CurrencyCode;
+  pollSeconds: number;
+  heartbeatTimeoutSeconds: number;
+}
+
+/**
+ * Started by the project's auto-top-up Temporal Schedule when its budget window renews: opens
+ * the window's payment (one per window) and starts its cascade, which outlives this workflow.
+ */
+export async function renewalTopup(input: RenewalTopupInput): Promise<{ paymentId: string | null; note: string }> {
+  const r = await book.openRenewalPayment({ projectId: input.projectId, amount: input.amount, currency: input.currency, at: new Date(Date.now()).toISOString() });
+  if (r.paymentId === null) return { paymentId: null, note: `skipped: ${r.reason}` };
+  try {
+    await startChild(paymentCascade, {
+      workflowId: r.paymentId,
+      // A payment's cascade runs once, even after it has ended.
+      workflowIdReusePolicy: 'REJECT_DUPLICATE',
+      parentClosePolicy: ParentClosePolicy.ABANDON,
+      args: [{ paymentId: r.paymentId, projectId: input.projectId, methods: r.methods, pollSeconds: input.pollSeconds, heartbeatTimeoutSeconds: input.heartbeatTimeoutSeconds }],
+    });
+  } catch (err) {
+    // A second firing in the same window: that window's cascade already ran (or runs).
+    if ((err as Error).name === 'WorkflowExecutionAlreadyStartedError') return { paymentId: r.paymentId, note: 'this window was already topped up' };
+    throw err;
+  }
+  return { paymentId: r.paymentId, note: 'started' };
 }

@@ -1,13 +1,18 @@
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
-import { formatAmount } from '../../domain/money.js';
+import { windowStart } from '../../domain/budget.js';
+import { formatAmount, parseAmount, type CurrencyCode } from '../../domain/money.js';
 import { CHAIN_COINS, invoiceBaseUnits, stripeMinorUnits, type AttemptStatus, type PaymentMethod, type PaymentStatus } from '../../domain/payments.js';
 import { appendAudit } from '../../store/audit.js';
+import { findBudget } from '../../store/budgets.js';
 import type { Db } from '../../store/db.js';
+import { idFromName } from '../../store/ids.js';
 import {
   creditTopup,
   getInvoice,
   getPayment,
+  getPaymentMethods,
+  insertPayment,
   listAttempts,
   countAttemptTry,
   noteAttemptTry,
@@ -218,6 +223,37 @@ export function createPaymentActivities({ db, config }: ActivityDeps, overrides:
     async expireCryptoInvoice(a: { invoiceId: string }): Promise<void> {
       const inv = await getInvoice(db, a.invoiceId);
       if (inv?.status === 'open') await updateInvoice(db, a.invoiceId, { status: 'expired' });
+    },
+
+    /**
+     * The payment of a budget-period renewal: one per project and budget window (its id derives
+     * from both), so a schedule that fires twice in a window tops up once. Null when the project
+     * has no renewing budget or no payment methods.
+     */
+    async openRenewalPayment(a: { projectId: string; amount: string; currency: CurrencyCode; at: string }): Promise<{ paymentId: string; methods: PaymentMethod[] } | { paymentId: null; reason: string }> {
+      const budget = await findBudget(db, 'project', a.projectId);
+      if (!budget || budget.period === 'total') return { paymentId: null, reason: 'the project has no budget that renews' };
+      const methods = await getPaymentMethods(db, a.projectId);
+      if (!methods.length) return { paymentId: null, reason: 'the project has no payment methods' };
+      const start = windowStart(budget.period, new Date(a.at)).toISOString();
+      const paymentId = idFromName('payment', `renewal\0${a.projectId}\0${start}`);
+      if (!(await getPayment(db, paymentId))) {
+        const amount = parseAmount(a.amount, a.currency);
+        await db.transaction(async (trx) => {
+          await insertPayment(trx, { id: paymentId, projectId: a.projectId, amount, currency: a.currency, reason: `renewal of the ${budget.period} budget window ${start}`, methods, createdBy: 'system:auto-topup' });
+          await appendAudit(trx, {
+            actor: 'system:auto-topup',
+            action: 'payment.requested',
+            subjectType: 'payment',
+            subjectId: paymentId,
+            projectId: a.projectId,
+            details: { amount: a.amount, currency: a.currency, reason: 'renewal', windowStart: start, methods: methods.map((m) => m.kind) },
+            idempotencyKey: `payment:${paymentId}:requested`,
+          });
+        });
+      }
+      const payment = (await getPayment(db, paymentId))!;
+      return { paymentId, methods: payment.methods };
     },
 
     /** Raises the project's prepaid balance by the payment's amount, once per payment. */

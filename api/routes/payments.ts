@@ -3,7 +3,8 @@ import { Router } from 'express';
 import type { Config } from '../../config/index.js';
 import { ConflictError, InputError, NotFoundError } from '../../domain/errors.js';
 import { formatAmount } from '../../domain/money.js';
-import type { PaymentMethod } from '../../domain/payments.js';
+import { renewalCron, type PaymentMethod } from '../../domain/payments.js';
+import { findBudget } from '../../store/budgets.js';
 import { appendAudit } from '../../store/audit.js';
 import {
   addCredit,
@@ -16,7 +17,7 @@ import {
   setPaymentMethods,
   type Payment,
 } from '../../store/payments.js';
-import { approvePaymentSignal, paymentCascade } from '../../workflows/index.js';
+import { approvePaymentSignal, paymentCascade, renewalTopup } from '../../workflows/index.js';
 import { requireRole } from '../auth.js';
 import { actorOf, param, principalOf, type ApiContext } from '../context.js';
 import { MESSAGES } from '../errors.js';
@@ -117,6 +118,70 @@ export function paymentRoutes(ctx: ApiContext): Router {
     res.status(202).json({ paymentId, status: 'running' });
   });
 
+  /**
+   * Automatic top-up when the project's budget window renews: a Temporal Schedule per project
+   * (`auto-topup-<projectId>`) that starts `renewalTopup` five minutes into each window; each
+   * window is topped up at most once.
+   */
+  r.put('/projects/:id/auto-topup', requireRole('operator', 'set automatic top-ups'), async (req, res) => {
+    const project = await loadProject(ctx, param(req, 'id'));
+    const body = topupBody.parse(req.body);
+    const amount = parseAmountField('amount', body.amount, body.currency);
+    if (amount <= 0n) throw new InputError('amount: a top-up must be more than zero', { field: 'amount' });
+    const budget = await findBudget(db, 'project', project.id);
+    const cron = budget ? renewalCron(budget.period) : null;
+    if (!budget || !cron) {
+      throw new InputError(`budget: an automatic top-up follows the budget's renewals; project ${project.id} has ${budget ? 'a total budget, which never renews' : 'no budget'}`, { field: 'budget' });
+    }
+    if (!(await getPaymentMethods(db, project.id)).length) {
+      throw new ConflictError(`project ${project.id} has no payment methods: PUT /v1/projects/${project.id}/payment-methods first`, 'no_payment_methods');
+    }
+    const scheduleId = `auto-topup-${project.id}`;
+    await ctx.temporal.schedule
+      .getHandle(scheduleId)
+      .delete()
+      .catch((err: Error) => {
+        if (err.name !== 'ScheduleNotFoundError') throw err;
+      });
+    await ctx.temporal.schedule.create({
+      scheduleId,
+      spec: { cronExpressions: [cron] },
+      action: {
+        type: 'startWorkflow',
+        workflowType: renewalTopup,
+        workflowId: `renewal-${project.id}`,
+        taskQueue: ctx.config.taskQueue,
+        args: [{ projectId: project.id, amount: body.amount, currency: body.currency, pollSeconds: ctx.config.payments.pollSeconds, heartbeatTimeoutSeconds: ctx.config.heartbeatTimeoutSeconds }],
+      },
+    });
+    await appendAudit(db, {
+      actor: actorOf(req),
+      action: 'auto_topup.set',
+      subjectType: 'project',
+      subjectId: project.id,
+      projectId: project.id,
+      details: { amount: formatAmount(amount, body.currency), currency: body.currency, cron },
+    });
+    res.json({ projectId: project.id, amount: formatAmount(amount, body.currency), currency: body.currency, period: budget.period, cron, scheduleId });
+  });
+
+  r.delete('/projects/:id/auto-topup', requireRole('operator', 'set automatic top-ups'), async (req, res) => {
+    const project = await loadProject(ctx, param(req, 'id'));
+    const removed = await ctx.temporal.schedule
+      .getHandle(`auto-topup-${project.id}`)
+      .delete()
+      .then(
+        () => true,
+        (err: Error) => {
+          if (err.name === 'ScheduleNotFoundError') return false;
+          throw err;
+        },
+      );
+    if (!removed) throw new NotFoundError(`project ${project.id} has no automatic top-up`);
+    await appendAudit(db, { actor: actorOf(req), action: 'auto_topup.removed', subjectType: 'project', subjectId: project.id, projectId: project.id });
+    res.status(204).end();
+  });
+
   r.get('/payments/:id', async (req, res) => {
     const p = await getPayment(db, param(req, 'id'));
     if (!p) throw new NotFoundError(MESSAGES.notFound('payment', param(req, 'id')));
@@ -200,10 +265,12 @@ export async function startTopup(
     });
   }
   const payment = (await getPayment(ctx.db, t.paymentId))!;
-  await ctx.temporal.workflow.start(paymentCascade, {
+  const start = ctx.temporal.workflow.start(paymentCascade, {
     workflowId: t.paymentId,
     taskQueue: ctx.config.taskQueue,
     workflowIdConflictPolicy: 'USE_EXISTING',
+    // A payment's cascade runs once, even after it has ended.
+    workflowIdReusePolicy: 'REJECT_DUPLICATE',
     args: [
       {
         paymentId: t.paymentId,
@@ -213,6 +280,9 @@ export async function startTopup(
         heartbeatTimeoutSeconds: ctx.config.heartbeatTimeoutSeconds,
       },
     ],
+  });
+  await start.catch((err: Error) => {
+    if (err.name !== 'WorkflowExecutionAlreadyStartedError') throw err;
   });
 }
 

@@ -157,6 +157,43 @@ describe('payment cascade (stripe-mock, ganache, real Temporal and Postgres)', f
     assert.equal(charges(declining, id).length, 4);
   });
 
+  it('tops a project up once per budget window when its auto-top-up schedule fires', async () => {
+    const projectId = await projectWithBudget(p, '10.00', 'daily');
+    assert.equal((await p.api('POST', `/v1/projects/${projectId}/credits`, { amount: '100.00', currency: 'USD', expiresAt: '2099-01-01T00:00:00Z' })).status, 201);
+    await setMethods(p, projectId, [{ kind: 'credits' }]);
+    const set = await p.api('PUT', `/v1/projects/${projectId}/auto-topup`, { amount: '10.00', currency: 'USD' });
+    assert.equal(set.status, 200, JSON.stringify(set.body));
+    assert.equal(set.body.cron, '5 0 * * *');
+    const schedule = p.temporal.schedule.getHandle(set.body.scheduleId);
+    const cal = (await schedule.describe()).spec.calendars?.[0];
+    assert.deepEqual([cal?.hour, cal?.minute], [[{ start: 0, end: 0, step: 1 }], [{ start: 5, end: 5, step: 1 }]], 'fires at 00:05 UTC, five minutes into each daily window');
+
+    const firing = async (n: number) => {
+      await schedule.trigger();
+      const action = await waitFor(async () => (await schedule.describe()).info.recentActions[n - 1]?.action, `schedule action ${n}`);
+      return p.temporal.workflow.getHandle(action.workflow.workflowId, action.workflow.firstExecutionRunId).result();
+    };
+    const first = await firing(1);
+    assert.equal(first.note, 'started');
+    const done = await waitForPayment(p, first.paymentId, ended, 'the renewal top-up');
+    assert.equal(done.status, 'succeeded');
+    assert.match(done.reason, /renewal of the daily budget window/);
+    const second = await firing(2);
+    assert.equal(second.paymentId, first.paymentId, 'the same window names the same payment');
+    assert.equal(second.note, 'this window was already topped up');
+    assert.equal((await p.db('payments').where({ project_id: projectId })).length, 1);
+    assert.deepEqual((await p.api('GET', `/v1/projects/${projectId}/balance`)).body.items, [{ amount: '10.00', currency: 'USD' }]);
+    assert.equal((await p.api('GET', `/v1/projects/${projectId}`)).body.budget.limit, '20.00');
+
+    assert.equal((await p.api('DELETE', `/v1/projects/${projectId}/auto-topup`)).status, 204);
+    assert.equal((await p.api('DELETE', `/v1/projects/${projectId}/auto-topup`)).status, 404);
+    const total = await projectWithBudget(p, '10.00', 'total');
+    await setMethods(p, total, [{ kind: 'credits' }]);
+    const refused = await p.api('PUT', `/v1/projects/${total}/auto-topup`, { amount: '10.00', currency: 'USD' });
+    assert.equal(refused.status, 422);
+    assert.equal(refused.body.error.details.field, 'budget');
+  });
+
   it('ends in manual_required when every other method fails, and an approval completes it', async () => {
     const projectId = await projectWithBudget(p, '10.00');
     await setMethods(p, projectId, [
