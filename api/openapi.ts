@@ -97,6 +97,10 @@ export function openApiDocument() {
         post: op('Grant free credits (used first by a credits method) until expiresAt', { parameters: [idParam()], requestBody: body(creditBody) }),
         get: op('Free credits with what remains of each', { parameters: [idParam()] }),
       },
+      '/projects/{id}/auto-topup': {
+        put: op('Top up automatically each time the budget window renews (a Temporal Schedule)', { parameters: [idParam()], requestBody: body(topupBody) }),
+        delete: op('Stop the automatic top-up (204)', { parameters: [idParam()] }),
+      },
       '/projects/{id}/balance': { get: op('The prepaid balance: paid top-ups per currency', { parameters: [idParam()] }) },
       '/payments/{id}': { get: op('A payment: status (running, manual_required, succeeded, failed) and every attempt', { parameters: [idParam()] }) },
       '/payments/{id}/approve': { post: op('Approve a payment waiting for manual approval (202); 409 otherwise', { parameters: [idParam()] }) },

@@ -11,8 +11,8 @@ import { ensureTemporalBinary, startTemporalDevServer } from './services/tempora
 /**
  * Records paymentCascade histories for the replay test (test/workflows/replay.test.ts), apart from
  * scripts/record-histories.ts so the machine and objective histories need not be re-recorded:
- * `npx tsx scripts/record-payment-histories.ts`. Scenario: free credits too low, the card
- * declined (stripe-mock), then a manual approval.
+ * `npx tsx scripts/record-payment-histories.ts`. Scenarios: free credits too low, the card
+ * declined (stripe-mock), then a manual approval; and a budget-window renewal (renewalTopup).
  */
 const OUT = path.resolve('test/workflows/histories');
 
@@ -62,10 +62,29 @@ async function main() {
     await call(p, 'POST', `/v1/payments/${paymentId}/approve`);
     await until(p, `/v1/payments/${paymentId}`, (b) => b.status === 'succeeded');
 
+    // A budget-window renewal: the auto-top-up schedule fires, renewalTopup starts the window's cascade.
+    const renewing = await call(p, 'POST', '/v1/projects', { name: 'renewal history' });
+    await call(p, 'PUT', `/v1/projects/${renewing.id}/budget`, { amount: '1.00', currency: 'USD', period: 'daily' });
+    await call(p, 'POST', `/v1/projects/${renewing.id}/credits`, { amount: '5.00', currency: 'USD', expiresAt: '2099-01-01T00:00:00Z' });
+    await call(p, 'PUT', `/v1/projects/${renewing.id}/payment-methods`, { methods: [{ kind: 'credits' }] });
+    const { scheduleId } = await call(p, 'PUT', `/v1/projects/${renewing.id}/auto-topup`, { amount: '2.00', currency: 'USD' });
+    const schedule = p.temporal.schedule.getHandle(scheduleId);
+    await schedule.trigger();
+    let action;
+    while (!(action = (await schedule.describe()).info.recentActions[0]?.action)) await new Promise((r) => setTimeout(r, 200));
+    const renewal = await p.temporal.workflow.getHandle(action.workflow.workflowId).result();
+    await until(p, `/v1/payments/${renewal.paymentId}`, (b) => b.status === 'succeeded');
+    await schedule.delete();
+
     const cli = await ensureTemporalBinary();
-    const json = execFileSync(cli, ['workflow', 'show', '--address', temporal.address, '-w', paymentId, '--output', 'json'], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
-    fs.writeFileSync(path.join(OUT, 'payment-declined-then-approved.json'), json);
-    console.log(`recorded payment-declined-then-approved (${JSON.parse(json).events.length} events)`);
+    for (const [name, workflowId] of [
+      ['payment-declined-then-approved', paymentId],
+      ['payment-renewal-topup', action.workflow.workflowId],
+    ] as const) {
+      const json = execFileSync(cli, ['workflow', 'show', '--address', temporal.address, '-w', workflowId, '--output', 'json'], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
+      fs.writeFileSync(path.join(OUT, `${name}.json`), json);
+      console.log(`recorded ${name} (${JSON.parse(json).events.length} events)`);
+    }
   } finally {
     await p.stop();
     await stripe.stop();
