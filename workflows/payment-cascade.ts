@@ -60,6 +60,8 @@ export async function paymentCascade(input: PaymentCascadeInput): Promise<Paymen
   // Card charges heartbeat while Stripe answers, so a dead worker's charge is retried (same key) within the heartbeat timeout.
   const pay = proxyActivities<Activities>({ startToCloseTimeout: '2 minutes', heartbeatTimeout: `${input.heartbeatTimeoutSeconds}s`, retry });
   const chain = proxyActivities<Activities>({ startToCloseTimeout: '2 minutes', retry });
+  // Chain reads heartbeat too: a check cut short by a dead worker is retried within seconds, not minutes.
+  const watch = proxyActivities<Activities>({ startToCloseTimeout: '2 minutes', heartbeatTimeout: `${input.heartbeatTimeoutSeconds}s`, retry });
 
   const { paymentId } = input;
   const record = async (seq: number, method: PaymentMethod['kind'], status: AttemptStatus, error: string | null = null, details: Record<string, unknown> = {}) => {
@@ -86,7 +88,7 @@ export async function paymentCascade(input: PaymentCascadeInput): Promise<Paymen
       }
       case 'crypto': {
         const deadlineMs = Date.now() + m.timeoutSeconds * 1000;
-        const inv = await chain.openCryptoInvoice({ paymentId, seq, methodIndex: index, deadline: new Date(deadlineMs).toISOString() });
+        const inv = await watch.openCryptoInvoice({ paymentId, seq, methodIndex: index, deadline: new Date(deadlineMs).toISOString() });
         if (!inv.ok) {
           await record(seq, 'crypto', 'failed', inv.error);
           return false;
@@ -95,7 +97,7 @@ export async function paymentCascade(input: PaymentCascadeInput): Promise<Paymen
         await record(seq, 'crypto', 'waiting', null, invoice);
         const until = Date.parse(inv.deadline);
         for (;;) {
-          const c = await chain.checkCryptoInvoice({ paymentId, seq, invoiceId: inv.invoiceId });
+          const c = await watch.checkCryptoInvoice({ paymentId, seq, invoiceId: inv.invoiceId });
           if (c.status === 'paid') {
             await record(seq, 'crypto', 'succeeded', null, { txHash: c.txHash, confirmations: c.confirmations });
             return true;

@@ -153,7 +153,7 @@ export function createPaymentActivities({ db, config }: ActivityDeps, overrides:
 
     /** Opens the attempt's crypto invoice (once: its id is the payment id and seq). */
     async openCryptoInvoice(a: { paymentId: string; seq: number; methodIndex: number; deadline: string }) {
-      return noteTry(a.paymentId, a.seq, async () => {
+      return noteTry(a.paymentId, a.seq, () => withHeartbeat(async () => {
         const p = await loadPayment(db, a.paymentId);
         const m = methodAt(p, a.methodIndex, 'crypto');
         const id = `invoice-${a.paymentId}-${a.seq}`;
@@ -186,12 +186,12 @@ export function createPaymentActivities({ db, config }: ActivityDeps, overrides:
         }
         const inv = await openInvoice(db, { id, paymentId: a.paymentId, chain: m.chain, address: m.address, amountBase, fromBlock, deadline: new Date(a.deadline) });
         return present(inv);
-      });
+      }));
     },
 
     /** Looks for the invoice's payment on its chain and counts its confirmations. */
     async checkCryptoInvoice(a: { paymentId: string; seq: number; invoiceId: string }): Promise<InvoiceCheck> {
-      return noteTry(a.paymentId, a.seq, async () => {
+      return noteTry(a.paymentId, a.seq, () => withHeartbeat(async () => {
         const inv = await getInvoice(db, a.invoiceId);
         if (!inv) throw ApplicationFailure.nonRetryable(`invoice ${a.invoiceId} not found`, 'NotFoundError');
         if (inv.chain === 'eth') {
@@ -217,7 +217,7 @@ export function createPaymentActivities({ db, config }: ActivityDeps, overrides:
           return { status: 'paid', txHash: found.txHash, confirmations: 1, required: 1 };
         }
         throw ApplicationFailure.nonRetryable(`cannot check ${inv.chain} invoices`, 'InputError');
-      });
+      }));
     },
 
     async expireCryptoInvoice(a: { invoiceId: string }): Promise<void> {
