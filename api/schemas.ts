@@ -118,17 +118,20 @@ export const createPipelineBody = z.strictObject({
 export const linkObjectiveBody = z.strictObject({ dependsOn: id('objective') });
 
 const positiveSeconds = (max: number) => z.number().int().min(1).max(max);
+const maxTries = z.number().int().min(1, 'must be 1 or more').max(20);
 export const paymentMethodBody = z.discriminatedUnion(
   'kind',
   [
-    z.strictObject({ kind: z.literal('credits') }),
+    z.strictObject({ kind: z.literal('credits'), maxTries: maxTries.optional() }),
     z.strictObject({
       kind: z.literal('card'),
+      maxTries: maxTries.optional(),
       customer: z.string().regex(/^cus_[A-Za-z0-9]+$/, 'must be a Stripe customer id (cus_...)'),
       paymentMethod: z.string().regex(/^(pm|card|src)_[A-Za-z0-9_]+$/, 'must be a Stripe payment method id (pm_...)'),
     }),
     z.strictObject({
       kind: z.literal('crypto'),
+      maxTries: maxTries.optional(),
       chain: z.enum(['eth', 'ton', 'btc'], { error: 'must be one of: eth, ton, btc' }),
       address: z.string().min(1, 'is required').max(200),
       rate: z.string().regex(/^\d+(\.\d+)?$/, 'must be a positive decimal string: the price of one coin in the top-up currency').optional(),

@@ -20,11 +20,12 @@ export const CHAIN_COINS: Record<Chain, { coin: CurrencyCode; decimals: number }
   btc: { coin: 'BTC', decimals: 8 },
 };
 
+/** `maxTries`: how often a transient error (network, rate limit, provider 5xx) is retried, with backoff, before the method fails. */
 export type PaymentMethod =
-  | { kind: 'credits' }
-  | { kind: 'card'; customer: string; paymentMethod: string }
+  | { kind: 'credits'; maxTries?: number }
+  | { kind: 'card'; customer: string; paymentMethod: string; maxTries?: number }
   /** `rate`: the price of one coin in the top-up's currency, needed when the top-up is not in the coin itself. */
-  | { kind: 'crypto'; chain: Chain; address: string; rate?: string; timeoutSeconds: number }
+  | { kind: 'crypto'; chain: Chain; address: string; rate?: string; timeoutSeconds: number; maxTries?: number }
   | { kind: 'manual'; timeoutSeconds: number };
 
 export type PaymentStatus = 'running' | 'manual_required' | 'succeeded' | 'failed';

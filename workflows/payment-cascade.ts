@@ -21,7 +21,7 @@ export interface PaymentCascadeInput {
   /** Seconds between checks of an open crypto invoice. */
   pollSeconds: number;
   heartbeatTimeoutSeconds: number;
-  /** Tries per method for transient errors (network, rate limits, provider 5xx), with backoff. */
+  /** Tries per method for transient errors (network, rate limits, provider 5xx), with backoff, unless the method sets its own. */
   maxTries?: number;
 }
 
@@ -56,12 +56,18 @@ export async function paymentCascade(input: PaymentCascadeInput): Promise<Paymen
     if (awaitingApproval) approval ??= a;
   });
 
-  const retry = { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: input.maxTries ?? 4, nonRetryableErrorTypes: ['NotFoundError', 'InputError'] };
-  // Card charges heartbeat while Stripe answers, so a dead worker's charge is retried (same key) within the heartbeat timeout.
-  const pay = proxyActivities<Activities>({ startToCloseTimeout: '2 minutes', heartbeatTimeout: `${input.heartbeatTimeoutSeconds}s`, retry });
-  const chain = proxyActivities<Activities>({ startToCloseTimeout: '2 minutes', retry });
-  // Chain reads heartbeat too: a check cut short by a dead worker is retried within seconds, not minutes.
-  const watch = proxyActivities<Activities>({ startToCloseTimeout: '2 minutes', heartbeatTimeout: `${input.heartbeatTimeoutSeconds}s`, retry });
+  /** Each method's activities, retried with backoff up to the method's own `maxTries` (else the cascade's, else 4). */
+  const activitiesFor = (m: PaymentMethod) => {
+    const maximumAttempts = ('maxTries' in m ? m.maxTries : undefined) ?? input.maxTries ?? 4;
+    const retry = { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts, nonRetryableErrorTypes: ['NotFoundError', 'InputError'] };
+    const heartbeatTimeout = `${input.heartbeatTimeoutSeconds}s`;
+    return {
+      // Card charges and chain reads heartbeat, so one cut short by a dead worker is retried within the heartbeat timeout.
+      pay: proxyActivities<Activities>({ startToCloseTimeout: '2 minutes', heartbeatTimeout, retry }),
+      watch: proxyActivities<Activities>({ startToCloseTimeout: '2 minutes', heartbeatTimeout, retry }),
+      chain: proxyActivities<Activities>({ startToCloseTimeout: '2 minutes', retry }),
+    };
+  };
 
   const { paymentId } = input;
   const record = async (seq: number, method: PaymentMethod['kind'], status: AttemptStatus, error: string | null = null, details: Record<string, unknown> = {}) => {
@@ -74,6 +80,7 @@ export async function paymentCascade(input: PaymentCascadeInput): Promise<Paymen
 
   /** One method; resolves true when it paid. */
   async function attempt(seq: number, index: number, m: PaymentMethod): Promise<boolean> {
+    const { pay, watch, chain } = activitiesFor(m);
     await record(seq, m.kind, 'running');
     switch (m.kind) {
       case 'credits': {

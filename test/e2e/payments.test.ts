@@ -146,15 +146,16 @@ describe('payment cascade (stripe-mock, ganache, real Temporal and Postgres)', f
   it('falls through to the next method when the card keeps failing after every retry', async () => {
     const projectId = await projectWithBudget(p, '10.00');
     assert.equal((await p.api('POST', `/v1/projects/${projectId}/credits`, { amount: '5.00', currency: 'USD', expiresAt: '2099-01-01T00:00:00Z' })).status, 201);
-    await setMethods(p, projectId, [{ kind: 'card', customer: 'cus_test', paymentMethod: 'pm_card_visa' }, { kind: 'credits' }]);
-    declining.failNext('/v1/payment_intents', 4);
+    // This card's own retry budget: 2 tries.
+    await setMethods(p, projectId, [{ kind: 'card', customer: 'cus_test', paymentMethod: 'pm_card_visa', maxTries: 2 }, { kind: 'credits' }]);
+    declining.failNext('/v1/payment_intents', 2);
     const id = await topup(p, projectId, '4.00');
     const done = await waitForPayment(p, id, ended, 'to end');
     assert.equal(done.status, 'succeeded');
     assert.deepEqual(done.attempts.map((a: any) => [a.method, a.status]), [['card', 'failed'], ['credits', 'succeeded']]);
-    assert.equal(done.attempts[0].tries, 4);
+    assert.equal(done.attempts[0].tries, 2);
     assert.match(done.attempts[0].error, /StripeAPIError: injected by the test proxy/);
-    assert.equal(charges(declining, id).length, 4);
+    assert.equal(charges(declining, id).length, 2);
   });
 
   it('tops a project up once per budget window when its auto-top-up schedule fires', async () => {
