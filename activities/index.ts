@@ -10,6 +10,7 @@ import { createCacheActivities } from './cache.js';
 import { createProviders } from './compute/index.js';
 import { createReconcileActivities } from './reconcile.js';
 import { createSnapshotActivities } from './snapshots.js';
+import { createPaymentActivities } from './payments/index.js';
 
 export type { ActivityDeps } from './deps.js';
 export type { ReservationOutcome, RunCommandResult } from './machine-run.js';
@@ -30,6 +31,7 @@ export function createActivities(input: Omit<ActivityDeps, 'providers'> & { prov
     ...createCacheActivities(deps),
     ...createReconcileActivities(deps),
     ...createSnapshotActivities(deps),
+    ...createPaymentActivities(deps),
   };
 }
 

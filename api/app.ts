@@ -11,6 +11,7 @@ import { machineRoutes } from './routes/machines.js';
 import { objectiveRoutes } from './routes/objectives.js';
 import { pipelineRoutes } from './routes/pipelines.js';
 import { schedulingRoutes } from './routes/scheduling.js';
+import { paymentRoutes } from './routes/payments.js';
 import { projectRoutes } from './routes/projects.js';
 import { fxRoutes } from './routes/fx.js';
 import { costCenterRoutes } from './routes/cost-centers.js';
@@ -56,6 +57,7 @@ export function createApp(given: ApiContext): Express {
   v1.use(schedulingRoutes(ctx));
   v1.use(fxRoutes(ctx, ctx.fx!));
   v1.use(costCenterRoutes(ctx));
+  v1.use(paymentRoutes(ctx));
   app.use('/v1', v1);
 
   app.use((req, _res, next) => next(new ApiError(404, 'not_found', MESSAGES.routeNotFound(req.method, req.path))));

@@ -20,6 +20,9 @@ import {
   createCostCenterBody,
   listCostCentersQuery,
   putProjectCostCenterBody,
+  putPaymentMethodsBody,
+  topupBody,
+  creditBody,
 } from './schemas.js';
 
 /** The OpenAPI 3.1 document, built from the same zod schemas that validate requests. */
@@ -112,6 +115,22 @@ export function openApiDocument() {
       '/checkpoints/{a}/diff/{b}': { get: op('Paths added, modified and deleted from a to b', { parameters: [idParam('a'), idParam('b')] }) },
       '/pipelines': { post: op('Start a pipeline: a DAG of machine steps (202)', { requestBody: body(createPipelineBody) }) },
       '/pipelines/{id}': { get: op('A pipeline with the status and timing of each step', { parameters: [idParam()] }) },
+      '/projects/{id}/payment-methods': {
+        put: op('Set the ordered payment methods (422 when the platform lacks a method\'s settings)', { parameters: [idParam()], requestBody: body(putPaymentMethodsBody) }),
+        get: op('The ordered payment methods', { parameters: [idParam()] }),
+      },
+      '/projects/{id}/topups': { post: op('Top up the prepaid balance: starts the payment cascade (202 { paymentId })', { parameters: [idParam()], requestBody: body(topupBody) }) },
+      '/projects/{id}/credits': {
+        post: op('Grant free credits (used first by a credits method) until expiresAt', { parameters: [idParam()], requestBody: body(creditBody) }),
+        get: op('Free credits with what remains of each', { parameters: [idParam()] }),
+      },
+      '/projects/{id}/auto-topup': {
+        put: op('Top up automatically each time the budget window renews (a Temporal Schedule)', { parameters: [idParam()], requestBody: body(topupBody) }),
+        delete: op('Stop the automatic top-up (204)', { parameters: [idParam()] }),
+      },
+      '/projects/{id}/balance': { get: op('The prepaid balance: paid top-ups per currency', { parameters: [idParam()] }) },
+      '/payments/{id}': { get: op('A payment: status (running, manual_required, succeeded, failed) and every attempt', { parameters: [idParam()] }) },
+      '/payments/{id}/approve': { post: op('Approve a payment waiting for manual approval (202); 409 otherwise', { parameters: [idParam()] }) },
       '/pipelines/{id}/cancel': { post: op('Cancel a pipeline: running machines are terminated, reservations settled', { parameters: [idParam()] }) },
       '/machines/{id}/extend': { post: op('Give a paused machine more money, time or API calls', { parameters: [idParam()], requestBody: body(extendMachineBody) }) },
       '/machines/{id}/artifacts': { get: op('Artifacts of a machine (conversation, tool output)', { parameters: [idParam()] }) },

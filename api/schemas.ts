@@ -238,3 +238,41 @@ export const putProjectCostCenterBody = z.strictObject({ costCenterId: id('cost-
 export const putMilestoneBody = z.strictObject({
   milestone: z.boolean({ error: 'must be true or false' }),
 });
+
+const positiveSeconds = (max: number) => z.number().int().min(1).max(max);
+const maxTries = z.number().int().min(1, 'must be 1 or more').max(20);
+export const paymentMethodBody = z.discriminatedUnion(
+  'kind',
+  [
+    z.strictObject({ kind: z.literal('credits'), maxTries: maxTries.optional() }),
+    z.strictObject({
+      kind: z.literal('card'),
+      maxTries: maxTries.optional(),
+      customer: z.string().regex(/^cus_[A-Za-z0-9]+$/, 'must be a Stripe customer id (cus_...)'),
+      paymentMethod: z.string().regex(/^(pm|card|src)_[A-Za-z0-9_]+$/, 'must be a Stripe payment method id (pm_...)'),
+    }),
+    z.strictObject({
+      kind: z.literal('crypto'),
+      maxTries: maxTries.optional(),
+      chain: z.enum(['eth', 'ton', 'btc'], { error: 'must be one of: eth, ton, btc' }),
+      address: z.string().min(1, 'is required').max(200),
+      rate: z.string().regex(/^\d+(\.\d+)?$/, 'must be a positive decimal string: the price of one coin in the top-up currency').optional(),
+      timeoutSeconds: positiveSeconds(30 * 24 * 3600).default(3600),
+    }),
+    z.strictObject({ kind: z.literal('manual'), timeoutSeconds: positiveSeconds(30 * 24 * 3600) }),
+  ],
+  { error: 'kind must be one of: credits, card, crypto, manual' },
+);
+
+export const putPaymentMethodsBody = z.strictObject({ methods: z.array(paymentMethodBody).max(20) });
+
+export const topupBody = z.strictObject({
+  amount: decimal,
+  currency: z.enum(CURRENCY_CODES, { error: `must be one of: ${CURRENCY_CODES.join(', ')}` }),
+});
+
+export const creditBody = z.strictObject({
+  amount: decimal,
+  currency: z.enum(CURRENCY_CODES, { error: `must be one of: ${CURRENCY_CODES.join(', ')}` }),
+  expiresAt: z.iso.datetime({ offset: true, error: 'must be an ISO 8601 date-time such as 2027-01-01T00:00:00Z' }),
+});

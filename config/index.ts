@@ -49,6 +49,17 @@ const envSchema = z.object({
   /** Snapshot chunk stores: the primary region and the region every snapshot is replicated to. */
   AUTOVIBE_SNAPSHOT_PRIMARY_DIR: z.string().optional(),
   AUTOVIBE_SNAPSHOT_REPLICA_DIR: z.string().optional(),
+  /** Card payments: a Stripe secret key, and optionally another API base (stripe-mock in tests). */
+  STRIPE_SECRET_KEY: z.string().optional(),
+  STRIPE_API_BASE: z.url('STRIPE_API_BASE must be a URL such as http://127.0.0.1:12111').optional(),
+  /** ETH payments: a JSON-RPC endpoint and how many confirmations make a transfer final. */
+  ETH_RPC_URL: z.url('ETH_RPC_URL must be a URL').optional(),
+  ETH_CONFIRMATIONS: z.coerce.number().int().min(1).max(1000).default(12),
+  /** TON payments: a toncenter-compatible HTTP API (v2) and its key. */
+  TON_API_URL: z.url('TON_API_URL must be a URL').optional(),
+  TON_API_KEY: z.string().optional(),
+  /** Seconds between checks of an open crypto invoice. */
+  PAYMENT_POLL_SECONDS: z.coerce.number().int().min(1).max(3600).default(15),
 });
 
 export interface Config {
@@ -80,8 +91,16 @@ export interface Config {
   fx: { ecbUrl: string | null; cryptoUrl: string | null; fixedRates: string; ttlSeconds: number; maxStaleSeconds: number; retrySeconds: number };
   /** Chunk-store directories by region: `primary` takes every snapshot, `replica` a copy of each. */
   snapshotRegions: { primary: string; replica: string };
+  payments: PaymentsConfig;
   /** The environment credentials and model endpoints are read from (never passed to sandboxes). */
   env: NodeJS.ProcessEnv;
+}
+
+export interface PaymentsConfig {
+  stripe: { secretKey: string; apiBase: string | undefined } | undefined;
+  eth: { rpcUrl: string; confirmations: number } | undefined;
+  ton: { apiUrl: string; apiKey: string | undefined } | undefined;
+  pollSeconds: number;
 }
 
 export class ConfigError extends Error {
@@ -143,6 +162,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     snapshotRegions: {
       primary: path.resolve(e.AUTOVIBE_SNAPSHOT_PRIMARY_DIR ?? path.join(home, 'snapshots', 'primary')),
       replica: path.resolve(e.AUTOVIBE_SNAPSHOT_REPLICA_DIR ?? path.join(home, 'snapshots', 'replica')),
+    },
+    payments: {
+      stripe: e.STRIPE_SECRET_KEY ? { secretKey: e.STRIPE_SECRET_KEY, apiBase: e.STRIPE_API_BASE } : undefined,
+      eth: e.ETH_RPC_URL ? { rpcUrl: e.ETH_RPC_URL, confirmations: e.ETH_CONFIRMATIONS } : undefined,
+      ton: e.TON_API_URL ? { apiUrl: e.TON_API_URL, apiKey: e.TON_API_KEY } : undefined,
+      pollSeconds: e.PAYMENT_POLL_SECONDS,
     },
     env,
   };

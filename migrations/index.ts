@@ -9,6 +9,7 @@ import * as m011 from './20261127_011_machine_cache.js';
 import * as m007 from './20261127_007_compute.js';
 import * as m005 from './20261127_005_fx_cost_centers.js';
 import * as m009 from './20261127_009_snapshots.js';
+import * as m006 from './20261127_006_payments.js';
 
 interface Migration {
   up(db: Knex): Promise<void>;
@@ -27,6 +28,7 @@ const MIGRATIONS: Array<[string, Migration]> = [
   ['20261127_007_compute', m007],
   ['20261127_005_fx_cost_centers', m005],
   ['20261127_009_snapshots', m009],
+  ['20261127_006_payments', m006],
 ];
 
 export const migrationSource: Knex.MigrationSource<[string, Migration]> = {

@@ -19,3 +19,5 @@ export { reconcileInstances } from './reconcile.js';
 export type { ReconcileInput, ReconcileResult } from './reconcile.js';
 export { snapshotLifecycle, snapshotBackup, snapshotPrune } from './snapshot.js';
 export type { SnapshotBackupResult, SnapshotLifecycleResult, SnapshotPruneInput, SnapshotPruneResult } from './snapshot.js';
+export { paymentCascade, approvePaymentSignal, paymentStateQuery, renewalTopup } from './payment-cascade.js';
+export type { PaymentCascadeInput, PaymentCascadeState, RenewalTopupInput } from './payment-cascade.js';

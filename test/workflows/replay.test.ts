@@ -35,6 +35,7 @@ describe('workflow replay of recorded histories', function () {
     assert.ok(names.length >= 9);
     assert.ok(names.some((n) => n.startsWith('reconcile-')));
     assert.ok(['snapshot-lifecycle', 'snapshot-backup', 'snapshot-prune'].every((n) => names.includes(n)));
+    assert.ok(names.some((n) => n.startsWith('payment-')), 'paymentCascade (scripts/record-payment-histories.ts)');
     assert.ok(names.length >= 6);
   });
 
@@ -56,5 +57,15 @@ describe('workflow replay of recorded histories', function () {
     const changed = await bundleWorkflows(path.join(HERE, 'fixtures', 'reordered-snapshot.ts'));
     const lifecycle = histories().find((h) => h.workflowId === 'snapshot-lifecycle')!;
     await assert.rejects(Worker.runReplayHistory({ workflowBundle: changed }, lifecycle.history, lifecycle.workflowId), DeterminismViolationError);
+  });
+});
+
+describe('paymentCascade replay', function () {
+  this.timeout(120_000);
+
+  it('fails the replay when the cascade would try its methods in another order', async () => {
+    const changed = await bundleWorkflows(path.join(HERE, 'fixtures', 'reversed-payment-cascade.ts'));
+    const payment = histories().find((h) => h.workflowId === 'payment-declined-then-approved')!;
+    await assert.rejects(Worker.runReplayHistory({ workflowBundle: changed }, payment.history, payment.workflowId), DeterminismViolationError);
   });
 });

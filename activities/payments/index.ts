@@ -1,0 +1,275 @@
+import { Context } from '@temporalio/activity';
+import { ApplicationFailure } from '@temporalio/common';
+import { windowStart } from '../../domain/budget.js';
+import { formatAmount, parseAmount, type CurrencyCode } from '../../domain/money.js';
+import { CHAIN_COINS, invoiceBaseUnits, stripeMinorUnits, type AttemptStatus, type PaymentMethod, type PaymentStatus } from '../../domain/payments.js';
+import { appendAudit } from '../../store/audit.js';
+import { findBudget } from '../../store/budgets.js';
+import type { Db } from '../../store/db.js';
+import { idFromName } from '../../store/ids.js';
+import {
+  creditTopup,
+  getInvoice,
+  getPayment,
+  getPaymentMethods,
+  insertPayment,
+  listAttempts,
+  countAttemptTry,
+  noteAttemptTry,
+  openInvoice,
+  setPaymentStatus,
+  updateInvoice,
+  upsertAttempt,
+  usedTxHashes,
+  type Payment,
+} from '../../store/payments.js';
+import type { ActivityDeps } from '../deps.js';
+import { payWithCredits } from './credits.js';
+import { createEthClient, ethInvoiceStart, findEthPayment } from './eth.js';
+import { chargeCard, createStripe, StripeTransientError } from './stripe.js';
+import { findTonPayment, tonCenterReader, type TonReader } from './ton.js';
+
+export type { CardOutcome } from './stripe.js';
+
+export interface InvoiceCheck {
+  status: 'open' | 'seen' | 'paid';
+  txHash: string | null;
+  confirmations: number;
+  required: number;
+}
+
+/** Runs `fn`, heartbeating every second, so a worker that dies mid-call is noticed within the heartbeat timeout. */
+async function withHeartbeat<T>(fn: () => Promise<T>): Promise<T> {
+  const timer = setInterval(() => Context.current().heartbeat(), 1000);
+  try {
+    Context.current().heartbeat();
+    return await fn();
+  } finally {
+    clearInterval(timer);
+  }
+}
+
+async function loadPayment(db: Db, id: string): Promise<Payment> {
+  const p = await getPayment(db, id);
+  if (!p) throw ApplicationFailure.nonRetryable(`payment ${id} not found`, 'NotFoundError');
+  return p;
+}
+
+function methodAt<K extends PaymentMethod['kind']>(p: Payment, index: number, kind: K): Extract<PaymentMethod, { kind: K }> {
+  const m = p.methods[index];
+  if (!m || m.kind !== kind) throw ApplicationFailure.nonRetryable(`payment ${p.id} has no ${kind} method at position ${index}`, 'InputError');
+  return m as Extract<PaymentMethod, { kind: K }>;
+}
+
+/**
+ * The payment cascade's side effects. Each is keyed by the payment id and attempt seq: a card
+ * charge's Stripe idempotency key, a crypto invoice's id and the balance entry all derive from
+ * them, so a retried activity or a replayed workflow never charges or credits twice.
+ */
+export function createPaymentActivities({ db, config }: Pick<ActivityDeps, 'db' | 'config' | 'log'>, overrides: { tonReader?: TonReader } = {}) {
+  const stripe = config.payments.stripe ? createStripe(config.payments.stripe.secretKey, config.payments.stripe.apiBase) : null;
+  const eth = config.payments.eth ? createEthClient(config.payments.eth.rpcUrl) : null;
+  const ton = overrides.tonReader ?? (config.payments.ton ? tonCenterReader(config.payments.ton.apiUrl, config.payments.ton.apiKey) : null);
+
+  /** Notes a failed try of an attempt before the retry policy runs it again. */
+  async function noteTry<T>(paymentId: string, seq: number, fn: () => Promise<T>): Promise<T> {
+    // Counted before the try, so a try cut short by a dead worker is counted too.
+    await countAttemptTry(db, paymentId, seq, Context.current().info.attempt);
+    try {
+      return await fn();
+    } catch (err) {
+      await noteAttemptTry(db, paymentId, seq, Context.current().info.attempt, (err as Error).message).catch(() => {});
+      throw err;
+    }
+  }
+
+  return {
+    async recordPaymentAttempt(a: { paymentId: string; seq: number; method: string; status: AttemptStatus; error?: string | null; details?: Record<string, unknown> }): Promise<void> {
+      const p = await loadPayment(db, a.paymentId);
+      await upsertAttempt(db, a);
+      await appendAudit(db, {
+        actor: 'system',
+        action: `payment.attempt.${a.status}`,
+        subjectType: 'payment',
+        subjectId: a.paymentId,
+        projectId: p.projectId,
+        details: { seq: a.seq, method: a.method, ...(a.error ? { error: a.error } : {}), ...(a.details ? { details: a.details } : {}) },
+        idempotencyKey: `payment:${a.paymentId}:attempt:${a.seq}:${a.status}`,
+      });
+    },
+
+    async setPaymentState(s: { paymentId: string; status: PaymentStatus; paidBy?: string | null; error?: string | null }): Promise<void> {
+      const p = await loadPayment(db, s.paymentId);
+      await setPaymentStatus(db, s.paymentId, s.status, { paidBy: s.paidBy, error: s.error });
+      await appendAudit(db, {
+        actor: 'system',
+        action: `payment.${s.status}`,
+        subjectType: 'payment',
+        subjectId: s.paymentId,
+        projectId: p.projectId,
+        details: { amount: formatAmount(p.amount, p.currency), currency: p.currency, ...(s.paidBy ? { paidBy: s.paidBy } : {}), ...(s.error ? { error: s.error } : {}) },
+        idempotencyKey: `payment:${s.paymentId}:${s.status}`,
+      });
+    },
+
+    async payWithCredits(a: { paymentId: string; seq: number; at: string }) {
+      return noteTry(a.paymentId, a.seq, () => payWithCredits(db, a.paymentId, new Date(a.at)));
+    },
+
+    /** One card charge; Stripe's idempotency key is the payment id and attempt seq. */
+    async chargeCard(a: { paymentId: string; seq: number; methodIndex: number }) {
+      return noteTry(a.paymentId, a.seq, async () => {
+        const p = await loadPayment(db, a.paymentId);
+        const m = methodAt(p, a.methodIndex, 'card');
+        if (!stripe) return { outcome: 'failed' as const, paymentIntentId: null, status: null, error: 'card payments are not configured on this worker (STRIPE_SECRET_KEY)' };
+        let amount: number;
+        try {
+          amount = stripeMinorUnits(p.amount, p.currency);
+        } catch (e) {
+          return { outcome: 'failed' as const, paymentIntentId: null, status: null, error: (e as Error).message };
+        }
+        const prior = (await listAttempts(db, a.paymentId)).find((x) => x.seq === a.seq);
+        const existingIntentId = typeof prior?.details.paymentIntentId === 'string' ? prior.details.paymentIntentId : null;
+        try {
+          const r = await withHeartbeat(() =>
+            chargeCard(stripe, {
+              idempotencyKey: `${a.paymentId}:${a.seq}`,
+              amount,
+              currency: p.currency,
+              customer: m.customer,
+              paymentMethod: m.paymentMethod,
+              existingIntentId,
+              metadata: { paymentId: a.paymentId, projectId: p.projectId },
+            }),
+          );
+          if (r.paymentIntentId) await upsertAttempt(db, { paymentId: a.paymentId, seq: a.seq, method: 'card', status: 'running', details: { paymentIntentId: r.paymentIntentId } });
+          return r;
+        } catch (e) {
+          if (e instanceof StripeTransientError) throw ApplicationFailure.retryable(e.message, 'StripeTransientError');
+          throw e;
+        }
+      });
+    },
+
+    /** Opens the attempt's crypto invoice (once: its id is the payment id and seq). */
+    async openCryptoInvoice(a: { paymentId: string; seq: number; methodIndex: number; deadline: string }) {
+      return noteTry(a.paymentId, a.seq, () => withHeartbeat(async () => {
+        const p = await loadPayment(db, a.paymentId);
+        const m = methodAt(p, a.methodIndex, 'crypto');
+        const id = `invoice-${a.paymentId}-${a.seq}`;
+        const existing = await getInvoice(db, id);
+        const coin = CHAIN_COINS[m.chain].coin;
+        const present = (inv: { id: string; amountBase: bigint; address: string; deadline: string }) => ({
+          ok: true as const,
+          invoiceId: inv.id,
+          address: inv.address,
+          chain: m.chain,
+          amount: formatAmount(inv.amountBase * 10n ** BigInt(18 - CHAIN_COINS[m.chain].decimals), coin),
+          coin,
+          deadline: inv.deadline,
+        });
+        if (existing) return present(existing);
+        let amountBase: bigint;
+        try {
+          amountBase = invoiceBaseUnits(p.amount, p.currency, m.chain, m.rate);
+        } catch (e) {
+          return { ok: false as const, error: (e as Error).message };
+        }
+        let fromBlock: string | null = null;
+        if (m.chain === 'eth') {
+          if (!eth) return { ok: false as const, error: 'ETH payments are not configured on this worker (ETH_RPC_URL)' };
+          fromBlock = (await ethInvoiceStart(eth)).toString();
+        } else if (m.chain === 'ton') {
+          if (!ton) return { ok: false as const, error: 'TON payments are not configured on this worker (TON_API_URL)' };
+        } else {
+          return { ok: false as const, error: 'BTC payments are not supported by this platform yet' };
+        }
+        const inv = await openInvoice(db, { id, paymentId: a.paymentId, chain: m.chain, address: m.address, amountBase, fromBlock, deadline: new Date(a.deadline) });
+        return present(inv);
+      }));
+    },
+
+    /** Looks for the invoice's payment on its chain and counts its confirmations. */
+    async checkCryptoInvoice(a: { paymentId: string; seq: number; invoiceId: string }): Promise<InvoiceCheck> {
+      return noteTry(a.paymentId, a.seq, () => withHeartbeat(async () => {
+        const inv = await getInvoice(db, a.invoiceId);
+        if (!inv) throw ApplicationFailure.nonRetryable(`invoice ${a.invoiceId} not found`, 'NotFoundError');
+        if (inv.chain === 'eth') {
+          if (!eth) throw ApplicationFailure.nonRetryable('ETH_RPC_URL is not set on this worker', 'InputError');
+          const required = config.payments.eth!.confirmations;
+          const found = await findEthPayment(
+            eth,
+            { address: inv.address, amountWei: inv.amountBase, fromBlock: BigInt(inv.fromBlock ?? '0'), knownTx: inv.txHash },
+            (hashes) => usedTxHashes(db, 'eth', hashes),
+          );
+          if (!found) return { status: 'open', txHash: null, confirmations: 0, required };
+          const paid = found.confirmations >= required;
+          await updateInvoice(db, inv.id, { txHash: found.txHash, confirmations: found.confirmations, ...(paid ? { status: 'paid' } : {}) });
+          return { status: paid ? 'paid' : 'seen', txHash: found.txHash, confirmations: found.confirmations, required };
+        }
+        if (inv.chain === 'ton') {
+          if (!ton) throw ApplicationFailure.nonRetryable('TON_API_URL is not set on this worker', 'InputError');
+          const found = await findTonPayment(ton, { address: inv.address, amountNano: inv.amountBase, comment: inv.id });
+          if (!found) return { status: 'open', txHash: null, confirmations: 0, required: 1 };
+          const used = await usedTxHashes(db, 'ton', [found.txHash]);
+          if (used.has(found.txHash) && inv.txHash !== found.txHash) return { status: 'open', txHash: null, confirmations: 0, required: 1 };
+          await updateInvoice(db, inv.id, { txHash: found.txHash, confirmations: 1, status: 'paid' });
+          return { status: 'paid', txHash: found.txHash, confirmations: 1, required: 1 };
+        }
+        throw ApplicationFailure.nonRetryable(`cannot check ${inv.chain} invoices`, 'InputError');
+      }));
+    },
+
+    async expireCryptoInvoice(a: { invoiceId: string }): Promise<void> {
+      const inv = await getInvoice(db, a.invoiceId);
+      if (inv?.status === 'open') await updateInvoice(db, a.invoiceId, { status: 'expired' });
+    },
+
+    /**
+     * The payment of a budget-period renewal: one per project and budget window (its id derives
+     * from both), so a schedule that fires twice in a window tops up once. Null when the project
+     * has no renewing budget or no payment methods.
+     */
+    async openRenewalPayment(a: { projectId: string; amount: string; currency: CurrencyCode; at: string }): Promise<{ paymentId: string; methods: PaymentMethod[] } | { paymentId: null; reason: string }> {
+      const budget = await findBudget(db, 'project', a.projectId);
+      if (!budget || budget.period === 'total') return { paymentId: null, reason: 'the project has no budget that renews' };
+      const methods = await getPaymentMethods(db, a.projectId);
+      if (!methods.length) return { paymentId: null, reason: 'the project has no payment methods' };
+      const start = windowStart(budget.period, new Date(a.at)).toISOString();
+      const paymentId = idFromName('payment', `renewal\0${a.projectId}\0${start}`);
+      if (!(await getPayment(db, paymentId))) {
+        const amount = parseAmount(a.amount, a.currency);
+        await db.transaction(async (trx) => {
+          await insertPayment(trx, { id: paymentId, projectId: a.projectId, amount, currency: a.currency, reason: `renewal of the ${budget.period} budget window ${start}`, methods, createdBy: 'system:auto-topup' });
+          await appendAudit(trx, {
+            actor: 'system:auto-topup',
+            action: 'payment.requested',
+            subjectType: 'payment',
+            subjectId: paymentId,
+            projectId: a.projectId,
+            details: { amount: a.amount, currency: a.currency, reason: 'renewal', windowStart: start, methods: methods.map((m) => m.kind) },
+            idempotencyKey: `payment:${paymentId}:requested`,
+          });
+        });
+      }
+      const payment = (await getPayment(db, paymentId))!;
+      return { paymentId, methods: payment.methods };
+    },
+
+    /** Raises the project's prepaid balance by the payment's amount, once per payment. */
+    async creditTopup(a: { paymentId: string; method: string }): Promise<{ credited: boolean }> {
+      const p = await loadPayment(db, a.paymentId);
+      const credited = await creditTopup(db, { paymentId: p.id, projectId: p.projectId, amount: p.amount, currency: p.currency, method: a.method });
+      await appendAudit(db, {
+        actor: 'system',
+        action: 'balance.topped_up',
+        subjectType: 'project',
+        subjectId: p.projectId,
+        projectId: p.projectId,
+        details: { paymentId: p.id, amount: formatAmount(p.amount, p.currency), currency: p.currency, method: a.method },
+        idempotencyKey: `payment:${p.id}:credited`,
+      });
+      return { credited };
+    },
+  };
+}

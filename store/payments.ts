@@ -1,0 +1,336 @@
+import crypto from 'node:crypto';
+import type { Knex } from 'knex';
+import { type CurrencyCode, fromNumeric, toNumeric } from '../domain/money.js';
+import type { AttemptStatus, Chain, PaymentMethod, PaymentStatus } from '../domain/payments.js';
+import type { Db } from './db.js';
+
+/**
+ * Payments and what they touch: a project's ordered payment methods, top-up payments with one
+ * row per attempt (written by the paymentCascade workflow's activities), the free-credit wallet,
+ * crypto invoices and the prepaid balance ledger. Every write a workflow makes is keyed by the
+ * payment id (and attempt seq), so a retried activity changes nothing twice.
+ */
+type Conn = Db | Knex.Transaction;
+
+export interface Payment {
+  id: string;
+  projectId: string;
+  amount: bigint;
+  currency: CurrencyCode;
+  reason: string;
+  status: PaymentStatus;
+  paidBy: string | null;
+  error: string | null;
+  methods: PaymentMethod[];
+  createdBy: string;
+  createdAt: string;
+  endedAt: string | null;
+}
+
+export interface PaymentAttempt {
+  seq: number;
+  method: string;
+  status: AttemptStatus;
+  tries: number;
+  error: string | null;
+  details: Record<string, unknown>;
+  startedAt: string;
+  endedAt: string | null;
+}
+
+const iso = (v: unknown) => (v ? new Date(v as string).toISOString() : null);
+
+export async function setPaymentMethods(db: Db, projectId: string, methods: PaymentMethod[]): Promise<void> {
+  await db.transaction(async (trx) => {
+    await trx('payment_methods').where({ project_id: projectId }).delete();
+    if (methods.length) {
+      await trx('payment_methods').insert(
+        methods.map((m, position) => ({ project_id: projectId, position, kind: m.kind, config: JSON.stringify(m) })),
+      );
+    }
+  });
+}
+
+export async function getPaymentMethods(db: Conn, projectId: string): Promise<PaymentMethod[]> {
+  const rows = await db('payment_methods').where({ project_id: projectId }).orderBy('position');
+  return rows.map((r) => (typeof r.config === 'string' ? JSON.parse(r.config) : r.config) as PaymentMethod);
+}
+
+export async function insertPayment(
+  db: Conn,
+  p: { id: string; projectId: string; amount: bigint; currency: CurrencyCode; reason: string; methods: PaymentMethod[]; createdBy: string },
+): Promise<void> {
+  await db('payments')
+    .insert({
+      id: p.id,
+      project_id: p.projectId,
+      amount: toNumeric(p.amount),
+      currency: p.currency,
+      reason: p.reason,
+      status: 'running',
+      methods: JSON.stringify(p.methods),
+      created_by: p.createdBy,
+    })
+    .onConflict('id')
+    .ignore();
+}
+
+export async function getPayment(db: Conn, id: string): Promise<Payment | null> {
+  const r = await db('payments').where({ id }).first();
+  if (!r) return null;
+  return {
+    id: r.id,
+    projectId: r.project_id,
+    amount: fromNumeric(r.amount),
+    currency: r.currency,
+    reason: r.reason,
+    status: r.status,
+    paidBy: r.paid_by,
+    error: r.error,
+    methods: typeof r.methods === 'string' ? JSON.parse(r.methods) : r.methods,
+    createdBy: r.created_by,
+    createdAt: iso(r.created_at)!,
+    endedAt: iso(r.ended_at),
+  };
+}
+
+export async function listAttempts(db: Conn, paymentId: string): Promise<PaymentAttempt[]> {
+  const rows = await db('payment_attempts').where({ payment_id: paymentId }).orderBy('seq');
+  return rows.map((r) => ({
+    seq: r.seq,
+    method: r.method,
+    status: r.status,
+    tries: r.tries,
+    error: r.error,
+    details: typeof r.details === 'string' ? JSON.parse(r.details) : r.details,
+    startedAt: iso(r.started_at)!,
+    endedAt: iso(r.ended_at),
+  }));
+}
+
+/** Sets the payment's status; a final status is written once (a replayed activity cannot undo it). */
+export async function setPaymentStatus(db: Conn, id: string, status: PaymentStatus, u: { paidBy?: string | null; error?: string | null } = {}): Promise<void> {
+  const final = status === 'succeeded' || status === 'failed';
+  await db('payments')
+    .where({ id })
+    .whereNotIn('status', ['succeeded', 'failed'])
+    .update({
+      status,
+      ...(u.paidBy !== undefined ? { paid_by: u.paidBy } : {}),
+      ...(u.error !== undefined ? { error: u.error } : {}),
+      ...(final ? { ended_at: db.fn.now() } : {}),
+    });
+}
+
+/** Writes (or updates) one attempt row, keyed by (payment, seq). */
+export async function upsertAttempt(
+  db: Conn,
+  a: { paymentId: string; seq: number; method: string; status: AttemptStatus; error?: string | null; details?: Record<string, unknown>; tries?: number },
+): Promise<void> {
+  const ended = !['running', 'waiting'].includes(a.status);
+  const row = {
+    payment_id: a.paymentId,
+    seq: a.seq,
+    method: a.method,
+    status: a.status,
+    error: a.error ?? null,
+    details: JSON.stringify(a.details ?? {}),
+    ...(a.tries !== undefined ? { tries: a.tries } : {}),
+    ended_at: ended ? db.fn.now() : null,
+  };
+  const merge: Record<string, unknown> = { status: row.status, error: row.error, ended_at: row.ended_at };
+  if (a.details) merge.details = db.raw('payment_attempts.details || ?::jsonb', [row.details]);
+  if (a.tries !== undefined) merge.tries = db.raw('GREATEST(payment_attempts.tries, ?)', [a.tries]);
+  await db('payment_attempts').insert(row).onConflict(['payment_id', 'seq']).merge(merge);
+}
+
+/** Raises an attempt's try count to `tries` (the activity's attempt number). */
+export async function countAttemptTry(db: Conn, paymentId: string, seq: number, tries: number): Promise<void> {
+  await db('payment_attempts')
+    .where({ payment_id: paymentId, seq })
+    .update({ tries: db.raw('GREATEST(tries, ?)', [tries]) });
+}
+
+/** Counts one more try of an attempt (an activity attempt that failed and will be retried). */
+export async function noteAttemptTry(db: Conn, paymentId: string, seq: number, tries: number, error: string): Promise<void> {
+  await db('payment_attempts')
+    .where({ payment_id: paymentId, seq })
+    .update({ tries: db.raw('GREATEST(tries, ?)', [tries]), error });
+}
+
+// ---- free credits -------------------------------------------------------------------------
+
+export interface Credit {
+  id: string;
+  projectId: string;
+  currency: CurrencyCode;
+  amount: bigint;
+  remaining: bigint;
+  expiresAt: string;
+  createdAt: string;
+}
+
+const toCredit = (r: Record<string, any>): Credit => ({
+  id: r.id,
+  projectId: r.project_id,
+  currency: r.currency,
+  amount: fromNumeric(r.amount),
+  remaining: fromNumeric(r.remaining),
+  expiresAt: iso(r.expires_at)!,
+  createdAt: iso(r.created_at)!,
+});
+
+export async function addCredit(
+  db: Conn,
+  c: { id?: string; projectId: string; currency: CurrencyCode; amount: bigint; expiresAt: Date; createdBy: string },
+): Promise<Credit> {
+  const id = c.id ?? `credit-${crypto.randomUUID()}`;
+  await db('credits')
+    .insert({
+      id,
+      project_id: c.projectId,
+      currency: c.currency,
+      amount: toNumeric(c.amount),
+      remaining: toNumeric(c.amount),
+      expires_at: c.expiresAt,
+      created_by: c.createdBy,
+    })
+    .onConflict('id')
+    .ignore();
+  return toCredit(await db('credits').where({ id }).first());
+}
+
+export async function listCredits(db: Conn, projectId: string): Promise<Credit[]> {
+  return (await db('credits').where({ project_id: projectId }).orderBy(['expires_at', 'id'])).map(toCredit);
+}
+
+export type CreditUse = { ok: true; used: Array<{ creditId: string; amount: bigint }> } | { ok: false; available: bigint };
+
+/**
+ * Pays `amount` from the project's unexpired credits in `currency`, soonest-expiring first, all
+ * or nothing. Idempotent on the payment id: a second call returns what the first one used.
+ */
+export async function useCredits(db: Db, u: { paymentId: string; projectId: string; amount: bigint; currency: CurrencyCode; now: Date }): Promise<CreditUse> {
+  return db.transaction(async (trx) => {
+    // One payment's credit use at a time per project, so two payments cannot spend the same credit.
+    await trx.raw('SELECT pg_advisory_xact_lock(hashtext(?))', [`credits:${u.projectId}`]);
+    const prior = await trx('credit_uses').where({ payment_id: u.paymentId });
+    if (prior.length) return { ok: true, used: prior.map((r) => ({ creditId: r.credit_id, amount: fromNumeric(r.amount) })) };
+    const rows = await trx('credits')
+      .where({ project_id: u.projectId, currency: u.currency })
+      .andWhere('expires_at', '>', u.now)
+      .andWhere('remaining', '>', 0)
+      .orderBy(['expires_at', 'id'])
+      .forUpdate();
+    const available = rows.reduce((sum, r) => sum + fromNumeric(r.remaining), 0n);
+    if (available < u.amount) return { ok: false, available };
+    let left = u.amount;
+    const used: Array<{ creditId: string; amount: bigint }> = [];
+    for (const r of rows) {
+      if (left === 0n) break;
+      const take = fromNumeric(r.remaining) < left ? fromNumeric(r.remaining) : left;
+      await trx('credits').where({ id: r.id }).update({ remaining: trx.raw('remaining - ?::numeric', [toNumeric(take)]) });
+      await trx('credit_uses').insert({ payment_id: u.paymentId, credit_id: r.id, amount: toNumeric(take) });
+      used.push({ creditId: r.id, amount: take });
+      left -= take;
+    }
+    return { ok: true, used };
+  });
+}
+
+// ---- crypto invoices ----------------------------------------------------------------------
+
+export interface CryptoInvoice {
+  id: string;
+  paymentId: string;
+  chain: Chain;
+  address: string;
+  amountBase: bigint;
+  status: 'open' | 'paid' | 'expired';
+  fromBlock: string | null;
+  txHash: string | null;
+  confirmations: number;
+  deadline: string;
+}
+
+const toInvoice = (r: Record<string, any>): CryptoInvoice => ({
+  id: r.id,
+  paymentId: r.payment_id,
+  chain: r.chain,
+  address: r.address,
+  amountBase: BigInt(String(r.amount_base).split('.')[0]!),
+  status: r.status,
+  fromBlock: r.from_block,
+  txHash: r.tx_hash,
+  confirmations: r.confirmations,
+  deadline: iso(r.deadline)!,
+});
+
+/** Opens the invoice `id` once; a repeated call returns the invoice opened first. */
+export async function openInvoice(
+  db: Conn,
+  i: { id: string; paymentId: string; chain: Chain; address: string; amountBase: bigint; fromBlock: string | null; deadline: Date },
+): Promise<CryptoInvoice> {
+  await db('crypto_invoices')
+    .insert({
+      id: i.id,
+      payment_id: i.paymentId,
+      chain: i.chain,
+      address: i.address,
+      amount_base: i.amountBase.toString(),
+      status: 'open',
+      from_block: i.fromBlock,
+      deadline: i.deadline,
+    })
+    .onConflict('id')
+    .ignore();
+  return (await getInvoice(db, i.id))!;
+}
+
+export async function getInvoice(db: Conn, id: string): Promise<CryptoInvoice | null> {
+  const r = await db('crypto_invoices').where({ id }).first();
+  return r ? toInvoice(r) : null;
+}
+
+/** Transactions already credited to some invoice (a transfer pays one invoice only). */
+export async function usedTxHashes(db: Conn, chain: Chain, hashes: string[]): Promise<Set<string>> {
+  if (!hashes.length) return new Set();
+  return new Set(await db('crypto_invoices').where({ chain }).whereIn('tx_hash', hashes).pluck('tx_hash'));
+}
+
+export async function updateInvoice(db: Conn, id: string, u: { status?: CryptoInvoice['status']; txHash?: string; confirmations?: number }): Promise<void> {
+  await db('crypto_invoices')
+    .where({ id })
+    .update({
+      ...(u.status ? { status: u.status } : {}),
+      ...(u.txHash ? { tx_hash: u.txHash } : {}),
+      ...(u.confirmations !== undefined ? { confirmations: u.confirmations } : {}),
+    });
+}
+
+// ---- prepaid balance ----------------------------------------------------------------------
+
+/**
+ * Credits a paid top-up to the project's prepaid balance: one balance entry per payment (unique),
+ * and, when the project's budget is in the same currency, its limit rises by the same amount so
+ * the money is spendable. Returns false when this payment was already credited.
+ */
+export async function creditTopup(db: Db, t: { paymentId: string; projectId: string; amount: bigint; currency: CurrencyCode; method: string }): Promise<boolean> {
+  return db.transaction(async (trx) => {
+    const inserted = await trx('balance_entries')
+      .insert({ project_id: t.projectId, payment_id: t.paymentId, amount: toNumeric(t.amount), currency: t.currency, method: t.method })
+      .onConflict('payment_id')
+      .ignore()
+      .returning('seq');
+    if (!inserted.length) return false;
+    await trx('budgets')
+      .where({ scope_type: 'project', scope_id: t.projectId, currency: t.currency })
+      .update({ limit_amount: trx.raw('limit_amount + ?::numeric', [toNumeric(t.amount)]), updated_at: trx.fn.now() });
+    return true;
+  });
+}
+
+export async function projectBalance(db: Conn, projectId: string): Promise<Array<{ currency: CurrencyCode; amount: bigint }>> {
+  const rows = await db('balance_entries').where({ project_id: projectId }).groupBy('currency').orderBy('currency').select('currency').sum({ total: 'amount' });
+  return rows.map((r: any) => ({ currency: r.currency, amount: fromNumeric(r.total) }));
+}

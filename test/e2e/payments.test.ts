@@ -1,0 +1,346 @@
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { startGanache, type Ganache } from '../../scripts/services/ganache.js';
+import { startStripeMock, type StripeMock } from '../../scripts/services/stripe-mock.js';
+import { projectWithBudget, startTestPlatform, waitFor, type TestPlatform } from '../support/platform.js';
+
+const FINAL = ['succeeded', 'failed'];
+
+async function payment(p: TestPlatform, id: string): Promise<any> {
+  return (await p.api('GET', `/v1/payments/${id}`)).body;
+}
+async function waitForPayment(p: TestPlatform, id: string, pred: (b: any) => boolean, what: string, timeoutMs = 60_000): Promise<any> {
+  return waitFor(async () => {
+    const b = await payment(p, id);
+    return pred(b) ? b : null;
+  }, `payment ${id}: ${what}`, timeoutMs);
+}
+const ended = (b: any) => FINAL.includes(b.status);
+
+async function setMethods(p: TestPlatform, projectId: string, methods: unknown[]): Promise<void> {
+  const r = await p.api('PUT', `/v1/projects/${projectId}/payment-methods`, { methods });
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+}
+async function topup(p: TestPlatform, projectId: string, amount: string, currency = 'USD'): Promise<string> {
+  const r = await p.api('POST', `/v1/projects/${projectId}/topups`, { amount, currency });
+  assert.equal(r.status, 202, JSON.stringify(r.body));
+  return r.body.paymentId;
+}
+
+/** Card charge requests that reached stripe-mock for a payment (its idempotency keys start with the payment id). */
+function charges(stripe: StripeMock, paymentId: string) {
+  return stripe.requests().filter((r) => r.method === 'POST' && r.path === '/v1/payment_intents' && r.idempotencyKey?.startsWith(`${paymentId}:`));
+}
+
+/** Sends `wei` from an unlocked ganache account; returns the transaction hash. */
+async function sendEth(chain: Ganache, from: string, to: string, wei: bigint): Promise<string> {
+  return chain.rpc<string>('eth_sendTransaction', [{ from, to, value: `0x${wei.toString(16)}` }]);
+}
+
+describe('payment cascade (stripe-mock, ganache, real Temporal and Postgres)', function () {
+  this.timeout(240_000);
+  let declining: StripeMock;
+  let chain: Ganache;
+  let p: TestPlatform;
+  const receiver = () => chain.accounts[1]!;
+  const payer = () => chain.accounts[2]!;
+
+  before(async () => {
+    [declining, chain] = await Promise.all([startStripeMock(), startGanache()]);
+    p = await startTestPlatform({
+      label: 'payments',
+      env: { STRIPE_SECRET_KEY: 'sk_test_autovibe', STRIPE_API_BASE: declining.url, ETH_RPC_URL: chain.url, ETH_CONFIRMATIONS: '3', PAYMENT_POLL_SECONDS: '1' },
+    });
+  });
+  after(async () => {
+    await p?.stop();
+    await Promise.all([declining?.stop(), chain?.stop()]);
+  });
+
+  it('pays from unexpired free credits first and never touches the card', async () => {
+    const projectId = await projectWithBudget(p, '10.00');
+    const grant = (amount: string, expiresAt: string) => p.api('POST', `/v1/projects/${projectId}/credits`, { amount, currency: 'USD', expiresAt });
+    assert.equal((await grant('100.00', '2020-01-01T00:00:00Z')).status, 201);
+    assert.equal((await grant('20.00', new Date(Date.now() + 86_400_000).toISOString())).status, 201);
+    await setMethods(p, projectId, [{ kind: 'credits' }, { kind: 'card', customer: 'cus_test', paymentMethod: 'pm_card_visa' }]);
+    const id = await topup(p, projectId, '15.00');
+    const done = await waitForPayment(p, id, ended, 'to end');
+    assert.equal(done.status, 'succeeded', JSON.stringify(done));
+    assert.equal(done.paidBy, 'credits');
+    assert.deepEqual(done.attempts.map((a: any) => [a.method, a.status]), [['credits', 'succeeded']]);
+    assert.equal(charges(declining, id).length, 0);
+    const credits = (await p.api('GET', `/v1/projects/${projectId}/credits`)).body.items;
+    assert.deepEqual(credits.map((c: any) => c.remaining), ['100.00', '5.00'], 'the expired credit is untouched; 15.00 came off the live one');
+    assert.deepEqual((await p.api('GET', `/v1/projects/${projectId}/balance`)).body.items, [{ amount: '15.00', currency: 'USD' }]);
+    assert.equal((await p.api('GET', `/v1/projects/${projectId}`)).body.budget.limit, '25.00', 'the top-up raised the budget');
+    // Not enough credits left now: the next top-up falls through to the card.
+    const second = await waitForPayment(p, await topup(p, projectId, '6.00'), ended, 'to end');
+    assert.deepEqual(second.attempts.map((a: any) => [a.method, a.status]), [['credits', 'declined'], ['card', 'declined']]);
+    assert.match(second.attempts[0].error, /not enough free credits: 5.00 USD unexpired, 6.00 needed/);
+  });
+
+  it('falls through from a declined card to an ETH invoice, paid on chain after 3 confirmations', async () => {
+    const projectId = await projectWithBudget(p, '10.00');
+    await setMethods(p, projectId, [
+      { kind: 'card', customer: 'cus_test', paymentMethod: 'pm_card_chargeDeclined' },
+      { kind: 'crypto', chain: 'eth', address: receiver(), rate: '2000.00', timeoutSeconds: 120 },
+    ]);
+    const id = await topup(p, projectId, '10.00');
+    const waiting = await waitForPayment(p, id, (b) => b.attempts[1]?.status === 'waiting', 'the ETH invoice');
+    assert.equal(waiting.status, 'running');
+    assert.equal(waiting.attempts[0].method, 'card');
+    assert.equal(waiting.attempts[0].status, 'declined');
+    assert.match(waiting.attempts[0].error, /card declined: payment intent pi_\w+ is requires_payment_method/);
+    assert.equal(charges(declining, id).length, 1, 'one charge was asked for');
+    const invoice = waiting.attempts[1].details;
+    assert.equal(invoice.amount, '0.005000000000000000', '10.00 USD at 2000.00 USD per ETH');
+    assert.equal(invoice.coin, 'ETH');
+
+    // Too little first: an underpayment does not count.
+    await sendEth(chain, payer(), receiver(), 4_000_000_000_000_000n);
+    const tx = await sendEth(chain, payer(), receiver(), 5_000_000_000_000_000n);
+    const seen = await waitForPayment(p, id, (b) => b.attempts[1]?.details.txHash === tx, 'the transfer to be seen');
+    assert.equal(seen.status, 'running', 'one confirmation is not enough');
+    assert.equal(seen.attempts[1].details.confirmations, 1);
+    await chain.mine(2);
+    const done = await waitForPayment(p, id, ended, 'to end');
+    assert.equal(done.status, 'succeeded', JSON.stringify(done));
+    assert.equal(done.paidBy, 'crypto');
+    assert.deepEqual(done.attempts.map((a: any) => [a.method, a.status]), [['card', 'declined'], ['crypto', 'succeeded']]);
+    assert.ok(done.attempts[1].details.confirmations >= 3);
+    const [row] = await p.db('crypto_invoices').where({ payment_id: id });
+    assert.equal(row.tx_hash, tx);
+    assert.equal(row.status, 'paid');
+    assert.deepEqual((await p.api('GET', `/v1/projects/${projectId}/balance`)).body.items, [{ amount: '10.00', currency: 'USD' }]);
+    const audit = (await p.api('GET', `/v1/audit?subjectId=${id}`)).body.items.map((e: any) => e.action);
+    for (const action of ['payment.requested', 'payment.attempt.declined', 'payment.attempt.waiting', 'payment.attempt.succeeded', 'payment.succeeded']) {
+      assert.ok(audit.includes(action), `audit has ${action}: ${audit.join(', ')}`);
+    }
+  });
+
+  it('tries the methods in the order the owner set: a declined card first, then credits', async () => {
+    const projectId = await projectWithBudget(p, '10.00');
+    assert.equal((await p.api('POST', `/v1/projects/${projectId}/credits`, { amount: '50.00', currency: 'USD', expiresAt: '2099-01-01T00:00:00Z' })).status, 201);
+    await setMethods(p, projectId, [{ kind: 'card', customer: 'cus_test', paymentMethod: 'pm_card_visa' }, { kind: 'credits' }]);
+    const done = await waitForPayment(p, await topup(p, projectId, '20.00'), ended, 'to end');
+    assert.equal(done.status, 'succeeded');
+    assert.deepEqual(done.attempts.map((a: any) => [a.method, a.status]), [['card', 'declined'], ['credits', 'succeeded']]);
+    assert.equal((await p.api('GET', `/v1/projects/${projectId}/credits`)).body.items[0].remaining, '30.00');
+  });
+
+  it('retries a card charge after Stripe errors, with backoff and the same idempotency key', async () => {
+    const projectId = await projectWithBudget(p, '10.00');
+    await setMethods(p, projectId, [{ kind: 'card', customer: 'cus_test', paymentMethod: 'pm_card_visa' }, { kind: 'manual', timeoutSeconds: 1 }]);
+    declining.failNext('/v1/payment_intents', 2);
+    const id = await topup(p, projectId, '3.00');
+    const done = await waitForPayment(p, id, ended, 'to end');
+    assert.equal(done.attempts[0].status, 'declined', JSON.stringify(done.attempts[0]));
+    assert.equal(done.attempts[0].tries, 3, 'two Stripe errors, then the answer');
+    const sent = charges(declining, id);
+    assert.equal(sent.length, 3);
+    assert.deepEqual([...new Set(sent.map((r) => r.idempotencyKey))], [`${id}:1`]);
+    const audit = (await p.api('GET', `/v1/audit?subjectId=${id}`)).body.items.map((e: any) => e.action);
+    assert.ok(audit.includes('payment.failed'), audit.join(', '));
+  });
+
+  it('falls through to the next method when the card keeps failing after every retry', async () => {
+    const projectId = await projectWithBudget(p, '10.00');
+    assert.equal((await p.api('POST', `/v1/projects/${projectId}/credits`, { amount: '5.00', currency: 'USD', expiresAt: '2099-01-01T00:00:00Z' })).status, 201);
+    // This card's own retry budget: 2 tries.
+    await setMethods(p, projectId, [{ kind: 'card', customer: 'cus_test', paymentMethod: 'pm_card_visa', maxTries: 2 }, { kind: 'credits' }]);
+    declining.failNext('/v1/payment_intents', 2);
+    const id = await topup(p, projectId, '4.00');
+    const done = await waitForPayment(p, id, ended, 'to end');
+    assert.equal(done.status, 'succeeded');
+    assert.deepEqual(done.attempts.map((a: any) => [a.method, a.status]), [['card', 'failed'], ['credits', 'succeeded']]);
+    assert.equal(done.attempts[0].tries, 2);
+    assert.match(done.attempts[0].error, /StripeAPIError: injected by the test proxy/);
+    assert.equal(charges(declining, id).length, 2);
+  });
+
+  it('tops a project up once per budget window when its auto-top-up schedule fires', async () => {
+    const projectId = await projectWithBudget(p, '10.00', 'daily');
+    assert.equal((await p.api('POST', `/v1/projects/${projectId}/credits`, { amount: '100.00', currency: 'USD', expiresAt: '2099-01-01T00:00:00Z' })).status, 201);
+    await setMethods(p, projectId, [{ kind: 'credits' }]);
+    const set = await p.api('PUT', `/v1/projects/${projectId}/auto-topup`, { amount: '10.00', currency: 'USD' });
+    assert.equal(set.status, 200, JSON.stringify(set.body));
+    assert.equal(set.body.cron, '5 0 * * *');
+    const schedule = p.temporal.schedule.getHandle(set.body.scheduleId);
+    const cal = (await schedule.describe()).spec.calendars?.[0];
+    assert.deepEqual([cal?.hour, cal?.minute], [[{ start: 0, end: 0, step: 1 }], [{ start: 5, end: 5, step: 1 }]], 'fires at 00:05 UTC, five minutes into each daily window');
+
+    const firing = async (n: number) => {
+      await schedule.trigger();
+      const action = await waitFor(async () => (await schedule.describe()).info.recentActions[n - 1]?.action, `schedule action ${n}`);
+      return p.temporal.workflow.getHandle(action.workflow.workflowId, action.workflow.firstExecutionRunId).result();
+    };
+    const first = await firing(1);
+    assert.equal(first.note, 'started');
+    const done = await waitForPayment(p, first.paymentId, ended, 'the renewal top-up');
+    assert.equal(done.status, 'succeeded');
+    assert.match(done.reason, /renewal of the daily budget window/);
+    const second = await firing(2);
+    assert.equal(second.paymentId, first.paymentId, 'the same window names the same payment');
+    assert.equal(second.note, 'this window was already topped up');
+    assert.equal((await p.db('payments').where({ project_id: projectId })).length, 1);
+    assert.deepEqual((await p.api('GET', `/v1/projects/${projectId}/balance`)).body.items, [{ amount: '10.00', currency: 'USD' }]);
+    assert.equal((await p.api('GET', `/v1/projects/${projectId}`)).body.budget.limit, '20.00');
+
+    assert.equal((await p.api('DELETE', `/v1/projects/${projectId}/auto-topup`)).status, 204);
+    assert.equal((await p.api('DELETE', `/v1/projects/${projectId}/auto-topup`)).status, 404);
+    const total = await projectWithBudget(p, '10.00', 'total');
+    await setMethods(p, total, [{ kind: 'credits' }]);
+    const refused = await p.api('PUT', `/v1/projects/${total}/auto-topup`, { amount: '10.00', currency: 'USD' });
+    assert.equal(refused.status, 422);
+    assert.equal(refused.body.error.details.field, 'budget');
+  });
+
+  it('ends in manual_required when every other method fails, and an approval completes it', async () => {
+    const projectId = await projectWithBudget(p, '10.00');
+    await setMethods(p, projectId, [
+      { kind: 'credits' },
+      { kind: 'card', customer: 'cus_test', paymentMethod: 'pm_card_visa' },
+      { kind: 'crypto', chain: 'eth', address: receiver(), rate: '2000.00', timeoutSeconds: 3 },
+      { kind: 'manual', timeoutSeconds: 600 },
+    ]);
+    const id = await topup(p, projectId, '5.00');
+    assert.equal((await p.api('POST', `/v1/payments/${id}/approve`)).status === 202, false, 'not approvable before it waits for approval');
+    const waiting = await waitForPayment(p, id, (b) => b.status === 'manual_required', 'to need approval');
+    assert.deepEqual(waiting.attempts.map((a: any) => [a.method, a.status]), [
+      ['credits', 'declined'],
+      ['card', 'declined'],
+      ['crypto', 'expired'],
+      ['manual', 'waiting'],
+    ]);
+    assert.match(waiting.attempts[2].error, /no payment of 0.002500000000000000 ETH/);
+    assert.equal((await p.api('GET', `/v1/projects/${projectId}/balance`)).body.items.length, 0);
+    const approve = await p.api('POST', `/v1/payments/${id}/approve`);
+    assert.equal(approve.status, 202, JSON.stringify(approve.body));
+    const done = await waitForPayment(p, id, ended, 'to end');
+    assert.equal(done.status, 'succeeded');
+    assert.equal(done.paidBy, 'manual');
+    assert.equal(done.attempts[3].status, 'approved');
+    assert.equal(done.attempts[3].details.approvedBy, 'user:admin');
+    assert.equal((await p.api('POST', `/v1/payments/${id}/approve`)).status, 409);
+    assert.deepEqual((await p.api('GET', `/v1/projects/${projectId}/balance`)).body.items, [{ amount: '5.00', currency: 'USD' }]);
+  });
+
+  it('fails the cascade with a clear status when no approval comes in time', async () => {
+    const projectId = await projectWithBudget(p, '10.00');
+    await setMethods(p, projectId, [{ kind: 'credits' }, { kind: 'manual', timeoutSeconds: 2 }]);
+    const id = await topup(p, projectId, '1.00');
+    const done = await waitForPayment(p, id, ended, 'to end');
+    assert.equal(done.status, 'failed');
+    assert.match(done.error, /manual approval timed out/);
+    assert.deepEqual(done.attempts.map((a: any) => [a.method, a.status]), [['credits', 'declined'], ['manual', 'expired']]);
+    assert.match(done.attempts[1].error, /no approval within 2s/);
+    assert.equal(Number((await p.db('balance_entries').where({ payment_id: id }).count({ n: '*' }))[0]!.n), 0);
+  });
+});
+
+describe('payment cascade: a worker killed mid-charge and mid-crypto-wait never pays twice', function () {
+  this.timeout(240_000);
+  let succeeding: StripeMock;
+  let declining: StripeMock;
+  let chain: Ganache;
+  let p: TestPlatform;
+  const workers: ChildProcess[] = [];
+
+  const exited = (c: ChildProcess) => new Promise<void>((r) => (c.exitCode !== null || c.signalCode !== null ? r() : c.once('exit', () => r())));
+  /** A real worker process (the production entry point), so it can be SIGKILLed. */
+  function startWorker(stripeBase: string): ChildProcess {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'workers/main.ts'], {
+      env: {
+        ...process.env,
+        AUTOVIBE_HOME: p.config.home,
+        DATABASE_URL: p.databaseUrl!,
+        TEMPORAL_ADDRESS: p.temporalAddress,
+        TEMPORAL_TASK_QUEUE: p.config.taskQueue,
+        LOG_LEVEL: 'warn',
+        STRIPE_SECRET_KEY: 'sk_test_autovibe',
+        STRIPE_API_BASE: stripeBase,
+        ETH_RPC_URL: chain.url,
+        ETH_CONFIRMATIONS: '3',
+      },
+      stdio: ['ignore', 'inherit', 'inherit'],
+    });
+    workers.push(child);
+    return child;
+  }
+  async function kill(w: ChildProcess) {
+    w.kill('SIGKILL');
+    await exited(w);
+  }
+
+  before(async () => {
+    [succeeding, declining, chain] = await Promise.all([startStripeMock({ paymentIntentStatus: 'succeeded' }), startStripeMock(), startGanache()]);
+    // The api runs here (it only needs the settings to accept the methods); workers are processes.
+    p = await startTestPlatform({
+      label: 'payments-kill',
+      worker: false,
+      heartbeatTimeoutSeconds: 3,
+      env: { STRIPE_SECRET_KEY: 'sk_test_autovibe', ETH_RPC_URL: chain.url, PAYMENT_POLL_SECONDS: '1' },
+    });
+  });
+  afterEach(async () => {
+    for (const w of workers.splice(0)) await kill(w);
+  });
+  after(async () => {
+    await p?.stop();
+    await Promise.all([succeeding?.stop(), declining?.stop(), chain?.stop()]);
+  });
+
+  it('a card charge in flight when the worker dies is one charge and one credited top-up', async () => {
+    let worker = startWorker(succeeding.url);
+    const projectId = await projectWithBudget(p, '10.00');
+    await setMethods(p, projectId, [{ kind: 'card', customer: 'cus_test', paymentMethod: 'pm_card_visa' }, { kind: 'manual', timeoutSeconds: 600 }]);
+    // stripe-mock gets the charge only after 6 s: the worker is killed while it waits for the answer.
+    succeeding.hold('/v1/payment_intents', 6000);
+    const id = await topup(p, projectId, '7.50');
+    await waitFor(async () => charges(succeeding, id).length === 1, 'the charge to be sent', 60_000);
+    await kill(worker);
+    worker = startWorker(succeeding.url);
+    const done = await waitForPayment(p, id, ended, 'to end', 120_000);
+    assert.equal(done.status, 'succeeded', JSON.stringify(done));
+    assert.equal(done.paidBy, 'card');
+    assert.deepEqual(done.attempts.map((a: any) => [a.method, a.status]), [['card', 'succeeded']]);
+    assert.ok(done.attempts[0].tries >= 2, `the killed try was counted (${done.attempts[0].tries})`);
+    const sent = charges(succeeding, id);
+    assert.ok(sent.length >= 2, `the charge was sent again after the restart (${sent.length})`);
+    assert.deepEqual([...new Set(sent.map((r) => r.idempotencyKey))], [`${id}:1`], 'every send carried the same idempotency key: one charge at Stripe');
+    assert.equal(Number((await p.db('balance_entries').where({ payment_id: id }).count({ n: '*' }))[0]!.n), 1);
+    assert.equal((await p.api('GET', `/v1/projects/${projectId}`)).body.budget.limit, '17.50', 'raised once');
+  });
+
+  it('a worker killed while waiting for an ETH payment credits it once after the restart', async () => {
+    let worker = startWorker(declining.url);
+    const projectId = await projectWithBudget(p, '10.00');
+    await setMethods(p, projectId, [
+      { kind: 'card', customer: 'cus_test', paymentMethod: 'pm_card_visa' },
+      { kind: 'crypto', chain: 'eth', address: receiver(), rate: '2000.00', timeoutSeconds: 300 },
+      { kind: 'manual', timeoutSeconds: 600 },
+    ]);
+    const id = await topup(p, projectId, '25.00');
+    const waiting = await waitForPayment(p, id, (b) => b.attempts[1]?.status === 'waiting', 'the ETH invoice', 60_000);
+    assert.equal(waiting.attempts[1].details.amount, '0.012500000000000000');
+    await kill(worker);
+    const tx = await sendEth(chain, payer(), receiver(), 12_500_000_000_000_000n);
+    await chain.mine(3);
+    worker = startWorker(declining.url);
+    const done = await waitForPayment(p, id, ended, 'to end', 120_000);
+    assert.equal(done.status, 'succeeded', JSON.stringify(done));
+    assert.deepEqual(done.attempts.map((a: any) => [a.method, a.status]), [['card', 'declined'], ['crypto', 'succeeded']]);
+    assert.equal(done.attempts[1].details.txHash, tx);
+    assert.equal((await p.db('crypto_invoices').where({ payment_id: id })).length, 1, 'one invoice');
+    assert.equal(Number((await p.db('balance_entries').where({ payment_id: id }).count({ n: '*' }))[0]!.n), 1, 'credited once');
+    assert.deepEqual([...new Set(charges(declining, id).map((r) => r.idempotencyKey))], [`${id}:1`], 'one card charge');
+    assert.deepEqual((await p.api('GET', `/v1/projects/${projectId}/balance`)).body.items, [{ amount: '25.00', currency: 'USD' }]);
+  });
+
+  function receiver() {
+    return chain.accounts[1]!;
+  }
+  function payer() {
+    return chain.accounts[2]!;
+  }
+});
