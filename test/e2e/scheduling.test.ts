@@ -208,4 +208,24 @@ describe('project scheduling: machine slots, priorities, resources, completion c
     const empty = await p.api('PATCH', `/v1/objectives/${a}`, {});
     assert.equal(empty.status, 409); // already ended
   });
+
+  it('the project coordinator continues as new to keep its history short, keeping what is held and what waits', async () => {
+    const projectId = await projectWithBudget(p, '10.00');
+    await setScheduling(projectId, { maxConcurrentMachines: 1 });
+    const holder = await createObjective(projectId, { title: 'holder', command: 'sleep 8' });
+    await waitFor(async () => ((await p.api('GET', `/v1/objectives/${holder}`)).body.status === 'running' ? true : null), 'holder running', 60_000);
+    const waiter = await createObjective(projectId, { title: 'waiter', command: 'true' });
+    await waitFor(async () => ((await p.api('GET', `/v1/projects/${projectId}/scheduling`)).body.coordinator?.waiting.length === 1 ? true : null), 'waiter queued', 60_000);
+    const handle = p.temporal.workflow.getHandle(`coordinator-${projectId}`);
+    const first = (await handle.describe()).runId;
+    // More signals than one run handles: the coordinator must continue as new.
+    for (let i = 0; i < 520; i += 40) await Promise.all(Array.from({ length: 40 }, () => handle.signal('reschedule', { by: 'test' })));
+    await waitFor(async () => ((await handle.describe()).runId !== first ? true : null), 'a new run', 60_000);
+    const s = (await p.api('GET', `/v1/projects/${projectId}/scheduling`)).body.coordinator;
+    assert.equal(s.holding.length, 1, JSON.stringify(s));
+    assert.equal(s.waiting.length, 1, JSON.stringify(s));
+    const [h, w] = await Promise.all([waitForObjective(holder), waitForObjective(waiter)]);
+    assert.equal(h.status, 'completed');
+    assert.equal(w.status, 'completed');
+  });
 });
