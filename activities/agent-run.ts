@@ -146,14 +146,20 @@ export function createAgentRunActivities({ db, config, log, fx: givenFx }: Activ
         checkpointChain = checkpointChain.then(async () => {
           const id = idFromName('checkpoint', `${input.machineId}:${input.segment ?? 0}:${name}`);
           if (!(await workspaceChangedSince(lastCheckpointId))) return;
-          await checkpointWorkspace(db, project, workspace, {
-            checkpointId: id,
-            machineId: input.machineId,
-            parentCheckpointId: lastCheckpointId,
-            kind: 'turn',
-            trigger,
-            at: new Date().toISOString(),
-          }, { config, log });
+          await checkpointWorkspace(
+            db,
+            project,
+            workspace,
+            {
+              checkpointId: id,
+              machineId: input.machineId,
+              parentCheckpointId: lastCheckpointId,
+              kind: 'turn',
+              trigger,
+              at: new Date().toISOString(),
+            },
+            { config, log },
+          );
           checkpoints.push(id);
           lastCheckpointId = id;
         });
@@ -193,7 +199,15 @@ export function createAgentRunActivities({ db, config, log, fx: givenFx }: Activ
           usage.outputTokens += u.outputTokens;
           fs.appendFileSync(
             conversationFile,
-            JSON.stringify({ seq: call.seq, at: call.startedAt, model: u.model, status: call.status, usage: u, request: call.requestBody, response: call.responseText }) + '\n',
+            JSON.stringify({
+              seq: call.seq,
+              at: call.startedAt,
+              model: u.model,
+              status: call.status,
+              usage: u,
+              request: call.requestBody,
+              response: call.responseText,
+            }) + '\n',
           );
           await recordCost(db, {
             idempotencyKey: `machine:${input.machineId}:api:${input.segment ?? 0}:${call.seq}`,

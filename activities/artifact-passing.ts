@@ -90,7 +90,12 @@ export function createArtifactPassingActivities({ db, config }: ActivityDeps) {
      * Keeps the machine's declared files, as they are in `checkpointId`, as named artifacts linked
      * to it. Returns which were stored and which the checkpoint does not have.
      */
-    async storeDeclaredArtifacts(input: { machineId: string; projectId: string; checkpointId: string; paths: string[] }): Promise<{ stored: string[]; missing: string[] }> {
+    async storeDeclaredArtifacts(input: {
+      machineId: string;
+      projectId: string;
+      checkpointId: string;
+      paths: string[];
+    }): Promise<{ stored: string[]; missing: string[] }> {
       const project = await projectOf(input.projectId);
       const cp = await getCheckpoint(db, input.checkpointId);
       if (!cp || cp.projectId !== project.id) throw ApplicationFailure.nonRetryable(`checkpoint ${input.checkpointId} not found`, 'NotFoundError');

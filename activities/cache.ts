@@ -28,9 +28,7 @@ export interface CacheLookupInput {
   checkpointId: string;
 }
 
-export type CacheLookupResult =
-  | { hit: false }
-  | { hit: true; checkpointId: string; sourceMachineId: string; exitCode: number | null; currency: CurrencyCode };
+export type CacheLookupResult = { hit: false } | { hit: true; checkpointId: string; sourceMachineId: string; exitCode: number | null; currency: CurrencyCode };
 
 /** Activities of the machine result cache. */
 export function createCacheActivities({ db }: ActivityDeps) {
@@ -48,7 +46,13 @@ export function createCacheActivities({ db }: ActivityDeps) {
       if (recorded) {
         if (recorded.outcome !== 'hit') return { hit: false };
         const machine = await getMachine(db, input.machineId);
-        return { hit: true, checkpointId: recorded.checkpointId!, sourceMachineId: recorded.sourceMachineId!, exitCode: machine?.exitCode ?? 0, currency: project.currency };
+        return {
+          hit: true,
+          checkpointId: recorded.checkpointId!,
+          sourceMachineId: recorded.sourceMachineId!,
+          exitCode: machine?.exitCode ?? 0,
+          currency: project.currency,
+        };
       }
       const parent = await getCheckpoint(db, input.parentCheckpointId);
       if (!parent || parent.projectId !== project.id) {
@@ -86,7 +90,14 @@ export function createCacheActivities({ db }: ActivityDeps) {
           kind: 'final',
           trigger,
         });
-        await insertCacheRecord(trx, { ...none, outcome: 'hit', sourceMachineId: entry.machineId, checkpointId: input.checkpointId, savedAmount: saved, currency });
+        await insertCacheRecord(trx, {
+          ...none,
+          outcome: 'hit',
+          sourceMachineId: entry.machineId,
+          checkpointId: input.checkpointId,
+          savedAmount: saved,
+          currency,
+        });
         await recordCost(trx, {
           idempotencyKey: `machine:${input.machineId}:cache`,
           projectId: project.id,
@@ -113,10 +124,21 @@ export function createCacheActivities({ db }: ActivityDeps) {
         await appendAudit(trx, {
           ...audit,
           action: 'machine.cache_hit',
-          details: { sourceMachineId: entry.machineId, sourceCheckpointId: entry.checkpointId, checkpointId: input.checkpointId, saved: formatAmount(saved, currency), currency },
+          details: {
+            sourceMachineId: entry.machineId,
+            sourceCheckpointId: entry.checkpointId,
+            checkpointId: input.checkpointId,
+            saved: formatAmount(saved, currency),
+            currency,
+          },
           idempotencyKey: `machine:${input.machineId}:cache_hit`,
         });
-        await appendAudit(trx, { ...audit, action: 'machine.completed', details: { exitCode: entry.exitCode ?? 0, cache: 'hit' }, idempotencyKey: `machine:${input.machineId}:completed` });
+        await appendAudit(trx, {
+          ...audit,
+          action: 'machine.completed',
+          details: { exitCode: entry.exitCode ?? 0, cache: 'hit' },
+          idempotencyKey: `machine:${input.machineId}:completed`,
+        });
       });
       return { hit: true, checkpointId: input.checkpointId, sourceMachineId: entry.machineId, exitCode: entry.exitCode ?? 0, currency };
     },

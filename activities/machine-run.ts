@@ -50,7 +50,6 @@ export interface ProvisionedSandbox {
   warm: boolean;
 }
 
-
 export interface CheckpointRequest {
   checkpointId: string;
   machineId: string;
@@ -132,7 +131,14 @@ export function createMachineRunActivities({ db, config, log, providers, fx: giv
     const dailyBudget = machineTypeSpec(type).dailyBudget;
     if (!dailyBudget) return null;
     await db('budgets')
-      .insert({ id: `budget-${scopeId}`, scope_type: 'machine-type', scope_id: scopeId, period: 'daily', limit_amount: toNumeric(parseAmount(dailyBudget, 'USD')), currency: 'USD' })
+      .insert({
+        id: `budget-${scopeId}`,
+        scope_type: 'machine-type',
+        scope_id: scopeId,
+        period: 'daily',
+        limit_amount: toNumeric(parseAmount(dailyBudget, 'USD')),
+        currency: 'USD',
+      })
       .onConflict(['scope_type', 'scope_id'])
       .ignore();
     return findBudget(db, 'machine-type', scopeId);
@@ -486,7 +492,8 @@ export function createMachineRunActivities({ db, config, log, providers, fx: giv
       const computeCharged = charged > apiCost ? charged - apiCost : 0n;
       const converted = priceRate.from !== priceRate.to;
       // The event in the price's own currency: the cost itself, or the capped charge converted back.
-      const ownAmount = !converted || computeCharged === cost ? priceCost : convert(computeCharged, invert(priceRate.ratio), input.priceCurrency, 'half-even', 'ledger');
+      const ownAmount =
+        !converted || computeCharged === cost ? priceCost : convert(computeCharged, invert(priceRate.ratio), input.priceCurrency, 'half-even', 'ledger');
       await recordCost(db, {
         idempotencyKey: `${key}:compute`,
         projectId: project.id,

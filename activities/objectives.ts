@@ -76,11 +76,22 @@ export function createObjectiveActivities({ db, config }: ActivityDeps) {
         try {
           const result = await superviseSandbox(
             { machineId: `check-${input.machineId}`, workspace, command: criteria.command, network: false },
-            { logFile: path.join(config.home, 'logs', `check-${input.machineId}.log`), deadline: Date.now() + CHECK_TIMEOUT_MS, deadlineReason: 'check timed out' },
+            {
+              logFile: path.join(config.home, 'logs', `check-${input.machineId}.log`),
+              deadline: Date.now() + CHECK_TIMEOUT_MS,
+              deadlineReason: 'check timed out',
+            },
           );
           check = { passed: result.exitCode === 0 };
-          measured.check = { command: criteria.command, passed: check.passed, exitCode: result.exitCode, stopReason: result.stopReason, outputTail: result.outputTail.slice(-1000) };
-          if (!check.passed) missing.push(`the check \`${criteria.command}\` fails (exit ${result.exitCode ?? result.stopReason}): ${result.outputTail.slice(-400).trim()}`);
+          measured.check = {
+            command: criteria.command,
+            passed: check.passed,
+            exitCode: result.exitCode,
+            stopReason: result.stopReason,
+            outputTail: result.outputTail.slice(-1000),
+          };
+          if (!check.passed)
+            missing.push(`the check \`${criteria.command}\` fails (exit ${result.exitCode ?? result.stopReason}): ${result.outputTail.slice(-400).trim()}`);
         } finally {
           await removeWorkspace(project.repoPath, workspace);
         }

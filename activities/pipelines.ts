@@ -63,7 +63,13 @@ export function createPipelineActivities({ db, config }: ActivityDeps) {
     },
 
     /** A checkpoint that merges the checkpoints of several steps (for a step that follows them all). */
-    async mergeCheckpoints(input: { checkpointId: string; projectId: string; checkpointIds: string[]; at: string; trigger: string }): Promise<{ checkpointId: string }> {
+    async mergeCheckpoints(input: {
+      checkpointId: string;
+      projectId: string;
+      checkpointIds: string[];
+      at: string;
+      trigger: string;
+    }): Promise<{ checkpointId: string }> {
       const existing = await getCheckpoint(db, input.checkpointId);
       if (existing) return { checkpointId: existing.id };
       const project = await getProject(db, input.projectId);
@@ -72,7 +78,12 @@ export function createPipelineActivities({ db, config }: ActivityDeps) {
       if (parents.some((c) => !c)) throw ApplicationFailure.nonRetryable('a checkpoint to merge is missing', 'NotFoundError');
       let commit: string;
       try {
-        commit = await mergeCommits(project.repoPath, parents.map((c) => c!.commit), `merge ${input.checkpointIds.join(' + ')}`, new Date(input.at));
+        commit = await mergeCommits(
+          project.repoPath,
+          parents.map((c) => c!.commit),
+          `merge ${input.checkpointIds.join(' + ')}`,
+          new Date(input.at),
+        );
       } catch (e) {
         if (e instanceof GitError) throw ApplicationFailure.nonRetryable(e.message, 'MergeConflict');
         throw e;

@@ -8,7 +8,10 @@ import { maintainPools } from './compute/warm-pool.js';
 import type { ActivityDeps } from './deps.js';
 
 /** Asks every provider whether it can run here and records the answers for the api. */
-export async function publishProviderStatus(db: Db, providers: Map<ProviderId, ComputeProvider>): Promise<Array<{ id: ProviderId; available: boolean; reason: string | null }>> {
+export async function publishProviderStatus(
+  db: Db,
+  providers: Map<ProviderId, ComputeProvider>,
+): Promise<Array<{ id: ProviderId; available: boolean; reason: string | null }>> {
   const out = [];
   for (const [id, provider] of providers) {
     const a = await provider.availability().catch((err: Error) => ({ available: false, reason: err.message }));
@@ -34,10 +37,15 @@ export function createReconcileActivities({ db, config, providers }: ActivityDep
      */
     async findOrphanInstances(input: { minAgeSeconds: number }): Promise<Instance[]> {
       const live = new Set<string>(
-        await db('machines').whereNotIn('status', FINAL_MACHINE_STATUSES as string[]).pluck('id'),
+        await db('machines')
+          .whereNotIn('status', FINAL_MACHINE_STATUSES as string[])
+          .pluck('id'),
       );
       const liveRefs = new Set<string>(
-        await db('machines').whereNotIn('status', FINAL_MACHINE_STATUSES as string[]).whereNotNull('instance_ref').pluck('instance_ref'),
+        await db('machines')
+          .whereNotIn('status', FINAL_MACHINE_STATUSES as string[])
+          .whereNotNull('instance_ref')
+          .pluck('instance_ref'),
       );
       const pooled = new Map((await listWarmInstances(db)).map((w) => [w.instanceRef, w]));
       const cutoff = Date.now() - input.minAgeSeconds * 1000;

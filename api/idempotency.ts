@@ -29,9 +29,7 @@ export function idempotency(db: Db): RequestHandler {
     const json = res.json.bind(res);
     res.json = (body: unknown) => {
       if (res.statusCode < 500) {
-        void storeResponse(db, { apiKeyId, key, method: req.method, path: req.originalUrl, requestHash, status: res.statusCode, body }).catch(
-          () => undefined,
-        );
+        void storeResponse(db, { apiKeyId, key, method: req.method, path: req.originalUrl, requestHash, status: res.statusCode, body }).catch(() => undefined);
       }
       return json(body);
     };

@@ -31,8 +31,7 @@ export function openApiDocument() {
     required: true,
     content: { 'application/json': { schema: z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any' }) } },
   });
-  const query = (schema: z.ZodObject) =>
-    Object.keys(schema.shape).map((name) => ({ name, in: 'query', required: false, schema: { type: 'string' } }));
+  const query = (schema: z.ZodObject) => Object.keys(schema.shape).map((name) => ({ name, in: 'query', required: false, schema: { type: 'string' } }));
   const idParam = (name = 'id') => ({ name, in: 'path', required: true, schema: { type: 'string' } });
   const ok = (description: string) => ({ description, content: { 'application/json': {} } });
   const errors = {
@@ -86,13 +85,20 @@ export function openApiDocument() {
       },
       '/objectives/{id}': {
         get: op('An objective with status, progress and (while it runs) what it waits for', { parameters: [idParam()] }),
-        patch: op('Update title, priority, sub-tasks or machine count of an open objective', { parameters: [idParam()], requestBody: body(updateObjectiveBody) }),
+        patch: op('Update title, priority, sub-tasks or machine count of an open objective', {
+          parameters: [idParam()],
+          requestBody: body(updateObjectiveBody),
+        }),
       },
       '/objectives/{id}/pause': { post: op('Hold an objective that has not started its machine (202)', { parameters: [idParam()] }) },
       '/objectives/{id}/resume': { post: op('Let a paused objective go on (202)', { parameters: [idParam()] }) },
       '/objectives/{id}/cancel': { post: op('Cancel an objective; a running machine is terminated cleanly (202)', { parameters: [idParam()] }) },
-      '/objectives/{id}/links': { post: op('Add a dependency (refused with the path when it closes a cycle)', { parameters: [idParam()], requestBody: body(linkObjectiveBody) }) },
-      '/objectives/{id}/subtasks/done': { post: op('Tick sub-tasks off; records the progress made', { parameters: [idParam()], requestBody: body(subtasksDoneBody) }) },
+      '/objectives/{id}/links': {
+        post: op('Add a dependency (refused with the path when it closes a cycle)', { parameters: [idParam()], requestBody: body(linkObjectiveBody) }),
+      },
+      '/objectives/{id}/subtasks/done': {
+        post: op('Tick sub-tasks off; records the progress made', { parameters: [idParam()], requestBody: body(subtasksDoneBody) }),
+      },
       '/objectives/{id}/progress': { get: op('Every progress measurement of an objective, oldest first', { parameters: [idParam()] }) },
       '/projects/{id}/objectives/dag': { get: op('The objectives as a DAG: nodes with progress, edges, layers', { parameters: [idParam()] }) },
       '/projects/{id}/scheduling': {
@@ -116,10 +122,15 @@ export function openApiDocument() {
       '/pipelines': { post: op('Start a pipeline: a DAG of machine steps (202)', { requestBody: body(createPipelineBody) }) },
       '/pipelines/{id}': { get: op('A pipeline with the status and timing of each step', { parameters: [idParam()] }) },
       '/projects/{id}/payment-methods': {
-        put: op('Set the ordered payment methods (422 when the platform lacks a method\'s settings)', { parameters: [idParam()], requestBody: body(putPaymentMethodsBody) }),
+        put: op("Set the ordered payment methods (422 when the platform lacks a method's settings)", {
+          parameters: [idParam()],
+          requestBody: body(putPaymentMethodsBody),
+        }),
         get: op('The ordered payment methods', { parameters: [idParam()] }),
       },
-      '/projects/{id}/topups': { post: op('Top up the prepaid balance: starts the payment cascade (202 { paymentId })', { parameters: [idParam()], requestBody: body(topupBody) }) },
+      '/projects/{id}/topups': {
+        post: op('Top up the prepaid balance: starts the payment cascade (202 { paymentId })', { parameters: [idParam()], requestBody: body(topupBody) }),
+      },
       '/projects/{id}/credits': {
         post: op('Grant free credits (used first by a credits method) until expiresAt', { parameters: [idParam()], requestBody: body(creditBody) }),
         get: op('Free credits with what remains of each', { parameters: [idParam()] }),
@@ -132,29 +143,46 @@ export function openApiDocument() {
       '/payments/{id}': { get: op('A payment: status (running, manual_required, succeeded, failed) and every attempt', { parameters: [idParam()] }) },
       '/payments/{id}/approve': { post: op('Approve a payment waiting for manual approval (202); 409 otherwise', { parameters: [idParam()] }) },
       '/pipelines/{id}/cancel': { post: op('Cancel a pipeline: running machines are terminated, reservations settled', { parameters: [idParam()] }) },
-      '/machines/{id}/extend': { post: op('Give a paused machine more money, time or API calls', { parameters: [idParam()], requestBody: body(extendMachineBody) }) },
+      '/machines/{id}/extend': {
+        post: op('Give a paused machine more money, time or API calls', { parameters: [idParam()], requestBody: body(extendMachineBody) }),
+      },
       '/machines/{id}/artifacts': { get: op('Artifacts of a machine (conversation, tool output)', { parameters: [idParam()] }) },
-      '/machines/{id}/artifacts/{name}': { get: op('One artifact of a machine by name (a declared artifact is named by its workspace path)', { parameters: [idParam(), idParam('name')] }) },
-      '/projects/{id}/limit-policy': { put: op('What machines do at a limit: stop or pause', { parameters: [idParam()], requestBody: body(putLimitPolicyBody) }) },
-      '/projects/{id}/machine-types/{type}/budget': { put: op('A per-type daily budget', { parameters: [idParam(), idParam('type')], requestBody: body(putTypeBudgetBody) }) },
+      '/machines/{id}/artifacts/{name}': {
+        get: op('One artifact of a machine by name (a declared artifact is named by its workspace path)', { parameters: [idParam(), idParam('name')] }),
+      },
+      '/projects/{id}/limit-policy': {
+        put: op('What machines do at a limit: stop or pause', { parameters: [idParam()], requestBody: body(putLimitPolicyBody) }),
+      },
+      '/projects/{id}/machine-types/{type}/budget': {
+        put: op('A per-type daily budget', { parameters: [idParam(), idParam('type')], requestBody: body(putTypeBudgetBody) }),
+      },
       '/audit': { get: op('The audit log', { parameters: query(auditQuery) }) },
       '/audit/verify': { get: op('Verifies the audit hash chain') },
       '/openapi.json': { get: op('This document') },
       '/providers': { get: op('Compute providers and whether each can run machines here (with the reason when not)') },
       '/projects/{id}/placement': {
         get: op('The placement policy of a project: its rules, then the defaults', { parameters: [idParam()] }),
-        put: op('Set the placement rules of a project (per machine type, complexity, interruptibility)', { parameters: [idParam()], requestBody: body(putPlacementBody) }),
+        put: op('Set the placement rules of a project (per machine type, complexity, interruptibility)', {
+          parameters: [idParam()],
+          requestBody: body(putPlacementBody),
+        }),
       },
       '/fx/rates': { get: op('Live exchange rates from a base currency, with source and time', { parameters: query(fxRatesQuery) }) },
       '/cost-centers': {
         post: op('Create a cost center (development, testing or deployment) in a department', { requestBody: body(createCostCenterBody) }),
         get: op('List cost centers', { parameters: query(listCostCentersQuery) }),
       },
-      '/projects/{id}/cost-center': { put: op('Allocate the project to a cost center (null: none)', { parameters: [idParam()], requestBody: body(putProjectCostCenterBody) }) },
+      '/projects/{id}/cost-center': {
+        put: op('Allocate the project to a cost center (null: none)', { parameters: [idParam()], requestBody: body(putProjectCostCenterBody) }),
+      },
       '/cost-centers/{id}': { get: op('A cost center with its budget', { parameters: [idParam()] }) },
-      '/cost-centers/{id}/budget': { put: op('Set the cost center budget (any supported currency)', { parameters: [idParam()], requestBody: body(putBudgetBody) }) },
+      '/cost-centers/{id}/budget': {
+        put: op('Set the cost center budget (any supported currency)', { parameters: [idParam()], requestBody: body(putBudgetBody) }),
+      },
       '/cost-centers/{id}/costs': { get: op('Cost events and totals per currency of a cost center', { parameters: [idParam()] }) },
-      '/departments/{name}/budget': { put: op('Set the department budget (any supported currency)', { parameters: [idParam('name')], requestBody: body(putBudgetBody) }) },
+      '/departments/{name}/budget': {
+        put: op('Set the department budget (any supported currency)', { parameters: [idParam('name')], requestBody: body(putBudgetBody) }),
+      },
       '/departments/{name}/costs': { get: op('Department roll-up: totals per currency and per cost center', { parameters: [idParam('name')] }) },
     },
   };

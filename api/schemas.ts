@@ -15,7 +15,12 @@ export const createProjectBody = z.strictObject({
   greediness: z.number().min(0).max(1).default(0.5),
   defaultMachineMoney: decimal.optional(),
   limitPolicy: z.enum(['stop', 'pause']).default('stop'),
-  pauseMinutes: z.number().int().min(1).max(7 * 24 * 60).default(60),
+  pauseMinutes: z
+    .number()
+    .int()
+    .min(1)
+    .max(7 * 24 * 60)
+    .default(60),
   /** The cost center the project's spending is allocated to. */
   costCenterId: id('cost-center').optional(),
 });
@@ -43,13 +48,23 @@ export const completionCriteria = z
 
 export const putLimitPolicyBody = z.strictObject({
   policy: z.enum(['stop', 'pause']),
-  pauseMinutes: z.number().int().min(1).max(7 * 24 * 60).default(60),
+  pauseMinutes: z
+    .number()
+    .int()
+    .min(1)
+    .max(7 * 24 * 60)
+    .default(60),
 });
 
 export const extendMachineBody = z
   .strictObject({
     money: decimal.optional(),
-    minutes: z.number().int().min(1).max(7 * 24 * 60).optional(),
+    minutes: z
+      .number()
+      .int()
+      .min(1)
+      .max(7 * 24 * 60)
+      .optional(),
     apiCalls: z.number().int().min(1).max(1_000_000).optional(),
   })
   .refine((b) => b.money || b.minutes || b.apiCalls, { message: 'give at least one of money, minutes, apiCalls' });
@@ -62,7 +77,12 @@ export const putBudgetBody = z.strictObject({
 
 export const machineLimits = z.strictObject({
   money: decimal.optional(),
-  minutes: z.number().int().min(1).max(7 * 24 * 60).optional(),
+  minutes: z
+    .number()
+    .int()
+    .min(1)
+    .max(7 * 24 * 60)
+    .optional(),
   apiCalls: z.number().int().min(1).max(1_000_000).optional(),
 });
 
@@ -81,7 +101,9 @@ export const machineInputs = z.strictObject({
     .optional(),
   conversations: z
     .array(
-      z.strictObject({ machineId: id('machine').optional(), step: stepRef.optional() }).refine(oneSource('machineId'), { message: 'give exactly one of machineId, step' }),
+      z
+        .strictObject({ machineId: id('machine').optional(), step: stepRef.optional() })
+        .refine(oneSource('machineId'), { message: 'give exactly one of machineId, step' }),
     )
     .max(20)
     .optional(),
@@ -112,7 +134,12 @@ export const createMachineBody = z
     model: z.string().min(1).max(200).optional(),
     checkpointId: id('checkpoint').optional(),
     /** How often a model-backed machine checkpoints its live workspace (when files changed). */
-    checkpointEveryMinutes: z.number().int().min(1).max(24 * 60).optional(),
+    checkpointEveryMinutes: z
+      .number()
+      .int()
+      .min(1)
+      .max(24 * 60)
+      .optional(),
     /** Where to run; without it the project's placement policy decides. */
     provider: z.enum(PROVIDERS, { error: `must be one of: ${PROVIDERS.join(', ')}` }).optional(),
     profile: z.enum(Object.keys(PROFILES) as [keyof typeof PROFILES], { error: `must be one of: ${Object.keys(PROFILES).join(', ')}` }).optional(),
@@ -207,12 +234,19 @@ export const placementRule = z.strictObject({
   name: z.string().trim().min(1, 'is required').max(200),
   match: z
     .strictObject({
-      types: z.array(z.enum(MACHINE_TYPES, { error: `must be one of: ${MACHINE_TYPES.join(', ')}` })).min(1).max(50).optional(),
+      types: z
+        .array(z.enum(MACHINE_TYPES, { error: `must be one of: ${MACHINE_TYPES.join(', ')}` }))
+        .min(1)
+        .max(50)
+        .optional(),
       complexity: z.enum(['simple', 'complex']).optional(),
       interruptible: z.boolean().optional(),
     })
     .default({}),
-  providers: z.array(z.enum(PROVIDERS, { error: `must be one of: ${PROVIDERS.join(', ')}` })).min(1, 'needs at least one provider').max(10),
+  providers: z
+    .array(z.enum(PROVIDERS, { error: `must be one of: ${PROVIDERS.join(', ')}` }))
+    .min(1, 'needs at least one provider')
+    .max(10),
   profile: z.enum(Object.keys(PROFILES) as [keyof typeof PROFILES]).optional(),
   spot: z.union([z.boolean(), z.literal('if-interruptible')]).optional(),
 });
@@ -224,7 +258,10 @@ const currencyCode = z.enum(CURRENCY_CODES, { error: `must be one of: ${CURRENCY
 
 export const fxRatesQuery = z.strictObject({ base: currencyCode.default('USD') });
 
-const departmentName = z.string().trim().regex(/^[A-Za-z0-9][A-Za-z0-9 _.-]{0,99}$/, 'must be 1-100 letters, digits, spaces, "_", "-" or "."');
+const departmentName = z
+  .string()
+  .trim()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9 _.-]{0,99}$/, 'must be 1-100 letters, digits, spaces, "_", "-" or "."');
 
 export const createCostCenterBody = z.strictObject({
   name: z.string().trim().min(1, 'is required').max(200),
@@ -256,7 +293,10 @@ export const paymentMethodBody = z.discriminatedUnion(
       maxTries: maxTries.optional(),
       chain: z.enum(['eth', 'ton', 'btc'], { error: 'must be one of: eth, ton, btc' }),
       address: z.string().min(1, 'is required').max(200),
-      rate: z.string().regex(/^\d+(\.\d+)?$/, 'must be a positive decimal string: the price of one coin in the top-up currency').optional(),
+      rate: z
+        .string()
+        .regex(/^\d+(\.\d+)?$/, 'must be a positive decimal string: the price of one coin in the top-up currency')
+        .optional(),
       timeoutSeconds: positiveSeconds(30 * 24 * 3600).default(3600),
     }),
     z.strictObject({ kind: z.literal('manual'), timeoutSeconds: positiveSeconds(30 * 24 * 3600) }),

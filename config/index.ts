@@ -43,7 +43,11 @@ const envSchema = z.object({
   /** Seconds fetched rates are fresh; after that they are used while a refresh runs. */
   AUTOVIBE_FX_TTL_S: z.coerce.number().int().positive().default(600),
   /** Seconds after the last successful fetch beyond which conversion refuses instead of guessing. */
-  AUTOVIBE_FX_MAX_STALE_S: z.coerce.number().int().positive().default(48 * 3600),
+  AUTOVIBE_FX_MAX_STALE_S: z.coerce
+    .number()
+    .int()
+    .positive()
+    .default(48 * 3600),
   /** Seconds a source that failed is left alone before it is asked again. */
   AUTOVIBE_FX_RETRY_S: z.coerce.number().int().min(0).default(30),
   /** Snapshot chunk stores: the primary region and the region every snapshot is replicated to. */

@@ -115,12 +115,7 @@ function components(g: Graph): { comp: number[]; sizes: number[] } {
  * `dependsOn` order), optionally staying inside one component. Returns positions including both
  * ends, or null. With `from === to` it looks for a way back (a cycle), not the empty path.
  */
-function shortestPath(
-  g: Graph,
-  from: number,
-  to: number,
-  opts: { within?: { comp: number[]; c: number }; selfLoops?: boolean } = {},
-): number[] | null {
+function shortestPath(g: Graph, from: number, to: number, opts: { within?: { comp: number[]; c: number }; selfLoops?: boolean } = {}): number[] | null {
   const selfLoops = opts.selfLoops ?? true;
   const parent = new Map<number, number>([[from, -1]]);
   const queue = [from];
@@ -367,11 +362,7 @@ export function dependentsCount(nodes: readonly DagNode[]): Map<string, number> 
  * readyNodes(nodes, new Set(), new Set()); // ['a']
  * readyNodes(nodes, new Set(['a']), new Set(['b'])); // ['c']
  */
-export function readyNodes(
-  nodes: readonly DagNode[],
-  done: ReadonlySet<string>,
-  running: ReadonlySet<string>,
-): string[] {
+export function readyNodes(nodes: readonly DagNode[], done: ReadonlySet<string>, running: ReadonlySet<string>): string[] {
   const ready: string[] = [];
   const seen = new Set<string>();
   for (const node of nodes) {

@@ -23,17 +23,7 @@ export const PROFILES = {
 } as const satisfies Record<string, ComputeProfile>;
 export type ProfileId = keyof typeof PROFILES;
 
-export const MACHINE_STATUSES = [
-  'pending',
-  'provisioning',
-  'running',
-  'checkpointing',
-  'paused',
-  'completed',
-  'failed',
-  'terminated',
-  'refused',
-] as const;
+export const MACHINE_STATUSES = ['pending', 'provisioning', 'running', 'checkpointing', 'paused', 'completed', 'failed', 'terminated', 'refused'] as const;
 export type MachineStatus = (typeof MACHINE_STATUSES)[number];
 export const FINAL_MACHINE_STATUSES: readonly MachineStatus[] = ['completed', 'failed', 'terminated', 'refused'];
 

@@ -33,7 +33,12 @@ export const SPOT_PROVIDERS: readonly ProviderId[] = ['aws-ec2', 'aws-ecs'];
 export const DEFAULT_PLACEMENT: PlacementPolicy = {
   rules: [
     { name: 'complex work on VMs', match: { complexity: 'complex' }, providers: ['aws-ec2', 'kubernetes', 'local'], spot: 'if-interruptible' },
-    { name: 'simple tasks in containers', match: { complexity: 'simple' }, providers: ['container', 'aws-ecs', 'kubernetes', 'local'], spot: 'if-interruptible' },
+    {
+      name: 'simple tasks in containers',
+      match: { complexity: 'simple' },
+      providers: ['container', 'aws-ecs', 'kubernetes', 'local'],
+      spot: 'if-interruptible',
+    },
   ],
 };
 

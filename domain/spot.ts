@@ -94,9 +94,7 @@ export function chooseSpotPlacement(input: {
     .filter((p) => typeRank.has(p.instanceType) && zones.has(p.availabilityZone))
     .map((p) => ({ ...p, units: priceUnits(p.spotPrice) }));
   if (candidates.length === 0) {
-    throw new NoSpotCapacityError(
-      `no spot price for instance types [${input.allowedTypes.join(', ')}] in zones [${input.allowedZones.join(', ')}]`,
-    );
+    throw new NoSpotCapacityError(`no spot price for instance types [${input.allowedTypes.join(', ')}] in zones [${input.allowedZones.join(', ')}]`);
   }
   const affordable = candidates.filter((c) => c.units <= max);
   if (affordable.length === 0) {

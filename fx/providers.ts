@@ -57,7 +57,6 @@ export function parseEcbXml(xml: string, now: Date): Quote[] {
   return quotes;
 }
 
-
 /**
  * Coinbase's public exchange rates (`GET /v2/exchange-rates?currency=USD`):
  * `{ "data": { "currency": "USD", "rates": { "BTC": "0.0000105", ... } } }`, each "1 USD = rate X".
@@ -106,7 +105,10 @@ export function fixedProvider(spec: string, configuredAt: Date): RateProvider {
 
 export function parseFixedRates(spec: string, at: Date): Quote[] {
   const quotes: Quote[] = [];
-  for (const part of spec.split(',').map((p) => p.trim()).filter(Boolean)) {
+  for (const part of spec
+    .split(',')
+    .map((p) => p.trim())
+    .filter(Boolean)) {
     const m = /^([A-Z]{3})\/([A-Z]{3})=(\d+(?:\.\d+)?)$/.exec(part);
     if (!m || !isCurrencyCode(m[1]!) || !isCurrencyCode(m[2]!) || !(Number(m[3]) > 0)) {
       throw new Error(`AUTOVIBE_FX_FIXED_RATES: "${part}" is not BASE/QUOTE=rate with supported currencies and a positive rate`);

@@ -115,7 +115,9 @@ export class FxService {
     try {
       return (await this.refresh(p, now)).quotes;
     } catch (e) {
-      const last = entry ? `its rates were last fetched at ${entry.fetchedAt.toISOString()}, beyond the maximum staleness of ${this.opts.policy.maxStaleMs / 1000} s, and ` : '';
+      const last = entry
+        ? `its rates were last fetched at ${entry.fetchedAt.toISOString()}, beyond the maximum staleness of ${this.opts.policy.maxStaleMs / 1000} s, and `
+        : '';
       throw new Error(`${last}fetching failed: ${(e as Error).message}`);
     }
   }

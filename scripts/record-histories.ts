@@ -41,7 +41,6 @@ async function until(p: Platform, url: string, done: (b: any) => boolean): Promi
 
 const machineEnded = (b: any) => ['completed', 'failed', 'terminated', 'refused'].includes(b.status);
 
-
 /** A machine's checkpoint snapshot lifecycle, then one run each of the scheduled backup and prune. */
 async function recordSnapshotScenarios(p: Platform, queue: string, recorded: Array<[string, string]>): Promise<void> {
   const project = await call(p, 'POST', '/v1/projects', { name: 'snapshot histories' });
@@ -138,7 +137,6 @@ async function main() {
       recorded.push(['objective-first', first.id], ['objective-second-with-dependency', second.id]);
     }
 
-
     if (want('objective-with-completion-check')) {
       const o = await call(p, 'POST', `/v1/projects/${project.id}/objectives`, {
         title: 'two passes',
@@ -153,7 +151,14 @@ async function main() {
 
     if (want('pipeline-diamond-with-resources', 'project-coordinator')) {
       await call(p, 'PUT', `/v1/projects/${project.id}/scheduling`, { maxConcurrentMachines: 2, resources: { db: 1 } });
-      const step = (id: string, dependsOn: string[], resources: string[] = []) => ({ id, type: 'shell', command: `echo ${id} > ${id}.txt`, dependsOn, resources, limits: { money: '0.05' } });
+      const step = (id: string, dependsOn: string[], resources: string[] = []) => ({
+        id,
+        type: 'shell',
+        command: `echo ${id} > ${id}.txt`,
+        dependsOn,
+        resources,
+        limits: { money: '0.05' },
+      });
       const pl = await call(p, 'POST', '/v1/pipelines', {
         projectId: project.id,
         steps: [step('a', []), step('b', ['a'], ['db']), step('c', ['a'], ['db']), step('d', ['b', 'c'])],
@@ -189,7 +194,12 @@ async function main() {
       const leaked = await docker.createContainer({
         Image: podman.image,
         Cmd: ['/bin/sleep', '600'],
-        Labels: { 'autovibe.managed': 'true', 'autovibe.deployment': config.taskQueue, 'autovibe.machine': 'machine-00000000-0000-4000-8000-000000000000', 'autovibe.created-at': '2026-01-01T00:00:00Z' },
+        Labels: {
+          'autovibe.managed': 'true',
+          'autovibe.deployment': config.taskQueue,
+          'autovibe.machine': 'machine-00000000-0000-4000-8000-000000000000',
+          'autovibe.created-at': '2026-01-01T00:00:00Z',
+        },
         HostConfig: { NetworkMode: 'none' },
       });
       await leaked.start();

@@ -81,7 +81,10 @@ async function main() {
       ['payment-declined-then-approved', paymentId],
       ['payment-renewal-topup', action.workflow.workflowId],
     ] as const) {
-      const json = execFileSync(cli, ['workflow', 'show', '--address', temporal.address, '-w', workflowId, '--output', 'json'], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
+      const json = execFileSync(cli, ['workflow', 'show', '--address', temporal.address, '-w', workflowId, '--output', 'json'], {
+        encoding: 'utf8',
+        maxBuffer: 64 * 1024 * 1024,
+      });
       fs.writeFileSync(path.join(OUT, `${name}.json`), json);
       console.log(`recorded ${name} (${JSON.parse(json).events.length} events)`);
     }

@@ -1,10 +1,4 @@
-import {
-  CONVERSATION_ARTIFACT,
-  RECORDED_ARTIFACTS,
-  conversationPathOf,
-  workspacePathProblem,
-  type MachineInputs,
-} from '../domain/artifacts.js';
+import { CONVERSATION_ARTIFACT, RECORDED_ARTIFACTS, conversationPathOf, workspacePathProblem, type MachineInputs } from '../domain/artifacts.js';
 import { InputError } from '../domain/errors.js';
 import { listArtifacts, type Artifact } from './artifacts.js';
 import { getCheckpoint } from './checkpoints.js';
@@ -15,8 +9,7 @@ import type { Project } from './projects.js';
 
 /** One input to place in a workspace: a blob already in the project's repository, or an artifact file. */
 export type InputEntry =
-  | { dest: string; what: string; field: string; blob: { oid: string; mode: string } }
-  | { dest: string; what: string; field: string; artifact: Artifact };
+  { dest: string; what: string; field: string; blob: { oid: string; mode: string } } | { dest: string; what: string; field: string; artifact: Artifact };
 
 /** What a pipeline step may reference: its ancestors, and the artifacts each step declares. */
 export interface StepScope {

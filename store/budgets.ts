@@ -79,9 +79,7 @@ export async function budgetStatus(db: Db, budget: Budget, now: Date): Promise<B
   };
 }
 
-export type ReserveOutcome =
-  | { ok: true; reservationId: string; amount: bigint }
-  | { ok: false; budgetId: string; remaining: bigint; limit: bigint };
+export type ReserveOutcome = { ok: true; reservationId: string; amount: bigint } | { ok: false; budgetId: string; remaining: bigint; limit: bigint };
 
 /** The rate an amount was converted with, as records keep it. */
 export interface FxRecord {
@@ -202,7 +200,13 @@ export async function release(db: Db, key: string): Promise<void> {
  */
 export async function settleEach(db: Db, key: string, byBudget: Record<string, bigint>): Promise<Record<string, bigint>> {
   const charged: Record<string, bigint> = {};
-  await closeReservation(db, key, 'settled', (budgetId) => byBudget[budgetId] ?? 0n, (budgetId, c) => (charged[budgetId] = c));
+  await closeReservation(
+    db,
+    key,
+    'settled',
+    (budgetId) => byBudget[budgetId] ?? 0n,
+    (budgetId, c) => (charged[budgetId] = c),
+  );
   return charged;
 }
 

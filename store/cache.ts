@@ -99,7 +99,10 @@ export async function findCacheEntry(db: Db, projectId: string, key: string): Pr
     .where({ 'mc.project_id': projectId, 'mc.cache_key': key, 'm.status': 'completed' })
     .whereIn('mc.outcome', ['miss', 'bypass'])
     .whereRaw('coalesce(m.exit_code, 0) = 0')
-    .orderBy([{ column: 'm.ended_at', order: 'desc' }, { column: 'c.created_at', order: 'desc' }])
+    .orderBy([
+      { column: 'm.ended_at', order: 'desc' },
+      { column: 'c.created_at', order: 'desc' },
+    ])
     .first('m.id as machine_id', 'm.exit_code', 'c.id as checkpoint_id', 'c.commit');
   return row ? { machineId: row.machine_id, exitCode: row.exit_code, checkpointId: row.checkpoint_id, commit: row.commit } : null;
 }

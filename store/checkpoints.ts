@@ -49,9 +49,11 @@ export async function getCheckpoint(db: Db, id: string): Promise<Checkpoint | nu
 }
 
 export async function listCheckpoints(db: Db, projectId: string): Promise<Checkpoint[]> {
-  return (await db('checkpoints').where({ project_id: projectId }).orderBy([{ column: 'created_at' }, { column: 'id' }])).map(
-    toCheckpoint,
-  );
+  return (
+    await db('checkpoints')
+      .where({ project_id: projectId })
+      .orderBy([{ column: 'created_at' }, { column: 'id' }])
+  ).map(toCheckpoint);
 }
 
 export async function machineCheckpointIds(db: Db, machineId: string): Promise<string[]> {

@@ -12,10 +12,7 @@ export interface ProviderStatus {
 }
 
 export async function saveProviderStatus(db: Db, s: { id: string; available: boolean; reason: string | null; checkedAt: Date }): Promise<void> {
-  await db('compute_providers')
-    .insert({ id: s.id, available: s.available, reason: s.reason, checked_at: s.checkedAt })
-    .onConflict('id')
-    .merge();
+  await db('compute_providers').insert({ id: s.id, available: s.available, reason: s.reason, checked_at: s.checkedAt }).onConflict('id').merge();
 }
 
 export async function listProviderStatus(db: Db): Promise<ProviderStatus[]> {
@@ -76,13 +73,7 @@ export async function claimWarmInstance(db: Db, provider: string, profile: strin
   return db.transaction(async (trx) => {
     const mine = await trx('warm_instances').where({ provider, profile, machine_id: machineId }).first();
     if (mine) return toWarm(mine);
-    const free = await trx('warm_instances')
-      .where({ provider, profile })
-      .whereNull('machine_id')
-      .orderBy('created_at')
-      .forUpdate()
-      .skipLocked()
-      .first();
+    const free = await trx('warm_instances').where({ provider, profile }).whereNull('machine_id').orderBy('created_at').forUpdate().skipLocked().first();
     if (!free) return null;
     const [row] = await trx('warm_instances')
       .where({ instance_ref: free.instance_ref })
@@ -114,7 +105,9 @@ export const AGENT_PROVIDER_REASON = 'model-backed machines run on the local pro
  * What the workers last reported about each provider, as the placement's availability function.
  * `local` counts as available until a worker says otherwise (an api started before its worker).
  */
-export async function providerAvailability(db: Db): Promise<{ availability: Availability; statuses: Array<{ id: ProviderId; available: boolean; reason: string | null; checkedAt: string | null }> }> {
+export async function providerAvailability(
+  db: Db,
+): Promise<{ availability: Availability; statuses: Array<{ id: ProviderId; available: boolean; reason: string | null; checkedAt: string | null }> }> {
   const rows = new Map((await listProviderStatus(db)).map((r) => [r.id, r]));
   const statuses = PROVIDERS.map((id) => {
     const row = rows.get(id);

@@ -20,10 +20,7 @@ function toCostCenter(r: Record<string, any>): CostCenter {
 
 /** Inserts a cost center; returns the existing one when the id is taken (a repeated request). */
 export async function insertCostCenter(db: Db | Knex.Transaction, c: Omit<CostCenter, 'createdAt'>): Promise<CostCenter> {
-  await db('cost_centers')
-    .insert({ id: c.id, name: c.name, kind: c.kind, department: c.department, created_by: c.createdBy })
-    .onConflict('id')
-    .ignore();
+  await db('cost_centers').insert({ id: c.id, name: c.name, kind: c.kind, department: c.department, created_by: c.createdBy }).onConflict('id').ignore();
   return toCostCenter(await db('cost_centers').where({ id: c.id }).first());
 }
 

@@ -4,9 +4,7 @@ import type { Db } from './db.js';
 /** Every fetched quote is kept (fx_rates), so any converted amount can be traced to what a source said. */
 export async function saveQuotes(db: Db, quotes: Quote[]): Promise<void> {
   if (quotes.length === 0) return;
-  await db('fx_rates').insert(
-    quotes.map((q) => ({ source: q.source, base: q.base, quote: q.quote, rate: q.rate, as_of: q.asOf, fetched_at: q.fetchedAt })),
-  );
+  await db('fx_rates').insert(quotes.map((q) => ({ source: q.source, base: q.base, quote: q.quote, rate: q.rate, as_of: q.asOf, fetched_at: q.fetchedAt })));
 }
 
 /** The quotes of `source`'s latest fetch, or [] when it was never fetched. */

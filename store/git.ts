@@ -109,13 +109,7 @@ export async function resetWorkspace(repoPath: string, workspace: string, commit
  * worktree's HEAD. With the same files, parent, message and date the commit id is the same,
  * so a retried snapshot yields the identical commit.
  */
-export async function snapshotWorkspace(
-  repoPath: string,
-  workspace: string,
-  parentCommit: string,
-  message: string,
-  date: Date,
-): Promise<string> {
+export async function snapshotWorkspace(repoPath: string, workspace: string, parentCommit: string, message: string, date: Date): Promise<string> {
   const admin = worktreeAdminDir(repoPath, workspace);
   const base = ['--git-dir', admin, '--work-tree', workspace];
   await git([...base, 'add', '--all', '.']);
@@ -148,7 +142,10 @@ export async function listFiles(repoPath: string, commit: string): Promise<FileE
       return { type, oid, path: filePath };
     })
     .filter((e) => e.type === 'blob');
-  const blobs = await readBlobs(repoPath, entries.map((e) => e.oid));
+  const blobs = await readBlobs(
+    repoPath,
+    entries.map((e) => e.oid),
+  );
   return entries.map((e, i) => ({
     path: e.path,
     size: blobs[i]!.length,

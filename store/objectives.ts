@@ -94,7 +94,10 @@ export async function getObjective(db: Db, id: string): Promise<Objective | null
 
 export async function listObjectives(db: Db, projectId: string): Promise<Objective[]> {
   const rows = await db('objectives').where({ project_id: projectId }).orderBy('created_at');
-  const links = await linksOf(db, rows.map((r) => r.id));
+  const links = await linksOf(
+    db,
+    rows.map((r) => r.id),
+  );
   return rows.map((r) => toObjective(r, links.get(r.id)!));
 }
 
@@ -139,7 +142,9 @@ export async function updateObjective(db: Db, id: string, u: ObjectiveUpdate): P
 export async function markSubtasksDone(db: Db | Knex.Transaction, id: string, names: string[]): Promise<string[]> {
   const row = await db('objectives').where({ id }).forUpdate().first('subtasks_done');
   const done = [...new Set([...(row?.subtasks_done ?? []), ...names])];
-  await db('objectives').where({ id }).update({ subtasks_done: JSON.stringify(done) });
+  await db('objectives')
+    .where({ id })
+    .update({ subtasks_done: JSON.stringify(done) });
   return done;
 }
 
@@ -169,7 +174,10 @@ export async function recordProgress(db: Db | Knex.Transaction, key: string, p: 
       .onConflict('idempotency_key')
       .ignore()
       .returning('id');
-    if (inserted.length) await trx('objectives').where({ id: p.objectiveId }).update({ progress: p.progress.toFixed(4) });
+    if (inserted.length)
+      await trx('objectives')
+        .where({ id: p.objectiveId })
+        .update({ progress: p.progress.toFixed(4) });
   });
 }
 

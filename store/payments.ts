@@ -44,9 +44,7 @@ export async function setPaymentMethods(db: Db, projectId: string, methods: Paym
   await db.transaction(async (trx) => {
     await trx('payment_methods').where({ project_id: projectId }).delete();
     if (methods.length) {
-      await trx('payment_methods').insert(
-        methods.map((m, position) => ({ project_id: projectId, position, kind: m.kind, config: JSON.stringify(m) })),
-      );
+      await trx('payment_methods').insert(methods.map((m, position) => ({ project_id: projectId, position, kind: m.kind, config: JSON.stringify(m) })));
     }
   });
 }
@@ -229,7 +227,9 @@ export async function useCredits(db: Db, u: { paymentId: string; projectId: stri
     for (const r of rows) {
       if (left === 0n) break;
       const take = fromNumeric(r.remaining) < left ? fromNumeric(r.remaining) : left;
-      await trx('credits').where({ id: r.id }).update({ remaining: trx.raw('remaining - ?::numeric', [toNumeric(take)]) });
+      await trx('credits')
+        .where({ id: r.id })
+        .update({ remaining: trx.raw('remaining - ?::numeric', [toNumeric(take)]) });
       await trx('credit_uses').insert({ payment_id: u.paymentId, credit_id: r.id, amount: toNumeric(take) });
       used.push({ creditId: r.id, amount: take });
       left -= take;
@@ -315,7 +315,10 @@ export async function updateInvoice(db: Conn, id: string, u: { status?: CryptoIn
  * and, when the project's budget is in the same currency, its limit rises by the same amount so
  * the money is spendable. Returns false when this payment was already credited.
  */
-export async function creditTopup(db: Db, t: { paymentId: string; projectId: string; amount: bigint; currency: CurrencyCode; method: string }): Promise<boolean> {
+export async function creditTopup(
+  db: Db,
+  t: { paymentId: string; projectId: string; amount: bigint; currency: CurrencyCode; method: string },
+): Promise<boolean> {
   return db.transaction(async (trx) => {
     const inserted = await trx('balance_entries')
       .insert({ project_id: t.projectId, payment_id: t.paymentId, amount: toNumeric(t.amount), currency: t.currency, method: t.method })

@@ -119,5 +119,7 @@ export async function updateStep(
 }
 
 export async function finishPipeline(db: Db, id: string, status: PipelineStatus, error: string | null): Promise<void> {
-  await db('pipelines').where({ id }).update({ status, error, ended_at: db.raw('coalesce(ended_at, now())') });
+  await db('pipelines')
+    .where({ id })
+    .update({ status, error, ended_at: db.raw('coalesce(ended_at, now())') });
 }

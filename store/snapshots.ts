@@ -227,7 +227,10 @@ export async function storeTree(root: string, store: ChunkStore, db?: Db): Promi
   });
   if (db) {
     for (let i = 0; i < newChunks.length; i += 1000) {
-      await db('snapshot_chunks').insert(newChunks.slice(i, i + 1000)).onConflict('hash').ignore();
+      await db('snapshot_chunks')
+        .insert(newChunks.slice(i, i + 1000))
+        .onConflict('hash')
+        .ignore();
     }
   }
   return { manifest: manifest.filter((m): m is ManifestEntry => m !== null), bytes, storedBytes, chunks: chunkOps.size };
@@ -582,7 +585,13 @@ export async function retentionInputs(db: Db): Promise<RetentionInput[]> {
     const live = await db('machines').where({ project_id: projectId }).whereIn('status', LIVE_MACHINE_STATUSES).select('id', 'parent_checkpoint_id');
     for (const m of live) referenced.add(m.parent_checkpoint_id);
     if (live.length) {
-      for (const c of await db('checkpoints').whereIn('machine_id', live.map((m) => m.id)).select('id')) referenced.add(c.id);
+      for (const c of await db('checkpoints')
+        .whereIn(
+          'machine_id',
+          live.map((m) => m.id),
+        )
+        .select('id'))
+        referenced.add(c.id);
     }
     // Objectives hand their machines' final checkpoints to the objectives that depend on them.
     const objectiveFinals = await db('checkpoints as c')
@@ -595,7 +604,13 @@ export async function retentionInputs(db: Db): Promise<RetentionInput[]> {
     const pipelines = await db('pipelines').where({ project_id: projectId }).select('id', 'base_checkpoint_id');
     for (const p of pipelines) referenced.add(p.base_checkpoint_id);
     if (pipelines.length) {
-      const steps = await db('pipeline_steps').whereIn('pipeline_id', pipelines.map((p) => p.id)).whereNotNull('checkpoint_id').select('checkpoint_id');
+      const steps = await db('pipeline_steps')
+        .whereIn(
+          'pipeline_id',
+          pipelines.map((p) => p.id),
+        )
+        .whereNotNull('checkpoint_id')
+        .select('checkpoint_id');
       for (const s of steps) referenced.add(s.checkpoint_id);
     }
     out.push({

@@ -37,7 +37,12 @@ export function snapshotScheduleIds(config: Pick<Config, 'taskQueue'>) {
 export async function ensureSnapshotSchedules(client: Client, config: Pick<Config, 'taskQueue'>): Promise<string[]> {
   const ids = snapshotScheduleIds(config);
   const wanted = [
-    { scheduleId: ids.backup, workflowType: 'snapshotBackup', hour: 2, note: 'Stores and replicates checkpoint snapshots that are missing or not yet in every region.' },
+    {
+      scheduleId: ids.backup,
+      workflowType: 'snapshotBackup',
+      hour: 2,
+      note: 'Stores and replicates checkpoint snapshots that are missing or not yet in every region.',
+    },
     { scheduleId: ids.prune, workflowType: 'snapshotPrune', hour: 3, note: 'Applies the snapshot retention grid and frees unused chunks.' },
   ];
   const created: string[] = [];

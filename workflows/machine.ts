@@ -214,152 +214,157 @@ export async function machineRun(input: MachineRunInput): Promise<MachineRunResu
       lastCheckpoint = prepared.checkpointId;
       if (input.type !== 'shell') prompt = `${prompt}\n\n${prepared.note}`;
     }
-   for (let segment = 0; ; segment++) {
-    const segmentStart = Date.now();
-    const timeLimitMs = limits.minutes * 60_000 - carriedMs;
-    const moneyLimitMs = affordableMs(reservedAmount, hourlyUnits) - carriedMs;
-    const deadline = segmentStart + Math.min(timeLimitMs, moneyLimitMs);
-    const deadlineReason = moneyLimitMs < timeLimitMs ? STOP_REASONS.moneyLimit : STOP_REASONS.timeLimit;
-    await mark('provisioning', { started: true });
-    const sandbox = await quick.provisionSandbox({
-      machineId: input.machineId,
-      projectId: input.projectId,
-      checkpointId: lastCheckpoint,
-      ...(input.provider ? { provider: input.provider, profile: input.profile, spot: input.spot ?? false } : {}),
-    });
-    instance = sandbox.instance;
-    provisioned = true;
-    await mark('running', { instanceRef: sandbox.instanceRef });
+    for (let segment = 0; ; segment++) {
+      const segmentStart = Date.now();
+      const timeLimitMs = limits.minutes * 60_000 - carriedMs;
+      const moneyLimitMs = affordableMs(reservedAmount, hourlyUnits) - carriedMs;
+      const deadline = segmentStart + Math.min(timeLimitMs, moneyLimitMs);
+      const deadlineReason = moneyLimitMs < timeLimitMs ? STOP_REASONS.moneyLimit : STOP_REASONS.timeLimit;
+      await mark('provisioning', { started: true });
+      const sandbox = await quick.provisionSandbox({
+        machineId: input.machineId,
+        projectId: input.projectId,
+        checkpointId: lastCheckpoint,
+        ...(input.provider ? { provider: input.provider, profile: input.profile, spot: input.spot ?? false } : {}),
+      });
+      instance = sandbox.instance;
+      provisioned = true;
+      await mark('running', { instanceRef: sandbox.instanceRef });
 
-    const { runCommand, runAgent } = proxyActivities<Activities>({
-      startToCloseTimeout: Math.max(deadline - Date.now(), 0) + 120_000,
-      heartbeatTimeout: input.heartbeatTimeoutSeconds * 1000,
-      retry: { initialInterval: '1s', maximumInterval: '10s', nonRetryableErrorTypes: ['NotFoundError', 'InputError'] },
-    });
-    runScope = new CancellationScope();
-    let runDone = false;
-    let interrupted = false;
-    const run: Promise<{ exitCode: number | null; stopReason: string | null; outputTail: string; interrupted?: boolean }> = runScope.run(async () => {
-      if (input.type === 'shell') {
-        return runCommand({
+      const { runCommand, runAgent } = proxyActivities<Activities>({
+        startToCloseTimeout: Math.max(deadline - Date.now(), 0) + 120_000,
+        heartbeatTimeout: input.heartbeatTimeoutSeconds * 1000,
+        retry: { initialInterval: '1s', maximumInterval: '10s', nonRetryableErrorTypes: ['NotFoundError', 'InputError'] },
+      });
+      runScope = new CancellationScope();
+      let runDone = false;
+      let interrupted = false;
+      const run: Promise<{ exitCode: number | null; stopReason: string | null; outputTail: string; interrupted?: boolean }> = runScope.run(async () => {
+        if (input.type === 'shell') {
+          return runCommand({
+            machineId: input.machineId,
+            projectId: input.projectId,
+            command: input.command,
+            baseCommit: sandbox.commit,
+            deadline,
+            deadlineReason,
+            ...(input.provider ? { instance: sandbox.instance } : {}),
+          });
+        }
+        const agent = await runAgent({
           machineId: input.machineId,
           projectId: input.projectId,
-          command: input.command,
-          baseCommit: sandbox.commit,
+          type: input.type,
+          prompt: segment === 0 ? prompt : `${prompt}\n\n${RESUME_NOTE}`,
+          model: input.model ?? null,
+          parentCheckpointId: lastCheckpoint,
           deadline,
           deadlineReason,
-          ...(input.provider ? { instance: sandbox.instance } : {}),
+          computeStartedAt: startedAt + pausedMs,
+          segment,
+          moneyLimit: formatAmount(reservedAmount, currency),
+          apiCallLimit: limits.apiCalls ?? null,
+          hourlyPrice,
+          checkpointEveryMinutes: input.checkpointEveryMinutes ?? 10,
         });
-      }
-      const agent = await runAgent({
-        machineId: input.machineId,
-        projectId: input.projectId,
-        type: input.type,
-        prompt: segment === 0 ? prompt : `${prompt}\n\n${RESUME_NOTE}`,
-        model: input.model ?? null,
-        parentCheckpointId: lastCheckpoint,
-        deadline,
-        deadlineReason,
-        computeStartedAt: startedAt + pausedMs,
-        segment,
-        moneyLimit: formatAmount(reservedAmount, currency),
-        apiCallLimit: limits.apiCalls ?? null,
-        hourlyPrice,
-        checkpointEveryMinutes: input.checkpointEveryMinutes ?? 10,
+        // Turn checkpoints were taken during the run; the final one follows them.
+        state.checkpoints.push(...agent.checkpoints);
+        lastCheckpoint = agent.lastCheckpointId;
+        return agent;
       });
-      // Turn checkpoints were taken during the run; the final one follows them.
-      state.checkpoints.push(...agent.checkpoints);
-      lastCheckpoint = agent.lastCheckpointId;
-      return agent;
-    });
-    // Checkpoints on request while the command runs; each is taken of the live workspace.
-    const onRequest = (async () => {
-      let handled = 0;
-      for (;;) {
-        await condition(() => runDone || checkpointRequests > handled);
-        if (runDone) return;
-        handled += 1;
-        await checkpoint('manual', 'request');
+      // Checkpoints on request while the command runs; each is taken of the live workspace.
+      const onRequest = (async () => {
+        let handled = 0;
+        for (;;) {
+          await condition(() => runDone || checkpointRequests > handled);
+          if (runDone) return;
+          handled += 1;
+          await checkpoint('manual', 'request');
+        }
+      })().catch(() => undefined); // a failed or cancelled checkpoint on request does not end the machine
+      try {
+        const result = await run;
+        interrupted = result.interrupted === true;
+        exitCode = result.exitCode;
+        state.stopReason = result.stopReason;
+        if (result.stopReason) status = 'terminated';
+        else if (result.exitCode !== 0) {
+          status = 'failed';
+          error = `command exited with code ${result.exitCode}: ${result.outputTail.slice(-500)}`;
+        }
+      } catch (err) {
+        if (!(terminateRequested && isCancellation(err))) throw err;
+        status = 'terminated';
+        state.stopReason = STOP_REASONS.terminated;
+      } finally {
+        runDone = true;
+        await onRequest;
       }
-    })().catch(() => undefined); // a failed or cancelled checkpoint on request does not end the machine
-    try {
-      const result = await run;
-      interrupted = result.interrupted === true;
-      exitCode = result.exitCode;
-      state.stopReason = result.stopReason;
-      if (result.stopReason) status = 'terminated';
-      else if (result.exitCode !== 0) {
+      if (interrupted && !terminateRequested && interruptions < MAX_INTERRUPTIONS && patched('reprovision-on-interruption')) {
+        // The instance vanished (spot reclaim, removed from outside): go on from the latest checkpoint.
+        interruptions += 1;
+        carriedMs += Date.now() - segmentStart;
+        await quick.recordInterruption({
+          machineId: input.machineId,
+          projectId: input.projectId,
+          attempt: interruptions,
+          instanceRef: sandbox.instanceRef,
+          checkpointId: lastCheckpoint,
+        });
+        await quick.terminateSandbox({ machineId: input.machineId, projectId: input.projectId, ...(instance ? { instance } : {}) });
+        provisioned = false;
+        status = 'completed';
+        exitCode = null;
+        state.stopReason = null;
+        continue;
+      }
+      if (interrupted) {
         status = 'failed';
-        error = `command exited with code ${result.exitCode}: ${result.outputTail.slice(-500)}`;
+        error = `instance interrupted ${interruptions + 1} times; giving up after ${MAX_INTERRUPTIONS} re-provisions`;
       }
-    } catch (err) {
-      if (!(terminateRequested && isCancellation(err))) throw err;
-      status = 'terminated';
-      state.stopReason = STOP_REASONS.terminated;
-    } finally {
-      runDone = true;
-      await onRequest;
-    }
-    if (interrupted && !terminateRequested && interruptions < MAX_INTERRUPTIONS && patched('reprovision-on-interruption')) {
-      // The instance vanished (spot reclaim, removed from outside): go on from the latest checkpoint.
-      interruptions += 1;
-      carriedMs += Date.now() - segmentStart;
-      await quick.recordInterruption({
-        machineId: input.machineId,
-        projectId: input.projectId,
-        attempt: interruptions,
-        instanceRef: sandbox.instanceRef,
-        checkpointId: lastCheckpoint,
-      });
-      await quick.terminateSandbox({ machineId: input.machineId, projectId: input.projectId, ...(instance ? { instance } : {}) });
-      provisioned = false;
-      status = 'completed';
-      exitCode = null;
-      state.stopReason = null;
-      continue;
-    }
-    if (interrupted) {
-      status = 'failed';
-      error = `instance interrupted ${interruptions + 1} times; giving up after ${MAX_INTERRUPTIONS} re-provisions`;
-    }
-    const atLimit = state.stopReason !== null && LIMIT_REASONS.includes(state.stopReason);
-    if (!(atLimit && input.limitPolicy?.policy === 'pause' && input.type !== 'shell' && !terminateRequested)) break;
+      const atLimit = state.stopReason !== null && LIMIT_REASONS.includes(state.stopReason);
+      if (!(atLimit && input.limitPolicy?.policy === 'pause' && input.type !== 'shell' && !terminateRequested)) break;
 
-    // Pause and ask: keep the work, free the compute, wait for a human to extend or terminate.
-    await checkpoint('pause', state.stopReason!);
-    await quick.terminateSandbox({ machineId: input.machineId, projectId: input.projectId });
-    carriedMs = 0;
-    provisioned = false;
-    const pausedAt = Date.now();
-    extension = undefined;
-    await mark('paused', { stopReason: state.stopReason });
-    const answered = await condition(() => extension !== undefined || terminateRequested, input.limitPolicy.pauseMinutes * 60_000);
-    pausedMs += Date.now() - pausedAt;
-    if (!answered || terminateRequested || !extension) {
-      state.stopReason = terminateRequested ? STOP_REASONS.terminated : `${state.stopReason}; not extended within ${input.limitPolicy.pauseMinutes} minutes`;
-      status = 'terminated';
-      break;
-    }
-    const ext: Extension = extension;
-    if (ext.money) {
-      const more = await quick.extendMachineBudget({ machineId: input.machineId, projectId: input.projectId, n: segment + 1, amount: ext.money });
-      if (!more.ok) {
-        state.stopReason = `extension refused: ${more.message}`;
+      // Pause and ask: keep the work, free the compute, wait for a human to extend or terminate.
+      await checkpoint('pause', state.stopReason!);
+      await quick.terminateSandbox({ machineId: input.machineId, projectId: input.projectId });
+      carriedMs = 0;
+      provisioned = false;
+      const pausedAt = Date.now();
+      extension = undefined;
+      await mark('paused', { stopReason: state.stopReason });
+      const answered = await condition(() => extension !== undefined || terminateRequested, input.limitPolicy.pauseMinutes * 60_000);
+      pausedMs += Date.now() - pausedAt;
+      if (!answered || terminateRequested || !extension) {
+        state.stopReason = terminateRequested ? STOP_REASONS.terminated : `${state.stopReason}; not extended within ${input.limitPolicy.pauseMinutes} minutes`;
         status = 'terminated';
         break;
       }
-      reservedAmount += parseAmount(more.amount, currency);
+      const ext: Extension = extension;
+      if (ext.money) {
+        const more = await quick.extendMachineBudget({ machineId: input.machineId, projectId: input.projectId, n: segment + 1, amount: ext.money });
+        if (!more.ok) {
+          state.stopReason = `extension refused: ${more.message}`;
+          status = 'terminated';
+          break;
+        }
+        reservedAmount += parseAmount(more.amount, currency);
+      }
+      limits = { ...limits, ...(ext.minutes ? { minutes: ext.minutes } : {}), ...(ext.apiCalls ? { apiCalls: ext.apiCalls } : {}) };
+      status = 'completed';
+      exitCode = null;
+      state.stopReason = null;
     }
-    limits = { ...limits, ...(ext.minutes ? { minutes: ext.minutes } : {}), ...(ext.apiCalls ? { apiCalls: ext.apiCalls } : {}) };
-    status = 'completed';
-    exitCode = null;
-    state.stopReason = null;
-   }
     if (provisioned) {
       await mark('checkpointing');
       await checkpoint('final', state.stopReason ?? 'end');
       if (input.artifacts?.length && patched(ARTIFACT_PASSING)) {
-        const kept = await quick.storeDeclaredArtifacts({ machineId: input.machineId, projectId: input.projectId, checkpointId: lastCheckpoint, paths: input.artifacts });
+        const kept = await quick.storeDeclaredArtifacts({
+          machineId: input.machineId,
+          projectId: input.projectId,
+          checkpointId: lastCheckpoint,
+          paths: input.artifacts,
+        });
         if (kept.missing.length && status === 'completed') {
           status = 'failed';
           error = `declared artifacts missing from the final checkpoint: ${kept.missing.join(', ')}`;

@@ -103,7 +103,8 @@ export async function objective(input: ObjectiveInput): Promise<ObjectiveState> 
     },
     {
       validator: (_link: { dependsOn: string }) => {
-        if (state.status !== 'waiting' || cancelRequested) throw new Error(`objective ${input.objectiveId} has already started; dependencies can be added only while it waits`);
+        if (state.status !== 'waiting' || cancelRequested)
+          throw new Error(`objective ${input.objectiveId} has already started; dependencies can be added only while it waits`);
       },
     },
   );
@@ -305,7 +306,8 @@ export async function objective(input: ObjectiveInput): Promise<ObjectiveState> 
       if (cancelRequested) return finish(state, input, 'cancelled');
       lastError = `machine ${machineId} ended ${result.status}${result.error ? `: ${result.error}` : ''}`;
       from = ended;
-      if (prompt !== null) prompt = `${input.machine.prompt ?? ''}\n\nA previous attempt left the work unfinished. Still missing:\n- ${measured.missing.join('\n- ')}`;
+      if (prompt !== null)
+        prompt = `${input.machine.prompt ?? ''}\n\nA previous attempt left the work unfinished. Still missing:\n- ${measured.missing.join('\n- ')}`;
     }
     const missing = state.missing?.length ? `; still missing: ${state.missing.join('; ')}` : '';
     return finish(state, input, 'failed', `completion criteria not met after ${maxMachines} machine(s) (${lastError})${missing}`);

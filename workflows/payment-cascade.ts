@@ -1,14 +1,4 @@
-import {
-  ActivityFailure,
-  condition,
-  defineQuery,
-  defineSignal,
-  ParentClosePolicy,
-  proxyActivities,
-  setHandler,
-  sleep,
-  startChild,
-} from '@temporalio/workflow';
+import { ActivityFailure, condition, defineQuery, defineSignal, ParentClosePolicy, proxyActivities, setHandler, sleep, startChild } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
 import type { CurrencyCode } from '../domain/money.js';
 import type { AttemptStatus, PaymentMethod, PaymentStatus } from '../domain/payments.js';
@@ -59,7 +49,13 @@ export async function paymentCascade(input: PaymentCascadeInput): Promise<Paymen
   /** Each method's activities, retried with backoff up to the method's own `maxTries` (else the cascade's, else 4). */
   const activitiesFor = (m: PaymentMethod) => {
     const maximumAttempts = ('maxTries' in m ? m.maxTries : undefined) ?? input.maxTries ?? 4;
-    const retry = { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts, nonRetryableErrorTypes: ['NotFoundError', 'InputError'] };
+    const retry = {
+      initialInterval: '1s',
+      backoffCoefficient: 2,
+      maximumInterval: '30s',
+      maximumAttempts,
+      nonRetryableErrorTypes: ['NotFoundError', 'InputError'],
+    };
     const heartbeatTimeout = `${input.heartbeatTimeoutSeconds}s`;
     return {
       // Card charges and chain reads heartbeat, so one cut short by a dead worker is retried within the heartbeat timeout.
@@ -70,7 +66,13 @@ export async function paymentCascade(input: PaymentCascadeInput): Promise<Paymen
   };
 
   const { paymentId } = input;
-  const record = async (seq: number, method: PaymentMethod['kind'], status: AttemptStatus, error: string | null = null, details: Record<string, unknown> = {}) => {
+  const record = async (
+    seq: number,
+    method: PaymentMethod['kind'],
+    status: AttemptStatus,
+    error: string | null = null,
+    details: Record<string, unknown> = {},
+  ) => {
     const a = state.attempts.find((x) => x.seq === seq);
     if (a) Object.assign(a, { status, error, details: { ...a.details, ...details } });
     else state.attempts.push({ seq, method, status, error, details });
@@ -160,7 +162,12 @@ export async function paymentCascade(input: PaymentCascadeInput): Promise<Paymen
     }
   }
   const lastManual = input.methods.at(-1)?.kind === 'manual';
-  state.error = input.methods.length === 0 ? 'the project has no payment methods' : lastManual ? 'manual approval timed out after every other method failed' : 'every payment method failed';
+  state.error =
+    input.methods.length === 0
+      ? 'the project has no payment methods'
+      : lastManual
+        ? 'manual approval timed out after every other method failed'
+        : 'every payment method failed';
   state.status = 'failed';
   await book.setPaymentState({ paymentId, status: 'failed', error: state.error });
   return state;
@@ -179,7 +186,12 @@ export interface RenewalTopupInput {
  * the window's payment (one per window) and starts its cascade, which outlives this workflow.
  */
 export async function renewalTopup(input: RenewalTopupInput): Promise<{ paymentId: string | null; note: string }> {
-  const r = await book.openRenewalPayment({ projectId: input.projectId, amount: input.amount, currency: input.currency, at: new Date(Date.now()).toISOString() });
+  const r = await book.openRenewalPayment({
+    projectId: input.projectId,
+    amount: input.amount,
+    currency: input.currency,
+    at: new Date(Date.now()).toISOString(),
+  });
   if (r.paymentId === null) return { paymentId: null, note: `skipped: ${r.reason}` };
   try {
     await startChild(paymentCascade, {
@@ -187,7 +199,15 @@ export async function renewalTopup(input: RenewalTopupInput): Promise<{ paymentI
       // A payment's cascade runs once, even after it has ended.
       workflowIdReusePolicy: 'REJECT_DUPLICATE',
       parentClosePolicy: ParentClosePolicy.ABANDON,
-      args: [{ paymentId: r.paymentId, projectId: input.projectId, methods: r.methods, pollSeconds: input.pollSeconds, heartbeatTimeoutSeconds: input.heartbeatTimeoutSeconds }],
+      args: [
+        {
+          paymentId: r.paymentId,
+          projectId: input.projectId,
+          methods: r.methods,
+          pollSeconds: input.pollSeconds,
+          heartbeatTimeoutSeconds: input.heartbeatTimeoutSeconds,
+        },
+      ],
     });
   } catch (err) {
     // A second firing in the same window: that window's cascade already ran (or runs).

@@ -108,18 +108,20 @@ export async function pipeline(input: PipelineInput): Promise<PipelineState> {
     // Machine slots and named resources come from the project coordinator, in one global order.
     const claimed = patched('pipeline-steps-claim-resources');
     if (claimed) {
-      await claims.acquire({
-        projectId: input.projectId,
-        requestId: machineId,
-        resources: step.resources ?? [],
-        priority: input.priority ?? 0,
-        dependents: dependents.get(step.id) ?? 0,
-        cost: parseAmount(step.limits.money, input.currency ?? 'USD').toString(),
-        label: `pipeline ${input.pipelineId}`,
-      }).catch(async (err: unknown) => {
-        await claims.release(input.projectId, machineId);
-        throw err;
-      });
+      await claims
+        .acquire({
+          projectId: input.projectId,
+          requestId: machineId,
+          resources: step.resources ?? [],
+          priority: input.priority ?? 0,
+          dependents: dependents.get(step.id) ?? 0,
+          cost: parseAmount(step.limits.money, input.currency ?? 'USD').toString(),
+          label: `pipeline ${input.pipelineId}`,
+        })
+        .catch(async (err: unknown) => {
+          await claims.release(input.projectId, machineId);
+          throw err;
+        });
     }
     try {
       await runMachine(step, from, machineId);
@@ -175,7 +177,9 @@ export async function pipeline(input: PipelineInput): Promise<PipelineState> {
       stepId: step.id,
       status: ok ? 'completed' : 'failed',
       checkpointId,
-      error: ok ? null : `machine ${machineId} ended ${result.status}${result.error ? `: ${result.error}` : result.stopReason ? ` (${result.stopReason})` : ''}`,
+      error: ok
+        ? null
+        : `machine ${machineId} ended ${result.status}${result.error ? `: ${result.error}` : result.stopReason ? ` (${result.stopReason})` : ''}`,
       ended: true,
     });
   }

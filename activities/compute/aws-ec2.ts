@@ -404,7 +404,12 @@ export class AwsEc2Provider implements ComputeProvider {
     for (const region of this.config.replicaRegions ?? []) {
       const [copy] = await this.describeSnapshots(this.regionClient(region), [{ Name: `tag:${TAG_SOURCE_SNAPSHOT}`, Values: [snapshotRef] }]);
       if (copy?.SnapshotId) {
-        result.push({ region, snapshotId: copy.SnapshotId, state: (copy.State ?? 'pending') as ReplicaStatus['state'], ...(copy.Progress ? { progress: copy.Progress } : {}) });
+        result.push({
+          region,
+          snapshotId: copy.SnapshotId,
+          state: (copy.State ?? 'pending') as ReplicaStatus['state'],
+          ...(copy.Progress ? { progress: copy.Progress } : {}),
+        });
       } else {
         result.push({ region, state: source && source.State !== 'completed' ? 'waiting-for-source' : 'missing' });
       }
@@ -464,12 +469,7 @@ export class AwsEc2Provider implements ComputeProvider {
       await fs.promises.rm(dir, { recursive: true, force: true });
     }
     const url = await getSignedUrl(this.s3, new GetObjectCommand({ Bucket: bucket, Key: key }), { expiresIn: 3600 });
-    return [
-      '#!/bin/sh',
-      'set -e',
-      'mkdir -p /workspace',
-      `curl -fsS --retry 5 ${shellQuote(url)} | tar -xz -C /workspace`,
-    ].join('\n');
+    return ['#!/bin/sh', 'set -e', 'mkdir -p /workspace', `curl -fsS --retry 5 ${shellQuote(url)} | tar -xz -C /workspace`].join('\n');
   }
 
   private tagsFor(request: ProvisionRequest): Tag[] {
@@ -527,9 +527,7 @@ export class AwsEc2Provider implements ComputeProvider {
 
   private async subnetsByZone(): Promise<Map<string, string>> {
     const out = await this.ec2.send(
-      new DescribeSubnetsCommand(
-        this.config.subnetIds ? { SubnetIds: this.config.subnetIds } : { Filters: [{ Name: 'default-for-az', Values: ['true'] }] },
-      ),
+      new DescribeSubnetsCommand(this.config.subnetIds ? { SubnetIds: this.config.subnetIds } : { Filters: [{ Name: 'default-for-az', Values: ['true'] }] }),
     );
     const byZone = new Map<string, string>();
     for (const subnet of out.Subnets ?? []) {

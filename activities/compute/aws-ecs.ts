@@ -15,15 +15,7 @@
  * Fargate keeps no disk between tasks, so snapshot fails too: checkpoints of an ECS machine are
  * its workspace's git commits.
  */
-import {
-  DescribeTasksCommand,
-  ECSClient,
-  ListTasksCommand,
-  RunTaskCommand,
-  StopTaskCommand,
-  type Tag,
-  type Task,
-} from '@aws-sdk/client-ecs';
+import { DescribeTasksCommand, ECSClient, ListTasksCommand, RunTaskCommand, StopTaskCommand, type Tag, type Task } from '@aws-sdk/client-ecs';
 import { PROFILES, type ProfileId } from '../../domain/machines.js';
 import type { AwsCredentials } from './aws-ec2.js';
 import type { ComputeProvider, ExecRequest, ExecResult, Instance, ProvisionRequest, SnapshotResult } from './provider.js';
@@ -82,9 +74,7 @@ export class AwsEcsProvider implements ComputeProvider {
 
   async provision(request: ProvisionRequest): Promise<Instance> {
     // Idempotent: a retried activity finds the task the first attempt started.
-    const running = await this.ecs.send(
-      new ListTasksCommand({ cluster: this.config.cluster, startedBy: request.machineId, desiredStatus: 'RUNNING' }),
-    );
+    const running = await this.ecs.send(new ListTasksCommand({ cluster: this.config.cluster, startedBy: request.machineId, desiredStatus: 'RUNNING' }));
     const existing = (await this.describe(running.taskArns ?? []))[0];
     if (existing) return this.toInstance(existing);
 

@@ -63,7 +63,10 @@ export class ContainerProvider implements ComputeProvider {
     try {
       await this.docker.getImage(this.opts.image).inspect();
     } catch {
-      return { available: false, reason: `image ${this.opts.image} is missing at ${this.opts.socketPath}: build or import it (see scripts/services/podman.ts)` };
+      return {
+        available: false,
+        reason: `image ${this.opts.image} is missing at ${this.opts.socketPath}: build or import it (see scripts/services/podman.ts)`,
+      };
     }
     return { available: true };
   }
@@ -174,7 +177,9 @@ export class ContainerProvider implements ComputeProvider {
   }
 
   private async killAll(instance: Instance): Promise<void> {
-    const exec = await this.api().getContainer(instance.instanceRef).exec({ Cmd: ['/bin/kill', '-9', '-1'], AttachStdout: true, AttachStderr: true });
+    const exec = await this.api()
+      .getContainer(instance.instanceRef)
+      .exec({ Cmd: ['/bin/kill', '-9', '-1'], AttachStdout: true, AttachStderr: true });
     const s = await exec.start({ hijack: true, stdin: false });
     s.resume();
     await new Promise<void>((resolve) => {
@@ -195,7 +200,10 @@ export class ContainerProvider implements ComputeProvider {
 
   async listInstances(): Promise<Instance[]> {
     if (!this.docker) return [];
-    const containers = await this.docker.listContainers({ all: true, filters: { label: [`${LABELS.managed}=true`, `${LABELS.deployment}=${this.opts.deployment}`] } });
+    const containers = await this.docker.listContainers({
+      all: true,
+      filters: { label: [`${LABELS.managed}=true`, `${LABELS.deployment}=${this.opts.deployment}`] },
+    });
     return containers.map((c) => ({
       provider: 'container' as const,
       instanceRef: c.Id,

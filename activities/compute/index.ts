@@ -44,9 +44,18 @@ export class UnconfiguredProvider implements ComputeProvider {
 export function createProviders(config: Config): Map<ProviderId, ComputeProvider> {
   const providers = new Map<ProviderId, ComputeProvider>();
   providers.set('local', new LocalProvider());
-  providers.set('container', new ContainerProvider({ socketPath: defaultContainerSocket(config.env), image: config.containerImage, deployment: config.taskQueue }));
+  providers.set(
+    'container',
+    new ContainerProvider({ socketPath: defaultContainerSocket(config.env), image: config.containerImage, deployment: config.taskQueue }),
+  );
   const env = config.env;
-  const list = (v: string | undefined) => (v ? v.split(',').map((x) => x.trim()).filter(Boolean) : undefined);
+  const list = (v: string | undefined) =>
+    v
+      ? v
+          .split(',')
+          .map((x) => x.trim())
+          .filter(Boolean)
+      : undefined;
   const aws = { region: env.AWS_REGION ?? 'us-east-1', ...(env.AUTOVIBE_AWS_ENDPOINT ? { endpoint: env.AUTOVIBE_AWS_ENDPOINT } : {}) };
   if (env.AUTOVIBE_AWS_EC2_IMAGE_ID) {
     providers.set(

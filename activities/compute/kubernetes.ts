@@ -13,7 +13,18 @@
  * - terminate: deletes the Job and its pods (404 is fine).
  * The workspace is an emptyDir: snapshots of it are git checkpoints, so snapshot fails here.
  */
-import { BatchV1Api, CoreV1Api, Exec, KubeConfig, NetworkingV1Api, VersionApi, type V1Job, type V1NetworkPolicy, type V1Pod, type V1Status } from '@kubernetes/client-node';
+import {
+  BatchV1Api,
+  CoreV1Api,
+  Exec,
+  KubeConfig,
+  NetworkingV1Api,
+  VersionApi,
+  type V1Job,
+  type V1NetworkPolicy,
+  type V1Pod,
+  type V1Status,
+} from '@kubernetes/client-node';
 import { execFile, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import { Readable, Writable } from 'node:stream';
@@ -79,7 +90,10 @@ export class KubernetesProvider implements ComputeProvider {
       const version = await this.kc.makeApiClient(VersionApi).getCode();
       return version.gitVersion ? { available: true } : { available: false, reason: 'the API server did not report its version' };
     } catch (err) {
-      return { available: false, reason: `Kubernetes API server ${this.kc.getCurrentCluster()?.server ?? '(none)'} cannot be reached: ${(err as Error).message}` };
+      return {
+        available: false,
+        reason: `Kubernetes API server ${this.kc.getCurrentCluster()?.server ?? '(none)'} cannot be reached: ${(err as Error).message}`,
+      };
     }
   }
 
@@ -175,7 +189,9 @@ export class KubernetesProvider implements ComputeProvider {
       },
     });
     if (result.exitCode !== 0) {
-      throw new Error(`unpacking the workspace in ${instance.instanceRef} failed (${result.stopReason ?? `exit ${String(result.exitCode)}`}): ${stderr.trim()}`);
+      throw new Error(
+        `unpacking the workspace in ${instance.instanceRef} failed (${result.stopReason ?? `exit ${String(result.exitCode)}`}): ${stderr.trim()}`,
+      );
     }
   }
 
@@ -205,7 +221,11 @@ export class KubernetesProvider implements ComputeProvider {
   }
 
   /** The machine's running pod, once it runs (image pull, scheduling), or why it never will. */
-  private async waitForPod(instance: Instance, deadline: number, signal?: AbortSignal): Promise<string | { stopReason: 'interrupted' | 'aborted' | 'deadline' }> {
+  private async waitForPod(
+    instance: Instance,
+    deadline: number,
+    signal?: AbortSignal,
+  ): Promise<string | { stopReason: 'interrupted' | 'aborted' | 'deadline' }> {
     const interval = this.config.pollIntervalMs ?? 1_000;
     for (;;) {
       if ((await this.checkInterruption(instance)).interrupted) return { stopReason: 'interrupted' };
@@ -279,7 +299,8 @@ export class KubernetesProvider implements ComputeProvider {
     if (failed) return { interrupted: true, reason: `job failed: ${failed.reason ?? ''} ${failed.message ?? ''}`.trim() };
     for (const pod of await this.pods(instance)) {
       const disrupted = pod.status?.conditions?.find((c) => c.type === 'DisruptionTarget' && c.status === 'True');
-      if (disrupted) return { interrupted: true, reason: `pod ${pod.metadata?.name ?? ''} disrupted: ${disrupted.reason ?? ''} ${disrupted.message ?? ''}`.trim() };
+      if (disrupted)
+        return { interrupted: true, reason: `pod ${pod.metadata?.name ?? ''} disrupted: ${disrupted.reason ?? ''} ${disrupted.message ?? ''}`.trim() };
       if (pod.status?.phase === 'Failed' || pod.status?.phase === 'Succeeded') {
         return { interrupted: true, reason: `pod ${pod.metadata?.name ?? ''} ${pod.status.phase}${pod.status.reason ? ` (${pod.status.reason})` : ''}` };
       }

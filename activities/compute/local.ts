@@ -87,5 +87,3 @@ export class LocalProvider implements ComputeProvider {
     killSandboxes(instance.machineId);
   }
 }
-
-

@@ -21,7 +21,13 @@ export async function fillPool(db: Db, config: Config, provider: ComputeProvider
     await fs.mkdir(workspace, { recursive: true });
     const instance = await provider.provision({ machineId: '', projectId: '', profile, spot: false, workspace, tags: { pool: `${provider.id}/${profile}` } });
     try {
-      await addWarmInstance(db, { instanceRef: instance.instanceRef, provider: provider.id, profile, workspace, instance: instance as unknown as Record<string, unknown> });
+      await addWarmInstance(db, {
+        instanceRef: instance.instanceRef,
+        provider: provider.id,
+        profile,
+        workspace,
+        instance: instance as unknown as Record<string, unknown>,
+      });
     } catch (err) {
       await provider.terminate(instance);
       throw err;

@@ -35,8 +35,14 @@ export function checkpointFileRoute(db: Db, machine: { machineId: string; projec
       }
       const checkpoint = await getCheckpoint(db, id);
       const project = await getProject(db, machine.projectId);
-      if (!checkpoint || checkpoint.projectId !== machine.projectId || !project) return json(404, { error: { message: `no checkpoint ${pathname.slice(PREFIX.length)} in this machine's project` } });
-      return json(200, { id: checkpoint.id, machineId: checkpoint.machineId, kind: checkpoint.kind, files: await listFiles(project.repoPath, checkpoint.commit) });
+      if (!checkpoint || checkpoint.projectId !== machine.projectId || !project)
+        return json(404, { error: { message: `no checkpoint ${pathname.slice(PREFIX.length)} in this machine's project` } });
+      return json(200, {
+        id: checkpoint.id,
+        machineId: checkpoint.machineId,
+        kind: checkpoint.kind,
+        files: await listFiles(project.repoPath, checkpoint.commit),
+      });
     }
     const reply = async (status: number, body: Buffer | string, details: Record<string, unknown>): Promise<LocalResponse> => {
       await appendAudit(db, {

@@ -84,7 +84,14 @@ export function createPaymentActivities({ db, config }: Pick<ActivityDeps, 'db' 
   }
 
   return {
-    async recordPaymentAttempt(a: { paymentId: string; seq: number; method: string; status: AttemptStatus; error?: string | null; details?: Record<string, unknown> }): Promise<void> {
+    async recordPaymentAttempt(a: {
+      paymentId: string;
+      seq: number;
+      method: string;
+      status: AttemptStatus;
+      error?: string | null;
+      details?: Record<string, unknown>;
+    }): Promise<void> {
       const p = await loadPayment(db, a.paymentId);
       await upsertAttempt(db, a);
       await appendAudit(db, {
@@ -107,7 +114,12 @@ export function createPaymentActivities({ db, config }: Pick<ActivityDeps, 'db' 
         subjectType: 'payment',
         subjectId: s.paymentId,
         projectId: p.projectId,
-        details: { amount: formatAmount(p.amount, p.currency), currency: p.currency, ...(s.paidBy ? { paidBy: s.paidBy } : {}), ...(s.error ? { error: s.error } : {}) },
+        details: {
+          amount: formatAmount(p.amount, p.currency),
+          currency: p.currency,
+          ...(s.paidBy ? { paidBy: s.paidBy } : {}),
+          ...(s.error ? { error: s.error } : {}),
+        },
         idempotencyKey: `payment:${s.paymentId}:${s.status}`,
       });
     },
@@ -121,7 +133,13 @@ export function createPaymentActivities({ db, config }: Pick<ActivityDeps, 'db' 
       return noteTry(a.paymentId, a.seq, async () => {
         const p = await loadPayment(db, a.paymentId);
         const m = methodAt(p, a.methodIndex, 'card');
-        if (!stripe) return { outcome: 'failed' as const, paymentIntentId: null, status: null, error: 'card payments are not configured on this worker (STRIPE_SECRET_KEY)' };
+        if (!stripe)
+          return {
+            outcome: 'failed' as const,
+            paymentIntentId: null,
+            status: null,
+            error: 'card payments are not configured on this worker (STRIPE_SECRET_KEY)',
+          };
         let amount: number;
         try {
           amount = stripeMinorUnits(p.amount, p.currency);
@@ -142,7 +160,8 @@ export function createPaymentActivities({ db, config }: Pick<ActivityDeps, 'db' 
               metadata: { paymentId: a.paymentId, projectId: p.projectId },
             }),
           );
-          if (r.paymentIntentId) await upsertAttempt(db, { paymentId: a.paymentId, seq: a.seq, method: 'card', status: 'running', details: { paymentIntentId: r.paymentIntentId } });
+          if (r.paymentIntentId)
+            await upsertAttempt(db, { paymentId: a.paymentId, seq: a.seq, method: 'card', status: 'running', details: { paymentIntentId: r.paymentIntentId } });
           return r;
         } catch (e) {
           if (e instanceof StripeTransientError) throw ApplicationFailure.retryable(e.message, 'StripeTransientError');
@@ -153,71 +172,83 @@ export function createPaymentActivities({ db, config }: Pick<ActivityDeps, 'db' 
 
     /** Opens the attempt's crypto invoice (once: its id is the payment id and seq). */
     async openCryptoInvoice(a: { paymentId: string; seq: number; methodIndex: number; deadline: string }) {
-      return noteTry(a.paymentId, a.seq, () => withHeartbeat(async () => {
-        const p = await loadPayment(db, a.paymentId);
-        const m = methodAt(p, a.methodIndex, 'crypto');
-        const id = `invoice-${a.paymentId}-${a.seq}`;
-        const existing = await getInvoice(db, id);
-        const coin = CHAIN_COINS[m.chain].coin;
-        const present = (inv: { id: string; amountBase: bigint; address: string; deadline: string }) => ({
-          ok: true as const,
-          invoiceId: inv.id,
-          address: inv.address,
-          chain: m.chain,
-          amount: formatAmount(inv.amountBase * 10n ** BigInt(18 - CHAIN_COINS[m.chain].decimals), coin),
-          coin,
-          deadline: inv.deadline,
-        });
-        if (existing) return present(existing);
-        let amountBase: bigint;
-        try {
-          amountBase = invoiceBaseUnits(p.amount, p.currency, m.chain, m.rate);
-        } catch (e) {
-          return { ok: false as const, error: (e as Error).message };
-        }
-        let fromBlock: string | null = null;
-        if (m.chain === 'eth') {
-          if (!eth) return { ok: false as const, error: 'ETH payments are not configured on this worker (ETH_RPC_URL)' };
-          fromBlock = (await ethInvoiceStart(eth)).toString();
-        } else if (m.chain === 'ton') {
-          if (!ton) return { ok: false as const, error: 'TON payments are not configured on this worker (TON_API_URL)' };
-        } else {
-          return { ok: false as const, error: 'BTC payments are not supported by this platform yet' };
-        }
-        const inv = await openInvoice(db, { id, paymentId: a.paymentId, chain: m.chain, address: m.address, amountBase, fromBlock, deadline: new Date(a.deadline) });
-        return present(inv);
-      }));
+      return noteTry(a.paymentId, a.seq, () =>
+        withHeartbeat(async () => {
+          const p = await loadPayment(db, a.paymentId);
+          const m = methodAt(p, a.methodIndex, 'crypto');
+          const id = `invoice-${a.paymentId}-${a.seq}`;
+          const existing = await getInvoice(db, id);
+          const coin = CHAIN_COINS[m.chain].coin;
+          const present = (inv: { id: string; amountBase: bigint; address: string; deadline: string }) => ({
+            ok: true as const,
+            invoiceId: inv.id,
+            address: inv.address,
+            chain: m.chain,
+            amount: formatAmount(inv.amountBase * 10n ** BigInt(18 - CHAIN_COINS[m.chain].decimals), coin),
+            coin,
+            deadline: inv.deadline,
+          });
+          if (existing) return present(existing);
+          let amountBase: bigint;
+          try {
+            amountBase = invoiceBaseUnits(p.amount, p.currency, m.chain, m.rate);
+          } catch (e) {
+            return { ok: false as const, error: (e as Error).message };
+          }
+          let fromBlock: string | null = null;
+          if (m.chain === 'eth') {
+            if (!eth) return { ok: false as const, error: 'ETH payments are not configured on this worker (ETH_RPC_URL)' };
+            fromBlock = (await ethInvoiceStart(eth)).toString();
+          } else if (m.chain === 'ton') {
+            if (!ton) return { ok: false as const, error: 'TON payments are not configured on this worker (TON_API_URL)' };
+          } else {
+            return { ok: false as const, error: 'BTC payments are not supported by this platform yet' };
+          }
+          const inv = await openInvoice(db, {
+            id,
+            paymentId: a.paymentId,
+            chain: m.chain,
+            address: m.address,
+            amountBase,
+            fromBlock,
+            deadline: new Date(a.deadline),
+          });
+          return present(inv);
+        }),
+      );
     },
 
     /** Looks for the invoice's payment on its chain and counts its confirmations. */
     async checkCryptoInvoice(a: { paymentId: string; seq: number; invoiceId: string }): Promise<InvoiceCheck> {
-      return noteTry(a.paymentId, a.seq, () => withHeartbeat(async () => {
-        const inv = await getInvoice(db, a.invoiceId);
-        if (!inv) throw ApplicationFailure.nonRetryable(`invoice ${a.invoiceId} not found`, 'NotFoundError');
-        if (inv.chain === 'eth') {
-          if (!eth) throw ApplicationFailure.nonRetryable('ETH_RPC_URL is not set on this worker', 'InputError');
-          const required = config.payments.eth!.confirmations;
-          const found = await findEthPayment(
-            eth,
-            { address: inv.address, amountWei: inv.amountBase, fromBlock: BigInt(inv.fromBlock ?? '0'), knownTx: inv.txHash },
-            (hashes) => usedTxHashes(db, 'eth', hashes),
-          );
-          if (!found) return { status: 'open', txHash: null, confirmations: 0, required };
-          const paid = found.confirmations >= required;
-          await updateInvoice(db, inv.id, { txHash: found.txHash, confirmations: found.confirmations, ...(paid ? { status: 'paid' } : {}) });
-          return { status: paid ? 'paid' : 'seen', txHash: found.txHash, confirmations: found.confirmations, required };
-        }
-        if (inv.chain === 'ton') {
-          if (!ton) throw ApplicationFailure.nonRetryable('TON_API_URL is not set on this worker', 'InputError');
-          const found = await findTonPayment(ton, { address: inv.address, amountNano: inv.amountBase, comment: inv.id });
-          if (!found) return { status: 'open', txHash: null, confirmations: 0, required: 1 };
-          const used = await usedTxHashes(db, 'ton', [found.txHash]);
-          if (used.has(found.txHash) && inv.txHash !== found.txHash) return { status: 'open', txHash: null, confirmations: 0, required: 1 };
-          await updateInvoice(db, inv.id, { txHash: found.txHash, confirmations: 1, status: 'paid' });
-          return { status: 'paid', txHash: found.txHash, confirmations: 1, required: 1 };
-        }
-        throw ApplicationFailure.nonRetryable(`cannot check ${inv.chain} invoices`, 'InputError');
-      }));
+      return noteTry(a.paymentId, a.seq, () =>
+        withHeartbeat(async () => {
+          const inv = await getInvoice(db, a.invoiceId);
+          if (!inv) throw ApplicationFailure.nonRetryable(`invoice ${a.invoiceId} not found`, 'NotFoundError');
+          if (inv.chain === 'eth') {
+            if (!eth) throw ApplicationFailure.nonRetryable('ETH_RPC_URL is not set on this worker', 'InputError');
+            const required = config.payments.eth!.confirmations;
+            const found = await findEthPayment(
+              eth,
+              { address: inv.address, amountWei: inv.amountBase, fromBlock: BigInt(inv.fromBlock ?? '0'), knownTx: inv.txHash },
+              (hashes) => usedTxHashes(db, 'eth', hashes),
+            );
+            if (!found) return { status: 'open', txHash: null, confirmations: 0, required };
+            const paid = found.confirmations >= required;
+            await updateInvoice(db, inv.id, { txHash: found.txHash, confirmations: found.confirmations, ...(paid ? { status: 'paid' } : {}) });
+            return { status: paid ? 'paid' : 'seen', txHash: found.txHash, confirmations: found.confirmations, required };
+          }
+          if (inv.chain === 'ton') {
+            if (!ton) throw ApplicationFailure.nonRetryable('TON_API_URL is not set on this worker', 'InputError');
+            const found = await findTonPayment(ton, { address: inv.address, amountNano: inv.amountBase, comment: inv.id });
+            if (!found) return { status: 'open', txHash: null, confirmations: 0, required: 1 };
+            const used = await usedTxHashes(db, 'ton', [found.txHash]);
+            if (used.has(found.txHash) && inv.txHash !== found.txHash) return { status: 'open', txHash: null, confirmations: 0, required: 1 };
+            await updateInvoice(db, inv.id, { txHash: found.txHash, confirmations: 1, status: 'paid' });
+            return { status: 'paid', txHash: found.txHash, confirmations: 1, required: 1 };
+          }
+          throw ApplicationFailure.nonRetryable(`cannot check ${inv.chain} invoices`, 'InputError');
+        }),
+      );
     },
 
     async expireCryptoInvoice(a: { invoiceId: string }): Promise<void> {
@@ -230,7 +261,12 @@ export function createPaymentActivities({ db, config }: Pick<ActivityDeps, 'db' 
      * from both), so a schedule that fires twice in a window tops up once. Null when the project
      * has no renewing budget or no payment methods.
      */
-    async openRenewalPayment(a: { projectId: string; amount: string; currency: CurrencyCode; at: string }): Promise<{ paymentId: string; methods: PaymentMethod[] } | { paymentId: null; reason: string }> {
+    async openRenewalPayment(a: {
+      projectId: string;
+      amount: string;
+      currency: CurrencyCode;
+      at: string;
+    }): Promise<{ paymentId: string; methods: PaymentMethod[] } | { paymentId: null; reason: string }> {
       const budget = await findBudget(db, 'project', a.projectId);
       if (!budget || budget.period === 'total') return { paymentId: null, reason: 'the project has no budget that renews' };
       const methods = await getPaymentMethods(db, a.projectId);
@@ -240,7 +276,15 @@ export function createPaymentActivities({ db, config }: Pick<ActivityDeps, 'db' 
       if (!(await getPayment(db, paymentId))) {
         const amount = parseAmount(a.amount, a.currency);
         await db.transaction(async (trx) => {
-          await insertPayment(trx, { id: paymentId, projectId: a.projectId, amount, currency: a.currency, reason: `renewal of the ${budget.period} budget window ${start}`, methods, createdBy: 'system:auto-topup' });
+          await insertPayment(trx, {
+            id: paymentId,
+            projectId: a.projectId,
+            amount,
+            currency: a.currency,
+            reason: `renewal of the ${budget.period} budget window ${start}`,
+            methods,
+            createdBy: 'system:auto-topup',
+          });
           await appendAudit(trx, {
             actor: 'system:auto-topup',
             action: 'payment.requested',

@@ -75,7 +75,15 @@ export function classifyStripeError(err: unknown): CardOutcome {
  */
 export async function chargeCard(
   stripe: Stripe,
-  c: { idempotencyKey: string; amount: number; currency: string; customer: string; paymentMethod: string; existingIntentId: string | null; metadata: Record<string, string> },
+  c: {
+    idempotencyKey: string;
+    amount: number;
+    currency: string;
+    customer: string;
+    paymentMethod: string;
+    existingIntentId: string | null;
+    metadata: Record<string, string>;
+  },
 ): Promise<CardOutcome> {
   try {
     const pi = c.existingIntentId

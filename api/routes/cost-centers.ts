@@ -4,7 +4,15 @@ import { ConflictError, NotFoundError } from '../../domain/errors.js';
 import { type CurrencyCode } from '../../domain/money.js';
 import { appendAudit } from '../../store/audit.js';
 import { budgetStatus, findBudget, setBudget } from '../../store/budgets.js';
-import { costCenterTotals, findCostCenterByName, getCostCenter, insertCostCenter, listCostCenters, type CostCenter, type CostTotal } from '../../store/cost-centers.js';
+import {
+  costCenterTotals,
+  findCostCenterByName,
+  getCostCenter,
+  insertCostCenter,
+  listCostCenters,
+  type CostCenter,
+  type CostTotal,
+} from '../../store/cost-centers.js';
 import { listCosts } from '../../store/costs.js';
 import { requireRole } from '../auth.js';
 import { actorOf, param, principalOf, type ApiContext } from '../context.js';
@@ -59,7 +67,8 @@ export function costCenterRoutes(ctx: ApiContext): Router {
     const body = createCostCenterBody.parse(req.body);
     const id = idFromIdempotencyKey('cost-center', principalOf(req).apiKeyId, req.get('idempotency-key'));
     const clash = await findCostCenterByName(db, body.name);
-    if (clash && clash.id !== id) throw new ConflictError(`name: a cost center named "${body.name}" exists (${clash.id})`, 'name_taken', { field: 'name', id: clash.id });
+    if (clash && clash.id !== id)
+      throw new ConflictError(`name: a cost center named "${body.name}" exists (${clash.id})`, 'name_taken', { field: 'name', id: clash.id });
     const center = await insertCostCenter(db, { id, ...body, createdBy: principalOf(req).userId });
     await appendAudit(db, {
       actor: actorOf(req),

@@ -87,9 +87,7 @@ export function machineRoutes(ctx: ApiContext): Router {
     if (body.costCenterId && !(await getCostCenter(db, body.costCenterId))) {
       throw new InputError(`costCenterId: cost center ${body.costCenterId} not found`, { field: 'costCenterId' });
     }
-    const moneyLimit = body.limits.money
-      ? parseAmountField('limits.money', body.limits.money, project.currency)
-      : project.defaultMachineMoney;
+    const moneyLimit = body.limits.money ? parseAmountField('limits.money', body.limits.money, project.currency) : project.defaultMachineMoney;
     if (moneyLimit <= 0n) throw new InputError('limits.money: must be more than zero', { field: 'limits.money' });
     const limits = {
       money: formatAmount(moneyLimit, project.currency),
@@ -109,7 +107,13 @@ export function machineRoutes(ctx: ApiContext): Router {
     const availability = withCapacity(reported, await runningByProvider(db), config.providerCapacity);
     const placement = decidePlacement(
       (await getPlacementPolicy(db, project.id))?.policy ?? null,
-      { type: body.type, minutes: limits.minutes, ...(body.provider ? { provider: body.provider } : {}), ...(body.profile ? { profile: body.profile } : {}), ...(body.spot !== undefined ? { spot: body.spot } : {}) },
+      {
+        type: body.type,
+        minutes: limits.minutes,
+        ...(body.provider ? { provider: body.provider } : {}),
+        ...(body.profile ? { profile: body.profile } : {}),
+        ...(body.spot !== undefined ? { spot: body.spot } : {}),
+      },
       availability,
     );
     if (!placement.ok) {
@@ -265,7 +269,10 @@ export function machineRoutes(ctx: ApiContext): Router {
   r.post('/machines/:id/checkpoint', requireRole('operator', 'checkpoint machines'), async (req, res) => {
     const machine = await loadMachine(param(req, 'id'));
     if (FINAL_MACHINE_STATUSES.includes(machine.status)) {
-      throw new ConflictError(`machine ${machine.id} already ended (${machine.status}); its final checkpoint is in GET /v1/machines/${machine.id}`, 'machine_ended');
+      throw new ConflictError(
+        `machine ${machine.id} already ended (${machine.status}); its final checkpoint is in GET /v1/machines/${machine.id}`,
+        'machine_ended',
+      );
     }
     await temporal.workflow.getHandle(machine.workflowId).signal(checkpointSignal, { by: actorOf(req) });
     await appendAudit(db, {
@@ -280,4 +287,3 @@ export function machineRoutes(ctx: ApiContext): Router {
 
   return r;
 }
-

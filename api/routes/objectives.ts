@@ -74,7 +74,8 @@ export function objectiveRoutes(ctx: ApiContext): Router {
     let checkpointId = body.checkpointId;
     if (checkpointId) {
       const c = await getCheckpoint(db, checkpointId);
-      if (!c || c.projectId !== project.id) throw new InputError(`checkpointId: ${checkpointId} is not a checkpoint of project ${project.id}`, { field: 'checkpointId' });
+      if (!c || c.projectId !== project.id)
+        throw new InputError(`checkpointId: ${checkpointId} is not a checkpoint of project ${project.id}`, { field: 'checkpointId' });
     } else checkpointId = project.rootCheckpointId ?? (await listCheckpoints(db, project.id))[0]!.id;
     const money = body.limits.money ? parseAmountField('limits.money', body.limits.money, project.currency) : project.defaultMachineMoney;
     if (money <= 0n) throw new InputError('limits.money: must be more than zero', { field: 'limits.money' });
@@ -159,7 +160,13 @@ export function objectiveRoutes(ctx: ApiContext): Router {
     r.post(`/objectives/:id/${action}`, requireRole('operator', `${action} objectives`), async (req, res) => {
       const o = await loadOpen(param(req, 'id'));
       await ctx.temporal.workflow.getHandle(o.workflowId).signal(signal, { by: actorOf(req) });
-      await appendAudit(db, { actor: actorOf(req), action: `objective.${action}_requested`, subjectType: 'objective', subjectId: o.id, projectId: o.projectId });
+      await appendAudit(db, {
+        actor: actorOf(req),
+        action: `objective.${action}_requested`,
+        subjectType: 'objective',
+        subjectId: o.id,
+        projectId: o.projectId,
+      });
       res.status(202).json({ id: o.id, status: o.status });
     });
   }
@@ -168,7 +175,8 @@ export function objectiveRoutes(ctx: ApiContext): Router {
     const o = await loadOpen(param(req, 'id'));
     const body = linkObjectiveBody.parse(req.body);
     const dep = await getObjective(db, body.dependsOn);
-    if (!dep || dep.projectId !== o.projectId) throw new InputError(`dependsOn: objective ${body.dependsOn} is not an objective of project ${o.projectId}`, { field: 'dependsOn' });
+    if (!dep || dep.projectId !== o.projectId)
+      throw new InputError(`dependsOn: objective ${body.dependsOn} is not an objective of project ${o.projectId}`, { field: 'dependsOn' });
     const graph = (await listObjectives(db, o.projectId)).map((x) => ({ id: x.id, dependsOn: x.dependsOn }));
     const cycle = wouldCreateCycle(graph, o.id, dep.id);
     if (cycle) throw new InputError(`dependsOn: linking would close a cycle: ${cycle.join(' → ')}`, { field: 'dependsOn', path: cycle });
@@ -181,7 +189,14 @@ export function objectiveRoutes(ctx: ApiContext): Router {
       } catch (err) {
         throw new ConflictError((err as { cause?: Error }).cause?.message ?? (err as Error).message, 'objective_started');
       }
-      await appendAudit(trx, { actor: actorOf(req), action: 'objective.linked', subjectType: 'objective', subjectId: o.id, projectId: o.projectId, details: { dependsOn: dep.id } });
+      await appendAudit(trx, {
+        actor: actorOf(req),
+        action: 'objective.linked',
+        subjectType: 'objective',
+        subjectId: o.id,
+        projectId: o.projectId,
+        details: { dependsOn: dep.id },
+      });
     });
     res.json(await present((await getObjective(db, o.id))!));
   });
@@ -196,7 +211,14 @@ export function objectiveRoutes(ctx: ApiContext): Router {
     const o = await loadOpen(param(req, 'id'));
     const body = updateObjectiveBody.parse(req.body);
     await updateObjective(db, o.id, body);
-    await appendAudit(db, { actor: actorOf(req), action: 'objective.updated', subjectType: 'objective', subjectId: o.id, projectId: o.projectId, details: body });
+    await appendAudit(db, {
+      actor: actorOf(req),
+      action: 'objective.updated',
+      subjectType: 'objective',
+      subjectId: o.id,
+      projectId: o.projectId,
+      details: body,
+    });
     if (body.priority !== undefined && body.priority !== o.priority) {
       // A request already waiting for a machine slot moves in the queue now.
       await ctx.temporal.workflow
@@ -215,13 +237,20 @@ export function objectiveRoutes(ctx: ApiContext): Router {
     const known = o.completion.subtasks ?? [];
     const unknown = body.names.filter((n) => !known.includes(n));
     if (unknown.length) {
-      throw new InputError(`names: unknown sub-task ${unknown.map((n) => `"${n}"`).join(', ')} (the objective has: ${known.join('; ') || 'none'})`, { field: 'names' });
+      throw new InputError(`names: unknown sub-task ${unknown.map((n) => `"${n}"`).join(', ')} (the objective has: ${known.join('; ') || 'none'})`, {
+        field: 'names',
+      });
     }
     const done = await markSubtasksDone(db, o.id, body.names);
     const last = (await progressHistory(db, o.id)).at(-1);
     const lastCheck = (last?.criteria as { check?: { passed: boolean } } | undefined)?.check;
     const lastVerdict = (last?.criteria as { verdict?: { complete: boolean } | null } | undefined)?.verdict;
-    const { progress } = measureProgress(o.completion, { machineCompleted: false, subtasksDone: done, ...(lastCheck ? { check: lastCheck } : {}), verdict: lastVerdict ?? null });
+    const { progress } = measureProgress(o.completion, {
+      machineCompleted: false,
+      subtasksDone: done,
+      ...(lastCheck ? { check: lastCheck } : {}),
+      verdict: lastVerdict ?? null,
+    });
     await recordProgress(db, `objective:${o.id}:subtasks:${[...done].sort().join('|')}`, {
       objectiveId: o.id,
       progress,
@@ -230,7 +259,14 @@ export function objectiveRoutes(ctx: ApiContext): Router {
       checkpointId: null,
       note: `sub-tasks done by ${actorOf(req)}: ${body.names.join('; ')}`,
     });
-    await appendAudit(db, { actor: actorOf(req), action: 'objective.subtasks_done', subjectType: 'objective', subjectId: o.id, projectId: o.projectId, details: { names: body.names } });
+    await appendAudit(db, {
+      actor: actorOf(req),
+      action: 'objective.subtasks_done',
+      subjectType: 'objective',
+      subjectId: o.id,
+      projectId: o.projectId,
+      details: { names: body.names },
+    });
     res.json(await present((await getObjective(db, o.id))!));
   });
 

@@ -131,7 +131,10 @@ export function paymentRoutes(ctx: ApiContext): Router {
     const budget = await findBudget(db, 'project', project.id);
     const cron = budget ? renewalCron(budget.period) : null;
     if (!budget || !cron) {
-      throw new InputError(`budget: an automatic top-up follows the budget's renewals; project ${project.id} has ${budget ? 'a total budget, which never renews' : 'no budget'}`, { field: 'budget' });
+      throw new InputError(
+        `budget: an automatic top-up follows the budget's renewals; project ${project.id} has ${budget ? 'a total budget, which never renews' : 'no budget'}`,
+        { field: 'budget' },
+      );
     }
     if (!(await getPaymentMethods(db, project.id)).length) {
       throw new ConflictError(`project ${project.id} has no payment methods: PUT /v1/projects/${project.id}/payment-methods first`, 'no_payment_methods');
@@ -151,7 +154,15 @@ export function paymentRoutes(ctx: ApiContext): Router {
         workflowType: renewalTopup,
         workflowId: `renewal-${project.id}`,
         taskQueue: ctx.config.taskQueue,
-        args: [{ projectId: project.id, amount: body.amount, currency: body.currency, pollSeconds: ctx.config.payments.pollSeconds, heartbeatTimeoutSeconds: ctx.config.heartbeatTimeoutSeconds }],
+        args: [
+          {
+            projectId: project.id,
+            amount: body.amount,
+            currency: body.currency,
+            pollSeconds: ctx.config.payments.pollSeconds,
+            heartbeatTimeoutSeconds: ctx.config.heartbeatTimeoutSeconds,
+          },
+        ],
       },
     });
     await appendAudit(db, {
@@ -192,7 +203,10 @@ export function paymentRoutes(ctx: ApiContext): Router {
     const p = await getPayment(db, param(req, 'id'));
     if (!p) throw new NotFoundError(MESSAGES.notFound('payment', param(req, 'id')));
     if (p.status !== 'manual_required') {
-      throw new ConflictError(`payment ${p.id} is ${p.status}; only a payment waiting for approval (manual_required) can be approved`, 'payment_not_awaiting_approval');
+      throw new ConflictError(
+        `payment ${p.id} is ${p.status}; only a payment waiting for approval (manual_required) can be approved`,
+        'payment_not_awaiting_approval',
+      );
     }
     await ctx.temporal.workflow.getHandle(p.id).signal(approvePaymentSignal, { by: actorOf(req) });
     await appendAudit(db, { actor: actorOf(req), action: 'payment.approval_given', subjectType: 'payment', subjectId: p.id, projectId: p.projectId });
@@ -240,7 +254,13 @@ export function paymentRoutes(ctx: ApiContext): Router {
 }
 
 function presentCredit(c: Awaited<ReturnType<typeof listCredits>>[number]) {
-  return { id: c.id, amount: formatAmount(c.amount, c.currency), remaining: formatAmount(c.remaining, c.currency), currency: c.currency, expiresAt: c.expiresAt };
+  return {
+    id: c.id,
+    amount: formatAmount(c.amount, c.currency),
+    remaining: formatAmount(c.remaining, c.currency),
+    currency: c.currency,
+    expiresAt: c.expiresAt,
+  };
 }
 
 /**
@@ -285,5 +305,3 @@ export async function startTopup(
     if (err.name !== 'WorkflowExecutionAlreadyStartedError') throw err;
   });
 }
-
-

@@ -65,7 +65,8 @@ export function pipelineRoutes(ctx: ApiContext): Router {
     let base = body.checkpointId;
     if (base) {
       const c = await getCheckpoint(db, base);
-      if (!c || c.projectId !== project.id) throw new InputError(`checkpointId: ${base} is not a checkpoint of project ${project.id}`, { field: 'checkpointId' });
+      if (!c || c.projectId !== project.id)
+        throw new InputError(`checkpointId: ${base} is not a checkpoint of project ${project.id}`, { field: 'checkpointId' });
     } else base = (await listCheckpoints(db, project.id)).at(-1)!.id;
     // Artifact passing: a step may take from the steps it depends on (directly or not) and from existing ids.
     const declared = new Map(body.steps.map((s) => [s.id, { type: s.type, artifacts: s.artifacts ?? [] }]));
@@ -156,4 +157,3 @@ export function pipelineRoutes(ctx: ApiContext): Router {
 
   return r;
 }
-

@@ -111,7 +111,15 @@ export function projectRoutes(ctx: ApiContext): Router {
         costCenterId: body.costCenterId ?? null,
         createdBy: principalOf(req).userId,
       });
-      await insertCheckpoint(trx, { id: rootCheckpointId, projectId: id, parentId: null, machineId: null, commit: rootCommit, kind: 'root', trigger: 'project created' });
+      await insertCheckpoint(trx, {
+        id: rootCheckpointId,
+        projectId: id,
+        parentId: null,
+        machineId: null,
+        commit: rootCommit,
+        kind: 'root',
+        trigger: 'project created',
+      });
       await trx('projects').where({ id }).update({ root_checkpoint_id: rootCheckpointId });
       await appendAudit(trx, {
         actor: actorOf(req),
@@ -119,7 +127,14 @@ export function projectRoutes(ctx: ApiContext): Router {
         subjectType: 'project',
         subjectId: id,
         projectId: id,
-        details: { name: body.name, repoUrl: body.repoUrl ?? null, rootCheckpointId, commit: rootCommit, currency: body.currency, costCenterId: body.costCenterId ?? null },
+        details: {
+          name: body.name,
+          repoUrl: body.repoUrl ?? null,
+          rootCheckpointId,
+          commit: rootCommit,
+          currency: body.currency,
+          costCenterId: body.costCenterId ?? null,
+        },
       });
       return { ...p, rootCheckpointId };
     });

@@ -76,7 +76,14 @@ export function schedulingRoutes(ctx: ApiContext): Router {
     const project = await loadProject(ctx, param(req, 'id'));
     const body = putSchedulingBody.parse(req.body);
     await setSchedulingSettings(db, project.id, body);
-    await appendAudit(db, { actor: actorOf(req), action: 'project.scheduling_set', subjectType: 'project', subjectId: project.id, projectId: project.id, details: body });
+    await appendAudit(db, {
+      actor: actorOf(req),
+      action: 'project.scheduling_set',
+      subjectType: 'project',
+      subjectId: project.id,
+      projectId: project.id,
+      details: body,
+    });
     await nudgeCoordinator(ctx, project.id, actorOf(req));
     res.json(await present((await getProject(db, project.id))!));
   });

@@ -47,7 +47,8 @@ const k = (n: string, unit?: string) => Math.round(Number(n) * (unit === 'k' ? 1
 /** Aider prints "Tokens: 1.2k sent, 345 received. Cost: $0.01 message, $0.02 session." per message. */
 export function parseAiderOutput(stdout: string): AgentReport {
   const report: AgentReport = { turns: [], reportedUsage: null, reportedCostUsd: null, result: null, success: true };
-  const re = /Tokens:\s*([\d.]+)(k|M)?\s*sent(?:,\s*[\d.]+(?:k|M)?\s*cache \w+)*,\s*([\d.]+)(k|M)?\s*received\.(?:\s*Cost:\s*\$([\d.]+)\s*message,\s*\$([\d.]+)\s*session)?/g;
+  const re =
+    /Tokens:\s*([\d.]+)(k|M)?\s*sent(?:,\s*[\d.]+(?:k|M)?\s*cache \w+)*,\s*([\d.]+)(k|M)?\s*received\.(?:\s*Cost:\s*\$([\d.]+)\s*message,\s*\$([\d.]+)\s*session)?/g;
   let input = 0;
   let output = 0;
   let seen = false;

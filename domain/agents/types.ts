@@ -79,7 +79,10 @@ export function assistantTurn(o: Record<string, any>): AgentTurn | null {
   if (o.type !== 'assistant' || !Array.isArray(o.message?.content)) return null;
   const content = o.message.content as Array<Record<string, any>>;
   return {
-    text: content.filter((c) => c.type === 'text').map((c) => c.text).join(''),
+    text: content
+      .filter((c) => c.type === 'text')
+      .map((c) => c.text)
+      .join(''),
     toolCalls: content.filter((c) => c.type === 'tool_use').map((c) => ({ name: c.name, input: c.input })),
   };
 }

@@ -148,9 +148,7 @@ export async function startAgentBench(opts: BenchOptions, label: string): Promis
     const waitForEnd = async (id: string, timeoutMs: number, pollMs = 50): Promise<EndedMachine> => {
       const deadline = Date.now() + timeoutMs;
       for (;;) {
-        const row: Record<string, any> | undefined = await db('machines')
-          .where({ id })
-          .first('id', 'status', 'stop_reason', 'error', 'started_at', 'ended_at');
+        const row: Record<string, any> | undefined = await db('machines').where({ id }).first('id', 'status', 'stop_reason', 'error', 'started_at', 'ended_at');
         if (row && FINAL_STATUSES.includes(row.status) && row.ended_at) {
           const m: EndedMachine = {
             id,

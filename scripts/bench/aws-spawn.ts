@@ -36,7 +36,14 @@ export async function awsSpawn(opts: BenchOptions): Promise<BenchOutput> {
       ['aws-ec2 spot', createAwsEc2Provider({ ...clientConfig, imageId })],
       [
         'aws-ecs Fargate Spot',
-        createAwsEcsProvider({ ...clientConfig, cluster: 'bench', taskDefinition: 'bench', containerName: 'machine', subnets: [subnet], securityGroups: [group] }),
+        createAwsEcsProvider({
+          ...clientConfig,
+          cluster: 'bench',
+          taskDefinition: 'bench',
+          containerName: 'machine',
+          subnets: [subnet],
+          securityGroups: [group],
+        }),
       ],
     ];
     const rows: BenchOutput['rows'] = [];

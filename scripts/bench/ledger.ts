@@ -121,8 +121,7 @@ function run(command: string, args: string[], timeoutMs: number): Promise<string
 
 function parsePgbench(output: string): PgbenchResult {
   // PostgreSQL 14+: "tps = N (without initial connection time)"; older: "(excluding connections establishing)".
-  const tps =
-    output.match(/^tps = ([\d.]+) \((?:without initial connection time|excluding connections establishing)\)/m) ?? output.match(/^tps = ([\d.]+)/m);
+  const tps = output.match(/^tps = ([\d.]+) \((?:without initial connection time|excluding connections establishing)\)/m) ?? output.match(/^tps = ([\d.]+)/m);
   if (!tps) throw new Error(`no tps line in pgbench output:\n${output}`);
   const latency = output.match(/^latency average = ([\d.]+) ms/m);
   const processed = output.match(/^number of transactions actually processed: (\d+)/m);

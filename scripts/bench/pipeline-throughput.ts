@@ -143,7 +143,13 @@ export async function pipelineThroughput(opts: BenchOptions): Promise<BenchOutpu
       const by = new Map(rows.map((r) => [r.step_id, r]));
       const stepMs = rows.map((r) => r.ended_at.getTime() - r.started_at.getTime());
       const gapMs = steps.filter((s) => s.dependsOn.length).map((s) => by.get(s.id)!.started_at.getTime() - by.get(s.dependsOn[0]!)!.ended_at.getTime());
-      const hits = await db('machine_cache').whereIn('machine_id', rows.map((r) => r.machine_id)).where({ outcome: 'hit' }).count({ n: '*' });
+      const hits = await db('machine_cache')
+        .whereIn(
+          'machine_id',
+          rows.map((r) => r.machine_id),
+        )
+        .where({ outcome: 'hit' })
+        .count({ n: '*' });
       const run = { label, steps: steps.length, totalMs: row.ended_at!.getTime() - t0, stepMs, gapMs, cacheHits: Number(hits[0]!.n) };
       opts.log(`${label}: ${run.steps} steps in ${(run.totalMs / 1000).toFixed(1)} s (${run.cacheHits} cache hits)`);
       return run;
@@ -211,7 +217,13 @@ export async function pipelineThroughput(opts: BenchOptions): Promise<BenchOutpu
           `(except the "cache on" run), timed from just before the POST to the pipeline's ended_at; the bare workflow runs provision, run, ` +
           `checkpoint and terminate per step (and reserve/settle in the "+ ledger" variant) with the same activity code; one run each, after a warm-up.`,
       ],
-      details: { length, wide, command: COMMAND, platform: { chain, wide: wideRun, cached }, bare: { chain: bareChain, chainLedger: bareChainLedger, wide: bareWide } },
+      details: {
+        length,
+        wide,
+        command: COMMAND,
+        platform: { chain, wide: wideRun, cached },
+        bare: { chain: bareChain, chainLedger: bareChainLedger, wide: bareWide },
+      },
     };
   } finally {
     const stops: Array<[string, (() => Promise<void>) | undefined]> = [

@@ -99,7 +99,14 @@ export async function startPodman(opts: { image?: string } = {}): Promise<Podman
     if (service.hasExited()) {
       throw new Error(`podman system service ${describeExit(await service.exited)}: ${service.recentOutput()}`);
     }
-    if (fs.existsSync(socketPath) && (await docker.ping().then(() => true, () => false))) break;
+    if (
+      fs.existsSync(socketPath) &&
+      (await docker.ping().then(
+        () => true,
+        () => false,
+      ))
+    )
+      break;
     if (Date.now() > until) {
       await service.stop();
       throw new Error(`podman system service did not answer on ${socketPath}: ${service.recentOutput()}`);

@@ -199,8 +199,7 @@ async function postgresUser(): Promise<RunAs> {
     return { uid: Number.parseInt(uid, 10), gid: Number.parseInt(gid, 10) };
   } catch (err) {
     throw new Error(
-      'Running as root, and PostgreSQL refuses to run as root, but there is no `postgres` OS user ' +
-        '(`apt-get install postgresql` creates it).',
+      'Running as root, and PostgreSQL refuses to run as root, but there is no `postgres` OS user ' + '(`apt-get install postgresql` creates it).',
       { cause: err },
     );
   }
@@ -208,11 +207,15 @@ async function postgresUser(): Promise<RunAs> {
 
 async function initdb(bins: PgBinaries, dataDir: string, runAs: RunAs | undefined): Promise<void> {
   const args = [
-    '-D', dataDir,
-    '-A', 'trust',
-    '-U', 'postgres',
+    '-D',
+    dataDir,
+    '-A',
+    'trust',
+    '-U',
+    'postgres',
     '--no-sync',
-    '-E', 'UTF8',
+    '-E',
+    'UTF8',
     // Independent of whatever locales this machine has generated.
     '--locale=C',
   ];
@@ -236,14 +239,22 @@ async function startServer(
   // Otherwise the readiness probe could be answered by whatever already listens there.
   await assertPortFree(port, 'postgres port');
   const args = [
-    '-D', dataDir,
-    '-p', String(port),
-    '-k', dir,
-    '-h', '127.0.0.1',
-    '-c', 'fsync=off',
-    '-c', 'synchronous_commit=off',
-    '-c', 'full_page_writes=off',
-    '-c', 'max_connections=300',
+    '-D',
+    dataDir,
+    '-p',
+    String(port),
+    '-k',
+    dir,
+    '-h',
+    '127.0.0.1',
+    '-c',
+    'fsync=off',
+    '-c',
+    'synchronous_commit=off',
+    '-c',
+    'full_page_writes=off',
+    '-c',
+    'max_connections=300',
   ];
   // As root, spawn postgres with the postgres user's uid/gid directly rather than via
   // runuser: runuser would sit between us and postgres and turn our SIGINT (fast
@@ -284,9 +295,7 @@ async function startServer(
     }
     if (Date.now() > deadline) {
       await proc.stop();
-      throw new Error(
-        `postgres on port ${port} not ready after ${READY_TIMEOUT_MS / 1000}s (last error: ${String(lastError)}):\n${proc.recentOutput()}`,
-      );
+      throw new Error(`postgres on port ${port} not ready after ${READY_TIMEOUT_MS / 1000}s (last error: ${String(lastError)}):\n${proc.recentOutput()}`);
     }
     await Promise.race([sleep(100), proc.exited]);
   }

@@ -50,7 +50,10 @@ async function ensureBinary(): Promise<string> {
 }
 
 function patchedFixtures(status: string): string {
-  const modCache = execFileSync('go', ['env', 'GOMODCACHE'], { encoding: 'utf8', env: { ...process.env, PATH: `${process.env.PATH}:/usr/local/go/bin` } }).trim();
+  const modCache = execFileSync('go', ['env', 'GOMODCACHE'], {
+    encoding: 'utf8',
+    env: { ...process.env, PATH: `${process.env.PATH}:/usr/local/go/bin` },
+  }).trim();
   const source = path.join(modCache, `github.com/stripe/stripe-mock@${STRIPE_MOCK_VERSION}`, 'embedded/openapi/fixtures3.json');
   const fixtures = JSON.parse(fs.readFileSync(source, 'utf8'));
   Object.assign(fixtures.resources.payment_intent, { status, last_payment_error: null });
@@ -66,7 +69,13 @@ export async function startStripeMock(opts: { paymentIntentStatus?: string } = {
   const args = ['-http-addr', `127.0.0.1:${port}`, '-https-addr', `127.0.0.1:${await freePort()}`];
   const fixtures = opts.paymentIntentStatus ? patchedFixtures(opts.paymentIntentStatus) : null;
   if (fixtures) args.push('-fixtures', fixtures);
-  const proc = spawnServiceProcess({ name: 'stripe-mock', command: binary, args, killAfterMs: 3000, ...(fixtures ? { scratchPaths: [path.dirname(fixtures)] } : {}) });
+  const proc = spawnServiceProcess({
+    name: 'stripe-mock',
+    command: binary,
+    args,
+    killAfterMs: 3000,
+    ...(fixtures ? { scratchPaths: [path.dirname(fixtures)] } : {}),
+  });
   const target = `http://127.0.0.1:${port}`;
   const until = Date.now() + 30_000;
   for (;;) {
@@ -92,7 +101,12 @@ export async function startStripeMock(opts: { paymentIntentStatus?: string } = {
     req.on('end', async () => {
       const body = Buffer.concat(chunks);
       const url = req.url ?? '/';
-      recorded.push({ method: req.method ?? 'GET', path: url.split('?')[0]!, idempotencyKey: (req.headers['idempotency-key'] as string) ?? null, body: body.toString('utf8') });
+      recorded.push({
+        method: req.method ?? 'GET',
+        path: url.split('?')[0]!,
+        idempotencyKey: (req.headers['idempotency-key'] as string) ?? null,
+        body: body.toString('utf8'),
+      });
       const failure = failures.find((f) => f.count > 0 && url.startsWith(f.prefix));
       if (failure) {
         failure.count--;

@@ -22,29 +22,24 @@ const PORT_ATTEMPTS = 3;
  */
 export async function ensureTemporalBinary(): Promise<string> {
   return new Promise<string>((resolve, reject) => {
-    const child = execFile(
-      ENSURE_SCRIPT,
-      [],
-      { cwd: REPO_ROOT, maxBuffer: 1024 * 1024, encoding: 'utf8' },
-      (err, stdout) => {
-        const binary = stdout.trim().split('\n').pop()?.trim() ?? '';
-        if (err) {
-          reject(
-            new Error(
-              `scripts/ensure-temporal failed (${err.message.split('\n')[0] ?? ''}); ` +
-                'its messages are above on stderr. Set TEMPORAL_CLI to a Temporal CLI binary to skip the build.',
-              { cause: err },
-            ),
-          );
-          return;
-        }
-        if (!binary.startsWith('/')) {
-          reject(new Error(`scripts/ensure-temporal printed no absolute path (got ${JSON.stringify(stdout)})`));
-          return;
-        }
-        resolve(binary);
-      },
-    );
+    const child = execFile(ENSURE_SCRIPT, [], { cwd: REPO_ROOT, maxBuffer: 1024 * 1024, encoding: 'utf8' }, (err, stdout) => {
+      const binary = stdout.trim().split('\n').pop()?.trim() ?? '';
+      if (err) {
+        reject(
+          new Error(
+            `scripts/ensure-temporal failed (${err.message.split('\n')[0] ?? ''}); ` +
+              'its messages are above on stderr. Set TEMPORAL_CLI to a Temporal CLI binary to skip the build.',
+            { cause: err },
+          ),
+        );
+        return;
+      }
+      if (!binary.startsWith('/')) {
+        reject(new Error(`scripts/ensure-temporal printed no absolute path (got ${JSON.stringify(stdout)})`));
+        return;
+      }
+      resolve(binary);
+    });
     // Build progress goes straight through to our stderr.
     child.stderr?.pipe(process.stderr, { end: false });
   });
@@ -90,12 +85,7 @@ export async function startTemporalDevServer(opts: TemporalDevServerOptions = {}
   throw lastError ?? new Error('temporal dev server did not start');
 }
 
-async function startOnce(
-  binary: string,
-  port: number,
-  uiPort: number | null,
-  opts: TemporalDevServerOptions,
-): Promise<TemporalDevServer> {
+async function startOnce(binary: string, port: number, uiPort: number | null, opts: TemporalDevServerOptions): Promise<TemporalDevServer> {
   const host = '127.0.0.1';
   const address = `${host}:${port}`;
   // Otherwise the readiness probe could be answered by whatever already listens there.
@@ -124,9 +114,7 @@ async function startOnce(
   for (;;) {
     if (proc.hasExited()) {
       const info = await proc.exited;
-      throw new Error(
-        `temporal dev server (${binary} ${args.join(' ')}) ${describeExit(info)} before it became ready:\n${proc.recentOutput()}`,
-      );
+      throw new Error(`temporal dev server (${binary} ${args.join(' ')}) ${describeExit(info)} before it became ready:\n${proc.recentOutput()}`);
     }
     try {
       await probe(address);
@@ -138,8 +126,7 @@ async function startOnce(
     if (Date.now() > deadline) {
       await proc.stop();
       throw new Error(
-        `temporal dev server at ${address} not ready after ${READY_TIMEOUT_MS / 1000}s ` +
-          `(last error: ${String(lastError)}):\n${proc.recentOutput()}`,
+        `temporal dev server at ${address} not ready after ${READY_TIMEOUT_MS / 1000}s ` + `(last error: ${String(lastError)}):\n${proc.recentOutput()}`,
       );
     }
     await Promise.race([sleep(200), proc.exited]);

@@ -266,10 +266,10 @@ describe('aws-ec2 provider (real AWS SDK against moto server)', function () {
     assert.deepEqual(await provider.exec(instance, { command: 'true', network: false, deadline: Date.now() - 1 }), { exitCode: null, stopReason: 'deadline' });
     const controller = new AbortController();
     controller.abort();
-    assert.deepEqual(
-      await provider.exec(instance, { command: 'true', network: false, deadline: Date.now() + 30_000, signal: controller.signal }),
-      { exitCode: null, stopReason: 'aborted' },
-    );
+    assert.deepEqual(await provider.exec(instance, { command: 'true', network: false, deadline: Date.now() + 30_000, signal: controller.signal }), {
+      exitCode: null,
+      stopReason: 'aborted',
+    });
     await provider.terminate(instance);
   });
 

@@ -41,8 +41,7 @@ describe('aws-ecs provider (real AWS SDK against moto server)', function () {
     ...overrides,
   });
 
-  const describeTask = async (arn: string) =>
-    (await ecs.send(new DescribeTasksCommand({ cluster: CLUSTER, tasks: [arn], include: ['TAGS'] }))).tasks?.[0];
+  const describeTask = async (arn: string) => (await ecs.send(new DescribeTasksCommand({ cluster: CLUSTER, tasks: [arn], include: ['TAGS'] }))).tasks?.[0];
 
   before(async () => {
     moto = await startMoto();
@@ -61,9 +60,7 @@ describe('aws-ecs provider (real AWS SDK against moto server)', function () {
         cpu: '1024',
         memory: '2048',
         // Container-level cpu/memory too: moto sums them to place tasks (AWS accepts either).
-        containerDefinitions: [
-          { name: 'machine', image: 'autovibe/machine:latest', essential: true, cpu: 1024, memory: 2048, command: ['sleep', 'infinity'] },
-        ],
+        containerDefinitions: [{ name: 'machine', image: 'autovibe/machine:latest', essential: true, cpu: 1024, memory: 2048, command: ['sleep', 'infinity'] }],
       }),
     );
     provider = createAwsEcsProvider({

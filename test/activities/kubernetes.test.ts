@@ -32,7 +32,13 @@ describe('kubernetes provider (real client against replayed Kubernetes API respo
   const server = new KubeReplayServer();
   let provider: KubernetesProvider;
   // The client refuses plain http unless TLS verification is off; the replay server is loopback http.
-  const config = { image: 'registry.example/autovibe/machine:1', ttlSecondsAfterFinished: 600, activeDeadlineSeconds: 1800, pollIntervalMs: 20, skipTLSVerify: true };
+  const config = {
+    image: 'registry.example/autovibe/machine:1',
+    ttlSecondsAfterFinished: 600,
+    activeDeadlineSeconds: 1800,
+    pollIntervalMs: 20,
+    skipTLSVerify: true,
+  };
   const request: ProvisionRequest = {
     machineId: MACHINE,
     projectId: PROJECT,
@@ -276,14 +282,20 @@ describe('kubernetes provider (real client against replayed Kubernetes API respo
   });
 
   it('exec reports success as exit code 0', async () => {
-    server.on('GET', JOB_PATH, ok(R.jobRunning)).on('GET', PODS_PATH, ok(R.podsRunning))
-      .on('DELETE', POLICY_PATH, { status: 404, body: R.networkPolicyNotFound }).onExec({ stdout: 'done\n', status: R.execStatusSuccess });
+    server
+      .on('GET', JOB_PATH, ok(R.jobRunning))
+      .on('GET', PODS_PATH, ok(R.podsRunning))
+      .on('DELETE', POLICY_PATH, { status: 404, body: R.networkPolicyNotFound })
+      .onExec({ stdout: 'done\n', status: R.execStatusSuccess });
     assert.deepEqual(await provider.exec(instance, { command: 'true', network: true, deadline: Date.now() + 10_000 }), { exitCode: 0, stopReason: null });
   });
 
   it('exec stops at its deadline while the command still runs', async () => {
-    server.on('GET', JOB_PATH, ok(R.jobRunning)).on('GET', PODS_PATH, ok(R.podsRunning))
-      .on('DELETE', POLICY_PATH, { status: 404, body: R.networkPolicyNotFound }).onExec({ status: R.execStatusSuccess, delayMs: 5_000 });
+    server
+      .on('GET', JOB_PATH, ok(R.jobRunning))
+      .on('GET', PODS_PATH, ok(R.podsRunning))
+      .on('DELETE', POLICY_PATH, { status: 404, body: R.networkPolicyNotFound })
+      .onExec({ status: R.execStatusSuccess, delayMs: 5_000 });
     const started = Date.now();
     const result = await provider.exec(instance, { command: 'sleep 60', network: true, deadline: Date.now() + 300 });
     assert.deepEqual(result, { exitCode: null, stopReason: 'deadline' });

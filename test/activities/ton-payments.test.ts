@@ -71,7 +71,7 @@ describe('TON invoices on an emulated chain (@ton/sandbox)', function () {
     return id;
   }
 
-  it('sees a transfer with the invoice id as comment, and not an underpayment or another invoice\'s transfer', async () => {
+  it("sees a transfer with the invoice id as comment, and not an underpayment or another invoice's transfer", async () => {
     const paymentId = await tonPayment('1.5');
     const inv = await run(acts.openCryptoInvoice, { paymentId, seq: 1, methodIndex: 0, deadline: new Date(Date.now() + 60_000).toISOString() });
     assert.ok(inv.ok, JSON.stringify(inv));

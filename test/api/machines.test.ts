@@ -111,7 +111,10 @@ describe('machines through the REST api (real Temporal, Postgres, git, bubblewra
     assert.equal((byId.get(b.checkpoints[0]) as any).parentId, a.checkpoints[0]);
     assert.equal((byId.get(c.checkpoints[0]) as any).parentId, root);
     assert.equal((byId.get(a.checkpoints[0]) as any).parentId, root);
-    const children = tree.filter((cp: any) => cp.parentId === root).map((cp: any) => cp.id).sort();
+    const children = tree
+      .filter((cp: any) => cp.parentId === root)
+      .map((cp: any) => cp.id)
+      .sort();
     assert.deepEqual(children, [a.checkpoints[0], c.checkpoints[0]].sort(), 'the root has two branches');
   });
 
@@ -188,7 +191,11 @@ describe('machines through the REST api (real Temporal, Postgres, git, bubblewra
     );
     const accepted = results.filter((r) => r.status === 202);
     const refused = results.filter((r) => r.status === 409);
-    assert.equal(accepted.length, 10, `accepted ${accepted.length}: ${JSON.stringify(results.filter((r) => r.status !== 202 && r.status !== 409).map((r) => r.body))}`);
+    assert.equal(
+      accepted.length,
+      10,
+      `accepted ${accepted.length}: ${JSON.stringify(results.filter((r) => r.status !== 202 && r.status !== 409).map((r) => r.body))}`,
+    );
     assert.equal(refused.length, 40);
     for (const r of refused) {
       assert.equal(r.body.error.code, 'budget_exceeded');
@@ -198,7 +205,10 @@ describe('machines through the REST api (real Temporal, Postgres, git, bubblewra
     assert.ok(Number(budget.spent) + Number(budget.reserved) <= 1.0);
     assert.equal(budget.reserved, '1.00');
     const ended = await Promise.all(accepted.map((r) => waitForMachine(p, r.body.id, 150_000)));
-    assert.ok(ended.every((m) => m.status === 'completed'), JSON.stringify(ended.map((m) => [m.status, m.error])));
+    assert.ok(
+      ended.every((m) => m.status === 'completed'),
+      JSON.stringify(ended.map((m) => [m.status, m.error])),
+    );
     const after = (await p.api('GET', `/v1/projects/${projectId}`)).body.budget;
     assert.equal(after.reserved, '0.00');
     const costs = (await p.api('GET', `/v1/projects/${projectId}/costs`)).body;

@@ -131,7 +131,14 @@ describe('money through the REST api: currencies, rates, cost centers (real Temp
     assert.deepEqual(roll.totals, [{ amount: event.projectAmount, currency: 'EUR', byCategory: { infra: event.projectAmount } }]);
 
     const doc = (await p.api('GET', '/v1/openapi.json')).body;
-    for (const path of ['/fx/rates', '/cost-centers', '/cost-centers/{id}/costs', '/departments/{name}/costs', '/departments/{name}/budget', '/projects/{id}/cost-center']) {
+    for (const path of [
+      '/fx/rates',
+      '/cost-centers',
+      '/cost-centers/{id}/costs',
+      '/departments/{name}/costs',
+      '/departments/{name}/budget',
+      '/projects/{id}/cost-center',
+    ]) {
       assert.ok(doc.paths[path], `openapi lacks ${path}`);
     }
   });

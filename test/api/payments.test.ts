@@ -26,7 +26,9 @@ describe('api: payment methods, top-ups and credits refuse bad input', function 
 
   it('refuses card and crypto methods the platform is not set up for, with 422 saying what to set', async () => {
     const before = await counts(p);
-    const card = await p.api('PUT', `/v1/projects/${projectId}/payment-methods`, { methods: [{ kind: 'credits' }, { kind: 'card', customer: 'cus_1', paymentMethod: 'pm_card_visa' }] });
+    const card = await p.api('PUT', `/v1/projects/${projectId}/payment-methods`, {
+      methods: [{ kind: 'credits' }, { kind: 'card', customer: 'cus_1', paymentMethod: 'pm_card_visa' }],
+    });
     assert.equal(card.status, 422, JSON.stringify(card.body));
     assert.equal(card.body.error.details.field, 'methods.1');
     assert.match(card.body.error.message, /methods\.1: card payments need STRIPE_SECRET_KEY/);
@@ -58,7 +60,10 @@ describe('api: payment methods, top-ups and credits refuse bad input', function 
     }
     const ok = await p.api('PUT', `/v1/projects/${projectId}/payment-methods`, [{ kind: 'credits' }, { kind: 'manual', timeoutSeconds: 60 }]);
     assert.equal(ok.status, 200, JSON.stringify(ok.body));
-    assert.deepEqual((await p.api('GET', `/v1/projects/${projectId}/payment-methods`)).body.methods, [{ kind: 'credits' }, { kind: 'manual', timeoutSeconds: 60 }]);
+    assert.deepEqual((await p.api('GET', `/v1/projects/${projectId}/payment-methods`)).body.methods, [
+      { kind: 'credits' },
+      { kind: 'manual', timeoutSeconds: 60 },
+    ]);
   });
 
   it('refuses a top-up in an unknown currency, with too many decimals, negative or zero, naming the field', async () => {

@@ -187,7 +187,10 @@ describe('model-backed machines: the real agent CLIs in the sandbox against a sc
     assert.equal(paused.stopReason, 'API call limit reached');
     const pauseCheckpoint = (await p.api('GET', `/v1/checkpoints/${paused.checkpoints.at(-1)}`)).body;
     assert.equal(pauseCheckpoint.kind, 'pause');
-    assert.ok(pauseCheckpoint.files.some((f: any) => f.path === 'hello.txt'), 'the work before the limit is kept');
+    assert.ok(
+      pauseCheckpoint.files.some((f: any) => f.path === 'hello.txt'),
+      'the work before the limit is kept',
+    );
     assert.deepEqual(liveSandboxPids(id), [], 'the compute is freed while paused');
 
     const bad = await p.api('POST', `/v1/machines/${id}/extend`, {});
@@ -201,7 +204,13 @@ describe('model-backed machines: the real agent CLIs in the sandbox against a sc
     const files = final.files.map((f: any) => f.path).sort();
     assert.deepEqual(files, ['after.txt', 'hello.txt'], 'the resumed run started from the pause checkpoint');
     const reservations = await p.db('reservations').where({ machine_id: id }).orderBy('id');
-    assert.deepEqual(reservations.map((r) => [r.id, r.status]), [[`machine:${id}`, 'settled'], [`machine:${id}:ext:1`, 'settled']]);
+    assert.deepEqual(
+      reservations.map((r) => [r.id, r.status]),
+      [
+        [`machine:${id}`, 'settled'],
+        [`machine:${id}:ext:1`, 'settled'],
+      ],
+    );
     const apiEvents = await p.db('cost_events').where({ machine_id: id, category: 'api' });
     assert.equal(apiEvents.length, llm.totals().calls, 'every model call of both runs counted once');
     assert.equal((await p.api('GET', `/v1/projects/${projectId}`)).body.budget.reserved, '0.00');
@@ -241,7 +250,10 @@ describe('model-backed machines: the real agent CLIs in the sandbox against a sc
     const periodic = cps.find((c: any) => c.trigger === 'every 1 minutes');
     assert.ok(periodic, `triggers: ${cps.map((c: any) => c.trigger)}`);
     // Taken mid-run: it has some ticks, fewer than the final checkpoint.
-    const ticksAt = async (id: string) => String((await p.api('GET', `/v1/checkpoints/${id}/files/ticks.txt`)).body).trim().split('\n').length;
+    const ticksAt = async (id: string) =>
+      String((await p.api('GET', `/v1/checkpoints/${id}/files/ticks.txt`)).body)
+        .trim()
+        .split('\n').length;
     const mid = await ticksAt(periodic.id);
     assert.ok(mid > 30 && mid < 75, `periodic checkpoint had ${mid} ticks`);
     assert.equal(await ticksAt(m.checkpoints.at(-1)), 75);

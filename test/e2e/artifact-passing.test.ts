@@ -67,7 +67,7 @@ describe('artifact passing between machines (real Temporal, Postgres, git, bubbl
     await p?.stop();
   });
 
-  it('3-step pipeline: b gets a file of a\'s checkpoint and a\'s declared artifact, c gets b\'s conversation and a file of a that b deleted', async () => {
+  it("3-step pipeline: b gets a file of a's checkpoint and a's declared artifact, c gets b's conversation and a file of a that b deleted", async () => {
     const steps = [
       {
         id: 'a',
@@ -129,7 +129,10 @@ describe('artifact passing between machines (real Temporal, Postgres, git, bubbl
     assert.equal(inputsCp.parentId, by.a.checkpointId);
     const diff = (await p.api('GET', `/v1/checkpoints/${by.a.checkpointId}/diff/${inputsCp.id}`)).body;
     assert.deepEqual(diff.added.sort(), ['a-report.txt', 'copied/data.txt']);
-    assert.ok(b.events.some((e: any) => e.action === 'machine.inputs_placed'), 'the inputs are audited');
+    assert.ok(
+      b.events.some((e: any) => e.action === 'machine.inputs_placed'),
+      'the inputs are audited',
+    );
 
     // c: b's conversation under .autovibe/context, and a's file although b had deleted it.
     const cFiles = (await p.api('GET', `/v1/checkpoints/${by.c.checkpointId}`)).body.files.map((f: any) => f.path);
@@ -162,7 +165,7 @@ describe('artifact passing between machines (real Temporal, Postgres, git, bubbl
     assert.equal((await p.api('GET', `/v1/projects/${projectA}`)).body.budget.reserved, '0.00');
   });
 
-  it('a machine is given another machine\'s file and conversation by id; a missing declared artifact fails it, naming the file', async () => {
+  it("a machine is given another machine's file and conversation by id; a missing declared artifact fails it, naming the file", async () => {
     await recordConversation(machineA.id, '{"seq":1,"response":"hello"}\n');
     const r = await p.api('POST', '/v1/machines', {
       projectId: projectA,
@@ -180,7 +183,10 @@ describe('artifact passing between machines (real Temporal, Postgres, git, bubbl
     assert.equal(m.status, 'failed');
     assert.match(m.error, /declared artifacts missing from the final checkpoint: never\/written\.txt/);
     const artifacts = (await p.api('GET', `/v1/machines/${m.id}/artifacts`)).body.items;
-    assert.deepEqual(artifacts.map((a: any) => a.name), ['result.txt']);
+    assert.deepEqual(
+      artifacts.map((a: any) => a.name),
+      ['result.txt'],
+    );
     assert.equal((await p.api('GET', `/v1/machines/${m.id}/artifacts/result.txt`)).body, 'from-project-a\n{"seq":1,"response":"hello"}\n');
   });
 
@@ -206,7 +212,12 @@ describe('artifact passing between machines (real Temporal, Postgres, git, bubbl
     await refused(await machine({ files: [{ checkpointId: cpA, path: 'data/nope.txt' }] }), 'inputs.files.0.path', /not a file of checkpoint/);
     await refused(await machine({ files: [{ checkpointId: cpA, path: 'data' }] }), 'inputs.files.0.path', /not a file of checkpoint/);
     await refused(
-      await machine({ files: [{ checkpointId: cpA, path: 'data/a.txt', as: 'x.txt' }, { checkpointId: cpA, path: 'data/a.txt', as: 'x.txt' }] }),
+      await machine({
+        files: [
+          { checkpointId: cpA, path: 'data/a.txt', as: 'x.txt' },
+          { checkpointId: cpA, path: 'data/a.txt', as: 'x.txt' },
+        ],
+      }),
       'inputs.files.1.as',
       /already the destination/,
     );
@@ -250,7 +261,7 @@ describe('artifact passing between machines (real Temporal, Postgres, git, bubbl
     assert.equal(await countPipelines(), pipelinesBefore);
   });
 
-  it('a running agent fetches files of its own project\'s checkpoints through the proxy socket, and nothing else; every request is audited', async () => {
+  it("a running agent fetches files of its own project's checkpoints through the proxy socket, and nothing else; every request is audited", async () => {
     // The model upstream: it must never see the platform's own routes.
     const upstreamPaths: string[] = [];
     const upstream = http.createServer((req, res) => {
@@ -299,7 +310,10 @@ describe('artifact passing between machines (real Temporal, Postgres, git, bubbl
       const ids = JSON.parse(list.body).items.map((c: any) => c.id);
       assert.ok(ids.includes(cpA) && !ids.includes(cpB), list.body);
       const one = await get(`/autovibe/v1/checkpoints/${cpA}`);
-      assert.ok(JSON.parse(one.body).files.some((f: any) => f.path === 'data/a.txt'), one.body);
+      assert.ok(
+        JSON.parse(one.body).files.some((f: any) => f.path === 'data/a.txt'),
+        one.body,
+      );
       assert.equal((await get(`/autovibe/v1/checkpoints/${cpB}`)).status, 404);
       assert.deepEqual(upstreamPaths, []);
       // Everything else still goes to the model API.
@@ -343,7 +357,7 @@ describe('artifact passing to an agent machine (the real Claude Code CLI against
     await llm?.stop();
   });
 
-  it('gives the agent another machine\'s conversation and file, tells it so in its prompt, and serves it files while it runs', async () => {
+  it("gives the agent another machine's conversation and file, tells it so in its prompt, and serves it files while it runs", async () => {
     const projectId = await projectWithBudget(p, '10.00');
     const r = await p.api('POST', '/v1/machines', { projectId, type: 'shell', command: 'echo spec > spec.txt' });
     const earlier = await waitForMachine(p, r.body.id);

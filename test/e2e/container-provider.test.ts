@@ -21,8 +21,7 @@ describe('container provider (real podman over the Docker API)', function () {
   let p: TestPlatform;
   let projectId: string;
 
-  const containersOf = async (machineId: string) =>
-    docker.listContainers({ all: true, filters: { label: [`autovibe.machine=${machineId}`] } });
+  const containersOf = async (machineId: string) => docker.listContainers({ all: true, filters: { label: [`autovibe.machine=${machineId}`] } });
   const file = async (checkpointId: string, name: string) => (await p.api('GET', `/v1/checkpoints/${checkpointId}/files/${name}`)).body;
 
   before(async () => {
@@ -143,17 +142,26 @@ describe('container provider (real podman over the Docker API)', function () {
   });
 
   it('gives up after a bounded number of interruptions, failing the machine with the reason', async () => {
-    const start = await p.api('POST', '/v1/machines', { projectId, type: 'shell', provider: 'container', command: 'sleep 120', limits: { money: '0.25', minutes: 5 } });
+    const start = await p.api('POST', '/v1/machines', {
+      projectId,
+      type: 'shell',
+      provider: 'container',
+      command: 'sleep 120',
+      limits: { money: '0.25', minutes: 5 },
+    });
     assert.equal(start.status, 202);
     const id = start.body.id;
     const removed: string[] = [];
     for (let i = 0; i < 4; i++) {
-      const ref = await waitFor(async () => {
-        const { body } = await p.api('GET', `/v1/machines/${id}`);
-        if (body.status !== 'running' || !body.instanceRef || removed.includes(body.instanceRef)) return null;
-        const [c] = await containersOf(id);
-        return c?.State === 'running' && c.Id === body.instanceRef ? body.instanceRef : null;
-      }, `instance ${i + 1} to run`);
+      const ref = await waitFor(
+        async () => {
+          const { body } = await p.api('GET', `/v1/machines/${id}`);
+          if (body.status !== 'running' || !body.instanceRef || removed.includes(body.instanceRef)) return null;
+          const [c] = await containersOf(id);
+          return c?.State === 'running' && c.Id === body.instanceRef ? body.instanceRef : null;
+        },
+        `instance ${i + 1} to run`,
+      );
       await new Promise((r) => setTimeout(r, 500)); // let the command start in it
       await podman.podman(['rm', '--force', '--time', '0', ref]);
       removed.push(ref);
@@ -166,7 +174,13 @@ describe('container provider (real podman over the Docker API)', function () {
   });
 
   it('reconciliation (Temporal Schedule) reclaims a leaked labelled container and leaves a live machine alone', async () => {
-    const live = await p.api('POST', '/v1/machines', { projectId, type: 'shell', provider: 'container', command: 'sleep 120', limits: { money: '0.25', minutes: 5 } });
+    const live = await p.api('POST', '/v1/machines', {
+      projectId,
+      type: 'shell',
+      provider: 'container',
+      command: 'sleep 120',
+      limits: { money: '0.25', minutes: 5 },
+    });
     assert.equal(live.status, 202);
     const liveMachine = await waitFor(async () => {
       const { body } = await p.api('GET', `/v1/machines/${live.body.id}`);
@@ -222,7 +236,13 @@ describe('container provider (real podman over the Docker API)', function () {
     }, 'a warm container');
     assert.equal((await docker.getContainer(pooled.instanceRef).inspect()).State.Running, true);
 
-    const start = await p.api('POST', '/v1/machines', { projectId, type: 'shell', provider: 'container', command: 'echo warm > warm.txt; ls /sys/class/net > net.txt', limits: { money: '0.25', minutes: 5 } });
+    const start = await p.api('POST', '/v1/machines', {
+      projectId,
+      type: 'shell',
+      provider: 'container',
+      command: 'echo warm > warm.txt; ls /sys/class/net > net.txt',
+      limits: { money: '0.25', minutes: 5 },
+    });
     assert.equal(start.status, 202);
     const m = await waitForMachine(p, start.body.id);
     assert.equal(m.status, 'completed', JSON.stringify(m));
@@ -230,7 +250,10 @@ describe('container provider (real podman over the Docker API)', function () {
     assert.equal(await file(m.checkpoints[0], 'warm.txt'), 'warm\n');
     assert.equal(await file(m.checkpoints[0], 'net.txt'), 'lo\n');
     await assert.rejects(docker.getContainer(pooled.instanceRef).inspect(), (e: any) => e.statusCode === 404, 'terminated after use');
-    assert.equal((await listWarmInstances(p.db, { provider: 'container' })).some((w) => w.instanceRef === pooled.instanceRef), false);
+    assert.equal(
+      (await listWarmInstances(p.db, { provider: 'container' })).some((w) => w.instanceRef === pooled.instanceRef),
+      false,
+    );
   });
 
   it('scales the warm pool with the queue of waiting machines, within its maximum, and back down', async () => {
@@ -262,7 +285,10 @@ describe('container provider (real podman over the Docker API)', function () {
     await p.db('machines').whereIn('id', waiting).update({ status: 'failed' });
     await schedule.trigger();
     await waitFor(async () => (await free()) === 1, 'the pool to shrink back to its minimum');
-    await waitFor(async () => (await docker.listContainers({ all: true, filters: { label: ['autovibe.tag.pool=container/lightweight'] } })).length === 1, 'surplus containers removed');
+    await waitFor(
+      async () => (await docker.listContainers({ all: true, filters: { label: ['autovibe.tag.pool=container/lightweight'] } })).length === 1,
+      'surplus containers removed',
+    );
   });
 
   it('refuses an unavailable provider with 422 and the reason', async () => {
@@ -286,7 +312,11 @@ describe('container provider (real podman over the Docker API)', function () {
     });
     try {
       const project = await projectWithBudget(q, '5.00');
-      await waitFor(async () => ((await q.api('GET', '/v1/providers')).body.items.find((i: any) => i.id === 'container')?.available ? true : null), 'container reported', 30_000);
+      await waitFor(
+        async () => ((await q.api('GET', '/v1/providers')).body.items.find((i: any) => i.id === 'container')?.available ? true : null),
+        'container reported',
+        30_000,
+      );
       const steps = ['a', 'b', 'c'].map((id) => ({ id, type: 'shell', command: `sleep 3; echo ${id} > ${id}.txt` }));
       const started = await q.api('POST', '/v1/pipelines', { projectId: project, steps });
       assert.equal(started.status, 202, JSON.stringify(started.body));

@@ -19,12 +19,16 @@ describe('payments on embedded PGlite (the npm start default)', function () {
     assert.match(card.body.error.message, /STRIPE_SECRET_KEY/);
     const ok = await p.api('PUT', `/v1/projects/${projectId}/payment-methods`, [{ kind: 'credits' }, { kind: 'manual', timeoutSeconds: 300 }]);
     assert.equal(ok.status, 200, JSON.stringify(ok.body));
-    assert.equal((await p.api('POST', `/v1/projects/${projectId}/credits`, { amount: '2.00', currency: 'USD', expiresAt: '2099-01-01T00:00:00Z' })).status, 201);
+    assert.equal(
+      (await p.api('POST', `/v1/projects/${projectId}/credits`, { amount: '2.00', currency: 'USD', expiresAt: '2099-01-01T00:00:00Z' })).status,
+      201,
+    );
 
-    const ended = (id: string) => waitFor(async () => {
-      const b = (await p.api('GET', `/v1/payments/${id}`)).body;
-      return ['succeeded', 'failed'].includes(b.status) ? b : null;
-    }, `payment ${id}`);
+    const ended = (id: string) =>
+      waitFor(async () => {
+        const b = (await p.api('GET', `/v1/payments/${id}`)).body;
+        return ['succeeded', 'failed'].includes(b.status) ? b : null;
+      }, `payment ${id}`);
     const first = (await p.api('POST', `/v1/projects/${projectId}/topups`, { amount: '1.50', currency: 'USD' })).body.paymentId;
     assert.equal((await ended(first)).paidBy, 'credits');
 
@@ -33,7 +37,13 @@ describe('payments on embedded PGlite (the npm start default)', function () {
     assert.equal((await p.api('POST', `/v1/payments/${second}/approve`)).status, 202);
     const done = await ended(second);
     assert.equal(done.paidBy, 'manual');
-    assert.deepEqual(done.attempts.map((a: any) => [a.method, a.status]), [['credits', 'declined'], ['manual', 'approved']]);
+    assert.deepEqual(
+      done.attempts.map((a: any) => [a.method, a.status]),
+      [
+        ['credits', 'declined'],
+        ['manual', 'approved'],
+      ],
+    );
     assert.deepEqual((await p.api('GET', `/v1/projects/${projectId}/balance`)).body.items, [{ amount: '3.00', currency: 'USD' }]);
     assert.equal((await p.api('GET', `/v1/projects/${projectId}`)).body.budget.limit, '4.00');
   });

@@ -10,10 +10,14 @@ async function payment(p: TestPlatform, id: string): Promise<any> {
   return (await p.api('GET', `/v1/payments/${id}`)).body;
 }
 async function waitForPayment(p: TestPlatform, id: string, pred: (b: any) => boolean, what: string, timeoutMs = 60_000): Promise<any> {
-  return waitFor(async () => {
-    const b = await payment(p, id);
-    return pred(b) ? b : null;
-  }, `payment ${id}: ${what}`, timeoutMs);
+  return waitFor(
+    async () => {
+      const b = await payment(p, id);
+      return pred(b) ? b : null;
+    },
+    `payment ${id}: ${what}`,
+    timeoutMs,
+  );
 }
 const ended = (b: any) => FINAL.includes(b.status);
 
@@ -67,15 +71,28 @@ describe('payment cascade (stripe-mock, ganache, real Temporal and Postgres)', f
     const done = await waitForPayment(p, id, ended, 'to end');
     assert.equal(done.status, 'succeeded', JSON.stringify(done));
     assert.equal(done.paidBy, 'credits');
-    assert.deepEqual(done.attempts.map((a: any) => [a.method, a.status]), [['credits', 'succeeded']]);
+    assert.deepEqual(
+      done.attempts.map((a: any) => [a.method, a.status]),
+      [['credits', 'succeeded']],
+    );
     assert.equal(charges(declining, id).length, 0);
     const credits = (await p.api('GET', `/v1/projects/${projectId}/credits`)).body.items;
-    assert.deepEqual(credits.map((c: any) => c.remaining), ['100.00', '5.00'], 'the expired credit is untouched; 15.00 came off the live one');
+    assert.deepEqual(
+      credits.map((c: any) => c.remaining),
+      ['100.00', '5.00'],
+      'the expired credit is untouched; 15.00 came off the live one',
+    );
     assert.deepEqual((await p.api('GET', `/v1/projects/${projectId}/balance`)).body.items, [{ amount: '15.00', currency: 'USD' }]);
     assert.equal((await p.api('GET', `/v1/projects/${projectId}`)).body.budget.limit, '25.00', 'the top-up raised the budget');
     // Not enough credits left now: the next top-up falls through to the card.
     const second = await waitForPayment(p, await topup(p, projectId, '6.00'), ended, 'to end');
-    assert.deepEqual(second.attempts.map((a: any) => [a.method, a.status]), [['credits', 'declined'], ['card', 'declined']]);
+    assert.deepEqual(
+      second.attempts.map((a: any) => [a.method, a.status]),
+      [
+        ['credits', 'declined'],
+        ['card', 'declined'],
+      ],
+    );
     assert.match(second.attempts[0].error, /not enough free credits: 5.00 USD unexpired, 6.00 needed/);
   });
 
@@ -106,7 +123,13 @@ describe('payment cascade (stripe-mock, ganache, real Temporal and Postgres)', f
     const done = await waitForPayment(p, id, ended, 'to end');
     assert.equal(done.status, 'succeeded', JSON.stringify(done));
     assert.equal(done.paidBy, 'crypto');
-    assert.deepEqual(done.attempts.map((a: any) => [a.method, a.status]), [['card', 'declined'], ['crypto', 'succeeded']]);
+    assert.deepEqual(
+      done.attempts.map((a: any) => [a.method, a.status]),
+      [
+        ['card', 'declined'],
+        ['crypto', 'succeeded'],
+      ],
+    );
     assert.ok(done.attempts[1].details.confirmations >= 3);
     const [row] = await p.db('crypto_invoices').where({ payment_id: id });
     assert.equal(row.tx_hash, tx);
@@ -120,17 +143,29 @@ describe('payment cascade (stripe-mock, ganache, real Temporal and Postgres)', f
 
   it('tries the methods in the order the owner set: a declined card first, then credits', async () => {
     const projectId = await projectWithBudget(p, '10.00');
-    assert.equal((await p.api('POST', `/v1/projects/${projectId}/credits`, { amount: '50.00', currency: 'USD', expiresAt: '2099-01-01T00:00:00Z' })).status, 201);
+    assert.equal(
+      (await p.api('POST', `/v1/projects/${projectId}/credits`, { amount: '50.00', currency: 'USD', expiresAt: '2099-01-01T00:00:00Z' })).status,
+      201,
+    );
     await setMethods(p, projectId, [{ kind: 'card', customer: 'cus_test', paymentMethod: 'pm_card_visa' }, { kind: 'credits' }]);
     const done = await waitForPayment(p, await topup(p, projectId, '20.00'), ended, 'to end');
     assert.equal(done.status, 'succeeded');
-    assert.deepEqual(done.attempts.map((a: any) => [a.method, a.status]), [['card', 'declined'], ['credits', 'succeeded']]);
+    assert.deepEqual(
+      done.attempts.map((a: any) => [a.method, a.status]),
+      [
+        ['card', 'declined'],
+        ['credits', 'succeeded'],
+      ],
+    );
     assert.equal((await p.api('GET', `/v1/projects/${projectId}/credits`)).body.items[0].remaining, '30.00');
   });
 
   it('retries a card charge after Stripe errors, with backoff and the same idempotency key', async () => {
     const projectId = await projectWithBudget(p, '10.00');
-    await setMethods(p, projectId, [{ kind: 'card', customer: 'cus_test', paymentMethod: 'pm_card_visa' }, { kind: 'manual', timeoutSeconds: 1 }]);
+    await setMethods(p, projectId, [
+      { kind: 'card', customer: 'cus_test', paymentMethod: 'pm_card_visa' },
+      { kind: 'manual', timeoutSeconds: 1 },
+    ]);
     declining.failNext('/v1/payment_intents', 2);
     const id = await topup(p, projectId, '3.00');
     const done = await waitForPayment(p, id, ended, 'to end');
@@ -145,14 +180,23 @@ describe('payment cascade (stripe-mock, ganache, real Temporal and Postgres)', f
 
   it('falls through to the next method when the card keeps failing after every retry', async () => {
     const projectId = await projectWithBudget(p, '10.00');
-    assert.equal((await p.api('POST', `/v1/projects/${projectId}/credits`, { amount: '5.00', currency: 'USD', expiresAt: '2099-01-01T00:00:00Z' })).status, 201);
+    assert.equal(
+      (await p.api('POST', `/v1/projects/${projectId}/credits`, { amount: '5.00', currency: 'USD', expiresAt: '2099-01-01T00:00:00Z' })).status,
+      201,
+    );
     // This card's own retry budget: 2 tries.
     await setMethods(p, projectId, [{ kind: 'card', customer: 'cus_test', paymentMethod: 'pm_card_visa', maxTries: 2 }, { kind: 'credits' }]);
     declining.failNext('/v1/payment_intents', 2);
     const id = await topup(p, projectId, '4.00');
     const done = await waitForPayment(p, id, ended, 'to end');
     assert.equal(done.status, 'succeeded');
-    assert.deepEqual(done.attempts.map((a: any) => [a.method, a.status]), [['card', 'failed'], ['credits', 'succeeded']]);
+    assert.deepEqual(
+      done.attempts.map((a: any) => [a.method, a.status]),
+      [
+        ['card', 'failed'],
+        ['credits', 'succeeded'],
+      ],
+    );
     assert.equal(done.attempts[0].tries, 2);
     assert.match(done.attempts[0].error, /StripeAPIError: injected by the test proxy/);
     assert.equal(charges(declining, id).length, 2);
@@ -160,14 +204,21 @@ describe('payment cascade (stripe-mock, ganache, real Temporal and Postgres)', f
 
   it('tops a project up once per budget window when its auto-top-up schedule fires', async () => {
     const projectId = await projectWithBudget(p, '10.00', 'daily');
-    assert.equal((await p.api('POST', `/v1/projects/${projectId}/credits`, { amount: '100.00', currency: 'USD', expiresAt: '2099-01-01T00:00:00Z' })).status, 201);
+    assert.equal(
+      (await p.api('POST', `/v1/projects/${projectId}/credits`, { amount: '100.00', currency: 'USD', expiresAt: '2099-01-01T00:00:00Z' })).status,
+      201,
+    );
     await setMethods(p, projectId, [{ kind: 'credits' }]);
     const set = await p.api('PUT', `/v1/projects/${projectId}/auto-topup`, { amount: '10.00', currency: 'USD' });
     assert.equal(set.status, 200, JSON.stringify(set.body));
     assert.equal(set.body.cron, '5 0 * * *');
     const schedule = p.temporal.schedule.getHandle(set.body.scheduleId);
     const cal = (await schedule.describe()).spec.calendars?.[0];
-    assert.deepEqual([cal?.hour, cal?.minute], [[{ start: 0, end: 0, step: 1 }], [{ start: 5, end: 5, step: 1 }]], 'fires at 00:05 UTC, five minutes into each daily window');
+    assert.deepEqual(
+      [cal?.hour, cal?.minute],
+      [[{ start: 0, end: 0, step: 1 }], [{ start: 5, end: 5, step: 1 }]],
+      'fires at 00:05 UTC, five minutes into each daily window',
+    );
 
     const firing = async (n: number) => {
       await schedule.trigger();
@@ -206,12 +257,15 @@ describe('payment cascade (stripe-mock, ganache, real Temporal and Postgres)', f
     const id = await topup(p, projectId, '5.00');
     assert.equal((await p.api('POST', `/v1/payments/${id}/approve`)).status === 202, false, 'not approvable before it waits for approval');
     const waiting = await waitForPayment(p, id, (b) => b.status === 'manual_required', 'to need approval');
-    assert.deepEqual(waiting.attempts.map((a: any) => [a.method, a.status]), [
-      ['credits', 'declined'],
-      ['card', 'declined'],
-      ['crypto', 'expired'],
-      ['manual', 'waiting'],
-    ]);
+    assert.deepEqual(
+      waiting.attempts.map((a: any) => [a.method, a.status]),
+      [
+        ['credits', 'declined'],
+        ['card', 'declined'],
+        ['crypto', 'expired'],
+        ['manual', 'waiting'],
+      ],
+    );
     assert.match(waiting.attempts[2].error, /no payment of 0.002500000000000000 ETH/);
     assert.equal((await p.api('GET', `/v1/projects/${projectId}/balance`)).body.items.length, 0);
     const approve = await p.api('POST', `/v1/payments/${id}/approve`);
@@ -232,7 +286,13 @@ describe('payment cascade (stripe-mock, ganache, real Temporal and Postgres)', f
     const done = await waitForPayment(p, id, ended, 'to end');
     assert.equal(done.status, 'failed');
     assert.match(done.error, /manual approval timed out/);
-    assert.deepEqual(done.attempts.map((a: any) => [a.method, a.status]), [['credits', 'declined'], ['manual', 'expired']]);
+    assert.deepEqual(
+      done.attempts.map((a: any) => [a.method, a.status]),
+      [
+        ['credits', 'declined'],
+        ['manual', 'expired'],
+      ],
+    );
     assert.match(done.attempts[1].error, /no approval within 2s/);
     assert.equal(Number((await p.db('balance_entries').where({ payment_id: id }).count({ n: '*' }))[0]!.n), 0);
   });
@@ -293,7 +353,10 @@ describe('payment cascade: a worker killed mid-charge and mid-crypto-wait never 
   it('a card charge in flight when the worker dies is one charge and one credited top-up', async () => {
     let worker = startWorker(succeeding.url);
     const projectId = await projectWithBudget(p, '10.00');
-    await setMethods(p, projectId, [{ kind: 'card', customer: 'cus_test', paymentMethod: 'pm_card_visa' }, { kind: 'manual', timeoutSeconds: 600 }]);
+    await setMethods(p, projectId, [
+      { kind: 'card', customer: 'cus_test', paymentMethod: 'pm_card_visa' },
+      { kind: 'manual', timeoutSeconds: 600 },
+    ]);
     // stripe-mock gets the charge only after 6 s: the worker is killed while it waits for the answer.
     succeeding.hold('/v1/payment_intents', 6000);
     const id = await topup(p, projectId, '7.50');
@@ -303,7 +366,10 @@ describe('payment cascade: a worker killed mid-charge and mid-crypto-wait never 
     const done = await waitForPayment(p, id, ended, 'to end', 120_000);
     assert.equal(done.status, 'succeeded', JSON.stringify(done));
     assert.equal(done.paidBy, 'card');
-    assert.deepEqual(done.attempts.map((a: any) => [a.method, a.status]), [['card', 'succeeded']]);
+    assert.deepEqual(
+      done.attempts.map((a: any) => [a.method, a.status]),
+      [['card', 'succeeded']],
+    );
     assert.ok(done.attempts[0].tries >= 2, `the killed try was counted (${done.attempts[0].tries})`);
     const sent = charges(succeeding, id);
     assert.ok(sent.length >= 2, `the charge was sent again after the restart (${sent.length})`);
@@ -329,7 +395,13 @@ describe('payment cascade: a worker killed mid-charge and mid-crypto-wait never 
     worker = startWorker(declining.url);
     const done = await waitForPayment(p, id, ended, 'to end', 120_000);
     assert.equal(done.status, 'succeeded', JSON.stringify(done));
-    assert.deepEqual(done.attempts.map((a: any) => [a.method, a.status]), [['card', 'declined'], ['crypto', 'succeeded']]);
+    assert.deepEqual(
+      done.attempts.map((a: any) => [a.method, a.status]),
+      [
+        ['card', 'declined'],
+        ['crypto', 'succeeded'],
+      ],
+    );
     assert.equal(done.attempts[1].details.txHash, tx);
     assert.equal((await p.db('crypto_invoices').where({ payment_id: id })).length, 1, 'one invoice');
     assert.equal(Number((await p.db('balance_entries').where({ payment_id: id }).count({ n: '*' }))[0]!.n), 1, 'credited once');

@@ -24,7 +24,7 @@ describe('pipelines: DAGs of machine steps', function () {
       240_000,
     );
 
-  it('runs a 6-step diamond in dependency order, independent steps in parallel, each step seeing its predecessors\' files', async () => {
+  it("runs a 6-step diamond in dependency order, independent steps in parallel, each step seeing its predecessors' files", async () => {
     const projectId = await projectWithBudget(p, '10.00');
     // Each step checks its predecessors' files are there, takes a moment, and leaves its own file.
     const step = (id: string, dependsOn: string[]) => ({
@@ -102,14 +102,11 @@ describe('pipelines: DAGs of machine steps', function () {
         { id: 'next', type: 'shell', command: 'true', dependsOn: ['long'] },
       ],
     });
-    const running = await waitFor(
-      async () => {
-        const b = (await p.api('GET', `/v1/pipelines/${r.body.id}`)).body;
-        const long = b.steps.find((s: any) => s.id === 'long');
-        return long.machineId && liveSandboxPids(long.machineId).length ? long : null;
-      },
-      'the long step to run',
-    );
+    const running = await waitFor(async () => {
+      const b = (await p.api('GET', `/v1/pipelines/${r.body.id}`)).body;
+      const long = b.steps.find((s: any) => s.id === 'long');
+      return long.machineId && liveSandboxPids(long.machineId).length ? long : null;
+    }, 'the long step to run');
     assert.equal((await p.api('POST', `/v1/pipelines/${r.body.id}/cancel`)).status, 202);
     const done = await waitForPipeline(r.body.id);
     assert.equal(done.status, 'cancelled');

@@ -57,10 +57,14 @@ describe('project scheduling: machine slots, priorities, resources, completion c
     await waitFor(async () => ((await p.api('GET', `/v1/objectives/${first}`)).body.status === 'running' ? true : null), 'first running', 60_000);
     const low = await createObjective(projectId, { title: 'low', command: 'sleep 1', priority: 1 });
     const high = await createObjective(projectId, { title: 'high', command: 'sleep 1', priority: 5 });
-    const queued = await waitFor(async () => {
-      const s = (await p.api('GET', `/v1/projects/${projectId}/scheduling`)).body;
-      return s.coordinator?.waiting.length === 2 ? s : null;
-    }, 'two waiting', 60_000);
+    const queued = await waitFor(
+      async () => {
+        const s = (await p.api('GET', `/v1/projects/${projectId}/scheduling`)).body;
+        return s.coordinator?.waiting.length === 2 ? s : null;
+      },
+      'two waiting',
+      60_000,
+    );
     assert.equal(queued.coordinator.holding.length, 1);
     assert.match(queued.coordinator.waiting[0].reason, /all 1 machine slots are in use/);
     const live = (await p.api('GET', `/v1/objectives/${low}`)).body.live;
@@ -147,7 +151,7 @@ describe('project scheduling: machine slots, priorities, resources, completion c
     assert.equal(o.progress, 1);
     assert.equal(o.machines.length, 2);
     const [m1, m2] = await Promise.all(o.machines.map(async (m: string) => (await p.api('GET', `/v1/machines/${m}`)).body));
-    assert.equal(m2.parentCheckpointId, m1.checkpoints.at(-1), 'the second machine starts from the first one\'s final checkpoint');
+    assert.equal(m2.parentCheckpointId, m1.checkpoints.at(-1), "the second machine starts from the first one's final checkpoint");
     const history = (await p.api('GET', `/v1/objectives/${id}/progress`)).body.items;
     assert.deepEqual(
       history.map((h: any) => h.progress),
@@ -165,7 +169,7 @@ describe('project scheduling: machine slots, priorities, resources, completion c
     assert.match(n.error, /completion criteria not met after 2 machine\(s\).*test -f missing.txt/);
   });
 
-  it('completes when sub-tasks are ticked off by a user and by the machine\'s verdict file', async () => {
+  it("completes when sub-tasks are ticked off by a user and by the machine's verdict file", async () => {
     const projectId = await projectWithBudget(p, '10.00');
     const id = await createObjective(projectId, {
       title: 'docs and review',
@@ -184,11 +188,17 @@ describe('project scheduling: machine slots, priorities, resources, completion c
     assert.equal(o.status, 'completed', JSON.stringify(o));
     assert.deepEqual([...o.subtasksDone].sort(), ['review', 'write docs']);
     const history = (await p.api('GET', `/v1/objectives/${id}/progress`)).body.items;
-    assert.deepEqual(history.map((h: any) => h.progress), [0, 0.3333, 1]);
+    assert.deepEqual(
+      history.map((h: any) => h.progress),
+      [0, 0.3333, 1],
+    );
     assert.equal(history[2].criteria.verdict.complete, true);
 
     const dag = (await p.api('GET', `/v1/projects/${projectId}/objectives/dag`)).body;
-    assert.deepEqual(dag.nodes.map((n: any) => [n.id, n.progress]), [[id, 1]]);
+    assert.deepEqual(
+      dag.nodes.map((n: any) => [n.id, n.progress]),
+      [[id, 1]],
+    );
   });
 
   it('reorders a waiting objective when its priority changes', async () => {
@@ -198,7 +208,11 @@ describe('project scheduling: machine slots, priorities, resources, completion c
     await waitFor(async () => ((await p.api('GET', `/v1/objectives/${blocker}`)).body.status === 'running' ? true : null), 'blocker running', 60_000);
     const a = await createObjective(projectId, { title: 'a', command: 'true', priority: 2 });
     const b = await createObjective(projectId, { title: 'b', command: 'true', priority: 1 });
-    await waitFor(async () => ((await p.api('GET', `/v1/projects/${projectId}/scheduling`)).body.coordinator?.waiting.length === 2 ? true : null), 'both waiting', 60_000);
+    await waitFor(
+      async () => ((await p.api('GET', `/v1/projects/${projectId}/scheduling`)).body.coordinator?.waiting.length === 2 ? true : null),
+      'both waiting',
+      60_000,
+    );
     const patched = await p.api('PATCH', `/v1/objectives/${b}`, { priority: 9 });
     assert.equal(patched.status, 200, JSON.stringify(patched.body));
     assert.equal(patched.body.priority, 9);
@@ -215,7 +229,11 @@ describe('project scheduling: machine slots, priorities, resources, completion c
     const holder = await createObjective(projectId, { title: 'holder', command: 'sleep 8' });
     await waitFor(async () => ((await p.api('GET', `/v1/objectives/${holder}`)).body.status === 'running' ? true : null), 'holder running', 60_000);
     const waiter = await createObjective(projectId, { title: 'waiter', command: 'true' });
-    await waitFor(async () => ((await p.api('GET', `/v1/projects/${projectId}/scheduling`)).body.coordinator?.waiting.length === 1 ? true : null), 'waiter queued', 60_000);
+    await waitFor(
+      async () => ((await p.api('GET', `/v1/projects/${projectId}/scheduling`)).body.coordinator?.waiting.length === 1 ? true : null),
+      'waiter queued',
+      60_000,
+    );
     const handle = p.temporal.workflow.getHandle(`coordinator-${projectId}`);
     const first = (await handle.describe()).runId;
     // More signals than one run handles: the coordinator must continue as new.

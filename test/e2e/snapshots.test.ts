@@ -28,13 +28,10 @@ describe('checkpoint snapshots end to end (real Temporal, Postgres, git, bubblew
     return start.body.id as string;
   };
   const replicated = (checkpointId: string) =>
-    waitFor(
-      async () => {
-        const { body } = await p.api('GET', `/v1/checkpoints/${checkpointId}`);
-        return body.snapshot?.status === 'replicated' ? body : null;
-      },
-      `snapshot of ${checkpointId} to be replicated`,
-    );
+    waitFor(async () => {
+      const { body } = await p.api('GET', `/v1/checkpoints/${checkpointId}`);
+      return body.snapshot?.status === 'replicated' ? body : null;
+    }, `snapshot of ${checkpointId} to be replicated`);
 
   // A workspace with files git does not keep: an ignored build output (mode 600) and an empty directory.
   const WRITE_IGNORED = [
@@ -45,7 +42,8 @@ describe('checkpoint snapshots end to end (real Temporal, Postgres, git, bubblew
     'sha256sum build/cache/blob.bin > expected.txt',
     'echo tracked > tracked.txt',
   ].join(' && ');
-  const CHECK_RESTORED = 'sha256sum build/cache/blob.bin > got.txt && stat -c %a build/cache/blob.bin > mode.txt && (test -d empty-dir && echo yes || echo no) > empty.txt';
+  const CHECK_RESTORED =
+    'sha256sum build/cache/blob.bin > got.txt && stat -c %a build/cache/blob.bin > mode.txt && (test -d empty-dir && echo yes || echo no) > empty.txt';
 
   let projectId: string;
   let snapshotted: string;
@@ -81,7 +79,10 @@ describe('checkpoint snapshots end to end (real Temporal, Postgres, git, bubblew
     // The api serves the ignored file from the snapshot, byte-identical.
     const res = await fetch(`${p.apiUrl}/v1/checkpoints/${snapshotted}/files/build/cache/blob.bin`, { headers: { authorization: `Bearer ${p.adminKey}` } });
     assert.equal(res.status, 200);
-    const served = crypto.createHash('sha256').update(Buffer.from(await res.arrayBuffer())).digest('hex');
+    const served = crypto
+      .createHash('sha256')
+      .update(Buffer.from(await res.arrayBuffer()))
+      .digest('hex');
     const expected = (await p.api('GET', `/v1/checkpoints/${snapshotted}/files/expected.txt`)).body.split(' ')[0];
     assert.equal(served, expected);
     assert.equal((await p.api('GET', `/v1/checkpoints/${snapshotted}/files/build/nope.bin`)).status, 404);
@@ -160,7 +161,10 @@ describe('checkpoint snapshots end to end (real Temporal, Postgres, git, bubblew
     assert.equal(bad.status, 400);
     assert.match(JSON.stringify(bad.body.error), /milestone/);
     // A year old: beyond every tier of the grid.
-    await p.db('checkpoints').whereIn('id', [root, dead, mile, parent]).update({ created_at: p.db.raw("now() - interval '400 days'") });
+    await p
+      .db('checkpoints')
+      .whereIn('id', [root, dead, mile, parent])
+      .update({ created_at: p.db.raw("now() - interval '400 days'") });
     // A live machine starts from `parent` and is still running when the prune runs.
     const live = await machine(project, 'sleep 120', parent);
     await waitFor(async () => (await p.api('GET', `/v1/machines/${live}`)).body.status === 'running', 'the live machine to run');

@@ -125,9 +125,15 @@ describe('a worker killed while a machine runs', function () {
       assert.equal(costRows.filter((r) => r.category === 'infra').length, 1);
       const final = (await p.api('GET', `/v1/checkpoints/${m.checkpoints.at(-1)}`)).body;
       assert.equal(final.kind, 'final');
-      assert.ok(final.files.some((f: any) => f.path === 'started.txt'), 'the work done before the crash is kept');
+      assert.ok(
+        final.files.some((f: any) => f.path === 'started.txt'),
+        'the work done before the crash is kept',
+      );
       const reservations = await p.db('reservations').where({ machine_id: id });
-      assert.deepEqual(reservations.map((r) => r.status), ['settled']);
+      assert.deepEqual(
+        reservations.map((r) => r.status),
+        ['settled'],
+      );
       assert.equal((await p.api('GET', `/v1/projects/${projectId}`)).body.budget.reserved, '0.00');
       assert.deepEqual(liveSandboxPids(id), []);
     } finally {
@@ -176,7 +182,15 @@ describe('a worker killed while a machine runs', function () {
       assert.equal((await p.db('checkpoints').where({ machine_id: step.machineId })).length, 1, `${step.id}: one checkpoint`);
       assert.equal((await p.db('cost_events').where({ machine_id: step.machineId })).length, 1, `${step.id}: one cost`);
     }
-    assert.equal((await p.db('machines').whereIn('id', done.steps.map((x: any) => x.machineId))).length, 3);
+    assert.equal(
+      (
+        await p.db('machines').whereIn(
+          'id',
+          done.steps.map((x: any) => x.machineId),
+        )
+      ).length,
+      3,
+    );
     assert.equal((await p.db('machines').where({ project_id: projectId })).length, 3, 'no step started a second machine');
   });
 

@@ -47,10 +47,7 @@ describe('store/audit (real PostgreSQL)', function () {
     await Promise.all(Array.from({ length: 20 }, (_, i) => appendAudit(db, entry(i))));
     const all = await rows(db);
     assert.equal(all.length, 20);
-    assert.deepEqual(
-      all.map((r) => r.subject_id).sort(),
-      Array.from({ length: 20 }, (_, i) => `m-${i}`).sort(),
-    );
+    assert.deepEqual(all.map((r) => r.subject_id).sort(), Array.from({ length: 20 }, (_, i) => `m-${i}`).sort());
     // Each row links to the one before it, starting from the genesis hash.
     let prev = GENESIS;
     for (const r of all) {
@@ -64,9 +61,7 @@ describe('store/audit (real PostgreSQL)', function () {
 
   it('keeps verifying after more parallel appends with keys in any order', async function () {
     await Promise.all(
-      Array.from({ length: 20 }, (_, i) =>
-        appendAudit(db, entry(100 + i, { details: { zeta: i, alpha: { y: [3, 2, 1], b: 'ünïcödé ✓' }, mid: null } })),
-      ),
+      Array.from({ length: 20 }, (_, i) => appendAudit(db, entry(100 + i, { details: { zeta: i, alpha: { y: [3, 2, 1], b: 'ünïcödé ✓' }, mid: null } }))),
     );
     assert.equal((await rows(db)).length, 40);
     assert.equal(await verifyAuditChain(db), null);

@@ -46,8 +46,14 @@ describe('fx: rate sources, cache and staleness (local server in the sources’ 
         ['EUR', 'CAD', '1.4773', '2026-11-26T15:00:00.000Z'],
       ],
     );
-    const cb = parseCoinbaseJson(JSON.stringify({ data: { currency: 'USD', rates: { BTC: '0.0000105897', EUR: '0.92', ETH: '0.000289412', TON: '0.1834' } } }), now);
-    assert.deepEqual(cb.map((q) => `${q.base}/${q.quote}=${q.rate}`), ['USD/BTC=0.0000105897', 'USD/ETH=0.000289412', 'USD/TON=0.1834']);
+    const cb = parseCoinbaseJson(
+      JSON.stringify({ data: { currency: 'USD', rates: { BTC: '0.0000105897', EUR: '0.92', ETH: '0.000289412', TON: '0.1834' } } }),
+      now,
+    );
+    assert.deepEqual(
+      cb.map((q) => `${q.base}/${q.quote}=${q.rate}`),
+      ['USD/BTC=0.0000105897', 'USD/ETH=0.000289412', 'USD/TON=0.1834'],
+    );
     assert.throws(() => parseEcbXml('<html>maintenance</html>', now), /no <Cube time/);
     assert.throws(() => parseCoinbaseJson('{"errors":[]}', now), /data.currency/);
   });
@@ -114,7 +120,9 @@ describe('fx: rate sources, cache and staleness (local server in the sources’ 
   it('refuses when a source cannot be reached at all, and fixed rates win over fetched ones', async () => {
     const closed = `http://127.0.0.1:${await freePort()}/eurofxref-daily.xml`;
     const offline = new FxService({ providers: [ecbProvider(closed)], policy, db, now: () => clock });
-    await assert.rejects(offline.rate('EUR', 'CAD'), (e: Error) => e.message.includes(`no EUR→CAD exchange rate: ecb: fetching failed: GET ${closed} failed: ECONNREFUSED`));
+    await assert.rejects(offline.rate('EUR', 'CAD'), (e: Error) =>
+      e.message.includes(`no EUR→CAD exchange rate: ecb: fetching failed: GET ${closed} failed: ECONNREFUSED`),
+    );
     const none = new FxService({ providers: [], policy, now: () => clock });
     await assert.rejects(none.rate('EUR', 'USD'), /no configured source quotes EUR or USD/);
     assert.equal((await none.rate('EUR', 'EUR')).source, 'identity');

@@ -49,6 +49,9 @@ describe('git: placing input files into a commit (real git)', () => {
 
   it('refuses a file where the tree has a directory instead of dropping the directory', async () => {
     const oid = await writeBlob(repo, Buffer.from('x'));
-    await assert.rejects(commitWithBlobs(repo, base, [{ path: 'data', oid, mode: '100644' }], 'inputs', new Date()), /'data' appears as both a file and as a directory/);
+    await assert.rejects(
+      commitWithBlobs(repo, base, [{ path: 'data', oid, mode: '100644' }], 'inputs', new Date()),
+      /'data' appears as both a file and as a directory/,
+    );
   });
 });

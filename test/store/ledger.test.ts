@@ -60,9 +60,7 @@ describe('store/budgets ledger (real PostgreSQL)', function () {
     async function fiftyAgainstOneDollar(pool: Db): Promise<void> {
       const budget = await newBudget(pool, usd('1.00'));
       const outcomes = await Promise.all(
-        Array.from({ length: 50 }, (_, i) =>
-          reserve(pool, { key: key(`r${i}`), budgetIds: [budget.id], projectId: 'proj-1', amount: usd('0.10'), now: NOW }),
-        ),
+        Array.from({ length: 50 }, (_, i) => reserve(pool, { key: key(`r${i}`), budgetIds: [budget.id], projectId: 'proj-1', amount: usd('0.10'), now: NOW })),
       );
       const admitted = outcomes.filter((o) => o.ok);
       const refused = outcomes.filter((o) => !o.ok);
@@ -359,20 +357,14 @@ describe('store/budgets ledger (real PostgreSQL)', function () {
       ]);
       const s1 = await budgetStatus(db, budget, day1);
       const s2 = await budgetStatus(db, budget, day2);
-      assert.deepEqual([s1.windowStart.toISOString(), s1.windowEnd?.toISOString(), s1.spent, s1.reserved, s1.remaining], [
-        '2026-03-15T00:00:00.000Z',
-        '2026-03-16T00:00:00.000Z',
-        usd('0.50'),
-        0n,
-        usd('0.50'),
-      ]);
-      assert.deepEqual([s2.windowStart.toISOString(), s2.windowEnd?.toISOString(), s2.spent, s2.reserved, s2.remaining], [
-        '2026-03-16T00:00:00.000Z',
-        '2026-03-17T00:00:00.000Z',
-        0n,
-        usd('0.80'),
-        usd('0.20'),
-      ]);
+      assert.deepEqual(
+        [s1.windowStart.toISOString(), s1.windowEnd?.toISOString(), s1.spent, s1.reserved, s1.remaining],
+        ['2026-03-15T00:00:00.000Z', '2026-03-16T00:00:00.000Z', usd('0.50'), 0n, usd('0.50')],
+      );
+      assert.deepEqual(
+        [s2.windowStart.toISOString(), s2.windowEnd?.toISOString(), s2.spent, s2.reserved, s2.remaining],
+        ['2026-03-16T00:00:00.000Z', '2026-03-17T00:00:00.000Z', 0n, usd('0.80'), usd('0.20')],
+      );
       const [row1] = await reservationRows(db, k1);
       const [row2] = await reservationRows(db, k2);
       assert.equal(new Date(row1.window_start).toISOString(), '2026-03-15T00:00:00.000Z');
@@ -389,10 +381,21 @@ describe('store/budgets ledger (real PostgreSQL)', function () {
         (await windows(db, monthly.id)).map((w) => w.start),
         ['2026-12-01T00:00:00.000Z', '2027-01-01T00:00:00.000Z'],
       );
-      assert.ok((await reserve(db, { key: key('t'), budgetIds: [total.id], projectId: 'p', amount: usd('1.00'), now: new Date('2026-12-31T23:59:59.999Z') })).ok);
-      const refused = await reserve(db, { key: key('t'), budgetIds: [total.id], projectId: 'p', amount: usd('0.01'), now: new Date('2030-01-01T00:00:00.000Z') });
+      assert.ok(
+        (await reserve(db, { key: key('t'), budgetIds: [total.id], projectId: 'p', amount: usd('1.00'), now: new Date('2026-12-31T23:59:59.999Z') })).ok,
+      );
+      const refused = await reserve(db, {
+        key: key('t'),
+        budgetIds: [total.id],
+        projectId: 'p',
+        amount: usd('0.01'),
+        now: new Date('2030-01-01T00:00:00.000Z'),
+      });
       assert.equal(refused.ok, false);
-      assert.deepEqual((await windows(db, total.id)).map((w) => w.start), ['1970-01-01T00:00:00.000Z']);
+      assert.deepEqual(
+        (await windows(db, total.id)).map((w) => w.start),
+        ['1970-01-01T00:00:00.000Z'],
+      );
     });
 
     it('setBudget updates the limit of a scope in place; a lowered limit refuses new reservations', async function () {

@@ -49,17 +49,12 @@ const OUR_TABLES = [
 const KNEX_TABLES = ['knex_migrations', 'knex_migrations_lock'];
 
 async function tables(db: Db): Promise<string[]> {
-  const rows = await db('information_schema.tables')
-    .where({ table_schema: 'public' })
-    .orderBy('table_name')
-    .pluck('table_name');
+  const rows = await db('information_schema.tables').where({ table_schema: 'public' }).orderBy('table_name').pluck('table_name');
   return rows as string[];
 }
 
 async function functions(db: Db): Promise<string[]> {
-  const { rows } = await db.raw(
-    `SELECT p.proname FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = 'public' ORDER BY 1`,
-  );
+  const { rows } = await db.raw(`SELECT p.proname FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = 'public' ORDER BY 1`);
   return rows.map((r: { proname: string }) => r.proname);
 }
 
@@ -71,7 +66,8 @@ async function schemaLines(db: Db): Promise<string[]> {
     .orderBy([{ column: 'table_name' }, { column: 'column_name' }])
     .select('table_name', 'column_name', 'data_type', 'is_nullable', 'numeric_precision', 'numeric_scale');
   return rows.map(
-    (r) => `${r.table_name}.${r.column_name} ${r.data_type}${r.numeric_scale !== null && r.data_type === 'numeric' ? `(${r.numeric_precision},${r.numeric_scale})` : ''} ${r.is_nullable === 'YES' ? 'null' : 'not null'}`,
+    (r) =>
+      `${r.table_name}.${r.column_name} ${r.data_type}${r.numeric_scale !== null && r.data_type === 'numeric' ? `(${r.numeric_precision},${r.numeric_scale})` : ''} ${r.is_nullable === 'YES' ? 'null' : 'not null'}`,
   );
 }
 
@@ -108,11 +104,7 @@ describe('migrations (real PostgreSQL)', function () {
   it('matches the committed schema hash', async function () {
     const lines = await schemaLines(db);
     const actual = hashOf(lines);
-    assert.equal(
-      actual,
-      EXPECTED_SCHEMA_HASH,
-      `schema changed: add a migration and update the expected hash (now ${actual})\n${lines.join('\n')}`,
-    );
+    assert.equal(actual, EXPECTED_SCHEMA_HASH, `schema changed: add a migration and update the expected hash (now ${actual})\n${lines.join('\n')}`);
   });
 
   it('rolls everything back, leaving none of our tables or functions', async function () {

@@ -44,11 +44,20 @@ describe('store on embedded PGlite', function () {
     assert.equal(status.spent, 0n);
     const rows = await db('reservations').where({ budget_id: budget.id });
     assert.equal(rows.length, 10);
-    assert.equal(rows.reduce((s, r) => s + fromNumeric(r.amount), 0n), usd('1.00'));
+    assert.equal(
+      rows.reduce((s, r) => s + fromNumeric(r.amount), 0n),
+      usd('1.00'),
+    );
   });
 
   it('keeps 18-decimal amounts exact', async function () {
-    const budget = await setBudget(db, { scopeType: 'project', scopeId: 'p-lite-eth', period: 'total', limit: parseAmount('12345678901234567890.123456789012345678', 'ETH'), currency: 'ETH' });
+    const budget = await setBudget(db, {
+      scopeType: 'project',
+      scopeId: 'p-lite-eth',
+      period: 'total',
+      limit: parseAmount('12345678901234567890.123456789012345678', 'ETH'),
+      currency: 'ETH',
+    });
     const amount = parseAmount('0.000000000000000007', 'ETH');
     const k = `lite-eth-${crypto.randomUUID()}`;
     assert.ok((await reserve(db, { key: k, budgetIds: [budget.id], projectId: 'p', amount, now: NOW })).ok);

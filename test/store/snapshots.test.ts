@@ -76,7 +76,14 @@ describe('snapshot chunk store (real PostgreSQL, real files)', function () {
     await migrateLatest(db);
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'autovibe-snapshots-'));
     regions = { primary: path.join(tmp, 'region-a'), replica: path.join(tmp, 'region-b') };
-    await db('projects').insert({ id: projectId, name: 'p', repo_path: path.join(tmp, 'repo.git'), currency: 'USD', default_machine_money: '0.5', created_by: 'test' });
+    await db('projects').insert({
+      id: projectId,
+      name: 'p',
+      repo_path: path.join(tmp, 'repo.git'),
+      currency: 'USD',
+      default_machine_money: '0.5',
+      created_by: 'test',
+    });
   });
   after(async () => {
     await db?.destroy();
@@ -99,7 +106,10 @@ describe('snapshot chunk store (real PostgreSQL, real files)', function () {
     assert.ok(first.storedBytes < big.length / 3, `compressed: ${first.storedBytes} bytes stored for ${big.length} bytes of one copy`);
     const rows = await db('snapshot_chunks').select('size', 'stored_size');
     assert.equal(rows.length, first.chunks);
-    assert.ok(rows.every((r) => r.stored_size < r.size), 'every chunk is stored compressed');
+    assert.ok(
+      rows.every((r) => r.stored_size < r.size),
+      'every chunk is stored compressed',
+    );
 
     // The child checkpoint: one line changed in the middle of one copy.
     const lines = big.split('\n');
@@ -220,8 +230,7 @@ describe('snapshot chunk store (real PostgreSQL, real files)', function () {
     const b = await storeSnapshot(db, regions, { checkpointId: await checkpoint(a.checkpointId), projectId, root: ws, source: 'workspace' });
     await replicateSnapshot(db, regions, a.checkpointId);
     await replicateSnapshot(db, regions, b.checkpointId);
-    const chunksOf = async (id: string, file: string) =>
-      (await getManifest(db, id))!.flatMap((e) => (e.type === 'file' && e.path === file ? e.chunks : []));
+    const chunksOf = async (id: string, file: string) => (await getManifest(db, id))!.flatMap((e) => (e.type === 'file' && e.path === file ? e.chunks : []));
     const onlyA = await chunksOf(a.checkpointId, 'only-a.bin');
     const sharedChunks = await chunksOf(b.checkpointId, 'shared.bin');
 
@@ -275,7 +284,15 @@ describe('snapshot chunk store (real PostgreSQL, real files)', function () {
     const cps: Record<string, string> = {};
     const add = async (name: string, parent: string | null, kind = 'final', machineId: string | null = null) => {
       cps[name] = `checkpoint-${name}-${crypto.randomBytes(3).toString('hex')}`;
-      await db('checkpoints').insert({ id: cps[name], project_id: pid, parent_id: parent ? cps[parent] : null, machine_id: machineId, commit: 'c0ffee', kind, trigger: 't' });
+      await db('checkpoints').insert({
+        id: cps[name],
+        project_id: pid,
+        parent_id: parent ? cps[parent] : null,
+        machine_id: machineId,
+        commit: 'c0ffee',
+        kind,
+        trigger: 't',
+      });
     };
     await add('root', null, 'root');
     await db('projects').where({ id: pid }).update({ root_checkpoint_id: cps.root });
@@ -284,20 +301,52 @@ describe('snapshot chunk store (real PostgreSQL, real files)', function () {
     await add('objParent', 'root');
     await add('pipeBase', 'root');
     const machine = (id: string, status: string, parent: string, objectiveId: string | null = null) =>
-      db('machines').insert({ id, project_id: pid, objective_id: objectiveId, type: 'shell', provider: 'local', profile: 'lightweight', status, parent_checkpoint_id: cps[parent], limits: '{}', workflow_id: id, created_by: 't' });
+      db('machines').insert({
+        id,
+        project_id: pid,
+        objective_id: objectiveId,
+        type: 'shell',
+        provider: 'local',
+        profile: 'lightweight',
+        status,
+        parent_checkpoint_id: cps[parent],
+        limits: '{}',
+        workflow_id: id,
+        created_by: 't',
+      });
     await machine('machine-live', 'running', 'liveParent');
     await add('liveWritten', 'liveParent', 'manual', 'machine-live');
     await machine('machine-done', 'completed', 'plain');
     await add('doneFinal', 'plain', 'final', 'machine-done');
-    await db('objectives').insert({ id: 'objective-r', project_id: pid, title: 'o', status: 'completed', machine_type: 'shell', workflow_id: 'objective-r', created_by: 't' });
+    await db('objectives').insert({
+      id: 'objective-r',
+      project_id: pid,
+      title: 'o',
+      status: 'completed',
+      machine_type: 'shell',
+      workflow_id: 'objective-r',
+      created_by: 't',
+    });
     await machine('machine-obj', 'completed', 'objParent', 'objective-r');
     await add('objManual', 'objParent', 'manual', 'machine-obj');
     await add('objFinal', 'objManual', 'final', 'machine-obj');
     await db('pipelines').insert({ id: 'pipeline-r', project_id: pid, status: 'completed', base_checkpoint_id: cps.pipeBase, created_by: 't' });
     await add('pipeStep', 'pipeBase');
-    await db('pipeline_steps').insert({ pipeline_id: 'pipeline-r', step_id: 'a', position: 0, type: 'shell', depends_on: '[]', limits: '{}', status: 'completed', checkpoint_id: cps.pipeStep });
+    await db('pipeline_steps').insert({
+      pipeline_id: 'pipeline-r',
+      step_id: 'a',
+      position: 0,
+      type: 'shell',
+      depends_on: '[]',
+      limits: '{}',
+      status: 'completed',
+      checkpoint_id: cps.pipeStep,
+    });
     // Only projects with snapshots are considered.
-    assert.equal((await retentionInputs(db)).find((r) => r.projectId === pid), undefined);
+    assert.equal(
+      (await retentionInputs(db)).find((r) => r.projectId === pid),
+      undefined,
+    );
     const ws = path.join(tmp, 'ws-retention');
     write(ws, 'a.txt', 'a');
     await storeSnapshot(db, regions, { checkpointId: cps.plain!, projectId: pid, root: ws, source: 'workspace' });
@@ -306,7 +355,10 @@ describe('snapshot chunk store (real PostgreSQL, real files)', function () {
     const name = (id: string) => Object.entries(cps).find(([, v]) => v === id)?.[0];
     assert.deepEqual([...input.referenced].map(name).sort(), ['liveParent', 'liveWritten', 'objFinal', 'pipeBase', 'pipeStep', 'root']);
     assert.equal(input.checkpoints.length, Object.keys(cps).length);
-    assert.deepEqual(input.checkpoints.filter((c) => c.hasSnapshot).map((c) => name(c.id)), ['plain']);
+    assert.deepEqual(
+      input.checkpoints.filter((c) => c.hasSnapshot).map((c) => name(c.id)),
+      ['plain'],
+    );
     assert.equal(input.checkpoints.find((c) => c.id === cps.objFinal)!.parentId, cps.objManual);
   });
 });

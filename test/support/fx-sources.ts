@@ -42,7 +42,10 @@ export async function startFxSources(): Promise<FxSources> {
     // Real-looking sets: the sources publish many currencies the platform does not use.
     ecb: { USD: '1.0856', JPY: '162.51', BGN: '1.9558', CZK: '25.301', GBP: '0.83600', CHF: '0.9412', CAD: '1.4773', AUD: '1.6235' } as Record<string, string>,
     ecbDay: '2026-11-26',
-    coinbase: { AED: '3.6725', BTC: '0.0000105897', CAD: '1.3608', ETH: '0.000289412', EUR: '0.9211', SOL: '0.0041', TON: '0.18340571', USDC: '1' } as Record<string, string>,
+    coinbase: { AED: '3.6725', BTC: '0.0000105897', CAD: '1.3608', ETH: '0.000289412', EUR: '0.9211', SOL: '0.0041', TON: '0.18340571', USDC: '1' } as Record<
+      string,
+      string
+    >,
     failing: { ecb: false, crypto: false },
     requests: { ecb: 0, crypto: 0 },
   };

@@ -36,7 +36,12 @@ export interface TestPlatform extends Platform {
   home: string;
   databaseUrl: string | undefined;
   /** Calls the api with the admin key unless another key (or null for none) is given. */
-  api<T = any>(method: string, path: string, body?: unknown, opts?: { key?: string | null; headers?: Record<string, string> }): Promise<{ status: number; body: T }>;
+  api<T = any>(
+    method: string,
+    path: string,
+    body?: unknown,
+    opts?: { key?: string | null; headers?: Record<string, string> },
+  ): Promise<{ status: number; body: T }>;
 }
 
 /**

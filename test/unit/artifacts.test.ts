@@ -20,21 +20,38 @@ describe('artifact passing (domain)', () => {
     assert.deepEqual([...ancestorsOf(steps, 'e')].sort(), ['a', 'b', 'c', 'd']);
     assert.deepEqual([...ancestorsOf(steps, 'c')].sort(), ['a', 'b']);
     assert.deepEqual([...ancestorsOf(steps, 'a')], []);
-    assert.deepEqual([...ancestorsOf([{ id: 'x', dependsOn: ['y'] }, { id: 'y', dependsOn: ['x'] }], 'x')].sort(), ['x', 'y']);
+    assert.deepEqual(
+      [
+        ...ancestorsOf(
+          [
+            { id: 'x', dependsOn: ['y'] },
+            { id: 'y', dependsOn: ['x'] },
+          ],
+          'x',
+        ),
+      ].sort(),
+      ['x', 'y'],
+    );
   });
 
   it('replaces step references by the machine and final checkpoint of that step, keeping ids as given', () => {
     const steps = { a: { machineId: 'machine-a', checkpointId: 'checkpoint-a' }, b: { machineId: 'machine-b', checkpointId: null } };
     const resolved = resolveStepRefs(
       {
-        files: [{ step: 'a', path: 'x', as: 'y' }, { checkpointId: 'checkpoint-z', path: 'z' }],
+        files: [
+          { step: 'a', path: 'x', as: 'y' },
+          { checkpointId: 'checkpoint-z', path: 'z' },
+        ],
         conversations: [{ step: 'b' }, { machineId: 'machine-q' }],
         artifacts: [{ step: 'a', name: 'r.txt' }],
       },
       steps,
     );
     assert.deepEqual(resolved, {
-      files: [{ checkpointId: 'checkpoint-a', path: 'x', as: 'y' }, { checkpointId: 'checkpoint-z', path: 'z' }],
+      files: [
+        { checkpointId: 'checkpoint-a', path: 'x', as: 'y' },
+        { checkpointId: 'checkpoint-z', path: 'z' },
+      ],
       conversations: [{ machineId: 'machine-b' }, { machineId: 'machine-q' }],
       artifacts: [{ machineId: 'machine-a', name: 'r.txt' }],
     });

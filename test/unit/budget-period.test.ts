@@ -81,7 +81,7 @@ describe('domain/budget periods', function () {
 
     it('every instant lies in [start, end), windows tile time, and starts are UTC midnights', function () {
       let seed = 12345;
-      const rand = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+      const rand = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
       const from = Date.UTC(1999, 0, 1);
       const to = Date.UTC(2101, 0, 1);
       for (let i = 0; i < 3000; i++) {

@@ -227,13 +227,16 @@ describe('domain/dag', () => {
   describe('dependencyDepth and dependentsCount', () => {
     it('computes the longest path to a root', () => {
       const depth = dependencyDepth(dag({ a: [], b: ['a'], c: ['b'], d: ['a', 'c'], x: [] }));
-      assert.deepEqual([...depth], [
-        ['a', 0],
-        ['b', 1],
-        ['c', 2],
-        ['d', 3],
-        ['x', 0],
-      ]);
+      assert.deepEqual(
+        [...depth],
+        [
+          ['a', 0],
+          ['b', 1],
+          ['c', 2],
+          ['d', 3],
+          ['x', 0],
+        ],
+      );
     });
 
     it('matches the layers of the 6-step diamond', () => {
@@ -324,11 +327,7 @@ describe('domain/dag', () => {
 
   describe('orderedAcquisition', () => {
     it('sorts and deduplicates', () => {
-      assert.deepEqual(orderedAcquisition(['machine:b', 'budget:p1', 'machine:a', 'budget:p1']), [
-        'budget:p1',
-        'machine:a',
-        'machine:b',
-      ]);
+      assert.deepEqual(orderedAcquisition(['machine:b', 'budget:p1', 'machine:a', 'budget:p1']), ['budget:p1', 'machine:a', 'machine:b']);
       assert.deepEqual(orderedAcquisition([]), []);
     });
 

@@ -1,6 +1,16 @@
 import assert from 'node:assert/strict';
 import { convert, convertWith, findRate, freshness, invert, parseRate, ratioToDecimal, type Quote } from '../../domain/fx.js';
-import { CURRENCIES, CURRENCY_CODES, type CurrencyCode, divRound, formatAmount, minorUnit, parseAmount, roundToMinor, type Rounding } from '../../domain/money.js';
+import {
+  CURRENCIES,
+  CURRENCY_CODES,
+  type CurrencyCode,
+  divRound,
+  formatAmount,
+  minorUnit,
+  parseAmount,
+  roundToMinor,
+  type Rounding,
+} from '../../domain/money.js';
 
 /** Seeded PRNG (mulberry32) so a failing random case can be replayed. */
 function prng(seed: number): () => number {

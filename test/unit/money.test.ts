@@ -63,10 +63,7 @@ function ceilDiv(n: bigint, d: bigint): bigint {
 describe('domain/money', function () {
   it('declares the expected currencies and precisions', function () {
     assert.equal(LEDGER_SCALE, 18);
-    assert.deepEqual(
-      Object.fromEntries(CURRENCY_CODES.map((c) => [c, CURRENCIES[c].precision])),
-      { USD: 2, EUR: 2, CAD: 2, TON: 9, BTC: 8, ETH: 18 },
-    );
+    assert.deepEqual(Object.fromEntries(CURRENCY_CODES.map((c) => [c, CURRENCIES[c].precision])), { USD: 2, EUR: 2, CAD: 2, TON: 9, BTC: 8, ETH: 18 });
   });
 
   describe('parseAmount', function () {

@@ -31,7 +31,16 @@ describe('payment arithmetic and classification', () => {
 
   it('classifies Stripe outcomes: success, declines and failures fall through, transient errors retry', () => {
     assert.equal(classifyIntent({ id: 'pi_1', status: 'succeeded', last_payment_error: null }).outcome, 'succeeded');
-    const declined = classifyIntent({ id: 'pi_2', status: 'requires_payment_method', last_payment_error: { type: 'card_error', code: 'card_declined', decline_code: 'insufficient_funds', message: 'Your card has insufficient funds.' } as Stripe.PaymentIntent.LastPaymentError });
+    const declined = classifyIntent({
+      id: 'pi_2',
+      status: 'requires_payment_method',
+      last_payment_error: {
+        type: 'card_error',
+        code: 'card_declined',
+        decline_code: 'insufficient_funds',
+        message: 'Your card has insufficient funds.',
+      } as Stripe.PaymentIntent.LastPaymentError,
+    });
     assert.equal(declined.outcome, 'declined');
     assert.match(declined.error!, /card_declined: insufficient_funds: Your card has insufficient funds/);
     assert.equal(classifyIntent({ id: 'pi_3', status: 'requires_action', last_payment_error: null }).outcome, 'declined');
@@ -39,7 +48,10 @@ describe('payment arithmetic and classification', () => {
 
     // The SDK's own error classes, as it raises them from Stripe's responses.
     const raw = (type: string, extra = {}) => ({ type, message: 'm', ...extra }) as any;
-    assert.equal(classifyStripeError(new Stripe.errors.StripeCardError(raw('card_error', { code: 'card_declined', decline_code: 'stolen_card' }))).outcome, 'declined');
+    assert.equal(
+      classifyStripeError(new Stripe.errors.StripeCardError(raw('card_error', { code: 'card_declined', decline_code: 'stolen_card' }))).outcome,
+      'declined',
+    );
     assert.equal(classifyStripeError(new Stripe.errors.StripeInvalidRequestError(raw('invalid_request_error'))).outcome, 'failed');
     assert.equal(classifyStripeError(new Stripe.errors.StripeAuthenticationError(raw('authentication_error'))).outcome, 'failed');
     assert.equal(classifyStripeError(new Stripe.errors.StripeIdempotencyError(raw('idempotency_error'))).outcome, 'failed');

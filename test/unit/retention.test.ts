@@ -118,7 +118,18 @@ describe('retention grid (pure, fixed clock)', () => {
   });
 
   it('refuses a grid whose tiers do not grow, and exports the documented default', () => {
-    assert.throws(() => decideRetention([], { now: NOW, referenced: new Set(), grid: [{ maxAgeDays: 30, keep: 'day' }, { maxAgeDays: 7, keep: 'all' }] }), /increase/);
+    assert.throws(
+      () =>
+        decideRetention([], {
+          now: NOW,
+          referenced: new Set(),
+          grid: [
+            { maxAgeDays: 30, keep: 'day' },
+            { maxAgeDays: 7, keep: 'all' },
+          ],
+        }),
+      /increase/,
+    );
     assert.deepEqual(
       DEFAULT_RETENTION_GRID.map((t) => [t.maxAgeDays, t.keep]),
       [

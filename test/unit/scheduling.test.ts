@@ -1,15 +1,7 @@
 import assert from 'node:assert/strict';
 import { orderedAcquisition } from '../../domain/dag.js';
 import { measureProgress } from '../../domain/objectives.js';
-import {
-  allocate,
-  MACHINE_SLOT,
-  resourceKey,
-  waitForCycles,
-  type Hold,
-  type ResourceRequest,
-  type SchedulingLimits,
-} from '../../domain/scheduling.js';
+import { allocate, MACHINE_SLOT, resourceKey, waitForCycles, type Hold, type ResourceRequest, type SchedulingLimits } from '../../domain/scheduling.js';
 
 const limits = (over: Partial<SchedulingLimits> = {}): SchedulingLimits => ({
   maxConcurrentMachines: 2,
@@ -39,7 +31,10 @@ describe('scheduling: who gets a machine slot or a resource next', () => {
   it('grants a machine only while its money limit fits what is left, letting cheaper work past a too-expensive one', () => {
     const pending = [req('big', { cost: '900', priority: 9 }), req('small', { cost: '100' })];
     const out = allocate(pending, [], limits({ maxConcurrentMachines: 5, remaining: 500n }));
-    assert.deepEqual(out.grants.map((g) => g.requestId), ['small']);
+    assert.deepEqual(
+      out.grants.map((g) => g.requestId),
+      ['small'],
+    );
     assert.match(out.waiting.big!, /does not fit what is left of the budget/);
   });
 
@@ -56,7 +51,10 @@ describe('scheduling: who gets a machine slot or a resource next', () => {
   it('named resources have their capacity (1 unless declared) and are independent of machine slots', () => {
     const db = resourceKey('db');
     const pending = [req('a', { resource: db, cost: '0' }), req('b', { resource: db, cost: '0' }), req('c', { resource: resourceKey('gpu'), cost: '0' })];
-    assert.deepEqual(granted(pending, [], limits()), ['a', 'b', 'c'].filter((x) => x !== 'b'));
+    assert.deepEqual(
+      granted(pending, [], limits()),
+      ['a', 'b', 'c'].filter((x) => x !== 'b'),
+    );
     assert.deepEqual(granted(pending, [], limits({ capacities: { db: 2 } })), ['a', 'b', 'c']);
   });
 

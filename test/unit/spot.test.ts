@@ -77,11 +77,7 @@ describe('domain/spot', () => {
   });
 
   it('breaks price ties by type preference, then zone name', () => {
-    const history = [
-      point('t2.small', 'us-east-1b', '0.00001'),
-      point('t3.small', 'us-east-1b', '0.00001'),
-      point('t3.small', 'us-east-1a', '0.00001'),
-    ];
+    const history = [point('t2.small', 'us-east-1b', '0.00001'), point('t3.small', 'us-east-1b', '0.00001'), point('t3.small', 'us-east-1a', '0.00001')];
     const choice = chooseSpotPlacement({
       history,
       allowedTypes: ['t3.small', 't2.small'],

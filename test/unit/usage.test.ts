@@ -16,7 +16,7 @@ describe('usage read from model API responses', () => {
     const stream =
       sse([
         { model: 'm2', choices: [{ delta: { content: 'hi' } }] },
-        { model: 'm2', choices: [{ delta: {} , finish_reason: 'stop' }] },
+        { model: 'm2', choices: [{ delta: {}, finish_reason: 'stop' }] },
         { model: 'm2', choices: [], usage: { prompt_tokens: 120, completion_tokens: 33 } },
       ]) + 'data: [DONE]\n\n';
     assert.deepEqual(usageFromResponse('openai', stream, 'req'), { model: 'm2', inputTokens: 120, outputTokens: 33 });
@@ -40,7 +40,11 @@ describe('usage read from model API responses', () => {
   it('Gemini: usageMetadata of the last chunk, thoughts counted as output', () => {
     const stream = sse([
       { candidates: [{ content: { parts: [{ text: 'a' }] } }], usageMetadata: { promptTokenCount: 10, candidatesTokenCount: 1 } },
-      { candidates: [{ content: { parts: [{ text: 'b' }] } }], usageMetadata: { promptTokenCount: 10, candidatesTokenCount: 4, thoughtsTokenCount: 6 }, modelVersion: 'gemini-z' },
+      {
+        candidates: [{ content: { parts: [{ text: 'b' }] } }],
+        usageMetadata: { promptTokenCount: 10, candidatesTokenCount: 4, thoughtsTokenCount: 6 },
+        modelVersion: 'gemini-z',
+      },
     ]);
     assert.deepEqual(usageFromResponse('gemini', stream, 'req'), { model: 'gemini-z', inputTokens: 10, outputTokens: 10 });
   });

@@ -35,7 +35,10 @@ describe('workflow replay of recorded histories', function () {
     assert.ok(names.length >= 9);
     assert.ok(names.some((n) => n.startsWith('reconcile-')));
     assert.ok(['snapshot-lifecycle', 'snapshot-backup', 'snapshot-prune'].every((n) => names.includes(n)));
-    assert.ok(names.some((n) => n.startsWith('payment-')), 'paymentCascade (scripts/record-payment-histories.ts)');
+    assert.ok(
+      names.some((n) => n.startsWith('payment-')),
+      'paymentCascade (scripts/record-payment-histories.ts)',
+    );
     assert.ok(names.length >= 6);
   });
 

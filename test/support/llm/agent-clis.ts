@@ -126,11 +126,16 @@ export function agentInvocation(cli: AgentCli, o: InvocationOptions): Invocation
       // Aider looks up model prices on the internet unless its cache is fresh: give it an empty one.
       writeJson(path.join(o.homeDir, '.aider/caches/model_prices_and_context_window.json'), {});
       args = [
-        '--openai-api-base', `${o.endpointUrl}/v1`,
-        '--openai-api-key', 'test',
-        '--model', `openai/${model}`,
-        '--edit-format', 'diff',
-        '--message', o.prompt,
+        '--openai-api-base',
+        `${o.endpointUrl}/v1`,
+        '--openai-api-key',
+        'test',
+        '--model',
+        `openai/${model}`,
+        '--edit-format',
+        'diff',
+        '--message',
+        o.prompt,
         '--yes-always',
         '--no-auto-commits',
         '--no-git',

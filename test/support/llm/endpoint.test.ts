@@ -82,9 +82,7 @@ describe('scripted LLM endpoint', function () {
     assert.deepEqual(last.usage, { prompt_tokens: 100, completion_tokens: 20, total_tokens: 120 });
 
     // Without stream_options the finishing chunk (the last one) still carries the usage.
-    const second = sseData(
-      (await post(`${llm.url}/v1/chat/completions`, { model: 'm', stream: true, tools: [writeTool], messages: [] })).text,
-    );
+    const second = sseData((await post(`${llm.url}/v1/chat/completions`, { model: 'm', stream: true, tools: [writeTool], messages: [] })).text);
     assert.equal(second.map((c) => c.choices[0]?.delta?.content ?? '').join(''), 'All done now, the file a.txt holds the letter A as asked.');
     assert.deepEqual(second[second.length - 1].usage, { prompt_tokens: 101, completion_tokens: 20, total_tokens: 121 });
 
@@ -103,14 +101,7 @@ describe('scripted LLM endpoint', function () {
     llm.setScript(writeFileScript('claude', { path: '/x/b.txt', content: 'B' }));
     const tools = [{ name: 'Write', input_schema: { type: 'object' } }];
     const r = await post(`${llm.url}/v1/messages?beta=true`, { model: 'claude-x', stream: true, max_tokens: 100, tools, messages: [] });
-    assert.deepEqual(sseEvents(r.text), [
-      'message_start',
-      'content_block_start',
-      'content_block_delta',
-      'content_block_stop',
-      'message_delta',
-      'message_stop',
-    ]);
+    assert.deepEqual(sseEvents(r.text), ['message_start', 'content_block_start', 'content_block_delta', 'content_block_stop', 'message_delta', 'message_stop']);
     const data = sseData(r.text);
     assert.equal(data[0].message.usage.input_tokens, 100);
     assert.deepEqual(data[1].content_block, { type: 'tool_use', id: data[1].content_block.id, name: 'Write', input: {} });
@@ -244,14 +235,20 @@ function reportedUsage(cli: AgentCli, format: OutputFormat, stdout: string): Rep
       inputTokens: result.usage.input_tokens,
       outputTokens: result.usage.output_tokens,
       calls,
-      fields: 'result.usage.{input_tokens,output_tokens} (= sum of result.stats.models.*.tokens.{prompt,candidates}); calls = sum of stats.models.*.api.totalRequests',
+      fields:
+        'result.usage.{input_tokens,output_tokens} (= sum of result.stats.models.*.tokens.{prompt,candidates}); calls = sum of stats.models.*.api.totalRequests',
     };
   }
   if (cli === 'gemini') {
     if (format === 'json') {
       const out = JSON.parse(stdout);
       const [i, o, calls] = sumModels(out.stats.models, (m) => [m.tokens.prompt, m.tokens.candidates + m.tokens.thoughts, m.api.totalRequests]);
-      return { inputTokens: i, outputTokens: o, calls, fields: 'sum of stats.models.*.tokens.{prompt,candidates+thoughts}; calls = stats.models.*.api.totalRequests' };
+      return {
+        inputTokens: i,
+        outputTokens: o,
+        calls,
+        fields: 'sum of stats.models.*.tokens.{prompt,candidates+thoughts}; calls = stats.models.*.api.totalRequests',
+      };
     }
     const result = jsonLines(stdout).find((e) => e.type === 'result');
     assert.ok(result, 'Gemini CLI printed no result line');

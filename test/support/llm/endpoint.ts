@@ -77,9 +77,7 @@ export interface LoggedRequest {
   /** For `main`: index of the scripted turn answered (null when the script was used up). */
   turnIndex?: number | null;
   /** What was answered: a scripted turn, the fallback text, or a side answer. */
-  reply?:
-    | { kind: 'text'; text: string }
-    | { kind: 'tool'; name: string; args: Record<string, unknown>; text?: string; advertised: boolean };
+  reply?: { kind: 'text'; text: string } | { kind: 'tool'; name: string; args: Record<string, unknown>; text?: string; advertised: boolean };
   /** Usage reported in the response (absent for requests that report none). */
   usage?: Usage;
   status: number;
@@ -146,19 +144,13 @@ export const cliDialect: Record<AgentCli, Dialect> = {
  *
  * @example writeFileScript('gemini', { path: `${dir}/hello.txt`, content: 'hello\n' })
  */
-export function writeFileScript(
-  cli: AgentCli,
-  opts: { path: string; content: string; doneText?: string; relativePath?: string; usage?: Usage[] },
-): Turn[] {
+export function writeFileScript(cli: AgentCli, opts: { path: string; content: string; doneText?: string; relativePath?: string; usage?: Usage[] }): Turn[] {
   const done = opts.doneText ?? 'Done: the file is written.';
   const u = (i: number) => opts.usage?.[i];
   const withUsage = <T extends Turn>(t: T, i: number): T => (u(i) ? { ...t, usage: u(i) } : t);
   switch (cli) {
     case 'claude':
-      return [
-        withUsage({ kind: 'tool', name: 'Write', args: { file_path: opts.path, content: opts.content } }, 0),
-        withUsage({ kind: 'text', text: done }, 1),
-      ];
+      return [withUsage({ kind: 'tool', name: 'Write', args: { file_path: opts.path, content: opts.content } }, 0), withUsage({ kind: 'text', text: done }, 1)];
     case 'qwen':
     case 'gemini':
       return [
@@ -478,7 +470,8 @@ export async function startScriptedEndpoint(opts: ScriptedEndpointOptions = {}):
     const chunks: Record<string, unknown>[] = [];
     const textPieces = preText ? splitText(preText) : [];
     for (const piece of textPieces) chunks.push({ candidates: [{ content: { role: 'model', parts: [{ text: piece }] }, index: 0 }], modelVersion, responseId });
-    if (reply.kind === 'tool') chunks.push({ candidates: [{ content: { role: 'model', parts: [parts[parts.length - 1]] }, index: 0 }], modelVersion, responseId });
+    if (reply.kind === 'tool')
+      chunks.push({ candidates: [{ content: { role: 'model', parts: [parts[parts.length - 1]] }, index: 0 }], modelVersion, responseId });
     if (chunks.length === 0) chunks.push({ candidates: [{ content: { role: 'model', parts: [{ text: '' }] }, index: 0 }], modelVersion, responseId });
     const last = chunks[chunks.length - 1] as any;
     last.candidates[0].finishReason = 'STOP';
