@@ -60,7 +60,7 @@ export function schedulingRoutes(ctx: ApiContext): Router {
           for: p.label,
           priority: p.priority,
           dependents: p.dependents,
-          reason: state.waiting[p.requestId] ?? null,
+          reason: state.waiting[p.requestId] ?? 'just queued: the coordinator has not ranked it yet',
         })),
         deadlocks: state.deadlocks,
         granted: state.granted,

@@ -317,7 +317,7 @@ describe('container provider (real podman over the Docker API)', function () {
         'container reported',
         30_000,
       );
-      const steps = ['a', 'b', 'c'].map((id) => ({ id, type: 'shell', command: `sleep 3; echo ${id} > ${id}.txt` }));
+      const steps = ['a', 'b', 'c'].map((id) => ({ id, type: 'shell', command: `sleep 5; echo ${id} > ${id}.txt` }));
       const started = await q.api('POST', '/v1/pipelines', { projectId: project, steps });
       assert.equal(started.status, 202, JSON.stringify(started.body));
       const done = await waitFor(

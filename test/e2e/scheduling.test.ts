@@ -60,7 +60,8 @@ describe('project scheduling: machine slots, priorities, resources, completion c
     const queued = await waitFor(
       async () => {
         const s = (await p.api('GET', `/v1/projects/${projectId}/scheduling`)).body;
-        return s.coordinator?.waiting.length === 2 ? s : null;
+        // Both queued, and looked at by an allocation round (which gives each its reason).
+        return s.coordinator?.waiting.length === 2 && s.coordinator.waiting.every((w: any) => !w.reason.startsWith('just queued')) ? s : null;
       },
       'two waiting',
       60_000,
@@ -83,7 +84,7 @@ describe('project scheduling: machine slots, priorities, resources, completion c
     await setScheduling(projectId, { maxConcurrentMachines: 4, greediness: 0.5 });
     // Each machine may spend up to $0.30: with half of what is left per extra machine, two fit at once
     // (0.30 of 1.00, then 0.30 ≤ 0.35); a third would need 0.30 ≤ 0.20.
-    const ids = await Promise.all(['a', 'b', 'c', 'd'].map((t) => createObjective(projectId, { title: t, command: 'sleep 3', limits: { money: '0.30' } })));
+    const ids = await Promise.all(['a', 'b', 'c', 'd'].map((t) => createObjective(projectId, { title: t, command: 'sleep 5', limits: { money: '0.30' } })));
     const done = await Promise.all(ids.map(waitForObjective));
     for (const o of done) assert.equal(o.status, 'completed', JSON.stringify(o));
     const intervals = await Promise.all(done.map((o) => machineInterval(o.machines[0])));
@@ -91,7 +92,7 @@ describe('project scheduling: machine slots, priorities, resources, completion c
 
     const greedy = await projectWithBudget(p, '1.00');
     await setScheduling(greedy, { maxConcurrentMachines: 4, greediness: 1 });
-    const more = await Promise.all(['a', 'b', 'c', 'd'].map((t) => createObjective(greedy, { title: t, command: 'sleep 3', limits: { money: '0.30' } })));
+    const more = await Promise.all(['a', 'b', 'c', 'd'].map((t) => createObjective(greedy, { title: t, command: 'sleep 5', limits: { money: '0.30' } })));
     const moreDone = await Promise.all(more.map(waitForObjective));
     assert.equal(maxOverlap(await Promise.all(moreDone.map((o) => machineInterval(o.machines[0])))), 3);
   });
