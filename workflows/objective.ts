@@ -136,22 +136,7 @@ export async function objective(input: ObjectiveInput): Promise<ObjectiveState> 
   state.status = 'running';
   await acts.markObjective({ objectiveId: input.objectiveId, status: 'running' });
   let from = input.machine.checkpointId;
-  if (input.startFromDependencies && dependencies.length && patched('objective-starts-from-dependencies')) {
-    // Build on what the dependencies produced: their final checkpoints, merged when there are several.
-    const ends = await acts.objectiveEndCheckpoints({ ids: dependencies });
-    if (ends.length === 1) from = ends[0]!;
-    if (ends.length > 1) {
-      from = (
-        await acts.mergeCheckpoints({
-          checkpointId: `checkpoint-${uuid4()}`,
-          projectId: input.projectId,
-          checkpointIds: ends,
-          at: new Date(Date.now()).toISOString(),
-          trigger: `objective ${input.objectiveId} starts after`,
-        })
-      ).checkpointId;
-    }
-  }
+  if (input.startFromDependencies && dependencies.length && patched('objective-starts-from-dependencies')) from = await dependenciesEnd();
   const machineId = `machine-${uuid4()}`;
   state.machineId = machineId;
   await acts.registerObjectiveMachine({
@@ -190,6 +175,21 @@ export async function objective(input: ObjectiveInput): Promise<ObjectiveState> 
   if (cancelRequested) return finish(state, input, 'cancelled');
   return finish(state, input, 'failed', `machine ${machineId} ended ${result.status}${result.error ? `: ${result.error}` : ''}`);
 
+  /** Where to build on what the dependencies produced: their final checkpoints, merged when there are several. */
+  async function dependenciesEnd(): Promise<string> {
+    const ends = await acts.objectiveEndCheckpoints({ ids: dependencies });
+    if (ends.length === 0) return input.machine.checkpointId;
+    if (ends.length === 1) return ends[0]!;
+    const merged = await acts.mergeCheckpoints({
+      checkpointId: `checkpoint-${uuid4()}`,
+      projectId: input.projectId,
+      checkpointIds: ends,
+      at: new Date(Date.now()).toISOString(),
+      trigger: `objective ${input.objectiveId} starts after`,
+    });
+    return merged.checkpointId;
+  }
+
   /**
    * Machines one after another, each from where the last one ended, until the completion
    * criteria hold or `maxMachines` ran. Each machine first gets a machine slot (and the
@@ -199,22 +199,7 @@ export async function objective(input: ObjectiveInput): Promise<ObjectiveState> 
   async function runScheduled(): Promise<ObjectiveState> {
     state.progress = 0;
     state.machines = [];
-    let from = input.machine.checkpointId;
-    if (input.startFromDependencies && dependencies.length) {
-      const ends = await acts.objectiveEndCheckpoints({ ids: dependencies });
-      if (ends.length === 1) from = ends[0]!;
-      if (ends.length > 1) {
-        from = (
-          await acts.mergeCheckpoints({
-            checkpointId: `checkpoint-${uuid4()}`,
-            projectId: input.projectId,
-            checkpointIds: ends,
-            at: new Date(Date.now()).toISOString(),
-            trigger: `objective ${input.objectiveId} starts after`,
-          })
-        ).checkpointId;
-      }
-    }
+    let from = input.startFromDependencies && dependencies.length ? await dependenciesEnd() : input.machine.checkpointId;
     const maxMachines = Math.max(1, input.maxMachines ?? 1);
     let prompt = input.machine.prompt ?? null;
     let lastError = '';
