@@ -6,22 +6,11 @@ import { fromNumeric, parseAmount, type CurrencyCode } from '../../domain/money.
 import { budgetStatus, findBudget, release, reservationStatus, reserve, setBudget, settle, type Budget } from '../../store/budgets.js';
 import { createDb, migrateLatest, type Db } from '../../store/db.js';
 import { freshDatabase } from '../support/platform.js';
+import { prng } from '../support/prng.js';
 
 const usd = (text: string) => parseAmount(text, 'USD');
 const key = (label: string) => `${label}-${crypto.randomUUID()}`;
 const NOW = new Date('2026-03-15T12:00:00.000Z');
-
-/** Seeded PRNG (mulberry32). */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 async function newBudget(db: Db, limit: bigint, period: BudgetPeriod = 'daily', currency: CurrencyCode = 'USD'): Promise<Budget> {
   return setBudget(db, { scopeType: 'project', scopeId: `p-${crypto.randomUUID()}`, period, limit, currency });

@@ -11,22 +11,11 @@ import {
   wouldCreateCycle,
 } from '../../domain/dag.js';
 import { InputError } from '../../domain/errors.js';
+import { prng } from '../support/prng.js';
 
 /** Builds nodes from a compact spec: { a: [], b: ['a'] } (insertion order is input order). */
 function dag(spec: Record<string, string[]>): DagNode[] {
   return Object.entries(spec).map(([id, dependsOn]) => ({ id, dependsOn }));
-}
-
-/** Seeded PRNG (mulberry32) so a failing random case can be replayed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 function int(rand: () => number, lo: number, hi: number): number {

@@ -11,18 +11,7 @@ import {
   runtimeCost,
   toNumeric,
 } from '../../domain/money.js';
-
-/** Seeded PRNG (mulberry32) so a failing random case can be replayed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { prng } from '../support/prng.js';
 
 const SEED = 20261127;
 const ONE = 10n ** 18n; // one main unit, in ledger units (independent of LEDGER_SCALE on purpose)
