@@ -55,6 +55,18 @@ export function summarize(samples: readonly number[]): Stats {
   };
 }
 
+/** Stops what a benchmark started, in order, logging (not throwing) what fails to stop. */
+export async function stopAll(stops: Array<[string, (() => Promise<void>) | undefined]>, log: (line: string) => void): Promise<void> {
+  for (const [name, stop] of stops) {
+    if (!stop) continue;
+    try {
+      await stop();
+    } catch (err) {
+      log(`stopping ${name} failed: ${(err as Error).message}`);
+    }
+  }
+}
+
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }

@@ -20,7 +20,7 @@ import { bundleWorkflows } from '../../workers/worker.js';
 import { startPlatform, type Platform } from '../platform.js';
 import { startPostgres, type PostgresServer } from '../services/postgres.js';
 import { startTemporalDevServer, type TemporalDevServer } from '../services/temporal.js';
-import { sleep, summarize, type BenchOptions, type BenchOutput, type Row } from './common.js';
+import { sleep, stopAll, summarize, type BenchOptions, type BenchOutput, type Row } from './common.js';
 
 const COMMAND = 'date +%s%N > t.txt';
 const FINAL_STATUSES = ['completed', 'failed', 'terminated', 'refused'];
@@ -200,14 +200,7 @@ export async function machineOverhead(opts: BenchOptions): Promise<BenchOutput> 
       ['temporal', temporal?.stop],
       ['postgres', postgres?.stop],
     ];
-    for (const [name, stop] of stops) {
-      if (!stop) continue;
-      try {
-        await stop();
-      } catch (err) {
-        opts.log(`stopping ${name} failed: ${(err as Error).message}`);
-      }
-    }
+    await stopAll(stops, opts.log);
     fs.rmSync(home, { recursive: true, force: true });
   }
 }

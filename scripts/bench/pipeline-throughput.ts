@@ -29,7 +29,7 @@ import { bundleWorkflows } from '../../workers/worker.js';
 import { startPlatform, type Platform } from '../platform.js';
 import { startPostgres, type PostgresServer } from '../services/postgres.js';
 import { startTemporalDevServer, type TemporalDevServer } from '../services/temporal.js';
-import { sleep, summarize, type BenchOptions, type BenchOutput, type Row } from './common.js';
+import { sleep, stopAll, summarize, type BenchOptions, type BenchOutput, type Row } from './common.js';
 import type { BarePipelineInput } from './workflows/bare-pipeline.js';
 
 const BARE_WORKFLOWS = fileURLToPath(new URL('./workflows/bare-pipeline.ts', import.meta.url));
@@ -240,14 +240,7 @@ export async function pipelineThroughput(opts: BenchOptions): Promise<BenchOutpu
       ['temporal', temporal?.stop],
       ['postgres', postgres?.stop],
     ];
-    for (const [name, stop] of stops) {
-      if (!stop) continue;
-      try {
-        await stop();
-      } catch (err) {
-        opts.log(`stopping ${name} failed: ${(err as Error).message}`);
-      }
-    }
+    await stopAll(stops, opts.log);
     fs.rmSync(home, { recursive: true, force: true });
   }
 }
