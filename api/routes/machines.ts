@@ -4,7 +4,7 @@ import { ConflictError, InputError, NotFoundError } from '../../domain/errors.js
 import { DEFAULT_MACHINE_MINUTES, FINAL_MACHINE_STATUSES, MACHINE_TYPES } from '../../domain/machines.js';
 import { machineTypeSpec } from '../../domain/machine-types.js';
 import { machineTypeAvailability } from '../machine-types.js';
-import { providerAvailability } from '../placement.js';
+import { providerAvailability } from '../../store/compute.js';
 import { decidePlacement, withCapacity } from '../../domain/placement.js';
 import { getPlacementPolicy, runningByProvider } from '../../store/compute.js';
 import { formatAmount } from '../../domain/money.js';
