@@ -99,6 +99,8 @@ async function runMachine(bench: AgentBench, turns: number): Promise<MachineRun>
     type: 'claude-code',
     prompt: PROMPT,
     limits: { money: MONEY_LIMIT, minutes: 10 },
+    // Every run is measured: the same input must not be answered from the result cache.
+    cache: false,
   });
   if (res.status !== 202) throw new Error(`POST /v1/machines: ${res.status} ${JSON.stringify(res.body)}`);
   const id: string = res.body.id;

@@ -16,7 +16,8 @@ import { summarize, type BenchOptions, type BenchOutput, type Row } from './comm
 import { isModelRequest, runBareClaude, startAgentBench, type AgentBench } from './agent-platform.js';
 
 const PROMPT = 'Write hello.txt';
-const MONEY_LIMIT = '1.00';
+// Above the worst case the proxy reserves for one call (the CLI asks for up to 64k output tokens).
+const MONEY_LIMIT = '5.00';
 const MACHINE_TIMEOUT_MS = 120_000;
 
 interface Sample {
@@ -49,6 +50,8 @@ async function oneMachine(bench: AgentBench): Promise<Sample> {
     type: 'claude-code',
     prompt: PROMPT,
     limits: { money: MONEY_LIMIT },
+    // Every run is measured: the same input must not be answered from the result cache.
+    cache: false,
   });
   const t202 = Date.now();
   if (res.status !== 202) throw new Error(`POST /v1/machines: ${res.status} ${JSON.stringify(res.body)}`);

@@ -5,25 +5,20 @@
  * the wall clock when it reaches the endpoint. And the same CLI run bare, outside AutoVibe,
  * against the same endpoint, as the baseline.
  */
-import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { performance, type EventLoopUtilization } from 'node:perf_hooks';
-import { loadConfig, type Config } from '../../config/index.js';
+import type { Config } from '../../config/index.js';
 import { agentInvocation, installAgentClis, runAgent, toolsDir, type AgentRun } from '../../test/support/llm/agent-clis.js';
 import { startScriptedEndpoint, type LoggedRequest, type ScriptedEndpoint, type Turn } from '../../test/support/llm/endpoint.js';
-import { bundleWorkflows } from '../../workers/worker.js';
-import { startPlatform, type Platform } from '../platform.js';
-import { startPostgres, type PostgresServer } from '../services/postgres.js';
-import { startTemporalDevServer, type TemporalDevServer } from '../services/temporal.js';
-import { sleep, type BenchOptions } from './common.js';
+import type { Platform } from '../platform.js';
+import { startBenchPlatform, type Api, type BenchPlatform } from './bench-platform.js';
+import { sleep, stopAll, type BenchOptions } from './common.js';
 
 const FINAL_STATUSES = ['completed', 'failed', 'terminated', 'refused'];
 
-export interface Api {
-  <T = any>(method: string, p: string, body?: unknown): Promise<{ status: number; body: T }>;
-}
+export type { Api } from './bench-platform.js';
 
 /** A request as the endpoint saw it, with the wall clock (epoch ms) when it arrived. */
 export interface Arrival {
@@ -61,89 +56,39 @@ export interface AgentBench {
   stop(): Promise<void>;
 }
 
-function apiClient(platform: Platform): Api {
-  return async (method, p, body) => {
-    const res = await fetch(`${platform.apiUrl}${p}`, {
-      method,
-      headers: {
-        authorization: `Bearer ${platform.adminKey}`,
-        ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
-      },
-      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-    });
-    const text = await res.text();
-    const isJson = res.headers.get('content-type')?.includes('json');
-    return { status: res.status, body: isJson ? JSON.parse(text) : text };
-  };
-}
-
 /** Installs the agent CLIs if needed, then starts the endpoint and the platform around it. */
 export async function startAgentBench(opts: BenchOptions, label: string): Promise<AgentBench> {
-  const home = fs.mkdtempSync(path.join(os.tmpdir(), `autovibe-bench-${label}-`));
   const arrivals: Arrival[] = [];
   let llm: ScriptedEndpoint | undefined;
-  let postgres: PostgresServer | undefined;
-  let temporal: TemporalDevServer | undefined;
-  let platform: Platform | undefined;
+  let bench: BenchPlatform | undefined;
   const stop = async () => {
-    const stops: Array<[string, (() => Promise<void>) | undefined]> = [
-      ['platform', platform?.stop],
-      ['temporal', temporal?.stop],
-      ['postgres', postgres?.stop],
-      ['model endpoint', llm?.stop],
-    ];
-    for (const [name, fn] of stops) {
-      if (!fn) continue;
-      try {
-        await fn();
-      } catch (err) {
-        opts.log(`stopping ${name} failed: ${(err as Error).message}`);
-      }
-    }
-    fs.rmSync(home, { recursive: true, force: true });
+    await stopAll(
+      [
+        ['platform', bench?.stop],
+        ['model endpoint', llm?.stop],
+      ],
+      opts.log,
+    );
   };
   try {
-    opts.log('installing the agent CLIs (a no-op when they are), starting PostgreSQL, a Temporal dev server and the model endpoint, bundling workflows');
-    const started = await Promise.allSettled([
+    opts.log('installing the agent CLIs (a no-op when they are), starting the model endpoint');
+    const [, endpoint] = await Promise.all([
       installAgentClis(),
-      startPostgres(),
-      startTemporalDevServer({ uiPort: null }),
-      bundleWorkflows(),
       // The endpoint answers synchronously once a request's body is in: the callback runs in the
       // same tick as the arrival.
       startScriptedEndpoint({ onRequest: (request) => arrivals.push({ at: Date.now(), request, elu: performance.eventLoopUtilization() }) }),
     ] as const);
-    const [, pg, tp, bundle, endpoint] = started;
-    if (pg.status === 'fulfilled') postgres = pg.value;
-    if (tp.status === 'fulfilled') temporal = tp.value;
-    if (endpoint.status === 'fulfilled') llm = endpoint.value;
-    for (const r of started) if (r.status === 'rejected') throw r.reason;
-    if (!postgres || !temporal || !llm || bundle.status !== 'fulfilled') throw new Error('unreachable');
-
-    const config = loadConfig({
-      AUTOVIBE_HOME: home,
-      DATABASE_URL: postgres.url,
-      TEMPORAL_ADDRESS: temporal.address,
-      TEMPORAL_TASK_QUEUE: `bench-${label}-${crypto.randomBytes(4).toString('hex')}`,
-      PORT: '0',
-      LOG_LEVEL: 'error',
-      AUTOVIBE_TOOLS_DIR: toolsDir(),
-      ANTHROPIC_API_KEY: 'bench',
-      ANTHROPIC_BASE_URL: llm.url,
+    llm = endpoint;
+    bench = await startBenchPlatform(opts, {
+      label,
+      env: { AUTOVIBE_TOOLS_DIR: toolsDir(), ANTHROPIC_API_KEY: 'bench', ANTHROPIC_BASE_URL: llm.url },
     });
-    platform = await startPlatform({ config, worker: true, workflowBundle: bundle.value });
-    const api = apiClient(platform);
+    const { platform, config, api, projectId } = bench;
     const db = platform.db;
 
     const types = await api('GET', '/v1/machine-types');
     const claude = (types.body?.items ?? []).find((t: any) => t.id === 'claude-code');
     if (!claude?.available) throw new Error(`machine type claude-code is unavailable: ${claude?.reason ?? JSON.stringify(types.body)}`);
-    const project = await api('POST', '/v1/projects', { name: `bench ${label}` });
-    if (project.status !== 201) throw new Error(`POST /v1/projects: ${project.status} ${JSON.stringify(project.body)}`);
-    const projectId: string = project.body.id;
-    const budget = await api('PUT', `/v1/projects/${projectId}/budget`, { amount: '1000.00', currency: 'USD', period: 'total' });
-    if (budget.status !== 200) throw new Error(`PUT budget: ${budget.status} ${JSON.stringify(budget.body)}`);
-
     const endpointRef = llm;
     const waitForEnd = async (id: string, timeoutMs: number, pollMs = 50): Promise<EndedMachine> => {
       const deadline = Date.now() + timeoutMs;

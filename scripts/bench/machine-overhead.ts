@@ -11,16 +11,10 @@
  *
  * Real PostgreSQL, one Temporal dev server, the platform (api + worker) in this process.
  */
-import crypto from 'node:crypto';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import { loadConfig } from '../../config/index.js';
-import { bundleWorkflows } from '../../workers/worker.js';
-import { startPlatform, type Platform } from '../platform.js';
-import { startPostgres, type PostgresServer } from '../services/postgres.js';
-import { startTemporalDevServer, type TemporalDevServer } from '../services/temporal.js';
-import { sleep, stopAll, summarize, type BenchOptions, type BenchOutput, type Row } from './common.js';
+import { startBenchPlatform, type BenchPlatform } from './bench-platform.js';
+import { sleep, summarize, type BenchOptions, type BenchOutput, type Row } from './common.js';
 
 const COMMAND = 'date +%s%N > t.txt';
 const FINAL_STATUSES = ['completed', 'failed', 'terminated', 'refused'];
@@ -35,58 +29,14 @@ interface Sample {
   endedAt: number;
 }
 
-interface Api {
-  <T = any>(method: string, p: string, body?: unknown): Promise<{ status: number; body: T }>;
-}
-
-function apiClient(platform: Platform): Api {
-  return async (method, p, body) => {
-    const res = await fetch(`${platform.apiUrl}${p}`, {
-      method,
-      headers: {
-        authorization: `Bearer ${platform.adminKey}`,
-        ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
-      },
-      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-    });
-    const text = await res.text();
-    const isJson = res.headers.get('content-type')?.includes('json');
-    return { status: res.status, body: isJson ? JSON.parse(text) : text };
-  };
-}
-
 export async function machineOverhead(opts: BenchOptions): Promise<BenchOutput> {
   const runs = opts.quick ? 5 : 20;
   const warmups = opts.quick ? 1 : 2;
-  const home = fs.mkdtempSync(path.join(os.tmpdir(), 'autovibe-bench-machines-'));
-  let postgres: PostgresServer | undefined;
-  let temporal: TemporalDevServer | undefined;
-  let platform: Platform | undefined;
+  let bench: BenchPlatform | undefined;
   try {
-    opts.log('starting PostgreSQL and a Temporal dev server, bundling workflows');
-    const [pg, tp, bundle] = await Promise.allSettled([startPostgres(), startTemporalDevServer({ uiPort: null }), bundleWorkflows()]);
-    if (pg.status === 'fulfilled') postgres = pg.value;
-    if (tp.status === 'fulfilled') temporal = tp.value;
-    for (const r of [pg, tp, bundle]) if (r.status === 'rejected') throw r.reason;
-    if (!postgres || !temporal || bundle.status !== 'fulfilled') throw new Error('unreachable');
-
-    const config = loadConfig({
-      AUTOVIBE_HOME: home,
-      DATABASE_URL: postgres.url,
-      TEMPORAL_ADDRESS: temporal.address,
-      TEMPORAL_TASK_QUEUE: `bench-machines-${crypto.randomBytes(4).toString('hex')}`,
-      PORT: '0',
-      LOG_LEVEL: 'error',
-    });
-    platform = await startPlatform({ config, worker: true, workflowBundle: bundle.value });
-    const api = apiClient(platform);
-    const db = platform.db;
-
-    const project = await api('POST', '/v1/projects', { name: 'bench machine overhead' });
-    if (project.status !== 201) throw new Error(`POST /v1/projects: ${project.status} ${JSON.stringify(project.body)}`);
-    const projectId: string = project.body.id;
-    const budget = await api('PUT', `/v1/projects/${projectId}/budget`, { amount: '100.00', currency: 'USD', period: 'total' });
-    if (budget.status !== 200) throw new Error(`PUT budget: ${budget.status} ${JSON.stringify(budget.body)}`);
+    bench = await startBenchPlatform(opts, { label: 'machines' });
+    const { api, config, projectId } = bench;
+    const db = bench.platform.db;
 
     /** Starts one machine; returns its id, t0 and when the 202 arrived (epoch ms). */
     const start = async (): Promise<{ id: string; t0: number; t202: number }> => {
@@ -195,12 +145,6 @@ export async function machineOverhead(opts: BenchOptions): Promise<BenchOutput> 
       },
     };
   } finally {
-    const stops: Array<[string, (() => Promise<void>) | undefined]> = [
-      ['platform', platform?.stop],
-      ['temporal', temporal?.stop],
-      ['postgres', postgres?.stop],
-    ];
-    await stopAll(stops, opts.log);
-    fs.rmSync(home, { recursive: true, force: true });
+    await bench?.stop();
   }
 }

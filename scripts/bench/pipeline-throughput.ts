@@ -17,18 +17,12 @@
  * server, bubblewrap sandboxes, the platform (api + worker) in this process.
  */
 import crypto from 'node:crypto';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { createActivities } from '../../activities/index.js';
-import { loadConfig } from '../../config/index.js';
 import { PROFILES } from '../../domain/machines.js';
 import { bundleWorkflows } from '../../workers/worker.js';
-import { startPlatform, type Platform } from '../platform.js';
-import { startPostgres, type PostgresServer } from '../services/postgres.js';
-import { startTemporalDevServer, type TemporalDevServer } from '../services/temporal.js';
+import { startBenchPlatform, type BenchPlatform } from './bench-platform.js';
 import { sleep, stopAll, summarize, type BenchOptions, type BenchOutput, type Row } from './common.js';
 import type { BarePipelineInput } from './workflows/bare-pipeline.js';
 
@@ -50,41 +44,23 @@ interface PlatformRun {
 export async function pipelineThroughput(opts: BenchOptions): Promise<BenchOutput> {
   const length = opts.quick ? 20 : 100;
   const wide = opts.quick ? { chains: 4, length: 5 } : { chains: 10, length: 10 };
-  const home = fs.mkdtempSync(path.join(os.tmpdir(), 'autovibe-bench-pipeline-'));
-  let postgres: PostgresServer | undefined;
-  let temporal: TemporalDevServer | undefined;
-  let platform: Platform | undefined;
+  let bench: BenchPlatform | undefined;
   let bareWorker: Worker | undefined;
   let bareRunning: Promise<void> | undefined;
   let bareConnection: NativeConnection | undefined;
   try {
-    opts.log('starting PostgreSQL and a Temporal dev server, bundling workflows');
-    const [pg, tp, bundle, bareBundle] = await Promise.allSettled([
-      startPostgres(),
-      startTemporalDevServer({ uiPort: null }),
-      bundleWorkflows(),
-      bundleWorkflows(BARE_WORKFLOWS),
-    ]);
-    if (pg.status === 'fulfilled') postgres = pg.value;
-    if (tp.status === 'fulfilled') temporal = tp.value;
-    for (const r of [pg, tp, bundle, bareBundle]) if (r.status === 'rejected') throw r.reason;
-    if (!postgres || !temporal || bundle.status !== 'fulfilled' || bareBundle.status !== 'fulfilled') throw new Error('unreachable');
-
-    const config = loadConfig({
-      AUTOVIBE_HOME: home,
-      DATABASE_URL: postgres.url,
-      TEMPORAL_ADDRESS: temporal.address,
-      TEMPORAL_TASK_QUEUE: `bench-pipeline-${crypto.randomBytes(4).toString('hex')}`,
-      PORT: '0',
-      LOG_LEVEL: 'error',
-    });
-    platform = await startPlatform({ config, worker: true, workflowBundle: bundle.value });
+    const [started, bareBundle] = await Promise.allSettled([startBenchPlatform(opts, { label: 'pipeline' }), bundleWorkflows(BARE_WORKFLOWS)]);
+    if (started.status === 'fulfilled') bench = started.value;
+    for (const r of [started, bareBundle]) if (r.status === 'rejected') throw r.reason;
+    if (!bench || bareBundle.status !== 'fulfilled') throw new Error('unreachable');
+    const { platform, config, api, projectId } = bench;
+    const root = bench.rootCheckpointId;
     const { db } = platform;
     const client = platform.temporal;
 
     // The bare worker: same activities, same process, its own task queue and workflow.
     const bareQueue = `bench-bare-${crypto.randomBytes(4).toString('hex')}`;
-    bareConnection = await NativeConnection.connect({ address: temporal.address });
+    bareConnection = await NativeConnection.connect({ address: bench.temporalAddress });
     bareWorker = await Worker.create({
       connection: bareConnection,
       taskQueue: bareQueue,
@@ -93,21 +69,6 @@ export async function pipelineThroughput(opts: BenchOptions): Promise<BenchOutpu
       maxConcurrentActivityTaskExecutions: 100,
     });
     bareRunning = bareWorker.run();
-
-    const api = async (method: string, p: string, body?: unknown): Promise<{ status: number; body: any }> => {
-      const res = await fetch(`${platform!.apiUrl}${p}`, {
-        method,
-        headers: { authorization: `Bearer ${platform!.adminKey}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
-        ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-      });
-      return { status: res.status, body: await res.json() };
-    };
-    const project = await api('POST', '/v1/projects', { name: 'bench pipeline throughput' });
-    if (project.status !== 201) throw new Error(`POST /v1/projects: ${project.status} ${JSON.stringify(project.body)}`);
-    const projectId: string = project.body.id;
-    const root: string = project.body.rootCheckpointId;
-    const budget = await api('PUT', `/v1/projects/${projectId}/budget`, { amount: '1000.00', currency: 'USD', period: 'total' });
-    if (budget.status !== 200) throw new Error(`PUT budget: ${budget.status} ${JSON.stringify(budget.body)}`);
 
     /** `chains` chains of `len` steps; `stepId(c, k)` depends on `stepId(c, k - 1)`. */
     const dag = (chains: number, len: number, cache: boolean) =>
@@ -236,11 +197,8 @@ export async function pipelineThroughput(opts: BenchOptions): Promise<BenchOutpu
           }),
       ],
       ['bare connection', bareConnection && (() => bareConnection!.close())],
-      ['platform', platform?.stop],
-      ['temporal', temporal?.stop],
-      ['postgres', postgres?.stop],
     ];
     await stopAll(stops, opts.log);
-    fs.rmSync(home, { recursive: true, force: true });
+    await bench?.stop();
   }
 }
