@@ -4,6 +4,7 @@ import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { loadConfig } from '../config/index.js';
 import { startPlatform, type Platform } from './platform.js';
+import { call as apiCall, until as pollUntil } from './recording.js';
 import { startPodman, type PodmanService } from './services/podman.js';
 import { startPostgres } from './services/postgres.js';
 import { ensureTemporalBinary, startTemporalDevServer } from './services/temporal.js';
@@ -19,25 +20,9 @@ import { startScriptedEndpoint, writeFileScript } from '../test/support/llm/endp
  */
 const OUT = path.resolve('test/workflows/histories');
 
-async function call(p: Platform, method: string, url: string, body?: unknown): Promise<any> {
-  const res = await fetch(`${p.apiUrl}${url}`, {
-    method,
-    headers: { authorization: `Bearer ${p.adminKey}`, ...(body ? { 'content-type': 'application/json' } : {}) },
-    ...(body ? { body: JSON.stringify(body) } : {}),
-  });
-  const json = await res.json();
-  if (res.status >= 400 && res.status !== 409) throw new Error(`${method} ${url}: ${res.status} ${JSON.stringify(json)}`);
-  return json;
-}
-
-async function until(p: Platform, url: string, done: (b: any) => boolean): Promise<any> {
-  for (let i = 0; i < 600; i++) {
-    const b = await call(p, 'GET', url);
-    if (done(b)) return b;
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error(`timed out on ${url}`);
-}
+// Scenarios that expect a refusal (409 budget_exceeded) go on with its body.
+const call = (p: Platform, method: string, url: string, body?: unknown) => apiCall(p, method, url, body, { tolerate: [409] });
+const until = (p: Platform, url: string, done: (b: any) => boolean) => pollUntil(p, url, done, { tolerate: [409] });
 
 const machineEnded = (b: any) => ['completed', 'failed', 'terminated', 'refused'].includes(b.status);
 

@@ -3,7 +3,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { loadConfig } from '../config/index.js';
-import { startPlatform, type Platform } from './platform.js';
+import { startPlatform } from './platform.js';
+import { call, until } from './recording.js';
 import { startPostgres } from './services/postgres.js';
 import { startStripeMock } from './services/stripe-mock.js';
 import { ensureTemporalBinary, startTemporalDevServer } from './services/temporal.js';
@@ -15,26 +16,6 @@ import { ensureTemporalBinary, startTemporalDevServer } from './services/tempora
  * declined (stripe-mock), then a manual approval; and a budget-window renewal (renewalTopup).
  */
 const OUT = path.resolve('test/workflows/histories');
-
-async function call(p: Platform, method: string, url: string, body?: unknown): Promise<any> {
-  const res = await fetch(`${p.apiUrl}${url}`, {
-    method,
-    headers: { authorization: `Bearer ${p.adminKey}`, ...(body ? { 'content-type': 'application/json' } : {}) },
-    ...(body ? { body: JSON.stringify(body) } : {}),
-  });
-  const json = await res.json();
-  if (res.status >= 400) throw new Error(`${method} ${url}: ${res.status} ${JSON.stringify(json)}`);
-  return json;
-}
-
-async function until(p: Platform, url: string, done: (b: any) => boolean): Promise<any> {
-  for (let i = 0; i < 600; i++) {
-    const b = await call(p, 'GET', url);
-    if (done(b)) return b;
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error(`timed out on ${url}`);
-}
 
 async function main() {
   const pg = await startPostgres();
