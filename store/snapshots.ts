@@ -143,8 +143,19 @@ function gone(err: NodeJS.ErrnoException): null {
 }
 
 /** Every entry under `root` (the worktree's own `.git` link excluded), parents before children, sorted. */
-export async function scanTree(root: string): Promise<Array<{ path: string; type: 'file' | 'dir' | 'symlink'; mode: number; size: number }>> {
-  const out: Array<{ path: string; type: 'file' | 'dir' | 'symlink'; mode: number; size: number }> = [];
+export interface ScannedEntry {
+  path: string;
+  type: 'file' | 'dir' | 'symlink';
+  mode: number;
+  size: number;
+  /** Identity of the inode's last change: a file whose stat is the same as at the last read is unchanged. */
+  ino: number;
+  ctimeMs: number;
+  mtimeMs: number;
+}
+
+export async function scanTree(root: string): Promise<ScannedEntry[]> {
+  const out: ScannedEntry[] = [];
   async function walk(rel: string): Promise<void> {
     const dir = path.join(root, rel);
     const st = await fs.lstat(dir).catch(gone);
@@ -157,11 +168,12 @@ export async function scanTree(root: string): Promise<Array<{ path: string; type
       const st = await fs.lstat(path.join(root, relPath)).catch(gone);
       if (!st) continue; // removed by the running machine since the listing
       const mode = st.mode & 0o7777;
-      if (st.isSymbolicLink()) out.push({ path: relPath, type: 'symlink', mode, size: 0 });
+      const ids = { ino: st.ino, ctimeMs: st.ctimeMs, mtimeMs: st.mtimeMs };
+      if (st.isSymbolicLink()) out.push({ path: relPath, type: 'symlink', mode, size: 0, ...ids });
       else if (st.isDirectory()) {
-        out.push({ path: relPath, type: 'dir', mode, size: 0 });
+        out.push({ path: relPath, type: 'dir', mode, size: 0, ...ids });
         await walk(relPath);
-      } else if (st.isFile()) out.push({ path: relPath, type: 'file', mode, size: st.size });
+      } else if (st.isFile()) out.push({ path: relPath, type: 'file', mode, size: st.size, ...ids });
       // Sockets, fifos and devices are not part of a workspace's content.
     }
   }
@@ -177,10 +189,56 @@ interface StoreResult {
   chunks: number;
 }
 
-/** Splits every file into chunks, writing each chunk the store does not have yet. */
-export async function storeTree(root: string, store: ChunkStore, db?: Db): Promise<StoreResult> {
+/**
+ * What the last snapshot of each workspace read, so the next one need not read files that did not
+ * change (the way git's index skips unchanged files). A file counts as unchanged when its inode,
+ * size, mode, mtime and ctime are those it had when it was read, and its ctime is older than the
+ * start of that scan by more than the file system's timestamp granularity: a write in the same
+ * instant as the read could otherwise leave every stat field the same ("racily clean"). ctime
+ * cannot be set from user space, so restoring old mtimes (tar, cp -p) never hides a change.
+ * Kept in this process only: after a restart the first snapshot reads everything again.
+ */
+export class TreeMemory {
+  private readonly roots = new Map<string, { scanStartedAt: number; files: Map<string, { stat: ScannedEntry; entry: ManifestEntry }> }>();
+  constructor(private readonly maxRoots = 32) {}
+
+  /** The manifest entry read last time, when the file has not changed since. */
+  unchanged(root: string, e: ScannedEntry): ManifestEntry | null {
+    const seen = this.roots.get(root);
+    const last = seen?.files.get(e.path);
+    if (!seen || !last) return null;
+    const s = last.stat;
+    const same = s.ino === e.ino && s.size === e.size && s.mode === e.mode && s.mtimeMs === e.mtimeMs && s.ctimeMs === e.ctimeMs;
+    return same && e.ctimeMs < seen.scanStartedAt - RACY_MARGIN_MS ? last.entry : null;
+  }
+
+  remember(root: string, scanStartedAt: number, files: Array<{ stat: ScannedEntry; entry: ManifestEntry }>): void {
+    this.roots.delete(root); // re-inserted last: the least recently snapshotted root is evicted first
+    this.roots.set(root, { scanStartedAt, files: new Map(files.map((f) => [f.stat.path, f])) });
+    while (this.roots.size > this.maxRoots) this.roots.delete(this.roots.keys().next().value!);
+  }
+
+  forget(root: string): void {
+    this.roots.delete(root);
+  }
+}
+
+/** Wider than the coarsest timestamp granularity of the file systems a workspace lives on. */
+const RACY_MARGIN_MS = 2_000;
+
+/** The memory of the workspaces this process snapshots (storeSnapshot uses it). */
+export const workspaceMemory = new TreeMemory();
+
+/**
+ * Splits every file into chunks, writing each chunk the store does not have yet. With `memory`,
+ * files unchanged since the last snapshot of the same root reuse its chunk list without being read
+ * (their chunks are still checked to exist and marked in use).
+ */
+export async function storeTree(root: string, store: ChunkStore, db?: Db, memory?: TreeMemory): Promise<StoreResult> {
   await zstd();
+  const scanStartedAt = Date.now();
   const entries = await scanTree(root);
+  const read: Array<{ stat: ScannedEntry; entry: ManifestEntry }> = [];
   const manifest: Array<ManifestEntry | null> = new Array(entries.length).fill(null);
   const newChunks: Array<{ hash: string; size: number; stored_size: number }> = [];
   // One store operation per distinct chunk, however many files share it.
@@ -208,6 +266,14 @@ export async function storeTree(root: string, store: ChunkStore, db?: Db): Promi
       const target = await fs.readlink(abs).catch(gone);
       if (target !== null) manifest[i] = { path: e.path, type: 'symlink', mode: e.mode, target };
     } else {
+      const known = memory?.unchanged(root, e);
+      if (known?.type === 'file' && (await Promise.all(known.chunks.map((h) => store.has(h)))).every(Boolean)) {
+        await Promise.all(known.chunks.map((h) => store.touch(h)));
+        bytes += known.size;
+        manifest[i] = known;
+        read.push({ stat: e, entry: known });
+        return;
+      }
       const data = await withAccess(abs, e.mode, 0o400, () => fs.readFile(abs)).catch(gone);
       if (!data) return; // removed by the running machine since the scan
       const hashes: string[] = [];
@@ -223,8 +289,11 @@ export async function storeTree(root: string, store: ChunkStore, db?: Db): Promi
       await Promise.all(writes);
       bytes += data.length;
       manifest[i] = { path: e.path, type: 'file', mode: e.mode, size: data.length, sha256: sha256(data), chunks: hashes };
+      // Remembered only when what was read is what the scan saw (the file did not change in between).
+      if (data.length === e.size) read.push({ stat: e, entry: manifest[i] });
     }
   });
+  memory?.remember(root, scanStartedAt, read);
   if (db) {
     for (let i = 0; i < newChunks.length; i += 1000) {
       await db('snapshot_chunks')
@@ -271,7 +340,7 @@ export async function storeSnapshot(
 ): Promise<SnapshotSummary> {
   const existing = await getSnapshot(db, input.checkpointId);
   if (existing) return existing;
-  const result = await storeTree(input.root, new ChunkStore(regions.primary), db);
+  const result = await storeTree(input.root, new ChunkStore(regions.primary), db, input.source === 'workspace' ? workspaceMemory : undefined);
   await db.transaction(async (trx) => {
     const inserted = await trx('snapshots')
       .insert({

@@ -13,9 +13,12 @@ import {
   replicateSnapshot,
   retentionInputs,
   restoreSnapshot,
+  scanTree,
   SnapshotCorruptError,
   storeCommitSnapshot,
   storeSnapshot,
+  storeTree,
+  TreeMemory,
   type Regions,
 } from '../../store/snapshots.js';
 import { checkoutWorkspace, initProjectRepo, snapshotWorkspace } from '../../store/git.js';
@@ -123,6 +126,55 @@ describe('snapshot chunk store (real PostgreSQL, real files)', function () {
     // Storing the same checkpoint again changes nothing.
     const again = await storeSnapshot(db, regions, { checkpointId: second.checkpointId, projectId, root: ws, source: 'workspace' });
     assert.deepEqual(again, second);
+  });
+
+  it('reads only files changed since the last snapshot of the workspace; a same-size edit with its old mtime put back is still seen', async () => {
+    const ws = path.join(tmp, 'ws-memory');
+    write(ws, 'a.txt', 'aaaa');
+    write(ws, 'b.txt', 'bbbb');
+    write(ws, 'dir/c.txt', sourceFile(7, 200));
+    const a = path.join(ws, 'a.txt');
+    const longAgo = new Date('2026-01-01T00:00:00Z'); // a whole second: utimes puts it back exactly
+    fs.utimesSync(a, longAgo, longAgo);
+    // Files changed within the timestamp granularity of a scan are never trusted: age them first.
+    await new Promise((r) => setTimeout(r, 2_100));
+    const store = new ChunkStore(path.join(tmp, 'memory-store'));
+    const memory = new TreeMemory();
+    const first = await storeTree(ws, store, undefined, memory);
+    const byPath = (m: typeof first.manifest) => new Map(m.map((e) => [e.path, e]));
+    for (const e of await scanTree(ws)) {
+      if (e.type === 'file') assert.equal(memory.unchanged(ws, e), byPath(first.manifest).get(e.path), `${e.path} is known unchanged`);
+    }
+    assert.equal(memory.unchanged(path.join(tmp, 'another-ws'), (await scanTree(ws))[0]!), null, 'another workspace has its own memory');
+
+    // Same size, same mtime (put back), new content: the ctime still tells.
+    const before = fs.statSync(a);
+    fs.writeFileSync(a, 'AAAA');
+    fs.utimesSync(a, longAgo, longAgo);
+    assert.equal(fs.statSync(a).mtimeMs, before.mtimeMs);
+    assert.equal(fs.statSync(a).size, before.size);
+    const second = await storeTree(ws, store, undefined, memory);
+    const entries = byPath(second.manifest);
+    const sha = (x: string) => crypto.createHash('sha256').update(x).digest('hex');
+    assert.equal((entries.get('a.txt') as { sha256: string }).sha256, sha('AAAA'));
+    // Unchanged files are the very entries of the last snapshot: taken over, not read again.
+    assert.equal(entries.get('b.txt'), byPath(first.manifest).get('b.txt'));
+    assert.equal(entries.get('dir/c.txt'), byPath(first.manifest).get('dir/c.txt'));
+    assert.equal(second.bytes, first.bytes);
+
+    // Written just before a scan: racily clean, so the next snapshot reads it again.
+    write(ws, 'b.txt', 'BBBB');
+    await storeTree(ws, store, undefined, memory);
+    const b = (await scanTree(ws)).find((e) => e.path === 'b.txt')!;
+    assert.equal(memory.unchanged(ws, b), null);
+    const third = await storeTree(ws, store, undefined, memory);
+    assert.equal((byPath(third.manifest).get('b.txt') as { sha256: string }).sha256, sha('BBBB'));
+
+    // A chunk gone from the store (collected) makes the file be read and stored again.
+    const cChunks = (byPath(third.manifest).get('dir/c.txt') as { chunks: string[] }).chunks;
+    await store.remove(cChunks[0]!);
+    await storeTree(ws, store, undefined, memory);
+    assert.ok(await store.has(cChunks[0]!), 'the missing chunk is written again');
   });
 
   it('restores byte-identical files with their modes, symlinks and empty directories, removing strays', async () => {
