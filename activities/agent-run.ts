@@ -64,6 +64,8 @@ export interface RunAgentResult {
   checkpoints: string[];
   usage: { inputTokens: number; outputTokens: number; apiCalls: number };
   apiCost: string;
+  /** The container vanished under the agent: the machine re-provisions and goes on from the last checkpoint. */
+  interrupted?: boolean;
 }
 
 /** The run of a model-backed machine: the agent CLI in the sandbox, its model calls metered on the way out. */
@@ -328,6 +330,7 @@ export function createAgentRunActivities({ db, config, log, fx: givenFx, provide
         checkpoints,
         usage,
         apiCost: formatAmount(apiSpent, currency),
+        ...(result.interrupted ? { interrupted: true } : {}),
       };
     },
   };
@@ -341,7 +344,7 @@ export function createAgentRunActivities({ db, config, log, fx: givenFx, provide
     instance: Instance | null,
     run: { machineId: string; workspace: string; command: string[]; env: Record<string, string>; mounts: Mount[] },
     supervision: Parameters<typeof superviseSandbox>[1],
-  ): Promise<SupervisedResult> {
+  ): Promise<SupervisedResult & { interrupted?: boolean }> {
     if (!instance) {
       const { machineId, workspace, command, env, mounts } = run;
       return superviseSandbox({ machineId, workspace, command, network: false, home: AGENT_HOME, env, mounts }, supervision);

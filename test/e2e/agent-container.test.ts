@@ -144,6 +144,51 @@ describe('agent machines in containers (real podman, real Claude Code CLI)', fun
     await assert.rejects(docker.getContainer(running.Id).inspect(), (e: any) => e.statusCode === 404);
   });
 
+  it('goes on in a new container from the last checkpoint when its container is removed from outside', async () => {
+    const projectId = await projectWithBudget(p, '20.00');
+    llm.reset();
+    // First container: one file, then a long command during which the container disappears.
+    // Second container: the agent, started again, is given the next turn and finishes.
+    // (Claude Code refuses a command that is only a long sleep, hence the echo.)
+    llm.setScript([
+      { kind: 'tool', name: 'Write', args: { file_path: '/workspace/first.txt', content: 'first\n' } },
+      { kind: 'tool', name: 'Bash', args: { command: 'echo waiting; sleep 100', description: 'Wait', timeout: 110_000 } },
+      { kind: 'tool', name: 'Write', args: { file_path: '/workspace/second.txt', content: 'second\n' } },
+      { kind: 'text', text: 'Done.' },
+    ]);
+    const start = await p.api('POST', '/v1/machines', {
+      projectId,
+      type: 'claude-code',
+      provider: 'container',
+      prompt: 'Go.',
+      limits: { money: '5.00', minutes: 5 },
+    });
+    assert.equal(start.status, 202, JSON.stringify(start.body));
+    const id = start.body.id;
+    const first = await waitFor(
+      async () => {
+        const [c] = await containersOf(id);
+        return c && (await podman.podman(['top', c.Id, 'args']).catch(() => '')).includes('sleep 100') ? c : null;
+      },
+      'the agent to run its long command',
+      120_000,
+    );
+    await docker.getContainer(first.Id).remove({ force: true });
+
+    const m = await waitForMachine(p, id, 240_000);
+    assert.equal(m.status, 'completed', JSON.stringify(m));
+    assert.notEqual(m.instanceRef, first.Id, 'it went on in a new container');
+    const interrupted = m.events.filter((e: any) => e.action === 'machine.interrupted');
+    assert.equal(interrupted.length, 1);
+    assert.equal(interrupted[0].details.instanceRef, first.Id);
+    const final = m.checkpoints.at(-1);
+    assert.equal(await file(final, 'first.txt'), 'first\n', 'the work of the first container was kept');
+    assert.equal(await file(final, 'second.txt'), 'second\n');
+    // Model calls of both runs are metered, none twice.
+    assert.equal(m.usage.apiCalls, llm.totals().calls);
+    assert.deepEqual(await containersOf(id), []);
+  });
+
   it("places agents on container by the project's rules; providers that cannot run agents refuse them with the reason", async () => {
     const projectId = await projectWithBudget(p, '20.00');
     // Fargate up as far as the api knows (no worker runs it here): still no place for an agent.
