@@ -2,7 +2,6 @@ import { execFile } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
@@ -19,15 +18,17 @@ import { getCheckpoint } from '../store/checkpoints.js';
 import { costTotals, recordCost } from '../store/costs.js';
 import { getMachine, updateMachine } from '../store/machines.js';
 import { getProject } from '../store/projects.js';
+import { providerOf } from './compute/index.js';
 import { killSandboxes } from './compute/local-sandbox.js';
+import type { Instance, Mount, ProviderId } from './compute/provider.js';
 import type { ActivityDeps } from './deps.js';
 import { checkpointWorkspace } from './machine-run.js';
+import { AGENT_HOME, agentDirs, agentMounts, FORWARDER_TARGET, SOCKET_DIR_TARGET } from './machines/agent-mounts.js';
 import { checkpointFileRoute } from './machines/checkpoint-files.js';
 import { startMeteringProxy, type CompletedCall } from './machines/metering-proxy.js';
-import { superviseSandbox } from './machines/supervise.js';
+import { superviseExec, superviseSandbox, type SupervisedResult } from './machines/supervise.js';
 
 const execFileAsync = promisify(execFile);
-const FORWARDER = fileURLToPath(new URL('./machines/sandbox-forwarder.cjs', import.meta.url));
 const SANDBOX_PORT = 8080;
 /** Warnings recorded on the machine before its money limit is reached. */
 const WARN_AT = [75, 90] as const;
@@ -51,6 +52,8 @@ export interface RunAgentInput {
   hourlyPrice: string;
   /** Checkpoint the live workspace this often (when files changed). */
   checkpointEveryMinutes: number;
+  /** The instance provisioned for the machine; without it, the machine row's (else the local sandbox). */
+  instance?: Instance;
 }
 
 export interface RunAgentResult {
@@ -61,10 +64,12 @@ export interface RunAgentResult {
   checkpoints: string[];
   usage: { inputTokens: number; outputTokens: number; apiCalls: number };
   apiCost: string;
+  /** The container vanished under the agent: the machine re-provisions and goes on from the last checkpoint. */
+  interrupted?: boolean;
 }
 
 /** The run of a model-backed machine: the agent CLI in the sandbox, its model calls metered on the way out. */
-export function createAgentRunActivities({ db, config, log, fx: givenFx }: ActivityDeps) {
+export function createAgentRunActivities({ db, config, log, fx: givenFx, providers }: ActivityDeps) {
   const fx = givenFx ?? createFxService({ config, db, log });
   return {
     async runAgent(input: RunAgentInput): Promise<RunAgentResult> {
@@ -101,8 +106,16 @@ export function createAgentRunActivities({ db, config, log, fx: givenFx }: Activ
       // The run ends cleanly; its work so far goes into the final checkpoint.
       const spentBefore = (await costTotals(db, { machineId: input.machineId })).api ?? 0n;
       const usage = { inputTokens: machine.usage.inputTokens ?? 0, outputTokens: machine.usage.outputTokens ?? 0, apiCalls: machine.usage.apiCalls ?? 0 };
+      // A container instance runs the CLI through the provider's exec; none (or local) means the local sandbox.
+      const instance: Instance | null =
+        input.instance ??
+        (machine.provider !== 'local' && machine.instanceRef
+          ? { provider: machine.provider as ProviderId, instanceRef: machine.instanceRef, machineId: machine.id, projectId: machine.projectId }
+          : null);
+      const onInstance = instance && instance.provider !== 'local' ? instance : null;
       if (ctx.info.attempt > 1) {
-        killSandboxes(input.machineId);
+        if (onInstance) await providerOf(providers, onInstance.provider).reset?.(onInstance);
+        else killSandboxes(input.machineId);
         return {
           exitCode: null,
           stopReason: STOP_REASONS.workerLost,
@@ -114,18 +127,17 @@ export function createAgentRunActivities({ db, config, log, fx: givenFx }: Activ
         };
       }
 
-      const machineDir = path.join(config.machinesDir, input.machineId);
-      const homeDir = path.join(machineDir, 'home');
-      const runDir = path.join(machineDir, 'run');
+      const { homeDir, runDir } = agentDirs(config, input.machineId);
+      const mounts = agentMounts(config, input.machineId);
       const artifactDir = path.join(config.artifactsDir, input.machineId);
-      for (const d of [homeDir, runDir, artifactDir]) fs.mkdirSync(d, { recursive: true });
+      fs.mkdirSync(artifactDir, { recursive: true });
       const invocation = adapter.invocation({
         prompt: input.prompt,
         model,
         baseUrl: `http://127.0.0.1:${SANDBOX_PORT}`,
         // Mounted at its host path: venv scripts name their interpreter by absolute path.
         toolsDir: config.toolsDir,
-        home: '/home/agent',
+        home: AGENT_HOME,
       });
       for (const [rel, content] of Object.entries(invocation.homeFiles)) {
         fs.mkdirSync(path.dirname(path.join(homeDir, rel)), { recursive: true });
@@ -266,20 +278,14 @@ export function createAgentRunActivities({ db, config, log, fx: givenFx }: Activ
       }, input.checkpointEveryMinutes * 60_000);
       let result;
       try {
-        result = await superviseSandbox(
+        result = await runAgentProcess(
+          onInstance,
           {
             machineId: input.machineId,
             workspace,
-            command: ['/usr/bin/node', '/opt/autovibe/forwarder.cjs', String(SANDBOX_PORT), '/run/autovibe/api.sock', '--', ...invocation.argv],
-            network: false,
-            home: '/home/agent',
+            command: ['/usr/bin/node', FORWARDER_TARGET, String(SANDBOX_PORT), `${SOCKET_DIR_TARGET}/api.sock`, '--', ...invocation.argv],
             env: { ...invocation.env, PATH: `${config.toolsDir}/npm/node_modules/.bin:${config.toolsDir}/aider-venv/bin:/usr/local/bin:/usr/bin:/bin` },
-            mounts: [
-              { source: config.toolsDir, target: config.toolsDir },
-              { source: FORWARDER, target: '/opt/autovibe/forwarder.cjs' },
-              { source: runDir, target: '/run/autovibe', writable: true },
-              { source: homeDir, target: '/home/agent', writable: true },
-            ],
+            mounts,
           },
           {
             logFile: path.join(config.home, 'logs', `${input.machineId}.log`),
@@ -324,9 +330,32 @@ export function createAgentRunActivities({ db, config, log, fx: givenFx }: Activ
         checkpoints,
         usage,
         apiCost: formatAmount(apiSpent, currency),
+        ...(result.interrupted ? { interrupted: true } : {}),
       };
     },
   };
+
+  /**
+   * Runs the agent's command line in the local sandbox (the mounts given), or on the machine's
+   * container instance through the provider's exec (those mounts were bound at provision), under
+   * the same supervision: log, heartbeats, stop on deadline, stop request or cancellation.
+   */
+  async function runAgentProcess(
+    instance: Instance | null,
+    run: { machineId: string; workspace: string; command: string[]; env: Record<string, string>; mounts: Mount[] },
+    supervision: Parameters<typeof superviseSandbox>[1],
+  ): Promise<SupervisedResult & { interrupted?: boolean }> {
+    if (!instance) {
+      const { machineId, workspace, command, env, mounts } = run;
+      return superviseSandbox({ machineId, workspace, command, network: false, home: AGENT_HOME, env, mounts }, supervision);
+    }
+    return superviseExec(
+      providerOf(providers, instance.provider),
+      instance,
+      { command: run.command, network: false, env: { ...run.env, HOME: AGENT_HOME } },
+      supervision,
+    );
+  }
 
   async function lastCheckpointOf(machineId: string): Promise<string | null> {
     const row = await db('checkpoints').where({ machine_id: machineId }).orderBy('created_at', 'desc').first('id');

@@ -17,6 +17,7 @@ import { getProject, type Project } from '../store/projects.js';
 import { providerOf } from './compute/index.js';
 import type { Instance, ProviderId } from './compute/provider.js';
 import { claimFromPool, forgetWarm } from './compute/warm-pool.js';
+import { containerAgentMounts } from './machines/agent-mounts.js';
 import { superviseExec } from './machines/supervise.js';
 import { restoreCheckpointFiles, restoreMachineStart, snapshotCheckpoint } from './snapshots.js';
 import type { ActivityDeps } from './deps.js';
@@ -336,7 +337,10 @@ export function createMachineRunActivities({ db, config, log, providers, fx: giv
       if (!availability.available) {
         throw ApplicationFailure.nonRetryable(`provider ${providerId} is unavailable: ${availability.reason ?? 'no reason given'}`, 'ProviderUnavailable');
       }
-      const warm = providerId === 'local' ? null : await claimFromPool(db, providerId, profile, machine, workspace);
+      // An agent machine needs its CLIs, home and proxy socket mounted: pooled containers lack them.
+      const row = await getMachine(db, input.machineId);
+      const mounts = row && row.type !== 'shell' && providerId === 'container' ? containerAgentMounts(config, input.machineId) : undefined;
+      const warm = providerId === 'local' || mounts ? null : await claimFromPool(db, providerId, profile, machine, workspace);
       if (warm) {
         await checkoutWorkspace(project.repoPath, workspace, checkpoint.commit);
         await restoreCheckpointFiles({ db, config, log }, { checkpointId: checkpoint.id, workspace });
@@ -352,6 +356,7 @@ export function createMachineRunActivities({ db, config, log, providers, fx: giv
         spot: input.spot ?? false,
         workspace,
         tags: { project: project.id, machine: input.machineId },
+        ...(mounts ? { mounts } : {}),
       });
       return { workspace, instanceRef: instance.instanceRef, commit: checkpoint.commit, provider: providerId, instance, warm: false };
     },

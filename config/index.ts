@@ -20,6 +20,11 @@ const envSchema = z.object({
   AUTOVIBE_TOOLS_DIR: z.string().default(path.resolve('.autovibe/tools')),
   /** Image the `container` provider runs machines in (built locally; no registry pulls). */
   AUTOVIBE_CONTAINER_IMAGE: z.string().default('localhost/autovibe-machine:latest'),
+  /**
+   * Where agent machines on `container` get node and the C libraries their CLIs link: `host` binds the
+   * worker host's /usr, /lib and /lib64 read-only; `image` expects the image to carry them.
+   */
+  AUTOVIBE_CONTAINER_AGENT_RUNTIME: z.enum(['host', 'image']).default('host'),
   /** Warm pools: `provider:profile=min[..max]`, comma-separated, e.g. `container:lightweight=1..4`. */
   AUTOVIBE_WARM_POOLS: z
     .string()
@@ -87,6 +92,7 @@ export interface Config {
   artifactsDir: string;
   toolsDir: string;
   containerImage: string;
+  containerAgentRuntime: 'host' | 'image';
   warmPools: Array<{ provider: string; profile: string; min: number; max: number }>;
   reconcileEverySeconds: number;
   reconcileMinAgeSeconds: number;
@@ -137,6 +143,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     artifactsDir: path.join(home, 'artifacts'),
     toolsDir: path.resolve(e.AUTOVIBE_TOOLS_DIR),
     containerImage: e.AUTOVIBE_CONTAINER_IMAGE,
+    containerAgentRuntime: e.AUTOVIBE_CONTAINER_AGENT_RUNTIME,
     warmPools: e.AUTOVIBE_WARM_POOLS.split(',')
       .filter(Boolean)
       .map((spec) => {

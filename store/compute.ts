@@ -98,8 +98,13 @@ export async function removeWarmInstance(db: Db, instanceRef: string, opts: { on
   return (await q.delete()) > 0;
 }
 
-/** Agent CLIs live on the worker host (.autovibe/tools) and reach their model through a host socket. */
-export const AGENT_PROVIDER_REASON = 'model-backed machines run on the local provider only (their CLIs and metering proxy live on the worker host)';
+/**
+ * Agent CLIs live on the worker host (.autovibe/tools) and reach their model through a host socket:
+ * only providers that share the worker's host can mount them (the local sandbox, a container).
+ */
+export const AGENT_PROVIDERS: readonly ProviderId[] = ['local', 'container'];
+export const AGENT_PROVIDER_REASON =
+  'model-backed machines run on the local and container providers only (their CLIs and metering proxy live on the worker host)';
 
 /**
  * What the workers last reported about each provider, as the placement's availability function.
@@ -120,7 +125,7 @@ export async function providerAvailability(
   const availability: Availability = (provider: ProviderId, type: MachineTypeId) => {
     const s = byId.get(provider)!;
     if (!s.available) return { available: false, reason: s.reason ?? 'unavailable' };
-    if (type !== 'shell' && provider !== 'local') return { available: false, reason: AGENT_PROVIDER_REASON };
+    if (type !== 'shell' && !AGENT_PROVIDERS.includes(provider)) return { available: false, reason: AGENT_PROVIDER_REASON };
     return { available: true };
   };
   return { availability, statuses };

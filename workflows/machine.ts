@@ -266,6 +266,7 @@ export async function machineRun(input: MachineRunInput): Promise<MachineRunResu
           apiCallLimit: limits.apiCalls ?? null,
           hourlyPrice,
           checkpointEveryMinutes: input.checkpointEveryMinutes ?? 10,
+          ...(input.provider ? { instance: sandbox.instance } : {}),
         });
         // Turn checkpoints were taken during the run; the final one follows them.
         state.checkpoints.push(...agent.checkpoints);

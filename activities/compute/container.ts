@@ -35,8 +35,9 @@ const statusOf = (err: unknown) => (err as { statusCode?: number }).statusCode;
 /**
  * The `container` provider: one long-lived container per machine on a Docker Engine API (docker or
  * podman), commands run in it with `exec`. Same isolation intent as the local sandbox: no network,
- * all capabilities dropped, the workspace bind-mounted at /workspace as the only host directory,
- * CPU and memory capped by the machine's profile. Small tasks share the host this way.
+ * all capabilities dropped, the workspace bind-mounted at /workspace (plus the request's extra
+ * mounts: an agent machine's CLIs, home and proxy socket), CPU and memory capped by the machine's
+ * profile. Small tasks share the host this way.
  */
 export class ContainerProvider implements ComputeProvider {
   readonly id = 'container' as const;
@@ -92,7 +93,7 @@ export class ContainerProvider implements ComputeProvider {
       Env: [`AUTOVIBE_MACHINE_ID=${request.machineId}`, 'HOME=/tmp', 'PATH=/usr/local/bin:/usr/bin:/bin'],
       HostConfig: {
         NetworkMode: 'none',
-        Binds: [`${request.workspace}:/workspace:rw`],
+        Binds: [`${request.workspace}:/workspace:rw`, ...(request.mounts ?? []).map((m) => `${m.source}:${m.target}:${m.writable ? 'rw' : 'ro'}`)],
         CapDrop: ['ALL'],
         SecurityOpt: ['no-new-privileges'],
         NanoCpus: profile.cpus * 1e9,
@@ -111,7 +112,13 @@ export class ContainerProvider implements ComputeProvider {
       instanceRef: container.id,
       machineId: request.machineId,
       projectId: request.projectId,
-      details: { workspace: request.workspace, image: this.opts.image, profile: request.profile, createdAt },
+      details: {
+        workspace: request.workspace,
+        image: this.opts.image,
+        profile: request.profile,
+        createdAt,
+        ...(request.mounts?.length ? { mounts: request.mounts.map((m) => m.target).join(',') } : {}),
+      },
     };
   }
 

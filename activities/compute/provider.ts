@@ -21,6 +21,18 @@ export interface ProvisionRequest {
   workspace: string;
   /** Tags every cloud resource carries (project, machine, …). */
   tags: Record<string, string>;
+  /**
+   * More host paths the instance sees (agent machines: the CLIs, the agent's home, the metering
+   * proxy's socket dir). Read-only unless `writable`. Only host-sharing providers (local, container) honour them.
+   */
+  mounts?: Mount[];
+}
+
+/** A host path bound into an instance at `target`. */
+export interface Mount {
+  source: string;
+  target: string;
+  writable?: boolean;
 }
 
 export interface Instance {

@@ -84,36 +84,67 @@ export async function superviseSandbox(
 
 /**
  * Runs one command on a provider's instance under the activity's eye, like `superviseSandbox`:
- * output to the machine's log, a heartbeat every second, stopped at `deadline` or on cancellation.
+ * output to the machine's log, a heartbeat every second (carrying `progress()`), stopped at
+ * `deadline`, when `stopRequested()` names a reason, or on cancellation.
  * `interrupted` is true when the instance vanished under the command (killed or removed outside).
  */
 export async function superviseExec(
   provider: ComputeProvider,
   instance: Instance,
   request: { command: string | string[]; network: boolean; env?: Record<string, string> },
-  opts: { logFile: string; deadline: number; deadlineReason: string },
+  opts: {
+    logFile: string;
+    deadline: number;
+    deadlineReason: string;
+    keepStdout?: boolean;
+    progress?: () => unknown;
+    stopRequested?: () => string | null;
+  },
 ): Promise<SupervisedResult & { interrupted: boolean }> {
   const ctx = Context.current();
   fs.mkdirSync(path.dirname(opts.logFile), { recursive: true });
   const log = fs.createWriteStream(opts.logFile, { flags: 'a' });
   let tail = Buffer.alloc(0);
   let bytes = 0;
-  const timer = setInterval(() => ctx.heartbeat({ outputBytes: bytes }), 1000);
+  const stdoutChunks: Buffer[] = [];
+  // Stopped by the activity's cancellation or by a reason of the caller's (limits the caller meters).
+  const stopper = new AbortController();
+  let requested: string | null = null;
+  const timer = setInterval(() => {
+    ctx.heartbeat({ outputBytes: bytes, ...((opts.progress?.() as object) ?? {}) });
+    const reason = requested === null ? (opts.stopRequested?.() ?? null) : null;
+    if (reason) {
+      requested = reason;
+      stopper.abort();
+    }
+  }, 1000);
   try {
     const result = await provider.exec(instance, {
       ...request,
       deadline: opts.deadline,
-      signal: ctx.cancellationSignal,
-      onOutput: (chunk) => {
+      signal: AbortSignal.any([ctx.cancellationSignal, stopper.signal]),
+      onOutput: (chunk, stream) => {
         log.write(chunk);
         bytes += chunk.length;
+        if (stream === 'stdout' && opts.keepStdout) stdoutChunks.push(chunk);
         tail = Buffer.concat([tail, chunk]).subarray(-OUTPUT_TAIL_BYTES);
       },
     });
     if (ctx.cancellationSignal.aborted) throw new CancelledFailure('machine run cancelled');
     const stopReason =
-      result.stopReason === 'deadline' ? opts.deadlineReason : result.stopReason === 'interrupted' ? STOP_REASONS.interrupted : result.stopReason;
-    return { exitCode: result.exitCode, stopReason, outputTail: tail.toString('utf8'), stdout: '', interrupted: result.stopReason === 'interrupted' };
+      requested ??
+      (result.stopReason === 'deadline'
+        ? opts.deadlineReason
+        : result.stopReason === 'interrupted'
+          ? STOP_REASONS.interrupted
+          : (result.stopReason ?? opts.stopRequested?.() ?? null));
+    return {
+      exitCode: result.exitCode,
+      stopReason,
+      outputTail: tail.toString('utf8'),
+      stdout: Buffer.concat(stdoutChunks).toString('utf8'),
+      interrupted: result.stopReason === 'interrupted',
+    };
   } finally {
     clearInterval(timer);
     log.end();

@@ -1,0 +1,53 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Config } from '../../config/index.js';
+import type { Mount } from '../compute/provider.js';
+
+/** The forwarder serving the agent's model endpoint inside its sandbox or container. */
+export const FORWARDER = fileURLToPath(new URL('./sandbox-forwarder.cjs', import.meta.url));
+export const FORWARDER_TARGET = '/opt/autovibe/forwarder.cjs';
+/** Where the metering proxy's socket dir and the agent's home appear inside. */
+export const SOCKET_DIR_TARGET = '/run/autovibe';
+export const AGENT_HOME = '/home/agent';
+
+/** The host directories of one agent machine: its private home and the dir of the proxy's socket. */
+export function agentDirs(config: Config, machineId: string): { homeDir: string; runDir: string } {
+  const machineDir = path.join(config.machinesDir, machineId);
+  return { homeDir: path.join(machineDir, 'home'), runDir: path.join(machineDir, 'run') };
+}
+
+/**
+ * What an agent machine sees beyond its workspace, the same on `local` and `container`: the CLIs
+ * (at their host path: venv scripts name their interpreter by absolute path), the forwarder, the
+ * proxy's socket dir and a writable home. Creates the host directories (a bind needs its source).
+ */
+export function agentMounts(config: Config, machineId: string): Mount[] {
+  const { homeDir, runDir } = agentDirs(config, machineId);
+  for (const d of [homeDir, runDir]) fs.mkdirSync(d, { recursive: true });
+  return [
+    { source: config.toolsDir, target: config.toolsDir },
+    { source: FORWARDER, target: FORWARDER_TARGET },
+    { source: runDir, target: SOCKET_DIR_TARGET, writable: true },
+    { source: homeDir, target: AGENT_HOME, writable: true },
+  ];
+}
+
+/**
+ * node and the C libraries the agent CLIs link, for a container whose image lacks them: the worker
+ * host's /usr read-only, and its /lib and /lib64 (symlinks into /usr on merged-/usr hosts) at their
+ * usual places. A production deployment uses an image carrying node and the libraries instead
+ * (AUTOVIBE_CONTAINER_AGENT_RUNTIME=image), so no host system directory enters the container.
+ */
+export function hostRuntimeMounts(): Mount[] {
+  const mounts: Mount[] = [{ source: '/usr', target: '/usr' }];
+  for (const dir of ['/lib', '/lib64']) {
+    if (fs.existsSync(dir)) mounts.push({ source: fs.realpathSync(dir), target: dir });
+  }
+  return mounts;
+}
+
+/** Every mount an agent machine's container needs. */
+export function containerAgentMounts(config: Config, machineId: string): Mount[] {
+  return [...agentMounts(config, machineId), ...(config.containerAgentRuntime === 'host' ? hostRuntimeMounts() : [])];
+}
