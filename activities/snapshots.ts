@@ -19,6 +19,8 @@ import {
   type RestoreResult,
   type SnapshotSummary,
 } from '../store/snapshots.js';
+import { instanceSnapshotBacklog, liveInstanceSnapshotIds } from '../store/instance-snapshots.js';
+import { deleteInstanceSnapshot, replicateInstanceSnapshot } from './instance-snapshots.js';
 import type { ActivityDeps } from './deps.js';
 
 /** The snapshot lifecycle workflow of a checkpoint: one per checkpoint, by this id. */
@@ -94,8 +96,9 @@ export async function restoreMachineStart(deps: Deps, input: { machineId: string
 }
 
 /** Activities of the snapshot lifecycle and of the scheduled backup and prune workflows. */
-export function createSnapshotActivities({ db, config, log }: ActivityDeps) {
+export function createSnapshotActivities({ db, config, log, providers }: ActivityDeps) {
   const regions = config.snapshotRegions;
+  const disks = { db, log, providers };
   return {
     /** Stores the checkpoint's snapshot if it has none yet, from its git commit (the workspace is gone by now). */
     async storeCheckpointSnapshot(input: { checkpointId: string }): Promise<SnapshotView> {
@@ -119,6 +122,8 @@ export function createSnapshotActivities({ db, config, log }: ActivityDeps) {
     async replicateCheckpointSnapshot(input: { checkpointId: string }): Promise<SnapshotView> {
       const snapshot = await getSnapshot(db, input.checkpointId);
       if (!snapshot) throw ApplicationFailure.nonRetryable(`checkpoint ${input.checkpointId} has no snapshot`, 'NotFoundError');
+      // The instance's disk snapshot too (EBS copies to the replica regions), best effort.
+      await replicateInstanceSnapshot(disks, input.checkpointId);
       if (snapshot.status === 'pruned') return view(snapshot);
       return view(await replicateSnapshot(db, regions, input.checkpointId));
     },
@@ -143,7 +148,10 @@ export function createSnapshotActivities({ db, config, log }: ActivityDeps) {
 
     /** Checkpoints with no snapshot or one not yet replicated. */
     async listSnapshotBacklog(input: { limit: number }): Promise<string[]> {
-      return snapshotBacklog(db, input.limit);
+      const ids = await snapshotBacklog(db, input.limit);
+      // Disk snapshots whose copies could not start yet (the original was still being made).
+      for (const id of await instanceSnapshotBacklog(db, input.limit)) if (ids.length < input.limit && !ids.includes(id)) ids.push(id);
+      return ids;
     },
 
     /** Applies the retention grid at `at` to every project: which snapshots to prune. */
@@ -156,6 +164,8 @@ export function createSnapshotActivities({ db, config, log }: ActivityDeps) {
         // Chunk-store snapshots are complete manifests: none depends on its parent's.
         const decision = decideRetention(p.checkpoints, { now, referenced: p.referenced });
         const withSnapshot = new Set(p.checkpoints.filter((c) => c.hasSnapshot).map((c) => c.id));
+        // A disk snapshot left behind (its deletion failed last time) is pruned with its checkpoint.
+        for (const id of await liveInstanceSnapshotIds(db, p.projectId)) withSnapshot.add(id);
         for (const id of decision.prune) if (withSnapshot.has(id)) prune.push(id);
         for (const k of decision.keep) {
           if (!withSnapshot.has(k.id)) continue;
@@ -170,6 +180,8 @@ export function createSnapshotActivities({ db, config, log }: ActivityDeps) {
     async pruneCheckpointSnapshots(input: { checkpointIds: string[] }): Promise<number> {
       let n = 0;
       for (const id of input.checkpointIds) {
+        // The checkpoint's disk snapshot and its copies go with it (a failure leaves it for the next prune).
+        await deleteInstanceSnapshot(disks, id);
         const snapshot = await getSnapshot(db, id);
         if (!snapshot || !(await pruneSnapshot(db, id))) continue;
         n += 1;

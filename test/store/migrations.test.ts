@@ -45,6 +45,7 @@ const OUR_TABLES = [
   'credit_uses',
   'crypto_invoices',
   'balance_entries',
+  'instance_snapshots',
 ];
 const KNEX_TABLES = ['knex_migrations', 'knex_migrations_lock'];
 
