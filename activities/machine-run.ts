@@ -15,7 +15,14 @@ import { checkoutWorkspace, pinCheckpoint, removeWorkspace, resetWorkspace, snap
 import { getMachine, updateMachine, type MachineUsage } from '../store/machines.js';
 import { getProject, type Project } from '../store/projects.js';
 import { providerOf } from './compute/index.js';
-import { hasDiskSnapshots, SnapshotNotReadyError, type DiskSnapshotProvider, type Instance, type ProviderId, type ProvisionRequest } from './compute/provider.js';
+import {
+  hasDiskSnapshots,
+  SnapshotNotReadyError,
+  type DiskSnapshotProvider,
+  type Instance,
+  type ProviderId,
+  type ProvisionRequest,
+} from './compute/provider.js';
 import { restorableInstanceSnapshot, takeInstanceSnapshot } from './instance-snapshots.js';
 import type { InstanceSnapshot } from '../store/instance-snapshots.js';
 import { claimFromPool, forgetWarm } from './compute/warm-pool.js';
@@ -185,7 +192,12 @@ export function createMachineRunActivities({ db, config, log, providers, fx: giv
         subjectType: 'machine',
         subjectId: request.machineId,
         projectId: request.projectId,
-        details: { checkpointId: disk.checkpointId, snapshotRef: disk.snapshotRef, fromSnapshot: instance.details?.fromSnapshot ?? disk.snapshotRef, instanceRef: instance.instanceRef },
+        details: {
+          checkpointId: disk.checkpointId,
+          snapshotRef: disk.snapshotRef,
+          fromSnapshot: instance.details?.fromSnapshot ?? disk.snapshotRef,
+          instanceRef: instance.instanceRef,
+        },
         idempotencyKey: `machine:${request.machineId}:disk-restored:${instance.instanceRef}`,
       });
       return instance;

@@ -44,7 +44,15 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { chooseSpotPlacement, spotPolicy, type SpotPricePoint } from '../../domain/spot.js';
-import { SnapshotNotReadyError, type DiskSnapshotProvider, type ExecRequest, type ExecResult, type Instance, type ProvisionRequest, type SnapshotResult } from './provider.js';
+import {
+  SnapshotNotReadyError,
+  type DiskSnapshotProvider,
+  type ExecRequest,
+  type ExecResult,
+  type Instance,
+  type ProvisionRequest,
+  type SnapshotResult,
+} from './provider.js';
 
 export interface AwsCredentials {
   accessKeyId: string;
