@@ -14,7 +14,7 @@ import {
   type InstanceSnapshot,
 } from '../store/instance-snapshots.js';
 import { getMachine } from '../store/machines.js';
-import { hasDiskSnapshots, type DiskSnapshotProvider, type ProviderId } from './compute/provider.js';
+import { hasDiskSnapshots, type DiskSnapshotProvider, type DiskSnapshotReplica, type ProviderId } from './compute/provider.js';
 import type { ActivityDeps } from './deps.js';
 
 type Deps = Pick<ActivityDeps, 'db' | 'log' | 'providers'>;
@@ -84,18 +84,45 @@ export async function restorableInstanceSnapshot(deps: Deps, checkpointId: strin
   return snapshot && !snapshot.deletedAt && snapshot.provider === providerId ? snapshot : null;
 }
 
+export interface ReplicaWait {
+  /** Give up waiting for the original at this epoch ms (the daily backup starts the copies later). */
+  until: number;
+  pollMs: number;
+  /** Wait only while the snapshot is younger than this (an older one still not complete is stuck, not slow). */
+  maxAgeMs?: number;
+  /** Called before each pause (an activity heartbeats). */
+  heartbeat?: () => void;
+  sleep?: (ms: number) => Promise<void>;
+}
+
+/**
+ * Calls `replicate` until no copy is `waiting-for-source` (the original finished and every copy
+ * started) or the time is up; returns the last states. A fresh EBS snapshot takes minutes.
+ */
+export async function replicateWhenReady(replicate: () => Promise<DiskSnapshotReplica[]>, wait: ReplicaWait): Promise<DiskSnapshotReplica[]> {
+  const sleep = wait.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
+  for (;;) {
+    const replicas = await replicate();
+    if (!replicas.some((r) => r.state === 'waiting-for-source') || Date.now() + wait.pollMs > wait.until) return replicas;
+    wait.heartbeat?.();
+    await sleep(wait.pollMs);
+  }
+}
+
 /**
  * Starts the copies of the checkpoint's disk snapshot that are missing (a copy can only start once
- * the original is complete) and keeps their states. Best effort: a failure is logged and the next
- * lifecycle step or scheduled backup tries again.
+ * the original is complete), waiting for the original within `wait`, and keeps their states. Best
+ * effort: a failure is logged and the next lifecycle step or scheduled backup tries again.
  */
-export async function replicateInstanceSnapshot(deps: Deps, checkpointId: string): Promise<InstanceSnapshot | null> {
+export async function replicateInstanceSnapshot(deps: Deps, checkpointId: string, wait?: ReplicaWait): Promise<InstanceSnapshot | null> {
   const snapshot = await getInstanceSnapshot(deps.db, checkpointId);
   if (!snapshot || snapshot.deletedAt) return snapshot;
   const provider = diskProvider(deps, snapshot.provider);
   if (!provider) return snapshot;
   try {
-    await setInstanceSnapshotReplicas(deps.db, checkpointId, await provider.replicate(snapshot.snapshotRef));
+    const replicate = () => provider.replicate(snapshot.snapshotRef);
+    const until = wait ? Math.min(wait.until, wait.maxAgeMs !== undefined ? Date.parse(snapshot.createdAt) + wait.maxAgeMs : Infinity) : 0;
+    await setInstanceSnapshotReplicas(deps.db, checkpointId, wait ? await replicateWhenReady(replicate, { ...wait, until }) : await replicate());
   } catch (err) {
     deps.log.warn({ checkpointId, snapshotRef: snapshot.snapshotRef, err: errorText(err) }, 'instance snapshot replication failed');
   }

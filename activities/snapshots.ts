@@ -23,6 +23,10 @@ import { instanceSnapshotBacklog, liveInstanceSnapshotIds } from '../store/insta
 import { deleteInstanceSnapshot, replicateInstanceSnapshot } from './instance-snapshots.js';
 import type { ActivityDeps } from './deps.js';
 
+/** How long the lifecycle waits for a new disk snapshot to complete before its copies can start (the daily backup goes on later). */
+const DISK_REPLICA_WAIT_MS = 15 * 60_000;
+const DISK_REPLICA_POLL_MS = 15_000;
+
 /** The snapshot lifecycle workflow of a checkpoint: one per checkpoint, by this id. */
 export const snapshotWorkflowId = (checkpointId: string) => `snapshot-${checkpointId}`;
 
@@ -122,10 +126,17 @@ export function createSnapshotActivities({ db, config, log, providers }: Activit
     async replicateCheckpointSnapshot(input: { checkpointId: string }): Promise<SnapshotView> {
       const snapshot = await getSnapshot(db, input.checkpointId);
       if (!snapshot) throw ApplicationFailure.nonRetryable(`checkpoint ${input.checkpointId} has no snapshot`, 'NotFoundError');
-      // The instance's disk snapshot too (EBS copies to the replica regions), best effort.
-      await replicateInstanceSnapshot(disks, input.checkpointId);
       if (snapshot.status === 'pruned') return view(snapshot);
-      return view(await replicateSnapshot(db, regions, input.checkpointId));
+      const replicated = view(await replicateSnapshot(db, regions, input.checkpointId));
+      // The instance's disk snapshot too (EBS copies to the replica regions), best effort: a fresh
+      // original takes minutes to complete, so wait for it a while, heartbeating.
+      await replicateInstanceSnapshot(disks, input.checkpointId, {
+        until: Date.now() + DISK_REPLICA_WAIT_MS,
+        pollMs: DISK_REPLICA_POLL_MS,
+        maxAgeMs: 2 * DISK_REPLICA_WAIT_MS,
+        heartbeat: () => Context.current().heartbeat(),
+      });
+      return replicated;
     },
 
     /** Records the finished lifecycle in the audit log. */
