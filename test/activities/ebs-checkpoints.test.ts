@@ -18,12 +18,13 @@ import {
   DescribeSnapshotsCommand,
   DescribeVolumesCommand,
   EC2Client,
+  TerminateInstancesCommand,
   type Snapshot,
   type Tag,
 } from '@aws-sdk/client-ec2';
 import { createProviders } from '../../activities/compute/index.js';
 import { TAG_CHECKPOINT, TAG_SOURCE_SNAPSHOT } from '../../activities/compute/aws-ec2.js';
-import { createMachineRunActivities } from '../../activities/machine-run.js';
+import { createMachineRunActivities, type RunCommandResult } from '../../activities/machine-run.js';
 import { createSnapshotActivities } from '../../activities/snapshots.js';
 import type { ActivityDeps } from '../../activities/deps.js';
 import { listAudit } from '../../store/audit.js';
@@ -203,6 +204,45 @@ describe('EBS snapshots of EC2 checkpoints (machine-run + snapshot activities, r
     assert.equal(second.instance.details?.fromSnapshot, home[0]!.SnapshotId);
     assert.equal((await snapshotsTagged(ec2, TAG_SOURCE_SNAPSHOT, snapshotRef)).length, 1);
     await acts.terminateSandbox({ machineId: again, projectId, instance: second.instance });
+  });
+
+  it("an interrupted spot machine comes back on a new instance made from its checkpoint's disk snapshot", async () => {
+    // The steps the machine workflow takes: provision, run (interrupted), record, terminate, provision again.
+    const machineId = await newMachine(projectId, checkpointId);
+    const sandbox = await acts.provisionSandbox({ machineId, projectId, checkpointId, provider: 'aws-ec2', profile: 'lightweight', spot: true });
+    await acts.markMachine({ machineId, status: 'running', instanceRef: sandbox.instanceRef, started: true });
+    const before = (await ec2.send(new DescribeInstancesCommand({ InstanceIds: [sandbox.instanceRef] }))).Reservations?.[0]?.Instances?.[0];
+    assert.equal(before?.InstanceLifecycle, 'spot');
+    // AWS takes the spot instance back.
+    await ec2.send(new TerminateInstancesCommand({ InstanceIds: [sandbox.instanceRef] }));
+    const run: RunCommandResult = await new MockActivityEnvironment().run(acts.runCommand, {
+      machineId,
+      projectId,
+      command: 'make',
+      baseCommit: sandbox.commit,
+      deadline: Date.now() + 60_000,
+      deadlineReason: 'time limit',
+      instance: sandbox.instance,
+    });
+    assert.equal(run.interrupted, true);
+    await acts.recordInterruption({ machineId, projectId, attempt: 1, instanceRef: sandbox.instanceRef, checkpointId });
+    await acts.terminateSandbox({ machineId, projectId, instance: sandbox.instance });
+
+    const again = await acts.provisionSandbox({ machineId, projectId, checkpointId, provider: 'aws-ec2', profile: 'lightweight', spot: true });
+    assert.notEqual(again.instanceRef, sandbox.instanceRef);
+    const disk = (await getInstanceSnapshot(p.db, checkpointId))!;
+    const fromSnapshot = again.instance.details?.fromSnapshot;
+    assert.ok(fromSnapshot, 'the new instance is made from a snapshot');
+    // The original was deleted by the test before: the copy brought back from the replica region.
+    const home = await snapshotsTagged(ec2, TAG_SOURCE_SNAPSHOT, disk.snapshotRef);
+    assert.deepEqual(
+      home.map((s) => s.SnapshotId),
+      [fromSnapshot],
+    );
+    assert.ok((await volumeSnapshotsOf(again.instanceRef)).includes(fromSnapshot));
+    const events = (await listAudit(p.db, { subjectId: machineId, limit: 50 })).map((e) => e.action);
+    assert.ok(events.indexOf('machine.interrupted') < events.lastIndexOf('machine.disk_restored'), events.join(', '));
+    await acts.terminateSandbox({ machineId, projectId, instance: again.instance });
   });
 
   it('a snapshot that cannot be taken does not lose the checkpoint: it is audited and nothing is recorded', async () => {
