@@ -15,7 +15,16 @@ import { checkoutWorkspace, pinCheckpoint, removeWorkspace, resetWorkspace, snap
 import { getMachine, updateMachine, type MachineUsage } from '../store/machines.js';
 import { getProject, type Project } from '../store/projects.js';
 import { providerOf } from './compute/index.js';
-import type { Instance, ProviderId } from './compute/provider.js';
+import {
+  hasDiskSnapshots,
+  SnapshotNotReadyError,
+  type DiskSnapshotProvider,
+  type Instance,
+  type ProviderId,
+  type ProvisionRequest,
+} from './compute/provider.js';
+import { restorableInstanceSnapshot, takeInstanceSnapshot } from './instance-snapshots.js';
+import type { InstanceSnapshot } from '../store/instance-snapshots.js';
 import { claimFromPool, forgetWarm } from './compute/warm-pool.js';
 import { containerAgentMounts } from './machines/agent-mounts.js';
 import { superviseExec } from './machines/supervise.js';
@@ -168,6 +177,46 @@ export function createMachineRunActivities({ db, config, log, providers, fx: giv
     const rows = await db('reservations').where({ id: key }).select('amount', 'source_amount');
     const row = rows.find((x) => x.source_amount === null) ?? rows[0];
     return fromNumeric(row?.source_amount ?? row?.amount);
+  }
+
+  /**
+   * A new instance whose disk is the checkpoint's disk snapshot. A snapshot (or the copy brought
+   * back from a replica) still being made is retried by Temporal; any other failure falls back to
+   * a fresh instance over the checkpoint's files, recorded as a machine event.
+   */
+  async function provisionFromDisk(provider: DiskSnapshotProvider, request: ProvisionRequest, disk: InstanceSnapshot): Promise<Instance> {
+    try {
+      const instance = await provider.provisionFromSnapshot(request, disk.snapshotRef);
+      await appendAudit(db, {
+        actor: 'system',
+        action: 'machine.disk_restored',
+        subjectType: 'machine',
+        subjectId: request.machineId,
+        projectId: request.projectId,
+        details: {
+          checkpointId: disk.checkpointId,
+          snapshotRef: disk.snapshotRef,
+          fromSnapshot: instance.details?.fromSnapshot ?? disk.snapshotRef,
+          instanceRef: instance.instanceRef,
+        },
+        idempotencyKey: `machine:${request.machineId}:disk-restored:${instance.instanceRef}`,
+      });
+      return instance;
+    } catch (err) {
+      if (err instanceof SnapshotNotReadyError) throw err;
+      const error = err instanceof Error ? err.message : String(err);
+      log.warn({ machineId: request.machineId, snapshotRef: disk.snapshotRef, err: error }, 'disk restore failed; starting from the checkpoint files');
+      await appendAudit(db, {
+        actor: 'system',
+        action: 'machine.disk_restore_failed',
+        subjectType: 'machine',
+        subjectId: request.machineId,
+        projectId: request.projectId,
+        details: { checkpointId: disk.checkpointId, snapshotRef: disk.snapshotRef, error },
+        idempotencyKey: `machine:${request.machineId}:disk-restore-failed:${disk.checkpointId}`,
+      });
+      return provider.provision(request);
+    }
   }
 
   const workspaceOf = (machineId: string) => path.join(config.workspacesDir, machineId);
@@ -340,7 +389,9 @@ export function createMachineRunActivities({ db, config, log, providers, fx: giv
       // An agent machine needs its CLIs, home and proxy socket mounted: pooled containers lack them.
       const row = await getMachine(db, input.machineId);
       const mounts = row && row.type !== 'shell' && providerId === 'container' ? containerAgentMounts(config, input.machineId) : undefined;
-      const warm = providerId === 'local' || mounts ? null : await claimFromPool(db, providerId, profile, machine, workspace);
+      // A checkpoint with a disk snapshot brings its whole disk back: no warm instance has it.
+      const disk = await restorableInstanceSnapshot({ db, log, providers }, checkpoint.id, providerId);
+      const warm = providerId === 'local' || mounts || disk ? null : await claimFromPool(db, providerId, profile, machine, workspace);
       if (warm) {
         await checkoutWorkspace(project.repoPath, workspace, checkpoint.commit);
         await restoreCheckpointFiles({ db, config, log }, { checkpointId: checkpoint.id, workspace });
@@ -350,14 +401,15 @@ export function createMachineRunActivities({ db, config, log, providers, fx: giv
       await checkoutWorkspace(project.repoPath, workspace, checkpoint.commit);
       // Files beyond git (ignored, untracked) come back from the checkpoint's snapshot.
       await restoreCheckpointFiles({ db, config, log }, { checkpointId: checkpoint.id, workspace });
-      const instance = await provider.provision({
+      const request = {
         ...machine,
         profile,
         spot: input.spot ?? false,
         workspace,
         tags: { project: project.id, machine: input.machineId },
         ...(mounts ? { mounts } : {}),
-      });
+      };
+      const instance = disk && hasDiskSnapshots(provider) ? await provisionFromDisk(provider, request, disk) : await provider.provision(request);
       return { workspace, instanceRef: instance.instanceRef, commit: checkpoint.commit, provider: providerId, instance, warm: false };
     },
 
@@ -424,7 +476,10 @@ export function createMachineRunActivities({ db, config, log, providers, fx: giv
       trigger: string;
       at: string;
     }): Promise<{ checkpointId: string; commit: string }> {
-      return checkpointWorkspace(db, await projectOf(input.projectId), workspaceOf(input.machineId), input, { config, log });
+      const result = await checkpointWorkspace(db, await projectOf(input.projectId), workspaceOf(input.machineId), input, { config, log });
+      // The instance's whole disk too, where its provider keeps disk snapshots (a failure keeps the checkpoint).
+      await takeInstanceSnapshot({ db, log, providers }, { checkpointId: result.checkpointId, machineId: input.machineId });
+      return result;
     },
 
     /**

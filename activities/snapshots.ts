@@ -19,7 +19,13 @@ import {
   type RestoreResult,
   type SnapshotSummary,
 } from '../store/snapshots.js';
+import { instanceSnapshotBacklog, liveInstanceSnapshotIds } from '../store/instance-snapshots.js';
+import { deleteInstanceSnapshot, replicateInstanceSnapshot } from './instance-snapshots.js';
 import type { ActivityDeps } from './deps.js';
+
+/** How long the lifecycle waits for a new disk snapshot to complete before its copies can start (the daily backup goes on later). */
+const DISK_REPLICA_WAIT_MS = 15 * 60_000;
+const DISK_REPLICA_POLL_MS = 15_000;
 
 /** The snapshot lifecycle workflow of a checkpoint: one per checkpoint, by this id. */
 export const snapshotWorkflowId = (checkpointId: string) => `snapshot-${checkpointId}`;
@@ -94,8 +100,9 @@ export async function restoreMachineStart(deps: Deps, input: { machineId: string
 }
 
 /** Activities of the snapshot lifecycle and of the scheduled backup and prune workflows. */
-export function createSnapshotActivities({ db, config, log }: ActivityDeps) {
+export function createSnapshotActivities({ db, config, log, providers }: ActivityDeps) {
   const regions = config.snapshotRegions;
+  const disks = { db, log, providers };
   return {
     /** Stores the checkpoint's snapshot if it has none yet, from its git commit (the workspace is gone by now). */
     async storeCheckpointSnapshot(input: { checkpointId: string }): Promise<SnapshotView> {
@@ -120,7 +127,16 @@ export function createSnapshotActivities({ db, config, log }: ActivityDeps) {
       const snapshot = await getSnapshot(db, input.checkpointId);
       if (!snapshot) throw ApplicationFailure.nonRetryable(`checkpoint ${input.checkpointId} has no snapshot`, 'NotFoundError');
       if (snapshot.status === 'pruned') return view(snapshot);
-      return view(await replicateSnapshot(db, regions, input.checkpointId));
+      const replicated = view(await replicateSnapshot(db, regions, input.checkpointId));
+      // The instance's disk snapshot too (EBS copies to the replica regions), best effort: a fresh
+      // original takes minutes to complete, so wait for it a while, heartbeating.
+      await replicateInstanceSnapshot(disks, input.checkpointId, {
+        until: Date.now() + DISK_REPLICA_WAIT_MS,
+        pollMs: DISK_REPLICA_POLL_MS,
+        maxAgeMs: 2 * DISK_REPLICA_WAIT_MS,
+        heartbeat: () => Context.current().heartbeat(),
+      });
+      return replicated;
     },
 
     /** Records the finished lifecycle in the audit log. */
@@ -143,7 +159,10 @@ export function createSnapshotActivities({ db, config, log }: ActivityDeps) {
 
     /** Checkpoints with no snapshot or one not yet replicated. */
     async listSnapshotBacklog(input: { limit: number }): Promise<string[]> {
-      return snapshotBacklog(db, input.limit);
+      const ids = await snapshotBacklog(db, input.limit);
+      // Disk snapshots whose copies could not start yet (the original was still being made).
+      for (const id of await instanceSnapshotBacklog(db, input.limit)) if (ids.length < input.limit && !ids.includes(id)) ids.push(id);
+      return ids;
     },
 
     /** Applies the retention grid at `at` to every project: which snapshots to prune. */
@@ -156,6 +175,8 @@ export function createSnapshotActivities({ db, config, log }: ActivityDeps) {
         // Chunk-store snapshots are complete manifests: none depends on its parent's.
         const decision = decideRetention(p.checkpoints, { now, referenced: p.referenced });
         const withSnapshot = new Set(p.checkpoints.filter((c) => c.hasSnapshot).map((c) => c.id));
+        // A disk snapshot left behind (its deletion failed last time) is pruned with its checkpoint.
+        for (const id of await liveInstanceSnapshotIds(db, p.projectId)) withSnapshot.add(id);
         for (const id of decision.prune) if (withSnapshot.has(id)) prune.push(id);
         for (const k of decision.keep) {
           if (!withSnapshot.has(k.id)) continue;
@@ -170,6 +191,8 @@ export function createSnapshotActivities({ db, config, log }: ActivityDeps) {
     async pruneCheckpointSnapshots(input: { checkpointIds: string[] }): Promise<number> {
       let n = 0;
       for (const id of input.checkpointIds) {
+        // The checkpoint's disk snapshot and its copies go with it (a failure leaves it for the next prune).
+        await deleteInstanceSnapshot(disks, id);
         const snapshot = await getSnapshot(db, id);
         if (!snapshot || !(await pruneSnapshot(db, id))) continue;
         n += 1;

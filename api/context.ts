@@ -13,6 +13,22 @@ export interface ApiContext {
   log: Logger;
   /** Exchange rates; createApp builds one from config when absent. */
   fx?: FxService;
+  /** Asks a compute provider about a disk snapshot's copies; absent when this process has no providers. */
+  diskSnapshots?: DiskSnapshotReader;
+}
+
+/** A disk snapshot's copy in one region, as its provider reports it now. */
+export interface DiskSnapshotCopy {
+  region: string;
+  state: string;
+  snapshotId?: string;
+  progress?: string;
+}
+
+/** Reads disk snapshot replicas through the compute providers (wired in by the composition root). */
+export interface DiskSnapshotReader {
+  /** null when the provider keeps no disk snapshots or is not configured here. */
+  replicaStatus(provider: string, snapshotRef: string): Promise<DiskSnapshotCopy[] | null>;
 }
 
 declare global {

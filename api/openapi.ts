@@ -113,7 +113,14 @@ export function openApiDocument() {
       '/machines/{id}': { get: op('Status, cost and checkpoints of a machine', { parameters: [idParam()] }) },
       '/machines/{id}/terminate': { post: op('Stop a machine cleanly (final checkpoint, cost settled)', { parameters: [idParam()] }) },
       '/machines/{id}/checkpoint': { post: op('Take a checkpoint of a running machine', { parameters: [idParam()] }) },
-      '/checkpoints/{id}': { get: op('A checkpoint with its files, milestone flag and snapshot (bytes, storedBytes, replicas)', { parameters: [idParam()] }) },
+      '/checkpoints/{id}': {
+        get: op(
+          'A checkpoint with its files, milestone flag, snapshot (bytes, storedBytes, replicas) and instanceSnapshot (disk snapshot at its provider, e.g. EBS, with its copies per region)',
+          {
+            parameters: [idParam()],
+          },
+        ),
+      },
       '/checkpoints/{id}/milestone': {
         put: op('Mark or unmark a checkpoint as a milestone (its snapshot is kept forever)', { parameters: [idParam()], requestBody: body(putMilestoneBody) }),
       },

@@ -10,6 +10,8 @@ import type { Config } from '../config/index.js';
 import { ensureAdminKey, newApiKey } from '../store/auth.js';
 import { createDb, migrateLatest, type Db } from '../store/db.js';
 import { createLogger } from '../workers/logger.js';
+import { createProviders } from '../activities/compute/index.js';
+import { diskSnapshotReader } from '../activities/instance-snapshots.js';
 import { createWorker } from '../workers/worker.js';
 import { ensureReconcileSchedule, ensureSnapshotSchedules } from '../workers/schedules.js';
 import { startTemporalDevServer, type TemporalDevServer } from './services/temporal.js';
@@ -81,6 +83,8 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
       temporalUiUrl = server.uiUrl;
     }
 
+    // One set of compute providers for the worker and the api (which reads disk snapshot replicas through them).
+    const providers = createProviders(config);
     if (opts.worker ?? true) {
       const workerConnection = await NativeConnection.connect({ address: temporalAddress });
       cleanups.push(() => workerConnection.close());
@@ -89,6 +93,7 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
         db,
         log,
         connection: workerConnection,
+        providers,
         ...(opts.workflowBundle ? { workflowBundle: opts.workflowBundle } : {}),
       });
       const running = worker.run();
@@ -106,7 +111,7 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
       if (schedule) cleanups.push(() => schedule.delete());
     }
     await ensureSnapshotSchedules(temporal, config);
-    const app = createApp({ db, temporal, config, log });
+    const app = createApp({ db, temporal, config, log, diskSnapshots: diskSnapshotReader(providers) });
     const server: Server = await new Promise((resolve, reject) => {
       const s = app.listen(config.port, config.host, () => resolve(s));
       s.on('error', reject);

@@ -3,7 +3,7 @@ import { Client } from '@temporalio/client';
 import { NativeConnection, Worker, bundleWorkflowCode, type BundleOptions, type WorkflowBundle } from '@temporalio/worker';
 import type { Logger } from 'pino';
 import { createActivities } from '../activities/index.js';
-import { createProviders } from '../activities/compute/index.js';
+import { createProviders, type ComputeProvider, type ProviderId } from '../activities/compute/index.js';
 import { publishProviderStatus } from '../activities/reconcile.js';
 import type { Config } from '../config/index.js';
 import type { Db } from '../store/db.js';
@@ -42,11 +42,13 @@ export interface WorkerOptions {
   log: Logger;
   connection: NativeConnection;
   workflowBundle?: WorkflowBundle;
+  /** The compute providers, when the process shares them with the api; built from config when absent. */
+  providers?: Map<ProviderId, ComputeProvider>;
 }
 
 /** A worker on the machines task queue with every workflow and activity of the platform. */
 export async function createWorker(opts: WorkerOptions): Promise<Worker> {
-  const providers = createProviders(opts.config);
+  const providers = opts.providers ?? createProviders(opts.config);
   // The api places machines by what workers report; the reconcile schedule keeps it fresh.
   await publishProviderStatus(opts.db, providers);
   return Worker.create({

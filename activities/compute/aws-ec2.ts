@@ -13,11 +13,13 @@
  * - snapshot: an EBS snapshot of the root volume, tagged, copied to each replica region
  *   (CopySnapshot); `replicaStatus` reports each copy's state. `provisionFromSnapshot` restores a
  *   machine on a new instance whose root volume is made from the snapshot (or its copy in this
- *   provider's region).
+ *   provider's region; when the original is gone, a replica's copy is first copied back here).
+ *   `deleteSnapshot` removes the snapshot and its copies in every region (retention prune).
  */
 import {
   CopySnapshotCommand,
   CreateSnapshotCommand,
+  DeleteSnapshotCommand,
   DescribeAvailabilityZonesCommand,
   DescribeImagesCommand,
   DescribeInstancesCommand,
@@ -42,7 +44,15 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { chooseSpotPlacement, spotPolicy, type SpotPricePoint } from '../../domain/spot.js';
-import type { ComputeProvider, ExecRequest, ExecResult, Instance, ProvisionRequest, SnapshotResult } from './provider.js';
+import {
+  SnapshotNotReadyError,
+  type DiskSnapshotProvider,
+  type ExecRequest,
+  type ExecResult,
+  type Instance,
+  type ProvisionRequest,
+  type SnapshotResult,
+} from './provider.js';
 
 export interface AwsCredentials {
   accessKeyId: string;
@@ -112,8 +122,10 @@ export interface ReplicaStatus {
   progress?: string;
 }
 
-export class AwsEc2Provider implements ComputeProvider {
+export class AwsEc2Provider implements DiskSnapshotProvider {
   readonly id = 'aws-ec2' as const;
+  /** Checkpoints keep an EBS snapshot of the root volume; re-provisioning restores from it. */
+  readonly diskSnapshots = true as const;
   private readonly ec2: EC2Client;
   private readonly ssm: SSMClient;
   private readonly s3: S3Client;
@@ -124,6 +136,10 @@ export class AwsEc2Provider implements ComputeProvider {
     this.ssm = new SSMClient(this.clientConfig(config.region));
     // Path-style addressing: a custom endpoint (moto, a local S3) has no per-bucket host names.
     this.s3 = new S3Client({ ...this.clientConfig(config.region), ...(config.endpoint ? { forcePathStyle: true } : {}) });
+  }
+
+  get snapshotRegion(): string {
+    return this.config.region;
   }
 
   private clientConfig(region: string): { region: string; endpoint?: string; credentials?: AwsCredentials } {
@@ -163,8 +179,9 @@ export class AwsEc2Provider implements ComputeProvider {
    * (tagged with the source id) is used when the id itself is not here.
    */
   async provisionFromSnapshot(request: ProvisionRequest, snapshotRef: string): Promise<Instance> {
-    const local = await this.findLocalSnapshot(snapshotRef);
-    if (!local?.SnapshotId) throw new Error(`snapshot ${snapshotRef} has no copy in ${this.config.region}`);
+    const local = (await this.findLocalSnapshot(snapshotRef)) ?? (await this.copyBackFromReplica(snapshotRef));
+    if (!local?.SnapshotId) throw new Error(`snapshot ${snapshotRef} has no copy in ${this.config.region} nor in a replica region`);
+    if (local.State === 'pending') throw new SnapshotNotReadyError(`snapshot ${local.SnapshotId} in ${this.config.region} is pending, not completed`);
     if (local.State !== 'completed') throw new Error(`snapshot ${local.SnapshotId} in ${this.config.region} is ${local.State}, not completed`);
     return this.launch(request, local.SnapshotId);
   }
@@ -415,6 +432,58 @@ export class AwsEc2Provider implements ComputeProvider {
       }
     }
     return result;
+  }
+
+  /**
+   * Deletes the snapshot and every copy of it: the original and copies tagged with it in this
+   * region (a copy brought back from a replica), and its copies in each replica region. Safe to
+   * repeat: what is already gone is skipped.
+   */
+  async deleteSnapshot(snapshotRef: string): Promise<{ deleted: Array<{ region: string; snapshotId: string }> }> {
+    const deleted: Array<{ region: string; snapshotId: string }> = [];
+    const regions = [this.config.region, ...(this.config.replicaRegions ?? []).filter((r) => r !== this.config.region)];
+    for (const region of regions) {
+      const client = this.regionClient(region);
+      // Copies first: a copy still being made from the original would keep it busy.
+      const found = await this.describeSnapshots(client, [{ Name: `tag:${TAG_SOURCE_SNAPSHOT}`, Values: [snapshotRef] }]);
+      if (region === this.config.region) found.push(...(await this.describeSnapshots(client, undefined, [snapshotRef])));
+      for (const snap of found) {
+        if (!snap.SnapshotId) continue;
+        try {
+          await client.send(new DeleteSnapshotCommand({ SnapshotId: snap.SnapshotId }));
+          deleted.push({ region, snapshotId: snap.SnapshotId });
+        } catch (err) {
+          if (!isNotFound(err)) throw err;
+        }
+      }
+    }
+    return { deleted };
+  }
+
+  /**
+   * The original is gone from this region (deleted, or the region lost it): copies a completed
+   * replica back here, tagged with the original's id so a retry finds it. Returns the local copy,
+   * or nothing when no replica region has one. A copy still in progress is an error to retry.
+   */
+  private async copyBackFromReplica(snapshotRef: string): Promise<Snapshot | undefined> {
+    for (const region of this.config.replicaRegions ?? []) {
+      if (region === this.config.region) continue;
+      const [copy] = await this.describeSnapshots(this.regionClient(region), [{ Name: `tag:${TAG_SOURCE_SNAPSHOT}`, Values: [snapshotRef] }]);
+      if (!copy?.SnapshotId || copy.State !== 'completed') continue;
+      const tags = (copy.Tags ?? []).filter((t) => !t.Key?.startsWith('aws:'));
+      const out = await this.ec2.send(
+        new CopySnapshotCommand({
+          SourceRegion: region,
+          SourceSnapshotId: copy.SnapshotId,
+          Description: `restore of ${snapshotRef} from its copy ${copy.SnapshotId} in ${region}`,
+          TagSpecifications: [{ ResourceType: 'snapshot', Tags: tags }],
+        }),
+      );
+      if (!out.SnapshotId) throw new Error('CopySnapshot returned no snapshot id');
+      const [local] = await this.describeSnapshots(this.ec2, undefined, [out.SnapshotId]);
+      return local ?? { SnapshotId: out.SnapshotId, State: 'pending' };
+    }
+    return undefined;
   }
 
   async listInstances(): Promise<Instance[]> {

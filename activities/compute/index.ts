@@ -56,7 +56,20 @@ export function createProviders(config: Config): Map<ProviderId, ComputeProvider
           .map((x) => x.trim())
           .filter(Boolean)
       : undefined;
-  const aws = { region: env.AWS_REGION ?? 'us-east-1', ...(env.AUTOVIBE_AWS_ENDPOINT ? { endpoint: env.AUTOVIBE_AWS_ENDPOINT } : {}) };
+  const aws = {
+    region: env.AWS_REGION ?? 'us-east-1',
+    ...(env.AUTOVIBE_AWS_ENDPOINT ? { endpoint: env.AUTOVIBE_AWS_ENDPOINT } : {}),
+    // Keys in the platform's configured environment; else the SDK's default chain (instance role, …).
+    ...(env.AWS_ACCESS_KEY_ID && env.AWS_SECRET_ACCESS_KEY
+      ? {
+          credentials: {
+            accessKeyId: env.AWS_ACCESS_KEY_ID,
+            secretAccessKey: env.AWS_SECRET_ACCESS_KEY,
+            ...(env.AWS_SESSION_TOKEN ? { sessionToken: env.AWS_SESSION_TOKEN } : {}),
+          },
+        }
+      : {}),
+  };
   if (env.AUTOVIBE_AWS_EC2_IMAGE_ID) {
     providers.set(
       'aws-ec2',

@@ -84,3 +84,41 @@ export interface ComputeProvider {
   /** Stops every process a previous exec left running (a retried command starts clean). */
   reset?(instance: Instance): Promise<void>;
 }
+
+/** One region's copy of a disk snapshot. */
+export interface DiskSnapshotReplica {
+  region: string;
+  /** The copy's id in that region, once the copy was started. */
+  snapshotId?: string;
+  /** The provider's state of the copy, or `waiting-for-source` / `missing` when there is none yet. */
+  state: string;
+  progress?: string;
+}
+
+/**
+ * A provider that keeps a whole-disk snapshot of an instance at each checkpoint (EBS on aws-ec2)
+ * and can start a new instance from one: an interrupted machine comes back with its whole disk,
+ * not only the files the checkpoint committed. `snapshot` takes the disk snapshot here.
+ */
+export interface DiskSnapshotProvider extends ComputeProvider {
+  readonly diskSnapshots: true;
+  /** The region new snapshots are taken in (their home). */
+  readonly snapshotRegion: string;
+  /** Starts copies to the replica regions that have none yet; returns every copy's status. */
+  replicate(snapshotRef: string): Promise<DiskSnapshotReplica[]>;
+  replicaStatus(snapshotRef: string): Promise<DiskSnapshotReplica[]>;
+  /** A new instance whose disk is made from the snapshot (or a replica's copy when the original is gone). */
+  provisionFromSnapshot(request: ProvisionRequest, snapshotRef: string): Promise<Instance>;
+  /** Deletes the snapshot and every copy of it, in every region. Safe to repeat. */
+  deleteSnapshot(snapshotRef: string): Promise<{ deleted: Array<{ region: string; snapshotId: string }> }>;
+}
+
+/** Whether the provider keeps disk snapshots (a capability, not a provider id check). */
+export function hasDiskSnapshots(provider: ComputeProvider): provider is DiskSnapshotProvider {
+  return (provider as Partial<DiskSnapshotProvider>).diskSnapshots === true;
+}
+
+/** The disk snapshot (or the copy a restore needs) is still being made: try again later. */
+export class SnapshotNotReadyError extends Error {
+  override readonly name = 'SnapshotNotReadyError';
+}

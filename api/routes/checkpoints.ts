@@ -4,6 +4,7 @@ import { getCheckpoint, type Checkpoint } from '../../store/checkpoints.js';
 import { diffCommits, listFiles, readFileAt } from '../../store/git.js';
 import { appendAudit } from '../../store/audit.js';
 import { getSnapshot, readSnapshotFile, setMilestone, type SnapshotSummary } from '../../store/snapshots.js';
+import { getInstanceSnapshot, type InstanceSnapshot } from '../../store/instance-snapshots.js';
 import { requireRole } from '../auth.js';
 import { actorOf, param, type ApiContext } from '../context.js';
 import { putMilestoneBody } from '../schemas.js';
@@ -23,16 +24,18 @@ export function checkpointRoutes(ctx: ApiContext): Router {
   r.get('/checkpoints/:id', async (req, res) => {
     const checkpoint = await load(param(req, 'id'));
     const project = await loadProject(ctx, checkpoint.projectId);
-    const [files, snapshot, row] = await Promise.all([
+    const [files, snapshot, row, instanceSnapshot] = await Promise.all([
       listFiles(project.repoPath, checkpoint.commit),
       getSnapshot(ctx.db, checkpoint.id),
       ctx.db('checkpoints').where({ id: checkpoint.id }).first('milestone'),
+      getInstanceSnapshot(ctx.db, checkpoint.id),
     ]);
     res.json({
       ...presentCheckpoint(checkpoint),
       projectId: project.id,
       milestone: Boolean(row?.milestone),
       snapshot: snapshot ? presentSnapshot(snapshot) : null,
+      instanceSnapshot: instanceSnapshot ? await presentInstanceSnapshot(ctx, instanceSnapshot) : null,
       files,
     });
   });
@@ -86,5 +89,35 @@ function presentSnapshot(s: SnapshotSummary) {
     createdAt: s.createdAt,
     prunedAt: s.prunedAt,
     replicas: s.replicas.map((r) => ({ region: r.region, status: r.status, copiedBytes: r.copiedBytes, error: r.error, updatedAt: r.updatedAt })),
+  };
+}
+
+/**
+ * A checkpoint's disk snapshot at its provider (EBS on aws-ec2) and its copies in the replica
+ * regions: read live through the provider, else as last recorded (`replicasSource` says which).
+ */
+async function presentInstanceSnapshot(ctx: ApiContext, s: InstanceSnapshot) {
+  let replicas = s.replicas;
+  let replicasSource: 'provider' | 'recorded' = 'recorded';
+  if (!s.deletedAt && ctx.diskSnapshots) {
+    try {
+      const live = await ctx.diskSnapshots.replicaStatus(s.provider, s.snapshotRef);
+      if (live) {
+        replicas = live.map((r) => ({ region: r.region, state: r.state, ...(r.snapshotId ? { snapshotId: r.snapshotId } : {}) }));
+        replicasSource = 'provider';
+      }
+    } catch (err) {
+      ctx.log.warn({ checkpointId: s.checkpointId, err: (err as Error).message }, 'disk snapshot replicas could not be read; showing the recorded ones');
+    }
+  }
+  return {
+    provider: s.provider,
+    snapshotRef: s.snapshotRef,
+    region: s.region,
+    status: s.deletedAt ? 'deleted' : 'available',
+    createdAt: s.createdAt,
+    deletedAt: s.deletedAt,
+    replicas: replicas.map((r) => ({ region: r.region, state: r.state, snapshotId: r.snapshotId ?? null })),
+    replicasSource,
   };
 }
