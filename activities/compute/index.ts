@@ -66,6 +66,8 @@ export function createProviders(config: Config): Map<ProviderId, ComputeProvider
         ...(list(env.AUTOVIBE_AWS_EC2_SUBNETS) ? { subnetIds: list(env.AUTOVIBE_AWS_EC2_SUBNETS)! } : {}),
         ...(env.AUTOVIBE_AWS_EC2_INSTANCE_PROFILE ? { instanceProfile: env.AUTOVIBE_AWS_EC2_INSTANCE_PROFILE } : {}),
         ...(list(env.AUTOVIBE_AWS_REPLICA_REGIONS) ? { replicaRegions: list(env.AUTOVIBE_AWS_REPLICA_REGIONS)! } : {}),
+        // Remote runner: commands and files over S3 (without it, SSM and no files back).
+        ...(env.AUTOVIBE_AWS_WORKSPACE_BUCKET ? { workspaceBucket: env.AUTOVIBE_AWS_WORKSPACE_BUCKET } : {}),
       }),
     );
   }
