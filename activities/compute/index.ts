@@ -56,7 +56,20 @@ export function createProviders(config: Config): Map<ProviderId, ComputeProvider
           .map((x) => x.trim())
           .filter(Boolean)
       : undefined;
-  const aws = { region: env.AWS_REGION ?? 'us-east-1', ...(env.AUTOVIBE_AWS_ENDPOINT ? { endpoint: env.AUTOVIBE_AWS_ENDPOINT } : {}) };
+  const aws = {
+    region: env.AWS_REGION ?? 'us-east-1',
+    ...(env.AUTOVIBE_AWS_ENDPOINT ? { endpoint: env.AUTOVIBE_AWS_ENDPOINT } : {}),
+    // Keys in the platform's environment are used as given; else the SDK's default chain (instance role, …).
+    ...(env.AWS_ACCESS_KEY_ID && env.AWS_SECRET_ACCESS_KEY
+      ? {
+          credentials: {
+            accessKeyId: env.AWS_ACCESS_KEY_ID,
+            secretAccessKey: env.AWS_SECRET_ACCESS_KEY,
+            ...(env.AWS_SESSION_TOKEN ? { sessionToken: env.AWS_SESSION_TOKEN } : {}),
+          },
+        }
+      : {}),
+  };
   if (env.AUTOVIBE_AWS_EC2_IMAGE_ID) {
     providers.set(
       'aws-ec2',
@@ -80,6 +93,9 @@ export function createProviders(config: Config): Map<ProviderId, ComputeProvider
         taskDefinition: env.AUTOVIBE_AWS_ECS_TASK_DEFINITION,
         containerName: env.AUTOVIBE_AWS_ECS_CONTAINER ?? 'machine',
         subnets: list(env.AUTOVIBE_AWS_ECS_SUBNETS)!,
+        ...(list(env.AUTOVIBE_AWS_ECS_SECURITY_GROUPS) ? { securityGroups: list(env.AUTOVIBE_AWS_ECS_SECURITY_GROUPS)! } : {}),
+        // Remote runner: commands and files over S3 (without it, tasks cannot run commands).
+        ...(env.AUTOVIBE_AWS_WORKSPACE_BUCKET ? { workspaceBucket: env.AUTOVIBE_AWS_WORKSPACE_BUCKET } : {}),
       }),
     );
   }
