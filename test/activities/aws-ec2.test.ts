@@ -312,6 +312,10 @@ describe('aws-ec2 provider with the remote runner over S3 (moto; the VM is a STA
       provider,
       standIn: (instance) => standInForEc2Instance(ec2, instance.instanceRef),
       reachableUrl: `${moto.endpoint}/moto-api/data.json`,
+      // What AWS does when it reclaims spot capacity.
+      interrupt: async (instance) => {
+        await ec2.send(new TerminateInstancesCommand({ InstanceIds: [instance.instanceRef] }));
+      },
       objectsOf: async (instance) =>
         (
           (await s3.send(new ListObjectsV2Command({ Bucket: BUCKET, Prefix: `autovibe/machines/${instance.projectId}/${instance.machineId}/` }))).Contents ?? []

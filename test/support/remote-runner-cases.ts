@@ -18,6 +18,8 @@ export interface RemoteRunnerContext {
   reachableUrl: string;
   /** Objects under the machine's folder in the bucket. */
   objectsOf(instance: Instance): Promise<string[]>;
+  /** Takes the instance away from outside, as a spot reclaim does (plain AWS client). */
+  interrupt(instance: Instance): Promise<void>;
 }
 
 interface Output {
@@ -217,6 +219,16 @@ export function remoteRunnerCases(ctx: () => RemoteRunnerContext, projectId: str
       .join('');
     assert.ok(hostFiles.includes('fresh.txt ') && !hostFiles.includes('new.txt '));
     assert.equal(listing.stdout, hostFiles, 'the instance holds exactly the host files');
+  });
+
+  it('exec reports an interruption when the instance is taken away from outside mid-command', async () => {
+    const { instance, standIn } = await launch(hostWorkspace({ 'a.txt': 'a\n' }));
+    const running = exec(instance, { command: 'echo $$ > pid.txt; sleep 30', network: true, deadline: Date.now() + 60_000 });
+    await waitFor('the command to start', () => fs.existsSync(path.join(standIn.workdir, 'pid.txt')));
+    await ctx().interrupt(instance);
+    const result = await running;
+    assert.equal(result.stopReason, 'interrupted');
+    assert.equal(result.exitCode, null);
   });
 
   it('terminate stops the instance (and the stand-in with it) and removes its folder in the bucket', async () => {
