@@ -367,6 +367,8 @@ export function createMachineRunActivities({ db, config, log, providers, fx: giv
       if (warm) {
         await checkoutWorkspace(project.repoPath, workspace, checkpoint.commit);
         await restoreCheckpointFiles({ db, config, log }, { checkpointId: checkpoint.id, workspace });
+        // Remote files: a warm instance that keeps its own copy started without them.
+        if (provider.deliverWorkspace) await provider.deliverWorkspace(warm, workspace, Date.now() + REMOTE_FILES_TIMEOUT_MS);
         return { workspace, instanceRef: warm.instanceRef, commit: checkpoint.commit, provider: providerId, instance: warm, warm: true };
       }
       for (const stale of (await provider.listInstances()).filter((i) => i.machineId === input.machineId)) await provider.terminate(stale);

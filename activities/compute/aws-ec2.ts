@@ -42,7 +42,7 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { CancelCommandCommand, GetCommandInvocationCommand, SSMClient, SendCommandCommand } from '@aws-sdk/client-ssm';
 import { chooseSpotPlacement, spotPolicy, type SpotPricePoint } from '../../domain/spot.js';
 import type { ComputeProvider, ExecRequest, ExecResult, Instance, ProvisionRequest, SnapshotResult } from './provider.js';
-import { RemoteRunner, shellQuote, shellScript } from './remote-runner.js';
+import { newChannel, RemoteRunner, shellQuote, shellScript } from './remote-runner.js';
 
 export { shellQuote, shellScript } from './remote-runner.js';
 
@@ -91,6 +91,8 @@ export const TAG_PROJECT = 'autovibe:project';
 export const TAG_MACHINE = 'autovibe:machine';
 export const TAG_CHECKPOINT = 'autovibe:checkpoint';
 export const TAG_SOURCE_SNAPSHOT = 'autovibe:source-snapshot';
+/** The instance's folder in the workspace bucket (remote-runner.ts newChannel). */
+export const TAG_CHANNEL = 'autovibe:channel';
 
 const LIVE_STATES = ['pending', 'running', 'stopping', 'stopped'];
 /** Spot request status codes that mean AWS is taking (or took) the instance back. */
@@ -123,6 +125,8 @@ export class AwsEc2Provider implements ComputeProvider {
   private readonly replicaClients = new Map<string, EC2Client>();
   /** Commands and files over S3; absent without a `workspaceBucket`. */
   private readonly runner: RemoteRunner | undefined;
+  /** Each instance's runner folder, once known (from its tag). */
+  private readonly channels = new Map<string, string>();
   /** Replaces the VM's /workspace with the host workspace's files (only with a `workspaceBucket`). */
   readonly deliverWorkspace?: (instance: Instance, workspace: string, deadline: number) => Promise<void>;
   /** Replaces the host workspace's files with the VM's /workspace (only with a `workspaceBucket`). */
@@ -141,9 +145,27 @@ export class AwsEc2Provider implements ComputeProvider {
         ...(config.pollIntervalMs ? { pollIntervalMs: config.pollIntervalMs } : {}),
       });
       this.runner = runner;
-      this.deliverWorkspace = (instance, workspace, deadline) => runner.deliver(instance, workspace, deadline, this.interruptionCheck(instance));
-      this.collectWorkspace = (instance, workspace, deadline) => runner.collect(instance, workspace, deadline, this.interruptionCheck(instance));
+      this.deliverWorkspace = async (instance, workspace, deadline) =>
+        runner.deliver(await this.channelOf(instance), workspace, deadline, this.interruptionCheck(instance));
+      this.collectWorkspace = async (instance, workspace, deadline) =>
+        runner.collect(await this.channelOf(instance), workspace, deadline, this.interruptionCheck(instance));
     }
+  }
+
+  /** The instance's runner folder: its `autovibe:channel` tag (a claimed warm instance keeps its own). */
+  private async channelOf(instance: Instance): Promise<string> {
+    let channel = this.channels.get(instance.instanceRef);
+    if (!channel) {
+      let found: Ec2Instance | undefined;
+      try {
+        found = (await this.describeInstances(undefined, [instance.instanceRef]))[0];
+      } catch (err) {
+        if (!isNotFound(err)) throw err;
+      }
+      channel = tagValue(found?.Tags, TAG_CHANNEL) ?? newChannel(instance);
+      this.channels.set(instance.instanceRef, channel);
+    }
+    return channel;
   }
 
   private interruptionCheck(instance: Instance): () => Promise<boolean> {
@@ -228,11 +250,12 @@ export class AwsEc2Provider implements ComputeProvider {
     }
     if (!instanceType || !zone) throw new Error(`no instance type allowed for profile ${request.profile}`);
 
-    const tags = this.tagsFor(request);
+    const channel = this.runner ? newChannel(request) : undefined;
+    const tags = [...this.tagsFor(request), ...(channel ? [{ Key: TAG_CHANNEL, Value: channel }] : [])];
     // A restored instance has its files on the snapshot's volume already. User data must end
     // (cloud-init waits for it), so the runner is started detached.
     const userData = this.runner
-      ? await this.runner.bootScript(request, {
+      ? await this.runner.bootScript(channel!, {
           ...(fromSnapshot ? {} : { workspace: request.workspace }),
           foreground: false,
           ...(this.config.userData ? { extra: this.config.userData } : {}),
@@ -272,12 +295,13 @@ export class AwsEc2Provider implements ComputeProvider {
     const launched = out.Instances?.[0];
     if (!launched?.InstanceId) throw new Error('RunInstances returned no instance');
     const instance = this.toInstance(launched);
+    if (channel) this.channels.set(instance.instanceRef, channel);
     instance.details = { ...instance.details, ...(spotPrice !== undefined ? { spotPrice, maxPrice } : {}), ...(fromSnapshot ? { fromSnapshot } : {}) };
     return instance;
   }
 
   async exec(instance: Instance, request: ExecRequest): Promise<ExecResult> {
-    if (this.runner) return this.runner.exec(instance, request, this.interruptionCheck(instance));
+    if (this.runner) return this.runner.exec(await this.channelOf(instance), request, this.interruptionCheck(instance));
     const interval = this.config.pollIntervalMs ?? 2_000;
     if ((await this.checkInterruption(instance)).interrupted) return { exitCode: null, stopReason: 'interrupted' };
     if (request.signal?.aborted) return { exitCode: null, stopReason: 'aborted' };
@@ -454,18 +478,14 @@ export class AwsEc2Provider implements ComputeProvider {
   }
 
   async terminate(instance: Instance): Promise<void> {
+    const channel = this.runner ? await this.channelOf(instance) : undefined;
     try {
       await this.ec2.send(new TerminateInstancesCommand({ InstanceIds: [instance.instanceRef] }));
     } catch (err) {
       if (!isNotFound(err)) throw err;
     }
     // The machine's folder (workspace, runner, orders); deleting nothing succeeds, so safe to repeat.
-    await this.runner?.remove(instance);
-  }
-
-  /** Where a machine's starting files are kept while its instance boots (with a `workspaceBucket`). */
-  workspaceKey(machine: { projectId: string; machineId: string }): string | undefined {
-    return this.runner ? `${this.runner.folder(machine)}workspace.tar.gz` : undefined;
+    if (channel) await this.runner?.remove(channel);
   }
 
   private tagsFor(request: ProvisionRequest): Tag[] {
@@ -484,6 +504,8 @@ export class AwsEc2Provider implements ComputeProvider {
     if (found.Placement?.AvailabilityZone) details.availabilityZone = found.Placement.AvailabilityZone;
     details.lifecycle = found.InstanceLifecycle ?? 'on-demand';
     if (found.State?.Name) details.state = found.State.Name;
+    const channel = tagValue(found.Tags, TAG_CHANNEL);
+    if (channel) this.channels.set(found.InstanceId!, channel);
     return {
       provider: this.id,
       instanceRef: found.InstanceId!,

@@ -23,7 +23,7 @@ import { PROFILES, type ProfileId } from '../../domain/machines.js';
 import { S3Client } from '@aws-sdk/client-s3';
 import type { AwsCredentials } from './aws-ec2.js';
 import type { ComputeProvider, ExecRequest, ExecResult, Instance, ProvisionRequest, SnapshotResult } from './provider.js';
-import { RemoteRunner } from './remote-runner.js';
+import { newChannel, RemoteRunner } from './remote-runner.js';
 
 export interface AwsEcsConfig {
   region: string;
@@ -53,6 +53,8 @@ export interface AwsEcsConfig {
 export const TAG_MANAGED = 'autovibe:managed';
 export const TAG_PROJECT = 'autovibe:project';
 export const TAG_MACHINE = 'autovibe:machine';
+/** The task's folder in the workspace bucket (remote-runner.ts newChannel). */
+export const TAG_CHANNEL = 'autovibe:channel';
 
 export class ExecUnsupportedError extends Error {
   override name = 'ExecUnsupportedError';
@@ -70,6 +72,8 @@ export class AwsEcsProvider implements ComputeProvider {
   private readonly ecs: ECSClient;
   /** Commands and files over S3; absent without a `workspaceBucket`. */
   private readonly runner: RemoteRunner | undefined;
+  /** Each task's runner folder, once known (from its tag). */
+  private readonly channels = new Map<string, string>();
   /** Replaces the task's /workspace with the host workspace's files (only with a `workspaceBucket`). */
   readonly deliverWorkspace?: (instance: Instance, workspace: string, deadline: number) => Promise<void>;
   /** Replaces the host workspace's files with the task's /workspace (only with a `workspaceBucket`). */
@@ -92,9 +96,21 @@ export class AwsEcsProvider implements ComputeProvider {
         ...(config.pollIntervalMs ? { pollIntervalMs: config.pollIntervalMs } : {}),
       });
       this.runner = runner;
-      this.deliverWorkspace = (instance, workspace, deadline) => runner.deliver(instance, workspace, deadline, this.interruptionCheck(instance));
-      this.collectWorkspace = (instance, workspace, deadline) => runner.collect(instance, workspace, deadline, this.interruptionCheck(instance));
+      this.deliverWorkspace = async (instance, workspace, deadline) =>
+        runner.deliver(await this.channelOf(instance), workspace, deadline, this.interruptionCheck(instance));
+      this.collectWorkspace = async (instance, workspace, deadline) =>
+        runner.collect(await this.channelOf(instance), workspace, deadline, this.interruptionCheck(instance));
     }
+  }
+
+  /** The task's runner folder: its `autovibe:channel` tag (a claimed warm task keeps its own). */
+  private async channelOf(instance: Instance): Promise<string> {
+    let channel = this.channels.get(instance.instanceRef);
+    if (!channel) {
+      channel = tagValue((await this.status(instance))?.tags, TAG_CHANNEL) ?? newChannel(instance);
+      this.channels.set(instance.instanceRef, channel);
+    }
+    return channel;
   }
 
   private interruptionCheck(instance: Instance): () => Promise<boolean> {
@@ -118,12 +134,14 @@ export class AwsEcsProvider implements ComputeProvider {
 
     const size = fargateSize(request.profile);
     // The container's command becomes the runner's boot script (in the foreground: the task lives as long as it).
-    const boot = this.runner ? await this.runner.bootScript(request, { workspace: request.workspace, foreground: true }) : undefined;
+    const channel = this.runner ? newChannel(request) : undefined;
+    const boot = this.runner ? await this.runner.bootScript(channel!, { workspace: request.workspace, foreground: true }) : undefined;
     const tags: Tag[] = Object.entries({
       ...request.tags,
       [TAG_MANAGED]: 'true',
       [TAG_PROJECT]: request.projectId,
       [TAG_MACHINE]: request.machineId,
+      ...(channel ? { [TAG_CHANNEL]: channel } : {}),
     }).map(([key, value]) => ({ key, value }));
     const out = await this.ecs.send(
       new RunTaskCommand({
@@ -181,7 +199,7 @@ export class AwsEcsProvider implements ComputeProvider {
   }
 
   async exec(instance: Instance, request: ExecRequest): Promise<ExecResult> {
-    if (this.runner) return this.runner.exec(instance, request, this.interruptionCheck(instance));
+    if (this.runner) return this.runner.exec(await this.channelOf(instance), request, this.interruptionCheck(instance));
     if ((await this.checkInterruption(instance)).interrupted) return { exitCode: null, stopReason: 'interrupted' };
     if (request.signal?.aborted) return { exitCode: null, stopReason: 'aborted' };
     if (Date.now() >= request.deadline) return { exitCode: null, stopReason: 'deadline' };
@@ -210,7 +228,7 @@ export class AwsEcsProvider implements ComputeProvider {
 
   async terminate(instance: Instance): Promise<void> {
     // The machine's folder (workspace, runner, orders); deleting nothing succeeds, so safe to repeat.
-    await this.runner?.remove(instance);
+    if (this.runner) await this.runner.remove(await this.channelOf(instance));
     // Gone, never existed, or already stopping: nothing to free.
     const task = await this.status(instance);
     if (!task || task.desiredStatus === 'STOPPED') return;
@@ -235,6 +253,8 @@ export class AwsEcsProvider implements ComputeProvider {
     if (task.lastStatus) details.lastStatus = task.lastStatus;
     if (task.cpu) details.cpu = task.cpu;
     if (task.memory) details.memory = task.memory;
+    const channel = tagValue(task.tags, TAG_CHANNEL);
+    if (channel && task.taskArn) this.channels.set(task.taskArn, channel);
     return {
       provider: this.id,
       instanceRef: task.taskArn!,

@@ -3,14 +3,15 @@
  * it can only reach through S3 (an `aws-ec2` VM, an `aws-ecs` Fargate task). No inbound port, no
  * agent: a small POSIX sh script on the instance (curl + tar + sh) polls one object.
  *
- * Protocol. Every machine has a folder `<prefix><project>/<machine>/` in the bucket:
+ * Protocol. Every instance has a folder `<prefix><channel>/` in the bucket (`<project>/<machine>`,
+ * or `pool/<uuid>` for a warm instance; see newChannel):
  * - `runner.sh`   the script below, fetched by the boot script.
  * - `control`     the current order. The instance holds a presigned GET URL of it, made at
  *                 provision time and polled every second. A presigned URL lives at most 7 days
  *                 (SigV4), or less when the signing credentials are temporary, and it cannot be
  *                 renewed once the instance booted: a machine must end within that (machine time
  *                 limits are far below it).
- * - `orders/<seq>/{stdout,stderr,status,archive}`  what the instance uploads for order `seq`,
+ * - `orders/<seq>-<uuid>/{stdout,stderr,status,archive}`  what the instance uploads for order `seq`,
  *                 through presigned PUT URLs carried in the order itself.
  *
  * An order is text a shell can read: `KEY=value` lines, a `---` line, then the script (exec only):
@@ -34,6 +35,7 @@
  * characters).
  */
 import { execFile } from 'node:child_process';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -186,13 +188,20 @@ export function shellScript(request: Pick<ExecRequest, 'command' | 'env'>): stri
 export interface RemoteRunnerConfig {
   s3: S3Client;
   bucket: string;
-  /** Key prefix of every machine's folder; default `autovibe/machines/`. */
+  /** Key prefix of every instance's folder; default `autovibe/machines/`. */
   prefix?: string;
   /** How often the platform polls the runner's uploads; default 1000 ms. */
   pollIntervalMs?: number;
 }
 
-type Machine = Pick<Instance, 'machineId' | 'projectId'>;
+/**
+ * The name of an instance's folder: `<project>/<machine>` for a machine's own instance, a fresh
+ * `pool/<uuid>` for a warm one started before any machine claimed it. Providers keep it on the
+ * instance (a tag), since a claimed warm instance keeps its folder under its new machine.
+ */
+export function newChannel(request: Pick<Instance, 'machineId' | 'projectId'>): string {
+  return request.machineId ? `${request.projectId}/${request.machineId}` : `pool/${crypto.randomUUID()}`;
+}
 /** Whether the instance was taken away (spot reclaim, stopped from outside). */
 export type InterruptionCheck = () => Promise<boolean>;
 type OrderKind = 'exec' | 'cancel' | 'collect' | 'deliver';
@@ -210,9 +219,9 @@ export class RemoteRunner {
     this.interval = config.pollIntervalMs ?? 1_000;
   }
 
-  /** The machine's folder in the bucket. */
-  folder(machine: Machine): string {
-    return `${this.prefix}${machine.projectId}/${machine.machineId}/`;
+  /** The instance's folder in the bucket. */
+  folder(channel: string): string {
+    return `${this.prefix}${channel}/`;
   }
 
   /**
@@ -220,10 +229,12 @@ export class RemoteRunner {
    * unpacks the files into `$AUTOVIBE_WORKDIR` (default /workspace), runs `extra`, then starts the
    * runner: in the foreground (a container's command) or detached (VM user data must end).
    */
-  async bootScript(machine: Machine, options: { workspace?: string; foreground: boolean; extra?: string }): Promise<string> {
-    const base = this.folder(machine);
+  async bootScript(channel: string, options: { workspace?: string; foreground: boolean; extra?: string }): Promise<string> {
+    const base = this.folder(channel);
     await this.put(`${base}runner.sh`, Buffer.from(RUNNER_SCRIPT), 'text/x-shellscript');
-    await this.put(`${base}control`, Buffer.from('SEQ=0\nKIND=none\n---\n'), 'text/plain');
+    // The sequence goes on from any earlier instance's orders: a new runner skips to it.
+    const seq = await this.currentSeq(base);
+    await this.put(`${base}control`, Buffer.from(`SEQ=${seq}\nKIND=none\n---\n`), 'text/plain');
     const runnerUrl = await this.presign('get', `${base}runner.sh`, PRESIGN_MAX_SECONDS);
     const controlUrl = await this.presign('get', `${base}control`, PRESIGN_MAX_SECONDS);
     const lines = ['#!/bin/sh', 'set -e', 'w=${AUTOVIBE_WORKDIR:-/workspace}', 'mkdir -p "$w"'];
@@ -239,11 +250,11 @@ export class RemoteRunner {
   }
 
   /** Runs the command on the instance; see ComputeProvider.exec for the contract. */
-  async exec(machine: Machine, request: ExecRequest, interrupted: InterruptionCheck): Promise<ExecResult> {
+  async exec(channel: string, request: ExecRequest, interrupted: InterruptionCheck): Promise<ExecResult> {
     if (await interrupted()) return { exitCode: null, stopReason: 'interrupted' };
     if (request.signal?.aborted) return { exitCode: null, stopReason: 'aborted' };
     if (Date.now() >= request.deadline) return { exitCode: null, stopReason: 'deadline' };
-    const order = await this.order(machine, 'exec', {
+    const order = await this.order(channel, 'exec', {
       puts: ['stdout', 'stderr', 'status'],
       fields: { NETWORK: request.network ? '1' : '0' },
       script: shellScript(request),
@@ -268,11 +279,11 @@ export class RemoteRunner {
         return { exitCode: Number.isNaN(code) ? null : code, stopReason: null };
       }
       if (request.signal?.aborted) {
-        await this.cancel(machine, interrupted);
+        await this.cancel(channel, interrupted);
         return { exitCode: null, stopReason: 'aborted' };
       }
       if (Date.now() >= request.deadline) {
-        await this.cancel(machine, interrupted);
+        await this.cancel(channel, interrupted);
         return { exitCode: null, stopReason: 'deadline' };
       }
       if (await interrupted()) return { exitCode: null, stopReason: 'interrupted' };
@@ -281,35 +292,35 @@ export class RemoteRunner {
   }
 
   /** Kills the running command, waiting (a bounded while) for the runner to confirm it. */
-  async cancel(machine: Machine, interrupted: InterruptionCheck): Promise<void> {
-    const order = await this.order(machine, 'cancel', { puts: ['status'], until: Date.now() + CANCEL_CONFIRM_MS });
+  async cancel(channel: string, interrupted: InterruptionCheck): Promise<void> {
+    const order = await this.order(channel, 'cancel', { puts: ['status'], until: Date.now() + CANCEL_CONFIRM_MS });
     await this.waitStatus(order.folder, Date.now() + CANCEL_CONFIRM_MS, interrupted).catch(() => undefined);
   }
 
   /** Replaces the host `workspace`'s files (all but .git) with the instance's working directory. */
-  async collect(machine: Machine, workspace: string, deadline: number, interrupted: InterruptionCheck): Promise<void> {
-    const order = await this.order(machine, 'collect', { puts: ['status', 'archive'], until: deadline });
+  async collect(channel: string, workspace: string, deadline: number, interrupted: InterruptionCheck): Promise<void> {
+    const order = await this.order(channel, 'collect', { puts: ['status', 'archive'], until: deadline });
     const status = await this.waitStatus(order.folder, deadline, interrupted);
-    if (status !== '0') throw new Error(`collecting the files of ${machine.machineId} failed on the instance (status ${status})`);
+    if (status !== '0') throw new Error(`collecting the files of ${channel} failed on the instance (status ${status})`);
     const out = await this.s3.send(new GetObjectCommand({ Bucket: this.bucket, Key: `${order.folder}archive` }));
     const archive = Buffer.from(await out.Body!.transformToByteArray());
     await replaceWorkspaceFiles(workspace, archive);
   }
 
   /** Replaces the instance's working directory with the host `workspace`'s files; stops a running command first. */
-  async deliver(machine: Machine, workspace: string, deadline: number, interrupted: InterruptionCheck): Promise<void> {
-    const key = `${this.folder(machine)}deliver.tar.gz`;
+  async deliver(channel: string, workspace: string, deadline: number, interrupted: InterruptionCheck): Promise<void> {
+    const key = `${this.folder(channel)}deliver.tar.gz`;
     await this.putFile(key, await tarGz(workspace));
-    const order = await this.order(machine, 'deliver', { puts: ['status'], gets: { archive: key }, until: deadline });
+    const order = await this.order(channel, 'deliver', { puts: ['status'], gets: { archive: key }, until: deadline });
     const status = await this.waitStatus(order.folder, deadline, interrupted);
-    if (status !== '0') throw new Error(`delivering the files of ${machine.machineId} failed on the instance (status ${status})`);
+    if (status !== '0') throw new Error(`delivering the files of ${channel} failed on the instance (status ${status})`);
   }
 
-  /** Deletes the machine's folder (runner, orders, archives). Safe to repeat. */
-  async remove(machine: Machine): Promise<void> {
+  /** Deletes the instance's folder (runner, orders, archives). Safe to repeat. */
+  async remove(channel: string): Promise<void> {
     let token: string | undefined;
     do {
-      const page = await this.s3.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: this.folder(machine), ContinuationToken: token }));
+      const page = await this.s3.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: this.folder(channel), ContinuationToken: token }));
       const keys = (page.Contents ?? []).map((o) => ({ Key: o.Key! }));
       if (keys.length) await this.s3.send(new DeleteObjectsCommand({ Bucket: this.bucket, Delete: { Objects: keys, Quiet: true } }));
       token = page.IsTruncated ? page.NextContinuationToken : undefined;
@@ -318,7 +329,7 @@ export class RemoteRunner {
 
   /** Writes the next order (seq one above the current one) into the control object. */
   private async order(
-    machine: Machine,
+    channel: string,
     kind: OrderKind,
     opts: {
       puts: Array<'stdout' | 'stderr' | 'status' | 'archive'>;
@@ -328,10 +339,10 @@ export class RemoteRunner {
       until: number;
     },
   ): Promise<{ seq: number; folder: string }> {
-    const base = this.folder(machine);
-    const current = await this.getText(`${base}control`);
-    const seq = Number(/^SEQ=(\d+)$/m.exec(current ?? '')?.[1] ?? '0') + 1;
-    const folder = `${base}orders/${seq}/`;
+    const base = this.folder(channel);
+    const seq = (await this.currentSeq(base)) + 1;
+    // Never the folder of an earlier order with the same seq (a folder left by a former instance).
+    const folder = `${base}orders/${seq}-${crypto.randomUUID()}/`;
     // Until the order's end, plus room for the last uploads; never past the SigV4 maximum.
     const expires = Math.min(PRESIGN_MAX_SECONDS, Math.max(600, Math.ceil((opts.until - Date.now()) / 1000) + 600));
     const lines = [`SEQ=${seq}`, `KIND=${kind}`, ...Object.entries(opts.fields ?? {}).map(([k, v]) => `${k}=${v}`)];
@@ -340,6 +351,11 @@ export class RemoteRunner {
     lines.push('---', opts.script ?? '');
     await this.put(`${base}control`, Buffer.from(`${lines.join('\n')}\n`), 'text/plain');
     return { seq, folder };
+  }
+
+  private async currentSeq(base: string): Promise<number> {
+    const current = await this.getText(`${base}control`);
+    return Number(/^SEQ=(\d+)$/m.exec(current ?? '')?.[1] ?? '0');
   }
 
   private async waitStatus(folder: string, deadline: number, interrupted: InterruptionCheck): Promise<string> {

@@ -231,6 +231,19 @@ export function remoteRunnerCases(ctx: () => RemoteRunnerContext, projectId: str
     assert.equal(result.exitCode, null);
   });
 
+  it('a warm instance (started for no machine) keeps its channel when a machine claims it, and gets the files by deliver', async () => {
+    const pool: ProvisionRequest = { machineId: '', projectId: '', profile: 'lightweight', spot: false, workspace: hostWorkspace({}), tags: { pool: 'test' } };
+    const warm = await ctx().provider.provision(pool);
+    const standIn = await ctx().standIn(warm);
+    // What the warm pool hands out: the same instance under the claiming machine's ids.
+    const claimed: Instance = { ...warm, machineId: `machine-${crypto.randomUUID()}`, projectId };
+    started.push({ instance: claimed, standIn });
+    const workspace = hostWorkspace({ 'from-checkpoint.txt': 'files\n' });
+    await ctx().provider.deliverWorkspace!(claimed, workspace, Date.now() + 60_000);
+    const result = await exec(claimed, { command: 'cat from-checkpoint.txt', network: true, deadline: Date.now() + 60_000 });
+    assert.deepEqual([result.exitCode, result.stdout], [0, 'files\n']);
+  });
+
   it('terminate stops the instance (and the stand-in with it) and removes its folder in the bucket', async () => {
     const { instance, standIn } = await launch(hostWorkspace({ 'a.txt': 'a\n' }));
     assert.equal((await exec(instance, { command: 'true', network: true, deadline: Date.now() + 60_000 })).exitCode, 0);
