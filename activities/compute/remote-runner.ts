@@ -21,7 +21,8 @@
  *     NETWORK=0               exec: 0 runs the script in an empty network namespace (unshare --net)
  *     STDOUT_URL=https://…    exec: PUT, the whole stdout so far, again every second while it grows
  *     STDERR_URL=https://…    exec: PUT, the same for stderr
- *     STATUS_URL=https://…    PUT once when the order is done: exec's exit code, else 0 / an error code
+ *     STATUS_URL=https://…    PUT once when the order is done: exec's exit code; collect/deliver
+ *                             0 or 1; cancel `cancelled` (the command's session is dead)
  *     ARCHIVE_URL=https://…   collect: PUT a tar.gz of the working directory (without .git);
  *                             deliver: GET a tar.gz that replaces the working directory's files
  *     ---
@@ -32,7 +33,9 @@
  * command runs (a checkpoint of the live files). The working directory is `$AUTOVIBE_WORKDIR`,
  * default /workspace. On the platform side exec polls the output objects with ranged GETs and hands
  * only the new bytes to `onOutput`, so output of any length arrives whole (SSM cut it at 24,000
- * characters).
+ * characters). Each stream arrives in order; how the two interleave is known only to the second.
+ * The runner re-uploads a grown output whole (S3 has no append), so a command printing hundreds of
+ * megabytes costs that much upload per second: such output belongs in a file.
  */
 import { execFile } from 'node:child_process';
 import crypto from 'node:crypto';
