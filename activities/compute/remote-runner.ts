@@ -48,6 +48,8 @@ import type { ExecRequest, ExecResult, Instance } from './provider.js';
 
 /** The longest a SigV4 presigned URL may live. */
 export const PRESIGN_MAX_SECONDS = 7 * 24 * 3600;
+/** exec checks the instance for an interruption every this many polls (5 s at the default interval). */
+const INTERRUPTION_EVERY_POLLS = 5;
 /** How long a cancel waits for the runner to confirm the command is dead. */
 const CANCEL_CONFIRM_MS = 20_000;
 
@@ -273,6 +275,7 @@ export class RemoteRunner {
         }
       }
     };
+    let polls = 0;
     for (;;) {
       await pump();
       const status = await this.getText(`${order.folder}status`);
@@ -289,7 +292,8 @@ export class RemoteRunner {
         await this.cancel(channel, interrupted);
         return { exitCode: null, stopReason: 'deadline' };
       }
-      if (await interrupted()) return { exitCode: null, stopReason: 'interrupted' };
+      // The instance itself is asked less often than S3: describe calls are rate-limited per account.
+      if (++polls % INTERRUPTION_EVERY_POLLS === 0 && (await interrupted())) return { exitCode: null, stopReason: 'interrupted' };
       await sleepUnless(Math.min(this.interval, Math.max(0, request.deadline - Date.now())), request.signal);
     }
   }
