@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { type CurrencyCode, formatAmount, fromNumeric, parseAmount, runtimeCost, toNumeric } from '../domain/money.js';
 import { convert, FxUnavailableError, invert } from '../domain/fx.js';
@@ -41,6 +42,9 @@ export type ReservationOutcome =
       hourlyPrice?: string;
     }
   | { ok: false; code: 'budget_exceeded' | 'budget_not_set' | 'fx_unavailable'; message: string; remaining?: string; currency: CurrencyCode };
+
+/** How long collecting or re-delivering a remote instance's files may take (within the activities' timeouts). */
+const REMOTE_FILES_TIMEOUT_MS = 50_000;
 
 export interface RunCommandResult {
   exitCode: number | null;
@@ -220,6 +224,29 @@ export function createMachineRunActivities({ db, config, log, providers, fx: giv
   }
 
   const workspaceOf = (machineId: string) => path.join(config.workspacesDir, machineId);
+
+  // --- remote files: instances that keep their own copy of the workspace (aws-ec2, aws-ecs, kubernetes) ---
+  /** The machine's instance as its row knows it (provider + instanceRef); null when local or not started. */
+  async function machineInstance(machineId: string): Promise<Instance | null> {
+    const machine = await getMachine(db, machineId);
+    if (!machine || machine.provider === 'local' || !machine.instanceRef) return null;
+    return { provider: machine.provider as ProviderId, instanceRef: machine.instanceRef, machineId: machine.id, projectId: machine.projectId };
+  }
+  /**
+   * Brings the instance's files into the host workspace before checkpoint `checkpointId` commits
+   * it. Once: when the checkpoint row exists already (a retry after it was made) nothing is
+   * collected again, so the checkpoint keeps the files it was made of.
+   */
+  async function collectRemoteFiles(machineId: string, checkpointId: string): Promise<void> {
+    if (await getCheckpoint(db, checkpointId)) return;
+    const instance = await machineInstance(machineId);
+    if (!instance) return;
+    const provider = providerOf(providers, instance.provider);
+    if (!provider.collectWorkspace) return;
+    // Within the checkpoint activity's one-minute timeout.
+    await provider.collectWorkspace(instance, workspaceOf(machineId), Date.now() + REMOTE_FILES_TIMEOUT_MS);
+  }
+  // --- end remote files ---
   const logFileOf = (machineId: string) => path.join(config.home, 'logs', `${machineId}.log`);
 
   const activities = {
@@ -395,6 +422,8 @@ export function createMachineRunActivities({ db, config, log, providers, fx: giv
       if (warm) {
         await checkoutWorkspace(project.repoPath, workspace, checkpoint.commit);
         await restoreCheckpointFiles({ db, config, log }, { checkpointId: checkpoint.id, workspace });
+        // Remote files: a warm instance that keeps its own copy started without them.
+        if (provider.deliverWorkspace) await provider.deliverWorkspace(warm, workspace, Date.now() + REMOTE_FILES_TIMEOUT_MS);
         return { workspace, instanceRef: warm.instanceRef, commit: checkpoint.commit, provider: providerId, instance: warm, warm: true };
       }
       for (const stale of (await provider.listInstances()).filter((i) => i.machineId === input.machineId)) await provider.terminate(stale);
@@ -442,6 +471,10 @@ export function createMachineRunActivities({ db, config, log, providers, fx: giv
       await resetWorkspace(project.repoPath, workspace, input.baseCommit);
       await restoreMachineStart({ db, config, log }, { machineId: input.machineId, baseCommit: input.baseCommit, workspace });
       if (Date.now() >= input.deadline) return { exitCode: null, stopReason: input.deadlineReason, outputTail: '' };
+      // Remote files: a retried attempt starts from the base files again, as on local.
+      if (Context.current().info.attempt > 1 && provider.deliverWorkspace) {
+        await provider.deliverWorkspace(instance, workspace, Math.min(input.deadline, Date.now() + REMOTE_FILES_TIMEOUT_MS));
+      }
 
       const result = await superviseExec(
         provider,
@@ -476,6 +509,8 @@ export function createMachineRunActivities({ db, config, log, providers, fx: giv
       trigger: string;
       at: string;
     }): Promise<{ checkpointId: string; commit: string }> {
+      // Remote files: the instance's files replace the host workspace's first.
+      await collectRemoteFiles(input.machineId, input.checkpointId);
       const result = await checkpointWorkspace(db, await projectOf(input.projectId), workspaceOf(input.machineId), input, { config, log });
       // The instance's whole disk too, where its provider keeps disk snapshots (a failure keeps the checkpoint).
       await takeInstanceSnapshot({ db, log, providers }, { checkpointId: result.checkpointId, machineId: input.machineId });

@@ -4,12 +4,16 @@
  * - provision: the cheapest allowed instance type / availability zone from the spot price
  *   history under the profile's maximum price (domain/spot.ts), launched with spot market
  *   options; the instance and its volumes carry the project and machine tags. With a
- *   `workspaceBucket`, the checkpoint's files go to S3 and the first boot unpacks them.
- * - exec: SSM Run Command (SendCommand + GetCommandInvocation polling); the instance needs the SSM
- *   agent and an instance profile allowing it. A command with `network: false` runs in an empty
- *   network namespace. Between polls the instance is checked for a spot
- *   interruption (a marked-for-termination spot request, or an instance stopped or terminated
- *   from outside), reported as stopReason 'interrupted'.
+ *   `workspaceBucket`, the checkpoint's files go to S3 and the first boot (user data) unpacks them
+ *   into /workspace and starts the remote runner (remote-runner.ts).
+ * - exec, with a `workspaceBucket`: through the remote runner over S3 (orders in a control object
+ *   the instance polls; output streamed back whole, exit code, cancel on deadline/abort). A command
+ *   with `network: false` runs in an empty network namespace. deliverWorkspace / collectWorkspace
+ *   move the files both ways, so a checkpoint holds what the command left on the VM.
+ *   Without a bucket, exec falls back to SSM Run Command (the instance needs the SSM agent and an
+ *   instance profile allowing it; SSM cuts output at 24,000 characters), and the files stay on the VM.
+ *   Between polls the instance is checked for a spot interruption (a marked-for-termination spot
+ *   request, or an instance stopped or terminated from outside), reported as stopReason 'interrupted'.
  * - snapshot: an EBS snapshot of the root volume, tagged, copied to each replica region
  *   (CopySnapshot); `replicaStatus` reports each copy's state. `provisionFromSnapshot` restores a
  *   machine on a new instance whose root volume is made from the snapshot (or its copy in this
@@ -36,13 +40,8 @@ import {
   type Snapshot,
   type Tag,
 } from '@aws-sdk/client-ec2';
-import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { S3Client } from '@aws-sdk/client-s3';
 import { CancelCommandCommand, GetCommandInvocationCommand, SSMClient, SendCommandCommand } from '@aws-sdk/client-ssm';
-import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
-import { execFile } from 'node:child_process';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { chooseSpotPlacement, spotPolicy, type SpotPricePoint } from '../../domain/spot.js';
 import {
   SnapshotNotReadyError,
@@ -53,6 +52,9 @@ import {
   type ProvisionRequest,
   type SnapshotResult,
 } from './provider.js';
+import { newChannel, RemoteRunner, shellQuote, shellScript } from './remote-runner.js';
+
+export { shellQuote, shellScript } from './remote-runner.js';
 
 export interface AwsCredentials {
   accessKeyId: string;
@@ -81,15 +83,16 @@ export interface AwsEc2Config {
   maxPrice?: string;
   /** Cloud-init / shell user data run at first boot (e.g. fetching the checkpoint's files). */
   userData?: string;
-  /** How often exec polls the command and the instance; default 2000 ms. */
+  /** How often exec polls the command and the instance; default 2000 ms (1000 ms with the remote runner). */
   pollIntervalMs?: number;
   /**
-   * S3 bucket (in `region`) through which a new instance gets the checkpoint's files: provision
-   * uploads the workspace as a tar.gz and the instance's first boot unpacks it into /workspace
-   * from a presigned URL. Without it the instance starts with its image's files only.
+   * S3 bucket (in `region`) through which the platform and the instance talk: provision uploads
+   * the workspace as a tar.gz and the instance's first boot unpacks it into /workspace from a
+   * presigned URL, then starts the remote runner (commands, files back and forth). Without it the
+   * instance starts with its image's files only and commands go through SSM.
    */
   workspaceBucket?: string;
-  /** Key prefix of the uploaded workspaces; default `autovibe/workspaces/`. */
+  /** Key prefix of each machine's folder in the bucket; default `autovibe/machines/`. */
   workspacePrefix?: string;
 }
 
@@ -98,6 +101,8 @@ export const TAG_PROJECT = 'autovibe:project';
 export const TAG_MACHINE = 'autovibe:machine';
 export const TAG_CHECKPOINT = 'autovibe:checkpoint';
 export const TAG_SOURCE_SNAPSHOT = 'autovibe:source-snapshot';
+/** The instance's folder in the workspace bucket (remote-runner.ts newChannel). */
+export const TAG_CHANNEL = 'autovibe:channel';
 
 const LIVE_STATES = ['pending', 'running', 'stopping', 'stopped'];
 /** Spot request status codes that mean AWS is taking (or took) the instance back. */
@@ -130,12 +135,53 @@ export class AwsEc2Provider implements DiskSnapshotProvider {
   private readonly ssm: SSMClient;
   private readonly s3: S3Client;
   private readonly replicaClients = new Map<string, EC2Client>();
+  /** Commands and files over S3; absent without a `workspaceBucket`. */
+  private readonly runner: RemoteRunner | undefined;
+  /** Each instance's runner folder, once known (from its tag). */
+  private readonly channels = new Map<string, string>();
+  /** Replaces the VM's /workspace with the host workspace's files (only with a `workspaceBucket`). */
+  readonly deliverWorkspace?: (instance: Instance, workspace: string, deadline: number) => Promise<void>;
+  /** Replaces the host workspace's files with the VM's /workspace (only with a `workspaceBucket`). */
+  readonly collectWorkspace?: (instance: Instance, workspace: string, deadline: number) => Promise<void>;
 
   constructor(private readonly config: AwsEc2Config) {
     this.ec2 = new EC2Client(this.clientConfig(config.region));
     this.ssm = new SSMClient(this.clientConfig(config.region));
     // Path-style addressing: a custom endpoint (moto, a local S3) has no per-bucket host names.
     this.s3 = new S3Client({ ...this.clientConfig(config.region), ...(config.endpoint ? { forcePathStyle: true } : {}) });
+    if (config.workspaceBucket) {
+      const runner = new RemoteRunner({
+        s3: this.s3,
+        bucket: config.workspaceBucket,
+        ...(config.workspacePrefix ? { prefix: config.workspacePrefix } : {}),
+        ...(config.pollIntervalMs ? { pollIntervalMs: config.pollIntervalMs } : {}),
+      });
+      this.runner = runner;
+      this.deliverWorkspace = async (instance, workspace, deadline) =>
+        runner.deliver(await this.channelOf(instance), workspace, deadline, this.interruptionCheck(instance));
+      this.collectWorkspace = async (instance, workspace, deadline) =>
+        runner.collect(await this.channelOf(instance), workspace, deadline, this.interruptionCheck(instance));
+    }
+  }
+
+  /** The instance's runner folder: its `autovibe:channel` tag (a claimed warm instance keeps its own). */
+  private async channelOf(instance: Instance): Promise<string> {
+    let channel = this.channels.get(instance.instanceRef);
+    if (!channel) {
+      let found: Ec2Instance | undefined;
+      try {
+        found = (await this.describeInstances(undefined, [instance.instanceRef]))[0];
+      } catch (err) {
+        if (!isNotFound(err)) throw err;
+      }
+      channel = tagValue(found?.Tags, TAG_CHANNEL) ?? newChannel(instance);
+      this.channels.set(instance.instanceRef, channel);
+    }
+    return channel;
+  }
+
+  private interruptionCheck(instance: Instance): () => Promise<boolean> {
+    return async () => (await this.checkInterruption(instance)).interrupted;
   }
 
   get snapshotRegion(): string {
@@ -221,10 +267,17 @@ export class AwsEc2Provider implements DiskSnapshotProvider {
     }
     if (!instanceType || !zone) throw new Error(`no instance type allowed for profile ${request.profile}`);
 
-    const tags = this.tagsFor(request);
-    // A restored instance has its files on the snapshot's volume already.
-    const bootstrap = fromSnapshot ? undefined : await this.uploadWorkspace(request);
-    const userData = [bootstrap, this.config.userData].filter((part): part is string => Boolean(part)).join('\n');
+    const channel = this.runner ? newChannel(request) : undefined;
+    const tags = [...this.tagsFor(request), ...(channel ? [{ Key: TAG_CHANNEL, Value: channel }] : [])];
+    // A restored instance has its files on the snapshot's volume already. User data must end
+    // (cloud-init waits for it), so the runner is started detached.
+    const userData = this.runner
+      ? await this.runner.bootScript(channel!, {
+          ...(fromSnapshot ? {} : { workspace: request.workspace }),
+          foreground: false,
+          ...(this.config.userData ? { extra: this.config.userData } : {}),
+        })
+      : (this.config.userData ?? '');
     const input: RunInstancesCommandInput = {
       ImageId: this.config.imageId,
       InstanceType: instanceType as RunInstancesCommandInput['InstanceType'],
@@ -259,11 +312,13 @@ export class AwsEc2Provider implements DiskSnapshotProvider {
     const launched = out.Instances?.[0];
     if (!launched?.InstanceId) throw new Error('RunInstances returned no instance');
     const instance = this.toInstance(launched);
+    if (channel) this.channels.set(instance.instanceRef, channel);
     instance.details = { ...instance.details, ...(spotPrice !== undefined ? { spotPrice, maxPrice } : {}), ...(fromSnapshot ? { fromSnapshot } : {}) };
     return instance;
   }
 
   async exec(instance: Instance, request: ExecRequest): Promise<ExecResult> {
+    if (this.runner) return this.runner.exec(await this.channelOf(instance), request, this.interruptionCheck(instance));
     const interval = this.config.pollIntervalMs ?? 2_000;
     if ((await this.checkInterruption(instance)).interrupted) return { exitCode: null, stopReason: 'interrupted' };
     if (request.signal?.aborted) return { exitCode: null, stopReason: 'aborted' };
@@ -492,53 +547,14 @@ export class AwsEc2Provider implements DiskSnapshotProvider {
   }
 
   async terminate(instance: Instance): Promise<void> {
+    const channel = this.runner ? await this.channelOf(instance) : undefined;
     try {
       await this.ec2.send(new TerminateInstancesCommand({ InstanceIds: [instance.instanceRef] }));
     } catch (err) {
       if (!isNotFound(err)) throw err;
     }
-    if (this.config.workspaceBucket) {
-      // Deleting a missing key succeeds, so this too is safe to repeat.
-      await this.s3.send(new DeleteObjectCommand({ Bucket: this.config.workspaceBucket, Key: this.workspaceKey(instance) }));
-    }
-  }
-
-  /** Where a machine's starting files are kept while its instance boots. */
-  workspaceKey(machine: { projectId: string; machineId: string }): string {
-    return `${this.config.workspacePrefix ?? 'autovibe/workspaces/'}${machine.projectId}/${machine.machineId}.tar.gz`;
-  }
-
-  /**
-   * Uploads the workspace (without .git: in a worktree it only points into the host's repository)
-   * and returns the first-boot script that unpacks it into /workspace.
-   */
-  private async uploadWorkspace(request: ProvisionRequest): Promise<string | undefined> {
-    const bucket = this.config.workspaceBucket;
-    if (!bucket || !fs.existsSync(request.workspace) || !fs.statSync(request.workspace).isDirectory()) return undefined;
-    const key = this.workspaceKey(request);
-    const dir = await fs.promises.mkdtemp(path.join(os.tmpdir(), 'autovibe-ws-'));
-    try {
-      const archive = path.join(dir, 'workspace.tar.gz');
-      await new Promise<void>((resolve, reject) => {
-        execFile('tar', ['-C', request.workspace, '--exclude=./.git', '-czf', archive, '.'], (err, _stdout, stderr) =>
-          err ? reject(new Error(`tar of ${request.workspace} failed: ${String(stderr).trim() || err.message}`)) : resolve(),
-        );
-      });
-      await this.s3.send(
-        new PutObjectCommand({
-          Bucket: bucket,
-          Key: key,
-          Body: fs.createReadStream(archive),
-          ContentLength: (await fs.promises.stat(archive)).size,
-          ContentType: 'application/gzip',
-          Tagging: new URLSearchParams({ [TAG_PROJECT]: request.projectId, [TAG_MACHINE]: request.machineId }).toString(),
-        }),
-      );
-    } finally {
-      await fs.promises.rm(dir, { recursive: true, force: true });
-    }
-    const url = await getSignedUrl(this.s3, new GetObjectCommand({ Bucket: bucket, Key: key }), { expiresIn: 3600 });
-    return ['#!/bin/sh', 'set -e', 'mkdir -p /workspace', `curl -fsS --retry 5 ${shellQuote(url)} | tar -xz -C /workspace`].join('\n');
+    // The machine's folder (workspace, runner, orders); deleting nothing succeeds, so safe to repeat.
+    if (channel) await this.runner?.remove(channel);
   }
 
   private tagsFor(request: ProvisionRequest): Tag[] {
@@ -557,6 +573,8 @@ export class AwsEc2Provider implements DiskSnapshotProvider {
     if (found.Placement?.AvailabilityZone) details.availabilityZone = found.Placement.AvailabilityZone;
     details.lifecycle = found.InstanceLifecycle ?? 'on-demand';
     if (found.State?.Name) details.state = found.State.Name;
+    const channel = tagValue(found.Tags, TAG_CHANNEL);
+    if (channel) this.channels.set(found.InstanceId!, channel);
     return {
       provider: this.id,
       instanceRef: found.InstanceId!,
@@ -650,21 +668,6 @@ function tagValue(tags: Tag[] | undefined, key: string): string | undefined {
 function isNotFound(err: unknown): boolean {
   const name = (err as { name?: string } | undefined)?.name ?? '';
   return /NotFound|Malformed/.test(name);
-}
-
-/** POSIX single-quoting. */
-export function shellQuote(word: string): string {
-  return `'${word.replace(/'/g, `'\\''`)}'`;
-}
-
-/** The shell script SSM runs: exported environment, then the command. */
-export function shellScript(request: Pick<ExecRequest, 'command' | 'env'>): string {
-  const lines = Object.entries(request.env ?? {}).map(([k, v]) => {
-    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) throw new Error(`invalid environment variable name ${JSON.stringify(k)}`);
-    return `export ${k}=${shellQuote(v)}`;
-  });
-  lines.push(typeof request.command === 'string' ? request.command : request.command.map(shellQuote).join(' '));
-  return lines.join('\n');
 }
 
 /**

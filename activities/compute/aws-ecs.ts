@@ -7,18 +7,23 @@
  * - status and interruption: DescribeTasks; a task that stopped without us asking (Fargate Spot
  *   reclaiming it is the usual reason, stopCode `SpotInterruption`) is an interruption.
  * - listInstances: the cluster's running tasks tagged `autovibe:managed`.
- * - terminate: StopTask (safe to repeat, and on a task that is gone).
- *
- * Not here: running a command inside a running task. AWS offers that only as ECS Exec
- * (ExecuteCommand), an interactive Session Manager channel this provider does not speak; exec
- * therefore reports deadline/abort/interruption and otherwise fails with ExecUnsupportedError.
- * Fargate keeps no disk between tasks, so snapshot fails too: checkpoints of an ECS machine are
- * its workspace's git commits.
+ * - terminate: StopTask (safe to repeat, and on a task that is gone), and the machine's S3 folder.
+ * - exec, deliverWorkspace, collectWorkspace (with a `workspaceBucket`): the remote runner over S3
+ *   (remote-runner.ts). The container's command is overridden with the runner's boot script: it
+ *   unpacks the checkpoint's files into /workspace and polls for orders, so the image needs only
+ *   sh, curl and tar. Output is streamed back whole; deadline/abort cancel the command; a task
+ *   stopped without us is an interruption. A checkpoint collects the task's /workspace first.
+ *   Without a bucket exec fails with ExecUnsupportedError (ECS Exec, an interactive Session
+ *   Manager channel, is not spoken here).
+ * Fargate keeps no disk between tasks, so snapshot fails: checkpoints of an ECS machine are its
+ * workspace's git commits (of the files collected from the task).
  */
 import { DescribeTasksCommand, ECSClient, ListTasksCommand, RunTaskCommand, StopTaskCommand, type Tag, type Task } from '@aws-sdk/client-ecs';
 import { PROFILES, type ProfileId } from '../../domain/machines.js';
+import { S3Client } from '@aws-sdk/client-s3';
 import type { AwsCredentials } from './aws-ec2.js';
 import type { ComputeProvider, ExecRequest, ExecResult, Instance, ProvisionRequest, SnapshotResult } from './provider.js';
+import { newChannel, RemoteRunner } from './remote-runner.js';
 
 export interface AwsEcsConfig {
   region: string;
@@ -34,11 +39,22 @@ export interface AwsEcsConfig {
   securityGroups?: string[];
   /** Whether tasks get a public IP (needed without a NAT gateway to pull images). */
   assignPublicIp?: boolean;
+  /**
+   * S3 bucket (in `region`) through which the platform and the task talk (remote runner): the
+   * checkpoint's files, commands, output, files back. Without it tasks cannot run commands.
+   */
+  workspaceBucket?: string;
+  /** Key prefix of each machine's folder in the bucket; default `autovibe/machines/`. */
+  workspacePrefix?: string;
+  /** How often exec polls the runner's uploads and the task; default 1000 ms. */
+  pollIntervalMs?: number;
 }
 
 export const TAG_MANAGED = 'autovibe:managed';
 export const TAG_PROJECT = 'autovibe:project';
 export const TAG_MACHINE = 'autovibe:machine';
+/** The task's folder in the workspace bucket (remote-runner.ts newChannel). */
+export const TAG_CHANNEL = 'autovibe:channel';
 
 export class ExecUnsupportedError extends Error {
   override name = 'ExecUnsupportedError';
@@ -54,13 +70,51 @@ export function fargateSize(profile: string): { cpu: string; memory: string } {
 export class AwsEcsProvider implements ComputeProvider {
   readonly id = 'aws-ecs' as const;
   private readonly ecs: ECSClient;
+  /** Commands and files over S3; absent without a `workspaceBucket`. */
+  private readonly runner: RemoteRunner | undefined;
+  /** Each task's runner folder, once known (from its tag). */
+  private readonly channels = new Map<string, string>();
+  /** Replaces the task's /workspace with the host workspace's files (only with a `workspaceBucket`). */
+  readonly deliverWorkspace?: (instance: Instance, workspace: string, deadline: number) => Promise<void>;
+  /** Replaces the host workspace's files with the task's /workspace (only with a `workspaceBucket`). */
+  readonly collectWorkspace?: (instance: Instance, workspace: string, deadline: number) => Promise<void>;
 
   constructor(private readonly config: AwsEcsConfig) {
-    this.ecs = new ECSClient({
+    const clientConfig = {
       region: config.region,
       ...(config.endpoint ? { endpoint: config.endpoint } : {}),
       ...(config.credentials ? { credentials: config.credentials } : {}),
-    });
+    };
+    this.ecs = new ECSClient(clientConfig);
+    if (config.workspaceBucket) {
+      // Path-style addressing: a custom endpoint (moto, a local S3) has no per-bucket host names.
+      const s3 = new S3Client({ ...clientConfig, ...(config.endpoint ? { forcePathStyle: true } : {}) });
+      const runner = new RemoteRunner({
+        s3,
+        bucket: config.workspaceBucket,
+        ...(config.workspacePrefix ? { prefix: config.workspacePrefix } : {}),
+        ...(config.pollIntervalMs ? { pollIntervalMs: config.pollIntervalMs } : {}),
+      });
+      this.runner = runner;
+      this.deliverWorkspace = async (instance, workspace, deadline) =>
+        runner.deliver(await this.channelOf(instance), workspace, deadline, this.interruptionCheck(instance));
+      this.collectWorkspace = async (instance, workspace, deadline) =>
+        runner.collect(await this.channelOf(instance), workspace, deadline, this.interruptionCheck(instance));
+    }
+  }
+
+  /** The task's runner folder: its `autovibe:channel` tag (a claimed warm task keeps its own). */
+  private async channelOf(instance: Instance): Promise<string> {
+    let channel = this.channels.get(instance.instanceRef);
+    if (!channel) {
+      channel = tagValue((await this.status(instance))?.tags, TAG_CHANNEL) ?? newChannel(instance);
+      this.channels.set(instance.instanceRef, channel);
+    }
+    return channel;
+  }
+
+  private interruptionCheck(instance: Instance): () => Promise<boolean> {
+    return async () => (await this.checkInterruption(instance)).interrupted;
   }
 
   async availability(): Promise<{ available: boolean; reason?: string }> {
@@ -79,11 +133,15 @@ export class AwsEcsProvider implements ComputeProvider {
     if (existing) return this.toInstance(existing);
 
     const size = fargateSize(request.profile);
+    // The container's command becomes the runner's boot script (in the foreground: the task lives as long as it).
+    const channel = this.runner ? newChannel(request) : undefined;
+    const boot = this.runner ? await this.runner.bootScript(channel!, { workspace: request.workspace, foreground: true }) : undefined;
     const tags: Tag[] = Object.entries({
       ...request.tags,
       [TAG_MANAGED]: 'true',
       [TAG_PROJECT]: request.projectId,
       [TAG_MACHINE]: request.machineId,
+      ...(channel ? { [TAG_CHANNEL]: channel } : {}),
     }).map(([key, value]) => ({ key, value }));
     const out = await this.ecs.send(
       new RunTaskCommand({
@@ -104,6 +162,7 @@ export class AwsEcsProvider implements ComputeProvider {
           containerOverrides: [
             {
               name: this.config.containerName,
+              ...(boot ? { command: ['sh', '-c', boot] } : {}),
               environment: [
                 { name: 'AUTOVIBE_MACHINE_ID', value: request.machineId },
                 { name: 'AUTOVIBE_PROJECT_ID', value: request.projectId },
@@ -140,11 +199,12 @@ export class AwsEcsProvider implements ComputeProvider {
   }
 
   async exec(instance: Instance, request: ExecRequest): Promise<ExecResult> {
+    if (this.runner) return this.runner.exec(await this.channelOf(instance), request, this.interruptionCheck(instance));
     if ((await this.checkInterruption(instance)).interrupted) return { exitCode: null, stopReason: 'interrupted' };
     if (request.signal?.aborted) return { exitCode: null, stopReason: 'aborted' };
     if (Date.now() >= request.deadline) return { exitCode: null, stopReason: 'deadline' };
     throw new ExecUnsupportedError(
-      'aws-ecs cannot run a command inside a running task: that needs ECS Exec (an interactive Session Manager channel), which this provider does not implement',
+      'aws-ecs cannot run a command inside a running task without a workspace bucket (the remote runner); ECS Exec (an interactive Session Manager channel) is not implemented',
     );
   }
 
@@ -167,6 +227,8 @@ export class AwsEcsProvider implements ComputeProvider {
   }
 
   async terminate(instance: Instance): Promise<void> {
+    // The machine's folder (workspace, runner, orders); deleting nothing succeeds, so safe to repeat.
+    if (this.runner) await this.runner.remove(await this.channelOf(instance));
     // Gone, never existed, or already stopping: nothing to free.
     const task = await this.status(instance);
     if (!task || task.desiredStatus === 'STOPPED') return;
@@ -191,6 +253,8 @@ export class AwsEcsProvider implements ComputeProvider {
     if (task.lastStatus) details.lastStatus = task.lastStatus;
     if (task.cpu) details.cpu = task.cpu;
     if (task.memory) details.memory = task.memory;
+    const channel = tagValue(task.tags, TAG_CHANNEL);
+    if (channel && task.taskArn) this.channels.set(task.taskArn, channel);
     return {
       provider: this.id,
       instanceRef: task.taskArn!,

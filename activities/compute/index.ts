@@ -79,6 +79,8 @@ export function createProviders(config: Config): Map<ProviderId, ComputeProvider
         ...(list(env.AUTOVIBE_AWS_EC2_SUBNETS) ? { subnetIds: list(env.AUTOVIBE_AWS_EC2_SUBNETS)! } : {}),
         ...(env.AUTOVIBE_AWS_EC2_INSTANCE_PROFILE ? { instanceProfile: env.AUTOVIBE_AWS_EC2_INSTANCE_PROFILE } : {}),
         ...(list(env.AUTOVIBE_AWS_REPLICA_REGIONS) ? { replicaRegions: list(env.AUTOVIBE_AWS_REPLICA_REGIONS)! } : {}),
+        // Remote runner: commands and files over S3 (without it, SSM and no files back).
+        ...(env.AUTOVIBE_AWS_WORKSPACE_BUCKET ? { workspaceBucket: env.AUTOVIBE_AWS_WORKSPACE_BUCKET } : {}),
       }),
     );
   }
@@ -91,6 +93,9 @@ export function createProviders(config: Config): Map<ProviderId, ComputeProvider
         taskDefinition: env.AUTOVIBE_AWS_ECS_TASK_DEFINITION,
         containerName: env.AUTOVIBE_AWS_ECS_CONTAINER ?? 'machine',
         subnets: list(env.AUTOVIBE_AWS_ECS_SUBNETS)!,
+        ...(list(env.AUTOVIBE_AWS_ECS_SECURITY_GROUPS) ? { securityGroups: list(env.AUTOVIBE_AWS_ECS_SECURITY_GROUPS)! } : {}),
+        // Remote runner: commands and files over S3 (without it, tasks cannot run commands).
+        ...(env.AUTOVIBE_AWS_WORKSPACE_BUCKET ? { workspaceBucket: env.AUTOVIBE_AWS_WORKSPACE_BUCKET } : {}),
       }),
     );
   }

@@ -115,7 +115,7 @@ export class KubernetesProvider implements ComputeProvider {
       }
       if (!instance) continue;
       if (this.config.deliverWorkspace !== false && isDirectory(request.workspace)) {
-        await this.deliverWorkspace(instance, request.workspace, Date.now() + (this.config.podStartTimeoutMs ?? 600_000));
+        await this.deliverWorkspace(instance, request.workspace, Date.now() + (this.config.podStartTimeoutMs ?? 600_000), { once: true });
       }
       return instance;
     }
@@ -164,17 +164,20 @@ export class KubernetesProvider implements ComputeProvider {
   }
 
   /**
-   * Puts the checkpoint's files into the pod's /workspace once: a tar.gz of the host workspace
-   * (without .git, which in a worktree only points into the host's repository) sent on stdin.
-   * `head -c` reads exactly the archive, so this works on API servers whose exec channel cannot
-   * signal the end of stdin (before v5.channel.k8s.io).
+   * Puts the host workspace's files into the pod's /workspace: a tar.gz of it (without .git,
+   * which in a worktree only points into the host's repository) sent on stdin. `head -c` reads
+   * exactly the archive, so this works on API servers whose exec channel cannot signal the end
+   * of stdin (before v5.channel.k8s.io). With `once` (provision) a pod that has its files already
+   * keeps them; without it (a retried command) /workspace is emptied and filled again.
    */
-  async deliverWorkspace(instance: Instance, workspace: string, deadline: number): Promise<void> {
+  async deliverWorkspace(instance: Instance, workspace: string, deadline: number, options: { once?: boolean } = {}): Promise<void> {
     const pod = await this.waitForPod(instance, deadline);
     if (typeof pod !== 'string') throw new Error(`cannot deliver the workspace to ${instance.instanceRef}: ${pod.stopReason}`);
     const archive = await tarGz(workspace);
     const script = [
-      `if [ -e ${DELIVERED_MARKER} ]; then head -c ${archive.length} >/dev/null; exit 0; fi`,
+      options.once
+        ? `if [ -e ${DELIVERED_MARKER} ]; then head -c ${archive.length} >/dev/null; exit 0; fi`
+        : `find ${WORKSPACE_PATH} -mindepth 1 -maxdepth 1 -exec rm -rf {} +`,
       `head -c ${archive.length} | tar -xzf - -C ${WORKSPACE_PATH} && : > ${DELIVERED_MARKER}`,
     ].join('\n');
     // Never ends: on the older channel protocol the end of stdin closes the whole connection.

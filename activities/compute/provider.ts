@@ -83,6 +83,18 @@ export interface ComputeProvider {
   terminate(instance: Instance): Promise<void>;
   /** Stops every process a previous exec left running (a retried command starts clean). */
   reset?(instance: Instance): Promise<void>;
+  /**
+   * For providers whose instances keep their own copy of the files (a VM, a Fargate task, a pod):
+   * replaces the instance's working directory with the host `workspace`'s files (without .git),
+   * so a retried command starts from them. Stops any command still running there first.
+   */
+  deliverWorkspace?(instance: Instance, workspace: string, deadline: number): Promise<void>;
+  /**
+   * The other way: replaces the host `workspace`'s files (everything except .git) with the
+   * instance's, so the host can commit them as a checkpoint. Files deleted on the instance are
+   * deleted in the checkpoint too.
+   */
+  collectWorkspace?(instance: Instance, workspace: string, deadline: number): Promise<void>;
 }
 
 /** One region's copy of a disk snapshot. */

@@ -21,6 +21,12 @@ export interface MotoServer {
   credentials: { accessKeyId: string; secretAccessKey: string };
   /** Forgets every resource (POST /moto-api/reset). */
   reset(): Promise<void>;
+  /**
+   * How a model's state moves (moto's state manager), e.g. `ecs::task`: by default a task's
+   * status advances one step per DescribeTasks towards STOPPED, which a long poll would take for
+   * a stop. `{ progression: 'manual', times: N }` makes it advance only after N reads.
+   */
+  setTransition(model: string, transition: { progression: 'manual' | 'immediate' | 'time'; times?: number; seconds?: number }): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -80,6 +86,13 @@ export async function startMoto(): Promise<MotoServer> {
       reset: async () => {
         const res = await fetch(`${endpoint}/moto-api/reset`, { method: 'POST' });
         if (!res.ok) throw new Error(`moto reset: HTTP ${res.status}`);
+      },
+      setTransition: async (model, transition) => {
+        const res = await fetch(`${endpoint}/moto-api/state-manager/set-transition`, {
+          method: 'POST',
+          body: JSON.stringify({ model_name: model, transition }),
+        });
+        if (!res.ok) throw new Error(`moto set-transition ${model}: HTTP ${res.status} ${await res.text()}`);
       },
       stop: () => proc.stop(),
     };

@@ -1,8 +1,10 @@
 /**
  * The aws-ec2 provider through the real AWS SDK against moto's server (started here on loopback).
- * moto keeps EC2/EBS/SSM state like AWS does, but it runs no VM: SSM SendCommand is accepted and
- * its invocation reports Success with no output, so exec is tested for what is sent and for
- * interruption, not for a command's output.
+ * moto keeps EC2/EBS/SSM state like AWS does, but it runs no VM. Without a bucket exec goes through
+ * SSM, which moto accepts and reports as Success with no output: tested for what is sent and for
+ * interruption. With a bucket exec and files go through the remote runner over S3: there a
+ * STAND-IN (test/support/remote-stand-in.ts) runs the instance's real user data as a host process,
+ * so commands really run and their output and files really come back.
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -10,7 +12,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { CreateBucketCommand, GetObjectTaggingCommand, HeadObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { CreateBucketCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import {
   DescribeImagesCommand,
   DescribeInstanceAttributeCommand,
@@ -28,6 +30,8 @@ import { AwsEc2Provider, createAwsEc2Provider, TAG_CHECKPOINT, TAG_MACHINE, TAG_
 import type { ProvisionRequest } from '../../activities/compute/provider.js';
 import { NoSpotCapacityError, chooseSpotPlacement, priceUnits, spotPolicy } from '../../domain/spot.js';
 import { startMoto, type MotoServer } from '../../scripts/services/moto.js';
+import { remoteRunnerCases } from '../support/remote-runner-cases.js';
+import { standInForEc2Instance } from '../support/remote-stand-in.js';
 
 const REGION = 'us-east-1';
 const REPLICA = 'eu-west-1';
@@ -135,56 +139,6 @@ describe('aws-ec2 provider (real AWS SDK against moto server)', function () {
     const byTag = await ec2.send(new DescribeInstancesCommand({ Filters: [{ Name: `tag:${TAG_MACHINE}`, Values: [req.machineId] }] }));
     assert.equal(byTag.Reservations?.flatMap((r) => r.Instances ?? []).length, 1);
     await provider.terminate(instance);
-  });
-
-  it("delivers the checkpoint's files: the workspace goes to S3 and the first boot unpacks it", async () => {
-    const s3 = new S3Client({ region: REGION, endpoint: moto.endpoint, credentials: moto.credentials, forcePathStyle: true });
-    await s3.send(new CreateBucketCommand({ Bucket: 'autovibe-workspaces' }));
-    const withBucket = createAwsEc2Provider({
-      region: REGION,
-      endpoint: moto.endpoint,
-      credentials: moto.credentials,
-      imageId,
-      workspaceBucket: 'autovibe-workspaces',
-      userData: 'echo booted',
-    });
-    const workspace = fs.mkdtempSync(path.join(os.tmpdir(), 'autovibe-ec2-ws-'));
-    const unpacked = fs.mkdtempSync(path.join(os.tmpdir(), 'autovibe-ec2-unpacked-'));
-    try {
-      fs.mkdirSync(path.join(workspace, 'src'));
-      fs.writeFileSync(path.join(workspace, 'README.md'), '# project\n');
-      fs.writeFileSync(path.join(workspace, 'src', 'main.ts'), 'export const x = 1;\n');
-      fs.writeFileSync(path.join(workspace, '.git'), 'gitdir: /host/only/path\n');
-      const req = request({ workspace });
-      const instance = await withBucket.provision(req);
-
-      const attr = await ec2.send(new DescribeInstanceAttributeCommand({ InstanceId: instance.instanceRef, Attribute: 'userData' }));
-      const userData = Buffer.from(attr.UserData?.Value ?? '', 'base64').toString('utf8');
-      assert.match(userData, /^#!\/bin\/sh\n/);
-      assert.match(userData, /\necho booted$/, 'the configured user data runs after the unpacking');
-      const url = /curl -fsS --retry 5 '([^']+)' \| tar -xz -C \/workspace/.exec(userData)?.[1];
-      assert.ok(url, userData);
-
-      // What the instance does at first boot: download from the presigned URL and unpack.
-      const res = await fetch(url);
-      assert.equal(res.status, 200);
-      fs.writeFileSync(path.join(unpacked, 'ws.tar.gz'), Buffer.from(await res.arrayBuffer()));
-      execFileSync('tar', ['-xzf', path.join(unpacked, 'ws.tar.gz'), '-C', unpacked]);
-      assert.equal(fs.readFileSync(path.join(unpacked, 'README.md'), 'utf8'), '# project\n');
-      assert.equal(fs.readFileSync(path.join(unpacked, 'src', 'main.ts'), 'utf8'), 'export const x = 1;\n');
-      assert.ok(!fs.existsSync(path.join(unpacked, '.git')), "the worktree's .git link stays on the host");
-
-      const key = withBucket.workspaceKey(req);
-      const tagging = await s3.send(new GetObjectTaggingCommand({ Bucket: 'autovibe-workspaces', Key: key }));
-      assert.equal(tagging.TagSet?.find((t) => t.Key === TAG_MACHINE)?.Value, req.machineId);
-
-      await withBucket.terminate(instance);
-      await assert.rejects(s3.send(new HeadObjectCommand({ Bucket: 'autovibe-workspaces', Key: key })), /NotFound/);
-      await withBucket.terminate(instance);
-    } finally {
-      fs.rmSync(workspace, { recursive: true, force: true });
-      fs.rmSync(unpacked, { recursive: true, force: true });
-    }
   });
 
   it('refuses to launch when every spot price is above the maximum', async () => {
@@ -320,5 +274,87 @@ describe('aws-ec2 provider (real AWS SDK against moto server)', function () {
     const home = await provider.provisionFromSnapshot(request({ spot: false }), snapshotRef);
     assert.equal(home.details?.fromSnapshot, snapshotRef);
     await Promise.all([provider.terminate(instance), provider.terminate(home), replicaProvider.terminate(restored)]);
+  });
+});
+
+describe('aws-ec2 provider with the remote runner over S3 (moto; the VM is a STAND-IN running the real user data)', function () {
+  this.timeout(120_000);
+  const BUCKET = 'autovibe-machines';
+  let moto: MotoServer;
+  let ec2: EC2Client;
+  let s3: S3Client;
+  let provider: AwsEc2Provider;
+
+  before(async () => {
+    moto = await startMoto();
+    ec2 = new EC2Client({ region: REGION, endpoint: moto.endpoint, credentials: moto.credentials });
+    s3 = new S3Client({ region: REGION, endpoint: moto.endpoint, credentials: moto.credentials, forcePathStyle: true });
+    await s3.send(new CreateBucketCommand({ Bucket: BUCKET }));
+    const images = await ec2.send(new DescribeImagesCommand({ Owners: ['amazon'] }));
+    const imageId = images.Images?.find((i) => i.RootDeviceType === 'ebs' && i.ImageId)?.ImageId ?? '';
+    provider = createAwsEc2Provider({
+      region: REGION,
+      endpoint: moto.endpoint,
+      credentials: moto.credentials,
+      imageId,
+      workspaceBucket: BUCKET,
+      userData: 'echo booted > "$w/.booted-by-user-data"',
+      pollIntervalMs: 200,
+    });
+  });
+
+  after(async () => {
+    await moto?.stop();
+  });
+
+  remoteRunnerCases(
+    () => ({
+      provider,
+      standIn: (instance) => standInForEc2Instance(ec2, instance.instanceRef),
+      reachableUrl: `${moto.endpoint}/moto-api/data.json`,
+      // What AWS does when it reclaims spot capacity.
+      interrupt: async (instance) => {
+        await ec2.send(new TerminateInstancesCommand({ InstanceIds: [instance.instanceRef] }));
+      },
+      objectsOf: async (instance) =>
+        (
+          (await s3.send(new ListObjectsV2Command({ Bucket: BUCKET, Prefix: `autovibe/machines/${instance.projectId}/${instance.machineId}/` }))).Contents ?? []
+        ).map((o) => o.Key!),
+    }),
+    'project-ec2-runner',
+  );
+
+  it('user data: unpack, then the configured user data, then the runner, detached', async () => {
+    const workspace = fs.mkdtempSync(path.join(os.tmpdir(), 'autovibe-ec2-ws-'));
+    try {
+      fs.writeFileSync(path.join(workspace, 'README.md'), '# project\n');
+      const instance = await provider.provision({
+        machineId: `machine-${crypto.randomUUID()}`,
+        projectId: 'project-ec2-runner',
+        profile: 'lightweight',
+        spot: false,
+        workspace,
+        tags: {},
+      });
+      const attr = await ec2.send(new DescribeInstanceAttributeCommand({ InstanceId: instance.instanceRef, Attribute: 'userData' }));
+      const userData = Buffer.from(attr.UserData?.Value ?? '', 'base64').toString('utf8');
+      assert.match(userData, /^#!\/bin\/sh\n/);
+      const unpack = userData.indexOf('| tar -xz -C "$w"');
+      const extra = userData.indexOf('.booted-by-user-data');
+      const runner = userData.indexOf('nohup sh "$r"');
+      assert.ok(unpack > 0 && extra > unpack && runner > extra, userData);
+      const standIn = await standInForEc2Instance(ec2, instance.instanceRef);
+      try {
+        const booted = path.join(standIn.workdir, '.booted-by-user-data');
+        for (let i = 0; i < 100 && !fs.existsSync(booted); i++) await new Promise((r) => setTimeout(r, 100));
+        assert.equal(fs.readFileSync(booted, 'utf8'), 'booted\n');
+        assert.equal(fs.readFileSync(path.join(standIn.workdir, 'README.md'), 'utf8'), '# project\n');
+      } finally {
+        await provider.terminate(instance);
+        await standIn.stop();
+      }
+    } finally {
+      fs.rmSync(workspace, { recursive: true, force: true });
+    }
   });
 });

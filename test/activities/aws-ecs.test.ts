@@ -1,6 +1,8 @@
 /**
  * The aws-ecs provider through the real AWS SDK against moto's server (started here on loopback).
- * moto keeps ECS clusters, task definitions and tasks like AWS does but runs no container.
+ * moto keeps ECS clusters, task definitions and tasks like AWS does but runs no container. With a
+ * bucket, exec and files go through the remote runner over S3: there a STAND-IN
+ * (test/support/remote-stand-in.ts) runs the task's real command override as a host process.
  */
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
@@ -17,6 +19,9 @@ import {
 import { AwsEcsProvider, ExecUnsupportedError, TAG_MACHINE, TAG_PROJECT, createAwsEcsProvider, fargateSize } from '../../activities/compute/aws-ecs.js';
 import type { ProvisionRequest } from '../../activities/compute/provider.js';
 import { startMoto, type MotoServer } from '../../scripts/services/moto.js';
+import { CreateBucketCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import { remoteRunnerCases } from '../support/remote-runner-cases.js';
+import { standInForEcsTask } from '../support/remote-stand-in.js';
 
 const REGION = 'us-east-1';
 const CLUSTER = 'autovibe-machines';
@@ -183,4 +188,70 @@ describe('aws-ecs provider (real AWS SDK against moto server)', function () {
     await assert.rejects(provider.snapshot(instance, { checkpointId: 'checkpoint-1' }), /keeps no disk/);
     await provider.terminate(instance);
   });
+});
+
+describe('aws-ecs provider with the remote runner over S3 (moto; the task is a STAND-IN running the real command override)', function () {
+  this.timeout(120_000);
+  const BUCKET = 'autovibe-ecs-machines';
+  let moto: MotoServer;
+  let ecs: ECSClient;
+  let s3: S3Client;
+  let provider: AwsEcsProvider;
+
+  before(async () => {
+    moto = await startMoto();
+    const clientConfig = { region: REGION, endpoint: moto.endpoint, credentials: moto.credentials };
+    ecs = new ECSClient(clientConfig);
+    s3 = new S3Client({ ...clientConfig, forcePathStyle: true });
+    await s3.send(new CreateBucketCommand({ Bucket: BUCKET }));
+    // Tasks stay RUNNING however often they are described (moto advances them per read by default).
+    await moto.setTransition('ecs::task', { progression: 'manual', times: 1_000_000 });
+    const ec2 = new EC2Client(clientConfig);
+    const subnetId = (await ec2.send(new DescribeSubnetsCommand({}))).Subnets?.[0]?.SubnetId ?? '';
+    const securityGroupId = (await ec2.send(new DescribeSecurityGroupsCommand({}))).SecurityGroups?.[0]?.GroupId ?? '';
+    await ecs.send(new CreateClusterCommand({ clusterName: CLUSTER, capacityProviders: ['FARGATE', 'FARGATE_SPOT'] }));
+    await ecs.send(
+      new RegisterTaskDefinitionCommand({
+        family: 'autovibe-machine',
+        requiresCompatibilities: ['FARGATE'],
+        networkMode: 'awsvpc',
+        cpu: '1024',
+        memory: '2048',
+        containerDefinitions: [{ name: 'machine', image: 'autovibe/machine:latest', essential: true, cpu: 1024, memory: 2048 }],
+      }),
+    );
+    provider = createAwsEcsProvider({
+      region: REGION,
+      endpoint: moto.endpoint,
+      credentials: moto.credentials,
+      cluster: CLUSTER,
+      taskDefinition: 'autovibe-machine',
+      containerName: 'machine',
+      subnets: [subnetId],
+      securityGroups: [securityGroupId],
+      workspaceBucket: BUCKET,
+      pollIntervalMs: 200,
+    });
+  });
+
+  after(async () => {
+    await moto?.stop();
+  });
+
+  remoteRunnerCases(
+    () => ({
+      provider,
+      standIn: (instance) => standInForEcsTask(ecs, CLUSTER, instance.instanceRef, 'machine'),
+      reachableUrl: `${moto.endpoint}/moto-api/data.json`,
+      // What Fargate does when it reclaims Spot capacity.
+      interrupt: async (instance) => {
+        await ecs.send(new StopTaskCommand({ cluster: CLUSTER, task: instance.instanceRef, reason: 'SpotInterruption' }));
+      },
+      objectsOf: async (instance) =>
+        (
+          (await s3.send(new ListObjectsV2Command({ Bucket: BUCKET, Prefix: `autovibe/machines/${instance.projectId}/${instance.machineId}/` }))).Contents ?? []
+        ).map((o) => o.Key!),
+    }),
+    'project-ecs-runner',
+  );
 });

@@ -202,6 +202,33 @@ describe('kubernetes provider (real client against replayed Kubernetes API respo
     }
   });
 
+  it("deliverWorkspace (a retried command) empties the pod's /workspace and fills it with the host's files, delivered before or not", async () => {
+    const workspace = fs.mkdtempSync(path.join(os.tmpdir(), 'autovibe-k8s-host-'));
+    const pod = fs.mkdtempSync(path.join(os.tmpdir(), 'autovibe-k8s-pod-'));
+    try {
+      fs.writeFileSync(path.join(workspace, 'base.txt'), 'base\n');
+      fs.writeFileSync(path.join(workspace, '.git'), 'gitdir: /host/repo/.git/worktrees/m\n');
+      server.on('GET', JOB_PATH, ok(R.jobRunning)).on('GET', PODS_PATH, ok(R.podsRunning)).onExec({ readStdin: true, status: R.execStatusSuccess });
+      await provider.deliverWorkspace(instance, workspace, Date.now() + 10_000);
+      const script = server.execRequests[0]?.query.getAll('command')[2] ?? '';
+      const archive = server.stdinReceived[0];
+      assert.ok(archive, 'the archive arrived on stdin');
+      // What the pod's shell does with it, run by a real sh on a stand-in /workspace that holds
+      // a failed attempt's leftovers and the marker of an earlier delivery.
+      fs.mkdirSync(path.join(pod, 'workspace', 'junk-dir'), { recursive: true });
+      fs.writeFileSync(path.join(pod, 'workspace', 'junk.txt'), 'left by the failed attempt\n');
+      fs.writeFileSync(path.join(pod, 'workspace', '.hidden-junk'), 'x\n');
+      fs.writeFileSync(path.join(pod, 'delivered'), '');
+      const local = script.replaceAll('/tmp/.autovibe-workspace-delivered', path.join(pod, 'delivered')).replaceAll('/workspace', path.join(pod, 'workspace'));
+      execFileSync('/bin/sh', ['-c', local], { input: archive });
+      assert.deepEqual(fs.readdirSync(path.join(pod, 'workspace')).sort(), ['base.txt']);
+      assert.equal(fs.readFileSync(path.join(pod, 'workspace', 'base.txt'), 'utf8'), 'base\n');
+    } finally {
+      fs.rmSync(workspace, { recursive: true, force: true });
+      fs.rmSync(pod, { recursive: true, force: true });
+    }
+  });
+
   it('lists running machine Jobs of every namespace by label, skipping finished ones', async () => {
     server.on('GET', '/apis/batch/v1/jobs', ok(R.jobsAllNamespaces));
     const listed = await provider.listInstances();
