@@ -86,7 +86,8 @@ describe('remote machines end to end (aws-ec2 and aws-ecs at moto, instances are
   });
 
   const start = async (provider: 'aws-ec2' | 'aws-ecs', command: string): Promise<{ id: string; standIn: RemoteStandIn }> => {
-    const res = await p.api('POST', '/v1/machines', { projectId, type: 'shell', provider, command, limits: { money: '0.25', minutes: 5 } });
+    // cache: false — both providers run the same commands, and each must run on its own instance.
+    const res = await p.api('POST', '/v1/machines', { projectId, type: 'shell', provider, command, cache: false, limits: { money: '0.25', minutes: 5 } });
     assert.equal(res.status, 202, JSON.stringify(res.body));
     const id = res.body.id as string;
     const { standIn } = provider === 'aws-ec2' ? await standInForEc2Machine(ec2, id) : await standInForEcsMachine(ecs, CLUSTER, id, CONTAINER);
