@@ -25,9 +25,9 @@ import {
   type V1Pod,
   type V1Status,
 } from '@kubernetes/client-node';
-import { execFile, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import { Readable, Writable } from 'node:stream';
+import { packWorkspace, replaceWorkspaceFiles } from './workspace-archive.js';
 import {
   LABEL_MACHINE,
   LABEL_MANAGED,
@@ -173,7 +173,7 @@ export class KubernetesProvider implements ComputeProvider {
   async deliverWorkspace(instance: Instance, workspace: string, deadline: number, options: { once?: boolean } = {}): Promise<void> {
     const pod = await this.waitForPod(instance, deadline);
     if (typeof pod !== 'string') throw new Error(`cannot deliver the workspace to ${instance.instanceRef}: ${pod.stopReason}`);
-    const archive = await tarGz(workspace);
+    const archive = await packWorkspace(workspace);
     const script = [
       options.once
         ? `if [ -e ${DELIVERED_MARKER} ]; then head -c ${archive.length} >/dev/null; exit 0; fi`
@@ -217,10 +217,7 @@ export class KubernetesProvider implements ComputeProvider {
     if (result.exitCode !== 0) {
       throw new Error(`packing the workspace of ${instance.instanceRef} failed (${result.stopReason ?? `exit ${String(result.exitCode)}`}): ${stderr.trim()}`);
     }
-    for (const entry of await fs.promises.readdir(workspace)) {
-      if (entry !== '.git') await fs.promises.rm(`${workspace}/${entry}`, { recursive: true, force: true });
-    }
-    await untarGz(Buffer.concat(stdout), workspace);
+    await replaceWorkspaceFiles(workspace, Buffer.concat(stdout));
   }
 
   /** The machine's running pod, once it runs (image pull, scheduling), or why it never will. */
@@ -405,27 +402,6 @@ function isDirectory(dir: string): boolean {
   } catch {
     return false;
   }
-}
-
-function untarGz(archive: Buffer, dir: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    // --no-same-owner: files belong to the worker's user, whatever uid made them in the pod.
-    const child = spawn('tar', ['-xzf', '-', '--no-same-owner', '--exclude=./.git', '-C', dir], { stdio: ['pipe', 'ignore', 'pipe'] });
-    let stderr = '';
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`unpacking into ${dir} failed: ${stderr.trim() || `tar exited ${String(code)}`}`))));
-    child.stdin.on('error', () => {});
-    child.stdin.end(archive);
-  });
-}
-
-function tarGz(dir: string): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    execFile('tar', ['-C', dir, '--exclude=./.git', '-czf', '-', '.'], { encoding: 'buffer', maxBuffer: 1024 * 1024 * 1024 }, (err, stdout, stderr) =>
-      err ? reject(new Error(`tar of ${dir} failed: ${stderr.toString().trim() || err.message}`)) : resolve(stdout),
-    );
-  });
 }
 
 /** Neither finished (Complete/Failed) nor being deleted. */
