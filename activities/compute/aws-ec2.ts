@@ -93,7 +93,8 @@ export interface AwsEc2Config {
    */
   workspaceBucket?: string;
   /** Key prefix of each machine's folder in the bucket; default `autovibe/machines/`. */
-  workspacePrefix?: string; /** Size of one segment of a command's output in the bucket (remote runner); default 1 MiB. */
+  workspacePrefix?: string;
+  /** Size of one segment of a command's output in the bucket (remote runner); default 1 MiB. */
   outputSegmentBytes?: number;
   /** Output segments per stream (remote runner); default 32. */
   outputSegments?: number;

@@ -47,7 +47,8 @@ export interface AwsEcsConfig {
   /** Key prefix of each machine's folder in the bucket; default `autovibe/machines/`. */
   workspacePrefix?: string;
   /** How often exec polls the runner's uploads and the task; default 1000 ms. */
-  pollIntervalMs?: number; /** Size of one segment of a command's output in the bucket (remote runner); default 1 MiB. */
+  pollIntervalMs?: number;
+  /** Size of one segment of a command's output in the bucket (remote runner); default 1 MiB. */
   outputSegmentBytes?: number;
   /** Output segments per stream (remote runner); default 32. */
   outputSegments?: number;
