@@ -94,6 +94,10 @@ export interface AwsEc2Config {
   workspaceBucket?: string;
   /** Key prefix of each machine's folder in the bucket; default `autovibe/machines/`. */
   workspacePrefix?: string;
+  /** Size of one segment of a command's output in the bucket (remote runner); default 1 MiB. */
+  outputSegmentBytes?: number;
+  /** Output segments per stream (remote runner); default 32. */
+  outputSegments?: number;
 }
 
 export const TAG_MANAGED = 'autovibe:managed';
@@ -155,6 +159,8 @@ export class AwsEc2Provider implements DiskSnapshotProvider {
         bucket: config.workspaceBucket,
         ...(config.workspacePrefix ? { prefix: config.workspacePrefix } : {}),
         ...(config.pollIntervalMs ? { pollIntervalMs: config.pollIntervalMs } : {}),
+        ...(config.outputSegmentBytes ? { segmentBytes: config.outputSegmentBytes } : {}),
+        ...(config.outputSegments ? { segments: config.outputSegments } : {}),
       });
       this.runner = runner;
       this.deliverWorkspace = async (instance, workspace, deadline) =>

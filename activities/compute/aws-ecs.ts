@@ -48,6 +48,10 @@ export interface AwsEcsConfig {
   workspacePrefix?: string;
   /** How often exec polls the runner's uploads and the task; default 1000 ms. */
   pollIntervalMs?: number;
+  /** Size of one segment of a command's output in the bucket (remote runner); default 1 MiB. */
+  outputSegmentBytes?: number;
+  /** Output segments per stream (remote runner); default 32. */
+  outputSegments?: number;
 }
 
 export const TAG_MANAGED = 'autovibe:managed';
@@ -94,6 +98,8 @@ export class AwsEcsProvider implements ComputeProvider {
         bucket: config.workspaceBucket,
         ...(config.workspacePrefix ? { prefix: config.workspacePrefix } : {}),
         ...(config.pollIntervalMs ? { pollIntervalMs: config.pollIntervalMs } : {}),
+        ...(config.outputSegmentBytes ? { segmentBytes: config.outputSegmentBytes } : {}),
+        ...(config.outputSegments ? { segments: config.outputSegments } : {}),
       });
       this.runner = runner;
       this.deliverWorkspace = async (instance, workspace, deadline) =>

@@ -7,20 +7,25 @@
  * or `pool/<uuid>` for a warm instance; see newChannel):
  * - `runner.sh`   the script below, fetched by the boot script.
  * - `control`     the current order. The instance holds a presigned GET URL of it, made at
- *                 provision time and polled every second. A presigned URL lives at most 7 days
+ *                 provision time and polled every second with If-None-Match and the ETag of its
+ *                 last copy: an unchanged order costs a 304 and no body (moto answers 304 too; a
+ *                 store that ignores the condition sends the same order again, which the runner
+ *                 skips by its seq). A presigned URL lives at most 7 days
  *                 (SigV4), or less when the signing credentials are temporary, and it cannot be
  *                 renewed once the instance booted: a machine must end within that (machine time
  *                 limits are far below it).
- * - `orders/<seq>-<uuid>/{stdout,stderr,status,archive}`  what the instance uploads for order `seq`,
- *                 through presigned PUT URLs carried in the order itself.
+ * - `orders/<seq>-<uuid>/{stdout.<k>,stderr.<k>,status,archive}`  what the instance uploads for
+ *                 order `seq`, through presigned PUT URLs carried in the order itself.
  *
  * An order is text a shell can read: `KEY=value` lines, a `---` line, then the script (exec only):
  *
  *     SEQ=12                  increasing; the runner acts once on each new seq, never on an older one
  *     KIND=exec               exec | cancel | collect | deliver
  *     NETWORK=0               exec: 0 runs the script in an empty network namespace (unshare --net)
- *     STDOUT_URL=https://…    exec: PUT, the whole stdout so far, again every second while it grows
- *     STDERR_URL=https://…    exec: PUT, the same for stderr
+ *     SEGMENT_BYTES=1048576   exec: S, the size of one output segment
+ *     SEGMENTS=32             exec: N, segments per stream
+ *     STDOUT_URL_<k>=https://…  exec, k = 0 … N-1: PUT segment k of stdout, bytes [k*S, (k+1)*S)
+ *     STDERR_URL_<k>=https://…  exec: the same for stderr
  *     STATUS_URL=https://…    PUT once when the order is done: exec's exit code; collect/deliver
  *                             0 or 1; cancel `cancelled` (the command's session is dead)
  *     ARCHIVE_URL=https://…   collect: PUT a tar.gz of the working directory (without .git);
@@ -31,11 +36,25 @@
  * exec starts the script in its own session (setsid) in the working directory and keeps polling;
  * `cancel` and `deliver` kill a running command's whole session first. `collect` may run while a
  * command runs (a checkpoint of the live files). The working directory is `$AUTOVIBE_WORKDIR`,
- * default /workspace. On the platform side exec polls the output objects with ranged GETs and hands
- * only the new bytes to `onOutput`, so output of any length arrives whole (SSM cut it at 24,000
- * characters). Each stream arrives in order; how the two interleave is known only to the second.
- * The runner re-uploads a grown output whole (S3 has no append), so a command printing hundreds of
- * megabytes costs that much upload per second: such output belongs in a file.
+ * default /workspace.
+ *
+ * Output. S3 has no append, so each stream is cut into segments of S bytes: every second the
+ * runner uploads what is new of the segment still filling (again, whole, as it grows) and each
+ * segment that filled up once; a full segment is never sent again. Upload is thus linear in the
+ * output, plus at most S per second per stream while a segment fills (re-uploading the whole
+ * stream every second would cost ~9 GB for 10 MB printed over 30 minutes). Output beyond
+ * (N-1)*S all goes into the last segment, which is re-uploaded whole as it grows: a command
+ * printing more than N*S (32 MiB by default) costs that much upload per second, and such output
+ * belongs in a file. On the platform side exec reads each stream from its offset with ranged GETs
+ * of the segment holding it (offset / S), going on to the next once the current one is full, and
+ * hands only the new bytes to `onOutput`; after the status object it reads to the end. So output
+ * of any length arrives whole (SSM cut it at 24,000 characters). Each stream arrives in order;
+ * how the two interleave is known only to the second.
+ *
+ * Order size: an exec order carries 2*N + 1 presigned URLs. Measured with N = 64, a real-length
+ * bucket and keys: 78 KB with long-term keys, 227-265 KB with temporary credentials (their
+ * session token is in every URL). Hence N = 32 by default (half of that), 32 MiB
+ * per stream before the last segment takes the rest. The order is fetched once (then 304s).
  */
 import { execFile } from 'node:child_process';
 import crypto from 'node:crypto';
@@ -52,6 +71,10 @@ export const PRESIGN_MAX_SECONDS = 7 * 24 * 3600;
 const INTERRUPTION_EVERY_POLLS = 5;
 /** How long a cancel waits for the runner to confirm the command is dead. */
 const CANCEL_CONFIRM_MS = 20_000;
+/** Default size of one output segment (see the protocol above). */
+export const SEGMENT_BYTES = 1024 * 1024;
+/** Default number of segments per stream; the order carries a presigned URL for each (see Order size above). */
+export const SEGMENTS = 32;
 
 export const RUNNER_SCRIPT = String.raw`#!/bin/sh
 # AutoVibe remote runner: see activities/compute/remote-runner.ts for the protocol.
@@ -77,15 +100,53 @@ stop_cmd() {
   pid=
 }
 
+# Uploads what is new of stream $1 (out | err): each segment once it is full, the growing one
+# again while it grows; the last segment takes everything beyond (segments - 1) * bytes.
+# Fails when an upload failed (what is left goes next time).
+flush_stream() {
+  ok=0
+  n=$(wc -c <"$state/$1")
+  eval "k=\$seg_$1 sent=\$sent_$1"
+  while [ "$c_segs" -gt 0 ]; do
+    start=$((k * c_bytes))
+    len=$((n - start))
+    if [ "$k" -lt $((c_segs - 1)) ] && [ "$len" -gt "$c_bytes" ]; then len=$c_bytes; fi
+    [ "$len" -gt "$sent" ] || break
+    tail -c +$((start + 1)) "$state/$1" | head -c "$len" >"$state/seg"
+    eval "url=\$c_$1_$k"
+    put "$state/seg" "$url" || {
+      ok=1
+      break
+    }
+    sent=$len
+    { [ "$k" -lt $((c_segs - 1)) ] && [ "$sent" -eq "$c_bytes" ]; } || break
+    k=$((k + 1))
+    sent=0
+  done
+  eval "seg_$1=\$k sent_$1=\$sent"
+  return $ok
+}
+
 flush() {
-  n=$(wc -c <"$state/out")
-  if [ "$n" != "$sent_out" ] && put "$state/out" "$cmd_out_url"; then sent_out=$n; fi
-  n=$(wc -c <"$state/err")
-  if [ "$n" != "$sent_err" ] && put "$state/err" "$cmd_err_url"; then sent_err=$n; fi
+  flush_stream out
+  f=$?
+  flush_stream err && [ "$f" = 0 ]
+}
+
+# The control object, only when it changed (If-None-Match with its last ETag: 304, no body).
+# A store that ignores the condition answers 200 with the same order, which the seq skips.
+fetch_control() {
+  if [ -s "$state/etag" ]; then
+    code=$(curl -sS -o "$state/control" -D "$state/headers" -w '%{http_code}' -H "If-None-Match: $(cat "$state/etag")" "$control_url" 2>/dev/null) || return 1
+  else
+    code=$(curl -sS -o "$state/control" -D "$state/headers" -w '%{http_code}' "$control_url" 2>/dev/null) || return 1
+  fi
+  [ "$code" = 200 ] || return 1
+  sed -n 's/^[Ee][Tt][Aa][Gg]:[[:space:]]*//p' "$state/headers" | tr -d '\r' >"$state/etag"
 }
 
 read_order() {
-  o_seq= o_kind= o_net=1 o_out= o_err= o_status= o_archive=
+  o_seq= o_kind= o_net=1 o_status= o_archive= o_bytes=0 o_segs=0
   {
     while IFS= read -r line; do
       case $line in
@@ -93,14 +154,25 @@ read_order() {
         SEQ=*) o_seq=${'$'}{line#SEQ=} ;;
         KIND=*) o_kind=${'$'}{line#KIND=} ;;
         NETWORK=*) o_net=${'$'}{line#NETWORK=} ;;
-        STDOUT_URL=*) o_out=${'$'}{line#STDOUT_URL=} ;;
-        STDERR_URL=*) o_err=${'$'}{line#STDERR_URL=} ;;
+        SEGMENT_BYTES=*) o_bytes=${'$'}{line#SEGMENT_BYTES=} ;;
+        SEGMENTS=*) o_segs=${'$'}{line#SEGMENTS=} ;;
+        STDOUT_URL_*=* | STDERR_URL_*=*)
+          name=${'$'}{line%%=*}
+          k=${'$'}{name#*_URL_}
+          case $name in STDOUT*) s=out ;; *) s=err ;; esac
+          # k is digits only before it becomes part of a variable name.
+          val=${'$'}{line#*=}
+          case $k in '' | *[!0-9]*) ;; *) eval "o_$s""_$k=\$val" ;; esac
+          ;;
         STATUS_URL=*) o_status=${'$'}{line#STATUS_URL=} ;;
         ARCHIVE_URL=*) o_archive=${'$'}{line#ARCHIVE_URL=} ;;
       esac
     done
     cat >"$state/order.sh"
   } <"$1"
+  case $o_bytes in '' | *[!0-9]*) o_bytes=0 ;; esac
+  case $o_segs in '' | *[!0-9]*) o_segs=0 ;; esac
+  [ "$o_bytes" -gt 0 ] || o_segs=0
   case $o_seq in '' | *[!0-9]*) return 1 ;; esac
 }
 
@@ -109,8 +181,13 @@ start_exec() {
   : >"$state/out"
   : >"$state/err"
   rm -f "$state/rc" "$state/sid"
-  sent_out=-1 sent_err=-1
-  cmd_out_url=$o_out cmd_err_url=$o_err cmd_status_url=$o_status
+  seg_out=0 sent_out=0 seg_err=0 sent_err=0
+  c_bytes=$o_bytes c_segs=$o_segs cmd_status_url=$o_status
+  i=0
+  while [ "$i" -lt "$c_segs" ]; do
+    eval "c_out_$i=\$o_out_$i c_err_$i=\$o_err_$i"
+    i=$((i + 1))
+  done
   wrap=
   if [ "$o_net" = 0 ]; then
     # root on the VM; anyone else needs a user namespace to get a network namespace.
@@ -136,7 +213,7 @@ clear_workdir() {
 }
 
 while :; do
-  if curl -fsS -o "$state/control" "$control_url" 2>/dev/null && read_order "$state/control" && [ "$o_seq" -gt "$last" ]; then
+  if fetch_control && read_order "$state/control" && [ "$o_seq" -gt "$last" ]; then
     last=$o_seq
     case $o_kind in
       exec)
@@ -164,9 +241,8 @@ while :; do
   if [ -n "$pid" ]; then
     if [ -f "$state/rc" ]; then
       wait "$pid" 2>/dev/null
-      pid=
-      flush
-      put "$state/rc" "$cmd_status_url"
+      # The status only once all output is up: after it the platform reads to the end and stops.
+      if flush && put "$state/rc" "$cmd_status_url"; then pid=; fi
     else
       flush
     fi
@@ -197,6 +273,10 @@ export interface RemoteRunnerConfig {
   prefix?: string;
   /** How often the platform polls the runner's uploads; default 1000 ms. */
   pollIntervalMs?: number;
+  /** Size of one output segment; default SEGMENT_BYTES (1 MiB). */
+  segmentBytes?: number;
+  /** Segments per stream (the last one takes any output beyond); default SEGMENTS (32). */
+  segments?: number;
 }
 
 /**
@@ -216,12 +296,22 @@ export class RemoteRunner {
   readonly bucket: string;
   private readonly prefix: string;
   private readonly interval: number;
+  readonly segmentBytes: number;
+  readonly segments: number;
 
   constructor(config: RemoteRunnerConfig) {
     this.s3 = config.s3;
     this.bucket = config.bucket;
     this.prefix = config.prefix ?? 'autovibe/machines/';
     this.interval = config.pollIntervalMs ?? 1_000;
+    this.segmentBytes = config.segmentBytes ?? SEGMENT_BYTES;
+    this.segments = config.segments ?? SEGMENTS;
+    for (const [name, value] of [
+      ['segmentBytes', this.segmentBytes],
+      ['segments', this.segments],
+    ] as const) {
+      if (!Number.isSafeInteger(value) || value < 1) throw new RangeError(`RemoteRunnerConfig.${name} must be a positive integer, got ${value}`);
+    }
   }
 
   /** The instance's folder in the bucket. */
@@ -259,19 +349,32 @@ export class RemoteRunner {
     if (await interrupted()) return { exitCode: null, stopReason: 'interrupted' };
     if (request.signal?.aborted) return { exitCode: null, stopReason: 'aborted' };
     if (Date.now() >= request.deadline) return { exitCode: null, stopReason: 'deadline' };
+    const size = this.segmentBytes;
+    const last = this.segments - 1;
+    const segmentPuts: Array<[string, string]> = [];
+    for (const stream of ['stdout', 'stderr'] as const) {
+      for (let k = 0; k <= last; k++) segmentPuts.push([`${stream.toUpperCase()}_URL_${k}`, segmentKey(stream, k)]);
+    }
     const order = await this.order(channel, 'exec', {
-      puts: ['stdout', 'stderr', 'status'],
-      fields: { NETWORK: request.network ? '1' : '0' },
+      puts: [...segmentPuts, ['STATUS_URL', 'status']],
+      fields: { NETWORK: request.network ? '1' : '0', SEGMENT_BYTES: String(size), SEGMENTS: String(this.segments) },
       script: shellScript(request),
       until: request.deadline,
     });
     const offsets = { stdout: 0, stderr: 0 };
+    // Each stream from its offset: the segment holding it, then the next ones while they are full.
     const pump = async (): Promise<void> => {
       for (const stream of ['stdout', 'stderr'] as const) {
-        const chunk = await this.getFrom(`${order.folder}${stream}`, offsets[stream]);
-        if (chunk && chunk.length > 0) {
+        for (;;) {
+          const offset = offsets[stream];
+          const k = Math.min(Math.floor(offset / size), last);
+          let chunk = await this.getFrom(`${order.folder}${segmentKey(stream, k)}`, offset - k * size);
+          if (!chunk || chunk.length === 0) break;
+          // A segment before the last never holds more than its size.
+          if (k < last && offset + chunk.length > (k + 1) * size) chunk = chunk.subarray(0, (k + 1) * size - offset);
           offsets[stream] += chunk.length;
           request.onOutput?.(chunk, stream);
+          if (k === last || offsets[stream] < (k + 1) * size) break;
         }
       }
     };
@@ -300,13 +403,19 @@ export class RemoteRunner {
 
   /** Kills the running command, waiting (a bounded while) for the runner to confirm it. */
   async cancel(channel: string, interrupted: InterruptionCheck): Promise<void> {
-    const order = await this.order(channel, 'cancel', { puts: ['status'], until: Date.now() + CANCEL_CONFIRM_MS });
+    const order = await this.order(channel, 'cancel', { puts: [['STATUS_URL', 'status']], until: Date.now() + CANCEL_CONFIRM_MS });
     await this.waitStatus(order.folder, Date.now() + CANCEL_CONFIRM_MS, interrupted).catch(() => undefined);
   }
 
   /** Replaces the host `workspace`'s files (all but .git) with the instance's working directory. */
   async collect(channel: string, workspace: string, deadline: number, interrupted: InterruptionCheck): Promise<void> {
-    const order = await this.order(channel, 'collect', { puts: ['status', 'archive'], until: deadline });
+    const order = await this.order(channel, 'collect', {
+      puts: [
+        ['STATUS_URL', 'status'],
+        ['ARCHIVE_URL', 'archive'],
+      ],
+      until: deadline,
+    });
     const status = await this.waitStatus(order.folder, deadline, interrupted);
     if (status !== '0') throw new Error(`collecting the files of ${channel} failed on the instance (status ${status})`);
     const out = await this.s3.send(new GetObjectCommand({ Bucket: this.bucket, Key: `${order.folder}archive` }));
@@ -318,7 +427,7 @@ export class RemoteRunner {
   async deliver(channel: string, workspace: string, deadline: number, interrupted: InterruptionCheck): Promise<void> {
     const key = `${this.folder(channel)}deliver.tar.gz`;
     await this.putFile(key, await tarGz(workspace));
-    const order = await this.order(channel, 'deliver', { puts: ['status'], gets: { archive: key }, until: deadline });
+    const order = await this.order(channel, 'deliver', { puts: [['STATUS_URL', 'status']], gets: { archive: key }, until: deadline });
     const status = await this.waitStatus(order.folder, deadline, interrupted);
     if (status !== '0') throw new Error(`delivering the files of ${channel} failed on the instance (status ${status})`);
   }
@@ -339,7 +448,8 @@ export class RemoteRunner {
     channel: string,
     kind: OrderKind,
     opts: {
-      puts: Array<'stdout' | 'stderr' | 'status' | 'archive'>;
+      /** `[field, name]`: the order's field gets a presigned PUT URL of `<order folder><name>`. */
+      puts: Array<[string, string]>;
       gets?: { archive: string };
       fields?: Record<string, string>;
       script?: string;
@@ -353,7 +463,7 @@ export class RemoteRunner {
     // Until the order's end, plus room for the last uploads; never past the SigV4 maximum.
     const expires = Math.min(PRESIGN_MAX_SECONDS, Math.max(600, Math.ceil((opts.until - Date.now()) / 1000) + 600));
     const lines = [`SEQ=${seq}`, `KIND=${kind}`, ...Object.entries(opts.fields ?? {}).map(([k, v]) => `${k}=${v}`)];
-    for (const name of opts.puts) lines.push(`${name.toUpperCase()}_URL=${await this.presign('put', `${folder}${name}`, expires)}`);
+    for (const [field, name] of opts.puts) lines.push(`${field}=${await this.presign('put', `${folder}${name}`, expires)}`);
     if (opts.gets) lines.push(`ARCHIVE_URL=${await this.presign('get', opts.gets.archive, expires)}`);
     lines.push('---', opts.script ?? '');
     await this.put(`${base}control`, Buffer.from(`${lines.join('\n')}\n`), 'text/plain');
@@ -414,6 +524,11 @@ export class RemoteRunner {
   private async getText(key: string): Promise<string | undefined> {
     return (await this.getFrom(key, 0))?.toString('utf8');
   }
+}
+
+/** The object of segment `k` of a stream, in the order's folder. */
+export function segmentKey(stream: 'stdout' | 'stderr', k: number): string {
+  return `${stream}.${k}`;
 }
 
 function isMissing(err: unknown): boolean {

@@ -27,13 +27,16 @@ import {
 } from '@aws-sdk/client-ec2';
 import { ListCommandsCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { AwsEc2Provider, createAwsEc2Provider, TAG_CHECKPOINT, TAG_MACHINE, TAG_PROJECT, TAG_SOURCE_SNAPSHOT } from '../../activities/compute/aws-ec2.js';
-import type { ProvisionRequest } from '../../activities/compute/provider.js';
+import type { Instance, ProvisionRequest } from '../../activities/compute/provider.js';
 import { NoSpotCapacityError, chooseSpotPlacement, priceUnits, spotPolicy } from '../../domain/spot.js';
 import { startMoto, type MotoServer } from '../../scripts/services/moto.js';
 import { remoteRunnerCases } from '../support/remote-runner-cases.js';
 import { standInForEc2Instance } from '../support/remote-stand-in.js';
 
 const REGION = 'us-east-1';
+/** The remote runner's output segments in these tests: 16 of 4 KiB. */
+const SEGMENT_BYTES = 4096;
+const SEGMENTS = 16;
 const REPLICA = 'eu-west-1';
 
 const tag = (tags: Tag[] | undefined, key: string): string | undefined => tags?.find((t) => t.Key === key)?.Value;
@@ -298,6 +301,9 @@ describe('aws-ec2 provider with the remote runner over S3 (moto; the VM is a STA
       credentials: moto.credentials,
       imageId,
       workspaceBucket: BUCKET,
+      // Small output segments, so a test's output spans many (and overflows the last).
+      outputSegmentBytes: SEGMENT_BYTES,
+      outputSegments: SEGMENTS,
       userData: 'echo booted > "$w/.booted-by-user-data"',
       pollIntervalMs: 200,
     });
@@ -306,6 +312,11 @@ describe('aws-ec2 provider with the remote runner over S3 (moto; the VM is a STA
   after(async () => {
     await moto?.stop();
   });
+
+  const objectSizesOf = async (instance: Instance): Promise<Map<string, number>> => {
+    const out = await s3.send(new ListObjectsV2Command({ Bucket: BUCKET, Prefix: `autovibe/machines/${instance.projectId}/${instance.machineId}/` }));
+    return new Map((out.Contents ?? []).map((o) => [o.Key!, o.Size ?? 0]));
+  };
 
   remoteRunnerCases(
     () => ({
@@ -316,10 +327,10 @@ describe('aws-ec2 provider with the remote runner over S3 (moto; the VM is a STA
       interrupt: async (instance) => {
         await ec2.send(new TerminateInstancesCommand({ InstanceIds: [instance.instanceRef] }));
       },
-      objectsOf: async (instance) =>
-        (
-          (await s3.send(new ListObjectsV2Command({ Bucket: BUCKET, Prefix: `autovibe/machines/${instance.projectId}/${instance.machineId}/` }))).Contents ?? []
-        ).map((o) => o.Key!),
+      objectsOf: async (instance) => [...(await objectSizesOf(instance)).keys()],
+      objectSizesOf,
+      segmentBytes: SEGMENT_BYTES,
+      segments: SEGMENTS,
     }),
     'project-ec2-runner',
   );

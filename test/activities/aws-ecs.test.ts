@@ -17,13 +17,16 @@ import {
   type Tag,
 } from '@aws-sdk/client-ecs';
 import { AwsEcsProvider, ExecUnsupportedError, TAG_MACHINE, TAG_PROJECT, createAwsEcsProvider, fargateSize } from '../../activities/compute/aws-ecs.js';
-import type { ProvisionRequest } from '../../activities/compute/provider.js';
+import type { Instance, ProvisionRequest } from '../../activities/compute/provider.js';
 import { startMoto, type MotoServer } from '../../scripts/services/moto.js';
 import { CreateBucketCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { remoteRunnerCases } from '../support/remote-runner-cases.js';
 import { standInForEcsTask } from '../support/remote-stand-in.js';
 
 const REGION = 'us-east-1';
+/** The remote runner's output segments in these tests: 16 of 4 KiB. */
+const SEGMENT_BYTES = 4096;
+const SEGMENTS = 16;
 const CLUSTER = 'autovibe-machines';
 
 const tag = (tags: Tag[] | undefined, key: string): string | undefined => tags?.find((t) => t.key === key)?.value;
@@ -230,6 +233,9 @@ describe('aws-ecs provider with the remote runner over S3 (moto; the task is a S
       subnets: [subnetId],
       securityGroups: [securityGroupId],
       workspaceBucket: BUCKET,
+      // Small output segments, so a test's output spans many (and overflows the last).
+      outputSegmentBytes: SEGMENT_BYTES,
+      outputSegments: SEGMENTS,
       pollIntervalMs: 200,
     });
   });
@@ -237,6 +243,11 @@ describe('aws-ecs provider with the remote runner over S3 (moto; the task is a S
   after(async () => {
     await moto?.stop();
   });
+
+  const objectSizesOf = async (instance: Instance): Promise<Map<string, number>> => {
+    const out = await s3.send(new ListObjectsV2Command({ Bucket: BUCKET, Prefix: `autovibe/machines/${instance.projectId}/${instance.machineId}/` }));
+    return new Map((out.Contents ?? []).map((o) => [o.Key!, o.Size ?? 0]));
+  };
 
   remoteRunnerCases(
     () => ({
@@ -247,10 +258,10 @@ describe('aws-ecs provider with the remote runner over S3 (moto; the task is a S
       interrupt: async (instance) => {
         await ecs.send(new StopTaskCommand({ cluster: CLUSTER, task: instance.instanceRef, reason: 'SpotInterruption' }));
       },
-      objectsOf: async (instance) =>
-        (
-          (await s3.send(new ListObjectsV2Command({ Bucket: BUCKET, Prefix: `autovibe/machines/${instance.projectId}/${instance.machineId}/` }))).Contents ?? []
-        ).map((o) => o.Key!),
+      objectsOf: async (instance) => [...(await objectSizesOf(instance)).keys()],
+      objectSizesOf,
+      segmentBytes: SEGMENT_BYTES,
+      segments: SEGMENTS,
     }),
     'project-ecs-runner',
   );

@@ -18,6 +18,11 @@ export interface RemoteRunnerContext {
   reachableUrl: string;
   /** Objects under the machine's folder in the bucket. */
   objectsOf(instance: Instance): Promise<string[]>;
+  /** The same objects with their sizes in bytes. */
+  objectSizesOf(instance: Instance): Promise<Map<string, number>>;
+  /** The provider's output segment size and segment count (small here, so tests span many). */
+  segmentBytes: number;
+  segments: number;
   /** Takes the instance away from outside, as a spot reclaim does (plain AWS client). */
   interrupt(instance: Instance): Promise<void>;
 }
@@ -37,6 +42,16 @@ async function waitFor<T>(what: string, probe: () => T | undefined | false | Pro
     if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 100));
   }
+}
+
+/** The sizes of one stream's output segments in the bucket, by segment number (one exec order on the instance). */
+function segmentSizes(objects: Map<string, number>, stream: 'stdout' | 'stderr'): number[] {
+  const sizes: number[] = [];
+  for (const [key, size] of objects) {
+    const m = new RegExp(`/orders/[^/]+/${stream}\\.(\\d+)$`).exec(key);
+    if (m) sizes[Number(m[1])] = size;
+  }
+  return sizes;
 }
 
 function alive(pid: number): boolean {
@@ -134,6 +149,59 @@ export function remoteRunnerCases(ctx: () => RemoteRunnerContext, projectId: str
     assert.equal(result.exitCode, 0);
     assert.equal(result.stdout.length, expected.length);
     assert.equal(result.stdout, expected);
+    // Beyond segments × size it all went into the last segment.
+    const { segmentBytes: size, segments } = ctx();
+    assert.ok(expected.length > segments * size, 'the output overflows the segments');
+    const sizes = segmentSizes(await ctx().objectSizesOf(instance), 'stdout');
+    assert.deepEqual(sizes, [...Array<number>(segments - 1).fill(size), expected.length - (segments - 1) * size]);
+  });
+
+  it('output over several segments arrives whole and in order; each full segment is uploaded once; the control object is fetched only when it changed', async () => {
+    const { instance, standIn } = await launch(hostWorkspace({ 'a.txt': 'a\n' }));
+    const { segmentBytes: size } = ctx();
+    // Written over about 3 s, so the runner sees segments while they fill.
+    const result = await exec(instance, {
+      command: 'i=0; while [ $i -lt 2000 ]; do echo "line $i"; echo "e$i" >&2; i=$((i+1)); [ $((i % 200)) = 0 ] && sleep 0.3; done; exit 0',
+      network: true,
+      deadline: Date.now() + 60_000,
+    });
+    const stdout = Array.from({ length: 2000 }, (_, i) => `line ${i}\n`).join('');
+    const stderr = Array.from({ length: 2000 }, (_, i) => `e${i}\n`).join('');
+    assert.ok(stdout.length > 3 * size && stderr.length > 2 * size, 'more than 3 segments of stdout, more than 2 of stderr');
+    assert.equal(result.exitCode, 0);
+    assert.equal(result.stdout, stdout);
+    assert.equal(result.stderr, stderr);
+
+    const objects = await ctx().objectSizesOf(instance);
+    const calls = standIn.curlCalls();
+    for (const [stream, text] of [
+      ['stdout', stdout],
+      ['stderr', stderr],
+    ] as const) {
+      const full = Math.floor(text.length / size);
+      const expected = [...Array<number>(full).fill(size), ...(text.length % size ? [text.length % size] : [])];
+      assert.deepEqual(segmentSizes(objects, stream), expected, `${stream} segments in the bucket`);
+      let uploaded = 0;
+      for (let k = 0; k < expected.length; k++) {
+        const puts = calls.filter((c) => c.method === 'PUT' && c.exitCode === 0 && c.path.endsWith(`/${stream}.${k}`)).map((c) => c.bytes);
+        uploaded += puts.reduce((a, b) => a + b, 0);
+        // A segment is sent again only while it grows, and once it is full never again.
+        assert.ok(puts.length > 0, `${stream}.${k} was uploaded`);
+        for (let j = 1; j < puts.length; j++) assert.ok(puts[j]! > puts[j - 1]!, `${stream}.${k} uploads grow: ${puts.join(', ')}`);
+        assert.equal(puts.at(-1), expected[k], `${stream}.${k}'s last upload is the whole segment`);
+        if (expected[k] === size) assert.equal(puts.filter((b) => b === size).length, 1, `full ${stream}.${k} uploaded once`);
+      }
+      // Linear: the output once, plus at most one partial segment per upload round.
+      const rounds = calls.filter((c) => c.path.endsWith('/control')).length;
+      assert.ok(uploaded <= text.length + rounds * size, `${stream}: ${uploaded} bytes uploaded for ${text.length}`);
+    }
+
+    // The control object: a body only for a new order (the boot's and this exec's), a 304 otherwise.
+    const control = calls.filter((c) => c.path.endsWith('/control') && c.writeOut !== '');
+    const codes = control.map((c) => c.writeOut);
+    assert.ok(codes.filter((c) => c === '304').length >= 2, `304s while the command ran: ${codes.join(' ')}`);
+    assert.ok(codes.filter((c) => c === '200').length <= 2, `bodies only for new orders: ${codes.join(' ')}`);
+    assert.deepEqual([...new Set(codes)].sort(), ['200', '304']);
   });
 
   it('a deadline and an abort stop the remote command', async () => {

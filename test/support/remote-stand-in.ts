@@ -6,6 +6,10 @@
  * (`AUTOVIBE_WORKDIR`, what /workspace is on a real instance). Everything else is real: curl
  * against moto's presigned S3 URLs, tar, the runner protocol. It watches the instance/task at moto
  * and kills its process group once it is terminated/stopped, so it cannot outlive the test.
+ *
+ * Its PATH starts with a COUNTING WRAPPER around curl (test only): it logs every call (bytes
+ * uploaded, URL without the signature, the `-w` output such as an HTTP status) and then runs the
+ * real curl unchanged, so tests can count what the runner sent (moto does not log it).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
@@ -21,19 +25,75 @@ export interface RemoteStandIn {
   stopped(): boolean;
   /** The boot script's own output (the runner logs to a file next to its script on EC2). */
   output(): string;
+  /** Every curl call so far, in order (from the counting wrapper). */
+  curlCalls(): CurlCall[];
   /** Kills it (safe to repeat) and removes its working directory. */
   stop(): Promise<void>;
+}
+
+export interface CurlCall {
+  /** PUT (`-T file`) or GET. */
+  method: 'PUT' | 'GET';
+  /** Bytes of the uploaded file (PUT). */
+  bytes: number;
+  /** URL path without the query (the signature), e.g. `/bucket/…/orders/3-…/stdout.0`. */
+  path: string;
+  /** What curl printed for `-w` (the runner asks for the HTTP status), else ''. */
+  writeOut: string;
+  exitCode: number;
+}
+
+const WRAPPER = (realCurl: string, log: string): string => `#!/bin/sh
+# COUNTING WRAPPER around curl (test only): logs the call, runs the real curl unchanged.
+upload= url= wout= prev=
+for a in "$@"; do
+  case $prev in -T) upload=$a ;; esac
+  case $a in -w) wout=1 ;; http://* | https://*) url=\${a%%\\?*} ;; esac
+  prev=$a
+done
+bytes=0
+[ -n "$upload" ] && bytes=$(wc -c <"$upload")
+if [ -n "$wout" ]; then
+  out=$('${realCurl}' "$@")
+  rc=$?
+  printf '%s' "$out"
+else
+  out=
+  '${realCurl}' "$@"
+  rc=$?
+fi
+printf '%s\\t%s\\t%s\\t%s\\t%s\\n' "\${upload:+PUT}" "$bytes" "$url" "$out" "$rc" >>'${log}'
+exit $rc
+`;
+
+function findOnPath(command: string): string {
+  for (const dir of (process.env.PATH ?? '').split(path.delimiter)) {
+    const file = path.join(dir, command);
+    try {
+      fs.accessSync(file, fs.constants.X_OK);
+      return file;
+    } catch {
+      // not here
+    }
+  }
+  throw new Error(`${command} is not on PATH`);
 }
 
 const WATCH_MS = 300;
 
 function startStandIn(script: string, isGone: () => Promise<boolean>): RemoteStandIn {
   const workdir = fs.mkdtempSync(path.join(os.tmpdir(), 'autovibe-stand-in-'));
+  // Outside the working directory, which collect sends back whole.
+  const tools = fs.mkdtempSync(path.join(os.tmpdir(), 'autovibe-stand-in-tools-'));
+  const curlLog = path.join(tools, 'curl.log');
+  fs.writeFileSync(curlLog, '');
+  fs.mkdirSync(path.join(tools, 'bin'));
+  fs.writeFileSync(path.join(tools, 'bin', 'curl'), WRAPPER(findOnPath('curl'), curlLog), { mode: 0o755 });
   // Detached: its own process group, which the runner started by the boot script stays in.
   const child: ChildProcess = spawn('/bin/sh', ['-c', script], {
     detached: true,
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, AUTOVIBE_WORKDIR: workdir },
+    env: { ...process.env, AUTOVIBE_WORKDIR: workdir, PATH: `${path.join(tools, 'bin')}${path.delimiter}${process.env.PATH ?? ''}` },
   });
   let output = '';
   const keep = (chunk: Buffer) => {
@@ -77,9 +137,19 @@ function startStandIn(script: string, isGone: () => Promise<boolean>): RemoteSta
     workdir,
     stopped: () => dead,
     output: () => output,
+    curlCalls: () =>
+      fs
+        .readFileSync(curlLog, 'utf8')
+        .split('\n')
+        .filter(Boolean)
+        .map((line) => {
+          const [method, bytes, url, writeOut, exitCode] = line.split('\t');
+          return { method: method === 'PUT' ? 'PUT' : 'GET', bytes: Number(bytes), path: url ?? '', writeOut: writeOut ?? '', exitCode: Number(exitCode) };
+        }),
     stop: async () => {
       await kill();
       fs.rmSync(workdir, { recursive: true, force: true });
+      fs.rmSync(tools, { recursive: true, force: true });
     },
   };
 }
