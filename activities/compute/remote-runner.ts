@@ -56,14 +56,13 @@
  * session token is in every URL). Hence N = 32 by default (half of that), 32 MiB
  * per stream before the last segment takes the rest. The order is fetched once (then 304s).
  */
-import { execFile } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { DeleteObjectsCommand, GetObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import type { ExecRequest, ExecResult, Instance } from './provider.js';
+import { packWorkspaceToFile, replaceWorkspaceFiles } from './workspace-archive.js';
 
 /** The longest a SigV4 presigned URL may live. */
 export const PRESIGN_MAX_SECONDS = 7 * 24 * 3600;
@@ -334,7 +333,7 @@ export class RemoteRunner {
     const controlUrl = await this.presign('get', `${base}control`, PRESIGN_MAX_SECONDS);
     const lines = ['#!/bin/sh', 'set -e', 'w=${AUTOVIBE_WORKDIR:-/workspace}', 'mkdir -p "$w"'];
     if (options.workspace && isDirectory(options.workspace)) {
-      await this.putFile(`${base}workspace.tar.gz`, await tarGz(options.workspace));
+      await this.putFile(`${base}workspace.tar.gz`, await packWorkspaceToFile(options.workspace));
       const url = await this.presign('get', `${base}workspace.tar.gz`, PRESIGN_MAX_SECONDS);
       lines.push(`curl -fsS --retry 5 ${shellQuote(url)} | tar -xz -C "$w"`);
     }
@@ -426,7 +425,7 @@ export class RemoteRunner {
   /** Replaces the instance's working directory with the host `workspace`'s files; stops a running command first. */
   async deliver(channel: string, workspace: string, deadline: number, interrupted: InterruptionCheck): Promise<void> {
     const key = `${this.folder(channel)}deliver.tar.gz`;
-    await this.putFile(key, await tarGz(workspace));
+    await this.putFile(key, await packWorkspaceToFile(workspace));
     const order = await this.order(channel, 'deliver', { puts: [['STATUS_URL', 'status']], gets: { archive: key }, until: deadline });
     const status = await this.waitStatus(order.folder, deadline, interrupted);
     if (status !== '0') throw new Error(`delivering the files of ${channel} failed on the instance (status ${status})`);
@@ -547,45 +546,6 @@ function isDirectory(dir: string): boolean {
     return fs.statSync(dir).isDirectory();
   } catch {
     return false;
-  }
-}
-
-function run(command: string, args: string[]): Promise<void> {
-  return new Promise((resolve, reject) => {
-    execFile(command, args, (err, _stdout, stderr) =>
-      err ? reject(new Error(`${command} ${args.join(' ')} failed: ${String(stderr).trim() || err.message}`)) : resolve(),
-    );
-  });
-}
-
-/** A tar.gz of `dir` without .git (in a worktree it only points into the host's repository), in a temp folder of its own. */
-async function tarGz(dir: string): Promise<string> {
-  const tmp = await fs.promises.mkdtemp(path.join(os.tmpdir(), 'autovibe-remote-'));
-  const archive = path.join(tmp, 'workspace.tar.gz');
-  await run('tar', ['-C', dir, '--exclude=./.git', '-czf', archive, '.']);
-  return archive;
-}
-
-/** Everything in `workspace` but .git is replaced by the archive's files (deleted there = deleted here). */
-export async function replaceWorkspaceFiles(workspace: string, archive: Buffer): Promise<void> {
-  // Beside the workspace, so the unpacked files move in by rename (same file system).
-  const tmp = await fs.promises.mkdtemp(path.join(path.dirname(workspace), '.autovibe-collect-'));
-  try {
-    const file = path.join(tmp, 'workspace.tar.gz');
-    await fs.promises.writeFile(file, archive);
-    // Unpacked aside first: a broken archive leaves the workspace as it was.
-    const unpacked = path.join(tmp, 'files');
-    await fs.promises.mkdir(unpacked);
-    // --no-same-owner: files belong to the worker's user, whatever uid made them on the instance.
-    await run('tar', ['-xzf', file, '--no-same-owner', '--exclude=./.git', '-C', unpacked]);
-    for (const entry of await fs.promises.readdir(workspace)) {
-      if (entry !== '.git') await fs.promises.rm(path.join(workspace, entry), { recursive: true, force: true });
-    }
-    for (const entry of await fs.promises.readdir(unpacked)) {
-      if (entry !== '.git') await fs.promises.rename(path.join(unpacked, entry), path.join(workspace, entry));
-    }
-  } finally {
-    await fs.promises.rm(tmp, { recursive: true, force: true });
   }
 }
 
