@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { startGanache, type Ganache } from '../../scripts/services/ganache.js';
 import { startStripeMock, type StripeMock } from '../../scripts/services/stripe-mock.js';
 import { projectWithBudget, startTestPlatform, waitFor, type TestPlatform } from '../support/platform.js';
+import { WorkerProcesses } from '../support/worker-processes.js';
 
 const FINAL = ['succeeded', 'failed'];
 
@@ -304,33 +305,16 @@ describe('payment cascade: a worker killed mid-charge and mid-crypto-wait never 
   let declining: StripeMock;
   let chain: Ganache;
   let p: TestPlatform;
-  const workers: ChildProcess[] = [];
-
-  const exited = (c: ChildProcess) => new Promise<void>((r) => (c.exitCode !== null || c.signalCode !== null ? r() : c.once('exit', () => r())));
+  const workers = new WorkerProcesses();
   /** A real worker process (the production entry point), so it can be SIGKILLed. */
-  function startWorker(stripeBase: string): ChildProcess {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'workers/main.ts'], {
-      env: {
-        ...process.env,
-        AUTOVIBE_HOME: p.config.home,
-        DATABASE_URL: p.databaseUrl!,
-        TEMPORAL_ADDRESS: p.temporalAddress,
-        TEMPORAL_TASK_QUEUE: p.config.taskQueue,
-        LOG_LEVEL: 'warn',
-        STRIPE_SECRET_KEY: 'sk_test_autovibe',
-        STRIPE_API_BASE: stripeBase,
-        ETH_RPC_URL: chain.url,
-        ETH_CONFIRMATIONS: '3',
-      },
-      stdio: ['ignore', 'inherit', 'inherit'],
+  const startWorker = (stripeBase: string): ChildProcess =>
+    workers.start(p, {
+      STRIPE_SECRET_KEY: 'sk_test_autovibe',
+      STRIPE_API_BASE: stripeBase,
+      ETH_RPC_URL: chain.url,
+      ETH_CONFIRMATIONS: '3',
     });
-    workers.push(child);
-    return child;
-  }
-  async function kill(w: ChildProcess) {
-    w.kill('SIGKILL');
-    await exited(w);
-  }
+  const kill = (w: ChildProcess) => workers.kill(w);
 
   before(async () => {
     [succeeding, declining, chain] = await Promise.all([startStripeMock({ paymentIntentStatus: 'succeeded' }), startStripeMock(), startGanache()]);
@@ -343,7 +327,7 @@ describe('payment cascade: a worker killed mid-charge and mid-crypto-wait never 
     });
   });
   afterEach(async () => {
-    for (const w of workers.splice(0)) await kill(w);
+    await workers.killAll();
   });
   after(async () => {
     await p?.stop();

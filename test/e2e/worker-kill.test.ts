@@ -1,35 +1,16 @@
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { liveSandboxPids } from '../../activities/compute/local-sandbox.js';
 import { installAgentClis, toolsDir } from '../support/llm/agent-clis.js';
 import { shellScript, startScriptedEndpoint, type ScriptedEndpoint } from '../support/llm/endpoint.js';
 import { projectWithBudget, startTestPlatform, waitFor, waitForMachine, type TestPlatform } from '../support/platform.js';
+import { exited, WorkerProcesses } from '../support/worker-processes.js';
 
-const workers: ChildProcess[] = [];
-
+const workers = new WorkerProcesses();
 /** A real worker process (the production entry point), so it can be SIGKILLed. */
-function startWorkerProcess(p: TestPlatform, extraEnv: Record<string, string> = {}): ChildProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'workers/main.ts'], {
-    env: {
-      ...process.env,
-      ...extraEnv,
-      AUTOVIBE_HOME: p.config.home,
-      DATABASE_URL: p.databaseUrl!,
-      TEMPORAL_ADDRESS: p.temporalAddress,
-      TEMPORAL_TASK_QUEUE: p.config.taskQueue,
-      LOG_LEVEL: 'warn',
-    },
-    stdio: ['ignore', 'inherit', 'inherit'],
-  });
-  workers.push(child);
-  return child;
-}
-
-function exited(child: ChildProcess): Promise<void> {
-  return new Promise((resolve) => (child.exitCode !== null || child.signalCode !== null ? resolve() : child.once('exit', () => resolve())));
-}
+const startWorkerProcess = (p: TestPlatform, extraEnv: Record<string, string> = {}): ChildProcess => workers.start(p, extraEnv);
 
 describe('a worker killed while a machine runs', function () {
   this.timeout(240_000);
@@ -42,10 +23,7 @@ describe('a worker killed while a machine runs', function () {
   });
   // Every worker a test started dies with it, so the next test's workers are the only ones polling.
   afterEach(async () => {
-    for (const w of workers.splice(0)) {
-      w.kill('SIGKILL');
-      await exited(w);
-    }
+    await workers.killAll();
   });
   after(async () => {
     await p?.stop();
