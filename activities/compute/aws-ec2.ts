@@ -52,7 +52,7 @@ import {
   type ProvisionRequest,
   type SnapshotResult,
 } from './provider.js';
-import { newChannel, RemoteRunner, shellQuote, shellScript } from './remote-runner.js';
+import { newChannel, RemoteRunner, remoteRunnerFor, shellQuote, shellScript, sleepUnless } from './remote-runner.js';
 
 export { shellQuote, shellScript } from './remote-runner.js';
 
@@ -154,14 +154,7 @@ export class AwsEc2Provider implements DiskSnapshotProvider {
     // Path-style addressing: a custom endpoint (moto, a local S3) has no per-bucket host names.
     this.s3 = new S3Client({ ...this.clientConfig(config.region), ...(config.endpoint ? { forcePathStyle: true } : {}) });
     if (config.workspaceBucket) {
-      const runner = new RemoteRunner({
-        s3: this.s3,
-        bucket: config.workspaceBucket,
-        ...(config.workspacePrefix ? { prefix: config.workspacePrefix } : {}),
-        ...(config.pollIntervalMs ? { pollIntervalMs: config.pollIntervalMs } : {}),
-        ...(config.outputSegmentBytes ? { segmentBytes: config.outputSegmentBytes } : {}),
-        ...(config.outputSegments ? { segments: config.outputSegments } : {}),
-      });
+      const runner = remoteRunnerFor(this.s3, config.workspaceBucket, config);
       this.runner = runner;
       this.deliverWorkspace = async (instance, workspace, deadline) =>
         runner.deliver(await this.channelOf(instance), workspace, deadline, this.interruptionCheck(instance));
@@ -683,16 +676,4 @@ function isNotFound(err: unknown): boolean {
 export function ec2Script(request: Pick<ExecRequest, 'command' | 'env' | 'network'>): string {
   const script = shellScript(request);
   return request.network ? script : `exec unshare --net -- /bin/sh -c ${shellQuote(script)}`;
-}
-
-function sleepUnless(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(done, ms);
-    function done(): void {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    }
-    signal?.addEventListener('abort', done, { once: true });
-  });
 }

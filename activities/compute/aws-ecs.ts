@@ -23,7 +23,7 @@ import { PROFILES, type ProfileId } from '../../domain/machines.js';
 import { S3Client } from '@aws-sdk/client-s3';
 import type { AwsCredentials } from './aws-ec2.js';
 import type { ComputeProvider, ExecRequest, ExecResult, Instance, ProvisionRequest, SnapshotResult } from './provider.js';
-import { newChannel, RemoteRunner } from './remote-runner.js';
+import { newChannel, RemoteRunner, remoteRunnerFor } from './remote-runner.js';
 
 export interface AwsEcsConfig {
   region: string;
@@ -93,14 +93,7 @@ export class AwsEcsProvider implements ComputeProvider {
     if (config.workspaceBucket) {
       // Path-style addressing: a custom endpoint (moto, a local S3) has no per-bucket host names.
       const s3 = new S3Client({ ...clientConfig, ...(config.endpoint ? { forcePathStyle: true } : {}) });
-      const runner = new RemoteRunner({
-        s3,
-        bucket: config.workspaceBucket,
-        ...(config.workspacePrefix ? { prefix: config.workspacePrefix } : {}),
-        ...(config.pollIntervalMs ? { pollIntervalMs: config.pollIntervalMs } : {}),
-        ...(config.outputSegmentBytes ? { segmentBytes: config.outputSegmentBytes } : {}),
-        ...(config.outputSegments ? { segments: config.outputSegments } : {}),
-      });
+      const runner = remoteRunnerFor(s3, config.workspaceBucket, config);
       this.runner = runner;
       this.deliverWorkspace = async (instance, workspace, deadline) =>
         runner.deliver(await this.channelOf(instance), workspace, deadline, this.interruptionCheck(instance));

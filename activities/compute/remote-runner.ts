@@ -278,6 +278,26 @@ export interface RemoteRunnerConfig {
   segments?: number;
 }
 
+/** The runner settings of the aws-ec2 and aws-ecs provider configurations (see AwsEc2Config). */
+export interface RemoteRunnerSettings {
+  workspacePrefix?: string;
+  pollIntervalMs?: number;
+  outputSegmentBytes?: number;
+  outputSegments?: number;
+}
+
+/** The runner a provider with a workspace bucket uses, from its configuration's settings. */
+export function remoteRunnerFor(s3: S3Client, bucket: string, settings: RemoteRunnerSettings): RemoteRunner {
+  return new RemoteRunner({
+    s3,
+    bucket,
+    ...(settings.workspacePrefix ? { prefix: settings.workspacePrefix } : {}),
+    ...(settings.pollIntervalMs ? { pollIntervalMs: settings.pollIntervalMs } : {}),
+    ...(settings.outputSegmentBytes ? { segmentBytes: settings.outputSegmentBytes } : {}),
+    ...(settings.outputSegments ? { segments: settings.outputSegments } : {}),
+  });
+}
+
 /**
  * The name of an instance's folder: `<project>/<machine>` for a machine's own instance, a fresh
  * `pool/<uuid>` for a warm one started before any machine claimed it. Providers keep it on the
@@ -549,7 +569,8 @@ function isDirectory(dir: string): boolean {
   }
 }
 
-function sleepUnless(ms: number, signal?: AbortSignal): Promise<void> {
+/** Waits `ms`, or less when `signal` aborts first. */
+export function sleepUnless(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
     const timer = setTimeout(done, ms);
     function done(): void {
