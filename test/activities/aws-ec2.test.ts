@@ -12,7 +12,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { CreateBucketCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import {
   DescribeImagesCommand,
   DescribeInstanceAttributeCommand,
@@ -27,7 +27,7 @@ import {
 } from '@aws-sdk/client-ec2';
 import { ListCommandsCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { AwsEc2Provider, createAwsEc2Provider, TAG_CHECKPOINT, TAG_MACHINE, TAG_PROJECT, TAG_SOURCE_SNAPSHOT } from '../../activities/compute/aws-ec2.js';
-import type { Instance, ProvisionRequest } from '../../activities/compute/provider.js';
+import type { ProvisionRequest } from '../../activities/compute/provider.js';
 import { NoSpotCapacityError, chooseSpotPlacement, priceUnits, spotPolicy } from '../../domain/spot.js';
 import { startMoto, type MotoServer } from '../../scripts/services/moto.js';
 import { remoteRunnerCases } from '../support/remote-runner-cases.js';
@@ -313,11 +313,6 @@ describe('aws-ec2 provider with the remote runner over S3 (moto; the VM is a STA
     await moto?.stop();
   });
 
-  const objectSizesOf = async (instance: Instance): Promise<Map<string, number>> => {
-    const out = await s3.send(new ListObjectsV2Command({ Bucket: BUCKET, Prefix: `autovibe/machines/${instance.projectId}/${instance.machineId}/` }));
-    return new Map((out.Contents ?? []).map((o) => [o.Key!, o.Size ?? 0]));
-  };
-
   remoteRunnerCases(
     () => ({
       provider,
@@ -327,8 +322,8 @@ describe('aws-ec2 provider with the remote runner over S3 (moto; the VM is a STA
       interrupt: async (instance) => {
         await ec2.send(new TerminateInstancesCommand({ InstanceIds: [instance.instanceRef] }));
       },
-      objectsOf: async (instance) => [...(await objectSizesOf(instance)).keys()],
-      objectSizesOf,
+      s3,
+      bucket: BUCKET,
       segmentBytes: SEGMENT_BYTES,
       segments: SEGMENTS,
     }),

@@ -17,9 +17,9 @@ import {
   type Tag,
 } from '@aws-sdk/client-ecs';
 import { AwsEcsProvider, ExecUnsupportedError, TAG_MACHINE, TAG_PROJECT, createAwsEcsProvider, fargateSize } from '../../activities/compute/aws-ecs.js';
-import type { Instance, ProvisionRequest } from '../../activities/compute/provider.js';
+import type { ProvisionRequest } from '../../activities/compute/provider.js';
 import { startMoto, type MotoServer } from '../../scripts/services/moto.js';
-import { CreateBucketCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { remoteRunnerCases } from '../support/remote-runner-cases.js';
 import { standInForEcsTask } from '../support/remote-stand-in.js';
 
@@ -244,11 +244,6 @@ describe('aws-ecs provider with the remote runner over S3 (moto; the task is a S
     await moto?.stop();
   });
 
-  const objectSizesOf = async (instance: Instance): Promise<Map<string, number>> => {
-    const out = await s3.send(new ListObjectsV2Command({ Bucket: BUCKET, Prefix: `autovibe/machines/${instance.projectId}/${instance.machineId}/` }));
-    return new Map((out.Contents ?? []).map((o) => [o.Key!, o.Size ?? 0]));
-  };
-
   remoteRunnerCases(
     () => ({
       provider,
@@ -258,8 +253,8 @@ describe('aws-ecs provider with the remote runner over S3 (moto; the task is a S
       interrupt: async (instance) => {
         await ecs.send(new StopTaskCommand({ cluster: CLUSTER, task: instance.instanceRef, reason: 'SpotInterruption' }));
       },
-      objectsOf: async (instance) => [...(await objectSizesOf(instance)).keys()],
-      objectSizesOf,
+      s3,
+      bucket: BUCKET,
       segmentBytes: SEGMENT_BYTES,
       segments: SEGMENTS,
     }),

@@ -4,6 +4,7 @@
  * and a way to start the STAND-IN (test/support/remote-stand-in.ts) for an instance it provisioned.
  */
 import assert from 'node:assert/strict';
+import { ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -16,15 +17,20 @@ export interface RemoteRunnerContext {
   standIn(instance: Instance): Promise<RemoteStandIn>;
   /** An URL the host serves: reachable with network, not without. */
   reachableUrl: string;
-  /** Objects under the machine's folder in the bucket. */
-  objectsOf(instance: Instance): Promise<string[]>;
-  /** The same objects with their sizes in bytes. */
-  objectSizesOf(instance: Instance): Promise<Map<string, number>>;
+  /** The S3 client and bucket the provider's runner uses (default folder prefix). */
+  s3: S3Client;
+  bucket: string;
   /** The provider's output segment size and segment count (small here, so tests span many). */
   segmentBytes: number;
   segments: number;
   /** Takes the instance away from outside, as a spot reclaim does (plain AWS client). */
   interrupt(instance: Instance): Promise<void>;
+}
+
+/** Objects under the machine's runner folder in the bucket, with their sizes in bytes. */
+async function objectSizesOf(c: RemoteRunnerContext, instance: Instance): Promise<Map<string, number>> {
+  const out = await c.s3.send(new ListObjectsV2Command({ Bucket: c.bucket, Prefix: `autovibe/machines/${instance.projectId}/${instance.machineId}/` }));
+  return new Map((out.Contents ?? []).map((o) => [o.Key!, o.Size ?? 0]));
 }
 
 interface Output {
@@ -152,7 +158,7 @@ export function remoteRunnerCases(ctx: () => RemoteRunnerContext, projectId: str
     // Beyond segments × size it all went into the last segment.
     const { segmentBytes: size, segments } = ctx();
     assert.ok(expected.length > segments * size, 'the output overflows the segments');
-    const sizes = segmentSizes(await ctx().objectSizesOf(instance), 'stdout');
+    const sizes = segmentSizes(await objectSizesOf(ctx(), instance), 'stdout');
     assert.deepEqual(sizes, [...Array<number>(segments - 1).fill(size), expected.length - (segments - 1) * size]);
   });
 
@@ -172,7 +178,7 @@ export function remoteRunnerCases(ctx: () => RemoteRunnerContext, projectId: str
     assert.equal(result.stdout, stdout);
     assert.equal(result.stderr, stderr);
 
-    const objects = await ctx().objectSizesOf(instance);
+    const objects = await objectSizesOf(ctx(), instance);
     const calls = standIn.curlCalls();
     for (const [stream, text] of [
       ['stdout', stdout],
@@ -315,10 +321,10 @@ export function remoteRunnerCases(ctx: () => RemoteRunnerContext, projectId: str
   it('terminate stops the instance (and the stand-in with it) and removes its folder in the bucket', async () => {
     const { instance, standIn } = await launch(hostWorkspace({ 'a.txt': 'a\n' }));
     assert.equal((await exec(instance, { command: 'true', network: true, deadline: Date.now() + 60_000 })).exitCode, 0);
-    assert.ok((await ctx().objectsOf(instance)).length > 0);
+    assert.ok((await objectSizesOf(ctx(), instance)).size > 0);
     await ctx().provider.terminate(instance);
     await waitFor('the stand-in to stop', () => standIn.stopped());
-    assert.deepEqual(await ctx().objectsOf(instance), []);
+    assert.deepEqual([...(await objectSizesOf(ctx(), instance)).keys()], []);
     await ctx().provider.terminate(instance);
   });
 }
