@@ -1,5 +1,6 @@
 import crypto from 'node:crypto';
-import express, { type Express } from 'express';
+import express, { type Express, type Router } from 'express';
+import { rateLimit } from 'express-rate-limit';
 import { requireApiKey } from './auth.js';
 import type { ApiContext } from './context.js';
 import { ApiError, errorMiddleware, MESSAGES } from './errors.js';
@@ -16,6 +17,57 @@ import { projectRoutes } from './routes/projects.js';
 import { fxRoutes } from './routes/fx.js';
 import { costCenterRoutes } from './routes/cost-centers.js';
 import { createFxService } from '../fx/service.js';
+import { keyRoutes } from './routes/keys.js';
+import type { RouteGroup, RouteSpec } from './routes/table.js';
+
+/** Every /v1 route group. A route outside these has no declared permission and cannot be added. */
+function routeGroups(ctx: ApiContext): RouteGroup[] {
+  return [
+    projectRoutes(ctx),
+    machineRoutes(ctx),
+    checkpointRoutes(ctx),
+    objectiveRoutes(ctx),
+    pipelineRoutes(ctx),
+    auditRoutes(ctx),
+    schedulingRoutes(ctx),
+    fxRoutes(ctx, ctx.fx ?? createFxService(ctx)),
+    costCenterRoutes(ctx),
+    paymentRoutes(ctx),
+    keyRoutes(ctx),
+  ];
+}
+
+/** The route table: every /v1 route with its declared access (the permission matrix test reads it). */
+export function routeTable(ctx: ApiContext): RouteSpec[] {
+  return routeGroups(ctx).flatMap((g) => g.specs);
+}
+
+/** Each operation of the document names the permission its route declares (`x-permission`). */
+function withPermissions<D extends { paths: Record<string, Record<string, Record<string, unknown>>> }>(doc: D, routes: RouteSpec[]): D {
+  for (const r of routes) {
+    const op = doc.paths[r.path.replace(/[:*](\w+)/g, '{$1}')]?.[r.method];
+    if (op) Object.assign(op, { 'x-permission': r.access.permission, ...(r.access.deploymentWide ? { 'x-deployment-wide': true } : {}) });
+  }
+  return doc;
+}
+
+/** Per API key, per process: a runaway script gets 429 with Retry-After, not the database. */
+function perKeyRateLimit(limit: number): express.RequestHandler {
+  const windowMs = 60_000;
+  return rateLimit({
+    windowMs,
+    limit,
+    standardHeaders: 'draft-7',
+    legacyHeaders: false,
+    keyGenerator: (req) => req.principal?.apiKeyId ?? 'anonymous',
+    handler: (req, res, next) => {
+      const reset = (req as express.Request & { rateLimit?: { resetTime?: Date } }).rateLimit?.resetTime;
+      const seconds = Math.max(1, Math.ceil(((reset?.getTime() ?? Date.now() + windowMs) - Date.now()) / 1000));
+      res.set('Retry-After', String(seconds));
+      next(new ApiError(429, 'rate_limited', MESSAGES.rateLimited(limit, windowMs / 1000), { retryAfterSeconds: seconds }));
+    },
+  });
+}
 
 /** The REST api: `/healthz` without auth, everything else under `/v1` behind an API key. */
 export function createApp(given: ApiContext): Express {
@@ -45,19 +97,11 @@ export function createApp(given: ApiContext): Express {
 
   const v1 = express.Router();
   v1.use(requireApiKey(ctx.db));
+  v1.use(perKeyRateLimit(ctx.config.rateLimitPerMinute));
   v1.use(idempotency(ctx.db));
-  const doc = openApiDocument();
+  const doc = withPermissions(openApiDocument(), routeTable(ctx));
   v1.get('/openapi.json', (_req, res) => void res.json(doc));
-  v1.use(projectRoutes(ctx));
-  v1.use(machineRoutes(ctx));
-  v1.use(checkpointRoutes(ctx));
-  v1.use(objectiveRoutes(ctx));
-  v1.use(pipelineRoutes(ctx));
-  v1.use(auditRoutes(ctx));
-  v1.use(schedulingRoutes(ctx));
-  v1.use(fxRoutes(ctx, ctx.fx!));
-  v1.use(costCenterRoutes(ctx));
-  v1.use(paymentRoutes(ctx));
+  for (const group of routeGroups(ctx)) v1.use(group.router as Router);
   app.use('/v1', v1);
 
   app.use((req, _res, next) => next(new ApiError(404, 'not_found', MESSAGES.routeNotFound(req.method, req.path))));

@@ -1,28 +1,109 @@
 import type { RequestHandler } from 'express';
-import { findPrincipal, type Role } from '../store/auth.js';
+import { canSeeProject, roleAllows, type Principal } from '../domain/permissions.js';
+import { costCenterVisibility, projectOf } from '../store/access.js';
+import { appendAudit } from '../store/audit.js';
+import { findPrincipal, touchKey } from '../store/auth.js';
 import type { Db } from '../store/db.js';
+import { InputError, NotFoundError } from '../domain/errors.js';
+import type { ApiContext } from './context.js';
 import { ApiError, MESSAGES } from './errors.js';
+import type { Access, ResourceRef } from './routes/table.js';
 
-/** Every /v1 route needs `Authorization: Bearer <key>` of a known, unrevoked key. */
+/** How often a key's last-used time (and its `key.used` audit record) is written. */
+const KEY_USE_RESOLUTION_S = 60;
+
+/** Every /v1 route needs `Authorization: Bearer <key>` of a known, unrevoked, unexpired key. */
 export function requireApiKey(db: Db): RequestHandler {
   return async (req, _res, next) => {
     const header = req.get('authorization') ?? '';
     const match = /^Bearer\s+(\S+)$/i.exec(header);
     if (!match) return next(new ApiError(401, 'unauthenticated', MESSAGES.missingKey));
-    const principal = await findPrincipal(db, match[1]!);
-    if (!principal) return next(new ApiError(401, 'unauthenticated', MESSAGES.unknownKey));
-    req.principal = principal;
-    next();
+    try {
+      const principal = await findPrincipal(db, match[1]!);
+      if (!principal) return next(new ApiError(401, 'unauthenticated', MESSAGES.unknownKey));
+      req.principal = principal;
+      const now = new Date();
+      if (await touchKey(db, principal.apiKeyId, now, KEY_USE_RESOLUTION_S)) {
+        await appendAudit(db, {
+          actor: actorName(principal),
+          action: 'key.used',
+          subjectType: 'api_key',
+          subjectId: principal.apiKeyId,
+          details: { method: req.method, path: req.path },
+        });
+      }
+      next();
+    } catch (e) {
+      next(e);
+    }
   };
 }
 
-const RANK: Record<Role, number> = { viewer: 0, operator: 1, admin: 2 };
+export const actorName = (p: Principal) => `user:${p.name}`;
 
-/** Writes need at least `operator`; reads are open to every role. */
-export function requireRole(min: Role, action: string): RequestHandler {
-  return (req, _res, next) => {
-    const role = req.principal?.role ?? 'viewer';
-    if (RANK[role] < RANK[min]) return next(new ApiError(403, 'forbidden', MESSAGES.forbidden(role, action)));
-    next();
+async function auditDenied(db: Db, p: Principal, req: Parameters<RequestHandler>[0], reason: string, details: Record<string, unknown>) {
+  // Deployment-level records (no project): a tenant never reads who probed it, the operator does.
+  await appendAudit(db, {
+    actor: actorName(p),
+    action: 'access.denied',
+    subjectType: 'api_key',
+    subjectId: p.apiKeyId,
+    details: { method: req.method, path: req.originalUrl.split('?')[0], reason, ...details },
+  });
+}
+
+function rawRef(req: Parameters<RequestHandler>[0], ref: ResourceRef): unknown {
+  if (ref.in === 'path') {
+    const v = (req.params as Record<string, unknown>)[ref.name];
+    return Array.isArray(v) ? v.join('/') : v;
+  }
+  if (ref.in === 'body') return (req.body as Record<string, unknown> | undefined)?.[ref.name];
+  return req.query[ref.name];
+}
+
+/**
+ * The authorization of one route, from its declared access: the resources it names must be in
+ * the caller's projects (another project's resource answers exactly as a missing one: 404, or
+ * 422 for a body field), then the caller's role must hold the route's permission (403).
+ */
+export function authorize(ctx: ApiContext, access: Access): RequestHandler {
+  return async (req, _res, next) => {
+    try {
+      const p = req.principal;
+      if (!p) throw new Error('route used without authentication middleware');
+      const refs = access.resource === 'none' ? [] : [access.resource].flat();
+      const projects: string[] = [];
+      for (const ref of refs) {
+        const raw = rawRef(req, ref);
+        // Absent or malformed: the route's own validation answers with what to fix.
+        if (typeof raw !== 'string' || raw === '') continue;
+        const missing = () =>
+          ref.in !== 'body'
+            ? new NotFoundError(MESSAGES.notFound(ref.kind.replace('-', ' '), raw))
+            : new InputError(`${ref.name}: ${ref.kind.replace('-', ' ')} ${raw} not found`, { field: ref.name });
+        if (ref.kind === 'cost-center') {
+          const visibility = await costCenterVisibility(ctx.db, raw, p.projectIds);
+          if (visibility === 'hidden') await auditDenied(ctx.db, p, req, "not in this key's projects", { costCenterId: raw });
+          if (visibility !== 'visible') throw missing();
+          continue;
+        }
+        const projectId = await projectOf(ctx.db, ref.kind, raw);
+        if (projectId && !canSeeProject(p, projectId)) await auditDenied(ctx.db, p, req, "not in this key's projects", { [ref.kind]: raw });
+        if (!projectId || !canSeeProject(p, projectId)) throw missing();
+        projects.push(projectId);
+      }
+      if (!roleAllows(p.role, access.permission)) {
+        await auditDenied(ctx.db, p, req, 'role', { role: p.role, permission: access.permission, projectId: projects[0] ?? null });
+        throw new ApiError(403, 'forbidden', MESSAGES.forbidden(p.role, access.permission));
+      }
+      if (access.deploymentWide && p.projectIds !== null) {
+        await auditDenied(ctx.db, p, req, 'deployment-wide', { permission: access.permission });
+        throw new ApiError(403, 'forbidden', MESSAGES.deploymentWide(access.permission));
+      }
+      if (projects[0]) req.projectId = projects[0];
+      next();
+    } catch (e) {
+      next(e);
+    }
   };
 }

@@ -1,7 +1,7 @@
 import type { Client } from '@temporalio/client';
 import type { Logger } from 'pino';
 import type { Config } from '../config/index.js';
-import type { Principal } from '../store/auth.js';
+import type { Principal } from '../domain/permissions.js';
 import type { Db } from '../store/db.js';
 import type { FxService } from '../fx/service.js';
 
@@ -37,6 +37,8 @@ declare global {
     interface Request {
       requestId: string;
       principal?: Principal;
+      /** The project the route's declared resource belongs to (set by `authorize`). */
+      projectId?: string;
     }
   }
 }
@@ -48,8 +50,7 @@ export function principalOf(req: Express.Request): Principal {
 
 /** The audit actor string of a request. */
 export function actorOf(req: Express.Request): string {
-  const p = principalOf(req);
-  return `user:${p.name}`;
+  return `user:${principalOf(req).name}`;
 }
 
 /** A path parameter as a string (express types allow arrays for wildcard params). */

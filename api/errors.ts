@@ -21,8 +21,12 @@ export class ApiError extends Error {
 /** Messages of the errors the api itself raises, kept together so they read consistently. */
 export const MESSAGES = {
   missingKey: 'missing API key: send "Authorization: Bearer <api key>"',
-  unknownKey: 'unknown or revoked API key',
-  forbidden: (role: string, action: string) => `role "${role}" may not ${action}`,
+  unknownKey: 'unknown, expired or revoked API key',
+  forbidden: (role: string, permission: string) => `role "${role}" lacks the permission "${permission}"; ask an owner or admin for a key that has it`,
+  deploymentWide: (permission: string) =>
+    `"${permission}" here is deployment-wide: this key is bound to projects; use a key not bound to projects (an admin can make one)`,
+  rateLimited: (limit: number, seconds: number) =>
+    `too many requests: at most ${limit} per ${seconds} s per API key; retry after the Retry-After header's seconds`,
   idempotencyMismatch: 'this Idempotency-Key was already used with a different request; use a new key',
   notFound: (what: string, id: string) => `${what} ${id} not found`,
   routeNotFound: (method: string, path: string) => `no route ${method} ${path}; see GET /v1/openapi.json`,

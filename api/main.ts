@@ -1,7 +1,7 @@
 import { Client, Connection } from '@temporalio/client';
 import { loadConfig } from '../config/index.js';
 import { createDb, migrateLatest } from '../store/db.js';
-import { ensureAdminKey } from '../store/auth.js';
+import { bootstrapAdminKey } from './bootstrap.js';
 import { createLogger } from '../workers/logger.js';
 import { createApp } from './app.js';
 
@@ -14,7 +14,9 @@ async function main() {
   }
   const db = await createDb({ databaseUrl: config.databaseUrl });
   await migrateLatest(db);
-  if (config.adminKey) await ensureAdminKey(db, config.adminKey);
+  const bootstrap = await bootstrapAdminKey(db, config);
+  if (bootstrap.file) log.warn({ file: bootstrap.file }, 'admin key kept in this file (mode 0600); make per-team keys with POST /v1/keys');
+  if (bootstrap.revoked.length) log.warn({ revoked: bootstrap.revoked }, 'AUTOVIBE_ADMIN_KEY changed: the key it replaced is revoked');
   const connection = await Connection.connect({ address: config.temporalAddress });
   const temporal = new Client({ connection, namespace: config.temporalNamespace });
   const app = createApp({ db, temporal, config, log });

@@ -24,6 +24,8 @@ import {
   topupBody,
   creditBody,
 } from './schemas.js';
+import { createKeyBody, patchKeyBody } from './routes/keys.js';
+import { pageQuery } from './pagination.js';
 
 /** The OpenAPI 3.1 document, built from the same zod schemas that validate requests. */
 export function openApiDocument() {
@@ -37,8 +39,10 @@ export function openApiDocument() {
   const errors = {
     '400': { $ref: '#/components/responses/Error' },
     '401': { $ref: '#/components/responses/Error' },
+    '403': { $ref: '#/components/responses/Error' },
     '404': { $ref: '#/components/responses/Error' },
     '409': { $ref: '#/components/responses/Error' },
+    '429': { $ref: '#/components/responses/Error' },
     '422': { $ref: '#/components/responses/Error' },
   };
   const op = (summary: string, extra: Record<string, unknown> = {}, response = ok(summary)) => ({
@@ -73,15 +77,15 @@ export function openApiDocument() {
     paths: {
       '/projects': {
         post: op('Create a project (new git repository, or a clone of repoUrl)', { requestBody: body(createProjectBody) }),
-        get: op('List projects'),
+        get: op("List projects (the caller's)", { parameters: query(pageQuery) }),
       },
       '/projects/{id}': { get: op('A project with its budget', { parameters: [idParam()] }) },
       '/projects/{id}/budget': { put: op('Set the project budget', { parameters: [idParam()], requestBody: body(putBudgetBody) }) },
-      '/projects/{id}/checkpoints': { get: op('The evolution tree of a project', { parameters: [idParam()] }) },
+      '/projects/{id}/checkpoints': { get: op('The evolution tree of a project, oldest first', { parameters: [idParam(), ...query(pageQuery)] }) },
       '/projects/{id}/costs': { get: op('Cost events and totals of a project, with cache hits, misses and the money hits saved', { parameters: [idParam()] }) },
       '/projects/{id}/objectives': {
         post: op('Create an objective', { parameters: [idParam()], requestBody: body(createObjectiveBody) }),
-        get: op('List objectives', { parameters: [idParam()] }),
+        get: op('List objectives', { parameters: [idParam(), ...query(pageQuery)] }),
       },
       '/objectives/{id}': {
         get: op('An objective with status, progress and (while it runs) what it waits for', { parameters: [idParam()] }),
@@ -191,6 +195,19 @@ export function openApiDocument() {
         put: op('Set the department budget (any supported currency)', { parameters: [idParam('name')], requestBody: body(putBudgetBody) }),
       },
       '/departments/{name}/costs': { get: op('Department roll-up: totals per currency and per cost center', { parameters: [idParam('name')] }) },
+      '/keys': {
+        post: op('Create an API key with a role, optionally bound to projects (201; the secret `key` is shown only here)', {
+          requestBody: body(createKeyBody),
+        }),
+        get: op('API keys the caller may manage (prefix only, never the secret)', { parameters: query(pageQuery) }),
+      },
+      '/keys/{id}': {
+        get: op('One API key (prefix, role, projects, expiry, last use)', { parameters: [idParam()] }),
+        patch: op('Set or clear the expiry of a key (its holder may only bring it forward)', { parameters: [idParam()], requestBody: body(patchKeyBody) }),
+        delete: op('Revoke a key (204); it answers 401 from then on', { parameters: [idParam()] }),
+      },
+      '/keys/{id}/rotate': { post: op('A new secret for the same key (201 { key }); the old secret stops working at once', { parameters: [idParam()] }) },
+      '/whoami': { get: op('The calling key: role, projects, expiry, and its user') },
     },
   };
 }

@@ -193,13 +193,15 @@ export const auditQuery = z.strictObject({
   actor: z.string().optional(),
   action: z.string().optional(),
   after: z.string().regex(/^\d+$/, 'must be a sequence number').optional(),
-  limit: z.coerce.number().int().min(1).max(1000).default(100),
+  cursor: z.string().max(1000).optional(),
+  limit: z.coerce.number().int().min(1).max(500, 'must be at most 500').default(100),
 });
 
 export const listMachinesQuery = z.strictObject({
   projectId: z.string().optional(),
   status: z.string().optional(),
-  limit: z.coerce.number().int().min(1).max(1000).default(100),
+  limit: z.coerce.number().int().min(1).max(500, 'must be at most 500').default(100),
+  cursor: z.string().max(1000).optional(),
 });
 
 export const pipelineStep = z
@@ -269,7 +271,11 @@ export const createCostCenterBody = z.strictObject({
   department: departmentName,
 });
 
-export const listCostCentersQuery = z.strictObject({ department: z.string().optional() });
+export const listCostCentersQuery = z.strictObject({
+  department: z.string().optional(),
+  limit: z.coerce.number().int().min(1).max(500, 'must be at most 500').default(100),
+  cursor: z.string().max(1000).optional(),
+});
 
 export const putProjectCostCenterBody = z.strictObject({ costCenterId: id('cost-center').nullable() });
 export const putMilestoneBody = z.strictObject({

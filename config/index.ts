@@ -13,6 +13,8 @@ const envSchema = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(3000),
   HOST: z.string().default('127.0.0.1'),
   AUTOVIBE_ADMIN_KEY: z.string().min(16, 'AUTOVIBE_ADMIN_KEY must be at least 16 characters').optional(),
+  /** Requests per API key per minute (per api process); more get 429 with Retry-After. */
+  AUTOVIBE_RATE_LIMIT: z.coerce.number().int().min(1, 'AUTOVIBE_RATE_LIMIT must be at least 1 (requests per key per minute)').default(3000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** Seconds without a heartbeat before a machine's activity is considered lost and retried. */
   AUTOVIBE_HEARTBEAT_TIMEOUT_S: z.coerce.number().int().positive().default(20),
@@ -80,6 +82,8 @@ export interface Config {
   port: number;
   host: string;
   adminKey: string | undefined;
+  /** Requests per API key per minute. */
+  rateLimitPerMinute: number;
   logLevel: z.infer<typeof envSchema>['LOG_LEVEL'];
   heartbeatTimeoutSeconds: number;
   /** Bare git repositories, one per project. */
@@ -135,6 +139,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     port: e.PORT,
     host: e.HOST,
     adminKey: e.AUTOVIBE_ADMIN_KEY,
+    rateLimitPerMinute: e.AUTOVIBE_RATE_LIMIT,
     logLevel: e.LOG_LEVEL,
     heartbeatTimeoutSeconds: e.AUTOVIBE_HEARTBEAT_TIMEOUT_S,
     projectsDir: path.join(home, 'projects'),

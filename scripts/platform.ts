@@ -7,7 +7,7 @@ import { installTemporalRuntime } from '../workers/runtime.js';
 import type { Logger } from 'pino';
 import { createApp } from '../api/app.js';
 import type { Config } from '../config/index.js';
-import { ensureAdminKey, newApiKey } from '../store/auth.js';
+import { bootstrapAdminKey } from '../api/bootstrap.js';
 import { createDb, migrateLatest, type Db } from '../store/db.js';
 import { createLogger } from '../workers/logger.js';
 import { createProviders } from '../activities/compute/index.js';
@@ -37,16 +37,6 @@ export interface PlatformOptions {
   temporalUiPort?: number | null;
 }
 
-/** The admin key: AUTOVIBE_ADMIN_KEY, else the one made at first start and kept under the home directory. */
-function adminKeyFor(config: Config): string {
-  if (config.adminKey) return config.adminKey;
-  const file = path.join(config.home, 'admin-key');
-  if (fs.existsSync(file)) return fs.readFileSync(file, 'utf8').trim();
-  const key = newApiKey();
-  fs.writeFileSync(file, `${key}\n`, { mode: 0o600 });
-  return key;
-}
-
 /**
  * Brings up the whole platform in one process: Postgres (given or embedded PGlite), Temporal
  * (given or an embedded dev server), a worker and the REST api. `stop()` takes it all down.
@@ -66,8 +56,7 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
     const db = await createDb({ databaseUrl: config.databaseUrl, home: config.home });
     cleanups.push(() => db.destroy());
     await migrateLatest(db);
-    const adminKey = adminKeyFor(config);
-    await ensureAdminKey(db, adminKey);
+    const adminKey = (await bootstrapAdminKey(db, config, { always: true })).key!;
 
     let temporalAddress = config.temporalAddress;
     let temporalUiUrl: string | null = null;

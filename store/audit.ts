@@ -75,6 +75,8 @@ export interface AuditFilter {
   actor?: string;
   action?: string;
   afterSeq?: string;
+  /** Only these projects' records (a project-bound key never reads deployment-level records). */
+  projectIds?: readonly string[] | null;
   limit: number;
 }
 
@@ -85,6 +87,7 @@ export async function listAudit(db: Db, f: AuditFilter): Promise<AuditRecord[]> 
   if (f.actor) q.where({ actor: f.actor });
   if (f.action) q.where({ action: f.action });
   if (f.afterSeq) q.where('seq', '>', f.afterSeq);
+  if (f.projectIds) q.whereIn('project_id', f.projectIds);
   const rows = await q;
   return rows.map(toRecord);
 }

@@ -1,15 +1,12 @@
 import crypto from 'node:crypto';
+import type { Knex } from 'knex';
+import type { Principal, Role } from '../domain/permissions.js';
+import { appendAudit } from './audit.js';
 import type { Db } from './db.js';
 
-export const ROLES = ['admin', 'operator', 'viewer'] as const;
-export type Role = (typeof ROLES)[number];
+export { ROLES, type Principal, type Role } from '../domain/permissions.js';
 
-export interface Principal {
-  userId: string;
-  name: string;
-  role: Role;
-  apiKeyId: string;
-}
+type Conn = Db | Knex.Transaction;
 
 /** Only a hash of each key is stored; the key itself is shown once, when it is made. */
 export function hashApiKey(key: string): string {
@@ -20,30 +17,227 @@ export function newApiKey(): string {
   return `av_${crypto.randomBytes(24).toString('base64url')}`;
 }
 
-export async function findPrincipal(db: Db, key: string): Promise<Principal | null> {
+/** What lists show of a secret: enough to tell keys apart, never enough to use one. */
+export function keyPrefix(key: string): string {
+  return key.slice(0, 10);
+}
+
+/** A key as the api shows it (never its secret or hash). */
+export interface ApiKeyRecord {
+  id: string;
+  name: string;
+  userId: string;
+  role: Role;
+  prefix: string | null;
+  projectIds: string[] | null;
+  createdAt: string;
+  createdBy: string | null;
+  expiresAt: string | null;
+  lastUsedAt: string | null;
+  revokedAt: string | null;
+  bootstrap: boolean;
+}
+
+async function bindingsOf(db: Conn, keyIds: string[]): Promise<Map<string, string[]>> {
+  const out = new Map<string, string[]>();
+  if (!keyIds.length) return out;
+  const rows = await db('api_key_projects').whereIn('api_key_id', keyIds).orderBy('project_id').select('api_key_id', 'project_id');
+  for (const r of rows) out.set(r.api_key_id, [...(out.get(r.api_key_id) ?? []), r.project_id]);
+  return out;
+}
+
+const iso = (v: unknown) => (v ? new Date(v as string).toISOString() : null);
+
+function toRecord(r: Record<string, any>, bindings: Map<string, string[]>): ApiKeyRecord {
+  return {
+    id: r.id,
+    name: r.label,
+    userId: r.user_id,
+    role: r.role,
+    prefix: r.prefix ?? null,
+    projectIds: bindings.get(r.id) ?? null,
+    createdAt: iso(r.created_at)!,
+    createdBy: r.created_by ?? null,
+    expiresAt: iso(r.expires_at),
+    lastUsedAt: iso(r.last_used_at),
+    revokedAt: iso(r.revoked_at),
+    bootstrap: Boolean(r.bootstrap),
+  };
+}
+
+/** The caller behind `key`, or null when it is unknown, revoked or expired. */
+export async function findPrincipal(db: Db, key: string, now = new Date()): Promise<Principal | null> {
   const row = await db('api_keys as k')
     .join('users as u', 'u.id', 'k.user_id')
     .where({ 'k.key_hash': hashApiKey(key) })
     .whereNull('k.revoked_at')
-    .first('u.id as user_id', 'u.name', 'u.role', 'k.id as key_id');
-  return row ? { userId: row.user_id, name: row.name, role: row.role, apiKeyId: row.key_id } : null;
+    .where((q) => q.whereNull('k.expires_at').orWhere('k.expires_at', '>', now))
+    .first('u.id as user_id', 'u.name', 'k.role', 'k.id as key_id');
+  if (!row) return null;
+  const bindings = await bindingsOf(db, [row.key_id]);
+  return { userId: row.user_id, name: row.name, role: row.role, apiKeyId: row.key_id, projectIds: bindings.get(row.key_id) ?? null };
 }
 
-/** Makes sure `key` belongs to the admin user (created on first start). Idempotent. */
-export async function ensureAdminKey(db: Db, key: string): Promise<void> {
-  await db('users').insert({ id: 'user-admin', name: 'admin', role: 'admin' }).onConflict('id').ignore();
-  await db('api_keys')
-    .insert({ id: `key-${crypto.randomUUID()}`, user_id: 'user-admin', key_hash: hashApiKey(key), label: 'admin (first start)' })
-    .onConflict('key_hash')
-    .ignore();
+/**
+ * Marks `keyId` as used now, at most once per `everySeconds`; true when it wrote (the caller
+ * audits that use), so a busy key costs one write a minute, not one per request.
+ */
+export async function touchKey(db: Db, keyId: string, now: Date, everySeconds: number): Promise<boolean> {
+  const since = new Date(now.getTime() - everySeconds * 1000);
+  const n = await db('api_keys')
+    .where({ id: keyId })
+    .where((q) => q.whereNull('last_used_at').orWhere('last_used_at', '<', since))
+    .update({ last_used_at: now });
+  return n > 0;
 }
 
-export async function createUserWithKey(db: Db, name: string, role: Role): Promise<{ userId: string; key: string }> {
-  const userId = `user-${crypto.randomUUID()}`;
-  const key = newApiKey();
-  await db.transaction(async (trx) => {
-    await trx('users').insert({ id: userId, name, role });
-    await trx('api_keys').insert({ id: `key-${crypto.randomUUID()}`, user_id: userId, key_hash: hashApiKey(key), label: name });
+/**
+ * Makes `key` the deployment's bootstrap admin key (AUTOVIBE_ADMIN_KEY or the first-start key).
+ * Idempotent; a different key than the current bootstrap key revokes that one. Returns the ids
+ * of the keys it revoked.
+ */
+export async function ensureAdminKey(db: Db, key: string, now = new Date()): Promise<{ keyId: string; revoked: string[] }> {
+  const hash = hashApiKey(key);
+  return db.transaction(async (trx) => {
+    await trx('users').insert({ id: 'user-admin', name: 'admin', role: 'admin' }).onConflict('id').ignore();
+    const existing = await trx('api_keys').where({ key_hash: hash }).first('id', 'revoked_at');
+    let keyId = existing?.id as string | undefined;
+    if (!existing) {
+      keyId = `key-${crypto.randomUUID()}`;
+      await trx('api_keys').insert({
+        id: keyId,
+        user_id: 'user-admin',
+        key_hash: hash,
+        label: 'admin (bootstrap)',
+        role: 'admin',
+        prefix: keyPrefix(key),
+        bootstrap: true,
+        created_by: 'platform',
+      });
+    } else {
+      // A key an operator revoked stays revoked, even if it is still configured.
+      await trx('api_keys')
+        .where({ id: keyId })
+        .update({ bootstrap: true, role: 'admin', prefix: keyPrefix(key) });
+    }
+    const rows = await trx('api_keys').where({ bootstrap: true }).whereNot({ id: keyId }).whereNull('revoked_at').update({ revoked_at: now }).returning('id');
+    const revoked = rows.map((r: { id: string } | string) => (typeof r === 'string' ? r : r.id));
+    for (const id of revoked) {
+      await appendAudit(trx, {
+        actor: 'platform',
+        action: 'key.revoked',
+        subjectType: 'api_key',
+        subjectId: id,
+        details: { reason: 'AUTOVIBE_ADMIN_KEY replaced' },
+      });
+    }
+    return { keyId: keyId!, revoked };
   });
-  return { userId, key };
+}
+
+/** Whether any admin key can still be used (a second api host must not make another). */
+export async function hasActiveAdminKey(db: Db, now = new Date()): Promise<boolean> {
+  const row = await db('api_keys')
+    .where({ role: 'admin' })
+    .whereNull('revoked_at')
+    .where((q) => q.whereNull('expires_at').orWhere('expires_at', '>', now))
+    .first('id');
+  return Boolean(row);
+}
+
+export interface NewKey {
+  name: string;
+  role: Role;
+  projectIds: readonly string[] | null;
+  expiresAt: Date | null;
+  createdBy: string;
+  /** Attach to this user; a new user named `name` otherwise. */
+  userId?: string;
+}
+
+/** Creates a key (and its user when none is given); the secret is returned only here. */
+export async function createApiKey(db: Conn, k: NewKey): Promise<{ record: ApiKeyRecord; key: string }> {
+  const key = newApiKey();
+  const id = `key-${crypto.randomUUID()}`;
+  const write = async (trx: Knex.Transaction) => {
+    const userId = k.userId ?? `user-${crypto.randomUUID()}`;
+    if (!k.userId) await trx('users').insert({ id: userId, name: k.name, role: k.role });
+    await trx('api_keys').insert({
+      id,
+      user_id: userId,
+      key_hash: hashApiKey(key),
+      label: k.name,
+      role: k.role,
+      prefix: keyPrefix(key),
+      expires_at: k.expiresAt,
+      created_by: k.createdBy,
+    });
+    if (k.projectIds?.length) await trx('api_key_projects').insert(k.projectIds.map((p) => ({ api_key_id: id, project_id: p })));
+  };
+  if ((db as Knex.Transaction).isTransaction) await write(db as Knex.Transaction);
+  else await (db as Db).transaction(write);
+  return { record: (await getApiKey(db, id))!, key };
+}
+
+export async function getApiKey(db: Conn, id: string): Promise<ApiKeyRecord | null> {
+  const row = await db('api_keys').where({ id }).first();
+  return row ? toRecord(row, await bindingsOf(db, [id])) : null;
+}
+
+/** Keys in creation order, after the cursor id; `visible` narrows to keys a caller may see. */
+export async function listApiKeys(db: Db, f: { limit: number; afterId?: string; userId?: string; projectIds?: readonly string[] }): Promise<ApiKeyRecord[]> {
+  const q = db('api_keys').orderBy('id').limit(f.limit);
+  if (f.afterId) q.where('id', '>', f.afterId);
+  // A project-bound manager sees the keys bound only to its projects, and its own keys.
+  if (f.projectIds) {
+    const scope = f.projectIds;
+    q.where((w) =>
+      w
+        .where('user_id', f.userId ?? '')
+        .orWhere((b) =>
+          b
+            .whereExists(db('api_key_projects as p').whereRaw('p.api_key_id = api_keys.id'))
+            .whereNotExists(db('api_key_projects as p').whereRaw('p.api_key_id = api_keys.id').whereNotIn('p.project_id', scope)),
+        ),
+    );
+  } else if (f.userId) q.where({ user_id: f.userId });
+  const rows = await q;
+  const bindings = await bindingsOf(
+    db,
+    rows.map((r) => r.id),
+  );
+  return rows.map((r) => toRecord(r, bindings));
+}
+
+/** A new secret for the same key (same id, role, projects); the old secret stops working at once. */
+export async function rotateApiKey(db: Db, id: string): Promise<string> {
+  const key = newApiKey();
+  await db('api_keys')
+    .where({ id })
+    .update({ key_hash: hashApiKey(key), prefix: keyPrefix(key) });
+  return key;
+}
+
+export async function revokeApiKey(db: Db, id: string, now: Date): Promise<void> {
+  await db('api_keys').where({ id }).whereNull('revoked_at').update({ revoked_at: now });
+}
+
+export async function setKeyExpiry(db: Db, id: string, expiresAt: Date | null): Promise<void> {
+  await db('api_keys').where({ id }).update({ expires_at: expiresAt });
+}
+
+/** Binds a key to one more project (a project created with a project-bound key). */
+export async function bindKeyToProject(db: Conn, keyId: string, projectId: string): Promise<void> {
+  await db('api_key_projects').insert({ api_key_id: keyId, project_id: projectId }).onConflict(['api_key_id', 'project_id']).ignore();
+}
+
+/** For tests and scripts: a user with one key. */
+export async function createUserWithKey(
+  db: Db,
+  name: string,
+  role: Role,
+  projectIds: readonly string[] | null = null,
+): Promise<{ userId: string; key: string; keyId: string }> {
+  const { record, key } = await createApiKey(db, { name, role, projectIds, expiresAt: null, createdBy: 'platform' });
+  return { userId: record.userId, key, keyId: record.id };
 }

@@ -1,6 +1,7 @@
 import type { Knex } from 'knex';
 import type { CheckpointKind } from '../domain/machines.js';
 import type { Db } from './db.js';
+import { keyOfRow, keyset, type CreatedKey, type KeysetPage } from './paging.js';
 
 export interface Checkpoint {
   id: string;
@@ -54,6 +55,12 @@ export async function listCheckpoints(db: Db, projectId: string): Promise<Checkp
       .where({ project_id: projectId })
       .orderBy([{ column: 'created_at' }, { column: 'id' }])
   ).map(toCheckpoint);
+}
+
+/** A project's checkpoints oldest first, one page. */
+export async function pageCheckpoints(db: Db, projectId: string, page: KeysetPage): Promise<Array<{ item: Checkpoint; key: CreatedKey }>> {
+  const rows = await keyset(db('checkpoints').where('checkpoints.project_id', projectId), 'checkpoints', page);
+  return rows.map((r: any) => ({ item: toCheckpoint(r), key: keyOfRow(r) }));
 }
 
 export async function machineCheckpointIds(db: Db, machineId: string): Promise<string[]> {

@@ -1,6 +1,7 @@
 import type { Knex } from 'knex';
 import { type CurrencyCode, fromNumeric } from '../domain/money.js';
 import type { Db } from './db.js';
+import { keyOfRow, keyset, type CreatedKey, type KeysetPage } from './paging.js';
 
 import type { CostCenterKind } from '../domain/cost-centers.js';
 
@@ -38,6 +39,17 @@ export async function listCostCenters(db: Db, f: { department?: string } = {}): 
   const q = db('cost_centers').orderBy('created_at', 'asc');
   if (f.department) q.where({ department: f.department });
   return (await q).map(toCostCenter);
+}
+
+/** Cost centers oldest first, one page; `ids` narrows to the ones a project-bound key may see. */
+export async function pageCostCenters(
+  db: Db,
+  f: KeysetPage & { department?: string; ids?: readonly string[] | null },
+): Promise<Array<{ item: CostCenter; key: CreatedKey }>> {
+  const q = keyset(db('cost_centers'), 'cost_centers', f);
+  if (f.department) q.where('cost_centers.department', f.department);
+  if (f.ids) q.whereIn('cost_centers.id', f.ids);
+  return (await q).map((r: any) => ({ item: toCostCenter(r), key: keyOfRow(r) }));
 }
 
 /** One line of a roll-up: what was spent, per category and per the currency it was charged in. */

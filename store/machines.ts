@@ -1,6 +1,7 @@
 import type { Knex } from 'knex';
 import type { MachineStatus } from '../domain/machines.js';
 import type { Db } from './db.js';
+import { keyOfRow, keyset, type CreatedKey, type KeysetPage } from './paging.js';
 
 export interface MachineLimits {
   /** Decimal string in the project's currency. */
@@ -140,4 +141,16 @@ export async function listMachines(db: Db, f: { projectId?: string; status?: str
   if (f.projectId) q.where({ project_id: f.projectId });
   if (f.status) q.where({ status: f.status });
   return (await q).map(toMachine);
+}
+
+/** Machines newest first, one page; `projectIds` narrows to a key's projects. */
+export async function pageMachines(
+  db: Db,
+  f: KeysetPage & { projectId?: string; status?: string; projectIds?: readonly string[] | null },
+): Promise<Array<{ item: Machine; key: CreatedKey }>> {
+  const q = keyset(db('machines'), 'machines', { ...f, desc: true });
+  if (f.projectId) q.where('machines.project_id', f.projectId);
+  if (f.status) q.where('machines.status', f.status);
+  if (f.projectIds) q.whereIn('machines.project_id', f.projectIds);
+  return (await q).map((r: any) => ({ item: toMachine(r), key: keyOfRow(r) }));
 }

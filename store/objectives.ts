@@ -1,5 +1,6 @@
 import type { Knex } from 'knex';
 import type { Db } from './db.js';
+import { keyOfRow, keyset, type CreatedKey, type KeysetPage } from './paging.js';
 
 import type { CompletionCriteria, ObjectiveStatus } from '../domain/objectives.js';
 
@@ -99,6 +100,16 @@ export async function listObjectives(db: Db, projectId: string): Promise<Objecti
     rows.map((r) => r.id),
   );
   return rows.map((r) => toObjective(r, links.get(r.id)!));
+}
+
+/** A project's objectives oldest first, one page. */
+export async function pageObjectives(db: Db, projectId: string, page: KeysetPage): Promise<Array<{ item: Objective; key: CreatedKey }>> {
+  const rows = await keyset(db('objectives').where('objectives.project_id', projectId), 'objectives', page);
+  const links = await linksOf(
+    db,
+    rows.map((r: any) => r.id),
+  );
+  return rows.map((r: any) => ({ item: toObjective(r, links.get(r.id)!), key: keyOfRow(r) }));
 }
 
 export async function objectiveStatuses(db: Db, ids: string[]): Promise<Record<string, ObjectiveStatus>> {

@@ -1,6 +1,7 @@
 import type { Knex } from 'knex';
 import { type CurrencyCode, fromNumeric, toNumeric } from '../domain/money.js';
 import type { Db } from './db.js';
+import { keyOfRow, keyset, type CreatedKey, type KeysetPage } from './paging.js';
 
 export interface Project {
   id: string;
@@ -76,6 +77,13 @@ export async function getProject(db: Db, id: string): Promise<Project | null> {
 
 export async function listProjects(db: Db): Promise<Project[]> {
   return (await db('projects').orderBy('created_at', 'asc')).map(toProject);
+}
+
+/** Projects oldest first, one page; `projectIds` narrows to a key's projects. */
+export async function pageProjects(db: Db, page: KeysetPage & { projectIds?: readonly string[] | null }): Promise<Array<{ item: Project; key: CreatedKey }>> {
+  const q = keyset(db('projects'), 'projects', page);
+  if (page.projectIds) q.whereIn('projects.id', page.projectIds);
+  return (await q).map((r: any) => ({ item: toProject(r), key: keyOfRow(r) }));
 }
 
 export async function setLimitPolicy(db: Db, id: string, policy: 'stop' | 'pause', pauseMinutes: number): Promise<void> {

@@ -1,24 +1,29 @@
-import { Router } from 'express';
+import { RouteGroup, inQuery } from './table.js';
 import { listAudit, verifyAuditChain } from '../../store/audit.js';
-import { requireRole } from '../auth.js';
-import type { ApiContext } from '../context.js';
+import { z } from 'zod';
+import { principalOf, type ApiContext } from '../context.js';
+import { decodeCursor, pageOf } from '../pagination.js';
 import { auditQuery } from '../schemas.js';
 
-export function auditRoutes(ctx: ApiContext): Router {
-  const r = Router();
-  r.get('/audit', async (req, res) => {
+export function auditRoutes(ctx: ApiContext): RouteGroup {
+  const r = new RouteGroup(ctx);
+  r.get('/audit', { permission: 'audit.read', resource: inQuery('project', 'projectId') }, async (req, res) => {
     const q = auditQuery.parse(req.query);
-    const items = await listAudit(ctx.db, {
-      limit: q.limit,
+    const after = decodeCursor(q.cursor, z.string().regex(/^\d+$/)) ?? q.after;
+    const rows = await listAudit(ctx.db, {
+      limit: q.limit + 1,
       ...(q.projectId ? { projectId: q.projectId } : {}),
       ...(q.subjectId ? { subjectId: q.subjectId } : {}),
       ...(q.actor ? { actor: q.actor } : {}),
       ...(q.action ? { action: q.action } : {}),
-      ...(q.after ? { afterSeq: q.after } : {}),
+      ...(after ? { afterSeq: after } : {}),
+      projectIds: principalOf(req).projectIds,
     });
-    res.json({ items, next: items.length === q.limit ? items.at(-1)!.seq : null });
+    const page = pageOf(rows, q.limit, (a) => a.seq);
+    // `next` (the last seq, for ?after=) is kept for older clients; `nextCursor` is the contract.
+    res.json({ items: page.items, nextCursor: page.nextCursor, next: page.nextCursor ? page.items.at(-1)!.seq : null });
   });
-  r.get('/audit/verify', requireRole('admin', 'verify the audit chain'), async (_req, res) => {
+  r.get('/audit/verify', { permission: 'audit.verify', resource: 'none', deploymentWide: true }, async (_req, res) => {
     const brokenAt = await verifyAuditChain(ctx.db);
     res.json({ intact: brokenAt === null, brokenAt });
   });

@@ -1,19 +1,18 @@
-import { Router } from 'express';
+import { RouteGroup, inPath } from './table.js';
 import { InputError, NotFoundError } from '../../domain/errors.js';
 import { getCheckpoint, type Checkpoint } from '../../store/checkpoints.js';
 import { diffCommits, listFiles, readFileAt } from '../../store/git.js';
 import { appendAudit } from '../../store/audit.js';
 import { getSnapshot, readSnapshotFile, setMilestone, type SnapshotSummary } from '../../store/snapshots.js';
 import { getInstanceSnapshot, type InstanceSnapshot } from '../../store/instance-snapshots.js';
-import { requireRole } from '../auth.js';
 import { actorOf, param, type ApiContext } from '../context.js';
 import { putMilestoneBody } from '../schemas.js';
 import { MESSAGES } from '../errors.js';
 import { presentCheckpoint } from '../present.js';
 import { loadProject } from './projects.js';
 
-export function checkpointRoutes(ctx: ApiContext): Router {
-  const r = Router();
+export function checkpointRoutes(ctx: ApiContext): RouteGroup {
+  const r = new RouteGroup(ctx);
 
   async function load(id: string): Promise<Checkpoint> {
     const c = await getCheckpoint(ctx.db, id);
@@ -21,7 +20,7 @@ export function checkpointRoutes(ctx: ApiContext): Router {
     return c;
   }
 
-  r.get('/checkpoints/:id', async (req, res) => {
+  r.get('/checkpoints/:id', { permission: 'checkpoints.read', resource: inPath('checkpoint') }, async (req, res) => {
     const checkpoint = await load(param(req, 'id'));
     const project = await loadProject(ctx, checkpoint.projectId);
     const [files, snapshot, row, instanceSnapshot] = await Promise.all([
@@ -41,7 +40,7 @@ export function checkpointRoutes(ctx: ApiContext): Router {
   });
 
   // Milestones are kept forever by the snapshot retention grid.
-  r.put('/checkpoints/:id/milestone', requireRole('operator', 'mark milestones'), async (req, res) => {
+  r.put('/checkpoints/:id/milestone', { permission: 'checkpoints.write', resource: inPath('checkpoint') }, async (req, res) => {
     const checkpoint = await load(param(req, 'id'));
     const body = putMilestoneBody.parse(req.body);
     await setMilestone(ctx.db, checkpoint.id, body.milestone);
@@ -55,7 +54,7 @@ export function checkpointRoutes(ctx: ApiContext): Router {
     res.json({ id: checkpoint.id, milestone: body.milestone });
   });
 
-  r.get('/checkpoints/:id/files/*path', async (req, res) => {
+  r.get('/checkpoints/:id/files/*path', { permission: 'checkpoints.read', resource: inPath('checkpoint') }, async (req, res) => {
     const checkpoint = await load(param(req, 'id'));
     const project = await loadProject(ctx, checkpoint.projectId);
     const filePath = param(req, 'path');
@@ -67,7 +66,7 @@ export function checkpointRoutes(ctx: ApiContext): Router {
     res.type('application/octet-stream').send(bytes);
   });
 
-  r.get('/checkpoints/:a/diff/:b', async (req, res) => {
+  r.get('/checkpoints/:a/diff/:b', { permission: 'checkpoints.read', resource: [inPath('checkpoint', 'a'), inPath('checkpoint', 'b')] }, async (req, res) => {
     const [a, b] = await Promise.all([load(param(req, 'a')), load(param(req, 'b'))]);
     if (a.projectId !== b.projectId) throw new InputError(`checkpoints ${a.id} and ${b.id} belong to different projects`, { field: 'b' });
     const project = await loadProject(ctx, a.projectId);

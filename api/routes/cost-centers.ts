@@ -1,4 +1,4 @@
-import { Router } from 'express';
+import { RouteGroup, inPath } from './table.js';
 import { COST_CENTER_SCOPE, DEPARTMENT_SCOPE } from '../../domain/cost-centers.js';
 import { ConflictError, NotFoundError } from '../../domain/errors.js';
 import { type CurrencyCode } from '../../domain/money.js';
@@ -10,14 +10,16 @@ import {
   getCostCenter,
   insertCostCenter,
   listCostCenters,
+  pageCostCenters,
   type CostCenter,
   type CostTotal,
 } from '../../store/cost-centers.js';
 import { listCosts } from '../../store/costs.js';
-import { requireRole } from '../auth.js';
 import { actorOf, param, principalOf, type ApiContext } from '../context.js';
 import { MESSAGES } from '../errors.js';
 import { idFromIdempotencyKey } from '../idempotency.js';
+import { createdKey, decodeCursor, pageOf } from '../pagination.js';
+import { costCentersOfProjects } from '../../store/access.js';
 import { money, presentBudget, presentCost } from '../present.js';
 import { createCostCenterBody, listCostCentersQuery, putBudgetBody } from '../schemas.js';
 import { parseAmountField } from './projects.js';
@@ -39,8 +41,8 @@ function presentTotals(rows: CostTotal[]) {
   }));
 }
 
-export function costCenterRoutes(ctx: ApiContext): Router {
-  const r = Router();
+export function costCenterRoutes(ctx: ApiContext): RouteGroup {
+  const r = new RouteGroup(ctx);
   const { db } = ctx;
 
   async function load(id: string): Promise<CostCenter> {
@@ -63,7 +65,7 @@ export function costCenterRoutes(ctx: ApiContext): Router {
     return presentBudget(await budgetStatus(db, saved, new Date()));
   }
 
-  r.post('/cost-centers', requireRole('operator', 'create cost centers'), async (req, res) => {
+  r.post('/cost-centers', { permission: 'cost-centers.manage', resource: 'none', deploymentWide: true }, async (req, res) => {
     const body = createCostCenterBody.parse(req.body);
     const id = idFromIdempotencyKey('cost-center', principalOf(req).apiKeyId, req.get('idempotency-key'));
     const clash = await findCostCenterByName(db, body.name);
@@ -81,22 +83,30 @@ export function costCenterRoutes(ctx: ApiContext): Router {
     res.status(201).json(presentCostCenter(center));
   });
 
-  r.get('/cost-centers', async (req, res) => {
+  r.get('/cost-centers', { permission: 'cost-centers.read', resource: 'none' }, async (req, res) => {
     const q = listCostCentersQuery.parse(req.query);
-    res.json({ items: (await listCostCenters(db, q.department ? { department: q.department } : {})).map(presentCostCenter) });
+    const p = principalOf(req);
+    const rows = await pageCostCenters(db, {
+      limit: q.limit + 1,
+      after: decodeCursor(q.cursor, createdKey),
+      ...(q.department ? { department: q.department } : {}),
+      ids: p.projectIds === null ? null : await costCentersOfProjects(db, p.projectIds),
+    });
+    const page = pageOf(rows, q.limit, (r) => r.key);
+    res.json({ items: page.items.map((r) => presentCostCenter(r.item)), nextCursor: page.nextCursor });
   });
 
-  r.get('/cost-centers/:id', async (req, res) => {
+  r.get('/cost-centers/:id', { permission: 'cost-centers.read', resource: inPath('cost-center') }, async (req, res) => {
     const c = await load(param(req, 'id'));
     res.json({ ...presentCostCenter(c), budget: await statusOf(COST_CENTER_SCOPE, c.id) });
   });
 
-  r.put('/cost-centers/:id/budget', requireRole('operator', 'set budgets'), async (req, res) => {
+  r.put('/cost-centers/:id/budget', { permission: 'cost-centers.manage', resource: inPath('cost-center'), deploymentWide: true }, async (req, res) => {
     const c = await load(param(req, 'id'));
     res.json(await putBudget(actorOf(req), COST_CENTER_SCOPE, c.id, req.body));
   });
 
-  r.get('/cost-centers/:id/costs', async (req, res) => {
+  r.get('/cost-centers/:id/costs', { permission: 'cost-centers.read', resource: inPath('cost-center'), deploymentWide: true }, async (req, res) => {
     const c = await load(param(req, 'id'));
     const [events, totals] = await Promise.all([listCosts(db, { costCenterId: c.id }), costCenterTotals(db, { costCenterId: c.id })]);
     res.json({
@@ -107,7 +117,7 @@ export function costCenterRoutes(ctx: ApiContext): Router {
     });
   });
 
-  r.put('/departments/:name/budget', requireRole('operator', 'set budgets'), async (req, res) => {
+  r.put('/departments/:name/budget', { permission: 'cost-centers.manage', resource: 'none', deploymentWide: true }, async (req, res) => {
     const name = param(req, 'name');
     if ((await listCostCenters(db, { department: name })).length === 0) {
       throw new NotFoundError(`department ${name} has no cost centers; create one with POST /v1/cost-centers first`);
@@ -116,7 +126,7 @@ export function costCenterRoutes(ctx: ApiContext): Router {
   });
 
   /** The department roll-up: its totals per currency, and per cost center. */
-  r.get('/departments/:name/costs', async (req, res) => {
+  r.get('/departments/:name/costs', { permission: 'cost-centers.read', resource: 'none', deploymentWide: true }, async (req, res) => {
     const name = param(req, 'name');
     const centers = await listCostCenters(db, { department: name });
     if (centers.length === 0) throw new NotFoundError(`department ${name} has no cost centers`);

@@ -1,4 +1,4 @@
-import { Router } from 'express';
+import { RouteGroup } from './table.js';
 import type { Rate } from '../../domain/fx.js';
 import type { FxService } from '../../fx/service.js';
 import type { ApiContext } from '../context.js';
@@ -14,9 +14,9 @@ export const presentRate = (r: Rate) => ({
 });
 
 /** `GET /v1/fx/rates?base=USD`: 1 base = rate currency, for every supported currency that has a usable rate. */
-export function fxRoutes(_ctx: ApiContext, fx: FxService): Router {
-  const r = Router();
-  r.get('/fx/rates', async (req, res) => {
+export function fxRoutes(ctx: ApiContext, fx: FxService): RouteGroup {
+  const r = new RouteGroup(ctx);
+  r.get('/fx/rates', { permission: 'catalog.read', resource: 'none' }, async (req, res) => {
     const { base } = fxRatesQuery.parse(req.query);
     const { items, unavailable } = await fx.rates(base);
     res.json({ base, items: items.map(presentRate), unavailable });

@@ -1,4 +1,4 @@
-import { Router } from 'express';
+import { RouteGroup, inPath, inBody, inQuery } from './table.js';
 import { WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError } from '@temporalio/client';
 import { ConflictError, InputError, NotFoundError } from '../../domain/errors.js';
 import { DEFAULT_MACHINE_MINUTES, FINAL_MACHINE_STATUSES, MACHINE_TYPES } from '../../domain/machines.js';
@@ -16,18 +16,18 @@ import { hasInputs, resolveStepRefs } from '../../domain/artifacts.js';
 import { costTotals } from '../../store/costs.js';
 import { getCacheRecord } from '../../store/cache.js';
 import { getCostCenter } from '../../store/cost-centers.js';
-import { getMachine, insertMachine, listMachines, updateMachine, type Machine } from '../../store/machines.js';
+import { getMachine, insertMachine, pageMachines, updateMachine, type Machine } from '../../store/machines.js';
 import { checkpointSignal, extendSignal, machineRun, reservationUpdate, terminateSignal } from '../../workflows/index.js';
-import { requireRole } from '../auth.js';
 import { actorOf, param, principalOf, type ApiContext } from '../context.js';
 import { MESSAGES } from '../errors.js';
 import { idFromIdempotencyKey } from '../idempotency.js';
+import { createdKey, decodeCursor, pageInMemory, pageOf, pageQuery } from '../pagination.js';
 import { presentCache, presentMachine } from '../present.js';
 import { createMachineBody, extendMachineBody, listMachinesQuery } from '../schemas.js';
 import { loadProject, parseAmountField } from './projects.js';
 
-export function machineRoutes(ctx: ApiContext): Router {
-  const r = Router();
+export function machineRoutes(ctx: ApiContext): RouteGroup {
+  const r = new RouteGroup(ctx);
   const { db, temporal, config } = ctx;
 
   async function loadMachine(id: string): Promise<Machine> {
@@ -44,14 +44,20 @@ export function machineRoutes(ctx: ApiContext): Router {
     return { ...presentMachine(m, cost, project.currency, await machineCheckpointIds(db, m.id)), cache: presentCache(await getCacheRecord(db, m.id)), events };
   }
 
-  r.get('/providers', async (_req, res) => {
+  r.get('/providers', { permission: 'catalog.read', resource: 'none' }, async (req, res) => {
     const { statuses } = await providerAvailability(db);
-    res.json({ items: statuses.map((s) => ({ id: s.id, available: s.available, ...(s.reason ? { reason: s.reason } : {}), checkedAt: s.checkedAt })) });
+    const page = pageInMemory(statuses, pageQuery.parse(req.query), (s) => s.id);
+    res.json({
+      items: page.items.map((s) => ({ id: s.id, available: s.available, ...(s.reason ? { reason: s.reason } : {}), checkedAt: s.checkedAt })),
+      nextCursor: page.nextCursor,
+    });
   });
 
-  r.get('/machine-types', (_req, res) => {
+  r.get('/machine-types', { permission: 'catalog.read', resource: 'none' }, (req, res) => {
+    const page = pageInMemory([...MACHINE_TYPES], pageQuery.parse(req.query), (id) => id);
     res.json({
-      items: MACHINE_TYPES.map((id) => {
+      nextCursor: page.nextCursor,
+      items: page.items.map((id) => {
         const spec = machineTypeSpec(id);
         const availability = machineTypeAvailability(config, id);
         return {
@@ -69,7 +75,7 @@ export function machineRoutes(ctx: ApiContext): Router {
     });
   });
 
-  r.post('/machines', requireRole('operator', 'start machines'), async (req, res) => {
+  r.post('/machines', { permission: 'machines.run', resource: [inBody('project', 'projectId'), inBody('cost-center', 'costCenterId')] }, async (req, res) => {
     const body = createMachineBody.parse(req.body);
     const project = await loadProject(ctx, body.projectId).catch(() => {
       throw new InputError(`projectId: project ${body.projectId} not found`, { field: 'projectId' });
@@ -203,31 +209,38 @@ export function machineRoutes(ctx: ApiContext): Router {
     res.status(202).json({ id, workflowId: id, status: machine.status === 'pending' ? 'running' : machine.status });
   });
 
-  r.get('/machines', async (req, res) => {
+  r.get('/machines', { permission: 'machines.read', resource: inQuery('project', 'projectId') }, async (req, res) => {
     const q = listMachinesQuery.parse(req.query);
-    const machines = await listMachines(db, { ...q, ...(q.projectId ? { projectId: q.projectId } : {}) });
-    res.json({ items: await Promise.all(machines.map(present)) });
+    const rows = await pageMachines(db, {
+      limit: q.limit + 1,
+      after: decodeCursor(q.cursor, createdKey),
+      ...(q.projectId ? { projectId: q.projectId } : {}),
+      ...(q.status ? { status: q.status } : {}),
+      projectIds: principalOf(req).projectIds,
+    });
+    const page = pageOf(rows, q.limit, (r) => r.key);
+    res.json({ items: await Promise.all(page.items.map((r) => present(r.item))), nextCursor: page.nextCursor });
   });
 
-  r.get('/machines/:id', async (req, res) => {
+  r.get('/machines/:id', { permission: 'machines.read', resource: inPath('machine') }, async (req, res) => {
     res.json(await present(await loadMachine(param(req, 'id'))));
   });
 
-  r.get('/machines/:id/artifacts', async (req, res) => {
+  r.get('/machines/:id/artifacts', { permission: 'machines.read', resource: inPath('machine') }, async (req, res) => {
     const machine = await loadMachine(param(req, 'id'));
-    const items = await listArtifacts(db, machine.id);
-    res.json({ items: items.map(({ path: _path, ...a }) => a) });
+    const page = pageInMemory(await listArtifacts(db, machine.id), pageQuery.parse(req.query), (a) => a.name);
+    res.json({ items: page.items.map(({ path: _path, ...a }) => a), nextCursor: page.nextCursor });
   });
 
   // Declared artifacts are named by their workspace path, so a name may hold '/'.
-  r.get('/machines/:id/artifacts/*name', async (req, res) => {
+  r.get('/machines/:id/artifacts/*name', { permission: 'machines.read', resource: inPath('machine') }, async (req, res) => {
     const machine = await loadMachine(param(req, 'id'));
     const artifact = (await listArtifacts(db, machine.id)).find((a) => a.name === param(req, 'name'));
     if (!artifact) throw new NotFoundError(`machine ${machine.id} has no artifact ${param(req, 'name')}`);
     res.type(artifact.name.endsWith('.json') ? 'application/json' : 'text/plain').sendFile(artifact.path);
   });
 
-  r.post('/machines/:id/terminate', requireRole('operator', 'terminate machines'), async (req, res) => {
+  r.post('/machines/:id/terminate', { permission: 'machines.run', resource: inPath('machine') }, async (req, res) => {
     const machine = await loadMachine(param(req, 'id'));
     if (FINAL_MACHINE_STATUSES.includes(machine.status)) {
       throw new ConflictError(`machine ${machine.id} already ended (${machine.status})`, 'machine_ended');
@@ -243,7 +256,7 @@ export function machineRoutes(ctx: ApiContext): Router {
     res.status(202).json({ id: machine.id, status: 'terminating' });
   });
 
-  r.post('/machines/:id/extend', requireRole('operator', 'extend machines'), async (req, res) => {
+  r.post('/machines/:id/extend', { permission: 'machines.run', resource: inPath('machine') }, async (req, res) => {
     const machine = await loadMachine(param(req, 'id'));
     const body = extendMachineBody.parse(req.body);
     const project = await loadProject(ctx, machine.projectId);
@@ -266,7 +279,7 @@ export function machineRoutes(ctx: ApiContext): Router {
     res.status(202).json({ id: machine.id, status: 'resuming' });
   });
 
-  r.post('/machines/:id/checkpoint', requireRole('operator', 'checkpoint machines'), async (req, res) => {
+  r.post('/machines/:id/checkpoint', { permission: 'machines.run', resource: inPath('machine') }, async (req, res) => {
     const machine = await loadMachine(param(req, 'id'));
     if (FINAL_MACHINE_STATUSES.includes(machine.status)) {
       throw new ConflictError(

@@ -1,4 +1,4 @@
-import { Router } from 'express';
+import { RouteGroup, inPath } from './table.js';
 import { ConflictError, InputError, NotFoundError } from '../../domain/errors.js';
 import { dependencyDepth, dependentsCount, topologicalLayers, wouldCreateCycle } from '../../domain/dag.js';
 import { measureProgress } from '../../domain/objectives.js';
@@ -10,6 +10,7 @@ import {
   getObjective,
   insertObjective,
   listObjectives,
+  pageObjectives,
   machineIdsOfObjective,
   markSubtasksDone,
   objectiveStatuses,
@@ -27,17 +28,17 @@ import {
   reprioritizeSignal,
   resumeObjectiveSignal,
 } from '../../workflows/index.js';
-import { requireRole } from '../auth.js';
 import { actorOf, param, principalOf, type ApiContext } from '../context.js';
 import { MESSAGES } from '../errors.js';
 import { idFromIdempotencyKey } from '../idempotency.js';
+import { createdKey, decodeCursor, pageOf, pageQuery } from '../pagination.js';
 import { createObjectiveBody, linkObjectiveBody, subtasksDoneBody, updateObjectiveBody } from '../schemas.js';
 import { loadProject, parseAmountField } from './projects.js';
 import { nudgeCoordinator, requireKnownResources } from './scheduling.js';
 import { coordinatorWorkflowId } from '../../domain/scheduling.js';
 
-export function objectiveRoutes(ctx: ApiContext): Router {
-  const r = Router();
+export function objectiveRoutes(ctx: ApiContext): RouteGroup {
+  const r = new RouteGroup(ctx);
   const { db } = ctx;
 
   async function present(o: Objective) {
@@ -60,7 +61,7 @@ export function objectiveRoutes(ctx: ApiContext): Router {
     }
   }
 
-  r.post('/projects/:id/objectives', requireRole('operator', 'create objectives'), async (req, res) => {
+  r.post('/projects/:id/objectives', { permission: 'objectives.write', resource: inPath('project') }, async (req, res) => {
     const project = await loadProject(ctx, param(req, 'id'));
     const body = createObjectiveBody.parse(req.body);
     const deps = await objectiveStatuses(db, body.dependsOn);
@@ -143,9 +144,12 @@ export function objectiveRoutes(ctx: ApiContext): Router {
     res.status(201).json(await present((await getObjective(db, id))!));
   });
 
-  r.get('/projects/:id/objectives', async (req, res) => {
+  r.get('/projects/:id/objectives', { permission: 'objectives.read', resource: inPath('project') }, async (req, res) => {
     const project = await loadProject(ctx, param(req, 'id'));
-    res.json({ items: await Promise.all((await listObjectives(db, project.id)).map(present)) });
+    const q = pageQuery.parse(req.query);
+    const rows = await pageObjectives(db, project.id, { limit: q.limit + 1, after: decodeCursor(q.cursor, createdKey) });
+    const page = pageOf(rows, q.limit, (r) => r.key);
+    res.json({ items: await Promise.all(page.items.map((r) => present(r.item))), nextCursor: page.nextCursor });
   });
 
   async function loadOpen(id: string): Promise<Objective> {
@@ -157,7 +161,7 @@ export function objectiveRoutes(ctx: ApiContext): Router {
 
   const signals = { pause: pauseObjectiveSignal, resume: resumeObjectiveSignal, cancel: cancelObjectiveSignal } as const;
   for (const [action, signal] of Object.entries(signals)) {
-    r.post(`/objectives/:id/${action}`, requireRole('operator', `${action} objectives`), async (req, res) => {
+    r.post(`/objectives/:id/${action}`, { permission: 'objectives.write', resource: inPath('objective') }, async (req, res) => {
       const o = await loadOpen(param(req, 'id'));
       await ctx.temporal.workflow.getHandle(o.workflowId).signal(signal, { by: actorOf(req) });
       await appendAudit(db, {
@@ -171,7 +175,7 @@ export function objectiveRoutes(ctx: ApiContext): Router {
     });
   }
 
-  r.post('/objectives/:id/links', requireRole('operator', 'link objectives'), async (req, res) => {
+  r.post('/objectives/:id/links', { permission: 'objectives.write', resource: inPath('objective') }, async (req, res) => {
     const o = await loadOpen(param(req, 'id'));
     const body = linkObjectiveBody.parse(req.body);
     const dep = await getObjective(db, body.dependsOn);
@@ -201,13 +205,13 @@ export function objectiveRoutes(ctx: ApiContext): Router {
     res.json(await present((await getObjective(db, o.id))!));
   });
 
-  r.get('/objectives/:id', async (req, res) => {
+  r.get('/objectives/:id', { permission: 'objectives.read', resource: inPath('objective') }, async (req, res) => {
     const o = await getObjective(db, param(req, 'id'));
     if (!o) throw new NotFoundError(MESSAGES.notFound('objective', param(req, 'id')));
     res.json({ ...(await present(o)), live: await live(o) });
   });
 
-  r.patch('/objectives/:id', requireRole('operator', 'update objectives'), async (req, res) => {
+  r.patch('/objectives/:id', { permission: 'objectives.write', resource: inPath('objective') }, async (req, res) => {
     const o = await loadOpen(param(req, 'id'));
     const body = updateObjectiveBody.parse(req.body);
     await updateObjective(db, o.id, body);
@@ -231,7 +235,7 @@ export function objectiveRoutes(ctx: ApiContext): Router {
   });
 
   /** Ticks sub-tasks off and records the progress that makes. */
-  r.post('/objectives/:id/subtasks/done', requireRole('operator', 'tick sub-tasks'), async (req, res) => {
+  r.post('/objectives/:id/subtasks/done', { permission: 'objectives.write', resource: inPath('objective') }, async (req, res) => {
     const o = await loadOpen(param(req, 'id'));
     const body = subtasksDoneBody.parse(req.body);
     const known = o.completion.subtasks ?? [];
@@ -270,14 +274,14 @@ export function objectiveRoutes(ctx: ApiContext): Router {
     res.json(await present((await getObjective(db, o.id))!));
   });
 
-  r.get('/objectives/:id/progress', async (req, res) => {
+  r.get('/objectives/:id/progress', { permission: 'objectives.read', resource: inPath('objective') }, async (req, res) => {
     const o = await getObjective(db, param(req, 'id'));
     if (!o) throw new NotFoundError(MESSAGES.notFound('objective', param(req, 'id')));
     res.json({ items: await progressHistory(db, o.id) });
   });
 
   /** The project's objectives as a DAG: nodes with status and progress, edges, and layers in start order. */
-  r.get('/projects/:id/objectives/dag', async (req, res) => {
+  r.get('/projects/:id/objectives/dag', { permission: 'objectives.read', resource: inPath('project') }, async (req, res) => {
     const project = await loadProject(ctx, param(req, 'id'));
     const objectives = await listObjectives(db, project.id);
     const graph = objectives.map((o) => ({ id: o.id, dependsOn: o.dependsOn }));

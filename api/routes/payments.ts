@@ -1,5 +1,5 @@
+import { RouteGroup, inPath } from './table.js';
 import { Address } from '@ton/core';
-import { Router } from 'express';
 import type { Config } from '../../config/index.js';
 import { ConflictError, InputError, NotFoundError } from '../../domain/errors.js';
 import { formatAmount } from '../../domain/money.js';
@@ -18,10 +18,10 @@ import {
   type Payment,
 } from '../../store/payments.js';
 import { approvePaymentSignal, paymentCascade, renewalTopup } from '../../workflows/index.js';
-import { requireRole } from '../auth.js';
 import { actorOf, param, principalOf, type ApiContext } from '../context.js';
 import { MESSAGES } from '../errors.js';
 import { idFromIdempotencyKey } from '../idempotency.js';
+import { pageInMemory, pageQuery } from '../pagination.js';
 import { creditBody, putPaymentMethodsBody, topupBody } from '../schemas.js';
 import { loadProject, parseAmountField } from './projects.js';
 
@@ -74,11 +74,11 @@ async function presentPayment(ctx: ApiContext, p: Payment) {
   };
 }
 
-export function paymentRoutes(ctx: ApiContext): Router {
-  const r = Router();
+export function paymentRoutes(ctx: ApiContext): RouteGroup {
+  const r = new RouteGroup(ctx);
   const { db } = ctx;
 
-  r.put('/projects/:id/payment-methods', requireRole('operator', 'set payment methods'), async (req, res) => {
+  r.put('/projects/:id/payment-methods', { permission: 'payment-methods.write', resource: inPath('project') }, async (req, res) => {
     const project = await loadProject(ctx, param(req, 'id'));
     // The contract's bare ordered list, or { methods: [...] }.
     const body = putPaymentMethodsBody.parse(Array.isArray(req.body) ? { methods: req.body } : req.body);
@@ -99,12 +99,12 @@ export function paymentRoutes(ctx: ApiContext): Router {
     res.json({ projectId: project.id, methods });
   });
 
-  r.get('/projects/:id/payment-methods', async (req, res) => {
+  r.get('/projects/:id/payment-methods', { permission: 'payments.read', resource: inPath('project') }, async (req, res) => {
     const project = await loadProject(ctx, param(req, 'id'));
     res.json({ projectId: project.id, methods: await getPaymentMethods(db, project.id) });
   });
 
-  r.post('/projects/:id/topups', requireRole('operator', 'top up balances'), async (req, res) => {
+  r.post('/projects/:id/topups', { permission: 'topups.create', resource: inPath('project') }, async (req, res) => {
     const project = await loadProject(ctx, param(req, 'id'));
     const body = topupBody.parse(req.body);
     const amount = parseAmountField('amount', body.amount, body.currency);
@@ -123,7 +123,7 @@ export function paymentRoutes(ctx: ApiContext): Router {
    * (`auto-topup-<projectId>`) that starts `renewalTopup` five minutes into each window; each
    * window is topped up at most once.
    */
-  r.put('/projects/:id/auto-topup', requireRole('operator', 'set automatic top-ups'), async (req, res) => {
+  r.put('/projects/:id/auto-topup', { permission: 'topups.create', resource: inPath('project') }, async (req, res) => {
     const project = await loadProject(ctx, param(req, 'id'));
     const body = topupBody.parse(req.body);
     const amount = parseAmountField('amount', body.amount, body.currency);
@@ -176,7 +176,7 @@ export function paymentRoutes(ctx: ApiContext): Router {
     res.json({ projectId: project.id, amount: formatAmount(amount, body.currency), currency: body.currency, period: budget.period, cron, scheduleId });
   });
 
-  r.delete('/projects/:id/auto-topup', requireRole('operator', 'set automatic top-ups'), async (req, res) => {
+  r.delete('/projects/:id/auto-topup', { permission: 'topups.create', resource: inPath('project') }, async (req, res) => {
     const project = await loadProject(ctx, param(req, 'id'));
     const removed = await ctx.temporal.schedule
       .getHandle(`auto-topup-${project.id}`)
@@ -193,13 +193,13 @@ export function paymentRoutes(ctx: ApiContext): Router {
     res.status(204).end();
   });
 
-  r.get('/payments/:id', async (req, res) => {
+  r.get('/payments/:id', { permission: 'payments.read', resource: inPath('payment') }, async (req, res) => {
     const p = await getPayment(db, param(req, 'id'));
     if (!p) throw new NotFoundError(MESSAGES.notFound('payment', param(req, 'id')));
     res.json(await presentPayment(ctx, p));
   });
 
-  r.post('/payments/:id/approve', requireRole('admin', 'approve payments'), async (req, res) => {
+  r.post('/payments/:id/approve', { permission: 'payments.approve', resource: inPath('payment') }, async (req, res) => {
     const p = await getPayment(db, param(req, 'id'));
     if (!p) throw new NotFoundError(MESSAGES.notFound('payment', param(req, 'id')));
     if (p.status !== 'manual_required') {
@@ -213,7 +213,7 @@ export function paymentRoutes(ctx: ApiContext): Router {
     res.status(202).json({ paymentId: p.id, status: 'approving' });
   });
 
-  r.post('/projects/:id/credits', requireRole('admin', 'grant credits'), async (req, res) => {
+  r.post('/projects/:id/credits', { permission: 'credits.grant', resource: inPath('project') }, async (req, res) => {
     const project = await loadProject(ctx, param(req, 'id'));
     const body = creditBody.parse(req.body);
     const amount = parseAmountField('amount', body.amount, body.currency);
@@ -240,14 +240,16 @@ export function paymentRoutes(ctx: ApiContext): Router {
     res.status(201).json(presentCredit(credit));
   });
 
-  r.get('/projects/:id/credits', async (req, res) => {
+  r.get('/projects/:id/credits', { permission: 'payments.read', resource: inPath('project') }, async (req, res) => {
     const project = await loadProject(ctx, param(req, 'id'));
-    res.json({ items: (await listCredits(db, project.id)).map(presentCredit) });
+    const page = pageInMemory(await listCredits(db, project.id), pageQuery.parse(req.query), (c) => c.id);
+    res.json({ items: page.items.map(presentCredit), nextCursor: page.nextCursor });
   });
 
-  r.get('/projects/:id/balance', async (req, res) => {
+  r.get('/projects/:id/balance', { permission: 'payments.read', resource: inPath('project') }, async (req, res) => {
     const project = await loadProject(ctx, param(req, 'id'));
-    res.json({ items: (await projectBalance(db, project.id)).map((b) => ({ amount: formatAmount(b.amount, b.currency), currency: b.currency })) });
+    const page = pageInMemory(await projectBalance(db, project.id), pageQuery.parse(req.query), (b) => b.currency);
+    res.json({ items: page.items.map((b) => ({ amount: formatAmount(b.amount, b.currency), currency: b.currency })), nextCursor: page.nextCursor });
   });
 
   return r;

@@ -1,4 +1,4 @@
-import { Router } from 'express';
+import { RouteGroup, inPath, inBody } from './table.js';
 import { ConflictError, InputError, NotFoundError } from '../../domain/errors.js';
 import { ancestorsOf, hasInputs } from '../../domain/artifacts.js';
 import { validateDag } from '../../domain/dag.js';
@@ -9,7 +9,6 @@ import { appendAudit } from '../../store/audit.js';
 import { getCheckpoint, listCheckpoints } from '../../store/checkpoints.js';
 import { getPipeline, insertPipeline, type Pipeline } from '../../store/pipelines.js';
 import { cancelPipelineSignal, pipeline as pipelineWorkflow } from '../../workflows/index.js';
-import { requireRole } from '../auth.js';
 import { actorOf, param, principalOf, type ApiContext } from '../context.js';
 import { MESSAGES } from '../errors.js';
 import { idFromIdempotencyKey } from '../idempotency.js';
@@ -43,8 +42,8 @@ function present(p: Pipeline) {
   };
 }
 
-export function pipelineRoutes(ctx: ApiContext): Router {
-  const r = Router();
+export function pipelineRoutes(ctx: ApiContext): RouteGroup {
+  const r = new RouteGroup(ctx);
   const { db } = ctx;
 
   async function load(id: string): Promise<Pipeline> {
@@ -53,7 +52,7 @@ export function pipelineRoutes(ctx: ApiContext): Router {
     return p;
   }
 
-  r.post('/pipelines', requireRole('operator', 'start pipelines'), async (req, res) => {
+  r.post('/pipelines', { permission: 'pipelines.write', resource: inBody('project', 'projectId') }, async (req, res) => {
     const body = createPipelineBody.parse(req.body);
     const problems = validateDag(body.steps.map((s) => ({ id: s.id, dependsOn: s.dependsOn })));
     if (problems.length) {
@@ -143,11 +142,11 @@ export function pipelineRoutes(ctx: ApiContext): Router {
     res.status(202).json({ id, status: 'running' });
   });
 
-  r.get('/pipelines/:id', async (req, res) => {
+  r.get('/pipelines/:id', { permission: 'pipelines.read', resource: inPath('pipeline') }, async (req, res) => {
     res.json(present(await load(param(req, 'id'))));
   });
 
-  r.post('/pipelines/:id/cancel', requireRole('operator', 'cancel pipelines'), async (req, res) => {
+  r.post('/pipelines/:id/cancel', { permission: 'pipelines.write', resource: inPath('pipeline') }, async (req, res) => {
     const p = await load(param(req, 'id'));
     if (p.status !== 'running') throw new ConflictError(`pipeline ${p.id} already ended (${p.status})`, 'pipeline_ended');
     await ctx.temporal.workflow.getHandle(p.id).signal(cancelPipelineSignal, { by: actorOf(req) });

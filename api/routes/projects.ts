@@ -1,6 +1,6 @@
+import { RouteGroup, inPath, inBody } from './table.js';
 import crypto from 'node:crypto';
 import path from 'node:path';
-import { Router } from 'express';
 import { InputError, NotFoundError } from '../../domain/errors.js';
 import { DEFAULT_MACHINE_MONEY, MACHINE_TYPES } from '../../domain/machines.js';
 import { FIAT_CURRENCIES, parseAmount, type CurrencyCode } from '../../domain/money.js';
@@ -9,16 +9,17 @@ import { createFxService } from '../../fx/service.js';
 import type { BudgetPeriod } from '../../domain/budget.js';
 import { appendAudit } from '../../store/audit.js';
 import { budgetStatus, findBudget, setBudget } from '../../store/budgets.js';
-import { insertCheckpoint, listCheckpoints } from '../../store/checkpoints.js';
+import { insertCheckpoint, pageCheckpoints } from '../../store/checkpoints.js';
+import { bindKeyToProject } from '../../store/auth.js';
 import { costTotals, listCosts } from '../../store/costs.js';
 import { cacheSummary } from '../../store/cache.js';
 import { getCostCenter } from '../../store/cost-centers.js';
 import { cloneProjectRepo, initProjectRepo, pinCheckpoint } from '../../store/git.js';
-import { getProject, insertProject, listProjects, setLimitPolicy, setProjectCostCenter, type Project } from '../../store/projects.js';
-import { requireRole } from '../auth.js';
+import { getProject, insertProject, pageProjects, setLimitPolicy, setProjectCostCenter, type Project } from '../../store/projects.js';
 import { actorOf, param, principalOf, type ApiContext } from '../context.js';
 import { MESSAGES } from '../errors.js';
 import { idFromIdempotencyKey } from '../idempotency.js';
+import { createdKey, decodeCursor, pageOf, pageQuery } from '../pagination.js';
 import { money, presentBudget, presentCacheSummary, presentCheckpoint, presentCost, presentProject } from '../present.js';
 import { createProjectBody, putBudgetBody, putLimitPolicyBody, putPlacementBody, putProjectCostCenterBody, putTypeBudgetBody } from '../schemas.js';
 import { DEFAULT_PLACEMENT, type PlacementPolicy } from '../../domain/placement.js';
@@ -30,8 +31,8 @@ export async function loadProject(ctx: ApiContext, id: string): Promise<Project>
   return project;
 }
 
-export function projectRoutes(ctx: ApiContext): Router {
-  const r = Router();
+export function projectRoutes(ctx: ApiContext): RouteGroup {
+  const r = new RouteGroup(ctx);
   const { db } = ctx;
 
   /** Validates and stores a budget of the project (its own, or a per-type one) with its audit record. */
@@ -79,7 +80,7 @@ export function projectRoutes(ctx: ApiContext): Router {
     return b ? budgetStatus(db, b, new Date()) : null;
   };
 
-  r.post('/projects', requireRole('operator', 'create projects'), async (req, res) => {
+  r.post('/projects', { permission: 'projects.create', resource: inBody('cost-center', 'costCenterId') }, async (req, res) => {
     const body = createProjectBody.parse(req.body);
     const defaultMachineMoney = body.defaultMachineMoney
       ? parseAmountField('defaultMachineMoney', body.defaultMachineMoney, body.currency)
@@ -121,6 +122,8 @@ export function projectRoutes(ctx: ApiContext): Router {
         trigger: 'project created',
       });
       await trx('projects').where({ id }).update({ root_checkpoint_id: rootCheckpointId });
+      // A key bound to projects keeps seeing what it creates.
+      if (principalOf(req).projectIds !== null) await bindKeyToProject(trx, principalOf(req).apiKeyId, id);
       await appendAudit(trx, {
         actor: actorOf(req),
         action: 'project.created',
@@ -141,24 +144,26 @@ export function projectRoutes(ctx: ApiContext): Router {
     res.status(201).json(presentProject(project, null));
   });
 
-  r.get('/projects', async (_req, res) => {
-    const projects = await listProjects(db);
-    res.json({ items: await Promise.all(projects.map(async (p) => presentProject(p, await budgetOf(p)))) });
+  r.get('/projects', { permission: 'projects.read', resource: 'none' }, async (req, res) => {
+    const q = pageQuery.parse(req.query);
+    const rows = await pageProjects(db, { limit: q.limit + 1, after: decodeCursor(q.cursor, createdKey), projectIds: principalOf(req).projectIds });
+    const page = pageOf(rows, q.limit, (r) => r.key);
+    res.json({ items: await Promise.all(page.items.map(async ({ item }) => presentProject(item, await budgetOf(item)))), nextCursor: page.nextCursor });
   });
 
-  r.get('/projects/:id', async (req, res) => {
+  r.get('/projects/:id', { permission: 'projects.read', resource: inPath('project') }, async (req, res) => {
     const project = await loadProject(ctx, param(req, 'id'));
     res.json(presentProject(project, await budgetOf(project)));
   });
 
-  r.put('/projects/:id/budget', requireRole('operator', 'set budgets'), async (req, res) => {
+  r.put('/projects/:id/budget', { permission: 'budgets.write', resource: inPath('project') }, async (req, res) => {
     const project = await loadProject(ctx, param(req, 'id'));
     const body = putBudgetBody.parse(req.body);
     const budget = await saveBudget(actorOf(req), project, { scopeType: 'project', scopeId: project.id, ...body }, {});
     res.json(presentBudget(await budgetStatus(db, budget, new Date())));
   });
 
-  r.put('/projects/:id/machine-types/:type/budget', requireRole('operator', 'set budgets'), async (req, res) => {
+  r.put('/projects/:id/machine-types/:type/budget', { permission: 'budgets.write', resource: inPath('project') }, async (req, res) => {
     const project = await loadProject(ctx, param(req, 'id'));
     const type = param(req, 'type');
     if (!(MACHINE_TYPES as readonly string[]).includes(type)) {
@@ -174,7 +179,7 @@ export function projectRoutes(ctx: ApiContext): Router {
     res.json({ machineType: type, ...presentBudget(await budgetStatus(db, budget, new Date())) });
   });
 
-  r.put('/projects/:id/limit-policy', requireRole('operator', 'set limit policies'), async (req, res) => {
+  r.put('/projects/:id/limit-policy', { permission: 'projects.configure', resource: inPath('project') }, async (req, res) => {
     const project = await loadProject(ctx, param(req, 'id'));
     const body = putLimitPolicyBody.parse(req.body);
     await setLimitPolicy(db, project.id, body.policy, body.pauseMinutes);
@@ -197,12 +202,12 @@ export function projectRoutes(ctx: ApiContext): Router {
     updatedAt: own?.updatedAt ?? null,
   });
 
-  r.get('/projects/:id/placement', async (req, res) => {
+  r.get('/projects/:id/placement', { permission: 'projects.read', resource: inPath('project') }, async (req, res) => {
     const project = await loadProject(ctx, param(req, 'id'));
     res.json(presentPlacement(await getPlacementPolicy(db, project.id)));
   });
 
-  r.put('/projects/:id/placement', requireRole('operator', 'set placement policies'), async (req, res) => {
+  r.put('/projects/:id/placement', { permission: 'projects.configure', resource: inPath('project') }, async (req, res) => {
     const project = await loadProject(ctx, param(req, 'id'));
     const body = putPlacementBody.parse(req.body) as PlacementPolicy;
     await setPlacementPolicy(db, project.id, body, actorOf(req));
@@ -217,31 +222,38 @@ export function projectRoutes(ctx: ApiContext): Router {
     res.json(presentPlacement(await getPlacementPolicy(db, project.id)));
   });
 
-  r.put('/projects/:id/cost-center', requireRole('operator', 'allocate projects to cost centers'), async (req, res) => {
+  r.put(
+    '/projects/:id/cost-center',
+    { permission: 'projects.configure', resource: [inPath('project'), inBody('cost-center', 'costCenterId')] },
+    async (req, res) => {
+      const project = await loadProject(ctx, param(req, 'id'));
+      const { costCenterId } = putProjectCostCenterBody.parse(req.body);
+      if (costCenterId && !(await getCostCenter(db, costCenterId))) {
+        throw new InputError(`costCenterId: cost center ${costCenterId} not found`, { field: 'costCenterId' });
+      }
+      await setProjectCostCenter(db, project.id, costCenterId);
+      await appendAudit(db, {
+        actor: actorOf(req),
+        action: 'project.cost_center_set',
+        subjectType: 'project',
+        subjectId: project.id,
+        projectId: project.id,
+        details: { costCenterId, previous: project.costCenterId },
+      });
+      const updated = await loadProject(ctx, project.id);
+      res.json(presentProject(updated, await budgetOf(updated)));
+    },
+  );
+
+  r.get('/projects/:id/checkpoints', { permission: 'checkpoints.read', resource: inPath('project') }, async (req, res) => {
     const project = await loadProject(ctx, param(req, 'id'));
-    const { costCenterId } = putProjectCostCenterBody.parse(req.body);
-    if (costCenterId && !(await getCostCenter(db, costCenterId))) {
-      throw new InputError(`costCenterId: cost center ${costCenterId} not found`, { field: 'costCenterId' });
-    }
-    await setProjectCostCenter(db, project.id, costCenterId);
-    await appendAudit(db, {
-      actor: actorOf(req),
-      action: 'project.cost_center_set',
-      subjectType: 'project',
-      subjectId: project.id,
-      projectId: project.id,
-      details: { costCenterId, previous: project.costCenterId },
-    });
-    const updated = await loadProject(ctx, project.id);
-    res.json(presentProject(updated, await budgetOf(updated)));
+    const q = pageQuery.parse(req.query);
+    const rows = await pageCheckpoints(db, project.id, { limit: q.limit + 1, after: decodeCursor(q.cursor, createdKey) });
+    const page = pageOf(rows, q.limit, (r) => r.key);
+    res.json({ items: page.items.map((r) => presentCheckpoint(r.item)), nextCursor: page.nextCursor });
   });
 
-  r.get('/projects/:id/checkpoints', async (req, res) => {
-    const project = await loadProject(ctx, param(req, 'id'));
-    res.json({ items: (await listCheckpoints(db, project.id)).map(presentCheckpoint) });
-  });
-
-  r.get('/projects/:id/costs', async (req, res) => {
+  r.get('/projects/:id/costs', { permission: 'costs.read', resource: inPath('project') }, async (req, res) => {
     const project = await loadProject(ctx, param(req, 'id'));
     const [events, totals] = await Promise.all([listCosts(db, { projectId: project.id }), costTotals(db, { projectId: project.id })]);
     const total = Object.values(totals).reduce((a, b) => a + b, 0n);

@@ -1,10 +1,9 @@
-import { Router } from 'express';
+import { RouteGroup, inPath } from './table.js';
 import { InputError } from '../../domain/errors.js';
 import { coordinatorWorkflowId } from '../../domain/scheduling.js';
 import { appendAudit } from '../../store/audit.js';
 import { getProject, setSchedulingSettings, type Project } from '../../store/projects.js';
 import { coordinatorStateQuery, project as projectWorkflow, rescheduleSignal, type ProjectCoordinatorState } from '../../workflows/index.js';
-import { requireRole } from '../auth.js';
 import { actorOf, param, type ApiContext } from '../context.js';
 import { putSchedulingBody } from '../schemas.js';
 import { loadProject } from './projects.js';
@@ -41,8 +40,8 @@ async function coordinatorState(ctx: ApiContext, projectId: string): Promise<Pro
   }
 }
 
-export function schedulingRoutes(ctx: ApiContext): Router {
-  const r = Router();
+export function schedulingRoutes(ctx: ApiContext): RouteGroup {
+  const r = new RouteGroup(ctx);
   const { db } = ctx;
 
   async function present(project: Project) {
@@ -68,11 +67,11 @@ export function schedulingRoutes(ctx: ApiContext): Router {
     };
   }
 
-  r.get('/projects/:id/scheduling', async (req, res) => {
+  r.get('/projects/:id/scheduling', { permission: 'projects.read', resource: inPath('project') }, async (req, res) => {
     res.json(await present(await loadProject(ctx, param(req, 'id'))));
   });
 
-  r.put('/projects/:id/scheduling', requireRole('operator', 'change scheduling'), async (req, res) => {
+  r.put('/projects/:id/scheduling', { permission: 'projects.configure', resource: inPath('project') }, async (req, res) => {
     const project = await loadProject(ctx, param(req, 'id'));
     const body = putSchedulingBody.parse(req.body);
     await setSchedulingSettings(db, project.id, body);
