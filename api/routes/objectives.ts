@@ -71,7 +71,8 @@ export function objectiveRoutes(ctx: ApiContext): RouteGroup {
     requireKnownResources(project, body.resources, 'resources');
     const depObjectives = await Promise.all(body.dependsOn.map((d) => getObjective(db, d)));
     const foreign = depObjectives.find((o) => o && o.projectId !== project.id);
-    if (foreign) throw new InputError(`dependsOn: objective ${foreign.id} belongs to another project`, { field: 'dependsOn' });
+    // Another project's objective reads as a missing one.
+    if (foreign) throw new InputError(`dependsOn: objective ${foreign.id} not found`, { field: 'dependsOn' });
     let checkpointId = body.checkpointId;
     if (checkpointId) {
       const c = await getCheckpoint(db, checkpointId);

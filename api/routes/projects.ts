@@ -19,7 +19,7 @@ import { getProject, insertProject, pageProjects, setLimitPolicy, setProjectCost
 import { actorOf, param, principalOf, type ApiContext } from '../context.js';
 import { MESSAGES } from '../errors.js';
 import { idFromIdempotencyKey } from '../idempotency.js';
-import { createdKey, decodeCursor, pageOf, pageQuery } from '../pagination.js';
+import { createdKey, decodeCursor, pageOf, pageQuery, seqKey } from '../pagination.js';
 import { money, presentBudget, presentCacheSummary, presentCheckpoint, presentCost, presentProject } from '../present.js';
 import { createProjectBody, putBudgetBody, putLimitPolicyBody, putPlacementBody, putProjectCostCenterBody, putTypeBudgetBody } from '../schemas.js';
 import { DEFAULT_PLACEMENT, type PlacementPolicy } from '../../domain/placement.js';
@@ -255,10 +255,17 @@ export function projectRoutes(ctx: ApiContext): RouteGroup {
 
   r.get('/projects/:id/costs', { permission: 'costs.read', resource: inPath('project') }, async (req, res) => {
     const project = await loadProject(ctx, param(req, 'id'));
-    const [events, totals] = await Promise.all([listCosts(db, { projectId: project.id }), costTotals(db, { projectId: project.id })]);
+    const q = pageQuery.parse(req.query);
+    const afterSeq = decodeCursor(q.cursor, seqKey);
+    const [events, totals] = await Promise.all([
+      listCosts(db, { projectId: project.id, limit: q.limit + 1, ...(afterSeq ? { afterSeq } : {}) }),
+      costTotals(db, { projectId: project.id }),
+    ]);
     const total = Object.values(totals).reduce((a, b) => a + b, 0n);
+    const page = pageOf(events, q.limit, (e) => e.seq);
     res.json({
-      items: events.map(presentCost),
+      items: page.items.map(presentCost),
+      nextCursor: page.nextCursor,
       totals: {
         total: money(total, project.currency),
         byCategory: Object.fromEntries(Object.entries(totals).map(([k, v]) => [k, money(v, project.currency)])),
