@@ -56,7 +56,12 @@ const view = (s: SnapshotSummary): SnapshotView => ({
  */
 export async function snapshotCheckpoint(deps: Deps, input: { checkpointId: string; projectId: string; root: string | null }): Promise<void> {
   const stored = input.root
-    ? await storeSnapshot(deps.db, deps.config.snapshotRegions, { checkpointId: input.checkpointId, projectId: input.projectId, root: input.root, source: 'workspace' })
+    ? await storeSnapshot(deps.db, deps.config.snapshotRegions, {
+        checkpointId: input.checkpointId,
+        projectId: input.projectId,
+        root: input.root,
+        source: 'workspace',
+      })
     : await getSnapshot(deps.db, input.checkpointId);
   let client;
   try {

@@ -138,7 +138,8 @@ export async function freezeTree(source: string, dest: string, limits: FreezeLim
       throw err;
     }
     for (const name of names) {
-      if (Date.now() > limits.deadline) throw new FreezeError(`the workspace could not be copied for a checkpoint before its deadline (${files} files, ${bytes} bytes so far)`);
+      if (Date.now() > limits.deadline)
+        throw new FreezeError(`the workspace could not be copied for a checkpoint before its deadline (${files} files, ${bytes} bytes so far)`);
       const relPath = rel ? `${rel}/${name}` : name;
       if (relPath === '.git') continue; // the worktree's link into the host repository
       const skip = (reason: string) => void skipped.push({ path: relPath, reason });
