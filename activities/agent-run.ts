@@ -1,8 +1,6 @@
-import { execFile } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { ADAPTERS } from '../domain/agents/index.js';
@@ -14,7 +12,6 @@ import { createFxService } from '../fx/service.js';
 import { putArtifact } from '../store/artifacts.js';
 import { idFromName } from '../store/ids.js';
 import { appendAudit } from '../store/audit.js';
-import { getCheckpoint } from '../store/checkpoints.js';
 import { costTotals, recordCost } from '../store/costs.js';
 import { getMachine, updateMachine } from '../store/machines.js';
 import { getProject } from '../store/projects.js';
@@ -28,7 +25,6 @@ import { checkpointFileRoute } from './machines/checkpoint-files.js';
 import { startMeteringProxy, type CompletedCall } from './machines/metering-proxy.js';
 import { superviseExec, superviseSandbox, type SupervisedResult } from './machines/supervise.js';
 
-const execFileAsync = promisify(execFile);
 const SANDBOX_PORT = 8080;
 /** Warnings recorded on the machine before its money limit is reached. */
 const WARN_AT = [75, 90] as const;
@@ -157,8 +153,8 @@ export function createAgentRunActivities({ db, config, log, fx: givenFx, provide
       const queueCheckpoint = (name: string, trigger: string) => {
         checkpointChain = checkpointChain.then(async () => {
           const id = idFromName('checkpoint', `${input.machineId}:${input.segment ?? 0}:${name}`);
-          if (!(await workspaceChangedSince(lastCheckpointId))) return;
-          await checkpointWorkspace(
+          // Only when files changed since the last one: decided on the frozen copy, never on the live files.
+          const made = await checkpointWorkspace(
             db,
             project,
             workspace,
@@ -171,7 +167,9 @@ export function createAgentRunActivities({ db, config, log, fx: givenFx, provide
               at: new Date().toISOString(),
             },
             { config, log },
+            { skipUnchanged: true },
           );
+          if (!made) return;
           checkpoints.push(id);
           lastCheckpointId = id;
         });
@@ -261,16 +259,6 @@ export function createAgentRunActivities({ db, config, log, fx: givenFx, provide
       });
 
       /** Whether the workspace differs from a checkpoint (git, run asynchronously: the proxy shares this event loop). */
-      async function workspaceChangedSince(checkpointId: string): Promise<boolean> {
-        const cp = await getCheckpoint(db, checkpointId);
-        const admin = path.join(project!.repoPath, 'worktrees', path.basename(workspace));
-        const git = async (args: string[]) => (await execFileAsync('git', args, { encoding: 'utf8' })).stdout.trim();
-        if (!cp) return (await git(['--git-dir', admin, '--work-tree', workspace, 'status', '--porcelain', '--untracked-files=all'])).length > 0;
-        await git(['--git-dir', admin, '--work-tree', workspace, 'add', '--all', '.']);
-        const tree = await git(['--git-dir', admin, '--work-tree', workspace, 'write-tree']);
-        return tree !== (await git(['--git-dir', project!.repoPath, 'rev-parse', `${cp.commit}^{tree}`]));
-      }
-
       let periodic = 0;
       const periodicTimer = setInterval(() => {
         periodic += 1;

@@ -4,6 +4,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { InputError } from '../domain/errors.js';
+import { defaultFreezeLimits, withFrozenCopy } from './frozen-copy.js';
 
 /**
  * Checkpoint storage in git. Each project has one bare repository; every checkpoint is a commit
@@ -105,16 +106,31 @@ export async function resetWorkspace(repoPath: string, workspace: string, commit
 }
 
 /**
- * Commits everything in the workspace as a child of `parentCommit`, without moving the
- * worktree's HEAD. With the same files, parent, message and date the commit id is the same,
- * so a retried snapshot yields the identical commit.
+ * Commits the files of `root` as a child of `parentCommit`, without touching any worktree: `root`
+ * must be a tree no machine can change (a frozen copy, {@link withFrozenCopy}), since git resolves
+ * paths in it again while it reads. A private index starts from the parent's tree, so files the
+ * parent tracks stay tracked even where a .gitignore now matches them. With the same files, parent,
+ * message and date the commit id is the same, so a retried checkpoint yields the identical commit.
+ */
+export async function commitFiles(repoPath: string, root: string, parentCommit: string, message: string, date: Date): Promise<string> {
+  const dir = await fs.mkdtemp(path.join(repoPath, 'tmp-index-'));
+  const env = { GIT_INDEX_FILE: path.join(dir, 'index') };
+  try {
+    await git(['--git-dir', repoPath, 'read-tree', parentCommit], { env });
+    await git(['--git-dir', repoPath, '--work-tree', root, 'add', '--all', '.'], { env, cwd: root });
+    const tree = (await git(['--git-dir', repoPath, 'write-tree'], { env })).trim();
+    return await commitTree(repoPath, tree, [parentCommit], message, date);
+  } finally {
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Commits everything in a (possibly live) workspace as a child of `parentCommit`: through a frozen
+ * copy, so no link or swapped directory of the workspace is ever followed.
  */
 export async function snapshotWorkspace(repoPath: string, workspace: string, parentCommit: string, message: string, date: Date): Promise<string> {
-  const admin = worktreeAdminDir(repoPath, workspace);
-  const base = ['--git-dir', admin, '--work-tree', workspace];
-  await git([...base, 'add', '--all', '.']);
-  const tree = (await git([...base, 'write-tree'])).trim();
-  return commitTree(repoPath, tree, [parentCommit], message, date);
+  return withFrozenCopy(workspace, defaultFreezeLimits(), (copy) => commitFiles(repoPath, copy.root, parentCommit, message, date));
 }
 
 /** Removes the worktree and its files. Idempotent. */
