@@ -1,4 +1,13 @@
-import { MACHINE_TYPE_IDS, MACHINE_TYPE_SPECS, maxInputPrice, priceOf, tokenCost, type CallLimits, type MachineTypeId, type ModelPrice } from './machine-types.js';
+import {
+  MACHINE_TYPE_IDS,
+  MACHINE_TYPE_SPECS,
+  maxInputPrice,
+  priceOf,
+  tokenCost,
+  type CallLimits,
+  type MachineTypeId,
+  type ModelPrice,
+} from './machine-types.js';
 import { CURRENCIES, divCeil, formatAmount, parseAmount, runtimeCost, type CurrencyCode } from './money.js';
 
 /**
@@ -140,8 +149,7 @@ export interface MoneyLimitInput {
 }
 
 export type MoneyLimitVerdict =
-  | { ok: true; limit: bigint; minimum: bigint }
-  | { ok: false; field: string; message: string; minimum: string | null; currency: CurrencyCode };
+  { ok: true; limit: bigint; minimum: bigint } | { ok: false; field: string; message: string; minimum: string | null; currency: CurrencyCode };
 
 /**
  * The one check of a machine's money limit, at request time: the model must be priced, and the

@@ -34,7 +34,8 @@ export interface CompletedCall extends ModelCall {
   endedAt: string;
 }
 
-export type RefusalCode = 'endpoint_not_allowed' | 'body_too_large' | 'bad_encoding' | 'model_not_priced' | 'output_over_limit' | 'money_limit' | 'api_call_limit';
+export type RefusalCode =
+  'endpoint_not_allowed' | 'body_too_large' | 'bad_encoding' | 'model_not_priced' | 'output_over_limit' | 'money_limit' | 'api_call_limit';
 
 export interface Refusal {
   method: string;
@@ -177,7 +178,12 @@ export async function startMeteringProxy(opts: MeteringProxyOptions): Promise<Me
     if (size > MAX_BODY_BYTES) return refuse(res, { method, path, code: 'body_too_large', reason: `request body over ${MAX_BODY_BYTES} bytes` });
     const body = decodeBody(raw, req.headers['content-encoding']);
     if (!body || body.length > MAX_BODY_BYTES) {
-      return refuse(res, { method, path, code: 'bad_encoding', reason: `request body encoding ${req.headers['content-encoding']} not accepted or body too large` });
+      return refuse(res, {
+        method,
+        path,
+        code: 'bad_encoding',
+        reason: `request body encoding ${req.headers['content-encoding']} not accepted or body too large`,
+      });
     }
     let json: Record<string, any> | null = null;
     if (body.length) {

@@ -121,7 +121,12 @@ export function machineRoutes(ctx: ApiContext): Router {
       throw new InputError(`${body.provider ? 'provider: ' : ''}${placement.reason}`, { field: 'provider', skipped: placement.skipped });
     }
     // The limit must cover one worst-case model call plus the compute, or the first call is refused.
-    const limit = await machineMoneyLimit(ctx, project, { ...body, requested: body.limits.money ? moneyLimit : null, minutes: limits.minutes, profile: placement.profile });
+    const limit = await machineMoneyLimit(ctx, project, {
+      ...body,
+      requested: body.limits.money ? moneyLimit : null,
+      minutes: limits.minutes,
+      profile: placement.profile,
+    });
     limits.money = formatAmount(limit, project.currency);
 
     const id = idFromIdempotencyKey('machine', principalOf(req).apiKeyId, req.get('idempotency-key'));

@@ -6,7 +6,6 @@
  */
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { startSandbox } from '../../activities/compute/local-sandbox.js';
@@ -52,7 +51,7 @@ describe("the metering proxy's socket: reachable only from the machine it serves
     fs.rmSync(home, { recursive: true, force: true });
   });
 
-  it('serves machine A inside A\'s sandbox; B\'s socket is absent there; both are private on the host', async () => {
+  it("serves machine A inside A's sandbox; B's socket is absent there; both are private on the host", async () => {
     const toolsDir = path.join(home, 'tools');
     fs.mkdirSync(toolsDir);
     const config = loadConfig({ AUTOVIBE_HOME: home, AUTOVIBE_TOOLS_DIR: toolsDir });

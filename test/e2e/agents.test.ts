@@ -156,7 +156,13 @@ describe('model-backed machines: the real agent CLIs in the sandbox against a sc
       'limits.money: 0.01 USD cannot cover one claude-code call (claude-sonnet-4-5, worst case 1.71 USD) plus 30 minutes of compute (0.01 USD); use at least 1.72',
     );
     assert.equal(low.body.error.details.minimum, '1.72');
-    const unpriced = await p.api('POST', '/v1/machines', { projectId, type: 'claude-code', model: 'claude-unpriced-9', prompt: 'go', limits: { money: '5.00' } });
+    const unpriced = await p.api('POST', '/v1/machines', {
+      projectId,
+      type: 'claude-code',
+      model: 'claude-unpriced-9',
+      prompt: 'go',
+      limits: { money: '5.00' },
+    });
     assert.equal(unpriced.status, 422, JSON.stringify(unpriced.body));
     assert.match(unpriced.body.error.message, /^model: claude-unpriced-9 is not priced for claude-code/);
     assert.equal((await p.api('GET', `/v1/machines?projectId=${projectId}`)).body.items.length, before, 'nothing was started');
@@ -217,14 +223,11 @@ describe('model-backed machines: the real agent CLIs in the sandbox against a sc
     assert.equal(api.length, llm.totals().calls);
     assert.equal(m.usage.apiCalls, llm.totals().calls);
     const refusals = m.events.filter((e: any) => e.action === 'machine.call_refused');
-    assert.deepEqual(
-      refusals.map((e: any) => [e.details.method, e.details.path, e.details.code, e.details.charged]).sort(),
-      [
-        ['GET', '/v1/models', 'endpoint_not_allowed', '0'],
-        ['POST', '/v1/files', 'endpoint_not_allowed', '0'],
-        ['POST', '/v1/messages', 'model_not_priced', '0'],
-      ],
-    );
+    assert.deepEqual(refusals.map((e: any) => [e.details.method, e.details.path, e.details.code, e.details.charged]).sort(), [
+      ['GET', '/v1/models', 'endpoint_not_allowed', '0'],
+      ['POST', '/v1/files', 'endpoint_not_allowed', '0'],
+      ['POST', '/v1/messages', 'model_not_priced', '0'],
+    ]);
   });
 
   it('charges a model call whose response reports no usage its worst case, the amount reserved before it was sent', async () => {

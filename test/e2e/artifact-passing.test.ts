@@ -383,7 +383,7 @@ describe('artifact passing to an agent machine (the real Claude Code CLI against
       type: 'claude-code',
       prompt: 'Continue the work.',
       checkpointId: checkpoint,
-      limits: { money: '1.00', minutes: 5 },
+      limits: { money: '2.00', minutes: 5 },
       inputs: { files: [{ checkpointId: checkpoint, path: 'spec.txt', as: 'given/spec.txt' }], conversations: [{ machineId: earlier.id }] },
     });
     assert.equal(started.status, 202, JSON.stringify(started.body));

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { allowedEndpoint, isModelCall, requestedMaxOutput, requestModel, usageFromResponse } from '../../activities/machines/usage.js';
 import { parseAiderOutput } from '../../domain/agents/aider.js';
 import { MACHINE_TYPE_SPECS, priceOf, tokenCost } from '../../domain/machine-types.js';
+import { loadConfig } from '../../config/index.js';
 import { applyPriceOverrides, checkMoneyLimit, defaultPriceTables, reserveCall, worstCallCost } from '../../domain/metering.js';
 import { parseAmount } from '../../domain/money.js';
 
@@ -153,6 +154,19 @@ describe('metering: reservations, price configuration and the minimum money limi
       'aider.gpt-x.output: must be a decimal string of USD per million tokens, e.g. "3" or "0.30"',
       'aider.gpt-x.maxOutputTokens: must be a positive whole number of tokens',
     ]);
+  });
+
+  it('reads prices from AUTOVIBE_MODEL_PRICES at start, refusing a bad document with a clear message', () => {
+    const config = loadConfig({
+      AUTOVIBE_MODEL_PRICES: JSON.stringify({ 'gemini-pro': { 'gemini-3-pro': { input: '2', output: '12', cachedInput: '0.20' } } }),
+    });
+    assert.equal(config.modelPrices['gemini-pro']['gemini-3-pro']!.output, '12');
+    assert.equal(config.modelPrices['gemini-pro']['gemini-2.5-pro']!.input, '1.25', 'defaults kept');
+    assert.throws(
+      () => loadConfig({ AUTOVIBE_MODEL_PRICES: '{"aider":{"gpt-x":{"input":"cheap","output":"1"}}}' }),
+      /^ConfigError: invalid configuration: AUTOVIBE_MODEL_PRICES: aider\.gpt-x\.input: must be a decimal string/,
+    );
+    assert.throws(() => loadConfig({ AUTOVIBE_MODEL_PRICES: '{nope' }), /invalid configuration: AUTOVIBE_MODEL_PRICES: .*JSON/);
   });
 
   it('refuses a limit below one worst-case call plus compute, naming the minimum; raises the default to it', () => {

@@ -415,7 +415,16 @@ export async function startScriptedEndpoint(opts: ScriptedEndpointOptions = {}):
       const content: unknown[] = [];
       if (preText) content.push({ type: 'text', text: preText });
       if (reply.kind === 'tool') content.push({ type: 'tool_use', id: toolId, name: reply.name, input: reply.args });
-      sendJson(res, 200, { id, type: 'message', role: 'assistant', model, content, stop_reason: stopReason, stop_sequence: null, ...(usageReported ? { usage } : {}) });
+      sendJson(res, 200, {
+        id,
+        type: 'message',
+        role: 'assistant',
+        model,
+        content,
+        stop_reason: stopReason,
+        stop_sequence: null,
+        ...(usageReported ? { usage } : {}),
+      });
       return;
     }
     const sse = startSse(res);
@@ -445,7 +454,10 @@ export async function startScriptedEndpoint(opts: ScriptedEndpointOptions = {}):
       ev('content_block_delta', { index, delta: { type: 'input_json_delta', partial_json: JSON.stringify(reply.args) } });
       ev('content_block_stop', { index });
     }
-    ev('message_delta', { delta: { stop_reason: stopReason, stop_sequence: null }, ...(usageReported ? { usage: { output_tokens: usage.output_tokens } } : {}) });
+    ev('message_delta', {
+      delta: { stop_reason: stopReason, stop_sequence: null },
+      ...(usageReported ? { usage: { output_tokens: usage.output_tokens } } : {}),
+    });
     ev('message_stop', {});
     res.end();
   }
