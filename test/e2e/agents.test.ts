@@ -169,6 +169,31 @@ describe('model-backed machines: the real agent CLIs in the sandbox against a sc
     assert.equal((await p.api('GET', `/v1/projects/${projectId}`)).body.budget.reserved, '0.00');
   });
 
+  it('applies the same minimum to objectives and pipeline steps, at submit', async () => {
+    const projectId = await projectWithBudget(p, '20.00');
+    const objective = await p.api('POST', `/v1/projects/${projectId}/objectives`, {
+      title: 'too cheap',
+      machineType: 'claude-code',
+      prompt: 'go',
+      limits: { money: '0.01' },
+    });
+    assert.equal(objective.status, 422, JSON.stringify(objective.body));
+    assert.match(objective.body.error.message, /^limits\.money: 0\.01 USD cannot cover one claude-code call .*; use at least 1\.72$/);
+    const pipeline = await p.api('POST', '/v1/pipelines', {
+      projectId,
+      steps: [
+        { id: 'a', type: 'shell', command: 'true', limits: { money: '0.01' } },
+        { id: 'b', type: 'gemini-pro', prompt: 'go', dependsOn: ['a'], limits: { money: '0.50' } },
+      ],
+    });
+    assert.equal(pipeline.status, 422, JSON.stringify(pipeline.body));
+    // gemini-2.5-pro: 1,048,576 × 1.25/M + 65,536 × 10/M = 1.96608 → 1.97; plus 0.01 of compute.
+    assert.equal(
+      pipeline.body.error.message,
+      'steps.1.limits.money: 0.50 USD cannot cover one gemini-pro call (gemini-2.5-pro, worst case 1.97 USD) plus 30 minutes of compute (0.01 USD); use at least 1.98',
+    );
+  });
+
   it('an agent machine with default limits gets a limit that covers a call, makes its calls and completes', async () => {
     const projectId = await projectWithBudget(p, '20.00');
     llm.reset();
