@@ -4,7 +4,8 @@ import path from 'node:path';
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { ADAPTERS } from '../domain/agents/index.js';
-import { machineTypeSpec, tokenCost, type MachineTypeId } from '../domain/machine-types.js';
+import { machineTypeSpec, priceOf, tokenCost, type MachineTypeId, type ModelPrice } from '../domain/machine-types.js';
+import { reserveCall } from '../domain/metering.js';
 import { STOP_REASONS } from '../domain/machines.js';
 import { formatAmount, fromNumeric, parseAmount, runtimeCost } from '../domain/money.js';
 import { convert, FxUnavailableError, type Rate } from '../domain/fx.js';
@@ -22,7 +23,7 @@ import type { ActivityDeps } from './deps.js';
 import { checkpointWorkspace } from './machine-run.js';
 import { AGENT_HOME, agentDirs, agentMounts, FORWARDER_TARGET, SOCKET_DIR_TARGET } from './machines/agent-mounts.js';
 import { checkpointFileRoute } from './machines/checkpoint-files.js';
-import { startMeteringProxy, type CompletedCall } from './machines/metering-proxy.js';
+import { startMeteringProxy, type CompletedCall, type Refusal } from './machines/metering-proxy.js';
 import { superviseExec, superviseSandbox, type SupervisedResult } from './machines/supervise.js';
 
 const SANDBOX_PORT = 8080;
@@ -177,32 +178,59 @@ export function createAgentRunActivities({ db, config, log, fx: givenFx, provide
       };
       const computeSoFar = () => runtimeCost(Math.max(0, Date.now() - input.computeStartedAt), hourlyPrice);
 
+      /** What each admitted call reserved: charged in full when its response reports no usage. */
+      const reserved = new Map<number, { worst: bigint; usd: bigint; price: ModelPrice }>();
+      let refusals = 0;
       const proxy = await startMeteringProxy({
         socketPath: path.join(runDir, 'api.sock'),
         upstream: upstream.url,
         dialect: spec.dialect!,
         headers: upstream.headers,
-        defaultMaxOutputTokens: 32_000,
         local: checkpointFileRoute(db, { machineId: input.machineId, projectId: project.id }),
         admit(call) {
           if (input.apiCallLimit !== null && usage.apiCalls >= input.apiCallLimit) {
             stopReason ??= STOP_REASONS.apiCallLimit;
-            return { ok: false, reason: `${STOP_REASONS.apiCallLimit} (${input.apiCallLimit})` };
+            return { ok: false, code: 'api_call_limit', reason: `${STOP_REASONS.apiCallLimit} (${input.apiCallLimit})` };
           }
-          const worst = inProject(tokenCost(spec, call.model, { inputTokens: call.maxInputTokens, outputTokens: call.maxOutputTokens }), 'up');
-          if (apiSpent + inFlightWorstCase + worst + computeSoFar() > moneyLimit) {
+          const r = reserveCall(input.type, config.modelPrices, call);
+          if (!r.ok) return { ok: false, code: r.code, reason: r.reason };
+          const worst = inProject(r.usd, 'up');
+          const committed = apiSpent + inFlightWorstCase + computeSoFar();
+          if (committed + worst > moneyLimit) {
             stopReason ??= STOP_REASONS.moneyLimit;
-            return { ok: false, reason: `${STOP_REASONS.moneyLimit}: this call could cost up to ${formatAmount(worst, currency)} ${currency}` };
+            return {
+              ok: false,
+              code: 'money_limit',
+              reason: `${STOP_REASONS.moneyLimit}: this ${call.model} call could cost up to ${formatAmount(worst, currency)} ${currency}; ${formatAmount(committed, currency)} of the ${formatAmount(moneyLimit, currency)} ${currency} limit is spent or held`,
+            };
           }
           usage.apiCalls += 1;
           inFlightWorstCase += worst;
-          (call as { worst?: bigint }).worst = worst;
+          reserved.set(call.seq, { worst, usd: r.usd, price: r.price });
           return { ok: true };
         },
-        async completed(call: CompletedCall & { worst?: bigint }) {
-          inFlightWorstCase -= call.worst ?? 0n;
+        async refused(refusal: Refusal) {
+          refusals += 1;
+          await appendAudit(db, {
+            actor: 'system',
+            action: 'machine.call_refused',
+            subjectType: 'machine',
+            subjectId: input.machineId,
+            projectId: project.id,
+            details: { ...refusal, charged: '0' },
+            idempotencyKey: `machine:${input.machineId}:refused:${input.segment ?? 0}:${refusals}`,
+          });
+        },
+        async completed(call: CompletedCall) {
+          const held = reserved.get(call.seq)!;
+          reserved.delete(call.seq);
+          inFlightWorstCase -= held.worst;
           const u = call.usage ?? { model: call.model, inputTokens: 0, outputTokens: 0 };
-          const usdCost = tokenCost(spec, u.model, u);
+          // Charged by the usage reported; an answer without usage at its worst case (the tokens
+          // are unknown, the money is not); an error the provider answered (4xx/5xx) bills nothing there.
+          const basis = call.usage ? 'usage' : call.answered && call.status >= 400 ? 'upstream error' : 'worst case';
+          const usdCost =
+            basis === 'usage' ? tokenCost(priceOf(config.modelPrices[input.type], u.model) ?? held.price, u) : basis === 'worst case' ? held.usd : 0n;
           const cost = inProject(usdCost, 'half-even');
           apiSpent += cost;
           usage.inputTokens += u.inputTokens;
@@ -230,7 +258,18 @@ export function createAgentRunActivities({ db, config, log, fx: givenFx, provide
             projectCurrency: currency,
             costCenterId,
             fx: usdRate.from === usdRate.to ? null : { rate: usdRate.rate, source: usdRate.source, asOf: usdRate.asOf },
-            details: { model: u.model, inputTokens: u.inputTokens, outputTokens: u.outputTokens, call: call.seq, type: input.type, status: call.status },
+            details: {
+              model: u.model,
+              inputTokens: u.inputTokens,
+              outputTokens: u.outputTokens,
+              ...(u.cachedInputTokens ? { cachedInputTokens: u.cachedInputTokens } : {}),
+              ...(u.cacheWriteTokens ? { cacheWriteTokens: u.cacheWriteTokens } : {}),
+              call: call.seq,
+              type: input.type,
+              status: call.status,
+              charged: basis,
+              reserved: formatAmount(held.usd, 'USD'),
+            },
           });
           await updateMachine(db, input.machineId, { usage });
           for (const pct of WARN_AT) {

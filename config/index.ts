@@ -1,5 +1,7 @@
+import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
+import { applyPriceOverrides, defaultPriceTables, type PriceTables } from '../domain/metering.js';
 
 /** Task queues are shared constants: the api starts work on them, workers poll them. */
 export const TASK_QUEUES = { machines: 'autovibe-machines' } as const;
@@ -71,6 +73,10 @@ const envSchema = z.object({
   TON_API_KEY: z.string().optional(),
   /** Seconds between checks of an open crypto invoice. */
   PAYMENT_POLL_SECONDS: z.coerce.number().int().min(1).max(3600).default(15),
+  /** Model prices over the defaults in code, as JSON: `{ "claude-code": { "claude-sonnet-4-5": { "input": "3", … } } }`. */
+  AUTOVIBE_MODEL_PRICES: z.string().optional(),
+  /** The same document read from a file (applied first; AUTOVIBE_MODEL_PRICES on top). */
+  AUTOVIBE_MODEL_PRICES_FILE: z.string().optional(),
 });
 
 export interface Config {
@@ -106,6 +112,8 @@ export interface Config {
   /** Chunk-store directories by region: `primary` takes every snapshot, `replica` a copy of each. */
   snapshotRegions: { primary: string; replica: string };
   payments: PaymentsConfig;
+  /** USD prices of model tokens by agent type and model (defaults in domain/machine-types.ts); an unpriced model is refused. */
+  modelPrices: PriceTables;
   /** The environment credentials and model endpoints are read from (never passed to sandboxes). */
   env: NodeJS.ProcessEnv;
 }
@@ -130,6 +138,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   }
   const e = parsed.data;
   const home = path.resolve(e.AUTOVIBE_HOME);
+  const modelPrices = loadModelPrices(e.AUTOVIBE_MODEL_PRICES_FILE, e.AUTOVIBE_MODEL_PRICES);
   return {
     home,
     databaseUrl: e.DATABASE_URL || undefined,
@@ -185,6 +194,27 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       ton: e.TON_API_URL ? { apiUrl: e.TON_API_URL, apiKey: e.TON_API_KEY } : undefined,
       pollSeconds: e.PAYMENT_POLL_SECONDS,
     },
+    modelPrices,
     env,
   };
+}
+
+/** The price tables: the defaults, then the file's overrides, then the variable's; every problem named. */
+function loadModelPrices(file: string | undefined, json: string | undefined): PriceTables {
+  let tables = defaultPriceTables();
+  const sources: Array<[string, () => string]> = [];
+  if (file) sources.push([`AUTOVIBE_MODEL_PRICES_FILE (${file})`, () => fs.readFileSync(file, 'utf8')]);
+  if (json) sources.push(['AUTOVIBE_MODEL_PRICES', () => json]);
+  for (const [name, read] of sources) {
+    let doc: unknown;
+    try {
+      doc = JSON.parse(read());
+    } catch (err) {
+      throw new ConfigError(`invalid configuration: ${name}: ${(err as Error).message}`);
+    }
+    const applied = applyPriceOverrides(tables, doc);
+    if (!applied.ok) throw new ConfigError(`invalid configuration: ${applied.problems.map((p) => `${name}: ${p}`).join('; ')}`);
+    tables = applied.tables;
+  }
+  return tables;
 }

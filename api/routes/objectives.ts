@@ -36,6 +36,7 @@ import { createObjectiveBody, linkObjectiveBody, subtasksDoneBody, updateObjecti
 import { loadProject, parseAmountField } from './projects.js';
 import { nudgeCoordinator, requireKnownResources } from './scheduling.js';
 import { coordinatorWorkflowId } from '../../domain/scheduling.js';
+import { machineMoneyLimit } from '../money-limits.js';
 
 export function objectiveRoutes(ctx: ApiContext): RouteGroup {
   const r = new RouteGroup(ctx);
@@ -81,7 +82,15 @@ export function objectiveRoutes(ctx: ApiContext): RouteGroup {
     } else checkpointId = project.rootCheckpointId ?? (await listCheckpoints(db, project.id))[0]!.id;
     const money = body.limits.money ? parseAmountField('limits.money', body.limits.money, project.currency) : project.defaultMachineMoney;
     if (money <= 0n) throw new InputError('limits.money: must be more than zero', { field: 'limits.money' });
-    const limits = { money: formatAmount(money, project.currency), minutes: body.limits.minutes ?? DEFAULT_MACHINE_MINUTES };
+    const minutes = body.limits.minutes ?? DEFAULT_MACHINE_MINUTES;
+    // Its machines' limit must cover one worst-case model call plus compute (the default is raised to it).
+    const limit = await machineMoneyLimit(ctx, project, {
+      type: body.machineType,
+      requested: body.limits.money ? money : null,
+      minutes,
+      profile: 'lightweight',
+    });
+    const limits = { money: formatAmount(limit, project.currency), minutes };
 
     const id = idFromIdempotencyKey('objective', principalOf(req).apiKeyId, req.get('idempotency-key'));
     if (!(await getObjective(db, id))) {
