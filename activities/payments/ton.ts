@@ -2,9 +2,10 @@ import { Address, type Transaction } from '@ton/core';
 import { TonClient } from '@ton/ton';
 
 /**
- * TON invoices: the payer sends at least the invoiced nanotons to the receiving address with the
- * invoice id as the text comment (TON's usual memo), so one address serves many invoices. A
- * transfer found in the receiver's transactions is final (TON blocks finalise in seconds).
+ * TON invoices: the payer sends at least the invoiced nanotons to the deployment's receiving
+ * address with the invoice's memo (unique per invoice) as the text comment, TON's usual way for
+ * one address to serve many invoices. A transfer found in the receiver's transactions is final
+ * (TON blocks finalise in seconds).
  */
 export interface TonReader {
   /** The newest transactions of `address`, newest first. */
@@ -30,18 +31,23 @@ function commentOf(tx: Transaction): string | null {
   }
 }
 
+/** The first transfer (newest first) that pays the invoice and no other invoice already took. */
 export async function findTonPayment(
   reader: TonReader,
   inv: { address: string; amountNano: bigint; comment: string },
+  isUsed: (hashes: string[]) => Promise<Set<string>> = async () => new Set(),
 ): Promise<{ txHash: string; lt: string; value: bigint } | null> {
   const address = Address.parse(inv.address);
+  const found: Array<{ txHash: string; lt: string; value: bigint }> = [];
   for (const tx of await reader.getTransactions(address, 100)) {
     const msg = tx.inMessage;
     if (!msg || msg.info.type !== 'internal') continue;
     if (!msg.info.dest.equals(address) || msg.info.bounced) continue;
     if (tx.description.type === 'generic' && tx.description.aborted) continue;
     if (msg.info.value.coins < inv.amountNano || commentOf(tx) !== inv.comment) continue;
-    return { txHash: tx.hash().toString('hex'), lt: tx.lt.toString(), value: msg.info.value.coins };
+    found.push({ txHash: tx.hash().toString('hex'), lt: tx.lt.toString(), value: msg.info.value.coins });
   }
-  return null;
+  if (!found.length) return null;
+  const used = await isUsed(found.map((f) => f.txHash));
+  return found.find((f) => !used.has(f.txHash)) ?? null;
 }
