@@ -347,7 +347,7 @@ describe('payment cascade (stripe-mock, ganache, real Temporal and Postgres)', f
         ['manual', 'waiting'],
       ],
     );
-    assert.match(waiting.attempts[2].error, /no payment of 0\.0025000000\d{8} ETH/);
+    assert.match(waiting.attempts[2].error, /no payment of 0\.002500000\d{9} ETH/);
     assert.equal((await p.api('GET', `/v1/projects/${projectId}/balance`)).body.items.length, 0);
     const approve = await p.api('POST', `/v1/payments/${id}/approve`);
     assert.equal(approve.status, 202, JSON.stringify(approve.body));
@@ -461,7 +461,7 @@ describe('payment cascade: a worker killed mid-charge and mid-crypto-wait never 
     const id = await topup(p, projectId, '25.00');
     const waiting = await waitForPayment(p, id, (b) => b.attempts[1]?.status === 'waiting', 'the ETH invoice', 60_000);
     const wei = invoiceWei(waiting.attempts[1].details);
-    assert.ok(wei > 12_500_000_000_000_000n && wei < 12_500_000_001_000_000n, waiting.attempts[1].details.amount);
+    assert.ok(wei > 12_500_000_000_000_000n && wei < 12_500_001_000_000_000n, waiting.attempts[1].details.amount);
     await kill(worker);
     const tx = await sendEth(chain, payer(), receiver(), wei);
     await chain.mine(3);
