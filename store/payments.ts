@@ -274,6 +274,7 @@ export interface CryptoInvoice {
   txHash: string | null;
   confirmations: number;
   deadline: string;
+  createdAt: string;
 }
 
 const wholeNumber = (v: unknown) => BigInt(String(v ?? '0').split('.')[0]!);
@@ -291,6 +292,7 @@ const toInvoice = (r: Record<string, any>): CryptoInvoice => ({
   txHash: r.tx_hash,
   confirmations: r.confirmations,
   deadline: iso(r.deadline)!,
+  createdAt: iso(r.created_at)!,
 });
 
 /**

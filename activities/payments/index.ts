@@ -290,11 +290,15 @@ export function createPaymentActivities(
           }
           if (inv.chain === 'ton') {
             if (!ton) throw ApplicationFailure.nonRetryable('TON_API_URL is not set on this worker', 'InputError');
-            const found = await findTonPayment(ton, { address: inv.address, amountNano: inv.amountBase, comment: inv.memo ?? inv.id }, async (hashes) => {
-              const used = await usedTxHashes(db, 'ton', hashes);
-              if (inv.txHash) used.delete(inv.txHash);
-              return used;
-            });
+            const found = await findTonPayment(
+              ton,
+              { address: inv.address, amountNano: inv.amountBase, comment: inv.memo ?? inv.id, openedAt: new Date(inv.createdAt) },
+              async (hashes) => {
+                const used = await usedTxHashes(db, 'ton', hashes);
+                if (inv.txHash) used.delete(inv.txHash);
+                return used;
+              },
+            );
             if (!found || !(await claimInvoiceTx(db, inv.id, { txHash: found.txHash, confirmations: 1, paid: true }))) {
               return { status: 'open', txHash: null, confirmations: 0, required: 1 };
             }
