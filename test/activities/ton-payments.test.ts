@@ -180,4 +180,29 @@ describe('TON invoices on an emulated chain (@ton/sandbox)', function () {
     const claimed = await db('crypto_invoices').whereNotNull('tx_hash').whereIn('id', [invA.invoiceId, invB.invoiceId, invC.invoiceId]).pluck('id');
     assert.deepEqual(claimed.sort(), [invA.invoiceId, invB.invoiceId].sort());
   });
+
+  it('opens no invoice when no live rate can be had: the method fails saying why, and nothing is written', async () => {
+    fxSources.failing.crypto = true;
+    try {
+      const config = loadConfig({
+        LOG_LEVEL: 'silent',
+        TON_API_URL: 'http://127.0.0.1:9',
+        TON_RECEIVING_ADDRESS: shop.address.toString(),
+        AUTOVIBE_FX_CRYPTO_URL: fxSources.cryptoUrl,
+        AUTOVIBE_FX_ECB_URL: 'off',
+      });
+      // A process that has no rate cached yet (no database: none stored either).
+      const fresh = createPaymentActivities(
+        { db, config, log: pino({ level: 'silent' }), fx: createFxService({ config }) },
+        { tonReader: { getTransactions: async () => [] } },
+      );
+      const { paymentId } = await tonPayment('10.00', 'USD');
+      const r = await run(fresh.openCryptoInvoice, { paymentId, seq: 1, methodIndex: 0, deadline: new Date(Date.now() + 60_000).toISOString() });
+      assert.equal(r.ok, false);
+      assert.match((r as { error: string }).error, /no USD→TON exchange rate: coinbase: .*503/);
+      assert.equal((await db('crypto_invoices').where({ payment_id: paymentId })).length, 0);
+    } finally {
+      fxSources.failing.crypto = false;
+    }
+  });
 });
