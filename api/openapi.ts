@@ -133,10 +133,13 @@ export function openApiDocument() {
       '/pipelines': { post: op('Start a pipeline: a DAG of machine steps (202)', { requestBody: body(createPipelineBody) }) },
       '/pipelines/{id}': { get: op('A pipeline with the status and timing of each step', { parameters: [idParam()] }) },
       '/projects/{id}/payment-methods': {
-        put: op("Set the ordered payment methods (422 when the platform lacks a method's settings)", {
-          parameters: [idParam()],
-          requestBody: body(putPaymentMethodsBody),
-        }),
+        put: op(
+          "Set the ordered payment methods (422 when the platform lacks a method's settings, or a crypto method sends address or rate: the deployment sets those)",
+          {
+            parameters: [idParam()],
+            requestBody: body(putPaymentMethodsBody),
+          },
+        ),
         get: op('The ordered payment methods', { parameters: [idParam()] }),
       },
       '/projects/{id}/topups': {

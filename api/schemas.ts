@@ -298,11 +298,7 @@ export const paymentMethodBody = z.discriminatedUnion(
       kind: z.literal('crypto'),
       maxTries: maxTries.optional(),
       chain: z.enum(['eth', 'ton', 'btc'], { error: 'must be one of: eth, ton, btc' }),
-      address: z.string().min(1, 'is required').max(200),
-      rate: z
-        .string()
-        .regex(/^\d+(\.\d+)?$/, 'must be a positive decimal string: the price of one coin in the top-up currency')
-        .optional(),
+      // No address or rate: the deployment's configuration and live FX give them (422 if sent).
       timeoutSeconds: positiveSeconds(30 * 24 * 3600).default(3600),
     }),
     z.strictObject({ kind: z.literal('manual'), timeoutSeconds: positiveSeconds(30 * 24 * 3600) }),
