@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { z } from 'zod';
+import { DEFAULT_REPO_URL_SCHEMES, type RepoUrlScheme } from '../domain/repo-url.js';
 
 /** Task queues are shared constants: the api starts work on them, workers poll them. */
 export const TASK_QUEUES = { machines: 'autovibe-machines' } as const;
@@ -69,6 +70,17 @@ const envSchema = z.object({
   TON_API_KEY: z.string().optional(),
   /** Seconds between checks of an open crypto invoice. */
   PAYMENT_POLL_SECONDS: z.coerce.number().int().min(1).max(3600).default(15),
+  /** URL schemes a project's repoUrl may use, comma-separated (of https, ssh, git, http). */
+  AUTOVIBE_REPO_URL_SCHEMES: z
+    .string()
+    .regex(/^(https|ssh|git|http)(,(https|ssh|git|http))*$/, 'must be a comma-separated list of: https, ssh, git, http')
+    .default(DEFAULT_REPO_URL_SCHEMES.join(',')),
+  /** Seconds a repoUrl clone may take, and the most it may bring (MiB), before it is refused and removed. */
+  AUTOVIBE_CLONE_TIMEOUT_S: z.coerce.number().int().min(1).max(86_400).default(300),
+  AUTOVIBE_CLONE_MAX_MB: z.coerce.number().int().min(1).default(1024),
+  /** Idempotency-Key: how long a repeat waits for the request holding its key (ms), and when a held key counts as abandoned (s). */
+  AUTOVIBE_IDEMPOTENCY_WAIT_MS: z.coerce.number().int().min(0).max(600_000).default(10_000),
+  AUTOVIBE_IDEMPOTENCY_STALE_S: z.coerce.number().int().min(1).default(900),
 });
 
 export interface Config {
@@ -102,6 +114,9 @@ export interface Config {
   /** Chunk-store directories by region: `primary` takes every snapshot, `replica` a copy of each. */
   snapshotRegions: { primary: string; replica: string };
   payments: PaymentsConfig;
+  /** What a project's repoUrl may be and how much a clone may take. */
+  repos: { schemes: RepoUrlScheme[]; cloneTimeoutMs: number; cloneMaxBytes: number };
+  idempotency: { waitMs: number; staleAfterSeconds: number };
   /** The environment credentials and model endpoints are read from (never passed to sandboxes). */
   env: NodeJS.ProcessEnv;
 }
@@ -180,6 +195,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       ton: e.TON_API_URL ? { apiUrl: e.TON_API_URL, apiKey: e.TON_API_KEY } : undefined,
       pollSeconds: e.PAYMENT_POLL_SECONDS,
     },
+    repos: {
+      schemes: [...new Set(e.AUTOVIBE_REPO_URL_SCHEMES.split(','))] as RepoUrlScheme[],
+      cloneTimeoutMs: e.AUTOVIBE_CLONE_TIMEOUT_S * 1000,
+      cloneMaxBytes: e.AUTOVIBE_CLONE_MAX_MB * 1024 * 1024,
+    },
+    idempotency: { waitMs: e.AUTOVIBE_IDEMPOTENCY_WAIT_MS, staleAfterSeconds: e.AUTOVIBE_IDEMPOTENCY_STALE_S },
     env,
   };
 }

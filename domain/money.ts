@@ -51,6 +51,14 @@ export function isCurrencyCode(code: string): code is CurrencyCode {
 const DECIMAL = /^(-)?(\d+)(?:\.(\d+))?$/;
 
 /**
+ * The largest amount any input may carry: 10^12 of a currency's main unit. Ledger columns are
+ * numeric(38,18) (20 whole digits); the headroom keeps an amount converted at any plausible rate,
+ * or summed over many rows, inside them. Larger amounts are refused, never stored or clamped.
+ */
+export const MAX_AMOUNT_WHOLE_DIGITS = 12;
+export const MAX_AMOUNT_UNITS = 10n ** BigInt(MAX_AMOUNT_WHOLE_DIGITS) * SCALE_FACTOR;
+
+/**
  * Parses a decimal string into ledger units.
  * @example parseAmount('10.50', 'USD') === 10_500_000_000_000_000_000n
  */
@@ -63,9 +71,15 @@ export function parseAmount(text: string, currency: CurrencyCode, opts: { allowN
     throw new MoneyError(`"${text}" has ${frac.length} decimals; ${currency} allows at most ${precision}`);
   }
   if (sign && !opts.allowNegative) throw new MoneyError(`"${text}" is negative; the amount must be zero or more`);
-  const units = BigInt(whole!) * SCALE_FACTOR + BigInt(frac.padEnd(LEDGER_SCALE, '0'));
+  const digits = whole!.replace(/^0+(?=\d)/, '');
+  if (digits.length > MAX_AMOUNT_WHOLE_DIGITS + 1) throw new MoneyError(tooLarge(text, currency));
+  const units = BigInt(digits) * SCALE_FACTOR + BigInt(frac.padEnd(LEDGER_SCALE, '0'));
+  if (units > MAX_AMOUNT_UNITS) throw new MoneyError(tooLarge(text, currency));
   return sign ? -units : units;
 }
+
+const tooLarge = (text: string, currency: CurrencyCode) =>
+  `"${text.length > 40 ? `${text.slice(0, 40)}…` : text}" is beyond the ledger's range; at most ${formatAmount(MAX_AMOUNT_UNITS, currency)} ${currency}`;
 
 /** Formats ledger units as an exact decimal string with at least the currency's precision. */
 export function formatAmount(units: bigint, currency: CurrencyCode): string {

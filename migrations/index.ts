@@ -11,6 +11,7 @@ import * as m005 from './20261127_005_fx_cost_centers.js';
 import * as m009 from './20261127_009_snapshots.js';
 import * as m006 from './20261127_006_payments.js';
 import * as m013 from './20261127_013_instance_snapshots.js';
+import * as m014 from './20261206_014_idempotency_reservations.js';
 
 interface Migration {
   up(db: Knex): Promise<void>;
@@ -31,6 +32,7 @@ const MIGRATIONS: Array<[string, Migration]> = [
   ['20261127_009_snapshots', m009],
   ['20261127_006_payments', m006],
   ['20261127_013_instance_snapshots', m013],
+  ['20261206_014_idempotency_reservations', m014],
 ];
 
 export const migrationSource: Knex.MigrationSource<[string, Migration]> = {

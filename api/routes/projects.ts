@@ -22,6 +22,7 @@ import { idFromIdempotencyKey } from '../idempotency.js';
 import { money, presentBudget, presentCacheSummary, presentCheckpoint, presentCost, presentProject } from '../present.js';
 import { createProjectBody, putBudgetBody, putLimitPolicyBody, putPlacementBody, putProjectCostCenterBody, putTypeBudgetBody } from '../schemas.js';
 import { DEFAULT_PLACEMENT, type PlacementPolicy } from '../../domain/placement.js';
+import { checkRepoUrl, type RepoUrlScheme } from '../../domain/repo-url.js';
 import { getPlacementPolicy, setPlacementPolicy } from '../../store/compute.js';
 
 export async function loadProject(ctx: ApiContext, id: string): Promise<Project> {
@@ -81,6 +82,7 @@ export function projectRoutes(ctx: ApiContext): Router {
 
   r.post('/projects', requireRole('operator', 'create projects'), async (req, res) => {
     const body = createProjectBody.parse(req.body);
+    if (body.repoUrl) checkRepoUrlField(body.repoUrl, ctx.config.repos.schemes);
     const defaultMachineMoney = body.defaultMachineMoney
       ? parseAmountField('defaultMachineMoney', body.defaultMachineMoney, body.currency)
       : await defaultMoneyIn(body.currency);
@@ -93,7 +95,11 @@ export function projectRoutes(ctx: ApiContext): Router {
 
     const repoPath = path.join(ctx.config.projectsDir, `${id}.git`);
     const now = new Date();
-    const rootCommit = body.repoUrl ? await cloneProjectRepo(body.repoUrl, repoPath, now) : await initProjectRepo(repoPath, now);
+    const rootCommit = body.repoUrl ? await cloneProjectRepo(body.repoUrl, repoPath, now, {
+          schemes: ctx.config.repos.schemes,
+          timeoutMs: ctx.config.repos.cloneTimeoutMs,
+          maxBytes: ctx.config.repos.cloneMaxBytes,
+        }) : await initProjectRepo(repoPath, now);
     const rootCheckpointId = `checkpoint-${crypto.randomUUID()}`;
     await pinCheckpoint(repoPath, rootCheckpointId, rootCommit);
     const project = await db.transaction(async (trx) => {
@@ -257,6 +263,13 @@ export function projectRoutes(ctx: ApiContext): Router {
   });
 
   return r;
+}
+
+/** Refuses a repoUrl that is not a remote URL of an allowed scheme, or that carries credentials (422). */
+function checkRepoUrlField(url: string, schemes: readonly RepoUrlScheme[]): void {
+  const check = checkRepoUrl(url, schemes);
+  // The URL itself is not quoted back: it may hold a secret.
+  if (!check.ok) throw new InputError(`repoUrl: ${check.reason}`, { field: 'repoUrl' });
 }
 
 /** Parses a money field, naming the field in the error. */
