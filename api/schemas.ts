@@ -196,7 +196,10 @@ export const auditQuery = z.strictObject({
   actor: z.string().optional(),
   action: z.string().optional(),
   // 18 digits at most: every such number fits the bigint sequence column.
-  after: z.string().regex(/^\d{1,18}$/, 'must be a sequence number').optional(),
+  after: z
+    .string()
+    .regex(/^\d{1,18}$/, 'must be a sequence number')
+    .optional(),
   limit: z.coerce.number().int().min(1).max(1000).default(100),
 });
 

@@ -51,18 +51,22 @@ export function isCurrencyCode(code: string): code is CurrencyCode {
 const DECIMAL = /^(-)?(\d+)(?:\.(\d+))?$/;
 
 /**
- * The largest amount any input may carry: 10^12 of a currency's main unit. Ledger columns are
- * numeric(38,18) (20 whole digits); the headroom keeps an amount converted at any plausible rate,
- * or summed over many rows, inside them. Larger amounts are refused, never stored or clamped.
+ * The ledger's range: Postgres numeric(38,18) holds 20 whole digits, so |units| < 10^38.
+ * parseAmount refuses anything beyond it, never clamps it.
  */
-export const MAX_AMOUNT_WHOLE_DIGITS = 12;
-export const MAX_AMOUNT_UNITS = 10n ** BigInt(MAX_AMOUNT_WHOLE_DIGITS) * SCALE_FACTOR;
+export const LEDGER_MAX_UNITS = 10n ** 38n - 1n;
+/**
+ * The largest amount the api takes (budgets, limits, top-ups, credits): 10^12 of a currency's
+ * main unit. The headroom below the ledger's range keeps an amount converted at any plausible
+ * rate, or summed over many rows, inside the numeric(38,18) columns.
+ */
+export const MAX_INPUT_UNITS = 10n ** 12n * SCALE_FACTOR;
 
 /**
  * Parses a decimal string into ledger units.
  * @example parseAmount('10.50', 'USD') === 10_500_000_000_000_000_000n
  */
-export function parseAmount(text: string, currency: CurrencyCode, opts: { allowNegative?: boolean } = {}): bigint {
+export function parseAmount(text: string, currency: CurrencyCode, opts: { allowNegative?: boolean; max?: bigint } = {}): bigint {
   const m = DECIMAL.exec(text.trim());
   if (!m) throw new MoneyError(`"${text}" is not a decimal amount (use digits with an optional "." e.g. "10.00")`);
   const [, sign, whole, frac = ''] = m;
@@ -71,15 +75,15 @@ export function parseAmount(text: string, currency: CurrencyCode, opts: { allowN
     throw new MoneyError(`"${text}" has ${frac.length} decimals; ${currency} allows at most ${precision}`);
   }
   if (sign && !opts.allowNegative) throw new MoneyError(`"${text}" is negative; the amount must be zero or more`);
+  const max = opts.max ?? LEDGER_MAX_UNITS;
   const digits = whole!.replace(/^0+(?=\d)/, '');
-  if (digits.length > MAX_AMOUNT_WHOLE_DIGITS + 1) throw new MoneyError(tooLarge(text, currency));
+  // Checked on the text first: a huge digit string never becomes a huge bigint.
+  const tooLarge = () => new MoneyError(`"${text.length > 40 ? `${text.slice(0, 40)}…` : text}" is beyond the ledger's range; at most ${formatAmount(max, currency)} ${currency}`);
+  if (digits.length > max.toString().length - LEDGER_SCALE + 1) throw tooLarge();
   const units = BigInt(digits) * SCALE_FACTOR + BigInt(frac.padEnd(LEDGER_SCALE, '0'));
-  if (units > MAX_AMOUNT_UNITS) throw new MoneyError(tooLarge(text, currency));
+  if (units > max) throw tooLarge();
   return sign ? -units : units;
 }
-
-const tooLarge = (text: string, currency: CurrencyCode) =>
-  `"${text.length > 40 ? `${text.slice(0, 40)}…` : text}" is beyond the ledger's range; at most ${formatAmount(MAX_AMOUNT_UNITS, currency)} ${currency}`;
 
 /** Formats ledger units as an exact decimal string with at least the currency's precision. */
 export function formatAmount(units: bigint, currency: CurrencyCode): string {

@@ -22,7 +22,8 @@ export function checkRepoUrl(url: string, allowed: readonly RepoUrlScheme[]): Re
   // eslint-disable-next-line no-control-regex
   if (/[\s\u0000-\u001f\u007f]/.test(url)) return { ok: false, reason: 'must not contain spaces or control characters' };
   if (url.startsWith('-')) return { ok: false, reason: 'must not start with "-"' };
-  if (/^[A-Za-z][A-Za-z0-9+.-]*::/.test(url)) return { ok: false, reason: `git transport helpers ("<transport>::") are not allowed; use a URL of: ${allowedText}` };
+  if (/^[A-Za-z][A-Za-z0-9+.-]*::/.test(url))
+    return { ok: false, reason: `git transport helpers ("<transport>::") are not allowed; use a URL of: ${allowedText}` };
 
   const scheme = /^([A-Za-z][A-Za-z0-9+.-]*):\/\//.exec(url)?.[1]?.toLowerCase();
   if (!scheme) {

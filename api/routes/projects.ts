@@ -3,7 +3,7 @@ import path from 'node:path';
 import { Router } from 'express';
 import { InputError, NotFoundError } from '../../domain/errors.js';
 import { DEFAULT_MACHINE_MONEY, MACHINE_TYPES } from '../../domain/machines.js';
-import { FIAT_CURRENCIES, parseAmount, type CurrencyCode } from '../../domain/money.js';
+import { FIAT_CURRENCIES, MAX_INPUT_UNITS, parseAmount, type CurrencyCode } from '../../domain/money.js';
 import { FxUnavailableError } from '../../domain/fx.js';
 import { createFxService } from '../../fx/service.js';
 import type { BudgetPeriod } from '../../domain/budget.js';
@@ -95,11 +95,13 @@ export function projectRoutes(ctx: ApiContext): Router {
 
     const repoPath = path.join(ctx.config.projectsDir, `${id}.git`);
     const now = new Date();
-    const rootCommit = body.repoUrl ? await cloneProjectRepo(body.repoUrl, repoPath, now, {
+    const rootCommit = body.repoUrl
+      ? await cloneProjectRepo(body.repoUrl, repoPath, now, {
           schemes: ctx.config.repos.schemes,
           timeoutMs: ctx.config.repos.cloneTimeoutMs,
           maxBytes: ctx.config.repos.cloneMaxBytes,
-        }) : await initProjectRepo(repoPath, now);
+        })
+      : await initProjectRepo(repoPath, now);
     const rootCheckpointId = `checkpoint-${crypto.randomUUID()}`;
     await pinCheckpoint(repoPath, rootCheckpointId, rootCommit);
     const project = await db.transaction(async (trx) => {
@@ -272,10 +274,10 @@ function checkRepoUrlField(url: string, schemes: readonly RepoUrlScheme[]): void
   if (!check.ok) throw new InputError(`repoUrl: ${check.reason}`, { field: 'repoUrl' });
 }
 
-/** Parses a money field, naming the field in the error. */
+/** Parses a money field of a request (at most MAX_INPUT_UNITS), naming the field in the error. */
 export function parseAmountField(field: string, value: string, currency: Parameters<typeof parseAmount>[1]): bigint {
   try {
-    return parseAmount(value, currency);
+    return parseAmount(value, currency, { max: MAX_INPUT_UNITS });
   } catch (e) {
     throw new InputError(`${field}: ${(e as Error).message}`, { field });
   }

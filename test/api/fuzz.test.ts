@@ -144,9 +144,18 @@ function goodString(rand: Rand, name: string, schema: Schema, k: Known): string 
   if (schema.format === 'date-time') return '2030-01-01T00:00:00Z';
   if (schema.pattern) {
     const re = new RegExp(schema.pattern);
-    const candidate = ['1.00', 'a', 's1', 'gpu', 'cus_a1', 'pm_a1', k.project, k.checkpoint, k.costCenter, `objective-${'0'.repeat(8)}-0000-4000-8000-${'0'.repeat(12)}`].find((c) =>
-      re.test(c),
-    );
+    const candidate = [
+      '1.00',
+      'a',
+      's1',
+      'gpu',
+      'cus_a1',
+      'pm_a1',
+      k.project,
+      k.checkpoint,
+      k.costCenter,
+      `objective-${'0'.repeat(8)}-0000-4000-8000-${'0'.repeat(12)}`,
+    ].find((c) => re.test(c));
     if (candidate) return candidate;
   }
   return pick(rand, ['x', 'fuzz', 'a b']);
@@ -381,7 +390,7 @@ describe('api: fuzzed bad input on every route', function () {
       method: 'POST',
       headers: { authorization: `Bearer ${p.adminKey}`, 'content-type': 'application/json' },
       body: bigBody,
-    }).then((r) => r.json());
+    }).then((r) => r.json() as Promise<any>);
     assert.equal(big.error.code, 'body_too_large');
     assert.match(big.error.message, /larger than the limit of 1mb/);
   });

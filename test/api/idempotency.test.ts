@@ -44,7 +44,12 @@ describe('api: Idempotency-Key under concurrency', function () {
           headers: { authorization: `Bearer ${p.adminKey}`, 'content-type': 'application/json', 'idempotency-key': key },
           body: JSON.stringify(body),
         });
-        return { status: res.status, body: await res.json(), replayed: res.headers.get('idempotent-replayed') === 'true', retryAfter: res.headers.get('retry-after') };
+        return {
+          status: res.status,
+          body: await res.json(),
+          replayed: res.headers.get('idempotent-replayed') === 'true',
+          retryAfter: res.headers.get('retry-after'),
+        };
       }),
     );
   }
@@ -85,7 +90,14 @@ describe('api: Idempotency-Key under concurrency', function () {
     assert.deepEqual(statuses, [201, 422], JSON.stringify([a.body, b.body]));
     const refused = a.status === 422 ? a : b;
     assert.equal(refused.body.error.code, 'idempotency_key_reused');
-    assert.equal(await p.db('projects').whereIn('name', ['first', 'second']).count({ n: '*' }).then((r) => Number(r[0]!.n)), 1);
+    assert.equal(
+      await p
+        .db('projects')
+        .whereIn('name', ['first', 'second'])
+        .count({ n: '*' })
+        .then((r) => Number(r[0]!.n)),
+      1,
+    );
   });
 
   it('answers 409 idempotency_in_progress with Retry-After while another request holds the key', async () => {
@@ -94,7 +106,10 @@ describe('api: Idempotency-Key under concurrency', function () {
       const key = `h-${crypto.randomUUID()}`;
       const body = { name: 'held' };
       const apiKeyId = (await q.db('api_keys').first()).id as string;
-      const requestHash = crypto.createHash('sha256').update(`POST /v1/projects\n${JSON.stringify(body)}`).digest('hex');
+      const requestHash = crypto
+        .createHash('sha256')
+        .update(`POST /v1/projects\n${JSON.stringify(body)}`)
+        .digest('hex');
       // Another process holds the key (it reserved it and is still running).
       assert.equal((await reserveKey(q.db, { apiKeyId, key, method: 'POST', path: '/v1/projects', requestHash, staleAfterSeconds: 900 })).kind, 'reserved');
       const res = await fetch(`${q.apiUrl}/v1/projects`, {

@@ -40,7 +40,7 @@ describe('api: repoUrl (remote clones only, bounded, no credentials)', function 
     assert.match(r.body.error.message, message);
     const after = await counts(p);
     // The refusal itself is kept for the Idempotency-Key (one row); nothing else is written.
-    assert.deepEqual({ ...after, idempotent_requests: after.idempotent_requests - 1 }, before);
+    assert.deepEqual({ ...after, idempotent_requests: after.idempotent_requests! - 1 }, before);
     assert.deepEqual(projectDirs(), dirs, 'nothing left behind on disk');
     return r.body;
   }

@@ -34,7 +34,13 @@ describe('repoUrl checks', function () {
   });
 
   it('refuses credentials in the URL, telling to use a credentials reference', function () {
-    for (const url of ['https://user:secret@example.com/r.git', 'https://ghp_token@example.com/r.git', 'ssh://git:pw@example.com/r', 'git:pw@example.com:r.git', 'http://a:b@h/r']) {
+    for (const url of [
+      'https://user:secret@example.com/r.git',
+      'https://ghp_token@example.com/r.git',
+      'ssh://git:pw@example.com/r',
+      'git:pw@example.com:r.git',
+      'http://a:b@h/r',
+    ]) {
       refused(url, /credentials reference/, ['https', 'ssh', 'git', 'http']);
     }
   });
