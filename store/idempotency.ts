@@ -12,21 +12,14 @@ export interface KeyRef {
 }
 
 /** What reserving a key found: this request runs it, or another one holds or has answered it. */
-export type Reservation =
-  | { kind: 'reserved' }
-  | { kind: 'pending'; requestHash: string }
-  | { kind: 'done'; response: StoredResponse }
-  | { kind: 'gone' };
+export type Reservation = { kind: 'reserved' } | { kind: 'pending'; requestHash: string } | { kind: 'done'; response: StoredResponse } | { kind: 'gone' };
 
 /**
  * Reserves (api key, Idempotency-Key) for this request: an insert-if-absent of a pending row, so
  * among concurrent requests exactly one gets `reserved`. A pending row older than
  * `staleAfterSeconds` (its process died mid-request) is taken over by a request with the same hash.
  */
-export async function reserveKey(
-  db: Db,
-  r: KeyRef & { method: string; path: string; requestHash: string; staleAfterSeconds: number },
-): Promise<Reservation> {
+export async function reserveKey(db: Db, r: KeyRef & { method: string; path: string; requestHash: string; staleAfterSeconds: number }): Promise<Reservation> {
   const inserted = await db('idempotent_requests')
     .insert({ api_key_id: r.apiKeyId, key: r.key, method: r.method, path: r.path, request_hash: r.requestHash, state: 'pending', status: null, body: null })
     .onConflict(['api_key_id', 'key'])
