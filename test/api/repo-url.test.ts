@@ -12,6 +12,21 @@ async function counts(p: TestPlatform) {
   return out;
 }
 
+/** Pids of processes whose command line names `text`. */
+function processesNaming(text: string): number[] {
+  return fs
+    .readdirSync('/proc')
+    .filter((d) => /^\d+$/.test(d))
+    .filter((pid) => {
+      try {
+        return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(text);
+      } catch {
+        return false;
+      }
+    })
+    .map(Number);
+}
+
 describe('api: repoUrl (remote clones only, bounded, no credentials)', function () {
   this.timeout(120_000);
   let p: TestPlatform;
@@ -85,6 +100,7 @@ describe('api: repoUrl (remote clones only, bounded, no credentials)', function 
     const silent = await startSilentServer();
     try {
       await refused(silent.url, /could not be cloned: it took longer than 3 s/);
+      assert.deepEqual(processesNaming(silent.url), [], 'every git process of the clone ended');
     } finally {
       await silent.stop();
     }
