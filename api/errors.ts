@@ -72,7 +72,8 @@ export const BODY_LIMIT = '1mb';
  */
 function clientHttpError(err: unknown): ApiError | null {
   const e = err as { status?: unknown; expose?: unknown; type?: unknown; message?: unknown };
-  if (typeof e?.status !== 'number' || e.status < 400 || e.status > 499 || e.expose !== true) return null;
+  // The router marks a path param it cannot decode as a URIError with status 400 (no `expose`).
+  if (typeof e?.status !== 'number' || e.status < 400 || e.status > 499 || (e.expose !== true && !(err instanceof URIError))) return null;
   if (e.type === 'entity.too.large') return new ApiError(413, 'body_too_large', MESSAGES.tooLarge(BODY_LIMIT));
   if (e.type === 'charset.unsupported' || e.type === 'encoding.unsupported') {
     return new ApiError(415, 'unsupported_body', MESSAGES.unsupportedBody(String(e.message)));

@@ -78,7 +78,8 @@ export function parseAmount(text: string, currency: CurrencyCode, opts: { allowN
   const max = opts.max ?? LEDGER_MAX_UNITS;
   const digits = whole!.replace(/^0+(?=\d)/, '');
   // Checked on the text first: a huge digit string never becomes a huge bigint.
-  const tooLarge = () => new MoneyError(`"${text.length > 40 ? `${text.slice(0, 40)}…` : text}" is beyond the ledger's range; at most ${formatAmount(max, currency)} ${currency}`);
+  const tooLarge = () =>
+    new MoneyError(`"${text.length > 40 ? `${text.slice(0, 40)}…` : text}" is beyond the ledger's range; at most ${formatAmount(max, currency)} ${currency}`);
   if (digits.length > max.toString().length - LEDGER_SCALE + 1) throw tooLarge();
   const units = BigInt(digits) * SCALE_FACTOR + BigInt(frac.padEnd(LEDGER_SCALE, '0'));
   if (units > max) throw tooLarge();

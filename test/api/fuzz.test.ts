@@ -115,6 +115,9 @@ interface Known {
   otherCheckpoint: string;
   costCenter: string;
   machine: string;
+  objective: string;
+  pipeline: string;
+  payment: string;
 }
 
 type Schema = Record<string, any>;
@@ -250,7 +253,15 @@ function pathValue(rand: Rand, route: string, param: string, k: Known): string {
   if (route.startsWith('/checkpoints')) return k.checkpoint;
   if (route.startsWith('/machines')) return k.machine;
   if (route.startsWith('/cost-centers')) return k.costCenter;
+  if (route.startsWith('/objectives')) return k.objective;
+  if (route.startsWith('/pipelines')) return k.pipeline;
+  if (route.startsWith('/payments')) return k.payment;
   return pick(rand, [k.project, k.machine, 'x']);
+}
+
+/** Percent-encodes text; a lone surrogate (which encodeURIComponent refuses) becomes its invalid UTF-8 bytes. */
+function queryText(text: string): string {
+  return [...text].map((ch) => (/[\uD800-\uDFFF]/.test(ch) ? '%ED%A0%80' : encodeURIComponent(ch))).join('');
 }
 
 interface Operation {
@@ -277,17 +288,27 @@ describe('api: fuzzed bad input on every route', function () {
     return (await p.db.raw(`select ${select}`)).rows[0];
   }
 
+  /** Whether a request was accepted since the platform was last seen quiet (its work may still write). */
+  let dirty = true;
+
   /** Ends whatever an accepted request started, then waits until nothing writes any more. */
   async function quiet(): Promise<Record<string, number>> {
+    if (!dirty) return counts();
     let last = '';
     return waitFor(
       async () => {
         const open = await p.db('machines').whereNotIn('status', ['completed', 'failed', 'terminated', 'refused']).pluck('id');
         for (const id of open) await p.api('POST', `/v1/machines/${id}/terminate`);
+        const busy = [
+          ...(await p.db('objectives').where({ status: 'running' }).pluck('id')),
+          ...(await p.db('pipelines').where({ status: 'running' }).pluck('id')),
+          ...(await p.db('payments').where({ status: 'running' }).pluck('id')),
+        ];
         const now = await counts();
         const text = JSON.stringify(now);
-        const stable = text === last && open.length === 0;
+        const stable = text === last && open.length === 0 && busy.length === 0;
         last = text;
+        if (stable) dirty = false;
         return stable ? now : null;
       },
       'the platform to go quiet',
@@ -311,6 +332,13 @@ describe('api: fuzzed bad input on every route', function () {
     const costCenter = (await p.api('POST', '/v1/cost-centers', { name: 'cc', kind: 'testing', department: 'eng' })).body;
     const machine = (await p.api('POST', '/v1/machines', { projectId: project.id, type: 'shell', command: 'true' })).body;
     assert.ok(project.id && budgetProject.id && costCenter.id, 'setup');
+    const objective = (await p.api('POST', `/v1/projects/${project.id}/objectives`, { title: 'fuzz', command: 'true' })).body;
+    const pipeline = (await p.api('POST', '/v1/pipelines', { projectId: project.id, steps: [{ id: 's1', type: 'shell', command: 'true' }] })).body;
+    // A payment that waits for a manual approval (for a day): the approve route has something to act on.
+    await p.api('PUT', `/v1/projects/${project.id}/payment-methods`, { methods: [{ kind: 'manual', timeoutSeconds: 86_400 }] });
+    const payment = (await p.api('POST', `/v1/projects/${project.id}/topups`, { amount: '1.00', currency: 'USD' })).body;
+    assert.ok(objective.id && pipeline.id && payment.paymentId, `setup: ${JSON.stringify([objective, pipeline, payment])}`);
+    await waitFor(async () => (await p.api('GET', `/v1/payments/${payment.paymentId}`)).body.status === 'manual_required', 'the payment to wait for approval');
     k = {
       project: project.id,
       budgetProject: budgetProject.id,
@@ -318,6 +346,9 @@ describe('api: fuzzed bad input on every route', function () {
       otherCheckpoint: budgetProject.rootCheckpointId,
       costCenter: costCenter.id,
       machine: machine.error?.details?.machineId ?? machine.id,
+      objective: objective.id,
+      pipeline: pipeline.id,
+      payment: payment.paymentId,
     };
     assert.ok(k.machine, `setup machine: ${JSON.stringify(machine)}`);
   });
@@ -341,6 +372,7 @@ describe('api: fuzzed bad input on every route', function () {
       assert.ok(json.error?.code && json.error?.message && json.requestId, `error shape: ${shown}`);
     }
     if (REFUSED.has(res.status)) assert.deepEqual(await counts(), before, `rows written by a refused request: ${shown}`);
+    else dirty = true;
     return res.status;
   }
 
@@ -353,7 +385,7 @@ describe('api: fuzzed bad input on every route', function () {
         let path = `/v1${route}`.replace(/\{(\w+)\}/g, (_m, name: string) => pathValue(rand, route, name, k));
         const query = params.filter((q) => q.in === 'query');
         if (query.length && rand() < 0.8) {
-          const parts = query.filter(() => rand() < 0.6).map((q) => `${q.name}=${encodeURIComponent(String(rand() < 0.5 ? evil(rand) : 'x'))}`);
+          const parts = query.filter(() => rand() < 0.6).map((q) => `${q.name}=${queryText(String(rand() < 0.5 ? evil(rand) : 'x'))}`);
           if (rand() < 0.3) parts.push(`${pick(rand, query).name}=a&${pick(rand, query).name}=b`, 'unknown=1');
           path += `?${parts.join('&')}`;
         }
@@ -368,6 +400,7 @@ describe('api: fuzzed bad input on every route', function () {
         seen.set(`${method} ${route}`, (seen.get(`${method} ${route}`) ?? new Set()).add(status));
       }
     }
+    if (process.env.FUZZ_VERBOSE) for (const [route, statuses] of seen) console.log(route, [...statuses].sort().join(' '));
     // The fuzz reached every route (none answered only "no such route").
     for (const [route, statuses] of seen) assert.ok(![...statuses].every((s) => s === 404) || route.includes('{'), `${route} only 404: ${[...statuses]}`);
   });
