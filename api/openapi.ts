@@ -43,6 +43,9 @@ export function openApiDocument() {
     '404': { $ref: '#/components/responses/Error' },
     '409': { $ref: '#/components/responses/Error' },
     '429': { $ref: '#/components/responses/Error' },
+    // Any route: a body over the limit (413), an unreadable charset or encoding (415), text Postgres cannot store (422).
+    '413': { $ref: '#/components/responses/Error' },
+    '415': { $ref: '#/components/responses/Error' },
     '422': { $ref: '#/components/responses/Error' },
   };
   const op = (summary: string, extra: Record<string, unknown> = {}, response = ok(summary)) => ({

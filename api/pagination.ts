@@ -49,4 +49,4 @@ export function pageInMemory<T>(all: T[], q: PageQuery, keyOf: (row: T) => strin
 export const createdKey = z.tuple([z.string().regex(/^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(\.\d{1,6})?[+-]\d{2}(:\d{2})?$/), z.string().max(200)]);
 
 /** The sort key of append-only logs (cost events, audit records): their sequence number. */
-export const seqKey = z.string().regex(/^\d+$/);
+export const seqKey = z.string().regex(/^\d{1,18}$/);

@@ -4,6 +4,7 @@ import { Address } from '@ton/core';
 import { getAddress, isAddress } from 'viem';
 import { z } from 'zod';
 import { applyPriceOverrides, defaultPriceTables, type PriceTables } from '../domain/metering.js';
+import { DEFAULT_REPO_URL_SCHEMES, type RepoUrlScheme } from '../domain/repo-url.js';
 
 /** Task queues are shared constants: the api starts work on them, workers poll them. */
 export const TASK_QUEUES = { machines: 'autovibe-machines' } as const;
@@ -24,6 +25,17 @@ const envSchema = z
     AUTOVIBE_MODEL_PRICES: z.string().optional(),
     /** The same document read from a file (applied first; AUTOVIBE_MODEL_PRICES on top). */
     AUTOVIBE_MODEL_PRICES_FILE: z.string().optional(),
+    /** URL schemes a project's repoUrl may use, comma-separated (of https, ssh, git, http). */
+    AUTOVIBE_REPO_URL_SCHEMES: z
+      .string()
+      .regex(/^(https|ssh|git|http)(,(https|ssh|git|http))*$/, 'must be a comma-separated list of: https, ssh, git, http')
+      .default(DEFAULT_REPO_URL_SCHEMES.join(',')),
+    /** Seconds a repoUrl clone may take, and the most it may bring (MiB), before it is refused and removed. */
+    AUTOVIBE_CLONE_TIMEOUT_S: z.coerce.number().int().min(1).max(86_400).default(300),
+    AUTOVIBE_CLONE_MAX_MB: z.coerce.number().int().min(1).default(1024),
+    /** Idempotency-Key: how long a repeat waits for the request holding its key (ms), and when a held key counts as abandoned (s). */
+    AUTOVIBE_IDEMPOTENCY_WAIT_MS: z.coerce.number().int().min(0).max(600_000).default(10_000),
+    AUTOVIBE_IDEMPOTENCY_STALE_S: z.coerce.number().int().min(1).default(900),
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     /** Seconds without a heartbeat before a machine's activity is considered lost and retried. */
     AUTOVIBE_HEARTBEAT_TIMEOUT_S: z.coerce.number().int().positive().default(20),
@@ -146,6 +158,9 @@ export interface Config {
   payments: PaymentsConfig;
   /** USD prices of model tokens by agent type and model (defaults in domain/machine-types.ts); an unpriced model is refused. */
   modelPrices: PriceTables;
+  /** What a project's repoUrl may be and how much a clone may take. */
+  repos: { schemes: RepoUrlScheme[]; cloneTimeoutMs: number; cloneMaxBytes: number };
+  idempotency: { waitMs: number; staleAfterSeconds: number };
   /** The environment credentials and model endpoints are read from (never passed to sandboxes). */
   env: NodeJS.ProcessEnv;
 }
@@ -232,6 +247,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       pollSeconds: e.PAYMENT_POLL_SECONDS,
     },
     modelPrices,
+    repos: {
+      schemes: [...new Set(e.AUTOVIBE_REPO_URL_SCHEMES.split(','))] as RepoUrlScheme[],
+      cloneTimeoutMs: e.AUTOVIBE_CLONE_TIMEOUT_S * 1000,
+      cloneMaxBytes: e.AUTOVIBE_CLONE_MAX_MB * 1024 * 1024,
+    },
+    idempotency: { waitMs: e.AUTOVIBE_IDEMPOTENCY_WAIT_MS, staleAfterSeconds: e.AUTOVIBE_IDEMPOTENCY_STALE_S },
     env,
   };
 }

@@ -3,7 +3,7 @@ import crypto from 'node:crypto';
 import path from 'node:path';
 import { InputError, NotFoundError } from '../../domain/errors.js';
 import { DEFAULT_MACHINE_MONEY, MACHINE_TYPES } from '../../domain/machines.js';
-import { FIAT_CURRENCIES, parseAmount, type CurrencyCode } from '../../domain/money.js';
+import { FIAT_CURRENCIES, MAX_INPUT_UNITS, parseAmount, type CurrencyCode } from '../../domain/money.js';
 import { FxUnavailableError } from '../../domain/fx.js';
 import { createFxService } from '../../fx/service.js';
 import type { BudgetPeriod } from '../../domain/budget.js';
@@ -23,6 +23,7 @@ import { createdKey, decodeCursor, pageOf, pageQuery, seqKey } from '../paginati
 import { money, presentBudget, presentCacheSummary, presentCheckpoint, presentCost, presentProject } from '../present.js';
 import { createProjectBody, putBudgetBody, putLimitPolicyBody, putPlacementBody, putProjectCostCenterBody, putTypeBudgetBody } from '../schemas.js';
 import { DEFAULT_PLACEMENT, type PlacementPolicy } from '../../domain/placement.js';
+import { checkRepoUrl, type RepoUrlScheme } from '../../domain/repo-url.js';
 import { getPlacementPolicy, setPlacementPolicy } from '../../store/compute.js';
 
 export async function loadProject(ctx: ApiContext, id: string): Promise<Project> {
@@ -82,6 +83,7 @@ export function projectRoutes(ctx: ApiContext): RouteGroup {
 
   r.post('/projects', { permission: 'projects.create', resource: inBody('cost-center', 'costCenterId') }, async (req, res) => {
     const body = createProjectBody.parse(req.body);
+    if (body.repoUrl) checkRepoUrlField(body.repoUrl, ctx.config.repos.schemes);
     const defaultMachineMoney = body.defaultMachineMoney
       ? parseAmountField('defaultMachineMoney', body.defaultMachineMoney, body.currency)
       : await defaultMoneyIn(body.currency);
@@ -94,7 +96,13 @@ export function projectRoutes(ctx: ApiContext): RouteGroup {
 
     const repoPath = path.join(ctx.config.projectsDir, `${id}.git`);
     const now = new Date();
-    const rootCommit = body.repoUrl ? await cloneProjectRepo(body.repoUrl, repoPath, now) : await initProjectRepo(repoPath, now);
+    const rootCommit = body.repoUrl
+      ? await cloneProjectRepo(body.repoUrl, repoPath, now, {
+          schemes: ctx.config.repos.schemes,
+          timeoutMs: ctx.config.repos.cloneTimeoutMs,
+          maxBytes: ctx.config.repos.cloneMaxBytes,
+        })
+      : await initProjectRepo(repoPath, now);
     const rootCheckpointId = `checkpoint-${crypto.randomUUID()}`;
     await pinCheckpoint(repoPath, rootCheckpointId, rootCommit);
     const project = await db.transaction(async (trx) => {
@@ -278,10 +286,17 @@ export function projectRoutes(ctx: ApiContext): RouteGroup {
   return r;
 }
 
-/** Parses a money field, naming the field in the error. */
+/** Refuses a repoUrl that is not a remote URL of an allowed scheme, or that carries credentials (422). */
+function checkRepoUrlField(url: string, schemes: readonly RepoUrlScheme[]): void {
+  const check = checkRepoUrl(url, schemes);
+  // The URL itself is not quoted back: it may hold a secret.
+  if (!check.ok) throw new InputError(`repoUrl: ${check.reason}`, { field: 'repoUrl' });
+}
+
+/** Parses a money field of a request (at most MAX_INPUT_UNITS), naming the field in the error. */
 export function parseAmountField(field: string, value: string, currency: Parameters<typeof parseAmount>[1]): bigint {
   try {
-    return parseAmount(value, currency);
+    return parseAmount(value, currency, { max: MAX_INPUT_UNITS });
   } catch (e) {
     throw new InputError(`${field}: ${(e as Error).message}`, { field });
   }
