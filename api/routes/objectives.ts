@@ -31,7 +31,7 @@ import {
 import { actorOf, param, principalOf, type ApiContext } from '../context.js';
 import { MESSAGES } from '../errors.js';
 import { idFromIdempotencyKey } from '../idempotency.js';
-import { createdKey, decodeCursor, pageOf, pageQuery } from '../pagination.js';
+import { createdKey, decodeCursor, pageOf, pageQuery, seqKey } from '../pagination.js';
 import { createObjectiveBody, linkObjectiveBody, subtasksDoneBody, updateObjectiveBody } from '../schemas.js';
 import { loadProject, parseAmountField } from './projects.js';
 import { nudgeCoordinator, requireKnownResources } from './scheduling.js';
@@ -287,7 +287,11 @@ export function objectiveRoutes(ctx: ApiContext): RouteGroup {
   r.get('/objectives/:id/progress', { permission: 'objectives.read', resource: inPath('objective') }, async (req, res) => {
     const o = await getObjective(db, param(req, 'id'));
     if (!o) throw new NotFoundError(MESSAGES.notFound('objective', param(req, 'id')));
-    res.json({ items: await progressHistory(db, o.id) });
+    const q = pageQuery.parse(req.query);
+    const afterSeq = decodeCursor(q.cursor, seqKey);
+    const rows = await progressHistory(db, o.id, { limit: q.limit + 1, ...(afterSeq ? { afterSeq } : {}) });
+    const page = pageOf(rows, q.limit, (r) => r.seq);
+    res.json({ items: page.items.map(({ seq: _seq, ...r }) => r), nextCursor: page.nextCursor });
   });
 
   /** The project's objectives as a DAG: nodes with status and progress, edges, and layers in start order. */
