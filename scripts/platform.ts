@@ -45,7 +45,7 @@ export interface PlatformOptions {
 export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
   const { config } = opts;
   const log = createLogger(config.logLevel, 'autovibe');
-  installTemporalRuntime(config.logLevel);
+  installTemporalRuntime(config.logLevel, { metricsAddress: config.temporalMetricsAddress });
   fs.mkdirSync(config.home, { recursive: true });
   const cleanups: Array<() => Promise<void>> = [];
   const stop = async () => {

@@ -12,7 +12,7 @@ import { checkSearchAttributes } from './search-attributes.js';
 async function main() {
   const config = loadConfig();
   const log = createLogger(config.logLevel, 'worker');
-  installTemporalRuntime(config.logLevel);
+  installTemporalRuntime(config.logLevel, { metricsAddress: config.temporalMetricsAddress });
   if (!config.temporalAddress) throw new Error('TEMPORAL_ADDRESS is required for a standalone worker (npm start runs an embedded one)');
   if (!config.databaseUrl) throw new Error('DATABASE_URL is required for a standalone worker (embedded Postgres belongs to npm start)');
   const db = await createDb({ databaseUrl: config.databaseUrl });
