@@ -1,3 +1,4 @@
+import { runVisibility } from '../../domain/search-attributes.js';
 import { RouteGroup, inPath, inBody } from './table.js';
 import { ConflictError, InputError, NotFoundError } from '../../domain/errors.js';
 import { ancestorsOf, hasInputs } from '../../domain/artifacts.js';
@@ -139,6 +140,11 @@ export function pipelineRoutes(ctx: ApiContext): RouteGroup {
     await ctx.temporal.workflow.start(pipelineWorkflow, {
       workflowId: id,
       taskQueue: ctx.config.taskQueue,
+      ...runVisibility(
+        'pipeline',
+        { project: project.id, status: 'running', costCenter: project.costCenterId },
+        { searchAttributes: ctx.config.searchAttributes, details: { pipeline: id, steps: steps.length } },
+      ),
       workflowIdConflictPolicy: 'USE_EXISTING',
       args: [
         {
