@@ -43,10 +43,15 @@ export class UnconfiguredProvider implements ComputeProvider {
  */
 export function createProviders(config: Config): Map<ProviderId, ComputeProvider> {
   const providers = new Map<ProviderId, ComputeProvider>();
-  providers.set('local', new LocalProvider());
+  providers.set('local', new LocalProvider({ profileLimits: config.profileLimits }));
   providers.set(
     'container',
-    new ContainerProvider({ socketPath: defaultContainerSocket(config.env), image: config.containerImage, deployment: config.taskQueue }),
+    new ContainerProvider({
+      socketPath: defaultContainerSocket(config.env),
+      image: config.containerImage,
+      deployment: config.taskQueue,
+      profileLimits: config.profileLimits,
+    }),
   );
   const env = config.env;
   const list = (v: string | undefined) =>
