@@ -99,7 +99,6 @@ export class ContainerProvider implements ComputeProvider {
   async provision(request: ProvisionRequest): Promise<Instance> {
     const limits = resourceLimitsOf(request.profile, this.opts.profileLimits);
     const memory = limits.memoryMiB * 1024 * 1024;
-    const disk = limits.diskMiB * 1024 * 1024;
     const createdAt = new Date().toISOString();
     const labels: Record<string, string> = {
       ...Object.fromEntries(Object.entries(request.tags).map(([k, v]) => [`autovibe.tag.${k}`, v])),
@@ -128,8 +127,7 @@ export class ContainerProvider implements ComputeProvider {
         Memory: memory,
         MemorySwap: memory,
         PidsLimit: limits.pids,
-        // No single file beyond the disk limit; the root is read-only and /tmp (the shell's HOME) is capped.
-        Ulimits: [{ Name: 'fsize', Soft: disk, Hard: disk }],
+        // The root is read-only and /tmp (the shell's HOME) is capped; the workspace is watched.
         ReadonlyRootfs: true,
         Tmpfs: { '/tmp': `rw,nosuid,nodev,size=${limits.diskMiB}m,mode=1777` },
       },
@@ -184,7 +182,15 @@ export class ContainerProvider implements ComputeProvider {
     let exec: Docker.Exec;
     try {
       exec = await container.exec({
-        Cmd: typeof request.command === 'string' ? ['/bin/sh', '-c', request.command] : request.command,
+        // No single file beyond the disk limit (RLIMIT_FSIZE, lowered by the unprivileged shell itself:
+        // HostConfig.Ulimits would replace the engine's defaults, which this host needs).
+        Cmd: [
+          '/bin/sh',
+          '-c',
+          'ulimit -f "$0" && exec "$@"',
+          String(limits.diskMiB * 2048),
+          ...(typeof request.command === 'string' ? ['/bin/sh', '-c', request.command] : request.command),
+        ],
         Env: Object.entries(request.env ?? {}).map(([k, v]) => `${k}=${v}`),
         WorkingDir: '/workspace',
         AttachStdout: true,

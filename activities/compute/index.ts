@@ -43,7 +43,7 @@ export class UnconfiguredProvider implements ComputeProvider {
  */
 export function createProviders(config: Config): Map<ProviderId, ComputeProvider> {
   const providers = new Map<ProviderId, ComputeProvider>();
-  providers.set('local', new LocalProvider({ profileLimits: config.profileLimits }));
+  providers.set('local', new LocalProvider({ profileLimits: config.profileLimits, warn: (message) => process.emitWarning(message) }));
   providers.set(
     'container',
     new ContainerProvider({

@@ -2,39 +2,8 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { liveSandboxPids } from '../../activities/compute/local-sandbox.js';
+import { ABUSERS, SMALL_LIMITS, sandboxCgroupsOf } from '../support/abusers.js';
 import { projectWithBudget, startTestPlatform, waitForMachine, type TestPlatform } from '../support/platform.js';
-
-/** Small limits so the misbehaving machines hit them at once; the mechanism is the real one. */
-export const SMALL_LIMITS = { lightweight: { memoryMiB: 64, pids: 48, diskMiB: 16 } };
-
-/** Commands that each break one limit, and how the machine's error must name it. */
-export const ABUSERS = {
-  forkBomb: { command: 'f(){ f | f & }; f; sleep 600', error: /^process limit \(48 processes\) exceeded$/ },
-  memoryHog: { command: `awk 'BEGIN { s = "x"; while (1) s = s s }'`, error: /^memory limit \(64 MiB\) exceeded$/ },
-  // Many files (each under the per-file limit), so only the workspace total can stop it.
-  diskFiller: { command: 'i=0; while :; do i=$((i+1)); head -c 1000000 /dev/zero > fill.$i; done', error: /^workspace disk limit \(16 MiB\) exceeded$/ },
-} as const;
-
-/** Directories of the cgroup v1 controllers (or the v2 root) where sandbox groups are made, by name. */
-export function sandboxCgroupsOf(machineId: string): string[] {
-  const found: string[] = [];
-  const walk = (dir: string, depth: number) => {
-    if (depth > 6) return;
-    let entries: fs.Dirent[];
-    try {
-      entries = fs.readdirSync(dir, { withFileTypes: true });
-    } catch {
-      return;
-    }
-    for (const e of entries) {
-      if (!e.isDirectory()) continue;
-      if (e.name.startsWith(`machine-${machineId}-`)) found.push(path.join(dir, e.name));
-      else walk(path.join(dir, e.name), depth + 1);
-    }
-  };
-  walk('/sys/fs/cgroup', 0);
-  return found;
-}
 
 /**
  * Resource limits and the seccomp filter of the `local` provider (bubblewrap), end to end: real
@@ -45,17 +14,28 @@ describe('local sandbox: resource limits and kernel attack surface', function ()
   this.timeout(240_000);
   let p: TestPlatform;
   let projectId: string;
+  /** Every machine starts from the empty root, not from what the machines before it left. */
+  let root: string;
 
   before(async () => {
     p = await startTestPlatform({ label: 'sandbox-limits', env: { AUTOVIBE_PROFILE_LIMITS: JSON.stringify(SMALL_LIMITS) } });
     projectId = await projectWithBudget(p, '5.00');
+    root = (await p.api('GET', `/v1/projects/${projectId}`)).body.rootCheckpointId;
+    assert.match(root, /^checkpoint-/);
   });
   after(async () => {
     await p?.stop();
   });
 
   const start = async (command: string) => {
-    const res = await p.api('POST', '/v1/machines', { projectId, type: 'shell', provider: 'local', command, limits: { money: '0.10', minutes: 3 } });
+    const res = await p.api('POST', '/v1/machines', {
+      projectId,
+      type: 'shell',
+      provider: 'local',
+      command,
+      checkpointId: root,
+      limits: { money: '0.10', minutes: 3 },
+    });
     assert.equal(res.status, 202, JSON.stringify(res.body));
     return res.body.id as string;
   };
