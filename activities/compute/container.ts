@@ -160,7 +160,8 @@ export class ContainerProvider implements ComputeProvider {
       const info = await this.api().getContainer(instanceRef).inspect();
       return info.State.Running === true;
     } catch (err) {
-      if (statusOf(err) === 404) return false;
+      // podman answers 500 "no such container" while a removal is under way.
+      if (statusOf(err) === 404 || /no such container/i.test((err as Error).message)) return false;
       throw err;
     }
   }
@@ -244,13 +245,15 @@ export class ContainerProvider implements ComputeProvider {
       clearTimeout(timer);
       request.signal?.removeEventListener('abort', onAbort);
     }
-    const hit = stopReason === null || stopReason === 'limit' ? (limit ?? (await watch.final())) : null;
-    if (hit) {
-      if (stopReason === null) await container.kill({ signal: 'SIGKILL' }).catch(() => undefined);
-      return { exitCode: null, stopReason: 'limit', limit: hit };
-    }
+    if (stopReason === 'limit') return { exitCode: null, stopReason, ...(limit ? { limit } : {}) };
     if (stopReason) return { exitCode: null, stopReason };
     if (!(await this.running(instance.instanceRef))) return { exitCode: null, stopReason: 'interrupted' };
+    // A limit hit in the command's last moments (the OOM killer ended it) still names the limit.
+    const hit = await watch.final();
+    if (hit) {
+      await container.kill({ signal: 'SIGKILL' }).catch(() => undefined);
+      return { exitCode: null, stopReason: 'limit', limit: hit };
+    }
     const execInfo = await exec.inspect();
     return { exitCode: execInfo.ExitCode ?? null, stopReason: null };
   }

@@ -1,7 +1,7 @@
 import { bubblewrapPath, killSandboxes, liveSandboxPids, startSandbox } from './local-sandbox.js';
 import fs from 'node:fs';
 import { resourceLimitsOf, type ResourceLimits } from '../../domain/machines.js';
-import { watchLimits } from './resource-limits.js';
+import { removeSandboxCgroups, watchLimits } from './resource-limits.js';
 import type { ComputeProvider, ExecRequest, ExecResult, Instance, ProvisionRequest } from './provider.js';
 
 /**
@@ -112,6 +112,7 @@ export class LocalProvider implements ComputeProvider {
 
   async terminate(instance: Instance): Promise<void> {
     killSandboxes(instance.machineId);
+    removeSandboxCgroups(`machine-${instance.machineId}`);
   }
 
   async reset(instance: Instance): Promise<void> {

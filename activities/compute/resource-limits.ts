@@ -135,6 +135,37 @@ function createV2(unique: string, limits: ResourceLimits): SandboxCgroup {
 }
 
 /**
+ * Removes the groups sandboxes named `name` left behind (a worker that died mid-command), killing
+ * whatever still runs in them first. Returns how many were removed.
+ */
+export function removeSandboxCgroups(name: string): number {
+  const prefix = `${name.replace(/[^A-Za-z0-9_.-]/g, '_')}-`;
+  const parents = isV2()
+    ? [path.join(CGROUP_ROOT, path.dirname(ownGroups().get('') ?? '/'), 'autovibe-sandboxes')]
+    : V1_CONTROLLERS.map((c) => path.join(CGROUP_ROOT, c, ownGroups().get(c) ?? '/', 'autovibe'));
+  let removed = 0;
+  for (const parent of parents) {
+    let entries: string[];
+    try {
+      entries = fs.readdirSync(parent).filter((e) => e.startsWith(prefix));
+    } catch {
+      continue;
+    }
+    for (const e of entries) {
+      const group = groupOf(
+        [path.join(parent, e)],
+        () => false,
+        () => false,
+        { cpus: 1, memoryMiB: 1, pids: 1, diskMiB: 1 },
+      );
+      group.killAll();
+      if (group.remove()) removed += 1;
+    }
+  }
+  return removed;
+}
+
+/**
  * The groups a container of the Docker API runs in (found from its first process on this host), to
  * read which limit it hit: the engine sets the limits, this only watches the kernel's counters.
  */
