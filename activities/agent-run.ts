@@ -63,6 +63,8 @@ export interface RunAgentResult {
   apiCost: string;
   /** The container vanished under the agent: the machine re-provisions and goes on from the last checkpoint. */
   interrupted?: boolean;
+  /** Stopped at a resource limit of its profile (`stopReason` names it): the machine fails. */
+  resourceLimit?: true;
 }
 
 /** The run of a model-backed machine: the agent CLI in the sandbox, its model calls metered on the way out. */
@@ -358,6 +360,7 @@ export function createAgentRunActivities({ db, config, log, fx: givenFx, provide
         usage,
         apiCost: formatAmount(apiSpent, currency),
         ...(result.interrupted ? { interrupted: true } : {}),
+        ...(result.resourceLimit ? { resourceLimit: true as const } : {}),
       };
     },
   };

@@ -55,6 +55,8 @@ export interface RunCommandResult {
   outputTail: string;
   /** The instance vanished under the command (spot reclaim, container removed): re-provision. */
   interrupted?: boolean;
+  /** Stopped at a resource limit of its profile (`stopReason` names it): the machine fails. */
+  resourceLimit?: true;
 }
 
 export interface ProvisionedSandbox {
@@ -518,7 +520,13 @@ export function createMachineRunActivities({ db, config, log, providers, fx: giv
         { logFile: logFileOf(input.machineId), deadline: input.deadline, deadlineReason: input.deadlineReason },
       );
       log.debug({ machineId: input.machineId, provider: instance.provider, exitCode: result.exitCode, stopReason: result.stopReason }, 'command ended');
-      return { exitCode: result.exitCode, stopReason: result.stopReason, outputTail: result.outputTail, ...(result.interrupted ? { interrupted: true } : {}) };
+      return {
+        exitCode: result.exitCode,
+        stopReason: result.stopReason,
+        outputTail: result.outputTail,
+        ...(result.interrupted ? { interrupted: true } : {}),
+        ...(result.resourceLimit ? { resourceLimit: true as const } : {}),
+      };
     },
 
     /** Records that the machine's instance vanished and that it goes on from `checkpointId` (a machine event). */

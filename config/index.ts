@@ -5,9 +5,23 @@ import { getAddress, isAddress } from 'viem';
 import { z } from 'zod';
 import { applyPriceOverrides, defaultPriceTables, type PriceTables } from '../domain/metering.js';
 import { DEFAULT_REPO_URL_SCHEMES, type RepoUrlScheme } from '../domain/repo-url.js';
+import type { ResourceLimits } from '../domain/machines.js';
 
 /** Task queues are shared constants: the api starts work on them, workers poll them. */
 export const TASK_QUEUES = { machines: 'autovibe-machines' } as const;
+
+const positiveInt = z.number().int().positive();
+const profileLimitsSchema = z.record(
+  z.string(),
+  z
+    .object({
+      cpus: z.number().positive().max(1024).optional(),
+      memoryMiB: positiveInt.optional(),
+      pids: positiveInt.optional(),
+      diskMiB: positiveInt.optional(),
+    })
+    .strict(),
+);
 
 const envSchema = z
   .object({
@@ -67,6 +81,21 @@ const envSchema = z
       .string()
       .regex(/^$|^[a-z0-9-]+=\d+(,[a-z0-9-]+=\d+)*$/, 'must look like local=8,container=4')
       .default(''),
+    /**
+     * Per-profile overrides of the resource limits (domain/machines.ts PROFILES) as JSON, e.g.
+     * `{"lightweight":{"memoryMiB":64,"pids":32,"diskMiB":16}}`: small machines for tests, bigger ones for a host.
+     */
+    AUTOVIBE_PROFILE_LIMITS: z
+      .string()
+      .default('{}')
+      .transform((text, ctx) => {
+        try {
+          return profileLimitsSchema.parse(JSON.parse(text));
+        } catch (err) {
+          ctx.addIssue({ code: 'custom', message: `must be JSON like {"lightweight":{"memoryMiB":64,"pids":32,"diskMiB":16}}: ${(err as Error).message}` });
+          return z.NEVER;
+        }
+      }),
     /** Seconds between runs of the reconciliation schedule (leaked instances, warm pools); 0 = no schedule. */
     AUTOVIBE_RECONCILE_EVERY_S: z.coerce.number().int().min(0).default(60),
     /** Instances younger than this are never reclaimed: their machine row may still be on its way. */
@@ -165,6 +194,8 @@ export interface Config {
   warmPools: Array<{ provider: string; profile: string; min: number; max: number }>;
   reconcileEverySeconds: number;
   reconcileMinAgeSeconds: number;
+  /** Overrides of the profiles' resource limits (AUTOVIBE_PROFILE_LIMITS). */
+  profileLimits: Record<string, Partial<ResourceLimits>>;
   /** Most machines each provider runs at once (providers not named: no limit). */
   providerCapacity: Record<string, number>;
   fx: { ecbUrl: string | null; cryptoUrl: string | null; fixedRates: string; ttlSeconds: number; maxStaleSeconds: number; retrySeconds: number };
@@ -234,6 +265,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
         return { provider, profile, min, max: Math.max(min, max ?? min) };
       }),
     reconcileEverySeconds: e.AUTOVIBE_RECONCILE_EVERY_S,
+    profileLimits: e.AUTOVIBE_PROFILE_LIMITS,
     providerCapacity: Object.fromEntries(
       e.AUTOVIBE_PROVIDER_CAPACITY.split(',')
         .filter(Boolean)

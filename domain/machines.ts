@@ -13,15 +13,49 @@ export type ProviderId = (typeof PROVIDERS)[number];
 export interface ComputeProfile {
   cpus: number;
   memoryMiB: number;
+  /** Most processes (and threads) the machine may have at once. */
+  pids: number;
+  /** Most bytes the machine's workspace may hold, in MiB. */
+  diskMiB: number;
   /** Decimal price per hour in `currency`. */
   hourlyPrice: string;
   currency: 'USD';
 }
 
 export const PROFILES = {
-  lightweight: { cpus: 1, memoryMiB: 2048, hourlyPrice: '0.02', currency: 'USD' },
+  lightweight: { cpus: 1, memoryMiB: 2048, pids: 1024, diskMiB: 10240, hourlyPrice: '0.02', currency: 'USD' },
 } as const satisfies Record<string, ComputeProfile>;
 export type ProfileId = keyof typeof PROFILES;
+
+/** What a sandbox may use: enforced by the `local` and `container` providers (cgroups, rlimits, a disk watch). */
+export interface ResourceLimits {
+  cpus: number;
+  memoryMiB: number;
+  pids: number;
+  diskMiB: number;
+}
+
+/**
+ * The limits of `profile` (lightweight when unknown), with a deployment's overrides applied
+ * (AUTOVIBE_PROFILE_LIMITS, e.g. tests that want a 64 MiB machine).
+ */
+export function resourceLimitsOf(profile: string, overrides: Record<string, Partial<ResourceLimits>> = {}): ResourceLimits {
+  const base: ComputeProfile = Object.hasOwn(PROFILES, profile) ? PROFILES[profile as ProfileId] : PROFILES.lightweight;
+  const { cpus, memoryMiB, pids, diskMiB } = base;
+  return { cpus, memoryMiB, pids, diskMiB, ...(overrides[profile] ?? {}) };
+}
+
+/** `2048` → `2 GiB`, `64` → `64 MiB`: how limits are named in stop reasons. */
+export function formatMiB(mib: number): string {
+  return mib >= 1024 && mib % 1024 === 0 ? `${mib / 1024} GiB` : `${mib} MiB`;
+}
+
+/** Why a sandbox was stopped at one of its resource limits: the machine fails with this error. */
+export const RESOURCE_LIMIT_REASONS = {
+  memory: (l: ResourceLimits) => `memory limit (${formatMiB(l.memoryMiB)}) exceeded`,
+  pids: (l: ResourceLimits) => `process limit (${l.pids} processes) exceeded`,
+  disk: (l: ResourceLimits) => `workspace disk limit (${formatMiB(l.diskMiB)}) exceeded`,
+} as const;
 
 export const MACHINE_STATUSES = ['pending', 'provisioning', 'running', 'checkpointing', 'paused', 'completed', 'failed', 'terminated', 'refused'] as const;
 export type MachineStatus = (typeof MACHINE_STATUSES)[number];

@@ -214,9 +214,31 @@ export async function snapshotWorkspace(repoPath: string, workspace: string, par
   return withFrozenCopy(workspace, defaultFreezeLimits(), (copy) => commitFiles(repoPath, copy.root, parentCommit, message, date));
 }
 
+/**
+ * Removes a directory tree a machine may have left in any state: read-only or mode-000
+ * directories are opened up first when removal is refused (a worker that is not root, or a
+ * sandbox user's files). Symlinks are never followed.
+ */
+export async function removeTree(dir: string): Promise<void> {
+  try {
+    await fs.rm(dir, { recursive: true, force: true });
+    return;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== 'EACCES' && code !== 'EPERM' && code !== 'ENOTEMPTY') throw err;
+  }
+  const openUp = async (d: string): Promise<void> => {
+    await fs.chmod(d, 0o700).catch(() => undefined);
+    const entries = await fs.readdir(d, { withFileTypes: true }).catch(() => []);
+    for (const e of entries) if (e.isDirectory()) await openUp(path.join(d, e.name));
+  };
+  await openUp(dir);
+  await fs.rm(dir, { recursive: true, force: true });
+}
+
 /** Removes the worktree and its files. Idempotent. */
 export async function removeWorkspace(repoPath: string, workspace: string): Promise<void> {
-  await fs.rm(workspace, { recursive: true, force: true });
+  await removeTree(workspace);
   await fs.rm(worktreeAdminDir(repoPath, workspace), { recursive: true, force: true });
   await git(['--git-dir', repoPath, 'worktree', 'prune']).catch(() => undefined);
 }

@@ -75,6 +75,8 @@ export interface MachineRunState {
 const LIMIT_REASONS: string[] = [STOP_REASONS.timeLimit, STOP_REASONS.moneyLimit, STOP_REASONS.apiCallLimit];
 /** Artifact passing (inputs before the run, declared artifacts after it); absent from older histories. */
 const ARTIFACT_PASSING = 'artifact-passing';
+/** A command stopped at a profile's resource limit fails the machine (older histories: terminated). */
+const RESOURCE_LIMIT_FAILS = 'resource-limit-fails';
 /** How many times a machine whose instance vanished is re-provisioned before it fails. */
 export const MAX_INTERRUPTIONS = 3;
 const RESUME_NOTE = 'You were paused at a limit and have been given more; continue the task from the current state of the workspace.';
@@ -242,40 +244,41 @@ export async function machineRun(input: MachineRunInput): Promise<MachineRunResu
       runScope = new CancellationScope();
       let runDone = false;
       let interrupted = false;
-      const run: Promise<{ exitCode: number | null; stopReason: string | null; outputTail: string; interrupted?: boolean }> = runScope.run(async () => {
-        if (input.type === 'shell') {
-          return runCommand({
+      const run: Promise<{ exitCode: number | null; stopReason: string | null; outputTail: string; interrupted?: boolean; resourceLimit?: true }> =
+        runScope.run(async () => {
+          if (input.type === 'shell') {
+            return runCommand({
+              machineId: input.machineId,
+              projectId: input.projectId,
+              command: input.command,
+              baseCommit: sandbox.commit,
+              deadline,
+              deadlineReason,
+              ...(input.provider ? { instance: sandbox.instance } : {}),
+            });
+          }
+          const agent = await runAgent({
             machineId: input.machineId,
             projectId: input.projectId,
-            command: input.command,
-            baseCommit: sandbox.commit,
+            type: input.type,
+            prompt: segment === 0 ? prompt : `${prompt}\n\n${RESUME_NOTE}`,
+            model: input.model ?? null,
+            parentCheckpointId: lastCheckpoint,
             deadline,
             deadlineReason,
+            computeStartedAt: startedAt + pausedMs,
+            segment,
+            moneyLimit: formatAmount(reservedAmount, currency),
+            apiCallLimit: limits.apiCalls ?? null,
+            hourlyPrice,
+            checkpointEveryMinutes: input.checkpointEveryMinutes ?? 10,
             ...(input.provider ? { instance: sandbox.instance } : {}),
           });
-        }
-        const agent = await runAgent({
-          machineId: input.machineId,
-          projectId: input.projectId,
-          type: input.type,
-          prompt: segment === 0 ? prompt : `${prompt}\n\n${RESUME_NOTE}`,
-          model: input.model ?? null,
-          parentCheckpointId: lastCheckpoint,
-          deadline,
-          deadlineReason,
-          computeStartedAt: startedAt + pausedMs,
-          segment,
-          moneyLimit: formatAmount(reservedAmount, currency),
-          apiCallLimit: limits.apiCalls ?? null,
-          hourlyPrice,
-          checkpointEveryMinutes: input.checkpointEveryMinutes ?? 10,
-          ...(input.provider ? { instance: sandbox.instance } : {}),
+          // Turn checkpoints were taken during the run; the final one follows them.
+          state.checkpoints.push(...agent.checkpoints);
+          lastCheckpoint = agent.lastCheckpointId;
+          return agent;
         });
-        // Turn checkpoints were taken during the run; the final one follows them.
-        state.checkpoints.push(...agent.checkpoints);
-        lastCheckpoint = agent.lastCheckpointId;
-        return agent;
-      });
       // Checkpoints on request while the command runs; each is taken of the live workspace.
       const onRequest = (async () => {
         let handled = 0;
@@ -291,7 +294,11 @@ export async function machineRun(input: MachineRunInput): Promise<MachineRunResu
         interrupted = result.interrupted === true;
         exitCode = result.exitCode;
         state.stopReason = result.stopReason;
-        if (result.stopReason) status = 'terminated';
+        if (result.resourceLimit && result.stopReason && patched(RESOURCE_LIMIT_FAILS)) {
+          // A fork bomb, a memory hog, a disk filler: the machine failed, and the error names the limit.
+          status = 'failed';
+          error = result.stopReason;
+        } else if (result.stopReason) status = 'terminated';
         else if (result.exitCode !== 0) {
           status = 'failed';
           error = `command exited with code ${result.exitCode}: ${result.outputTail.slice(-500)}`;

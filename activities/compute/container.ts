@@ -1,10 +1,13 @@
 import path from 'node:path';
 import os from 'node:os';
+import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import { PassThrough } from 'node:stream';
+import { promisify } from 'node:util';
 import Docker from 'dockerode';
 import { ensureMachineImage } from './container-image.js';
-import { PROFILES, type ProfileId } from '../../domain/machines.js';
+import { resourceLimitsOf, type ResourceLimits } from '../../domain/machines.js';
+import { containerCgroup, watchLimits } from './resource-limits.js';
 import type { ComputeProvider, ExecRequest, ExecResult, Instance, ProvisionRequest } from './provider.js';
 
 /** Labels every container carries: how reconciliation finds them and whom they belong to. */
@@ -31,6 +34,24 @@ export interface ContainerProviderOptions {
   imageCacheDir?: string;
   /** This deployment's name on shared Docker hosts (the task queue by default). */
   deployment: string;
+  /** Overrides of the profiles' resource limits (AUTOVIBE_PROFILE_LIMITS). */
+  profileLimits?: Record<string, Partial<ResourceLimits>>;
+}
+
+/** The unprivileged user every container process runs as (files it leaves are this user's). */
+export const CONTAINER_USER = { uid: 1000, gid: 1000 };
+
+const run = promisify(execFile);
+
+/**
+ * Hands the workspace (and the machine's other writable host directories) to the container's user
+ * before a command, so a non-root process can work in files the worker checked out as root.
+ * Symlinks are changed themselves, never followed (`-h`, and -R does not descend through them).
+ */
+async function handToContainerUser(dirs: string[]): Promise<void> {
+  const present = dirs.filter((d) => fs.existsSync(d));
+  if (present.length === 0) return;
+  await run('chown', ['-R', '-h', `${CONTAINER_USER.uid}:${CONTAINER_USER.gid}`, '--', ...present], { timeout: 120_000 });
 }
 
 /** The Docker-compatible socket to use: the configured one, else DOCKER_HOST, else the usual places. */
@@ -46,8 +67,11 @@ const statusOf = (err: unknown) => (err as { statusCode?: number }).statusCode;
  * The `container` provider: one long-lived container per machine on a Docker Engine API (docker or
  * podman), commands run in it with `exec`. Same isolation intent as the local sandbox: no network,
  * all capabilities dropped, the workspace bind-mounted at /workspace (plus the request's extra
- * mounts: an agent machine's CLIs, home and proxy socket), CPU and memory capped by the machine's
- * profile. Small tasks share the host this way.
+ * mounts: an agent machine's CLIs, home and proxy socket). Processes run as an unprivileged user
+ * (uid 1000) on a read-only root with a size-limited /tmp, under the profile's resource limits:
+ * memory (no swap beyond it), processes, CPU, and no file beyond the disk limit; the workspace's
+ * total is watched like on `local`. A limit that is hit stops the container and names the limit.
+ * Small tasks share the host this way.
  */
 export class ContainerProvider implements ComputeProvider {
   readonly id = 'container' as const;
@@ -94,7 +118,8 @@ export class ContainerProvider implements ComputeProvider {
   }
 
   async provision(request: ProvisionRequest): Promise<Instance> {
-    const profile = PROFILES[request.profile as ProfileId] ?? PROFILES.lightweight;
+    const limits = resourceLimitsOf(request.profile, this.opts.profileLimits);
+    const memory = limits.memoryMiB * 1024 * 1024;
     const createdAt = new Date().toISOString();
     const labels: Record<string, string> = {
       ...Object.fromEntries(Object.entries(request.tags).map(([k, v]) => [`autovibe.tag.${k}`, v])),
@@ -110,6 +135,7 @@ export class ContainerProvider implements ComputeProvider {
       // pid 1 only waits: every command of the machine is an exec.
       Cmd: ['/bin/sleep', '2147483647'],
       WorkingDir: '/workspace',
+      User: `${CONTAINER_USER.uid}:${CONTAINER_USER.gid}`,
       Labels: labels,
       Env: [`AUTOVIBE_MACHINE_ID=${request.machineId}`, 'HOME=/tmp', 'PATH=/usr/local/bin:/usr/bin:/bin'],
       HostConfig: {
@@ -117,9 +143,14 @@ export class ContainerProvider implements ComputeProvider {
         Binds: [`${request.workspace}:/workspace:rw`, ...(request.mounts ?? []).map((m) => `${m.source}:${m.target}:${m.writable ? 'rw' : 'ro'}`)],
         CapDrop: ['ALL'],
         SecurityOpt: ['no-new-privileges'],
-        NanoCpus: profile.cpus * 1e9,
-        Memory: profile.memoryMiB * 1024 * 1024,
-        PidsLimit: 4096,
+        NanoCpus: Math.round(limits.cpus * 1e9),
+        CpuShares: Math.max(2, Math.round(limits.cpus * 1024)),
+        Memory: memory,
+        MemorySwap: memory,
+        PidsLimit: limits.pids,
+        // The root is read-only and /tmp (the shell's HOME) is capped; the workspace is watched.
+        ReadonlyRootfs: true,
+        Tmpfs: { '/tmp': `rw,nosuid,nodev,size=${limits.diskMiB}m,mode=1777` },
       },
     });
     try {
@@ -139,6 +170,7 @@ export class ContainerProvider implements ComputeProvider {
         profile: request.profile,
         createdAt,
         ...(request.mounts?.length ? { mounts: request.mounts.map((m) => m.target).join(',') } : {}),
+        ...(request.mounts?.some((m) => m.writable) ? { writableSources: JSON.stringify(request.mounts.filter((m) => m.writable).map((m) => m.source)) } : {}),
       },
     };
   }
@@ -149,7 +181,8 @@ export class ContainerProvider implements ComputeProvider {
       const info = await this.api().getContainer(instanceRef).inspect();
       return info.State.Running === true;
     } catch (err) {
-      if (statusOf(err) === 404) return false;
+      // podman answers 500 "no such container" while a removal is under way.
+      if (statusOf(err) === 404 || /no such container/i.test((err as Error).message)) return false;
       throw err;
     }
   }
@@ -157,10 +190,29 @@ export class ContainerProvider implements ComputeProvider {
   async exec(instance: Instance, request: ExecRequest): Promise<ExecResult> {
     if (request.network) throw new Error('the container provider runs machines without network');
     const container = this.api().getContainer(instance.instanceRef);
+    const workspace = instance.details?.workspace ?? null;
+    const writable = instance.details?.writableSources ? (JSON.parse(instance.details.writableSources) as string[]) : [];
+    await handToContainerUser([...(workspace ? [workspace] : []), ...writable]);
+    const limits = resourceLimitsOf(instance.details?.profile ?? 'lightweight', this.opts.profileLimits);
+    let info: Docker.ContainerInspectInfo | null = null;
+    try {
+      info = await container.inspect();
+    } catch (err) {
+      if (statusOf(err) !== 404) throw err;
+    }
+    if (!info?.State.Running) return { exitCode: null, stopReason: 'interrupted' };
     let exec: Docker.Exec;
     try {
       exec = await container.exec({
-        Cmd: typeof request.command === 'string' ? ['/bin/sh', '-c', request.command] : request.command,
+        // No single file beyond the disk limit (RLIMIT_FSIZE, lowered by the unprivileged shell itself:
+        // HostConfig.Ulimits would replace the engine's defaults, which this host needs).
+        Cmd: [
+          '/bin/sh',
+          '-c',
+          'ulimit -f "$0" && exec "$@"',
+          String(limits.diskMiB * 2048),
+          ...(typeof request.command === 'string' ? ['/bin/sh', '-c', request.command] : request.command),
+        ],
         Env: Object.entries(request.env ?? {}).map(([k, v]) => `${k}=${v}`),
         WorkingDir: '/workspace',
         AttachStdout: true,
@@ -178,12 +230,27 @@ export class ContainerProvider implements ComputeProvider {
     this.api().modem.demuxStream(stream, stdout, stderr);
 
     let stopReason: ExecResult['stopReason'] = null;
+    let limit: string | undefined;
     const stop = (reason: NonNullable<ExecResult['stopReason']>) => {
       if (stopReason) return;
       stopReason = reason;
+      // At a limit the container may have no process slot or memory left for a kill from inside:
+      // the whole container is stopped (the machine fails and removes it).
+      if (reason === 'limit') void container.kill({ signal: 'SIGKILL' }).catch(() => stream.destroy());
       // An exec cannot be killed through the API: kill every process but pid 1 from inside.
-      void this.killAll(instance).catch(() => stream.destroy());
+      else void this.killAll(instance).catch(() => stream.destroy());
     };
+    // The kernel's counters of the container's groups, read on this host (the bind mounts already
+    // require the engine to be here), and the workspace's size.
+    const watch = watchLimits({
+      limits,
+      cgroup: info.State.Pid ? containerCgroup(info.State.Pid, limits) : null,
+      workspace,
+      onExceeded: (reason) => {
+        limit = reason;
+        stop('limit');
+      },
+    });
     const timer = setTimeout(() => stop('deadline'), Math.max(request.deadline - Date.now(), 0));
     const onAbort = () => stop('aborted');
     request.signal?.addEventListener('abort', onAbort);
@@ -195,13 +262,21 @@ export class ContainerProvider implements ComputeProvider {
         stream.on('error', () => resolve());
       });
     } finally {
+      watch.stop();
       clearTimeout(timer);
       request.signal?.removeEventListener('abort', onAbort);
     }
+    if (stopReason === 'limit') return { exitCode: null, stopReason, ...(limit ? { limit } : {}) };
     if (stopReason) return { exitCode: null, stopReason };
     if (!(await this.running(instance.instanceRef))) return { exitCode: null, stopReason: 'interrupted' };
-    const info = await exec.inspect();
-    return { exitCode: info.ExitCode ?? null, stopReason: null };
+    // A limit hit in the command's last moments (the OOM killer ended it) still names the limit.
+    const hit = await watch.final();
+    if (hit) {
+      await container.kill({ signal: 'SIGKILL' }).catch(() => undefined);
+      return { exitCode: null, stopReason: 'limit', limit: hit };
+    }
+    const execInfo = await exec.inspect();
+    return { exitCode: execInfo.ExitCode ?? null, stopReason: null };
   }
 
   private async killAll(instance: Instance): Promise<void> {

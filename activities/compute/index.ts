@@ -44,7 +44,7 @@ export class UnconfiguredProvider implements ComputeProvider {
  */
 export function createProviders(config: Config): Map<ProviderId, ComputeProvider> {
   const providers = new Map<ProviderId, ComputeProvider>();
-  providers.set('local', new LocalProvider());
+  providers.set('local', new LocalProvider({ profileLimits: config.profileLimits, warn: (message) => process.emitWarning(message) }));
   providers.set(
     'container',
     new ContainerProvider({
@@ -53,6 +53,7 @@ export function createProviders(config: Config): Map<ProviderId, ComputeProvider
       image: config.containerImage,
       imageCacheDir: path.join(config.home, 'image'),
       deployment: config.taskQueue,
+      profileLimits: config.profileLimits,
     }),
   );
   const env = config.env;

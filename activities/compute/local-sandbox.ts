@@ -1,5 +1,11 @@
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { ResourceLimits } from '../../domain/machines.js';
+import { createSandboxCgroup, type SandboxCgroup } from './resource-limits.js';
+import { seccompProgram } from './seccomp.js';
 
 /**
  * The `local` compute provider: one bubblewrap sandbox per machine. It has its own user, mount,
@@ -7,6 +13,12 @@ import fs from 'node:fs';
  * visible read-only, everything else of the host (home directories, AutoVibe's data) is absent.
  * The workspace is the only writable host directory. With `--die-with-parent` the sandbox dies
  * with the worker process, so a crashed worker leaves nothing running.
+ *
+ * Kernel attack surface: a seccomp filter (./seccomp.ts) refuses new namespaces, keyrings, ptrace,
+ * eBPF, perf, io_uring, mounts, kexec and modules, and `--disable-userns` (where bwrap has it)
+ * makes nested user namespaces impossible too. With `limits`, the sandbox runs in its own cgroup
+ * (memory, processes, CPU; ./resource-limits.ts) and no file it writes can pass the disk limit
+ * (RLIMIT_FSIZE); the caller watches the workspace's total.
  */
 export interface SandboxSpec {
   machineId: string;
@@ -19,6 +31,8 @@ export interface SandboxSpec {
   mounts?: Array<{ source: string; target: string; writable?: boolean }>;
   /** The sandbox's $HOME; a private tmpfs directory unless given. */
   home?: string;
+  /** Resource limits (the machine's profile); none when absent. */
+  limits?: ResourceLimits;
 }
 
 const ETC_READ_ONLY = [
@@ -49,9 +63,49 @@ export function sandboxMarker(machineId: string): string {
   return `autovibe-machine=${machineId}`;
 }
 
-export function bubblewrapArgs(spec: SandboxSpec): string[] {
+/** Whether the installed bwrap has `--disable-userns` (0.8 and later). */
+let disableUserns: boolean | undefined;
+function bwrapDisablesUserns(): boolean {
+  if (disableUserns === undefined) {
+    try {
+      disableUserns = execFileSync(bubblewrapPath(), ['--help'], { encoding: 'utf8' }).includes('--disable-userns');
+    } catch {
+      disableUserns = false;
+    }
+  }
+  return disableUserns;
+}
+
+/** The seccomp program as a file bwrap reads through an inherited fd (written once per process). */
+let seccompFile: string | null | undefined;
+export function seccompProgramFile(): string | null {
+  if (seccompFile === undefined) {
+    const program = seccompProgram();
+    if (!program) {
+      seccompFile = null;
+    } else {
+      const file = path.join(os.tmpdir(), `autovibe-seccomp-${crypto.createHash('sha256').update(program).digest('hex').slice(0, 16)}.bpf`);
+      if (!fs.existsSync(file)) {
+        const partial = `${file}.${process.pid}`;
+        fs.writeFileSync(partial, program, { mode: 0o644 });
+        fs.renameSync(partial, file);
+      }
+      seccompFile = file;
+    }
+  }
+  return seccompFile;
+}
+
+/** The fd number the seccomp program is passed on (stdio index 3). */
+const SECCOMP_FD = 3;
+
+export function bubblewrapArgs(spec: SandboxSpec, opts: { seccomp?: boolean } = {}): string[] {
   const args = [
     '--unshare-all',
+    // Explicit (not the `-try` of --unshare-all): --disable-userns needs it.
+    '--unshare-user',
+    ...(bwrapDisablesUserns() ? ['--disable-userns'] : []),
+    ...(opts.seccomp ? ['--seccomp', String(SECCOMP_FD)] : []),
     ...(spec.network ? ['--share-net'] : []),
     '--die-with-parent',
     '--new-session',
@@ -114,8 +168,65 @@ export function bubblewrapArgs(spec: SandboxSpec): string[] {
   return args;
 }
 
-export function startSandbox(spec: SandboxSpec): ChildProcess {
-  return spawn(bubblewrapPath(), bubblewrapArgs(spec), { stdio: ['ignore', 'pipe', 'pipe'] });
+/** A wrapper that puts itself into the sandbox's cgroups and sets its rlimits, then becomes bwrap. */
+const JOIN_AND_EXEC = [
+  'for f in $AUTOVIBE_CGROUP_PROCS; do echo $$ > "$f" || exit 125; done',
+  'if [ -n "$AUTOVIBE_FSIZE_BLOCKS" ]; then ulimit -f "$AUTOVIBE_FSIZE_BLOCKS" || exit 125; fi',
+  'if [ -n "$AUTOVIBE_AS_KIB" ]; then ulimit -v "$AUTOVIBE_AS_KIB" || exit 125; fi',
+  'exec "$@"',
+].join('\n');
+
+export interface RunningSandbox {
+  child: ChildProcess;
+  /** The sandbox's own cgroup, when it has limits and the host offers cgroups. */
+  cgroup: SandboxCgroup | null;
+  /** Kills every process of the sandbox. */
+  kill(): void;
+  /** After the sandbox ended (and its cgroup was read): kills stragglers and removes the cgroup. */
+  release(): void;
+}
+
+/**
+ * Starts the sandbox. With `spec.limits` it first joins a new cgroup with those limits (and
+ * RLIMIT_FSIZE at the disk limit; RLIMIT_AS at the memory limit where there is no cgroup), so
+ * every process of it is held by them from its first instruction.
+ */
+export function startSandbox(spec: SandboxSpec, onWarning?: (message: string) => void): RunningSandbox {
+  const limits = spec.limits;
+  const cgroup = limits ? createSandboxCgroup(`machine-${spec.machineId}`, limits, onWarning) : null;
+  const program = seccompProgramFile();
+  const fd = program ? fs.openSync(program, 'r') : null;
+  let child: ChildProcess;
+  try {
+    const env: Record<string, string> = {
+      AUTOVIBE_CGROUP_PROCS: cgroup ? cgroup.procsFiles.join(' ') : '',
+      // ulimit -f counts 512-byte blocks, -v KiB.
+      AUTOVIBE_FSIZE_BLOCKS: limits ? String(limits.diskMiB * 2048) : '',
+      AUTOVIBE_AS_KIB: limits && !cgroup ? String(limits.memoryMiB * 1024) : '',
+    };
+    child = spawn('/bin/sh', ['-c', JOIN_AND_EXEC, 'autovibe-sandbox', bubblewrapPath(), ...bubblewrapArgs(spec, { seccomp: fd !== null })], {
+      stdio: ['ignore', 'pipe', 'pipe', ...(fd !== null ? [fd] : [])],
+      env,
+    });
+  } catch (err) {
+    cgroup?.remove();
+    throw err;
+  } finally {
+    if (fd !== null) fs.closeSync(fd);
+  }
+  const kill = () => {
+    child.kill('SIGKILL');
+    cgroup?.killAll();
+  };
+  const release = () => {
+    if (!cgroup) return;
+    cgroup.killAll();
+    // A group can be removed only once its last process is gone (reaped): try again a little later.
+    if (!cgroup.remove()) {
+      for (const ms of [200, 2000, 10_000]) setTimeout(() => cgroup.remove(), ms).unref();
+    }
+  };
+  return { child, cgroup, kill, release };
 }
 
 /** Pids of live sandboxes of `machineId` (any, if omitted) on this host. */

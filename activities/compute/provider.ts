@@ -62,7 +62,9 @@ export interface ExecResult {
   /** null when the command was killed (deadline, abort) or the instance vanished. */
   exitCode: number | null;
   /** Why the command did not run to its end, when it did not. */
-  stopReason: 'deadline' | 'aborted' | 'interrupted' | null;
+  stopReason: 'deadline' | 'aborted' | 'interrupted' | 'limit' | null;
+  /** With `limit`: which resource limit of the profile the command hit, e.g. `memory limit (2 GiB) exceeded`. */
+  limit?: string;
 }
 
 export interface SnapshotResult {

@@ -9,6 +9,8 @@ import type { ComputeProvider, Instance } from '../compute/provider.js';
 export interface SupervisedResult {
   exitCode: number | null;
   stopReason: string | null;
+  /** The command was stopped at a resource limit of its profile (`stopReason` names it): the machine fails. */
+  resourceLimit?: true;
   outputTail: string;
   stdout: string;
 }
@@ -34,7 +36,8 @@ export async function superviseSandbox(
   const ctx = Context.current();
   fs.mkdirSync(path.dirname(opts.logFile), { recursive: true });
   const log = fs.createWriteStream(opts.logFile, { flags: 'a' });
-  const child = startSandbox(spec);
+  const sandbox = startSandbox(spec);
+  const child = sandbox.child;
   let tail = Buffer.alloc(0);
   const stdoutChunks: Buffer[] = [];
   let bytes = 0;
@@ -55,7 +58,7 @@ export async function superviseSandbox(
   const stop = (reason: string) => {
     if (stopReason !== null) return;
     stopReason = reason;
-    child.kill('SIGKILL');
+    sandbox.kill();
   };
   const timer = setInterval(() => {
     ctx.heartbeat({ outputBytes: bytes, ...((opts.progress?.() as object) ?? {}) });
@@ -63,7 +66,7 @@ export async function superviseSandbox(
     const requested = opts.stopRequested?.();
     if (requested) stop(requested);
   }, 1000);
-  const onCancel = () => child.kill('SIGKILL');
+  const onCancel = () => sandbox.kill();
   ctx.cancellationSignal.addEventListener('abort', onCancel);
   try {
     const code = await exited;
@@ -78,6 +81,7 @@ export async function superviseSandbox(
   } finally {
     clearInterval(timer);
     ctx.cancellationSignal.removeEventListener('abort', onCancel);
+    sandbox.release();
     log.end();
   }
 }
@@ -132,15 +136,18 @@ export async function superviseExec(
     });
     if (ctx.cancellationSignal.aborted) throw new CancelledFailure('machine run cancelled');
     const stopReason =
-      requested ??
-      (result.stopReason === 'deadline'
-        ? opts.deadlineReason
-        : result.stopReason === 'interrupted'
-          ? STOP_REASONS.interrupted
-          : (result.stopReason ?? opts.stopRequested?.() ?? null));
+      result.stopReason === 'limit'
+        ? (result.limit ?? 'resource limit exceeded')
+        : (requested ??
+          (result.stopReason === 'deadline'
+            ? opts.deadlineReason
+            : result.stopReason === 'interrupted'
+              ? STOP_REASONS.interrupted
+              : (result.stopReason ?? opts.stopRequested?.() ?? null)));
     return {
       exitCode: result.exitCode,
       stopReason,
+      ...(result.stopReason === 'limit' ? { resourceLimit: true as const } : {}),
       outputTail: tail.toString('utf8'),
       stdout: Buffer.concat(stdoutChunks).toString('utf8'),
       interrupted: result.stopReason === 'interrupted',

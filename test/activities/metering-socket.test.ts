@@ -80,18 +80,20 @@ describe("the metering proxy's socket: reachable only from the machine it serves
 
     const workspace = path.join(home, 'ws-a');
     fs.mkdirSync(workspace);
-    const child = startSandbox({
+    const sandbox = startSandbox({
       machineId: 'machine-a',
       workspace,
       command: ['/usr/bin/node', '-e', PROBE, `${SOCKET_DIR_TARGET}/api.sock`, sockB],
       network: false,
       mounts: mountsA,
     });
+    const child = sandbox.child;
     let stdout = '';
     let stderr = '';
     child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
     child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
     const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    sandbox.release();
     assert.equal(code, 0, stderr);
     const seen = JSON.parse(stdout.trim());
     assert.deepEqual(seen.list, ['api.sock']);
