@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import Docker from 'dockerode';
 import { describeExit, sleep, spawnServiceProcess } from './process.js';
+import { busyboxPath, busyboxRootfsTarball } from '../../activities/compute/container-image.js';
 
 const run = promisify(execFile);
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -43,35 +44,6 @@ export function podmanUnavailableReason(): string | null {
   return null;
 }
 
-function busyboxPath(): string | undefined {
-  return ['/usr/bin/busybox', '/bin/busybox'].find((p) => fs.existsSync(p));
-}
-
-/** A tarball of a minimal root: static busybox and its applet links, /workspace and /tmp. */
-async function rootfsTarball(): Promise<string> {
-  const tarball = path.join(CACHE_DIR, 'busybox-rootfs.tar');
-  if (fs.existsSync(tarball)) return tarball;
-  fs.mkdirSync(CACHE_DIR, { recursive: true });
-  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'autovibe-rootfs-'));
-  try {
-    for (const d of ['bin', 'usr/bin', 'etc', 'workspace', 'proc', 'sys', 'dev']) fs.mkdirSync(path.join(root, d), { recursive: true });
-    fs.mkdirSync(path.join(root, 'tmp'), { mode: 0o1777 });
-    fs.chmodSync(path.join(root, 'tmp'), 0o1777);
-    fs.copyFileSync(busyboxPath()!, path.join(root, 'bin', 'busybox'));
-    fs.chmodSync(path.join(root, 'bin', 'busybox'), 0o755);
-    const { stdout } = await run(busyboxPath()!, ['--list']);
-    for (const applet of stdout.split('\n').filter((a) => a && a !== 'busybox')) fs.symlinkSync('busybox', path.join(root, 'bin', applet));
-    fs.writeFileSync(path.join(root, 'etc', 'passwd'), 'root:x:0:0:root:/tmp:/bin/sh\n');
-    fs.writeFileSync(path.join(root, 'etc', 'group'), 'root:x:0:\n');
-    const partial = `${tarball}.${process.pid}`;
-    await run('tar', ['-C', root, '-cf', partial, '.']);
-    fs.renameSync(partial, tarball);
-  } finally {
-    fs.rmSync(root, { recursive: true, force: true });
-  }
-  return tarball;
-}
-
 export async function startPodman(opts: { image?: string } = {}): Promise<PodmanService> {
   const reason = podmanUnavailableReason();
   if (reason) throw new Error(`podman cannot run here: ${reason}`);
@@ -84,7 +56,7 @@ export async function startPodman(opts: { image?: string } = {}): Promise<Podman
   const base = ['--root', path.join(dir, 'storage'), '--runroot', path.join(dir, 'run'), '--tmpdir', path.join(dir, 'tmp')];
   const podman = async (args: string[]) => (await run('/usr/bin/podman', [...base, ...args], { env, maxBuffer: 16 * 1024 * 1024 })).stdout;
 
-  await podman(['import', await rootfsTarball(), image]);
+  await podman(['import', await busyboxRootfsTarball(CACHE_DIR), image]);
   const service = spawnServiceProcess({
     name: 'podman system service',
     command: '/usr/bin/podman',
