@@ -25,15 +25,15 @@ describe('container provider: a runtime that appears later, and a missing defaul
   });
 
   it('is unavailable without a socket, then finds it and imports its image from busybox', async () => {
-    let socket: string | undefined;
+    const runtime: { socket?: string } = {};
     const image = 'localhost/autovibe-machine:latest';
-    const provider = new ContainerProvider({ socketPath: undefined, resolveSocket: () => socket, image, imageCacheDir: cacheDir, deployment: 'test' });
+    const provider = new ContainerProvider({ socketPath: undefined, resolveSocket: () => runtime.socket, image, imageCacheDir: cacheDir, deployment: 'test' });
     const before = await provider.availability();
     assert.equal(before.available, false);
     assert.match(before.reason ?? '', /no Docker-compatible socket/);
     assert.equal((await podman.podman(['images', '--format', '{{.Repository}}:{{.Tag}}'])).includes(image), false);
 
-    socket = podman.socketPath; // the runtime is installed and started now
+    runtime.socket = podman.socketPath; // the runtime is installed and started now
     const after = await provider.availability();
     assert.deepEqual(after, { available: true });
     assert.ok((await podman.podman(['images', '--format', '{{.Repository}}:{{.Tag}}'])).includes(image), 'the image was made');
