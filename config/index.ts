@@ -15,6 +15,8 @@ const envSchema = z.object({
   AUTOVIBE_ADMIN_KEY: z.string().min(16, 'AUTOVIBE_ADMIN_KEY must be at least 16 characters').optional(),
   /** Requests per API key per minute (per api process); more get 429 with Retry-After. */
   AUTOVIBE_RATE_LIMIT: z.coerce.number().int().min(1, 'AUTOVIBE_RATE_LIMIT must be at least 1 (requests per key per minute)').default(3000),
+  /** 1: every 2xx JSON answer is checked against its route's declared response schema (a mismatch is a 500); tests turn it on. */
+  AUTOVIBE_VALIDATE_RESPONSES: z.enum(['0', '1'], { error: 'AUTOVIBE_VALIDATE_RESPONSES must be 0 or 1' }).default('0'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** Seconds without a heartbeat before a machine's activity is considered lost and retried. */
   AUTOVIBE_HEARTBEAT_TIMEOUT_S: z.coerce.number().int().positive().default(20),
@@ -85,6 +87,8 @@ export interface Config {
   /** Requests per API key per minute. */
   rateLimitPerMinute: number;
   logLevel: z.infer<typeof envSchema>['LOG_LEVEL'];
+  /** Check every 2xx JSON answer against its route's declared response schema. */
+  validateResponses: boolean;
   heartbeatTimeoutSeconds: number;
   /** Bare git repositories, one per project. */
   projectsDir: string;
@@ -141,6 +145,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     adminKey: e.AUTOVIBE_ADMIN_KEY,
     rateLimitPerMinute: e.AUTOVIBE_RATE_LIMIT,
     logLevel: e.LOG_LEVEL,
+    validateResponses: e.AUTOVIBE_VALIDATE_RESPONSES === '1',
     heartbeatTimeoutSeconds: e.AUTOVIBE_HEARTBEAT_TIMEOUT_S,
     projectsDir: path.join(home, 'projects'),
     workspacesDir: path.join(home, 'workspaces'),

@@ -1,3 +1,4 @@
+import * as R from '../responses.js';
 import { RouteGroup, inPath } from './table.js';
 import { InputError, NotFoundError } from '../../domain/errors.js';
 import { getCheckpoint, type Checkpoint } from '../../store/checkpoints.js';
@@ -20,7 +21,7 @@ export function checkpointRoutes(ctx: ApiContext): RouteGroup {
     return c;
   }
 
-  r.get('/checkpoints/:id', { permission: 'checkpoints.read', resource: inPath('checkpoint') }, async (req, res) => {
+  r.get('/checkpoints/:id', { permission: 'checkpoints.read', resource: inPath('checkpoint') }, { 200: R.checkpointDetail }, async (req, res) => {
     const checkpoint = await load(param(req, 'id'));
     const project = await loadProject(ctx, checkpoint.projectId);
     const [files, snapshot, row, instanceSnapshot] = await Promise.all([
@@ -40,7 +41,7 @@ export function checkpointRoutes(ctx: ApiContext): RouteGroup {
   });
 
   // Milestones are kept forever by the snapshot retention grid.
-  r.put('/checkpoints/:id/milestone', { permission: 'checkpoints.write', resource: inPath('checkpoint') }, async (req, res) => {
+  r.put('/checkpoints/:id/milestone', { permission: 'checkpoints.write', resource: inPath('checkpoint') }, { 200: R.milestone }, async (req, res) => {
     const checkpoint = await load(param(req, 'id'));
     const body = putMilestoneBody.parse(req.body);
     await setMilestone(ctx.db, checkpoint.id, body.milestone);
@@ -54,7 +55,7 @@ export function checkpointRoutes(ctx: ApiContext): RouteGroup {
     res.json({ id: checkpoint.id, milestone: body.milestone });
   });
 
-  r.get('/checkpoints/:id/files/*path', { permission: 'checkpoints.read', resource: inPath('checkpoint') }, async (req, res) => {
+  r.get('/checkpoints/:id/files/*path', { permission: 'checkpoints.read', resource: inPath('checkpoint') }, { 200: R.raw('application/octet-stream') }, async (req, res) => {
     const checkpoint = await load(param(req, 'id'));
     const project = await loadProject(ctx, checkpoint.projectId);
     const filePath = param(req, 'path');
@@ -66,7 +67,7 @@ export function checkpointRoutes(ctx: ApiContext): RouteGroup {
     res.type('application/octet-stream').send(bytes);
   });
 
-  r.get('/checkpoints/:a/diff/:b', { permission: 'checkpoints.read', resource: [inPath('checkpoint', 'a'), inPath('checkpoint', 'b')] }, async (req, res) => {
+  r.get('/checkpoints/:a/diff/:b', { permission: 'checkpoints.read', resource: [inPath('checkpoint', 'a'), inPath('checkpoint', 'b')] }, { 200: R.diff }, async (req, res) => {
     const [a, b] = await Promise.all([load(param(req, 'a')), load(param(req, 'b'))]);
     if (a.projectId !== b.projectId) throw new InputError(`checkpoints ${a.id} and ${b.id} belong to different projects`, { field: 'b' });
     const project = await loadProject(ctx, a.projectId);

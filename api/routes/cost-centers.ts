@@ -1,3 +1,4 @@
+import * as R from '../responses.js';
 import { RouteGroup, inPath } from './table.js';
 import { COST_CENTER_SCOPE, DEPARTMENT_SCOPE } from '../../domain/cost-centers.js';
 import { ConflictError, NotFoundError } from '../../domain/errors.js';
@@ -65,7 +66,7 @@ export function costCenterRoutes(ctx: ApiContext): RouteGroup {
     return presentBudget(await budgetStatus(db, saved, new Date()));
   }
 
-  r.post('/cost-centers', { permission: 'cost-centers.manage', resource: 'none', deploymentWide: true }, async (req, res) => {
+  r.post('/cost-centers', { permission: 'cost-centers.manage', resource: 'none', deploymentWide: true }, { 201: R.costCenter }, async (req, res) => {
     const body = createCostCenterBody.parse(req.body);
     const id = idFromIdempotencyKey('cost-center', principalOf(req).apiKeyId, req.get('idempotency-key'));
     const clash = await findCostCenterByName(db, body.name);
@@ -83,7 +84,7 @@ export function costCenterRoutes(ctx: ApiContext): RouteGroup {
     res.status(201).json(presentCostCenter(center));
   });
 
-  r.get('/cost-centers', { permission: 'cost-centers.read', resource: 'none' }, async (req, res) => {
+  r.get('/cost-centers', { permission: 'cost-centers.read', resource: 'none' }, { 200: R.page(R.costCenter) }, async (req, res) => {
     const q = listCostCentersQuery.parse(req.query);
     const p = principalOf(req);
     const rows = await pageCostCenters(db, {
@@ -96,17 +97,17 @@ export function costCenterRoutes(ctx: ApiContext): RouteGroup {
     res.json({ items: page.items.map((r) => presentCostCenter(r.item)), nextCursor: page.nextCursor });
   });
 
-  r.get('/cost-centers/:id', { permission: 'cost-centers.read', resource: inPath('cost-center') }, async (req, res) => {
+  r.get('/cost-centers/:id', { permission: 'cost-centers.read', resource: inPath('cost-center') }, { 200: R.costCenterDetail }, async (req, res) => {
     const c = await load(param(req, 'id'));
     res.json({ ...presentCostCenter(c), budget: await statusOf(COST_CENTER_SCOPE, c.id) });
   });
 
-  r.put('/cost-centers/:id/budget', { permission: 'cost-centers.manage', resource: inPath('cost-center'), deploymentWide: true }, async (req, res) => {
+  r.put('/cost-centers/:id/budget', { permission: 'cost-centers.manage', resource: inPath('cost-center'), deploymentWide: true }, { 200: R.budget }, async (req, res) => {
     const c = await load(param(req, 'id'));
     res.json(await putBudget(actorOf(req), COST_CENTER_SCOPE, c.id, req.body));
   });
 
-  r.get('/cost-centers/:id/costs', { permission: 'cost-centers.read', resource: inPath('cost-center'), deploymentWide: true }, async (req, res) => {
+  r.get('/cost-centers/:id/costs', { permission: 'cost-centers.read', resource: inPath('cost-center'), deploymentWide: true }, { 200: R.costCenterCosts }, async (req, res) => {
     const c = await load(param(req, 'id'));
     const [events, totals] = await Promise.all([listCosts(db, { costCenterId: c.id }), costCenterTotals(db, { costCenterId: c.id })]);
     res.json({
@@ -117,7 +118,7 @@ export function costCenterRoutes(ctx: ApiContext): RouteGroup {
     });
   });
 
-  r.put('/departments/:name/budget', { permission: 'cost-centers.manage', resource: 'none', deploymentWide: true }, async (req, res) => {
+  r.put('/departments/:name/budget', { permission: 'cost-centers.manage', resource: 'none', deploymentWide: true }, { 200: R.departmentBudget }, async (req, res) => {
     const name = param(req, 'name');
     if ((await listCostCenters(db, { department: name })).length === 0) {
       throw new NotFoundError(`department ${name} has no cost centers; create one with POST /v1/cost-centers first`);
@@ -126,7 +127,7 @@ export function costCenterRoutes(ctx: ApiContext): RouteGroup {
   });
 
   /** The department roll-up: its totals per currency, and per cost center. */
-  r.get('/departments/:name/costs', { permission: 'cost-centers.read', resource: 'none', deploymentWide: true }, async (req, res) => {
+  r.get('/departments/:name/costs', { permission: 'cost-centers.read', resource: 'none', deploymentWide: true }, { 200: R.departmentCosts }, async (req, res) => {
     const name = param(req, 'name');
     const centers = await listCostCenters(db, { department: name });
     if (centers.length === 0) throw new NotFoundError(`department ${name} has no cost centers`);

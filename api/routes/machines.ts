@@ -1,7 +1,9 @@
+import * as R from '../responses.js';
 import { RouteGroup, inPath, inBody, inQuery } from './table.js';
 import { WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError } from '@temporalio/client';
 import { ConflictError, InputError, NotFoundError } from '../../domain/errors.js';
-import { DEFAULT_MACHINE_MINUTES, FINAL_MACHINE_STATUSES, MACHINE_TYPES } from '../../domain/machines.js';
+import { z } from 'zod';
+import { DEFAULT_MACHINE_MINUTES, FINAL_MACHINE_STATUSES, MACHINE_STATUSES, MACHINE_TYPES } from '../../domain/machines.js';
 import { machineTypeSpec } from '../../domain/machine-types.js';
 import { machineTypeAvailability } from '../machine-types.js';
 import { providerAvailability } from '../../store/compute.js';
@@ -44,7 +46,7 @@ export function machineRoutes(ctx: ApiContext): RouteGroup {
     return { ...presentMachine(m, cost, project.currency, await machineCheckpointIds(db, m.id)), cache: presentCache(await getCacheRecord(db, m.id)), events };
   }
 
-  r.get('/providers', { permission: 'catalog.read', resource: 'none' }, async (req, res) => {
+  r.get('/providers', { permission: 'catalog.read', resource: 'none' }, { 200: R.machineProviders }, async (req, res) => {
     const { statuses } = await providerAvailability(db);
     const page = pageInMemory(statuses, pageQuery.parse(req.query), (s) => s.id);
     res.json({
@@ -53,7 +55,7 @@ export function machineRoutes(ctx: ApiContext): RouteGroup {
     });
   });
 
-  r.get('/machine-types', { permission: 'catalog.read', resource: 'none' }, (req, res) => {
+  r.get('/machine-types', { permission: 'catalog.read', resource: 'none' }, { 200: R.machineTypes }, (req, res) => {
     const page = pageInMemory([...MACHINE_TYPES], pageQuery.parse(req.query), (id) => id);
     res.json({
       nextCursor: page.nextCursor,
@@ -75,7 +77,7 @@ export function machineRoutes(ctx: ApiContext): RouteGroup {
     });
   });
 
-  r.post('/machines', { permission: 'machines.run', resource: [inBody('project', 'projectId'), inBody('cost-center', 'costCenterId')] }, async (req, res) => {
+  r.post('/machines', { permission: 'machines.run', resource: [inBody('project', 'projectId'), inBody('cost-center', 'costCenterId')] }, { 202: R.machineAccepted }, async (req, res) => {
     const body = createMachineBody.parse(req.body);
     const project = await loadProject(ctx, body.projectId).catch(() => {
       throw new InputError(`projectId: project ${body.projectId} not found`, { field: 'projectId' });
@@ -209,7 +211,7 @@ export function machineRoutes(ctx: ApiContext): RouteGroup {
     res.status(202).json({ id, workflowId: id, status: machine.status === 'pending' ? 'running' : machine.status });
   });
 
-  r.get('/machines', { permission: 'machines.read', resource: inQuery('project', 'projectId') }, async (req, res) => {
+  r.get('/machines', { permission: 'machines.read', resource: inQuery('project', 'projectId') }, { 200: R.page(R.machine) }, async (req, res) => {
     const q = listMachinesQuery.parse(req.query);
     const rows = await pageMachines(db, {
       limit: q.limit + 1,
@@ -222,25 +224,25 @@ export function machineRoutes(ctx: ApiContext): RouteGroup {
     res.json({ items: await Promise.all(page.items.map((r) => present(r.item))), nextCursor: page.nextCursor });
   });
 
-  r.get('/machines/:id', { permission: 'machines.read', resource: inPath('machine') }, async (req, res) => {
+  r.get('/machines/:id', { permission: 'machines.read', resource: inPath('machine') }, { 200: R.machine }, async (req, res) => {
     res.json(await present(await loadMachine(param(req, 'id'))));
   });
 
-  r.get('/machines/:id/artifacts', { permission: 'machines.read', resource: inPath('machine') }, async (req, res) => {
+  r.get('/machines/:id/artifacts', { permission: 'machines.read', resource: inPath('machine') }, { 200: R.page(R.artifact) }, async (req, res) => {
     const machine = await loadMachine(param(req, 'id'));
     const page = pageInMemory(await listArtifacts(db, machine.id), pageQuery.parse(req.query), (a) => a.name);
     res.json({ items: page.items.map(({ path: _path, ...a }) => a), nextCursor: page.nextCursor });
   });
 
   // Declared artifacts are named by their workspace path, so a name may hold '/'.
-  r.get('/machines/:id/artifacts/*name', { permission: 'machines.read', resource: inPath('machine') }, async (req, res) => {
+  r.get('/machines/:id/artifacts/*name', { permission: 'machines.read', resource: inPath('machine') }, { 200: R.raw('application/json', 'text/plain') }, async (req, res) => {
     const machine = await loadMachine(param(req, 'id'));
     const artifact = (await listArtifacts(db, machine.id)).find((a) => a.name === param(req, 'name'));
     if (!artifact) throw new NotFoundError(`machine ${machine.id} has no artifact ${param(req, 'name')}`);
     res.type(artifact.name.endsWith('.json') ? 'application/json' : 'text/plain').sendFile(artifact.path);
   });
 
-  r.post('/machines/:id/terminate', { permission: 'machines.run', resource: inPath('machine') }, async (req, res) => {
+  r.post('/machines/:id/terminate', { permission: 'machines.run', resource: inPath('machine') }, { 202: R.statusOf(z.literal('terminating')) }, async (req, res) => {
     const machine = await loadMachine(param(req, 'id'));
     if (FINAL_MACHINE_STATUSES.includes(machine.status)) {
       throw new ConflictError(`machine ${machine.id} already ended (${machine.status})`, 'machine_ended');
@@ -256,7 +258,7 @@ export function machineRoutes(ctx: ApiContext): RouteGroup {
     res.status(202).json({ id: machine.id, status: 'terminating' });
   });
 
-  r.post('/machines/:id/extend', { permission: 'machines.run', resource: inPath('machine') }, async (req, res) => {
+  r.post('/machines/:id/extend', { permission: 'machines.run', resource: inPath('machine') }, { 202: R.statusOf(z.literal('resuming')) }, async (req, res) => {
     const machine = await loadMachine(param(req, 'id'));
     const body = extendMachineBody.parse(req.body);
     const project = await loadProject(ctx, machine.projectId);
@@ -279,7 +281,7 @@ export function machineRoutes(ctx: ApiContext): RouteGroup {
     res.status(202).json({ id: machine.id, status: 'resuming' });
   });
 
-  r.post('/machines/:id/checkpoint', { permission: 'machines.run', resource: inPath('machine') }, async (req, res) => {
+  r.post('/machines/:id/checkpoint', { permission: 'machines.run', resource: inPath('machine') }, { 202: R.statusOf(z.enum(MACHINE_STATUSES)) }, async (req, res) => {
     const machine = await loadMachine(param(req, 'id'));
     if (FINAL_MACHINE_STATUSES.includes(machine.status)) {
       throw new ConflictError(

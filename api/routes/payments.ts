@@ -1,3 +1,4 @@
+import * as R from '../responses.js';
 import { RouteGroup, inPath } from './table.js';
 import { Address } from '@ton/core';
 import type { Config } from '../../config/index.js';
@@ -78,7 +79,7 @@ export function paymentRoutes(ctx: ApiContext): RouteGroup {
   const r = new RouteGroup(ctx);
   const { db } = ctx;
 
-  r.put('/projects/:id/payment-methods', { permission: 'payment-methods.write', resource: inPath('project') }, async (req, res) => {
+  r.put('/projects/:id/payment-methods', { permission: 'payment-methods.write', resource: inPath('project') }, { 200: R.paymentMethods }, async (req, res) => {
     const project = await loadProject(ctx, param(req, 'id'));
     // The contract's bare ordered list, or { methods: [...] }.
     const body = putPaymentMethodsBody.parse(Array.isArray(req.body) ? { methods: req.body } : req.body);
@@ -99,12 +100,12 @@ export function paymentRoutes(ctx: ApiContext): RouteGroup {
     res.json({ projectId: project.id, methods });
   });
 
-  r.get('/projects/:id/payment-methods', { permission: 'payments.read', resource: inPath('project') }, async (req, res) => {
+  r.get('/projects/:id/payment-methods', { permission: 'payments.read', resource: inPath('project') }, { 200: R.paymentMethods }, async (req, res) => {
     const project = await loadProject(ctx, param(req, 'id'));
     res.json({ projectId: project.id, methods: await getPaymentMethods(db, project.id) });
   });
 
-  r.post('/projects/:id/topups', { permission: 'topups.create', resource: inPath('project') }, async (req, res) => {
+  r.post('/projects/:id/topups', { permission: 'topups.create', resource: inPath('project') }, { 202: R.paymentAccepted }, async (req, res) => {
     const project = await loadProject(ctx, param(req, 'id'));
     const body = topupBody.parse(req.body);
     const amount = parseAmountField('amount', body.amount, body.currency);
@@ -123,7 +124,7 @@ export function paymentRoutes(ctx: ApiContext): RouteGroup {
    * (`auto-topup-<projectId>`) that starts `renewalTopup` five minutes into each window; each
    * window is topped up at most once.
    */
-  r.put('/projects/:id/auto-topup', { permission: 'topups.create', resource: inPath('project') }, async (req, res) => {
+  r.put('/projects/:id/auto-topup', { permission: 'topups.create', resource: inPath('project') }, { 200: R.autoTopup }, async (req, res) => {
     const project = await loadProject(ctx, param(req, 'id'));
     const body = topupBody.parse(req.body);
     const amount = parseAmountField('amount', body.amount, body.currency);
@@ -176,7 +177,7 @@ export function paymentRoutes(ctx: ApiContext): RouteGroup {
     res.json({ projectId: project.id, amount: formatAmount(amount, body.currency), currency: body.currency, period: budget.period, cron, scheduleId });
   });
 
-  r.delete('/projects/:id/auto-topup', { permission: 'topups.create', resource: inPath('project') }, async (req, res) => {
+  r.delete('/projects/:id/auto-topup', { permission: 'topups.create', resource: inPath('project') }, { 204: R.noContent }, async (req, res) => {
     const project = await loadProject(ctx, param(req, 'id'));
     const removed = await ctx.temporal.schedule
       .getHandle(`auto-topup-${project.id}`)
@@ -193,13 +194,13 @@ export function paymentRoutes(ctx: ApiContext): RouteGroup {
     res.status(204).end();
   });
 
-  r.get('/payments/:id', { permission: 'payments.read', resource: inPath('payment') }, async (req, res) => {
+  r.get('/payments/:id', { permission: 'payments.read', resource: inPath('payment') }, { 200: R.payment }, async (req, res) => {
     const p = await getPayment(db, param(req, 'id'));
     if (!p) throw new NotFoundError(MESSAGES.notFound('payment', param(req, 'id')));
     res.json(await presentPayment(ctx, p));
   });
 
-  r.post('/payments/:id/approve', { permission: 'payments.approve', resource: inPath('payment') }, async (req, res) => {
+  r.post('/payments/:id/approve', { permission: 'payments.approve', resource: inPath('payment') }, { 202: R.paymentAccepted }, async (req, res) => {
     const p = await getPayment(db, param(req, 'id'));
     if (!p) throw new NotFoundError(MESSAGES.notFound('payment', param(req, 'id')));
     if (p.status !== 'manual_required') {
@@ -213,7 +214,7 @@ export function paymentRoutes(ctx: ApiContext): RouteGroup {
     res.status(202).json({ paymentId: p.id, status: 'approving' });
   });
 
-  r.post('/projects/:id/credits', { permission: 'credits.grant', resource: inPath('project') }, async (req, res) => {
+  r.post('/projects/:id/credits', { permission: 'credits.grant', resource: inPath('project') }, { 201: R.credit }, async (req, res) => {
     const project = await loadProject(ctx, param(req, 'id'));
     const body = creditBody.parse(req.body);
     const amount = parseAmountField('amount', body.amount, body.currency);
@@ -240,13 +241,13 @@ export function paymentRoutes(ctx: ApiContext): RouteGroup {
     res.status(201).json(presentCredit(credit));
   });
 
-  r.get('/projects/:id/credits', { permission: 'payments.read', resource: inPath('project') }, async (req, res) => {
+  r.get('/projects/:id/credits', { permission: 'payments.read', resource: inPath('project') }, { 200: R.page(R.credit) }, async (req, res) => {
     const project = await loadProject(ctx, param(req, 'id'));
     const page = pageInMemory(await listCredits(db, project.id), pageQuery.parse(req.query), (c) => c.id);
     res.json({ items: page.items.map(presentCredit), nextCursor: page.nextCursor });
   });
 
-  r.get('/projects/:id/balance', { permission: 'payments.read', resource: inPath('project') }, async (req, res) => {
+  r.get('/projects/:id/balance', { permission: 'payments.read', resource: inPath('project') }, { 200: R.page(R.money) }, async (req, res) => {
     const project = await loadProject(ctx, param(req, 'id'));
     const page = pageInMemory(await projectBalance(db, project.id), pageQuery.parse(req.query), (b) => b.currency);
     res.json({ items: page.items.map((b) => ({ amount: formatAmount(b.amount, b.currency), currency: b.currency })), nextCursor: page.nextCursor });

@@ -1,3 +1,4 @@
+import * as R from '../responses.js';
 import { RouteGroup, inPath } from './table.js';
 import { InputError } from '../../domain/errors.js';
 import { coordinatorWorkflowId } from '../../domain/scheduling.js';
@@ -67,11 +68,11 @@ export function schedulingRoutes(ctx: ApiContext): RouteGroup {
     };
   }
 
-  r.get('/projects/:id/scheduling', { permission: 'projects.read', resource: inPath('project') }, async (req, res) => {
+  r.get('/projects/:id/scheduling', { permission: 'projects.read', resource: inPath('project') }, { 200: R.scheduling }, async (req, res) => {
     res.json(await present(await loadProject(ctx, param(req, 'id'))));
   });
 
-  r.put('/projects/:id/scheduling', { permission: 'projects.configure', resource: inPath('project') }, async (req, res) => {
+  r.put('/projects/:id/scheduling', { permission: 'projects.configure', resource: inPath('project') }, { 200: R.scheduling }, async (req, res) => {
     const project = await loadProject(ctx, param(req, 'id'));
     const body = putSchedulingBody.parse(req.body);
     await setSchedulingSettings(db, project.id, body);
