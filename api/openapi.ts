@@ -117,7 +117,11 @@ function document(
                 type: 'object',
                 required: ['error', 'requestId'],
                 properties: {
-                  error: { type: 'object', required: ['code', 'message', 'details'], properties: { code: { type: 'string' }, message: { type: 'string' }, details: { type: 'object' } } },
+                  error: {
+                    type: 'object',
+                    required: ['code', 'message', 'details'],
+                    properties: { code: { type: 'string' }, message: { type: 'string' }, details: { type: 'object' } },
+                  },
                   requestId: { type: 'string' },
                 },
               },

@@ -171,9 +171,7 @@ export const machine = z.strictObject({
   startedAt: time.nullable(),
   endedAt: time.nullable(),
   /** The cache outcome; null when it never looked. */
-  cache: z
-    .strictObject({ hit: z.boolean(), outcome: z.enum(CACHE_OUTCOMES), sourceMachineId: id.optional(), saved: money.optional() })
-    .nullable(),
+  cache: z.strictObject({ hit: z.boolean(), outcome: z.enum(CACHE_OUTCOMES), sourceMachineId: id.optional(), saved: money.optional() }).nullable(),
   /** The machine's audit records, oldest first. */
   events: z.array(z.strictObject({ at: time, action: z.string(), actor: z.string(), details })),
 });
@@ -225,9 +223,7 @@ export const objective = z.strictObject({
 export const objectiveDetail = z.strictObject({
   ...objective.shape,
   /** What a running objective waits for; null once it has ended (or its workflow cannot be asked). */
-  live: z
-    .strictObject({ waitingOn: z.array(id), waitingFor: z.string().nullable(), machineId: id.nullable(), missing: z.array(z.string()) })
-    .nullable(),
+  live: z.strictObject({ waitingOn: z.array(id), waitingFor: z.string().nullable(), machineId: id.nullable(), missing: z.array(z.string()) }).nullable(),
 });
 export const objectiveStatusOf = statusOf(objectiveStatus);
 export const objectiveProgress = z.strictObject({
@@ -329,10 +325,7 @@ export const audit = z.strictObject({
   ),
   nextCursor: z.string().nullable(),
   /** The last seq of the page, for `?after=` (older clients); null on the last page. */
-  next: z
-    .string()
-    .regex(/^\d+$/)
-    .nullable(),
+  next: z.string().regex(/^\d+$/).nullable(),
 });
 export const auditVerify = z.strictObject({ intact: z.boolean(), brokenAt: z.string().nullable() });
 

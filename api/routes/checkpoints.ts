@@ -55,24 +55,34 @@ export function checkpointRoutes(ctx: ApiContext): RouteGroup {
     res.json({ id: checkpoint.id, milestone: body.milestone });
   });
 
-  r.get('/checkpoints/:id/files/*path', { permission: 'checkpoints.read', resource: inPath('checkpoint') }, { 200: R.raw('application/octet-stream') }, async (req, res) => {
-    const checkpoint = await load(param(req, 'id'));
-    const project = await loadProject(ctx, checkpoint.projectId);
-    const filePath = param(req, 'path');
-    // Files git does not keep (ignored build output, …) come from the checkpoint's snapshot.
-    const bytes =
-      (await readFileAt(project.repoPath, checkpoint.commit, filePath)) ??
-      (await readSnapshotFile(ctx.db, ctx.config.snapshotRegions, checkpoint.id, filePath));
-    if (!bytes) throw new NotFoundError(`file ${filePath} not found in checkpoint ${checkpoint.id}`);
-    res.type('application/octet-stream').send(bytes);
-  });
+  r.get(
+    '/checkpoints/:id/files/*path',
+    { permission: 'checkpoints.read', resource: inPath('checkpoint') },
+    { 200: R.raw('application/octet-stream') },
+    async (req, res) => {
+      const checkpoint = await load(param(req, 'id'));
+      const project = await loadProject(ctx, checkpoint.projectId);
+      const filePath = param(req, 'path');
+      // Files git does not keep (ignored build output, …) come from the checkpoint's snapshot.
+      const bytes =
+        (await readFileAt(project.repoPath, checkpoint.commit, filePath)) ??
+        (await readSnapshotFile(ctx.db, ctx.config.snapshotRegions, checkpoint.id, filePath));
+      if (!bytes) throw new NotFoundError(`file ${filePath} not found in checkpoint ${checkpoint.id}`);
+      res.type('application/octet-stream').send(bytes);
+    },
+  );
 
-  r.get('/checkpoints/:a/diff/:b', { permission: 'checkpoints.read', resource: [inPath('checkpoint', 'a'), inPath('checkpoint', 'b')] }, { 200: R.diff }, async (req, res) => {
-    const [a, b] = await Promise.all([load(param(req, 'a')), load(param(req, 'b'))]);
-    if (a.projectId !== b.projectId) throw new InputError(`checkpoints ${a.id} and ${b.id} belong to different projects`, { field: 'b' });
-    const project = await loadProject(ctx, a.projectId);
-    res.json({ from: a.id, to: b.id, ...(await diffCommits(project.repoPath, a.commit, b.commit)) });
-  });
+  r.get(
+    '/checkpoints/:a/diff/:b',
+    { permission: 'checkpoints.read', resource: [inPath('checkpoint', 'a'), inPath('checkpoint', 'b')] },
+    { 200: R.diff },
+    async (req, res) => {
+      const [a, b] = await Promise.all([load(param(req, 'a')), load(param(req, 'b'))]);
+      if (a.projectId !== b.projectId) throw new InputError(`checkpoints ${a.id} and ${b.id} belong to different projects`, { field: 'b' });
+      const project = await loadProject(ctx, a.projectId);
+      res.json({ from: a.id, to: b.id, ...(await diffCommits(project.repoPath, a.commit, b.commit)) });
+    },
+  );
 
   return r;
 }

@@ -102,49 +102,69 @@ export function costCenterRoutes(ctx: ApiContext): RouteGroup {
     res.json({ ...presentCostCenter(c), budget: await statusOf(COST_CENTER_SCOPE, c.id) });
   });
 
-  r.put('/cost-centers/:id/budget', { permission: 'cost-centers.manage', resource: inPath('cost-center'), deploymentWide: true }, { 200: R.budget }, async (req, res) => {
-    const c = await load(param(req, 'id'));
-    res.json(await putBudget(actorOf(req), COST_CENTER_SCOPE, c.id, req.body));
-  });
+  r.put(
+    '/cost-centers/:id/budget',
+    { permission: 'cost-centers.manage', resource: inPath('cost-center'), deploymentWide: true },
+    { 200: R.budget },
+    async (req, res) => {
+      const c = await load(param(req, 'id'));
+      res.json(await putBudget(actorOf(req), COST_CENTER_SCOPE, c.id, req.body));
+    },
+  );
 
-  r.get('/cost-centers/:id/costs', { permission: 'cost-centers.read', resource: inPath('cost-center'), deploymentWide: true }, { 200: R.costCenterCosts }, async (req, res) => {
-    const c = await load(param(req, 'id'));
-    const [events, totals] = await Promise.all([listCosts(db, { costCenterId: c.id }), costCenterTotals(db, { costCenterId: c.id })]);
-    res.json({
-      costCenter: presentCostCenter(c),
-      items: events.map((e) => ({ ...presentCost(e), projectId: e.projectId })),
-      totals: presentTotals(totals),
-      budget: await statusOf(COST_CENTER_SCOPE, c.id),
-    });
-  });
+  r.get(
+    '/cost-centers/:id/costs',
+    { permission: 'cost-centers.read', resource: inPath('cost-center'), deploymentWide: true },
+    { 200: R.costCenterCosts },
+    async (req, res) => {
+      const c = await load(param(req, 'id'));
+      const [events, totals] = await Promise.all([listCosts(db, { costCenterId: c.id }), costCenterTotals(db, { costCenterId: c.id })]);
+      res.json({
+        costCenter: presentCostCenter(c),
+        items: events.map((e) => ({ ...presentCost(e), projectId: e.projectId })),
+        totals: presentTotals(totals),
+        budget: await statusOf(COST_CENTER_SCOPE, c.id),
+      });
+    },
+  );
 
-  r.put('/departments/:name/budget', { permission: 'cost-centers.manage', resource: 'none', deploymentWide: true }, { 200: R.departmentBudget }, async (req, res) => {
-    const name = param(req, 'name');
-    if ((await listCostCenters(db, { department: name })).length === 0) {
-      throw new NotFoundError(`department ${name} has no cost centers; create one with POST /v1/cost-centers first`);
-    }
-    res.json({ department: name, ...(await putBudget(actorOf(req), DEPARTMENT_SCOPE, name, req.body)) });
-  });
+  r.put(
+    '/departments/:name/budget',
+    { permission: 'cost-centers.manage', resource: 'none', deploymentWide: true },
+    { 200: R.departmentBudget },
+    async (req, res) => {
+      const name = param(req, 'name');
+      if ((await listCostCenters(db, { department: name })).length === 0) {
+        throw new NotFoundError(`department ${name} has no cost centers; create one with POST /v1/cost-centers first`);
+      }
+      res.json({ department: name, ...(await putBudget(actorOf(req), DEPARTMENT_SCOPE, name, req.body)) });
+    },
+  );
 
   /** The department roll-up: its totals per currency, and per cost center. */
-  r.get('/departments/:name/costs', { permission: 'cost-centers.read', resource: 'none', deploymentWide: true }, { 200: R.departmentCosts }, async (req, res) => {
-    const name = param(req, 'name');
-    const centers = await listCostCenters(db, { department: name });
-    if (centers.length === 0) throw new NotFoundError(`department ${name} has no cost centers`);
-    const totals = await costCenterTotals(db, { department: name });
-    res.json({
-      department: name,
-      totals: presentTotals(totals),
-      costCenters: await Promise.all(
-        centers.map(async (c) => ({
-          ...presentCostCenter(c),
-          totals: presentTotals(totals.filter((t) => t.costCenterId === c.id)),
-          budget: await statusOf(COST_CENTER_SCOPE, c.id),
-        })),
-      ),
-      budget: await statusOf(DEPARTMENT_SCOPE, name),
-    });
-  });
+  r.get(
+    '/departments/:name/costs',
+    { permission: 'cost-centers.read', resource: 'none', deploymentWide: true },
+    { 200: R.departmentCosts },
+    async (req, res) => {
+      const name = param(req, 'name');
+      const centers = await listCostCenters(db, { department: name });
+      if (centers.length === 0) throw new NotFoundError(`department ${name} has no cost centers`);
+      const totals = await costCenterTotals(db, { department: name });
+      res.json({
+        department: name,
+        totals: presentTotals(totals),
+        costCenters: await Promise.all(
+          centers.map(async (c) => ({
+            ...presentCostCenter(c),
+            totals: presentTotals(totals.filter((t) => t.costCenterId === c.id)),
+            budget: await statusOf(COST_CENTER_SCOPE, c.id),
+          })),
+        ),
+        budget: await statusOf(DEPARTMENT_SCOPE, name),
+      });
+    },
+  );
 
   return r;
 }

@@ -148,13 +148,18 @@ export function pipelineRoutes(ctx: ApiContext): RouteGroup {
     res.json(present(await load(param(req, 'id'))));
   });
 
-  r.post('/pipelines/:id/cancel', { permission: 'pipelines.write', resource: inPath('pipeline') }, { 202: R.statusOf(z.literal('cancelling')) }, async (req, res) => {
-    const p = await load(param(req, 'id'));
-    if (p.status !== 'running') throw new ConflictError(`pipeline ${p.id} already ended (${p.status})`, 'pipeline_ended');
-    await ctx.temporal.workflow.getHandle(p.id).signal(cancelPipelineSignal, { by: actorOf(req) });
-    await appendAudit(db, { actor: actorOf(req), action: 'pipeline.cancel_requested', subjectType: 'pipeline', subjectId: p.id, projectId: p.projectId });
-    res.status(202).json({ id: p.id, status: 'cancelling' });
-  });
+  r.post(
+    '/pipelines/:id/cancel',
+    { permission: 'pipelines.write', resource: inPath('pipeline') },
+    { 202: R.statusOf(z.literal('cancelling')) },
+    async (req, res) => {
+      const p = await load(param(req, 'id'));
+      if (p.status !== 'running') throw new ConflictError(`pipeline ${p.id} already ended (${p.status})`, 'pipeline_ended');
+      await ctx.temporal.workflow.getHandle(p.id).signal(cancelPipelineSignal, { by: actorOf(req) });
+      await appendAudit(db, { actor: actorOf(req), action: 'pipeline.cancel_requested', subjectType: 'pipeline', subjectId: p.id, projectId: p.projectId });
+      res.status(202).json({ id: p.id, status: 'cancelling' });
+    },
+  );
 
   return r;
 }

@@ -225,7 +225,8 @@ export function projectRoutes(ctx: ApiContext): RouteGroup {
 
   r.put(
     '/projects/:id/cost-center',
-    { permission: 'projects.configure', resource: [inPath('project'), inBody('cost-center', 'costCenterId')] }, { 200: R.project },
+    { permission: 'projects.configure', resource: [inPath('project'), inBody('cost-center', 'costCenterId')] },
+    { 200: R.project },
     async (req, res) => {
       const project = await loadProject(ctx, param(req, 'id'));
       const { costCenterId } = putProjectCostCenterBody.parse(req.body);
