@@ -363,7 +363,8 @@ export const departmentCosts = z.strictObject({
 });
 
 export const paymentMethods = z.strictObject({ projectId: id, methods: z.array(paymentMethodBody) });
-export const paymentAccepted = z.strictObject({ paymentId: id, status: z.enum(['running', 'approving']) });
+/** A payment a request started (`running`) or approved (`approving`). */
+export const paymentAccepted = <S extends 'running' | 'approving'>(status: S) => z.strictObject({ paymentId: id, status: z.literal(status) });
 export const autoTopup = z.strictObject({
   projectId: id,
   amount: decimal,

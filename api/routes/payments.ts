@@ -105,7 +105,7 @@ export function paymentRoutes(ctx: ApiContext): RouteGroup {
     res.json({ projectId: project.id, methods: await getPaymentMethods(db, project.id) });
   });
 
-  r.post('/projects/:id/topups', { permission: 'topups.create', resource: inPath('project') }, { 202: R.paymentAccepted }, async (req, res) => {
+  r.post('/projects/:id/topups', { permission: 'topups.create', resource: inPath('project') }, { 202: R.paymentAccepted('running') }, async (req, res) => {
     const project = await loadProject(ctx, param(req, 'id'));
     const body = topupBody.parse(req.body);
     const amount = parseAmountField('amount', body.amount, body.currency);
@@ -200,19 +200,24 @@ export function paymentRoutes(ctx: ApiContext): RouteGroup {
     res.json(await presentPayment(ctx, p));
   });
 
-  r.post('/payments/:id/approve', { permission: 'payments.approve', resource: inPath('payment') }, { 202: R.paymentAccepted }, async (req, res) => {
-    const p = await getPayment(db, param(req, 'id'));
-    if (!p) throw new NotFoundError(MESSAGES.notFound('payment', param(req, 'id')));
-    if (p.status !== 'manual_required') {
-      throw new ConflictError(
-        `payment ${p.id} is ${p.status}; only a payment waiting for approval (manual_required) can be approved`,
-        'payment_not_awaiting_approval',
-      );
-    }
-    await ctx.temporal.workflow.getHandle(p.id).signal(approvePaymentSignal, { by: actorOf(req) });
-    await appendAudit(db, { actor: actorOf(req), action: 'payment.approval_given', subjectType: 'payment', subjectId: p.id, projectId: p.projectId });
-    res.status(202).json({ paymentId: p.id, status: 'approving' });
-  });
+  r.post(
+    '/payments/:id/approve',
+    { permission: 'payments.approve', resource: inPath('payment') },
+    { 202: R.paymentAccepted('approving') },
+    async (req, res) => {
+      const p = await getPayment(db, param(req, 'id'));
+      if (!p) throw new NotFoundError(MESSAGES.notFound('payment', param(req, 'id')));
+      if (p.status !== 'manual_required') {
+        throw new ConflictError(
+          `payment ${p.id} is ${p.status}; only a payment waiting for approval (manual_required) can be approved`,
+          'payment_not_awaiting_approval',
+        );
+      }
+      await ctx.temporal.workflow.getHandle(p.id).signal(approvePaymentSignal, { by: actorOf(req) });
+      await appendAudit(db, { actor: actorOf(req), action: 'payment.approval_given', subjectType: 'payment', subjectId: p.id, projectId: p.projectId });
+      res.status(202).json({ paymentId: p.id, status: 'approving' });
+    },
+  );
 
   r.post('/projects/:id/credits', { permission: 'credits.grant', resource: inPath('project') }, { 201: R.credit }, async (req, res) => {
     const project = await loadProject(ctx, param(req, 'id'));
