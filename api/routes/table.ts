@@ -77,13 +77,14 @@ function validateResponses(ctx: ApiContext, method: Method, path: string, respon
       const problem = responseProblem(responses, res.statusCode, body);
       if (!problem) return json(body);
       const route = `${method.toUpperCase()} /v1${path}`;
-      ctx.log.error({ route, status: res.statusCode, issues: problem.issues, requestId: req.requestId }, 'response does not match its schema');
+      const status = res.statusCode;
+      ctx.log.error({ route, status, issues: problem.issues, requestId: req.requestId }, 'response does not match its schema');
       res.status(500);
       return json({
         error: {
           code: 'response_schema_mismatch',
-          message: `${route} answered ${res.statusCode} with a body its declared schema refuses: ${problem.message}`,
-          details: { route, status: res.statusCode, issues: problem.issues },
+          message: `${route} answered ${status} with a body its declared schema refuses: ${problem.message}`,
+          details: { route, status, issues: problem.issues },
         },
         requestId: req.requestId,
       });
