@@ -1,12 +1,11 @@
-import { execFile } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { ADAPTERS } from '../domain/agents/index.js';
-import { machineTypeSpec, tokenCost, type MachineTypeId } from '../domain/machine-types.js';
+import { machineTypeSpec, priceOf, tokenCost, type MachineTypeId, type ModelPrice } from '../domain/machine-types.js';
+import { reserveCall } from '../domain/metering.js';
 import { STOP_REASONS } from '../domain/machines.js';
 import { formatAmount, fromNumeric, parseAmount, runtimeCost } from '../domain/money.js';
 import { convert, FxUnavailableError, type Rate } from '../domain/fx.js';
@@ -14,7 +13,6 @@ import { createFxService } from '../fx/service.js';
 import { putArtifact } from '../store/artifacts.js';
 import { idFromName } from '../store/ids.js';
 import { appendAudit } from '../store/audit.js';
-import { getCheckpoint } from '../store/checkpoints.js';
 import { costTotals, recordCost } from '../store/costs.js';
 import { getMachine, updateMachine } from '../store/machines.js';
 import { getProject } from '../store/projects.js';
@@ -25,10 +23,9 @@ import type { ActivityDeps } from './deps.js';
 import { checkpointWorkspace } from './machine-run.js';
 import { AGENT_HOME, agentDirs, agentMounts, FORWARDER_TARGET, SOCKET_DIR_TARGET } from './machines/agent-mounts.js';
 import { checkpointFileRoute } from './machines/checkpoint-files.js';
-import { startMeteringProxy, type CompletedCall } from './machines/metering-proxy.js';
+import { startMeteringProxy, type CompletedCall, type Refusal } from './machines/metering-proxy.js';
 import { superviseExec, superviseSandbox, type SupervisedResult } from './machines/supervise.js';
 
-const execFileAsync = promisify(execFile);
 const SANDBOX_PORT = 8080;
 /** Warnings recorded on the machine before its money limit is reached. */
 const WARN_AT = [75, 90] as const;
@@ -157,8 +154,8 @@ export function createAgentRunActivities({ db, config, log, fx: givenFx, provide
       const queueCheckpoint = (name: string, trigger: string) => {
         checkpointChain = checkpointChain.then(async () => {
           const id = idFromName('checkpoint', `${input.machineId}:${input.segment ?? 0}:${name}`);
-          if (!(await workspaceChangedSince(lastCheckpointId))) return;
-          await checkpointWorkspace(
+          // Only when files changed since the last one: decided on the frozen copy, never on the live files.
+          const made = await checkpointWorkspace(
             db,
             project,
             workspace,
@@ -171,7 +168,9 @@ export function createAgentRunActivities({ db, config, log, fx: givenFx, provide
               at: new Date().toISOString(),
             },
             { config, log },
+            { skipUnchanged: true },
           );
+          if (!made) return;
           checkpoints.push(id);
           lastCheckpointId = id;
         });
@@ -179,32 +178,59 @@ export function createAgentRunActivities({ db, config, log, fx: givenFx, provide
       };
       const computeSoFar = () => runtimeCost(Math.max(0, Date.now() - input.computeStartedAt), hourlyPrice);
 
+      /** What each admitted call reserved: charged in full when its response reports no usage. */
+      const reserved = new Map<number, { worst: bigint; usd: bigint; price: ModelPrice }>();
+      let refusals = 0;
       const proxy = await startMeteringProxy({
         socketPath: path.join(runDir, 'api.sock'),
         upstream: upstream.url,
         dialect: spec.dialect!,
         headers: upstream.headers,
-        defaultMaxOutputTokens: 32_000,
         local: checkpointFileRoute(db, { machineId: input.machineId, projectId: project.id }),
         admit(call) {
           if (input.apiCallLimit !== null && usage.apiCalls >= input.apiCallLimit) {
             stopReason ??= STOP_REASONS.apiCallLimit;
-            return { ok: false, reason: `${STOP_REASONS.apiCallLimit} (${input.apiCallLimit})` };
+            return { ok: false, code: 'api_call_limit', reason: `${STOP_REASONS.apiCallLimit} (${input.apiCallLimit})` };
           }
-          const worst = inProject(tokenCost(spec, call.model, { inputTokens: call.maxInputTokens, outputTokens: call.maxOutputTokens }), 'up');
-          if (apiSpent + inFlightWorstCase + worst + computeSoFar() > moneyLimit) {
+          const r = reserveCall(input.type, config.modelPrices, call);
+          if (!r.ok) return { ok: false, code: r.code, reason: r.reason };
+          const worst = inProject(r.usd, 'up');
+          const committed = apiSpent + inFlightWorstCase + computeSoFar();
+          if (committed + worst > moneyLimit) {
             stopReason ??= STOP_REASONS.moneyLimit;
-            return { ok: false, reason: `${STOP_REASONS.moneyLimit}: this call could cost up to ${formatAmount(worst, currency)} ${currency}` };
+            return {
+              ok: false,
+              code: 'money_limit',
+              reason: `${STOP_REASONS.moneyLimit}: this ${call.model} call could cost up to ${formatAmount(worst, currency)} ${currency}; ${formatAmount(committed, currency)} of the ${formatAmount(moneyLimit, currency)} ${currency} limit is spent or held`,
+            };
           }
           usage.apiCalls += 1;
           inFlightWorstCase += worst;
-          (call as { worst?: bigint }).worst = worst;
+          reserved.set(call.seq, { worst, usd: r.usd, price: r.price });
           return { ok: true };
         },
-        async completed(call: CompletedCall & { worst?: bigint }) {
-          inFlightWorstCase -= call.worst ?? 0n;
+        async refused(refusal: Refusal) {
+          refusals += 1;
+          await appendAudit(db, {
+            actor: 'system',
+            action: 'machine.call_refused',
+            subjectType: 'machine',
+            subjectId: input.machineId,
+            projectId: project.id,
+            details: { ...refusal, charged: '0' },
+            idempotencyKey: `machine:${input.machineId}:refused:${input.segment ?? 0}:${refusals}`,
+          });
+        },
+        async completed(call: CompletedCall) {
+          const held = reserved.get(call.seq)!;
+          reserved.delete(call.seq);
+          inFlightWorstCase -= held.worst;
           const u = call.usage ?? { model: call.model, inputTokens: 0, outputTokens: 0 };
-          const usdCost = tokenCost(spec, u.model, u);
+          // Charged by the usage reported; an answer without usage at its worst case (the tokens
+          // are unknown, the money is not); an error the provider answered (4xx/5xx) bills nothing there.
+          const basis = call.usage ? 'usage' : call.answered && call.status >= 400 ? 'upstream error' : 'worst case';
+          const usdCost =
+            basis === 'usage' ? tokenCost(priceOf(config.modelPrices[input.type], u.model) ?? held.price, u) : basis === 'worst case' ? held.usd : 0n;
           const cost = inProject(usdCost, 'half-even');
           apiSpent += cost;
           usage.inputTokens += u.inputTokens;
@@ -232,7 +258,18 @@ export function createAgentRunActivities({ db, config, log, fx: givenFx, provide
             projectCurrency: currency,
             costCenterId,
             fx: usdRate.from === usdRate.to ? null : { rate: usdRate.rate, source: usdRate.source, asOf: usdRate.asOf },
-            details: { model: u.model, inputTokens: u.inputTokens, outputTokens: u.outputTokens, call: call.seq, type: input.type, status: call.status },
+            details: {
+              model: u.model,
+              inputTokens: u.inputTokens,
+              outputTokens: u.outputTokens,
+              ...(u.cachedInputTokens ? { cachedInputTokens: u.cachedInputTokens } : {}),
+              ...(u.cacheWriteTokens ? { cacheWriteTokens: u.cacheWriteTokens } : {}),
+              call: call.seq,
+              type: input.type,
+              status: call.status,
+              charged: basis,
+              reserved: formatAmount(held.usd, 'USD'),
+            },
           });
           await updateMachine(db, input.machineId, { usage });
           for (const pct of WARN_AT) {
@@ -261,16 +298,6 @@ export function createAgentRunActivities({ db, config, log, fx: givenFx, provide
       });
 
       /** Whether the workspace differs from a checkpoint (git, run asynchronously: the proxy shares this event loop). */
-      async function workspaceChangedSince(checkpointId: string): Promise<boolean> {
-        const cp = await getCheckpoint(db, checkpointId);
-        const admin = path.join(project!.repoPath, 'worktrees', path.basename(workspace));
-        const git = async (args: string[]) => (await execFileAsync('git', args, { encoding: 'utf8' })).stdout.trim();
-        if (!cp) return (await git(['--git-dir', admin, '--work-tree', workspace, 'status', '--porcelain', '--untracked-files=all'])).length > 0;
-        await git(['--git-dir', admin, '--work-tree', workspace, 'add', '--all', '.']);
-        const tree = await git(['--git-dir', admin, '--work-tree', workspace, 'write-tree']);
-        return tree !== (await git(['--git-dir', project!.repoPath, 'rev-parse', `${cp.commit}^{tree}`]));
-      }
-
       let periodic = 0;
       const periodicTimer = setInterval(() => {
         periodic += 1;

@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import path from 'node:path';
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
@@ -12,7 +13,9 @@ import { COST_CENTER_SCOPE, DEPARTMENT_SCOPE } from '../domain/cost-centers.js';
 import { createFxService } from '../fx/service.js';
 import { getCheckpoint, insertCheckpoint } from '../store/checkpoints.js';
 import { costTotals, recordCost } from '../store/costs.js';
-import { checkoutWorkspace, pinCheckpoint, removeWorkspace, resetWorkspace, snapshotWorkspace } from '../store/git.js';
+import { checkoutWorkspace, commitFiles, pinCheckpoint, removeWorkspace, resetWorkspace, treeOf } from '../store/git.js';
+import { defaultFreezeLimits, FreezeError, withFrozenCopy } from '../store/frozen-copy.js';
+import { getSnapshot } from '../store/snapshots.js';
 import { getMachine, updateMachine, type MachineUsage } from '../store/machines.js';
 import { getProject, type Project } from '../store/projects.js';
 import { providerOf } from './compute/index.js';
@@ -76,6 +79,13 @@ export interface CheckpointRequest {
 /**
  * Commits the workspace as checkpoint `checkpointId`, a child of `parentCheckpointId`. The same
  * request gives the same commit and row, so a retry after a crash adds nothing.
+ *
+ * The machine may still be running: the commit and the snapshot are both taken from one frozen
+ * copy of the workspace (store/frozen-copy.ts), never from the live files, so no symlink or
+ * swapped directory is followed out of the workspace. Entries left out of the copy (FIFOs,
+ * sockets, devices, files over the size limit) are recorded on the checkpoint's audit trail. A
+ * workspace that cannot be copied in time fails the checkpoint for good, with the reason.
+ * With `skipUnchanged`, nothing is recorded (null) when the files are the parent's.
  */
 export async function checkpointWorkspace(
   db: ActivityDeps['db'],
@@ -84,45 +94,70 @@ export async function checkpointWorkspace(
   input: CheckpointRequest,
   /** Where the workspace's snapshot goes (chunk store); without it the scheduled backup stores the commit's files. */
   snapshots?: Pick<ActivityDeps, 'config' | 'log'>,
-): Promise<{ checkpointId: string; commit: string }> {
+  opts: { skipUnchanged?: boolean } = {},
+): Promise<{ checkpointId: string; commit: string } | null> {
   const deps = snapshots ? { db, ...snapshots } : null;
   const existing = await getCheckpoint(db, input.checkpointId);
-  if (existing) {
-    if (deps) await snapshotCheckpoint(deps, { checkpointId: existing.id, projectId: project.id, workspace });
+  // A retry: the commit is made; the snapshot only while the workspace still exists and has none.
+  if (existing && (!deps || !fs.existsSync(workspace) || (await getSnapshot(db, existing.id)))) {
+    if (deps) await snapshotCheckpoint(deps, { checkpointId: existing.id, projectId: project.id, root: null });
     return { checkpointId: existing.id, commit: existing.commit };
   }
-  const parent = await getCheckpoint(db, input.parentCheckpointId);
-  if (!parent) throw ApplicationFailure.nonRetryable(`parent checkpoint ${input.parentCheckpointId} not found`, 'NotFoundError');
-  const commit = await snapshotWorkspace(
-    project.repoPath,
-    workspace,
-    parent.commit,
-    `${input.kind} checkpoint ${input.checkpointId} of ${input.machineId} (${input.trigger})`,
-    new Date(input.at),
-  );
-  await pinCheckpoint(project.repoPath, input.checkpointId, commit);
-  await insertCheckpoint(db, {
-    id: input.checkpointId,
-    projectId: project.id,
-    parentId: parent.id,
-    machineId: input.machineId,
-    commit,
-    kind: input.kind,
-    trigger: input.trigger,
-  });
-  await appendAudit(db, {
-    actor: 'system',
-    action: 'checkpoint.created',
-    subjectType: 'checkpoint',
-    subjectId: input.checkpointId,
-    projectId: project.id,
-    details: { machineId: input.machineId, parentId: parent.id, commit, kind: input.kind, trigger: input.trigger },
-    idempotencyKey: `checkpoint:${input.checkpointId}`,
-  });
-  // The whole workspace (files beyond git too) into the chunk store, then its snapshot lifecycle.
-  if (deps) await snapshotCheckpoint(deps, { checkpointId: input.checkpointId, projectId: project.id, workspace });
-  return { checkpointId: input.checkpointId, commit };
+  const parent = existing ? null : await getCheckpoint(db, input.parentCheckpointId);
+  if (!existing && !parent) throw ApplicationFailure.nonRetryable(`parent checkpoint ${input.parentCheckpointId} not found`, 'NotFoundError');
+  try {
+    return await withFrozenCopy(workspace, defaultFreezeLimits(), async (copy) => {
+      if (existing) {
+        await snapshotCheckpoint(deps!, { checkpointId: existing.id, projectId: project.id, root: copy.root });
+        return { checkpointId: existing.id, commit: existing.commit };
+      }
+      const message = `${input.kind} checkpoint ${input.checkpointId} of ${input.machineId} (${input.trigger})`;
+      const commit = await commitFiles(project.repoPath, copy.root, parent!.commit, message, new Date(input.at));
+      if (opts.skipUnchanged && (await treeOf(project.repoPath, commit)) === (await treeOf(project.repoPath, parent!.commit))) return null;
+      await pinCheckpoint(project.repoPath, input.checkpointId, commit);
+      await insertCheckpoint(db, {
+        id: input.checkpointId,
+        projectId: project.id,
+        parentId: parent!.id,
+        machineId: input.machineId,
+        commit,
+        kind: input.kind,
+        trigger: input.trigger,
+      });
+      await appendAudit(db, {
+        actor: 'system',
+        action: 'checkpoint.created',
+        subjectType: 'checkpoint',
+        subjectId: input.checkpointId,
+        projectId: project.id,
+        details: { machineId: input.machineId, parentId: parent!.id, commit, kind: input.kind, trigger: input.trigger },
+        idempotencyKey: `checkpoint:${input.checkpointId}`,
+      });
+      if (copy.skipped.length) {
+        snapshots?.log.warn({ checkpointId: input.checkpointId, skipped: copy.skipped.length }, 'workspace entries left out of a checkpoint');
+        await appendAudit(db, {
+          actor: 'system',
+          action: 'checkpoint.entries_skipped',
+          subjectType: 'checkpoint',
+          subjectId: input.checkpointId,
+          projectId: project.id,
+          details: { machineId: input.machineId, count: copy.skipped.length, skipped: copy.skipped.slice(0, MAX_SKIPPED_RECORDED) },
+          idempotencyKey: `checkpoint:${input.checkpointId}:skipped`,
+        });
+      }
+      // The whole workspace (files beyond git too) into the chunk store, then its snapshot lifecycle.
+      if (deps) await snapshotCheckpoint(deps, { checkpointId: input.checkpointId, projectId: project.id, root: copy.root });
+      return { checkpointId: input.checkpointId, commit };
+    });
+  } catch (err) {
+    // Copying again would meet the same workspace: end the checkpoint (and a final one, the machine) clearly.
+    if (err instanceof FreezeError) throw ApplicationFailure.nonRetryable(`checkpoint ${input.checkpointId} failed: ${err.message}`, 'CheckpointFailed');
+    throw err;
+  }
 }
+
+/** How many left-out entries a checkpoint's audit record lists (the count is always whole). */
+const MAX_SKIPPED_RECORDED = 100;
 
 /** Activities of one machine's life: every one is idempotent on the machine id it is given. */
 export function createMachineRunActivities({ db, config, log, providers, fx: givenFx }: ActivityDeps) {
@@ -511,7 +546,7 @@ export function createMachineRunActivities({ db, config, log, providers, fx: giv
     }): Promise<{ checkpointId: string; commit: string }> {
       // Remote files: the instance's files replace the host workspace's first.
       await collectRemoteFiles(input.machineId, input.checkpointId);
-      const result = await checkpointWorkspace(db, await projectOf(input.projectId), workspaceOf(input.machineId), input, { config, log });
+      const result = (await checkpointWorkspace(db, await projectOf(input.projectId), workspaceOf(input.machineId), input, { config, log }))!;
       // The instance's whole disk too, where its provider keeps disk snapshots (a failure keeps the checkpoint).
       await takeInstanceSnapshot({ db, log, providers }, { checkpointId: result.checkpointId, machineId: input.machineId });
       return result;

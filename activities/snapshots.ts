@@ -1,4 +1,3 @@
-import fs from 'node:fs';
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure, WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import { decideRetention, type KeepReason } from '../domain/retention.js';
@@ -50,13 +49,19 @@ const view = (s: SnapshotSummary): SnapshotView => ({
 
 /**
  * Right after a checkpoint is committed: stores the whole workspace (ignored files, modes and all)
- * in the chunk store while it still exists, then starts the checkpoint's snapshot lifecycle
- * workflow (replicate → mark) when running inside an activity. Idempotent.
+ * in the chunk store from `root`, the frozen copy the commit was made from (null on a retry after
+ * the workspace is gone: the lifecycle stores the commit's files then), then starts the
+ * checkpoint's snapshot lifecycle workflow (replicate → mark) when running inside an activity.
+ * Idempotent.
  */
-export async function snapshotCheckpoint(deps: Deps, input: { checkpointId: string; projectId: string; workspace: string }): Promise<void> {
-  // A retry after the workspace is gone leaves the snapshot to the lifecycle (from the commit).
-  const stored = fs.existsSync(input.workspace)
-    ? await storeSnapshot(deps.db, deps.config.snapshotRegions, { ...input, root: input.workspace, source: 'workspace' })
+export async function snapshotCheckpoint(deps: Deps, input: { checkpointId: string; projectId: string; root: string | null }): Promise<void> {
+  const stored = input.root
+    ? await storeSnapshot(deps.db, deps.config.snapshotRegions, {
+        checkpointId: input.checkpointId,
+        projectId: input.projectId,
+        root: input.root,
+        source: 'workspace',
+      })
     : await getSnapshot(deps.db, input.checkpointId);
   let client;
   try {

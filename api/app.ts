@@ -3,7 +3,8 @@ import express, { type Express, type Router } from 'express';
 import { rateLimit } from 'express-rate-limit';
 import { requireApiKey } from './auth.js';
 import type { ApiContext } from './context.js';
-import { ApiError, errorMiddleware, MESSAGES } from './errors.js';
+import { ApiError, BODY_LIMIT, errorMiddleware, MESSAGES } from './errors.js';
+import { inputGuard } from './input-guard.js';
 import { idempotency } from './idempotency.js';
 import { openApiDocument } from './openapi.js';
 import { auditRoutes } from './routes/audit.js';
@@ -79,7 +80,8 @@ export function createApp(given: ApiContext): Express {
     res.set('x-request-id', req.requestId);
     next();
   });
-  app.use(express.json({ limit: '1mb' }));
+  app.use(express.json({ limit: BODY_LIMIT }));
+  app.use(inputGuard());
 
   app.get('/healthz', async (_req, res) => {
     const [db, temporal] = await Promise.all([
@@ -98,7 +100,7 @@ export function createApp(given: ApiContext): Express {
   const v1 = express.Router();
   v1.use(requireApiKey(ctx.db));
   v1.use(perKeyRateLimit(ctx.config.rateLimitPerMinute));
-  v1.use(idempotency(ctx.db));
+  v1.use(idempotency(ctx.db, ctx.config.idempotency));
   const doc = withPermissions(openApiDocument(), routeTable(ctx));
   v1.get('/openapi.json', (_req, res) => void res.json(doc));
   for (const group of routeGroups(ctx)) v1.use(group.router as Router);

@@ -75,8 +75,10 @@ export function authorize(ctx: ApiContext, access: Access): RequestHandler {
       const projects: string[] = [];
       for (const ref of refs) {
         const raw = rawRef(req, ref);
-        // Absent or malformed: the route's own validation answers with what to fix.
+        // Absent or malformed: the route's own validation answers with what to fix (a body id
+        // that is not even of its kind's form is a 400 from the route's schema, not a lookup).
         if (typeof raw !== 'string' || raw === '') continue;
+        if (ref.in === 'body' && !raw.startsWith(`${ref.kind}-`)) continue;
         const missing = () =>
           ref.in !== 'body'
             ? new NotFoundError(MESSAGES.notFound(ref.kind.replace('-', ' '), raw))

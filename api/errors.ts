@@ -28,9 +28,12 @@ export const MESSAGES = {
   rateLimited: (limit: number, seconds: number) =>
     `too many requests: at most ${limit} per ${seconds} s per API key; retry after the Retry-After header's seconds`,
   idempotencyMismatch: 'this Idempotency-Key was already used with a different request; use a new key',
+  idempotencyInProgress: 'a request with this Idempotency-Key is still running; retry after the Retry-After seconds to get its response',
   notFound: (what: string, id: string) => `${what} ${id} not found`,
   routeNotFound: (method: string, path: string) => `no route ${method} ${path}; see GET /v1/openapi.json`,
   badJson: 'request body is not valid JSON',
+  tooLarge: (limit: string) => `request body is larger than the limit of ${limit}; send less`,
+  unsupportedBody: (detail: string) => `request body cannot be read: ${detail}; send UTF-8 JSON`,
 } as const;
 
 function fromZod(err: z.ZodError): ApiError {
@@ -53,12 +56,33 @@ export function toApiError(err: unknown): ApiError {
   if (err instanceof z.ZodError) return fromZod(err);
   const e = err as { name?: string; message?: string; code?: string; details?: Record<string, unknown>; type?: string; status?: number };
   if (e?.type === 'entity.parse.failed') return new ApiError(400, 'invalid_json', MESSAGES.badJson);
+  const client = clientHttpError(err);
+  if (client) return client;
   const mapped = e?.name ? STATUS_BY_NAME[e.name] : undefined;
   if (mapped) {
     const code = e.name === 'ConflictError' && e.code ? e.code : mapped[1];
     return new ApiError(mapped[0], code, e.message ?? 'error', e.details ?? {});
   }
   return new ApiError(500, 'internal', 'internal error; see the server log with this requestId');
+}
+
+/** The request body limit of express.json (api/app.ts), for the 413 message. */
+export const BODY_LIMIT = '1mb';
+
+/**
+ * Errors body-parser and express raise for a request they cannot take (http-errors with a 4xx
+ * status and `expose`): a body over the limit (413), an unknown charset or encoding (415), a bad
+ * path encoding (400). Anything else stays a 500.
+ */
+function clientHttpError(err: unknown): ApiError | null {
+  const e = err as { status?: unknown; expose?: unknown; type?: unknown; message?: unknown };
+  // The router marks a path param it cannot decode as a URIError with status 400 (no `expose`).
+  if (typeof e?.status !== 'number' || e.status < 400 || e.status > 499 || (e.expose !== true && !(err instanceof URIError))) return null;
+  if (e.type === 'entity.too.large') return new ApiError(413, 'body_too_large', MESSAGES.tooLarge(BODY_LIMIT));
+  if (e.type === 'charset.unsupported' || e.type === 'encoding.unsupported') {
+    return new ApiError(415, 'unsupported_body', MESSAGES.unsupportedBody(String(e.message)));
+  }
+  return new ApiError(e.status, 'bad_request', typeof e.message === 'string' ? e.message : 'bad request');
 }
 
 export function errorMiddleware(log: Logger): ErrorRequestHandler {

@@ -41,28 +41,28 @@ const ERROR = { $ref: '#/components/responses/Error' } as const;
  * An operation's responses: its declared success responses, each with the JSON schema of its
  * body (as clients receive it), and the shared Error for the failures it can answer with.
  */
-function responsesOf(route: RouteSpec, op: { parameters?: unknown[]; requestBody?: unknown }): Record<string, unknown> {
+function responsesOf(route: RouteSpec, summary: string): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const [status, body] of Object.entries(route.responses) as Array<[string, ResponseBody | undefined]>) {
     if (body === undefined) continue;
-    const description = (op as { summary?: string }).summary ?? `${status}`;
-    if (body === null) out[status] = { description };
+    if (body === null) out[status] = { description: summary };
     else if (body instanceof z.ZodType) {
       const { $schema: _, ...schema } = z.toJSONSchema(body, { io: 'output', unrepresentable: 'any' });
-      out[status] = { description, content: { 'application/json': { schema } } };
-    } else out[status] = { description, content: Object.fromEntries(body.raw.map((type) => [type, { schema: { type: 'string', format: 'binary' } }])) };
+      out[status] = { description: summary, content: { 'application/json': { schema } } };
+    } else
+      out[status] = { description: summary, content: Object.fromEntries(body.raw.map((type) => [type, { schema: { type: 'string', format: 'binary' } }])) };
   }
-  const hasInput = Boolean(op.requestBody) || Boolean(op.parameters?.length);
-  const writes = route.method !== 'get';
   return {
     ...out,
-    ...(hasInput ? { '400': ERROR } : {}),
+    '400': ERROR,
     '401': ERROR,
     '403': ERROR,
     ...(/[:*]/.test(route.path) ? { '404': ERROR } : {}),
-    ...(writes ? { '409': ERROR } : {}),
-    ...(op.requestBody ? { '413': ERROR } : {}),
-    ...(hasInput ? { '422': ERROR } : {}),
+    ...(route.method !== 'get' ? { '409': ERROR } : {}),
+    // Any route: a body over the limit (413), an unreadable charset or encoding (415), text Postgres cannot store (422).
+    '413': ERROR,
+    '415': ERROR,
+    '422': ERROR,
     '429': ERROR,
   };
 }
@@ -84,7 +84,7 @@ export function openApiDocument(routes: readonly RouteSpec[] = declaredRoutes())
   const paths: Record<string, Record<string, Record<string, unknown>>> = doc.paths;
   for (const route of routes) {
     const operation = paths[route.path.replace(/[:*](\w+)/g, '{$1}')]?.[route.method];
-    if (operation) operation.responses = responsesOf(route, operation);
+    if (operation) operation.responses = responsesOf(route, String(operation.summary));
   }
   // Served by the app itself, outside the route groups.
   paths['/openapi.json']!.get!.responses = {
@@ -189,10 +189,13 @@ function document(
       '/pipelines': { post: op('Start a pipeline: a DAG of machine steps (202)', { requestBody: body(createPipelineBody) }) },
       '/pipelines/{id}': { get: op('A pipeline with the status and timing of each step', { parameters: [idParam()] }) },
       '/projects/{id}/payment-methods': {
-        put: op("Set the ordered payment methods (422 when the platform lacks a method's settings)", {
-          parameters: [idParam()],
-          requestBody: body(putPaymentMethodsBody),
-        }),
+        put: op(
+          "Set the ordered payment methods (422 when the platform lacks a method's settings, or a crypto method sends address or rate: the deployment sets those)",
+          {
+            parameters: [idParam()],
+            requestBody: body(putPaymentMethodsBody),
+          },
+        ),
         get: op('The ordered payment methods', { parameters: [idParam()] }),
       },
       '/projects/{id}/topups': {

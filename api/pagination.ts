@@ -44,4 +44,9 @@ export function pageInMemory<T>(all: T[], q: PageQuery, keyOf: (row: T) => strin
 }
 
 /** The sort key of lists ordered by creation: (created_at, id). */
-export const createdKey = z.tuple([z.string(), z.string()]);
+// The timestamp is Postgres text (`2026-12-06 20:52:34.123456+00`): checked here so a forged
+// cursor is a 422, never a failed cast in the database.
+export const createdKey = z.tuple([z.string().regex(/^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(\.\d{1,6})?[+-]\d{2}(:\d{2})?$/), z.string().max(200)]);
+
+/** The sort key of append-only logs (cost events, audit records): their sequence number. */
+export const seqKey = z.string().regex(/^\d{1,18}$/);

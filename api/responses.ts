@@ -138,6 +138,7 @@ export const cost = z.strictObject({
 
 export const projectCosts = z.strictObject({
   items: z.array(cost),
+  nextCursor: z.string().nullable(),
   totals: z.strictObject({ total: money, byCategory: z.record(z.string(), money) }),
   budget: budget.nullable(),
   cache: z.strictObject({ hits: count, misses: count, bypassed: count, saved: money }),
@@ -188,7 +189,18 @@ export const machineTypes = page(
     reason: z.string().optional(),
     capabilities: z.array(z.enum(CAPABILITIES)),
     defaultModel: z.string().nullable(),
-    prices: z.record(z.string(), z.strictObject({ input: decimal, output: decimal })),
+    /** USD per million tokens by model (`*` ends a prefix), with the per-call bounds the metering proxy applies. */
+    prices: z.record(
+      z.string(),
+      z.strictObject({
+        input: decimal,
+        output: decimal,
+        cachedInput: decimal.optional(),
+        cacheWrite: decimal.optional(),
+        maxInputTokens: z.number().int().positive().optional(),
+        maxOutputTokens: z.number().int().positive().optional(),
+      }),
+    ),
     localInference: z.boolean(),
     dailyBudget: money.nullable(),
   }),
@@ -226,19 +238,17 @@ export const objectiveDetail = z.strictObject({
   live: z.strictObject({ waitingOn: z.array(id), waitingFor: z.string().nullable(), machineId: id.nullable(), missing: z.array(z.string()) }).nullable(),
 });
 export const objectiveStatusOf = statusOf(objectiveStatus);
-export const objectiveProgress = z.strictObject({
-  items: z.array(
-    z.strictObject({
-      objectiveId: id,
-      progress: z.number().min(0).max(1),
-      criteria: details,
-      machineId: id.nullable(),
-      checkpointId: id.nullable(),
-      note: z.string().nullable(),
-      recordedAt: time,
-    }),
-  ),
-});
+export const objectiveProgress = page(
+  z.strictObject({
+    objectiveId: id,
+    progress: z.number().min(0).max(1),
+    criteria: details,
+    machineId: id.nullable(),
+    checkpointId: id.nullable(),
+    note: z.string().nullable(),
+    recordedAt: time,
+  }),
+);
 export const objectiveDag = z.strictObject({
   nodes: z.array(
     z.strictObject({
@@ -351,6 +361,7 @@ export const costCenterDetail = z.strictObject({ ...costCenter.shape, budget: bu
 export const costCenterCosts = z.strictObject({
   costCenter,
   items: z.array(z.strictObject({ ...cost.shape, projectId: id })),
+  nextCursor: z.string().nullable(),
   totals: costTotals,
   budget: budget.nullable(),
 });

@@ -5,7 +5,10 @@ import { CURRENCY_CODES } from '../domain/money.js';
 import { COST_CENTER_KINDS } from '../domain/cost-centers.js';
 
 /** Request bodies and queries, validated with zod; the OpenAPI document is generated from these. */
-const decimal = z.string().regex(/^-?\d+(\.\d+)?$/, 'must be a decimal string such as "10.00"');
+const decimal = z
+  .string()
+  .max(100, 'must be a decimal string of at most 100 characters')
+  .regex(/^-?\d+(\.\d+)?$/, 'must be a decimal string such as "10.00"');
 const id = (prefix: string) => z.string().regex(new RegExp(`^${prefix}-[0-9a-f-]{36}$`), `must be a ${prefix} id (${prefix}-<uuid>)`);
 
 export const createProjectBody = z.strictObject({
@@ -192,7 +195,11 @@ export const auditQuery = z.strictObject({
   subjectId: z.string().optional(),
   actor: z.string().optional(),
   action: z.string().optional(),
-  after: z.string().regex(/^\d+$/, 'must be a sequence number').optional(),
+  // 18 digits at most: every such number fits the bigint sequence column.
+  after: z
+    .string()
+    .regex(/^\d{1,18}$/, 'must be a sequence number')
+    .optional(),
   cursor: z.string().max(1000).optional(),
   limit: z.coerce.number().int().min(1).max(500, 'must be at most 500').default(100),
 });
@@ -298,11 +305,7 @@ export const paymentMethodBody = z.discriminatedUnion(
       kind: z.literal('crypto'),
       maxTries: maxTries.optional(),
       chain: z.enum(['eth', 'ton', 'btc'], { error: 'must be one of: eth, ton, btc' }),
-      address: z.string().min(1, 'is required').max(200),
-      rate: z
-        .string()
-        .regex(/^\d+(\.\d+)?$/, 'must be a positive decimal string: the price of one coin in the top-up currency')
-        .optional(),
+      // No address or rate: the deployment's configuration and live FX give them (422 if sent).
       timeoutSeconds: positiveSeconds(30 * 24 * 3600).default(3600),
     }),
     z.strictObject({ kind: z.literal('manual'), timeoutSeconds: positiveSeconds(30 * 24 * 3600) }),

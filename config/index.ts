@@ -1,79 +1,129 @@
+import fs from 'node:fs';
 import path from 'node:path';
+import { Address } from '@ton/core';
+import { getAddress, isAddress } from 'viem';
 import { z } from 'zod';
+import { applyPriceOverrides, defaultPriceTables, type PriceTables } from '../domain/metering.js';
+import { DEFAULT_REPO_URL_SCHEMES, type RepoUrlScheme } from '../domain/repo-url.js';
 
 /** Task queues are shared constants: the api starts work on them, workers poll them. */
 export const TASK_QUEUES = { machines: 'autovibe-machines' } as const;
 
-const envSchema = z.object({
-  AUTOVIBE_HOME: z.string().default(path.resolve('.autovibe')),
-  DATABASE_URL: z.string().optional(),
-  TEMPORAL_ADDRESS: z.string().optional(),
-  TEMPORAL_NAMESPACE: z.string().default('default'),
-  TEMPORAL_TASK_QUEUE: z.string().default(TASK_QUEUES.machines),
-  PORT: z.coerce.number().int().min(0).max(65535).default(3000),
-  HOST: z.string().default('127.0.0.1'),
-  AUTOVIBE_ADMIN_KEY: z.string().min(16, 'AUTOVIBE_ADMIN_KEY must be at least 16 characters').optional(),
-  /** Requests per API key per minute (per api process); more get 429 with Retry-After. */
-  AUTOVIBE_RATE_LIMIT: z.coerce.number().int().min(1, 'AUTOVIBE_RATE_LIMIT must be at least 1 (requests per key per minute)').default(3000),
-  /** 1: every 2xx JSON answer is checked against its route's declared response schema (a mismatch is a 500); tests turn it on. */
-  AUTOVIBE_VALIDATE_RESPONSES: z.enum(['0', '1'], { error: 'AUTOVIBE_VALIDATE_RESPONSES must be 0 or 1' }).default('0'),
-  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-  /** Seconds without a heartbeat before a machine's activity is considered lost and retried. */
-  AUTOVIBE_HEARTBEAT_TIMEOUT_S: z.coerce.number().int().positive().default(20),
-  /** Where scripts/install-agent-clis put the agent CLIs (mounted read-only into sandboxes). */
-  AUTOVIBE_TOOLS_DIR: z.string().default(path.resolve('.autovibe/tools')),
-  /** Image the `container` provider runs machines in (built locally; no registry pulls). */
-  AUTOVIBE_CONTAINER_IMAGE: z.string().default('localhost/autovibe-machine:latest'),
-  /**
-   * Where agent machines on `container` get node and the C libraries their CLIs link: `host` binds the
-   * worker host's /usr, /lib and /lib64 read-only; `image` expects the image to carry them.
-   */
-  AUTOVIBE_CONTAINER_AGENT_RUNTIME: z.enum(['host', 'image']).default('host'),
-  /** Warm pools: `provider:profile=min[..max]`, comma-separated, e.g. `container:lightweight=1..4`. */
-  AUTOVIBE_WARM_POOLS: z
-    .string()
-    .regex(/^$|^[a-z0-9-]+:[a-z0-9-]+=\d+(\.\.\d+)?(,[a-z0-9-]+:[a-z0-9-]+=\d+(\.\.\d+)?)*$/, 'must look like container:lightweight=1..4')
-    .default(''),
-  /** How many machines each provider runs at once before placement spills to the next: `local=8,container=4`. */
-  AUTOVIBE_PROVIDER_CAPACITY: z
-    .string()
-    .regex(/^$|^[a-z0-9-]+=\d+(,[a-z0-9-]+=\d+)*$/, 'must look like local=8,container=4')
-    .default(''),
-  /** Seconds between runs of the reconciliation schedule (leaked instances, warm pools); 0 = no schedule. */
-  AUTOVIBE_RECONCILE_EVERY_S: z.coerce.number().int().min(0).default(60),
-  /** Instances younger than this are never reclaimed: their machine row may still be on its way. */
-  AUTOVIBE_RECONCILE_MIN_AGE_S: z.coerce.number().int().min(0).default(60),
-  /** The ECB daily reference rates (XML); "off" disables the source. */
-  AUTOVIBE_FX_ECB_URL: z.string().default('https://www.ecb.europa.eu/stats/eurofxref/eurofxref-daily.xml'),
-  /** Coinbase's public exchange-rates JSON (base USD); "off" disables the source. */
-  AUTOVIBE_FX_CRYPTO_URL: z.string().default('https://api.coinbase.com/v2/exchange-rates?currency=USD'),
-  /** Fixed rates that win over fetched ones, e.g. "EUR/USD=1.08,USD/CAD=1.37". */
-  AUTOVIBE_FX_FIXED_RATES: z.string().default(''),
-  /** Seconds fetched rates are fresh; after that they are used while a refresh runs. */
-  AUTOVIBE_FX_TTL_S: z.coerce.number().int().positive().default(600),
-  /** Seconds after the last successful fetch beyond which conversion refuses instead of guessing. */
-  AUTOVIBE_FX_MAX_STALE_S: z.coerce
-    .number()
-    .int()
-    .positive()
-    .default(48 * 3600),
-  /** Seconds a source that failed is left alone before it is asked again. */
-  AUTOVIBE_FX_RETRY_S: z.coerce.number().int().min(0).default(30),
-  /** Snapshot chunk stores: the primary region and the region every snapshot is replicated to. */
-  AUTOVIBE_SNAPSHOT_PRIMARY_DIR: z.string().optional(),
-  AUTOVIBE_SNAPSHOT_REPLICA_DIR: z.string().optional(),
-  /** Card payments: a Stripe secret key, and optionally another API base (stripe-mock in tests). */
-  STRIPE_SECRET_KEY: z.string().optional(),
-  STRIPE_API_BASE: z.url('STRIPE_API_BASE must be a URL such as http://127.0.0.1:12111').optional(),
-  /** ETH payments: a JSON-RPC endpoint and how many confirmations make a transfer final. */
-  ETH_RPC_URL: z.url('ETH_RPC_URL must be a URL').optional(),
-  ETH_CONFIRMATIONS: z.coerce.number().int().min(1).max(1000).default(12),
-  /** TON payments: a toncenter-compatible HTTP API (v2) and its key. */
-  TON_API_URL: z.url('TON_API_URL must be a URL').optional(),
-  TON_API_KEY: z.string().optional(),
-  /** Seconds between checks of an open crypto invoice. */
-  PAYMENT_POLL_SECONDS: z.coerce.number().int().min(1).max(3600).default(15),
-});
+const envSchema = z
+  .object({
+    AUTOVIBE_HOME: z.string().default(path.resolve('.autovibe')),
+    DATABASE_URL: z.string().optional(),
+    TEMPORAL_ADDRESS: z.string().optional(),
+    TEMPORAL_NAMESPACE: z.string().default('default'),
+    TEMPORAL_TASK_QUEUE: z.string().default(TASK_QUEUES.machines),
+    PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+    HOST: z.string().default('127.0.0.1'),
+    AUTOVIBE_ADMIN_KEY: z.string().min(16, 'AUTOVIBE_ADMIN_KEY must be at least 16 characters').optional(),
+    /** Requests per API key per minute (per api process); more get 429 with Retry-After. */
+    AUTOVIBE_RATE_LIMIT: z.coerce.number().int().min(1, 'AUTOVIBE_RATE_LIMIT must be at least 1 (requests per key per minute)').default(3000),
+    /** Model prices over the defaults in code, as JSON: `{ "claude-code": { "claude-sonnet-4-5": { "input": "3", … } } }`. */
+    AUTOVIBE_MODEL_PRICES: z.string().optional(),
+    /** The same document read from a file (applied first; AUTOVIBE_MODEL_PRICES on top). */
+    AUTOVIBE_MODEL_PRICES_FILE: z.string().optional(),
+    /** URL schemes a project's repoUrl may use, comma-separated (of https, ssh, git, http). */
+    AUTOVIBE_REPO_URL_SCHEMES: z
+      .string()
+      .regex(/^(https|ssh|git|http)(,(https|ssh|git|http))*$/, 'must be a comma-separated list of: https, ssh, git, http')
+      .default(DEFAULT_REPO_URL_SCHEMES.join(',')),
+    /** Seconds a repoUrl clone may take, and the most it may bring (MiB), before it is refused and removed. */
+    AUTOVIBE_CLONE_TIMEOUT_S: z.coerce.number().int().min(1).max(86_400).default(300),
+    AUTOVIBE_CLONE_MAX_MB: z.coerce.number().int().min(1).default(1024),
+    /** Idempotency-Key: how long a repeat waits for the request holding its key (ms), and when a held key counts as abandoned (s). */
+    AUTOVIBE_IDEMPOTENCY_WAIT_MS: z.coerce.number().int().min(0).max(600_000).default(10_000),
+    AUTOVIBE_IDEMPOTENCY_STALE_S: z.coerce.number().int().min(1).default(900),
+    /** 1: every 2xx JSON answer is checked against its route's declared response schema (a mismatch is a 500); tests turn it on. */
+    AUTOVIBE_VALIDATE_RESPONSES: z.enum(['0', '1'], { error: 'AUTOVIBE_VALIDATE_RESPONSES must be 0 or 1' }).default('0'),
+    LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    /** Seconds without a heartbeat before a machine's activity is considered lost and retried. */
+    AUTOVIBE_HEARTBEAT_TIMEOUT_S: z.coerce.number().int().positive().default(20),
+    /** Where scripts/install-agent-clis put the agent CLIs (mounted read-only into sandboxes). */
+    AUTOVIBE_TOOLS_DIR: z.string().default(path.resolve('.autovibe/tools')),
+    /** Image the `container` provider runs machines in (built locally; no registry pulls). */
+    AUTOVIBE_CONTAINER_IMAGE: z.string().default('localhost/autovibe-machine:latest'),
+    /**
+     * Where agent machines on `container` get node and the C libraries their CLIs link: `host` binds the
+     * worker host's /usr, /lib and /lib64 read-only; `image` expects the image to carry them.
+     */
+    AUTOVIBE_CONTAINER_AGENT_RUNTIME: z.enum(['host', 'image']).default('host'),
+    /** Warm pools: `provider:profile=min[..max]`, comma-separated, e.g. `container:lightweight=1..4`. */
+    AUTOVIBE_WARM_POOLS: z
+      .string()
+      .regex(/^$|^[a-z0-9-]+:[a-z0-9-]+=\d+(\.\.\d+)?(,[a-z0-9-]+:[a-z0-9-]+=\d+(\.\.\d+)?)*$/, 'must look like container:lightweight=1..4')
+      .default(''),
+    /** How many machines each provider runs at once before placement spills to the next: `local=8,container=4`. */
+    AUTOVIBE_PROVIDER_CAPACITY: z
+      .string()
+      .regex(/^$|^[a-z0-9-]+=\d+(,[a-z0-9-]+=\d+)*$/, 'must look like local=8,container=4')
+      .default(''),
+    /** Seconds between runs of the reconciliation schedule (leaked instances, warm pools); 0 = no schedule. */
+    AUTOVIBE_RECONCILE_EVERY_S: z.coerce.number().int().min(0).default(60),
+    /** Instances younger than this are never reclaimed: their machine row may still be on its way. */
+    AUTOVIBE_RECONCILE_MIN_AGE_S: z.coerce.number().int().min(0).default(60),
+    /** The ECB daily reference rates (XML); "off" disables the source. */
+    AUTOVIBE_FX_ECB_URL: z.string().default('https://www.ecb.europa.eu/stats/eurofxref/eurofxref-daily.xml'),
+    /** Coinbase's public exchange-rates JSON (base USD); "off" disables the source. */
+    AUTOVIBE_FX_CRYPTO_URL: z.string().default('https://api.coinbase.com/v2/exchange-rates?currency=USD'),
+    /** Fixed rates that win over fetched ones, e.g. "EUR/USD=1.08,USD/CAD=1.37". */
+    AUTOVIBE_FX_FIXED_RATES: z.string().default(''),
+    /** Seconds fetched rates are fresh; after that they are used while a refresh runs. */
+    AUTOVIBE_FX_TTL_S: z.coerce.number().int().positive().default(600),
+    /** Seconds after the last successful fetch beyond which conversion refuses instead of guessing. */
+    AUTOVIBE_FX_MAX_STALE_S: z.coerce
+      .number()
+      .int()
+      .positive()
+      .default(48 * 3600),
+    /** Seconds a source that failed is left alone before it is asked again. */
+    AUTOVIBE_FX_RETRY_S: z.coerce.number().int().min(0).default(30),
+    /** Snapshot chunk stores: the primary region and the region every snapshot is replicated to. */
+    AUTOVIBE_SNAPSHOT_PRIMARY_DIR: z.string().optional(),
+    AUTOVIBE_SNAPSHOT_REPLICA_DIR: z.string().optional(),
+    /** Card payments: a Stripe secret key, and optionally another API base (stripe-mock in tests). */
+    STRIPE_SECRET_KEY: z.string().optional(),
+    STRIPE_API_BASE: z.url('STRIPE_API_BASE must be a URL such as http://127.0.0.1:12111').optional(),
+    /** ETH payments: a JSON-RPC endpoint and how many confirmations make a transfer final. */
+    ETH_RPC_URL: z.url('ETH_RPC_URL must be a URL').optional(),
+    ETH_CONFIRMATIONS: z.coerce.number().int().min(1).max(1000).default(12),
+    /** The deployment's ETH receiving address: every project's ETH invoices are paid to it (told apart by amount). */
+    ETH_RECEIVING_ADDRESS: z
+      .string()
+      .refine((a) => isAddress(a), 'must be an ETH address: 0x and 40 hex digits (a mixed-case address must carry a valid EIP-55 checksum)')
+      .optional(),
+    /** TON payments: a toncenter-compatible HTTP API (v2) and its key. */
+    TON_API_URL: z.url('TON_API_URL must be a URL').optional(),
+    TON_API_KEY: z.string().optional(),
+    /** The deployment's TON receiving address: every project's TON invoices are paid to it (told apart by comment). */
+    TON_RECEIVING_ADDRESS: z
+      .string()
+      .refine((a) => {
+        try {
+          Address.parse(a);
+          return true;
+        } catch {
+          return false;
+        }
+      }, 'must be a TON address (raw 0:<64 hex> or user-friendly base64)')
+      .optional(),
+    /** Seconds between checks of an open crypto invoice. */
+    PAYMENT_POLL_SECONDS: z.coerce.number().int().min(1).max(3600).default(15),
+  })
+  .superRefine((e, ctx) => {
+    // A chain half set up would take invoices nobody can pay or check: both settings or neither.
+    const pairs: Array<[string, unknown, string, unknown]> = [
+      ['ETH_RPC_URL', e.ETH_RPC_URL, 'ETH_RECEIVING_ADDRESS', e.ETH_RECEIVING_ADDRESS],
+      ['TON_API_URL', e.TON_API_URL, 'TON_RECEIVING_ADDRESS', e.TON_RECEIVING_ADDRESS],
+    ];
+    for (const [a, av, b, bv] of pairs) {
+      if (av && !bv)
+        ctx.addIssue({ code: 'custom', path: [b], message: `is required when ${a} is set (the deployment's own receiving address; tenants cannot give one)` });
+      if (bv && !av) ctx.addIssue({ code: 'custom', path: [a], message: `is required when ${b} is set (where the worker reads that chain)` });
+    }
+  });
 
 export interface Config {
   home: string;
@@ -110,14 +160,21 @@ export interface Config {
   /** Chunk-store directories by region: `primary` takes every snapshot, `replica` a copy of each. */
   snapshotRegions: { primary: string; replica: string };
   payments: PaymentsConfig;
+  /** USD prices of model tokens by agent type and model (defaults in domain/machine-types.ts); an unpriced model is refused. */
+  modelPrices: PriceTables;
+  /** What a project's repoUrl may be and how much a clone may take. */
+  repos: { schemes: RepoUrlScheme[]; cloneTimeoutMs: number; cloneMaxBytes: number };
+  idempotency: { waitMs: number; staleAfterSeconds: number };
   /** The environment credentials and model endpoints are read from (never passed to sandboxes). */
   env: NodeJS.ProcessEnv;
 }
 
 export interface PaymentsConfig {
   stripe: { secretKey: string; apiBase: string | undefined } | undefined;
-  eth: { rpcUrl: string; confirmations: number } | undefined;
-  ton: { apiUrl: string; apiKey: string | undefined } | undefined;
+  /** `address`: the deployment's receiving address (EIP-55 checksummed), never a tenant's. */
+  eth: { rpcUrl: string; confirmations: number; address: string } | undefined;
+  /** `address`: the deployment's receiving address (as configured), never a tenant's. */
+  ton: { apiUrl: string; apiKey: string | undefined; address: string } | undefined;
   pollSeconds: number;
 }
 
@@ -134,6 +191,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   }
   const e = parsed.data;
   const home = path.resolve(e.AUTOVIBE_HOME);
+  const modelPrices = loadModelPrices(e.AUTOVIBE_MODEL_PRICES_FILE, e.AUTOVIBE_MODEL_PRICES);
   return {
     home,
     databaseUrl: e.DATABASE_URL || undefined,
@@ -186,10 +244,40 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     payments: {
       stripe: e.STRIPE_SECRET_KEY ? { secretKey: e.STRIPE_SECRET_KEY, apiBase: e.STRIPE_API_BASE } : undefined,
-      eth: e.ETH_RPC_URL ? { rpcUrl: e.ETH_RPC_URL, confirmations: e.ETH_CONFIRMATIONS } : undefined,
-      ton: e.TON_API_URL ? { apiUrl: e.TON_API_URL, apiKey: e.TON_API_KEY } : undefined,
+      eth:
+        e.ETH_RPC_URL && e.ETH_RECEIVING_ADDRESS
+          ? { rpcUrl: e.ETH_RPC_URL, confirmations: e.ETH_CONFIRMATIONS, address: getAddress(e.ETH_RECEIVING_ADDRESS) }
+          : undefined,
+      ton: e.TON_API_URL && e.TON_RECEIVING_ADDRESS ? { apiUrl: e.TON_API_URL, apiKey: e.TON_API_KEY, address: e.TON_RECEIVING_ADDRESS } : undefined,
       pollSeconds: e.PAYMENT_POLL_SECONDS,
     },
+    modelPrices,
+    repos: {
+      schemes: [...new Set(e.AUTOVIBE_REPO_URL_SCHEMES.split(','))] as RepoUrlScheme[],
+      cloneTimeoutMs: e.AUTOVIBE_CLONE_TIMEOUT_S * 1000,
+      cloneMaxBytes: e.AUTOVIBE_CLONE_MAX_MB * 1024 * 1024,
+    },
+    idempotency: { waitMs: e.AUTOVIBE_IDEMPOTENCY_WAIT_MS, staleAfterSeconds: e.AUTOVIBE_IDEMPOTENCY_STALE_S },
     env,
   };
+}
+
+/** The price tables: the defaults, then the file's overrides, then the variable's; every problem named. */
+function loadModelPrices(file: string | undefined, json: string | undefined): PriceTables {
+  let tables = defaultPriceTables();
+  const sources: Array<[string, () => string]> = [];
+  if (file) sources.push([`AUTOVIBE_MODEL_PRICES_FILE (${file})`, () => fs.readFileSync(file, 'utf8')]);
+  if (json) sources.push(['AUTOVIBE_MODEL_PRICES', () => json]);
+  for (const [name, read] of sources) {
+    let doc: unknown;
+    try {
+      doc = JSON.parse(read());
+    } catch (err) {
+      throw new ConfigError(`invalid configuration: ${name}: ${(err as Error).message}`);
+    }
+    const applied = applyPriceOverrides(tables, doc);
+    if (!applied.ok) throw new ConfigError(`invalid configuration: ${applied.problems.map((p) => `${name}: ${p}`).join('; ')}`);
+    tables = applied.tables;
+  }
+  return tables;
 }

@@ -51,10 +51,22 @@ export function isCurrencyCode(code: string): code is CurrencyCode {
 const DECIMAL = /^(-)?(\d+)(?:\.(\d+))?$/;
 
 /**
+ * The ledger's range: Postgres numeric(38,18) holds 20 whole digits, so |units| < 10^38.
+ * parseAmount refuses anything beyond it, never clamps it.
+ */
+export const LEDGER_MAX_UNITS = 10n ** 38n - 1n;
+/**
+ * The largest amount the api takes (budgets, limits, top-ups, credits): 10^12 of a currency's
+ * main unit. The headroom below the ledger's range keeps an amount converted at any plausible
+ * rate, or summed over many rows, inside the numeric(38,18) columns.
+ */
+export const MAX_INPUT_UNITS = 10n ** 12n * SCALE_FACTOR;
+
+/**
  * Parses a decimal string into ledger units.
  * @example parseAmount('10.50', 'USD') === 10_500_000_000_000_000_000n
  */
-export function parseAmount(text: string, currency: CurrencyCode, opts: { allowNegative?: boolean } = {}): bigint {
+export function parseAmount(text: string, currency: CurrencyCode, opts: { allowNegative?: boolean; max?: bigint } = {}): bigint {
   const m = DECIMAL.exec(text.trim());
   if (!m) throw new MoneyError(`"${text}" is not a decimal amount (use digits with an optional "." e.g. "10.00")`);
   const [, sign, whole, frac = ''] = m;
@@ -63,7 +75,14 @@ export function parseAmount(text: string, currency: CurrencyCode, opts: { allowN
     throw new MoneyError(`"${text}" has ${frac.length} decimals; ${currency} allows at most ${precision}`);
   }
   if (sign && !opts.allowNegative) throw new MoneyError(`"${text}" is negative; the amount must be zero or more`);
-  const units = BigInt(whole!) * SCALE_FACTOR + BigInt(frac.padEnd(LEDGER_SCALE, '0'));
+  const max = opts.max ?? LEDGER_MAX_UNITS;
+  const digits = whole!.replace(/^0+(?=\d)/, '');
+  // Checked on the text first: a huge digit string never becomes a huge bigint.
+  const tooLarge = () =>
+    new MoneyError(`"${text.length > 40 ? `${text.slice(0, 40)}…` : text}" is beyond the ledger's range; at most ${formatAmount(max, currency)} ${currency}`);
+  if (digits.length > max.toString().length - LEDGER_SCALE + 1) throw tooLarge();
+  const units = BigInt(digits) * SCALE_FACTOR + BigInt(frac.padEnd(LEDGER_SCALE, '0'));
+  if (units > max) throw tooLarge();
   return sign ? -units : units;
 }
 

@@ -5,7 +5,8 @@
  * platform's disfavour only where said (an invoice rounds up: the payer never underpays).
  */
 import type { BudgetPeriod } from './budget.js';
-import { CURRENCIES, LEDGER_SCALE, MoneyError, parseAmount, type CurrencyCode } from './money.js';
+import type { Ratio } from './fx.js';
+import { CURRENCIES, LEDGER_SCALE, MoneyError, type CurrencyCode } from './money.js';
 
 export const PAYMENT_METHOD_KINDS = ['credits', 'card', 'crypto', 'manual'] as const;
 export type PaymentMethodKind = (typeof PAYMENT_METHOD_KINDS)[number];
@@ -24,8 +25,8 @@ export const CHAIN_COINS: Record<Chain, { coin: CurrencyCode; decimals: number }
 export type PaymentMethod =
   | { kind: 'credits'; maxTries?: number }
   | { kind: 'card'; customer: string; paymentMethod: string; maxTries?: number }
-  /** `rate`: the price of one coin in the top-up's currency, needed when the top-up is not in the coin itself. */
-  | { kind: 'crypto'; chain: Chain; address: string; rate?: string; timeoutSeconds: number; maxTries?: number }
+  /** The receiving address and the conversion rate come from the deployment (configuration, live FX), never from the method. */
+  | { kind: 'crypto'; chain: Chain; timeoutSeconds: number; maxTries?: number }
   | { kind: 'manual'; timeoutSeconds: number };
 
 export type PaymentStatus = 'running' | 'manual_required' | 'succeeded' | 'failed';
@@ -48,25 +49,31 @@ export function stripeMinorUnits(units: bigint, currency: CurrencyCode): number 
 }
 
 /**
- * What a crypto invoice asks for, in the chain's base units. A top-up in the coin itself is paid
- * exactly; any other currency needs `rate` (price of one coin in that currency) and rounds up.
- * @example invoiceBaseUnits(parseAmount('30.00', 'USD'), 'USD', 'eth', '3000') === 10n ** 16n
+ * What a crypto invoice asks for before its tag, in the chain's base units. A top-up in the coin
+ * itself is paid exactly; any other currency goes through `ratio` (coins per unit of the top-up
+ * currency: the deployment's live FX rate, never a tenant's) and rounds up, so the payer never
+ * underpays.
+ * @example invoiceBaseUnits(parseAmount('30.00', 'USD'), 'USD', 'eth', { num: 1n, den: 3000n }) === 10n ** 16n
  */
-export function invoiceBaseUnits(units: bigint, currency: CurrencyCode, chain: Chain, rate?: string): bigint {
+export function invoiceBaseUnits(units: bigint, currency: CurrencyCode, chain: Chain, ratio?: Ratio): bigint {
   const { coin, decimals } = CHAIN_COINS[chain];
   const toBase = 10n ** BigInt(LEDGER_SCALE - decimals);
   let coinUnits: bigint;
   if (currency === coin) coinUnits = units;
   else {
-    if (!rate) throw new MoneyError(`a ${currency} top-up paid in ${coin} needs the method's "rate" (price of 1 ${coin} in ${currency})`);
-    const price = parseAmount(rate, currency);
-    if (price <= 0n) throw new MoneyError('rate must be more than zero');
-    // units / price coins, in ledger units of the coin, rounded up.
-    const scale = 10n ** BigInt(LEDGER_SCALE);
-    coinUnits = (units * scale + price - 1n) / price;
+    if (!ratio) throw new MoneyError(`a ${currency} top-up paid in ${coin} needs a ${currency}→${coin} exchange rate`);
+    if (ratio.num <= 0n || ratio.den <= 0n) throw new MoneyError('an exchange rate must be more than zero');
+    coinUnits = (units * ratio.num + ratio.den - 1n) / ratio.den;
   }
   return (coinUnits + toBase - 1n) / toBase;
 }
+
+/**
+ * ETH invoices to the deployment's one address are told apart by amount: each adds a tag of
+ * 1..ETH_TAG_SPACE-1 wei (under a gwei: far below any fee) chosen so that no two invoices to the
+ * address ever ask for the same amount, and only a transfer of exactly that amount pays it.
+ */
+export const ETH_TAG_SPACE = 1_000_000_000n;
 
 /** The currencies a top-up may be in: every ledger currency (each method checks what it can take). */
 export function isTopupCurrency(code: string): code is CurrencyCode {

@@ -12,6 +12,8 @@ import * as m009 from './20261127_009_snapshots.js';
 import * as m006 from './20261127_006_payments.js';
 import * as m013 from './20261127_013_instance_snapshots.js';
 import * as m014 from './20261206_014_tenancy.js';
+import * as m015 from './20261206_015_idempotency_reservations.js';
+import * as m031 from './20261206_031_crypto_invoice_matching.js';
 
 interface Migration {
   up(db: Knex): Promise<void>;
@@ -33,6 +35,8 @@ const MIGRATIONS: Array<[string, Migration]> = [
   ['20261127_006_payments', m006],
   ['20261127_013_instance_snapshots', m013],
   ['20261206_014_tenancy', m014],
+  ['20261206_015_idempotency_reservations', m015],
+  ['20261206_031_crypto_invoice_matching', m031],
 ];
 
 export const migrationSource: Knex.MigrationSource<[string, Migration]> = {

@@ -6,6 +6,8 @@ export const COST_CATEGORIES = ['api', 'infra', 'storage', 'network', 'cache'] a
 export type CostCategory = (typeof COST_CATEGORIES)[number];
 
 export interface CostEvent {
+  /** Position in the cost log (a paging cursor). */
+  seq: string;
   idempotencyKey: string;
   projectId: string;
   machineId: string | null;
@@ -23,7 +25,10 @@ export interface CostEvent {
 }
 
 /** Records a cost event once per idempotency key; returns true when this call wrote it. */
-export async function recordCost(db: Db, e: CostEvent): Promise<boolean> {
+/** A cost event before it is written (the log gives it its seq). */
+export type NewCostEvent = Omit<CostEvent, 'seq'>;
+
+export async function recordCost(db: Db, e: NewCostEvent): Promise<boolean> {
   const inserted = await db('cost_events')
     .insert({
       idempotency_key: e.idempotencyKey,
@@ -48,6 +53,7 @@ export async function recordCost(db: Db, e: CostEvent): Promise<boolean> {
 
 function toCostEvent(r: Record<string, any>): CostEvent {
   return {
+    seq: String(r.seq),
     idempotencyKey: r.idempotency_key,
     projectId: r.project_id,
     machineId: r.machine_id,
@@ -65,9 +71,10 @@ function toCostEvent(r: Record<string, any>): CostEvent {
 
 export async function listCosts(
   db: Db,
-  f: { projectId?: string; machineId?: string; costCenterId?: string; since?: Date; limit?: number },
+  f: { projectId?: string; machineId?: string; costCenterId?: string; since?: Date; limit?: number; afterSeq?: string },
 ): Promise<CostEvent[]> {
   const q = db('cost_events').orderBy('seq', 'asc');
+  if (f.afterSeq) q.where('seq', '>', f.afterSeq);
   if (f.costCenterId) q.where({ cost_center_id: f.costCenterId });
   if (f.projectId) q.where({ project_id: f.projectId });
   if (f.machineId) q.where({ machine_id: f.machineId });

@@ -4,6 +4,8 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { InputError } from '../domain/errors.js';
+import { defaultFreezeLimits, withFrozenCopy } from './frozen-copy.js';
+import { redactUrlCredentials } from '../domain/repo-url.js';
 
 /**
  * Checkpoint storage in git. Each project has one bare repository; every checkpoint is a commit
@@ -45,20 +47,100 @@ export async function initProjectRepo(repoPath: string, date: Date): Promise<str
   return commitTree(repoPath, EMPTY_TREE, [], 'root checkpoint', date);
 }
 
-/** Clones `repoUrl` (bare); the root checkpoint is its HEAD, or an empty commit for an empty repository. */
-export async function cloneProjectRepo(repoUrl: string, repoPath: string, date: Date): Promise<string> {
+export interface CloneLimits {
+  /** URL schemes git may use, also for redirects (checked again here: the route checked the URL). */
+  schemes: readonly string[];
+  timeoutMs: number;
+  maxBytes: number;
+}
+
+/**
+ * Clones `repoUrl` (bare); the root checkpoint is its HEAD, or an empty commit for an empty
+ * repository. The clone is bounded: killed (with every git process it started) after
+ * `timeoutMs` or once the repository on disk passes `maxBytes`, and then removed. Git may
+ * speak only the allowed protocols (no file://, no ext:: even via a redirect), never prompts,
+ * and its messages are stripped of any credentials before they reach the caller.
+ */
+export async function cloneProjectRepo(repoUrl: string, repoPath: string, date: Date, limits: CloneLimits): Promise<string> {
   await fs.mkdir(path.dirname(repoPath), { recursive: true });
   try {
-    await git(['clone', '--quiet', '--bare', '--', repoUrl, repoPath]);
+    await boundedClone(repoUrl, repoPath, limits);
   } catch (e) {
     await fs.rm(repoPath, { recursive: true, force: true });
-    throw new InputError(`repoUrl could not be cloned: ${(e as Error).message}`, { field: 'repoUrl' });
+    throw new InputError(`repoUrl could not be cloned: ${redactUrlCredentials((e as Error).message)}`, { field: 'repoUrl' });
   }
   try {
     return (await git(['--git-dir', repoPath, 'rev-parse', '--verify', 'HEAD^{commit}'])).trim();
   } catch {
     return commitTree(repoPath, EMPTY_TREE, [], 'root checkpoint', date);
   }
+}
+
+const mib = (bytes: number) => `${Math.round((bytes / 1024 / 1024) * 10) / 10} MiB`;
+
+async function boundedClone(repoUrl: string, repoPath: string, limits: CloneLimits): Promise<void> {
+  const protocols = limits.schemes.flatMap((s) => ['-c', `protocol.${s}.allow=always`]);
+  const args = ['-c', 'protocol.allow=never', ...protocols, 'clone', '--quiet', '--bare', '--no-local', '--', repoUrl, repoPath];
+  // Its own process group, so a timeout also ends git-remote-*, index-pack and ssh.
+  const child = spawn('git', args, {
+    detached: true,
+    stdio: ['ignore', 'ignore', 'pipe'],
+    env: {
+      ...process.env,
+      ...IDENTITY,
+      GIT_TERMINAL_PROMPT: '0',
+      GIT_ASKPASS: 'true',
+      SSH_ASKPASS: 'true',
+      GIT_SSH_COMMAND: 'ssh -o BatchMode=yes',
+      GIT_PROTOCOL_FROM_USER: '0',
+      GIT_ALLOW_PROTOCOL: limits.schemes.join(':'),
+    },
+  });
+  let stderr = '';
+  child.stderr!.on('data', (d: Buffer) => {
+    if (stderr.length < 8192) stderr += d.toString();
+  });
+  let stopped: string | null = null;
+  const stop = (why: string) => {
+    stopped ??= why;
+    try {
+      process.kill(-child.pid!, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  };
+  const timer = setTimeout(() => stop(`it took longer than ${Math.round(limits.timeoutMs / 1000)} s`), limits.timeoutMs);
+  const tooLarge = `it is larger than the limit of ${mib(limits.maxBytes)}`;
+  const watcher = setInterval(() => {
+    void diskUsage(repoPath).then((bytes) => {
+      if (bytes > limits.maxBytes) stop(tooLarge);
+    });
+  }, 200);
+  try {
+    const code = await new Promise<number | null>((resolve, reject) => {
+      child.on('error', reject);
+      child.on('close', resolve);
+    });
+    if (stopped) throw new GitError(stopped);
+    if (code !== 0) throw new GitError(stderr.trim() || `git clone exited with ${code}`);
+  } finally {
+    clearTimeout(timer);
+    clearInterval(watcher);
+  }
+  // A clone that finished between two looks is measured once more.
+  if ((await diskUsage(repoPath)) > limits.maxBytes) throw new GitError(tooLarge);
+}
+
+/** Bytes of the files under `dir` (0 when it does not exist yet). */
+async function diskUsage(dir: string): Promise<number> {
+  let total = 0;
+  const entries = await fs.readdir(dir, { recursive: true, withFileTypes: true }).catch(() => []);
+  for (const entry of entries) {
+    if (!entry.isFile()) continue;
+    const st = await fs.stat(path.join(entry.parentPath, entry.name)).catch(() => null);
+    total += st?.size ?? 0;
+  }
+  return total;
 }
 
 async function commitTree(repoPath: string, tree: string, parents: string[], message: string, date: Date): Promise<string> {
@@ -105,16 +187,31 @@ export async function resetWorkspace(repoPath: string, workspace: string, commit
 }
 
 /**
- * Commits everything in the workspace as a child of `parentCommit`, without moving the
- * worktree's HEAD. With the same files, parent, message and date the commit id is the same,
- * so a retried snapshot yields the identical commit.
+ * Commits the files of `root` as a child of `parentCommit`, without touching any worktree: `root`
+ * must be a tree no machine can change (a frozen copy, {@link withFrozenCopy}), since git resolves
+ * paths in it again while it reads. A private index starts from the parent's tree, so files the
+ * parent tracks stay tracked even where a .gitignore now matches them. With the same files, parent,
+ * message and date the commit id is the same, so a retried checkpoint yields the identical commit.
+ */
+export async function commitFiles(repoPath: string, root: string, parentCommit: string, message: string, date: Date): Promise<string> {
+  const dir = await fs.mkdtemp(path.join(repoPath, 'tmp-index-'));
+  const env = { GIT_INDEX_FILE: path.join(dir, 'index') };
+  try {
+    await git(['--git-dir', repoPath, 'read-tree', parentCommit], { env });
+    await git(['--git-dir', repoPath, '--work-tree', root, 'add', '--all', '.'], { env, cwd: root });
+    const tree = (await git(['--git-dir', repoPath, 'write-tree'], { env })).trim();
+    return await commitTree(repoPath, tree, [parentCommit], message, date);
+  } finally {
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Commits everything in a (possibly live) workspace as a child of `parentCommit`: through a frozen
+ * copy, so no link or swapped directory of the workspace is ever followed.
  */
 export async function snapshotWorkspace(repoPath: string, workspace: string, parentCommit: string, message: string, date: Date): Promise<string> {
-  const admin = worktreeAdminDir(repoPath, workspace);
-  const base = ['--git-dir', admin, '--work-tree', workspace];
-  await git([...base, 'add', '--all', '.']);
-  const tree = (await git([...base, 'write-tree'])).trim();
-  return commitTree(repoPath, tree, [parentCommit], message, date);
+  return withFrozenCopy(workspace, defaultFreezeLimits(), (copy) => commitFiles(repoPath, copy.root, parentCommit, message, date));
 }
 
 /** Removes the worktree and its files. Idempotent. */

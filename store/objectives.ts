@@ -192,9 +192,13 @@ export async function recordProgress(db: Db | Knex.Transaction, key: string, p: 
   });
 }
 
-export async function progressHistory(db: Db, id: string): Promise<ProgressRecord[]> {
-  const rows = await db('objective_progress').where({ objective_id: id }).orderBy('id');
+export async function progressHistory(db: Db, id: string, page?: { limit: number; afterSeq?: string }): Promise<Array<ProgressRecord & { seq: string }>> {
+  const q = db('objective_progress').where({ objective_id: id }).orderBy('id');
+  if (page) q.limit(page.limit);
+  if (page?.afterSeq) q.where('id', '>', page.afterSeq);
+  const rows = await q;
   return rows.map((r) => ({
+    seq: String(r.id),
     objectiveId: r.objective_id,
     progress: Number(r.progress),
     criteria: r.criteria,

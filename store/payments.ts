@@ -142,6 +142,13 @@ export async function upsertAttempt(
   await db('payment_attempts').insert(row).onConflict(['payment_id', 'seq']).merge(merge);
 }
 
+/** Adds `details` to an attempt's details without touching its status. */
+export async function mergeAttemptDetails(db: Conn, paymentId: string, seq: number, details: Record<string, unknown>): Promise<void> {
+  await db('payment_attempts')
+    .where({ payment_id: paymentId, seq })
+    .update({ details: db.raw('payment_attempts.details || ?::jsonb', [JSON.stringify(details)]) });
+}
+
 /** Raises an attempt's try count to `tries` (the activity's attempt number). */
 export async function countAttemptTry(db: Conn, paymentId: string, seq: number, tries: number): Promise<void> {
   await db('payment_attempts')
@@ -240,37 +247,77 @@ export async function useCredits(db: Db, u: { paymentId: string; projectId: stri
 
 // ---- crypto invoices ----------------------------------------------------------------------
 
+/** The exchange rate an invoice was converted with (from the deployment's FX service). */
+export interface InvoiceFx {
+  from: CurrencyCode;
+  to: CurrencyCode;
+  rate: string;
+  source: string;
+  asOf: string;
+  fetchedAt: string;
+}
+
 export interface CryptoInvoice {
   id: string;
   paymentId: string;
   chain: Chain;
   address: string;
+  /** What the payer sends, in base units (wei, nanoton): the converted amount plus `tag`. */
   amountBase: bigint;
+  /** Base units added to make the amount unique at the address (0 when matched by memo). */
+  tag: bigint;
+  /** The text comment a TON transfer must carry; null for invoices matched by amount. */
+  memo: string | null;
+  fx: InvoiceFx | null;
   status: 'open' | 'paid' | 'expired';
   fromBlock: string | null;
   txHash: string | null;
   confirmations: number;
   deadline: string;
+  createdAt: string;
 }
 
+const wholeNumber = (v: unknown) => BigInt(String(v ?? '0').split('.')[0]!);
 const toInvoice = (r: Record<string, any>): CryptoInvoice => ({
   id: r.id,
   paymentId: r.payment_id,
   chain: r.chain,
   address: r.address,
-  amountBase: BigInt(String(r.amount_base).split('.')[0]!),
+  amountBase: wholeNumber(r.amount_base),
+  tag: wholeNumber(r.tag),
+  memo: r.memo ?? null,
+  fx: typeof r.fx === 'string' ? JSON.parse(r.fx) : (r.fx ?? null),
   status: r.status,
   fromBlock: r.from_block,
   txHash: r.tx_hash,
   confirmations: r.confirmations,
   deadline: iso(r.deadline)!,
+  createdAt: iso(r.created_at)!,
 });
 
-/** Opens the invoice `id` once; a repeated call returns the invoice opened first. */
+/**
+ * Opens the invoice `id` once; a repeated call returns the invoice opened first. `matchKey` is what
+ * tells the invoice's transfer apart at its address ('amount:<base units>' or 'memo:<comment>'):
+ * when another invoice to the address already holds it, nothing is written and the answer is
+ * null, so the caller picks another amount. One statement, so concurrent openers cannot both win.
+ */
 export async function openInvoice(
   db: Conn,
-  i: { id: string; paymentId: string; chain: Chain; address: string; amountBase: bigint; fromBlock: string | null; deadline: Date },
-): Promise<CryptoInvoice> {
+  i: {
+    id: string;
+    paymentId: string;
+    chain: Chain;
+    address: string;
+    amountBase: bigint;
+    tag: bigint;
+    memo: string | null;
+    matchKey: string;
+    fx: InvoiceFx | null;
+    fromBlock: string | null;
+    deadline: Date;
+  },
+): Promise<CryptoInvoice | null> {
+  // ON CONFLICT DO NOTHING covers both the id and the (chain, address, match_key) index.
   await db('crypto_invoices')
     .insert({
       id: i.id,
@@ -278,13 +325,17 @@ export async function openInvoice(
       chain: i.chain,
       address: i.address,
       amount_base: i.amountBase.toString(),
+      tag: i.tag.toString(),
+      memo: i.memo,
+      match_key: i.matchKey,
+      fx: i.fx ? JSON.stringify(i.fx) : null,
       status: 'open',
       from_block: i.fromBlock,
       deadline: i.deadline,
     })
-    .onConflict('id')
+    .onConflict()
     .ignore();
-  return (await getInvoice(db, i.id))!;
+  return getInvoice(db, i.id);
 }
 
 export async function getInvoice(db: Conn, id: string): Promise<CryptoInvoice | null> {
@@ -296,6 +347,24 @@ export async function getInvoice(db: Conn, id: string): Promise<CryptoInvoice | 
 export async function usedTxHashes(db: Conn, chain: Chain, hashes: string[]): Promise<Set<string>> {
   if (!hashes.length) return new Set();
   return new Set(await db('crypto_invoices').where({ chain }).whereIn('tx_hash', hashes).pluck('tx_hash'));
+}
+
+/**
+ * Ties the transfer `txHash` to invoice `id` (and notes its confirmations). False when the
+ * transfer already pays another invoice: the unique (chain, tx_hash) index refuses the second
+ * claim, however the two checks race.
+ */
+export async function claimInvoiceTx(db: Conn, id: string, c: { txHash: string; confirmations: number; paid: boolean }): Promise<boolean> {
+  try {
+    const n = await db('crypto_invoices')
+      .where({ id })
+      .andWhere((q) => q.whereNull('tx_hash').orWhere('tx_hash', c.txHash))
+      .update({ tx_hash: c.txHash, confirmations: c.confirmations, ...(c.paid ? { status: 'paid' } : {}) });
+    return n > 0;
+  } catch (e) {
+    if ((e as { code?: string }).code === '23505') return false;
+    throw e;
+  }
 }
 
 export async function updateInvoice(db: Conn, id: string, u: { status?: CryptoInvoice['status']; txHash?: string; confirmations?: number }): Promise<void> {

@@ -121,7 +121,10 @@ export class ChunkStore {
   }
 }
 
-/** Runs `fn`; on EACCES (the machine made the entry unreadable to its owner) lends the owner `bits` for the call. */
+/**
+ * Runs `fn`; on EACCES (the machine made the entry unreadable to its owner) lends the owner `bits` for the call.
+ * chmod follows links: only for trees no machine is changing (frozen copies, a workspace being restored).
+ */
 async function withAccess<T>(abs: string, mode: number, bits: number, fn: () => Promise<T>): Promise<T> {
   try {
     return await fn();
@@ -225,9 +228,6 @@ export class TreeMemory {
 
 /** Wider than the coarsest timestamp granularity of the file systems a workspace lives on. */
 const RACY_MARGIN_MS = 2_000;
-
-/** The memory of the workspaces this process snapshots (storeSnapshot uses it). */
-export const workspaceMemory = new TreeMemory();
 
 /**
  * Splits every file into chunks, writing each chunk the store does not have yet. With `memory`,
@@ -336,11 +336,19 @@ async function forEachLimit<T>(items: readonly T[], limit: number, fn: (item: T,
 export async function storeSnapshot(
   db: Db,
   regions: Regions,
-  input: { checkpointId: string; projectId: string; root: string; source: 'workspace' | 'commit' },
+  input: {
+    checkpointId: string;
+    projectId: string;
+    /** A tree no machine can change: a frozen copy of a live workspace, or a commit's files. */
+    root: string;
+    source: 'workspace' | 'commit';
+    /** What earlier snapshots of the same `root` read (only for a root that outlives one snapshot). */
+    memory?: TreeMemory;
+  },
 ): Promise<SnapshotSummary> {
   const existing = await getSnapshot(db, input.checkpointId);
   if (existing) return existing;
-  const result = await storeTree(input.root, new ChunkStore(regions.primary), db, input.source === 'workspace' ? workspaceMemory : undefined);
+  const result = await storeTree(input.root, new ChunkStore(regions.primary), db, input.memory);
   await db.transaction(async (trx) => {
     const inserted = await trx('snapshots')
       .insert({

@@ -1,6 +1,9 @@
+import path from 'node:path';
+import os from 'node:os';
 import fs from 'node:fs';
 import { PassThrough } from 'node:stream';
 import Docker from 'dockerode';
+import { ensureMachineImage } from './container-image.js';
 import { PROFILES, type ProfileId } from '../../domain/machines.js';
 import type { ComputeProvider, ExecRequest, ExecResult, Instance, ProvisionRequest } from './provider.js';
 
@@ -18,7 +21,14 @@ export const LABELS = {
 export interface ContainerProviderOptions {
   /** Unix socket of a Docker Engine API (docker, or `podman system service`). */
   socketPath: string | undefined;
+  /**
+   * Finds the socket again when there was none (or it stopped answering), so docker or podman
+   * installed after the worker started is picked up at the next availability check.
+   */
+  resolveSocket?: () => string | undefined;
   image: string;
+  /** Where the busybox root of a missing default image is built (see container-image.ts). */
+  imageCacheDir?: string;
   /** This deployment's name on shared Docker hosts (the task queue by default). */
   deployment: string;
 }
@@ -41,10 +51,21 @@ const statusOf = (err: unknown) => (err as { statusCode?: number }).statusCode;
  */
 export class ContainerProvider implements ComputeProvider {
   readonly id = 'container' as const;
-  private readonly docker: Docker | null;
+  private docker: Docker | null;
+  private socketPath: string | undefined;
 
   constructor(private readonly opts: ContainerProviderOptions) {
+    this.socketPath = opts.socketPath;
     this.docker = opts.socketPath ? new Docker({ socketPath: opts.socketPath }) : null;
+  }
+
+  /** Looks for the socket again (a runtime installed or started after this worker). */
+  private refreshSocket(): void {
+    const found = this.opts.resolveSocket?.();
+    if (found && found !== this.socketPath) {
+      this.socketPath = found;
+      this.docker = new Docker({ socketPath: found });
+    }
   }
 
   private api(): Docker {
@@ -53,22 +74,22 @@ export class ContainerProvider implements ComputeProvider {
   }
 
   async availability(): Promise<{ available: boolean; reason?: string }> {
+    if (!this.docker) this.refreshSocket();
     if (!this.docker) {
       return { available: false, reason: 'no Docker-compatible socket found: run `podman system service` or docker and set AUTOVIBE_CONTAINER_SOCKET' };
     }
     try {
       await this.docker.ping();
     } catch (err) {
-      return { available: false, reason: `the Docker API at ${this.opts.socketPath} does not answer: ${(err as Error).message}` };
+      this.refreshSocket();
+      const answered = await this.docker.ping().then(
+        () => true,
+        () => false,
+      );
+      if (!answered) return { available: false, reason: `the Docker API at ${this.socketPath} does not answer: ${(err as Error).message}` };
     }
-    try {
-      await this.docker.getImage(this.opts.image).inspect();
-    } catch {
-      return {
-        available: false,
-        reason: `image ${this.opts.image} is missing at ${this.opts.socketPath}: build or import it (see scripts/services/podman.ts)`,
-      };
-    }
+    const problem = await ensureMachineImage(this.docker, this.opts.image, this.opts.imageCacheDir ?? path.join(os.tmpdir(), 'autovibe-image'));
+    if (problem) return { available: false, reason: `${problem} (at ${this.socketPath})` };
     return { available: true };
   }
 

@@ -1,3 +1,4 @@
+import path from 'node:path';
 import type { Config } from '../../config/index.js';
 import { createAwsEc2Provider } from './aws-ec2.js';
 import { createAwsEcsProvider } from './aws-ecs.js';
@@ -46,7 +47,13 @@ export function createProviders(config: Config): Map<ProviderId, ComputeProvider
   providers.set('local', new LocalProvider());
   providers.set(
     'container',
-    new ContainerProvider({ socketPath: defaultContainerSocket(config.env), image: config.containerImage, deployment: config.taskQueue }),
+    new ContainerProvider({
+      socketPath: defaultContainerSocket(config.env),
+      resolveSocket: () => defaultContainerSocket(config.env),
+      image: config.containerImage,
+      imageCacheDir: path.join(config.home, 'image'),
+      deployment: config.taskQueue,
+    }),
   );
   const env = config.env;
   const list = (v: string | undefined) =>

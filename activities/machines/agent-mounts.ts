@@ -20,15 +20,22 @@ export function agentDirs(config: Config, machineId: string): { homeDir: string;
 /**
  * What an agent machine sees beyond its workspace, the same on `local` and `container`: the CLIs
  * (at their host path: venv scripts name their interpreter by absolute path), the forwarder, the
- * proxy's socket dir and a writable home. Creates the host directories (a bind needs its source).
+ * proxy's socket dir and a writable home. Creates the host directories (a bind needs its source),
+ * each private to the worker (0700): the machine's own socket dir is bound into its sandbox only,
+ * read-only (connecting to a socket needs no write access to its directory), so no other machine
+ * can reach its proxy and the machine cannot replace its socket.
  */
 export function agentMounts(config: Config, machineId: string): Mount[] {
   const { homeDir, runDir } = agentDirs(config, machineId);
-  for (const d of [homeDir, runDir]) fs.mkdirSync(d, { recursive: true });
+  fs.mkdirSync(config.machinesDir, { recursive: true, mode: 0o700 });
+  for (const d of [path.dirname(runDir), homeDir, runDir]) {
+    fs.mkdirSync(d, { recursive: true, mode: 0o700 });
+    fs.chmodSync(d, 0o700);
+  }
   return [
     { source: config.toolsDir, target: config.toolsDir },
     { source: FORWARDER, target: FORWARDER_TARGET },
-    { source: runDir, target: SOCKET_DIR_TARGET, writable: true },
+    { source: runDir, target: SOCKET_DIR_TARGET },
     { source: homeDir, target: AGENT_HOME, writable: true },
   ];
 }

@@ -1,25 +1,32 @@
 import fs from 'node:fs';
 import http from 'node:http';
+import nodePath from 'node:path';
+import zlib from 'node:zlib';
 import type { ApiDialect } from '../../domain/machine-types.js';
-import { isModelCall, maxOutputTokens, requestModel, usageFromResponse, type CallUsage } from './usage.js';
+import { allowedEndpoint, requestModel, requestedMaxOutput, usageFromResponse, type CallUsage } from './usage.js';
 
 /**
- * The only way out of an agent's sandbox: an HTTP proxy on a unix socket bound into the sandbox,
- * forwarding to exactly one upstream (the type's model API or the configured endpoint). It holds
- * the real credentials (the sandbox never sees them), asks before every model call whether its
- * worst-case cost still fits the machine's limits, and reports the usage the API returned.
+ * The only way out of an agent's sandbox: an HTTP proxy on a unix socket bound into that one
+ * sandbox (the socket 0600 in a 0700 directory of the machine's own), forwarding to exactly one
+ * upstream (the type's model API or the configured endpoint). Only the model endpoints of the
+ * type's dialect pass (usage.ts `allowedEndpoint`); everything else is refused with a 403 and
+ * reported. It holds the real credentials (the sandbox never sees them), asks before every model
+ * call whether its worst case still fits the machine's limits, and reports each call's usage.
  */
 export interface ModelCall {
   seq: number;
   model: string;
   path: string;
-  /** Upper bound of input tokens: one token per request byte. */
-  maxInputTokens: number;
-  maxOutputTokens: number;
+  /** Size of the decoded request body: an upper bound of its input tokens. */
+  bodyBytes: number;
+  /** The output cap the request names, or null. */
+  requestedMaxOutput: number | null;
 }
 
 export interface CompletedCall extends ModelCall {
   status: number;
+  /** Whether the upstream answered at all (false: the request may or may not have reached it). */
+  answered: boolean;
   usage: CallUsage | null;
   requestBody: unknown;
   responseText: string;
@@ -27,15 +34,31 @@ export interface CompletedCall extends ModelCall {
   endedAt: string;
 }
 
+export type RefusalCode =
+  'endpoint_not_allowed' | 'body_too_large' | 'bad_encoding' | 'model_not_priced' | 'output_over_limit' | 'money_limit' | 'api_call_limit';
+
+export interface Refusal {
+  method: string;
+  path: string;
+  code: RefusalCode;
+  reason: string;
+  model?: string;
+}
+
+export type Admission = { ok: true } | { ok: false; code: RefusalCode; reason: string };
+
 export interface MeteringProxyOptions {
   socketPath: string;
+  /** Who may connect: the host uid/gid the sandbox's processes act as (default: this process's). */
+  socketOwner?: { uid: number; gid: number };
   upstream: string;
   dialect: ApiDialect;
   /** Credentials and other headers set on every upstream request (replacing the sandbox's). */
   headers: Record<string, string>;
-  defaultMaxOutputTokens: number;
-  admit(call: ModelCall): { ok: true } | { ok: false; reason: string };
+  admit(call: ModelCall): Admission;
   completed(call: CompletedCall): Promise<void>;
+  /** Every request refused, before or instead of reaching the upstream (nothing is charged for it). */
+  refused(refusal: Refusal): Promise<void>;
   /** Platform routes served on the same socket (files of other checkpoints, …): null means not one of them. */
   local?(method: string, url: string): Promise<LocalResponse | null>;
 }
@@ -52,6 +75,9 @@ export interface MeteringProxy {
   inFlight(): number;
 }
 
+/** Largest request body accepted (decoded), far above any model's context in bytes. */
+const MAX_BODY_BYTES = 64 * 1024 * 1024;
+
 const HOP_HEADERS = new Set([
   'host',
   'connection',
@@ -66,6 +92,28 @@ const HOP_HEADERS = new Set([
   'proxy-authorization',
 ]);
 
+/** A request body as sent (possibly compressed) → its bytes, or null for an encoding not understood. */
+function decodeBody(raw: Buffer, encoding: string | undefined): Buffer | null {
+  const opts = { maxOutputLength: MAX_BODY_BYTES + 1 };
+  try {
+    switch ((encoding ?? 'identity').trim().toLowerCase()) {
+      case 'identity':
+      case '':
+        return raw;
+      case 'gzip':
+        return zlib.gunzipSync(raw, opts);
+      case 'deflate':
+        return zlib.inflateSync(raw, opts);
+      case 'br':
+        return zlib.brotliDecompressSync(raw, opts);
+      default:
+        return null;
+    }
+  } catch {
+    return null;
+  }
+}
+
 function refusalBody(dialect: ApiDialect, message: string): string {
   switch (dialect) {
     case 'anthropic':
@@ -78,6 +126,9 @@ function refusalBody(dialect: ApiDialect, message: string): string {
 }
 
 export async function startMeteringProxy(opts: MeteringProxyOptions): Promise<MeteringProxy> {
+  // The socket's directory is the machine's alone: nobody else may list it or reach the socket.
+  fs.mkdirSync(nodePath.dirname(opts.socketPath), { recursive: true, mode: 0o700 });
+  fs.chmodSync(nodePath.dirname(opts.socketPath), 0o700);
   fs.rmSync(opts.socketPath, { force: true });
   let seq = 0;
   let inFlight = 0;
@@ -85,16 +136,26 @@ export async function startMeteringProxy(opts: MeteringProxyOptions): Promise<Me
 
   const server = http.createServer((req, res) => {
     const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
+    let size = 0;
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size <= MAX_BODY_BYTES) chunks.push(c);
+    });
     req.on('end', () => {
-      void handle(req, res, Buffer.concat(chunks)).catch((err: Error) => {
+      void handle(req, res, Buffer.concat(chunks), size).catch((err: Error) => {
         if (!res.headersSent) res.writeHead(502, { 'content-type': 'application/json' });
         res.end(refusalBody(opts.dialect, `upstream error: ${err.message}`));
       });
     });
   });
 
-  async function handle(req: http.IncomingMessage, res: http.ServerResponse, body: Buffer) {
+  async function refuse(res: http.ServerResponse, refusal: Refusal): Promise<void> {
+    res.writeHead(403, { 'content-type': 'application/json' });
+    res.end(refusalBody(opts.dialect, `AutoVibe: ${refusal.reason}`));
+    await opts.refused(refusal);
+  }
+
+  async function handle(req: http.IncomingMessage, res: http.ServerResponse, raw: Buffer, size: number) {
     const method = req.method ?? 'GET';
     const path = req.url ?? '/';
     if (opts.local) {
@@ -105,7 +166,25 @@ export async function startMeteringProxy(opts: MeteringProxyOptions): Promise<Me
         return;
       }
     }
-    const modelCall = isModelCall(opts.dialect, method, path);
+    const kind = allowedEndpoint(opts.dialect, method, path);
+    if (!kind) {
+      return refuse(res, {
+        method,
+        path,
+        code: 'endpoint_not_allowed',
+        reason: `${method} ${path.split('?')[0]} is not a model endpoint this machine may call`,
+      });
+    }
+    if (size > MAX_BODY_BYTES) return refuse(res, { method, path, code: 'body_too_large', reason: `request body over ${MAX_BODY_BYTES} bytes` });
+    const body = decodeBody(raw, req.headers['content-encoding']);
+    if (!body || body.length > MAX_BODY_BYTES) {
+      return refuse(res, {
+        method,
+        path,
+        code: 'bad_encoding',
+        reason: `request body encoding ${req.headers['content-encoding']} not accepted or body too large`,
+      });
+    }
     let json: Record<string, any> | null = null;
     if (body.length) {
       try {
@@ -115,20 +194,17 @@ export async function startMeteringProxy(opts: MeteringProxyOptions): Promise<Me
       }
     }
     let call: ModelCall | null = null;
-    if (modelCall) {
+    if (kind === 'model') {
       call = {
-        seq: ++seq,
+        seq: seq + 1,
         model: requestModel(opts.dialect, path, json),
         path,
-        maxInputTokens: body.length,
-        maxOutputTokens: maxOutputTokens(opts.dialect, json, opts.defaultMaxOutputTokens),
+        bodyBytes: body.length,
+        requestedMaxOutput: requestedMaxOutput(opts.dialect, json),
       };
       const verdict = opts.admit(call);
-      if (!verdict.ok) {
-        res.writeHead(403, { 'content-type': 'application/json' });
-        res.end(refusalBody(opts.dialect, `AutoVibe: ${verdict.reason}`));
-        return;
-      }
+      if (!verdict.ok) return refuse(res, { method, path, code: verdict.code, reason: verdict.reason, model: call.model });
+      seq += 1;
       inFlight += 1;
     }
     const startedAt = new Date().toISOString();
@@ -139,13 +215,15 @@ export async function startMeteringProxy(opts: MeteringProxyOptions): Promise<Me
     Object.assign(headers, opts.headers);
     let responseText = '';
     let status = 502;
+    let answered = false;
     try {
       const upstreamRes = await fetch(`${upstream}${path}`, {
         method,
         headers,
-        ...(body.length && method !== 'GET' && method !== 'HEAD' ? { body } : {}),
+        ...(raw.length ? { body: raw } : {}),
       });
       status = upstreamRes.status;
+      answered = true;
       const outHeaders: Record<string, string> = {};
       upstreamRes.headers.forEach((v, k) => {
         if (!['content-length', 'content-encoding', 'transfer-encoding', 'connection'].includes(k)) outHeaders[k] = v;
@@ -165,6 +243,7 @@ export async function startMeteringProxy(opts: MeteringProxyOptions): Promise<Me
         await opts.completed({
           ...call,
           status,
+          answered,
           usage: usageFromResponse(opts.dialect, responseText, call.model),
           requestBody: json,
           responseText,
@@ -179,7 +258,12 @@ export async function startMeteringProxy(opts: MeteringProxyOptions): Promise<Me
     server.once('error', reject);
     server.listen(opts.socketPath, () => resolve());
   });
-  fs.chmodSync(opts.socketPath, 0o777);
+  // Connecting needs write permission on the socket: only its owner has it.
+  fs.chmodSync(opts.socketPath, 0o600);
+  if (opts.socketOwner) {
+    fs.chownSync(nodePath.dirname(opts.socketPath), opts.socketOwner.uid, opts.socketOwner.gid);
+    fs.chownSync(opts.socketPath, opts.socketOwner.uid, opts.socketOwner.gid);
+  }
   return {
     inFlight: () => inFlight,
     close: () =>

@@ -3,22 +3,31 @@ import type { ApiDialect } from '../../domain/machine-types.js';
 /** Token usage of one model call, as the model API reported it. */
 export interface CallUsage {
   model: string;
+  /** All input tokens, cached and cache-written ones included. */
   inputTokens: number;
   outputTokens: number;
+  /** Of the input, tokens read from the prompt cache (billed at the cached-input price). */
+  cachedInputTokens?: number;
+  /** Of the input, tokens written to the prompt cache (billed at the cache-write price). */
+  cacheWriteTokens?: number;
 }
 
 const num = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) ? v : 0);
 
 /**
  * Reads usage from a model API response body in one of the dialects, streaming (SSE) or not.
- * Returns null when the body carries no usage (e.g. a non-model request).
+ * Returns null when the body carries no usage, or (Anthropic streams) only the partial usage of
+ * `message_start` without the final `message_delta`: such a call is charged its worst case.
  */
 export function usageFromResponse(dialect: ApiDialect, body: string, requestModel: string): CallUsage | null {
   const events = body.trimStart().startsWith('{') || body.trimStart().startsWith('[') ? parseJsonBody(body) : parseSse(body);
   let model = requestModel;
   let input = 0;
   let output = 0;
+  let cached = 0;
+  let written = 0;
   let seen = false;
+  let final = dialect !== 'anthropic';
   for (const e of events) {
     if (!e || typeof e !== 'object') continue;
     const o = e as Record<string, any>;
@@ -29,6 +38,8 @@ export function usageFromResponse(dialect: ApiDialect, body: string, requestMode
           seen = true;
           input = num(o.usage.prompt_tokens);
           output = num(o.usage.completion_tokens);
+          // OpenAI: prompt_tokens_details.cached_tokens; DeepSeek: prompt_cache_hit_tokens.
+          cached = num(o.usage.prompt_tokens_details?.cached_tokens) || num(o.usage.prompt_cache_hit_tokens);
         }
         break;
       case 'anthropic': {
@@ -39,8 +50,13 @@ export function usageFromResponse(dialect: ApiDialect, body: string, requestMode
         if (u) {
           seen = true;
           const inTokens = num(u.input_tokens) + num(u.cache_creation_input_tokens) + num(u.cache_read_input_tokens);
-          if (inTokens) input = inTokens;
+          if (inTokens) {
+            input = inTokens;
+            cached = num(u.cache_read_input_tokens);
+            written = num(u.cache_creation_input_tokens);
+          }
           if (u.output_tokens !== undefined) output = num(u.output_tokens);
+          if (o.type !== 'message_start') final = true;
         }
         break;
       }
@@ -51,12 +67,20 @@ export function usageFromResponse(dialect: ApiDialect, body: string, requestMode
           seen = true;
           input = num(u.promptTokenCount);
           output = num(u.candidatesTokenCount) + num(u.thoughtsTokenCount);
+          cached = num(u.cachedContentTokenCount);
         }
         break;
       }
     }
   }
-  return seen ? { model, inputTokens: input, outputTokens: output } : null;
+  if (!seen || !final) return null;
+  return {
+    model,
+    inputTokens: input,
+    outputTokens: output,
+    ...(cached ? { cachedInputTokens: Math.min(cached, input) } : {}),
+    ...(written ? { cacheWriteTokens: Math.min(written, input - Math.min(cached, input)) } : {}),
+  };
 }
 
 function parseJsonBody(body: string): unknown[] {
@@ -92,21 +116,40 @@ export function requestModel(dialect: ApiDialect, path: string, body: Record<str
   return typeof body?.model === 'string' ? body.model : 'unknown';
 }
 
-/** Whether a request is a model call (counted against API-call limits and metered). */
-export function isModelCall(dialect: ApiDialect, method: string, path: string): boolean {
-  if (method !== 'POST') return false;
-  switch (dialect) {
-    case 'openai':
-      return /\/chat\/completions$|\/completions$|\/responses$/.test(path.split('?')[0]!);
-    case 'anthropic':
-      return /\/v1\/messages$/.test(path.split('?')[0]!);
-    case 'gemini':
-      return /:(generateContent|streamGenerateContent)$/.test(path.split('?')[0]!);
-  }
+/**
+ * What the metering proxy lets through, by dialect: only the endpoints the agent CLIs need.
+ * `model` calls are metered and charged; `count` (token counting) is free at the provider and
+ * forwarded uncharged. Anything else is refused. Exact paths: nothing else reaches the upstream.
+ */
+export type EndpointKind = 'model' | 'count';
+
+const ALLOWED: Record<ApiDialect, Array<[RegExp, EndpointKind]>> = {
+  anthropic: [
+    [/^\/v1\/messages$/, 'model'],
+    [/^\/v1\/messages\/count_tokens$/, 'count'],
+  ],
+  openai: [[/^\/v1\/chat\/completions$/, 'model']],
+  gemini: [
+    [/^\/v1(beta)?\/models\/[A-Za-z0-9._-]+:(generateContent|streamGenerateContent)$/, 'model'],
+    [/^\/v1(beta)?\/models\/[A-Za-z0-9._-]+:countTokens$/, 'count'],
+  ],
+};
+
+/** The kind of an allowed request, or null when the proxy refuses it. */
+export function allowedEndpoint(dialect: ApiDialect, method: string, path: string): EndpointKind | null {
+  if (method !== 'POST') return null;
+  const pathname = path.split('?')[0]!;
+  for (const [re, kind] of ALLOWED[dialect]) if (re.test(pathname)) return kind;
+  return null;
 }
 
-/** The most output tokens a request may produce, for the reservation made before it is sent. */
-export function maxOutputTokens(dialect: ApiDialect, body: Record<string, any> | null, fallback: number): number {
-  const v = dialect === 'gemini' ? body?.generationConfig?.maxOutputTokens : (body?.max_tokens ?? body?.max_completion_tokens);
-  return typeof v === 'number' && v > 0 ? v : fallback;
+/** Whether a request is a model call (counted against API-call limits and metered). */
+export function isModelCall(dialect: ApiDialect, method: string, path: string): boolean {
+  return allowedEndpoint(dialect, method, path) === 'model';
+}
+
+/** The output cap a request asks for, or null when it names none (the model's own cap applies). */
+export function requestedMaxOutput(dialect: ApiDialect, body: Record<string, any> | null): number | null {
+  const v = dialect === 'gemini' ? body?.generationConfig?.maxOutputTokens : (body?.max_completion_tokens ?? body?.max_tokens);
+  return typeof v === 'number' && Number.isFinite(v) && v > 0 ? Math.ceil(v) : null;
 }

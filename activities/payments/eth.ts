@@ -1,9 +1,11 @@
 import { createPublicClient, http, type PublicClient } from 'viem';
 
 /**
- * ETH invoices: the payer sends at least the invoiced wei to the receiving address; the checker
- * scans the blocks mined since the invoice opened for such a transfer (one not already used by
- * another invoice), and counts its confirmations (blocks on top of it, itself included).
+ * ETH invoices: every invoice is paid to the deployment's one receiving address, so each asks
+ * for an amount no other invoice to that address asks for (see ETH_TAG_SPACE), and only a
+ * transfer of exactly that many wei pays it. The checker scans the blocks mined since the invoice
+ * opened for such a transfer (one not already used by another invoice), and counts its
+ * confirmations (blocks on top of it, itself included).
  */
 export function createEthClient(rpcUrl: string): PublicClient {
   return createPublicClient({ transport: http(rpcUrl, { retryCount: 0, timeout: 20_000 }) });
@@ -38,7 +40,7 @@ export async function findEthPayment(
   const end = latest < inv.fromBlock + MAX_SCAN ? latest : inv.fromBlock + MAX_SCAN;
   for (let b = inv.fromBlock; b <= end; b++) {
     const block = await client.getBlock({ blockNumber: b, includeTransactions: true });
-    const candidates = block.transactions.filter((tx) => tx.to?.toLowerCase() === to && tx.value >= inv.amountWei);
+    const candidates = block.transactions.filter((tx) => tx.to?.toLowerCase() === to && tx.value === inv.amountWei);
     if (!candidates.length) continue;
     const used = await isUsed(candidates.map((tx) => tx.hash));
     for (const tx of candidates) {

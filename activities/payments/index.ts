@@ -1,14 +1,27 @@
+import crypto from 'node:crypto';
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { windowStart } from '../../domain/budget.js';
-import { formatAmount, parseAmount, type CurrencyCode } from '../../domain/money.js';
-import { CHAIN_COINS, invoiceBaseUnits, stripeMinorUnits, type AttemptStatus, type PaymentMethod, type PaymentStatus } from '../../domain/payments.js';
+import { FxUnavailableError, type Ratio } from '../../domain/fx.js';
+import { formatAmount, MoneyError, parseAmount, type CurrencyCode } from '../../domain/money.js';
+import {
+  CHAIN_COINS,
+  ETH_TAG_SPACE,
+  invoiceBaseUnits,
+  stripeMinorUnits,
+  type AttemptStatus,
+  type PaymentMethod,
+  type PaymentStatus,
+} from '../../domain/payments.js';
+import { createFxService } from '../../fx/service.js';
 import { appendAudit } from '../../store/audit.js';
 import { findBudget } from '../../store/budgets.js';
 import type { Db } from '../../store/db.js';
 import { idFromName } from '../../store/ids.js';
 import {
+  claimInvoiceTx,
   creditTopup,
+  mergeAttemptDetails,
   getInvoice,
   getPayment,
   getPaymentMethods,
@@ -21,6 +34,8 @@ import {
   updateInvoice,
   upsertAttempt,
   usedTxHashes,
+  type CryptoInvoice,
+  type InvoiceFx,
   type Payment,
 } from '../../store/payments.js';
 import type { ActivityDeps } from '../deps.js';
@@ -66,7 +81,12 @@ function methodAt<K extends PaymentMethod['kind']>(p: Payment, index: number, ki
  * charge's Stripe idempotency key, a crypto invoice's id and the balance entry all derive from
  * them, so a retried activity or a replayed workflow never charges or credits twice.
  */
-export function createPaymentActivities({ db, config }: Pick<ActivityDeps, 'db' | 'config' | 'log'>, overrides: { tonReader?: TonReader } = {}) {
+export function createPaymentActivities(
+  { db, config, log, fx: givenFx }: Pick<ActivityDeps, 'db' | 'config' | 'log' | 'fx'>,
+  overrides: { tonReader?: TonReader } = {},
+) {
+  // The deployment's rates (cached, shared through fx_rates): a tenant never sets a conversion rate.
+  const fx = givenFx ?? createFxService({ config, db, log });
   const stripe = config.payments.stripe ? createStripe(config.payments.stripe.secretKey, config.payments.stripe.apiBase) : null;
   const eth = config.payments.eth ? createEthClient(config.payments.eth.rpcUrl) : null;
   const ton = overrides.tonReader ?? (config.payments.ton ? tonCenterReader(config.payments.ton.apiUrl, config.payments.ton.apiKey) : null);
@@ -170,50 +190,78 @@ export function createPaymentActivities({ db, config }: Pick<ActivityDeps, 'db' 
       });
     },
 
-    /** Opens the attempt's crypto invoice (once: its id is the payment id and seq). */
+    /**
+     * Opens the attempt's crypto invoice (once: its id is the payment id and seq), to the
+     * deployment's receiving address for the chain, converted with the live FX rate (recorded on
+     * the invoice and the attempt). What tells its transfer apart at that shared address: a
+     * unique amount (ETH) or a unique comment (TON).
+     */
     async openCryptoInvoice(a: { paymentId: string; seq: number; methodIndex: number; deadline: string }) {
       return noteTry(a.paymentId, a.seq, () =>
         withHeartbeat(async () => {
           const p = await loadPayment(db, a.paymentId);
+          // Only the chain and timeout are the tenant's: an `address` or `rate` left in an old method is ignored.
           const m = methodAt(p, a.methodIndex, 'crypto');
           const id = `invoice-${a.paymentId}-${a.seq}`;
+          const { coin, decimals } = CHAIN_COINS[m.chain];
+          const present = async (inv: CryptoInvoice) => {
+            // What the payer must get right, on the attempt for the api to show.
+            await mergeAttemptDetails(db, a.paymentId, a.seq, { ...(inv.memo ? { memo: inv.memo } : {}), fx: inv.fx });
+            return {
+              ok: true as const,
+              invoiceId: inv.id,
+              address: inv.address,
+              chain: m.chain,
+              amount: formatAmount(inv.amountBase * 10n ** BigInt(18 - decimals), coin),
+              coin,
+              deadline: inv.deadline,
+              memo: inv.memo,
+              fx: inv.fx,
+            };
+          };
           const existing = await getInvoice(db, id);
-          const coin = CHAIN_COINS[m.chain].coin;
-          const present = (inv: { id: string; amountBase: bigint; address: string; deadline: string }) => ({
-            ok: true as const,
-            invoiceId: inv.id,
-            address: inv.address,
-            chain: m.chain,
-            amount: formatAmount(inv.amountBase * 10n ** BigInt(18 - CHAIN_COINS[m.chain].decimals), coin),
-            coin,
-            deadline: inv.deadline,
-          });
           if (existing) return present(existing);
-          let amountBase: bigint;
-          try {
-            amountBase = invoiceBaseUnits(p.amount, p.currency, m.chain, m.rate);
-          } catch (e) {
-            return { ok: false as const, error: (e as Error).message };
-          }
+          let address: string;
           let fromBlock: string | null = null;
           if (m.chain === 'eth') {
-            if (!eth) return { ok: false as const, error: 'ETH payments are not configured on this worker (ETH_RPC_URL)' };
+            if (!eth || !config.payments.eth)
+              return { ok: false as const, error: 'ETH payments are not configured on this worker (ETH_RPC_URL, ETH_RECEIVING_ADDRESS)' };
+            address = config.payments.eth.address;
             fromBlock = (await ethInvoiceStart(eth)).toString();
           } else if (m.chain === 'ton') {
-            if (!ton) return { ok: false as const, error: 'TON payments are not configured on this worker (TON_API_URL)' };
+            if (!ton || !config.payments.ton)
+              return { ok: false as const, error: 'TON payments are not configured on this worker (TON_API_URL, TON_RECEIVING_ADDRESS)' };
+            address = config.payments.ton.address;
           } else {
             return { ok: false as const, error: 'BTC payments are not supported by this platform yet' };
           }
-          const inv = await openInvoice(db, {
-            id,
-            paymentId: a.paymentId,
-            chain: m.chain,
-            address: m.address,
-            amountBase,
-            fromBlock,
-            deadline: new Date(a.deadline),
-          });
-          return present(inv);
+          let invoiceFx: InvoiceFx | null = null;
+          let amountBase: bigint;
+          try {
+            let ratio: Ratio | undefined;
+            if (p.currency !== coin) {
+              const rate = await fx.rate(p.currency, coin);
+              ratio = rate.ratio;
+              invoiceFx = { from: rate.from, to: rate.to, rate: rate.rate, source: rate.source, asOf: rate.asOf, fetchedAt: rate.fetchedAt };
+            }
+            amountBase = invoiceBaseUnits(p.amount, p.currency, m.chain, ratio);
+          } catch (e) {
+            if (e instanceof FxUnavailableError || e instanceof MoneyError) return { ok: false as const, error: (e as Error).message };
+            throw e;
+          }
+          const common = { id, paymentId: a.paymentId, chain: m.chain, address, fx: invoiceFx, fromBlock, deadline: new Date(a.deadline) };
+          if (m.chain === 'ton') {
+            const inv = await openInvoice(db, { ...common, amountBase, tag: 0n, memo: id, matchKey: `memo:${id}` });
+            if (!inv) throw ApplicationFailure.nonRetryable(`invoice memo ${id} is taken`, 'InputError');
+            return present(inv);
+          }
+          // A random tag, tried again while another invoice to the address asks for the same amount.
+          for (let i = 0; i < 32; i++) {
+            const tag = 1n + BigInt(crypto.randomInt(Number(ETH_TAG_SPACE - 1n)));
+            const inv = await openInvoice(db, { ...common, amountBase: amountBase + tag, tag, memo: null, matchKey: `amount:${amountBase + tag}` });
+            if (inv) return present(inv);
+          }
+          throw ApplicationFailure.retryable(`no unique amount near ${amountBase} wei left free at ${address}`, 'InvoiceAmountTaken');
         }),
       );
     },
@@ -234,16 +282,26 @@ export function createPaymentActivities({ db, config }: Pick<ActivityDeps, 'db' 
             );
             if (!found) return { status: 'open', txHash: null, confirmations: 0, required };
             const paid = found.confirmations >= required;
-            await updateInvoice(db, inv.id, { txHash: found.txHash, confirmations: found.confirmations, ...(paid ? { status: 'paid' } : {}) });
+            // Lost to another invoice's check in a race: not this invoice's transfer.
+            if (!(await claimInvoiceTx(db, inv.id, { txHash: found.txHash, confirmations: found.confirmations, paid }))) {
+              return { status: 'open', txHash: null, confirmations: 0, required };
+            }
             return { status: paid ? 'paid' : 'seen', txHash: found.txHash, confirmations: found.confirmations, required };
           }
           if (inv.chain === 'ton') {
             if (!ton) throw ApplicationFailure.nonRetryable('TON_API_URL is not set on this worker', 'InputError');
-            const found = await findTonPayment(ton, { address: inv.address, amountNano: inv.amountBase, comment: inv.id });
-            if (!found) return { status: 'open', txHash: null, confirmations: 0, required: 1 };
-            const used = await usedTxHashes(db, 'ton', [found.txHash]);
-            if (used.has(found.txHash) && inv.txHash !== found.txHash) return { status: 'open', txHash: null, confirmations: 0, required: 1 };
-            await updateInvoice(db, inv.id, { txHash: found.txHash, confirmations: 1, status: 'paid' });
+            const found = await findTonPayment(
+              ton,
+              { address: inv.address, amountNano: inv.amountBase, comment: inv.memo ?? inv.id, openedAt: new Date(inv.createdAt) },
+              async (hashes) => {
+                const used = await usedTxHashes(db, 'ton', hashes);
+                if (inv.txHash) used.delete(inv.txHash);
+                return used;
+              },
+            );
+            if (!found || !(await claimInvoiceTx(db, inv.id, { txHash: found.txHash, confirmations: 1, paid: true }))) {
+              return { status: 'open', txHash: null, confirmations: 0, required: 1 };
+            }
             return { status: 'paid', txHash: found.txHash, confirmations: 1, required: 1 };
           }
           throw ApplicationFailure.nonRetryable(`cannot check ${inv.chain} invoices`, 'InputError');

@@ -1,16 +1,15 @@
 import * as R from '../responses.js';
 import { RouteGroup, inQuery } from './table.js';
 import { listAudit, verifyAuditChain } from '../../store/audit.js';
-import { z } from 'zod';
 import { principalOf, type ApiContext } from '../context.js';
-import { decodeCursor, pageOf } from '../pagination.js';
+import { decodeCursor, pageOf, seqKey } from '../pagination.js';
 import { auditQuery } from '../schemas.js';
 
 export function auditRoutes(ctx: ApiContext): RouteGroup {
   const r = new RouteGroup(ctx);
   r.get('/audit', { permission: 'audit.read', resource: inQuery('project', 'projectId') }, { 200: R.audit }, async (req, res) => {
     const q = auditQuery.parse(req.query);
-    const after = decodeCursor(q.cursor, z.string().regex(/^\d+$/)) ?? q.after;
+    const after = decodeCursor(q.cursor, seqKey) ?? q.after;
     const rows = await listAudit(ctx.db, {
       limit: q.limit + 1,
       ...(q.projectId ? { projectId: q.projectId } : {}),

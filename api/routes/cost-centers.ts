@@ -19,7 +19,7 @@ import { listCosts } from '../../store/costs.js';
 import { actorOf, param, principalOf, type ApiContext } from '../context.js';
 import { MESSAGES } from '../errors.js';
 import { idFromIdempotencyKey } from '../idempotency.js';
-import { createdKey, decodeCursor, pageOf } from '../pagination.js';
+import { createdKey, decodeCursor, pageOf, pageQuery, seqKey } from '../pagination.js';
 import { costCentersOfProjects } from '../../store/access.js';
 import { money, presentBudget, presentCost } from '../present.js';
 import { createCostCenterBody, listCostCentersQuery, putBudgetBody } from '../schemas.js';
@@ -118,10 +118,17 @@ export function costCenterRoutes(ctx: ApiContext): RouteGroup {
     { 200: R.costCenterCosts },
     async (req, res) => {
       const c = await load(param(req, 'id'));
-      const [events, totals] = await Promise.all([listCosts(db, { costCenterId: c.id }), costCenterTotals(db, { costCenterId: c.id })]);
+      const q = pageQuery.parse(req.query);
+      const afterSeq = decodeCursor(q.cursor, seqKey);
+      const [events, totals] = await Promise.all([
+        listCosts(db, { costCenterId: c.id, limit: q.limit + 1, ...(afterSeq ? { afterSeq } : {}) }),
+        costCenterTotals(db, { costCenterId: c.id }),
+      ]);
+      const page = pageOf(events, q.limit, (e) => e.seq);
       res.json({
         costCenter: presentCostCenter(c),
-        items: events.map((e) => ({ ...presentCost(e), projectId: e.projectId })),
+        items: page.items.map((e) => ({ ...presentCost(e), projectId: e.projectId })),
+        nextCursor: page.nextCursor,
         totals: presentTotals(totals),
         budget: await statusOf(COST_CENTER_SCOPE, c.id),
       });

@@ -6,6 +6,7 @@ import { z } from 'zod';
 import { DEFAULT_MACHINE_MINUTES, FINAL_MACHINE_STATUSES, MACHINE_STATUSES, MACHINE_TYPES } from '../../domain/machines.js';
 import { machineTypeSpec } from '../../domain/machine-types.js';
 import { machineTypeAvailability } from '../machine-types.js';
+import { machineMoneyLimit } from '../money-limits.js';
 import { providerAvailability } from '../../store/compute.js';
 import { decidePlacement, withCapacity } from '../../domain/placement.js';
 import { getPlacementPolicy, runningByProvider } from '../../store/compute.js';
@@ -69,7 +70,7 @@ export function machineRoutes(ctx: ApiContext): RouteGroup {
           ...(availability.available ? {} : { reason: availability.reason }),
           capabilities: spec.capabilities,
           defaultModel: spec.defaultModel,
-          prices: spec.prices,
+          prices: id === 'shell' ? {} : config.modelPrices[id],
           localInference: spec.localInference,
           dailyBudget: spec.dailyBudget ? { amount: spec.dailyBudget, currency: 'USD' } : null,
         };
@@ -131,6 +132,14 @@ export function machineRoutes(ctx: ApiContext): RouteGroup {
       if (!placement.ok) {
         throw new InputError(`${body.provider ? 'provider: ' : ''}${placement.reason}`, { field: 'provider', skipped: placement.skipped });
       }
+      // The limit must cover one worst-case model call plus the compute, or the first call is refused.
+      const limit = await machineMoneyLimit(ctx, project, {
+        ...body,
+        requested: body.limits.money ? moneyLimit : null,
+        minutes: limits.minutes,
+        profile: placement.profile,
+      });
+      limits.money = formatAmount(limit, project.currency);
 
       const id = idFromIdempotencyKey('machine', principalOf(req).apiKeyId, req.get('idempotency-key'));
       await insertMachine(db, {

@@ -32,11 +32,12 @@ import {
 import { actorOf, param, principalOf, type ApiContext } from '../context.js';
 import { MESSAGES } from '../errors.js';
 import { idFromIdempotencyKey } from '../idempotency.js';
-import { createdKey, decodeCursor, pageOf, pageQuery } from '../pagination.js';
+import { createdKey, decodeCursor, pageOf, pageQuery, seqKey } from '../pagination.js';
 import { createObjectiveBody, linkObjectiveBody, subtasksDoneBody, updateObjectiveBody } from '../schemas.js';
 import { loadProject, parseAmountField } from './projects.js';
 import { nudgeCoordinator, requireKnownResources } from './scheduling.js';
 import { coordinatorWorkflowId } from '../../domain/scheduling.js';
+import { machineMoneyLimit } from '../money-limits.js';
 
 export function objectiveRoutes(ctx: ApiContext): RouteGroup {
   const r = new RouteGroup(ctx);
@@ -72,7 +73,8 @@ export function objectiveRoutes(ctx: ApiContext): RouteGroup {
     requireKnownResources(project, body.resources, 'resources');
     const depObjectives = await Promise.all(body.dependsOn.map((d) => getObjective(db, d)));
     const foreign = depObjectives.find((o) => o && o.projectId !== project.id);
-    if (foreign) throw new InputError(`dependsOn: objective ${foreign.id} belongs to another project`, { field: 'dependsOn' });
+    // Another project's objective reads as a missing one.
+    if (foreign) throw new InputError(`dependsOn: objective ${foreign.id} not found`, { field: 'dependsOn' });
     let checkpointId = body.checkpointId;
     if (checkpointId) {
       const c = await getCheckpoint(db, checkpointId);
@@ -81,7 +83,15 @@ export function objectiveRoutes(ctx: ApiContext): RouteGroup {
     } else checkpointId = project.rootCheckpointId ?? (await listCheckpoints(db, project.id))[0]!.id;
     const money = body.limits.money ? parseAmountField('limits.money', body.limits.money, project.currency) : project.defaultMachineMoney;
     if (money <= 0n) throw new InputError('limits.money: must be more than zero', { field: 'limits.money' });
-    const limits = { money: formatAmount(money, project.currency), minutes: body.limits.minutes ?? DEFAULT_MACHINE_MINUTES };
+    const minutes = body.limits.minutes ?? DEFAULT_MACHINE_MINUTES;
+    // Its machines' limit must cover one worst-case model call plus compute (the default is raised to it).
+    const limit = await machineMoneyLimit(ctx, project, {
+      type: body.machineType,
+      requested: body.limits.money ? money : null,
+      minutes,
+      profile: 'lightweight',
+    });
+    const limits = { money: formatAmount(limit, project.currency), minutes };
 
     const id = idFromIdempotencyKey('objective', principalOf(req).apiKeyId, req.get('idempotency-key'));
     if (!(await getObjective(db, id))) {
@@ -278,7 +288,11 @@ export function objectiveRoutes(ctx: ApiContext): RouteGroup {
   r.get('/objectives/:id/progress', { permission: 'objectives.read', resource: inPath('objective') }, { 200: R.objectiveProgress }, async (req, res) => {
     const o = await getObjective(db, param(req, 'id'));
     if (!o) throw new NotFoundError(MESSAGES.notFound('objective', param(req, 'id')));
-    res.json({ items: await progressHistory(db, o.id) });
+    const q = pageQuery.parse(req.query);
+    const afterSeq = decodeCursor(q.cursor, seqKey);
+    const rows = await progressHistory(db, o.id, { limit: q.limit + 1, ...(afterSeq ? { afterSeq } : {}) });
+    const page = pageOf(rows, q.limit, (r) => r.seq);
+    res.json({ items: page.items.map(({ seq: _seq, ...r }) => r), nextCursor: page.nextCursor });
   });
 
   /** The project's objectives as a DAG: nodes with status and progress, edges, and layers in start order. */

@@ -1,6 +1,5 @@
 import * as R from '../responses.js';
 import { RouteGroup, inPath } from './table.js';
-import { Address } from '@ton/core';
 import type { Config } from '../../config/index.js';
 import { ConflictError, InputError, NotFoundError } from '../../domain/errors.js';
 import { formatAmount } from '../../domain/money.js';
@@ -20,33 +19,49 @@ import {
 } from '../../store/payments.js';
 import { approvePaymentSignal, paymentCascade, renewalTopup } from '../../workflows/index.js';
 import { actorOf, param, principalOf, type ApiContext } from '../context.js';
-import { MESSAGES } from '../errors.js';
+import { ApiError, MESSAGES } from '../errors.js';
 import { idFromIdempotencyKey } from '../idempotency.js';
 import { pageInMemory, pageQuery } from '../pagination.js';
 import { creditBody, putPaymentMethodsBody, topupBody } from '../schemas.js';
 import { loadProject, parseAmountField } from './projects.js';
 
-/** Why this platform cannot take `m` as configured (a missing setting, a bad address), or null. */
+/** Why this platform cannot take `m` as configured (a missing setting, an unsupported chain), or null. */
 export function paymentMethodProblem(config: Config, m: PaymentMethod): string | null {
   if (m.kind === 'card' && !config.payments.stripe) {
     return 'card payments need STRIPE_SECRET_KEY set on the platform (and STRIPE_API_BASE for a Stripe-compatible endpoint)';
   }
   if (m.kind !== 'crypto') return null;
-  if (m.chain === 'eth') {
-    if (!config.payments.eth) return 'ETH payments need ETH_RPC_URL set on the platform (a JSON-RPC endpoint), and ETH_CONFIRMATIONS if 12 is not wanted';
-    if (!/^0x[0-9a-fA-F]{40}$/.test(m.address)) return `address "${m.address}" is not an ETH address (0x and 40 hex digits)`;
+  if (m.chain === 'eth' && !config.payments.eth) {
+    return "ETH payments need ETH_RPC_URL (a JSON-RPC endpoint) and ETH_RECEIVING_ADDRESS (the deployment's address) set on the platform, and ETH_CONFIRMATIONS if 12 is not wanted";
   }
-  if (m.chain === 'ton') {
-    if (!config.payments.ton) return 'TON payments need TON_API_URL set on the platform (a toncenter-compatible API; TON_API_KEY if it wants one)';
-    try {
-      Address.parse(m.address);
-    } catch {
-      return `address "${m.address}" is not a TON address`;
-    }
+  if (m.chain === 'ton' && !config.payments.ton) {
+    return "TON payments need TON_API_URL (a toncenter-compatible API; TON_API_KEY if it wants one) and TON_RECEIVING_ADDRESS (the deployment's address) set on the platform";
   }
   if (m.chain === 'btc') return 'BTC payments are not supported yet: no Bitcoin node adapter is built in; use eth or ton';
-  if (m.rate !== undefined && /^0+(\.0+)?$/.test(m.rate)) return 'rate must be more than zero';
   return null;
+}
+
+/**
+ * Crypto methods used to carry the receiving address and the conversion rate; both now belong to
+ * the deployment (configuration, live FX), so a request that still sends them is refused rather
+ * than silently paid somewhere else than the sender thinks.
+ */
+function refuseTenantCryptoFields(body: unknown): void {
+  const list = Array.isArray(body) ? body : (body as { methods?: unknown } | null)?.methods;
+  if (!Array.isArray(list)) return;
+  list.forEach((m, i) => {
+    if (!m || typeof m !== 'object' || (m as { kind?: unknown }).kind !== 'crypto') return;
+    for (const field of ['address', 'rate'] as const) {
+      if (Object.hasOwn(m, field)) {
+        throw new ApiError(
+          422,
+          'set_by_deployment',
+          `methods.${i}.${field}: crypto receiving addresses and conversion rates are set by the deployment (ETH_RECEIVING_ADDRESS, TON_RECEIVING_ADDRESS, live FX), not per project; send only { kind, chain, timeoutSeconds?, maxTries? }`,
+          { field: `methods.${i}.${field}` },
+        );
+      }
+    }
+  });
 }
 
 async function presentPayment(ctx: ApiContext, p: Payment) {
@@ -81,6 +96,7 @@ export function paymentRoutes(ctx: ApiContext): RouteGroup {
 
   r.put('/projects/:id/payment-methods', { permission: 'payment-methods.write', resource: inPath('project') }, { 200: R.paymentMethods }, async (req, res) => {
     const project = await loadProject(ctx, param(req, 'id'));
+    refuseTenantCryptoFields(req.body);
     // The contract's bare ordered list, or { methods: [...] }.
     const body = putPaymentMethodsBody.parse(Array.isArray(req.body) ? { methods: req.body } : req.body);
     const methods = body.methods as PaymentMethod[];

@@ -16,6 +16,7 @@ import { MESSAGES } from '../errors.js';
 import { idFromIdempotencyKey } from '../idempotency.js';
 import { machineTypeAvailability } from '../machine-types.js';
 import { createPipelineBody } from '../schemas.js';
+import { machineMoneyLimit } from '../money-limits.js';
 import { loadProject, parseAmountField } from './projects.js';
 import { requireKnownResources } from './scheduling.js';
 
@@ -103,6 +104,18 @@ export function pipelineRoutes(ctx: ApiContext): RouteGroup {
         ...(s.artifacts?.length ? { artifacts: s.artifacts } : {}),
       };
     });
+    // Each agent step's limit must cover one worst-case model call plus compute (the default is raised to it).
+    for (const [i, s] of body.steps.entries()) {
+      const requested = s.limits.money ? parseAmountField(`steps.${i}.limits.money`, s.limits.money, project.currency) : null;
+      const limit = await machineMoneyLimit(ctx, project, {
+        ...s,
+        requested,
+        minutes: steps[i]!.limits.minutes,
+        profile: 'lightweight',
+        field: `steps.${i}.limits.money`,
+      });
+      steps[i]!.limits.money = formatAmount(limit, project.currency);
+    }
     const id = idFromIdempotencyKey('pipeline', principalOf(req).apiKeyId, req.get('idempotency-key'));
     if (!(await getPipeline(db, id))) {
       await db.transaction(async (trx) => {

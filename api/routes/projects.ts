@@ -4,7 +4,7 @@ import crypto from 'node:crypto';
 import path from 'node:path';
 import { InputError, NotFoundError } from '../../domain/errors.js';
 import { DEFAULT_MACHINE_MONEY, MACHINE_TYPES } from '../../domain/machines.js';
-import { FIAT_CURRENCIES, parseAmount, type CurrencyCode } from '../../domain/money.js';
+import { FIAT_CURRENCIES, MAX_INPUT_UNITS, parseAmount, type CurrencyCode } from '../../domain/money.js';
 import { FxUnavailableError } from '../../domain/fx.js';
 import { createFxService } from '../../fx/service.js';
 import type { BudgetPeriod } from '../../domain/budget.js';
@@ -20,10 +20,11 @@ import { getProject, insertProject, pageProjects, setLimitPolicy, setProjectCost
 import { actorOf, param, principalOf, type ApiContext } from '../context.js';
 import { MESSAGES } from '../errors.js';
 import { idFromIdempotencyKey } from '../idempotency.js';
-import { createdKey, decodeCursor, pageOf, pageQuery } from '../pagination.js';
+import { createdKey, decodeCursor, pageOf, pageQuery, seqKey } from '../pagination.js';
 import { money, presentBudget, presentCacheSummary, presentCheckpoint, presentCost, presentProject } from '../present.js';
 import { createProjectBody, putBudgetBody, putLimitPolicyBody, putPlacementBody, putProjectCostCenterBody, putTypeBudgetBody } from '../schemas.js';
 import { DEFAULT_PLACEMENT, type PlacementPolicy } from '../../domain/placement.js';
+import { checkRepoUrl, type RepoUrlScheme } from '../../domain/repo-url.js';
 import { getPlacementPolicy, setPlacementPolicy } from '../../store/compute.js';
 
 export async function loadProject(ctx: ApiContext, id: string): Promise<Project> {
@@ -83,6 +84,7 @@ export function projectRoutes(ctx: ApiContext): RouteGroup {
 
   r.post('/projects', { permission: 'projects.create', resource: inBody('cost-center', 'costCenterId') }, { 201: R.project }, async (req, res) => {
     const body = createProjectBody.parse(req.body);
+    if (body.repoUrl) checkRepoUrlField(body.repoUrl, ctx.config.repos.schemes);
     const defaultMachineMoney = body.defaultMachineMoney
       ? parseAmountField('defaultMachineMoney', body.defaultMachineMoney, body.currency)
       : await defaultMoneyIn(body.currency);
@@ -95,7 +97,13 @@ export function projectRoutes(ctx: ApiContext): RouteGroup {
 
     const repoPath = path.join(ctx.config.projectsDir, `${id}.git`);
     const now = new Date();
-    const rootCommit = body.repoUrl ? await cloneProjectRepo(body.repoUrl, repoPath, now) : await initProjectRepo(repoPath, now);
+    const rootCommit = body.repoUrl
+      ? await cloneProjectRepo(body.repoUrl, repoPath, now, {
+          schemes: ctx.config.repos.schemes,
+          timeoutMs: ctx.config.repos.cloneTimeoutMs,
+          maxBytes: ctx.config.repos.cloneMaxBytes,
+        })
+      : await initProjectRepo(repoPath, now);
     const rootCheckpointId = `checkpoint-${crypto.randomUUID()}`;
     await pinCheckpoint(repoPath, rootCheckpointId, rootCommit);
     const project = await db.transaction(async (trx) => {
@@ -257,10 +265,17 @@ export function projectRoutes(ctx: ApiContext): RouteGroup {
 
   r.get('/projects/:id/costs', { permission: 'costs.read', resource: inPath('project') }, { 200: R.projectCosts }, async (req, res) => {
     const project = await loadProject(ctx, param(req, 'id'));
-    const [events, totals] = await Promise.all([listCosts(db, { projectId: project.id }), costTotals(db, { projectId: project.id })]);
+    const q = pageQuery.parse(req.query);
+    const afterSeq = decodeCursor(q.cursor, seqKey);
+    const [events, totals] = await Promise.all([
+      listCosts(db, { projectId: project.id, limit: q.limit + 1, ...(afterSeq ? { afterSeq } : {}) }),
+      costTotals(db, { projectId: project.id }),
+    ]);
     const total = Object.values(totals).reduce((a, b) => a + b, 0n);
+    const page = pageOf(events, q.limit, (e) => e.seq);
     res.json({
-      items: events.map(presentCost),
+      items: page.items.map(presentCost),
+      nextCursor: page.nextCursor,
       totals: {
         total: money(total, project.currency),
         byCategory: Object.fromEntries(Object.entries(totals).map(([k, v]) => [k, money(v, project.currency)])),
@@ -273,10 +288,17 @@ export function projectRoutes(ctx: ApiContext): RouteGroup {
   return r;
 }
 
-/** Parses a money field, naming the field in the error. */
+/** Refuses a repoUrl that is not a remote URL of an allowed scheme, or that carries credentials (422). */
+function checkRepoUrlField(url: string, schemes: readonly RepoUrlScheme[]): void {
+  const check = checkRepoUrl(url, schemes);
+  // The URL itself is not quoted back: it may hold a secret.
+  if (!check.ok) throw new InputError(`repoUrl: ${check.reason}`, { field: 'repoUrl' });
+}
+
+/** Parses a money field of a request (at most MAX_INPUT_UNITS), naming the field in the error. */
 export function parseAmountField(field: string, value: string, currency: Parameters<typeof parseAmount>[1]): bigint {
   try {
-    return parseAmount(value, currency);
+    return parseAmount(value, currency, { max: MAX_INPUT_UNITS });
   } catch (e) {
     throw new InputError(`${field}: ${(e as Error).message}`, { field });
   }

@@ -24,7 +24,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { machineTypeSpec, tokenCost } from '../../domain/machine-types.js';
+import { machineTypeSpec, priceOf, tokenCost } from '../../domain/machine-types.js';
 import { parseAmount } from '../../domain/money.js';
 import { insertCheckpoint } from '../../store/checkpoints.js';
 import { recordCost } from '../../store/costs.js';
@@ -198,7 +198,7 @@ async function recordCostLoops(serverUrl: string, durationMs: number, warmupMs: 
     const spec = machineTypeSpec('claude-code');
     const model = spec.defaultModel!;
     const event = (key: string, call: number) => {
-      const cost = tokenCost(spec, model, { inputTokens: 100 + call, outputTokens: 20 });
+      const cost = tokenCost(priceOf(spec.prices, model)!, { inputTokens: 100 + call, outputTokens: 20 });
       return {
         idempotencyKey: key,
         projectId,

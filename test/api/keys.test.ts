@@ -128,9 +128,12 @@ describe('api: keys, roles and tenants', function () {
     } while (cursor);
     assert.deepEqual(seen, all);
     assert.equal((await p.api('GET', '/v1/projects?limit=501')).status, 400);
-    const bad = await p.api('GET', '/v1/projects?cursor=not-a-cursor');
-    assert.equal(bad.status, 422);
-    assert.match(bad.body.error.message, /cursor/);
+    const forged = Buffer.from(JSON.stringify(['yesterday', 'x'])).toString('base64url');
+    for (const cursor of ['not-a-cursor', forged]) {
+      const bad = await p.api('GET', `/v1/projects?cursor=${cursor}`);
+      assert.equal(bad.status, 422);
+      assert.match(bad.body.error.message, /cursor/);
+    }
   });
 
   it('answers 429 with Retry-After once a key passes its rate limit, other keys unaffected', async () => {

@@ -32,15 +32,36 @@ describe('api: payment methods, top-ups and credits refuse bad input', function 
     assert.equal(card.status, 422, JSON.stringify(card.body));
     assert.equal(card.body.error.details.field, 'methods.1');
     assert.match(card.body.error.message, /methods\.1: card payments need STRIPE_SECRET_KEY/);
-    const eth = await p.api('PUT', `/v1/projects/${projectId}/payment-methods`, [{ kind: 'crypto', chain: 'eth', address: '0x' + 'ab'.repeat(20) }]);
+    const eth = await p.api('PUT', `/v1/projects/${projectId}/payment-methods`, [{ kind: 'crypto', chain: 'eth' }]);
     assert.equal(eth.status, 422);
-    assert.match(eth.body.error.message, /methods\.0: ETH payments need ETH_RPC_URL/);
-    const ton = await p.api('PUT', `/v1/projects/${projectId}/payment-methods`, [{ kind: 'crypto', chain: 'ton', address: 'x' }]);
+    assert.match(eth.body.error.message, /methods\.0: ETH payments need ETH_RPC_URL .* and ETH_RECEIVING_ADDRESS/);
+    const ton = await p.api('PUT', `/v1/projects/${projectId}/payment-methods`, [{ kind: 'crypto', chain: 'ton' }]);
     assert.equal(ton.status, 422);
-    assert.match(ton.body.error.message, /TON_API_URL/);
-    const btc = await p.api('PUT', `/v1/projects/${projectId}/payment-methods`, [{ kind: 'crypto', chain: 'btc', address: 'bcrt1qxyz' }]);
+    assert.match(ton.body.error.message, /TON_API_URL .* and TON_RECEIVING_ADDRESS/);
+    const btc = await p.api('PUT', `/v1/projects/${projectId}/payment-methods`, [{ kind: 'crypto', chain: 'btc' }]);
     assert.equal(btc.status, 422);
     assert.match(btc.body.error.message, /BTC payments are not supported/);
+    assert.deepEqual(await counts(p), before);
+  });
+
+  it('refuses a crypto method that still sends a receiving address or a rate: the deployment sets both (422)', async () => {
+    const before = await counts(p);
+    const cases: Array<[unknown, string]> = [
+      [[{ kind: 'crypto', chain: 'eth', address: '0x' + 'ab'.repeat(20), timeoutSeconds: 60 }], 'methods.0.address'],
+      [{ methods: [{ kind: 'credits' }, { kind: 'crypto', chain: 'ton', rate: '3.00' }] }, 'methods.1.rate'],
+      // Refused even when the address is not valid and the chain unsupported: the field itself is the problem.
+      [[{ kind: 'crypto', chain: 'btc', address: 'x', rate: '-1' }], 'methods.0.address'],
+    ];
+    for (const [body, field] of cases) {
+      const r = await p.api('PUT', `/v1/projects/${projectId}/payment-methods`, body);
+      assert.equal(r.status, 422, `${JSON.stringify(body)} → ${JSON.stringify(r.body)}`);
+      assert.equal(r.body.error.code, 'set_by_deployment');
+      assert.equal(r.body.error.details.field, field);
+      assert.match(
+        r.body.error.message,
+        /receiving addresses and conversion rates are set by the deployment \(ETH_RECEIVING_ADDRESS, TON_RECEIVING_ADDRESS, live FX\)/,
+      );
+    }
     assert.deepEqual(await counts(p), before);
   });
 
@@ -50,8 +71,8 @@ describe('api: payment methods, top-ups and credits refuse bad input', function 
       [{ methods: [{ kind: 'manual' }] }, /methods\.0\.timeoutSeconds/],
       [{ methods: [{ kind: 'manual', timeoutSeconds: -1 }] }, /methods\.0\.timeoutSeconds/],
       [{ methods: [{ kind: 'card', customer: 'bob', paymentMethod: 'pm_card_visa' }] }, /methods\.0\.customer/],
-      [{ methods: [{ kind: 'crypto', chain: 'doge', address: 'x' }] }, /methods\.0\.chain/],
-      [{ methods: [{ kind: 'crypto', chain: 'eth', address: 'x', rate: '-3' }] }, /methods\.0\.rate/],
+      [{ methods: [{ kind: 'crypto', chain: 'doge' }] }, /methods\.0\.chain/],
+      [{ methods: [{ kind: 'crypto', chain: 'eth', timeoutSeconds: 0 }] }, /methods\.0\.timeoutSeconds/],
     ];
     for (const [body, field] of cases) {
       const r = await p.api('PUT', `/v1/projects/${projectId}/payment-methods`, body);

@@ -145,23 +145,149 @@ describe('model-backed machines: the real agent CLIs in the sandbox against a sc
     assert.equal(m.usage.apiCalls, 1);
   });
 
-  it('refuses a model call whose worst-case cost does not fit the money limit, before it is sent', async () => {
+  it('refuses at request time a money limit that cannot cover one worst-case call, naming the minimum, and an unpriced model', async () => {
+    const projectId = await projectWithBudget(p, '20.00');
+    const before = (await p.api('GET', `/v1/machines?projectId=${projectId}`)).body.items.length;
+    const low = await p.api('POST', '/v1/machines', { projectId, type: 'claude-code', prompt: 'go', limits: { money: '0.01' } });
+    assert.equal(low.status, 422, JSON.stringify(low.body));
+    // claude-sonnet-4-5: 200k context × 3.75/M (cache write) + 64k output × 15/M = 1.71; 30 minutes at 0.02/h = 0.01.
+    assert.equal(
+      low.body.error.message,
+      'limits.money: 0.01 USD cannot cover one claude-code call (claude-sonnet-4-5, worst case 1.71 USD) plus 30 minutes of compute (0.01 USD); use at least 1.72',
+    );
+    assert.equal(low.body.error.details.minimum, '1.72');
+    const unpriced = await p.api('POST', '/v1/machines', {
+      projectId,
+      type: 'claude-code',
+      model: 'claude-unpriced-9',
+      prompt: 'go',
+      limits: { money: '5.00' },
+    });
+    assert.equal(unpriced.status, 422, JSON.stringify(unpriced.body));
+    assert.match(unpriced.body.error.message, /^model: claude-unpriced-9 is not priced for claude-code/);
+    assert.equal((await p.api('GET', `/v1/machines?projectId=${projectId}`)).body.items.length, before, 'nothing was started');
+    assert.equal((await p.api('GET', `/v1/projects/${projectId}`)).body.budget.reserved, '0.00');
+  });
+
+  it('applies the same minimum to objectives and pipeline steps, at submit', async () => {
+    const projectId = await projectWithBudget(p, '20.00');
+    const objective = await p.api('POST', `/v1/projects/${projectId}/objectives`, {
+      title: 'too cheap',
+      machineType: 'claude-code',
+      prompt: 'go',
+      limits: { money: '0.01' },
+    });
+    assert.equal(objective.status, 422, JSON.stringify(objective.body));
+    assert.match(objective.body.error.message, /^limits\.money: 0\.01 USD cannot cover one claude-code call .*; use at least 1\.72$/);
+    const pipeline = await p.api('POST', '/v1/pipelines', {
+      projectId,
+      steps: [
+        { id: 'a', type: 'shell', command: 'true', limits: { money: '0.01' } },
+        { id: 'b', type: 'gemini-pro', prompt: 'go', dependsOn: ['a'], limits: { money: '0.50' } },
+      ],
+    });
+    assert.equal(pipeline.status, 422, JSON.stringify(pipeline.body));
+    // gemini-2.5-pro: 1,048,576 × 1.25/M + 65,536 × 10/M = 1.96608 → 1.97; plus 0.01 of compute.
+    assert.equal(
+      pipeline.body.error.message,
+      'steps.1.limits.money: 0.50 USD cannot cover one gemini-pro call (gemini-2.5-pro, worst case 1.97 USD) plus 30 minutes of compute (0.01 USD); use at least 1.98',
+    );
+  });
+
+  it('an agent machine with default limits gets a limit that covers a call, makes its calls and completes', async () => {
     const projectId = await projectWithBudget(p, '20.00');
     llm.reset();
-    llm.setScript(writeFileScript('claude', { path: '/workspace/hello.txt', content: 'x\n' }));
-    const start = await p.api('POST', '/v1/machines', { projectId, type: 'claude-code', prompt: 'go', limits: { money: '0.01' } });
+    llm.setScript(writeFileScript('claude', { path: '/workspace/hello.txt', content: 'default limits\n' }));
+    const start = await p.api('POST', '/v1/machines', { projectId, type: 'claude-code', prompt: 'go' });
+    assert.equal(start.status, 202, JSON.stringify(start.body));
     const m = await waitForMachine(p, start.body.id, 300_000);
-    assert.equal(m.status, 'terminated', JSON.stringify(m));
-    assert.equal(m.stopReason, 'money limit reached');
-    assert.equal(llm.totals({ kind: 'main' }).calls, 0, 'no model call reached the endpoint');
-    assert.ok(toUnits(m.cost.amount) <= toUnits('0.01'));
+    assert.equal(m.status, 'completed', JSON.stringify(m));
+    assert.equal(m.stopReason, null);
+    assert.equal(m.limits.money, '1.72', "the project's 0.50 default raised to one worst-case call plus compute");
+    assert.ok(m.usage.apiCalls >= 1);
+    assert.equal(m.usage.apiCalls, llm.totals().calls);
+  });
+
+  it('refuses endpoints other than the model API and unpriced models from inside the sandbox: nothing forwarded, nothing charged, each audited', async () => {
+    const projectId = await projectWithBudget(p, '20.00');
+    llm.reset();
+    // The agent itself tries to use the proxy for something else.
+    const probe = [
+      '(async () => { const out = [];',
+      'for (const [method, path, body] of [["GET", "/v1/models", null], ["POST", "/v1/files", "{}"],',
+      '["POST", "/v1/messages", JSON.stringify({ model: "claude-unpriced-9", max_tokens: 10, messages: [{ role: "user", content: "hi" }] })]]) {',
+      'const res = await fetch("http://127.0.0.1:8080" + path, { method, headers: { "content-type": "application/json" }, body: body ?? undefined });',
+      'out.push({ method, path, status: res.status, body: await res.text() }); }',
+      'require("fs").writeFileSync("/workspace/bypass.json", JSON.stringify(out)); })()',
+    ].join(' ');
+    llm.setScript([
+      { kind: 'tool', name: 'Bash', args: { command: `node -e '${probe}'`, description: 'probe the proxy' } },
+      { kind: 'text', text: 'Done.' },
+    ]);
+    const start = await p.api('POST', '/v1/machines', { projectId, type: 'claude-code', prompt: 'probe', limits: { money: '5.00' } });
+    assert.equal(start.status, 202, JSON.stringify(start.body));
+    const m = await waitForMachine(p, start.body.id, 300_000);
+    assert.equal(m.status, 'completed', JSON.stringify(m));
+    const seen = JSON.parse((await p.api('GET', `/v1/checkpoints/${m.checkpoints.at(-1)}/files/bypass.json`)).body);
+    assert.deepEqual(
+      seen.map((r: any) => [r.method, r.path, r.status]),
+      [
+        ['GET', '/v1/models', 403],
+        ['POST', '/v1/files', 403],
+        ['POST', '/v1/messages', 403],
+      ],
+    );
+    assert.match(seen[0].body, /GET \/v1\/models is not a model endpoint this machine may call/);
+    assert.match(seen[2].body, /model claude-unpriced-9 is not priced for claude-code/);
+    // The endpoint never saw them; only the agent's own calls were charged.
+    assert.deepEqual(
+      llm.requests.filter((r) => r.path !== '/v1/messages' || r.model === 'claude-unpriced-9').map((r) => `${r.method} ${r.path}`),
+      [],
+    );
+    const api = (await p.api('GET', `/v1/projects/${projectId}/costs`)).body.items.filter((e: any) => e.machineId === m.id && e.category === 'api');
+    assert.equal(api.length, llm.totals().calls);
+    assert.equal(m.usage.apiCalls, llm.totals().calls);
+    const refusals = m.events.filter((e: any) => e.action === 'machine.call_refused');
+    assert.deepEqual(refusals.map((e: any) => [e.details.method, e.details.path, e.details.code, e.details.charged]).sort(), [
+      ['GET', '/v1/models', 'endpoint_not_allowed', '0'],
+      ['POST', '/v1/files', 'endpoint_not_allowed', '0'],
+      ['POST', '/v1/messages', 'model_not_priced', '0'],
+    ]);
+  });
+
+  it('charges a model call whose response reports no usage its worst case, the amount reserved before it was sent', async () => {
+    const projectId = await projectWithBudget(p, '20.00');
+    llm.reset();
+    llm.setUsageReported(false);
+    llm.setScript(writeFileScript('claude', { path: '/workspace/hello.txt', content: 'unmetered?\n' }));
+    const start = await p.api('POST', '/v1/machines', { projectId, type: 'claude-code', prompt: 'go', limits: { money: '5.00' } });
+    assert.equal(start.status, 202, JSON.stringify(start.body));
+    const m = await waitForMachine(p, start.body.id, 300_000);
+    const calls = llm.requests.filter((r) => r.path === '/v1/messages');
+    assert.ok(calls.length >= 1, JSON.stringify(m));
+    assert.ok(calls.every((r) => !r.usage));
+    const api = (await p.api('GET', `/v1/projects/${projectId}/costs`)).body.items.filter((e: any) => e.machineId === m.id && e.category === 'api');
+    assert.equal(api.length, calls.length, 'every call charged');
+    // Worst case, computed here: min(body bytes, 200k) input tokens at 3.75/M (the dearest input rate) + max_tokens at 15/M, rounded up.
+    const worst = (r: (typeof calls)[number]) => {
+      const raw = BigInt(Math.min(r.bytes, 200_000)) * 375n * 10n ** 16n + BigInt((r.body as any).max_tokens) * 15n * UNIT;
+      return (raw + 999_999n) / 1_000_000n;
+    };
+    const expected = calls.reduce((sum, r) => sum + worst(r), 0n);
+    assert.ok(expected > toUnits('0.40'), 'a real worst case, not zero');
+    assert.equal(
+      api.reduce((sum: bigint, e: any) => sum + toUnits(e.amount), 0n),
+      expected,
+    );
+    assert.equal(m.usage.apiCalls, calls.length);
+    assert.ok(toUnits(m.cost.amount) >= expected);
   });
 
   it('enforces per-type daily budgets with the same ledger', async () => {
     const projectId = await projectWithBudget(p, '20.00');
     const set = await p.api('PUT', `/v1/projects/${projectId}/machine-types/aider/budget`, { amount: '1.00', currency: 'USD' });
     assert.equal(set.status, 200, JSON.stringify(set.body));
-    const r = await p.api('POST', '/v1/machines', { projectId, type: 'aider', prompt: 'go', limits: { money: '1.50' } });
+    const r = await p.api('POST', '/v1/machines', { projectId, type: 'aider', prompt: 'go', limits: { money: '2.50' } });
     assert.equal(r.status, 409);
     assert.equal(r.body.error.code, 'budget_exceeded');
     assert.match(r.body.error.message, /aider daily budget/);

@@ -270,6 +270,7 @@ describe('artifact passing between machines (real Temporal, Postgres, git, bubbl
     });
     await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
     const socketPath = path.join(p.home, 'machines', 'proxy-test', 'api.sock');
+    const refused: string[] = [];
     fs.mkdirSync(path.dirname(socketPath), { recursive: true });
     // Started as the agent run starts it, for machine A of project A.
     const proxy = await startMeteringProxy({
@@ -277,9 +278,9 @@ describe('artifact passing between machines (real Temporal, Postgres, git, bubbl
       upstream: `http://127.0.0.1:${(upstream.address() as { port: number }).port}`,
       dialect: 'anthropic',
       headers: {},
-      defaultMaxOutputTokens: 1000,
       admit: () => ({ ok: true }),
       completed: async () => undefined,
+      refused: async (r) => void refused.push(`${r.method} ${r.path}`),
       local: checkpointFileRoute(p.db, { machineId: machineA.id, projectId: projectA }),
     });
     const get = (url: string) =>
@@ -316,9 +317,10 @@ describe('artifact passing between machines (real Temporal, Postgres, git, bubbl
       );
       assert.equal((await get(`/autovibe/v1/checkpoints/${cpB}`)).status, 404);
       assert.deepEqual(upstreamPaths, []);
-      // Everything else still goes to the model API.
-      assert.equal((await get('/v1/models')).status, 200);
-      assert.deepEqual(upstreamPaths, ['/v1/models']);
+      // Nothing else reaches the model API but its model endpoints: the rest is refused.
+      assert.equal((await get('/v1/models')).status, 403);
+      assert.deepEqual(upstreamPaths, []);
+      assert.deepEqual(refused, ['GET /v1/models']);
 
       const requests = (await p.api('GET', `/v1/audit?subjectId=${machineA.id}&action=machine.file_requested`)).body.items;
       assert.deepEqual(
@@ -381,7 +383,7 @@ describe('artifact passing to an agent machine (the real Claude Code CLI against
       type: 'claude-code',
       prompt: 'Continue the work.',
       checkpointId: checkpoint,
-      limits: { money: '1.00', minutes: 5 },
+      limits: { money: '2.00', minutes: 5 },
       inputs: { files: [{ checkpointId: checkpoint, path: 'spec.txt', as: 'given/spec.txt' }], conversations: [{ machineId: earlier.id }] },
     });
     assert.equal(started.status, 202, JSON.stringify(started.body));

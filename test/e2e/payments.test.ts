@@ -2,6 +2,8 @@ import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
 import { startGanache, type Ganache } from '../../scripts/services/ganache.js';
 import { startStripeMock, type StripeMock } from '../../scripts/services/stripe-mock.js';
+import { parseAmount } from '../../domain/money.js';
+import { startFxSources, type FxSources } from '../support/fx-sources.js';
 import { projectWithBudget, startTestPlatform, waitFor, type TestPlatform } from '../support/platform.js';
 import { WorkerProcesses } from '../support/worker-processes.js';
 
@@ -37,6 +39,17 @@ function charges(stripe: StripeMock, paymentId: string) {
   return stripe.requests().filter((r) => r.method === 'POST' && r.path === '/v1/payment_intents' && r.idempotencyKey?.startsWith(`${paymentId}:`));
 }
 
+/** The wei an ETH invoice on an attempt asks for (its amount is an exact decimal of ETH). */
+const invoiceWei = (details: { amount: string }): bigint => parseAmount(details.amount, 'ETH');
+
+/** Live FX from a local stand-in of Coinbase's rates endpoint: 1 USD = 0.0005 ETH (2000 USD per ETH). */
+async function ethAt2000(): Promise<FxSources> {
+  const fx = await startFxSources();
+  fx.coinbase.ETH = '0.0005';
+  return fx;
+}
+const fxEnv = (fx: FxSources) => ({ AUTOVIBE_FX_CRYPTO_URL: fx.cryptoUrl, AUTOVIBE_FX_ECB_URL: fx.ecbUrl });
+
 /** Sends `wei` from an unlocked ganache account; returns the transaction hash. */
 async function sendEth(chain: Ganache, from: string, to: string, wei: bigint): Promise<string> {
   return chain.rpc<string>('eth_sendTransaction', [{ from, to, value: `0x${wei.toString(16)}` }]);
@@ -46,20 +59,29 @@ describe('payment cascade (stripe-mock, ganache, real Temporal and Postgres)', f
   this.timeout(240_000);
   let declining: StripeMock;
   let chain: Ganache;
+  let fx: FxSources;
   let p: TestPlatform;
   const receiver = () => chain.accounts[1]!;
   const payer = () => chain.accounts[2]!;
 
   before(async () => {
-    [declining, chain] = await Promise.all([startStripeMock(), startGanache()]);
+    [declining, chain, fx] = await Promise.all([startStripeMock(), startGanache(), ethAt2000()]);
     p = await startTestPlatform({
       label: 'payments',
-      env: { STRIPE_SECRET_KEY: 'sk_test_autovibe', STRIPE_API_BASE: declining.url, ETH_RPC_URL: chain.url, ETH_CONFIRMATIONS: '3', PAYMENT_POLL_SECONDS: '1' },
+      env: {
+        STRIPE_SECRET_KEY: 'sk_test_autovibe',
+        STRIPE_API_BASE: declining.url,
+        ETH_RPC_URL: chain.url,
+        ETH_RECEIVING_ADDRESS: receiver(),
+        ETH_CONFIRMATIONS: '3',
+        PAYMENT_POLL_SECONDS: '1',
+        ...fxEnv(fx),
+      },
     });
   });
   after(async () => {
     await p?.stop();
-    await Promise.all([declining?.stop(), chain?.stop()]);
+    await Promise.all([declining?.stop(), chain?.stop(), fx?.stop()]);
   });
 
   it('pays from unexpired free credits first and never touches the card', async () => {
@@ -101,7 +123,7 @@ describe('payment cascade (stripe-mock, ganache, real Temporal and Postgres)', f
     const projectId = await projectWithBudget(p, '10.00');
     await setMethods(p, projectId, [
       { kind: 'card', customer: 'cus_test', paymentMethod: 'pm_card_chargeDeclined' },
-      { kind: 'crypto', chain: 'eth', address: receiver(), rate: '2000.00', timeoutSeconds: 120 },
+      { kind: 'crypto', chain: 'eth', timeoutSeconds: 120 },
     ]);
     const id = await topup(p, projectId, '10.00');
     const waiting = await waitForPayment(p, id, (b) => b.attempts[1]?.status === 'waiting', 'the ETH invoice');
@@ -111,12 +133,20 @@ describe('payment cascade (stripe-mock, ganache, real Temporal and Postgres)', f
     assert.match(waiting.attempts[0].error, /card declined: payment intent pi_\w+ is requires_payment_method/);
     assert.equal(charges(declining, id).length, 1, 'one charge was asked for');
     const invoice = waiting.attempts[1].details;
-    assert.equal(invoice.amount, '0.005000000000000000', '10.00 USD at 2000.00 USD per ETH');
+    // 10.00 USD at the live 2000 USD per ETH, plus the invoice's unique tag of under a gwei.
+    const wei = invoiceWei(invoice);
+    const tag = wei - 5_000_000_000_000_000n;
+    assert.ok(tag >= 1n && tag < 1_000_000_000n, `amount ${invoice.amount}`);
     assert.equal(invoice.coin, 'ETH');
+    assert.equal(invoice.address.toLowerCase(), receiver().toLowerCase(), "the deployment's address");
+    assert.equal(invoice.fx.rate, '0.000500000000000000');
+    assert.equal(invoice.fx.source, 'coinbase');
+    assert.deepEqual([invoice.fx.from, invoice.fx.to], ['USD', 'ETH']);
 
-    // Too little first: an underpayment does not count.
+    // Too little, and the amount without the tag: neither is this invoice's transfer.
     await sendEth(chain, payer(), receiver(), 4_000_000_000_000_000n);
-    const tx = await sendEth(chain, payer(), receiver(), 5_000_000_000_000_000n);
+    await sendEth(chain, payer(), receiver(), 5_000_000_000_000_000n);
+    const tx = await sendEth(chain, payer(), receiver(), wei);
     const seen = await waitForPayment(p, id, (b) => b.attempts[1]?.details.txHash === tx, 'the transfer to be seen');
     assert.equal(seen.status, 'running', 'one confirmation is not enough');
     assert.equal(seen.attempts[1].details.confirmations, 1);
@@ -135,10 +165,60 @@ describe('payment cascade (stripe-mock, ganache, real Temporal and Postgres)', f
     const [row] = await p.db('crypto_invoices').where({ payment_id: id });
     assert.equal(row.tx_hash, tx);
     assert.equal(row.status, 'paid');
+    assert.equal(row.fx.rate, '0.000500000000000000', 'the rate used is on the invoice');
+    assert.equal(BigInt(row.tag), tag);
     assert.deepEqual((await p.api('GET', `/v1/projects/${projectId}/balance`)).body.items, [{ amount: '10.00', currency: 'USD' }]);
     const audit = (await p.api('GET', `/v1/audit?subjectId=${id}`)).body.items.map((e: any) => e.action);
     for (const action of ['payment.requested', 'payment.attempt.declined', 'payment.attempt.waiting', 'payment.attempt.succeeded', 'payment.succeeded']) {
       assert.ok(audit.includes(action), `audit has ${action}: ${audit.join(', ')}`);
+    }
+  });
+
+  it("two projects paying the deployment's one ETH address at once each credit only their own top-up; a wrong amount credits nobody", async () => {
+    const [a, b, c] = await Promise.all([projectWithBudget(p, '10.00'), projectWithBudget(p, '10.00'), projectWithBudget(p, '10.00')]);
+    await Promise.all([
+      setMethods(p, a, [{ kind: 'crypto', chain: 'eth', timeoutSeconds: 120 }]),
+      setMethods(p, b, [{ kind: 'crypto', chain: 'eth', timeoutSeconds: 120 }]),
+      setMethods(p, c, [{ kind: 'crypto', chain: 'eth', timeoutSeconds: 15 }]),
+    ]);
+    // The same top-up for each, asked for at the same time: the same converted amount.
+    const [payA, payB, payC] = await Promise.all([topup(p, a, '10.00'), topup(p, b, '10.00'), topup(p, c, '10.00')]);
+    const invoiceOf = async (id: string) => (await waitForPayment(p, id, (x) => x.attempts[0]?.status === 'waiting', 'its ETH invoice')).attempts[0].details;
+    const [invA, invB, invC] = await Promise.all([invoiceOf(payA), invoiceOf(payB), invoiceOf(payC)]);
+    const [weiA, weiB, weiC] = [invoiceWei(invA), invoiceWei(invB), invoiceWei(invC)];
+    for (const inv of [invA, invB, invC]) assert.equal(inv.address.toLowerCase(), receiver().toLowerCase(), 'one deployment address for every project');
+    assert.equal(new Set([weiA, weiB, weiC]).size, 3, `three distinct amounts: ${invA.amount} ${invB.amount} ${invC.amount}`);
+
+    // B pays first, then A; C's payer sends one wei more than the largest invoice (more than any
+    // invoice asks for, so "at least the amount" would have paid one), then the untagged amount.
+    const txB = await sendEth(chain, payer(), receiver(), weiB);
+    const txA = await sendEth(chain, chain.accounts[3]!, receiver(), weiA);
+    const largest = [weiA, weiB, weiC].reduce((x, y) => (x > y ? x : y));
+    const wrong = [await sendEth(chain, payer(), receiver(), largest + 1n), await sendEth(chain, payer(), receiver(), 5_000_000_000_000_000n)];
+    // And B's amount once more: a transfer pays at most one invoice, and B is paid once.
+    const twiceB = await sendEth(chain, payer(), receiver(), weiB);
+    await chain.mine(3);
+    const [doneA, doneB, doneC] = await Promise.all([payA, payB, payC].map((id) => waitForPayment(p, id, ended, 'to end')));
+    assert.equal(doneA.status, 'succeeded', JSON.stringify(doneA));
+    assert.equal(doneB.status, 'succeeded', JSON.stringify(doneB));
+    assert.equal(doneA.attempts[0].details.txHash, txA);
+    assert.equal(doneB.attempts[0].details.txHash, txB);
+    assert.equal(doneC.status, 'failed', 'no transfer of exactly its amount came');
+    assert.equal(doneC.attempts[0].status, 'expired');
+
+    const rows = await p.db('crypto_invoices').whereIn('payment_id', [payA, payB, payC]);
+    const byPayment = Object.fromEntries(rows.map((r: any) => [r.payment_id, r]));
+    assert.equal(byPayment[payA].tx_hash, txA);
+    assert.equal(byPayment[payB].tx_hash, txB);
+    assert.equal(byPayment[payC].tx_hash, null);
+    const claimed = await p.db('crypto_invoices').whereIn('tx_hash', [...wrong, twiceB]);
+    assert.deepEqual(claimed, [], "the wrong amounts and the second transfer of B's amount pay no invoice at all");
+    for (const [project, amount] of [
+      [a, [{ amount: '10.00', currency: 'USD' }]],
+      [b, [{ amount: '10.00', currency: 'USD' }]],
+      [c, []],
+    ] as const) {
+      assert.deepEqual((await p.api('GET', `/v1/projects/${project}/balance`)).body.items, amount, project);
     }
   });
 
@@ -252,7 +332,7 @@ describe('payment cascade (stripe-mock, ganache, real Temporal and Postgres)', f
     await setMethods(p, projectId, [
       { kind: 'credits' },
       { kind: 'card', customer: 'cus_test', paymentMethod: 'pm_card_visa' },
-      { kind: 'crypto', chain: 'eth', address: receiver(), rate: '2000.00', timeoutSeconds: 3 },
+      { kind: 'crypto', chain: 'eth', timeoutSeconds: 3 },
       { kind: 'manual', timeoutSeconds: 600 },
     ]);
     const id = await topup(p, projectId, '5.00');
@@ -267,7 +347,7 @@ describe('payment cascade (stripe-mock, ganache, real Temporal and Postgres)', f
         ['manual', 'waiting'],
       ],
     );
-    assert.match(waiting.attempts[2].error, /no payment of 0.002500000000000000 ETH/);
+    assert.match(waiting.attempts[2].error, /no payment of 0\.002500000\d{9} ETH/);
     assert.equal((await p.api('GET', `/v1/projects/${projectId}/balance`)).body.items.length, 0);
     const approve = await p.api('POST', `/v1/payments/${id}/approve`);
     assert.equal(approve.status, 202, JSON.stringify(approve.body));
@@ -304,6 +384,7 @@ describe('payment cascade: a worker killed mid-charge and mid-crypto-wait never 
   let succeeding: StripeMock;
   let declining: StripeMock;
   let chain: Ganache;
+  let fx: FxSources;
   let p: TestPlatform;
   const workers = new WorkerProcesses();
   /** A real worker process (the production entry point), so it can be SIGKILLed. */
@@ -312,18 +393,25 @@ describe('payment cascade: a worker killed mid-charge and mid-crypto-wait never 
       STRIPE_SECRET_KEY: 'sk_test_autovibe',
       STRIPE_API_BASE: stripeBase,
       ETH_RPC_URL: chain.url,
+      ETH_RECEIVING_ADDRESS: receiver(),
       ETH_CONFIRMATIONS: '3',
+      ...fxEnv(fx),
     });
   const kill = (w: ChildProcess) => workers.kill(w);
 
   before(async () => {
-    [succeeding, declining, chain] = await Promise.all([startStripeMock({ paymentIntentStatus: 'succeeded' }), startStripeMock(), startGanache()]);
+    [succeeding, declining, chain, fx] = await Promise.all([
+      startStripeMock({ paymentIntentStatus: 'succeeded' }),
+      startStripeMock(),
+      startGanache(),
+      ethAt2000(),
+    ]);
     // The api runs here (it only needs the settings to accept the methods); workers are processes.
     p = await startTestPlatform({
       label: 'payments-kill',
       worker: false,
       heartbeatTimeoutSeconds: 3,
-      env: { STRIPE_SECRET_KEY: 'sk_test_autovibe', ETH_RPC_URL: chain.url, PAYMENT_POLL_SECONDS: '1' },
+      env: { STRIPE_SECRET_KEY: 'sk_test_autovibe', ETH_RPC_URL: chain.url, ETH_RECEIVING_ADDRESS: receiver(), PAYMENT_POLL_SECONDS: '1' },
     });
   });
   afterEach(async () => {
@@ -331,7 +419,7 @@ describe('payment cascade: a worker killed mid-charge and mid-crypto-wait never 
   });
   after(async () => {
     await p?.stop();
-    await Promise.all([succeeding?.stop(), declining?.stop(), chain?.stop()]);
+    await Promise.all([succeeding?.stop(), declining?.stop(), chain?.stop(), fx?.stop()]);
   });
 
   it('a card charge in flight when the worker dies is one charge and one credited top-up', async () => {
@@ -367,14 +455,15 @@ describe('payment cascade: a worker killed mid-charge and mid-crypto-wait never 
     const projectId = await projectWithBudget(p, '10.00');
     await setMethods(p, projectId, [
       { kind: 'card', customer: 'cus_test', paymentMethod: 'pm_card_visa' },
-      { kind: 'crypto', chain: 'eth', address: receiver(), rate: '2000.00', timeoutSeconds: 300 },
+      { kind: 'crypto', chain: 'eth', timeoutSeconds: 300 },
       { kind: 'manual', timeoutSeconds: 600 },
     ]);
     const id = await topup(p, projectId, '25.00');
     const waiting = await waitForPayment(p, id, (b) => b.attempts[1]?.status === 'waiting', 'the ETH invoice', 60_000);
-    assert.equal(waiting.attempts[1].details.amount, '0.012500000000000000');
+    const wei = invoiceWei(waiting.attempts[1].details);
+    assert.ok(wei > 12_500_000_000_000_000n && wei < 12_500_001_000_000_000n, waiting.attempts[1].details.amount);
     await kill(worker);
-    const tx = await sendEth(chain, payer(), receiver(), 12_500_000_000_000_000n);
+    const tx = await sendEth(chain, payer(), receiver(), wei);
     await chain.mine(3);
     worker = startWorker(declining.url);
     const done = await waitForPayment(p, id, ended, 'to end', 120_000);

@@ -4,6 +4,7 @@ import {
   CURRENCY_CODES,
   LEDGER_SCALE,
   MoneyError,
+  MAX_INPUT_UNITS,
   affordableMs,
   formatAmount,
   fromNumeric,
@@ -91,6 +92,24 @@ describe('domain/money', function () {
         }
         assert.equal(parseAmount('-1.5', currency, { allowNegative: true }), -(ONE + ONE / 2n));
         assert.equal(parseAmount('-0.01', currency, { allowNegative: true }), -(ONE / 100n));
+      });
+
+      it(`${currency}: refuses amounts beyond the ledger's range (numeric(38,18)) and above a given maximum`, function () {
+        const largest = `${'9'.repeat(20)}${precision ? `.${'9'.repeat(precision)}` : ''}`;
+        assert.equal(formatAmount(parseAmount(largest, currency), currency), largest);
+        for (const text of [`1${'0'.repeat(20)}`, '9'.repeat(60), `${'0'.repeat(30)}1${'0'.repeat(20)}`]) {
+          assert.throws(
+            () => parseAmount(text, currency),
+            (e: unknown) => e instanceof MoneyError && /beyond the ledger's range/.test(e.message),
+            text,
+          );
+        }
+        assert.equal(parseAmount('1000000000000', currency, { max: MAX_INPUT_UNITS }), MAX_INPUT_UNITS);
+        assert.throws(
+          () => parseAmount(`1000000000000.${'0'.repeat(Math.max(precision - 1, 0))}1`.replace(/\.$/, ''), currency, { max: MAX_INPUT_UNITS }),
+          MoneyError,
+        );
+        assert.throws(() => parseAmount('1000000000001', currency, { max: MAX_INPUT_UNITS }), /at most 1000000000000/);
       });
 
       it(`${currency}: refuses junk`, function () {

@@ -82,6 +82,8 @@ export interface LoggedRequest {
   usage?: Usage;
   status: number;
   body: unknown;
+  /** Size of the request body as received (decoded when it was compressed). */
+  bytes: number;
 }
 
 export interface Totals {
@@ -116,6 +118,8 @@ export interface ScriptedEndpoint {
   /** Turns not yet answered (shared script). */
   remaining(): number;
   requests: LoggedRequest[];
+  /** While false, model responses carry no usage at all (as a metering bypass would); default true. */
+  setUsageReported(on: boolean): void;
   /** Everything the endpoint reported as usage. Filter with `kind` to count only main or side calls. */
   totals(filter?: { kind?: 'main' | 'side'; dialect?: Dialect }): Totals;
   /** Clears the log and the counters (not the script). */
@@ -182,6 +186,7 @@ export async function startScriptedEndpoint(opts: ScriptedEndpointOptions = {}):
   const perDialect = new Map<Dialect, { turns: Turn[]; next: number }>();
   let mainCount = 0;
   let sideCount = 0;
+  let usageReported = true;
   let seq = 0;
   const requests: LoggedRequest[] = [];
 
@@ -233,8 +238,10 @@ export async function startScriptedEndpoint(opts: ScriptedEndpointOptions = {}):
       tools: [],
       status: 200,
       body,
+      bytes: raw.length,
     };
     const finish = () => {
+      if (!usageReported && entry.usage) entry.usage = undefined;
       requests.push(entry);
       opts.onRequest?.(entry);
     };
@@ -363,7 +370,7 @@ export async function startScriptedEndpoint(opts: ScriptedEndpointOptions = {}):
             finish_reason: finishReason,
           },
         ],
-        usage,
+        ...(usageReported ? { usage } : {}),
       });
       return;
     }
@@ -385,8 +392,8 @@ export async function startScriptedEndpoint(opts: ScriptedEndpointOptions = {}):
     // The finishing chunk carries the usage too (clients that ignore `stream_options` read it there);
     // with `stream_options.include_usage` OpenAI sends a last chunk with empty choices and the usage.
     const includeUsage = body?.stream_options?.include_usage === true;
-    chunk([{ index: 0, delta: {}, finish_reason: finishReason }], includeUsage ? {} : { usage });
-    if (includeUsage) chunk([], { usage });
+    chunk([{ index: 0, delta: {}, finish_reason: finishReason }], includeUsage || !usageReported ? {} : { usage });
+    if (includeUsage && usageReported) chunk([], { usage });
     sse.raw('data: [DONE]\n\n');
     res.end();
   }
@@ -408,7 +415,16 @@ export async function startScriptedEndpoint(opts: ScriptedEndpointOptions = {}):
       const content: unknown[] = [];
       if (preText) content.push({ type: 'text', text: preText });
       if (reply.kind === 'tool') content.push({ type: 'tool_use', id: toolId, name: reply.name, input: reply.args });
-      sendJson(res, 200, { id, type: 'message', role: 'assistant', model, content, stop_reason: stopReason, stop_sequence: null, usage });
+      sendJson(res, 200, {
+        id,
+        type: 'message',
+        role: 'assistant',
+        model,
+        content,
+        stop_reason: stopReason,
+        stop_sequence: null,
+        ...(usageReported ? { usage } : {}),
+      });
       return;
     }
     const sse = startSse(res);
@@ -423,7 +439,7 @@ export async function startScriptedEndpoint(opts: ScriptedEndpointOptions = {}):
         content: [],
         stop_reason: null,
         stop_sequence: null,
-        usage: { ...usage, output_tokens: 0 },
+        ...(usageReported ? { usage: { ...usage, output_tokens: 0 } } : {}),
       },
     });
     let index = 0;
@@ -438,7 +454,10 @@ export async function startScriptedEndpoint(opts: ScriptedEndpointOptions = {}):
       ev('content_block_delta', { index, delta: { type: 'input_json_delta', partial_json: JSON.stringify(reply.args) } });
       ev('content_block_stop', { index });
     }
-    ev('message_delta', { delta: { stop_reason: stopReason, stop_sequence: null }, usage: { output_tokens: usage.output_tokens } });
+    ev('message_delta', {
+      delta: { stop_reason: stopReason, stop_sequence: null },
+      ...(usageReported ? { usage: { output_tokens: usage.output_tokens } } : {}),
+    });
     ev('message_stop', {});
     res.end();
   }
@@ -458,7 +477,7 @@ export async function startScriptedEndpoint(opts: ScriptedEndpointOptions = {}):
     if (reply.kind === 'tool') parts.push({ functionCall: { name: reply.name, args: reply.args } });
     const whole = {
       candidates: [{ content: { role: 'model', parts }, finishReason: 'STOP', index: 0 }],
-      usageMetadata,
+      ...(usageReported ? { usageMetadata } : {}),
       modelVersion,
       responseId,
     };
@@ -475,7 +494,7 @@ export async function startScriptedEndpoint(opts: ScriptedEndpointOptions = {}):
     if (chunks.length === 0) chunks.push({ candidates: [{ content: { role: 'model', parts: [{ text: '' }] }, index: 0 }], modelVersion, responseId });
     const last = chunks[chunks.length - 1] as any;
     last.candidates[0].finishReason = 'STOP';
-    last.usageMetadata = usageMetadata;
+    if (usageReported) last.usageMetadata = usageMetadata;
     if (!sseMode) {
       sendJson(res, 200, chunks);
       return;
@@ -499,6 +518,9 @@ export async function startScriptedEndpoint(opts: ScriptedEndpointOptions = {}):
       shared = [...turns];
       sharedNext = 0;
     },
+    setUsageReported(on) {
+      usageReported = on;
+    },
     setDialectScript(dialect, turns) {
       perDialect.set(dialect, { turns: [...turns], next: 0 });
     },
@@ -521,6 +543,7 @@ export async function startScriptedEndpoint(opts: ScriptedEndpointOptions = {}):
       requests.length = 0;
       mainCount = 0;
       sideCount = 0;
+      usageReported = true;
     },
     stop() {
       return new Promise<void>((resolve) => {

@@ -1,0 +1,42 @@
+import { convert } from '../domain/fx.js';
+import type { MachineTypeId } from '../domain/machine-types.js';
+import { PROFILES, type ProfileId } from '../domain/machines.js';
+import { checkMoneyLimit, usd } from '../domain/metering.js';
+import { InputError } from '../domain/errors.js';
+import { createFxService } from '../fx/service.js';
+import type { Project } from '../store/projects.js';
+import type { ApiContext } from './context.js';
+
+/**
+ * A machine's money limit at request time (machines, objectives, pipeline steps): the requested
+ * one when it covers one worst-case model call plus the machine's compute, else 422 naming the
+ * minimum; without one, the project's default raised to that minimum. The computation is
+ * domain/metering.ts `checkMoneyLimit`; here the USD minimum meets the project's currency.
+ */
+export async function machineMoneyLimit(
+  ctx: ApiContext,
+  project: Project,
+  m: { type: MachineTypeId; model?: string | null | undefined; requested: bigint | null; minutes: number; profile: ProfileId; field?: string },
+): Promise<bigint> {
+  const currency = project.currency;
+  let toCurrency = (units: bigint) => units;
+  if (m.type !== 'shell' && currency !== 'USD') {
+    // Unavailable rates answer 503 fx_unavailable: the run could not convert its token prices either.
+    const rate = await (ctx.fx ?? createFxService(ctx)).rate('USD', currency);
+    toCurrency = (units) => convert(units, rate.ratio, currency, 'up', 'ledger');
+  }
+  const verdict = checkMoneyLimit({
+    type: m.type,
+    model: m.model ?? null,
+    requested: m.requested,
+    projectDefault: project.defaultMachineMoney,
+    currency,
+    minutes: m.minutes,
+    hourlyPriceUsd: usd(PROFILES[m.profile].hourlyPrice),
+    prices: ctx.config.modelPrices,
+    toCurrency,
+    ...(m.field ? { field: m.field } : {}),
+  });
+  if (!verdict.ok) throw new InputError(verdict.message, { field: verdict.field, minimum: verdict.minimum, currency: verdict.currency });
+  return verdict.limit;
+}
