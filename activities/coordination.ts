@@ -1,3 +1,4 @@
+import { runVisibility } from '../domain/search-attributes.js';
 import { ApplicationFailure } from '@temporalio/common';
 import { coordinatorWorkflowId, type ResourceRequest } from '../domain/scheduling.js';
 import { budgetStatus, findBudget } from '../store/budgets.js';
@@ -14,6 +15,7 @@ export function createCoordinationActivities({ db, config, temporal }: ActivityD
     await temporal.workflow.signalWithStart('project', {
       workflowId: coordinatorWorkflowId(projectId),
       taskQueue: config.taskQueue,
+      ...runVisibility('project coordinator', { project: projectId }, { searchAttributes: config.searchAttributes }),
       args: [{ projectId }],
       signal,
       signalArgs: [arg],

@@ -1,3 +1,4 @@
+import { runVisibility } from '../domain/search-attributes.js';
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure, WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import { decideRetention, type KeepReason } from '../domain/retention.js';
@@ -74,6 +75,11 @@ export async function snapshotCheckpoint(deps: Deps, input: { checkpointId: stri
     await client.workflow.start('snapshotLifecycle', {
       workflowId: snapshotWorkflowId(input.checkpointId),
       taskQueue: deps.config.taskQueue,
+      ...runVisibility(
+        'snapshot lifecycle',
+        { project: input.projectId },
+        { searchAttributes: deps.config.searchAttributes, details: { checkpoint: input.checkpointId } },
+      ),
       args: [{ checkpointId: input.checkpointId }],
       // One lifecycle per checkpoint, also when a retried checkpoint asks again after it finished.
       workflowIdReusePolicy: 'REJECT_DUPLICATE',

@@ -5,6 +5,7 @@ import { requireApiKey } from './auth.js';
 import type { ApiContext } from './context.js';
 import { ApiError, BODY_LIMIT, errorMiddleware, MESSAGES } from './errors.js';
 import { inputGuard } from './input-guard.js';
+import { createMetrics } from './metrics.js';
 import { idempotency } from './idempotency.js';
 import { openApiDocument } from './openapi.js';
 import { auditRoutes } from './routes/audit.js';
@@ -70,7 +71,7 @@ function perKeyRateLimit(limit: number): express.RequestHandler {
   });
 }
 
-/** The REST api: `/healthz` without auth, everything else under `/v1` behind an API key. */
+/** The REST api: `/healthz`, `/readyz` and `/metrics` without an API key, everything else under `/v1` behind one. */
 export function createApp(given: ApiContext): Express {
   const ctx: ApiContext = { ...given, fx: given.fx ?? createFxService(given) };
   const app = express();
@@ -83,7 +84,12 @@ export function createApp(given: ApiContext): Express {
   app.use(express.json({ limit: BODY_LIMIT }));
   app.use(inputGuard());
 
-  app.get('/healthz', async (_req, res) => {
+  const metrics = createMetrics(ctx.db);
+  app.use(metrics.measure);
+  // Liveness: the process is up and serving. Cheap and dependency-free, so a slow database does not get it restarted.
+  app.get('/healthz', (_req, res) => void res.json({ api: 'ok' }));
+  // Readiness: the database and Temporal answer; 503 with the reasons while they do not.
+  app.get('/readyz', async (_req, res) => {
     const [db, temporal] = await Promise.all([
       ctx.db.raw('select 1').then(
         () => 'ok',
@@ -96,6 +102,8 @@ export function createApp(given: ApiContext): Express {
     ]);
     res.status(db === 'ok' && temporal === 'ok' ? 200 : 503).json({ api: 'ok', db, temporal });
   });
+  // Prometheus: no API key (operators keep it off the public network, or set AUTOVIBE_METRICS_TOKEN).
+  app.get('/metrics', metrics.handler(ctx.config.metricsToken));
 
   const v1 = express.Router();
   v1.use(requireApiKey(ctx.db));

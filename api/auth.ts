@@ -14,6 +14,8 @@ const KEY_USE_RESOLUTION_S = 60;
 
 /** Every /v1 route needs `Authorization: Bearer <key>` of a known, unrevoked, unexpired key. */
 export function requireApiKey(db: Db): RequestHandler {
+  // Keys this process marked used lately: most requests then skip the last-used write entirely.
+  const touched = new Map<string, number>();
   return async (req, _res, next) => {
     const header = req.get('authorization') ?? '';
     const match = /^Bearer\s+(\S+)$/i.exec(header);
@@ -23,7 +25,10 @@ export function requireApiKey(db: Db): RequestHandler {
       if (!principal) return next(new ApiError(401, 'unauthenticated', MESSAGES.unknownKey));
       req.principal = principal;
       const now = new Date();
-      if (await touchKey(db, principal.apiKeyId, now, KEY_USE_RESOLUTION_S)) {
+      const fresh = (touched.get(principal.apiKeyId) ?? 0) > now.getTime() - KEY_USE_RESOLUTION_S * 1000;
+      if (!fresh && touched.size > 10_000) touched.clear();
+      if (!fresh) touched.set(principal.apiKeyId, now.getTime());
+      if (!fresh && (await touchKey(db, principal.apiKeyId, now, KEY_USE_RESOLUTION_S))) {
         await appendAudit(db, {
           actor: actorName(principal),
           action: 'key.used',

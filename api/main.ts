@@ -3,6 +3,7 @@ import { loadConfig } from '../config/index.js';
 import { createDb, migrateLatest } from '../store/db.js';
 import { bootstrapAdminKey } from './bootstrap.js';
 import { createLogger } from '../workers/logger.js';
+import { checkSearchAttributes } from '../workers/search-attributes.js';
 import { createApp } from './app.js';
 
 /** A standalone api process (production): needs DATABASE_URL and TEMPORAL_ADDRESS. */
@@ -18,6 +19,7 @@ async function main() {
   if (bootstrap.file) log.warn({ file: bootstrap.file }, 'admin key kept in this file (mode 0600); make per-team keys with POST /v1/keys');
   if (bootstrap.revoked.length) log.warn({ revoked: bootstrap.revoked }, 'AUTOVIBE_ADMIN_KEY changed: the key it replaced is revoked');
   const connection = await Connection.connect({ address: config.temporalAddress });
+  await checkSearchAttributes(connection, config);
   const temporal = new Client({ connection, namespace: config.temporalNamespace });
   const app = createApp({ db, temporal, config, log });
   const server = app.listen(config.port, config.host, () => log.info({ port: config.port }, 'api listening'));

@@ -16,6 +16,15 @@ const envSchema = z
     TEMPORAL_ADDRESS: z.string().optional(),
     TEMPORAL_NAMESPACE: z.string().default('default'),
     TEMPORAL_TASK_QUEUE: z.string().default(TASK_QUEUES.machines),
+    /** Start workflows with the AutoVibe* search attributes (the namespace must have them: README, "Finding runs"). */
+    AUTOVIBE_SEARCH_ATTRIBUTES: z.enum(['on', 'off']).default('on'),
+    /** When set, GET /metrics requires `Authorization: Bearer <this>`. */
+    AUTOVIBE_METRICS_TOKEN: z.string().min(16, 'AUTOVIBE_METRICS_TOKEN must be at least 16 characters').optional(),
+    /** host:port where the worker's Temporal SDK serves its own Prometheus metrics; unset = not served. */
+    AUTOVIBE_TEMPORAL_METRICS_ADDRESS: z
+      .string()
+      .regex(/^[\w.-]+:\d+$/, 'must look like 127.0.0.1:9464')
+      .optional(),
     PORT: z.coerce.number().int().min(0).max(65535).default(3000),
     HOST: z.string().default('127.0.0.1'),
     AUTOVIBE_ADMIN_KEY: z.string().min(16, 'AUTOVIBE_ADMIN_KEY must be at least 16 characters').optional(),
@@ -131,6 +140,12 @@ export interface Config {
   temporalAddress: string | undefined;
   temporalNamespace: string;
   taskQueue: string;
+  /** Whether workflows are started with the AutoVibe* search attributes. */
+  searchAttributes: boolean;
+  /** Bearer token GET /metrics requires; none = open (keep /metrics off the public network). */
+  metricsToken: string | undefined;
+  /** Where the Temporal SDK's Prometheus exporter listens in a worker process. */
+  temporalMetricsAddress: string | undefined;
   port: number;
   host: string;
   adminKey: string | undefined;
@@ -198,6 +213,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     temporalAddress: e.TEMPORAL_ADDRESS || undefined,
     temporalNamespace: e.TEMPORAL_NAMESPACE,
     taskQueue: e.TEMPORAL_TASK_QUEUE,
+    searchAttributes: e.AUTOVIBE_SEARCH_ATTRIBUTES === 'on',
+    metricsToken: e.AUTOVIBE_METRICS_TOKEN,
+    temporalMetricsAddress: e.AUTOVIBE_TEMPORAL_METRICS_ADDRESS,
     port: e.PORT,
     host: e.HOST,
     adminKey: e.AUTOVIBE_ADMIN_KEY,

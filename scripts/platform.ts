@@ -14,6 +14,7 @@ import { createProviders } from '../activities/compute/index.js';
 import { diskSnapshotReader } from '../activities/instance-snapshots.js';
 import { createWorker } from '../workers/worker.js';
 import { ensureReconcileSchedule, ensureSnapshotSchedules } from '../workers/schedules.js';
+import { checkSearchAttributes } from '../workers/search-attributes.js';
 import { startTemporalDevServer, type TemporalDevServer } from './services/temporal.js';
 
 export interface Platform {
@@ -44,7 +45,7 @@ export interface PlatformOptions {
 export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
   const { config } = opts;
   const log = createLogger(config.logLevel, 'autovibe');
-  installTemporalRuntime(config.logLevel);
+  installTemporalRuntime(config.logLevel, { metricsAddress: config.temporalMetricsAddress });
   fs.mkdirSync(config.home, { recursive: true });
   const cleanups: Array<() => Promise<void>> = [];
   const stop = async () => {
@@ -94,6 +95,7 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
 
     const connection = await Connection.connect({ address: temporalAddress });
     cleanups.push(() => connection.close());
+    await checkSearchAttributes(connection, config);
     const temporal = new Client({ connection, namespace: config.temporalNamespace });
     if (opts.worker ?? true) {
       const schedule = await ensureReconcileSchedule(temporal, config);

@@ -6,20 +6,22 @@ import { createLogger } from './logger.js';
 import { installTemporalRuntime } from './runtime.js';
 import { ensureReconcileSchedule, ensureSnapshotSchedules } from './schedules.js';
 import { createWorker } from './worker.js';
+import { checkSearchAttributes } from './search-attributes.js';
 
 /** A standalone worker process (production: DATABASE_URL and TEMPORAL_ADDRESS are required). */
 async function main() {
   const config = loadConfig();
   const log = createLogger(config.logLevel, 'worker');
-  installTemporalRuntime(config.logLevel);
+  installTemporalRuntime(config.logLevel, { metricsAddress: config.temporalMetricsAddress });
   if (!config.temporalAddress) throw new Error('TEMPORAL_ADDRESS is required for a standalone worker (npm start runs an embedded one)');
   if (!config.databaseUrl) throw new Error('DATABASE_URL is required for a standalone worker (embedded Postgres belongs to npm start)');
   const db = await createDb({ databaseUrl: config.databaseUrl });
   if (isEmbedded(db)) throw new Error('a standalone worker needs real Postgres');
+  const clientConnection = await Connection.connect({ address: config.temporalAddress });
+  await checkSearchAttributes(clientConnection, config);
   const connection = await NativeConnection.connect({ address: config.temporalAddress });
   const worker = await createWorker({ config, db, log, connection });
   // The platform's schedules (reconciliation; snapshot backup and pruning); creating them again is harmless.
-  const clientConnection = await Connection.connect({ address: config.temporalAddress });
   const schedulesClient = new Client({ connection: clientConnection, namespace: config.temporalNamespace });
   await ensureReconcileSchedule(schedulesClient, config);
   await ensureSnapshotSchedules(schedulesClient, config);

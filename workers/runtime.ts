@@ -12,12 +12,19 @@ const LEVELS: Record<string, LogLevel> = {
   silent: 'ERROR',
 };
 
-/** Sets the Temporal SDK's log level once per process (it can only be installed before first use). */
-export function installTemporalRuntime(level: string): void {
+/**
+ * Sets the Temporal SDK's log level once per process (it can only be installed before first use),
+ * and, given an address, serves the SDK's own Prometheus metrics there (workflow/activity task
+ * latencies, `temporal_activity_execution_failed`, sticky cache, pollers) at `/metrics`.
+ */
+export function installTemporalRuntime(level: string, opts: { metricsAddress?: string | undefined } = {}): void {
   if (installed) return;
   installed = true;
   try {
-    Runtime.install({ logger: new DefaultLogger(LEVELS[level] ?? 'INFO') });
+    Runtime.install({
+      logger: new DefaultLogger(LEVELS[level] ?? 'INFO'),
+      ...(opts.metricsAddress ? { telemetryOptions: { metrics: { prometheus: { bindAddress: opts.metricsAddress, countersTotalSuffix: true } } } } : {}),
+    });
   } catch {
     // Already installed by someone else in this process: keep theirs.
   }

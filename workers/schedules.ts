@@ -16,7 +16,15 @@ export async function ensureReconcileSchedule(client: Client, config: Config) {
     await client.schedule.create({
       scheduleId,
       spec: { intervals: [{ every: `${config.reconcileEverySeconds}s` }] },
-      action: { type: 'startWorkflow', workflowType: 'reconcileInstances', taskQueue: config.taskQueue, workflowId: `reconcile-${config.taskQueue}`, args },
+      action: {
+        type: 'startWorkflow',
+        workflowType: 'reconcileInstances',
+        taskQueue: config.taskQueue,
+        workflowId: `reconcile-${config.taskQueue}`,
+        args,
+        // Deployment-wide: no project, so no search attributes; the summary tells what it is in the Web UI.
+        staticSummary: 'reconcile instances (leaked instances, warm pools) · deployment-wide',
+      },
       policies: { overlap: ScheduleOverlapPolicy.SKIP },
     });
   } catch (err) {
@@ -51,7 +59,15 @@ export async function ensureSnapshotSchedules(client: Client, config: Pick<Confi
       await client.schedule.create({
         scheduleId: s.scheduleId,
         spec: { calendars: [{ hour: s.hour, minute: 0, comment: 'daily (UTC)' }] },
-        action: { type: 'startWorkflow', workflowType: s.workflowType, taskQueue: config.taskQueue, args: [{}], workflowId: s.scheduleId },
+        action: {
+          type: 'startWorkflow',
+          workflowType: s.workflowType,
+          taskQueue: config.taskQueue,
+          args: [{}],
+          workflowId: s.scheduleId,
+          staticSummary: `${s.workflowType} · deployment-wide`,
+          staticDetails: s.note,
+        },
         policies: { overlap: 'SKIP', catchupWindow: '1 day' },
         memo: { description: s.note },
       });

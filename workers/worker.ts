@@ -7,6 +7,7 @@ import { createProviders, type ComputeProvider, type ProviderId } from '../activ
 import { publishProviderStatus } from '../activities/reconcile.js';
 import type { Config } from '../config/index.js';
 import type { Db } from '../store/db.js';
+import { countActivityFailures } from './metrics.js';
 
 export const WORKFLOWS_PATH = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
 
@@ -64,5 +65,6 @@ export async function createWorker(opts: WorkerOptions): Promise<Worker> {
       temporal: new Client({ connection: opts.connection, namespace: opts.config.temporalNamespace }),
     }),
     maxConcurrentActivityTaskExecutions: 100,
+    interceptors: { activity: [countActivityFailures] },
   });
 }

@@ -10,6 +10,7 @@ import {
   setHandler,
   uuid4,
 } from '@temporalio/workflow';
+import { setStatusAttribute } from './visibility.js';
 import type { Activities, ReservationOutcome } from '../activities/index.js';
 import { hasInputs, type ResolvedInputs } from '../domain/artifacts.js';
 import { affordableMs, formatAmount, fromNumeric, parseAmount } from '../domain/money.js';
@@ -119,6 +120,7 @@ export async function machineRun(input: MachineRunInput): Promise<MachineRunResu
 
   const mark = (status: MachineStatus, extra: Omit<Parameters<Activities['markMachine']>[0], 'machineId' | 'status'> = {}) => {
     state.phase = status;
+    setStatusAttribute(status);
     return quick.markMachine({ machineId: input.machineId, status, ...extra });
   };
 
@@ -142,6 +144,7 @@ export async function machineRun(input: MachineRunInput): Promise<MachineRunResu
       // Nothing was reserved and no sandbox ran; the lookup marked the machine completed.
       reservation = { ok: true, reservationId: `cache:${cached.sourceMachineId}`, amount: '0', currency: cached.currency };
       state.phase = 'completed';
+      setStatusAttribute('completed');
       state.checkpoints.push(cached.checkpointId);
       return { status: 'completed', exitCode: cached.exitCode, stopReason: null, error: null, checkpoints: state.checkpoints, charged: '0' };
     }

@@ -10,6 +10,7 @@ import {
   setHandler,
   uuid4,
 } from '@temporalio/workflow';
+import { childVisibility, setStatusAttribute } from './visibility.js';
 import type { Activities } from '../activities/index.js';
 import type { ObjectiveStatus } from '../domain/objectives.js';
 import type { MachineType, ProfileId } from '../domain/machines.js';
@@ -114,6 +115,7 @@ export async function objective(input: ObjectiveInput): Promise<ObjectiveState> 
     if (cancelRequested) return finish(state, input, 'cancelled');
     if (paused !== pausedRecorded) {
       pausedRecorded = paused;
+      setStatusAttribute(paused ? 'paused' : 'waiting');
       await acts.markObjective({ objectiveId: input.objectiveId, status: paused ? 'paused' : 'waiting' });
     }
     if (state.waitingOn.length) {
@@ -134,6 +136,7 @@ export async function objective(input: ObjectiveInput): Promise<ObjectiveState> 
   if (patched('objective-scheduled-with-criteria')) return runScheduled();
 
   state.status = 'running';
+  setStatusAttribute('running');
   await acts.markObjective({ objectiveId: input.objectiveId, status: 'running' });
   let from = input.machine.checkpointId;
   if (input.startFromDependencies && dependencies.length && patched('objective-starts-from-dependencies')) from = await dependenciesEnd();
@@ -157,6 +160,7 @@ export async function objective(input: ObjectiveInput): Promise<ObjectiveState> 
     .catch(() => undefined);
   const result: MachineRunResult = await executeChild(machineRun, {
     workflowId: machineId,
+    ...childVisibility('machine', { project: input.projectId, machineType: input.machine.type, provider: 'local', status: 'pending' }),
     args: [
       {
         machineId,
@@ -232,6 +236,7 @@ export async function objective(input: ObjectiveInput): Promise<ObjectiveState> 
       await acquiring;
       if (state.status !== 'running') {
         state.status = 'running';
+        setStatusAttribute('running');
         await acts.markObjective({ objectiveId: input.objectiveId, status: 'running' });
       }
       state.machineId = machineId;
@@ -258,6 +263,12 @@ export async function objective(input: ObjectiveInput): Promise<ObjectiveState> 
           .catch(() => undefined);
         result = await executeChild(machineRun, {
           workflowId: machineId,
+          ...childVisibility('machine', {
+            project: input.projectId,
+            machineType: input.machine.type,
+            provider: place ? registered.provider : 'local',
+            status: 'pending',
+          }),
           args: [
             {
               machineId,
@@ -301,6 +312,7 @@ export async function objective(input: ObjectiveInput): Promise<ObjectiveState> 
 
 async function finish(state: ObjectiveState, input: ObjectiveInput, status: ObjectiveStatus, error?: string): Promise<ObjectiveState> {
   state.status = status;
+  setStatusAttribute(status);
   await acts.markObjective({ objectiveId: input.objectiveId, status, ...(error ? { error } : {}) });
   for (const workflowId of await acts.dependentWorkflowIds({ objectiveId: input.objectiveId })) {
     try {

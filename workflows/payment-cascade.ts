@@ -1,4 +1,5 @@
 import { ActivityFailure, condition, defineQuery, defineSignal, ParentClosePolicy, proxyActivities, setHandler, sleep, startChild } from '@temporalio/workflow';
+import { childVisibility, setStatusAttribute } from './visibility.js';
 import type { Activities } from '../activities/index.js';
 import type { CurrencyCode } from '../domain/money.js';
 import type { AttemptStatus, PaymentMethod, PaymentStatus } from '../domain/payments.js';
@@ -128,6 +129,7 @@ export async function paymentCascade(input: PaymentCascadeInput): Promise<Paymen
         awaitingApproval = true;
         await record(seq, 'manual', 'waiting', null, { timeoutSeconds: m.timeoutSeconds });
         state.status = 'manual_required';
+        setStatusAttribute(state.status);
         await book.setPaymentState({ paymentId, status: 'manual_required' });
         const approved = await condition(() => approval !== null, m.timeoutSeconds * 1000);
         awaitingApproval = false;
@@ -135,6 +137,7 @@ export async function paymentCascade(input: PaymentCascadeInput): Promise<Paymen
           await record(seq, 'manual', 'expired', `no approval within ${m.timeoutSeconds}s`);
           if (index < input.methods.length - 1) {
             state.status = 'running';
+            setStatusAttribute(state.status);
             await book.setPaymentState({ paymentId, status: 'running' });
           }
           return false;
@@ -157,6 +160,7 @@ export async function paymentCascade(input: PaymentCascadeInput): Promise<Paymen
     if (paid) {
       await book.creditTopup({ paymentId, method: m.kind });
       Object.assign(state, { status: 'succeeded', paidBy: m.kind, error: null });
+      setStatusAttribute(state.status);
       await book.setPaymentState({ paymentId, status: 'succeeded', paidBy: m.kind, error: null });
       return state;
     }
@@ -169,6 +173,7 @@ export async function paymentCascade(input: PaymentCascadeInput): Promise<Paymen
         ? 'manual approval timed out after every other method failed'
         : 'every payment method failed';
   state.status = 'failed';
+  setStatusAttribute(state.status);
   await book.setPaymentState({ paymentId, status: 'failed', error: state.error });
   return state;
 }
@@ -199,6 +204,7 @@ export async function renewalTopup(input: RenewalTopupInput): Promise<{ paymentI
       // A payment's cascade runs once, even after it has ended.
       workflowIdReusePolicy: 'REJECT_DUPLICATE',
       parentClosePolicy: ParentClosePolicy.ABANDON,
+      ...childVisibility('payment', { project: input.projectId, status: 'running' }),
       args: [
         {
           paymentId: r.paymentId,

@@ -11,6 +11,7 @@ import {
   setHandler,
   uuid4,
 } from '@temporalio/workflow';
+import { childVisibility, setStatusAttribute } from './visibility.js';
 import type { Activities } from '../activities/index.js';
 import { hasInputs, resolveStepRefs, type MachineInputs } from '../domain/artifacts.js';
 import { dependentsCount, readyNodes } from '../domain/dag.js';
@@ -166,6 +167,7 @@ export async function pipeline(input: PipelineInput): Promise<PipelineState> {
     };
     const result = await executeChild(machineRun, {
       workflowId: machineId,
+      ...childVisibility('machine', { project: input.projectId, machineType: step.type, provider: args.provider ?? 'local', status: 'pending' }),
       args: [args],
       cancellationType: ChildWorkflowCancellationType.WAIT_CANCELLATION_COMPLETED,
     });
@@ -237,6 +239,7 @@ export async function pipeline(input: PipelineInput): Promise<PipelineState> {
     }
     const failed = input.steps.filter((s) => state.steps[s.id]!.status === 'failed').map((s) => s.id);
     state.status = cancelled ? 'cancelled' : failed.length ? 'failed' : 'completed';
+    setStatusAttribute(state.status);
     await acts.finishPipeline({
       pipelineId: input.pipelineId,
       status: state.status,

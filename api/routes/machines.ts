@@ -20,6 +20,7 @@ import { costTotals } from '../../store/costs.js';
 import { getCacheRecord } from '../../store/cache.js';
 import { getCostCenter } from '../../store/cost-centers.js';
 import { getMachine, insertMachine, pageMachines, updateMachine, type Machine } from '../../store/machines.js';
+import { runVisibility } from '../../domain/search-attributes.js';
 import { checkpointSignal, extendSignal, machineRun, reservationUpdate, terminateSignal } from '../../workflows/index.js';
 import { actorOf, param, principalOf, type ApiContext } from '../context.js';
 import { MESSAGES } from '../errors.js';
@@ -181,6 +182,17 @@ export function machineRoutes(ctx: ApiContext): RouteGroup {
         .start(machineRun, {
           workflowId: id,
           taskQueue: config.taskQueue,
+          ...runVisibility(
+            'machine',
+            {
+              project: project.id,
+              machineType: body.type,
+              provider: placement.provider,
+              status: 'pending',
+              costCenter: body.costCenterId ?? project.costCenterId,
+            },
+            { searchAttributes: config.searchAttributes, details: { machine: id, profile: placement.profile, requestedBy: principalOf(req).name } },
+          ),
           args: [
             {
               machineId: id,

@@ -1,3 +1,4 @@
+import { runVisibility } from '../../domain/search-attributes.js';
 import * as R from '../responses.js';
 import { RouteGroup, inPath } from './table.js';
 import { ConflictError, InputError, NotFoundError } from '../../domain/errors.js';
@@ -132,6 +133,11 @@ export function objectiveRoutes(ctx: ApiContext): RouteGroup {
     await ctx.temporal.workflow.start(objectiveWorkflow, {
       workflowId: id,
       taskQueue: ctx.config.taskQueue,
+      ...runVisibility(
+        'objective',
+        { project: project.id, machineType: body.machineType, status: 'waiting', costCenter: project.costCenterId },
+        { searchAttributes: ctx.config.searchAttributes, details: { objective: id, title: body.title } },
+      ),
       workflowIdConflictPolicy: 'USE_EXISTING',
       args: [
         {

@@ -1,3 +1,4 @@
+import { runVisibility } from '../../domain/search-attributes.js';
 import * as R from '../responses.js';
 import { RouteGroup, inPath } from './table.js';
 import type { Config } from '../../config/index.js';
@@ -171,6 +172,11 @@ export function paymentRoutes(ctx: ApiContext): RouteGroup {
         workflowType: renewalTopup,
         workflowId: `renewal-${project.id}`,
         taskQueue: ctx.config.taskQueue,
+        ...runVisibility(
+          'renewal top-up',
+          { project: project.id, costCenter: project.costCenterId },
+          { searchAttributes: ctx.config.searchAttributes, details: { amount: body.amount, currency: body.currency } },
+        ),
         args: [
           {
             projectId: project.id,
@@ -312,6 +318,11 @@ export async function startTopup(
   const start = ctx.temporal.workflow.start(paymentCascade, {
     workflowId: t.paymentId,
     taskQueue: ctx.config.taskQueue,
+    ...runVisibility(
+      'payment',
+      { project: t.projectId, status: 'running' },
+      { searchAttributes: ctx.config.searchAttributes, details: { payment: t.paymentId, amount: formatAmount(t.amount, t.currency), currency: t.currency } },
+    ),
     workflowIdConflictPolicy: 'USE_EXISTING',
     // A payment's cascade runs once, even after it has ended.
     workflowIdReusePolicy: 'REJECT_DUPLICATE',

@@ -1,3 +1,4 @@
+import { runVisibility } from '../../domain/search-attributes.js';
 import * as R from '../responses.js';
 import { RouteGroup, inPath, inBody } from './table.js';
 import { z } from 'zod';
@@ -141,6 +142,11 @@ export function pipelineRoutes(ctx: ApiContext): RouteGroup {
     await ctx.temporal.workflow.start(pipelineWorkflow, {
       workflowId: id,
       taskQueue: ctx.config.taskQueue,
+      ...runVisibility(
+        'pipeline',
+        { project: project.id, status: 'running', costCenter: project.costCenterId },
+        { searchAttributes: ctx.config.searchAttributes, details: { pipeline: id, steps: steps.length } },
+      ),
       workflowIdConflictPolicy: 'USE_EXISTING',
       args: [
         {

@@ -1,3 +1,4 @@
+import { runVisibility } from '../../domain/search-attributes.js';
 import * as R from '../responses.js';
 import { RouteGroup, inPath } from './table.js';
 import { InputError } from '../../domain/errors.js';
@@ -27,6 +28,7 @@ export async function nudgeCoordinator(ctx: ApiContext, projectId: string, by: s
   await ctx.temporal.workflow.signalWithStart(projectWorkflow, {
     workflowId: coordinatorWorkflowId(projectId),
     taskQueue: ctx.config.taskQueue,
+    ...runVisibility('project coordinator', { project: projectId }, { searchAttributes: ctx.config.searchAttributes }),
     args: [{ projectId }],
     signal: rescheduleSignal,
     signalArgs: [{ by }],

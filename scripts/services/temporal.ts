@@ -6,6 +6,7 @@ import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Connection } from '@temporalio/client';
+import { SEARCH_ATTRIBUTE_NAMES } from '../../domain/search-attributes.js';
 import { assertPortFree, freePort } from './ports.js';
 import { describeExit, sleep, spawnServiceProcess } from './process.js';
 
@@ -99,6 +100,8 @@ async function startOnce(binary: string, port: number, uiPort: number | null, op
   // frontend.enableUpdateWorkflowExecution and frontend.workerVersioningWorkflowAPIs
   // both default to true in the server (1.29) bundled with CLI v1.5.1.
   args.push('--log-level', 'warn');
+  // AutoVibe's search attributes (domain/search-attributes.ts), so runs are found by project and status.
+  for (const name of SEARCH_ATTRIBUTE_NAMES) args.push('--search-attribute', `${name}=Keyword`);
 
   const proc = spawnServiceProcess({
     name: 'temporal dev server',

@@ -11,9 +11,9 @@ describe('embedded PGlite (the npm start default)', function () {
     await p?.stop();
   });
 
-  it('serves the api smoke path: health, project, budget, a machine, its checkpoint and cost', async () => {
+  it('serves the api smoke path: readiness, project, budget, a machine, its checkpoint and cost', async () => {
     assert.equal(p.databaseUrl, undefined);
-    const health = await p.api('GET', '/healthz', undefined, { key: null });
+    const health = await p.api('GET', '/readyz', undefined, { key: null });
     assert.deepEqual(health.body, { api: 'ok', db: 'ok', temporal: 'ok' });
     const projectId = await projectWithBudget(p, '1.00');
     const start = await p.api('POST', '/v1/machines', { projectId, type: 'shell', command: 'echo embedded > e.txt' });
