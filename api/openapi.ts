@@ -26,33 +26,81 @@ import {
 } from './schemas.js';
 import { createKeyBody, patchKeyBody } from './routes/keys.js';
 import { pageQuery } from './pagination.js';
+import { routeTable } from './app.js';
+import type { ApiContext } from './context.js';
+import type { ResponseBody, RouteSpec } from './routes/table.js';
 
-/** The OpenAPI 3.1 document, built from the same zod schemas that validate requests. */
-export function openApiDocument() {
+/** The route table without a live context: route groups only use their context when a request arrives. */
+function declaredRoutes(): RouteSpec[] {
+  return routeTable({ fx: {} } as unknown as ApiContext);
+}
+
+const ERROR = { $ref: '#/components/responses/Error' } as const;
+
+/**
+ * An operation's responses: its declared success responses, each with the JSON schema of its
+ * body (as clients receive it), and the shared Error for the failures it can answer with.
+ */
+function responsesOf(route: RouteSpec, summary: string): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [status, body] of Object.entries(route.responses) as Array<[string, ResponseBody | undefined]>) {
+    if (body === undefined) continue;
+    if (body === null) out[status] = { description: summary };
+    else if (body instanceof z.ZodType) {
+      const { $schema: _, ...schema } = z.toJSONSchema(body, { io: 'output', unrepresentable: 'any' });
+      out[status] = { description: summary, content: { 'application/json': { schema } } };
+    } else
+      out[status] = { description: summary, content: Object.fromEntries(body.raw.map((type) => [type, { schema: { type: 'string', format: 'binary' } }])) };
+  }
+  return {
+    ...out,
+    '400': ERROR,
+    '401': ERROR,
+    '403': ERROR,
+    ...(/[:*]/.test(route.path) ? { '404': ERROR } : {}),
+    ...(route.method !== 'get' ? { '409': ERROR } : {}),
+    // Any route: a body over the limit (413), an unreadable charset or encoding (415), text Postgres cannot store (422).
+    '413': ERROR,
+    '415': ERROR,
+    '422': ERROR,
+    '429': ERROR,
+  };
+}
+
+/**
+ * The OpenAPI 3.1 document: request bodies from the zod schemas that validate requests, success
+ * responses from the schemas each route declares in its RouteGroup registration.
+ */
+export function openApiDocument(routes: readonly RouteSpec[] = declaredRoutes()) {
   const body = (schema: z.ZodType) => ({
     required: true,
     content: { 'application/json': { schema: z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any' }) } },
   });
   const query = (schema: z.ZodObject) => Object.keys(schema.shape).map((name) => ({ name, in: 'query', required: false, schema: { type: 'string' } }));
   const idParam = (name = 'id') => ({ name, in: 'path', required: true, schema: { type: 'string' } });
-  const ok = (description: string) => ({ description, content: { 'application/json': {} } });
-  const errors = {
-    '400': { $ref: '#/components/responses/Error' },
-    '401': { $ref: '#/components/responses/Error' },
-    '403': { $ref: '#/components/responses/Error' },
-    '404': { $ref: '#/components/responses/Error' },
-    '409': { $ref: '#/components/responses/Error' },
-    '429': { $ref: '#/components/responses/Error' },
-    // Any route: a body over the limit (413), an unreadable charset or encoding (415), text Postgres cannot store (422).
-    '413': { $ref: '#/components/responses/Error' },
-    '415': { $ref: '#/components/responses/Error' },
-    '422': { $ref: '#/components/responses/Error' },
+  // Responses are filled in from the route table below.
+  const op = (summary: string, extra: Record<string, unknown> = {}): Record<string, unknown> => ({ summary, ...extra });
+  const doc = document(op, body, query, idParam);
+  const paths: Record<string, Record<string, Record<string, unknown>>> = doc.paths;
+  for (const route of routes) {
+    const operation = paths[route.path.replace(/[:*](\w+)/g, '{$1}')]?.[route.method];
+    if (operation) operation.responses = responsesOf(route, String(operation.summary));
+  }
+  // Served by the app itself, outside the route groups.
+  paths['/openapi.json']!.get!.responses = {
+    '200': { description: 'This document', content: { 'application/json': { schema: { type: 'object', required: ['openapi', 'paths'] } } } },
+    '401': ERROR,
+    '429': ERROR,
   };
-  const op = (summary: string, extra: Record<string, unknown> = {}, response = ok(summary)) => ({
-    summary,
-    ...extra,
-    responses: { '200': response, ...errors },
-  });
+  return doc;
+}
+
+function document(
+  op: (summary: string, extra?: Record<string, unknown>) => Record<string, unknown>,
+  body: (schema: z.ZodType) => unknown,
+  query: (schema: z.ZodObject) => unknown[],
+  idParam: (name?: string) => unknown,
+) {
   return {
     openapi: '3.1.0',
     info: { title: 'AutoVibe API', version: '1.0.0', description: 'Run coding agents in sandboxes under hard money budgets.' },
@@ -67,8 +115,13 @@ export function openApiDocument() {
             'application/json': {
               schema: {
                 type: 'object',
+                required: ['error', 'requestId'],
                 properties: {
-                  error: { type: 'object', properties: { code: { type: 'string' }, message: { type: 'string' }, details: { type: 'object' } } },
+                  error: {
+                    type: 'object',
+                    required: ['code', 'message', 'details'],
+                    properties: { code: { type: 'string' }, message: { type: 'string' }, details: { type: 'object' } },
+                  },
                   requestId: { type: 'string' },
                 },
               },

@@ -59,6 +59,8 @@ const envSchema = z
     /** Idempotency-Key: how long a repeat waits for the request holding its key (ms), and when a held key counts as abandoned (s). */
     AUTOVIBE_IDEMPOTENCY_WAIT_MS: z.coerce.number().int().min(0).max(600_000).default(10_000),
     AUTOVIBE_IDEMPOTENCY_STALE_S: z.coerce.number().int().min(1).default(900),
+    /** 1: every 2xx JSON answer is checked against its route's declared response schema (a mismatch is a 500); tests turn it on. */
+    AUTOVIBE_VALIDATE_RESPONSES: z.enum(['0', '1'], { error: 'AUTOVIBE_VALIDATE_RESPONSES must be 0 or 1' }).default('0'),
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     /** Seconds without a heartbeat before a machine's activity is considered lost and retried. */
     AUTOVIBE_HEARTBEAT_TIMEOUT_S: z.coerce.number().int().positive().default(20),
@@ -179,6 +181,8 @@ export interface Config {
   /** Requests per API key per minute. */
   rateLimitPerMinute: number;
   logLevel: z.infer<typeof envSchema>['LOG_LEVEL'];
+  /** Check every 2xx JSON answer against its route's declared response schema. */
+  validateResponses: boolean;
   heartbeatTimeoutSeconds: number;
   /** Bare git repositories, one per project. */
   projectsDir: string;
@@ -248,6 +252,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     adminKey: e.AUTOVIBE_ADMIN_KEY,
     rateLimitPerMinute: e.AUTOVIBE_RATE_LIMIT,
     logLevel: e.LOG_LEVEL,
+    validateResponses: e.AUTOVIBE_VALIDATE_RESPONSES === '1',
     heartbeatTimeoutSeconds: e.AUTOVIBE_HEARTBEAT_TIMEOUT_S,
     projectsDir: path.join(home, 'projects'),
     workspacesDir: path.join(home, 'workspaces'),

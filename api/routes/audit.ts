@@ -1,3 +1,4 @@
+import * as R from '../responses.js';
 import { RouteGroup, inQuery } from './table.js';
 import { listAudit, verifyAuditChain } from '../../store/audit.js';
 import { principalOf, type ApiContext } from '../context.js';
@@ -6,7 +7,7 @@ import { auditQuery } from '../schemas.js';
 
 export function auditRoutes(ctx: ApiContext): RouteGroup {
   const r = new RouteGroup(ctx);
-  r.get('/audit', { permission: 'audit.read', resource: inQuery('project', 'projectId') }, async (req, res) => {
+  r.get('/audit', { permission: 'audit.read', resource: inQuery('project', 'projectId') }, { 200: R.audit }, async (req, res) => {
     const q = auditQuery.parse(req.query);
     const after = decodeCursor(q.cursor, seqKey) ?? q.after;
     const rows = await listAudit(ctx.db, {
@@ -22,7 +23,7 @@ export function auditRoutes(ctx: ApiContext): RouteGroup {
     // `next` (the last seq, for ?after=) is kept for older clients; `nextCursor` is the contract.
     res.json({ items: page.items, nextCursor: page.nextCursor, next: page.nextCursor ? page.items.at(-1)!.seq : null });
   });
-  r.get('/audit/verify', { permission: 'audit.verify', resource: 'none', deploymentWide: true }, async (_req, res) => {
+  r.get('/audit/verify', { permission: 'audit.verify', resource: 'none', deploymentWide: true }, { 200: R.auditVerify }, async (_req, res) => {
     const brokenAt = await verifyAuditChain(ctx.db);
     res.json({ intact: brokenAt === null, brokenAt });
   });

@@ -1,3 +1,4 @@
+import * as R from '../responses.js';
 import { RouteGroup, inPath } from './table.js';
 import { InputError, NotFoundError } from '../../domain/errors.js';
 import { getCheckpoint, type Checkpoint } from '../../store/checkpoints.js';
@@ -20,7 +21,7 @@ export function checkpointRoutes(ctx: ApiContext): RouteGroup {
     return c;
   }
 
-  r.get('/checkpoints/:id', { permission: 'checkpoints.read', resource: inPath('checkpoint') }, async (req, res) => {
+  r.get('/checkpoints/:id', { permission: 'checkpoints.read', resource: inPath('checkpoint') }, { 200: R.checkpointDetail }, async (req, res) => {
     const checkpoint = await load(param(req, 'id'));
     const project = await loadProject(ctx, checkpoint.projectId);
     const [files, snapshot, row, instanceSnapshot] = await Promise.all([
@@ -40,7 +41,7 @@ export function checkpointRoutes(ctx: ApiContext): RouteGroup {
   });
 
   // Milestones are kept forever by the snapshot retention grid.
-  r.put('/checkpoints/:id/milestone', { permission: 'checkpoints.write', resource: inPath('checkpoint') }, async (req, res) => {
+  r.put('/checkpoints/:id/milestone', { permission: 'checkpoints.write', resource: inPath('checkpoint') }, { 200: R.milestone }, async (req, res) => {
     const checkpoint = await load(param(req, 'id'));
     const body = putMilestoneBody.parse(req.body);
     await setMilestone(ctx.db, checkpoint.id, body.milestone);
@@ -54,24 +55,34 @@ export function checkpointRoutes(ctx: ApiContext): RouteGroup {
     res.json({ id: checkpoint.id, milestone: body.milestone });
   });
 
-  r.get('/checkpoints/:id/files/*path', { permission: 'checkpoints.read', resource: inPath('checkpoint') }, async (req, res) => {
-    const checkpoint = await load(param(req, 'id'));
-    const project = await loadProject(ctx, checkpoint.projectId);
-    const filePath = param(req, 'path');
-    // Files git does not keep (ignored build output, …) come from the checkpoint's snapshot.
-    const bytes =
-      (await readFileAt(project.repoPath, checkpoint.commit, filePath)) ??
-      (await readSnapshotFile(ctx.db, ctx.config.snapshotRegions, checkpoint.id, filePath));
-    if (!bytes) throw new NotFoundError(`file ${filePath} not found in checkpoint ${checkpoint.id}`);
-    res.type('application/octet-stream').send(bytes);
-  });
+  r.get(
+    '/checkpoints/:id/files/*path',
+    { permission: 'checkpoints.read', resource: inPath('checkpoint') },
+    { 200: R.raw('application/octet-stream') },
+    async (req, res) => {
+      const checkpoint = await load(param(req, 'id'));
+      const project = await loadProject(ctx, checkpoint.projectId);
+      const filePath = param(req, 'path');
+      // Files git does not keep (ignored build output, …) come from the checkpoint's snapshot.
+      const bytes =
+        (await readFileAt(project.repoPath, checkpoint.commit, filePath)) ??
+        (await readSnapshotFile(ctx.db, ctx.config.snapshotRegions, checkpoint.id, filePath));
+      if (!bytes) throw new NotFoundError(`file ${filePath} not found in checkpoint ${checkpoint.id}`);
+      res.type('application/octet-stream').send(bytes);
+    },
+  );
 
-  r.get('/checkpoints/:a/diff/:b', { permission: 'checkpoints.read', resource: [inPath('checkpoint', 'a'), inPath('checkpoint', 'b')] }, async (req, res) => {
-    const [a, b] = await Promise.all([load(param(req, 'a')), load(param(req, 'b'))]);
-    if (a.projectId !== b.projectId) throw new InputError(`checkpoints ${a.id} and ${b.id} belong to different projects`, { field: 'b' });
-    const project = await loadProject(ctx, a.projectId);
-    res.json({ from: a.id, to: b.id, ...(await diffCommits(project.repoPath, a.commit, b.commit)) });
-  });
+  r.get(
+    '/checkpoints/:a/diff/:b',
+    { permission: 'checkpoints.read', resource: [inPath('checkpoint', 'a'), inPath('checkpoint', 'b')] },
+    { 200: R.diff },
+    async (req, res) => {
+      const [a, b] = await Promise.all([load(param(req, 'a')), load(param(req, 'b'))]);
+      if (a.projectId !== b.projectId) throw new InputError(`checkpoints ${a.id} and ${b.id} belong to different projects`, { field: 'b' });
+      const project = await loadProject(ctx, a.projectId);
+      res.json({ from: a.id, to: b.id, ...(await diffCommits(project.repoPath, a.commit, b.commit)) });
+    },
+  );
 
   return r;
 }

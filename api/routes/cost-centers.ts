@@ -1,3 +1,4 @@
+import * as R from '../responses.js';
 import { RouteGroup, inPath } from './table.js';
 import { COST_CENTER_SCOPE, DEPARTMENT_SCOPE } from '../../domain/cost-centers.js';
 import { ConflictError, NotFoundError } from '../../domain/errors.js';
@@ -65,7 +66,7 @@ export function costCenterRoutes(ctx: ApiContext): RouteGroup {
     return presentBudget(await budgetStatus(db, saved, new Date()));
   }
 
-  r.post('/cost-centers', { permission: 'cost-centers.manage', resource: 'none', deploymentWide: true }, async (req, res) => {
+  r.post('/cost-centers', { permission: 'cost-centers.manage', resource: 'none', deploymentWide: true }, { 201: R.costCenter }, async (req, res) => {
     const body = createCostCenterBody.parse(req.body);
     const id = idFromIdempotencyKey('cost-center', principalOf(req).apiKeyId, req.get('idempotency-key'));
     const clash = await findCostCenterByName(db, body.name);
@@ -83,7 +84,7 @@ export function costCenterRoutes(ctx: ApiContext): RouteGroup {
     res.status(201).json(presentCostCenter(center));
   });
 
-  r.get('/cost-centers', { permission: 'cost-centers.read', resource: 'none' }, async (req, res) => {
+  r.get('/cost-centers', { permission: 'cost-centers.read', resource: 'none' }, { 200: R.page(R.costCenter) }, async (req, res) => {
     const q = listCostCentersQuery.parse(req.query);
     const p = principalOf(req);
     const rows = await pageCostCenters(db, {
@@ -96,61 +97,81 @@ export function costCenterRoutes(ctx: ApiContext): RouteGroup {
     res.json({ items: page.items.map((r) => presentCostCenter(r.item)), nextCursor: page.nextCursor });
   });
 
-  r.get('/cost-centers/:id', { permission: 'cost-centers.read', resource: inPath('cost-center') }, async (req, res) => {
+  r.get('/cost-centers/:id', { permission: 'cost-centers.read', resource: inPath('cost-center') }, { 200: R.costCenterDetail }, async (req, res) => {
     const c = await load(param(req, 'id'));
     res.json({ ...presentCostCenter(c), budget: await statusOf(COST_CENTER_SCOPE, c.id) });
   });
 
-  r.put('/cost-centers/:id/budget', { permission: 'cost-centers.manage', resource: inPath('cost-center'), deploymentWide: true }, async (req, res) => {
-    const c = await load(param(req, 'id'));
-    res.json(await putBudget(actorOf(req), COST_CENTER_SCOPE, c.id, req.body));
-  });
+  r.put(
+    '/cost-centers/:id/budget',
+    { permission: 'cost-centers.manage', resource: inPath('cost-center'), deploymentWide: true },
+    { 200: R.budget },
+    async (req, res) => {
+      const c = await load(param(req, 'id'));
+      res.json(await putBudget(actorOf(req), COST_CENTER_SCOPE, c.id, req.body));
+    },
+  );
 
-  r.get('/cost-centers/:id/costs', { permission: 'cost-centers.read', resource: inPath('cost-center'), deploymentWide: true }, async (req, res) => {
-    const c = await load(param(req, 'id'));
-    const q = pageQuery.parse(req.query);
-    const afterSeq = decodeCursor(q.cursor, seqKey);
-    const [events, totals] = await Promise.all([
-      listCosts(db, { costCenterId: c.id, limit: q.limit + 1, ...(afterSeq ? { afterSeq } : {}) }),
-      costCenterTotals(db, { costCenterId: c.id }),
-    ]);
-    const page = pageOf(events, q.limit, (e) => e.seq);
-    res.json({
-      costCenter: presentCostCenter(c),
-      items: page.items.map((e) => ({ ...presentCost(e), projectId: e.projectId })),
-      nextCursor: page.nextCursor,
-      totals: presentTotals(totals),
-      budget: await statusOf(COST_CENTER_SCOPE, c.id),
-    });
-  });
+  r.get(
+    '/cost-centers/:id/costs',
+    { permission: 'cost-centers.read', resource: inPath('cost-center'), deploymentWide: true },
+    { 200: R.costCenterCosts },
+    async (req, res) => {
+      const c = await load(param(req, 'id'));
+      const q = pageQuery.parse(req.query);
+      const afterSeq = decodeCursor(q.cursor, seqKey);
+      const [events, totals] = await Promise.all([
+        listCosts(db, { costCenterId: c.id, limit: q.limit + 1, ...(afterSeq ? { afterSeq } : {}) }),
+        costCenterTotals(db, { costCenterId: c.id }),
+      ]);
+      const page = pageOf(events, q.limit, (e) => e.seq);
+      res.json({
+        costCenter: presentCostCenter(c),
+        items: page.items.map((e) => ({ ...presentCost(e), projectId: e.projectId })),
+        nextCursor: page.nextCursor,
+        totals: presentTotals(totals),
+        budget: await statusOf(COST_CENTER_SCOPE, c.id),
+      });
+    },
+  );
 
-  r.put('/departments/:name/budget', { permission: 'cost-centers.manage', resource: 'none', deploymentWide: true }, async (req, res) => {
-    const name = param(req, 'name');
-    if ((await listCostCenters(db, { department: name })).length === 0) {
-      throw new NotFoundError(`department ${name} has no cost centers; create one with POST /v1/cost-centers first`);
-    }
-    res.json({ department: name, ...(await putBudget(actorOf(req), DEPARTMENT_SCOPE, name, req.body)) });
-  });
+  r.put(
+    '/departments/:name/budget',
+    { permission: 'cost-centers.manage', resource: 'none', deploymentWide: true },
+    { 200: R.departmentBudget },
+    async (req, res) => {
+      const name = param(req, 'name');
+      if ((await listCostCenters(db, { department: name })).length === 0) {
+        throw new NotFoundError(`department ${name} has no cost centers; create one with POST /v1/cost-centers first`);
+      }
+      res.json({ department: name, ...(await putBudget(actorOf(req), DEPARTMENT_SCOPE, name, req.body)) });
+    },
+  );
 
   /** The department roll-up: its totals per currency, and per cost center. */
-  r.get('/departments/:name/costs', { permission: 'cost-centers.read', resource: 'none', deploymentWide: true }, async (req, res) => {
-    const name = param(req, 'name');
-    const centers = await listCostCenters(db, { department: name });
-    if (centers.length === 0) throw new NotFoundError(`department ${name} has no cost centers`);
-    const totals = await costCenterTotals(db, { department: name });
-    res.json({
-      department: name,
-      totals: presentTotals(totals),
-      costCenters: await Promise.all(
-        centers.map(async (c) => ({
-          ...presentCostCenter(c),
-          totals: presentTotals(totals.filter((t) => t.costCenterId === c.id)),
-          budget: await statusOf(COST_CENTER_SCOPE, c.id),
-        })),
-      ),
-      budget: await statusOf(DEPARTMENT_SCOPE, name),
-    });
-  });
+  r.get(
+    '/departments/:name/costs',
+    { permission: 'cost-centers.read', resource: 'none', deploymentWide: true },
+    { 200: R.departmentCosts },
+    async (req, res) => {
+      const name = param(req, 'name');
+      const centers = await listCostCenters(db, { department: name });
+      if (centers.length === 0) throw new NotFoundError(`department ${name} has no cost centers`);
+      const totals = await costCenterTotals(db, { department: name });
+      res.json({
+        department: name,
+        totals: presentTotals(totals),
+        costCenters: await Promise.all(
+          centers.map(async (c) => ({
+            ...presentCostCenter(c),
+            totals: presentTotals(totals.filter((t) => t.costCenterId === c.id)),
+            budget: await statusOf(COST_CENTER_SCOPE, c.id),
+          })),
+        ),
+        budget: await statusOf(DEPARTMENT_SCOPE, name),
+      });
+    },
+  );
 
   return r;
 }

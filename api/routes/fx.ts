@@ -1,3 +1,4 @@
+import * as R from '../responses.js';
 import { RouteGroup } from './table.js';
 import type { Rate } from '../../domain/fx.js';
 import type { FxService } from '../../fx/service.js';
@@ -16,7 +17,7 @@ export const presentRate = (r: Rate) => ({
 /** `GET /v1/fx/rates?base=USD`: 1 base = rate currency, for every supported currency that has a usable rate. */
 export function fxRoutes(ctx: ApiContext, fx: FxService): RouteGroup {
   const r = new RouteGroup(ctx);
-  r.get('/fx/rates', { permission: 'catalog.read', resource: 'none' }, async (req, res) => {
+  r.get('/fx/rates', { permission: 'catalog.read', resource: 'none' }, { 200: R.fxRates }, async (req, res) => {
     const { base } = fxRatesQuery.parse(req.query);
     const { items, unavailable } = await fx.rates(base);
     res.json({ base, items: items.map(presentRate), unavailable });

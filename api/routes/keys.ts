@@ -8,6 +8,7 @@ import type { ApiContext } from '../context.js';
 import { actorOf, param, principalOf } from '../context.js';
 import { ApiError, MESSAGES } from '../errors.js';
 import { decodeCursor, pageOf, pageQuery } from '../pagination.js';
+import * as R from '../responses.js';
 import { RouteGroup } from './table.js';
 
 const isoDate = z.iso.datetime({ offset: true, message: 'must be an ISO 8601 date-time, e.g. 2027-01-31T00:00:00Z' });
@@ -54,7 +55,7 @@ export function keyRoutes(ctx: ApiContext): RouteGroup {
     }
     return k;
   }
-  const audit = (req: Parameters<Parameters<RouteGroup['get']>[2]>[0], action: string, k: ApiKeyRecord, details: Record<string, unknown> = {}) =>
+  const audit = (req: Parameters<Parameters<RouteGroup['get']>[3]>[0], action: string, k: ApiKeyRecord, details: Record<string, unknown> = {}) =>
     appendAudit(db, {
       actor: actorOf(req),
       action,
@@ -63,13 +64,13 @@ export function keyRoutes(ctx: ApiContext): RouteGroup {
       details: { name: k.name, role: k.role, prefix: k.prefix, projectIds: k.projectIds, ...details },
     });
 
-  r.get('/whoami', { permission: 'keys.self', resource: 'none' }, async (req, res) => {
+  r.get('/whoami', { permission: 'keys.self', resource: 'none' }, { 200: R.whoami }, async (req, res) => {
     const p = principalOf(req);
     const k = await getApiKey(db, p.apiKeyId);
     res.json({ ...presentKey(k!), user: { id: p.userId, name: p.name } });
   });
 
-  r.post('/keys', { permission: 'keys.manage', resource: 'none' }, async (req, res) => {
+  r.post('/keys', { permission: 'keys.manage', resource: 'none' }, { 201: R.keyWithSecret }, async (req, res) => {
     const p = principalOf(req);
     const body = createKeyBody.parse(req.body);
     const projectIds = body.projectIds ? [...new Set(body.projectIds)] : null;
@@ -89,7 +90,7 @@ export function keyRoutes(ctx: ApiContext): RouteGroup {
     res.status(201).json({ ...presentKey(record), key });
   });
 
-  r.get('/keys', { permission: 'keys.self', resource: 'none' }, async (req, res) => {
+  r.get('/keys', { permission: 'keys.self', resource: 'none' }, { 200: R.page(R.key) }, async (req, res) => {
     const p = principalOf(req);
     const q = pageQuery.parse(req.query);
     const after = decodeCursor(q.cursor, z.string());
@@ -108,11 +109,11 @@ export function keyRoutes(ctx: ApiContext): RouteGroup {
     res.json({ items: page.items.map(presentKey), nextCursor: page.nextCursor });
   });
 
-  r.get('/keys/:id', { permission: 'keys.self', resource: 'none' }, async (req, res) => {
+  r.get('/keys/:id', { permission: 'keys.self', resource: 'none' }, { 200: R.key }, async (req, res) => {
     res.json(presentKey(await loadManaged(principalOf(req), param(req, 'id'))));
   });
 
-  r.post('/keys/:id/rotate', { permission: 'keys.self', resource: 'none' }, async (req, res) => {
+  r.post('/keys/:id/rotate', { permission: 'keys.self', resource: 'none' }, { 201: R.keyWithSecret }, async (req, res) => {
     const k = await loadManaged(principalOf(req), param(req, 'id'));
     if (k.revokedAt) throw new ApiError(409, 'key_revoked', `key ${k.id} is revoked; create a new key instead`);
     const key = await rotateApiKey(db, k.id);
@@ -121,7 +122,7 @@ export function keyRoutes(ctx: ApiContext): RouteGroup {
     res.status(201).json({ ...presentKey(rotated), key });
   });
 
-  r.patch('/keys/:id', { permission: 'keys.self', resource: 'none' }, async (req, res) => {
+  r.patch('/keys/:id', { permission: 'keys.self', resource: 'none' }, { 200: R.key }, async (req, res) => {
     const k = await loadManaged(principalOf(req), param(req, 'id'));
     const body = patchKeyBody.parse(req.body);
     const expiresAt = body.expiresAt === null ? null : new Date(body.expiresAt);
@@ -137,7 +138,7 @@ export function keyRoutes(ctx: ApiContext): RouteGroup {
     res.json(presentKey(updated));
   });
 
-  r.delete('/keys/:id', { permission: 'keys.self', resource: 'none' }, async (req, res) => {
+  r.delete('/keys/:id', { permission: 'keys.self', resource: 'none' }, { 204: R.noContent }, async (req, res) => {
     const k = await loadManaged(principalOf(req), param(req, 'id'));
     await revokeApiKey(db, k.id, new Date());
     await audit(req, 'key.revoked', k);

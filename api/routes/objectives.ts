@@ -1,4 +1,5 @@
 import { runVisibility } from '../../domain/search-attributes.js';
+import * as R from '../responses.js';
 import { RouteGroup, inPath } from './table.js';
 import { ConflictError, InputError, NotFoundError } from '../../domain/errors.js';
 import { dependencyDepth, dependentsCount, topologicalLayers, wouldCreateCycle } from '../../domain/dag.js';
@@ -63,7 +64,7 @@ export function objectiveRoutes(ctx: ApiContext): RouteGroup {
     }
   }
 
-  r.post('/projects/:id/objectives', { permission: 'objectives.write', resource: inPath('project') }, async (req, res) => {
+  r.post('/projects/:id/objectives', { permission: 'objectives.write', resource: inPath('project') }, { 201: R.objective }, async (req, res) => {
     const project = await loadProject(ctx, param(req, 'id'));
     const body = createObjectiveBody.parse(req.body);
     const deps = await objectiveStatuses(db, body.dependsOn);
@@ -160,7 +161,7 @@ export function objectiveRoutes(ctx: ApiContext): RouteGroup {
     res.status(201).json(await present((await getObjective(db, id))!));
   });
 
-  r.get('/projects/:id/objectives', { permission: 'objectives.read', resource: inPath('project') }, async (req, res) => {
+  r.get('/projects/:id/objectives', { permission: 'objectives.read', resource: inPath('project') }, { 200: R.page(R.objective) }, async (req, res) => {
     const project = await loadProject(ctx, param(req, 'id'));
     const q = pageQuery.parse(req.query);
     const rows = await pageObjectives(db, project.id, { limit: q.limit + 1, after: decodeCursor(q.cursor, createdKey) });
@@ -177,7 +178,7 @@ export function objectiveRoutes(ctx: ApiContext): RouteGroup {
 
   const signals = { pause: pauseObjectiveSignal, resume: resumeObjectiveSignal, cancel: cancelObjectiveSignal } as const;
   for (const [action, signal] of Object.entries(signals)) {
-    r.post(`/objectives/:id/${action}`, { permission: 'objectives.write', resource: inPath('objective') }, async (req, res) => {
+    r.post(`/objectives/:id/${action}`, { permission: 'objectives.write', resource: inPath('objective') }, { 202: R.objectiveStatusOf }, async (req, res) => {
       const o = await loadOpen(param(req, 'id'));
       await ctx.temporal.workflow.getHandle(o.workflowId).signal(signal, { by: actorOf(req) });
       await appendAudit(db, {
@@ -191,7 +192,7 @@ export function objectiveRoutes(ctx: ApiContext): RouteGroup {
     });
   }
 
-  r.post('/objectives/:id/links', { permission: 'objectives.write', resource: inPath('objective') }, async (req, res) => {
+  r.post('/objectives/:id/links', { permission: 'objectives.write', resource: inPath('objective') }, { 200: R.objective }, async (req, res) => {
     const o = await loadOpen(param(req, 'id'));
     const body = linkObjectiveBody.parse(req.body);
     const dep = await getObjective(db, body.dependsOn);
@@ -221,13 +222,13 @@ export function objectiveRoutes(ctx: ApiContext): RouteGroup {
     res.json(await present((await getObjective(db, o.id))!));
   });
 
-  r.get('/objectives/:id', { permission: 'objectives.read', resource: inPath('objective') }, async (req, res) => {
+  r.get('/objectives/:id', { permission: 'objectives.read', resource: inPath('objective') }, { 200: R.objectiveDetail }, async (req, res) => {
     const o = await getObjective(db, param(req, 'id'));
     if (!o) throw new NotFoundError(MESSAGES.notFound('objective', param(req, 'id')));
     res.json({ ...(await present(o)), live: await live(o) });
   });
 
-  r.patch('/objectives/:id', { permission: 'objectives.write', resource: inPath('objective') }, async (req, res) => {
+  r.patch('/objectives/:id', { permission: 'objectives.write', resource: inPath('objective') }, { 200: R.objective }, async (req, res) => {
     const o = await loadOpen(param(req, 'id'));
     const body = updateObjectiveBody.parse(req.body);
     await updateObjective(db, o.id, body);
@@ -251,7 +252,7 @@ export function objectiveRoutes(ctx: ApiContext): RouteGroup {
   });
 
   /** Ticks sub-tasks off and records the progress that makes. */
-  r.post('/objectives/:id/subtasks/done', { permission: 'objectives.write', resource: inPath('objective') }, async (req, res) => {
+  r.post('/objectives/:id/subtasks/done', { permission: 'objectives.write', resource: inPath('objective') }, { 200: R.objective }, async (req, res) => {
     const o = await loadOpen(param(req, 'id'));
     const body = subtasksDoneBody.parse(req.body);
     const known = o.completion.subtasks ?? [];
@@ -290,7 +291,7 @@ export function objectiveRoutes(ctx: ApiContext): RouteGroup {
     res.json(await present((await getObjective(db, o.id))!));
   });
 
-  r.get('/objectives/:id/progress', { permission: 'objectives.read', resource: inPath('objective') }, async (req, res) => {
+  r.get('/objectives/:id/progress', { permission: 'objectives.read', resource: inPath('objective') }, { 200: R.objectiveProgress }, async (req, res) => {
     const o = await getObjective(db, param(req, 'id'));
     if (!o) throw new NotFoundError(MESSAGES.notFound('objective', param(req, 'id')));
     const q = pageQuery.parse(req.query);
@@ -301,7 +302,7 @@ export function objectiveRoutes(ctx: ApiContext): RouteGroup {
   });
 
   /** The project's objectives as a DAG: nodes with status and progress, edges, and layers in start order. */
-  r.get('/projects/:id/objectives/dag', { permission: 'objectives.read', resource: inPath('project') }, async (req, res) => {
+  r.get('/projects/:id/objectives/dag', { permission: 'objectives.read', resource: inPath('project') }, { 200: R.objectiveDag }, async (req, res) => {
     const project = await loadProject(ctx, param(req, 'id'));
     const objectives = await listObjectives(db, project.id);
     const graph = objectives.map((o) => ({ id: o.id, dependsOn: o.dependsOn }));

@@ -1,4 +1,5 @@
 import { runVisibility } from '../../domain/search-attributes.js';
+import * as R from '../responses.js';
 import { RouteGroup, inPath } from './table.js';
 import type { Config } from '../../config/index.js';
 import { ConflictError, InputError, NotFoundError } from '../../domain/errors.js';
@@ -94,7 +95,7 @@ export function paymentRoutes(ctx: ApiContext): RouteGroup {
   const r = new RouteGroup(ctx);
   const { db } = ctx;
 
-  r.put('/projects/:id/payment-methods', { permission: 'payment-methods.write', resource: inPath('project') }, async (req, res) => {
+  r.put('/projects/:id/payment-methods', { permission: 'payment-methods.write', resource: inPath('project') }, { 200: R.paymentMethods }, async (req, res) => {
     const project = await loadProject(ctx, param(req, 'id'));
     refuseTenantCryptoFields(req.body);
     // The contract's bare ordered list, or { methods: [...] }.
@@ -116,12 +117,12 @@ export function paymentRoutes(ctx: ApiContext): RouteGroup {
     res.json({ projectId: project.id, methods });
   });
 
-  r.get('/projects/:id/payment-methods', { permission: 'payments.read', resource: inPath('project') }, async (req, res) => {
+  r.get('/projects/:id/payment-methods', { permission: 'payments.read', resource: inPath('project') }, { 200: R.paymentMethods }, async (req, res) => {
     const project = await loadProject(ctx, param(req, 'id'));
     res.json({ projectId: project.id, methods: await getPaymentMethods(db, project.id) });
   });
 
-  r.post('/projects/:id/topups', { permission: 'topups.create', resource: inPath('project') }, async (req, res) => {
+  r.post('/projects/:id/topups', { permission: 'topups.create', resource: inPath('project') }, { 202: R.paymentAccepted('running') }, async (req, res) => {
     const project = await loadProject(ctx, param(req, 'id'));
     const body = topupBody.parse(req.body);
     const amount = parseAmountField('amount', body.amount, body.currency);
@@ -140,7 +141,7 @@ export function paymentRoutes(ctx: ApiContext): RouteGroup {
    * (`auto-topup-<projectId>`) that starts `renewalTopup` five minutes into each window; each
    * window is topped up at most once.
    */
-  r.put('/projects/:id/auto-topup', { permission: 'topups.create', resource: inPath('project') }, async (req, res) => {
+  r.put('/projects/:id/auto-topup', { permission: 'topups.create', resource: inPath('project') }, { 200: R.autoTopup }, async (req, res) => {
     const project = await loadProject(ctx, param(req, 'id'));
     const body = topupBody.parse(req.body);
     const amount = parseAmountField('amount', body.amount, body.currency);
@@ -198,7 +199,7 @@ export function paymentRoutes(ctx: ApiContext): RouteGroup {
     res.json({ projectId: project.id, amount: formatAmount(amount, body.currency), currency: body.currency, period: budget.period, cron, scheduleId });
   });
 
-  r.delete('/projects/:id/auto-topup', { permission: 'topups.create', resource: inPath('project') }, async (req, res) => {
+  r.delete('/projects/:id/auto-topup', { permission: 'topups.create', resource: inPath('project') }, { 204: R.noContent }, async (req, res) => {
     const project = await loadProject(ctx, param(req, 'id'));
     const removed = await ctx.temporal.schedule
       .getHandle(`auto-topup-${project.id}`)
@@ -215,27 +216,32 @@ export function paymentRoutes(ctx: ApiContext): RouteGroup {
     res.status(204).end();
   });
 
-  r.get('/payments/:id', { permission: 'payments.read', resource: inPath('payment') }, async (req, res) => {
+  r.get('/payments/:id', { permission: 'payments.read', resource: inPath('payment') }, { 200: R.payment }, async (req, res) => {
     const p = await getPayment(db, param(req, 'id'));
     if (!p) throw new NotFoundError(MESSAGES.notFound('payment', param(req, 'id')));
     res.json(await presentPayment(ctx, p));
   });
 
-  r.post('/payments/:id/approve', { permission: 'payments.approve', resource: inPath('payment') }, async (req, res) => {
-    const p = await getPayment(db, param(req, 'id'));
-    if (!p) throw new NotFoundError(MESSAGES.notFound('payment', param(req, 'id')));
-    if (p.status !== 'manual_required') {
-      throw new ConflictError(
-        `payment ${p.id} is ${p.status}; only a payment waiting for approval (manual_required) can be approved`,
-        'payment_not_awaiting_approval',
-      );
-    }
-    await ctx.temporal.workflow.getHandle(p.id).signal(approvePaymentSignal, { by: actorOf(req) });
-    await appendAudit(db, { actor: actorOf(req), action: 'payment.approval_given', subjectType: 'payment', subjectId: p.id, projectId: p.projectId });
-    res.status(202).json({ paymentId: p.id, status: 'approving' });
-  });
+  r.post(
+    '/payments/:id/approve',
+    { permission: 'payments.approve', resource: inPath('payment') },
+    { 202: R.paymentAccepted('approving') },
+    async (req, res) => {
+      const p = await getPayment(db, param(req, 'id'));
+      if (!p) throw new NotFoundError(MESSAGES.notFound('payment', param(req, 'id')));
+      if (p.status !== 'manual_required') {
+        throw new ConflictError(
+          `payment ${p.id} is ${p.status}; only a payment waiting for approval (manual_required) can be approved`,
+          'payment_not_awaiting_approval',
+        );
+      }
+      await ctx.temporal.workflow.getHandle(p.id).signal(approvePaymentSignal, { by: actorOf(req) });
+      await appendAudit(db, { actor: actorOf(req), action: 'payment.approval_given', subjectType: 'payment', subjectId: p.id, projectId: p.projectId });
+      res.status(202).json({ paymentId: p.id, status: 'approving' });
+    },
+  );
 
-  r.post('/projects/:id/credits', { permission: 'credits.grant', resource: inPath('project') }, async (req, res) => {
+  r.post('/projects/:id/credits', { permission: 'credits.grant', resource: inPath('project') }, { 201: R.credit }, async (req, res) => {
     const project = await loadProject(ctx, param(req, 'id'));
     const body = creditBody.parse(req.body);
     const amount = parseAmountField('amount', body.amount, body.currency);
@@ -262,13 +268,13 @@ export function paymentRoutes(ctx: ApiContext): RouteGroup {
     res.status(201).json(presentCredit(credit));
   });
 
-  r.get('/projects/:id/credits', { permission: 'payments.read', resource: inPath('project') }, async (req, res) => {
+  r.get('/projects/:id/credits', { permission: 'payments.read', resource: inPath('project') }, { 200: R.page(R.credit) }, async (req, res) => {
     const project = await loadProject(ctx, param(req, 'id'));
     const page = pageInMemory(await listCredits(db, project.id), pageQuery.parse(req.query), (c) => c.id);
     res.json({ items: page.items.map(presentCredit), nextCursor: page.nextCursor });
   });
 
-  r.get('/projects/:id/balance', { permission: 'payments.read', resource: inPath('project') }, async (req, res) => {
+  r.get('/projects/:id/balance', { permission: 'payments.read', resource: inPath('project') }, { 200: R.page(R.money) }, async (req, res) => {
     const project = await loadProject(ctx, param(req, 'id'));
     const page = pageInMemory(await projectBalance(db, project.id), pageQuery.parse(req.query), (b) => b.currency);
     res.json({ items: page.items.map((b) => ({ amount: formatAmount(b.amount, b.currency), currency: b.currency })), nextCursor: page.nextCursor });

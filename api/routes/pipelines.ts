@@ -1,5 +1,7 @@
 import { runVisibility } from '../../domain/search-attributes.js';
+import * as R from '../responses.js';
 import { RouteGroup, inPath, inBody } from './table.js';
+import { z } from 'zod';
 import { ConflictError, InputError, NotFoundError } from '../../domain/errors.js';
 import { ancestorsOf, hasInputs } from '../../domain/artifacts.js';
 import { validateDag } from '../../domain/dag.js';
@@ -54,7 +56,7 @@ export function pipelineRoutes(ctx: ApiContext): RouteGroup {
     return p;
   }
 
-  r.post('/pipelines', { permission: 'pipelines.write', resource: inBody('project', 'projectId') }, async (req, res) => {
+  r.post('/pipelines', { permission: 'pipelines.write', resource: inBody('project', 'projectId') }, { 202: R.pipelineAccepted }, async (req, res) => {
     const body = createPipelineBody.parse(req.body);
     const problems = validateDag(body.steps.map((s) => ({ id: s.id, dependsOn: s.dependsOn })));
     if (problems.length) {
@@ -161,17 +163,22 @@ export function pipelineRoutes(ctx: ApiContext): RouteGroup {
     res.status(202).json({ id, status: 'running' });
   });
 
-  r.get('/pipelines/:id', { permission: 'pipelines.read', resource: inPath('pipeline') }, async (req, res) => {
+  r.get('/pipelines/:id', { permission: 'pipelines.read', resource: inPath('pipeline') }, { 200: R.pipeline }, async (req, res) => {
     res.json(present(await load(param(req, 'id'))));
   });
 
-  r.post('/pipelines/:id/cancel', { permission: 'pipelines.write', resource: inPath('pipeline') }, async (req, res) => {
-    const p = await load(param(req, 'id'));
-    if (p.status !== 'running') throw new ConflictError(`pipeline ${p.id} already ended (${p.status})`, 'pipeline_ended');
-    await ctx.temporal.workflow.getHandle(p.id).signal(cancelPipelineSignal, { by: actorOf(req) });
-    await appendAudit(db, { actor: actorOf(req), action: 'pipeline.cancel_requested', subjectType: 'pipeline', subjectId: p.id, projectId: p.projectId });
-    res.status(202).json({ id: p.id, status: 'cancelling' });
-  });
+  r.post(
+    '/pipelines/:id/cancel',
+    { permission: 'pipelines.write', resource: inPath('pipeline') },
+    { 202: R.statusOf(z.literal('cancelling')) },
+    async (req, res) => {
+      const p = await load(param(req, 'id'));
+      if (p.status !== 'running') throw new ConflictError(`pipeline ${p.id} already ended (${p.status})`, 'pipeline_ended');
+      await ctx.temporal.workflow.getHandle(p.id).signal(cancelPipelineSignal, { by: actorOf(req) });
+      await appendAudit(db, { actor: actorOf(req), action: 'pipeline.cancel_requested', subjectType: 'pipeline', subjectId: p.id, projectId: p.projectId });
+      res.status(202).json({ id: p.id, status: 'cancelling' });
+    },
+  );
 
   return r;
 }

@@ -1,3 +1,4 @@
+import * as R from '../responses.js';
 import { RouteGroup, inPath, inBody } from './table.js';
 import crypto from 'node:crypto';
 import path from 'node:path';
@@ -81,7 +82,7 @@ export function projectRoutes(ctx: ApiContext): RouteGroup {
     return b ? budgetStatus(db, b, new Date()) : null;
   };
 
-  r.post('/projects', { permission: 'projects.create', resource: inBody('cost-center', 'costCenterId') }, async (req, res) => {
+  r.post('/projects', { permission: 'projects.create', resource: inBody('cost-center', 'costCenterId') }, { 201: R.project }, async (req, res) => {
     const body = createProjectBody.parse(req.body);
     if (body.repoUrl) checkRepoUrlField(body.repoUrl, ctx.config.repos.schemes);
     const defaultMachineMoney = body.defaultMachineMoney
@@ -152,26 +153,26 @@ export function projectRoutes(ctx: ApiContext): RouteGroup {
     res.status(201).json(presentProject(project, null));
   });
 
-  r.get('/projects', { permission: 'projects.read', resource: 'none' }, async (req, res) => {
+  r.get('/projects', { permission: 'projects.read', resource: 'none' }, { 200: R.page(R.project) }, async (req, res) => {
     const q = pageQuery.parse(req.query);
     const rows = await pageProjects(db, { limit: q.limit + 1, after: decodeCursor(q.cursor, createdKey), projectIds: principalOf(req).projectIds });
     const page = pageOf(rows, q.limit, (r) => r.key);
     res.json({ items: await Promise.all(page.items.map(async ({ item }) => presentProject(item, await budgetOf(item)))), nextCursor: page.nextCursor });
   });
 
-  r.get('/projects/:id', { permission: 'projects.read', resource: inPath('project') }, async (req, res) => {
+  r.get('/projects/:id', { permission: 'projects.read', resource: inPath('project') }, { 200: R.project }, async (req, res) => {
     const project = await loadProject(ctx, param(req, 'id'));
     res.json(presentProject(project, await budgetOf(project)));
   });
 
-  r.put('/projects/:id/budget', { permission: 'budgets.write', resource: inPath('project') }, async (req, res) => {
+  r.put('/projects/:id/budget', { permission: 'budgets.write', resource: inPath('project') }, { 200: R.budget }, async (req, res) => {
     const project = await loadProject(ctx, param(req, 'id'));
     const body = putBudgetBody.parse(req.body);
     const budget = await saveBudget(actorOf(req), project, { scopeType: 'project', scopeId: project.id, ...body }, {});
     res.json(presentBudget(await budgetStatus(db, budget, new Date())));
   });
 
-  r.put('/projects/:id/machine-types/:type/budget', { permission: 'budgets.write', resource: inPath('project') }, async (req, res) => {
+  r.put('/projects/:id/machine-types/:type/budget', { permission: 'budgets.write', resource: inPath('project') }, { 200: R.typeBudget }, async (req, res) => {
     const project = await loadProject(ctx, param(req, 'id'));
     const type = param(req, 'type');
     if (!(MACHINE_TYPES as readonly string[]).includes(type)) {
@@ -187,7 +188,7 @@ export function projectRoutes(ctx: ApiContext): RouteGroup {
     res.json({ machineType: type, ...presentBudget(await budgetStatus(db, budget, new Date())) });
   });
 
-  r.put('/projects/:id/limit-policy', { permission: 'projects.configure', resource: inPath('project') }, async (req, res) => {
+  r.put('/projects/:id/limit-policy', { permission: 'projects.configure', resource: inPath('project') }, { 200: R.limitPolicy }, async (req, res) => {
     const project = await loadProject(ctx, param(req, 'id'));
     const body = putLimitPolicyBody.parse(req.body);
     await setLimitPolicy(db, project.id, body.policy, body.pauseMinutes);
@@ -210,12 +211,12 @@ export function projectRoutes(ctx: ApiContext): RouteGroup {
     updatedAt: own?.updatedAt ?? null,
   });
 
-  r.get('/projects/:id/placement', { permission: 'projects.read', resource: inPath('project') }, async (req, res) => {
+  r.get('/projects/:id/placement', { permission: 'projects.read', resource: inPath('project') }, { 200: R.placement }, async (req, res) => {
     const project = await loadProject(ctx, param(req, 'id'));
     res.json(presentPlacement(await getPlacementPolicy(db, project.id)));
   });
 
-  r.put('/projects/:id/placement', { permission: 'projects.configure', resource: inPath('project') }, async (req, res) => {
+  r.put('/projects/:id/placement', { permission: 'projects.configure', resource: inPath('project') }, { 200: R.placement }, async (req, res) => {
     const project = await loadProject(ctx, param(req, 'id'));
     const body = putPlacementBody.parse(req.body) as PlacementPolicy;
     await setPlacementPolicy(db, project.id, body, actorOf(req));
@@ -233,6 +234,7 @@ export function projectRoutes(ctx: ApiContext): RouteGroup {
   r.put(
     '/projects/:id/cost-center',
     { permission: 'projects.configure', resource: [inPath('project'), inBody('cost-center', 'costCenterId')] },
+    { 200: R.project },
     async (req, res) => {
       const project = await loadProject(ctx, param(req, 'id'));
       const { costCenterId } = putProjectCostCenterBody.parse(req.body);
@@ -253,7 +255,7 @@ export function projectRoutes(ctx: ApiContext): RouteGroup {
     },
   );
 
-  r.get('/projects/:id/checkpoints', { permission: 'checkpoints.read', resource: inPath('project') }, async (req, res) => {
+  r.get('/projects/:id/checkpoints', { permission: 'checkpoints.read', resource: inPath('project') }, { 200: R.page(R.checkpoint) }, async (req, res) => {
     const project = await loadProject(ctx, param(req, 'id'));
     const q = pageQuery.parse(req.query);
     const rows = await pageCheckpoints(db, project.id, { limit: q.limit + 1, after: decodeCursor(q.cursor, createdKey) });
@@ -261,7 +263,7 @@ export function projectRoutes(ctx: ApiContext): RouteGroup {
     res.json({ items: page.items.map((r) => presentCheckpoint(r.item)), nextCursor: page.nextCursor });
   });
 
-  r.get('/projects/:id/costs', { permission: 'costs.read', resource: inPath('project') }, async (req, res) => {
+  r.get('/projects/:id/costs', { permission: 'costs.read', resource: inPath('project') }, { 200: R.projectCosts }, async (req, res) => {
     const project = await loadProject(ctx, param(req, 'id'));
     const q = pageQuery.parse(req.query);
     const afterSeq = decodeCursor(q.cursor, seqKey);

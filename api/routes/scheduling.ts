@@ -1,4 +1,5 @@
 import { runVisibility } from '../../domain/search-attributes.js';
+import * as R from '../responses.js';
 import { RouteGroup, inPath } from './table.js';
 import { InputError } from '../../domain/errors.js';
 import { coordinatorWorkflowId } from '../../domain/scheduling.js';
@@ -69,11 +70,11 @@ export function schedulingRoutes(ctx: ApiContext): RouteGroup {
     };
   }
 
-  r.get('/projects/:id/scheduling', { permission: 'projects.read', resource: inPath('project') }, async (req, res) => {
+  r.get('/projects/:id/scheduling', { permission: 'projects.read', resource: inPath('project') }, { 200: R.scheduling }, async (req, res) => {
     res.json(await present(await loadProject(ctx, param(req, 'id'))));
   });
 
-  r.put('/projects/:id/scheduling', { permission: 'projects.configure', resource: inPath('project') }, async (req, res) => {
+  r.put('/projects/:id/scheduling', { permission: 'projects.configure', resource: inPath('project') }, { 200: R.scheduling }, async (req, res) => {
     const project = await loadProject(ctx, param(req, 'id'));
     const body = putSchedulingBody.parse(req.body);
     await setSchedulingSettings(db, project.id, body);

@@ -61,6 +61,8 @@ export async function startTestPlatform(opts: TestPlatformOptions): Promise<Test
     PORT: '0',
     LOG_LEVEL: 'warn',
     AUTOVIBE_HEARTBEAT_TIMEOUT_S: String(opts.heartbeatTimeoutSeconds ?? 5),
+    // Every test is also a check that the api answers as its OpenAPI response schemas say.
+    AUTOVIBE_VALIDATE_RESPONSES: '1',
     ...opts.env,
   });
   const platform = await startPlatform({ config, worker: opts.worker ?? true, workflowBundle: await workflowBundle() });

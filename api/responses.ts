@@ -1,0 +1,429 @@
+import { z } from 'zod';
+import { BUDGET_PERIODS } from '../domain/budget.js';
+import { COST_CENTER_KINDS } from '../domain/cost-centers.js';
+import { CAPABILITIES } from '../domain/machine-types.js';
+import { CHECKPOINT_KINDS, MACHINE_STATUSES, MACHINE_TYPES, PROFILES, PROVIDERS } from '../domain/machines.js';
+import { CURRENCY_CODES } from '../domain/money.js';
+import { OBJECTIVE_STATUSES } from '../domain/objectives.js';
+import { ROLES } from '../domain/permissions.js';
+import { CACHE_OUTCOMES } from '../store/cache.js';
+import { COST_CATEGORIES } from '../store/costs.js';
+import { PIPELINE_STATUSES } from '../store/pipelines.js';
+import { completionCriteria, machineInputs, paymentMethodBody, placementRule } from './schemas.js';
+
+/**
+ * The success responses of the v1 contract as zod schemas, next to the presenters that build
+ * them (present.ts and the routes). Each route declares its own in its RouteGroup registration;
+ * the OpenAPI document is generated from them, and with AUTOVIBE_VALIDATE_RESPONSES=1 every 2xx
+ * JSON response is checked against them (the test platform turns that on).
+ */
+
+/** Money is a decimal string in its currency's precision, never a JSON number. */
+export const decimal = z.string().regex(/^-?\d+(\.\d+)?$/, 'must be a decimal string such as "10.00"');
+const currency = z.enum(CURRENCY_CODES);
+const time = z.iso.datetime({ offset: true });
+const id = z.string().min(1);
+const count = z.number().int().nonnegative();
+/** Free-form `details` (audit records, cost events, payment attempts): their keys vary by kind. */
+const details = z.record(z.string(), z.unknown());
+
+export const money = z.strictObject({ amount: decimal, currency });
+/** A page of a list: `nextCursor` is null on the last page. */
+export const page = <T extends z.ZodType>(item: T) => z.strictObject({ items: z.array(item), nextCursor: z.string().nullable() });
+/** A body without JSON: 204. */
+export const noContent = null;
+/** A body that is not JSON (a file), by its content types. */
+export const raw = (...contentTypes: string[]) => ({ raw: contentTypes });
+export type RawBody = ReturnType<typeof raw>;
+
+export const budget = z.strictObject({
+  limit: decimal,
+  spent: decimal,
+  reserved: decimal,
+  remaining: decimal,
+  currency,
+  period: z.enum(BUDGET_PERIODS),
+  windowStart: time,
+  windowEnd: time.nullable(),
+});
+
+export const project = z.strictObject({
+  id,
+  name: z.string(),
+  repoUrl: z.string().nullable(),
+  currency,
+  greediness: z.number().min(0).max(1),
+  defaultMachineMoney: decimal,
+  rootCheckpointId: id.nullable(),
+  limitPolicy: z.strictObject({ policy: z.enum(['stop', 'pause']), pauseMinutes: z.number().int().positive() }),
+  costCenterId: id.nullable(),
+  createdAt: time,
+  budget: budget.nullable(),
+});
+
+export const typeBudget = z.strictObject({ machineType: z.enum(MACHINE_TYPES), ...budget.shape });
+export const limitPolicy = z.strictObject({ policy: z.enum(['stop', 'pause']), pauseMinutes: z.number().int().positive() });
+export const placement = z.strictObject({
+  rules: z.array(placementRule),
+  defaults: z.array(placementRule),
+  updatedBy: z.string().nullable(),
+  updatedAt: time.nullable(),
+});
+
+export const checkpoint = z.strictObject({
+  id,
+  parentId: id.nullable(),
+  machineId: id.nullable(),
+  commit: z.string().regex(/^[0-9a-f]{40,64}$/),
+  kind: z.enum(CHECKPOINT_KINDS),
+  trigger: z.string(),
+  createdAt: time,
+});
+
+const snapshot = z.strictObject({
+  status: z.enum(['stored', 'replicated', 'pruned']),
+  source: z.enum(['workspace', 'commit']),
+  files: count,
+  chunks: count,
+  bytes: count,
+  storedBytes: count,
+  createdAt: time,
+  prunedAt: time.nullable(),
+  replicas: z.array(
+    z.strictObject({
+      region: z.enum(['primary', 'replica']),
+      status: z.enum(['stored', 'pending', 'replicated', 'failed', 'deleted']),
+      copiedBytes: count,
+      error: z.string().nullable(),
+      updatedAt: time,
+    }),
+  ),
+});
+
+const instanceSnapshot = z.strictObject({
+  provider: z.string(),
+  snapshotRef: z.string(),
+  region: z.string(),
+  status: z.enum(['available', 'deleted']),
+  createdAt: time,
+  deletedAt: time.nullable(),
+  replicas: z.array(z.strictObject({ region: z.string(), state: z.string(), snapshotId: z.string().nullable() })),
+  replicasSource: z.enum(['provider', 'recorded']),
+});
+
+export const checkpointDetail = z.strictObject({
+  ...checkpoint.shape,
+  projectId: id,
+  milestone: z.boolean(),
+  snapshot: snapshot.nullable(),
+  instanceSnapshot: instanceSnapshot.nullable(),
+  files: z.array(z.strictObject({ path: z.string(), size: count, sha256: z.string().regex(/^[0-9a-f]{64}$/) })),
+});
+export const milestone = z.strictObject({ id, milestone: z.boolean() });
+export const diff = z.strictObject({ from: id, to: id, added: z.array(z.string()), modified: z.array(z.string()), deleted: z.array(z.string()) });
+
+export const cost = z.strictObject({
+  idempotencyKey: z.string(),
+  machineId: id.nullable(),
+  category: z.enum(COST_CATEGORIES),
+  amount: decimal,
+  currency,
+  projectAmount: decimal,
+  projectCurrency: currency,
+  costCenterId: id.nullable(),
+  fx: z.strictObject({ rate: decimal, source: z.string(), asOf: time }).nullable(),
+  details,
+  createdAt: time,
+});
+
+export const projectCosts = z.strictObject({
+  items: z.array(cost),
+  nextCursor: z.string().nullable(),
+  totals: z.strictObject({ total: money, byCategory: z.record(z.string(), money) }),
+  budget: budget.nullable(),
+  cache: z.strictObject({ hits: count, misses: count, bypassed: count, saved: money }),
+});
+
+const machineStatus = z.enum(MACHINE_STATUSES);
+export const machine = z.strictObject({
+  id,
+  projectId: id,
+  objectiveId: id.nullable(),
+  type: z.enum(MACHINE_TYPES),
+  provider: z.enum(PROVIDERS),
+  profile: z.enum(Object.keys(PROFILES) as [keyof typeof PROFILES]),
+  spot: z.boolean(),
+  instanceRef: z.string().nullable(),
+  status: machineStatus,
+  command: z.string().nullable(),
+  prompt: z.string().nullable(),
+  limits: z.strictObject({ money: decimal, minutes: z.number().int().positive(), apiCalls: z.number().int().positive().optional() }),
+  cost: money,
+  usage: z.strictObject({ inputTokens: count, outputTokens: count, apiCalls: count }),
+  checkpoints: z.array(id),
+  parentCheckpointId: id,
+  costCenterId: id.nullable(),
+  workflowId: z.string(),
+  stopReason: z.string().nullable(),
+  exitCode: z.number().int().nullable(),
+  /** Only when the machine failed for a reason of the platform's own. */
+  error: z.string().optional(),
+  createdAt: time,
+  startedAt: time.nullable(),
+  endedAt: time.nullable(),
+  /** The cache outcome; null when it never looked. */
+  cache: z.strictObject({ hit: z.boolean(), outcome: z.enum(CACHE_OUTCOMES), sourceMachineId: id.optional(), saved: money.optional() }).nullable(),
+  /** The machine's audit records, oldest first. */
+  events: z.array(z.strictObject({ at: time, action: z.string(), actor: z.string(), details })),
+});
+
+export const machineAccepted = z.strictObject({ id, workflowId: z.string(), status: machineStatus });
+export const machineProviders = page(
+  z.strictObject({ id: z.enum(PROVIDERS), available: z.boolean(), reason: z.string().optional(), checkedAt: time.nullable() }),
+);
+export const machineTypes = page(
+  z.strictObject({
+    id: z.enum(MACHINE_TYPES),
+    title: z.string(),
+    available: z.boolean(),
+    reason: z.string().optional(),
+    capabilities: z.array(z.enum(CAPABILITIES)),
+    defaultModel: z.string().nullable(),
+    /** USD per million tokens by model (`*` ends a prefix), with the per-call bounds the metering proxy applies. */
+    prices: z.record(
+      z.string(),
+      z.strictObject({
+        input: decimal,
+        output: decimal,
+        cachedInput: decimal.optional(),
+        cacheWrite: decimal.optional(),
+        maxInputTokens: z.number().int().positive().optional(),
+        maxOutputTokens: z.number().int().positive().optional(),
+      }),
+    ),
+    localInference: z.boolean(),
+    dailyBudget: money.nullable(),
+  }),
+);
+export const artifact = z.strictObject({ machineId: id, name: z.string(), size: count, sha256: z.string(), checkpointId: id.nullable(), createdAt: time });
+/** `{ id, status }` of work a request changed: what it is now, or what it is becoming. */
+export const statusOf = <S extends z.ZodType>(status: S) => z.strictObject({ id, status });
+
+const objectiveStatus = z.enum(OBJECTIVE_STATUSES);
+export const objective = z.strictObject({
+  id,
+  projectId: id,
+  title: z.string(),
+  status: objectiveStatus,
+  priority: z.number().int(),
+  machineType: z.enum(MACHINE_TYPES),
+  command: z.string().nullable(),
+  prompt: z.string().nullable(),
+  workflowId: z.string(),
+  error: z.string().nullable(),
+  dependsOn: z.array(id),
+  completion: completionCriteria,
+  subtasksDone: z.array(z.string()),
+  maxMachines: z.number().int().positive(),
+  resources: z.array(z.string()),
+  progress: z.number().min(0).max(1),
+  createdBy: z.string(),
+  createdAt: time,
+  completedAt: time.nullable(),
+  machines: z.array(id),
+});
+export const objectiveDetail = z.strictObject({
+  ...objective.shape,
+  /** What a running objective waits for; null once it has ended (or its workflow cannot be asked). */
+  live: z.strictObject({ waitingOn: z.array(id), waitingFor: z.string().nullable(), machineId: id.nullable(), missing: z.array(z.string()) }).nullable(),
+});
+export const objectiveStatusOf = statusOf(objectiveStatus);
+export const objectiveProgress = page(
+  z.strictObject({
+    objectiveId: id,
+    progress: z.number().min(0).max(1),
+    criteria: details,
+    machineId: id.nullable(),
+    checkpointId: id.nullable(),
+    note: z.string().nullable(),
+    recordedAt: time,
+  }),
+);
+export const objectiveDag = z.strictObject({
+  nodes: z.array(
+    z.strictObject({
+      id,
+      title: z.string(),
+      status: objectiveStatus,
+      priority: z.number().int(),
+      progress: z.number().min(0).max(1),
+      dependsOn: z.array(id),
+      depth: count,
+      dependents: count,
+      machines: z.array(id),
+    }),
+  ),
+  edges: z.array(z.strictObject({ from: id, to: id })),
+  layers: z.array(z.array(id)),
+});
+
+export const scheduling = z.strictObject({
+  maxConcurrentMachines: z.number().int().positive(),
+  greediness: z.number().min(0).max(1),
+  resources: z.record(z.string(), z.number().int().positive()),
+  /** The project's coordinator; null before anything asked it for a machine. */
+  coordinator: z
+    .strictObject({
+      workflowId: z.string(),
+      holding: z.array(z.strictObject({ requestId: z.string(), resource: z.string(), for: z.string() })),
+      waiting: z.array(
+        z.strictObject({
+          requestId: z.string(),
+          resource: z.string(),
+          for: z.string(),
+          priority: z.number().int(),
+          dependents: count,
+          reason: z.string(),
+        }),
+      ),
+      deadlocks: z.array(z.array(z.string())),
+      granted: count,
+    })
+    .nullable(),
+});
+
+export const pipelineAccepted = z.strictObject({ id, status: z.literal('running') });
+export const pipeline = z.strictObject({
+  id,
+  projectId: id,
+  status: z.enum(PIPELINE_STATUSES),
+  baseCheckpointId: id,
+  error: z.string().nullable(),
+  createdAt: time,
+  endedAt: time.nullable(),
+  steps: z.array(
+    z.strictObject({
+      id: z.string(),
+      type: z.enum(MACHINE_TYPES),
+      dependsOn: z.array(z.string()),
+      inputs: machineInputs.optional(),
+      artifacts: z.array(z.string()).optional(),
+      status: z.enum(['waiting', 'running', 'completed', 'failed', 'skipped', 'cancelled']),
+      machineId: id.nullable(),
+      checkpointId: id.nullable(),
+      error: z.string().nullable(),
+      startedAt: time.nullable(),
+      endedAt: time.nullable(),
+    }),
+  ),
+});
+
+export const audit = z.strictObject({
+  items: z.array(
+    z.strictObject({
+      seq: z.string().regex(/^\d+$/),
+      at: time,
+      actor: z.string(),
+      action: z.string(),
+      subjectType: z.string(),
+      subjectId: z.string(),
+      projectId: id.nullable(),
+      details,
+      hash: z.string().regex(/^[0-9a-f]{64}$/),
+      prevHash: z.string().regex(/^[0-9a-f]{64}$/),
+    }),
+  ),
+  nextCursor: z.string().nullable(),
+  /** The last seq of the page, for `?after=` (older clients); null on the last page. */
+  next: z.string().regex(/^\d+$/).nullable(),
+});
+export const auditVerify = z.strictObject({ intact: z.boolean(), brokenAt: z.string().nullable() });
+
+export const fxRates = z.strictObject({
+  base: currency,
+  items: z.array(
+    z.strictObject({
+      currency,
+      rate: decimal,
+      source: z.string(),
+      asOf: time,
+      fetchedAt: time,
+      legs: z.array(z.strictObject({ base: currency, quote: currency, rate: decimal, source: z.string(), asOf: time })),
+    }),
+  ),
+  unavailable: z.array(z.strictObject({ currency, reason: z.string() })),
+});
+
+export const costCenter = z.strictObject({ id, name: z.string(), kind: z.enum(COST_CENTER_KINDS), department: z.string(), createdAt: time });
+/** Totals per currency (never added across currencies), and per category within each. */
+const costTotals = z.array(z.strictObject({ ...money.shape, byCategory: z.record(z.string(), decimal) }));
+export const costCenterDetail = z.strictObject({ ...costCenter.shape, budget: budget.nullable() });
+export const costCenterCosts = z.strictObject({
+  costCenter,
+  items: z.array(z.strictObject({ ...cost.shape, projectId: id })),
+  nextCursor: z.string().nullable(),
+  totals: costTotals,
+  budget: budget.nullable(),
+});
+export const departmentBudget = z.strictObject({ department: z.string(), ...budget.shape });
+export const departmentCosts = z.strictObject({
+  department: z.string(),
+  totals: costTotals,
+  costCenters: z.array(z.strictObject({ ...costCenter.shape, totals: costTotals, budget: budget.nullable() })),
+  budget: budget.nullable(),
+});
+
+export const paymentMethods = z.strictObject({ projectId: id, methods: z.array(paymentMethodBody) });
+/** A payment a request started (`running`) or approved (`approving`). */
+export const paymentAccepted = <S extends 'running' | 'approving'>(status: S) => z.strictObject({ paymentId: id, status: z.literal(status) });
+export const autoTopup = z.strictObject({
+  projectId: id,
+  amount: decimal,
+  currency,
+  period: z.enum(BUDGET_PERIODS),
+  cron: z.string(),
+  scheduleId: z.string(),
+});
+export const payment = z.strictObject({
+  id,
+  projectId: id,
+  amount: decimal,
+  currency,
+  reason: z.string(),
+  status: z.enum(['running', 'manual_required', 'succeeded', 'failed']),
+  paidBy: z.string().nullable(),
+  error: z.string().optional(),
+  createdAt: time,
+  endedAt: time.nullable(),
+  attempts: z.array(
+    z.strictObject({
+      seq: z.number().int().nonnegative(),
+      method: z.string(),
+      status: z.enum(['running', 'waiting', 'succeeded', 'declined', 'failed', 'expired', 'approved']),
+      error: z.string().optional(),
+      tries: count,
+      details,
+      startedAt: time,
+      endedAt: time.nullable(),
+    }),
+  ),
+});
+export const credit = z.strictObject({ id, amount: decimal, remaining: decimal, currency, expiresAt: time });
+
+export const key = z.strictObject({
+  id,
+  name: z.string(),
+  userId: id,
+  role: z.enum(ROLES),
+  prefix: z.string().nullable(),
+  projectIds: z.array(id).nullable(),
+  createdAt: time,
+  createdBy: z.string().nullable(),
+  expiresAt: time.nullable(),
+  lastUsedAt: time.nullable(),
+  revokedAt: time.nullable(),
+  status: z.enum(['active', 'expired', 'revoked']),
+});
+/** A key with its secret: only in the answer that made it (create, rotate). */
+export const keyWithSecret = z.strictObject({ ...key.shape, key: z.string().min(16) });
+export const whoami = z.strictObject({ ...key.shape, user: z.strictObject({ id, name: z.string() }) });

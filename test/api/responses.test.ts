@@ -1,0 +1,283 @@
+import assert from 'node:assert/strict';
+import type { AddressInfo } from 'node:net';
+import express from 'express';
+import pino from 'pino';
+import { z } from 'zod';
+import { routeTable } from '../../api/app.js';
+import type { ApiContext } from '../../api/context.js';
+import { errorMiddleware } from '../../api/errors.js';
+import { openApiDocument } from '../../api/openapi.js';
+import * as R from '../../api/responses.js';
+import { responseProblem, RouteGroup, type RouteSpec } from '../../api/routes/table.js';
+import { loadConfig } from '../../config/index.js';
+import { projectWithBudget, startTestPlatform, waitFor, waitForMachine, type TestPlatform } from '../support/platform.js';
+
+/** `/machines/:id/artifacts/*name` → a regex matching its concrete paths. */
+const routeRegex = (path: string) => new RegExp(`^${path.replace(/:\w+/g, '[^/]+').replace(/\*\w+/g, '.+')}$`);
+/** Routes no test here can answer with a 2xx: extending needs a machine paused at a limit. */
+const NOT_DRIVEN = new Set(['POST /machines/:id/extend']);
+
+/**
+ * Every route's real 2xx answers match the response schema it declares (and the OpenAPI document
+ * shows). The platform validates each answer itself (AUTOVIBE_VALIDATE_RESPONSES=1 in the test
+ * platform: a mismatch is a 500); this suite checks them again on the client side, drives every
+ * GET route and the write routes with real data, and proves a wrong schema is caught.
+ */
+describe('api: response schemas (every route answers as its declared schema says)', function () {
+  this.timeout(600_000);
+  let p: TestPlatform;
+  let routes: RouteSpec[];
+  const reached = new Set<string>();
+
+  /** Calls the api; a 2xx must be a declared status whose body the declared schema accepts. */
+  async function call(method: string, path: string, body?: unknown, expected?: number): Promise<any> {
+    const res = await p.api(method, `/v1${path}`, body);
+    const bare = path.split('?')[0]!;
+    const route = routes.find((r) => r.method === method.toLowerCase() && routeRegex(r.path).test(bare));
+    assert.ok(route, `no route for ${method} ${bare}`);
+    const where = `${method} ${path}`;
+    assert.ok(res.status >= 200 && res.status < 300, `${where}: ${res.status} ${JSON.stringify(res.body)}`);
+    if (expected) assert.equal(res.status, expected, where);
+    const declared = (route.responses as Partial<Record<number, R.RawBody | z.ZodType | null>>)[res.status];
+    assert.notEqual(declared, undefined, `${where}: ${res.status} is not declared`);
+    if (declared instanceof z.ZodType) assert.equal(responseProblem(route.responses, res.status, res.body), null, `${where}: ${JSON.stringify(res.body)}`);
+    reached.add(`${route.method.toUpperCase()} ${route.path}`);
+    return res.body;
+  }
+
+  const fx = { project: '', other: '', machine: '', running: '', objective: '', waiting: '', pipeline: '', payment: '', center: '', department: 'dept-r' };
+  const checkpoints = { root: '', final: '' };
+
+  before(async () => {
+    p = await startTestPlatform({
+      label: 'responses',
+      env: { AUTOVIBE_FX_ECB_URL: 'off', AUTOVIBE_FX_CRYPTO_URL: 'off', AUTOVIBE_FX_FIXED_RATES: 'EUR/USD=1.08' },
+    });
+    routes = routeTable({ db: p.db, temporal: p.temporal, config: p.config, log: p.log });
+    assert.equal(p.config.validateResponses, true, 'the test platform validates responses');
+
+    // A cost center first, so the machine's costs are allocated to it.
+    fx.center = (await call('POST', '/cost-centers', { name: 'cc-r', kind: 'development', department: fx.department }, 201)).id;
+    fx.project = await projectWithBudget(p, '20.00');
+    fx.other = (await call('POST', '/projects', { name: 'other', currency: 'EUR' }, 201)).id;
+    await call('PUT', `/projects/${fx.project}/cost-center`, { costCenterId: fx.center });
+    checkpoints.root = (await call('GET', `/projects/${fx.project}`)).rootCheckpointId;
+
+    const m = await call(
+      'POST',
+      '/machines',
+      { projectId: fx.project, type: 'shell', command: 'echo hi > hi.txt', artifacts: ['hi.txt'], cache: false, limits: { money: '0.05', minutes: 2 } },
+      202,
+    );
+    fx.machine = m.id;
+    const done = await waitForMachine(p, m.id);
+    assert.equal(done.status, 'completed', JSON.stringify(done));
+    checkpoints.final = done.checkpoints.at(-1);
+
+    // A machine still running, for checkpoint and terminate.
+    fx.running = (await call('POST', '/machines', { projectId: fx.project, type: 'shell', command: 'sleep 60', cache: false, limits: { minutes: 5 } }, 202)).id;
+
+    // An objective that runs long, and one that waits for it (open: it can be changed).
+    fx.objective = (await call('POST', `/projects/${fx.project}/objectives`, { title: 'first', command: 'sleep 60' }, 201)).id;
+    fx.waiting = (
+      await call(
+        'POST',
+        `/projects/${fx.project}/objectives`,
+        { title: 'second', command: 'true', dependsOn: [fx.objective], completion: { subtasks: ['one', 'two'] } },
+        201,
+      )
+    ).id;
+
+    fx.pipeline = (
+      await call(
+        'POST',
+        '/pipelines',
+        {
+          projectId: fx.project,
+          steps: [
+            { id: 'a', type: 'shell', command: 'echo a > a.txt', artifacts: ['a.txt'] },
+            { id: 'b', type: 'shell', command: 'cat got.txt', dependsOn: ['a'], inputs: { artifacts: [{ step: 'a', name: 'a.txt', as: 'got.txt' }] } },
+          ],
+        },
+        202,
+      )
+    ).id;
+
+    await call('PUT', `/projects/${fx.project}/payment-methods`, [{ kind: 'credits' }, { kind: 'manual', timeoutSeconds: 300 }]);
+    await call('POST', `/projects/${fx.project}/credits`, { amount: '1.00', currency: 'USD', expiresAt: '2099-01-01T00:00:00Z' }, 201);
+    fx.payment = (await call('POST', `/projects/${fx.project}/topups`, { amount: '2.50', currency: 'USD' }, 202)).paymentId;
+    await waitFor(async () => (await p.api('GET', `/v1/payments/${fx.payment}`)).body.status === 'manual_required', 'manual_required');
+    await call('POST', `/payments/${fx.payment}/approve`, undefined, 202);
+    await waitFor(async () => (await p.api('GET', `/v1/payments/${fx.payment}`)).body.status === 'succeeded', 'payment succeeded');
+    await waitFor(async () => (await p.api('GET', `/v1/pipelines/${fx.pipeline}`)).body.status !== 'running', 'pipeline end');
+  });
+  after(async () => {
+    await p?.stop();
+  });
+
+  it('answers the write routes as declared', async () => {
+    await call('PUT', `/projects/${fx.project}/budget`, { amount: '25.00', currency: 'USD', period: 'daily' });
+    await call('PUT', `/projects/${fx.project}/machine-types/shell/budget`, { amount: '5.00', currency: 'USD' });
+    await call('PUT', `/projects/${fx.project}/limit-policy`, { policy: 'pause', pauseMinutes: 30 });
+    await call('PUT', `/projects/${fx.project}/placement`, { rules: [{ name: 'all local', providers: ['local'] }] });
+    await call('PUT', `/projects/${fx.project}/scheduling`, { maxConcurrentMachines: 3, resources: { db: 1 } });
+    await call('PUT', `/checkpoints/${checkpoints.final}/milestone`, { milestone: true });
+    await call('PUT', `/cost-centers/${fx.center}/budget`, { amount: '100.00', currency: 'EUR', period: 'monthly' });
+    await call('PUT', `/departments/${fx.department}/budget`, { amount: '500.00', currency: 'USD', period: 'monthly' });
+    await call('PUT', `/projects/${fx.project}/auto-topup`, { amount: '5.00', currency: 'USD' });
+    await call('DELETE', `/projects/${fx.project}/auto-topup`, undefined, 204);
+
+    await call('PATCH', `/objectives/${fx.waiting}`, { title: 'second, renamed', priority: 5 });
+    await call('POST', `/objectives/${fx.waiting}/subtasks/done`, { names: ['one'] });
+    const third = (await call('POST', `/projects/${fx.other}/objectives`, { title: 'third', command: 'true', dependsOn: [] }, 201)).id;
+    assert.ok(third);
+    const extra = (await call('POST', `/projects/${fx.project}/objectives`, { title: 'extra', command: 'true', dependsOn: [fx.objective] }, 201)).id;
+    await call('POST', `/objectives/${fx.waiting}/links`, { dependsOn: extra });
+    await call('POST', `/objectives/${fx.waiting}/pause`, undefined, 202);
+    await call('POST', `/objectives/${fx.waiting}/resume`, undefined, 202);
+    await call('POST', `/objectives/${fx.waiting}/cancel`, undefined, 202);
+    await call('POST', `/objectives/${extra}/cancel`, undefined, 202);
+
+    const running = await waitFor(async () => {
+      const m = (await p.api('GET', `/v1/machines/${fx.running}`)).body;
+      return m.status === 'running' ? m : null;
+    }, 'machine running');
+    assert.equal(running.id, fx.running);
+    await call('POST', `/machines/${fx.running}/checkpoint`, undefined, 202);
+    await call('POST', `/machines/${fx.running}/terminate`, undefined, 202);
+
+    const long = (await call('POST', '/pipelines', { projectId: fx.project, steps: [{ id: 'slow', type: 'shell', command: 'sleep 60' }] }, 202)).id;
+    await call('POST', `/pipelines/${long}/cancel`, undefined, 202);
+
+    const key = await call('POST', '/keys', { name: 'temp', role: 'viewer', projectIds: [fx.project] }, 201);
+    await call('PATCH', `/keys/${key.id}`, { expiresAt: '2099-01-01T00:00:00Z' });
+    await call('POST', `/keys/${key.id}/rotate`, undefined, 201);
+    await call('DELETE', `/keys/${key.id}`, undefined, 204);
+  });
+
+  it('answers every GET route as declared, with real data', async () => {
+    const key = (await call('GET', '/whoami')).id;
+    const byPath: Record<string, string> = {
+      '/audit': `/audit?projectId=${fx.project}&limit=5`,
+      '/machines': `/machines?projectId=${fx.project}`,
+      '/keys/:id': `/keys/${key}`,
+      '/cost-centers/:id': `/cost-centers/${fx.center}`,
+      '/cost-centers/:id/costs': `/cost-centers/${fx.center}/costs`,
+      '/departments/:name/costs': `/departments/${fx.department}/costs`,
+      '/machines/:id': `/machines/${fx.machine}`,
+      '/machines/:id/artifacts': `/machines/${fx.machine}/artifacts`,
+      '/machines/:id/artifacts/*name': `/machines/${fx.machine}/artifacts/hi.txt`,
+      '/checkpoints/:id': `/checkpoints/${checkpoints.final}`,
+      '/checkpoints/:id/files/*path': `/checkpoints/${checkpoints.final}/files/hi.txt`,
+      '/checkpoints/:a/diff/:b': `/checkpoints/${checkpoints.root}/diff/${checkpoints.final}`,
+      '/objectives/:id': `/objectives/${fx.objective}`,
+      '/objectives/:id/progress': `/objectives/${fx.waiting}/progress`,
+      '/pipelines/:id': `/pipelines/${fx.pipeline}`,
+      '/payments/:id': `/payments/${fx.payment}`,
+    };
+    const gets = routes.filter((r) => r.method === 'get');
+    assert.ok(gets.length >= 30, `only ${gets.length} GET routes`);
+    for (const r of gets) {
+      const path = byPath[r.path] ?? (r.path.startsWith('/projects/:id') ? r.path.replace(':id', fx.project) : r.path);
+      assert.doesNotMatch(path, /[:*]/, `no fixture for GET ${r.path}: add one here`);
+      await call('GET', path);
+    }
+    // Lists with content, so their item schemas were exercised.
+    for (const path of [`/machines/${fx.machine}/artifacts`, `/projects/${fx.project}/credits`, `/projects/${fx.project}/balance`, '/keys', '/cost-centers']) {
+      assert.ok((await call('GET', path)).items.length > 0, `${path} is empty`);
+    }
+    assert.ok((await call('GET', `/cost-centers/${fx.center}/costs`)).items.length > 0, 'no costs allocated to the cost center');
+    assert.ok(
+      (await call('GET', `/pipelines/${fx.pipeline}`)).steps.some((s: any) => s.inputs),
+      'no step with inputs',
+    );
+    assert.ok((await call('GET', `/objectives/${fx.objective}`)).live !== undefined);
+  });
+
+  it('reached every route with a 2xx answer', () => {
+    const missing = routes.map((r) => `${r.method.toUpperCase()} ${r.path}`).filter((k) => !reached.has(k) && !NOT_DRIVEN.has(k));
+    assert.deepEqual(missing, []);
+  });
+
+  it('documents each route’s success responses with their schemas in the OpenAPI document it serves', async () => {
+    const doc = (await p.api('GET', '/v1/openapi.json')).body;
+    assert.deepEqual(doc, JSON.parse(JSON.stringify(openApiDocumentWithPermissions(doc))));
+    for (const r of routes) {
+      const op = doc.paths[r.path.replace(/[:*](\w+)/g, '{$1}')][r.method];
+      for (const [status, body] of Object.entries(r.responses)) {
+        const documented = op.responses[status];
+        assert.ok(documented, `${r.method} ${r.path}: ${status} is not documented`);
+        if (body instanceof z.ZodType) assert.equal(documented.content['application/json'].schema.type, 'object', `${r.method} ${r.path} ${status}`);
+        if (body === null) assert.equal(documented.content, undefined);
+      }
+      assert.equal(op.responses['401'].$ref, '#/components/responses/Error');
+    }
+    const machine = doc.paths['/machines/{id}'].get.responses['200'].content['application/json'].schema;
+    assert.deepEqual(machine.properties.cost.properties.amount.type, 'string', 'money is a decimal string');
+    assert.ok(machine.required.includes('status'));
+  });
+
+  it('answers 500 response_schema_mismatch, naming the route and the issues, when a body does not match its schema', async () => {
+    const log = pino({ level: 'silent' });
+    const ctx = { config: loadConfig({ AUTOVIBE_VALIDATE_RESPONSES: '1' }), log } as unknown as ApiContext;
+    const group = new RouteGroup(ctx);
+    const declared = z.strictObject({ id: z.string(), amount: R.decimal });
+    group.get('/wrong', { permission: 'catalog.read', resource: 'none' }, { 200: declared }, (_req, res) => void res.json({ id: 7, amount: 1.5 }));
+    group.get('/right', { permission: 'catalog.read', resource: 'none' }, { 200: declared }, (_req, res) => void res.json({ id: 'x', amount: '1.50' }));
+    group.post('/undeclared', { permission: 'catalog.read', resource: 'none' }, { 202: declared }, (_req, res) => void res.json({ id: 'x', amount: '1' }));
+    const app = express();
+    app.use((req, _res, next) => {
+      req.requestId = 'r-1';
+      req.principal = { apiKeyId: 'k', userId: 'u', name: 'tester', role: 'admin', projectIds: null } as never;
+      next();
+    });
+    app.use(group.router);
+    app.use(errorMiddleware(log));
+    const server = app.listen(0, '127.0.0.1');
+    await new Promise((r) => server.once('listening', r));
+    try {
+      const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+      const wrong = await fetch(`${base}/wrong`);
+      assert.equal(wrong.status, 500);
+      const body = (await wrong.json()) as any;
+      assert.equal(body.error.code, 'response_schema_mismatch');
+      assert.match(body.error.message, /^GET \/v1\/wrong answered 200 with a body/);
+      assert.deepEqual(body.error.details.issues.map((i: any) => i.path).sort(), ['amount', 'id']);
+      assert.equal((await fetch(`${base}/right`)).status, 200);
+      const undeclared = await fetch(`${base}/undeclared`, { method: 'POST' });
+      assert.equal(undeclared.status, 500);
+      assert.match(((await undeclared.json()) as any).error.message, /status 200 is not a declared response/);
+
+      // Off (the default): answers go out unchecked.
+      const off = new RouteGroup({ ...ctx, config: loadConfig({}) } as ApiContext);
+      assert.equal(loadConfig({}).validateResponses, false);
+      off.get('/wrong', { permission: 'catalog.read', resource: 'none' }, { 200: declared }, (_req, res) => void res.json({ id: 7 }));
+      const offApp = express();
+      offApp.use((req, _res, next) => {
+        req.principal = { apiKeyId: 'k', userId: 'u', name: 'tester', role: 'admin', projectIds: null } as never;
+        next();
+      });
+      offApp.use(off.router);
+      const offServer = offApp.listen(0, '127.0.0.1');
+      await new Promise((r) => offServer.once('listening', r));
+      try {
+        assert.equal((await fetch(`http://127.0.0.1:${(offServer.address() as AddressInfo).port}/wrong`)).status, 200);
+      } finally {
+        offServer.close();
+      }
+    } finally {
+      server.close();
+    }
+  });
+});
+
+/** The served document is the generated one plus each operation's `x-permission`. */
+function openApiDocumentWithPermissions(served: any) {
+  const doc: any = openApiDocument();
+  for (const [path, ops] of Object.entries(served.paths as Record<string, Record<string, any>>)) {
+    for (const [method, op] of Object.entries(ops)) {
+      for (const k of ['x-permission', 'x-deployment-wide']) if (k in op) doc.paths[path][method][k] = op[k];
+    }
+  }
+  return doc;
+}
