@@ -109,7 +109,8 @@ export function createApp(given: ApiContext): Express {
   v1.use(requireApiKey(ctx.db));
   v1.use(perKeyRateLimit(ctx.config.rateLimitPerMinute));
   v1.use(idempotency(ctx.db, ctx.config.idempotency));
-  const doc = withPermissions(openApiDocument(), routeTable(ctx));
+  const routes = routeTable(ctx);
+  const doc = withPermissions(openApiDocument(routes), routes);
   v1.get('/openapi.json', (_req, res) => void res.json(doc));
   for (const group of routeGroups(ctx)) v1.use(group.router as Router);
   app.use('/v1', v1);
