@@ -40,7 +40,11 @@ const envSchema = z
     /** Seconds without a heartbeat before a machine's activity is considered lost and retried. */
     AUTOVIBE_HEARTBEAT_TIMEOUT_S: z.coerce.number().int().positive().default(20),
     /** Bytes of output kept per machine in the database (GET /v1/machines/:id/logs); the rest is dropped with a marker. */
-    AUTOVIBE_MACHINE_LOG_BYTES: z.coerce.number().int().min(1024).default(8 * 1024 * 1024),
+    AUTOVIBE_MACHINE_LOG_BYTES: z.coerce
+      .number()
+      .int()
+      .min(1024)
+      .default(8 * 1024 * 1024),
     /** Where scripts/install-agent-clis put the agent CLIs (mounted read-only into sandboxes). */
     AUTOVIBE_TOOLS_DIR: z.string().default(path.resolve('.autovibe/tools')),
     /** Image the `container` provider runs machines in (built locally; no registry pulls). */

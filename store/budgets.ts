@@ -181,7 +181,11 @@ export async function reserve(
         kind: 'budget.reserved',
         projectId: r.projectId,
         subjectId: r.key,
-        data: { budgetIds: [...r.budgetIds].sort(), ...(r.machineId ? { machineId: r.machineId } : {}), ...(r.currency ? { amount: formatAmount(r.amount, r.currency), currency: r.currency } : {}) },
+        data: {
+          budgetIds: [...r.budgetIds].sort(),
+          ...(r.machineId ? { machineId: r.machineId } : {}),
+          ...(r.currency ? { amount: formatAmount(r.amount, r.currency), currency: r.currency } : {}),
+        },
       });
     });
   } catch (e) {

@@ -113,3 +113,11 @@ export async function lastEventSeq(db: Conn): Promise<number> {
   const row = await db('events').max({ seq: 'seq' }).first();
   return Number(row?.seq ?? 0);
 }
+
+const STATUS_TABLES = { machine: 'machines', objective: 'objectives', pipeline: 'pipelines', payment: 'payments' } as const;
+
+/** The current status of a machine, objective, pipeline or payment (null: none with that id). */
+export async function currentStatus(db: Conn, kind: keyof typeof STATUS_TABLES, id: string): Promise<string | null> {
+  const row = await db(STATUS_TABLES[kind]).where({ id }).first('status');
+  return row?.status ?? null;
+}

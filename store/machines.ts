@@ -89,21 +89,21 @@ export async function insertMachine(db: Db | Knex.Transaction, m: NewMachine): P
   await inTransaction(db, async (trx) => {
     const inserted = await trx('machines')
       .insert({
-      id: m.id,
-      project_id: m.projectId,
-      objective_id: m.objectiveId,
-      type: m.type,
-      provider: m.provider,
-      profile: m.profile,
-      spot: m.spot ?? false,
-      status: 'pending',
-      command: m.command,
-      prompt: m.prompt,
-      parent_checkpoint_id: m.parentCheckpointId,
-      limits: JSON.stringify(m.limits),
-      workflow_id: m.workflowId,
-      created_by: m.createdBy,
-      cost_center_id: m.costCenterId ?? null,
+        id: m.id,
+        project_id: m.projectId,
+        objective_id: m.objectiveId,
+        type: m.type,
+        provider: m.provider,
+        profile: m.profile,
+        spot: m.spot ?? false,
+        status: 'pending',
+        command: m.command,
+        prompt: m.prompt,
+        parent_checkpoint_id: m.parentCheckpointId,
+        limits: JSON.stringify(m.limits),
+        workflow_id: m.workflowId,
+        created_by: m.createdBy,
+        cost_center_id: m.costCenterId ?? null,
       })
       .onConflict('id')
       .ignore()

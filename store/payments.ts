@@ -61,19 +61,19 @@ export async function insertPayment(
 ): Promise<void> {
   await inTransaction(db, async (trx) => {
     const inserted = await trx('payments')
-    .insert({
-      id: p.id,
-      project_id: p.projectId,
-      amount: toNumeric(p.amount),
-      currency: p.currency,
-      reason: p.reason,
-      status: 'running',
-      methods: JSON.stringify(p.methods),
-      created_by: p.createdBy,
-    })
-    .onConflict('id')
-    .ignore()
-    .returning('id');
+      .insert({
+        id: p.id,
+        project_id: p.projectId,
+        amount: toNumeric(p.amount),
+        currency: p.currency,
+        reason: p.reason,
+        status: 'running',
+        methods: JSON.stringify(p.methods),
+        created_by: p.createdBy,
+      })
+      .onConflict('id')
+      .ignore()
+      .returning('id');
     if (inserted.length) {
       await appendEvent(trx, {
         kind: 'payment.status',

@@ -127,7 +127,13 @@ export async function updateStep(
       kind: 'pipeline.step',
       projectId: before.project_id,
       subjectId: pipelineId,
-      data: { step: stepId, status: u.status, previous: before.status, ...(u.machineId ? { machineId: u.machineId } : {}), ...(u.error ? { error: u.error } : {}) },
+      data: {
+        step: stepId,
+        status: u.status,
+        previous: before.status,
+        ...(u.machineId ? { machineId: u.machineId } : {}),
+        ...(u.error ? { error: u.error } : {}),
+      },
     });
   });
 }
@@ -153,6 +159,11 @@ export async function finishPipeline(db: Db, id: string, status: PipelineStatus,
       .where({ id })
       .update({ status, error, ended_at: trx.raw('coalesce(ended_at, now())') });
     if (before.status === status) return;
-    await appendEvent(trx, { kind: 'pipeline.status', projectId: before.project_id, subjectId: id, data: { status, previous: before.status, ...(error ? { error } : {}) } });
+    await appendEvent(trx, {
+      kind: 'pipeline.status',
+      projectId: before.project_id,
+      subjectId: id,
+      data: { status, previous: before.status, ...(error ? { error } : {}) },
+    });
   });
 }

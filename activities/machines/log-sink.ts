@@ -22,7 +22,7 @@ export interface LogSink {
  */
 export async function openLogSink(db: Db, log: Pick<Logger, 'warn'>, o: { machineId: string; limitBytes: number }): Promise<LogSink> {
   const info = Context.current().info;
-  const run = `${info.workflowExecution?.runId ?? info.workflowType ?? "standalone"}:${info.activityId}`;
+  const run = `${info.workflowExecution?.runId ?? info.workflowType ?? 'standalone'}:${info.activityId}`;
   const attempt = info.attempt;
   let used = await storedLogBytes(db, o.machineId, run);
   let pending: NewLogChunk[] = [];
@@ -35,7 +35,7 @@ export async function openLogSink(db: Db, log: Pick<Logger, 'warn'>, o: { machin
 
   const push = (stream: LogStream, text: string, counted: boolean) => {
     // Postgres text holds no NUL.
-    const clean = text.replace(/\u0000/g, '\uFFFD');
+    const clean = text.replaceAll('\u0000', '\uFFFD');
     if (!clean) return;
     const bytes = Buffer.byteLength(clean);
     if (counted) used += bytes;
@@ -45,7 +45,7 @@ export async function openLogSink(db: Db, log: Pick<Logger, 'warn'>, o: { machin
       last.bytes += bytes;
     } else pending.push({ machineId: o.machineId, run, attempt, stream, text: clean, bytes, at: new Date() });
     pendingBytes += bytes;
-    if (pendingBytes >= FLUSH_BYTES) flush();
+    if (pendingBytes >= FLUSH_BYTES) void flush();
     else timer ??= setTimeout(flush, FLUSH_MS);
   };
 
@@ -79,7 +79,8 @@ export async function openLogSink(db: Db, log: Pick<Logger, 'warn'>, o: { machin
       const text = typeof chunk === 'string' ? chunk : decoder.write(chunk);
       const bytes = Buffer.byteLength(text);
       if (used + bytes > o.limitBytes) {
-        if (dropped === 0) push('system', `\n[log truncated: this machine's output reached its ${o.limitBytes}-byte log limit; further output is dropped]\n`, false);
+        if (dropped === 0)
+          push('system', `\n[log truncated: this machine's output reached its ${o.limitBytes}-byte log limit; further output is dropped]\n`, false);
         dropped += bytes;
         return;
       }

@@ -1,4 +1,5 @@
 import { RouteGroup, inPath, inBody, inQuery } from './table.js';
+import { waitForStatus } from '../event-stream.js';
 import { WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError } from '@temporalio/client';
 import { ConflictError, InputError, NotFoundError } from '../../domain/errors.js';
 import { DEFAULT_MACHINE_MINUTES, FINAL_MACHINE_STATUSES, MACHINE_TYPES } from '../../domain/machines.js';
@@ -231,7 +232,7 @@ export function machineRoutes(ctx: ApiContext): RouteGroup {
     res.json({ items: await Promise.all(page.items.map((r) => present(r.item))), nextCursor: page.nextCursor });
   });
 
-  r.get('/machines/:id', { permission: 'machines.read', resource: inPath('machine') }, async (req, res) => {
+  r.get('/machines/:id', { permission: 'machines.read', resource: inPath('machine') }, waitForStatus.machine(db), async (req, res) => {
     res.json(await present(await loadMachine(param(req, 'id'))));
   });
 

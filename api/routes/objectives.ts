@@ -1,4 +1,5 @@
 import { RouteGroup, inPath } from './table.js';
+import { waitForStatus } from '../event-stream.js';
 import { ConflictError, InputError, NotFoundError } from '../../domain/errors.js';
 import { dependencyDepth, dependentsCount, topologicalLayers, wouldCreateCycle } from '../../domain/dag.js';
 import { measureProgress } from '../../domain/objectives.js';
@@ -215,7 +216,7 @@ export function objectiveRoutes(ctx: ApiContext): RouteGroup {
     res.json(await present((await getObjective(db, o.id))!));
   });
 
-  r.get('/objectives/:id', { permission: 'objectives.read', resource: inPath('objective') }, async (req, res) => {
+  r.get('/objectives/:id', { permission: 'objectives.read', resource: inPath('objective') }, waitForStatus.objective(db), async (req, res) => {
     const o = await getObjective(db, param(req, 'id'));
     if (!o) throw new NotFoundError(MESSAGES.notFound('objective', param(req, 'id')));
     res.json({ ...(await present(o)), live: await live(o) });

@@ -1,4 +1,5 @@
 import { RouteGroup, inPath } from './table.js';
+import { waitForStatus } from '../event-stream.js';
 import type { Config } from '../../config/index.js';
 import { ConflictError, InputError, NotFoundError } from '../../domain/errors.js';
 import { formatAmount } from '../../domain/money.js';
@@ -209,7 +210,7 @@ export function paymentRoutes(ctx: ApiContext): RouteGroup {
     res.status(204).end();
   });
 
-  r.get('/payments/:id', { permission: 'payments.read', resource: inPath('payment') }, async (req, res) => {
+  r.get('/payments/:id', { permission: 'payments.read', resource: inPath('payment') }, waitForStatus.payment(db), async (req, res) => {
     const p = await getPayment(db, param(req, 'id'));
     if (!p) throw new NotFoundError(MESSAGES.notFound('payment', param(req, 'id')));
     res.json(await presentPayment(ctx, p));

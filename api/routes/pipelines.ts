@@ -1,4 +1,5 @@
 import { RouteGroup, inPath, inBody } from './table.js';
+import { waitForStatus } from '../event-stream.js';
 import { ConflictError, InputError, NotFoundError } from '../../domain/errors.js';
 import { ancestorsOf, hasInputs } from '../../domain/artifacts.js';
 import { validateDag } from '../../domain/dag.js';
@@ -155,7 +156,7 @@ export function pipelineRoutes(ctx: ApiContext): RouteGroup {
     res.status(202).json({ id, status: 'running' });
   });
 
-  r.get('/pipelines/:id', { permission: 'pipelines.read', resource: inPath('pipeline') }, async (req, res) => {
+  r.get('/pipelines/:id', { permission: 'pipelines.read', resource: inPath('pipeline') }, waitForStatus.pipeline(db), async (req, res) => {
     res.json(present(await load(param(req, 'id'))));
   });
 
