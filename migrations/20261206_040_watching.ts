@@ -6,7 +6,7 @@ import type { Knex } from 'knex';
  * (workflow run + activity) and the activity attempt that wrote it: readers show, per run, only
  * its latest attempt, so a retried attempt never duplicates the lines of an earlier one.
  * `events`: an append-only feed of state changes, written in the transaction of the change; `seq`
- * is allocated under one advisory lock held to commit, so seq order is commit order and a reader
+ * is allocated under an advisory lock held to commit (the audit log's), so seq order is commit order and a reader
  * resuming after a seq never skips a row that commits later.
  */
 export async function up(db: Knex): Promise<void> {
@@ -32,9 +32,14 @@ export async function up(db: Knex): Promise<void> {
     t.index(['project_id', 'seq']);
     t.index(['subject_id', 'seq']);
   });
+  // Subscribers resume by seq: a row that changed or vanished would break "every event exactly once".
+  await db.raw(`CREATE FUNCTION events_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN RAISE EXCEPTION 'events is append-only'; END $$`);
+  await db.raw(`CREATE TRIGGER events_no_change BEFORE UPDATE OR DELETE ON events FOR EACH ROW EXECUTE FUNCTION events_append_only()`);
 }
 
 export async function down(db: Knex): Promise<void> {
   await db.schema.dropTable('events');
+  await db.raw('DROP FUNCTION IF EXISTS events_append_only()');
   await db.schema.dropTable('machine_logs');
 }

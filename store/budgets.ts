@@ -60,8 +60,8 @@ export async function setBudget(
     const budget = toBudget(row);
     await appendEvent(trx, {
       kind: 'budget.set',
-      // A machine type's budget is the deployment's, not a project's.
-      projectId: b.scopeType === 'project' ? b.scopeId : null,
+      // A project's own and per-type (`<project>:<type>`) budgets are the project's; cost centers' the deployment's.
+      projectId: b.scopeType === 'project' ? b.scopeId : b.scopeType === 'machine-type' ? b.scopeId.split(':')[0]! : null,
       subjectId: budget.id,
       data: { scopeType: b.scopeType, scopeId: b.scopeId, period: b.period, limit: formatAmount(b.limit, b.currency), currency: b.currency },
     });

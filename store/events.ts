@@ -1,4 +1,5 @@
 import type { Knex } from 'knex';
+import { AUDIT_LOCK } from './audit.js';
 import type { Db } from './db.js';
 
 /**
@@ -6,13 +7,12 @@ import type { Db } from './db.js';
  * status, budget changes), written in the transaction of the change. Every writer takes one
  * advisory lock before it allocates its `seq` and holds it to commit, so rows commit in seq order:
  * a reader that has seen seq N has seen every row below N, and resuming "after N" loses nothing.
- * The insert is the last statement of its transaction, so the lock is held only for the commit.
+ * The lock is the audit log's (appendAudit): many transactions write both, in either order, and
+ * one lock cannot be taken in opposite orders. Take other advisory locks (placement) before it.
  */
 export type Conn = Db | Knex.Transaction;
 
 export const EVENTS_CHANNEL = 'autovibe_events';
-/** The advisory lock key that orders event writers ("events" in ASCII). */
-const EVENTS_LOCK = 0x6576656e7473;
 
 export interface NewEvent {
   kind: string;
@@ -39,7 +39,7 @@ export async function inTransaction<T>(db: Conn, fn: (trx: Knex.Transaction) => 
 /** Appends events inside `trx` (call it last in the transaction); listeners hear of them at commit. */
 export async function appendEvents(trx: Knex.Transaction, events: NewEvent[]): Promise<void> {
   if (!events.length) return;
-  await trx.raw('select pg_advisory_xact_lock(?)', [EVENTS_LOCK]);
+  await trx.raw('SELECT pg_advisory_xact_lock(?)', [AUDIT_LOCK]);
   const rows = await trx('events')
     .insert(events.map((e) => ({ kind: e.kind, project_id: e.projectId, subject_id: e.subjectId, data: JSON.stringify(e.data ?? {}) })))
     .returning('seq');
