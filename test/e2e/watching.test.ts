@@ -273,3 +273,26 @@ describe('e2e: watching work (logs, events, long-polling) on the real platform',
     assert.equal((await p.api('GET', '/v1/events/ws')).status, 426);
   });
 });
+
+describe('e2e: the event stream on embedded PGlite (polled, no LISTEN connection)', function () {
+  this.timeout(120_000);
+  let p: TestPlatform;
+  before(async () => {
+    p = await startTestPlatform({ label: 'watching-embedded', embedded: true, worker: false });
+  });
+  after(async () => {
+    await p?.stop();
+  });
+
+  it('pushes budget events to a live SSE subscriber', async () => {
+    const project = await projectWithBudget(p, '10.00');
+    const from = (await p.api('GET', `/v1/events?projectId=${project}&cursor=0&limit=500`)).body.items.at(-1).seq as number;
+    const live = readSse(`${p.apiUrl}/v1/events?projectId=${project}&cursor=${from}`, p.adminKey, {}, (got) => got.length >= 2);
+    assert.equal((await p.api('PUT', `/v1/projects/${project}/budget`, { amount: '11.00', currency: 'USD', period: 'daily' })).status, 200);
+    assert.equal((await p.api('PUT', `/v1/projects/${project}/budget`, { amount: '12.00', currency: 'USD', period: 'daily' })).status, 200);
+    assert.deepEqual(
+      (await live).map((e) => e.data.limit),
+      ['11.00', '12.00'],
+    );
+  });
+});
