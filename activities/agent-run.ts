@@ -25,6 +25,7 @@ import { AGENT_HOME, agentDirs, agentMounts, FORWARDER_TARGET, SOCKET_DIR_TARGET
 import { checkpointFileRoute } from './machines/checkpoint-files.js';
 import { startMeteringProxy, type CompletedCall, type Refusal } from './machines/metering-proxy.js';
 import { superviseExec, superviseSandbox, type SupervisedResult } from './machines/supervise.js';
+import { describeTurn, openLogSink } from './machines/log-sink.js';
 
 const SANDBOX_PORT = 8080;
 /** Warnings recorded on the machine before its money limit is reached. */
@@ -143,6 +144,8 @@ export function createAgentRunActivities({ db, config, log, fx: givenFx, provide
         fs.writeFileSync(path.join(homeDir, rel), content);
       }
       const conversationFile = path.join(artifactDir, 'conversation.jsonl');
+      // The CLI's output and a line per model call (its tool calls) go to the machine's log as they happen.
+      const sink = await openLogSink(db, log, { machineId: input.machineId, limitBytes: config.machineLogBytes });
 
       let apiSpent = spentBefore;
       let inFlightWorstCase = 0n;
@@ -249,6 +252,7 @@ export function createAgentRunActivities({ db, config, log, fx: givenFx, provide
               response: call.responseText,
             }) + '\n',
           );
+          sink.write('agent', describeTurn({ seq: call.seq, model: u.model, status: call.status, usage: call.usage ?? null, responseText: call.responseText }));
           await recordCost(db, {
             idempotencyKey: `machine:${input.machineId}:api:${input.segment ?? 0}:${call.seq}`,
             projectId: project.id,
@@ -318,6 +322,7 @@ export function createAgentRunActivities({ db, config, log, fx: givenFx, provide
           },
           {
             logFile: path.join(config.home, 'logs', `${input.machineId}.log`),
+            sink,
             deadline: input.deadline,
             deadlineReason: input.deadlineReason,
             keepStdout: true,
@@ -329,6 +334,7 @@ export function createAgentRunActivities({ db, config, log, fx: givenFx, provide
         clearInterval(periodicTimer);
         await proxy.close();
         await checkpointChain.catch(() => undefined);
+        await sink.close();
       }
 
       const report = adapter.parseOutput(result.stdout);

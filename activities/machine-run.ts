@@ -32,6 +32,7 @@ import type { InstanceSnapshot } from '../store/instance-snapshots.js';
 import { claimFromPool, forgetWarm } from './compute/warm-pool.js';
 import { containerAgentMounts } from './machines/agent-mounts.js';
 import { superviseExec } from './machines/supervise.js';
+import { openLogSink } from './machines/log-sink.js';
 import { restoreCheckpointFiles, restoreMachineStart, snapshotCheckpoint } from './snapshots.js';
 import type { ActivityDeps } from './deps.js';
 
@@ -513,12 +514,18 @@ export function createMachineRunActivities({ db, config, log, providers, fx: giv
         await provider.deliverWorkspace(instance, workspace, Math.min(input.deadline, Date.now() + REMOTE_FILES_TIMEOUT_MS));
       }
 
-      const result = await superviseExec(
-        provider,
-        instance,
-        { command: input.command, network: false },
-        { logFile: logFileOf(input.machineId), deadline: input.deadline, deadlineReason: input.deadlineReason },
-      );
+      const sink = await openLogSink(db, log, { machineId: input.machineId, limitBytes: config.machineLogBytes });
+      let result;
+      try {
+        result = await superviseExec(
+          provider,
+          instance,
+          { command: input.command, network: false },
+          { logFile: logFileOf(input.machineId), sink, deadline: input.deadline, deadlineReason: input.deadlineReason },
+        );
+      } finally {
+        await sink.close();
+      }
       log.debug({ machineId: input.machineId, provider: instance.provider, exitCode: result.exitCode, stopReason: result.stopReason }, 'command ended');
       return {
         exitCode: result.exitCode,

@@ -20,6 +20,7 @@ import { fxRoutes } from './routes/fx.js';
 import { costCenterRoutes } from './routes/cost-centers.js';
 import { createFxService } from '../fx/service.js';
 import { keyRoutes } from './routes/keys.js';
+import { watchRoutes } from './routes/watch.js';
 import type { RouteGroup, RouteSpec } from './routes/table.js';
 
 /** Every /v1 route group. A route outside these has no declared permission and cannot be added. */
@@ -36,6 +37,7 @@ function routeGroups(ctx: ApiContext): RouteGroup[] {
     costCenterRoutes(ctx),
     paymentRoutes(ctx),
     keyRoutes(ctx),
+    watchRoutes(ctx),
   ];
 }
 

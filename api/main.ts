@@ -5,6 +5,7 @@ import { bootstrapAdminKey } from './bootstrap.js';
 import { createLogger } from '../workers/logger.js';
 import { checkSearchAttributes } from '../workers/search-attributes.js';
 import { createApp } from './app.js';
+import { attachEventSocket } from './events-socket.js';
 
 /** A standalone api process (production): needs DATABASE_URL and TEMPORAL_ADDRESS. */
 async function main() {
@@ -23,7 +24,8 @@ async function main() {
   const temporal = new Client({ connection, namespace: config.temporalNamespace });
   const app = createApp({ db, temporal, config, log });
   const server = app.listen(config.port, config.host, () => log.info({ port: config.port }, 'api listening'));
-  const stop = () => server.close(() => void Promise.all([db.destroy(), connection.close()]).then(() => process.exit(0)));
+  const events = attachEventSocket(server, { db, log });
+  const stop = () => void events.close().then(() => server.close(() => void Promise.all([db.destroy(), connection.close()]).then(() => process.exit(0))));
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
 }

@@ -101,6 +101,24 @@ function document(
   query: (schema: z.ZodObject) => unknown[],
   idParam: (name?: string) => unknown,
 ) {
+  // Long-polling on status endpoints (api/event-stream.ts).
+  const waitParams = [
+    {
+      name: 'waitFor',
+      in: 'query',
+      required: false,
+      schema: { type: 'string' },
+      description: 'Comma-separated statuses: answer as soon as the status is one of them',
+    },
+    {
+      name: 'timeout',
+      in: 'query',
+      required: false,
+      schema: { type: 'integer', minimum: 0, maximum: 60, default: 30 },
+      description: 'Seconds to wait; then the current state with X-Wait-Timed-Out: true',
+    },
+  ];
+  const q = (name: string, description: string) => ({ name, in: 'query', required: false, schema: { type: 'string' }, description });
   return {
     openapi: '3.1.0',
     info: { title: 'AutoVibe API', version: '1.0.0', description: 'Run coding agents in sandboxes under hard money budgets.' },
@@ -144,7 +162,7 @@ function document(
         get: op('List objectives', { parameters: [idParam(), ...query(pageQuery)] }),
       },
       '/objectives/{id}': {
-        get: op('An objective with status, progress and (while it runs) what it waits for', { parameters: [idParam()] }),
+        get: op('An objective with status, progress and (while it runs) what it waits for', { parameters: [idParam(), ...waitParams] }),
         patch: op('Update title, priority, sub-tasks or machine count of an open objective', {
           parameters: [idParam()],
           requestBody: body(updateObjectiveBody),
@@ -170,7 +188,7 @@ function document(
         post: op('Start a machine (202); 409 budget_exceeded when the budget cannot cover its limit', { requestBody: body(createMachineBody) }),
         get: op('List machines', { parameters: query(listMachinesQuery) }),
       },
-      '/machines/{id}': { get: op('Status, cost and checkpoints of a machine', { parameters: [idParam()] }) },
+      '/machines/{id}': { get: op('Status, cost and checkpoints of a machine', { parameters: [idParam(), ...waitParams] }) },
       '/machines/{id}/terminate': { post: op('Stop a machine cleanly (final checkpoint, cost settled)', { parameters: [idParam()] }) },
       '/machines/{id}/checkpoint': { post: op('Take a checkpoint of a running machine', { parameters: [idParam()] }) },
       '/checkpoints/{id}': {
@@ -187,7 +205,7 @@ function document(
       '/checkpoints/{id}/files/{path}': { get: op('One file of a checkpoint', { parameters: [idParam(), idParam('path')] }) },
       '/checkpoints/{a}/diff/{b}': { get: op('Paths added, modified and deleted from a to b', { parameters: [idParam('a'), idParam('b')] }) },
       '/pipelines': { post: op('Start a pipeline: a DAG of machine steps (202)', { requestBody: body(createPipelineBody) }) },
-      '/pipelines/{id}': { get: op('A pipeline with the status and timing of each step', { parameters: [idParam()] }) },
+      '/pipelines/{id}': { get: op('A pipeline with the status and timing of each step', { parameters: [idParam(), ...waitParams] }) },
       '/projects/{id}/payment-methods': {
         put: op(
           "Set the ordered payment methods (422 when the platform lacks a method's settings, or a crypto method sends address or rate: the deployment sets those)",
@@ -210,7 +228,9 @@ function document(
         delete: op('Stop the automatic top-up (204)', { parameters: [idParam()] }),
       },
       '/projects/{id}/balance': { get: op('The prepaid balance: paid top-ups per currency', { parameters: [idParam()] }) },
-      '/payments/{id}': { get: op('A payment: status (running, manual_required, succeeded, failed) and every attempt', { parameters: [idParam()] }) },
+      '/payments/{id}': {
+        get: op('A payment: status (running, manual_required, succeeded, failed) and every attempt', { parameters: [idParam(), ...waitParams] }),
+      },
       '/payments/{id}/approve': { post: op('Approve a payment waiting for manual approval (202); 409 otherwise', { parameters: [idParam()] }) },
       '/pipelines/{id}/cancel': { post: op('Cancel a pipeline: running machines are terminated, reservations settled', { parameters: [idParam()] }) },
       '/machines/{id}/extend': {
@@ -267,6 +287,42 @@ function document(
       },
       '/keys/{id}/rotate': { post: op('A new secret for the same key (201 { key }); the old secret stops working at once', { parameters: [idParam()] }) },
       '/whoami': { get: op('The calling key: role, projects, expiry, and its user') },
+      '/machines/{id}/logs': {
+        get: op(
+          "A machine's output as text/plain (stdout, stderr, agent turns and tool calls); X-Log-Seq tells where `after` resumes; `follow=true` streams until the machine ends",
+          {
+            parameters: [
+              idParam(),
+              q('stream', 'stdout, stderr, agent or system (comma-separated)'),
+              q('after', 'Only chunks after this seq'),
+              q('follow', 'true: stream until the machine ends'),
+            ],
+          },
+        ),
+      },
+      '/events': {
+        get: op(
+          "The event feed (machine, objective, pipeline, payment, budget events) of the caller's projects: Server-Sent Events with Accept: text/event-stream (id = seq; resumes from Last-Event-ID or cursor), else one JSON page { items, nextCursor }",
+          {
+            parameters: [
+              q('projectId', 'Only this project'),
+              q('kinds', 'Comma-separated kinds or families (machine.status, budget.*)'),
+              q('cursor', 'The seq to resume after (0: from the start)'),
+              q('limit', 'JSON page size (1..500)'),
+            ],
+          },
+        ),
+      },
+      '/events/ws': {
+        get: op('The event feed over WebSocket (same filters as /events; key in Authorization or ?access_token=); a plain GET answers 426', {
+          parameters: [
+            q('projectId', 'Only this project'),
+            q('kinds', 'Kinds or families'),
+            q('cursor', 'The seq to resume after'),
+            q('access_token', 'The API key, for clients that cannot set headers'),
+          ],
+        }),
+      },
     },
   };
 }

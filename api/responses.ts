@@ -427,3 +427,13 @@ export const key = z.strictObject({
 /** A key with its secret: only in the answer that made it (create, rotate). */
 export const keyWithSecret = z.strictObject({ ...key.shape, key: z.string().min(16) });
 export const whoami = z.strictObject({ ...key.shape, user: z.strictObject({ id, name: z.string() }) });
+
+/** One event of the feed (GET /v1/events as JSON; the same object is each SSE frame's data). */
+export const event = z.strictObject({
+  seq: count,
+  at: time,
+  kind: z.string(),
+  projectId: id.nullable(),
+  subjectId: z.string(),
+  data: details,
+});

@@ -64,6 +64,12 @@ const envSchema = z
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     /** Seconds without a heartbeat before a machine's activity is considered lost and retried. */
     AUTOVIBE_HEARTBEAT_TIMEOUT_S: z.coerce.number().int().positive().default(20),
+    /** Bytes of output kept per machine in the database (GET /v1/machines/:id/logs); the rest is dropped with a marker. */
+    AUTOVIBE_MACHINE_LOG_BYTES: z.coerce
+      .number()
+      .int()
+      .min(1024)
+      .default(8 * 1024 * 1024),
     /** Where scripts/install-agent-clis put the agent CLIs (mounted read-only into sandboxes). */
     AUTOVIBE_TOOLS_DIR: z.string().default(path.resolve('.autovibe/tools')),
     /** Image the `container` provider runs machines in (built locally; no registry pulls). */
@@ -184,6 +190,8 @@ export interface Config {
   /** Check every 2xx JSON answer against its route's declared response schema. */
   validateResponses: boolean;
   heartbeatTimeoutSeconds: number;
+  /** Bytes of output kept per machine in the database. */
+  machineLogBytes: number;
   /** Bare git repositories, one per project. */
   projectsDir: string;
   /** Live machine workspaces (git worktrees), removed when the machine ends. */
@@ -254,6 +262,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     logLevel: e.LOG_LEVEL,
     validateResponses: e.AUTOVIBE_VALIDATE_RESPONSES === '1',
     heartbeatTimeoutSeconds: e.AUTOVIBE_HEARTBEAT_TIMEOUT_S,
+    machineLogBytes: e.AUTOVIBE_MACHINE_LOG_BYTES,
     projectsDir: path.join(home, 'projects'),
     workspacesDir: path.join(home, 'workspaces'),
     machinesDir: path.join(home, 'machines'),

@@ -14,6 +14,7 @@ import * as m013 from './20261127_013_instance_snapshots.js';
 import * as m014 from './20261206_014_tenancy.js';
 import * as m015 from './20261206_015_idempotency_reservations.js';
 import * as m031 from './20261206_031_crypto_invoice_matching.js';
+import * as m040 from './20261206_040_watching.js';
 
 interface Migration {
   up(db: Knex): Promise<void>;
@@ -37,6 +38,7 @@ const MIGRATIONS: Array<[string, Migration]> = [
   ['20261206_014_tenancy', m014],
   ['20261206_015_idempotency_reservations', m015],
   ['20261206_031_crypto_invoice_matching', m031],
+  ['20261206_040_watching', m040],
 ];
 
 export const migrationSource: Knex.MigrationSource<[string, Migration]> = {

@@ -6,6 +6,7 @@ import { NativeConnection, type WorkflowBundle } from '@temporalio/worker';
 import { installTemporalRuntime } from '../workers/runtime.js';
 import type { Logger } from 'pino';
 import { createApp } from '../api/app.js';
+import { attachEventSocket } from '../api/events-socket.js';
 import type { Config } from '../config/index.js';
 import { bootstrapAdminKey } from '../api/bootstrap.js';
 import { createDb, migrateLatest, type Db } from '../store/db.js';
@@ -107,11 +108,14 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
       const s = app.listen(config.port, config.host, () => resolve(s));
       s.on('error', reject);
     });
+    const events = attachEventSocket(server, { db, log });
     cleanups.push(
       () =>
         new Promise<void>((resolve) => {
-          server.closeAllConnections();
-          server.close(() => resolve());
+          void events.close().then(() => {
+            server.closeAllConnections();
+            server.close(() => resolve());
+          });
         }),
     );
     const address = server.address();

@@ -22,7 +22,8 @@ export interface AuditRecord extends Required<Omit<AuditEntry, 'idempotencyKey'>
 
 const GENESIS = '0'.repeat(64);
 // Serialises writers so each row chains onto the true previous hash, on real Postgres and PGlite alike.
-const AUDIT_LOCK = 0x617564;
+/** Also orders event writers (store/events.ts): one lock, so the two never wait on each other in opposite order. */
+export const AUDIT_LOCK = 0x617564;
 
 /** JSON with object keys sorted, so a row hashes the same after a jsonb round trip (jsonb reorders keys). */
 function canonicalJson(value: unknown): string {

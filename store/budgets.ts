@@ -2,8 +2,9 @@ import crypto from 'node:crypto';
 import type { Knex } from 'knex';
 import { type BudgetPeriod, windowStart, windowEnd } from '../domain/budget.js';
 import { NotFoundError } from '../domain/errors.js';
-import { type CurrencyCode, fromNumeric, minUnits, toNumeric } from '../domain/money.js';
+import { type CurrencyCode, formatAmount, fromNumeric, minUnits, toNumeric } from '../domain/money.js';
 import type { Db } from './db.js';
+import { appendEvent, inTransaction } from './events.js';
 
 /**
  * The budget ledger. A spend is first reserved with one conditional UPDATE per budget
@@ -43,19 +44,29 @@ export async function setBudget(
   db: Db | Knex.Transaction,
   b: { scopeType: string; scopeId: string; period: BudgetPeriod; limit: bigint; currency: CurrencyCode },
 ): Promise<Budget> {
-  const [row] = await db('budgets')
-    .insert({
-      id: `budget-${crypto.randomUUID()}`,
-      scope_type: b.scopeType,
-      scope_id: b.scopeId,
-      period: b.period,
-      limit_amount: toNumeric(b.limit),
-      currency: b.currency,
-    })
-    .onConflict(['scope_type', 'scope_id'])
-    .merge({ period: b.period, limit_amount: toNumeric(b.limit), currency: b.currency, updated_at: db.fn.now() })
-    .returning('*');
-  return toBudget(row);
+  return inTransaction(db, async (trx) => {
+    const [row] = await trx('budgets')
+      .insert({
+        id: `budget-${crypto.randomUUID()}`,
+        scope_type: b.scopeType,
+        scope_id: b.scopeId,
+        period: b.period,
+        limit_amount: toNumeric(b.limit),
+        currency: b.currency,
+      })
+      .onConflict(['scope_type', 'scope_id'])
+      .merge({ period: b.period, limit_amount: toNumeric(b.limit), currency: b.currency, updated_at: trx.fn.now() })
+      .returning('*');
+    const budget = toBudget(row);
+    await appendEvent(trx, {
+      kind: 'budget.set',
+      // A project's own and per-type (`<project>:<type>`) budgets are the project's; cost centers' the deployment's.
+      projectId: b.scopeType === 'project' ? b.scopeId : b.scopeType === 'machine-type' ? b.scopeId.split(':')[0]! : null,
+      subjectId: budget.id,
+      data: { scopeType: b.scopeType, scopeId: b.scopeId, period: b.period, limit: formatAmount(b.limit, b.currency), currency: b.currency },
+    });
+    return budget;
+  });
 }
 
 export async function findBudget(db: Db, scopeType: string, scopeId: string): Promise<Budget | null> {
@@ -166,6 +177,16 @@ export async function reserve(
             : {}),
         });
       }
+      await appendEvent(trx, {
+        kind: 'budget.reserved',
+        projectId: r.projectId,
+        subjectId: r.key,
+        data: {
+          budgetIds: [...r.budgetIds].sort(),
+          ...(r.machineId ? { machineId: r.machineId } : {}),
+          ...(r.currency ? { amount: formatAmount(r.amount, r.currency), currency: r.currency } : {}),
+        },
+      });
     });
   } catch (e) {
     if (e instanceof Refused) {
@@ -235,6 +256,7 @@ async function closeReservation(
     const rows = await trx('reservations').where({ id: key }).orderBy('budget_id').forUpdate();
     if (rows.length === 0) throw new NotFoundError(`reservation ${key} not found`);
     let charged = 0n;
+    const closed: Array<{ budgetId: string; chargedUnits: string }> = [];
     for (const row of rows) {
       if (row.status !== 'reserved') {
         charged = fromNumeric(row.settled_amount);
@@ -253,6 +275,10 @@ async function closeReservation(
         .update({ status, settled_amount: toNumeric(charge), closed_at: trx.fn.now() });
       charged = charge;
       onCharged?.(row.budget_id, charge);
+      closed.push({ budgetId: row.budget_id, chargedUnits: toNumeric(charge) });
+    }
+    if (closed.length) {
+      await appendEvent(trx, { kind: `budget.${status}`, projectId: rows[0].project_id, subjectId: key, data: { budgets: closed } });
     }
     return charged;
   });

@@ -1,6 +1,7 @@
 import type { Knex } from 'knex';
 import type { MachineStatus } from '../domain/machines.js';
 import type { Db } from './db.js';
+import { appendEvent, inTransaction } from './events.js';
 import { keyOfRow, keyset, type CreatedKey, type KeysetPage } from './paging.js';
 
 export interface MachineLimits {
@@ -85,26 +86,32 @@ export type NewMachine = Pick<
 
 /** Inserts the machine row once (status pending); a repeat with the same id is a no-op. */
 export async function insertMachine(db: Db | Knex.Transaction, m: NewMachine): Promise<void> {
-  await db('machines')
-    .insert({
-      id: m.id,
-      project_id: m.projectId,
-      objective_id: m.objectiveId,
-      type: m.type,
-      provider: m.provider,
-      profile: m.profile,
-      spot: m.spot ?? false,
-      status: 'pending',
-      command: m.command,
-      prompt: m.prompt,
-      parent_checkpoint_id: m.parentCheckpointId,
-      limits: JSON.stringify(m.limits),
-      workflow_id: m.workflowId,
-      created_by: m.createdBy,
-      cost_center_id: m.costCenterId ?? null,
-    })
-    .onConflict('id')
-    .ignore();
+  await inTransaction(db, async (trx) => {
+    const inserted = await trx('machines')
+      .insert({
+        id: m.id,
+        project_id: m.projectId,
+        objective_id: m.objectiveId,
+        type: m.type,
+        provider: m.provider,
+        profile: m.profile,
+        spot: m.spot ?? false,
+        status: 'pending',
+        command: m.command,
+        prompt: m.prompt,
+        parent_checkpoint_id: m.parentCheckpointId,
+        limits: JSON.stringify(m.limits),
+        workflow_id: m.workflowId,
+        created_by: m.createdBy,
+        cost_center_id: m.costCenterId ?? null,
+      })
+      .onConflict('id')
+      .ignore()
+      .returning('id');
+    if (inserted.length) {
+      await appendEvent(trx, { kind: 'machine.status', projectId: m.projectId, subjectId: m.id, data: { status: 'pending', previous: null, type: m.type } });
+    }
+  });
 }
 
 export interface MachineUpdate {
@@ -118,7 +125,7 @@ export interface MachineUpdate {
   endedAt?: Date;
 }
 
-export async function updateMachine(db: Db, id: string, u: MachineUpdate): Promise<void> {
+export async function updateMachine(db: Db | Knex.Transaction, id: string, u: MachineUpdate): Promise<void> {
   const patch: Record<string, unknown> = {};
   if (u.status !== undefined) patch.status = u.status;
   if (u.instanceRef !== undefined) patch.instance_ref = u.instanceRef;
@@ -128,7 +135,27 @@ export async function updateMachine(db: Db, id: string, u: MachineUpdate): Promi
   if (u.usage !== undefined) patch.usage = JSON.stringify(u.usage);
   if (u.startedAt !== undefined) patch.started_at = u.startedAt;
   if (u.endedAt !== undefined) patch.ended_at = u.endedAt;
-  if (Object.keys(patch).length) await db('machines').where({ id }).update(patch);
+  if (!Object.keys(patch).length) return;
+  if (u.status === undefined) return void (await db('machines').where({ id }).update(patch));
+  // A status change and its event commit together; repeating the same status adds no event.
+  await inTransaction(db, async (trx) => {
+    const before = await trx('machines').where({ id }).forUpdate().first('status', 'project_id');
+    if (!before) return;
+    await trx('machines').where({ id }).update(patch);
+    if (before.status === u.status) return;
+    await appendEvent(trx, {
+      kind: 'machine.status',
+      projectId: before.project_id,
+      subjectId: id,
+      data: {
+        status: u.status,
+        previous: before.status,
+        ...(u.stopReason ? { stopReason: u.stopReason } : {}),
+        ...(u.exitCode !== undefined && u.exitCode !== null ? { exitCode: u.exitCode } : {}),
+        ...(u.error ? { error: u.error } : {}),
+      },
+    });
+  });
 }
 
 export async function getMachine(db: Db, id: string): Promise<Machine | null> {

@@ -1,5 +1,6 @@
 import type { Knex } from 'knex';
 import type { Db } from './db.js';
+import { appendEvent, inTransaction } from './events.js';
 import { keyOfRow, keyset, type CreatedKey, type KeysetPage } from './paging.js';
 
 import type { CompletionCriteria, ObjectiveStatus } from '../domain/objectives.js';
@@ -58,6 +59,13 @@ export async function insertObjective(
   o: Omit<Objective, 'status' | 'error' | 'createdAt' | 'completedAt' | 'subtasksDone' | 'progress' | 'completion' | 'maxMachines' | 'resources'> &
     Partial<Pick<Objective, 'completion' | 'maxMachines' | 'resources'>>,
 ): Promise<void> {
+  await inTransaction(db, async (trx) => {
+    await insertObjectiveRows(trx, o);
+    await appendEvent(trx, { kind: 'objective.status', projectId: o.projectId, subjectId: o.id, data: { status: 'waiting', previous: null } });
+  });
+}
+
+async function insertObjectiveRows(db: Knex.Transaction, o: Parameters<typeof insertObjective>[1]): Promise<void> {
   await db('objectives').insert({
     id: o.id,
     project_id: o.projectId,
@@ -119,11 +127,23 @@ export async function objectiveStatuses(db: Db, ids: string[]): Promise<Record<s
   return out;
 }
 
-export async function setObjectiveStatus(db: Db, id: string, status: ObjectiveStatus, error?: string): Promise<void> {
+export async function setObjectiveStatus(db: Db | Knex.Transaction, id: string, status: ObjectiveStatus, error?: string): Promise<void> {
   const done = status === 'completed' || status === 'failed' || status === 'cancelled';
-  await db('objectives')
-    .where({ id })
-    .update({ status, error: error ?? null, ...(done ? { completed_at: db.fn.now() } : {}) });
+  // The change and its event commit together; the same status again adds no event.
+  await inTransaction(db, async (trx) => {
+    const before = await trx('objectives').where({ id }).forUpdate().first('status', 'project_id');
+    if (!before) return;
+    await trx('objectives')
+      .where({ id })
+      .update({ status, error: error ?? null, ...(done ? { completed_at: trx.fn.now() } : {}) });
+    if (before.status === status) return;
+    await appendEvent(trx, {
+      kind: 'objective.status',
+      projectId: before.project_id,
+      subjectId: id,
+      data: { status, previous: before.status, ...(error ? { error } : {}) },
+    });
+  });
 }
 
 export async function machineIdsOfObjective(db: Db, id: string): Promise<string[]> {

@@ -1,8 +1,9 @@
 import crypto from 'node:crypto';
 import type { Knex } from 'knex';
-import { type CurrencyCode, fromNumeric, toNumeric } from '../domain/money.js';
+import { type CurrencyCode, formatAmount, fromNumeric, toNumeric } from '../domain/money.js';
 import type { AttemptStatus, Chain, PaymentMethod, PaymentStatus } from '../domain/payments.js';
 import type { Db } from './db.js';
+import { appendEvent, inTransaction } from './events.js';
 
 /**
  * Payments and what they touch: a project's ordered payment methods, top-up payments with one
@@ -58,19 +59,30 @@ export async function insertPayment(
   db: Conn,
   p: { id: string; projectId: string; amount: bigint; currency: CurrencyCode; reason: string; methods: PaymentMethod[]; createdBy: string },
 ): Promise<void> {
-  await db('payments')
-    .insert({
-      id: p.id,
-      project_id: p.projectId,
-      amount: toNumeric(p.amount),
-      currency: p.currency,
-      reason: p.reason,
-      status: 'running',
-      methods: JSON.stringify(p.methods),
-      created_by: p.createdBy,
-    })
-    .onConflict('id')
-    .ignore();
+  await inTransaction(db, async (trx) => {
+    const inserted = await trx('payments')
+      .insert({
+        id: p.id,
+        project_id: p.projectId,
+        amount: toNumeric(p.amount),
+        currency: p.currency,
+        reason: p.reason,
+        status: 'running',
+        methods: JSON.stringify(p.methods),
+        created_by: p.createdBy,
+      })
+      .onConflict('id')
+      .ignore()
+      .returning('id');
+    if (inserted.length) {
+      await appendEvent(trx, {
+        kind: 'payment.status',
+        projectId: p.projectId,
+        subjectId: p.id,
+        data: { status: 'running', previous: null, amount: formatAmount(p.amount, p.currency), currency: p.currency },
+      });
+    }
+  });
 }
 
 export async function getPayment(db: Conn, id: string): Promise<Payment | null> {
@@ -109,15 +121,25 @@ export async function listAttempts(db: Conn, paymentId: string): Promise<Payment
 /** Sets the payment's status; a final status is written once (a replayed activity cannot undo it). */
 export async function setPaymentStatus(db: Conn, id: string, status: PaymentStatus, u: { paidBy?: string | null; error?: string | null } = {}): Promise<void> {
   const final = status === 'succeeded' || status === 'failed';
-  await db('payments')
-    .where({ id })
-    .whereNotIn('status', ['succeeded', 'failed'])
-    .update({
-      status,
-      ...(u.paidBy !== undefined ? { paid_by: u.paidBy } : {}),
-      ...(u.error !== undefined ? { error: u.error } : {}),
-      ...(final ? { ended_at: db.fn.now() } : {}),
+  await inTransaction(db, async (trx) => {
+    const before = await trx('payments').where({ id }).forUpdate().first('status', 'project_id');
+    if (!before || before.status === 'succeeded' || before.status === 'failed') return;
+    await trx('payments')
+      .where({ id })
+      .update({
+        status,
+        ...(u.paidBy !== undefined ? { paid_by: u.paidBy } : {}),
+        ...(u.error !== undefined ? { error: u.error } : {}),
+        ...(final ? { ended_at: trx.fn.now() } : {}),
+      });
+    if (before.status === status) return;
+    await appendEvent(trx, {
+      kind: 'payment.status',
+      projectId: before.project_id,
+      subjectId: id,
+      data: { status, previous: before.status, ...(u.paidBy ? { paidBy: u.paidBy } : {}), ...(u.error ? { error: u.error } : {}) },
     });
+  });
 }
 
 /** Writes (or updates) one attempt row, keyed by (payment, seq). */

@@ -1,6 +1,7 @@
 import type { Knex } from 'knex';
 import type { MachineInputs } from '../domain/artifacts.js';
 import type { Db } from './db.js';
+import { appendEvent, inTransaction } from './events.js';
 
 export const PIPELINE_STATUSES = ['running', 'completed', 'failed', 'cancelled'] as const;
 export type PipelineStatus = (typeof PIPELINE_STATUSES)[number];
@@ -50,6 +51,13 @@ export async function insertPipeline(
     steps: Array<Pick<PipelineStep, 'id' | 'type' | 'command' | 'prompt' | 'dependsOn' | 'limits'> & { inputs?: MachineInputs; artifacts?: string[] }>;
   },
 ): Promise<void> {
+  await inTransaction(db, async (trx) => {
+    await insertPipelineRows(trx, p);
+    await appendEvent(trx, { kind: 'pipeline.status', projectId: p.projectId, subjectId: p.id, data: { status: 'running', previous: null } });
+  });
+}
+
+async function insertPipelineRows(db: Knex.Transaction, p: Parameters<typeof insertPipeline>[1]): Promise<void> {
   await db('pipelines').insert({ id: p.id, project_id: p.projectId, status: 'running', base_checkpoint_id: p.baseCheckpointId, created_by: p.createdBy });
   await db('pipeline_steps').insert(
     p.steps.map((s, position) => ({
@@ -106,6 +114,31 @@ export async function updateStep(
   stepId: string,
   u: { status: StepStatus; machineId?: string; checkpointId?: string | null; error?: string | null; started?: boolean; ended?: boolean },
 ): Promise<void> {
+  await inTransaction(db, async (trx) => {
+    const before = await trx('pipeline_steps as s')
+      .join('pipelines as p', 'p.id', 's.pipeline_id')
+      .where({ 's.pipeline_id': pipelineId, 's.step_id': stepId })
+      .forUpdate('s')
+      .first('s.status', 'p.project_id');
+    if (!before) return;
+    await updateStepRow(trx, pipelineId, stepId, u);
+    if (before.status === u.status) return;
+    await appendEvent(trx, {
+      kind: 'pipeline.step',
+      projectId: before.project_id,
+      subjectId: pipelineId,
+      data: {
+        step: stepId,
+        status: u.status,
+        previous: before.status,
+        ...(u.machineId ? { machineId: u.machineId } : {}),
+        ...(u.error ? { error: u.error } : {}),
+      },
+    });
+  });
+}
+
+async function updateStepRow(db: Knex.Transaction, pipelineId: string, stepId: string, u: Parameters<typeof updateStep>[3]): Promise<void> {
   await db('pipeline_steps')
     .where({ pipeline_id: pipelineId, step_id: stepId })
     .update({
@@ -119,7 +152,18 @@ export async function updateStep(
 }
 
 export async function finishPipeline(db: Db, id: string, status: PipelineStatus, error: string | null): Promise<void> {
-  await db('pipelines')
-    .where({ id })
-    .update({ status, error, ended_at: db.raw('coalesce(ended_at, now())') });
+  await inTransaction(db, async (trx) => {
+    const before = await trx('pipelines').where({ id }).forUpdate().first('status', 'project_id');
+    if (!before) return;
+    await trx('pipelines')
+      .where({ id })
+      .update({ status, error, ended_at: trx.raw('coalesce(ended_at, now())') });
+    if (before.status === status) return;
+    await appendEvent(trx, {
+      kind: 'pipeline.status',
+      projectId: before.project_id,
+      subjectId: id,
+      data: { status, previous: before.status, ...(error ? { error } : {}) },
+    });
+  });
 }

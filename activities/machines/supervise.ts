@@ -5,6 +5,7 @@ import { CancelledFailure } from '@temporalio/common';
 import { STOP_REASONS } from '../../domain/machines.js';
 import { startSandbox, type SandboxSpec } from '../compute/local-sandbox.js';
 import type { ComputeProvider, Instance } from '../compute/provider.js';
+import type { LogSink } from './log-sink.js';
 
 export interface SupervisedResult {
   exitCode: number | null;
@@ -26,6 +27,8 @@ export async function superviseSandbox(
   spec: SandboxSpec,
   opts: {
     logFile: string;
+    /** The machine's log in the database (what GET /v1/machines/:id/logs reads), besides the local file. */
+    sink?: LogSink;
     deadline: number;
     deadlineReason: string;
     keepStdout?: boolean;
@@ -43,6 +46,7 @@ export async function superviseSandbox(
   let bytes = 0;
   const collect = (isStdout: boolean) => (chunk: Buffer) => {
     log.write(chunk);
+    opts.sink?.write(isStdout ? 'stdout' : 'stderr', chunk);
     bytes += chunk.length;
     if (isStdout && opts.keepStdout) stdoutChunks.push(chunk);
     tail = Buffer.concat([tail, chunk]).subarray(-OUTPUT_TAIL_BYTES);
@@ -98,6 +102,8 @@ export async function superviseExec(
   request: { command: string | string[]; network: boolean; env?: Record<string, string> },
   opts: {
     logFile: string;
+    /** The machine's log in the database (what GET /v1/machines/:id/logs reads), besides the local file. */
+    sink?: LogSink;
     deadline: number;
     deadlineReason: string;
     keepStdout?: boolean;
@@ -129,6 +135,7 @@ export async function superviseExec(
       signal: AbortSignal.any([ctx.cancellationSignal, stopper.signal]),
       onOutput: (chunk, stream) => {
         log.write(chunk);
+        opts.sink?.write(stream === 'stdout' ? 'stdout' : 'stderr', chunk);
         bytes += chunk.length;
         if (stream === 'stdout' && opts.keepStdout) stdoutChunks.push(chunk);
         tail = Buffer.concat([tail, chunk]).subarray(-OUTPUT_TAIL_BYTES);

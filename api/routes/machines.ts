@@ -1,5 +1,6 @@
 import * as R from '../responses.js';
 import { RouteGroup, inPath, inBody, inQuery } from './table.js';
+import { waitForStatus } from '../event-stream.js';
 import { WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError } from '@temporalio/client';
 import { ConflictError, InputError, NotFoundError } from '../../domain/errors.js';
 import { z } from 'zod';
@@ -250,7 +251,7 @@ export function machineRoutes(ctx: ApiContext): RouteGroup {
     res.json({ items: await Promise.all(page.items.map((r) => present(r.item))), nextCursor: page.nextCursor });
   });
 
-  r.get('/machines/:id', { permission: 'machines.read', resource: inPath('machine') }, { 200: R.machine }, async (req, res) => {
+  r.get('/machines/:id', { permission: 'machines.read', resource: inPath('machine') }, { 200: R.machine }, waitForStatus.machine(db), async (req, res) => {
     res.json(await present(await loadMachine(param(req, 'id'))));
   });
 

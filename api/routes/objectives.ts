@@ -1,6 +1,7 @@
 import { runVisibility } from '../../domain/search-attributes.js';
 import * as R from '../responses.js';
 import { RouteGroup, inPath } from './table.js';
+import { waitForStatus } from '../event-stream.js';
 import { ConflictError, InputError, NotFoundError } from '../../domain/errors.js';
 import { dependencyDepth, dependentsCount, topologicalLayers, wouldCreateCycle } from '../../domain/dag.js';
 import { measureProgress } from '../../domain/objectives.js';
@@ -222,11 +223,17 @@ export function objectiveRoutes(ctx: ApiContext): RouteGroup {
     res.json(await present((await getObjective(db, o.id))!));
   });
 
-  r.get('/objectives/:id', { permission: 'objectives.read', resource: inPath('objective') }, { 200: R.objectiveDetail }, async (req, res) => {
-    const o = await getObjective(db, param(req, 'id'));
-    if (!o) throw new NotFoundError(MESSAGES.notFound('objective', param(req, 'id')));
-    res.json({ ...(await present(o)), live: await live(o) });
-  });
+  r.get(
+    '/objectives/:id',
+    { permission: 'objectives.read', resource: inPath('objective') },
+    { 200: R.objectiveDetail },
+    waitForStatus.objective(db),
+    async (req, res) => {
+      const o = await getObjective(db, param(req, 'id'));
+      if (!o) throw new NotFoundError(MESSAGES.notFound('objective', param(req, 'id')));
+      res.json({ ...(await present(o)), live: await live(o) });
+    },
+  );
 
   r.patch('/objectives/:id', { permission: 'objectives.write', resource: inPath('objective') }, { 200: R.objective }, async (req, res) => {
     const o = await loadOpen(param(req, 'id'));

@@ -1,6 +1,7 @@
 import { runVisibility } from '../../domain/search-attributes.js';
 import * as R from '../responses.js';
 import { RouteGroup, inPath } from './table.js';
+import { waitForStatus } from '../event-stream.js';
 import type { Config } from '../../config/index.js';
 import { ConflictError, InputError, NotFoundError } from '../../domain/errors.js';
 import { formatAmount } from '../../domain/money.js';
@@ -216,7 +217,7 @@ export function paymentRoutes(ctx: ApiContext): RouteGroup {
     res.status(204).end();
   });
 
-  r.get('/payments/:id', { permission: 'payments.read', resource: inPath('payment') }, { 200: R.payment }, async (req, res) => {
+  r.get('/payments/:id', { permission: 'payments.read', resource: inPath('payment') }, { 200: R.payment }, waitForStatus.payment(db), async (req, res) => {
     const p = await getPayment(db, param(req, 'id'));
     if (!p) throw new NotFoundError(MESSAGES.notFound('payment', param(req, 'id')));
     res.json(await presentPayment(ctx, p));

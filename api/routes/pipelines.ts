@@ -2,6 +2,7 @@ import { runVisibility } from '../../domain/search-attributes.js';
 import * as R from '../responses.js';
 import { RouteGroup, inPath, inBody } from './table.js';
 import { z } from 'zod';
+import { waitForStatus } from '../event-stream.js';
 import { ConflictError, InputError, NotFoundError } from '../../domain/errors.js';
 import { ancestorsOf, hasInputs } from '../../domain/artifacts.js';
 import { validateDag } from '../../domain/dag.js';
@@ -163,7 +164,7 @@ export function pipelineRoutes(ctx: ApiContext): RouteGroup {
     res.status(202).json({ id, status: 'running' });
   });
 
-  r.get('/pipelines/:id', { permission: 'pipelines.read', resource: inPath('pipeline') }, { 200: R.pipeline }, async (req, res) => {
+  r.get('/pipelines/:id', { permission: 'pipelines.read', resource: inPath('pipeline') }, { 200: R.pipeline }, waitForStatus.pipeline(db), async (req, res) => {
     res.json(present(await load(param(req, 'id'))));
   });
 

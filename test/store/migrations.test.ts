@@ -9,7 +9,7 @@ import { freshDatabase } from '../support/platform.js';
  * to the database must come as a new migration (never an edit of an applied one), and then this
  * constant is updated to the value the failure prints.
  */
-const EXPECTED_SCHEMA_HASH = 'bced99dc280c2b5d6f18c9378f98e0e15859604b7343ce8d48086dc24e11fe75';
+const EXPECTED_SCHEMA_HASH = 'ddf87f06f22f78de0caa5477e1610db006ef4b2367d29e2f3a216b0a1541b36e';
 
 const OUR_TABLES = [
   'api_keys',
@@ -21,9 +21,11 @@ const OUR_TABLES = [
   'compute_providers',
   'cost_centers',
   'cost_events',
+  'events',
   'fx_rates',
   'idempotent_requests',
   'machine_artifacts',
+  'machine_logs',
   'machine_cache',
   'machines',
   'objective_links',
@@ -100,7 +102,7 @@ describe('migrations (real PostgreSQL)', function () {
     assert.deepEqual(await migrateLatest(db), names);
     assert.deepEqual(await migrateLatest(db), [], 'a second run applies nothing');
     assert.deepEqual(await tables(db), [...OUR_TABLES, ...KNEX_TABLES].sort());
-    assert.deepEqual(await functions(db), ['audit_log_append_only']);
+    assert.deepEqual(await functions(db), ['audit_log_append_only', 'events_append_only']);
   });
 
   it('matches the committed schema hash', async function () {
