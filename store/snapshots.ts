@@ -55,10 +55,50 @@ export class SnapshotCorruptError extends SnapshotError {
   override name = 'SnapshotCorruptError';
 }
 
+/** The most a chunk can hold once decompressed; a frame claiming more is corrupt. */
+const MAX_CHUNK_BYTES = 64 * 1024 * 1024;
+
+/**
+ * The content size a zstd frame's header declares, or null when the bytes are not a frame with
+ * one (RFC 8878 §3.1.1.1). Checked before the WebAssembly decoder sees the bytes: it allocates
+ * what the header claims without checking the allocation, so one damaged header would corrupt
+ * its heap for every later (de)compression in the process.
+ */
+export function zstdFrameContentSize(frame: Uint8Array): number | null {
+  if (frame.length < 6 || frame[0] !== 0x28 || frame[1] !== 0xb5 || frame[2] !== 0x2f || frame[3] !== 0xfd) return null;
+  const descriptor = frame[4]!;
+  const fcsFlag = descriptor >> 6;
+  const singleSegment = (descriptor >> 5) & 1;
+  if ((descriptor >> 3) & 1) return null; // reserved bit
+  const dictIdBytes = [0, 1, 2, 4][descriptor & 3]!;
+  const fcsBytes = [singleSegment ? 1 : 0, 2, 4, 8][fcsFlag]!;
+  if (fcsBytes === 0) return null;
+  const at = 5 + (singleSegment ? 0 : 1) + dictIdBytes;
+  if (frame.length < at + fcsBytes) return null;
+  let size = 0;
+  for (let i = fcsBytes - 1; i >= 0; i--) size = size * 256 + frame[at + i]!;
+  return fcsBytes === 2 ? size + 256 : size;
+}
+
+/** Decompresses one chunk, refusing any frame whose header is not one this store writes. */
+function decompressChunk(compressed: Uint8Array): Uint8Array {
+  const size = zstdFrameContentSize(compressed);
+  if (size === null || size > MAX_CHUNK_BYTES) throw new Error('not a zstd frame of a chunk');
+  return decompress(compressed, { defaultHeapSize: size });
+}
+
+// The decoder is one WebAssembly instance per process, set up once: a second init() would swap
+// its memory under callers holding views of the first (tests use compressChunk, never init()).
 let zstdReady: Promise<void> | undefined;
 function zstd(): Promise<void> {
   zstdReady ??= initZstd();
   return zstdReady;
+}
+
+/** A chunk as this store writes it (zstd at the store's level). */
+export async function compressChunk(raw: Uint8Array): Promise<Uint8Array> {
+  await zstd();
+  return compress(raw, ZSTD_LEVEL);
 }
 
 const sha256 = (b: Uint8Array) => crypto.createHash('sha256').update(b).digest('hex');
@@ -102,7 +142,7 @@ export class ChunkStore {
     const compressed = await this.readCompressed(hash);
     let raw: Buffer;
     try {
-      raw = Buffer.from(decompress(compressed));
+      raw = Buffer.from(decompressChunk(compressed));
     } catch {
       throw new SnapshotCorruptError(`chunk ${hash} in ${this.dir} does not decompress`);
     }
@@ -457,7 +497,7 @@ export async function replicateSnapshot(db: Db, regions: Regions, checkpointId: 
       const compressed = await from.readCompressed(hash);
       let raw: Uint8Array;
       try {
-        raw = decompress(compressed);
+        raw = decompressChunk(compressed);
       } catch {
         throw new SnapshotCorruptError(`chunk ${hash} in ${from.dir} does not decompress`);
       }
