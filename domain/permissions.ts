@@ -9,8 +9,8 @@
 export const ROLES = ['admin', 'owner', 'operator', 'viewer', 'machine'] as const;
 export type Role = (typeof ROLES)[number];
 
-export const PERMISSIONS = [
-  // reading
+/** Reading a project's things (and catalogs, and one's own key). */
+const READ = [
   'projects.read',
   'machines.read',
   'checkpoints.read',
@@ -22,48 +22,22 @@ export const PERMISSIONS = [
   'cost-centers.read',
   'catalog.read',
   'keys.self',
-  // running work
-  'machines.run',
-  'checkpoints.write',
-  'objectives.write',
-  'pipelines.write',
-  // configuring a project and its money
-  'projects.create',
-  'projects.configure',
-  'budgets.write',
-  'payment-methods.write',
-  'topups.create',
-  'keys.manage',
-  // deployment-wide
-  'cost-centers.manage',
-  'payments.approve',
-  'credits.grant',
-  'audit.verify',
 ] as const;
-export type Permission = (typeof PERMISSIONS)[number];
+/** Running work in a project. */
+const RUN = ['machines.run', 'checkpoints.write', 'objectives.write', 'pipelines.write'] as const;
+/** Configuring a project and its money: raising a budget and changing how money is paid are the owner's, never an operator's. */
+const CONFIGURE = ['projects.create', 'projects.configure', 'budgets.write', 'payment-methods.write', 'topups.create', 'keys.manage'] as const;
+/** Deployment-wide. */
+const ADMINISTER = ['cost-centers.manage', 'payments.approve', 'credits.grant', 'audit.verify'] as const;
 
-const READ: Permission[] = [
-  'projects.read',
-  'machines.read',
-  'checkpoints.read',
-  'objectives.read',
-  'pipelines.read',
-  'costs.read',
-  'payments.read',
-  'audit.read',
-  'cost-centers.read',
-  'catalog.read',
-  'keys.self',
-];
-const OPERATE: Permission[] = [...READ, 'machines.run', 'checkpoints.write', 'objectives.write', 'pipelines.write'];
-// Raising a budget and changing how money is paid are the owner's, never an operator's.
-const OWN: Permission[] = [...OPERATE, 'projects.create', 'projects.configure', 'budgets.write', 'payment-methods.write', 'topups.create', 'keys.manage'];
+export const PERMISSIONS = [...READ, ...RUN, ...CONFIGURE, ...ADMINISTER] as const;
+export type Permission = (typeof PERMISSIONS)[number];
 
 export const ROLE_PERMISSIONS: Record<Role, ReadonlySet<Permission>> = {
   admin: new Set(PERMISSIONS),
-  owner: new Set(OWN),
-  operator: new Set(OPERATE),
-  viewer: new Set(READ),
+  owner: new Set<Permission>([...READ, ...RUN, ...CONFIGURE]),
+  operator: new Set<Permission>([...READ, ...RUN]),
+  viewer: new Set<Permission>(READ),
   // Inside a machine: read its own project's checkpoints and files, nothing else.
   machine: new Set<Permission>(['projects.read', 'checkpoints.read']),
 };
