@@ -172,7 +172,7 @@ export function createObjectiveActivities({ db, config }: ActivityDeps) {
       limits: MachineLimits;
       /** Place it by the project's rules (load-aware) instead of on `provider`. */
       place?: boolean;
-    }): Promise<{ provider: ProviderId; spot: boolean }> {
+    }): Promise<{ provider: ProviderId; spot: boolean; limitPolicy?: { policy: 'stop' | 'pause'; pauseMinutes: number } }> {
       const { machineId, place, ...rest } = input;
       const row = { ...rest, type: rest.type as MachineTypeId, id: machineId, workflowId: machineId, createdBy: `objective:${input.objectiveId}` };
       if (place) return placeAndInsertMachine(db, config, row, input.limits.minutes);

@@ -54,7 +54,7 @@ export function createPipelineActivities({ db, config }: ActivityDeps) {
       createdBy: string;
       /** Place it by the project's rules (load-aware); older workflows leave it out and run on local. */
       place?: boolean;
-    }): Promise<{ provider: ProviderId; spot: boolean }> {
+    }): Promise<{ provider: ProviderId; spot: boolean; limitPolicy?: { policy: 'stop' | 'pause'; pauseMinutes: number } }> {
       const { machineId, place, ...rest } = input;
       const row = { ...rest, type: rest.type as MachineTypeId, id: machineId, objectiveId: null, workflowId: machineId };
       if (place) return placeAndInsertMachine(db, config, row, input.limits.minutes);

@@ -281,6 +281,8 @@ export async function objective(input: ObjectiveInput): Promise<ObjectiveState> 
               limits: input.machine.limits,
               heartbeatTimeoutSeconds: input.machine.heartbeatTimeoutSeconds,
               ...(place ? { provider: registered.provider, spot: registered.spot } : {}),
+              // The project's limit policy, as a direct request has it (older registrations returned nothing).
+              ...(registered?.limitPolicy ? { limitPolicy: registered.limitPolicy } : {}),
               // Another try on the same files is asked for a different result, not the cached one.
               ...(attempt > 1 ? { cache: false } : {}),
             },

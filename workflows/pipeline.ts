@@ -164,6 +164,8 @@ export async function pipeline(input: PipelineInput): Promise<PipelineState> {
       ...(step.artifacts?.length ? { artifacts: step.artifacts } : {}),
       ...(step.cache === false ? { cache: false } : {}),
       ...(place ? { provider: registered.provider, spot: registered.spot } : {}),
+      // The project's limit policy, as a direct request has it (older registrations returned nothing).
+      ...(registered?.limitPolicy ? { limitPolicy: registered.limitPolicy } : {}),
     };
     const result = await executeChild(machineRun, {
       workflowId: machineId,

@@ -20,12 +20,13 @@ import { hasInputs, resolveStepRefs } from '../../domain/artifacts.js';
 import { costTotals } from '../../store/costs.js';
 import { getCacheRecord } from '../../store/cache.js';
 import { getCostCenter } from '../../store/cost-centers.js';
-import { getMachine, insertMachine, pageMachines, updateMachine, type Machine } from '../../store/machines.js';
+import { getMachine, pageMachines, updateMachine, type Machine } from '../../store/machines.js';
 import { runVisibility } from '../../domain/search-attributes.js';
 import { checkpointSignal, extendSignal, machineRun, reservationUpdate, terminateSignal } from '../../workflows/index.js';
 import { actorOf, param, principalOf, type ApiContext } from '../context.js';
 import { MESSAGES } from '../errors.js';
 import { idFromIdempotencyKey } from '../idempotency.js';
+import { placeAndRecordMachine } from '../../store/machine-requests.js';
 import { createdKey, decodeCursor, pageInMemory, pageOf, pageQuery } from '../pagination.js';
 import { presentCache, presentMachine } from '../present.js';
 import { createMachineBody, extendMachineBody, listMachinesQuery } from '../schemas.js';
@@ -144,14 +145,17 @@ export function machineRoutes(ctx: ApiContext): RouteGroup {
       limits.money = formatAmount(limit, project.currency);
 
       const id = idFromIdempotencyKey('machine', principalOf(req).apiKeyId, req.get('idempotency-key'));
-      await insertMachine(db, {
+      // Placed again under the placement lock, with the row and its audit record in one
+      // transaction: the same request path objectives and pipelines take.
+      const placed = await placeAndRecordMachine(db, config.providerCapacity, {
         id,
         projectId: project.id,
         objectiveId: null,
         type: body.type,
-        provider: placement.provider,
+        minutes: limits.minutes,
+        ...(body.provider ? { provider: body.provider } : {}),
         profile: placement.profile,
-        spot: placement.spot,
+        ...(body.spot !== undefined ? { spot: body.spot } : {}),
         command: body.command ?? null,
         prompt: body.prompt ?? null,
         parentCheckpointId: checkpointId,
@@ -159,26 +163,10 @@ export function machineRoutes(ctx: ApiContext): RouteGroup {
         workflowId: id,
         createdBy: principalOf(req).userId,
         costCenterId: body.costCenterId ?? null,
-      });
-      await appendAudit(db, {
         actor: actorOf(req),
-        action: 'machine.requested',
-        subjectType: 'machine',
-        subjectId: id,
-        projectId: project.id,
-        details: {
-          type: body.type,
-          command: body.command ?? null,
-          checkpointId,
-          limits,
-          profile: body.profile,
-          ...(inputs ? { inputs } : {}),
-          ...(artifacts ? { artifacts } : {}),
-          costCenterId: body.costCenterId ?? project.costCenterId,
-          placement: { provider: placement.provider, profile: placement.profile, spot: placement.spot, rule: placement.rule, skipped: placement.skipped },
-        },
-        idempotencyKey: `machine:${id}:requested`,
+        details: { profile: body.profile, ...(inputs ? { inputs } : {}), ...(artifacts ? { artifacts } : {}) },
       });
+      if (!placed.ok) throw new InputError(`${body.provider ? 'provider: ' : ''}${placed.reason}`, { field: 'provider', skipped: placed.skipped });
       const handle = await temporal.workflow
         .start(machineRun, {
           workflowId: id,
@@ -188,11 +176,11 @@ export function machineRoutes(ctx: ApiContext): RouteGroup {
             {
               project: project.id,
               machineType: body.type,
-              provider: placement.provider,
+              provider: placed.provider,
               status: 'pending',
               costCenter: body.costCenterId ?? project.costCenterId,
             },
-            { searchAttributes: config.searchAttributes, details: { machine: id, profile: placement.profile, requestedBy: principalOf(req).name } },
+            { searchAttributes: config.searchAttributes, details: { machine: id, profile: placed.profile, requestedBy: principalOf(req).name } },
           ),
           args: [
             {
@@ -203,12 +191,12 @@ export function machineRoutes(ctx: ApiContext): RouteGroup {
               prompt: body.prompt ?? null,
               model: body.model ?? null,
               parentCheckpointId: checkpointId,
-              profile: placement.profile,
-              provider: placement.provider,
-              spot: placement.spot,
+              profile: placed.profile,
+              provider: placed.provider,
+              spot: placed.spot,
               limits,
               heartbeatTimeoutSeconds: config.heartbeatTimeoutSeconds,
-              limitPolicy: { policy: project.limitPolicy, pauseMinutes: project.pauseMinutes },
+              limitPolicy: placed.limitPolicy,
               ...(body.checkpointEveryMinutes ? { checkpointEveryMinutes: body.checkpointEveryMinutes } : {}),
               ...(inputs ? { inputs } : {}),
               ...(artifacts ? { artifacts } : {}),
