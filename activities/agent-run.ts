@@ -17,6 +17,7 @@ import { costTotals, recordCost } from '../store/costs.js';
 import { getMachine, updateMachine } from '../store/machines.js';
 import { getProject } from '../store/projects.js';
 import { providerOf } from './compute/index.js';
+import { CONTAINER_USER } from './compute/container.js';
 import { killSandboxes } from './compute/local-sandbox.js';
 import type { Instance, Mount, ProviderId } from './compute/provider.js';
 import type { ActivityDeps } from './deps.js';
@@ -188,6 +189,8 @@ export function createAgentRunActivities({ db, config, log, fx: givenFx, provide
       let refusals = 0;
       const proxy = await startMeteringProxy({
         socketPath: path.join(runDir, 'api.sock'),
+        // A container's processes run unprivileged: the socket (0600) must be theirs to connect to.
+        ...(onInstance?.provider === 'container' ? { socketOwner: CONTAINER_USER } : {}),
         upstream: upstream.url,
         dialect: spec.dialect!,
         headers: upstream.headers,
