@@ -325,19 +325,7 @@ const toInvoice = (r: Record<string, any>): CryptoInvoice => ({
  */
 export async function openInvoice(
   db: Conn,
-  i: {
-    id: string;
-    paymentId: string;
-    chain: Chain;
-    address: string;
-    amountBase: bigint;
-    tag: bigint;
-    memo: string | null;
-    matchKey: string;
-    fx: InvoiceFx | null;
-    fromBlock: string | null;
-    deadline: Date;
-  },
+  i: Pick<CryptoInvoice, 'id' | 'paymentId' | 'chain' | 'address' | 'amountBase' | 'tag' | 'memo' | 'fx' | 'fromBlock'> & { matchKey: string; deadline: Date },
 ): Promise<CryptoInvoice | null> {
   // ON CONFLICT DO NOTHING covers both the id and the (chain, address, match_key) index.
   await db('crypto_invoices')
