@@ -185,9 +185,14 @@ export async function getApiKey(db: Conn, id: string): Promise<ApiKeyRecord | nu
 }
 
 /** Keys in creation order, after the cursor id; `visible` narrows to keys a caller may see. */
-export async function listApiKeys(db: Db, f: { limit: number; afterId?: string; userId?: string; projectIds?: readonly string[] }): Promise<ApiKeyRecord[]> {
+export async function listApiKeys(
+  db: Db,
+  f: { limit: number; afterId?: string; userId?: string; projectIds?: readonly string[]; adminKeysOnlyOf?: string },
+): Promise<ApiKeyRecord[]> {
   const q = db('api_keys').orderBy('id').limit(f.limit);
   if (f.afterId) q.where('id', '>', f.afterId);
+  // In the query, not after it: a filter after the LIMIT would cut pages short and end them early.
+  if (f.adminKeysOnlyOf !== undefined) q.where((w) => w.whereNot('role', 'admin').orWhere('user_id', f.adminKeysOnlyOf!));
   // A project-bound manager sees the keys bound only to its projects, and its own keys.
   if (f.projectIds) {
     const scope = f.projectIds;

@@ -101,11 +101,10 @@ export function keyRoutes(ctx: ApiContext): RouteGroup {
         : p.role === 'owner' && p.projectIds !== null
           ? { userId: p.userId, projectIds: p.projectIds }
           : p.role === 'owner'
-            ? {}
+            ? { adminKeysOnlyOf: p.userId }
             : { userId: p.userId };
     const rows = await listApiKeys(db, { limit: q.limit + 1, ...(after ? { afterId: after } : {}), ...scope });
-    const visible = p.role === 'owner' && p.projectIds === null ? rows.filter((k) => k.role !== 'admin' || k.userId === p.userId) : rows;
-    const page = pageOf(visible, q.limit, (k) => k.id);
+    const page = pageOf(rows, q.limit, (k) => k.id);
     res.json({ items: page.items.map(presentKey), nextCursor: page.nextCursor });
   });
 

@@ -95,6 +95,27 @@ describe('api: keys, roles and tenants', function () {
     assert.ok(listed.every((k) => k.projectIds !== null && k.projectIds.every((id) => id === projectA)));
   });
 
+  it('pages a deployment-wide owner through every key it may see, leaving out others\u2019 admin keys', async () => {
+    const owner = await key('owner');
+    for (let i = 0; i < 3; i++) await key('admin');
+    const seen: Array<{ id: string; role: string; userId: string }> = [];
+    let cursor: string | null = null;
+    do {
+      const page: { status: number; body: { items: Array<{ id: string; role: string; userId: string }>; nextCursor: string | null } } = await p.api(
+        'GET',
+        `/v1/keys?limit=1${cursor ? `&cursor=${cursor}` : ''}`,
+        undefined,
+        { key: owner.key },
+      );
+      assert.equal(page.status, 200);
+      seen.push(...page.body.items);
+      cursor = page.body.nextCursor;
+    } while (cursor);
+    const expected = await p.db('api_keys').whereNot('role', 'admin').count({ n: '*' });
+    assert.equal(seen.length, Number(expected[0]!.n));
+    assert.ok(seen.every((k) => k.role !== 'admin'));
+  });
+
   it('separates raising budgets and payment methods from running machines', async () => {
     const operator = await key('operator', [projectA]);
     const owner = await key('owner', [projectA]);
