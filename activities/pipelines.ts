@@ -1,3 +1,4 @@
+import { MERGE_CONFLICT } from '../domain/errors.js';
 import { ApplicationFailure } from '@temporalio/common';
 import { appendAudit } from '../store/audit.js';
 import { getCheckpoint, insertCheckpoint } from '../store/checkpoints.js';
@@ -85,7 +86,7 @@ export function createPipelineActivities({ db, config }: ActivityDeps) {
           new Date(input.at),
         );
       } catch (e) {
-        if (e instanceof GitError) throw ApplicationFailure.nonRetryable(e.message, 'MergeConflict');
+        if (e instanceof GitError) throw ApplicationFailure.nonRetryable(e.message, MERGE_CONFLICT);
         throw e;
       }
       await pinCheckpoint(project.repoPath, input.checkpointId, commit);

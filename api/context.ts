@@ -1,35 +1,10 @@
-import type { Client } from '@temporalio/client';
-import type { Logger } from 'pino';
-import type { Config } from '../config/index.js';
 import type { Principal } from '../domain/permissions.js';
-import type { Db } from '../store/db.js';
-import type { FxService } from '../fx/service.js';
+import type { Caller, ServiceContext } from '../services/context.js';
 
-/** What every route handler can use. */
-export interface ApiContext {
-  db: Db;
-  temporal: Client;
-  config: Config;
-  log: Logger;
-  /** Exchange rates; createApp builds one from config when absent. */
-  fx?: FxService;
-  /** Asks a compute provider about a disk snapshot's copies; absent when this process has no providers. */
-  diskSnapshots?: DiskSnapshotReader;
-}
+export type { DiskSnapshotCopy, DiskSnapshotReader } from '../services/context.js';
 
-/** A disk snapshot's copy in one region, as its provider reports it now. */
-export interface DiskSnapshotCopy {
-  region: string;
-  state: string;
-  snapshotId?: string;
-  progress?: string;
-}
-
-/** Reads disk snapshot replicas through the compute providers (wired in by the composition root). */
-export interface DiskSnapshotReader {
-  /** null when the provider keeps no disk snapshots or is not configured here. */
-  replicaStatus(provider: string, snapshotRef: string): Promise<DiskSnapshotCopy[] | null>;
-}
+/** What every route handler can use: the use cases' context. */
+export type ApiContext = ServiceContext;
 
 declare global {
   // eslint-disable-next-line @typescript-eslint/no-namespace
@@ -57,4 +32,9 @@ export function actorOf(req: Express.Request): string {
 export function param(req: Express.Request & { params: Record<string, unknown> }, name: string): string {
   const v = req.params[name];
   return Array.isArray(v) ? v.join('/') : String(v ?? '');
+}
+
+/** The request's caller, as the use cases take it. */
+export function callerOf(req: Express.Request & { get(name: string): string | undefined }): Caller {
+  return { principal: principalOf(req), idempotencyKey: req.get('idempotency-key') };
 }

@@ -2,7 +2,6 @@ import crypto from 'node:crypto';
 import type { RequestHandler } from 'express';
 import type { Db } from '../store/db.js';
 import { completeKey, releaseKey, reserveKey, type StoredResponse } from '../store/idempotency.js';
-import { idFromName } from '../store/ids.js';
 import { ApiError, MESSAGES } from './errors.js';
 
 export interface IdempotencyOptions {
@@ -80,8 +79,3 @@ export function idempotency(db: Db, opts: IdempotencyOptions = { waitMs: 10_000,
   };
 }
 
-/** A stable id derived from the caller's Idempotency-Key, so a retried POST names the same work. */
-export function idFromIdempotencyKey(prefix: string, apiKeyId: string, key: string | undefined): string {
-  if (!key) return `${prefix}-${crypto.randomUUID()}`;
-  return idFromName(prefix, `${apiKeyId}\0${prefix}\0${key}`);
-}

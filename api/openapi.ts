@@ -23,7 +23,7 @@ import {
   putPaymentMethodsBody,
   topupBody,
   creditBody,
-} from './schemas.js';
+} from '../services/schemas.js';
 import { createKeyBody, patchKeyBody } from './routes/keys.js';
 import { pageQuery } from './pagination.js';
 import { routeTable } from './app.js';

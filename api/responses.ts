@@ -9,7 +9,7 @@ import { ROLES } from '../domain/permissions.js';
 import { CACHE_OUTCOMES } from '../store/cache.js';
 import { COST_CATEGORIES } from '../store/costs.js';
 import { PIPELINE_STATUSES } from '../store/pipelines.js';
-import { completionCriteria, machineInputs, paymentMethodBody, placementRule } from './schemas.js';
+import { completionCriteria, machineInputs, paymentMethodBody, placementRule } from '../services/schemas.js';
 
 /**
  * The success responses of the v1 contract as zod schemas, next to the presenters that build

@@ -30,3 +30,12 @@ export class ConflictError extends Error {
 export class AuthenticationError extends Error {
   override name = 'AuthenticationError';
 }
+
+/**
+ * Failure types no retry can fix: the thing is gone, the input is wrong, or a merge conflicts.
+ * Activities throw them (or ApplicationFailure.nonRetryable with the name); every workflow's retry
+ * policy (workflows/activity-options.ts) stops on them.
+ */
+export const NOT_FOUND = 'NotFoundError';
+export const INPUT_ERROR = 'InputError';
+export const MERGE_CONFLICT = 'MergeConflict';

@@ -110,3 +110,8 @@ export async function setSchedulingSettings(db: Db, id: string, s: SchedulingSet
 export async function setProjectCostCenter(db: Db, id: string, costCenterId: string | null): Promise<void> {
   await db('projects').where({ id }).update({ cost_center_id: costCenterId });
 }
+
+/** Links a new project to its root checkpoint (inserted after the project row, which it references). */
+export async function setRootCheckpoint(db: Db, id: string, rootCheckpointId: string): Promise<void> {
+  await db('projects').where({ id }).update({ root_checkpoint_id: rootCheckpointId });
+}

@@ -2,14 +2,12 @@ import { CancellationScope, condition, defineSignal, proxyActivities, setHandler
 import type { Activities } from '../activities/index.js';
 import { orderedAcquisition } from '../domain/dag.js';
 import { MACHINE_SLOT, resourceKey } from '../domain/scheduling.js';
+import { NOT_FOUND, shortActivity } from './activity-options.js';
 
 /** Sent by the project coordinator to the workflow that asked for a resource. */
 export const resourceGrantedSignal = defineSignal<[{ requestId: string; resource: string }]>('resourceGranted');
 
-const acts = proxyActivities<Activities>({
-  startToCloseTimeout: '30 seconds',
-  retry: { initialInterval: '1s', maximumInterval: '30s', nonRetryableErrorTypes: ['NotFoundError'] },
-});
+const acts = proxyActivities<Activities>(shortActivity('30 seconds', [NOT_FOUND]));
 
 export interface ClaimRequest {
   projectId: string;

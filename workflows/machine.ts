@@ -15,6 +15,7 @@ import type { Activities, ReservationOutcome } from '../activities/index.js';
 import { hasInputs, type ResolvedInputs } from '../domain/artifacts.js';
 import { affordableMs, formatAmount, fromNumeric, parseAmount } from '../domain/money.js';
 import { PROFILES, STOP_REASONS, type MachineStatus, type MachineType, type ProfileId, type ProviderId } from '../domain/machines.js';
+import { INPUT_ERROR, NOT_FOUND, retryUnless, shortActivity } from './activity-options.js';
 
 export interface MachineRunInput {
   machineId: string;
@@ -87,10 +88,7 @@ export const checkpointSignal = defineSignal<[{ by: string }]>('checkpoint');
 export const extendSignal = defineSignal<[Extension]>('extend');
 export const stateQuery = defineQuery<MachineRunState>('state');
 
-const quick = proxyActivities<Activities>({
-  startToCloseTimeout: '1 minute',
-  retry: { initialInterval: '1s', maximumInterval: '30s', nonRetryableErrorTypes: ['NotFoundError', 'InputError'] },
-});
+const quick = proxyActivities<Activities>(shortActivity());
 
 /**
  * One Intelligent Machine: reserve its money limit → provision a sandbox from the parent
@@ -239,7 +237,7 @@ export async function machineRun(input: MachineRunInput): Promise<MachineRunResu
       const { runCommand, runAgent } = proxyActivities<Activities>({
         startToCloseTimeout: Math.max(deadline - Date.now(), 0) + 120_000,
         heartbeatTimeout: input.heartbeatTimeoutSeconds * 1000,
-        retry: { initialInterval: '1s', maximumInterval: '10s', nonRetryableErrorTypes: ['NotFoundError', 'InputError'] },
+        retry: retryUnless([NOT_FOUND, INPUT_ERROR], { maximumInterval: '10s' }),
       });
       runScope = new CancellationScope();
       let runDone = false;

@@ -16,6 +16,7 @@ import type { ObjectiveStatus } from '../domain/objectives.js';
 import type { MachineType, ProfileId } from '../domain/machines.js';
 import { ResourceClaims } from './coordination.js';
 import { machineRun, terminateSignal, type MachineRunResult } from './machine.js';
+import { INPUT_ERROR, NOT_FOUND, retryUnless, shortActivity } from './activity-options.js';
 
 export interface ObjectiveInput {
   objectiveId: string;
@@ -58,15 +59,12 @@ export const cancelObjectiveSignal = defineSignal<[{ by: string }]>('cancel');
 export const linkObjectiveUpdate = defineUpdate<ObjectiveState, [{ dependsOn: string }]>('link');
 export const objectiveStateQuery = defineQuery<ObjectiveState>('state');
 
-const acts = proxyActivities<Activities>({
-  startToCloseTimeout: '1 minute',
-  retry: { initialInterval: '1s', maximumInterval: '30s', nonRetryableErrorTypes: ['NotFoundError', 'InputError'] },
-});
+const acts = proxyActivities<Activities>(shortActivity());
 
 const evaluation = proxyActivities<Activities>({
   startToCloseTimeout: '10 minutes',
   heartbeatTimeout: '30 seconds',
-  retry: { initialInterval: '1s', maximumInterval: '30s', nonRetryableErrorTypes: ['NotFoundError', 'InputError'] },
+  retry: retryUnless([NOT_FOUND, INPUT_ERROR]),
 });
 
 /** How long to wait for a dependency's signal before looking at its status again (signals can be missed). */

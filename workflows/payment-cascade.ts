@@ -3,6 +3,7 @@ import { childVisibility, setStatusAttribute } from './visibility.js';
 import type { Activities } from '../activities/index.js';
 import type { CurrencyCode } from '../domain/money.js';
 import type { AttemptStatus, PaymentMethod, PaymentStatus } from '../domain/payments.js';
+import { INPUT_ERROR, NOT_FOUND, retryUnless, shortActivity } from './activity-options.js';
 
 export interface PaymentCascadeInput {
   paymentId: string;
@@ -26,10 +27,7 @@ export interface PaymentCascadeState {
 export const approvePaymentSignal = defineSignal<[{ by: string }]>('approve');
 export const paymentStateQuery = defineQuery<PaymentCascadeState>('paymentState');
 
-const book = proxyActivities<Activities>({
-  startToCloseTimeout: '1 minute',
-  retry: { initialInterval: '1s', maximumInterval: '30s', nonRetryableErrorTypes: ['NotFoundError', 'InputError'] },
-});
+const book = proxyActivities<Activities>(shortActivity());
 
 /**
  * Tops up a project's prepaid balance, trying its payment methods in the owner's order: free
@@ -50,13 +48,7 @@ export async function paymentCascade(input: PaymentCascadeInput): Promise<Paymen
   /** Each method's activities, retried with backoff up to the method's own `maxTries` (else the cascade's, else 4). */
   const activitiesFor = (m: PaymentMethod) => {
     const maximumAttempts = ('maxTries' in m ? m.maxTries : undefined) ?? input.maxTries ?? 4;
-    const retry = {
-      initialInterval: '1s',
-      backoffCoefficient: 2,
-      maximumInterval: '30s',
-      maximumAttempts,
-      nonRetryableErrorTypes: ['NotFoundError', 'InputError'],
-    };
+    const retry = retryUnless([NOT_FOUND, INPUT_ERROR], { backoffCoefficient: 2, maximumAttempts });
     const heartbeatTimeout = `${input.heartbeatTimeoutSeconds}s`;
     return {
       // Card charges and chain reads heartbeat, so one cut short by a dead worker is retried within the heartbeat timeout.

@@ -19,6 +19,7 @@ import type { MachineType } from '../domain/machines.js';
 import { parseAmount, type CurrencyCode } from '../domain/money.js';
 import { ResourceClaims } from './coordination.js';
 import { machineRun, type MachineRunInput } from './machine.js';
+import { INPUT_ERROR, MERGE_CONFLICT, NOT_FOUND, shortActivity } from './activity-options.js';
 
 export interface PipelineStepInput {
   id: string;
@@ -60,10 +61,7 @@ export interface PipelineState {
 export const cancelPipelineSignal = defineSignal<[{ by: string }]>('cancel');
 export const pipelineStateQuery = defineQuery<PipelineState>('state');
 
-const acts = proxyActivities<Activities>({
-  startToCloseTimeout: '1 minute',
-  retry: { initialInterval: '1s', maximumInterval: '30s', nonRetryableErrorTypes: ['NotFoundError', 'InputError', 'MergeConflict'] },
-});
+const acts = proxyActivities<Activities>(shortActivity('1 minute', [NOT_FOUND, INPUT_ERROR, MERGE_CONFLICT]));
 
 /**
  * A DAG of machine steps. Every step whose dependencies are complete starts at once (in

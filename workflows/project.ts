@@ -12,6 +12,7 @@ import {
 import type { Activities } from '../activities/index.js';
 import { allocate, MACHINE_SLOT, waitForCycles, type Hold, type ResourceRequest } from '../domain/scheduling.js';
 import { resourceGrantedSignal } from './coordination.js';
+import { NOT_FOUND, shortActivity } from './activity-options.js';
 
 /**
  * The long-lived `project` workflow: one per project (id `coordinatorWorkflowId(projectId)`),
@@ -46,10 +47,7 @@ export const rescheduleSignal = defineSignal<[{ by: string }]>('reschedule');
 export const reprioritizeSignal = defineSignal<[{ label: string; priority: number }]>('reprioritize');
 export const coordinatorStateQuery = defineQuery<ProjectCoordinatorState>('state');
 
-const acts = proxyActivities<Activities>({
-  startToCloseTimeout: '30 seconds',
-  retry: { initialInterval: '1s', maximumInterval: '30s', nonRetryableErrorTypes: ['NotFoundError'] },
-});
+const acts = proxyActivities<Activities>(shortActivity('30 seconds', [NOT_FOUND]));
 
 /** Signals handled before the history is cut with continue-as-new. */
 const EVENTS_PER_RUN = 500;

@@ -1,5 +1,6 @@
 import { proxyActivities } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
+import { NOT_FOUND, retryUnless } from './activity-options.js';
 
 /** What a checkpoint's snapshot looks like after a lifecycle step. */
 export interface SnapshotLifecycleResult {
@@ -31,7 +32,7 @@ export interface SnapshotPruneResult {
 const acts = proxyActivities<Activities>({
   startToCloseTimeout: '30 minutes',
   heartbeatTimeout: '5 minutes',
-  retry: { initialInterval: '2s', maximumInterval: '1 minute', maximumAttempts: 10, nonRetryableErrorTypes: ['NotFoundError'] },
+  retry: retryUnless([NOT_FOUND], { initialInterval: '2s', maximumInterval: '1 minute', maximumAttempts: 10 }),
 });
 
 /**

@@ -3,7 +3,7 @@ import { RouteGroup, inQuery } from './table.js';
 import { listAudit, verifyAuditChain } from '../../store/audit.js';
 import { principalOf, type ApiContext } from '../context.js';
 import { decodeCursor, pageOf, seqKey } from '../pagination.js';
-import { auditQuery } from '../schemas.js';
+import { auditQuery } from '../../services/schemas.js';
 
 export function auditRoutes(ctx: ApiContext): RouteGroup {
   const r = new RouteGroup(ctx);

@@ -7,7 +7,7 @@ import { appendAudit } from '../../store/audit.js';
 import { getSnapshot, readSnapshotFile, setMilestone, type SnapshotSummary } from '../../store/snapshots.js';
 import { getInstanceSnapshot, type InstanceSnapshot } from '../../store/instance-snapshots.js';
 import { actorOf, param, type ApiContext } from '../context.js';
-import { putMilestoneBody } from '../schemas.js';
+import { putMilestoneBody } from '../../services/schemas.js';
 import { MESSAGES } from '../errors.js';
 import { presentCheckpoint } from '../present.js';
 import { loadProject } from './projects.js';

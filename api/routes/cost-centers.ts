@@ -18,11 +18,11 @@ import {
 import { listCosts } from '../../store/costs.js';
 import { actorOf, param, principalOf, type ApiContext } from '../context.js';
 import { MESSAGES } from '../errors.js';
-import { idFromIdempotencyKey } from '../idempotency.js';
+import { idFromIdempotencyKey } from '../../store/ids.js';
 import { createdKey, decodeCursor, pageOf, pageQuery, seqKey } from '../pagination.js';
 import { costCentersOfProjects } from '../../store/access.js';
 import { money, presentBudget, presentCost } from '../present.js';
-import { createCostCenterBody, listCostCentersQuery, putBudgetBody } from '../schemas.js';
+import { createCostCenterBody, listCostCentersQuery, putBudgetBody } from '../../services/schemas.js';
 import { parseAmountField } from './projects.js';
 
 const presentCostCenter = (c: CostCenter) => ({ id: c.id, name: c.name, kind: c.kind, department: c.department, createdAt: c.createdAt });

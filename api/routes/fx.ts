@@ -3,7 +3,7 @@ import { RouteGroup } from './table.js';
 import type { Rate } from '../../domain/fx.js';
 import type { FxService } from '../../fx/service.js';
 import type { ApiContext } from '../context.js';
-import { fxRatesQuery } from '../schemas.js';
+import { fxRatesQuery } from '../../services/schemas.js';
 
 export const presentRate = (r: Rate) => ({
   currency: r.to,

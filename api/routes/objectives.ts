@@ -33,13 +33,13 @@ import {
 } from '../../workflows/index.js';
 import { actorOf, param, principalOf, type ApiContext } from '../context.js';
 import { MESSAGES } from '../errors.js';
-import { idFromIdempotencyKey } from '../idempotency.js';
+import { idFromIdempotencyKey } from '../../store/ids.js';
 import { createdKey, decodeCursor, pageOf, pageQuery, seqKey } from '../pagination.js';
-import { createObjectiveBody, linkObjectiveBody, subtasksDoneBody, updateObjectiveBody } from '../schemas.js';
+import { createObjectiveBody, linkObjectiveBody, subtasksDoneBody, updateObjectiveBody } from '../../services/schemas.js';
 import { loadProject, parseAmountField } from './projects.js';
 import { nudgeCoordinator, requireKnownResources } from './scheduling.js';
 import { coordinatorWorkflowId } from '../../domain/scheduling.js';
-import { machineMoneyLimit } from '../money-limits.js';
+import { machineMoneyLimit } from '../../services/money-limits.js';
 
 export function objectiveRoutes(ctx: ApiContext): RouteGroup {
   const r = new RouteGroup(ctx);

@@ -22,9 +22,9 @@ import {
 import { approvePaymentSignal, paymentCascade, renewalTopup } from '../../workflows/index.js';
 import { actorOf, param, principalOf, type ApiContext } from '../context.js';
 import { ApiError, MESSAGES } from '../errors.js';
-import { idFromIdempotencyKey } from '../idempotency.js';
+import { idFromIdempotencyKey } from '../../store/ids.js';
 import { pageInMemory, pageQuery } from '../pagination.js';
-import { creditBody, putPaymentMethodsBody, topupBody } from '../schemas.js';
+import { creditBody, putPaymentMethodsBody, topupBody } from '../../services/schemas.js';
 import { loadProject, parseAmountField } from './projects.js';
 
 /** Why this platform cannot take `m` as configured (a missing setting, an unsupported chain), or null. */

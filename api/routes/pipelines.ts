@@ -15,10 +15,10 @@ import { getPipeline, insertPipeline, type Pipeline } from '../../store/pipeline
 import { cancelPipelineSignal, pipeline as pipelineWorkflow } from '../../workflows/index.js';
 import { actorOf, param, principalOf, type ApiContext } from '../context.js';
 import { MESSAGES } from '../errors.js';
-import { idFromIdempotencyKey } from '../idempotency.js';
-import { machineTypeAvailability } from '../machine-types.js';
-import { createPipelineBody } from '../schemas.js';
-import { machineMoneyLimit } from '../money-limits.js';
+import { idFromIdempotencyKey } from '../../store/ids.js';
+import { machineTypeAvailability } from '../../services/machine-types.js';
+import { createPipelineBody } from '../../services/schemas.js';
+import { machineMoneyLimit } from '../../services/money-limits.js';
 import { loadProject, parseAmountField } from './projects.js';
 import { requireKnownResources } from './scheduling.js';
 

@@ -7,7 +7,7 @@ import { appendAudit } from '../../store/audit.js';
 import { getProject, setSchedulingSettings, type Project } from '../../store/projects.js';
 import { coordinatorStateQuery, project as projectWorkflow, rescheduleSignal, type ProjectCoordinatorState } from '../../workflows/index.js';
 import { actorOf, param, type ApiContext } from '../context.js';
-import { putSchedulingBody } from '../schemas.js';
+import { putSchedulingBody } from '../../services/schemas.js';
 import { loadProject } from './projects.js';
 
 /** Refuses resource names the project has not declared, naming the field and the known ones. */

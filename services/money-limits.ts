@@ -5,7 +5,7 @@ import { checkMoneyLimit, usd } from '../domain/metering.js';
 import { InputError } from '../domain/errors.js';
 import { createFxService } from '../fx/service.js';
 import type { Project } from '../store/projects.js';
-import type { ApiContext } from './context.js';
+import type { ServiceContext as ApiContext } from './context.js';
 
 /**
  * A machine's money limit at request time (machines, objectives, pipeline steps): the requested

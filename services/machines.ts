@@ -1,0 +1,235 @@
+/** Use cases of machines: request one, and terminate, extend or checkpoint a running one. */
+import { WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError } from '@temporalio/client';
+import { z } from 'zod';
+import { ConflictError, InputError, NotFoundError } from '../domain/errors.js';
+import { hasInputs, resolveStepRefs } from '../domain/artifacts.js';
+import { DEFAULT_MACHINE_MINUTES, FINAL_MACHINE_STATUSES, type MachineStatus } from '../domain/machines.js';
+import { formatAmount } from '../domain/money.js';
+import { decidePlacement, withCapacity } from '../domain/placement.js';
+import { runVisibility } from '../domain/search-attributes.js';
+import { appendAudit } from '../store/audit.js';
+import { checkDeclaredArtifacts, resolveInputEntries } from '../store/artifact-inputs.js';
+import { getCheckpoint, listCheckpoints } from '../store/checkpoints.js';
+import { getPlacementPolicy, providerAvailability, runningByProvider } from '../store/compute.js';
+import { idFromIdempotencyKey } from '../store/ids.js';
+import { placeAndRecordMachine } from '../store/machine-requests.js';
+import { getMachine, updateMachine, type Machine } from '../store/machines.js';
+import { checkpointSignal, extendSignal, machineRun, reservationUpdate, terminateSignal } from '../workflows/index.js';
+import { actorOfCaller, type Caller, type ServiceContext } from './context.js';
+import { notFoundMessage, parseAmountField } from './inputs.js';
+import { machineTypeAvailability } from './machine-types.js';
+import { machineMoneyLimit } from './money-limits.js';
+import { requireCostCenterField, requireProject, requireProjectField } from './projects.js';
+import { createMachineBody, extendMachineBody } from './schemas.js';
+
+/** The machine, or NotFoundError. */
+export async function requireMachine(ctx: ServiceContext, id: string): Promise<Machine> {
+  const m = await getMachine(ctx.db, id);
+  if (!m) throw new NotFoundError(notFoundMessage('machine', id));
+  return m;
+}
+
+/**
+ * Requests a machine: checks the request against the project (checkpoint, inputs, type, money
+ * limit), places it, records it with its audit record under the placement lock, starts its
+ * workflow and waits for the reservation's verdict, so a refusal is a ConflictError now (409).
+ * A repeat with the same idempotency key names the same machine and starts nothing new.
+ */
+export async function requestMachine(
+  ctx: ServiceContext,
+  caller: Caller,
+  input: z.input<typeof createMachineBody>,
+): Promise<{ id: string; workflowId: string; status: MachineStatus | 'running' }> {
+  const { db, temporal, config } = ctx;
+  const body = createMachineBody.parse(input);
+  const project = await requireProjectField(ctx, body.projectId);
+  let checkpointId = body.checkpointId;
+  if (checkpointId) {
+    const checkpoint = await getCheckpoint(db, checkpointId);
+    if (!checkpoint || checkpoint.projectId !== project.id) {
+      throw new InputError(`checkpointId: ${checkpointId} is not a checkpoint of project ${project.id}`, { field: 'checkpointId' });
+    }
+  } else {
+    // Without a checkpoint, a machine continues from the project's newest one.
+    checkpointId = (await listCheckpoints(db, project.id)).at(-1)!.id;
+  }
+  await requireCostCenterField(ctx, body.costCenterId);
+  const moneyLimit = body.limits.money ? parseAmountField('limits.money', body.limits.money, project.currency) : project.defaultMachineMoney;
+  if (moneyLimit <= 0n) throw new InputError('limits.money: must be more than zero', { field: 'limits.money' });
+  const limits = {
+    money: formatAmount(moneyLimit, project.currency),
+    minutes: body.limits.minutes ?? DEFAULT_MACHINE_MINUTES,
+    ...(body.limits.apiCalls ? { apiCalls: body.limits.apiCalls } : {}),
+  };
+  if (body.type !== 'shell') {
+    const availability = machineTypeAvailability(config, body.type);
+    if (!availability.available) throw new ConflictError(`type: ${body.type} is unavailable: ${availability.reason}`, 'machine_type_unavailable');
+  }
+  // Artifact passing: every referenced file / history / artifact must exist in this project now.
+  if (body.inputs) await resolveInputEntries(db, project, body.inputs, 'inputs');
+  const inputs = hasInputs(body.inputs) ? resolveStepRefs(body.inputs!, {}) : null;
+  const artifacts = body.artifacts?.length ? checkDeclaredArtifacts(body.artifacts, 'artifacts') : null;
+
+  const { availability: reported } = await providerAvailability(db);
+  const availability = withCapacity(reported, await runningByProvider(db), config.providerCapacity);
+  const placement = decidePlacement(
+    (await getPlacementPolicy(db, project.id))?.policy ?? null,
+    {
+      type: body.type,
+      minutes: limits.minutes,
+      ...(body.provider ? { provider: body.provider } : {}),
+      ...(body.profile ? { profile: body.profile } : {}),
+      ...(body.spot !== undefined ? { spot: body.spot } : {}),
+    },
+    availability,
+  );
+  if (!placement.ok) throw new InputError(`${body.provider ? 'provider: ' : ''}${placement.reason}`, { field: 'provider', skipped: placement.skipped });
+  // The limit must cover one worst-case model call plus the compute, or the first call is refused.
+  const limit = await machineMoneyLimit(ctx, project, {
+    ...body,
+    requested: body.limits.money ? moneyLimit : null,
+    minutes: limits.minutes,
+    profile: placement.profile,
+  });
+  limits.money = formatAmount(limit, project.currency);
+
+  const id = idFromIdempotencyKey('machine', caller.principal.apiKeyId, caller.idempotencyKey);
+  // Placed again under the placement lock, with the row and its audit record in one
+  // transaction: the same request path objectives and pipelines take.
+  const placed = await placeAndRecordMachine(db, config.providerCapacity, {
+    id,
+    projectId: project.id,
+    objectiveId: null,
+    type: body.type,
+    minutes: limits.minutes,
+    ...(body.provider ? { provider: body.provider } : {}),
+    profile: placement.profile,
+    ...(body.spot !== undefined ? { spot: body.spot } : {}),
+    command: body.command ?? null,
+    prompt: body.prompt ?? null,
+    parentCheckpointId: checkpointId,
+    limits,
+    workflowId: id,
+    createdBy: caller.principal.userId,
+    costCenterId: body.costCenterId ?? null,
+    actor: actorOfCaller(caller),
+    details: { profile: body.profile, ...(inputs ? { inputs } : {}), ...(artifacts ? { artifacts } : {}) },
+  });
+  if (!placed.ok) throw new InputError(`${body.provider ? 'provider: ' : ''}${placed.reason}`, { field: 'provider', skipped: placed.skipped });
+  const handle = await temporal.workflow
+    .start(machineRun, {
+      workflowId: id,
+      taskQueue: config.taskQueue,
+      ...runVisibility(
+        'machine',
+        { project: project.id, machineType: body.type, provider: placed.provider, status: 'pending', costCenter: body.costCenterId ?? project.costCenterId },
+        { searchAttributes: config.searchAttributes, details: { machine: id, profile: placed.profile, requestedBy: caller.principal.name } },
+      ),
+      args: [
+        {
+          machineId: id,
+          projectId: project.id,
+          type: body.type,
+          command: body.command ?? '',
+          prompt: body.prompt ?? null,
+          model: body.model ?? null,
+          parentCheckpointId: checkpointId,
+          profile: placed.profile,
+          provider: placed.provider,
+          spot: placed.spot,
+          limits,
+          heartbeatTimeoutSeconds: config.heartbeatTimeoutSeconds,
+          limitPolicy: placed.limitPolicy,
+          ...(body.checkpointEveryMinutes ? { checkpointEveryMinutes: body.checkpointEveryMinutes } : {}),
+          ...(inputs ? { inputs } : {}),
+          ...(artifacts ? { artifacts } : {}),
+          ...(body.cache === false ? { cache: false } : {}),
+        },
+      ],
+      workflowIdConflictPolicy: 'USE_EXISTING',
+    })
+    .catch(async (err) => {
+      await updateMachine(db, id, { status: 'failed', error: `could not start: ${(err as Error).message}`, endedAt: new Date() });
+      throw err;
+    });
+  // The workflow owns the reservation; wait for its verdict so a refusal is a conflict now.
+  try {
+    const outcome = await handle.executeUpdate(reservationUpdate);
+    if (!outcome.ok) {
+      throw new ConflictError(outcome.message, outcome.code, { remaining: outcome.remaining ?? null, currency: outcome.currency, machineId: id });
+    }
+  } catch (err) {
+    if (err instanceof WorkflowUpdateRPCTimeoutOrCancelledError || err instanceof WorkflowUpdateFailedError) {
+      // Still deciding (or already past it): the machine is accepted and its status tells the outcome.
+      ctx.log.warn({ machineId: id, err: (err as Error).message }, 'reservation outcome not yet known');
+    } else throw err;
+  }
+  const machine = await requireMachine(ctx, id);
+  return { id, workflowId: id, status: machine.status === 'pending' ? 'running' : machine.status };
+}
+
+/** A machine that has not ended yet, or ConflictError naming its end. */
+async function requireRunningMachine(ctx: ServiceContext, id: string, whenEnded = ''): Promise<Machine> {
+  const machine = await requireMachine(ctx, id);
+  if (FINAL_MACHINE_STATUSES.includes(machine.status)) {
+    throw new ConflictError(`machine ${machine.id} already ended (${machine.status})${whenEnded}`, 'machine_ended');
+  }
+  return machine;
+}
+
+/** Asks a machine to stop: it checkpoints, tears down and settles. */
+export async function terminateMachine(ctx: ServiceContext, caller: Caller, machineId: string): Promise<{ id: string; status: 'terminating' }> {
+  const machine = await requireRunningMachine(ctx, machineId);
+  await ctx.temporal.workflow.getHandle(machine.workflowId).signal(terminateSignal, { by: actorOfCaller(caller) });
+  await appendAudit(ctx.db, {
+    actor: actorOfCaller(caller),
+    action: 'machine.terminate_requested',
+    subjectType: 'machine',
+    subjectId: machine.id,
+    projectId: machine.projectId,
+  });
+  return { id: machine.id, status: 'terminating' };
+}
+
+/** Gives a paused machine more money and/or minutes, and lets it continue. */
+export async function extendMachine(
+  ctx: ServiceContext,
+  caller: Caller,
+  machineId: string,
+  input: z.input<typeof extendMachineBody>,
+): Promise<{ id: string; status: 'resuming' }> {
+  const machine = await requireMachine(ctx, machineId);
+  const body = extendMachineBody.parse(input);
+  const project = await requireProject(ctx, machine.projectId);
+  if (body.money) {
+    const more = parseAmountField('money', body.money, project.currency);
+    if (more <= 0n) throw new InputError('money: must be more than zero', { field: 'money' });
+  }
+  if (machine.status !== 'paused') {
+    throw new ConflictError(`machine ${machine.id} is ${machine.status}; only a paused machine can be extended`, 'machine_not_paused');
+  }
+  await ctx.temporal.workflow.getHandle(machine.workflowId).signal(extendSignal, { ...body, by: actorOfCaller(caller) });
+  await appendAudit(ctx.db, {
+    actor: actorOfCaller(caller),
+    action: 'machine.extend_requested',
+    subjectType: 'machine',
+    subjectId: machine.id,
+    projectId: machine.projectId,
+    details: body,
+  });
+  return { id: machine.id, status: 'resuming' };
+}
+
+/** Asks a running machine for a checkpoint of its workspace now. */
+export async function checkpointMachine(ctx: ServiceContext, caller: Caller, machineId: string): Promise<{ id: string; status: MachineStatus }> {
+  const machine = await requireRunningMachine(ctx, machineId, `; its final checkpoint is in GET /v1/machines/${machineId}`);
+  await ctx.temporal.workflow.getHandle(machine.workflowId).signal(checkpointSignal, { by: actorOfCaller(caller) });
+  await appendAudit(ctx.db, {
+    actor: actorOfCaller(caller),
+    action: 'machine.checkpoint_requested',
+    subjectType: 'machine',
+    subjectId: machine.id,
+    projectId: machine.projectId,
+  });
+  return { id: machine.id, status: machine.status };
+}
