@@ -126,7 +126,13 @@ export function batchRoutes(ctx: ApiContext, target: BatchTarget): RouteGroup {
         results.push(refusal(label, requestId, 'not_in_batch', `operations.${index}: ${problem}`));
         continue;
       }
-      results.push(await dispatch(app, req, op, requestId, (run) => (current = run)));
+      try {
+        results.push(await dispatch(app, req, op, requestId, (run) => (current = run)));
+      } catch (e) {
+        // Aborted because the caller hung up: nobody is left to answer.
+        if (gone) return;
+        throw e;
+      }
       current = null;
     }
     if (!gone) res.json({ results });

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import { createUserWithKey } from '../../store/auth.js';
-import { projectWithBudget, startTestPlatform, waitForMachine, type TestPlatform } from '../support/platform.js';
+import { projectWithBudget, startTestPlatform, waitFor, waitForMachine, type TestPlatform } from '../support/platform.js';
 
 type Result = { id: string | null; status: number; headers: Record<string, string>; body: any; encoding?: string };
 type Op = { id?: string; method: string; path: string; body?: unknown; idempotencyKey?: string };
@@ -242,6 +242,43 @@ describe('api: POST /v1/batch', function () {
     const done = await waitForMachine(p, second.results[1]!.body.id);
     assert.equal(done.status, 'completed', JSON.stringify(done));
     assert.equal(done.projectId, projectId);
+  });
+
+  it('starts no further operation once the caller has hung up', async () => {
+    const started = await p.api('POST', '/v1/machines', { projectId: projectA, type: 'shell', command: 'sleep 60', cache: false, limits: { minutes: 5 } });
+    assert.equal(started.status, 202, JSON.stringify(started.body));
+    const machine = started.body.id as string;
+    await waitFor(async () => (await p.api('GET', `/v1/machines/${machine}`)).body.status === 'running', 'the machine to run');
+    const tag = crypto.randomUUID();
+    const hangUp = new AbortController();
+    const sent = fetch(`${p.apiUrl}/v1/batch`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${p.adminKey}`, 'content-type': 'application/json' },
+      body: JSON.stringify({
+        operations: [
+          { method: 'GET', path: `/v1/machines/${machine}?waitFor=completed&timeout=5` },
+          { method: 'POST', path: '/v1/projects', body: { name: `after-hangup-${tag}` } },
+        ],
+      }),
+      signal: hangUp.signal,
+    });
+    // Hang up while the first operation waits (it holds up to 5 s on a machine that sleeps 60).
+    setTimeout(() => hangUp.abort(), 1000);
+    await assert.rejects(sent);
+    // Past the longest the first operation could have held, the second has not run.
+    await new Promise((r) => setTimeout(r, 6000));
+    assert.equal(
+      Number(
+        (
+          await p
+            .db('projects')
+            .where({ name: `after-hangup-${tag}` })
+            .count({ n: '*' })
+        )[0]!.n,
+      ),
+      0,
+    );
+    assert.equal((await p.api('POST', `/v1/machines/${machine}/terminate`)).status, 202);
   });
 
   it('counts each operation as one request of the caller against the rate limit, and keeps the configured batch size', async () => {
