@@ -22,9 +22,13 @@ import { createFxService } from '../fx/service.js';
 import { keyRoutes } from './routes/keys.js';
 import { watchRoutes } from './routes/watch.js';
 import type { RouteGroup, RouteSpec } from './routes/table.js';
+import { batchRoutes, type BatchTarget } from './routes/batch.js';
 
-/** Every /v1 route group. A route outside these has no declared permission and cannot be added. */
-function routeGroups(ctx: ApiContext): RouteGroup[] {
+/**
+ * Every /v1 route group. A route outside these has no declared permission and cannot be added.
+ * `batch` is where POST /v1/batch sends its operations: the app these groups are mounted in.
+ */
+function routeGroups(ctx: ApiContext, batch: BatchTarget = {}): RouteGroup[] {
   return [
     projectRoutes(ctx),
     machineRoutes(ctx),
@@ -38,6 +42,7 @@ function routeGroups(ctx: ApiContext): RouteGroup[] {
     paymentRoutes(ctx),
     keyRoutes(ctx),
     watchRoutes(ctx),
+    batchRoutes(ctx, batch),
   ];
 }
 
@@ -114,7 +119,9 @@ export function createApp(given: ApiContext): Express {
   const routes = routeTable(ctx);
   const doc = withPermissions(openApiDocument(routes), routes);
   v1.get('/openapi.json', (_req, res) => void res.json(doc));
-  for (const group of routeGroups(ctx)) v1.use(group.router as Router);
+  // POST /v1/batch runs each of its operations through this whole app, as a request of its own.
+  const batch: BatchTarget = { app };
+  for (const group of routeGroups(ctx, batch)) v1.use(group.router as Router);
   app.use('/v1', v1);
 
   app.use((req, _res, next) => next(new ApiError(404, 'not_found', MESSAGES.routeNotFound(req.method, req.path))));

@@ -25,6 +25,7 @@ import {
   creditBody,
 } from '../services/schemas.js';
 import { createKeyBody, patchKeyBody } from './routes/keys.js';
+import { batchRequest } from './routes/batch.js';
 import { pageQuery } from './pagination.js';
 import { routeTable } from './app.js';
 import type { ApiContext } from './context.js';
@@ -287,6 +288,12 @@ function document(
       },
       '/keys/{id}/rotate': { post: op('A new secret for the same key (201 { key }); the old secret stops working at once', { parameters: [idParam()] }) },
       '/whoami': { get: op('The calling key: role, projects, expiry, and its user') },
+      '/batch': {
+        post: op(
+          'Several operations in one request, run one after another in order; each is answered in its own slot (status, headers, body) exactly as that request sent alone with the same key would be: authorized, validated, rate-limited, audited and (with idempotencyKey) idempotent on its own. 413 past the batch limit; a nested batch, follow=true, or waitFor without a timeout of at most 5 s is 422 in its slot',
+          { requestBody: body(batchRequest) },
+        ),
+      },
       '/machines/{id}/logs': {
         get: op(
           "A machine's output as text/plain (stdout, stderr, agent turns and tool calls); X-Log-Seq tells where `after` resumes; `follow=true` streams until the machine ends",

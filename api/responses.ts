@@ -437,3 +437,20 @@ export const event = z.strictObject({
   subjectId: z.string(),
   data: details,
 });
+
+/**
+ * POST /v1/batch: one result per operation, in order. Each is what the operation would have
+ * answered alone: its status, a few of its headers, and its body (JSON as JSON, text as a
+ * string, other bytes in base64 with `encoding: "base64"`; null when it had none).
+ */
+export const batchResults = z.strictObject({
+  results: z.array(
+    z.strictObject({
+      id: z.string().nullable(),
+      status: z.number().int().min(100).max(599),
+      headers: z.record(z.string(), z.string()),
+      body: z.unknown(),
+      encoding: z.literal('base64').optional(),
+    }),
+  ),
+});

@@ -44,6 +44,8 @@ const envSchema = z
     AUTOVIBE_ADMIN_KEY: z.string().min(16, 'AUTOVIBE_ADMIN_KEY must be at least 16 characters').optional(),
     /** Requests per API key per minute (per api process); more get 429 with Retry-After. */
     AUTOVIBE_RATE_LIMIT: z.coerce.number().int().min(1, 'AUTOVIBE_RATE_LIMIT must be at least 1 (requests per key per minute)').default(3000),
+    /** Operations one POST /v1/batch may carry; more are refused whole (413). */
+    AUTOVIBE_BATCH_MAX_OPERATIONS: z.coerce.number().int().min(1).max(1000, 'AUTOVIBE_BATCH_MAX_OPERATIONS must be at most 1000').default(50),
     /** Model prices over the defaults in code, as JSON: `{ "claude-code": { "claude-sonnet-4-5": { "input": "3", … } } }`. */
     AUTOVIBE_MODEL_PRICES: z.string().optional(),
     /** The same document read from a file (applied first; AUTOVIBE_MODEL_PRICES on top). */
@@ -186,6 +188,8 @@ export interface Config {
   adminKey: string | undefined;
   /** Requests per API key per minute. */
   rateLimitPerMinute: number;
+  /** Operations one POST /v1/batch may carry. */
+  batchMaxOperations: number;
   logLevel: z.infer<typeof envSchema>['LOG_LEVEL'];
   /** Check every 2xx JSON answer against its route's declared response schema. */
   validateResponses: boolean;
@@ -259,6 +263,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     host: e.HOST,
     adminKey: e.AUTOVIBE_ADMIN_KEY,
     rateLimitPerMinute: e.AUTOVIBE_RATE_LIMIT,
+    batchMaxOperations: e.AUTOVIBE_BATCH_MAX_OPERATIONS,
     logLevel: e.LOG_LEVEL,
     validateResponses: e.AUTOVIBE_VALIDATE_RESPONSES === '1',
     heartbeatTimeoutSeconds: e.AUTOVIBE_HEARTBEAT_TIMEOUT_S,

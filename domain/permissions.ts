@@ -29,17 +29,19 @@ const RUN = ['machines.run', 'checkpoints.write', 'objectives.write', 'pipelines
 const CONFIGURE = ['projects.create', 'projects.configure', 'budgets.write', 'payment-methods.write', 'topups.create', 'keys.manage'] as const;
 /** Deployment-wide. */
 const ADMINISTER = ['cost-centers.manage', 'payments.approve', 'credits.grant', 'audit.verify'] as const;
+/** Every role: sending several requests in one (POST /v1/batch), each then authorized as if sent alone. */
+const ANYONE = ['batch.send'] as const;
 
-export const PERMISSIONS = [...READ, ...RUN, ...CONFIGURE, ...ADMINISTER] as const;
+export const PERMISSIONS = [...READ, ...RUN, ...CONFIGURE, ...ADMINISTER, ...ANYONE] as const;
 export type Permission = (typeof PERMISSIONS)[number];
 
 export const ROLE_PERMISSIONS: Record<Role, ReadonlySet<Permission>> = {
   admin: new Set(PERMISSIONS),
-  owner: new Set<Permission>([...READ, ...RUN, ...CONFIGURE]),
-  operator: new Set<Permission>([...READ, ...RUN]),
-  viewer: new Set<Permission>(READ),
+  owner: new Set<Permission>([...READ, ...RUN, ...CONFIGURE, ...ANYONE]),
+  operator: new Set<Permission>([...READ, ...RUN, ...ANYONE]),
+  viewer: new Set<Permission>([...READ, ...ANYONE]),
   // Inside a machine: read its own project's checkpoints and files, nothing else.
-  machine: new Set<Permission>(['projects.read', 'checkpoints.read']),
+  machine: new Set<Permission>(['projects.read', 'checkpoints.read', ...ANYONE]),
 };
 
 export function roleAllows(role: Role, permission: Permission): boolean {

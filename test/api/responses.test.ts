@@ -150,6 +150,25 @@ describe('api: response schemas (every route answers as its declared schema says
     const long = (await call('POST', '/pipelines', { projectId: fx.project, steps: [{ id: 'slow', type: 'shell', command: 'sleep 60' }] }, 202)).id;
     await call('POST', `/pipelines/${long}/cancel`, undefined, 202);
 
+    const batch = await call('POST', '/batch', {
+      operations: [
+        { id: 'read', method: 'GET', path: `/v1/projects/${fx.project}` },
+        { id: 'missing', method: 'GET', path: '/v1/machines/machine-none' },
+        { id: 'file', method: 'GET', path: `/v1/checkpoints/${checkpoints.final}/files/hi.txt` },
+      ],
+    });
+    assert.deepEqual(
+      batch.results.map((r: { id: string; status: number }) => [r.id, r.status]),
+      [
+        ['read', 200],
+        ['missing', 404],
+        ['file', 200],
+      ],
+    );
+    // A file's bytes come in base64.
+    assert.equal(batch.results[2].encoding, 'base64');
+    assert.equal(Buffer.from(batch.results[2].body, 'base64').toString(), 'hi\n');
+
     const key = await call('POST', '/keys', { name: 'temp', role: 'viewer', projectIds: [fx.project] }, 201);
     await call('PATCH', `/keys/${key.id}`, { expiresAt: '2099-01-01T00:00:00Z' });
     await call('POST', `/keys/${key.id}/rotate`, undefined, 201);

@@ -19,7 +19,7 @@ describe('permissions (domain)', () => {
     }
     assert.ok(roleAllows('owner', 'budgets.write') && roleAllows('owner', 'payment-methods.write'));
     assert.equal(roleAllows('owner', 'credits.grant'), false);
-    assert.deepEqual([...ROLE_PERMISSIONS.machine].sort(), ['checkpoints.read', 'projects.read']);
+    assert.deepEqual([...ROLE_PERMISSIONS.machine].sort(), ['batch.send', 'checkpoints.read', 'projects.read']);
   });
 
   it('never lets a granter hand out more than it holds', () => {
