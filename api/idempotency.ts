@@ -78,4 +78,3 @@ export function idempotency(db: Db, opts: IdempotencyOptions = { waitMs: 10_000,
     next();
   };
 }
-
