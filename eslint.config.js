@@ -16,6 +16,7 @@ export default tseslint.config(
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrors: 'none' }],
     },
   },
+  ...layerRules(),
   {
     // Workflow code is replayed: no Node built-ins (I/O, clocks, randomness) may be imported there.
     files: ['workflows/**/*.ts'],
@@ -27,8 +28,53 @@ export default tseslint.config(
             name,
             message: 'workflow code must be deterministic: no Node built-ins',
           })),
+          patterns: layerPatterns('workflows'),
         },
       ],
     },
   },
 );
+
+/**
+ * The layout's dependency rule (README "Layout"), enforced: which top-level folders each folder
+ * may not import. Entry points (api/main.ts, workers/main.ts, scripts/) compose everything and
+ * are exempt; test/ may import anything.
+ */
+function forbiddenLayers() {
+  return {
+    domain: ['store', 'api', 'services', 'activities', 'workers', 'workflows', 'fx', 'config', 'scripts'],
+    config: ['store', 'api', 'services', 'activities', 'workers', 'workflows', 'fx', 'scripts'],
+    fx: ['api', 'services', 'activities', 'workers', 'workflows', 'scripts'],
+    store: ['api', 'services', 'activities', 'workers', 'scripts'],
+    services: ['api', 'activities', 'workers', 'scripts'],
+    activities: ['api', 'workers', 'scripts'],
+    api: ['activities', 'workers', 'scripts'],
+    workflows: ['store', 'api', 'services', 'workers', 'fx', 'config', 'scripts'],
+    workers: ['api', 'scripts'],
+  };
+}
+
+function layerPatterns(folder) {
+  const forbidden = forbiddenLayers()[folder];
+  const patterns = [
+    {
+      regex: `^(\\.\\./)+(${forbidden.join('|')})(/|$)`,
+      message: `${folder}/ may not import ${forbidden.join(', ')} (the layout's dependency rule in README "Layout")`,
+    },
+  ];
+  // Workflows see activities only as types (proxyActivities<Activities>), never their code.
+  if (folder === 'workflows') {
+    patterns.push({ regex: '^(\\.\\./)+activities(/|$)', allowTypeImports: true, message: 'workflows/ may import activities/ only as types' });
+  }
+  return patterns;
+}
+
+function layerRules() {
+  return Object.keys(forbiddenLayers())
+    .filter((folder) => folder !== 'workflows')
+    .map((folder) => ({
+      files: [`${folder}/**/*.ts`],
+      ignores: ['api/main.ts', 'workers/main.ts'],
+      rules: { 'no-restricted-imports': ['error', { patterns: layerPatterns(folder) }] },
+    }));
+}
