@@ -11,6 +11,8 @@ import path from 'node:path';
 import { liveSandboxPids } from '../../activities/compute/local-sandbox.js';
 import { installAgentClis, toolsDir } from '../support/llm/agent-clis.js';
 import { startScriptedEndpoint, type ScriptedEndpoint } from '../support/llm/endpoint.js';
+import { createDb } from '../../store/db.js';
+import type { MachineRunResult } from '../../workflows/machine.js';
 import { projectWithBudget, startTestPlatform, waitFor, waitForMachine, type TestPlatform } from '../support/platform.js';
 import { WorkerProcesses } from '../support/worker-processes.js';
 
@@ -117,7 +119,8 @@ describe('a worker stopped with SIGTERM while a machine runs', function () {
       // The handover checkpoint holds the work done on A; the run on B started from it.
       const resumeFrom = handedOver[0]!.details.resumeFrom;
       const handoverRow = await p.db('checkpoints').where({ id: resumeFrom }).first();
-      assert.equal(handoverRow.trigger, 'worker shutting down');
+      // Taken at the handover ('worker shutting down'), or, when the files had not changed since, the turn checkpoint before it.
+      assert.equal(handoverRow.kind, 'turn');
       assert.equal(handoverRow.machine_id, id);
       assert.equal((await p.api('GET', `/v1/checkpoints/${resumeFrom}/files/before.txt`)).body, 'before\n');
       assert.ok(m.checkpoints.includes(resumeFrom));
@@ -183,5 +186,50 @@ describe('a worker stopped with SIGTERM while a machine runs', function () {
     assert.equal((await p.db('checkpoints').where({ machine_id: id })).length, 1);
     await assertChargedOnce(m, projectId, 0);
     assert.deepEqual(liveSandboxPids(id), []);
+  });
+
+  it('npm start stopping (its in-process worker) hands a machine over too: it goes on at the next start', async () => {
+    // A whole platform in one process, as `npm start` runs it, on its own database and task queue.
+    const q = await startTestPlatform({ label: 'shutdown-dev', worker: true, heartbeatTimeoutSeconds: 60 });
+    try {
+      const projectId = await projectWithBudget(q, '2.00');
+      const start = await q.api('POST', '/v1/machines', {
+        projectId,
+        type: 'shell',
+        command: 'echo attempt >> attempts.txt; sleep 8; echo done > done.txt',
+        limits: { money: '0.50', minutes: 10 },
+      });
+      assert.equal(start.status, 202, JSON.stringify(start.body));
+      const id = start.body.id;
+      await waitFor(async () => fs.existsSync(path.join(q.config.workspacesDir, id, 'attempts.txt')), 'the command to run', 120_000);
+      // What scripts/dev.ts does on SIGTERM/SIGINT.
+      await q.halt();
+      assert.equal((await p.temporal.workflow.getHandle(id).describe()).status.name, 'RUNNING', 'the machine was not ended');
+
+      // The next start (a worker on the same home, database and task queue) goes on with it.
+      workers.start(q);
+      const result: MachineRunResult = await p.temporal.workflow.getHandle(id).result();
+      assert.equal(result.status, 'completed', JSON.stringify(result));
+      assert.equal(result.checkpoints.length, 1);
+      const db = await createDb({ databaseUrl: q.databaseUrl });
+      try {
+        const audit = await db('audit_log').where({ subject_id: id }).orderBy('seq');
+        const actions = audit.map((r) => r.action as string);
+        assert.equal(actions.filter((x) => x === 'machine.handed_over').length, 1, actions.join(', '));
+        assert.ok(!actions.includes('machine.terminated') && !actions.includes('machine.failed'), actions.join(', '));
+        assert.deepEqual(
+          (await db('reservations').where({ machine_id: id })).map((r) => r.status),
+          ['settled'],
+        );
+        assert.equal((await db('cost_events').where({ machine_id: id })).length, 1);
+        assert.equal((await db('machines').where({ id }).first()).status, 'completed');
+      } finally {
+        await db.destroy();
+      }
+      await assertNoTimeouts(id);
+    } finally {
+      await workers.killAll();
+      fs.rmSync(q.home, { recursive: true, force: true });
+    }
   });
 });
