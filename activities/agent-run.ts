@@ -21,7 +21,7 @@ import { CONTAINER_USER } from './compute/container.js';
 import { killSandboxes } from './compute/local-sandbox.js';
 import type { Instance, Mount, ProviderId } from './compute/provider.js';
 import type { ActivityDeps } from './deps.js';
-import { checkpointWorkspace } from './machine-run.js';
+import { checkpointWorkspace, recordHandover } from './machine-run.js';
 import { AGENT_HOME, agentDirs, agentMounts, FORWARDER_TARGET, SOCKET_DIR_TARGET } from './machines/agent-mounts.js';
 import { checkpointFileRoute } from './machines/checkpoint-files.js';
 import { startMeteringProxy, type CompletedCall, type Refusal } from './machines/metering-proxy.js';
@@ -67,10 +67,12 @@ export interface RunAgentResult {
   interrupted?: boolean;
   /** Stopped at a resource limit of its profile (`stopReason` names it): the machine fails. */
   resourceLimit?: true;
+  /** Its worker is shutting down: the machine re-provisions elsewhere and the agent continues from `lastCheckpointId`. */
+  handedOver?: true;
 }
 
 /** The run of a model-backed machine: the agent CLI in the sandbox, its model calls metered on the way out. */
-export function createAgentRunActivities({ db, config, log, fx: givenFx, providers }: ActivityDeps) {
+export function createAgentRunActivities({ db, config, log, fx: givenFx, providers, temporal }: ActivityDeps) {
   const fx = givenFx ?? createFxService({ config, db, log });
   return {
     async runAgent(input: RunAgentInput): Promise<RunAgentResult> {
@@ -339,38 +341,55 @@ export function createAgentRunActivities({ db, config, log, fx: givenFx, provide
         await checkpointChain.catch(() => undefined);
         await sink.close();
       }
+      // Its worker is shutting down: the agent was stopped; its workspace becomes a checkpoint the
+      // next worker continues from (the workflow re-provisions there), instead of the run ending.
+      const handover = result.handedOver ? setInterval(() => ctx.heartbeat({ handingOver: true }), 1000) : undefined;
+      try {
+        if (result.handedOver) {
+          queueCheckpoint('handover', 'worker shutting down');
+          await checkpointChain;
+          await recordHandover(
+            { db, temporal, log },
+            { machineId: input.machineId, projectId: project.id, checkpointId: lastCheckpointId, type: input.type, restart: 'agent' },
+          );
+          log.info({ machineId: input.machineId, checkpointId: lastCheckpointId }, 'worker shutting down: machine handed over');
+        }
 
-      const report = adapter.parseOutput(result.stdout);
-      fs.writeFileSync(path.join(artifactDir, 'tool-output.txt'), result.stdout);
-      fs.writeFileSync(path.join(artifactDir, 'tool-report.json'), JSON.stringify(report, null, 2));
-      for (const name of ['conversation.jsonl', 'tool-output.txt', 'tool-report.json']) {
-        const file = path.join(artifactDir, name);
-        if (!fs.existsSync(file)) continue;
-        const bytes = fs.readFileSync(file);
-        await putArtifact(db, {
-          machineId: input.machineId,
-          name,
-          path: file,
-          size: bytes.length,
-          sha256: crypto.createHash('sha256').update(bytes).digest('hex'),
-          // The conversation leads to this checkpoint: the last one taken during the run.
-          checkpointId: lastCheckpointId === input.parentCheckpointId ? null : lastCheckpointId,
+        const report = adapter.parseOutput(result.stdout);
+        fs.writeFileSync(path.join(artifactDir, 'tool-output.txt'), result.stdout);
+        fs.writeFileSync(path.join(artifactDir, 'tool-report.json'), JSON.stringify(report, null, 2));
+        for (const name of ['conversation.jsonl', 'tool-output.txt', 'tool-report.json']) {
+          const file = path.join(artifactDir, name);
+          if (!fs.existsSync(file)) continue;
+          const bytes = fs.readFileSync(file);
+          await putArtifact(db, {
+            machineId: input.machineId,
+            name,
+            path: file,
+            size: bytes.length,
+            sha256: crypto.createHash('sha256').update(bytes).digest('hex'),
+            // The conversation leads to this checkpoint: the last one taken during the run.
+            checkpointId: lastCheckpointId === input.parentCheckpointId ? null : lastCheckpointId,
+          });
+        }
+        await updateMachine(db, input.machineId, {
+          usage: { ...usage, reportedByTool: report.reportedUsage, reportedCostUsd: report.reportedCostUsd },
         });
+        return {
+          exitCode: result.exitCode,
+          stopReason: result.stopReason,
+          outputTail: result.outputTail,
+          lastCheckpointId,
+          checkpoints,
+          usage,
+          apiCost: formatAmount(apiSpent, currency),
+          ...(result.interrupted ? { interrupted: true } : {}),
+          ...(result.resourceLimit ? { resourceLimit: true as const } : {}),
+          ...(result.handedOver ? { handedOver: true as const } : {}),
+        };
+      } finally {
+        clearInterval(handover);
       }
-      await updateMachine(db, input.machineId, {
-        usage: { ...usage, reportedByTool: report.reportedUsage, reportedCostUsd: report.reportedCostUsd },
-      });
-      return {
-        exitCode: result.exitCode,
-        stopReason: result.stopReason,
-        outputTail: result.outputTail,
-        lastCheckpointId,
-        checkpoints,
-        usage,
-        apiCost: formatAmount(apiSpent, currency),
-        ...(result.interrupted ? { interrupted: true } : {}),
-        ...(result.resourceLimit ? { resourceLimit: true as const } : {}),
-      };
     },
   };
 

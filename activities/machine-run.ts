@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
@@ -58,6 +59,45 @@ export interface RunCommandResult {
   interrupted?: boolean;
   /** Stopped at a resource limit of its profile (`stopReason` names it): the machine fails. */
   resourceLimit?: true;
+  /** Its worker is shutting down: the machine re-provisions on another worker and runs the command again (see `recordHandover`). */
+  handedOver?: true;
+}
+
+/**
+ * The `machine.handed_over` event: the worker running the machine is shutting down, so the
+ * machine goes on elsewhere from `checkpointId` instead of ending. Recorded by that worker.
+ */
+export async function recordHandover(
+  { db, temporal, log }: Pick<ActivityDeps, 'db' | 'temporal' | 'log'>,
+  input: { machineId: string; projectId: string; type: string; restart: 'command' | 'agent' } & ({ checkpointId: string } | { commit: string }),
+): Promise<void> {
+  const info = Context.current().info;
+  await appendAudit(db, {
+    actor: 'system',
+    action: 'machine.handed_over',
+    subjectType: 'machine',
+    subjectId: input.machineId,
+    projectId: input.projectId,
+    details: {
+      reason: 'worker shutting down',
+      worker: `${process.pid}@${os.hostname()}`,
+      ...('checkpointId' in input ? { resumeFrom: input.checkpointId } : { resumeFromCommit: input.commit }),
+      // A shell command starts over from the checkpoint; an agent continues from it with a note.
+      restart: input.restart,
+      type: input.type,
+    },
+    // One per activity (the run of one segment): a retry of the same report adds nothing.
+    idempotencyKey: `machine:${input.machineId}:handed-over:${info.workflowExecution?.runId ?? '-'}:${info.activityId}`,
+  });
+  // The workflow's next task would go to this worker's sticky queue, which nobody polls any more,
+  // and wait out its schedule-to-start timeout; cleared, it goes to the shared queue at once.
+  if (info.workflowExecution) {
+    await temporal.workflowService
+      .resetStickyTaskQueue({ namespace: info.namespace, execution: { workflowId: info.workflowExecution.workflowId, runId: info.workflowExecution.runId } })
+      .catch((err: Error) =>
+        log.warn({ machineId: input.machineId, err: err.message }, 'could not release the sticky queue; the next worker waits for its timeout'),
+      );
+  }
 }
 
 export interface ProvisionedSandbox {
@@ -163,7 +203,7 @@ export async function checkpointWorkspace(
 const MAX_SKIPPED_RECORDED = 100;
 
 /** Activities of one machine's life: every one is idempotent on the machine id it is given. */
-export function createMachineRunActivities({ db, config, log, providers, fx: givenFx }: ActivityDeps) {
+export function createMachineRunActivities({ db, config, log, providers, temporal, fx: givenFx }: ActivityDeps) {
   const fx = givenFx ?? createFxService({ config, db, log });
   async function projectOf(projectId: string): Promise<Project> {
     const project = await getProject(db, projectId);
@@ -527,6 +567,15 @@ export function createMachineRunActivities({ db, config, log, providers, fx: giv
         await sink.close();
       }
       log.debug({ machineId: input.machineId, provider: instance.provider, exitCode: result.exitCode, stopReason: result.stopReason }, 'command ended');
+      if (result.handedOver) {
+        // The command starts over on the next worker from the clean starting checkpoint, as after a crash.
+        await recordHandover(
+          { db, temporal, log },
+          { machineId: input.machineId, projectId: project.id, commit: input.baseCommit, type: 'shell', restart: 'command' },
+        );
+        log.info({ machineId: input.machineId }, 'worker shutting down: machine handed over');
+        return { exitCode: null, stopReason: null, outputTail: result.outputTail, handedOver: true };
+      }
       return {
         exitCode: result.exitCode,
         stopReason: result.stopReason,

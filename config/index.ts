@@ -66,6 +66,8 @@ const envSchema = z
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     /** Seconds without a heartbeat before a machine's activity is considered lost and retried. */
     AUTOVIBE_HEARTBEAT_TIMEOUT_S: z.coerce.number().int().positive().default(20),
+    /** Seconds a stopping worker (SIGTERM/SIGINT) has to hand its running machines over before it gives up and exits. */
+    AUTOVIBE_SHUTDOWN_GRACE_S: z.coerce.number().int().positive().max(3600).default(60),
     /** Bytes of output kept per machine in the database (GET /v1/machines/:id/logs); the rest is dropped with a marker. */
     AUTOVIBE_MACHINE_LOG_BYTES: z.coerce
       .number()
@@ -194,6 +196,8 @@ export interface Config {
   /** Check every 2xx JSON answer against its route's declared response schema. */
   validateResponses: boolean;
   heartbeatTimeoutSeconds: number;
+  /** Seconds a stopping worker has to hand its running machines over (then it exits regardless). */
+  shutdownGraceSeconds: number;
   /** Bytes of output kept per machine in the database. */
   machineLogBytes: number;
   /** Bare git repositories, one per project. */
@@ -267,6 +271,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     logLevel: e.LOG_LEVEL,
     validateResponses: e.AUTOVIBE_VALIDATE_RESPONSES === '1',
     heartbeatTimeoutSeconds: e.AUTOVIBE_HEARTBEAT_TIMEOUT_S,
+    shutdownGraceSeconds: e.AUTOVIBE_SHUTDOWN_GRACE_S,
     machineLogBytes: e.AUTOVIBE_MACHINE_LOG_BYTES,
     projectsDir: path.join(home, 'projects'),
     workspacesDir: path.join(home, 'workspaces'),

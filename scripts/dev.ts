@@ -22,7 +22,9 @@ async function main() {
   const shutdown = (signal: string) => {
     if (stopping) return;
     stopping = true;
-    process.stdout.write(`\n${signal}: shutting down...\n`);
+    process.stdout.write(
+      `\n${signal}: shutting down (running machines are checkpointed and handed over: they go on at the next start or on another worker)...\n`,
+    );
     platform
       .stop()
       .then(() => process.exit(0))

@@ -27,9 +27,16 @@ async function main() {
   await ensureSnapshotSchedules(schedulesClient, config);
   await clientConnection.close();
   log.info({ taskQueue: config.taskQueue, address: config.temporalAddress }, 'worker started');
+  // The Temporal runtime turns SIGTERM/SIGINT into worker.shutdown(): no new tasks, and each running
+  // machine is handed over to another worker (see createWorker); run() resolves once drained.
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    process.once(signal, () => log.info({ signal, graceSeconds: config.shutdownGraceSeconds }, 'worker stopping: handing running machines over'));
+  }
   await worker.run();
   await connection.close();
   await db.destroy();
+  log.info('worker stopped');
+  process.exit(0);
 }
 
 main().catch((err) => {

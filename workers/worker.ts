@@ -65,6 +65,11 @@ export async function createWorker(opts: WorkerOptions): Promise<Worker> {
       temporal: new Client({ connection: opts.connection, namespace: opts.config.temporalNamespace }),
     }),
     maxConcurrentActivityTaskExecutions: 100,
+    // On shutdown (SIGTERM/SIGINT, Worker.shutdown()) running activities are told at once: a machine's
+    // run hands the machine over (activities/machines/supervise.ts), then the worker drains; past the
+    // grace period it gives up and run() throws, and the process exits.
+    shutdownGraceTime: 0,
+    shutdownForceTime: opts.config.shutdownGraceSeconds * 1000,
     interceptors: { activity: [countActivityFailures] },
   });
 }

@@ -81,6 +81,10 @@ const RESOURCE_LIMIT_FAILS = 'resource-limit-fails';
 /** How many times a machine whose instance vanished is re-provisioned before it fails. */
 export const MAX_INTERRUPTIONS = 3;
 const RESUME_NOTE = 'You were paused at a limit and have been given more; continue the task from the current state of the workspace.';
+/** A worker shutting down (a deploy) hands its running machine over: re-provisioned elsewhere, not ended (absent from older histories). */
+const WORKER_HANDOVER = 'worker-handover';
+const HANDOVER_NOTE =
+  'Your run was stopped because the computer it ran on was shutting down, and was moved to another one; continue the task from the current state of the workspace.';
 
 export const reservationUpdate = defineUpdate<ReservationOutcome>('reservation');
 export const terminateSignal = defineSignal<[{ by: string }]>('terminate');
@@ -186,6 +190,8 @@ export async function machineRun(input: MachineRunInput): Promise<MachineRunResu
   let interruptions = 0;
   /** Run time already used by segments that were interrupted: the limits hold across them. */
   let carriedMs = 0;
+  /** What an agent is told when its run starts again (after a pause, or after a handover). */
+  let resumeNote = RESUME_NOTE;
 
   const checkpoint = async (kind: 'final' | 'manual' | 'pause', trigger: string) => {
     const { checkpointId } = await quick.createCheckpoint({
@@ -242,41 +248,48 @@ export async function machineRun(input: MachineRunInput): Promise<MachineRunResu
       runScope = new CancellationScope();
       let runDone = false;
       let interrupted = false;
-      const run: Promise<{ exitCode: number | null; stopReason: string | null; outputTail: string; interrupted?: boolean; resourceLimit?: true }> =
-        runScope.run(async () => {
-          if (input.type === 'shell') {
-            return runCommand({
-              machineId: input.machineId,
-              projectId: input.projectId,
-              command: input.command,
-              baseCommit: sandbox.commit,
-              deadline,
-              deadlineReason,
-              ...(input.provider ? { instance: sandbox.instance } : {}),
-            });
-          }
-          const agent = await runAgent({
+      let handedOver = false;
+      const run: Promise<{
+        exitCode: number | null;
+        stopReason: string | null;
+        outputTail: string;
+        interrupted?: boolean;
+        resourceLimit?: true;
+        handedOver?: true;
+      }> = runScope.run(async () => {
+        if (input.type === 'shell') {
+          return runCommand({
             machineId: input.machineId,
             projectId: input.projectId,
-            type: input.type,
-            prompt: segment === 0 ? prompt : `${prompt}\n\n${RESUME_NOTE}`,
-            model: input.model ?? null,
-            parentCheckpointId: lastCheckpoint,
+            command: input.command,
+            baseCommit: sandbox.commit,
             deadline,
             deadlineReason,
-            computeStartedAt: startedAt + pausedMs,
-            segment,
-            moneyLimit: formatAmount(reservedAmount, currency),
-            apiCallLimit: limits.apiCalls ?? null,
-            hourlyPrice,
-            checkpointEveryMinutes: input.checkpointEveryMinutes ?? 10,
             ...(input.provider ? { instance: sandbox.instance } : {}),
           });
-          // Turn checkpoints were taken during the run; the final one follows them.
-          state.checkpoints.push(...agent.checkpoints);
-          lastCheckpoint = agent.lastCheckpointId;
-          return agent;
+        }
+        const agent = await runAgent({
+          machineId: input.machineId,
+          projectId: input.projectId,
+          type: input.type,
+          prompt: segment === 0 ? prompt : `${prompt}\n\n${resumeNote}`,
+          model: input.model ?? null,
+          parentCheckpointId: lastCheckpoint,
+          deadline,
+          deadlineReason,
+          computeStartedAt: startedAt + pausedMs,
+          segment,
+          moneyLimit: formatAmount(reservedAmount, currency),
+          apiCallLimit: limits.apiCalls ?? null,
+          hourlyPrice,
+          checkpointEveryMinutes: input.checkpointEveryMinutes ?? 10,
+          ...(input.provider ? { instance: sandbox.instance } : {}),
         });
+        // Turn checkpoints were taken during the run; the final one follows them.
+        state.checkpoints.push(...agent.checkpoints);
+        lastCheckpoint = agent.lastCheckpointId;
+        return agent;
+      });
       // Checkpoints on request while the command runs; each is taken of the live workspace.
       const onRequest = (async () => {
         let handled = 0;
@@ -290,6 +303,7 @@ export async function machineRun(input: MachineRunInput): Promise<MachineRunResu
       try {
         const result = await run;
         interrupted = result.interrupted === true;
+        handedOver = result.handedOver === true;
         exitCode = result.exitCode;
         state.stopReason = result.stopReason;
         if (result.resourceLimit && result.stopReason && patched(RESOURCE_LIMIT_FAILS)) {
@@ -309,6 +323,26 @@ export async function machineRun(input: MachineRunInput): Promise<MachineRunResu
         runDone = true;
         await onRequest;
       }
+      if (handedOver && !terminateRequested && patched(WORKER_HANDOVER)) {
+        // Its worker is shutting down and stopped the run (after checkpointing an agent's workspace;
+        // recorded as machine.handed_over): go on from the latest checkpoint on another worker, same
+        // reservation, same limits. Not an interruption: deploys do not use up the re-provisions.
+        carriedMs += Date.now() - segmentStart;
+        resumeNote = HANDOVER_NOTE;
+        await quick.terminateSandbox({ machineId: input.machineId, projectId: input.projectId, ...(instance ? { instance } : {}) });
+        provisioned = false;
+        status = 'completed';
+        exitCode = null;
+        error = null;
+        state.stopReason = null;
+        continue;
+      }
+      if (handedOver && terminateRequested) {
+        error = null;
+        status = 'terminated';
+        state.stopReason = STOP_REASONS.terminated;
+      }
+      resumeNote = RESUME_NOTE;
       if (interrupted && !terminateRequested && interruptions < MAX_INTERRUPTIONS && patched('reprovision-on-interruption')) {
         // The instance vanished (spot reclaim, removed from outside): go on from the latest checkpoint.
         interruptions += 1;

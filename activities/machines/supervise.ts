@@ -14,9 +14,25 @@ export interface SupervisedResult {
   resourceLimit?: true;
   outputTail: string;
   stdout: string;
+  /**
+   * The worker is shutting down (a deploy): the command was stopped so the machine can go on
+   * elsewhere from a checkpoint, instead of the activity failing as cancelled.
+   */
+  handedOver?: true;
 }
 
 const OUTPUT_TAIL_BYTES = 4096;
+
+/**
+ * Whether the activity was cancelled because its worker is shutting down (SIGTERM/SIGINT or
+ * `Worker.shutdown()`), not because the workflow asked or the server timed it out.
+ */
+export function cancelledByWorkerShutdown(ctx: Context): boolean {
+  if (!ctx.cancellationSignal.aborted) return false;
+  if (ctx.cancellationDetails?.workerShutdown) return true;
+  const reason: unknown = ctx.cancellationSignal.reason;
+  return reason instanceof CancelledFailure && reason.message === 'WORKER_SHUTDOWN';
+}
 
 /**
  * Runs a sandbox to its end under the activity's eye: its output goes to the machine's log,
@@ -72,8 +88,13 @@ export async function superviseSandbox(
   }, 1000);
   const onCancel = () => sandbox.kill();
   ctx.cancellationSignal.addEventListener('abort', onCancel);
+  // Cancelled before the sandbox started (e.g. the worker began shutting down meanwhile): no event comes.
+  if (ctx.cancellationSignal.aborted) onCancel();
   try {
     const code = await exited;
+    if (cancelledByWorkerShutdown(ctx)) {
+      return { exitCode: null, stopReason: null, outputTail: tail.toString('utf8'), stdout: Buffer.concat(stdoutChunks).toString('utf8'), handedOver: true };
+    }
     if (ctx.cancellationSignal.aborted) throw new CancelledFailure('machine run cancelled');
     const requested = stopReason ?? opts.stopRequested?.() ?? null;
     return {
@@ -141,6 +162,16 @@ export async function superviseExec(
         tail = Buffer.concat([tail, chunk]).subarray(-OUTPUT_TAIL_BYTES);
       },
     });
+    if (cancelledByWorkerShutdown(ctx)) {
+      return {
+        exitCode: null,
+        stopReason: null,
+        outputTail: tail.toString('utf8'),
+        stdout: Buffer.concat(stdoutChunks).toString('utf8'),
+        interrupted: false,
+        handedOver: true,
+      };
+    }
     if (ctx.cancellationSignal.aborted) throw new CancelledFailure('machine run cancelled');
     const stopReason =
       result.stopReason === 'limit'

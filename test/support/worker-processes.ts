@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import os from 'node:os';
 import type { TestPlatform } from './platform.js';
 
 /** Resolves when the process has exited (at once if it already has). */
@@ -30,7 +31,33 @@ export class WorkerProcesses {
     return child;
   }
 
+  /** The Temporal identity the worker polls with (the SDK's default, `pid@host`): whose history events are whose. */
+  static identity(child: ChildProcess): string {
+    return `${child.pid}@${os.hostname()}`;
+  }
+
+  /**
+   * Stops a worker the way a deploy does (SIGTERM) and waits for it to exit, at most `withinMs`:
+   * resolves with how it exited, or rejects naming the limit.
+   */
+  async stop(child: ChildProcess, withinMs: number): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+    child.kill('SIGTERM');
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([
+        exited(child),
+        new Promise((_, reject) => {
+          timer = setTimeout(() => reject(new Error(`the worker did not exit within ${withinMs} ms of SIGTERM`)), withinMs);
+        }),
+      ]);
+    } finally {
+      clearTimeout(timer);
+    }
+    return { code: child.exitCode, signal: child.signalCode };
+  }
+
   async kill(child: ChildProcess): Promise<void> {
+    if (child.exitCode !== null || child.signalCode !== null) return;
     child.kill('SIGKILL');
     await exited(child);
   }
