@@ -11,7 +11,7 @@ import {
   uuid4,
 } from '@temporalio/workflow';
 import { setStatusAttribute } from './visibility.js';
-import type { Activities, ReservationOutcome } from '../activities/index.js';
+import type { Activities, ReservationOutcome, RunCommandResult } from '../activities/index.js';
 import { hasInputs, type ResolvedInputs } from '../domain/artifacts.js';
 import { affordableMs, formatAmount, fromNumeric, parseAmount } from '../domain/money.js';
 import { PROFILES, STOP_REASONS, type MachineStatus, type MachineType, type ProfileId, type ProviderId } from '../domain/machines.js';
@@ -249,14 +249,7 @@ export async function machineRun(input: MachineRunInput): Promise<MachineRunResu
       let runDone = false;
       let interrupted = false;
       let handedOver = false;
-      const run: Promise<{
-        exitCode: number | null;
-        stopReason: string | null;
-        outputTail: string;
-        interrupted?: boolean;
-        resourceLimit?: true;
-        handedOver?: true;
-      }> = runScope.run(async () => {
+      const run: Promise<RunCommandResult> = runScope.run(async () => {
         if (input.type === 'shell') {
           return runCommand({
             machineId: input.machineId,
