@@ -37,7 +37,7 @@ import { idFromIdempotencyKey } from '../../store/ids.js';
 import { createdKey, decodeCursor, pageOf, pageQuery, seqKey } from '../pagination.js';
 import { createObjectiveBody, linkObjectiveBody, subtasksDoneBody, updateObjectiveBody } from '../../services/schemas.js';
 import { loadProject, parseAmountField } from './projects.js';
-import { nudgeCoordinator, requireKnownResources } from './scheduling.js';
+import { nudgeCoordinator, requireKnownResources } from '../../services/scheduling.js';
 import { coordinatorWorkflowId } from '../../domain/scheduling.js';
 import { machineMoneyLimit } from '../../services/money-limits.js';
 

@@ -20,7 +20,7 @@ import { machineTypeAvailability } from '../../services/machine-types.js';
 import { createPipelineBody } from '../../services/schemas.js';
 import { machineMoneyLimit } from '../../services/money-limits.js';
 import { loadProject, parseAmountField } from './projects.js';
-import { requireKnownResources } from './scheduling.js';
+import { requireKnownResources } from '../../services/scheduling.js';
 
 function present(p: Pipeline) {
   return {
