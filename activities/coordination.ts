@@ -1,6 +1,6 @@
-import { runVisibility } from '../domain/search-attributes.js';
 import { ApplicationFailure } from '@temporalio/common';
-import { coordinatorWorkflowId, type ResourceRequest } from '../domain/scheduling.js';
+import type { ResourceRequest } from '../domain/scheduling.js';
+import { signalCoordinator } from '../services/scheduling.js';
 import { budgetStatus, findBudget } from '../store/budgets.js';
 import { getProject } from '../store/projects.js';
 import type { ActivityDeps } from './deps.js';
@@ -10,25 +10,15 @@ import type { ActivityDeps } from './deps.js';
  * signal-with-start, so the coordinator starts on first use and a retried request changes
  * nothing (the coordinator deduplicates by request id and resource).
  */
-export function createCoordinationActivities({ db, config, temporal }: ActivityDeps) {
-  async function signalCoordinator(projectId: string, signal: string, arg: unknown): Promise<void> {
-    await temporal.workflow.signalWithStart('project', {
-      workflowId: coordinatorWorkflowId(projectId),
-      taskQueue: config.taskQueue,
-      ...runVisibility('project coordinator', { project: projectId }, { searchAttributes: config.searchAttributes }),
-      args: [{ projectId }],
-      signal,
-      signalArgs: [arg],
-    });
-  }
-
+export function createCoordinationActivities(deps: ActivityDeps) {
+  const { db } = deps;
   return {
     async requestResource(input: { projectId: string; request: Omit<ResourceRequest, 'seq'> }): Promise<void> {
-      await signalCoordinator(input.projectId, 'acquire', input.request);
+      await signalCoordinator(deps, input.projectId, 'acquire', input.request);
     },
 
     async releaseResources(input: { projectId: string; requestId: string }): Promise<void> {
-      await signalCoordinator(input.projectId, 'release', { requestId: input.requestId });
+      await signalCoordinator(deps, input.projectId, 'release', { requestId: input.requestId });
     },
 
     /**

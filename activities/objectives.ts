@@ -8,6 +8,8 @@ import { getCheckpoint } from '../store/checkpoints.js';
 import { checkoutWorkspace, readFileAt, removeWorkspace } from '../store/git.js';
 import { insertMachine, type MachineLimits } from '../store/machines.js';
 import {
+  dependentWorkflowIds,
+  finalCheckpointOfObjective,
   getObjective,
   listObjectives,
   markSubtasksDone,
@@ -184,23 +186,15 @@ export function createObjectiveActivities({ db, config }: ActivityDeps) {
     async objectiveEndCheckpoints(input: { ids: string[] }): Promise<string[]> {
       const out: string[] = [];
       for (const id of input.ids) {
-        const row = await db('checkpoints as c')
-          .join('machines as m', 'm.id', 'c.machine_id')
-          .where({ 'm.objective_id': id, 'c.kind': 'final' })
-          .orderBy('c.created_at', 'desc')
-          .first('c.id');
-        if (row) out.push(row.id);
+        const checkpointId = await finalCheckpointOfObjective(db, id);
+        if (checkpointId) out.push(checkpointId);
       }
       return out;
     },
 
     /** Workflow ids of the objectives that wait on this one. */
     async dependentWorkflowIds(input: { objectiveId: string }): Promise<string[]> {
-      const rows = await db('objective_links as l')
-        .join('objectives as o', 'o.id', 'l.objective_id')
-        .where({ 'l.depends_on_id': input.objectiveId })
-        .select('o.workflow_id');
-      return rows.map((r) => r.workflow_id);
+      return dependentWorkflowIds(db, input.objectiveId);
     },
   };
 }

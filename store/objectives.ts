@@ -150,6 +150,27 @@ export async function machineIdsOfObjective(db: Db, id: string): Promise<string[
   return (await db('machines').where({ objective_id: id }).orderBy('created_at').select('id')).map((r) => r.id);
 }
 
+/** Makes the objective wait on another one too (a link the workflow is about to accept). */
+export async function insertObjectiveLink(db: Db | Knex.Transaction, objectiveId: string, dependsOnId: string): Promise<void> {
+  await db('objective_links').insert({ objective_id: objectiveId, depends_on_id: dependsOnId });
+}
+
+/** The final checkpoint of the objective's last machine, or null when it has none. */
+export async function finalCheckpointOfObjective(db: Db, id: string): Promise<string | null> {
+  const row = await db('checkpoints as c')
+    .join('machines as m', 'm.id', 'c.machine_id')
+    .where({ 'm.objective_id': id, 'c.kind': 'final' })
+    .orderBy('c.created_at', 'desc')
+    .first('c.id');
+  return row?.id ?? null;
+}
+
+/** Workflow ids of the objectives that wait on this one. */
+export async function dependentWorkflowIds(db: Db, id: string): Promise<string[]> {
+  const rows = await db('objective_links as l').join('objectives as o', 'o.id', 'l.objective_id').where({ 'l.depends_on_id': id }).select('o.workflow_id');
+  return rows.map((r) => r.workflow_id);
+}
+
 export interface ObjectiveUpdate {
   title?: string;
   priority?: number;
