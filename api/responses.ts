@@ -205,7 +205,16 @@ export const machineTypes = page(
     dailyBudget: money.nullable(),
   }),
 );
-export const artifact = z.strictObject({ machineId: id, name: z.string(), size: count, sha256: z.string(), checkpointId: id.nullable(), createdAt: time });
+export const artifact = z.strictObject({
+  machineId: id,
+  name: z.string(),
+  size: count,
+  sha256: z.string(),
+  checkpointId: id.nullable(),
+  createdAt: time,
+  /** Why the content was not kept (over the size cap); absent when it was. */
+  notStored: z.string().optional(),
+});
 /** `{ id, status }` of work a request changed: what it is now, or what it is becoming. */
 export const statusOf = <S extends z.ZodType>(status: S) => z.strictObject({ id, status });
 
