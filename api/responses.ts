@@ -327,6 +327,18 @@ export const pipeline = z.strictObject({
   ),
 });
 
+/** One alert (GET /v1/alerts; the same as the `alert.*` event's data). */
+export const alert = z.strictObject({
+  id: z.string().regex(/^\d+$/),
+  at: time,
+  kind: z.enum(['budget_threshold', 'machine_paused', 'payment_failed', 'provider_unavailable']),
+  severity: z.enum(['info', 'warning', 'critical']),
+  projectId: id.nullable(),
+  subjectId: id,
+  message: z.string(),
+  data: details,
+});
+
 export const audit = z.strictObject({
   items: z.array(
     z.strictObject({
