@@ -1,4 +1,3 @@
-import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { Context } from '@temporalio/activity';
@@ -10,7 +9,8 @@ import { STOP_REASONS } from '../domain/machines.js';
 import { formatAmount, fromNumeric, parseAmount, runtimeCost } from '../domain/money.js';
 import { convert, FxUnavailableError, type Rate } from '../domain/fx.js';
 import { createFxService } from '../fx/service.js';
-import { putArtifact } from '../store/artifacts.js';
+import { artifactContent, saveArtifact } from '../store/artifacts.js';
+import { CONVERSATION_ARTIFACT } from '../domain/artifacts.js';
 import { idFromName } from '../store/ids.js';
 import { appendAudit } from '../store/audit.js';
 import { costTotals, recordCost } from '../store/costs.js';
@@ -146,7 +146,13 @@ export function createAgentRunActivities({ db, config, log, fx: givenFx, provide
         fs.mkdirSync(path.dirname(path.join(homeDir, rel)), { recursive: true });
         fs.writeFileSync(path.join(homeDir, rel), content);
       }
-      const conversationFile = path.join(artifactDir, 'conversation.jsonl');
+      // The working copy of the history; the database holds the artifact. A run after an extension
+      // may be on another worker: it goes on from the stored history, not an empty file.
+      const conversationFile = path.join(artifactDir, CONVERSATION_ARTIFACT);
+      if (!fs.existsSync(conversationFile)) {
+        const stored = await artifactContent(db, input.machineId, CONVERSATION_ARTIFACT);
+        if (stored?.ok) fs.writeFileSync(conversationFile, stored.content);
+      }
       // The CLI's output and a line per model call (its tool calls) go to the machine's log as they happen.
       const sink = await openLogSink(db, log, { machineId: input.machineId, limitBytes: config.machineLogBytes });
 
@@ -356,21 +362,20 @@ export function createAgentRunActivities({ db, config, log, fx: givenFx, provide
         }
 
         const report = adapter.parseOutput(result.stdout);
-        fs.writeFileSync(path.join(artifactDir, 'tool-output.txt'), result.stdout);
-        fs.writeFileSync(path.join(artifactDir, 'tool-report.json'), JSON.stringify(report, null, 2));
-        for (const name of ['conversation.jsonl', 'tool-output.txt', 'tool-report.json']) {
-          const file = path.join(artifactDir, name);
-          if (!fs.existsSync(file)) continue;
-          const bytes = fs.readFileSync(file);
-          await putArtifact(db, {
-            machineId: input.machineId,
-            name,
-            path: file,
-            size: bytes.length,
-            sha256: crypto.createHash('sha256').update(bytes).digest('hex'),
+        const outputs: Array<[string, Uint8Array | null]> = [
+          [CONVERSATION_ARTIFACT, fs.existsSync(conversationFile) ? fs.readFileSync(conversationFile) : null],
+          ['tool-output.txt', Buffer.from(result.stdout)],
+          ['tool-report.json', Buffer.from(JSON.stringify(report, null, 2))],
+        ];
+        for (const [name, content] of outputs) {
+          if (!content) continue;
+          const saved = await saveArtifact(
+            db,
             // The conversation leads to this checkpoint: the last one taken during the run.
-            checkpointId: lastCheckpointId === input.parentCheckpointId ? null : lastCheckpointId,
-          });
+            { machineId: input.machineId, name, content, checkpointId: lastCheckpointId === input.parentCheckpointId ? null : lastCheckpointId },
+            config.artifactMaxBytes,
+          );
+          if (saved.notStored) log.warn({ machineId: input.machineId, artifact: name, reason: saved.notStored }, 'artifact not stored');
         }
         await updateMachine(db, input.machineId, {
           usage: { ...usage, reportedByTool: report.reportedUsage, reportedCostUsd: report.reportedCostUsd },

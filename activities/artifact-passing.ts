@@ -1,11 +1,8 @@
-import crypto from 'node:crypto';
-import fs from 'node:fs/promises';
-import path from 'node:path';
 import { ApplicationFailure } from '@temporalio/common';
 import { inputsNote, workspacePathProblem, type ResolvedInputs } from '../domain/artifacts.js';
 import { InputError } from '../domain/errors.js';
 import { resolveInputEntries } from '../store/artifact-inputs.js';
-import { putArtifact } from '../store/artifacts.js';
+import { artifactContent, saveArtifact } from '../store/artifacts.js';
 import { appendAudit } from '../store/audit.js';
 import { getCheckpoint, insertCheckpoint } from '../store/checkpoints.js';
 import { GitError, commitWithBlobs, pinCheckpoint, readFileAt, writeBlob } from '../store/git.js';
@@ -54,8 +51,14 @@ export function createArtifactPassingActivities({ db, config }: ActivityDeps) {
       }
       const blobs = [];
       for (const e of entries) {
-        const blob = 'blob' in e ? e.blob : { oid: await writeBlob(project.repoPath, await fs.readFile(e.artifact.path)), mode: '100644' };
-        blobs.push({ path: e.dest, ...blob });
+        if ('blob' in e) {
+          blobs.push({ path: e.dest, ...e.blob });
+          continue;
+        }
+        // Artifacts are read from the database: the worker that wrote one may be another host.
+        const content = await artifactContent(db, e.artifact.machineId, e.artifact.name);
+        if (!content?.ok) return { ok: false, error: `inputs refused: ${e.field}: ${content?.reason ?? `artifact ${e.artifact.name} is gone`}` };
+        blobs.push({ path: e.dest, oid: await writeBlob(project.repoPath, content.content), mode: '100644' });
       }
       let commit: string;
       try {
@@ -101,24 +104,15 @@ export function createArtifactPassingActivities({ db, config }: ActivityDeps) {
       if (!cp || cp.projectId !== project.id) throw ApplicationFailure.nonRetryable(`checkpoint ${input.checkpointId} not found`, 'NotFoundError');
       const stored: string[] = [];
       const missing: string[] = [];
-      const dir = path.join(config.artifactsDir, input.machineId, 'declared');
+      const tooLarge: string[] = [];
       for (const p of input.paths) {
         const bytes = workspacePathProblem(p) ? null : await readFileAt(project.repoPath, cp.commit, p);
         if (!bytes) {
           missing.push(p);
           continue;
         }
-        const file = path.join(dir, p);
-        await fs.mkdir(path.dirname(file), { recursive: true });
-        await fs.writeFile(file, bytes);
-        await putArtifact(db, {
-          machineId: input.machineId,
-          name: p,
-          path: file,
-          size: bytes.length,
-          sha256: crypto.createHash('sha256').update(bytes).digest('hex'),
-          checkpointId: cp.id,
-        });
+        const saved = await saveArtifact(db, { machineId: input.machineId, name: p, checkpointId: cp.id, content: bytes }, config.artifactMaxBytes);
+        if (saved.notStored) tooLarge.push(`${p}: ${saved.notStored}`);
         stored.push(p);
       }
       await appendAudit(db, {
@@ -127,7 +121,7 @@ export function createArtifactPassingActivities({ db, config }: ActivityDeps) {
         subjectType: 'machine',
         subjectId: input.machineId,
         projectId: project.id,
-        details: { checkpointId: cp.id, stored, missing },
+        details: { checkpointId: cp.id, stored, missing, ...(tooLarge.length ? { notStored: tooLarge } : {}) },
         idempotencyKey: `machine:${input.machineId}:artifacts:${cp.id}`,
       });
       return { stored, missing };

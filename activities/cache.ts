@@ -1,7 +1,7 @@
 import { ApplicationFailure } from '@temporalio/common';
 import type { CurrencyCode } from '../domain/money.js';
 import { formatAmount } from '../domain/money.js';
-import { listArtifacts, putArtifact } from '../store/artifacts.js';
+import { copyArtifacts } from '../store/artifacts.js';
 import { appendAudit } from '../store/audit.js';
 import { cacheKey, findCacheEntry, getCacheRecord, insertCacheRecord } from '../store/cache.js';
 import { getCheckpoint, insertCheckpoint } from '../store/checkpoints.js';
@@ -78,7 +78,6 @@ export function createCacheActivities({ db }: ActivityDeps) {
       const saved = Object.values(await costTotals(db, { machineId: entry.machineId })).reduce((a, b) => a + b, 0n);
       const trigger = `cache hit from machine ${entry.machineId}`;
       await pinCheckpoint(project.repoPath, input.checkpointId, entry.commit);
-      const artifacts = await listArtifacts(db, entry.machineId);
       const now = new Date();
       await db.transaction(async (trx) => {
         await insertCheckpoint(trx, {
@@ -110,7 +109,7 @@ export function createCacheActivities({ db }: ActivityDeps) {
           details: { cache: 'hit', sourceMachineId: entry.machineId, sourceCheckpointId: entry.checkpointId, saved: formatAmount(saved, currency) },
         });
         // Files the source machine handed on outside its checkpoint come with the result.
-        for (const a of artifacts) await putArtifact(trx, { ...a, machineId: input.machineId, checkpointId: input.checkpointId });
+        await copyArtifacts(trx, entry.machineId, input.machineId, input.checkpointId);
         await updateMachine(trx, input.machineId, { status: 'completed', exitCode: entry.exitCode ?? 0, instanceRef: null, startedAt: now, endedAt: now });
         const audit = { actor: 'system', subjectType: 'machine', subjectId: input.machineId, projectId: project.id };
         await appendAudit(trx, {

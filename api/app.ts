@@ -8,6 +8,7 @@ import { inputGuard } from './input-guard.js';
 import { createMetrics } from './metrics.js';
 import { idempotency } from './idempotency.js';
 import { openApiDocument } from './openapi.js';
+import { alertRoutes } from './routes/alerts.js';
 import { auditRoutes } from './routes/audit.js';
 import { checkpointRoutes } from './routes/checkpoints.js';
 import { machineRoutes } from './routes/machines.js';
@@ -36,6 +37,7 @@ function routeGroups(ctx: ApiContext, batch: BatchTarget = {}): RouteGroup[] {
     objectiveRoutes(ctx),
     pipelineRoutes(ctx),
     auditRoutes(ctx),
+    alertRoutes(ctx),
     schedulingRoutes(ctx),
     fxRoutes(ctx, ctx.fx ?? createFxService(ctx)),
     costCenterRoutes(ctx),

@@ -26,6 +26,7 @@ import {
 } from '../services/schemas.js';
 import { createKeyBody, patchKeyBody } from './routes/keys.js';
 import { batchRequest } from './routes/batch.js';
+import { alertsQuery } from './routes/alerts.js';
 import { pageQuery } from './pagination.js';
 import { routeTable } from './app.js';
 import type { ApiContext } from './context.js';
@@ -248,6 +249,12 @@ function document(
         put: op('A per-type daily budget', { parameters: [idParam(), idParam('type')], requestBody: body(putTypeBudgetBody) }),
       },
       '/audit': { get: op('The audit log', { parameters: query(auditQuery) }) },
+      '/alerts': {
+        get: op(
+          "Alerts of the caller's projects, newest first: a budget past a threshold of its limit, a machine paused for a decision, a failed payment, a provider gone unavailable (also alert.* events on /events)",
+          { parameters: query(alertsQuery) },
+        ),
+      },
       '/audit/verify': { get: op('Verifies the audit hash chain') },
       '/openapi.json': { get: op('This document') },
       '/providers': { get: op('Compute providers and whether each can run machines here (with the reason when not)') },
@@ -309,7 +316,7 @@ function document(
       },
       '/events': {
         get: op(
-          "The event feed (machine, objective, pipeline, payment, budget events) of the caller's projects: Server-Sent Events with Accept: text/event-stream (id = seq; resumes from Last-Event-ID or cursor), else one JSON page { items, nextCursor }",
+          "The event feed (machine, objective, pipeline, payment, budget and alert events) of the caller's projects: Server-Sent Events with Accept: text/event-stream (id = seq; resumes from Last-Event-ID or cursor), else one JSON page { items, nextCursor }",
           {
             parameters: [
               q('projectId', 'Only this project'),

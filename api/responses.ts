@@ -205,7 +205,16 @@ export const machineTypes = page(
     dailyBudget: money.nullable(),
   }),
 );
-export const artifact = z.strictObject({ machineId: id, name: z.string(), size: count, sha256: z.string(), checkpointId: id.nullable(), createdAt: time });
+export const artifact = z.strictObject({
+  machineId: id,
+  name: z.string(),
+  size: count,
+  sha256: z.string(),
+  checkpointId: id.nullable(),
+  createdAt: time,
+  /** Why the content was not kept (over the size cap); absent when it was. */
+  notStored: z.string().optional(),
+});
 /** `{ id, status }` of work a request changed: what it is now, or what it is becoming. */
 export const statusOf = <S extends z.ZodType>(status: S) => z.strictObject({ id, status });
 
@@ -316,6 +325,18 @@ export const pipeline = z.strictObject({
       endedAt: time.nullable(),
     }),
   ),
+});
+
+/** One alert (GET /v1/alerts; the same as the `alert.*` event's data). */
+export const alert = z.strictObject({
+  id: z.string().regex(/^\d+$/),
+  at: time,
+  kind: z.enum(['budget_threshold', 'machine_paused', 'payment_failed', 'provider_unavailable']),
+  severity: z.enum(['info', 'warning', 'critical']),
+  projectId: id.nullable(),
+  subjectId: id,
+  message: z.string(),
+  data: details,
 });
 
 export const audit = z.strictObject({

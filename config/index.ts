@@ -74,6 +74,13 @@ const envSchema = z
       .int()
       .min(1024)
       .default(8 * 1024 * 1024),
+    /** The most one artifact (conversation, tool output, declared file) keeps in the database; larger ones are recorded without content. */
+    AUTOVIBE_ARTIFACT_MAX_BYTES: z.coerce
+      .number()
+      .int()
+      .min(1024)
+      .max(512 * 1024 * 1024)
+      .default(64 * 1024 * 1024),
     /** Where scripts/install-agent-clis put the agent CLIs (mounted read-only into sandboxes). */
     AUTOVIBE_TOOLS_DIR: z.string().default(path.resolve('.autovibe/tools')),
     /** Image the `container` provider runs machines in (built locally; no registry pulls). */
@@ -200,6 +207,8 @@ export interface Config {
   shutdownGraceSeconds: number;
   /** Bytes of output kept per machine in the database. */
   machineLogBytes: number;
+  /** The most one artifact keeps in the database. */
+  artifactMaxBytes: number;
   /** Bare git repositories, one per project. */
   projectsDir: string;
   /** Live machine workspaces (git worktrees), removed when the machine ends. */
@@ -273,6 +282,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     heartbeatTimeoutSeconds: e.AUTOVIBE_HEARTBEAT_TIMEOUT_S,
     shutdownGraceSeconds: e.AUTOVIBE_SHUTDOWN_GRACE_S,
     machineLogBytes: e.AUTOVIBE_MACHINE_LOG_BYTES,
+    artifactMaxBytes: e.AUTOVIBE_ARTIFACT_MAX_BYTES,
     projectsDir: path.join(home, 'projects'),
     workspacesDir: path.join(home, 'workspaces'),
     machinesDir: path.join(home, 'machines'),

@@ -15,6 +15,8 @@ import * as m014 from './20261206_014_tenancy.js';
 import * as m015 from './20261206_015_idempotency_reservations.js';
 import * as m031 from './20261206_031_crypto_invoice_matching.js';
 import * as m040 from './20261206_040_watching.js';
+import * as m051 from './20261206_051_artifact_store.js';
+import * as m052 from './20261206_052_alerts.js';
 
 interface Migration {
   up(db: Knex): Promise<void>;
@@ -39,6 +41,8 @@ const MIGRATIONS: Array<[string, Migration]> = [
   ['20261206_015_idempotency_reservations', m015],
   ['20261206_031_crypto_invoice_matching', m031],
   ['20261206_040_watching', m040],
+  ['20261206_051_artifact_store', m051],
+  ['20261206_052_alerts', m052],
 ];
 
 export const migrationSource: Knex.MigrationSource<[string, Migration]> = {

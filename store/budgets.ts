@@ -1,10 +1,11 @@
 import crypto from 'node:crypto';
 import type { Knex } from 'knex';
 import { type BudgetPeriod, windowStart, windowEnd } from '../domain/budget.js';
-import { NotFoundError } from '../domain/errors.js';
+import { InputError, NotFoundError } from '../domain/errors.js';
 import { type CurrencyCode, formatAmount, fromNumeric, minUnits, toNumeric } from '../domain/money.js';
 import type { Db } from './db.js';
-import { appendEvent, inTransaction } from './events.js';
+import { recordAlerts, type NewAlert } from './alerts.js';
+import { appendEvent, appendEvents, inTransaction } from './events.js';
 
 /**
  * The budget ledger. A spend is first reserved with one conditional UPDATE per budget
@@ -19,6 +20,56 @@ export interface Budget {
   period: BudgetPeriod;
   limit: bigint;
   currency: CurrencyCode;
+  /** Percentages of the limit at which an `alert.budget_threshold` is raised, once per window each. */
+  alertPercents: number[];
+}
+
+export const DEFAULT_ALERT_PERCENTS = [50, 80, 100] as const;
+
+/** Why `percents` are not alert thresholds, or null when they are: whole percentages 1..100, each once. */
+export function alertPercentsProblem(percents: readonly number[]): string | null {
+  if (percents.length > 10) return 'at most 10 thresholds';
+  if (percents.some((p) => !Number.isInteger(p) || p < 1 || p > 100)) return 'each threshold is a whole percentage from 1 to 100';
+  if (new Set(percents).size !== percents.length) return 'each threshold once';
+  return null;
+}
+
+/** The project a budget belongs to: a project's own and per-type (`<project>:<type>`) budgets are the project's; cost centers' the deployment's (null). */
+export function budgetProjectId(scopeType: string, scopeId: string): string | null {
+  return scopeType === 'project' ? scopeId : scopeType === 'machine-type' ? scopeId.split(':')[0]! : null;
+}
+
+/**
+ * The threshold alerts of a budget whose window now holds `spent + reserved` (what reservations are
+ * checked against): one per threshold reached, keyed by budget, window and threshold, so each is
+ * raised once per budget period however many spends reach it, concurrent or not.
+ */
+function thresholdAlerts(b: Record<string, any>, start: Date, spent: bigint, reserved: bigint): NewAlert[] {
+  const limit = fromNumeric(b.limit_amount);
+  if (limit <= 0n) return [];
+  const used = spent + reserved;
+  const currency = b.currency as CurrencyCode;
+  return (b.alert_percents as number[])
+    .filter((pct) => used * 100n >= limit * BigInt(pct))
+    .map((pct) => ({
+      kind: 'budget_threshold' as const,
+      severity: pct >= 100 ? ('critical' as const) : pct >= 80 ? ('warning' as const) : ('info' as const),
+      projectId: budgetProjectId(b.scope_type, b.scope_id),
+      subjectId: b.id,
+      message: `budget ${b.id} (${b.scope_type} ${b.scope_id}) reached ${pct}% of its ${b.period} limit: ${formatAmount(used, currency)} of ${formatAmount(limit, currency)} ${currency} spent or reserved`,
+      data: {
+        budgetId: b.id,
+        scopeType: b.scope_type,
+        scopeId: b.scope_id,
+        percent: pct,
+        spent: formatAmount(spent, currency),
+        reserved: formatAmount(reserved, currency),
+        limit: formatAmount(limit, currency),
+        currency,
+        windowStart: start.toISOString(),
+      },
+      dedupeKey: `budget:${b.id}:${start.toISOString()}:${pct}`,
+    }));
 }
 
 export interface BudgetStatus extends Budget {
@@ -37,13 +88,18 @@ function toBudget(r: Record<string, any>): Budget {
     period: r.period,
     limit: fromNumeric(r.limit_amount),
     currency: r.currency,
+    alertPercents: r.alert_percents ?? [...DEFAULT_ALERT_PERCENTS],
   };
 }
 
 export async function setBudget(
   db: Db | Knex.Transaction,
-  b: { scopeType: string; scopeId: string; period: BudgetPeriod; limit: bigint; currency: CurrencyCode },
+  b: { scopeType: string; scopeId: string; period: BudgetPeriod; limit: bigint; currency: CurrencyCode; alertPercents?: readonly number[] },
 ): Promise<Budget> {
+  const problem = b.alertPercents ? alertPercentsProblem(b.alertPercents) : null;
+  if (problem) throw new InputError(`alertPercents: ${problem}`, { field: 'alertPercents' });
+  // Unchanged on an update that does not give them.
+  const percents = b.alertPercents ? { alert_percents: [...b.alertPercents].sort((x, y) => x - y) } : {};
   return inTransaction(db, async (trx) => {
     const [row] = await trx('budgets')
       .insert({
@@ -53,15 +109,15 @@ export async function setBudget(
         period: b.period,
         limit_amount: toNumeric(b.limit),
         currency: b.currency,
+        ...percents,
       })
       .onConflict(['scope_type', 'scope_id'])
-      .merge({ period: b.period, limit_amount: toNumeric(b.limit), currency: b.currency, updated_at: trx.fn.now() })
+      .merge({ period: b.period, limit_amount: toNumeric(b.limit), currency: b.currency, ...percents, updated_at: trx.fn.now() })
       .returning('*');
     const budget = toBudget(row);
     await appendEvent(trx, {
       kind: 'budget.set',
-      // A project's own and per-type (`<project>:<type>`) budgets are the project's; cost centers' the deployment's.
-      projectId: b.scopeType === 'project' ? b.scopeId : b.scopeType === 'machine-type' ? b.scopeId.split(':')[0]! : null,
+      projectId: budgetProjectId(b.scopeType, b.scopeId),
       subjectId: budget.id,
       data: { scopeType: b.scopeType, scopeId: b.scopeId, period: b.period, limit: formatAmount(b.limit, b.currency), currency: b.currency },
     });
@@ -137,6 +193,7 @@ export async function reserve(
   if (existing !== null) return { ok: true, reservationId: r.key, amount: existing };
   try {
     await db.transaction(async (trx) => {
+      const alerts: NewAlert[] = [];
       for (const budgetId of [...r.budgetIds].sort()) {
         const budget = await trx('budgets').where({ id: budgetId }).first();
         if (!budget) throw new NotFoundError(`budget ${budgetId} not found`);
@@ -149,7 +206,7 @@ export async function reserve(
              FROM budgets b
             WHERE w.budget_id = b.id AND w.budget_id = ? AND w.window_start = ?
               AND w.spent + w.reserved + ?::numeric <= b.limit_amount
-            RETURNING w.spent`,
+            RETURNING w.spent, w.reserved`,
           [amount, budgetId, start, amount],
         );
         if (updated.rows.length === 0) {
@@ -158,6 +215,7 @@ export async function reserve(
           const left = limit - fromNumeric(w?.spent) - fromNumeric(w?.reserved);
           throw new Refused({ ok: false, budgetId, remaining: left > 0n ? left : 0n, limit });
         }
+        alerts.push(...thresholdAlerts(budget, start, fromNumeric(updated.rows[0].spent), fromNumeric(updated.rows[0].reserved)));
         await trx('reservations').insert({
           id: r.key,
           budget_id: budgetId,
@@ -177,16 +235,21 @@ export async function reserve(
             : {}),
         });
       }
-      await appendEvent(trx, {
-        kind: 'budget.reserved',
-        projectId: r.projectId,
-        subjectId: r.key,
-        data: {
-          budgetIds: [...r.budgetIds].sort(),
-          ...(r.machineId ? { machineId: r.machineId } : {}),
-          ...(r.currency ? { amount: formatAmount(r.amount, r.currency), currency: r.currency } : {}),
+      // After every budget row is locked (in id order): the alerts' unique keys wait on nothing else.
+      const alertEvents = await recordAlerts(trx, alerts);
+      await appendEvents(trx, [
+        {
+          kind: 'budget.reserved',
+          projectId: r.projectId,
+          subjectId: r.key,
+          data: {
+            budgetIds: [...r.budgetIds].sort(),
+            ...(r.machineId ? { machineId: r.machineId } : {}),
+            ...(r.currency ? { amount: formatAmount(r.amount, r.currency), currency: r.currency } : {}),
+          },
         },
-      });
+        ...alertEvents,
+      ]);
     });
   } catch (e) {
     if (e instanceof Refused) {

@@ -1,7 +1,9 @@
 import type { MachineTypeId } from '../domain/machine-types.js';
 import { PROVIDERS, type ProviderId } from '../domain/machines.js';
 import type { Availability, PlacementPolicy } from '../domain/placement.js';
+import { recordAlerts } from './alerts.js';
 import type { Db } from './db.js';
+import { appendEvents } from './events.js';
 
 /** What the workers last found about each compute provider. */
 export interface ProviderStatus {
@@ -11,8 +13,28 @@ export interface ProviderStatus {
   checkedAt: string;
 }
 
+/**
+ * Records what a worker found about a provider. A provider that was available and is not any more
+ * raises an `alert.provider_unavailable` (a deployment's alert: no project) in the same
+ * transaction; the row lock makes two workers reporting it at once raise it once.
+ */
 export async function saveProviderStatus(db: Db, s: { id: string; available: boolean; reason: string | null; checkedAt: Date }): Promise<void> {
-  await db('compute_providers').insert({ id: s.id, available: s.available, reason: s.reason, checked_at: s.checkedAt }).onConflict('id').merge();
+  await db.transaction(async (trx) => {
+    const before = await trx('compute_providers').where({ id: s.id }).forUpdate().first('available');
+    await trx('compute_providers').insert({ id: s.id, available: s.available, reason: s.reason, checked_at: s.checkedAt }).onConflict('id').merge();
+    if (!before?.available || s.available) return;
+    const events = await recordAlerts(trx, [
+      {
+        kind: 'provider_unavailable',
+        severity: 'warning',
+        projectId: null,
+        subjectId: s.id,
+        message: `compute provider ${s.id} became unavailable${s.reason ? `: ${s.reason}` : ''}; machines are not placed on it until it is back`,
+        data: { provider: s.id, ...(s.reason ? { reason: s.reason } : {}) },
+      },
+    ]);
+    await appendEvents(trx, events);
+  });
 }
 
 export async function listProviderStatus(db: Db): Promise<ProviderStatus[]> {

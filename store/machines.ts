@@ -1,7 +1,8 @@
 import type { Knex } from 'knex';
 import type { MachineStatus } from '../domain/machines.js';
 import type { Db } from './db.js';
-import { appendEvent, inTransaction } from './events.js';
+import { recordAlerts } from './alerts.js';
+import { appendEvent, appendEvents, inTransaction } from './events.js';
 import { keyOfRow, keyset, type CreatedKey, type KeysetPage } from './paging.js';
 
 export interface MachineLimits {
@@ -143,18 +144,35 @@ export async function updateMachine(db: Db | Knex.Transaction, id: string, u: Ma
     if (!before) return;
     await trx('machines').where({ id }).update(patch);
     if (before.status === u.status) return;
-    await appendEvent(trx, {
-      kind: 'machine.status',
-      projectId: before.project_id,
-      subjectId: id,
-      data: {
-        status: u.status,
-        previous: before.status,
-        ...(u.stopReason ? { stopReason: u.stopReason } : {}),
-        ...(u.exitCode !== undefined && u.exitCode !== null ? { exitCode: u.exitCode } : {}),
-        ...(u.error ? { error: u.error } : {}),
+    // A machine paused at a limit waits for a human to extend or terminate it: say so, once per pause.
+    const alerts =
+      u.status === 'paused'
+        ? await recordAlerts(trx, [
+            {
+              kind: 'machine_paused',
+              severity: 'warning',
+              projectId: before.project_id,
+              subjectId: id,
+              message: `machine ${id} is paused${u.stopReason ? ` (${u.stopReason})` : ''} and waits for a decision: extend it or terminate it`,
+              data: { machineId: id, ...(u.stopReason ? { stopReason: u.stopReason } : {}) },
+            },
+          ])
+        : [];
+    await appendEvents(trx, [
+      {
+        kind: 'machine.status',
+        projectId: before.project_id,
+        subjectId: id,
+        data: {
+          status: u.status,
+          previous: before.status,
+          ...(u.stopReason ? { stopReason: u.stopReason } : {}),
+          ...(u.exitCode !== undefined && u.exitCode !== null ? { exitCode: u.exitCode } : {}),
+          ...(u.error ? { error: u.error } : {}),
+        },
       },
-    });
+      ...alerts,
+    ]);
   });
 }
 

@@ -3,7 +3,8 @@ import type { Knex } from 'knex';
 import { type CurrencyCode, formatAmount, fromNumeric, toNumeric } from '../domain/money.js';
 import type { AttemptStatus, Chain, PaymentMethod, PaymentStatus } from '../domain/payments.js';
 import type { Db } from './db.js';
-import { appendEvent, inTransaction } from './events.js';
+import { recordAlerts } from './alerts.js';
+import { appendEvent, appendEvents, inTransaction } from './events.js';
 
 /**
  * Payments and what they touch: a project's ordered payment methods, top-up payments with one
@@ -133,12 +134,30 @@ export async function setPaymentStatus(db: Conn, id: string, status: PaymentStat
         ...(final ? { ended_at: trx.fn.now() } : {}),
       });
     if (before.status === status) return;
-    await appendEvent(trx, {
-      kind: 'payment.status',
-      projectId: before.project_id,
-      subjectId: id,
-      data: { status, previous: before.status, ...(u.paidBy ? { paidBy: u.paidBy } : {}), ...(u.error ? { error: u.error } : {}) },
-    });
+    // Under the row lock, past the "already final" check: a failure raises its alert once.
+    const alerts =
+      status === 'failed'
+        ? await recordAlerts(trx, [
+            {
+              kind: 'payment_failed',
+              severity: 'critical',
+              projectId: before.project_id,
+              subjectId: id,
+              message: `payment ${id} failed${u.error ? `: ${u.error}` : ''}`,
+              data: { paymentId: id, ...(u.error ? { error: u.error } : {}) },
+              dedupeKey: `payment:${id}:failed`,
+            },
+          ])
+        : [];
+    await appendEvents(trx, [
+      {
+        kind: 'payment.status',
+        projectId: before.project_id,
+        subjectId: id,
+        data: { status, previous: before.status, ...(u.paidBy ? { paidBy: u.paidBy } : {}), ...(u.error ? { error: u.error } : {}) },
+      },
+      ...alerts,
+    ]);
   });
 }
 

@@ -1,7 +1,7 @@
 import * as R from '../responses.js';
 import { RouteGroup, inPath, inBody, inQuery } from './table.js';
 import { waitForStatus } from '../event-stream.js';
-import { NotFoundError } from '../../domain/errors.js';
+import { ConflictError, NotFoundError } from '../../domain/errors.js';
 import { z } from 'zod';
 import { MACHINE_STATUSES, MACHINE_TYPES } from '../../domain/machines.js';
 import { machineTypeSpec } from '../../domain/machine-types.js';
@@ -9,7 +9,7 @@ import { machineTypeAvailability } from '../../services/machine-types.js';
 import { providerAvailability } from '../../store/compute.js';
 import { listAudit } from '../../store/audit.js';
 import { machineCheckpointIds } from '../../store/checkpoints.js';
-import { listArtifacts } from '../../store/artifacts.js';
+import { artifactContent, listArtifacts } from '../../store/artifacts.js';
 import { costTotals } from '../../store/costs.js';
 import { getCacheRecord } from '../../store/cache.js';
 import { pageMachines, type Machine } from '../../store/machines.js';
@@ -104,9 +104,12 @@ export function machineRoutes(ctx: ApiContext): RouteGroup {
     { 200: R.raw('application/json', 'text/plain') },
     async (req, res) => {
       const machine = await loadMachine(param(req, 'id'));
-      const artifact = (await listArtifacts(db, machine.id)).find((a) => a.name === param(req, 'name'));
-      if (!artifact) throw new NotFoundError(`machine ${machine.id} has no artifact ${param(req, 'name')}`);
-      res.type(artifact.name.endsWith('.json') ? 'application/json' : 'text/plain').sendFile(artifact.path);
+      const name = param(req, 'name');
+      // From the database, not this host's disk: the worker that wrote it may run elsewhere.
+      const content = await artifactContent(db, machine.id, name);
+      if (!content) throw new NotFoundError(`machine ${machine.id} has no artifact ${name}`);
+      if (!content.ok) throw new ConflictError(content.reason, 'artifact_not_stored');
+      res.type(name.endsWith('.json') ? 'application/json' : 'text/plain').send(content.content);
     },
   );
 

@@ -93,6 +93,25 @@ describe('machine result cache (real Temporal, Postgres, git, bubblewrap)', func
     assert.deepEqual((await costsOf(projectId)).cache, { hits: 1, misses: 1, bypassed: 1, saved: { amount: firstCost, currency: 'USD' } });
   });
 
+  it("a hit carries the source machine's artifacts, linked to its own checkpoint, from the database", async () => {
+    const projectId = await projectWithBudget(p, '5.00');
+    const root = (await p.api('GET', `/v1/projects/${projectId}`)).body.rootCheckpointId;
+    const first = await spawn({ projectId, command: WHO, checkpointId: root, artifacts: ['who.txt'] });
+    assert.equal(first.status, 'completed', JSON.stringify(first));
+    const second = await spawn({ projectId, command: WHO, checkpointId: root, artifacts: ['who.txt'] });
+    assert.equal(second.cache.hit, true, JSON.stringify(second.cache));
+    // No file of either is on this host: both are read from the database.
+    fs.rmSync(p.config.artifactsDir, { recursive: true, force: true });
+    const [a1, a2] = await Promise.all([first, second].map(async (m) => (await p.api('GET', `/v1/machines/${m.id}/artifacts`)).body.items));
+    assert.deepEqual(
+      a2.map((a: any) => [a.name, a.sha256, a.checkpointId]),
+      [['who.txt', a1[0].sha256, second.checkpoints[0]]],
+    );
+    assert.equal((await p.api('GET', `/v1/machines/${second.id}/artifacts/who.txt`)).body, `${first.id}\n`);
+    // One copy of the content however many machines hold it.
+    assert.equal((await p.db('artifact_blobs').where({ sha256: a1[0].sha256 })).length, 1);
+  });
+
   it('keys on the files of the checkpoint, not its id: other files or another command miss, the same files hit', async () => {
     const projectId = await projectWithBudget(p, '5.00');
     const root = (await p.api('GET', `/v1/projects/${projectId}`)).body.rootCheckpointId;

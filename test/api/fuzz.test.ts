@@ -284,7 +284,8 @@ describe('api: fuzzed bad input on every route', function () {
   let k: Known;
 
   async function counts(): Promise<Record<string, number>> {
-    const select = TABLES.map((t) => `(select count(*) from ${t})::int as ${t}`).join(', ');
+    // `key.used` is written by the key check at most once a minute, whatever the answer: not a row the refused request wrote.
+    const select = TABLES.map((t) => `(select count(*) from ${t}${t === 'audit_log' ? ` where action <> 'key.used'` : ''})::int as ${t}`).join(', ');
     return (await p.db.raw(`select ${select}`)).rows[0];
   }
 

@@ -4,6 +4,8 @@ import { openApiDocument } from '../../api/openapi.js';
 import type { ResourceRef, RouteSpec } from '../../api/routes/table.js';
 import { roleAllows, ROLES, type Role } from '../../domain/permissions.js';
 import { createUserWithKey } from '../../store/auth.js';
+import { findBudget, release, reserve } from '../../store/budgets.js';
+import { saveProviderStatus } from '../../store/compute.js';
 import { projectWithBudget, startTestPlatform, waitForMachine, type TestPlatform } from '../support/platform.js';
 
 type Side = 'own' | 'foreign';
@@ -70,6 +72,15 @@ describe('api: permission matrix (every route × every role × own/foreign proje
     const projectB = await projectWithBudget(p, '5.00');
     fixtures.own = await makeFixtures(projectA, 'a');
     fixtures.foreign = await makeFixtures(projectB, 'b');
+    // An alert of each project (a spend past half its budget, given back) and one of the deployment.
+    for (const projectId of [projectA, projectB]) {
+      const budget = (await findBudget(p.db, 'project', projectId))!;
+      const key = `permissions-alert:${projectId}`;
+      assert.ok((await reserve(p.db, { key, budgetIds: [budget.id], projectId, amount: 3n * 10n ** 18n, now: new Date() })).ok);
+      await release(p.db, key);
+    }
+    await saveProviderStatus(p.db, { id: 'aws-ecs', available: true, reason: null, checkedAt: new Date() });
+    await saveProviderStatus(p.db, { id: 'aws-ecs', available: false, reason: 'not configured', checkedAt: new Date() });
     keys.admin = p.adminKey;
     for (const role of ROLES.filter((r) => r !== 'admin')) keys[role] = (await createUserWithKey(p.db, `${role}-of-a`, role, [projectA])).key;
     routes = routeTable({ db: p.db, temporal: p.temporal, config: p.config, log: p.log });
@@ -211,7 +222,7 @@ describe('api: permission matrix (every route × every role × own/foreign proje
     assert.ok(own.body.items.every((a: { projectId: string }) => a.projectId === projectA));
   });
 
-  it('lists only the caller\u2019s projects, machines, cost centers and audit records', async () => {
+  it('lists only the caller\u2019s projects, machines, cost centers, audit records and alerts', async () => {
     const projects = await p.api('GET', '/v1/projects', undefined, { key: keys.viewer });
     assert.deepEqual(
       projects.body.items.map((x: { id: string }) => x.id),
@@ -226,5 +237,14 @@ describe('api: permission matrix (every route × every role × own/foreign proje
     );
     const all = await p.api('GET', '/v1/projects');
     assert.ok(all.body.items.length >= 2, 'the admin key sees every project');
+    // Alerts: each project's own, and the deployment's (no project) to deployment-wide keys only.
+    const alerts = await p.api('GET', '/v1/alerts?limit=500');
+    const projectsOfAlerts = new Set(alerts.body.items.map((a: { projectId: string | null }) => a.projectId));
+    assert.ok(projectsOfAlerts.has(projectA) && projectsOfAlerts.has(fixtures.foreign.project) && projectsOfAlerts.has(null), JSON.stringify(alerts.body));
+    const ownAlerts = await p.api('GET', '/v1/alerts?limit=500', undefined, { key: keys.viewer });
+    assert.ok(
+      ownAlerts.body.items.length >= 1 && ownAlerts.body.items.every((a: { projectId: string }) => a.projectId === projectA),
+      JSON.stringify(ownAlerts.body),
+    );
   });
 });

@@ -71,7 +71,16 @@ describe('api: response schemas (every route answers as its declared schema says
       202,
     );
     fx.machine = m.id;
+    // A machine holding 62.5% of its project's budget: an alert for /alerts to list.
+    const alerting = await projectWithBudget(p, '0.08');
+    const alerted = await call(
+      'POST',
+      '/machines',
+      { projectId: alerting, type: 'shell', command: 'true', cache: false, limits: { money: '0.05', minutes: 2 } },
+      202,
+    );
     const done = await waitForMachine(p, m.id);
+    await waitForMachine(p, alerted.id);
     assert.equal(done.status, 'completed', JSON.stringify(done));
     checkpoints.final = done.checkpoints.at(-1);
 
@@ -204,7 +213,14 @@ describe('api: response schemas (every route answers as its declared schema says
       await call('GET', path);
     }
     // Lists with content, so their item schemas were exercised.
-    for (const path of [`/machines/${fx.machine}/artifacts`, `/projects/${fx.project}/credits`, `/projects/${fx.project}/balance`, '/keys', '/cost-centers']) {
+    for (const path of [
+      '/alerts',
+      `/machines/${fx.machine}/artifacts`,
+      `/projects/${fx.project}/credits`,
+      `/projects/${fx.project}/balance`,
+      '/keys',
+      '/cost-centers',
+    ]) {
       assert.ok((await call('GET', path)).items.length > 0, `${path} is empty`);
     }
     assert.ok((await call('GET', `/cost-centers/${fx.center}/costs`)).items.length > 0, 'no costs allocated to the cost center');

@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
 import { liveSandboxPids } from '../../activities/compute/local-sandbox.js';
 import { installAgentClis, toolsDir } from '../support/llm/agent-clis.js';
 import { startScriptedEndpoint, writeFileScript, type AgentCli, type ScriptedEndpoint } from '../support/llm/endpoint.js';
@@ -318,6 +320,14 @@ describe('model-backed machines: the real agent CLIs in the sandbox against a sc
       'the work before the limit is kept',
     );
     assert.deepEqual(liveSandboxPids(id), [], 'the compute is freed while paused');
+    // Waiting for a decision is an alert of the project.
+    const alerts = (await p.api('GET', `/v1/alerts?projectId=${projectId}`)).body.items.filter((a: any) => a.kind === 'machine_paused');
+    assert.deepEqual(
+      alerts.map((a: any) => [a.subjectId, a.severity, a.data.stopReason]),
+      [[id, 'warning', 'API call limit reached']],
+    );
+    // The worker's copy of the history goes, as when the run resumes on another worker.
+    fs.rmSync(path.join(p.config.artifactsDir, id), { recursive: true, force: true });
 
     const bad = await p.api('POST', `/v1/machines/${id}/extend`, {});
     assert.equal(bad.status, 400);
@@ -339,6 +349,9 @@ describe('model-backed machines: the real agent CLIs in the sandbox against a sc
     );
     const apiEvents = await p.db('cost_events').where({ machine_id: id, category: 'api' });
     assert.equal(apiEvents.length, llm.totals().calls, 'every model call of both runs counted once');
+    // The history went on from the stored one: both runs' calls, each once.
+    const conversation = (await p.api('GET', `/v1/machines/${id}/artifacts/conversation.jsonl`)).body as string;
+    assert.equal(conversation.trim().split('\n').length, llm.totals().calls, 'the conversation holds the calls of both runs');
     assert.equal((await p.api('GET', `/v1/projects/${projectId}`)).body.budget.reserved, '0.00');
     const again = await p.api('POST', `/v1/machines/${id}/extend`, { money: '1.00' });
     assert.equal(again.status, 409);

@@ -5,7 +5,7 @@ import http from 'node:http';
 import path from 'node:path';
 import { checkpointFileRoute } from '../../activities/machines/checkpoint-files.js';
 import { startMeteringProxy } from '../../activities/machines/metering-proxy.js';
-import { putArtifact } from '../../store/artifacts.js';
+import { putArtifact, saveArtifact } from '../../store/artifacts.js';
 import { installAgentClis, toolsDir } from '../support/llm/agent-clis.js';
 import { shellScript, startScriptedEndpoint, type ScriptedEndpoint } from '../support/llm/endpoint.js';
 import { projectWithBudget, startTestPlatform, waitFor, waitForMachine, type TestPlatform } from '../support/platform.js';
@@ -23,21 +23,11 @@ describe('artifact passing between machines (real Temporal, Postgres, git, bubbl
   let machineB: any;
 
   /**
-   * Shell machines record no conversation; agent CLIs are not installed here. This writes the
-   * conversation artifact an agent machine's run records (same file layout, same store call).
+   * Shell machines record no conversation; agent CLIs are not installed here. This stores the
+   * conversation artifact an agent machine's run records (the same store call), and no file.
    */
   async function recordConversation(machineId: string, text: string): Promise<void> {
-    const file = path.join(p.config.artifactsDir, machineId, 'conversation.jsonl');
-    fs.mkdirSync(path.dirname(file), { recursive: true });
-    fs.writeFileSync(file, text);
-    await putArtifact(p.db, {
-      machineId,
-      name: 'conversation.jsonl',
-      path: file,
-      size: Buffer.byteLength(text),
-      sha256: crypto.createHash('sha256').update(text).digest('hex'),
-      checkpointId: null,
-    });
+    await saveArtifact(p.db, { machineId, name: 'conversation.jsonl', content: Buffer.from(text), checkpointId: null }, p.config.artifactMaxBytes);
   }
 
   const waitForPipeline = (id: string) =>
@@ -115,6 +105,8 @@ describe('artifact passing between machines (real Temporal, Postgres, git, bubbl
     assert.deepEqual(by.b.inputs, steps[1]!.inputs);
     assert.deepEqual(by.c.inputs, steps[2]!.inputs);
 
+    // Nothing of it is on this host's disk: an api on another host than the worker serves the same.
+    fs.rmSync(p.config.artifactsDir, { recursive: true, force: true });
     // a's declared artifacts are kept, linked to a's final checkpoint, and readable by name (a path).
     const aArtifacts = (await p.api('GET', `/v1/machines/${by.a.machineId}/artifacts`)).body.items;
     assert.deepEqual(aArtifacts.map((x: any) => x.name).sort(), ['out/data.txt', 'report.txt']);
@@ -188,6 +180,46 @@ describe('artifact passing between machines (real Temporal, Postgres, git, bubbl
       ['result.txt'],
     );
     assert.equal((await p.api('GET', `/v1/machines/${m.id}/artifacts/result.txt`)).body, 'from-project-a\n{"seq":1,"response":"hello"}\n');
+  });
+
+  it('an artifact over the size cap is recorded without its content and refused clearly; a row from before the database store is read from its file where it is', async () => {
+    const saved = await saveArtifact(p.db, { machineId: machineA.id, name: 'big.txt', content: Buffer.alloc(2048, 'x'), checkpointId: null }, 1024);
+    assert.match(saved.notStored ?? '', /2048 bytes is over the artifact size cap of 1024 bytes/);
+    const listed = (await p.api('GET', `/v1/machines/${machineA.id}/artifacts`)).body.items.find((a: any) => a.name === 'big.txt');
+    assert.equal(listed.size, 2048);
+    assert.match(listed.notStored, /size cap/);
+    const served = await p.api('GET', `/v1/machines/${machineA.id}/artifacts/big.txt`);
+    assert.equal(served.status, 409, JSON.stringify(served.body));
+    assert.equal(served.body.error.code, 'artifact_not_stored');
+    assert.match(served.body.error.message, /artifact big\.txt of machine .* was not stored: 2048 bytes is over the artifact size cap/);
+    // Given as an input, it fails the machine with the reason.
+    const r = await p.api('POST', '/v1/machines', {
+      projectId: projectA,
+      type: 'shell',
+      command: 'true',
+      inputs: { artifacts: [{ machineId: machineA.id, name: 'big.txt' }] },
+    });
+    assert.equal(r.status, 202, JSON.stringify(r.body));
+    const m = await waitForMachine(p, r.body.id);
+    assert.equal(m.status, 'failed');
+    assert.match(m.error, /inputs refused: inputs\.artifacts\.0: artifact big\.txt .* size cap/);
+
+    // Recorded before artifacts moved to the database: a path only, read while that file is here.
+    const file = path.join(p.home, 'legacy.txt');
+    fs.writeFileSync(file, 'old\n');
+    await putArtifact(p.db, {
+      machineId: machineA.id,
+      name: 'legacy.txt',
+      path: file,
+      size: 4,
+      sha256: crypto.createHash('sha256').update('old\n').digest('hex'),
+      checkpointId: null,
+    });
+    assert.equal((await p.api('GET', `/v1/machines/${machineA.id}/artifacts/legacy.txt`)).body, 'old\n');
+    fs.rmSync(file);
+    const gone = await p.api('GET', `/v1/machines/${machineA.id}/artifacts/legacy.txt`);
+    assert.equal(gone.status, 409);
+    assert.match(gone.body.error.message, /recorded before artifacts moved to the database.*not on this host/);
   });
 
   it('refuses at submit, with 422 naming the field, and starts nothing: other projects, path traversal, missing files, non-ancestor steps', async () => {
