@@ -20,6 +20,7 @@ export function presentBudget(b: BudgetStatus | null) {
     period: b.period,
     windowStart: b.windowStart.toISOString(),
     windowEnd: b.windowEnd?.toISOString() ?? null,
+    alertPercents: b.alertPercents,
   };
 }
 

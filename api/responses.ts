@@ -45,6 +45,7 @@ export const budget = z.strictObject({
   period: z.enum(BUDGET_PERIODS),
   windowStart: time,
   windowEnd: time.nullable(),
+  alertPercents: z.array(z.number().int()),
 });
 
 export const project = z.strictObject({

@@ -147,20 +147,27 @@ async function saveBudget(
   ctx: ServiceContext,
   caller: Caller,
   project: Project,
-  b: { scopeType: string; scopeId: string; period: BudgetPeriod; amount: string; currency: CurrencyCode },
+  b: { scopeType: string; scopeId: string; period: BudgetPeriod; amount: string; currency: CurrencyCode; alertPercents?: number[] | undefined },
   extraDetails: Record<string, unknown>,
 ): Promise<BudgetStatus> {
   // A budget may be in any supported currency: spends are converted to it when they are reserved.
   const limit = parseAmountField('amount', b.amount, b.currency);
   const saved = await ctx.db.transaction(async (trx) => {
-    const budget = await setBudget(trx, { scopeType: b.scopeType, scopeId: b.scopeId, period: b.period, limit, currency: b.currency });
+    const budget = await setBudget(trx, {
+      scopeType: b.scopeType,
+      scopeId: b.scopeId,
+      period: b.period,
+      limit,
+      currency: b.currency,
+      ...(b.alertPercents ? { alertPercents: b.alertPercents } : {}),
+    });
     await appendAudit(trx, {
       actor: actorOfCaller(caller),
       action: 'budget.set',
       subjectType: 'project',
       subjectId: project.id,
       projectId: project.id,
-      details: { ...extraDetails, amount: b.amount, currency: b.currency, period: b.period },
+      details: { ...extraDetails, amount: b.amount, currency: b.currency, period: b.period, ...(b.alertPercents ? { alertPercents: b.alertPercents } : {}) },
     });
     return budget;
   });

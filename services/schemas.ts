@@ -72,10 +72,14 @@ export const extendMachineBody = z
   })
   .refine((b) => b.money || b.minutes || b.apiCalls, { message: 'give at least one of money, minutes, apiCalls' });
 
+/** Percentages of the limit at which an alert is raised once per period (default 50, 80, 100). */
+const alertPercents = z.array(z.number().int().min(1).max(100)).min(1).max(10).optional();
+
 export const putBudgetBody = z.strictObject({
   amount: decimal,
   currency: z.enum(CURRENCY_CODES),
   period: z.enum(BUDGET_PERIODS),
+  alertPercents,
 });
 
 export const machineLimits = z.strictObject({
@@ -188,6 +192,7 @@ export const subtasksDoneBody = z.strictObject({ names: z.array(z.string().trim(
 export const putTypeBudgetBody = z.strictObject({
   amount: decimal,
   currency: z.enum(CURRENCY_CODES),
+  alertPercents,
 });
 
 export const auditQuery = z.strictObject({
