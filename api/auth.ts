@@ -1,6 +1,6 @@
 import type { RequestHandler } from 'express';
 import { canSeeProject, roleAllows, type Principal } from '../domain/permissions.js';
-import { costCenterVisibility, projectOf } from '../store/access.js';
+import { costCenterVisibility, projectOf, type OwnedKind } from '../store/access.js';
 import { appendAudit } from '../store/audit.js';
 import { findPrincipal, touchKey } from '../store/auth.js';
 import type { Db } from '../store/db.js';
@@ -46,15 +46,58 @@ export function requireApiKey(db: Db): RequestHandler {
 
 export const actorName = (p: Principal) => `user:${p.name}`;
 
-async function auditDenied(db: Db, p: Principal, req: Parameters<RequestHandler>[0], reason: string, details: Record<string, unknown>) {
+/** Where an access check ran (the request's method and path), for the audit record of a denial. */
+export interface AccessSite {
+  method: string;
+  path: string;
+}
+
+export const siteOf = (req: Parameters<RequestHandler>[0]): AccessSite => ({ method: req.method, path: req.originalUrl.split('?')[0]! });
+
+async function auditDenied(db: Db, p: Principal, site: AccessSite, reason: string, details: Record<string, unknown>) {
   // Deployment-level records (no project): a tenant never reads who probed it, the operator does.
   await appendAudit(db, {
     actor: actorName(p),
     action: 'access.denied',
     subjectType: 'api_key',
     subjectId: p.apiKeyId,
-    details: { method: req.method, path: req.originalUrl.split('?')[0], reason, ...details },
+    details: { method: site.method, path: site.path, reason, ...details },
   });
+}
+
+/**
+ * The project of a resource the caller names, or null when there is no such resource or it is in
+ * a project the caller's key is not bound to (audited). Callers answer both nulls the same way,
+ * so another project's resource reads exactly as a missing one.
+ */
+export async function visibleProjectOf(db: Db, p: Principal, kind: OwnedKind, id: string, site: AccessSite): Promise<string | null> {
+  const projectId = await projectOf(db, kind, id);
+  if (projectId && !canSeeProject(p, projectId)) {
+    await auditDenied(db, p, site, "not in this key's projects", { [kind]: id });
+    return null;
+  }
+  return projectId;
+}
+
+/**
+ * Refuses (403, audited) a caller whose role lacks the permission, or a key bound to projects
+ * doing deployment-wide work. `projectId`: the project the work is in, for the audit record.
+ */
+export async function requirePermission(
+  db: Db,
+  p: Principal,
+  access: Pick<Access, 'permission' | 'deploymentWide'>,
+  site: AccessSite,
+  projectId: string | null = null,
+): Promise<void> {
+  if (!roleAllows(p.role, access.permission)) {
+    await auditDenied(db, p, site, 'role', { role: p.role, permission: access.permission, projectId });
+    throw new ApiError(403, 'forbidden', MESSAGES.forbidden(p.role, access.permission), { permission: access.permission });
+  }
+  if (access.deploymentWide && p.projectIds !== null) {
+    await auditDenied(db, p, site, 'deployment-wide', { permission: access.permission });
+    throw new ApiError(403, 'forbidden', MESSAGES.deploymentWide(access.permission), { permission: access.permission });
+  }
 }
 
 function rawRef(req: Parameters<RequestHandler>[0], ref: ResourceRef): unknown {
@@ -90,23 +133,15 @@ export function authorize(ctx: ApiContext, access: Access): RequestHandler {
             : new InputError(`${ref.name}: ${ref.kind.replace('-', ' ')} ${raw} not found`, { field: ref.name });
         if (ref.kind === 'cost-center') {
           const visibility = await costCenterVisibility(ctx.db, raw, p.projectIds);
-          if (visibility === 'hidden') await auditDenied(ctx.db, p, req, "not in this key's projects", { costCenterId: raw });
+          if (visibility === 'hidden') await auditDenied(ctx.db, p, siteOf(req), "not in this key's projects", { costCenterId: raw });
           if (visibility !== 'visible') throw missing();
           continue;
         }
-        const projectId = await projectOf(ctx.db, ref.kind, raw);
-        if (projectId && !canSeeProject(p, projectId)) await auditDenied(ctx.db, p, req, "not in this key's projects", { [ref.kind]: raw });
-        if (!projectId || !canSeeProject(p, projectId)) throw missing();
+        const projectId = await visibleProjectOf(ctx.db, p, ref.kind, raw, siteOf(req));
+        if (!projectId) throw missing();
         projects.push(projectId);
       }
-      if (!roleAllows(p.role, access.permission)) {
-        await auditDenied(ctx.db, p, req, 'role', { role: p.role, permission: access.permission, projectId: projects[0] ?? null });
-        throw new ApiError(403, 'forbidden', MESSAGES.forbidden(p.role, access.permission));
-      }
-      if (access.deploymentWide && p.projectIds !== null) {
-        await auditDenied(ctx.db, p, req, 'deployment-wide', { permission: access.permission });
-        throw new ApiError(403, 'forbidden', MESSAGES.deploymentWide(access.permission));
-      }
+      await requirePermission(ctx.db, p, access, siteOf(req), projects[0] ?? null);
       if (projects[0]) req.projectId = projects[0];
       next();
     } catch (e) {
