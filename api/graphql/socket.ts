@@ -54,7 +54,7 @@ export function graphqlSocket(api: ApiContext): UpgradeRoute {
         const prepared = prepare(schema, payload);
         if (!prepared.ok) return prepared.errors;
         if (prepared.operation.operation !== 'subscription') {
-          return [requestError(`${prepared.operation.operation}s go to POST ${GRAPHQL_PATH}; this socket runs subscriptions`, 'BAD_REQUEST')];
+          return [requestError(`queries and mutations go to POST ${GRAPHQL_PATH}; this socket runs subscriptions`, 'BAD_REQUEST')];
         }
         const contextValue: GraphqlContext = { api, principal: ctx.extra.principal!, site: { method: 'WEBSOCKET', path: GRAPHQL_PATH } };
         return {
