@@ -110,38 +110,46 @@ function rawRef(req: Parameters<RequestHandler>[0], ref: ResourceRef): unknown {
 }
 
 /**
- * The authorization of one route, from its declared access: the resources it names must be in
- * the caller's projects (another project's resource answers exactly as a missing one: 404, or
- * 422 for a body field), then the caller's role must hold the route's permission (403).
+ * The access rule of every entry point: the resources a request names must be in the caller's
+ * projects (another project's resource is exactly a missing one: NotFoundError, or InputError
+ * naming the field for a body field), then the caller's role must hold the permission (403).
+ * `valueOf` reads a reference from the request (REST: path, body, query; GraphQL: arguments).
+ * Returns the projects the named resources belong to.
  */
+export async function checkAccess(db: Db, p: Principal, access: Access, site: AccessSite, valueOf: (ref: ResourceRef) => unknown): Promise<string[]> {
+  const refs = access.resource === 'none' ? [] : [access.resource].flat();
+  const projects: string[] = [];
+  for (const ref of refs) {
+    const raw = valueOf(ref);
+    // Absent or malformed: the route's own validation answers with what to fix (a body id
+    // that is not even of its kind's form is a 400 from the route's schema, not a lookup).
+    if (typeof raw !== 'string' || raw === '') continue;
+    if (ref.in === 'body' && !raw.startsWith(`${ref.kind}-`)) continue;
+    const missing = () =>
+      ref.in !== 'body'
+        ? new NotFoundError(MESSAGES.notFound(ref.kind.replace('-', ' '), raw))
+        : new InputError(`${ref.name}: ${ref.kind.replace('-', ' ')} ${raw} not found`, { field: ref.name });
+    if (ref.kind === 'cost-center') {
+      const visibility = await costCenterVisibility(db, raw, p.projectIds);
+      if (visibility === 'hidden') await auditDenied(db, p, site, "not in this key's projects", { costCenterId: raw });
+      if (visibility !== 'visible') throw missing();
+      continue;
+    }
+    const projectId = await visibleProjectOf(db, p, ref.kind, raw, site);
+    if (!projectId) throw missing();
+    projects.push(projectId);
+  }
+  await requirePermission(db, p, access, site, projects[0] ?? null);
+  return projects;
+}
+
+/** The authorization of one route, from its declared access (`checkAccess`). */
 export function authorize(ctx: ApiContext, access: Access): RequestHandler {
   return async (req, _res, next) => {
     try {
       const p = req.principal;
       if (!p) throw new Error('route used without authentication middleware');
-      const refs = access.resource === 'none' ? [] : [access.resource].flat();
-      const projects: string[] = [];
-      for (const ref of refs) {
-        const raw = rawRef(req, ref);
-        // Absent or malformed: the route's own validation answers with what to fix (a body id
-        // that is not even of its kind's form is a 400 from the route's schema, not a lookup).
-        if (typeof raw !== 'string' || raw === '') continue;
-        if (ref.in === 'body' && !raw.startsWith(`${ref.kind}-`)) continue;
-        const missing = () =>
-          ref.in !== 'body'
-            ? new NotFoundError(MESSAGES.notFound(ref.kind.replace('-', ' '), raw))
-            : new InputError(`${ref.name}: ${ref.kind.replace('-', ' ')} ${raw} not found`, { field: ref.name });
-        if (ref.kind === 'cost-center') {
-          const visibility = await costCenterVisibility(ctx.db, raw, p.projectIds);
-          if (visibility === 'hidden') await auditDenied(ctx.db, p, siteOf(req), "not in this key's projects", { costCenterId: raw });
-          if (visibility !== 'visible') throw missing();
-          continue;
-        }
-        const projectId = await visibleProjectOf(ctx.db, p, ref.kind, raw, siteOf(req));
-        if (!projectId) throw missing();
-        projects.push(projectId);
-      }
-      await requirePermission(ctx.db, p, access, siteOf(req), projects[0] ?? null);
+      const projects = await checkAccess(ctx.db, p, access, siteOf(req), (ref) => rawRef(req, ref));
       if (projects[0]) req.projectId = projects[0];
       next();
     } catch (e) {
