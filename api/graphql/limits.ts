@@ -25,9 +25,12 @@ export const DEFAULT_FIRST = 20;
 /** The longest query text accepted (the complexity walk must stay cheap). */
 export const MAX_QUERY_CHARS = 20_000;
 
+/** Fields that cost more than one row to answer: a checkpoint's files read and hash every blob of its commit. */
+const EXTRA_COST: Record<string, number> = { 'Checkpoint.files': 50 };
+
 /** A field costs 1 and what it selects; a paged list (a `…Connection`) its items' cost once per item it may return. */
-const estimator: ComplexityEstimator = ({ field, args, childComplexity }) => {
-  if (!getNamedType(field.type).name.endsWith('Connection')) return 1 + childComplexity;
+const estimator: ComplexityEstimator = ({ type, field, args, childComplexity }) => {
+  if (!getNamedType(field.type).name.endsWith('Connection')) return 1 + (EXTRA_COST[`${type.name}.${field.name}`] ?? 0) + childComplexity;
   const first = typeof args.first === 'number' && args.first > 0 ? args.first : DEFAULT_FIRST;
   return 1 + childComplexity * first;
 };

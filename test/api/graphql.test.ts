@@ -346,6 +346,13 @@ describe('graphql: /v1/graphql against the running platform', function () {
     assert.equal((await gql(`{ ${aliased} }`)).body.errors?.[0]?.extensions.code, 'COMPLEXITY_LIMIT_EXCEEDED');
     assert.equal((await data('{ projects(first: 10) { items { machines(first: 10) { items { id } } } } }')).projects.items.length >= 2, true);
 
+    // Reading a checkpoint's files costs more than a row.
+    assert.equal(
+      (await gql('query($id: ID!) { project(id: $id) { checkpoints(first: 100) { items { files { path } } } } }', { id: projectA })).body.errors?.[0]
+        ?.extensions.code,
+      'COMPLEXITY_LIMIT_EXCEEDED',
+    );
+
     const introspection = await data(getIntrospectionQuery());
     assert.ok(introspection.__schema.types.some((t: { name: string }) => t.name === 'Checkpoint'));
   });
