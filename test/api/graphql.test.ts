@@ -5,6 +5,9 @@ import { createClient, type Client } from 'graphql-ws';
 import WebSocket from 'ws';
 import { graphqlSchema, SCHEMA_SDL } from '../../api/graphql/schema.js';
 import { MAX_COMPLEXITY, MAX_DEPTH } from '../../api/graphql/limits.js';
+import { MUTATION_ROUTES } from '../../api/graphql/mutations.js';
+import { routeTable } from '../../api/app.js';
+import type { ApiContext } from '../../api/context.js';
 import { createUserWithKey } from '../../store/auth.js';
 import { projectWithBudget, startTestPlatform, waitFor, waitForMachine, type TestPlatform } from '../support/platform.js';
 
@@ -20,12 +23,26 @@ describe('graphql: schema', () => {
   });
 });
 
+describe('graphql: mutations', () => {
+  it('each declares the access of the REST route of the same use case', () => {
+    const routes = routeTable({ fx: {} } as unknown as ApiContext);
+    for (const [name, { route, access }] of Object.entries(MUTATION_ROUTES)) {
+      const rest = routes.find((r) => `${r.method.toUpperCase()} ${r.path}` === route);
+      assert.ok(rest, `${name}: no route ${route}`);
+      assert.deepEqual(access, rest.access, `${name} and ${route} declare different access`);
+    }
+    // Every mutation of the schema is one of them.
+    const mutations = Object.keys(graphqlSchema().getMutationType()!.getFields()).sort();
+    assert.deepEqual(mutations, Object.keys(MUTATION_ROUTES).sort());
+  });
+});
+
 describe('graphql: /v1/graphql against the running platform', function () {
   this.timeout(600_000);
   let p: TestPlatform;
   let projectA: string;
   let projectB: string;
-  const keys = { viewer: '', machine: '', operator: '' };
+  const keys = { viewer: '', machine: '', operator: '', owner: '' };
   const fx = { machine: '', foreignMachine: '', objective: '', pipeline: '', rootA: '', rootB: '', final: '' };
 
   /** POST /v1/graphql with a key (the admin key by default). */
@@ -75,7 +92,7 @@ describe('graphql: /v1/graphql against the running platform', function () {
     );
     fx.rootA = (await p.api('GET', `/v1/projects/${projectA}`)).body.rootCheckpointId;
     fx.rootB = (await p.api('GET', `/v1/projects/${projectB}`)).body.rootCheckpointId;
-    for (const role of ['viewer', 'machine', 'operator'] as const) keys[role] = (await createUserWithKey(p.db, `${role}-gql`, role, [projectA])).key;
+    for (const role of ['viewer', 'machine', 'operator', 'owner'] as const) keys[role] = (await createUserWithKey(p.db, `${role}-gql`, role, [projectA])).key;
   });
   after(async () => {
     await p?.stop();
@@ -453,5 +470,117 @@ describe('graphql: /v1/graphql against the running platform', function () {
     } finally {
       await client.dispose();
     }
+  });
+
+  it('refuses mutations as REST does: FORBIDDEN naming the permission, another project NOT_FOUND or BAD_USER_INPUT on its field', async () => {
+    const refused = async (query: string, variables: Record<string, unknown>, key: string) => {
+      const res = await gql(query, variables, key);
+      assert.equal(res.status, 200, JSON.stringify(res.body));
+      assert.equal(res.body.data, null, JSON.stringify(res.body));
+      return res.body.errors![0]!;
+    };
+    const createProject = 'mutation($input: CreateProjectInput!) { createProject(input: $input) { id } }';
+    const setBudget = 'mutation($id: ID!) { setBudget(projectId: $id, input: { amount: "99.00", currency: "USD", period: "daily" }) { limit } }';
+    const request = 'mutation($input: RequestMachineInput!) { requestMachine(input: $input) { id } }';
+    const terminate = 'mutation($id: ID!) { terminateMachine(id: $id) { status } }';
+    const before = (await p.api('GET', `/v1/projects/${projectA}`)).body.budget;
+
+    // The viewer may not change anything.
+    for (const [query, variables, permission] of [
+      [createProject, { input: { name: 'nope' } }, 'projects.create'],
+      [setBudget, { id: projectA }, 'budgets.write'],
+      [request, { input: { projectId: projectA, type: 'shell', command: 'true' } }, 'machines.run'],
+      [terminate, { id: fx.machine }, 'machines.run'],
+    ] as const) {
+      const error = await refused(query, variables, keys.viewer);
+      assert.equal(error.extensions.code, 'FORBIDDEN', JSON.stringify(error));
+      assert.equal(error.extensions.status, 403);
+      assert.equal(error.extensions.permission, permission);
+      assert.match(error.message, new RegExp(`role "viewer" lacks the permission "${permission.replace('.', '\\.')}"`));
+    }
+    assert.equal((await p.api('POST', '/v1/projects', { name: 'nope' }, { key: keys.viewer })).status, 403);
+    // Raising a budget is the owner's, not an operator's.
+    assert.equal((await refused(setBudget, { id: projectA }, keys.operator)).extensions.permission, 'budgets.write');
+    assert.deepEqual((await p.api('GET', `/v1/projects/${projectA}`)).body.budget, before, 'nothing changed');
+
+    // Another project's things: as missing (NOT_FOUND), or the input field that names them (as REST's 422).
+    const foreign = await refused(terminate, { id: fx.foreignMachine }, keys.operator);
+    assert.deepEqual([foreign.extensions.code, foreign.extensions.status, foreign.message], ['NOT_FOUND', 404, `machine ${fx.foreignMachine} not found`]);
+    assert.equal((await p.api('POST', `/v1/machines/${fx.foreignMachine}/terminate`, undefined, { key: keys.operator })).status, 404);
+    const field = await refused(request, { input: { projectId: projectB, type: 'shell', command: 'true' } }, keys.operator);
+    assert.deepEqual([field.extensions.code, field.extensions.status, field.extensions.field], ['BAD_USER_INPUT', 422, 'projectId']);
+    assert.equal((await p.api('POST', '/v1/machines', { projectId: projectB, type: 'shell', command: 'true' }, { key: keys.operator })).status, 422);
+    // GET never changes anything.
+    const viaGet = await p.api('GET', `/v1/graphql?query=${encodeURIComponent('mutation { terminateMachine(id: "x") { status } }')}`);
+    assert.equal(viaGet.status, 405);
+  });
+
+  it('runs the use cases REST runs: create a project, set its budget, request, checkpoint and terminate a machine', async () => {
+    // An owner bound to A creates a project: the service binds the key to it, as over REST.
+    const created = await data(
+      'mutation($input: CreateProjectInput!) { createProject(input: $input) { id name currency budget { limit } rootCheckpointId } }',
+      { input: { name: 'made over graphql', currency: 'USD', repoUrl: null } },
+      keys.owner,
+    );
+    const id = created.createProject.id;
+    const rest = await p.api('GET', `/v1/projects/${id}`, undefined, { key: keys.owner });
+    assert.equal(rest.status, 200, 'the creating key sees its new project');
+    assert.deepEqual(created.createProject, { id, name: 'made over graphql', currency: 'USD', budget: null, rootCheckpointId: rest.body.rootCheckpointId });
+    // With an Idempotency-Key a retry names the same project.
+    const once = async () =>
+      (
+        await p.api(
+          'POST',
+          '/v1/graphql',
+          { query: 'mutation { createProject(input: { name: "once" }) { id } }' },
+          { key: keys.owner, headers: { 'idempotency-key': 'gql-create-once' } },
+        )
+      ).body.data.createProject.id;
+    assert.equal(await once(), await once());
+    // Bad input: the service's validation, with the field.
+    const bad = await gql('mutation { createProject(input: { name: "x", currency: "XXX" }) { id } }', {}, keys.owner);
+    assert.equal(bad.body.errors?.[0]?.extensions.code, 'BAD_USER_INPUT');
+    assert.match(bad.body.errors![0]!.message, /currency/);
+
+    const budget = await data(
+      'mutation($id: ID!) { setBudget(projectId: $id, input: { amount: "3.00", currency: "USD", period: "daily" }) { limit currency period spent } }',
+      { id },
+      keys.owner,
+    );
+    assert.deepEqual(budget.setBudget, { limit: '3.00', currency: 'USD', period: 'daily', spent: '0.00' });
+    assert.equal((await p.api('GET', `/v1/projects/${id}`, undefined, { key: keys.owner })).body.budget.limit, '3.00');
+
+    // A machine over the budget is refused now, as over REST (409 budget_exceeded).
+    const over = await gql(
+      'mutation($input: RequestMachineInput!) { requestMachine(input: $input) { id } }',
+      { input: { projectId: id, type: 'shell', command: 'true', cache: false, limits: { money: '5.00', minutes: 2 } } },
+      keys.owner,
+    );
+    assert.equal(over.body.errors?.[0]?.extensions.code, 'CONFLICT', JSON.stringify(over.body));
+    assert.equal(over.body.errors![0]!.extensions.reason, 'budget_exceeded');
+
+    // An operator runs one in A, checkpoints and terminates it.
+    const started = await data(
+      'mutation($input: RequestMachineInput!) { requestMachine(input: $input) { id status machine { id projectId type } } }',
+      { input: { projectId: projectA, type: 'shell', command: 'sleep 60', cache: false, limits: { money: '0.05', minutes: 5 }, costCenterId: null } },
+      keys.operator,
+    );
+    const machineId = started.requestMachine.id;
+    assert.deepEqual(started.requestMachine.machine, { id: machineId, projectId: projectA, type: 'shell' });
+    await waitFor(async () => (await p.api('GET', `/v1/machines/${machineId}`)).body.status === 'running', 'machine running');
+    const checkpointed = await data('mutation($id: ID!) { checkpointMachine(id: $id) { id status } }', { id: machineId }, keys.operator);
+    assert.deepEqual(checkpointed.checkpointMachine, { id: machineId, status: 'running' });
+    const terminated = await data('mutation($id: ID!) { terminateMachine(id: $id) { id status machine { id } } }', { id: machineId }, keys.operator);
+    assert.deepEqual(terminated.terminateMachine, { id: machineId, status: 'terminating', machine: { id: machineId } });
+    assert.equal((await waitForMachine(p, machineId)).status, 'terminated');
+    const again = await gql('mutation($id: ID!) { terminateMachine(id: $id) { status } }', { id: machineId }, keys.operator);
+    assert.deepEqual([again.body.errors?.[0]?.extensions.code, again.body.errors?.[0]?.extensions.reason], ['CONFLICT', 'machine_ended']);
+    const audit = await p.db('audit_log').where({ subject_id: machineId }).orderBy('seq').pluck('action');
+    assert.ok(
+      audit.includes('machine.requested') && audit.includes('machine.checkpoint_requested') && audit.includes('machine.terminate_requested'),
+      audit.join(),
+    );
+    const actors = await p.db('audit_log').where({ subject_id: machineId, action: 'machine.terminate_requested' }).pluck('actor');
+    assert.deepEqual(actors, ['user:operator-gql']);
   });
 });
