@@ -4,7 +4,7 @@ import type { CurrencyCode } from '../../domain/money.js';
 import type { Permission } from '../../domain/permissions.js';
 import { formatAmount } from '../../domain/money.js';
 import { getApiKey } from '../../store/auth.js';
-import { budgetStatus, findBudget } from '../../store/budgets.js';
+import { projectBudget } from '../../services/projects.js';
 import { getCheckpoint, pageCheckpoints, type Checkpoint } from '../../store/checkpoints.js';
 import { costTotals } from '../../store/costs.js';
 import { listFiles } from '../../store/git.js';
@@ -126,10 +126,7 @@ export const resolvers = {
   Project: {
     defaultMachineMoney: (p: Project) => formatAmount(p.defaultMachineMoney, p.currency),
     limitPolicy: (p: Project) => ({ policy: p.limitPolicy, pauseMinutes: p.pauseMinutes }),
-    async budget(p: Project, _: unknown, ctx: GraphqlContext) {
-      const b = await findBudget(ctx.api.db, 'project', p.id);
-      return presentBudget(b ? await budgetStatus(ctx.api.db, b, new Date()) : null);
-    },
+    budget: async (p: Project, _: unknown, ctx: GraphqlContext) => presentBudget(await projectBudget(ctx.api, p)),
     async costs(p: Project, _: unknown, ctx: GraphqlContext) {
       await can(ctx, 'costs.read', p.id);
       return presentCosts(await costTotals(ctx.api.db, { projectId: p.id }), p.currency);
