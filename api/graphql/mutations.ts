@@ -4,6 +4,9 @@ import { checkAccess } from '../auth.js';
 import { presentBudget } from '../present.js';
 import { createProject, setProjectBudget } from '../../services/projects.js';
 import { checkpointMachine, requestMachine, terminateMachine } from '../../services/machines.js';
+import { createObjective } from '../../services/objectives.js';
+import { createPipeline } from '../../services/pipelines.js';
+import { getPipeline } from '../../store/pipelines.js';
 import type { Caller } from '../../services/context.js';
 import { getMachine } from '../../store/machines.js';
 import { can, type GraphqlContext } from './context.js';
@@ -23,6 +26,8 @@ export const MUTATION_ROUTES = {
   },
   terminateMachine: { route: 'POST /machines/:id/terminate', access: { permission: 'machines.run', resource: inPath('machine') } },
   checkpointMachine: { route: 'POST /machines/:id/checkpoint', access: { permission: 'machines.run', resource: inPath('machine') } },
+  createObjective: { route: 'POST /projects/:id/objectives', access: { permission: 'objectives.write', resource: inPath('project') } },
+  createPipeline: { route: 'POST /pipelines', access: { permission: 'pipelines.write', resource: inBody('project', 'projectId') } },
 } as const satisfies Record<string, { route: string; access: Access }>;
 
 type Input = Record<string, unknown>;
@@ -74,7 +79,23 @@ export const mutationResolvers = {
     async checkpointMachine(_: unknown, args: { id: string }, ctx: GraphqlContext) {
       return checkpointMachine(ctx.api, await authorize(ctx, 'checkpointMachine', args.id, undefined), args.id);
     },
+    async createObjective(_: unknown, args: { projectId: string; input: Input }, ctx: GraphqlContext) {
+      const input = withoutNulls(args.input);
+      const caller = await authorize(ctx, 'createObjective', args.projectId, input);
+      return createObjective(ctx.api, caller, args.projectId, input as Parameters<typeof createObjective>[3]);
+    },
+    async createPipeline(_: unknown, args: { input: Input }, ctx: GraphqlContext) {
+      const input = withoutNulls(args.input);
+      const caller = await authorize(ctx, 'createPipeline', undefined, input);
+      return createPipeline(ctx.api, caller, input as Parameters<typeof createPipeline>[2]);
+    },
   },
   MachineAccepted: { machine: machineOf },
+  PipelineAccepted: {
+    async pipeline(parent: { id: string }, _: unknown, ctx: GraphqlContext) {
+      await can(ctx, 'pipelines.read');
+      return getPipeline(ctx.api.db, parent.id);
+    },
+  },
   MachineStatusChange: { machine: machineOf },
 };

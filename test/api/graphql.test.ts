@@ -583,4 +583,68 @@ describe('graphql: /v1/graphql against the running platform', function () {
     const actors = await p.db('audit_log').where({ subject_id: machineId, action: 'machine.terminate_requested' }).pluck('actor');
     assert.deepEqual(actors, ['user:operator-gql']);
   });
+
+  it('creates objectives and pipelines through their services, with the REST rules', async () => {
+    const objective =
+      'mutation($p: ID!, $input: CreateObjectiveInput!) { createObjective(projectId: $p, input: $input) { id projectId title status dependsOn } }';
+    const pipeline = 'mutation($input: CreatePipelineInput!) { createPipeline(input: $input) { id status pipeline { projectId steps { id dependsOn } } } }';
+    const viewer = await gql(objective, { p: projectA, input: { title: 'no', command: 'true' } }, keys.viewer);
+    assert.deepEqual([viewer.body.errors?.[0]?.extensions.code, viewer.body.errors?.[0]?.extensions.permission], ['FORBIDDEN', 'objectives.write']);
+    const viewerPipeline = await gql(pipeline, { input: { projectId: projectA, steps: [{ id: 's', type: 'shell', command: 'true' }] } }, keys.viewer);
+    assert.equal(viewerPipeline.body.errors?.[0]?.extensions.permission, 'pipelines.write');
+    const foreign = await gql(objective, { p: projectB, input: { title: 'no', command: 'true' } }, keys.operator);
+    assert.equal(foreign.body.errors?.[0]?.extensions.code, 'NOT_FOUND');
+    const foreignPipeline = await gql(pipeline, { input: { projectId: projectB, steps: [{ id: 's', type: 'shell', command: 'true' }] } }, keys.operator);
+    assert.deepEqual([foreignPipeline.body.errors?.[0]?.extensions.code, foreignPipeline.body.errors?.[0]?.extensions.field], ['BAD_USER_INPUT', 'projectId']);
+    const cycle = await gql(
+      pipeline,
+      {
+        input: {
+          projectId: projectA,
+          steps: [
+            { id: 'a', type: 'shell', command: 'true', dependsOn: ['b'] },
+            { id: 'b', type: 'shell', command: 'true', dependsOn: ['a'] },
+          ],
+        },
+      },
+      keys.operator,
+    );
+    assert.deepEqual([cycle.body.errors?.[0]?.extensions.code, cycle.body.errors?.[0]?.extensions.field], ['BAD_USER_INPUT', 'steps']);
+
+    const made = (
+      await data(objective, { p: projectA, input: { title: 'over graphql', command: 'true', dependsOn: [fx.objective], priority: null } }, keys.operator)
+    ).createObjective;
+    assert.deepEqual({ ...made, status: undefined }, { id: made.id, projectId: projectA, title: 'over graphql', status: undefined, dependsOn: [fx.objective] });
+    const rest = (await p.api('GET', `/v1/objectives/${made.id}`, undefined, { key: keys.operator })).body;
+    assert.deepEqual([rest.title, rest.dependsOn], ['over graphql', [fx.objective]]);
+
+    const started = (
+      await data(
+        pipeline,
+        {
+          input: {
+            projectId: projectA,
+            steps: [
+              { id: 'a', type: 'shell', command: 'true' },
+              { id: 'b', type: 'shell', command: 'true', dependsOn: ['a'] },
+            ],
+          },
+        },
+        keys.operator,
+      )
+    ).createPipeline;
+    assert.deepEqual(started.pipeline, {
+      projectId: projectA,
+      steps: [
+        { id: 'a', dependsOn: [] },
+        { id: 'b', dependsOn: ['a'] },
+      ],
+    });
+    assert.equal(started.status, 'running');
+    const ended = await waitFor(async () => {
+      const body = (await p.api('GET', `/v1/pipelines/${started.id}`)).body;
+      return body.status !== 'running' ? body : null;
+    }, 'pipeline end');
+    assert.equal(ended.status, 'completed', JSON.stringify(ended));
+  });
 });
