@@ -22,6 +22,7 @@ import { costCenterRoutes } from './routes/cost-centers.js';
 import { createFxService } from '../fx/service.js';
 import { keyRoutes } from './routes/keys.js';
 import { watchRoutes } from './routes/watch.js';
+import { graphqlRoutes } from './routes/graphql.js';
 import type { RouteGroup, RouteSpec } from './routes/table.js';
 import { batchRoutes, type BatchTarget } from './routes/batch.js';
 
@@ -45,6 +46,7 @@ function routeGroups(ctx: ApiContext, batch: BatchTarget = {}): RouteGroup[] {
     keyRoutes(ctx),
     watchRoutes(ctx),
     batchRoutes(ctx, batch),
+    graphqlRoutes(ctx),
   ];
 }
 

@@ -1,6 +1,6 @@
 import type { RequestHandler } from 'express';
 import { canSeeProject, roleAllows, type Principal } from '../domain/permissions.js';
-import { costCenterVisibility, projectOf } from '../store/access.js';
+import { costCenterVisibility, projectOf, type OwnedKind } from '../store/access.js';
 import { appendAudit } from '../store/audit.js';
 import { findPrincipal, touchKey } from '../store/auth.js';
 import type { Db } from '../store/db.js';
@@ -46,15 +46,58 @@ export function requireApiKey(db: Db): RequestHandler {
 
 export const actorName = (p: Principal) => `user:${p.name}`;
 
-async function auditDenied(db: Db, p: Principal, req: Parameters<RequestHandler>[0], reason: string, details: Record<string, unknown>) {
+/** Where an access check ran (the request's method and path), for the audit record of a denial. */
+export interface AccessSite {
+  method: string;
+  path: string;
+}
+
+export const siteOf = (req: Parameters<RequestHandler>[0]): AccessSite => ({ method: req.method, path: req.originalUrl.split('?')[0]! });
+
+async function auditDenied(db: Db, p: Principal, site: AccessSite, reason: string, details: Record<string, unknown>) {
   // Deployment-level records (no project): a tenant never reads who probed it, the operator does.
   await appendAudit(db, {
     actor: actorName(p),
     action: 'access.denied',
     subjectType: 'api_key',
     subjectId: p.apiKeyId,
-    details: { method: req.method, path: req.originalUrl.split('?')[0], reason, ...details },
+    details: { method: site.method, path: site.path, reason, ...details },
   });
+}
+
+/**
+ * The project of a resource the caller names, or null when there is no such resource or it is in
+ * a project the caller's key is not bound to (audited). Callers answer both nulls the same way,
+ * so another project's resource reads exactly as a missing one.
+ */
+export async function visibleProjectOf(db: Db, p: Principal, kind: OwnedKind, id: string, site: AccessSite): Promise<string | null> {
+  const projectId = await projectOf(db, kind, id);
+  if (projectId && !canSeeProject(p, projectId)) {
+    await auditDenied(db, p, site, "not in this key's projects", { [kind]: id });
+    return null;
+  }
+  return projectId;
+}
+
+/**
+ * Refuses (403, audited) a caller whose role lacks the permission, or a key bound to projects
+ * doing deployment-wide work. `projectId`: the project the work is in, for the audit record.
+ */
+export async function requirePermission(
+  db: Db,
+  p: Principal,
+  access: Pick<Access, 'permission' | 'deploymentWide'>,
+  site: AccessSite,
+  projectId: string | null = null,
+): Promise<void> {
+  if (!roleAllows(p.role, access.permission)) {
+    await auditDenied(db, p, site, 'role', { role: p.role, permission: access.permission, projectId });
+    throw new ApiError(403, 'forbidden', MESSAGES.forbidden(p.role, access.permission), { permission: access.permission });
+  }
+  if (access.deploymentWide && p.projectIds !== null) {
+    await auditDenied(db, p, site, 'deployment-wide', { permission: access.permission });
+    throw new ApiError(403, 'forbidden', MESSAGES.deploymentWide(access.permission), { permission: access.permission });
+  }
 }
 
 function rawRef(req: Parameters<RequestHandler>[0], ref: ResourceRef): unknown {
@@ -67,46 +110,46 @@ function rawRef(req: Parameters<RequestHandler>[0], ref: ResourceRef): unknown {
 }
 
 /**
- * The authorization of one route, from its declared access: the resources it names must be in
- * the caller's projects (another project's resource answers exactly as a missing one: 404, or
- * 422 for a body field), then the caller's role must hold the route's permission (403).
+ * The access rule of every entry point: the resources a request names must be in the caller's
+ * projects (another project's resource is exactly a missing one: NotFoundError, or InputError
+ * naming the field for a body field), then the caller's role must hold the permission (403).
+ * `valueOf` reads a reference from the request (REST: path, body, query; GraphQL: arguments).
+ * Returns the projects the named resources belong to.
  */
+export async function checkAccess(db: Db, p: Principal, access: Access, site: AccessSite, valueOf: (ref: ResourceRef) => unknown): Promise<string[]> {
+  const refs = access.resource === 'none' ? [] : [access.resource].flat();
+  const projects: string[] = [];
+  for (const ref of refs) {
+    const raw = valueOf(ref);
+    // Absent or malformed: the route's own validation answers with what to fix (a body id
+    // that is not even of its kind's form is a 400 from the route's schema, not a lookup).
+    if (typeof raw !== 'string' || raw === '') continue;
+    if (ref.in === 'body' && !raw.startsWith(`${ref.kind}-`)) continue;
+    const missing = () =>
+      ref.in !== 'body'
+        ? new NotFoundError(MESSAGES.notFound(ref.kind.replace('-', ' '), raw))
+        : new InputError(`${ref.name}: ${ref.kind.replace('-', ' ')} ${raw} not found`, { field: ref.name });
+    if (ref.kind === 'cost-center') {
+      const visibility = await costCenterVisibility(db, raw, p.projectIds);
+      if (visibility === 'hidden') await auditDenied(db, p, site, "not in this key's projects", { costCenterId: raw });
+      if (visibility !== 'visible') throw missing();
+      continue;
+    }
+    const projectId = await visibleProjectOf(db, p, ref.kind, raw, site);
+    if (!projectId) throw missing();
+    projects.push(projectId);
+  }
+  await requirePermission(db, p, access, site, projects[0] ?? null);
+  return projects;
+}
+
+/** The authorization of one route, from its declared access (`checkAccess`). */
 export function authorize(ctx: ApiContext, access: Access): RequestHandler {
   return async (req, _res, next) => {
     try {
       const p = req.principal;
       if (!p) throw new Error('route used without authentication middleware');
-      const refs = access.resource === 'none' ? [] : [access.resource].flat();
-      const projects: string[] = [];
-      for (const ref of refs) {
-        const raw = rawRef(req, ref);
-        // Absent or malformed: the route's own validation answers with what to fix (a body id
-        // that is not even of its kind's form is a 400 from the route's schema, not a lookup).
-        if (typeof raw !== 'string' || raw === '') continue;
-        if (ref.in === 'body' && !raw.startsWith(`${ref.kind}-`)) continue;
-        const missing = () =>
-          ref.in !== 'body'
-            ? new NotFoundError(MESSAGES.notFound(ref.kind.replace('-', ' '), raw))
-            : new InputError(`${ref.name}: ${ref.kind.replace('-', ' ')} ${raw} not found`, { field: ref.name });
-        if (ref.kind === 'cost-center') {
-          const visibility = await costCenterVisibility(ctx.db, raw, p.projectIds);
-          if (visibility === 'hidden') await auditDenied(ctx.db, p, req, "not in this key's projects", { costCenterId: raw });
-          if (visibility !== 'visible') throw missing();
-          continue;
-        }
-        const projectId = await projectOf(ctx.db, ref.kind, raw);
-        if (projectId && !canSeeProject(p, projectId)) await auditDenied(ctx.db, p, req, "not in this key's projects", { [ref.kind]: raw });
-        if (!projectId || !canSeeProject(p, projectId)) throw missing();
-        projects.push(projectId);
-      }
-      if (!roleAllows(p.role, access.permission)) {
-        await auditDenied(ctx.db, p, req, 'role', { role: p.role, permission: access.permission, projectId: projects[0] ?? null });
-        throw new ApiError(403, 'forbidden', MESSAGES.forbidden(p.role, access.permission));
-      }
-      if (access.deploymentWide && p.projectIds !== null) {
-        await auditDenied(ctx.db, p, req, 'deployment-wide', { permission: access.permission });
-        throw new ApiError(403, 'forbidden', MESSAGES.deploymentWide(access.permission));
-      }
+      const projects = await checkAccess(ctx.db, p, access, siteOf(req), (ref) => rawRef(req, ref));
       if (projects[0]) req.projectId = projects[0];
       next();
     } catch (e) {

@@ -10,6 +10,7 @@ import type { Db } from '../store/db.js';
 import { eventFeedOf, stopEventFeed } from '../store/event-feed.js';
 import { EventCursor, eventFilterOf, resumePoint } from './event-stream.js';
 import { MESSAGES } from './errors.js';
+import type { UpgradeRoute } from './graphql/socket.js';
 
 export const EVENTS_WS_PATH = '/v1/events/ws';
 const PING_MS = 15_000;
@@ -29,13 +30,16 @@ function refuse(socket: Duplex, status: number, code: string, message: string) {
  * its `seq`; the server pings every 15 s. `close()` ends the sockets and the process's event feed:
  * call it before `server.close()` (upgraded sockets would keep the server open).
  */
-export function attachEventSocket(server: Server, deps: { db: Db; log: Pick<Logger, 'warn'> }): { close(): Promise<void> } {
+export function attachEventSocket(server: Server, deps: { db: Db; log: Pick<Logger, 'warn'>; routes?: readonly UpgradeRoute[] }): { close(): Promise<void> } {
   const { db } = deps;
   const wss = new WebSocketServer({ noServer: true, maxPayload: 4096 });
 
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     void (async () => {
       const url = new URL(req.url ?? '/', 'http://localhost');
+      // Other WebSocket endpoints of the api (GraphQL subscriptions) take their own upgrades.
+      const other = deps.routes?.find((r) => r.path === url.pathname);
+      if (other) return other.handleUpgrade(req, socket, head);
       if (url.pathname !== EVENTS_WS_PATH) return refuse(socket, 404, 'not_found', MESSAGES.routeNotFound('GET', url.pathname));
       const query = Object.fromEntries(url.searchParams);
       const header = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '')?.[1];
@@ -95,6 +99,7 @@ export function attachEventSocket(server: Server, deps: { db: Db; log: Pick<Logg
     async close() {
       for (const ws of wss.clients) ws.terminate();
       wss.close();
+      await Promise.all((deps.routes ?? []).map((r) => r.close()));
       await stopEventFeed(db);
     },
   };

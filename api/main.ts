@@ -6,6 +6,7 @@ import { createLogger } from '../workers/logger.js';
 import { checkSearchAttributes } from '../workers/search-attributes.js';
 import { createApp } from './app.js';
 import { attachEventSocket } from './events-socket.js';
+import { graphqlSocket } from './graphql/socket.js';
 
 /** A standalone api process (production): needs DATABASE_URL and TEMPORAL_ADDRESS. */
 async function main() {
@@ -24,7 +25,7 @@ async function main() {
   const temporal = new Client({ connection, namespace: config.temporalNamespace });
   const app = createApp({ db, temporal, config, log });
   const server = app.listen(config.port, config.host, () => log.info({ port: config.port }, 'api listening'));
-  const events = attachEventSocket(server, { db, log });
+  const events = attachEventSocket(server, { db, log, routes: [graphqlSocket({ db, temporal, config, log })] });
   const stop = () => void events.close().then(() => server.close(() => void Promise.all([db.destroy(), connection.close()]).then(() => process.exit(0))));
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);

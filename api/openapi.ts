@@ -39,6 +39,12 @@ function declaredRoutes(): RouteSpec[] {
 
 const ERROR = { $ref: '#/components/responses/Error' } as const;
 
+const graphqlBody = {
+  type: 'object',
+  required: ['query'],
+  properties: { query: { type: 'string' }, variables: { type: 'object' }, operationName: { type: 'string' } },
+} as const;
+
 /**
  * An operation's responses: its declared success responses, each with the JSON schema of its
  * body (as clients receive it), and the shared Error for the failures it can answer with.
@@ -326,6 +332,15 @@ function document(
             ],
           },
         ),
+      },
+      '/graphql': {
+        post: op(
+          'GraphQL: { query, variables?, operationName? } → { data, errors }. The same data, permissions and errors as the REST routes (each error has extensions { code, status, reason }); depth and complexity are limited. Subscriptions (`events`) over WebSocket at this path (graphql-transport-ws, key in connection_init { authorization })',
+          { requestBody: { required: true, content: { 'application/json': { schema: graphqlBody } } } },
+        ),
+        get: op('GraphQL queries (not mutations) with ?query=&variables=&operationName=', {
+          parameters: [q('query', 'The GraphQL document'), q('variables', 'JSON object'), q('operationName', 'Which operation of the document to run')],
+        }),
       },
       '/events/ws': {
         get: op('The event feed over WebSocket (same filters as /events; key in Authorization or ?access_token=); a plain GET answers 426', {

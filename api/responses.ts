@@ -476,3 +476,13 @@ export const batchResults = z.strictObject({
     }),
   ),
 });
+
+/** A GraphQL error: its message, where in the query and the answer, and extensions { code, status, … }. */
+const graphqlError = z.object({
+  message: z.string(),
+  locations: z.array(z.strictObject({ line: z.number().int(), column: z.number().int() })).optional(),
+  path: z.array(z.union([z.string(), z.number().int()])).optional(),
+  extensions: z.object({ code: z.string(), status: z.number().int() }).catchall(z.unknown()).optional(),
+});
+/** A GraphQL answer (POST or GET /v1/graphql): `data` as the query asked for it, and the errors of the fields that failed. */
+export const graphqlResult = z.strictObject({ data: details.nullable().optional(), errors: z.array(graphqlError).optional() });

@@ -7,6 +7,7 @@ import { installTemporalRuntime } from '../workers/runtime.js';
 import type { Logger } from 'pino';
 import { createApp } from '../api/app.js';
 import { attachEventSocket } from '../api/events-socket.js';
+import { graphqlSocket } from '../api/graphql/socket.js';
 import type { Config } from '../config/index.js';
 import { bootstrapAdminKey } from '../api/bootstrap.js';
 import { createDb, migrateLatest, type Db } from '../store/db.js';
@@ -103,12 +104,13 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
       if (schedule) cleanups.push(() => schedule.delete());
     }
     await ensureSnapshotSchedules(temporal, config);
-    const app = createApp({ db, temporal, config, log, diskSnapshots: diskSnapshotReader(providers) });
+    const apiContext = { db, temporal, config, log, diskSnapshots: diskSnapshotReader(providers) };
+    const app = createApp(apiContext);
     const server: Server = await new Promise((resolve, reject) => {
       const s = app.listen(config.port, config.host, () => resolve(s));
       s.on('error', reject);
     });
-    const events = attachEventSocket(server, { db, log });
+    const events = attachEventSocket(server, { db, log, routes: [graphqlSocket(apiContext)] });
     cleanups.push(
       () =>
         new Promise<void>((resolve) => {

@@ -57,9 +57,16 @@ export async function listCheckpoints(db: Db, projectId: string): Promise<Checkp
   ).map(toCheckpoint);
 }
 
-/** A project's checkpoints oldest first, one page. */
-export async function pageCheckpoints(db: Db, projectId: string, page: KeysetPage): Promise<Array<{ item: Checkpoint; key: CreatedKey }>> {
-  const rows = await keyset(db('checkpoints').where('checkpoints.project_id', projectId), 'checkpoints', page);
+/** A project's checkpoints oldest first, one page; optionally only a machine's, or a checkpoint's children. */
+export async function pageCheckpoints(
+  db: Db,
+  projectId: string,
+  page: KeysetPage & { machineId?: string; parentId?: string },
+): Promise<Array<{ item: Checkpoint; key: CreatedKey }>> {
+  const q = db('checkpoints').where('checkpoints.project_id', projectId);
+  if (page.machineId) q.where('checkpoints.machine_id', page.machineId);
+  if (page.parentId) q.where('checkpoints.parent_id', page.parentId);
+  const rows = await keyset(q, 'checkpoints', page);
   return rows.map((r: any) => ({ item: toCheckpoint(r), key: keyOfRow(r) }));
 }
 

@@ -2,6 +2,7 @@ import type { Knex } from 'knex';
 import type { MachineInputs } from '../domain/artifacts.js';
 import type { Db } from './db.js';
 import { appendEvent, inTransaction } from './events.js';
+import { keyOfRow, keyset, type CreatedKey, type KeysetPage } from './paging.js';
 
 export const PIPELINE_STATUSES = ['running', 'completed', 'failed', 'cancelled'] as const;
 export type PipelineStatus = (typeof PIPELINE_STATUSES)[number];
@@ -80,6 +81,29 @@ export async function getPipeline(db: Db, id: string): Promise<Pipeline | null> 
   const row = await db('pipelines').where({ id }).first();
   if (!row) return null;
   const steps = await db('pipeline_steps').where({ pipeline_id: id }).orderBy('position');
+  return toPipeline(row, steps);
+}
+
+/** A project's pipelines oldest first, one page (their steps read in one query). */
+export async function pagePipelines(db: Db, projectId: string, page: KeysetPage): Promise<Array<{ item: Pipeline; key: CreatedKey }>> {
+  const rows = await keyset(db('pipelines').where('pipelines.project_id', projectId), 'pipelines', page);
+  if (!rows.length) return [];
+  const steps = await db('pipeline_steps')
+    .whereIn(
+      'pipeline_id',
+      rows.map((r: any) => r.id),
+    )
+    .orderBy([{ column: 'pipeline_id' }, { column: 'position' }]);
+  return rows.map((r: any) => ({
+    item: toPipeline(
+      r,
+      steps.filter((s) => s.pipeline_id === r.id),
+    ),
+    key: keyOfRow(r),
+  }));
+}
+
+function toPipeline(row: Record<string, any>, steps: Array<Record<string, any>>): Pipeline {
   return {
     id: row.id,
     projectId: row.project_id,

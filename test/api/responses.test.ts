@@ -182,6 +182,16 @@ describe('api: response schemas (every route answers as its declared schema says
     await call('PATCH', `/keys/${key.id}`, { expiresAt: '2099-01-01T00:00:00Z' });
     await call('POST', `/keys/${key.id}/rotate`, undefined, 201);
     await call('DELETE', `/keys/${key.id}`, undefined, 204);
+
+    // GraphQL: the data, and a field's error beside it, in the declared shape.
+    const gql = await call('POST', '/graphql', {
+      query:
+        'query($id: ID!) { project(id: $id) { id budget { limit } machines(first: 1) { items { id cost { amount } } } checkpoints(first: 0) { items { id } } } }',
+      variables: { id: fx.project },
+    });
+    assert.equal(gql.data.project.id, fx.project);
+    assert.equal(gql.data.project.checkpoints, null);
+    assert.equal(gql.errors[0].extensions.field, 'first');
   });
 
   it('answers every GET route as declared, with real data', async () => {
@@ -204,6 +214,7 @@ describe('api: response schemas (every route answers as its declared schema says
       '/objectives/:id/progress': `/objectives/${fx.waiting}/progress`,
       '/pipelines/:id': `/pipelines/${fx.pipeline}`,
       '/payments/:id': `/payments/${fx.payment}`,
+      '/graphql': `/graphql?query=${encodeURIComponent('{ viewer { id role } }')}`,
     };
     const gets = routes.filter((r) => r.method === 'get' && !NOT_DRIVEN.has(`GET ${r.path}`));
     assert.ok(gets.length >= 30, `only ${gets.length} GET routes`);
