@@ -127,7 +127,7 @@ describe('graphql: /v1/graphql against the running platform', function () {
     const project = (
       await data(
         `query($id: ID!) { project(id: $id) { id name repoUrl currency greediness defaultMachineMoney rootCheckpointId limitPolicy { policy pauseMinutes }
-           costCenterId createdAt budget { limit spent reserved remaining currency period windowStart windowEnd } } }`,
+           costCenterId createdAt budget { limit spent reserved remaining currency period windowStart windowEnd alertPercents } } }`,
         { id: projectA },
         key,
       )

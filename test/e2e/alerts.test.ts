@@ -145,6 +145,22 @@ describe('alerts (real Temporal, Postgres)', function () {
     );
   });
 
+  it('thresholds are set and shown through the budget API, and bad ones are refused naming the field', async () => {
+    const projectId = await projectWithBudget(p, '1.00');
+    const put = await p.api('PUT', `/v1/projects/${projectId}/budget`, { amount: '2.00', currency: 'USD', period: 'daily', alertPercents: [90, 30] });
+    assert.equal(put.status, 200, JSON.stringify(put.body));
+    assert.deepEqual(put.body.alertPercents, [30, 90]);
+    assert.deepEqual((await p.api('GET', `/v1/projects/${projectId}`)).body.budget.alertPercents, [30, 90]);
+    const typed = await p.api('PUT', `/v1/projects/${projectId}/machine-types/shell/budget`, { amount: '1.00', currency: 'USD' });
+    assert.deepEqual(typed.body.alertPercents, [50, 80, 100], 'the default thresholds');
+    for (const bad of [[0], [50, 50], [101]]) {
+      const r = await p.api('PUT', `/v1/projects/${projectId}/budget`, { amount: '2.00', currency: 'USD', period: 'daily', alertPercents: bad });
+      assert.ok([400, 422].includes(r.status), JSON.stringify(r.body));
+      assert.match(r.body.error.message, /alertPercents/);
+    }
+    assert.deepEqual((await p.api('GET', `/v1/projects/${projectId}`)).body.budget.alertPercents, [30, 90], 'a refused PUT changed nothing');
+  });
+
   it('a failed payment raises one critical alert', async () => {
     assert.equal((await p.api('PUT', `/v1/projects/${projectB}/payment-methods`, [{ kind: 'manual', timeoutSeconds: 1 }])).status, 200);
     const topup = await p.api('POST', `/v1/projects/${projectB}/topups`, { amount: '1.00', currency: 'USD' });
