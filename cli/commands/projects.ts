@@ -81,7 +81,9 @@ export function registerProjects(program: Command): void {
       const { api } = ctxOf(cmd);
       const id = await need(project, { flag: '<project>', message: 'Project', choices: () => projectChoices(api) });
       const amount = await need(o.amount, { flag: '--amount', message: 'Budget amount' });
-      const body = { amount, period: o.period, ...(o.currency ? { currency: o.currency } : {}) } as BodyOf<'/projects/{id}/budget', 'put'>;
+      // The api needs the currency: the project's own unless another is named.
+      const currency = o.currency ?? (await ok(api.GET('/projects/{id}', { params: { path: { id } } }))).currency;
+      const body = { amount, period: o.period, currency } as BodyOf<'/projects/{id}/budget', 'put'>;
       const b = await ok(api.PUT('/projects/{id}/budget', { params: { path: { id } }, body }));
       show(cmd, b, (v) => printRecord(v as Record<string, unknown>));
     });
