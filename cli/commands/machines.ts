@@ -53,6 +53,12 @@ async function follow(ctx: Ctx, id: string): Promise<Machine> {
     if (s !== last) progress.update(`machine ${id} ${s}`);
     last = s;
   };
+  // Leaving the follow leaves the machine running: say how to stop it.
+  const interrupted = () => {
+    progress.done(`stopped following; machine ${id} keeps running (autovibe machines terminate ${id})`);
+    process.exit(130);
+  };
+  process.once('SIGINT', interrupted);
   showStatus((await getMachine(ctx.api, id)).status);
   // On a terminal the status line follows the machine; without one, only changes are printed.
   const poll = setInterval(() => {
@@ -70,6 +76,7 @@ async function follow(ctx: Ctx, id: string): Promise<Machine> {
     }
   } finally {
     clearInterval(poll);
+    process.off('SIGINT', interrupted);
   }
   // The log ends once the machine has ended; its final row may still be settling for a moment.
   const ended = await getMachine(ctx.api, id, { waitFor: FINAL.join(','), timeout: 30 });

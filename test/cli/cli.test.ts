@@ -6,9 +6,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { startTestPlatform, type TestPlatform } from '../support/platform.js';
-import { json, runCli, type Run } from './run.js';
+import { json, runCli, runInPty, type Run } from './run.js';
 
 const ESC = '\x1b[';
+/** ESC in a RegExp source (a literal control character in a regex literal is a lint error). */
+const ESC_RE = '\\u001b\\[';
 
 /** The real `autovibe` binary against the real platform (api + worker + Temporal + Postgres). */
 describe('cli: autovibe against the running platform', function () {
@@ -249,5 +251,39 @@ describe('cli: autovibe against the running platform', function () {
     const zsh = await cli(['completion', 'zsh']);
     assert.match(zsh.stdout, /^#compdef autovibe\n/);
     assert.equal((await cli(['completion', 'fish'])).code, 2);
+  });
+
+  it('on a terminal: prompts for what is missing, and shows a live status line while following', async () => {
+    const env = { XDG_CONFIG_HOME: configHome, ...admin };
+    // An input prompt for the name.
+    const name = `typed ${crypto.randomBytes(3).toString('hex')}`;
+    const created = await runInPty(['projects', 'create'], { env, steps: [[/Project name/, `${name}\r`]] });
+    assert.deepEqual(created.pending, [], created.output);
+    assert.equal(created.code, 0, created.output);
+    const made = /(project-[0-9a-f-]{36})/.exec(created.output)?.[1];
+    assert.ok(made, created.output);
+    assert.equal((await p.api('GET', `/v1/projects/${made}`)).body.name, name);
+
+    // A choice list of the key's projects; Enter takes the highlighted one.
+    const chosen = await runInPty(['budgets', 'get'], { env, steps: [[/Project/, '\r']] });
+    assert.equal(chosen.code, 0, chosen.output);
+    assert.match(chosen.output, /cli demo \(project-/, 'the projects are offered by name');
+
+    // The command asked for, then the log streamed under a spinner line redrawn in place.
+    const marker = `pty-${crypto.randomBytes(4).toString('hex')}`;
+    const run = await runInPty(['machines', 'run', '--project', projectId, '--money', '0.10', '--follow'], {
+      env,
+      steps: [[/Command/, `echo ${marker}\r`]],
+    });
+    assert.equal(run.code, 0, run.output);
+    assert.match(run.output, new RegExp(`${marker}\r?\n`));
+    assert.match(run.output, new RegExp(`\r${ESC_RE}K[⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏] machine machine-\\S+ (pending|provisioning|running)`), 'a spinner status line');
+    assert.match(run.output, /machine machine-\S+ .*completed.* \(exit 0\)/);
+    // On a terminal (no NO_COLOR) the outcome is coloured; with NO_COLOR it is not.
+    assert.ok(run.output.includes('\x1b[32mcompleted'), 'green on a terminal');
+    const plain = await runInPty(['machines', 'list', '--project', projectId], { env: { ...env, NO_COLOR: '1' } });
+    assert.equal(plain.code, 0, plain.output);
+    assert.match(plain.output, /completed/);
+    assert.ok(!new RegExp(`${ESC_RE}\\d+m`).test(plain.output), JSON.stringify(plain.output));
   });
 });
