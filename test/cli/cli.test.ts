@@ -286,4 +286,47 @@ describe('cli: autovibe against the running platform', function () {
     assert.match(plain.output, /completed/);
     assert.ok(!new RegExp(`${ESC_RE}\\d+m`).test(plain.output), JSON.stringify(plain.output));
   });
+
+  it('walks the evolution tree, runs a pipeline from YAML, and reads events, audit and keys', async () => {
+    const made = await cli(['machines', 'run', '--project', projectId, '--command', 'mkdir -p docs && echo tree-walk > docs/notes.txt', '--follow', '--json']);
+    assert.equal(made.code, 0, explain(made));
+    const machine = json(made);
+    assert.equal(machine.status, 'completed');
+    const final = machine.checkpoints.at(-1) as string;
+
+    const diff = await cli(['checkpoints', 'diff', final]);
+    assert.equal(diff.code, 0, explain(diff));
+    assert.match(diff.stdout, /^A docs\/notes\.txt$/m);
+    const files = json(await cli(['checkpoints', 'files', final, '--json']));
+    assert.ok(files.some((f: any) => f.path === 'docs/notes.txt'));
+    const content = await cli(['checkpoints', 'files', final, 'docs/notes.txt']);
+    assert.equal(content.code, 0, explain(content));
+    assert.equal(content.stdout, 'tree-walk\n');
+    assert.equal((await cli(['checkpoints', 'files', final, 'no/such.txt'])).code, 4);
+
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'autovibe-cli-pipeline-'));
+    const file = path.join(dir, 'pipeline.yaml');
+    fs.writeFileSync(
+      file,
+      `steps:
+  - { id: build, type: shell, command: "echo built > out.txt", limits: { money: "0.05" } }
+  - { id: check, type: shell, command: "grep built out.txt", dependsOn: [build], limits: { money: "0.05" } }
+`,
+    );
+    const pipeline = await cli(['pipelines', 'create', '--file', file, '--project', projectId, '--follow']);
+    assert.equal(pipeline.code, 0, explain(pipeline));
+    assert.match(pipeline.stdout, /pipeline pipeline-\S+ completed/);
+    assert.match(pipeline.stdout, /check .*completed/);
+
+    const events = json(await cli(['events', 'list', '--project', projectId, '--kinds', 'pipeline.status', '--json']));
+    assert.ok(events.items.some((e: any) => e.data.status === 'completed'));
+    const audit = json(await cli(['audit', 'list', '--subject', machine.id, '--json']));
+    assert.ok(audit.items.length > 0 && audit.items.every((a: any) => a.subjectId === machine.id));
+
+    const key = json(await cli(['keys', 'create', '--name', 'rotating', '--role', 'operator', '--project', projectId, '--json']));
+    const rotated = json(await cli(['keys', 'rotate', key.id, '--json']));
+    assert.notEqual(rotated.key, key.key);
+    assert.equal((await cli(['whoami'], { AUTOVIBE_API_KEY: key.key })).code, 3, 'the old secret stops working');
+    assert.equal(json(await cli(['whoami', '--json'], { AUTOVIBE_API_KEY: rotated.key })).role, 'operator');
+  });
 });
