@@ -56,6 +56,7 @@ export interface paths {
                   /** Format: date-time */
                   windowStart: string;
                   windowEnd: string | null;
+                  alertPercents: number[];
                 } | null;
               }[];
               nextCursor: string | null;
@@ -140,6 +141,7 @@ export interface paths {
                 /** Format: date-time */
                 windowStart: string;
                 windowEnd: string | null;
+                alertPercents: number[];
               } | null;
             };
           };
@@ -214,6 +216,7 @@ export interface paths {
                 /** Format: date-time */
                 windowStart: string;
                 windowEnd: string | null;
+                alertPercents: number[];
               } | null;
             };
           };
@@ -262,6 +265,7 @@ export interface paths {
             currency: 'USD' | 'EUR' | 'CAD' | 'TON' | 'BTC' | 'ETH';
             /** @enum {string} */
             period: 'daily' | 'weekly' | 'monthly' | 'total';
+            alertPercents?: number[];
           };
         };
       };
@@ -284,6 +288,7 @@ export interface paths {
               /** Format: date-time */
               windowStart: string;
               windowEnd: string | null;
+              alertPercents: number[];
             };
           };
         };
@@ -444,6 +449,7 @@ export interface paths {
                 /** Format: date-time */
                 windowStart: string;
                 windowEnd: string | null;
+                alertPercents: number[];
               } | null;
               cache: {
                 hits: number;
@@ -3054,6 +3060,7 @@ export interface paths {
                 checkpointId: string | null;
                 /** Format: date-time */
                 createdAt: string;
+                notStored?: string;
               }[];
               nextCursor: string | null;
             };
@@ -3210,6 +3217,7 @@ export interface paths {
             amount: string;
             /** @enum {string} */
             currency: 'USD' | 'EUR' | 'CAD' | 'TON' | 'BTC' | 'ETH';
+            alertPercents?: number[];
           };
         };
       };
@@ -3234,6 +3242,7 @@ export interface paths {
               /** Format: date-time */
               windowStart: string;
               windowEnd: string | null;
+              alertPercents: number[];
             };
           };
         };
@@ -3304,6 +3313,70 @@ export interface paths {
               }[];
               nextCursor: string | null;
               next: string | null;
+            };
+          };
+        };
+        400: components['responses']['Error'];
+        401: components['responses']['Error'];
+        403: components['responses']['Error'];
+        413: components['responses']['Error'];
+        415: components['responses']['Error'];
+        422: components['responses']['Error'];
+        429: components['responses']['Error'];
+      };
+    };
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/alerts': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** Alerts of the caller's projects, newest first: a budget past a threshold of its limit, a machine paused for a decision, a failed payment, a provider gone unavailable (also alert.* events on /events) */
+    get: {
+      parameters: {
+        query?: {
+          projectId?: string;
+          limit?: string;
+          cursor?: string;
+        };
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Alerts of the caller's projects, newest first: a budget past a threshold of its limit, a machine paused for a decision, a failed payment, a provider gone unavailable (also alert.* events on /events) */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              items: {
+                id: string;
+                /** Format: date-time */
+                at: string;
+                /** @enum {string} */
+                kind: 'budget_threshold' | 'machine_paused' | 'payment_failed' | 'provider_unavailable';
+                /** @enum {string} */
+                severity: 'info' | 'warning' | 'critical';
+                projectId: string | null;
+                subjectId: string;
+                message: string;
+                data: {
+                  [key: string]: unknown;
+                };
+              }[];
+              nextCursor: string | null;
             };
           };
         };
@@ -3855,6 +3928,7 @@ export interface paths {
                 /** Format: date-time */
                 windowStart: string;
                 windowEnd: string | null;
+                alertPercents: number[];
               } | null;
             };
           };
@@ -3922,6 +3996,7 @@ export interface paths {
                 /** Format: date-time */
                 windowStart: string;
                 windowEnd: string | null;
+                alertPercents: number[];
               } | null;
             };
           };
@@ -3970,6 +4045,7 @@ export interface paths {
             currency: 'USD' | 'EUR' | 'CAD' | 'TON' | 'BTC' | 'ETH';
             /** @enum {string} */
             period: 'daily' | 'weekly' | 'monthly' | 'total';
+            alertPercents?: number[];
           };
         };
       };
@@ -3992,6 +4068,7 @@ export interface paths {
               /** Format: date-time */
               windowStart: string;
               windowEnd: string | null;
+              alertPercents: number[];
             };
           };
         };
@@ -4094,6 +4171,7 @@ export interface paths {
                 /** Format: date-time */
                 windowStart: string;
                 windowEnd: string | null;
+                alertPercents: number[];
               } | null;
             };
           };
@@ -4142,6 +4220,7 @@ export interface paths {
             currency: 'USD' | 'EUR' | 'CAD' | 'TON' | 'BTC' | 'ETH';
             /** @enum {string} */
             period: 'daily' | 'weekly' | 'monthly' | 'total';
+            alertPercents?: number[];
           };
         };
       };
@@ -4165,6 +4244,7 @@ export interface paths {
               /** Format: date-time */
               windowStart: string;
               windowEnd: string | null;
+              alertPercents: number[];
             };
           };
         };
@@ -4249,6 +4329,7 @@ export interface paths {
                   /** Format: date-time */
                   windowStart: string;
                   windowEnd: string | null;
+                  alertPercents: number[];
                 } | null;
               }[];
               budget: {
@@ -4263,6 +4344,7 @@ export interface paths {
                 /** Format: date-time */
                 windowStart: string;
                 windowEnd: string | null;
+                alertPercents: number[];
               } | null;
             };
           };
@@ -4805,7 +4887,7 @@ export interface paths {
       path?: never;
       cookie?: never;
     };
-    /** The event feed (machine, objective, pipeline, payment, budget events) of the caller's projects: Server-Sent Events with Accept: text/event-stream (id = seq; resumes from Last-Event-ID or cursor), else one JSON page { items, nextCursor } */
+    /** The event feed (machine, objective, pipeline, payment, budget and alert events) of the caller's projects: Server-Sent Events with Accept: text/event-stream (id = seq; resumes from Last-Event-ID or cursor), else one JSON page { items, nextCursor } */
     get: {
       parameters: {
         query?: {
@@ -4824,7 +4906,7 @@ export interface paths {
       };
       requestBody?: never;
       responses: {
-        /** @description The event feed (machine, objective, pipeline, payment, budget events) of the caller's projects: Server-Sent Events with Accept: text/event-stream (id = seq; resumes from Last-Event-ID or cursor), else one JSON page { items, nextCursor } */
+        /** @description The event feed (machine, objective, pipeline, payment, budget and alert events) of the caller's projects: Server-Sent Events with Accept: text/event-stream (id = seq; resumes from Last-Event-ID or cursor), else one JSON page { items, nextCursor } */
         200: {
           headers: {
             [name: string]: unknown;
@@ -4857,6 +4939,128 @@ export interface paths {
     };
     put?: never;
     post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/graphql': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** GraphQL queries (not mutations) with ?query=&variables=&operationName= */
+    get: {
+      parameters: {
+        query?: {
+          /** @description The GraphQL document */
+          query?: string;
+          /** @description JSON object */
+          variables?: string;
+          /** @description Which operation of the document to run */
+          operationName?: string;
+        };
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description GraphQL queries (not mutations) with ?query=&variables=&operationName= */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              data?: {
+                [key: string]: unknown;
+              } | null;
+              errors?: {
+                message: string;
+                locations?: {
+                  line: number;
+                  column: number;
+                }[];
+                path?: (string | number)[];
+                extensions?: {
+                  code: string;
+                  status: number;
+                } & {
+                  [key: string]: unknown;
+                };
+              }[];
+            };
+          };
+        };
+        400: components['responses']['Error'];
+        401: components['responses']['Error'];
+        403: components['responses']['Error'];
+        413: components['responses']['Error'];
+        415: components['responses']['Error'];
+        422: components['responses']['Error'];
+        429: components['responses']['Error'];
+      };
+    };
+    put?: never;
+    /** GraphQL: { query, variables?, operationName? } → { data, errors }. The same data, permissions and errors as the REST routes (each error has extensions { code, status, reason }); depth and complexity are limited. Subscriptions (`events`) over WebSocket at this path (graphql-transport-ws, key in connection_init { authorization }) */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          'application/json': {
+            query: string;
+            variables?: Record<string, never>;
+            operationName?: string;
+          };
+        };
+      };
+      responses: {
+        /** @description GraphQL: { query, variables?, operationName? } → { data, errors }. The same data, permissions and errors as the REST routes (each error has extensions { code, status, reason }); depth and complexity are limited. Subscriptions (`events`) over WebSocket at this path (graphql-transport-ws, key in connection_init { authorization }) */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              data?: {
+                [key: string]: unknown;
+              } | null;
+              errors?: {
+                message: string;
+                locations?: {
+                  line: number;
+                  column: number;
+                }[];
+                path?: (string | number)[];
+                extensions?: {
+                  code: string;
+                  status: number;
+                } & {
+                  [key: string]: unknown;
+                };
+              }[];
+            };
+          };
+        };
+        400: components['responses']['Error'];
+        401: components['responses']['Error'];
+        403: components['responses']['Error'];
+        409: components['responses']['Error'];
+        413: components['responses']['Error'];
+        415: components['responses']['Error'];
+        422: components['responses']['Error'];
+        429: components['responses']['Error'];
+      };
+    };
     delete?: never;
     options?: never;
     head?: never;
