@@ -31,6 +31,8 @@ describe('layout dependency rule (eslint.config.js)', function () {
       ['domain/example.ts', "import { appendAudit } from '../store/audit.js';\nexport const x = appendAudit;\n"],
       ['api/routes/example.ts', "import { createWorker } from '../../workers/worker.js';\nexport const x = createWorker;\n"],
       ['workflows/example.ts', "import { createActivities } from '../activities/index.js';\nexport const x = createActivities;\n"],
+      ['cli/example.ts', "import { getMachine } from '../store/machines.js';\nexport const x = getMachine;\n"],
+      ['cli/commands/example.ts', "import type { Money } from '../../domain/money.js';\nexport type X = Money;\n"],
     ];
     for (const [file, code] of cases) {
       const messages = await lint(file, code);
@@ -45,6 +47,7 @@ describe('layout dependency rule (eslint.config.js)', function () {
       ['activities/example.ts', "import { appendAudit } from '../store/audit.js';\nexport const x = appendAudit;\n"],
       ['workflows/example.ts', "import type { Activities } from '../activities/index.js';\nexport type X = Activities;\n"],
       ['services/example.ts', "import { appendAudit } from '../store/audit.js';\nexport const x = appendAudit;\n"],
+      ['cli/example.ts', "import type { paths } from './api-types.js';\nexport type X = paths;\n"],
     ];
     for (const [file, code] of cases) assert.deepEqual(await lint(file, code), [], file);
   });

@@ -1,0 +1,316 @@
+import { Option, type Command } from 'commander';
+import { ok, type BodyOf } from '../client.js';
+import { CliError, exitCodeOfStatus, UsageError } from '../errors.js';
+import { colors, printJson, printRecord, printTable, status } from '../output.js';
+import { need } from '../prompt.js';
+import { ctxOf, jsonMode, moneyOption, pageOptions, printList, readDataFile, show } from '../runtime.js';
+import { projectChoices } from './projects.js';
+
+/** whoami, payments, cost centers, keys, audit, events and batch. */
+export function registerAdmin(program: Command): void {
+  program
+    .command('whoami')
+    .description('the calling key: role, projects, expiry, and its user')
+    .action(async (_o, cmd: Command) => {
+      const { api, conn } = ctxOf(cmd);
+      const me = await ok(api.GET('/whoami'));
+      show(cmd, { ...me, apiUrl: conn.apiUrl, profile: conn.profile, keySource: conn.keySource }, (v) =>
+        printRecord({ ...v, user: `${me.user.name} (${me.user.id})`, projectIds: me.projectIds?.join(', ') ?? 'all' }, [
+          'user',
+          'name',
+          'role',
+          'projectIds',
+          'prefix',
+          'expiresAt',
+          'apiUrl',
+          'profile',
+          'keySource',
+        ]),
+      );
+    });
+
+  const payments = program.command('payments').description('top-ups of the prepaid balance and their attempts');
+
+  payments
+    .command('topup [project]')
+    .description('top up a project (owner): starts the payment cascade over its payment methods')
+    .addOption(moneyOption('--amount <amount>', 'amount, e.g. 25.00'))
+    .option('--currency <code>', 'currency', 'USD')
+    .action(async (project: string | undefined, o: { amount?: string; currency: string }, cmd: Command) => {
+      const { api } = ctxOf(cmd);
+      const id = await need(project, { flag: '<project>', message: 'Project', choices: () => projectChoices(api) });
+      const amount = await need(o.amount, { flag: '--amount', message: 'Amount' });
+      const body = { amount, currency: o.currency } as BodyOf<'/projects/{id}/topups', 'post'>;
+      const r = await ok(api.POST('/projects/{id}/topups', { params: { path: { id } }, body }));
+      show(cmd, r, (v) => process.stdout.write(`${v.paymentId} ${status(v.status)}\n`));
+    });
+
+  payments
+    .command('get <id>')
+    .description('a payment: status and every attempt')
+    .action(async (id: string, _o, cmd: Command) => {
+      const { api } = ctxOf(cmd);
+      const p = await ok(api.GET('/payments/{id}', { params: { path: { id } } }));
+      show(cmd, p, () => {
+        printRecord({ ...p, attempts: p.attempts.length }, ['id', 'projectId', 'amount', 'currency', 'status', 'paidBy', 'error', 'createdAt', 'endedAt']);
+        printTable(p.attempts, [
+          ['#', (a) => a.seq],
+          ['method', (a) => a.method],
+          ['status', (a) => a.status],
+          ['tries', (a) => a.tries],
+          ['error', (a) => a.error],
+        ]);
+      });
+    });
+
+  payments
+    .command('balance [project]')
+    .description('the prepaid balance of a project')
+    .action(async (project: string | undefined, _o, cmd: Command) => {
+      const { api } = ctxOf(cmd);
+      const id = await need(project, { flag: '<project>', message: 'Project', choices: () => projectChoices(api) });
+      const b = await ok(api.GET('/projects/{id}/balance', { params: { path: { id } } }));
+      show(cmd, b, (v) => printRecord(v as Record<string, unknown>));
+    });
+
+  const costCenters = program.command('cost-centers').description('cost centers and departments');
+
+  pageOptions(costCenters.command('list').description('cost centers').option('--department <name>', 'only this department')).action(
+    async (o: { department?: string }, cmd: Command) => {
+      const { api } = ctxOf(cmd);
+      await printList(
+        cmd,
+        (query) => ok(api.GET('/cost-centers', { params: { query: { ...query, ...(o.department ? { department: o.department } : {}) } } })),
+        [
+          ['id', (c) => c.id],
+          ['name', (c) => c.name],
+          ['kind', (c) => c.kind],
+          ['department', (c) => c.department],
+        ],
+      );
+    },
+  );
+
+  costCenters
+    .command('get <id>')
+    .description('a cost center with its budget')
+    .action(async (id: string, _o, cmd: Command) => {
+      const { api } = ctxOf(cmd);
+      const c = await ok(api.GET('/cost-centers/{id}', { params: { path: { id } } }));
+      show(cmd, c, (v) => printRecord(v as Record<string, unknown>));
+    });
+
+  costCenters
+    .command('create')
+    .description('create a cost center (admin)')
+    .option('--name <name>', 'name')
+    .addOption(new Option('--kind <kind>', 'kind').choices(['development', 'testing', 'deployment']))
+    .option('--department <name>', 'department')
+    .action(async (o: { name?: string; kind?: string; department?: string }, cmd: Command) => {
+      const { api } = ctxOf(cmd);
+      const body = {
+        name: await need(o.name, { flag: '--name', message: 'Name' }),
+        kind: await need(o.kind, {
+          flag: '--kind',
+          message: 'Kind',
+          choices: async () => ['development', 'testing', 'deployment'].map((k) => ({ name: k, value: k })),
+        }),
+        department: await need(o.department, { flag: '--department', message: 'Department' }),
+      } as BodyOf<'/cost-centers', 'post'>;
+      const c = await ok(api.POST('/cost-centers', { body }));
+      show(cmd, c, (v) => printRecord(v as Record<string, unknown>));
+    });
+
+  const keys = program.command('keys').description('API keys: roles, projects, rotation');
+  const keyColumns = [
+    ['id', (k) => k.id],
+    ['name', (k) => k.name],
+    ['role', (k) => k.role],
+    ['prefix', (k) => k.prefix],
+    ['projects', (k) => k.projectIds?.join(', ') ?? 'all'],
+    ['status', (k) => k.status],
+    ['expires', (k) => k.expiresAt],
+    ['last used', (k) => k.lastUsedAt],
+  ] satisfies Array<
+    [
+      string,
+      (k: {
+        id: string;
+        name: string;
+        role: string;
+        prefix: string | null;
+        projectIds: string[] | null;
+        status: string;
+        expiresAt: string | null;
+        lastUsedAt: string | null;
+      }) => unknown,
+    ]
+  >;
+
+  pageOptions(keys.command('list').description('keys this key may manage (never their secrets)')).action(async (_o, cmd: Command) => {
+    const { api } = ctxOf(cmd);
+    await printList(cmd, (query) => ok(api.GET('/keys', { params: { query } })), keyColumns);
+  });
+
+  const printSecret = (cmd: Command, k: { id: string; key: string; role: string }) =>
+    show(cmd, k, () => {
+      process.stderr.write(`${colors.yellow('the secret is shown only now:')}\n`);
+      process.stdout.write(`${k.key}\n`);
+    });
+
+  keys
+    .command('create')
+    .description('create a key; prints its secret once')
+    .option('--name <name>', 'name')
+    .addOption(new Option('--role <role>', 'role').choices(['viewer', 'operator', 'owner', 'admin', 'machine']))
+    .option('--project <ids>', 'bind it to these projects (comma-separated); none: deployment-wide')
+    .option('--expires-at <time>', 'ISO 8601 expiry')
+    .action(async (o: { name?: string; role?: string; project?: string; expiresAt?: string }, cmd: Command) => {
+      const { api } = ctxOf(cmd);
+      const body = {
+        name: await need(o.name, { flag: '--name', message: 'Key name' }),
+        role: await need(o.role, {
+          flag: '--role',
+          message: 'Role',
+          choices: async () => ['viewer', 'operator', 'owner', 'admin'].map((r) => ({ name: r, value: r })),
+        }),
+        ...(o.project ? { projectIds: o.project.split(',').map((s) => s.trim()) } : {}),
+        ...(o.expiresAt ? { expiresAt: o.expiresAt } : {}),
+      } as BodyOf<'/keys', 'post'>;
+      printSecret(cmd, await ok(api.POST('/keys', { body })));
+    });
+
+  keys
+    .command('rotate <id>')
+    .description('a new secret for the same key; the old one stops working at once')
+    .action(async (id: string, _o, cmd: Command) => {
+      const { api } = ctxOf(cmd);
+      printSecret(cmd, await ok(api.POST('/keys/{id}/rotate', { params: { path: { id } } })));
+    });
+
+  keys
+    .command('revoke <id>')
+    .description('revoke a key: it answers 401 from then on')
+    .action(async (id: string, _o, cmd: Command) => {
+      const { api } = ctxOf(cmd);
+      await ok(api.DELETE('/keys/{id}', { params: { path: { id } } }));
+      show(cmd, { id, status: 'revoked' }, () => process.stderr.write(`key ${id} revoked\n`));
+    });
+
+  const audit = program.command('audit').description('the audit log (append-only, hash-chained)');
+  pageOptions(
+    audit
+      .command('list')
+      .description('audit records, oldest first')
+      .option('--project <id>', 'only this project')
+      .option('--subject <id>', 'only this subject (machine, checkpoint, key, …)')
+      .option('--action <action>', 'only this action, e.g. machine.started'),
+  ).action(async (o: { project?: string; subject?: string; action?: string }, cmd: Command) => {
+    const { api } = ctxOf(cmd);
+    const filter = {
+      ...(o.project ? { projectId: o.project } : {}),
+      ...(o.subject ? { subjectId: o.subject } : {}),
+      ...(o.action ? { action: o.action } : {}),
+    };
+    await printList(cmd, (query) => ok(api.GET('/audit', { params: { query: { ...filter, ...query } } })), [
+      ['seq', (a) => a.seq],
+      ['at', (a) => a.at],
+      ['actor', (a) => a.actor],
+      ['action', (a) => a.action],
+      ['subject', (a) => `${a.subjectType} ${a.subjectId}`],
+    ]);
+  });
+  audit
+    .command('verify')
+    .description('check the hash chain (admin)')
+    .action(async (_o, cmd: Command) => {
+      const { api } = ctxOf(cmd);
+      const v = await ok(api.GET('/audit/verify'));
+      show(cmd, v, (r) => process.stdout.write(r.intact ? `${colors.green('intact')}\n` : `${colors.red(`broken at ${r.brokenAt}`)}\n`));
+    });
+
+  const events = program.command('events').description('the event feed: machine, objective, pipeline, payment and budget events');
+  events
+    .command('follow')
+    .description('stream events as they happen (Server-Sent Events) until interrupted; --json prints one JSON object a line')
+    .option('--project <id>', 'only this project')
+    .option('--kinds <kinds>', 'kinds or families, e.g. machine.*,budget.set')
+    .option('--cursor <seq>', 'resume after this seq (0: from the start)')
+    .action(async (o: { project?: string; kinds?: string; cursor?: string }, cmd: Command) => {
+      const { api } = ctxOf(cmd);
+      const query = { ...(o.project ? { projectId: o.project } : {}), ...(o.kinds ? { kinds: o.kinds } : {}), ...(o.cursor ? { cursor: o.cursor } : {}) };
+      const stream = await ok(api.GET('/events', { params: { query }, headers: { accept: 'text/event-stream' }, parseAs: 'stream' }));
+      if (!stream) return;
+      const decoder = new TextDecoder();
+      let buffer = '';
+      for await (const bytes of stream as unknown as AsyncIterable<Uint8Array>) {
+        buffer += decoder.decode(bytes, { stream: true });
+        let end: number;
+        while ((end = buffer.indexOf('\n\n')) >= 0) {
+          const frame = buffer.slice(0, end);
+          buffer = buffer.slice(end + 2);
+          const data = frame
+            .split('\n')
+            .filter((l) => l.startsWith('data: '))
+            .map((l) => l.slice(6))
+            .join('\n');
+          if (!data) continue; // a comment (heartbeat, "from <seq>")
+          const e = JSON.parse(data) as { seq: number; at: string; kind: string; projectId: string | null; subjectId: string; data: unknown };
+          if (jsonMode(cmd)) process.stdout.write(`${JSON.stringify(e)}\n`);
+          else process.stdout.write(`${colors.dim(`${e.seq} ${e.at}`)} ${colors.bold(e.kind)} ${e.subjectId} ${JSON.stringify(e.data)}\n`);
+        }
+      }
+    });
+  pageOptions(
+    events.command('list').description('one page of past events').option('--project <id>', 'only this project').option('--kinds <kinds>', 'kinds or families'),
+  ).action(async (o: { project?: string; kinds?: string }, cmd: Command) => {
+    const { api } = ctxOf(cmd);
+    const filter = { ...(o.project ? { projectId: o.project } : {}), ...(o.kinds ? { kinds: o.kinds } : {}) };
+    await printList(cmd, (query) => ok(api.GET('/events', { params: { query: { ...filter, ...query } } })), [
+      ['seq', (e) => e.seq],
+      ['at', (e) => e.at],
+      ['kind', (e) => e.kind],
+      ['subject', (e) => e.subjectId],
+      ['data', (e) => e.data],
+    ]);
+  });
+
+  program
+    .command('batch <file>')
+    .description(
+      'send the operations of a YAML or JSON file ({ operations: [{ id?, method, path, body?, idempotencyKey? }] } or a list) in one POST /v1/batch; exits with the code of the first failed operation',
+    )
+    .action(async (file: string, _o, cmd: Command) => {
+      const { api } = ctxOf(cmd);
+      const data = readDataFile(file);
+      const operations = Array.isArray(data) ? data : (data as { operations?: unknown } | null)?.operations;
+      if (!Array.isArray(operations)) throw new UsageError(`${file}: must be a list of operations or { operations: [...] }`);
+      const r = await ok(api.POST('/batch', { body: { operations } as BodyOf<'/batch', 'post'> }));
+      if (jsonMode(cmd)) printJson(r);
+      else
+        printTable(
+          r.results.map((res, i) => ({ ...res, op: operations[i] as { method?: string; path?: string } })),
+          [
+            ['#', (x) => x.id ?? ''],
+            ['operation', (x) => `${x.op.method ?? ''} ${x.op.path ?? ''}`],
+            ['status', (x) => (x.status < 300 ? colors.green(String(x.status)) : colors.red(String(x.status)))],
+            ['result', (x) => summary(x.body)],
+          ],
+        );
+      const failed = r.results.findIndex((res) => res.status >= 400);
+      if (failed >= 0) {
+        const res = r.results[failed]!;
+        throw new CliError(`operation ${res.id ?? failed} failed: ${summary(res.body)} (${res.status})`, exitCodeOfStatus(res.status));
+      }
+    });
+}
+
+/** A result body in a few words: its error message, else its id and status. */
+function summary(body: unknown): string {
+  if (body && typeof body === 'object') {
+    const b = body as { error?: { message?: string }; id?: string; status?: string };
+    if (b.error?.message) return b.error.message;
+    if (b.id) return [b.id, b.status].filter(Boolean).join(' ');
+  }
+  return body === null || body === undefined ? '' : JSON.stringify(body).slice(0, 80);
+}

@@ -1,0 +1,99 @@
+import { Option, type Command } from 'commander';
+import { ok, type Api, type BodyOf } from '../client.js';
+import { printRecord, printTable } from '../output.js';
+import { need } from '../prompt.js';
+import { ctxOf, moneyOption, pageOptions, printList, show } from '../runtime.js';
+
+type Budget = { limit: string; spent: string; reserved: string; remaining: string; currency: string; period: string } | null;
+
+const budgetText = (b: Budget) => (b ? `${b.spent} / ${b.limit} ${b.currency} ${b.period} (reserved ${b.reserved})` : 'none');
+
+/** Projects the key can see, as prompt choices. */
+export async function projectChoices(api: Api): Promise<Array<{ name: string; value: string }>> {
+  const page = await ok(api.GET('/projects', { params: { query: { limit: '100' } } }));
+  return page.items.map((p) => ({ name: `${p.name} (${p.id})`, value: p.id }));
+}
+
+export function registerProjects(program: Command): void {
+  const projects = program.command('projects').description('projects and their budgets');
+
+  pageOptions(projects.command('list').description('projects this key can see')).action(async (_o, cmd: Command) => {
+    const { api } = ctxOf(cmd);
+    await printList(cmd, (query) => ok(api.GET('/projects', { params: { query } })), [
+      ['id', (p) => p.id],
+      ['name', (p) => p.name],
+      ['currency', (p) => p.currency],
+      ['budget (spent / limit)', (p) => budgetText(p.budget)],
+      ['created', (p) => p.createdAt],
+    ]);
+  });
+
+  projects
+    .command('get [id]')
+    .description('a project with its budget')
+    .action(async (id: string | undefined, _o, cmd: Command) => {
+      const { api } = ctxOf(cmd);
+      const projectId = await need(id, { flag: '<id>', message: 'Project', choices: () => projectChoices(api) });
+      const p = await ok(api.GET('/projects/{id}', { params: { path: { id: projectId } } }));
+      show(cmd, p, () => printRecord({ ...p, budget: budgetText(p.budget) }));
+    });
+
+  projects
+    .command('create')
+    .description('create a project (a new git repository, or a clone of --repo-url)')
+    .option('--name <name>', 'project name (asked for on a terminal)')
+    .option('--repo-url <url>', 'clone this remote repository')
+    .option('--currency <code>', 'budget currency (USD, EUR, …)')
+    .addOption(moneyOption('--default-machine-money <amount>', "a machine's money limit when it names none"))
+    .option('--idempotency-key <key>', 'retry-safe: the same key never creates a second project')
+    .action(async (o: { name?: string; repoUrl?: string; currency?: string; defaultMachineMoney?: string; idempotencyKey?: string }, cmd: Command) => {
+      const { api } = ctxOf(cmd);
+      const name = await need(o.name, { flag: '--name', message: 'Project name' });
+      const body = {
+        name,
+        ...(o.repoUrl ? { repoUrl: o.repoUrl } : {}),
+        ...(o.currency ? { currency: o.currency } : {}),
+        ...(o.defaultMachineMoney ? { defaultMachineMoney: o.defaultMachineMoney } : {}),
+      } as BodyOf<'/projects', 'post'>;
+      const p = await ok(api.POST('/projects', { body, headers: o.idempotencyKey ? { 'idempotency-key': o.idempotencyKey } : {} }));
+      show(cmd, p, () => printRecord(p as Record<string, unknown>, ['id', 'name', 'currency', 'rootCheckpointId', 'createdAt']));
+    });
+
+  const budgets = program.command('budgets').description("a project's budget: limit, spent, reserved, remaining");
+
+  budgets
+    .command('get [project]')
+    .description("a project's budget")
+    .action(async (project: string | undefined, _o, cmd: Command) => {
+      const { api } = ctxOf(cmd);
+      const id = await need(project, { flag: '<project>', message: 'Project', choices: () => projectChoices(api) });
+      const p = await ok(api.GET('/projects/{id}', { params: { path: { id } } }));
+      show(cmd, p.budget, (b) => (b ? printTable([b], budgetColumns) : process.stdout.write(`project ${id} has no budget\n`)));
+    });
+
+  budgets
+    .command('set [project]')
+    .description("set a project's budget (owner)")
+    .addOption(moneyOption('--amount <amount>', 'the limit, e.g. 10.00'))
+    .option('--currency <code>', 'currency (default the project’s)')
+    .addOption(new Option('--period <period>', 'budget window').choices(['daily', 'weekly', 'monthly', 'total']).default('daily'))
+    .action(async (project: string | undefined, o: { amount?: string; currency?: string; period: string }, cmd: Command) => {
+      const { api } = ctxOf(cmd);
+      const id = await need(project, { flag: '<project>', message: 'Project', choices: () => projectChoices(api) });
+      const amount = await need(o.amount, { flag: '--amount', message: 'Budget amount' });
+      // The api needs the currency: the project's own unless another is named.
+      const currency = o.currency ?? (await ok(api.GET('/projects/{id}', { params: { path: { id } } }))).currency;
+      const body = { amount, period: o.period, currency } as BodyOf<'/projects/{id}/budget', 'put'>;
+      const b = await ok(api.PUT('/projects/{id}/budget', { params: { path: { id } }, body }));
+      show(cmd, b, (v) => printRecord(v as Record<string, unknown>));
+    });
+}
+
+const budgetColumns: Array<[string, (b: NonNullable<Budget>) => unknown]> = [
+  ['limit', (b) => b.limit],
+  ['spent', (b) => b.spent],
+  ['reserved', (b) => b.reserved],
+  ['remaining', (b) => b.remaining],
+  ['currency', (b) => b.currency],
+  ['period', (b) => b.period],
+];

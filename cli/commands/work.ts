@@ -1,0 +1,222 @@
+import type { Command } from 'commander';
+import { ok, type Api, type BodyOf } from '../client.js';
+import { CliError, EXIT, UsageError } from '../errors.js';
+import { printJson, printRecord, printTable, status } from '../output.js';
+import { Progress } from '../progress.js';
+import { need } from '../prompt.js';
+import { ctxOf, jsonMode, moneyOption, pageOptions, printList, readDataFile, show } from '../runtime.js';
+import { projectChoices } from './projects.js';
+
+/** Checkpoints (the evolution tree, files, diffs), objectives and pipelines. */
+export function registerWork(program: Command): void {
+  const checkpoints = program.command('checkpoints').description('the evolution tree: checkpoints, their files and diffs');
+
+  pageOptions(checkpoints.command('list [project]').description("a project's checkpoints, oldest first")).action(
+    async (project: string | undefined, _o, cmd: Command) => {
+      const { api } = ctxOf(cmd);
+      const id = await need(project, { flag: '<project>', message: 'Project', choices: () => projectChoices(api) });
+      await printList(cmd, (query) => ok(api.GET('/projects/{id}/checkpoints', { params: { path: { id }, query } })), [
+        ['id', (c) => c.id],
+        ['parent', (c) => c.parentId],
+        ['machine', (c) => c.machineId],
+        ['kind', (c) => c.kind],
+        ['commit', (c) => c.commit.slice(0, 12)],
+        ['created', (c) => c.createdAt],
+      ]);
+    },
+  );
+
+  checkpoints
+    .command('get <id>')
+    .description('a checkpoint: parent, machine, milestone, snapshot')
+    .action(async (id: string, _o, cmd: Command) => {
+      const { api } = ctxOf(cmd);
+      const c = await ok(api.GET('/checkpoints/{id}', { params: { path: { id } } }));
+      show(cmd, c, () => printRecord({ ...c, files: `${c.files.length} (autovibe checkpoints files ${c.id})`, snapshot: c.snapshot?.status ?? null }));
+    });
+
+  checkpoints
+    .command('files <id> [path]')
+    .description("a checkpoint's files; with a path, that file's content")
+    .action(async (id: string, file: string | undefined, _o, cmd: Command) => {
+      const { api } = ctxOf(cmd);
+      if (file !== undefined) {
+        const bytes = await ok(api.GET('/checkpoints/{id}/files/{path}', { params: { path: { id, path: file } }, parseAs: 'arrayBuffer' }));
+        process.stdout.write(Buffer.from(bytes as ArrayBuffer));
+        return;
+      }
+      const c = await ok(api.GET('/checkpoints/{id}', { params: { path: { id } } }));
+      show(cmd, c.files, (files) =>
+        printTable(files, [
+          ['path', (f) => f.path],
+          ['size', (f) => f.size],
+          ['sha256', (f) => f.sha256.slice(0, 16)],
+        ]),
+      );
+    });
+
+  checkpoints
+    .command('diff <from> [to]')
+    .description('paths added, modified and deleted from one checkpoint to another (default: from its parent)')
+    .action(async (from: string, to: string | undefined, _o, cmd: Command) => {
+      const { api } = ctxOf(cmd);
+      let a = from;
+      let b = to;
+      if (b === undefined) {
+        const c = await ok(api.GET('/checkpoints/{id}', { params: { path: { id: from } } }));
+        if (!c.parentId) throw new UsageError(`checkpoint ${from} is a root: give two checkpoints`);
+        a = c.parentId;
+        b = from;
+      }
+      const d = await ok(api.GET('/checkpoints/{a}/diff/{b}', { params: { path: { a, b } } }));
+      show(cmd, d, () => {
+        const lines = [...d.added.map((p) => `A ${p}`), ...d.modified.map((p) => `M ${p}`), ...d.deleted.map((p) => `D ${p}`)];
+        process.stdout.write(lines.length ? `${lines.join('\n')}\n` : '(no changes)\n');
+      });
+    });
+
+  const objectives = program.command('objectives').description('objectives: work with dependencies and completion criteria');
+
+  pageOptions(objectives.command('list [project]').description("a project's objectives")).action(async (project: string | undefined, _o, cmd: Command) => {
+    const { api } = ctxOf(cmd);
+    const id = await need(project, { flag: '<project>', message: 'Project', choices: () => projectChoices(api) });
+    await printList(cmd, (query) => ok(api.GET('/projects/{id}/objectives', { params: { path: { id }, query } })), [
+      ['id', (o) => o.id],
+      ['title', (o) => o.title],
+      ['status', (o) => o.status],
+      ['progress', (o) => `${Math.round(o.progress * 100)}%`],
+      ['priority', (o) => o.priority],
+      ['depends on', (o) => o.dependsOn.join(', ')],
+    ]);
+  });
+
+  objectives
+    .command('get <id>')
+    .description('an objective with its status, progress and what it waits for')
+    .action(async (id: string, _o, cmd: Command) => {
+      const { api } = ctxOf(cmd);
+      const o = await ok(api.GET('/objectives/{id}', { params: { path: { id } } }));
+      show(cmd, o, (v) => printRecord(v as Record<string, unknown>));
+    });
+
+  objectives
+    .command('create [project]')
+    .description('create an objective (a shell command or an agent prompt), optionally after others')
+    .option('--title <title>', 'what it achieves')
+    .option('--type <type>', 'machine type', 'shell')
+    .option('--command <command>', 'shell command')
+    .option('--prompt <prompt>', 'agent prompt')
+    .option('--depends-on <ids>', 'objective ids it waits for (comma-separated)')
+    .option('--priority <n>', 'higher runs first')
+    .addOption(moneyOption('--money <amount>', "each machine's money limit"))
+    .action(
+      async (
+        project: string | undefined,
+        o: { title?: string; type: string; command?: string; prompt?: string; dependsOn?: string; priority?: string; money?: string },
+        cmd: Command,
+      ) => {
+        const { api } = ctxOf(cmd);
+        const id = await need(project, { flag: '<project>', message: 'Project', choices: () => projectChoices(api) });
+        const title = await need(o.title, { flag: '--title', message: 'Title' });
+        const work =
+          o.type === 'shell'
+            ? { command: await need(o.command, { flag: '--command', message: 'Command' }) }
+            : { prompt: await need(o.prompt, { flag: '--prompt', message: 'Prompt' }) };
+        const body = {
+          title,
+          machineType: o.type,
+          ...work,
+          ...(o.dependsOn ? { dependsOn: o.dependsOn.split(',').map((s) => s.trim()) } : {}),
+          ...(o.priority !== undefined ? { priority: Number(o.priority) } : {}),
+          ...(o.money ? { limits: { money: o.money } } : {}),
+        } as BodyOf<'/projects/{id}/objectives', 'post'>;
+        const created = await ok(api.POST('/projects/{id}/objectives', { params: { path: { id } }, body }));
+        show(cmd, created, (v) => printRecord(v as Record<string, unknown>, ['id', 'title', 'status', 'dependsOn', 'createdAt']));
+      },
+    );
+
+  for (const [verb, description] of [
+    ['pause', 'hold an objective that has not started its machine'],
+    ['resume', 'let a paused objective go on'],
+    ['cancel', 'cancel an objective (a running machine is terminated cleanly)'],
+  ] as const) {
+    objectives
+      .command(`${verb} <id>`)
+      .description(description)
+      .action(async (id: string, _o, cmd: Command) => {
+        const { api } = ctxOf(cmd);
+        const r = await ok(api.POST(`/objectives/{id}/${verb}`, { params: { path: { id } } }));
+        show(cmd, r, (v) => printRecord(v as Record<string, unknown>));
+      });
+  }
+
+  const pipelines = program.command('pipelines').description('pipelines: a DAG of machine steps');
+
+  pipelines
+    .command('create')
+    .description('start a pipeline from a YAML or JSON file ({ projectId, steps: [{ id, type, command|prompt, dependsOn }] })')
+    .option('--file <file>', 'the pipeline (- for stdin)')
+    .option('--project <id>', "sets the file's projectId")
+    .option('-f, --follow', 'show step statuses until it ends; exit 7 unless it completed')
+    .action(async (o: { file?: string; project?: string; follow?: boolean }, cmd: Command) => {
+      const { api } = ctxOf(cmd);
+      const file = await need(o.file, { flag: '--file', message: 'Pipeline file (YAML or JSON)' });
+      const spec = readDataFile(file);
+      if (!spec || typeof spec !== 'object' || Array.isArray(spec)) throw new UsageError(`${file}: must be a mapping with steps`);
+      const body = { ...spec, ...(o.project ? { projectId: o.project } : {}) } as BodyOf<'/pipelines', 'post'>;
+      const accepted = await ok(api.POST('/pipelines', { body }));
+      if (!o.follow) return show(cmd, accepted, (a) => process.stdout.write(`${a.id} ${status(a.status)}\n`));
+      await followPipeline(cmd, api, accepted.id);
+    });
+
+  pipelines
+    .command('get <id>')
+    .description('a pipeline with the status and timing of each step')
+    .option('-f, --follow', 'wait until it ends; exit 7 unless it completed')
+    .action(async (id: string, o: { follow?: boolean }, cmd: Command) => {
+      const { api } = ctxOf(cmd);
+      if (o.follow) return followPipeline(cmd, api, id);
+      const p = await ok(api.GET('/pipelines/{id}', { params: { path: { id } } }));
+      show(cmd, p, printPipeline);
+    });
+
+  pipelines
+    .command('cancel <id>')
+    .description('cancel a pipeline: running machines are terminated, reservations settled')
+    .action(async (id: string, _o, cmd: Command) => {
+      const { api } = ctxOf(cmd);
+      const r = await ok(api.POST('/pipelines/{id}/cancel', { params: { path: { id } } }));
+      show(cmd, r, (v) => printRecord(v as Record<string, unknown>));
+    });
+}
+
+type Pipeline = Awaited<ReturnType<typeof getPipeline>>;
+const getPipeline = (api: Api, id: string, query: { waitFor?: string; timeout?: number } = {}) =>
+  ok(api.GET('/pipelines/{id}', { params: { path: { id }, query } }));
+
+function printPipeline(p: Pipeline): void {
+  process.stdout.write(`pipeline ${p.id} ${status(p.status)}${p.error ? `: ${p.error}` : ''}\n`);
+  printTable(p.steps, [
+    ['step', (s) => s.id],
+    ['type', (s) => s.type],
+    ['status', (s) => s.status],
+    ['depends on', (s) => s.dependsOn.join(', ')],
+    ['machine', (s) => s.machineId],
+    ['error', (s) => s.error],
+  ]);
+}
+
+/** Long-polls the pipeline (each answer at its next status change or after 30 s) until it ends. */
+async function followPipeline(cmd: Command, api: Api, id: string): Promise<void> {
+  const progress = new Progress();
+  let p = await getPipeline(api, id);
+  while (p.status === 'running') {
+    const done = p.steps.filter((s) => s.status !== 'waiting' && s.status !== 'running').length;
+    progress.update(`pipeline ${id} running: ${done}/${p.steps.length} steps ended`);
+    p = await getPipeline(api, id, { waitFor: 'completed,failed,cancelled', timeout: 5 });
+  }
+  progress.done();
+  if (jsonMode(cmd)) printJson(p);
+  else printPipeline(p);
+  if (p.status !== 'completed') throw new CliError(`pipeline ${id} ${p.status}${p.error ? `: ${p.error}` : ''}`, EXIT.machineFailed);
+}
