@@ -42,6 +42,8 @@ const envSchema = z
     PORT: z.coerce.number().int().min(0).max(65535).default(3000),
     HOST: z.string().default('127.0.0.1'),
     AUTOVIBE_ADMIN_KEY: z.string().min(16, 'AUTOVIBE_ADMIN_KEY must be at least 16 characters').optional(),
+    /** Workflows a worker keeps in memory (sticky cache); unset: the Temporal SDK's default, derived from the heap limit. */
+    AUTOVIBE_WORKER_MAX_CACHED_WORKFLOWS: z.coerce.number().int().min(0, 'AUTOVIBE_WORKER_MAX_CACHED_WORKFLOWS must be 0 (no cache) or more').optional(),
     /** Requests per API key per minute (per api process); more get 429 with Retry-After. */
     AUTOVIBE_RATE_LIMIT: z.coerce.number().int().min(1, 'AUTOVIBE_RATE_LIMIT must be at least 1 (requests per key per minute)').default(3000),
     /** Model prices over the defaults in code, as JSON: `{ "claude-code": { "claude-sonnet-4-5": { "input": "3", … } } }`. */
@@ -186,6 +188,8 @@ export interface Config {
   adminKey: string | undefined;
   /** Requests per API key per minute. */
   rateLimitPerMinute: number;
+  /** Workflows a worker keeps cached in memory; undefined: the Temporal SDK's default. */
+  workerMaxCachedWorkflows: number | undefined;
   logLevel: z.infer<typeof envSchema>['LOG_LEVEL'];
   /** Check every 2xx JSON answer against its route's declared response schema. */
   validateResponses: boolean;
@@ -259,6 +263,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     host: e.HOST,
     adminKey: e.AUTOVIBE_ADMIN_KEY,
     rateLimitPerMinute: e.AUTOVIBE_RATE_LIMIT,
+    workerMaxCachedWorkflows: e.AUTOVIBE_WORKER_MAX_CACHED_WORKFLOWS,
     logLevel: e.LOG_LEVEL,
     validateResponses: e.AUTOVIBE_VALIDATE_RESPONSES === '1',
     heartbeatTimeoutSeconds: e.AUTOVIBE_HEARTBEAT_TIMEOUT_S,

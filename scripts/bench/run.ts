@@ -20,6 +20,7 @@ import { machineOverhead } from './machine-overhead.js';
 import { pipelineThroughput } from './pipeline-throughput.js';
 import { spawnLatency } from './spawn-latency.js';
 import { fx } from './fx.js';
+import { waitingWorkflows } from './waiting-workflows.js';
 import { snapshotStore } from './snapshots.js';
 
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -64,6 +65,10 @@ const BENCHMARKS: Record<string, { title: string; run: Benchmark }> = {
   'event-delivery': {
     title: 'Event delivery to 1,000 subscribers (SSE and WebSocket) of one project: state change → event p50/p99, missed and duplicated',
     run: eventDelivery,
+  },
+  'waiting-workflows': {
+    title: 'Worker RSS holding 10,000 running machine workflows (waiting on their command), all in its workflow cache',
+    run: waitingWorkflows,
   },
   snapshots: {
     title: 'Snapshot store over a chain of 50 checkpoints of a real repository with small edits: stored vs full copies, snapshot and restore MB/s',
