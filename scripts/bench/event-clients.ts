@@ -6,7 +6,8 @@
  *
  * Protocol (IPC with the parent): start with env EVENT_CLIENTS = JSON {apiUrl, key, projectId,
  * count}; sends {ready: n} once every client is subscribed; on {report: true} sends
- * {report: [{kind, events: [[seq, receivedAtMs], ...]}, ...]} and exits.
+ * {report: [{kind, events: [[seq, receivedAtMs], ...]}, ...]} (what arrived since the last
+ * report); exits on {stop: true}.
  */
 import http from 'node:http';
 import { performance } from 'node:perf_hooks';
@@ -83,10 +84,14 @@ async function main() {
     clients.push(...(await Promise.all(batch)));
   }
   process.send!({ ready: clients.length });
-  process.on('message', (m: { report?: boolean }) => {
+  process.on('message', (m: { report?: boolean; stop?: boolean }) => {
+    if (m.stop) {
+      for (const c of clients) c.close();
+      process.exit(0);
+    }
     if (!m.report) return;
-    for (const c of clients) c.close();
-    process.send!({ report: clients.map((c) => ({ kind: c.kind, events: c.events })) }, () => process.exit(0));
+    // What arrived since the last report; the clients stay subscribed for the next phase.
+    process.send!({ report: clients.map((c) => ({ kind: c.kind, events: c.events.splice(0) })) });
   });
 }
 

@@ -59,7 +59,8 @@ const BENCHMARKS: Record<string, { title: string; run: Benchmark }> = {
     run: fx,
   },
   'api-latency': {
-    title: 'API p50/p99 at 500 req/s on read endpoints (GET project, list machines) with a real key, against a bare express app doing the same reads, side by side',
+    title:
+      'API p50/p99 at 500 req/s on read endpoints (GET project, list machines) with a real key, against a bare express app doing the same reads, side by side',
     run: apiLatency,
   },
   'event-delivery': {
@@ -67,7 +68,7 @@ const BENCHMARKS: Record<string, { title: string; run: Benchmark }> = {
     run: eventDelivery,
   },
   'waiting-workflows': {
-    title: 'Worker RSS holding 10,000 running machine workflows (waiting on their command), all in its workflow cache',
+    title: 'Worker RSS holding 10,000 running machine workflows (waiting on their command), with the workflow cache as configured',
     run: waitingWorkflows,
   },
   snapshots: {

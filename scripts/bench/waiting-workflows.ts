@@ -69,7 +69,9 @@ export async function waitingWorkflows(opts: BenchOptions): Promise<BenchOutput>
     };
     const config = loadConfig(env);
     const cacheSetting =
-      config.workerMaxCachedWorkflows !== undefined ? `AUTOVIBE_WORKER_MAX_CACHED_WORKFLOWS=${config.workerMaxCachedWorkflows}` : 'the SDK default (from the heap limit)';
+      config.workerMaxCachedWorkflows !== undefined
+        ? `AUTOVIBE_WORKER_MAX_CACHED_WORKFLOWS=${config.workerMaxCachedWorkflows}`
+        : 'the SDK default (from the heap limit)';
     const proc = spawn(process.execPath, ['--import', 'tsx', WORKER_FILE], {
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
       env: { ...process.env, ...env, WORKFLOW_BUNDLE: bundlePath },
@@ -172,7 +174,14 @@ export async function waitingWorkflows(opts: BenchOptions): Promise<BenchOutput>
           `(stand-in activities completed asynchronously: no database, no sandboxes); one worker process sized by workerTuning, ` +
           `workflow cache ${cacheSetting}; the rest wait evicted (replayed when their run ends). RSS ${ok ? 'within' : 'MISSES'} the 2 GiB target (peak ${(peak / MiB).toFixed(0)} MiB).`,
       ],
-      details: { count, startedMs, allWaitingMs, idleRss, peak, samples: samples.map((s) => ({ t: Math.round(s.t), rss: s.rss, heapUsed: s.heapUsed, cached: s.cached, waiting: s.waiting })) },
+      details: {
+        count,
+        startedMs,
+        allWaitingMs,
+        idleRss,
+        peak,
+        samples: samples.map((s) => ({ t: Math.round(s.t), rss: s.rss, heapUsed: s.heapUsed, cached: s.cached, waiting: s.waiting })),
+      },
     };
   } finally {
     if (child && child.exitCode === null) {
