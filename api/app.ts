@@ -95,7 +95,7 @@ export function createApp(given: ApiContext): Express {
   app.use(express.json({ limit: BODY_LIMIT }));
   app.use(inputGuard());
 
-  const metrics = createMetrics(ctx.db);
+  const metrics = createMetrics(ctx.db, { client: ctx.temporal, namespace: ctx.config.temporalNamespace, taskQueues: [ctx.config.taskQueue] });
   app.use(metrics.measure);
   // Liveness: the process is up and serving. Cheap and dependency-free, so a slow database does not get it restarted.
   app.get('/healthz', (_req, res) => void res.json({ api: 'ok' }));

@@ -10,6 +10,29 @@ import { OBJECTIVE_STATUSES } from '../domain/objectives.js';
 import { PIPELINE_STATUSES } from '../store/pipelines.js';
 import { param } from './context.js';
 
+/**
+ * An event's wire forms, made once per event however many subscribers send it: the feed hands
+ * every live subscriber the same EventRecord objects, so a thousand subscribers cost one
+ * serialization per event, not a thousand.
+ */
+const wireForms = new WeakMap<EventRecord, { json?: string; sse?: string }>();
+
+/** The event as the JSON object clients receive (a WebSocket message, an SSE frame's data). */
+export function eventJson(e: EventRecord): string {
+  let forms = wireForms.get(e);
+  if (!forms) wireForms.set(e, (forms = {}));
+  return (forms.json ??= JSON.stringify({ seq: e.seq, at: e.at, kind: e.kind, projectId: e.projectId, subjectId: e.subjectId, data: e.data }));
+}
+
+/** The event as one Server-Sent Events frame (`id` is its seq, for Last-Event-ID). */
+export function sseFrame(e: EventRecord): string {
+  const forms = wireForms.get(e);
+  if (forms?.sse) return forms.sse;
+  const frame = `id: ${e.seq}\nevent: ${e.kind}\ndata: ${eventJson(e)}\n\n`;
+  wireForms.get(e)!.sse = frame;
+  return frame;
+}
+
 /** Which permission reads which kinds of event. */
 const KIND_PERMISSIONS: Array<[prefix: string, permission: Permission]> = [
   ['machine.', 'machines.read'],

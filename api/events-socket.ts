@@ -8,7 +8,7 @@ import { projectOf } from '../store/access.js';
 import { findPrincipal } from '../store/auth.js';
 import type { Db } from '../store/db.js';
 import { eventFeedOf, stopEventFeed } from '../store/event-feed.js';
-import { EventCursor, eventFilterOf, resumePoint } from './event-stream.js';
+import { EventCursor, eventFilterOf, eventJson, resumePoint } from './event-stream.js';
 import { MESSAGES } from './errors.js';
 import type { UpgradeRoute } from './graphql/socket.js';
 
@@ -80,7 +80,7 @@ export function attachEventSocket(server: Server, deps: { db: Db; log: Pick<Logg
         const events = await cursor.next(gone.signal, PING_MS);
         for (const e of events) {
           if (gone.signal.aborted) break;
-          ws.send(JSON.stringify({ seq: e.seq, at: e.at, kind: e.kind, projectId: e.projectId, subjectId: e.subjectId, data: e.data }));
+          ws.send(eventJson(e));
         }
         if (ws.bufferedAmount > MAX_BUFFERED_BYTES) {
           ws.close(1013, 'too far behind: reconnect with the last seq received');

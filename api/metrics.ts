@@ -1,17 +1,34 @@
 import crypto from 'node:crypto';
+import type { Client } from '@temporalio/client';
 import type express from 'express';
 import { Gauge, Histogram, Registry, register as processRegistry } from 'prom-client';
 import type { Db } from '../store/db.js';
 import { machinesByStatus, openReservations, spendByCurrency } from '../store/metrics.js';
 import { ApiError } from './errors.js';
 
+/** The Temporal task queues whose backlog /metrics reports. */
+export interface QueueSource {
+  client: Client;
+  namespace: string;
+  taskQueues: readonly string[];
+}
+
+// temporal.api.enums.v1 values (TaskQueueType WORKFLOW/ACTIVITY, TaskQueueKind NORMAL), written
+// out: @temporalio/proto is only a transitive dependency.
+const QUEUE_KINDS = [
+  ['workflow', 1],
+  ['activity', 2],
+] as const;
+const TASK_QUEUE_KIND_NORMAL = 1;
+
 /**
  * Prometheus metrics of one api: request latency (by route template, method, status) measured
  * here, and platform gauges read from the database at scrape time (cheap GROUP BYs), so every
  * api replica reports the same platform totals. Money is exposed in major units as floats: the
- * ledger (GET /v1/projects/:id/costs) stays the exact figure.
+ * ledger (GET /v1/projects/:id/costs) stays the exact figure. Queue depth is asked of Temporal
+ * (DescribeTaskQueue with reportStats) at scrape time too.
  */
-export function createMetrics(db: Db) {
+export function createMetrics(db: Db, queues?: QueueSource) {
   const registry = new Registry();
   const latency = new Histogram({
     name: 'autovibe_api_request_duration_seconds',
@@ -46,6 +63,30 @@ export function createMetrics(db: Db) {
     labelNames: ['currency'] as const,
     registers: [registry],
     collect,
+  });
+  // Asked separately from the database gauges: Temporal being down must not hide them (and vice versa).
+  const backlog = new Gauge({
+    name: 'autovibe_task_queue_backlog',
+    help: 'Tasks waiting in a Temporal task queue for a worker (approximate, as Temporal reports it), by queue and kind',
+    labelNames: ['queue', 'kind'] as const,
+    registers: [registry],
+    collect: async () => {
+      backlog.reset();
+      if (!queues) return;
+      const reads = queues.taskQueues.flatMap((queue) =>
+        QUEUE_KINDS.map(async ([kind, taskQueueType]) => {
+          const res = await queues.client.workflowService.describeTaskQueue({
+            namespace: queues.namespace,
+            taskQueue: { name: queue, kind: TASK_QUEUE_KIND_NORMAL },
+            taskQueueType,
+            reportStats: true,
+          });
+          backlog.set({ queue, kind }, Number(res.stats?.approximateBacklogCount ?? 0));
+        }),
+      );
+      // A queue Temporal does not answer for has no sample (unknown), rather than a false 0.
+      await Promise.allSettled(reads);
+    },
   });
   async function read(): Promise<void> {
     const [byStatus, open, spent] = await Promise.all([machinesByStatus(db), openReservations(db), spendByCurrency(db)]);

@@ -42,6 +42,8 @@ const envSchema = z
     PORT: z.coerce.number().int().min(0).max(65535).default(3000),
     HOST: z.string().default('127.0.0.1'),
     AUTOVIBE_ADMIN_KEY: z.string().min(16, 'AUTOVIBE_ADMIN_KEY must be at least 16 characters').optional(),
+    /** Workflows a worker keeps in memory (sticky cache); unset: the Temporal SDK's default, derived from the heap limit. */
+    AUTOVIBE_WORKER_MAX_CACHED_WORKFLOWS: z.coerce.number().int().min(0, 'AUTOVIBE_WORKER_MAX_CACHED_WORKFLOWS must be 0 (no cache) or more').optional(),
     /** Requests per API key per minute (per api process); more get 429 with Retry-After. */
     AUTOVIBE_RATE_LIMIT: z.coerce.number().int().min(1, 'AUTOVIBE_RATE_LIMIT must be at least 1 (requests per key per minute)').default(3000),
     /** Operations one POST /v1/batch may carry; more are refused whole (413). */
@@ -199,6 +201,8 @@ export interface Config {
   rateLimitPerMinute: number;
   /** Operations one POST /v1/batch may carry. */
   batchMaxOperations: number;
+  /** Workflows a worker keeps cached in memory; undefined: the Temporal SDK's default. */
+  workerMaxCachedWorkflows: number | undefined;
   logLevel: z.infer<typeof envSchema>['LOG_LEVEL'];
   /** Check every 2xx JSON answer against its route's declared response schema. */
   validateResponses: boolean;
@@ -277,6 +281,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     adminKey: e.AUTOVIBE_ADMIN_KEY,
     rateLimitPerMinute: e.AUTOVIBE_RATE_LIMIT,
     batchMaxOperations: e.AUTOVIBE_BATCH_MAX_OPERATIONS,
+    workerMaxCachedWorkflows: e.AUTOVIBE_WORKER_MAX_CACHED_WORKFLOWS,
     logLevel: e.LOG_LEVEL,
     validateResponses: e.AUTOVIBE_VALIDATE_RESPONSES === '1',
     heartbeatTimeoutSeconds: e.AUTOVIBE_HEARTBEAT_TIMEOUT_S,

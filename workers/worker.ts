@@ -47,6 +47,17 @@ export interface WorkerOptions {
   providers?: Map<ProviderId, ComputeProvider>;
 }
 
+/**
+ * How a platform worker is sized, from config: shared by createWorker and the benchmark that
+ * holds thousands of waiting machine workflows in one worker (scripts/bench/waiting-workflows.ts).
+ */
+export function workerTuning(config: Config): { maxConcurrentActivityTaskExecutions: number; maxCachedWorkflows?: number } {
+  return {
+    maxConcurrentActivityTaskExecutions: 100,
+    ...(config.workerMaxCachedWorkflows !== undefined ? { maxCachedWorkflows: config.workerMaxCachedWorkflows } : {}),
+  };
+}
+
 /** A worker on the machines task queue with every workflow and activity of the platform. */
 export async function createWorker(opts: WorkerOptions): Promise<Worker> {
   const providers = opts.providers ?? createProviders(opts.config);
@@ -64,7 +75,7 @@ export async function createWorker(opts: WorkerOptions): Promise<Worker> {
       providers,
       temporal: new Client({ connection: opts.connection, namespace: opts.config.temporalNamespace }),
     }),
-    maxConcurrentActivityTaskExecutions: 100,
+    ...workerTuning(opts.config),
     // On shutdown (SIGTERM/SIGINT, Worker.shutdown()) running activities are told at once: a machine's
     // run hands the machine over (activities/machines/supervise.ts), then the worker drains; past the
     // grace period it gives up and run() throws, and the process exits.

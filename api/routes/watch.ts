@@ -9,7 +9,7 @@ import { LOG_STREAMS, readLogChunks, type LogStream } from '../../store/machine-
 import { getMachine } from '../../store/machines.js';
 import { param, principalOf, type ApiContext } from '../context.js';
 import { MESSAGES } from '../errors.js';
-import { EventCursor, eventFilterOf, resumePoint } from '../event-stream.js';
+import { EventCursor, eventFilterOf, resumePoint, sseFrame } from '../event-stream.js';
 import { MAX_PAGE } from '../pagination.js';
 import { RouteGroup, inPath, inQuery } from './table.js';
 
@@ -60,9 +60,6 @@ const sleep = (ms: number, signal: AbortSignal) =>
     }
     signal.addEventListener('abort', done);
   });
-
-export const sseFrame = (e: EventRecord) =>
-  `id: ${e.seq}\nevent: ${e.kind}\ndata: ${JSON.stringify({ seq: e.seq, at: e.at, kind: e.kind, projectId: e.projectId, subjectId: e.subjectId, data: e.data })}\n\n`;
 
 /**
  * Watching work: a machine's log (whole, or followed live), the event feed as a JSON page or a
@@ -161,7 +158,8 @@ export function watchRoutes(ctx: ApiContext): RouteGroup {
       const events = await cursor.next(gone.signal, HEARTBEAT_MS);
       if (gone.signal.aborted) break;
       if (!events.length) await send(res, ': heartbeat\n\n');
-      for (const e of events) await send(res, sseFrame(e));
+      // One write for what arrived together: a write per event per subscriber is the cost that grows.
+      if (events.length) await send(res, events.map(sseFrame).join(''));
     }
     res.end();
   });

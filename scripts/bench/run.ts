@@ -10,14 +10,17 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { accounting } from './accounting.js';
+import { apiLatency } from './api-latency.js';
 import { agentFirstRequest } from './agent-first-request.js';
 import { awsSpawn } from './aws-spawn.js';
 import { formatTable, type Benchmark, type BenchOptions, type BenchOutput } from './common.js';
+import { eventDelivery } from './event-delivery.js';
 import { ledger } from './ledger.js';
 import { machineOverhead } from './machine-overhead.js';
 import { pipelineThroughput } from './pipeline-throughput.js';
 import { spawnLatency } from './spawn-latency.js';
 import { fx } from './fx.js';
+import { waitingWorkflows } from './waiting-workflows.js';
 import { snapshotStore } from './snapshots.js';
 
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -54,6 +57,19 @@ const BENCHMARKS: Record<string, { title: string; run: Benchmark }> = {
   fx: {
     title: 'Exact currency conversions per second through a cross rate; rate look-ups per second from the warm cache',
     run: fx,
+  },
+  'api-latency': {
+    title:
+      'API p50/p99 at 500 req/s on read endpoints (GET project, list machines) with a real key, against a bare express app doing the same reads, side by side',
+    run: apiLatency,
+  },
+  'event-delivery': {
+    title: 'Event delivery to 1,000 subscribers (SSE and WebSocket) of one project: state change → event p50/p99, missed and duplicated',
+    run: eventDelivery,
+  },
+  'waiting-workflows': {
+    title: 'Worker RSS holding 10,000 running machine workflows (waiting on their command), with the workflow cache as configured',
+    run: waitingWorkflows,
   },
   snapshots: {
     title: 'Snapshot store over a chain of 50 checkpoints of a real repository with small edits: stored vs full copies, snapshot and restore MB/s',

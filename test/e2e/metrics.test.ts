@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { ApplicationFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
-import { DefaultLogger } from '@temporalio/worker';
+import { DefaultLogger, NativeConnection, Worker } from '@temporalio/worker';
 import { createApp } from '../../api/app.js';
 import { createDb } from '../../store/db.js';
 import { countActivityFailures } from '../../workers/metrics.js';
-import { projectWithBudget, startTestPlatform, waitFor, waitForMachine, type TestPlatform } from '../support/platform.js';
+import { projectWithBudget, startTestPlatform, waitFor, waitForMachine, workflowBundle, type TestPlatform } from '../support/platform.js';
 
 /** The value of one sample in Prometheus text exposition, matched by name and exact label set. */
 function sample(text: string, name: string, labels: Record<string, string> = {}): number | undefined {
@@ -111,6 +111,48 @@ describe('metrics and health', function () {
       assert.equal(ok.status, 200);
       assert.ok(sample(ok.text, 'autovibe_api_request_duration_seconds_count', { route: '/metrics', method: 'GET', status: '401' })! >= 1);
     } finally {
+      await q.stop();
+    }
+  });
+
+  it('reports the backlog of the platform task queue by kind, as Temporal counts it', async () => {
+    // No worker in the platform: what is started waits in the queue until the test lets a worker in.
+    const q = await startTestPlatform({ label: 'metrics-queue', worker: false });
+    const queue = q.config.taskQueue;
+    const backlog = async (kind: 'workflow' | 'activity') => sample((await scrape(q)).text, 'autovibe_task_queue_backlog', { queue, kind });
+    const ids = ['queue-depth-1', 'queue-depth-2', 'queue-depth-3'];
+    let connection: NativeConnection | undefined;
+    try {
+      assert.equal(await backlog('workflow'), 0);
+      assert.equal(await backlog('activity'), 0);
+
+      // Three machine workflows started with nobody polling: three workflow tasks wait.
+      for (const machineId of ids) {
+        await q.temporal.workflow.start('machineRun', {
+          taskQueue: queue,
+          workflowId: machineId,
+          args: [
+            { machineId, projectId: 'p', type: 'shell', command: 'true', profile: 'small', parentCheckpointId: 'c', limits: { money: '1.00', minutes: 1 } },
+          ],
+        });
+      }
+      await waitFor(async () => (await backlog('workflow')) === 3, 'a workflow backlog of 3');
+      assert.equal(await backlog('activity'), 0);
+
+      // A worker with the workflows and no activities takes the workflow tasks; each run then
+      // schedules its first activity (the result-cache look-up), which waits for an activity worker.
+      connection = await NativeConnection.connect({ address: q.temporalAddress });
+      const worker = await Worker.create({ connection, taskQueue: queue, workflowBundle: await workflowBundle() });
+      await worker.runUntil(async () => {
+        await waitFor(async () => (await backlog('workflow')) === 0 && (await backlog('activity')) === 3, 'workflow backlog 0 and activity backlog 3');
+      });
+    } finally {
+      for (const id of ids)
+        await q.temporal.workflow
+          .getHandle(id)
+          .terminate('test over')
+          .catch(() => undefined);
+      await connection?.close();
       await q.stop();
     }
   });
