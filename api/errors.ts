@@ -47,6 +47,7 @@ const STATUS_BY_NAME: Record<string, [number, string]> = {
   MoneyError: [400, 'invalid_amount'],
   NotFoundError: [404, 'not_found'],
   ConflictError: [409, 'conflict'],
+  ForbiddenError: [403, 'forbidden'],
   AuthenticationError: [401, 'unauthenticated'],
   FxUnavailableError: [503, 'fx_unavailable'],
 };
@@ -60,7 +61,7 @@ export function toApiError(err: unknown): ApiError {
   if (client) return client;
   const mapped = e?.name ? STATUS_BY_NAME[e.name] : undefined;
   if (mapped) {
-    const code = e.name === 'ConflictError' && e.code ? e.code : mapped[1];
+    const code = (e.name === 'ConflictError' || e.name === 'InputError') && e.code ? e.code : mapped[1];
     return new ApiError(mapped[0], code, e.message ?? 'error', e.details ?? {});
   }
   return new ApiError(500, 'internal', 'internal error; see the server log with this requestId');

@@ -23,8 +23,9 @@ import {
   putPaymentMethodsBody,
   topupBody,
   creditBody,
+  createKeyBody,
+  patchKeyBody,
 } from '../services/schemas.js';
-import { createKeyBody, patchKeyBody } from './routes/keys.js';
 import { batchRequest } from './routes/batch.js';
 import { alertsQuery } from './routes/alerts.js';
 import { pageQuery } from './pagination.js';

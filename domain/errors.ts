@@ -7,9 +7,16 @@ export class InputError extends Error {
   constructor(
     message: string,
     readonly details: Record<string, unknown> = {},
+    /** The reason clients see: `invalid_request` unless a more exact one helps them. */
+    readonly code = 'invalid_request',
   ) {
     super(message);
   }
+}
+
+/** The caller may not do this, whatever the input (beyond what its role or key may grant). */
+export class ForbiddenError extends Error {
+  override name = 'ForbiddenError';
 }
 
 export class NotFoundError extends Error {

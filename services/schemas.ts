@@ -3,6 +3,7 @@ import { BUDGET_PERIODS } from '../domain/budget.js';
 import { MACHINE_TYPES, PROFILES, PROVIDERS } from '../domain/machines.js';
 import { CURRENCY_CODES } from '../domain/money.js';
 import { COST_CENTER_KINDS } from '../domain/cost-centers.js';
+import { ROLES } from '../domain/permissions.js';
 
 /** Request bodies and queries, validated with zod; the OpenAPI document is generated from these. */
 const decimal = z
@@ -330,3 +331,13 @@ export const creditBody = z.strictObject({
   currency: z.enum(CURRENCY_CODES, { error: `must be one of: ${CURRENCY_CODES.join(', ')}` }),
   expiresAt: z.iso.datetime({ offset: true, error: 'must be an ISO 8601 date-time such as 2027-01-01T00:00:00Z' }),
 });
+
+const isoDate = z.iso.datetime({ offset: true, message: 'must be an ISO 8601 date-time, e.g. 2027-01-31T00:00:00Z' });
+
+export const createKeyBody = z.strictObject({
+  name: z.string().trim().min(1, 'is required').max(100),
+  role: z.enum(ROLES, { error: `must be one of: ${ROLES.join(', ')}` }),
+  projectIds: z.array(z.string().min(1).max(200)).min(1, 'give at least one project, or leave it out for a deployment-wide key').max(100).optional(),
+  expiresAt: isoDate.optional(),
+});
+export const patchKeyBody = z.strictObject({ expiresAt: isoDate.nullable() });

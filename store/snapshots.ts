@@ -750,6 +750,12 @@ export async function setMilestone(db: Db, checkpointId: string, milestone: bool
   await db('checkpoints').where({ id: checkpointId }).update({ milestone });
 }
 
+/** Whether the checkpoint is a milestone. */
+export async function isMilestone(db: Db, checkpointId: string): Promise<boolean> {
+  const row = await db('checkpoints').where({ id: checkpointId }).first('milestone');
+  return Boolean(row?.milestone);
+}
+
 /** One file of a checkpoint's snapshot, verified against its manifest hash; null when the snapshot has no such file. */
 export async function readSnapshotFile(db: Db, regions: Regions, checkpointId: string, filePath: string): Promise<Buffer | null> {
   const manifest = await getManifest(db, checkpointId);

@@ -1,29 +1,15 @@
 import * as R from '../responses.js';
 import { RouteGroup, inPath } from './table.js';
 import { COST_CENTER_SCOPE, DEPARTMENT_SCOPE } from '../../domain/cost-centers.js';
-import { ConflictError, NotFoundError } from '../../domain/errors.js';
 import { type CurrencyCode } from '../../domain/money.js';
-import { appendAudit } from '../../store/audit.js';
-import { budgetStatus, findBudget, setBudget } from '../../store/budgets.js';
-import {
-  costCenterTotals,
-  findCostCenterByName,
-  getCostCenter,
-  insertCostCenter,
-  listCostCenters,
-  pageCostCenters,
-  type CostCenter,
-  type CostTotal,
-} from '../../store/cost-centers.js';
+import { costCenterTotals, pageCostCenters, type CostCenter, type CostTotal } from '../../store/cost-centers.js';
 import { listCosts } from '../../store/costs.js';
-import { actorOf, param, principalOf, type ApiContext } from '../context.js';
-import { MESSAGES } from '../errors.js';
-import { idFromIdempotencyKey } from '../../store/ids.js';
+import { callerOf, param, principalOf, type ApiContext } from '../context.js';
 import { createdKey, decodeCursor, pageOf, pageQuery, seqKey } from '../pagination.js';
 import { costCentersOfProjects } from '../../store/access.js';
 import { money, presentBudget, presentCost } from '../present.js';
-import { createCostCenterBody, listCostCentersQuery, putBudgetBody } from '../../services/schemas.js';
-import { parseAmountField } from './projects.js';
+import { listCostCentersQuery } from '../../services/schemas.js';
+import { createCostCenter, requireCostCenter, requireDepartment, scopeBudget, setCostCenterBudget, setDepartmentBudget } from '../../services/cost-centers.js';
 
 const presentCostCenter = (c: CostCenter) => ({ id: c.id, name: c.name, kind: c.kind, department: c.department, createdAt: c.createdAt });
 
@@ -46,41 +32,14 @@ export function costCenterRoutes(ctx: ApiContext): RouteGroup {
   const r = new RouteGroup(ctx);
   const { db } = ctx;
 
-  async function load(id: string): Promise<CostCenter> {
-    const c = await getCostCenter(db, id);
-    if (!c) throw new NotFoundError(MESSAGES.notFound('cost center', id));
-    return c;
-  }
+  const load = (id: string) => requireCostCenter(ctx, id);
   const statusOf = async (scopeType: string, scopeId: string) => {
-    const b = await findBudget(db, scopeType, scopeId);
-    return b ? presentBudget(await budgetStatus(db, b, new Date())) : null;
+    const b = await scopeBudget(ctx, scopeType, scopeId);
+    return b ? presentBudget(b) : null;
   };
-  async function putBudget(actor: string, scopeType: string, scopeId: string, body: unknown) {
-    const b = putBudgetBody.parse(body);
-    const limit = parseAmountField('amount', b.amount, b.currency);
-    const saved = await db.transaction(async (trx) => {
-      const s = await setBudget(trx, { scopeType, scopeId, period: b.period, limit, currency: b.currency });
-      await appendAudit(trx, { actor, action: 'budget.set', subjectType: scopeType, subjectId: scopeId, details: b });
-      return s;
-    });
-    return presentBudget(await budgetStatus(db, saved, new Date()));
-  }
 
   r.post('/cost-centers', { permission: 'cost-centers.manage', resource: 'none', deploymentWide: true }, { 201: R.costCenter }, async (req, res) => {
-    const body = createCostCenterBody.parse(req.body);
-    const id = idFromIdempotencyKey('cost-center', principalOf(req).apiKeyId, req.get('idempotency-key'));
-    const clash = await findCostCenterByName(db, body.name);
-    if (clash && clash.id !== id)
-      throw new ConflictError(`name: a cost center named "${body.name}" exists (${clash.id})`, 'name_taken', { field: 'name', id: clash.id });
-    const center = await insertCostCenter(db, { id, ...body, createdBy: principalOf(req).userId });
-    await appendAudit(db, {
-      actor: actorOf(req),
-      action: 'cost_center.created',
-      subjectType: 'cost-center',
-      subjectId: id,
-      details: body,
-      idempotencyKey: `cost-center:${id}:created`,
-    });
+    const center = await createCostCenter(ctx, callerOf(req), req.body);
     res.status(201).json(presentCostCenter(center));
   });
 
@@ -107,8 +66,7 @@ export function costCenterRoutes(ctx: ApiContext): RouteGroup {
     { permission: 'cost-centers.manage', resource: inPath('cost-center'), deploymentWide: true },
     { 200: R.budget },
     async (req, res) => {
-      const c = await load(param(req, 'id'));
-      res.json(await putBudget(actorOf(req), COST_CENTER_SCOPE, c.id, req.body));
+      res.json(presentBudget(await setCostCenterBudget(ctx, callerOf(req), param(req, 'id'), req.body)));
     },
   );
 
@@ -141,10 +99,7 @@ export function costCenterRoutes(ctx: ApiContext): RouteGroup {
     { 200: R.departmentBudget },
     async (req, res) => {
       const name = param(req, 'name');
-      if ((await listCostCenters(db, { department: name })).length === 0) {
-        throw new NotFoundError(`department ${name} has no cost centers; create one with POST /v1/cost-centers first`);
-      }
-      res.json({ department: name, ...(await putBudget(actorOf(req), DEPARTMENT_SCOPE, name, req.body)) });
+      res.json({ department: name, ...presentBudget(await setDepartmentBudget(ctx, callerOf(req), name, req.body)) });
     },
   );
 
@@ -155,8 +110,7 @@ export function costCenterRoutes(ctx: ApiContext): RouteGroup {
     { 200: R.departmentCosts },
     async (req, res) => {
       const name = param(req, 'name');
-      const centers = await listCostCenters(db, { department: name });
-      if (centers.length === 0) throw new NotFoundError(`department ${name} has no cost centers`);
+      const centers = await requireDepartment(ctx, name);
       const totals = await costCenterTotals(db, { department: name });
       res.json({
         department: name,
