@@ -4,8 +4,8 @@ import { InputError } from '../domain/errors.js';
 import { resolveInputEntries } from '../store/artifact-inputs.js';
 import { artifactContent, saveArtifact } from '../store/artifacts.js';
 import { appendAudit } from '../store/audit.js';
-import { getCheckpoint, insertCheckpoint } from '../store/checkpoints.js';
-import { GitError, commitWithBlobs, pinCheckpoint, readFileAt, writeBlob } from '../store/git.js';
+import { getCheckpoint, recordCheckpoint } from '../store/checkpoints.js';
+import { GitError, commitWithBlobs, readFileAt, writeBlob } from '../store/git.js';
 import { getProject, type Project } from '../store/projects.js';
 import type { ActivityDeps } from './deps.js';
 
@@ -67,25 +67,25 @@ export function createArtifactPassingActivities({ db, config }: ActivityDeps) {
         if (e instanceof GitError) return { ok: false, error: `inputs refused: ${e.message}` };
         throw e;
       }
-      await pinCheckpoint(project.repoPath, input.checkpointId, commit);
-      await insertCheckpoint(db, {
-        id: input.checkpointId,
-        projectId: project.id,
-        parentId: parent.id,
-        machineId: input.machineId,
-        commit,
-        kind: 'inputs',
-        trigger: `inputs: ${entries.map((e) => e.dest).join(', ')}`,
-      });
-      await appendAudit(db, {
-        actor: 'system',
-        action: 'machine.inputs_placed',
-        subjectType: 'machine',
-        subjectId: input.machineId,
-        projectId: project.id,
-        details: { checkpointId: input.checkpointId, parentId: parent.id, commit, inputs: entries.map((e) => ({ dest: e.dest, from: e.what })) },
-        idempotencyKey: `checkpoint:${input.checkpointId}`,
-      });
+      await recordCheckpoint(
+        db,
+        project.repoPath,
+        {
+          id: input.checkpointId,
+          projectId: project.id,
+          parentId: parent.id,
+          machineId: input.machineId,
+          commit,
+          kind: 'inputs',
+          trigger: `inputs: ${entries.map((e) => e.dest).join(', ')}`,
+        },
+        {
+          action: 'machine.inputs_placed',
+          subjectType: 'machine',
+          subjectId: input.machineId,
+          details: { checkpointId: input.checkpointId, parentId: parent.id, commit, inputs: entries.map((e) => ({ dest: e.dest, from: e.what })) },
+        },
+      );
       return { ok: true, checkpointId: input.checkpointId, note };
     },
 

@@ -4,9 +4,9 @@ import { formatAmount } from '../domain/money.js';
 import { copyArtifacts } from '../store/artifacts.js';
 import { appendAudit } from '../store/audit.js';
 import { cacheKey, findCacheEntry, getCacheRecord, insertCacheRecord } from '../store/cache.js';
-import { getCheckpoint, insertCheckpoint } from '../store/checkpoints.js';
+import { getCheckpoint, recordCheckpoint } from '../store/checkpoints.js';
 import { costTotals, recordCost } from '../store/costs.js';
-import { pinCheckpoint, treeOf } from '../store/git.js';
+import { treeOf } from '../store/git.js';
 import { getMachine, updateMachine } from '../store/machines.js';
 import { getProject } from '../store/projects.js';
 import type { ActivityDeps } from './deps.js';
@@ -77,10 +77,9 @@ export function createCacheActivities({ db }: ActivityDeps) {
       const currency = project.currency;
       const saved = Object.values(await costTotals(db, { machineId: entry.machineId })).reduce((a, b) => a + b, 0n);
       const trigger = `cache hit from machine ${entry.machineId}`;
-      await pinCheckpoint(project.repoPath, input.checkpointId, entry.commit);
       const now = new Date();
       await db.transaction(async (trx) => {
-        await insertCheckpoint(trx, {
+        await recordCheckpoint(trx, project.repoPath, {
           id: input.checkpointId,
           projectId: project.id,
           parentId: parent.id,
@@ -112,14 +111,6 @@ export function createCacheActivities({ db }: ActivityDeps) {
         await copyArtifacts(trx, entry.machineId, input.machineId, input.checkpointId);
         await updateMachine(trx, input.machineId, { status: 'completed', exitCode: entry.exitCode ?? 0, instanceRef: null, startedAt: now, endedAt: now });
         const audit = { actor: 'system', subjectType: 'machine', subjectId: input.machineId, projectId: project.id };
-        await appendAudit(trx, {
-          ...audit,
-          subjectType: 'checkpoint',
-          subjectId: input.checkpointId,
-          action: 'checkpoint.created',
-          details: { machineId: input.machineId, parentId: parent.id, commit: entry.commit, kind: 'final', trigger },
-          idempotencyKey: `checkpoint:${input.checkpointId}`,
-        });
         await appendAudit(trx, {
           ...audit,
           action: 'machine.cache_hit',

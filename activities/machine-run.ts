@@ -12,9 +12,9 @@ import { type Budget, type FxRecord, findBudget, release, reservationBudgets, re
 import { getCostCenter } from '../store/cost-centers.js';
 import { COST_CENTER_SCOPE, DEPARTMENT_SCOPE } from '../domain/cost-centers.js';
 import { createFxService } from '../fx/service.js';
-import { getCheckpoint, insertCheckpoint } from '../store/checkpoints.js';
+import { getCheckpoint, recordCheckpoint } from '../store/checkpoints.js';
 import { costTotals, recordCost } from '../store/costs.js';
-import { checkoutWorkspace, commitFiles, pinCheckpoint, removeWorkspace, resetWorkspace, treeOf } from '../store/git.js';
+import { checkoutWorkspace, commitFiles, removeWorkspace, resetWorkspace, treeOf } from '../store/git.js';
 import { defaultFreezeLimits, FreezeError, withFrozenCopy } from '../store/frozen-copy.js';
 import { getSnapshot } from '../store/snapshots.js';
 import { getMachine, updateMachine, type MachineUsage } from '../store/machines.js';
@@ -157,8 +157,7 @@ export async function checkpointWorkspace(
       const message = `${input.kind} checkpoint ${input.checkpointId} of ${input.machineId} (${input.trigger})`;
       const commit = await commitFiles(project.repoPath, copy.root, parent!.commit, message, new Date(input.at));
       if (opts.skipUnchanged && (await treeOf(project.repoPath, commit)) === (await treeOf(project.repoPath, parent!.commit))) return null;
-      await pinCheckpoint(project.repoPath, input.checkpointId, commit);
-      await insertCheckpoint(db, {
+      await recordCheckpoint(db, project.repoPath, {
         id: input.checkpointId,
         projectId: project.id,
         parentId: parent!.id,
@@ -166,15 +165,6 @@ export async function checkpointWorkspace(
         commit,
         kind: input.kind,
         trigger: input.trigger,
-      });
-      await appendAudit(db, {
-        actor: 'system',
-        action: 'checkpoint.created',
-        subjectType: 'checkpoint',
-        subjectId: input.checkpointId,
-        projectId: project.id,
-        details: { machineId: input.machineId, parentId: parent!.id, commit, kind: input.kind, trigger: input.trigger },
-        idempotencyKey: `checkpoint:${input.checkpointId}`,
       });
       if (copy.skipped.length) {
         snapshots?.log.warn({ checkpointId: input.checkpointId, skipped: copy.skipped.length }, 'workspace entries left out of a checkpoint');

@@ -1,8 +1,8 @@
 import { MERGE_CONFLICT } from '../domain/errors.js';
 import { ApplicationFailure } from '@temporalio/common';
 import { appendAudit } from '../store/audit.js';
-import { getCheckpoint, insertCheckpoint } from '../store/checkpoints.js';
-import { GitError, mergeCommits, pinCheckpoint } from '../store/git.js';
+import { getCheckpoint, recordCheckpoint } from '../store/checkpoints.js';
+import { GitError, mergeCommits } from '../store/git.js';
 import { insertMachine, type MachineLimits } from '../store/machines.js';
 import { finishPipeline, getPipeline, updateStep, type PipelineStatus, type StepStatus } from '../store/pipelines.js';
 import { getProject } from '../store/projects.js';
@@ -89,8 +89,7 @@ export function createPipelineActivities({ db, config }: ActivityDeps) {
         if (e instanceof GitError) throw ApplicationFailure.nonRetryable(e.message, MERGE_CONFLICT);
         throw e;
       }
-      await pinCheckpoint(project.repoPath, input.checkpointId, commit);
-      await insertCheckpoint(db, {
+      await recordCheckpoint(db, project.repoPath, {
         id: input.checkpointId,
         projectId: project.id,
         parentId: input.checkpointIds[0]!,

@@ -12,10 +12,10 @@ import { createFxService } from '../fx/service.js';
 import { appendAudit } from '../store/audit.js';
 import { bindKeyToProject } from '../store/auth.js';
 import { budgetStatus, findBudget, setBudget, type BudgetStatus } from '../store/budgets.js';
-import { insertCheckpoint } from '../store/checkpoints.js';
+import { recordCheckpoint } from '../store/checkpoints.js';
 import { getPlacementPolicy, setPlacementPolicy } from '../store/compute.js';
 import { getCostCenter } from '../store/cost-centers.js';
-import { cloneProjectRepo, initProjectRepo, pinCheckpoint } from '../store/git.js';
+import { cloneProjectRepo, initProjectRepo } from '../store/git.js';
 import { idFromIdempotencyKey } from '../store/ids.js';
 import { getProject, insertProject, setLimitPolicy, setProjectCostCenter, setRootCheckpoint, type Project } from '../store/projects.js';
 import { actorOfCaller, type Caller, type ServiceContext } from './context.js';
@@ -95,7 +95,6 @@ export async function createProject(
       })
     : await initProjectRepo(repoPath, now);
   const rootCheckpointId = `checkpoint-${crypto.randomUUID()}`;
-  await pinCheckpoint(repoPath, rootCheckpointId, rootCommit);
   const project = await db.transaction(async (trx) => {
     const p = await insertProject(trx, {
       id,
@@ -111,15 +110,13 @@ export async function createProject(
       costCenterId: body.costCenterId ?? null,
       createdBy: caller.principal.userId,
     });
-    await insertCheckpoint(trx, {
-      id: rootCheckpointId,
-      projectId: id,
-      parentId: null,
-      machineId: null,
-      commit: rootCommit,
-      kind: 'root',
-      trigger: 'project created',
-    });
+    // Audited by project.created below, which names the root checkpoint.
+    await recordCheckpoint(
+      trx,
+      repoPath,
+      { id: rootCheckpointId, projectId: id, parentId: null, machineId: null, commit: rootCommit, kind: 'root', trigger: 'project created' },
+      null,
+    );
     await setRootCheckpoint(trx, id, rootCheckpointId);
     if (caller.principal.projectIds !== null) await bindKeyToProject(trx, caller.principal.apiKeyId, id);
     await appendAudit(trx, {

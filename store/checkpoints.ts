@@ -1,6 +1,9 @@
 import type { Knex } from 'knex';
 import type { CheckpointKind } from '../domain/machines.js';
+import { appendAudit, type AuditEntry } from './audit.js';
 import type { Db } from './db.js';
+import { inTransaction } from './events.js';
+import { pinCheckpoint } from './git.js';
 import { keyOfRow, keyset, type CreatedKey, type KeysetPage } from './paging.js';
 
 export interface Checkpoint {
@@ -42,6 +45,43 @@ export async function insertCheckpoint(db: Db | Knex.Transaction, c: Omit<Checkp
     .onConflict('id')
     .ignore();
   return toCheckpoint(await db('checkpoints').where({ id: c.id }).first());
+}
+
+export type NewCheckpoint = Omit<Checkpoint, 'createdAt'>;
+
+/**
+ * The one way a checkpoint is recorded: its commit pinned as `refs/checkpoints/<id>` in the
+ * project's repository (so git never collects it), its row, and its audit record — by default
+ * `checkpoint.created` by the system; `audit` replaces fields of that record (a use case that
+ * says more, e.g. `machine.inputs_placed`), and null leaves it to the caller's own record (a
+ * project's root checkpoint, named in `project.created`). Idempotent on the checkpoint id: a
+ * retry pins the same ref and finds the row and the record. The ref is pinned first (a ref
+ * without a row is harmless, a row without its ref is not); the row and the record are written
+ * together, in `db` when it is a transaction, so they commit with the caller's other writes.
+ */
+export async function recordCheckpoint(
+  db: Db | Knex.Transaction,
+  repoPath: string,
+  c: NewCheckpoint,
+  audit: Partial<AuditEntry> | null = {},
+): Promise<Checkpoint> {
+  await pinCheckpoint(repoPath, c.id, c.commit);
+  return inTransaction(db, async (trx) => {
+    const stored = await insertCheckpoint(trx, c);
+    if (audit) {
+      await appendAudit(trx, {
+        actor: 'system',
+        action: 'checkpoint.created',
+        subjectType: 'checkpoint',
+        subjectId: c.id,
+        projectId: c.projectId,
+        details: { machineId: c.machineId, parentId: c.parentId, commit: c.commit, kind: c.kind, trigger: c.trigger },
+        idempotencyKey: `checkpoint:${c.id}`,
+        ...audit,
+      });
+    }
+    return stored;
+  });
 }
 
 export async function getCheckpoint(db: Db, id: string): Promise<Checkpoint | null> {
