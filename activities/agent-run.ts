@@ -16,6 +16,7 @@ import { appendAudit } from '../store/audit.js';
 import { costTotals, recordCost } from '../store/costs.js';
 import { getMachine, updateMachine } from '../store/machines.js';
 import { getProject } from '../store/projects.js';
+import { allocatedCostCenterId } from '../domain/budget.js';
 import { providerOf } from './compute/index.js';
 import { CONTAINER_USER } from './compute/container.js';
 import { killSandboxes } from './compute/local-sandbox.js';
@@ -102,7 +103,7 @@ export function createAgentRunActivities({ db, config, log, fx: givenFx, provide
         throw e;
       }
       const inProject = (usd: bigint, mode: 'up' | 'half-even') => (usdRate.from === usdRate.to ? usd : convert(usd, usdRate.ratio, currency, mode, 'ledger'));
-      const costCenterId = machine.costCenterId ?? project.costCenterId;
+      const costCenterId = allocatedCostCenterId(machine, project);
       const model = input.model ?? spec.defaultModel!;
 
       // An agent is not re-run blindly after its worker died: its model calls cost real money.

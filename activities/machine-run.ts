@@ -3,14 +3,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
-import { type CurrencyCode, formatAmount, fromNumeric, parseAmount, runtimeCost, toNumeric } from '../domain/money.js';
+import { type CurrencyCode, formatAmount, fromNumeric, parseAmount, runtimeCost } from '../domain/money.js';
 import { convert, FxUnavailableError, invert } from '../domain/fx.js';
 import { PROFILES, type CheckpointKind, type MachineStatus } from '../domain/machines.js';
-import { machineTypeSpec, type MachineTypeId } from '../domain/machine-types.js';
+import { type MachineTypeId } from '../domain/machine-types.js';
 import { appendAudit } from '../store/audit.js';
-import { type Budget, type FxRecord, findBudget, release, reservationBudgets, reserve, settle, settleEach } from '../store/budgets.js';
-import { getCostCenter } from '../store/cost-centers.js';
-import { COST_CENTER_SCOPE, DEPARTMENT_SCOPE } from '../domain/cost-centers.js';
+import { type FxRecord, release, reservationBudgets, reserve, settle, settleEach } from '../store/budgets.js';
+import { machineCostCenterId, machineSpendBudgets } from '../store/spend-budgets.js';
 import { createFxService } from '../fx/service.js';
 import { getCheckpoint, recordCheckpoint } from '../store/checkpoints.js';
 import { costTotals, recordCost } from '../store/costs.js';
@@ -205,45 +204,6 @@ export function createMachineRunActivities({ db, config, log, providers, tempora
     return rows.map((r) => r.id as string).sort((a, b) => Number(a.split(':').pop()) - Number(b.split(':').pop()));
   }
 
-  /** The per-type daily budget of a project: the type's default until the project sets its own. */
-  async function machineTypeBudget(project: Project, type: MachineTypeId) {
-    const scopeId = `${project.id}:${type}`;
-    const existing = await findBudget(db, 'machine-type', scopeId);
-    if (existing) return existing;
-    const dailyBudget = machineTypeSpec(type).dailyBudget;
-    if (!dailyBudget) return null;
-    await db('budgets')
-      .insert({
-        id: `budget-${scopeId}`,
-        scope_type: 'machine-type',
-        scope_id: scopeId,
-        period: 'daily',
-        limit_amount: toNumeric(parseAmount(dailyBudget, 'USD')),
-        currency: 'USD',
-      })
-      .onConflict(['scope_type', 'scope_id'])
-      .ignore();
-    return findBudget(db, 'machine-type', scopeId);
-  }
-  /** The cost center a machine's spend is allocated to: its own override, else its project's. */
-  async function costCenterOf(machineId: string, project: Project): Promise<string | null> {
-    const machine = await getMachine(db, machineId);
-    return machine?.costCenterId ?? project.costCenterId;
-  }
-
-  /** The cost center's and its department's budgets, when they are set. */
-  async function costCenterBudgets(costCenterId: string | null): Promise<Array<{ budget: Budget; label: string }>> {
-    if (!costCenterId) return [];
-    const center = await getCostCenter(db, costCenterId);
-    if (!center) return [];
-    const out: Array<{ budget: Budget; label: string }> = [];
-    const own = await findBudget(db, COST_CENTER_SCOPE, center.id);
-    if (own) out.push({ budget: own, label: `cost center ${center.name} ${own.period} budget` });
-    const dept = await findBudget(db, DEPARTMENT_SCOPE, center.department);
-    if (dept) out.push({ budget: dept, label: `department ${center.department} ${dept.period} budget` });
-    return out;
-  }
-
   /** The money still reserved under `key`, in the requester's (project's) currency. */
   async function reservedInProjectCurrency(key: string): Promise<bigint> {
     const rows = await db('reservations').where({ id: key }).select('amount', 'source_amount');
@@ -328,8 +288,8 @@ export function createMachineRunActivities({ db, config, log, providers, tempora
       extension?: number;
     }): Promise<ReservationOutcome> {
       const project = await projectOf(input.projectId);
-      const budget = await findBudget(db, 'project', project.id);
-      const typeBudget = input.type ? await machineTypeBudget(project, input.type) : null;
+      // A spend must fit every budget it falls under (the policy: domain/budget.ts spendScopes).
+      const { project: budget, budgets } = await machineSpendBudgets(db, { project, machineId: input.machineId, type: input.type ?? null });
       const currency = project.currency;
       if (!budget) {
         return {
@@ -341,12 +301,6 @@ export function createMachineRunActivities({ db, config, log, providers, tempora
       }
       const amount = parseAmount(input.amount, currency);
       const key = input.extension ? `machine:${input.machineId}:ext:${input.extension}` : `machine:${input.machineId}`;
-      // A spend must fit every budget it falls under: project, machine type, cost center, department.
-      const budgets: Array<{ budget: Budget; label: string }> = [
-        { budget, label: `${budget.period} budget` },
-        ...(typeBudget ? [{ budget: typeBudget, label: `${input.type} daily budget` }] : []),
-        ...(await costCenterBudgets(await costCenterOf(input.machineId, project))),
-      ];
       // Budgets in another currency hold the worst case converted now, rounded up to their minor unit.
       const perBudget: Record<string, { amount: bigint; fx: FxRecord | null }> = {};
       let hourlyPrice: string | undefined;
@@ -687,7 +641,7 @@ export function createMachineRunActivities({ db, config, log, providers, tempora
         currency: converted ? input.priceCurrency : currency,
         projectAmount: computeCharged,
         projectCurrency: currency,
-        costCenterId: await costCenterOf(input.machineId, project),
+        costCenterId: await machineCostCenterId(db, input.machineId, project),
         fx: converted ? { rate: priceRate.rate, source: priceRate.source, asOf: priceRate.asOf } : null,
         details: {
           runtimeMs: input.runtimeMs,

@@ -1,3 +1,5 @@
+import { COST_CENTER_SCOPE, DEPARTMENT_SCOPE } from './cost-centers.js';
+
 /** Budget periods and their windows. All windows are in UTC so every process agrees on them. */
 export const BUDGET_PERIODS = ['daily', 'weekly', 'monthly', 'total'] as const;
 export type BudgetPeriod = (typeof BUDGET_PERIODS)[number];
@@ -39,4 +41,66 @@ export function windowEnd(period: BudgetPeriod, start: Date): Date | null {
   }
 }
 
-export type BudgetScope = 'project';
+/** The scope of a project's own budget (its id is the project's id). */
+export const PROJECT_SCOPE = 'project';
+/** The scope of a project's daily budget for one machine type (its id is `<projectId>:<type>`). */
+export const MACHINE_TYPE_SCOPE = 'machine-type';
+/** A cost center's budget (its id is the center's id); a department's (its id is the department's name). */
+export { COST_CENTER_SCOPE, DEPARTMENT_SCOPE } from './cost-centers.js';
+
+export const machineTypeScopeId = (projectId: string, type: string) => `${projectId}:${type}`;
+
+/** The cost center a machine's spend is allocated to: the machine's own, else its project's. */
+export const allocatedCostCenterId = (machine: { costCenterId: string | null } | null, project: { costCenterId: string | null }): string | null =>
+  machine?.costCenterId ?? project.costCenterId;
+
+/** One budget a spend must fit: where it is found, how a refusal names it, and what it is when never set. */
+export interface SpendScope {
+  scopeType: string;
+  scopeId: string;
+  /** The budget as a refusal names it, given its period: "daily budget", "cost center Ops monthly budget", … */
+  label: (period: BudgetPeriod) => string;
+  /** The budget this scope has until one is set; without it a scope with no budget limits nothing. */
+  default?: { period: BudgetPeriod; limit: string; currency: 'USD' };
+}
+
+/**
+ * Budget policy, the one place it is decided: the budgets a machine's spend falls under, in the
+ * order a refusal names them — its project's (required), its type's per project and day (the
+ * type's default until the project sets one), its cost center's, and that center's department's.
+ * A spend is reserved on all of them at once or on none (store/budgets.ts `reserve`).
+ */
+export function spendScopes(spend: {
+  projectId: string;
+  /** The machine type; null for a spend no type budget applies to (shell machines). */
+  type: string | null;
+  /** Its daily default, from the type's spec (null: none). */
+  typeDailyBudget?: string | null;
+  /** The cost center the spend is allocated to (the machine's own, else its project's). */
+  costCenter: { id: string; name: string; department: string } | null;
+}): SpendScope[] {
+  const { projectId, type, costCenter } = spend;
+  return [
+    { scopeType: PROJECT_SCOPE, scopeId: projectId, label: (period) => `${period} budget` },
+    ...(type
+      ? [
+          {
+            scopeType: MACHINE_TYPE_SCOPE,
+            scopeId: machineTypeScopeId(projectId, type),
+            label: () => `${type} daily budget`,
+            ...(spend.typeDailyBudget ? { default: { period: 'daily' as const, limit: spend.typeDailyBudget, currency: 'USD' as const } } : {}),
+          },
+        ]
+      : []),
+    ...(costCenter
+      ? [
+          { scopeType: COST_CENTER_SCOPE, scopeId: costCenter.id, label: (period: BudgetPeriod) => `cost center ${costCenter.name} ${period} budget` },
+          {
+            scopeType: DEPARTMENT_SCOPE,
+            scopeId: costCenter.department,
+            label: (period: BudgetPeriod) => `department ${costCenter.department} ${period} budget`,
+          },
+        ]
+      : []),
+  ];
+}

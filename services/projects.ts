@@ -6,7 +6,7 @@ import { InputError, NotFoundError } from '../domain/errors.js';
 import { DEFAULT_MACHINE_MONEY, MACHINE_TYPES } from '../domain/machines.js';
 import { FIAT_CURRENCIES, parseAmount, type CurrencyCode } from '../domain/money.js';
 import { FxUnavailableError } from '../domain/fx.js';
-import type { BudgetPeriod } from '../domain/budget.js';
+import { MACHINE_TYPE_SCOPE, machineTypeScopeId, type BudgetPeriod } from '../domain/budget.js';
 import type { PlacementPolicy } from '../domain/placement.js';
 import { createFxService } from '../fx/service.js';
 import { appendAudit } from '../store/audit.js';
@@ -189,7 +189,13 @@ export async function setMachineTypeBudget(
   const project = await requireProject(ctx, projectId);
   if (!(MACHINE_TYPES as readonly string[]).includes(type)) throw new NotFoundError(`machine type ${type} does not exist; see GET /v1/machine-types`);
   const body = putTypeBudgetBody.parse(input);
-  return saveBudget(ctx, caller, project, { scopeType: 'machine-type', scopeId: `${project.id}:${type}`, period: 'daily', ...body }, { machineType: type });
+  return saveBudget(
+    ctx,
+    caller,
+    project,
+    { scopeType: MACHINE_TYPE_SCOPE, scopeId: machineTypeScopeId(project.id, type), period: 'daily', ...body },
+    { machineType: type },
+  );
 }
 
 /** What a machine does when it reaches a limit (terminate, or pause for a decision). */
