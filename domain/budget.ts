@@ -50,6 +50,11 @@ export { COST_CENTER_SCOPE, DEPARTMENT_SCOPE } from './cost-centers.js';
 
 export const machineTypeScopeId = (projectId: string, type: string) => `${projectId}:${type}`;
 
+/** The project a budget belongs to: a project's own and per-type budgets are the project's; cost centers' and departments' the deployment's (null). */
+export function budgetProjectId(scopeType: string, scopeId: string): string | null {
+  return scopeType === PROJECT_SCOPE ? scopeId : scopeType === MACHINE_TYPE_SCOPE ? scopeId.split(':')[0]! : null;
+}
+
 /** The cost center a machine's spend is allocated to: the machine's own, else its project's. */
 export const allocatedCostCenterId = (machine: { costCenterId: string | null } | null, project: { costCenterId: string | null }): string | null =>
   machine?.costCenterId ?? project.costCenterId;

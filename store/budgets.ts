@@ -1,6 +1,6 @@
 import crypto from 'node:crypto';
 import type { Knex } from 'knex';
-import { type BudgetPeriod, windowStart, windowEnd } from '../domain/budget.js';
+import { type BudgetPeriod, budgetProjectId, windowStart, windowEnd } from '../domain/budget.js';
 import { InputError, NotFoundError } from '../domain/errors.js';
 import { type CurrencyCode, formatAmount, fromNumeric, minUnits, toNumeric } from '../domain/money.js';
 import type { Db } from './db.js';
@@ -32,11 +32,6 @@ export function alertPercentsProblem(percents: readonly number[]): string | null
   if (percents.some((p) => !Number.isInteger(p) || p < 1 || p > 100)) return 'each threshold is a whole percentage from 1 to 100';
   if (new Set(percents).size !== percents.length) return 'each threshold once';
   return null;
-}
-
-/** The project a budget belongs to: a project's own and per-type (`<project>:<type>`) budgets are the project's; cost centers' the deployment's (null). */
-export function budgetProjectId(scopeType: string, scopeId: string): string | null {
-  return scopeType === 'project' ? scopeId : scopeType === 'machine-type' ? scopeId.split(':')[0]! : null;
 }
 
 /**

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { allocatedCostCenterId, spendScopes } from '../../domain/budget.js';
+import { allocatedCostCenterId, budgetProjectId, spendScopes } from '../../domain/budget.js';
 
 describe('domain/budget policy: which budgets a spend touches', function () {
   const center = { id: 'cost-center-1', name: 'Ops', department: 'eng' };
@@ -37,5 +37,12 @@ describe('domain/budget policy: which budgets a spend touches', function () {
     assert.equal(allocatedCostCenterId({ costCenterId: 'a' }, { costCenterId: 'b' }), 'a');
     assert.equal(allocatedCostCenterId({ costCenterId: null }, { costCenterId: 'b' }), 'b');
     assert.equal(allocatedCostCenterId(null, { costCenterId: null }), null);
+  });
+
+  it('names the project a budget belongs to from its scope: none for cost centers and departments', function () {
+    assert.equal(budgetProjectId('project', 'p'), 'p');
+    assert.equal(budgetProjectId('machine-type', 'p:claude-code'), 'p');
+    assert.equal(budgetProjectId('cost-center', 'cost-center-1'), null);
+    assert.equal(budgetProjectId('department', 'eng'), null);
   });
 });
