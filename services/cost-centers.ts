@@ -60,7 +60,15 @@ async function saveScopeBudget(
   const b = putBudgetBody.parse(input);
   const limit = parseAmountField('amount', b.amount, b.currency);
   const saved = await ctx.db.transaction(async (trx) => {
-    const s = await setBudget(trx, { scopeType, scopeId, period: b.period, limit, currency: b.currency });
+    // Alert thresholds as on a project's budget; left as they are when not given.
+    const s = await setBudget(trx, {
+      scopeType,
+      scopeId,
+      period: b.period,
+      limit,
+      currency: b.currency,
+      ...(b.alertPercents ? { alertPercents: b.alertPercents } : {}),
+    });
     await appendAudit(trx, { actor: actorOfCaller(caller), action: 'budget.set', subjectType: scopeType, subjectId: scopeId, details: b });
     return s;
   });

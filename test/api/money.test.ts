@@ -170,7 +170,14 @@ describe('money through the REST api: currencies, rates, cost centers (real Temp
     assert.equal(projectBudget.remaining, '10.00', 'the project budget had room and holds nothing');
 
     // A cost-center budget of its own refuses too, naming it.
-    await p.api('PUT', `/v1/cost-centers/${dev.body.id}/budget`, { amount: '0.05', currency: 'USD', period: 'daily' });
+    const centerBudget = await p.api('PUT', `/v1/cost-centers/${dev.body.id}/budget`, {
+      amount: '0.05',
+      currency: 'USD',
+      period: 'daily',
+      alertPercents: [90, 40],
+    });
+    assert.equal(centerBudget.status, 200, JSON.stringify(centerBudget.body));
+    assert.deepEqual(centerBudget.body.alertPercents, [40, 90], 'a cost center budget keeps its alert thresholds as a project budget does');
     const byCenter = await p.api('POST', '/v1/machines', { projectId, type: 'shell', command: 'true', limits: { money: '0.10' } });
     assert.equal(byCenter.status, 409, JSON.stringify(byCenter.body));
     assert.match(byCenter.body.error.message, /cost center platform-dev daily budget \(0\.05 of 0\.05 USD left\)/);
