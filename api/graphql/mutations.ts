@@ -6,6 +6,7 @@ import { createProject, setProjectBudget } from '../../services/projects.js';
 import { checkpointMachine, requestMachine, terminateMachine } from '../../services/machines.js';
 import { createObjective } from '../../services/objectives.js';
 import { createPipeline } from '../../services/pipelines.js';
+import { topUp } from '../../services/payments.js';
 import { getPipeline } from '../../store/pipelines.js';
 import type { Caller } from '../../services/context.js';
 import { getMachine } from '../../store/machines.js';
@@ -28,6 +29,7 @@ export const MUTATION_ROUTES = {
   checkpointMachine: { route: 'POST /machines/:id/checkpoint', access: { permission: 'machines.run', resource: inPath('machine') } },
   createObjective: { route: 'POST /projects/:id/objectives', access: { permission: 'objectives.write', resource: inPath('project') } },
   createPipeline: { route: 'POST /pipelines', access: { permission: 'pipelines.write', resource: inBody('project', 'projectId') } },
+  topUp: { route: 'POST /projects/:id/topups', access: { permission: 'topups.create', resource: inPath('project') } },
 } as const satisfies Record<string, { route: string; access: Access }>;
 
 type Input = Record<string, unknown>;
@@ -88,6 +90,11 @@ export const mutationResolvers = {
       const input = withoutNulls(args.input);
       const caller = await authorize(ctx, 'createPipeline', undefined, input);
       return createPipeline(ctx.api, caller, input as Parameters<typeof createPipeline>[2]);
+    },
+    async topUp(_: unknown, args: { projectId: string; input: Input }, ctx: GraphqlContext) {
+      const input = withoutNulls(args.input);
+      const caller = await authorize(ctx, 'topUp', args.projectId, input);
+      return topUp(ctx.api, caller, args.projectId, input as Parameters<typeof topUp>[3]);
     },
   },
   MachineAccepted: { machine: machineOf },

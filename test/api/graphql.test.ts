@@ -584,6 +584,44 @@ describe('graphql: /v1/graphql against the running platform', function () {
     assert.deepEqual(actors, ['user:operator-gql']);
   });
 
+  it('tops up through the payment service: owners only, the project needs payment methods, idempotent with its key', async () => {
+    const topUp = 'mutation($p: ID!, $input: TopUpInput!) { topUp(projectId: $p, input: $input) { paymentId status } }';
+    const input = { amount: '5.00', currency: 'USD' };
+    const operator = await gql(topUp, { p: projectA, input }, keys.operator);
+    assert.deepEqual([operator.body.errors?.[0]?.extensions.code, operator.body.errors?.[0]?.extensions.permission], ['FORBIDDEN', 'topups.create']);
+    assert.equal((await gql(topUp, { p: projectB, input }, keys.owner)).body.errors?.[0]?.extensions.code, 'NOT_FOUND');
+    const fresh = (await p.api('POST', '/v1/projects', { name: 'no methods' }, { key: keys.owner })).body.id;
+    const none = await gql(topUp, { p: fresh, input }, keys.owner);
+    assert.deepEqual([none.body.errors?.[0]?.extensions.code, none.body.errors?.[0]?.extensions.reason], ['CONFLICT', 'no_payment_methods']);
+
+    const methods = await p.api('PUT', `/v1/projects/${projectA}/payment-methods`, [{ kind: 'manual', timeoutSeconds: 600 }], { key: keys.owner });
+    assert.equal(methods.status, 200, JSON.stringify(methods.body));
+    const send = async () =>
+      (
+        await p.api(
+          'POST',
+          '/v1/graphql',
+          { query: topUp, variables: { p: projectA, input } },
+          { key: keys.owner, headers: { 'idempotency-key': 'gql-topup-1' } },
+        )
+      ).body;
+    const first = await send();
+    assert.equal(first.data?.topUp.status, 'running', JSON.stringify(first));
+    assert.equal((await send()).data.topUp.paymentId, first.data.topUp.paymentId, 'a retry with the same key names the same payment');
+    const payment = await p.api('GET', `/v1/payments/${first.data.topUp.paymentId}`, undefined, { key: keys.owner });
+    assert.equal(payment.status, 200, JSON.stringify(payment.body));
+    assert.equal(payment.body.projectId, projectA);
+    assert.equal(
+      await p
+        .db('payments')
+        .where({ project_id: projectA })
+        .count({ n: '*' })
+        .first()
+        .then((r: any) => Number(r.n)),
+      1,
+    );
+  });
+
   it('creates objectives and pipelines through their services, with the REST rules', async () => {
     const objective =
       'mutation($p: ID!, $input: CreateObjectiveInput!) { createObjective(projectId: $p, input: $input) { id projectId title status dependsOn } }';
