@@ -28,6 +28,7 @@ import { checkpointFileRoute } from './machines/checkpoint-files.js';
 import { startMeteringProxy, type CompletedCall, type Refusal } from './machines/metering-proxy.js';
 import { superviseExec, superviseSandbox, type SupervisedResult } from './machines/supervise.js';
 import { describeTurn, openLogSink } from './machines/log-sink.js';
+import { latestCheckpointOfMachine } from '../store/checkpoints.js';
 
 const SANDBOX_PORT = 8080;
 /** Warnings recorded on the machine before its money limit is reached. */
@@ -421,8 +422,5 @@ export function createAgentRunActivities({ db, config, log, fx: givenFx, provide
     );
   }
 
-  async function lastCheckpointOf(machineId: string): Promise<string | null> {
-    const row = await db('checkpoints').where({ machine_id: machineId }).orderBy('created_at', 'desc').first('id');
-    return row?.id ?? null;
-  }
+  const lastCheckpointOf = (machineId: string) => latestCheckpointOfMachine(db, machineId);
 }

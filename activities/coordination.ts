@@ -1,7 +1,7 @@
 import { ApplicationFailure } from '@temporalio/common';
 import type { ResourceRequest } from '../domain/scheduling.js';
 import { signalCoordinator } from '../services/scheduling.js';
-import { budgetStatus, findBudget } from '../store/budgets.js';
+import { budgetStatus, findBudget, keysReservedOnBudget } from '../store/budgets.js';
 import { getProject } from '../store/projects.js';
 import type { ActivityDeps } from './deps.js';
 
@@ -40,14 +40,12 @@ export function createCoordinationActivities(deps: ActivityDeps) {
         remaining = (await budgetStatus(db, budget, new Date())).remaining;
         const holds = input.slotHolds ?? [];
         if (holds.length) {
-          const reserved = await db('reservations')
-            .whereIn(
-              'id',
-              holds.map((h) => `machine:${h.requestId}`),
-            )
-            .where({ budget_id: budget.id })
-            .select('id');
-          const reservedIds = new Set(reserved.map((r) => String(r.id).slice('machine:'.length)));
+          const reserved = await keysReservedOnBudget(
+            db,
+            holds.map((h) => `machine:${h.requestId}`),
+            budget.id,
+          );
+          const reservedIds = new Set([...reserved].map((id) => id.slice('machine:'.length)));
           for (const h of holds) if (!reservedIds.has(h.requestId)) remaining -= BigInt(h.cost);
           if (remaining < 0n) remaining = 0n;
         }

@@ -3,12 +3,21 @@ import os from 'node:os';
 import path from 'node:path';
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
-import { type CurrencyCode, formatAmount, fromNumeric, parseAmount, runtimeCost } from '../domain/money.js';
+import { type CurrencyCode, formatAmount, parseAmount, runtimeCost } from '../domain/money.js';
 import { convert, FxUnavailableError, invert } from '../domain/fx.js';
 import { PROFILES, type CheckpointKind, type MachineStatus } from '../domain/machines.js';
 import { type MachineTypeId } from '../domain/machine-types.js';
 import { appendAudit } from '../store/audit.js';
-import { type FxRecord, release, reservationBudgets, reserve, settle, settleEach } from '../store/budgets.js';
+import {
+  type FxRecord,
+  release,
+  reservationBudgets,
+  reserve,
+  settle,
+  settleEach,
+  machineExtensionKeys,
+  reservedInRequesterCurrency,
+} from '../store/budgets.js';
 import { machineCostCenterId, machineSpendBudgets } from '../store/spend-budgets.js';
 import { createFxService } from '../fx/service.js';
 import { getCheckpoint, recordCheckpoint } from '../store/checkpoints.js';
@@ -199,17 +208,9 @@ export function createMachineRunActivities({ db, config, log, providers, tempora
     if (!project) throw ApplicationFailure.nonRetryable(`project ${projectId} not found`, 'NotFoundError');
     return project;
   }
-  async function extensionKeys(machineId: string): Promise<string[]> {
-    const rows = await db('reservations').where('id', 'like', `machine:${machineId}:ext:%`).distinct('id');
-    return rows.map((r) => r.id as string).sort((a, b) => Number(a.split(':').pop()) - Number(b.split(':').pop()));
-  }
-
+  const extensionKeys = (machineId: string) => machineExtensionKeys(db, machineId);
   /** The money still reserved under `key`, in the requester's (project's) currency. */
-  async function reservedInProjectCurrency(key: string): Promise<bigint> {
-    const rows = await db('reservations').where({ id: key }).select('amount', 'source_amount');
-    const row = rows.find((x) => x.source_amount === null) ?? rows[0];
-    return fromNumeric(row?.source_amount ?? row?.amount);
-  }
+  const reservedInProjectCurrency = (key: string) => reservedInRequesterCurrency(db, key);
 
   /**
    * A new instance whose disk is the checkpoint's disk snapshot. A snapshot (or the copy brought

@@ -1,4 +1,3 @@
-import { FINAL_MACHINE_STATUSES } from '../domain/machines.js';
 import { appendAudit } from '../store/audit.js';
 import { listWarmInstances, removeWarmInstance, saveProviderStatus } from '../store/compute.js';
 import type { Db } from '../store/db.js';
@@ -6,6 +5,7 @@ import { providerOf } from './compute/index.js';
 import type { ComputeProvider, Instance, ProviderId } from './compute/provider.js';
 import { maintainPools } from './compute/warm-pool.js';
 import type { ActivityDeps } from './deps.js';
+import { liveMachineRefs } from '../store/machines.js';
 
 /** Asks every provider whether it can run here and records the answers for the api. */
 export async function publishProviderStatus(
@@ -36,17 +36,7 @@ export function createReconcileActivities({ db, config, providers }: ActivityDep
      * warm pool. The age guard spares an instance whose machine row is being written right now.
      */
     async findOrphanInstances(input: { minAgeSeconds: number }): Promise<Instance[]> {
-      const live = new Set<string>(
-        await db('machines')
-          .whereNotIn('status', FINAL_MACHINE_STATUSES as string[])
-          .pluck('id'),
-      );
-      const liveRefs = new Set<string>(
-        await db('machines')
-          .whereNotIn('status', FINAL_MACHINE_STATUSES as string[])
-          .whereNotNull('instance_ref')
-          .pluck('instance_ref'),
-      );
+      const { ids: live, instanceRefs: liveRefs } = await liveMachineRefs(db);
       const pooled = new Map((await listWarmInstances(db)).map((w) => [w.instanceRef, w]));
       const cutoff = Date.now() - input.minAgeSeconds * 1000;
       const orphans: Instance[] = [];

@@ -25,6 +25,7 @@ import { watchRoutes } from './routes/watch.js';
 import { graphqlRoutes } from './routes/graphql.js';
 import type { RouteGroup, RouteSpec } from './routes/table.js';
 import { batchRoutes, type BatchTarget } from './routes/batch.js';
+import { pingDatabase } from '../store/db.js';
 
 /**
  * Every /v1 route group. A route outside these has no declared permission and cannot be added.
@@ -102,7 +103,7 @@ export function createApp(given: ApiContext): Express {
   // Readiness: the database and Temporal answer; 503 with the reasons while they do not.
   app.get('/readyz', async (_req, res) => {
     const [db, temporal] = await Promise.all([
-      ctx.db.raw('select 1').then(
+      pingDatabase(ctx.db).then(
         () => 'ok',
         (e: Error) => `error: ${e.message}`,
       ),

@@ -346,3 +346,23 @@ export async function reservationStatus(db: Db, key: string): Promise<'reserved'
   const row = await db('reservations').where({ id: key }).first('status');
   return row?.status ?? null;
 }
+
+/** The keys of a machine's extension reservations (`machine:<id>:ext:<n>`), in the order they were made. */
+export async function machineExtensionKeys(db: Db, machineId: string): Promise<string[]> {
+  const rows = await db('reservations').where('id', 'like', `machine:${machineId}:ext:%`).distinct('id');
+  return rows.map((r) => r.id as string).sort((a, b) => Number(a.split(':').pop()) - Number(b.split(':').pop()));
+}
+
+/** The money held under reservation `key`, in the requester's currency (its rows per budget carry the source amount). */
+export async function reservedInRequesterCurrency(db: Db, key: string): Promise<bigint> {
+  const rows = await db('reservations').where({ id: key }).select('amount', 'source_amount');
+  const row = rows.find((x) => x.source_amount === null) ?? rows[0];
+  return fromNumeric(row?.source_amount ?? row?.amount);
+}
+
+/** Which of the given reservation keys hold money on `budgetId`. */
+export async function keysReservedOnBudget(db: Db, keys: string[], budgetId: string): Promise<Set<string>> {
+  if (!keys.length) return new Set();
+  const rows = await db('reservations').whereIn('id', keys).where({ budget_id: budgetId }).select('id');
+  return new Set(rows.map((r) => String(r.id)));
+}

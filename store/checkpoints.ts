@@ -114,3 +114,9 @@ export async function machineCheckpointIds(db: Db, machineId: string): Promise<s
   const rows = await db('checkpoints').where({ machine_id: machineId }).orderBy('created_at').select('id');
   return rows.map((r) => r.id);
 }
+
+/** The newest checkpoint a machine made, or null before its first. */
+export async function latestCheckpointOfMachine(db: Db, machineId: string): Promise<string | null> {
+  const row = await db('checkpoints').where({ machine_id: machineId }).orderBy('created_at', 'desc').first('id');
+  return row?.id ?? null;
+}

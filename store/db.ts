@@ -30,3 +30,8 @@ export async function migrateLatest(db: Db): Promise<string[]> {
   const [, applied] = (await db.migrate.latest({ migrationSource })) as [number, string[]];
   return applied;
 }
+
+/** Answers when the database does (readiness checks). */
+export async function pingDatabase(db: Db): Promise<void> {
+  await db.raw('select 1');
+}

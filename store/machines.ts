@@ -1,5 +1,5 @@
 import type { Knex } from 'knex';
-import type { MachineStatus } from '../domain/machines.js';
+import { FINAL_MACHINE_STATUSES, type MachineStatus } from '../domain/machines.js';
 import type { Db } from './db.js';
 import { recordAlerts } from './alerts.js';
 import { appendEvent, appendEvents, inTransaction } from './events.js';
@@ -198,4 +198,18 @@ export async function pageMachines(
   if (f.status) q.where('machines.status', f.status);
   if (f.projectIds) q.whereIn('machines.project_id', f.projectIds);
   return (await q).map((r: any) => ({ item: toMachine(r), key: keyOfRow(r) }));
+}
+
+/** Machines of a provider and profile still waiting for an instance (pending or provisioning). */
+export async function countWaitingMachines(db: Db, provider: string, profile: string): Promise<number> {
+  const rows = await db('machines').where({ provider, profile }).whereIn('status', ['pending', 'provisioning']).count<{ count: string }[]>('* as count');
+  return Number(rows[0]?.count ?? 0);
+}
+
+/** Ids and instance refs of the machines that have not ended. */
+export async function liveMachineRefs(db: Db): Promise<{ ids: Set<string>; instanceRefs: Set<string> }> {
+  const rows = await db('machines')
+    .whereNotIn('status', FINAL_MACHINE_STATUSES as string[])
+    .select('id', 'instance_ref');
+  return { ids: new Set(rows.map((r) => r.id as string)), instanceRefs: new Set(rows.filter((r) => r.instance_ref).map((r) => r.instance_ref as string)) };
 }

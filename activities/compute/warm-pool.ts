@@ -5,6 +5,7 @@ import type { Config } from '../../config/index.js';
 import { addWarmInstance, claimWarmInstance, listWarmInstances, removeWarmInstance } from '../../store/compute.js';
 import type { Db } from '../../store/db.js';
 import type { ComputeProvider, Instance, ProviderId } from './provider.js';
+import { countWaitingMachines } from '../../store/machines.js';
 
 /**
  * Warm pools: instances started ahead of demand, per provider and profile, so a machine skips the
@@ -90,11 +91,7 @@ export async function maintainPools(
     const provider = providers.get(spec.provider as ProviderId);
     if (!provider || !(await provider.availability()).available) continue;
     const free = await listWarmInstances(db, { provider: spec.provider, profile: spec.profile, free: true });
-    const waiting = await db('machines')
-      .where({ provider: spec.provider, profile: spec.profile })
-      .whereIn('status', ['pending', 'provisioning'])
-      .count<{ count: string }[]>('* as count');
-    const target = Math.min(spec.max, spec.min + Number(waiting[0]?.count ?? 0));
+    const target = Math.min(spec.max, spec.min + (await countWaitingMachines(db, spec.provider, spec.profile)));
     let added = 0;
     let removed = 0;
     if (free.length < target) added = (await fillPool(db, config, provider, spec.profile, target - free.length)).length;
