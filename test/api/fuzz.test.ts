@@ -370,7 +370,11 @@ describe('api: fuzzed bad input on every route', function () {
     assert.ok(res.status < 500, shown);
     if (res.status >= 400) {
       const json = JSON.parse(text);
-      assert.ok(json.error?.code && json.error?.message && json.requestId, `error shape: ${shown}`);
+      // GraphQL answers errors in its own shape (GraphQL over HTTP): { errors: [{ message, extensions: { code, status } }] }.
+      const graphql = path.startsWith('/v1/graphql') && Array.isArray(json.errors);
+      if (graphql)
+        assert.ok(json.errors[0]?.message && json.errors[0]?.extensions?.code && json.errors[0]?.extensions?.status === res.status, `error shape: ${shown}`);
+      else assert.ok(json.error?.code && json.error?.message && json.requestId, `error shape: ${shown}`);
     }
     if (REFUSED.has(res.status)) assert.deepEqual(await counts(), before, `rows written by a refused request: ${shown}`);
     else dirty = true;

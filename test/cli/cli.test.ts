@@ -233,6 +233,9 @@ describe('cli: autovibe against the running platform', function () {
     assert.ok(!flag.stdout.includes(ESC));
     const err = await cli(['machines', 'get', 'machine-nope'], { FORCE_COLOR: '1', NO_COLOR: '1' });
     assert.ok(!err.stderr.includes(ESC));
+    // Into a pipe nothing is coloured, even on a CI runner (CI set), unless colour is forced.
+    const piped = await cli(['projects', 'list'], { CI: 'true' });
+    assert.ok(!piped.stdout.includes(ESC) && !piped.stderr.includes(ESC), JSON.stringify(piped.stdout));
   });
 
   it('completion bash: the script completes commands and their subcommands and options', async () => {
