@@ -422,5 +422,8 @@ export function createAgentRunActivities({ db, config, log, fx: givenFx, provide
     );
   }
 
-  const lastCheckpointOf = (machineId: string) => latestCheckpointOfMachine(db, machineId);
+  // A declaration, not a const: it sits after the returned activities and is hoisted to them.
+  function lastCheckpointOf(machineId: string): Promise<string | null> {
+    return latestCheckpointOfMachine(db, machineId);
+  }
 }
