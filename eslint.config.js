@@ -54,6 +54,8 @@ function forbiddenLayers() {
     // The CLI is a client of the public REST API only: its one view of the api is cli/api-types.ts,
     // generated from the OpenAPI document.
     cli: ['store', 'services', 'api', 'activities', 'workers', 'workflows', 'domain', 'fx', 'config', 'migrations', 'scripts'],
+    // The dashboard likewise: it runs in the browser and knows the api only through cli/api-types.ts (types only).
+    web: ['store', 'services', 'api', 'activities', 'workers', 'workflows', 'domain', 'fx', 'config', 'migrations', 'scripts'],
   };
 }
 
@@ -65,6 +67,10 @@ function layerPatterns(folder) {
       message: `${folder}/ may not import ${forbidden.join(', ')} (the layout's dependency rule in README "Layout")`,
     },
   ];
+  if (folder === 'web') {
+    patterns.push({ regex: '^(\\.\\./)+cli/(?!api-types\\.js$)', message: 'web/ may import from cli/ only the generated api-types.js' });
+    patterns.push({ regex: '^(\\.\\./)+cli/api-types\\.js$', allowTypeImports: true, message: 'web/ may import cli/api-types.js only as types' });
+  }
   // Workflows see activities only as types (proxyActivities<Activities>), never their code.
   if (folder === 'workflows') {
     patterns.push({ regex: '^(\\.\\./)+activities(/|$)', allowTypeImports: true, message: 'workflows/ may import activities/ only as types' });
@@ -76,7 +82,7 @@ function layerRules() {
   return Object.keys(forbiddenLayers())
     .filter((folder) => folder !== 'workflows')
     .map((folder) => ({
-      files: [`${folder}/**/*.ts`],
+      files: [`${folder}/**/*.ts`, `${folder}/**/*.tsx`],
       ignores: ['api/main.ts', 'workers/main.ts'],
       rules: { 'no-restricted-imports': ['error', { patterns: layerPatterns(folder) }] },
     }));

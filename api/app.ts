@@ -26,6 +26,7 @@ import { graphqlRoutes } from './routes/graphql.js';
 import type { RouteGroup, RouteSpec } from './routes/table.js';
 import { batchRoutes, type BatchTarget } from './routes/batch.js';
 import { pingDatabase } from '../store/db.js';
+import { dashboardRoutes } from './dashboard.js';
 
 /**
  * Every /v1 route group. A route outside these has no declared permission and cannot be added.
@@ -128,6 +129,8 @@ export function createApp(given: ApiContext): Express {
   const batch: BatchTarget = { app };
   for (const group of routeGroups(ctx, batch)) v1.use(group.router as Router);
   app.use('/v1', v1);
+  // The web dashboard: a client of /v1 like any other (it logs in with an API key).
+  app.use(dashboardRoutes({ temporalUiUrl: ctx.config.temporalUiUrl, temporalNamespace: ctx.config.temporalNamespace }, ctx.log));
 
   app.use((req, _res, next) => next(new ApiError(404, 'not_found', MESSAGES.routeNotFound(req.method, req.path))));
   app.use(errorMiddleware(ctx.log));

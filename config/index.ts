@@ -33,6 +33,7 @@ const envSchema = z
     /** Start workflows with the AutoVibe* search attributes (the namespace must have them: README, "Finding runs"). */
     AUTOVIBE_SEARCH_ATTRIBUTES: z.enum(['on', 'off']).default('on'),
     /** When set, GET /metrics requires `Authorization: Bearer <this>`. */
+    AUTOVIBE_TEMPORAL_UI_URL: z.url({ error: 'AUTOVIBE_TEMPORAL_UI_URL must be a URL, e.g. https://temporal.example.com' }).optional(),
     AUTOVIBE_METRICS_TOKEN: z.string().min(16, 'AUTOVIBE_METRICS_TOKEN must be at least 16 characters').optional(),
     /** host:port where the worker's Temporal SDK serves its own Prometheus metrics; unset = not served. */
     AUTOVIBE_TEMPORAL_METRICS_ADDRESS: z
@@ -190,6 +191,8 @@ export interface Config {
   taskQueue: string;
   /** Whether workflows are started with the AutoVibe* search attributes. */
   searchAttributes: boolean;
+  /** The Temporal Web UI the dashboard links each run to (npm start: the embedded server's). */
+  temporalUiUrl: string | undefined;
   /** Bearer token GET /metrics requires; none = open (keep /metrics off the public network). */
   metricsToken: string | undefined;
   /** Where the Temporal SDK's Prometheus exporter listens in a worker process. */
@@ -274,6 +277,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     temporalNamespace: e.TEMPORAL_NAMESPACE,
     taskQueue: e.TEMPORAL_TASK_QUEUE,
     searchAttributes: e.AUTOVIBE_SEARCH_ATTRIBUTES === 'on',
+    temporalUiUrl: e.AUTOVIBE_TEMPORAL_UI_URL,
     metricsToken: e.AUTOVIBE_METRICS_TOKEN,
     temporalMetricsAddress: e.AUTOVIBE_TEMPORAL_METRICS_ADDRESS,
     port: e.PORT,

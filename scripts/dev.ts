@@ -8,6 +8,7 @@ async function main() {
   const lines = [
     '',
     'AutoVibe is running.',
+    `  Dashboard       ${platform.apiUrl}/   (log in with the admin API key below)`,
     `  REST API        ${platform.apiUrl}/v1   (ready: ${platform.apiUrl}/readyz, metrics: ${platform.apiUrl}/metrics)`,
     `  Temporal        ${platform.temporalAddress}${platform.temporalUiUrl ? `   Web UI: ${platform.temporalUiUrl}` : ''}`,
     `  Postgres        ${config.databaseUrl ? 'DATABASE_URL' : `embedded PGlite in ${config.home}/pgdata`}`,

@@ -104,7 +104,13 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
       if (schedule) cleanups.push(() => schedule.delete());
     }
     await ensureSnapshotSchedules(temporal, config);
-    const apiContext = { db, temporal, config, log, diskSnapshots: diskSnapshotReader(providers) };
+    const apiContext = {
+      db,
+      temporal,
+      config: { ...config, temporalUiUrl: config.temporalUiUrl ?? temporalUiUrl ?? undefined },
+      log,
+      diskSnapshots: diskSnapshotReader(providers),
+    };
     const app = createApp(apiContext);
     const server: Server = await new Promise((resolve, reject) => {
       const s = app.listen(config.port, config.host, () => resolve(s));

@@ -33,11 +33,14 @@ describe('layout dependency rule (eslint.config.js)', function () {
       ['workflows/example.ts', "import { createActivities } from '../activities/index.js';\nexport const x = createActivities;\n"],
       ['cli/example.ts', "import { getMachine } from '../store/machines.js';\nexport const x = getMachine;\n"],
       ['cli/commands/example.ts', "import type { Money } from '../../domain/money.js';\nexport type X = Money;\n"],
+      ['web/src/example.tsx', "import { createDb } from '../../store/db.js';\nexport const x = createDb;\n"],
+      ['web/src/example.ts', "import { apiClient } from '../../cli/client.js';\nexport const x = apiClient;\n"],
+      ['web/src/views/example.tsx', "import { MACHINE_TYPES } from '../../../domain/machines.js';\nexport const x = MACHINE_TYPES;\n"],
     ];
     for (const [file, code] of cases) {
       const messages = await lint(file, code);
       assert.equal(messages.length, 1, `${file}: ${JSON.stringify(messages)}`);
-      assert.match(messages[0]!, /may not import|only as types/);
+      assert.match(messages[0]!, /may not import|only as types|only the generated/);
     }
   });
 
@@ -48,6 +51,7 @@ describe('layout dependency rule (eslint.config.js)', function () {
       ['workflows/example.ts', "import type { Activities } from '../activities/index.js';\nexport type X = Activities;\n"],
       ['services/example.ts', "import { appendAudit } from '../store/audit.js';\nexport const x = appendAudit;\n"],
       ['cli/example.ts', "import type { paths } from './api-types.js';\nexport type X = paths;\n"],
+      ['web/src/example.ts', "import type { paths } from '../../cli/api-types.js';\nexport type X = paths;\n"],
     ];
     for (const [file, code] of cases) assert.deepEqual(await lint(file, code), [], file);
   });
