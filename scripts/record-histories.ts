@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { loadConfig } from '../config/index.js';
 import { startPlatform, type Platform } from './platform.js';
 import { call as apiCall, until as pollUntil } from './recording.js';
@@ -38,6 +38,54 @@ async function recordSnapshotScenarios(p: Platform, queue: string, recorded: Arr
   recorded.push(['snapshot-backup', 'snapshot-backup-recorded']);
   await p.temporal.workflow.execute('snapshotPrune', { workflowId: 'snapshot-prune-recorded', taskQueue: queue, args: [{ graceMs: 0 }] });
   recorded.push(['snapshot-prune', 'snapshot-prune-recorded']);
+}
+
+/**
+ * A machine whose worker is stopped for a deploy (SIGTERM) while it runs: handed over, it goes on
+ * on a second worker. Both are real worker processes on a task queue of their own (the recording
+ * platform's in-process worker must not take the run).
+ */
+async function recordHandover(base: ReturnType<typeof loadConfig>, projectId: string): Promise<string> {
+  const taskQueue = `${base.taskQueue}-handover`;
+  const api = await startPlatform({ config: { ...base, taskQueue }, worker: false });
+  const worker = () =>
+    spawn(process.execPath, ['--import', 'tsx', 'workers/main.ts'], {
+      env: {
+        ...process.env,
+        AUTOVIBE_HOME: base.home,
+        DATABASE_URL: base.databaseUrl!,
+        TEMPORAL_ADDRESS: base.temporalAddress!,
+        TEMPORAL_TASK_QUEUE: taskQueue,
+        LOG_LEVEL: 'warn',
+      },
+      stdio: ['ignore', 'inherit', 'inherit'],
+    });
+  const stopped = (child: ReturnType<typeof worker>) =>
+    new Promise<void>((resolve) => (child.exitCode !== null ? resolve() : child.once('exit', () => resolve())));
+  const a = worker();
+  try {
+    const m = await call(api, 'POST', '/v1/machines', {
+      projectId,
+      type: 'shell',
+      provider: 'local',
+      command: 'echo before > before.txt; sleep 15; echo after > after.txt',
+    });
+    await until(api, `/v1/machines/${m.id}`, (b) => b.status === 'running');
+    const b = worker();
+    try {
+      a.kill('SIGTERM');
+      await stopped(a);
+      const ended = await until(api, `/v1/machines/${m.id}`, machineEnded);
+      if (!ended.events.some((e: { action: string }) => e.action === 'machine.handed_over')) throw new Error(`machine ${m.id} was not handed over`);
+      return m.id as string;
+    } finally {
+      b.kill('SIGTERM');
+      await stopped(b);
+    }
+  } finally {
+    a.kill('SIGKILL');
+    await api.stop();
+  }
 }
 
 async function main() {
@@ -193,6 +241,8 @@ async function main() {
       await p.temporal.workflow.execute(reconcileInstances, { workflowId, taskQueue: config.taskQueue, args: [{ minAgeSeconds: 0 }] });
       recorded.push(['reconcile-reclaims-leak', workflowId]);
     }
+
+    if (want('machine-handed-over')) recorded.push(['machine-handed-over', await recordHandover(config, project.id)]);
 
     if (want('snapshot-lifecycle', 'snapshot-backup', 'snapshot-prune')) await recordSnapshotScenarios(p, config.taskQueue, recorded);
 
