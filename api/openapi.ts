@@ -173,7 +173,7 @@ function document(
       },
       '/projects/{id}/costs/series': {
         get: op(
-          "Spend per hour or day (UTC) and category in the project's currency; every bucket of [from, to) (default: the last 48 hours or 30 days), at most 1000",
+          "Spend per hour or day (UTC) and category in the project's currency; every bucket of [from, to) (default: the last 48 hours or 30 days, the current one included), at most 1000",
           {
             parameters: [
               idParam(),

@@ -21,8 +21,8 @@ export async function projectCheckpointTree(ctx: ServiceContext, projectId: stri
 export const MAX_SERIES_BUCKETS = 1000;
 const HOUR_MS = 3_600_000;
 const BUCKET_MS: Record<CostBucket, number> = { hour: HOUR_MS, day: 24 * HOUR_MS };
-/** The range when `from` is not given: the last 48 hours, or the last 30 days. */
-const DEFAULT_SPAN: Record<CostBucket, number> = { hour: 48 * HOUR_MS, day: 30 * 24 * HOUR_MS };
+/** How many buckets when `from` is not given: the last 48 hours, or the last 30 days (the current one included). */
+const DEFAULT_BUCKETS: Record<CostBucket, number> = { hour: 48, day: 30 };
 
 const isoTime = z.iso.datetime({ offset: true, error: 'must be an ISO 8601 time such as 2026-12-01T00:00:00Z' });
 
@@ -37,15 +37,15 @@ export const costSeriesQuery = z.strictObject({
 const bucketStart = (t: number, bucket: CostBucket) => Math.floor(t / BUCKET_MS[bucket]) * BUCKET_MS[bucket];
 
 /**
- * The series' range from the query: `to` (default now) and `from` (default 48 hours or 30 days
- * before `to`), `from` moved back to its bucket's start. A range that is empty, reversed or longer
+ * The series' range from the query: `to` (default now) and `from` (default: the start of the 48
+ * hours or 30 days ending with the one `to` falls in), `from` moved back to its bucket's start. A range that is empty, reversed or longer
  * than {@link MAX_SERIES_BUCKETS} buckets is refused (a ZodError: 400 naming the parameter).
  */
 export function resolveSeriesRange(input: unknown, now: Date): { bucket: CostBucket; from: Date; to: Date; starts: Date[] } {
   return costSeriesQuery
     .transform((q, c) => {
       const to = q.to ? Date.parse(q.to) : now.getTime();
-      const from = bucketStart(q.from ? Date.parse(q.from) : to - DEFAULT_SPAN[q.bucket], q.bucket);
+      const from = q.from ? bucketStart(Date.parse(q.from), q.bucket) : bucketStart(to - 1, q.bucket) - (DEFAULT_BUCKETS[q.bucket] - 1) * BUCKET_MS[q.bucket];
       if (from >= to) {
         c.addIssue({ code: 'custom', path: [q.from ? 'from' : 'to'], message: 'from must be before to' });
         return z.NEVER;

@@ -220,8 +220,12 @@ describe('api: dashboard reads (whole checkpoint tree, spend series, every budge
       const recent = await p.api('GET', `/v1/projects/${projectId}/costs/series`);
       assert.equal(recent.status, 200, JSON.stringify(recent.body));
       assert.equal(recent.body.bucket, 'day');
-      assert.ok(recent.body.buckets.length === 30 || recent.body.buckets.length === 31, String(recent.body.buckets.length));
-      assert.ok(Date.parse(recent.body.to) - Date.parse(recent.body.from) <= 31 * 86_400_000);
+      assert.equal(recent.body.buckets.length, 30);
+      assert.ok(Date.parse(recent.body.buckets.at(-1).start) <= Date.parse(recent.body.to));
+      const exact = (await p.api('GET', `/v1/projects/${projectId}/costs/series?bucket=hour&to=2026-11-01T13:00:00Z`)).body;
+      assert.equal(exact.buckets.length, 48);
+      assert.equal(exact.from, '2026-10-30T13:00:00.000Z');
+      assert.equal(exact.buckets.at(-1).start, '2026-11-01T12:00:00.000Z');
     });
 
     it('refuses a bad bucket, time or range with a 400 saying what to fix', async () => {
