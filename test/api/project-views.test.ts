@@ -248,6 +248,66 @@ describe('api: dashboard reads (whole checkpoint tree, spend series, every budge
     });
   });
 
+  it('answers the same three reads over GraphQL (Project.checkpointTree, costSeries, budgets)', async () => {
+    const projectId = await projectWithBudget(p, '5.00');
+    await seedCheckpoints(p.db, projectId, { count: 30, seed: 5 });
+    await p.db('cost_events').insert({
+      idempotency_key: 'gql-1',
+      project_id: projectId,
+      category: 'api',
+      amount: '1.5',
+      currency: 'USD',
+      project_amount: '1.5',
+      project_currency: 'USD',
+      details: '{}',
+      created_at: '2026-11-01T10:05:00Z',
+    });
+    const query = `query($id: ID!, $bucket: String) {
+      project(id: $id) {
+        checkpointTree { id parentId machineId kind trigger milestone createdAt }
+        costSeries(bucket: $bucket, from: "2026-11-01T09:00:00Z", to: "2026-11-01T11:00:00Z") {
+          bucket from to currency categories total { amount currency } buckets { start total byCategory { category amount } }
+        }
+        budgets { budget { limit spent period } machineTypes { machineType source budget { limit currency period } } }
+      }
+    }`;
+    const res = await p.api('POST', '/v1/graphql', { query, variables: { id: projectId, bucket: 'hour' } });
+    assert.equal(res.status, 200, JSON.stringify(res.body));
+    assert.equal(res.body.errors, undefined, JSON.stringify(res.body.errors));
+    const g = res.body.data.project;
+    const tree = (await p.api('GET', `/v1/projects/${projectId}/checkpoints/tree`)).body;
+    assert.deepEqual(g.checkpointTree, tree.nodes);
+    assert.equal(g.checkpointTree.length, 31);
+    const series = (await p.api('GET', `/v1/projects/${projectId}/costs/series?bucket=hour&from=2026-11-01T09:00:00Z&to=2026-11-01T11:00:00Z`)).body;
+    assert.deepEqual(g.costSeries, {
+      bucket: 'hour',
+      from: series.from,
+      to: series.to,
+      currency: 'USD',
+      categories: ['api'],
+      total: { amount: '1.50', currency: 'USD' },
+      buckets: series.buckets.map((b: any) => ({
+        start: b.start,
+        total: b.total,
+        byCategory: Object.entries(b.byCategory).map(([category, amount]) => ({ category, amount })),
+      })),
+    });
+    assert.deepEqual(g.costSeries.buckets[1].byCategory, [{ category: 'api', amount: '1.50' }]);
+    const budgets = (await p.api('GET', `/v1/projects/${projectId}/budgets`)).body;
+    assert.equal(g.budgets.budget.limit, budgets.budget.limit);
+    assert.deepEqual(
+      g.budgets.machineTypes.map((t: any) => [t.machineType, t.source, t.budget.limit]),
+      budgets.machineTypes.map((t: any) => [t.machineType, t.source, t.limit]),
+    );
+
+    // A bad bucket is the field's error, as REST's 400.
+    const bad = await p.api('POST', '/v1/graphql', { query, variables: { id: projectId, bucket: 'week' } });
+    const err = bad.body.errors.find((e: any) => e.path.includes('costSeries'));
+    assert.equal(err.extensions.code, 'BAD_USER_INPUT');
+    assert.match(err.message, /bucket: must be hour or day/);
+    assert.ok(bad.body.data.project.checkpointTree.length === 31, 'the other fields still answer');
+  });
+
   describe('GET /v1/projects/:id/budgets', () => {
     it("lists the project's budget and each machine type's with spent, reserved and limit", async () => {
       const projectId = await projectWithBudget(p, '5.00', 'weekly');
