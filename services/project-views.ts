@@ -5,16 +5,26 @@ import { MACHINE_TYPES } from '../domain/machines.js';
 import { machineTypeSpec, type MachineTypeId } from '../domain/machine-types.js';
 import { parseAmount } from '../domain/money.js';
 import { budgetStatus, DEFAULT_ALERT_PERCENTS, projectBudgets, type BudgetStatus } from '../store/budgets.js';
-import { checkpointTree, type CheckpointNode } from '../store/checkpoints.js';
+import { checkpointTree, checkpointTreeVersion, type CheckpointNode } from '../store/checkpoints.js';
 import { costSeries, type CostBucket } from '../store/costs.js';
 import type { Project } from '../store/projects.js';
 import type { ServiceContext } from './context.js';
 import { requireProject } from './projects.js';
 
-/** The whole evolution tree of a project: every checkpoint, parents before children. */
-export async function projectCheckpointTree(ctx: ServiceContext, projectId: string): Promise<{ project: Project; nodes: CheckpointNode[] }> {
+/**
+ * The whole evolution tree of a project: every checkpoint, parents before children, with the
+ * tree's version (changes whenever the tree does). When `known(version)` says the caller has this
+ * version already, the checkpoints are not read (`nodes` is null): a refresh costs one aggregate.
+ */
+export async function projectCheckpointTree(
+  ctx: ServiceContext,
+  projectId: string,
+  known: (version: string) => boolean = () => false,
+): Promise<{ project: Project; version: string; nodes: CheckpointNode[] | null }> {
   const project = await requireProject(ctx, projectId);
-  return { project, nodes: await checkpointTree(ctx.db, project.id) };
+  // The version first: a checkpoint added between the two reads is in the nodes and the next refresh sees a new version.
+  const version = await checkpointTreeVersion(ctx.db, project.id);
+  return { project, version, nodes: known(version) ? null : await checkpointTree(ctx.db, project.id) };
 }
 
 /** At most this many buckets in one series. */

@@ -154,6 +154,18 @@ export async function checkpointTree(db: Db, projectId: string): Promise<Checkpo
   );
 }
 
+/**
+ * What the project's tree is now, as one short string that changes whenever the tree does: how
+ * many checkpoints it has and a hash of their ids with their milestone marks (a checkpoint is never
+ * deleted and the mark is the only thing about it that changes). One aggregate, no rows returned.
+ */
+export async function checkpointTreeVersion(db: Db, projectId: string): Promise<string> {
+  const row = await db('checkpoints')
+    .where({ project_id: projectId })
+    .first(db.raw('count(*) as n'), db.raw(`md5(coalesce(string_agg(id || ':' || milestone::int, ',' order by id), '')) as h`));
+  return `${row?.n ?? 0}-${row?.h ?? ''}`;
+}
+
 /** `nodes` in their order, except that a node whose parent (in the list) comes later waits for it. */
 export function parentsFirst<T extends { id: string; parentId: string | null }>(nodes: T[]): T[] {
   const present = new Set(nodes.map((n) => n.id));

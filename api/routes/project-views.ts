@@ -1,4 +1,3 @@
-import crypto from 'node:crypto';
 import * as R from '../responses.js';
 import { RouteGroup, inPath } from './table.js';
 import { formatAmount } from '../../domain/money.js';
@@ -10,14 +9,13 @@ import { projectBudgetsView, projectCheckpointTree, projectCostSeries } from '..
 export function projectViewRoutes(ctx: ApiContext): RouteGroup {
   const r = new RouteGroup(ctx);
 
-  // Revalidated cheaply: the answer carries a strong ETag (a hash of its body), and If-None-Match with it gets a 304 without one.
+  // Revalidated cheaply: the answer carries an ETag of the tree's version; If-None-Match with it gets a 304 (no body, no rows read).
   r.get('/projects/:id/checkpoints/tree', { permission: 'checkpoints.read', resource: inPath('project') }, { 200: R.checkpointTree }, async (req, res) => {
-    const { project, nodes } = await projectCheckpointTree(ctx, param(req, 'id'));
-    const body = { projectId: project.id, rootCheckpointId: project.rootCheckpointId, count: nodes.length, nodes };
-    const tag = `"${crypto.createHash('sha256').update(JSON.stringify(body)).digest('base64url')}"`;
-    res.set({ ETag: tag, 'Cache-Control': 'private, no-cache' });
-    if (matchesIfNoneMatch(req.get('if-none-match'), tag)) return void res.status(304).end();
-    res.json(body);
+    const tagOf = (version: string) => `"tree-${version}"`;
+    const t = await projectCheckpointTree(ctx, param(req, 'id'), (version) => matchesIfNoneMatch(req.get('if-none-match'), tagOf(version)));
+    res.set({ ETag: tagOf(t.version), 'Cache-Control': 'private, no-cache' });
+    if (!t.nodes) return void res.status(304).end();
+    res.json({ projectId: t.project.id, rootCheckpointId: t.project.rootCheckpointId, count: t.nodes.length, nodes: t.nodes });
   });
 
   r.get('/projects/:id/costs/series', { permission: 'costs.read', resource: inPath('project') }, { 200: R.costSeries }, async (req, res) => {

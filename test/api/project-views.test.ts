@@ -143,6 +143,13 @@ describe('api: dashboard reads (whole checkpoint tree, spend series, every budge
       assert.notEqual(changed.headers.get('etag'), etag);
       const after = (await changed.json()) as { nodes: Node[] };
       assert.equal(after.nodes.find((n) => n.id === leaf.id)!.milestone, !leaf.milestone);
+      // New checkpoints: a new version again.
+      const etag2 = changed.headers.get('etag')!;
+      assert.equal((await fetch(url, { headers: { ...auth, 'if-none-match': `W/${etag2}, "other"` } })).status, 304);
+      await seedCheckpoints(p.db, projectId, { count: 3, seed: 8 });
+      const grown = await fetch(url, { headers: { ...auth, 'if-none-match': etag2 } });
+      assert.equal(grown.status, 200);
+      assert.equal(((await grown.json()) as { count: number }).count, 10_004);
     });
 
     it('seeds the same shape from the same seed: a main line with side branches', () => {
