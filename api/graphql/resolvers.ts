@@ -5,6 +5,7 @@ import type { Permission } from '../../domain/permissions.js';
 import { formatAmount } from '../../domain/money.js';
 import { getApiKey } from '../../store/auth.js';
 import { projectBudget } from '../../services/projects.js';
+import { projectBudgetsView, projectCheckpointTree, projectCostSeries } from '../../services/project-views.js';
 import { getCheckpoint, pageCheckpoints, type Checkpoint } from '../../store/checkpoints.js';
 import { costTotals } from '../../store/costs.js';
 import { listFiles } from '../../store/git.js';
@@ -146,6 +147,36 @@ export const resolvers = {
     async pipelines(p: Project, args: PageArgs, ctx: GraphqlContext) {
       await can(ctx, 'pipelines.read', p.id);
       return keyed(args, (page) => pagePipelines(ctx.api.db, p.id, page));
+    },
+    async checkpointTree(p: Project, _: unknown, ctx: GraphqlContext) {
+      await can(ctx, 'checkpoints.read', p.id);
+      return (await projectCheckpointTree(ctx.api, p.id)).nodes;
+    },
+    async costSeries(p: Project, args: { bucket?: string | null; from?: string | null; to?: string | null }, ctx: GraphqlContext) {
+      await can(ctx, 'costs.read', p.id);
+      const query = Object.fromEntries(Object.entries(args).filter(([, v]) => v !== null && v !== undefined));
+      const s = await projectCostSeries(ctx.api, p.id, query);
+      return {
+        bucket: s.bucket,
+        from: s.from.toISOString(),
+        to: s.to.toISOString(),
+        currency: p.currency,
+        categories: s.categories,
+        total: money(s.total, p.currency),
+        buckets: s.buckets.map((b) => ({
+          start: b.start.toISOString(),
+          total: formatAmount(b.total, p.currency),
+          byCategory: Object.entries(b.byCategory).map(([category, units]) => ({ category, amount: formatAmount(units, p.currency) })),
+        })),
+      };
+    },
+    async budgets(p: Project, _: unknown, ctx: GraphqlContext) {
+      await can(ctx, 'costs.read', p.id);
+      const v = await projectBudgetsView(ctx.api, p.id);
+      return {
+        budget: presentBudget(v.budget),
+        machineTypes: v.machineTypes.map((t) => ({ machineType: t.machineType, source: t.source, budget: presentBudget(t.budget) })),
+      };
     },
   },
 

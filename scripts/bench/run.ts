@@ -22,6 +22,7 @@ import { spawnLatency } from './spawn-latency.js';
 import { fx } from './fx.js';
 import { waitingWorkflows } from './waiting-workflows.js';
 import { snapshotStore } from './snapshots.js';
+import { checkpointTree } from './checkpoint-tree.js';
 
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -74,6 +75,10 @@ const BENCHMARKS: Record<string, { title: string; run: Benchmark }> = {
   snapshots: {
     title: 'Snapshot store over a chain of 50 checkpoints of a real repository with small edits: stored vs full copies, snapshot and restore MB/s',
     run: snapshotStore,
+  },
+  'checkpoint-tree': {
+    title: 'GET /v1/projects/:id/checkpoints/tree on 10,000 seeded checkpoints: whole (200) and revalidated (If-None-Match → 304), sequential',
+    run: checkpointTree,
   },
 };
 
