@@ -185,7 +185,8 @@ export function Tree({ id }: { id: string }) {
         }
       >
         <p class="muted tree-sub">
-          <a href={`#/projects/${id}`}>Project {id}</a> · {tree ? `${count} checkpoints, ${layout!.branches.length - 1} branches` : 'loading…'}
+          <a href={`#/projects/${id}`}>Project {id}</a> ·{' '}
+          {tree ? `${count} checkpoints, ${plural(layout!.branches.length - 1, 'branch', 'branches')}` : 'loading…'}
         </p>
         <ErrorNote error={error} />
         <div class="tree-layout">
@@ -242,6 +243,8 @@ export function Tree({ id }: { id: string }) {
     </>
   );
 }
+
+const plural = (n: number, one: string, many: string) => `${n} ${n === 1 ? one : many}`;
 
 function describe(layout: TreeLayout, node: number): string {
   const c = layout.nodes[node]!;
