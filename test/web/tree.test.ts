@@ -210,7 +210,10 @@ describe('web dashboard: the evolution tree', function () {
       await vp.getByRole('heading', { name: `Checkpoint ${short(cp.c2)}` }).waitFor();
       await vp.getByRole('list', { name: `Files of ${cp.c2}` }).waitFor();
       assert.equal(await vp.getByRole('group', { name: 'Spawn a machine from here' }).count(), 0);
-      const overflow = await vp.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+      const overflow = await vp.evaluate(() => {
+        const html = (globalThis as any).document.documentElement;
+        return (html.scrollWidth - html.clientWidth) as number;
+      });
       assert.ok(overflow <= 0, `no sideways scrolling at 390 px (${overflow} px too wide)`);
       const violations = await accessibilityViolations(vp);
       assert.deepEqual(violations, [], `tree page at 390 px:\n${describeViolations(violations)}`);
