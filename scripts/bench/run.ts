@@ -14,6 +14,7 @@ import { apiLatency } from './api-latency.js';
 import { agentFirstRequest } from './agent-first-request.js';
 import { awsSpawn } from './aws-spawn.js';
 import { formatTable, type Benchmark, type BenchOptions, type BenchOutput } from './common.js';
+import { dashboardTree } from './dashboard-tree.js';
 import { eventDelivery } from './event-delivery.js';
 import { ledger } from './ledger.js';
 import { machineOverhead } from './machine-overhead.js';
@@ -71,6 +72,10 @@ const BENCHMARKS: Record<string, { title: string; run: Benchmark }> = {
   'waiting-workflows': {
     title: 'Worker RSS holding 10,000 running machine workflows (waiting on their command), with the workflow cache as configured',
     run: waitingWorkflows,
+  },
+  'dashboard-tree': {
+    title: 'Dashboard: navigation to the 10,000-checkpoint evolution tree drawn in headless Chromium, cold and warm cache (median, p95)',
+    run: dashboardTree,
   },
   snapshots: {
     title: 'Snapshot store over a chain of 50 checkpoints of a real repository with small edits: stored vs full copies, snapshot and restore MB/s',

@@ -10,6 +10,7 @@ import { Machine } from './views/machine.js';
 import { Machines } from './views/machines.js';
 import { Project } from './views/project.js';
 import { Projects } from './views/projects.js';
+import { Tree } from './views/tree.js';
 import './styles.css';
 
 type Settings = Session['settings'];
@@ -18,6 +19,7 @@ type Settings = Session['settings'];
 const ROUTES: Array<[pattern: string, view: (params: Record<string, string>) => preact.JSX.Element]> = [
   ['/', () => <Projects />],
   ['/projects/:id', (p) => <Project id={p.id!} />],
+  ['/projects/:id/tree', (p) => <Tree id={p.id!} />],
   ['/machines', () => <Machines />],
   ['/machines/:id', (p) => <Machine id={p.id!} />],
 ];
