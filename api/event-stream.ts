@@ -36,6 +36,7 @@ export function sseFrame(e: EventRecord): string {
 /** Which permission reads which kinds of event. */
 const KIND_PERMISSIONS: Array<[prefix: string, permission: Permission]> = [
   ['machine.', 'machines.read'],
+  ['checkpoint.', 'checkpoints.read'],
   ['objective.', 'objectives.read'],
   ['pipeline.', 'pipelines.read'],
   ['payment.', 'payments.read'],

@@ -2,7 +2,7 @@ import type { Knex } from 'knex';
 import type { CheckpointKind } from '../domain/machines.js';
 import { appendAudit, type AuditEntry } from './audit.js';
 import type { Db } from './db.js';
-import { inTransaction } from './events.js';
+import { appendEvent, inTransaction } from './events.js';
 import { pinCheckpoint } from './git.js';
 import { keyOfRow, keyset, type CreatedKey, type KeysetPage } from './paging.js';
 
@@ -31,19 +31,18 @@ function toCheckpoint(r: Record<string, any>): Checkpoint {
 }
 
 /** Inserts a checkpoint once; a repeat with the same id returns the stored one. */
+const checkpointRow = (c: Omit<Checkpoint, 'createdAt'>) => ({
+  id: c.id,
+  project_id: c.projectId,
+  parent_id: c.parentId,
+  machine_id: c.machineId,
+  commit: c.commit,
+  kind: c.kind,
+  trigger: c.trigger,
+});
+
 export async function insertCheckpoint(db: Db | Knex.Transaction, c: Omit<Checkpoint, 'createdAt'>): Promise<Checkpoint> {
-  await db('checkpoints')
-    .insert({
-      id: c.id,
-      project_id: c.projectId,
-      parent_id: c.parentId,
-      machine_id: c.machineId,
-      commit: c.commit,
-      kind: c.kind,
-      trigger: c.trigger,
-    })
-    .onConflict('id')
-    .ignore();
+  await db('checkpoints').insert(checkpointRow(c)).onConflict('id').ignore();
   return toCheckpoint(await db('checkpoints').where({ id: c.id }).first());
 }
 
@@ -67,7 +66,8 @@ export async function recordCheckpoint(
 ): Promise<Checkpoint> {
   await pinCheckpoint(repoPath, c.id, c.commit);
   return inTransaction(db, async (trx) => {
-    const stored = await insertCheckpoint(trx, c);
+    const inserted = (await trx('checkpoints').insert(checkpointRow(c)).onConflict('id').ignore().returning('id')).length > 0;
+    const stored = toCheckpoint(await trx('checkpoints').where({ id: c.id }).first());
     if (audit) {
       await appendAudit(trx, {
         actor: 'system',
@@ -78,6 +78,15 @@ export async function recordCheckpoint(
         details: { machineId: c.machineId, parentId: c.parentId, commit: c.commit, kind: c.kind, trigger: c.trigger },
         idempotencyKey: `checkpoint:${c.id}`,
         ...audit,
+      });
+    }
+    // Watchers of the evolution tree (the dashboard, the event feed): once per checkpoint, not per retry.
+    if (inserted) {
+      await appendEvent(trx, {
+        kind: 'checkpoint.created',
+        projectId: c.projectId,
+        subjectId: c.id,
+        data: { parentId: c.parentId, machineId: c.machineId, kind: c.kind, trigger: c.trigger },
       });
     }
     return stored;

@@ -139,6 +139,22 @@ describe('e2e: watching work (logs, events, long-polling) on the real platform',
     }
   });
 
+  it('tells of each new checkpoint once (checkpoint.created), to keys that may read checkpoints', async () => {
+    const from = await lastSeq(projectA);
+    const id = await startMachine(projectA, 'echo tree > tree.txt');
+    const m = await waitForMachine(p, id);
+    const created = (await eventsOf(projectA, from)).filter((e) => e.kind === 'checkpoint.created');
+    assert.deepEqual(
+      created.map((e) => [e.subjectId, e.data.machineId, e.data.parentId, e.data.kind]),
+      m.checkpoints.map((c: string) => [c, id, m.parentCheckpointId, 'final']),
+    );
+    const only = await p.api('GET', `/v1/events?projectId=${projectA}&kinds=checkpoint.*&cursor=${from}`);
+    assert.deepEqual(
+      only.body.items.map((e: Ev) => e.kind),
+      created.map(() => 'checkpoint.created'),
+    );
+  });
+
   it('long-polls status endpoints: answers when a waited status is reached, or at the timeout with X-Wait-Timed-Out', async () => {
     const id = await startMachine(projectA, 'sleep 3; echo done');
     const waited = await fetch(`${p.apiUrl}/v1/machines/${id}?waitFor=completed,failed&timeout=60`, { headers: { authorization: `Bearer ${p.adminKey}` } });
