@@ -17,6 +17,7 @@ import { pipelineRoutes } from './routes/pipelines.js';
 import { schedulingRoutes } from './routes/scheduling.js';
 import { paymentRoutes } from './routes/payments.js';
 import { projectRoutes } from './routes/projects.js';
+import { projectViewRoutes } from './routes/project-views.js';
 import { fxRoutes } from './routes/fx.js';
 import { costCenterRoutes } from './routes/cost-centers.js';
 import { createFxService } from '../fx/service.js';
@@ -35,6 +36,7 @@ import { dashboardRoutes } from './dashboard.js';
 function routeGroups(ctx: ApiContext, batch: BatchTarget = {}): RouteGroup[] {
   return [
     projectRoutes(ctx),
+    projectViewRoutes(ctx),
     machineRoutes(ctx),
     checkpointRoutes(ctx),
     objectiveRoutes(ctx),

@@ -165,6 +165,31 @@ function document(
       '/projects/{id}': { get: op('A project with its budget', { parameters: [idParam()] }) },
       '/projects/{id}/budget': { put: op('Set the project budget', { parameters: [idParam()], requestBody: body(putBudgetBody) }) },
       '/projects/{id}/checkpoints': { get: op('The evolution tree of a project, oldest first', { parameters: [idParam(), ...query(pageQuery)] }) },
+      '/projects/{id}/checkpoints/tree': {
+        get: op(
+          'Every checkpoint of a project in one answer, parents before children (id, parentId, machineId, kind, trigger, milestone, createdAt); ETag with If-None-Match answers 304 while the tree is unchanged',
+          { parameters: [idParam()] },
+        ),
+      },
+      '/projects/{id}/costs/series': {
+        get: op(
+          "Spend per hour or day (UTC) and category in the project's currency; every bucket of [from, to) (default: the last 48 hours or 30 days, the current one included), at most 1000",
+          {
+            parameters: [
+              idParam(),
+              q('bucket', 'hour or day (default day)'),
+              q('from', 'ISO 8601 time; moved back to its bucket start'),
+              q('to', 'ISO 8601 time, exclusive (default now)'),
+            ],
+          },
+        ),
+      },
+      '/projects/{id}/budgets': {
+        get: op(
+          "Every budget of a project with spent, reserved and remaining in its current window: its own (null when none) and each machine type's daily budget (source default: the type's default, not used yet)",
+          { parameters: [idParam()] },
+        ),
+      },
       '/projects/{id}/costs': { get: op('Cost events and totals of a project, with cache hits, misses and the money hits saved', { parameters: [idParam()] }) },
       '/projects/{id}/objectives': {
         post: op('Create an objective', { parameters: [idParam()], requestBody: body(createObjectiveBody) }),

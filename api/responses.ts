@@ -81,6 +81,43 @@ export const checkpoint = z.strictObject({
   createdAt: time,
 });
 
+/** One node of the whole evolution tree (GET /projects/:id/checkpoints/tree): what a tree view draws. */
+export const checkpointNode = z.strictObject({
+  id,
+  parentId: id.nullable(),
+  machineId: id.nullable(),
+  kind: z.enum(CHECKPOINT_KINDS),
+  trigger: z.string(),
+  milestone: z.boolean(),
+  createdAt: time,
+});
+
+export const checkpointTree = z.strictObject({
+  projectId: id,
+  rootCheckpointId: id.nullable(),
+  count,
+  nodes: z.array(checkpointNode),
+});
+
+/** Spend per time bucket and category, in the project's currency (GET /projects/:id/costs/series). */
+export const costSeries = z.strictObject({
+  projectId: id,
+  currency,
+  bucket: z.enum(['hour', 'day']),
+  from: time,
+  to: time,
+  categories: z.array(z.enum(COST_CATEGORIES)),
+  total: decimal,
+  buckets: z.array(z.strictObject({ start: time, total: decimal, byCategory: z.record(z.string(), decimal) })),
+});
+
+/** Every budget of a project (GET /projects/:id/budgets): its own, and one per machine type. */
+export const projectBudgets = z.strictObject({
+  projectId: id,
+  budget: budget.nullable(),
+  machineTypes: z.array(z.strictObject({ machineType: z.enum(MACHINE_TYPES), source: z.enum(['stored', 'default']), ...budget.shape })),
+});
+
 const snapshot = z.strictObject({
   status: z.enum(['stored', 'replicated', 'pruned']),
   source: z.enum(['workspace', 'commit']),

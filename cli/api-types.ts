@@ -372,6 +372,220 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  '/projects/{id}/checkpoints/tree': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** Every checkpoint of a project in one answer, parents before children (id, parentId, machineId, kind, trigger, milestone, createdAt); ETag with If-None-Match answers 304 while the tree is unchanged */
+    get: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          id: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Every checkpoint of a project in one answer, parents before children (id, parentId, machineId, kind, trigger, milestone, createdAt); ETag with If-None-Match answers 304 while the tree is unchanged */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              projectId: string;
+              rootCheckpointId: string | null;
+              count: number;
+              nodes: {
+                id: string;
+                parentId: string | null;
+                machineId: string | null;
+                /** @enum {string} */
+                kind: 'root' | 'final' | 'manual' | 'turn' | 'pause' | 'merge' | 'inputs';
+                trigger: string;
+                milestone: boolean;
+                /** Format: date-time */
+                createdAt: string;
+              }[];
+            };
+          };
+        };
+        400: components['responses']['Error'];
+        401: components['responses']['Error'];
+        403: components['responses']['Error'];
+        404: components['responses']['Error'];
+        413: components['responses']['Error'];
+        415: components['responses']['Error'];
+        422: components['responses']['Error'];
+        429: components['responses']['Error'];
+      };
+    };
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/projects/{id}/costs/series': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** Spend per hour or day (UTC) and category in the project's currency; every bucket of [from, to) (default: the last 48 hours or 30 days, the current one included), at most 1000 */
+    get: {
+      parameters: {
+        query?: {
+          /** @description hour or day (default day) */
+          bucket?: string;
+          /** @description ISO 8601 time; moved back to its bucket start */
+          from?: string;
+          /** @description ISO 8601 time, exclusive (default now) */
+          to?: string;
+        };
+        header?: never;
+        path: {
+          id: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Spend per hour or day (UTC) and category in the project's currency; every bucket of [from, to) (default: the last 48 hours or 30 days, the current one included), at most 1000 */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              projectId: string;
+              /** @enum {string} */
+              currency: 'USD' | 'EUR' | 'CAD' | 'TON' | 'BTC' | 'ETH';
+              /** @enum {string} */
+              bucket: 'hour' | 'day';
+              /** Format: date-time */
+              from: string;
+              /** Format: date-time */
+              to: string;
+              categories: ('api' | 'infra' | 'storage' | 'network' | 'cache')[];
+              total: string;
+              buckets: {
+                /** Format: date-time */
+                start: string;
+                total: string;
+                byCategory: {
+                  [key: string]: string;
+                };
+              }[];
+            };
+          };
+        };
+        400: components['responses']['Error'];
+        401: components['responses']['Error'];
+        403: components['responses']['Error'];
+        404: components['responses']['Error'];
+        413: components['responses']['Error'];
+        415: components['responses']['Error'];
+        422: components['responses']['Error'];
+        429: components['responses']['Error'];
+      };
+    };
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/projects/{id}/budgets': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** Every budget of a project with spent, reserved and remaining in its current window: its own (null when none) and each machine type's daily budget (source default: the type's default, not used yet) */
+    get: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          id: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Every budget of a project with spent, reserved and remaining in its current window: its own (null when none) and each machine type's daily budget (source default: the type's default, not used yet) */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              projectId: string;
+              budget: {
+                limit: string;
+                spent: string;
+                reserved: string;
+                remaining: string;
+                /** @enum {string} */
+                currency: 'USD' | 'EUR' | 'CAD' | 'TON' | 'BTC' | 'ETH';
+                /** @enum {string} */
+                period: 'daily' | 'weekly' | 'monthly' | 'total';
+                /** Format: date-time */
+                windowStart: string;
+                windowEnd: string | null;
+                alertPercents: number[];
+              } | null;
+              machineTypes: {
+                /** @enum {string} */
+                machineType: 'shell' | 'claude-code' | 'aider' | 'qwen-coder' | 'deepseek-coder' | 'gemini-pro' | 'local-llama';
+                /** @enum {string} */
+                source: 'stored' | 'default';
+                limit: string;
+                spent: string;
+                reserved: string;
+                remaining: string;
+                /** @enum {string} */
+                currency: 'USD' | 'EUR' | 'CAD' | 'TON' | 'BTC' | 'ETH';
+                /** @enum {string} */
+                period: 'daily' | 'weekly' | 'monthly' | 'total';
+                /** Format: date-time */
+                windowStart: string;
+                windowEnd: string | null;
+                alertPercents: number[];
+              }[];
+            };
+          };
+        };
+        400: components['responses']['Error'];
+        401: components['responses']['Error'];
+        403: components['responses']['Error'];
+        404: components['responses']['Error'];
+        413: components['responses']['Error'];
+        415: components['responses']['Error'];
+        422: components['responses']['Error'];
+        429: components['responses']['Error'];
+      };
+    };
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   '/projects/{id}/costs': {
     parameters: {
       query?: never;

@@ -2,7 +2,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { registerAdmin } from './commands/admin.js';
 import { registerConfig } from './commands/config.js';
 import { registerMachines } from './commands/machines.js';
-import { registerProjects } from './commands/projects.js';
+import { registerCosts, registerProjects } from './commands/projects.js';
 import { registerWork } from './commands/work.js';
 import { completionScript } from './completion.js';
 import { CliError, EXIT, EXIT_HELP } from './errors.js';
@@ -26,6 +26,7 @@ export function buildProgram(): Command {
 
   registerConfig(program);
   registerProjects(program);
+  registerCosts(program);
   registerMachines(program);
   registerWork(program);
   registerAdmin(program);

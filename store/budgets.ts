@@ -1,6 +1,6 @@
 import crypto from 'node:crypto';
 import type { Knex } from 'knex';
-import { type BudgetPeriod, budgetProjectId, windowStart, windowEnd } from '../domain/budget.js';
+import { type BudgetPeriod, budgetProjectId, MACHINE_TYPE_SCOPE, PROJECT_SCOPE, windowStart, windowEnd } from '../domain/budget.js';
 import { InputError, NotFoundError } from '../domain/errors.js';
 import { type CurrencyCode, formatAmount, fromNumeric, minUnits, toNumeric } from '../domain/money.js';
 import type { Db } from './db.js';
@@ -365,4 +365,16 @@ export async function keysReservedOnBudget(db: Db, keys: string[], budgetId: str
   if (!keys.length) return new Set();
   const rows = await db('reservations').whereIn('id', keys).where({ budget_id: budgetId }).select('id');
   return new Set(rows.map((r) => String(r.id)));
+}
+
+/** A project's budgets in one query: its own and its per-machine-type ones (scope ids `<projectId>:<type>`). */
+export async function projectBudgets(db: Db, projectId: string): Promise<Budget[]> {
+  const rows = await db('budgets')
+    .where((q) =>
+      q
+        .where({ scope_type: PROJECT_SCOPE, scope_id: projectId })
+        .orWhere((w) => w.where({ scope_type: MACHINE_TYPE_SCOPE }).where('scope_id', 'like', `${projectId.replace(/[\\%_]/g, '\\$&')}:%`)),
+    )
+    .orderBy([{ column: 'scope_type', order: 'desc' }, { column: 'scope_id' }]);
+  return rows.map(toBudget);
 }

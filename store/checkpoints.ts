@@ -120,3 +120,91 @@ export async function latestCheckpointOfMachine(db: Db, machineId: string): Prom
   const row = await db('checkpoints').where({ machine_id: machineId }).orderBy('created_at', 'desc').first('id');
   return row?.id ?? null;
 }
+
+/** One checkpoint as the whole-tree read answers it: what a tree view draws, without files or commit. */
+export interface CheckpointNode {
+  id: string;
+  parentId: string | null;
+  machineId: string | null;
+  kind: CheckpointKind;
+  trigger: string;
+  milestone: boolean;
+  createdAt: string;
+}
+
+/**
+ * Every checkpoint of a project in one query, parents before children (creation order; a child
+ * stored in the same instant as its parent, or before it, is moved after it).
+ */
+export async function checkpointTree(db: Db, projectId: string): Promise<CheckpointNode[]> {
+  const rows = await db('checkpoints')
+    .where({ project_id: projectId })
+    .orderBy([{ column: 'created_at' }, { column: 'id' }])
+    .select('id', 'parent_id', 'machine_id', 'kind', 'trigger', 'milestone', 'created_at');
+  return parentsFirst(
+    rows.map((r) => ({
+      id: r.id,
+      parentId: r.parent_id,
+      machineId: r.machine_id,
+      kind: r.kind,
+      trigger: r.trigger,
+      milestone: Boolean(r.milestone),
+      createdAt: new Date(r.created_at).toISOString(),
+    })),
+  );
+}
+
+/** `nodes` in their order, except that a node whose parent (in the list) comes later waits for it. */
+export function parentsFirst<T extends { id: string; parentId: string | null }>(nodes: T[]): T[] {
+  const present = new Set(nodes.map((n) => n.id));
+  const placed = new Set<string>();
+  const waiting = new Map<string, T[]>();
+  const out: T[] = [];
+  const place = (n: T) => {
+    const stack = [n];
+    while (stack.length) {
+      const x = stack.pop()!;
+      out.push(x);
+      placed.add(x.id);
+      const kids = waiting.get(x.id);
+      if (kids) {
+        waiting.delete(x.id);
+        stack.push(...kids.reverse());
+      }
+    }
+  };
+  for (const n of nodes) {
+    if (n.parentId !== null && present.has(n.parentId) && !placed.has(n.parentId)) {
+      const list = waiting.get(n.parentId) ?? [];
+      list.push(n);
+      waiting.set(n.parentId, list);
+    } else place(n);
+  }
+  // A cycle cannot be stored (a parent exists before its child), but nothing is ever dropped.
+  for (const list of waiting.values()) for (const n of list) if (!placed.has(n.id)) place(n);
+  return out;
+}
+
+/**
+ * Stores many checkpoint rows at once (seeded trees for tests and benchmarks), in chunks inside one
+ * transaction; their commits must already be pinned in the project's repository. No audit records.
+ */
+export async function insertCheckpointBatch(db: Db, rows: Array<NewCheckpoint & { createdAt: string; milestone?: boolean }>): Promise<void> {
+  await db.transaction(async (trx) => {
+    for (let i = 0; i < rows.length; i += 2000) {
+      await trx('checkpoints').insert(
+        rows.slice(i, i + 2000).map((c) => ({
+          id: c.id,
+          project_id: c.projectId,
+          parent_id: c.parentId,
+          machine_id: c.machineId,
+          commit: c.commit,
+          kind: c.kind,
+          trigger: c.trigger,
+          milestone: c.milestone ?? false,
+          created_at: c.createdAt,
+        })),
+      );
+    }
+  });
+}

@@ -92,3 +92,24 @@ export async function costTotals(db: Db, f: { projectId?: string; machineId?: st
   for (const r of (await q) as Array<{ category: string; total: string }>) out[r.category] = fromNumeric(r.total);
   return out;
 }
+
+export type CostBucket = 'hour' | 'day';
+
+/**
+ * A project's spend per time bucket (UTC hours or days) and category in [from, to), in the
+ * project's currency: one grouped query; buckets without spend are absent.
+ */
+export async function costSeries(
+  db: Db,
+  f: { projectId: string; bucket: CostBucket; from: Date; to: Date },
+): Promise<Array<{ start: Date; category: string; amount: bigint }>> {
+  const rows = (await db('cost_events')
+    .where({ project_id: f.projectId })
+    .where('created_at', '>=', f.from)
+    .where('created_at', '<', f.to)
+    .select(db.raw(`extract(epoch from date_trunc(?, created_at at time zone 'UTC'))::bigint as bucket`, [f.bucket]), 'category')
+    .sum({ total: 'project_amount' })
+    .groupByRaw('1, 2')
+    .orderByRaw('1, 2')) as Array<{ bucket: string | number; category: string; total: string }>;
+  return rows.map((r) => ({ start: new Date(Number(r.bucket) * 1000), category: r.category, amount: fromNumeric(r.total) }));
+}

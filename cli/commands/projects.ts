@@ -1,6 +1,7 @@
 import { Option, type Command } from 'commander';
 import { ok, type Api, type BodyOf } from '../client.js';
 import { printRecord, printTable } from '../output.js';
+import { UsageError } from '../errors.js';
 import { need } from '../prompt.js';
 import { ctxOf, moneyOption, pageOptions, printList, show } from '../runtime.js';
 
@@ -72,6 +73,23 @@ export function registerProjects(program: Command): void {
     });
 
   budgets
+    .command('list [project]')
+    .description("every budget of a project: its own and each machine type's, with spent, reserved and limit")
+    .action(async (project: string | undefined, _o, cmd: Command) => {
+      const { api } = ctxOf(cmd);
+      const id = await need(project, { flag: '<project>', message: 'Project', choices: () => projectChoices(api) });
+      const all = await ok(api.GET('/projects/{id}/budgets', { params: { path: { id } } }));
+      show(cmd, all, (v) => {
+        const rows = [
+          ...(v.budget ? [{ scope: 'project', source: 'stored', ...v.budget }] : []),
+          ...v.machineTypes.map((t) => ({ ...t, scope: `type ${t.machineType}` })),
+        ];
+        printTable(rows, [['scope', (b) => b.scope], ...budgetColumns, ['source', (b) => b.source]]);
+        if (!v.budget) process.stderr.write(`project ${id} has no budget of its own: autovibe budgets set ${id} --amount …\n`);
+      });
+    });
+
+  budgets
     .command('set [project]')
     .description("set a project's budget (owner)")
     .addOption(moneyOption('--amount <amount>', 'the limit, e.g. 10.00'))
@@ -97,3 +115,37 @@ const budgetColumns: Array<[string, (b: NonNullable<Budget>) => unknown]> = [
   ['currency', (b) => b.currency],
   ['period', (b) => b.period],
 ];
+
+/** `--from`/`--to` as the api takes them: ISO times (a bare date is its UTC midnight). */
+const timeOption = (name: string, description: string) =>
+  new Option(name, description).argParser((v: string) => {
+    const t = /^\d{4}-\d{2}-\d{2}$/.test(v) ? `${v}T00:00:00Z` : v;
+    if (Number.isNaN(Date.parse(t))) throw new UsageError(`${name.split(' ')[0]}: must be a date (2026-12-01) or an ISO time (2026-12-01T10:00:00Z)`);
+    return new Date(t).toISOString();
+  });
+
+/** `costs series`: a project's spend per hour or day and category. */
+export function registerCosts(program: Command): void {
+  const costs = program.command('costs').description("a project's spend");
+  costs
+    .command('series [project]')
+    .description("spend per hour or day (UTC) and category, in the project's currency")
+    .addOption(new Option('--bucket <bucket>', 'bucket size').choices(['hour', 'day']).default('day'))
+    .addOption(timeOption('--from <time>', 'start (default: 48 hours or 30 days before --to)'))
+    .addOption(timeOption('--to <time>', 'end, exclusive (default now)'))
+    .action(async (project: string | undefined, o: { bucket: 'hour' | 'day'; from?: string; to?: string }, cmd: Command) => {
+      const { api } = ctxOf(cmd);
+      const id = await need(project, { flag: '<project>', message: 'Project', choices: () => projectChoices(api) });
+      const query = { bucket: o.bucket, ...(o.from ? { from: o.from } : {}), ...(o.to ? { to: o.to } : {}) };
+      const s = await ok(api.GET('/projects/{id}/costs/series', { params: { path: { id }, query } }));
+      show(cmd, s, (v) => {
+        const label = (start: string) => (v.bucket === 'day' ? start.slice(0, 10) : `${start.slice(0, 13).replace('T', ' ')}:00`);
+        printTable(v.buckets, [
+          [v.bucket === 'day' ? 'day (UTC)' : 'hour (UTC)', (b) => label(b.start)],
+          ...v.categories.map((c): [string, (b: (typeof v.buckets)[number]) => unknown] => [c, (b) => b.byCategory[c] ?? '']),
+          [`total ${v.currency}`, (b) => b.total],
+        ]);
+        process.stdout.write(`total ${v.total} ${v.currency}\n`);
+      });
+    });
+}

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { ok, type Api, type BodyOf } from '../client.js';
 import { CliError, EXIT, UsageError } from '../errors.js';
-import { printJson, printRecord, printTable, status } from '../output.js';
+import { colors, printJson, printRecord, printTable, status } from '../output.js';
 import { Progress } from '../progress.js';
 import { need } from '../prompt.js';
 import { ctxOf, jsonMode, moneyOption, pageOptions, printList, readDataFile, show } from '../runtime.js';
@@ -25,6 +25,16 @@ export function registerWork(program: Command): void {
       ]);
     },
   );
+
+  checkpoints
+    .command('tree [project]')
+    .description("a project's whole evolution tree in one read: each branch as one line, its forks indented below it")
+    .action(async (project: string | undefined, _o, cmd: Command) => {
+      const { api } = ctxOf(cmd);
+      const id = await need(project, { flag: '<project>', message: 'Project', choices: () => projectChoices(api) });
+      const tree = await ok(api.GET('/projects/{id}/checkpoints/tree', { params: { path: { id } } }));
+      show(cmd, tree, (t) => process.stdout.write(treeText(t.nodes)));
+    });
 
   checkpoints
     .command('get <id>')
@@ -219,4 +229,53 @@ async function followPipeline(cmd: Command, api: Api, id: string): Promise<void>
   if (jsonMode(cmd)) printJson(p);
   else printPipeline(p);
   if (p.status !== 'completed') throw new CliError(`pipeline ${id} ${p.status}${p.error ? `: ${p.error}` : ''}`, EXIT.machineFailed);
+}
+
+type TreeNode = { id: string; parentId: string | null; machineId: string | null; kind: string; milestone: boolean };
+
+/**
+ * The evolution tree as text: a run of checkpoints that does not fork is one line (its first and
+ * last checkpoint, how many, the machine), the runs that fork off its last one indented below it.
+ */
+export function treeText(nodes: readonly TreeNode[]): string {
+  const children = new Map<string, TreeNode[]>();
+  const roots: TreeNode[] = [];
+  const ids = new Set(nodes.map((n) => n.id));
+  for (const n of nodes) {
+    if (n.parentId === null || !ids.has(n.parentId)) roots.push(n);
+    else {
+      const list = children.get(n.parentId);
+      if (list) list.push(n);
+      else children.set(n.parentId, [n]);
+    }
+  }
+  const lines: string[] = [];
+  // Iterative (a 10,000-checkpoint main line is deep): [first node of a run, prefix of its line, prefix of its children].
+  const stack: Array<[TreeNode, string, string]> = roots.reverse().map((r) => [r, '', '']);
+  while (stack.length) {
+    const [first, lead, rest] = stack.pop()!;
+    let last = first;
+    let count = 1;
+    let milestones = first.milestone ? 1 : 0;
+    for (let kids = children.get(last.id) ?? []; kids.length === 1 && kids[0]!.machineId === first.machineId; kids = children.get(last.id) ?? []) {
+      last = kids[0]!;
+      count++;
+      if (last.milestone) milestones++;
+    }
+    const span = count === 1 ? first.id : `${first.id} … ${last.id}`;
+    const facts = [
+      `${count} checkpoint${count === 1 ? '' : 's'}`,
+      first.machineId ? `machine ${first.machineId}` : first.kind,
+      ...(milestones ? [`${milestones} milestone${milestones === 1 ? '' : 's'}`] : []),
+    ];
+    lines.push(`${lead}${span} ${colors.dim(`(${facts.join(', ')})`)}`);
+    const kids = children.get(last.id) ?? [];
+    for (let i = kids.length - 1; i >= 0; i--) {
+      const end = i === kids.length - 1;
+      stack.push([kids[i]!, `${rest}${end ? '└─ ' : '├─ '}`, `${rest}${end ? '   ' : '│  '}`]);
+    }
+  }
+  const branches = nodes.filter((n) => (children.get(n.id)?.length ?? 0) > 1).length;
+  lines.push(colors.dim(`${nodes.length} checkpoints, ${branches} fork points, ${nodes.filter((n) => n.milestone).length} milestones`));
+  return `${lines.join('\n')}\n`;
 }
