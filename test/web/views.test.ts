@@ -256,7 +256,8 @@ describe('web dashboard: budgets, spend, payments, alerts, pipelines and objecti
     );
     await waitFor(async () => (await statuses()).every((s) => s === 'completed'), 'every step drawn completed', 120_000);
     await sameDocument(marker);
-    assert.equal((await ok('GET', `/v1/pipelines/${pipelineId}`)).status, 'completed');
+    // The pipeline itself ends just after its last step.
+    await waitFor(async () => (await ok('GET', `/v1/pipelines/${pipelineId}`)).status === 'completed', 'the pipeline completed');
     // Each step links to its machine.
     const build = (await ok('GET', `/v1/pipelines/${pipelineId}`)).steps.find((s: { id: string }) => s.id === 'build');
     assert.equal(await svg.locator('[data-node="build"]').getAttribute('href'), `#/machines/${build.machineId}`);
