@@ -240,6 +240,7 @@ function document(
       '/checkpoints/{a}/diff/{b}': { get: op('Paths added, modified and deleted from a to b', { parameters: [idParam('a'), idParam('b')] }) },
       '/pipelines': { post: op('Start a pipeline: a DAG of machine steps (202)', { requestBody: body(createPipelineBody) }) },
       '/pipelines/{id}': { get: op('A pipeline with the status and timing of each step', { parameters: [idParam(), ...waitParams] }) },
+      '/projects/{id}/pipelines': { get: op("A project's pipelines, newest first, with each step's status", { parameters: [idParam(), ...query(pageQuery)] }) },
       '/projects/{id}/payment-methods': {
         put: op(
           "Set the ordered payment methods (422 when the platform lacks a method's settings, or a crypto method sends address or rate: the deployment sets those)",
@@ -261,6 +262,7 @@ function document(
         put: op('Top up automatically each time the budget window renews (a Temporal Schedule)', { parameters: [idParam()], requestBody: body(topupBody) }),
         delete: op('Stop the automatic top-up (204)', { parameters: [idParam()] }),
       },
+      '/projects/{id}/payments': { get: op("A project's payments, newest first, each with its attempts", { parameters: [idParam(), ...query(pageQuery)] }) },
       '/projects/{id}/balance': { get: op('The prepaid balance: paid top-ups per currency', { parameters: [idParam()] }) },
       '/payments/{id}': {
         get: op('A payment: status (running, manual_required, succeeded, failed) and every attempt', { parameters: [idParam(), ...waitParams] }),

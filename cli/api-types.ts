@@ -2519,6 +2519,100 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  '/projects/{id}/pipelines': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** A project's pipelines, newest first, with each step's status */
+    get: {
+      parameters: {
+        query?: {
+          limit?: string;
+          cursor?: string;
+        };
+        header?: never;
+        path: {
+          id: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description A project's pipelines, newest first, with each step's status */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              items: {
+                id: string;
+                projectId: string;
+                /** @enum {string} */
+                status: 'running' | 'completed' | 'failed' | 'cancelled';
+                baseCheckpointId: string;
+                error: string | null;
+                /** Format: date-time */
+                createdAt: string;
+                endedAt: string | null;
+                steps: {
+                  id: string;
+                  /** @enum {string} */
+                  type: 'shell' | 'claude-code' | 'aider' | 'qwen-coder' | 'deepseek-coder' | 'gemini-pro' | 'local-llama';
+                  dependsOn: string[];
+                  inputs?: {
+                    files?: {
+                      checkpointId?: string;
+                      step?: string;
+                      path: string;
+                      as?: string;
+                    }[];
+                    conversations?: {
+                      machineId?: string;
+                      step?: string;
+                    }[];
+                    artifacts?: {
+                      machineId?: string;
+                      step?: string;
+                      name: string;
+                      as?: string;
+                    }[];
+                  };
+                  artifacts?: string[];
+                  /** @enum {string} */
+                  status: 'waiting' | 'running' | 'completed' | 'failed' | 'skipped' | 'cancelled';
+                  machineId: string | null;
+                  checkpointId: string | null;
+                  error: string | null;
+                  startedAt: string | null;
+                  endedAt: string | null;
+                }[];
+              }[];
+              nextCursor: string | null;
+            };
+          };
+        };
+        400: components['responses']['Error'];
+        401: components['responses']['Error'];
+        403: components['responses']['Error'];
+        404: components['responses']['Error'];
+        413: components['responses']['Error'];
+        415: components['responses']['Error'];
+        422: components['responses']['Error'];
+        429: components['responses']['Error'];
+      };
+    };
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   '/projects/{id}/payment-methods': {
     parameters: {
       query?: never;
@@ -2942,6 +3036,86 @@ export interface paths {
         429: components['responses']['Error'];
       };
     };
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/projects/{id}/payments': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** A project's payments, newest first, each with its attempts */
+    get: {
+      parameters: {
+        query?: {
+          limit?: string;
+          cursor?: string;
+        };
+        header?: never;
+        path: {
+          id: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description A project's payments, newest first, each with its attempts */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              items: {
+                id: string;
+                projectId: string;
+                amount: string;
+                /** @enum {string} */
+                currency: 'USD' | 'EUR' | 'CAD' | 'TON' | 'BTC' | 'ETH';
+                reason: string;
+                /** @enum {string} */
+                status: 'running' | 'manual_required' | 'succeeded' | 'failed';
+                paidBy: string | null;
+                error?: string;
+                /** Format: date-time */
+                createdAt: string;
+                endedAt: string | null;
+                attempts: {
+                  seq: number;
+                  method: string;
+                  /** @enum {string} */
+                  status: 'running' | 'waiting' | 'succeeded' | 'declined' | 'failed' | 'expired' | 'approved';
+                  error?: string;
+                  tries: number;
+                  details: {
+                    [key: string]: unknown;
+                  };
+                  /** Format: date-time */
+                  startedAt: string;
+                  endedAt: string | null;
+                }[];
+              }[];
+              nextCursor: string | null;
+            };
+          };
+        };
+        400: components['responses']['Error'];
+        401: components['responses']['Error'];
+        403: components['responses']['Error'];
+        404: components['responses']['Error'];
+        413: components['responses']['Error'];
+        415: components['responses']['Error'];
+        422: components['responses']['Error'];
+        429: components['responses']['Error'];
+      };
+    };
+    put?: never;
+    post?: never;
+    delete?: never;
     options?: never;
     head?: never;
     patch?: never;

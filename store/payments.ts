@@ -5,6 +5,7 @@ import type { AttemptStatus, Chain, PaymentMethod, PaymentStatus } from '../doma
 import type { Db } from './db.js';
 import { recordAlerts } from './alerts.js';
 import { appendEvent, appendEvents, inTransaction } from './events.js';
+import { keyOfRow, keyset, type CreatedKey, type KeysetPage } from './paging.js';
 
 /**
  * Payments and what they touch: a project's ordered payment methods, top-up payments with one
@@ -88,7 +89,31 @@ export async function insertPayment(
 
 export async function getPayment(db: Conn, id: string): Promise<Payment | null> {
   const r = await db('payments').where({ id }).first();
-  if (!r) return null;
+  return r ? toPayment(r) : null;
+}
+
+/** A project's payments newest first, one page, each with its attempts (read in one more query). */
+export async function pagePayments(
+  db: Db,
+  projectId: string,
+  page: Omit<KeysetPage, 'desc'>,
+): Promise<Array<{ item: Payment; attempts: PaymentAttempt[]; key: CreatedKey }>> {
+  const rows = await keyset(db('payments').where('payments.project_id', projectId), 'payments', { ...page, desc: true });
+  if (!rows.length) return [];
+  const attempts = await db('payment_attempts')
+    .whereIn(
+      'payment_id',
+      rows.map((r: any) => r.id),
+    )
+    .orderBy([{ column: 'payment_id' }, { column: 'seq' }]);
+  return rows.map((r: any) => ({
+    item: toPayment(r),
+    attempts: attempts.filter((a) => a.payment_id === r.id).map(toAttempt),
+    key: keyOfRow(r),
+  }));
+}
+
+function toPayment(r: Record<string, any>): Payment {
   return {
     id: r.id,
     projectId: r.project_id,
@@ -107,7 +132,11 @@ export async function getPayment(db: Conn, id: string): Promise<Payment | null> 
 
 export async function listAttempts(db: Conn, paymentId: string): Promise<PaymentAttempt[]> {
   const rows = await db('payment_attempts').where({ payment_id: paymentId }).orderBy('seq');
-  return rows.map((r) => ({
+  return rows.map(toAttempt);
+}
+
+function toAttempt(r: Record<string, any>): PaymentAttempt {
+  return {
     seq: r.seq,
     method: r.method,
     status: r.status,
@@ -116,7 +145,7 @@ export async function listAttempts(db: Conn, paymentId: string): Promise<Payment
     details: typeof r.details === 'string' ? JSON.parse(r.details) : r.details,
     startedAt: iso(r.started_at)!,
     endedAt: iso(r.ended_at),
-  }));
+  };
 }
 
 /** Sets the payment's status; a final status is written once (a replayed activity cannot undo it). */

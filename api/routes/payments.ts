@@ -2,14 +2,22 @@ import * as R from '../responses.js';
 import { RouteGroup, inPath } from './table.js';
 import { waitForStatus } from '../event-stream.js';
 import { formatAmount } from '../../domain/money.js';
-import { getPaymentMethods, listAttempts, listCredits, projectBalance, type Credit, type Payment } from '../../store/payments.js';
+import {
+  getPaymentMethods,
+  listAttempts,
+  listCredits,
+  pagePayments,
+  projectBalance,
+  type Credit,
+  type Payment,
+  type PaymentAttempt,
+} from '../../store/payments.js';
 import { callerOf, param, type ApiContext } from '../context.js';
-import { pageInMemory, pageQuery } from '../pagination.js';
+import { createdKey, decodeCursor, pageInMemory, pageOf, pageQuery } from '../pagination.js';
 import { approvePayment, grantCredits, removeAutoTopup, requirePayment, setAutoTopup, setProjectPaymentMethods, topUp } from '../../services/payments.js';
 import { loadProject } from './projects.js';
 
-async function presentPayment(ctx: ApiContext, p: Payment) {
-  const attempts = await listAttempts(ctx.db, p.id);
+function presentPayment(p: Payment, attempts: PaymentAttempt[]) {
   return {
     id: p.id,
     projectId: p.projectId,
@@ -62,7 +70,17 @@ export function paymentRoutes(ctx: ApiContext): RouteGroup {
   });
 
   r.get('/payments/:id', { permission: 'payments.read', resource: inPath('payment') }, { 200: R.payment }, waitForStatus.payment(db), async (req, res) => {
-    res.json(await presentPayment(ctx, await requirePayment(ctx, param(req, 'id'))));
+    const payment = await requirePayment(ctx, param(req, 'id'));
+    res.json(presentPayment(payment, await listAttempts(db, payment.id)));
+  });
+
+  /** A project's payments, newest first, each with its attempts. */
+  r.get('/projects/:id/payments', { permission: 'payments.read', resource: inPath('project') }, { 200: R.page(R.payment) }, async (req, res) => {
+    const project = await loadProject(ctx, param(req, 'id'));
+    const q = pageQuery.parse(req.query);
+    const rows = await pagePayments(db, project.id, { limit: q.limit + 1, after: decodeCursor(q.cursor, createdKey) });
+    const page = pageOf(rows, q.limit, (r) => r.key);
+    res.json({ items: page.items.map((r) => presentPayment(r.item, r.attempts)), nextCursor: page.nextCursor });
   });
 
   r.post(

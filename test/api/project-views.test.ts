@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { parseAmount } from '../../domain/money.js';
 import { createUserWithKey } from '../../store/auth.js';
 import { recordCost } from '../../store/costs.js';
-import { projectWithBudget, startTestPlatform, waitForMachine, type TestPlatform } from '../support/platform.js';
+import { projectWithBudget, startTestPlatform, waitFor, waitForMachine, type TestPlatform } from '../support/platform.js';
 import { seedCheckpoints, treeShape } from '../support/seed-checkpoints.js';
 
 type Node = { id: string; parentId: string | null; machineId: string | null; kind: string; trigger: string; milestone: boolean; createdAt: string };
@@ -355,6 +355,99 @@ describe('api: dashboard reads (whole checkpoint tree, spend series, every budge
       assert.equal((await p.api('GET', `/v1/projects/${none.body.id}/budgets`)).body.budget, null);
       const { key } = await createUserWithKey(p.db, 'viewer-budgets', 'viewer', [none.body.id]);
       assert.equal((await p.api('GET', `/v1/projects/${projectId}/budgets`, undefined, { key })).status, 404);
+    });
+  });
+
+  describe('GET /v1/projects/:id/payments and /v1/projects/:id/pipelines', () => {
+    it("lists a project's payments newest first with their attempts, paged; another project's key gets 404", async () => {
+      const projectId = await projectWithBudget(p, '5.00');
+      assert.deepEqual((await p.api('GET', `/v1/projects/${projectId}/payments`)).body, { items: [], nextCursor: null });
+      assert.equal(
+        (await p.api('PUT', `/v1/projects/${projectId}/payment-methods`, [{ kind: 'credits' }, { kind: 'manual', timeoutSeconds: 300 }])).status,
+        200,
+      );
+      const credit = await p.api('POST', `/v1/projects/${projectId}/credits`, { amount: '1.00', currency: 'USD', expiresAt: '2099-01-01T00:00:00Z' });
+      assert.equal(credit.status, 201, JSON.stringify(credit.body));
+      const paid = (await p.api('POST', `/v1/projects/${projectId}/topups`, { amount: '0.50', currency: 'USD' })).body.paymentId;
+      await waitFor(async () => (await p.api('GET', `/v1/payments/${paid}`)).body.status === 'succeeded', 'paid from credits');
+      // More than the credits left: credits decline, the manual method waits for approval.
+      const waiting = (await p.api('POST', `/v1/projects/${projectId}/topups`, { amount: '3.00', currency: 'USD' })).body.paymentId;
+      await waitFor(async () => (await p.api('GET', `/v1/payments/${waiting}`)).body.status === 'manual_required', 'waits for approval');
+
+      const res = await p.api('GET', `/v1/projects/${projectId}/payments`);
+      assert.equal(res.status, 200, JSON.stringify(res.body));
+      assert.deepEqual(
+        res.body.items.map((i: any) => i.id),
+        [waiting, paid],
+      );
+      // Each item is what GET /payments/:id answers.
+      for (const item of res.body.items) assert.deepEqual(item, (await p.api('GET', `/v1/payments/${item.id}`)).body);
+      assert.deepEqual(
+        res.body.items[0].attempts.map((a: any) => [a.method, a.status]),
+        [
+          ['credits', 'declined'],
+          ['manual', 'waiting'],
+        ],
+      );
+      assert.deepEqual(
+        res.body.items[1].attempts.map((a: any) => [a.method, a.status]),
+        [['credits', 'succeeded']],
+      );
+      const first = (await p.api('GET', `/v1/projects/${projectId}/payments?limit=1`)).body;
+      assert.deepEqual(
+        first.items.map((i: any) => i.id),
+        [waiting],
+      );
+      const second = (await p.api('GET', `/v1/projects/${projectId}/payments?limit=1&cursor=${first.nextCursor}`)).body;
+      assert.deepEqual(
+        second.items.map((i: any) => i.id),
+        [paid],
+      );
+      assert.equal(second.nextCursor, null);
+      assert.equal((await p.api('GET', `/v1/projects/${projectId}/payments?cursor=nonsense`)).status, 422);
+      const { key } = await createUserWithKey(p.db, 'viewer-payments', 'viewer', [await projectWithBudget(p, '1.00')]);
+      assert.equal((await p.api('GET', `/v1/projects/${projectId}/payments`, undefined, { key })).status, 404);
+    });
+
+    it("lists a project's pipelines newest first with each step's status, paged; another project's key gets 404", async () => {
+      const projectId = await projectWithBudget(p, '5.00');
+      const start = async (steps: unknown[]) => {
+        const r = await p.api('POST', '/v1/pipelines', { projectId, steps });
+        assert.equal(r.status, 202, JSON.stringify(r.body));
+        return r.body.id as string;
+      };
+      const a = await start([{ id: 'one', type: 'shell', command: 'true' }]);
+      const b = await start([
+        { id: 'build', type: 'shell', command: 'echo b > b.txt' },
+        { id: 'test', type: 'shell', command: 'test -f b.txt', dependsOn: ['build'] },
+      ]);
+      await waitFor(async () => {
+        const items = (await p.api('GET', `/v1/projects/${projectId}/pipelines`)).body.items;
+        return items.every((i: any) => i.status === 'completed');
+      }, 'both pipelines completed');
+      const res = await p.api('GET', `/v1/projects/${projectId}/pipelines`);
+      assert.equal(res.status, 200, JSON.stringify(res.body));
+      assert.deepEqual(
+        res.body.items.map((i: any) => i.id),
+        [b, a],
+      );
+      assert.deepEqual(res.body.items[0], (await p.api('GET', `/v1/pipelines/${b}`)).body);
+      assert.deepEqual(
+        res.body.items[0].steps.map((s: any) => [s.id, s.dependsOn, s.status]),
+        [
+          ['build', [], 'completed'],
+          ['test', ['build'], 'completed'],
+        ],
+      );
+      const first = (await p.api('GET', `/v1/projects/${projectId}/pipelines?limit=1`)).body;
+      assert.equal(first.items[0].id, b);
+      const second = (await p.api('GET', `/v1/projects/${projectId}/pipelines?limit=1&cursor=${first.nextCursor}`)).body;
+      assert.deepEqual(
+        second.items.map((i: any) => i.id),
+        [a],
+      );
+      const { key } = await createUserWithKey(p.db, 'viewer-pipelines', 'viewer', [await projectWithBudget(p, '1.00')]);
+      assert.equal((await p.api('GET', `/v1/projects/${projectId}/pipelines`, undefined, { key })).status, 404);
     });
   });
 });

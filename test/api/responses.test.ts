@@ -229,6 +229,8 @@ describe('api: response schemas (every route answers as its declared schema says
       `/machines/${fx.machine}/artifacts`,
       `/projects/${fx.project}/credits`,
       `/projects/${fx.project}/balance`,
+      `/projects/${fx.project}/payments`,
+      `/projects/${fx.project}/pipelines`,
       '/keys',
       '/cost-centers',
     ]) {

@@ -5,9 +5,14 @@ import { startLiveFeed, stopLiveFeed, useLiveState } from './live.js';
 import { match, useRoute } from './router.js';
 import { SessionContext, type Session } from './session.js';
 import { ErrorNote, Loading } from './ui.js';
+import { Alerts } from './views/alerts.js';
+import { Budgets } from './views/budgets.js';
 import { Login } from './views/login.js';
 import { Machine } from './views/machine.js';
 import { Machines } from './views/machines.js';
+import { Objectives } from './views/objectives.js';
+import { Payments } from './views/payments.js';
+import { Pipeline, Pipelines } from './views/pipelines.js';
 import { Project } from './views/project.js';
 import { Projects } from './views/projects.js';
 import { Tree } from './views/tree.js';
@@ -22,11 +27,21 @@ const ROUTES: Array<[pattern: string, view: (params: Record<string, string>) => 
   ['/projects/:id/tree', (p) => <Tree id={p.id!} />],
   ['/machines', () => <Machines />],
   ['/machines/:id', (p) => <Machine id={p.id!} />],
+  ['/budgets', () => <Budgets />],
+  ['/payments', () => <Payments />],
+  ['/alerts', () => <Alerts />],
+  ['/pipelines', () => <Pipelines />],
+  ['/pipelines/:id', (p) => <Pipeline id={p.id!} />],
+  ['/projects/:id/objectives', (p) => <Objectives projectId={p.id!} />],
 ];
 
 const NAV: Array<[href: string, label: string]> = [
   ['#/', 'Projects'],
   ['#/machines', 'Machines'],
+  ['#/pipelines', 'Pipelines'],
+  ['#/budgets', 'Budgets'],
+  ['#/payments', 'Payments'],
+  ['#/alerts', 'Alerts'],
 ];
 
 function App() {

@@ -69,11 +69,20 @@ const STATUS_TONE: Record<string, string> = {
   refused: 'bad',
   terminated: 'muted',
   cancelled: 'muted',
+  skipped: 'muted',
+  blocked: 'attention',
+  manual_required: 'attention',
+  approved: 'good',
+  declined: 'bad',
+  expired: 'bad',
 };
+
+/** The colour family of a status word (good, bad, attention, active, waiting, muted). */
+export const toneOf = (status: string): string => STATUS_TONE[status] ?? 'muted';
 
 /** A status as a word with a colour (the word carries the meaning; colour only helps). */
 export function Status({ value }: { value: string }) {
-  return <span class={`status tone-${STATUS_TONE[value] ?? 'muted'}`}>{value}</span>;
+  return <span class={`status tone-${toneOf(value)}`}>{value}</span>;
 }
 
 export function Money({ value }: { value: { amount: string; currency: string } | null | undefined }) {
