@@ -1,7 +1,8 @@
+import fs from 'node:fs';
 import type { Command } from 'commander';
 import { ok, type Api, type BodyOf } from '../client.js';
 import { CliError, EXIT } from '../errors.js';
-import { colors, printJson, printRecord, status } from '../output.js';
+import { colors, info, printJson, printRecord, printTable, status } from '../output.js';
 import { Progress } from '../progress.js';
 import { need } from '../prompt.js';
 import { ctxOf, intOption, moneyOption, pageOptions, printList, show, type Ctx } from '../runtime.js';
@@ -188,6 +189,32 @@ export function registerMachines(program: Command): void {
       const query = { ...(o.stream ? { stream: o.stream } : {}), ...(o.follow ? { follow: 'true' } : {}) };
       const text = await ok(ctx.api.GET('/machines/{id}/logs', { params: { path: { id }, query }, parseAs: 'text' }));
       process.stdout.write(text ?? '');
+    });
+
+  machines
+    .command('artifacts <id> [name]')
+    .description("a machine's artifacts (conversation, tool output, declared files); with a name, that artifact's bytes (-o to save them)")
+    .option('-o, --output <file>', 'write the artifact to this file instead of stdout')
+    .action(async (id: string, name: string | undefined, o: { output?: string }, cmd: Command) => {
+      const { api } = ctxOf(cmd);
+      if (name === undefined) {
+        const list = await ok(api.GET('/machines/{id}/artifacts', { params: { path: { id } } }));
+        return show(cmd, list, (v) =>
+          printTable(v.items, [
+            ['name', (a) => a.name],
+            ['size', (a) => a.size],
+            ['sha256', (a) => a.sha256.slice(0, 16)],
+            ['checkpoint', (a) => a.checkpointId],
+            ['created', (a) => a.createdAt],
+          ]),
+        );
+      }
+      const bytes = Buffer.from(
+        (await ok(api.GET('/machines/{id}/artifacts/{name}', { params: { path: { id, name } }, parseAs: 'arrayBuffer' }))) as ArrayBuffer,
+      );
+      if (!o.output) return void process.stdout.write(bytes);
+      fs.writeFileSync(o.output, bytes);
+      info(`${bytes.length} bytes written to ${o.output}`);
     });
 
   const control = (name: string, description: string, run: (api: Api, id: string) => Promise<unknown>) =>
