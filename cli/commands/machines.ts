@@ -117,9 +117,11 @@ export function registerMachines(program: Command): void {
     .command('get <id>')
     .description('status, cost, checkpoints and stop reason of a machine')
     .option('--wait', 'wait (up to 60 s) until it has ended')
-    .action(async (id: string, o: { wait?: boolean }, cmd: Command) => {
+    .option('--wait-for <statuses>', 'wait (up to 60 s) until its status is one of these (comma-separated, e.g. running)')
+    .action(async (id: string, o: { wait?: boolean; waitFor?: string }, cmd: Command) => {
       const { api } = ctxOf(cmd);
-      const m = await getMachine(api, id, o.wait ? { waitFor: FINAL.join(','), timeout: 60 } : {});
+      const waitFor = o.waitFor ?? (o.wait ? FINAL.join(',') : undefined);
+      const m = await getMachine(api, id, waitFor ? { waitFor, timeout: 60 } : {});
       show(cmd, m, () => printRecord(machineSummary(m)));
     });
 
@@ -134,6 +136,7 @@ export function registerMachines(program: Command): void {
     .option('--checkpoint <id>', 'start from this checkpoint (default: the project root)')
     .addOption(moneyOption('--money <amount>', 'money limit, e.g. 0.10'))
     .addOption(intOption('--minutes <n>', 'time limit in minutes'))
+    .addOption(intOption('--api-calls <n>', 'model-call limit (agent machines)'))
     .option('--no-cache', 'run even when an identical completed run could be reused')
     .option('--idempotency-key <key>', 'retry-safe: the same key never starts a second machine')
     .option('-f, --follow', 'stream the log until the machine ends')
@@ -148,6 +151,7 @@ export function registerMachines(program: Command): void {
           checkpoint?: string;
           money?: string;
           minutes?: number;
+          apiCalls?: number;
           cache: boolean;
           idempotencyKey?: string;
           follow?: boolean;
@@ -166,7 +170,7 @@ export function registerMachines(program: Command): void {
           ...work,
           ...(o.model ? { model: o.model } : {}),
           ...(o.checkpoint ? { checkpointId: o.checkpoint } : {}),
-          limits: { ...(o.money ? { money: o.money } : {}), ...(o.minutes ? { minutes: o.minutes } : {}) },
+          limits: { ...(o.money ? { money: o.money } : {}), ...(o.minutes ? { minutes: o.minutes } : {}), ...(o.apiCalls ? { apiCalls: o.apiCalls } : {}) },
           ...(o.cache === false ? { cache: false } : {}),
         } as BodyOf<'/machines', 'post'>;
         const accepted = await ok(ctx.api.POST('/machines', { body, headers: o.idempotencyKey ? { 'idempotency-key': o.idempotencyKey } : {} }));

@@ -104,9 +104,11 @@ export function registerWork(program: Command): void {
   objectives
     .command('get <id>')
     .description('an objective with its status, progress and what it waits for')
-    .action(async (id: string, _o, cmd: Command) => {
+    .option('--wait-for <statuses>', 'wait (up to 60 s) until its status is one of these (comma-separated, e.g. paused)')
+    .action(async (id: string, opts: { waitFor?: string }, cmd: Command) => {
       const { api } = ctxOf(cmd);
-      const o = await ok(api.GET('/objectives/{id}', { params: { path: { id } } }));
+      const query = opts.waitFor ? { waitFor: opts.waitFor, timeout: 60 } : {};
+      const o = await ok(api.GET('/objectives/{id}', { params: { path: { id }, query } }));
       show(cmd, o, (v) => printRecord(v as Record<string, unknown>));
     });
 

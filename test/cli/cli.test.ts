@@ -149,7 +149,7 @@ describe('cli: autovibe against the running platform', function () {
     assert.match(r.stderr, /machine machine-\S+ failed \(exit 3\)/);
   });
 
-  it('tells error kinds apart: 404 → 4, bad input → 2, a viewer running work → 3; each with the api’s message and no stack', async () => {
+  it('tells error kinds apart: 404 → 4, bad input → 2, a viewer running work → 8 (forbidden), a revoked key → 3; each with the api’s message and no stack', async () => {
     const missing = await cli(['machines', 'get', 'machine-doesnotexist']);
     assert.equal(missing.code, 4, explain(missing));
     assert.match(missing.stderr, /machine machine-doesnotexist not found \(404 not_found\)/);
@@ -173,7 +173,7 @@ describe('cli: autovibe against the running platform', function () {
     const viewer = json(await cli(['keys', 'create', '--name', 'cli viewer', '--role', 'viewer', '--project', projectId, '--json']));
     assert.equal(viewer.role, 'viewer');
     const denied = await cli(['machines', 'run', '--project', projectId, '--command', 'true'], { AUTOVIBE_API_KEY: viewer.key });
-    assert.equal(denied.code, 3, explain(denied));
+    assert.equal(denied.code, 8, explain(denied));
     assert.match(denied.stderr, /role "viewer" lacks the permission "machines.run"/);
     // The viewer still reads.
     assert.equal((await cli(['projects', 'get', projectId], { AUTOVIBE_API_KEY: viewer.key })).code, 0);
