@@ -66,7 +66,19 @@ export function registerProjects(program: Command): void {
       const { api } = ctxOf(cmd);
       const projectId = await need(id, { flag: '<id>', message: 'Project', choices: () => projectChoices(api) });
       const c = await ok(api.GET('/projects/{id}/costs', { params: { path: { id: projectId } } }));
-      show(cmd, c, (v) => printRecord(v as Record<string, unknown>));
+      show(cmd, c, (v) => {
+        printTable(v.items, [
+          ['machine', (x) => x.machineId],
+          ['category', (x) => x.category],
+          ['amount', (x) => `${x.amount} ${x.currency}`],
+        ]);
+        printRecord({
+          total: `${v.totals.total.amount} ${v.totals.total.currency}`,
+          byCategory: v.totals.byCategory,
+          budget: budgetText(v.budget),
+          cache: v.cache,
+        });
+      });
     });
 
   const budgets = program.command('budgets').description("a project's budget: limit, spent, reserved, remaining");

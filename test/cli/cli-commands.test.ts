@@ -80,7 +80,7 @@ describe('cli: objectives, payments, cost centers, events, machine control and e
   });
 
   it('objectives: create with a dependency, list, pause, resume, update, tick sub-tasks, link, the DAG, cancel', async () => {
-    const first = await ok(['objectives', 'create', projectId, '--title', 'long first', '--command', 'sleep 30', '--money', '0.20']);
+    const first = await ok(['objectives', 'create', projectId, '--title', 'long first', '--command', 'sleep 300', '--money', '0.20']);
     const second = await ok([
       'objectives',
       'create',
@@ -131,9 +131,10 @@ describe('cli: objectives, payments, cost centers, events, machine control and e
 
     for (const o of [third, second, first]) assert.equal((await ok(['objectives', 'cancel', o.id])).id, o.id);
     for (const o of [third, second, first]) assert.equal((await waitStatus('objectives', o.id, 'cancelled')).status, 'cancelled');
-    // Cancelled is final: pausing it now is a conflict (5) or refused input, never success.
+    // Cancelled is final: pausing it now is a conflict (5).
     const late = await cli(['objectives', 'pause', first.id]);
-    assert.notEqual(late.code, 0, explain(late));
+    assert.equal(late.code, 5, explain(late));
+    assert.match(late.stderr, /already ended \(cancelled\) \(409 objective_ended\)/);
   });
 
   it('payments: methods, free credits, a top-up paid by credits, one waiting for manual approval, the balance, auto top-up', async () => {
@@ -197,7 +198,12 @@ describe('cli: objectives, payments, cost centers, events, machine control and e
     assert.equal(run.code, 0, explain(run));
     const costs = await ok(['cost-centers', 'costs', cc.id]);
     assert.ok(costs.totals.length > 0, JSON.stringify(costs));
-    assert.equal((await ok(['projects', 'costs', projectId])).projectId ?? projectId, projectId);
+    const projectCosts = await ok(['projects', 'costs', projectId]);
+    assert.ok(
+      projectCosts.items.some((x: any) => x.costCenterId === cc.id),
+      JSON.stringify(projectCosts),
+    );
+    assert.match((await cli(['projects', 'costs', projectId])).stdout, /total/);
 
     const deptBudget = await ok(['departments', 'budget', department, '--amount', '500.00']);
     assert.equal(deptBudget.limit, '500.00');
