@@ -246,7 +246,8 @@ describe('cli: autovibe against the running platform', function () {
       const cmd = `source ${file}; COMP_WORDS=(${words.map((w) => `'${w}'`).join(' ')}); COMP_CWORD=${words.length - 1}; _autovibe_complete; echo "\${COMPREPLY[*]}"`;
       return (await promisify(execFile)('bash', ['-c', cmd])).stdout.trim().split(' ');
     };
-    assert.deepEqual(await complete(['autovibe', 'mach']), ['machines']);
+    assert.deepEqual(await complete(['autovibe', 'pay']), ['payments']);
+    assert.deepEqual((await complete(['autovibe', 'mach'])).sort(), ['machine-types', 'machines']);
     const machineWords = await complete(['autovibe', 'machines', '']);
     for (const sub of ['checkpoint', 'extend', 'get', 'list', 'logs', 'run', 'terminate']) assert.ok(machineWords.includes(sub), sub);
     assert.ok((await complete(['autovibe', 'machines', 'run', '--f'])).includes('--follow'));
