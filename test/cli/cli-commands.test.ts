@@ -344,6 +344,24 @@ describe('cli: objectives, payments, cost centers, events, machine control and e
 
     const verify = await ok(['audit', 'verify']);
     assert.equal(verify.intact, true);
+
+    // The human forms: a table (or record) with the data in it.
+    for (const [args, shown] of [
+      [['scheduling', 'get', projectId], /gpu=1/],
+      [['placement', 'get', projectId], /shell here/],
+      [['limit-policy', 'get', projectId], /stop/],
+      [['machine-types'], /shell/],
+      [['providers'], /local/],
+      [['payments', 'methods', 'get', projectId], /manual .*timeoutSeconds/],
+      [['payments', 'credits', 'list', projectId], /10\.00 USD/],
+      [['keys', 'get', key.id], /expiring/],
+      [['objectives', 'dag', projectId], /long first/],
+      [['audit', 'verify'], /intact/],
+    ] as Array<[string[], RegExp]>) {
+      const r = await cli(args);
+      assert.equal(r.code, 0, `${args.join(' ')}: ${explain(r)}`);
+      assert.match(r.stdout, shown, args.join(' '));
+    }
   });
 
   it('batch with a partial failure: every operation is answered in its own row; the exit code is the first failure’s', async () => {
