@@ -15,7 +15,8 @@ function commandPaths(cmd: Command, prefix: string[] = [], out = new Map<string,
 /**
  * A bash completion script generated from the command tree: the words typed so far that name
  * commands select the level; what follows them (subcommands, options; global options everywhere).
- * zsh uses the same function through bashcompinit.
+ * zsh uses the same function through bashcompinit (so no variable may be named like a zsh special
+ * parameter: `path` would shadow PATH there).
  */
 export function completionScript(program: Command, shell: 'bash' | 'zsh'): string {
   const name = program.name();
@@ -26,13 +27,13 @@ export function completionScript(program: Command, shell: 'bash' | 'zsh'): strin
   const fn = `_${name.replace(/\W/g, '_')}_complete`;
   const bash = `# ${name} completion (generated from the command tree by \`${name} completion ${shell}\`)
 ${fn}() {
-  local cur="\${COMP_WORDS[COMP_CWORD]}" path="" w i words=""
+  local cur="\${COMP_WORDS[COMP_CWORD]}" cmdpath="" w i words=""
   local known="|${known}|"
   for ((i = 1; i < COMP_CWORD; i++)); do
     w="\${COMP_WORDS[i]}"
-    if [[ "$known" == *"|\${path:+$path }$w|"* ]]; then path="\${path:+$path }$w"; fi
+    if [[ "$known" == *"|\${cmdpath:+$cmdpath }$w|"* ]]; then cmdpath="\${cmdpath:+$cmdpath }$w"; fi
   done
-  case "$path" in
+  case "$cmdpath" in
 ${cases}
   esac
   COMPREPLY=($(compgen -W "$words" -- "$cur"))

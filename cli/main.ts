@@ -3,6 +3,7 @@ import { registerAdmin } from './commands/admin.js';
 import { registerConfig } from './commands/config.js';
 import { registerMachines } from './commands/machines.js';
 import { registerCosts, registerProjects } from './commands/projects.js';
+import { registerSettings } from './commands/settings.js';
 import { registerWork } from './commands/work.js';
 import { completionScript } from './completion.js';
 import { CliError, EXIT, EXIT_HELP } from './errors.js';
@@ -30,6 +31,7 @@ export function buildProgram(): Command {
   registerMachines(program);
   registerWork(program);
   registerAdmin(program);
+  registerSettings(program);
   program
     .command('completion <shell>')
     .description('print a completion script: bash (source it) or zsh')

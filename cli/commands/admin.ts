@@ -1,10 +1,11 @@
 import { Option, type Command } from 'commander';
 import { ok, type BodyOf } from '../client.js';
 import { CliError, exitCodeOfStatus, UsageError } from '../errors.js';
-import { colors, printJson, printRecord, printTable, status } from '../output.js';
+import { colors, info, printJson, printRecord, printTable, status } from '../output.js';
 import { need } from '../prompt.js';
 import { ctxOf, jsonMode, moneyOption, pageOptions, printList, readDataFile, show } from '../runtime.js';
 import { projectChoices } from './projects.js';
+import { collect, pairs } from './settings.js';
 
 /** whoami, payments, cost centers, keys, audit, events and batch. */
 export function registerAdmin(program: Command): void {
@@ -45,12 +46,29 @@ export function registerAdmin(program: Command): void {
       show(cmd, r, (v) => process.stdout.write(`${v.paymentId} ${status(v.status)}\n`));
     });
 
+  pageOptions(payments.command('list [project]').description("a project's payments, newest first, with how many attempts each took")).action(
+    async (project: string | undefined, _o, cmd: Command) => {
+      const { api } = ctxOf(cmd);
+      const id = await need(project, { flag: '<project>', message: 'Project', choices: () => projectChoices(api) });
+      await printList(cmd, (query) => ok(api.GET('/projects/{id}/payments', { params: { path: { id }, query } })), [
+        ['id', (p) => p.id],
+        ['amount', (p) => `${p.amount} ${p.currency}`],
+        ['status', (p) => p.status],
+        ['paid by', (p) => p.paidBy],
+        ['attempts', (p) => p.attempts.length],
+        ['created', (p) => p.createdAt],
+      ]);
+    },
+  );
+
   payments
     .command('get <id>')
     .description('a payment: status and every attempt')
-    .action(async (id: string, _o, cmd: Command) => {
+    .option('--wait', 'wait (up to 60 s) until it has succeeded, failed or needs approval')
+    .action(async (id: string, o: { wait?: boolean }, cmd: Command) => {
       const { api } = ctxOf(cmd);
-      const p = await ok(api.GET('/payments/{id}', { params: { path: { id } } }));
+      const query = o.wait ? { waitFor: 'succeeded,failed,manual_required', timeout: 60 } : {};
+      const p = await ok(api.GET('/payments/{id}', { params: { path: { id }, query } }));
       show(cmd, p, () => {
         printRecord({ ...p, attempts: p.attempts.length }, ['id', 'projectId', 'amount', 'currency', 'status', 'paidBy', 'error', 'createdAt', 'endedAt']);
         printTable(p.attempts, [
@@ -71,6 +89,111 @@ export function registerAdmin(program: Command): void {
       const id = await need(project, { flag: '<project>', message: 'Project', choices: () => projectChoices(api) });
       const b = await ok(api.GET('/projects/{id}/balance', { params: { path: { id } } }));
       show(cmd, b, (v) => printRecord(v as Record<string, unknown>));
+    });
+
+  payments
+    .command('approve <id>')
+    .description('approve a payment waiting for manual approval (owner)')
+    .action(async (id: string, _o, cmd: Command) => {
+      const { api } = ctxOf(cmd);
+      const r = await ok(api.POST('/payments/{id}/approve', { params: { path: { id } } }));
+      show(cmd, r, (v) => process.stdout.write(`${v.paymentId} ${status(v.status)}\n`));
+    });
+
+  const methods = payments.command('methods').description('the ordered payment methods a top-up tries');
+  const printMethods = (v: { projectId: string; methods: unknown[] }) =>
+    printTable(
+      v.methods.map((m, i) => ({ i, ...(m as Record<string, unknown>) }) as Record<string, unknown> & { i: number }),
+      [
+        ['#', (m) => m.i + 1],
+        ['kind', (m) => m.kind],
+        ['settings', (m) => Object.fromEntries(Object.entries(m).filter(([k]) => k !== 'i' && k !== 'kind'))],
+      ],
+    );
+  methods
+    .command('get [project]')
+    .description("a project's payment methods, in the order they are tried")
+    .action(async (project: string | undefined, _o, cmd: Command) => {
+      const { api } = ctxOf(cmd);
+      const id = await need(project, { flag: '<project>', message: 'Project', choices: () => projectChoices(api) });
+      show(cmd, await ok(api.GET('/projects/{id}/payment-methods', { params: { path: { id } } })), printMethods);
+    });
+  methods
+    .command('set [project]')
+    .description(
+      'set the methods in order (owner): --method kind[:setting=value,...] repeated, e.g. --method credits --method manual:timeoutSeconds=600 --method card:customer=cus_1,paymentMethod=pm_card_visa',
+    )
+    .option('--method <spec>', 'a method (repeatable, tried in the order given)', collect)
+    .action(async (project: string | undefined, o: { method?: string[] }, cmd: Command) => {
+      const { api } = ctxOf(cmd);
+      const id = await need(project, { flag: '<project>', message: 'Project', choices: () => projectChoices(api) });
+      if (!o.method?.length) throw new UsageError('missing --method (repeat it for each method, in order)');
+      const list = o.method.map((spec) => {
+        const [kind, settings] = spec.split(/:(.*)/s) as [string, string | undefined];
+        const fields = settings ? pairs('--method', settings.split(','), (v) => (/^\d+$/.test(v) ? Number(v) : v)) : {};
+        return { kind, ...fields };
+      });
+      const body = { methods: list } as BodyOf<'/projects/{id}/payment-methods', 'put'>;
+      show(cmd, await ok(api.PUT('/projects/{id}/payment-methods', { params: { path: { id } }, body })), printMethods);
+    });
+
+  const credits = payments.command('credits').description('free credits a credits method pays from first');
+  credits
+    .command('grant [project]')
+    .description('grant free credits until --expires-at (admin)')
+    .addOption(moneyOption('--amount <amount>', 'amount, e.g. 50.00'))
+    .option('--currency <code>', 'currency', 'USD')
+    .option('--expires-at <time>', 'ISO 8601 expiry, e.g. 2030-01-01T00:00:00Z')
+    .action(async (project: string | undefined, o: { amount?: string; currency: string; expiresAt?: string }, cmd: Command) => {
+      const { api } = ctxOf(cmd);
+      const id = await need(project, { flag: '<project>', message: 'Project', choices: () => projectChoices(api) });
+      const body = {
+        amount: await need(o.amount, { flag: '--amount', message: 'Amount' }),
+        currency: o.currency,
+        expiresAt: await need(o.expiresAt, { flag: '--expires-at', message: 'Expires at (ISO 8601)' }),
+      } as BodyOf<'/projects/{id}/credits', 'post'>;
+      show(cmd, await ok(api.POST('/projects/{id}/credits', { params: { path: { id } }, body })), (v) => printRecord(v as Record<string, unknown>));
+    });
+  credits
+    .command('list [project]')
+    .description('credits with what remains of each')
+    .action(async (project: string | undefined, _o, cmd: Command) => {
+      const { api } = ctxOf(cmd);
+      const id = await need(project, { flag: '<project>', message: 'Project', choices: () => projectChoices(api) });
+      const page = await ok(api.GET('/projects/{id}/credits', { params: { path: { id } } }));
+      show(cmd, page, (v) =>
+        printTable(v.items, [
+          ['id', (c) => c.id],
+          ['amount', (c) => `${c.amount} ${c.currency}`],
+          ['remaining', (c) => c.remaining],
+          ['expires', (c) => c.expiresAt],
+        ]),
+      );
+    });
+
+  const autoTopup = payments.command('auto-topup').description('a top-up each time the budget window renews');
+  autoTopup
+    .command('set [project]')
+    .description('top up --amount each time the budget window renews (owner)')
+    .addOption(moneyOption('--amount <amount>', 'amount, e.g. 25.00'))
+    .option('--currency <code>', 'currency', 'USD')
+    .action(async (project: string | undefined, o: { amount?: string; currency: string }, cmd: Command) => {
+      const { api } = ctxOf(cmd);
+      const id = await need(project, { flag: '<project>', message: 'Project', choices: () => projectChoices(api) });
+      const body = { amount: await need(o.amount, { flag: '--amount', message: 'Amount' }), currency: o.currency } as BodyOf<
+        '/projects/{id}/auto-topup',
+        'put'
+      >;
+      show(cmd, await ok(api.PUT('/projects/{id}/auto-topup', { params: { path: { id } }, body })), (v) => printRecord(v as Record<string, unknown>));
+    });
+  autoTopup
+    .command('off [project]')
+    .description('stop the automatic top-up')
+    .action(async (project: string | undefined, _o, cmd: Command) => {
+      const { api } = ctxOf(cmd);
+      const id = await need(project, { flag: '<project>', message: 'Project', choices: () => projectChoices(api) });
+      await ok(api.DELETE('/projects/{id}/auto-topup', { params: { path: { id } } }));
+      show(cmd, { projectId: id, autoTopup: null }, () => info(`automatic top-up of ${id} stopped`));
     });
 
   const costCenters = program.command('cost-centers').description('cost centers and departments');
@@ -121,6 +244,43 @@ export function registerAdmin(program: Command): void {
       show(cmd, c, (v) => printRecord(v as Record<string, unknown>));
     });
 
+  costCenters
+    .command('budget <id>')
+    .description("set a cost center's budget (admin)")
+    .addOption(moneyOption('--amount <amount>', 'the limit, e.g. 100.00'))
+    .option('--currency <code>', 'currency', 'USD')
+    .addOption(new Option('--period <period>', 'budget window').choices(['daily', 'weekly', 'monthly', 'total']).default('monthly'))
+    .action(async (id: string, o: { amount?: string; currency: string; period: string }, cmd: Command) => {
+      const { api } = ctxOf(cmd);
+      const amount = await need(o.amount, { flag: '--amount', message: 'Budget amount' });
+      const body = { amount, currency: o.currency, period: o.period } as BodyOf<'/cost-centers/{id}/budget', 'put'>;
+      show(cmd, await ok(api.PUT('/cost-centers/{id}/budget', { params: { path: { id } }, body })), (v) => printRecord(v as Record<string, unknown>));
+    });
+
+  costCenters
+    .command('costs <id>')
+    .description("a cost center's cost events and totals per currency")
+    .action(async (id: string, _o, cmd: Command) => {
+      const { api } = ctxOf(cmd);
+      const c = await ok(api.GET('/cost-centers/{id}/costs', { params: { path: { id } } }));
+      show(cmd, c, (v) =>
+        printTable(v.totals, [
+          ['total', (t) => `${t.amount} ${t.currency}`],
+          ['by category', (t) => t.byCategory],
+        ]),
+      );
+    });
+
+  costCenters
+    .command('assign <project> <costCenter>')
+    .description('allocate a project to a cost center ("none" to clear it)')
+    .action(async (project: string, costCenter: string, _o, cmd: Command) => {
+      const { api } = ctxOf(cmd);
+      const body = { costCenterId: costCenter === 'none' ? null : costCenter };
+      const p = await ok(api.PUT('/projects/{id}/cost-center', { params: { path: { id: project } }, body }));
+      show(cmd, p, (v) => process.stdout.write(`${v.id} → ${v.costCenterId ?? 'no cost center'}\n`));
+    });
+
   const keys = program.command('keys').description('API keys: roles, projects, rotation');
   const keyColumns = [
     ['id', (k) => k.id],
@@ -151,6 +311,25 @@ export function registerAdmin(program: Command): void {
     const { api } = ctxOf(cmd);
     await printList(cmd, (query) => ok(api.GET('/keys', { params: { query } })), keyColumns);
   });
+
+  keys
+    .command('get <id>')
+    .description('one key: prefix, role, projects, expiry, last use')
+    .action(async (id: string, _o, cmd: Command) => {
+      const { api } = ctxOf(cmd);
+      show(cmd, await ok(api.GET('/keys/{id}', { params: { path: { id } } })), (v) => printRecord(v as Record<string, unknown>));
+    });
+
+  keys
+    .command('expire <id> <time>')
+    .description('set the expiry of a key (ISO 8601), or "never" to clear it (a holder may only bring it forward)')
+    .action(async (id: string, time: string, _o, cmd: Command) => {
+      const { api } = ctxOf(cmd);
+      const body = { expiresAt: time === 'never' ? null : time };
+      show(cmd, await ok(api.PATCH('/keys/{id}', { params: { path: { id } }, body })), (v) =>
+        process.stdout.write(`${v.id} expires ${v.expiresAt ?? 'never'}\n`),
+      );
+    });
 
   const printSecret = (cmd: Command, k: { id: string; key: string; role: string }) =>
     show(cmd, k, () => {

@@ -1,7 +1,8 @@
+import fs from 'node:fs';
 import type { Command } from 'commander';
 import { ok, type Api, type BodyOf } from '../client.js';
 import { CliError, EXIT } from '../errors.js';
-import { colors, printJson, printRecord, status } from '../output.js';
+import { colors, info, printJson, printRecord, printTable, status } from '../output.js';
 import { Progress } from '../progress.js';
 import { need } from '../prompt.js';
 import { ctxOf, intOption, moneyOption, pageOptions, printList, show, type Ctx } from '../runtime.js';
@@ -116,9 +117,11 @@ export function registerMachines(program: Command): void {
     .command('get <id>')
     .description('status, cost, checkpoints and stop reason of a machine')
     .option('--wait', 'wait (up to 60 s) until it has ended')
-    .action(async (id: string, o: { wait?: boolean }, cmd: Command) => {
+    .option('--wait-for <statuses>', 'wait (up to 60 s) until its status is one of these (comma-separated, e.g. running)')
+    .action(async (id: string, o: { wait?: boolean; waitFor?: string }, cmd: Command) => {
       const { api } = ctxOf(cmd);
-      const m = await getMachine(api, id, o.wait ? { waitFor: FINAL.join(','), timeout: 60 } : {});
+      const waitFor = o.waitFor ?? (o.wait ? FINAL.join(',') : undefined);
+      const m = await getMachine(api, id, waitFor ? { waitFor, timeout: 60 } : {});
       show(cmd, m, () => printRecord(machineSummary(m)));
     });
 
@@ -133,6 +136,7 @@ export function registerMachines(program: Command): void {
     .option('--checkpoint <id>', 'start from this checkpoint (default: the project root)')
     .addOption(moneyOption('--money <amount>', 'money limit, e.g. 0.10'))
     .addOption(intOption('--minutes <n>', 'time limit in minutes'))
+    .addOption(intOption('--api-calls <n>', 'model-call limit (agent machines)'))
     .option('--no-cache', 'run even when an identical completed run could be reused')
     .option('--idempotency-key <key>', 'retry-safe: the same key never starts a second machine')
     .option('-f, --follow', 'stream the log until the machine ends')
@@ -147,6 +151,7 @@ export function registerMachines(program: Command): void {
           checkpoint?: string;
           money?: string;
           minutes?: number;
+          apiCalls?: number;
           cache: boolean;
           idempotencyKey?: string;
           follow?: boolean;
@@ -165,7 +170,7 @@ export function registerMachines(program: Command): void {
           ...work,
           ...(o.model ? { model: o.model } : {}),
           ...(o.checkpoint ? { checkpointId: o.checkpoint } : {}),
-          limits: { ...(o.money ? { money: o.money } : {}), ...(o.minutes ? { minutes: o.minutes } : {}) },
+          limits: { ...(o.money ? { money: o.money } : {}), ...(o.minutes ? { minutes: o.minutes } : {}), ...(o.apiCalls ? { apiCalls: o.apiCalls } : {}) },
           ...(o.cache === false ? { cache: false } : {}),
         } as BodyOf<'/machines', 'post'>;
         const accepted = await ok(ctx.api.POST('/machines', { body, headers: o.idempotencyKey ? { 'idempotency-key': o.idempotencyKey } : {} }));
@@ -188,6 +193,32 @@ export function registerMachines(program: Command): void {
       const query = { ...(o.stream ? { stream: o.stream } : {}), ...(o.follow ? { follow: 'true' } : {}) };
       const text = await ok(ctx.api.GET('/machines/{id}/logs', { params: { path: { id }, query }, parseAs: 'text' }));
       process.stdout.write(text ?? '');
+    });
+
+  machines
+    .command('artifacts <id> [name]')
+    .description("a machine's artifacts (conversation, tool output, declared files); with a name, that artifact's bytes (-o to save them)")
+    .option('-o, --output <file>', 'write the artifact to this file instead of stdout')
+    .action(async (id: string, name: string | undefined, o: { output?: string }, cmd: Command) => {
+      const { api } = ctxOf(cmd);
+      if (name === undefined) {
+        const list = await ok(api.GET('/machines/{id}/artifacts', { params: { path: { id } } }));
+        return show(cmd, list, (v) =>
+          printTable(v.items, [
+            ['name', (a) => a.name],
+            ['size', (a) => a.size],
+            ['sha256', (a) => a.sha256.slice(0, 16)],
+            ['checkpoint', (a) => a.checkpointId],
+            ['created', (a) => a.createdAt],
+          ]),
+        );
+      }
+      const bytes = Buffer.from(
+        (await ok(api.GET('/machines/{id}/artifacts/{name}', { params: { path: { id, name } }, parseAs: 'arrayBuffer' }))) as ArrayBuffer,
+      );
+      if (!o.output) return void process.stdout.write(bytes);
+      fs.writeFileSync(o.output, bytes);
+      info(`${bytes.length} bytes written to ${o.output}`);
     });
 
   const control = (name: string, description: string, run: (api: Api, id: string) => Promise<unknown>) =>

@@ -60,6 +60,28 @@ export function registerProjects(program: Command): void {
       show(cmd, p, () => printRecord(p as Record<string, unknown>, ['id', 'name', 'currency', 'rootCheckpointId', 'createdAt']));
     });
 
+  projects
+    .command('costs [id]')
+    .description("a project's cost events and totals, with cache hits and the money they saved")
+    .action(async (id: string | undefined, _o, cmd: Command) => {
+      const { api } = ctxOf(cmd);
+      const projectId = await need(id, { flag: '<id>', message: 'Project', choices: () => projectChoices(api) });
+      const c = await ok(api.GET('/projects/{id}/costs', { params: { path: { id: projectId } } }));
+      show(cmd, c, (v) => {
+        printTable(v.items, [
+          ['machine', (x) => x.machineId],
+          ['category', (x) => x.category],
+          ['amount', (x) => `${x.amount} ${x.currency}`],
+        ]);
+        printRecord({
+          total: `${v.totals.total.amount} ${v.totals.total.currency}`,
+          byCategory: v.totals.byCategory,
+          budget: budgetText(v.budget),
+          cache: v.cache,
+        });
+      });
+    });
+
   const budgets = program.command('budgets').description("a project's budget: limit, spent, reserved, remaining");
 
   budgets
@@ -103,6 +125,23 @@ export function registerProjects(program: Command): void {
       const currency = o.currency ?? (await ok(api.GET('/projects/{id}', { params: { path: { id } } }))).currency;
       const body = { amount, period: o.period, currency } as BodyOf<'/projects/{id}/budget', 'put'>;
       const b = await ok(api.PUT('/projects/{id}/budget', { params: { path: { id } }, body }));
+      show(cmd, b, (v) => printRecord(v as Record<string, unknown>));
+    });
+
+  budgets
+    .command('set-type [project]')
+    .description("set a project's daily budget for one machine type (owner)")
+    .option('--type <type>', 'machine type, e.g. claude-code')
+    .addOption(moneyOption('--amount <amount>', 'the daily limit, e.g. 2.00'))
+    .option('--currency <code>', 'currency (default the project’s)')
+    .action(async (project: string | undefined, o: { type?: string; amount?: string; currency?: string }, cmd: Command) => {
+      const { api } = ctxOf(cmd);
+      const id = await need(project, { flag: '<project>', message: 'Project', choices: () => projectChoices(api) });
+      const type = await need(o.type, { flag: '--type', message: 'Machine type' });
+      const amount = await need(o.amount, { flag: '--amount', message: 'Daily budget' });
+      const currency = o.currency ?? (await ok(api.GET('/projects/{id}', { params: { path: { id } } }))).currency;
+      const body = { amount, currency } as BodyOf<'/projects/{id}/machine-types/{type}/budget', 'put'>;
+      const b = await ok(api.PUT('/projects/{id}/machine-types/{type}/budget', { params: { path: { id, type: type as 'shell' } }, body }));
       show(cmd, b, (v) => printRecord(v as Record<string, unknown>));
     });
 }

@@ -1,10 +1,11 @@
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { ok, type Api, type BodyOf } from '../client.js';
 import { CliError, EXIT, UsageError } from '../errors.js';
 import { colors, printJson, printRecord, printTable, status } from '../output.js';
 import { Progress } from '../progress.js';
 import { need } from '../prompt.js';
-import { ctxOf, jsonMode, moneyOption, pageOptions, printList, readDataFile, show } from '../runtime.js';
+import { ctxOf, intOption, jsonMode, moneyOption, pageOptions, printList, readDataFile, show } from '../runtime.js';
+import { collect } from './settings.js';
 import { projectChoices } from './projects.js';
 
 /** Checkpoints (the evolution tree, files, diffs), objectives and pipelines. */
@@ -85,6 +86,16 @@ export function registerWork(program: Command): void {
       });
     });
 
+  checkpoints
+    .command('milestone <id>')
+    .description('mark a checkpoint as a milestone (its snapshot is kept forever); --unset unmarks it')
+    .option('--unset', 'unmark it')
+    .action(async (id: string, o: { unset?: boolean }, cmd: Command) => {
+      const { api } = ctxOf(cmd);
+      const r = await ok(api.PUT('/checkpoints/{id}/milestone', { params: { path: { id } }, body: { milestone: !o.unset } }));
+      show(cmd, r, (v) => process.stdout.write(`${v.id} ${v.milestone ? 'is a milestone' : 'is not a milestone'}\n`));
+    });
+
   const objectives = program.command('objectives').description('objectives: work with dependencies and completion criteria');
 
   pageOptions(objectives.command('list [project]').description("a project's objectives")).action(async (project: string | undefined, _o, cmd: Command) => {
@@ -103,9 +114,11 @@ export function registerWork(program: Command): void {
   objectives
     .command('get <id>')
     .description('an objective with its status, progress and what it waits for')
-    .action(async (id: string, _o, cmd: Command) => {
+    .option('--wait-for <statuses>', 'wait (up to 60 s) until its status is one of these (comma-separated, e.g. paused)')
+    .action(async (id: string, opts: { waitFor?: string }, cmd: Command) => {
       const { api } = ctxOf(cmd);
-      const o = await ok(api.GET('/objectives/{id}', { params: { path: { id } } }));
+      const query = opts.waitFor ? { waitFor: opts.waitFor, timeout: 60 } : {};
+      const o = await ok(api.GET('/objectives/{id}', { params: { path: { id }, query } }));
       show(cmd, o, (v) => printRecord(v as Record<string, unknown>));
     });
 
@@ -160,6 +173,84 @@ export function registerWork(program: Command): void {
       });
   }
 
+  objectives
+    .command('update <id>')
+    .description('change the title, priority, sub-tasks or machine count of an open objective')
+    .option('--title <title>', 'new title')
+    .addOption(
+      new Option('--priority <n>', 'higher runs first (-1000 to 1000)').argParser((v: string) => {
+        if (!/^-?\d+$/.test(v)) throw new UsageError('--priority: must be a whole number');
+        return Number(v);
+      }),
+    )
+    .option('--subtask <name>', 'a sub-task (repeatable; replaces the list)', collect)
+    .addOption(intOption('--max-machines <n>', 'machines it may run at once (1-20)'))
+    .action(async (id: string, o: { title?: string; priority?: number; subtask?: string[]; maxMachines?: number }, cmd: Command) => {
+      const { api } = ctxOf(cmd);
+      const body = {
+        ...(o.title !== undefined ? { title: o.title } : {}),
+        ...(o.priority !== undefined ? { priority: o.priority } : {}),
+        ...(o.subtask ? { subtasks: o.subtask } : {}),
+        ...(o.maxMachines !== undefined ? { maxMachines: o.maxMachines } : {}),
+      } as BodyOf<'/objectives/{id}', 'patch'>;
+      if (Object.keys(body).length === 0) throw new UsageError('objectives update: give --title, --priority, --subtask or --max-machines');
+      const r = await ok(api.PATCH('/objectives/{id}', { params: { path: { id } }, body }));
+      show(cmd, r, (v) => printRecord(v as Record<string, unknown>, ['id', 'title', 'status', 'priority', 'subtasks', 'maxMachines']));
+    });
+
+  objectives
+    .command('link <id> <dependsOn>')
+    .description('make an objective wait for another (refused with the path when it closes a cycle)')
+    .action(async (id: string, dependsOn: string, _o, cmd: Command) => {
+      const { api } = ctxOf(cmd);
+      const r = await ok(api.POST('/objectives/{id}/links', { params: { path: { id } }, body: { dependsOn } }));
+      show(cmd, r, (v) => process.stdout.write(`${v.id} depends on ${v.dependsOn.join(', ')}\n`));
+    });
+
+  objectives
+    .command('done <id> <subtasks...>')
+    .description('tick sub-tasks off (records the progress made)')
+    .action(async (id: string, names: string[], _o, cmd: Command) => {
+      const { api } = ctxOf(cmd);
+      const r = await ok(api.POST('/objectives/{id}/subtasks/done', { params: { path: { id } }, body: { names } }));
+      show(cmd, r, (v) => process.stdout.write(`${v.id} ${Math.round(v.progress * 100)}%\n`));
+    });
+
+  objectives
+    .command('progress <id>')
+    .description('every progress measurement of an objective, oldest first')
+    .action(async (id: string, _o, cmd: Command) => {
+      const { api } = ctxOf(cmd);
+      const r = await ok(api.GET('/objectives/{id}/progress', { params: { path: { id } } }));
+      show(cmd, r, (v) =>
+        printTable(v.items, [
+          ['at', (x) => x.recordedAt],
+          ['progress', (x) => `${Math.round(x.progress * 100)}%`],
+          ['machine', (x) => x.machineId],
+          ['note', (x) => x.note],
+        ]),
+      );
+    });
+
+  objectives
+    .command('dag [project]')
+    .description("a project's objectives as a dependency graph: layers, each objective with what it waits for")
+    .action(async (project: string | undefined, _o, cmd: Command) => {
+      const { api } = ctxOf(cmd);
+      const id = await need(project, { flag: '<project>', message: 'Project', choices: () => projectChoices(api) });
+      const d = await ok(api.GET('/projects/{id}/objectives/dag', { params: { path: { id } } }));
+      show(cmd, d, (v) =>
+        printTable(v.nodes, [
+          ['depth', (n) => n.depth],
+          ['id', (n) => n.id],
+          ['title', (n) => n.title],
+          ['status', (n) => n.status],
+          ['progress', (n) => `${Math.round(n.progress * 100)}%`],
+          ['waits for', (n) => n.dependsOn.join(', ')],
+        ]),
+      );
+    });
+
   const pipelines = program.command('pipelines').description('pipelines: a DAG of machine steps');
 
   pipelines
@@ -178,6 +269,20 @@ export function registerWork(program: Command): void {
       if (!o.follow) return show(cmd, accepted, (a) => process.stdout.write(`${a.id} ${status(a.status)}\n`));
       await followPipeline(cmd, api, accepted.id);
     });
+
+  pageOptions(pipelines.command('list [project]').description("a project's pipelines, newest first")).action(
+    async (project: string | undefined, _o, cmd: Command) => {
+      const { api } = ctxOf(cmd);
+      const id = await need(project, { flag: '<project>', message: 'Project', choices: () => projectChoices(api) });
+      await printList(cmd, (query) => ok(api.GET('/projects/{id}/pipelines', { params: { path: { id }, query } })), [
+        ['id', (p) => p.id],
+        ['status', (p) => p.status],
+        ['steps', (p) => `${p.steps.filter((s) => s.status === 'completed').length}/${p.steps.length} completed`],
+        ['created', (p) => p.createdAt],
+        ['ended', (p) => p.endedAt],
+      ]);
+    },
+  );
 
   pipelines
     .command('get <id>')

@@ -149,7 +149,7 @@ describe('cli: autovibe against the running platform', function () {
     assert.match(r.stderr, /machine machine-\S+ failed \(exit 3\)/);
   });
 
-  it('tells error kinds apart: 404 → 4, bad input → 2, a viewer running work → 3; each with the api’s message and no stack', async () => {
+  it('tells error kinds apart: 404 → 4, bad input → 2, a viewer running work → 8 (forbidden), a revoked key → 3; each with the api’s message and no stack', async () => {
     const missing = await cli(['machines', 'get', 'machine-doesnotexist']);
     assert.equal(missing.code, 4, explain(missing));
     assert.match(missing.stderr, /machine machine-doesnotexist not found \(404 not_found\)/);
@@ -173,7 +173,7 @@ describe('cli: autovibe against the running platform', function () {
     const viewer = json(await cli(['keys', 'create', '--name', 'cli viewer', '--role', 'viewer', '--project', projectId, '--json']));
     assert.equal(viewer.role, 'viewer');
     const denied = await cli(['machines', 'run', '--project', projectId, '--command', 'true'], { AUTOVIBE_API_KEY: viewer.key });
-    assert.equal(denied.code, 3, explain(denied));
+    assert.equal(denied.code, 8, explain(denied));
     assert.match(denied.stderr, /role "viewer" lacks the permission "machines.run"/);
     // The viewer still reads.
     assert.equal((await cli(['projects', 'get', projectId], { AUTOVIBE_API_KEY: viewer.key })).code, 0);
@@ -246,7 +246,8 @@ describe('cli: autovibe against the running platform', function () {
       const cmd = `source ${file}; COMP_WORDS=(${words.map((w) => `'${w}'`).join(' ')}); COMP_CWORD=${words.length - 1}; _autovibe_complete; echo "\${COMPREPLY[*]}"`;
       return (await promisify(execFile)('bash', ['-c', cmd])).stdout.trim().split(' ');
     };
-    assert.deepEqual(await complete(['autovibe', 'mach']), ['machines']);
+    assert.deepEqual(await complete(['autovibe', 'pay']), ['payments']);
+    assert.deepEqual((await complete(['autovibe', 'mach'])).sort(), ['machine-types', 'machines']);
     const machineWords = await complete(['autovibe', 'machines', '']);
     for (const sub of ['checkpoint', 'extend', 'get', 'list', 'logs', 'run', 'terminate']) assert.ok(machineWords.includes(sub), sub);
     assert.ok((await complete(['autovibe', 'machines', 'run', '--f'])).includes('--follow'));
@@ -320,6 +321,9 @@ describe('cli: autovibe against the running platform', function () {
     assert.equal(pipeline.code, 0, explain(pipeline));
     assert.match(pipeline.stdout, /pipeline pipeline-\S+ completed/);
     assert.match(pipeline.stdout, /check .*completed/);
+    const listed = json(await cli(['pipelines', 'list', projectId, '--json']));
+    assert.equal(listed.items[0].id, /pipeline (pipeline-\S+) completed/.exec(pipeline.stdout)![1], 'the newest pipeline first');
+    assert.match((await cli(['pipelines', 'list', projectId])).stdout, /completed .*2\/2 completed/);
 
     const events = json(await cli(['events', 'list', '--project', projectId, '--kinds', 'pipeline.status', '--json']));
     assert.ok(events.items.some((e: any) => e.data.status === 'completed'));

@@ -1,0 +1,255 @@
+import { Option, type Command } from 'commander';
+import { ok, type BodyOf } from '../client.js';
+import { ApiError, CliError, EXIT, exitCodeOfStatus, UsageError } from '../errors.js';
+import { printJson, printRecord, printTable } from '../output.js';
+import { need } from '../prompt.js';
+import { ctxOf, jsonMode, moneyOption, pageOptions, printList, readDataFile, show } from '../runtime.js';
+import { projectChoices } from './projects.js';
+
+/** A repeatable option's values. */
+export const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
+
+/** `name=value` pairs (a repeatable option) as a record, the values parsed by `parse`. */
+export function pairs<T>(flag: string, items: string[], parse: (v: string) => T): Record<string, T> {
+  const out: Record<string, T> = {};
+  for (const item of items) {
+    const m = /^([^=]+)=(.*)$/.exec(item);
+    if (!m) throw new UsageError(`${flag}: "${item}" must be name=value`);
+    out[m[1]!.trim()] = parse(m[2]!.trim());
+  }
+  return out;
+}
+
+const wholeNumber = (flag: string) => (v: string) => {
+  if (!/^\d+$/.test(v)) throw new UsageError(`${flag}: "${v}" must be a whole number`);
+  return Number(v);
+};
+
+/**
+ * Project settings (placement, scheduling, limit policy), the catalogue (machine types,
+ * providers, exchange rates), alerts, departments, GraphQL and the OpenAPI document.
+ */
+export function registerSettings(program: Command): void {
+  const placement = program.command('placement').description("where a project's machines run: rules per machine type, complexity, interruptibility");
+  placement
+    .command('get [project]')
+    .description("a project's placement rules, then the defaults")
+    .action(async (project: string | undefined, _o, cmd: Command) => {
+      const { api } = ctxOf(cmd);
+      const id = await need(project, { flag: '<project>', message: 'Project', choices: () => projectChoices(api) });
+      const p = await ok(api.GET('/projects/{id}/placement', { params: { path: { id } } }));
+      show(cmd, p, (v) => {
+        const rows = [...v.rules.map((r) => ({ ...r, from: 'rule' })), ...v.defaults.map((r) => ({ ...r, from: 'default' }))];
+        printTable(rows, [
+          ['from', (r) => r.from],
+          ['name', (r) => r.name],
+          ['match', (r) => r.match],
+          ['providers', (r) => r.providers.join(', ')],
+          ['spot', (r) => r.spot],
+        ]);
+      });
+    });
+  placement
+    .command('set [project]')
+    .description('set the placement rules from a YAML or JSON file ({ rules: [{ name, match, providers, spot? }] } or a list)')
+    .option('--file <file>', 'the rules (- for stdin)')
+    .action(async (project: string | undefined, o: { file?: string }, cmd: Command) => {
+      const { api } = ctxOf(cmd);
+      const id = await need(project, { flag: '<project>', message: 'Project', choices: () => projectChoices(api) });
+      const file = await need(o.file, { flag: '--file', message: 'Rules file (YAML or JSON)' });
+      const data = readDataFile(file);
+      const rules = Array.isArray(data) ? data : (data as { rules?: unknown } | null)?.rules;
+      if (!Array.isArray(rules)) throw new UsageError(`${file}: must be a list of rules or { rules: [...] }`);
+      const p = await ok(api.PUT('/projects/{id}/placement', { params: { path: { id } }, body: { rules } as BodyOf<'/projects/{id}/placement', 'put'> }));
+      show(cmd, p, (v) => process.stdout.write(`${v.rules.length} placement rule(s) set on ${id}\n`));
+    });
+
+  const scheduling = program.command('scheduling').description("a project's concurrent-machine limit, greediness and named resources");
+  const printScheduling = (s: { maxConcurrentMachines: number; greediness: number; resources: Record<string, number> }) =>
+    printRecord({
+      ...s,
+      resources:
+        Object.entries(s.resources)
+          .map(([k, v]) => `${k}=${v}`)
+          .join(', ') || '(none)',
+    });
+  scheduling
+    .command('get [project]')
+    .description('the limits, and what holds or waits for them now')
+    .action(async (project: string | undefined, _o, cmd: Command) => {
+      const { api } = ctxOf(cmd);
+      const id = await need(project, { flag: '<project>', message: 'Project', choices: () => projectChoices(api) });
+      show(cmd, await ok(api.GET('/projects/{id}/scheduling', { params: { path: { id } } })), printScheduling);
+    });
+  scheduling
+    .command('set [project]')
+    .description('change the concurrent-machine limit, greediness (0-1) or named resources (name=count, repeatable)')
+    .option('--max-machines <n>', 'machines running at once (1-1000)', wholeNumber('--max-machines'))
+    .option('--greediness <x>', 'how much of the budget one objective may take, 0 to 1')
+    .option('--resource <name=count>', 'a named resource and how many may hold it (repeatable)', collect)
+    .action(async (project: string | undefined, o: { maxMachines?: number; greediness?: string; resource?: string[] }, cmd: Command) => {
+      const { api } = ctxOf(cmd);
+      const id = await need(project, { flag: '<project>', message: 'Project', choices: () => projectChoices(api) });
+      if (o.greediness !== undefined && !/^(0(\.\d+)?|1(\.0+)?)$/.test(o.greediness)) throw new UsageError('--greediness: must be a number from 0 to 1');
+      const body = {
+        ...(o.maxMachines !== undefined ? { maxConcurrentMachines: o.maxMachines } : {}),
+        ...(o.greediness !== undefined ? { greediness: Number(o.greediness) } : {}),
+        ...(o.resource ? { resources: pairs('--resource', o.resource, wholeNumber('--resource')) } : {}),
+      } as BodyOf<'/projects/{id}/scheduling', 'put'>;
+      if (Object.keys(body).length === 0) throw new UsageError('scheduling set: give --max-machines, --greediness or --resource');
+      show(cmd, await ok(api.PUT('/projects/{id}/scheduling', { params: { path: { id } }, body })), printScheduling);
+    });
+
+  const limitPolicy = program.command('limit-policy').description('what machines of a project do at a limit: stop, or pause for a decision');
+  limitPolicy
+    .command('get [project]')
+    .description("a project's limit policy")
+    .action(async (project: string | undefined, _o, cmd: Command) => {
+      const { api } = ctxOf(cmd);
+      const id = await need(project, { flag: '<project>', message: 'Project', choices: () => projectChoices(api) });
+      const p = await ok(api.GET('/projects/{id}', { params: { path: { id } } }));
+      show(cmd, p.limitPolicy, (v) => printRecord(v as Record<string, unknown>));
+    });
+  limitPolicy
+    .command('set [project]')
+    .description('stop at a limit, or pause (and wait --pause-minutes for an extend before stopping)')
+    .addOption(new Option('--policy <policy>', 'stop or pause').choices(['stop', 'pause']))
+    .option('--pause-minutes <n>', 'how long a paused machine waits (1-10080)', wholeNumber('--pause-minutes'))
+    .action(async (project: string | undefined, o: { policy?: string; pauseMinutes?: number }, cmd: Command) => {
+      const { api } = ctxOf(cmd);
+      const id = await need(project, { flag: '<project>', message: 'Project', choices: () => projectChoices(api) });
+      const policy = await need(o.policy, {
+        flag: '--policy',
+        message: 'At a limit',
+        choices: async () => ['stop', 'pause'].map((v) => ({ name: v, value: v })),
+      });
+      const body = { policy, ...(o.pauseMinutes !== undefined ? { pauseMinutes: o.pauseMinutes } : {}) } as BodyOf<'/projects/{id}/limit-policy', 'put'>;
+      show(cmd, await ok(api.PUT('/projects/{id}/limit-policy', { params: { path: { id } }, body })), (v) => printRecord(v as Record<string, unknown>));
+    });
+
+  program
+    .command('machine-types')
+    .description('machine types, whether each can run here, and their prices')
+    .action(async (_o, cmd: Command) => {
+      const { api } = ctxOf(cmd);
+      const t = await ok(api.GET('/machine-types'));
+      show(cmd, t, (v) =>
+        printTable(v.items, [
+          ['type', (x) => x.id],
+          ['title', (x) => x.title],
+          ['available', (x) => (x.available ? 'yes' : `no: ${x.reason ?? ''}`)],
+          ['default model', (x) => x.defaultModel],
+        ]),
+      );
+    });
+
+  program
+    .command('providers')
+    .description('compute providers and whether each can run machines here (with the reason when not)')
+    .action(async (_o, cmd: Command) => {
+      const { api } = ctxOf(cmd);
+      const t = await ok(api.GET('/providers'));
+      show(cmd, t, (v) =>
+        printTable(v.items, [
+          ['provider', (x) => x.id],
+          ['available', (x) => (x.available ? 'yes' : 'no')],
+          ['reason', (x) => x.reason],
+          ['checked', (x) => x.checkedAt],
+        ]),
+      );
+    });
+
+  const alerts = program.command('alerts').description('budget thresholds, paused machines, failed payments, unavailable providers');
+  pageOptions(alerts.command('list').description('alerts, newest first').option('--project <id>', 'only this project')).action(
+    async (o: { project?: string }, cmd: Command) => {
+      const { api } = ctxOf(cmd);
+      await printList(cmd, (query) => ok(api.GET('/alerts', { params: { query: { ...query, ...(o.project ? { projectId: o.project } : {}) } } })), [
+        ['at', (a) => a.at],
+        ['severity', (a) => a.severity],
+        ['kind', (a) => a.kind],
+        ['project', (a) => a.projectId],
+        ['message', (a) => a.message],
+      ]);
+    },
+  );
+
+  const fx = program.command('fx').description('exchange rates');
+  fx.command('rates')
+    .description('live rates from a base currency, with their source and time')
+    .option('--base <code>', 'base currency', 'USD')
+    .action(async (o: { base: string }, cmd: Command) => {
+      const { api } = ctxOf(cmd);
+      const r = await ok(api.GET('/fx/rates', { params: { query: { base: o.base as 'USD' } } }));
+      show(cmd, r, (v) =>
+        printTable(v.items, [
+          ['1 ' + v.base, (x) => `${x.rate} ${x.currency}`],
+          ['source', (x) => x.source],
+          ['as of', (x) => x.asOf],
+        ]),
+      );
+    });
+
+  const departments = program.command('departments').description('departments: budgets and cost roll-ups over their cost centers');
+  departments
+    .command('budget <name>')
+    .description("set a department's budget (admin)")
+    .addOption(moneyOption('--amount <amount>', 'the limit, e.g. 100.00'))
+    .option('--currency <code>', 'currency', 'USD')
+    .addOption(new Option('--period <period>', 'budget window').choices(['daily', 'weekly', 'monthly', 'total']).default('monthly'))
+    .action(async (name: string, o: { amount?: string; currency: string; period: string }, cmd: Command) => {
+      const { api } = ctxOf(cmd);
+      const amount = await need(o.amount, { flag: '--amount', message: 'Budget amount' });
+      const body = { amount, currency: o.currency, period: o.period } as BodyOf<'/departments/{name}/budget', 'put'>;
+      show(cmd, await ok(api.PUT('/departments/{name}/budget', { params: { path: { name } }, body })), (v) => printRecord(v as Record<string, unknown>));
+    });
+  departments
+    .command('costs <name>')
+    .description("a department's totals per currency and per cost center")
+    .action(async (name: string, _o, cmd: Command) => {
+      const { api } = ctxOf(cmd);
+      const c = await ok(api.GET('/departments/{name}/costs', { params: { path: { name } } }));
+      show(cmd, c, (v) => {
+        printTable(v.totals, [
+          ['total', (t) => `${t.amount} ${t.currency}`],
+          ['by category', (t) => t.byCategory],
+        ]);
+        printTable(v.costCenters, [
+          ['cost center', (x) => `${x.name} (${x.id})`],
+          ['totals', (x) => x.totals.map((t) => `${t.amount} ${t.currency}`).join(', ')],
+        ]);
+      });
+    });
+
+  program
+    .command('graphql <query>')
+    .description('run a GraphQL query or mutation; prints its data as JSON (errors exit by their status)')
+    .option('--variables <json>', 'variables as a JSON object')
+    .action(async (query: string, o: { variables?: string }, cmd: Command) => {
+      const { api } = ctxOf(cmd);
+      let variables: Record<string, unknown> | undefined;
+      if (o.variables !== undefined) {
+        try {
+          variables = JSON.parse(o.variables) as Record<string, unknown>;
+        } catch {
+          throw new UsageError('--variables: must be a JSON object');
+        }
+      }
+      const { data, error, response } = await api.POST('/graphql', { body: { query, ...(variables ? { variables } : {}) } as BodyOf<'/graphql', 'post'> });
+      const result = (data ?? error) as { data?: unknown; errors?: Array<{ message: string; extensions?: { status?: number } }> } | undefined;
+      if (!result?.errors?.length && !response.ok) throw new ApiError(response.status, error as never);
+      if (jsonMode(cmd) || !result?.errors?.length) printJson(jsonMode(cmd) ? result : result?.data);
+      const first = result?.errors?.[0];
+      if (first) {
+        const statusOf = first.extensions?.status ?? (response.ok ? undefined : response.status);
+        throw new CliError(first.message, statusOf ? exitCodeOfStatus(statusOf) : EXIT.generic);
+      }
+    });
+
+  program
+    .command('openapi')
+    .description('the OpenAPI document of the api this CLI talks to')
+    .action(async (_o, cmd: Command) => {
+      const { api } = ctxOf(cmd);
+      printJson(await ok(api.GET('/openapi.json')));
+    });
+}
