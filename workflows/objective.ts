@@ -83,7 +83,10 @@ export async function objective(input: ObjectiveInput): Promise<ObjectiveState> 
     nudged = true;
   });
   setHandler(pauseObjectiveSignal, () => {
-    if (state.status === 'waiting') paused = true;
+    if (state.status !== 'waiting') return;
+    paused = true;
+    // Take the pause at once, not at the next recheck (runs from before wake on their timer, as recorded).
+    if (patched('objective-pause-wakes')) nudged = true;
   });
   setHandler(resumeObjectiveSignal, () => {
     paused = false;

@@ -62,6 +62,20 @@ describe('objectives with dependencies', function () {
     const second = (await p.api('POST', `/v1/projects/${projectId}/objectives`, { title: 'second', command: 'true', dependsOn: [first.id] })).body;
     assert.equal((await p.api('POST', `/v1/objectives/${second.id}/pause`)).status, 202);
     await waitFor(async () => (await p.api('GET', `/v1/objectives/${second.id}`)).body.status === 'paused', 'paused');
+    // The pause is taken when it arrives: after the signal the workflow marks itself paused
+    // without waiting for its recheck timer to fire first.
+    const events = (await p.temporal.workflow.getHandle(second.id).fetchHistory()).events ?? [];
+    const signalled = events.findIndex((e) => e.workflowExecutionSignaledEventAttributes?.signalName === 'pause');
+    const marked = events.findIndex((e, i) => i > signalled && e.activityTaskScheduledEventAttributes?.activityType?.name === 'markObjective');
+    assert.ok(signalled >= 0 && marked > signalled, 'the pause signal, then the paused mark');
+    assert.deepEqual(
+      events
+        .slice(signalled, marked)
+        .filter((e) => e.timerFiredEventAttributes)
+        .map((e) => String(e.eventId)),
+      [],
+      'no recheck timer fired between the pause and the mark',
+    );
     assert.equal((await waitForObjective(first.id)).status, 'completed');
     await new Promise((r) => setTimeout(r, 2000));
     const held = (await p.api('GET', `/v1/objectives/${second.id}`)).body;
