@@ -4,6 +4,7 @@ import { registerConfig } from './commands/config.js';
 import { registerMachines } from './commands/machines.js';
 import { registerProjects } from './commands/projects.js';
 import { registerWork } from './commands/work.js';
+import { registerWebhooks } from './commands/webhooks.js';
 import { completionScript } from './completion.js';
 import { CliError, EXIT, EXIT_HELP } from './errors.js';
 import { colors } from './output.js';
@@ -29,6 +30,7 @@ export function buildProgram(): Command {
   registerMachines(program);
   registerWork(program);
   registerAdmin(program);
+  registerWebhooks(program);
   program
     .command('completion <shell>')
     .description('print a completion script: bash (source it) or zsh')
