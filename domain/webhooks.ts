@@ -107,7 +107,10 @@ export function webhookUrlProblem(raw: string, allowPrivate: boolean): string | 
   }
   if (url.protocol !== 'https:' && url.protocol !== 'http:') return `scheme "${url.protocol.slice(0, -1)}" is not allowed; use https (or http)`;
   if (url.username || url.password) return 'must not carry credentials (user:password@); put a token in the path or rely on the signature';
-  const host = url.hostname.replace(/^\[|\]$/g, '').toLowerCase();
+  const host = url.hostname
+    .replace(/^\[|\]$/g, '')
+    .replace(/\.$/, '')
+    .toLowerCase();
   if (!host) return 'has no host';
   if (METADATA_HOSTS.has(host)) return `${host} is a cloud metadata service`;
   if (isIP(host)) {

@@ -48,7 +48,7 @@ interface HttpOutcome {
  * Resolves the host and refuses a loopback, link-local, private or metadata address before
  * connecting (a name that resolves there, or is re-pointed there later, is caught here).
  */
-function guardedLookup(allowPrivate: boolean): LookupFunction {
+export function guardedLookup(allowPrivate: boolean): LookupFunction {
   return (hostname, options, callback) => {
     dns.lookup(hostname, { ...options, all: true }, (err, addresses) => {
       if (err) return (callback as (e: Error | null, a: string, f?: number) => void)(err, '', undefined);
@@ -64,7 +64,7 @@ function guardedLookup(allowPrivate: boolean): LookupFunction {
 }
 
 /** POSTs `body` to `url`; never follows redirects; reads at most a little of the answer. */
-function post(url: string, headers: Record<string, string>, body: string, timeoutMs: number, allowPrivate: boolean): Promise<HttpOutcome> {
+export function postWebhook(url: string, headers: Record<string, string>, body: string, timeoutMs: number, allowPrivate: boolean): Promise<HttpOutcome> {
   const problem = webhookUrlProblem(url, allowPrivate);
   if (problem) return Promise.resolve({ statusCode: null, error: `url ${problem}`, excerpt: null });
   const target = new URL(url);
@@ -126,7 +126,7 @@ export function createWebhookActivities(deps: ActivityDeps) {
       headers = signedHeaders(secrets, delivery.messageId, Math.floor(now.getTime() / 1000), body);
     }
     const started = performance.now();
-    const out = await post(endpoint.url, headers, body, settings.timeoutSeconds * 1000, settings.allowPrivate);
+    const out = await postWebhook(endpoint.url, headers, body, settings.timeoutSeconds * 1000, settings.allowPrivate);
     const durationMs = Math.round(performance.now() - started);
     const ok = out.statusCode !== null && out.statusCode >= 200 && out.statusCode < 300;
     const error = ok ? null : (out.error ?? `HTTP ${out.statusCode}`);
