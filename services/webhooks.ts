@@ -70,6 +70,7 @@ function dispatcherInput(ctx: ServiceContext, e: WebhookEndpoint): WebhookDispat
     endpointId: e.id,
     projectId: e.projectId,
     retry: { maxAttempts: w.maxAttempts, initialMs: w.retryInitialMs, maxSeconds: w.retryMaxSeconds },
+    attemptTimeoutSeconds: w.timeoutSeconds,
     waitSeconds: 60,
   };
 }

@@ -19,6 +19,8 @@ export interface WebhookDispatcherInput {
   projectId: string | null;
   /** The retry policy of one delivery: exponential backoff (coefficient 3) from `initialMs` to `maxSeconds`. */
   retry: { maxAttempts: number; initialMs: number; maxSeconds: number };
+  /** One attempt's HTTP timeout: an attempt lost with its worker is retried this much (plus a margin) later. */
+  attemptTimeoutSeconds?: number;
   /** How long one wait for new events may last before the dispatcher looks again. */
   waitSeconds: number;
   /** Redeliveries asked for and not yet made, carried over a continue-as-new. */
@@ -52,7 +54,7 @@ export async function webhookDispatcher(input: WebhookDispatcherInput): Promise<
 
   const bookkeeping = proxyActivities<Activities>(shortActivity());
   const delivery = proxyActivities<Activities>({
-    startToCloseTimeout: '2 minutes',
+    startToCloseTimeout: `${(input.attemptTimeoutSeconds ?? 110) + 10}s`,
     retry: {
       initialInterval: input.retry.initialMs,
       backoffCoefficient: 3,
