@@ -11,6 +11,7 @@ import { createProviders } from './compute/index.js';
 import { createReconcileActivities } from './reconcile.js';
 import { createSnapshotActivities } from './snapshots.js';
 import { createPaymentActivities } from './payments/index.js';
+import { createWebhookActivities } from './notify/webhooks.js';
 
 export type { ActivityDeps } from './deps.js';
 export type { ReservationOutcome, RunCommandResult } from './machine-run.js';
@@ -32,6 +33,7 @@ export function createActivities(input: Omit<ActivityDeps, 'providers'> & { prov
     ...createReconcileActivities(deps),
     ...createSnapshotActivities(deps),
     ...createPaymentActivities(deps),
+    ...createWebhookActivities(deps),
   };
 }
 

@@ -22,6 +22,7 @@ import { fxRoutes } from './routes/fx.js';
 import { costCenterRoutes } from './routes/cost-centers.js';
 import { createFxService } from '../fx/service.js';
 import { keyRoutes } from './routes/keys.js';
+import { webhookRoutes } from './routes/webhooks.js';
 import { watchRoutes } from './routes/watch.js';
 import { graphqlRoutes } from './routes/graphql.js';
 import type { RouteGroup, RouteSpec } from './routes/table.js';
@@ -48,6 +49,7 @@ function routeGroups(ctx: ApiContext, batch: BatchTarget = {}): RouteGroup[] {
     costCenterRoutes(ctx),
     paymentRoutes(ctx),
     keyRoutes(ctx),
+    webhookRoutes(ctx),
     watchRoutes(ctx),
     batchRoutes(ctx, batch),
     graphqlRoutes(ctx),

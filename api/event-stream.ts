@@ -42,6 +42,7 @@ const KIND_PERMISSIONS: Array<[prefix: string, permission: Permission]> = [
   ['payment.', 'payments.read'],
   ['budget.', 'costs.read'],
   ['alert.', 'projects.read'],
+  ['webhook.', 'webhooks.read'],
 ];
 
 const KIND = /^[a-z][a-z_-]*(\.[a-z_*][a-z_-]*)?$/;

@@ -25,7 +25,10 @@ import {
   creditBody,
   createKeyBody,
   patchKeyBody,
+  createWebhookBody,
+  patchWebhookBody,
 } from '../services/schemas.js';
+import { listWebhooksQuery } from './routes/webhooks.js';
 import { batchRequest } from './routes/batch.js';
 import { alertsQuery } from './routes/alerts.js';
 import { pageQuery } from './pagination.js';
@@ -329,6 +332,32 @@ function document(
       },
       '/keys/{id}/rotate': { post: op('A new secret for the same key (201 { key }); the old secret stops working at once', { parameters: [idParam()] }) },
       '/whoami': { get: op('The calling key: role, projects, expiry, and its user') },
+      '/webhooks': {
+        post: op(
+          'Create a webhook endpoint of a project (or, for admins without projectId, of the deployment) for the event kinds it subscribes to: kind webhook (signed per Standard Webhooks) or slack (an incoming-webhook URL, Block Kit messages). 201 with the signing secret `whsec_…`, shown only here; a loopback, link-local, private or metadata URL is 400',
+          { requestBody: body(createWebhookBody) },
+        ),
+        get: op('Webhook endpoints the caller may see (never their secrets)', { parameters: query(listWebhooksQuery) }),
+      },
+      '/webhooks/{id}': {
+        get: op('One webhook endpoint: status (active, disabled and why), failures, cursor', { parameters: [idParam()] }),
+        patch: op('Change url, events or description; enabled: true re-enables a disabled endpoint (false disables it)', {
+          parameters: [idParam()],
+          requestBody: body(patchWebhookBody),
+        }),
+        delete: op('Delete the endpoint and its delivery log (204); its dispatcher stops', { parameters: [idParam()] }),
+      },
+      '/webhooks/{id}/rotate-secret': {
+        post: op('A new signing secret (201, shown only here); the old one signs too (a second signature) for 24 hours', { parameters: [idParam()] }),
+      },
+      '/webhooks/{id}/deliveries': {
+        get: op('The delivery log, newest first: each delivery of an event with every attempt (status code, duration, error)', {
+          parameters: [idParam(), ...query(pageQuery)],
+        }),
+      },
+      '/webhooks/{id}/deliveries/{deliveryId}/redeliver': {
+        post: op("Send a delivery's event again (202; same webhook-id), as a new delivery in the log", { parameters: [idParam(), idParam('deliveryId')] }),
+      },
       '/batch': {
         post: op(
           'Several operations in one request, run one after another in order; each is answered in its own slot (status, headers, body) exactly as that request sent alone with the same key would be: authorized, validated, rate-limited, audited and (with idempotencyKey) idempotent on its own. 413 past the batch limit; a nested batch, follow=true, or waitFor without a timeout of at most 5 s is 422 in its slot',

@@ -369,7 +369,7 @@ export const pipeline = z.strictObject({
 export const alert = z.strictObject({
   id: z.string().regex(/^\d+$/),
   at: time,
-  kind: z.enum(['budget_threshold', 'machine_paused', 'payment_failed', 'provider_unavailable']),
+  kind: z.enum(['budget_threshold', 'machine_paused', 'payment_failed', 'provider_unavailable', 'webhook_disabled']),
   severity: z.enum(['info', 'warning', 'critical']),
   projectId: id.nullable(),
   subjectId: id,
@@ -523,3 +523,46 @@ const graphqlError = z.object({
 });
 /** A GraphQL answer (POST or GET /v1/graphql): `data` as the query asked for it, and the errors of the fields that failed. */
 export const graphqlResult = z.strictObject({ data: details.nullable().optional(), errors: z.array(graphqlError).optional() });
+
+/** An outgoing webhook endpoint (never its secret, which only create and rotate answer with). */
+export const webhook = z.strictObject({
+  id,
+  projectId: id.nullable(),
+  kind: z.enum(['webhook', 'slack']),
+  url: z.string(),
+  description: z.string(),
+  events: z.array(z.string()),
+  status: z.enum(['active', 'disabled']),
+  disabledReason: z.string().nullable(),
+  disabledAt: time.nullable(),
+  failingSince: time.nullable(),
+  consecutiveFailures: count,
+  /** The seq of the last event handled (delivered or given up on). */
+  cursor: count,
+  createdBy: z.string(),
+  createdAt: time,
+  updatedAt: time,
+});
+export const webhookWithSecret = z.strictObject({ ...webhook.shape, secret: z.string().startsWith('whsec_') });
+export const webhookDelivery = z.strictObject({
+  id: z.string().regex(/^\d+$/),
+  endpointId: id,
+  eventSeq: count,
+  /** The webhook-id header: the same for every attempt and redelivery of the event. */
+  messageId: z.string(),
+  redeliveryOf: z.string().nullable(),
+  status: z.enum(['pending', 'succeeded', 'failed']),
+  attempts: count,
+  createdAt: time,
+  endedAt: time.nullable(),
+  attemptLog: z.array(
+    z.strictObject({
+      attempt: count,
+      at: time,
+      statusCode: z.number().int().nullable(),
+      durationMs: count,
+      error: z.string().nullable(),
+      responseExcerpt: z.string().nullable(),
+    }),
+  ),
+});

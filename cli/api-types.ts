@@ -3754,7 +3754,7 @@ export interface paths {
                 /** Format: date-time */
                 at: string;
                 /** @enum {string} */
-                kind: 'budget_threshold' | 'machine_paused' | 'payment_failed' | 'provider_unavailable';
+                kind: 'budget_threshold' | 'machine_paused' | 'payment_failed' | 'provider_unavailable' | 'webhook_disabled';
                 /** @enum {string} */
                 severity: 'info' | 'warning' | 'critical';
                 projectId: string | null;
@@ -5141,6 +5141,507 @@ export interface paths {
     };
     put?: never;
     post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/webhooks': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** Webhook endpoints the caller may see (never their secrets) */
+    get: {
+      parameters: {
+        query?: {
+          limit?: string;
+          cursor?: string;
+          projectId?: string;
+        };
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Webhook endpoints the caller may see (never their secrets) */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              items: {
+                id: string;
+                projectId: string | null;
+                /** @enum {string} */
+                kind: 'webhook' | 'slack';
+                url: string;
+                description: string;
+                events: string[];
+                /** @enum {string} */
+                status: 'active' | 'disabled';
+                disabledReason: string | null;
+                disabledAt: string | null;
+                failingSince: string | null;
+                consecutiveFailures: number;
+                cursor: number;
+                createdBy: string;
+                /** Format: date-time */
+                createdAt: string;
+                /** Format: date-time */
+                updatedAt: string;
+              }[];
+              nextCursor: string | null;
+            };
+          };
+        };
+        400: components['responses']['Error'];
+        401: components['responses']['Error'];
+        403: components['responses']['Error'];
+        413: components['responses']['Error'];
+        415: components['responses']['Error'];
+        422: components['responses']['Error'];
+        429: components['responses']['Error'];
+      };
+    };
+    put?: never;
+    /** Create a webhook endpoint of a project (or, for admins without projectId, of the deployment) for the event kinds it subscribes to: kind webhook (signed per Standard Webhooks) or slack (an incoming-webhook URL, Block Kit messages). 201 with the signing secret `whsec_…`, shown only here; a loopback, link-local, private or metadata URL is 400 */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          'application/json': {
+            projectId?: string;
+            /**
+             * @default webhook
+             * @enum {string}
+             */
+            kind?: 'webhook' | 'slack';
+            url: string;
+            events: string[];
+            /** @default  */
+            description?: string;
+          };
+        };
+      };
+      responses: {
+        /** @description Create a webhook endpoint of a project (or, for admins without projectId, of the deployment) for the event kinds it subscribes to: kind webhook (signed per Standard Webhooks) or slack (an incoming-webhook URL, Block Kit messages). 201 with the signing secret `whsec_…`, shown only here; a loopback, link-local, private or metadata URL is 400 */
+        201: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              id: string;
+              projectId: string | null;
+              /** @enum {string} */
+              kind: 'webhook' | 'slack';
+              url: string;
+              description: string;
+              events: string[];
+              /** @enum {string} */
+              status: 'active' | 'disabled';
+              disabledReason: string | null;
+              disabledAt: string | null;
+              failingSince: string | null;
+              consecutiveFailures: number;
+              cursor: number;
+              createdBy: string;
+              /** Format: date-time */
+              createdAt: string;
+              /** Format: date-time */
+              updatedAt: string;
+              /** Format: starts_with */
+              secret: string;
+            };
+          };
+        };
+        400: components['responses']['Error'];
+        401: components['responses']['Error'];
+        403: components['responses']['Error'];
+        409: components['responses']['Error'];
+        413: components['responses']['Error'];
+        415: components['responses']['Error'];
+        422: components['responses']['Error'];
+        429: components['responses']['Error'];
+      };
+    };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/webhooks/{id}': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** One webhook endpoint: status (active, disabled and why), failures, cursor */
+    get: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          id: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description One webhook endpoint: status (active, disabled and why), failures, cursor */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              id: string;
+              projectId: string | null;
+              /** @enum {string} */
+              kind: 'webhook' | 'slack';
+              url: string;
+              description: string;
+              events: string[];
+              /** @enum {string} */
+              status: 'active' | 'disabled';
+              disabledReason: string | null;
+              disabledAt: string | null;
+              failingSince: string | null;
+              consecutiveFailures: number;
+              cursor: number;
+              createdBy: string;
+              /** Format: date-time */
+              createdAt: string;
+              /** Format: date-time */
+              updatedAt: string;
+            };
+          };
+        };
+        400: components['responses']['Error'];
+        401: components['responses']['Error'];
+        403: components['responses']['Error'];
+        404: components['responses']['Error'];
+        413: components['responses']['Error'];
+        415: components['responses']['Error'];
+        422: components['responses']['Error'];
+        429: components['responses']['Error'];
+      };
+    };
+    put?: never;
+    post?: never;
+    /** Delete the endpoint and its delivery log (204); its dispatcher stops */
+    delete: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          id: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Delete the endpoint and its delivery log (204); its dispatcher stops */
+        204: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content?: never;
+        };
+        400: components['responses']['Error'];
+        401: components['responses']['Error'];
+        403: components['responses']['Error'];
+        404: components['responses']['Error'];
+        409: components['responses']['Error'];
+        413: components['responses']['Error'];
+        415: components['responses']['Error'];
+        422: components['responses']['Error'];
+        429: components['responses']['Error'];
+      };
+    };
+    options?: never;
+    head?: never;
+    /** Change url, events or description; enabled: true re-enables a disabled endpoint (false disables it) */
+    patch: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          id: string;
+        };
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          'application/json': {
+            url?: string;
+            events?: string[];
+            description?: string;
+            enabled?: boolean;
+          };
+        };
+      };
+      responses: {
+        /** @description Change url, events or description; enabled: true re-enables a disabled endpoint (false disables it) */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              id: string;
+              projectId: string | null;
+              /** @enum {string} */
+              kind: 'webhook' | 'slack';
+              url: string;
+              description: string;
+              events: string[];
+              /** @enum {string} */
+              status: 'active' | 'disabled';
+              disabledReason: string | null;
+              disabledAt: string | null;
+              failingSince: string | null;
+              consecutiveFailures: number;
+              cursor: number;
+              createdBy: string;
+              /** Format: date-time */
+              createdAt: string;
+              /** Format: date-time */
+              updatedAt: string;
+            };
+          };
+        };
+        400: components['responses']['Error'];
+        401: components['responses']['Error'];
+        403: components['responses']['Error'];
+        404: components['responses']['Error'];
+        409: components['responses']['Error'];
+        413: components['responses']['Error'];
+        415: components['responses']['Error'];
+        422: components['responses']['Error'];
+        429: components['responses']['Error'];
+      };
+    };
+    trace?: never;
+  };
+  '/webhooks/{id}/rotate-secret': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /** A new signing secret (201, shown only here); the old one signs too (a second signature) for 24 hours */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          id: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description A new signing secret (201, shown only here); the old one signs too (a second signature) for 24 hours */
+        201: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              id: string;
+              projectId: string | null;
+              /** @enum {string} */
+              kind: 'webhook' | 'slack';
+              url: string;
+              description: string;
+              events: string[];
+              /** @enum {string} */
+              status: 'active' | 'disabled';
+              disabledReason: string | null;
+              disabledAt: string | null;
+              failingSince: string | null;
+              consecutiveFailures: number;
+              cursor: number;
+              createdBy: string;
+              /** Format: date-time */
+              createdAt: string;
+              /** Format: date-time */
+              updatedAt: string;
+              /** Format: starts_with */
+              secret: string;
+            };
+          };
+        };
+        400: components['responses']['Error'];
+        401: components['responses']['Error'];
+        403: components['responses']['Error'];
+        404: components['responses']['Error'];
+        409: components['responses']['Error'];
+        413: components['responses']['Error'];
+        415: components['responses']['Error'];
+        422: components['responses']['Error'];
+        429: components['responses']['Error'];
+      };
+    };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/webhooks/{id}/deliveries': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** The delivery log, newest first: each delivery of an event with every attempt (status code, duration, error) */
+    get: {
+      parameters: {
+        query?: {
+          limit?: string;
+          cursor?: string;
+        };
+        header?: never;
+        path: {
+          id: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description The delivery log, newest first: each delivery of an event with every attempt (status code, duration, error) */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              items: {
+                id: string;
+                endpointId: string;
+                eventSeq: number;
+                messageId: string;
+                redeliveryOf: string | null;
+                /** @enum {string} */
+                status: 'pending' | 'succeeded' | 'failed';
+                attempts: number;
+                /** Format: date-time */
+                createdAt: string;
+                endedAt: string | null;
+                attemptLog: {
+                  attempt: number;
+                  /** Format: date-time */
+                  at: string;
+                  statusCode: number | null;
+                  durationMs: number;
+                  error: string | null;
+                  responseExcerpt: string | null;
+                }[];
+              }[];
+              nextCursor: string | null;
+            };
+          };
+        };
+        400: components['responses']['Error'];
+        401: components['responses']['Error'];
+        403: components['responses']['Error'];
+        404: components['responses']['Error'];
+        413: components['responses']['Error'];
+        415: components['responses']['Error'];
+        422: components['responses']['Error'];
+        429: components['responses']['Error'];
+      };
+    };
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/webhooks/{id}/deliveries/{deliveryId}/redeliver': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /** Send a delivery's event again (202; same webhook-id), as a new delivery in the log */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          id: string;
+          deliveryId: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Send a delivery's event again (202; same webhook-id), as a new delivery in the log */
+        202: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              id: string;
+              endpointId: string;
+              eventSeq: number;
+              messageId: string;
+              redeliveryOf: string | null;
+              /** @enum {string} */
+              status: 'pending' | 'succeeded' | 'failed';
+              attempts: number;
+              /** Format: date-time */
+              createdAt: string;
+              endedAt: string | null;
+              attemptLog: {
+                attempt: number;
+                /** Format: date-time */
+                at: string;
+                statusCode: number | null;
+                durationMs: number;
+                error: string | null;
+                responseExcerpt: string | null;
+              }[];
+            };
+          };
+        };
+        400: components['responses']['Error'];
+        401: components['responses']['Error'];
+        403: components['responses']['Error'];
+        404: components['responses']['Error'];
+        409: components['responses']['Error'];
+        413: components['responses']['Error'];
+        415: components['responses']['Error'];
+        422: components['responses']['Error'];
+        429: components['responses']['Error'];
+      };
+    };
     delete?: never;
     options?: never;
     head?: never;

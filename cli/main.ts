@@ -5,6 +5,7 @@ import { registerMachines } from './commands/machines.js';
 import { registerCosts, registerProjects } from './commands/projects.js';
 import { registerSettings } from './commands/settings.js';
 import { registerWork } from './commands/work.js';
+import { registerWebhooks } from './commands/webhooks.js';
 import { completionScript } from './completion.js';
 import { CliError, EXIT, EXIT_HELP } from './errors.js';
 import { colors } from './output.js';
@@ -32,6 +33,7 @@ export function buildProgram(): Command {
   registerWork(program);
   registerAdmin(program);
   registerSettings(program);
+  registerWebhooks(program);
   program
     .command('completion <shell>')
     .description('print a completion script: bash (source it) or zsh')

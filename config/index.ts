@@ -40,6 +40,16 @@ const envSchema = z
       .string()
       .regex(/^[\w.-]+:\d+$/, 'must look like 127.0.0.1:9464')
       .optional(),
+    /** Outgoing webhooks (README "Webhooks and Slack"). The dashboard's public URL, for links in Slack messages; default the api's. */
+    AUTOVIBE_PUBLIC_URL: z.url({ error: 'AUTOVIBE_PUBLIC_URL must be a URL, e.g. https://autovibe.example.com' }).optional(),
+    /** 1: webhooks may go to loopback, link-local and private addresses (tests, a trusted network); metadata services never. */
+    AUTOVIBE_WEBHOOK_ALLOW_PRIVATE: z.enum(['0', '1'], { error: 'AUTOVIBE_WEBHOOK_ALLOW_PRIVATE must be 0 or 1' }).default('0'),
+    AUTOVIBE_WEBHOOK_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(100).default(10),
+    AUTOVIBE_WEBHOOK_RETRY_INITIAL_MS: z.coerce.number().int().min(10).default(5000),
+    AUTOVIBE_WEBHOOK_RETRY_MAX_S: z.coerce.number().int().min(1).default(7200),
+    AUTOVIBE_WEBHOOK_TIMEOUT_S: z.coerce.number().int().min(1).max(300).default(15),
+    AUTOVIBE_WEBHOOK_DISABLE_AFTER_FAILURES: z.coerce.number().int().min(1).default(5),
+    AUTOVIBE_WEBHOOK_DISABLE_AFTER_HOURS: z.coerce.number().positive().default(24),
     PORT: z.coerce.number().int().min(0).max(65535).default(3000),
     HOST: z.string().default('127.0.0.1'),
     AUTOVIBE_ADMIN_KEY: z.string().min(16, 'AUTOVIBE_ADMIN_KEY must be at least 16 characters').optional(),
@@ -243,8 +253,24 @@ export interface Config {
   /** What a project's repoUrl may be and how much a clone may take. */
   repos: { schemes: RepoUrlScheme[]; cloneTimeoutMs: number; cloneMaxBytes: number };
   idempotency: { waitMs: number; staleAfterSeconds: number };
+  webhooks: WebhooksConfig;
   /** The environment credentials and model endpoints are read from (never passed to sandboxes). */
   env: NodeJS.ProcessEnv;
+}
+
+export interface WebhooksConfig {
+  /** Base URL of the dashboard in Slack links; undefined: the api's own address. */
+  publicUrl: string | undefined;
+  allowPrivate: boolean;
+  /** Attempts per delivery (Temporal retry policy: exponential backoff, coefficient 3). */
+  maxAttempts: number;
+  retryInitialMs: number;
+  retryMaxSeconds: number;
+  /** One attempt's HTTP timeout. */
+  timeoutSeconds: number;
+  /** An endpoint is disabled after this many events in a row failed, or after failing this long. */
+  disableAfterFailures: number;
+  disableAfterHours: number;
 }
 
 export interface PaymentsConfig {
@@ -346,6 +372,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       cloneMaxBytes: e.AUTOVIBE_CLONE_MAX_MB * 1024 * 1024,
     },
     idempotency: { waitMs: e.AUTOVIBE_IDEMPOTENCY_WAIT_MS, staleAfterSeconds: e.AUTOVIBE_IDEMPOTENCY_STALE_S },
+    webhooks: {
+      publicUrl: e.AUTOVIBE_PUBLIC_URL,
+      allowPrivate: e.AUTOVIBE_WEBHOOK_ALLOW_PRIVATE === '1',
+      maxAttempts: e.AUTOVIBE_WEBHOOK_MAX_ATTEMPTS,
+      retryInitialMs: e.AUTOVIBE_WEBHOOK_RETRY_INITIAL_MS,
+      retryMaxSeconds: e.AUTOVIBE_WEBHOOK_RETRY_MAX_S,
+      timeoutSeconds: e.AUTOVIBE_WEBHOOK_TIMEOUT_S,
+      disableAfterFailures: e.AUTOVIBE_WEBHOOK_DISABLE_AFTER_FAILURES,
+      disableAfterHours: e.AUTOVIBE_WEBHOOK_DISABLE_AFTER_HOURS,
+    },
     env,
   };
 }

@@ -22,11 +22,20 @@ const READ = [
   'cost-centers.read',
   'catalog.read',
   'keys.self',
+  'webhooks.read',
 ] as const;
 /** Running work in a project. */
 const RUN = ['machines.run', 'checkpoints.write', 'objectives.write', 'pipelines.write'] as const;
 /** Configuring a project and its money: raising a budget and changing how money is paid are the owner's, never an operator's. */
-const CONFIGURE = ['projects.create', 'projects.configure', 'budgets.write', 'payment-methods.write', 'topups.create', 'keys.manage'] as const;
+const CONFIGURE = [
+  'projects.create',
+  'projects.configure',
+  'budgets.write',
+  'payment-methods.write',
+  'topups.create',
+  'keys.manage',
+  'webhooks.manage',
+] as const;
 /** Deployment-wide. */
 const ADMINISTER = ['cost-centers.manage', 'payments.approve', 'credits.grant', 'audit.verify'] as const;
 /** Every role: sending several requests in one (POST /v1/batch), each then authorized as if sent alone. */

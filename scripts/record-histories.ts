@@ -2,6 +2,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { execFileSync, spawn } from 'node:child_process';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { loadConfig } from '../config/index.js';
 import { startPlatform, type Platform } from './platform.js';
 import { call as apiCall, until as pollUntil } from './recording.js';
@@ -88,6 +90,39 @@ async function recordHandover(base: ReturnType<typeof loadConfig>, projectId: st
   }
 }
 
+/** A webhook endpoint's dispatcher: a delivery retried twice, a redelivery, disable and re-enable, then deletion (the run ends). */
+async function recordWebhookScenario(p: Platform, projectId: string, recorded: Array<[string, string]>): Promise<void> {
+  const tries = new Map<string, number>();
+  const server = http.createServer((req, res) => {
+    req.resume();
+    const id = String(req.headers['webhook-id']);
+    const n = (tries.get(id) ?? 0) + 1;
+    tries.set(id, n);
+    res.writeHead(n <= 2 ? 503 : 204).end();
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  try {
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`;
+    const hook = await call(p, 'POST', '/v1/webhooks', { projectId, url, events: ['budget.*'] });
+    const deliveries = (n: number) =>
+      until(p, `/v1/webhooks/${hook.id}/deliveries`, (b) => b.items.length >= n && b.items.every((d: any) => d.status !== 'pending'));
+    await call(p, 'PUT', `/v1/projects/${projectId}/budget`, { amount: '1.50', currency: 'USD', period: 'total' });
+    const first = (await deliveries(1)).items[0];
+    await call(p, 'POST', `/v1/webhooks/${hook.id}/deliveries/${first.id}/redeliver`, {});
+    await deliveries(2);
+    await call(p, 'PATCH', `/v1/webhooks/${hook.id}`, { enabled: false });
+    await new Promise((r) => setTimeout(r, 7_000)); // the dispatcher sees it disabled and waits
+    await call(p, 'PATCH', `/v1/webhooks/${hook.id}`, { enabled: true });
+    await call(p, 'PUT', `/v1/projects/${projectId}/budget`, { amount: '1.00', currency: 'USD', period: 'total' });
+    await deliveries(3);
+    await fetch(`${p.apiUrl}/v1/webhooks/${hook.id}`, { method: 'DELETE', headers: { authorization: `Bearer ${p.adminKey}` } });
+    await p.temporal.workflow.getHandle(hook.id).result();
+    recorded.push(['webhook-dispatcher', hook.id]);
+  } finally {
+    server.close();
+  }
+}
+
 async function main() {
   const podman: PodmanService = await startPodman();
   const pg = await startPostgres();
@@ -107,6 +142,9 @@ async function main() {
     AUTOVIBE_CONTAINER_SOCKET: podman.socketPath,
     AUTOVIBE_CONTAINER_IMAGE: podman.image,
     AUTOVIBE_RECONCILE_EVERY_S: '0',
+    AUTOVIBE_WEBHOOK_ALLOW_PRIVATE: '1',
+    AUTOVIBE_WEBHOOK_MAX_ATTEMPTS: '3',
+    AUTOVIBE_WEBHOOK_RETRY_INITIAL_MS: '100',
   });
   const p = await startPlatform({ config });
   const recorded: Array<[string, string]> = [];
@@ -245,6 +283,7 @@ async function main() {
     if (want('machine-handed-over')) recorded.push(['machine-handed-over', await recordHandover(config, project.id)]);
 
     if (want('snapshot-lifecycle', 'snapshot-backup', 'snapshot-prune')) await recordSnapshotScenarios(p, config.taskQueue, recorded);
+    if (want('webhook-dispatcher')) await recordWebhookScenario(p, project.id, recorded);
 
     await save(recorded);
   } finally {

@@ -4,6 +4,7 @@ import { MACHINE_TYPES, PROFILES, PROVIDERS } from '../domain/machines.js';
 import { CURRENCY_CODES } from '../domain/money.js';
 import { COST_CENTER_KINDS } from '../domain/cost-centers.js';
 import { ROLES } from '../domain/permissions.js';
+import { eventKindsProblem, WEBHOOK_KINDS } from '../domain/webhooks.js';
 
 /** Request bodies and queries, validated with zod; the OpenAPI document is generated from these. */
 const decimal = z
@@ -341,3 +342,26 @@ export const createKeyBody = z.strictObject({
   expiresAt: isoDate.optional(),
 });
 export const patchKeyBody = z.strictObject({ expiresAt: isoDate.nullable() });
+
+/** Outgoing webhooks (README "Webhooks and Slack"). The URL's reachability is checked by the service (it depends on config). */
+const webhookEvents = z
+  .array(z.string().max(100))
+  .max(20, 'at most 20 event kinds')
+  .superRefine((kinds, ctx) => {
+    const problem = eventKindsProblem(kinds);
+    if (problem) ctx.addIssue({ code: 'custom', message: problem });
+  });
+const webhookUrl = z.string().trim().min(1, 'is required').max(2000, 'at most 2000 characters');
+export const createWebhookBody = z.strictObject({
+  projectId: z.string().min(1).max(200).optional(),
+  kind: z.enum(WEBHOOK_KINDS, { error: `must be one of: ${WEBHOOK_KINDS.join(', ')}` }).default('webhook'),
+  url: webhookUrl,
+  events: webhookEvents,
+  description: z.string().max(500).default(''),
+});
+export const patchWebhookBody = z.strictObject({
+  url: webhookUrl.optional(),
+  events: webhookEvents.optional(),
+  description: z.string().max(500).optional(),
+  enabled: z.boolean().optional(),
+});

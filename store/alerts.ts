@@ -8,7 +8,7 @@ import type { Conn, NewEvent } from './events.js';
  * and a concurrent second raise waits for the first to commit and then inserts nothing.
  */
 export type AlertSeverity = 'info' | 'warning' | 'critical';
-export type AlertKind = 'budget_threshold' | 'machine_paused' | 'payment_failed' | 'provider_unavailable';
+export type AlertKind = 'budget_threshold' | 'machine_paused' | 'payment_failed' | 'provider_unavailable' | 'webhook_disabled';
 
 export interface NewAlert {
   kind: AlertKind;

@@ -21,3 +21,5 @@ export { snapshotLifecycle, snapshotBackup, snapshotPrune } from './snapshot.js'
 export type { SnapshotBackupResult, SnapshotLifecycleResult, SnapshotPruneInput, SnapshotPruneResult } from './snapshot.js';
 export { paymentCascade, approvePaymentSignal, paymentStateQuery, renewalTopup } from './payment-cascade.js';
 export type { PaymentCascadeInput, PaymentCascadeState, RenewalTopupInput } from './payment-cascade.js';
+export { webhookDispatcher, redeliverWebhookSignal, wakeWebhookSignal } from './webhook.js';
+export type { WebhookDispatcherInput } from './webhook.js';

@@ -9,7 +9,7 @@ import { saveProviderStatus } from '../../store/compute.js';
 import { projectWithBudget, startTestPlatform, waitForMachine, type TestPlatform } from '../support/platform.js';
 
 type Side = 'own' | 'foreign';
-type Fixtures = Record<ResourceRef['kind'], string> & { department: string; key: string };
+type Fixtures = Record<ResourceRef['kind'], string> & { department: string; key: string; webhook: string; doomedWebhook: string };
 
 /** The route table's paths in OpenAPI form: `/machines/:id` and `/files/*path` → `{id}`, `{path}`. */
 const asOpenApi = (p: string) => p.replace(/[:*](\w+)/g, '{$1}');
@@ -53,6 +53,12 @@ describe('api: permission matrix (every route × every role × own/foreign proje
     // A key of this project the matrix may rotate, expire and revoke.
     const key = await p.api('POST', '/v1/keys', { name: `throwaway-${label}`, role: 'viewer', projectIds: [projectId] });
     assert.equal(key.status, 201, JSON.stringify(key.body));
+    // A webhook of this project (subscribed to events that do not come here: nothing is sent).
+    const webhook = await p.api('POST', '/v1/webhooks', { projectId, url: `https://hooks.example.com/${label}`, events: ['webhook.*'] });
+    assert.equal(webhook.status, 201, JSON.stringify(webhook.body));
+    // One for DELETE, so the others' answers do not depend on the order the matrix runs in.
+    const doomed = await p.api('POST', '/v1/webhooks', { projectId, url: `https://hooks.example.com/${label}/2`, events: ['webhook.*'] });
+    assert.equal(doomed.status, 201, JSON.stringify(doomed.body));
     return {
       project: projectId,
       machine: machine.id,
@@ -63,6 +69,8 @@ describe('api: permission matrix (every route × every role × own/foreign proje
       'cost-center': center.body.id,
       department,
       key: key.body.id,
+      webhook: webhook.body.id,
+      doomedWebhook: doomed.body.id,
     };
   }
 
@@ -121,7 +129,10 @@ describe('api: permission matrix (every route × every role × own/foreign proje
       if (ref.in === 'query') query.push(`${ref.name}=${f[ref.kind]}`);
     }
     path = path
-      .replace(':id', route.path.startsWith('/keys') ? f.key : 'x')
+      .replace(
+        ':id',
+        route.path.startsWith('/keys') ? f.key : route.path.startsWith('/webhooks/') ? (route.method === 'delete' ? f.doomedWebhook : f.webhook) : 'x',
+      )
       .replace(':name', f.department)
       .replace(':type', 'shell')
       .replace('*path', 'hi.txt')
@@ -138,7 +149,7 @@ describe('api: permission matrix (every route × every role × own/foreign proje
     let checked = 0;
     for (const route of routes) {
       const refs = route.access.resource === 'none' ? [] : [route.access.resource].flat();
-      const sides: Side[] = refs.length || route.path.startsWith('/keys/') ? ['own', 'foreign'] : ['own'];
+      const sides: Side[] = refs.length || route.path.startsWith('/keys/') || route.path.startsWith('/webhooks/') ? ['own', 'foreign'] : ['own'];
       for (const role of ROLES) {
         for (const side of sides) {
           const { path, body } = request(route, side);
@@ -153,6 +164,8 @@ describe('api: permission matrix (every route × every role × own/foreign proje
           else if (route.access.deploymentWide && scoped) expected = 403;
           // A key an owner did not grant (another project's), or anyone else's key for the rest.
           else if (route.path.startsWith('/keys/') && (foreignKey ? scoped : role !== 'admin' && role !== 'owner')) expected = 404;
+          // Another project's webhook reads as a missing one (the service's scoping: its routes name no resource).
+          else if (route.path.startsWith('/webhooks/') && side === 'foreign' && scoped) expected = 404;
           else expected = 'allowed';
           answered.push({ role, method: route.method.toUpperCase(), path, body, status: res.status, allowed: expected === 'allowed' });
 

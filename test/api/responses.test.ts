@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import express from 'express';
 import pino from 'pino';
@@ -46,13 +47,25 @@ describe('api: response schemas (every route answers as its declared schema says
     return res.body;
   }
 
-  const fx = { project: '', other: '', machine: '', running: '', objective: '', waiting: '', pipeline: '', payment: '', center: '', department: 'dept-r' };
+  const fx = {
+    webhook: '',
+    project: '',
+    other: '',
+    machine: '',
+    running: '',
+    objective: '',
+    waiting: '',
+    pipeline: '',
+    payment: '',
+    center: '',
+    department: 'dept-r',
+  };
   const checkpoints = { root: '', final: '' };
 
   before(async () => {
     p = await startTestPlatform({
       label: 'responses',
-      env: { AUTOVIBE_FX_ECB_URL: 'off', AUTOVIBE_FX_CRYPTO_URL: 'off', AUTOVIBE_FX_FIXED_RATES: 'EUR/USD=1.08' },
+      env: { AUTOVIBE_FX_ECB_URL: 'off', AUTOVIBE_FX_CRYPTO_URL: 'off', AUTOVIBE_FX_FIXED_RATES: 'EUR/USD=1.08', AUTOVIBE_WEBHOOK_ALLOW_PRIVATE: '1' },
     });
     routes = routeTable({ db: p.db, temporal: p.temporal, config: p.config, log: p.log });
     assert.equal(p.config.validateResponses, true, 'the test platform validates responses');
@@ -121,7 +134,9 @@ describe('api: response schemas (every route answers as its declared schema says
     await waitFor(async () => (await p.api('GET', `/v1/payments/${fx.payment}`)).body.status === 'succeeded', 'payment succeeded');
     await waitFor(async () => (await p.api('GET', `/v1/pipelines/${fx.pipeline}`)).body.status !== 'running', 'pipeline end');
   });
+  let receiver: http.Server | undefined;
   after(async () => {
+    receiver?.close();
     await p?.stop();
   });
 
@@ -183,6 +198,19 @@ describe('api: response schemas (every route answers as its declared schema says
     await call('POST', `/keys/${key.id}/rotate`, undefined, 201);
     await call('DELETE', `/keys/${key.id}`, undefined, 204);
 
+    // Webhooks: one delivered to a local receiver (kept for the GET routes), one rotated, changed and deleted.
+    receiver = http.createServer((_req, res) => res.writeHead(204).end());
+    await new Promise<void>((resolve) => receiver!.listen(0, '127.0.0.1', resolve));
+    const hookUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`;
+    fx.webhook = (await call('POST', '/webhooks', { projectId: fx.project, url: hookUrl, events: ['budget.*'] }, 201)).id;
+    await call('PUT', `/projects/${fx.project}/budget`, { amount: '20.00', currency: 'USD', period: 'daily' });
+    const delivered = await waitFor(async () => (await p.api('GET', `/v1/webhooks/${fx.webhook}/deliveries`)).body.items[0], 'a webhook delivery');
+    await call('POST', `/webhooks/${fx.webhook}/deliveries/${delivered.id}/redeliver`, {}, 202);
+    const spare = await call('POST', '/webhooks', { projectId: fx.project, kind: 'slack', url: hookUrl, events: ['machine.*'] }, 201);
+    await call('POST', `/webhooks/${spare.id}/rotate-secret`, undefined, 201);
+    await call('PATCH', `/webhooks/${spare.id}`, { enabled: false, description: 'off' });
+    await call('DELETE', `/webhooks/${spare.id}`, undefined, 204);
+
     // GraphQL: the data, and a field's error beside it, in the declared shape.
     const gql = await call('POST', '/graphql', {
       query:
@@ -200,6 +228,8 @@ describe('api: response schemas (every route answers as its declared schema says
       '/audit': `/audit?projectId=${fx.project}&limit=5`,
       '/machines': `/machines?projectId=${fx.project}`,
       '/keys/:id': `/keys/${key}`,
+      '/webhooks/:id': `/webhooks/${fx.webhook}`,
+      '/webhooks/:id/deliveries': `/webhooks/${fx.webhook}/deliveries`,
       '/cost-centers/:id': `/cost-centers/${fx.center}`,
       '/cost-centers/:id/costs': `/cost-centers/${fx.center}/costs`,
       '/departments/:name/costs': `/departments/${fx.department}/costs`,
@@ -233,6 +263,8 @@ describe('api: response schemas (every route answers as its declared schema says
       `/projects/${fx.project}/pipelines`,
       '/keys',
       '/cost-centers',
+      '/webhooks',
+      `/webhooks/${fx.webhook}/deliveries`,
     ]) {
       assert.ok((await call('GET', path)).items.length > 0, `${path} is empty`);
     }
