@@ -5,7 +5,7 @@ import { eventFeedOf, stopEventFeed, type EventFeed } from '../../store/event-fe
 import { appendEvents, eventsAfter, type EventFilter, type NewEvent } from '../../store/events.js';
 import { freshDatabase } from '../support/platform.js';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** A subscriber following the feed from `from`; `slow` makes some of its takes wait. */
 function subscriber(db: Db, feed: EventFeed, filter: EventFilter, from: number, slow = false) {
