@@ -105,7 +105,8 @@ export interface SchedulingSettings {
   resources?: Record<string, number>;
 }
 
-export async function setSchedulingSettings(db: Db, id: string, s: SchedulingSettings): Promise<void> {
+/** Sets a project's scheduling settings; give the transaction that also writes its audit record. */
+export async function setSchedulingSettings(db: Db | Knex.Transaction, id: string, s: SchedulingSettings): Promise<void> {
   await db('projects')
     .where({ id })
     .update({
