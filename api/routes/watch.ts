@@ -129,6 +129,9 @@ export function watchRoutes(ctx: ApiContext): RouteGroup {
 
     if (!(req.get('accept') ?? '').includes('text/event-stream')) {
       // A plain GET: one page of events after the cursor (0 when none), for clients that poll.
+      // The feed first reads what committed before this request (a notification may still be on
+      // its way), so a client sees its own changes.
+      await feed.pull();
       const limitRaw = req.query.limit ?? '100';
       const limit = typeof limitRaw === 'string' && /^\d{1,3}$/.test(limitRaw) ? Number(limitRaw) : NaN;
       if (!(limit >= 1 && limit <= MAX_PAGE)) throw new InputError(`limit: must be 1 to ${MAX_PAGE}`, { field: 'limit' });
