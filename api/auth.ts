@@ -71,6 +71,8 @@ async function auditDenied(db: Db, p: Principal, site: AccessSite, reason: strin
  * so another project's resource reads exactly as a missing one.
  */
 export async function visibleProjectOf(db: Db, p: Principal, kind: OwnedKind, id: string, site: AccessSite): Promise<string | null> {
+  // A project the key is bound to exists (the binding references it): nothing to read.
+  if (kind === 'project' && p.projectIds?.includes(id)) return id;
   const projectId = await projectOf(db, kind, id);
   if (projectId && !canSeeProject(p, projectId)) {
     await auditDenied(db, p, site, "not in this key's projects", { [kind]: id });

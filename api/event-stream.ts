@@ -13,24 +13,46 @@ import { param } from './context.js';
 /**
  * An event's wire forms, made once per event however many subscribers send it: the feed hands
  * every live subscriber the same EventRecord objects, so a thousand subscribers cost one
- * serialization per event, not a thousand.
+ * serialization (and one UTF-8 encoding) per event, not a thousand.
  */
-const wireForms = new WeakMap<EventRecord, { json?: string; sse?: string }>();
+const wireForms = new WeakMap<EventRecord, { json?: string; bytes?: Buffer; sse?: Buffer }>();
+
+function formsOf(e: EventRecord) {
+  let forms = wireForms.get(e);
+  if (!forms) wireForms.set(e, (forms = {}));
+  return forms;
+}
 
 /** The event as the JSON object clients receive (a WebSocket message, an SSE frame's data). */
 export function eventJson(e: EventRecord): string {
-  let forms = wireForms.get(e);
-  if (!forms) wireForms.set(e, (forms = {}));
+  const forms = formsOf(e);
   return (forms.json ??= JSON.stringify({ seq: e.seq, at: e.at, kind: e.kind, projectId: e.projectId, subjectId: e.subjectId, data: e.data }));
 }
 
+/** `eventJson` as UTF-8 bytes (one WebSocket text message). */
+export function eventBytes(e: EventRecord): Buffer {
+  const forms = formsOf(e);
+  return (forms.bytes ??= Buffer.from(eventJson(e)));
+}
+
 /** The event as one Server-Sent Events frame (`id` is its seq, for Last-Event-ID). */
-export function sseFrame(e: EventRecord): string {
-  const forms = wireForms.get(e);
-  if (forms?.sse) return forms.sse;
-  const frame = `id: ${e.seq}\nevent: ${e.kind}\ndata: ${eventJson(e)}\n\n`;
-  wireForms.get(e)!.sse = frame;
-  return frame;
+export function sseFrame(e: EventRecord): Buffer {
+  const forms = formsOf(e);
+  return (forms.sse ??= Buffer.from(`id: ${e.seq}\nevent: ${e.kind}\ndata: ${eventJson(e)}\n\n`));
+}
+
+/**
+ * Events handed to a subscriber together. The fan-out gives every subscriber with the same filter
+ * the same batch, so its SSE form is made once for all of them.
+ */
+export class EventBatch {
+  private sse: Buffer | undefined;
+  constructor(readonly events: readonly EventRecord[]) {}
+
+  /** The batch as SSE frames, in one buffer (one socket write). */
+  sseBytes(): Buffer {
+    return (this.sse ??= this.events.length === 1 ? sseFrame(this.events[0]!) : Buffer.concat(this.events.map(sseFrame)));
+  }
 }
 
 /** Which permission reads which kinds of event. */
@@ -118,6 +140,122 @@ export class EventCursor {
       if (!(await advanced(this.feed, this.position, signal, until - Date.now()))) return [];
     }
   }
+
+  /**
+   * Hands the matching events to `take` as they arrive, in seq order, until `signal` fires. While
+   * the subscriber is caught up it is a member of the feed's fan-out, which pushes each new batch
+   * to it synchronously (no wait, timer or read of its own per event). When `take` answers with a
+   * promise (a full socket), the subscriber leaves the fan-out, waits for it, catches up from its
+   * position (memory, or the table when it fell behind the memory) and joins again.
+   */
+  async follow(signal: AbortSignal, take: (batch: EventBatch) => true | Promise<void>): Promise<void> {
+    const fanout = fanoutOf(this.feed);
+    while (!signal.aborted) {
+      if (this.position < this.feed.floor) {
+        const rows = await this.next(signal, 0);
+        if (rows.length) await take(new EventBatch(rows));
+        continue;
+      }
+      const found = this.feed.after(this.position).filter((e) => eventMatches(e, this.filter));
+      this.position = Math.max(this.position, this.feed.last);
+      if (found.length) {
+        const r = take(new EventBatch(found));
+        if (r !== true) {
+          await r;
+          continue;
+        }
+      }
+      // Still synchronous since reading the memory: nothing arrived in between, so joining here
+      // at the fan-out's position neither skips nor repeats an event.
+      if (this.position !== fanout.position) {
+        // A resume point ahead of the feed (an id it has not reached yet): wait until it passes it.
+        await advanced(this.feed, this.position, signal, 60_000);
+        continue;
+      }
+      const wait = await fanout.member(this.filter, signal, take);
+      this.position = wait.position;
+      if (wait.until) await wait.until;
+    }
+  }
+}
+
+interface Member {
+  take: (batch: EventBatch) => true | Promise<void>;
+  /** It stops being pushed batches; everything up to `position` it has been given. */
+  leave(position: number, until: Promise<void> | null): void;
+}
+
+/**
+ * The live subscribers of one feed, grouped by filter: each new page of events is filtered once
+ * per distinct filter and pushed to every member of the group as one shared batch.
+ */
+class Fanout {
+  /** Every event up to here has been offered to the members (equal to the feed's `last` between pages). */
+  position: number;
+  private readonly groups = new Map<string, { filter: EventFilter; members: Set<Member> }>();
+
+  constructor(private readonly feed: EventFeed) {
+    this.position = feed.last;
+    feed.subscribe(() => this.deliver());
+  }
+
+  /** Joins at the fan-out's position; resolves when the member leaves (with what it waits for). */
+  member(filter: EventFilter, signal: AbortSignal, take: Member['take']): Promise<{ position: number; until: Promise<void> | null }> {
+    const key = JSON.stringify([filter.projectIds, filter.projectId ?? null, filter.kinds ?? [], filter.readable ?? null]);
+    let group = this.groups.get(key);
+    if (!group) this.groups.set(key, (group = { filter, members: new Set() }));
+    const members = group.members;
+    return new Promise((resolve) => {
+      const member: Member = {
+        take,
+        leave: (position, until) => {
+          members.delete(member);
+          if (!members.size && this.groups.get(key)?.members === members) this.groups.delete(key);
+          signal.removeEventListener('abort', onAbort);
+          resolve({ position, until });
+        },
+      };
+      const onAbort = () => member.leave(this.position, null);
+      members.add(member);
+      signal.addEventListener('abort', onAbort);
+    });
+  }
+
+  private deliver() {
+    const from = this.position;
+    if (from < this.feed.floor) {
+      // Events left the memory before they were offered (cannot happen with a page smaller than the
+      // memory, but if it did): every member catches up from the table.
+      for (const g of [...this.groups.values()]) for (const m of [...g.members]) m.leave(from, null);
+      this.position = this.feed.last;
+      return;
+    }
+    const fresh = this.feed.after(from);
+    this.position = this.feed.last;
+    if (!fresh.length) return;
+    for (const g of [...this.groups.values()]) {
+      const matched = fresh.filter((e) => eventMatches(e, g.filter));
+      if (!matched.length) continue;
+      const batch = new EventBatch(matched);
+      for (const m of [...g.members]) {
+        let r: true | Promise<void>;
+        try {
+          r = m.take(batch);
+        } catch (err) {
+          r = Promise.reject(err as Error);
+        }
+        if (r !== true) m.leave(this.position, r);
+      }
+    }
+  }
+}
+
+const fanouts = new WeakMap<EventFeed, Fanout>();
+
+function fanoutOf(feed: EventFeed): Fanout {
+  let f = fanouts.get(feed);
+  if (!f) fanouts.set(feed, (f = new Fanout(feed)));
+  return f;
 }
 
 /** Resolves true when the feed moves past `position`, false at the timeout or abort. */

@@ -8,7 +8,7 @@ import { projectOf } from '../store/access.js';
 import { findPrincipal } from '../store/auth.js';
 import type { Db } from '../store/db.js';
 import { eventFeedOf, stopEventFeed } from '../store/event-feed.js';
-import { EventCursor, eventFilterOf, eventJson, resumePoint } from './event-stream.js';
+import { EventCursor, eventBytes, eventFilterOf, resumePoint } from './event-stream.js';
 import { MESSAGES } from './errors.js';
 import type { UpgradeRoute } from './graphql/socket.js';
 
@@ -76,17 +76,17 @@ export function attachEventSocket(server: Server, deps: { db: Db; log: Pick<Logg
     ws.on('error', () => gone.abort());
     const ping = setInterval(() => ws.ping(), PING_MS);
     try {
-      while (!gone.signal.aborted) {
-        const events = await cursor.next(gone.signal, PING_MS);
-        for (const e of events) {
-          if (gone.signal.aborted) break;
-          ws.send(eventJson(e));
-        }
+      // Each event is one text message of bytes shared with every other subscriber. A client too
+      // far behind is closed rather than buffered without end (it resumes from its last seq).
+      await cursor.follow(gone.signal, (batch) => {
+        if (ws.readyState !== ws.OPEN) return true;
+        for (const e of batch.events) ws.send(eventBytes(e), { binary: false });
         if (ws.bufferedAmount > MAX_BUFFERED_BYTES) {
           ws.close(1013, 'too far behind: reconnect with the last seq received');
-          break;
+          gone.abort();
         }
-      }
+        return true;
+      });
     } catch (err) {
       deps.log.warn({ err: (err as Error).message }, 'event socket failed');
       ws.close(1011, 'event stream failed: reconnect with the last seq received');

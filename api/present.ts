@@ -1,10 +1,12 @@
 import { formatAmount, type CurrencyCode } from '../domain/money.js';
+import { auditOfSubjects } from '../store/audit.js';
 import type { BudgetStatus } from '../store/budgets.js';
-import type { CacheRecord, CacheSummary } from '../store/cache.js';
-import type { Checkpoint } from '../store/checkpoints.js';
-import type { CostEvent } from '../store/costs.js';
+import { getCacheRecords, type CacheRecord, type CacheSummary } from '../store/cache.js';
+import { checkpointIdsOfMachines, type Checkpoint } from '../store/checkpoints.js';
+import { costTotalsOfMachines, type CostEvent } from '../store/costs.js';
+import type { Db } from '../store/db.js';
 import type { Machine } from '../store/machines.js';
-import type { Project } from '../store/projects.js';
+import { getProjects, type Project } from '../store/projects.js';
 
 /** Domain objects → the JSON shapes of the v1 contract (money as decimal string + currency). */
 export const money = (units: bigint, currency: CurrencyCode) => ({ amount: formatAmount(units, currency), currency });
@@ -71,6 +73,42 @@ export function presentMachine(m: Machine, cost: bigint, currency: CurrencyCode,
     startedAt: m.startedAt,
     endedAt: m.endedAt,
   };
+}
+
+/** The sum of totals by category. */
+export const sumOf = (totals: Record<string, bigint> | undefined) => Object.values(totals ?? {}).reduce((a, b) => a + b, 0n);
+
+/** The audit records a presented machine carries (its history), oldest first. */
+const MACHINE_EVENTS = 200;
+
+/**
+ * Machines as the REST API answers them (GET /v1/machines, /v1/machines/:id): each with its
+ * cost, checkpoints, cache outcome and history. What they need besides their rows is read with
+ * one query per kind for all of them (a page costs five queries, not five per machine).
+ */
+export async function presentMachines(db: Db, machines: readonly Machine[]) {
+  const ids = machines.map((m) => m.id);
+  const [projects, costs, checkpoints, cache, audit] = await Promise.all([
+    getProjects(
+      db,
+      machines.map((m) => m.projectId),
+    ),
+    costTotalsOfMachines(db, ids),
+    checkpointIdsOfMachines(db, ids),
+    getCacheRecords(db, ids),
+    auditOfSubjects(db, ids, MACHINE_EVENTS),
+  ]);
+  return machines.map((m) => {
+    const project = projects.get(m.projectId);
+    // Machines always have their project (a foreign key); a missing one is a bug, not a 404.
+    if (!project) throw new Error(`project ${m.projectId} of machine ${m.id} is missing`);
+    const events = (audit.get(m.id) ?? []).map((a) => ({ at: a.at, action: a.action, actor: a.actor, details: a.details }));
+    return {
+      ...presentMachine(m, sumOf(costs.get(m.id)), project.currency, checkpoints.get(m.id) ?? []),
+      cache: presentCache(cache.get(m.id) ?? null),
+      events,
+    };
+  });
 }
 
 export function presentCost(e: CostEvent) {

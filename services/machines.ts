@@ -3,6 +3,7 @@ import { WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError } f
 import { z } from 'zod';
 import { ConflictError, InputError, NotFoundError } from '../domain/errors.js';
 import { hasInputs, resolveStepRefs } from '../domain/artifacts.js';
+import { allocatedCostCenterId } from '../domain/budget.js';
 import { DEFAULT_MACHINE_MINUTES, FINAL_MACHINE_STATUSES, type MachineStatus } from '../domain/machines.js';
 import { formatAmount } from '../domain/money.js';
 import { decidePlacement, withCapacity } from '../domain/placement.js';
@@ -122,7 +123,13 @@ export async function requestMachine(
       taskQueue: config.taskQueue,
       ...runVisibility(
         'machine',
-        { project: project.id, machineType: body.type, provider: placed.provider, status: 'pending', costCenter: body.costCenterId ?? project.costCenterId },
+        {
+          project: project.id,
+          machineType: body.type,
+          provider: placed.provider,
+          status: 'pending',
+          costCenter: allocatedCostCenterId({ costCenterId: body.costCenterId ?? null }, project),
+        },
         { searchAttributes: config.searchAttributes, details: { machine: id, profile: placed.profile, requestedBy: caller.principal.name } },
       ),
       args: [

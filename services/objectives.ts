@@ -294,14 +294,17 @@ export async function updateObjective(
 ): Promise<Objective> {
   const o = await requireOpenObjective(ctx, objectiveId);
   const body = updateObjectiveBody.parse(input);
-  await updateObjectiveRow(ctx.db, o.id, body);
-  await appendAudit(ctx.db, {
-    actor: actorOfCaller(caller),
-    action: 'objective.updated',
-    subjectType: 'objective',
-    subjectId: o.id,
-    projectId: o.projectId,
-    details: body,
+  // The change and its audit record commit together, or neither does.
+  await ctx.db.transaction(async (trx) => {
+    await updateObjectiveRow(trx, o.id, body);
+    await appendAudit(trx, {
+      actor: actorOfCaller(caller),
+      action: 'objective.updated',
+      subjectType: 'objective',
+      subjectId: o.id,
+      projectId: o.projectId,
+      details: body,
+    });
   });
   if (body.priority !== undefined && body.priority !== o.priority) {
     // A request already waiting for a machine slot moves in the queue now.

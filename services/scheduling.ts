@@ -110,14 +110,17 @@ export async function getSchedulingView(ctx: ServiceContext, projectId: string):
 export async function setScheduling(ctx: ServiceContext, caller: Caller, projectId: string, input: z.input<typeof putSchedulingBody>): Promise<Project> {
   const project = await requireProject(ctx, projectId);
   const body = putSchedulingBody.parse(input);
-  await setSchedulingSettings(ctx.db, project.id, body);
-  await appendAudit(ctx.db, {
-    actor: actorOfCaller(caller),
-    action: 'project.scheduling_set',
-    subjectType: 'project',
-    subjectId: project.id,
-    projectId: project.id,
-    details: body,
+  // The change and its audit record commit together, or neither does.
+  await ctx.db.transaction(async (trx) => {
+    await setSchedulingSettings(trx, project.id, body);
+    await appendAudit(trx, {
+      actor: actorOfCaller(caller),
+      action: 'project.scheduling_set',
+      subjectType: 'project',
+      subjectId: project.id,
+      projectId: project.id,
+      details: body,
+    });
   });
   await nudgeCoordinator(ctx, project.id, actorOfCaller(caller));
   return requireProject(ctx, project.id);

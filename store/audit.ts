@@ -93,6 +93,22 @@ export async function listAudit(db: Db, f: AuditFilter): Promise<AuditRecord[]> 
   return rows.map(toRecord);
 }
 
+/** The first `limitEach` audit records of each subject (oldest first), one query for all subjects. */
+export async function auditOfSubjects(db: Db, subjectIds: readonly string[], limitEach: number): Promise<Map<string, AuditRecord[]>> {
+  const out = new Map<string, AuditRecord[]>();
+  if (!subjectIds.length) return out;
+  const ranked = db('audit_log')
+    .whereIn('subject_id', [...new Set(subjectIds)])
+    .select('*', db.raw('row_number() over (partition by subject_id order by seq) as rank_in_subject'));
+  const rows = await db.from(ranked.as('ranked')).where('rank_in_subject', '<=', limitEach).orderBy('seq', 'asc');
+  for (const r of rows) {
+    const list = out.get(r.subject_id);
+    if (list) list.push(toRecord(r));
+    else out.set(r.subject_id, [toRecord(r)]);
+  }
+  return out;
+}
+
 function toRecord(r: Record<string, any>): AuditRecord {
   return {
     seq: String(r.seq),

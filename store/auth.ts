@@ -72,10 +72,17 @@ export async function findPrincipal(db: Db, key: string, now = new Date()): Prom
     .where({ 'k.key_hash': hashApiKey(key) })
     .whereNull('k.revoked_at')
     .where((q) => q.whereNull('k.expires_at').orWhere('k.expires_at', '>', now))
-    .first('u.id as user_id', 'u.name', 'k.role', 'k.id as key_id');
+    // The key's projects in the same query (one round trip per request, not two); null: none bound.
+    .first(
+      'u.id as user_id',
+      'u.name',
+      'k.role',
+      'k.id as key_id',
+      db.raw('(select json_agg(b.project_id order by b.project_id) from api_key_projects b where b.api_key_id = k.id) as project_ids'),
+    );
   if (!row) return null;
-  const bindings = await bindingsOf(db, [row.key_id]);
-  return { userId: row.user_id, name: row.name, role: row.role, apiKeyId: row.key_id, projectIds: bindings.get(row.key_id) ?? null };
+  const projectIds = typeof row.project_ids === 'string' ? (JSON.parse(row.project_ids) as string[] | null) : (row.project_ids as string[] | null);
+  return { userId: row.user_id, name: row.name, role: row.role, apiKeyId: row.key_id, projectIds };
 }
 
 /**

@@ -78,6 +78,14 @@ export async function getCacheRecord(db: Db, machineId: string): Promise<CacheRe
   return row ? toRecord(row) : null;
 }
 
+/** The cache records of several machines, one query (machines that never looked are absent). */
+export async function getCacheRecords(db: Db, machineIds: readonly string[]): Promise<Map<string, CacheRecord>> {
+  const out = new Map<string, CacheRecord>();
+  if (!machineIds.length) return out;
+  for (const r of await db('machine_cache').whereIn('machine_id', [...new Set(machineIds)])) out.set(r.machine_id, toRecord(r));
+  return out;
+}
+
 export interface CacheEntry {
   machineId: string;
   exitCode: number | null;

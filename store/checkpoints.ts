@@ -124,6 +124,30 @@ export async function machineCheckpointIds(db: Db, machineId: string): Promise<s
   return rows.map((r) => r.id);
 }
 
+/** `machineCheckpointIds` of several machines in one query (machines without checkpoints are absent). */
+export async function checkpointIdsOfMachines(db: Db, machineIds: readonly string[]): Promise<Map<string, string[]>> {
+  const out = new Map<string, string[]>();
+  if (!machineIds.length) return out;
+  const rows = await db('checkpoints')
+    .whereIn('machine_id', [...new Set(machineIds)])
+    .orderBy('created_at')
+    .select('id', 'machine_id');
+  for (const r of rows) {
+    const list = out.get(r.machine_id);
+    if (list) list.push(r.id);
+    else out.set(r.machine_id, [r.id]);
+  }
+  return out;
+}
+
+/** Checkpoints by id, one query (ids without a checkpoint are absent). */
+export async function getCheckpoints(db: Db, ids: readonly string[]): Promise<Map<string, Checkpoint>> {
+  const out = new Map<string, Checkpoint>();
+  if (!ids.length) return out;
+  for (const r of await db('checkpoints').whereIn('id', [...new Set(ids)])) out.set(r.id, toCheckpoint(r));
+  return out;
+}
+
 /** The newest checkpoint a machine made, or null before its first. */
 export async function latestCheckpointOfMachine(db: Db, machineId: string): Promise<string | null> {
   const row = await db('checkpoints').where({ machine_id: machineId }).orderBy('created_at', 'desc').first('id');

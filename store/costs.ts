@@ -84,6 +84,23 @@ export async function listCosts(
 }
 
 /** Total spent per category, in the project's currency. */
+/** `costTotals` of several machines (by category), one query for all; machines without costs are absent. */
+export async function costTotalsOfMachines(db: Db, machineIds: readonly string[]): Promise<Map<string, Record<string, bigint>>> {
+  const out = new Map<string, Record<string, bigint>>();
+  if (!machineIds.length) return out;
+  const rows = (await db('cost_events')
+    .whereIn('machine_id', [...new Set(machineIds)])
+    .select('machine_id', 'category')
+    .sum({ total: 'project_amount' })
+    .groupBy('machine_id', 'category')) as Array<{ machine_id: string; category: string; total: string }>;
+  for (const r of rows) {
+    let totals = out.get(r.machine_id);
+    if (!totals) out.set(r.machine_id, (totals = {}));
+    totals[r.category] = fromNumeric(r.total);
+  }
+  return out;
+}
+
 export async function costTotals(db: Db, f: { projectId?: string; machineId?: string }): Promise<Record<string, bigint>> {
   const q = db('cost_events').select('category').sum({ total: 'project_amount' }).groupBy('category');
   if (f.projectId) q.where({ project_id: f.projectId });

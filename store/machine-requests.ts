@@ -1,3 +1,4 @@
+import { allocatedCostCenterId } from '../domain/budget.js';
 import type { MachineTypeId } from '../domain/machine-types.js';
 import type { ProfileId, ProviderId } from '../domain/machines.js';
 import { decidePlacement, withCapacity } from '../domain/placement.js';
@@ -77,7 +78,7 @@ export async function placeAndRecordMachine(db: Db, providerCapacity: Record<str
         checkpointId: req.parentCheckpointId,
         limits: req.limits,
         ...details,
-        costCenterId: req.costCenterId ?? project?.cost_center_id ?? null,
+        costCenterId: allocatedCostCenterId({ costCenterId: req.costCenterId ?? null }, { costCenterId: project?.cost_center_id ?? null }),
         placement: { provider: decision.provider, profile: decision.profile, spot: decision.spot, rule: decision.rule, skipped: decision.skipped },
       },
       idempotencyKey: `machine:${req.id}:requested`,

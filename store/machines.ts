@@ -181,6 +181,14 @@ export async function getMachine(db: Db, id: string): Promise<Machine | null> {
   return row ? toMachine(row) : null;
 }
 
+/** Machines by id, one query (ids without a machine are absent). */
+export async function getMachines(db: Db, ids: readonly string[]): Promise<Map<string, Machine>> {
+  const out = new Map<string, Machine>();
+  if (!ids.length) return out;
+  for (const r of await db('machines').whereIn('id', [...new Set(ids)])) out.set(r.id, toMachine(r));
+  return out;
+}
+
 export async function listMachines(db: Db, f: { projectId?: string; status?: string; limit: number }): Promise<Machine[]> {
   const q = db('machines').orderBy('created_at', 'desc').limit(f.limit);
   if (f.projectId) q.where({ project_id: f.projectId });

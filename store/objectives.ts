@@ -178,8 +178,10 @@ export interface ObjectiveUpdate {
   maxMachines?: number;
 }
 
-export async function updateObjective(db: Db, id: string, u: ObjectiveUpdate): Promise<void> {
-  const row = await db('objectives').where({ id }).first('completion');
+/** Updates an objective's row; give the transaction that also writes its audit record. */
+export async function updateObjective(db: Db | Knex.Transaction, id: string, u: ObjectiveUpdate): Promise<void> {
+  // Locked: the completion read here is written back with its sub-tasks replaced.
+  const row = await db('objectives').where({ id }).forUpdate().first('completion');
   await db('objectives')
     .where({ id })
     .update({

@@ -75,6 +75,14 @@ export async function getProject(db: Db, id: string): Promise<Project | null> {
   return row ? toProject(row) : null;
 }
 
+/** Projects by id, one query (ids without a project are absent). */
+export async function getProjects(db: Db, ids: readonly string[]): Promise<Map<string, Project>> {
+  const out = new Map<string, Project>();
+  if (!ids.length) return out;
+  for (const r of await db('projects').whereIn('id', [...new Set(ids)])) out.set(r.id, toProject(r));
+  return out;
+}
+
 export async function listProjects(db: Db): Promise<Project[]> {
   return (await db('projects').orderBy('created_at', 'asc')).map(toProject);
 }
@@ -97,7 +105,8 @@ export interface SchedulingSettings {
   resources?: Record<string, number>;
 }
 
-export async function setSchedulingSettings(db: Db, id: string, s: SchedulingSettings): Promise<void> {
+/** Sets a project's scheduling settings; give the transaction that also writes its audit record. */
+export async function setSchedulingSettings(db: Db | Knex.Transaction, id: string, s: SchedulingSettings): Promise<void> {
   await db('projects')
     .where({ id })
     .update({

@@ -19,6 +19,7 @@ import { createdKey, decodeCursor, MAX_PAGE, pageOf } from '../pagination.js';
 import { money, presentBudget } from '../present.js';
 import { can, visible, type GraphqlContext } from './context.js';
 import { DEFAULT_FIRST } from './limits.js';
+import { loadersOf } from './loaders.js';
 import { eventSubscription } from './subscriptions.js';
 
 interface PageArgs {
@@ -63,7 +64,7 @@ const presentCosts = (totals: Record<string, bigint>, currency: CurrencyCode) =>
 });
 
 async function projectOfRow(ctx: GraphqlContext, id: string): Promise<Project> {
-  const project = await getProject(ctx.api.db, id);
+  const project = await loadersOf(ctx).project.load(id);
   // Rows of a project always have it (foreign keys); a missing one is a bug, not a 404.
   if (!project) throw new Error(`project ${id} of a stored row is missing`);
   return project;
@@ -189,17 +190,17 @@ export const resolvers = {
     usage: (m: Machine) => ({ inputTokens: m.usage.inputTokens ?? 0, outputTokens: m.usage.outputTokens ?? 0, apiCalls: m.usage.apiCalls ?? 0 }),
     // As REST's machine: its cost is part of reading the machine.
     async cost(m: Machine, _: unknown, ctx: GraphqlContext) {
-      const project = await projectOfRow(ctx, m.projectId);
-      return money(sum(await costTotals(ctx.api.db, { machineId: m.id })), project.currency);
+      const [project, totals] = await Promise.all([projectOfRow(ctx, m.projectId), loadersOf(ctx).machineCosts.load(m.id)]);
+      return money(sum(totals ?? {}), project.currency);
     },
     async costs(m: Machine, _: unknown, ctx: GraphqlContext) {
       await can(ctx, 'costs.read', m.projectId);
-      const project = await projectOfRow(ctx, m.projectId);
-      return presentCosts(await costTotals(ctx.api.db, { machineId: m.id }), project.currency);
+      const [project, totals] = await Promise.all([projectOfRow(ctx, m.projectId), loadersOf(ctx).machineCosts.load(m.id)]);
+      return presentCosts(totals ?? {}, project.currency);
     },
     async parentCheckpoint(m: Machine, _: unknown, ctx: GraphqlContext) {
       await can(ctx, 'checkpoints.read', m.projectId);
-      return getCheckpoint(ctx.api.db, m.parentCheckpointId);
+      return (await loadersOf(ctx).checkpoint.load(m.parentCheckpointId)) ?? null;
     },
     async checkpoints(m: Machine, args: PageArgs, ctx: GraphqlContext) {
       await can(ctx, 'checkpoints.read', m.projectId);
@@ -225,12 +226,12 @@ export const resolvers = {
 
   Checkpoint: {
     async parent(c: Checkpoint, _: unknown, ctx: GraphqlContext) {
-      return c.parentId ? getCheckpoint(ctx.api.db, c.parentId) : null;
+      return c.parentId ? ((await loadersOf(ctx).checkpoint.load(c.parentId)) ?? null) : null;
     },
     async machine(c: Checkpoint, _: unknown, ctx: GraphqlContext) {
       if (!c.machineId) return null;
       await can(ctx, 'machines.read', c.projectId);
-      return getMachine(ctx.api.db, c.machineId);
+      return (await loadersOf(ctx).machine.load(c.machineId)) ?? null;
     },
     async children(c: Checkpoint, args: PageArgs, ctx: GraphqlContext) {
       return keyed(args, (page) => pageCheckpoints(ctx.api.db, c.projectId, { ...page, parentId: c.id }));

@@ -7,17 +7,12 @@ import { MACHINE_STATUSES, MACHINE_TYPES } from '../../domain/machines.js';
 import { machineTypeSpec } from '../../domain/machine-types.js';
 import { machineTypeAvailability } from '../../services/machine-types.js';
 import { providerAvailability } from '../../store/compute.js';
-import { listAudit } from '../../store/audit.js';
-import { machineCheckpointIds } from '../../store/checkpoints.js';
 import { artifactContent, listArtifacts } from '../../store/artifacts.js';
-import { costTotals } from '../../store/costs.js';
-import { getCacheRecord } from '../../store/cache.js';
 import { pageMachines, type Machine } from '../../store/machines.js';
 import { callerOf, param, principalOf, type ApiContext } from '../context.js';
 import { createdKey, decodeCursor, pageInMemory, pageOf, pageQuery } from '../pagination.js';
-import { presentCache, presentMachine } from '../present.js';
+import { presentMachines } from '../present.js';
 import { listMachinesQuery } from '../../services/schemas.js';
-import { loadProject } from './projects.js';
 import { checkpointMachine, extendMachine, requestMachine, requireMachine, terminateMachine } from '../../services/machines.js';
 
 export function machineRoutes(ctx: ApiContext): RouteGroup {
@@ -25,14 +20,6 @@ export function machineRoutes(ctx: ApiContext): RouteGroup {
   const { db, config } = ctx;
 
   const loadMachine = (id: string): Promise<Machine> => requireMachine(ctx, id);
-
-  async function present(m: Machine) {
-    const project = await loadProject(ctx, m.projectId);
-    const totals = await costTotals(db, { machineId: m.id });
-    const cost = Object.values(totals).reduce((a, b) => a + b, 0n);
-    const events = (await listAudit(db, { subjectId: m.id, limit: 200 })).map((a) => ({ at: a.at, action: a.action, actor: a.actor, details: a.details }));
-    return { ...presentMachine(m, cost, project.currency, await machineCheckpointIds(db, m.id)), cache: presentCache(await getCacheRecord(db, m.id)), events };
-  }
 
   r.get('/providers', { permission: 'catalog.read', resource: 'none' }, { 200: R.machineProviders }, async (req, res) => {
     const { statuses } = await providerAvailability(db);
@@ -84,11 +71,17 @@ export function machineRoutes(ctx: ApiContext): RouteGroup {
       projectIds: principalOf(req).projectIds,
     });
     const page = pageOf(rows, q.limit, (r) => r.key);
-    res.json({ items: await Promise.all(page.items.map((r) => present(r.item))), nextCursor: page.nextCursor });
+    res.json({
+      items: await presentMachines(
+        db,
+        page.items.map((r) => r.item),
+      ),
+      nextCursor: page.nextCursor,
+    });
   });
 
   r.get('/machines/:id', { permission: 'machines.read', resource: inPath('machine') }, { 200: R.machine }, waitForStatus.machine(db), async (req, res) => {
-    res.json(await present(await loadMachine(param(req, 'id'))));
+    res.json((await presentMachines(db, [await loadMachine(param(req, 'id'))]))[0]);
   });
 
   r.get('/machines/:id/artifacts', { permission: 'machines.read', resource: inPath('machine') }, { 200: R.page(R.artifact) }, async (req, res) => {

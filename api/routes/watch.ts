@@ -9,7 +9,7 @@ import { LOG_STREAMS, readLogChunks, type LogStream } from '../../store/machine-
 import { getMachine } from '../../store/machines.js';
 import { param, principalOf, type ApiContext } from '../context.js';
 import { MESSAGES } from '../errors.js';
-import { EventCursor, eventFilterOf, resumePoint, sseFrame } from '../event-stream.js';
+import { EventCursor, eventFilterOf, resumePoint, type EventBatch } from '../event-stream.js';
 import { MAX_PAGE } from '../pagination.js';
 import { RouteGroup, inPath, inQuery } from './table.js';
 
@@ -36,10 +36,9 @@ function parseStreams(raw: string | undefined): LogStream[] {
   return streams as LogStream[];
 }
 
-/** Writes and waits for the socket to drain when the client reads slowly. */
-async function send(res: Response, text: string): Promise<void> {
-  if (res.write(text)) return;
-  await new Promise<void>((resolve) => {
+/** Resolves when a response's socket drained (or closed). */
+function drained(res: Response): Promise<void> {
+  return new Promise<void>((resolve) => {
     const done = () => {
       res.off('drain', done);
       res.off('close', done);
@@ -48,6 +47,11 @@ async function send(res: Response, text: string): Promise<void> {
     res.on('drain', done);
     res.on('close', done);
   });
+}
+
+/** Writes and waits for the socket to drain when the client reads slowly. */
+async function send(res: Response, text: string): Promise<void> {
+  if (!res.write(text)) await drained(res);
 }
 
 const sleep = (ms: number, signal: AbortSignal) =>
@@ -125,6 +129,9 @@ export function watchRoutes(ctx: ApiContext): RouteGroup {
 
     if (!(req.get('accept') ?? '').includes('text/event-stream')) {
       // A plain GET: one page of events after the cursor (0 when none), for clients that poll.
+      // The feed first reads what committed before this request (a notification may still be on
+      // its way), so a client sees its own changes.
+      await feed.pull();
       const limitRaw = req.query.limit ?? '100';
       const limit = typeof limitRaw === 'string' && /^\d{1,3}$/.test(limitRaw) ? Number(limitRaw) : NaN;
       if (!(limit >= 1 && limit <= MAX_PAGE)) throw new InputError(`limit: must be 1 to ${MAX_PAGE}`, { field: 'limit' });
@@ -154,12 +161,21 @@ export function watchRoutes(ctx: ApiContext): RouteGroup {
     const cursor = new EventCursor(db, feed, filter, from ?? feed.last);
     // Without a cursor the stream starts now; its first comment says where, for a later `?cursor=`.
     if (from === null) await send(res, `: from ${cursor.position}\n\n`);
-    while (!gone.signal.aborted) {
-      const events = await cursor.next(gone.signal, HEARTBEAT_MS);
-      if (gone.signal.aborted) break;
-      if (!events.length) await send(res, ': heartbeat\n\n');
-      // One write for what arrived together: a write per event per subscriber is the cost that grows.
-      if (events.length) await send(res, events.map(sseFrame).join(''));
+    // Each batch is one write of bytes shared with every subscriber of the same filter; a full
+    // socket makes the cursor wait for its drain and catch up from where it was.
+    let wrote = false;
+    const take = (batch: EventBatch): true | Promise<void> => {
+      wrote = true;
+      return res.write(batch.sseBytes()) || drained(res);
+    };
+    const heartbeat = setInterval(() => {
+      if (!wrote && res.writable) res.write(': heartbeat\n\n');
+      wrote = false;
+    }, HEARTBEAT_MS / 2);
+    try {
+      await cursor.follow(gone.signal, take);
+    } finally {
+      clearInterval(heartbeat);
     }
     res.end();
   });

@@ -7,25 +7,25 @@
  * response presentation). Bare: an express app in the same process, on the same knex pool and
  * database, calling the same store functions the route handlers call and answering the same JSON,
  * with no key, no access check, no rate limit and no metrics. Its answers are checked equal to
- * the platform's before anything is measured.
+ * the platform's before anything is measured. A third side, static, is the same bare express app
+ * answering the platform's captured body (the same bytes) without reading anything: what express
+ * and the HTTP stack alone cost at this rate on this host.
  *
  * autocannon runs as a separate process (so its work is not on the servers' event loop) at a fixed
- * overall rate; bare and platform take turns per endpoint. autocannon is closed-loop per
+ * overall rate; static, bare and platform take turns per endpoint. The host's load average is
+ * noted around each side (the machine may be shared). autocannon is closed-loop per
  * connection: with 50 connections and latencies far below 100 ms it keeps the rate.
  */
 import { execFile } from 'node:child_process';
 import type { AddressInfo } from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import express from 'express';
-import { presentCache, presentMachine, presentProject } from '../../api/present.js';
-import { listAudit } from '../../store/audit.js';
+import { presentMachines, presentProject } from '../../api/present.js';
 import { budgetStatus, findBudget } from '../../store/budgets.js';
-import { getCacheRecord } from '../../store/cache.js';
-import { machineCheckpointIds } from '../../store/checkpoints.js';
-import { costTotals } from '../../store/costs.js';
 import type { Db } from '../../store/db.js';
-import { pageMachines, type Machine } from '../../store/machines.js';
+import { pageMachines } from '../../store/machines.js';
 import { getProject } from '../../store/projects.js';
 import { startBenchPlatform, type BenchPlatform } from './bench-platform.js';
 import { sleep, type BenchOptions, type BenchOutput, type Row } from './common.js';
@@ -78,17 +78,16 @@ function cannon(url: string, seconds: number, headers: Record<string, string>): 
   });
 }
 
-/** What the two route handlers read and answer, without anything around them. */
-function bareApp(db: Db): express.Express {
+/**
+ * What the two route handlers read and answer, without anything around them; and under
+ * `/static/<n>` a body captured from the platform answered as it is (express alone, no reads).
+ */
+function bareApp(db: Db, statics: string[]): express.Express {
   const app = express();
   app.disable('x-powered-by');
-  const present = async (m: Machine) => {
-    const project = (await getProject(db, m.projectId))!;
-    const totals = await costTotals(db, { machineId: m.id });
-    const cost = Object.values(totals).reduce((a, b) => a + b, 0n);
-    const events = (await listAudit(db, { subjectId: m.id, limit: 200 })).map((a) => ({ at: a.at, action: a.action, actor: a.actor, details: a.details }));
-    return { ...presentMachine(m, cost, project.currency, await machineCheckpointIds(db, m.id)), cache: presentCache(await getCacheRecord(db, m.id)), events };
-  };
+  app.get('/static/:n', (req, res) => {
+    res.type('application/json').send(statics[Number(req.params.n)]);
+  });
   app.get('/projects/:id', async (req, res) => {
     const project = await getProject(db, req.params.id);
     if (!project) return void res.status(404).end();
@@ -98,7 +97,12 @@ function bareApp(db: Db): express.Express {
   app.get('/machines', async (req, res) => {
     const limit = Number(req.query.limit ?? 50);
     const rows = await pageMachines(db, { limit: limit + 1, projectId: String(req.query.projectId) });
-    res.json({ items: await Promise.all(rows.slice(0, limit).map((r) => present(r.item))) });
+    res.json({
+      items: await presentMachines(
+        db,
+        rows.slice(0, limit).map((r) => r.item),
+      ),
+    });
   });
   return app;
 }
@@ -131,64 +135,83 @@ export async function apiLatency(opts: BenchOptions): Promise<BenchOutput> {
     if (key.status !== 201) throw new Error(`POST /v1/keys: ${key.status} ${JSON.stringify(key.body)}`);
     const auth = { authorization: `Bearer ${key.body.key}` };
 
-    server = bareApp(platform.db).listen(0, '127.0.0.1');
+    const statics: string[] = [];
+    server = bareApp(platform.db, statics).listen(0, '127.0.0.1');
     await new Promise((resolve) => server!.once('listening', resolve));
     const bareUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 
     const endpoints = [
-      { label: 'GET /v1/projects/:id', platform: `${platform.apiUrl}/v1/projects/${projectId}`, bare: `${bareUrl}/projects/${projectId}` },
+      {
+        label: 'GET /v1/projects/:id',
+        platform: `${platform.apiUrl}/v1/projects/${projectId}`,
+        bare: `${bareUrl}/projects/${projectId}`,
+        static: `${bareUrl}/static/0`,
+      },
       {
         label: `GET /v1/machines?projectId=&limit=${MACHINES}`,
         platform: `${platform.apiUrl}/v1/machines?projectId=${projectId}&limit=${MACHINES}`,
         bare: `${bareUrl}/machines?projectId=${projectId}&limit=${MACHINES}`,
+        static: `${bareUrl}/static/1`,
       },
     ];
-    // The same reads: the same answers (the platform's list also carries a paging cursor).
+    // The same reads: the same answers (the platform's list also carries a paging cursor). The
+    // static side answers the platform's own body, byte for byte.
     for (const e of endpoints) {
-      const [p, b] = await Promise.all([fetch(e.platform, { headers: auth }).then((r) => r.json()), fetch(e.bare).then((r) => r.json())]);
-      const { nextCursor: _cursor, ...pBody } = p as Record<string, unknown>;
+      const [pText, b] = await Promise.all([fetch(e.platform, { headers: auth }).then((r) => r.text()), fetch(e.bare).then((r) => r.json())]);
+      statics.push(pText);
+      const { nextCursor: _cursor, ...pBody } = JSON.parse(pText) as Record<string, unknown>;
       if (JSON.stringify(pBody) !== JSON.stringify(b))
         throw new Error(`${e.label}: the bare app answers differently:\n${JSON.stringify(pBody)}\n${JSON.stringify(b)}`);
     }
 
+    type Side = 'platform' | 'bare' | 'static';
+    const SIDES: Array<{ side: Side; name: string }> = [
+      { side: 'static', name: 'bare express, same JSON without reads' },
+      { side: 'bare', name: 'bare express, same reads' },
+      { side: 'platform', name: 'platform' },
+    ];
     const rows: Row[] = [];
-    const results: Record<string, { bare: Cannon; platform: Cannon; cpuMicrosPerRequest: { bare: number; platform: number } }> = {};
+    const results: Record<string, Record<Side, Cannon & { cpuMicrosPerRequest: number; load1: [number, number] }>> = {};
     const ratios: number[] = [];
     const unsustained: string[] = [];
     for (const e of endpoints) {
-      opts.log(`${e.label}: warm-up, then bare and platform ${seconds} s each at ${RATE} req/s`);
-      await cannon(e.bare, 2, {});
-      await cannon(e.platform, 2, auth);
-      // Both servers run in this process: its CPU time per answered request is the cost of each,
-      // a figure that holds when the host is too busy to keep the rate.
-      let cpu = process.cpuUsage();
-      const bare = await cannon(e.bare, seconds, {});
-      const bareCpu = process.cpuUsage(cpu);
-      cpu = process.cpuUsage();
-      const plat = await cannon(e.platform, seconds, auth);
-      const platCpu = process.cpuUsage(cpu);
-      const perRequest = (c: NodeJS.CpuUsage, r: Cannon) => (c.user + c.system) / r.requests;
-      for (const [who, r] of [
-        ['bare', bare],
-        ['platform', plat],
-      ] as const) {
-        if (r.non2xx || r.errors) throw new Error(`${e.label} (${who}): ${r.non2xx} non-2xx answers, ${r.errors} errors/timeouts`);
+      opts.log(`${e.label}: warm-up, then static, bare and platform ${seconds} s each at ${RATE} req/s`);
+      for (const { side } of SIDES) await cannon(e[side], 2, side === 'platform' ? auth : {});
+      const measured = {} as Record<Side, Cannon & { cpuMicrosPerRequest: number; load1: [number, number] }>;
+      for (const { side } of SIDES) {
+        // All servers run in this process: its CPU time per answered request is the cost of each,
+        // a figure that holds when the host is too busy to keep the rate. The load average (the
+        // host is shared) is noted before and after each side.
+        const loadBefore = os.loadavg()[0]!;
+        const cpu = process.cpuUsage();
+        const r = await cannon(e[side], seconds, side === 'platform' ? auth : {});
+        const used = process.cpuUsage(cpu);
+        if (r.non2xx || r.errors) throw new Error(`${e.label} (${side}): ${r.non2xx} non-2xx answers, ${r.errors} errors/timeouts`);
+        measured[side] = { ...r, cpuMicrosPerRequest: (used.user + used.system) / r.requests, load1: [loadBefore, os.loadavg()[0]!] };
       }
-      results[e.label] = { bare, platform: plat, cpuMicrosPerRequest: { bare: perRequest(bareCpu, bare), platform: perRequest(platCpu, plat) } };
-      if (Math.min(bare.perSecond, plat.perSecond) < RATE * 0.95) unsustained.push(e.label);
-      const ratio = plat.p99 / bare.p99;
+      results[e.label] = measured;
+      if (Math.min(...SIDES.map(({ side }) => measured[side].perSecond)) < RATE * 0.95) unsustained.push(e.label);
+      const ratio = measured.platform.p99 / measured.bare.p99;
       ratios.push(ratio);
+      for (const { side, name } of SIDES) {
+        const m = measured[side];
+        rows.push(
+          { label: `${e.label}: ${name}: p50`, unit: 'ms', value: m.p50, decimals: 2 },
+          { label: `${e.label}: ${name}: p99`, unit: 'ms', value: m.p99, decimals: 2 },
+          { label: `${e.label}: ${name}: achieved rate`, unit: 'req/s', value: m.perSecond, decimals: 0 },
+          { label: `${e.label}: ${name}: server CPU per request`, unit: 'µs', value: m.cpuMicrosPerRequest, decimals: 0 },
+          { label: `${e.label}: ${name}: host load average (1 min) at start`, unit: '', value: m.load1[0], decimals: 1 },
+          { label: `${e.label}: ${name}: host load average (1 min) at end`, unit: '', value: m.load1[1], decimals: 1 },
+        );
+      }
       rows.push(
-        { label: `${e.label}: platform p50`, unit: 'ms', value: plat.p50, decimals: 2 },
-        { label: `${e.label}: platform p99`, unit: 'ms', value: plat.p99, decimals: 2 },
-        { label: `${e.label}: bare express p50`, unit: 'ms', value: bare.p50, decimals: 2 },
-        { label: `${e.label}: bare express p99`, unit: 'ms', value: bare.p99, decimals: 2 },
-        { label: `${e.label}: p99 platform / bare (target ≤ ${TARGET_RATIO})`, unit: '×', value: ratio, decimals: 2 },
-        { label: `${e.label}: achieved rate, platform`, unit: 'req/s', value: plat.perSecond, decimals: 0 },
-        { label: `${e.label}: achieved rate, bare`, unit: 'req/s', value: bare.perSecond, decimals: 0 },
-        { label: `${e.label}: server CPU per request, platform`, unit: 'µs', value: perRequest(platCpu, plat), decimals: 0 },
-        { label: `${e.label}: server CPU per request, bare`, unit: 'µs', value: perRequest(bareCpu, bare), decimals: 0 },
-        { label: `${e.label}: CPU per request platform / bare`, unit: '×', value: perRequest(platCpu, plat) / perRequest(bareCpu, bare), decimals: 2 },
+        { label: `${e.label}: p99 platform / bare same reads (target ≤ ${TARGET_RATIO})`, unit: '×', value: ratio, decimals: 2 },
+        {
+          label: `${e.label}: CPU per request platform / bare same reads`,
+          unit: '×',
+          value: measured.platform.cpuMicrosPerRequest / measured.bare.cpuMicrosPerRequest,
+          decimals: 2,
+        },
       );
     }
     const worst = Math.max(...ratios);
@@ -196,7 +219,8 @@ export async function apiLatency(opts: BenchOptions): Promise<BenchOutput> {
       rows,
       notes: [
         `api-latency: ${RATE} req/s (autocannon -R, ${CONNECTIONS} connections, ${seconds} s per side, its own process); ` +
-          `${MACHINES} completed machines in the project; viewer key bound to the project; bare = same store calls on the same knex pool, no auth/limits/metrics. ` +
+          `${MACHINES} completed machines in the project; viewer key bound to the project; bare = same store calls on the same knex pool, no auth/limits/metrics; ` +
+          `static = bare express answering the platform's own body (same size) with no reads (the floor of express on this host). ` +
           (unsustained.length
             ? `NOT A MEASUREMENT AT ${RATE} req/s: this host did not sustain the rate for ${unsustained.join(', ')} (both sides queue, so the p99 ratio says little; see CPU per request).`
             : `Worst p99 ratio ${worst.toFixed(2)}× — ${worst <= TARGET_RATIO ? 'within' : 'MISSES'} the ${TARGET_RATIO}× target.`),

@@ -38,7 +38,9 @@ export async function eventDelivery(opts: BenchOptions): Promise<BenchOutput> {
     if (key.status !== 201) throw new Error(`POST /v1/keys: ${key.status} ${JSON.stringify(key.body)}`);
 
     opts.log(`connecting ${clients} subscribers (half SSE, half WebSocket) from a separate process`);
-    const proc = spawn(process.execPath, ['--import', 'tsx', CLIENTS_FILE], {
+    // Run under `node --cpu-prof`, the benchmark profiles its subscribers' process too.
+    const profiling = process.execArgv.filter((a) => a.startsWith('--cpu-prof'));
+    const proc = spawn(process.execPath, [...profiling, '--import', 'tsx', CLIENTS_FILE], {
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
       env: { ...process.env, EVENT_CLIENTS: JSON.stringify({ apiUrl: platform.apiUrl, key: key.body.key, projectId, count: clients }) },
     });

@@ -286,6 +286,50 @@ describe('graphql: /v1/graphql against the running platform', function () {
     }
   });
 
+  it('reads the nested fields of a list in one query per kind (batched per request), with the values REST answers', async () => {
+    const seen: string[] = [];
+    const onQuery = (q: { sql: string }) => seen.push(q.sql);
+    p.db.on('query', onQuery);
+    let d;
+    try {
+      d = await data(
+        `query($id: ID!) { project(id: $id) {
+           machines(first: 50) { items { id cost { amount currency } costs { total { amount } } project { id } parentCheckpoint { id } } }
+           checkpoints(first: 50) { items { id parent { id } machine { id } } } } }`,
+        { id: projectA },
+      );
+    } finally {
+      p.db.off('query', onQuery);
+    }
+    const machines = d.project.machines.items as Array<{
+      id: string;
+      cost: { amount: string };
+      costs: { total: { amount: string } };
+      project: { id: string };
+      parentCheckpoint: { id: string };
+    }>;
+    const checkpoints = d.project.checkpoints.items as Array<{ id: string; parent: { id: string } | null; machine: { id: string } | null }>;
+    assert.ok(machines.length >= 2, `${machines.length} machines`);
+    assert.ok(checkpoints.filter((c) => c.parent && c.machine).length >= 2);
+    const count = (from: string) => seen.filter((sql) => sql.includes(from)).length;
+    // One read of the machines' costs and of the checkpoints and machines named by id, for the whole list.
+    assert.equal(count('from "cost_events"'), 1, seen.join('\n'));
+    assert.equal(count('from "machines" where "id" in'), 1, seen.join('\n'));
+    assert.equal(count('from "checkpoints" where "id" in'), 1, seen.join('\n'));
+    for (const m of machines) {
+      const rest = (await p.api('GET', `/v1/machines/${m.id}`)).body;
+      assert.equal(m.cost.amount, rest.cost.amount);
+      assert.equal(m.costs.total.amount, rest.cost.amount);
+      assert.equal(m.project.id, projectA);
+      assert.equal(m.parentCheckpoint.id, rest.parentCheckpointId);
+    }
+    for (const c of checkpoints) {
+      const rest = (await p.api('GET', `/v1/checkpoints/${c.id}`)).body;
+      assert.equal(c.parent?.id ?? null, rest.parentId);
+      assert.equal(c.machine?.id ?? null, rest.machineId);
+    }
+  });
+
   it('refuses what the role may not read with FORBIDDEN naming the permission, as REST answers 403', async () => {
     // A machine key reads its project and checkpoints, not costs or machines.
     const res = await gql(

@@ -218,6 +218,47 @@ describe('machines through the REST api (real Temporal, Postgres, git, bubblewra
     assert.equal(refusedMachines.length, 40);
   });
 
+  it('reads a page of machines with one query per kind however long the page, each as GET /v1/machines/:id answers it', async () => {
+    const projectId = await projectWithBudget(p, '5.00');
+    const ids: string[] = [];
+    for (let i = 0; i < 4; i++) {
+      const r = await p.api('POST', '/v1/machines', { projectId, type: 'shell', command: `echo ${i} > n.txt`, cache: false, limits: { money: '0.05' } });
+      assert.equal(r.status, 202, JSON.stringify(r.body));
+      ids.push(r.body.id);
+    }
+    for (const id of ids) assert.equal((await waitForMachine(p, id)).status, 'completed');
+
+    // The SQL the api runs for one list request, by the tables a presented machine reads.
+    const TABLES = ['projects', 'cost_events', 'checkpoints', 'machine_cache', 'audit_log'];
+    const queriesOf = async (limit: number) => {
+      const seen: string[] = [];
+      const onQuery = (q: { sql: string }) => seen.push(q.sql);
+      p.db.on('query', onQuery);
+      try {
+        const res = await p.api('GET', `/v1/machines?projectId=${projectId}&limit=${limit}`);
+        assert.equal(res.status, 200);
+        assert.equal(res.body.items.length, limit);
+        return { items: res.body.items, counts: TABLES.map((t) => seen.filter((sql) => sql.includes(`from "${t}"`)).length) };
+      } finally {
+        p.db.off('query', onQuery);
+      }
+    };
+    const one = await queriesOf(1);
+    const four = await queriesOf(4);
+    assert.deepEqual(four.counts, one.counts, `queries per table (${TABLES.join(', ')}) for 1 machine vs 4`);
+    assert.ok(
+      four.counts.every((n) => n >= 1),
+      `each kind read: ${four.counts.join(', ')}`,
+    );
+    for (const m of four.items) {
+      const single = (await p.api('GET', `/v1/machines/${m.id}`)).body;
+      assert.deepEqual(m, single);
+      assert.equal(m.checkpoints.length, 1);
+      assert.ok(Number(m.cost.amount) > 0);
+      assert.ok(m.events.some((e: { action: string }) => e.action === 'machine.requested'));
+    }
+  });
+
   it('refuses machines of a project without a budget', async () => {
     const project = (await p.api('POST', '/v1/projects', { name: 'no budget' })).body;
     const r = await p.api('POST', '/v1/machines', { projectId: project.id, type: 'shell', command: 'true' });

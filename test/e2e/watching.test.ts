@@ -311,4 +311,17 @@ describe('e2e: the event stream on embedded PGlite (polled, no LISTEN connection
       ['11.00', '12.00'],
     );
   });
+
+  it('answers a polling client its own change at once (the page does not wait for the next poll of the feed)', async () => {
+    const project = await projectWithBudget(p, '10.00');
+    for (const amount of ['21.00', '22.00', '23.00']) {
+      const from = (await p.api('GET', `/v1/events?projectId=${project}&cursor=0&limit=500`)).body.items.at(-1).seq as number;
+      assert.equal((await p.api('PUT', `/v1/projects/${project}/budget`, { amount, currency: 'USD', period: 'daily' })).status, 200);
+      const page = (await p.api('GET', `/v1/events?projectId=${project}&cursor=${from}&limit=500`)).body;
+      assert.deepEqual(
+        page.items.map((e: Ev) => e.data.limit),
+        [amount],
+      );
+    }
+  });
 });
