@@ -2,7 +2,7 @@ import type { RequestHandler } from 'express';
 import { canSeeProject, roleAllows, type Principal } from '../domain/permissions.js';
 import { costCenterVisibility, projectOf, type OwnedKind } from '../store/access.js';
 import { appendAudit } from '../store/audit.js';
-import { findPrincipal, touchKey } from '../store/auth.js';
+import { principalForRequest, touchKey } from '../store/auth.js';
 import type { Db } from '../store/db.js';
 import { InputError, NotFoundError } from '../domain/errors.js';
 import type { ApiContext } from './context.js';
@@ -21,7 +21,7 @@ export function requireApiKey(db: Db): RequestHandler {
     const match = /^Bearer\s+(\S+)$/i.exec(header);
     if (!match) return next(new ApiError(401, 'unauthenticated', MESSAGES.missingKey));
     try {
-      const principal = await findPrincipal(db, match[1]!);
+      const principal = await principalForRequest(db, match[1]!);
       if (!principal) return next(new ApiError(401, 'unauthenticated', MESSAGES.unknownKey));
       req.principal = principal;
       const now = new Date();

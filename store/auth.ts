@@ -66,10 +66,50 @@ function toRecord(r: Record<string, any>, bindings: Map<string, string[]>): ApiK
 }
 
 /** The caller behind `key`, or null when it is unknown, revoked or expired. */
+/**
+ * How long a request may trust a key look-up it made a moment ago. Every key write below forgets
+ * this process's look-ups at once; another api process sees a revocation, rotation or expiry
+ * change within this time (and an expiry passing, exactly).
+ */
+export const PRINCIPAL_CACHE_MS = 2_000;
+const principalCache = new WeakMap<Db, Map<string, { principal: Principal; expiresAt: number | null; until: number }>>();
+
+/** Forgets every cached key look-up of this process (after any write to keys or their project bindings). */
+function forgetPrincipals() {
+  for (const db of owners) principalCache.delete(db);
+  owners.clear();
+}
+const owners = new Set<Db>();
+
+/**
+ * The principal of an API key, for a request: a look-up of the last PRINCIPAL_CACHE_MS is reused
+ * (most requests of a busy key then cost no query), an expired one never is.
+ */
+export async function principalForRequest(db: Db, key: string, now = new Date()): Promise<Principal | null> {
+  const hash = hashApiKey(key);
+  let cache = principalCache.get(db);
+  const hit = cache?.get(hash);
+  const t = now.getTime();
+  if (hit && hit.until > t && (hit.expiresAt === null || hit.expiresAt > t)) return hit.principal;
+  const found = await lookUpPrincipal(db, hash, now);
+  if (!found) return null;
+  if (!cache) {
+    principalCache.set(db, (cache = new Map()));
+    owners.add(db);
+  }
+  if (cache.size > 10_000) cache.clear();
+  cache.set(hash, { principal: found.principal, expiresAt: found.expiresAt, until: t + PRINCIPAL_CACHE_MS });
+  return found.principal;
+}
+
 export async function findPrincipal(db: Db, key: string, now = new Date()): Promise<Principal | null> {
+  return (await lookUpPrincipal(db, hashApiKey(key), now))?.principal ?? null;
+}
+
+async function lookUpPrincipal(db: Db, keyHash: string, now: Date): Promise<{ principal: Principal; expiresAt: number | null } | null> {
   const row = await db('api_keys as k')
     .join('users as u', 'u.id', 'k.user_id')
-    .where({ 'k.key_hash': hashApiKey(key) })
+    .where({ 'k.key_hash': keyHash })
     .whereNull('k.revoked_at')
     .where((q) => q.whereNull('k.expires_at').orWhere('k.expires_at', '>', now))
     // The key's projects in the same query (one round trip per request, not two); null: none bound.
@@ -78,11 +118,15 @@ export async function findPrincipal(db: Db, key: string, now = new Date()): Prom
       'u.name',
       'k.role',
       'k.id as key_id',
+      'k.expires_at',
       db.raw('(select json_agg(b.project_id order by b.project_id) from api_key_projects b where b.api_key_id = k.id) as project_ids'),
     );
   if (!row) return null;
   const projectIds = typeof row.project_ids === 'string' ? (JSON.parse(row.project_ids) as string[] | null) : (row.project_ids as string[] | null);
-  return { userId: row.user_id, name: row.name, role: row.role, apiKeyId: row.key_id, projectIds };
+  return {
+    principal: { userId: row.user_id, name: row.name, role: row.role, apiKeyId: row.key_id, projectIds },
+    expiresAt: row.expires_at ? new Date(row.expires_at).getTime() : null,
+  };
 }
 
 /**
@@ -105,7 +149,7 @@ export async function touchKey(db: Db, keyId: string, now: Date, everySeconds: n
  */
 export async function ensureAdminKey(db: Db, key: string, now = new Date()): Promise<{ keyId: string; revoked: string[] }> {
   const hash = hashApiKey(key);
-  return db.transaction(async (trx) => {
+  const result = await db.transaction(async (trx) => {
     await trx('users').insert({ id: 'user-admin', name: 'admin', role: 'admin' }).onConflict('id').ignore();
     const existing = await trx('api_keys').where({ key_hash: hash }).first('id', 'revoked_at');
     let keyId = existing?.id as string | undefined;
@@ -140,6 +184,8 @@ export async function ensureAdminKey(db: Db, key: string, now = new Date()): Pro
     }
     return { keyId: keyId!, revoked };
   });
+  forgetPrincipals();
+  return result;
 }
 
 /** Whether any admin key can still be used (a second api host must not make another). */
@@ -227,20 +273,24 @@ export async function rotateApiKey(db: Db, id: string): Promise<string> {
   await db('api_keys')
     .where({ id })
     .update({ key_hash: hashApiKey(key), prefix: keyPrefix(key) });
+  forgetPrincipals();
   return key;
 }
 
 export async function revokeApiKey(db: Db, id: string, now: Date): Promise<void> {
   await db('api_keys').where({ id }).whereNull('revoked_at').update({ revoked_at: now });
+  forgetPrincipals();
 }
 
 export async function setKeyExpiry(db: Db, id: string, expiresAt: Date | null): Promise<void> {
   await db('api_keys').where({ id }).update({ expires_at: expiresAt });
+  forgetPrincipals();
 }
 
 /** Binds a key to one more project (a project created with a project-bound key). */
 export async function bindKeyToProject(db: Conn, keyId: string, projectId: string): Promise<void> {
   await db('api_key_projects').insert({ api_key_id: keyId, project_id: projectId }).onConflict(['api_key_id', 'project_id']).ignore();
+  forgetPrincipals();
 }
 
 /** For tests and scripts: a user with one key. */

@@ -65,11 +65,21 @@ describe('api: keys, roles and tenants', function () {
     assert.equal(expired.status, 401);
     assert.match(expired.body.error.message, /expired/);
 
+    // A key just used (its look-up reused by the next requests for a moment) is still refused the moment it is revoked...
     const other = await key('viewer', [projectA]);
+    assert.equal((await p.api('GET', '/v1/projects', undefined, { key: other.key })).status, 200);
     assert.equal((await p.api('DELETE', `/v1/keys/${other.id}`)).status, 204);
     assert.equal((await p.api('GET', '/v1/projects', undefined, { key: other.key })).status, 401);
     assert.equal((await p.api('POST', `/v1/keys/${other.id}/rotate`)).status, 409);
     assert.ok(await p.db('audit_log').where({ action: 'key.revoked', subject_id: other.id }).first());
+
+    // ...and the moment its expiry passes.
+    const brief = await key('viewer', [projectA]);
+    const at = new Date(Date.now() + 1500);
+    assert.equal((await p.api('PATCH', `/v1/keys/${brief.id}`, { expiresAt: at.toISOString() })).status, 200);
+    assert.equal((await p.api('GET', '/v1/projects', undefined, { key: brief.key })).status, 200);
+    await new Promise((r) => setTimeout(r, Math.max(0, at.getTime() - Date.now()) + 50));
+    assert.equal((await p.api('GET', '/v1/projects', undefined, { key: brief.key })).status, 401);
   });
 
   it('never hands out more than the granter holds', async () => {
