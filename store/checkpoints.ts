@@ -237,19 +237,7 @@ export function parentsFirst<T extends { id: string; parentId: string | null }>(
 export async function insertCheckpointBatch(db: Db, rows: Array<NewCheckpoint & { createdAt: string; milestone?: boolean }>): Promise<void> {
   await db.transaction(async (trx) => {
     for (let i = 0; i < rows.length; i += 2000) {
-      await trx('checkpoints').insert(
-        rows.slice(i, i + 2000).map((c) => ({
-          id: c.id,
-          project_id: c.projectId,
-          parent_id: c.parentId,
-          machine_id: c.machineId,
-          commit: c.commit,
-          kind: c.kind,
-          trigger: c.trigger,
-          milestone: c.milestone ?? false,
-          created_at: c.createdAt,
-        })),
-      );
+      await trx('checkpoints').insert(rows.slice(i, i + 2000).map((c) => ({ ...checkpointRow(c), milestone: c.milestone ?? false, created_at: c.createdAt })));
     }
   });
 }

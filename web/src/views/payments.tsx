@@ -2,8 +2,8 @@ import { useState } from 'preact/hooks';
 import { ok, type ItemOf } from '../api.js';
 import { useLiveEvents } from '../live.js';
 import { useSession } from '../session.js';
-import { ErrorNote, Id, Loading, Money, Section, Status, useLoad, useThrottled, When } from '../ui.js';
-import { ProjectPicker, usePickedProject } from './picker.js';
+import { ErrorNote, Id, Loading, Money, Status, useLoad, useThrottled, When } from '../ui.js';
+import { PickedProjectPage } from './picker.js';
 
 type Payment = ItemOf<'/projects/{id}/payments'>;
 
@@ -124,18 +124,5 @@ export function ProjectPayments({ projectId }: { projectId: string }) {
 
 /** `#/payments?project=`: the payments of one project the caller picks. */
 export function Payments() {
-  const picked = usePickedProject();
-  return (
-    <Section title="Payments" actions={<ProjectPicker picked={picked} route="/payments" />}>
-      {picked.error ? (
-        <ErrorNote error={picked.error} />
-      ) : picked.projectId ? (
-        <ProjectPayments key={picked.projectId} projectId={picked.projectId} />
-      ) : picked.none ? (
-        <p>No projects yet.</p>
-      ) : (
-        <Loading what="projects" />
-      )}
-    </Section>
-  );
+  return <PickedProjectPage title="Payments" route="/payments" show={(projectId) => <ProjectPayments key={projectId} projectId={projectId} />} />;
 }

@@ -1,7 +1,8 @@
 import { ok, type ItemOf } from '../api.js';
 import { navigate, queryOf, useRoute } from '../router.js';
 import { useSession } from '../session.js';
-import { useLoad } from '../ui.js';
+import type { JSX } from 'preact';
+import { ErrorNote, Loading, Section, useLoad } from '../ui.js';
 
 export interface Picked {
   /** The project of `?project=`, else the caller's first; null while loading or when there is none. */
@@ -35,5 +36,23 @@ export function ProjectPicker({ picked, route }: { picked: Picked; route: string
         ))}
       </select>
     </label>
+  );
+}
+
+/** A per-project page (`#<route>?project=`): the picker in its header, `show` of the picked project inside. */
+export function PickedProjectPage({ title, route, show }: { title: string; route: string; show: (projectId: string) => JSX.Element }) {
+  const picked = usePickedProject();
+  return (
+    <Section title={title} actions={<ProjectPicker picked={picked} route={route} />}>
+      {picked.error ? (
+        <ErrorNote error={picked.error} />
+      ) : picked.projectId ? (
+        show(picked.projectId)
+      ) : picked.none ? (
+        <p>No projects yet.</p>
+      ) : (
+        <Loading what="projects" />
+      )}
+    </Section>
   );
 }

@@ -4,7 +4,7 @@ import { DagSvg } from '../graph.js';
 import { useLiveEvents } from '../live.js';
 import { can, useSession } from '../session.js';
 import { ErrorNote, Id, Loading, Section, Status, useLoad, useThrottled, When } from '../ui.js';
-import { ProjectPicker, usePickedProject } from './picker.js';
+import { PickedProjectPage } from './picker.js';
 
 /** `#/pipelines/:id`: a pipeline drawn as its DAG, each step with its status and a link to its machine, kept current live. */
 export function Pipeline({ id }: { id: string }) {
@@ -161,18 +161,5 @@ export function ProjectPipelines({ projectId }: { projectId: string }) {
 
 /** `#/pipelines?project=`: the pipelines of one project the caller picks. */
 export function Pipelines() {
-  const picked = usePickedProject();
-  return (
-    <Section title="Pipelines" actions={<ProjectPicker picked={picked} route="/pipelines" />}>
-      {picked.error ? (
-        <ErrorNote error={picked.error} />
-      ) : picked.projectId ? (
-        <ProjectPipelines key={picked.projectId} projectId={picked.projectId} />
-      ) : picked.none ? (
-        <p>No projects yet.</p>
-      ) : (
-        <Loading what="projects" />
-      )}
-    </Section>
-  );
+  return <PickedProjectPage title="Pipelines" route="/pipelines" show={(projectId) => <ProjectPipelines key={projectId} projectId={projectId} />} />;
 }
