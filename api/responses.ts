@@ -344,6 +344,7 @@ export const pipeline = z.strictObject({
   id,
   projectId: id,
   status: z.enum(PIPELINE_STATUSES),
+  workflowId: z.string(),
   baseCheckpointId: id,
   error: z.string().nullable(),
   createdAt: time,

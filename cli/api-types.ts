@@ -2461,6 +2461,7 @@ export interface paths {
               projectId: string;
               /** @enum {string} */
               status: 'running' | 'completed' | 'failed' | 'cancelled';
+              workflowId: string;
               baseCheckpointId: string;
               error: string | null;
               /** Format: date-time */
@@ -2553,6 +2554,7 @@ export interface paths {
                 projectId: string;
                 /** @enum {string} */
                 status: 'running' | 'completed' | 'failed' | 'cancelled';
+                workflowId: string;
                 baseCheckpointId: string;
                 error: string | null;
                 /** Format: date-time */

@@ -32,6 +32,8 @@ export interface PipelineView {
   id: string;
   projectId: string;
   status: PipelineStatus;
+  /** Its Temporal workflow (named by the pipeline's id). */
+  workflowId: string;
   baseCheckpointId: string;
   error: string | null;
   createdAt: string;
@@ -56,6 +58,7 @@ export function pipelineView(p: Pipeline): PipelineView {
     id: p.id,
     projectId: p.projectId,
     status: p.status,
+    workflowId: p.id,
     baseCheckpointId: p.baseCheckpointId,
     error: p.error,
     createdAt: p.createdAt,

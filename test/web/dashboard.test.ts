@@ -38,7 +38,12 @@ describe('web dashboard: log in, watch machines live, act on them', function () 
     // claude-code against the scripted model endpoint: the one machine type here that can pause at a limit.
     p = await startTestPlatform({
       label: 'web',
-      env: { AUTOVIBE_TOOLS_DIR: toolsDir(), ANTHROPIC_API_KEY: 'test-anthropic-key', ANTHROPIC_BASE_URL: llm.url },
+      env: {
+        AUTOVIBE_TEMPORAL_UI_URL: 'http://temporal-ui.example:8233/',
+        AUTOVIBE_TOOLS_DIR: toolsDir(),
+        ANTHROPIC_API_KEY: 'test-anthropic-key',
+        ANTHROPIC_BASE_URL: llm.url,
+      },
     });
     projectId = await projectWithBudget(p, '5.00');
     browser = await launchChromium();
@@ -104,6 +109,12 @@ describe('web dashboard: log in, watch machines live, act on them', function () 
     await log.getByText('line-3').waitFor();
     assert.match(await log.innerText(), /line-1\s+line-2\s+line-3/);
     await page.getByText('End of log.').waitFor();
+    // Its run in the Temporal Web UI of this deployment (AUTOVIBE_TEMPORAL_UI_URL).
+    const workflowId = (await p.api('GET', `/v1/machines/${id}`)).body.workflowId as string;
+    assert.equal(
+      await page.getByRole('link', { name: 'Temporal run ↗' }).getAttribute('href'),
+      `http://temporal-ui.example:8233/namespaces/default/workflows/${encodeURIComponent(workflowId)}`,
+    );
     // A completed machine leaves a checkpoint, linked into its project's evolution tree.
     const checkpoints = page.getByRole('region', { name: 'Checkpoints' }).getByRole('link');
     assert.ok((await checkpoints.count()) >= 1, 'the completed machine lists its checkpoint');

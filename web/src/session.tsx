@@ -27,3 +27,9 @@ export function can(me: Whoami, action: 'run' | 'configure'): boolean {
   if (action === 'run') return me.role === 'operator' || me.role === 'owner' || me.role === 'admin';
   return me.role === 'owner' || me.role === 'admin';
 }
+
+/** The run of a workflow in the Temporal Web UI, when the deployment says where that is. */
+export function temporalRunUrl(settings: Session['settings'], workflowId: string): string | null {
+  if (!settings.temporalUiUrl) return null;
+  return `${settings.temporalUiUrl.replace(/\/$/, '')}/namespaces/${encodeURIComponent(settings.temporalNamespace)}/workflows/${encodeURIComponent(workflowId)}`;
+}

@@ -1,6 +1,7 @@
 import type { ComponentChildren } from 'preact';
 import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
 import { ApiError } from './api.js';
+import { temporalRunUrl, useSession } from './session.js';
 
 /** Loads data for a view; `reload` fetches again (e.g. when a live event says it changed). */
 export function useLoad<T>(load: () => Promise<T>, deps: unknown[]): { data: T | null; error: Error | null; reload: () => void } {
@@ -137,4 +138,14 @@ export function Id({ id, href }: { id: string; href?: string }) {
       {short}
     </code>
   );
+}
+
+/** A link to the workflow's run in the Temporal Web UI (none when the deployment does not say where it is). */
+export function TemporalLink({ workflowId }: { workflowId: string }) {
+  const url = temporalRunUrl(useSession().settings, workflowId);
+  return url ? (
+    <a href={url} target="_blank" rel="noreferrer">
+      Temporal run ↗
+    </a>
+  ) : null;
 }

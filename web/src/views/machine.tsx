@@ -2,7 +2,7 @@ import { useEffect, useRef, useState } from 'preact/hooks';
 import { followLog, idempotencyKey, ok, type Machine as MachineData } from '../api.js';
 import { useLiveEvents } from '../live.js';
 import { can, useSession } from '../session.js';
-import { ErrorNote, Id, Loading, Money, Section, Status, useLoad, useThrottled, When } from '../ui.js';
+import { ErrorNote, Id, Loading, Money, Section, Status, TemporalLink, useLoad, useThrottled, When } from '../ui.js';
 
 const FINAL = ['completed', 'failed', 'terminated', 'refused'];
 /** The log view keeps the newest text only: a chatty agent must not exhaust the tab. */
@@ -10,27 +10,15 @@ const LOG_KEEP_CHARS = 400_000;
 
 /** One machine: status, money, its live log, its checkpoints and history, and what the caller may do to it. */
 export function Machine({ id }: { id: string }) {
-  const { api, me, settings } = useSession();
+  const { api, me } = useSession();
   const { data: m, error, reload } = useLoad(() => ok(api.GET('/machines/{id}', { params: { path: { id } } })), [id]);
   const refresh = useThrottled(reload, 500);
   useLiveEvents((e) => e.subjectId === id, refresh);
 
   if (!m) return error ? <ErrorNote error={error} /> : <Loading what={`machine ${id}`} />;
-  const runUrl = settings.temporalUiUrl
-    ? `${settings.temporalUiUrl.replace(/\/$/, '')}/namespaces/${encodeURIComponent(settings.temporalNamespace)}/workflows/${encodeURIComponent(m.workflowId)}`
-    : null;
   return (
     <>
-      <Section
-        title={`Machine ${m.id}`}
-        actions={
-          runUrl ? (
-            <a href={runUrl} target="_blank" rel="noreferrer">
-              Temporal run ↗
-            </a>
-          ) : null
-        }
-      >
+      <Section title={`Machine ${m.id}`} actions={<TemporalLink workflowId={m.workflowId} />}>
         <ErrorNote error={error} />
         <dl class="facts">
           <dt>Status</dt>

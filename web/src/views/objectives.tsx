@@ -4,7 +4,7 @@ import { DagSvg } from '../graph.js';
 import { useLiveEvents } from '../live.js';
 import { queryOf, useRoute } from '../router.js';
 import { can, useSession } from '../session.js';
-import { ErrorNote, Id, Loading, Section, Status, useLoad, useThrottled, When } from '../ui.js';
+import { ErrorNote, Id, Loading, Section, Status, TemporalLink, useLoad, useThrottled, When } from '../ui.js';
 
 type Objective = ItemOf<'/projects/{id}/objectives'>;
 const OPEN = ['waiting', 'paused', 'running'];
@@ -66,7 +66,7 @@ function Progress({ o }: { o: Objective }) {
   const refresh = useThrottled(reload, 1000);
   useLiveEvents((e) => e.subjectId === o.id || o.machines.includes(e.subjectId), refresh);
   return (
-    <Section title={`Objective ${o.title}`}>
+    <Section title={`Objective ${o.title}`} actions={<TemporalLink workflowId={o.workflowId} />}>
       <dl class="facts">
         <dt>Status</dt>
         <dd>

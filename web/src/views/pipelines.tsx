@@ -3,7 +3,7 @@ import { idempotencyKey, ok } from '../api.js';
 import { DagSvg } from '../graph.js';
 import { useLiveEvents } from '../live.js';
 import { can, useSession } from '../session.js';
-import { ErrorNote, Id, Loading, Section, Status, useLoad, useThrottled, When } from '../ui.js';
+import { ErrorNote, Id, Loading, Section, Status, TemporalLink, useLoad, useThrottled, When } from '../ui.js';
 import { PickedProjectPage } from './picker.js';
 
 /** `#/pipelines/:id`: a pipeline drawn as its DAG, each step with its status and a link to its machine, kept current live. */
@@ -30,11 +30,14 @@ export function Pipeline({ id }: { id: string }) {
       <Section
         title={`Pipeline ${p.id}`}
         actions={
-          can(me, 'run') && p.status === 'running' ? (
-            <button type="button" class="danger" onClick={() => void cancel()}>
-              Cancel pipeline
-            </button>
-          ) : null
+          <>
+            <TemporalLink workflowId={p.workflowId} />
+            {can(me, 'run') && p.status === 'running' ? (
+              <button type="button" class="danger" onClick={() => void cancel()}>
+                Cancel pipeline
+              </button>
+            ) : null}
+          </>
         }
       >
         <ErrorNote error={error ?? cancelError} />
