@@ -13,6 +13,7 @@ import { LOG_STREAMS, readLogChunks, type LogStream } from '../../store/machine-
 import { getMachine, pageMachines, type Machine } from '../../store/machines.js';
 import { getObjective, machineIdsOfObjective, pageObjectives, type Objective } from '../../store/objectives.js';
 import { getPipeline, pagePipelines, type Pipeline } from '../../store/pipelines.js';
+import { pipelineView } from '../../services/pipelines.js';
 import { getProject, pageProjects, type Project } from '../../store/projects.js';
 import type { CreatedKey } from '../../store/paging.js';
 import { createdKey, decodeCursor, MAX_PAGE, pageOf } from '../pagination.js';
@@ -249,6 +250,7 @@ export const resolvers = {
   },
 
   Pipeline: {
+    workflowId: (p: Pipeline) => pipelineView(p).workflowId,
     steps: (p: Pipeline) => p.steps,
   },
 

@@ -235,7 +235,7 @@ describe('graphql: /v1/graphql against the running platform', function () {
 
     const pipeline = (
       await data(
-        'query($id: ID!) { pipeline(id: $id) { id projectId status baseCheckpointId error createdAt endedAt steps { id type dependsOn status machineId checkpointId error startedAt endedAt } } }',
+        'query($id: ID!) { pipeline(id: $id) { id projectId status workflowId baseCheckpointId error createdAt endedAt steps { id type dependsOn status machineId checkpointId error startedAt endedAt } } }',
         { id: fx.pipeline },
         key,
       )
