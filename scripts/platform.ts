@@ -104,13 +104,10 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
       if (schedule) cleanups.push(() => schedule.delete());
     }
     await ensureSnapshotSchedules(temporal, config);
-    const apiContext = {
-      db,
-      temporal,
-      config: { ...config, temporalUiUrl: config.temporalUiUrl ?? temporalUiUrl ?? undefined },
-      log,
-      diskSnapshots: diskSnapshotReader(providers),
-    };
+    // The dashboard links runs to the embedded Web UI unless AUTOVIBE_TEMPORAL_UI_URL names another.
+    // (The same config object: the api and the worker must see one configuration.)
+    config.temporalUiUrl ??= temporalUiUrl ?? undefined;
+    const apiContext = { db, temporal, config, log, diskSnapshots: diskSnapshotReader(providers) };
     const app = createApp(apiContext);
     const server: Server = await new Promise((resolve, reject) => {
       const s = app.listen(config.port, config.host, () => resolve(s));
