@@ -415,3 +415,138 @@ export async function commitWithBlobs(
 export async function treeOf(repoPath: string, commit: string): Promise<string> {
   return (await git(['--git-dir', repoPath, 'rev-parse', '--verify', `${commit}^{tree}`])).trim();
 }
+
+/** A remote to push to or fetch from, with the credentials git sends to it (http(s) only). */
+export interface RemoteAccess {
+  url: string;
+  username: string | null;
+  token: string | null;
+  /** URL schemes git may speak (also for redirects, which are not followed anyway). */
+  schemes: readonly string[];
+  timeoutMs: number;
+}
+
+/**
+ * The environment of one git command talking to a remote. The token rides in an
+ * `Authorization: Basic` header given through GIT_CONFIG_COUNT/KEY/VALUE: never on a command line
+ * (other users see those), never in a config file, scoped to the remote's origin; redirects are
+ * not followed, git never prompts and no other protocol may be used.
+ */
+function remoteEnv(remote: RemoteAccess): Record<string, string> {
+  // Full commit ids in `push --porcelain` (the old commit of a forced update is not in this repository).
+  const config: Array<[string, string]> = [
+    ['http.followRedirects', 'false'],
+    ['core.abbrev', '40'],
+  ];
+  if (remote.token) {
+    const u = new URL(remote.url);
+    const basic = Buffer.from(`${remote.username ?? 'x-access-token'}:${remote.token}`).toString('base64');
+    config.push([`http.${u.protocol}//${u.host}/.extraHeader`, `Authorization: Basic ${basic}`]);
+  }
+  return {
+    GIT_TERMINAL_PROMPT: '0',
+    GIT_ASKPASS: 'true',
+    SSH_ASKPASS: 'true',
+    GIT_PROTOCOL_FROM_USER: '0',
+    GIT_ALLOW_PROTOCOL: remote.schemes.join(':'),
+    GIT_CONFIG_COUNT: String(config.length),
+    ...Object.fromEntries(
+      config.flatMap(([k, v], i) => [
+        [`GIT_CONFIG_KEY_${i}`, k],
+        [`GIT_CONFIG_VALUE_${i}`, v],
+      ]),
+    ),
+  };
+}
+
+/** Text of git's output safe to show: no token, no credentials in a URL. */
+function scrub(text: string, remote: RemoteAccess): string {
+  let out = redactUrlCredentials(text);
+  if (remote.token) {
+    out = out.split(remote.token).join('***');
+    const basic = Buffer.from(`${remote.username ?? 'x-access-token'}:${remote.token}`).toString('base64');
+    out = out.split(basic).join('***');
+  }
+  return out
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean)
+    .slice(0, 10)
+    .join('; ');
+}
+
+async function remoteGit(repoPath: string, args: string[], remote: RemoteAccess): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await run('git', ['--git-dir', repoPath, ...args], {
+      env: { ...process.env, ...IDENTITY, ...remoteEnv(remote) },
+      timeout: remote.timeoutMs,
+      killSignal: 'SIGKILL',
+      maxBuffer: 16 * 1024 * 1024,
+    });
+    return { code: 0, stdout, stderr };
+  } catch (e) {
+    const err = e as { code?: number | string; killed?: boolean; stdout?: string; stderr?: string; message: string };
+    if (err.killed) return { code: -1, stdout: err.stdout ?? '', stderr: `no answer within ${Math.round(remote.timeoutMs / 1000)} s` };
+    return { code: typeof err.code === 'number' ? err.code : -1, stdout: err.stdout ?? '', stderr: err.stderr || err.message };
+  }
+}
+
+/** Whether the ref name is one git accepts (`git check-ref-format`). */
+export async function validRefName(ref: string): Promise<boolean> {
+  return git(['check-ref-format', ref]).then(
+    () => true,
+    () => false,
+  );
+}
+
+export type PushOutcome =
+  | { status: 'pushed'; previous: string | null; forced: boolean }
+  | { status: 'up_to_date'; previous: string }
+  | { status: 'rejected'; reason: string }
+  | { status: 'failed'; message: string };
+
+/**
+ * Pushes `commit` to `refs/heads/<branch>` of the remote (`force`: even when that is not a fast
+ * forward). `rejected` is git's refusal of a non-fast-forward; `failed` anything else the remote
+ * or the network answered, in a message without credentials.
+ */
+export async function pushCommit(repoPath: string, remote: RemoteAccess, commit: string, branch: string, force: boolean): Promise<PushOutcome> {
+  const refspec = `${force ? '+' : ''}${commit}:refs/heads/${branch}`;
+  const { code, stdout, stderr } = await remoteGit(repoPath, ['push', '--porcelain', '--', remote.url, refspec], remote);
+  const line = stdout.split('\n').find((l) => /^[ +\-*!=]\t/.test(l));
+  const [flag, , summary = ''] = line?.split('\t') ?? [];
+  if (flag === '!') {
+    if (/non-fast-forward|fetch first|stale info/.test(summary)) return { status: 'rejected', reason: summary.replace(/^\[rejected\]\s*/, '') };
+    return { status: 'failed', message: scrub(`${summary}; ${stderr}`, remote) };
+  }
+  if (code !== 0 || !flag) return { status: 'failed', message: scrub(stderr || stdout || `git push exited with ${code}`, remote) };
+  if (flag === '=') return { status: 'up_to_date', previous: commit };
+  const range = /^([0-9a-f]+)\.\.\.?([0-9a-f]+)/.exec(summary);
+  const previous = range
+    ? (await git(['--git-dir', repoPath, 'rev-parse', '--verify', '--quiet', `${range[1]}^{commit}`]).catch(() => range[1]!)).trim()
+    : null;
+  return { status: 'pushed', previous, forced: flag === '+' };
+}
+
+export type FetchOutcome = { status: 'fetched'; tip: string } | { status: 'missing' } | { status: 'failed'; message: string };
+
+/** Fetches `refs/heads/<branch>` of the remote into `refs/imports/heads/<branch>` and returns its tip. */
+export async function fetchBranch(repoPath: string, remote: RemoteAccess, branch: string): Promise<FetchOutcome> {
+  const local = `refs/imports/heads/${branch}`;
+  const { code, stderr } = await remoteGit(
+    repoPath,
+    ['fetch', '--quiet', '--no-tags', '--no-write-fetch-head', '--', remote.url, `+refs/heads/${branch}:${local}`],
+    remote,
+  );
+  if (code !== 0) {
+    if (/couldn't find remote ref/i.test(stderr)) return { status: 'missing' };
+    return { status: 'failed', message: scrub(stderr || `git fetch exited with ${code}`, remote) };
+  }
+  return { status: 'fetched', tip: (await git(['--git-dir', repoPath, 'rev-parse', '--verify', `${local}^{commit}`])).trim() };
+}
+
+/** The newest commit among `tip` and its ancestors that is in `known` (first one git lists), or null. */
+export async function nearestKnownAncestor(repoPath: string, tip: string, known: ReadonlySet<string>, max = 10_000): Promise<string | null> {
+  const out = await git(['--git-dir', repoPath, 'rev-list', '--topo-order', `--max-count=${max}`, tip]);
+  return out.split('\n').find((c) => known.has(c.trim())) ?? null;
+}
