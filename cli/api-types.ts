@@ -86,6 +86,10 @@ export interface paths {
           'application/json': {
             name: string;
             repoUrl?: string;
+            repoCredentials?: {
+              username?: string;
+              token: string;
+            };
             /**
              * @default USD
              * @enum {string}

@@ -17,6 +17,8 @@ const id = (prefix: string) => z.string().regex(new RegExp(`^${prefix}-[0-9a-f-]
 export const createProjectBody = z.strictObject({
   name: z.string().trim().min(1, 'is required').max(200),
   repoUrl: z.string().min(1).max(2000).optional(),
+  /** Credentials to clone a private https/http repoUrl; kept as the project's git remote (README "Git remotes"), never shown. */
+  repoCredentials: z.strictObject({ username: z.string().min(1).max(200).optional(), token: z.string().min(1).max(4000) }).optional(),
   currency: z.enum(CURRENCY_CODES).default('USD'),
   greediness: z.number().min(0).max(1).default(0.5),
   defaultMachineMoney: decimal.optional(),

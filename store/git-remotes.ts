@@ -1,3 +1,4 @@
+import type { Knex } from 'knex';
 import type { Db } from './db.js';
 
 /** A project's git remote as the platform keeps it. `token` leaves the store only for git itself. */
@@ -23,7 +24,7 @@ const toRemote = (r: Record<string, any>): GitRemote => ({
 
 /** Sets (or replaces) the project's remote. */
 export async function putGitRemote(
-  db: Db,
+  db: Db | Knex.Transaction,
   r: { projectId: string; url: string; username: string | null; token: string | null; updatedBy: string },
 ): Promise<GitRemote> {
   const row = { project_id: r.projectId, url: r.url, username: r.username, token: r.token, updated_by: r.updatedBy, updated_at: new Date() };

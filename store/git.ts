@@ -50,6 +50,8 @@ export async function initProjectRepo(repoPath: string, date: Date): Promise<str
 export interface CloneLimits {
   /** URL schemes git may use, also for redirects (checked again here: the route checked the URL). */
   schemes: readonly string[];
+  /** Credentials for an http(s) URL, sent as in remoteEnv (below). */
+  auth?: { username: string | null; token: string };
   timeoutMs: number;
   maxBytes: number;
 }
@@ -67,7 +69,9 @@ export async function cloneProjectRepo(repoUrl: string, repoPath: string, date: 
     await boundedClone(repoUrl, repoPath, limits);
   } catch (e) {
     await fs.rm(repoPath, { recursive: true, force: true });
-    throw new InputError(`repoUrl could not be cloned: ${redactUrlCredentials((e as Error).message)}`, { field: 'repoUrl' });
+    let message = redactUrlCredentials((e as Error).message);
+    if (limits.auth) message = message.split(limits.auth.token).join('***');
+    throw new InputError(`repoUrl could not be cloned: ${message}`, { field: 'repoUrl' });
   }
   try {
     return (await git(['--git-dir', repoPath, 'rev-parse', '--verify', 'HEAD^{commit}'])).trim();
@@ -94,6 +98,7 @@ async function boundedClone(repoUrl: string, repoPath: string, limits: CloneLimi
       GIT_SSH_COMMAND: 'ssh -o BatchMode=yes',
       GIT_PROTOCOL_FROM_USER: '0',
       GIT_ALLOW_PROTOCOL: limits.schemes.join(':'),
+      ...(limits.auth ? authConfigEnv(repoUrl, limits.auth.username, limits.auth.token, [['http.followRedirects', 'false']]) : {}),
     },
   });
   let stderr = '';
@@ -438,20 +443,28 @@ function remoteEnv(remote: RemoteAccess): Record<string, string> {
     ['http.followRedirects', 'false'],
     ['core.abbrev', '40'],
   ];
-  if (remote.token) {
-    const u = new URL(remote.url);
-    const basic = Buffer.from(`${remote.username ?? 'x-access-token'}:${remote.token}`).toString('base64');
-    config.push([`http.${u.protocol}//${u.host}/.extraHeader`, `Authorization: Basic ${basic}`]);
-  }
   return {
     GIT_TERMINAL_PROMPT: '0',
     GIT_ASKPASS: 'true',
     SSH_ASKPASS: 'true',
     GIT_PROTOCOL_FROM_USER: '0',
     GIT_ALLOW_PROTOCOL: remote.schemes.join(':'),
-    GIT_CONFIG_COUNT: String(config.length),
+    ...authConfigEnv(remote.url, remote.username, remote.token, config),
+  };
+}
+
+/** `config` (and, with a token, the Basic auth header scoped to the URL's origin) as GIT_CONFIG_COUNT/KEY/VALUE variables. */
+function authConfigEnv(url: string, username: string | null, token: string | null, config: Array<[string, string]>): Record<string, string> {
+  const all = [...config];
+  if (token) {
+    const u = new URL(url);
+    const basic = Buffer.from(`${username ?? 'x-access-token'}:${token}`).toString('base64');
+    all.push([`http.${u.protocol}//${u.host}/.extraHeader`, `Authorization: Basic ${basic}`]);
+  }
+  return {
+    GIT_CONFIG_COUNT: String(all.length),
     ...Object.fromEntries(
-      config.flatMap(([k, v], i) => [
+      all.flatMap(([k, v], i) => [
         [`GIT_CONFIG_KEY_${i}`, k],
         [`GIT_CONFIG_VALUE_${i}`, v],
       ]),

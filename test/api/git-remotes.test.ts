@@ -195,6 +195,29 @@ describe('api: git remotes (push checkpoints, fetch branches; real git over http
     assert.equal((await p.api('DELETE', `/v1/projects/${project}/git-remote`)).status, 404);
   });
 
+  it('clones a private repository at project creation with repoCredentials, which become its git remote', async () => {
+    server.addRepo('private', { 'secret-plan.md': 'plan\n' });
+    const url = server.url('private');
+    const refused = await p.api('POST', '/v1/projects', { name: 'no credentials', repoUrl: url });
+    assert.equal(refused.status, 422, JSON.stringify(refused.body));
+    assert.match(refused.body.error.message, /repoUrl could not be cloned: .*(Authentication failed|401)/s);
+    const wrongKind = await p.api('POST', '/v1/projects', { name: 'git scheme', repoUrl: 'git://127.0.0.1:1/x.git', repoCredentials: { token: TOKEN } });
+    assert.equal(wrongKind.status, 422);
+    assert.match(wrongKind.body.error.message, /^repoCredentials: only for an https/);
+
+    const made = await p.api('POST', '/v1/projects', { name: 'private', repoUrl: url, repoCredentials: { username: 'robot', token: TOKEN } });
+    assert.equal(made.status, 201, JSON.stringify(made.body));
+    assert.ok(!JSON.stringify(made.body).includes(TOKEN));
+    const files = (await p.api('GET', `/v1/checkpoints/${made.body.rootCheckpointId}`)).body.files.map((f: { path: string }) => f.path);
+    assert.deepEqual(files, ['secret-plan.md']);
+    const remote = await p.api('GET', `/v1/projects/${made.body.id}/git-remote`);
+    assert.deepEqual([remote.body.url, remote.body.username, remote.body.hasToken], [url, 'robot', true]);
+    const config = fs.readFileSync(path.join((await getProject(p.db, made.body.id))!.repoPath, 'config'), 'utf8');
+    assert.ok(!config.includes(TOKEN) && !/extraheader/i.test(config), config);
+    const audit = JSON.stringify(await p.db('audit_log').where({ project_id: made.body.id }));
+    assert.ok(!audit.includes(TOKEN));
+  });
+
   it("a pushed branch clones back with the machine's files", async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'autovibe-clone-back-'));
     try {

@@ -66,7 +66,13 @@ describe('api: response schemas (every route answers as its declared schema says
   before(async () => {
     p = await startTestPlatform({
       label: 'responses',
-      env: { AUTOVIBE_FX_ECB_URL: 'off', AUTOVIBE_FX_CRYPTO_URL: 'off', AUTOVIBE_FX_FIXED_RATES: 'EUR/USD=1.08', AUTOVIBE_WEBHOOK_ALLOW_PRIVATE: '1', AUTOVIBE_REPO_URL_SCHEMES: 'https,ssh,git,http' },
+      env: {
+        AUTOVIBE_FX_ECB_URL: 'off',
+        AUTOVIBE_FX_CRYPTO_URL: 'off',
+        AUTOVIBE_FX_FIXED_RATES: 'EUR/USD=1.08',
+        AUTOVIBE_WEBHOOK_ALLOW_PRIVATE: '1',
+        AUTOVIBE_REPO_URL_SCHEMES: 'https,ssh,git,http',
+      },
     });
     routes = routeTable({ db: p.db, temporal: p.temporal, config: p.config, log: p.log });
     assert.equal(p.config.validateResponses, true, 'the test platform validates responses');
