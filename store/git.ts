@@ -488,19 +488,42 @@ function scrub(text: string, remote: RemoteAccess): string {
     .join('; ');
 }
 
+/**
+ * Runs git against a remote in its own process group, so a timeout also ends git-remote-http and
+ * index-pack. Output is capped (the remote's messages are quoted, not stored).
+ */
 async function remoteGit(repoPath: string, args: string[], remote: RemoteAccess): Promise<{ code: number; stdout: string; stderr: string }> {
+  const child = spawn('git', ['--git-dir', repoPath, ...args], {
+    detached: true,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ...IDENTITY, ...remoteEnv(remote) },
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (d: Buffer) => {
+    if (stdout.length < 65536) stdout += d.toString();
+  });
+  child.stderr!.on('data', (d: Buffer) => {
+    if (stderr.length < 8192) stderr += d.toString();
+  });
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    try {
+      process.kill(-child.pid!, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }, remote.timeoutMs);
   try {
-    const { stdout, stderr } = await run('git', ['--git-dir', repoPath, ...args], {
-      env: { ...process.env, ...IDENTITY, ...remoteEnv(remote) },
-      timeout: remote.timeoutMs,
-      killSignal: 'SIGKILL',
-      maxBuffer: 16 * 1024 * 1024,
+    const code = await new Promise<number | null>((resolve, reject) => {
+      child.on('error', reject);
+      child.on('close', resolve);
     });
-    return { code: 0, stdout, stderr };
-  } catch (e) {
-    const err = e as { code?: number | string; killed?: boolean; stdout?: string; stderr?: string; message: string };
-    if (err.killed) return { code: -1, stdout: err.stdout ?? '', stderr: `no answer within ${Math.round(remote.timeoutMs / 1000)} s` };
-    return { code: typeof err.code === 'number' ? err.code : -1, stdout: err.stdout ?? '', stderr: err.stderr || err.message };
+    if (timedOut) return { code: -1, stdout, stderr: `no answer within ${Math.round(remote.timeoutMs / 1000)} s` };
+    return { code: code ?? -1, stdout, stderr };
+  } finally {
+    clearTimeout(timer);
   }
 }
 

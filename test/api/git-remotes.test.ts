@@ -6,6 +6,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { createUserWithKey } from '../../store/auth.js';
 import { getProject } from '../../store/projects.js';
+import { startSilentServer } from '../support/git-server.js';
 import { startHttpGitServer, type HttpGitServer } from '../support/http-git-server.js';
 import { projectWithBudget, startTestPlatform, waitForMachine, type TestPlatform } from '../support/platform.js';
 
@@ -31,7 +32,7 @@ describe('api: git remotes (push checkpoints, fetch branches; real git over http
   let remoteUrl: string;
 
   before(async () => {
-    p = await startTestPlatform({ label: 'git-remotes', env: { AUTOVIBE_REPO_URL_SCHEMES: 'https,ssh,git,http' } });
+    p = await startTestPlatform({ label: 'git-remotes', env: { AUTOVIBE_REPO_URL_SCHEMES: 'https,ssh,git,http', AUTOVIBE_CLONE_TIMEOUT_S: '10' } });
     server = await startHttpGitServer({ username: 'robot', token: TOKEN });
     server.addRepo('app', { 'README.md': 'remote readme\n' });
     remoteUrl = server.url('app');
@@ -216,6 +217,23 @@ describe('api: git remotes (push checkpoints, fetch branches; real git over http
     assert.ok(!config.includes(TOKEN) && !/extraheader/i.test(config), config);
     const audit = JSON.stringify(await p.db('audit_log').where({ project_id: made.body.id }));
     assert.ok(!audit.includes(TOKEN));
+  });
+
+  it('gives up on a remote that never answers (502 naming the wait), with every git process it started ended', async () => {
+    const silent = await startSilentServer();
+    try {
+      const scratch = await projectWithBudget(p, '1.00');
+      assert.equal((await p.api('PUT', `/v1/projects/${scratch}/git-remote`, { url: silent.url })).status, 200);
+      const root = (await p.api('GET', `/v1/projects/${scratch}`)).body.rootCheckpointId;
+      const res = await p.api('POST', `/v1/checkpoints/${root}/push`, { branch: 'x' });
+      assert.equal(res.status, 502, JSON.stringify(res.body));
+      assert.match(res.body.error.message, /refused the push: no answer within 10 s/);
+      const repoPath = (await getProject(p.db, scratch))!.repoPath;
+      const left = (await promisify(execFile)('ps', ['-eo', 'args'])).stdout.split('\n').filter((l) => l.includes(repoPath));
+      assert.deepEqual(left, [], 'git processes left running');
+    } finally {
+      await silent.stop();
+    }
   });
 
   it("a pushed branch clones back with the machine's files", async () => {
