@@ -64,20 +64,24 @@ export async function setProjectGitRemote(ctx: ServiceContext, caller: Caller, p
     throw new InputError(`url: scheme ${scheme} is not allowed in this deployment; allowed: ${schemes.join(', ') || 'none'}`, { field: 'url' });
   if (scheme === 'git' && (body.token || body.username))
     throw new InputError('token: git:// sends no credentials; use https:// for a remote that needs them', { field: 'token' });
-  const remote = await putGitRemote(ctx.db, {
-    projectId: project.id,
-    url: body.url,
-    username: body.username ?? null,
-    token: body.token ?? null,
-    updatedBy: caller.principal.userId,
-  });
-  await appendAudit(ctx.db, {
-    actor: actorOfCaller(caller),
-    action: 'project.git_remote_set',
-    subjectType: 'project',
-    subjectId: project.id,
-    projectId: project.id,
-    details: { url: remote.url, username: remote.username, hasToken: remote.token !== null },
+  // The change and its audit record commit together.
+  const remote = await ctx.db.transaction(async (trx) => {
+    const stored = await putGitRemote(trx, {
+      projectId: project.id,
+      url: body.url,
+      username: body.username ?? null,
+      token: body.token ?? null,
+      updatedBy: caller.principal.userId,
+    });
+    await appendAudit(trx, {
+      actor: actorOfCaller(caller),
+      action: 'project.git_remote_set',
+      subjectType: 'project',
+      subjectId: project.id,
+      projectId: project.id,
+      details: { url: stored.url, username: stored.username, hasToken: stored.token !== null },
+    });
+    return stored;
   });
   return view(remote);
 }
@@ -89,14 +93,16 @@ export async function projectGitRemote(ctx: ServiceContext, projectId: string): 
 export async function removeProjectGitRemote(ctx: ServiceContext, caller: Caller, projectId: string): Promise<void> {
   const project = await requireProject(ctx, projectId);
   const remote = await requireRemote(ctx, project);
-  await deleteGitRemote(ctx.db, project.id);
-  await appendAudit(ctx.db, {
-    actor: actorOfCaller(caller),
-    action: 'project.git_remote_deleted',
-    subjectType: 'project',
-    subjectId: project.id,
-    projectId: project.id,
-    details: { url: remote.url },
+  await ctx.db.transaction(async (trx) => {
+    await deleteGitRemote(trx, project.id);
+    await appendAudit(trx, {
+      actor: actorOfCaller(caller),
+      action: 'project.git_remote_deleted',
+      subjectType: 'project',
+      subjectId: project.id,
+      projectId: project.id,
+      details: { url: remote.url },
+    });
   });
 }
 

@@ -42,6 +42,6 @@ export async function getGitRemote(db: Db, projectId: string): Promise<GitRemote
 }
 
 /** Removes the project's remote; false when it had none. */
-export async function deleteGitRemote(db: Db, projectId: string): Promise<boolean> {
+export async function deleteGitRemote(db: Db | Knex.Transaction, projectId: string): Promise<boolean> {
   return (await db('project_git_remotes').where({ project_id: projectId }).delete()) > 0;
 }

@@ -236,6 +236,24 @@ describe('api: git remotes (push checkpoints, fetch branches; real git over http
     }
   });
 
+  it('sets a remote only together with its audit record', async () => {
+    const scratch = await projectWithBudget(p, '1.00');
+    assert.equal((await p.api('PUT', `/v1/projects/${scratch}/git-remote`, { url: server.url('app') })).status, 200);
+    await p.db.raw(
+      `CREATE OR REPLACE FUNCTION refuse_remote_audit() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN IF NEW.action = 'project.git_remote_set' THEN RAISE EXCEPTION 'audit refused in this test'; END IF; RETURN NEW; END $$`,
+    );
+    await p.db.raw('CREATE TRIGGER refuse_remote_audit BEFORE INSERT ON audit_log FOR EACH ROW EXECUTE FUNCTION refuse_remote_audit()');
+    try {
+      const res = await p.api('PUT', `/v1/projects/${scratch}/git-remote`, { url: server.url('other'), username: 'robot', token: TOKEN });
+      assert.equal(res.status, 500);
+    } finally {
+      await p.db.raw('DROP TRIGGER refuse_remote_audit ON audit_log');
+    }
+    const got = (await p.api('GET', `/v1/projects/${scratch}/git-remote`)).body;
+    assert.deepEqual([got.url, got.hasToken], [server.url('app'), false]);
+  });
+
   it("a pushed branch clones back with the machine's files", async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'autovibe-clone-back-'));
     try {
