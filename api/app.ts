@@ -23,6 +23,7 @@ import { costCenterRoutes } from './routes/cost-centers.js';
 import { createFxService } from '../fx/service.js';
 import { keyRoutes } from './routes/keys.js';
 import { webhookRoutes } from './routes/webhooks.js';
+import { gitRemoteRoutes } from './routes/git-remotes.js';
 import { watchRoutes } from './routes/watch.js';
 import { graphqlRoutes } from './routes/graphql.js';
 import type { RouteGroup, RouteSpec } from './routes/table.js';
@@ -50,6 +51,7 @@ function routeGroups(ctx: ApiContext, batch: BatchTarget = {}): RouteGroup[] {
     paymentRoutes(ctx),
     keyRoutes(ctx),
     webhookRoutes(ctx),
+    gitRemoteRoutes(ctx),
     watchRoutes(ctx),
     batchRoutes(ctx, batch),
     graphqlRoutes(ctx),

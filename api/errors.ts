@@ -50,6 +50,7 @@ const STATUS_BY_NAME: Record<string, [number, string]> = {
   ForbiddenError: [403, 'forbidden'],
   AuthenticationError: [401, 'unauthenticated'],
   FxUnavailableError: [503, 'fx_unavailable'],
+  GitRemoteError: [502, 'git_remote_error'],
 };
 
 export function toApiError(err: unknown): ApiError {

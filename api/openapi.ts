@@ -27,6 +27,9 @@ import {
   patchKeyBody,
   createWebhookBody,
   patchWebhookBody,
+  putGitRemoteBody,
+  pushCheckpointBody,
+  fetchGitRemoteBody,
 } from '../services/schemas.js';
 import { listWebhooksQuery } from './routes/webhooks.js';
 import { batchRequest } from './routes/batch.js';
@@ -238,6 +241,26 @@ function document(
       },
       '/checkpoints/{id}/milestone': {
         put: op('Mark or unmark a checkpoint as a milestone (its snapshot is kept forever)', { parameters: [idParam()], requestBody: body(putMilestoneBody) }),
+      },
+      '/checkpoints/{id}/push': {
+        post: op(
+          "Push the checkpoint's commit as a branch of its project's git remote (200 with the push: pushed or up_to_date, previousCommit, forced; audited as checkpoint.pushed). A push that is not a fast forward is 409 non_fast_forward unless force: true; the remote's refusal (credentials, hooks, network) is 502 git_remote_error quoting it; a branch name git refuses is 400",
+          { parameters: [idParam()], requestBody: body(pushCheckpointBody) },
+        ),
+      },
+      '/projects/{id}/git-remote': {
+        put: op(
+          "Set the project's git remote: url (https://, http:// or git://, no credentials in it) and optionally username and token, sent to it as HTTP Basic auth by host-side git only. The token is never shown back (hasToken)",
+          { parameters: [idParam()], requestBody: body(putGitRemoteBody) },
+        ),
+        get: op("The project's git remote: url, username, hasToken (never the token); 404 when it has none", { parameters: [idParam()] }),
+        delete: op("Remove the project's git remote and its token (204)", { parameters: [idParam()] }),
+      },
+      '/projects/{id}/git-remote/fetch': {
+        post: op(
+          "Fetch a branch of the project's git remote and record its tip as an imported checkpoint, child of the checkpoint of the nearest commit it descends from (else the root); created: false when the tip already is a checkpoint's commit",
+          { parameters: [idParam()], requestBody: body(fetchGitRemoteBody) },
+        ),
       },
       '/checkpoints/{id}/files/{path}': { get: op('One file of a checkpoint', { parameters: [idParam(), idParam('path')] }) },
       '/checkpoints/{a}/diff/{b}': { get: op('Paths added, modified and deleted from a to b', { parameters: [idParam('a'), idParam('b')] }) },

@@ -567,3 +567,33 @@ export const webhookDelivery = z.strictObject({
     }),
   ),
 });
+
+/** A project's git remote: never its token, only whether one is kept. */
+export const gitRemote = z.strictObject({
+  projectId: id,
+  url: z.string(),
+  username: z.string().nullable(),
+  hasToken: z.boolean(),
+  updatedBy: z.string(),
+  createdAt: time,
+  updatedAt: time,
+});
+export const gitPush = z.strictObject({
+  checkpointId: id,
+  projectId: id,
+  remote: z.string(),
+  branch: z.string(),
+  commit: z.string().regex(/^[0-9a-f]{40,64}$/),
+  previousCommit: z.string().nullable(),
+  status: z.enum(['pushed', 'up_to_date']),
+  forced: z.boolean(),
+  pushedAt: time,
+});
+export const gitFetch = z.strictObject({
+  projectId: id,
+  remote: z.string(),
+  branch: z.string(),
+  commit: z.string().regex(/^[0-9a-f]{40,64}$/),
+  checkpoint,
+  created: z.boolean(),
+});

@@ -86,6 +86,10 @@ export interface paths {
           'application/json': {
             name: string;
             repoUrl?: string;
+            repoCredentials?: {
+              username?: string;
+              token: string;
+            };
             /**
              * @default USD
              * @enum {string}
@@ -345,7 +349,7 @@ export interface paths {
                 machineId: string | null;
                 commit: string;
                 /** @enum {string} */
-                kind: 'root' | 'final' | 'manual' | 'turn' | 'pause' | 'merge' | 'inputs';
+                kind: 'root' | 'final' | 'manual' | 'turn' | 'pause' | 'merge' | 'inputs' | 'imported';
                 trigger: string;
                 /** Format: date-time */
                 createdAt: string;
@@ -406,7 +410,7 @@ export interface paths {
                 parentId: string | null;
                 machineId: string | null;
                 /** @enum {string} */
-                kind: 'root' | 'final' | 'manual' | 'turn' | 'pause' | 'merge' | 'inputs';
+                kind: 'root' | 'final' | 'manual' | 'turn' | 'pause' | 'merge' | 'inputs' | 'imported';
                 trigger: string;
                 milestone: boolean;
                 /** Format: date-time */
@@ -2102,7 +2106,7 @@ export interface paths {
               machineId: string | null;
               commit: string;
               /** @enum {string} */
-              kind: 'root' | 'final' | 'manual' | 'turn' | 'pause' | 'merge' | 'inputs';
+              kind: 'root' | 'final' | 'manual' | 'turn' | 'pause' | 'merge' | 'inputs' | 'imported';
               trigger: string;
               /** Format: date-time */
               createdAt: string;
@@ -2224,6 +2228,277 @@ export interface paths {
       };
     };
     post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/checkpoints/{id}/push': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /** Push the checkpoint's commit as a branch of its project's git remote (200 with the push: pushed or up_to_date, previousCommit, forced; audited as checkpoint.pushed). A push that is not a fast forward is 409 non_fast_forward unless force: true; the remote's refusal (credentials, hooks, network) is 502 git_remote_error quoting it; a branch name git refuses is 400 */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          id: string;
+        };
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          'application/json': {
+            branch: string;
+            /** @default false */
+            force?: boolean;
+          };
+        };
+      };
+      responses: {
+        /** @description Push the checkpoint's commit as a branch of its project's git remote (200 with the push: pushed or up_to_date, previousCommit, forced; audited as checkpoint.pushed). A push that is not a fast forward is 409 non_fast_forward unless force: true; the remote's refusal (credentials, hooks, network) is 502 git_remote_error quoting it; a branch name git refuses is 400 */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              checkpointId: string;
+              projectId: string;
+              remote: string;
+              branch: string;
+              commit: string;
+              previousCommit: string | null;
+              /** @enum {string} */
+              status: 'pushed' | 'up_to_date';
+              forced: boolean;
+              /** Format: date-time */
+              pushedAt: string;
+            };
+          };
+        };
+        400: components['responses']['Error'];
+        401: components['responses']['Error'];
+        403: components['responses']['Error'];
+        404: components['responses']['Error'];
+        409: components['responses']['Error'];
+        413: components['responses']['Error'];
+        415: components['responses']['Error'];
+        422: components['responses']['Error'];
+        429: components['responses']['Error'];
+      };
+    };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/projects/{id}/git-remote': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** The project's git remote: url, username, hasToken (never the token); 404 when it has none */
+    get: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          id: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description The project's git remote: url, username, hasToken (never the token); 404 when it has none */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              projectId: string;
+              url: string;
+              username: string | null;
+              hasToken: boolean;
+              updatedBy: string;
+              /** Format: date-time */
+              createdAt: string;
+              /** Format: date-time */
+              updatedAt: string;
+            };
+          };
+        };
+        400: components['responses']['Error'];
+        401: components['responses']['Error'];
+        403: components['responses']['Error'];
+        404: components['responses']['Error'];
+        413: components['responses']['Error'];
+        415: components['responses']['Error'];
+        422: components['responses']['Error'];
+        429: components['responses']['Error'];
+      };
+    };
+    /** Set the project's git remote: url (https://, http:// or git://, no credentials in it) and optionally username and token, sent to it as HTTP Basic auth by host-side git only. The token is never shown back (hasToken) */
+    put: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          id: string;
+        };
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          'application/json': {
+            url: string;
+            username?: string;
+            token?: string;
+          };
+        };
+      };
+      responses: {
+        /** @description Set the project's git remote: url (https://, http:// or git://, no credentials in it) and optionally username and token, sent to it as HTTP Basic auth by host-side git only. The token is never shown back (hasToken) */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              projectId: string;
+              url: string;
+              username: string | null;
+              hasToken: boolean;
+              updatedBy: string;
+              /** Format: date-time */
+              createdAt: string;
+              /** Format: date-time */
+              updatedAt: string;
+            };
+          };
+        };
+        400: components['responses']['Error'];
+        401: components['responses']['Error'];
+        403: components['responses']['Error'];
+        404: components['responses']['Error'];
+        409: components['responses']['Error'];
+        413: components['responses']['Error'];
+        415: components['responses']['Error'];
+        422: components['responses']['Error'];
+        429: components['responses']['Error'];
+      };
+    };
+    post?: never;
+    /** Remove the project's git remote and its token (204) */
+    delete: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          id: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Remove the project's git remote and its token (204) */
+        204: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content?: never;
+        };
+        400: components['responses']['Error'];
+        401: components['responses']['Error'];
+        403: components['responses']['Error'];
+        404: components['responses']['Error'];
+        409: components['responses']['Error'];
+        413: components['responses']['Error'];
+        415: components['responses']['Error'];
+        422: components['responses']['Error'];
+        429: components['responses']['Error'];
+      };
+    };
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/projects/{id}/git-remote/fetch': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /** Fetch a branch of the project's git remote and record its tip as an imported checkpoint, child of the checkpoint of the nearest commit it descends from (else the root); created: false when the tip already is a checkpoint's commit */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          id: string;
+        };
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          'application/json': {
+            branch: string;
+          };
+        };
+      };
+      responses: {
+        /** @description Fetch a branch of the project's git remote and record its tip as an imported checkpoint, child of the checkpoint of the nearest commit it descends from (else the root); created: false when the tip already is a checkpoint's commit */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              projectId: string;
+              remote: string;
+              branch: string;
+              commit: string;
+              checkpoint: {
+                id: string;
+                parentId: string | null;
+                machineId: string | null;
+                commit: string;
+                /** @enum {string} */
+                kind: 'root' | 'final' | 'manual' | 'turn' | 'pause' | 'merge' | 'inputs' | 'imported';
+                trigger: string;
+                /** Format: date-time */
+                createdAt: string;
+              };
+              created: boolean;
+            };
+          };
+        };
+        400: components['responses']['Error'];
+        401: components['responses']['Error'];
+        403: components['responses']['Error'];
+        404: components['responses']['Error'];
+        409: components['responses']['Error'];
+        413: components['responses']['Error'];
+        415: components['responses']['Error'];
+        422: components['responses']['Error'];
+        429: components['responses']['Error'];
+      };
+    };
     delete?: never;
     options?: never;
     head?: never;

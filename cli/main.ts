@@ -6,6 +6,7 @@ import { registerCosts, registerProjects } from './commands/projects.js';
 import { registerSettings } from './commands/settings.js';
 import { registerWork } from './commands/work.js';
 import { registerWebhooks } from './commands/webhooks.js';
+import { registerRemotes } from './commands/remotes.js';
 import { completionScript } from './completion.js';
 import { CliError, EXIT, EXIT_HELP } from './errors.js';
 import { colors } from './output.js';
@@ -34,6 +35,7 @@ export function buildProgram(): Command {
   registerAdmin(program);
   registerSettings(program);
   registerWebhooks(program);
+  registerRemotes(program);
   program
     .command('completion <shell>')
     .description('print a completion script: bash (source it) or zsh')

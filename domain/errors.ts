@@ -46,3 +46,8 @@ export class AuthenticationError extends Error {
 export const NOT_FOUND = 'NotFoundError';
 export const INPUT_ERROR = 'InputError';
 export const MERGE_CONFLICT = 'MergeConflict';
+
+/** A git remote refused or failed a push or fetch (wrong credentials, unreachable, its hooks): 502 naming its answer. */
+export class GitRemoteError extends Error {
+  override name = 'GitRemoteError';
+}

@@ -75,5 +75,5 @@ export const DEFAULT_MACHINE_MINUTES = 30;
 /** Default per-machine money limit of a new project, in the project's currency. */
 export const DEFAULT_MACHINE_MONEY = '0.50';
 
-export const CHECKPOINT_KINDS = ['root', 'final', 'manual', 'turn', 'pause', 'merge', 'inputs'] as const;
+export const CHECKPOINT_KINDS = ['root', 'final', 'manual', 'turn', 'pause', 'merge', 'inputs', 'imported'] as const;
 export type CheckpointKind = (typeof CHECKPOINT_KINDS)[number];

@@ -16,6 +16,7 @@ import { recordCheckpoint } from '../store/checkpoints.js';
 import { getPlacementPolicy, setPlacementPolicy } from '../store/compute.js';
 import { getCostCenter } from '../store/cost-centers.js';
 import { cloneProjectRepo, initProjectRepo } from '../store/git.js';
+import { putGitRemote } from '../store/git-remotes.js';
 import { idFromIdempotencyKey } from '../store/ids.js';
 import { getProject, insertProject, setLimitPolicy, setProjectCostCenter, setRootCheckpoint, type Project } from '../store/projects.js';
 import { actorOfCaller, type Caller, type ServiceContext } from './context.js';
@@ -77,6 +78,8 @@ export async function createProject(
   const { db, config } = ctx;
   const body = createProjectBody.parse(input);
   if (body.repoUrl) checkRepoUrlField(body.repoUrl, config.repos.schemes);
+  if (body.repoCredentials && !/^https?:\/\//i.test(body.repoUrl ?? ''))
+    throw new InputError('repoCredentials: only for an https:// or http:// repoUrl (they are sent as HTTP Basic auth)', { field: 'repoCredentials' });
   const defaultMachineMoney = body.defaultMachineMoney
     ? parseAmountField('defaultMachineMoney', body.defaultMachineMoney, body.currency)
     : await defaultMoneyIn(ctx, body.currency);
@@ -92,6 +95,7 @@ export async function createProject(
         schemes: config.repos.schemes,
         timeoutMs: config.repos.cloneTimeoutMs,
         maxBytes: config.repos.cloneMaxBytes,
+        ...(body.repoCredentials ? { auth: { username: body.repoCredentials.username ?? null, token: body.repoCredentials.token } } : {}),
       })
     : await initProjectRepo(repoPath, now);
   const rootCheckpointId = `checkpoint-${crypto.randomUUID()}`;
@@ -118,6 +122,15 @@ export async function createProject(
       null,
     );
     await setRootCheckpoint(trx, id, rootCheckpointId);
+    // The credentials that cloned it push and fetch too: the repoUrl becomes the project's git remote.
+    if (body.repoUrl && body.repoCredentials)
+      await putGitRemote(trx, {
+        projectId: id,
+        url: body.repoUrl,
+        username: body.repoCredentials.username ?? null,
+        token: body.repoCredentials.token,
+        updatedBy: caller.principal.userId,
+      });
     if (caller.principal.projectIds !== null) await bindKeyToProject(trx, caller.principal.apiKeyId, id);
     await appendAudit(trx, {
       actor: actorOfCaller(caller),
@@ -128,6 +141,7 @@ export async function createProject(
       details: {
         name: body.name,
         repoUrl: body.repoUrl ?? null,
+        gitRemote: Boolean(body.repoCredentials),
         rootCheckpointId,
         commit: rootCommit,
         currency: body.currency,

@@ -5,6 +5,7 @@ import { CURRENCY_CODES } from '../domain/money.js';
 import { COST_CENTER_KINDS } from '../domain/cost-centers.js';
 import { ROLES } from '../domain/permissions.js';
 import { eventKindsProblem, WEBHOOK_KINDS } from '../domain/webhooks.js';
+import { branchNameProblem, gitRemoteUrlProblem } from '../domain/git-remote.js';
 
 /** Request bodies and queries, validated with zod; the OpenAPI document is generated from these. */
 const decimal = z
@@ -16,6 +17,8 @@ const id = (prefix: string) => z.string().regex(new RegExp(`^${prefix}-[0-9a-f-]
 export const createProjectBody = z.strictObject({
   name: z.string().trim().min(1, 'is required').max(200),
   repoUrl: z.string().min(1).max(2000).optional(),
+  /** Credentials to clone a private https/http repoUrl; kept as the project's git remote (README "Git remotes"), never shown. */
+  repoCredentials: z.strictObject({ username: z.string().min(1).max(200).optional(), token: z.string().min(1).max(4000) }).optional(),
   currency: z.enum(CURRENCY_CODES).default('USD'),
   greediness: z.number().min(0).max(1).default(0.5),
   defaultMachineMoney: decimal.optional(),
@@ -365,3 +368,27 @@ export const patchWebhookBody = z.strictObject({
   description: z.string().max(500).optional(),
   enabled: z.boolean().optional(),
 });
+
+/** A project's git remote (README "Git remotes"): the token is kept, never shown back. */
+const branchName = z.string({ error: 'must be a branch name, e.g. autovibe/feature' }).superRefine((name, ctx) => {
+  const problem = branchNameProblem(name);
+  if (problem) ctx.addIssue({ code: 'custom', message: problem });
+});
+export const putGitRemoteBody = z.strictObject({
+  url: z
+    .string({ error: 'must be the remote URL (https://, http:// or git://)' })
+    .trim()
+    .min(1, 'is required')
+    .max(2000, 'at most 2000 characters')
+    .superRefine((url, ctx) => {
+      const problem = gitRemoteUrlProblem(url);
+      if (problem) ctx.addIssue({ code: 'custom', message: problem });
+    }),
+  username: z.string().min(1).max(200).optional(),
+  token: z.string().min(1, 'leave it out for a remote without credentials').max(4000).optional(),
+});
+export const pushCheckpointBody = z.strictObject({
+  branch: branchName,
+  force: z.boolean({ error: 'must be true or false' }).default(false),
+});
+export const fetchGitRemoteBody = z.strictObject({ branch: branchName });

@@ -50,6 +50,8 @@ export async function initProjectRepo(repoPath: string, date: Date): Promise<str
 export interface CloneLimits {
   /** URL schemes git may use, also for redirects (checked again here: the route checked the URL). */
   schemes: readonly string[];
+  /** Credentials for an http(s) URL, sent as in remoteEnv (below). */
+  auth?: { username: string | null; token: string };
   timeoutMs: number;
   maxBytes: number;
 }
@@ -67,7 +69,9 @@ export async function cloneProjectRepo(repoUrl: string, repoPath: string, date: 
     await boundedClone(repoUrl, repoPath, limits);
   } catch (e) {
     await fs.rm(repoPath, { recursive: true, force: true });
-    throw new InputError(`repoUrl could not be cloned: ${redactUrlCredentials((e as Error).message)}`, { field: 'repoUrl' });
+    let message = redactUrlCredentials((e as Error).message);
+    if (limits.auth) message = message.split(limits.auth.token).join('***');
+    throw new InputError(`repoUrl could not be cloned: ${message}`, { field: 'repoUrl' });
   }
   try {
     return (await git(['--git-dir', repoPath, 'rev-parse', '--verify', 'HEAD^{commit}'])).trim();
@@ -94,6 +98,7 @@ async function boundedClone(repoUrl: string, repoPath: string, limits: CloneLimi
       GIT_SSH_COMMAND: 'ssh -o BatchMode=yes',
       GIT_PROTOCOL_FROM_USER: '0',
       GIT_ALLOW_PROTOCOL: limits.schemes.join(':'),
+      ...(limits.auth ? authConfigEnv(repoUrl, limits.auth.username, limits.auth.token, [['http.followRedirects', 'false']]) : {}),
     },
   });
   let stderr = '';
@@ -414,4 +419,170 @@ export async function commitWithBlobs(
 /** The id of the file tree of `commit`: equal for two commits with exactly the same files. */
 export async function treeOf(repoPath: string, commit: string): Promise<string> {
   return (await git(['--git-dir', repoPath, 'rev-parse', '--verify', `${commit}^{tree}`])).trim();
+}
+
+/** A remote to push to or fetch from, with the credentials git sends to it (http(s) only). */
+export interface RemoteAccess {
+  url: string;
+  username: string | null;
+  token: string | null;
+  /** URL schemes git may speak (also for redirects, which are not followed anyway). */
+  schemes: readonly string[];
+  timeoutMs: number;
+}
+
+/**
+ * The environment of one git command talking to a remote. The token rides in an
+ * `Authorization: Basic` header given through GIT_CONFIG_COUNT/KEY/VALUE: never on a command line
+ * (other users see those), never in a config file, scoped to the remote's origin; redirects are
+ * not followed, git never prompts and no other protocol may be used.
+ */
+function remoteEnv(remote: RemoteAccess): Record<string, string> {
+  // Full commit ids in `push --porcelain` (the old commit of a forced update is not in this repository).
+  const config: Array<[string, string]> = [
+    ['http.followRedirects', 'false'],
+    ['core.abbrev', '40'],
+  ];
+  return {
+    GIT_TERMINAL_PROMPT: '0',
+    GIT_ASKPASS: 'true',
+    SSH_ASKPASS: 'true',
+    GIT_PROTOCOL_FROM_USER: '0',
+    GIT_ALLOW_PROTOCOL: remote.schemes.join(':'),
+    ...authConfigEnv(remote.url, remote.username, remote.token, config),
+  };
+}
+
+/** `config` (and, with a token, the Basic auth header scoped to the URL's origin) as GIT_CONFIG_COUNT/KEY/VALUE variables. */
+function authConfigEnv(url: string, username: string | null, token: string | null, config: Array<[string, string]>): Record<string, string> {
+  const all = [...config];
+  if (token) {
+    const u = new URL(url);
+    const basic = Buffer.from(`${username ?? 'x-access-token'}:${token}`).toString('base64');
+    all.push([`http.${u.protocol}//${u.host}/.extraHeader`, `Authorization: Basic ${basic}`]);
+  }
+  return {
+    GIT_CONFIG_COUNT: String(all.length),
+    ...Object.fromEntries(
+      all.flatMap(([k, v], i) => [
+        [`GIT_CONFIG_KEY_${i}`, k],
+        [`GIT_CONFIG_VALUE_${i}`, v],
+      ]),
+    ),
+  };
+}
+
+/** Text of git's output safe to show: no token, no credentials in a URL. */
+function scrub(text: string, remote: RemoteAccess): string {
+  let out = redactUrlCredentials(text);
+  if (remote.token) {
+    out = out.split(remote.token).join('***');
+    const basic = Buffer.from(`${remote.username ?? 'x-access-token'}:${remote.token}`).toString('base64');
+    out = out.split(basic).join('***');
+  }
+  return out
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean)
+    .slice(0, 10)
+    .join('; ');
+}
+
+/**
+ * Runs git against a remote in its own process group, so a timeout also ends git-remote-http and
+ * index-pack. Output is capped (the remote's messages are quoted, not stored).
+ */
+async function remoteGit(repoPath: string, args: string[], remote: RemoteAccess): Promise<{ code: number; stdout: string; stderr: string }> {
+  const child = spawn('git', ['--git-dir', repoPath, ...args], {
+    detached: true,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ...IDENTITY, ...remoteEnv(remote) },
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (d: Buffer) => {
+    if (stdout.length < 65536) stdout += d.toString();
+  });
+  child.stderr!.on('data', (d: Buffer) => {
+    if (stderr.length < 8192) stderr += d.toString();
+  });
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    try {
+      process.kill(-child.pid!, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }, remote.timeoutMs);
+  try {
+    const code = await new Promise<number | null>((resolve, reject) => {
+      child.on('error', reject);
+      child.on('close', resolve);
+    });
+    if (timedOut) return { code: -1, stdout, stderr: `no answer within ${Math.round(remote.timeoutMs / 1000)} s` };
+    return { code: code ?? -1, stdout, stderr };
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Whether the ref name is one git accepts (`git check-ref-format`). */
+export async function validRefName(ref: string): Promise<boolean> {
+  return git(['check-ref-format', ref]).then(
+    () => true,
+    () => false,
+  );
+}
+
+export type PushOutcome =
+  | { status: 'pushed'; previous: string | null; forced: boolean }
+  | { status: 'up_to_date'; previous: string }
+  | { status: 'rejected'; reason: string }
+  | { status: 'failed'; message: string };
+
+/**
+ * Pushes `commit` to `refs/heads/<branch>` of the remote (`force`: even when that is not a fast
+ * forward). `rejected` is git's refusal of a non-fast-forward; `failed` anything else the remote
+ * or the network answered, in a message without credentials.
+ */
+export async function pushCommit(repoPath: string, remote: RemoteAccess, commit: string, branch: string, force: boolean): Promise<PushOutcome> {
+  const refspec = `${force ? '+' : ''}${commit}:refs/heads/${branch}`;
+  const { code, stdout, stderr } = await remoteGit(repoPath, ['push', '--porcelain', '--', remote.url, refspec], remote);
+  const line = stdout.split('\n').find((l) => /^[ +\-*!=]\t/.test(l));
+  const [flag, , summary = ''] = line?.split('\t') ?? [];
+  if (flag === '!') {
+    if (/non-fast-forward|fetch first|stale info/.test(summary)) return { status: 'rejected', reason: summary.replace(/^\[rejected\]\s*/, '') };
+    return { status: 'failed', message: scrub(`${summary}; ${stderr}`, remote) };
+  }
+  if (code !== 0 || !flag) return { status: 'failed', message: scrub(stderr || stdout || `git push exited with ${code}`, remote) };
+  if (flag === '=') return { status: 'up_to_date', previous: commit };
+  const range = /^([0-9a-f]+)\.\.\.?([0-9a-f]+)/.exec(summary);
+  const previous = range
+    ? (await git(['--git-dir', repoPath, 'rev-parse', '--verify', '--quiet', `${range[1]}^{commit}`]).catch(() => range[1]!)).trim()
+    : null;
+  return { status: 'pushed', previous, forced: flag === '+' };
+}
+
+export type FetchOutcome = { status: 'fetched'; tip: string } | { status: 'missing' } | { status: 'failed'; message: string };
+
+/** Fetches `refs/heads/<branch>` of the remote into `refs/imports/heads/<branch>` and returns its tip. */
+export async function fetchBranch(repoPath: string, remote: RemoteAccess, branch: string): Promise<FetchOutcome> {
+  const local = `refs/imports/heads/${branch}`;
+  const { code, stderr } = await remoteGit(
+    repoPath,
+    ['fetch', '--quiet', '--no-tags', '--no-write-fetch-head', '--', remote.url, `+refs/heads/${branch}:${local}`],
+    remote,
+  );
+  if (code !== 0) {
+    if (/couldn't find remote ref/i.test(stderr)) return { status: 'missing' };
+    return { status: 'failed', message: scrub(stderr || `git fetch exited with ${code}`, remote) };
+  }
+  return { status: 'fetched', tip: (await git(['--git-dir', repoPath, 'rev-parse', '--verify', `${local}^{commit}`])).trim() };
+}
+
+/** The newest commit among `tip` and its ancestors that is in `known` (first one git lists), or null. */
+export async function nearestKnownAncestor(repoPath: string, tip: string, known: ReadonlySet<string>, max = 10_000): Promise<string | null> {
+  const out = await git(['--git-dir', repoPath, 'rev-list', '--topo-order', `--max-count=${max}`, tip]);
+  return out.split('\n').find((c) => known.has(c.trim())) ?? null;
 }

@@ -7,6 +7,7 @@ import { need } from '../prompt.js';
 import { ctxOf, intOption, jsonMode, moneyOption, pageOptions, printList, readDataFile, show } from '../runtime.js';
 import { collect } from './settings.js';
 import { projectChoices } from './projects.js';
+import { registerCheckpointPush } from './remotes.js';
 
 /** Checkpoints (the evolution tree, files, diffs), objectives and pipelines. */
 export function registerWork(program: Command): void {
@@ -95,6 +96,8 @@ export function registerWork(program: Command): void {
       const r = await ok(api.PUT('/checkpoints/{id}/milestone', { params: { path: { id } }, body: { milestone: !o.unset } }));
       show(cmd, r, (v) => process.stdout.write(`${v.id} ${v.milestone ? 'is a milestone' : 'is not a milestone'}\n`));
     });
+
+  registerCheckpointPush(checkpoints);
 
   const objectives = program.command('objectives').description('objectives: work with dependencies and completion criteria');
 

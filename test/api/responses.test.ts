@@ -11,6 +11,7 @@ import { openApiDocument } from '../../api/openapi.js';
 import * as R from '../../api/responses.js';
 import { responseProblem, RouteGroup, type RouteSpec } from '../../api/routes/table.js';
 import { loadConfig } from '../../config/index.js';
+import { startHttpGitServer, type HttpGitServer } from '../support/http-git-server.js';
 import { projectWithBudget, startTestPlatform, waitFor, waitForMachine, type TestPlatform } from '../support/platform.js';
 
 /** `/machines/:id/artifacts/*name` → a regex matching its concrete paths. */
@@ -65,7 +66,13 @@ describe('api: response schemas (every route answers as its declared schema says
   before(async () => {
     p = await startTestPlatform({
       label: 'responses',
-      env: { AUTOVIBE_FX_ECB_URL: 'off', AUTOVIBE_FX_CRYPTO_URL: 'off', AUTOVIBE_FX_FIXED_RATES: 'EUR/USD=1.08', AUTOVIBE_WEBHOOK_ALLOW_PRIVATE: '1' },
+      env: {
+        AUTOVIBE_FX_ECB_URL: 'off',
+        AUTOVIBE_FX_CRYPTO_URL: 'off',
+        AUTOVIBE_FX_FIXED_RATES: 'EUR/USD=1.08',
+        AUTOVIBE_WEBHOOK_ALLOW_PRIVATE: '1',
+        AUTOVIBE_REPO_URL_SCHEMES: 'https,ssh,git,http',
+      },
     });
     routes = routeTable({ db: p.db, temporal: p.temporal, config: p.config, log: p.log });
     assert.equal(p.config.validateResponses, true, 'the test platform validates responses');
@@ -135,8 +142,10 @@ describe('api: response schemas (every route answers as its declared schema says
     await waitFor(async () => (await p.api('GET', `/v1/pipelines/${fx.pipeline}`)).body.status !== 'running', 'pipeline end');
   });
   let receiver: http.Server | undefined;
+  let gitServer: HttpGitServer | undefined;
   after(async () => {
     receiver?.close();
+    await gitServer?.stop();
     await p?.stop();
   });
 
@@ -210,6 +219,16 @@ describe('api: response schemas (every route answers as its declared schema says
     await call('POST', `/webhooks/${spare.id}/rotate-secret`, undefined, 201);
     await call('PATCH', `/webhooks/${spare.id}`, { enabled: false, description: 'off' });
     await call('DELETE', `/webhooks/${spare.id}`, undefined, 204);
+
+    // A git remote (git http-backend with Basic auth): push a checkpoint, fetch the branch back with a new commit; one removed.
+    gitServer = await startHttpGitServer({ username: 'u', token: 't0ken' });
+    gitServer.addRepo('r', { 'a.txt': 'a\n' });
+    await call('PUT', `/projects/${fx.project}/git-remote`, { url: gitServer.url('r'), username: 'u', token: 't0ken' });
+    await call('POST', `/checkpoints/${checkpoints.final}/push`, { branch: 'autovibe/r' });
+    gitServer.commitTo('r', 'autovibe/r', { 'b.txt': 'b\n' });
+    assert.equal((await call('POST', `/projects/${fx.project}/git-remote/fetch`, { branch: 'autovibe/r' })).created, true);
+    await call('PUT', `/projects/${fx.other}/git-remote`, { url: gitServer.url('r') });
+    await call('DELETE', `/projects/${fx.other}/git-remote`, undefined, 204);
 
     // GraphQL: the data, and a field's error beside it, in the declared shape.
     const gql = await call('POST', '/graphql', {
