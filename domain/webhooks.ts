@@ -5,6 +5,7 @@
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { BlockList, isIP } from 'node:net';
+import type { PlatformEvent } from './events.js';
 
 export const WEBHOOK_KINDS = ['webhook', 'slack'] as const;
 export type WebhookKind = (typeof WEBHOOK_KINDS)[number];
@@ -160,14 +161,7 @@ export function signatureMatches(secret: string, id: string, timestampSeconds: n
 // ---------------------------------------------------------------------------------------------
 // What is sent
 
-export interface WebhookEvent {
-  seq: number;
-  at: string;
-  kind: string;
-  projectId: string | null;
-  subjectId: string;
-  data: Record<string, unknown>;
-}
+export type WebhookEvent = PlatformEvent;
 
 /** The message id of an event: the same for every attempt and every redelivery of it. */
 export const messageIdOf = (seq: number) => `evt_${seq}`;

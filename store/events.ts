@@ -1,6 +1,7 @@
 import type { Knex } from 'knex';
 import { AUDIT_LOCK } from './audit.js';
 import type { Db } from './db.js';
+import type { PlatformEvent } from '../domain/events.js';
 
 /**
  * The event feed: one append-only row per state change (machine/objective/pipeline/payment
@@ -21,14 +22,7 @@ export interface NewEvent {
   data?: Record<string, unknown>;
 }
 
-export interface EventRecord {
-  seq: number;
-  at: string;
-  kind: string;
-  projectId: string | null;
-  subjectId: string;
-  data: Record<string, unknown>;
-}
+export type EventRecord = PlatformEvent;
 
 /** Runs `fn` in the caller's transaction, or in a new one. */
 export async function inTransaction<T>(db: Conn, fn: (trx: Knex.Transaction) => Promise<T>): Promise<T> {
