@@ -11,7 +11,7 @@ export const WEBHOOK_KINDS = ['webhook', 'slack'] as const;
 export type WebhookKind = (typeof WEBHOOK_KINDS)[number];
 
 /** The event families an endpoint may subscribe to (a family, or one exact kind of it). */
-export const WEBHOOK_EVENT_FAMILIES = ['machine', 'objective', 'pipeline', 'payment', 'budget', 'alert', 'webhook'] as const;
+export const WEBHOOK_EVENT_FAMILIES = ['machine', 'checkpoint', 'objective', 'pipeline', 'payment', 'budget', 'alert', 'webhook'] as const;
 
 const KIND_PATTERN = /^([a-z]+)\.([a-z_]+|\*)$/;
 
