@@ -65,21 +65,19 @@ function toRecord(r: Record<string, any>, bindings: Map<string, string[]>): ApiK
   };
 }
 
-/** The caller behind `key`, or null when it is unknown, revoked or expired. */
 /**
  * How long a request may trust a key look-up it made a moment ago. Every key write below forgets
  * this process's look-ups at once; another api process sees a revocation, rotation or expiry
  * change within this time (and an expiry passing, exactly).
  */
 export const PRINCIPAL_CACHE_MS = 2_000;
-const principalCache = new WeakMap<Db, Map<string, { principal: Principal; expiresAt: number | null; until: number }>>();
+/** Key look-ups by database (a test process holds several platforms), then by key hash. */
+const principalCache = new Map<Db, Map<string, { principal: Principal; expiresAt: number | null; until: number }>>();
 
 /** Forgets every cached key look-up of this process (after any write to keys or their project bindings). */
 function forgetPrincipals() {
-  for (const db of owners) principalCache.delete(db);
-  owners.clear();
+  principalCache.clear();
 }
-const owners = new Set<Db>();
 
 /**
  * The principal of an API key, for a request: a look-up of the last PRINCIPAL_CACHE_MS is reused
@@ -93,15 +91,13 @@ export async function principalForRequest(db: Db, key: string, now = new Date())
   if (hit && hit.until > t && (hit.expiresAt === null || hit.expiresAt > t)) return hit.principal;
   const found = await lookUpPrincipal(db, hash, now);
   if (!found) return null;
-  if (!cache) {
-    principalCache.set(db, (cache = new Map()));
-    owners.add(db);
-  }
+  if (!cache) principalCache.set(db, (cache = new Map()));
   if (cache.size > 10_000) cache.clear();
   cache.set(hash, { principal: found.principal, expiresAt: found.expiresAt, until: t + PRINCIPAL_CACHE_MS });
   return found.principal;
 }
 
+/** The caller behind `key`, or null when it is unknown, revoked or expired (always read from the database). */
 export async function findPrincipal(db: Db, key: string, now = new Date()): Promise<Principal | null> {
   return (await lookUpPrincipal(db, hashApiKey(key), now))?.principal ?? null;
 }
