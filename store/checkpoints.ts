@@ -30,7 +30,6 @@ function toCheckpoint(r: Record<string, any>): Checkpoint {
   };
 }
 
-/** Inserts a checkpoint once; a repeat with the same id returns the stored one. */
 const checkpointRow = (c: Omit<Checkpoint, 'createdAt'>) => ({
   id: c.id,
   project_id: c.projectId,
@@ -41,9 +40,15 @@ const checkpointRow = (c: Omit<Checkpoint, 'createdAt'>) => ({
   trigger: c.trigger,
 });
 
+/** Inserts a checkpoint once; a repeat with the same id finds the stored one (`inserted` false). */
+async function insertOnce(db: Db | Knex.Transaction, c: Omit<Checkpoint, 'createdAt'>): Promise<{ checkpoint: Checkpoint; inserted: boolean }> {
+  const inserted = (await db('checkpoints').insert(checkpointRow(c)).onConflict('id').ignore().returning('id')).length > 0;
+  return { checkpoint: toCheckpoint(await db('checkpoints').where({ id: c.id }).first()), inserted };
+}
+
+/** Inserts a checkpoint once; a repeat with the same id returns the stored one. */
 export async function insertCheckpoint(db: Db | Knex.Transaction, c: Omit<Checkpoint, 'createdAt'>): Promise<Checkpoint> {
-  await db('checkpoints').insert(checkpointRow(c)).onConflict('id').ignore();
-  return toCheckpoint(await db('checkpoints').where({ id: c.id }).first());
+  return (await insertOnce(db, c)).checkpoint;
 }
 
 export type NewCheckpoint = Omit<Checkpoint, 'createdAt'>;
@@ -66,8 +71,7 @@ export async function recordCheckpoint(
 ): Promise<Checkpoint> {
   await pinCheckpoint(repoPath, c.id, c.commit);
   return inTransaction(db, async (trx) => {
-    const inserted = (await trx('checkpoints').insert(checkpointRow(c)).onConflict('id').ignore().returning('id')).length > 0;
-    const stored = toCheckpoint(await trx('checkpoints').where({ id: c.id }).first());
+    const { checkpoint: stored, inserted } = await insertOnce(trx, c);
     if (audit) {
       await appendAudit(trx, {
         actor: 'system',
