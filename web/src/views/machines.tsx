@@ -16,17 +16,21 @@ export function Machines() {
   const projectId = query.get('project') ?? undefined;
   const status = (query.get('status') ?? undefined) as StatusFilter | undefined;
   const [more, setMore] = useState<{ items: MachineItem[]; cursor: string | null } | null>(null);
+  const pageAfter = (cursor?: string) =>
+    ok(
+      api.GET('/machines', {
+        params: { query: { limit: '50', ...(cursor ? { cursor } : {}), ...(projectId ? { projectId } : {}), ...(status ? { status } : {}) } },
+      }),
+    );
   const { data, error, reload } = useLoad(async () => {
     setMore(null);
-    return ok(api.GET('/machines', { params: { query: { limit: '50', ...(projectId ? { projectId } : {}), ...(status ? { status } : {}) } } }));
+    return pageAfter();
   }, [projectId, status]);
   const refresh = useThrottled(reload, 700);
   useLiveEvents((e) => e.kind.startsWith('machine.') && (!projectId || e.projectId === projectId), refresh);
 
   const loadMore = async (cursor: string) => {
-    const next = await ok(
-      api.GET('/machines', { params: { query: { limit: '50', cursor, ...(projectId ? { projectId } : {}), ...(status ? { status } : {}) } } }),
-    );
+    const next = await pageAfter(cursor);
     setMore((m) => ({ items: [...(m?.items ?? []), ...next.items], cursor: next.nextCursor }));
   };
   const setFilter = (name: string, value: string) => {
