@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { loadConfig } from '../config/index.js';
@@ -12,6 +12,7 @@ import { startPostgres } from './services/postgres.js';
 import { ensureTemporalBinary, startTemporalDevServer } from './services/temporal.js';
 import { installAgentClis, toolsDir } from '../test/support/llm/agent-clis.js';
 import { startScriptedEndpoint, writeFileScript } from '../test/support/llm/endpoint.js';
+import { WorkerProcesses } from '../test/support/worker-processes.js';
 
 /**
  * Records workflow histories for the replay test (test/workflows/replay.test.ts). Run it after an
@@ -50,22 +51,10 @@ async function recordSnapshotScenarios(p: Platform, queue: string, recorded: Arr
 async function recordHandover(base: ReturnType<typeof loadConfig>, projectId: string): Promise<string> {
   const taskQueue = `${base.taskQueue}-handover`;
   const api = await startPlatform({ config: { ...base, taskQueue }, worker: false });
-  const worker = () =>
-    spawn(process.execPath, ['--import', 'tsx', 'workers/main.ts'], {
-      env: {
-        ...process.env,
-        AUTOVIBE_HOME: base.home,
-        DATABASE_URL: base.databaseUrl!,
-        TEMPORAL_ADDRESS: base.temporalAddress!,
-        TEMPORAL_TASK_QUEUE: taskQueue,
-        LOG_LEVEL: 'warn',
-      },
-      stdio: ['ignore', 'inherit', 'inherit'],
-    });
-  const stopped = (child: ReturnType<typeof worker>) =>
-    new Promise<void>((resolve) => (child.exitCode !== null ? resolve() : child.once('exit', () => resolve())));
-  const a = worker();
+  const workers = new WorkerProcesses();
+  const target = { config: { home: base.home, taskQueue }, databaseUrl: base.databaseUrl, temporalAddress: base.temporalAddress! };
   try {
+    const a = workers.start(target);
     const m = await call(api, 'POST', '/v1/machines', {
       projectId,
       type: 'shell',
@@ -73,19 +62,13 @@ async function recordHandover(base: ReturnType<typeof loadConfig>, projectId: st
       command: 'echo before > before.txt; sleep 15; echo after > after.txt',
     });
     await until(api, `/v1/machines/${m.id}`, (b) => b.status === 'running');
-    const b = worker();
-    try {
-      a.kill('SIGTERM');
-      await stopped(a);
-      const ended = await until(api, `/v1/machines/${m.id}`, machineEnded);
-      if (!ended.events.some((e: { action: string }) => e.action === 'machine.handed_over')) throw new Error(`machine ${m.id} was not handed over`);
-      return m.id as string;
-    } finally {
-      b.kill('SIGTERM');
-      await stopped(b);
-    }
+    workers.start(target);
+    await workers.stop(a, 60_000);
+    const ended = await until(api, `/v1/machines/${m.id}`, machineEnded);
+    if (!ended.events.some((e: { action: string }) => e.action === 'machine.handed_over')) throw new Error(`machine ${m.id} was not handed over`);
+    return m.id as string;
   } finally {
-    a.kill('SIGKILL');
+    await workers.killAll();
     await api.stop();
   }
 }

@@ -2,6 +2,9 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import os from 'node:os';
 import type { TestPlatform } from './platform.js';
 
+/** Where a worker process works: a platform's home, database, Temporal and task queue. */
+export type WorkerTarget = { config: Pick<TestPlatform['config'], 'home' | 'taskQueue'> } & Pick<TestPlatform, 'databaseUrl' | 'temporalAddress'>;
+
 /** Resolves when the process has exited (at once if it already has). */
 export function exited(child: ChildProcess): Promise<void> {
   return new Promise((resolve) => (child.exitCode !== null || child.signalCode !== null ? resolve() : child.once('exit', () => resolve())));
@@ -14,7 +17,7 @@ export function exited(child: ChildProcess): Promise<void> {
 export class WorkerProcesses {
   private readonly children: ChildProcess[] = [];
 
-  start(p: TestPlatform, env: Record<string, string> = {}): ChildProcess {
+  start(p: WorkerTarget, env: Record<string, string> = {}): ChildProcess {
     const child = spawn(process.execPath, ['--import', 'tsx', 'workers/main.ts'], {
       env: {
         ...process.env,
