@@ -357,17 +357,20 @@ function document(
       '/whoami': { get: op('The calling key: role, projects, expiry, and its user') },
       '/webhooks': {
         post: op(
-          'Create a webhook endpoint of a project (or, for admins without projectId, of the deployment) for the event kinds it subscribes to: kind webhook (signed per Standard Webhooks) or slack (an incoming-webhook URL, Block Kit messages). 201 with the signing secret `whsec_…`, shown only here; a loopback, link-local, private or metadata URL is 400',
+          'Create a webhook endpoint of a project (or, for admins without projectId, of the deployment) for the event kinds it subscribes to: kind webhook (signed per Standard Webhooks) or slack (an incoming-webhook URL, Block Kit messages) or slack-bot (chat.postMessage to `channel` with a bot `token` that is kept and never shown back; url defaults to https://slack.com/api). 201 with the signing secret `whsec_…`, shown only here; a loopback, link-local, private or metadata URL is 400',
           { requestBody: body(createWebhookBody) },
         ),
         get: op('Webhook endpoints the caller may see (never their secrets)', { parameters: query(listWebhooksQuery) }),
       },
       '/webhooks/{id}': {
         get: op('One webhook endpoint: status (active, disabled and why), failures, cursor', { parameters: [idParam()] }),
-        patch: op('Change url, events or description; enabled: true re-enables a disabled endpoint (false disables it)', {
-          parameters: [idParam()],
-          requestBody: body(patchWebhookBody),
-        }),
+        patch: op(
+          'Change url, events or description (a slack-bot endpoint also its channel or token); enabled: true re-enables a disabled endpoint (false disables it)',
+          {
+            parameters: [idParam()],
+            requestBody: body(patchWebhookBody),
+          },
+        ),
         delete: op('Delete the endpoint and its delivery log (204); its dispatcher stops', { parameters: [idParam()] }),
       },
       '/webhooks/{id}/rotate-secret': {

@@ -529,8 +529,10 @@ export const graphqlResult = z.strictObject({ data: details.nullable().optional(
 export const webhook = z.strictObject({
   id,
   projectId: id.nullable(),
-  kind: z.enum(['webhook', 'slack']),
+  kind: z.enum(['webhook', 'slack', 'slack-bot']),
   url: z.string(),
+  /** The channel a slack-bot endpoint posts to (never its token). */
+  channel: z.string().nullable(),
   description: z.string(),
   events: z.array(z.string()),
   status: z.enum(['active', 'disabled']),

@@ -5456,8 +5456,9 @@ export interface paths {
                 id: string;
                 projectId: string | null;
                 /** @enum {string} */
-                kind: 'webhook' | 'slack';
+                kind: 'webhook' | 'slack' | 'slack-bot';
                 url: string;
+                channel: string | null;
                 description: string;
                 events: string[];
                 /** @enum {string} */
@@ -5487,7 +5488,7 @@ export interface paths {
       };
     };
     put?: never;
-    /** Create a webhook endpoint of a project (or, for admins without projectId, of the deployment) for the event kinds it subscribes to: kind webhook (signed per Standard Webhooks) or slack (an incoming-webhook URL, Block Kit messages). 201 with the signing secret `whsec_…`, shown only here; a loopback, link-local, private or metadata URL is 400 */
+    /** Create a webhook endpoint of a project (or, for admins without projectId, of the deployment) for the event kinds it subscribes to: kind webhook (signed per Standard Webhooks) or slack (an incoming-webhook URL, Block Kit messages) or slack-bot (chat.postMessage to `channel` with a bot `token` that is kept and never shown back; url defaults to https://slack.com/api). 201 with the signing secret `whsec_…`, shown only here; a loopback, link-local, private or metadata URL is 400 */
     post: {
       parameters: {
         query?: never;
@@ -5503,16 +5504,18 @@ export interface paths {
              * @default webhook
              * @enum {string}
              */
-            kind?: 'webhook' | 'slack';
-            url: string;
+            kind?: 'webhook' | 'slack' | 'slack-bot';
+            url?: string;
             events: string[];
             /** @default  */
             description?: string;
+            channel?: string;
+            token?: string;
           };
         };
       };
       responses: {
-        /** @description Create a webhook endpoint of a project (or, for admins without projectId, of the deployment) for the event kinds it subscribes to: kind webhook (signed per Standard Webhooks) or slack (an incoming-webhook URL, Block Kit messages). 201 with the signing secret `whsec_…`, shown only here; a loopback, link-local, private or metadata URL is 400 */
+        /** @description Create a webhook endpoint of a project (or, for admins without projectId, of the deployment) for the event kinds it subscribes to: kind webhook (signed per Standard Webhooks) or slack (an incoming-webhook URL, Block Kit messages) or slack-bot (chat.postMessage to `channel` with a bot `token` that is kept and never shown back; url defaults to https://slack.com/api). 201 with the signing secret `whsec_…`, shown only here; a loopback, link-local, private or metadata URL is 400 */
         201: {
           headers: {
             [name: string]: unknown;
@@ -5522,8 +5525,9 @@ export interface paths {
               id: string;
               projectId: string | null;
               /** @enum {string} */
-              kind: 'webhook' | 'slack';
+              kind: 'webhook' | 'slack' | 'slack-bot';
               url: string;
+              channel: string | null;
               description: string;
               events: string[];
               /** @enum {string} */
@@ -5588,8 +5592,9 @@ export interface paths {
               id: string;
               projectId: string | null;
               /** @enum {string} */
-              kind: 'webhook' | 'slack';
+              kind: 'webhook' | 'slack' | 'slack-bot';
               url: string;
+              channel: string | null;
               description: string;
               events: string[];
               /** @enum {string} */
@@ -5651,7 +5656,7 @@ export interface paths {
     };
     options?: never;
     head?: never;
-    /** Change url, events or description; enabled: true re-enables a disabled endpoint (false disables it) */
+    /** Change url, events or description (a slack-bot endpoint also its channel or token); enabled: true re-enables a disabled endpoint (false disables it) */
     patch: {
       parameters: {
         query?: never;
@@ -5668,11 +5673,13 @@ export interface paths {
             events?: string[];
             description?: string;
             enabled?: boolean;
+            channel?: string;
+            token?: string;
           };
         };
       };
       responses: {
-        /** @description Change url, events or description; enabled: true re-enables a disabled endpoint (false disables it) */
+        /** @description Change url, events or description (a slack-bot endpoint also its channel or token); enabled: true re-enables a disabled endpoint (false disables it) */
         200: {
           headers: {
             [name: string]: unknown;
@@ -5682,8 +5689,9 @@ export interface paths {
               id: string;
               projectId: string | null;
               /** @enum {string} */
-              kind: 'webhook' | 'slack';
+              kind: 'webhook' | 'slack' | 'slack-bot';
               url: string;
+              channel: string | null;
               description: string;
               events: string[];
               /** @enum {string} */
@@ -5745,8 +5753,9 @@ export interface paths {
               id: string;
               projectId: string | null;
               /** @enum {string} */
-              kind: 'webhook' | 'slack';
+              kind: 'webhook' | 'slack' | 'slack-bot';
               url: string;
+              channel: string | null;
               description: string;
               events: string[];
               /** @enum {string} */

@@ -22,3 +22,10 @@ export async function need(
   if (choices.length > 0) return select({ message: what.message, choices }, context);
   return input({ message: what.message, required: true }, context);
 }
+
+/** All of stdin, trimmed: how secrets (tokens) are given, never as arguments a process list shows. */
+export async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const c of process.stdin) chunks.push(c as Buffer);
+  return Buffer.concat(chunks).toString('utf8').trim();
+}

@@ -7,7 +7,47 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
 import { BlockList, isIP } from 'node:net';
 import type { PlatformEvent } from './events.js';
 
-export const WEBHOOK_KINDS = ['webhook', 'slack'] as const;
+export const WEBHOOK_KINDS = ['webhook', 'slack', 'slack-bot'] as const;
+/** Where a `slack-bot` endpoint posts when no url is given: the Slack Web API. */
+export const SLACK_WEB_API = 'https://slack.com/api';
+
+/**
+ * Slack Web API errors that retrying cannot fix (a revoked token, a channel the bot is not in):
+ * the delivery fails at once instead of after every backoff step.
+ * https://api.slack.com/methods/chat.postMessage#errors
+ */
+const SLACK_PERMANENT_ERRORS = new Set([
+  'not_authed',
+  'invalid_auth',
+  'account_inactive',
+  'token_revoked',
+  'token_expired',
+  'no_permission',
+  'missing_scope',
+  'channel_not_found',
+  'not_in_channel',
+  'is_archived',
+  'msg_too_long',
+  'invalid_blocks',
+  'invalid_arguments',
+]);
+
+/**
+ * What a `chat.postMessage` answer says: Slack answers HTTP 200 with `{"ok": false, "error": …}`
+ * for most failures, so the status alone does not tell a delivery succeeded.
+ */
+export function slackApiOutcome(statusCode: number, body: string): { ok: true } | { ok: false; error: string; permanent: boolean } {
+  if (statusCode === 429) return { ok: false, error: 'slack: rate limited (HTTP 429)', permanent: false };
+  let parsed: { ok?: unknown; error?: unknown } | null = null;
+  try {
+    parsed = JSON.parse(body) as { ok?: unknown; error?: unknown };
+  } catch {
+    // Not JSON: judged by the status below.
+  }
+  if (statusCode >= 200 && statusCode < 300 && parsed?.ok === true) return { ok: true };
+  const error = typeof parsed?.error === 'string' ? parsed.error : `HTTP ${statusCode}`;
+  return { ok: false, error: `slack: ${error}`, permanent: SLACK_PERMANENT_ERRORS.has(error) };
+}
 export type WebhookKind = (typeof WEBHOOK_KINDS)[number];
 
 /** The event families an endpoint may subscribe to (a family, or one exact kind of it). */

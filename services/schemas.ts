@@ -355,18 +355,46 @@ const webhookEvents = z
     if (problem) ctx.addIssue({ code: 'custom', message: problem });
   });
 const webhookUrl = z.string().trim().min(1, 'is required').max(2000, 'at most 2000 characters');
-export const createWebhookBody = z.strictObject({
-  projectId: z.string().min(1).max(200).optional(),
-  kind: z.enum(WEBHOOK_KINDS, { error: `must be one of: ${WEBHOOK_KINDS.join(', ')}` }).default('webhook'),
-  url: webhookUrl,
-  events: webhookEvents,
-  description: z.string().max(500).default(''),
-});
+/** A Slack channel id (C0123ABCD) or name (#alerts); Slack names are at most 80 characters. */
+const slackChannel = z
+  .string({ error: 'must be a Slack channel id (C0123ABCD) or name (#alerts)' })
+  .trim()
+  .regex(/^#?[\w.-]{1,80}$/, 'must be a Slack channel id (C0123ABCD) or name (#alerts)');
+/** A Slack token (bot tokens start with xoxb-); kept, never shown back. */
+const slackToken = z
+  .string({ error: 'must be the bot token of a Slack app (xoxb-…)' })
+  .trim()
+  .regex(/^xox[a-z]-[\w-]{8,250}$/, 'must be the bot token of a Slack app (xoxb-…), not a webhook URL');
+export const createWebhookBody = z
+  .strictObject({
+    projectId: z.string().min(1).max(200).optional(),
+    kind: z.enum(WEBHOOK_KINDS, { error: `must be one of: ${WEBHOOK_KINDS.join(', ')}` }).default('webhook'),
+    /** For `slack-bot`: the Slack Web API base (default https://slack.com/api). */
+    url: webhookUrl.optional(),
+    events: webhookEvents,
+    description: z.string().max(500).default(''),
+    channel: slackChannel.optional(),
+    token: slackToken.optional(),
+  })
+  .superRefine((b, ctx) => {
+    if (b.kind === 'slack-bot') {
+      if (!b.channel) ctx.addIssue({ code: 'custom', path: ['channel'], message: 'a slack-bot endpoint needs the channel to post to, e.g. "#alerts"' });
+      if (!b.token) ctx.addIssue({ code: 'custom', path: ['token'], message: 'a slack-bot endpoint needs the bot token of a Slack app (xoxb-…)' });
+    } else {
+      if (!b.url) ctx.addIssue({ code: 'custom', path: ['url'], message: 'is required' });
+      if (b.channel !== undefined) ctx.addIssue({ code: 'custom', path: ['channel'], message: 'only a slack-bot endpoint has a channel' });
+      if (b.token !== undefined) ctx.addIssue({ code: 'custom', path: ['token'], message: 'only a slack-bot endpoint has a bot token' });
+    }
+  });
 export const patchWebhookBody = z.strictObject({
   url: webhookUrl.optional(),
   events: webhookEvents.optional(),
   description: z.string().max(500).optional(),
   enabled: z.boolean().optional(),
+  /** `slack-bot` only. */
+  channel: slackChannel.optional(),
+  /** `slack-bot` only: a new bot token. */
+  token: slackToken.optional(),
 });
 
 /** A project's git remote (README "Git remotes"): the token is kept, never shown back. */

@@ -7,7 +7,7 @@ import { z } from 'zod';
 import { ForbiddenError, NotFoundError } from '../domain/errors.js';
 import { canSeeProject } from '../domain/permissions.js';
 import { runVisibility } from '../domain/search-attributes.js';
-import { webhookUrlProblem } from '../domain/webhooks.js';
+import { SLACK_WEB_API, webhookUrlProblem } from '../domain/webhooks.js';
 import { appendAudit } from '../store/audit.js';
 import { idFromIdempotencyKey } from '../store/ids.js';
 import {
@@ -45,7 +45,7 @@ const auditWebhook = (ctx: ServiceContext, caller: Caller, action: string, e: We
     subjectType: 'webhook',
     subjectId: e.id,
     projectId: e.projectId,
-    details: { kind: e.kind, url: e.url, events: e.eventKinds, ...details },
+    details: { kind: e.kind, url: e.url, ...(e.channel ? { channel: e.channel } : {}), events: e.eventKinds, ...details },
   });
 
 /** The endpoint if the caller's key may see it (a deployment endpoint: keys not bound to projects); else NotFoundError. */
@@ -100,7 +100,8 @@ export async function createWebhook(
   input: z.input<typeof createWebhookBody>,
 ): Promise<{ endpoint: WebhookEndpoint; secret: string }> {
   const body = createWebhookBody.parse(input);
-  checkUrl(ctx, body.url);
+  const url = body.url ?? SLACK_WEB_API;
+  checkUrl(ctx, url);
   if (!body.events.length)
     throw new z.ZodError([{ code: 'custom', path: ['events'], message: 'give at least one event kind, e.g. ["machine.*"]', input: body.events }]);
   const p = caller.principal;
@@ -112,10 +113,11 @@ export async function createWebhook(
     id,
     projectId,
     kind: body.kind,
-    url: body.url,
+    url,
     description: body.description,
     eventKinds: [...new Set(body.events)],
     createdBy: actorOfCaller(caller),
+    ...(body.kind === 'slack-bot' ? { slackBot: { channel: body.channel!, token: body.token! } } : {}),
   });
   await auditWebhook(ctx, caller, 'webhook.created', made.endpoint);
   await ctx.temporal.workflow.start(webhookDispatcher, { ...startOptions(ctx, made.endpoint), workflowIdConflictPolicy: 'USE_EXISTING' });
@@ -141,6 +143,12 @@ export async function updateWebhook(ctx: ServiceContext, caller: Caller, id: str
   const e = await requireManagedWebhook(ctx, caller, id);
   const body = patchWebhookBody.parse(input);
   if (body.url !== undefined) checkUrl(ctx, body.url);
+  if (e.kind !== 'slack-bot' && (body.channel !== undefined || body.token !== undefined)) {
+    const field = body.channel !== undefined ? 'channel' : 'token';
+    throw new z.ZodError([
+      { code: 'custom', path: [field], message: `only a slack-bot endpoint has a ${field === 'token' ? 'bot token' : 'channel'}`, input: body[field] },
+    ]);
+  }
   if (body.events !== undefined && !body.events.length) {
     throw new z.ZodError([{ code: 'custom', path: ['events'], message: 'give at least one event kind, e.g. ["machine.*"]', input: body.events }]);
   }
@@ -149,13 +157,15 @@ export async function updateWebhook(ctx: ServiceContext, caller: Caller, id: str
     e.id,
     {
       ...(body.url !== undefined ? { url: body.url } : {}),
+      ...(body.channel !== undefined ? { channel: body.channel } : {}),
+      ...(body.token !== undefined ? { botToken: body.token } : {}),
       ...(body.description !== undefined ? { description: body.description } : {}),
       ...(body.events !== undefined ? { eventKinds: [...new Set(body.events)] } : {}),
       ...(body.enabled !== undefined ? { enabled: body.enabled } : {}),
     },
     new Date(),
   ))!;
-  await auditWebhook(ctx, caller, 'webhook.updated', updated, { status: updated.status });
+  await auditWebhook(ctx, caller, 'webhook.updated', updated, { status: updated.status, ...(body.token !== undefined ? { tokenReplaced: true } : {}) });
   if (body.enabled === true && e.status === 'disabled') await wake(ctx, updated);
   return updated;
 }

@@ -19,6 +19,8 @@ export interface WebhookEndpoint {
   projectId: string | null;
   kind: WebhookKind;
   url: string;
+  /** The Slack channel a `slack-bot` endpoint posts to (null for other kinds). */
+  channel: string | null;
   description: string;
   eventKinds: string[];
   status: WebhookStatus;
@@ -62,6 +64,7 @@ const toEndpoint = (r: Record<string, any>): WebhookEndpoint => ({
   projectId: r.project_id,
   kind: r.kind,
   url: r.url,
+  channel: r.channel ?? null,
   description: r.description,
   eventKinds: r.event_kinds,
   status: r.status,
@@ -81,7 +84,17 @@ export const newWebhookSecret = () => SECRET_PREFIX + crypto.randomBytes(32).toS
 /** Makes an endpoint that receives the events after the current last one; returns it with its secret. */
 export async function insertWebhookEndpoint(
   db: Db,
-  e: { id: string; projectId: string | null; kind: WebhookKind; url: string; description: string; eventKinds: string[]; createdBy: string },
+  e: {
+    id: string;
+    projectId: string | null;
+    kind: WebhookKind;
+    url: string;
+    description: string;
+    eventKinds: string[];
+    createdBy: string;
+    /** `slack-bot` only. */
+    slackBot?: { channel: string; token: string };
+  },
 ): Promise<{ endpoint: WebhookEndpoint; secret: string }> {
   const secret = newWebhookSecret();
   const cursor = await lastEventSeq(db);
@@ -94,6 +107,8 @@ export async function insertWebhookEndpoint(
       description: e.description,
       event_kinds: e.eventKinds,
       secret,
+      channel: e.slackBot?.channel ?? null,
+      bot_token: e.slackBot?.token ?? null,
       cursor,
       created_by: e.createdBy,
     })
@@ -121,6 +136,12 @@ export async function signingSecrets(db: Conn, id: string, now: Date): Promise<s
   return previousValid ? [row.secret, row.previous_secret] : [row.secret];
 }
 
+/** The bot token of a `slack-bot` endpoint: read only by the delivery activity. */
+export async function slackBotToken(db: Conn, id: string): Promise<string | null> {
+  const row = await db('webhook_endpoints').where({ id }).first('bot_token');
+  return row?.bot_token ?? null;
+}
+
 /** Endpoints by id; `projectIds` narrows to a key's projects (their endpoints, never the deployment's). */
 export async function listWebhookEndpoints(
   db: Db,
@@ -135,6 +156,10 @@ export async function listWebhookEndpoints(
 
 export interface WebhookChanges {
   url?: string;
+  /** `slack-bot` only. */
+  channel?: string;
+  /** `slack-bot` only: a new bot token. */
+  botToken?: string;
   description?: string;
   eventKinds?: string[];
   /** true: re-enabled (failures forgotten); false: disabled by hand. */
@@ -144,6 +169,8 @@ export interface WebhookChanges {
 export async function updateWebhookEndpoint(db: Db, id: string, c: WebhookChanges, now: Date): Promise<WebhookEndpoint | null> {
   const patch: Record<string, unknown> = { updated_at: now };
   if (c.url !== undefined) patch.url = c.url;
+  if (c.channel !== undefined) patch.channel = c.channel;
+  if (c.botToken !== undefined) patch.bot_token = c.botToken;
   if (c.description !== undefined) patch.description = c.description;
   if (c.eventKinds !== undefined) patch.event_kinds = c.eventKinds;
   if (c.enabled === true) Object.assign(patch, { status: 'active', disabled_reason: null, disabled_at: null, failing_since: null, consecutive_failures: 0 });

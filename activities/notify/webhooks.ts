@@ -6,7 +6,16 @@ import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { NotFoundError } from '../../domain/errors.js';
 import { formatAmount } from '../../domain/money.js';
-import { addressProblem, messageIdOf, signedHeaders, slackMessage, webhookBody, webhookUrlProblem, type SlackFacts } from '../../domain/webhooks.js';
+import {
+  addressProblem,
+  messageIdOf,
+  signedHeaders,
+  slackApiOutcome,
+  slackMessage,
+  webhookBody,
+  webhookUrlProblem,
+  type SlackFacts,
+} from '../../domain/webhooks.js';
 import { costTotals } from '../../store/costs.js';
 import { eventFeedOf } from '../../store/event-feed.js';
 import { getMachine } from '../../store/machines.js';
@@ -20,6 +29,7 @@ import {
   pendingWebhookEvents,
   recordAttempt,
   signingSecrets,
+  slackBotToken,
   slackFactsOf,
   type WebhookDelivery,
   type WebhookEndpoint,
@@ -30,6 +40,8 @@ import type { ActivityDeps } from '../deps.js';
 /** Events handed to the dispatcher per round. */
 const BATCH = 100;
 const EXCERPT_BYTES = 512;
+/** Slack's Web API answers 200 with `ok: false` on failure: its answer is read whole (up to this) to tell. */
+const SLACK_ANSWER_BYTES = 64 * 1024;
 
 export interface WebhookWork {
   status: 'active' | 'disabled' | 'deleted';
@@ -42,6 +54,8 @@ interface HttpOutcome {
   statusCode: number | null;
   error: string | null;
   excerpt: string | null;
+  /** The answer's first `readBytes` bytes. */
+  body: string;
 }
 
 /**
@@ -63,10 +77,17 @@ export function guardedLookup(allowPrivate: boolean): LookupFunction {
   };
 }
 
-/** POSTs `body` to `url`; never follows redirects; reads at most a little of the answer. */
-export function postWebhook(url: string, headers: Record<string, string>, body: string, timeoutMs: number, allowPrivate: boolean): Promise<HttpOutcome> {
+/** POSTs `body` to `url`; never follows redirects; reads at most `readBytes` of the answer. */
+export function postWebhook(
+  url: string,
+  headers: Record<string, string>,
+  body: string,
+  timeoutMs: number,
+  allowPrivate: boolean,
+  readBytes = EXCERPT_BYTES,
+): Promise<HttpOutcome> {
   const problem = webhookUrlProblem(url, allowPrivate);
-  if (problem) return Promise.resolve({ statusCode: null, error: `url ${problem}`, excerpt: null });
+  if (problem) return Promise.resolve({ statusCode: null, error: `url ${problem}`, excerpt: null, body: '' });
   const target = new URL(url);
   const lib = target.protocol === 'https:' ? https : http;
   return new Promise((resolve) => {
@@ -82,17 +103,19 @@ export function postWebhook(url: string, headers: Record<string, string>, body: 
         const chunks: Buffer[] = [];
         let size = 0;
         res.on('data', (c: Buffer) => {
-          if (size < EXCERPT_BYTES) chunks.push(c);
+          if (size < readBytes) chunks.push(c);
           size += c.length;
         });
-        const done = () =>
-          resolve({ statusCode: res.statusCode ?? null, error: null, excerpt: Buffer.concat(chunks).toString('utf8').slice(0, EXCERPT_BYTES) || null });
+        const done = () => {
+          const text = Buffer.concat(chunks).toString('utf8').slice(0, readBytes);
+          resolve({ statusCode: res.statusCode ?? null, error: null, excerpt: text.slice(0, EXCERPT_BYTES) || null, body: text });
+        };
         res.on('end', done);
         res.on('error', done);
       },
     );
     req.on('timeout', () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));
-    req.on('error', (e) => resolve({ statusCode: null, error: e.message, excerpt: null }));
+    req.on('error', (e) => resolve({ statusCode: null, error: e.message, excerpt: null, body: '' }));
     req.end(body);
   });
 }
@@ -117,21 +140,35 @@ export function createWebhookActivities(deps: ActivityDeps) {
     const event = await getEvent(db, delivery.eventSeq);
     if (!event) throw new NotFoundError(`event ${delivery.eventSeq} not found`);
     const now = new Date();
+    let url = endpoint.url;
     let body: string;
     let headers: Record<string, string> = {};
     if (endpoint.kind === 'slack') body = JSON.stringify(slackMessage(event, await slackFacts(event)));
-    else {
+    else if (endpoint.kind === 'slack-bot') {
+      // https://api.slack.com/methods/chat.postMessage: the bot token as bearer, the channel in the body.
+      url = `${endpoint.url.replace(/\/+$/, '')}/chat.postMessage`;
+      body = JSON.stringify({ channel: endpoint.channel, ...slackMessage(event, await slackFacts(event)) });
+      headers = { authorization: `Bearer ${(await slackBotToken(db, endpoint.id)) ?? ''}`, 'content-type': 'application/json; charset=utf-8' };
+    } else {
       body = webhookBody(event);
       const secrets = (await signingSecrets(db, endpoint.id, now)) ?? [];
       headers = signedHeaders(secrets, delivery.messageId, Math.floor(now.getTime() / 1000), body);
     }
     const started = performance.now();
-    const out = await postWebhook(endpoint.url, headers, body, settings.timeoutSeconds * 1000, settings.allowPrivate);
+    const readBytes = endpoint.kind === 'slack-bot' ? SLACK_ANSWER_BYTES : EXCERPT_BYTES;
+    const out = await postWebhook(url, headers, body, settings.timeoutSeconds * 1000, settings.allowPrivate, readBytes);
     const durationMs = Math.round(performance.now() - started);
-    const ok = out.statusCode !== null && out.statusCode >= 200 && out.statusCode < 300;
-    const error = ok ? null : (out.error ?? `HTTP ${out.statusCode}`);
+    let ok = out.statusCode !== null && out.statusCode >= 200 && out.statusCode < 300;
+    let error = ok ? null : (out.error ?? `HTTP ${out.statusCode}`);
+    let permanent = false;
+    if (endpoint.kind === 'slack-bot' && out.statusCode !== null) {
+      const slack = slackApiOutcome(out.statusCode, out.body);
+      ok = slack.ok;
+      if (!slack.ok) ({ error, permanent } = slack);
+    }
     await recordAttempt(db, delivery, { ok, statusCode: out.statusCode, durationMs, error, responseExcerpt: out.excerpt, at: now });
-    if (!ok) throw ApplicationFailure.retryable(`${endpoint.url}: ${error}`, 'WebhookDeliveryFailed');
+    if (!ok && permanent) throw ApplicationFailure.nonRetryable(`${url}: ${error}`, 'WebhookDeliveryRefused');
+    if (!ok) throw ApplicationFailure.retryable(`${url}: ${error}`, 'WebhookDeliveryFailed');
     return { statusCode: out.statusCode! };
   }
 

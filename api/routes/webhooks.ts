@@ -24,6 +24,7 @@ export const presentWebhook = (e: WebhookEndpoint) => ({
   projectId: e.projectId,
   kind: e.kind,
   url: e.url,
+  channel: e.channel,
   description: e.description,
   events: e.eventKinds,
   status: e.status,

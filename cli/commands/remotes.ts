@@ -2,17 +2,11 @@ import type { Command } from 'commander';
 import { ok } from '../client.js';
 import { UsageError } from '../errors.js';
 import { printRecord } from '../output.js';
-import { need } from '../prompt.js';
+import { need, readStdin } from '../prompt.js';
 import { ctxOf, show } from '../runtime.js';
 import { projectChoices } from './projects.js';
 
 const REMOTE_FIELDS = ['projectId', 'url', 'username', 'hasToken', 'updatedBy', 'updatedAt'];
-
-async function readStdin(): Promise<string> {
-  const chunks: Buffer[] = [];
-  for await (const c of process.stdin) chunks.push(c as Buffer);
-  return Buffer.concat(chunks).toString('utf8').trim();
-}
 
 /** remotes set|get|delete|fetch, and checkpoints push: a project's git remote (README "Git remotes"). */
 export function registerRemotes(program: Command): void {

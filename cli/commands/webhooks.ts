@@ -2,7 +2,7 @@ import { Option, type Command } from 'commander';
 import { ok, type BodyOf } from '../client.js';
 import { UsageError } from '../errors.js';
 import { colors, printRecord, status } from '../output.js';
-import { need } from '../prompt.js';
+import { need, readStdin } from '../prompt.js';
 import { ctxOf, pageOptions, printList, show } from '../runtime.js';
 
 interface WebhookRow {
@@ -10,6 +10,7 @@ interface WebhookRow {
   projectId: string | null;
   kind: string;
   url: string;
+  channel: string | null;
   events: string[];
   status: string;
   consecutiveFailures: number;
@@ -20,7 +21,7 @@ const columns: Array<[string, (w: WebhookRow) => unknown]> = [
   ['id', (w) => w.id],
   ['project', (w) => w.projectId ?? 'deployment'],
   ['kind', (w) => w.kind],
-  ['url', (w) => w.url],
+  ['url', (w) => (w.channel ? `${w.channel} via ${w.url}` : w.url)],
   ['events', (w) => w.events.join(', ')],
   ['status', (w) => status(w.status)],
   ['failures', (w) => w.consecutiveFailures],
@@ -50,6 +51,7 @@ export function registerWebhooks(program: Command): void {
         'projectId',
         'kind',
         'url',
+        'channel',
         'description',
         'events',
         'status',
@@ -79,21 +81,36 @@ export function registerWebhooks(program: Command): void {
     .command('create')
     .description('create an endpoint; prints its signing secret (whsec_…) once')
     .option('--project <id>', 'the project (admins: leave out for a deployment-wide endpoint)')
-    .option('--url <url>', 'where to POST (https; a Slack incoming-webhook URL for --kind slack)')
+    .option('--url <url>', 'where to POST (https; a Slack incoming-webhook URL for --kind slack; the Slack Web API base for slack-bot)')
     .option('--events <kinds>', 'comma-separated kinds or families, e.g. machine.*,alert.*')
-    .addOption(new Option('--kind <kind>', 'webhook (signed JSON) or slack (Block Kit)').choices(['webhook', 'slack']).default('webhook'))
+    .addOption(
+      new Option('--kind <kind>', 'webhook (signed JSON), slack (incoming webhook, Block Kit) or slack-bot (bot token and channel)')
+        .choices(['webhook', 'slack', 'slack-bot'])
+        .default('webhook'),
+    )
+    .option('--channel <channel>', 'slack-bot: the channel to post to, e.g. #alerts')
+    .option('--token-stdin', 'slack-bot: read the bot token from stdin (or set AUTOVIBE_SLACK_BOT_TOKEN); never give it as an argument')
     .option('--description <text>', 'a note')
-    .action(async (o: { project?: string; url?: string; events?: string; kind: string; description?: string }, cmd: Command) => {
-      const { api } = ctxOf(cmd);
-      const body = {
-        ...(o.project ? { projectId: o.project } : {}),
-        kind: o.kind,
-        url: await need(o.url, { flag: '--url', message: 'URL' }),
-        events: events(await need(o.events, { flag: '--events', message: 'Event kinds (comma-separated, e.g. machine.*,alert.*)' })),
-        ...(o.description ? { description: o.description } : {}),
-      } as BodyOf<'/webhooks', 'post'>;
-      printSecret(cmd, await ok(api.POST('/webhooks', { body })));
-    });
+    .action(
+      async (
+        o: { project?: string; url?: string; events?: string; kind: string; channel?: string; tokenStdin?: boolean; description?: string },
+        cmd: Command,
+      ) => {
+        const { api } = ctxOf(cmd);
+        const bot = o.kind === 'slack-bot';
+        const token = bot ? (o.tokenStdin ? await readStdin() : process.env.AUTOVIBE_SLACK_BOT_TOKEN || undefined) : undefined;
+        if (bot && !token) throw new UsageError('a slack-bot endpoint needs its bot token: --token-stdin, or set AUTOVIBE_SLACK_BOT_TOKEN');
+        const body = {
+          ...(o.project ? { projectId: o.project } : {}),
+          kind: o.kind,
+          ...(bot ? (o.url ? { url: o.url } : {}) : { url: await need(o.url, { flag: '--url', message: 'URL' }) }),
+          ...(bot ? { channel: await need(o.channel, { flag: '--channel', message: 'Slack channel (e.g. #alerts)' }), token } : {}),
+          events: events(await need(o.events, { flag: '--events', message: 'Event kinds (comma-separated, e.g. machine.*,alert.*)' })),
+          ...(o.description ? { description: o.description } : {}),
+        } as BodyOf<'/webhooks', 'post'>;
+        printSecret(cmd, await ok(api.POST('/webhooks', { body })));
+      },
+    );
 
   const patch = async (cmd: Command, id: string, body: BodyOf<'/webhooks/{id}', 'patch'>) => {
     const { api } = ctxOf(cmd);
@@ -102,16 +119,21 @@ export function registerWebhooks(program: Command): void {
 
   webhooks
     .command('update <id>')
-    .description('change the url, events or description')
+    .description('change the url, events or description (a slack-bot endpoint: also its channel or token)')
     .option('--url <url>', 'new URL')
     .option('--events <kinds>', 'new comma-separated kinds or families')
     .option('--description <text>', 'new note')
-    .action(async (id: string, o: { url?: string; events?: string; description?: string }, cmd: Command) => {
-      if (o.url === undefined && o.events === undefined && o.description === undefined) throw new UsageError('give --url, --events or --description');
+    .option('--channel <channel>', 'slack-bot: new channel')
+    .option('--token-stdin', 'slack-bot: read a new bot token from stdin')
+    .action(async (id: string, o: { url?: string; events?: string; description?: string; channel?: string; tokenStdin?: boolean }, cmd: Command) => {
+      if (o.url === undefined && o.events === undefined && o.description === undefined && o.channel === undefined && !o.tokenStdin)
+        throw new UsageError('give --url, --events, --description, --channel or --token-stdin');
       await patch(cmd, id, {
         ...(o.url !== undefined ? { url: o.url } : {}),
         ...(o.events !== undefined ? { events: events(o.events) } : {}),
         ...(o.description !== undefined ? { description: o.description } : {}),
+        ...(o.channel !== undefined ? { channel: o.channel } : {}),
+        ...(o.tokenStdin ? { token: await readStdin() } : {}),
       } as BodyOf<'/webhooks/{id}', 'patch'>);
     });
 

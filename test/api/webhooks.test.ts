@@ -3,6 +3,7 @@ import crypto from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createUserWithKey } from '../../store/auth.js';
+import { startSlackPeer } from '../support/slack-peer.js';
 import { projectWithBudget, startTestPlatform, waitFor, waitForMachine, type TestPlatform } from '../support/platform.js';
 
 /**
@@ -61,11 +62,14 @@ describe('api: outgoing webhooks and Slack (real platform, Temporal, Postgres)',
   this.timeout(300_000);
   let p: TestPlatform;
   let receiver: Awaited<ReturnType<typeof startReceiver>>;
+  let slack: Awaited<ReturnType<typeof startSlackPeer>>;
+  const BOT_TOKEN = 'xoxb-1234-5678-abcdefghijklmnop';
   let projectA: string;
   let projectB: string;
 
   before(async () => {
     receiver = await startReceiver();
+    slack = await startSlackPeer({ token: BOT_TOKEN, channels: ['#builds'] });
     p = await startTestPlatform({
       label: 'webhooks',
       env: {
@@ -83,6 +87,7 @@ describe('api: outgoing webhooks and Slack (real platform, Temporal, Postgres)',
   after(async () => {
     await p?.stop();
     await receiver?.close();
+    await slack?.close();
   });
 
   const create = async (body: Record<string, unknown>, key?: string) => {
@@ -328,5 +333,61 @@ describe('api: outgoing webhooks and Slack (real platform, Temporal, Postgres)',
     assert.equal(actions.elements[0].type, 'button');
     assert.equal(actions.elements[0].text.type, 'plain_text');
     assert.equal(actions.elements[0].url, `https://autovibe.example.com/#/machines/${m.body.id}`);
+  });
+
+  it('posts through a Slack bot token to chat.postMessage with the channel and Block Kit, never showing the token back', async () => {
+    // Bad input names the field to fix.
+    for (const [body, field] of [
+      [{ projectId: projectA, kind: 'slack-bot', url: slack.url, events: ['budget.*'], channel: '#builds' }, 'token'],
+      [{ projectId: projectA, kind: 'slack-bot', url: slack.url, events: ['budget.*'], token: BOT_TOKEN }, 'channel'],
+      [
+        { projectId: projectA, kind: 'slack-bot', url: slack.url, events: ['budget.*'], channel: '#builds', token: 'https://hooks.slack.com/services/T/B/X' },
+        'token',
+      ],
+      [{ projectId: projectA, kind: 'webhook', url: `${receiver.url}/ok/x`, events: ['budget.*'], channel: '#builds' }, 'channel'],
+    ] as const) {
+      const res = await p.api('POST', '/v1/webhooks', body);
+      assert.equal(res.status, 400, JSON.stringify(res.body));
+      assert.ok(JSON.stringify(res.body).includes(field), `names ${field}: ${JSON.stringify(res.body)}`);
+    }
+    const hook = await create({ projectId: projectA, kind: 'slack-bot', url: slack.url, channel: '#builds', token: BOT_TOKEN, events: ['budget.*'] });
+    const shown = await p.api('GET', `/v1/webhooks/${hook.id}`);
+    assert.equal(shown.body.channel, '#builds');
+    assert.ok(!JSON.stringify(shown.body).includes(BOT_TOKEN), 'the token is never shown back');
+    const audit = await p.api('GET', `/v1/audit?projectId=${projectA}&limit=500`);
+    assert.ok(!JSON.stringify(audit.body).includes(BOT_TOKEN), 'nor audited');
+
+    await setBudget(projectA, '21.00');
+    const post = await waitFor(async () => slack.posts[0], 'the post');
+    assert.equal(post.body.channel, '#builds');
+    assert.match(JSON.stringify(post.body.blocks), /budget\.set/);
+    assert.equal(post.headers.authorization, `Bearer ${BOT_TOKEN}`);
+    assert.match(String(post.headers['content-type']), /^application\/json/);
+    assert.equal(post.answer.ok, true);
+    assert.equal(typeof post.body.text, 'string', 'a fallback text for notifications');
+    assert.equal(post.body.blocks[0].type, 'header');
+    const delivered = await waitFor(async () => {
+      const log = await p.api('GET', `/v1/webhooks/${hook.id}/deliveries`);
+      return log.body.items.find((d: any) => d.status === 'succeeded');
+    }, 'a succeeded delivery');
+    assert.equal(delivered.attemptLog.length, 1);
+
+    // A revoked token: Slack answers 200 with ok: false, which is a failure, and one retrying cannot fix.
+    const changed = await p.api('PATCH', `/v1/webhooks/${hook.id}`, { token: 'xoxb-0000-0000-revokedtoken' });
+    assert.equal(changed.status, 200, JSON.stringify(changed.body));
+    assert.ok(!JSON.stringify(changed.body).includes('revokedtoken'));
+    await setBudget(projectA, '22.00');
+    const failed = await waitFor(async () => {
+      const log = await p.api('GET', `/v1/webhooks/${hook.id}/deliveries`);
+      return log.body.items.find((d: any) => d.status === 'failed');
+    }, 'the failed delivery');
+    assert.equal(failed.attemptLog.length, 1, 'not retried: a bad token stays bad');
+    assert.equal(failed.attemptLog[0].statusCode, 200);
+    assert.equal(failed.attemptLog[0].error, 'slack: invalid_auth');
+    assert.equal(slack.posts.filter((x) => x.answer.error === 'invalid_auth').length, 1);
+    // Back to a good token: the next event goes through again.
+    assert.equal((await p.api('PATCH', `/v1/webhooks/${hook.id}`, { token: BOT_TOKEN })).status, 200);
+    await setBudget(projectA, '23.00');
+    await waitFor(async () => slack.posts.slice(2).find((x) => x.answer.ok === true), 'the post after the fix');
   });
 });
