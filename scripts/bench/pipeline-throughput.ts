@@ -24,6 +24,7 @@ import { PROFILES } from '../../domain/machines.js';
 import { bundleWorkflows } from '../../workers/worker.js';
 import { startBenchPlatform, type BenchPlatform } from './bench-platform.js';
 import { sleep, stopAll, summarize, type BenchOptions, type BenchOutput, type Row } from './common.js';
+import { profileRows, profileWorkflows } from './history-profile.js';
 import type { BarePipelineInput } from './workflows/bare-pipeline.js';
 
 const BARE_WORKFLOWS = fileURLToPath(new URL('./workflows/bare-pipeline.ts', import.meta.url));
@@ -39,6 +40,8 @@ interface PlatformRun {
   stepMs: number[];
   gapMs: number[];
   cacheHits: number;
+  pipelineId: string;
+  machineIds: string[];
 }
 
 export async function pipelineThroughput(opts: BenchOptions): Promise<BenchOutput> {
@@ -111,11 +114,21 @@ export async function pipelineThroughput(opts: BenchOptions): Promise<BenchOutpu
         )
         .where({ outcome: 'hit' })
         .count({ n: '*' });
-      const run = { label, steps: steps.length, totalMs: row.ended_at!.getTime() - t0, stepMs, gapMs, cacheHits: Number(hits[0]!.n) };
+      const run = {
+        label,
+        steps: steps.length,
+        totalMs: row.ended_at!.getTime() - t0,
+        stepMs,
+        gapMs,
+        cacheHits: Number(hits[0]!.n),
+        pipelineId: id,
+        machineIds: rows.map((r) => r.machine_id),
+      };
       opts.log(`${label}: ${run.steps} steps in ${(run.totalMs / 1000).toFixed(1)} s (${run.cacheHits} cache hits)`);
       return run;
     };
 
+    const bareIds = new Map<string, string>();
     const runBare = async (label: string, chains: number, len: number, ledger: boolean): Promise<number> => {
       const input: BarePipelineInput = {
         runId: crypto.randomBytes(4).toString('hex'),
@@ -128,6 +141,7 @@ export async function pipelineThroughput(opts: BenchOptions): Promise<BenchOutpu
         ledger: ledger ? { money: STEP_MONEY, hourlyPrice: PROFILES.lightweight.hourlyPrice } : null,
       };
       const t0 = Date.now();
+      bareIds.set(label, `bare-${input.runId}`);
       const out = await client.workflow.execute('barePipeline', { taskQueue: bareQueue, workflowId: `bare-${input.runId}`, args: [input] });
       const ms = Date.now() - t0;
       if ((out as { steps: number }).steps !== chains * len) throw new Error(`bare run did ${JSON.stringify(out)} of ${chains * len} steps`);
@@ -152,6 +166,13 @@ export async function pipelineThroughput(opts: BenchOptions): Promise<BenchOutpu
     const cached = await runPlatform(`platform chain of ${length}, cache on`, 1, length, true);
     if (cached.cacheHits !== length) throw new Error(`expected ${length} cache hits, got ${cached.cacheHits}`);
 
+    // Where the time goes (issue 18: profile first), from the recorded histories of the chain runs.
+    const bareChainLabel = `bare chain of ${length}`;
+    const profiles = {
+      pipeline: await profileWorkflows(client, [chain.pipelineId]),
+      machines: await profileWorkflows(client, chain.machineIds),
+      bare: await profileWorkflows(client, [bareIds.get(bareChainLabel)!]),
+    };
     const perS = (steps: number, ms: number) => (steps / ms) * 1000;
     const rows: Row[] = [
       { label: `chain of ${length}: platform total (POST → ended_at)`, unit: 's', value: chain.totalMs / 1000, decimals: 2 },
@@ -170,6 +191,9 @@ export async function pipelineThroughput(opts: BenchOptions): Promise<BenchOutpu
       { label: `wide ${wideLabel}: platform overhead per step vs bare`, unit: 'ms', value: (wideRun.totalMs - bareWide) / wideSteps, decimals: 0 },
       { label: `chain of ${length}, cache on (all hits): platform total`, unit: 's', value: cached.totalMs / 1000, decimals: 2 },
       { label: `chain of ${length}, cache on (all hits): throughput`, unit: 'steps/s', value: perS(length, cached.totalMs), decimals: 2 },
+      ...profileRows('profile, platform chain: pipeline workflow', profiles.pipeline, length),
+      ...profileRows('profile, platform chain: machine workflows', profiles.machines, length),
+      ...profileRows('profile, bare chain', profiles.bare, length),
     ];
     return {
       rows,
@@ -184,6 +208,12 @@ export async function pipelineThroughput(opts: BenchOptions): Promise<BenchOutpu
         command: COMMAND,
         platform: { chain, wide: wideRun, cached },
         bare: { chain: bareChain, chainLedger: bareChainLedger, wide: bareWide },
+        profiles: Object.fromEntries(
+          Object.entries(profiles).map(([k, v]) => [
+            k,
+            { ...v, activities: Object.fromEntries(v.activities), localActivities: Object.fromEntries(v.localActivities) },
+          ]),
+        ),
       },
     };
   } finally {
