@@ -6,6 +6,7 @@
  * request of an objective started from an issue when it completes. GitHub is the one kind so far:
  * another kind adds its config schema, its inbound adapter (INBOUND) and its event handling.
  */
+import type { Knex } from 'knex';
 import { z } from 'zod';
 import { AuthenticationError, InputError, IntegrationError, NotFoundError } from '../domain/errors.js';
 import {
@@ -394,26 +395,36 @@ async function githubHook(ctx: ServiceContext, integration: Integration, event: 
   const decision = issueTrigger(cfg, event, (payload ?? {}) as IssuesPayload);
   if ('ignored' in decision) return { outcome: `ignored: ${decision.ignored}` };
   // Text Postgres can store (no NUL, no lone surrogate), whatever the tracker sent.
-  const clean = (t: string) => t.replace(/\u0000/g, '').replace(/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g, '\uFFFD');
+  const clean = (t: string) => t.replaceAll('\u0000', '').replace(/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g, '\uFFFD');
   const issue = { ...decision.issue, title: clean(decision.issue.title), body: clean(decision.issue.body) };
   const linked = await linkOfItem(ctx.db, integration.id, 'issue', String(issue.number));
   if (linked?.objectiveId) return { outcome: 'already linked', objectiveId: linked.objectiveId };
   const work = cfg.work === 'command' ? issue.body.trim() : `${issue.title}\n\n${issue.body}`.trim();
   if (!work) return { outcome: 'ignored: the issue has no text to run' };
-  const objective = await createObjective(ctx, integrationCaller(integration, `issue:${issue.number}`), integration.projectId, {
-    title: `#${issue.number} ${issue.title}`.slice(0, 500),
-    machineType: cfg.machineType as never,
-    ...(cfg.work === 'command' ? { command: work.slice(0, 100_000) } : { prompt: work.slice(0, 100_000) }),
-  });
-  await insertLink(ctx.db, {
-    integrationId: integration.id,
-    objectiveId: objective.id,
-    checkpointId: null,
-    kind: 'issue',
-    externalId: String(issue.number),
-    number: issue.number,
-    url: issue.url,
-  });
+  const link = (db: Knex.Transaction | ServiceContext['db'], objectiveId: string) =>
+    insertLink(db, {
+      integrationId: integration.id,
+      objectiveId,
+      checkpointId: null,
+      kind: 'issue',
+      externalId: String(issue.number),
+      number: issue.number,
+      url: issue.url,
+    });
+  // The link commits with the objective, so its first status change is already told on the issue.
+  const objective = await createObjective(
+    ctx,
+    integrationCaller(integration, `issue:${issue.number}`),
+    integration.projectId,
+    {
+      title: `#${issue.number} ${issue.title}`.slice(0, 500),
+      machineType: cfg.machineType as never,
+      ...(cfg.work === 'command' ? { command: work.slice(0, 100_000) } : { prompt: work.slice(0, 100_000) }),
+    },
+    async (trx, id) => void (await link(trx, id)),
+  );
+  // An objective made by an earlier try of this issue: linked now if it was not then.
+  await link(ctx.db, objective.id);
   return { outcome: 'objective created', objectiveId: objective.id };
 }
 
