@@ -55,7 +55,7 @@ import { getMachine } from '../store/machines.js';
 import { finalCheckpointOfObjective, getObjective, machineIdsOfObjective } from '../store/objectives.js';
 import type { Project } from '../store/projects.js';
 import { getEvent } from '../store/webhooks.js';
-import { eventsAfter, type EventRecord } from '../store/events.js';
+import { eventsAfter } from '../store/events.js';
 import { integrationDispatcher, wakeIntegrationSignal, type IntegrationDispatcherInput } from '../workflows/index.js';
 import { requireCheckpoint } from './checkpoints.js';
 import { actorOfCaller, type Caller, type ServiceContext } from './context.js';
@@ -180,7 +180,7 @@ export async function setProjectIntegration(
   const kind = kindOf(kindName);
   const body = putIntegrationBody.parse(input);
   const config = parseConfig(kind, body.config);
-  const { integration, created } = await ctx.db.transaction(async (trx) => {
+  const { integration } = await ctx.db.transaction(async (trx) => {
     const stored = await putIntegration(trx, {
       id: idFromName('integration', `${project.id}\0${kind}`),
       projectId: project.id,
@@ -200,8 +200,8 @@ export async function setProjectIntegration(
     });
     return stored;
   });
-  if (created || (config as { progressComments?: boolean; autoPullRequest?: boolean }).progressComments || config.autoPullRequest)
-    await wakeDispatcher(ctx, integration);
+  // Started with the integration; told to look again on a change.
+  await wakeDispatcher(ctx, integration);
   return view(ctx, integration);
 }
 
@@ -533,28 +533,25 @@ export async function handleIntegrationEvent(
   const objective = (await getObjective(ctx.db, event.subjectId))!;
   const status = String(event.data.status ?? objective.status);
 
+  const final = await finalCheckpointOfObjective(ctx.db, objective.id);
   let pr = links.find((l) => l.kind === 'pull_request') ?? null;
   const issue = links.find((l) => l.kind === 'issue') ?? null;
   let opened: number | null = null;
-  if (status === 'completed' && cfg.autoPullRequest && issue && !pr) {
-    const final = await finalCheckpointOfObjective(ctx.db, objective.id);
-    const checkpoint = final ? await getCheckpoint(ctx.db, final) : null;
-    if (checkpoint) {
-      const made = await openPullRequestFor(ctx, integrationCaller(integration), integration, project, checkpoint, {
-        title: objective.title,
-        closes: issue.number,
-        objectiveId: objective.id,
-      });
-      const link = await linkOfItem(ctx.db, integration.id, 'pull_request', String(made.number));
-      if (link) {
-        await setLinkObjective(ctx.db, link.id, objective.id);
-        pr = link;
-      }
-      opened = made.number;
+  const checkpoint = status === 'completed' && cfg.autoPullRequest && issue && !pr && final ? await getCheckpoint(ctx.db, final) : null;
+  if (checkpoint) {
+    const made = await openPullRequestFor(ctx, integrationCaller(integration), integration, project, checkpoint, {
+      title: objective.title,
+      closes: issue!.number,
+      objectiveId: objective.id,
+    });
+    const link = await linkOfItem(ctx.db, integration.id, 'pull_request', String(made.number));
+    if (link) {
+      await setLinkObjective(ctx.db, link.id, objective.id);
+      pr = link;
     }
+    opened = made.number;
   }
   if (!cfg.progressComments) return { comments: 0, pullRequest: opened };
-  const final = await finalCheckpointOfObjective(ctx.db, objective.id);
   const text = progressComment({
     objective: {
       id: objective.id,
@@ -573,7 +570,7 @@ export async function handleIntegrationEvent(
   let comments = 0;
   for (const link of links) {
     // Items linked after the event (an issue's own objective creation, the pull request just opened) are not told of it.
-    if (link.number === null || new Date(link.createdAt) > new Date(eventAt(event))) continue;
+    if (link.number === null || new Date(link.createdAt) > new Date(event.at)) continue;
     if (await commentOf(ctx.db, link.id, seq)) continue;
     try {
       const c = await createIssueComment(access, cfg.owner, cfg.repo, link.number, text);
@@ -586,5 +583,3 @@ export async function handleIntegrationEvent(
   }
   return { comments, pullRequest: opened };
 }
-
-const eventAt = (e: EventRecord) => e.at;
