@@ -24,6 +24,8 @@ import { createFxService } from '../fx/service.js';
 import { keyRoutes } from './routes/keys.js';
 import { webhookRoutes } from './routes/webhooks.js';
 import { gitRemoteRoutes } from './routes/git-remotes.js';
+import { integrationRoutes } from './routes/integrations.js';
+import { hookRoutes } from './hooks.js';
 import { watchRoutes } from './routes/watch.js';
 import { graphqlRoutes } from './routes/graphql.js';
 import type { RouteGroup, RouteSpec } from './routes/table.js';
@@ -52,6 +54,7 @@ function routeGroups(ctx: ApiContext, batch: BatchTarget = {}): RouteGroup[] {
     keyRoutes(ctx),
     webhookRoutes(ctx),
     gitRemoteRoutes(ctx),
+    integrationRoutes(ctx),
     watchRoutes(ctx),
     batchRoutes(ctx, batch),
     graphqlRoutes(ctx),
@@ -100,6 +103,8 @@ export function createApp(given: ApiContext): Express {
     res.set('x-request-id', req.requestId);
     next();
   });
+  // Trackers' signed hooks (no API key): their raw bodies are verified before any parsing.
+  app.use(hookRoutes(ctx));
   app.use(express.json({ limit: BODY_LIMIT }));
   app.use(inputGuard());
 

@@ -51,6 +51,7 @@ const STATUS_BY_NAME: Record<string, [number, string]> = {
   AuthenticationError: [401, 'unauthenticated'],
   FxUnavailableError: [503, 'fx_unavailable'],
   GitRemoteError: [502, 'git_remote_error'],
+  IntegrationError: [502, 'integration_error'],
 };
 
 export function toApiError(err: unknown): ApiError {

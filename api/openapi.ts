@@ -30,6 +30,9 @@ import {
   putGitRemoteBody,
   pushCheckpointBody,
   fetchGitRemoteBody,
+  githubConfigBody,
+  openPullRequestBody,
+  putIntegrationBody,
 } from '../services/schemas.js';
 import { listWebhooksQuery } from './routes/webhooks.js';
 import { batchRequest } from './routes/batch.js';
@@ -255,6 +258,24 @@ function document(
         ),
         get: op("The project's git remote: url, username, hasToken (never the token); 404 when it has none", { parameters: [idParam()] }),
         delete: op("Remove the project's git remote and its token (204)", { parameters: [idParam()] }),
+      },
+      '/projects/{id}/integrations/{kind}': {
+        put: op(
+          "Set the project's integration of a kind (github): config (apiBase, owner, repo, baseBranch, branchPrefix, triggerLabel, triggerOnOpened, machineType, work, autoPullRequest, progressComments), token (sent as Authorization: Bearer to the tracker's API) and webhookSecret (incoming hooks are verified with it). Left out, token and webhookSecret keep their stored values; null removes them; neither is ever shown back (hasToken, hasWebhookSecret). hookUrl is where the tracker sends its hooks. An unknown kind is 400",
+          { parameters: [idParam(), idParam('kind')], requestBody: body(putIntegrationBody.extend({ config: githubConfigBody })) },
+        ),
+        get: op("The project's integration of a kind: config, hasToken, hasWebhookSecret, hookUrl (never the secrets); 404 when it has none", {
+          parameters: [idParam(), idParam('kind')],
+        }),
+        delete: op("Remove the project's integration with its links to issues and pull requests (204); its hooks answer 404 from then on", {
+          parameters: [idParam(), idParam('kind')],
+        }),
+      },
+      '/checkpoints/{id}/pull-request': {
+        post: op(
+          "Open a GitHub pull request from the checkpoint: pushes it as a branch of the project's git remote (branch, default <branchPrefix><checkpoint id>) and opens the pull request into base (default the integration's baseBranch) with title and a body of the machine's summary, its exact cost and a link to the checkpoint in the dashboard (body, if given, goes first). Once per checkpoint: a second call answers the same pull request with created: false. 404 without a github integration or git remote; GitHub's refusal is 502 integration_error",
+          { parameters: [idParam()], requestBody: body(openPullRequestBody) },
+        ),
       },
       '/projects/{id}/git-remote/fetch': {
         post: op(

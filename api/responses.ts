@@ -599,3 +599,30 @@ export const gitFetch = z.strictObject({
   checkpoint,
   created: z.boolean(),
 });
+
+/** A project's integration with an outside tracker: its config, never its token or webhook secret. */
+export const integration = z.strictObject({
+  id,
+  projectId: id,
+  kind: z.enum(['github', 'jira', 'linear']),
+  config: z.record(z.string(), z.unknown()),
+  hasToken: z.boolean(),
+  hasWebhookSecret: z.boolean(),
+  /** Where the tracker sends its signed hooks. */
+  hookUrl: z.string(),
+  updatedBy: z.string(),
+  createdAt: time,
+  updatedAt: time,
+});
+/** A pull request opened from a checkpoint (the same one on every later call). */
+export const pullRequest = z.strictObject({
+  checkpointId: id,
+  projectId: id,
+  integrationId: id,
+  number: z.number().int().positive(),
+  url: z.string(),
+  branch: z.string(),
+  objectiveId: id.nullable(),
+  created: z.boolean(),
+  createdAt: time,
+});

@@ -2435,6 +2435,246 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  '/projects/{id}/integrations/{kind}': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** The project's integration of a kind: config, hasToken, hasWebhookSecret, hookUrl (never the secrets); 404 when it has none */
+    get: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          id: string;
+          kind: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description The project's integration of a kind: config, hasToken, hasWebhookSecret, hookUrl (never the secrets); 404 when it has none */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              id: string;
+              projectId: string;
+              /** @enum {string} */
+              kind: 'github' | 'jira' | 'linear';
+              config: {
+                [key: string]: unknown;
+              };
+              hasToken: boolean;
+              hasWebhookSecret: boolean;
+              hookUrl: string;
+              updatedBy: string;
+              /** Format: date-time */
+              createdAt: string;
+              /** Format: date-time */
+              updatedAt: string;
+            };
+          };
+        };
+        400: components['responses']['Error'];
+        401: components['responses']['Error'];
+        403: components['responses']['Error'];
+        404: components['responses']['Error'];
+        413: components['responses']['Error'];
+        415: components['responses']['Error'];
+        422: components['responses']['Error'];
+        429: components['responses']['Error'];
+      };
+    };
+    /** Set the project's integration of a kind (github): config (apiBase, owner, repo, baseBranch, branchPrefix, triggerLabel, triggerOnOpened, machineType, work, autoPullRequest, progressComments), token (sent as Authorization: Bearer to the tracker's API) and webhookSecret (incoming hooks are verified with it). Left out, token and webhookSecret keep their stored values; null removes them; neither is ever shown back (hasToken, hasWebhookSecret). hookUrl is where the tracker sends its hooks. An unknown kind is 400 */
+    put: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          id: string;
+          kind: string;
+        };
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          'application/json': {
+            config: {
+              /** @default https://api.github.com */
+              apiBase?: string;
+              owner: string;
+              repo: string;
+              /** @default main */
+              baseBranch?: string;
+              /** @default autovibe/ */
+              branchPrefix?: string;
+              /** @default null */
+              triggerLabel?: string | null;
+              /** @default false */
+              triggerOnOpened?: boolean;
+              /**
+               * @default shell
+               * @enum {string}
+               */
+              machineType?: 'shell' | 'claude-code' | 'aider' | 'qwen-coder' | 'deepseek-coder' | 'gemini-pro' | 'local-llama';
+              /** @enum {string} */
+              work?: 'prompt' | 'command';
+              /** @default false */
+              autoPullRequest?: boolean;
+              /** @default true */
+              progressComments?: boolean;
+            };
+            token?: string | null;
+            webhookSecret?: string | null;
+          };
+        };
+      };
+      responses: {
+        /** @description Set the project's integration of a kind (github): config (apiBase, owner, repo, baseBranch, branchPrefix, triggerLabel, triggerOnOpened, machineType, work, autoPullRequest, progressComments), token (sent as Authorization: Bearer to the tracker's API) and webhookSecret (incoming hooks are verified with it). Left out, token and webhookSecret keep their stored values; null removes them; neither is ever shown back (hasToken, hasWebhookSecret). hookUrl is where the tracker sends its hooks. An unknown kind is 400 */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              id: string;
+              projectId: string;
+              /** @enum {string} */
+              kind: 'github' | 'jira' | 'linear';
+              config: {
+                [key: string]: unknown;
+              };
+              hasToken: boolean;
+              hasWebhookSecret: boolean;
+              hookUrl: string;
+              updatedBy: string;
+              /** Format: date-time */
+              createdAt: string;
+              /** Format: date-time */
+              updatedAt: string;
+            };
+          };
+        };
+        400: components['responses']['Error'];
+        401: components['responses']['Error'];
+        403: components['responses']['Error'];
+        404: components['responses']['Error'];
+        409: components['responses']['Error'];
+        413: components['responses']['Error'];
+        415: components['responses']['Error'];
+        422: components['responses']['Error'];
+        429: components['responses']['Error'];
+      };
+    };
+    post?: never;
+    /** Remove the project's integration with its links to issues and pull requests (204); its hooks answer 404 from then on */
+    delete: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          id: string;
+          kind: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Remove the project's integration with its links to issues and pull requests (204); its hooks answer 404 from then on */
+        204: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content?: never;
+        };
+        400: components['responses']['Error'];
+        401: components['responses']['Error'];
+        403: components['responses']['Error'];
+        404: components['responses']['Error'];
+        409: components['responses']['Error'];
+        413: components['responses']['Error'];
+        415: components['responses']['Error'];
+        422: components['responses']['Error'];
+        429: components['responses']['Error'];
+      };
+    };
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/checkpoints/{id}/pull-request': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /** Open a GitHub pull request from the checkpoint: pushes it as a branch of the project's git remote (branch, default <branchPrefix><checkpoint id>) and opens the pull request into base (default the integration's baseBranch) with title and a body of the machine's summary, its exact cost and a link to the checkpoint in the dashboard (body, if given, goes first). Once per checkpoint: a second call answers the same pull request with created: false. 404 without a github integration or git remote; GitHub's refusal is 502 integration_error */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          id: string;
+        };
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          'application/json': {
+            title?: string;
+            body?: string;
+            base?: string;
+            branch?: string;
+          };
+        };
+      };
+      responses: {
+        /** @description Open a GitHub pull request from the checkpoint: pushes it as a branch of the project's git remote (branch, default <branchPrefix><checkpoint id>) and opens the pull request into base (default the integration's baseBranch) with title and a body of the machine's summary, its exact cost and a link to the checkpoint in the dashboard (body, if given, goes first). Once per checkpoint: a second call answers the same pull request with created: false. 404 without a github integration or git remote; GitHub's refusal is 502 integration_error */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              checkpointId: string;
+              projectId: string;
+              integrationId: string;
+              number: number;
+              url: string;
+              branch: string;
+              objectiveId: string | null;
+              created: boolean;
+              /** Format: date-time */
+              createdAt: string;
+            };
+          };
+        };
+        400: components['responses']['Error'];
+        401: components['responses']['Error'];
+        403: components['responses']['Error'];
+        404: components['responses']['Error'];
+        409: components['responses']['Error'];
+        413: components['responses']['Error'];
+        415: components['responses']['Error'];
+        422: components['responses']['Error'];
+        429: components['responses']['Error'];
+      };
+    };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   '/projects/{id}/git-remote/fetch': {
     parameters: {
       query?: never;

@@ -7,6 +7,7 @@ import { registerSettings } from './commands/settings.js';
 import { registerWork } from './commands/work.js';
 import { registerWebhooks } from './commands/webhooks.js';
 import { registerRemotes } from './commands/remotes.js';
+import { registerIntegrations } from './commands/integrations.js';
 import { completionScript } from './completion.js';
 import { CliError, EXIT, EXIT_HELP } from './errors.js';
 import { colors } from './output.js';
@@ -36,6 +37,7 @@ export function buildProgram(): Command {
   registerSettings(program);
   registerWebhooks(program);
   registerRemotes(program);
+  registerIntegrations(program);
   program
     .command('completion <shell>')
     .description('print a completion script: bash (source it) or zsh')

@@ -51,3 +51,8 @@ export const MERGE_CONFLICT = 'MergeConflict';
 export class GitRemoteError extends Error {
   override name = 'GitRemoteError';
 }
+
+/** An outside tracker's API (GitHub, ...) refused or failed a call: 502 naming its answer. */
+export class IntegrationError extends Error {
+  override name = 'IntegrationError';
+}

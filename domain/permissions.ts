@@ -23,6 +23,7 @@ const READ = [
   'catalog.read',
   'keys.self',
   'webhooks.read',
+  'integrations.read',
 ] as const;
 /** Running work in a project. */
 const RUN = ['machines.run', 'checkpoints.write', 'objectives.write', 'pipelines.write'] as const;
@@ -35,6 +36,7 @@ const CONFIGURE = [
   'topups.create',
   'keys.manage',
   'webhooks.manage',
+  'integrations.manage',
 ] as const;
 /** Deployment-wide. */
 const ADMINISTER = ['cost-centers.manage', 'payments.approve', 'credits.grant', 'audit.verify'] as const;

@@ -13,6 +13,8 @@ import { ensureTemporalBinary, startTemporalDevServer } from './services/tempora
 import { installAgentClis, toolsDir } from '../test/support/llm/agent-clis.js';
 import { startScriptedEndpoint, writeFileScript } from '../test/support/llm/endpoint.js';
 import { WorkerProcesses } from '../test/support/worker-processes.js';
+import { issuesDelivery, startGithubPeer } from '../test/support/github-peer.js';
+import { startHttpGitServer } from '../test/support/http-git-server.js';
 
 /**
  * Records workflow histories for the replay test (test/workflows/replay.test.ts). Run it after an
@@ -106,6 +108,50 @@ async function recordWebhookScenario(p: Platform, projectId: string, recorded: A
   }
 }
 
+/**
+ * A GitHub integration's dispatcher: an issue labelled for AutoVibe starts an objective; its status
+ * changes are commented (one comment failing once, retried) and its completion opens the pull
+ * request; then the integration is removed (the run ends). Against the local GitHub REST peer and
+ * a real git http-backend.
+ */
+async function recordIntegrationScenario(p: Platform, recorded: Array<[string, string]>): Promise<void> {
+  const git = await startHttpGitServer({ username: 'robot', token: 'git-token' });
+  const gh = await startGithubPeer({ owner: 'octo-org', repo: 'app', token: 'gh-token' });
+  try {
+    git.addRepo('app', { 'README.md': 'readme\n' });
+    const project = await call(p, 'POST', '/v1/projects', { name: 'integration history' });
+    await call(p, 'PUT', `/v1/projects/${project.id}/budget`, { amount: '1.00', currency: 'USD', period: 'total' });
+    await call(p, 'PUT', `/v1/projects/${project.id}/git-remote`, { url: git.url('app'), username: 'robot', token: 'git-token' });
+    const secret = 'history-secret';
+    const integration = await call(p, 'PUT', `/v1/projects/${project.id}/integrations/github`, {
+      config: { apiBase: gh.url, owner: 'octo-org', repo: 'app', triggerLabel: 'autovibe', autoPullRequest: true },
+      token: 'gh-token',
+      webhookSecret: secret,
+    });
+    gh.failNext(1);
+    const delivery = issuesDelivery(secret, {
+      action: 'labeled',
+      owner: 'octo-org',
+      repo: 'app',
+      number: 7,
+      title: 'Add a file',
+      body: 'echo from-issue > issue.txt',
+      label: 'autovibe',
+    });
+    const res = await fetch(`${p.apiUrl}/hooks/github/${integration.id}`, { method: 'POST', headers: delivery.headers, body: delivery.body });
+    const hook = (await res.json()) as { objectiveId: string };
+    await until(p, `/v1/objectives/${hook.objectiveId}`, (b) => ['completed', 'failed'].includes(b.status));
+    for (let i = 0; i < 600 && !gh.comments.some((c) => c.body.includes('**completed**')); i++) await new Promise((r) => setTimeout(r, 200));
+    await fetch(`${p.apiUrl}/v1/projects/${project.id}/integrations/github`, { method: 'DELETE', headers: { authorization: `Bearer ${p.adminKey}` } });
+    const workflowId = `integration-dispatcher-${integration.id}`;
+    await p.temporal.workflow.getHandle(workflowId).result();
+    recorded.push(['integration-dispatcher', workflowId]);
+  } finally {
+    await gh.stop();
+    await git.stop();
+  }
+}
+
 async function main() {
   const podman: PodmanService = await startPodman();
   const pg = await startPostgres();
@@ -128,6 +174,7 @@ async function main() {
     AUTOVIBE_WEBHOOK_ALLOW_PRIVATE: '1',
     AUTOVIBE_WEBHOOK_MAX_ATTEMPTS: '3',
     AUTOVIBE_WEBHOOK_RETRY_INITIAL_MS: '100',
+    AUTOVIBE_REPO_URL_SCHEMES: 'https,ssh,git,http',
   });
   const p = await startPlatform({ config });
   const recorded: Array<[string, string]> = [];
@@ -267,6 +314,7 @@ async function main() {
 
     if (want('snapshot-lifecycle', 'snapshot-backup', 'snapshot-prune')) await recordSnapshotScenarios(p, config.taskQueue, recorded);
     if (want('webhook-dispatcher')) await recordWebhookScenario(p, project.id, recorded);
+    if (want('integration-dispatcher')) await recordIntegrationScenario(p, recorded);
 
     await save(recorded);
   } finally {

@@ -2,6 +2,7 @@
  * Use cases of objectives: create one, change it (title, priority, sub-tasks, links), pause,
  * resume or cancel it, tick its sub-tasks off; and its views (live state, the project's DAG).
  */
+import type { Knex } from 'knex';
 import { z } from 'zod';
 import { ConflictError, InputError, NotFoundError } from '../domain/errors.js';
 import { dependencyDepth, dependentsCount, topologicalLayers, wouldCreateCycle } from '../domain/dag.js';
@@ -124,7 +125,14 @@ export async function getObjectiveDag(ctx: ServiceContext, projectId: string) {
  * resources, checkpoint and machine limits, records it with its first progress and audit record,
  * and starts its workflow. A repeat with the same idempotency key names the same objective.
  */
-export async function createObjective(ctx: ServiceContext, caller: Caller, projectId: string, input: z.input<typeof createObjectiveBody>): Promise<Objective> {
+export async function createObjective(
+  ctx: ServiceContext,
+  caller: Caller,
+  projectId: string,
+  input: z.input<typeof createObjectiveBody>,
+  /** More writes to commit with the new objective, before its workflow starts (an integration's link to it). */
+  alongside?: (trx: Knex.Transaction, objectiveId: string) => Promise<void>,
+): Promise<Objective> {
   const { db, config } = ctx;
   const project = await requireProject(ctx, projectId);
   const body = createObjectiveBody.parse(input);
@@ -189,6 +197,7 @@ export async function createObjective(ctx: ServiceContext, caller: Caller, proje
         projectId: project.id,
         details: { title: body.title, dependsOn: body.dependsOn },
       });
+      await alongside?.(trx, id);
     });
   }
   await ctx.temporal.workflow.start(objectiveWorkflow, {

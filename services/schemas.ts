@@ -4,7 +4,7 @@ import { MACHINE_TYPES, PROFILES, PROVIDERS } from '../domain/machines.js';
 import { CURRENCY_CODES } from '../domain/money.js';
 import { COST_CENTER_KINDS } from '../domain/cost-centers.js';
 import { ROLES } from '../domain/permissions.js';
-import { eventKindsProblem, WEBHOOK_KINDS } from '../domain/webhooks.js';
+import { eventKindsProblem, WEBHOOK_KINDS, webhookUrlProblem } from '../domain/webhooks.js';
 import { branchNameProblem, gitRemoteUrlProblem } from '../domain/git-remote.js';
 
 /** Request bodies and queries, validated with zod; the OpenAPI document is generated from these. */
@@ -420,3 +420,47 @@ export const pushCheckpointBody = z.strictObject({
   force: z.boolean({ error: 'must be true or false' }).default(false),
 });
 export const fetchGitRemoteBody = z.strictObject({ branch: branchName });
+
+/** A project's GitHub integration (README "GitHub"): what may be shown in `config`; the token and webhook secret are kept, never shown back. */
+const ownerOrRepo = z
+  .string({ error: 'is required' })
+  .min(1, 'is required')
+  .max(100)
+  .regex(/^[A-Za-z0-9_.-]+$/, 'letters, digits, ".", "-" and "_" only (the name as in github.com/<owner>/<repo>)');
+export const githubConfigBody = z
+  .strictObject({
+    apiBase: z
+      .string()
+      .max(2000)
+      .superRefine((url, ctx) => {
+        const problem = webhookUrlProblem(url, true);
+        if (problem) ctx.addIssue({ code: 'custom', message: problem });
+      })
+      .default('https://api.github.com'),
+    owner: ownerOrRepo,
+    repo: ownerOrRepo,
+    baseBranch: branchName.default('main'),
+    branchPrefix: z.string().max(100).default('autovibe/'),
+    triggerLabel: z.string().trim().min(1).max(100).nullable().default(null),
+    triggerOnOpened: z.boolean().default(false),
+    machineType: z.enum(MACHINE_TYPES, { error: `must be one of: ${MACHINE_TYPES.join(', ')}` }).default('shell'),
+    /** What an issue's text becomes: the prompt (default for model-backed types) or the command (default for shell). */
+    work: z.enum(['prompt', 'command']).optional(),
+    autoPullRequest: z.boolean().default(false),
+    progressComments: z.boolean().default(true),
+  })
+  .transform((c) => ({ ...c, work: c.work ?? (c.machineType === 'shell' ? ('command' as const) : ('prompt' as const)) }));
+export const putIntegrationBody = z.strictObject({
+  config: z.record(z.string(), z.unknown(), { error: 'must be an object of the integration settings' }),
+  /** Left out: the stored one is kept; null: removed. */
+  token: z.string().min(1).max(4000).nullable().optional(),
+  /** Left out: the stored one is kept; null: removed (every incoming hook is then refused). */
+  webhookSecret: z.string().min(1).max(500).nullable().optional(),
+});
+export const openPullRequestBody = z.strictObject({
+  title: z.string().trim().min(1).max(256).optional(),
+  /** Text put before the generated summary, cost and link. */
+  body: z.string().max(20_000).optional(),
+  base: branchName.optional(),
+  branch: branchName.optional(),
+});

@@ -52,3 +52,21 @@ export async function readLogChunks(db: Db, f: { machineId: string; after: numbe
   if (f.streams?.length) q.whereIn('l.stream', [...f.streams]);
   return (await q).map((r) => ({ seq: Number(r.seq), stream: r.stream, text: r.text, at: new Date(r.at).toISOString(), attempt: r.attempt }));
 }
+
+/** The end of the machine's output on `streams` (each run's latest attempt only): at most `maxChars`, or null when there is none. */
+export async function lastLogText(db: Db, machineId: string, streams: readonly LogStream[], maxChars: number): Promise<string | null> {
+  const rows = await db('machine_logs as l')
+    .where('l.machine_id', machineId)
+    .whereIn('l.stream', [...streams])
+    .whereRaw('l.attempt = (select max(x.attempt) from machine_logs x where x.machine_id = l.machine_id and x.run = l.run)')
+    .orderBy('l.seq', 'desc')
+    .limit(50)
+    .select('l.text');
+  let text = '';
+  for (const r of rows) {
+    text = r.text + text;
+    if (text.length >= maxChars) break;
+  }
+  text = text.trim();
+  return text ? text.slice(-maxChars) : null;
+}

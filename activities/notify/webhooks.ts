@@ -1,22 +1,12 @@
-import dns from 'node:dns';
 import http from 'node:http';
 import https from 'node:https';
-import type { LookupFunction } from 'node:net';
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { NotFoundError } from '../../domain/errors.js';
 import { formatAmount } from '../../domain/money.js';
-import {
-  addressProblem,
-  messageIdOf,
-  signedHeaders,
-  slackApiOutcome,
-  slackMessage,
-  webhookBody,
-  webhookUrlProblem,
-  type SlackFacts,
-} from '../../domain/webhooks.js';
+import { messageIdOf, signedHeaders, slackApiOutcome, slackMessage, webhookBody, webhookUrlProblem, type SlackFacts } from '../../domain/webhooks.js';
 import { costTotals } from '../../store/costs.js';
+import { guardedLookup } from '../../store/outbound-http.js';
 import { eventFeedOf } from '../../store/event-feed.js';
 import { getMachine } from '../../store/machines.js';
 import { getProject } from '../../store/projects.js';
@@ -58,24 +48,7 @@ interface HttpOutcome {
   body: string;
 }
 
-/**
- * Resolves the host and refuses a loopback, link-local, private or metadata address before
- * connecting (a name that resolves there, or is re-pointed there later, is caught here).
- */
-export function guardedLookup(allowPrivate: boolean): LookupFunction {
-  return (hostname, options, callback) => {
-    dns.lookup(hostname, { ...options, all: true }, (err, addresses) => {
-      if (err) return (callback as (e: Error | null, a: string, f?: number) => void)(err, '', undefined);
-      const list = addresses as dns.LookupAddress[];
-      for (const a of list) {
-        const problem = addressProblem(a.address, allowPrivate);
-        if (problem) return (callback as (e: Error | null, a: string, f?: number) => void)(new Error(`${hostname} resolves to ${problem}`), '', undefined);
-      }
-      if ((options as { all?: boolean }).all) return (callback as unknown as (e: null, a: dns.LookupAddress[]) => void)(null, list);
-      return (callback as (e: null, a: string, f: number) => void)(null, list[0]!.address, list[0]!.family);
-    });
-  };
-}
+export { guardedLookup };
 
 /** POSTs `body` to `url`; never follows redirects; reads at most `readBytes` of the answer. */
 export function postWebhook(

@@ -8,6 +8,7 @@ import { ctxOf, intOption, jsonMode, moneyOption, pageOptions, printList, readDa
 import { collect } from './settings.js';
 import { projectChoices } from './projects.js';
 import { registerCheckpointPush } from './remotes.js';
+import { registerCheckpointPullRequest } from './integrations.js';
 
 /** Checkpoints (the evolution tree, files, diffs), objectives and pipelines. */
 export function registerWork(program: Command): void {
@@ -98,6 +99,7 @@ export function registerWork(program: Command): void {
     });
 
   registerCheckpointPush(checkpoints);
+  registerCheckpointPullRequest(checkpoints);
 
   const objectives = program.command('objectives').description('objectives: work with dependencies and completion criteria');
 

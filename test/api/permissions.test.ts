@@ -134,6 +134,7 @@ describe('api: permission matrix (every route × every role × own/foreign proje
         route.path.startsWith('/keys') ? f.key : route.path.startsWith('/webhooks/') ? (route.method === 'delete' ? f.doomedWebhook : f.webhook) : 'x',
       )
       .replace(':name', f.department)
+      .replace(':kind', 'github')
       .replace(':type', 'shell')
       .replace('*path', 'hi.txt')
       .replace('*name', 'no-such-artifact');

@@ -11,6 +11,7 @@ import { openApiDocument } from '../../api/openapi.js';
 import * as R from '../../api/responses.js';
 import { responseProblem, RouteGroup, type RouteSpec } from '../../api/routes/table.js';
 import { loadConfig } from '../../config/index.js';
+import { startGithubPeer, type GithubPeer } from '../support/github-peer.js';
 import { startHttpGitServer, type HttpGitServer } from '../support/http-git-server.js';
 import { projectWithBudget, startTestPlatform, waitFor, waitForMachine, type TestPlatform } from '../support/platform.js';
 
@@ -143,9 +144,11 @@ describe('api: response schemas (every route answers as its declared schema says
   });
   let receiver: http.Server | undefined;
   let gitServer: HttpGitServer | undefined;
+  let github: GithubPeer | undefined;
   after(async () => {
     receiver?.close();
     await gitServer?.stop();
+    await github?.stop();
     await p?.stop();
   });
 
@@ -230,6 +233,14 @@ describe('api: response schemas (every route answers as its declared schema says
     await call('PUT', `/projects/${fx.other}/git-remote`, { url: gitServer.url('r') });
     await call('DELETE', `/projects/${fx.other}/git-remote`, undefined, 204);
 
+    // A GitHub integration (a local GitHub REST peer): a pull request from a checkpoint pushed to the git remote; another project's removed.
+    github = await startGithubPeer({ owner: 'o', repo: 'r', token: 'ghp_t' });
+    const githubConfig = { apiBase: github.url, owner: 'o', repo: 'r' };
+    await call('PUT', `/projects/${fx.project}/integrations/github`, { config: githubConfig, token: 'ghp_t', webhookSecret: 'whs' });
+    assert.equal((await call('POST', `/checkpoints/${checkpoints.final}/pull-request`, {})).created, true);
+    await call('PUT', `/projects/${fx.other}/integrations/github`, { config: githubConfig });
+    await call('DELETE', `/projects/${fx.other}/integrations/github`, undefined, 204);
+
     // GraphQL: the data, and a field's error beside it, in the declared shape.
     const gql = await call('POST', '/graphql', {
       query:
@@ -248,6 +259,7 @@ describe('api: response schemas (every route answers as its declared schema says
       '/machines': `/machines?projectId=${fx.project}`,
       '/keys/:id': `/keys/${key}`,
       '/webhooks/:id': `/webhooks/${fx.webhook}`,
+      '/projects/:id/integrations/:kind': `/projects/${fx.project}/integrations/github`,
       '/webhooks/:id/deliveries': `/webhooks/${fx.webhook}/deliveries`,
       '/cost-centers/:id': `/cost-centers/${fx.center}`,
       '/cost-centers/:id/costs': `/cost-centers/${fx.center}/costs`,
