@@ -35,6 +35,8 @@ const CONFIGURE = [
   'topups.create',
   'keys.manage',
   'webhooks.manage',
+  // A project's network policy, and giving one machine more network than its project's policy.
+  'network.configure',
 ] as const;
 /** Deployment-wide. */
 const ADMINISTER = ['cost-centers.manage', 'payments.approve', 'credits.grant', 'audit.verify'] as const;
