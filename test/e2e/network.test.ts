@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import { startPodman, type PodmanService } from '../../scripts/services/podman.js';
+import { installAgentClis, toolsDir } from '../support/llm/agent-clis.js';
+import { shellScript, startScriptedEndpoint, type ScriptedEndpoint } from '../support/llm/endpoint.js';
 import { startNpmRegistryPeer, type NpmRegistryPeer } from '../support/npm-registry-peer.js';
 import { projectWithBudget, startTestPlatform, waitForMachine, type TestPlatform } from '../support/platform.js';
 
@@ -191,6 +193,56 @@ describe('network policy (egress proxy, real sandboxes)', function () {
     );
     assert.ok(m.network.bytesUp > 0);
   }
+
+  describe('an agent machine (real Claude Code CLI against a scripted model endpoint)', () => {
+    let llm: ScriptedEndpoint;
+    let a: TestPlatform;
+    before(async function () {
+      this.timeout(1_800_000);
+      await installAgentClis();
+      llm = await startScriptedEndpoint();
+      a = await startTestPlatform({
+        label: 'network-agent',
+        env: {
+          AUTOVIBE_TOOLS_DIR: toolsDir(),
+          ANTHROPIC_API_KEY: 'test-anthropic-key',
+          ANTHROPIC_BASE_URL: llm.url,
+          AUTOVIBE_NETWORK_ALLOW_PRIVATE: `${registry.host}:${registry.port}`,
+        },
+      });
+    });
+    after(async () => {
+      await a?.stop();
+      await llm?.stop();
+    });
+
+    it('installs a package from the registry through its egress proxy while its model calls still go to the metering proxy', async () => {
+      const projectId = await projectWithBudget(a, '5.00');
+      const set = await a.api('PUT', `/v1/projects/${projectId}/network-policy`, { mode: 'allowlist', hosts: [`${registry.host}:${registry.port}`] });
+      assert.equal(set.status, 200, JSON.stringify(set.body));
+      const before = registry.hits.get(`/${registry.packageName}`) ?? 0;
+      llm.setScript(
+        shellScript('claude', {
+          command: `npm install --no-audit --no-fund --no-update-notifier --registry ${registry.url}/ ${registry.packageName} > npm.log 2>&1; node -e 'console.log(require("${registry.packageName}"))' > required.txt`,
+        }),
+      );
+      const start = await a.api('POST', '/v1/machines', { projectId, type: 'claude-code', prompt: 'install the package', limits: { money: '2.00' } });
+      assert.equal(start.status, 202, JSON.stringify(start.body));
+      const m = await waitForMachine(a, start.body.id, 240_000);
+      assert.equal(m.status, 'completed', JSON.stringify(m));
+      const cp = m.checkpoints.at(-1);
+      const read = async (name: string) => String((await a.api('GET', `/v1/checkpoints/${cp}/files/${name}`)).body);
+      assert.equal(await read('required.txt'), `${registry.packageText}\n`, await read('npm.log'));
+      assert.ok((registry.hits.get(`/${registry.packageName}`) ?? 0) > before, 'the registry served the package document');
+      assert.ok(m.usage.apiCalls >= 2, 'the model calls went through the metering proxy');
+      const connections = m.events.filter((e: any) => e.action === 'network.connection');
+      assert.ok(
+        connections.some((e: any) => e.details.host === registry.host && e.details.bytesDown > 200),
+        JSON.stringify(m.events.map((e: any) => e.action)),
+      );
+      assert.equal(m.network.connections, connections.length);
+    });
+  });
 
   describe('on the container provider (real podman)', () => {
     let podman: PodmanService;
