@@ -23,7 +23,8 @@ import { killSandboxes } from './compute/local-sandbox.js';
 import type { Instance, Mount, ProviderId } from './compute/provider.js';
 import type { ActivityDeps } from './deps.js';
 import { checkpointWorkspace, recordHandover } from './machine-run.js';
-import { AGENT_HOME, agentDirs, agentMounts, FORWARDER_TARGET, SOCKET_DIR_TARGET } from './machines/agent-mounts.js';
+import { AGENT_HOME, agentDirs, agentMounts, FORWARDER_TARGET, SANDBOX_NODE, SOCKET_DIR_TARGET } from './machines/agent-mounts.js';
+import { openMachineNetwork } from './machines/machine-network.js';
 import { checkpointFileRoute } from './machines/checkpoint-files.js';
 import { startMeteringProxy, type CompletedCall, type Refusal } from './machines/metering-proxy.js';
 import { superviseExec, superviseSandbox, type SupervisedResult } from './machines/supervise.js';
@@ -316,6 +317,26 @@ export function createAgentRunActivities({ db, config, log, fx: givenFx, provide
         },
       });
 
+      // Its network policy (README "Network"): beyond the model endpoint, none, or its own egress proxy.
+      let network: Awaited<ReturnType<typeof openMachineNetwork>>;
+      try {
+        network = await openMachineNetwork(
+          { db, config, log },
+          {
+            machineId: input.machineId,
+            projectId: project.id,
+            policy: machine.network,
+            provider: onInstance?.provider ?? 'local',
+            runDir,
+            ...(onInstance?.provider === 'container' ? { socketOwner: CONTAINER_USER } : {}),
+          },
+        );
+      } catch (err) {
+        await proxy.close();
+        await sink.close();
+        throw err;
+      }
+
       /** Whether the workspace differs from a checkpoint (git, run asynchronously: the proxy shares this event loop). */
       let periodic = 0;
       const periodicTimer = setInterval(() => {
@@ -329,8 +350,20 @@ export function createAgentRunActivities({ db, config, log, fx: givenFx, provide
           {
             machineId: input.machineId,
             workspace,
-            command: ['/usr/bin/node', FORWARDER_TARGET, String(SANDBOX_PORT), `${SOCKET_DIR_TARGET}/api.sock`, '--', ...invocation.argv],
-            env: { ...invocation.env, PATH: `${config.toolsDir}/npm/node_modules/.bin:${config.toolsDir}/aider-venv/bin:/usr/local/bin:/usr/bin:/bin` },
+            command: [
+              SANDBOX_NODE,
+              FORWARDER_TARGET,
+              String(SANDBOX_PORT),
+              `${SOCKET_DIR_TARGET}/api.sock`,
+              ...(network?.forward ?? []),
+              '--',
+              ...invocation.argv,
+            ],
+            env: {
+              ...invocation.env,
+              ...network?.env,
+              PATH: `${config.toolsDir}/npm/node_modules/.bin:${config.toolsDir}/aider-venv/bin:/usr/local/bin:/usr/bin:/bin`,
+            },
             mounts,
           },
           {
@@ -345,6 +378,7 @@ export function createAgentRunActivities({ db, config, log, fx: givenFx, provide
         );
       } finally {
         clearInterval(periodicTimer);
+        await network?.close();
         await proxy.close();
         await checkpointChain.catch(() => undefined);
         await sink.close();

@@ -58,6 +58,9 @@ export function createCacheActivities({ db }: ActivityDeps) {
       if (!parent || parent.projectId !== project.id) {
         throw ApplicationFailure.nonRetryable(`checkpoint ${input.parentCheckpointId} is not a checkpoint of project ${project.id}`, 'InputError');
       }
+      // What the machine may reach changes what it can produce: a network policy is part of the key.
+      const network = (await getMachine(db, input.machineId))?.network;
+      const extra = [input.extra, network && network.mode !== 'none' ? `network:${JSON.stringify(network)}` : null].filter(Boolean).join('\n');
       const key = cacheKey({
         tree: await treeOf(project.repoPath, parent.commit),
         type: input.type,
@@ -65,7 +68,7 @@ export function createCacheActivities({ db }: ActivityDeps) {
         prompt: input.prompt,
         command: input.type === 'shell' ? input.command : null,
         profile: input.profile,
-        ...(input.extra ? { extra: input.extra } : {}),
+        ...(extra ? { extra } : {}),
       });
       const entry = input.use ? await findCacheEntry(db, project.id, key) : null;
       const none = { machineId: input.machineId, projectId: project.id, key, sourceMachineId: null, checkpointId: null, savedAmount: null, currency: null };

@@ -39,7 +39,10 @@ import {
 import { restorableInstanceSnapshot, takeInstanceSnapshot } from './instance-snapshots.js';
 import type { InstanceSnapshot } from '../store/instance-snapshots.js';
 import { claimFromPool, forgetWarm } from './compute/warm-pool.js';
-import { containerAgentMounts } from './machines/agent-mounts.js';
+import { agentDirs, containerAgentMounts, containerNetworkMounts, FORWARDER_TARGET, networkMounts, SANDBOX_NODE } from './machines/agent-mounts.js';
+import { openMachineNetwork } from './machines/machine-network.js';
+import { CONTAINER_USER } from './compute/container.js';
+import { NO_NETWORK } from '../domain/network.js';
 import { superviseExec } from './machines/supervise.js';
 import { openLogSink } from './machines/log-sink.js';
 import { restoreCheckpointFiles, restoreMachineStart, snapshotCheckpoint } from './snapshots.js';
@@ -438,7 +441,15 @@ export function createMachineRunActivities({ db, config, log, providers, tempora
       }
       // An agent machine needs its CLIs, home and proxy socket mounted: pooled containers lack them.
       const row = await getMachine(db, input.machineId);
-      const mounts = row && row.type !== 'shell' && providerId === 'container' ? containerAgentMounts(config, input.machineId) : undefined;
+      // A shell machine with network needs the forwarder and its egress proxy's socket dir the same way.
+      const mounts =
+        row && providerId === 'container'
+          ? row.type !== 'shell'
+            ? containerAgentMounts(config, input.machineId)
+            : row.network.mode !== 'none'
+              ? containerNetworkMounts(config, input.machineId)
+              : undefined
+          : undefined;
       // A checkpoint with a disk snapshot brings its whole disk back: no warm instance has it.
       const disk = await restorableInstanceSnapshot({ db, log, providers }, checkpoint.id, providerId);
       const warm = providerId === 'local' || mounts || disk ? null : await claimFromPool(db, providerId, profile, machine, workspace);
@@ -499,16 +510,38 @@ export function createMachineRunActivities({ db, config, log, providers, tempora
         await provider.deliverWorkspace(instance, workspace, Math.min(input.deadline, Date.now() + REMOTE_FILES_TIMEOUT_MS));
       }
 
+      // Its network policy (README "Network"): none, or the way out through its own egress proxy.
+      const row = await getMachine(db, input.machineId);
+      const network = await openMachineNetwork(
+        { db, config, log },
+        {
+          machineId: input.machineId,
+          projectId: project.id,
+          policy: row?.network ?? NO_NETWORK,
+          provider: instance.provider,
+          runDir: agentDirs(config, input.machineId).runDir,
+          // A container's processes run unprivileged: the socket (0600) must be theirs to connect to.
+          ...(instance.provider === 'container' ? { socketOwner: CONTAINER_USER } : {}),
+        },
+      );
       const sink = await openLogSink(db, log, { machineId: input.machineId, limitBytes: config.machineLogBytes });
       let result;
       try {
         result = await superviseExec(
           provider,
           instance,
-          { command: input.command, network: false },
+          network
+            ? {
+                command: [SANDBOX_NODE, FORWARDER_TARGET, ...network.forward, '--', '/bin/sh', '-c', input.command],
+                network: false,
+                env: network.env,
+                ...(instance.provider === 'local' ? { mounts: networkMounts(config, input.machineId) } : {}),
+              }
+            : { command: input.command, network: false },
           { logFile: logFileOf(input.machineId), sink, deadline: input.deadline, deadlineReason: input.deadlineReason },
         );
       } finally {
+        await network?.close();
         await sink.close();
       }
       log.debug({ machineId: input.machineId, provider: instance.provider, exitCode: result.exitCode, stopReason: result.stopReason }, 'command ended');

@@ -16,6 +16,7 @@ import {
   subtasksDoneBody,
   updateObjectiveBody,
   putPlacementBody,
+  putNetworkPolicyBody,
   fxRatesQuery,
   createCostCenterBody,
   listCostCentersQuery,
@@ -228,7 +229,10 @@ function document(
       },
       '/machine-types': { get: op('Machine types and their availability') },
       '/machines': {
-        post: op('Start a machine (202); 409 budget_exceeded when the budget cannot cover its limit', { requestBody: body(createMachineBody) }),
+        post: op(
+          "Start a machine (202); 409 budget_exceeded when the budget cannot cover its limit. `network` narrows the project's network policy (403 when it reaches beyond it, unless the caller is an owner; 422 on a provider that cannot enforce it)",
+          { requestBody: body(createMachineBody) },
+        ),
         get: op('List machines', { parameters: query(listMachinesQuery) }),
       },
       '/machines/{id}': { get: op('Status, cost and checkpoints of a machine', { parameters: [idParam(), ...waitParams] }) },
@@ -345,6 +349,13 @@ function document(
           parameters: [idParam()],
           requestBody: body(putPlacementBody),
         }),
+      },
+      '/projects/{id}/network-policy': {
+        get: op('The network policy of a project: none, registries (package registries only) or an allowlist of hosts', { parameters: [idParam()] }),
+        put: op(
+          "Set the project's network policy (owners): what its machines may reach through their egress proxy unless a request narrows it; every connection is audited (network.connection / network.refused)",
+          { parameters: [idParam()], requestBody: body(putNetworkPolicyBody) },
+        ),
       },
       '/fx/rates': { get: op('Live exchange rates from a base currency, with source and time', { parameters: query(fxRatesQuery) }) },
       '/cost-centers': {

@@ -9,6 +9,7 @@ import { ROLES } from '../domain/permissions.js';
 import { CACHE_OUTCOMES } from '../store/cache.js';
 import { COST_CATEGORIES } from '../store/costs.js';
 import { PIPELINE_STATUSES } from '../store/pipelines.js';
+import { NETWORK_MODES } from '../domain/network.js';
 import { completionCriteria, machineInputs, paymentMethodBody, placementRule } from '../services/schemas.js';
 
 /**
@@ -209,6 +210,15 @@ export const machine = z.strictObject({
   createdAt: time,
   startedAt: time.nullable(),
   endedAt: time.nullable(),
+  /** What the machine may reach on the network (README "Network"), and what its egress proxy let through and refused. */
+  network: z.strictObject({
+    mode: z.enum(NETWORK_MODES),
+    hosts: z.array(z.string()),
+    connections: count,
+    refused: count,
+    bytesUp: count,
+    bytesDown: count,
+  }),
   /** The cache outcome; null when it never looked. */
   cache: z.strictObject({ hit: z.boolean(), outcome: z.enum(CACHE_OUTCOMES), sourceMachineId: id.optional(), saved: money.optional() }).nullable(),
   /** The machine's audit records, oldest first. */
@@ -625,4 +635,14 @@ export const pullRequest = z.strictObject({
   objectiveId: id.nullable(),
   created: z.boolean(),
   createdAt: time,
+});
+/** A project's network policy (README "Network"). */
+export const networkPolicy = z.strictObject({
+  projectId: id,
+  mode: z.enum(NETWORK_MODES),
+  hosts: z.array(z.string()),
+  /** What mode `registries` lets through on this deployment. */
+  registryHosts: z.array(z.string()),
+  updatedBy: z.string().nullable(),
+  updatedAt: time.nullable(),
 });

@@ -1739,6 +1739,15 @@ export interface paths {
                 createdAt: string;
                 startedAt: string | null;
                 endedAt: string | null;
+                network: {
+                  /** @enum {string} */
+                  mode: 'none' | 'registries' | 'allowlist';
+                  hosts: string[];
+                  connections: number;
+                  refused: number;
+                  bytesUp: number;
+                  bytesDown: number;
+                };
                 cache: {
                   hit: boolean;
                   /** @enum {string} */
@@ -1774,7 +1783,7 @@ export interface paths {
       };
     };
     put?: never;
-    /** Start a machine (202); 409 budget_exceeded when the budget cannot cover its limit */
+    /** Start a machine (202); 409 budget_exceeded when the budget cannot cover its limit. `network` narrows the project's network policy (403 when it reaches beyond it, unless the caller is an owner; 422 on a provider that cannot enforce it) */
     post: {
       parameters: {
         query?: never;
@@ -1826,11 +1835,16 @@ export interface paths {
             /** @default true */
             cache?: boolean;
             costCenterId?: string;
+            network?: {
+              /** @enum {string} */
+              mode: 'none' | 'registries' | 'allowlist';
+              hosts?: string[];
+            };
           };
         };
       };
       responses: {
-        /** @description Start a machine (202); 409 budget_exceeded when the budget cannot cover its limit */
+        /** @description Start a machine (202); 409 budget_exceeded when the budget cannot cover its limit. `network` narrows the project's network policy (403 when it reaches beyond it, unless the caller is an owner; 422 on a provider that cannot enforce it) */
         202: {
           headers: {
             [name: string]: unknown;
@@ -1932,6 +1946,15 @@ export interface paths {
               createdAt: string;
               startedAt: string | null;
               endedAt: string | null;
+              network: {
+                /** @enum {string} */
+                mode: 'none' | 'registries' | 'allowlist';
+                hosts: string[];
+                connections: number;
+                refused: number;
+                bytesUp: number;
+                bytesDown: number;
+              };
               cache: {
                 hit: boolean;
                 /** @enum {string} */
@@ -4573,6 +4596,107 @@ export interface paths {
                 profile?: 'lightweight';
                 spot?: boolean | 'if-interruptible';
               }[];
+              updatedBy: string | null;
+              updatedAt: string | null;
+            };
+          };
+        };
+        400: components['responses']['Error'];
+        401: components['responses']['Error'];
+        403: components['responses']['Error'];
+        404: components['responses']['Error'];
+        409: components['responses']['Error'];
+        413: components['responses']['Error'];
+        415: components['responses']['Error'];
+        422: components['responses']['Error'];
+        429: components['responses']['Error'];
+      };
+    };
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/projects/{id}/network-policy': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** The network policy of a project: none, registries (package registries only) or an allowlist of hosts */
+    get: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          id: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description The network policy of a project: none, registries (package registries only) or an allowlist of hosts */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              projectId: string;
+              /** @enum {string} */
+              mode: 'none' | 'registries' | 'allowlist';
+              hosts: string[];
+              registryHosts: string[];
+              updatedBy: string | null;
+              updatedAt: string | null;
+            };
+          };
+        };
+        400: components['responses']['Error'];
+        401: components['responses']['Error'];
+        403: components['responses']['Error'];
+        404: components['responses']['Error'];
+        413: components['responses']['Error'];
+        415: components['responses']['Error'];
+        422: components['responses']['Error'];
+        429: components['responses']['Error'];
+      };
+    };
+    /** Set the project's network policy (owners): what its machines may reach through their egress proxy unless a request narrows it; every connection is audited (network.connection / network.refused) */
+    put: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          id: string;
+        };
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          'application/json': {
+            /** @enum {string} */
+            mode: 'none' | 'registries' | 'allowlist';
+            hosts?: string[];
+          };
+        };
+      };
+      responses: {
+        /** @description Set the project's network policy (owners): what its machines may reach through their egress proxy unless a request narrows it; every connection is audited (network.connection / network.refused) */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              projectId: string;
+              /** @enum {string} */
+              mode: 'none' | 'registries' | 'allowlist';
+              hosts: string[];
+              registryHosts: string[];
               updatedBy: string | null;
               updatedAt: string | null;
             };

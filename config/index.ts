@@ -4,6 +4,7 @@ import { Address } from '@ton/core';
 import { getAddress, isAddress } from 'viem';
 import { z } from 'zod';
 import { applyPriceOverrides, defaultPriceTables, type PriceTables } from '../domain/metering.js';
+import { parseHostEntry, REGISTRY_HOSTS } from '../domain/network.js';
 import { DEFAULT_REPO_URL_SCHEMES, type RepoUrlScheme } from '../domain/repo-url.js';
 import type { ResourceLimits } from '../domain/machines.js';
 
@@ -44,6 +45,27 @@ const envSchema = z
     AUTOVIBE_PUBLIC_URL: z.url({ error: 'AUTOVIBE_PUBLIC_URL must be a URL, e.g. https://autovibe.example.com' }).optional(),
     /** 1: webhooks may go to loopback, link-local and private addresses (tests, a trusted network); metadata services never. */
     AUTOVIBE_WEBHOOK_ALLOW_PRIVATE: z.enum(['0', '1'], { error: 'AUTOVIBE_WEBHOOK_ALLOW_PRIVATE must be 0 or 1' }).default('0'),
+    /** Machine network (README "Network"): more package registries for policy `registries`, comma-separated `host` or `*.suffix`, each with an optional `:port`. */
+    AUTOVIBE_NETWORK_REGISTRY_HOSTS: z
+      .string()
+      .default('')
+      .refine(
+        (v) =>
+          v
+            .split(',')
+            .filter(Boolean)
+            .every((h) => typeof parseHostEntry(h) !== 'string'),
+        'must be comma-separated hosts such as registry.example.com,*.mirror.example.org:8443',
+      ),
+    /**
+     * Private addresses machines may reach anyway, comma-separated `ip:port` (a loopback registry in
+     * tests, an on-prem mirror): the egress proxy otherwise refuses loopback, link-local and private
+     * addresses. Metadata services stay refused.
+     */
+    AUTOVIBE_NETWORK_ALLOW_PRIVATE: z
+      .string()
+      .regex(/^$|^[0-9a-fA-F.:[\]]+:\d{1,5}(,[0-9a-fA-F.:[\]]+:\d{1,5})*$/, 'must be comma-separated ip:port entries such as 127.0.0.1:4873')
+      .default(''),
     AUTOVIBE_WEBHOOK_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(100).default(10),
     AUTOVIBE_WEBHOOK_RETRY_INITIAL_MS: z.coerce.number().int().min(10).default(5000),
     AUTOVIBE_WEBHOOK_RETRY_MAX_S: z.coerce.number().int().min(1).default(7200),
@@ -237,6 +259,8 @@ export interface Config {
   toolsDir: string;
   containerImage: string;
   containerAgentRuntime: 'host' | 'image';
+  /** Machine network: registries beyond the built-in list, and the private `ip:port` addresses machines may reach anyway. */
+  network: { registryHosts: string[]; allowPrivate: string[] };
   warmPools: Array<{ provider: string; profile: string; min: number; max: number }>;
   reconcileEverySeconds: number;
   reconcileMinAgeSeconds: number;
@@ -325,6 +349,17 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     toolsDir: path.resolve(e.AUTOVIBE_TOOLS_DIR),
     containerImage: e.AUTOVIBE_CONTAINER_IMAGE,
     containerAgentRuntime: e.AUTOVIBE_CONTAINER_AGENT_RUNTIME,
+    network: {
+      registryHosts: [
+        ...REGISTRY_HOSTS,
+        ...e.AUTOVIBE_NETWORK_REGISTRY_HOSTS.split(',')
+          .map((h) => h.trim().toLowerCase())
+          .filter(Boolean),
+      ],
+      allowPrivate: e.AUTOVIBE_NETWORK_ALLOW_PRIVATE.split(',')
+        .filter(Boolean)
+        .map((a) => a.replace(/^\[|\](?=:\d+$)/g, '').toLowerCase()),
+    },
     warmPools: e.AUTOVIBE_WARM_POOLS.split(',')
       .filter(Boolean)
       .map((spec) => {

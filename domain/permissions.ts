@@ -37,6 +37,8 @@ const CONFIGURE = [
   'keys.manage',
   'webhooks.manage',
   'integrations.manage',
+  // A project's network policy, and giving one machine more network than its project's policy.
+  'network.configure',
 ] as const;
 /** Deployment-wide. */
 const ADMINISTER = ['cost-centers.manage', 'payments.approve', 'credits.grant', 'audit.verify'] as const;

@@ -6,6 +6,7 @@ import { hasInputs, resolveStepRefs } from '../domain/artifacts.js';
 import { allocatedCostCenterId } from '../domain/budget.js';
 import { DEFAULT_MACHINE_MINUTES, FINAL_MACHINE_STATUSES, type MachineStatus } from '../domain/machines.js';
 import { formatAmount } from '../domain/money.js';
+import { withNetworkEnforcement } from '../domain/network.js';
 import { decidePlacement, withCapacity } from '../domain/placement.js';
 import { runVisibility } from '../domain/search-attributes.js';
 import { appendAudit } from '../store/audit.js';
@@ -20,6 +21,7 @@ import { actorOfCaller, type Caller, type ServiceContext } from './context.js';
 import { notFoundMessage, parseAmountField } from './inputs.js';
 import { machineTypeAvailability } from './machine-types.js';
 import { machineMoneyLimit } from './money-limits.js';
+import { machineNetworkPolicy } from './network.js';
 import { requireCostCenterField, requireProject, requireProjectField } from './projects.js';
 import { createMachineBody, extendMachineBody } from './schemas.js';
 
@@ -71,8 +73,11 @@ export async function requestMachine(
   const inputs = hasInputs(body.inputs) ? resolveStepRefs(body.inputs!, {}) : null;
   const artifacts = body.artifacts?.length ? checkDeclaredArtifacts(body.artifacts, 'artifacts') : null;
 
+  // The machine's network: the project's, or the request's within it (README "Network").
+  const network = machineNetworkPolicy(ctx, caller, project, body.network);
   const { availability: reported } = await providerAvailability(db);
-  const availability = withCapacity(reported, await runningByProvider(db), config.providerCapacity);
+  // Only providers that can enforce the policy may run it: an explicit other provider is refused (422).
+  const availability = withNetworkEnforcement(withCapacity(reported, await runningByProvider(db), config.providerCapacity), network);
   const placement = decidePlacement(
     (await getPlacementPolicy(db, project.id))?.policy ?? null,
     {
@@ -113,6 +118,7 @@ export async function requestMachine(
     workflowId: id,
     createdBy: caller.principal.userId,
     costCenterId: body.costCenterId ?? null,
+    network,
     actor: actorOfCaller(caller),
     details: { profile: body.profile, ...(inputs ? { inputs } : {}), ...(artifacts ? { artifacts } : {}) },
   });

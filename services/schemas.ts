@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { BUDGET_PERIODS } from '../domain/budget.js';
 import { MACHINE_TYPES, PROFILES, PROVIDERS } from '../domain/machines.js';
+import { MAX_ALLOWLIST_HOSTS, NETWORK_MODES } from '../domain/network.js';
 import { CURRENCY_CODES } from '../domain/money.js';
 import { COST_CENTER_KINDS } from '../domain/cost-centers.js';
 import { ROLES } from '../domain/permissions.js';
@@ -137,6 +138,15 @@ const requireWork = (b: { type?: string; machineType?: string; command?: string 
   if (type !== 'shell' && !b.prompt) ctx.addIssue({ code: 'custom', path: ['prompt'], message: `is required for a ${type} machine` });
 };
 
+/** A network policy (README "Network"): none, package registries only, or an allowlist of hosts. */
+export const networkPolicyBody = z.strictObject({
+  mode: z.enum(NETWORK_MODES, { error: `must be one of: ${NETWORK_MODES.join(', ')}` }),
+  /** allowlist only: `host`, `*.suffix`, each with an optional `:port` (without one: 80 and 443). */
+  hosts: z.array(z.string().min(1).max(300)).max(MAX_ALLOWLIST_HOSTS).optional(),
+});
+
+export const putNetworkPolicyBody = networkPolicyBody;
+
 export const createMachineBody = z
   .strictObject({
     projectId: id('project'),
@@ -163,6 +173,8 @@ export const createMachineBody = z
     cache: z.boolean().default(true),
     /** Allocates this run to another cost center than its project's. */
     costCenterId: id('cost-center').optional(),
+    /** What the machine may reach; without it the project's network policy. Within the project's unless an owner asks. */
+    network: networkPolicyBody.optional(),
   })
   .superRefine(requireWork);
 

@@ -1,6 +1,7 @@
 import { allocatedCostCenterId } from '../domain/budget.js';
 import type { MachineTypeId } from '../domain/machine-types.js';
 import type { ProfileId, ProviderId } from '../domain/machines.js';
+import { networkPolicyOf, withNetworkEnforcement } from '../domain/network.js';
 import { decidePlacement, withCapacity } from '../domain/placement.js';
 import { appendAudit } from './audit.js';
 import { getPlacementPolicy, providerAvailability, runningByProvider } from './compute.js';
@@ -45,7 +46,9 @@ export type PlacedMachine =
 export async function placeAndRecordMachine(db: Db, providerCapacity: Record<string, number>, req: MachineRequest): Promise<PlacedMachine> {
   return db.transaction(async (trx) => {
     await trx.raw('select pg_advisory_xact_lock(?)', [PLACEMENT_LOCK]);
-    const project = await trx('projects').where({ id: req.projectId }).first('limit_policy', 'pause_minutes', 'cost_center_id');
+    const project = await trx('projects').where({ id: req.projectId }).first('limit_policy', 'pause_minutes', 'cost_center_id', 'network_policy');
+    // A request's own policy (already checked against the project's), else the project's.
+    const network = req.network ?? networkPolicyOf(project?.network_policy);
     const limitPolicy = { policy: (project?.limit_policy ?? 'stop') as 'stop' | 'pause', pauseMinutes: Number(project?.pause_minutes ?? 30) };
     const existing = await trx('machines').where({ id: req.id }).first('provider', 'spot', 'profile');
     if (existing) return { ok: true, provider: existing.provider, profile: existing.profile, spot: existing.spot, limitPolicy };
@@ -59,13 +62,13 @@ export async function placeAndRecordMachine(db: Db, providerCapacity: Record<str
         ...(req.profile ? { profile: req.profile } : {}),
         ...(req.spot !== undefined ? { spot: req.spot } : {}),
       },
-      withCapacity(availability, await runningByProvider(trx as unknown as Db), providerCapacity),
+      withNetworkEnforcement(withCapacity(availability, await runningByProvider(trx as unknown as Db), providerCapacity), network),
     );
     if (!decision.ok) {
       return { ok: false, reason: decision.reason, skipped: decision.skipped, atCapacity: decision.skipped.some((s) => s.reason.startsWith('at capacity')) };
     }
-    const { minutes: _minutes, actor, details, provider: _p, profile: _pr, spot: _s, ...row } = req;
-    await insertMachine(trx, { ...row, provider: decision.provider, profile: decision.profile, spot: decision.spot });
+    const { minutes: _minutes, actor, details, provider: _p, profile: _pr, spot: _s, network: _n, ...row } = req;
+    await insertMachine(trx, { ...row, provider: decision.provider, profile: decision.profile, spot: decision.spot, network });
     await appendAudit(trx, {
       actor,
       action: 'machine.requested',
@@ -79,6 +82,7 @@ export async function placeAndRecordMachine(db: Db, providerCapacity: Record<str
         limits: req.limits,
         ...details,
         costCenterId: allocatedCostCenterId({ costCenterId: req.costCenterId ?? null }, { costCenterId: project?.cost_center_id ?? null }),
+        network,
         placement: { provider: decision.provider, profile: decision.profile, spot: decision.spot, rule: decision.rule, skipped: decision.skipped },
       },
       idempotencyKey: `machine:${req.id}:requested`,

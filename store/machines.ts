@@ -1,5 +1,6 @@
 import type { Knex } from 'knex';
 import { FINAL_MACHINE_STATUSES, type MachineStatus } from '../domain/machines.js';
+import { networkPolicyOf, type NetworkPolicy } from '../domain/network.js';
 import type { Db } from './db.js';
 import { recordAlerts } from './alerts.js';
 import { appendEvent, appendEvents, inTransaction } from './events.js';
@@ -43,10 +44,21 @@ export interface Machine {
   usage: MachineUsage;
   /** The cost center this run is allocated to, when it overrides its project's. */
   costCenterId: string | null;
+  /** What the machine may reach on the network, fixed when it was requested (README "Network"). */
+  network: NetworkPolicy;
+  /** What its egress proxy let through and refused so far. */
+  networkTotals: NetworkTotals;
   createdBy: string;
   createdAt: string;
   startedAt: string | null;
   endedAt: string | null;
+}
+
+export interface NetworkTotals {
+  connections: number;
+  refused: number;
+  bytesUp: number;
+  bytesDown: number;
 }
 
 const json = (v: unknown) => (typeof v === 'string' ? JSON.parse(v) : v);
@@ -73,6 +85,13 @@ function toMachine(r: Record<string, any>): Machine {
     exitCode: r.exit_code,
     usage: json(r.usage),
     costCenterId: r.cost_center_id ?? null,
+    network: networkPolicyOf(r.network),
+    networkTotals: {
+      connections: Number(r.network_connections ?? 0),
+      refused: Number(r.network_refused ?? 0),
+      bytesUp: Number(r.network_bytes_up ?? 0),
+      bytesDown: Number(r.network_bytes_down ?? 0),
+    },
     createdBy: r.created_by,
     createdAt: iso(r.created_at)!,
     startedAt: iso(r.started_at),
@@ -83,7 +102,7 @@ function toMachine(r: Record<string, any>): Machine {
 export type NewMachine = Pick<
   Machine,
   'id' | 'projectId' | 'objectiveId' | 'type' | 'provider' | 'profile' | 'command' | 'prompt' | 'parentCheckpointId' | 'limits' | 'workflowId' | 'createdBy'
-> & { spot?: boolean; costCenterId?: string | null };
+> & { spot?: boolean; costCenterId?: string | null; network?: NetworkPolicy };
 
 /** Inserts the machine row once (status pending); a repeat with the same id is a no-op. */
 export async function insertMachine(db: Db | Knex.Transaction, m: NewMachine): Promise<void> {
@@ -105,6 +124,7 @@ export async function insertMachine(db: Db | Knex.Transaction, m: NewMachine): P
         workflow_id: m.workflowId,
         created_by: m.createdBy,
         cost_center_id: m.costCenterId ?? null,
+        network: m.network && m.network.mode !== 'none' ? JSON.stringify(m.network) : null,
       })
       .onConflict('id')
       .ignore()
@@ -220,4 +240,16 @@ export async function liveMachineRefs(db: Db): Promise<{ ids: Set<string>; insta
     .whereNotIn('status', FINAL_MACHINE_STATUSES as string[])
     .select('id', 'instance_ref');
   return { ids: new Set(rows.map((r) => r.id as string)), instanceRefs: new Set(rows.filter((r) => r.instance_ref).map((r) => r.instance_ref as string)) };
+}
+
+/** Adds what the machine's egress proxy counted (connections closed since the last call) to its totals. */
+export async function addNetworkTotals(db: Db | Knex.Transaction, id: string, d: NetworkTotals): Promise<void> {
+  await db('machines')
+    .where({ id })
+    .update({
+      network_connections: db.raw('network_connections + ?', [d.connections]),
+      network_refused: db.raw('network_refused + ?', [d.refused]),
+      network_bytes_up: db.raw('network_bytes_up + ?', [d.bytesUp]),
+      network_bytes_down: db.raw('network_bytes_down + ?', [d.bytesDown]),
+    });
 }

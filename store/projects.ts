@@ -1,5 +1,6 @@
 import type { Knex } from 'knex';
 import { type CurrencyCode, fromNumeric, toNumeric } from '../domain/money.js';
+import { networkPolicyOf, type NetworkPolicy } from '../domain/network.js';
 import type { Db } from './db.js';
 import { keyOfRow, keyset, type CreatedKey, type KeysetPage } from './paging.js';
 
@@ -20,6 +21,8 @@ export interface Project {
   resources: Record<string, number>;
   /** The cost center the project's spending is allocated to. */
   costCenterId: string | null;
+  /** What its machines may reach on the network unless a request narrows it (README "Network"). */
+  networkPolicy: NetworkPolicy;
   createdBy: string;
   createdAt: string;
 }
@@ -39,6 +42,7 @@ function toProject(r: Record<string, any>): Project {
     maxConcurrentMachines: r.max_concurrent_machines ?? 4,
     resources: r.resources ?? {},
     costCenterId: r.cost_center_id ?? null,
+    networkPolicy: networkPolicyOf(r.network_policy),
     createdBy: r.created_by,
     createdAt: new Date(r.created_at).toISOString(),
   };
@@ -46,7 +50,7 @@ function toProject(r: Record<string, any>): Project {
 
 export async function insertProject(
   db: Db | Knex.Transaction,
-  p: Omit<Project, 'createdAt' | 'maxConcurrentMachines' | 'resources' | 'costCenterId'> &
+  p: Omit<Project, 'createdAt' | 'maxConcurrentMachines' | 'resources' | 'costCenterId' | 'networkPolicy'> &
     Partial<Pick<Project, 'maxConcurrentMachines' | 'resources'>> & { costCenterId?: string | null },
 ): Promise<Project> {
   const [row] = await db('projects')
@@ -123,4 +127,25 @@ export async function setProjectCostCenter(db: Db, id: string, costCenterId: str
 /** Links a new project to its root checkpoint (inserted after the project row, which it references). */
 export async function setRootCheckpoint(db: Db, id: string, rootCheckpointId: string): Promise<void> {
   await db('projects').where({ id }).update({ root_checkpoint_id: rootCheckpointId });
+}
+
+/** The project's network policy as set, with who set it and when (null: never set, so `none`). */
+export async function getProjectNetworkPolicy(
+  db: Db,
+  id: string,
+): Promise<{ policy: NetworkPolicy; updatedBy: string | null; updatedAt: string | null } | null> {
+  const row = await db('projects').where({ id }).first('network_policy', 'network_policy_updated_by', 'network_policy_updated_at');
+  if (!row) return null;
+  return {
+    policy: networkPolicyOf(row.network_policy),
+    updatedBy: row.network_policy_updated_by ?? null,
+    updatedAt: row.network_policy_updated_at ? new Date(row.network_policy_updated_at).toISOString() : null,
+  };
+}
+
+/** Sets the project's network policy; give the transaction that also writes its audit record. */
+export async function setProjectNetworkPolicy(db: Db | Knex.Transaction, id: string, policy: NetworkPolicy, by: string): Promise<void> {
+  await db('projects')
+    .where({ id })
+    .update({ network_policy: JSON.stringify(policy), network_policy_updated_by: by, network_policy_updated_at: db.fn.now() });
 }

@@ -47,6 +47,7 @@ export class LocalProvider implements ComputeProvider {
         network: request.network,
         limits,
         ...(request.env ? { env: request.env } : {}),
+        ...(request.mounts?.length ? { mounts: request.mounts } : {}),
       },
       this.opts.warn,
     );

@@ -50,6 +50,11 @@ export interface ExecRequest {
   command: string | string[];
   env?: Record<string, string>;
   network: boolean;
+  /**
+   * More host paths this command's sandbox sees (a shell machine's egress proxy socket dir and
+   * forwarder). Honoured by `local`, whose sandbox is made per command; `container` binds at provision.
+   */
+  mounts?: Mount[];
   /** Epoch ms after which the command is killed. */
   deadline: number;
   /** Called with each chunk of stdout/stderr as it arrives. */

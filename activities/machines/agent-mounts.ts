@@ -4,7 +4,9 @@ import { fileURLToPath } from 'node:url';
 import type { Config } from '../../config/index.js';
 import type { Mount } from '../compute/provider.js';
 
-/** The forwarder serving the agent's model endpoint inside its sandbox or container. */
+/** node inside a sandbox or container (the host's /usr, bound read-only), which runs the forwarder. */
+export const SANDBOX_NODE = '/usr/bin/node';
+/** The forwarder serving the agent's model endpoint (and a machine's egress proxy) inside its sandbox or container. */
 export const FORWARDER = fileURLToPath(new URL('./sandbox-forwarder.cjs', import.meta.url));
 export const FORWARDER_TARGET = '/opt/autovibe/forwarder.cjs';
 /** Where the metering proxy's socket dir and the agent's home appear inside. */
@@ -38,6 +40,28 @@ export function agentMounts(config: Config, machineId: string): Mount[] {
     { source: runDir, target: SOCKET_DIR_TARGET },
     { source: homeDir, target: AGENT_HOME, writable: true },
   ];
+}
+
+/**
+ * What a shell machine with network sees beyond its workspace: the forwarder and its own egress
+ * proxy's socket dir (read-only, private to the worker like an agent's), so it reaches that one proxy.
+ */
+export function networkMounts(config: Config, machineId: string): Mount[] {
+  const { runDir } = agentDirs(config, machineId);
+  fs.mkdirSync(config.machinesDir, { recursive: true, mode: 0o700 });
+  for (const d of [path.dirname(runDir), runDir]) {
+    fs.mkdirSync(d, { recursive: true, mode: 0o700 });
+    fs.chmodSync(d, 0o700);
+  }
+  return [
+    { source: FORWARDER, target: FORWARDER_TARGET },
+    { source: runDir, target: SOCKET_DIR_TARGET },
+  ];
+}
+
+/** The same for a shell machine's container, with node to run the forwarder when the image lacks it. */
+export function containerNetworkMounts(config: Config, machineId: string): Mount[] {
+  return [...networkMounts(config, machineId), ...(config.containerAgentRuntime === 'host' ? hostRuntimeMounts() : [])];
 }
 
 /**

@@ -4,7 +4,7 @@ import { Context } from '@temporalio/activity';
 import { CancelledFailure } from '@temporalio/common';
 import { STOP_REASONS } from '../../domain/machines.js';
 import { startSandbox, type SandboxSpec } from '../compute/local-sandbox.js';
-import type { ComputeProvider, Instance } from '../compute/provider.js';
+import type { ComputeProvider, Instance, Mount } from '../compute/provider.js';
 import type { LogSink } from './log-sink.js';
 
 export interface SupervisedResult {
@@ -120,7 +120,7 @@ export async function superviseSandbox(
 export async function superviseExec(
   provider: ComputeProvider,
   instance: Instance,
-  request: { command: string | string[]; network: boolean; env?: Record<string, string> },
+  request: { command: string | string[]; network: boolean; env?: Record<string, string>; mounts?: Mount[] },
   opts: {
     logFile: string;
     /** The machine's log in the database (what GET /v1/machines/:id/logs reads), besides the local file. */

@@ -19,6 +19,7 @@ import {
   setProjectLimitPolicy,
   setProjectPlacement,
 } from '../../services/projects.js';
+import { getProjectNetwork, setProjectNetwork } from '../../services/network.js';
 
 /** The project, or 404. */
 export const loadProject = (ctx: ApiContext, id: string): Promise<Project> => requireProject(ctx, id);
@@ -73,6 +74,14 @@ export function projectRoutes(ctx: ApiContext): RouteGroup {
 
   r.put('/projects/:id/placement', { permission: 'projects.configure', resource: inPath('project') }, { 200: R.placement }, async (req, res) => {
     res.json(presentPlacement(await setProjectPlacement(ctx, callerOf(req), param(req, 'id'), req.body)));
+  });
+
+  r.get('/projects/:id/network-policy', { permission: 'projects.read', resource: inPath('project') }, { 200: R.networkPolicy }, async (req, res) => {
+    res.json(await getProjectNetwork(ctx, param(req, 'id')));
+  });
+
+  r.put('/projects/:id/network-policy', { permission: 'network.configure', resource: inPath('project') }, { 200: R.networkPolicy }, async (req, res) => {
+    res.json(await setProjectNetwork(ctx, callerOf(req), param(req, 'id'), req.body));
   });
 
   r.put(

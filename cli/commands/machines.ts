@@ -138,6 +138,11 @@ export function registerMachines(program: Command): void {
     .addOption(intOption('--minutes <n>', 'time limit in minutes'))
     .addOption(intOption('--api-calls <n>', 'model-call limit (agent machines)'))
     .option('--no-cache', 'run even when an identical completed run could be reused')
+    .option('--network <mode>', "network of this machine: none, registries or allowlist (default: the project's policy)")
+    .option('--allow-host <host>', 'with --network allowlist: a host (name, *.suffix, optional :port), repeatable', (v: string, prev: string[] = []) => [
+      ...prev,
+      v,
+    ])
     .option('--idempotency-key <key>', 'retry-safe: the same key never starts a second machine')
     .option('-f, --follow', 'stream the log until the machine ends')
     .action(
@@ -153,6 +158,8 @@ export function registerMachines(program: Command): void {
           minutes?: number;
           apiCalls?: number;
           cache: boolean;
+          network?: string;
+          allowHost?: string[];
           idempotencyKey?: string;
           follow?: boolean;
         },
@@ -172,6 +179,7 @@ export function registerMachines(program: Command): void {
           ...(o.checkpoint ? { checkpointId: o.checkpoint } : {}),
           limits: { ...(o.money ? { money: o.money } : {}), ...(o.minutes ? { minutes: o.minutes } : {}), ...(o.apiCalls ? { apiCalls: o.apiCalls } : {}) },
           ...(o.cache === false ? { cache: false } : {}),
+          ...(o.network || o.allowHost ? { network: { mode: o.network ?? 'allowlist', ...(o.allowHost ? { hosts: o.allowHost } : {}) } } : {}),
         } as BodyOf<'/machines', 'post'>;
         const accepted = await ok(ctx.api.POST('/machines', { body, headers: o.idempotencyKey ? { 'idempotency-key': o.idempotencyKey } : {} }));
         if (!o.follow) return show(cmd, accepted, (a) => process.stdout.write(`${a.id} ${status(a.status)}\n`));

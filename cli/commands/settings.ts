@@ -100,6 +100,41 @@ export function registerSettings(program: Command): void {
       show(cmd, await ok(api.PUT('/projects/{id}/scheduling', { params: { path: { id } }, body })), printScheduling);
     });
 
+  const network = program
+    .command('network')
+    .description("what a project's machines may reach on the network: none, package registries only, or an allowlist of hosts");
+  const printNetwork = (v: { mode: string; hosts: string[]; registryHosts: string[]; updatedBy: string | null; updatedAt: string | null }) =>
+    printRecord({
+      mode: v.mode,
+      hosts: v.mode === 'allowlist' ? v.hosts.join(', ') : v.mode === 'registries' ? `(registries) ${v.registryHosts.join(', ')}` : '(no network)',
+      updatedBy: v.updatedBy,
+      updatedAt: v.updatedAt,
+    });
+  network
+    .command('get [project]')
+    .description("a project's network policy")
+    .action(async (project: string | undefined, _o, cmd: Command) => {
+      const { api } = ctxOf(cmd);
+      const id = await need(project, { flag: '<project>', message: 'Project', choices: () => projectChoices(api) });
+      show(cmd, await ok(api.GET('/projects/{id}/network-policy', { params: { path: { id } } })), printNetwork);
+    });
+  network
+    .command('set [project]')
+    .description('set the policy (owners): --mode none | registries | allowlist with --host (repeatable: name, *.suffix, optional :port)')
+    .addOption(new Option('--mode <mode>', 'none, registries or allowlist').choices(['none', 'registries', 'allowlist']))
+    .option('--host <host>', 'an allowed host (allowlist), repeatable', collect)
+    .action(async (project: string | undefined, o: { mode?: string; host?: string[] }, cmd: Command) => {
+      const { api } = ctxOf(cmd);
+      const id = await need(project, { flag: '<project>', message: 'Project', choices: () => projectChoices(api) });
+      const mode = await need(o.mode ?? (o.host ? 'allowlist' : undefined), {
+        flag: '--mode',
+        message: 'Network',
+        choices: async () => ['none', 'registries', 'allowlist'].map((v) => ({ name: v, value: v })),
+      });
+      const body = { mode, ...(o.host ? { hosts: o.host } : {}) } as BodyOf<'/projects/{id}/network-policy', 'put'>;
+      show(cmd, await ok(api.PUT('/projects/{id}/network-policy', { params: { path: { id } }, body })), printNetwork);
+    });
+
   const limitPolicy = program.command('limit-policy').description('what machines of a project do at a limit: stop, or pause for a decision');
   limitPolicy
     .command('get [project]')

@@ -158,6 +158,7 @@ describe('api: response schemas (every route answers as its declared schema says
     await call('PUT', `/projects/${fx.project}/limit-policy`, { policy: 'pause', pauseMinutes: 30 });
     await call('PUT', `/projects/${fx.project}/placement`, { rules: [{ name: 'all local', providers: ['local'] }] });
     await call('PUT', `/projects/${fx.project}/scheduling`, { maxConcurrentMachines: 3, resources: { db: 1 } });
+    await call('PUT', `/projects/${fx.project}/network-policy`, { mode: 'allowlist', hosts: ['registry.npmjs.org', '*.example.org:8443'] });
     await call('PUT', `/checkpoints/${checkpoints.final}/milestone`, { milestone: true });
     await call('PUT', `/cost-centers/${fx.center}/budget`, { amount: '100.00', currency: 'EUR', period: 'monthly' });
     await call('PUT', `/departments/${fx.department}/budget`, { amount: '500.00', currency: 'USD', period: 'monthly' });
