@@ -30,6 +30,8 @@ import {
   putGitRemoteBody,
   pushCheckpointBody,
   fetchGitRemoteBody,
+  mergeCheckpointBody,
+  mergeResolutionBody,
 } from '../services/schemas.js';
 import { listWebhooksQuery } from './routes/webhooks.js';
 import { batchRequest } from './routes/batch.js';
@@ -247,6 +249,27 @@ function document(
           "Push the checkpoint's commit as a branch of its project's git remote (200 with the push: pushed or up_to_date, previousCommit, forced; audited as checkpoint.pushed). A push that is not a fast forward is 409 non_fast_forward unless force: true; the remote's refusal (credentials, hooks, network) is 502 git_remote_error quoting it; a branch name git refuses is 400",
           { parameters: [idParam()], requestBody: body(pushCheckpointBody) },
         ),
+      },
+      '/checkpoints/{id}/merge': {
+        post: op(
+          "Merge checkpoint `from` into this one (same project) with git's merge: 201 with the new merge checkpoint (parentId: this one, mergeParentId: from; audited as checkpoint.merged). Conflicts are 409 merge_conflict with details.conflicts: each path with git's conflict kinds and its hunks (ours/base/theirs text and lines); nothing is recorded",
+          { parameters: [idParam()], requestBody: body(mergeCheckpointBody) },
+        ),
+      },
+      '/checkpoints/{id}/merge-resolutions': {
+        post: op(
+          'Ask a machine to resolve the conflicts of merging `from` into this checkpoint (202): the merge with its conflict markers is recorded as a conflicted checkpoint, the machine starts from it (same budget, placement and audit as POST /machines), and when it completes its files become proposedCheckpointId, a proposed merge checkpoint to accept or reject. 409 no_conflicts when the merge is clean',
+          { parameters: [idParam()], requestBody: body(mergeResolutionBody) },
+        ),
+      },
+      '/checkpoints/{id}/accept': {
+        post: op(
+          'Accept a proposed merge checkpoint: it becomes an ordinary merge checkpoint with both parents. 409 merge_conflict_markers while a path that conflicted still has a marker; 409 not_proposed for any other checkpoint',
+          { parameters: [idParam()] },
+        ),
+      },
+      '/checkpoints/{id}/reject': {
+        post: op('Reject a proposed merge checkpoint: it is kept, with status rejected. 409 not_proposed for any other checkpoint', { parameters: [idParam()] }),
       },
       '/projects/{id}/git-remote': {
         put: op(

@@ -346,11 +346,14 @@ export interface paths {
               items: {
                 id: string;
                 parentId: string | null;
+                mergeParentId: string | null;
                 machineId: string | null;
                 commit: string;
                 /** @enum {string} */
                 kind: 'root' | 'final' | 'manual' | 'turn' | 'pause' | 'merge' | 'inputs' | 'imported';
                 trigger: string;
+                /** @enum {string} */
+                status: 'ready' | 'conflicted' | 'proposed' | 'rejected';
                 /** Format: date-time */
                 createdAt: string;
               }[];
@@ -408,10 +411,13 @@ export interface paths {
               nodes: {
                 id: string;
                 parentId: string | null;
+                mergeParentId: string | null;
                 machineId: string | null;
                 /** @enum {string} */
                 kind: 'root' | 'final' | 'manual' | 'turn' | 'pause' | 'merge' | 'inputs' | 'imported';
                 trigger: string;
+                /** @enum {string} */
+                status: 'ready' | 'conflicted' | 'proposed' | 'rejected';
                 milestone: boolean;
                 /** Format: date-time */
                 createdAt: string;
@@ -2103,11 +2109,14 @@ export interface paths {
             'application/json': {
               id: string;
               parentId: string | null;
+              mergeParentId: string | null;
               machineId: string | null;
               commit: string;
               /** @enum {string} */
               kind: 'root' | 'final' | 'manual' | 'turn' | 'pause' | 'merge' | 'inputs' | 'imported';
               trigger: string;
+              /** @enum {string} */
+              status: 'ready' | 'conflicted' | 'proposed' | 'rejected';
               /** Format: date-time */
               createdAt: string;
               projectId: string;
@@ -2281,6 +2290,293 @@ export interface paths {
               forced: boolean;
               /** Format: date-time */
               pushedAt: string;
+            };
+          };
+        };
+        400: components['responses']['Error'];
+        401: components['responses']['Error'];
+        403: components['responses']['Error'];
+        404: components['responses']['Error'];
+        409: components['responses']['Error'];
+        413: components['responses']['Error'];
+        415: components['responses']['Error'];
+        422: components['responses']['Error'];
+        429: components['responses']['Error'];
+      };
+    };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/checkpoints/{id}/merge': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /** Merge checkpoint `from` into this one (same project) with git's merge: 201 with the new merge checkpoint (parentId: this one, mergeParentId: from; audited as checkpoint.merged). Conflicts are 409 merge_conflict with details.conflicts: each path with git's conflict kinds and its hunks (ours/base/theirs text and lines); nothing is recorded */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          id: string;
+        };
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          'application/json': {
+            from: string;
+            message?: string;
+          };
+        };
+      };
+      responses: {
+        /** @description Merge checkpoint `from` into this one (same project) with git's merge: 201 with the new merge checkpoint (parentId: this one, mergeParentId: from; audited as checkpoint.merged). Conflicts are 409 merge_conflict with details.conflicts: each path with git's conflict kinds and its hunks (ours/base/theirs text and lines); nothing is recorded */
+        201: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              id: string;
+              parentId: string | null;
+              mergeParentId: string | null;
+              machineId: string | null;
+              commit: string;
+              /** @enum {string} */
+              kind: 'root' | 'final' | 'manual' | 'turn' | 'pause' | 'merge' | 'inputs' | 'imported';
+              trigger: string;
+              /** @enum {string} */
+              status: 'ready' | 'conflicted' | 'proposed' | 'rejected';
+              /** Format: date-time */
+              createdAt: string;
+            };
+          };
+        };
+        400: components['responses']['Error'];
+        401: components['responses']['Error'];
+        403: components['responses']['Error'];
+        404: components['responses']['Error'];
+        409: components['responses']['Error'];
+        413: components['responses']['Error'];
+        415: components['responses']['Error'];
+        422: components['responses']['Error'];
+        429: components['responses']['Error'];
+      };
+    };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/checkpoints/{id}/merge-resolutions': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /** Ask a machine to resolve the conflicts of merging `from` into this checkpoint (202): the merge with its conflict markers is recorded as a conflicted checkpoint, the machine starts from it (same budget, placement and audit as POST /machines), and when it completes its files become proposedCheckpointId, a proposed merge checkpoint to accept or reject. 409 no_conflicts when the merge is clean */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          id: string;
+        };
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          'application/json': {
+            from: string;
+            message?: string;
+            /** @enum {string} */
+            type: 'shell' | 'claude-code' | 'aider' | 'qwen-coder' | 'deepseek-coder' | 'gemini-pro' | 'local-llama';
+            command?: string;
+            prompt?: string;
+            model?: string;
+            /** @enum {string} */
+            provider?: 'local' | 'container' | 'aws-ec2' | 'aws-ecs' | 'kubernetes';
+            /** @default {} */
+            limits?: {
+              money?: string;
+              minutes?: number;
+              apiCalls?: number;
+            };
+          };
+        };
+      };
+      responses: {
+        /** @description Ask a machine to resolve the conflicts of merging `from` into this checkpoint (202): the merge with its conflict markers is recorded as a conflicted checkpoint, the machine starts from it (same budget, placement and audit as POST /machines), and when it completes its files become proposedCheckpointId, a proposed merge checkpoint to accept or reject. 409 no_conflicts when the merge is clean */
+        202: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              resolutionId: string;
+              /** @constant */
+              status: 'resolving';
+              machineId: string;
+              conflictCheckpointId: string;
+              proposedCheckpointId: string;
+              conflicts: {
+                path: string;
+                types: string[];
+                messages: string[];
+                hunks: {
+                  conflicted: {
+                    start: number;
+                    count: number;
+                  };
+                  ours: {
+                    start: number;
+                    count: number;
+                    text: string;
+                  };
+                  base: {
+                    start: number;
+                    count: number;
+                    text: string;
+                  } | null;
+                  theirs: {
+                    start: number;
+                    count: number;
+                    text: string;
+                  };
+                }[];
+              }[];
+            };
+          };
+        };
+        400: components['responses']['Error'];
+        401: components['responses']['Error'];
+        403: components['responses']['Error'];
+        404: components['responses']['Error'];
+        409: components['responses']['Error'];
+        413: components['responses']['Error'];
+        415: components['responses']['Error'];
+        422: components['responses']['Error'];
+        429: components['responses']['Error'];
+      };
+    };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/checkpoints/{id}/accept': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /** Accept a proposed merge checkpoint: it becomes an ordinary merge checkpoint with both parents. 409 merge_conflict_markers while a path that conflicted still has a marker; 409 not_proposed for any other checkpoint */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          id: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Accept a proposed merge checkpoint: it becomes an ordinary merge checkpoint with both parents. 409 merge_conflict_markers while a path that conflicted still has a marker; 409 not_proposed for any other checkpoint */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              id: string;
+              parentId: string | null;
+              mergeParentId: string | null;
+              machineId: string | null;
+              commit: string;
+              /** @enum {string} */
+              kind: 'root' | 'final' | 'manual' | 'turn' | 'pause' | 'merge' | 'inputs' | 'imported';
+              trigger: string;
+              /** @enum {string} */
+              status: 'ready' | 'conflicted' | 'proposed' | 'rejected';
+              /** Format: date-time */
+              createdAt: string;
+            };
+          };
+        };
+        400: components['responses']['Error'];
+        401: components['responses']['Error'];
+        403: components['responses']['Error'];
+        404: components['responses']['Error'];
+        409: components['responses']['Error'];
+        413: components['responses']['Error'];
+        415: components['responses']['Error'];
+        422: components['responses']['Error'];
+        429: components['responses']['Error'];
+      };
+    };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/checkpoints/{id}/reject': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /** Reject a proposed merge checkpoint: it is kept, with status rejected. 409 not_proposed for any other checkpoint */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          id: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Reject a proposed merge checkpoint: it is kept, with status rejected. 409 not_proposed for any other checkpoint */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              id: string;
+              parentId: string | null;
+              mergeParentId: string | null;
+              machineId: string | null;
+              commit: string;
+              /** @enum {string} */
+              kind: 'root' | 'final' | 'manual' | 'turn' | 'pause' | 'merge' | 'inputs' | 'imported';
+              trigger: string;
+              /** @enum {string} */
+              status: 'ready' | 'conflicted' | 'proposed' | 'rejected';
+              /** Format: date-time */
+              createdAt: string;
             };
           };
         };
@@ -2476,11 +2772,14 @@ export interface paths {
               checkpoint: {
                 id: string;
                 parentId: string | null;
+                mergeParentId: string | null;
                 machineId: string | null;
                 commit: string;
                 /** @enum {string} */
                 kind: 'root' | 'final' | 'manual' | 'turn' | 'pause' | 'merge' | 'inputs' | 'imported';
                 trigger: string;
+                /** @enum {string} */
+                status: 'ready' | 'conflicted' | 'proposed' | 'rejected';
                 /** Format: date-time */
                 createdAt: string;
               };

@@ -392,3 +392,27 @@ export const pushCheckpointBody = z.strictObject({
   force: z.boolean({ error: 'must be true or false' }).default(false),
 });
 export const fetchGitRemoteBody = z.strictObject({ branch: branchName });
+
+/** POST /v1/checkpoints/:id/merge: merge checkpoint `from` into `:id`. */
+export const mergeCheckpointBody = z.strictObject({
+  from: id('checkpoint'),
+  message: z.string().trim().min(1).max(2000).optional(),
+});
+
+/** POST /v1/checkpoints/:id/merge-resolutions: a machine resolves the conflicts of merging `from` into `:id`. */
+export const mergeResolutionBody = z
+  .strictObject({
+    from: id('checkpoint'),
+    message: z.string().trim().min(1).max(2000).optional(),
+    type: z.enum(MACHINE_TYPES, { error: `must be one of: ${MACHINE_TYPES.join(', ')}` }),
+    /** A shell machine's command (required for `shell`). */
+    command: z.string().min(1).max(100_000).optional(),
+    /** An agent's instructions; without it the agent is told which files conflict and to remove every marker. */
+    prompt: z.string().min(1).max(100_000).optional(),
+    model: z.string().min(1).max(200).optional(),
+    provider: z.enum(PROVIDERS, { error: `must be one of: ${PROVIDERS.join(', ')}` }).optional(),
+    limits: machineLimits.default({}),
+  })
+  .superRefine((b, ctx) => {
+    if (b.type === 'shell' && !b.command) ctx.addIssue({ code: 'custom', path: ['command'], message: 'is required for a shell machine' });
+  });
