@@ -269,7 +269,9 @@ function document(
         ),
       },
       '/checkpoints/{id}/reject': {
-        post: op('Reject a proposed merge checkpoint: it is kept, with status rejected. 409 not_proposed for any other checkpoint', { parameters: [idParam()] }),
+        post: op('Reject a proposed merge checkpoint: it is kept, with status rejected. 409 not_proposed for any other checkpoint', {
+          parameters: [idParam()],
+        }),
       },
       '/projects/{id}/git-remote': {
         put: op(

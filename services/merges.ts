@@ -35,7 +35,10 @@ async function mergeSides(ctx: ServiceContext, id: string, body: { from: string;
   if (theirs.id === ours.id) throw new InputError('from: a checkpoint cannot be merged into itself; give another checkpoint of the project', { field: 'from' });
   for (const c of [ours, theirs]) {
     if (c.status !== 'ready')
-      throw new ConflictError(`checkpoint ${c.id} is ${c.status}; only ready checkpoints can be merged`, 'checkpoint_not_ready', { checkpointId: c.id, status: c.status });
+      throw new ConflictError(`checkpoint ${c.id} is ${c.status}; only ready checkpoints can be merged`, 'checkpoint_not_ready', {
+        checkpointId: c.id,
+        status: c.status,
+      });
   }
   const project = await requireProject(ctx, ours.projectId);
   if (await isAncestor(project.repoPath, theirs.commit, ours.commit))
@@ -215,7 +218,13 @@ export async function settleMergeResolution(ctx: Pick<ServiceContext, 'db' | 'lo
   const [ours, theirs] = await Promise.all([getCheckpoint(ctx.db, conflicted!.parentId!), getCheckpoint(ctx.db, conflicted!.mergeParentId!)]);
   const tree = await treeOf(project!.repoPath, final!.commit);
   // Dated by the machine's final checkpoint, so a repeat writes the identical commit.
-  const commit = await commitMerge(project!.repoPath, tree, [ours!.commit, theirs!.commit], `${resolution.message} (resolved by ${machineId})`, new Date(final!.createdAt));
+  const commit = await commitMerge(
+    project!.repoPath,
+    tree,
+    [ours!.commit, theirs!.commit],
+    `${resolution.message} (resolved by ${machineId})`,
+    new Date(final!.createdAt),
+  );
   await ctx.db.transaction(async (trx) => {
     await recordCheckpoint(
       trx,

@@ -654,7 +654,7 @@ export async function mergeTrees(repoPath: string, ours: string, theirs: string)
     stages.get(filePath)!.set(Number(stage), oid);
   }
   const info = new Map<string, { types: string[]; messages: string[] }>();
-  for (i += 1; i < parts.length && parts[i] !== ''; ) {
+  for (i += 1; i < parts.length && parts[i] !== '';) {
     const n = Number(parts[i]);
     const paths = parts.slice(i + 1, i + 1 + n);
     const type = parts[i + 1 + n] ?? '';

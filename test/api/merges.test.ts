@@ -44,7 +44,12 @@ describe('api: merging checkpoints (real git conflicts, machine resolutions, acc
   };
   /** Asks a shell machine to resolve A ← C; waits for its proposed checkpoint. */
   const resolve = async (command: string) => {
-    const res = await p.api('POST', `/v1/checkpoints/${editA}/merge-resolutions`, { from: editC, type: 'shell', command, limits: { money: '0.05', minutes: 2 } });
+    const res = await p.api('POST', `/v1/checkpoints/${editA}/merge-resolutions`, {
+      from: editC,
+      type: 'shell',
+      command,
+      limits: { money: '0.05', minutes: 2 },
+    });
     assert.equal(res.status, 202, JSON.stringify(res.body));
     assert.deepEqual(
       res.body.conflicts.map((c: any) => c.path),
@@ -167,19 +172,24 @@ describe('api: merging checkpoints (real git conflicts, machine resolutions, acc
     assert.equal(merge.body.error.code, 'checkpoint_not_ready');
   });
 
-  it("another project's checkpoint is 404 (in the path or as from), and a bad from is a 400 saying what to give", async () => {
+  it("another project's checkpoint is 404 (in the path, or as from of this project's merge), and a bad from is refused saying what to give", async () => {
     const foreign = (await p.api('GET', `/v1/projects/${other}`)).body.rootCheckpointId;
     const asFrom = await p.api('POST', `/v1/checkpoints/${editA}/merge`, { from: foreign });
     assert.equal(asFrom.status, 404, JSON.stringify(asFrom.body));
-    const byOther = await p.api('POST', `/v1/checkpoints/${foreign}/merge`, { from: editA }, { key: otherKey });
+    const byOther = await p.api('POST', `/v1/checkpoints/${editA}/merge`, { from: foreign }, { key: otherKey });
     assert.equal(byOther.status, 404, JSON.stringify(byOther.body));
+    // A body reference the key cannot see is the platform's 422 (as for every body field).
+    const hidden = await p.api('POST', `/v1/checkpoints/${foreign}/merge`, { from: editA }, { key: otherKey });
+    assert.equal(hidden.status, 422, JSON.stringify(hidden.body));
+    assert.match(hidden.body.error.message, /^from: /);
     const resolveForeign = await p.api('POST', `/v1/checkpoints/${editA}/merge-resolutions`, { from: foreign, type: 'shell', command: 'true' });
     assert.equal(resolveForeign.status, 404);
     const bad = await p.api('POST', `/v1/checkpoints/${editA}/merge`, { from: 'nope' });
-    assert.equal(bad.status, 400);
-    assert.match(bad.body.error.message, /from: must be a checkpoint id/);
+    assert.equal(bad.status, 400, JSON.stringify(bad.body));
+    assert.match(bad.body.error.message, /^from: must be a checkpoint id/);
     const self = await p.api('POST', `/v1/checkpoints/${editA}/merge`, { from: editA });
-    assert.equal(self.status, 400);
+    assert.equal(self.status, 422, JSON.stringify(self.body));
+    assert.match(self.body.error.message, /^from: a checkpoint cannot be merged into itself/);
     const notProposed = await p.api('POST', `/v1/checkpoints/${editA}/reject`);
     assert.equal(notProposed.status, 409);
     assert.equal(notProposed.body.error.code, 'not_proposed');
