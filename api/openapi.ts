@@ -275,11 +275,14 @@ function document(
       },
       '/projects/{id}/git-remote': {
         put: op(
-          "Set the project's git remote: url (https://, http:// or git://, no credentials in it) and optionally username and token, sent to it as HTTP Basic auth by host-side git only. The token is never shown back (hasToken)",
+          "Set the project's git remote: url (https://, http:// or git://, no credentials in it) and optionally username and token, sent to it as HTTP Basic auth by host-side git only. The token is never shown back (hasToken). fetch: { branches, everyMinutes } fetches those branches periodically (a Temporal Schedule git-fetch-<project id>, each new tip an imported checkpoint); left out, no periodic fetch (an existing schedule is deleted)",
           { parameters: [idParam()], requestBody: body(putGitRemoteBody) },
         ),
-        get: op("The project's git remote: url, username, hasToken (never the token); 404 when it has none", { parameters: [idParam()] }),
-        delete: op("Remove the project's git remote and its token (204)", { parameters: [idParam()] }),
+        get: op(
+          "The project's git remote: url, username, hasToken (never the token) and fetch (branches, everyMinutes, the schedule's nextRunAt, lastRunAt and lastResult per branch); 404 when it has none",
+          { parameters: [idParam()] },
+        ),
+        delete: op("Remove the project's git remote, its token and its fetch schedule (204)", { parameters: [idParam()] }),
       },
       '/projects/{id}/git-remote/fetch': {
         post: op(

@@ -579,6 +579,27 @@ export const gitRemote = z.strictObject({
   url: z.string(),
   username: z.string().nullable(),
   hasToken: z.boolean(),
+  /** The periodic fetch (a Temporal Schedule): null when there is none. */
+  fetch: z
+    .strictObject({
+      branches: z.array(z.string()),
+      everyMinutes: z.number().int().min(1),
+      scheduleId: z.string(),
+      nextRunAt: time.nullable(),
+      lastRunAt: time.nullable(),
+      lastResult: z
+        .array(
+          z.strictObject({
+            branch: z.string(),
+            status: z.enum(['created', 'unchanged', 'failed']),
+            checkpointId: id.nullable(),
+            commit: z.string().nullable(),
+            error: z.string().nullable(),
+          }),
+        )
+        .nullable(),
+    })
+    .nullable(),
   updatedBy: z.string(),
   createdAt: time,
   updatedAt: time,

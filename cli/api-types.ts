@@ -2604,7 +2604,7 @@ export interface paths {
       path?: never;
       cookie?: never;
     };
-    /** The project's git remote: url, username, hasToken (never the token); 404 when it has none */
+    /** The project's git remote: url, username, hasToken (never the token) and fetch (branches, everyMinutes, the schedule's nextRunAt, lastRunAt and lastResult per branch); 404 when it has none */
     get: {
       parameters: {
         query?: never;
@@ -2616,7 +2616,7 @@ export interface paths {
       };
       requestBody?: never;
       responses: {
-        /** @description The project's git remote: url, username, hasToken (never the token); 404 when it has none */
+        /** @description The project's git remote: url, username, hasToken (never the token) and fetch (branches, everyMinutes, the schedule's nextRunAt, lastRunAt and lastResult per branch); 404 when it has none */
         200: {
           headers: {
             [name: string]: unknown;
@@ -2627,6 +2627,23 @@ export interface paths {
               url: string;
               username: string | null;
               hasToken: boolean;
+              fetch: {
+                branches: string[];
+                everyMinutes: number;
+                scheduleId: string;
+                nextRunAt: string | null;
+                lastRunAt: string | null;
+                lastResult:
+                  | {
+                      branch: string;
+                      /** @enum {string} */
+                      status: 'created' | 'unchanged' | 'failed';
+                      checkpointId: string | null;
+                      commit: string | null;
+                      error: string | null;
+                    }[]
+                  | null;
+              } | null;
               updatedBy: string;
               /** Format: date-time */
               createdAt: string;
@@ -2645,7 +2662,7 @@ export interface paths {
         429: components['responses']['Error'];
       };
     };
-    /** Set the project's git remote: url (https://, http:// or git://, no credentials in it) and optionally username and token, sent to it as HTTP Basic auth by host-side git only. The token is never shown back (hasToken) */
+    /** Set the project's git remote: url (https://, http:// or git://, no credentials in it) and optionally username and token, sent to it as HTTP Basic auth by host-side git only. The token is never shown back (hasToken). fetch: { branches, everyMinutes } fetches those branches periodically (a Temporal Schedule git-fetch-<project id>, each new tip an imported checkpoint); left out, no periodic fetch (an existing schedule is deleted) */
     put: {
       parameters: {
         query?: never;
@@ -2661,11 +2678,15 @@ export interface paths {
             url: string;
             username?: string;
             token?: string;
+            fetch?: {
+              branches: string[];
+              everyMinutes: number;
+            };
           };
         };
       };
       responses: {
-        /** @description Set the project's git remote: url (https://, http:// or git://, no credentials in it) and optionally username and token, sent to it as HTTP Basic auth by host-side git only. The token is never shown back (hasToken) */
+        /** @description Set the project's git remote: url (https://, http:// or git://, no credentials in it) and optionally username and token, sent to it as HTTP Basic auth by host-side git only. The token is never shown back (hasToken). fetch: { branches, everyMinutes } fetches those branches periodically (a Temporal Schedule git-fetch-<project id>, each new tip an imported checkpoint); left out, no periodic fetch (an existing schedule is deleted) */
         200: {
           headers: {
             [name: string]: unknown;
@@ -2676,6 +2697,23 @@ export interface paths {
               url: string;
               username: string | null;
               hasToken: boolean;
+              fetch: {
+                branches: string[];
+                everyMinutes: number;
+                scheduleId: string;
+                nextRunAt: string | null;
+                lastRunAt: string | null;
+                lastResult:
+                  | {
+                      branch: string;
+                      /** @enum {string} */
+                      status: 'created' | 'unchanged' | 'failed';
+                      checkpointId: string | null;
+                      commit: string | null;
+                      error: string | null;
+                    }[]
+                  | null;
+              } | null;
               updatedBy: string;
               /** Format: date-time */
               createdAt: string;
@@ -2696,7 +2734,7 @@ export interface paths {
       };
     };
     post?: never;
-    /** Remove the project's git remote and its token (204) */
+    /** Remove the project's git remote, its token and its fetch schedule (204) */
     delete: {
       parameters: {
         query?: never;
@@ -2708,7 +2746,7 @@ export interface paths {
       };
       requestBody?: never;
       responses: {
-        /** @description Remove the project's git remote and its token (204) */
+        /** @description Remove the project's git remote, its token and its fetch schedule (204) */
         204: {
           headers: {
             [name: string]: unknown;

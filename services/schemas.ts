@@ -386,6 +386,21 @@ export const putGitRemoteBody = z.strictObject({
     }),
   username: z.string().min(1).max(200).optional(),
   token: z.string().min(1, 'leave it out for a remote without credentials').max(4000).optional(),
+  /** Fetch these branches periodically (a Temporal Schedule per project); left out: no periodic fetch. */
+  fetch: z
+    .strictObject({
+      branches: z
+        .array(branchName)
+        .min(1, 'give at least one branch')
+        .max(20, 'at most 20 branches')
+        .refine((b) => new Set(b).size === b.length, 'each branch once'),
+      everyMinutes: z
+        .number({ error: 'must be a whole number of minutes' })
+        .int('must be a whole number of minutes')
+        .min(1, 'at least 1 minute')
+        .max(7 * 24 * 60, 'at most a week (10080 minutes)'),
+    })
+    .optional(),
 });
 export const pushCheckpointBody = z.strictObject({
   branch: branchName,

@@ -23,3 +23,5 @@ export { paymentCascade, approvePaymentSignal, paymentStateQuery, renewalTopup }
 export type { PaymentCascadeInput, PaymentCascadeState, RenewalTopupInput } from './payment-cascade.js';
 export { webhookDispatcher, redeliverWebhookSignal, wakeWebhookSignal } from './webhook.js';
 export type { WebhookDispatcherInput } from './webhook.js';
+export { scheduledGitFetch } from './git-fetch.js';
+export type { ScheduledGitFetchInput } from './git-fetch.js';
