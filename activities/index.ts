@@ -13,6 +13,7 @@ import { createSnapshotActivities } from './snapshots.js';
 import { createPaymentActivities } from './payments/index.js';
 import { createWebhookActivities } from './notify/webhooks.js';
 import { createIntegrationActivities } from './notify/integrations.js';
+import { createGitFetchActivities } from './git/fetch.js';
 
 export type { ActivityDeps } from './deps.js';
 export type { ReservationOutcome, RunCommandResult } from './machine-run.js';
@@ -36,6 +37,7 @@ export function createActivities(input: Omit<ActivityDeps, 'providers'> & { prov
     ...createPaymentActivities(deps),
     ...createWebhookActivities(deps),
     ...createIntegrationActivities(deps),
+    ...createGitFetchActivities(deps),
   };
 }
 

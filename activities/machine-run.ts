@@ -47,6 +47,7 @@ import { superviseExec } from './machines/supervise.js';
 import { openLogSink } from './machines/log-sink.js';
 import { restoreCheckpointFiles, restoreMachineStart, snapshotCheckpoint } from './snapshots.js';
 import type { ActivityDeps } from './deps.js';
+import { settleMergeResolution } from '../services/merges.js';
 
 export type ReservationOutcome =
   | {
@@ -397,6 +398,8 @@ export function createMachineRunActivities({ db, config, log, providers, tempora
         ...(input.started && !machine.startedAt ? { startedAt: new Date() } : {}),
         ...(input.ended && !machine.endedAt ? { endedAt: new Date() } : {}),
       });
+      // A machine resolving a merge's conflicts: its result becomes the proposed merge checkpoint.
+      if (input.ended) await settleMergeResolution({ db, log }, input.machineId);
       await appendAudit(db, {
         actor: 'system',
         action: `machine.${input.status}`,

@@ -34,6 +34,8 @@ import {
   githubConfigBody,
   openPullRequestBody,
   putIntegrationBody,
+  mergeCheckpointBody,
+  mergeResolutionBody,
 } from '../services/schemas.js';
 import { listWebhooksQuery } from './routes/webhooks.js';
 import { batchRequest } from './routes/batch.js';
@@ -255,13 +257,39 @@ function document(
           { parameters: [idParam()], requestBody: body(pushCheckpointBody) },
         ),
       },
+      '/checkpoints/{id}/merge': {
+        post: op(
+          "Merge checkpoint `from` into this one (same project) with git's merge: 201 with the new merge checkpoint (parentId: this one, mergeParentId: from; audited as checkpoint.merged). Conflicts are 409 merge_conflict with details.conflicts: each path with git's conflict kinds and its hunks (ours/base/theirs text and lines); nothing is recorded",
+          { parameters: [idParam()], requestBody: body(mergeCheckpointBody) },
+        ),
+      },
+      '/checkpoints/{id}/merge-resolutions': {
+        post: op(
+          'Ask a machine to resolve the conflicts of merging `from` into this checkpoint (202): the merge with its conflict markers is recorded as a conflicted checkpoint, the machine starts from it (same budget, placement and audit as POST /machines), and when it completes its files become proposedCheckpointId, a proposed merge checkpoint to accept or reject. 409 no_conflicts when the merge is clean',
+          { parameters: [idParam()], requestBody: body(mergeResolutionBody) },
+        ),
+      },
+      '/checkpoints/{id}/accept': {
+        post: op(
+          'Accept a proposed merge checkpoint: it becomes an ordinary merge checkpoint with both parents. 409 merge_conflict_markers while a path that conflicted still has a marker; 409 not_proposed for any other checkpoint',
+          { parameters: [idParam()] },
+        ),
+      },
+      '/checkpoints/{id}/reject': {
+        post: op('Reject a proposed merge checkpoint: it is kept, with status rejected. 409 not_proposed for any other checkpoint', {
+          parameters: [idParam()],
+        }),
+      },
       '/projects/{id}/git-remote': {
         put: op(
-          "Set the project's git remote: url (https://, http:// or git://, no credentials in it) and optionally username and token, sent to it as HTTP Basic auth by host-side git only. The token is never shown back (hasToken)",
+          "Set the project's git remote: url (https://, http:// or git://, no credentials in it) and optionally username and token, sent to it as HTTP Basic auth by host-side git only. The token is never shown back (hasToken). fetch: { branches, everyMinutes } fetches those branches periodically (a Temporal Schedule git-fetch-<project id>, each new tip an imported checkpoint); left out, no periodic fetch (an existing schedule is deleted)",
           { parameters: [idParam()], requestBody: body(putGitRemoteBody) },
         ),
-        get: op("The project's git remote: url, username, hasToken (never the token); 404 when it has none", { parameters: [idParam()] }),
-        delete: op("Remove the project's git remote and its token (204)", { parameters: [idParam()] }),
+        get: op(
+          "The project's git remote: url, username, hasToken (never the token) and fetch (branches, everyMinutes, the schedule's nextRunAt, lastRunAt and lastResult per branch); 404 when it has none",
+          { parameters: [idParam()] },
+        ),
+        delete: op("Remove the project's git remote, its token and its fetch schedule (204)", { parameters: [idParam()] }),
       },
       '/projects/{id}/integrations/{kind}': {
         put: op(

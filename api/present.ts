@@ -43,7 +43,17 @@ export function presentProject(p: Project, budget: BudgetStatus | null) {
 }
 
 export function presentCheckpoint(c: Checkpoint) {
-  return { id: c.id, parentId: c.parentId, machineId: c.machineId, commit: c.commit, kind: c.kind, trigger: c.trigger, createdAt: c.createdAt };
+  return {
+    id: c.id,
+    parentId: c.parentId,
+    mergeParentId: c.mergeParentId,
+    machineId: c.machineId,
+    commit: c.commit,
+    kind: c.kind,
+    trigger: c.trigger,
+    status: c.status,
+    createdAt: c.createdAt,
+  };
 }
 
 export function presentMachine(m: Machine, cost: bigint, currency: CurrencyCode, checkpoints: string[]) {

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { BUDGET_PERIODS } from '../domain/budget.js';
 import { COST_CENTER_KINDS } from '../domain/cost-centers.js';
 import { CAPABILITIES } from '../domain/machine-types.js';
-import { CHECKPOINT_KINDS, MACHINE_STATUSES, MACHINE_TYPES, PROFILES, PROVIDERS } from '../domain/machines.js';
+import { CHECKPOINT_KINDS, CHECKPOINT_STATUSES, MACHINE_STATUSES, MACHINE_TYPES, PROFILES, PROVIDERS } from '../domain/machines.js';
 import { CURRENCY_CODES } from '../domain/money.js';
 import { OBJECTIVE_STATUSES } from '../domain/objectives.js';
 import { ROLES } from '../domain/permissions.js';
@@ -75,10 +75,13 @@ export const placement = z.strictObject({
 export const checkpoint = z.strictObject({
   id,
   parentId: id.nullable(),
+  /** A merge's second parent: the checkpoint merged into `parentId`. */
+  mergeParentId: id.nullable(),
   machineId: id.nullable(),
   commit: z.string().regex(/^[0-9a-f]{40,64}$/),
   kind: z.enum(CHECKPOINT_KINDS),
   trigger: z.string(),
+  status: z.enum(CHECKPOINT_STATUSES),
   createdAt: time,
 });
 
@@ -86,9 +89,11 @@ export const checkpoint = z.strictObject({
 export const checkpointNode = z.strictObject({
   id,
   parentId: id.nullable(),
+  mergeParentId: id.nullable(),
   machineId: id.nullable(),
   kind: z.enum(CHECKPOINT_KINDS),
   trigger: z.string(),
+  status: z.enum(CHECKPOINT_STATUSES),
   milestone: z.boolean(),
   createdAt: time,
 });
@@ -586,6 +591,27 @@ export const gitRemote = z.strictObject({
   url: z.string(),
   username: z.string().nullable(),
   hasToken: z.boolean(),
+  /** The periodic fetch (a Temporal Schedule): null when there is none. */
+  fetch: z
+    .strictObject({
+      branches: z.array(z.string()),
+      everyMinutes: z.number().int().min(1),
+      scheduleId: z.string(),
+      nextRunAt: time.nullable(),
+      lastRunAt: time.nullable(),
+      lastResult: z
+        .array(
+          z.strictObject({
+            branch: z.string(),
+            status: z.enum(['created', 'unchanged', 'failed']),
+            checkpointId: id.nullable(),
+            commit: z.string().nullable(),
+            error: z.string().nullable(),
+          }),
+        )
+        .nullable(),
+    })
+    .nullable(),
   updatedBy: z.string(),
   createdAt: time,
   updatedAt: time,
@@ -600,6 +626,30 @@ export const gitPush = z.strictObject({
   status: z.enum(['pushed', 'up_to_date']),
   forced: z.boolean(),
   pushedAt: time,
+});
+const hunkSide = z.strictObject({ start: z.number().int().min(1), count, text: z.string() });
+/** A path a merge could not settle: git's conflict kinds and messages, and each conflicting hunk's sides with their lines. */
+export const mergeConflict = z.strictObject({
+  path: z.string(),
+  types: z.array(z.string()),
+  messages: z.array(z.string()),
+  hunks: z.array(
+    z.strictObject({
+      conflicted: z.strictObject({ start: z.number().int().min(1), count }),
+      ours: hunkSide,
+      base: hunkSide.nullable(),
+      theirs: hunkSide,
+    }),
+  ),
+});
+/** A machine resolving a merge's conflicts (POST /checkpoints/:id/merge-resolutions). */
+export const mergeResolution = z.strictObject({
+  resolutionId: id,
+  status: z.literal('resolving'),
+  machineId: id,
+  conflictCheckpointId: id,
+  proposedCheckpointId: id,
+  conflicts: z.array(mergeConflict),
 });
 export const gitFetch = z.strictObject({
   projectId: id,

@@ -346,11 +346,14 @@ export interface paths {
               items: {
                 id: string;
                 parentId: string | null;
+                mergeParentId: string | null;
                 machineId: string | null;
                 commit: string;
                 /** @enum {string} */
                 kind: 'root' | 'final' | 'manual' | 'turn' | 'pause' | 'merge' | 'inputs' | 'imported';
                 trigger: string;
+                /** @enum {string} */
+                status: 'ready' | 'conflicted' | 'proposed' | 'rejected';
                 /** Format: date-time */
                 createdAt: string;
               }[];
@@ -408,10 +411,13 @@ export interface paths {
               nodes: {
                 id: string;
                 parentId: string | null;
+                mergeParentId: string | null;
                 machineId: string | null;
                 /** @enum {string} */
                 kind: 'root' | 'final' | 'manual' | 'turn' | 'pause' | 'merge' | 'inputs' | 'imported';
                 trigger: string;
+                /** @enum {string} */
+                status: 'ready' | 'conflicted' | 'proposed' | 'rejected';
                 milestone: boolean;
                 /** Format: date-time */
                 createdAt: string;
@@ -2126,11 +2132,14 @@ export interface paths {
             'application/json': {
               id: string;
               parentId: string | null;
+              mergeParentId: string | null;
               machineId: string | null;
               commit: string;
               /** @enum {string} */
               kind: 'root' | 'final' | 'manual' | 'turn' | 'pause' | 'merge' | 'inputs' | 'imported';
               trigger: string;
+              /** @enum {string} */
+              status: 'ready' | 'conflicted' | 'proposed' | 'rejected';
               /** Format: date-time */
               createdAt: string;
               projectId: string;
@@ -2324,6 +2333,293 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  '/checkpoints/{id}/merge': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /** Merge checkpoint `from` into this one (same project) with git's merge: 201 with the new merge checkpoint (parentId: this one, mergeParentId: from; audited as checkpoint.merged). Conflicts are 409 merge_conflict with details.conflicts: each path with git's conflict kinds and its hunks (ours/base/theirs text and lines); nothing is recorded */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          id: string;
+        };
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          'application/json': {
+            from: string;
+            message?: string;
+          };
+        };
+      };
+      responses: {
+        /** @description Merge checkpoint `from` into this one (same project) with git's merge: 201 with the new merge checkpoint (parentId: this one, mergeParentId: from; audited as checkpoint.merged). Conflicts are 409 merge_conflict with details.conflicts: each path with git's conflict kinds and its hunks (ours/base/theirs text and lines); nothing is recorded */
+        201: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              id: string;
+              parentId: string | null;
+              mergeParentId: string | null;
+              machineId: string | null;
+              commit: string;
+              /** @enum {string} */
+              kind: 'root' | 'final' | 'manual' | 'turn' | 'pause' | 'merge' | 'inputs' | 'imported';
+              trigger: string;
+              /** @enum {string} */
+              status: 'ready' | 'conflicted' | 'proposed' | 'rejected';
+              /** Format: date-time */
+              createdAt: string;
+            };
+          };
+        };
+        400: components['responses']['Error'];
+        401: components['responses']['Error'];
+        403: components['responses']['Error'];
+        404: components['responses']['Error'];
+        409: components['responses']['Error'];
+        413: components['responses']['Error'];
+        415: components['responses']['Error'];
+        422: components['responses']['Error'];
+        429: components['responses']['Error'];
+      };
+    };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/checkpoints/{id}/merge-resolutions': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /** Ask a machine to resolve the conflicts of merging `from` into this checkpoint (202): the merge with its conflict markers is recorded as a conflicted checkpoint, the machine starts from it (same budget, placement and audit as POST /machines), and when it completes its files become proposedCheckpointId, a proposed merge checkpoint to accept or reject. 409 no_conflicts when the merge is clean */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          id: string;
+        };
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          'application/json': {
+            from: string;
+            message?: string;
+            /** @enum {string} */
+            type: 'shell' | 'claude-code' | 'aider' | 'qwen-coder' | 'deepseek-coder' | 'gemini-pro' | 'local-llama';
+            command?: string;
+            prompt?: string;
+            model?: string;
+            /** @enum {string} */
+            provider?: 'local' | 'container' | 'aws-ec2' | 'aws-ecs' | 'kubernetes';
+            /** @default {} */
+            limits?: {
+              money?: string;
+              minutes?: number;
+              apiCalls?: number;
+            };
+          };
+        };
+      };
+      responses: {
+        /** @description Ask a machine to resolve the conflicts of merging `from` into this checkpoint (202): the merge with its conflict markers is recorded as a conflicted checkpoint, the machine starts from it (same budget, placement and audit as POST /machines), and when it completes its files become proposedCheckpointId, a proposed merge checkpoint to accept or reject. 409 no_conflicts when the merge is clean */
+        202: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              resolutionId: string;
+              /** @constant */
+              status: 'resolving';
+              machineId: string;
+              conflictCheckpointId: string;
+              proposedCheckpointId: string;
+              conflicts: {
+                path: string;
+                types: string[];
+                messages: string[];
+                hunks: {
+                  conflicted: {
+                    start: number;
+                    count: number;
+                  };
+                  ours: {
+                    start: number;
+                    count: number;
+                    text: string;
+                  };
+                  base: {
+                    start: number;
+                    count: number;
+                    text: string;
+                  } | null;
+                  theirs: {
+                    start: number;
+                    count: number;
+                    text: string;
+                  };
+                }[];
+              }[];
+            };
+          };
+        };
+        400: components['responses']['Error'];
+        401: components['responses']['Error'];
+        403: components['responses']['Error'];
+        404: components['responses']['Error'];
+        409: components['responses']['Error'];
+        413: components['responses']['Error'];
+        415: components['responses']['Error'];
+        422: components['responses']['Error'];
+        429: components['responses']['Error'];
+      };
+    };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/checkpoints/{id}/accept': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /** Accept a proposed merge checkpoint: it becomes an ordinary merge checkpoint with both parents. 409 merge_conflict_markers while a path that conflicted still has a marker; 409 not_proposed for any other checkpoint */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          id: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Accept a proposed merge checkpoint: it becomes an ordinary merge checkpoint with both parents. 409 merge_conflict_markers while a path that conflicted still has a marker; 409 not_proposed for any other checkpoint */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              id: string;
+              parentId: string | null;
+              mergeParentId: string | null;
+              machineId: string | null;
+              commit: string;
+              /** @enum {string} */
+              kind: 'root' | 'final' | 'manual' | 'turn' | 'pause' | 'merge' | 'inputs' | 'imported';
+              trigger: string;
+              /** @enum {string} */
+              status: 'ready' | 'conflicted' | 'proposed' | 'rejected';
+              /** Format: date-time */
+              createdAt: string;
+            };
+          };
+        };
+        400: components['responses']['Error'];
+        401: components['responses']['Error'];
+        403: components['responses']['Error'];
+        404: components['responses']['Error'];
+        409: components['responses']['Error'];
+        413: components['responses']['Error'];
+        415: components['responses']['Error'];
+        422: components['responses']['Error'];
+        429: components['responses']['Error'];
+      };
+    };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/checkpoints/{id}/reject': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /** Reject a proposed merge checkpoint: it is kept, with status rejected. 409 not_proposed for any other checkpoint */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          id: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Reject a proposed merge checkpoint: it is kept, with status rejected. 409 not_proposed for any other checkpoint */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              id: string;
+              parentId: string | null;
+              mergeParentId: string | null;
+              machineId: string | null;
+              commit: string;
+              /** @enum {string} */
+              kind: 'root' | 'final' | 'manual' | 'turn' | 'pause' | 'merge' | 'inputs' | 'imported';
+              trigger: string;
+              /** @enum {string} */
+              status: 'ready' | 'conflicted' | 'proposed' | 'rejected';
+              /** Format: date-time */
+              createdAt: string;
+            };
+          };
+        };
+        400: components['responses']['Error'];
+        401: components['responses']['Error'];
+        403: components['responses']['Error'];
+        404: components['responses']['Error'];
+        409: components['responses']['Error'];
+        413: components['responses']['Error'];
+        415: components['responses']['Error'];
+        422: components['responses']['Error'];
+        429: components['responses']['Error'];
+      };
+    };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   '/projects/{id}/git-remote': {
     parameters: {
       query?: never;
@@ -2331,7 +2627,7 @@ export interface paths {
       path?: never;
       cookie?: never;
     };
-    /** The project's git remote: url, username, hasToken (never the token); 404 when it has none */
+    /** The project's git remote: url, username, hasToken (never the token) and fetch (branches, everyMinutes, the schedule's nextRunAt, lastRunAt and lastResult per branch); 404 when it has none */
     get: {
       parameters: {
         query?: never;
@@ -2343,7 +2639,7 @@ export interface paths {
       };
       requestBody?: never;
       responses: {
-        /** @description The project's git remote: url, username, hasToken (never the token); 404 when it has none */
+        /** @description The project's git remote: url, username, hasToken (never the token) and fetch (branches, everyMinutes, the schedule's nextRunAt, lastRunAt and lastResult per branch); 404 when it has none */
         200: {
           headers: {
             [name: string]: unknown;
@@ -2354,6 +2650,23 @@ export interface paths {
               url: string;
               username: string | null;
               hasToken: boolean;
+              fetch: {
+                branches: string[];
+                everyMinutes: number;
+                scheduleId: string;
+                nextRunAt: string | null;
+                lastRunAt: string | null;
+                lastResult:
+                  | {
+                      branch: string;
+                      /** @enum {string} */
+                      status: 'created' | 'unchanged' | 'failed';
+                      checkpointId: string | null;
+                      commit: string | null;
+                      error: string | null;
+                    }[]
+                  | null;
+              } | null;
               updatedBy: string;
               /** Format: date-time */
               createdAt: string;
@@ -2372,7 +2685,7 @@ export interface paths {
         429: components['responses']['Error'];
       };
     };
-    /** Set the project's git remote: url (https://, http:// or git://, no credentials in it) and optionally username and token, sent to it as HTTP Basic auth by host-side git only. The token is never shown back (hasToken) */
+    /** Set the project's git remote: url (https://, http:// or git://, no credentials in it) and optionally username and token, sent to it as HTTP Basic auth by host-side git only. The token is never shown back (hasToken). fetch: { branches, everyMinutes } fetches those branches periodically (a Temporal Schedule git-fetch-<project id>, each new tip an imported checkpoint); left out, no periodic fetch (an existing schedule is deleted) */
     put: {
       parameters: {
         query?: never;
@@ -2388,11 +2701,15 @@ export interface paths {
             url: string;
             username?: string;
             token?: string;
+            fetch?: {
+              branches: string[];
+              everyMinutes: number;
+            };
           };
         };
       };
       responses: {
-        /** @description Set the project's git remote: url (https://, http:// or git://, no credentials in it) and optionally username and token, sent to it as HTTP Basic auth by host-side git only. The token is never shown back (hasToken) */
+        /** @description Set the project's git remote: url (https://, http:// or git://, no credentials in it) and optionally username and token, sent to it as HTTP Basic auth by host-side git only. The token is never shown back (hasToken). fetch: { branches, everyMinutes } fetches those branches periodically (a Temporal Schedule git-fetch-<project id>, each new tip an imported checkpoint); left out, no periodic fetch (an existing schedule is deleted) */
         200: {
           headers: {
             [name: string]: unknown;
@@ -2403,6 +2720,23 @@ export interface paths {
               url: string;
               username: string | null;
               hasToken: boolean;
+              fetch: {
+                branches: string[];
+                everyMinutes: number;
+                scheduleId: string;
+                nextRunAt: string | null;
+                lastRunAt: string | null;
+                lastResult:
+                  | {
+                      branch: string;
+                      /** @enum {string} */
+                      status: 'created' | 'unchanged' | 'failed';
+                      checkpointId: string | null;
+                      commit: string | null;
+                      error: string | null;
+                    }[]
+                  | null;
+              } | null;
               updatedBy: string;
               /** Format: date-time */
               createdAt: string;
@@ -2423,7 +2757,7 @@ export interface paths {
       };
     };
     post?: never;
-    /** Remove the project's git remote and its token (204) */
+    /** Remove the project's git remote, its token and its fetch schedule (204) */
     delete: {
       parameters: {
         query?: never;
@@ -2435,7 +2769,7 @@ export interface paths {
       };
       requestBody?: never;
       responses: {
-        /** @description Remove the project's git remote and its token (204) */
+        /** @description Remove the project's git remote, its token and its fetch schedule (204) */
         204: {
           headers: {
             [name: string]: unknown;
@@ -2739,11 +3073,14 @@ export interface paths {
               checkpoint: {
                 id: string;
                 parentId: string | null;
+                mergeParentId: string | null;
                 machineId: string | null;
                 commit: string;
                 /** @enum {string} */
                 kind: 'root' | 'final' | 'manual' | 'turn' | 'pause' | 'merge' | 'inputs' | 'imported';
                 trigger: string;
+                /** @enum {string} */
+                status: 'ready' | 'conflicted' | 'proposed' | 'rejected';
                 /** Format: date-time */
                 createdAt: string;
               };

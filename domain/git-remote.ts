@@ -36,3 +36,15 @@ export function branchNameProblem(name: string): string | null {
   if (name.startsWith('refs/')) return 'give the branch name without refs/ (e.g. feature/x)';
   return null;
 }
+
+/** One branch of a scheduled fetch: a new checkpoint, the tip already one, or why it failed. */
+export interface ScheduledFetchOutcome {
+  branch: string;
+  status: 'created' | 'unchanged' | 'failed';
+  checkpointId: string | null;
+  commit: string | null;
+  error: string | null;
+}
+
+/** The Temporal Schedule that fetches a project's remote branches. */
+export const gitFetchScheduleId = (projectId: string): string => `git-fetch-${projectId}`;

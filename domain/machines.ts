@@ -77,3 +77,11 @@ export const DEFAULT_MACHINE_MONEY = '0.50';
 
 export const CHECKPOINT_KINDS = ['root', 'final', 'manual', 'turn', 'pause', 'merge', 'inputs', 'imported'] as const;
 export type CheckpointKind = (typeof CHECKPOINT_KINDS)[number];
+
+/**
+ * Where a checkpoint stands: `ready` (every ordinary checkpoint), `conflicted` (a merge written with
+ * its conflict markers, where a resolving machine starts), `proposed` (a machine's resolution of a
+ * merge, waiting for a human to accept or reject it) and `rejected` (a proposal turned down, kept).
+ */
+export const CHECKPOINT_STATUSES = ['ready', 'conflicted', 'proposed', 'rejected'] as const;
+export type CheckpointStatus = (typeof CHECKPOINT_STATUSES)[number];

@@ -20,6 +20,7 @@ import * as m052 from './20261206_052_alerts.js';
 import * as m060 from './20261207_060_webhooks.js';
 import * as m070 from './20261207_070_git_remotes.js';
 import * as m080 from './20261207_080_network_policy.js';
+import * as m090 from './20261207_090_merges.js';
 import * as m100 from './20261207_100_integrations.js';
 import * as m120 from './20261207_120_slack_bot.js';
 
@@ -51,6 +52,7 @@ const MIGRATIONS: Array<[string, Migration]> = [
   ['20261207_060_webhooks', m060],
   ['20261207_070_git_remotes', m070],
   ['20261207_080_network_policy', m080],
+  ['20261207_090_merges', m090],
   ['20261207_100_integrations', m100],
   ['20261207_120_slack_bot', m120],
 ];

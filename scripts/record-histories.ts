@@ -15,6 +15,7 @@ import { startScriptedEndpoint, writeFileScript } from '../test/support/llm/endp
 import { WorkerProcesses } from '../test/support/worker-processes.js';
 import { issuesDelivery, startGithubPeer } from '../test/support/github-peer.js';
 import { startHttpGitServer } from '../test/support/http-git-server.js';
+import { gitFetchScheduleId } from '../domain/git-remote.js';
 
 /**
  * Records workflow histories for the replay test (test/workflows/replay.test.ts). Run it after an
@@ -152,6 +153,30 @@ async function recordIntegrationScenario(p: Platform, recorded: Array<[string, s
   }
 }
 
+/** A project's scheduled git fetch: a commit pushed to a real `git http-backend` remote, the schedule triggered, one branch imported and one missing. */
+async function recordGitFetchScenario(p: Platform, projectId: string, recorded: Array<[string, string]>): Promise<void> {
+  const server = await startHttpGitServer({ username: 'robot', token: 'recording-token' });
+  try {
+    server.addRepo('app', { 'README.md': 'remote\n' });
+    await call(p, 'PUT', `/v1/projects/${projectId}/git-remote`, {
+      url: server.url('app'),
+      username: 'robot',
+      token: 'recording-token',
+      fetch: { branches: ['main', 'missing'], everyMinutes: 60 },
+    });
+    server.commitTo('app', 'main', { 'NEW.md': 'new\n' });
+    const schedule = p.temporal.schedule.getHandle(gitFetchScheduleId(projectId));
+    await schedule.trigger();
+    await until(p, `/v1/projects/${projectId}/git-remote`, (b) => Boolean(b.fetch?.lastRunAt));
+    const [run] = (await schedule.describe()).info.recentActions;
+    await p.temporal.workflow.getHandle(run!.action.workflow.workflowId).result();
+    recorded.push(['git-fetch-scheduled', run!.action.workflow.workflowId]);
+    await fetch(`${p.apiUrl}/v1/projects/${projectId}/git-remote`, { method: 'DELETE', headers: { authorization: `Bearer ${p.adminKey}` } });
+  } finally {
+    await server.stop();
+  }
+}
+
 async function main() {
   const podman: PodmanService = await startPodman();
   const pg = await startPostgres();
@@ -174,6 +199,7 @@ async function main() {
     AUTOVIBE_WEBHOOK_ALLOW_PRIVATE: '1',
     AUTOVIBE_WEBHOOK_MAX_ATTEMPTS: '3',
     AUTOVIBE_WEBHOOK_RETRY_INITIAL_MS: '100',
+    // The scheduled git fetch speaks to a `git http-backend` on loopback.
     AUTOVIBE_REPO_URL_SCHEMES: 'https,ssh,git,http',
   });
   const p = await startPlatform({ config });
@@ -315,6 +341,7 @@ async function main() {
     if (want('snapshot-lifecycle', 'snapshot-backup', 'snapshot-prune')) await recordSnapshotScenarios(p, config.taskQueue, recorded);
     if (want('webhook-dispatcher')) await recordWebhookScenario(p, project.id, recorded);
     if (want('integration-dispatcher')) await recordIntegrationScenario(p, recorded);
+    if (want('git-fetch-scheduled')) await recordGitFetchScenario(p, project.id, recorded);
 
     await save(recorded);
   } finally {

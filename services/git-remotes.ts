@@ -6,7 +6,10 @@
  */
 import crypto from 'node:crypto';
 import { ConflictError, GitRemoteError, InputError, NotFoundError } from '../domain/errors.js';
-import { GIT_REMOTE_SCHEMES } from '../domain/git-remote.js';
+import { ScheduleOverlapPolicy } from '@temporalio/client';
+import { gitFetchScheduleId, GIT_REMOTE_SCHEMES, type ScheduledFetchOutcome } from '../domain/git-remote.js';
+import { runVisibility } from '../domain/search-attributes.js';
+import { scheduledGitFetch, type ScheduledGitFetchInput } from '../workflows/index.js';
 import { appendAudit } from '../store/audit.js';
 import { listCheckpoints, recordCheckpoint, type Checkpoint } from '../store/checkpoints.js';
 import { fetchBranch, nearestKnownAncestor, pushCommit, validRefName, type RemoteAccess } from '../store/git.js';
@@ -17,26 +20,94 @@ import { actorOfCaller, type Caller, type ServiceContext } from './context.js';
 import { requireProject } from './projects.js';
 import { fetchGitRemoteBody, pushCheckpointBody, putGitRemoteBody } from './schemas.js';
 
+/** The periodic fetch of a remote: what and how often, the schedule's next run, the last run's outcomes. */
+export interface FetchScheduleView {
+  branches: string[];
+  everyMinutes: number;
+  scheduleId: string;
+  /** From the Temporal Schedule; null when it cannot be read now. */
+  nextRunAt: string | null;
+  lastRunAt: string | null;
+  lastResult: ScheduledFetchOutcome[] | null;
+}
+
 /** A remote as callers see it: whether a token is kept, never the token. */
 export interface GitRemoteView {
   projectId: string;
   url: string;
   username: string | null;
   hasToken: boolean;
+  fetch: FetchScheduleView | null;
   updatedBy: string;
   createdAt: string;
   updatedAt: string;
 }
 
-const view = (r: GitRemote): GitRemoteView => ({
-  projectId: r.projectId,
-  url: r.url,
-  username: r.username,
-  hasToken: r.token !== null,
-  updatedBy: r.updatedBy,
-  createdAt: r.createdAt,
-  updatedAt: r.updatedAt,
-});
+async function view(ctx: ServiceContext, r: GitRemote): Promise<GitRemoteView> {
+  let fetch: FetchScheduleView | null = null;
+  if (r.fetch) {
+    const scheduleId = gitFetchScheduleId(r.projectId);
+    const next = await ctx.temporal.schedule
+      .getHandle(scheduleId)
+      .describe()
+      .then(
+        (d) => d.info.nextActionTimes[0]?.toISOString() ?? null,
+        (err: Error) => {
+          ctx.log.warn({ projectId: r.projectId, err: err.message }, 'git fetch schedule could not be read');
+          return null;
+        },
+      );
+    fetch = { ...r.fetch, scheduleId, nextRunAt: next, lastRunAt: r.lastFetchAt, lastResult: r.lastFetchResult };
+  }
+  return {
+    projectId: r.projectId,
+    url: r.url,
+    username: r.username,
+    hasToken: r.token !== null,
+    fetch,
+    updatedBy: r.updatedBy,
+    createdAt: r.createdAt,
+    updatedAt: r.updatedAt,
+  };
+}
+
+/**
+ * Makes the project's git-fetch Temporal Schedule match `fetch`: created, updated in place, or
+ * deleted (null). Each run starts scheduledGitFetch (workflows/git-fetch.ts) for the branches;
+ * a run still going when the next is due makes that one skip.
+ */
+async function syncFetchSchedule(ctx: ServiceContext, project: Project, fetch: GitRemote['fetch']): Promise<void> {
+  const scheduleId = gitFetchScheduleId(project.id);
+  const handle = ctx.temporal.schedule.getHandle(scheduleId);
+  const exists = await handle.describe().then(
+    () => true,
+    (err: Error) => {
+      if (err.name === 'ScheduleNotFoundError') return false;
+      throw err;
+    },
+  );
+  if (!fetch) {
+    if (exists) await handle.delete();
+    return;
+  }
+  const action = {
+    type: 'startWorkflow' as const,
+    workflowType: scheduledGitFetch,
+    workflowId: scheduleId,
+    taskQueue: ctx.config.taskQueue,
+    ...runVisibility(
+      'git fetch',
+      { project: project.id, costCenter: project.costCenterId },
+      { searchAttributes: ctx.config.searchAttributes, details: { branches: fetch.branches.join(', '), everyMinutes: fetch.everyMinutes } },
+    ),
+    memo: { projectId: project.id, branches: fetch.branches, everyMinutes: fetch.everyMinutes },
+    args: [{ projectId: project.id, branches: fetch.branches }] as [ScheduledGitFetchInput],
+  };
+  const spec = { intervals: [{ every: `${fetch.everyMinutes}m` as const }] };
+  const policies = { overlap: ScheduleOverlapPolicy.SKIP };
+  if (exists) await handle.update((prev) => ({ ...prev, spec, action, policies: { ...prev.policies, ...policies } }));
+  else await ctx.temporal.schedule.create({ scheduleId, spec, action, policies });
+}
 
 /** Schemes a remote may use in this deployment: the repoUrl schemes it allows, less ssh. */
 const allowedSchemes = (ctx: ServiceContext) => ctx.config.repos.schemes.filter((s) => GIT_REMOTE_SCHEMES.includes(s));
@@ -72,6 +143,7 @@ export async function setProjectGitRemote(ctx: ServiceContext, caller: Caller, p
       username: body.username ?? null,
       token: body.token ?? null,
       updatedBy: caller.principal.userId,
+      fetch: body.fetch ?? null,
     });
     await appendAudit(trx, {
       actor: actorOfCaller(caller),
@@ -79,15 +151,16 @@ export async function setProjectGitRemote(ctx: ServiceContext, caller: Caller, p
       subjectType: 'project',
       subjectId: project.id,
       projectId: project.id,
-      details: { url: stored.url, username: stored.username, hasToken: stored.token !== null },
+      details: { url: stored.url, username: stored.username, hasToken: stored.token !== null, fetch: stored.fetch },
     });
     return stored;
   });
-  return view(remote);
+  await syncFetchSchedule(ctx, project, remote.fetch);
+  return view(ctx, remote);
 }
 
 export async function projectGitRemote(ctx: ServiceContext, projectId: string): Promise<GitRemoteView> {
-  return view(await requireRemote(ctx, await requireProject(ctx, projectId)));
+  return view(ctx, await requireRemote(ctx, await requireProject(ctx, projectId)));
 }
 
 export async function removeProjectGitRemote(ctx: ServiceContext, caller: Caller, projectId: string): Promise<void> {
@@ -104,6 +177,7 @@ export async function removeProjectGitRemote(ctx: ServiceContext, caller: Caller
       details: { url: remote.url },
     });
   });
+  await syncFetchSchedule(ctx, project, null);
 }
 
 export interface PushResult {
@@ -190,6 +264,11 @@ function importedCheckpointId(projectId: string, commit: string): string {
  * that already is a checkpoint's commit records nothing new.
  */
 export async function fetchProjectBranch(ctx: ServiceContext, caller: Caller, projectId: string, input: unknown): Promise<FetchResult> {
+  return fetchProjectBranchAs(ctx, actorOfCaller(caller), projectId, input);
+}
+
+/** fetchProjectBranch on behalf of `actor` (a caller's, or the fetch schedule's `system:git-fetch-schedule`). */
+export async function fetchProjectBranchAs(ctx: ServiceContext, actor: string, projectId: string, input: unknown): Promise<FetchResult> {
   const project = await requireProject(ctx, projectId);
   const body = fetchGitRemoteBody.parse(input);
   const remote = await requireRemote(ctx, project);
@@ -218,7 +297,7 @@ export async function fetchProjectBranch(ctx: ServiceContext, caller: Caller, pr
       kind: 'imported',
       trigger: `fetched ${body.branch}`,
     },
-    { actor: actorOfCaller(caller), details: { parentId, commit: tip, kind: 'imported', remote: remote.url, branch: body.branch } },
+    { actor, details: { parentId, commit: tip, kind: 'imported', remote: remote.url, branch: body.branch } },
   );
   return { ...base, checkpoint, created: true };
 }

@@ -426,6 +426,21 @@ export const putGitRemoteBody = z.strictObject({
     }),
   username: z.string().min(1).max(200).optional(),
   token: z.string().min(1, 'leave it out for a remote without credentials').max(4000).optional(),
+  /** Fetch these branches periodically (a Temporal Schedule per project); left out: no periodic fetch. */
+  fetch: z
+    .strictObject({
+      branches: z
+        .array(branchName)
+        .min(1, 'give at least one branch')
+        .max(20, 'at most 20 branches')
+        .refine((b) => new Set(b).size === b.length, 'each branch once'),
+      everyMinutes: z
+        .number({ error: 'must be a whole number of minutes' })
+        .int('must be a whole number of minutes')
+        .min(1, 'at least 1 minute')
+        .max(7 * 24 * 60, 'at most a week (10080 minutes)'),
+    })
+    .optional(),
 });
 export const pushCheckpointBody = z.strictObject({
   branch: branchName,
@@ -476,3 +491,26 @@ export const openPullRequestBody = z.strictObject({
   base: branchName.optional(),
   branch: branchName.optional(),
 });
+/** POST /v1/checkpoints/:id/merge: merge checkpoint `from` into `:id`. */
+export const mergeCheckpointBody = z.strictObject({
+  from: id('checkpoint'),
+  message: z.string().trim().min(1).max(2000).optional(),
+});
+
+/** POST /v1/checkpoints/:id/merge-resolutions: a machine resolves the conflicts of merging `from` into `:id`. */
+export const mergeResolutionBody = z
+  .strictObject({
+    from: id('checkpoint'),
+    message: z.string().trim().min(1).max(2000).optional(),
+    type: z.enum(MACHINE_TYPES, { error: `must be one of: ${MACHINE_TYPES.join(', ')}` }),
+    /** A shell machine's command (required for `shell`). */
+    command: z.string().min(1).max(100_000).optional(),
+    /** An agent's instructions; without it the agent is told which files conflict and to remove every marker. */
+    prompt: z.string().min(1).max(100_000).optional(),
+    model: z.string().min(1).max(200).optional(),
+    provider: z.enum(PROVIDERS, { error: `must be one of: ${PROVIDERS.join(', ')}` }).optional(),
+    limits: machineLimits.default({}),
+  })
+  .superRefine((b, ctx) => {
+    if (b.type === 'shell' && !b.command) ctx.addIssue({ code: 'custom', path: ['command'], message: 'is required for a shell machine' });
+  });

@@ -1,5 +1,5 @@
 import type { Knex } from 'knex';
-import type { CheckpointKind } from '../domain/machines.js';
+import type { CheckpointKind, CheckpointStatus } from '../domain/machines.js';
 import { appendAudit, type AuditEntry } from './audit.js';
 import type { Db } from './db.js';
 import { appendEvent, inTransaction } from './events.js';
@@ -10,10 +10,13 @@ export interface Checkpoint {
   id: string;
   projectId: string;
   parentId: string | null;
+  /** A merge's second parent (the checkpoint merged into `parentId`); null for every other checkpoint. */
+  mergeParentId: string | null;
   machineId: string | null;
   commit: string;
   kind: CheckpointKind;
   trigger: string;
+  status: CheckpointStatus;
   createdAt: string;
 }
 
@@ -22,36 +25,41 @@ function toCheckpoint(r: Record<string, any>): Checkpoint {
     id: r.id,
     projectId: r.project_id,
     parentId: r.parent_id,
+    mergeParentId: r.merge_parent_id ?? null,
     machineId: r.machine_id,
     commit: r.commit,
     kind: r.kind,
     trigger: r.trigger,
+    status: r.status ?? 'ready',
     createdAt: new Date(r.created_at).toISOString(),
   };
 }
 
-const checkpointRow = (c: Omit<Checkpoint, 'createdAt'>) => ({
+/** What a new checkpoint is made of: a second parent and a status other than `ready` only for merges. */
+export type NewCheckpoint = Omit<Checkpoint, 'createdAt' | 'mergeParentId' | 'status'> & Partial<Pick<Checkpoint, 'mergeParentId' | 'status'>>;
+
+const checkpointRow = (c: NewCheckpoint) => ({
   id: c.id,
   project_id: c.projectId,
   parent_id: c.parentId,
+  merge_parent_id: c.mergeParentId ?? null,
   machine_id: c.machineId,
   commit: c.commit,
   kind: c.kind,
   trigger: c.trigger,
+  status: c.status ?? 'ready',
 });
 
 /** Inserts a checkpoint once; a repeat with the same id finds the stored one (`inserted` false). */
-async function insertOnce(db: Db | Knex.Transaction, c: Omit<Checkpoint, 'createdAt'>): Promise<{ checkpoint: Checkpoint; inserted: boolean }> {
+async function insertOnce(db: Db | Knex.Transaction, c: NewCheckpoint): Promise<{ checkpoint: Checkpoint; inserted: boolean }> {
   const inserted = (await db('checkpoints').insert(checkpointRow(c)).onConflict('id').ignore().returning('id')).length > 0;
   return { checkpoint: toCheckpoint(await db('checkpoints').where({ id: c.id }).first()), inserted };
 }
 
 /** Inserts a checkpoint once; a repeat with the same id returns the stored one. */
-export async function insertCheckpoint(db: Db | Knex.Transaction, c: Omit<Checkpoint, 'createdAt'>): Promise<Checkpoint> {
+export async function insertCheckpoint(db: Db | Knex.Transaction, c: NewCheckpoint): Promise<Checkpoint> {
   return (await insertOnce(db, c)).checkpoint;
 }
-
-export type NewCheckpoint = Omit<Checkpoint, 'createdAt'>;
 
 /**
  * The one way a checkpoint is recorded: its commit pinned as `refs/checkpoints/<id>` in the
@@ -79,7 +87,15 @@ export async function recordCheckpoint(
         subjectType: 'checkpoint',
         subjectId: c.id,
         projectId: c.projectId,
-        details: { machineId: c.machineId, parentId: c.parentId, commit: c.commit, kind: c.kind, trigger: c.trigger },
+        details: {
+          machineId: c.machineId,
+          parentId: c.parentId,
+          ...(c.mergeParentId ? { mergeParentId: c.mergeParentId } : {}),
+          ...(c.status && c.status !== 'ready' ? { status: c.status } : {}),
+          commit: c.commit,
+          kind: c.kind,
+          trigger: c.trigger,
+        },
         idempotencyKey: `checkpoint:${c.id}`,
         ...audit,
       });
@@ -90,11 +106,26 @@ export async function recordCheckpoint(
         kind: 'checkpoint.created',
         projectId: c.projectId,
         subjectId: c.id,
-        data: { parentId: c.parentId, machineId: c.machineId, kind: c.kind, trigger: c.trigger },
+        data: {
+          parentId: c.parentId,
+          machineId: c.machineId,
+          kind: c.kind,
+          trigger: c.trigger,
+          ...(c.mergeParentId ? { mergeParentId: c.mergeParentId } : {}),
+          ...(c.status && c.status !== 'ready' ? { status: c.status } : {}),
+        },
       });
     }
     return stored;
   });
+}
+
+/**
+ * Moves a checkpoint from status `from` to `to` (a proposed merge accepted or rejected): false when
+ * it is not in `from` any more (someone else decided first). In `db`'s transaction when it is one.
+ */
+export async function setCheckpointStatus(db: Db | Knex.Transaction, id: string, from: CheckpointStatus, to: CheckpointStatus): Promise<boolean> {
+  return (await db('checkpoints').where({ id, status: from }).update({ status: to })) > 0;
 }
 
 export async function getCheckpoint(db: Db, id: string): Promise<Checkpoint | null> {
@@ -162,9 +193,11 @@ export async function latestCheckpointOfMachine(db: Db, machineId: string): Prom
 export interface CheckpointNode {
   id: string;
   parentId: string | null;
+  mergeParentId: string | null;
   machineId: string | null;
   kind: CheckpointKind;
   trigger: string;
+  status: CheckpointStatus;
   milestone: boolean;
   createdAt: string;
 }
@@ -177,14 +210,16 @@ export async function checkpointTree(db: Db, projectId: string): Promise<Checkpo
   const rows = await db('checkpoints')
     .where({ project_id: projectId })
     .orderBy([{ column: 'created_at' }, { column: 'id' }])
-    .select('id', 'parent_id', 'machine_id', 'kind', 'trigger', 'milestone', 'created_at');
+    .select('id', 'parent_id', 'merge_parent_id', 'machine_id', 'kind', 'trigger', 'status', 'milestone', 'created_at');
   return parentsFirst(
     rows.map((r) => ({
       id: r.id,
       parentId: r.parent_id,
+      mergeParentId: r.merge_parent_id,
       machineId: r.machine_id,
       kind: r.kind,
       trigger: r.trigger,
+      status: r.status,
       milestone: Boolean(r.milestone),
       createdAt: new Date(r.created_at).toISOString(),
     })),
@@ -193,13 +228,13 @@ export async function checkpointTree(db: Db, projectId: string): Promise<Checkpo
 
 /**
  * What the project's tree is now, as one short string that changes whenever the tree does: how
- * many checkpoints it has and a hash of their ids with their milestone marks (a checkpoint is never
- * deleted and the mark is the only thing about it that changes). One aggregate, no rows returned.
+ * many checkpoints it has and a hash of their ids with their milestone marks and statuses (a
+ * checkpoint is never deleted; the mark and a proposed merge's status are all that change). One aggregate, no rows returned.
  */
 export async function checkpointTreeVersion(db: Db, projectId: string): Promise<string> {
   const row = await db('checkpoints')
     .where({ project_id: projectId })
-    .first(db.raw('count(*) as n'), db.raw(`md5(coalesce(string_agg(id || ':' || milestone::int, ',' order by id), '')) as h`));
+    .first(db.raw('count(*) as n'), db.raw(`md5(coalesce(string_agg(id || ':' || milestone::int || ':' || status, ',' order by id), '')) as h`));
   return `${row?.n ?? 0}-${row?.h ?? ''}`;
 }
 

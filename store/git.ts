@@ -586,3 +586,196 @@ export async function nearestKnownAncestor(repoPath: string, tip: string, known:
   const out = await git(['--git-dir', repoPath, 'rev-list', '--topo-order', `--max-count=${max}`, tip]);
   return out.split('\n').find((c) => known.has(c.trim())) ?? null;
 }
+
+/** One side of a conflict hunk: its lines (1-based start, count) in that side's file, and their text. */
+export interface HunkSide {
+  start: number;
+  count: number;
+  text: string;
+}
+
+/** One conflicting region of a file: where it is in the file written with conflict markers, and each side. */
+export interface MergeHunk {
+  /** Lines of the whole marker block (from `<<<<<<<` to `>>>>>>>`) in the conflicted file. */
+  conflicted: { start: number; count: number };
+  ours: HunkSide;
+  /** The merge base's lines; null when the file has no base (added on both sides). */
+  base: HunkSide | null;
+  theirs: HunkSide;
+}
+
+/** A path the merge could not settle: git's conflict kinds and messages for it, and its hunks (text conflicts). */
+export interface MergeConflict {
+  path: string;
+  /** git's names, e.g. `contents`, `modify/delete`, `add/add`, `binary`. */
+  types: string[];
+  messages: string[];
+  hunks: MergeHunk[];
+}
+
+export type MergeOutcome = { clean: true; tree: string } | { clean: false; tree: string; conflicts: MergeConflict[] };
+
+const MARK = { ours: '<<<<<<< ', base: '||||||| ', sep: '=======', theirs: '>>>>>>> ' };
+
+/**
+ * Merges `theirs` into `ours` with git's own merge (`git merge-tree --write-tree`, diff3-style
+ * markers), without touching any worktree. Clean: the merged tree. Conflicts: the tree as written
+ * with conflict markers (what a resolving machine starts from) and, per conflicting path, git's
+ * conflict kinds and messages, and each marker block's ours/base/theirs text with its lines in
+ * each side's own file.
+ */
+export async function mergeTrees(repoPath: string, ours: string, theirs: string): Promise<MergeOutcome> {
+  let stdout: string;
+  let clean = true;
+  try {
+    stdout = (
+      await run('git', ['-c', 'merge.conflictStyle=diff3', '--git-dir', repoPath, 'merge-tree', '--write-tree', '-z', ours, theirs], {
+        env: { ...process.env, ...IDENTITY },
+        maxBuffer: 64 * 1024 * 1024,
+      })
+    ).stdout;
+  } catch (e) {
+    const err = e as { code?: number; stdout?: string; stderr?: string; message: string };
+    if (err.code !== 1 || !err.stdout) throw new GitError(`git merge-tree failed: ${(err.stderr || err.message).trim()}`);
+    stdout = err.stdout;
+    clean = false;
+  }
+  const parts = stdout.split('\0');
+  const tree = parts[0]!;
+  if (clean) return { clean: true, tree };
+  // Conflicted file info (`<mode> <oid> <stage>\t<path>`) up to an empty field, then messages:
+  // `<n>`, n paths, a conflict type, a message; repeated.
+  const stages = new Map<string, Map<number, string>>();
+  let i = 1;
+  for (; i < parts.length && parts[i] !== ''; i++) {
+    const [meta, filePath] = parts[i]!.split('\t') as [string, string];
+    const [, oid, stage] = meta.split(' ') as [string, string, string];
+    if (!stages.has(filePath)) stages.set(filePath, new Map());
+    stages.get(filePath)!.set(Number(stage), oid);
+  }
+  const info = new Map<string, { types: string[]; messages: string[] }>();
+  for (i += 1; i < parts.length && parts[i] !== '';) {
+    const n = Number(parts[i]);
+    const paths = parts.slice(i + 1, i + 1 + n);
+    const type = parts[i + 1 + n] ?? '';
+    const message = (parts[i + 2 + n] ?? '').trim();
+    i += n + 3;
+    if (type === 'Auto-merging') continue;
+    for (const p of paths) {
+      const entry = info.get(p) ?? { types: [], messages: [] };
+      entry.types.push(type.replace(/^CONFLICT \((.*)\)$/, '$1'));
+      entry.messages.push(message);
+      info.set(p, entry);
+    }
+  }
+  const conflicts: MergeConflict[] = [];
+  for (const [filePath, byStage] of stages) {
+    const written = await blobAt(repoPath, tree, filePath);
+    const hunks = written ? await hunksOf(repoPath, written.oid, byStage) : [];
+    conflicts.push({ path: filePath, types: info.get(filePath)?.types ?? [], messages: info.get(filePath)?.messages ?? [], hunks });
+  }
+  return { clean: false, tree, conflicts: conflicts.sort((a, b) => a.path.localeCompare(b.path)) };
+}
+
+const linesOf = (text: string): string[] => (text === '' ? [] : text.replace(/\n$/, '').split('\n'));
+
+/**
+ * The marker blocks of a conflicted file, each side located in its own file: the conflicted file
+ * with every block replaced by one side's lines differs from that side's file only where the other
+ * side's clean changes landed, so a line-level diff of the two maps each block to its lines.
+ */
+async function hunksOf(repoPath: string, conflictedOid: string, stages: Map<number, string>): Promise<MergeHunk[]> {
+  const [conflicted] = await readBlobs(repoPath, [conflictedOid]);
+  const lines = linesOf(conflicted!.toString('utf8'));
+  interface Block {
+    start: number;
+    end: number;
+    ours: string[];
+    base: string[] | null;
+    theirs: string[];
+  }
+  const blocks: Block[] = [];
+  let block: Block | null = null;
+  let section: 'ours' | 'base' | 'theirs' = 'ours';
+  lines.forEach((line, n) => {
+    if (!block && line.startsWith(MARK.ours)) {
+      block = { start: n, end: n, ours: [], base: null, theirs: [] };
+      section = 'ours';
+    } else if (block && line.startsWith(MARK.base) && section === 'ours') {
+      block.base = [];
+      section = 'base';
+    } else if (block && line === MARK.sep && section !== 'theirs') {
+      section = 'theirs';
+    } else if (block && line.startsWith(MARK.theirs) && section === 'theirs') {
+      block.end = n;
+      blocks.push(block);
+      block = null;
+    } else if (block) {
+      (section === 'base' ? block.base! : block[section]).push(line);
+    }
+  });
+  if (!blocks.length) return [];
+  const sideStart = async (side: 'ours' | 'base' | 'theirs', stage: number): Promise<number[] | null> => {
+    const oid = stages.get(stage);
+    if (!oid) return null;
+    // The conflicted file with every block replaced by this side's lines, and where each block went.
+    const out: string[] = [];
+    const starts: number[] = [];
+    let at = 0;
+    for (const b of blocks) {
+      out.push(...lines.slice(at, b.start));
+      starts.push(out.length + 1);
+      out.push(...(b[side] ?? []));
+      at = b.end + 1;
+    }
+    out.push(...lines.slice(at));
+    const replaced = await writeBlob(repoPath, Buffer.from(out.length ? out.join('\n') + '\n' : ''));
+    const diff = await git(['--git-dir', repoPath, 'diff', '-U0', '--no-color', '--no-ext-diff', oid, replaced]);
+    const changes = [...diff.matchAll(/^@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@/gm)].map((m) => ({
+      oldCount: m[2] === undefined ? 1 : Number(m[2]),
+      newStart: Number(m[3]),
+      newCount: m[4] === undefined ? 1 : Number(m[4]),
+    }));
+    // A line of the replaced file maps to the side's file by the changes before it.
+    return starts.map((s) => {
+      let offset = 0;
+      for (const c of changes) {
+        const newEnd = c.newCount === 0 ? c.newStart : c.newStart + c.newCount - 1;
+        if (newEnd < s || (c.newCount === 0 && c.newStart < s)) offset += c.oldCount - c.newCount;
+      }
+      return s + offset;
+    });
+  };
+  const [oursAt, baseAt, theirsAt] = await Promise.all([sideStart('ours', 2), sideStart('base', 1), sideStart('theirs', 3)]);
+  const side = (text: string[], at: number[] | null, k: number): HunkSide => ({
+    start: at?.[k] ?? 1,
+    count: text.length,
+    text: text.length ? text.join('\n') + '\n' : '',
+  });
+  return blocks.map((b, k) => ({
+    conflicted: { start: b.start + 1, count: b.end - b.start + 1 },
+    ours: side(b.ours, oursAt, k),
+    base: b.base && baseAt ? side(b.base, baseAt, k) : null,
+    theirs: side(b.theirs, theirsAt, k),
+  }));
+}
+
+/** A merge commit of `tree` with `parents` (first: the branch merged into). */
+export async function commitMerge(repoPath: string, tree: string, parents: string[], message: string, date: Date): Promise<string> {
+  return commitTree(repoPath, tree, parents, message, date);
+}
+
+/** Whether any line of the file at `commit` is a conflict marker (`<<<<<<< ` or `>>>>>>> `). */
+export async function hasConflictMarkers(repoPath: string, commit: string, filePath: string): Promise<boolean> {
+  const bytes = await readFileAt(repoPath, commit, filePath);
+  if (!bytes) return false;
+  return /^(<{7}|>{7})( |$)/m.test(bytes.toString('utf8'));
+}
+
+/** Whether `ancestor` is `commit` or one of its ancestors. */
+export async function isAncestor(repoPath: string, ancestor: string, commit: string): Promise<boolean> {
+  return git(['--git-dir', repoPath, 'merge-base', '--is-ancestor', ancestor, commit]).then(
+    () => true,
+    () => false,
+  );
+}

@@ -25,3 +25,5 @@ export { webhookDispatcher, redeliverWebhookSignal, wakeWebhookSignal } from './
 export type { WebhookDispatcherInput } from './webhook.js';
 export { integrationDispatcher, wakeIntegrationSignal } from './integration.js';
 export type { IntegrationDispatcherInput } from './integration.js';
+export { scheduledGitFetch } from './git-fetch.js';
+export type { ScheduledGitFetchInput } from './git-fetch.js';

@@ -1,8 +1,9 @@
 import * as R from '../responses.js';
-import { RouteGroup, inPath } from './table.js';
+import { RouteGroup, inBody, inPath } from './table.js';
 import type { SnapshotSummary } from '../../store/snapshots.js';
 import { callerOf, param, type ApiContext } from '../context.js';
 import { presentCheckpoint } from '../present.js';
+import { acceptMerge, mergeCheckpoints, rejectMerge, requestMergeResolution } from '../../services/merges.js';
 import { checkpointDetail, diffCheckpoints, readCheckpointFile, setCheckpointMilestone, type LiveInstanceSnapshot } from '../../services/checkpoints.js';
 
 export function checkpointRoutes(ctx: ApiContext): RouteGroup {
@@ -42,6 +43,24 @@ export function checkpointRoutes(ctx: ApiContext): RouteGroup {
       res.json(await diffCheckpoints(ctx, param(req, 'a'), param(req, 'b')));
     },
   );
+
+  // Merging in the evolution tree: `from` is merged into `:id` (both must be the caller's).
+  const mergeSides = [inPath('checkpoint'), inBody('checkpoint', 'from')];
+  r.post('/checkpoints/:id/merge', { permission: 'checkpoints.write', resource: mergeSides }, { 201: R.checkpoint }, async (req, res) => {
+    res.status(201).json(presentCheckpoint(await mergeCheckpoints(ctx, callerOf(req), param(req, 'id'), req.body)));
+  });
+
+  r.post('/checkpoints/:id/merge-resolutions', { permission: 'machines.run', resource: mergeSides }, { 202: R.mergeResolution }, async (req, res) => {
+    res.status(202).json(await requestMergeResolution(ctx, callerOf(req), param(req, 'id'), req.body));
+  });
+
+  r.post('/checkpoints/:id/accept', { permission: 'checkpoints.write', resource: inPath('checkpoint') }, { 200: R.checkpoint }, async (req, res) => {
+    res.json(presentCheckpoint(await acceptMerge(ctx, callerOf(req), param(req, 'id'))));
+  });
+
+  r.post('/checkpoints/:id/reject', { permission: 'checkpoints.write', resource: inPath('checkpoint') }, { 200: R.checkpoint }, async (req, res) => {
+    res.json(presentCheckpoint(await rejectMerge(ctx, callerOf(req), param(req, 'id'))));
+  });
 
   return r;
 }

@@ -8,7 +8,7 @@ import { projectChoices } from './projects.js';
 
 const REMOTE_FIELDS = ['projectId', 'url', 'username', 'hasToken', 'updatedBy', 'updatedAt'];
 
-/** remotes set|get|delete|fetch, and checkpoints push: a project's git remote (README "Git remotes"). */
+/** remotes set|get|delete|fetch, and checkpoints push: a project's git remote and its periodic fetch (README "Git remotes"). */
 export function registerRemotes(program: Command): void {
   const remotes = program.command('remotes').description("a project's git remote: push checkpoints as branches, fetch branches as checkpoints");
 
@@ -17,14 +17,27 @@ export function registerRemotes(program: Command): void {
     .description('set the git remote (https://, http:// or git://); the token is kept and never shown back')
     .option('--username <name>', 'user name sent with the token (default x-access-token)')
     .option('--token-stdin', 'read the token from stdin (or set AUTOVIBE_GIT_TOKEN); never give it as an argument')
-    .action(async (project: string, url: string, o: { username?: string; tokenStdin?: boolean }, cmd: Command) => {
+    .option('--fetch <branches>', 'fetch these branches periodically (comma-separated); each new tip becomes an imported checkpoint')
+    .option('--fetch-every <minutes>', 'how often the --fetch branches are fetched', '60')
+    .action(async (project: string, url: string, o: { username?: string; tokenStdin?: boolean; fetch?: string; fetchEvery: string }, cmd: Command) => {
       const { api } = ctxOf(cmd);
       const token = o.tokenStdin ? await readStdin() : process.env.AUTOVIBE_GIT_TOKEN || undefined;
       if (o.tokenStdin && !token) throw new UsageError('--token-stdin: stdin was empty');
+      const everyMinutes = Number(o.fetchEvery);
+      if (o.fetch && !(Number.isInteger(everyMinutes) && everyMinutes > 0)) throw new UsageError('--fetch-every: give a whole number of minutes');
+      const branches = o.fetch
+        ?.split(',')
+        .map((b) => b.trim())
+        .filter(Boolean);
       const r = await ok(
         api.PUT('/projects/{id}/git-remote', {
           params: { path: { id: project } },
-          body: { url, ...(o.username ? { username: o.username } : {}), ...(token ? { token } : {}) },
+          body: {
+            url,
+            ...(o.username ? { username: o.username } : {}),
+            ...(token ? { token } : {}),
+            ...(branches?.length ? { fetch: { branches, everyMinutes } } : {}),
+          },
         }),
       );
       show(cmd, r, (v) => printRecord(v, REMOTE_FIELDS));
@@ -37,7 +50,16 @@ export function registerRemotes(program: Command): void {
       const { api } = ctxOf(cmd);
       const id = await need(project, { flag: '<project>', message: 'Project', choices: () => projectChoices(api) });
       const r = await ok(api.GET('/projects/{id}/git-remote', { params: { path: { id } } }));
-      show(cmd, r, (v) => printRecord(v, REMOTE_FIELDS));
+      show(cmd, r, (v) => {
+        printRecord(v, REMOTE_FIELDS);
+        if (v.fetch) {
+          const f = v.fetch;
+          const last = f.lastResult?.map((o) => `${o.branch} ${o.status}${o.checkpointId ? ` ${o.checkpointId}` : ''}${o.error ? ` (${o.error})` : ''}`);
+          process.stdout.write(
+            `fetch: ${f.branches.join(', ')} every ${f.everyMinutes} min; next ${f.nextRunAt ?? 'unknown'}; last ${f.lastRunAt ?? 'never'}${last?.length ? `: ${last.join('; ')}` : ''}\n`,
+          );
+        }
+      });
     });
 
   remotes

@@ -7,6 +7,7 @@ import { need } from '../prompt.js';
 import { ctxOf, intOption, jsonMode, moneyOption, pageOptions, printList, readDataFile, show } from '../runtime.js';
 import { collect } from './settings.js';
 import { projectChoices } from './projects.js';
+import { registerCheckpointMerges } from './merges.js';
 import { registerCheckpointPush } from './remotes.js';
 import { registerCheckpointPullRequest } from './integrations.js';
 
@@ -100,6 +101,7 @@ export function registerWork(program: Command): void {
 
   registerCheckpointPush(checkpoints);
   registerCheckpointPullRequest(checkpoints);
+  registerCheckpointMerges(checkpoints);
 
   const objectives = program.command('objectives').description('objectives: work with dependencies and completion criteria');
 

@@ -241,6 +241,35 @@ describe('api: response schemas (every route answers as its declared schema says
     assert.equal((await call('POST', `/checkpoints/${checkpoints.final}/pull-request`, {})).created, true);
     await call('PUT', `/projects/${fx.other}/integrations/github`, { config: githubConfig });
     await call('DELETE', `/projects/${fx.other}/integrations/github`, undefined, 204);
+    // Merges: a clean one; two machine resolutions of a conflict (add/add of c.txt), one accepted, one rejected.
+    const [mx, my] = await Promise.all(
+      ['x', 'y'].map(async (v) => {
+        const started = await call(
+          'POST',
+          '/machines',
+          {
+            projectId: fx.project,
+            type: 'shell',
+            command: `echo ${v} > c.txt`,
+            checkpointId: checkpoints.root,
+            cache: false,
+            limits: { money: '0.05', minutes: 2 },
+          },
+          202,
+        );
+        return (await waitForMachine(p, started.id)).checkpoints.at(-1) as string;
+      }),
+    );
+    await call('POST', `/checkpoints/${checkpoints.final}/merge`, { from: mx }, 201);
+    const proposals = await Promise.all(
+      ['accept', 'reject'].map(async () => {
+        const r = await call('POST', `/checkpoints/${mx}/merge-resolutions`, { from: my, type: 'shell', command: 'echo xy > c.txt' }, 202);
+        await waitForMachine(p, r.machineId);
+        return waitFor(async () => (await p.api('GET', `/v1/checkpoints/${r.proposedCheckpointId}`)).status === 200 && r.proposedCheckpointId, 'a proposal');
+      }),
+    );
+    await call('POST', `/checkpoints/${proposals[0]}/accept`);
+    await call('POST', `/checkpoints/${proposals[1]}/reject`);
 
     // GraphQL: the data, and a field's error beside it, in the declared shape.
     const gql = await call('POST', '/graphql', {

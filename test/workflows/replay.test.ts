@@ -37,6 +37,7 @@ describe('workflow replay of recorded histories', function () {
     assert.ok(names.includes('machine-handed-over'), 'a machine handed over by a stopping worker (its worker-handover branch)');
     assert.ok(names.includes('webhook-dispatcher'), 'webhookDispatcher (npm run record-histories -- webhook-dispatcher)');
     assert.ok(names.includes('integration-dispatcher'), 'integrationDispatcher (npm run record-histories -- integration-dispatcher)');
+    assert.ok(names.includes('git-fetch-scheduled'), 'scheduledGitFetch (npm run record-histories -- git-fetch-scheduled)');
     assert.ok(['snapshot-lifecycle', 'snapshot-backup', 'snapshot-prune'].every((n) => names.includes(n)));
     assert.ok(
       names.some((n) => n.startsWith('payment-')),
