@@ -4,6 +4,7 @@ import path from 'node:path';
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { type CurrencyCode, formatAmount, parseAmount, runtimeCost } from '../domain/money.js';
+import { BALANCE_SCOPE } from '../domain/budget.js';
 import { convert, FxUnavailableError, invert } from '../domain/fx.js';
 import { PROFILES, type CheckpointKind, type MachineStatus } from '../domain/machines.js';
 import { type MachineTypeId } from '../domain/machine-types.js';
@@ -27,6 +28,7 @@ import { defaultFreezeLimits, FreezeError, withFrozenCopy } from '../store/froze
 import { getSnapshot } from '../store/snapshots.js';
 import { getMachine, updateMachine, type MachineUsage } from '../store/machines.js';
 import { getProject, type Project } from '../store/projects.js';
+import { triggerAutoTopup } from '../services/payments.js';
 import { providerOf } from './compute/index.js';
 import {
   hasDiskSnapshots,
@@ -361,6 +363,15 @@ export function createMachineRunActivities({ db, config, log, providers, tempora
       const which = refusedBy?.label ?? 'budget';
       const bc = refusedBy?.budget.currency ?? currency;
       const asked = perBudget[outcome.budgetId] ? ` (${formatAmount(perBudget[outcome.budgetId]!.amount, bc)} ${bc})` : '';
+      if (refusedBy?.budget.scopeType === BALANCE_SCOPE) {
+        return {
+          ok: false,
+          code: 'budget_exceeded',
+          currency: bc,
+          remaining: formatAmount(outcome.remaining, bc),
+          message: `prepaid balance too low: the machine's limit of ${formatAmount(amount, currency)} ${currency} does not fit in the ${formatAmount(outcome.remaining, bc)} ${bc} of the balance not held by running machines; top up with POST /v1/projects/${project.id}/topups`,
+        };
+      }
       return {
         ok: false,
         code: 'budget_exceeded',
@@ -661,6 +672,10 @@ export function createMachineRunActivities({ db, config, log, providers, tempora
         details: { charged: formatAmount(charged, currency), currency, runtimeMs: input.runtimeMs },
         idempotencyKey: `${key}:settled`,
       });
+      // The spend drew the balance down: an automatic top-up may be due (never fails the settlement).
+      await triggerAutoTopup({ db, temporal, config, log, fx }, project.id).catch((err: Error) =>
+        log.warn({ projectId: project.id, err: err.message }, 'automatic top-up check failed; the schedule checks again'),
+      );
       return { charged: formatAmount(charged, currency), currency };
     },
 

@@ -22,6 +22,7 @@ import {
   putProjectCostCenterBody,
   putPaymentMethodsBody,
   topupBody,
+  autoTopupBody,
   creditBody,
   createKeyBody,
   patchKeyBody,
@@ -285,7 +286,10 @@ function document(
         get: op('Free credits with what remains of each', { parameters: [idParam()] }),
       },
       '/projects/{id}/auto-topup': {
-        put: op('Top up automatically each time the budget window renews (a Temporal Schedule)', { parameters: [idParam()], requestBody: body(topupBody) }),
+        put: op('Top up automatically whenever the prepaid balance not held by running machines falls below `threshold` (checked after each settlement and at each budget window renewal)', {
+          parameters: [idParam()],
+          requestBody: body(autoTopupBody),
+        }),
         delete: op('Stop the automatic top-up (204)', { parameters: [idParam()] }),
       },
       '/projects/{id}/payments': { get: op("A project's payments, newest first, each with its attempts", { parameters: [idParam(), ...query(pageQuery)] }) },

@@ -440,6 +440,9 @@ export const autoTopup = z.strictObject({
   projectId: id,
   amount: decimal,
   currency,
+  /** In the project's currency: the balance not held by running machines below which a top-up is made. */
+  threshold: decimal,
+  thresholdCurrency: currency,
   period: z.enum(BUDGET_PERIODS),
   cron: z.string(),
   scheduleId: z.string(),

@@ -19,6 +19,7 @@ import * as m051 from './20261206_051_artifact_store.js';
 import * as m052 from './20261206_052_alerts.js';
 import * as m060 from './20261207_060_webhooks.js';
 import * as m070 from './20261207_070_git_remotes.js';
+import * as m110 from './20261207_110_prepaid_balance.js';
 
 interface Migration {
   up(db: Knex): Promise<void>;
@@ -47,6 +48,7 @@ const MIGRATIONS: Array<[string, Migration]> = [
   ['20261206_052_alerts', m052],
   ['20261207_060_webhooks', m060],
   ['20261207_070_git_remotes', m070],
+  ['20261207_110_prepaid_balance', m110],
 ];
 
 export const migrationSource: Knex.MigrationSource<[string, Migration]> = {

@@ -330,6 +330,9 @@ export const topupBody = z.strictObject({
   currency: z.enum(CURRENCY_CODES, { error: `must be one of: ${CURRENCY_CODES.join(', ')}` }),
 });
 
+/** An automatic top-up: `amount` in `currency`, made when the balance not held by running machines falls below `threshold` (in the project's currency). */
+export const autoTopupBody = topupBody.extend({ threshold: decimal.optional() });
+
 export const creditBody = z.strictObject({
   amount: decimal,
   currency: z.enum(CURRENCY_CODES, { error: `must be one of: ${CURRENCY_CODES.join(', ')}` }),

@@ -1,4 +1,5 @@
 import type { Knex } from 'knex';
+import type { BillingMode } from '../domain/budget.js';
 import { type CurrencyCode, fromNumeric, toNumeric } from '../domain/money.js';
 import type { Db } from './db.js';
 import { keyOfRow, keyset, type CreatedKey, type KeysetPage } from './paging.js';
@@ -20,6 +21,8 @@ export interface Project {
   resources: Record<string, number>;
   /** The cost center the project's spending is allocated to. */
   costCenterId: string | null;
+  /** `postpaid` until the first top-up is credited, then `prepaid` (spend must fit the balance too). */
+  billing: BillingMode;
   createdBy: string;
   createdAt: string;
 }
@@ -39,6 +42,7 @@ function toProject(r: Record<string, any>): Project {
     maxConcurrentMachines: r.max_concurrent_machines ?? 4,
     resources: r.resources ?? {},
     costCenterId: r.cost_center_id ?? null,
+    billing: r.billing ?? 'postpaid',
     createdBy: r.created_by,
     createdAt: new Date(r.created_at).toISOString(),
   };
@@ -46,7 +50,7 @@ function toProject(r: Record<string, any>): Project {
 
 export async function insertProject(
   db: Db | Knex.Transaction,
-  p: Omit<Project, 'createdAt' | 'maxConcurrentMachines' | 'resources' | 'costCenterId'> &
+  p: Omit<Project, 'createdAt' | 'maxConcurrentMachines' | 'resources' | 'costCenterId' | 'billing'> &
     Partial<Pick<Project, 'maxConcurrentMachines' | 'resources'>> & { costCenterId?: string | null },
 ): Promise<Project> {
   const [row] = await db('projects')
