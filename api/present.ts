@@ -6,6 +6,7 @@ import { checkpointIdsOfMachines, type Checkpoint } from '../store/checkpoints.j
 import { costTotalsOfMachines, type CostEvent } from '../store/costs.js';
 import type { Db } from '../store/db.js';
 import type { Machine } from '../store/machines.js';
+import type { BalanceStatus } from '../store/payments.js';
 import { getProjects, type Project } from '../store/projects.js';
 
 /** Domain objects → the JSON shapes of the v1 contract (money as decimal string + currency). */
@@ -23,6 +24,20 @@ export function presentBudget(b: BudgetStatus | null) {
     windowStart: b.windowStart.toISOString(),
     windowEnd: b.windowEnd?.toISOString() ?? null,
     alertPercents: b.alertPercents,
+  };
+}
+
+/** A project's prepaid balance (store/payments.ts BalanceStatus) beside its budgets. */
+export function presentBalance(b: BalanceStatus) {
+  const f = (units: bigint) => formatAmount(units, b.currency);
+  return {
+    billing: b.billing,
+    currency: b.currency,
+    credited: f(b.credited),
+    spent: f(b.spent),
+    reserved: f(b.reserved),
+    balance: f(b.balance),
+    available: f(b.available),
   };
 }
 

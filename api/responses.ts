@@ -111,10 +111,30 @@ export const costSeries = z.strictObject({
   buckets: z.array(z.strictObject({ start: time, total: decimal, byCategory: z.record(z.string(), decimal) })),
 });
 
-/** Every budget of a project (GET /projects/:id/budgets): its own, and one per machine type. */
+/**
+ * A project's prepaid balance in its currency: `credited` by top-ups, `spent` from it, `reserved`
+ * by running machines; `balance` = credited − spent; `available` = balance − reserved (what a
+ * new machine can still reserve). A `postpaid` project (never topped up) spends within its
+ * budgets only.
+ */
+export const balance = z.strictObject({
+  billing: z.enum(['prepaid', 'postpaid']),
+  currency,
+  credited: decimal,
+  spent: decimal,
+  reserved: decimal,
+  balance: decimal,
+  available: decimal,
+});
+
+/** GET /projects/:id/balance: the balance, and the paid top-ups per currency they were paid in (`items`). */
+export const projectBalance = page(money).extend(balance.shape);
+
+/** Every budget of a project (GET /projects/:id/budgets): its own, one per machine type, and its prepaid balance. */
 export const projectBudgets = z.strictObject({
   projectId: id,
   budget: budget.nullable(),
+  balance,
   machineTypes: z.array(z.strictObject({ machineType: z.enum(MACHINE_TYPES), source: z.enum(['stored', 'default']), ...budget.shape })),
 });
 

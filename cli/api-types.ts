@@ -551,6 +551,17 @@ export interface paths {
                 windowEnd: string | null;
                 alertPercents: number[];
               } | null;
+              balance: {
+                /** @enum {string} */
+                billing: 'prepaid' | 'postpaid';
+                /** @enum {string} */
+                currency: 'USD' | 'EUR' | 'CAD' | 'TON' | 'BTC' | 'ETH';
+                credited: string;
+                spent: string;
+                reserved: string;
+                balance: string;
+                available: string;
+              };
               machineTypes: {
                 /** @enum {string} */
                 machineType: 'shell' | 'claude-code' | 'aider' | 'qwen-coder' | 'deepseek-coder' | 'gemini-pro' | 'local-llama';
@@ -3233,7 +3244,7 @@ export interface paths {
       cookie?: never;
     };
     get?: never;
-    /** Top up automatically each time the budget window renews (a Temporal Schedule) */
+    /** Top up automatically whenever the prepaid balance not held by running machines falls below `threshold` (checked after each settlement and at each budget window renewal) */
     put: {
       parameters: {
         query?: never;
@@ -3249,11 +3260,12 @@ export interface paths {
             amount: string;
             /** @enum {string} */
             currency: 'USD' | 'EUR' | 'CAD' | 'TON' | 'BTC' | 'ETH';
+            threshold?: string;
           };
         };
       };
       responses: {
-        /** @description Top up automatically each time the budget window renews (a Temporal Schedule) */
+        /** @description Top up automatically whenever the prepaid balance not held by running machines falls below `threshold` (checked after each settlement and at each budget window renewal) */
         200: {
           headers: {
             [name: string]: unknown;
@@ -3264,6 +3276,9 @@ export interface paths {
               amount: string;
               /** @enum {string} */
               currency: 'USD' | 'EUR' | 'CAD' | 'TON' | 'BTC' | 'ETH';
+              threshold: string;
+              /** @enum {string} */
+              thresholdCurrency: 'USD' | 'EUR' | 'CAD' | 'TON' | 'BTC' | 'ETH';
               /** @enum {string} */
               period: 'daily' | 'weekly' | 'monthly' | 'total';
               cron: string;
@@ -3430,6 +3445,15 @@ export interface paths {
                 currency: 'USD' | 'EUR' | 'CAD' | 'TON' | 'BTC' | 'ETH';
               }[];
               nextCursor: string | null;
+              /** @enum {string} */
+              billing: 'prepaid' | 'postpaid';
+              /** @enum {string} */
+              currency: 'USD' | 'EUR' | 'CAD' | 'TON' | 'BTC' | 'ETH';
+              credited: string;
+              spent: string;
+              reserved: string;
+              balance: string;
+              available: string;
             };
           };
         };

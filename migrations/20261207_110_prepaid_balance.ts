@@ -49,7 +49,7 @@ export async function up(db: Knex): Promise<void> {
     WITH last_set AS (
       SELECT DISTINCT ON (a.subject_id) a.subject_id AS project_id, a.at, (a.details->>'amount')::numeric AS amount, a.details->>'currency' AS currency
         FROM audit_log a
-       WHERE a.action = 'budget.set' AND a.subject_type = 'project' AND NOT (a.details ? 'machineType')
+       WHERE a.action = 'budget.set' AND a.subject_type = 'project' AND (a.details->>'machineType') IS NULL
        ORDER BY a.subject_id, a.seq DESC
     ), raised AS (
       SELECT s.project_id, s.amount AS set_amount, COALESCE(SUM(e.amount), 0) AS topped_up

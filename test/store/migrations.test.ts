@@ -9,7 +9,7 @@ import { freshDatabase } from '../support/platform.js';
  * to the database must come as a new migration (never an edit of an applied one), and then this
  * constant is updated to the value the failure prints.
  */
-const EXPECTED_SCHEMA_HASH = '8acf4d6fc0c0e7bc96191a179908073f1fa0b8b52c18ffb0b7b21aa94b65def8';
+const EXPECTED_SCHEMA_HASH = '28751c42887820f13f97289fca9f866a9e82043cb8da57a5a178704784f9c383';
 
 const OUR_TABLES = [
   'alerts',
@@ -17,6 +17,7 @@ const OUR_TABLES = [
   'artifact_blobs',
   'api_key_projects',
   'audit_log',
+  'auto_topups',
   'budget_windows',
   'budgets',
   'checkpoints',
