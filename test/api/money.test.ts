@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { fromNumeric } from '../../domain/money.js';
 import { startFxSources, type FxSources } from '../support/fx-sources.js';
-import { startTestPlatform, waitForMachine, type TestPlatform } from '../support/platform.js';
+import { startTestPlatform, waitFor, waitForMachine, type TestPlatform } from '../support/platform.js';
 
 /** Ledger units (10^-18) of a decimal string, computed apart from the code under test. */
 const units = (decimal: string) => fromNumeric(decimal);
@@ -213,5 +213,66 @@ describe('money through the REST api: currencies, rates, cost centers (real Temp
 
     assert.equal((await p.api('GET', '/v1/departments/nobody/costs')).status, 404);
     assert.deepEqual((await p.api('GET', '/v1/cost-centers?department=platform')).body.items.map((c: any) => c.name).sort(), ['platform-dev', 'platform-test']);
+  });
+  it('refuses a machine of a prepaid project over its balance while within its limit, and over its limit while within its balance; shows both', async () => {
+    const projectId = (await p.api('POST', '/v1/projects', { name: 'prepaid' })).body.id;
+    assert.equal((await p.api('PUT', `/v1/projects/${projectId}/budget`, { amount: '1.00', currency: 'USD', period: 'daily' })).status, 200);
+    const before = (await p.api('GET', `/v1/projects/${projectId}/budgets`)).body.balance;
+    assert.deepEqual([before.billing, before.balance], ['postpaid', '0.00'], 'never topped up: postpaid');
+    assert.equal(
+      (await p.api('POST', `/v1/projects/${projectId}/credits`, { amount: '100.00', currency: 'USD', expiresAt: '2099-01-01T00:00:00Z' })).status,
+      201,
+    );
+    assert.equal((await p.api('PUT', `/v1/projects/${projectId}/payment-methods`, [{ kind: 'credits' }])).status, 200);
+    const topUp = async (amount: string) => {
+      const id = (await p.api('POST', `/v1/projects/${projectId}/topups`, { amount, currency: 'USD' })).body.paymentId;
+      await waitFor(async () => (await p.api('GET', `/v1/payments/${id}`)).body.status === 'succeeded', `top-up ${id}`);
+    };
+    await topUp('0.20');
+    const shown = (await p.api('GET', `/v1/projects/${projectId}/budgets`)).body;
+    assert.equal(shown.budget.limit, '1.00');
+    assert.deepEqual(shown.balance, {
+      billing: 'prepaid',
+      currency: 'USD',
+      credited: '0.20',
+      spent: '0.00',
+      reserved: '0.00',
+      balance: '0.20',
+      available: '0.20',
+    });
+
+    const machine = (money: string) => p.api('POST', '/v1/machines', { projectId, type: 'shell', command: 'true', limits: { money }, cache: false });
+    const overBalance = await machine('0.25');
+    assert.equal(overBalance.status, 409, JSON.stringify(overBalance.body));
+    assert.equal(overBalance.body.error.code, 'budget_exceeded');
+    assert.match(
+      overBalance.body.error.message,
+      /prepaid balance too low: the machine's limit of 0\.25 USD does not fit in the 0\.20 USD of the balance not held/,
+    );
+    assert.match(overBalance.body.error.message, /POST \/v1\/projects\/.*\/topups/);
+
+    await topUp('5.00');
+    const overLimit = await machine('1.50');
+    assert.equal(overLimit.status, 409, JSON.stringify(overLimit.body));
+    assert.match(overLimit.body.error.message, /does not fit in the daily budget \(1\.00 of 1\.00 USD left\)/);
+
+    const fits = await machine('0.25');
+    assert.equal(fits.status, 202, JSON.stringify(fits.body));
+    const m = await waitForMachine(p, fits.body.id);
+    assert.equal(m.status, 'completed', JSON.stringify(m));
+    // A budget PUT keeps the balance; the machine's cost came off both.
+    assert.equal((await p.api('PUT', `/v1/projects/${projectId}/budget`, { amount: '2.00', currency: 'USD', period: 'daily' })).status, 200);
+    const after = (await p.api('GET', `/v1/projects/${projectId}/balance`)).body;
+    assert.deepEqual([after.credited, after.spent, after.reserved], ['5.20', m.cost.amount, '0.00']);
+    assert.equal(units(after.balance), units('5.20') - units(m.cost.amount));
+    assert.deepEqual(after.items, [{ amount: '5.20', currency: 'USD' }]);
+    const view = await p.api('POST', '/v1/graphql', {
+      query: 'query($id: ID!) { project(id: $id) { budgets { budget { limit spent } balance { billing credited spent available } } } }',
+      variables: { id: projectId },
+    });
+    assert.equal(view.status, 200, JSON.stringify(view.body));
+    const g = view.body.data.project.budgets;
+    assert.deepEqual(g.budget, { limit: '2.00', spent: m.cost.amount });
+    assert.deepEqual(g.balance, { billing: 'prepaid', credited: '5.20', spent: m.cost.amount, available: after.available });
   });
 });
