@@ -1,3 +1,4 @@
+import type { ComputePrice } from '../domain/compute-prices.js';
 import { formatAmount, type CurrencyCode } from '../domain/money.js';
 import { auditOfSubjects } from '../store/audit.js';
 import type { BudgetStatus } from '../store/budgets.js';
@@ -61,6 +62,22 @@ export function presentCheckpoint(c: Checkpoint) {
   return { id: c.id, parentId: c.parentId, machineId: c.machineId, commit: c.commit, kind: c.kind, trigger: c.trigger, createdAt: c.createdAt };
 }
 
+/** The price a machine is charged at and where it came from (fields in a fixed order). */
+export function presentComputePrice(p: ComputePrice) {
+  return {
+    provider: p.provider,
+    region: p.region,
+    profile: p.profile,
+    market: p.market,
+    hourly: p.hourly,
+    maxHourly: p.maxHourly,
+    currency: p.currency,
+    source: p.source,
+    entry: p.entry,
+    ...(p.listHourly !== undefined ? { listHourly: p.listHourly } : {}),
+  };
+}
+
 export function presentMachine(m: Machine, cost: bigint, currency: CurrencyCode, checkpoints: string[]) {
   return {
     id: m.id,
@@ -70,6 +87,7 @@ export function presentMachine(m: Machine, cost: bigint, currency: CurrencyCode,
     provider: m.provider,
     profile: m.profile,
     spot: m.spot,
+    computePrice: m.computePrice ? presentComputePrice(m.computePrice) : null,
     instanceRef: m.instanceRef,
     status: m.status,
     command: m.command,

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { BUDGET_PERIODS } from '../domain/budget.js';
 import { COST_CENTER_KINDS } from '../domain/cost-centers.js';
 import { CAPABILITIES } from '../domain/machine-types.js';
+import { MARKETS, PRICE_SOURCES } from '../domain/compute-prices.js';
 import { CHECKPOINT_KINDS, MACHINE_STATUSES, MACHINE_TYPES, PROFILES, PROVIDERS } from '../domain/machines.js';
 import { CURRENCY_CODES } from '../domain/money.js';
 import { OBJECTIVE_STATUSES } from '../domain/objectives.js';
@@ -211,6 +212,26 @@ export const machine = z.strictObject({
   provider: z.enum(PROVIDERS),
   profile: z.enum(Object.keys(PROFILES) as [keyof typeof PROFILES]),
   spot: z.boolean(),
+  /** The compute price it is charged at and its source; null before its reservation (and for machines from before prices were recorded). */
+  computePrice: z
+    .strictObject({
+      provider: z.string(),
+      region: z.string().nullable(),
+      profile: z.string(),
+      market: z.enum(MARKETS),
+      /** Per hour: what it is charged. */
+      hourly: decimal,
+      /** Per hour: what its reservation holds (a spot price may rise to it). */
+      maxHourly: decimal,
+      currency: z.literal('USD'),
+      /** default: the repository's price list; price-list: the deployment's; instance-spot-price: the spot price its instance got. */
+      source: z.enum(PRICE_SOURCES),
+      /** The price-list entry (provider/region/profile/market). */
+      entry: z.string(),
+      /** With instance-spot-price: the list price it replaced. */
+      listHourly: decimal.optional(),
+    })
+    .nullable(),
   instanceRef: z.string().nullable(),
   status: machineStatus,
   command: z.string().nullable(),

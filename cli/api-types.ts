@@ -1717,8 +1717,23 @@ export interface paths {
                 /** @enum {string} */
                 provider: 'local' | 'container' | 'aws-ec2' | 'aws-ecs' | 'kubernetes';
                 /** @enum {string} */
-                profile: 'lightweight';
+                profile: 'lightweight' | 'standard' | 'large';
                 spot: boolean;
+                computePrice: {
+                  provider: string;
+                  region: string | null;
+                  profile: string;
+                  /** @enum {string} */
+                  market: 'on-demand' | 'spot';
+                  hourly: string;
+                  maxHourly: string;
+                  /** @constant */
+                  currency: 'USD';
+                  /** @enum {string} */
+                  source: 'default' | 'price-list' | 'instance-spot-price';
+                  entry: string;
+                  listHourly?: string;
+                } | null;
                 instanceRef: string | null;
                 /** @enum {string} */
                 status: 'pending' | 'provisioning' | 'running' | 'checkpointing' | 'paused' | 'completed' | 'failed' | 'terminated' | 'refused';
@@ -1807,7 +1822,7 @@ export interface paths {
             /** @enum {string} */
             provider?: 'local' | 'container' | 'aws-ec2' | 'aws-ecs' | 'kubernetes';
             /** @enum {string} */
-            profile?: 'lightweight';
+            profile?: 'lightweight' | 'standard' | 'large';
             spot?: boolean;
             /** @default {} */
             limits?: {
@@ -1910,8 +1925,23 @@ export interface paths {
               /** @enum {string} */
               provider: 'local' | 'container' | 'aws-ec2' | 'aws-ecs' | 'kubernetes';
               /** @enum {string} */
-              profile: 'lightweight';
+              profile: 'lightweight' | 'standard' | 'large';
               spot: boolean;
+              computePrice: {
+                provider: string;
+                region: string | null;
+                profile: string;
+                /** @enum {string} */
+                market: 'on-demand' | 'spot';
+                hourly: string;
+                maxHourly: string;
+                /** @constant */
+                currency: 'USD';
+                /** @enum {string} */
+                source: 'default' | 'price-list' | 'instance-spot-price';
+                entry: string;
+                listHourly?: string;
+              } | null;
               instanceRef: string | null;
               /** @enum {string} */
               status: 'pending' | 'provisioning' | 'running' | 'checkpointing' | 'paused' | 'completed' | 'failed' | 'terminated' | 'refused';
@@ -4259,7 +4289,7 @@ export interface paths {
                 };
                 providers: ('local' | 'container' | 'aws-ec2' | 'aws-ecs' | 'kubernetes')[];
                 /** @enum {string} */
-                profile?: 'lightweight';
+                profile?: 'lightweight' | 'standard' | 'large';
                 spot?: boolean | 'if-interruptible';
               }[];
               defaults: {
@@ -4273,7 +4303,7 @@ export interface paths {
                 };
                 providers: ('local' | 'container' | 'aws-ec2' | 'aws-ecs' | 'kubernetes')[];
                 /** @enum {string} */
-                profile?: 'lightweight';
+                profile?: 'lightweight' | 'standard' | 'large';
                 spot?: boolean | 'if-interruptible';
               }[];
               updatedBy: string | null;
@@ -4315,7 +4345,7 @@ export interface paths {
               };
               providers: ('local' | 'container' | 'aws-ec2' | 'aws-ecs' | 'kubernetes')[];
               /** @enum {string} */
-              profile?: 'lightweight';
+              profile?: 'lightweight' | 'standard' | 'large';
               spot?: boolean | 'if-interruptible';
             }[];
           };
@@ -4340,7 +4370,7 @@ export interface paths {
                 };
                 providers: ('local' | 'container' | 'aws-ec2' | 'aws-ecs' | 'kubernetes')[];
                 /** @enum {string} */
-                profile?: 'lightweight';
+                profile?: 'lightweight' | 'standard' | 'large';
                 spot?: boolean | 'if-interruptible';
               }[];
               defaults: {
@@ -4354,7 +4384,7 @@ export interface paths {
                 };
                 providers: ('local' | 'container' | 'aws-ec2' | 'aws-ecs' | 'kubernetes')[];
                 /** @enum {string} */
-                profile?: 'lightweight';
+                profile?: 'lightweight' | 'standard' | 'large';
                 spot?: boolean | 'if-interruptible';
               }[];
               updatedBy: string | null;

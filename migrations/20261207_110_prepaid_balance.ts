@@ -13,6 +13,9 @@ import type { Knex } from 'knex';
  * - `balance_entries` keep what each top-up credited in the project's currency and the rate used.
  * - `auto_topups`: a project's automatic top-up (amount, currency, and the balance threshold below
  *   which it fires).
+ * - `machines.compute_price`: the compute price a machine is charged at (provider, region, profile,
+ *   market, hourly price and its source: price list, profile default or reported spot price), so
+ *   its bill can be explained. Null for machines from before it (charged the flat profile price).
  *
  * Existing data: top-ups used to raise the project budget's limit (when in the budget's currency).
  * For each project with credited top-ups:
@@ -32,6 +35,7 @@ export async function up(db: Knex): Promise<void> {
     t.text('project_currency');
     t.jsonb('fx');
   });
+  await db.schema.alterTable('machines', (t) => t.jsonb('compute_price'));
   await db.schema.createTable('auto_topups', (t) => {
     t.text('project_id').primary().references('id').inTable('projects').onDelete('CASCADE');
     t.specificType('amount', 'numeric(38,18)').notNullable();
@@ -84,6 +88,7 @@ export async function down(db: Knex): Promise<void> {
   await db.raw(`DELETE FROM reservations WHERE budget_id IN (SELECT id FROM budgets WHERE scope_type = 'balance')`);
   await db.raw(`DELETE FROM budgets WHERE scope_type = 'balance'`);
   await db.schema.dropTable('auto_topups');
+  await db.schema.alterTable('machines', (t) => t.dropColumn('compute_price'));
   await db.schema.alterTable('balance_entries', (t) => t.dropColumns('project_amount', 'project_currency', 'fx'));
   await db.schema.alterTable('projects', (t) => t.dropColumn('billing'));
 }

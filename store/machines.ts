@@ -1,4 +1,5 @@
 import type { Knex } from 'knex';
+import type { ComputePrice } from '../domain/compute-prices.js';
 import { FINAL_MACHINE_STATUSES, type MachineStatus } from '../domain/machines.js';
 import type { Db } from './db.js';
 import { recordAlerts } from './alerts.js';
@@ -30,6 +31,8 @@ export interface Machine {
   profile: string;
   /** Runs on interruptible capacity. */
   spot: boolean;
+  /** The compute price it is charged at and where that came from (null until its reservation). */
+  computePrice: ComputePrice | null;
   status: MachineStatus;
   command: string | null;
   prompt: string | null;
@@ -61,6 +64,7 @@ function toMachine(r: Record<string, any>): Machine {
     provider: r.provider,
     profile: r.profile,
     spot: r.spot ?? false,
+    computePrice: (typeof r.compute_price === 'string' ? JSON.parse(r.compute_price) : r.compute_price) ?? null,
     status: r.status,
     command: r.command,
     prompt: r.prompt,
@@ -220,4 +224,11 @@ export async function liveMachineRefs(db: Db): Promise<{ ids: Set<string>; insta
     .whereNotIn('status', FINAL_MACHINE_STATUSES as string[])
     .select('id', 'instance_ref');
   return { ids: new Set(rows.map((r) => r.id as string)), instanceRefs: new Set(rows.filter((r) => r.instance_ref).map((r) => r.instance_ref as string)) };
+}
+
+/** Records the compute price the machine is charged at (store the whole record: it explains the bill). */
+export async function setComputePrice(db: Db, id: string, price: ComputePrice): Promise<void> {
+  await db('machines')
+    .where({ id })
+    .update({ compute_price: JSON.stringify(price) });
 }
