@@ -137,15 +137,19 @@ const units = (hourly: string) => parseAmount(hourly, 'USD');
 /**
  * The machine's list price, or null when no entry covers it. A spot machine pays its spot entry
  * (the on-demand one when there is none). Its reservation holds `maxHourly`: the list price, or for
- * a spot machine whose instance reports the price it got, the higher of its spot and on-demand
- * entries (a spot price may rise to the on-demand one).
+ * a spot machine whose instance reports the price it got, the highest of its spot entry, its
+ * on-demand entry and the spot bid (a spot price may rise to any of them).
  */
 export function lookupComputePrice(list: ComputePriceList, q: PriceQuery, opts: { instanceReportsSpotPrice?: boolean } = {}): ComputePrice | null {
   const onDemand = bestEntry(list, q, 'on-demand');
   const e = q.spot ? (bestEntry(list, q, 'spot') ?? onDemand) : onDemand;
   if (!e) return null;
   let maxHourly = e.hourly;
-  if (q.spot && opts.instanceReportsSpotPrice && onDemand && units(onDemand.hourly) > units(e.hourly)) maxHourly = onDemand.hourly;
+  if (q.spot && opts.instanceReportsSpotPrice) {
+    // The instance may get any spot price up to its bid (domain/spot.ts: the profile's own price).
+    const bid = Object.hasOwn(PROFILES, q.profile) ? PROFILES[q.profile as ProfileId].hourlyPrice : null;
+    for (const h of [onDemand?.hourly, bid]) if (h !== undefined && h !== null && units(h) > units(maxHourly)) maxHourly = h;
+  }
   return {
     provider: q.provider,
     region: q.region,
