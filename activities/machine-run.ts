@@ -27,7 +27,7 @@ import { checkoutWorkspace, commitFiles, removeWorkspace, resetWorkspace, treeOf
 import { defaultFreezeLimits, FreezeError, withFrozenCopy } from '../store/frozen-copy.js';
 import { getSnapshot } from '../store/snapshots.js';
 import { getMachine, setComputePrice, updateMachine, type MachineUsage } from '../store/machines.js';
-import { machineComputePrice, withInstanceSpotPrice } from '../domain/compute-prices.js';
+import { hourlyUnits, machineComputePrice, withInstanceSpotPrice } from '../domain/compute-prices.js';
 import { getProject, type Project } from '../store/projects.js';
 import { triggerAutoTopup } from '../services/payments.js';
 import { providerOf } from './compute/index.js';
@@ -357,7 +357,7 @@ export function createMachineRunActivities({ db, config, log, providers, tempora
           computePrice = found.price;
           await setComputePrice(db, input.machineId, computePrice);
         }
-        const price = parseAmount(computePrice.maxHourly, computePrice.currency);
+        const price = hourlyUnits(computePrice.maxHourly);
         // Rounded up: the machine's time at its money limit is never overstated.
         hourlyPrice = formatAmount((await fx.convert(price, computePrice.currency, currency, 'up', 'ledger')).amount, currency);
       } catch (e) {
@@ -662,7 +662,7 @@ export function createMachineRunActivities({ db, config, log, providers, tempora
         ? { price: computePrice.hourly, currency: computePrice.currency }
         : { price: input.hourlyPrice, currency: input.priceCurrency };
       const priceCurrency = hourly.currency;
-      const priceCost = runtimeCost(input.runtimeMs, parseAmount(hourly.price, priceCurrency));
+      const priceCost = runtimeCost(input.runtimeMs, computePrice ? hourlyUnits(computePrice.hourly) : parseAmount(input.hourlyPrice, priceCurrency));
       // A price in another currency is converted at settlement time (half-even at the ledger unit).
       // Without a usable rate this throws and Temporal retries: the spend is never guessed.
       const priceRate = await fx.rate(priceCurrency, currency);

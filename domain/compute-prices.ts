@@ -5,7 +5,7 @@
  * never charged a guess. Pure: no I/O here.
  */
 import { z } from 'zod';
-import { parseAmount } from './money.js';
+import { fromNumeric } from './money.js';
 import { PROFILES, type ProfileId } from './machines.js';
 
 export const MARKETS = ['on-demand', 'spot'] as const;
@@ -132,7 +132,9 @@ function bestEntry(list: ComputePriceList, q: PriceQuery, market: Market): Compu
   return best;
 }
 
-const units = (hourly: string) => parseAmount(hourly, 'USD');
+/** A list price (a decimal of up to 18 places: cloud prices have more than a cent's) in exact ledger units. */
+export const hourlyUnits = (hourly: string): bigint => fromNumeric(hourly);
+const units = hourlyUnits;
 
 /**
  * The machine's list price, or null when no entry covers it. A spot machine pays its spot entry

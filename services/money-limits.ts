@@ -1,3 +1,4 @@
+import { hourlyUnits } from '../domain/compute-prices.js';
 import { convert } from '../domain/fx.js';
 import type { MachineTypeId } from '../domain/machine-types.js';
 import { PROFILES, type ProfileId } from '../domain/machines.js';
@@ -42,7 +43,7 @@ export async function machineMoneyLimit(
     projectDefault: project.defaultMachineMoney,
     currency,
     minutes: m.minutes,
-    hourlyPriceUsd: usd(m.hourlyPriceUsd ?? PROFILES[m.profile].hourlyPrice),
+    hourlyPriceUsd: m.hourlyPriceUsd ? hourlyUnits(m.hourlyPriceUsd) : usd(PROFILES[m.profile].hourlyPrice),
     prices: ctx.config.modelPrices,
     toCurrency,
     ...(m.field ? { field: m.field } : {}),

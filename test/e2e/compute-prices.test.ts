@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { DescribeImagesCommand, DescribeSpotPriceHistoryCommand, EC2Client } from '@aws-sdk/client-ec2';
-import { parseAmount, runtimeCost } from '../../domain/money.js';
+import { fromNumeric, parseAmount, runtimeCost } from '../../domain/money.js';
 import { STOP_REASONS } from '../../domain/machines.js';
 import { spotPolicy } from '../../domain/spot.js';
 import { startMoto, type MotoServer } from '../../scripts/services/moto.js';
@@ -34,7 +34,7 @@ async function computeEvent(p: TestPlatform, projectId: string, machineId: strin
   assert.equal(event.details.hourlyPrice, hourly);
   assert.equal(event.details.computePrice.hourly, hourly);
   assert.equal(typeof event.details.runtimeMs, 'number');
-  assert.equal(parseAmount(event.amount, 'USD'), runtimeCost(event.details.runtimeMs, parseAmount(hourly, 'USD')), JSON.stringify(event));
+  assert.equal(fromNumeric(event.amount), runtimeCost(event.details.runtimeMs, fromNumeric(hourly)), JSON.stringify(event));
   return event;
 }
 
@@ -108,7 +108,7 @@ describe('compute is charged at the price of what ran (real platform)', function
     assert.equal(ea.details.computePrice.source, 'default');
     assert.equal(eb.details.computePrice.source, 'price-list');
     // Both slept at least a second: at 75 times the price, the standard one costs more.
-    assert.ok(parseAmount(eb.amount, 'USD') > parseAmount(ea.amount, 'USD'), `${eb.amount} > ${ea.amount}`);
+    assert.ok(fromNumeric(eb.amount) > fromNumeric(ea.amount), `${eb.amount} > ${ea.amount}`);
     // The machine's cost is its compute at that price (no model calls).
     assert.equal(b.cost.amount, eb.amount);
   });
@@ -128,7 +128,7 @@ describe('compute is charged at the price of what ran (real platform)', function
     const m = await waitForMachine(p, start.body.id);
     assert.equal(m.stopReason, STOP_REASONS.moneyLimit, JSON.stringify(m));
     assert.equal(m.computePrice.hourly, '360');
-    assert.ok(parseAmount(m.cost.amount, 'USD') <= parseAmount('0.30', 'USD'), `charged ${m.cost.amount}, within the limit`);
+    assert.ok(fromNumeric(m.cost.amount) <= parseAmount('0.30', 'USD'), `charged ${m.cost.amount}, within the limit`);
   });
 
   it('an aws-ec2 spot machine records and is charged the spot price its instance got', async () => {
