@@ -458,18 +458,25 @@ export const fxRates = z.strictObject({
 export const costCenter = z.strictObject({ id, name: z.string(), kind: z.enum(COST_CENTER_KINDS), department: z.string(), createdAt: time });
 /** Totals per currency (never added across currencies), and per category within each. */
 const costTotals = z.array(z.strictObject({ ...money.shape, byCategory: z.record(z.string(), decimal) }));
+/** Every currency's total added up in the viewer's currency (`?currency=`, USD unless asked) at current rates. */
+const grandTotal = z.strictObject({
+  ...money.shape,
+  conversions: z.array(z.strictObject({ from: currency, amount: decimal, converted: decimal, rate: decimal, source: z.string(), asOf: time })),
+});
 export const costCenterDetail = z.strictObject({ ...costCenter.shape, budget: budget.nullable() });
 export const costCenterCosts = z.strictObject({
   costCenter,
   items: z.array(z.strictObject({ ...cost.shape, projectId: id })),
   nextCursor: z.string().nullable(),
   totals: costTotals,
+  grandTotal,
   budget: budget.nullable(),
 });
 export const departmentBudget = z.strictObject({ department: z.string(), ...budget.shape });
 export const departmentCosts = z.strictObject({
   department: z.string(),
   totals: costTotals,
+  grandTotal,
   costCenters: z.array(z.strictObject({ ...costCenter.shape, totals: costTotals, budget: budget.nullable() })),
   budget: budget.nullable(),
 });

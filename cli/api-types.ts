@@ -4816,10 +4816,12 @@ export interface paths {
       path?: never;
       cookie?: never;
     };
-    /** Cost events and totals per currency of a cost center */
+    /** Cost events and totals per currency of a cost center, and their grand total in the viewer's currency (?currency=, USD unless asked) */
     get: {
       parameters: {
-        query?: never;
+        query?: {
+          currency?: string;
+        };
         header?: never;
         path: {
           id: string;
@@ -4828,7 +4830,7 @@ export interface paths {
       };
       requestBody?: never;
       responses: {
-        /** @description Cost events and totals per currency of a cost center */
+        /** @description Cost events and totals per currency of a cost center, and their grand total in the viewer's currency (?currency=, USD unless asked) */
         200: {
           headers: {
             [name: string]: unknown;
@@ -4878,6 +4880,21 @@ export interface paths {
                   [key: string]: string;
                 };
               }[];
+              grandTotal: {
+                amount: string;
+                /** @enum {string} */
+                currency: 'USD' | 'EUR' | 'CAD' | 'TON' | 'BTC' | 'ETH';
+                conversions: {
+                  /** @enum {string} */
+                  from: 'USD' | 'EUR' | 'CAD' | 'TON' | 'BTC' | 'ETH';
+                  amount: string;
+                  converted: string;
+                  rate: string;
+                  source: string;
+                  /** Format: date-time */
+                  asOf: string;
+                }[];
+              };
               budget: {
                 limit: string;
                 spent: string;
@@ -4992,10 +5009,12 @@ export interface paths {
       path?: never;
       cookie?: never;
     };
-    /** Department roll-up: totals per currency and per cost center */
+    /** Department roll-up: totals per currency and per cost center, and the grand total in the viewer's currency (?currency=, USD unless asked) */
     get: {
       parameters: {
-        query?: never;
+        query?: {
+          currency?: string;
+        };
         header?: never;
         path: {
           name: string;
@@ -5004,7 +5023,7 @@ export interface paths {
       };
       requestBody?: never;
       responses: {
-        /** @description Department roll-up: totals per currency and per cost center */
+        /** @description Department roll-up: totals per currency and per cost center, and the grand total in the viewer's currency (?currency=, USD unless asked) */
         200: {
           headers: {
             [name: string]: unknown;
@@ -5020,6 +5039,21 @@ export interface paths {
                   [key: string]: string;
                 };
               }[];
+              grandTotal: {
+                amount: string;
+                /** @enum {string} */
+                currency: 'USD' | 'EUR' | 'CAD' | 'TON' | 'BTC' | 'ETH';
+                conversions: {
+                  /** @enum {string} */
+                  from: 'USD' | 'EUR' | 'CAD' | 'TON' | 'BTC' | 'ETH';
+                  amount: string;
+                  converted: string;
+                  rate: string;
+                  source: string;
+                  /** Format: date-time */
+                  asOf: string;
+                }[];
+              };
               costCenters: {
                 id: string;
                 name: string;

@@ -288,6 +288,11 @@ export const createCostCenterBody = z.strictObject({
   department: departmentName,
 });
 
+/** The currency a roll-up's grand total is added up in (the viewer's; USD unless asked). */
+export const rollupCurrencyQuery = z.object({
+  currency: z.enum(CURRENCY_CODES, { error: `must be one of: ${CURRENCY_CODES.join(', ')}` }).default('USD'),
+});
+
 export const listCostCentersQuery = z.strictObject({
   department: z.string().optional(),
   limit: z.coerce.number().int().min(1).max(500, 'must be at most 500').default(100),

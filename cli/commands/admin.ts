@@ -261,16 +261,18 @@ export function registerAdmin(program: Command): void {
 
   costCenters
     .command('costs <id>')
-    .description("a cost center's cost events and totals per currency")
-    .action(async (id: string, _o, cmd: Command) => {
+    .description("a cost center's cost events and totals per currency, and their grand total in one currency")
+    .option('--currency <code>', 'the currency of the grand total', 'USD')
+    .action(async (id: string, o: { currency: string }, cmd: Command) => {
       const { api } = ctxOf(cmd);
-      const c = await ok(api.GET('/cost-centers/{id}/costs', { params: { path: { id } } }));
-      show(cmd, c, (v) =>
+      const c = await ok(api.GET('/cost-centers/{id}/costs', { params: { path: { id }, query: { currency: o.currency } } }));
+      show(cmd, c, (v) => {
         printTable(v.totals, [
           ['total', (t) => `${t.amount} ${t.currency}`],
           ['by category', (t) => t.byCategory],
-        ]),
-      );
+        ]);
+        printRecord({ grandTotal: `${v.grandTotal.amount} ${v.grandTotal.currency}` });
+      });
     });
 
   costCenters

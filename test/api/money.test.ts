@@ -275,4 +275,60 @@ describe('money through the REST api: currencies, rates, cost centers (real Temp
     assert.deepEqual(g.budget, { limit: '2.00', spent: m.cost.amount });
     assert.deepEqual(g.balance, { billing: 'prepaid', credited: '5.20', spent: m.cost.amount, available: after.available });
   });
+
+  it("adds a roll-up's per-currency totals up in the viewer's currency at live rates, each conversion shown", async () => {
+    const center = (await p.api('POST', '/v1/cost-centers', { name: 'americas-dev', kind: 'development', department: 'americas' })).body;
+    const costs: Record<string, string> = {};
+    for (const currency of ['EUR', 'USD'] as const) {
+      const project = await p.api('POST', '/v1/projects', { name: `${currency} project`, currency, costCenterId: center.id });
+      assert.equal(project.status, 201, JSON.stringify(project.body));
+      await p.api('PUT', `/v1/projects/${project.body.id}/budget`, { amount: '5.00', currency, period: 'daily' });
+      const start = await p.api('POST', '/v1/machines', { projectId: project.body.id, type: 'shell', command: 'sleep 1', limits: { money: '0.30' } });
+      assert.equal(start.status, 202, JSON.stringify(start.body));
+      const m = await waitForMachine(p, start.body.id);
+      assert.equal(m.status, 'completed', JSON.stringify(m));
+      assert.equal(m.cost.currency, currency);
+      costs[currency] = m.cost.amount;
+    }
+    const eur = units(costs.EUR!);
+    const usd = units(costs.USD!);
+    assert.ok(eur > 0n && usd > 0n);
+
+    // In CAD: 1 EUR = 1.4773 CAD, 1 USD = 1.4773 / 1.0856 CAD (ECB), each half-even at the ledger unit.
+    const cad = await p.api('GET', '/v1/departments/americas/costs?currency=CAD');
+    assert.equal(cad.status, 200, JSON.stringify(cad.body));
+    assert.deepEqual(
+      cad.body.totals.map((t: any) => [t.currency, t.amount]),
+      [
+        ['EUR', costs.EUR],
+        ['USD', costs.USD],
+      ],
+      'the ledger keeps one total per currency',
+    );
+    const g = cad.body.grandTotal;
+    assert.equal(g.currency, 'CAD');
+    assert.equal(units(g.amount), halfEven(eur, 14773n, 10000n) + halfEven(usd, 14773n, 10856n));
+    assert.deepEqual(
+      g.conversions.map((c: any) => [c.from, c.amount, c.source]),
+      [
+        ['EUR', costs.EUR, 'ecb'],
+        ['USD', costs.USD, 'ecb'],
+      ],
+    );
+    assert.equal(g.conversions[0].rate, '1.477300000000000000');
+    assert.equal(units(g.conversions[1].converted), halfEven(usd, 14773n, 10856n));
+
+    // Without ?currency= the grand total is in USD; the cost center's own roll-up has one too.
+    const plain = (await p.api('GET', '/v1/departments/americas/costs')).body.grandTotal;
+    assert.equal(plain.currency, 'USD');
+    assert.equal(units(plain.amount), halfEven(eur, 10856n, 10000n) + usd);
+    const inEur = await p.api('GET', `/v1/cost-centers/${center.id}/costs?currency=EUR`);
+    assert.equal(inEur.status, 200, JSON.stringify(inEur.body));
+    assert.equal(inEur.body.grandTotal.currency, 'EUR');
+    assert.equal(units(inEur.body.grandTotal.amount), eur + halfEven(usd, 10000n, 10856n));
+
+    const bad = await p.api('GET', '/v1/departments/americas/costs?currency=DOGE');
+    assert.equal(bad.status, 400, JSON.stringify(bad.body));
+    assert.match(bad.body.error.message, /^currency: must be one of: USD, EUR, CAD/);
+  });
 });
