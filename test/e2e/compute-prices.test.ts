@@ -175,12 +175,18 @@ describe('compute is charged at the price of what ran (real platform)', function
   });
 });
 
-describe("a machine no price covers is refused, naming what to configure (real platform, the deployment's own list)", function () {
-  this.timeout(120_000);
+describe("the deployment's own list: unpriced machines refused, spot charged by the list (real platform, aws-ec2 on moto)", function () {
+  this.timeout(180_000);
+  let moto: MotoServer;
   let p: TestPlatform;
   let dir: string;
 
   before(async () => {
+    moto = await startMoto();
+    const ec2 = new EC2Client({ region: REGION, endpoint: moto.endpoint, credentials: moto.credentials });
+    const images = await ec2.send(new DescribeImagesCommand({ Owners: ['amazon'] }));
+    const imageId = images.Images?.find((i) => i.RootDeviceType === 'ebs' && i.ImageId)?.ImageId;
+    assert.ok(imageId, 'moto lists an EBS-backed AMI');
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'compute-prices-'));
     const file = path.join(dir, 'prices.json');
     // The deployment's list replaces the repository's: only lightweight is priced, and local/standard.
@@ -191,14 +197,28 @@ describe("a machine no price covers is refused, naming what to configure (real p
         entries: [
           { provider: '*', region: '*', profile: 'lightweight', market: 'on-demand', hourly: '0.03' },
           { provider: 'local', region: '*', profile: 'standard', market: 'on-demand', hourly: '0.07' },
+          { provider: 'aws-ec2', region: REGION, profile: 'lightweight', market: 'spot', hourly: '0.0061' },
         ],
       }),
     );
-    p = await startTestPlatform({ label: 'compute-prices-file', env: { AUTOVIBE_COMPUTE_PRICES_FILE: file } });
+    p = await startTestPlatform({
+      label: 'compute-prices-file',
+      env: {
+        AUTOVIBE_COMPUTE_PRICES_FILE: file,
+        // Spot machines pay the list's spot price, not what the instance got.
+        AUTOVIBE_SPOT_CHARGING: 'list',
+        AWS_REGION: REGION,
+        AUTOVIBE_AWS_ENDPOINT: moto.endpoint,
+        AWS_ACCESS_KEY_ID: moto.credentials.accessKeyId,
+        AWS_SECRET_ACCESS_KEY: moto.credentials.secretAccessKey,
+        AUTOVIBE_AWS_EC2_IMAGE_ID: imageId,
+      },
+    });
   });
 
   after(async () => {
     await p?.stop();
+    await moto?.stop();
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
@@ -220,5 +240,30 @@ describe("a machine no price covers is refused, naming what to configure (real p
     assert.equal(m.computePrice.source, 'price-list');
     assert.equal(m.computePrice.hourly, '0.07');
     await computeEvent(p, projectId, m.id, '0.07');
+  });
+
+  it("with AUTOVIBE_SPOT_CHARGING=list an aws-ec2 spot machine pays its region's list price, not the instance's", async () => {
+    const projectId = await projectWithBudget(p);
+    const start = await p.api('POST', '/v1/machines', { projectId, type: 'shell', command: 'true', provider: 'aws-ec2', spot: true });
+    assert.equal(start.status, 202, JSON.stringify(start.body));
+    const m = await waitForMachine(p, start.body.id);
+    assert.equal(m.status, 'completed', JSON.stringify(m));
+    assert.deepEqual(m.computePrice, {
+      provider: 'aws-ec2',
+      region: REGION,
+      profile: 'lightweight',
+      market: 'spot',
+      hourly: '0.0061',
+      maxHourly: '0.0061',
+      currency: 'USD',
+      source: 'price-list',
+      entry: `aws-ec2/${REGION}/lightweight/spot`,
+    });
+    assert.ok(!m.events.some((e: { action: string }) => e.action === 'machine.spot_price'), 'no reported price was taken');
+    await computeEvent(p, projectId, m.id, '0.0061');
+    // Its on-demand sibling has no entry in this list: refused, naming the region.
+    const refused = await p.api('POST', '/v1/machines', { projectId, type: 'shell', command: 'true', provider: 'aws-ec2', spot: false, profile: 'standard' });
+    assert.equal(refused.status, 422, JSON.stringify(refused.body));
+    assert.match(refused.body.error.message, /AUTOVIBE_COMPUTE_PRICES=aws-ec2\/us-east-1\/standard\/on-demand=<USD per hour>/);
   });
 });
