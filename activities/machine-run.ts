@@ -4,8 +4,9 @@ import path from 'node:path';
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { type CurrencyCode, formatAmount, parseAmount, runtimeCost } from '../domain/money.js';
+import { BALANCE_SCOPE } from '../domain/budget.js';
 import { convert, FxUnavailableError, invert } from '../domain/fx.js';
-import { PROFILES, type CheckpointKind, type MachineStatus } from '../domain/machines.js';
+import { type CheckpointKind, type MachineStatus } from '../domain/machines.js';
 import { type MachineTypeId } from '../domain/machine-types.js';
 import { appendAudit } from '../store/audit.js';
 import {
@@ -25,8 +26,10 @@ import { costTotals, recordCost } from '../store/costs.js';
 import { checkoutWorkspace, commitFiles, removeWorkspace, resetWorkspace, treeOf } from '../store/git.js';
 import { defaultFreezeLimits, FreezeError, withFrozenCopy } from '../store/frozen-copy.js';
 import { getSnapshot } from '../store/snapshots.js';
-import { getMachine, updateMachine, type MachineUsage } from '../store/machines.js';
+import { getMachine, setComputePrice, updateMachine, type MachineUsage } from '../store/machines.js';
+import { hourlyUnits, machineComputePrice, withInstanceSpotPrice } from '../domain/compute-prices.js';
 import { getProject, type Project } from '../store/projects.js';
+import { triggerAutoTopup } from '../services/payments.js';
 import { providerOf } from './compute/index.js';
 import {
   hasDiskSnapshots,
@@ -55,10 +58,16 @@ export type ReservationOutcome =
       reservationId: string;
       amount: string;
       currency: CurrencyCode;
-      /** The compute profile's hourly price in `currency` (converted when the price is in another one). */
+      /** The machine's worst-case hourly compute price in `currency` (converted when the price is in another one). */
       hourlyPrice?: string;
     }
-  | { ok: false; code: 'budget_exceeded' | 'budget_not_set' | 'fx_unavailable'; message: string; remaining?: string; currency: CurrencyCode };
+  | {
+      ok: false;
+      code: 'budget_exceeded' | 'budget_not_set' | 'fx_unavailable' | 'compute_price_missing';
+      message: string;
+      remaining?: string;
+      currency: CurrencyCode;
+    };
 
 /** How long collecting or re-delivering a remote instance's files may take (within the activities' timeouts). */
 const REMOTE_FILES_TIMEOUT_MS = 50_000;
@@ -282,6 +291,29 @@ export function createMachineRunActivities({ db, config, log, providers, tempora
   // --- end remote files ---
   const logFileOf = (machineId: string) => path.join(config.home, 'logs', `${machineId}.log`);
 
+  /**
+   * A spot instance whose provider reported the price it got (aws-ec2 `details.spotPrice`): the
+   * machine is charged that price from now on (unless AUTOVIBE_SPOT_CHARGING=list), and its
+   * history says so.
+   */
+  const recordInstanceSpotPrice = async (machineId: string, projectId: string, instance: Instance) => {
+    const reported = instance.details?.spotPrice;
+    if (typeof reported !== 'string' || config.spotCharging !== 'instance') return;
+    const machine = await getMachine(db, machineId);
+    if (!machine?.computePrice || machine.computePrice.market !== 'spot') return;
+    const price = withInstanceSpotPrice(machine.computePrice, reported);
+    await setComputePrice(db, machineId, price);
+    await appendAudit(db, {
+      actor: 'system',
+      action: 'machine.spot_price',
+      subjectType: 'machine',
+      subjectId: machineId,
+      projectId,
+      details: { instanceRef: instance.instanceRef, hourly: price.hourly, currency: price.currency, listHourly: price.listHourly ?? null },
+      idempotencyKey: `machine:${machineId}:spot-price:${instance.instanceRef}`,
+    });
+  };
+
   const activities = {
     /** Reserves the machine's money limit on the project budget, once per machine. */
     async reserveMachineBudget(input: {
@@ -315,11 +347,23 @@ export function createMachineRunActivities({ db, config, log, providers, tempora
           const c = await fx.convert(amount, currency, b.currency, 'up', 'minor');
           perBudget[b.id] = { amount: c.amount, fx: { rate: c.rate, source: c.source, asOf: c.asOf } };
         }
+        // The price of what runs (provider, region, profile, market), recorded on the machine once:
+        // the reservation holds its worst case, settlement charges it. No price: refused, not guessed.
         const machine = await getMachine(db, input.machineId);
-        const profile = PROFILES[(machine?.profile ?? 'lightweight') as keyof typeof PROFILES] ?? PROFILES.lightweight;
-        const price = parseAmount(profile.hourlyPrice, profile.currency);
+        let computePrice = machine?.computePrice ?? null;
+        if (!computePrice) {
+          const found = machineComputePrice(config, {
+            provider: machine?.provider ?? 'local',
+            profile: machine?.profile ?? 'lightweight',
+            spot: machine?.spot ?? false,
+          });
+          if (!found.ok) return { ok: false, code: 'compute_price_missing', currency, message: found.message };
+          computePrice = found.price;
+          await setComputePrice(db, input.machineId, computePrice);
+        }
+        const price = hourlyUnits(computePrice.maxHourly);
         // Rounded up: the machine's time at its money limit is never overstated.
-        hourlyPrice = formatAmount((await fx.convert(price, profile.currency, currency, 'up', 'ledger')).amount, currency);
+        hourlyPrice = formatAmount((await fx.convert(price, computePrice.currency, currency, 'up', 'ledger')).amount, currency);
       } catch (e) {
         if (!(e instanceof FxUnavailableError)) throw e;
         return { ok: false, code: 'fx_unavailable', currency, message: e.message };
@@ -365,6 +409,15 @@ export function createMachineRunActivities({ db, config, log, providers, tempora
       const which = refusedBy?.label ?? 'budget';
       const bc = refusedBy?.budget.currency ?? currency;
       const asked = perBudget[outcome.budgetId] ? ` (${formatAmount(perBudget[outcome.budgetId]!.amount, bc)} ${bc})` : '';
+      if (refusedBy?.budget.scopeType === BALANCE_SCOPE) {
+        return {
+          ok: false,
+          code: 'budget_exceeded',
+          currency: bc,
+          remaining: formatAmount(outcome.remaining, bc),
+          message: `prepaid balance too low: the machine's limit of ${formatAmount(amount, currency)} ${currency} does not fit in the ${formatAmount(outcome.remaining, bc)} ${bc} of the balance not held by running machines; top up with POST /v1/projects/${project.id}/topups`,
+        };
+      }
       return {
         ok: false,
         code: 'budget_exceeded',
@@ -476,6 +529,7 @@ export function createMachineRunActivities({ db, config, log, providers, tempora
         ...(mounts ? { mounts } : {}),
       };
       const instance = disk && hasDiskSnapshots(provider) ? await provisionFromDisk(provider, request, disk) : await provider.provision(request);
+      await recordInstanceSpotPrice(input.machineId, project.id, instance);
       return { workspace, instanceRef: instance.instanceRef, commit: checkpoint.commit, provider: providerId, instance, warm: false };
     },
 
@@ -635,11 +689,19 @@ export function createMachineRunActivities({ db, config, log, providers, tempora
       const project = await projectOf(input.projectId);
       const currency = project.currency;
       const key = `machine:${input.machineId}`;
-      const provider = (await getMachine(db, input.machineId))?.provider ?? 'local';
-      const priceCost = runtimeCost(input.runtimeMs, parseAmount(input.hourlyPrice, input.priceCurrency));
+      const machine = await getMachine(db, input.machineId);
+      const provider = machine?.provider ?? 'local';
+      // The price recorded on the machine (list, or the spot price its instance got); machines from
+      // before prices were recorded are charged the price the workflow passes (the profile's).
+      const computePrice = machine?.computePrice ?? null;
+      const hourly = computePrice
+        ? { price: computePrice.hourly, currency: computePrice.currency }
+        : { price: input.hourlyPrice, currency: input.priceCurrency };
+      const priceCurrency = hourly.currency;
+      const priceCost = runtimeCost(input.runtimeMs, computePrice ? hourlyUnits(computePrice.hourly) : parseAmount(input.hourlyPrice, priceCurrency));
       // A price in another currency is converted at settlement time (half-even at the ledger unit).
       // Without a usable rate this throws and Temporal retries: the spend is never guessed.
-      const priceRate = await fx.rate(input.priceCurrency, currency);
+      const priceRate = await fx.rate(priceCurrency, currency);
       const cost = priceRate.from === priceRate.to ? priceCost : convert(priceCost, priceRate.ratio, currency, 'half-even', 'ledger');
       // Model calls were recorded as they happened; the reservation settles to all of it.
       const apiCost = (await costTotals(db, { machineId: input.machineId })).api ?? 0n;
@@ -668,23 +730,24 @@ export function createMachineRunActivities({ db, config, log, providers, tempora
       const converted = priceRate.from !== priceRate.to;
       // The event in the price's own currency: the cost itself, or the capped charge converted back.
       const ownAmount =
-        !converted || computeCharged === cost ? priceCost : convert(computeCharged, invert(priceRate.ratio), input.priceCurrency, 'half-even', 'ledger');
+        !converted || computeCharged === cost ? priceCost : convert(computeCharged, invert(priceRate.ratio), priceCurrency, 'half-even', 'ledger');
       await recordCost(db, {
         idempotencyKey: `${key}:compute`,
         projectId: project.id,
         machineId: input.machineId,
         category: 'infra',
         amount: converted ? ownAmount : computeCharged,
-        currency: converted ? input.priceCurrency : currency,
+        currency: converted ? priceCurrency : currency,
         projectAmount: computeCharged,
         projectCurrency: currency,
         costCenterId: await machineCostCenterId(db, input.machineId, project),
         fx: converted ? { rate: priceRate.rate, source: priceRate.source, asOf: priceRate.asOf } : null,
         details: {
           runtimeMs: input.runtimeMs,
-          hourlyPrice: input.hourlyPrice,
+          hourlyPrice: hourly.price,
           profile: input.profile,
           provider,
+          ...(computePrice ? { computePrice } : {}),
           ...(computeCharged < cost ? { cappedFrom: formatAmount(cost, currency) } : {}),
         },
       });
@@ -697,6 +760,10 @@ export function createMachineRunActivities({ db, config, log, providers, tempora
         details: { charged: formatAmount(charged, currency), currency, runtimeMs: input.runtimeMs },
         idempotencyKey: `${key}:settled`,
       });
+      // The spend drew the balance down: an automatic top-up may be due (never fails the settlement).
+      await triggerAutoTopup({ db, temporal, config, log, fx }, project.id).catch((err: Error) =>
+        log.warn({ projectId: project.id, err: err.message }, 'automatic top-up check failed; the schedule checks again'),
+      );
       return { charged: formatAmount(charged, currency), currency };
     },
 

@@ -8,6 +8,7 @@ import {
   extendMachineBody,
   linkObjectiveBody,
   listMachinesQuery,
+  rollupCurrencyQuery,
   putBudgetBody,
   putLimitPolicyBody,
   putSchedulingBody,
@@ -23,6 +24,7 @@ import {
   putProjectCostCenterBody,
   putPaymentMethodsBody,
   topupBody,
+  autoTopupBody,
   creditBody,
   createKeyBody,
   patchKeyBody,
@@ -338,7 +340,13 @@ function document(
         get: op('Free credits with what remains of each', { parameters: [idParam()] }),
       },
       '/projects/{id}/auto-topup': {
-        put: op('Top up automatically each time the budget window renews (a Temporal Schedule)', { parameters: [idParam()], requestBody: body(topupBody) }),
+        put: op(
+          'Top up automatically whenever the prepaid balance not held by running machines falls below `threshold` (checked after each settlement and at each budget window renewal)',
+          {
+            parameters: [idParam()],
+            requestBody: body(autoTopupBody),
+          },
+        ),
         delete: op('Stop the automatic top-up (204)', { parameters: [idParam()] }),
       },
       '/projects/{id}/payments': { get: op("A project's payments, newest first, each with its attempts", { parameters: [idParam(), ...query(pageQuery)] }) },
@@ -397,11 +405,19 @@ function document(
       '/cost-centers/{id}/budget': {
         put: op('Set the cost center budget (any supported currency)', { parameters: [idParam()], requestBody: body(putBudgetBody) }),
       },
-      '/cost-centers/{id}/costs': { get: op('Cost events and totals per currency of a cost center', { parameters: [idParam()] }) },
+      '/cost-centers/{id}/costs': {
+        get: op("Cost events and totals per currency of a cost center, and their grand total in the viewer's currency (?currency=, USD unless asked)", {
+          parameters: [idParam(), ...query(rollupCurrencyQuery)],
+        }),
+      },
       '/departments/{name}/budget': {
         put: op('Set the department budget (any supported currency)', { parameters: [idParam('name')], requestBody: body(putBudgetBody) }),
       },
-      '/departments/{name}/costs': { get: op('Department roll-up: totals per currency and per cost center', { parameters: [idParam('name')] }) },
+      '/departments/{name}/costs': {
+        get: op("Department roll-up: totals per currency and per cost center, and the grand total in the viewer's currency (?currency=, USD unless asked)", {
+          parameters: [idParam('name'), ...query(rollupCurrencyQuery)],
+        }),
+      },
       '/keys': {
         post: op('Create an API key with a role, optionally bound to projects (201; the secret `key` is shown only here)', {
           requestBody: body(createKeyBody),

@@ -1,3 +1,4 @@
+import type { ComputePrice } from '../domain/compute-prices.js';
 import { formatAmount, type CurrencyCode } from '../domain/money.js';
 import { auditOfSubjects } from '../store/audit.js';
 import type { BudgetStatus } from '../store/budgets.js';
@@ -6,6 +7,7 @@ import { checkpointIdsOfMachines, type Checkpoint } from '../store/checkpoints.j
 import { costTotalsOfMachines, type CostEvent } from '../store/costs.js';
 import type { Db } from '../store/db.js';
 import type { Machine } from '../store/machines.js';
+import type { BalanceStatus } from '../store/payments.js';
 import { getProjects, type Project } from '../store/projects.js';
 
 /** Domain objects → the JSON shapes of the v1 contract (money as decimal string + currency). */
@@ -23,6 +25,20 @@ export function presentBudget(b: BudgetStatus | null) {
     windowStart: b.windowStart.toISOString(),
     windowEnd: b.windowEnd?.toISOString() ?? null,
     alertPercents: b.alertPercents,
+  };
+}
+
+/** A project's prepaid balance (store/payments.ts BalanceStatus) beside its budgets. */
+export function presentBalance(b: BalanceStatus) {
+  const f = (units: bigint) => formatAmount(units, b.currency);
+  return {
+    billing: b.billing,
+    currency: b.currency,
+    credited: f(b.credited),
+    spent: f(b.spent),
+    reserved: f(b.reserved),
+    balance: f(b.balance),
+    available: f(b.available),
   };
 }
 
@@ -56,6 +72,22 @@ export function presentCheckpoint(c: Checkpoint) {
   };
 }
 
+/** The price a machine is charged at and where it came from (fields in a fixed order). */
+export function presentComputePrice(p: ComputePrice) {
+  return {
+    provider: p.provider,
+    region: p.region,
+    profile: p.profile,
+    market: p.market,
+    hourly: p.hourly,
+    maxHourly: p.maxHourly,
+    currency: p.currency,
+    source: p.source,
+    entry: p.entry,
+    ...(p.listHourly !== undefined ? { listHourly: p.listHourly } : {}),
+  };
+}
+
 export function presentMachine(m: Machine, cost: bigint, currency: CurrencyCode, checkpoints: string[]) {
   return {
     id: m.id,
@@ -65,6 +97,7 @@ export function presentMachine(m: Machine, cost: bigint, currency: CurrencyCode,
     provider: m.provider,
     profile: m.profile,
     spot: m.spot,
+    computePrice: m.computePrice ? presentComputePrice(m.computePrice) : null,
     instanceRef: m.instanceRef,
     status: m.status,
     command: m.command,

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { BUDGET_PERIODS } from '../domain/budget.js';
 import { COST_CENTER_KINDS } from '../domain/cost-centers.js';
 import { CAPABILITIES } from '../domain/machine-types.js';
+import { MARKETS, PRICE_SOURCES } from '../domain/compute-prices.js';
 import { CHECKPOINT_KINDS, CHECKPOINT_STATUSES, MACHINE_STATUSES, MACHINE_TYPES, PROFILES, PROVIDERS } from '../domain/machines.js';
 import { CURRENCY_CODES } from '../domain/money.js';
 import { OBJECTIVE_STATUSES } from '../domain/objectives.js';
@@ -117,10 +118,30 @@ export const costSeries = z.strictObject({
   buckets: z.array(z.strictObject({ start: time, total: decimal, byCategory: z.record(z.string(), decimal) })),
 });
 
-/** Every budget of a project (GET /projects/:id/budgets): its own, and one per machine type. */
+/**
+ * A project's prepaid balance in its currency: `credited` by top-ups, `spent` from it, `reserved`
+ * by running machines; `balance` = credited − spent; `available` = balance − reserved (what a
+ * new machine can still reserve). A `postpaid` project (never topped up) spends within its
+ * budgets only.
+ */
+export const balance = z.strictObject({
+  billing: z.enum(['prepaid', 'postpaid']),
+  currency,
+  credited: decimal,
+  spent: decimal,
+  reserved: decimal,
+  balance: decimal,
+  available: decimal,
+});
+
+/** GET /projects/:id/balance: the balance, and the paid top-ups per currency they were paid in (`items`). */
+export const projectBalance = page(money).extend(balance.shape);
+
+/** Every budget of a project (GET /projects/:id/budgets): its own, one per machine type, and its prepaid balance. */
 export const projectBudgets = z.strictObject({
   projectId: id,
   budget: budget.nullable(),
+  balance,
   machineTypes: z.array(z.strictObject({ machineType: z.enum(MACHINE_TYPES), source: z.enum(['stored', 'default']), ...budget.shape })),
 });
 
@@ -197,6 +218,26 @@ export const machine = z.strictObject({
   provider: z.enum(PROVIDERS),
   profile: z.enum(Object.keys(PROFILES) as [keyof typeof PROFILES]),
   spot: z.boolean(),
+  /** The compute price it is charged at and its source; null before its reservation (and for machines from before prices were recorded). */
+  computePrice: z
+    .strictObject({
+      provider: z.string(),
+      region: z.string().nullable(),
+      profile: z.string(),
+      market: z.enum(MARKETS),
+      /** Per hour: what it is charged. */
+      hourly: decimal,
+      /** Per hour: what its reservation holds (a spot price may rise to it). */
+      maxHourly: decimal,
+      currency: z.literal('USD'),
+      /** default: the repository's price list; price-list: the deployment's; instance-spot-price: the spot price its instance got. */
+      source: z.enum(PRICE_SOURCES),
+      /** The price-list entry (provider/region/profile/market). */
+      entry: z.string(),
+      /** With instance-spot-price: the list price it replaced. */
+      listHourly: decimal.optional(),
+    })
+    .nullable(),
   instanceRef: z.string().nullable(),
   status: machineStatus,
   command: z.string().nullable(),
@@ -432,18 +473,25 @@ export const fxRates = z.strictObject({
 export const costCenter = z.strictObject({ id, name: z.string(), kind: z.enum(COST_CENTER_KINDS), department: z.string(), createdAt: time });
 /** Totals per currency (never added across currencies), and per category within each. */
 const costTotals = z.array(z.strictObject({ ...money.shape, byCategory: z.record(z.string(), decimal) }));
+/** Every currency's total added up in the viewer's currency (`?currency=`, USD unless asked) at current rates. */
+const grandTotal = z.strictObject({
+  ...money.shape,
+  conversions: z.array(z.strictObject({ from: currency, amount: decimal, converted: decimal, rate: decimal, source: z.string(), asOf: time })),
+});
 export const costCenterDetail = z.strictObject({ ...costCenter.shape, budget: budget.nullable() });
 export const costCenterCosts = z.strictObject({
   costCenter,
   items: z.array(z.strictObject({ ...cost.shape, projectId: id })),
   nextCursor: z.string().nullable(),
   totals: costTotals,
+  grandTotal,
   budget: budget.nullable(),
 });
 export const departmentBudget = z.strictObject({ department: z.string(), ...budget.shape });
 export const departmentCosts = z.strictObject({
   department: z.string(),
   totals: costTotals,
+  grandTotal,
   costCenters: z.array(z.strictObject({ ...costCenter.shape, totals: costTotals, budget: budget.nullable() })),
   budget: budget.nullable(),
 });
@@ -455,6 +503,9 @@ export const autoTopup = z.strictObject({
   projectId: id,
   amount: decimal,
   currency,
+  /** In the project's currency: the balance not held by running machines below which a top-up is made. */
+  threshold: decimal,
+  thresholdCurrency: currency,
   period: z.enum(BUDGET_PERIODS),
   cron: z.string(),
   scheduleId: z.string(),

@@ -557,6 +557,17 @@ export interface paths {
                 windowEnd: string | null;
                 alertPercents: number[];
               } | null;
+              balance: {
+                /** @enum {string} */
+                billing: 'prepaid' | 'postpaid';
+                /** @enum {string} */
+                currency: 'USD' | 'EUR' | 'CAD' | 'TON' | 'BTC' | 'ETH';
+                credited: string;
+                spent: string;
+                reserved: string;
+                balance: string;
+                available: string;
+              };
               machineTypes: {
                 /** @enum {string} */
                 machineType: 'shell' | 'claude-code' | 'aider' | 'qwen-coder' | 'deepseek-coder' | 'gemini-pro' | 'local-llama';
@@ -1712,8 +1723,23 @@ export interface paths {
                 /** @enum {string} */
                 provider: 'local' | 'container' | 'aws-ec2' | 'aws-ecs' | 'kubernetes';
                 /** @enum {string} */
-                profile: 'lightweight';
+                profile: 'lightweight' | 'standard' | 'large';
                 spot: boolean;
+                computePrice: {
+                  provider: string;
+                  region: string | null;
+                  profile: string;
+                  /** @enum {string} */
+                  market: 'on-demand' | 'spot';
+                  hourly: string;
+                  maxHourly: string;
+                  /** @constant */
+                  currency: 'USD';
+                  /** @enum {string} */
+                  source: 'default' | 'price-list' | 'instance-spot-price';
+                  entry: string;
+                  listHourly?: string;
+                } | null;
                 instanceRef: string | null;
                 /** @enum {string} */
                 status: 'pending' | 'provisioning' | 'running' | 'checkpointing' | 'paused' | 'completed' | 'failed' | 'terminated' | 'refused';
@@ -1811,7 +1837,7 @@ export interface paths {
             /** @enum {string} */
             provider?: 'local' | 'container' | 'aws-ec2' | 'aws-ecs' | 'kubernetes';
             /** @enum {string} */
-            profile?: 'lightweight';
+            profile?: 'lightweight' | 'standard' | 'large';
             spot?: boolean;
             /** @default {} */
             limits?: {
@@ -1919,8 +1945,23 @@ export interface paths {
               /** @enum {string} */
               provider: 'local' | 'container' | 'aws-ec2' | 'aws-ecs' | 'kubernetes';
               /** @enum {string} */
-              profile: 'lightweight';
+              profile: 'lightweight' | 'standard' | 'large';
               spot: boolean;
+              computePrice: {
+                provider: string;
+                region: string | null;
+                profile: string;
+                /** @enum {string} */
+                market: 'on-demand' | 'spot';
+                hourly: string;
+                maxHourly: string;
+                /** @constant */
+                currency: 'USD';
+                /** @enum {string} */
+                source: 'default' | 'price-list' | 'instance-spot-price';
+                entry: string;
+                listHourly?: string;
+              } | null;
               instanceRef: string | null;
               /** @enum {string} */
               status: 'pending' | 'provisioning' | 'running' | 'checkpointing' | 'paused' | 'completed' | 'failed' | 'terminated' | 'refused';
@@ -3833,7 +3874,7 @@ export interface paths {
       cookie?: never;
     };
     get?: never;
-    /** Top up automatically each time the budget window renews (a Temporal Schedule) */
+    /** Top up automatically whenever the prepaid balance not held by running machines falls below `threshold` (checked after each settlement and at each budget window renewal) */
     put: {
       parameters: {
         query?: never;
@@ -3849,11 +3890,12 @@ export interface paths {
             amount: string;
             /** @enum {string} */
             currency: 'USD' | 'EUR' | 'CAD' | 'TON' | 'BTC' | 'ETH';
+            threshold?: string;
           };
         };
       };
       responses: {
-        /** @description Top up automatically each time the budget window renews (a Temporal Schedule) */
+        /** @description Top up automatically whenever the prepaid balance not held by running machines falls below `threshold` (checked after each settlement and at each budget window renewal) */
         200: {
           headers: {
             [name: string]: unknown;
@@ -3864,6 +3906,9 @@ export interface paths {
               amount: string;
               /** @enum {string} */
               currency: 'USD' | 'EUR' | 'CAD' | 'TON' | 'BTC' | 'ETH';
+              threshold: string;
+              /** @enum {string} */
+              thresholdCurrency: 'USD' | 'EUR' | 'CAD' | 'TON' | 'BTC' | 'ETH';
               /** @enum {string} */
               period: 'daily' | 'weekly' | 'monthly' | 'total';
               cron: string;
@@ -4030,6 +4075,15 @@ export interface paths {
                 currency: 'USD' | 'EUR' | 'CAD' | 'TON' | 'BTC' | 'ETH';
               }[];
               nextCursor: string | null;
+              /** @enum {string} */
+              billing: 'prepaid' | 'postpaid';
+              /** @enum {string} */
+              currency: 'USD' | 'EUR' | 'CAD' | 'TON' | 'BTC' | 'ETH';
+              credited: string;
+              spent: string;
+              reserved: string;
+              balance: string;
+              available: string;
             };
           };
         };
@@ -4835,7 +4889,7 @@ export interface paths {
                 };
                 providers: ('local' | 'container' | 'aws-ec2' | 'aws-ecs' | 'kubernetes')[];
                 /** @enum {string} */
-                profile?: 'lightweight';
+                profile?: 'lightweight' | 'standard' | 'large';
                 spot?: boolean | 'if-interruptible';
               }[];
               defaults: {
@@ -4849,7 +4903,7 @@ export interface paths {
                 };
                 providers: ('local' | 'container' | 'aws-ec2' | 'aws-ecs' | 'kubernetes')[];
                 /** @enum {string} */
-                profile?: 'lightweight';
+                profile?: 'lightweight' | 'standard' | 'large';
                 spot?: boolean | 'if-interruptible';
               }[];
               updatedBy: string | null;
@@ -4891,7 +4945,7 @@ export interface paths {
               };
               providers: ('local' | 'container' | 'aws-ec2' | 'aws-ecs' | 'kubernetes')[];
               /** @enum {string} */
-              profile?: 'lightweight';
+              profile?: 'lightweight' | 'standard' | 'large';
               spot?: boolean | 'if-interruptible';
             }[];
           };
@@ -4916,7 +4970,7 @@ export interface paths {
                 };
                 providers: ('local' | 'container' | 'aws-ec2' | 'aws-ecs' | 'kubernetes')[];
                 /** @enum {string} */
-                profile?: 'lightweight';
+                profile?: 'lightweight' | 'standard' | 'large';
                 spot?: boolean | 'if-interruptible';
               }[];
               defaults: {
@@ -4930,7 +4984,7 @@ export interface paths {
                 };
                 providers: ('local' | 'container' | 'aws-ec2' | 'aws-ecs' | 'kubernetes')[];
                 /** @enum {string} */
-                profile?: 'lightweight';
+                profile?: 'lightweight' | 'standard' | 'large';
                 spot?: boolean | 'if-interruptible';
               }[];
               updatedBy: string | null;
@@ -5463,10 +5517,12 @@ export interface paths {
       path?: never;
       cookie?: never;
     };
-    /** Cost events and totals per currency of a cost center */
+    /** Cost events and totals per currency of a cost center, and their grand total in the viewer's currency (?currency=, USD unless asked) */
     get: {
       parameters: {
-        query?: never;
+        query?: {
+          currency?: string;
+        };
         header?: never;
         path: {
           id: string;
@@ -5475,7 +5531,7 @@ export interface paths {
       };
       requestBody?: never;
       responses: {
-        /** @description Cost events and totals per currency of a cost center */
+        /** @description Cost events and totals per currency of a cost center, and their grand total in the viewer's currency (?currency=, USD unless asked) */
         200: {
           headers: {
             [name: string]: unknown;
@@ -5525,6 +5581,21 @@ export interface paths {
                   [key: string]: string;
                 };
               }[];
+              grandTotal: {
+                amount: string;
+                /** @enum {string} */
+                currency: 'USD' | 'EUR' | 'CAD' | 'TON' | 'BTC' | 'ETH';
+                conversions: {
+                  /** @enum {string} */
+                  from: 'USD' | 'EUR' | 'CAD' | 'TON' | 'BTC' | 'ETH';
+                  amount: string;
+                  converted: string;
+                  rate: string;
+                  source: string;
+                  /** Format: date-time */
+                  asOf: string;
+                }[];
+              };
               budget: {
                 limit: string;
                 spent: string;
@@ -5639,10 +5710,12 @@ export interface paths {
       path?: never;
       cookie?: never;
     };
-    /** Department roll-up: totals per currency and per cost center */
+    /** Department roll-up: totals per currency and per cost center, and the grand total in the viewer's currency (?currency=, USD unless asked) */
     get: {
       parameters: {
-        query?: never;
+        query?: {
+          currency?: string;
+        };
         header?: never;
         path: {
           name: string;
@@ -5651,7 +5724,7 @@ export interface paths {
       };
       requestBody?: never;
       responses: {
-        /** @description Department roll-up: totals per currency and per cost center */
+        /** @description Department roll-up: totals per currency and per cost center, and the grand total in the viewer's currency (?currency=, USD unless asked) */
         200: {
           headers: {
             [name: string]: unknown;
@@ -5667,6 +5740,21 @@ export interface paths {
                   [key: string]: string;
                 };
               }[];
+              grandTotal: {
+                amount: string;
+                /** @enum {string} */
+                currency: 'USD' | 'EUR' | 'CAD' | 'TON' | 'BTC' | 'ETH';
+                conversions: {
+                  /** @enum {string} */
+                  from: 'USD' | 'EUR' | 'CAD' | 'TON' | 'BTC' | 'ETH';
+                  amount: string;
+                  converted: string;
+                  rate: string;
+                  source: string;
+                  /** Format: date-time */
+                  asOf: string;
+                }[];
+              };
               costCenters: {
                 id: string;
                 name: string;

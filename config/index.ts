@@ -3,6 +3,7 @@ import path from 'node:path';
 import { Address } from '@ton/core';
 import { getAddress, isAddress } from 'viem';
 import { z } from 'zod';
+import { mergePrices, parseInlinePrices, parsePriceList, type ComputePriceList, type SpotCharging } from '../domain/compute-prices.js';
 import { applyPriceOverrides, defaultPriceTables, type PriceTables } from '../domain/metering.js';
 import { parseHostEntry, REGISTRY_HOSTS } from '../domain/network.js';
 import { DEFAULT_REPO_URL_SCHEMES, type RepoUrlScheme } from '../domain/repo-url.js';
@@ -85,6 +86,12 @@ const envSchema = z
     AUTOVIBE_MODEL_PRICES: z.string().optional(),
     /** The same document read from a file (applied first; AUTOVIBE_MODEL_PRICES on top). */
     AUTOVIBE_MODEL_PRICES_FILE: z.string().optional(),
+    /** Compute price-list entries over the list: `provider/region/profile/market=price,…` (`*` for any provider or region). */
+    AUTOVIBE_COMPUTE_PRICES: z.string().optional(),
+    /** A price-list document (config/compute-prices.json's shape) used instead of the repository's defaults (AUTOVIBE_COMPUTE_PRICES on top). */
+    AUTOVIBE_COMPUTE_PRICES_FILE: z.string().optional(),
+    /** How spot machines are charged: `instance` (the spot price the instance got, where the provider reports it) or `list`. */
+    AUTOVIBE_SPOT_CHARGING: z.enum(['instance', 'list'], { error: 'AUTOVIBE_SPOT_CHARGING must be instance or list' }).default('instance'),
     /** URL schemes a project's repoUrl may use, comma-separated (of https, ssh, git, http). */
     AUTOVIBE_REPO_URL_SCHEMES: z
       .string()
@@ -274,6 +281,10 @@ export interface Config {
   payments: PaymentsConfig;
   /** USD prices of model tokens by agent type and model (defaults in domain/machine-types.ts); an unpriced model is refused. */
   modelPrices: PriceTables;
+  /** Compute prices by provider, region, profile and market (config/compute-prices.json and the deployment's overrides). */
+  computePrices: ComputePriceList;
+  /** Whether a spot machine is charged the spot price its instance got (`instance`) or its list price. */
+  spotCharging: SpotCharging;
   /** What a project's repoUrl may be and how much a clone may take. */
   repos: { schemes: RepoUrlScheme[]; cloneTimeoutMs: number; cloneMaxBytes: number };
   idempotency: { waitMs: number; staleAfterSeconds: number };
@@ -320,6 +331,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const e = parsed.data;
   const home = path.resolve(e.AUTOVIBE_HOME);
   const modelPrices = loadModelPrices(e.AUTOVIBE_MODEL_PRICES_FILE, e.AUTOVIBE_MODEL_PRICES);
+  const computePrices = loadComputePrices(e.AUTOVIBE_COMPUTE_PRICES_FILE, e.AUTOVIBE_COMPUTE_PRICES);
   return {
     home,
     databaseUrl: e.DATABASE_URL || undefined,
@@ -401,6 +413,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       pollSeconds: e.PAYMENT_POLL_SECONDS,
     },
     modelPrices,
+    computePrices,
+    spotCharging: e.AUTOVIBE_SPOT_CHARGING,
     repos: {
       schemes: [...new Set(e.AUTOVIBE_REPO_URL_SCHEMES.split(','))] as RepoUrlScheme[],
       cloneTimeoutMs: e.AUTOVIBE_CLONE_TIMEOUT_S * 1000,
@@ -419,6 +433,33 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     env,
   };
+}
+
+/**
+ * The compute price list: AUTOVIBE_COMPUTE_PRICES_FILE's list, or config/compute-prices.json without
+ * one; then the variable's entries on top. Every problem named.
+ */
+function loadComputePrices(file: string | undefined, inline: string | undefined): ComputePriceList {
+  const read = (name: string, text: () => string, origin: 'default' | 'override'): ComputePriceList => {
+    let doc: unknown;
+    try {
+      doc = JSON.parse(text());
+    } catch (err) {
+      throw new ConfigError(`invalid configuration: ${name}: ${(err as Error).message}`);
+    }
+    const parsed = parsePriceList(doc, origin);
+    if (!parsed.ok) throw new ConfigError(`invalid configuration: ${parsed.problems.map((p) => `${name}: ${p}`).join('; ')}`);
+    return parsed.list;
+  };
+  let list = file
+    ? read(`AUTOVIBE_COMPUTE_PRICES_FILE (${file})`, () => fs.readFileSync(file, 'utf8'), 'override')
+    : read('config/compute-prices.json', () => fs.readFileSync(new URL('./compute-prices.json', import.meta.url), 'utf8'), 'default');
+  if (inline) {
+    const parsed = parseInlinePrices(inline);
+    if (!parsed.ok) throw new ConfigError(`invalid configuration: ${parsed.problems.map((p) => `AUTOVIBE_COMPUTE_PRICES: ${p}`).join('; ')}`);
+    list = mergePrices(list, parsed.entries);
+  }
+  return list;
 }
 
 /** The price tables: the defaults, then the file's overrides, then the variable's; every problem named. */

@@ -45,6 +45,17 @@ export function windowEnd(period: BudgetPeriod, start: Date): Date | null {
 export const PROJECT_SCOPE = 'project';
 /** The scope of a project's daily budget for one machine type (its id is `<projectId>:<type>`). */
 export const MACHINE_TYPE_SCOPE = 'machine-type';
+/**
+ * A project's prepaid balance (its id is the project's id): a ledger account of period `total`
+ * whose limit is everything credited to it (top-ups) and whose spent is everything drawn from it.
+ * Only a prepaid project's spend is held on it (domain/budget.ts `spendScopes`).
+ */
+export const BALANCE_SCOPE = 'balance';
+/** The id of a project's balance account. */
+export const balanceAccountId = (projectId: string) => `balance-${projectId}`;
+/** How a project pays: `postpaid` spend is capped by its budgets only; `prepaid` spend must also fit its balance. */
+export const BILLING_MODES = ['prepaid', 'postpaid'] as const;
+export type BillingMode = (typeof BILLING_MODES)[number];
 /** A cost center's budget (its id is the center's id); a department's (its id is the department's name). */
 export { COST_CENTER_SCOPE, DEPARTMENT_SCOPE } from './cost-centers.js';
 
@@ -52,7 +63,7 @@ export const machineTypeScopeId = (projectId: string, type: string) => `${projec
 
 /** The project a budget belongs to: a project's own and per-type budgets are the project's; cost centers' and departments' the deployment's (null). */
 export function budgetProjectId(scopeType: string, scopeId: string): string | null {
-  return scopeType === PROJECT_SCOPE ? scopeId : scopeType === MACHINE_TYPE_SCOPE ? scopeId.split(':')[0]! : null;
+  return scopeType === PROJECT_SCOPE || scopeType === BALANCE_SCOPE ? scopeId : scopeType === MACHINE_TYPE_SCOPE ? scopeId.split(':')[0]! : null;
 }
 
 /** The cost center a machine's spend is allocated to: the machine's own, else its project's. */
@@ -72,8 +83,10 @@ export interface SpendScope {
 /**
  * Budget policy, the one place it is decided: the budgets a machine's spend falls under, in the
  * order a refusal names them — its project's (required), its type's per project and day (the
- * type's default until the project sets one), its cost center's, and that center's department's.
- * A spend is reserved on all of them at once or on none (store/budgets.ts `reserve`).
+ * type's default until the project sets one), its cost center's, that center's department's, and,
+ * for a prepaid project, its balance. A spend is reserved on all of them at once or on none
+ * (store/budgets.ts `reserve`): it must fit the period's remaining limits and the balance not yet
+ * held by other reservations.
  */
 export function spendScopes(spend: {
   projectId: string;
@@ -83,6 +96,8 @@ export function spendScopes(spend: {
   typeDailyBudget?: string | null;
   /** The cost center the spend is allocated to (the machine's own, else its project's). */
   costCenter: { id: string; name: string; department: string } | null;
+  /** The project pays from a prepaid balance (its billing mode is `prepaid`). */
+  prepaid?: boolean;
 }): SpendScope[] {
   const { projectId, type, costCenter } = spend;
   return [
@@ -107,5 +122,6 @@ export function spendScopes(spend: {
           },
         ]
       : []),
+    ...(spend.prepaid ? [{ scopeType: BALANCE_SCOPE, scopeId: projectId, label: () => 'prepaid balance' }] : []),
   ];
 }

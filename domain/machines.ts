@@ -17,13 +17,19 @@ export interface ComputeProfile {
   pids: number;
   /** Most bytes the machine's workspace may hold, in MiB. */
   diskMiB: number;
-  /** Decimal price per hour in `currency`. */
+  /**
+   * Decimal on-demand price per hour in `currency` when the price list (config/compute-prices.json,
+   * domain/compute-prices.ts) has no entry for the machine; also the most a spot instance may bid.
+   */
   hourlyPrice: string;
   currency: 'USD';
 }
 
+/** Compute profiles a machine type or request chooses (placement's default: lightweight). */
 export const PROFILES = {
   lightweight: { cpus: 1, memoryMiB: 2048, pids: 1024, diskMiB: 10240, hourlyPrice: '0.02', currency: 'USD' },
+  standard: { cpus: 2, memoryMiB: 4096, pids: 2048, diskMiB: 20480, hourlyPrice: '0.05', currency: 'USD' },
+  large: { cpus: 4, memoryMiB: 16384, pids: 4096, diskMiB: 51200, hourlyPrice: '0.20', currency: 'USD' },
 } as const satisfies Record<string, ComputeProfile>;
 export type ProfileId = keyof typeof PROFILES;
 

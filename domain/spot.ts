@@ -16,6 +16,9 @@ export const INSTANCE_TYPE_SIZES: Readonly<Record<string, { vcpus: number; memor
   't2.medium': { vcpus: 2, memoryMiB: 4096 },
   't3.medium': { vcpus: 2, memoryMiB: 4096 },
   't3a.medium': { vcpus: 2, memoryMiB: 4096 },
+  't3.xlarge': { vcpus: 4, memoryMiB: 16384 },
+  't3a.xlarge': { vcpus: 4, memoryMiB: 16384 },
+  'm5.xlarge': { vcpus: 4, memoryMiB: 16384 },
 };
 
 /**
@@ -25,6 +28,8 @@ export const INSTANCE_TYPE_SIZES: Readonly<Record<string, { vcpus: number; memor
  */
 export const SPOT_INSTANCE_TYPES: Readonly<Partial<Record<ProfileId, readonly string[]>>> = {
   lightweight: ['t3a.small', 't3.small', 't2.small'],
+  standard: ['t3a.medium', 't3.medium', 't2.medium'],
+  large: ['t3a.xlarge', 't3.xlarge', 'm5.xlarge'],
 };
 
 export interface SpotPricePoint {

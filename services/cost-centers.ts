@@ -8,7 +8,10 @@ import { findCostCenterByName, getCostCenter, insertCostCenter, listCostCenters,
 import { idFromIdempotencyKey } from '../store/ids.js';
 import { actorOfCaller, type Caller, type ServiceContext } from './context.js';
 import { notFoundMessage, parseAmountField } from './inputs.js';
-import { createCostCenterBody, putBudgetBody } from './schemas.js';
+import { createCostCenterBody, putBudgetBody, rollupCurrencyQuery } from './schemas.js';
+import { convert } from '../domain/fx.js';
+import type { CurrencyCode } from '../domain/money.js';
+import { createFxService } from '../fx/service.js';
 
 /** The cost center, or NotFoundError. */
 export async function requireCostCenter(ctx: ServiceContext, id: string): Promise<CostCenter> {
@@ -85,4 +88,33 @@ export async function setCostCenterBudget(ctx: ServiceContext, caller: Caller, i
 export async function setDepartmentBudget(ctx: ServiceContext, caller: Caller, name: string, input: z.input<typeof putBudgetBody>): Promise<BudgetStatus> {
   await requireDepartment(ctx, name, `department ${name} has no cost centers; create one with POST /v1/cost-centers first`);
   return saveScopeBudget(ctx, caller, DEPARTMENT_SCOPE, name, input);
+}
+
+export interface GrandTotal {
+  currency: CurrencyCode;
+  /** The sum of every currency's total converted at current rates (half-even at the ledger unit, as settlements are). */
+  amount: bigint;
+  /** Each currency's total and what it became, with the rate used. */
+  conversions: Array<{ from: CurrencyCode; amount: bigint; converted: bigint; rate: string; source: string; asOf: string }>;
+}
+
+/**
+ * A roll-up's totals (one per currency, never added across currencies by the ledger) added up in
+ * the viewer's currency (`?currency=`, USD unless asked) at current rates, each conversion shown.
+ * Without a usable rate: FxUnavailableError (503), never a guess.
+ */
+export async function grandTotal(ctx: ServiceContext, totals: Array<{ currency: CurrencyCode; amount: bigint }>, query: unknown): Promise<GrandTotal> {
+  const { currency } = rollupCurrencyQuery.parse(query);
+  const byCurrency = new Map<CurrencyCode, bigint>();
+  for (const t of totals) byCurrency.set(t.currency, (byCurrency.get(t.currency) ?? 0n) + t.amount);
+  const fx = ctx.fx ?? createFxService(ctx);
+  const conversions: GrandTotal['conversions'] = [];
+  let amount = 0n;
+  for (const [from, units] of [...byCurrency].sort(([a], [b]) => a.localeCompare(b))) {
+    const rate = await fx.rate(from, currency);
+    const converted = from === currency ? units : convert(units, rate.ratio, currency, 'half-even', 'ledger');
+    amount += converted;
+    conversions.push({ from, amount: units, converted, rate: rate.rate, source: rate.source, asOf: rate.asOf });
+  }
+  return { currency, amount, conversions };
 }

@@ -3,6 +3,7 @@ import { WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError } f
 import { z } from 'zod';
 import { ConflictError, InputError, NotFoundError } from '../domain/errors.js';
 import { hasInputs, resolveStepRefs } from '../domain/artifacts.js';
+import { machineComputePrice } from '../domain/compute-prices.js';
 import { allocatedCostCenterId } from '../domain/budget.js';
 import { DEFAULT_MACHINE_MINUTES, FINAL_MACHINE_STATUSES, type MachineStatus } from '../domain/machines.js';
 import { formatAmount } from '../domain/money.js';
@@ -90,12 +91,22 @@ export async function requestMachine(
     availability,
   );
   if (!placement.ok) throw new InputError(`${body.provider ? 'provider: ' : ''}${placement.reason}`, { field: 'provider', skipped: placement.skipped });
+  // Charged at the price of what runs: a provider/profile without a price is refused, not guessed.
+  const price = machineComputePrice(config, placement);
+  if (!price.ok) {
+    throw new InputError(
+      price.message,
+      { field: body.profile ? 'profile' : 'provider', provider: placement.provider, profile: placement.profile },
+      'compute_price_missing',
+    );
+  }
   // The limit must cover one worst-case model call plus the compute, or the first call is refused.
   const limit = await machineMoneyLimit(ctx, project, {
     ...body,
     requested: body.limits.money ? moneyLimit : null,
     minutes: limits.minutes,
     profile: placement.profile,
+    hourlyPriceUsd: price.price.maxHourly,
   });
   limits.money = formatAmount(limit, project.currency);
 

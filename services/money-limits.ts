@@ -1,3 +1,4 @@
+import { hourlyUnits } from '../domain/compute-prices.js';
 import { convert } from '../domain/fx.js';
 import type { MachineTypeId } from '../domain/machine-types.js';
 import { PROFILES, type ProfileId } from '../domain/machines.js';
@@ -11,12 +12,22 @@ import type { ServiceContext as ApiContext } from './context.js';
  * A machine's money limit at request time (machines, objectives, pipeline steps): the requested
  * one when it covers one worst-case model call plus the machine's compute, else 422 naming the
  * minimum; without one, the project's default raised to that minimum. The computation is
- * domain/metering.ts `checkMoneyLimit`; here the USD minimum meets the project's currency.
+ * domain/metering.ts `checkMoneyLimit`; here the USD minimum meets the project's currency. The
+ * compute is at `hourlyPriceUsd` (the machine's price, domain/compute-prices.ts) when known, else
+ * the profile's own price.
  */
 export async function machineMoneyLimit(
   ctx: ApiContext,
   project: Project,
-  m: { type: MachineTypeId; model?: string | null | undefined; requested: bigint | null; minutes: number; profile: ProfileId; field?: string },
+  m: {
+    type: MachineTypeId;
+    model?: string | null | undefined;
+    requested: bigint | null;
+    minutes: number;
+    profile: ProfileId;
+    field?: string;
+    hourlyPriceUsd?: string;
+  },
 ): Promise<bigint> {
   const currency = project.currency;
   let toCurrency = (units: bigint) => units;
@@ -32,7 +43,7 @@ export async function machineMoneyLimit(
     projectDefault: project.defaultMachineMoney,
     currency,
     minutes: m.minutes,
-    hourlyPriceUsd: usd(PROFILES[m.profile].hourlyPrice),
+    hourlyPriceUsd: m.hourlyPriceUsd ? hourlyUnits(m.hourlyPriceUsd) : usd(PROFILES[m.profile].hourlyPrice),
     prices: ctx.config.modelPrices,
     toCurrency,
     ...(m.field ? { field: m.field } : {}),

@@ -8,13 +8,26 @@ import { runVisibility } from '../domain/search-attributes.js';
 import { appendAudit } from '../store/audit.js';
 import { findBudget } from '../store/budgets.js';
 import { idFromIdempotencyKey } from '../store/ids.js';
-import { addCredit, getPayment, getPaymentMethods, insertPayment, setPaymentMethods, type Credit, type Payment } from '../store/payments.js';
-import type { Project } from '../store/projects.js';
+import {
+  addCredit,
+  balanceStatus,
+  getAutoTopupConfig,
+  getPayment,
+  getPaymentMethods,
+  insertPayment,
+  removeAutoTopupConfig,
+  setAutoTopupConfig,
+  setPaymentMethods,
+  type Credit,
+  type Payment,
+} from '../store/payments.js';
+import { getProject, type Project } from '../store/projects.js';
 import { approvePaymentSignal, paymentCascade, renewalTopup } from '../workflows/index.js';
+import type { RenewalTopupInput } from '../workflows/payment-cascade.js';
 import { actorOfCaller, type Caller, type ServiceContext } from './context.js';
 import { notFoundMessage, parseAmountField } from './inputs.js';
 import { requireProject } from './projects.js';
-import { creditBody, putPaymentMethodsBody, topupBody } from './schemas.js';
+import { autoTopupBody, creditBody, putPaymentMethodsBody, topupBody } from './schemas.js';
 
 /** Why this platform cannot take `m` as configured (a missing setting, an unsupported chain), or null. */
 export function paymentMethodProblem(config: Config, m: PaymentMethod): string | null {
@@ -120,24 +133,43 @@ export async function topUp(
 }
 
 /**
- * Automatic top-up when the project's budget window renews: a Temporal Schedule per project
- * (`auto-topup-<projectId>`) that starts `renewalTopup` five minutes into each window; each
- * window is topped up at most once. Replaces the project's previous one.
+ * The project's automatic top-up: `amount` in `currency` is paid (through the project's payment
+ * methods) whenever the prepaid balance not held by running machines falls below `threshold` (in
+ * the project's currency; by default the amount, when that is in the project's currency). It is
+ * checked after each settlement that draws the balance down (`triggerAutoTopup`) and by a
+ * Temporal Schedule per project (`auto-topup-<projectId>`, five minutes into each window of the
+ * project's budget), which also retries after a failed top-up. It never changes a budget limit.
+ * Replaces the project's previous one.
  */
-export async function setAutoTopup(ctx: ServiceContext, caller: Caller, projectId: string, input: z.input<typeof topupBody>) {
+export async function setAutoTopup(ctx: ServiceContext, caller: Caller, projectId: string, input: z.input<typeof autoTopupBody>) {
   const project = await requireProject(ctx, projectId);
-  const body = topupAmount(input);
+  const body = autoTopupBody.parse(input);
+  const units = parseAmountField('amount', body.amount, body.currency);
+  if (units <= 0n) throw new InputError('amount: a top-up must be more than zero', { field: 'amount' });
+  let threshold: bigint;
+  if (body.threshold !== undefined) {
+    threshold = parseAmountField('threshold', body.threshold, project.currency);
+    if (threshold <= 0n) throw new InputError(`threshold: must be more than zero (in the project's currency, ${project.currency})`, { field: 'threshold' });
+  } else if (body.currency === project.currency) {
+    threshold = units;
+  } else {
+    throw new InputError(
+      `threshold: required when the top-up is in ${body.currency} and the project's balance in ${project.currency}: the balance (in ${project.currency}) below which to top up`,
+      { field: 'threshold' },
+    );
+  }
   const budget = await findBudget(ctx.db, 'project', project.id);
   const cron = budget ? renewalCron(budget.period) : null;
   if (!budget || !cron) {
     throw new InputError(
-      `budget: an automatic top-up follows the budget's renewals; project ${project.id} has ${budget ? 'a total budget, which never renews' : 'no budget'}`,
+      `budget: an automatic top-up is checked again at each renewal of the budget; project ${project.id} has ${budget ? 'a total budget, which never renews' : 'no budget'}`,
       { field: 'budget' },
     );
   }
   await requirePaymentMethods(ctx, project);
-  const amount = formatAmount(body.units, body.currency);
+  const amount = formatAmount(units, body.currency);
   const scheduleId = `auto-topup-${project.id}`;
+  await setAutoTopupConfig(ctx.db, { projectId: project.id, amount: units, currency: body.currency, threshold });
   await ctx.temporal.schedule
     .getHandle(scheduleId)
     .delete()
@@ -147,26 +179,7 @@ export async function setAutoTopup(ctx: ServiceContext, caller: Caller, projectI
   await ctx.temporal.schedule.create({
     scheduleId,
     spec: { cronExpressions: [cron] },
-    action: {
-      type: 'startWorkflow',
-      workflowType: renewalTopup,
-      workflowId: `renewal-${project.id}`,
-      taskQueue: ctx.config.taskQueue,
-      ...runVisibility(
-        'renewal top-up',
-        { project: project.id, costCenter: project.costCenterId },
-        { searchAttributes: ctx.config.searchAttributes, details: { amount: body.amount, currency: body.currency } },
-      ),
-      args: [
-        {
-          projectId: project.id,
-          amount: body.amount,
-          currency: body.currency,
-          pollSeconds: ctx.config.payments.pollSeconds,
-          heartbeatTimeoutSeconds: ctx.config.heartbeatTimeoutSeconds,
-        },
-      ],
-    },
+    action: { type: 'startWorkflow', workflowId: `renewal-${project.id}`, ...autoTopupRun(ctx, project, { amount, currency: body.currency }) },
   });
   await appendAudit(ctx.db, {
     actor: actorOfCaller(caller),
@@ -174,9 +187,57 @@ export async function setAutoTopup(ctx: ServiceContext, caller: Caller, projectI
     subjectType: 'project',
     subjectId: project.id,
     projectId: project.id,
-    details: { amount, currency: body.currency, cron },
+    details: { amount, currency: body.currency, threshold: formatAmount(threshold, project.currency), thresholdCurrency: project.currency, cron },
   });
-  return { projectId: project.id, amount, currency: body.currency, period: budget.period, cron, scheduleId };
+  return {
+    projectId: project.id,
+    amount,
+    currency: body.currency,
+    threshold: formatAmount(threshold, project.currency),
+    thresholdCurrency: project.currency,
+    period: budget.period,
+    cron,
+    scheduleId,
+  };
+}
+
+/** The `renewalTopup` run of a project's automatic top-up (started by its schedule or by `triggerAutoTopup`). */
+function autoTopupRun(ctx: ServiceContext, project: Project, t: { amount: string; currency: Payment['currency'] }) {
+  return {
+    workflowType: renewalTopup,
+    taskQueue: ctx.config.taskQueue,
+    ...runVisibility(
+      'renewal top-up',
+      { project: project.id, costCenter: project.costCenterId },
+      { searchAttributes: ctx.config.searchAttributes, details: { amount: t.amount, currency: t.currency } },
+    ),
+    args: [
+      {
+        projectId: project.id,
+        amount: t.amount,
+        currency: t.currency,
+        pollSeconds: ctx.config.payments.pollSeconds,
+        heartbeatTimeoutSeconds: ctx.config.heartbeatTimeoutSeconds,
+      },
+    ] as [RenewalTopupInput],
+  };
+}
+
+/**
+ * Checks the project's automatic top-up after its balance was drawn down: when one is set and the
+ * balance not held by running machines is below its threshold, starts the top-up check now (one
+ * run at a time per project; the payment it opens is decided under a lock, store/payments.ts
+ * `openAutoTopupPayment`). Returns whether it started (or joined) a run.
+ */
+export async function triggerAutoTopup(ctx: ServiceContext, projectId: string): Promise<boolean> {
+  const auto = await getAutoTopupConfig(ctx.db, projectId);
+  if (!auto) return false;
+  const project = await getProject(ctx.db, projectId);
+  if (!project) return false;
+  if ((await balanceStatus(ctx.db, project)).available >= auto.threshold) return false;
+  const run = autoTopupRun(ctx, project, { amount: formatAmount(auto.amount, auto.currency), currency: auto.currency });
+  await ctx.temporal.workflow.start(run.workflowType, { ...run, workflowId: `auto-topup-now-${project.id}`, workflowIdConflictPolicy: 'USE_EXISTING' });
+  return true;
 }
 
 /** Stops the project's automatic top-up; NotFoundError when it has none. */
@@ -192,7 +253,8 @@ export async function removeAutoTopup(ctx: ServiceContext, caller: Caller, proje
         throw err;
       },
     );
-  if (!removed) throw new NotFoundError(`project ${project.id} has no automatic top-up`);
+  const configured = await removeAutoTopupConfig(ctx.db, project.id);
+  if (!removed && !configured) throw new NotFoundError(`project ${project.id} has no automatic top-up`);
   await appendAudit(ctx.db, {
     actor: actorOfCaller(caller),
     action: 'auto_topup.removed',

@@ -7,6 +7,7 @@ import { parseAmount } from '../domain/money.js';
 import { budgetStatus, DEFAULT_ALERT_PERCENTS, projectBudgets, type BudgetStatus } from '../store/budgets.js';
 import { checkpointTree, checkpointTreeVersion, type CheckpointNode } from '../store/checkpoints.js';
 import { costSeries, type CostBucket } from '../store/costs.js';
+import { balanceStatus, type BalanceStatus } from '../store/payments.js';
 import type { Project } from '../store/projects.js';
 import type { ServiceContext } from './context.js';
 import { requireProject } from './projects.js';
@@ -121,7 +122,7 @@ export async function projectBudgetsView(
   ctx: ServiceContext,
   projectId: string,
   now = new Date(),
-): Promise<{ project: Project; budget: BudgetStatus | null; machineTypes: TypeBudgetView[] }> {
+): Promise<{ project: Project; budget: BudgetStatus | null; balance: BalanceStatus; machineTypes: TypeBudgetView[] }> {
   const project = await requireProject(ctx, projectId);
   const budgets = await projectBudgets(ctx.db, project.id);
   const own = budgets.find((b) => b.scopeType === PROJECT_SCOPE) ?? null;
@@ -156,5 +157,5 @@ export async function projectBudgetsView(
       },
     });
   }
-  return { project, budget: own ? await budgetStatus(ctx.db, own, now) : null, machineTypes };
+  return { project, budget: own ? await budgetStatus(ctx.db, own, now) : null, balance: await balanceStatus(ctx.db, project), machineTypes };
 }

@@ -300,6 +300,11 @@ export const createCostCenterBody = z.strictObject({
   department: departmentName,
 });
 
+/** The currency a roll-up's grand total is added up in (the viewer's; USD unless asked). */
+export const rollupCurrencyQuery = z.object({
+  currency: z.enum(CURRENCY_CODES, { error: `must be one of: ${CURRENCY_CODES.join(', ')}` }).default('USD'),
+});
+
 export const listCostCentersQuery = z.strictObject({
   department: z.string().optional(),
   limit: z.coerce.number().int().min(1).max(500, 'must be at most 500').default(100),
@@ -341,6 +346,9 @@ export const topupBody = z.strictObject({
   amount: decimal,
   currency: z.enum(CURRENCY_CODES, { error: `must be one of: ${CURRENCY_CODES.join(', ')}` }),
 });
+
+/** An automatic top-up: `amount` in `currency`, made when the balance not held by running machines falls below `threshold` (in the project's currency). */
+export const autoTopupBody = topupBody.extend({ threshold: decimal.optional() });
 
 export const creditBody = z.strictObject({
   amount: decimal,

@@ -1,4 +1,5 @@
 import type { Knex } from 'knex';
+import type { ComputePrice } from '../domain/compute-prices.js';
 import { FINAL_MACHINE_STATUSES, type MachineStatus } from '../domain/machines.js';
 import { networkPolicyOf, type NetworkPolicy } from '../domain/network.js';
 import type { Db } from './db.js';
@@ -31,6 +32,8 @@ export interface Machine {
   profile: string;
   /** Runs on interruptible capacity. */
   spot: boolean;
+  /** The compute price it is charged at and where that came from (null until its reservation). */
+  computePrice: ComputePrice | null;
   status: MachineStatus;
   command: string | null;
   prompt: string | null;
@@ -73,6 +76,7 @@ function toMachine(r: Record<string, any>): Machine {
     provider: r.provider,
     profile: r.profile,
     spot: r.spot ?? false,
+    computePrice: (typeof r.compute_price === 'string' ? JSON.parse(r.compute_price) : r.compute_price) ?? null,
     status: r.status,
     command: r.command,
     prompt: r.prompt,
@@ -252,4 +256,11 @@ export async function addNetworkTotals(db: Db | Knex.Transaction, id: string, d:
       network_bytes_up: db.raw('network_bytes_up + ?', [d.bytesUp]),
       network_bytes_down: db.raw('network_bytes_down + ?', [d.bytesDown]),
     });
+}
+
+/** Records the compute price the machine is charged at (store the whole record: it explains the bill). */
+export async function setComputePrice(db: Db, id: string, price: ComputePrice): Promise<void> {
+  await db('machines')
+    .where({ id })
+    .update({ compute_price: JSON.stringify(price) });
 }

@@ -2,6 +2,7 @@ import crypto from 'node:crypto';
 import type { Knex } from 'knex';
 import { type CurrencyCode, formatAmount, fromNumeric, toNumeric } from '../domain/money.js';
 import type { AttemptStatus, Chain, PaymentMethod, PaymentStatus } from '../domain/payments.js';
+import { BALANCE_SCOPE, balanceAccountId, type BillingMode } from '../domain/budget.js';
 import type { Db } from './db.js';
 import { recordAlerts } from './alerts.js';
 import { appendEvent, appendEvents, inTransaction } from './events.js';
@@ -438,29 +439,196 @@ export async function updateInvoice(db: Conn, id: string, u: { status?: CryptoIn
 // ---- prepaid balance ----------------------------------------------------------------------
 
 /**
- * Credits a paid top-up to the project's prepaid balance: one balance entry per payment (unique),
- * and, when the project's budget is in the same currency, its limit rises by the same amount so
- * the money is spendable. Returns false when this payment was already credited.
+ * Opens the project's balance account (domain/budget.ts BALANCE_SCOPE) when it has none: a
+ * `total` ledger account in the project's currency, empty, without alert thresholds.
+ */
+export async function ensureBalanceAccount(db: Conn, projectId: string, currency: CurrencyCode): Promise<string> {
+  const id = balanceAccountId(projectId);
+  await db('budgets')
+    .insert({ id, scope_type: BALANCE_SCOPE, scope_id: projectId, period: 'total', limit_amount: '0', currency, alert_percents: db.raw("'{}'::integer[]") })
+    .onConflict(['scope_type', 'scope_id'])
+    .ignore();
+  return id;
+}
+
+/**
+ * Credits a paid top-up to the project's prepaid balance, once per payment: one balance entry
+ * (unique on the payment id) with what it credited in the project's currency and the rate used,
+ * and the balance account's credited total raised by that much, in one transaction. The project
+ * becomes prepaid. No budget limit changes. Returns false when this payment was already credited.
  */
 export async function creditTopup(
   db: Db,
-  t: { paymentId: string; projectId: string; amount: bigint; currency: CurrencyCode; method: string },
+  t: {
+    paymentId: string;
+    projectId: string;
+    amount: bigint;
+    currency: CurrencyCode;
+    method: string;
+    /** The amount in the project's currency (the same figure when the currencies match). */
+    credited: bigint;
+    projectCurrency: CurrencyCode;
+    fx: { rate: string; source: string; asOf: string } | null;
+  },
 ): Promise<boolean> {
   return db.transaction(async (trx) => {
     const inserted = await trx('balance_entries')
-      .insert({ project_id: t.projectId, payment_id: t.paymentId, amount: toNumeric(t.amount), currency: t.currency, method: t.method })
+      .insert({
+        project_id: t.projectId,
+        payment_id: t.paymentId,
+        amount: toNumeric(t.amount),
+        currency: t.currency,
+        method: t.method,
+        project_amount: toNumeric(t.credited),
+        project_currency: t.projectCurrency,
+        fx: t.fx ? JSON.stringify(t.fx) : null,
+      })
       .onConflict('payment_id')
       .ignore()
       .returning('seq');
     if (!inserted.length) return false;
+    const account = await ensureBalanceAccount(trx, t.projectId, t.projectCurrency);
     await trx('budgets')
-      .where({ scope_type: 'project', scope_id: t.projectId, currency: t.currency })
-      .update({ limit_amount: trx.raw('limit_amount + ?::numeric', [toNumeric(t.amount)]), updated_at: trx.fn.now() });
+      .where({ id: account })
+      .update({ limit_amount: trx.raw('limit_amount + ?::numeric', [toNumeric(t.credited)]), updated_at: trx.fn.now() });
+    await trx('projects').where({ id: t.projectId }).update({ billing: 'prepaid' });
+    await appendEvent(trx, {
+      kind: 'balance.credited',
+      projectId: t.projectId,
+      subjectId: t.paymentId,
+      data: {
+        amount: formatAmount(t.amount, t.currency),
+        currency: t.currency,
+        credited: formatAmount(t.credited, t.projectCurrency),
+        projectCurrency: t.projectCurrency,
+        ...(t.fx ? { fx: t.fx } : {}),
+      },
+    });
     return true;
   });
 }
 
+/** Paid top-ups per currency they were paid in (what came in, never drawn down). */
 export async function projectBalance(db: Conn, projectId: string): Promise<Array<{ currency: CurrencyCode; amount: bigint }>> {
   const rows = await db('balance_entries').where({ project_id: projectId }).groupBy('currency').orderBy('currency').select('currency').sum({ total: 'amount' });
   return rows.map((r: any) => ({ currency: r.currency, amount: fromNumeric(r.total) }));
+}
+
+export interface BalanceStatus {
+  billing: BillingMode;
+  currency: CurrencyCode;
+  /** Everything top-ups credited, in the project's currency. */
+  credited: bigint;
+  /** Everything settled spend drew from it. */
+  spent: bigint;
+  /** Held by open reservations (running machines' worst cases). */
+  reserved: bigint;
+  /** credited − spent. */
+  balance: bigint;
+  /** balance − reserved: what a new reservation can still take (never below zero). */
+  available: bigint;
+}
+
+/** The project's prepaid balance, in its currency (all zero for a project never topped up). */
+export async function balanceStatus(db: Conn, project: { id: string; currency: CurrencyCode; billing: BillingMode }): Promise<BalanceStatus> {
+  const account = await db('budgets')
+    .where({ id: balanceAccountId(project.id) })
+    .first('limit_amount', 'currency');
+  const w = account
+    ? await db('budget_windows')
+        .where({ budget_id: balanceAccountId(project.id), window_start: new Date(0) })
+        .first('spent', 'reserved')
+    : null;
+  const credited = fromNumeric(account?.limit_amount);
+  const spent = fromNumeric(w?.spent);
+  const reserved = fromNumeric(w?.reserved);
+  const balance = credited - spent;
+  const available = balance - reserved;
+  return {
+    billing: project.billing,
+    currency: (account?.currency ?? project.currency) as CurrencyCode,
+    credited,
+    spent,
+    reserved,
+    balance,
+    available: available > 0n ? available : 0n,
+  };
+}
+
+// ---- automatic top-ups ---------------------------------------------------------------------
+
+export interface AutoTopup {
+  projectId: string;
+  amount: bigint;
+  currency: CurrencyCode;
+  /** In the project's currency: a balance (not held by reservations) below it triggers a top-up. */
+  threshold: bigint;
+}
+
+export async function setAutoTopupConfig(db: Conn, a: AutoTopup): Promise<void> {
+  const row = { amount: toNumeric(a.amount), currency: a.currency, threshold: toNumeric(a.threshold) };
+  await db('auto_topups')
+    .insert({ project_id: a.projectId, ...row })
+    .onConflict('project_id')
+    .merge({ ...row, updated_at: db.fn.now() });
+}
+
+export async function getAutoTopupConfig(db: Conn, projectId: string): Promise<AutoTopup | null> {
+  const r = await db('auto_topups').where({ project_id: projectId }).first();
+  return r ? { projectId, amount: fromNumeric(r.amount), currency: r.currency, threshold: fromNumeric(r.threshold) } : null;
+}
+
+export async function removeAutoTopupConfig(db: Conn, projectId: string): Promise<boolean> {
+  return (await db('auto_topups').where({ project_id: projectId }).delete()) > 0;
+}
+
+/** Who opens automatic top-ups (`payments.created_by`). */
+export const AUTO_TOPUP_ACTOR = 'system:auto-topup';
+
+/**
+ * Opens the project's next automatic top-up payment when its balance not held by reservations is
+ * below `threshold`; while one of its automatic top-ups is still running, that one is the answer
+ * (never a second). One decision at a time per project (an advisory lock), so triggers that race
+ * open one payment; the payment id counts the project's automatic top-ups.
+ */
+export async function openAutoTopupPayment(
+  db: Db,
+  a: {
+    project: { id: string; currency: CurrencyCode; billing: BillingMode };
+    amount: bigint;
+    currency: CurrencyCode;
+    threshold: bigint;
+    methods: PaymentMethod[];
+    idOf: (n: number) => string;
+  },
+): Promise<{ paymentId: string } | { paymentId: null; reason: string }> {
+  return db.transaction(async (trx) => {
+    await trx.raw('SELECT pg_advisory_xact_lock(hashtext(?))', [`auto-topup:${a.project.id}`]);
+    const running = await trx('payments')
+      .where({ project_id: a.project.id, created_by: AUTO_TOPUP_ACTOR })
+      .whereIn('status', ['running', 'manual_required'])
+      .first('id');
+    // Named again, not skipped: a retried caller may not have started that payment's cascade yet.
+    if (running) return { paymentId: running.id as string };
+    const b = await balanceStatus(trx, a.project);
+    const c = b.currency;
+    if (b.available >= a.threshold) {
+      return {
+        paymentId: null,
+        reason: `the balance (${formatAmount(b.available, c)} ${c} not held) is not below the threshold of ${formatAmount(a.threshold, c)} ${c}`,
+      };
+    }
+    const counted = await trx('payments').where({ project_id: a.project.id, created_by: AUTO_TOPUP_ACTOR }).count({ n: '*' });
+    const paymentId = a.idOf(Number(counted[0]?.n ?? 0));
+    await insertPayment(trx, {
+      id: paymentId,
+      projectId: a.project.id,
+      amount: a.amount,
+      currency: a.currency,
+      reason: `automatic top-up: the balance (${formatAmount(b.available, c)} ${c} not held) fell below ${formatAmount(a.threshold, c)} ${c}`,
+      methods: a.methods,
+      createdBy: AUTO_TOPUP_ACTOR,
+    });
+    return { paymentId };
+  });
 }

@@ -1,4 +1,5 @@
 import type { Knex } from 'knex';
+import type { BillingMode } from '../domain/budget.js';
 import { type CurrencyCode, fromNumeric, toNumeric } from '../domain/money.js';
 import { networkPolicyOf, type NetworkPolicy } from '../domain/network.js';
 import type { Db } from './db.js';
@@ -23,6 +24,8 @@ export interface Project {
   costCenterId: string | null;
   /** What its machines may reach on the network unless a request narrows it (README "Network"). */
   networkPolicy: NetworkPolicy;
+  /** `postpaid` until the first top-up is credited, then `prepaid` (spend must fit the balance too). */
+  billing: BillingMode;
   createdBy: string;
   createdAt: string;
 }
@@ -43,6 +46,7 @@ function toProject(r: Record<string, any>): Project {
     resources: r.resources ?? {},
     costCenterId: r.cost_center_id ?? null,
     networkPolicy: networkPolicyOf(r.network_policy),
+    billing: r.billing ?? 'postpaid',
     createdBy: r.created_by,
     createdAt: new Date(r.created_at).toISOString(),
   };
@@ -50,7 +54,7 @@ function toProject(r: Record<string, any>): Project {
 
 export async function insertProject(
   db: Db | Knex.Transaction,
-  p: Omit<Project, 'createdAt' | 'maxConcurrentMachines' | 'resources' | 'costCenterId' | 'networkPolicy'> &
+  p: Omit<Project, 'createdAt' | 'maxConcurrentMachines' | 'resources' | 'costCenterId' | 'networkPolicy' | 'billing'> &
     Partial<Pick<Project, 'maxConcurrentMachines' | 'resources'>> & { costCenterId?: string | null },
 ): Promise<Project> {
   const [row] = await db('projects')

@@ -6,6 +6,7 @@ import { findBudget, type Budget } from './budgets.js';
 import { getCostCenter } from './cost-centers.js';
 import type { Db } from './db.js';
 import { getMachine } from './machines.js';
+import { ensureBalanceAccount } from './payments.js';
 import type { Project } from './projects.js';
 
 /** A budget a spend falls under, with how a refusal names it. */
@@ -49,7 +50,8 @@ export async function machineCostCenterId(db: Db, machineId: string, project: Pr
 /**
  * The budgets a machine's spend falls under (the policy is domain/budget.ts `spendScopes`): its
  * project's, its type's, and those of the cost center it is allocated to (its own, else its
- * project's) and that center's department. `project` is null when the project has no budget.
+ * project's) and that center's department, and a prepaid project's balance. `project` is null
+ * when the project has no budget.
  */
 export async function machineSpendBudgets(
   db: Db,
@@ -57,6 +59,9 @@ export async function machineSpendBudgets(
 ): Promise<{ project: Budget | null; budgets: SpendBudget[] }> {
   const costCenterId = await machineCostCenterId(db, m.machineId, m.project);
   const costCenter = costCenterId ? await getCostCenter(db, costCenterId) : null;
+  const prepaid = m.project.billing === 'prepaid';
+  // A prepaid project without an account yet (made prepaid by hand) has an empty one: nothing fits.
+  if (prepaid) await ensureBalanceAccount(db, m.project.id, m.project.currency);
   const budgets = await budgetsOfScopes(
     db,
     spendScopes({
@@ -64,6 +69,7 @@ export async function machineSpendBudgets(
       type: m.type,
       typeDailyBudget: m.type ? machineTypeSpec(m.type).dailyBudget : null,
       costCenter,
+      prepaid,
     }),
   );
   return { project: budgets.find((b) => b.budget.scopeType === PROJECT_SCOPE)?.budget ?? null, budgets };

@@ -1,7 +1,6 @@
 import crypto from 'node:crypto';
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
-import { windowStart } from '../../domain/budget.js';
 import { FxUnavailableError, type Ratio } from '../../domain/fx.js';
 import { formatAmount, MoneyError, parseAmount, type CurrencyCode } from '../../domain/money.js';
 import {
@@ -15,17 +14,19 @@ import {
 } from '../../domain/payments.js';
 import { createFxService } from '../../fx/service.js';
 import { appendAudit } from '../../store/audit.js';
-import { findBudget } from '../../store/budgets.js';
 import type { Db } from '../../store/db.js';
+import { getProject } from '../../store/projects.js';
 import { idFromName } from '../../store/ids.js';
 import {
   claimInvoiceTx,
+  AUTO_TOPUP_ACTOR,
   creditTopup,
+  getAutoTopupConfig,
+  openAutoTopupPayment,
   mergeAttemptDetails,
   getInvoice,
   getPayment,
   getPaymentMethods,
-  insertPayment,
   listAttempts,
   countAttemptTry,
   noteAttemptTry,
@@ -315,9 +316,11 @@ export function createPaymentActivities(
     },
 
     /**
-     * The payment of a budget-period renewal: one per project and budget window (its id derives
-     * from both), so a schedule that fires twice in a window tops up once. Null when the project
-     * has no renewing budget or no payment methods.
+     * The project's automatic top-up, if it needs one now: a payment is opened only when the
+     * balance not held by reservations is below the configured threshold (store/payments.ts
+     * `openAutoTopupPayment`); while one is running it is named again instead. Fired by the
+     * project's schedule (each budget window) and after settlements that leave the balance low.
+     * `amount`/`currency` are the schedule's; the stored configuration wins when there is one.
      */
     async openRenewalPayment(a: {
       projectId: string;
@@ -325,53 +328,88 @@ export function createPaymentActivities(
       currency: CurrencyCode;
       at: string;
     }): Promise<{ paymentId: string; methods: PaymentMethod[] } | { paymentId: null; reason: string }> {
-      const budget = await findBudget(db, 'project', a.projectId);
-      if (!budget || budget.period === 'total') return { paymentId: null, reason: 'the project has no budget that renews' };
+      const project = await getProject(db, a.projectId);
+      if (!project) return { paymentId: null, reason: `project ${a.projectId} does not exist` };
       const methods = await getPaymentMethods(db, a.projectId);
       if (!methods.length) return { paymentId: null, reason: 'the project has no payment methods' };
-      const start = windowStart(budget.period, new Date(a.at)).toISOString();
-      const paymentId = idFromName('payment', `renewal\0${a.projectId}\0${start}`);
-      if (!(await getPayment(db, paymentId))) {
-        const amount = parseAmount(a.amount, a.currency);
-        await db.transaction(async (trx) => {
-          await insertPayment(trx, {
-            id: paymentId,
-            projectId: a.projectId,
-            amount,
-            currency: a.currency,
-            reason: `renewal of the ${budget.period} budget window ${start}`,
-            methods,
-            createdBy: 'system:auto-topup',
-          });
-          await appendAudit(trx, {
-            actor: 'system:auto-topup',
-            action: 'payment.requested',
-            subjectType: 'payment',
-            subjectId: paymentId,
-            projectId: a.projectId,
-            details: { amount: a.amount, currency: a.currency, reason: 'renewal', windowStart: start, methods: methods.map((m) => m.kind) },
-            idempotencyKey: `payment:${paymentId}:requested`,
-          });
-        });
-      }
-      const payment = (await getPayment(db, paymentId))!;
-      return { paymentId, methods: payment.methods };
+      const auto = await getAutoTopupConfig(db, a.projectId);
+      const amount = auto?.amount ?? parseAmount(a.amount, a.currency);
+      const currency = auto?.currency ?? a.currency;
+      // A schedule made before thresholds: top up when the balance is below one top-up.
+      const threshold = auto?.threshold ?? (currency === project.currency ? amount : 0n);
+      const opened = await openAutoTopupPayment(db, {
+        project,
+        amount,
+        currency,
+        threshold,
+        methods,
+        idOf: (n) => idFromName('payment', `auto-topup\0${a.projectId}\0${n}`),
+      });
+      if (opened.paymentId === null) return opened;
+      const payment = (await getPayment(db, opened.paymentId))!;
+      await appendAudit(db, {
+        actor: AUTO_TOPUP_ACTOR,
+        action: 'payment.requested',
+        subjectType: 'payment',
+        subjectId: payment.id,
+        projectId: a.projectId,
+        details: {
+          amount: formatAmount(payment.amount, payment.currency),
+          currency: payment.currency,
+          reason: payment.reason,
+          threshold: formatAmount(threshold, project.currency),
+          methods: payment.methods.map((m) => m.kind),
+        },
+        idempotencyKey: `payment:${payment.id}:requested`,
+      });
+      return { paymentId: payment.id, methods: payment.methods };
     },
 
-    /** Raises the project's prepaid balance by the payment's amount, once per payment. */
+    /**
+     * Credits the paid top-up to the project's prepaid balance, once per payment; a top-up in
+     * another currency than the project's is converted at the live rate (rounded down to the
+     * project currency's minor unit, so the balance never holds more than was paid), and the rate
+     * is kept on the balance entry. Without a rate it throws and the activity is retried.
+     */
     async creditTopup(a: { paymentId: string; method: string }): Promise<{ credited: boolean }> {
       const p = await loadPayment(db, a.paymentId);
-      const credited = await creditTopup(db, { paymentId: p.id, projectId: p.projectId, amount: p.amount, currency: p.currency, method: a.method });
+      const project = await getProject(db, p.projectId);
+      if (!project) throw ApplicationFailure.nonRetryable(`project ${p.projectId} not found`, 'NotFoundError');
+      let credited = p.amount;
+      let rate: { rate: string; source: string; asOf: string } | null = null;
+      if (p.currency !== project.currency) {
+        const c = await fx.convert(p.amount, p.currency, project.currency, 'down', 'minor');
+        credited = c.amount;
+        rate = { rate: c.rate, source: c.source, asOf: c.asOf };
+      }
+      const done = await creditTopup(db, {
+        paymentId: p.id,
+        projectId: p.projectId,
+        amount: p.amount,
+        currency: p.currency,
+        method: a.method,
+        credited,
+        projectCurrency: project.currency,
+        fx: rate,
+      });
       await appendAudit(db, {
         actor: 'system',
         action: 'balance.topped_up',
         subjectType: 'project',
         subjectId: p.projectId,
         projectId: p.projectId,
-        details: { paymentId: p.id, amount: formatAmount(p.amount, p.currency), currency: p.currency, method: a.method },
+        details: {
+          paymentId: p.id,
+          amount: formatAmount(p.amount, p.currency),
+          currency: p.currency,
+          method: a.method,
+          credited: formatAmount(credited, project.currency),
+          projectCurrency: project.currency,
+          ...(rate ? { fx: rate } : {}),
+        },
         idempotencyKey: `payment:${p.id}:credited`,
       });
-      return { credited };
+      return { credited: done };
     },
   };
 }

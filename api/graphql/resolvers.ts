@@ -17,7 +17,7 @@ import { pipelineView } from '../../services/pipelines.js';
 import { getProject, pageProjects, type Project } from '../../store/projects.js';
 import type { CreatedKey } from '../../store/paging.js';
 import { createdKey, decodeCursor, MAX_PAGE, pageOf } from '../pagination.js';
-import { money, presentBudget } from '../present.js';
+import { money, presentBalance, presentBudget } from '../present.js';
 import { can, visible, type GraphqlContext } from './context.js';
 import { DEFAULT_FIRST } from './limits.js';
 import { loadersOf } from './loaders.js';
@@ -177,6 +177,7 @@ export const resolvers = {
       const v = await projectBudgetsView(ctx.api, p.id);
       return {
         budget: presentBudget(v.budget),
+        balance: presentBalance(v.balance),
         machineTypes: v.machineTypes.map((t) => ({ machineType: t.machineType, source: t.source, budget: presentBudget(t.budget) })),
       };
     },

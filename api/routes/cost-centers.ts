@@ -9,9 +9,33 @@ import { createdKey, decodeCursor, pageOf, pageQuery, seqKey } from '../paginati
 import { costCentersOfProjects } from '../../store/access.js';
 import { money, presentBudget, presentCost } from '../present.js';
 import { listCostCentersQuery } from '../../services/schemas.js';
-import { createCostCenter, requireCostCenter, requireDepartment, scopeBudget, setCostCenterBudget, setDepartmentBudget } from '../../services/cost-centers.js';
+import {
+  createCostCenter,
+  grandTotal,
+  requireCostCenter,
+  requireDepartment,
+  scopeBudget,
+  setCostCenterBudget,
+  setDepartmentBudget,
+  type GrandTotal,
+} from '../../services/cost-centers.js';
 
 const presentCostCenter = (c: CostCenter) => ({ id: c.id, name: c.name, kind: c.kind, department: c.department, createdAt: c.createdAt });
+
+/** A grand total in the viewer's currency, with each conversion. */
+function presentGrandTotal(g: GrandTotal) {
+  return {
+    ...money(g.amount, g.currency),
+    conversions: g.conversions.map((c) => ({
+      from: c.from,
+      amount: money(c.amount, c.from).amount,
+      converted: money(c.converted, g.currency).amount,
+      rate: c.rate,
+      source: c.source,
+      asOf: c.asOf,
+    })),
+  };
+}
 
 /** Totals per currency (never added across currencies) and per category within each currency. */
 function presentTotals(rows: CostTotal[]) {
@@ -83,11 +107,13 @@ export function costCenterRoutes(ctx: ApiContext): RouteGroup {
         costCenterTotals(db, { costCenterId: c.id }),
       ]);
       const page = pageOf(events, q.limit, (e) => e.seq);
+      const grand = await grandTotal(ctx, totals, req.query);
       res.json({
         costCenter: presentCostCenter(c),
         items: page.items.map((e) => ({ ...presentCost(e), projectId: e.projectId })),
         nextCursor: page.nextCursor,
         totals: presentTotals(totals),
+        grandTotal: presentGrandTotal(grand),
         budget: await statusOf(COST_CENTER_SCOPE, c.id),
       });
     },
@@ -112,9 +138,11 @@ export function costCenterRoutes(ctx: ApiContext): RouteGroup {
       const name = param(req, 'name');
       const centers = await requireDepartment(ctx, name);
       const totals = await costCenterTotals(db, { department: name });
+      const grand = await grandTotal(ctx, totals, req.query);
       res.json({
         department: name,
         totals: presentTotals(totals),
+        grandTotal: presentGrandTotal(grand),
         costCenters: await Promise.all(
           centers.map(async (c) => ({
             ...presentCostCenter(c),

@@ -2,7 +2,9 @@ import * as R from '../responses.js';
 import { RouteGroup, inPath } from './table.js';
 import { waitForStatus } from '../event-stream.js';
 import { formatAmount } from '../../domain/money.js';
+import { presentBalance } from '../present.js';
 import {
+  balanceStatus,
   getPaymentMethods,
   listAttempts,
   listCredits,
@@ -102,10 +104,14 @@ export function paymentRoutes(ctx: ApiContext): RouteGroup {
     res.json({ items: page.items.map(presentCredit), nextCursor: page.nextCursor });
   });
 
-  r.get('/projects/:id/balance', { permission: 'payments.read', resource: inPath('project') }, { 200: R.page(R.money) }, async (req, res) => {
+  r.get('/projects/:id/balance', { permission: 'payments.read', resource: inPath('project') }, { 200: R.projectBalance }, async (req, res) => {
     const project = await loadProject(ctx, param(req, 'id'));
     const page = pageInMemory(await projectBalance(db, project.id), pageQuery.parse(req.query), (b) => b.currency);
-    res.json({ items: page.items.map((b) => ({ amount: formatAmount(b.amount, b.currency), currency: b.currency })), nextCursor: page.nextCursor });
+    res.json({
+      ...presentBalance(await balanceStatus(db, project)),
+      items: page.items.map((b) => ({ amount: formatAmount(b.amount, b.currency), currency: b.currency })),
+      nextCursor: page.nextCursor,
+    });
   });
 
   return r;

@@ -2,7 +2,7 @@ import * as R from '../responses.js';
 import { RouteGroup, inPath } from './table.js';
 import { formatAmount } from '../../domain/money.js';
 import { param, type ApiContext } from '../context.js';
-import { presentBudget } from '../present.js';
+import { presentBalance, presentBudget } from '../present.js';
 import { projectBudgetsView, projectCheckpointTree, projectCostSeries } from '../../services/project-views.js';
 
 /** Whole-project reads for dashboards: the evolution tree in one answer, spend over time, every budget. */
@@ -42,6 +42,7 @@ export function projectViewRoutes(ctx: ApiContext): RouteGroup {
     res.json({
       projectId: v.project.id,
       budget: presentBudget(v.budget),
+      balance: presentBalance(v.balance),
       machineTypes: v.machineTypes.map((t) => ({ machineType: t.machineType, source: t.source, ...presentBudget(t.budget)! })),
     });
   });

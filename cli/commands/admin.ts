@@ -171,19 +171,21 @@ export function registerAdmin(program: Command): void {
       );
     });
 
-  const autoTopup = payments.command('auto-topup').description('a top-up each time the budget window renews');
+  const autoTopup = payments.command('auto-topup').description('a top-up whenever the prepaid balance runs low');
   autoTopup
     .command('set [project]')
-    .description('top up --amount each time the budget window renews (owner)')
+    .description('top up --amount whenever the balance not held by running machines falls below --threshold (owner)')
     .addOption(moneyOption('--amount <amount>', 'amount, e.g. 25.00'))
     .option('--currency <code>', 'currency', 'USD')
-    .action(async (project: string | undefined, o: { amount?: string; currency: string }, cmd: Command) => {
+    .addOption(moneyOption('--threshold <amount>', "in the project's currency (default: the amount)"))
+    .action(async (project: string | undefined, o: { amount?: string; currency: string; threshold?: string }, cmd: Command) => {
       const { api } = ctxOf(cmd);
       const id = await need(project, { flag: '<project>', message: 'Project', choices: () => projectChoices(api) });
-      const body = { amount: await need(o.amount, { flag: '--amount', message: 'Amount' }), currency: o.currency } as BodyOf<
-        '/projects/{id}/auto-topup',
-        'put'
-      >;
+      const body = {
+        amount: await need(o.amount, { flag: '--amount', message: 'Amount' }),
+        currency: o.currency,
+        ...(o.threshold ? { threshold: o.threshold } : {}),
+      } as BodyOf<'/projects/{id}/auto-topup', 'put'>;
       show(cmd, await ok(api.PUT('/projects/{id}/auto-topup', { params: { path: { id } }, body })), (v) => printRecord(v as Record<string, unknown>));
     });
   autoTopup
@@ -259,16 +261,18 @@ export function registerAdmin(program: Command): void {
 
   costCenters
     .command('costs <id>')
-    .description("a cost center's cost events and totals per currency")
-    .action(async (id: string, _o, cmd: Command) => {
+    .description("a cost center's cost events and totals per currency, and their grand total in one currency")
+    .option('--currency <code>', 'the currency of the grand total', 'USD')
+    .action(async (id: string, o: { currency: string }, cmd: Command) => {
       const { api } = ctxOf(cmd);
-      const c = await ok(api.GET('/cost-centers/{id}/costs', { params: { path: { id } } }));
-      show(cmd, c, (v) =>
+      const c = await ok(api.GET('/cost-centers/{id}/costs', { params: { path: { id }, query: { currency: o.currency } } }));
+      show(cmd, c, (v) => {
         printTable(v.totals, [
           ['total', (t) => `${t.amount} ${t.currency}`],
           ['by category', (t) => t.byCategory],
-        ]),
-      );
+        ]);
+        printRecord({ grandTotal: `${v.grandTotal.amount} ${v.grandTotal.currency}` });
+      });
     });
 
   costCenters

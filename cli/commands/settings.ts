@@ -239,10 +239,11 @@ export function registerSettings(program: Command): void {
     });
   departments
     .command('costs <name>')
-    .description("a department's totals per currency and per cost center")
-    .action(async (name: string, _o, cmd: Command) => {
+    .description("a department's totals per currency and per cost center, and the grand total in one currency")
+    .option('--currency <code>', 'the currency of the grand total', 'USD')
+    .action(async (name: string, o: { currency: string }, cmd: Command) => {
       const { api } = ctxOf(cmd);
-      const c = await ok(api.GET('/departments/{name}/costs', { params: { path: { name } } }));
+      const c = await ok(api.GET('/departments/{name}/costs', { params: { path: { name }, query: { currency: o.currency } } }));
       show(cmd, c, (v) => {
         printTable(v.totals, [
           ['total', (t) => `${t.amount} ${t.currency}`],
@@ -252,6 +253,7 @@ export function registerSettings(program: Command): void {
           ['cost center', (x) => `${x.name} (${x.id})`],
           ['totals', (x) => x.totals.map((t) => `${t.amount} ${t.currency}`).join(', ')],
         ]);
+        printRecord({ grandTotal: `${v.grandTotal.amount} ${v.grandTotal.currency}` });
       });
     });
 

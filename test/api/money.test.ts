@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { fromNumeric } from '../../domain/money.js';
 import { startFxSources, type FxSources } from '../support/fx-sources.js';
-import { startTestPlatform, waitForMachine, type TestPlatform } from '../support/platform.js';
+import { startTestPlatform, waitFor, waitForMachine, type TestPlatform } from '../support/platform.js';
 
 /** Ledger units (10^-18) of a decimal string, computed apart from the code under test. */
 const units = (decimal: string) => fromNumeric(decimal);
@@ -213,5 +213,122 @@ describe('money through the REST api: currencies, rates, cost centers (real Temp
 
     assert.equal((await p.api('GET', '/v1/departments/nobody/costs')).status, 404);
     assert.deepEqual((await p.api('GET', '/v1/cost-centers?department=platform')).body.items.map((c: any) => c.name).sort(), ['platform-dev', 'platform-test']);
+  });
+  it('refuses a machine of a prepaid project over its balance while within its limit, and over its limit while within its balance; shows both', async () => {
+    const projectId = (await p.api('POST', '/v1/projects', { name: 'prepaid' })).body.id;
+    assert.equal((await p.api('PUT', `/v1/projects/${projectId}/budget`, { amount: '1.00', currency: 'USD', period: 'daily' })).status, 200);
+    const before = (await p.api('GET', `/v1/projects/${projectId}/budgets`)).body.balance;
+    assert.deepEqual([before.billing, before.balance], ['postpaid', '0.00'], 'never topped up: postpaid');
+    assert.equal(
+      (await p.api('POST', `/v1/projects/${projectId}/credits`, { amount: '100.00', currency: 'USD', expiresAt: '2099-01-01T00:00:00Z' })).status,
+      201,
+    );
+    assert.equal((await p.api('PUT', `/v1/projects/${projectId}/payment-methods`, [{ kind: 'credits' }])).status, 200);
+    const topUp = async (amount: string) => {
+      const id = (await p.api('POST', `/v1/projects/${projectId}/topups`, { amount, currency: 'USD' })).body.paymentId;
+      await waitFor(async () => (await p.api('GET', `/v1/payments/${id}`)).body.status === 'succeeded', `top-up ${id}`);
+    };
+    await topUp('0.20');
+    const shown = (await p.api('GET', `/v1/projects/${projectId}/budgets`)).body;
+    assert.equal(shown.budget.limit, '1.00');
+    assert.deepEqual(shown.balance, {
+      billing: 'prepaid',
+      currency: 'USD',
+      credited: '0.20',
+      spent: '0.00',
+      reserved: '0.00',
+      balance: '0.20',
+      available: '0.20',
+    });
+
+    const machine = (money: string) => p.api('POST', '/v1/machines', { projectId, type: 'shell', command: 'true', limits: { money }, cache: false });
+    const overBalance = await machine('0.25');
+    assert.equal(overBalance.status, 409, JSON.stringify(overBalance.body));
+    assert.equal(overBalance.body.error.code, 'budget_exceeded');
+    assert.match(
+      overBalance.body.error.message,
+      /prepaid balance too low: the machine's limit of 0\.25 USD does not fit in the 0\.20 USD of the balance not held/,
+    );
+    assert.match(overBalance.body.error.message, /POST \/v1\/projects\/.*\/topups/);
+
+    await topUp('5.00');
+    const overLimit = await machine('1.50');
+    assert.equal(overLimit.status, 409, JSON.stringify(overLimit.body));
+    assert.match(overLimit.body.error.message, /does not fit in the daily budget \(1\.00 of 1\.00 USD left\)/);
+
+    const fits = await machine('0.25');
+    assert.equal(fits.status, 202, JSON.stringify(fits.body));
+    const m = await waitForMachine(p, fits.body.id);
+    assert.equal(m.status, 'completed', JSON.stringify(m));
+    // A budget PUT keeps the balance; the machine's cost came off both.
+    assert.equal((await p.api('PUT', `/v1/projects/${projectId}/budget`, { amount: '2.00', currency: 'USD', period: 'daily' })).status, 200);
+    const after = (await p.api('GET', `/v1/projects/${projectId}/balance`)).body;
+    assert.deepEqual([after.credited, after.spent, after.reserved], ['5.20', m.cost.amount, '0.00']);
+    assert.equal(units(after.balance), units('5.20') - units(m.cost.amount));
+    assert.deepEqual(after.items, [{ amount: '5.20', currency: 'USD' }]);
+    const view = await p.api('POST', '/v1/graphql', {
+      query: 'query($id: ID!) { project(id: $id) { budgets { budget { limit spent } balance { billing credited spent available } } } }',
+      variables: { id: projectId },
+    });
+    assert.equal(view.status, 200, JSON.stringify(view.body));
+    const g = view.body.data.project.budgets;
+    assert.deepEqual(g.budget, { limit: '2.00', spent: m.cost.amount });
+    assert.deepEqual(g.balance, { billing: 'prepaid', credited: '5.20', spent: m.cost.amount, available: after.available });
+  });
+
+  it("adds a roll-up's per-currency totals up in the viewer's currency at live rates, each conversion shown", async () => {
+    const center = (await p.api('POST', '/v1/cost-centers', { name: 'americas-dev', kind: 'development', department: 'americas' })).body;
+    const costs: Record<string, string> = {};
+    for (const currency of ['EUR', 'USD'] as const) {
+      const project = await p.api('POST', '/v1/projects', { name: `${currency} project`, currency, costCenterId: center.id });
+      assert.equal(project.status, 201, JSON.stringify(project.body));
+      await p.api('PUT', `/v1/projects/${project.body.id}/budget`, { amount: '5.00', currency, period: 'daily' });
+      const start = await p.api('POST', '/v1/machines', { projectId: project.body.id, type: 'shell', command: 'sleep 1', limits: { money: '0.30' } });
+      assert.equal(start.status, 202, JSON.stringify(start.body));
+      const m = await waitForMachine(p, start.body.id);
+      assert.equal(m.status, 'completed', JSON.stringify(m));
+      assert.equal(m.cost.currency, currency);
+      costs[currency] = m.cost.amount;
+    }
+    const eur = units(costs.EUR!);
+    const usd = units(costs.USD!);
+    assert.ok(eur > 0n && usd > 0n);
+
+    // In CAD: 1 EUR = 1.4773 CAD, 1 USD = 1.4773 / 1.0856 CAD (ECB), each half-even at the ledger unit.
+    const cad = await p.api('GET', '/v1/departments/americas/costs?currency=CAD');
+    assert.equal(cad.status, 200, JSON.stringify(cad.body));
+    assert.deepEqual(
+      cad.body.totals.map((t: any) => [t.currency, t.amount]),
+      [
+        ['EUR', costs.EUR],
+        ['USD', costs.USD],
+      ],
+      'the ledger keeps one total per currency',
+    );
+    const g = cad.body.grandTotal;
+    assert.equal(g.currency, 'CAD');
+    assert.equal(units(g.amount), halfEven(eur, 14773n, 10000n) + halfEven(usd, 14773n, 10856n));
+    assert.deepEqual(
+      g.conversions.map((c: any) => [c.from, c.amount, c.source]),
+      [
+        ['EUR', costs.EUR, 'ecb'],
+        ['USD', costs.USD, 'ecb'],
+      ],
+    );
+    assert.equal(g.conversions[0].rate, '1.477300000000000000');
+    assert.equal(units(g.conversions[1].converted), halfEven(usd, 14773n, 10856n));
+
+    // Without ?currency= the grand total is in USD; the cost center's own roll-up has one too.
+    const plain = (await p.api('GET', '/v1/departments/americas/costs')).body.grandTotal;
+    assert.equal(plain.currency, 'USD');
+    assert.equal(units(plain.amount), halfEven(eur, 10856n, 10000n) + usd);
+    const inEur = await p.api('GET', `/v1/cost-centers/${center.id}/costs?currency=EUR`);
+    assert.equal(inEur.status, 200, JSON.stringify(inEur.body));
+    assert.equal(inEur.body.grandTotal.currency, 'EUR');
+    assert.equal(units(inEur.body.grandTotal.amount), eur + halfEven(usd, 10000n, 10856n));
+
+    const bad = await p.api('GET', '/v1/departments/americas/costs?currency=DOGE');
+    assert.equal(bad.status, 400, JSON.stringify(bad.body));
+    assert.match(bad.body.error.message, /^currency: must be one of: USD, EUR, CAD/);
   });
 });

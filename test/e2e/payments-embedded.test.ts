@@ -45,6 +45,8 @@ describe('payments on embedded PGlite (the npm start default)', function () {
       ],
     );
     assert.deepEqual((await p.api('GET', `/v1/projects/${projectId}/balance`)).body.items, [{ amount: '3.00', currency: 'USD' }]);
-    assert.equal((await p.api('GET', `/v1/projects/${projectId}`)).body.budget.limit, '4.00');
+    const balance = (await p.api('GET', `/v1/projects/${projectId}/balance`)).body;
+    assert.deepEqual([balance.billing, balance.balance, balance.available], ['prepaid', '3.00', '3.00']);
+    assert.equal((await p.api('GET', `/v1/projects/${projectId}`)).body.budget.limit, '1.00', 'top-ups credit the balance, never the limit');
   });
 });

@@ -4,7 +4,7 @@ import { startGanache, type Ganache } from '../../scripts/services/ganache.js';
 import { startStripeMock, type StripeMock } from '../../scripts/services/stripe-mock.js';
 import { parseAmount } from '../../domain/money.js';
 import { startFxSources, type FxSources } from '../support/fx-sources.js';
-import { projectWithBudget, startTestPlatform, waitFor, type TestPlatform } from '../support/platform.js';
+import { projectWithBudget, startTestPlatform, waitFor, waitForMachine, type TestPlatform } from '../support/platform.js';
 import { WorkerProcesses } from '../support/worker-processes.js';
 
 const FINAL = ['succeeded', 'failed'];
@@ -106,7 +106,8 @@ describe('payment cascade (stripe-mock, ganache, real Temporal and Postgres)', f
       'the expired credit is untouched; 15.00 came off the live one',
     );
     assert.deepEqual((await p.api('GET', `/v1/projects/${projectId}/balance`)).body.items, [{ amount: '15.00', currency: 'USD' }]);
-    assert.equal((await p.api('GET', `/v1/projects/${projectId}`)).body.budget.limit, '25.00', 'the top-up raised the budget');
+    assert.equal((await p.api('GET', `/v1/projects/${projectId}`)).body.budget.limit, '10.00', 'the top-up left the limit alone');
+    assert.equal((await p.api('GET', `/v1/projects/${projectId}/balance`)).body.balance, '15.00', 'it credited the balance');
     // Not enough credits left now: the next top-up falls through to the card.
     const second = await waitForPayment(p, await topup(p, projectId, '6.00'), ended, 'to end');
     assert.deepEqual(
@@ -283,22 +284,26 @@ describe('payment cascade (stripe-mock, ganache, real Temporal and Postgres)', f
     assert.equal(charges(declining, id).length, 2);
   });
 
-  it('tops a project up once per budget window when its auto-top-up schedule fires', async () => {
+  it('tops a project up automatically when its balance falls below the threshold (schedule and spend), never raising the limit', async () => {
     const projectId = await projectWithBudget(p, '10.00', 'daily');
     assert.equal(
       (await p.api('POST', `/v1/projects/${projectId}/credits`, { amount: '100.00', currency: 'USD', expiresAt: '2099-01-01T00:00:00Z' })).status,
       201,
     );
     await setMethods(p, projectId, [{ kind: 'credits' }]);
+    const noThreshold = await p.api('PUT', `/v1/projects/${projectId}/auto-topup`, { amount: '10.00', currency: 'EUR' });
+    assert.equal(noThreshold.status, 422, "a top-up in another currency needs the threshold in the balance's");
+    assert.equal(noThreshold.body.error.details.field, 'threshold');
     const set = await p.api('PUT', `/v1/projects/${projectId}/auto-topup`, { amount: '10.00', currency: 'USD' });
     assert.equal(set.status, 200, JSON.stringify(set.body));
     assert.equal(set.body.cron, '5 0 * * *');
+    assert.deepEqual([set.body.threshold, set.body.thresholdCurrency], ['10.00', 'USD'], 'by default: the amount');
     const schedule = p.temporal.schedule.getHandle(set.body.scheduleId);
     const cal = (await schedule.describe()).spec.calendars?.[0];
     assert.deepEqual(
       [cal?.hour, cal?.minute],
       [[{ start: 0, end: 0, step: 1 }], [{ start: 5, end: 5, step: 1 }]],
-      'fires at 00:05 UTC, five minutes into each daily window',
+      'checks again at 00:05 UTC, five minutes into each daily window',
     );
 
     const firing = async (n: number) => {
@@ -308,15 +313,33 @@ describe('payment cascade (stripe-mock, ganache, real Temporal and Postgres)', f
     };
     const first = await firing(1);
     assert.equal(first.note, 'started');
-    const done = await waitForPayment(p, first.paymentId, ended, 'the renewal top-up');
+    const done = await waitForPayment(p, first.paymentId, ended, 'the automatic top-up');
     assert.equal(done.status, 'succeeded');
-    assert.match(done.reason, /renewal of the daily budget window/);
+    assert.match(done.reason, /automatic top-up: the balance \(0\.00 USD not held\) fell below 10\.00 USD/);
     const second = await firing(2);
-    assert.equal(second.paymentId, first.paymentId, 'the same window names the same payment');
-    assert.equal(second.note, 'this window was already topped up');
+    assert.equal(second.paymentId, null);
+    assert.match(second.note, /skipped: the balance \(10\.00 USD not held\) is not below the threshold of 10\.00 USD/);
     assert.equal((await p.db('payments').where({ project_id: projectId })).length, 1);
-    assert.deepEqual((await p.api('GET', `/v1/projects/${projectId}/balance`)).body.items, [{ amount: '10.00', currency: 'USD' }]);
-    assert.equal((await p.api('GET', `/v1/projects/${projectId}`)).body.budget.limit, '20.00');
+    const balance = (await p.api('GET', `/v1/projects/${projectId}/balance`)).body;
+    assert.deepEqual(balance.items, [{ amount: '10.00', currency: 'USD' }]);
+    assert.deepEqual([balance.billing, balance.balance], ['prepaid', '10.00']);
+    assert.equal((await p.api('GET', `/v1/projects/${projectId}`)).body.budget.limit, '10.00', 'the limit never moves');
+
+    // A machine's spend draws the balance below the threshold: its settlement starts the next top-up.
+    const start = await p.api('POST', '/v1/machines', { projectId, type: 'shell', command: 'sleep 1', limits: { money: '0.10', minutes: 5 } });
+    assert.equal(start.status, 202, JSON.stringify(start.body));
+    const machine = await waitForMachine(p, start.body.id);
+    assert.equal(machine.status, 'completed', JSON.stringify(machine));
+    const auto = await waitFor(async () => {
+      const rows = await p.db('payments').where({ project_id: projectId, created_by: 'system:auto-topup' }).orderBy('created_at');
+      return rows.length === 2 && rows[1].status === 'succeeded' ? rows : null;
+    }, 'the top-up after the spend');
+    assert.equal(auto.length, 2);
+    const after = (await p.api('GET', `/v1/projects/${projectId}/budgets`)).body;
+    assert.equal(after.budget.limit, '10.00');
+    assert.equal(after.balance.credited, '20.00');
+    assert.equal(after.balance.spent, machine.cost.amount, "the machine's cost came off the balance");
+    assert.equal(after.budget.spent, machine.cost.amount, "and off the period's limit");
 
     assert.equal((await p.api('DELETE', `/v1/projects/${projectId}/auto-topup`)).status, 204);
     assert.equal((await p.api('DELETE', `/v1/projects/${projectId}/auto-topup`)).status, 404);
@@ -447,7 +470,8 @@ describe('payment cascade: a worker killed mid-charge and mid-crypto-wait never 
     assert.ok(sent.length >= 2, `the charge was sent again after the restart (${sent.length})`);
     assert.deepEqual([...new Set(sent.map((r) => r.idempotencyKey))], [`${id}:1`], 'every send carried the same idempotency key: one charge at Stripe');
     assert.equal(Number((await p.db('balance_entries').where({ payment_id: id }).count({ n: '*' }))[0]!.n), 1);
-    assert.equal((await p.api('GET', `/v1/projects/${projectId}`)).body.budget.limit, '17.50', 'raised once');
+    assert.equal((await p.api('GET', `/v1/projects/${projectId}/balance`)).body.balance, '7.50', 'credited once');
+    assert.equal((await p.api('GET', `/v1/projects/${projectId}`)).body.budget.limit, '10.00');
   });
 
   it('a worker killed while waiting for an ETH payment credits it once after the restart', async () => {
