@@ -7,6 +7,7 @@ import {
   isCancellation,
   patched,
   proxyActivities,
+  proxyLocalActivities,
   setHandler,
   uuid4,
 } from '@temporalio/workflow';
@@ -15,7 +16,7 @@ import type { Activities, ReservationOutcome, RunCommandResult } from '../activi
 import { hasInputs, type ResolvedInputs } from '../domain/artifacts.js';
 import { affordableMs, formatAmount, fromNumeric, parseAmount } from '../domain/money.js';
 import { PROFILES, STOP_REASONS, type MachineStatus, type MachineType, type ProfileId, type ProviderId } from '../domain/machines.js';
-import { INPUT_ERROR, NOT_FOUND, retryUnless, shortActivity } from './activity-options.js';
+import { INPUT_ERROR, NOT_FOUND, retryUnless, shortActivity, shortLocalActivity } from './activity-options.js';
 
 export interface MachineRunInput {
   machineId: string;
@@ -83,6 +84,12 @@ export const MAX_INTERRUPTIONS = 3;
 const RESUME_NOTE = 'You were paused at a limit and have been given more; continue the task from the current state of the workspace.';
 /** A worker shutting down (a deploy) hands its running machine over: re-provisioned elsewhere, not ended (absent from older histories). */
 const WORKER_HANDOVER = 'worker-handover';
+/**
+ * The short bookkeeping writes (status marks, cache lookup, reserve, settle, release) run as local
+ * activities, in the workflow's own task: no activity task and no extra workflow task each
+ * (absent from older histories, which replay them as activities). All are idempotent on their keys.
+ */
+const LOCAL_BOOKKEEPING = 'machine-local-bookkeeping';
 const HANDOVER_NOTE =
   'Your run was stopped because the computer it ran on was shutting down, and was moved to another one; continue the task from the current state of the workspace.';
 
@@ -93,6 +100,7 @@ export const extendSignal = defineSignal<[Extension]>('extend');
 export const stateQuery = defineQuery<MachineRunState>('state');
 
 const quick = proxyActivities<Activities>(shortActivity());
+const local = proxyLocalActivities<Activities>(shortLocalActivity());
 
 /**
  * One Intelligent Machine: reserve its money limit → provision a sandbox from the parent
@@ -122,15 +130,17 @@ export async function machineRun(input: MachineRunInput): Promise<MachineRunResu
     if (state.phase === 'paused') extension = e;
   });
 
+  // Before the first command, so a new execution records the marker ahead of everything else.
+  const book = patched(LOCAL_BOOKKEEPING) ? local : quick;
   const mark = (status: MachineStatus, extra: Omit<Parameters<Activities['markMachine']>[0], 'machineId' | 'status'> = {}) => {
     state.phase = status;
     setStatusAttribute(status);
-    return quick.markMachine({ machineId: input.machineId, status, ...extra });
+    return book.markMachine({ machineId: input.machineId, status, ...extra });
   };
 
   // ---- result cache (patch 'machine-result-cache'): an identical completed run is reused, at zero cost.
   if (patched('machine-result-cache')) {
-    const cached = await quick.lookupMachineCache({
+    const cached = await book.lookupMachineCache({
       machineId: input.machineId,
       projectId: input.projectId,
       type: input.type,
@@ -155,7 +165,7 @@ export async function machineRun(input: MachineRunInput): Promise<MachineRunResu
   }
   // ---- end of result cache
 
-  reservation = await quick.reserveMachineBudget({
+  reservation = await book.reserveMachineBudget({
     machineId: input.machineId,
     projectId: input.projectId,
     amount: input.limits.money,
@@ -166,7 +176,7 @@ export async function machineRun(input: MachineRunInput): Promise<MachineRunResu
     return { status: 'refused', exitCode: null, stopReason: null, error: reservation.message, checkpoints: [], charged: null };
   }
   if (terminateRequested) {
-    await quick.releaseMachineBudget({ machineId: input.machineId });
+    await book.releaseMachineBudget({ machineId: input.machineId });
     await mark('terminated', { stopReason: STOP_REASONS.terminated, ended: true });
     return { status: 'terminated', exitCode: null, stopReason: STOP_REASONS.terminated, error: null, checkpoints: [], charged: '0' };
   }
@@ -422,7 +432,7 @@ export async function machineRun(input: MachineRunInput): Promise<MachineRunResu
     });
   }
   const settled = await CancellationScope.nonCancellable(() =>
-    quick.settleMachineCost({
+    book.settleMachineCost({
       machineId: input.machineId,
       projectId: input.projectId,
       runtimeMs: Date.now() - startedAt - pausedMs,
