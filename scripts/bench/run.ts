@@ -29,7 +29,7 @@ const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..
 
 const BENCHMARKS: Record<string, { title: string; run: Benchmark }> = {
   'machine-overhead': {
-    title: 'Time from POST /v1/machines to the sandbox running the command, 20 sequential and 20 concurrent',
+    title: 'Time from POST /v1/machines to the sandbox running the command, 20 sequential and 20 concurrent, against a bare one-activity workflow',
     run: machineOverhead,
   },
   ledger: {
