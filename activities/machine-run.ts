@@ -278,6 +278,101 @@ export function createMachineRunActivities({ db, config, log, providers, tempora
   // --- end remote files ---
   const logFileOf = (machineId: string) => path.join(config.home, 'logs', `${machineId}.log`);
 
+  /** Records a status change of the machine, with its audit record. */
+  async function markMachine(input: {
+    machineId: string;
+    status: MachineStatus;
+    instanceRef?: string;
+    stopReason?: string | null;
+    error?: string | null;
+    exitCode?: number | null;
+    usage?: MachineUsage;
+    started?: boolean;
+    ended?: boolean;
+  }): Promise<void> {
+    const machine = await getMachine(db, input.machineId);
+    if (!machine) throw ApplicationFailure.nonRetryable(`machine ${input.machineId} not found`, 'NotFoundError');
+    await updateMachine(db, input.machineId, {
+      status: input.status,
+      ...(input.instanceRef !== undefined ? { instanceRef: input.instanceRef } : {}),
+      ...(input.stopReason !== undefined ? { stopReason: input.stopReason } : {}),
+      ...(input.error !== undefined ? { error: input.error } : {}),
+      ...(input.exitCode !== undefined ? { exitCode: input.exitCode } : {}),
+      ...(input.usage !== undefined ? { usage: input.usage } : {}),
+      ...(input.started && !machine.startedAt ? { startedAt: new Date() } : {}),
+      ...(input.ended && !machine.endedAt ? { endedAt: new Date() } : {}),
+    });
+    await appendAudit(db, {
+      actor: 'system',
+      action: `machine.${input.status}`,
+      subjectType: 'machine',
+      subjectId: input.machineId,
+      projectId: machine.projectId,
+      details: {
+        ...(input.stopReason ? { stopReason: input.stopReason } : {}),
+        ...(input.error ? { error: input.error } : {}),
+        ...(input.exitCode !== undefined && input.exitCode !== null ? { exitCode: input.exitCode } : {}),
+      },
+      idempotencyKey: `machine:${input.machineId}:${input.status}`,
+    });
+  }
+
+  /**
+   * Checks the checkpoint out into the machine's own worktree and gets an instance over it: a
+   * free one of the provider's warm pool when there is one, else a new one. Instances a previous
+   * attempt of this machine left behind are terminated first.
+   */
+  async function provision(input: {
+    machineId: string;
+    projectId: string;
+    checkpointId: string;
+    provider?: ProviderId;
+    profile?: string;
+    spot?: boolean;
+  }): Promise<ProvisionedSandbox> {
+    const project = await projectOf(input.projectId);
+    const checkpoint = await getCheckpoint(db, input.checkpointId);
+    if (!checkpoint || checkpoint.projectId !== project.id) {
+      throw ApplicationFailure.nonRetryable(`checkpoint ${input.checkpointId} is not a checkpoint of project ${project.id}`, 'InputError');
+    }
+    const providerId = input.provider ?? 'local';
+    const provider = providerOf(providers, providerId);
+    const profile = input.profile ?? 'lightweight';
+    const workspace = workspaceOf(input.machineId);
+    const machine = { machineId: input.machineId, projectId: project.id };
+    const availability = await provider.availability();
+    if (!availability.available) {
+      throw ApplicationFailure.nonRetryable(`provider ${providerId} is unavailable: ${availability.reason ?? 'no reason given'}`, 'ProviderUnavailable');
+    }
+    // An agent machine needs its CLIs, home and proxy socket mounted: pooled containers lack them.
+    const row = await getMachine(db, input.machineId);
+    const mounts = row && row.type !== 'shell' && providerId === 'container' ? containerAgentMounts(config, input.machineId) : undefined;
+    // A checkpoint with a disk snapshot brings its whole disk back: no warm instance has it.
+    const disk = await restorableInstanceSnapshot({ db, log, providers }, checkpoint.id, providerId);
+    const warm = providerId === 'local' || mounts || disk ? null : await claimFromPool(db, providerId, profile, machine, workspace);
+    if (warm) {
+      await checkoutWorkspace(project.repoPath, workspace, checkpoint.commit);
+      await restoreCheckpointFiles({ db, config, log }, { checkpointId: checkpoint.id, workspace });
+      // Remote files: a warm instance that keeps its own copy started without them.
+      if (provider.deliverWorkspace) await provider.deliverWorkspace(warm, workspace, Date.now() + REMOTE_FILES_TIMEOUT_MS);
+      return { workspace, instanceRef: warm.instanceRef, commit: checkpoint.commit, provider: providerId, instance: warm, warm: true };
+    }
+    for (const stale of (await provider.listInstances()).filter((i) => i.machineId === input.machineId)) await provider.terminate(stale);
+    await checkoutWorkspace(project.repoPath, workspace, checkpoint.commit);
+    // Files beyond git (ignored, untracked) come back from the checkpoint's snapshot.
+    await restoreCheckpointFiles({ db, config, log }, { checkpointId: checkpoint.id, workspace });
+    const request = {
+      ...machine,
+      profile,
+      spot: input.spot ?? false,
+      workspace,
+      tags: { project: project.id, machine: input.machineId },
+      ...(mounts ? { mounts } : {}),
+    };
+    const instance = disk && hasDiskSnapshots(provider) ? await provisionFromDisk(provider, request, disk) : await provider.provision(request);
+    return { workspace, instanceRef: instance.instanceRef, commit: checkpoint.commit, provider: providerId, instance, warm: false };
+  }
+
   const activities = {
     /** Reserves the machine's money limit on the project budget, once per machine. */
     async reserveMachineBudget(input: {
@@ -287,6 +382,8 @@ export function createMachineRunActivities({ db, config, log, providers, tempora
       type?: MachineTypeId;
       /** The n-th extension of a paused machine: reserved under its own key, on the same budgets. */
       extension?: number;
+      /** Once reserved, mark the machine provisioning and started (what a separate `markMachine` did next). */
+      markStarted?: boolean;
     }): Promise<ReservationOutcome> {
       const project = await projectOf(input.projectId);
       // A spend must fit every budget it falls under (the policy: domain/budget.ts spendScopes).
@@ -349,6 +446,7 @@ export function createMachineRunActivities({ db, config, log, providers, tempora
           },
           idempotencyKey: `${key}:reserved`,
         });
+        if (input.markStarted) await markMachine({ machineId: input.machineId, status: 'provisioning', started: true });
         return {
           ok: true,
           reservationId: outcome.reservationId,
@@ -370,99 +468,17 @@ export function createMachineRunActivities({ db, config, log, providers, tempora
       };
     },
 
-    /** Records a status change of the machine, with its audit record. */
-    async markMachine(input: {
-      machineId: string;
-      status: MachineStatus;
-      instanceRef?: string;
-      stopReason?: string | null;
-      error?: string | null;
-      exitCode?: number | null;
-      usage?: MachineUsage;
-      started?: boolean;
-      ended?: boolean;
-    }): Promise<void> {
-      const machine = await getMachine(db, input.machineId);
-      if (!machine) throw ApplicationFailure.nonRetryable(`machine ${input.machineId} not found`, 'NotFoundError');
-      await updateMachine(db, input.machineId, {
-        status: input.status,
-        ...(input.instanceRef !== undefined ? { instanceRef: input.instanceRef } : {}),
-        ...(input.stopReason !== undefined ? { stopReason: input.stopReason } : {}),
-        ...(input.error !== undefined ? { error: input.error } : {}),
-        ...(input.exitCode !== undefined ? { exitCode: input.exitCode } : {}),
-        ...(input.usage !== undefined ? { usage: input.usage } : {}),
-        ...(input.started && !machine.startedAt ? { startedAt: new Date() } : {}),
-        ...(input.ended && !machine.endedAt ? { endedAt: new Date() } : {}),
-      });
-      await appendAudit(db, {
-        actor: 'system',
-        action: `machine.${input.status}`,
-        subjectType: 'machine',
-        subjectId: input.machineId,
-        projectId: machine.projectId,
-        details: {
-          ...(input.stopReason ? { stopReason: input.stopReason } : {}),
-          ...(input.error ? { error: input.error } : {}),
-          ...(input.exitCode !== undefined && input.exitCode !== null ? { exitCode: input.exitCode } : {}),
-        },
-        idempotencyKey: `machine:${input.machineId}:${input.status}`,
-      });
-    },
+    markMachine,
 
     /**
-     * Checks the checkpoint out into the machine's own worktree and gets an instance over it: a
-     * free one of the provider's warm pool when there is one, else a new one. Instances a previous
-     * attempt of this machine left behind are terminated first.
+     * Provisions the machine's sandbox (see `provision`); with `markRunning`, also marks the machine
+     * running on it (what a separate `markMachine` did right after, in one call).
      */
-    async provisionSandbox(input: {
-      machineId: string;
-      projectId: string;
-      checkpointId: string;
-      provider?: ProviderId;
-      profile?: string;
-      spot?: boolean;
-    }): Promise<ProvisionedSandbox> {
-      const project = await projectOf(input.projectId);
-      const checkpoint = await getCheckpoint(db, input.checkpointId);
-      if (!checkpoint || checkpoint.projectId !== project.id) {
-        throw ApplicationFailure.nonRetryable(`checkpoint ${input.checkpointId} is not a checkpoint of project ${project.id}`, 'InputError');
-      }
-      const providerId = input.provider ?? 'local';
-      const provider = providerOf(providers, providerId);
-      const profile = input.profile ?? 'lightweight';
-      const workspace = workspaceOf(input.machineId);
-      const machine = { machineId: input.machineId, projectId: project.id };
-      const availability = await provider.availability();
-      if (!availability.available) {
-        throw ApplicationFailure.nonRetryable(`provider ${providerId} is unavailable: ${availability.reason ?? 'no reason given'}`, 'ProviderUnavailable');
-      }
-      // An agent machine needs its CLIs, home and proxy socket mounted: pooled containers lack them.
-      const row = await getMachine(db, input.machineId);
-      const mounts = row && row.type !== 'shell' && providerId === 'container' ? containerAgentMounts(config, input.machineId) : undefined;
-      // A checkpoint with a disk snapshot brings its whole disk back: no warm instance has it.
-      const disk = await restorableInstanceSnapshot({ db, log, providers }, checkpoint.id, providerId);
-      const warm = providerId === 'local' || mounts || disk ? null : await claimFromPool(db, providerId, profile, machine, workspace);
-      if (warm) {
-        await checkoutWorkspace(project.repoPath, workspace, checkpoint.commit);
-        await restoreCheckpointFiles({ db, config, log }, { checkpointId: checkpoint.id, workspace });
-        // Remote files: a warm instance that keeps its own copy started without them.
-        if (provider.deliverWorkspace) await provider.deliverWorkspace(warm, workspace, Date.now() + REMOTE_FILES_TIMEOUT_MS);
-        return { workspace, instanceRef: warm.instanceRef, commit: checkpoint.commit, provider: providerId, instance: warm, warm: true };
-      }
-      for (const stale of (await provider.listInstances()).filter((i) => i.machineId === input.machineId)) await provider.terminate(stale);
-      await checkoutWorkspace(project.repoPath, workspace, checkpoint.commit);
-      // Files beyond git (ignored, untracked) come back from the checkpoint's snapshot.
-      await restoreCheckpointFiles({ db, config, log }, { checkpointId: checkpoint.id, workspace });
-      const request = {
-        ...machine,
-        profile,
-        spot: input.spot ?? false,
-        workspace,
-        tags: { project: project.id, machine: input.machineId },
-        ...(mounts ? { mounts } : {}),
-      };
-      const instance = disk && hasDiskSnapshots(provider) ? await provisionFromDisk(provider, request, disk) : await provider.provision(request);
-      return { workspace, instanceRef: instance.instanceRef, commit: checkpoint.commit, provider: providerId, instance, warm: false };
+    async provisionSandbox(input: Parameters<typeof provision>[0] & { markRunning?: boolean }): Promise<ProvisionedSandbox> {
+      const { markRunning, ...rest } = input;
+      const sandbox = await provision(rest);
+      if (markRunning) await markMachine({ machineId: input.machineId, status: 'running', instanceRef: sandbox.instanceRef });
+      return sandbox;
     },
 
     /**
@@ -552,7 +568,10 @@ export function createMachineRunActivities({ db, config, log, providers, tempora
       kind: CheckpointKind;
       trigger: string;
       at: string;
+      /** Mark the machine checkpointing first (what a separate `markMachine` did before). */
+      markCheckpointing?: boolean;
     }): Promise<{ checkpointId: string; commit: string }> {
+      if (input.markCheckpointing) await markMachine({ machineId: input.machineId, status: 'checkpointing' });
       // Remote files: the instance's files replace the host workspace's first.
       await collectRemoteFiles(input.machineId, input.checkpointId);
       const result = (await checkpointWorkspace(db, await projectOf(input.projectId), workspaceOf(input.machineId), input, { config, log }))!;
@@ -595,6 +614,8 @@ export function createMachineRunActivities({ db, config, log, providers, tempora
       hourlyPrice: string;
       priceCurrency: CurrencyCode;
       profile: string;
+      /** Once settled, mark the machine ended with this status (what a separate `markMachine` did next). */
+      end?: { status: MachineStatus; stopReason: string | null; error: string | null; exitCode: number | null };
     }): Promise<{ charged: string; currency: CurrencyCode }> {
       const project = await projectOf(input.projectId);
       const currency = project.currency;
@@ -661,6 +682,7 @@ export function createMachineRunActivities({ db, config, log, providers, tempora
         details: { charged: formatAmount(charged, currency), currency, runtimeMs: input.runtimeMs },
         idempotencyKey: `${key}:settled`,
       });
+      if (input.end) await markMachine({ machineId: input.machineId, ...input.end, ended: true });
       return { charged: formatAmount(charged, currency), currency };
     },
 

@@ -90,6 +90,12 @@ const WORKER_HANDOVER = 'worker-handover';
  * (absent from older histories, which replay them as activities). All are idempotent on their keys.
  */
 const LOCAL_BOOKKEEPING = 'machine-local-bookkeeping';
+/**
+ * Status marks that always ran right next to another call go with it: provisioning with the
+ * reservation, running with the provisioning, checkpointing with the final checkpoint, the end
+ * with the settlement (absent from older histories, which have them as separate marks).
+ */
+const MERGED_MARKS = 'machine-merged-marks';
 const HANDOVER_NOTE =
   'Your run was stopped because the computer it ran on was shutting down, and was moved to another one; continue the task from the current state of the workspace.';
 
@@ -132,6 +138,12 @@ export async function machineRun(input: MachineRunInput): Promise<MachineRunResu
 
   // Before the first command, so a new execution records the marker ahead of everything else.
   const book = patched(LOCAL_BOOKKEEPING) ? local : quick;
+  const merged = patched(MERGED_MARKS);
+  /** The status a merged call has just written to the machine's row. */
+  const phase = (status: MachineStatus) => {
+    state.phase = status;
+    setStatusAttribute(status);
+  };
   const mark = (status: MachineStatus, extra: Omit<Parameters<Activities['markMachine']>[0], 'machineId' | 'status'> = {}) => {
     state.phase = status;
     setStatusAttribute(status);
@@ -170,6 +182,7 @@ export async function machineRun(input: MachineRunInput): Promise<MachineRunResu
     projectId: input.projectId,
     amount: input.limits.money,
     ...(input.type !== 'shell' ? { type: input.type } : {}),
+    ...(merged ? { markStarted: true } : {}),
   });
   if (!reservation.ok) {
     await mark('refused', { error: reservation.message, ended: true });
@@ -203,7 +216,7 @@ export async function machineRun(input: MachineRunInput): Promise<MachineRunResu
   /** What an agent is told when its run starts again (after a pause, or after a handover). */
   let resumeNote = RESUME_NOTE;
 
-  const checkpoint = async (kind: 'final' | 'manual' | 'pause', trigger: string) => {
+  const checkpoint = async (kind: 'final' | 'manual' | 'pause', trigger: string, markCheckpointing = false) => {
     const { checkpointId } = await quick.createCheckpoint({
       checkpointId: `checkpoint-${uuid4()}`,
       machineId: input.machineId,
@@ -212,6 +225,7 @@ export async function machineRun(input: MachineRunInput): Promise<MachineRunResu
       kind,
       trigger,
       at: new Date(Date.now()).toISOString(),
+      ...(markCheckpointing ? { markCheckpointing: true } : {}),
     });
     lastCheckpoint = checkpointId;
     state.checkpoints.push(checkpointId);
@@ -239,16 +253,20 @@ export async function machineRun(input: MachineRunInput): Promise<MachineRunResu
       const moneyLimitMs = affordableMs(reservedAmount, hourlyUnits) - carriedMs;
       const deadline = segmentStart + Math.min(timeLimitMs, moneyLimitMs);
       const deadlineReason = moneyLimitMs < timeLimitMs ? STOP_REASONS.moneyLimit : STOP_REASONS.timeLimit;
-      await mark('provisioning', { started: true });
+      // The first segment's provisioning mark went with the reservation.
+      if (merged && segment === 0) phase('provisioning');
+      else await mark('provisioning', { started: true });
       const sandbox = await quick.provisionSandbox({
         machineId: input.machineId,
         projectId: input.projectId,
         checkpointId: lastCheckpoint,
         ...(input.provider ? { provider: input.provider, profile: input.profile, spot: input.spot ?? false } : {}),
+        ...(merged ? { markRunning: true } : {}),
       });
       instance = sandbox.instance;
       provisioned = true;
-      await mark('running', { instanceRef: sandbox.instanceRef });
+      if (merged) phase('running');
+      else await mark('running', { instanceRef: sandbox.instanceRef });
 
       const { runCommand, runAgent } = proxyActivities<Activities>({
         startToCloseTimeout: Math.max(deadline - Date.now(), 0) + 120_000,
@@ -402,8 +420,9 @@ export async function machineRun(input: MachineRunInput): Promise<MachineRunResu
       state.stopReason = null;
     }
     if (provisioned) {
-      await mark('checkpointing');
-      await checkpoint('final', state.stopReason ?? 'end');
+      if (merged) phase('checkpointing');
+      else await mark('checkpointing');
+      await checkpoint('final', state.stopReason ?? 'end', merged);
       if (input.artifacts?.length && patched(ARTIFACT_PASSING)) {
         const kept = await quick.storeDeclaredArtifacts({
           machineId: input.machineId,
@@ -439,8 +458,10 @@ export async function machineRun(input: MachineRunInput): Promise<MachineRunResu
       hourlyPrice: profile.hourlyPrice,
       priceCurrency: profile.currency,
       profile: input.profile,
+      ...(merged ? { end: { status, stopReason: state.stopReason, error, exitCode } } : {}),
     }),
   );
-  await CancellationScope.nonCancellable(() => mark(status, { stopReason: state.stopReason, error, exitCode, ended: true }));
+  if (merged) phase(status);
+  else await CancellationScope.nonCancellable(() => mark(status, { stopReason: state.stopReason, error, exitCode, ended: true }));
   return { status, exitCode, stopReason: state.stopReason, error, checkpoints: state.checkpoints, charged: settled.charged };
 }
