@@ -65,6 +65,12 @@ export interface MachineRunResult {
   error: string | null;
   checkpoints: string[];
   charged: string | null;
+  /**
+   * The reservation's verdict when the run ended before it provisioned anything (refused, or a
+   * result-cache hit): such a run can end in its first workflow task, before the api's reservation
+   * update is delivered, and the api then reads the verdict here.
+   */
+  reservation?: ReservationOutcome;
 }
 
 export interface MachineRunState {
@@ -172,7 +178,15 @@ export async function machineRun(input: MachineRunInput): Promise<MachineRunResu
       state.phase = 'completed';
       setStatusAttribute('completed');
       state.checkpoints.push(cached.checkpointId);
-      return { status: 'completed', exitCode: cached.exitCode, stopReason: null, error: null, checkpoints: state.checkpoints, charged: '0' };
+      return {
+        status: 'completed',
+        exitCode: cached.exitCode,
+        stopReason: null,
+        error: null,
+        checkpoints: state.checkpoints,
+        charged: '0',
+        reservation,
+      };
     }
   }
   // ---- end of result cache
@@ -186,7 +200,7 @@ export async function machineRun(input: MachineRunInput): Promise<MachineRunResu
   });
   if (!reservation.ok) {
     await mark('refused', { error: reservation.message, ended: true });
-    return { status: 'refused', exitCode: null, stopReason: null, error: reservation.message, checkpoints: [], charged: null };
+    return { status: 'refused', exitCode: null, stopReason: null, error: reservation.message, checkpoints: [], charged: null, reservation };
   }
   if (terminateRequested) {
     await book.releaseMachineBudget({ machineId: input.machineId });
