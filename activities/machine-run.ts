@@ -22,7 +22,7 @@ import { machineCostCenterId, machineSpendBudgets } from '../store/spend-budgets
 import { createFxService } from '../fx/service.js';
 import { getCheckpoint, recordCheckpoint } from '../store/checkpoints.js';
 import { costTotals, recordCost } from '../store/costs.js';
-import { checkoutWorkspace, commitFiles, removeWorkspace, resetWorkspace, treeOf } from '../store/git.js';
+import { checkoutWorkspace, commitFiles, GitStatCache, removeWorkspace, resetWorkspace, treeOf } from '../store/git.js';
 import { defaultFreezeLimits, FreezeError, withFrozenCopy } from '../store/frozen-copy.js';
 import { getSnapshot } from '../store/snapshots.js';
 import { getMachine, updateMachine, type MachineUsage } from '../store/machines.js';
@@ -138,6 +138,12 @@ export interface CheckpointRequest {
  * workspace that cannot be copied in time fails the checkpoint for good, with the reason.
  * With `skipUnchanged`, nothing is recorded (null) when the files are the parent's.
  */
+/**
+ * What this worker's last checkpoint of each workspace read: the next checkpoint of an unchanged
+ * workspace hashes none of its tracked files again (store/git.ts GitStatCache).
+ */
+export const workspaceGitStats = new GitStatCache();
+
 export async function checkpointWorkspace(
   db: ActivityDeps['db'],
   project: Project,
@@ -163,7 +169,11 @@ export async function checkpointWorkspace(
         return { checkpointId: existing.id, commit: existing.commit };
       }
       const message = `${input.kind} checkpoint ${input.checkpointId} of ${input.machineId} (${input.trigger})`;
-      const commit = await commitFiles(project.repoPath, copy.root, parent!.commit, message, new Date(input.at));
+      const commit = await commitFiles(project.repoPath, copy.root, parent!.commit, message, new Date(input.at), {
+        cache: workspaceGitStats,
+        workspace,
+        copy,
+      });
       if (opts.skipUnchanged && (await treeOf(project.repoPath, commit)) === (await treeOf(project.repoPath, parent!.commit))) return null;
       await recordCheckpoint(db, project.repoPath, {
         id: input.checkpointId,

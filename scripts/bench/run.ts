@@ -24,6 +24,7 @@ import { fx } from './fx.js';
 import { waitingWorkflows } from './waiting-workflows.js';
 import { snapshotStore } from './snapshots.js';
 import { checkpointTree } from './checkpoint-tree.js';
+import { checkpointOverhead } from './checkpoint-overhead.js';
 
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -80,6 +81,11 @@ const BENCHMARKS: Record<string, { title: string; run: Benchmark }> = {
   snapshots: {
     title: 'Snapshot store over a chain of 50 checkpoints of a real repository with small edits: stored vs full copies, snapshot and restore MB/s',
     run: snapshotStore,
+  },
+  'checkpoint-overhead': {
+    title:
+      "A machine's checkpoint phase by phase (frozen copy, git commit, snapshot): first, unchanged workspace with and without the git stat cache, one file changed",
+    run: checkpointOverhead,
   },
   'checkpoint-tree': {
     title: 'GET /v1/projects/:id/checkpoints/tree on 10,000 seeded checkpoints: whole (200) and revalidated (If-None-Match → 304), sequential',
