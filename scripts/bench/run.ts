@@ -33,7 +33,7 @@ const BENCHMARKS: Record<string, { title: string; run: Benchmark }> = {
     title: 'Time from POST /v1/machines to the sandbox running the command, 20 sequential and 20 concurrent, against a bare one-activity workflow',
     run: machineOverhead,
   },
-  ledger: {
+  'ledger-throughput': {
     title: 'Budget reserve+settle pairs/s with 16 reservers (one hot budget, 100 budgets) next to pgbench on the same server',
     run: ledger,
   },
