@@ -23,7 +23,7 @@ import { machineCostCenterId, machineSpendBudgets } from '../store/spend-budgets
 import { createFxService } from '../fx/service.js';
 import { getCheckpoint, recordCheckpoint } from '../store/checkpoints.js';
 import { costTotals, recordCost } from '../store/costs.js';
-import { checkoutWorkspace, commitFiles, removeWorkspace, resetWorkspace, treeOf } from '../store/git.js';
+import { checkoutWorkspace, commitFiles, GitStatCache, removeWorkspace, resetWorkspace, treeOf } from '../store/git.js';
 import { defaultFreezeLimits, FreezeError, withFrozenCopy } from '../store/frozen-copy.js';
 import { getSnapshot } from '../store/snapshots.js';
 import { getMachine, setComputePrice, updateMachine, type MachineUsage } from '../store/machines.js';
@@ -151,6 +151,12 @@ export interface CheckpointRequest {
  * workspace that cannot be copied in time fails the checkpoint for good, with the reason.
  * With `skipUnchanged`, nothing is recorded (null) when the files are the parent's.
  */
+/**
+ * What this worker's last checkpoint of each workspace read: the next checkpoint of an unchanged
+ * workspace hashes none of its tracked files again (store/git.ts GitStatCache).
+ */
+export const workspaceGitStats = new GitStatCache();
+
 export async function checkpointWorkspace(
   db: ActivityDeps['db'],
   project: Project,
@@ -176,7 +182,11 @@ export async function checkpointWorkspace(
         return { checkpointId: existing.id, commit: existing.commit };
       }
       const message = `${input.kind} checkpoint ${input.checkpointId} of ${input.machineId} (${input.trigger})`;
-      const commit = await commitFiles(project.repoPath, copy.root, parent!.commit, message, new Date(input.at));
+      const commit = await commitFiles(project.repoPath, copy.root, parent!.commit, message, new Date(input.at), {
+        cache: workspaceGitStats,
+        workspace,
+        copy,
+      });
       if (opts.skipUnchanged && (await treeOf(project.repoPath, commit)) === (await treeOf(project.repoPath, parent!.commit))) return null;
       await recordCheckpoint(db, project.repoPath, {
         id: input.checkpointId,
@@ -314,6 +324,112 @@ export function createMachineRunActivities({ db, config, log, providers, tempora
     });
   };
 
+  /** Records a status change of the machine, with its audit record. */
+  async function markMachine(input: {
+    machineId: string;
+    status: MachineStatus;
+    instanceRef?: string;
+    stopReason?: string | null;
+    error?: string | null;
+    exitCode?: number | null;
+    usage?: MachineUsage;
+    started?: boolean;
+    ended?: boolean;
+  }): Promise<void> {
+    const machine = await getMachine(db, input.machineId);
+    if (!machine) throw ApplicationFailure.nonRetryable(`machine ${input.machineId} not found`, 'NotFoundError');
+    await updateMachine(db, input.machineId, {
+      status: input.status,
+      ...(input.instanceRef !== undefined ? { instanceRef: input.instanceRef } : {}),
+      ...(input.stopReason !== undefined ? { stopReason: input.stopReason } : {}),
+      ...(input.error !== undefined ? { error: input.error } : {}),
+      ...(input.exitCode !== undefined ? { exitCode: input.exitCode } : {}),
+      ...(input.usage !== undefined ? { usage: input.usage } : {}),
+      ...(input.started && !machine.startedAt ? { startedAt: new Date() } : {}),
+      ...(input.ended && !machine.endedAt ? { endedAt: new Date() } : {}),
+    });
+    // A machine resolving a merge's conflicts: its result becomes the proposed merge checkpoint.
+    if (input.ended) await settleMergeResolution({ db, log }, input.machineId);
+    await appendAudit(db, {
+      actor: 'system',
+      action: `machine.${input.status}`,
+      subjectType: 'machine',
+      subjectId: input.machineId,
+      projectId: machine.projectId,
+      details: {
+        ...(input.stopReason ? { stopReason: input.stopReason } : {}),
+        ...(input.error ? { error: input.error } : {}),
+        ...(input.exitCode !== undefined && input.exitCode !== null ? { exitCode: input.exitCode } : {}),
+      },
+      idempotencyKey: `machine:${input.machineId}:${input.status}`,
+    });
+  }
+
+  /**
+   * Checks the checkpoint out into the machine's own worktree and gets an instance over it: a
+   * free one of the provider's warm pool when there is one, else a new one. Instances a previous
+   * attempt of this machine left behind are terminated first.
+   */
+  async function provision(input: {
+    machineId: string;
+    projectId: string;
+    checkpointId: string;
+    provider?: ProviderId;
+    profile?: string;
+    spot?: boolean;
+  }): Promise<ProvisionedSandbox> {
+    const project = await projectOf(input.projectId);
+    const checkpoint = await getCheckpoint(db, input.checkpointId);
+    if (!checkpoint || checkpoint.projectId !== project.id) {
+      throw ApplicationFailure.nonRetryable(`checkpoint ${input.checkpointId} is not a checkpoint of project ${project.id}`, 'InputError');
+    }
+    const providerId = input.provider ?? 'local';
+    const provider = providerOf(providers, providerId);
+    const profile = input.profile ?? 'lightweight';
+    const workspace = workspaceOf(input.machineId);
+    const machine = { machineId: input.machineId, projectId: project.id };
+    const availability = await provider.availability();
+    if (!availability.available) {
+      throw ApplicationFailure.nonRetryable(`provider ${providerId} is unavailable: ${availability.reason ?? 'no reason given'}`, 'ProviderUnavailable');
+    }
+    // An agent machine needs its CLIs, home and proxy socket mounted: pooled containers lack them.
+    const row = await getMachine(db, input.machineId);
+    // A shell machine with network needs the forwarder and its egress proxy's socket dir the same way.
+    const mounts =
+      row && providerId === 'container'
+        ? row.type !== 'shell'
+          ? containerAgentMounts(config, input.machineId)
+          : row.network.mode !== 'none'
+            ? containerNetworkMounts(config, input.machineId)
+            : undefined
+        : undefined;
+    // A checkpoint with a disk snapshot brings its whole disk back: no warm instance has it.
+    const disk = await restorableInstanceSnapshot({ db, log, providers }, checkpoint.id, providerId);
+    const warm = providerId === 'local' || mounts || disk ? null : await claimFromPool(db, providerId, profile, machine, workspace);
+    if (warm) {
+      await checkoutWorkspace(project.repoPath, workspace, checkpoint.commit);
+      await restoreCheckpointFiles({ db, config, log }, { checkpointId: checkpoint.id, workspace });
+      // Remote files: a warm instance that keeps its own copy started without them.
+      if (provider.deliverWorkspace) await provider.deliverWorkspace(warm, workspace, Date.now() + REMOTE_FILES_TIMEOUT_MS);
+      return { workspace, instanceRef: warm.instanceRef, commit: checkpoint.commit, provider: providerId, instance: warm, warm: true };
+    }
+    for (const stale of (await provider.listInstances()).filter((i) => i.machineId === input.machineId)) await provider.terminate(stale);
+    await checkoutWorkspace(project.repoPath, workspace, checkpoint.commit);
+    // Files beyond git (ignored, untracked) come back from the checkpoint's snapshot.
+    await restoreCheckpointFiles({ db, config, log }, { checkpointId: checkpoint.id, workspace });
+    const request = {
+      ...machine,
+      profile,
+      spot: input.spot ?? false,
+      workspace,
+      tags: { project: project.id, machine: input.machineId },
+      ...(mounts ? { mounts } : {}),
+    };
+    const instance = disk && hasDiskSnapshots(provider) ? await provisionFromDisk(provider, request, disk) : await provider.provision(request);
+    await recordInstanceSpotPrice(input.machineId, project.id, instance);
+    return { workspace, instanceRef: instance.instanceRef, commit: checkpoint.commit, provider: providerId, instance, warm: false };
+  }
+
   const activities = {
     /** Reserves the machine's money limit on the project budget, once per machine. */
     async reserveMachineBudget(input: {
@@ -323,6 +439,8 @@ export function createMachineRunActivities({ db, config, log, providers, tempora
       type?: MachineTypeId;
       /** The n-th extension of a paused machine: reserved under its own key, on the same budgets. */
       extension?: number;
+      /** Once reserved, mark the machine provisioning and started (what a separate `markMachine` did next). */
+      markStarted?: boolean;
     }): Promise<ReservationOutcome> {
       const project = await projectOf(input.projectId);
       // A spend must fit every budget it falls under (the policy: domain/budget.ts spendScopes).
@@ -397,6 +515,7 @@ export function createMachineRunActivities({ db, config, log, providers, tempora
           },
           idempotencyKey: `${key}:reserved`,
         });
+        if (input.markStarted) await markMachine({ machineId: input.machineId, status: 'provisioning', started: true });
         return {
           ok: true,
           reservationId: outcome.reservationId,
@@ -427,110 +546,17 @@ export function createMachineRunActivities({ db, config, log, providers, tempora
       };
     },
 
-    /** Records a status change of the machine, with its audit record. */
-    async markMachine(input: {
-      machineId: string;
-      status: MachineStatus;
-      instanceRef?: string;
-      stopReason?: string | null;
-      error?: string | null;
-      exitCode?: number | null;
-      usage?: MachineUsage;
-      started?: boolean;
-      ended?: boolean;
-    }): Promise<void> {
-      const machine = await getMachine(db, input.machineId);
-      if (!machine) throw ApplicationFailure.nonRetryable(`machine ${input.machineId} not found`, 'NotFoundError');
-      await updateMachine(db, input.machineId, {
-        status: input.status,
-        ...(input.instanceRef !== undefined ? { instanceRef: input.instanceRef } : {}),
-        ...(input.stopReason !== undefined ? { stopReason: input.stopReason } : {}),
-        ...(input.error !== undefined ? { error: input.error } : {}),
-        ...(input.exitCode !== undefined ? { exitCode: input.exitCode } : {}),
-        ...(input.usage !== undefined ? { usage: input.usage } : {}),
-        ...(input.started && !machine.startedAt ? { startedAt: new Date() } : {}),
-        ...(input.ended && !machine.endedAt ? { endedAt: new Date() } : {}),
-      });
-      // A machine resolving a merge's conflicts: its result becomes the proposed merge checkpoint.
-      if (input.ended) await settleMergeResolution({ db, log }, input.machineId);
-      await appendAudit(db, {
-        actor: 'system',
-        action: `machine.${input.status}`,
-        subjectType: 'machine',
-        subjectId: input.machineId,
-        projectId: machine.projectId,
-        details: {
-          ...(input.stopReason ? { stopReason: input.stopReason } : {}),
-          ...(input.error ? { error: input.error } : {}),
-          ...(input.exitCode !== undefined && input.exitCode !== null ? { exitCode: input.exitCode } : {}),
-        },
-        idempotencyKey: `machine:${input.machineId}:${input.status}`,
-      });
-    },
+    markMachine,
 
     /**
-     * Checks the checkpoint out into the machine's own worktree and gets an instance over it: a
-     * free one of the provider's warm pool when there is one, else a new one. Instances a previous
-     * attempt of this machine left behind are terminated first.
+     * Provisions the machine's sandbox (see `provision`); with `markRunning`, also marks the machine
+     * running on it (what a separate `markMachine` did right after, in one call).
      */
-    async provisionSandbox(input: {
-      machineId: string;
-      projectId: string;
-      checkpointId: string;
-      provider?: ProviderId;
-      profile?: string;
-      spot?: boolean;
-    }): Promise<ProvisionedSandbox> {
-      const project = await projectOf(input.projectId);
-      const checkpoint = await getCheckpoint(db, input.checkpointId);
-      if (!checkpoint || checkpoint.projectId !== project.id) {
-        throw ApplicationFailure.nonRetryable(`checkpoint ${input.checkpointId} is not a checkpoint of project ${project.id}`, 'InputError');
-      }
-      const providerId = input.provider ?? 'local';
-      const provider = providerOf(providers, providerId);
-      const profile = input.profile ?? 'lightweight';
-      const workspace = workspaceOf(input.machineId);
-      const machine = { machineId: input.machineId, projectId: project.id };
-      const availability = await provider.availability();
-      if (!availability.available) {
-        throw ApplicationFailure.nonRetryable(`provider ${providerId} is unavailable: ${availability.reason ?? 'no reason given'}`, 'ProviderUnavailable');
-      }
-      // An agent machine needs its CLIs, home and proxy socket mounted: pooled containers lack them.
-      const row = await getMachine(db, input.machineId);
-      // A shell machine with network needs the forwarder and its egress proxy's socket dir the same way.
-      const mounts =
-        row && providerId === 'container'
-          ? row.type !== 'shell'
-            ? containerAgentMounts(config, input.machineId)
-            : row.network.mode !== 'none'
-              ? containerNetworkMounts(config, input.machineId)
-              : undefined
-          : undefined;
-      // A checkpoint with a disk snapshot brings its whole disk back: no warm instance has it.
-      const disk = await restorableInstanceSnapshot({ db, log, providers }, checkpoint.id, providerId);
-      const warm = providerId === 'local' || mounts || disk ? null : await claimFromPool(db, providerId, profile, machine, workspace);
-      if (warm) {
-        await checkoutWorkspace(project.repoPath, workspace, checkpoint.commit);
-        await restoreCheckpointFiles({ db, config, log }, { checkpointId: checkpoint.id, workspace });
-        // Remote files: a warm instance that keeps its own copy started without them.
-        if (provider.deliverWorkspace) await provider.deliverWorkspace(warm, workspace, Date.now() + REMOTE_FILES_TIMEOUT_MS);
-        return { workspace, instanceRef: warm.instanceRef, commit: checkpoint.commit, provider: providerId, instance: warm, warm: true };
-      }
-      for (const stale of (await provider.listInstances()).filter((i) => i.machineId === input.machineId)) await provider.terminate(stale);
-      await checkoutWorkspace(project.repoPath, workspace, checkpoint.commit);
-      // Files beyond git (ignored, untracked) come back from the checkpoint's snapshot.
-      await restoreCheckpointFiles({ db, config, log }, { checkpointId: checkpoint.id, workspace });
-      const request = {
-        ...machine,
-        profile,
-        spot: input.spot ?? false,
-        workspace,
-        tags: { project: project.id, machine: input.machineId },
-        ...(mounts ? { mounts } : {}),
-      };
-      const instance = disk && hasDiskSnapshots(provider) ? await provisionFromDisk(provider, request, disk) : await provider.provision(request);
-      await recordInstanceSpotPrice(input.machineId, project.id, instance);
-      return { workspace, instanceRef: instance.instanceRef, commit: checkpoint.commit, provider: providerId, instance, warm: false };
+    async provisionSandbox(input: Parameters<typeof provision>[0] & { markRunning?: boolean }): Promise<ProvisionedSandbox> {
+      const { markRunning, ...rest } = input;
+      const sandbox = await provision(rest);
+      if (markRunning) await markMachine({ machineId: input.machineId, status: 'running', instanceRef: sandbox.instanceRef });
+      return sandbox;
     },
 
     /**
@@ -642,7 +668,10 @@ export function createMachineRunActivities({ db, config, log, providers, tempora
       kind: CheckpointKind;
       trigger: string;
       at: string;
+      /** Mark the machine checkpointing first (what a separate `markMachine` did before). */
+      markCheckpointing?: boolean;
     }): Promise<{ checkpointId: string; commit: string }> {
+      if (input.markCheckpointing) await markMachine({ machineId: input.machineId, status: 'checkpointing' });
       // Remote files: the instance's files replace the host workspace's first.
       await collectRemoteFiles(input.machineId, input.checkpointId);
       const result = (await checkpointWorkspace(db, await projectOf(input.projectId), workspaceOf(input.machineId), input, { config, log }))!;
@@ -685,6 +714,8 @@ export function createMachineRunActivities({ db, config, log, providers, tempora
       hourlyPrice: string;
       priceCurrency: CurrencyCode;
       profile: string;
+      /** Once settled, mark the machine ended with this status (what a separate `markMachine` did next). */
+      end?: { status: MachineStatus; stopReason: string | null; error: string | null; exitCode: number | null };
     }): Promise<{ charged: string; currency: CurrencyCode }> {
       const project = await projectOf(input.projectId);
       const currency = project.currency;
@@ -764,6 +795,7 @@ export function createMachineRunActivities({ db, config, log, providers, tempora
       await triggerAutoTopup({ db, temporal, config, log, fx }, project.id).catch((err: Error) =>
         log.warn({ projectId: project.id, err: err.message }, 'automatic top-up check failed; the schedule checks again'),
       );
+      if (input.end) await markMachine({ machineId: input.machineId, ...input.end, ended: true });
       return { charged: formatAmount(charged, currency), currency };
     },
 

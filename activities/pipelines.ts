@@ -12,6 +12,27 @@ import type { ActivityDeps } from './deps.js';
 import { placeAndInsertMachine } from './placement.js';
 
 export function createPipelineActivities({ db, config }: ActivityDeps) {
+  /** Writes the row of a machine a workflow is about to start. Idempotent on the machine id. */
+  async function registerMachine(input: {
+    machineId: string;
+    projectId: string;
+    type: string;
+    profile: string;
+    command: string | null;
+    prompt: string | null;
+    parentCheckpointId: string;
+    limits: MachineLimits;
+    createdBy: string;
+    /** Place it by the project's rules (load-aware); older workflows leave it out and run on local. */
+    place?: boolean;
+  }): Promise<{ provider: ProviderId; spot: boolean; limitPolicy?: { policy: 'stop' | 'pause'; pauseMinutes: number } }> {
+    const { machineId, place, ...rest } = input;
+    const row = { ...rest, type: rest.type as MachineTypeId, id: machineId, objectiveId: null, workflowId: machineId };
+    if (place) return placeAndInsertMachine(db, config, row, input.limits.minutes);
+    await insertMachine(db, { ...row, provider: 'local' });
+    return { provider: 'local', spot: false };
+  }
+
   return {
     async markStep(input: {
       pipelineId: string;
@@ -42,25 +63,17 @@ export function createPipelineActivities({ db, config }: ActivityDeps) {
       });
     },
 
-    /** Writes the row of a machine a workflow is about to start. Idempotent on the machine id. */
-    async registerMachine(input: {
-      machineId: string;
-      projectId: string;
-      type: string;
-      profile: string;
-      command: string | null;
-      prompt: string | null;
-      parentCheckpointId: string;
-      limits: MachineLimits;
-      createdBy: string;
-      /** Place it by the project's rules (load-aware); older workflows leave it out and run on local. */
-      place?: boolean;
-    }): Promise<{ provider: ProviderId; spot: boolean; limitPolicy?: { policy: 'stop' | 'pause'; pauseMinutes: number } }> {
-      const { machineId, place, ...rest } = input;
-      const row = { ...rest, type: rest.type as MachineTypeId, id: machineId, objectiveId: null, workflowId: machineId };
-      if (place) return placeAndInsertMachine(db, config, row, input.limits.minutes);
-      await insertMachine(db, { ...row, provider: 'local' });
-      return { provider: 'local', spot: false };
+    registerMachine,
+
+    /**
+     * A step's machine row and the step marked running with it, in one call (what `registerMachine`
+     * then `markStep` did in two). Idempotent: the machine row on its id, the step on its status.
+     */
+    async startStep(input: Parameters<typeof registerMachine>[0] & { pipelineId: string; stepId: string }) {
+      const { pipelineId, stepId, ...machine } = input;
+      const registered = await registerMachine(machine);
+      await updateStep(db, pipelineId, stepId, { status: 'running', machineId: machine.machineId, started: true });
+      return registered;
     },
 
     /** A checkpoint that merges the checkpoints of several steps (for a step that follows them all). */

@@ -314,6 +314,43 @@ async function main() {
       recorded.push(['pipeline-artifact-passing', piped.id], ['machine-with-inputs-and-artifacts', pipedDone.steps[1].machineId]);
     }
 
+    if (want('machine-completed-merged-marks', 'machine-refused-merged-marks', 'machine-cache-hit-local-bookkeeping')) {
+      // Today's machine path (issue 18): bookkeeping as local activities, status marks merged into the calls next to them.
+      const completed = await spawn({ command: 'echo merged > merged.txt', checkpointId: project.rootCheckpointId });
+      await until(p, `/v1/machines/${completed.id}`, machineEnded);
+      const hit = await spawn({ command: 'echo merged > merged.txt', checkpointId: project.rootCheckpointId });
+      await until(p, `/v1/machines/${hit.id}`, machineEnded);
+      const refused = await spawn({ command: 'true', limits: { money: '5.00' } });
+      const refusedId = refused.error?.details?.machineId ?? refused.id;
+      await until(p, `/v1/machines/${refusedId}`, machineEnded);
+      recorded.push(
+        ['machine-completed-merged-marks', completed.id],
+        ['machine-cache-hit-local-bookkeeping', hit.id],
+        ['machine-refused-merged-marks', refusedId],
+      );
+    }
+
+    if (want('pipeline-diamond-local-bookkeeping', 'project-coordinator-local-limits')) {
+      // Today's pipeline and coordinator (issue 18), in a project of its own so its coordinator starts on today's code.
+      const own = await call(p, 'POST', '/v1/projects', { name: 'histories, local bookkeeping' });
+      await call(p, 'PUT', `/v1/projects/${own.id}/budget`, { amount: '1.00', currency: 'USD', period: 'total' });
+      await call(p, 'PUT', `/v1/projects/${own.id}/scheduling`, { maxConcurrentMachines: 2, resources: { db: 1 } });
+      const step = (id: string, dependsOn: string[], resources: string[] = []) => ({
+        id,
+        type: 'shell',
+        command: `echo ${id} > ${id}.txt`,
+        dependsOn,
+        resources,
+        limits: { money: '0.05' },
+      });
+      const pl = await call(p, 'POST', '/v1/pipelines', {
+        projectId: own.id,
+        steps: [step('a', []), step('b', ['a'], ['db']), step('c', ['a'], ['db']), step('d', ['b', 'c'])],
+      });
+      await until(p, `/v1/pipelines/${pl.id}`, (b) => b.status !== 'running');
+      recorded.push(['pipeline-diamond-local-bookkeeping', pl.id], ['project-coordinator-local-limits', `coordinator-${own.id}`]);
+    }
+
     if (want('reconcile-reclaims-leak')) {
       // A leaked container (its machine does not exist) reclaimed by the reconciliation workflow.
       const Docker = (await import('dockerode')).default;

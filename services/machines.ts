@@ -1,5 +1,5 @@
 /** Use cases of machines: request one, and terminate, extend or checkpoint a running one. */
-import { WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError } from '@temporalio/client';
+import { WorkflowNotFoundError, WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError, type WorkflowHandle } from '@temporalio/client';
 import { z } from 'zod';
 import { ConflictError, InputError, NotFoundError } from '../domain/errors.js';
 import { hasInputs, resolveStepRefs } from '../domain/artifacts.js';
@@ -17,7 +17,7 @@ import { getPlacementPolicy, providerAvailability, runningByProvider } from '../
 import { idFromIdempotencyKey } from '../store/ids.js';
 import { placeAndRecordMachine } from '../store/machine-requests.js';
 import { getMachine, updateMachine, type Machine } from '../store/machines.js';
-import { checkpointSignal, extendSignal, machineRun, reservationUpdate, terminateSignal } from '../workflows/index.js';
+import { checkpointSignal, extendSignal, machineRun, reservationUpdate, terminateSignal, type MachineRunResult } from '../workflows/index.js';
 import { actorOfCaller, type Caller, type ServiceContext } from './context.js';
 import { notFoundMessage, parseAmountField } from './inputs.js';
 import { machineTypeAvailability } from './machine-types.js';
@@ -178,8 +178,8 @@ export async function requestMachine(
     });
   // The workflow owns the reservation; wait for its verdict so a refusal is a conflict now.
   try {
-    const outcome = await handle.executeUpdate(reservationUpdate);
-    if (!outcome.ok) {
+    const outcome = await reservationOutcome(handle);
+    if (outcome && !outcome.ok) {
       throw new ConflictError(outcome.message, outcome.code, { remaining: outcome.remaining ?? null, currency: outcome.currency, machineId: id });
     }
   } catch (err) {
@@ -190,6 +190,24 @@ export async function requestMachine(
   }
   const machine = await requireMachine(ctx, id);
   return { id, workflowId: id, status: machine.status === 'pending' ? 'running' : machine.status };
+}
+
+/**
+ * The workflow's reservation verdict. A run that ends in its first workflow task (refused, or a
+ * result-cache hit: its bookkeeping is local activities) closes before the update is delivered;
+ * the server then aborts the update and the verdict is read from the run's result (undefined for
+ * a run recorded before results carried it: its status tells the outcome).
+ */
+async function reservationOutcome(handle: WorkflowHandle<typeof machineRun>): Promise<MachineRunResult['reservation']> {
+  try {
+    return await handle.executeUpdate(reservationUpdate);
+  } catch (err) {
+    if (!(err instanceof WorkflowNotFoundError)) throw err;
+    // Closed before the update was delivered, or gone: the result is there either way.
+    const result = await handle.result().catch(() => undefined);
+    if (!result) throw err;
+    return result.reservation;
+  }
 }
 
 /** A machine that has not ended yet, or ConflictError naming its end. */

@@ -33,12 +33,21 @@ export async function inTransaction<T>(db: Conn, fn: (trx: Knex.Transaction) => 
 /** Appends events inside `trx` (call it last in the transaction); listeners hear of them at commit. */
 export async function appendEvents(trx: Knex.Transaction, events: NewEvent[]): Promise<void> {
   if (!events.length) return;
-  await trx.raw('SELECT pg_advisory_xact_lock(?)', [AUDIT_LOCK]);
-  const rows = await trx('events')
-    .insert(events.map((e) => ({ kind: e.kind, project_id: e.projectId, subject_id: e.subjectId, data: JSON.stringify(e.data ?? {}) })))
-    .returning('seq');
-  // Delivered when the transaction commits, never for one that rolls back.
-  await trx.raw('select pg_notify(?, ?)', [EVENTS_CHANNEL, String(rows.at(-1)!.seq)]);
+  // One statement (one round trip while the lock is held, which every writer of the feed waits on):
+  // the rows are produced only after the lock's row, so each seq is drawn under the lock, in the
+  // order given; the notification is delivered when the transaction commits, never on a rollback.
+  const rows = events.map((e) => ({ kind: e.kind, project_id: e.projectId, subject_id: e.subjectId, data: e.data ?? {} }));
+  await trx.raw(
+    `WITH held AS (SELECT pg_advisory_xact_lock(?)),
+          added AS (
+            INSERT INTO events (kind, project_id, subject_id, data)
+            SELECT e.v->>'kind', e.v->>'project_id', e.v->>'subject_id', e.v->'data'
+              FROM held, jsonb_array_elements(?::jsonb) WITH ORDINALITY AS e(v, n)
+             ORDER BY e.n
+            RETURNING seq)
+     SELECT pg_notify(?, max(seq)::text) FROM added`,
+    [AUDIT_LOCK, JSON.stringify(rows), EVENTS_CHANNEL],
+  );
 }
 
 export const appendEvent = (trx: Knex.Transaction, e: NewEvent) => appendEvents(trx, [e]);

@@ -54,6 +54,15 @@ export interface SkippedEntry {
   reason: string;
 }
 
+/** What a workspace entry's stat said when the copy read it: its identity for a stat cache. */
+export interface LiveStat {
+  ino: number;
+  size: number;
+  mode: number;
+  mtimeMs: number;
+  ctimeMs: number;
+}
+
 export interface FrozenCopy {
   /** The copy's root directory (private to the host). */
   root: string;
@@ -61,6 +70,14 @@ export interface FrozenCopy {
   skipped: SkippedEntry[];
   files: number;
   bytes: number;
+  /**
+   * The live workspace's stat of every file and symlink in the copy (by path), taken on the
+   * descriptor the copy read from, before it read: a file whose stat is the same at the next copy
+   * has the same content, unless it changed in the same timestamp tick (see `startedAt`).
+   */
+  live: Map<string, LiveStat>;
+  /** Epoch ms at which the copy began: stats whose ctime is this close to it are not trusted later. */
+  startedAt: number;
 }
 
 /** The workspace could not be copied (deadline passed, root not a directory). */
@@ -117,6 +134,15 @@ async function openAt(dirFd: number, name: string, flags: number, bits: number):
 
 /** Copies the live tree at `source` (without its top-level `.git`) into the new directory `dest`. */
 export async function freezeTree(source: string, dest: string, limits: FreezeLimits): Promise<Omit<FrozenCopy, 'root'>> {
+  const startedAt = Date.now();
+  const live = new Map<string, LiveStat>();
+  const identity = (st: { ino: number; size: number; mode: number; mtimeMs: number; ctimeMs: number }): LiveStat => ({
+    ino: st.ino,
+    size: st.size,
+    mode: st.mode,
+    mtimeMs: st.mtimeMs,
+    ctimeMs: st.ctimeMs,
+  });
   const skipped: SkippedEntry[] = [];
   let files = 0;
   let bytes = 0;
@@ -157,7 +183,10 @@ export async function freezeTree(source: string, dest: string, limits: FreezeLim
           continue;
         }
         const link = await fs.readlink(viaFd(dir.fd, name)).catch((err) => (RACED.has(code(err) ?? '') ? null : Promise.reject(err)));
-        if (link !== null) await fs.symlink(link, target);
+        if (link !== null) {
+          await fs.symlink(link, target);
+          live.set(relPath, identity(st));
+        }
       } else if (st.isDirectory()) {
         if (depth + 1 > limits.maxDepth) {
           skip(`nested deeper than ${limits.maxDepth} directories`);
@@ -219,6 +248,7 @@ export async function freezeTree(source: string, dest: string, limits: FreezeLim
             continue;
           }
           await fs.chmod(target, fst.mode & KEPT_MODE);
+          live.set(relPath, identity(fst));
           files += 1;
           bytes += copied.size;
         } finally {
@@ -239,7 +269,7 @@ export async function freezeTree(source: string, dest: string, limits: FreezeLim
   } finally {
     await root.close();
   }
-  return { skipped, files, bytes };
+  return { skipped, files, bytes, live, startedAt };
 }
 
 /**

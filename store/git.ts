@@ -4,7 +4,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { InputError } from '../domain/errors.js';
-import { defaultFreezeLimits, withFrozenCopy } from './frozen-copy.js';
+import { defaultFreezeLimits, withFrozenCopy, type FrozenCopy, type LiveStat } from './frozen-copy.js';
 import { redactUrlCredentials } from '../domain/repo-url.js';
 
 /**
@@ -192,20 +192,104 @@ export async function resetWorkspace(repoPath: string, workspace: string, commit
 }
 
 /**
+ * What the last commit of each workspace read, so the next commit of it need not hash files that
+ * did not change (git's own index does this for a work tree; a checkpoint commits a fresh frozen
+ * copy, whose inodes and times are new every time, so the identity kept is the live workspace's).
+ * A tracked file counts as unchanged when its live inode, size, mode, mtime and ctime are those it
+ * had when the commit read it, and that ctime is older than the start of that copy by more than the
+ * file system's timestamp granularity (a write in the same tick as the read could otherwise leave
+ * every field the same: git's "racily clean"). ctime cannot be set from user space, so restoring
+ * old mtimes (tar, cp -p) never hides a change. The memory holds for a parent whose tree is the
+ * one it describes (a machine's next checkpoint); any other parent is committed in full. Kept in
+ * this process only: after a restart the first checkpoint hashes everything again.
+ */
+export class GitStatCache {
+  private readonly workspaces = new Map<string, { tree: string; startedAt: number; files: Map<string, LiveStat> }>();
+  constructor(
+    private readonly maxWorkspaces = 64,
+    /** Wider than the coarsest timestamp granularity of the file systems a workspace lives on. */
+    readonly racyMarginMs = 2_000,
+  ) {}
+
+  /** Paths of `live` unchanged since the commit of tree `tree` was made from `workspace`; empty for another tree. */
+  unchanged(workspace: string, tree: string, live: Map<string, LiveStat>): Set<string> {
+    const seen = this.workspaces.get(workspace);
+    const same = new Set<string>();
+    if (!seen || seen.tree !== tree) return same;
+    const trusted = seen.startedAt - this.racyMarginMs;
+    for (const [p, now] of live) {
+      const then = seen.files.get(p);
+      if (!then || then.ctimeMs >= trusted) continue;
+      if (then.ino === now.ino && then.size === now.size && then.mode === now.mode && then.mtimeMs === now.mtimeMs && then.ctimeMs === now.ctimeMs) same.add(p);
+    }
+    return same;
+  }
+
+  remember(workspace: string, tree: string, copy: Pick<FrozenCopy, 'live' | 'startedAt'>): void {
+    this.workspaces.delete(workspace); // re-inserted last: the least recently committed workspace is evicted first
+    this.workspaces.set(workspace, { tree, startedAt: copy.startedAt, files: copy.live });
+    while (this.workspaces.size > this.maxWorkspaces) this.workspaces.delete(this.workspaces.keys().next().value!);
+  }
+
+  forget(workspace: string): void {
+    this.workspaces.delete(workspace);
+  }
+}
+
+/** What a commit of files handed to git to read and hash. */
+export interface CommitReport {
+  /** Paths handed to `git add` (changed, new, deleted or not known); null when the whole tree was. */
+  added: string[] | null;
+  /** Tracked files taken from the parent's tree without being read, as the stat cache vouched. */
+  reused: number;
+}
+
+/**
  * Commits the files of `root` as a child of `parentCommit`, without touching any worktree: `root`
  * must be a tree no machine can change (a frozen copy, {@link withFrozenCopy}), since git resolves
  * paths in it again while it reads. A private index starts from the parent's tree, so files the
  * parent tracks stay tracked even where a .gitignore now matches them. With the same files, parent,
  * message and date the commit id is the same, so a retried checkpoint yields the identical commit.
+ *
+ * With `stats` (the frozen copy of a workspace and a {@link GitStatCache}), tracked files the cache
+ * vouches for keep the parent's blob and are neither read nor hashed; git adds only the other
+ * tracked paths (changed, deleted, unknown) and the untracked files its ignore rules let in, which
+ * gives the same tree as adding everything.
  */
-export async function commitFiles(repoPath: string, root: string, parentCommit: string, message: string, date: Date): Promise<string> {
+export async function commitFiles(
+  repoPath: string,
+  root: string,
+  parentCommit: string,
+  message: string,
+  date: Date,
+  stats?: { cache: GitStatCache; workspace: string; copy: Pick<FrozenCopy, 'live' | 'startedAt'>; report?: CommitReport },
+): Promise<string> {
   const dir = await fs.mkdtemp(path.join(repoPath, 'tmp-index-'));
-  const env = { GIT_INDEX_FILE: path.join(dir, 'index') };
+  // Paths are names, never patterns (a file called '*' must not add its siblings).
+  const env = { GIT_INDEX_FILE: path.join(dir, 'index'), GIT_LITERAL_PATHSPECS: '1' };
+  const inRoot = ['--git-dir', repoPath, '--work-tree', root];
   try {
     await git(['--git-dir', repoPath, 'read-tree', parentCommit], { env });
-    await git(['--git-dir', repoPath, '--work-tree', root, 'add', '--all', '.'], { env, cwd: root });
+    const unchanged = stats ? stats.cache.unchanged(stats.workspace, await treeOf(repoPath, parentCommit), stats.copy.live) : new Set<string>();
+    if (!unchanged.size) {
+      await git([...inRoot, 'add', '--all', '.'], { env, cwd: root });
+      if (stats?.report) Object.assign(stats.report, { added: null, reused: 0 });
+    } else {
+      const nul = (out: string) => out.split('\0').filter(Boolean);
+      const tracked = nul(await git([...inRoot, 'ls-files', '-z'], { env, cwd: root }));
+      const untracked = nul(await git([...inRoot, 'ls-files', '-z', '--others', '--exclude-standard'], { env, cwd: root }));
+      const added = [...tracked.filter((p) => !unchanged.has(p)), ...untracked];
+      if (added.length) {
+        const list = path.join(dir, 'paths');
+        await fs.writeFile(list, added.join('\0') + '\0');
+        await git([...inRoot, 'add', '--all', `--pathspec-from-file=${list}`, '--pathspec-file-nul'], { env, cwd: root });
+      }
+      if (stats?.report) Object.assign(stats.report, { added, reused: tracked.length - (added.length - untracked.length) });
+    }
     const tree = (await git(['--git-dir', repoPath, 'write-tree'], { env })).trim();
-    return await commitTree(repoPath, tree, [parentCommit], message, date);
+    const commit = await commitTree(repoPath, tree, [parentCommit], message, date);
+    stats?.cache.remember(stats.workspace, tree, stats.copy);
+    return commit;
   } finally {
     await fs.rm(dir, { recursive: true, force: true });
   }

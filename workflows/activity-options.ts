@@ -1,4 +1,4 @@
-import type { ActivityOptions, RetryPolicy } from '@temporalio/workflow';
+import type { ActivityOptions, LocalActivityOptions, RetryPolicy } from '@temporalio/workflow';
 import { INPUT_ERROR, NOT_FOUND } from '../domain/errors.js';
 
 /** Activity options every workflow shares; the failure types no retry can fix are named in domain/errors.ts. */
@@ -17,5 +17,18 @@ export function shortActivity(
   timeout: ActivityOptions['startToCloseTimeout'] = '1 minute',
   nonRetryable: readonly string[] = [NOT_FOUND, INPUT_ERROR],
 ): ActivityOptions {
+  return { startToCloseTimeout: timeout, retry: retryUnless(nonRetryable) };
+}
+
+/**
+ * Options of a short database write run as a local activity: in the workflow's own task, on the
+ * worker that runs the workflow, with no activity task and no extra workflow task. Only for writes
+ * that are idempotent on their keys (a local activity whose result was not yet recorded runs again
+ * when its workflow task is retried, e.g. after a worker dies).
+ */
+export function shortLocalActivity(
+  timeout: LocalActivityOptions['startToCloseTimeout'] = '1 minute',
+  nonRetryable: readonly string[] = [NOT_FOUND, INPUT_ERROR],
+): LocalActivityOptions {
   return { startToCloseTimeout: timeout, retry: retryUnless(nonRetryable) };
 }

@@ -1,13 +1,14 @@
-import { CancellationScope, condition, defineSignal, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
+import { CancellationScope, condition, defineSignal, proxyActivities, proxyLocalActivities, setHandler, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
 import { orderedAcquisition } from '../domain/dag.js';
 import { MACHINE_SLOT, resourceKey } from '../domain/scheduling.js';
-import { NOT_FOUND, shortActivity } from './activity-options.js';
+import { NOT_FOUND, shortActivity, shortLocalActivity } from './activity-options.js';
 
 /** Sent by the project coordinator to the workflow that asked for a resource. */
 export const resourceGrantedSignal = defineSignal<[{ requestId: string; resource: string }]>('resourceGranted');
 
 const acts = proxyActivities<Activities>(shortActivity('30 seconds', [NOT_FOUND]));
+const local = proxyLocalActivities<Activities>(shortLocalActivity('30 seconds', [NOT_FOUND]));
 
 export interface ClaimRequest {
   projectId: string;
@@ -30,8 +31,14 @@ export interface ClaimRequest {
  */
 export class ResourceClaims {
   private readonly granted = new Set<string>();
+  private readonly acts: typeof acts;
 
-  constructor() {
+  /**
+   * `local`: the requests and releases (signals to the coordinator, deduplicated by request id)
+   * go as local activities, in the caller's own workflow task; callers decide it with a patch.
+   */
+  constructor(opts: { local?: boolean } = {}) {
+    this.acts = opts.local ? local : acts;
     setHandler(resourceGrantedSignal, ({ requestId, resource }) => {
       this.granted.add(`${requestId}|${resource}`);
     });
@@ -46,7 +53,7 @@ export class ResourceClaims {
     const keys = orderedAcquisition([...claim.resources.map(resourceKey), MACHINE_SLOT]);
     for (const resource of keys) {
       claim.onWait?.(resource);
-      await acts.requestResource({
+      await this.acts.requestResource({
         projectId: claim.projectId,
         request: {
           requestId: claim.requestId,
@@ -64,7 +71,7 @@ export class ResourceClaims {
 
   /** Frees everything the request holds or waits for. Runs even when the caller was cancelled. */
   async release(projectId: string, requestId: string): Promise<void> {
-    await CancellationScope.nonCancellable(() => acts.releaseResources({ projectId, requestId }));
+    await CancellationScope.nonCancellable(() => this.acts.releaseResources({ projectId, requestId }));
     for (const key of [...this.granted]) if (key.startsWith(`${requestId}|`)) this.granted.delete(key);
   }
 }

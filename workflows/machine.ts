@@ -7,6 +7,7 @@ import {
   isCancellation,
   patched,
   proxyActivities,
+  proxyLocalActivities,
   setHandler,
   uuid4,
 } from '@temporalio/workflow';
@@ -15,7 +16,7 @@ import type { Activities, ReservationOutcome, RunCommandResult } from '../activi
 import { hasInputs, type ResolvedInputs } from '../domain/artifacts.js';
 import { affordableMs, formatAmount, fromNumeric, parseAmount } from '../domain/money.js';
 import { PROFILES, STOP_REASONS, type MachineStatus, type MachineType, type ProfileId, type ProviderId } from '../domain/machines.js';
-import { INPUT_ERROR, NOT_FOUND, retryUnless, shortActivity } from './activity-options.js';
+import { INPUT_ERROR, NOT_FOUND, retryUnless, shortActivity, shortLocalActivity } from './activity-options.js';
 
 export interface MachineRunInput {
   machineId: string;
@@ -64,6 +65,12 @@ export interface MachineRunResult {
   error: string | null;
   checkpoints: string[];
   charged: string | null;
+  /**
+   * The reservation's verdict when the run ended before it provisioned anything (refused, or a
+   * result-cache hit): such a run can end in its first workflow task, before the api's reservation
+   * update is delivered, and the api then reads the verdict here.
+   */
+  reservation?: ReservationOutcome;
 }
 
 export interface MachineRunState {
@@ -83,6 +90,18 @@ export const MAX_INTERRUPTIONS = 3;
 const RESUME_NOTE = 'You were paused at a limit and have been given more; continue the task from the current state of the workspace.';
 /** A worker shutting down (a deploy) hands its running machine over: re-provisioned elsewhere, not ended (absent from older histories). */
 const WORKER_HANDOVER = 'worker-handover';
+/**
+ * The short bookkeeping writes (status marks, cache lookup, reserve, settle, release) run as local
+ * activities, in the workflow's own task: no activity task and no extra workflow task each
+ * (absent from older histories, which replay them as activities). All are idempotent on their keys.
+ */
+const LOCAL_BOOKKEEPING = 'machine-local-bookkeeping';
+/**
+ * Status marks that always ran right next to another call go with it: provisioning with the
+ * reservation, running with the provisioning, checkpointing with the final checkpoint, the end
+ * with the settlement (absent from older histories, which have them as separate marks).
+ */
+const MERGED_MARKS = 'machine-merged-marks';
 const HANDOVER_NOTE =
   'Your run was stopped because the computer it ran on was shutting down, and was moved to another one; continue the task from the current state of the workspace.';
 
@@ -93,6 +112,7 @@ export const extendSignal = defineSignal<[Extension]>('extend');
 export const stateQuery = defineQuery<MachineRunState>('state');
 
 const quick = proxyActivities<Activities>(shortActivity());
+const local = proxyLocalActivities<Activities>(shortLocalActivity());
 
 /**
  * One Intelligent Machine: reserve its money limit → provision a sandbox from the parent
@@ -122,15 +142,23 @@ export async function machineRun(input: MachineRunInput): Promise<MachineRunResu
     if (state.phase === 'paused') extension = e;
   });
 
+  // Before the first command, so a new execution records the marker ahead of everything else.
+  const book = patched(LOCAL_BOOKKEEPING) ? local : quick;
+  const merged = patched(MERGED_MARKS);
+  /** The status a merged call has just written to the machine's row. */
+  const phase = (status: MachineStatus) => {
+    state.phase = status;
+    setStatusAttribute(status);
+  };
   const mark = (status: MachineStatus, extra: Omit<Parameters<Activities['markMachine']>[0], 'machineId' | 'status'> = {}) => {
     state.phase = status;
     setStatusAttribute(status);
-    return quick.markMachine({ machineId: input.machineId, status, ...extra });
+    return book.markMachine({ machineId: input.machineId, status, ...extra });
   };
 
   // ---- result cache (patch 'machine-result-cache'): an identical completed run is reused, at zero cost.
   if (patched('machine-result-cache')) {
-    const cached = await quick.lookupMachineCache({
+    const cached = await book.lookupMachineCache({
       machineId: input.machineId,
       projectId: input.projectId,
       type: input.type,
@@ -150,23 +178,32 @@ export async function machineRun(input: MachineRunInput): Promise<MachineRunResu
       state.phase = 'completed';
       setStatusAttribute('completed');
       state.checkpoints.push(cached.checkpointId);
-      return { status: 'completed', exitCode: cached.exitCode, stopReason: null, error: null, checkpoints: state.checkpoints, charged: '0' };
+      return {
+        status: 'completed',
+        exitCode: cached.exitCode,
+        stopReason: null,
+        error: null,
+        checkpoints: state.checkpoints,
+        charged: '0',
+        reservation,
+      };
     }
   }
   // ---- end of result cache
 
-  reservation = await quick.reserveMachineBudget({
+  reservation = await book.reserveMachineBudget({
     machineId: input.machineId,
     projectId: input.projectId,
     amount: input.limits.money,
     ...(input.type !== 'shell' ? { type: input.type } : {}),
+    ...(merged ? { markStarted: true } : {}),
   });
   if (!reservation.ok) {
     await mark('refused', { error: reservation.message, ended: true });
-    return { status: 'refused', exitCode: null, stopReason: null, error: reservation.message, checkpoints: [], charged: null };
+    return { status: 'refused', exitCode: null, stopReason: null, error: reservation.message, checkpoints: [], charged: null, reservation };
   }
   if (terminateRequested) {
-    await quick.releaseMachineBudget({ machineId: input.machineId });
+    await book.releaseMachineBudget({ machineId: input.machineId });
     await mark('terminated', { stopReason: STOP_REASONS.terminated, ended: true });
     return { status: 'terminated', exitCode: null, stopReason: STOP_REASONS.terminated, error: null, checkpoints: [], charged: '0' };
   }
@@ -193,7 +230,7 @@ export async function machineRun(input: MachineRunInput): Promise<MachineRunResu
   /** What an agent is told when its run starts again (after a pause, or after a handover). */
   let resumeNote = RESUME_NOTE;
 
-  const checkpoint = async (kind: 'final' | 'manual' | 'pause', trigger: string) => {
+  const checkpoint = async (kind: 'final' | 'manual' | 'pause', trigger: string, markCheckpointing = false) => {
     const { checkpointId } = await quick.createCheckpoint({
       checkpointId: `checkpoint-${uuid4()}`,
       machineId: input.machineId,
@@ -202,6 +239,7 @@ export async function machineRun(input: MachineRunInput): Promise<MachineRunResu
       kind,
       trigger,
       at: new Date(Date.now()).toISOString(),
+      ...(markCheckpointing ? { markCheckpointing: true } : {}),
     });
     lastCheckpoint = checkpointId;
     state.checkpoints.push(checkpointId);
@@ -229,16 +267,20 @@ export async function machineRun(input: MachineRunInput): Promise<MachineRunResu
       const moneyLimitMs = affordableMs(reservedAmount, hourlyUnits) - carriedMs;
       const deadline = segmentStart + Math.min(timeLimitMs, moneyLimitMs);
       const deadlineReason = moneyLimitMs < timeLimitMs ? STOP_REASONS.moneyLimit : STOP_REASONS.timeLimit;
-      await mark('provisioning', { started: true });
+      // The first segment's provisioning mark went with the reservation.
+      if (merged && segment === 0) phase('provisioning');
+      else await mark('provisioning', { started: true });
       const sandbox = await quick.provisionSandbox({
         machineId: input.machineId,
         projectId: input.projectId,
         checkpointId: lastCheckpoint,
         ...(input.provider ? { provider: input.provider, profile: input.profile, spot: input.spot ?? false } : {}),
+        ...(merged ? { markRunning: true } : {}),
       });
       instance = sandbox.instance;
       provisioned = true;
-      await mark('running', { instanceRef: sandbox.instanceRef });
+      if (merged) phase('running');
+      else await mark('running', { instanceRef: sandbox.instanceRef });
 
       const { runCommand, runAgent } = proxyActivities<Activities>({
         startToCloseTimeout: Math.max(deadline - Date.now(), 0) + 120_000,
@@ -392,8 +434,9 @@ export async function machineRun(input: MachineRunInput): Promise<MachineRunResu
       state.stopReason = null;
     }
     if (provisioned) {
-      await mark('checkpointing');
-      await checkpoint('final', state.stopReason ?? 'end');
+      if (merged) phase('checkpointing');
+      else await mark('checkpointing');
+      await checkpoint('final', state.stopReason ?? 'end', merged);
       if (input.artifacts?.length && patched(ARTIFACT_PASSING)) {
         const kept = await quick.storeDeclaredArtifacts({
           machineId: input.machineId,
@@ -422,15 +465,17 @@ export async function machineRun(input: MachineRunInput): Promise<MachineRunResu
     });
   }
   const settled = await CancellationScope.nonCancellable(() =>
-    quick.settleMachineCost({
+    book.settleMachineCost({
       machineId: input.machineId,
       projectId: input.projectId,
       runtimeMs: Date.now() - startedAt - pausedMs,
       hourlyPrice: profile.hourlyPrice,
       priceCurrency: profile.currency,
       profile: input.profile,
+      ...(merged ? { end: { status, stopReason: state.stopReason, error, exitCode } } : {}),
     }),
   );
-  await CancellationScope.nonCancellable(() => mark(status, { stopReason: state.stopReason, error, exitCode, ended: true }));
+  if (merged) phase(status);
+  else await CancellationScope.nonCancellable(() => mark(status, { stopReason: state.stopReason, error, exitCode, ended: true }));
   return { status, exitCode, stopReason: state.stopReason, error, checkpoints: state.checkpoints, charged: settled.charged };
 }

@@ -8,6 +8,7 @@ import {
   isCancellation,
   patched,
   proxyActivities,
+  proxyLocalActivities,
   setHandler,
   uuid4,
 } from '@temporalio/workflow';
@@ -19,7 +20,7 @@ import type { MachineType } from '../domain/machines.js';
 import { parseAmount, type CurrencyCode } from '../domain/money.js';
 import { ResourceClaims } from './coordination.js';
 import { machineRun, type MachineRunInput } from './machine.js';
-import { INPUT_ERROR, MERGE_CONFLICT, NOT_FOUND, shortActivity } from './activity-options.js';
+import { INPUT_ERROR, MERGE_CONFLICT, NOT_FOUND, shortActivity, shortLocalActivity } from './activity-options.js';
 
 export interface PipelineStepInput {
   id: string;
@@ -62,6 +63,13 @@ export const cancelPipelineSignal = defineSignal<[{ by: string }]>('cancel');
 export const pipelineStateQuery = defineQuery<PipelineState>('state');
 
 const acts = proxyActivities<Activities>(shortActivity('1 minute', [NOT_FOUND, INPUT_ERROR, MERGE_CONFLICT]));
+const local = proxyLocalActivities<Activities>(shortLocalActivity('1 minute', [NOT_FOUND, INPUT_ERROR]));
+/**
+ * Step marks, the machine row (registered and the step marked running in one `startStep`), the
+ * finish and the coordinator's requests run as local activities, in the pipeline's own workflow
+ * task (absent from older histories, which replay them as activities). All are idempotent.
+ */
+const LOCAL_BOOKKEEPING = 'pipeline-local-bookkeeping';
 
 /**
  * A DAG of machine steps. Every step whose dependencies are complete starts at once (in
@@ -76,6 +84,8 @@ export async function pipeline(input: PipelineInput): Promise<PipelineState> {
     steps: Object.fromEntries(input.steps.map((s) => [s.id, { status: 'waiting' as StepState, machineId: null, checkpointId: null }])),
   };
   setHandler(pipelineStateQuery, () => state);
+  const fast = patched(LOCAL_BOOKKEEPING);
+  const book = fast ? local : acts;
   const scope = new CancellationScope();
   let cancelled = false;
   setHandler(cancelPipelineSignal, () => {
@@ -85,7 +95,7 @@ export async function pipeline(input: PipelineInput): Promise<PipelineState> {
   let changed = false;
   const byId = new Map(input.steps.map((s) => [s.id, s]));
   const finished = (id: string) => ['completed', 'failed', 'skipped', 'cancelled'].includes(state.steps[id]!.status);
-  const claims = new ResourceClaims();
+  const claims = new ResourceClaims({ local: fast });
   const dependents = dependentsCount(input.steps);
 
   async function runStep(step: PipelineStepInput): Promise<void> {
@@ -133,7 +143,7 @@ export async function pipeline(input: PipelineInput): Promise<PipelineState> {
     state.steps[step.id]!.machineId = machineId;
     // The project's placement rules pick the provider, spilling over when one is at capacity.
     const place = patched('pipeline-machines-placed');
-    const registered = await acts.registerMachine({
+    const machine = {
       machineId,
       projectId: input.projectId,
       type: step.type,
@@ -144,8 +154,13 @@ export async function pipeline(input: PipelineInput): Promise<PipelineState> {
       parentCheckpointId: from,
       limits: { money: step.limits.money, minutes: step.limits.minutes },
       createdBy: `pipeline:${input.pipelineId}`,
-    });
-    await acts.markStep({ pipelineId: input.pipelineId, stepId: step.id, status: 'running', machineId, started: true });
+    };
+    let registered: Awaited<ReturnType<Activities['registerMachine']>>;
+    if (fast) registered = await local.startStep({ ...machine, pipelineId: input.pipelineId, stepId: step.id });
+    else {
+      registered = await acts.registerMachine(machine);
+      await acts.markStep({ pipelineId: input.pipelineId, stepId: step.id, status: 'running', machineId, started: true });
+    }
     const args: MachineRunInput = {
       machineId,
       projectId: input.projectId,
@@ -174,7 +189,7 @@ export async function pipeline(input: PipelineInput): Promise<PipelineState> {
     const ok = result.status === 'completed';
     const checkpointId = result.checkpoints.at(-1) ?? null;
     state.steps[step.id] = { status: ok ? 'completed' : 'failed', machineId, checkpointId };
-    await acts.markStep({
+    await book.markStep({
       pipelineId: input.pipelineId,
       stepId: step.id,
       status: ok ? 'completed' : 'failed',
@@ -196,7 +211,7 @@ export async function pipeline(input: PipelineInput): Promise<PipelineState> {
           const status: StepState = isCancellation(err) ? 'cancelled' : 'failed';
           state.steps[step.id]!.status = status;
           await CancellationScope.nonCancellable(() =>
-            acts.markStep({
+            book.markStep({
               pipelineId: input.pipelineId,
               stepId: step.id,
               status,
@@ -218,7 +233,7 @@ export async function pipeline(input: PipelineInput): Promise<PipelineState> {
       const broken = step.dependsOn.find((d) => ['failed', 'skipped', 'cancelled'].includes(state.steps[d]!.status));
       if (broken) {
         state.steps[step.id]!.status = 'skipped';
-        await acts.markStep({ pipelineId: input.pipelineId, stepId: step.id, status: 'skipped', error: `step ${broken} did not complete`, ended: true });
+        await book.markStep({ pipelineId: input.pipelineId, stepId: step.id, status: 'skipped', error: `step ${broken} did not complete`, ended: true });
       }
     }
     const done = new Set(input.steps.filter((s) => state.steps[s.id]!.status === 'completed').map((s) => s.id));
@@ -234,13 +249,13 @@ export async function pipeline(input: PipelineInput): Promise<PipelineState> {
     for (const step of input.steps) {
       if (state.steps[step.id]!.status === 'waiting') {
         state.steps[step.id]!.status = 'cancelled';
-        await acts.markStep({ pipelineId: input.pipelineId, stepId: step.id, status: 'cancelled', ended: true });
+        await book.markStep({ pipelineId: input.pipelineId, stepId: step.id, status: 'cancelled', ended: true });
       }
     }
     const failed = input.steps.filter((s) => state.steps[s.id]!.status === 'failed').map((s) => s.id);
     state.status = cancelled ? 'cancelled' : failed.length ? 'failed' : 'completed';
     setStatusAttribute(state.status);
-    await acts.finishPipeline({
+    await book.finishPipeline({
       pipelineId: input.pipelineId,
       status: state.status,
       error: state.status === 'failed' ? `steps failed: ${failed.join(', ')}` : null,

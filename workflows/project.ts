@@ -5,14 +5,16 @@ import {
   defineQuery,
   defineSignal,
   getExternalWorkflowHandle,
+  patched,
   proxyActivities,
+  proxyLocalActivities,
   setHandler,
   workflowInfo,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
 import { allocate, MACHINE_SLOT, waitForCycles, type Hold, type ResourceRequest } from '../domain/scheduling.js';
 import { resourceGrantedSignal } from './coordination.js';
-import { NOT_FOUND, shortActivity } from './activity-options.js';
+import { NOT_FOUND, shortActivity, shortLocalActivity } from './activity-options.js';
 
 /**
  * The long-lived `project` workflow: one per project (id `coordinatorWorkflowId(projectId)`),
@@ -48,6 +50,9 @@ export const reprioritizeSignal = defineSignal<[{ label: string; priority: numbe
 export const coordinatorStateQuery = defineQuery<ProjectCoordinatorState>('state');
 
 const acts = proxyActivities<Activities>(shortActivity('30 seconds', [NOT_FOUND]));
+const local = proxyLocalActivities<Activities>(shortLocalActivity('30 seconds', [NOT_FOUND]));
+/** The limits are read by a local activity, in the coordinator's own workflow task (absent from older histories). */
+const LOCAL_LIMITS = 'coordinator-local-limits';
 
 /** Signals handled before the history is cut with continue-as-new. */
 const EVENTS_PER_RUN = 500;
@@ -60,6 +65,7 @@ export async function project(input: ProjectCoordinatorInput): Promise<void> {
   let handled = 0;
   const regrant: Array<{ requestId: string; requester: string; resource: string }> = [];
   setHandler(coordinatorStateQuery, () => state);
+  const reads = patched(LOCAL_LIMITS) ? local : acts;
   setHandler(acquireSignal, (r) => {
     handled++;
     const held = state.holds.find((h) => h.requestId === r.requestId && h.resource === r.resource);
@@ -96,7 +102,7 @@ export async function project(input: ProjectCoordinatorInput): Promise<void> {
       await tell(g);
     }
     if (state.pending.length) {
-      const limits = await acts.projectSchedulingLimits({
+      const limits = await reads.projectSchedulingLimits({
         projectId: input.projectId,
         slotHolds: state.holds.filter((h) => h.resource === MACHINE_SLOT).map((h) => ({ requestId: h.requestId, cost: h.cost })),
       });

@@ -102,12 +102,23 @@ export async function profileWorkflows(client: Client, workflowIds: readonly str
           if (m.markerName !== 'core_local_activity') break;
           const payload = m.details?.data?.payloads?.[0]?.data;
           let type = '?';
+          let ranMs = 0;
           try {
-            type = (JSON.parse(Buffer.from(payload ?? []).toString('utf8')) as { activity_type?: string }).activity_type ?? '?';
+            const data = JSON.parse(Buffer.from(payload ?? []).toString('utf8')) as {
+              activity_type?: string;
+              original_schedule_time?: unknown;
+              complete_time?: unknown;
+            };
+            type = data.activity_type ?? '?';
+            const from = markerTime(data.original_schedule_time);
+            const to = markerTime(data.complete_time);
+            if (from !== null && to !== null && to >= from) ranMs = to - from;
           } catch {
             // Unknown marker shape: counted under '?'.
           }
-          add(p.localActivities, type).count++;
+          const s = add(p.localActivities, type);
+          s.count++;
+          s.runMs += ranMs;
           break;
         }
         case T.EVENT_TYPE_TIMER_FIRED: {
@@ -134,6 +145,19 @@ export async function profileWorkflows(client: Client, workflowIds: readonly str
   return p;
 }
 
+/** A timestamp in a local activity marker (`{ seconds, nanos }`, or an RFC 3339 string), in ms. */
+function markerTime(t: unknown): number | null {
+  if (typeof t === 'string') {
+    const ms = Date.parse(t);
+    return Number.isNaN(ms) ? null : ms;
+  }
+  if (t && typeof t === 'object' && 'seconds' in t) {
+    const { seconds, nanos } = t as { seconds: number | string; nanos?: number };
+    return Number(seconds) * 1000 + Math.floor((nanos ?? 0) / 1e6);
+  }
+  return null;
+}
+
 /** Bench rows of a profile, per step: `steps` is what the workflows together did (e.g. pipeline steps). */
 export function profileRows(label: string, p: HistoryProfile, steps: number): Row[] {
   const per = (ms: number) => ms / steps;
@@ -156,7 +180,10 @@ export function profileRows(label: string, p: HistoryProfile, steps: number): Ro
       decimals: 0,
     });
   }
-  for (const [type, s] of p.localActivities) rows.push({ label: `${label}: local activity ${type}`, unit: '/step', value: s.count / steps, decimals: 1 });
+  const sortedLocal = [...p.localActivities.entries()].sort((a, b) => b[1].runMs - a[1].runMs);
+  for (const [type, s] of sortedLocal) {
+    rows.push({ label: `${label}: local activity ${type} ×${(s.count / steps).toFixed(1)}/step`, unit: 'ms/step', value: per(s.runMs), decimals: 0 });
+  }
   if (p.timersMs) rows.push({ label: `${label}: timers per step`, unit: 'ms', value: per(p.timersMs), decimals: 0 });
   if (p.signalsOutMs) rows.push({ label: `${label}: signals to other workflows per step`, unit: 'ms', value: per(p.signalsOutMs), decimals: 0 });
   return rows;

@@ -29,6 +29,8 @@ interface PhaseResult {
   pairsPerSecond: number;
   /** Milliseconds per reserve+settle pair, as one reserver sees it. */
   latency: Stats;
+  /** This process's CPU (user + system) per pair, in ms: the client's share of a pair's cost. */
+  cpuMsPerPair: number;
 }
 
 interface PgbenchResult {
@@ -48,6 +50,7 @@ async function runPairs(db: Db, budgets: Budget[], durationMs: number, label: st
   const latencies: number[] = [];
   let next = 0;
   const begin = performance.now();
+  const cpu = process.cpuUsage();
   const end = begin + durationMs;
   const reserver = async (w: number) => {
     for (let i = 0; performance.now() < end; i++) {
@@ -62,7 +65,14 @@ async function runPairs(db: Db, budgets: Budget[], durationMs: number, label: st
   };
   await Promise.all(Array.from({ length: CONCURRENCY }, (_, w) => reserver(w)));
   const seconds = (performance.now() - begin) / 1000;
-  return { pairs: latencies.length, seconds, pairsPerSecond: latencies.length / seconds, latency: summarize(latencies) };
+  const used = process.cpuUsage(cpu);
+  return {
+    pairs: latencies.length,
+    seconds,
+    pairsPerSecond: latencies.length / seconds,
+    latency: summarize(latencies),
+    cpuMsPerPair: (used.user + used.system) / 1000 / Math.max(1, latencies.length),
+  };
 }
 
 /** The ledger must add up: every pair settled, nothing left reserved. */
@@ -186,6 +196,8 @@ export async function ledger(opts: BenchOptions): Promise<BenchOutput> {
         { label: `reserve+settle pairs/s, ${SPREAD_BUDGETS} budgets, ${CONCURRENCY} reservers`, unit: 'pairs/s', value: spreadResult.pairsPerSecond },
         { label: `  pair latency, 1 hot budget`, unit: 'ms', stats: hotResult.latency, decimals: 2 },
         { label: `  pair latency, ${SPREAD_BUDGETS} budgets`, unit: 'ms', stats: spreadResult.latency, decimals: 2 },
+        { label: '  client CPU per pair (this Node process), 1 hot budget', unit: 'ms', value: hotResult.cpuMsPerPair, decimals: 2 },
+        { label: `  client CPU per pair (this Node process), ${SPREAD_BUDGETS} budgets`, unit: 'ms', value: spreadResult.cpuMsPerPair, decimals: 2 },
         { label: `pgbench TPC-B-like (-c ${CONCURRENCY} -j 2 -T ${seconds})`, unit: 'tps', value: tpcb.tps },
         { label: `pgbench select-only (-S -c ${CONCURRENCY} -j 2 -T ${seconds})`, unit: 'tps', value: select.tps },
         { label: 'ratio hot pairs/s / pgbench TPC-B tps', unit: 'ratio', value: ratio(hotResult.pairsPerSecond, tpcb.tps), decimals: 3 },
@@ -194,6 +206,10 @@ export async function ledger(opts: BenchOptions): Promise<BenchOutput> {
         { label: 'ratio spread pairs/s / pgbench select-only tps', unit: 'ratio', value: ratio(spreadResult.pairsPerSecond, select.tps), decimals: 3 },
       ],
       notes: [
+        `target (issue 18): reserve+settle pairs/s at least half of pgbench TPC-B tps: hot ${ratio(hotResult.pairsPerSecond, tpcb.tps).toFixed(3)}, ` +
+          `spread ${ratio(spreadResult.pairsPerSecond, tpcb.tps).toFixed(3)}: ` +
+          (Math.min(hotResult.pairsPerSecond, spreadResult.pairsPerSecond) >= tpcb.tps / 2 ? 'met' : 'not met') +
+          '.',
         `ledger: a pair is reserve (lookup + transaction of 4 statements) then settle (transaction of 3 statements), ` +
           `about 12 round trips, against 7 for a pgbench TPC-B transaction (BEGIN, 5 statements, END); ${CONCURRENCY}-connection knex pool in one Node ` +
           `process vs pgbench's C client on 2 threads; server: fsync=off, synchronous_commit=off (scripts/services/postgres.ts).`,

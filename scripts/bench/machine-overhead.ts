@@ -9,12 +9,25 @@
  * provisioning begins, after the budget reservation) and machines.ended_at (after the final
  * checkpoint, sandbox teardown and cost settlement) break it down.
  *
+ * Side by side, a bare Temporal workflow with one activity (scripts/bench/workflows/bare-machine.ts:
+ * provision, run the same command, tear down, with the same activity code) started with the
+ * Temporal client directly, in its own worker and task queue in this process: its t0 is just
+ * before the workflow start. Platform and bare machines alternate, so both see the same load.
+ *
  * Real PostgreSQL, one Temporal dev server, the platform (api + worker) in this process.
  */
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { NativeConnection, Worker } from '@temporalio/worker';
+import { createActivities } from '../../activities/index.js';
+import { bundleWorkflows } from '../../workers/worker.js';
 import { startBenchPlatform, type BenchPlatform } from './bench-platform.js';
-import { sleep, summarize, type BenchOptions, type BenchOutput, type Row } from './common.js';
+import { sleep, stopAll, summarize, type BenchOptions, type BenchOutput, type Row } from './common.js';
+import type { BareMachineActivities, BareMachineInput } from './workflows/bare-machine.js';
+
+const BARE_WORKFLOWS = fileURLToPath(new URL('./workflows/bare-machine.ts', import.meta.url));
 
 const COMMAND = 'date +%s%N > t.txt';
 const FINAL_STATUSES = ['completed', 'failed', 'terminated', 'refused'];
@@ -33,10 +46,65 @@ export async function machineOverhead(opts: BenchOptions): Promise<BenchOutput> 
   const runs = opts.quick ? 5 : 20;
   const warmups = opts.quick ? 1 : 2;
   let bench: BenchPlatform | undefined;
+  let bareWorker: Worker | undefined;
+  let bareRunning: Promise<void> | undefined;
+  let bareConnection: NativeConnection | undefined;
   try {
-    bench = await startBenchPlatform(opts, { label: 'machines' });
+    const [benchStarted, bareBundle] = await Promise.allSettled([startBenchPlatform(opts, { label: 'machines' }), bundleWorkflows(BARE_WORKFLOWS)]);
+    if (benchStarted.status === 'fulfilled') bench = benchStarted.value;
+    for (const r of [benchStarted, bareBundle]) if (r.status === 'rejected') throw r.reason;
+    if (!bench || bareBundle.status !== 'fulfilled') throw new Error('unreachable');
     const { api, config, projectId } = bench;
     const db = bench.platform.db;
+    const client = bench.platform.temporal;
+
+    // The bare side: one activity doing provision → run → tear down with the platform's activity code.
+    const acts = createActivities({ db, config, log: bench.platform.log, temporal: client });
+    const bareActivities: BareMachineActivities = {
+      async bareMachineRun(input) {
+        const ids = { machineId: input.machineId, projectId: input.projectId };
+        const sandbox = await acts.provisionSandbox({ ...ids, checkpointId: input.checkpointId });
+        try {
+          const r = await acts.runCommand({
+            ...ids,
+            command: input.command,
+            baseCommit: sandbox.commit,
+            deadline: Date.now() + 60_000,
+            deadlineReason: 'time limit',
+          });
+          const file = await fs.promises.readFile(path.join(sandbox.workspace, input.readFile), 'utf8').catch(() => null);
+          return { exitCode: r.exitCode, file };
+        } finally {
+          await acts.terminateSandbox(ids);
+        }
+      },
+    };
+    const bareQueue = `bench-bare-machine-${crypto.randomBytes(4).toString('hex')}`;
+    bareConnection = await NativeConnection.connect({ address: bench.temporalAddress });
+    bareWorker = await Worker.create({
+      connection: bareConnection,
+      taskQueue: bareQueue,
+      workflowBundle: bareBundle.value,
+      activities: bareActivities,
+      maxConcurrentActivityTaskExecutions: 100,
+    });
+    bareRunning = bareWorker.run();
+    /** One bare machine: ms from just before the workflow start to the command running in its sandbox. */
+    const bareOne = async (): Promise<number> => {
+      const input: BareMachineInput = {
+        machineId: `bare-${crypto.randomBytes(6).toString('hex')}`,
+        projectId,
+        checkpointId: bench!.rootCheckpointId,
+        command: COMMAND,
+        readFile: 't.txt',
+      };
+      const t0 = Date.now();
+      const out = await client.workflow.execute('bareMachine', { taskQueue: bareQueue, workflowId: input.machineId, args: [input] });
+      const { exitCode, file } = out as { exitCode: number | null; file: string | null };
+      const text = String(file ?? '').trim();
+      if (exitCode !== 0 || !/^\d{19}$/.test(text)) throw new Error(`bare machine ${input.machineId}: exit ${exitCode}, t.txt ${JSON.stringify(file)}`);
+      return Number(BigInt(text) - BigInt(t0) * 1_000_000n) / 1e6;
+    };
 
     /** Starts one machine; returns its id, t0 and when the 202 arrived (epoch ms). */
     const start = async (): Promise<{ id: string; t0: number; t202: number }> => {
@@ -100,13 +168,20 @@ export async function machineOverhead(opts: BenchOptions): Promise<BenchOutput> 
       return sampleOf(started, rows.get(started.id)!);
     };
 
-    opts.log(`${warmups} warm-up machine(s), not counted`);
+    opts.log(`${warmups} warm-up machine(s) and bare workflow(s), not counted`);
     const warm: Sample[] = [];
-    for (let i = 0; i < warmups; i++) warm.push(await one());
+    for (let i = 0; i < warmups; i++) {
+      warm.push(await one());
+      await bareOne();
+    }
 
-    opts.log(`${runs} machines one after another`);
+    opts.log(`${runs} machines one after another, each followed by a bare one-activity workflow`);
     const sequential: Sample[] = [];
-    for (let i = 0; i < runs; i++) sequential.push(await one());
+    const bare: number[] = [];
+    for (let i = 0; i < runs; i++) {
+      sequential.push(await one());
+      bare.push(await bareOne());
+    }
 
     opts.log(`${runs} machines at once`);
     const batchT0 = Date.now();
@@ -124,6 +199,13 @@ export async function machineOverhead(opts: BenchOptions): Promise<BenchOutput> 
     return {
       rows: [
         ms(`POST → command running, ${seq}`, sequential, (s) => s.commandRunning),
+        { label: `bare one-activity workflow: start → command running, ${seq}`, unit: 'ms', stats: summarize(bare) },
+        {
+          label: `POST → command running against bare, ${seq} (medians)`,
+          unit: '×',
+          value: summarize(sequential.map((s) => s.commandRunning)).median / summarize(bare).median,
+          decimals: 2,
+        },
         ms(`POST → command running, ${con}`, concurrent, (s) => s.commandRunning),
         ms(`  POST → 202 response, ${seq}`, sequential, (s) => s.response202),
         ms(`  POST → 202 response, ${con}`, concurrent, (s) => s.response202),
@@ -141,10 +223,24 @@ export async function machineOverhead(opts: BenchOptions): Promise<BenchOutput> 
         runs,
         warmups,
         command: COMMAND,
-        samples: { warmup: warm, sequential, concurrent },
+        samples: { warmup: warm, sequential, concurrent, bare },
       },
     };
   } finally {
+    await stopAll(
+      [
+        [
+          'bare worker',
+          bareWorker &&
+            (async () => {
+              if (bareWorker!.getState() === 'RUNNING') bareWorker!.shutdown();
+              await bareRunning;
+            }),
+        ],
+        ['bare connection', bareConnection && (() => bareConnection!.close())],
+      ],
+      opts.log,
+    );
     await bench?.stop();
   }
 }

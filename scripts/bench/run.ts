@@ -24,15 +24,16 @@ import { fx } from './fx.js';
 import { waitingWorkflows } from './waiting-workflows.js';
 import { snapshotStore } from './snapshots.js';
 import { checkpointTree } from './checkpoint-tree.js';
+import { checkpointOverhead } from './checkpoint-overhead.js';
 
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 const BENCHMARKS: Record<string, { title: string; run: Benchmark }> = {
   'machine-overhead': {
-    title: 'Time from POST /v1/machines to the sandbox running the command, 20 sequential and 20 concurrent',
+    title: 'Time from POST /v1/machines to the sandbox running the command, 20 sequential and 20 concurrent, against a bare one-activity workflow',
     run: machineOverhead,
   },
-  ledger: {
+  'ledger-throughput': {
     title: 'Budget reserve+settle pairs/s with 16 reservers (one hot budget, 100 budgets) next to pgbench on the same server',
     run: ledger,
   },
@@ -80,6 +81,11 @@ const BENCHMARKS: Record<string, { title: string; run: Benchmark }> = {
   snapshots: {
     title: 'Snapshot store over a chain of 50 checkpoints of a real repository with small edits: stored vs full copies, snapshot and restore MB/s',
     run: snapshotStore,
+  },
+  'checkpoint-overhead': {
+    title:
+      "A machine's checkpoint phase by phase (frozen copy, git commit, snapshot): first, unchanged workspace with and without the git stat cache, one file changed",
+    run: checkpointOverhead,
   },
   'checkpoint-tree': {
     title: 'GET /v1/projects/:id/checkpoints/tree on 10,000 seeded checkpoints: whole (200) and revalidated (If-None-Match → 304), sequential',
