@@ -21,6 +21,7 @@ import * as m060 from './20261207_060_webhooks.js';
 import * as m070 from './20261207_070_git_remotes.js';
 import * as m100 from './20261207_100_integrations.js';
 import * as m120 from './20261207_120_slack_bot.js';
+import * as m140 from './20261207_140_tickets.js';
 
 interface Migration {
   up(db: Knex): Promise<void>;
@@ -51,6 +52,7 @@ const MIGRATIONS: Array<[string, Migration]> = [
   ['20261207_070_git_remotes', m070],
   ['20261207_100_integrations', m100],
   ['20261207_120_slack_bot', m120],
+  ['20261207_140_tickets', m140],
 ];
 
 export const migrationSource: Knex.MigrationSource<[string, Migration]> = {

@@ -2,6 +2,7 @@
  * Use cases of objectives: create one, change it (title, priority, sub-tasks, links), pause,
  * resume or cancel it, tick its sub-tasks off; and its views (live state, the project's DAG).
  */
+import { projectIntegrations, requestTicket } from '../store/integrations.js';
 import type { Knex } from 'knex';
 import { z } from 'zod';
 import { ConflictError, InputError, NotFoundError } from '../domain/errors.js';
@@ -141,6 +142,13 @@ export async function createObjective(
     if (!deps[dep]) throw new InputError(`dependsOn: objective ${dep} not found`, { field: 'dependsOn' });
   }
   requireKnownResources(project, body.resources, 'resources');
+  if (body.ticket && !(await projectIntegrations(db, project.id)).some((i) => i.kind === 'jira' || i.kind === 'linear'))
+    throw new InputError(
+      `ticket: project ${project.id} has no jira or linear integration to make the ticket in; set one with PUT /v1/projects/${project.id}/integrations/jira`,
+      {
+        field: 'ticket',
+      },
+    );
   const depObjectives = await Promise.all(body.dependsOn.map((d) => getObjective(db, d)));
   const foreign = depObjectives.find((o) => o && o.projectId !== project.id);
   // Another project's objective reads as a missing one.
@@ -197,6 +205,8 @@ export async function createObjective(
         projectId: project.id,
         details: { title: body.title, dependsOn: body.dependsOn },
       });
+      // Each ticket integration's dispatcher makes the ticket when it sees the objective's first status.
+      if (body.ticket) await requestTicket(trx, id, caller.principal.userId);
       await alongside?.(trx, id);
     });
   }
