@@ -131,15 +131,22 @@ export interface JiraWebhookPayload {
     id?: string;
     key?: string;
     self?: string;
-    fields?: { summary?: string; description?: unknown; labels?: string[]; status?: { name?: string }; project?: { key?: string } };
+    fields?: {
+      summary?: string;
+      description?: unknown;
+      labels?: string[];
+      status?: { name?: string; statusCategory?: { key?: string } };
+      project?: { key?: string };
+    };
   };
   changelog?: { items?: Array<{ field?: string; fieldId?: string; fromString?: string | null; toString?: string | null }> };
 }
 
 /**
  * What a Jira webhook asks: `jira:issue_created` with the trigger label, or `jira:issue_updated`
- * adding it, starts an objective; `jira:issue_updated` moving the issue to the status mapped from
- * `cancelled` cancels its objective; anything else (comments too) is only recorded. Issues of
+ * adding it, starts an objective; `jira:issue_updated` moving the issue to a status of the done
+ * category (closed, resolved, done) or to the status mapped from `cancelled` cancels its objective
+ * (one already ended is left as it is); anything else (comments too) is only recorded. Issues of
  * other projects are ignored.
  */
 export function jiraDecision(cfg: JiraConfig, p: JiraWebhookPayload): TicketDecision {
@@ -162,7 +169,9 @@ export function jiraDecision(cfg: JiraConfig, p: JiraWebhookPayload): TicketDeci
   if (event === 'jira:issue_updated') {
     const status = items.find((i) => i.field === 'status' || i.fieldId === 'status');
     const cancelled = cfg.statusMap.cancelled;
-    if (status && cancelled && ieq(status.toString, cancelled)) return { cancel: { externalId: issue.key, status: status.toString! } };
+    const closed = issue.fields?.status?.statusCategory?.key === 'done';
+    if (status && (closed || (cancelled && ieq(status.toString, cancelled))))
+      return { cancel: { externalId: issue.key, status: status.toString ?? issue.fields?.status?.name ?? 'done' } };
     const labels = items.find((i) => i.field === 'labels' || i.fieldId === 'labels');
     const words = (s: string | null | undefined) => (s ?? '').split(/\s+/).filter(Boolean);
     if (
@@ -172,7 +181,7 @@ export function jiraDecision(cfg: JiraConfig, p: JiraWebhookPayload): TicketDeci
       !words(labels.fromString).some((l) => ieq(l, cfg.triggerLabel))
     )
       return { start: work() };
-    return { ignored: 'the update neither adds the trigger label nor moves the issue to the cancelled status' };
+    return { ignored: 'the update neither adds the trigger label nor closes the issue' };
   }
   return { ignored: `${event} is recorded, not acted on` };
 }
@@ -200,8 +209,9 @@ export interface LinearWebhookPayload {
 
 /**
  * What a Linear webhook asks: an Issue `create` with the trigger label, or an `update` adding
- * it, starts an objective; an `update` moving the issue to a canceled state (its type, or the
- * state mapped from `cancelled`) cancels its objective. Other teams' issues are ignored.
+ * it, starts an objective; an `update` moving the issue to a canceled or completed state (its
+ * type, or the state mapped from `cancelled`) cancels its objective (one already ended is left as
+ * it is). Other teams' issues are ignored.
  */
 export function linearDecision(cfg: LinearConfig, p: LinearWebhookPayload): TicketDecision {
   const what = `${p.type ?? '(none)'} ${p.action ?? '(none)'}`;
@@ -227,12 +237,12 @@ export function linearDecision(cfg: LinearConfig, p: LinearWebhookPayload): Tick
     if (from.stateId !== undefined) {
       const mapped = cfg.stateMap.cancelled;
       const state = d.state ?? {};
-      if (state.type === 'canceled' || (mapped && (state.id === mapped || ieq(state.name, mapped))))
+      if (state.type === 'canceled' || state.type === 'completed' || (mapped && (state.id === mapped || ieq(state.name, mapped))))
         return { cancel: { externalId: d.id, status: state.name ?? state.type ?? 'canceled' } };
     }
     if (from.labelIds !== undefined && trigger?.id && (labelIdsNow.size === 0 || labelIdsNow.has(trigger.id)) && !from.labelIds.includes(trigger.id))
       return { start: work() };
-    return { ignored: 'the update neither adds the trigger label nor moves the issue to a canceled state' };
+    return { ignored: 'the update neither adds the trigger label nor closes the issue' };
   }
   return { ignored: `${what} is recorded, not acted on` };
 }

@@ -59,6 +59,7 @@ const OUR_TABLES = [
   'integration_links',
   'integration_deliveries',
   'integration_comments',
+  'objective_ticket_requests',
 ];
 const KNEX_TABLES = ['knex_migrations', 'knex_migrations_lock'];
 
