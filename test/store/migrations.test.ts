@@ -9,7 +9,7 @@ import { freshDatabase } from '../support/platform.js';
  * to the database must come as a new migration (never an edit of an applied one), and then this
  * constant is updated to the value the failure prints.
  */
-const EXPECTED_SCHEMA_HASH = '8c032719b3988b8e8f504a55a7a48057b291e2bc009aa6552edb4273955be17f';
+const EXPECTED_SCHEMA_HASH = '32e574d36167bf4cab4a7e168ab837d83b869d05f7af9c30e7e6aa9b00787d95';
 
 const OUR_TABLES = [
   'alerts',
