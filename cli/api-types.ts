@@ -813,6 +813,8 @@ export interface paths {
             maxMachines?: number;
             /** @default [] */
             resources?: string[];
+            /** @default false */
+            ticket?: boolean;
           };
         };
       };
