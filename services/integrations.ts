@@ -3,8 +3,9 @@
  * remove one (its token and webhook secret are kept, never shown back); open a pull request from a
  * checkpoint; receive the tracker's signed hooks (an issue or a label starts an objective); and,
  * from the integration's dispatcher workflow, comment progress on linked items and open the pull
- * request of an objective started from an issue when it completes. GitHub is the one kind so far:
- * another kind adds its config schema, its inbound adapter (INBOUND) and its event handling.
+ * request of an objective started from an issue when it completes. Jira and Linear (README "Jira
+ * and Linear") share the record, the hook endpoint and the dispatcher: their config schemas, inbound
+ * adapters (TICKET_INBOUND) and event handling are in services/tickets.ts.
  */
 import { z } from 'zod';
 import { AuthenticationError, InputError, IntegrationError, NotFoundError } from '../domain/errors.js';

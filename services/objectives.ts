@@ -2,7 +2,6 @@
  * Use cases of objectives: create one, change it (title, priority, sub-tasks, links), pause,
  * resume or cancel it, tick its sub-tasks off; and its views (live state, the project's DAG).
  */
-import { projectIntegrations, requestTicket } from '../store/integrations.js';
 import type { Knex } from 'knex';
 import { z } from 'zod';
 import { ConflictError, InputError, NotFoundError } from '../domain/errors.js';
@@ -11,6 +10,7 @@ import { DEFAULT_MACHINE_MINUTES } from '../domain/machines.js';
 import { formatAmount } from '../domain/money.js';
 import { measureProgress, type ObjectiveStatus } from '../domain/objectives.js';
 import { runVisibility } from '../domain/search-attributes.js';
+import { projectIntegrations, requestTicket } from '../store/integrations.js';
 import { appendAudit } from '../store/audit.js';
 import { getCheckpoint, listCheckpoints } from '../store/checkpoints.js';
 import { idFromIdempotencyKey } from '../store/ids.js';
@@ -144,10 +144,8 @@ export async function createObjective(
   requireKnownResources(project, body.resources, 'resources');
   if (body.ticket && !(await projectIntegrations(db, project.id)).some((i) => i.kind === 'jira' || i.kind === 'linear'))
     throw new InputError(
-      `ticket: project ${project.id} has no jira or linear integration to make the ticket in; set one with PUT /v1/projects/${project.id}/integrations/jira`,
-      {
-        field: 'ticket',
-      },
+      `ticket: project ${project.id} has no jira or linear integration to make the ticket in; set one with PUT /v1/projects/${project.id}/integrations/jira (or linear)`,
+      { field: 'ticket' },
     );
   const depObjectives = await Promise.all(body.dependsOn.map((d) => getObjective(db, d)));
   const foreign = depObjectives.find((o) => o && o.projectId !== project.id);

@@ -173,14 +173,15 @@ export async function handleTicketEvent(ctx: ServiceContext, integration: Integr
   const objective = await getObjective(ctx.db, event.subjectId);
   if (!objective) return { comments: 0, ticket: null };
   const tracker = trackerOf(ctx, integration);
+  let ticket = (await linksOfObjective(ctx.db, integration.id, objective.id)).find((l) => l.kind === 'ticket') ?? null;
+  // An objective neither linked nor asking for a ticket is none of this integration's business.
+  const wanted = () => (tracker.createTickets && new Date(objective.createdAt) >= new Date(integration.createdAt)) || ticketRequested(ctx.db, objective.id);
+  if (!ticket && !(await wanted())) return { comments: 0, ticket: null };
   const project = await requireProject(ctx, integration.projectId);
   const status = String(event.data.status ?? objective.status) as ObjectiveStatus;
   const link = publicUrlOf(ctx);
-  let ticket = (await linksOfObjective(ctx.db, integration.id, objective.id)).find((l) => l.kind === 'ticket') ?? null;
   let made: string | null = null;
   if (!ticket) {
-    const wanted = (await ticketRequested(ctx.db, objective.id)) || (tracker.createTickets && new Date(objective.createdAt) >= new Date(integration.createdAt));
-    if (!wanted) return { comments: 0, ticket: null };
     const facts: TicketFacts = {
       objective: { id: objective.id, title: objective.title, machineType: objective.machineType, work: objective.prompt ?? objective.command },
       link: objectivesLink(link, project.id),
