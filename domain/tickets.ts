@@ -354,4 +354,7 @@ export function linearIssueId(integrationId: string, objectiveId: string): strin
   return `${x.slice(0, 8)}-${x.slice(8, 12)}-${x.slice(12, 16)}-${x.slice(16, 20)}-${x.slice(20, 32)}`;
 }
 
+/** The label a Jira issue made for an objective carries (how a retry finds it; Jira labels have no spaces). */
+export const jiraObjectiveLabel = (objectiveId: string) => `autovibe-${objectiveId}`.replace(/\s+/g, '_').slice(0, 255);
+
 export const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;

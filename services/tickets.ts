@@ -12,6 +12,7 @@ import { checkpointLink, objectivesLink, progressComment } from '../domain/integ
 import type { ObjectiveStatus } from '../domain/objectives.js';
 import {
   jiraDecision,
+  jiraObjectiveLabel,
   jiraProgressComment,
   jiraSignatureMatches,
   jiraTicketDescription,
@@ -41,7 +42,7 @@ import {
   type Integration,
   type IntegrationLink,
 } from '../store/integrations.js';
-import { createJiraComment, createJiraIssue, jiraTransitions, transitionJiraIssue, type JiraAccess } from '../store/jira.js';
+import { createJiraComment, createJiraIssue, jiraTransitions, jqlString, searchJiraIssues, transitionJiraIssue, type JiraAccess } from '../store/jira.js';
 import { createLinearComment, createLinearIssue, linearIssue, linearTeamStates, setLinearIssueState, type LinearAccess } from '../store/linear.js';
 import { finalCheckpointOfObjective, getObjective, machineIdsOfObjective, type Objective } from '../store/objectives.js';
 import { TrackerApiError } from '../store/tracker-http.js';
@@ -96,13 +97,20 @@ function jiraTracker(ctx: ServiceContext, i: Integration): Tracker {
     statusMap: cfg.statusMap,
     createTickets: cfg.createTickets,
     progressComments: cfg.progressComments,
-    async create(facts) {
-      const made = await createJiraIssue(a, {
-        projectKey: cfg.projectKey,
-        summary: ticketTitle(facts),
-        issueType: cfg.issueType,
-        description: jiraTicketDescription(facts),
-      });
+    async create(facts, objective) {
+      // Jira takes no idempotency key: the issue carries a label naming the objective, and a retry
+      // after a lost answer finds the issue the first try made by it.
+      const marker = jiraObjectiveLabel(objective.id);
+      const [found] = await searchJiraIssues(a, `project = ${jqlString(cfg.projectKey)} AND labels = ${jqlString(marker)}`, 1);
+      const made =
+        found ??
+        (await createJiraIssue(a, {
+          projectKey: cfg.projectKey,
+          summary: ticketTitle(facts),
+          issueType: cfg.issueType,
+          description: jiraTicketDescription(facts),
+          labels: [marker],
+        }));
       return { externalId: made.key, number: keyNumber(made.key), url: browse(made.key), key: made.key };
     },
     async move(link, target) {

@@ -75,3 +75,13 @@ export async function transitionJiraIssue(a: JiraAccess, key: string, transition
 export function createJiraComment(a: JiraAccess, key: string, body: AdfDoc): Promise<{ id: string; self?: string }> {
   return call(a, 'POST', `${issuePath(key)}/comment`, { body });
 }
+
+/** A JQL string literal. */
+export const jqlString = (s: string) => `"${s.replace(/["\\]/g, (c) => `\\${c}`)}"`;
+
+/** GET /rest/api/3/search/jql?jql=…&fields=summary → the first page of matching issues (id, key). */
+export async function searchJiraIssues(a: JiraAccess, jql: string, maxResults = 10): Promise<Array<{ id: string; key: string }>> {
+  const q = new URLSearchParams({ jql, fields: 'summary', maxResults: String(maxResults) });
+  const r = await call<{ issues?: Array<{ id: string; key: string }> }>(a, 'GET', `/rest/api/3/search/jql?${q.toString()}`);
+  return r?.issues ?? [];
+}

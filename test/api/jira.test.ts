@@ -194,8 +194,9 @@ describe('api: Jira integration (local Jira REST v3 peer)', function () {
     assert.match(again.body.outcome, /^ignored: objective .* already ended/);
   });
 
-  it('makes a Jira issue for an objective created with ticket: true, and follows it', async () => {
+  it('makes a Jira issue for an objective created with ticket: true, once though the first answer is lost, and follows it', async () => {
     const before = jira.issues.size;
+    jira.loseNextCreateAnswer();
     const res = await p.api('POST', `/v1/projects/${project}/objectives`, {
       title: 'Made here',
       machineType: 'shell',
@@ -210,7 +211,7 @@ describe('api: Jira integration (local Jira REST v3 peer)', function () {
     assert.deepEqual([create.body.fields.project.key, create.body.fields.issuetype.name, create.body.fields.description.type], ['AV', 'Task', 'doc']);
     assert.ok(adfText(create.body.fields.description).includes(res.body.id));
     assert.ok(adfText(create.body.fields.description).includes('echo made-here'));
-    assert.equal(jira.issues.size, before + 1);
+    assert.equal(jira.issues.size, before + 1, 'one issue, though the answer to its creation was lost');
     const key = [...jira.issues.values()].find((i) => i.summary === 'Made here')!.key;
     assert.equal(await waitFor(() => objectiveOf(key), 'the link'), res.body.id);
     assert.equal((await ended(res.body.id)).status, 'completed');
@@ -218,8 +219,12 @@ describe('api: Jira integration (local Jira REST v3 peer)', function () {
     assert.equal(
       jira.requests.filter((r) => r.method === 'POST' && r.path === '/rest/api/3/issue' && r.body.fields.summary === 'Made here').length,
       1,
-      'one issue',
+      'created once',
     );
+    const searches = jira.requests.filter((r) => r.path.startsWith('/rest/api/3/search/jql?'));
+    assert.ok(searches.length >= 2, 'the retry looked for the issue the first try made');
+    assert.equal(new URL(searches.at(-1)!.path, jira.url).searchParams.get('jql'), `project = "AV" AND labels = "autovibe-${res.body.id}"`);
+    assert.deepEqual(jira.issues.get(key)!.labels, [`autovibe-${res.body.id}`]);
     const audit = await p.db('audit_log').where({ action: 'objective.ticket_created', subject_id: res.body.id });
     assert.equal(audit.length, 1);
 

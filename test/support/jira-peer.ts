@@ -11,7 +11,8 @@ import type { AddressInfo } from 'node:net';
  * Basic auth of the configured email and API token, 404 "Issue does not exist or you do not have
  * permission to see it." for an unknown key, and 400 for a transition the issue cannot take. Its
  * workflow is Jira's simplified one: To Do, In Progress, Done, plus Cancelled; every status can
- * go to every other. A stand-in for <site>.atlassian.net in tests, named as such; it keeps every
+ * go to every other. `GET /rest/api/3/search/jql` understands the JQL `project = "K" AND labels =
+ * "l"` (either clause, quoted or not), answering `{ issues, isLast }`. A stand-in for <site>.atlassian.net in tests, named as such; it keeps every
  * request it received.
  */
 export interface JiraRequest {
@@ -42,6 +43,8 @@ export interface JiraPeer {
   addIssue(i: { summary: string; description?: string; labels?: string[] }): JiraIssue;
   /** Makes the next `n` calls answer 503 (an outage), to exercise retries. */
   failNext(n: number): void;
+  /** The next issue creation is done but its answer is lost (the connection drops). */
+  loseNextCreateAnswer(): void;
   stop(): Promise<void>;
 }
 
@@ -64,6 +67,7 @@ export async function startJiraPeer(o: { projectKey: string; email: string; toke
   const issues = new Map<string, JiraIssue>();
   const comments: Array<{ key: string; id: string; body: any }> = [];
   let failures = 0;
+  let loseCreate = false;
   let nextIssue = 1;
   let nextId = 10_000;
   let origin = '';
@@ -123,7 +127,28 @@ export async function startJiraPeer(o: { projectKey: string; email: string; toke
         if (f.description !== undefined && !isAdf(f.description))
           return problem(400, [], { description: 'Operation value must be an Atlassian Document (see the Atlassian Document Format)' });
         const issue = make(f.summary, f.description ?? null, f.labels ?? [], f.issuetype.name);
+        if (loseCreate) {
+          loseCreate = false;
+          return req.socket.destroy();
+        }
         return send(201, { id: issue.id, key: issue.key, self: `${origin}/rest/api/3/issue/${issue.id}` });
+      }
+      if (req.method === 'GET' && url.pathname === '/rest/api/3/search/jql') {
+        const jql = url.searchParams.get('jql') ?? '';
+        const clauses = jql.split(/\s+AND\s+/i).map((c) => /^\s*(project|labels)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|(\S+))\s*$/i.exec(c));
+        if (!jql.trim() || clauses.some((c) => !c))
+          return problem(400, [`Error in the JQL Query: this peer reads only project = "K" AND labels = "l" (${jql})`]);
+        const want = Object.fromEntries(clauses.map((c) => [c![1]!.toLowerCase(), (c![2] ?? c![3]!).replace(/\\(.)/g, '$1')]));
+        const found = [...issues.values()].filter(
+          (i) => (!want.project || i.key.startsWith(`${want.project}-`)) && (!want.labels || i.labels.includes(want.labels)),
+        );
+        const max = Number(url.searchParams.get('maxResults') ?? 50);
+        return send(200, {
+          issues: found
+            .slice(0, max)
+            .map((i) => ({ expand: '', id: i.id, self: `${origin}/rest/api/3/issue/${i.id}`, key: i.key, fields: { summary: i.summary } })),
+          isLast: found.length <= max,
+        });
       }
       const m = /^\/rest\/api\/3\/issue\/([^/]+)\/(transitions|comment)$/.exec(url.pathname);
       if (!m) return problem(404, ['Not Found']);
@@ -165,6 +190,7 @@ export async function startJiraPeer(o: { projectKey: string; email: string; toke
     comments,
     addIssue: (i) => make(i.summary, adfOf(i.description ?? ''), i.labels ?? []),
     failNext: (n) => void (failures = n),
+    loseNextCreateAnswer: () => void (loseCreate = true),
     stop: () => new Promise((resolve) => server.close(() => resolve())),
   };
 }
