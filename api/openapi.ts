@@ -34,6 +34,8 @@ import {
   pushCheckpointBody,
   fetchGitRemoteBody,
   githubConfigBody,
+  jiraConfigBody,
+  linearConfigBody,
   openPullRequestBody,
   putIntegrationBody,
   mergeCheckpointBody,
@@ -295,13 +297,16 @@ function document(
       },
       '/projects/{id}/integrations/{kind}': {
         put: op(
-          "Set the project's integration of a kind (github): config (apiBase, owner, repo, baseBranch, branchPrefix, triggerLabel, triggerOnOpened, machineType, work, autoPullRequest, progressComments), token (sent as Authorization: Bearer to the tracker's API) and webhookSecret (incoming hooks are verified with it). Left out, token and webhookSecret keep their stored values; null removes them; neither is ever shown back (hasToken, hasWebhookSecret). hookUrl is where the tracker sends its hooks. An unknown kind is 400",
-          { parameters: [idParam(), idParam('kind')], requestBody: body(putIntegrationBody.extend({ config: githubConfigBody })) },
+          "Set the project's integration of a kind (github, jira, linear): config (github: apiBase, owner, repo, baseBranch, branchPrefix, triggerLabel, triggerOnOpened, machineType, work, autoPullRequest, progressComments; jira: baseUrl, projectKey, email, issueType, statusMap, triggerLabel, createTickets, machineType, work, progressComments; linear: apiUrl, teamId, tokenType, stateMap, triggerLabel, createTickets, machineType, work, progressComments), token (github: sent as Authorization: Bearer; jira: an API token sent as Basic auth with email, else a bearer token; linear: a personal API key sent as Authorization, or an OAuth token) and webhookSecret (incoming hooks are verified with it: X-Hub-Signature-256, X-Hub-Signature, Linear-Signature). Left out, token and webhookSecret keep their stored values; null removes them; neither is ever shown back (hasToken, hasWebhookSecret). hookUrl is where the tracker sends its hooks. An unknown kind is 400",
+          {
+            parameters: [idParam(), idParam('kind')],
+            requestBody: body(putIntegrationBody.extend({ config: z.union([githubConfigBody, jiraConfigBody, linearConfigBody]) })),
+          },
         ),
         get: op("The project's integration of a kind: config, hasToken, hasWebhookSecret, hookUrl (never the secrets); 404 when it has none", {
           parameters: [idParam(), idParam('kind')],
         }),
-        delete: op("Remove the project's integration with its links to issues and pull requests (204); its hooks answer 404 from then on", {
+        delete: op("Remove the project's integration with its links to issues, tickets and pull requests (204); its hooks answer 404 from then on", {
           parameters: [idParam(), idParam('kind')],
         }),
       },

@@ -830,6 +830,8 @@ export interface paths {
             maxMachines?: number;
             /** @default [] */
             resources?: string[];
+            /** @default false */
+            ticket?: boolean;
           };
         };
       };
@@ -2888,7 +2890,7 @@ export interface paths {
         429: components['responses']['Error'];
       };
     };
-    /** Set the project's integration of a kind (github): config (apiBase, owner, repo, baseBranch, branchPrefix, triggerLabel, triggerOnOpened, machineType, work, autoPullRequest, progressComments), token (sent as Authorization: Bearer to the tracker's API) and webhookSecret (incoming hooks are verified with it). Left out, token and webhookSecret keep their stored values; null removes them; neither is ever shown back (hasToken, hasWebhookSecret). hookUrl is where the tracker sends its hooks. An unknown kind is 400 */
+    /** Set the project's integration of a kind (github, jira, linear): config (github: apiBase, owner, repo, baseBranch, branchPrefix, triggerLabel, triggerOnOpened, machineType, work, autoPullRequest, progressComments; jira: baseUrl, projectKey, email, issueType, statusMap, triggerLabel, createTickets, machineType, work, progressComments; linear: apiUrl, teamId, tokenType, stateMap, triggerLabel, createTickets, machineType, work, progressComments), token (github: sent as Authorization: Bearer; jira: an API token sent as Basic auth with email, else a bearer token; linear: a personal API key sent as Authorization, or an OAuth token) and webhookSecret (incoming hooks are verified with it: X-Hub-Signature-256, X-Hub-Signature, Linear-Signature). Left out, token and webhookSecret keep their stored values; null removes them; neither is ever shown back (hasToken, hasWebhookSecret). hookUrl is where the tracker sends its hooks. An unknown kind is 400 */
     put: {
       parameters: {
         query?: never;
@@ -2902,38 +2904,113 @@ export interface paths {
       requestBody: {
         content: {
           'application/json': {
-            config: {
-              /** @default https://api.github.com */
-              apiBase?: string;
-              owner: string;
-              repo: string;
-              /** @default main */
-              baseBranch?: string;
-              /** @default autovibe/ */
-              branchPrefix?: string;
-              /** @default null */
-              triggerLabel?: string | null;
-              /** @default false */
-              triggerOnOpened?: boolean;
-              /**
-               * @default shell
-               * @enum {string}
-               */
-              machineType?: 'shell' | 'claude-code' | 'aider' | 'qwen-coder' | 'deepseek-coder' | 'gemini-pro' | 'local-llama';
-              /** @enum {string} */
-              work?: 'prompt' | 'command';
-              /** @default false */
-              autoPullRequest?: boolean;
-              /** @default true */
-              progressComments?: boolean;
-            };
+            config:
+              | {
+                  /** @default https://api.github.com */
+                  apiBase?: string;
+                  owner: string;
+                  repo: string;
+                  /** @default main */
+                  baseBranch?: string;
+                  /** @default autovibe/ */
+                  branchPrefix?: string;
+                  /** @default null */
+                  triggerLabel?: string | null;
+                  /** @default false */
+                  triggerOnOpened?: boolean;
+                  /**
+                   * @default shell
+                   * @enum {string}
+                   */
+                  machineType?: 'shell' | 'claude-code' | 'aider' | 'qwen-coder' | 'deepseek-coder' | 'gemini-pro' | 'local-llama';
+                  /** @enum {string} */
+                  work?: 'prompt' | 'command';
+                  /** @default false */
+                  autoPullRequest?: boolean;
+                  /** @default true */
+                  progressComments?: boolean;
+                }
+              | {
+                  baseUrl: string;
+                  projectKey: string;
+                  /** @default null */
+                  email?: string | null;
+                  /** @default Task */
+                  issueType?: string;
+                  /** @default {} */
+                  statusMap?: {
+                    /** @default null */
+                    waiting?: string | null;
+                    /** @default null */
+                    paused?: string | null;
+                    /** @default In Progress */
+                    running?: string | null;
+                    /** @default Done */
+                    completed?: string | null;
+                    /** @default null */
+                    failed?: string | null;
+                    /** @default null */
+                    cancelled?: string | null;
+                  };
+                  /** @default null */
+                  triggerLabel?: string | null;
+                  /** @default false */
+                  createTickets?: boolean;
+                  /**
+                   * @default shell
+                   * @enum {string}
+                   */
+                  machineType?: 'shell' | 'claude-code' | 'aider' | 'qwen-coder' | 'deepseek-coder' | 'gemini-pro' | 'local-llama';
+                  /** @enum {string} */
+                  work?: 'prompt' | 'command';
+                  /** @default true */
+                  progressComments?: boolean;
+                }
+              | {
+                  /** @default https://api.linear.app/graphql */
+                  apiUrl?: string;
+                  teamId: string;
+                  /**
+                   * @default apiKey
+                   * @enum {string}
+                   */
+                  tokenType?: 'apiKey' | 'oauth';
+                  /** @default {} */
+                  stateMap?: {
+                    /** @default null */
+                    waiting?: string | null;
+                    /** @default null */
+                    paused?: string | null;
+                    /** @default In Progress */
+                    running?: string | null;
+                    /** @default Done */
+                    completed?: string | null;
+                    /** @default null */
+                    failed?: string | null;
+                    /** @default Canceled */
+                    cancelled?: string | null;
+                  };
+                  /** @default null */
+                  triggerLabel?: string | null;
+                  /** @default false */
+                  createTickets?: boolean;
+                  /**
+                   * @default shell
+                   * @enum {string}
+                   */
+                  machineType?: 'shell' | 'claude-code' | 'aider' | 'qwen-coder' | 'deepseek-coder' | 'gemini-pro' | 'local-llama';
+                  /** @enum {string} */
+                  work?: 'prompt' | 'command';
+                  /** @default true */
+                  progressComments?: boolean;
+                };
             token?: string | null;
             webhookSecret?: string | null;
           };
         };
       };
       responses: {
-        /** @description Set the project's integration of a kind (github): config (apiBase, owner, repo, baseBranch, branchPrefix, triggerLabel, triggerOnOpened, machineType, work, autoPullRequest, progressComments), token (sent as Authorization: Bearer to the tracker's API) and webhookSecret (incoming hooks are verified with it). Left out, token and webhookSecret keep their stored values; null removes them; neither is ever shown back (hasToken, hasWebhookSecret). hookUrl is where the tracker sends its hooks. An unknown kind is 400 */
+        /** @description Set the project's integration of a kind (github, jira, linear): config (github: apiBase, owner, repo, baseBranch, branchPrefix, triggerLabel, triggerOnOpened, machineType, work, autoPullRequest, progressComments; jira: baseUrl, projectKey, email, issueType, statusMap, triggerLabel, createTickets, machineType, work, progressComments; linear: apiUrl, teamId, tokenType, stateMap, triggerLabel, createTickets, machineType, work, progressComments), token (github: sent as Authorization: Bearer; jira: an API token sent as Basic auth with email, else a bearer token; linear: a personal API key sent as Authorization, or an OAuth token) and webhookSecret (incoming hooks are verified with it: X-Hub-Signature-256, X-Hub-Signature, Linear-Signature). Left out, token and webhookSecret keep their stored values; null removes them; neither is ever shown back (hasToken, hasWebhookSecret). hookUrl is where the tracker sends its hooks. An unknown kind is 400 */
         200: {
           headers: {
             [name: string]: unknown;
@@ -2970,7 +3047,7 @@ export interface paths {
       };
     };
     post?: never;
-    /** Remove the project's integration with its links to issues and pull requests (204); its hooks answer 404 from then on */
+    /** Remove the project's integration with its links to issues, tickets and pull requests (204); its hooks answer 404 from then on */
     delete: {
       parameters: {
         query?: never;
@@ -2983,7 +3060,7 @@ export interface paths {
       };
       requestBody?: never;
       responses: {
-        /** @description Remove the project's integration with its links to issues and pull requests (204); its hooks answer 404 from then on */
+        /** @description Remove the project's integration with its links to issues, tickets and pull requests (204); its hooks answer 404 from then on */
         204: {
           headers: {
             [name: string]: unknown;

@@ -10,7 +10,7 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
 export const INTEGRATION_KINDS = ['github', 'jira', 'linear'] as const;
 export type IntegrationKind = (typeof INTEGRATION_KINDS)[number];
 /** Kinds this version can configure. */
-export const SUPPORTED_INTEGRATION_KINDS = ['github'] as const satisfies readonly IntegrationKind[];
+export const SUPPORTED_INTEGRATION_KINDS = ['github', 'jira', 'linear'] as const satisfies readonly IntegrationKind[];
 export type SupportedIntegrationKind = (typeof SUPPORTED_INTEGRATION_KINDS)[number];
 
 /** What a GitHub integration is told (all of it may be shown; the token and webhook secret are kept apart). */

@@ -3,10 +3,10 @@
  * remove one (its token and webhook secret are kept, never shown back); open a pull request from a
  * checkpoint; receive the tracker's signed hooks (an issue or a label starts an objective); and,
  * from the integration's dispatcher workflow, comment progress on linked items and open the pull
- * request of an objective started from an issue when it completes. GitHub is the one kind so far:
- * another kind adds its config schema, its inbound adapter (INBOUND) and its event handling.
+ * request of an objective started from an issue when it completes. Jira and Linear (README "Jira
+ * and Linear") share the record, the hook endpoint and the dispatcher: their config schemas, inbound
+ * adapters (TICKET_INBOUND) and event handling are in services/tickets.ts.
  */
-import type { Knex } from 'knex';
 import { z } from 'zod';
 import { AuthenticationError, InputError, IntegrationError, NotFoundError } from '../domain/errors.js';
 import {
@@ -23,11 +23,9 @@ import {
   type PullRequestFacts,
   type SupportedIntegrationKind,
 } from '../domain/integrations.js';
-import { formatAmount } from '../domain/money.js';
 import { runVisibility } from '../domain/search-attributes.js';
 import { appendAudit } from '../store/audit.js';
 import { getCheckpoint, type Checkpoint } from '../store/checkpoints.js';
-import { costTotals } from '../store/costs.js';
 import { diffCommits } from '../store/git.js';
 import { createIssueComment, createPullRequest, GithubApiError, pullRequestsFrom, type GithubAccess, type GithubPullRequest } from '../store/github.js';
 import { idFromName } from '../store/ids.js';
@@ -60,9 +58,10 @@ import { integrationDispatcher, wakeIntegrationSignal, type IntegrationDispatche
 import { requireCheckpoint } from './checkpoints.js';
 import { actorOfCaller, type Caller, type ServiceContext } from './context.js';
 import { pushCheckpoint } from './git-remotes.js';
-import { createObjective } from './objectives.js';
 import { requireProject } from './projects.js';
-import { githubConfigBody, openPullRequestBody, putIntegrationBody } from './schemas.js';
+import { costOf, header, integrationCaller, objectiveFromItem, publicUrlOf, type InboundAdapter } from './integration-common.js';
+import { githubConfigBody, jiraConfigBody, linearConfigBody, openPullRequestBody, putIntegrationBody } from './schemas.js';
+import { handleTicketEvent, TICKET_INBOUND } from './tickets.js';
 
 /** An integration as callers see it: its config and whether secrets are kept, never the secrets. */
 export interface IntegrationView {
@@ -79,8 +78,7 @@ export interface IntegrationView {
   updatedAt: string;
 }
 
-/** The dashboard's base URL (AUTOVIBE_PUBLIC_URL, else the api's own address). */
-export const publicUrlOf = (ctx: ServiceContext) => ctx.config.webhooks.publicUrl ?? `http://${ctx.config.host}:${ctx.config.port}`;
+export { publicUrlOf };
 
 const view = (ctx: ServiceContext, i: Integration): IntegrationView => ({
   id: i.id,
@@ -112,7 +110,8 @@ const githubConfig = (i: Integration): GithubConfig => githubConfigBody.parse(i.
 
 /** The config of a kind, validated (400 naming the field under `config.`). */
 function parseConfig(kind: SupportedIntegrationKind, config: Record<string, unknown>): Record<string, unknown> {
-  const parsed = githubConfigBody.safeParse(config);
+  const schema = { github: githubConfigBody, jira: jiraConfigBody, linear: linearConfigBody }[kind];
+  const parsed = schema.safeParse(config);
   if (parsed.success) return parsed.data;
   throw new z.ZodError(parsed.error.issues.map((i) => ({ ...i, path: ['config', ...i.path] })) as z.core.$ZodIssue[]);
 }
@@ -129,14 +128,6 @@ const githubAccess = (ctx: ServiceContext, i: Integration): GithubAccess => ({
   allowPrivate: ctx.config.webhooks.allowPrivate,
   timeoutMs: ctx.config.webhooks.timeoutSeconds * 1000,
 });
-
-/** Who acts when an integration does something itself (an objective from an issue, a pull request on completion). */
-function integrationCaller(i: Integration, idempotencyKey?: string): Caller {
-  return {
-    principal: { userId: `integration:${i.id}`, name: `${i.kind}-integration`, role: 'owner', apiKeyId: i.id, projectIds: [i.projectId] },
-    ...(idempotencyKey ? { idempotencyKey } : {}),
-  };
-}
 
 // ---------------------------------------------------------------------------------------------
 // The integration record
@@ -260,13 +251,6 @@ const prView = (projectId: string, l: IntegrationLink, created: boolean): PullRe
   createdAt: l.createdAt,
 });
 
-/** The cost of machines in the project's currency, exact. */
-async function costOf(ctx: ServiceContext, project: Project, machineIds: string[]): Promise<{ amount: string; currency: string }> {
-  let total = 0n;
-  for (const id of machineIds) total += Object.values(await costTotals(ctx.db, { machineId: id })).reduce((a, b) => a + b, 0n);
-  return { amount: formatAmount(total, project.currency), currency: project.currency };
-}
-
 /** What the pull request tells: the machine that made the checkpoint (what it was asked, how it ended, what it said last), its changes and cost. */
 async function pullRequestFacts(
   ctx: ServiceContext,
@@ -377,58 +361,24 @@ export interface HookAnswer {
   body: Record<string, unknown>;
 }
 
-/** What one kind's incoming hooks need: how they are signed and identified, and what they do. */
-interface InboundAdapter {
-  /** Whether the raw body is signed with the integration's secret (checked before anything is parsed). */
-  verify(secret: string, raw: Buffer, headers: Record<string, string | undefined>): boolean;
-  /** The delivery's id, the same on a redelivery. */
-  deliveryId(headers: Record<string, string | undefined>): string | undefined;
-  /** The event's name (for the log and the audit record). */
-  event(headers: Record<string, string | undefined>, payload: unknown): string;
-  handle(ctx: ServiceContext, integration: Integration, event: string, payload: unknown): Promise<{ outcome: string; objectiveId?: string }>;
-}
-
 /** An issue starts an objective (linked to it), once: a second trigger of the same issue finds it. */
 async function githubHook(ctx: ServiceContext, integration: Integration, event: string, payload: unknown): Promise<{ outcome: string; objectiveId?: string }> {
   if (event === 'ping') return { outcome: 'pong' };
   const cfg = githubConfig(integration);
   const decision = issueTrigger(cfg, event, (payload ?? {}) as IssuesPayload);
   if ('ignored' in decision) return { outcome: `ignored: ${decision.ignored}` };
-  // Text Postgres can store (no NUL, no lone surrogate), whatever the tracker sent.
-  const clean = (t: string) => t.replaceAll('\u0000', '').replace(/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g, '\uFFFD');
-  const issue = { ...decision.issue, title: clean(decision.issue.title), body: clean(decision.issue.body) };
-  const linked = await linkOfItem(ctx.db, integration.id, 'issue', String(issue.number));
-  if (linked?.objectiveId) return { outcome: 'already linked', objectiveId: linked.objectiveId };
-  const work = cfg.work === 'command' ? issue.body.trim() : `${issue.title}\n\n${issue.body}`.trim();
-  if (!work) return { outcome: 'ignored: the issue has no text to run' };
-  const link = (db: Knex.Transaction | ServiceContext['db'], objectiveId: string) =>
-    insertLink(db, {
-      integrationId: integration.id,
-      objectiveId,
-      checkpointId: null,
-      kind: 'issue',
-      externalId: String(issue.number),
-      number: issue.number,
-      url: issue.url,
-    });
-  // The link commits with the objective, so its first status change is already told on the issue.
-  const objective = await createObjective(
-    ctx,
-    integrationCaller(integration, `issue:${issue.number}`),
-    integration.projectId,
-    {
-      title: `#${issue.number} ${issue.title}`.slice(0, 500),
-      machineType: cfg.machineType as never,
-      ...(cfg.work === 'command' ? { command: work.slice(0, 100_000) } : { prompt: work.slice(0, 100_000) }),
-    },
-    async (trx, id) => void (await link(trx, id)),
-  );
-  // An objective made by an earlier try of this issue: linked now if it was not then.
-  await link(ctx.db, objective.id);
-  return { outcome: 'objective created', objectiveId: objective.id };
+  const issue = decision.issue;
+  return objectiveFromItem(ctx, integration, {
+    linkKind: 'issue',
+    externalId: String(issue.number),
+    number: issue.number,
+    url: issue.url,
+    title: `#${issue.number} ${issue.title}`,
+    work: cfg.work === 'command' ? issue.body : `${issue.title}\n\n${issue.body}`,
+    machineType: cfg.machineType,
+    as: cfg.work,
+  });
 }
-
-const header = (h: Record<string, string | undefined>, name: string) => h[name]?.slice(0, 200);
 
 const INBOUND: Partial<Record<IntegrationKind, InboundAdapter>> = {
   github: {
@@ -437,6 +387,7 @@ const INBOUND: Partial<Record<IntegrationKind, InboundAdapter>> = {
     event: (h) => header(h, 'x-github-event') ?? 'unknown',
     handle: githubHook,
   },
+  ...TICKET_INBOUND,
 };
 
 /**
@@ -464,6 +415,8 @@ export async function receiveHook(
   } catch {
     throw new InputError('the body is not JSON (send the hook with content type application/json)');
   }
+  const stale = adapter.staleness?.(payload, Date.now());
+  if (stale) throw new AuthenticationError(`refused: ${stale}`);
   const event = adapter.event(headers, payload);
   const deliveryId = adapter.deliveryId(headers);
   if (!deliveryId) throw new InputError('the delivery id header is missing');
@@ -524,6 +477,7 @@ export async function handleIntegrationEvent(
 ): Promise<{ comments: number; pullRequest: number | null }> {
   const integration = await getIntegration(ctx.db, integrationId);
   if (!integration) throw new NotFoundError(`integration ${integrationId} not found`);
+  if (integration.kind !== 'github') return { comments: (await handleTicketEvent(ctx, integration, seq)).comments, pullRequest: null };
   const event = await getEvent(ctx.db, seq);
   if (!event || event.kind !== 'objective.status' || event.projectId !== integration.projectId) return { comments: 0, pullRequest: null };
   const links = await linksOfObjective(ctx.db, integration.id, event.subjectId);

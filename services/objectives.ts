@@ -10,6 +10,7 @@ import { DEFAULT_MACHINE_MINUTES } from '../domain/machines.js';
 import { formatAmount } from '../domain/money.js';
 import { measureProgress, type ObjectiveStatus } from '../domain/objectives.js';
 import { runVisibility } from '../domain/search-attributes.js';
+import { projectIntegrations, requestTicket } from '../store/integrations.js';
 import { appendAudit } from '../store/audit.js';
 import { getCheckpoint, listCheckpoints } from '../store/checkpoints.js';
 import { idFromIdempotencyKey } from '../store/ids.js';
@@ -141,6 +142,11 @@ export async function createObjective(
     if (!deps[dep]) throw new InputError(`dependsOn: objective ${dep} not found`, { field: 'dependsOn' });
   }
   requireKnownResources(project, body.resources, 'resources');
+  if (body.ticket && !(await projectIntegrations(db, project.id)).some((i) => i.kind === 'jira' || i.kind === 'linear'))
+    throw new InputError(
+      `ticket: project ${project.id} has no jira or linear integration to make the ticket in; set one with PUT /v1/projects/${project.id}/integrations/jira (or linear)`,
+      { field: 'ticket' },
+    );
   const depObjectives = await Promise.all(body.dependsOn.map((d) => getObjective(db, d)));
   const foreign = depObjectives.find((o) => o && o.projectId !== project.id);
   // Another project's objective reads as a missing one.
@@ -197,6 +203,8 @@ export async function createObjective(
         projectId: project.id,
         details: { title: body.title, dependsOn: body.dependsOn },
       });
+      // Each ticket integration's dispatcher makes the ticket when it sees the objective's first status.
+      if (body.ticket) await requestTicket(trx, id, caller.principal.userId);
       await alongside?.(trx, id);
     });
   }

@@ -7,6 +7,7 @@ import { COST_CENTER_KINDS } from '../domain/cost-centers.js';
 import { ROLES } from '../domain/permissions.js';
 import { eventKindsProblem, WEBHOOK_KINDS, webhookUrlProblem } from '../domain/webhooks.js';
 import { branchNameProblem, gitRemoteUrlProblem } from '../domain/git-remote.js';
+import { JIRA_STATUS_DEFAULTS, LINEAR_STATE_DEFAULTS } from '../domain/tickets.js';
 
 /** Request bodies and queries, validated with zod; the OpenAPI document is generated from these. */
 const decimal = z
@@ -192,6 +193,8 @@ export const createObjectiveBody = z
     /** Machines to run at most, each from where the last ended, until the completion criteria hold. */
     maxMachines: z.number().int().min(1).max(20).optional(),
     resources: z.array(resourceName).max(20).default([]),
+    /** Make a ticket for it in each of the project's ticket trackers (Jira, Linear). */
+    ticket: z.boolean({ error: 'must be true or false' }).default(false),
   })
   .superRefine(requireWork);
 
@@ -485,6 +488,69 @@ export const githubConfigBody = z
     progressComments: z.boolean().default(true),
   })
   .transform((c) => ({ ...c, work: c.work ?? (c.machineType === 'shell' ? ('command' as const) : ('prompt' as const)) }));
+/** Objective status → a ticket's transition/state name (or Linear state id); null: the ticket does not move. */
+const statusMapBody = (defaults: Record<string, string | null>) =>
+  z
+    .strictObject(
+      Object.fromEntries(
+        ['waiting', 'paused', 'running', 'completed', 'failed', 'cancelled'].map((s) => [
+          s,
+          z
+            .string()
+            .trim()
+            .min(1)
+            .max(200)
+            .nullable()
+            .default(defaults[s] ?? null),
+        ]),
+      ) as Record<'waiting' | 'paused' | 'running' | 'completed' | 'failed' | 'cancelled', z.ZodDefault<z.ZodNullable<z.ZodString>>>,
+    )
+    .prefault({});
+const trackerUrl = (fallback?: string) => {
+  const s = z
+    .string({ error: 'is required' })
+    .max(2000)
+    .superRefine((url, ctx) => {
+      const problem = webhookUrlProblem(url, true);
+      if (problem) ctx.addIssue({ code: 'custom', message: problem });
+    });
+  return fallback ? s.default(fallback) : s;
+};
+const ticketWork = {
+  triggerLabel: z.string().trim().min(1).max(100).nullable().default(null),
+  /** Every new objective of the project gets a ticket (else only those created with ticket: true). */
+  createTickets: z.boolean().default(false),
+  machineType: z.enum(MACHINE_TYPES, { error: `must be one of: ${MACHINE_TYPES.join(', ')}` }).default('shell'),
+  work: z.enum(['prompt', 'command']).optional(),
+  progressComments: z.boolean().default(true),
+};
+const withWork = <C extends { machineType: string; work?: 'prompt' | 'command' | undefined }>(c: C) => ({
+  ...c,
+  work: c.work ?? (c.machineType === 'shell' ? ('command' as const) : ('prompt' as const)),
+});
+/** A project's Jira Cloud integration (README "Jira"); the API token and webhook secret are kept apart. */
+export const jiraConfigBody = z
+  .strictObject({
+    baseUrl: trackerUrl(),
+    projectKey: z.string({ error: 'is required' }).regex(/^[A-Z][A-Z0-9_]{0,19}$/, 'the project key as Jira shows it (capital letters, digits, "_"; e.g. AV)'),
+    /** The Atlassian account's email: the token is then an API token sent as Basic auth; null: an OAuth bearer token. */
+    email: z.email({ error: 'must be the email of the Atlassian account the API token belongs to' }).max(320).nullable().default(null),
+    issueType: z.string().trim().min(1).max(100).default('Task'),
+    statusMap: statusMapBody(JIRA_STATUS_DEFAULTS),
+    ...ticketWork,
+  })
+  .transform(withWork);
+/** A project's Linear integration (README "Linear"); the API key and webhook signing secret are kept apart. */
+export const linearConfigBody = z
+  .strictObject({
+    apiUrl: trackerUrl('https://api.linear.app/graphql'),
+    teamId: z.string({ error: 'is required' }).trim().min(1, 'is required').max(100),
+    /** apiKey: a personal API key, sent as is; oauth: an OAuth access token, sent as Bearer. */
+    tokenType: z.enum(['apiKey', 'oauth']).default('apiKey'),
+    stateMap: statusMapBody(LINEAR_STATE_DEFAULTS),
+    ...ticketWork,
+  })
+  .transform(withWork);
 export const putIntegrationBody = z.strictObject({
   config: z.record(z.string(), z.unknown(), { error: 'must be an object of the integration settings' }),
   /** Left out: the stored one is kept; null: removed. */

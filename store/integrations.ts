@@ -213,3 +213,17 @@ export async function commentOf(db: Conn, linkId: string, seq: number): Promise<
 export async function recordComment(db: Conn, linkId: string, seq: number, externalId: string, url: string | null): Promise<void> {
   await db('integration_comments').insert({ link_id: linkId, event_seq: seq, external_id: externalId, url }).onConflict(['link_id', 'event_seq']).ignore();
 }
+
+/** The project's integrations, every kind. */
+export async function projectIntegrations(db: Conn, projectId: string): Promise<Integration[]> {
+  return (await db('project_integrations').where({ project_id: projectId }).orderBy('kind')).map(toIntegration);
+}
+
+/** Records that an objective asked for tickets (committed with the objective). */
+export async function requestTicket(db: Conn, objectiveId: string, requestedBy: string): Promise<void> {
+  await db('objective_ticket_requests').insert({ objective_id: objectiveId, requested_by: requestedBy }).onConflict('objective_id').ignore();
+}
+
+export async function ticketRequested(db: Conn, objectiveId: string): Promise<boolean> {
+  return Boolean(await db('objective_ticket_requests').where({ objective_id: objectiveId }).first('objective_id'));
+}

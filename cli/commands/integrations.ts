@@ -25,28 +25,48 @@ interface SetOptions {
   work?: string;
   autoPullRequest?: boolean;
   progressComments?: boolean;
+  baseUrl?: string;
+  projectKey?: string;
+  email?: string;
+  issueType?: string;
+  apiUrl?: string;
+  teamId?: string;
+  tokenType?: string;
+  createTickets?: boolean;
   tokenStdin?: boolean;
 }
 
-/** integrations set|get|delete, and checkpoints pull-request: a project's tracker integrations (README "GitHub"). */
+/** integrations set|get|delete, and checkpoints pull-request: a project's tracker integrations (README "GitHub", "Jira and Linear"). */
 export function registerIntegrations(program: Command): void {
-  const integrations = program.command('integrations').description("a project's integrations with trackers (github): pull requests, issue-started objectives");
+  const integrations = program
+    .command('integrations')
+    .description(
+      "a project's integrations with trackers (github, jira, linear): pull requests, objectives started from issues and tickets, status written back",
+    );
 
   integrations
     .command('set <project> <kind>')
-    .description('set the integration (kind: github); the token and webhook secret are kept and never shown back')
+    .description('set the integration (kind: github, jira or linear); the token and webhook secret are kept and never shown back')
     .option('--config <file>', 'the whole config as YAML or JSON (- for stdin); the flags below override its fields')
     .option('--owner <owner>', 'the repository owner (github.com/<owner>/<repo>)')
     .option('--repo <repo>', 'the repository name')
     .option('--api-base <url>', 'the API base URL (default https://api.github.com)')
     .option('--base-branch <name>', 'pull requests go into this branch (default main)')
     .option('--branch-prefix <prefix>', 'branches pushed for pull requests start with this (default autovibe/)')
-    .option('--trigger-label <label>', 'an issue given this label starts an objective')
+    .option('--base-url <url>', 'jira: the site, https://<your-domain>.atlassian.net')
+    .option('--project-key <key>', 'jira: the project key (e.g. AV)')
+    .option('--email <email>', "jira: the Atlassian account's email (the token is then its API token, sent as Basic auth)")
+    .option('--issue-type <name>', 'jira: the type of issues made for objectives (default Task)')
+    .option('--api-url <url>', 'linear: the GraphQL endpoint (default https://api.linear.app/graphql)')
+    .option('--team-id <id>', 'linear: the team whose issues are followed and made')
+    .option('--token-type <type>', 'linear: apiKey (a personal API key, the default) or oauth')
+    .option('--create-tickets', 'jira, linear: every new objective of the project gets a ticket (else only those created with --ticket)')
+    .option('--trigger-label <label>', 'an issue or ticket given this label starts an objective')
     .option('--trigger-on-opened', 'every newly opened issue starts an objective')
-    .option('--machine-type <type>', 'machine type of objectives started from issues (default shell)')
-    .option('--work <what>', "the issue's text becomes the prompt or (shell) the command")
+    .option('--machine-type <type>', 'machine type of objectives started from issues or tickets (default shell)')
+    .option('--work <what>', "the issue's or ticket's text becomes the prompt or (shell) the command")
     .option('--auto-pull-request', 'open a pull request ("Closes #n") when an issue objective completes')
-    .option('--no-progress-comments', 'do not comment status changes on linked issues and pull requests')
+    .option('--no-progress-comments', 'do not comment status changes on linked issues, tickets and pull requests')
     .option('--token-stdin', 'read the API token from stdin (or set AUTOVIBE_INTEGRATION_TOKEN); never give it as an argument')
     .action(async (project: string, kind: string, o: SetOptions, cmd: Command) => {
       const { api } = ctxOf(cmd);
@@ -64,6 +84,14 @@ export function registerIntegrations(program: Command): void {
         work: o.work,
         autoPullRequest: o.autoPullRequest,
         ...(o.progressComments === false ? { progressComments: false } : {}),
+        baseUrl: o.baseUrl,
+        projectKey: o.projectKey,
+        email: o.email,
+        issueType: o.issueType,
+        apiUrl: o.apiUrl,
+        teamId: o.teamId,
+        tokenType: o.tokenType,
+        createTickets: o.createTickets,
       };
       const config = { ...(base as Record<string, unknown>), ...Object.fromEntries(Object.entries(flags).filter(([, v]) => v !== undefined)) };
       const token = o.tokenStdin ? await readStdin() : process.env.AUTOVIBE_INTEGRATION_TOKEN || undefined;
@@ -92,7 +120,7 @@ export function registerIntegrations(program: Command): void {
 
   integrations
     .command('delete <project> <kind>')
-    .description('remove the integration, its secrets and its links to issues and pull requests')
+    .description('remove the integration, its secrets and its links to issues, tickets and pull requests')
     .action(async (project: string, kind: string, _o, cmd: Command) => {
       const { api } = ctxOf(cmd);
       await ok(api.DELETE('/projects/{id}/integrations/{kind}', { params: { path: { id: project, kind } } }));

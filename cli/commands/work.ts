@@ -139,10 +139,11 @@ export function registerWork(program: Command): void {
     .option('--depends-on <ids>', 'objective ids it waits for (comma-separated)')
     .option('--priority <n>', 'higher runs first')
     .addOption(moneyOption('--money <amount>', "each machine's money limit"))
+    .option('--ticket', "make a ticket for it in the project's Jira or Linear (status, cost and checkpoints are written back there)")
     .action(
       async (
         project: string | undefined,
-        o: { title?: string; type: string; command?: string; prompt?: string; dependsOn?: string; priority?: string; money?: string },
+        o: { title?: string; type: string; command?: string; prompt?: string; dependsOn?: string; priority?: string; money?: string; ticket?: boolean },
         cmd: Command,
       ) => {
         const { api } = ctxOf(cmd);
@@ -159,6 +160,7 @@ export function registerWork(program: Command): void {
           ...(o.dependsOn ? { dependsOn: o.dependsOn.split(',').map((s) => s.trim()) } : {}),
           ...(o.priority !== undefined ? { priority: Number(o.priority) } : {}),
           ...(o.money ? { limits: { money: o.money } } : {}),
+          ...(o.ticket ? { ticket: true } : {}),
         } as BodyOf<'/projects/{id}/objectives', 'post'>;
         const created = await ok(api.POST('/projects/{id}/objectives', { params: { path: { id } }, body }));
         show(cmd, created, (v) => printRecord(v as Record<string, unknown>, ['id', 'title', 'status', 'dependsOn', 'createdAt']));
