@@ -36,14 +36,16 @@ export interface RoleInputs {
   workerLogGroup: aws.cloudwatch.LogGroup;
 }
 
-const assumedBy = (service: string) => JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Principal: { Service: service }, Action: 'sts:AssumeRole' }] });
+const assumedBy = (service: string) =>
+  JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Principal: { Service: service }, Action: 'sts:AssumeRole' }] });
 
 type Statement = Record<string, unknown>;
 
 function role(s: Settings, id: string, component: Component, service: string, statements: Statement[]): aws.iam.Role {
   const name = prefix(s);
   const r = new aws.iam.Role(`${name}-${id}`, { assumeRolePolicy: assumedBy(service), tags: tagsFor(s, component) });
-  if (statements.length) new aws.iam.RolePolicy(`${name}-${id}`, { role: r.id, policy: pulumi.jsonStringify({ Version: '2012-10-17', Statement: statements }) });
+  if (statements.length)
+    new aws.iam.RolePolicy(`${name}-${id}`, { role: r.id, policy: pulumi.jsonStringify({ Version: '2012-10-17', Statement: statements }) });
   return r;
 }
 
@@ -59,7 +61,11 @@ function executionStatements(repository: aws.ecr.Repository, logGroup: aws.cloud
 function bucketStatements(storage: Storage, buckets: aws.s3.Bucket[]): Statement[] {
   return [
     { Effect: 'Allow', Action: ['s3:ListBucket', 's3:GetBucketLocation'], Resource: buckets.map((b) => b.arn) },
-    { Effect: 'Allow', Action: ['s3:GetObject', 's3:PutObject', 's3:DeleteObject', 's3:AbortMultipartUpload'], Resource: buckets.map((b) => pulumi.interpolate`${b.arn}/*`) },
+    {
+      Effect: 'Allow',
+      Action: ['s3:GetObject', 's3:PutObject', 's3:DeleteObject', 's3:AbortMultipartUpload'],
+      Resource: buckets.map((b) => pulumi.interpolate`${b.arn}/*`),
+    },
     { Effect: 'Allow', Action: ['kms:Decrypt', 'kms:GenerateDataKey'], Resource: [storage.key.arn] },
   ];
 }
@@ -67,7 +73,13 @@ function bucketStatements(storage: Storage, buckets: aws.s3.Bucket[]): Statement
 export function createRoles(s: Settings, x: RoleInputs): Roles {
   const name = prefix(s);
   const apiExecution = role(s, 'api-execution', 'api', 'ecs-tasks.amazonaws.com', executionStatements(x.repository, x.apiLogGroup, x.secrets.api));
-  const workerExecution = role(s, 'worker-execution', 'worker', 'ecs-tasks.amazonaws.com', executionStatements(x.repository, x.workerLogGroup, x.secrets.worker));
+  const workerExecution = role(
+    s,
+    'worker-execution',
+    'worker',
+    'ecs-tasks.amazonaws.com',
+    executionStatements(x.repository, x.workerLogGroup, x.secrets.worker),
+  );
   const apiTask = role(s, 'api-task', 'api', 'ecs-tasks.amazonaws.com', bucketStatements(x.storage, [x.storage.data]));
 
   const machine = role(s, 'machine', 'machines', 'ec2.amazonaws.com', []);
@@ -91,7 +103,13 @@ export function createRoles(s: Settings, x: RoleInputs): Roles {
       ],
       Resource: '*',
     },
-    { Sid: 'Launch', Effect: 'Allow', Action: ['ec2:RunInstances', 'ec2:CreateTags'], Resource: '*', Condition: { StringEquals: { 'aws:RequestedRegion': s.region } } },
+    {
+      Sid: 'Launch',
+      Effect: 'Allow',
+      Action: ['ec2:RunInstances', 'ec2:CreateTags'],
+      Resource: '*',
+      Condition: { StringEquals: { 'aws:RequestedRegion': s.region } },
+    },
     {
       Sid: 'OnlyItsOwn',
       Effect: 'Allow',
@@ -99,7 +117,13 @@ export function createRoles(s: Settings, x: RoleInputs): Roles {
       Resource: '*',
       Condition: managed,
     },
-    { Sid: 'PassMachineRole', Effect: 'Allow', Action: ['iam:PassRole'], Resource: [machine.arn], Condition: { StringEquals: { 'iam:PassedToService': 'ec2.amazonaws.com' } } },
+    {
+      Sid: 'PassMachineRole',
+      Effect: 'Allow',
+      Action: ['iam:PassRole'],
+      Resource: [machine.arn],
+      Condition: { StringEquals: { 'iam:PassedToService': 'ec2.amazonaws.com' } },
+    },
   ]);
   return { apiExecution, workerExecution, apiTask, workerTask, machine, machineProfile };
 }

@@ -27,7 +27,9 @@ export function createLaunchTemplates(s: Settings, sg: SecurityGroups, roles: Ro
         vpcSecurityGroupIds: [sg.machines.id],
         instanceInitiatedShutdownBehavior: 'terminate',
         metadataOptions: { httpEndpoint: 'enabled', httpTokens: 'required', httpPutResponseHopLimit: 1, instanceMetadataTags: 'disabled' },
-        blockDeviceMappings: [{ deviceName: '/dev/xvda', ebs: { volumeSize: s.machines.rootVolumeGb, volumeType: 'gp3', encrypted: 'true', deleteOnTermination: 'true' } }],
+        blockDeviceMappings: [
+          { deviceName: '/dev/xvda', ebs: { volumeSize: s.machines.rootVolumeGb, volumeType: 'gp3', encrypted: 'true', deleteOnTermination: 'true' } },
+        ],
         ...(market === 'spot'
           ? { instanceMarketOptions: { marketType: 'spot', spotOptions: { spotInstanceType: 'one-time', instanceInterruptionBehavior: 'terminate' } } }
           : {}),

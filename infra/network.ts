@@ -28,7 +28,12 @@ export function createNetwork(s: Settings): Network {
   const tags = tagsFor(s, 'network');
   const zones = s.availabilityZones;
 
-  const vpc = new aws.ec2.Vpc(`${name}-vpc`, { cidrBlock: s.vpcCidr, enableDnsHostnames: true, enableDnsSupport: true, tags: { ...tags, Name: `${name}-vpc` } });
+  const vpc = new aws.ec2.Vpc(`${name}-vpc`, {
+    cidrBlock: s.vpcCidr,
+    enableDnsHostnames: true,
+    enableDnsSupport: true,
+    tags: { ...tags, Name: `${name}-vpc` },
+  });
   const igw = new aws.ec2.InternetGateway(`${name}-igw`, { vpcId: vpc.id, tags });
 
   const publicRt = new aws.ec2.RouteTable(`${name}-public`, { vpcId: vpc.id, routes: [{ cidrBlock: '0.0.0.0/0', gatewayId: igw.id }], tags });
@@ -85,7 +90,11 @@ export function createNetwork(s: Settings): Network {
     tags: { ...mtags, Name: `${name}-machines-vpc` },
   });
   const machinesIgw = new aws.ec2.InternetGateway(`${name}-machines-igw`, { vpcId: machinesVpc.id, tags: mtags });
-  const machinesRt = new aws.ec2.RouteTable(`${name}-machines`, { vpcId: machinesVpc.id, routes: [{ cidrBlock: '0.0.0.0/0', gatewayId: machinesIgw.id }], tags: mtags });
+  const machinesRt = new aws.ec2.RouteTable(`${name}-machines`, {
+    vpcId: machinesVpc.id,
+    routes: [{ cidrBlock: '0.0.0.0/0', gatewayId: machinesIgw.id }],
+    tags: mtags,
+  });
   const machineSubnets = zones.map((zone, i) => {
     const subnet = new aws.ec2.Subnet(`${name}-machines-${zone}`, {
       vpcId: machinesVpc.id,

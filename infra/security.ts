@@ -72,6 +72,11 @@ export function createSecurityGroups(s: Settings, net: Network, httpsOnly: boole
     new aws.vpc.SecurityGroupEgressRule(`${name}-${id}-out`, { securityGroupId: sg.id, cidrIpv4: '0.0.0.0/0', ipProtocol: '-1', tags: tagsFor(s, component) });
   }
   // Machines reach the internet (package registries, the presigned workspace URLs) and nothing else in AWS.
-  new aws.vpc.SecurityGroupEgressRule(`${name}-machines-out`, { securityGroupId: machines.id, cidrIpv4: '0.0.0.0/0', ipProtocol: '-1', tags: tagsFor(s, 'machines') });
+  new aws.vpc.SecurityGroupEgressRule(`${name}-machines-out`, {
+    securityGroupId: machines.id,
+    cidrIpv4: '0.0.0.0/0',
+    ipProtocol: '-1',
+    tags: tagsFor(s, 'machines'),
+  });
   return { loadBalancer, api, worker, database, machines };
 }

@@ -31,7 +31,11 @@ export function createRegistry(s: Settings): Registry {
     tags: tagsFor(s, 'cluster'),
   });
   const logGroup = (component: 'api' | 'worker') =>
-    new aws.cloudwatch.LogGroup(`${name}-${component}`, { name: `/autovibe/${s.environment}/${component}`, retentionInDays: s.logRetentionDays, tags: tagsFor(s, component) });
+    new aws.cloudwatch.LogGroup(`${name}-${component}`, {
+      name: `/autovibe/${s.environment}/${component}`,
+      retentionInDays: s.logRetentionDays,
+      tags: tagsFor(s, component),
+    });
   return { repository, apiLogGroup: logGroup('api'), workerLogGroup: logGroup('worker') };
 }
 
@@ -108,7 +112,13 @@ export function createServices(s: Settings, x: ServiceInputs): Services {
     { name: 'AWS_REGION', value: s.region },
     ...x.secrets.temporalEnv,
   ];
-  const container = (component: 'api' | 'worker', command: string[], env: { name: string; value: pulumi.Input<string> }[], secrets: PlatformSecret[], logGroup: aws.cloudwatch.LogGroup) =>
+  const container = (
+    component: 'api' | 'worker',
+    command: string[],
+    env: { name: string; value: pulumi.Input<string> }[],
+    secrets: PlatformSecret[],
+    logGroup: aws.cloudwatch.LogGroup,
+  ) =>
     pulumi.jsonStringify([
       {
         name: component,

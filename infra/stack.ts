@@ -19,7 +19,13 @@ export function deploy(s: Settings) {
   const db = createDatabase(s, net, sg);
   const secrets = createSecrets(s, db);
   const registry = createRegistry(s);
-  const roles = createRoles(s, { storage, secrets, repository: registry.repository, apiLogGroup: registry.apiLogGroup, workerLogGroup: registry.workerLogGroup });
+  const roles = createRoles(s, {
+    storage,
+    secrets,
+    repository: registry.repository,
+    apiLogGroup: registry.apiLogGroup,
+    workerLogGroup: registry.workerLogGroup,
+  });
   const launchTemplates = createLaunchTemplates(s, sg, roles);
   const services = createServices(s, { net, sg, roles, secrets, storage, registry, machineSubnetIds: net.machineSubnets.map((x) => x.id) });
   return {

@@ -30,7 +30,11 @@ function secureBucket(id: string, s: Settings, key: aws.kms.Key, opts: pulumi.Cu
     { bucket: bucket.id, rules: [{ applyServerSideEncryptionByDefault: { sseAlgorithm: 'aws:kms', kmsMasterKeyId: key.arn }, bucketKeyEnabled: true }] },
     opts,
   );
-  new aws.s3.BucketPublicAccessBlock(id, { bucket: bucket.id, blockPublicAcls: true, blockPublicPolicy: true, ignorePublicAcls: true, restrictPublicBuckets: true }, opts);
+  new aws.s3.BucketPublicAccessBlock(
+    id,
+    { bucket: bucket.id, blockPublicAcls: true, blockPublicPolicy: true, ignorePublicAcls: true, restrictPublicBuckets: true },
+    opts,
+  );
   new aws.s3.BucketOwnershipControls(id, { bucket: bucket.id, rule: { objectOwnership: 'BucketOwnerEnforced' } }, opts);
   versioningOf.set(bucket, new aws.s3.BucketVersioning(id, { bucket: bucket.id, versioningConfiguration: { status: 'Enabled' } }, opts));
   // TLS only: refuse any request not made over HTTPS.
@@ -68,7 +72,13 @@ export function createStorage(s: Settings, replicaProvider: aws.Provider): Stora
   new aws.s3.BucketLifecycleConfiguration(`${name}-workspaces`, {
     bucket: workspaces.id,
     rules: [
-      { id: 'expire-exchange-files', status: 'Enabled', filter: {}, expiration: { days: s.workspaceRetentionDays }, noncurrentVersionExpiration: { noncurrentDays: 1 } },
+      {
+        id: 'expire-exchange-files',
+        status: 'Enabled',
+        filter: {},
+        expiration: { days: s.workspaceRetentionDays },
+        noncurrentVersionExpiration: { noncurrentDays: 1 },
+      },
       { id: 'abort-uploads', status: 'Enabled', filter: {}, abortIncompleteMultipartUpload: { daysAfterInitiation: 1 } },
     ],
   });
@@ -78,7 +88,10 @@ export function createStorage(s: Settings, replicaProvider: aws.Provider): Stora
   });
 
   const replicationRole = new aws.iam.Role(`${name}-replication`, {
-    assumeRolePolicy: JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Principal: { Service: 's3.amazonaws.com' }, Action: 'sts:AssumeRole' }] }),
+    assumeRolePolicy: JSON.stringify({
+      Version: '2012-10-17',
+      Statement: [{ Effect: 'Allow', Principal: { Service: 's3.amazonaws.com' }, Action: 'sts:AssumeRole' }],
+    }),
     tags: tagsFor(s, 'storage'),
   });
   new aws.iam.RolePolicy(`${name}-replication`, {
@@ -99,23 +112,27 @@ export function createStorage(s: Settings, replicaProvider: aws.Provider): Stora
       ],
     }),
   });
-  new aws.s3.BucketReplicationConfig(`${name}-data`, {
-    bucket: data.id,
-    role: replicationRole.arn,
-    rules: [
-      {
-        id: 'replica-region',
-        status: 'Enabled',
-        filter: {},
-        deleteMarkerReplication: { status: 'Enabled' },
-        sourceSelectionCriteria: { sseKmsEncryptedObjects: { status: 'Enabled' } },
-        destination: {
-          bucket: dataReplica.arn,
-          storageClass: 'STANDARD_IA',
-          encryptionConfiguration: { replicaKmsKeyId: replicaKey.arn },
+  new aws.s3.BucketReplicationConfig(
+    `${name}-data`,
+    {
+      bucket: data.id,
+      role: replicationRole.arn,
+      rules: [
+        {
+          id: 'replica-region',
+          status: 'Enabled',
+          filter: {},
+          deleteMarkerReplication: { status: 'Enabled' },
+          sourceSelectionCriteria: { sseKmsEncryptedObjects: { status: 'Enabled' } },
+          destination: {
+            bucket: dataReplica.arn,
+            storageClass: 'STANDARD_IA',
+            encryptionConfiguration: { replicaKmsKeyId: replicaKey.arn },
+          },
         },
-      },
-    ],
-  }, { dependsOn: [versioningOf.get(data)!, versioningOf.get(dataReplica)!] });
+      ],
+    },
+    { dependsOn: [versioningOf.get(data)!, versioningOf.get(dataReplica)!] },
+  );
   return { key, replicaKey, data, dataReplica, workspaces, replicationRole };
 }

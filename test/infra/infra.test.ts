@@ -29,7 +29,11 @@ const T = {
 
 /** Resource types that would attach to or bridge into a VPC or give a role permissions indirectly. */
 const BRIDGES = ['aws:ec2/vpcPeeringConnection:VpcPeeringConnection', 'aws:ec2transitgateway/vpcAttachment:VpcAttachment', 'aws:ec2/vpnGateway:VpnGateway'];
-const PERMISSION_ATTACHMENTS = ['aws:iam/rolePolicyAttachment:RolePolicyAttachment', 'aws:iam/policyAttachment:PolicyAttachment', 'aws:iam/rolePoliciesExclusive:RolePoliciesExclusive'];
+const PERMISSION_ATTACHMENTS = [
+  'aws:iam/rolePolicyAttachment:RolePolicyAttachment',
+  'aws:iam/policyAttachment:PolicyAttachment',
+  'aws:iam/rolePoliciesExclusive:RolePoliciesExclusive',
+];
 
 const of = (d: Declared[], type: string) => d.filter((r) => r.type === type);
 const one = (d: Declared[], type: string, pred: (r: Declared) => boolean = () => true) => {
@@ -82,7 +86,8 @@ for (const stack of ['dev', 'prod'] as const) {
         assert.ok(['aws:kms', 'AES256'].includes(rule.sseAlgorithm), `${b.name}: SSE ${rule.sseAlgorithm}`);
         if (rule.sseAlgorithm === 'aws:kms') assert.ok(rule.kmsMasterKeyId, `${b.name}: its KMS key`);
         const pab = one(d, T.pab, (r) => refersTo(r.inputs.bucket, b));
-        for (const k of ['blockPublicAcls', 'blockPublicPolicy', 'ignorePublicAcls', 'restrictPublicBuckets']) assert.equal(pab.inputs[k], true, `${b.name}: ${k}`);
+        for (const k of ['blockPublicAcls', 'blockPublicPolicy', 'ignorePublicAcls', 'restrictPublicBuckets'])
+          assert.equal(pab.inputs[k], true, `${b.name}: ${k}`);
         const v = one(d, T.versioning, (r) => refersTo(r.inputs.bucket, b));
         assert.equal(v.inputs.versioningConfiguration.status, 'Enabled', `${b.name}: versioning`);
         assert.equal(b.inputs.acl, undefined, `${b.name}: no canned ACL`);
@@ -125,7 +130,11 @@ for (const stack of ['dev', 'prod'] as const) {
         assert.equal(lt.inputs.instanceMarketOptions?.marketType, lt.name.endsWith('-spot') ? 'spot' : undefined, `${lt.name}: market`);
       }
       for (const profile of ['lightweight', 'standard', 'large']) {
-        for (const market of ['spot', 'on-demand']) assert.ok(lts.some((lt) => lt.name.endsWith(`-${profile}-${market}`)), `${profile} ${market}`);
+        for (const market of ['spot', 'on-demand'])
+          assert.ok(
+            lts.some((lt) => lt.name.endsWith(`-${profile}-${market}`)),
+            `${profile} ${market}`,
+          );
       }
     });
 
@@ -135,7 +144,11 @@ for (const stack of ['dev', 'prod'] as const) {
       assert.match(role.inputs.assumeRolePolicy, /ec2\.amazonaws\.com/);
       for (const lt of of(d, T.launchTemplate)) assert.equal(lt.inputs.iamInstanceProfile.arn, profile.arn, `${lt.name} uses the machine profile`);
       for (const type of PERMISSION_ATTACHMENTS) {
-        for (const a of of(d, type)) assert.ok(!refersTo(a.inputs.role, role) && !(a.inputs.roles ?? []).some((x: unknown) => refersTo(x, role)), `${a.name} attaches a policy to the machine role`);
+        for (const a of of(d, type))
+          assert.ok(
+            !refersTo(a.inputs.role, role) && !(a.inputs.roles ?? []).some((x: unknown) => refersTo(x, role)),
+            `${a.name} attaches a policy to the machine role`,
+          );
       }
       const forbidden = /^(secretsmanager|ssm|ssmmessages|ec2messages|kms|s3|iam|sts):|^\*$/;
       for (const p of of(d, T.rolePolicy).filter((p) => refersTo(p.inputs.role, role))) {
@@ -193,7 +206,8 @@ for (const stack of ['dev', 'prod'] as const) {
       const sgNamed = (suffix: string) => one(d, T.sg, (r) => r.name === `autovibe-${stack}-${suffix}`);
       const [lb, api, worker, database, machines] = ['lb', 'api', 'worker', 'database', 'machines'].map(sgNamed) as Declared[];
       for (const sg of sgs) assert.ok(!sg.inputs.ingress?.length, `${sg.name}: no inline ingress`);
-      for (const sg of of(d, 'aws:ec2/defaultSecurityGroup:DefaultSecurityGroup')) assert.ok(!sg.inputs.ingress?.length && !sg.inputs.egress?.length, `${sg.name}: default group keeps no rules`);
+      for (const sg of of(d, 'aws:ec2/defaultSecurityGroup:DefaultSecurityGroup'))
+        assert.ok(!sg.inputs.ingress?.length && !sg.inputs.egress?.length, `${sg.name}: default group keeps no rules`);
       const ingressOf = (sg: Declared) => of(d, T.ingress).filter((r) => r.inputs.securityGroupId === sg.id);
 
       const lbPort = stack === 'prod' ? 443 : 80;
@@ -247,7 +261,9 @@ for (const stack of ['dev', 'prod'] as const) {
         assert.equal(env.AUTOVIBE_TEMPORAL_TLS, 'on');
         const secretNames = container.secrets.map((s: { name: string }) => s.name);
         assert.ok(secretNames.includes('DATABASE_URL') && secretNames.includes('AUTOVIBE_TEMPORAL_API_KEY'), secretNames.join());
-        for (const e of container.environment) assert.doesNotMatch(String(e.value), /temporal-api-key-secret|p%40ss|admin-key-0123/, `${e.name} holds a secret in plain text`);
+        assert.equal(secretNames.includes('AUTOVIBE_ADMIN_KEY'), component === 'api', `${component}: the admin key is the api's alone`);
+        for (const e of container.environment)
+          assert.doesNotMatch(String(e.value), /temporal-api-key-secret|p%40ss|admin-key-0123/, `${e.name} holds a secret in plain text`);
       }
     });
   });
