@@ -56,6 +56,8 @@ function forbiddenLayers() {
     cli: ['store', 'services', 'api', 'activities', 'workers', 'workflows', 'domain', 'fx', 'config', 'migrations', 'scripts'],
     // The dashboard likewise: it runs in the browser and knows the api only through cli/api-types.ts (types only).
     web: ['store', 'services', 'api', 'activities', 'workers', 'workflows', 'domain', 'fx', 'config', 'migrations', 'scripts'],
+    // The Pulumi program (infra/) deploys the platform; it imports none of it (it runs where the app's dependencies may not).
+    infra: ['store', 'services', 'api', 'activities', 'workers', 'workflows', 'domain', 'fx', 'config', 'migrations', 'scripts', 'cli', 'web', 'test'],
   };
 }
 

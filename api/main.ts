@@ -1,5 +1,6 @@
 import { Client, Connection } from '@temporalio/client';
 import { loadConfig } from '../config/index.js';
+import { describeTemporalConnection, temporalConnectionOptions } from '../config/temporal.js';
 import { createDb, migrateLatest } from '../store/db.js';
 import { bootstrapAdminKey } from './bootstrap.js';
 import { createLogger } from '../workers/logger.js';
@@ -15,12 +16,15 @@ async function main() {
   if (!config.databaseUrl || !config.temporalAddress) {
     throw new Error('DATABASE_URL and TEMPORAL_ADDRESS are required for a standalone api (npm start runs the embedded platform)');
   }
+  // Read the TLS material first: a bad certificate path stops the api before anything starts.
+  const temporalOptions = temporalConnectionOptions(config);
   const db = await createDb({ databaseUrl: config.databaseUrl });
   await migrateLatest(db);
   const bootstrap = await bootstrapAdminKey(db, config);
   if (bootstrap.file) log.warn({ file: bootstrap.file }, 'admin key kept in this file (mode 0600); make per-team keys with POST /v1/keys');
   if (bootstrap.revoked.length) log.warn({ revoked: bootstrap.revoked }, 'AUTOVIBE_ADMIN_KEY changed: the key it replaced is revoked');
-  const connection = await Connection.connect({ address: config.temporalAddress });
+  const connection = await Connection.connect(temporalOptions);
+  log.info(describeTemporalConnection(temporalOptions), 'connected to Temporal');
   await checkSearchAttributes(connection, config);
   const temporal = new Client({ connection, namespace: config.temporalNamespace });
   const app = createApp({ db, temporal, config, log });

@@ -32,6 +32,19 @@ const envSchema = z
     TEMPORAL_ADDRESS: z.string().optional(),
     TEMPORAL_NAMESPACE: z.string().default('default'),
     TEMPORAL_TASK_QUEUE: z.string().default(TASK_QUEUES.machines),
+    /**
+     * Temporal over TLS (README "Temporal connection"): on/off; default on when any of the settings
+     * below is given. CERT/KEY (mTLS client pair) and CA (a private CA of a self-hosted server) are
+     * file paths, or the PEM text itself (what a secret injected as an environment variable holds).
+     */
+    AUTOVIBE_TEMPORAL_TLS: z.enum(['on', 'off'], { error: 'AUTOVIBE_TEMPORAL_TLS must be on or off' }).optional(),
+    AUTOVIBE_TEMPORAL_TLS_CERT: z.string().optional(),
+    AUTOVIBE_TEMPORAL_TLS_KEY: z.string().optional(),
+    AUTOVIBE_TEMPORAL_TLS_CA: z.string().optional(),
+    /** The name the server's certificate is checked against when it is not the address's host. */
+    AUTOVIBE_TEMPORAL_SERVER_NAME: z.string().optional(),
+    /** Temporal Cloud API key (sent as a bearer token, over TLS). */
+    AUTOVIBE_TEMPORAL_API_KEY: z.string().optional(),
     /** Start workflows with the AutoVibe* search attributes (the namespace must have them: README, "Finding runs"). */
     AUTOVIBE_SEARCH_ATTRIBUTES: z.enum(['on', 'off']).default('on'),
     /** When set, GET /metrics requires `Authorization: Bearer <this>`. */
@@ -210,6 +223,29 @@ const envSchema = z
     PAYMENT_POLL_SECONDS: z.coerce.number().int().min(1).max(3600).default(15),
   })
   .superRefine((e, ctx) => {
+    // mTLS needs both halves of the client pair; credentials never go over plaintext.
+    if (e.AUTOVIBE_TEMPORAL_TLS_CERT && !e.AUTOVIBE_TEMPORAL_TLS_KEY)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['AUTOVIBE_TEMPORAL_TLS_KEY'],
+        message: 'is required when AUTOVIBE_TEMPORAL_TLS_CERT is set (mTLS needs the client certificate and its private key)',
+      });
+    if (e.AUTOVIBE_TEMPORAL_TLS_KEY && !e.AUTOVIBE_TEMPORAL_TLS_CERT)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['AUTOVIBE_TEMPORAL_TLS_CERT'],
+        message: 'is required when AUTOVIBE_TEMPORAL_TLS_KEY is set (mTLS needs the client certificate and its private key)',
+      });
+    if (e.AUTOVIBE_TEMPORAL_TLS === 'off') {
+      for (const name of ['AUTOVIBE_TEMPORAL_TLS_CERT', 'AUTOVIBE_TEMPORAL_TLS_CA', 'AUTOVIBE_TEMPORAL_SERVER_NAME', 'AUTOVIBE_TEMPORAL_API_KEY'] as const) {
+        if (e[name])
+          ctx.addIssue({
+            code: 'custom',
+            path: ['AUTOVIBE_TEMPORAL_TLS'],
+            message: `is off but ${name} is set: it needs TLS (remove AUTOVIBE_TEMPORAL_TLS=off)`,
+          });
+      }
+    }
     // A chain half set up would take invoices nobody can pay or check: both settings or neither.
     const pairs: Array<[string, unknown, string, unknown]> = [
       ['ETH_RPC_URL', e.ETH_RPC_URL, 'ETH_RECEIVING_ADDRESS', e.ETH_RECEIVING_ADDRESS],
@@ -222,11 +258,24 @@ const envSchema = z
     }
   });
 
+export interface TemporalTlsConfig {
+  enabled: boolean;
+  /** mTLS client certificate and key: each a file path or the PEM text. */
+  cert: string | undefined;
+  key: string | undefined;
+  /** CA bundle the server's certificate must chain to (default: the system's roots). */
+  ca: string | undefined;
+  serverName: string | undefined;
+}
+
 export interface Config {
   home: string;
   databaseUrl: string | undefined;
   temporalAddress: string | undefined;
   temporalNamespace: string;
+  /** How to reach Temporal securely; temporalConnectionOptions (config/temporal.ts) turns it into SDK options. */
+  temporalTls: TemporalTlsConfig;
+  temporalApiKey: string | undefined;
   taskQueue: string;
   /** Whether workflows are started with the AutoVibe* search attributes. */
   searchAttributes: boolean;
@@ -337,6 +386,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     databaseUrl: e.DATABASE_URL || undefined,
     temporalAddress: e.TEMPORAL_ADDRESS || undefined,
     temporalNamespace: e.TEMPORAL_NAMESPACE,
+    temporalTls: {
+      enabled: e.AUTOVIBE_TEMPORAL_TLS
+        ? e.AUTOVIBE_TEMPORAL_TLS === 'on'
+        : Boolean(e.AUTOVIBE_TEMPORAL_TLS_CERT || e.AUTOVIBE_TEMPORAL_TLS_CA || e.AUTOVIBE_TEMPORAL_SERVER_NAME || e.AUTOVIBE_TEMPORAL_API_KEY),
+      cert: e.AUTOVIBE_TEMPORAL_TLS_CERT || undefined,
+      key: e.AUTOVIBE_TEMPORAL_TLS_KEY || undefined,
+      ca: e.AUTOVIBE_TEMPORAL_TLS_CA || undefined,
+      serverName: e.AUTOVIBE_TEMPORAL_SERVER_NAME || undefined,
+    },
+    temporalApiKey: e.AUTOVIBE_TEMPORAL_API_KEY || undefined,
     taskQueue: e.TEMPORAL_TASK_QUEUE,
     searchAttributes: e.AUTOVIBE_SEARCH_ATTRIBUTES === 'on',
     temporalUiUrl: e.AUTOVIBE_TEMPORAL_UI_URL,

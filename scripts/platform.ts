@@ -9,6 +9,7 @@ import { createApp } from '../api/app.js';
 import { attachEventSocket } from '../api/events-socket.js';
 import { graphqlSocket } from '../api/graphql/socket.js';
 import type { Config } from '../config/index.js';
+import { temporalConnectionOptions, type TemporalConnectionOptions } from '../config/temporal.js';
 import { bootstrapAdminKey } from '../api/bootstrap.js';
 import { createDb, migrateLatest, type Db } from '../store/db.js';
 import { createLogger } from '../workers/logger.js';
@@ -62,6 +63,8 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
     const adminKey = (await bootstrapAdminKey(db, config, { always: true })).key!;
 
     let temporalAddress = config.temporalAddress;
+    // An external server: its TLS/mTLS/API key settings (checked before anything starts); the embedded one: plain.
+    let temporalOptions: TemporalConnectionOptions | undefined = temporalAddress ? temporalConnectionOptions(config) : undefined;
     let temporalUiUrl: string | null = null;
     if (!temporalAddress) {
       const server: TemporalDevServer = await startTemporalDevServer({
@@ -72,13 +75,14 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
       });
       cleanups.push(() => server.stop());
       temporalAddress = server.address;
+      temporalOptions = { address: server.address };
       temporalUiUrl = server.uiUrl;
     }
 
     // One set of compute providers for the worker and the api (which reads disk snapshot replicas through them).
     const providers = createProviders(config);
     if (opts.worker ?? true) {
-      const workerConnection = await NativeConnection.connect({ address: temporalAddress });
+      const workerConnection = await NativeConnection.connect(temporalOptions!);
       cleanups.push(() => workerConnection.close());
       const worker = await createWorker({
         config,
@@ -95,7 +99,7 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
       });
     }
 
-    const connection = await Connection.connect({ address: temporalAddress });
+    const connection = await Connection.connect(temporalOptions!);
     cleanups.push(() => connection.close());
     await checkSearchAttributes(connection, config);
     const temporal = new Client({ connection, namespace: config.temporalNamespace });

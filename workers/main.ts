@@ -1,6 +1,7 @@
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
 import { loadConfig } from '../config/index.js';
+import { describeTemporalConnection, temporalConnectionOptions } from '../config/temporal.js';
 import { createDb, isEmbedded } from '../store/db.js';
 import { createLogger } from './logger.js';
 import { installTemporalRuntime } from './runtime.js';
@@ -15,18 +16,19 @@ async function main() {
   installTemporalRuntime(config.logLevel, { metricsAddress: config.temporalMetricsAddress });
   if (!config.temporalAddress) throw new Error('TEMPORAL_ADDRESS is required for a standalone worker (npm start runs an embedded one)');
   if (!config.databaseUrl) throw new Error('DATABASE_URL is required for a standalone worker (embedded Postgres belongs to npm start)');
+  const temporalOptions = temporalConnectionOptions(config);
   const db = await createDb({ databaseUrl: config.databaseUrl });
   if (isEmbedded(db)) throw new Error('a standalone worker needs real Postgres');
-  const clientConnection = await Connection.connect({ address: config.temporalAddress });
+  const clientConnection = await Connection.connect(temporalOptions);
   await checkSearchAttributes(clientConnection, config);
-  const connection = await NativeConnection.connect({ address: config.temporalAddress });
+  const connection = await NativeConnection.connect(temporalOptions);
   const worker = await createWorker({ config, db, log, connection });
   // The platform's schedules (reconciliation; snapshot backup and pruning); creating them again is harmless.
   const schedulesClient = new Client({ connection: clientConnection, namespace: config.temporalNamespace });
   await ensureReconcileSchedule(schedulesClient, config);
   await ensureSnapshotSchedules(schedulesClient, config);
   await clientConnection.close();
-  log.info({ taskQueue: config.taskQueue, address: config.temporalAddress }, 'worker started');
+  log.info({ taskQueue: config.taskQueue, temporal: describeTemporalConnection(temporalOptions) }, 'worker started');
   // The Temporal runtime turns SIGTERM/SIGINT into worker.shutdown(): no new tasks, and each running
   // machine is handed over to another worker (see createWorker); run() resolves once drained.
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {

@@ -85,6 +85,7 @@ export function createProviders(config: Config): Map<ProviderId, ComputeProvider
         ...aws,
         imageId: env.AUTOVIBE_AWS_EC2_IMAGE_ID,
         ...(list(env.AUTOVIBE_AWS_EC2_SUBNETS) ? { subnetIds: list(env.AUTOVIBE_AWS_EC2_SUBNETS)! } : {}),
+        ...(list(env.AUTOVIBE_AWS_EC2_SECURITY_GROUPS) ? { securityGroupIds: list(env.AUTOVIBE_AWS_EC2_SECURITY_GROUPS)! } : {}),
         ...(env.AUTOVIBE_AWS_EC2_INSTANCE_PROFILE ? { instanceProfile: env.AUTOVIBE_AWS_EC2_INSTANCE_PROFILE } : {}),
         ...(list(env.AUTOVIBE_AWS_REPLICA_REGIONS) ? { replicaRegions: list(env.AUTOVIBE_AWS_REPLICA_REGIONS)! } : {}),
         // Remote runner: commands and files over S3 (without it, SSM and no files back).

@@ -13,12 +13,13 @@
 import { CompleteAsyncError } from '@temporalio/activity';
 import { NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import { loadConfig } from '../../config/index.js';
+import { temporalConnectionOptions } from '../../config/temporal.js';
 import { workerTuning } from '../../workers/worker.js';
 
 async function main() {
   const config = loadConfig(process.env);
   Runtime.install({ logger: { log() {}, trace() {}, debug() {}, info() {}, warn() {}, error: (m: string) => console.error(m) } });
-  const connection = await NativeConnection.connect({ address: config.temporalAddress });
+  const connection = await NativeConnection.connect(temporalConnectionOptions(config));
   let waiting = 0;
   const activities = {
     lookupMachineCache: async () => ({ hit: false }),

@@ -36,6 +36,7 @@ describe('layout dependency rule (eslint.config.js)', function () {
       ['web/src/example.tsx', "import { createDb } from '../../store/db.js';\nexport const x = createDb;\n"],
       ['web/src/example.ts', "import { apiClient } from '../../cli/client.js';\nexport const x = apiClient;\n"],
       ['web/src/views/example.tsx', "import { MACHINE_TYPES } from '../../../domain/machines.js';\nexport const x = MACHINE_TYPES;\n"],
+      ['infra/example.ts', "import { PROFILES } from '../domain/machines.js';\nexport const x = PROFILES;\n"],
     ];
     for (const [file, code] of cases) {
       const messages = await lint(file, code);
@@ -52,6 +53,7 @@ describe('layout dependency rule (eslint.config.js)', function () {
       ['services/example.ts', "import { appendAudit } from '../store/audit.js';\nexport const x = appendAudit;\n"],
       ['cli/example.ts', "import type { paths } from './api-types.js';\nexport type X = paths;\n"],
       ['web/src/example.ts', "import type { paths } from '../../cli/api-types.js';\nexport type X = paths;\n"],
+      ['infra/example.ts', "import { prefix } from './tags.js';\nexport const x = prefix;\n"],
     ];
     for (const [file, code] of cases) assert.deepEqual(await lint(file, code), [], file);
   });

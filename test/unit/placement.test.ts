@@ -123,5 +123,10 @@ describe('provider registry: cloud providers plug in from configuration', () => 
     assert.equal(configured.get('aws-ec2')!.constructor.name, 'AwsEc2Provider');
     assert.equal(configured.get('aws-ecs')!.constructor.name, 'AwsEcsProvider');
     assert.equal(configured.get('kubernetes')!.constructor.name, 'KubernetesProvider');
+    // The security groups machine VMs get (infra/ passes its no-inbound machines group this way).
+    const withGroups = createProviders(
+      loadConfig({ AUTOVIBE_HOME: '/tmp/autovibe-registry-test', AUTOVIBE_AWS_EC2_IMAGE_ID: 'ami-12345678', AUTOVIBE_AWS_EC2_SECURITY_GROUPS: 'sg-1, sg-2' }),
+    );
+    assert.deepEqual((withGroups.get('aws-ec2') as unknown as { config: { securityGroupIds?: string[] } }).config.securityGroupIds, ['sg-1', 'sg-2']);
   });
 });
