@@ -121,6 +121,8 @@ describe('disaster-recovery drill (real Temporal, Postgres, git, bubblewrap)', f
     // Recovery: `npm run restore` from the replica.
     const restored = await run('npx', ['tsx', 'scripts/restore.ts', '--from', 'replica'], { cwd: ROOT, env: restoreEnv });
     assert.match(restored.stdout, new RegExp(`restored ${backup!.id}`));
+    // The recovery time the README's recovery plan quotes.
+    console.log(`      ${restored.stdout.trim()}`);
     assert.equal((await readManifest(env.AUTOVIBE_BACKUP_REPLICA_DIR, backup!.id)).id, backup!.id);
 
     second = await startTestPlatform({ label: 'dr2', env: { ...env, AUTOVIBE_HOME: home, DATABASE_URL: databaseUrl! } });

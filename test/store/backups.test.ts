@@ -8,6 +8,9 @@ import { appendAudit, verifyAuditChain } from '../../store/audit.js';
 import { createBackup, listBackups, pruneBackups, replicateBackup, restoreBackup, verifyBackup } from '../../store/backups.js';
 import { createDb, migrateLatest, type Db } from '../../store/db.js';
 import { initProjectRepo } from '../../store/git.js';
+import { downloadBackup, listS3Backups, s3BackupTarget, uploadBackup } from '../../store/backup-s3.js';
+import { startMoto } from '../../scripts/services/moto.js';
+import { CreateBucketCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 
 /** Every row of every table as PostgreSQL's text of the row, by table. */
 async function contents(db: Db): Promise<Record<string, string[]>> {
@@ -100,6 +103,45 @@ describe('store/backups on embedded PGlite', function () {
 
     // Restoring again onto the now non-empty database is refused.
     await assert.rejects(restoreBackup(target, paths('c'), replica, manifest.id), /already holds|empty/);
+  });
+
+  it('replicates to an S3 bucket and restores from it (moto), refusing a tampered copy', async () => {
+    const moto = await startMoto();
+    const saved = { id: process.env.AWS_ACCESS_KEY_ID, secret: process.env.AWS_SECRET_ACCESS_KEY };
+    try {
+      const region = 'eu-west-1';
+      process.env.AWS_ACCESS_KEY_ID = moto.credentials.accessKeyId;
+      process.env.AWS_SECRET_ACCESS_KEY = moto.credentials.secretAccessKey;
+      const bucket = s3BackupTarget({ url: 's3://autovibe-backups-replica/dr', region, endpoint: moto.endpoint })!;
+      await bucket.s3.send(new CreateBucketCommand({ Bucket: bucket.bucket, CreateBucketConfiguration: { LocationConstraint: region } }));
+      const root = path.join(tmp, 'backups');
+      const [manifest] = await listBackups(root);
+      await uploadBackup(root, manifest!.id, bucket);
+      // Uploading again sends nothing new and changes nothing.
+      await uploadBackup(root, manifest!.id, bucket);
+      assert.deepEqual(await listS3Backups(bucket), [manifest!.id]);
+
+      const down = path.join(tmp, 'downloaded');
+      const got = await downloadBackup(bucket, manifest!.id, down);
+      assert.deepEqual(got, manifest);
+      for (const t of manifest!.tables)
+        assert.deepEqual(fs.readFileSync(path.join(down, manifest!.id, t.file)), fs.readFileSync(path.join(root, manifest!.id, t.file)));
+      assert.equal(fs.readFileSync(path.join(down, 'chunks', 'ab', 'abcd.zst'), 'utf8'), 'chunk bytes');
+
+      // Someone replaced an object in the bucket: the download's verification refuses it.
+      const table = manifest!.tables.find((t) => t.rows > 0)!;
+      await bucket.s3.send(new PutObjectCommand({ Bucket: bucket.bucket, Key: `${bucket.prefix}${manifest!.id}/${table.file}`, Body: 'tampered' }));
+      await assert.rejects(downloadBackup(bucket, manifest!.id, path.join(tmp, 'downloaded-2')), /corrupt/);
+    } finally {
+      for (const [k, v] of [
+        ['AWS_ACCESS_KEY_ID', saved.id],
+        ['AWS_SECRET_ACCESS_KEY', saved.secret],
+      ] as const) {
+        if (v === undefined) delete process.env[k];
+        else process.env[k] = v;
+      }
+      await moto.stop();
+    }
   });
 
   it('keeps the newest backups and drops unfinished older ones', async () => {
