@@ -14,6 +14,7 @@ import { createPaymentActivities } from './payments/index.js';
 import { createWebhookActivities } from './notify/webhooks.js';
 import { createIntegrationActivities } from './notify/integrations.js';
 import { createGitFetchActivities } from './git/fetch.js';
+import { createBackupActivities } from './backups.js';
 
 export type { ActivityDeps } from './deps.js';
 export type { ReservationOutcome, RunCommandResult } from './machine-run.js';
@@ -38,6 +39,7 @@ export function createActivities(input: Omit<ActivityDeps, 'providers'> & { prov
     ...createWebhookActivities(deps),
     ...createIntegrationActivities(deps),
     ...createGitFetchActivities(deps),
+    ...createBackupActivities(deps),
   };
 }
 

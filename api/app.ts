@@ -10,6 +10,7 @@ import { idempotency } from './idempotency.js';
 import { openApiDocument } from './openapi.js';
 import { alertRoutes } from './routes/alerts.js';
 import { auditRoutes } from './routes/audit.js';
+import { backupRoutes } from './routes/backups.js';
 import { checkpointRoutes } from './routes/checkpoints.js';
 import { machineRoutes } from './routes/machines.js';
 import { objectiveRoutes } from './routes/objectives.js';
@@ -46,6 +47,7 @@ function routeGroups(ctx: ApiContext, batch: BatchTarget = {}): RouteGroup[] {
     objectiveRoutes(ctx),
     pipelineRoutes(ctx),
     auditRoutes(ctx),
+    backupRoutes(ctx),
     alertRoutes(ctx),
     schedulingRoutes(ctx),
     fxRoutes(ctx, ctx.fx ?? createFxService(ctx)),

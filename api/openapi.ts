@@ -382,6 +382,14 @@ function document(
         ),
       },
       '/audit/verify': { get: op('Verifies the audit hash chain') },
+      '/backups': {
+        get: op(
+          'The complete platform backups (database dump, repositories, snapshot chunks) in the primary and replica backup directories, newest first (admins)',
+        ),
+        post: op(
+          'Start a platform backup now, the same workflow its Temporal Schedule runs (202 with its id and workflow id; audited as backup.requested). Restore with `npm run restore` while the platform is stopped',
+        ),
+      },
       '/openapi.json': { get: op('This document') },
       '/providers': { get: op('Compute providers and whether each can run machines here (with the reason when not)') },
       '/projects/{id}/placement': {

@@ -455,6 +455,21 @@ export const audit = z.strictObject({
 });
 export const auditVerify = z.strictObject({ intact: z.boolean(), brokenAt: z.string().nullable() });
 
+export const backups = z.strictObject({
+  items: z.array(
+    z.strictObject({
+      id: z.string(),
+      createdAt: time,
+      tables: count,
+      rows: count,
+      repositories: count,
+      chunkFiles: count,
+      locations: z.array(z.enum(['primary', 'replica'])),
+    }),
+  ),
+});
+export const backupStarted = z.strictObject({ id: z.string(), workflowId: z.string() });
+
 export const fxRates = z.strictObject({
   base: currency,
   items: z.array(

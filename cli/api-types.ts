@@ -4839,6 +4839,91 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  '/backups': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** The complete platform backups (database dump, repositories, snapshot chunks) in the primary and replica backup directories, newest first (admins) */
+    get: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description The complete platform backups (database dump, repositories, snapshot chunks) in the primary and replica backup directories, newest first (admins) */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              items: {
+                id: string;
+                /** Format: date-time */
+                createdAt: string;
+                tables: number;
+                rows: number;
+                repositories: number;
+                chunkFiles: number;
+                locations: ('primary' | 'replica')[];
+              }[];
+            };
+          };
+        };
+        400: components['responses']['Error'];
+        401: components['responses']['Error'];
+        403: components['responses']['Error'];
+        413: components['responses']['Error'];
+        415: components['responses']['Error'];
+        422: components['responses']['Error'];
+        429: components['responses']['Error'];
+      };
+    };
+    put?: never;
+    /** Start a platform backup now, the same workflow its Temporal Schedule runs (202 with its id and workflow id; audited as backup.requested). Restore with `npm run restore` while the platform is stopped */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Start a platform backup now, the same workflow its Temporal Schedule runs (202 with its id and workflow id; audited as backup.requested). Restore with `npm run restore` while the platform is stopped */
+        202: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              id: string;
+              workflowId: string;
+            };
+          };
+        };
+        400: components['responses']['Error'];
+        401: components['responses']['Error'];
+        403: components['responses']['Error'];
+        409: components['responses']['Error'];
+        413: components['responses']['Error'];
+        415: components['responses']['Error'];
+        422: components['responses']['Error'];
+        429: components['responses']['Error'];
+      };
+    };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   '/openapi.json': {
     parameters: {
       query?: never;

@@ -193,6 +193,18 @@ const envSchema = z
     /** Snapshot chunk stores: the primary region and the region every snapshot is replicated to. */
     AUTOVIBE_SNAPSHOT_PRIMARY_DIR: z.string().optional(),
     AUTOVIBE_SNAPSHOT_REPLICA_DIR: z.string().optional(),
+    /** Platform backups (database dump, repositories, snapshot chunks): where, where copied, how often (0: no schedule), how many kept. */
+    AUTOVIBE_BACKUP_DIR: z.string().optional(),
+    AUTOVIBE_BACKUP_REPLICA_DIR: z.string().optional(),
+    AUTOVIBE_BACKUP_EVERY_HOURS: z.coerce.number().int().min(0).default(24),
+    AUTOVIBE_BACKUP_KEEP: z.coerce.number().int().min(1).default(7),
+    /** A bucket (another region's) the replica goes to instead of the replica directory: s3://bucket/prefix, its region, and an endpoint for a local S3. */
+    AUTOVIBE_BACKUP_S3: z
+      .string()
+      .regex(/^s3:\/\/[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](\/.*)?$/, 'AUTOVIBE_BACKUP_S3 must look like s3://bucket/prefix')
+      .optional(),
+    AUTOVIBE_BACKUP_S3_REGION: z.string().default('us-east-1'),
+    AUTOVIBE_BACKUP_S3_ENDPOINT: z.url('AUTOVIBE_BACKUP_S3_ENDPOINT must be a URL such as http://127.0.0.1:5000').optional(),
     /** Card payments: a Stripe secret key, and optionally another API base (stripe-mock in tests). */
     STRIPE_SECRET_KEY: z.string().optional(),
     STRIPE_API_BASE: z.url('STRIPE_API_BASE must be a URL such as http://127.0.0.1:12111').optional(),
@@ -327,6 +339,15 @@ export interface Config {
   fx: { ecbUrl: string | null; cryptoUrl: string | null; fixedRates: string; ttlSeconds: number; maxStaleSeconds: number; retrySeconds: number };
   /** Chunk-store directories by region: `primary` takes every snapshot, `replica` a copy of each. */
   snapshotRegions: { primary: string; replica: string };
+  /** Platform backups: the primary and replica directories, the schedule's interval (0: none) and how many are kept. */
+  backups: {
+    dir: string;
+    replicaDir: string;
+    everyHours: number;
+    keep: number;
+    /** When set, the replica is this bucket (its credentials from the AWS environment) instead of replicaDir. */
+    s3: { url: string; region: string; endpoint: string | undefined } | null;
+  };
   payments: PaymentsConfig;
   /** USD prices of model tokens by agent type and model (defaults in domain/machine-types.ts); an unpriced model is refused. */
   modelPrices: PriceTables;
@@ -461,6 +482,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     snapshotRegions: {
       primary: path.resolve(e.AUTOVIBE_SNAPSHOT_PRIMARY_DIR ?? path.join(home, 'snapshots', 'primary')),
       replica: path.resolve(e.AUTOVIBE_SNAPSHOT_REPLICA_DIR ?? path.join(home, 'snapshots', 'replica')),
+    },
+    backups: {
+      dir: path.resolve(e.AUTOVIBE_BACKUP_DIR ?? path.join(home, 'backups', 'primary')),
+      replicaDir: path.resolve(e.AUTOVIBE_BACKUP_REPLICA_DIR ?? path.join(home, 'backups', 'replica')),
+      everyHours: e.AUTOVIBE_BACKUP_EVERY_HOURS,
+      keep: e.AUTOVIBE_BACKUP_KEEP,
+      s3: e.AUTOVIBE_BACKUP_S3 ? { url: e.AUTOVIBE_BACKUP_S3, region: e.AUTOVIBE_BACKUP_S3_REGION, endpoint: e.AUTOVIBE_BACKUP_S3_ENDPOINT } : null,
     },
     payments: {
       stripe: e.STRIPE_SECRET_KEY ? { secretKey: e.STRIPE_SECRET_KEY, apiBase: e.STRIPE_API_BASE } : undefined,

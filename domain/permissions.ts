@@ -41,7 +41,7 @@ const CONFIGURE = [
   'network.configure',
 ] as const;
 /** Deployment-wide. */
-const ADMINISTER = ['cost-centers.manage', 'payments.approve', 'credits.grant', 'audit.verify'] as const;
+const ADMINISTER = ['cost-centers.manage', 'payments.approve', 'credits.grant', 'audit.verify', 'backups.manage'] as const;
 /** Every role: sending several requests in one (POST /v1/batch), each then authorized as if sent alone. */
 const ANYONE = ['batch.send'] as const;
 

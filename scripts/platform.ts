@@ -16,7 +16,7 @@ import { createLogger } from '../workers/logger.js';
 import { createProviders } from '../activities/compute/index.js';
 import { diskSnapshotReader } from '../activities/instance-snapshots.js';
 import { createWorker } from '../workers/worker.js';
-import { ensureReconcileSchedule, ensureSnapshotSchedules } from '../workers/schedules.js';
+import { ensureBackupSchedule, ensureReconcileSchedule, ensureSnapshotSchedules } from '../workers/schedules.js';
 import { checkSearchAttributes } from '../workers/search-attributes.js';
 import { startTemporalDevServer, type TemporalDevServer } from './services/temporal.js';
 
@@ -108,6 +108,7 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
       if (schedule) cleanups.push(() => schedule.delete());
     }
     await ensureSnapshotSchedules(temporal, config);
+    await ensureBackupSchedule(temporal, config);
     // The dashboard links runs to the embedded Web UI unless AUTOVIBE_TEMPORAL_UI_URL names another.
     // (The same config object: the api and the worker must see one configuration.)
     config.temporalUiUrl ??= temporalUiUrl ?? undefined;

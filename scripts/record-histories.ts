@@ -16,6 +16,7 @@ import { WorkerProcesses } from '../test/support/worker-processes.js';
 import { issuesDelivery, startGithubPeer } from '../test/support/github-peer.js';
 import { startHttpGitServer } from '../test/support/http-git-server.js';
 import { gitFetchScheduleId } from '../domain/git-remote.js';
+import { backupScheduleId } from '../workers/schedules.js';
 
 /**
  * Records workflow histories for the replay test (test/workflows/replay.test.ts). Run it after an
@@ -379,6 +380,18 @@ async function main() {
     if (want('webhook-dispatcher')) await recordWebhookScenario(p, project.id, recorded);
     if (want('integration-dispatcher')) await recordIntegrationScenario(p, recorded);
     if (want('git-fetch-scheduled')) await recordGitFetchScenario(p, project.id, recorded);
+    if (want('platform-backup')) {
+      // The platform backup schedule, triggered: dump, replica copy, retention.
+      const schedule = p.temporal.schedule.getHandle(backupScheduleId(config));
+      await schedule.trigger();
+      let run: string | undefined;
+      for (let i = 0; i < 300 && !run; i++) {
+        run = (await schedule.describe()).info.recentActions[0]?.action.workflow.workflowId;
+        if (!run) await new Promise((r) => setTimeout(r, 200));
+      }
+      await p.temporal.workflow.getHandle(run!).result();
+      recorded.push(['platform-backup', run!]);
+    }
 
     await save(recorded);
   } finally {

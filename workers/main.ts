@@ -5,7 +5,7 @@ import { describeTemporalConnection, temporalConnectionOptions } from '../config
 import { createDb, isEmbedded } from '../store/db.js';
 import { createLogger } from './logger.js';
 import { installTemporalRuntime } from './runtime.js';
-import { ensureReconcileSchedule, ensureSnapshotSchedules } from './schedules.js';
+import { ensureBackupSchedule, ensureReconcileSchedule, ensureSnapshotSchedules } from './schedules.js';
 import { createWorker } from './worker.js';
 import { checkSearchAttributes } from './search-attributes.js';
 
@@ -27,6 +27,7 @@ async function main() {
   const schedulesClient = new Client({ connection: clientConnection, namespace: config.temporalNamespace });
   await ensureReconcileSchedule(schedulesClient, config);
   await ensureSnapshotSchedules(schedulesClient, config);
+  await ensureBackupSchedule(schedulesClient, config);
   await clientConnection.close();
   log.info({ taskQueue: config.taskQueue, temporal: describeTemporalConnection(temporalOptions) }, 'worker started');
   // The Temporal runtime turns SIGTERM/SIGINT into worker.shutdown(): no new tasks, and each running

@@ -78,3 +78,36 @@ export async function ensureSnapshotSchedules(client: Client, config: Pick<Confi
   }
   return created;
 }
+
+/** The platform backup schedule's id (per task queue, like the others). */
+export const backupScheduleId = (config: Pick<Config, 'taskQueue'>) => `${config.taskQueue}:platform-backup`;
+
+/**
+ * Creates the platform backup schedule (every `AUTOVIBE_BACKUP_EVERY_HOURS`, none with 0) unless
+ * it exists. Returns its id, or null when disabled.
+ */
+export async function ensureBackupSchedule(client: Client, config: Pick<Config, 'taskQueue' | 'backups'>): Promise<string | null> {
+  if (config.backups.everyHours <= 0) return null;
+  const scheduleId = backupScheduleId(config);
+  const note = `Dumps the database and copies repositories and snapshot chunks to ${config.backups.dir}, verified into ${config.backups.replicaDir}; keeps ${config.backups.keep}.`;
+  try {
+    await client.schedule.create({
+      scheduleId,
+      spec: { intervals: [{ every: `${config.backups.everyHours}h` }] },
+      action: {
+        type: 'startWorkflow',
+        workflowType: 'platformBackup',
+        taskQueue: config.taskQueue,
+        args: [{}],
+        workflowId: scheduleId,
+        staticSummary: 'platformBackup · deployment-wide',
+        staticDetails: note,
+      },
+      policies: { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: '1 day' },
+      memo: { description: note },
+    });
+  } catch (err) {
+    if (!(err instanceof ScheduleAlreadyRunning)) throw err;
+  }
+  return scheduleId;
+}

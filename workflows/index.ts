@@ -27,3 +27,4 @@ export { integrationDispatcher, wakeIntegrationSignal } from './integration.js';
 export type { IntegrationDispatcherInput } from './integration.js';
 export { scheduledGitFetch } from './git-fetch.js';
 export type { ScheduledGitFetchInput } from './git-fetch.js';
+export { platformBackup } from './backup.js';

@@ -412,6 +412,32 @@ export function registerAdmin(program: Command): void {
       show(cmd, v, (r) => process.stdout.write(r.intact ? `${colors.green('intact')}\n` : `${colors.red(`broken at ${r.brokenAt}`)}\n`));
     });
 
+  const backups = program.command('backups').description('platform backups (admin): restore with `npm run restore` while the platform is stopped');
+  backups
+    .command('list')
+    .description('complete backups in the primary and replica directories, newest first')
+    .action(async (_o, cmd: Command) => {
+      const { api } = ctxOf(cmd);
+      const { items } = await ok(api.GET('/backups'));
+      show(cmd, items, (rows) =>
+        printTable(rows, [
+          ['id', (b) => b.id],
+          ['created', (b) => b.createdAt],
+          ['rows', (b) => b.rows],
+          ['repositories', (b) => b.repositories],
+          ['where', (b) => b.locations.join('+')],
+        ]),
+      );
+    });
+  backups
+    .command('create')
+    .description('start a backup now (the scheduled workflow, run once)')
+    .action(async (_o, cmd: Command) => {
+      const { api } = ctxOf(cmd);
+      const started = await ok(api.POST('/backups'));
+      show(cmd, started, (b) => process.stderr.write(`backup ${b.id} started (workflow ${b.workflowId})\n`));
+    });
+
   const events = program.command('events').description('the event feed: machine, objective, pipeline, payment and budget events');
   events
     .command('follow')

@@ -210,6 +210,7 @@ describe('api: response schemas (every route answers as its declared schema says
     await call('PATCH', `/keys/${key.id}`, { expiresAt: '2099-01-01T00:00:00Z' });
     await call('POST', `/keys/${key.id}/rotate`, undefined, 201);
     await call('DELETE', `/keys/${key.id}`, undefined, 204);
+    await call('POST', '/backups', undefined, 202);
 
     // Webhooks: one delivered to a local receiver (kept for the GET routes), one rotated, changed and deleted.
     receiver = http.createServer((_req, res) => res.writeHead(204).end());

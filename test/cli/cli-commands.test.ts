@@ -356,6 +356,13 @@ describe('cli: objectives, payments, cost centers, events, machine control and e
     const verify = await ok(['audit', 'verify']);
     assert.equal(verify.intact, true);
 
+    // A backup now, listed once its workflow wrote the manifest.
+    const backup = await ok(['backups', 'create']);
+    assert.match(backup.id, /^backup-/);
+    await p.temporal.workflow.getHandle(backup.workflowId).result();
+    const listed = await ok(['backups', 'list']);
+    assert.deepEqual(listed.find((b: any) => b.id === backup.id)?.locations, ['primary', 'replica']);
+
     // The human forms: a table (or record) with the data in it.
     for (const [args, shown] of [
       [['scheduling', 'get', projectId], /gpu=1/],
@@ -368,6 +375,7 @@ describe('cli: objectives, payments, cost centers, events, machine control and e
       [['keys', 'get', key.id], /expiring/],
       [['objectives', 'dag', projectId], /long first/],
       [['audit', 'verify'], /intact/],
+      [['backups', 'list'], /backup-.*primary\+replica/],
     ] as Array<[string[], RegExp]>) {
       const r = await cli(args);
       assert.equal(r.code, 0, `${args.join(' ')}: ${explain(r)}`);

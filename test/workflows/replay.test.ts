@@ -38,6 +38,7 @@ describe('workflow replay of recorded histories', function () {
     assert.ok(names.includes('webhook-dispatcher'), 'webhookDispatcher (npm run record-histories -- webhook-dispatcher)');
     assert.ok(names.includes('integration-dispatcher'), 'integrationDispatcher (npm run record-histories -- integration-dispatcher)');
     assert.ok(names.includes('git-fetch-scheduled'), 'scheduledGitFetch (npm run record-histories -- git-fetch-scheduled)');
+    assert.ok(names.includes('platform-backup'), 'platformBackup (npm run record-histories -- platform-backup)');
     assert.ok(['snapshot-lifecycle', 'snapshot-backup', 'snapshot-prune'].every((n) => names.includes(n)));
     assert.ok(
       names.some((n) => n.startsWith('payment-')),
