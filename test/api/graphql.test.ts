@@ -166,10 +166,10 @@ describe('graphql: /v1/graphql against the running platform', function () {
     );
 
     // The tree, whole and one checkpoint a page: the same as REST's, with REST's cursors.
-    const fields = 'id parentId machineId commit kind trigger createdAt';
-    const tree = (await data(`query($id: ID!) { project(id: $id) { checkpoints(first: 500) { items { ${fields} } nextCursor } } }`, { id: projectA }, key))
+    const fields = 'id parentId mergeParentId machineId commit kind trigger status createdAt';
+    const tree = (await data(`query($id: ID!) { project(id: $id) { checkpoints(first: 400) { items { ${fields} } nextCursor } } }`, { id: projectA }, key))
       .project.checkpoints;
-    const restTree = await rest(`/v1/projects/${projectA}/checkpoints?limit=500`);
+    const restTree = await rest(`/v1/projects/${projectA}/checkpoints?limit=400`);
     assert.deepEqual(tree, restTree);
     assert.ok(tree.items.length >= 2 && tree.items.some((c: any) => c.parentId === fx.rootA));
     const walked: string[] = [];
