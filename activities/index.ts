@@ -12,6 +12,7 @@ import { createReconcileActivities } from './reconcile.js';
 import { createSnapshotActivities } from './snapshots.js';
 import { createPaymentActivities } from './payments/index.js';
 import { createWebhookActivities } from './notify/webhooks.js';
+import { createForecastActivities } from './forecasts.js';
 
 export type { ActivityDeps } from './deps.js';
 export type { ReservationOutcome, RunCommandResult } from './machine-run.js';
@@ -34,6 +35,7 @@ export function createActivities(input: Omit<ActivityDeps, 'providers'> & { prov
     ...createSnapshotActivities(deps),
     ...createPaymentActivities(deps),
     ...createWebhookActivities(deps),
+    ...createForecastActivities(deps),
   };
 }
 

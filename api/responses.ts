@@ -6,6 +6,7 @@ import { CHECKPOINT_KINDS, MACHINE_STATUSES, MACHINE_TYPES, PROFILES, PROVIDERS 
 import { CURRENCY_CODES } from '../domain/money.js';
 import { OBJECTIVE_STATUSES } from '../domain/objectives.js';
 import { ROLES } from '../domain/permissions.js';
+import { ALERT_KINDS } from '../store/alerts.js';
 import { CACHE_OUTCOMES } from '../store/cache.js';
 import { COST_CATEGORIES } from '../store/costs.js';
 import { PIPELINE_STATUSES } from '../store/pipelines.js';
@@ -370,7 +371,7 @@ export const pipeline = z.strictObject({
 export const alert = z.strictObject({
   id: z.string().regex(/^\d+$/),
   at: time,
-  kind: z.enum(['budget_threshold', 'machine_paused', 'payment_failed', 'provider_unavailable', 'webhook_disabled']),
+  kind: z.enum(ALERT_KINDS),
   severity: z.enum(['info', 'warning', 'critical']),
   projectId: id.nullable(),
   subjectId: id,

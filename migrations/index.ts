@@ -20,6 +20,7 @@ import * as m052 from './20261206_052_alerts.js';
 import * as m060 from './20261207_060_webhooks.js';
 import * as m070 from './20261207_070_git_remotes.js';
 import * as m120 from './20261207_120_slack_bot.js';
+import * as m130 from './20261207_130_forecasts.js';
 
 interface Migration {
   up(db: Knex): Promise<void>;
@@ -49,6 +50,7 @@ const MIGRATIONS: Array<[string, Migration]> = [
   ['20261207_060_webhooks', m060],
   ['20261207_070_git_remotes', m070],
   ['20261207_120_slack_bot', m120],
+  ['20261207_130_forecasts', m130],
 ];
 
 export const migrationSource: Knex.MigrationSource<[string, Migration]> = {

@@ -15,7 +15,7 @@ import { createLogger } from '../workers/logger.js';
 import { createProviders } from '../activities/compute/index.js';
 import { diskSnapshotReader } from '../activities/instance-snapshots.js';
 import { createWorker } from '../workers/worker.js';
-import { ensureReconcileSchedule, ensureSnapshotSchedules } from '../workers/schedules.js';
+import { ensureForecastSchedule, ensureReconcileSchedule, ensureSnapshotSchedules } from '../workers/schedules.js';
 import { checkSearchAttributes } from '../workers/search-attributes.js';
 import { startTemporalDevServer, type TemporalDevServer } from './services/temporal.js';
 
@@ -102,6 +102,8 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
     if (opts.worker ?? true) {
       const schedule = await ensureReconcileSchedule(temporal, config);
       if (schedule) cleanups.push(() => schedule.delete());
+      const forecasts = await ensureForecastSchedule(temporal, config);
+      if (forecasts) cleanups.push(() => forecasts.delete());
     }
     await ensureSnapshotSchedules(temporal, config);
     // The dashboard links runs to the embedded Web UI unless AUTOVIBE_TEMPORAL_UI_URL names another.

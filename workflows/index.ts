@@ -23,3 +23,5 @@ export { paymentCascade, approvePaymentSignal, paymentStateQuery, renewalTopup }
 export type { PaymentCascadeInput, PaymentCascadeState, RenewalTopupInput } from './payment-cascade.js';
 export { webhookDispatcher, redeliverWebhookSignal, wakeWebhookSignal } from './webhook.js';
 export type { WebhookDispatcherInput } from './webhook.js';
+export { forecastRefresh } from './forecast.js';
+export type { ForecastRefreshInput, ForecastRefreshResult } from './forecast.js';

@@ -24,6 +24,7 @@ import { fx } from './fx.js';
 import { waitingWorkflows } from './waiting-workflows.js';
 import { snapshotStore } from './snapshots.js';
 import { checkpointTree } from './checkpoint-tree.js';
+import { forecastBacktest } from './forecast-backtest.js';
 
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -55,6 +56,10 @@ const BENCHMARKS: Record<string, { title: string; run: Benchmark }> = {
   'aws-spawn': {
     title: 'aws-ec2 (spot) and aws-ecs (Fargate Spot) provision and terminate latency against moto, sequential',
     run: awsSpawn,
+  },
+  'forecast-backtest': {
+    title: 'Spend forecasts: rolling-origin backtest on seeded daily spend histories — MAPE, sMAPE, 80 %/95 % interval coverage per series and method',
+    run: forecastBacktest,
   },
   fx: {
     title: 'Exact currency conversions per second through a cross rate; rate look-ups per second from the warm cache',
