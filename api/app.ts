@@ -20,6 +20,7 @@ import { projectRoutes } from './routes/projects.js';
 import { projectViewRoutes } from './routes/project-views.js';
 import { fxRoutes } from './routes/fx.js';
 import { costCenterRoutes } from './routes/cost-centers.js';
+import { forecastRoutes } from './routes/forecasts.js';
 import { createFxService } from '../fx/service.js';
 import { keyRoutes } from './routes/keys.js';
 import { webhookRoutes } from './routes/webhooks.js';
@@ -48,6 +49,7 @@ function routeGroups(ctx: ApiContext, batch: BatchTarget = {}): RouteGroup[] {
     schedulingRoutes(ctx),
     fxRoutes(ctx, ctx.fx ?? createFxService(ctx)),
     costCenterRoutes(ctx),
+    forecastRoutes(ctx),
     paymentRoutes(ctx),
     keyRoutes(ctx),
     webhookRoutes(ctx),

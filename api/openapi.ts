@@ -341,6 +341,14 @@ function document(
       '/departments/{name}/budget': {
         put: op('Set the department budget (any supported currency)', { parameters: [idParam('name')], requestBody: body(putBudgetBody) }),
       },
+      '/projects/{id}/forecast': {
+        get: op(
+          "The project's spend forecast as the forecast-refresh schedule last stored it: daily and 7/14/21/28-day totals with 80 % and 95 % intervals, the method the backtest chose and its figures, the budget's exhaustion date with its interval, and recommendations; 404 forecast not ready until the schedule ran",
+          { parameters: [idParam()] },
+        ),
+      },
+      '/cost-centers/{id}/forecast': { get: op("A cost center's stored spend forecast (as for projects)", { parameters: [idParam()] }) },
+      '/departments/{name}/forecast': { get: op("A department's stored spend forecast (as for projects)", { parameters: [idParam('name')] }) },
       '/departments/{name}/costs': { get: op('Department roll-up: totals per currency and per cost center', { parameters: [idParam('name')] }) },
       '/keys': {
         post: op('Create an API key with a role, optionally bound to projects (201; the secret `key` is shown only here)', {

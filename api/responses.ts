@@ -600,3 +600,60 @@ export const gitFetch = z.strictObject({
   checkpoint,
   created: z.boolean(),
 });
+
+const forecastPoint = { mean: decimal, lo80: decimal, hi80: decimal, lo95: decimal, hi95: decimal };
+const isoDate = z.string().regex(/^\d{4}-\d{2}-\d{2}$/);
+/** A stored spend forecast (GET …/forecast): computed by the forecast-refresh schedule, never on request. */
+export const forecast = z.strictObject({
+  scopeType: z.enum(['project', 'cost-center', 'department']),
+  scopeId: id,
+  currency,
+  computedAt: time,
+  workflowId: z.string().nullable(),
+  asOf: isoDate,
+  method: z.enum(['seasonal-naive', 'holt-winters', 'holt-winters-damped', 'mean']),
+  backtested: z.boolean(),
+  history: z.strictObject({ from: isoDate, days: count, todaySoFar: decimal }),
+  backtest: z.array(
+    z.strictObject({
+      method: z.string(),
+      chosen: z.boolean(),
+      mape: z.number().nullable(),
+      smape: z.number(),
+      coverage80: z.number().nullable(),
+      coverage95: z.number().nullable(),
+      origins: count,
+    }),
+  ),
+  daily: z.array(z.strictObject({ date: isoDate, ...forecastPoint })),
+  totals: z.array(z.strictObject({ days: count, until: isoDate, ...forecastPoint })),
+  budget: z
+    .strictObject({
+      budgetId: id,
+      period: z.enum(BUDGET_PERIODS),
+      limit: decimal,
+      used: decimal,
+      remaining: decimal,
+      windowStart: time,
+      windowEnd: time.nullable(),
+      exhaustion: z.strictObject({
+        expected: isoDate.nullable(),
+        earliest80: isoDate.nullable(),
+        latest80: isoDate.nullable(),
+        earliest95: isoDate.nullable(),
+        latest95: isoDate.nullable(),
+      }),
+      exhaustedBeforePeriodEnd: z.boolean(),
+      projectedPeriodSpend: z.strictObject(forecastPoint).nullable(),
+    })
+    .nullable(),
+  recommendations: z.array(
+    z.strictObject({
+      kind: z.enum(['runs_out', 'raise_limit', 'reduce_spend', 'on_track']),
+      message: z.string(),
+      amount: decimal.nullable(),
+      until: isoDate.nullable(),
+    }),
+  ),
+  note: z.string().nullable(),
+});

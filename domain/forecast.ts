@@ -203,14 +203,16 @@ export function backtest(y: readonly number[], method: ForecastMethod, opts: Bac
   let scored = 0;
   let origins = 0;
   for (let o = first; o < n; o++) {
-    const f = pointForecast(method, y.slice(0, o), opts.period, H);
-    const scale = levelScale(y.slice(0, o), opts.period);
+    const train = y.slice(0, o);
+    const f = pointForecast(method, train, opts.period, H);
+    const scales = errorScales(train, opts.period, H);
     origins++;
     let cumA = 0;
     let cumF = 0;
     for (let h = 1; h <= H && o + h - 1 < n; h++) {
       const a = y[o + h - 1]!;
       const fc = f[h - 1]!;
+      const scale = scales[h - 1]!;
       cumA += a;
       cumF += fc;
       const known = dated[h - 1]!.filter((d) => d.origin + h <= o).map((d) => d.e);
@@ -224,7 +226,7 @@ export function backtest(y: readonly number[], method: ForecastMethod, opts: Bac
       }
       const e = a - fc;
       errors[h - 1]!.push(e / scale);
-      cumErrors[h - 1]!.push((cumA - cumF) / scale);
+      cumErrors[h - 1]!.push((cumA - cumF) / scales[0]!);
       dated[h - 1]!.push({ origin: o, e: e / scale });
       if (a !== 0) {
         apeSum += Math.abs(e) / Math.abs(a);
@@ -257,6 +259,17 @@ export function levelScale(y: readonly number[], period: number): number {
   return Math.max(avg(y.slice(-period)), floor);
 }
 
+/**
+ * What each step's error is measured against: the same day of the last season (a weekend's errors
+ * are small when its spend is), floored at a quarter of the recent level so empty days do not blow
+ * relative errors up. Cumulative errors use the level (index 0 of the caller's `levelScale`).
+ */
+export function errorScales(y: readonly number[], period: number, h: number): number[] {
+  const level = levelScale(y, period);
+  const naive = pointForecast('seasonal-naive', y, period, h);
+  return naive.map((v) => Math.max(v, 0.25 * level));
+}
+
 /** 80 % intervals whose backtest coverage falls in this range are acceptable; among them the lowest sMAPE wins. */
 export const ACCEPTABLE_COVERAGE80: readonly [number, number] = [0.7, 0.9];
 
@@ -267,8 +280,7 @@ export function chooseMethod(results: readonly BacktestResult[]): BacktestResult
   const bySmape = (a: BacktestResult, b: BacktestResult) => a.smape - b.smape;
   if (ok.length) return [...ok].sort(bySmape)[0]!;
   const scoredOnes = results.filter((r) => r.coverage80 !== null);
-  if (scoredOnes.length)
-    return [...scoredOnes].sort((a, b) => Math.abs(a.coverage80! - 0.8) - Math.abs(b.coverage80! - 0.8) || bySmape(a, b))[0]!;
+  if (scoredOnes.length) return [...scoredOnes].sort((a, b) => Math.abs(a.coverage80! - 0.8) - Math.abs(b.coverage80! - 0.8) || bySmape(a, b))[0]!;
   return [...results].sort(bySmape)[0]!;
 }
 
@@ -292,8 +304,9 @@ export interface ForecastOptions {
 
 /**
  * Forecasts a non-negative series (daily spend) `horizon` steps ahead with the method the
- * rolling-origin backtest prefers; intervals are the point forecast plus the empirical quantiles of
- * that method's h-step backtest errors, clamped at zero (spend is never negative).
+ * rolling-origin backtest prefers; intervals are the model's forecast plus the empirical quantiles
+ * of that method's h-step backtest errors (relative to the level), clamped at zero (spend is never
+ * negative); the point is the model's forecast plus the median error.
  */
 export function forecastSeries(y: readonly number[], opts: ForecastOptions = {}): SeriesForecast {
   const period = opts.period ?? 7;
@@ -306,21 +319,30 @@ export function forecastSeries(y: readonly number[], opts: ForecastOptions = {})
   );
   const chosen = chooseMethod(candidates);
   const f = pointForecast(chosen.method, y, period, H);
-  const scale = levelScale(y, period);
+  const scales = errorScales(y, period, H);
+  const level = scales[0]!;
   const points: ForecastPoint[] = [];
   const cumulative: ForecastPoint[] = [];
   let cum = 0;
   for (let h = 1; h <= H; h++) {
     const mean = Math.max(0, f[h - 1]!);
     cum += mean;
-    points.push(band(mean, errorBands(errorsAt(chosen.errors, h)), scale));
-    cumulative.push(band(cum, errorBands(errorsAt(chosen.cumErrors, h)), scale));
+    points.push(band(mean, errorsAt(chosen.errors, h), scales[h - 1]!));
+    cumulative.push(band(cum, errorsAt(chosen.cumErrors, h), level));
   }
   return {
     method: chosen.method,
     points,
     cumulative,
-    candidates: candidates.map(({ method, mape, smape, coverage80, coverage95, scored, origins }) => ({ method, mape, smape, coverage80, coverage95, scored, origins })),
+    candidates: candidates.map(({ method, mape, smape, coverage80, coverage95, scored, origins }) => ({
+      method,
+      mape,
+      smape,
+      coverage80,
+      coverage95,
+      scored,
+      origins,
+    })),
     backtested: true,
   };
 }
@@ -331,8 +353,19 @@ function errorsAt(byH: readonly number[][], h: number): number[] {
   return byH[0] ?? [];
 }
 
-function band(mean: number, b: ReturnType<typeof errorBands>, scale: number): ForecastPoint {
-  const at = (q: number) => Math.max(0, mean + scale * q);
+/**
+ * The point forecast and its intervals at one horizon. The point is corrected by the median
+ * backtest error there (a method that lags a trend is biased; the interval already says by how
+ * much), so it always lies inside its intervals.
+ */
+function band(model: number, errors: readonly number[], scale: number): ForecastPoint {
+  const b = errorBands(errors);
+  const at = (q: number) => Math.max(0, model + scale * q);
+  const median = quantile(
+    [...errors].sort((x, y) => x - y),
+    0.5,
+  );
+  const mean = Math.min(Math.max(at(median), at(b.lo80)), at(b.hi80));
   return { mean, lo80: at(b.lo80), hi80: at(b.hi80), lo95: at(b.lo95), hi95: at(b.hi95) };
 }
 
@@ -457,7 +490,13 @@ export function budgetOutlook(
   const last = f.cumulative[steps - 1]!;
   const rest = (x: number) => Math.max(0, x - todaySoFar);
   const projectedPeriodSpend = b.windowEnd
-    ? { mean: b.used + rest(last.mean), lo80: b.used + rest(last.lo80), hi80: b.used + rest(last.hi80), lo95: b.used + rest(last.lo95), hi95: b.used + rest(last.hi95) }
+    ? {
+        mean: b.used + rest(last.mean),
+        lo80: b.used + rest(last.lo80),
+        hi80: b.used + rest(last.hi80),
+        lo95: b.used + rest(last.lo95),
+        hi95: b.used + rest(last.hi95),
+      }
     : null;
   const exhaustedBeforePeriodEnd = exhaustion.expected !== null;
   const name = b.period === 'total' ? 'budget' : `${b.period} budget`;

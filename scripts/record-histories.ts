@@ -268,6 +268,19 @@ async function main() {
     if (want('snapshot-lifecycle', 'snapshot-backup', 'snapshot-prune')) await recordSnapshotScenarios(p, config.taskQueue, recorded);
     if (want('webhook-dispatcher')) await recordWebhookScenario(p, project.id, recorded);
 
+    if (want('forecast-refresh')) {
+      // One run of the forecast-refresh schedule's workflow, labelled and with a memo as the schedule starts it.
+      const { SEARCH_ATTRIBUTES } = await import('../domain/search-attributes.js');
+      await p.temporal.workflow.execute('forecastRefresh', {
+        workflowId: 'forecast-refresh-recorded',
+        taskQueue: config.taskQueue,
+        args: [{ trigger: 'recording' }],
+        typedSearchAttributes: [{ key: SEARCH_ATTRIBUTES.status, value: 'running' }],
+        memo: { description: 'recorded forecast refresh' },
+      });
+      recorded.push(['forecast-refresh', 'forecast-refresh-recorded']);
+    }
+
     await save(recorded);
   } finally {
     await p.stop();

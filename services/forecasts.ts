@@ -14,6 +14,8 @@ import { getCostCenter, listCostCenters } from '../store/cost-centers.js';
 import { dailySpend, forecastScopes, getForecast, mainSpendCurrency, saveForecast, type ForecastScope, type StoredForecast } from '../store/forecasts.js';
 import { getProject } from '../store/projects.js';
 import type { ServiceContext } from './context.js';
+import { requireCostCenter, requireDepartment } from './cost-centers.js';
+import { requireProject } from './projects.js';
 
 const DAY_MS = 86_400_000;
 const startOfDay = (t: Date) => new Date(Math.floor(t.getTime() / DAY_MS) * DAY_MS);
@@ -164,7 +166,8 @@ export async function computeForecast(
   return { currency, body, alert };
 }
 
-const scopeLabel = (s: ForecastScope) => (s.scopeType === PROJECT_SCOPE ? `project ${s.scopeId}` : s.scopeType === COST_CENTER_SCOPE ? `cost center ${s.scopeId}` : `department ${s.scopeId}`);
+const scopeLabel = (s: ForecastScope) =>
+  s.scopeType === PROJECT_SCOPE ? `project ${s.scopeId}` : s.scopeType === COST_CENTER_SCOPE ? `cost center ${s.scopeId}` : `department ${s.scopeId}`;
 
 async function scopeExists(ctx: ServiceContext, s: ForecastScope): Promise<boolean> {
   if (s.scopeType === PROJECT_SCOPE) return (await getProject(ctx.db, s.scopeId)) !== null;
@@ -182,4 +185,12 @@ export async function storedForecast(ctx: ServiceContext, scope: ForecastScope):
     );
   }
   return f;
+}
+
+/** The stored forecast of a project, cost center or department (404 when the scope is unknown or has none yet). */
+export async function scopeForecast(ctx: ServiceContext, scopeType: ForecastScope['scopeType'], id: string): Promise<StoredForecast> {
+  if (scopeType === PROJECT_SCOPE) await requireProject(ctx, id);
+  else if (scopeType === COST_CENTER_SCOPE) await requireCostCenter(ctx, id);
+  else await requireDepartment(ctx, id);
+  return storedForecast(ctx, { scopeType, scopeId: id });
 }

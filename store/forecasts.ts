@@ -69,7 +69,10 @@ export async function forecastScopes(db: Db, since: Date): Promise<ForecastScope
   const departments = await db
     .select('department as id')
     .from('cost_centers')
-    .whereIn('id', centers.map((c) => c.id as string))
+    .whereIn(
+      'id',
+      centers.map((c) => c.id as string),
+    )
     .union((q) => q.select('scope_id as id').from('budgets').where('scope_type', DEPARTMENT_SCOPE))
     .orderBy('id');
   return [

@@ -92,7 +92,8 @@ export async function ensureForecastSchedule(client: Client, config: Pick<Config
   if (config.forecast.everySeconds <= 0) return null;
   const scheduleId = forecastScheduleId(config);
   const args: [ForecastRefreshInput] = [{ trigger: 'schedule' }];
-  const note = 'Spend forecasts (80 %/95 % intervals, budget exhaustion, recommendations) of every project, cost center and department; budget-forecast alerts.';
+  const note =
+    'Spend forecasts (80 %/95 % intervals, budget exhaustion, recommendations) of every project, cost center and department; budget-forecast alerts.';
   try {
     await client.schedule.create({
       scheduleId,

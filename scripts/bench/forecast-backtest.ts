@@ -102,7 +102,16 @@ export async function forecastBacktest(opts: BenchOptions): Promise<BenchOutput>
       rows.push({ label: `${s.name} ${r.method}${mark}: sMAPE`, unit: '%', value: pct(r.smape), decimals: 1 });
       rows.push({ label: `${s.name} ${r.method}${mark}: 80 % interval coverage`, unit: '%', value: pct(r.coverage80), decimals: 1 });
       rows.push({ label: `${s.name} ${r.method}${mark}: 95 % interval coverage`, unit: '%', value: pct(r.coverage95), decimals: 1 });
-      table.push({ series: s.name, method: r.method, chosen: r === chosen, mape: r.mape, smape: r.smape, coverage80: r.coverage80, coverage95: r.coverage95, scored: r.scored });
+      table.push({
+        series: s.name,
+        method: r.method,
+        chosen: r === chosen,
+        mape: r.mape,
+        smape: r.smape,
+        coverage80: r.coverage80,
+        coverage95: r.coverage95,
+        scored: r.scored,
+      });
     }
     chosenIn80 += (chosen.coverage80 ?? 0) * chosen.scored;
     chosenScored += chosen.scored;

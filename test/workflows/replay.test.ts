@@ -37,6 +37,7 @@ describe('workflow replay of recorded histories', function () {
     assert.ok(names.includes('machine-handed-over'), 'a machine handed over by a stopping worker (its worker-handover branch)');
     assert.ok(names.includes('webhook-dispatcher'), 'webhookDispatcher (npm run record-histories -- webhook-dispatcher)');
     assert.ok(['snapshot-lifecycle', 'snapshot-backup', 'snapshot-prune'].every((n) => names.includes(n)));
+    assert.ok(names.includes('forecast-refresh'), 'forecastRefresh (npm run record-histories -- forecast-refresh)');
     assert.ok(
       names.some((n) => n.startsWith('payment-')),
       'paymentCascade (scripts/record-payment-histories.ts)',
