@@ -21,6 +21,7 @@ import { projectViewRoutes } from './routes/project-views.js';
 import { fxRoutes } from './routes/fx.js';
 import { costCenterRoutes } from './routes/cost-centers.js';
 import { forecastRoutes } from './routes/forecasts.js';
+import { analyticsRoutes } from './routes/analytics.js';
 import { createFxService } from '../fx/service.js';
 import { keyRoutes } from './routes/keys.js';
 import { webhookRoutes } from './routes/webhooks.js';
@@ -50,6 +51,7 @@ function routeGroups(ctx: ApiContext, batch: BatchTarget = {}): RouteGroup[] {
     fxRoutes(ctx, ctx.fx ?? createFxService(ctx)),
     costCenterRoutes(ctx),
     forecastRoutes(ctx),
+    analyticsRoutes(ctx),
     paymentRoutes(ctx),
     keyRoutes(ctx),
     webhookRoutes(ctx),

@@ -190,6 +190,31 @@ function document(
           },
         ),
       },
+      '/projects/{id}/costs/breakdown': {
+        get: op(
+          "Spend of [from, to) (default the last 30 days) grouped by machineType, provider, model, category (api, infra, storage, network, cache), costCenter or objective, in the project's currency; the groups (key null: records without that attribute) add up to the total exactly",
+          {
+            parameters: [
+              idParam(),
+              q('by', 'machineType, provider, model, category, costCenter or objective (required)'),
+              q('from', 'ISO 8601 time (default 30 days before to)'),
+              q('to', 'ISO 8601 time, exclusive (default now)'),
+            ],
+          },
+        ),
+      },
+      '/projects/{id}/costs/variance': {
+        get: op(
+          "Actual against allocated spend per day, week (from Monday) or month (UTC) for the last `count` periods, the current one included: the project budget's allocation spread over each period, variance and percent, spend per category, and the least-squares trend per period",
+          { parameters: [idParam(), q('period', 'day, week or month (default day)'), q('count', 'how many periods (default 14, 8 or 6; at most 90)')] },
+        ),
+      },
+      '/projects/{id}/costs/opportunities': {
+        get: op(
+          'Optimization opportunities of the last `days` days, largest saving first: on-demand runs that could have been spot, repeated identical requests the result cache could have answered, agent machines doing short simple work, and (deployment-wide keys) idle warm-pool capacity; each with its kind, evidence (ids), estimated saving and explanation',
+          { parameters: [idParam(), q('days', 'look-back in days (default 30, at most 365)')] },
+        ),
+      },
       '/projects/{id}/budgets': {
         get: op(
           "Every budget of a project with spent, reserved and remaining in its current window: its own (null when none) and each machine type's daily budget (source default: the type's default, not used yet)",

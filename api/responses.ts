@@ -7,6 +7,7 @@ import { CURRENCY_CODES } from '../domain/money.js';
 import { OBJECTIVE_STATUSES } from '../domain/objectives.js';
 import { ROLES } from '../domain/permissions.js';
 import { ALERT_KINDS } from '../store/alerts.js';
+import { BREAKDOWN_DIMENSIONS } from '../store/analytics.js';
 import { CACHE_OUTCOMES } from '../store/cache.js';
 import { COST_CATEGORIES } from '../store/costs.js';
 import { PIPELINE_STATUSES } from '../store/pipelines.js';
@@ -656,4 +657,52 @@ export const forecast = z.strictObject({
     }),
   ),
   note: z.string().nullable(),
+});
+
+/** A project's spend grouped by one dimension (GET /projects/:id/costs/breakdown); the groups add up to the total. */
+export const costBreakdown = z.strictObject({
+  projectId: id,
+  currency,
+  by: z.enum(BREAKDOWN_DIMENSIONS),
+  from: time,
+  to: time,
+  total: decimal,
+  groups: z.array(z.strictObject({ key: z.string().nullable(), amount: decimal, records: count })),
+});
+
+/** Actual against allocated spend per period and category (GET /projects/:id/costs/variance). */
+export const costVariance = z.strictObject({
+  projectId: id,
+  currency,
+  period: z.enum(['day', 'week', 'month']),
+  budget: z.strictObject({ budgetId: id, period: z.enum(BUDGET_PERIODS), limit: decimal }).nullable(),
+  periods: z.array(
+    z.strictObject({
+      start: time,
+      end: time,
+      actual: decimal,
+      allocated: decimal.nullable(),
+      variance: decimal.nullable(),
+      variancePercent: z.number().nullable(),
+      byCategory: z.record(z.string(), decimal),
+    }),
+  ),
+  categories: z.array(z.strictObject({ category: z.string(), actual: z.array(decimal) })),
+  trend: z.strictObject({ perPeriod: decimal, direction: z.enum(['rising', 'falling', 'flat']) }),
+});
+
+/** Where a project could have spent less (GET /projects/:id/costs/opportunities). */
+export const costOpportunities = z.strictObject({
+  projectId: id,
+  currency,
+  days: count,
+  totalSaving: decimal,
+  items: z.array(
+    z.strictObject({
+      kind: z.enum(['spot', 'cache', 'smaller_model', 'idle_warm_capacity']),
+      evidence: z.array(z.string()),
+      saving: decimal,
+      explanation: z.string(),
+    }),
+  ),
 });

@@ -4,7 +4,7 @@ import { CliError, exitCodeOfStatus, UsageError } from '../errors.js';
 import { colors, info, printJson, printRecord, printTable, status } from '../output.js';
 import { need } from '../prompt.js';
 import { ctxOf, jsonMode, moneyOption, pageOptions, printList, readDataFile, show } from '../runtime.js';
-import { projectChoices } from './projects.js';
+import { printForecast, projectChoices } from './projects.js';
 import { collect, pairs } from './settings.js';
 
 /** whoami, payments, cost centers, keys, audit, events and batch. */
@@ -269,6 +269,14 @@ export function registerAdmin(program: Command): void {
           ['by category', (t) => t.byCategory],
         ]),
       );
+    });
+
+  costCenters
+    .command('forecast <id>')
+    .description("a cost center's stored spend forecast")
+    .action(async (id: string, _o, cmd: Command) => {
+      const { api } = ctxOf(cmd);
+      show(cmd, await ok(api.GET('/cost-centers/{id}/forecast', { params: { path: { id } } })), printForecast);
     });
 
   costCenters

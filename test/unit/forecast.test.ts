@@ -15,7 +15,7 @@ import {
 } from '../../domain/forecast.js';
 
 const week = [10, 10, 10, 10, 10, 2, 2];
-const repeat = (n: number, f: (i: number) => number) => Array.from({ length: n }, (_, i) => f(i));
+const repeat = <T>(n: number, f: (i: number) => T): T[] => Array.from({ length: n }, (_, i) => f(i));
 
 describe('domain/forecast: methods on hand-checkable series', () => {
   it('seasonal naive repeats the last week', () => {

@@ -1,0 +1,64 @@
+import * as R from '../responses.js';
+import { RouteGroup, inPath } from './table.js';
+import { formatAmount } from '../../domain/money.js';
+import { projectCostBreakdown, projectCostOpportunities, projectCostVariance } from '../../services/analytics.js';
+import { param, principalOf, type ApiContext } from '../context.js';
+
+/** Cost analytics of a project: breakdowns, variance against allocation, optimization opportunities. */
+export function analyticsRoutes(ctx: ApiContext): RouteGroup {
+  const r = new RouteGroup(ctx);
+
+  r.get('/projects/:id/costs/breakdown', { permission: 'costs.read', resource: inPath('project') }, { 200: R.costBreakdown }, async (req, res) => {
+    const b = await projectCostBreakdown(ctx, param(req, 'id'), req.query);
+    const c = b.project.currency;
+    res.json({
+      projectId: b.project.id,
+      currency: c,
+      by: b.by,
+      from: b.from.toISOString(),
+      to: b.to.toISOString(),
+      total: formatAmount(b.total, c),
+      groups: b.groups.map((g) => ({ key: g.key, amount: formatAmount(g.amount, c), records: g.records })),
+    });
+  });
+
+  r.get('/projects/:id/costs/variance', { permission: 'costs.read', resource: inPath('project') }, { 200: R.costVariance }, async (req, res) => {
+    const v = await projectCostVariance(ctx, param(req, 'id'), req.query);
+    const c = v.project.currency;
+    const pct = (actual: bigint, allocated: bigint | null) =>
+      allocated === null || allocated === 0n ? null : Number(((actual - allocated) * 10_000n) / allocated) / 100;
+    res.json({
+      projectId: v.project.id,
+      currency: c,
+      period: v.period,
+      budget: v.budget ? { budgetId: v.budget.id, period: v.budget.period, limit: formatAmount(v.budget.limit, c) } : null,
+      periods: v.periods.map((p) => ({
+        start: p.start.toISOString(),
+        end: p.end.toISOString(),
+        actual: formatAmount(p.actual, c),
+        allocated: p.allocated === null ? null : formatAmount(p.allocated, c),
+        variance: p.allocated === null ? null : formatAmount(p.actual - p.allocated, c),
+        variancePercent: pct(p.actual, p.allocated),
+        byCategory: Object.fromEntries(Object.entries(p.byCategory).map(([k, x]) => [k, formatAmount(x, c)])),
+      })),
+      categories: v.categories.map((k) => ({ category: k.category, actual: k.actual.map((x) => formatAmount(x, c)) })),
+      trend: {
+        perPeriod: formatAmount(v.trendPerPeriod, c),
+        direction: v.trendPerPeriod > 0n ? 'rising' : v.trendPerPeriod < 0n ? 'falling' : 'flat',
+      },
+    });
+  });
+
+  r.get('/projects/:id/costs/opportunities', { permission: 'costs.read', resource: inPath('project') }, { 200: R.costOpportunities }, async (req, res) => {
+    const o = await projectCostOpportunities(ctx, param(req, 'id'), req.query, { includeDeployment: principalOf(req).projectIds === null });
+    const c = o.project.currency;
+    res.json({
+      projectId: o.project.id,
+      currency: c,
+      days: o.days,
+      totalSaving: formatAmount(o.total, c),
+      items: o.opportunities.map((x) => ({ kind: x.kind, evidence: x.evidence, saving: formatAmount(x.saving, c), explanation: x.explanation })),
+    });
+  });
+  return r;
+}
