@@ -205,7 +205,7 @@ function document(
       },
       '/projects/{id}/costs/variance': {
         get: op(
-          "Actual against allocated spend per day, week (from Monday) or month (UTC) for the last `count` periods, the current one included: the project budget's allocation spread over each period, variance and percent, spend per category, and the least-squares trend per period",
+          "Actual against allocated spend per day, week (from Monday) or month (UTC) for the last `count` periods, the current one included: the project budget's allocation spread over each period, variance and percent, spend per category with each category's trend, each machine type's spend against its daily type budget (stored, else the type's default; allocated null in another currency), and the least-squares trend per period",
           { parameters: [idParam(), q('period', 'day, week or month (default day)'), q('count', 'how many periods (default 14, 8 or 6; at most 90)')] },
         ),
       },

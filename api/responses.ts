@@ -670,6 +670,9 @@ export const costBreakdown = z.strictObject({
   groups: z.array(z.strictObject({ key: z.string().nullable(), amount: decimal, records: count })),
 });
 
+/** Least-squares slope of spend per period, exact to the minor unit. */
+const varianceTrend = z.strictObject({ perPeriod: decimal, direction: z.enum(['rising', 'falling', 'flat']) });
+
 /** Actual against allocated spend per period and category (GET /projects/:id/costs/variance). */
 export const costVariance = z.strictObject({
   projectId: id,
@@ -687,8 +690,20 @@ export const costVariance = z.strictObject({
       byCategory: z.record(z.string(), decimal),
     }),
   ),
-  categories: z.array(z.strictObject({ category: z.string(), actual: z.array(decimal) })),
-  trend: z.strictObject({ perPeriod: decimal, direction: z.enum(['rising', 'falling', 'flat']) }),
+  categories: z.array(z.strictObject({ category: z.string(), actual: z.array(decimal), trend: varianceTrend })),
+  machineTypes: z.array(
+    z.strictObject({
+      machineType: z.string(),
+      budget: z
+        .strictObject({ budgetId: id.nullable(), source: z.enum(['stored', 'default']), period: z.enum(BUDGET_PERIODS), limit: decimal, currency })
+        .nullable(),
+      periods: z.array(
+        z.strictObject({ actual: decimal, allocated: decimal.nullable(), variance: decimal.nullable(), variancePercent: z.number().nullable() }),
+      ),
+      trend: varianceTrend,
+    }),
+  ),
+  trend: varianceTrend,
 });
 
 /** Where a project could have spent less (GET /projects/:id/costs/opportunities). */

@@ -586,7 +586,7 @@ export interface paths {
       path?: never;
       cookie?: never;
     };
-    /** Actual against allocated spend per day, week (from Monday) or month (UTC) for the last `count` periods, the current one included: the project budget's allocation spread over each period, variance and percent, spend per category, and the least-squares trend per period */
+    /** Actual against allocated spend per day, week (from Monday) or month (UTC) for the last `count` periods, the current one included: the project budget's allocation spread over each period, variance and percent, spend per category with each category's trend, each machine type's spend against its daily type budget (stored, else the type's default; allocated null in another currency), and the least-squares trend per period */
     get: {
       parameters: {
         query?: {
@@ -603,7 +603,7 @@ export interface paths {
       };
       requestBody?: never;
       responses: {
-        /** @description Actual against allocated spend per day, week (from Monday) or month (UTC) for the last `count` periods, the current one included: the project budget's allocation spread over each period, variance and percent, spend per category, and the least-squares trend per period */
+        /** @description Actual against allocated spend per day, week (from Monday) or month (UTC) for the last `count` periods, the current one included: the project budget's allocation spread over each period, variance and percent, spend per category with each category's trend, each machine type's spend against its daily type budget (stored, else the type's default; allocated null in another currency), and the least-squares trend per period */
         200: {
           headers: {
             [name: string]: unknown;
@@ -637,6 +637,35 @@ export interface paths {
               categories: {
                 category: string;
                 actual: string[];
+                trend: {
+                  perPeriod: string;
+                  /** @enum {string} */
+                  direction: 'rising' | 'falling' | 'flat';
+                };
+              }[];
+              machineTypes: {
+                machineType: string;
+                budget: {
+                  budgetId: string | null;
+                  /** @enum {string} */
+                  source: 'stored' | 'default';
+                  /** @enum {string} */
+                  period: 'daily' | 'weekly' | 'monthly' | 'total';
+                  limit: string;
+                  /** @enum {string} */
+                  currency: 'USD' | 'EUR' | 'CAD' | 'TON' | 'BTC' | 'ETH';
+                } | null;
+                periods: {
+                  actual: string;
+                  allocated: string | null;
+                  variance: string | null;
+                  variancePercent: number | null;
+                }[];
+                trend: {
+                  perPeriod: string;
+                  /** @enum {string} */
+                  direction: 'rising' | 'falling' | 'flat';
+                };
               }[];
               trend: {
                 perPeriod: string;

@@ -4,8 +4,9 @@
  * Exact money throughout (bigint ledger units); only the trend's percentages are floats.
  */
 import { z } from 'zod';
-import { PROJECT_SCOPE, type BudgetPeriod } from '../domain/budget.js';
+import { MACHINE_TYPE_SCOPE, PROJECT_SCOPE, machineTypeScopeId, type BudgetPeriod } from '../domain/budget.js';
 import { InputError } from '../domain/errors.js';
+import { MACHINE_TYPE_IDS, machineTypeSpec, type MachineTypeId } from '../domain/machine-types.js';
 import { PROFILES, type ProfileId } from '../domain/machines.js';
 import { divRound, parseAmount, roundToMinor, type CurrencyCode } from '../domain/money.js';
 import { SPOT_PROVIDERS } from '../domain/placement.js';
@@ -99,51 +100,100 @@ export interface VariancePeriod {
   byCategory: Record<string, bigint>;
 }
 
+/** A machine type's daily budget as it allocates spend: stored for this project, or the type's default (what its first spend creates). */
+export interface TypeAllocation {
+  machineType: string;
+  budget: { id: string | null; period: BudgetPeriod; limit: bigint; currency: CurrencyCode; source: 'stored' | 'default' } | null;
+  actual: bigint[];
+  /** Per period; null when the type has no budget or one in another currency than the project's. */
+  allocated: Array<bigint | null>;
+  trendPerPeriod: bigint;
+}
+
 export interface CostVariance {
   project: Project;
   period: Unit;
   budget: Budget | null;
   periods: VariancePeriod[];
-  /** Per category: the actual spend of each period, oldest first. */
-  categories: Array<{ category: string; actual: bigint[] }>;
+  /** Per cost category: the actual spend of each period, oldest first, and its trend. */
+  categories: Array<{ category: string; actual: bigint[]; trendPerPeriod: bigint }>;
+  /** Per machine type with spend in the window or a stored budget: actual against its type budget's allocation. */
+  machineTypes: TypeAllocation[];
   /** Least-squares slope of actual spend per period, exact to the ledger unit (rounded half-even to the minor unit). */
   trendPerPeriod: bigint;
 }
 
+const isMachineType = (t: string): t is MachineTypeId => (MACHINE_TYPE_IDS as readonly string[]).includes(t);
+
 /**
  * Actual against allocated spend for the last `count` periods (the current one included): per
  * period, the project budget's allocation (in the project's currency; a budget in another currency
- * allocates nothing here), the variance, the spend per category, and the trend of actual spend.
+ * allocates nothing here), the variance, the spend per category with each category's trend, each
+ * machine type's spend against its daily type budget, and the trend of actual spend.
  */
 export async function projectCostVariance(ctx: ServiceContext, projectId: string, query: unknown, now = new Date()): Promise<CostVariance> {
   const q = varianceQuery.parse(query);
   const count = q.count ?? { day: 14, week: 8, month: 6 }[q.period];
   const project = await requireProject(ctx, projectId);
+  const c = project.currency;
   const current = unitStart(q.period, now);
   const first = unitAdd(q.period, current, -(count - 1));
   const starts = Array.from({ length: count }, (_, i) => unitAdd(q.period, first, i));
   const rows = await periodSpend(ctx.db, { projectId: project.id, unit: q.period, from: first, to: unitAdd(q.period, current, 1) });
-  const budget = (await projectBudgets(ctx.db, project.id)).find((b) => b.scopeType === PROJECT_SCOPE && b.currency === project.currency) ?? null;
+  const budgets = await projectBudgets(ctx.db, project.id);
+  const budget = budgets.find((b) => b.scopeType === PROJECT_SCOPE && b.currency === c) ?? null;
   const periods: VariancePeriod[] = starts.map((start) => {
     const end = unitAdd(q.period, start, 1);
     return { start, end, actual: 0n, allocated: budget ? allocatedFor(budget, start, end) : null, byCategory: {} };
   });
-  const byStart = new Map(periods.map((p) => [p.start.getTime(), p]));
+  const index = new Map(periods.map((p, i) => [p.start.getTime(), i]));
   const categories = new Set<string>();
+  const byType = new Map<string, bigint[]>();
   for (const r of rows) {
-    const p = byStart.get(r.start.getTime());
-    if (!p) continue;
+    const i = index.get(r.start.getTime());
+    const p = i === undefined ? undefined : periods[i];
+    if (i === undefined || !p) continue;
     p.actual += r.amount;
     p.byCategory[r.category] = (p.byCategory[r.category] ?? 0n) + r.amount;
     categories.add(r.category);
+    if (r.machineType !== null) {
+      const series = byType.get(r.machineType) ?? periods.map(() => 0n);
+      series[i] = (series[i] ?? 0n) + r.amount;
+      byType.set(r.machineType, series);
+    }
   }
+  const trend = (y: bigint[]) => roundToMinor(slope(y), c, 'half-even');
+  for (const b of budgets) {
+    const type = b.scopeType === MACHINE_TYPE_SCOPE ? b.scopeId.slice(project.id.length + 1) : null;
+    if (type && !byType.has(type))
+      byType.set(
+        type,
+        periods.map(() => 0n),
+      );
+  }
+  const machineTypes: TypeAllocation[] = [...byType.keys()].sort().map((type) => {
+    const actual = byType.get(type)!;
+    const stored = budgets.find((b) => b.scopeType === MACHINE_TYPE_SCOPE && b.scopeId === machineTypeScopeId(project.id, type));
+    const daily = isMachineType(type) ? machineTypeSpec(type).dailyBudget : null;
+    const tb: TypeAllocation['budget'] = stored
+      ? { id: stored.id, period: stored.period, limit: stored.limit, currency: stored.currency, source: 'stored' }
+      : daily
+        ? { id: null, period: 'daily', limit: parseAmount(daily, 'USD'), currency: 'USD', source: 'default' }
+        : null;
+    const allocated = periods.map((p) => (tb && tb.currency === c ? allocatedFor(tb, p.start, p.end) : null));
+    return { machineType: type, budget: tb, actual, allocated, trendPerPeriod: trend(actual) };
+  });
   return {
     project,
     period: q.period,
     budget,
     periods,
-    categories: [...categories].sort().map((category) => ({ category, actual: periods.map((p) => p.byCategory[category] ?? 0n) })),
-    trendPerPeriod: roundToMinor(slope(periods.map((p) => p.actual)), project.currency, 'half-even'),
+    categories: [...categories].sort().map((category) => {
+      const actual = periods.map((p) => p.byCategory[category] ?? 0n);
+      return { category, actual, trendPerPeriod: trend(actual) };
+    }),
+    machineTypes,
+    trendPerPeriod: trend(periods.map((p) => p.actual)),
   };
 }
 

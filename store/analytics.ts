@@ -37,20 +37,33 @@ export async function costBreakdown(
   return rows.map((r) => ({ key: r.key ?? null, amount: fromNumeric(r.total), records: Number(r.n) }));
 }
 
-/** A project's spend per period (UTC day, ISO week from Monday, or month) and category in [from, to). */
+/**
+ * A project's spend per period (UTC day, ISO week from Monday, or month), cost category and
+ * machine type (null: spend of no machine) in [from, to).
+ */
 export async function periodSpend(
   db: Db,
   f: { projectId: string; unit: 'day' | 'week' | 'month'; from: Date; to: Date },
-): Promise<Array<{ start: Date; category: string; amount: bigint }>> {
-  const rows = (await db('cost_events')
-    .where({ project_id: f.projectId })
-    .where('created_at', '>=', f.from)
-    .where('created_at', '<', f.to)
-    .select(db.raw(`extract(epoch from date_trunc(?, created_at at time zone 'UTC'))::bigint as start`, [f.unit]), 'category')
-    .sum({ total: 'project_amount' })
-    .groupByRaw('1, 2')
-    .orderByRaw('1, 2')) as Array<{ start: string | number; category: string; total: string }>;
-  return rows.map((r) => ({ start: new Date(Number(r.start) * 1000), category: r.category, amount: fromNumeric(r.total) }));
+): Promise<Array<{ start: Date; category: string; machineType: string | null; amount: bigint }>> {
+  const rows = (await db('cost_events as e')
+    .leftJoin('machines as m', 'm.id', 'e.machine_id')
+    .where('e.project_id', f.projectId)
+    .where('e.created_at', '>=', f.from)
+    .where('e.created_at', '<', f.to)
+    .select(
+      db.raw(`extract(epoch from date_trunc(?, e.created_at at time zone 'UTC'))::bigint as start`, [f.unit]),
+      'e.category',
+      db.raw('m.type as machine_type'),
+    )
+    .sum({ total: 'e.project_amount' })
+    .groupByRaw('1, 2, 3')
+    .orderByRaw('1, 2, 3')) as Array<{ start: string | number; category: string; machine_type: string | null; total: string }>;
+  return rows.map((r) => ({
+    start: new Date(Number(r.start) * 1000),
+    category: r.category,
+    machineType: r.machine_type ?? null,
+    amount: fromNumeric(r.total),
+  }));
 }
 
 /** Finished on-demand machines of a project on the given providers since `since`, with what their compute cost. */

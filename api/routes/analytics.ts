@@ -25,8 +25,10 @@ export function analyticsRoutes(ctx: ApiContext): RouteGroup {
   r.get('/projects/:id/costs/variance', { permission: 'costs.read', resource: inPath('project') }, { 200: R.costVariance }, async (req, res) => {
     const v = await projectCostVariance(ctx, param(req, 'id'), req.query);
     const c = v.project.currency;
+    const money = (x: bigint) => formatAmount(x, c);
     const pct = (actual: bigint, allocated: bigint | null) =>
       allocated === null || allocated === 0n ? null : Number(((actual - allocated) * 10_000n) / allocated) / 100;
+    const trend = (t: bigint) => ({ perPeriod: money(t), direction: t > 0n ? 'rising' : t < 0n ? 'falling' : 'flat' });
     res.json({
       projectId: v.project.id,
       currency: c,
@@ -41,11 +43,30 @@ export function analyticsRoutes(ctx: ApiContext): RouteGroup {
         variancePercent: pct(p.actual, p.allocated),
         byCategory: Object.fromEntries(Object.entries(p.byCategory).map(([k, x]) => [k, formatAmount(x, c)])),
       })),
-      categories: v.categories.map((k) => ({ category: k.category, actual: k.actual.map((x) => formatAmount(x, c)) })),
-      trend: {
-        perPeriod: formatAmount(v.trendPerPeriod, c),
-        direction: v.trendPerPeriod > 0n ? 'rising' : v.trendPerPeriod < 0n ? 'falling' : 'flat',
-      },
+      categories: v.categories.map((k) => ({ category: k.category, actual: k.actual.map(money), trend: trend(k.trendPerPeriod) })),
+      machineTypes: v.machineTypes.map((t) => ({
+        machineType: t.machineType,
+        budget: t.budget
+          ? {
+              budgetId: t.budget.id,
+              source: t.budget.source,
+              period: t.budget.period,
+              limit: formatAmount(t.budget.limit, t.budget.currency),
+              currency: t.budget.currency,
+            }
+          : null,
+        periods: t.actual.map((actual, i) => {
+          const allocated = t.allocated[i] ?? null;
+          return {
+            actual: money(actual),
+            allocated: allocated === null ? null : money(allocated),
+            variance: allocated === null ? null : money(actual - allocated),
+            variancePercent: pct(actual, allocated),
+          };
+        }),
+        trend: trend(t.trendPerPeriod),
+      })),
+      trend: trend(v.trendPerPeriod),
     });
   });
 

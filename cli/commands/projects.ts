@@ -236,6 +236,14 @@ export function registerCosts(program: Command): void {
           ['%', (p) => p.variancePercent ?? ''],
         ]);
         process.stdout.write(`trend ${v.trend.perPeriod} ${v.currency} per ${v.period} (${v.trend.direction})\n`);
+        for (const k of v.categories) process.stdout.write(`  ${k.category}: ${k.actual.join(' ')} (trend ${k.trend.perPeriod})\n`);
+        for (const t of v.machineTypes) {
+          const last = t.periods.at(-1);
+          const budget = t.budget ? `${t.budget.limit} ${t.budget.currency} ${t.budget.period} (${t.budget.source})` : 'no budget';
+          process.stdout.write(
+            `  type ${t.machineType}: ${budget}; this ${v.period} ${last?.actual ?? '0'} of ${last?.allocated ?? '-'} (trend ${t.trend.perPeriod})\n`,
+          );
+        }
       });
     });
   costs

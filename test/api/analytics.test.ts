@@ -4,6 +4,7 @@ import { createUserWithKey } from '../../store/auth.js';
 import { insertCacheRecord } from '../../store/cache.js';
 import { recordCost, type CostCategory } from '../../store/costs.js';
 import { insertMachine, updateMachine } from '../../store/machines.js';
+import { insertObjective } from '../../store/objectives.js';
 import { projectWithBudget, startTestPlatform, type TestPlatform } from '../support/platform.js';
 
 const DAY = 86_400_000;
@@ -13,17 +14,34 @@ describe('api: cost analytics (breakdown, variance, opportunities) on a seeded h
   this.timeout(300_000);
   let p: TestPlatform;
   let projectId: string;
+  let centerId: string;
+  const objectiveId = 'objective-00000000-0000-4000-8000-000000000001';
   const m = (n: number) => `machine-00000000-0000-4000-8000-00000000000${n}`;
 
   before(async () => {
     p = await startTestPlatform({ label: 'analytics', worker: false });
     projectId = await projectWithBudget(p, '10.00', 'daily');
     const root = (await p.api('GET', `/v1/projects/${projectId}`)).body.rootCheckpointId as string;
+    centerId = (await p.api('POST', '/v1/cost-centers', { name: 'analytics cc', kind: 'development', department: 'analytics' })).body.id;
+    await insertObjective(p.db, {
+      id: objectiveId,
+      projectId,
+      title: 'fix the typo',
+      priority: 0,
+      machineType: 'claude-code',
+      command: null,
+      prompt: 'fix the typo',
+      workflowId: 'wf-objective',
+      dependsOn: [],
+      createdBy: 'test',
+    });
+    // A stored daily budget for shell machines; aider has a default one (75.00 USD), claude-code none.
+    assert.equal((await p.api('PUT', `/v1/projects/${projectId}/machine-types/shell/budget`, { amount: '1.50', currency: 'USD' })).status, 200);
     const machine = async (n: number, type: string, provider: string, seconds: number) => {
       await insertMachine(p.db, {
         id: m(n),
         projectId,
-        objectiveId: null,
+        objectiveId: n === 2 ? objectiveId : null,
         type,
         provider,
         profile: 'lightweight',
@@ -42,6 +60,8 @@ describe('api: cost analytics (breakdown, variance, opportunities) on a seeded h
     await machine(2, 'claude-code', 'local', 30);
     await machine(3, 'shell', 'local', 60);
     await machine(4, 'shell', 'local', 60);
+    // m5: a long aider run (not simple work).
+    await machine(5, 'aider', 'local', 600);
     for (const n of [3, 4])
       await insertCacheRecord(p.db, {
         machineId: m(n),
@@ -54,7 +74,11 @@ describe('api: cost analytics (breakdown, variance, opportunities) on a seeded h
         currency: null,
       });
     let seq = 0;
-    const cost = async (amount: string, category: CostCategory, o: { machine?: number; at?: number; details?: Record<string, unknown> } = {}) => {
+    const cost = async (
+      amount: string,
+      category: CostCategory,
+      o: { machine?: number; at?: number; details?: Record<string, unknown>; costCenterId?: string } = {},
+    ) => {
       const units = parseAmount(amount, 'USD');
       await recordCost(p.db, {
         idempotencyKey: `analytics:${seq++}`,
@@ -66,35 +90,49 @@ describe('api: cost analytics (breakdown, variance, opportunities) on a seeded h
         projectAmount: units,
         projectCurrency: 'USD',
         details: o.details ?? {},
+        costCenterId: o.costCenterId ?? null,
         ...(o.at !== undefined ? { createdAt: new Date(o.at).toISOString() } : {}),
       });
     };
     await cost('4.00', 'infra', { at: today() - 2 * DAY + 3_600_000 });
-    await cost('12.50', 'api', { at: today() - DAY + 3_600_000, details: { model: 'gpt-x' } });
+    await cost('12.50', 'api', { at: today() - DAY + 3_600_000, details: { model: 'gpt-x' }, costCenterId: centerId });
+    await cost('0.40', 'api', { machine: 5, at: today() - DAY + 7_200_000, details: { model: 'gpt-4.1' } });
     await cost('1.00', 'infra', { machine: 1 });
     await cost('0.10', 'api', { machine: 2, details: { model: 'claude-sonnet' } });
     await cost('0.20', 'api', { machine: 2, details: { model: 'claude-sonnet' } });
     await cost('0.10', 'infra', { machine: 3 });
     await cost('0.10', 'infra', { machine: 4 });
     await cost('0.05', 'storage');
+    // A warm-pool instance waiting unclaimed for two hours (lightweight: 0.02 USD/h).
+    await p.db('warm_instances').insert({
+      instance_ref: 'warm-analytics-1',
+      provider: 'aws-ec2',
+      profile: 'lightweight',
+      workspace: '/nonexistent',
+      instance: JSON.stringify({}),
+      created_at: new Date(Date.now() - 7_200_000),
+    });
   });
   after(async () => {
     await p?.stop();
   });
 
   it('breakdowns by every dimension add up to the total exactly', async () => {
+    // The records: 4.00 infra (2 days ago), 12.50 api gpt-x (yesterday, cost center), 0.40 api gpt-4.1 (m5 aider, yesterday),
+    // today 1.00 infra (m1 shell aws-ec2), 0.10 + 0.20 api claude-sonnet (m2 claude-code, objective), 0.10 + 0.10 infra
+    // (m3, m4 shell local), 0.05 storage: 18.45 in all.
     const expected: Record<string, Record<string, string>> = {
-      category: { api: '12.80', infra: '5.20', storage: '0.05' },
-      machineType: { 'claude-code': '0.30', shell: '1.20', '(none)': '16.55' },
-      model: { 'claude-sonnet': '0.30', 'gpt-x': '12.50', '(none)': '5.25' },
-      provider: { 'aws-ec2': '1.00', local: '0.50', '(none)': '16.55' },
-      costCenter: { '(none)': '18.05' },
-      objective: { '(none)': '18.05' },
+      category: { api: '13.20', infra: '5.20', storage: '0.05' },
+      machineType: { aider: '0.40', 'claude-code': '0.30', shell: '1.20', '(none)': '16.55' },
+      model: { 'claude-sonnet': '0.30', 'gpt-4.1': '0.40', 'gpt-x': '12.50', '(none)': '5.25' },
+      provider: { 'aws-ec2': '1.00', local: '0.90', '(none)': '16.55' },
+      costCenter: { [centerId]: '12.50', '(none)': '5.95' },
+      objective: { [objectiveId]: '0.30', '(none)': '18.15' },
     };
     for (const [by, groups] of Object.entries(expected)) {
       const res = await p.api('GET', `/v1/projects/${projectId}/costs/breakdown?by=${by}`);
       assert.equal(res.status, 200, JSON.stringify(res.body));
-      assert.equal(res.body.total, '18.05');
+      assert.equal(res.body.total, '18.45');
       const got = Object.fromEntries(res.body.groups.map((g: { key: string | null; amount: string }) => [g.key ?? '(none)', g.amount]));
       assert.deepEqual(got, groups, by);
       const sum = res.body.groups.reduce((s: bigint, g: { amount: string }) => s + parseAmount(g.amount, 'USD'), 0n);
@@ -117,35 +155,95 @@ describe('api: cost analytics (breakdown, variance, opportunities) on a seeded h
       v.periods.map((x: Record<string, unknown>) => [x.start, x.actual, x.allocated, x.variance, x.variancePercent]),
       [
         [new Date(today() - 2 * DAY).toISOString(), '4.00', '10.00', '-6.00', -60],
-        [new Date(today() - DAY).toISOString(), '12.50', '10.00', '2.50', 25],
+        [new Date(today() - DAY).toISOString(), '12.90', '10.00', '2.90', 29],
         [new Date(today()).toISOString(), '1.55', '10.00', '-8.45', -84.5],
       ],
     );
-    assert.deepEqual(v.periods[1].byCategory, { api: '12.50' });
+    assert.deepEqual(v.periods[1].byCategory, { api: '12.90' });
     assert.deepEqual(v.periods[2].byCategory, { api: '0.30', infra: '1.20', storage: '0.05' });
-    assert.deepEqual(v.categories.find((c: { category: string }) => c.category === 'api').actual, ['0.00', '12.50', '0.30']);
-    // Least squares over 4.00, 12.50, 1.55: −7.35/6 = −1.225 a day, half-even to the cent.
+    // Per category, with each trend: least squares over three days is (3·Σxy − 3·Σy)/6.
+    assert.deepEqual(v.categories, [
+      // 0.00, 12.90, 0.30: (40.50 − 39.60)/6 = 0.15
+      { category: 'api', actual: ['0.00', '12.90', '0.30'], trend: { perPeriod: '0.15', direction: 'rising' } },
+      // 4.00, 0.00, 1.20: (7.20 − 15.60)/6 = −1.40
+      { category: 'infra', actual: ['4.00', '0.00', '1.20'], trend: { perPeriod: '-1.40', direction: 'falling' } },
+      // 0.00, 0.00, 0.05: 0.15/6 = 0.025, half-even to the cent 0.02
+      { category: 'storage', actual: ['0.00', '0.00', '0.05'], trend: { perPeriod: '0.02', direction: 'rising' } },
+    ]);
+    // Least squares over 4.00, 12.90, 1.55: (48.00 − 55.35)/6 = −1.225 a day, half-even to the cent.
     assert.deepEqual(v.trend, { perPeriod: '-1.22', direction: 'falling' });
+    // Per machine type against its daily type budget.
+    const row = (actual: string, allocated: string | null, variance: string | null, variancePercent: number | null) => ({
+      actual,
+      allocated,
+      variance,
+      variancePercent,
+    });
+    const shellBudget = v.machineTypes.find((t: { machineType: string }) => t.machineType === 'shell').budget;
+    assert.equal(typeof shellBudget.budgetId, 'string');
+    assert.deepEqual(v.machineTypes, [
+      {
+        machineType: 'aider',
+        budget: { budgetId: null, source: 'default', period: 'daily', limit: '75.00', currency: 'USD' },
+        // −74.60/75 = −99.466… %, truncated to hundredths
+        periods: [row('0.00', '75.00', '-75.00', -100), row('0.40', '75.00', '-74.60', -99.46), row('0.00', '75.00', '-75.00', -100)],
+        trend: { perPeriod: '0.00', direction: 'flat' },
+      },
+      {
+        machineType: 'claude-code',
+        budget: null,
+        periods: [row('0.00', null, null, null), row('0.00', null, null, null), row('0.30', null, null, null)],
+        // 0.90/6
+        trend: { perPeriod: '0.15', direction: 'rising' },
+      },
+      {
+        machineType: 'shell',
+        budget: { budgetId: shellBudget.budgetId, source: 'stored', period: 'daily', limit: '1.50', currency: 'USD' },
+        periods: [row('0.00', '1.50', '-1.50', -100), row('0.00', '1.50', '-1.50', -100), row('1.20', '1.50', '-0.30', -20)],
+        // (7.20 − 3.60)/6
+        trend: { perPeriod: '0.60', direction: 'rising' },
+      },
+    ]);
     // A week: the daily limit times the days of the week.
     const week = await p.api('GET', `/v1/projects/${projectId}/costs/variance?period=week&count=1`);
     assert.equal(week.body.periods[0].allocated, '70.00');
+    // A month: the daily limit times the days of this month.
+    const now = new Date();
+    const monthDays = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth() + 1, 0)).getUTCDate();
+    const month = await p.api('GET', `/v1/projects/${projectId}/costs/variance?period=month&count=1`);
+    assert.equal(month.body.periods[0].allocated, `${monthDays * 10}.00`);
+    assert.equal(month.body.periods[0].start, new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), 1)).toISOString());
     assert.equal((await p.api('GET', `/v1/projects/${projectId}/costs/variance?period=year`)).status, 400);
   });
 
   it('finds the opportunities of the seeded runs with their evidence and estimated savings; another project’s key gets 404', async () => {
     const res = await p.api('GET', `/v1/projects/${projectId}/costs/opportunities`);
     assert.equal(res.status, 200, JSON.stringify(res.body));
-    const items = res.body.items.filter((x: { kind: string }) => x.kind !== 'idle_warm_capacity');
+    const items = res.body.items;
+    // spot: 60 % (assumed) of m1's 1.00 compute; smaller model: 80 % (assumed) of m2's 0.30 model spend; cache: the
+    // repeat m4's whole 0.10; idle warm capacity: two hours of a lightweight instance at 0.02/h (m5's long aider run is none).
     assert.deepEqual(
       items.map((x: { kind: string; evidence: string[]; saving: string }) => [x.kind, x.evidence, x.saving]),
       [
         ['spot', [m(1)], '0.60'],
         ['smaller_model', [m(2)], '0.24'],
         ['cache', [m(3), m(4)], '0.10'],
+        ['idle_warm_capacity', ['warm-analytics-1'], '0.04'],
       ],
     );
     assert.match(items[0].explanation, /on-demand on aws-ec2/);
+    // The warm pool is deployment-wide: not counted in the project's saving.
     assert.equal(res.body.totalSaving, '0.94');
+    // A key of this project only sees the project's own opportunities.
+    const own = await createUserWithKey(p.db, 'viewer-analytics-own', 'viewer', [projectId]);
+    const scoped = await p.api('GET', `/v1/projects/${projectId}/costs/opportunities?days=7`, undefined, { key: own.key });
+    assert.equal(scoped.status, 200, JSON.stringify(scoped.body));
+    assert.deepEqual(
+      scoped.body.items.map((x: { kind: string }) => x.kind),
+      ['spot', 'smaller_model', 'cache'],
+    );
+    assert.equal(scoped.body.days, 7);
+    assert.equal((await p.api('GET', `/v1/projects/${projectId}/costs/opportunities?days=0`)).status, 400);
 
     const { key } = await createUserWithKey(p.db, 'viewer-analytics', 'viewer', [await projectWithBudget(p, '1.00')]);
     for (const path of ['costs/breakdown?by=category', 'costs/variance', 'costs/opportunities']) {
