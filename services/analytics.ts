@@ -6,11 +6,12 @@
 import { z } from 'zod';
 import { MACHINE_TYPE_SCOPE, PROJECT_SCOPE, machineTypeScopeId, type BudgetPeriod } from '../domain/budget.js';
 import { InputError } from '../domain/errors.js';
-import { MACHINE_TYPE_IDS, machineTypeSpec, type MachineTypeId } from '../domain/machine-types.js';
+import { MACHINE_TYPE_IDS, machineTypeSpec, tokenCost, type MachineTypeId, type ModelPrice, type TokenUsage } from '../domain/machine-types.js';
 import { PROFILES, type ProfileId } from '../domain/machines.js';
 import { divRound, parseAmount, roundToMinor, type CurrencyCode } from '../domain/money.js';
 import { SPOT_PROVIDERS } from '../domain/placement.js';
 import {
+  apiCallsOf,
   BREAKDOWN_DIMENSIONS,
   costBreakdown,
   idleWarmInstances,
@@ -219,13 +220,53 @@ export function slope(y: readonly bigint[]): bigint {
  * Assumptions where no price data says better (documented in README):
  * - spot capacity costs this share less than on-demand (AWS's published spot savings are "up to
  *   90 %"; 60 % is a conservative middle of what spot prices for small instance types show);
- * - a short, simple agent run on a cheaper model costs this share less (small models are priced
- *   at roughly a fifth of large ones).
+ * - a model call of a short, simple agent run whose token usage is unknown (charged at its worst
+ *   case) costs this share less on a cheaper model (small models are priced at roughly a fifth of
+ *   large ones). Calls with their usage are re-priced instead (`cheaperModel`).
  */
 export const ASSUMED_SPOT_DISCOUNT_PERCENT = 60n;
 export const ASSUMED_SMALL_MODEL_SAVING_PERCENT = 80n;
 /** What counts as short and simple for an agent machine. */
 export const SHORT_RUN = { maxSeconds: 120, maxApiCalls: 3 };
+
+/** A call's token usage from its cost record's details, or null when it was not reported. */
+function usageOf(details: Record<string, unknown>): TokenUsage | null {
+  const n = (k: string) => (typeof details[k] === 'number' && Number.isInteger(details[k]) && (details[k] as number) >= 0 ? (details[k] as number) : null);
+  const inputTokens = n('inputTokens');
+  const outputTokens = n('outputTokens');
+  if (inputTokens === null || outputTokens === null || details.charged === 'worst case') return null;
+  return { inputTokens, outputTokens, cachedInputTokens: n('cachedInputTokens') ?? 0, cacheWriteTokens: n('cacheWriteTokens') ?? 0 };
+}
+
+/**
+ * What a run's model calls would have cost on the cheapest model of its type's price table, exact:
+ * each call with its reported usage re-priced (tokens × the model's prices, converted at the
+ * call's own rate to the project's currency); a call without usage at the assumed share less.
+ * Returns the model and the saving, or null when no model of the table is cheaper.
+ */
+export function cheaperModel(
+  prices: Record<string, ModelPrice>,
+  calls: ReadonlyArray<{ amount: bigint; projectAmount: bigint; details: Record<string, unknown> }>,
+): { model: string; saving: bigint; repriced: number; assumed: number } | null {
+  const priced = calls.map((c) => ({ ...c, usage: usageOf(c.details) }));
+  let best: { model: string; saving: bigint } | null = null;
+  for (const [model, price] of Object.entries(prices)) {
+    if (model.endsWith('*')) continue;
+    let saving = 0n;
+    for (const c of priced) {
+      if (c.usage === null) {
+        saving += (c.projectAmount * ASSUMED_SMALL_MODEL_SAVING_PERCENT) / 100n;
+        continue;
+      }
+      if (c.amount <= 0n) continue;
+      const cheap = tokenCost(price, c.usage);
+      if (cheap < c.amount) saving += divRound((c.amount - cheap) * c.projectAmount, c.amount, 'down');
+    }
+    if (saving > 0n && (!best || saving > best.saving)) best = { model, saving };
+  }
+  const repriced = priced.filter((c) => c.usage !== null).length;
+  return best ? { ...best, repriced, assumed: priced.length - repriced } : null;
+}
 
 export const opportunitiesQuery = z.strictObject({ days: z.coerce.number().int().min(1).max(365, 'must be at most 365').default(30) });
 
@@ -282,14 +323,29 @@ export async function projectCostOpportunities(
     });
   }
 
-  for (const r of await shortAgentRuns(ctx.db, { projectId: project.id, since, ...SHORT_RUN })) {
-    const saving = pct(r.api, ASSUMED_SMALL_MODEL_SAVING_PERCENT);
+  const short = await shortAgentRuns(ctx.db, { projectId: project.id, since, ...SHORT_RUN });
+  const calls = await apiCallsOf(
+    ctx.db,
+    short.map((r) => r.machineId),
+  );
+  for (const r of short) {
+    const prices = (ctx.config.modelPrices as Record<string, Record<string, ModelPrice> | undefined>)[r.type] ?? {};
+    const cheaper = cheaperModel(
+      prices,
+      calls.filter((x) => x.machineId === r.machineId),
+    );
+    if (!cheaper) continue;
+    const saving = roundToMinor(cheaper.saving, c, 'down');
     if (saving <= 0n) continue;
+    const how = [
+      cheaper.repriced ? `${cheaper.repriced} call(s) re-priced at ${cheaper.model}'s prices for the same tokens` : '',
+      cheaper.assumed ? `${cheaper.assumed} call(s) without reported usage at ${ASSUMED_SMALL_MODEL_SAVING_PERCENT} % less (assumed)` : '',
+    ].filter(Boolean);
     out.push({
       kind: 'smaller_model',
       evidence: [r.machineId],
       saving,
-      explanation: `machine ${r.machineId} (${r.type}${r.models.length ? `, ${r.models.join(', ')}` : ''}) finished in ${Math.round(r.seconds)} s with ${r.apiCalls} model call(s): simple work a cheaper model or a shell machine could do for about ${ASSUMED_SMALL_MODEL_SAVING_PERCENT} % less (assumed).`,
+      explanation: `machine ${r.machineId} (${r.type}${r.models.length ? `, ${r.models.join(', ')}` : ''}) finished in ${Math.round(r.seconds)} s with ${r.apiCalls} model call(s): simple work that ${cheaper.model} (model: "${cheaper.model}" on the machine) or a shell machine could do; ${how.join('; ')}.`,
     });
   }
 

@@ -174,3 +174,23 @@ export async function idleWarmInstances(db: Db, now: Date): Promise<Array<{ inst
     idleSeconds: Math.max(0, (now.getTime() - new Date(r.created_at).getTime()) / 1000),
   }));
 }
+
+/** The model calls (api cost records) of some machines, oldest first, with what each cost in USD and in the project's currency. */
+export async function apiCallsOf(
+  db: Db,
+  machineIds: readonly string[],
+): Promise<Array<{ machineId: string; amount: bigint; currency: string; projectAmount: bigint; details: Record<string, unknown> }>> {
+  if (!machineIds.length) return [];
+  const rows = await db('cost_events')
+    .whereIn('machine_id', [...machineIds])
+    .where({ category: 'api' })
+    .orderBy('seq')
+    .select('machine_id', 'amount', 'currency', 'project_amount', 'details');
+  return rows.map((r) => ({
+    machineId: r.machine_id,
+    amount: fromNumeric(r.amount),
+    currency: r.currency,
+    projectAmount: fromNumeric(r.project_amount),
+    details: (typeof r.details === 'string' ? JSON.parse(r.details) : r.details) ?? {},
+  }));
+}

@@ -98,8 +98,10 @@ describe('api: cost analytics (breakdown, variance, opportunities) on a seeded h
     await cost('12.50', 'api', { at: today() - DAY + 3_600_000, details: { model: 'gpt-x' }, costCenterId: centerId });
     await cost('0.40', 'api', { machine: 5, at: today() - DAY + 7_200_000, details: { model: 'gpt-4.1' } });
     await cost('1.00', 'infra', { machine: 1 });
-    await cost('0.10', 'api', { machine: 2, details: { model: 'claude-sonnet' } });
-    await cost('0.20', 'api', { machine: 2, details: { model: 'claude-sonnet' } });
+    // m2's calls at claude-sonnet-4-5's prices (3 USD per million input tokens, 15 per million output):
+    // 20,000 in + 2,000 out = 0.06 + 0.03; 40,000 in + 6,000 out = 0.12 + 0.09.
+    await cost('0.09', 'api', { machine: 2, details: { model: 'claude-sonnet-4-5', inputTokens: 20_000, outputTokens: 2_000, charged: 'usage' } });
+    await cost('0.21', 'api', { machine: 2, details: { model: 'claude-sonnet-4-5', inputTokens: 40_000, outputTokens: 6_000, charged: 'usage' } });
     await cost('0.10', 'infra', { machine: 3 });
     await cost('0.10', 'infra', { machine: 4 });
     await cost('0.05', 'storage');
@@ -119,12 +121,12 @@ describe('api: cost analytics (breakdown, variance, opportunities) on a seeded h
 
   it('breakdowns by every dimension add up to the total exactly', async () => {
     // The records: 4.00 infra (2 days ago), 12.50 api gpt-x (yesterday, cost center), 0.40 api gpt-4.1 (m5 aider, yesterday),
-    // today 1.00 infra (m1 shell aws-ec2), 0.10 + 0.20 api claude-sonnet (m2 claude-code, objective), 0.10 + 0.10 infra
+    // today 1.00 infra (m1 shell aws-ec2), 0.09 + 0.21 api claude-sonnet-4-5 (m2 claude-code, objective), 0.10 + 0.10 infra
     // (m3, m4 shell local), 0.05 storage: 18.45 in all.
     const expected: Record<string, Record<string, string>> = {
       category: { api: '13.20', infra: '5.20', storage: '0.05' },
       machineType: { aider: '0.40', 'claude-code': '0.30', shell: '1.20', '(none)': '16.55' },
-      model: { 'claude-sonnet': '0.30', 'gpt-4.1': '0.40', 'gpt-x': '12.50', '(none)': '5.25' },
+      model: { 'claude-sonnet-4-5': '0.30', 'gpt-4.1': '0.40', 'gpt-x': '12.50', '(none)': '5.25' },
       provider: { 'aws-ec2': '1.00', local: '0.90', '(none)': '16.55' },
       costCenter: { [centerId]: '12.50', '(none)': '5.95' },
       objective: { [objectiveId]: '0.30', '(none)': '18.15' },
@@ -220,20 +222,22 @@ describe('api: cost analytics (breakdown, variance, opportunities) on a seeded h
     const res = await p.api('GET', `/v1/projects/${projectId}/costs/opportunities`);
     assert.equal(res.status, 200, JSON.stringify(res.body));
     const items = res.body.items;
-    // spot: 60 % (assumed) of m1's 1.00 compute; smaller model: 80 % (assumed) of m2's 0.30 model spend; cache: the
+    // spot: 60 % (assumed) of m1's 1.00 compute; smaller model: m2's tokens at claude-haiku-4-5's prices (1 and 5 per
+    // million) cost 0.02 + 0.01 and 0.04 + 0.03, so 0.30 − 0.10 = 0.20 less; cache: the
     // repeat m4's whole 0.10; idle warm capacity: two hours of a lightweight instance at 0.02/h (m5's long aider run is none).
     assert.deepEqual(
       items.map((x: { kind: string; evidence: string[]; saving: string }) => [x.kind, x.evidence, x.saving]),
       [
         ['spot', [m(1)], '0.60'],
-        ['smaller_model', [m(2)], '0.24'],
+        ['smaller_model', [m(2)], '0.20'],
         ['cache', [m(3), m(4)], '0.10'],
         ['idle_warm_capacity', ['warm-analytics-1'], '0.04'],
       ],
     );
     assert.match(items[0].explanation, /on-demand on aws-ec2/);
+    assert.match(items[1].explanation, /2 call\(s\) re-priced at claude-haiku-4-5's prices/);
     // The warm pool is deployment-wide: not counted in the project's saving.
-    assert.equal(res.body.totalSaving, '0.94');
+    assert.equal(res.body.totalSaving, '0.90');
     // A key of this project only sees the project's own opportunities.
     const own = await createUserWithKey(p.db, 'viewer-analytics-own', 'viewer', [projectId]);
     const scoped = await p.api('GET', `/v1/projects/${projectId}/costs/opportunities?days=7`, undefined, { key: own.key });
