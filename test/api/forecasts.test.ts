@@ -65,10 +65,19 @@ describe('api: spend forecasts (stored by the forecast-refresh schedule)', funct
     assert.equal(described.action.type, 'startWorkflow');
     assert.equal((described.action as { workflowType: string }).workflowType, 'forecastRefresh');
     await schedule.trigger();
+    // The run stores one scope after another: wait until every scope seeded here has its forecast.
     const res = await waitFor(async () => {
       const r = await p.api('GET', `/v1/projects/${steady}/forecast`);
-      return r.status === 200 ? r : null;
-    }, 'the scheduled forecast');
+      const others = await Promise.all(
+        [
+          `/v1/projects/${tight}/forecast`,
+          `/v1/projects/${centered}/forecast`,
+          `/v1/cost-centers/${center.body.id}/forecast`,
+          '/v1/departments/forecasting/forecast',
+        ].map(async (path) => (await p.api('GET', path)).status),
+      );
+      return r.status === 200 && others.every((s) => s === 200) ? r : null;
+    }, 'the scheduled forecasts');
     const f = res.body;
     assert.equal(f.scopeType, 'project');
     assert.equal(f.currency, 'USD');
