@@ -5,7 +5,6 @@
  */
 import { z } from 'zod';
 import { MACHINE_TYPE_SCOPE, PROJECT_SCOPE, machineTypeScopeId, type BudgetPeriod } from '../domain/budget.js';
-import { InputError } from '../domain/errors.js';
 import { MACHINE_TYPE_IDS, machineTypeSpec, tokenCost, type MachineTypeId, type ModelPrice, type TokenUsage } from '../domain/machine-types.js';
 import { PROFILES, type ProfileId } from '../domain/machines.js';
 import { divRound, parseAmount, roundToMinor, type CurrencyCode } from '../domain/money.js';
@@ -29,11 +28,13 @@ import { requireProject } from './projects.js';
 const DAY_MS = 86_400_000;
 const isoTime = z.iso.datetime({ offset: true, error: 'must be an ISO 8601 time such as 2026-12-01T00:00:00Z' });
 
-export const breakdownQuery = z.strictObject({
-  by: z.enum(BREAKDOWN_DIMENSIONS, { error: `must be one of ${BREAKDOWN_DIMENSIONS.join(', ')}` }),
-  from: isoTime.optional(),
-  to: isoTime.optional(),
-});
+export const breakdownQuery = z
+  .strictObject({
+    by: z.enum(BREAKDOWN_DIMENSIONS, { error: `must be one of ${BREAKDOWN_DIMENSIONS.join(', ')}` }),
+    from: isoTime.optional(),
+    to: isoTime.optional(),
+  })
+  .refine((q) => !q.from || !q.to || Date.parse(q.from) < Date.parse(q.to), { path: ['from'], message: 'from must be before to' });
 
 export interface CostBreakdown {
   project: Project;
@@ -49,7 +50,7 @@ export async function projectCostBreakdown(ctx: ServiceContext, projectId: strin
   const q = breakdownQuery.parse(query);
   const to = q.to ? new Date(q.to) : now;
   const from = q.from ? new Date(q.from) : new Date(to.getTime() - 30 * DAY_MS);
-  if (from >= to) throw new InputError('from: must be before to', { field: 'from' });
+  if (from >= to) throw new z.ZodError([{ code: 'custom', path: ['from'], message: 'from must be before to', input: q.from }]);
   const project = await requireProject(ctx, projectId);
   const groups = await costBreakdown(ctx.db, { projectId: project.id, by: q.by, from, to });
   return { project, by: q.by, from, to, groups, total: groups.reduce((s, g) => s + g.amount, 0n) };

@@ -248,6 +248,28 @@ describe('api: cost analytics (breakdown, variance, opportunities) on a seeded h
     );
     assert.equal(scoped.body.days, 7);
     assert.equal((await p.api('GET', `/v1/projects/${projectId}/costs/opportunities?days=0`)).status, 400);
+  });
+
+  it('refuses bad parameters with a 400 naming the parameter and what it must be', async () => {
+    const cases: Array<[string, RegExp]> = [
+      ['costs/breakdown', /by/],
+      ['costs/breakdown?by=model&from=yesterday', /from.*ISO 8601/],
+      [`costs/breakdown?by=model&from=${new Date(today()).toISOString()}&to=${new Date(today() - DAY).toISOString()}`, /from must be before to/],
+      ['costs/variance?count=0', /count/],
+      ['costs/variance?count=91', /count.*at most 90/],
+      ['costs/variance?count=many', /count/],
+      ['costs/variance?period=year', /period.*day, week or month/],
+      ['costs/opportunities?days=366', /days.*at most 365/],
+      ['costs/opportunities?days=soon', /days/],
+      ['costs/opportunities?color=red', /color/],
+      // Only from, after now: the default to (now) is before it.
+      [`costs/breakdown?by=model&from=${new Date(Date.now() + DAY).toISOString()}`, /from must be before to/],
+    ];
+    for (const [path, message] of cases) {
+      const res = await p.api('GET', `/v1/projects/${projectId}/${path}`);
+      assert.equal(res.status, 400, path);
+      assert.match(JSON.stringify(res.body), message, `${path}: ${JSON.stringify(res.body)}`);
+    }
 
     const { key } = await createUserWithKey(p.db, 'viewer-analytics', 'viewer', [await projectWithBudget(p, '1.00')]);
     for (const path of ['costs/breakdown?by=category', 'costs/variance', 'costs/opportunities']) {
