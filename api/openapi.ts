@@ -134,6 +134,11 @@ function document(
     },
   ];
   const q = (name: string, description: string) => ({ name, in: 'query', required: false, schema: { type: 'string' }, description });
+  const breakdownParams = [
+    q('by', 'machineType, provider, model, category, costCenter, objective or project (required)'),
+    q('from', 'ISO 8601 time (default 30 days before to)'),
+    q('to', 'ISO 8601 time, exclusive (default now)'),
+  ];
   return {
     openapi: '3.1.0',
     info: { title: 'AutoVibe API', version: '1.0.0', description: 'Run coding agents in sandboxes under hard money budgets.' },
@@ -192,14 +197,9 @@ function document(
       },
       '/projects/{id}/costs/breakdown': {
         get: op(
-          "Spend of [from, to) (default the last 30 days) grouped by machineType, provider, model, category (api, infra, storage, network, cache), costCenter or objective, in the project's currency; the groups (key null: records without that attribute) add up to the total exactly",
+          "Spend of [from, to) (default the last 30 days) grouped by machineType, provider, model, category (api, infra, storage, network, cache), costCenter, objective or project, in the project's currency; the groups (key null: records without that attribute) add up to the total exactly",
           {
-            parameters: [
-              idParam(),
-              q('by', 'machineType, provider, model, category, costCenter or objective (required)'),
-              q('from', 'ISO 8601 time (default 30 days before to)'),
-              q('to', 'ISO 8601 time, exclusive (default now)'),
-            ],
+            parameters: [idParam(), ...breakdownParams],
           },
         ),
       },
@@ -375,6 +375,15 @@ function document(
       '/cost-centers/{id}/forecast': { get: op("A cost center's stored spend forecast (as for projects)", { parameters: [idParam()] }) },
       '/departments/{name}/forecast': { get: op("A department's stored spend forecast (as for projects)", { parameters: [idParam('name')] }) },
       '/departments/{name}/costs': { get: op('Department roll-up: totals per currency and per cost center', { parameters: [idParam('name')] }) },
+      '/cost-centers/{id}/costs/breakdown': {
+        get: op(
+          "Spend allocated to a cost center in [from, to) (default the last 30 days) grouped by machineType, provider, model, category, costCenter, objective or project and by the projects' currency (never converted); each currency's groups add up to its total exactly",
+          { parameters: [idParam(), ...breakdownParams] },
+        ),
+      },
+      '/departments/{name}/costs/breakdown': {
+        get: op("Spend allocated to a department's cost centers, grouped as for a cost center", { parameters: [idParam('name'), ...breakdownParams] }),
+      },
       '/keys': {
         post: op('Create an API key with a role, optionally bound to projects (201; the secret `key` is shown only here)', {
           requestBody: body(createKeyBody),

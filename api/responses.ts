@@ -670,6 +670,17 @@ export const costBreakdown = z.strictObject({
   groups: z.array(z.strictObject({ key: z.string().nullable(), amount: decimal, records: count })),
 });
 
+/** A cost center's or department's spend grouped by one dimension and currency (GET …/costs/breakdown); each currency's groups add up to its total. */
+export const scopeCostBreakdown = z.strictObject({
+  scopeType: z.enum(['cost-center', 'department']),
+  scopeId: id,
+  by: z.enum(BREAKDOWN_DIMENSIONS),
+  from: time,
+  to: time,
+  totals: z.array(z.strictObject({ currency, amount: decimal })),
+  groups: z.array(z.strictObject({ key: z.string().nullable(), currency, amount: decimal, records: count })),
+});
+
 /** Least-squares slope of spend per period, exact to the minor unit. */
 const varianceTrend = z.strictObject({ perPeriod: decimal, direction: z.enum(['rising', 'falling', 'flat']) });
 

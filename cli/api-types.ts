@@ -517,11 +517,11 @@ export interface paths {
       path?: never;
       cookie?: never;
     };
-    /** Spend of [from, to) (default the last 30 days) grouped by machineType, provider, model, category (api, infra, storage, network, cache), costCenter or objective, in the project's currency; the groups (key null: records without that attribute) add up to the total exactly */
+    /** Spend of [from, to) (default the last 30 days) grouped by machineType, provider, model, category (api, infra, storage, network, cache), costCenter, objective or project, in the project's currency; the groups (key null: records without that attribute) add up to the total exactly */
     get: {
       parameters: {
         query?: {
-          /** @description machineType, provider, model, category, costCenter or objective (required) */
+          /** @description machineType, provider, model, category, costCenter, objective or project (required) */
           by?: string;
           /** @description ISO 8601 time (default 30 days before to) */
           from?: string;
@@ -536,7 +536,7 @@ export interface paths {
       };
       requestBody?: never;
       responses: {
-        /** @description Spend of [from, to) (default the last 30 days) grouped by machineType, provider, model, category (api, infra, storage, network, cache), costCenter or objective, in the project's currency; the groups (key null: records without that attribute) add up to the total exactly */
+        /** @description Spend of [from, to) (default the last 30 days) grouped by machineType, provider, model, category (api, infra, storage, network, cache), costCenter, objective or project, in the project's currency; the groups (key null: records without that attribute) add up to the total exactly */
         200: {
           headers: {
             [name: string]: unknown;
@@ -547,7 +547,7 @@ export interface paths {
               /** @enum {string} */
               currency: 'USD' | 'EUR' | 'CAD' | 'TON' | 'BTC' | 'ETH';
               /** @enum {string} */
-              by: 'machineType' | 'provider' | 'model' | 'category' | 'costCenter' | 'objective';
+              by: 'machineType' | 'provider' | 'model' | 'category' | 'costCenter' | 'objective' | 'project';
               /** Format: date-time */
               from: string;
               /** Format: date-time */
@@ -5628,6 +5628,156 @@ export interface paths {
                 windowEnd: string | null;
                 alertPercents: number[];
               } | null;
+            };
+          };
+        };
+        400: components['responses']['Error'];
+        401: components['responses']['Error'];
+        403: components['responses']['Error'];
+        404: components['responses']['Error'];
+        413: components['responses']['Error'];
+        415: components['responses']['Error'];
+        422: components['responses']['Error'];
+        429: components['responses']['Error'];
+      };
+    };
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/cost-centers/{id}/costs/breakdown': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** Spend allocated to a cost center in [from, to) (default the last 30 days) grouped by machineType, provider, model, category, costCenter, objective or project and by the projects' currency (never converted); each currency's groups add up to its total exactly */
+    get: {
+      parameters: {
+        query?: {
+          /** @description machineType, provider, model, category, costCenter, objective or project (required) */
+          by?: string;
+          /** @description ISO 8601 time (default 30 days before to) */
+          from?: string;
+          /** @description ISO 8601 time, exclusive (default now) */
+          to?: string;
+        };
+        header?: never;
+        path: {
+          id: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Spend allocated to a cost center in [from, to) (default the last 30 days) grouped by machineType, provider, model, category, costCenter, objective or project and by the projects' currency (never converted); each currency's groups add up to its total exactly */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              /** @enum {string} */
+              scopeType: 'cost-center' | 'department';
+              scopeId: string;
+              /** @enum {string} */
+              by: 'machineType' | 'provider' | 'model' | 'category' | 'costCenter' | 'objective' | 'project';
+              /** Format: date-time */
+              from: string;
+              /** Format: date-time */
+              to: string;
+              totals: {
+                /** @enum {string} */
+                currency: 'USD' | 'EUR' | 'CAD' | 'TON' | 'BTC' | 'ETH';
+                amount: string;
+              }[];
+              groups: {
+                key: string | null;
+                /** @enum {string} */
+                currency: 'USD' | 'EUR' | 'CAD' | 'TON' | 'BTC' | 'ETH';
+                amount: string;
+                records: number;
+              }[];
+            };
+          };
+        };
+        400: components['responses']['Error'];
+        401: components['responses']['Error'];
+        403: components['responses']['Error'];
+        404: components['responses']['Error'];
+        413: components['responses']['Error'];
+        415: components['responses']['Error'];
+        422: components['responses']['Error'];
+        429: components['responses']['Error'];
+      };
+    };
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/departments/{name}/costs/breakdown': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** Spend allocated to a department's cost centers, grouped as for a cost center */
+    get: {
+      parameters: {
+        query?: {
+          /** @description machineType, provider, model, category, costCenter, objective or project (required) */
+          by?: string;
+          /** @description ISO 8601 time (default 30 days before to) */
+          from?: string;
+          /** @description ISO 8601 time, exclusive (default now) */
+          to?: string;
+        };
+        header?: never;
+        path: {
+          name: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Spend allocated to a department's cost centers, grouped as for a cost center */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              /** @enum {string} */
+              scopeType: 'cost-center' | 'department';
+              scopeId: string;
+              /** @enum {string} */
+              by: 'machineType' | 'provider' | 'model' | 'category' | 'costCenter' | 'objective' | 'project';
+              /** Format: date-time */
+              from: string;
+              /** Format: date-time */
+              to: string;
+              totals: {
+                /** @enum {string} */
+                currency: 'USD' | 'EUR' | 'CAD' | 'TON' | 'BTC' | 'ETH';
+                amount: string;
+              }[];
+              groups: {
+                key: string | null;
+                /** @enum {string} */
+                currency: 'USD' | 'EUR' | 'CAD' | 'TON' | 'BTC' | 'ETH';
+                amount: string;
+                records: number;
+              }[];
             };
           };
         };

@@ -23,6 +23,7 @@ import {
 import { projectBudgets, type Budget } from '../store/budgets.js';
 import type { Project } from '../store/projects.js';
 import type { ServiceContext } from './context.js';
+import { requireCostCenter, requireDepartment } from './cost-centers.js';
 import { requireProject } from './projects.js';
 
 const DAY_MS = 86_400_000;
@@ -45,15 +46,54 @@ export interface CostBreakdown {
   groups: Array<{ key: string | null; amount: bigint; records: number }>;
 }
 
-/** Spend of [from, to) (default: the last 30 days up to now) grouped by one dimension; the groups add up to the total exactly. */
-export async function projectCostBreakdown(ctx: ServiceContext, projectId: string, query: unknown, now = new Date()): Promise<CostBreakdown> {
+/** The range of a breakdown query: `to` (default now) and `from` (default 30 days before `to`). */
+function breakdownRange(query: unknown, now: Date): { by: BreakdownDimension; from: Date; to: Date } {
   const q = breakdownQuery.parse(query);
   const to = q.to ? new Date(q.to) : now;
   const from = q.from ? new Date(q.from) : new Date(to.getTime() - 30 * DAY_MS);
   if (from >= to) throw new z.ZodError([{ code: 'custom', path: ['from'], message: 'from must be before to', input: q.from }]);
+  return { by: q.by, from, to };
+}
+
+/** Spend of [from, to) (default: the last 30 days up to now) grouped by one dimension; the groups add up to the total exactly. */
+export async function projectCostBreakdown(ctx: ServiceContext, projectId: string, query: unknown, now = new Date()): Promise<CostBreakdown> {
+  const { by, from, to } = breakdownRange(query, now);
   const project = await requireProject(ctx, projectId);
-  const groups = await costBreakdown(ctx.db, { projectId: project.id, by: q.by, from, to });
-  return { project, by: q.by, from, to, groups, total: groups.reduce((s, g) => s + g.amount, 0n) };
+  const groups = (await costBreakdown(ctx.db, { scope: { projectId: project.id }, by, from, to })).map(({ key, amount, records }) => ({
+    key,
+    amount,
+    records,
+  }));
+  return { project, by, from, to, groups, total: groups.reduce((s, g) => s + g.amount, 0n) };
+}
+
+export interface ScopeCostBreakdown {
+  by: BreakdownDimension;
+  from: Date;
+  to: Date;
+  /** Per currency of the projects whose spend it is (amounts are never converted here). */
+  totals: Array<{ currency: CurrencyCode; amount: bigint }>;
+  groups: Array<{ key: string | null; currency: CurrencyCode; amount: bigint; records: number }>;
+}
+
+/**
+ * The spend allocated to a cost center, or to a department's cost centers, in [from, to) grouped
+ * by one dimension (`project` too) and by the projects' currency; each currency's groups add up to
+ * its total exactly. 404 for an unknown cost center or a department without cost centers.
+ */
+export async function scopeCostBreakdown(
+  ctx: ServiceContext,
+  scope: { costCenterId: string } | { department: string },
+  query: unknown,
+  now = new Date(),
+): Promise<ScopeCostBreakdown> {
+  const { by, from, to } = breakdownRange(query, now);
+  if ('costCenterId' in scope) await requireCostCenter(ctx, scope.costCenterId);
+  else await requireDepartment(ctx, scope.department);
+  const groups = (await costBreakdown(ctx.db, { scope, by, from, to })).map((g) => ({ ...g, currency: g.currency as CurrencyCode }));
+  const totals = new Map<CurrencyCode, bigint>();
+  for (const g of groups) totals.set(g.currency, (totals.get(g.currency) ?? 0n) + g.amount);
+  return { by, from, to, groups, totals: [...totals].map(([currency, amount]) => ({ currency, amount })) };
 }
 
 export const varianceQuery = z.strictObject({

@@ -2,7 +2,7 @@ import { fromNumeric } from '../domain/money.js';
 import type { Db } from './db.js';
 
 /** What a cost breakdown groups by. `category` is the cost record's kind: api, infra, storage, network, cache. */
-export const BREAKDOWN_DIMENSIONS = ['machineType', 'provider', 'model', 'category', 'costCenter', 'objective'] as const;
+export const BREAKDOWN_DIMENSIONS = ['machineType', 'provider', 'model', 'category', 'costCenter', 'objective', 'project'] as const;
 export type BreakdownDimension = (typeof BREAKDOWN_DIMENSIONS)[number];
 
 /** The SQL expression of each dimension over cost_events `e` left-joined to machines `m`. */
@@ -13,28 +13,36 @@ const DIMENSION_SQL: Record<BreakdownDimension, string> = {
   category: 'e.category',
   costCenter: 'e.cost_center_id',
   objective: 'm.objective_id',
+  project: 'e.project_id',
 };
 
+/** Whose spend: a project's, a cost center's (what is allocated to it), or a department's (its cost centers'). */
+export type BreakdownScope = { projectId: string } | { costCenterId: string } | { department: string };
+
 /**
- * A project's spend in [from, to) grouped by one dimension, in the project's currency, exact
- * (numeric sums). Every record is in exactly one group (`key` null: it has no such attribute, e.g.
- * the model of a compute record), so the groups add up to the total.
+ * Spend in [from, to) grouped by one dimension and the projects' currency, exact (numeric sums of
+ * each record's amount in its project's currency). Every record is in exactly one group (`key`
+ * null: it has no such attribute, e.g. the model of a compute record), so the groups of a currency
+ * add up to its total.
  */
 export async function costBreakdown(
   db: Db,
-  f: { projectId: string; by: BreakdownDimension; from: Date; to: Date },
-): Promise<Array<{ key: string | null; amount: bigint; records: number }>> {
-  const rows = (await db('cost_events as e')
+  f: { scope: BreakdownScope; by: BreakdownDimension; from: Date; to: Date },
+): Promise<Array<{ key: string | null; currency: string; amount: bigint; records: number }>> {
+  const q = db('cost_events as e')
     .leftJoin('machines as m', 'm.id', 'e.machine_id')
-    .where('e.project_id', f.projectId)
     .where('e.created_at', '>=', f.from)
     .where('e.created_at', '<', f.to)
-    .select(db.raw(`${DIMENSION_SQL[f.by]} as key`))
+    .select(db.raw(`${DIMENSION_SQL[f.by]} as key`), db.raw('e.project_currency as currency'))
     .sum({ total: 'e.project_amount' })
     .count({ n: '*' })
-    .groupByRaw('1')
-    .orderByRaw('1 nulls last')) as Array<{ key: string | null; total: string; n: string | number }>;
-  return rows.map((r) => ({ key: r.key ?? null, amount: fromNumeric(r.total), records: Number(r.n) }));
+    .groupByRaw('1, 2')
+    .orderByRaw('2, 1 nulls last');
+  if ('projectId' in f.scope) q.where('e.project_id', f.scope.projectId);
+  else if ('costCenterId' in f.scope) q.where('e.cost_center_id', f.scope.costCenterId);
+  else q.join('cost_centers as c', 'c.id', 'e.cost_center_id').where('c.department', f.scope.department);
+  const rows = (await q) as Array<{ key: string | null; currency: string; total: string; n: string | number }>;
+  return rows.map((r) => ({ key: r.key ?? null, currency: r.currency, amount: fromNumeric(r.total), records: Number(r.n) }));
 }
 
 /**

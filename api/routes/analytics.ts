@@ -1,7 +1,7 @@
 import * as R from '../responses.js';
 import { RouteGroup, inPath } from './table.js';
 import { formatAmount } from '../../domain/money.js';
-import { projectCostBreakdown, projectCostOpportunities, projectCostVariance } from '../../services/analytics.js';
+import { projectCostBreakdown, projectCostOpportunities, projectCostVariance, scopeCostBreakdown, type ScopeCostBreakdown } from '../../services/analytics.js';
 import { param, principalOf, type ApiContext } from '../context.js';
 
 /** Cost analytics of a project: breakdowns, variance against allocation, optimization opportunities. */
@@ -81,5 +81,30 @@ export function analyticsRoutes(ctx: ApiContext): RouteGroup {
       items: o.opportunities.map((x) => ({ kind: x.kind, evidence: x.evidence, saving: formatAmount(x.saving, c), explanation: x.explanation })),
     });
   });
+  const presentScope = (b: ScopeCostBreakdown) => ({
+    by: b.by,
+    from: b.from.toISOString(),
+    to: b.to.toISOString(),
+    totals: b.totals.map((t) => ({ currency: t.currency, amount: formatAmount(t.amount, t.currency) })),
+    groups: b.groups.map((g) => ({ key: g.key, currency: g.currency, amount: formatAmount(g.amount, g.currency), records: g.records })),
+  });
+  r.get(
+    '/cost-centers/:id/costs/breakdown',
+    { permission: 'cost-centers.read', resource: inPath('cost-center'), deploymentWide: true },
+    { 200: R.scopeCostBreakdown },
+    async (req, res) => {
+      const id = param(req, 'id');
+      res.json({ scopeType: 'cost-center', scopeId: id, ...presentScope(await scopeCostBreakdown(ctx, { costCenterId: id }, req.query)) });
+    },
+  );
+  r.get(
+    '/departments/:name/costs/breakdown',
+    { permission: 'cost-centers.read', resource: 'none', deploymentWide: true },
+    { 200: R.scopeCostBreakdown },
+    async (req, res) => {
+      const name = param(req, 'name');
+      res.json({ scopeType: 'department', scopeId: name, ...presentScope(await scopeCostBreakdown(ctx, { department: name }, req.query)) });
+    },
+  );
   return r;
 }

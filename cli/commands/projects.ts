@@ -187,36 +187,24 @@ export function registerCosts(program: Command): void {
         process.stdout.write(`total ${v.total} ${v.currency}\n`);
       });
     });
-  costs
-    .command('breakdown [project]')
-    .description('spend grouped by machine type, provider, model, category, cost center or objective (exact; the groups add up to the total)')
-    .addOption(
-      new Option('--by <dimension>', 'what to group by')
-        .choices(['machineType', 'provider', 'model', 'category', 'costCenter', 'objective'])
-        .default('category'),
-    )
-    .addOption(timeOption('--from <time>', 'start (default: 30 days before --to)'))
-    .addOption(timeOption('--to <time>', 'end, exclusive (default now)'))
-    .action(
-      async (
-        project: string | undefined,
-        o: { by: 'machineType' | 'provider' | 'model' | 'category' | 'costCenter' | 'objective'; from?: string; to?: string },
-        cmd: Command,
-      ) => {
-        const { api } = ctxOf(cmd);
-        const id = await need(project, { flag: '<project>', message: 'Project', choices: () => projectChoices(api) });
-        const query = { by: o.by, ...(o.from ? { from: o.from } : {}), ...(o.to ? { to: o.to } : {}) };
-        const b = await ok(api.GET('/projects/{id}/costs/breakdown', { params: { path: { id }, query } }));
-        show(cmd, b, (v) => {
-          printTable(v.groups, [
-            [v.by, (g) => g.key ?? '(none)'],
-            [`amount ${v.currency}`, (g) => g.amount],
-            ['records', (g) => g.records],
-          ]);
-          process.stdout.write(`total ${v.total} ${v.currency}\n`);
-        });
-      },
-    );
+  breakdownOptions(
+    costs
+      .command('breakdown [project]')
+      .description('spend grouped by machine type, provider, model, category, cost center or objective (exact; the groups add up to the total)'),
+  ).action(async (project: string | undefined, o: BreakdownOptions, cmd: Command) => {
+    const { api } = ctxOf(cmd);
+    const id = await need(project, { flag: '<project>', message: 'Project', choices: () => projectChoices(api) });
+    const query = breakdownQuery(o);
+    const b = await ok(api.GET('/projects/{id}/costs/breakdown', { params: { path: { id }, query } }));
+    show(cmd, b, (v) => {
+      printTable(v.groups, [
+        [v.by, (g) => g.key ?? '(none)'],
+        [`amount ${v.currency}`, (g) => g.amount],
+        ['records', (g) => g.records],
+      ]);
+      process.stdout.write(`total ${v.total} ${v.currency}\n`);
+    });
+  });
   costs
     .command('variance [project]')
     .description('actual against allocated spend per day, week or month, per category, with the trend')
@@ -272,6 +260,32 @@ export function registerCosts(program: Command): void {
       const id = await need(project, { flag: '<project>', message: 'Project', choices: () => projectChoices(api) });
       show(cmd, await ok(api.GET('/projects/{id}/forecast', { params: { path: { id } } })), printForecast);
     });
+}
+
+const BREAKDOWN_BY = ['machineType', 'provider', 'model', 'category', 'costCenter', 'objective', 'project'] as const;
+export type BreakdownOptions = { by: (typeof BREAKDOWN_BY)[number]; from?: string; to?: string };
+
+/** --by, --from and --to of a breakdown command. */
+export function breakdownOptions(cmd: Command): Command {
+  return cmd
+    .addOption(new Option('--by <dimension>', 'what to group by').choices(BREAKDOWN_BY).default('category'))
+    .addOption(timeOption('--from <time>', 'start (default: 30 days before --to)'))
+    .addOption(timeOption('--to <time>', 'end, exclusive (default now)'));
+}
+export const breakdownQuery = (o: BreakdownOptions) => ({ by: o.by, ...(o.from ? { from: o.from } : {}), ...(o.to ? { to: o.to } : {}) });
+
+/** A cost center's or department's breakdown as text: one row per group and currency, then the totals. */
+export function printScopeBreakdown(v: {
+  by: string;
+  groups: Array<{ key: string | null; currency: string; amount: string; records: number }>;
+  totals: Array<{ currency: string; amount: string }>;
+}): void {
+  printTable(v.groups, [
+    [v.by, (g) => g.key ?? '(none)'],
+    ['amount', (g) => `${g.amount} ${g.currency}`],
+    ['records', (g) => g.records],
+  ]);
+  for (const t of v.totals) process.stdout.write(`total ${t.amount} ${t.currency}\n`);
 }
 
 /** A stored forecast as text: the next days with their intervals, the budget's exhaustion, the recommendations. */

@@ -250,6 +250,52 @@ describe('api: cost analytics (breakdown, variance, opportunities) on a seeded h
     assert.equal((await p.api('GET', `/v1/projects/${projectId}/costs/opportunities?days=0`)).status, 400);
   });
 
+  it('breaks down a cost center’s and a department’s spend per group and currency, never converted', async () => {
+    // A EUR project whose 3.00 EUR of model spend is allocated to the same cost center as the USD project's 12.50.
+    const eurProject = (await p.api('POST', '/v1/projects', { name: 'analytics eur', currency: 'EUR' })).body.id as string;
+    await recordCost(p.db, {
+      idempotencyKey: 'analytics:eur',
+      projectId: eurProject,
+      machineId: null,
+      category: 'api',
+      amount: parseAmount('3.24', 'USD'),
+      currency: 'USD',
+      projectAmount: parseAmount('3.00', 'EUR'),
+      projectCurrency: 'EUR',
+      details: { model: 'gpt-x' },
+      costCenterId: centerId,
+    });
+    const expected = {
+      by: 'project',
+      totals: [
+        { currency: 'EUR', amount: '3.00' },
+        { currency: 'USD', amount: '12.50' },
+      ],
+      groups: [
+        { key: eurProject, currency: 'EUR', amount: '3.00', records: 1 },
+        { key: projectId, currency: 'USD', amount: '12.50', records: 1 },
+      ],
+    };
+    const cc = await p.api('GET', `/v1/cost-centers/${centerId}/costs/breakdown?by=project`);
+    assert.equal(cc.status, 200, JSON.stringify(cc.body));
+    assert.deepEqual({ by: cc.body.by, totals: cc.body.totals, groups: cc.body.groups }, expected);
+    assert.equal(cc.body.scopeType, 'cost-center');
+    const dept = await p.api('GET', '/v1/departments/analytics/costs/breakdown?by=project');
+    assert.equal(dept.status, 200, JSON.stringify(dept.body));
+    assert.deepEqual({ by: dept.body.by, totals: dept.body.totals, groups: dept.body.groups }, expected);
+    const byModel = await p.api('GET', '/v1/departments/analytics/costs/breakdown?by=model');
+    assert.deepEqual(
+      byModel.body.groups.map((g: { key: string; currency: string; amount: string }) => [g.key, g.currency, g.amount]),
+      [
+        ['gpt-x', 'EUR', '3.00'],
+        ['gpt-x', 'USD', '12.50'],
+      ],
+    );
+    assert.equal((await p.api('GET', '/v1/departments/nobody/costs/breakdown?by=model')).status, 404);
+    assert.equal((await p.api('GET', '/v1/cost-centers/cc-missing/costs/breakdown?by=model')).status, 404);
+    assert.equal((await p.api('GET', `/v1/cost-centers/${centerId}/costs/breakdown?by=color`)).status, 400);
+  });
+
   it('refuses bad parameters with a 400 naming the parameter and what it must be', async () => {
     const cases: Array<[string, RegExp]> = [
       ['costs/breakdown', /by/],

@@ -249,6 +249,8 @@ describe('api: response schemas (every route answers as its declared schema says
     const byPath: Record<string, string> = {
       '/projects/:id/costs/breakdown': `/projects/${fx.project}/costs/breakdown?by=category`,
       '/cost-centers/:id/forecast': `/cost-centers/${fx.center}/forecast`,
+      '/cost-centers/:id/costs/breakdown': `/cost-centers/${fx.center}/costs/breakdown?by=project`,
+      '/departments/:name/costs/breakdown': `/departments/${fx.department}/costs/breakdown?by=category`,
       '/departments/:name/forecast': `/departments/${fx.department}/forecast`,
       '/audit': `/audit?projectId=${fx.project}&limit=5`,
       '/machines': `/machines?projectId=${fx.project}`,
