@@ -1,4 +1,7 @@
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { parseAmount } from '../../domain/money.js';
 import { createUserWithKey } from '../../store/auth.js';
 import { insertCacheRecord } from '../../store/cache.js';
@@ -6,6 +9,7 @@ import { recordCost, type CostCategory } from '../../store/costs.js';
 import { insertMachine, updateMachine } from '../../store/machines.js';
 import { insertObjective } from '../../store/objectives.js';
 import { projectWithBudget, startTestPlatform, type TestPlatform } from '../support/platform.js';
+import { runCli, type Run } from '../cli/run.js';
 
 const DAY = 86_400_000;
 const today = () => Math.floor(Date.now() / DAY) * DAY;
@@ -294,6 +298,32 @@ describe('api: cost analytics (breakdown, variance, opportunities) on a seeded h
     assert.equal((await p.api('GET', '/v1/departments/nobody/costs/breakdown?by=model')).status, 404);
     assert.equal((await p.api('GET', '/v1/cost-centers/cc-missing/costs/breakdown?by=model')).status, 404);
     assert.equal((await p.api('GET', `/v1/cost-centers/${centerId}/costs/breakdown?by=color`)).status, 400);
+  });
+
+  it('the CLI prints the same figures: costs breakdown, variance, opportunities, cost-centers breakdown', async () => {
+    const env = {
+      XDG_CONFIG_HOME: fs.mkdtempSync(path.join(os.tmpdir(), 'autovibe-cli-analytics-')),
+      AUTOVIBE_API_URL: p.apiUrl,
+      AUTOVIBE_API_KEY: p.adminKey,
+    };
+    const cli = async (args: string[]) => {
+      const r: Run = await runCli(args, { env });
+      assert.equal(r.code, 0, `${args.join(' ')}: exit ${r.code}\n${r.stdout}\n${r.stderr}`);
+      return r.stdout;
+    };
+    const breakdown = await cli(['costs', 'breakdown', projectId, '--by', 'model']);
+    assert.match(breakdown, /gpt-x\s+│ 12\.50\s+│ 1 /);
+    assert.match(breakdown, /total 18\.45 USD/);
+    const variance = await cli(['costs', 'variance', projectId, '--period', 'day', '--count', '3']);
+    assert.match(variance, /trend -1\.22 USD per day \(falling\)/);
+    assert.match(variance, /type shell: 1\.50 USD daily \(stored\); this day 1\.20 of 1\.50/);
+    const opportunities = await cli(['costs', 'opportunities', projectId]);
+    assert.match(opportunities, /total estimated saving 0\.90 USD/);
+    const cc = await cli(['cost-centers', 'breakdown', centerId, '--by', 'project']);
+    assert.match(cc, /total 12\.50 USD/);
+    const bad = await runCli(['costs', 'breakdown', projectId, '--by', 'color'], { env });
+    assert.notEqual(bad.code, 0);
+    assert.doesNotMatch(bad.stderr, /\n\s+at /, 'no stack trace');
   });
 
   it('refuses bad parameters with a 400 naming the parameter and what it must be', async () => {
