@@ -396,7 +396,9 @@ export async function projectCostOpportunities(
       const hourly = parseAmount(PROFILES[profile].hourlyPrice, 'USD');
       // Prices are USD; shown only when the project counts in USD (no rate applied here).
       if (c !== 'USD') continue;
-      const saving = roundToMinor((hourly * BigInt(Math.floor(w.idleSeconds))) / 3600n, c, 'down');
+      // The wait inside the look-back window only.
+      const seconds = Math.min(Math.floor(w.idleSeconds), q.days * 86_400);
+      const saving = roundToMinor((hourly * BigInt(seconds)) / 3600n, c, 'down');
       if (saving <= 0n) continue;
       out.push({
         kind: 'idle_warm_capacity',

@@ -242,6 +242,26 @@ describe('api: cost analytics (breakdown, variance, opportunities) on a seeded h
     assert.match(items[1].explanation, /2 call\(s\) re-priced at claude-haiku-4-5's prices/);
     // The warm pool is deployment-wide: not counted in the project's saving.
     assert.equal(res.body.totalSaving, '0.90');
+    // An instance waiting three days counts only the look-back window's wait: 24 h × 0.02 with days=1.
+    await p.db('warm_instances').insert({
+      instance_ref: 'warm-analytics-old',
+      provider: 'aws-ec2',
+      profile: 'lightweight',
+      workspace: '/nonexistent',
+      instance: JSON.stringify({}),
+      created_at: new Date(Date.now() - 3 * DAY),
+    });
+    const lastDay = await p.api('GET', `/v1/projects/${projectId}/costs/opportunities?days=1`);
+    assert.deepEqual(
+      lastDay.body.items
+        .filter((x: { kind: string }) => x.kind === 'idle_warm_capacity')
+        .map((x: { evidence: string[]; saving: string }) => [x.evidence, x.saving]),
+      [
+        [['warm-analytics-old'], '0.48'],
+        [['warm-analytics-1'], '0.04'],
+      ],
+    );
+    await p.db('warm_instances').where({ instance_ref: 'warm-analytics-old' }).delete();
     // A key of this project only sees the project's own opportunities.
     const own = await createUserWithKey(p.db, 'viewer-analytics-own', 'viewer', [projectId]);
     const scoped = await p.api('GET', `/v1/projects/${projectId}/costs/opportunities?days=7`, undefined, { key: own.key });
