@@ -15,6 +15,7 @@ import { createWebhookActivities } from './notify/webhooks.js';
 import { createIntegrationActivities } from './notify/integrations.js';
 import { createGitFetchActivities } from './git/fetch.js';
 import { createBackupActivities } from './backups.js';
+import { createForecastActivities } from './forecasts.js';
 
 export type { ActivityDeps } from './deps.js';
 export type { ReservationOutcome, RunCommandResult } from './machine-run.js';
@@ -40,6 +41,7 @@ export function createActivities(input: Omit<ActivityDeps, 'providers'> & { prov
     ...createIntegrationActivities(deps),
     ...createGitFetchActivities(deps),
     ...createBackupActivities(deps),
+    ...createForecastActivities(deps),
   };
 }
 

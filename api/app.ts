@@ -21,6 +21,8 @@ import { projectRoutes } from './routes/projects.js';
 import { projectViewRoutes } from './routes/project-views.js';
 import { fxRoutes } from './routes/fx.js';
 import { costCenterRoutes } from './routes/cost-centers.js';
+import { forecastRoutes } from './routes/forecasts.js';
+import { analyticsRoutes } from './routes/analytics.js';
 import { createFxService } from '../fx/service.js';
 import { keyRoutes } from './routes/keys.js';
 import { webhookRoutes } from './routes/webhooks.js';
@@ -52,6 +54,8 @@ function routeGroups(ctx: ApiContext, batch: BatchTarget = {}): RouteGroup[] {
     schedulingRoutes(ctx),
     fxRoutes(ctx, ctx.fx ?? createFxService(ctx)),
     costCenterRoutes(ctx),
+    forecastRoutes(ctx),
+    analyticsRoutes(ctx),
     paymentRoutes(ctx),
     keyRoutes(ctx),
     webhookRoutes(ctx),

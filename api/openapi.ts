@@ -144,6 +144,11 @@ function document(
     },
   ];
   const q = (name: string, description: string) => ({ name, in: 'query', required: false, schema: { type: 'string' }, description });
+  const breakdownParams = [
+    q('by', 'machineType, provider, model, category, costCenter, objective or project (required)'),
+    q('from', 'ISO 8601 time (default 30 days before to)'),
+    q('to', 'ISO 8601 time, exclusive (default now)'),
+  ];
   return {
     openapi: '3.1.0',
     info: { title: 'AutoVibe API', version: '1.0.0', description: 'Run coding agents in sandboxes under hard money budgets.' },
@@ -198,6 +203,26 @@ function document(
               q('to', 'ISO 8601 time, exclusive (default now)'),
             ],
           },
+        ),
+      },
+      '/projects/{id}/costs/breakdown': {
+        get: op(
+          "Spend of [from, to) (default the last 30 days) grouped by machineType, provider, model, category (api, infra, storage, network, cache), costCenter, objective or project, in the project's currency; the groups (key null: records without that attribute) add up to the total exactly",
+          {
+            parameters: [idParam(), ...breakdownParams],
+          },
+        ),
+      },
+      '/projects/{id}/costs/variance': {
+        get: op(
+          "Actual against allocated spend per day, week (from Monday) or month (UTC) for the last `count` periods, the current one included: the project budget's allocation spread over each period, variance and percent, spend per category with each category's trend, each machine type's spend against its daily type budget (stored, else the type's default; allocated null in another currency), and the least-squares trend per period",
+          { parameters: [idParam(), q('period', 'day, week or month (default day)'), q('count', 'how many periods (default 14, 8 or 6; at most 90)')] },
+        ),
+      },
+      '/projects/{id}/costs/opportunities': {
+        get: op(
+          'Optimization opportunities of the last `days` days, largest saving first: on-demand runs that could have been spot, repeated identical requests the result cache could have answered, agent machines doing short simple work, and (deployment-wide keys) idle warm-pool capacity; each with its kind, evidence (ids), estimated saving and explanation',
+          { parameters: [idParam(), q('days', 'look-back in days (default 30, at most 365)')] },
         ),
       },
       '/projects/{id}/budgets': {
@@ -426,10 +451,27 @@ function document(
       '/departments/{name}/budget': {
         put: op('Set the department budget (any supported currency)', { parameters: [idParam('name')], requestBody: body(putBudgetBody) }),
       },
+      '/projects/{id}/forecast': {
+        get: op(
+          "The project's spend forecast as the forecast-refresh schedule last stored it: daily and 7/14/21/28-day totals with 80 % and 95 % intervals, the method the backtest chose and its figures, the budget's exhaustion date with its interval, and recommendations; 404 forecast not ready until the schedule ran",
+          { parameters: [idParam()] },
+        ),
+      },
+      '/cost-centers/{id}/forecast': { get: op("A cost center's stored spend forecast (as for projects)", { parameters: [idParam()] }) },
+      '/departments/{name}/forecast': { get: op("A department's stored spend forecast (as for projects)", { parameters: [idParam('name')] }) },
       '/departments/{name}/costs': {
         get: op("Department roll-up: totals per currency and per cost center, and the grand total in the viewer's currency (?currency=, USD unless asked)", {
           parameters: [idParam('name'), ...query(rollupCurrencyQuery)],
         }),
+      },
+      '/cost-centers/{id}/costs/breakdown': {
+        get: op(
+          "Spend allocated to a cost center in [from, to) (default the last 30 days) grouped by machineType, provider, model, category, costCenter, objective or project and by the projects' currency (never converted); each currency's groups add up to its total exactly",
+          { parameters: [idParam(), ...breakdownParams] },
+        ),
+      },
+      '/departments/{name}/costs/breakdown': {
+        get: op("Spend allocated to a department's cost centers, grouped as for a cost center", { parameters: [idParam('name'), ...breakdownParams] }),
       },
       '/keys': {
         post: op('Create an API key with a role, optionally bound to projects (201; the secret `key` is shown only here)', {

@@ -7,6 +7,8 @@ import { CHECKPOINT_KINDS, CHECKPOINT_STATUSES, MACHINE_STATUSES, MACHINE_TYPES,
 import { CURRENCY_CODES } from '../domain/money.js';
 import { OBJECTIVE_STATUSES } from '../domain/objectives.js';
 import { ROLES } from '../domain/permissions.js';
+import { ALERT_KINDS } from '../store/alerts.js';
+import { BREAKDOWN_DIMENSIONS } from '../store/analytics.js';
 import { CACHE_OUTCOMES } from '../store/cache.js';
 import { COST_CATEGORIES } from '../store/costs.js';
 import { PIPELINE_STATUSES } from '../store/pipelines.js';
@@ -426,7 +428,7 @@ export const pipeline = z.strictObject({
 export const alert = z.strictObject({
   id: z.string().regex(/^\d+$/),
   at: time,
-  kind: z.enum(['budget_threshold', 'machine_paused', 'payment_failed', 'provider_unavailable', 'webhook_disabled']),
+  kind: z.enum(ALERT_KINDS),
   severity: z.enum(['info', 'warning', 'critical']),
   projectId: id.nullable(),
   subjectId: id,
@@ -761,4 +763,135 @@ export const networkPolicy = z.strictObject({
   registryHosts: z.array(z.string()),
   updatedBy: z.string().nullable(),
   updatedAt: time.nullable(),
+});
+
+const forecastPoint = { mean: decimal, lo80: decimal, hi80: decimal, lo95: decimal, hi95: decimal };
+const isoDate = z.string().regex(/^\d{4}-\d{2}-\d{2}$/);
+/** A stored spend forecast (GET …/forecast): computed by the forecast-refresh schedule, never on request. */
+export const forecast = z.strictObject({
+  scopeType: z.enum(['project', 'cost-center', 'department']),
+  scopeId: id,
+  currency,
+  computedAt: time,
+  workflowId: z.string().nullable(),
+  asOf: isoDate,
+  method: z.enum(['seasonal-naive', 'holt-winters', 'holt-winters-damped', 'mean']),
+  backtested: z.boolean(),
+  history: z.strictObject({ from: isoDate, days: count, todaySoFar: decimal }),
+  backtest: z.array(
+    z.strictObject({
+      method: z.string(),
+      chosen: z.boolean(),
+      mape: z.number().nullable(),
+      smape: z.number(),
+      coverage80: z.number().nullable(),
+      coverage95: z.number().nullable(),
+      origins: count,
+    }),
+  ),
+  daily: z.array(z.strictObject({ date: isoDate, ...forecastPoint })),
+  totals: z.array(z.strictObject({ days: count, until: isoDate, ...forecastPoint })),
+  budget: z
+    .strictObject({
+      budgetId: id,
+      period: z.enum(BUDGET_PERIODS),
+      limit: decimal,
+      used: decimal,
+      remaining: decimal,
+      windowStart: time,
+      windowEnd: time.nullable(),
+      exhaustion: z.strictObject({
+        expected: isoDate.nullable(),
+        earliest80: isoDate.nullable(),
+        latest80: isoDate.nullable(),
+        earliest95: isoDate.nullable(),
+        latest95: isoDate.nullable(),
+      }),
+      exhaustedBeforePeriodEnd: z.boolean(),
+      projectedPeriodSpend: z.strictObject(forecastPoint).nullable(),
+    })
+    .nullable(),
+  recommendations: z.array(
+    z.strictObject({
+      kind: z.enum(['runs_out', 'raise_limit', 'reduce_spend', 'on_track']),
+      message: z.string(),
+      amount: decimal.nullable(),
+      until: isoDate.nullable(),
+    }),
+  ),
+  note: z.string().nullable(),
+});
+
+/** A project's spend grouped by one dimension (GET /projects/:id/costs/breakdown); the groups add up to the total. */
+export const costBreakdown = z.strictObject({
+  projectId: id,
+  currency,
+  by: z.enum(BREAKDOWN_DIMENSIONS),
+  from: time,
+  to: time,
+  total: decimal,
+  groups: z.array(z.strictObject({ key: z.string().nullable(), amount: decimal, records: count })),
+});
+
+/** A cost center's or department's spend grouped by one dimension and currency (GET …/costs/breakdown); each currency's groups add up to its total. */
+export const scopeCostBreakdown = z.strictObject({
+  scopeType: z.enum(['cost-center', 'department']),
+  scopeId: id,
+  by: z.enum(BREAKDOWN_DIMENSIONS),
+  from: time,
+  to: time,
+  totals: z.array(z.strictObject({ currency, amount: decimal })),
+  groups: z.array(z.strictObject({ key: z.string().nullable(), currency, amount: decimal, records: count })),
+});
+
+/** Least-squares slope of spend per period, exact to the minor unit. */
+const varianceTrend = z.strictObject({ perPeriod: decimal, direction: z.enum(['rising', 'falling', 'flat']) });
+
+/** Actual against allocated spend per period and category (GET /projects/:id/costs/variance). */
+export const costVariance = z.strictObject({
+  projectId: id,
+  currency,
+  period: z.enum(['day', 'week', 'month']),
+  budget: z.strictObject({ budgetId: id, period: z.enum(BUDGET_PERIODS), limit: decimal }).nullable(),
+  periods: z.array(
+    z.strictObject({
+      start: time,
+      end: time,
+      actual: decimal,
+      allocated: decimal.nullable(),
+      variance: decimal.nullable(),
+      variancePercent: z.number().nullable(),
+      byCategory: z.record(z.string(), decimal),
+    }),
+  ),
+  categories: z.array(z.strictObject({ category: z.string(), actual: z.array(decimal), trend: varianceTrend })),
+  machineTypes: z.array(
+    z.strictObject({
+      machineType: z.string(),
+      budget: z
+        .strictObject({ budgetId: id.nullable(), source: z.enum(['stored', 'default']), period: z.enum(BUDGET_PERIODS), limit: decimal, currency })
+        .nullable(),
+      periods: z.array(
+        z.strictObject({ actual: decimal, allocated: decimal.nullable(), variance: decimal.nullable(), variancePercent: z.number().nullable() }),
+      ),
+      trend: varianceTrend,
+    }),
+  ),
+  trend: varianceTrend,
+});
+
+/** Where a project could have spent less (GET /projects/:id/costs/opportunities). */
+export const costOpportunities = z.strictObject({
+  projectId: id,
+  currency,
+  days: count,
+  totalSaving: decimal,
+  items: z.array(
+    z.strictObject({
+      kind: z.enum(['spot', 'cache', 'smaller_model', 'idle_warm_capacity']),
+      evidence: z.array(z.string()),
+      saving: decimal,
+      explanation: z.string(),
+    }),
+  ),
 });

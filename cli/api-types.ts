@@ -516,6 +516,251 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  '/projects/{id}/costs/breakdown': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** Spend of [from, to) (default the last 30 days) grouped by machineType, provider, model, category (api, infra, storage, network, cache), costCenter, objective or project, in the project's currency; the groups (key null: records without that attribute) add up to the total exactly */
+    get: {
+      parameters: {
+        query?: {
+          /** @description machineType, provider, model, category, costCenter, objective or project (required) */
+          by?: string;
+          /** @description ISO 8601 time (default 30 days before to) */
+          from?: string;
+          /** @description ISO 8601 time, exclusive (default now) */
+          to?: string;
+        };
+        header?: never;
+        path: {
+          id: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Spend of [from, to) (default the last 30 days) grouped by machineType, provider, model, category (api, infra, storage, network, cache), costCenter, objective or project, in the project's currency; the groups (key null: records without that attribute) add up to the total exactly */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              projectId: string;
+              /** @enum {string} */
+              currency: 'USD' | 'EUR' | 'CAD' | 'TON' | 'BTC' | 'ETH';
+              /** @enum {string} */
+              by: 'machineType' | 'provider' | 'model' | 'category' | 'costCenter' | 'objective' | 'project';
+              /** Format: date-time */
+              from: string;
+              /** Format: date-time */
+              to: string;
+              total: string;
+              groups: {
+                key: string | null;
+                amount: string;
+                records: number;
+              }[];
+            };
+          };
+        };
+        400: components['responses']['Error'];
+        401: components['responses']['Error'];
+        403: components['responses']['Error'];
+        404: components['responses']['Error'];
+        413: components['responses']['Error'];
+        415: components['responses']['Error'];
+        422: components['responses']['Error'];
+        429: components['responses']['Error'];
+      };
+    };
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/projects/{id}/costs/variance': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** Actual against allocated spend per day, week (from Monday) or month (UTC) for the last `count` periods, the current one included: the project budget's allocation spread over each period, variance and percent, spend per category with each category's trend, each machine type's spend against its daily type budget (stored, else the type's default; allocated null in another currency), and the least-squares trend per period */
+    get: {
+      parameters: {
+        query?: {
+          /** @description day, week or month (default day) */
+          period?: string;
+          /** @description how many periods (default 14, 8 or 6; at most 90) */
+          count?: string;
+        };
+        header?: never;
+        path: {
+          id: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Actual against allocated spend per day, week (from Monday) or month (UTC) for the last `count` periods, the current one included: the project budget's allocation spread over each period, variance and percent, spend per category with each category's trend, each machine type's spend against its daily type budget (stored, else the type's default; allocated null in another currency), and the least-squares trend per period */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              projectId: string;
+              /** @enum {string} */
+              currency: 'USD' | 'EUR' | 'CAD' | 'TON' | 'BTC' | 'ETH';
+              /** @enum {string} */
+              period: 'day' | 'week' | 'month';
+              budget: {
+                budgetId: string;
+                /** @enum {string} */
+                period: 'daily' | 'weekly' | 'monthly' | 'total';
+                limit: string;
+              } | null;
+              periods: {
+                /** Format: date-time */
+                start: string;
+                /** Format: date-time */
+                end: string;
+                actual: string;
+                allocated: string | null;
+                variance: string | null;
+                variancePercent: number | null;
+                byCategory: {
+                  [key: string]: string;
+                };
+              }[];
+              categories: {
+                category: string;
+                actual: string[];
+                trend: {
+                  perPeriod: string;
+                  /** @enum {string} */
+                  direction: 'rising' | 'falling' | 'flat';
+                };
+              }[];
+              machineTypes: {
+                machineType: string;
+                budget: {
+                  budgetId: string | null;
+                  /** @enum {string} */
+                  source: 'stored' | 'default';
+                  /** @enum {string} */
+                  period: 'daily' | 'weekly' | 'monthly' | 'total';
+                  limit: string;
+                  /** @enum {string} */
+                  currency: 'USD' | 'EUR' | 'CAD' | 'TON' | 'BTC' | 'ETH';
+                } | null;
+                periods: {
+                  actual: string;
+                  allocated: string | null;
+                  variance: string | null;
+                  variancePercent: number | null;
+                }[];
+                trend: {
+                  perPeriod: string;
+                  /** @enum {string} */
+                  direction: 'rising' | 'falling' | 'flat';
+                };
+              }[];
+              trend: {
+                perPeriod: string;
+                /** @enum {string} */
+                direction: 'rising' | 'falling' | 'flat';
+              };
+            };
+          };
+        };
+        400: components['responses']['Error'];
+        401: components['responses']['Error'];
+        403: components['responses']['Error'];
+        404: components['responses']['Error'];
+        413: components['responses']['Error'];
+        415: components['responses']['Error'];
+        422: components['responses']['Error'];
+        429: components['responses']['Error'];
+      };
+    };
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/projects/{id}/costs/opportunities': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** Optimization opportunities of the last `days` days, largest saving first: on-demand runs that could have been spot, repeated identical requests the result cache could have answered, agent machines doing short simple work, and (deployment-wide keys) idle warm-pool capacity; each with its kind, evidence (ids), estimated saving and explanation */
+    get: {
+      parameters: {
+        query?: {
+          /** @description look-back in days (default 30, at most 365) */
+          days?: string;
+        };
+        header?: never;
+        path: {
+          id: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Optimization opportunities of the last `days` days, largest saving first: on-demand runs that could have been spot, repeated identical requests the result cache could have answered, agent machines doing short simple work, and (deployment-wide keys) idle warm-pool capacity; each with its kind, evidence (ids), estimated saving and explanation */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              projectId: string;
+              /** @enum {string} */
+              currency: 'USD' | 'EUR' | 'CAD' | 'TON' | 'BTC' | 'ETH';
+              days: number;
+              totalSaving: string;
+              items: {
+                /** @enum {string} */
+                kind: 'spot' | 'cache' | 'smaller_model' | 'idle_warm_capacity';
+                evidence: string[];
+                saving: string;
+                explanation: string;
+              }[];
+            };
+          };
+        };
+        400: components['responses']['Error'];
+        401: components['responses']['Error'];
+        403: components['responses']['Error'];
+        404: components['responses']['Error'];
+        413: components['responses']['Error'];
+        415: components['responses']['Error'];
+        422: components['responses']['Error'];
+        429: components['responses']['Error'];
+      };
+    };
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   '/projects/{id}/budgets': {
     parameters: {
       query?: never;
@@ -4762,7 +5007,7 @@ export interface paths {
                 /** Format: date-time */
                 at: string;
                 /** @enum {string} */
-                kind: 'budget_threshold' | 'machine_paused' | 'payment_failed' | 'provider_unavailable' | 'webhook_disabled';
+                kind: 'budget_threshold' | 'budget_forecast' | 'machine_paused' | 'payment_failed' | 'provider_unavailable' | 'webhook_disabled';
                 /** @enum {string} */
                 severity: 'info' | 'warning' | 'critical';
                 projectId: string | null;
@@ -5865,6 +6110,378 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  '/projects/{id}/forecast': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** The project's spend forecast as the forecast-refresh schedule last stored it: daily and 7/14/21/28-day totals with 80 % and 95 % intervals, the method the backtest chose and its figures, the budget's exhaustion date with its interval, and recommendations; 404 forecast not ready until the schedule ran */
+    get: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          id: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description The project's spend forecast as the forecast-refresh schedule last stored it: daily and 7/14/21/28-day totals with 80 % and 95 % intervals, the method the backtest chose and its figures, the budget's exhaustion date with its interval, and recommendations; 404 forecast not ready until the schedule ran */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              /** @enum {string} */
+              scopeType: 'project' | 'cost-center' | 'department';
+              scopeId: string;
+              /** @enum {string} */
+              currency: 'USD' | 'EUR' | 'CAD' | 'TON' | 'BTC' | 'ETH';
+              /** Format: date-time */
+              computedAt: string;
+              workflowId: string | null;
+              asOf: string;
+              /** @enum {string} */
+              method: 'seasonal-naive' | 'holt-winters' | 'holt-winters-damped' | 'mean';
+              backtested: boolean;
+              history: {
+                from: string;
+                days: number;
+                todaySoFar: string;
+              };
+              backtest: {
+                method: string;
+                chosen: boolean;
+                mape: number | null;
+                smape: number;
+                coverage80: number | null;
+                coverage95: number | null;
+                origins: number;
+              }[];
+              daily: {
+                date: string;
+                mean: string;
+                lo80: string;
+                hi80: string;
+                lo95: string;
+                hi95: string;
+              }[];
+              totals: {
+                days: number;
+                until: string;
+                mean: string;
+                lo80: string;
+                hi80: string;
+                lo95: string;
+                hi95: string;
+              }[];
+              budget: {
+                budgetId: string;
+                /** @enum {string} */
+                period: 'daily' | 'weekly' | 'monthly' | 'total';
+                limit: string;
+                used: string;
+                remaining: string;
+                /** Format: date-time */
+                windowStart: string;
+                windowEnd: string | null;
+                exhaustion: {
+                  expected: string | null;
+                  earliest80: string | null;
+                  latest80: string | null;
+                  earliest95: string | null;
+                  latest95: string | null;
+                };
+                exhaustedBeforePeriodEnd: boolean;
+                projectedPeriodSpend: {
+                  mean: string;
+                  lo80: string;
+                  hi80: string;
+                  lo95: string;
+                  hi95: string;
+                } | null;
+              } | null;
+              recommendations: {
+                /** @enum {string} */
+                kind: 'runs_out' | 'raise_limit' | 'reduce_spend' | 'on_track';
+                message: string;
+                amount: string | null;
+                until: string | null;
+              }[];
+              note: string | null;
+            };
+          };
+        };
+        400: components['responses']['Error'];
+        401: components['responses']['Error'];
+        403: components['responses']['Error'];
+        404: components['responses']['Error'];
+        413: components['responses']['Error'];
+        415: components['responses']['Error'];
+        422: components['responses']['Error'];
+        429: components['responses']['Error'];
+      };
+    };
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/cost-centers/{id}/forecast': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** A cost center's stored spend forecast (as for projects) */
+    get: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          id: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description A cost center's stored spend forecast (as for projects) */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              /** @enum {string} */
+              scopeType: 'project' | 'cost-center' | 'department';
+              scopeId: string;
+              /** @enum {string} */
+              currency: 'USD' | 'EUR' | 'CAD' | 'TON' | 'BTC' | 'ETH';
+              /** Format: date-time */
+              computedAt: string;
+              workflowId: string | null;
+              asOf: string;
+              /** @enum {string} */
+              method: 'seasonal-naive' | 'holt-winters' | 'holt-winters-damped' | 'mean';
+              backtested: boolean;
+              history: {
+                from: string;
+                days: number;
+                todaySoFar: string;
+              };
+              backtest: {
+                method: string;
+                chosen: boolean;
+                mape: number | null;
+                smape: number;
+                coverage80: number | null;
+                coverage95: number | null;
+                origins: number;
+              }[];
+              daily: {
+                date: string;
+                mean: string;
+                lo80: string;
+                hi80: string;
+                lo95: string;
+                hi95: string;
+              }[];
+              totals: {
+                days: number;
+                until: string;
+                mean: string;
+                lo80: string;
+                hi80: string;
+                lo95: string;
+                hi95: string;
+              }[];
+              budget: {
+                budgetId: string;
+                /** @enum {string} */
+                period: 'daily' | 'weekly' | 'monthly' | 'total';
+                limit: string;
+                used: string;
+                remaining: string;
+                /** Format: date-time */
+                windowStart: string;
+                windowEnd: string | null;
+                exhaustion: {
+                  expected: string | null;
+                  earliest80: string | null;
+                  latest80: string | null;
+                  earliest95: string | null;
+                  latest95: string | null;
+                };
+                exhaustedBeforePeriodEnd: boolean;
+                projectedPeriodSpend: {
+                  mean: string;
+                  lo80: string;
+                  hi80: string;
+                  lo95: string;
+                  hi95: string;
+                } | null;
+              } | null;
+              recommendations: {
+                /** @enum {string} */
+                kind: 'runs_out' | 'raise_limit' | 'reduce_spend' | 'on_track';
+                message: string;
+                amount: string | null;
+                until: string | null;
+              }[];
+              note: string | null;
+            };
+          };
+        };
+        400: components['responses']['Error'];
+        401: components['responses']['Error'];
+        403: components['responses']['Error'];
+        404: components['responses']['Error'];
+        413: components['responses']['Error'];
+        415: components['responses']['Error'];
+        422: components['responses']['Error'];
+        429: components['responses']['Error'];
+      };
+    };
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/departments/{name}/forecast': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** A department's stored spend forecast (as for projects) */
+    get: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          name: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description A department's stored spend forecast (as for projects) */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              /** @enum {string} */
+              scopeType: 'project' | 'cost-center' | 'department';
+              scopeId: string;
+              /** @enum {string} */
+              currency: 'USD' | 'EUR' | 'CAD' | 'TON' | 'BTC' | 'ETH';
+              /** Format: date-time */
+              computedAt: string;
+              workflowId: string | null;
+              asOf: string;
+              /** @enum {string} */
+              method: 'seasonal-naive' | 'holt-winters' | 'holt-winters-damped' | 'mean';
+              backtested: boolean;
+              history: {
+                from: string;
+                days: number;
+                todaySoFar: string;
+              };
+              backtest: {
+                method: string;
+                chosen: boolean;
+                mape: number | null;
+                smape: number;
+                coverage80: number | null;
+                coverage95: number | null;
+                origins: number;
+              }[];
+              daily: {
+                date: string;
+                mean: string;
+                lo80: string;
+                hi80: string;
+                lo95: string;
+                hi95: string;
+              }[];
+              totals: {
+                days: number;
+                until: string;
+                mean: string;
+                lo80: string;
+                hi80: string;
+                lo95: string;
+                hi95: string;
+              }[];
+              budget: {
+                budgetId: string;
+                /** @enum {string} */
+                period: 'daily' | 'weekly' | 'monthly' | 'total';
+                limit: string;
+                used: string;
+                remaining: string;
+                /** Format: date-time */
+                windowStart: string;
+                windowEnd: string | null;
+                exhaustion: {
+                  expected: string | null;
+                  earliest80: string | null;
+                  latest80: string | null;
+                  earliest95: string | null;
+                  latest95: string | null;
+                };
+                exhaustedBeforePeriodEnd: boolean;
+                projectedPeriodSpend: {
+                  mean: string;
+                  lo80: string;
+                  hi80: string;
+                  lo95: string;
+                  hi95: string;
+                } | null;
+              } | null;
+              recommendations: {
+                /** @enum {string} */
+                kind: 'runs_out' | 'raise_limit' | 'reduce_spend' | 'on_track';
+                message: string;
+                amount: string | null;
+                until: string | null;
+              }[];
+              note: string | null;
+            };
+          };
+        };
+        400: components['responses']['Error'];
+        401: components['responses']['Error'];
+        403: components['responses']['Error'];
+        404: components['responses']['Error'];
+        413: components['responses']['Error'];
+        415: components['responses']['Error'];
+        422: components['responses']['Error'];
+        429: components['responses']['Error'];
+      };
+    };
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   '/departments/{name}/costs': {
     parameters: {
       query?: never;
@@ -5962,6 +6579,156 @@ export interface paths {
                 windowEnd: string | null;
                 alertPercents: number[];
               } | null;
+            };
+          };
+        };
+        400: components['responses']['Error'];
+        401: components['responses']['Error'];
+        403: components['responses']['Error'];
+        404: components['responses']['Error'];
+        413: components['responses']['Error'];
+        415: components['responses']['Error'];
+        422: components['responses']['Error'];
+        429: components['responses']['Error'];
+      };
+    };
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/cost-centers/{id}/costs/breakdown': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** Spend allocated to a cost center in [from, to) (default the last 30 days) grouped by machineType, provider, model, category, costCenter, objective or project and by the projects' currency (never converted); each currency's groups add up to its total exactly */
+    get: {
+      parameters: {
+        query?: {
+          /** @description machineType, provider, model, category, costCenter, objective or project (required) */
+          by?: string;
+          /** @description ISO 8601 time (default 30 days before to) */
+          from?: string;
+          /** @description ISO 8601 time, exclusive (default now) */
+          to?: string;
+        };
+        header?: never;
+        path: {
+          id: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Spend allocated to a cost center in [from, to) (default the last 30 days) grouped by machineType, provider, model, category, costCenter, objective or project and by the projects' currency (never converted); each currency's groups add up to its total exactly */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              /** @enum {string} */
+              scopeType: 'cost-center' | 'department';
+              scopeId: string;
+              /** @enum {string} */
+              by: 'machineType' | 'provider' | 'model' | 'category' | 'costCenter' | 'objective' | 'project';
+              /** Format: date-time */
+              from: string;
+              /** Format: date-time */
+              to: string;
+              totals: {
+                /** @enum {string} */
+                currency: 'USD' | 'EUR' | 'CAD' | 'TON' | 'BTC' | 'ETH';
+                amount: string;
+              }[];
+              groups: {
+                key: string | null;
+                /** @enum {string} */
+                currency: 'USD' | 'EUR' | 'CAD' | 'TON' | 'BTC' | 'ETH';
+                amount: string;
+                records: number;
+              }[];
+            };
+          };
+        };
+        400: components['responses']['Error'];
+        401: components['responses']['Error'];
+        403: components['responses']['Error'];
+        404: components['responses']['Error'];
+        413: components['responses']['Error'];
+        415: components['responses']['Error'];
+        422: components['responses']['Error'];
+        429: components['responses']['Error'];
+      };
+    };
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/departments/{name}/costs/breakdown': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** Spend allocated to a department's cost centers, grouped as for a cost center */
+    get: {
+      parameters: {
+        query?: {
+          /** @description machineType, provider, model, category, costCenter, objective or project (required) */
+          by?: string;
+          /** @description ISO 8601 time (default 30 days before to) */
+          from?: string;
+          /** @description ISO 8601 time, exclusive (default now) */
+          to?: string;
+        };
+        header?: never;
+        path: {
+          name: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Spend allocated to a department's cost centers, grouped as for a cost center */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              /** @enum {string} */
+              scopeType: 'cost-center' | 'department';
+              scopeId: string;
+              /** @enum {string} */
+              by: 'machineType' | 'provider' | 'model' | 'category' | 'costCenter' | 'objective' | 'project';
+              /** Format: date-time */
+              from: string;
+              /** Format: date-time */
+              to: string;
+              totals: {
+                /** @enum {string} */
+                currency: 'USD' | 'EUR' | 'CAD' | 'TON' | 'BTC' | 'ETH';
+                amount: string;
+              }[];
+              groups: {
+                key: string | null;
+                /** @enum {string} */
+                currency: 'USD' | 'EUR' | 'CAD' | 'TON' | 'BTC' | 'ETH';
+                amount: string;
+                records: number;
+              }[];
             };
           };
         };

@@ -174,6 +174,11 @@ const envSchema = z
     AUTOVIBE_RECONCILE_EVERY_S: z.coerce.number().int().min(0).default(60),
     /** Instances younger than this are never reclaimed: their machine row may still be on its way. */
     AUTOVIBE_RECONCILE_MIN_AGE_S: z.coerce.number().int().min(0).default(60),
+    /** Seconds between runs of the forecast-refresh schedule (spend forecasts, budget-forecast alerts); 0 = no schedule. */
+    AUTOVIBE_FORECAST_EVERY_S: z.coerce.number().int().min(0).default(3600),
+    /** Days of daily spend a forecast learns from, and days it looks ahead. */
+    AUTOVIBE_FORECAST_HISTORY_DAYS: z.coerce.number().int().min(14).max(730).default(180),
+    AUTOVIBE_FORECAST_HORIZON_DAYS: z.coerce.number().int().min(7).max(90).default(28),
     /** The ECB daily reference rates (XML); "off" disables the source. */
     AUTOVIBE_FX_ECB_URL: z.string().default('https://www.ecb.europa.eu/stats/eurofxref/eurofxref-daily.xml'),
     /** Coinbase's public exchange-rates JSON (base USD); "off" disables the source. */
@@ -332,6 +337,8 @@ export interface Config {
   warmPools: Array<{ provider: string; profile: string; min: number; max: number }>;
   reconcileEverySeconds: number;
   reconcileMinAgeSeconds: number;
+  /** The forecast-refresh schedule: every `everySeconds` (0: none), learning from `historyDays`, `horizonDays` ahead. */
+  forecast: { everySeconds: number; historyDays: number; horizonDays: number };
   /** Overrides of the profiles' resource limits (AUTOVIBE_PROFILE_LIMITS). */
   profileLimits: Record<string, Partial<ResourceLimits>>;
   /** Most machines each provider runs at once (providers not named: no limit). */
@@ -471,6 +478,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
         }),
     ),
     reconcileMinAgeSeconds: e.AUTOVIBE_RECONCILE_MIN_AGE_S,
+    forecast: { everySeconds: e.AUTOVIBE_FORECAST_EVERY_S, historyDays: e.AUTOVIBE_FORECAST_HISTORY_DAYS, horizonDays: e.AUTOVIBE_FORECAST_HORIZON_DAYS },
     fx: {
       ecbUrl: e.AUTOVIBE_FX_ECB_URL === 'off' ? null : e.AUTOVIBE_FX_ECB_URL,
       cryptoUrl: e.AUTOVIBE_FX_CRYPTO_URL === 'off' ? null : e.AUTOVIBE_FX_CRYPTO_URL,

@@ -25,6 +25,7 @@ import * as m100 from './20261207_100_integrations.js';
 import * as m120 from './20261207_120_slack_bot.js';
 import * as m110 from './20261207_110_prepaid_balance.js';
 import * as m140 from './20261207_140_tickets.js';
+import * as m130 from './20261207_130_forecasts.js';
 
 interface Migration {
   up(db: Knex): Promise<void>;
@@ -58,6 +59,7 @@ const MIGRATIONS: Array<[string, Migration]> = [
   ['20261207_100_integrations', m100],
   ['20261207_110_prepaid_balance', m110],
   ['20261207_120_slack_bot', m120],
+  ['20261207_130_forecasts', m130],
   ['20261207_140_tickets', m140],
 ];
 

@@ -393,6 +393,19 @@ async function main() {
       recorded.push(['platform-backup', run!]);
     }
 
+    if (want('forecast-refresh')) {
+      // One run of the forecast-refresh schedule's workflow, labelled and with a memo as the schedule starts it.
+      const { SEARCH_ATTRIBUTES } = await import('../domain/search-attributes.js');
+      await p.temporal.workflow.execute('forecastRefresh', {
+        workflowId: 'forecast-refresh-recorded',
+        taskQueue: config.taskQueue,
+        args: [{ trigger: 'recording' }],
+        typedSearchAttributes: [{ key: SEARCH_ATTRIBUTES.status, value: 'running' }],
+        memo: { description: 'recorded forecast refresh' },
+      });
+      recorded.push(['forecast-refresh', 'forecast-refresh-recorded']);
+    }
+
     await save(recorded);
   } finally {
     await p.stop();

@@ -8,7 +8,9 @@ import type { Conn, NewEvent } from './events.js';
  * and a concurrent second raise waits for the first to commit and then inserts nothing.
  */
 export type AlertSeverity = 'info' | 'warning' | 'critical';
-export type AlertKind = 'budget_threshold' | 'machine_paused' | 'payment_failed' | 'provider_unavailable' | 'webhook_disabled';
+export const ALERT_KINDS = ['budget_threshold', 'budget_forecast', 'machine_paused', 'payment_failed', 'provider_unavailable', 'webhook_disabled'] as const;
+/** `budget_forecast`: the spend forecast says a budget runs out before its period ends (once per budget and period). */
+export type AlertKind = (typeof ALERT_KINDS)[number];
 
 export interface NewAlert {
   kind: AlertKind;

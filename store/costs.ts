@@ -44,6 +44,8 @@ export async function recordCost(db: Db, e: NewCostEvent): Promise<boolean> {
       fx_rate: e.fx?.rate ?? null,
       fx_source: e.fx?.source ?? null,
       fx_as_of: e.fx?.asOf ?? null,
+      // When the spend happened, if not now (imports and seeded histories).
+      ...(e.createdAt ? { created_at: e.createdAt } : {}),
     })
     .onConflict('idempotency_key')
     .ignore()

@@ -1,6 +1,7 @@
 import { ScheduleAlreadyRunning, ScheduleOverlapPolicy, type Client } from '@temporalio/client';
 import type { Config } from '../config/index.js';
-import type { ReconcileInput } from '../workflows/index.js';
+import { SEARCH_ATTRIBUTES } from '../domain/search-attributes.js';
+import type { ForecastRefreshInput, ReconcileInput } from '../workflows/index.js';
 
 export const reconcileScheduleId = (config: Config) => `autovibe-reconcile-${config.taskQueue}`;
 
@@ -110,4 +111,42 @@ export async function ensureBackupSchedule(client: Client, config: Pick<Config, 
     if (!(err instanceof ScheduleAlreadyRunning)) throw err;
   }
   return scheduleId;
+}
+
+export const forecastScheduleId = (config: Pick<Config, 'taskQueue'>) => `${config.taskQueue}:forecast-refresh`;
+
+/**
+ * The `forecast-refresh` Temporal Schedule: every `AUTOVIBE_FORECAST_EVERY_S` (hourly by default)
+ * it runs `forecastRefresh`, which computes and stores every scope's spend forecast. Creating it
+ * twice is harmless; returns null when disabled (0 seconds). Its runs carry AutoVibeStatus
+ * (running, then completed) when the namespace has the search attributes, and a memo.
+ */
+export async function ensureForecastSchedule(client: Client, config: Pick<Config, 'taskQueue' | 'forecast' | 'searchAttributes'>) {
+  if (config.forecast.everySeconds <= 0) return null;
+  const scheduleId = forecastScheduleId(config);
+  const args: [ForecastRefreshInput] = [{ trigger: 'schedule' }];
+  const note =
+    'Spend forecasts (80 %/95 % intervals, budget exhaustion, recommendations) of every project, cost center and department; budget-forecast alerts.';
+  try {
+    await client.schedule.create({
+      scheduleId,
+      spec: { intervals: [{ every: `${config.forecast.everySeconds}s` }] },
+      action: {
+        type: 'startWorkflow',
+        workflowType: 'forecastRefresh',
+        taskQueue: config.taskQueue,
+        workflowId: scheduleId,
+        args,
+        ...(config.searchAttributes ? { typedSearchAttributes: [{ key: SEARCH_ATTRIBUTES.status, value: 'running' }] } : {}),
+        memo: { description: note },
+        staticSummary: 'forecast-refresh · deployment-wide',
+        staticDetails: note,
+      },
+      policies: { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: '1 hour' },
+      memo: { description: note },
+    });
+  } catch (err) {
+    if (!(err instanceof ScheduleAlreadyRunning)) throw err;
+  }
+  return client.schedule.getHandle(scheduleId);
 }

@@ -28,3 +28,5 @@ export type { IntegrationDispatcherInput } from './integration.js';
 export { scheduledGitFetch } from './git-fetch.js';
 export type { ScheduledGitFetchInput } from './git-fetch.js';
 export { platformBackup } from './backup.js';
+export { forecastRefresh } from './forecast.js';
+export type { ForecastRefreshInput, ForecastRefreshResult } from './forecast.js';

@@ -4,7 +4,7 @@ import { CliError, exitCodeOfStatus, UsageError } from '../errors.js';
 import { colors, info, printJson, printRecord, printTable, status } from '../output.js';
 import { need } from '../prompt.js';
 import { ctxOf, jsonMode, moneyOption, pageOptions, printList, readDataFile, show } from '../runtime.js';
-import { projectChoices } from './projects.js';
+import { breakdownOptions, breakdownQuery, printForecast, printScopeBreakdown, projectChoices, type BreakdownOptions } from './projects.js';
 import { collect, pairs } from './settings.js';
 
 /** whoami, payments, cost centers, keys, audit, events and batch. */
@@ -274,6 +274,21 @@ export function registerAdmin(program: Command): void {
         printRecord({ grandTotal: `${v.grandTotal.amount} ${v.grandTotal.currency}` });
       });
     });
+
+  costCenters
+    .command('forecast <id>')
+    .description("a cost center's stored spend forecast")
+    .action(async (id: string, _o, cmd: Command) => {
+      const { api } = ctxOf(cmd);
+      show(cmd, await ok(api.GET('/cost-centers/{id}/forecast', { params: { path: { id } } })), printForecast);
+    });
+
+  breakdownOptions(
+    costCenters.command('breakdown <id>').description('spend allocated to a cost center grouped by one dimension (project too) and currency'),
+  ).action(async (id: string, o: BreakdownOptions, cmd: Command) => {
+    const { api } = ctxOf(cmd);
+    show(cmd, await ok(api.GET('/cost-centers/{id}/costs/breakdown', { params: { path: { id }, query: breakdownQuery(o) } })), printScopeBreakdown);
+  });
 
   costCenters
     .command('assign <project> <costCenter>')

@@ -187,4 +187,128 @@ export function registerCosts(program: Command): void {
         process.stdout.write(`total ${v.total} ${v.currency}\n`);
       });
     });
+  breakdownOptions(
+    costs
+      .command('breakdown [project]')
+      .description('spend grouped by machine type, provider, model, category, cost center or objective (exact; the groups add up to the total)'),
+  ).action(async (project: string | undefined, o: BreakdownOptions, cmd: Command) => {
+    const { api } = ctxOf(cmd);
+    const id = await need(project, { flag: '<project>', message: 'Project', choices: () => projectChoices(api) });
+    const query = breakdownQuery(o);
+    const b = await ok(api.GET('/projects/{id}/costs/breakdown', { params: { path: { id }, query } }));
+    show(cmd, b, (v) => {
+      printTable(v.groups, [
+        [v.by, (g) => g.key ?? '(none)'],
+        [`amount ${v.currency}`, (g) => g.amount],
+        ['records', (g) => g.records],
+      ]);
+      process.stdout.write(`total ${v.total} ${v.currency}\n`);
+    });
+  });
+  costs
+    .command('variance [project]')
+    .description('actual against allocated spend per day, week or month, per category, with the trend')
+    .addOption(new Option('--period <period>', 'period').choices(['day', 'week', 'month']).default('day'))
+    .option('--count <n>', 'how many periods (the current one included)')
+    .action(async (project: string | undefined, o: { period: 'day' | 'week' | 'month'; count?: string }, cmd: Command) => {
+      const { api } = ctxOf(cmd);
+      const id = await need(project, { flag: '<project>', message: 'Project', choices: () => projectChoices(api) });
+      const query = { period: o.period, ...(o.count ? { count: o.count } : {}) };
+      const v0 = await ok(api.GET('/projects/{id}/costs/variance', { params: { path: { id }, query } }));
+      show(cmd, v0, (v) => {
+        printTable(v.periods, [
+          ['start (UTC)', (p) => p.start.slice(0, 10)],
+          [`actual ${v.currency}`, (p) => p.actual],
+          ['allocated', (p) => p.allocated ?? ''],
+          ['variance', (p) => p.variance ?? ''],
+          ['%', (p) => p.variancePercent ?? ''],
+        ]);
+        process.stdout.write(`trend ${v.trend.perPeriod} ${v.currency} per ${v.period} (${v.trend.direction})\n`);
+        for (const k of v.categories) process.stdout.write(`  ${k.category}: ${k.actual.join(' ')} (trend ${k.trend.perPeriod})\n`);
+        for (const t of v.machineTypes) {
+          const last = t.periods.at(-1);
+          const budget = t.budget ? `${t.budget.limit} ${t.budget.currency} ${t.budget.period} (${t.budget.source})` : 'no budget';
+          process.stdout.write(
+            `  type ${t.machineType}: ${budget}; this ${v.period} ${last?.actual ?? '0'} of ${last?.allocated ?? '-'} (trend ${t.trend.perPeriod})\n`,
+          );
+        }
+      });
+    });
+  costs
+    .command('opportunities [project]')
+    .description('where the project could have spent less: spot, cache, smaller models, idle warm capacity; each with evidence and estimated saving')
+    .option('--days <n>', 'look-back in days', '30')
+    .action(async (project: string | undefined, o: { days: string }, cmd: Command) => {
+      const { api } = ctxOf(cmd);
+      const id = await need(project, { flag: '<project>', message: 'Project', choices: () => projectChoices(api) });
+      const r = await ok(api.GET('/projects/{id}/costs/opportunities', { params: { path: { id }, query: { days: o.days } } }));
+      show(cmd, r, (v) => {
+        printTable(v.items, [
+          ['kind', (x) => x.kind],
+          [`saving ${v.currency}`, (x) => x.saving],
+          ['evidence', (x) => x.evidence.join(', ')],
+          ['why', (x) => x.explanation],
+        ]);
+        process.stdout.write(`total estimated saving ${v.totalSaving} ${v.currency}\n`);
+      });
+    });
+  costs
+    .command('forecast [project]')
+    .description("the project's stored spend forecast: daily with 80 %/95 % intervals, budget exhaustion, recommendations")
+    .action(async (project: string | undefined, _o, cmd: Command) => {
+      const { api } = ctxOf(cmd);
+      const id = await need(project, { flag: '<project>', message: 'Project', choices: () => projectChoices(api) });
+      show(cmd, await ok(api.GET('/projects/{id}/forecast', { params: { path: { id } } })), printForecast);
+    });
+}
+
+const BREAKDOWN_BY = ['machineType', 'provider', 'model', 'category', 'costCenter', 'objective', 'project'] as const;
+export type BreakdownOptions = { by: (typeof BREAKDOWN_BY)[number]; from?: string; to?: string };
+
+/** --by, --from and --to of a breakdown command. */
+export function breakdownOptions(cmd: Command): Command {
+  return cmd
+    .addOption(new Option('--by <dimension>', 'what to group by').choices(BREAKDOWN_BY).default('category'))
+    .addOption(timeOption('--from <time>', 'start (default: 30 days before --to)'))
+    .addOption(timeOption('--to <time>', 'end, exclusive (default now)'));
+}
+export const breakdownQuery = (o: BreakdownOptions) => ({ by: o.by, ...(o.from ? { from: o.from } : {}), ...(o.to ? { to: o.to } : {}) });
+
+/** A cost center's or department's breakdown as text: one row per group and currency, then the totals. */
+export function printScopeBreakdown(v: {
+  by: string;
+  groups: Array<{ key: string | null; currency: string; amount: string; records: number }>;
+  totals: Array<{ currency: string; amount: string }>;
+}): void {
+  printTable(v.groups, [
+    [v.by, (g) => g.key ?? '(none)'],
+    ['amount', (g) => `${g.amount} ${g.currency}`],
+    ['records', (g) => g.records],
+  ]);
+  for (const t of v.totals) process.stdout.write(`total ${t.amount} ${t.currency}\n`);
+}
+
+/** A stored forecast as text: the next days with their intervals, the budget's exhaustion, the recommendations. */
+export function printForecast(v: {
+  currency: string;
+  method: string;
+  computedAt: string;
+  daily: Array<{ date: string; mean: string; lo80: string; hi80: string; lo95: string; hi95: string }>;
+  budget: { period: string; exhaustion: { expected: string | null; earliest80: string | null; latest80: string | null } } | null;
+  recommendations: Array<{ message: string }>;
+}): void {
+  process.stdout.write(`forecast (${v.method}, computed ${v.computedAt}), ${v.currency}\n`);
+  printTable(v.daily.slice(0, 14), [
+    ['day', (d) => d.date],
+    ['expected', (d) => d.mean],
+    ['80 %', (d) => `${d.lo80} – ${d.hi80}`],
+    ['95 %', (d) => `${d.lo95} – ${d.hi95}`],
+  ]);
+  if (v.budget) {
+    const e = v.budget.exhaustion;
+    process.stdout.write(
+      `${v.budget.period} budget runs out: ${e.expected ?? 'not this period'}${e.expected ? ` (80 %: ${e.earliest80 ?? '?'} – ${e.latest80 ?? 'later'})` : ''}\n`,
+    );
+  }
+  for (const r of v.recommendations) process.stdout.write(`* ${r.message}\n`);
 }

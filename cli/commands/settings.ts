@@ -4,7 +4,7 @@ import { ApiError, CliError, EXIT, exitCodeOfStatus, UsageError } from '../error
 import { printJson, printRecord, printTable } from '../output.js';
 import { need } from '../prompt.js';
 import { ctxOf, jsonMode, moneyOption, pageOptions, printList, readDataFile, show } from '../runtime.js';
-import { projectChoices } from './projects.js';
+import { breakdownOptions, breakdownQuery, printForecast, printScopeBreakdown, projectChoices, type BreakdownOptions } from './projects.js';
 
 /** A repeatable option's values. */
 export const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
@@ -237,6 +237,19 @@ export function registerSettings(program: Command): void {
       const body = { amount, currency: o.currency, period: o.period } as BodyOf<'/departments/{name}/budget', 'put'>;
       show(cmd, await ok(api.PUT('/departments/{name}/budget', { params: { path: { name } }, body })), (v) => printRecord(v as Record<string, unknown>));
     });
+  departments
+    .command('forecast <name>')
+    .description("a department's stored spend forecast")
+    .action(async (name: string, _o, cmd: Command) => {
+      const { api } = ctxOf(cmd);
+      show(cmd, await ok(api.GET('/departments/{name}/forecast', { params: { path: { name } } })), printForecast);
+    });
+  breakdownOptions(
+    departments.command('breakdown <name>').description("spend allocated to a department's cost centers grouped by one dimension (project too) and currency"),
+  ).action(async (name: string, o: BreakdownOptions, cmd: Command) => {
+    const { api } = ctxOf(cmd);
+    show(cmd, await ok(api.GET('/departments/{name}/costs/breakdown', { params: { path: { name }, query: breakdownQuery(o) } })), printScopeBreakdown);
+  });
   departments
     .command('costs <name>')
     .description("a department's totals per currency and per cost center, and the grand total in one currency")

@@ -25,6 +25,7 @@ import { waitingWorkflows } from './waiting-workflows.js';
 import { snapshotStore } from './snapshots.js';
 import { checkpointTree } from './checkpoint-tree.js';
 import { checkpointOverhead } from './checkpoint-overhead.js';
+import { forecastBacktest } from './forecast-backtest.js';
 
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -56,6 +57,10 @@ const BENCHMARKS: Record<string, { title: string; run: Benchmark }> = {
   'aws-spawn': {
     title: 'aws-ec2 (spot) and aws-ecs (Fargate Spot) provision and terminate latency against moto, sequential',
     run: awsSpawn,
+  },
+  'forecast-backtest': {
+    title: 'Spend forecasts: rolling-origin backtest on seeded daily spend histories — MAPE, sMAPE, 80 %/95 % interval coverage per series and method',
+    run: forecastBacktest,
   },
   fx: {
     title: 'Exact currency conversions per second through a cross rate; rate look-ups per second from the warm cache',

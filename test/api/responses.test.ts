@@ -12,6 +12,7 @@ import * as R from '../../api/responses.js';
 import { responseProblem, RouteGroup, type RouteSpec } from '../../api/routes/table.js';
 import { loadConfig } from '../../config/index.js';
 import { startGithubPeer, type GithubPeer } from '../support/github-peer.js';
+import { refreshForecasts } from '../../services/forecasts.js';
 import { startHttpGitServer, type HttpGitServer } from '../support/http-git-server.js';
 import { projectWithBudget, startTestPlatform, waitFor, waitForMachine, type TestPlatform } from '../support/platform.js';
 
@@ -285,7 +286,14 @@ describe('api: response schemas (every route answers as its declared schema says
 
   it('answers every GET route as declared, with real data', async () => {
     const key = (await call('GET', '/whoami')).id;
+    // Forecasts are stored by the forecast-refresh schedule; run it once so there is one to read.
+    assert.ok((await refreshForecasts({ db: p.db, temporal: p.temporal, config: p.config, log: p.log })).scopes > 0, 'no forecast stored');
     const byPath: Record<string, string> = {
+      '/projects/:id/costs/breakdown': `/projects/${fx.project}/costs/breakdown?by=category`,
+      '/cost-centers/:id/forecast': `/cost-centers/${fx.center}/forecast`,
+      '/cost-centers/:id/costs/breakdown': `/cost-centers/${fx.center}/costs/breakdown?by=project`,
+      '/departments/:name/costs/breakdown': `/departments/${fx.department}/costs/breakdown?by=category`,
+      '/departments/:name/forecast': `/departments/${fx.department}/forecast`,
       '/audit': `/audit?projectId=${fx.project}&limit=5`,
       '/machines': `/machines?projectId=${fx.project}`,
       '/keys/:id': `/keys/${key}`,
