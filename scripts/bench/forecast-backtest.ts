@@ -7,18 +7,7 @@
  */
 import { backtest, chooseMethod, FORECAST_METHODS, type BacktestResult } from '../../domain/forecast.js';
 import type { BenchOptions, BenchOutput, Row } from './common.js';
-
-/** mulberry32: a small seeded generator, so every run sees the same histories. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { prng as rng } from '../../test/support/prng.js';
 
 function normal(r: () => number): number {
   const u = Math.max(r(), 1e-12);

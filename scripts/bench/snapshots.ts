@@ -15,21 +15,10 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { ChunkStore, restoreTree, storeTree, TreeMemory, type ManifestEntry } from '../../store/snapshots.js';
 import { summarize, type BenchOptions, type BenchOutput } from './common.js';
+import { prng } from '../../test/support/prng.js';
 
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const MB = 1024 * 1024;
-
-/** Seeded PRNG (mulberry32): the same edits every run. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function copyRepository(into: string): void {
   const tracked = execFileSync('git', ['ls-files', '-z'], { cwd: REPO_ROOT, encoding: 'utf8' }).split('\0').filter(Boolean);
