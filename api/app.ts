@@ -15,6 +15,7 @@ import { machineRoutes } from './routes/machines.js';
 import { objectiveRoutes } from './routes/objectives.js';
 import { pipelineRoutes } from './routes/pipelines.js';
 import { schedulingRoutes } from './routes/scheduling.js';
+import { routingRoutes } from './routes/routing.js';
 import { paymentRoutes } from './routes/payments.js';
 import { projectRoutes } from './routes/projects.js';
 import { projectViewRoutes } from './routes/project-views.js';
@@ -48,6 +49,7 @@ function routeGroups(ctx: ApiContext, batch: BatchTarget = {}): RouteGroup[] {
     auditRoutes(ctx),
     alertRoutes(ctx),
     schedulingRoutes(ctx),
+    routingRoutes(ctx),
     fxRoutes(ctx, ctx.fx ?? createFxService(ctx)),
     costCenterRoutes(ctx),
     paymentRoutes(ctx),

@@ -3,7 +3,9 @@ import path from 'node:path';
 import { Address } from '@ton/core';
 import { getAddress, isAddress } from 'viem';
 import { z } from 'zod';
-import { applyPriceOverrides, defaultPriceTables, type PriceTables } from '../domain/metering.js';
+import { AGENT_TYPES, applyPriceOverrides, defaultPriceTables, type PriceTables } from '../domain/metering.js';
+import { OPERATION_CLASSES } from '../domain/routing/classify.js';
+import { DEFAULT_CAPABILITIES, type CapabilityTable } from '../domain/routing/router.js';
 import { parseHostEntry, REGISTRY_HOSTS } from '../domain/network.js';
 import { DEFAULT_REPO_URL_SCHEMES, type RepoUrlScheme } from '../domain/repo-url.js';
 import type { ResourceLimits } from '../domain/machines.js';
@@ -85,6 +87,12 @@ const envSchema = z
     AUTOVIBE_MODEL_PRICES: z.string().optional(),
     /** The same document read from a file (applied first; AUTOVIBE_MODEL_PRICES on top). */
     AUTOVIBE_MODEL_PRICES_FILE: z.string().optional(),
+    /** Machine selection (type: auto): capability scores over the defaults, as JSON `{ "aider": { "tests": 0.8 } }`. */
+    AUTOVIBE_ROUTING_CAPABILITIES: z.string().optional(),
+    /** A project's quality-vs-cost knob until it sets its own (0: cheapest, 1: best). */
+    AUTOVIBE_ROUTING_QUALITY: z.coerce.number().min(0).max(1, 'AUTOVIBE_ROUTING_QUALITY must be between 0 and 1').default(0.5),
+    /** A project's exploration budget until it sets its own: the share of decisions picked at random. */
+    AUTOVIBE_ROUTING_EXPLORATION: z.coerce.number().min(0).max(1, 'AUTOVIBE_ROUTING_EXPLORATION must be between 0 and 1').default(0.1),
     /** URL schemes a project's repoUrl may use, comma-separated (of https, ssh, git, http). */
     AUTOVIBE_REPO_URL_SCHEMES: z
       .string()
@@ -274,6 +282,8 @@ export interface Config {
   payments: PaymentsConfig;
   /** USD prices of model tokens by agent type and model (defaults in domain/machine-types.ts); an unpriced model is refused. */
   modelPrices: PriceTables;
+  /** Machine selection (type: auto): capability table and the default knob and exploration budget. */
+  routing: { capabilities: CapabilityTable; quality: number; exploration: number };
   /** What a project's repoUrl may be and how much a clone may take. */
   repos: { schemes: RepoUrlScheme[]; cloneTimeoutMs: number; cloneMaxBytes: number };
   idempotency: { waitMs: number; staleAfterSeconds: number };
@@ -401,6 +411,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       pollSeconds: e.PAYMENT_POLL_SECONDS,
     },
     modelPrices,
+    routing: {
+      capabilities: loadCapabilities(e.AUTOVIBE_ROUTING_CAPABILITIES),
+      quality: e.AUTOVIBE_ROUTING_QUALITY,
+      exploration: e.AUTOVIBE_ROUTING_EXPLORATION,
+    },
     repos: {
       schemes: [...new Set(e.AUTOVIBE_REPO_URL_SCHEMES.split(','))] as RepoUrlScheme[],
       cloneTimeoutMs: e.AUTOVIBE_CLONE_TIMEOUT_S * 1000,
@@ -419,6 +434,36 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     env,
   };
+}
+
+/** The capability table: the defaults with AUTOVIBE_ROUTING_CAPABILITIES's entries over them. */
+function loadCapabilities(json: string | undefined): CapabilityTable {
+  const table: CapabilityTable = structuredClone(DEFAULT_CAPABILITIES);
+  if (!json) return table;
+  let doc: unknown;
+  try {
+    doc = JSON.parse(json);
+  } catch (err) {
+    throw new ConfigError(`invalid configuration: AUTOVIBE_ROUTING_CAPABILITIES: ${(err as Error).message}`);
+  }
+  const problems: string[] = [];
+  if (!doc || typeof doc !== 'object' || Array.isArray(doc)) problems.push('must be an object of machine type → { class: score }');
+  else {
+    for (const [type, scores] of Object.entries(doc as Record<string, unknown>)) {
+      if (!(AGENT_TYPES as readonly string[]).includes(type)) problems.push(`${type}: not an agent machine type (${AGENT_TYPES.join(', ')})`);
+      else if (!scores || typeof scores !== 'object') problems.push(`${type}: must be an object of class → score`);
+      else {
+        for (const [cls, v] of Object.entries(scores as Record<string, unknown>)) {
+          if (!(OPERATION_CLASSES as readonly string[]).includes(cls))
+            problems.push(`${type}.${cls}: not an operation class (${OPERATION_CLASSES.join(', ')})`);
+          else if (typeof v !== 'number' || v < 0 || v > 1) problems.push(`${type}.${cls}: must be a number between 0 and 1`);
+          else table[type] = { ...table[type], [cls]: v };
+        }
+      }
+    }
+  }
+  if (problems.length) throw new ConfigError(`invalid configuration: ${problems.map((p) => `AUTOVIBE_ROUTING_CAPABILITIES: ${p}`).join('; ')}`);
+  return table;
 }
 
 /** The price tables: the defaults, then the file's overrides, then the variable's; every problem named. */

@@ -23,6 +23,7 @@ import * as m080 from './20261207_080_network_policy.js';
 import * as m090 from './20261207_090_merges.js';
 import * as m100 from './20261207_100_integrations.js';
 import * as m120 from './20261207_120_slack_bot.js';
+import * as m150 from './20261207_150_routing.js';
 
 interface Migration {
   up(db: Knex): Promise<void>;
@@ -55,6 +56,7 @@ const MIGRATIONS: Array<[string, Migration]> = [
   ['20261207_090_merges', m090],
   ['20261207_100_integrations', m100],
   ['20261207_120_slack_bot', m120],
+  ['20261207_150_routing', m150],
 ];
 
 export const migrationSource: Knex.MigrationSource<[string, Migration]> = {

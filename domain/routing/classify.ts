@@ -404,3 +404,12 @@ export function parseLabelledTasks(jsonl: string): LabelledTask[] {
   });
   return out;
 }
+
+/** The learned model decides when it is this sure; otherwise the keyword rules when they matched anything. */
+export const BAYES_CONFIDENT = 0.8;
+
+/** Which of the two models' answers to use, with the other's kept beside it for the reason. */
+export function combineClassifications(bayes: Classification, rules: Classification): Classification & { other: Classification } {
+  const useBayes = bayes.confidence >= BAYES_CONFIDENT || rules.reason.startsWith('no keyword');
+  return useBayes ? { ...bayes, other: rules } : { ...rules, other: bayes };
+}
