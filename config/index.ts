@@ -3,7 +3,7 @@ import path from 'node:path';
 import { Address } from '@ton/core';
 import { getAddress, isAddress } from 'viem';
 import { z } from 'zod';
-import { AGENT_TYPES, applyPriceOverrides, defaultPriceTables, type PriceTables } from '../domain/metering.js';
+import { AGENT_TYPES, applyPriceOverrides, defaultPriceTables, type AgentType, type PriceTables } from '../domain/metering.js';
 import { OPERATION_CLASSES } from '../domain/routing/classify.js';
 import { DEFAULT_CAPABILITIES, type CapabilityTable } from '../domain/routing/router.js';
 import { parseHostEntry, REGISTRY_HOSTS } from '../domain/network.js';
@@ -89,6 +89,11 @@ const envSchema = z
     AUTOVIBE_MODEL_PRICES_FILE: z.string().optional(),
     /** Machine selection (type: auto): capability scores over the defaults, as JSON `{ "aider": { "tests": 0.8 } }`. */
     AUTOVIBE_ROUTING_CAPABILITIES: z.string().optional(),
+    /** The agent types type "auto" may choose, comma-separated (default: every available agent type). */
+    AUTOVIBE_ROUTING_TYPES: z
+      .string()
+      .regex(/^$|^[a-z-]+(,[a-z-]+)*$/, 'AUTOVIBE_ROUTING_TYPES must be comma-separated machine types such as claude-code,aider')
+      .optional(),
     /** A project's quality-vs-cost knob until it sets its own (0: cheapest, 1: best). */
     AUTOVIBE_ROUTING_QUALITY: z.coerce.number().min(0).max(1, 'AUTOVIBE_ROUTING_QUALITY must be between 0 and 1').default(0.5),
     /** A project's exploration budget until it sets its own: the share of decisions picked at random. */
@@ -283,7 +288,7 @@ export interface Config {
   /** USD prices of model tokens by agent type and model (defaults in domain/machine-types.ts); an unpriced model is refused. */
   modelPrices: PriceTables;
   /** Machine selection (type: auto): capability table and the default knob and exploration budget. */
-  routing: { capabilities: CapabilityTable; quality: number; exploration: number };
+  routing: { capabilities: CapabilityTable; quality: number; exploration: number; types: AgentType[] };
   /** What a project's repoUrl may be and how much a clone may take. */
   repos: { schemes: RepoUrlScheme[]; cloneTimeoutMs: number; cloneMaxBytes: number };
   idempotency: { waitMs: number; staleAfterSeconds: number };
@@ -415,6 +420,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       capabilities: loadCapabilities(e.AUTOVIBE_ROUTING_CAPABILITIES),
       quality: e.AUTOVIBE_ROUTING_QUALITY,
       exploration: e.AUTOVIBE_ROUTING_EXPLORATION,
+      types: routingTypes(e.AUTOVIBE_ROUTING_TYPES),
     },
     repos: {
       schemes: [...new Set(e.AUTOVIBE_REPO_URL_SCHEMES.split(','))] as RepoUrlScheme[],
@@ -434,6 +440,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     env,
   };
+}
+
+/** The agent types type "auto" may choose: the list given (each an agent type), else all of them. */
+function routingTypes(list: string | undefined): AgentType[] {
+  if (!list) return [...AGENT_TYPES];
+  const names = [...new Set(list.split(','))];
+  const unknown = names.filter((n) => !(AGENT_TYPES as readonly string[]).includes(n));
+  if (unknown.length)
+    throw new ConfigError(`invalid configuration: AUTOVIBE_ROUTING_TYPES: not agent machine types: ${unknown.join(', ')} (of ${AGENT_TYPES.join(', ')})`);
+  return names as AgentType[];
 }
 
 /** The capability table: the defaults with AUTOVIBE_ROUTING_CAPABILITIES's entries over them. */

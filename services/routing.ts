@@ -94,8 +94,9 @@ export async function routingSettingsOf(ctx: ServiceContext, projectId: string):
 
 /**
  * Picks the machine type of a `type: "auto"` request and records the decision (audited as
- * `routing.decided`). A machine already routed keeps its decision (a repeated request). Only agent
- * types whose CLI and model endpoint are configured are candidates; none → 409.
+ * `routing.decided`). A machine already routed keeps its decision (a repeated request). Candidates:
+ * the agent types of AUTOVIBE_ROUTING_TYPES (default all) whose CLI and model endpoint are
+ * configured; none → 409.
  */
 export async function routeMachine(
   ctx: ServiceContext,
@@ -104,10 +105,10 @@ export async function routeMachine(
 ): Promise<{ type: AgentType; decision: StoredRoutingDecision | null; record: () => Promise<void> }> {
   const existing = await getRoutingDecision(ctx.db, input.machineId);
   if (existing) return { type: existing.chosenType as AgentType, decision: existing, record: async () => {} };
-  const candidates = AGENT_TYPES.filter((t) => machineTypeAvailability(ctx.config, t).available);
+  const candidates = ctx.config.routing.types.filter((t) => machineTypeAvailability(ctx.config, t).available);
   if (!candidates.length) {
     throw new ConflictError(
-      'type: auto found no available agent machine type; configure one (GET /v1/machine-types says why each is unavailable)',
+      `type: auto found no available agent machine type among ${ctx.config.routing.types.join(', ')}; configure one (GET /v1/machine-types says why each is unavailable)`,
       'machine_type_unavailable',
     );
   }

@@ -26,6 +26,8 @@ describe('machine selection: type "auto" on real agent CLIs', function () {
         ANTHROPIC_BASE_URL: llm.url,
         OPENAI_API_KEY: 'test-openai-key',
         OPENAI_BASE_URL: `${llm.url}/v1`,
+        // qwen-coder and local-llama count as available with their local defaults: keep the router to these two.
+        AUTOVIBE_ROUTING_TYPES: 'claude-code,aider',
       },
     });
   });
@@ -87,22 +89,25 @@ describe('machine selection: type "auto" on real agent CLIs', function () {
     assert.equal(audit.length, 1);
   });
 
-  it('a routed machine stopped at its limit counts as a failure of its type', async () => {
+  it('a routed machine that fails counts as a failure of its type', async () => {
     const projectId = await projectWithBudget(p, '20.00');
     scriptHello('x\n');
+    // The agent writes hello.txt, but the request declares report.txt as its artifact: the machine fails.
     const start = await p.api('POST', '/v1/machines', {
       projectId,
       type: 'auto',
       prompt: 'Add unit tests for the greeting',
-      limits: { money: '5.00', minutes: 5, apiCalls: 1 },
+      artifacts: ['report.txt'],
+      limits: { money: '5.00', minutes: 5 },
     });
     assert.equal(start.status, 202, JSON.stringify(start.body));
     const m = await waitForMachine(p, start.body.id, 300_000);
-    assert.equal(m.status, 'terminated', JSON.stringify(m));
+    assert.equal(m.status, 'failed', JSON.stringify(m));
     assert.equal(m.routing.operationClass, 'tests');
     assert.equal(m.routing.outcome, 'failure');
     const arm = (await p.api('GET', '/v1/routing')).body.arms.find((a: any) => a.operationClass === 'tests' && a.machineType === m.type);
     assert.equal(arm.failures, 1);
+    assert.equal(arm.successes, 0);
   });
 
   it('refuses type auto without a prompt, and keeps the decision on a repeated request', async () => {

@@ -11,6 +11,7 @@ import {
   type ArmEvidence,
   type Candidate,
 } from '../../domain/routing/router.js';
+import { loadConfig } from '../../config/index.js';
 import { prng } from '../support/prng.js';
 
 const prices = defaultPriceTables();
@@ -105,5 +106,25 @@ describe('routing: the router (Thompson sampling, quality vs cost)', () => {
     assert.equal(routingSuccess('terminated', 'time budget exceeded'), false);
     assert.equal(routingSuccess('terminated', 'terminated by request'), null);
     assert.equal(routingSuccess('refused', null), null);
+  });
+});
+
+describe('routing: configuration', () => {
+  it('reads capability overrides, the knob defaults and the candidate types, naming every problem', () => {
+    const c = loadConfig({
+      AUTOVIBE_ROUTING_CAPABILITIES: '{"aider":{"tests":0.95}}',
+      AUTOVIBE_ROUTING_TYPES: 'aider,claude-code',
+      AUTOVIBE_ROUTING_QUALITY: '0.8',
+    });
+    assert.equal(c.routing.capabilities.aider!.tests, 0.95);
+    assert.equal(c.routing.capabilities.aider!.bugfix, DEFAULT_CAPABILITIES.aider!.bugfix);
+    assert.deepEqual(c.routing.types, ['aider', 'claude-code']);
+    assert.equal(c.routing.quality, 0.8);
+    assert.equal(c.routing.exploration, 0.1);
+    assert.throws(
+      () => loadConfig({ AUTOVIBE_ROUTING_CAPABILITIES: '{"shell":{"tests":1},"aider":{"poetry":0.5,"tests":2}}' }),
+      /shell: not an agent machine type.*aider\.poetry: not an operation class.*aider\.tests: must be a number between 0 and 1/,
+    );
+    assert.throws(() => loadConfig({ AUTOVIBE_ROUTING_TYPES: 'aider,nope' }), /AUTOVIBE_ROUTING_TYPES: not agent machine types: nope/);
   });
 });
