@@ -51,6 +51,8 @@ import { openLogSink } from './machines/log-sink.js';
 import { restoreCheckpointFiles, restoreMachineStart, snapshotCheckpoint } from './snapshots.js';
 import type { ActivityDeps } from './deps.js';
 import { settleMergeResolution } from '../services/merges.js';
+import { routingSuccess } from '../domain/routing/router.js';
+import { settleRoutingDecision } from '../store/routing.js';
 
 export type ReservationOutcome =
   | {
@@ -350,6 +352,17 @@ export function createMachineRunActivities({ db, config, log, providers, tempora
     });
     // A machine resolving a merge's conflicts: its result becomes the proposed merge checkpoint.
     if (input.ended) await settleMergeResolution({ db, log }, input.machineId);
+    // A machine the router chose (type "auto"): its outcome and cost teach the bandit, once.
+    if (input.ended) {
+      const project = await projectOf(machine.projectId);
+      const totals = await costTotals(db, { machineId: input.machineId });
+      await settleRoutingDecision(db, input.machineId, {
+        finalStatus: input.status,
+        success: routingSuccess(input.status, input.stopReason ?? null),
+        cost: Object.values(totals).reduce((a, b) => a + b, 0n),
+        currency: project.currency,
+      });
+    }
     await appendAudit(db, {
       actor: 'system',
       action: `machine.${input.status}`,

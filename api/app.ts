@@ -16,6 +16,7 @@ import { machineRoutes } from './routes/machines.js';
 import { objectiveRoutes } from './routes/objectives.js';
 import { pipelineRoutes } from './routes/pipelines.js';
 import { schedulingRoutes } from './routes/scheduling.js';
+import { routingRoutes } from './routes/routing.js';
 import { paymentRoutes } from './routes/payments.js';
 import { projectRoutes } from './routes/projects.js';
 import { projectViewRoutes } from './routes/project-views.js';
@@ -52,6 +53,7 @@ function routeGroups(ctx: ApiContext, batch: BatchTarget = {}): RouteGroup[] {
     backupRoutes(ctx),
     alertRoutes(ctx),
     schedulingRoutes(ctx),
+    routingRoutes(ctx),
     fxRoutes(ctx, ctx.fx ?? createFxService(ctx)),
     costCenterRoutes(ctx),
     forecastRoutes(ctx),

@@ -1,3 +1,4 @@
+import { putRoutingBody, routingQuery } from '../services/routing.js';
 import { z } from 'zod';
 import {
   auditQuery,
@@ -259,6 +260,18 @@ function document(
         put: op('Change the concurrent-machine limit, greediness or named resources', { parameters: [idParam()], requestBody: body(putSchedulingBody) }),
       },
       '/machine-types': { get: op('Machine types and their availability') },
+      '/routing': {
+        get: op(
+          'Machine selection (type: auto): every operation class × agent type arm with its capability prior, successes, failures and Beta posterior; the expected cost of a typical task per type; the knob; the newest decisions with their reasons and outcomes',
+          { parameters: query(routingQuery) },
+        ),
+      },
+      '/projects/{id}/routing': {
+        put: op("Set a project's quality-vs-cost knob (0 cheapest … 1 best) and exploration budget (share of type: auto decisions picked at random)", {
+          parameters: [idParam()],
+          requestBody: body(putRoutingBody),
+        }),
+      },
       '/machines': {
         post: op(
           "Start a machine (202); 409 budget_exceeded when the budget cannot cover its limit. `network` narrows the project's network policy (403 when it reaches beyond it, unless the caller is an owner; 422 on a provider that cannot enforce it)",

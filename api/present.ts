@@ -1,4 +1,5 @@
 import type { ComputePrice } from '../domain/compute-prices.js';
+import { routingOfMachines, type StoredRoutingDecision } from '../store/routing.js';
 import { formatAmount, type CurrencyCode } from '../domain/money.js';
 import { auditOfSubjects } from '../store/audit.js';
 import type { BudgetStatus } from '../store/budgets.js';
@@ -132,7 +133,7 @@ const MACHINE_EVENTS = 200;
  */
 export async function presentMachines(db: Db, machines: readonly Machine[]) {
   const ids = machines.map((m) => m.id);
-  const [projects, costs, checkpoints, cache, audit] = await Promise.all([
+  const [projects, costs, checkpoints, cache, audit, routing] = await Promise.all([
     getProjects(
       db,
       machines.map((m) => m.projectId),
@@ -141,6 +142,7 @@ export async function presentMachines(db: Db, machines: readonly Machine[]) {
     checkpointIdsOfMachines(db, ids),
     getCacheRecords(db, ids),
     auditOfSubjects(db, ids, MACHINE_EVENTS),
+    routingOfMachines(db, ids),
   ]);
   return machines.map((m) => {
     const project = projects.get(m.projectId);
@@ -150,9 +152,54 @@ export async function presentMachines(db: Db, machines: readonly Machine[]) {
     return {
       ...presentMachine(m, sumOf(costs.get(m.id)), project.currency, checkpoints.get(m.id) ?? []),
       cache: presentCache(cache.get(m.id) ?? null),
+      routing: presentMachineRouting(routing.get(m.id) ?? null),
       events,
     };
   });
+}
+
+/** Why a `type: "auto"` machine got its type (null: the type was asked for). */
+export function presentMachineRouting(d: StoredRoutingDecision | null) {
+  if (!d) return null;
+  return {
+    requestedType: 'auto' as const,
+    operationClass: d.operationClass,
+    complexity: d.complexity,
+    classifier: d.classifier,
+    mode: d.mode,
+    reason: d.reason,
+    outcome: d.outcome,
+  };
+}
+
+/** A routing decision as GET /v1/routing lists it. */
+export function presentRoutingDecision(d: StoredRoutingDecision) {
+  return {
+    machineId: d.machineId,
+    projectId: d.projectId,
+    operationClass: d.operationClass,
+    complexity: d.complexity,
+    classifier: d.classifier,
+    chosenType: d.chosenType,
+    mode: d.mode,
+    reason: d.reason,
+    quality: d.quality,
+    exploration: d.exploration,
+    candidates: d.candidates.map((c) => ({
+      type: c.type,
+      capability: c.capability,
+      mean: c.mean,
+      sample: c.sample,
+      relativeCost: c.relativeCost,
+      expectedCost: { amount: c.expectedCost, currency: 'USD' },
+      utility: c.utility,
+    })),
+    createdAt: d.createdAt,
+    outcome: d.outcome,
+    finalStatus: d.finalStatus,
+    cost: d.cost !== null && d.costCurrency ? { amount: d.cost, currency: d.costCurrency } : null,
+    settledAt: d.settledAt,
+  };
 }
 
 export function presentCost(e: CostEvent) {

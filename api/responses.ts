@@ -1,3 +1,4 @@
+import { COMPLEXITIES, OPERATION_CLASSES } from '../domain/routing/classify.js';
 import { z } from 'zod';
 import { BUDGET_PERIODS } from '../domain/budget.js';
 import { COST_CENTER_KINDS } from '../domain/cost-centers.js';
@@ -269,6 +270,18 @@ export const machine = z.strictObject({
   }),
   /** The cache outcome; null when it never looked. */
   cache: z.strictObject({ hit: z.boolean(), outcome: z.enum(CACHE_OUTCOMES), sourceMachineId: id.optional(), saved: money.optional() }).nullable(),
+  /** Why a `type: "auto"` machine got its type; null when the type was asked for. */
+  routing: z
+    .strictObject({
+      requestedType: z.literal('auto'),
+      operationClass: z.enum(OPERATION_CLASSES),
+      complexity: z.enum(COMPLEXITIES).nullable(),
+      classifier: z.enum(['rules', 'bayes']),
+      mode: z.enum(['exploit', 'explore', 'only']),
+      reason: z.string(),
+      outcome: z.enum(['success', 'failure']).nullable(),
+    })
+    .nullable(),
   /** The machine's audit records, oldest first. */
   events: z.array(z.strictObject({ at: time, action: z.string(), actor: z.string(), details })),
 });
@@ -892,6 +905,65 @@ export const costOpportunities = z.strictObject({
       evidence: z.array(z.string()),
       saving: decimal,
       explanation: z.string(),
+    }),
+  ),
+});
+
+const routingSettings = z.strictObject({
+  quality: z.number().min(0).max(1),
+  exploration: z.number().min(0).max(1),
+  /** project: set with PUT /v1/projects/:id/routing; default: the deployment's. */
+  source: z.enum(['project', 'default']),
+});
+
+/** PUT /v1/projects/:id/routing */
+export const routingSettingsResponse = routingSettings;
+
+/** GET /v1/routing: the bandit's arms, the expected cost per type, the knob and recent decisions. */
+export const routing = z.strictObject({
+  arms: z.array(
+    z.strictObject({
+      operationClass: z.enum(OPERATION_CLASSES),
+      machineType: z.enum(MACHINE_TYPES),
+      capability: z.number().min(0).max(1),
+      successes: count,
+      failures: count,
+      alpha: z.number().positive(),
+      beta: z.number().positive(),
+      mean: z.number().min(0).max(1),
+      updatedAt: time.nullable(),
+    }),
+  ),
+  expectedCosts: z.array(z.strictObject({ machineType: z.enum(MACHINE_TYPES), amount: decimal, currency: z.literal('USD') })),
+  settings: routingSettings,
+  decisions: z.array(
+    z.strictObject({
+      machineId: id,
+      projectId: id,
+      operationClass: z.enum(OPERATION_CLASSES),
+      complexity: z.enum(COMPLEXITIES).nullable(),
+      classifier: z.enum(['rules', 'bayes']),
+      chosenType: z.enum(MACHINE_TYPES),
+      mode: z.enum(['exploit', 'explore', 'only']),
+      reason: z.string(),
+      quality: z.number(),
+      exploration: z.number(),
+      candidates: z.array(
+        z.strictObject({
+          type: z.enum(MACHINE_TYPES),
+          capability: z.number(),
+          mean: z.number(),
+          sample: z.number(),
+          relativeCost: z.number(),
+          expectedCost: money,
+          utility: z.number(),
+        }),
+      ),
+      createdAt: time,
+      outcome: z.enum(['success', 'failure']).nullable(),
+      finalStatus: z.string().nullable(),
+      cost: money.nullable(),
+      settledAt: time.nullable(),
     }),
   ),
 });

@@ -1932,6 +1932,178 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  '/routing': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** Machine selection (type: auto): every operation class × agent type arm with its capability prior, successes, failures and Beta posterior; the expected cost of a typical task per type; the knob; the newest decisions with their reasons and outcomes */
+    get: {
+      parameters: {
+        query?: {
+          projectId?: string;
+          limit?: string;
+        };
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Machine selection (type: auto): every operation class × agent type arm with its capability prior, successes, failures and Beta posterior; the expected cost of a typical task per type; the knob; the newest decisions with their reasons and outcomes */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              arms: {
+                /** @enum {string} */
+                operationClass: 'architecture' | 'feature' | 'bugfix' | 'performance' | 'documentation' | 'tests' | 'bulk-change';
+                /** @enum {string} */
+                machineType: 'shell' | 'claude-code' | 'aider' | 'qwen-coder' | 'deepseek-coder' | 'gemini-pro' | 'local-llama';
+                capability: number;
+                successes: number;
+                failures: number;
+                alpha: number;
+                beta: number;
+                mean: number;
+                updatedAt: string | null;
+              }[];
+              expectedCosts: {
+                /** @enum {string} */
+                machineType: 'shell' | 'claude-code' | 'aider' | 'qwen-coder' | 'deepseek-coder' | 'gemini-pro' | 'local-llama';
+                amount: string;
+                /** @constant */
+                currency: 'USD';
+              }[];
+              settings: {
+                quality: number;
+                exploration: number;
+                /** @enum {string} */
+                source: 'project' | 'default';
+              };
+              decisions: {
+                machineId: string;
+                projectId: string;
+                /** @enum {string} */
+                operationClass: 'architecture' | 'feature' | 'bugfix' | 'performance' | 'documentation' | 'tests' | 'bulk-change';
+                complexity: ('low' | 'medium' | 'high') | null;
+                /** @enum {string} */
+                classifier: 'rules' | 'bayes';
+                /** @enum {string} */
+                chosenType: 'shell' | 'claude-code' | 'aider' | 'qwen-coder' | 'deepseek-coder' | 'gemini-pro' | 'local-llama';
+                /** @enum {string} */
+                mode: 'exploit' | 'explore' | 'only';
+                reason: string;
+                quality: number;
+                exploration: number;
+                candidates: {
+                  /** @enum {string} */
+                  type: 'shell' | 'claude-code' | 'aider' | 'qwen-coder' | 'deepseek-coder' | 'gemini-pro' | 'local-llama';
+                  capability: number;
+                  mean: number;
+                  sample: number;
+                  relativeCost: number;
+                  expectedCost: {
+                    amount: string;
+                    /** @enum {string} */
+                    currency: 'USD' | 'EUR' | 'CAD' | 'TON' | 'BTC' | 'ETH';
+                  };
+                  utility: number;
+                }[];
+                /** Format: date-time */
+                createdAt: string;
+                outcome: ('success' | 'failure') | null;
+                finalStatus: string | null;
+                cost: {
+                  amount: string;
+                  /** @enum {string} */
+                  currency: 'USD' | 'EUR' | 'CAD' | 'TON' | 'BTC' | 'ETH';
+                } | null;
+                settledAt: string | null;
+              }[];
+            };
+          };
+        };
+        400: components['responses']['Error'];
+        401: components['responses']['Error'];
+        403: components['responses']['Error'];
+        413: components['responses']['Error'];
+        415: components['responses']['Error'];
+        422: components['responses']['Error'];
+        429: components['responses']['Error'];
+      };
+    };
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/projects/{id}/routing': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    /** Set a project's quality-vs-cost knob (0 cheapest … 1 best) and exploration budget (share of type: auto decisions picked at random) */
+    put: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          id: string;
+        };
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          'application/json': {
+            quality?: number;
+            exploration?: number;
+          };
+        };
+      };
+      responses: {
+        /** @description Set a project's quality-vs-cost knob (0 cheapest … 1 best) and exploration budget (share of type: auto decisions picked at random) */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              quality: number;
+              exploration: number;
+              /** @enum {string} */
+              source: 'project' | 'default';
+            };
+          };
+        };
+        400: components['responses']['Error'];
+        401: components['responses']['Error'];
+        403: components['responses']['Error'];
+        404: components['responses']['Error'];
+        409: components['responses']['Error'];
+        413: components['responses']['Error'];
+        415: components['responses']['Error'];
+        422: components['responses']['Error'];
+        429: components['responses']['Error'];
+      };
+    };
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   '/machines': {
     parameters: {
       query?: never;
@@ -2038,6 +2210,19 @@ export interface paths {
                     currency: 'USD' | 'EUR' | 'CAD' | 'TON' | 'BTC' | 'ETH';
                   };
                 } | null;
+                routing: {
+                  /** @constant */
+                  requestedType: 'auto';
+                  /** @enum {string} */
+                  operationClass: 'architecture' | 'feature' | 'bugfix' | 'performance' | 'documentation' | 'tests' | 'bulk-change';
+                  complexity: ('low' | 'medium' | 'high') | null;
+                  /** @enum {string} */
+                  classifier: 'rules' | 'bayes';
+                  /** @enum {string} */
+                  mode: 'exploit' | 'explore' | 'only';
+                  reason: string;
+                  outcome: ('success' | 'failure') | null;
+                } | null;
                 events: {
                   /** Format: date-time */
                   at: string;
@@ -2075,7 +2260,7 @@ export interface paths {
           'application/json': {
             projectId: string;
             /** @enum {string} */
-            type: 'shell' | 'claude-code' | 'aider' | 'qwen-coder' | 'deepseek-coder' | 'gemini-pro' | 'local-llama';
+            type: 'shell' | 'claude-code' | 'aider' | 'qwen-coder' | 'deepseek-coder' | 'gemini-pro' | 'local-llama' | 'auto';
             command?: string;
             prompt?: string;
             model?: string;
@@ -2259,6 +2444,19 @@ export interface paths {
                   /** @enum {string} */
                   currency: 'USD' | 'EUR' | 'CAD' | 'TON' | 'BTC' | 'ETH';
                 };
+              } | null;
+              routing: {
+                /** @constant */
+                requestedType: 'auto';
+                /** @enum {string} */
+                operationClass: 'architecture' | 'feature' | 'bugfix' | 'performance' | 'documentation' | 'tests' | 'bulk-change';
+                complexity: ('low' | 'medium' | 'high') | null;
+                /** @enum {string} */
+                classifier: 'rules' | 'bayes';
+                /** @enum {string} */
+                mode: 'exploit' | 'explore' | 'only';
+                reason: string;
+                outcome: ('success' | 'failure') | null;
               } | null;
               events: {
                 /** Format: date-time */

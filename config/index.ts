@@ -4,7 +4,9 @@ import { Address } from '@ton/core';
 import { getAddress, isAddress } from 'viem';
 import { z } from 'zod';
 import { mergePrices, parseInlinePrices, parsePriceList, type ComputePriceList, type SpotCharging } from '../domain/compute-prices.js';
-import { applyPriceOverrides, defaultPriceTables, type PriceTables } from '../domain/metering.js';
+import { AGENT_TYPES, applyPriceOverrides, defaultPriceTables, type AgentType, type PriceTables } from '../domain/metering.js';
+import { OPERATION_CLASSES } from '../domain/routing/classify.js';
+import { DEFAULT_CAPABILITIES, type CapabilityTable } from '../domain/routing/router.js';
 import { parseHostEntry, REGISTRY_HOSTS } from '../domain/network.js';
 import { DEFAULT_REPO_URL_SCHEMES, type RepoUrlScheme } from '../domain/repo-url.js';
 import type { ResourceLimits } from '../domain/machines.js';
@@ -105,6 +107,17 @@ const envSchema = z
     AUTOVIBE_COMPUTE_PRICES_FILE: z.string().optional(),
     /** How spot machines are charged: `instance` (the spot price the instance got, where the provider reports it) or `list`. */
     AUTOVIBE_SPOT_CHARGING: z.enum(['instance', 'list'], { error: 'AUTOVIBE_SPOT_CHARGING must be instance or list' }).default('instance'),
+    /** Machine selection (type: auto): capability scores over the defaults, as JSON `{ "aider": { "tests": 0.8 } }`. */
+    AUTOVIBE_ROUTING_CAPABILITIES: z.string().optional(),
+    /** The agent types type "auto" may choose, comma-separated (default: every available agent type). */
+    AUTOVIBE_ROUTING_TYPES: z
+      .string()
+      .regex(/^$|^[a-z-]+(,[a-z-]+)*$/, 'AUTOVIBE_ROUTING_TYPES must be comma-separated machine types such as claude-code,aider')
+      .optional(),
+    /** A project's quality-vs-cost knob until it sets its own (0: cheapest, 1: best). */
+    AUTOVIBE_ROUTING_QUALITY: z.coerce.number().min(0).max(1, 'AUTOVIBE_ROUTING_QUALITY must be between 0 and 1').default(0.5),
+    /** A project's exploration budget until it sets its own: the share of decisions picked at random. */
+    AUTOVIBE_ROUTING_EXPLORATION: z.coerce.number().min(0).max(1, 'AUTOVIBE_ROUTING_EXPLORATION must be between 0 and 1').default(0.1),
     /** URL schemes a project's repoUrl may use, comma-separated (of https, ssh, git, http). */
     AUTOVIBE_REPO_URL_SCHEMES: z
       .string()
@@ -362,6 +375,8 @@ export interface Config {
   computePrices: ComputePriceList;
   /** Whether a spot machine is charged the spot price its instance got (`instance`) or its list price. */
   spotCharging: SpotCharging;
+  /** Machine selection (type: auto): capability table and the default knob and exploration budget. */
+  routing: { capabilities: CapabilityTable; quality: number; exploration: number; types: AgentType[] };
   /** What a project's repoUrl may be and how much a clone may take. */
   repos: { schemes: RepoUrlScheme[]; cloneTimeoutMs: number; cloneMaxBytes: number };
   idempotency: { waitMs: number; staleAfterSeconds: number };
@@ -510,6 +525,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     modelPrices,
     computePrices,
     spotCharging: e.AUTOVIBE_SPOT_CHARGING,
+    routing: {
+      capabilities: loadCapabilities(e.AUTOVIBE_ROUTING_CAPABILITIES),
+      quality: e.AUTOVIBE_ROUTING_QUALITY,
+      exploration: e.AUTOVIBE_ROUTING_EXPLORATION,
+      types: routingTypes(e.AUTOVIBE_ROUTING_TYPES),
+    },
     repos: {
       schemes: [...new Set(e.AUTOVIBE_REPO_URL_SCHEMES.split(','))] as RepoUrlScheme[],
       cloneTimeoutMs: e.AUTOVIBE_CLONE_TIMEOUT_S * 1000,
@@ -555,6 +576,46 @@ function loadComputePrices(file: string | undefined, inline: string | undefined)
     list = mergePrices(list, parsed.entries);
   }
   return list;
+}
+
+/** The agent types type "auto" may choose: the list given (each an agent type), else all of them. */
+function routingTypes(list: string | undefined): AgentType[] {
+  if (!list) return [...AGENT_TYPES];
+  const names = [...new Set(list.split(','))];
+  const unknown = names.filter((n) => !(AGENT_TYPES as readonly string[]).includes(n));
+  if (unknown.length)
+    throw new ConfigError(`invalid configuration: AUTOVIBE_ROUTING_TYPES: not agent machine types: ${unknown.join(', ')} (of ${AGENT_TYPES.join(', ')})`);
+  return names as AgentType[];
+}
+
+/** The capability table: the defaults with AUTOVIBE_ROUTING_CAPABILITIES's entries over them. */
+function loadCapabilities(json: string | undefined): CapabilityTable {
+  const table: CapabilityTable = structuredClone(DEFAULT_CAPABILITIES);
+  if (!json) return table;
+  let doc: unknown;
+  try {
+    doc = JSON.parse(json);
+  } catch (err) {
+    throw new ConfigError(`invalid configuration: AUTOVIBE_ROUTING_CAPABILITIES: ${(err as Error).message}`);
+  }
+  const problems: string[] = [];
+  if (!doc || typeof doc !== 'object' || Array.isArray(doc)) problems.push('must be an object of machine type → { class: score }');
+  else {
+    for (const [type, scores] of Object.entries(doc as Record<string, unknown>)) {
+      if (!(AGENT_TYPES as readonly string[]).includes(type)) problems.push(`${type}: not an agent machine type (${AGENT_TYPES.join(', ')})`);
+      else if (!scores || typeof scores !== 'object') problems.push(`${type}: must be an object of class → score`);
+      else {
+        for (const [cls, v] of Object.entries(scores as Record<string, unknown>)) {
+          if (!(OPERATION_CLASSES as readonly string[]).includes(cls))
+            problems.push(`${type}.${cls}: not an operation class (${OPERATION_CLASSES.join(', ')})`);
+          else if (typeof v !== 'number' || v < 0 || v > 1) problems.push(`${type}.${cls}: must be a number between 0 and 1`);
+          else table[type] = { ...table[type], [cls]: v };
+        }
+      }
+    }
+  }
+  if (problems.length) throw new ConfigError(`invalid configuration: ${problems.map((p) => `AUTOVIBE_ROUTING_CAPABILITIES: ${p}`).join('; ')}`);
+  return table;
 }
 
 /** The price tables: the defaults, then the file's overrides, then the variable's; every problem named. */

@@ -24,6 +24,8 @@ const READ = [
   'keys.self',
   'webhooks.read',
   'integrations.read',
+  // The router's state and decisions (GET /v1/routing).
+  'routing.read',
 ] as const;
 /** Running work in a project. */
 const RUN = ['machines.run', 'checkpoints.write', 'objectives.write', 'pipelines.write'] as const;
@@ -39,6 +41,8 @@ const CONFIGURE = [
   'integrations.manage',
   // A project's network policy, and giving one machine more network than its project's policy.
   'network.configure',
+  // A project's quality-vs-cost knob and exploration budget for type "auto".
+  'routing.configure',
 ] as const;
 /** Deployment-wide. */
 const ADMINISTER = ['cost-centers.manage', 'payments.approve', 'credits.grant', 'audit.verify', 'backups.manage'] as const;

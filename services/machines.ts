@@ -5,6 +5,7 @@ import { ConflictError, InputError, NotFoundError } from '../domain/errors.js';
 import { hasInputs, resolveStepRefs } from '../domain/artifacts.js';
 import { machineComputePrice } from '../domain/compute-prices.js';
 import { allocatedCostCenterId } from '../domain/budget.js';
+import type { MachineTypeId } from '../domain/machine-types.js';
 import { DEFAULT_MACHINE_MINUTES, FINAL_MACHINE_STATUSES, type MachineStatus } from '../domain/machines.js';
 import { formatAmount } from '../domain/money.js';
 import { withNetworkEnforcement } from '../domain/network.js';
@@ -24,6 +25,7 @@ import { machineTypeAvailability } from './machine-types.js';
 import { machineMoneyLimit } from './money-limits.js';
 import { machineNetworkPolicy } from './network.js';
 import { requireCostCenterField, requireProject, requireProjectField } from './projects.js';
+import { routeMachine } from './routing.js';
 import { createMachineBody, extendMachineBody } from './schemas.js';
 
 /** The machine, or NotFoundError. */
@@ -65,9 +67,16 @@ export async function requestMachine(
     minutes: body.limits.minutes ?? DEFAULT_MACHINE_MINUTES,
     ...(body.limits.apiCalls ? { apiCalls: body.limits.apiCalls } : {}),
   };
-  if (body.type !== 'shell') {
-    const availability = machineTypeAvailability(config, body.type);
-    if (!availability.available) throw new ConflictError(`type: ${body.type} is unavailable: ${availability.reason}`, 'machine_type_unavailable');
+  const id = idFromIdempotencyKey('machine', caller.principal.apiKeyId, caller.idempotencyKey);
+  // type "auto": the router picks among the available agent types (README "Machine selection (type: auto)").
+  const routed =
+    body.type === 'auto'
+      ? await routeMachine(ctx, caller, { machineId: id, project, checkpoint: (await getCheckpoint(db, checkpointId))!, prompt: body.prompt! })
+      : null;
+  const type: MachineTypeId = routed ? routed.type : (body.type as MachineTypeId);
+  if (type !== 'shell') {
+    const availability = machineTypeAvailability(config, type);
+    if (!availability.available) throw new ConflictError(`type: ${type} is unavailable: ${availability.reason}`, 'machine_type_unavailable');
   }
   // Artifact passing: every referenced file / history / artifact must exist in this project now.
   if (body.inputs) await resolveInputEntries(db, project, body.inputs, 'inputs');
@@ -82,7 +91,7 @@ export async function requestMachine(
   const placement = decidePlacement(
     (await getPlacementPolicy(db, project.id))?.policy ?? null,
     {
-      type: body.type,
+      type,
       minutes: limits.minutes,
       ...(body.provider ? { provider: body.provider } : {}),
       ...(body.profile ? { profile: body.profile } : {}),
@@ -103,6 +112,7 @@ export async function requestMachine(
   // The limit must cover one worst-case model call plus the compute, or the first call is refused.
   const limit = await machineMoneyLimit(ctx, project, {
     ...body,
+    type,
     requested: body.limits.money ? moneyLimit : null,
     minutes: limits.minutes,
     profile: placement.profile,
@@ -110,14 +120,13 @@ export async function requestMachine(
   });
   limits.money = formatAmount(limit, project.currency);
 
-  const id = idFromIdempotencyKey('machine', caller.principal.apiKeyId, caller.idempotencyKey);
   // Placed again under the placement lock, with the row and its audit record in one
   // transaction: the same request path objectives and pipelines take.
   const placed = await placeAndRecordMachine(db, config.providerCapacity, {
     id,
     projectId: project.id,
     objectiveId: null,
-    type: body.type,
+    type,
     minutes: limits.minutes,
     ...(body.provider ? { provider: body.provider } : {}),
     profile: placement.profile,
@@ -134,6 +143,7 @@ export async function requestMachine(
     details: { profile: body.profile, ...(inputs ? { inputs } : {}), ...(artifacts ? { artifacts } : {}) },
   });
   if (!placed.ok) throw new InputError(`${body.provider ? 'provider: ' : ''}${placed.reason}`, { field: 'provider', skipped: placed.skipped });
+  if (routed) await routed.record();
   const handle = await temporal.workflow
     .start(machineRun, {
       workflowId: id,
@@ -142,7 +152,7 @@ export async function requestMachine(
         'machine',
         {
           project: project.id,
-          machineType: body.type,
+          machineType: type,
           provider: placed.provider,
           status: 'pending',
           costCenter: allocatedCostCenterId({ costCenterId: body.costCenterId ?? null }, project),
@@ -153,7 +163,7 @@ export async function requestMachine(
         {
           machineId: id,
           projectId: project.id,
-          type: body.type,
+          type,
           command: body.command ?? '',
           prompt: body.prompt ?? null,
           model: body.model ?? null,

@@ -148,10 +148,13 @@ export const networkPolicyBody = z.strictObject({
 
 export const putNetworkPolicyBody = networkPolicyBody;
 
+/** `auto`: the router picks the agent type (README "Machine selection (type: auto)"). */
+const MACHINE_TYPES_OR_AUTO = [...MACHINE_TYPES, 'auto'] as const;
+
 export const createMachineBody = z
   .strictObject({
     projectId: id('project'),
-    type: z.enum(MACHINE_TYPES, { error: `must be one of: ${MACHINE_TYPES.join(', ')}` }),
+    type: z.enum(MACHINE_TYPES_OR_AUTO, { error: `must be one of: ${MACHINE_TYPES_OR_AUTO.join(', ')}` }),
     command: z.string().min(1).max(100_000).optional(),
     prompt: z.string().min(1).max(100_000).optional(),
     model: z.string().min(1).max(200).optional(),

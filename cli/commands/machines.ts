@@ -20,6 +20,7 @@ function machineSummary(m: Machine): Record<string, unknown> {
     id: m.id,
     project: m.projectId,
     type: m.type,
+    ...(m.routing ? { routing: `auto → ${m.type}: ${m.routing.reason}` } : {}),
     status: m.status,
     exitCode: m.exitCode,
     stopReason: m.stopReason,
@@ -129,7 +130,7 @@ export function registerMachines(program: Command): void {
     .command('run')
     .description('start a machine; --follow streams its log and exits with its outcome (0 completed, 7 otherwise)')
     .option('--project <id>', 'project (chosen from a list on a terminal)')
-    .option('--type <type>', 'machine type: shell, claude-code, aider, …', 'shell')
+    .option('--type <type>', 'machine type: shell, auto (the router picks an agent type), claude-code, aider, …', 'shell')
     .option('--command <command>', 'shell command (shell machines)')
     .option('--prompt <prompt>', 'task for an agent machine')
     .option('--model <model>', 'model of an agent machine')

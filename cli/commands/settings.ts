@@ -100,6 +100,65 @@ export function registerSettings(program: Command): void {
       show(cmd, await ok(api.PUT('/projects/{id}/scheduling', { params: { path: { id } }, body })), printScheduling);
     });
 
+  const routing = program
+    .command('routing')
+    .description("machine selection for type auto: the bandit's arms, recent decisions, a project's quality-vs-cost knob");
+  routing
+    .command('show')
+    .description('arms (class × type: successes, failures, posterior mean), expected cost per type, and the newest decisions with their reasons')
+    .option('--project <id>', "only this project's decisions, and its knob")
+    .addOption(new Option('--limit <n>', 'decisions to show (1-200)').default('20'))
+    .option('--all-arms', 'also the arms without evidence yet')
+    .action(async (o: { project?: string; limit: string; allArms?: boolean }, cmd: Command) => {
+      const { api } = ctxOf(cmd);
+      if (!/^\d+$/.test(o.limit)) throw new UsageError(`--limit: "${o.limit}" must be a whole number`);
+      const query = { limit: o.limit, ...(o.project ? { projectId: o.project } : {}) };
+      const v = await ok(api.GET('/routing', { params: { query } }));
+      show(cmd, v, (r) => {
+        printRecord({ quality: r.settings.quality, exploration: r.settings.exploration, source: r.settings.source });
+        process.stdout.write('\n');
+        printTable(
+          r.arms.filter((a) => o.allArms || a.successes + a.failures > 0),
+          [
+            ['class', (a) => a.operationClass],
+            ['type', (a) => a.machineType],
+            ['capability', (a) => a.capability],
+            ['successes', (a) => a.successes],
+            ['failures', (a) => a.failures],
+            ['mean', (a) => a.mean.toFixed(3)],
+          ],
+        );
+        process.stdout.write('\n');
+        printTable(r.decisions, [
+          ['machine', (d) => d.machineId],
+          ['class', (d) => d.operationClass],
+          ['type', (d) => d.chosenType],
+          ['mode', (d) => d.mode],
+          ['outcome', (d) => d.outcome ?? (d.settledAt ? 'no evidence' : 'pending')],
+          ['reason', (d) => d.reason],
+        ]);
+      });
+    });
+  routing
+    .command('set [project]')
+    .description("set a project's quality-vs-cost knob (0 cheapest … 1 best) and/or exploration budget (0-0.5)")
+    .option('--quality <x>', 'quality versus cost, 0 to 1')
+    .option('--exploration <x>', 'share of decisions picked at random, 0 to 0.5')
+    .action(async (project: string | undefined, o: { quality?: string; exploration?: string }, cmd: Command) => {
+      const { api } = ctxOf(cmd);
+      const id = await need(project, { flag: '<project>', message: 'Project', choices: () => projectChoices(api) });
+      const num = (flag: string, v: string) => {
+        if (!/^\d+(\.\d+)?$/.test(v)) throw new UsageError(`${flag}: "${v}" must be a number from 0 to 1`);
+        return Number(v);
+      };
+      const body = {
+        ...(o.quality !== undefined ? { quality: num('--quality', o.quality) } : {}),
+        ...(o.exploration !== undefined ? { exploration: num('--exploration', o.exploration) } : {}),
+      };
+      if (Object.keys(body).length === 0) throw new UsageError('routing set: give --quality or --exploration');
+      show(cmd, await ok(api.PUT('/projects/{id}/routing', { params: { path: { id } }, body })), (r) => printRecord(r));
+    });
+
   const network = program
     .command('network')
     .description("what a project's machines may reach on the network: none, package registries only, or an allowlist of hosts");

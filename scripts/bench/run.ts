@@ -26,6 +26,7 @@ import { snapshotStore } from './snapshots.js';
 import { checkpointTree } from './checkpoint-tree.js';
 import { checkpointOverhead } from './checkpoint-overhead.js';
 import { forecastBacktest } from './forecast-backtest.js';
+import { routing } from './routing.js';
 
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -95,6 +96,10 @@ const BENCHMARKS: Record<string, { title: string; run: Benchmark }> = {
   'checkpoint-tree': {
     title: 'GET /v1/projects/:id/checkpoints/tree on 10,000 seeded checkpoints: whole (200) and revalidated (If-None-Match → 304), sequential',
     run: checkpointTree,
+  },
+  routing: {
+    title: 'Machine selection: operation classifiers on the held-out labelled tasks; router vs best single type and oracle on replayed outcomes',
+    run: routing,
   },
 };
 

@@ -1,3 +1,4 @@
+import { recordRoutingDecision, settleRoutingDecision } from '../../store/routing.js';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -159,6 +160,26 @@ describe('api: response schemas (every route answers as its declared schema says
     await call('PUT', `/projects/${fx.project}/limit-policy`, { policy: 'pause', pauseMinutes: 30 });
     await call('PUT', `/projects/${fx.project}/placement`, { rules: [{ name: 'all local', providers: ['local'] }] });
     await call('PUT', `/projects/${fx.project}/scheduling`, { maxConcurrentMachines: 3, resources: { db: 1 } });
+    await call('PUT', `/projects/${fx.project}/routing`, { quality: 0.7, exploration: 0.05 });
+    // A routing decision on a finished machine (no agent CLI here), settled: GET /v1/routing and the machine show it.
+    await recordRoutingDecision(
+      p.db,
+      {
+        machineId: fx.machine,
+        projectId: fx.project,
+        operationClass: 'bugfix',
+        complexity: 'low',
+        classifier: 'rules',
+        chosenType: 'aider',
+        mode: 'exploit',
+        reason: 'seeded',
+        candidates: [{ type: 'aider', capability: 0.7, alpha: 4, beta: 2, mean: 0.66, sample: 0.7, relativeCost: 1, expectedCost: '0.56', utility: 0.4 }],
+        quality: 0.7,
+        exploration: 0.05,
+      },
+      'user:test',
+    );
+    await settleRoutingDecision(p.db, fx.machine, { finalStatus: 'completed', success: true, cost: 10n ** 16n, currency: 'USD' });
     await call('PUT', `/projects/${fx.project}/network-policy`, { mode: 'allowlist', hosts: ['registry.npmjs.org', '*.example.org:8443'] });
     await call('PUT', `/checkpoints/${checkpoints.final}/milestone`, { milestone: true });
     await call('PUT', `/cost-centers/${fx.center}/budget`, { amount: '100.00', currency: 'EUR', period: 'monthly' });
@@ -338,6 +359,11 @@ describe('api: response schemas (every route answers as its declared schema says
     ]) {
       assert.ok((await call('GET', path)).items.length > 0, `${path} is empty`);
     }
+    const routing = await call('GET', `/routing?projectId=${fx.project}`);
+    assert.equal(routing.decisions[0].machineId, fx.machine);
+    assert.equal(routing.decisions[0].outcome, 'success');
+    assert.deepEqual(routing.settings, { quality: 0.7, exploration: 0.05, source: 'project' });
+    assert.equal((await call('GET', `/machines/${fx.machine}`)).routing.operationClass, 'bugfix');
     assert.ok((await call('GET', `/cost-centers/${fx.center}/costs`)).items.length > 0, 'no costs allocated to the cost center');
     assert.ok(
       (await call('GET', `/pipelines/${fx.pipeline}`)).steps.some((s: any) => s.inputs),

@@ -319,6 +319,11 @@ describe('cli: objectives, payments, cost centers, events, machine control and e
     assert.deepEqual(scheduling.resources, { gpu: 1 });
     assert.equal((await ok(['scheduling', 'get', projectId])).maxConcurrentMachines, 3);
     assert.equal((await cli(['scheduling', 'set', projectId, '--resource', 'gpu'])).code, 2, 'name=count is required');
+    assert.equal((await ok(['routing', 'set', projectId, '--quality', '0.8'])).quality, 0.8);
+    const routing = await ok(['routing', 'show', '--project', projectId]);
+    assert.deepEqual(routing.settings, { quality: 0.8, exploration: 0.1, source: 'project' });
+    assert.equal(routing.arms.length, 7 * 6);
+    assert.equal((await cli(['routing', 'set', projectId])).code, 2, 'a setting is required');
 
     const rules = path.join(work, 'placement.yaml');
     fs.writeFileSync(rules, 'rules:\n  - name: shell here\n    match: { types: [shell] }\n    providers: [local]\n');

@@ -1,0 +1,209 @@
+/**
+ * Machine selection (README "Machine selection (type: auto)"): classify a task, pick the machine
+ * type with the bandit, record why; show the bandit's state; set a project's knob.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { z } from 'zod';
+import { AGENT_TYPES, type AgentType } from '../domain/metering.js';
+import {
+  classifyByBayes,
+  classifyByRules,
+  combineClassifications,
+  OPERATION_CLASSES,
+  parseLabelledTasks,
+  trainBayes,
+  type BayesModel,
+  type Classification,
+  type TaskContext,
+} from '../domain/routing/classify.js';
+import { capabilityOf, chooseMachineType, expectedTaskCost, posterior, type RoutingSettings } from '../domain/routing/router.js';
+import { ConflictError } from '../domain/errors.js';
+import { formatAmount } from '../domain/money.js';
+import type { Checkpoint } from '../store/checkpoints.js';
+import { listFiles } from '../store/git.js';
+import type { Project } from '../store/projects.js';
+import {
+  armEvidence,
+  getRoutingDecision,
+  getRoutingSettings,
+  listArms,
+  putRoutingSettings,
+  recentDecisions,
+  recordRoutingDecision,
+  type StoredRoutingDecision,
+} from '../store/routing.js';
+import { actorOfCaller, type Caller, type ServiceContext } from './context.js';
+import { machineTypeAvailability } from './machine-types.js';
+import { requireProject } from './projects.js';
+
+const TASKS_FILE = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'data', 'routing', 'tasks.jsonl');
+
+let model: BayesModel | null = null;
+/** The learned classifier, trained once per process from the labelled set in the repository. */
+function learnedModel(): BayesModel {
+  model ??= trainBayes(parseLabelledTasks(fs.readFileSync(TASKS_FILE, 'utf8')));
+  return model;
+}
+
+/** Classifies a task with both models and says which one decided and what the other thought. */
+export function classifyTask(text: string, context?: TaskContext): Classification & { other: Classification } {
+  return combineClassifications(classifyByBayes(learnedModel(), text, context), classifyByRules(text, context));
+}
+
+const LANGUAGES: Record<string, string> = {
+  ts: 'typescript',
+  tsx: 'typescript',
+  js: 'javascript',
+  mjs: 'javascript',
+  py: 'python',
+  go: 'go',
+  rs: 'rust',
+  java: 'java',
+  rb: 'ruby',
+  c: 'c',
+  h: 'c',
+  cc: 'cpp',
+  cpp: 'cpp',
+  cs: 'csharp',
+  php: 'php',
+  kt: 'kotlin',
+  swift: 'swift',
+  md: 'markdown',
+  sh: 'shell',
+};
+
+/** What the checkpoint tells about a task: its files, their size and the commonest language. */
+async function checkpointContext(project: Project, checkpoint: Checkpoint): Promise<TaskContext> {
+  const files = await listFiles(project.repoPath, checkpoint.commit);
+  const byLang = new Map<string, number>();
+  for (const f of files) {
+    const lang = LANGUAGES[path.extname(f.path).slice(1).toLowerCase()];
+    if (lang) byLang.set(lang, (byLang.get(lang) ?? 0) + 1);
+  }
+  const language = [...byLang.entries()].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))[0]?.[0];
+  return { files: files.map((f) => f.path), sizeBytes: files.reduce((a, f) => a + f.size, 0), ...(language ? { language } : {}) };
+}
+
+/** A project's knob and exploration budget: its own, else the deployment's defaults. */
+export async function routingSettingsOf(ctx: ServiceContext, projectId: string): Promise<RoutingSettings & { source: 'project' | 'default' }> {
+  const own = await getRoutingSettings(ctx.db, projectId);
+  return own ? { ...own, source: 'project' } : { quality: ctx.config.routing.quality, exploration: ctx.config.routing.exploration, source: 'default' };
+}
+
+/**
+ * Picks the machine type of a `type: "auto"` request and records the decision (audited as
+ * `routing.decided`). A machine already routed keeps its decision (a repeated request). Candidates:
+ * the agent types of AUTOVIBE_ROUTING_TYPES (default all) whose CLI and model endpoint are
+ * configured; none → 409.
+ */
+export async function routeMachine(
+  ctx: ServiceContext,
+  caller: Caller,
+  input: { machineId: string; project: Project; checkpoint: Checkpoint; prompt: string },
+): Promise<{ type: AgentType; decision: StoredRoutingDecision | null; record: () => Promise<void> }> {
+  const existing = await getRoutingDecision(ctx.db, input.machineId);
+  if (existing) return { type: existing.chosenType as AgentType, decision: existing, record: async () => {} };
+  const candidates = ctx.config.routing.types.filter((t) => machineTypeAvailability(ctx.config, t).available);
+  if (!candidates.length) {
+    throw new ConflictError(
+      `type: auto found no available agent machine type among ${ctx.config.routing.types.join(', ')}; configure one (GET /v1/machine-types says why each is unavailable)`,
+      'machine_type_unavailable',
+    );
+  }
+  const context = await checkpointContext(input.project, input.checkpoint).catch(() => undefined);
+  const c = classifyTask(input.prompt, context);
+  const settings = await routingSettingsOf(ctx, input.project.id);
+  const decision = chooseMachineType({
+    cls: c.class,
+    candidates: candidates.map((t) => ({ type: t, expectedCost: expectedTaskCost(t, ctx.config.modelPrices) })),
+    evidence: await armEvidence(ctx.db, c.class),
+    capabilities: ctx.config.routing.capabilities,
+    settings,
+    rand: Math.random,
+  });
+  const reason = `classified ${c.class}${c.complexity ? ` (complexity ${c.complexity})` : ''} by ${c.model} [${c.reason}; the other model said ${c.other.class}]; ${decision.reason}`;
+  const stored = {
+    machineId: input.machineId,
+    projectId: input.project.id,
+    operationClass: c.class,
+    complexity: c.complexity ?? null,
+    classifier: c.model,
+    chosenType: decision.chosen,
+    mode: decision.mode,
+    reason,
+    candidates: decision.scores,
+    quality: settings.quality,
+    exploration: settings.exploration,
+  };
+  return {
+    type: decision.chosen as AgentType,
+    decision: null,
+    // Recorded once the machine row exists (the decision references it).
+    record: () => recordRoutingDecision(ctx.db, stored, actorOfCaller(caller)),
+  };
+}
+
+export const routingQuery = z.strictObject({
+  projectId: z.string().min(1).max(200).optional(),
+  limit: z.coerce.number().int().min(1).max(200, 'must be at most 200').default(20),
+});
+
+export const putRoutingBody = z
+  .strictObject({
+    quality: z.number().min(0, 'must be between 0 and 1').max(1, 'must be between 0 and 1').optional(),
+    exploration: z.number().min(0, 'must be between 0 and 1').max(0.5, 'must be at most 0.5 (half the decisions at random)').optional(),
+  })
+  .refine((b) => b.quality !== undefined || b.exploration !== undefined, { message: 'give at least one of quality, exploration' });
+
+/** The bandit's state: every class × agent type with its prior, evidence and posterior; recent decisions. */
+export async function routingView(ctx: ServiceContext, caller: Caller, input: z.input<typeof routingQuery>) {
+  const q = routingQuery.parse(input);
+  if (q.projectId) await requireProject(ctx, q.projectId);
+  const arms = await listArms(ctx.db);
+  const byKey = new Map(arms.map((a) => [`${a.operationClass}\0${a.machineType}`, a]));
+  const items = OPERATION_CLASSES.flatMap((cls) =>
+    AGENT_TYPES.map((type) => {
+      const arm = byKey.get(`${cls}\0${type}`);
+      const capability = capabilityOf(ctx.config.routing.capabilities, type, cls);
+      const post = posterior(capability, arm ?? { successes: 0, failures: 0 });
+      return {
+        operationClass: cls,
+        machineType: type,
+        capability,
+        successes: arm?.successes ?? 0,
+        failures: arm?.failures ?? 0,
+        alpha: post.alpha,
+        beta: post.beta,
+        mean: post.mean,
+        updatedAt: arm?.updatedAt ?? null,
+      };
+    }),
+  );
+  const decisions = await recentDecisions(ctx.db, {
+    ...(q.projectId ? { projectId: q.projectId } : {}),
+    projectIds: caller.principal.projectIds,
+    limit: q.limit,
+  });
+  return {
+    arms: items,
+    expectedCosts: AGENT_TYPES.map((t) => ({ machineType: t, amount: formatUsd(expectedTaskCost(t, ctx.config.modelPrices)), currency: 'USD' as const })),
+    settings: q.projectId
+      ? await routingSettingsOf(ctx, q.projectId)
+      : { quality: ctx.config.routing.quality, exploration: ctx.config.routing.exploration, source: 'default' as const },
+    decisions,
+  };
+}
+
+/** Sets a project's quality-vs-cost knob and/or exploration budget. */
+export async function setRoutingSettings(ctx: ServiceContext, caller: Caller, projectId: string, input: z.input<typeof putRoutingBody>) {
+  const body = putRoutingBody.parse(input);
+  await requireProject(ctx, projectId);
+  const current = await routingSettingsOf(ctx, projectId);
+  const next = { quality: body.quality ?? current.quality, exploration: body.exploration ?? current.exploration };
+  await putRoutingSettings(ctx.db, projectId, next, actorOfCaller(caller));
+  return { ...next, source: 'project' as const };
+}
+
+const formatUsd = (units: bigint) => formatAmount(units, 'USD');

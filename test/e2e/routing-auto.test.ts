@@ -1,0 +1,130 @@
+import assert from 'node:assert/strict';
+import { settleRoutingDecision } from '../../store/routing.js';
+import { installAgentClis, toolsDir } from '../support/llm/agent-clis.js';
+import { startScriptedEndpoint, writeFileScript, type ScriptedEndpoint } from '../support/llm/endpoint.js';
+import { projectWithBudget, startTestPlatform, waitForMachine, type TestPlatform } from '../support/platform.js';
+
+/**
+ * type "auto" end to end: the router picks between the two agent types configured here (claude-code
+ * and aider, real CLIs in the sandbox against the scripted model endpoint), the machine says which
+ * and why, and its settled outcome and cost teach the bandit once.
+ */
+describe('machine selection: type "auto" on real agent CLIs', function () {
+  this.timeout(600_000);
+  let llm: ScriptedEndpoint;
+  let p: TestPlatform;
+
+  before(async function () {
+    this.timeout(1_800_000);
+    await installAgentClis();
+    llm = await startScriptedEndpoint();
+    p = await startTestPlatform({
+      label: 'routing-auto',
+      env: {
+        AUTOVIBE_TOOLS_DIR: toolsDir(),
+        ANTHROPIC_API_KEY: 'test-anthropic-key',
+        ANTHROPIC_BASE_URL: llm.url,
+        OPENAI_API_KEY: 'test-openai-key',
+        OPENAI_BASE_URL: `${llm.url}/v1`,
+        // qwen-coder and local-llama count as available with their local defaults: keep the router to these two.
+        AUTOVIBE_ROUTING_TYPES: 'claude-code,aider',
+      },
+    });
+  });
+  after(async () => {
+    await p?.stop();
+    await llm?.stop();
+  });
+
+  /** Whichever type the router picks, its CLI finds a script that writes hello.txt. */
+  function scriptHello(content: string) {
+    llm.reset();
+    llm.setDialectScript('anthropic', writeFileScript('claude', { path: '/workspace/hello.txt', content }));
+    llm.setDialectScript('openai', writeFileScript('aider', { path: '/workspace/hello.txt', relativePath: 'hello.txt', content }));
+  }
+
+  it('picks an available agent type, says why, runs it, and the outcome updates the bandit once', async () => {
+    const projectId = await projectWithBudget(p, '20.00');
+    const knob = await p.api('PUT', `/v1/projects/${projectId}/routing`, { quality: 0.9, exploration: 0 });
+    assert.equal(knob.status, 200, JSON.stringify(knob.body));
+    scriptHello('fixed\n');
+    const start = await p.api('POST', '/v1/machines', {
+      projectId,
+      type: 'auto',
+      prompt: 'Fix the typo in the greeting of hello.txt',
+      limits: { money: '5.00', minutes: 5 },
+    });
+    assert.equal(start.status, 202, JSON.stringify(start.body));
+    const m = await waitForMachine(p, start.body.id, 300_000);
+    assert.equal(m.status, 'completed', JSON.stringify(m));
+    assert.ok(['claude-code', 'aider'].includes(m.type), m.type);
+    assert.equal(m.routing.requestedType, 'auto');
+    assert.equal(m.routing.operationClass, 'bugfix');
+    assert.equal(m.routing.complexity, 'low');
+    assert.equal(m.routing.mode, 'exploit');
+    assert.match(m.routing.reason, new RegExp(`classified bugfix .*${m.type} has the best quality-for-cost at quality 0.9`));
+    assert.equal(m.routing.outcome, 'success');
+    assert.ok(m.events.some((e: any) => e.action === 'routing.decided' && e.details.chosenType === m.type));
+    assert.equal((await p.api('GET', `/v1/checkpoints/${m.checkpoints.at(-1)}/files/hello.txt`)).body, 'fixed\n');
+    assert.ok(llm.totals().calls > 0, 'the chosen CLI talked to the model');
+
+    const view = (await p.api('GET', `/v1/routing?projectId=${projectId}`)).body;
+    const decision = view.decisions[0];
+    assert.equal(decision.machineId, m.id);
+    assert.equal(decision.chosenType, m.type);
+    assert.deepEqual(decision.candidates.map((c: any) => c.type).sort(), ['aider', 'claude-code'], 'only the configured agent types are candidates');
+    assert.equal(decision.outcome, 'success');
+    assert.deepEqual(decision.cost, m.cost, 'the settled cost is the machine’s');
+    const arm = view.arms.find((a: any) => a.operationClass === 'bugfix' && a.machineType === m.type);
+    assert.equal(arm.successes, 1);
+    assert.equal(arm.failures, 0);
+
+    // Applying the outcome again changes nothing (once per machine).
+    assert.equal(await settleRoutingDecision(p.db, m.id, { finalStatus: 'completed', success: true, cost: 0n, currency: 'USD' }), null);
+    const again = (await p.api('GET', '/v1/routing')).body.arms.find((a: any) => a.operationClass === 'bugfix' && a.machineType === m.type);
+    assert.equal(again.successes, 1);
+    const audit = (await p.api('GET', `/v1/audit?projectId=${projectId}&limit=200`)).body.items.filter(
+      (a: any) => a.subjectId === m.id && a.action === 'routing.outcome',
+    );
+    assert.equal(audit.length, 1);
+  });
+
+  it('a routed machine that fails counts as a failure of its type', async () => {
+    const projectId = await projectWithBudget(p, '20.00');
+    scriptHello('x\n');
+    // The agent writes hello.txt, but the request declares report.txt as its artifact: the machine fails.
+    const start = await p.api('POST', '/v1/machines', {
+      projectId,
+      type: 'auto',
+      prompt: 'Add unit tests for the greeting',
+      artifacts: ['report.txt'],
+      limits: { money: '5.00', minutes: 5 },
+    });
+    assert.equal(start.status, 202, JSON.stringify(start.body));
+    const m = await waitForMachine(p, start.body.id, 300_000);
+    assert.equal(m.status, 'failed', JSON.stringify(m));
+    assert.equal(m.routing.operationClass, 'tests');
+    assert.equal(m.routing.outcome, 'failure');
+    const arm = (await p.api('GET', '/v1/routing')).body.arms.find((a: any) => a.operationClass === 'tests' && a.machineType === m.type);
+    assert.equal(arm.failures, 1);
+    assert.equal(arm.successes, 0);
+  });
+
+  it('refuses type auto without a prompt, and keeps the decision on a repeated request', async () => {
+    const projectId = await projectWithBudget(p, '20.00');
+    const bad = await p.api('POST', '/v1/machines', { projectId, type: 'auto', command: 'true' });
+    assert.equal(bad.status, 400, JSON.stringify(bad.body));
+    assert.match(JSON.stringify(bad.body.error), /prompt/);
+    scriptHello('doc\n');
+    const body = { projectId, type: 'auto', prompt: 'Document the greeting in the README', limits: { money: '5.00', minutes: 5 } };
+    const first = await p.api('POST', '/v1/machines', body, { headers: { 'Idempotency-Key': 'routing-repeat' } });
+    assert.equal(first.status, 202, JSON.stringify(first.body));
+    const m = await waitForMachine(p, first.body.id, 300_000);
+    const second = await p.api('POST', '/v1/machines', body, { headers: { 'Idempotency-Key': 'routing-repeat' } });
+    assert.equal(second.body.id, m.id);
+    const decisions = (await p.api('GET', `/v1/routing?projectId=${projectId}`)).body.decisions;
+    assert.equal(decisions.length, 1);
+    assert.equal(decisions[0].operationClass, 'documentation');
+    assert.equal((await p.api('GET', `/v1/machines/${m.id}`)).body.type, decisions[0].chosenType);
+  });
+});
