@@ -603,10 +603,29 @@ describe('graphql: /v1/graphql against the running platform', function () {
     assert.equal(over.body.errors?.[0]?.extensions.code, 'CONFLICT', JSON.stringify(over.body));
     assert.equal(over.body.errors![0]!.extensions.reason, 'budget_exceeded');
 
-    // An operator runs one in A, checkpoints and terminates it.
+    // Network beyond the project's policy (none) is an owner's to give, as over REST.
+    const widened = await gql(
+      'mutation($input: RequestMachineInput!) { requestMachine(input: $input) { id } }',
+      { input: { projectId: projectA, type: 'shell', command: 'true', cache: false, network: { mode: 'allowlist', hosts: ['example.com'] } } },
+      keys.operator,
+    );
+    assert.equal(widened.body.errors?.[0]?.extensions.code, 'FORBIDDEN', JSON.stringify(widened.body));
+    assert.match(widened.body.errors![0]!.message, /network/);
+
+    // An operator runs one in A (narrowing the network to none is anyone's), checkpoints and terminates it.
     const started = await data(
       'mutation($input: RequestMachineInput!) { requestMachine(input: $input) { id status machine { id projectId type } } }',
-      { input: { projectId: projectA, type: 'shell', command: 'sleep 60', cache: false, limits: { money: '0.05', minutes: 5 }, costCenterId: null } },
+      {
+        input: {
+          projectId: projectA,
+          type: 'shell',
+          command: 'sleep 60',
+          cache: false,
+          limits: { money: '0.05', minutes: 5 },
+          costCenterId: null,
+          network: { mode: 'none', hosts: null },
+        },
+      },
       keys.operator,
     );
     const machineId = started.requestMachine.id;
