@@ -27,6 +27,8 @@ export const MESSAGES = {
     `"${permission}" here is deployment-wide: this key is bound to projects; use a key not bound to projects (an admin can make one)`,
   rateLimited: (limit: number, seconds: number) =>
     `too many requests: at most ${limit} per ${seconds} s per API key; retry after the Retry-After header's seconds`,
+  hookRateLimited: (limit: number, seconds: number) =>
+    `too many hooks: at most ${limit} per ${seconds} s per integration; retry after the Retry-After header's seconds`,
   idempotencyMismatch: 'this Idempotency-Key was already used with a different request; use a new key',
   idempotencyInProgress: 'a request with this Idempotency-Key is still running; retry after the Retry-After seconds to get its response',
   notFound: (what: string, id: string) => `${what} ${id} not found`,

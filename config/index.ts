@@ -95,6 +95,8 @@ const envSchema = z
     AUTOVIBE_WORKER_MAX_CACHED_WORKFLOWS: z.coerce.number().int().min(0, 'AUTOVIBE_WORKER_MAX_CACHED_WORKFLOWS must be 0 (no cache) or more').optional(),
     /** Requests per API key per minute (per api process); more get 429 with Retry-After. */
     AUTOVIBE_RATE_LIMIT: z.coerce.number().int().min(1, 'AUTOVIBE_RATE_LIMIT must be at least 1 (requests per key per minute)').default(3000),
+    /** Incoming tracker hooks (/hooks/:kind/:id, no API key) per integration per minute, per api process. */
+    AUTOVIBE_HOOK_RATE_LIMIT: z.coerce.number().int().min(1, 'AUTOVIBE_HOOK_RATE_LIMIT must be at least 1 (hooks per integration per minute)').default(600),
     /** Operations one POST /v1/batch may carry; more are refused whole (413). */
     AUTOVIBE_BATCH_MAX_OPERATIONS: z.coerce.number().int().min(1).max(1000, 'AUTOVIBE_BATCH_MAX_OPERATIONS must be at most 1000').default(50),
     /** Model prices over the defaults in code, as JSON: `{ "claude-code": { "claude-sonnet-4-5": { "input": "3", … } } }`. */
@@ -320,6 +322,8 @@ export interface Config {
   adminKey: string | undefined;
   /** Requests per API key per minute. */
   rateLimitPerMinute: number;
+  /** Incoming hooks per integration per minute (per api process). */
+  hookRateLimitPerMinute: number;
   /** Operations one POST /v1/batch may carry. */
   batchMaxOperations: number;
   /** Workflows a worker keeps cached in memory; undefined: the Temporal SDK's default. */
@@ -448,6 +452,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     host: e.HOST,
     adminKey: e.AUTOVIBE_ADMIN_KEY,
     rateLimitPerMinute: e.AUTOVIBE_RATE_LIMIT,
+    hookRateLimitPerMinute: e.AUTOVIBE_HOOK_RATE_LIMIT,
     batchMaxOperations: e.AUTOVIBE_BATCH_MAX_OPERATIONS,
     workerMaxCachedWorkflows: e.AUTOVIBE_WORKER_MAX_CACHED_WORKFLOWS,
     logLevel: e.LOG_LEVEL,
