@@ -271,7 +271,7 @@ describe('api: dashboard reads (whole checkpoint tree, spend series, every budge
     });
     const query = `query($id: ID!, $bucket: String) {
       project(id: $id) {
-        checkpointTree { id parentId machineId kind trigger milestone createdAt }
+        checkpointTree { id parentId mergeParentId machineId kind trigger status milestone createdAt }
         costSeries(bucket: $bucket, from: "2026-11-01T09:00:00Z", to: "2026-11-01T11:00:00Z") {
           bucket from to currency categories total { amount currency } buckets { start total byCategory { category amount } }
         }
