@@ -1,10 +1,14 @@
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { parseAmount } from '../../domain/money.js';
 import { createUserWithKey } from '../../store/auth.js';
 import { recordCost } from '../../store/costs.js';
 import { insertMachine, updateMachine } from '../../store/machines.js';
 import { insertObjective, recordProgress, setObjectiveStatus } from '../../store/objectives.js';
 import { projectWithBudget, startTestPlatform, type TestPlatform } from '../support/platform.js';
+import { json, runCli } from '../cli/run.js';
 
 const DAY = 86_400_000;
 
@@ -234,5 +238,38 @@ describe('api: machine feedback and project ROI on a seeded history', function (
       assert.match(JSON.stringify(r.body.error), /days/);
     }
     assert.equal((await p.api('GET', '/v1/projects/project-00000000-0000-4000-8000-999999999999/roi')).status, 404);
+  });
+  it('the CLI rates a machine, lists its feedback and prints the ROI; a bad rating is a usage error without a stack trace', async () => {
+    const env = {
+      XDG_CONFIG_HOME: fs.mkdtempSync(path.join(os.tmpdir(), 'autovibe-cli-roi-')),
+      AUTOVIBE_API_URL: p.apiUrl,
+      AUTOVIBE_API_KEY: p.adminKey,
+    };
+    const cli = async (args: string[]) => {
+      const r = await runCli(args, { env });
+      assert.equal(r.code, 0, `${args.join(' ')}: exit ${r.code}\n${r.stdout}\n${r.stderr}`);
+      return r;
+    };
+    const rated = json(await cli(['machines', 'rate', m(3), '--rating', '5', '--comment', 'fine in the end', '--json']));
+    assert.equal(rated.rating, 5);
+    assert.match((await cli(['machines', 'feedback', m(3)])).stdout, /5\s+│.*fine in the end/);
+    const roi = json(await cli(['costs', 'roi', projectId, '--days', '30', '--json']));
+    const { since: _a, ...fromCli } = roi;
+    const { since: _b, ...fromApi } = (await p.api('GET', `/v1/projects/${projectId}/roi?days=30`)).body;
+    assert.deepEqual(fromCli, fromApi);
+    // 2, 5, 4, 3, 1 and now 5 on m3: 6 ratings on 5 machines, mean 20 / 6 = 3.3333.
+    assert.deepEqual(roi.feedback, { count: 6, machines: 5, meanRating: 3.3333 });
+    const text = (await cli(['costs', 'roi', projectId])).stdout;
+    assert.match(text, /spend \(30 days\)\s+│ 2\.15 USD/);
+    assert.match(text, /bug fixes\s+│ 2 of 3 done, 1\.50 USD \(0\.75 per fix\)/);
+    for (const args of [
+      ['machines', 'rate', m(3), '--rating', '7'],
+      ['machines', 'rate', m(3)],
+      ['costs', 'roi', projectId, '--days', 'week'],
+    ]) {
+      const bad = await runCli(args, { env });
+      assert.notEqual(bad.code, 0, args.join(' '));
+      assert.doesNotMatch(bad.stderr, /\n\s+at /, 'no stack trace');
+    }
   });
 });
