@@ -2,12 +2,12 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { parseAmount } from '../../domain/money.js';
+import { fromNumeric, parseAmount } from '../../domain/money.js';
 import { createUserWithKey } from '../../store/auth.js';
 import { recordCost } from '../../store/costs.js';
 import { insertMachine, updateMachine } from '../../store/machines.js';
 import { insertObjective, recordProgress, setObjectiveStatus } from '../../store/objectives.js';
-import { projectWithBudget, startTestPlatform, type TestPlatform } from '../support/platform.js';
+import { projectWithBudget, startTestPlatform, waitFor, type TestPlatform } from '../support/platform.js';
 import { json, runCli } from '../cli/run.js';
 
 const DAY = 86_400_000;
@@ -271,5 +271,83 @@ describe('api: machine feedback and project ROI on a seeded history', function (
       assert.notEqual(bad.code, 0, args.join(' '));
       assert.doesNotMatch(bad.stderr, /\n\s+at /, 'no stack trace');
     }
+  });
+});
+
+describe('api: ROI of real shell objectives with completion checks', function () {
+  this.timeout(600_000);
+  let p: TestPlatform;
+  after(async () => {
+    await p?.stop();
+  });
+
+  const waitForObjective = (id: string) =>
+    waitFor(
+      async () => {
+        const o = (await p.api('GET', `/v1/objectives/${id}`)).body;
+        return ['completed', 'failed', 'cancelled'].includes(o.status) ? o : null;
+      },
+      `objective ${id}`,
+      180_000,
+    );
+
+  it('counts the check runs the objective workflow records, the bug fixes it completed, and the spend of their machines', async () => {
+    p = await startTestPlatform({ label: 'roi-run' });
+    const projectId = await projectWithBudget(p, '10.00');
+    const create = async (body: Record<string, unknown>) => {
+      const r = await p.api('POST', `/v1/projects/${projectId}/objectives`, body);
+      assert.equal(r.status, 201, JSON.stringify(r.body));
+      return r.body.id as string;
+    };
+    // Both classify as bug fixes. The first passes its check on its second machine; the second never does.
+    const twice = await create({
+      title: 'Fix the broken build that fails on the second pass',
+      command: 'echo pass >> passes.txt',
+      completion: { command: 'test "$(wc -l < passes.txt)" -ge 2' },
+      maxMachines: 3,
+    });
+    const never = await create({ title: 'Fix the crash on startup', command: 'true', completion: { command: 'test -f missing.txt' }, maxMachines: 2 });
+    const done = await waitForObjective(twice);
+    assert.equal(done.status, 'completed', JSON.stringify(done));
+    const failed = await waitForObjective(never);
+    assert.equal(failed.status, 'failed', JSON.stringify(failed));
+    const machineIds: string[] = [...done.machines, ...failed.machines];
+    assert.equal(machineIds.length, 4);
+
+    // Spend per machine from the ledger as the API shows it; their sum is the project's spend.
+    const costs = (await p.api('GET', `/v1/projects/${projectId}/costs?limit=200`)).body;
+    const spendOf = new Map<string, bigint>();
+    for (const c of costs.items) spendOf.set(c.machineId, (spendOf.get(c.machineId) ?? 0n) + fromNumeric(c.projectAmount));
+    const spend = [...spendOf.values()].reduce((a, b) => a + b, 0n);
+    assert.equal(spend, fromNumeric(costs.totals.total.amount));
+    assert.ok(spend > 0n, 'the shell machines cost nothing');
+
+    // Ratings 1, 3, 5 on three of the four machines.
+    const rated = machineIds.slice(0, 3);
+    for (const [i, id] of rated.entries()) assert.equal((await p.api('POST', `/v1/machines/${id}/feedback`, { rating: 1 + 2 * i })).status, 201);
+
+    const roi = (await p.api('GET', `/v1/projects/${projectId}/roi`)).body;
+    assert.equal(fromNumeric(roi.spend), spend);
+    assert.equal(roi.objectives.completed, 1);
+    // 1 per `spend` (ledger units of 10^-18): 10^18 · 10^6 / spend, half-even, in millionths.
+    const scaled = 10n ** 24n;
+    const q = scaled / spend;
+    const rem = scaled % spend;
+    const millionths = 2n * rem > spend || (2n * rem === spend && q % 2n === 1n) ? q + 1n : q;
+    assert.equal(roi.objectives.perUnit, `${millionths / 1_000_000n}.${(millionths % 1_000_000n).toString().padStart(6, '0')}`);
+    assert.equal(roi.bugfix.items, 2);
+    assert.equal(roi.bugfix.completed, 1);
+    assert.equal(roi.bugfix.completedShare, 0.5);
+    assert.equal(fromNumeric(roi.bugfix.spend), spend);
+    // Checks: the first objective failed then passed, the second failed twice → 1 of 4; first results 0 of 2, latest 1 of 2.
+    assert.deepEqual(roi.checks, { runs: 4, passed: 1, passRate: 0.25, objectives: 2, firstPassRate: 0, lastPassRate: 0.5, delta: 0.5 });
+    assert.deepEqual(roi.feedback, { count: 3, machines: 3, meanRating: 3 });
+    const xs = rated.map((id) => Number(spendOf.get(id) ?? 0n) / 1e18);
+    const ys = [1, 3, 5];
+    const mx = xs.reduce((a, b) => a + b) / 3;
+    const sxx = xs.reduce((a, x) => a + (x - mx) ** 2, 0);
+    const sxy = xs.reduce((a, x, i) => a + (x - mx) * (ys[i]! - 3), 0);
+    const expected = sxx === 0 ? null : Math.round((sxy / Math.sqrt(sxx * 8)) * 10_000) / 10_000;
+    assert.equal(roi.spendRatingCorrelation, expected);
   });
 });
