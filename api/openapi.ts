@@ -1,4 +1,6 @@
 import { putRoutingBody, routingQuery } from '../services/routing.js';
+import { feedbackBody } from '../services/feedback.js';
+import { roiQuery } from '../services/roi.js';
 import { z } from 'zod';
 import {
   auditQuery,
@@ -280,6 +282,19 @@ function document(
         get: op('List machines', { parameters: query(listMachinesQuery) }),
       },
       '/machines/{id}': { get: op('Status, cost and checkpoints of a machine', { parameters: [idParam(), ...waitParams] }) },
+      '/machines/{id}/feedback': {
+        post: op(
+          "Rate a machine's work 1..5 with an optional comment (≤ 2000 characters): 201 for the calling key's first feedback on it, 200 when it replaces the key's earlier one; audited as machine.feedback",
+          { parameters: [idParam()], requestBody: body(feedbackBody) },
+        ),
+        get: op('Every feedback given on a machine (one per key)', { parameters: [idParam()] }),
+      },
+      '/projects/{id}/roi': {
+        get: op(
+          'Return on spend over the last `days` (default 30): spend, objectives completed per unit of the project currency, bug-fix efficiency, pass rates and deltas of completion checks, feedback, and the Pearson correlation of machine spend with rating (null with fewer than 3 rated machines)',
+          { parameters: [idParam(), ...query(roiQuery)] },
+        ),
+      },
       '/machines/{id}/terminate': { post: op('Stop a machine cleanly (final checkpoint, cost settled)', { parameters: [idParam()] }) },
       '/machines/{id}/checkpoint': { post: op('Take a checkpoint of a running machine', { parameters: [idParam()] }) },
       '/checkpoints/{id}': {

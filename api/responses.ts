@@ -967,3 +967,62 @@ export const routing = z.strictObject({
     }),
   ),
 });
+
+/** One key's feedback on a machine (POST/GET /v1/machines/:id/feedback). */
+export const machineFeedback = z.strictObject({
+  machineId: id,
+  projectId: id,
+  apiKeyId: id,
+  rating: z.number().int().min(1).max(5),
+  comment: z.string().max(2000).nullable(),
+  createdBy: z.string(),
+  createdAt: time,
+  updatedAt: time,
+});
+
+/** GET /v1/machines/:id/feedback */
+export const machineFeedbackList = z.strictObject({ items: z.array(machineFeedback) });
+
+const share = z.number().min(0).max(1).nullable();
+
+/** GET /v1/projects/:id/roi: what the project's spend bought over the window. */
+export const projectRoi = z.strictObject({
+  projectId: id,
+  currency,
+  days: z.number().int().positive(),
+  since: time,
+  spend: decimal,
+  objectives: z.strictObject({
+    completed: count,
+    /** Completed objectives per 1 unit of the project currency (6 decimals); null without spend. */
+    perUnit: decimal.nullable(),
+    /** Spend divided by completed objectives; null when none completed. */
+    spendPerCompleted: decimal.nullable(),
+  }),
+  bugfix: z.strictObject({
+    /** Objectives and stand-alone machines created in the window whose text classifies as bugfix. */
+    items: count,
+    completed: count,
+    completedShare: share,
+    spend: decimal,
+    spendPerCompleted: decimal.nullable(),
+  }),
+  checks: z.strictObject({
+    /** Completion-check runs recorded in the window (objective progress measurements with a shell check). */
+    runs: count,
+    passed: count,
+    passRate: share,
+    objectives: count,
+    firstPassRate: share,
+    lastPassRate: share,
+    /** lastPassRate − firstPassRate over the checked objectives. */
+    delta: z.number().min(-1).max(1).nullable(),
+  }),
+  feedback: z.strictObject({
+    count,
+    machines: count,
+    meanRating: z.number().min(1).max(5).nullable(),
+  }),
+  /** Pearson correlation across rated machines of their spend and mean rating; null with fewer than 3 or no variance. */
+  spendRatingCorrelation: z.number().min(-1).max(1).nullable(),
+});

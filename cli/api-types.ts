@@ -2488,6 +2488,217 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  '/machines/{id}/feedback': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** Every feedback given on a machine (one per key) */
+    get: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          id: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Every feedback given on a machine (one per key) */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              items: {
+                machineId: string;
+                projectId: string;
+                apiKeyId: string;
+                rating: number;
+                comment: string | null;
+                createdBy: string;
+                /** Format: date-time */
+                createdAt: string;
+                /** Format: date-time */
+                updatedAt: string;
+              }[];
+            };
+          };
+        };
+        400: components['responses']['Error'];
+        401: components['responses']['Error'];
+        403: components['responses']['Error'];
+        404: components['responses']['Error'];
+        413: components['responses']['Error'];
+        415: components['responses']['Error'];
+        422: components['responses']['Error'];
+        429: components['responses']['Error'];
+      };
+    };
+    put?: never;
+    /** Rate a machine's work 1..5 with an optional comment (≤ 2000 characters): 201 for the calling key's first feedback on it, 200 when it replaces the key's earlier one; audited as machine.feedback */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          id: string;
+        };
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          'application/json': {
+            rating: number;
+            comment?: string;
+          };
+        };
+      };
+      responses: {
+        /** @description Rate a machine's work 1..5 with an optional comment (≤ 2000 characters): 201 for the calling key's first feedback on it, 200 when it replaces the key's earlier one; audited as machine.feedback */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              machineId: string;
+              projectId: string;
+              apiKeyId: string;
+              rating: number;
+              comment: string | null;
+              createdBy: string;
+              /** Format: date-time */
+              createdAt: string;
+              /** Format: date-time */
+              updatedAt: string;
+            };
+          };
+        };
+        /** @description Rate a machine's work 1..5 with an optional comment (≤ 2000 characters): 201 for the calling key's first feedback on it, 200 when it replaces the key's earlier one; audited as machine.feedback */
+        201: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              machineId: string;
+              projectId: string;
+              apiKeyId: string;
+              rating: number;
+              comment: string | null;
+              createdBy: string;
+              /** Format: date-time */
+              createdAt: string;
+              /** Format: date-time */
+              updatedAt: string;
+            };
+          };
+        };
+        400: components['responses']['Error'];
+        401: components['responses']['Error'];
+        403: components['responses']['Error'];
+        404: components['responses']['Error'];
+        409: components['responses']['Error'];
+        413: components['responses']['Error'];
+        415: components['responses']['Error'];
+        422: components['responses']['Error'];
+        429: components['responses']['Error'];
+      };
+    };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/projects/{id}/roi': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** Return on spend over the last `days` (default 30): spend, objectives completed per unit of the project currency, bug-fix efficiency, pass rates and deltas of completion checks, feedback, and the Pearson correlation of machine spend with rating (null with fewer than 3 rated machines) */
+    get: {
+      parameters: {
+        query?: {
+          days?: string;
+        };
+        header?: never;
+        path: {
+          id: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Return on spend over the last `days` (default 30): spend, objectives completed per unit of the project currency, bug-fix efficiency, pass rates and deltas of completion checks, feedback, and the Pearson correlation of machine spend with rating (null with fewer than 3 rated machines) */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              projectId: string;
+              /** @enum {string} */
+              currency: 'USD' | 'EUR' | 'CAD' | 'TON' | 'BTC' | 'ETH';
+              days: number;
+              /** Format: date-time */
+              since: string;
+              spend: string;
+              objectives: {
+                completed: number;
+                perUnit: string | null;
+                spendPerCompleted: string | null;
+              };
+              bugfix: {
+                items: number;
+                completed: number;
+                completedShare: number | null;
+                spend: string;
+                spendPerCompleted: string | null;
+              };
+              checks: {
+                runs: number;
+                passed: number;
+                passRate: number | null;
+                objectives: number;
+                firstPassRate: number | null;
+                lastPassRate: number | null;
+                delta: number | null;
+              };
+              feedback: {
+                count: number;
+                machines: number;
+                meanRating: number | null;
+              };
+              spendRatingCorrelation: number | null;
+            };
+          };
+        };
+        400: components['responses']['Error'];
+        401: components['responses']['Error'];
+        403: components['responses']['Error'];
+        404: components['responses']['Error'];
+        413: components['responses']['Error'];
+        415: components['responses']['Error'];
+        422: components['responses']['Error'];
+        429: components['responses']['Error'];
+      };
+    };
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   '/machines/{id}/terminate': {
     parameters: {
       query?: never;

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import type { Command } from 'commander';
 import { ok, type Api, type BodyOf } from '../client.js';
-import { CliError, EXIT } from '../errors.js';
+import { CliError, EXIT, UsageError } from '../errors.js';
 import { colors, info, printJson, printRecord, printTable, status } from '../output.js';
 import { Progress } from '../progress.js';
 import { need } from '../prompt.js';
@@ -243,6 +243,35 @@ export function registerMachines(program: Command): void {
     ok(api.POST('/machines/{id}/terminate', { params: { path: { id } } })),
   );
   control('checkpoint', 'take a checkpoint of a running machine now', (api, id) => ok(api.POST('/machines/{id}/checkpoint', { params: { path: { id } } })));
+
+  machines
+    .command('rate <id>')
+    .description("rate a machine's work 1 (poor) to 5 (excellent); a repeat replaces your earlier rating")
+    .addOption(intOption('--rating <n>', 'rating, 1 to 5').makeOptionMandatory())
+    .option('--comment <text>', 'what was good or bad (at most 2000 characters)')
+    .action(async (id: string, o: { rating: number; comment?: string }, cmd: Command) => {
+      const { api } = ctxOf(cmd);
+      if (o.rating < 1 || o.rating > 5) throw new UsageError(`--rating: ${o.rating} must be from 1 to 5`);
+      if (o.comment !== undefined && o.comment.length > 2000) throw new UsageError(`--comment: ${o.comment.length} characters, at most 2000`);
+      const body = { rating: o.rating, ...(o.comment !== undefined ? { comment: o.comment } : {}) };
+      const r = await ok(api.POST('/machines/{id}/feedback', { params: { path: { id } }, body }));
+      show(cmd, r, (v) => printRecord(v as Record<string, unknown>));
+    });
+  machines
+    .command('feedback <id>')
+    .description('every rating given on a machine (one per key)')
+    .action(async (id: string, _o, cmd: Command) => {
+      const { api } = ctxOf(cmd);
+      const r = await ok(api.GET('/machines/{id}/feedback', { params: { path: { id } } }));
+      show(cmd, r, (v) =>
+        printTable(v.items, [
+          ['rating', (f) => f.rating],
+          ['by', (f) => f.createdBy],
+          ['updated', (f) => f.updatedAt],
+          ['comment', (f) => f.comment ?? ''],
+        ]),
+      );
+    });
 
   machines
     .command('extend <id>')

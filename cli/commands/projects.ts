@@ -253,6 +253,30 @@ export function registerCosts(program: Command): void {
       });
     });
   costs
+    .command('roi [project]')
+    .description(
+      'what the spend bought: objectives per unit of currency, bug-fix efficiency, completion-check pass rates, feedback and its correlation with spend',
+    )
+    .option('--days <n>', 'look-back in days (1-365)', '30')
+    .action(async (project: string | undefined, o: { days: string }, cmd: Command) => {
+      const { api } = ctxOf(cmd);
+      if (!/^\d+$/.test(o.days)) throw new UsageError(`--days: "${o.days}" must be a whole number`);
+      const id = await need(project, { flag: '<project>', message: 'Project', choices: () => projectChoices(api) });
+      const r = await ok(api.GET('/projects/{id}/roi', { params: { path: { id }, query: { days: o.days } } }));
+      show(cmd, r, (v) =>
+        printRecord({
+          [`spend (${v.days} days)`]: `${v.spend} ${v.currency}`,
+          'objectives completed': v.objectives.completed,
+          [`per 1 ${v.currency}`]: v.objectives.perUnit ?? '-',
+          'spend per objective': v.objectives.spendPerCompleted ?? '-',
+          'bug fixes': `${v.bugfix.completed} of ${v.bugfix.items} done, ${v.bugfix.spend} ${v.currency} (${v.bugfix.spendPerCompleted ?? '-'} per fix)`,
+          'completion checks': `${v.checks.passed}/${v.checks.runs} passed; first ${v.checks.firstPassRate ?? '-'} → last ${v.checks.lastPassRate ?? '-'} (delta ${v.checks.delta ?? '-'})`,
+          feedback: `${v.feedback.count} on ${v.feedback.machines} machines, mean ${v.feedback.meanRating ?? '-'}`,
+          'spend ~ rating (Pearson r)': v.spendRatingCorrelation ?? '- (fewer than 3 rated machines)',
+        }),
+      );
+    });
+  costs
     .command('forecast [project]')
     .description("the project's stored spend forecast: daily with 80 %/95 % intervals, budget exhaustion, recommendations")
     .action(async (project: string | undefined, _o, cmd: Command) => {

@@ -180,6 +180,9 @@ describe('api: response schemas (every route answers as its declared schema says
       'user:test',
     );
     await settleRoutingDecision(p.db, fx.machine, { finalStatus: 'completed', success: true, cost: 10n ** 16n, currency: 'USD' });
+    // Feedback on a finished machine: the key's first (201), then a replacement (200); the ROI view counts it.
+    assert.equal((await call('POST', `/machines/${fx.machine}/feedback`, { rating: 3 }, 201)).rating, 3);
+    assert.equal((await call('POST', `/machines/${fx.machine}/feedback`, { rating: 4, comment: 'did the job' })).comment, 'did the job');
     await call('PUT', `/projects/${fx.project}/network-policy`, { mode: 'allowlist', hosts: ['registry.npmjs.org', '*.example.org:8443'] });
     await call('PUT', `/checkpoints/${checkpoints.final}/milestone`, { milestone: true });
     await call('PUT', `/cost-centers/${fx.center}/budget`, { amount: '100.00', currency: 'EUR', period: 'monthly' });
@@ -327,6 +330,7 @@ describe('api: response schemas (every route answers as its declared schema says
       '/machines/:id': `/machines/${fx.machine}`,
       '/machines/:id/artifacts': `/machines/${fx.machine}/artifacts`,
       '/machines/:id/logs': `/machines/${fx.machine}/logs`,
+      '/machines/:id/feedback': `/machines/${fx.machine}/feedback`,
       '/machines/:id/artifacts/*name': `/machines/${fx.machine}/artifacts/hi.txt`,
       '/checkpoints/:id': `/checkpoints/${checkpoints.final}`,
       '/checkpoints/:id/files/*path': `/checkpoints/${checkpoints.final}/files/hi.txt`,
@@ -364,6 +368,11 @@ describe('api: response schemas (every route answers as its declared schema says
     assert.equal(routing.decisions[0].outcome, 'success');
     assert.deepEqual(routing.settings, { quality: 0.7, exploration: 0.05, source: 'project' });
     assert.equal((await call('GET', `/machines/${fx.machine}`)).routing.operationClass, 'bugfix');
+    assert.deepEqual(
+      (await call('GET', `/machines/${fx.machine}/feedback`)).items.map((f: any) => f.rating),
+      [4],
+    );
+    assert.deepEqual((await call('GET', `/projects/${fx.project}/roi`)).feedback, { count: 1, machines: 1, meanRating: 4 });
     assert.ok((await call('GET', `/cost-centers/${fx.center}/costs`)).items.length > 0, 'no costs allocated to the cost center');
     assert.ok(
       (await call('GET', `/pipelines/${fx.pipeline}`)).steps.some((s: any) => s.inputs),
