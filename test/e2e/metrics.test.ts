@@ -126,21 +126,17 @@ describe('metrics and health', function () {
       assert.equal(await backlog('workflow'), 0);
       assert.equal(await backlog('activity'), 0);
 
-      // Three machine workflows started with nobody polling: three workflow tasks wait.
-      for (const machineId of ids) {
-        await q.temporal.workflow.start('machineRun', {
-          taskQueue: queue,
-          workflowId: machineId,
-          args: [
-            { machineId, projectId: 'p', type: 'shell', command: 'true', profile: 'small', parentCheckpointId: 'c', limits: { money: '1.00', minutes: 1 } },
-          ],
-        });
+      // Three workflows started with nobody polling: three workflow tasks wait. (Reconciliation:
+      // its first step is an ordinary activity; a machine's first steps are local activities now,
+      // which run in the workflow's worker and never wait in the queue.)
+      for (const workflowId of ids) {
+        await q.temporal.workflow.start('reconcileInstances', { taskQueue: queue, workflowId, args: [{ minAgeSeconds: 0 }] });
       }
       await waitFor(async () => (await backlog('workflow')) === 3, 'a workflow backlog of 3');
       assert.equal(await backlog('activity'), 0);
 
       // A worker with the workflows and no activities takes the workflow tasks; each run then
-      // schedules its first activity (the result-cache look-up), which waits for an activity worker.
+      // schedules its first activity (checkProviders), which waits for an activity worker.
       connection = await NativeConnection.connect({ address: q.temporalAddress });
       const worker = await Worker.create({ connection, taskQueue: queue, workflowBundle: await workflowBundle() });
       await worker.runUntil(async () => {
