@@ -17,6 +17,7 @@ import { objectiveRoutes } from './routes/objectives.js';
 import { pipelineRoutes } from './routes/pipelines.js';
 import { schedulingRoutes } from './routes/scheduling.js';
 import { routingRoutes } from './routes/routing.js';
+import { predictionRoutes } from './routes/predictions.js';
 import { paymentRoutes } from './routes/payments.js';
 import { projectRoutes } from './routes/projects.js';
 import { projectViewRoutes } from './routes/project-views.js';
@@ -54,6 +55,7 @@ function routeGroups(ctx: ApiContext, batch: BatchTarget = {}): RouteGroup[] {
     alertRoutes(ctx),
     schedulingRoutes(ctx),
     routingRoutes(ctx),
+    predictionRoutes(ctx),
     fxRoutes(ctx, ctx.fx ?? createFxService(ctx)),
     costCenterRoutes(ctx),
     forecastRoutes(ctx),

@@ -1,4 +1,5 @@
 import { putRoutingBody, routingQuery } from '../services/routing.js';
+import { predictionAccuracyQuery } from '../services/predictions.js';
 import { z } from 'zod';
 import {
   auditQuery,
@@ -264,6 +265,12 @@ function document(
         get: op(
           'Machine selection (type: auto): every operation class × agent type arm with its capability prior, successes, failures and Beta posterior; the expected cost of a typical task per type; the knob; the newest decisions with their reasons and outcomes',
           { parameters: query(routingQuery) },
+        ),
+      },
+      '/predictions/accuracy': {
+        get: op(
+          'Cost prediction: per machine type, the mean absolute error of the predicted median cost and duration, and the share of actuals inside the predicted 80 % interval (coverage), over the settled predictions',
+          { parameters: query(predictionAccuracyQuery) },
         ),
       },
       '/projects/{id}/routing': {

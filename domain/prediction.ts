@@ -88,12 +88,15 @@ export function predictRun(input: {
 /** A run's actual against its prediction, as the accuracy report counts it. */
 export interface Scored {
   machineType: string;
+  /** The currency of the cost figures (the project's). */
+  currency: string;
   predicted: { p10: bigint; p50: bigint; p90: bigint; durationP10: number; durationP50: number; durationP90: number };
   actual: { cost: bigint; durationSeconds: number };
 }
 
 export interface Accuracy {
   machineType: string;
+  currency: string;
   runs: number;
   /** Mean absolute error of the median cost, in ledger units (rounded half up). */
   costMae: bigint;
@@ -103,12 +106,16 @@ export interface Accuracy {
   durationCoverage: number;
 }
 
-/** Mean absolute error and 80 %-interval coverage per machine type, types in name order. */
+/** Mean absolute error and 80 %-interval coverage per machine type (and currency), in name order. */
 export function accuracyByType(scored: readonly Scored[]): Accuracy[] {
   const byType = new Map<string, Scored[]>();
-  for (const s of scored) byType.set(s.machineType, [...(byType.get(s.machineType) ?? []), s]);
-  return [...byType.keys()].sort().map((machineType) => {
-    const runs = byType.get(machineType)!;
+  for (const s of scored) {
+    const key = `${s.machineType} ${s.currency}`;
+    byType.set(key, [...(byType.get(key) ?? []), s]);
+  }
+  return [...byType.keys()].sort().map((key) => {
+    const runs = byType.get(key)!;
+    const { machineType, currency } = runs[0]!;
     const n = runs.length;
     const absCost = runs.reduce((sum, s) => sum + abs(s.actual.cost - s.predicted.p50), 0n);
     const absDuration = runs.reduce((sum, s) => sum + Math.abs(s.actual.durationSeconds - s.predicted.durationP50), 0);
@@ -118,6 +125,7 @@ export function accuracyByType(scored: readonly Scored[]): Accuracy[] {
     ).length;
     return {
       machineType,
+      currency,
       runs: n,
       costMae: (2n * absCost + BigInt(n)) / (2n * BigInt(n)),
       durationMaeSeconds: absDuration / n,

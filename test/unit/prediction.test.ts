@@ -51,14 +51,14 @@ describe('cost prediction', () => {
   it('scores accuracy per type: mean absolute error of the median and interval coverage', () => {
     const predicted = { p10: 100n, p50: 200n, p90: 300n, durationP10: 10, durationP50: 20, durationP90: 30 };
     const report = accuracyByType([
-      { machineType: 'shell', predicted, actual: { cost: 250n, durationSeconds: 20 } },
-      { machineType: 'shell', predicted, actual: { cost: 400n, durationSeconds: 35 } },
-      { machineType: 'aider', predicted, actual: { cost: 100n, durationSeconds: 10 } },
+      { machineType: 'shell', currency: 'USD', predicted, actual: { cost: 250n, durationSeconds: 20 } },
+      { machineType: 'shell', currency: 'USD', predicted, actual: { cost: 400n, durationSeconds: 35 } },
+      { machineType: 'aider', currency: 'USD', predicted, actual: { cost: 100n, durationSeconds: 10 } },
     ]);
     assert.deepEqual(report, [
-      { machineType: 'aider', runs: 1, costMae: 100n, durationMaeSeconds: 10, costCoverage: 1, durationCoverage: 1 },
+      { machineType: 'aider', currency: 'USD', runs: 1, costMae: 100n, durationMaeSeconds: 10, costCoverage: 1, durationCoverage: 1 },
       // |250−200| + |400−200| = 250 over 2 runs = 125; durations 0 + 15 → 7.5; one of two inside.
-      { machineType: 'shell', runs: 2, costMae: 125n, durationMaeSeconds: 7.5, costCoverage: 0.5, durationCoverage: 0.5 },
+      { machineType: 'shell', currency: 'USD', runs: 2, costMae: 125n, durationMaeSeconds: 7.5, costCoverage: 0.5, durationCoverage: 0.5 },
     ]);
   });
 });
