@@ -1,4 +1,5 @@
 import { recordRoutingDecision, settleRoutingDecision } from '../../store/routing.js';
+import { recordPrediction, settlePrediction } from '../../store/predictions.js';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -180,6 +181,19 @@ describe('api: response schemas (every route answers as its declared schema says
       'user:test',
     );
     await settleRoutingDecision(p.db, fx.machine, { finalStatus: 'completed', success: true, cost: 10n ** 16n, currency: 'USD' });
+    // A cost prediction on it, settled: the machine and GET /v1/predictions/accuracy show it.
+    await recordPrediction(p.db, {
+      machineId: fx.machine,
+      projectId: fx.project,
+      machineType: 'shell',
+      currency: 'USD',
+      operationClass: null,
+      scope: 'project',
+      basis: 5,
+      cost: { p10: 10n ** 15n, p50: 10n ** 16n, p90: 10n ** 17n },
+      durationSeconds: { p10: 1, p50: 2, p90: 3 },
+    });
+    await settlePrediction(p.db, fx.machine, { cost: 2n * 10n ** 16n, finalStatus: 'completed' });
     await call('PUT', `/projects/${fx.project}/network-policy`, { mode: 'allowlist', hosts: ['registry.npmjs.org', '*.example.org:8443'] });
     await call('PUT', `/checkpoints/${checkpoints.final}/milestone`, { milestone: true });
     await call('PUT', `/cost-centers/${fx.center}/budget`, { amount: '100.00', currency: 'EUR', period: 'monthly' });
@@ -316,6 +330,7 @@ describe('api: response schemas (every route answers as its declared schema says
       '/departments/:name/costs/breakdown': `/departments/${fx.department}/costs/breakdown?by=category`,
       '/departments/:name/forecast': `/departments/${fx.department}/forecast`,
       '/audit': `/audit?projectId=${fx.project}&limit=5`,
+      '/predictions/accuracy': `/predictions/accuracy?projectId=${fx.project}`,
       '/machines': `/machines?projectId=${fx.project}`,
       '/keys/:id': `/keys/${key}`,
       '/webhooks/:id': `/webhooks/${fx.webhook}`,
@@ -356,6 +371,7 @@ describe('api: response schemas (every route answers as its declared schema says
       '/cost-centers',
       '/webhooks',
       `/webhooks/${fx.webhook}/deliveries`,
+      `/predictions/accuracy?projectId=${fx.project}`,
     ]) {
       assert.ok((await call('GET', path)).items.length > 0, `${path} is empty`);
     }
@@ -364,6 +380,7 @@ describe('api: response schemas (every route answers as its declared schema says
     assert.equal(routing.decisions[0].outcome, 'success');
     assert.deepEqual(routing.settings, { quality: 0.7, exploration: 0.05, source: 'project' });
     assert.equal((await call('GET', `/machines/${fx.machine}`)).routing.operationClass, 'bugfix');
+    assert.equal((await call('GET', `/machines/${fx.machine}`)).prediction.actual.cost, '0.02');
     assert.ok((await call('GET', `/cost-centers/${fx.center}/costs`)).items.length > 0, 'no costs allocated to the cost center');
     assert.ok(
       (await call('GET', `/pipelines/${fx.pipeline}`)).steps.some((s: any) => s.inputs),
