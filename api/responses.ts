@@ -301,6 +301,9 @@ export const machine = z.strictObject({
 
 export const machineAccepted = z.strictObject({ id, workflowId: z.string(), status: machineStatus, prediction: machinePrediction.nullable() });
 
+/** PUT /v1/projects/:id/prediction: whether the project refuses early by default. */
+export const predictionSettings = z.strictObject({ refuseIfPredictedOver: z.boolean() });
+
 /** GET /v1/predictions/accuracy: how close the predictions were, per machine type. */
 export const predictionAccuracy = z.strictObject({
   minimumRuns: z.number().int().positive(),

@@ -2106,6 +2106,61 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  '/projects/{id}/prediction': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    /** Cost prediction: whether the project's machines are refused early (422 predicted_over_limit) when even the predicted lower bound of their cost exceeds their money limit or a budget's remaining amount; a request's refuseIfPredictedOver overrides it */
+    put: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          id: string;
+        };
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          'application/json': {
+            refuseIfPredictedOver: boolean;
+          };
+        };
+      };
+      responses: {
+        /** @description Cost prediction: whether the project's machines are refused early (422 predicted_over_limit) when even the predicted lower bound of their cost exceeds their money limit or a budget's remaining amount; a request's refuseIfPredictedOver overrides it */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              refuseIfPredictedOver: boolean;
+            };
+          };
+        };
+        400: components['responses']['Error'];
+        401: components['responses']['Error'];
+        403: components['responses']['Error'];
+        404: components['responses']['Error'];
+        409: components['responses']['Error'];
+        413: components['responses']['Error'];
+        415: components['responses']['Error'];
+        422: components['responses']['Error'];
+        429: components['responses']['Error'];
+      };
+    };
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   '/projects/{id}/routing': {
     parameters: {
       query?: never;

@@ -28,8 +28,15 @@ export async function up(db: Knex): Promise<void> {
     t.index(['project_id', 'settled_at']);
   });
   await db.raw(`ALTER TABLE machine_predictions ADD CONSTRAINT machine_predictions_scope CHECK (scope IN ('project', 'deployment'))`);
+  // A project's choice to refuse early every machine whose predicted lower bound does not fit.
+  await db.schema.createTable('prediction_settings', (t) => {
+    t.text('project_id').primary().references('projects.id').onDelete('CASCADE');
+    t.boolean('refuse_if_predicted_over').notNullable();
+    t.timestamp('updated_at', { useTz: true }).notNullable().defaultTo(db.fn.now());
+  });
 }
 
 export async function down(db: Knex): Promise<void> {
+  await db.schema.dropTable('prediction_settings');
   await db.schema.dropTable('machine_predictions');
 }

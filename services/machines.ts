@@ -26,7 +26,7 @@ import { machineMoneyLimit } from './money-limits.js';
 import { machineNetworkPolicy } from './network.js';
 import { requireCostCenterField, requireProject, requireProjectField } from './projects.js';
 import { routeMachine } from './routing.js';
-import { predictedLimit, predictMachine, refuseIfPredictedOver } from './predictions.js';
+import { predictedLimit, predictMachine, refuseIfPredictedOver, refusesEarly } from './predictions.js';
 import { predictionsOfMachines, recordPrediction, type StoredPrediction } from '../store/predictions.js';
 import { createMachineBody, extendMachineBody } from './schemas.js';
 
@@ -125,7 +125,7 @@ export async function requestMachine(
     predictedUpper: body.limitFromPrediction && prediction ? predictedLimit(prediction, project) : null,
   });
   limits.money = formatAmount(limit, project.currency);
-  if (body.refuseIfPredictedOver && prediction) await refuseIfPredictedOver(ctx, project, type, prediction, limit);
+  if (prediction && (await refusesEarly(ctx, project.id, body.refuseIfPredictedOver))) await refuseIfPredictedOver(ctx, project, type, prediction, limit);
 
   // Placed again under the placement lock, with the row and its audit record in one
   // transaction: the same request path objectives and pipelines take.

@@ -6,9 +6,10 @@ import { ceilToMinor } from '../domain/metering.js';
 import { formatAmount } from '../domain/money.js';
 import { accuracyByType, MIN_PREDICTION_RUNS, predictRun, type Prediction, type PredictionVerdict } from '../domain/prediction.js';
 import { budgetStatus, projectBudgets } from '../store/budgets.js';
-import { pastRuns, settledPredictions } from '../store/predictions.js';
+import { appendAudit } from '../store/audit.js';
+import { getPredictionSettings, pastRuns, putPredictionSettings, settledPredictions } from '../store/predictions.js';
 import type { Project } from '../store/projects.js';
-import type { Caller, ServiceContext } from './context.js';
+import { actorOfCaller, type Caller, type ServiceContext } from './context.js';
 import { requireProject } from './projects.js';
 
 /** A machine's predicted cost and duration from the settled runs of its type (project first, else deployment). */
@@ -82,4 +83,28 @@ export async function predictionAccuracy(ctx: ServiceContext, caller: Caller, in
       durationSeconds: { mae: a.durationMaeSeconds, coverage: a.durationCoverage },
     })),
   };
+}
+
+/** Whether a request refuses early: its own `refuseIfPredictedOver`, else its project's setting (default no). */
+export async function refusesEarly(ctx: ServiceContext, projectId: string, requested: boolean | undefined): Promise<boolean> {
+  if (requested !== undefined) return requested;
+  return (await getPredictionSettings(ctx.db, projectId))?.refuseIfPredictedOver ?? false;
+}
+
+export const putPredictionSettingsBody = z.strictObject({ refuseIfPredictedOver: z.boolean({ error: 'must be true or false' }) });
+
+/** Sets whether the project's machines are refused early when their predicted lower bound does not fit (audited). */
+export async function setPredictionSettings(ctx: ServiceContext, caller: Caller, projectId: string, input: z.input<typeof putPredictionSettingsBody>) {
+  const body = putPredictionSettingsBody.parse(input);
+  await requireProject(ctx, projectId);
+  await putPredictionSettings(ctx.db, projectId, body);
+  await appendAudit(ctx.db, {
+    actor: actorOfCaller(caller),
+    action: 'prediction.settings_changed',
+    subjectType: 'project',
+    subjectId: projectId,
+    projectId,
+    details: { ...body },
+  });
+  return { refuseIfPredictedOver: body.refuseIfPredictedOver };
 }

@@ -145,3 +145,16 @@ export async function settledPredictions(db: Db, f: { projectId?: string; projec
     };
   });
 }
+
+/** Whether the project refuses early by default (null: it never said; requests decide). */
+export async function getPredictionSettings(db: Db, projectId: string): Promise<{ refuseIfPredictedOver: boolean } | null> {
+  const row = await db('prediction_settings').where({ project_id: projectId }).first();
+  return row ? { refuseIfPredictedOver: Boolean(row.refuse_if_predicted_over) } : null;
+}
+
+export async function putPredictionSettings(db: Db, projectId: string, s: { refuseIfPredictedOver: boolean }): Promise<void> {
+  await db('prediction_settings')
+    .insert({ project_id: projectId, refuse_if_predicted_over: s.refuseIfPredictedOver })
+    .onConflict('project_id')
+    .merge({ refuse_if_predicted_over: s.refuseIfPredictedOver, updated_at: db.fn.now() });
+}

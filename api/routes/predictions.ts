@@ -1,7 +1,7 @@
 import * as R from '../responses.js';
-import { RouteGroup, inQuery } from './table.js';
-import { callerOf, type ApiContext } from '../context.js';
-import { predictionAccuracy } from '../../services/predictions.js';
+import { RouteGroup, inPath, inQuery } from './table.js';
+import { callerOf, param, type ApiContext } from '../context.js';
+import { predictionAccuracy, setPredictionSettings } from '../../services/predictions.js';
 
 /** Cost prediction (README "Cost prediction"): how close the predictions came. */
 export function predictionRoutes(ctx: ApiContext): RouteGroup {
@@ -15,6 +15,10 @@ export function predictionRoutes(ctx: ApiContext): RouteGroup {
       res.json(await predictionAccuracy(ctx, callerOf(req), req.query as Record<string, string>));
     },
   );
+
+  r.put('/projects/:id/prediction', { permission: 'routing.configure', resource: inPath('project') }, { 200: R.predictionSettings }, async (req, res) => {
+    res.json(await setPredictionSettings(ctx, callerOf(req), param(req, 'id'), req.body));
+  });
 
   return r;
 }

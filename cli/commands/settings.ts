@@ -100,9 +100,19 @@ export function registerSettings(program: Command): void {
       show(cmd, await ok(api.PUT('/projects/{id}/scheduling', { params: { path: { id } }, body })), printScheduling);
     });
 
-  program
-    .command('predictions')
-    .description('cost prediction: how close the predicted cost and duration came to the actuals')
+  const predictions = program.command('predictions').description('cost prediction: how close it came; whether a project refuses early');
+  predictions
+    .command('set <project>')
+    .description("refuse (or not) the project's machines whose predicted lower bound exceeds their limit or a budget's remaining amount")
+    .option('--refuse-if-over', 'refuse early by default')
+    .option('--no-refuse-if-over', 'do not refuse early by default')
+    .action(async (id: string, o: { refuseIfOver?: boolean }, cmd: Command) => {
+      if (o.refuseIfOver === undefined) throw new UsageError('predictions set: give --refuse-if-over or --no-refuse-if-over');
+      const { api } = ctxOf(cmd);
+      const body = { refuseIfPredictedOver: o.refuseIfOver };
+      show(cmd, await ok(api.PUT('/projects/{id}/prediction', { params: { path: { id } }, body })), (r) => printRecord(r));
+    });
+  predictions
     .command('accuracy')
     .description('per machine type: mean absolute error of the predicted median, and the share of actuals inside the 80 % interval')
     .option('--project <id>', "only this project's machines")

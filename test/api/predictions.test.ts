@@ -112,6 +112,15 @@ describe('api: cost prediction', function () {
       res.body.error.message,
       /predicted cost 0\.20–1\.00 USD \(80 % interval, median 0\.60, from 5 project runs\): even its lower bound exceeds limits\.money 0\.10 USD/,
     );
+    // The project's setting refuses by default; a request's false overrides it.
+    const set = await p.api('PUT', `/v1/projects/${project}/prediction`, { refuseIfPredictedOver: true });
+    assert.deepEqual([set.status, set.body], [200, { refuseIfPredictedOver: true }]);
+    const bySetting = await p.api('POST', '/v1/machines', { projectId: project, type: 'shell', command: 'true', limits: { money: '0.10' } });
+    assert.equal(bySetting.status, 422, JSON.stringify(bySetting.body));
+    assert.equal(bySetting.body.error.code, 'predicted_over_limit');
+    const bad = await p.api('PUT', `/v1/projects/${project}/prediction`, { refuseIfPredictedOver: 'yes' });
+    assert.equal(bad.status, 400, JSON.stringify(bad.body));
+    assert.match(bad.body.error.message, /refuseIfPredictedOver: must be true or false/);
     // 0.20 is not over a 0.20 limit: accepted.
     const fits = await p.api('POST', '/v1/machines', {
       projectId: project,

@@ -162,6 +162,7 @@ describe('api: response schemas (every route answers as its declared schema says
     await call('PUT', `/projects/${fx.project}/placement`, { rules: [{ name: 'all local', providers: ['local'] }] });
     await call('PUT', `/projects/${fx.project}/scheduling`, { maxConcurrentMachines: 3, resources: { db: 1 } });
     await call('PUT', `/projects/${fx.project}/routing`, { quality: 0.7, exploration: 0.05 });
+    await call('PUT', `/projects/${fx.project}/prediction`, { refuseIfPredictedOver: false });
     // A routing decision on a finished machine (no agent CLI here), settled: GET /v1/routing and the machine show it.
     await recordRoutingDecision(
       p.db,

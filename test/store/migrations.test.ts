@@ -9,7 +9,7 @@ import { freshDatabase } from '../support/platform.js';
  * to the database must come as a new migration (never an edit of an applied one), and then this
  * constant is updated to the value the failure prints.
  */
-const EXPECTED_SCHEMA_HASH = '1ea5eedf65c2339ed0b43bd14557a2d7a9179c9245d06b022cc4ca8d8a3761ec';
+const EXPECTED_SCHEMA_HASH = '956adebc1d14040dd72c309c5e9e3ea4ce568218987793966591aeb5b2681408';
 
 const OUR_TABLES = [
   'alerts',
@@ -66,6 +66,7 @@ const OUR_TABLES = [
   'routing_arms',
   'routing_decisions',
   'machine_predictions',
+  'prediction_settings',
   'routing_settings',
 ];
 const KNEX_TABLES = ['knex_migrations', 'knex_migrations_lock'];
