@@ -53,6 +53,7 @@ import type { ActivityDeps } from './deps.js';
 import { settleMergeResolution } from '../services/merges.js';
 import { routingSuccess } from '../domain/routing/router.js';
 import { settleRoutingDecision } from '../store/routing.js';
+import { settlePrediction } from '../store/predictions.js';
 
 export type ReservationOutcome =
   | {
@@ -356,12 +357,16 @@ export function createMachineRunActivities({ db, config, log, providers, tempora
     if (input.ended) {
       const project = await projectOf(machine.projectId);
       const totals = await costTotals(db, { machineId: input.machineId });
+      const cost = Object.values(totals).reduce((a, b) => a + b, 0n);
       await settleRoutingDecision(db, input.machineId, {
         finalStatus: input.status,
         success: routingSuccess(input.status, input.stopReason ?? null),
-        cost: Object.values(totals).reduce((a, b) => a + b, 0n),
+        cost,
         currency: project.currency,
       });
+      // Its predicted cost and duration (README "Cost prediction") get the actuals beside them, once;
+      // a refused machine never ran and says nothing about the prediction.
+      if (input.status !== 'refused') await settlePrediction(db, input.machineId, { cost, finalStatus: input.status });
     }
     await appendAudit(db, {
       actor: 'system',

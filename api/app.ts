@@ -18,6 +18,7 @@ import { pipelineRoutes } from './routes/pipelines.js';
 import { schedulingRoutes } from './routes/scheduling.js';
 import { routingRoutes } from './routes/routing.js';
 import { roiRoutes } from './routes/roi.js';
+import { predictionRoutes } from './routes/predictions.js';
 import { paymentRoutes } from './routes/payments.js';
 import { projectRoutes } from './routes/projects.js';
 import { projectViewRoutes } from './routes/project-views.js';
@@ -56,6 +57,7 @@ function routeGroups(ctx: ApiContext, batch: BatchTarget = {}): RouteGroup[] {
     schedulingRoutes(ctx),
     routingRoutes(ctx),
     roiRoutes(ctx),
+    predictionRoutes(ctx),
     fxRoutes(ctx, ctx.fx ?? createFxService(ctx)),
     costCenterRoutes(ctx),
     forecastRoutes(ctx),

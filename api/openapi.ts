@@ -1,6 +1,7 @@
 import { putRoutingBody, routingQuery } from '../services/routing.js';
 import { feedbackBody } from '../services/feedback.js';
 import { roiQuery } from '../services/roi.js';
+import { predictionAccuracyQuery, putPredictionSettingsBody } from '../services/predictions.js';
 import { z } from 'zod';
 import {
   auditQuery,
@@ -266,6 +267,18 @@ function document(
         get: op(
           'Machine selection (type: auto): every operation class × agent type arm with its capability prior, successes, failures and Beta posterior; the expected cost of a typical task per type; the knob; the newest decisions with their reasons and outcomes',
           { parameters: query(routingQuery) },
+        ),
+      },
+      '/predictions/accuracy': {
+        get: op(
+          'Cost prediction: per machine type, the mean absolute error of the predicted median cost and duration, and the share of actuals inside the predicted 80 % interval (coverage), over the settled predictions',
+          { parameters: query(predictionAccuracyQuery) },
+        ),
+      },
+      '/projects/{id}/prediction': {
+        put: op(
+          "Cost prediction: whether the project's machines are refused early (422 predicted_over_limit) when even the predicted lower bound of their cost exceeds their money limit or a budget's remaining amount; a request's refuseIfPredictedOver overrides it",
+          { parameters: [idParam()], requestBody: body(putPredictionSettingsBody) },
         ),
       },
       '/projects/{id}/routing': {

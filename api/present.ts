@@ -1,5 +1,6 @@
 import type { ComputePrice } from '../domain/compute-prices.js';
 import { routingOfMachines, type StoredRoutingDecision } from '../store/routing.js';
+import { predictionsOfMachines, type StoredPrediction } from '../store/predictions.js';
 import { formatAmount, type CurrencyCode } from '../domain/money.js';
 import { auditOfSubjects } from '../store/audit.js';
 import type { BudgetStatus } from '../store/budgets.js';
@@ -133,7 +134,7 @@ const MACHINE_EVENTS = 200;
  */
 export async function presentMachines(db: Db, machines: readonly Machine[]) {
   const ids = machines.map((m) => m.id);
-  const [projects, costs, checkpoints, cache, audit, routing] = await Promise.all([
+  const [projects, costs, checkpoints, cache, audit, routing, predictions] = await Promise.all([
     getProjects(
       db,
       machines.map((m) => m.projectId),
@@ -143,6 +144,7 @@ export async function presentMachines(db: Db, machines: readonly Machine[]) {
     getCacheRecords(db, ids),
     auditOfSubjects(db, ids, MACHINE_EVENTS),
     routingOfMachines(db, ids),
+    predictionsOfMachines(db, ids),
   ]);
   return machines.map((m) => {
     const project = projects.get(m.projectId);
@@ -153,9 +155,29 @@ export async function presentMachines(db: Db, machines: readonly Machine[]) {
       ...presentMachine(m, sumOf(costs.get(m.id)), project.currency, checkpoints.get(m.id) ?? []),
       cache: presentCache(cache.get(m.id) ?? null),
       routing: presentMachineRouting(routing.get(m.id) ?? null),
+      prediction: presentPrediction(predictions.get(m.id) ?? null),
       events,
     };
   });
+}
+
+/**
+ * A machine's cost and duration predicted before it started (README "Cost prediction"): median and
+ * 80 % interval, and once it ended its actuals; null when there was too little history.
+ */
+export function presentPrediction(p: StoredPrediction | null) {
+  if (!p) return null;
+  const f = (u: bigint) => formatAmount(u, p.currency);
+  return {
+    cost: { p10: f(p.cost.p10), p50: f(p.cost.p50), p90: f(p.cost.p90), currency: p.currency },
+    durationSeconds: { ...p.durationSeconds },
+    basis: p.basis,
+    scope: p.scope,
+    operationClass: p.operationClass,
+    actual: p.actual
+      ? { cost: f(p.actual.cost), durationSeconds: p.actual.durationSeconds, finalStatus: p.actual.finalStatus, settledAt: p.actual.settledAt }
+      : null,
+  };
 }
 
 /** Why a `type: "auto"` machine got its type (null: the type was asked for). */

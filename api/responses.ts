@@ -212,6 +212,17 @@ export const projectCosts = z.strictObject({
   cache: z.strictObject({ hits: count, misses: count, bypassed: count, saved: money }),
 });
 
+/** README "Cost prediction": median (p50) and 80 % interval (p10..p90) from `basis` settled runs of `scope`. */
+export const machinePrediction = z.strictObject({
+  cost: z.strictObject({ p10: decimal, p50: decimal, p90: decimal, currency }),
+  durationSeconds: z.strictObject({ p10: z.number().nonnegative(), p50: z.number().nonnegative(), p90: z.number().nonnegative() }),
+  basis: z.number().int().positive(),
+  scope: z.enum(['project', 'deployment']),
+  operationClass: z.string().nullable(),
+  /** Once it ended: what it cost and how long it ran. */
+  actual: z.strictObject({ cost: decimal, durationSeconds: z.number().nonnegative(), finalStatus: z.string(), settledAt: time }).nullable(),
+});
+
 const machineStatus = z.enum(MACHINE_STATUSES);
 export const machine = z.strictObject({
   id,
@@ -282,11 +293,30 @@ export const machine = z.strictObject({
       outcome: z.enum(['success', 'failure']).nullable(),
     })
     .nullable(),
+  /** Its cost and duration predicted before it started; null when there was too little history. */
+  prediction: machinePrediction.nullable(),
   /** The machine's audit records, oldest first. */
   events: z.array(z.strictObject({ at: time, action: z.string(), actor: z.string(), details })),
 });
 
-export const machineAccepted = z.strictObject({ id, workflowId: z.string(), status: machineStatus });
+export const machineAccepted = z.strictObject({ id, workflowId: z.string(), status: machineStatus, prediction: machinePrediction.nullable() });
+
+/** PUT /v1/projects/:id/prediction: whether the project refuses early by default. */
+export const predictionSettings = z.strictObject({ refuseIfPredictedOver: z.boolean() });
+
+/** GET /v1/predictions/accuracy: how close the predictions were, per machine type. */
+export const predictionAccuracy = z.strictObject({
+  minimumRuns: z.number().int().positive(),
+  items: z.array(
+    z.strictObject({
+      machineType: z.string(),
+      runs: z.number().int().positive(),
+      /** Mean absolute error of the median, and the share of actuals inside the 80 % interval. */
+      cost: z.strictObject({ mae: decimal, currency, coverage: z.number().min(0).max(1) }),
+      durationSeconds: z.strictObject({ mae: z.number().nonnegative(), coverage: z.number().min(0).max(1) }),
+    }),
+  ),
+});
 export const machineProviders = page(
   z.strictObject({ id: z.enum(PROVIDERS), available: z.boolean(), reason: z.string().optional(), checkedAt: time.nullable() }),
 );

@@ -2045,6 +2045,122 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  '/predictions/accuracy': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** Cost prediction: per machine type, the mean absolute error of the predicted median cost and duration, and the share of actuals inside the predicted 80 % interval (coverage), over the settled predictions */
+    get: {
+      parameters: {
+        query?: {
+          projectId?: string;
+        };
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Cost prediction: per machine type, the mean absolute error of the predicted median cost and duration, and the share of actuals inside the predicted 80 % interval (coverage), over the settled predictions */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              minimumRuns: number;
+              items: {
+                machineType: string;
+                runs: number;
+                cost: {
+                  mae: string;
+                  /** @enum {string} */
+                  currency: 'USD' | 'EUR' | 'CAD' | 'TON' | 'BTC' | 'ETH';
+                  coverage: number;
+                };
+                durationSeconds: {
+                  mae: number;
+                  coverage: number;
+                };
+              }[];
+            };
+          };
+        };
+        400: components['responses']['Error'];
+        401: components['responses']['Error'];
+        403: components['responses']['Error'];
+        413: components['responses']['Error'];
+        415: components['responses']['Error'];
+        422: components['responses']['Error'];
+        429: components['responses']['Error'];
+      };
+    };
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/projects/{id}/prediction': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    /** Cost prediction: whether the project's machines are refused early (422 predicted_over_limit) when even the predicted lower bound of their cost exceeds their money limit or a budget's remaining amount; a request's refuseIfPredictedOver overrides it */
+    put: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          id: string;
+        };
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          'application/json': {
+            refuseIfPredictedOver: boolean;
+          };
+        };
+      };
+      responses: {
+        /** @description Cost prediction: whether the project's machines are refused early (422 predicted_over_limit) when even the predicted lower bound of their cost exceeds their money limit or a budget's remaining amount; a request's refuseIfPredictedOver overrides it */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              refuseIfPredictedOver: boolean;
+            };
+          };
+        };
+        400: components['responses']['Error'];
+        401: components['responses']['Error'];
+        403: components['responses']['Error'];
+        404: components['responses']['Error'];
+        409: components['responses']['Error'];
+        413: components['responses']['Error'];
+        415: components['responses']['Error'];
+        422: components['responses']['Error'];
+        429: components['responses']['Error'];
+      };
+    };
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   '/projects/{id}/routing': {
     parameters: {
       query?: never;
@@ -2223,6 +2339,31 @@ export interface paths {
                   reason: string;
                   outcome: ('success' | 'failure') | null;
                 } | null;
+                prediction: {
+                  cost: {
+                    p10: string;
+                    p50: string;
+                    p90: string;
+                    /** @enum {string} */
+                    currency: 'USD' | 'EUR' | 'CAD' | 'TON' | 'BTC' | 'ETH';
+                  };
+                  durationSeconds: {
+                    p10: number;
+                    p50: number;
+                    p90: number;
+                  };
+                  basis: number;
+                  /** @enum {string} */
+                  scope: 'project' | 'deployment';
+                  operationClass: string | null;
+                  actual: {
+                    cost: string;
+                    durationSeconds: number;
+                    finalStatus: string;
+                    /** Format: date-time */
+                    settledAt: string;
+                  } | null;
+                } | null;
                 events: {
                   /** Format: date-time */
                   at: string;
@@ -2304,6 +2445,8 @@ export interface paths {
               mode: 'none' | 'registries' | 'allowlist';
               hosts?: string[];
             };
+            refuseIfPredictedOver?: boolean;
+            limitFromPrediction?: boolean;
           };
         };
       };
@@ -2319,6 +2462,31 @@ export interface paths {
               workflowId: string;
               /** @enum {string} */
               status: 'pending' | 'provisioning' | 'running' | 'checkpointing' | 'paused' | 'completed' | 'failed' | 'terminated' | 'refused';
+              prediction: {
+                cost: {
+                  p10: string;
+                  p50: string;
+                  p90: string;
+                  /** @enum {string} */
+                  currency: 'USD' | 'EUR' | 'CAD' | 'TON' | 'BTC' | 'ETH';
+                };
+                durationSeconds: {
+                  p10: number;
+                  p50: number;
+                  p90: number;
+                };
+                basis: number;
+                /** @enum {string} */
+                scope: 'project' | 'deployment';
+                operationClass: string | null;
+                actual: {
+                  cost: string;
+                  durationSeconds: number;
+                  finalStatus: string;
+                  /** Format: date-time */
+                  settledAt: string;
+                } | null;
+              } | null;
             };
           };
         };
@@ -2457,6 +2625,31 @@ export interface paths {
                 mode: 'exploit' | 'explore' | 'only';
                 reason: string;
                 outcome: ('success' | 'failure') | null;
+              } | null;
+              prediction: {
+                cost: {
+                  p10: string;
+                  p50: string;
+                  p90: string;
+                  /** @enum {string} */
+                  currency: 'USD' | 'EUR' | 'CAD' | 'TON' | 'BTC' | 'ETH';
+                };
+                durationSeconds: {
+                  p10: number;
+                  p50: number;
+                  p90: number;
+                };
+                basis: number;
+                /** @enum {string} */
+                scope: 'project' | 'deployment';
+                operationClass: string | null;
+                actual: {
+                  cost: string;
+                  durationSeconds: number;
+                  finalStatus: string;
+                  /** Format: date-time */
+                  settledAt: string;
+                } | null;
               } | null;
               events: {
                 /** Format: date-time */

@@ -26,6 +26,8 @@ const READ = [
   'integrations.read',
   // The router's state and decisions (GET /v1/routing).
   'routing.read',
+  // How good the cost predictions were (GET /v1/predictions/accuracy).
+  'predictions.read',
 ] as const;
 /** Running work in a project. */
 const RUN = ['machines.run', 'checkpoints.write', 'objectives.write', 'pipelines.write'] as const;

@@ -28,6 +28,7 @@ import * as m140 from './20261207_140_tickets.js';
 import * as m130 from './20261207_130_forecasts.js';
 import * as m150 from './20261207_150_routing.js';
 import * as m160 from './20261207_160_feedback.js';
+import * as m170 from './20261207_170_predictions.js';
 
 interface Migration {
   up(db: Knex): Promise<void>;
@@ -65,6 +66,7 @@ const MIGRATIONS: Array<[string, Migration]> = [
   ['20261207_140_tickets', m140],
   ['20261207_150_routing', m150],
   ['20261207_160_feedback', m160],
+  ['20261207_170_predictions', m170],
 ];
 
 export const migrationSource: Knex.MigrationSource<[string, Migration]> = {

@@ -26,6 +26,8 @@ import { machineMoneyLimit } from './money-limits.js';
 import { machineNetworkPolicy } from './network.js';
 import { requireCostCenterField, requireProject, requireProjectField } from './projects.js';
 import { routeMachine } from './routing.js';
+import { predictedLimit, predictMachine, refuseIfPredictedOver, refusesEarly } from './predictions.js';
+import { predictionsOfMachines, recordPrediction, type StoredPrediction } from '../store/predictions.js';
 import { createMachineBody, extendMachineBody } from './schemas.js';
 
 /** The machine, or NotFoundError. */
@@ -45,7 +47,7 @@ export async function requestMachine(
   ctx: ServiceContext,
   caller: Caller,
   input: z.input<typeof createMachineBody>,
-): Promise<{ id: string; workflowId: string; status: MachineStatus | 'running' }> {
+): Promise<{ id: string; workflowId: string; status: MachineStatus | 'running'; prediction: StoredPrediction | null }> {
   const { db, temporal, config } = ctx;
   const body = createMachineBody.parse(input);
   const project = await requireProjectField(ctx, body.projectId);
@@ -109,6 +111,9 @@ export async function requestMachine(
       'compute_price_missing',
     );
   }
+  // Predicted from the settled runs of its type before it starts (README "Cost prediction").
+  const predicted = await predictMachine(ctx, project, type, routed?.operationClass ?? null);
+  const prediction = predicted.ok ? predicted.prediction : null;
   // The limit must cover one worst-case model call plus the compute, or the first call is refused.
   const limit = await machineMoneyLimit(ctx, project, {
     ...body,
@@ -117,8 +122,10 @@ export async function requestMachine(
     minutes: limits.minutes,
     profile: placement.profile,
     hourlyPriceUsd: price.price.maxHourly,
+    predictedUpper: body.limitFromPrediction && prediction ? predictedLimit(prediction, project) : null,
   });
   limits.money = formatAmount(limit, project.currency);
+  if (prediction && (await refusesEarly(ctx, project.id, body.refuseIfPredictedOver))) await refuseIfPredictedOver(ctx, project, type, prediction, limit);
 
   // Placed again under the placement lock, with the row and its audit record in one
   // transaction: the same request path objectives and pipelines take.
@@ -144,6 +151,7 @@ export async function requestMachine(
   });
   if (!placed.ok) throw new InputError(`${body.provider ? 'provider: ' : ''}${placed.reason}`, { field: 'provider', skipped: placed.skipped });
   if (routed) await routed.record();
+  if (prediction) await recordPrediction(db, { ...prediction, machineId: id, projectId: project.id, machineType: type, currency: project.currency });
   const handle = await temporal.workflow
     .start(machineRun, {
       workflowId: id,
@@ -199,7 +207,12 @@ export async function requestMachine(
     } else throw err;
   }
   const machine = await requireMachine(ctx, id);
-  return { id, workflowId: id, status: machine.status === 'pending' ? 'running' : machine.status };
+  return {
+    id,
+    workflowId: id,
+    status: machine.status === 'pending' ? 'running' : machine.status,
+    prediction: (await predictionsOfMachines(db, [id])).get(id) ?? null,
+  };
 }
 
 /**

@@ -27,6 +27,8 @@ export async function machineMoneyLimit(
     profile: ProfileId;
     field?: string;
     hourlyPriceUsd?: string;
+    /** Without a requested limit: the predicted upper bound (README "Cost prediction"), used when above the minimum. */
+    predictedUpper?: bigint | null;
   },
 ): Promise<bigint> {
   const currency = project.currency;
@@ -49,5 +51,6 @@ export async function machineMoneyLimit(
     ...(m.field ? { field: m.field } : {}),
   });
   if (!verdict.ok) throw new InputError(verdict.message, { field: verdict.field, minimum: verdict.minimum, currency: verdict.currency });
+  if (m.requested === null && m.predictedUpper && m.predictedUpper > verdict.minimum) return m.predictedUpper;
   return verdict.limit;
 }

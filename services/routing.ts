@@ -102,9 +102,9 @@ export async function routeMachine(
   ctx: ServiceContext,
   caller: Caller,
   input: { machineId: string; project: Project; checkpoint: Checkpoint; prompt: string },
-): Promise<{ type: AgentType; decision: StoredRoutingDecision | null; record: () => Promise<void> }> {
+): Promise<{ type: AgentType; operationClass: string; decision: StoredRoutingDecision | null; record: () => Promise<void> }> {
   const existing = await getRoutingDecision(ctx.db, input.machineId);
-  if (existing) return { type: existing.chosenType as AgentType, decision: existing, record: async () => {} };
+  if (existing) return { type: existing.chosenType as AgentType, operationClass: existing.operationClass, decision: existing, record: async () => {} };
   const candidates = ctx.config.routing.types.filter((t) => machineTypeAvailability(ctx.config, t).available);
   if (!candidates.length) {
     throw new ConflictError(
@@ -139,6 +139,7 @@ export async function routeMachine(
   };
   return {
     type: decision.chosen as AgentType,
+    operationClass: c.class,
     decision: null,
     // Recorded once the machine row exists (the decision references it).
     record: () => recordRoutingDecision(ctx.db, stored, actorOfCaller(caller)),

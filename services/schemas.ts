@@ -179,6 +179,10 @@ export const createMachineBody = z
     costCenterId: id('cost-center').optional(),
     /** What the machine may reach; without it the project's network policy. Within the project's unless an owner asks. */
     network: networkPolicyBody.optional(),
+    /** Refuse now (422) when even the predicted lower bound of its cost exceeds its money limit or a budget's remaining amount; without it the project's setting. */
+    refuseIfPredictedOver: z.boolean({ error: 'must be true or false' }).optional(),
+    /** Without limits.money: size the limit (and so the reservation) to the predicted upper bound when it is above the minimum. */
+    limitFromPrediction: z.boolean({ error: 'must be true or false' }).optional(),
   })
   .superRefine(requireWork);
 

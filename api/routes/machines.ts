@@ -11,7 +11,7 @@ import { artifactContent, listArtifacts } from '../../store/artifacts.js';
 import { pageMachines, type Machine } from '../../store/machines.js';
 import { callerOf, param, principalOf, type ApiContext } from '../context.js';
 import { createdKey, decodeCursor, pageInMemory, pageOf, pageQuery } from '../pagination.js';
-import { presentMachines } from '../present.js';
+import { presentMachines, presentPrediction } from '../present.js';
 import { listMachinesQuery } from '../../services/schemas.js';
 import { checkpointMachine, extendMachine, requestMachine, requireMachine, terminateMachine } from '../../services/machines.js';
 
@@ -57,7 +57,8 @@ export function machineRoutes(ctx: ApiContext): RouteGroup {
     { permission: 'machines.run', resource: [inBody('project', 'projectId'), inBody('cost-center', 'costCenterId')] },
     { 202: R.machineAccepted },
     async (req, res) => {
-      res.status(202).json(await requestMachine(ctx, callerOf(req), req.body));
+      const accepted = await requestMachine(ctx, callerOf(req), req.body);
+      res.status(202).json({ ...accepted, prediction: presentPrediction(accepted.prediction) });
     },
   );
 

@@ -144,6 +144,8 @@ export function registerMachines(program: Command): void {
       ...prev,
       v,
     ])
+    .option('--refuse-if-predicted-over', "refuse now when even the predicted cost's lower bound exceeds the limit or a budget's remaining amount")
+    .option('--limit-from-prediction', 'without --money: limit the run to its predicted upper bound (when above the minimum)')
     .option('--idempotency-key <key>', 'retry-safe: the same key never starts a second machine')
     .option('-f, --follow', 'stream the log until the machine ends')
     .action(
@@ -151,6 +153,8 @@ export function registerMachines(program: Command): void {
         o: {
           project?: string;
           type: string;
+          refuseIfPredictedOver?: boolean;
+          limitFromPrediction?: boolean;
           command?: string;
           prompt?: string;
           model?: string;
@@ -180,6 +184,8 @@ export function registerMachines(program: Command): void {
           ...(o.checkpoint ? { checkpointId: o.checkpoint } : {}),
           limits: { ...(o.money ? { money: o.money } : {}), ...(o.minutes ? { minutes: o.minutes } : {}), ...(o.apiCalls ? { apiCalls: o.apiCalls } : {}) },
           ...(o.cache === false ? { cache: false } : {}),
+          ...(o.refuseIfPredictedOver ? { refuseIfPredictedOver: true } : {}),
+          ...(o.limitFromPrediction ? { limitFromPrediction: true } : {}),
           ...(o.network || o.allowHost ? { network: { mode: o.network ?? 'allowlist', ...(o.allowHost ? { hosts: o.allowHost } : {}) } } : {}),
         } as BodyOf<'/machines', 'post'>;
         const accepted = await ok(ctx.api.POST('/machines', { body, headers: o.idempotencyKey ? { 'idempotency-key': o.idempotencyKey } : {} }));

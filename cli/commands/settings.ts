@@ -100,6 +100,38 @@ export function registerSettings(program: Command): void {
       show(cmd, await ok(api.PUT('/projects/{id}/scheduling', { params: { path: { id } }, body })), printScheduling);
     });
 
+  const predictions = program.command('predictions').description('cost prediction: how close it came; whether a project refuses early');
+  predictions
+    .command('set <project>')
+    .description("refuse (or not) the project's machines whose predicted lower bound exceeds their limit or a budget's remaining amount")
+    .option('--refuse-if-over', 'refuse early by default')
+    .option('--no-refuse-if-over', 'do not refuse early by default')
+    .action(async (id: string, o: { refuseIfOver?: boolean }, cmd: Command) => {
+      if (o.refuseIfOver === undefined) throw new UsageError('predictions set: give --refuse-if-over or --no-refuse-if-over');
+      const { api } = ctxOf(cmd);
+      const body = { refuseIfPredictedOver: o.refuseIfOver };
+      show(cmd, await ok(api.PUT('/projects/{id}/prediction', { params: { path: { id } }, body })), (r) => printRecord(r));
+    });
+  predictions
+    .command('accuracy')
+    .description('per machine type: mean absolute error of the predicted median, and the share of actuals inside the 80 % interval')
+    .option('--project <id>', "only this project's machines")
+    .action(async (o: { project?: string }, cmd: Command) => {
+      const { api } = ctxOf(cmd);
+      const query = o.project ? { projectId: o.project } : {};
+      const v = await ok(api.GET('/predictions/accuracy', { params: { query } }));
+      show(cmd, v, (r) =>
+        printTable(r.items, [
+          ['type', (a) => a.machineType],
+          ['runs', (a) => a.runs],
+          ['cost MAE', (a) => `${a.cost.mae} ${a.cost.currency}`],
+          ['cost coverage', (a) => `${Math.round(a.cost.coverage * 100)} %`],
+          ['duration MAE (s)', (a) => a.durationSeconds.mae.toFixed(1)],
+          ['duration coverage', (a) => `${Math.round(a.durationSeconds.coverage * 100)} %`],
+        ]),
+      );
+    });
+
   const routing = program
     .command('routing')
     .description("machine selection for type auto: the bandit's arms, recent decisions, a project's quality-vs-cost knob");

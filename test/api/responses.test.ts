@@ -1,4 +1,5 @@
 import { recordRoutingDecision, settleRoutingDecision } from '../../store/routing.js';
+import { recordPrediction, settlePrediction } from '../../store/predictions.js';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -161,6 +162,7 @@ describe('api: response schemas (every route answers as its declared schema says
     await call('PUT', `/projects/${fx.project}/placement`, { rules: [{ name: 'all local', providers: ['local'] }] });
     await call('PUT', `/projects/${fx.project}/scheduling`, { maxConcurrentMachines: 3, resources: { db: 1 } });
     await call('PUT', `/projects/${fx.project}/routing`, { quality: 0.7, exploration: 0.05 });
+    await call('PUT', `/projects/${fx.project}/prediction`, { refuseIfPredictedOver: false });
     // A routing decision on a finished machine (no agent CLI here), settled: GET /v1/routing and the machine show it.
     await recordRoutingDecision(
       p.db,
@@ -183,6 +185,19 @@ describe('api: response schemas (every route answers as its declared schema says
     // Feedback on a finished machine: the key's first (201), then a replacement (200); the ROI view counts it.
     assert.equal((await call('POST', `/machines/${fx.machine}/feedback`, { rating: 3 }, 201)).rating, 3);
     assert.equal((await call('POST', `/machines/${fx.machine}/feedback`, { rating: 4, comment: 'did the job' })).comment, 'did the job');
+    // A cost prediction on it, settled: the machine and GET /v1/predictions/accuracy show it.
+    await recordPrediction(p.db, {
+      machineId: fx.machine,
+      projectId: fx.project,
+      machineType: 'shell',
+      currency: 'USD',
+      operationClass: null,
+      scope: 'project',
+      basis: 5,
+      cost: { p10: 10n ** 15n, p50: 10n ** 16n, p90: 10n ** 17n },
+      durationSeconds: { p10: 1, p50: 2, p90: 3 },
+    });
+    await settlePrediction(p.db, fx.machine, { cost: 2n * 10n ** 16n, finalStatus: 'completed' });
     await call('PUT', `/projects/${fx.project}/network-policy`, { mode: 'allowlist', hosts: ['registry.npmjs.org', '*.example.org:8443'] });
     await call('PUT', `/checkpoints/${checkpoints.final}/milestone`, { milestone: true });
     await call('PUT', `/cost-centers/${fx.center}/budget`, { amount: '100.00', currency: 'EUR', period: 'monthly' });
@@ -319,6 +334,7 @@ describe('api: response schemas (every route answers as its declared schema says
       '/departments/:name/costs/breakdown': `/departments/${fx.department}/costs/breakdown?by=category`,
       '/departments/:name/forecast': `/departments/${fx.department}/forecast`,
       '/audit': `/audit?projectId=${fx.project}&limit=5`,
+      '/predictions/accuracy': `/predictions/accuracy?projectId=${fx.project}`,
       '/machines': `/machines?projectId=${fx.project}`,
       '/keys/:id': `/keys/${key}`,
       '/webhooks/:id': `/webhooks/${fx.webhook}`,
@@ -360,6 +376,7 @@ describe('api: response schemas (every route answers as its declared schema says
       '/cost-centers',
       '/webhooks',
       `/webhooks/${fx.webhook}/deliveries`,
+      `/predictions/accuracy?projectId=${fx.project}`,
     ]) {
       assert.ok((await call('GET', path)).items.length > 0, `${path} is empty`);
     }
@@ -373,6 +390,7 @@ describe('api: response schemas (every route answers as its declared schema says
       [4],
     );
     assert.deepEqual((await call('GET', `/projects/${fx.project}/roi`)).feedback, { count: 1, machines: 1, meanRating: 4 });
+    assert.equal((await call('GET', `/machines/${fx.machine}`)).prediction.actual.cost, '0.02');
     assert.ok((await call('GET', `/cost-centers/${fx.center}/costs`)).items.length > 0, 'no costs allocated to the cost center');
     assert.ok(
       (await call('GET', `/pipelines/${fx.pipeline}`)).steps.some((s: any) => s.inputs),

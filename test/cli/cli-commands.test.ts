@@ -324,6 +324,9 @@ describe('cli: objectives, payments, cost centers, events, machine control and e
     assert.deepEqual(routing.settings, { quality: 0.8, exploration: 0.1, source: 'project' });
     assert.equal(routing.arms.length, 7 * 6);
     assert.equal((await cli(['routing', 'set', projectId])).code, 2, 'a setting is required');
+    assert.deepEqual(await ok(['predictions', 'accuracy', '--project', projectId]), { minimumRuns: 5, items: [] });
+    assert.deepEqual(await ok(['predictions', 'set', projectId, '--no-refuse-if-over']), { refuseIfPredictedOver: false });
+    assert.equal((await cli(['predictions', 'set', projectId])).code, 2, 'a choice is required');
 
     const rules = path.join(work, 'placement.yaml');
     fs.writeFileSync(rules, 'rules:\n  - name: shell here\n    match: { types: [shell] }\n    providers: [local]\n');
