@@ -186,13 +186,16 @@ describe('web dashboard: budgets, spend, payments, alerts, pipelines and objecti
   });
 
   it('lists payments with their attempts, balance and credits', async () => {
-    await ok('PUT', `/v1/projects/${projectId}/payment-methods`, [{ kind: 'credits' }, { kind: 'manual', timeoutSeconds: 300 }]);
-    await ok('POST', `/v1/projects/${projectId}/credits`, { amount: '1.00', currency: 'USD', expiresAt: '2099-01-01T00:00:00Z' }, 201);
-    await page.goto(`${p.apiUrl}/#/payments?project=${projectId}`);
+    // A project of its own: a credited top-up makes a project prepaid, and its small balance would
+    // then hold back the machines of the shared project's later tests.
+    const payer = await projectWithBudget(p, '5.00');
+    await ok('PUT', `/v1/projects/${payer}/payment-methods`, [{ kind: 'credits' }, { kind: 'manual', timeoutSeconds: 300 }]);
+    await ok('POST', `/v1/projects/${payer}/credits`, { amount: '1.00', currency: 'USD', expiresAt: '2099-01-01T00:00:00Z' }, 201);
+    await page.goto(`${p.apiUrl}/#/payments?project=${payer}`);
     await page.getByText('No payments yet.').waitFor();
     const marker = await markDocument();
-    const paid = (await ok('POST', `/v1/projects/${projectId}/topups`, { amount: '0.40', currency: 'USD' }, 202)).paymentId;
-    const waiting = (await ok('POST', `/v1/projects/${projectId}/topups`, { amount: '3.00', currency: 'USD' }, 202)).paymentId;
+    const paid = (await ok('POST', `/v1/projects/${payer}/topups`, { amount: '0.40', currency: 'USD' }, 202)).paymentId;
+    const waiting = (await ok('POST', `/v1/projects/${payer}/topups`, { amount: '3.00', currency: 'USD' }, 202)).paymentId;
     const paidRow = page.locator(`tr[data-payment="${paid}"]`);
     await paidRow.getByText('succeeded').first().waitFor({ timeout: 60_000 });
     const waitingRow = page.locator(`tr[data-payment="${waiting}"]`);
