@@ -2,6 +2,8 @@ import { Client, Connection } from '@temporalio/client';
 import { loadConfig } from '../config/index.js';
 import { describeTemporalConnection, temporalConnectionOptions } from '../config/temporal.js';
 import { createDb, migrateLatest } from '../store/db.js';
+import { startSecretStore } from '../store/secrets.js';
+import { secretKeysOf } from '../config/secrets-key.js';
 import { bootstrapAdminKey } from './bootstrap.js';
 import { createLogger } from '../workers/logger.js';
 import { checkSearchAttributes } from '../workers/search-attributes.js';
@@ -20,6 +22,8 @@ async function main() {
   const temporalOptions = temporalConnectionOptions(config);
   const db = await createDb({ databaseUrl: config.databaseUrl });
   await migrateLatest(db);
+  const resealed = await startSecretStore(db, secretKeysOf(config));
+  if (resealed) log.info({ resealed }, 'secrets sealed with the current key');
   const bootstrap = await bootstrapAdminKey(db, config);
   if (bootstrap.file) log.warn({ file: bootstrap.file }, 'admin key kept in this file (mode 0600); make per-team keys with POST /v1/keys');
   if (bootstrap.revoked.length) log.warn({ revoked: bootstrap.revoked }, 'AUTOVIBE_ADMIN_KEY changed: the key it replaced is revoked');

@@ -91,6 +91,14 @@ const envSchema = z
     PORT: z.coerce.number().int().min(0).max(65535).default(3000),
     HOST: z.string().default('127.0.0.1'),
     AUTOVIBE_ADMIN_KEY: z.string().min(16, 'AUTOVIBE_ADMIN_KEY must be at least 16 characters').optional(),
+    /** Keys that seal secrets at rest: 32 bytes in base64 each, comma-separated, the sealing one first (older ones still open). */
+    AUTOVIBE_SECRETS_KEY: z
+      .string()
+      .refine(
+        (v) => v.split(',').every((k) => Buffer.from(k.trim(), 'base64').length === 32),
+        'AUTOVIBE_SECRETS_KEY must be one or more comma-separated keys of 32 bytes in base64 (make one with: openssl rand -base64 32)',
+      )
+      .optional(),
     /** Workflows a worker keeps in memory (sticky cache); unset: the Temporal SDK's default, derived from the heap limit. */
     AUTOVIBE_WORKER_MAX_CACHED_WORKFLOWS: z.coerce.number().int().min(0, 'AUTOVIBE_WORKER_MAX_CACHED_WORKFLOWS must be 0 (no cache) or more').optional(),
     /** Requests per API key per minute (per api process); more get 429 with Retry-After. */
@@ -320,6 +328,8 @@ export interface Config {
   port: number;
   host: string;
   adminKey: string | undefined;
+  /** AUTOVIBE_SECRETS_KEY: the keys secrets at rest are sealed with, the sealing one first; null: the key file in home. */
+  secretsKeys: Buffer[] | null;
   /** Requests per API key per minute. */
   rateLimitPerMinute: number;
   /** Incoming hooks per integration per minute (per api process). */
@@ -451,6 +461,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     port: e.PORT,
     host: e.HOST,
     adminKey: e.AUTOVIBE_ADMIN_KEY,
+    secretsKeys: e.AUTOVIBE_SECRETS_KEY ? e.AUTOVIBE_SECRETS_KEY.split(',').map((k) => Buffer.from(k.trim(), 'base64')) : null,
     rateLimitPerMinute: e.AUTOVIBE_RATE_LIMIT,
     hookRateLimitPerMinute: e.AUTOVIBE_HOOK_RATE_LIMIT,
     batchMaxOperations: e.AUTOVIBE_BATCH_MAX_OPERATIONS,

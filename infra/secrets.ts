@@ -43,6 +43,7 @@ export function createSecrets(s: Settings, db: Database): Secrets {
     pulumi.interpolate`postgres://${db.instance.username}:${s.database.password.apply(encodeURIComponent)}@${db.instance.address}:${db.instance.port}/${db.instance.dbName}?sslmode=require`,
   );
   const adminKey = secret('admin-key', 'AUTOVIBE_ADMIN_KEY', s.adminKey);
+  const secretsKey = secret('secrets-key', 'AUTOVIBE_SECRETS_KEY', s.secretsKey);
   const t = s.temporal;
   const temporal: PlatformSecret[] = [];
   // PEM contents go into the same variables that otherwise hold file paths (README "Temporal connection").
@@ -56,5 +57,5 @@ export function createSecrets(s: Settings, db: Database): Secrets {
     ...(t.serverName ? [{ name: 'AUTOVIBE_TEMPORAL_SERVER_NAME', value: t.serverName }] : []),
   ];
   if (t.serverCa) temporal.push(secret('temporal-server-ca', 'AUTOVIBE_TEMPORAL_TLS_CA', t.serverCa));
-  return { api: [databaseUrl, adminKey, ...temporal], worker: [databaseUrl, ...temporal], all, temporalEnv };
+  return { api: [databaseUrl, adminKey, secretsKey, ...temporal], worker: [databaseUrl, secretsKey, ...temporal], all, temporalEnv };
 }

@@ -65,6 +65,8 @@ export interface Settings {
   };
   temporal: TemporalSettings;
   adminKey: pulumi.Output<string>;
+  /** AUTOVIBE_SECRETS_KEY: seals secrets at rest in the database; api and worker need the same one. */
+  secretsKey: pulumi.Output<string>;
   /** Days a machine's exchange files stay in the workspaces bucket. */
   workspaceRetentionDays: number;
   logRetentionDays: number;
@@ -131,6 +133,7 @@ export function readSettings(): Settings {
       apiKey: c.getSecret('temporalApiKey'),
     },
     adminKey: c.requireSecret('adminKey'),
+    secretsKey: c.requireSecret('secretsKey'),
     workspaceRetentionDays: c.getNumber('workspaceRetentionDays') ?? 7,
     logRetentionDays: c.getNumber('logRetentionDays') ?? (prod ? 90 : 14),
   };

@@ -12,6 +12,8 @@ import type { Config } from '../config/index.js';
 import { temporalConnectionOptions, type TemporalConnectionOptions } from '../config/temporal.js';
 import { bootstrapAdminKey } from '../api/bootstrap.js';
 import { createDb, migrateLatest, type Db } from '../store/db.js';
+import { startSecretStore } from '../store/secrets.js';
+import { secretKeysOf } from '../config/secrets-key.js';
 import { createLogger } from '../workers/logger.js';
 import { createProviders } from '../activities/compute/index.js';
 import { diskSnapshotReader } from '../activities/instance-snapshots.js';
@@ -60,6 +62,7 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
     const db = await createDb({ databaseUrl: config.databaseUrl, home: config.home });
     cleanups.push(() => db.destroy());
     await migrateLatest(db);
+    await startSecretStore(db, secretKeysOf(config));
     const adminKey = (await bootstrapAdminKey(db, config, { always: true })).key!;
 
     let temporalAddress = config.temporalAddress;

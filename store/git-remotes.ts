@@ -1,6 +1,7 @@
 import type { Knex } from 'knex';
 import type { ScheduledFetchOutcome } from '../domain/git-remote.js';
 import type { Db } from './db.js';
+import { gitRemoteTokenContext, openOrNull, sealOrNull } from './secrets.js';
 
 /** A project's git remote as the platform keeps it. `token` leaves the store only for git itself. */
 export interface GitRemote {
@@ -22,7 +23,7 @@ const toRemote = (r: Record<string, any>): GitRemote => ({
   projectId: r.project_id,
   url: r.url,
   username: r.username,
-  token: r.token,
+  token: openOrNull(r.token, gitRemoteTokenContext(r.project_id)),
   updatedBy: r.updated_by,
   fetch: r.fetch_branches ? { branches: r.fetch_branches, everyMinutes: r.fetch_every_minutes } : null,
   lastFetchAt: r.last_fetch_at ? new Date(r.last_fetch_at).toISOString() : null,
@@ -40,7 +41,7 @@ export async function putGitRemote(
     project_id: r.projectId,
     url: r.url,
     username: r.username,
-    token: r.token,
+    token: sealOrNull(r.token, gitRemoteTokenContext(r.projectId)),
     updated_by: r.updatedBy,
     fetch_branches: r.fetch ? JSON.stringify(r.fetch.branches) : null,
     fetch_every_minutes: r.fetch?.everyMinutes ?? null,

@@ -2,6 +2,7 @@ import type { Knex } from 'knex';
 import type { IntegrationKind } from '../domain/integrations.js';
 import type { Db } from './db.js';
 import { lastEventSeq, type Conn } from './events.js';
+import { integrationContext, openOrNull, sealOrNull } from './secrets.js';
 
 /**
  * A project's integrations with outside trackers, the items of those trackers linked to objectives
@@ -46,8 +47,8 @@ const toIntegration = (r: Record<string, any>): Integration => ({
   projectId: r.project_id,
   kind: r.kind,
   config: typeof r.config === 'string' ? JSON.parse(r.config) : r.config,
-  token: r.token,
-  webhookSecret: r.webhook_secret,
+  token: openOrNull(r.token, integrationContext(r.project_id, r.kind, 'token')),
+  webhookSecret: openOrNull(r.webhook_secret, integrationContext(r.project_id, r.kind, 'webhook_secret')),
   cursor: Number(r.cursor),
   updatedBy: r.updated_by,
   createdAt: iso(r.created_at),
@@ -90,8 +91,8 @@ export async function putIntegration(
     project_id: i.projectId,
     kind: i.kind,
     config: JSON.stringify(i.config),
-    token: i.token ?? null,
-    webhook_secret: i.webhookSecret ?? null,
+    token: sealOrNull(i.token, integrationContext(i.projectId, i.kind, 'token')),
+    webhook_secret: sealOrNull(i.webhookSecret, integrationContext(i.projectId, i.kind, 'webhook_secret')),
     cursor,
     updated_by: i.updatedBy,
     updated_at: new Date(),

@@ -5,6 +5,7 @@ import { SECRET_PREFIX } from '../domain/webhooks.js';
 import { recordAlerts } from './alerts.js';
 import type { Db } from './db.js';
 import { appendEvents, eventsAfter, lastEventSeq, type Conn, type EventRecord } from './events.js';
+import { openOrNull, openSecret, sealOrNull, sealSecret, webhookBotTokenContext, webhookSigningContext } from './secrets.js';
 
 /**
  * Outgoing webhook endpoints, their deliveries and each delivery's attempts. An endpoint's
@@ -106,9 +107,9 @@ export async function insertWebhookEndpoint(
       url: e.url,
       description: e.description,
       event_kinds: e.eventKinds,
-      secret,
+      secret: sealSecret(secret, webhookSigningContext(e.id)),
       channel: e.slackBot?.channel ?? null,
-      bot_token: e.slackBot?.token ?? null,
+      bot_token: sealOrNull(e.slackBot?.token, webhookBotTokenContext(e.id)),
       cursor,
       created_by: e.createdBy,
     })
@@ -118,7 +119,7 @@ export async function insertWebhookEndpoint(
   // A repeated request (same Idempotency-Key) names the endpoint it made.
   if (!row) {
     const existing = (await db('webhook_endpoints').where({ id: e.id }).first())!;
-    return { endpoint: toEndpoint(existing), secret: existing.secret };
+    return { endpoint: toEndpoint(existing), secret: openSecret(existing.secret, webhookSigningContext(e.id)) };
   }
   return { endpoint: toEndpoint(row), secret };
 }
@@ -133,13 +134,14 @@ export async function signingSecrets(db: Conn, id: string, now: Date): Promise<s
   const row = await db('webhook_endpoints').where({ id }).first('secret', 'previous_secret', 'previous_secret_until');
   if (!row) return null;
   const previousValid = row.previous_secret && row.previous_secret_until && new Date(row.previous_secret_until) > now;
-  return previousValid ? [row.secret, row.previous_secret] : [row.secret];
+  const context = webhookSigningContext(id);
+  return previousValid ? [openSecret(row.secret, context), openSecret(row.previous_secret, context)] : [openSecret(row.secret, context)];
 }
 
 /** The bot token of a `slack-bot` endpoint: read only by the delivery activity. */
 export async function slackBotToken(db: Conn, id: string): Promise<string | null> {
   const row = await db('webhook_endpoints').where({ id }).first('bot_token');
-  return row?.bot_token ?? null;
+  return openOrNull(row?.bot_token, webhookBotTokenContext(id));
 }
 
 /** Endpoints by id; `projectIds` narrows to a key's projects (their endpoints, never the deployment's). */
@@ -170,7 +172,7 @@ export async function updateWebhookEndpoint(db: Db, id: string, c: WebhookChange
   const patch: Record<string, unknown> = { updated_at: now };
   if (c.url !== undefined) patch.url = c.url;
   if (c.channel !== undefined) patch.channel = c.channel;
-  if (c.botToken !== undefined) patch.bot_token = c.botToken;
+  if (c.botToken !== undefined) patch.bot_token = sealSecret(c.botToken, webhookBotTokenContext(id));
   if (c.description !== undefined) patch.description = c.description;
   if (c.eventKinds !== undefined) patch.event_kinds = c.eventKinds;
   if (c.enabled === true) Object.assign(patch, { status: 'active', disabled_reason: null, disabled_at: null, failing_since: null, consecutive_failures: 0 });
@@ -184,7 +186,12 @@ export async function rotateWebhookSecret(db: Db, id: string, graceUntil: Date):
   const secret = newWebhookSecret();
   const updated = await db('webhook_endpoints')
     .where({ id })
-    .update({ previous_secret: db.ref('secret'), previous_secret_until: graceUntil, secret, updated_at: new Date() });
+    .update({
+      previous_secret: db.ref('secret'),
+      previous_secret_until: graceUntil,
+      secret: sealSecret(secret, webhookSigningContext(id)),
+      updated_at: new Date(),
+    });
   return updated ? secret : null;
 }
 

@@ -3,6 +3,8 @@ import { NativeConnection } from '@temporalio/worker';
 import { loadConfig } from '../config/index.js';
 import { describeTemporalConnection, temporalConnectionOptions } from '../config/temporal.js';
 import { createDb, isEmbedded } from '../store/db.js';
+import { startSecretStore } from '../store/secrets.js';
+import { secretKeysOf } from '../config/secrets-key.js';
 import { createLogger } from './logger.js';
 import { installTemporalRuntime } from './runtime.js';
 import { ensureBackupSchedule, ensureForecastSchedule, ensureReconcileSchedule, ensureSnapshotSchedules } from './schedules.js';
@@ -19,6 +21,7 @@ async function main() {
   const temporalOptions = temporalConnectionOptions(config);
   const db = await createDb({ databaseUrl: config.databaseUrl });
   if (isEmbedded(db)) throw new Error('a standalone worker needs real Postgres');
+  await startSecretStore(db, secretKeysOf(config));
   const clientConnection = await Connection.connect(temporalOptions);
   await checkSearchAttributes(clientConnection, config);
   const connection = await NativeConnection.connect(temporalOptions);

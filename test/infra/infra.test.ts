@@ -262,6 +262,7 @@ for (const stack of ['dev', 'prod'] as const) {
         const secretNames = container.secrets.map((s: { name: string }) => s.name);
         assert.ok(secretNames.includes('DATABASE_URL') && secretNames.includes('AUTOVIBE_TEMPORAL_API_KEY'), secretNames.join());
         assert.equal(secretNames.includes('AUTOVIBE_ADMIN_KEY'), component === 'api', `${component}: the admin key is the api's alone`);
+        assert.ok(secretNames.includes('AUTOVIBE_SECRETS_KEY'), `${component}: api and worker open secrets at rest with the same key`);
         if (component === 'worker') {
           // The aws-ec2 provider launches machines with the no-inbound group, the empty instance profile, in the machines VPC.
           const machinesSg = one(d, T.sg, (r) => r.name.endsWith('-machines'));
@@ -270,7 +271,7 @@ for (const stack of ['dev', 'prod'] as const) {
           for (const id of env.AUTOVIBE_AWS_EC2_SUBNETS.split(',')) assert.equal(one(d, T.subnet, (r) => r.id === id).inputs.vpcId, machinesSg.inputs.vpcId);
         }
         for (const e of container.environment)
-          assert.doesNotMatch(String(e.value), /temporal-api-key-secret|p%40ss|admin-key-0123/, `${e.name} holds a secret in plain text`);
+          assert.doesNotMatch(String(e.value), /temporal-api-key-secret|p%40ss|admin-key-0123|c2VjcmV0cy1rZXkt/, `${e.name} holds a secret in plain text`);
       }
     });
   });

@@ -24,6 +24,7 @@ export const INFRA_DIR = path.resolve(import.meta.dirname, '../../infra');
 export const TEST_SECRETS = {
   'autovibe:dbPassword': 'p@ss/word:with+specials',
   'autovibe:adminKey': 'admin-key-0123456789abcdef',
+  'autovibe:secretsKey': 'c2VjcmV0cy1rZXktMDEyMzQ1Njc4OWFiY2RlZjAxMjM=',
   'autovibe:temporalApiKey': 'temporal-api-key-secret',
 };
 
