@@ -11,9 +11,9 @@ import { createFxService } from '../../fx/service.js';
 import { insertPayment, projectBalance } from '../../store/payments.js';
 import { formatAmount, parseAmount, type CurrencyCode } from '../../domain/money.js';
 import { createDb, migrateLatest, type Db } from '../../store/db.js';
-import { insertProject } from '../../store/projects.js';
 import { startFxSources, type FxSources } from '../support/fx-sources.js';
 import { freshDatabase } from '../support/platform.js';
+import { insertBareProject } from '../support/bare-project.js';
 
 const comment = (text: string) => beginCell().storeUint(0, 32).storeStringTail(text).endCell();
 
@@ -75,19 +75,7 @@ describe('TON invoices on an emulated chain (@ton/sandbox)', function () {
 
   async function tonPayment(amount: string, currency: CurrencyCode = 'TON'): Promise<{ paymentId: string; projectId: string }> {
     const projectId = `project-${crypto.randomUUID()}`;
-    await insertProject(db, {
-      id: projectId,
-      name: 'ton',
-      repoUrl: null,
-      repoPath: '/nonexistent',
-      currency,
-      greediness: 0.5,
-      defaultMachineMoney: 0n,
-      rootCheckpointId: null,
-      limitPolicy: 'stop',
-      pauseMinutes: 60,
-      createdBy: 'test',
-    });
+    await insertBareProject(db, { id: projectId, name: 'ton', currency });
     const id = `payment-${crypto.randomUUID()}`;
     await insertPayment(db, {
       id,

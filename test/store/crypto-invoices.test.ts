@@ -4,8 +4,8 @@ import { parseAmount } from '../../domain/money.js';
 import * as matching from '../../migrations/20261206_031_crypto_invoice_matching.js';
 import { createDb, migrateLatest, type Db } from '../../store/db.js';
 import { claimInvoiceTx, getPaymentMethods, insertPayment, openInvoice, setPaymentMethods, usedTxHashes } from '../../store/payments.js';
-import { insertProject } from '../../store/projects.js';
 import { freshDatabase } from '../support/platform.js';
+import { insertBareProject } from '../support/bare-project.js';
 
 const ADDRESS = '0xFFcf8FDEE72ac11b5c542428B35EEF5769C409f0';
 
@@ -24,19 +24,7 @@ describe('store: crypto invoices are matched to exactly one transfer (real Postg
 
   async function payment(): Promise<{ projectId: string; paymentId: string }> {
     const projectId = `project-${crypto.randomUUID()}`;
-    await insertProject(db, {
-      id: projectId,
-      name: 'p',
-      repoUrl: null,
-      repoPath: '/nonexistent',
-      currency: 'USD',
-      greediness: 0.5,
-      defaultMachineMoney: 0n,
-      rootCheckpointId: null,
-      limitPolicy: 'stop',
-      pauseMinutes: 60,
-      createdBy: 'test',
-    });
+    await insertBareProject(db, { id: projectId, name: 'p' });
     const paymentId = `payment-${crypto.randomUUID()}`;
     await insertPayment(db, {
       id: paymentId,

@@ -10,11 +10,12 @@ import { createFxService } from '../../fx/service.js';
 import { findBudget, release, reserve, setBudget, settle } from '../../store/budgets.js';
 import { createDb, migrateLatest, type Db } from '../../store/db.js';
 import { balanceStatus, insertPayment, setAutoTopupConfig, setPaymentMethods, setPaymentStatus } from '../../store/payments.js';
-import { getProject, insertProject, type Project } from '../../store/projects.js';
+import { getProject, type Project } from '../../store/projects.js';
 import { machineSpendBudgets } from '../../store/spend-budgets.js';
 import { startFxSources, type FxSources } from '../support/fx-sources.js';
 import { freshDatabase } from '../support/platform.js';
 import { prng } from '../support/prng.js';
+import { insertBareProject } from '../support/bare-project.js';
 
 const usd = (text: string) => parseAmount(text, 'USD');
 const DAY = new Date('2026-03-15T12:00:00.000Z');
@@ -48,19 +49,7 @@ describe('prepaid balance beside budget limits (real PostgreSQL)', function () {
   /** A project with a daily budget of `limit`, never topped up (postpaid). */
   async function project(limit: string, currency: CurrencyCode = 'USD'): Promise<string> {
     const id = `project-${crypto.randomUUID()}`;
-    await insertProject(db, {
-      id,
-      name: 'prepaid',
-      repoUrl: null,
-      repoPath: '/nonexistent',
-      currency,
-      greediness: 0.5,
-      defaultMachineMoney: 0n,
-      rootCheckpointId: null,
-      limitPolicy: 'stop',
-      pauseMinutes: 60,
-      createdBy: 'test',
-    });
+    await insertBareProject(db, { id: id, name: 'prepaid', currency });
     await setBudget(db, { scopeType: 'project', scopeId: id, period: 'daily', limit: parseAmount(limit, currency), currency });
     return id;
   }

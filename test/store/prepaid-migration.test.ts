@@ -7,8 +7,9 @@ import { appendAudit } from '../../store/audit.js';
 import { findBudget, setBudget } from '../../store/budgets.js';
 import { createDb, migrateLatest, type Db } from '../../store/db.js';
 import { balanceStatus, insertPayment } from '../../store/payments.js';
-import { getProject, insertProject } from '../../store/projects.js';
+import { getProject } from '../../store/projects.js';
 import { freshDatabase } from '../support/platform.js';
+import { insertBareProject } from '../support/bare-project.js';
 
 const usd = (t: string) => parseAmount(t, 'USD');
 
@@ -40,19 +41,7 @@ describe('migration 110: past top-ups move from budget limits into the prepaid b
   /** A project whose budget was set to `set` and then raised by each top-up in `topups` (as before), its limit now `limitNow`. */
   async function oldProject(set: string, topups: string[], limitNow: string, spentAfter = '0'): Promise<string> {
     const id = `project-${crypto.randomUUID()}`;
-    await insertProject(db, {
-      id,
-      name: 'old',
-      repoUrl: null,
-      repoPath: '/nonexistent',
-      currency: 'USD',
-      greediness: 0.5,
-      defaultMachineMoney: 0n,
-      rootCheckpointId: null,
-      limitPolicy: 'stop',
-      pauseMinutes: 60,
-      createdBy: 'test',
-    });
+    await insertBareProject(db, { id: id, name: 'old' });
     await setBudget(db, { scopeType: 'project', scopeId: id, period: 'daily', limit: usd(limitNow), currency: 'USD' });
     await appendAudit(db, {
       actor: 'test',

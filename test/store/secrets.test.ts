@@ -10,7 +10,6 @@ import { createBackup } from '../../store/backups.js';
 import { createDb, migrateLatest, type Db } from '../../store/db.js';
 import { getGitRemote, putGitRemote } from '../../store/git-remotes.js';
 import { getIntegration, putIntegration } from '../../store/integrations.js';
-import { insertProject } from '../../store/projects.js';
 import {
   gitRemoteTokenContext,
   openSecret,
@@ -24,6 +23,7 @@ import {
 } from '../../store/secrets.js';
 import { insertWebhookEndpoint, rotateWebhookSecret, signingSecrets, slackBotToken } from '../../store/webhooks.js';
 import { freshDatabase } from '../support/platform.js';
+import { insertBareProject } from '../support/bare-project.js';
 
 /** Every sealed column's raw values, as the database (and a dump of it) holds them. */
 async function rawSecrets(db: Db): Promise<string[]> {
@@ -50,20 +50,7 @@ describe('secrets at rest (store/secrets.ts) on real Postgres', function () {
     db = await createDb({ databaseUrl: await freshDatabase('secrets') });
     await migrateLatest(db);
     await startSecretStore(db, secretKeysOf({ home, secretsKeys: null }));
-    projectId = `project-${crypto.randomUUID()}`;
-    await insertProject(db, {
-      id: projectId,
-      name: 'secrets',
-      repoUrl: null,
-      repoPath: path.join(home, 'repo'),
-      currency: 'USD',
-      greediness: 0.5,
-      defaultMachineMoney: 0n,
-      rootCheckpointId: null,
-      limitPolicy: 'stop',
-      pauseMinutes: 60,
-      createdBy: 'test',
-    });
+    projectId = await insertBareProject(db, { name: 'secrets' });
   });
   after(async () => {
     await db?.destroy();
