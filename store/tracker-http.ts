@@ -30,7 +30,7 @@ const MAX_ANSWER = 1024 * 1024;
 export function trackerRequest(
   a: TrackerAccess,
   what: string,
-  method: 'GET' | 'POST' | 'PUT',
+  method: 'GET' | 'POST' | 'PUT' | 'PATCH',
   url: string,
   headers: Record<string, string>,
   body?: unknown,
