@@ -9,6 +9,7 @@ import { MACHINE_TYPE_IDS, machineTypeSpec, tokenCost, type MachineTypeId, type 
 import { PROFILES, type ProfileId } from '../domain/machines.js';
 import { divRound, parseAmount, roundToMinor, type CurrencyCode } from '../domain/money.js';
 import { SPOT_PROVIDERS } from '../domain/placement.js';
+import { hourlyUnits, lookupComputePrice, type ComputePriceList } from '../domain/compute-prices.js';
 import {
   apiCallsOf,
   BREAKDOWN_DIMENSIONS,
@@ -259,13 +260,10 @@ export function slope(y: readonly bigint[]): bigint {
 
 /**
  * Assumptions where no price data says better (documented in README):
- * - spot capacity costs this share less than on-demand (AWS's published spot savings are "up to
- *   90 %"; 60 % is a conservative middle of what spot prices for small instance types show);
  * - a model call of a short, simple agent run whose token usage is unknown (charged at its worst
  *   case) costs this share less on a cheaper model (small models are priced at roughly a fifth of
  *   large ones). Calls with their usage are re-priced instead (`cheaperModel`).
  */
-export const ASSUMED_SPOT_DISCOUNT_PERCENT = 60n;
 export const ASSUMED_SMALL_MODEL_SAVING_PERCENT = 80n;
 /** What counts as short and simple for an agent machine. */
 export const SHORT_RUN = { maxSeconds: 120, maxApiCalls: 3 };
@@ -309,6 +307,27 @@ export function cheaperModel(
   return best ? { ...best, repriced, assumed: priced.length - repriced } : null;
 }
 
+/**
+ * What spot capacity would have saved an on-demand run, from the price list (config/compute-prices.json):
+ * the on-demand rate it was charged (its recorded price, else the list's) against the list's spot
+ * entry for the same provider, region and profile; null when the list has no cheaper spot price.
+ */
+export function spotSaving(
+  list: ComputePriceList,
+  r: { provider: string; region: string | null; profile: string; hourly: string | null },
+): { onDemand: bigint; less: bigint; onDemandHourly: string; spotHourly: string; percentLess: number } | null {
+  const q = { provider: r.provider, region: r.region, profile: r.profile };
+  const listed = lookupComputePrice(list, { ...q, spot: false });
+  const spot = lookupComputePrice(list, { ...q, spot: true });
+  const onDemandHourly = r.hourly ?? listed?.hourly;
+  // Without a spot entry the lookup answers the on-demand one: nothing to compare.
+  if (!onDemandHourly || !spot || spot.entry === listed?.entry) return null;
+  const onDemand = hourlyUnits(onDemandHourly);
+  const less = onDemand - hourlyUnits(spot.hourly);
+  if (onDemand <= 0n || less <= 0n) return null;
+  return { onDemand, less, onDemandHourly, spotHourly: spot.hourly, percentLess: Number(divRound(less * 100n, onDemand, 'half-even')) };
+}
+
 export const opportunitiesQuery = z.strictObject({ days: z.coerce.number().int().min(1).max(365, 'must be at most 365').default(30) });
 
 export type OpportunityKind = 'spot' | 'cache' | 'smaller_model' | 'idle_warm_capacity';
@@ -338,17 +357,18 @@ export async function projectCostOpportunities(
   const project = await requireProject(ctx, projectId);
   const since = new Date(now.getTime() - q.days * DAY_MS);
   const c = project.currency;
-  const pct = (amount: bigint, percent: bigint) => roundToMinor((amount * percent) / 100n, c, 'down');
   const out: Opportunity[] = [];
 
   for (const r of await onDemandRuns(ctx.db, { projectId: project.id, providers: SPOT_PROVIDERS, since })) {
-    const saving = pct(r.infra, ASSUMED_SPOT_DISCOUNT_PERCENT);
+    const spot = spotSaving(ctx.config.computePrices, r);
+    if (!spot) continue;
+    const saving = roundToMinor(divRound(r.infra * spot.less, spot.onDemand, 'down'), c, 'down');
     if (saving <= 0n) continue;
     out.push({
       kind: 'spot',
       evidence: [r.machineId],
       saving,
-      explanation: `machine ${r.machineId} ran on-demand on ${r.provider} (${r.profile}); spot capacity there costs about ${ASSUMED_SPOT_DISCOUNT_PERCENT} % less (assumed), and a run that ${r.status === 'completed' ? 'completed' : 'ended'} with checkpoints can be resumed after an interruption. Ask for spot: true or a placement rule with spot.`,
+      explanation: `machine ${r.machineId} ran on-demand on ${r.provider} (${r.profile}${r.region ? `, ${r.region}` : ''}) at ${spot.onDemandHourly} USD/h; the price list's spot price there is ${spot.spotHourly} USD/h, so the same runtime would have cost ${spot.percentLess} % less, and a run that ${r.status === 'completed' ? 'completed' : 'ended'} with checkpoints can be resumed after an interruption. Ask for spot: true or a placement rule with spot.`,
     });
   }
 

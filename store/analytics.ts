@@ -78,7 +78,7 @@ export async function periodSpend(
 export async function onDemandRuns(
   db: Db,
   f: { projectId: string; providers: readonly string[]; since: Date },
-): Promise<Array<{ machineId: string; provider: string; profile: string; status: string; infra: bigint }>> {
+): Promise<Array<{ machineId: string; provider: string; profile: string; status: string; region: string | null; hourly: string | null; infra: bigint }>> {
   if (!f.providers.length) return [];
   const rows = (await db('machines as m')
     .join('cost_events as e', 'e.machine_id', 'm.id')
@@ -87,11 +87,19 @@ export async function onDemandRuns(
     .whereIn('m.provider', [...f.providers])
     .where('e.category', 'infra')
     .where('e.created_at', '>=', f.since)
-    .select('m.id', 'm.provider', 'm.profile', 'm.status')
+    .select('m.id', 'm.provider', 'm.profile', 'm.status', db.raw(`m.compute_price->>'region' as region`), db.raw(`m.compute_price->>'hourly' as hourly`))
     .sum({ total: 'e.project_amount' })
-    .groupBy('m.id', 'm.provider', 'm.profile', 'm.status')
-    .orderBy('m.id')) as Array<{ id: string; provider: string; profile: string; status: string; total: string }>;
-  return rows.map((r) => ({ machineId: r.id, provider: r.provider, profile: r.profile, status: r.status, infra: fromNumeric(r.total) }));
+    .groupBy('m.id', 'm.provider', 'm.profile', 'm.status', db.raw(`m.compute_price->>'region'`), db.raw(`m.compute_price->>'hourly'`))
+    .orderBy('m.id')) as Array<{ id: string; provider: string; profile: string; status: string; region: string | null; hourly: string | null; total: string }>;
+  return rows.map((r) => ({
+    machineId: r.id,
+    provider: r.provider,
+    profile: r.profile,
+    status: r.status,
+    region: r.region,
+    hourly: r.hourly,
+    infra: fromNumeric(r.total),
+  }));
 }
 
 /**

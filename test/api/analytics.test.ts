@@ -61,6 +61,23 @@ describe('api: cost analytics (breakdown, variance, opportunities) on a seeded h
     };
     // m1: on-demand on aws-ec2; m2: an agent machine done in 30 s with two model calls; m3, m4: the same request twice (cache bypassed).
     await machine(1, 'shell', 'aws-ec2', 600);
+    // m1 was charged the list's eu-central-1 on-demand price (0.024/h); the list's spot price there is aws-ec2's 0.0075/h.
+    await p
+      .db('machines')
+      .where({ id: m(1) })
+      .update({
+        compute_price: JSON.stringify({
+          provider: 'aws-ec2',
+          region: 'eu-central-1',
+          profile: 'lightweight',
+          market: 'on-demand',
+          hourly: '0.024',
+          maxHourly: '0.024',
+          currency: 'USD',
+          source: 'price-list',
+          entry: 'aws-ec2/eu-central-1/lightweight/on-demand',
+        }),
+      });
     await machine(2, 'claude-code', 'local', 30);
     await machine(3, 'shell', 'local', 60);
     await machine(4, 'shell', 'local', 60);
@@ -226,22 +243,25 @@ describe('api: cost analytics (breakdown, variance, opportunities) on a seeded h
     const res = await p.api('GET', `/v1/projects/${projectId}/costs/opportunities`);
     assert.equal(res.status, 200, JSON.stringify(res.body));
     const items = res.body.items;
-    // spot: 60 % (assumed) of m1's 1.00 compute; smaller model: m2's tokens at claude-haiku-4-5's prices (1 and 5 per
+    // spot: m1's 1.00 compute at 0.024/h against the spot 0.0075/h, (0.024 − 0.0075)/0.024 = 68.75 % less, 0.68; smaller model: m2's tokens at claude-haiku-4-5's prices (1 and 5 per
     // million) cost 0.02 + 0.01 and 0.04 + 0.03, so 0.30 − 0.10 = 0.20 less; cache: the
     // repeat m4's whole 0.10; idle warm capacity: two hours of a lightweight instance at 0.02/h (m5's long aider run is none).
     assert.deepEqual(
       items.map((x: { kind: string; evidence: string[]; saving: string }) => [x.kind, x.evidence, x.saving]),
       [
-        ['spot', [m(1)], '0.60'],
+        ['spot', [m(1)], '0.68'],
         ['smaller_model', [m(2)], '0.20'],
         ['cache', [m(3), m(4)], '0.10'],
         ['idle_warm_capacity', ['warm-analytics-1'], '0.04'],
       ],
     );
-    assert.match(items[0].explanation, /on-demand on aws-ec2/);
+    assert.match(
+      items[0].explanation,
+      /on-demand on aws-ec2 \(lightweight, eu-central-1\) at 0\.024 USD\/h; the price list's spot price there is 0\.0075 USD\/h, so the same runtime would have cost 69 % less/,
+    );
     assert.match(items[1].explanation, /2 call\(s\) re-priced at claude-haiku-4-5's prices/);
     // The warm pool is deployment-wide: not counted in the project's saving.
-    assert.equal(res.body.totalSaving, '0.90');
+    assert.equal(res.body.totalSaving, '0.98');
     // An instance waiting three days counts only the look-back window's wait: 24 h × 0.02 with days=1.
     await p.db('warm_instances').insert({
       instance_ref: 'warm-analytics-old',
@@ -338,7 +358,7 @@ describe('api: cost analytics (breakdown, variance, opportunities) on a seeded h
     assert.match(variance, /trend -1\.22 USD per day \(falling\)/);
     assert.match(variance, /type shell: 1\.50 USD daily \(stored\); this day 1\.20 of 1\.50/);
     const opportunities = await cli(['costs', 'opportunities', projectId]);
-    assert.match(opportunities, /total estimated saving 0\.90 USD/);
+    assert.match(opportunities, /total estimated saving 0\.98 USD/);
     const cc = await cli(['cost-centers', 'breakdown', centerId, '--by', 'project']);
     assert.match(cc, /total 12\.50 USD/);
     const bad = await runCli(['costs', 'breakdown', projectId, '--by', 'color'], { env });

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { parseAmount } from '../../domain/money.js';
-import { allocatedFor, cheaperModel, slope } from '../../services/analytics.js';
+import { parsePriceList } from '../../domain/compute-prices.js';
+import { allocatedFor, cheaperModel, slope, spotSaving } from '../../services/analytics.js';
 
 const usd = (x: string) => parseAmount(x, 'USD');
 /** Ledger units of any decimal (every currency shares the 10^-18 ledger scale; ETH allows all 18 decimals). */
@@ -43,5 +44,27 @@ describe('services/analytics: exact allocation, trend and model re-pricing', () 
     const onSmall = { amount: usd('0.03'), projectAmount: usd('0.03'), details: { inputTokens: 20_000, outputTokens: 2_000 } };
     assert.equal(cheaperModel(prices, [onSmall]), null);
     assert.equal(cheaperModel({}, [call]), null);
+  });
+
+  it('prices the spot saving of an on-demand run from the price list, and finds none without a cheaper spot entry', () => {
+    const parsed = parsePriceList(
+      {
+        currency: 'USD',
+        entries: [
+          { provider: 'aws-ec2', region: '*', profile: 'standard', market: 'on-demand', hourly: '0.04' },
+          { provider: 'aws-ec2', region: '*', profile: 'standard', market: 'spot', hourly: '0.01' },
+          { provider: 'aws-ecs', region: '*', profile: 'standard', market: 'on-demand', hourly: '0.05' },
+        ],
+      },
+      'override',
+    );
+    assert.ok(parsed.ok);
+    const run = { region: null, profile: 'standard', hourly: null };
+    const ec2 = spotSaving(parsed.list, { ...run, provider: 'aws-ec2' });
+    assert.deepEqual(ec2 && [ec2.onDemandHourly, ec2.spotHourly, ec2.percentLess], ['0.04', '0.01', 75]);
+    // The rate the run was charged wins over the list's on-demand one.
+    assert.equal(spotSaving(parsed.list, { ...run, provider: 'aws-ec2', hourly: '0.02' })?.percentLess, 50);
+    assert.equal(spotSaving(parsed.list, { ...run, provider: 'aws-ecs' }), null, 'no spot entry: no saving');
+    assert.equal(spotSaving(parsed.list, { ...run, provider: 'aws-ec2', hourly: '0.005' }), null, 'spot dearer than what was paid');
   });
 });
