@@ -247,3 +247,46 @@ describe('api: point-in-time recovery of one project (real Postgres and Temporal
     assert.equal((await waitForMachine(p, m.body.id)).status, 'completed');
   });
 });
+
+describe('api: point-in-time recovery on embedded PGlite (what npm start runs)', function () {
+  this.timeout(600_000);
+  let p: TestPlatform;
+
+  before(async () => {
+    p = await startTestPlatform({ label: 'recoveries-embedded', embedded: true });
+  });
+
+  after(async () => {
+    await p?.stop();
+  });
+
+  it('recovers a copy and in place to the moment between two budgets, with a machine run after it; the chain verifies', async () => {
+    const id = (await p.api('POST', '/v1/projects', { name: 'embedded' })).body.id;
+    assert.equal((await p.api('PUT', `/v1/projects/${id}/budget`, { amount: '5.00', currency: 'USD', period: 'daily' })).status, 200);
+    const at = await moment();
+    const then = await stateOf(p, id);
+    assert.equal((await p.api('PUT', `/v1/projects/${id}/budget`, { amount: '8.00', currency: 'USD', period: 'daily' })).status, 200);
+    await runMachine(p, id, 'echo later > later.txt');
+    const before = await stateOf(p, id);
+    assert.ok(before.costs.length > 0 && before.checkpoints.length > then.checkpoints.length);
+
+    const copy = await p.api('POST', `/v1/projects/${id}/recoveries`, { at });
+    assert.equal(copy.status, 201, JSON.stringify(copy.body));
+    const c = await stateOf(p, copy.body.projectId);
+    assert.deepEqual(c.budget, then.budget);
+    assert.deepEqual(c.costs, []);
+    assert.deepEqual(
+      c.checkpoints.map((x) => x.commit),
+      then.checkpoints.map((x) => x.commit),
+    );
+
+    const inPlace = await p.api('POST', `/v1/projects/${id}/recoveries`, { at, mode: 'in-place' });
+    assert.equal(inPlace.status, 200, JSON.stringify(inPlace.body));
+    const a = await stateOf(p, id);
+    assert.equal(a.budget.limit, '5.00');
+    assert.deepEqual(a.checkpoints, then.checkpoints);
+    assert.deepEqual(a.total, before.total);
+    assert.ok(a.costs.length > 0 && a.costs.every((x) => x.details.adjustment === true));
+    assert.deepEqual((await p.api('GET', '/v1/audit/verify')).body, { intact: true, brokenAt: null });
+  });
+});
