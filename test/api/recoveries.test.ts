@@ -246,6 +246,31 @@ describe('api: point-in-time recovery of one project (real Postgres and Temporal
     assert.equal(m.status, 202, JSON.stringify(m.body));
     assert.equal((await waitForMachine(p, m.body.id)).status, 'completed');
   });
+
+  it('each platform backup prunes journal entries older than AUTOVIBE_PROJECT_HISTORY_DAYS and moves the horizon, after which older moments get 422', async () => {
+    // A journal installed 60 days ago, with entries of a throwaway project aged past the retention window.
+    await p.db('project_history_horizon').update({ since: p.db.raw(`now() - interval '60 days'`) });
+    const old = (await p.api('POST', '/v1/projects', { name: 'aged' })).body.id;
+    const aged = await p
+      .db('project_history')
+      .where({ project_id: old })
+      .update({ at: p.db.raw(`at - interval '40 days'`) });
+    assert.ok(aged > 0);
+    const kept = Number((await p.db('project_history').whereNot({ project_id: old }).count('* as n'))[0]!.n);
+    const backup = await p.api('POST', '/v1/backups');
+    assert.equal(backup.status, 202, JSON.stringify(backup.body));
+    await p.temporal.workflow.getHandle(backup.body.workflowId).result();
+    assert.equal(Number((await p.db('project_history').where({ project_id: old }).count('* as n'))[0]!.n), 0);
+    assert.equal(Number((await p.db('project_history').whereNot({ project_id: old }).count('* as n'))[0]!.n), kept, 'recent entries stay');
+    const completed = (await p.api('GET', `/v1/audit?action=backup.completed`)).body.items.at(-1);
+    assert.equal(completed.details.journalEntriesPruned, aged);
+    const since = new Date((await p.db('project_history_horizon').first('since')).since);
+    assert.ok(since.getTime() > Date.now() - 31 * 86_400_000 && since.getTime() < Date.now() - 29 * 86_400_000, since.toISOString());
+    const tooOld = await p.api('POST', `/v1/projects/${projectA}/recoveries`, { at: new Date(since.getTime() - 60_000).toISOString() });
+    assert.equal(tooOld.status, 422, JSON.stringify(tooOld.body));
+    assert.equal(tooOld.body.error.code, 'before_retention');
+    assert.equal(tooOld.body.error.details.journalSince, since.toISOString());
+  });
 });
 
 describe('api: point-in-time recovery on embedded PGlite (what npm start runs)', function () {
