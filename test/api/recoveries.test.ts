@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
 import { startTestPlatform, waitFor, waitForMachine, type TestPlatform } from '../support/platform.js';
 
 const pause = (ms = 30) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -166,6 +167,25 @@ describe('api: point-in-time recovery of one project (real Postgres and Temporal
     });
     assert.equal(m.status, 202, JSON.stringify(m.body));
     assert.equal((await waitForMachine(p, m.body.id)).status, 'completed');
+  });
+
+  it('a recovery whose audit record fails changes nothing, in either mode, and leaves no repository behind', async () => {
+    await p.db.raw(
+      `CREATE OR REPLACE FUNCTION refuse_recovered() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN IF NEW.action = 'project.recovered' THEN RAISE EXCEPTION 'audit refused in this test'; END IF; RETURN NEW; END $$`,
+    );
+    await p.db.raw(`CREATE TRIGGER refuse_recovered BEFORE INSERT ON audit_log FOR EACH ROW EXECUTE FUNCTION refuse_recovered()`);
+    try {
+      const reposBefore = fs.readdirSync(p.config.projectsDir).sort();
+      const projectsBefore = (await p.api('GET', '/v1/projects?limit=100')).body.items.length;
+      assert.equal((await p.api('POST', `/v1/projects/${projectA}/recoveries`, { at: t1 })).status, 500);
+      assert.equal((await p.api('POST', `/v1/projects/${projectA}/recoveries`, { at: t1, mode: 'in-place' })).status, 500);
+      assert.deepEqual(fs.readdirSync(p.config.projectsDir).sort(), reposBefore);
+      assert.equal((await p.api('GET', '/v1/projects?limit=100')).body.items.length, projectsBefore);
+      assert.deepEqual(await stateOf(p, projectA), beforeA);
+    } finally {
+      await p.db.raw('DROP TRIGGER IF EXISTS refuse_recovered ON audit_log');
+    }
   });
 
   it('in-place mode refuses while the project has work in flight, with a 409 naming it', async () => {
