@@ -1,6 +1,7 @@
 import { appendAudit } from '../store/audit.js';
 import { createBackup, pruneBackups, replicateBackup, type BackupManifest } from '../store/backups.js';
 import { s3BackupTarget, uploadBackup } from '../store/backup-s3.js';
+import { pruneProjectHistory } from '../store/project-history.js';
 import type { ActivityDeps } from './deps.js';
 
 /** The audit actor of scheduled and requested platform backups. */
@@ -32,8 +33,12 @@ export function createBackupActivities({ db, config }: Pick<ActivityDeps, 'db' |
       else await replicateBackup(config.backups.dir, config.backups.replicaDir, input.id);
       return { replicated: true };
     },
-    /** Keeps the newest `AUTOVIBE_BACKUP_KEEP` backups in each directory; records the backup in the audit log. */
+    /**
+     * Keeps the newest `AUTOVIBE_BACKUP_KEEP` backups in each directory, drops project change journal
+     * entries older than `AUTOVIBE_PROJECT_HISTORY_DAYS`; records the backup in the audit log.
+     */
     async finishPlatformBackup(input: { id: string; rows: number; repositories: number }) {
+      const journalEntriesPruned = await pruneProjectHistory(db, new Date(Date.now() - config.projectHistoryDays * 86_400_000));
       const pruned = [
         ...(await pruneBackups(config.backups.dir, config.backups.keep)),
         ...(await pruneBackups(config.backups.replicaDir, config.backups.keep)),
@@ -50,6 +55,7 @@ export function createBackupActivities({ db, config }: Pick<ActivityDeps, 'db' |
           dir: config.backups.dir,
           replica: config.backups.s3?.url ?? config.backups.replicaDir,
           pruned,
+          journalEntriesPruned,
         },
       });
       return { pruned: [...new Set(pruned)] };

@@ -11,6 +11,7 @@ import { openApiDocument } from './openapi.js';
 import { alertRoutes } from './routes/alerts.js';
 import { auditRoutes } from './routes/audit.js';
 import { backupRoutes } from './routes/backups.js';
+import { recoveryRoutes } from './routes/recoveries.js';
 import { checkpointRoutes } from './routes/checkpoints.js';
 import { machineRoutes } from './routes/machines.js';
 import { objectiveRoutes } from './routes/objectives.js';
@@ -53,6 +54,7 @@ function routeGroups(ctx: ApiContext, batch: BatchTarget = {}): RouteGroup[] {
     pipelineRoutes(ctx),
     auditRoutes(ctx),
     backupRoutes(ctx),
+    recoveryRoutes(ctx),
     alertRoutes(ctx),
     schedulingRoutes(ctx),
     routingRoutes(ctx),

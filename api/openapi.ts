@@ -1,6 +1,7 @@
 import { putRoutingBody, routingQuery } from '../services/routing.js';
 import { feedbackBody } from '../services/feedback.js';
 import { roiQuery } from '../services/roi.js';
+import { recoverProjectBody } from '../services/recoveries.js';
 import { predictionAccuracyQuery, putPredictionSettingsBody } from '../services/predictions.js';
 import { z } from 'zod';
 import {
@@ -454,6 +455,12 @@ function document(
         ),
         post: op(
           'Start a platform backup now, the same workflow its Temporal Schedule runs (202 with its id and workflow id; audited as backup.requested). Restore with `npm run restore` while the platform is stopped',
+        ),
+      },
+      '/projects/{id}/recoveries': {
+        post: op(
+          'Point-in-time recovery of one project to `at` (admins): its projects, budgets, costs, checkpoints, machines, objectives and pipelines rows as of that moment, from the change journal. `copy` (default) makes a new project "<name> (as of <at>)" with its own repository of the checkpoints made by then and the audit records up to then re-recorded (201); `in-place` rewrites the project (409 while work is in flight; spend after `at` stays, as adjustment cost events; removed checkpoints stay under refs/recovered/). `dryRun` only counts rows per table. 422 for a moment in the future, before the journal reaches back (AUTOVIBE_PROJECT_HISTORY_DAYS), before the project existed, or with work in flight then. Audited as project.recovered',
+          { parameters: [idParam()], requestBody: body(recoverProjectBody) },
         ),
       },
       '/openapi.json': { get: op('This document') },

@@ -513,6 +513,30 @@ export const backups = z.strictObject({
     }),
   ),
 });
+const tableChanges = z.strictObject({ insert: z.number().int(), update: z.number().int(), delete: z.number().int() });
+export const recovery = z.strictObject({
+  id: z.string(),
+  mode: z.enum(['copy', 'in-place']),
+  at: z.string(),
+  dryRun: z.boolean(),
+  sourceProjectId: z.string(),
+  projectId: z.string().nullable(),
+  projectName: z.string(),
+  tables: z.record(z.string(), tableChanges),
+  checkpoints: z.strictObject({ kept: z.number().int(), removed: z.number().int() }),
+  adjustments: z.array(
+    z.strictObject({
+      category: z.string(),
+      currency: z.string(),
+      amount: z.string(),
+      projectCurrency: z.string(),
+      projectAmount: z.string(),
+      events: z.number().int(),
+    }),
+  ),
+  auditRecords: z.number().int(),
+  journalSince: z.string(),
+});
 export const backupStarted = z.strictObject({ id: z.string(), workflowId: z.string() });
 
 export const fxRates = z.strictObject({

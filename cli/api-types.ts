@@ -5771,6 +5771,135 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  '/projects/{id}/recoveries': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /** Point-in-time recovery of one project to `at` (admins): its projects, budgets, costs, checkpoints, machines, objectives and pipelines rows as of that moment, from the change journal. `copy` (default) makes a new project "<name> (as of <at>)" with its own repository of the checkpoints made by then and the audit records up to then re-recorded (201); `in-place` rewrites the project (409 while work is in flight; spend after `at` stays, as adjustment cost events; removed checkpoints stay under refs/recovered/). `dryRun` only counts rows per table. 422 for a moment in the future, before the journal reaches back (AUTOVIBE_PROJECT_HISTORY_DAYS), before the project existed, or with work in flight then. Audited as project.recovered */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          id: string;
+        };
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          'application/json': {
+            at: string;
+            /**
+             * @default copy
+             * @enum {string}
+             */
+            mode?: 'copy' | 'in-place';
+            /** @default false */
+            dryRun?: boolean;
+          };
+        };
+      };
+      responses: {
+        /** @description Point-in-time recovery of one project to `at` (admins): its projects, budgets, costs, checkpoints, machines, objectives and pipelines rows as of that moment, from the change journal. `copy` (default) makes a new project "<name> (as of <at>)" with its own repository of the checkpoints made by then and the audit records up to then re-recorded (201); `in-place` rewrites the project (409 while work is in flight; spend after `at` stays, as adjustment cost events; removed checkpoints stay under refs/recovered/). `dryRun` only counts rows per table. 422 for a moment in the future, before the journal reaches back (AUTOVIBE_PROJECT_HISTORY_DAYS), before the project existed, or with work in flight then. Audited as project.recovered */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              id: string;
+              /** @enum {string} */
+              mode: 'copy' | 'in-place';
+              at: string;
+              dryRun: boolean;
+              sourceProjectId: string;
+              projectId: string | null;
+              projectName: string;
+              tables: {
+                [key: string]: {
+                  insert: number;
+                  update: number;
+                  delete: number;
+                };
+              };
+              checkpoints: {
+                kept: number;
+                removed: number;
+              };
+              adjustments: {
+                category: string;
+                currency: string;
+                amount: string;
+                projectCurrency: string;
+                projectAmount: string;
+                events: number;
+              }[];
+              auditRecords: number;
+              journalSince: string;
+            };
+          };
+        };
+        /** @description Point-in-time recovery of one project to `at` (admins): its projects, budgets, costs, checkpoints, machines, objectives and pipelines rows as of that moment, from the change journal. `copy` (default) makes a new project "<name> (as of <at>)" with its own repository of the checkpoints made by then and the audit records up to then re-recorded (201); `in-place` rewrites the project (409 while work is in flight; spend after `at` stays, as adjustment cost events; removed checkpoints stay under refs/recovered/). `dryRun` only counts rows per table. 422 for a moment in the future, before the journal reaches back (AUTOVIBE_PROJECT_HISTORY_DAYS), before the project existed, or with work in flight then. Audited as project.recovered */
+        201: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              id: string;
+              /** @enum {string} */
+              mode: 'copy' | 'in-place';
+              at: string;
+              dryRun: boolean;
+              sourceProjectId: string;
+              projectId: string | null;
+              projectName: string;
+              tables: {
+                [key: string]: {
+                  insert: number;
+                  update: number;
+                  delete: number;
+                };
+              };
+              checkpoints: {
+                kept: number;
+                removed: number;
+              };
+              adjustments: {
+                category: string;
+                currency: string;
+                amount: string;
+                projectCurrency: string;
+                projectAmount: string;
+                events: number;
+              }[];
+              auditRecords: number;
+              journalSince: string;
+            };
+          };
+        };
+        400: components['responses']['Error'];
+        401: components['responses']['Error'];
+        403: components['responses']['Error'];
+        404: components['responses']['Error'];
+        409: components['responses']['Error'];
+        413: components['responses']['Error'];
+        415: components['responses']['Error'];
+        422: components['responses']['Error'];
+        429: components['responses']['Error'];
+      };
+    };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   '/openapi.json': {
     parameters: {
       query?: never;

@@ -226,6 +226,8 @@ const envSchema = z
     AUTOVIBE_BACKUP_REPLICA_DIR: z.string().optional(),
     AUTOVIBE_BACKUP_EVERY_HOURS: z.coerce.number().int().min(0).default(24),
     AUTOVIBE_BACKUP_KEEP: z.coerce.number().int().min(1).default(7),
+    /** Days of the project change journal kept for point-in-time recovery (pruned at each backup). */
+    AUTOVIBE_PROJECT_HISTORY_DAYS: z.coerce.number().int().min(1, 'AUTOVIBE_PROJECT_HISTORY_DAYS must be at least 1 (days)').default(30),
     /** A bucket (another region's) the replica goes to instead of the replica directory: s3://bucket/prefix, its region, and an endpoint for a local S3. */
     AUTOVIBE_BACKUP_S3: z
       .string()
@@ -373,6 +375,8 @@ export interface Config {
   fx: { ecbUrl: string | null; cryptoUrl: string | null; fixedRates: string; ttlSeconds: number; maxStaleSeconds: number; retrySeconds: number };
   /** Chunk-store directories by region: `primary` takes every snapshot, `replica` a copy of each. */
   snapshotRegions: { primary: string; replica: string };
+  /** Days the project change journal reaches back (point-in-time recovery of a project). */
+  projectHistoryDays: number;
   /** Platform backups: the primary and replica directories, the schedule's interval (0: none) and how many are kept. */
   backups: {
     dir: string;
@@ -522,6 +526,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       primary: path.resolve(e.AUTOVIBE_SNAPSHOT_PRIMARY_DIR ?? path.join(home, 'snapshots', 'primary')),
       replica: path.resolve(e.AUTOVIBE_SNAPSHOT_REPLICA_DIR ?? path.join(home, 'snapshots', 'replica')),
     },
+    projectHistoryDays: e.AUTOVIBE_PROJECT_HISTORY_DAYS,
     backups: {
       dir: path.resolve(e.AUTOVIBE_BACKUP_DIR ?? path.join(home, 'backups', 'primary')),
       replicaDir: path.resolve(e.AUTOVIBE_BACKUP_REPLICA_DIR ?? path.join(home, 'backups', 'replica')),

@@ -47,7 +47,15 @@ const CONFIGURE = [
   'routing.configure',
 ] as const;
 /** Deployment-wide. */
-const ADMINISTER = ['cost-centers.manage', 'payments.approve', 'credits.grant', 'audit.verify', 'backups.manage'] as const;
+const ADMINISTER = [
+  'cost-centers.manage',
+  'payments.approve',
+  'credits.grant',
+  'audit.verify',
+  'backups.manage',
+  // Point-in-time recovery of a project (POST /v1/projects/:id/recoveries): a copy, or its rows rewritten in place.
+  'projects.recover',
+] as const;
 /** Every role: sending several requests in one (POST /v1/batch), each then authorized as if sent alone. */
 const ANYONE = ['batch.send'] as const;
 

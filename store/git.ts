@@ -863,3 +863,33 @@ export async function isAncestor(repoPath: string, ancestor: string, commit: str
     () => false,
   );
 }
+
+/**
+ * A new bare repository holding the given checkpoints' commits of another, each pinned under its
+ * new id (`refs/checkpoints/<to>`): a recovered copy of a project's tree. Nothing else is copied.
+ */
+export async function copyCheckpointsToNewRepo(fromRepo: string, toRepo: string, pins: ReadonlyArray<{ from: string; to: string }>): Promise<void> {
+  await fs.mkdir(path.dirname(toRepo), { recursive: true });
+  await git(['init', '--quiet', '--bare', toRepo]);
+  for (let i = 0; i < pins.length; i += 200) {
+    const refspecs = pins.slice(i, i + 200).map((p) => `refs/checkpoints/${p.from}:refs/checkpoints/${p.to}`);
+    await git(['--git-dir', toRepo, 'fetch', '--quiet', '--no-tags', '--no-write-fetch-head', fromRepo, ...refspecs]);
+  }
+}
+
+/**
+ * Moves checkpoints' pins from `refs/checkpoints/<id>` to `refs/recovered/<recoveryId>/<id>`: the
+ * tree no longer shows them, and their commits stay in the repository (never collected).
+ */
+export async function retireCheckpointRefs(repoPath: string, recoveryId: string, pins: ReadonlyArray<{ id: string; commit: string }>): Promise<void> {
+  if (!pins.length) return;
+  const script = pins.flatMap((p) => [`create refs/recovered/${recoveryId}/${p.id} ${p.commit}`, `delete refs/checkpoints/${p.id}`]).join('\n');
+  await new Promise<void>((resolve, reject) => {
+    const child = spawn('git', ['--git-dir', repoPath, 'update-ref', '--stdin'], { env: { ...process.env, ...IDENTITY, GIT_TERMINAL_PROMPT: '0' } });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => (code === 0 ? resolve() : reject(new GitError(`git update-ref failed: ${stderr.trim()}`))));
+    child.stdin.end(`${script}\n`);
+  });
+}

@@ -82,6 +82,43 @@ export function registerProjects(program: Command): void {
       });
     });
 
+  projects
+    .command('recover <id>')
+    .description(
+      'point-in-time recovery (admin): the project as of --at, as a new project "<name> (as of …)" (default) or --in-place; --dry-run counts the rows per table',
+    )
+    .requiredOption('--at <time>', 'the moment, an ISO 8601 time such as 2026-12-07T15:30:00Z')
+    .option('--in-place', 'rewrite the project itself (refused while it has work in flight); spend after --at stays, as adjustments')
+    .option('--dry-run', 'only report what would change')
+    .action(async (id: string, o: { at: string; inPlace?: boolean; dryRun?: boolean }, cmd: Command) => {
+      const { api } = ctxOf(cmd);
+      const body = { at: o.at, mode: o.inPlace ? 'in-place' : 'copy', dryRun: Boolean(o.dryRun) } as BodyOf<'/projects/{id}/recoveries', 'post'>;
+      const r = await ok(api.POST('/projects/{id}/recoveries', { params: { path: { id } }, body }));
+      show(cmd, r, (v) => {
+        printRecord({
+          recovery: v.id,
+          mode: v.mode,
+          at: v.at,
+          dryRun: v.dryRun,
+          project: v.projectId ?? '(dry run: none made)',
+          name: v.projectName,
+          checkpoints: `${v.checkpoints.kept} kept, ${v.checkpoints.removed} removed`,
+          auditRecords: v.auditRecords,
+        });
+        printTable(
+          Object.entries(v.tables).map(([table, c]) => ({ table, ...c })),
+          [
+            ['table', (t) => t.table],
+            ['insert', (t) => t.insert],
+            ['update', (t) => t.update],
+            ['delete', (t) => t.delete],
+          ],
+        );
+        for (const a of v.adjustments)
+          process.stdout.write(`adjustment: ${a.category} ${a.amount} ${a.currency} (${a.events} cost events after --at, still spent)\n`);
+      });
+    });
+
   const budgets = program.command('budgets').description("a project's budget: limit, spent, reserved, remaining");
 
   budgets

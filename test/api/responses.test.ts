@@ -251,6 +251,12 @@ describe('api: response schemas (every route answers as its declared schema says
     await call('POST', `/keys/${key.id}/rotate`, undefined, 201);
     await call('DELETE', `/keys/${key.id}`, undefined, 204);
     await call('POST', '/backups', undefined, 202);
+    // Point-in-time recovery of a quiet project: a dry run (200), then a copy (201).
+    const recovered = (await call('POST', '/projects', { name: 'recovered' }, 201)).id;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    const recoverAt = new Date().toISOString();
+    await call('POST', `/projects/${recovered}/recoveries`, { at: recoverAt, mode: 'in-place', dryRun: true }, 200);
+    await call('POST', `/projects/${recovered}/recoveries`, { at: recoverAt }, 201);
 
     // Webhooks: one delivered to a local receiver (kept for the GET routes), one rotated, changed and deleted.
     receiver = http.createServer((_req, res) => res.writeHead(204).end());

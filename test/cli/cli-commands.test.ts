@@ -391,6 +391,26 @@ describe('cli: objectives, payments, cost centers, events, machine control and e
     }
   });
 
+  it('projects recover: a dry run, a copy, and a moment in the future refused with what to fix (no stack trace)', async () => {
+    const own = (await ok(['projects', 'create', '--name', 'cli recover'])).id;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    const at = new Date().toISOString();
+    const dry = await ok(['projects', 'recover', own, '--at', at, '--dry-run']);
+    assert.equal(dry.dryRun, true);
+    assert.equal(dry.projectId, null);
+    assert.equal(dry.tables.checkpoints.insert, 1);
+    const copy = await ok(['projects', 'recover', own, '--at', at]);
+    assert.equal(copy.projectName, `cli recover (as of ${at})`);
+    assert.equal((await ok(['projects', 'get', copy.projectId])).name, copy.projectName);
+    const human = await cli(['projects', 'recover', own, '--at', at, '--in-place', '--dry-run']);
+    assert.equal(human.code, 0, explain(human));
+    assert.match(human.stdout, /│ checkpoints +│ 0 +│ 0 +│ 0 +│/);
+    const future = await cli(['projects', 'recover', own, '--at', '2999-01-01T00:00:00Z']);
+    assert.notEqual(future.code, 0);
+    assert.match(future.stderr, /at: 2999-01-01T00:00:00.000Z is in the future/);
+    assert.doesNotMatch(future.stderr, /\n\s+at /);
+  });
+
   it('batch with a partial failure: every operation is answered in its own row; the exit code is the first failure’s', async () => {
     const file = path.join(work, 'partial.yaml');
     const name = `batch ${crypto.randomBytes(3).toString('hex')}`;

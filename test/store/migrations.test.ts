@@ -9,7 +9,7 @@ import { freshDatabase } from '../support/platform.js';
  * to the database must come as a new migration (never an edit of an applied one), and then this
  * constant is updated to the value the failure prints.
  */
-const EXPECTED_SCHEMA_HASH = '7009b8df162fdf51ce828a0c9b807f9787f74fe6ef7fd73df42124688430374d';
+const EXPECTED_SCHEMA_HASH = 'b7d6cea957198a195ffcbd972c9afdf903554ad47147c043acbf04b20291e7a6';
 
 const OUR_TABLES = [
   'alerts',
@@ -69,6 +69,8 @@ const OUR_TABLES = [
   'machine_predictions',
   'prediction_settings',
   'routing_settings',
+  'project_history',
+  'project_history_horizon',
 ];
 const KNEX_TABLES = ['knex_migrations', 'knex_migrations_lock'];
 
@@ -122,7 +124,7 @@ describe('migrations (real PostgreSQL)', function () {
     assert.deepEqual(await migrateLatest(db), names);
     assert.deepEqual(await migrateLatest(db), [], 'a second run applies nothing');
     assert.deepEqual(await tables(db), [...OUR_TABLES, ...KNEX_TABLES].sort());
-    assert.deepEqual(await functions(db), ['audit_log_append_only', 'events_append_only']);
+    assert.deepEqual(await functions(db), ['audit_log_append_only', 'events_append_only', 'project_history_record']);
   });
 
   it('matches the committed schema hash', async function () {
