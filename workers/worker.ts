@@ -4,6 +4,7 @@ import { NativeConnection, Worker, bundleWorkflowCode, type BundleOptions, type 
 import type { Logger } from 'pino';
 import { createActivities } from '../activities/index.js';
 import { createProviders, type ComputeProvider, type ProviderId } from '../activities/compute/index.js';
+import { hostQueue, machineQueue } from '../domain/queues.js';
 import { publishProviderStatus } from '../activities/reconcile.js';
 import type { Config } from '../config/index.js';
 import type { Db } from '../store/db.js';
@@ -48,39 +49,102 @@ export interface WorkerOptions {
 }
 
 /**
- * How a platform worker is sized, from config: shared by createWorker and the benchmark that
+ * How the control worker is sized, from config: shared by createWorker and the benchmark that
  * holds thousands of waiting machine workflows in one worker (scripts/bench/waiting-workflows.ts).
  */
 export function workerTuning(config: Config): { maxConcurrentActivityTaskExecutions: number; maxCachedWorkflows?: number } {
   return {
-    maxConcurrentActivityTaskExecutions: 100,
+    maxConcurrentActivityTaskExecutions: config.worker.controlConcurrency,
     ...(config.workerMaxCachedWorkflows !== undefined ? { maxCachedWorkflows: config.workerMaxCachedWorkflows } : {}),
   };
 }
 
-/** A worker on the machines task queue with every workflow and activity of the platform. */
-export async function createWorker(opts: WorkerOptions): Promise<Worker> {
+/** The queues a worker process serves: its roles, and for machines the given providers on this host (README "Task queues and workers"). */
+export function servedQueues(config: Config, providers: Iterable<ProviderId>): { control: string | null; machines: string[] } {
+  const roles = config.worker.roles;
+  const served = [...providers];
+  return {
+    control: roles.includes('control') ? config.taskQueue : null,
+    machines: roles.includes('machines') ? served.flatMap((p) => [machineQueue(config.taskQueue, p), hostQueue(config.taskQueue, p, config.worker.host)]) : [],
+  };
+}
+
+/**
+ * The Temporal workers of one process, run and stopped together: on the control queue, every
+ * workflow and activity (activities of executions from before the machine queues arrive there
+ * too); on each machine queue, the activities alone, at most AUTOVIBE_WORKER_MACHINE_CONCURRENCY
+ * at once, so a host full of machines never delays the bookkeeping.
+ */
+export class PlatformWorker {
+  constructor(
+    readonly workers: Worker[],
+    readonly queues: { control: string | null; machines: string[] },
+  ) {}
+
+  run(): Promise<void> {
+    return Promise.all(this.workers.map((w) => w.run())).then(() => undefined);
+  }
+
+  shutdown(): void {
+    for (const w of this.workers) if (w.getState() === 'RUNNING') w.shutdown();
+  }
+
+  getState(): ReturnType<Worker['getState']> {
+    return this.workers.some((w) => w.getState() === 'RUNNING') ? 'RUNNING' : (this.workers[0]?.getState() ?? 'STOPPED');
+  }
+}
+
+/** The worker(s) of one process: the control queue and/or the machine queues, by AUTOVIBE_WORKER_ROLES. */
+export async function createWorker(opts: WorkerOptions): Promise<PlatformWorker> {
   const providers = opts.providers ?? createProviders(opts.config);
   // The api places machines by what workers report; the reconcile schedule keeps it fresh.
-  await publishProviderStatus(opts.db, providers);
-  return Worker.create({
+  const status = await publishProviderStatus(opts.db, providers);
+  // Unless told which, the machine queues of the providers this host can run now.
+  const queues = servedQueues(
+    opts.config,
+    (opts.config.worker.providers ?? status.filter((s) => s.available).map((s) => s.id)).filter((p) => providers.has(p)),
+  );
+  if (!queues.control && !queues.machines.length)
+    throw new Error('this worker serves no task queue: no provider is available on this host (AUTOVIBE_WORKER_PROVIDERS names the ones to serve)');
+  const activities = createActivities({
+    db: opts.db,
+    config: opts.config,
+    log: opts.log,
+    providers,
+    temporal: new Client({ connection: opts.connection, namespace: opts.config.temporalNamespace }),
+  });
+  const common = {
     connection: opts.connection,
     namespace: opts.config.temporalNamespace,
-    taskQueue: opts.config.taskQueue,
-    ...(opts.workflowBundle ? { workflowBundle: opts.workflowBundle } : { workflowBundle: await bundleWorkflows() }),
-    activities: createActivities({
-      db: opts.db,
-      config: opts.config,
-      log: opts.log,
-      providers,
-      temporal: new Client({ connection: opts.connection, namespace: opts.config.temporalNamespace }),
-    }),
-    ...workerTuning(opts.config),
+    activities,
     // On shutdown (SIGTERM/SIGINT, Worker.shutdown()) running activities are told at once: a machine's
     // run hands the machine over (activities/machines/supervise.ts), then the worker drains; past the
     // grace period it gives up and run() throws, and the process exits.
     shutdownGraceTime: 0,
     shutdownForceTime: opts.config.shutdownGraceSeconds * 1000,
     interceptors: { activity: [countActivityFailures] },
-  });
+  };
+  const workers: Worker[] = [];
+  if (queues.control) {
+    workers.push(
+      await Worker.create({
+        ...common,
+        taskQueue: queues.control,
+        ...(opts.workflowBundle ? { workflowBundle: opts.workflowBundle } : { workflowBundle: await bundleWorkflows() }),
+        ...workerTuning(opts.config),
+      }),
+    );
+  }
+  for (const taskQueue of queues.machines) {
+    // Activities only (no workflows): these pollers never take a workflow task.
+    workers.push(
+      await Worker.create({
+        ...common,
+        taskQueue,
+        maxConcurrentActivityTaskExecutions: opts.config.worker.machineConcurrency,
+        maxConcurrentActivityTaskPolls: Math.min(2, opts.config.worker.machineConcurrency),
+      }),
+    );
+  }
+  return new PlatformWorker(workers, queues);
 }
