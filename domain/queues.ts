@@ -30,3 +30,11 @@ export interface HostQueue {
   /** How long an activity may wait on that queue before the host is presumed gone (the machine then moves). */
   waitSeconds: number;
 }
+
+/** A task queue a worker serves. */
+export interface ServedQueue {
+  name: string;
+  role: WorkerRole;
+  provider: ProviderId | null;
+  host: string | null;
+}

@@ -23,7 +23,7 @@ async function main() {
   await checkSearchAttributes(clientConnection, config);
   const connection = await NativeConnection.connect(temporalOptions);
   const worker = await createWorker({ config, db, log, connection });
-  if (worker.queues.control) {
+  if (worker.servesControl) {
     // The platform's schedules (reconciliation; snapshot backup and pruning; forecast refresh); creating them again is harmless.
     const schedulesClient = new Client({ connection: clientConnection, namespace: config.temporalNamespace });
     await ensureReconcileSchedule(schedulesClient, config);
@@ -36,7 +36,7 @@ async function main() {
     {
       roles: config.worker.roles,
       host: config.worker.host,
-      queues: [worker.queues.control, ...worker.queues.machines].filter(Boolean),
+      queues: worker.queues.map((q) => q.name),
       temporal: describeTemporalConnection(temporalOptions),
     },
     'worker started',

@@ -4,7 +4,8 @@ import { NativeConnection, Worker, bundleWorkflowCode, type BundleOptions, type 
 import type { Logger } from 'pino';
 import { createActivities } from '../activities/index.js';
 import { createProviders, type ComputeProvider, type ProviderId } from '../activities/compute/index.js';
-import { hostQueue, machineQueue } from '../domain/queues.js';
+import { hostQueue, machineQueue, type ServedQueue } from '../domain/queues.js';
+import { recordServedQueues } from '../store/compute.js';
 import { publishProviderStatus } from '../activities/reconcile.js';
 import type { Config } from '../config/index.js';
 import type { Db } from '../store/db.js';
@@ -60,14 +61,21 @@ export function workerTuning(config: Config): { maxConcurrentActivityTaskExecuti
 }
 
 /** The queues a worker process serves: its roles, and for machines the given providers on this host (README "Task queues and workers"). */
-export function servedQueues(config: Config, providers: Iterable<ProviderId>): { control: string | null; machines: string[] } {
-  const roles = config.worker.roles;
-  const served = [...providers];
-  return {
-    control: roles.includes('control') ? config.taskQueue : null,
-    machines: roles.includes('machines') ? served.flatMap((p) => [machineQueue(config.taskQueue, p), hostQueue(config.taskQueue, p, config.worker.host)]) : [],
-  };
+export function servedQueues(config: Config, providers: Iterable<ProviderId>): ServedQueue[] {
+  const { roles, host } = config.worker;
+  return [
+    ...(roles.includes('control') ? [{ name: config.taskQueue, role: 'control' as const, provider: null, host: null }] : []),
+    ...(roles.includes('machines')
+      ? [...providers].flatMap((provider) => [
+          { name: machineQueue(config.taskQueue, provider), role: 'machines' as const, provider, host: null },
+          { name: hostQueue(config.taskQueue, provider, host), role: 'machines' as const, provider, host },
+        ])
+      : []),
+  ];
 }
+
+/** How often a running worker records again that it serves its queues (/metrics reports queues seen within a day). */
+const SERVED_REFRESH_MS = 10 * 60_000;
 
 /**
  * The Temporal workers of one process, run and stopped together: on the control queue, every
@@ -78,11 +86,21 @@ export function servedQueues(config: Config, providers: Iterable<ProviderId>): {
 export class PlatformWorker {
   constructor(
     readonly workers: Worker[],
-    readonly queues: { control: string | null; machines: string[] },
+    readonly queues: ServedQueue[],
+    private readonly db: Db,
   ) {}
 
-  run(): Promise<void> {
-    return Promise.all(this.workers.map((w) => w.run())).then(() => undefined);
+  get servesControl(): boolean {
+    return this.queues.some((q) => q.role === 'control');
+  }
+
+  async run(): Promise<void> {
+    const refresh = setInterval(() => void recordServedQueues(this.db, this.queues, new Date()).catch(() => undefined), SERVED_REFRESH_MS);
+    try {
+      await Promise.all(this.workers.map((w) => w.run()));
+    } finally {
+      clearInterval(refresh);
+    }
   }
 
   shutdown(): void {
@@ -98,14 +116,15 @@ export class PlatformWorker {
 export async function createWorker(opts: WorkerOptions): Promise<PlatformWorker> {
   const providers = opts.providers ?? createProviders(opts.config);
   // The api places machines by what workers report; the reconcile schedule keeps it fresh.
-  const status = await publishProviderStatus(opts.db, providers);
+  const roles = opts.config.worker.roles;
+  // The api places machines by what machine workers report; the reconcile schedule keeps it fresh.
+  const status = roles.includes('machines') ? await publishProviderStatus(opts.db, providers) : [];
   // Unless told which, the machine queues of the providers this host can run now.
-  const queues = servedQueues(
-    opts.config,
-    (opts.config.worker.providers ?? status.filter((s) => s.available).map((s) => s.id)).filter((p) => providers.has(p)),
-  );
-  if (!queues.control && !queues.machines.length)
+  const served = (opts.config.worker.providers ?? status.filter((s) => s.available).map((s) => s.id)).filter((p) => providers.has(p));
+  const queues = servedQueues(opts.config, served);
+  if (!queues.length)
     throw new Error('this worker serves no task queue: no provider is available on this host (AUTOVIBE_WORKER_PROVIDERS names the ones to serve)');
+  await recordServedQueues(opts.db, queues, new Date());
   const activities = createActivities({
     db: opts.db,
     config: opts.config,
@@ -125,17 +144,17 @@ export async function createWorker(opts: WorkerOptions): Promise<PlatformWorker>
     interceptors: { activity: [countActivityFailures] },
   };
   const workers: Worker[] = [];
-  if (queues.control) {
+  for (const { name: taskQueue } of queues.filter((q) => q.role === 'control')) {
     workers.push(
       await Worker.create({
         ...common,
-        taskQueue: queues.control,
+        taskQueue,
         ...(opts.workflowBundle ? { workflowBundle: opts.workflowBundle } : { workflowBundle: await bundleWorkflows() }),
         ...workerTuning(opts.config),
       }),
     );
   }
-  for (const taskQueue of queues.machines) {
+  for (const { name: taskQueue } of queues.filter((q) => q.role === 'machines')) {
     // Activities only (no workflows): these pollers never take a workflow task.
     workers.push(
       await Worker.create({
@@ -146,5 +165,5 @@ export async function createWorker(opts: WorkerOptions): Promise<PlatformWorker>
       }),
     );
   }
-  return new PlatformWorker(workers, queues);
+  return new PlatformWorker(workers, queues, opts.db);
 }
