@@ -8,6 +8,7 @@ import { BALANCE_SCOPE } from '../domain/budget.js';
 import { convert, FxUnavailableError, invert } from '../domain/fx.js';
 import { type CheckpointKind, type MachineStatus } from '../domain/machines.js';
 import { type MachineTypeId } from '../domain/machine-types.js';
+import { hostQueue, machineQueue, type HostQueue } from '../domain/queues.js';
 import { appendAudit } from '../store/audit.js';
 import {
   type FxRecord,
@@ -132,6 +133,8 @@ export interface ProvisionedSandbox {
   instance: Instance;
   /** Handed out by the warm pool rather than started now. */
   warm: boolean;
+  /** Provisioned from its provider's machine queue: this host's queue, where the machine's other activities go. */
+  hostQueue?: HostQueue;
 }
 
 export interface CheckpointRequest {
@@ -574,6 +577,12 @@ export function createMachineRunActivities({ db, config, log, providers, tempora
       const { markRunning, ...rest } = input;
       const sandbox = await provision(rest);
       if (markRunning) await markMachine({ machineId: input.machineId, status: 'running', instanceRef: sandbox.instanceRef });
+      // Taken from the provider's machine queue: this worker also serves its host queue, and the
+      // workspace is on its disk, so the run, checkpoints and termination come here.
+      if (Context.current().info.taskQueue === machineQueue(config.taskQueue, sandbox.provider)) {
+        const host = config.worker.host;
+        return { ...sandbox, hostQueue: { host, queue: hostQueue(config.taskQueue, sandbox.provider, host), waitSeconds: config.worker.hostQueueWaitSeconds } };
+      }
       return sandbox;
     },
 

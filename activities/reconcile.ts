@@ -1,5 +1,5 @@
 import { appendAudit } from '../store/audit.js';
-import { listWarmInstances, removeWarmInstance, saveProviderStatus } from '../store/compute.js';
+import { listProviderStatus, listWarmInstances, removeWarmInstance, saveProviderStatus } from '../store/compute.js';
 import type { Db } from '../store/db.js';
 import { providerOf } from './compute/index.js';
 import type { ComputeProvider, Instance, ProviderId } from './compute/provider.js';
@@ -28,6 +28,10 @@ export async function publishProviderStatus(
 export function createReconcileActivities({ db, config, providers }: ActivityDeps) {
   return {
     async checkProviders(): Promise<Array<{ id: ProviderId; available: boolean; reason: string | null }>> {
+      // What a control-only worker finds says nothing of the machine hosts: their last report stands.
+      if (!config.worker.roles.includes('machines')) {
+        return (await listProviderStatus(db)).map((s) => ({ id: s.id as ProviderId, available: s.available, reason: s.reason }));
+      }
       return publishProviderStatus(db, providers);
     },
 

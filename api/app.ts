@@ -6,6 +6,7 @@ import type { ApiContext } from './context.js';
 import { ApiError, BODY_LIMIT, errorMiddleware, MESSAGES } from './errors.js';
 import { inputGuard } from './input-guard.js';
 import { createMetrics } from './metrics.js';
+import { servedQueuesSince } from '../store/compute.js';
 import { idempotency } from './idempotency.js';
 import { openApiDocument } from './openapi.js';
 import { alertRoutes } from './routes/alerts.js';
@@ -122,7 +123,12 @@ export function createApp(given: ApiContext): Express {
   app.use(express.json({ limit: BODY_LIMIT }));
   app.use(inputGuard());
 
-  const metrics = createMetrics(ctx.db, { client: ctx.temporal, namespace: ctx.config.temporalNamespace, taskQueues: [ctx.config.taskQueue] });
+  // The control queue, and every queue a worker served within the last day (machine queues, host queues included).
+  const taskQueues = async () => {
+    const served = await servedQueuesSince(ctx.db, new Date(Date.now() - 24 * 3600_000)).catch(() => []);
+    return [...new Set([ctx.config.taskQueue, ...served.map((q) => q.name)])];
+  };
+  const metrics = createMetrics(ctx.db, { client: ctx.temporal, namespace: ctx.config.temporalNamespace, taskQueues });
   app.use(metrics.measure);
   // Liveness: the process is up and serving. Cheap and dependency-free, so a slow database does not get it restarted.
   app.get('/healthz', (_req, res) => void res.json({ api: 'ok' }));

@@ -6,11 +6,11 @@ import type { Db } from '../store/db.js';
 import { machinesByStatus, openReservations, spendByCurrency } from '../store/metrics.js';
 import { ApiError } from './errors.js';
 
-/** The Temporal task queues whose backlog /metrics reports. */
+/** The Temporal task queues whose backlog /metrics reports: asked for at each scrape (workers come and go). */
 export interface QueueSource {
   client: Client;
   namespace: string;
-  taskQueues: readonly string[];
+  taskQueues: () => Promise<readonly string[]>;
 }
 
 // temporal.api.enums.v1 values (TaskQueueType WORKFLOW/ACTIVITY, TaskQueueKind NORMAL), written
@@ -73,7 +73,8 @@ export function createMetrics(db: Db, queues?: QueueSource) {
     collect: async () => {
       backlog.reset();
       if (!queues) return;
-      const reads = queues.taskQueues.flatMap((queue) =>
+      const names = await queues.taskQueues();
+      const reads = names.flatMap((queue) =>
         QUEUE_KINDS.map(async ([kind, taskQueueType]) => {
           const res = await queues.client.workflowService.describeTaskQueue({
             namespace: queues.namespace,

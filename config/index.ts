@@ -1,4 +1,6 @@
+import crypto from 'node:crypto';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { Address } from '@ton/core';
 import { getAddress, isAddress } from 'viem';
@@ -9,10 +11,16 @@ import { OPERATION_CLASSES } from '../domain/routing/classify.js';
 import { DEFAULT_CAPABILITIES, type CapabilityTable } from '../domain/routing/router.js';
 import { parseHostEntry, REGISTRY_HOSTS } from '../domain/network.js';
 import { DEFAULT_REPO_URL_SCHEMES, type RepoUrlScheme } from '../domain/repo-url.js';
-import type { ResourceLimits } from '../domain/machines.js';
+import { PROVIDERS, type ProviderId, type ResourceLimits } from '../domain/machines.js';
+import { HOST_NAME, type WorkerRole } from '../domain/queues.js';
 
-/** Task queues are shared constants: the api starts work on them, workers poll them. */
-export const TASK_QUEUES = { machines: 'autovibe-machines' } as const;
+/**
+ * Task queues are shared constants: the api starts work on them, workers poll them. The control
+ * queue (every workflow, the bookkeeping activities) kept the name of the one queue there was
+ * before machines got queues of their own (domain/queues.ts), so running executions and schedules
+ * keep theirs; machine queues are named after it: `autovibe-machines-local`, `…-container@host1`.
+ */
+export const TASK_QUEUES = { control: 'autovibe-machines' } as const;
 
 const positiveInt = z.number().int().positive();
 const profileLimitsSchema = z.record(
@@ -33,7 +41,27 @@ const envSchema = z
     DATABASE_URL: z.string().optional(),
     TEMPORAL_ADDRESS: z.string().optional(),
     TEMPORAL_NAMESPACE: z.string().default('default'),
-    TEMPORAL_TASK_QUEUE: z.string().default(TASK_QUEUES.machines),
+    TEMPORAL_TASK_QUEUE: z.string().default(TASK_QUEUES.control),
+    /** What a worker process serves (README "Task queues and workers"): `control`, `machines`, or both (default). */
+    AUTOVIBE_WORKER_ROLES: z
+      .string()
+      .regex(/^(control|machines)(,(control|machines))*$/, 'AUTOVIBE_WORKER_ROLES must be control, machines or control,machines')
+      .default('control,machines'),
+    /** The providers whose machine queues a machines worker serves, comma-separated (default: every provider it has). */
+    AUTOVIBE_WORKER_PROVIDERS: z
+      .string()
+      .refine(
+        (v) => v.split(',').every((x) => (PROVIDERS as readonly string[]).includes(x)),
+        `AUTOVIBE_WORKER_PROVIDERS must be comma-separated providers of: ${PROVIDERS.join(', ')}`,
+      )
+      .optional(),
+    /** This worker's host name in its host queues (default: the machine's host name and a digest of its workspaces directory). */
+    AUTOVIBE_WORKER_HOST: z.string().regex(HOST_NAME, 'AUTOVIBE_WORKER_HOST must be letters, digits, ".", "_" and "-", at most 100').optional(),
+    /** Activities run at once on the control queue, and on each machine queue (provider and host) this worker serves. */
+    AUTOVIBE_WORKER_CONTROL_CONCURRENCY: z.coerce.number().int().min(1, 'AUTOVIBE_WORKER_CONTROL_CONCURRENCY must be at least 1').default(100),
+    AUTOVIBE_WORKER_MACHINE_CONCURRENCY: z.coerce.number().int().min(1, 'AUTOVIBE_WORKER_MACHINE_CONCURRENCY must be at least 1').default(100),
+    /** Seconds a machine's activity waits on its host's queue before the host is presumed gone and the machine moves to another. */
+    AUTOVIBE_HOST_QUEUE_WAIT_S: z.coerce.number().int().min(1).max(86_400).default(120),
     /**
      * Temporal over TLS (README "Temporal connection"): on/off; default on when any of the settings
      * below is given. CERT/KEY (mTLS client pair) and CA (a private CA of a self-hosted server) are
@@ -318,7 +346,18 @@ export interface Config {
   /** How to reach Temporal securely; temporalConnectionOptions (config/temporal.ts) turns it into SDK options. */
   temporalTls: TemporalTlsConfig;
   temporalApiKey: string | undefined;
+  /** The control queue (every workflow and the bookkeeping activities); machine queues are named after it (domain/queues.ts). */
   taskQueue: string;
+  /** What this process's worker serves and how much at once (README "Task queues and workers"). */
+  worker: {
+    roles: WorkerRole[];
+    /** Providers whose machine queues it serves; null = every provider it has. */
+    providers: ProviderId[] | null;
+    host: string;
+    controlConcurrency: number;
+    machineConcurrency: number;
+    hostQueueWaitSeconds: number;
+  };
   /** Whether workflows are started with the AutoVibe* search attributes. */
   searchAttributes: boolean;
   /** The Temporal Web UI the dashboard links each run to (npm start: the embedded server's). */
@@ -431,6 +470,20 @@ export class ConfigError extends Error {
   override name = 'ConfigError';
 }
 
+/**
+ * A host queue stands for one workspaces directory: two workers on one machine with their own
+ * AUTOVIBE_HOME get different names, two sharing one the same.
+ */
+function defaultWorkerHost(workspacesDir: string): string {
+  const name =
+    os
+      .hostname()
+      .replace(/[^A-Za-z0-9._-]/g, '-')
+      .replace(/^[^A-Za-z0-9]+/, '')
+      .slice(0, 80) || 'host';
+  return `${name}-${crypto.createHash('sha256').update(path.resolve(workspacesDir)).digest('hex').slice(0, 8)}`;
+}
+
 /** Reads the platform configuration from the environment, failing with one readable message per bad variable. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const parsed = envSchema.safeParse(env);
@@ -458,6 +511,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     temporalApiKey: e.AUTOVIBE_TEMPORAL_API_KEY || undefined,
     taskQueue: e.TEMPORAL_TASK_QUEUE,
+    worker: {
+      roles: [...new Set(e.AUTOVIBE_WORKER_ROLES.split(','))] as WorkerRole[],
+      providers: e.AUTOVIBE_WORKER_PROVIDERS ? ([...new Set(e.AUTOVIBE_WORKER_PROVIDERS.split(','))] as ProviderId[]) : null,
+      host: e.AUTOVIBE_WORKER_HOST ?? defaultWorkerHost(path.join(home, 'workspaces')),
+      controlConcurrency: e.AUTOVIBE_WORKER_CONTROL_CONCURRENCY,
+      machineConcurrency: e.AUTOVIBE_WORKER_MACHINE_CONCURRENCY,
+      hostQueueWaitSeconds: e.AUTOVIBE_HOST_QUEUE_WAIT_S,
+    },
     searchAttributes: e.AUTOVIBE_SEARCH_ATTRIBUTES === 'on',
     temporalUiUrl: e.AUTOVIBE_TEMPORAL_UI_URL,
     metricsToken: e.AUTOVIBE_METRICS_TOKEN,

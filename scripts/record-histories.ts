@@ -13,6 +13,7 @@ import { ensureTemporalBinary, startTemporalDevServer } from './services/tempora
 import { installAgentClis, toolsDir } from '../test/support/llm/agent-clis.js';
 import { startScriptedEndpoint, writeFileScript } from '../test/support/llm/endpoint.js';
 import { WorkerProcesses } from '../test/support/worker-processes.js';
+import { liveSandboxPids } from '../activities/compute/local-sandbox.js';
 import { issuesDelivery, startGithubPeer } from '../test/support/github-peer.js';
 import { startHttpGitServer } from '../test/support/http-git-server.js';
 import { gitFetchScheduleId } from '../domain/git-remote.js';
@@ -74,6 +75,44 @@ async function recordHandover(base: ReturnType<typeof loadConfig>, projectId: st
   } finally {
     await workers.killAll();
     await api.stop();
+  }
+}
+
+/**
+ * Machine queues: a machine provisioned on one host (its own home) whose host is killed (SIGKILL)
+ * while it runs; its host queue takes nothing more, so it is re-provisioned on the other host.
+ */
+async function recordHostLost(base: ReturnType<typeof loadConfig>, projectId: string): Promise<string> {
+  const taskQueue = `${base.taskQueue}-host-lost`;
+  const api = await startPlatform({ config: { ...base, taskQueue }, worker: false });
+  const workers = new WorkerProcesses();
+  const homes = ['lost-a', 'lost-b'].map((h) => fs.mkdtempSync(path.join(os.tmpdir(), `autovibe-record-${h}-`)));
+  const start = (i: number) =>
+    workers.start(
+      { config: { home: homes[i]!, taskQueue }, databaseUrl: base.databaseUrl, temporalAddress: base.temporalAddress! },
+      { AUTOVIBE_WORKER_HOST: i ? 'lost-b' : 'lost-a', AUTOVIBE_WORKER_PROVIDERS: 'local', AUTOVIBE_HOST_QUEUE_WAIT_S: '5' },
+    );
+  try {
+    const a = start(0);
+    const m = await call(api, 'POST', '/v1/machines', {
+      projectId,
+      type: 'shell',
+      provider: 'local',
+      command: 'echo before > before.txt; sleep 15; echo after > after.txt',
+    });
+    for (let i = 0; liveSandboxPids(m.id).length === 0; i++) {
+      if (i > 600) throw new Error(`machine ${m.id} did not start`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    start(1);
+    await workers.kill(a);
+    const ended = await until(api, `/v1/machines/${m.id}`, machineEnded);
+    if (!ended.events.some((e: { action: string }) => e.action === 'machine.interrupted')) throw new Error(`machine ${m.id} was not moved`);
+    return m.id as string;
+  } finally {
+    await workers.killAll();
+    await api.stop();
+    for (const home of homes) fs.rmSync(home, { recursive: true, force: true });
   }
 }
 
@@ -375,6 +414,20 @@ async function main() {
     }
 
     if (want('machine-handed-over')) recorded.push(['machine-handed-over', await recordHandover(config, project.id)]);
+    if (want('machine-queues-completed', 'objective-completion-check-machine-queue')) {
+      // Machine queues (README "Task queues and workers"): provisioned from the local machine queue, run on its host's queue.
+      const m = await spawn({ command: 'echo queued > queued.txt', checkpointId: project.rootCheckpointId });
+      await until(p, `/v1/machines/${m.id}`, machineEnded);
+      const o = await call(p, 'POST', `/v1/projects/${project.id}/objectives`, {
+        title: 'checked on the machine queue',
+        command: 'echo checked > checked.txt',
+        completion: { command: 'test -f checked.txt' },
+        limits: { money: '0.05' },
+      });
+      await until(p, `/v1/objectives/${o.id}`, (b) => b.status === 'completed');
+      recorded.push(['machine-queues-completed', m.id], ['objective-completion-check-machine-queue', o.id]);
+    }
+    if (want('machine-host-lost')) recorded.push(['machine-host-lost', await recordHostLost(config, project.id)]);
 
     if (want('snapshot-lifecycle', 'snapshot-backup', 'snapshot-prune')) await recordSnapshotScenarios(p, config.taskQueue, recorded);
     if (want('webhook-dispatcher')) await recordWebhookScenario(p, project.id, recorded);

@@ -1,6 +1,7 @@
 import type { MachineTypeId } from '../domain/machine-types.js';
 import { PROVIDERS, type ProviderId } from '../domain/machines.js';
 import type { Availability, PlacementPolicy } from '../domain/placement.js';
+import type { ServedQueue } from '../domain/queues.js';
 import { recordAlerts } from './alerts.js';
 import type { Db } from './db.js';
 import { appendEvents } from './events.js';
@@ -160,4 +161,19 @@ export async function runningByProvider(db: Db): Promise<Record<string, number>>
     .groupBy('provider')
     .select('provider', db.raw('count(*) as n'));
   return Object.fromEntries(rows.map((r) => [r.provider, Number(r.n)]));
+}
+
+/** Records (again) that a worker serves these queues now. */
+export async function recordServedQueues(db: Db, queues: ServedQueue[], at: Date): Promise<void> {
+  if (!queues.length) return;
+  await db('task_queues')
+    .insert(queues.map((q) => ({ name: q.name, role: q.role, provider: q.provider, host: q.host, seen_at: at })))
+    .onConflict('name')
+    .merge(['role', 'provider', 'host', 'seen_at']);
+}
+
+/** The queues some worker served since `since`, by name. */
+export async function servedQueuesSince(db: Db, since: Date): Promise<ServedQueue[]> {
+  const rows = await db('task_queues').where('seen_at', '>=', since).orderBy('name').select('name', 'role', 'provider', 'host');
+  return rows.map((r) => ({ name: r.name, role: r.role, provider: r.provider ?? null, host: r.host ?? null }));
 }

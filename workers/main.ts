@@ -26,14 +26,24 @@ async function main() {
   await checkSearchAttributes(clientConnection, config);
   const connection = await NativeConnection.connect(temporalOptions);
   const worker = await createWorker({ config, db, log, connection });
-  // The platform's schedules (reconciliation; snapshot backup and pruning; forecast refresh); creating them again is harmless.
-  const schedulesClient = new Client({ connection: clientConnection, namespace: config.temporalNamespace });
-  await ensureReconcileSchedule(schedulesClient, config);
-  await ensureSnapshotSchedules(schedulesClient, config);
-  await ensureBackupSchedule(schedulesClient, config);
-  await ensureForecastSchedule(schedulesClient, config);
+  if (worker.servesControl) {
+    // The platform's schedules (reconciliation; snapshot backup and pruning; forecast refresh); creating them again is harmless.
+    const schedulesClient = new Client({ connection: clientConnection, namespace: config.temporalNamespace });
+    await ensureReconcileSchedule(schedulesClient, config);
+    await ensureSnapshotSchedules(schedulesClient, config);
+    await ensureBackupSchedule(schedulesClient, config);
+    await ensureForecastSchedule(schedulesClient, config);
+  }
   await clientConnection.close();
-  log.info({ taskQueue: config.taskQueue, temporal: describeTemporalConnection(temporalOptions) }, 'worker started');
+  log.info(
+    {
+      roles: config.worker.roles,
+      host: config.worker.host,
+      queues: worker.queues.map((q) => q.name),
+      temporal: describeTemporalConnection(temporalOptions),
+    },
+    'worker started',
+  );
   // The Temporal runtime turns SIGTERM/SIGINT into worker.shutdown(): no new tasks, and each running
   // machine is handed over to another worker (see createWorker); run() resolves once drained.
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {

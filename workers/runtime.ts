@@ -1,4 +1,12 @@
-import { DefaultLogger, Runtime, type LogLevel } from '@temporalio/worker';
+import { DefaultLogger, Runtime, type LogLevel, type LogMetadata } from '@temporalio/worker';
+
+/** The SDK's logger without the notice each activities-only worker (a machine queue's) gives at start. */
+class WorkerLogger extends DefaultLogger {
+  override log(level: LogLevel, message: string, meta?: LogMetadata): void {
+    if (message.startsWith('No workflows registered')) return;
+    super.log(level, message, meta);
+  }
+}
 
 let installed = false;
 
@@ -22,7 +30,7 @@ export function installTemporalRuntime(level: string, opts: { metricsAddress?: s
   installed = true;
   try {
     Runtime.install({
-      logger: new DefaultLogger(LEVELS[level] ?? 'INFO'),
+      logger: new WorkerLogger(LEVELS[level] ?? 'INFO'),
       ...(opts.metricsAddress ? { telemetryOptions: { metrics: { prometheus: { bindAddress: opts.metricsAddress, countersTotalSuffix: true } } } } : {}),
     });
   } catch {

@@ -1,4 +1,5 @@
 import {
+  ActivityFailure,
   CancellationScope,
   condition,
   defineQuery,
@@ -9,7 +10,10 @@ import {
   proxyActivities,
   proxyLocalActivities,
   setHandler,
+  TimeoutFailure,
   uuid4,
+  workflowInfo,
+  type ActivityOptions,
 } from '@temporalio/workflow';
 import { setStatusAttribute } from './visibility.js';
 import type { Activities, ReservationOutcome, RunCommandResult } from '../activities/index.js';
@@ -17,6 +21,7 @@ import { hasInputs, type ResolvedInputs } from '../domain/artifacts.js';
 import { affordableMs, formatAmount, fromNumeric, parseAmount } from '../domain/money.js';
 import { PROFILES, STOP_REASONS, type MachineStatus, type MachineType, type ProfileId, type ProviderId } from '../domain/machines.js';
 import { INPUT_ERROR, NOT_FOUND, retryUnless, shortActivity, shortLocalActivity } from './activity-options.js';
+import { machineQueue } from '../domain/queues.js';
 
 export interface MachineRunInput {
   machineId: string;
@@ -102,6 +107,15 @@ const LOCAL_BOOKKEEPING = 'machine-local-bookkeeping';
  * with the settlement (absent from older histories, which have them as separate marks).
  */
 const MERGED_MARKS = 'machine-merged-marks';
+/**
+ * Machine queues (README "Task queues and workers"): the sandbox is provisioned from its provider's
+ * machine queue (`<control queue>-<provider>`), and the run, its checkpoints and the termination go
+ * to the queue of the host that provisioned it, where its workspace is. A host that takes none of
+ * them within its wait (gone) counts as an interruption: the machine is provisioned again from its
+ * latest checkpoint on another host. Absent from older histories: everything on the control queue.
+ */
+const MACHINE_QUEUES = 'machine-queues';
+const HOST_LOST = 'its host stopped taking work';
 const HANDOVER_NOTE =
   'Your run was stopped because the computer it ran on was shutting down, and was moved to another one; continue the task from the current state of the workspace.';
 
@@ -113,6 +127,11 @@ export const stateQuery = defineQuery<MachineRunState>('state');
 
 const quick = proxyActivities<Activities>(shortActivity());
 const local = proxyLocalActivities<Activities>(shortLocalActivity());
+
+/** An activity that waited on a host's queue and was never taken: the host is gone. */
+function hostLost(err: unknown): boolean {
+  return err instanceof ActivityFailure && err.cause instanceof TimeoutFailure && err.cause.timeoutType === 'SCHEDULE_TO_START';
+}
 
 /**
  * One Intelligent Machine: reserve its money limit → provision a sandbox from the parent
@@ -145,6 +164,22 @@ export async function machineRun(input: MachineRunInput): Promise<MachineRunResu
   // Before the first command, so a new execution records the marker ahead of everything else.
   const book = patched(LOCAL_BOOKKEEPING) ? local : quick;
   const merged = patched(MERGED_MARKS);
+  const queued = patched(MACHINE_QUEUES);
+  /** Provisioning: any host serving the provider's machine queue (new executions), else the control queue. */
+  const placing = queued
+    ? proxyActivities<Activities>({ ...shortActivity(), taskQueue: machineQueue(workflowInfo().taskQueue, input.provider ?? 'local') })
+    : quick;
+  /** The sandbox's activities: on the host that provisioned it (new executions), else the control queue. */
+  let onHost = quick;
+  let pinned: Pick<ActivityOptions, 'taskQueue' | 'scheduleToStartTimeout'> = {};
+  /** Terminates the sandbox on its host; a host that is gone took its sandbox with it (leaked instances are reclaimed by reconciliation). */
+  const terminateOnHost = async (args: Parameters<Activities['terminateSandbox']>[0]) => {
+    try {
+      await onHost.terminateSandbox(args);
+    } catch (err) {
+      if (!(queued && hostLost(err))) throw err;
+    }
+  };
   /** The status a merged call has just written to the machine's row. */
   const phase = (status: MachineStatus) => {
     state.phase = status;
@@ -231,7 +266,7 @@ export async function machineRun(input: MachineRunInput): Promise<MachineRunResu
   let resumeNote = RESUME_NOTE;
 
   const checkpoint = async (kind: 'final' | 'manual' | 'pause', trigger: string, markCheckpointing = false) => {
-    const { checkpointId } = await quick.createCheckpoint({
+    const { checkpointId } = await onHost.createCheckpoint({
       checkpointId: `checkpoint-${uuid4()}`,
       machineId: input.machineId,
       projectId: input.projectId,
@@ -270,7 +305,7 @@ export async function machineRun(input: MachineRunInput): Promise<MachineRunResu
       // The first segment's provisioning mark went with the reservation.
       if (merged && segment === 0) phase('provisioning');
       else await mark('provisioning', { started: true });
-      const sandbox = await quick.provisionSandbox({
+      const sandbox = await placing.provisionSandbox({
         machineId: input.machineId,
         projectId: input.projectId,
         checkpointId: lastCheckpoint,
@@ -279,6 +314,10 @@ export async function machineRun(input: MachineRunInput): Promise<MachineRunResu
       });
       instance = sandbox.instance;
       provisioned = true;
+      if (queued && sandbox.hostQueue) {
+        pinned = { taskQueue: sandbox.hostQueue.queue, scheduleToStartTimeout: sandbox.hostQueue.waitSeconds * 1000 };
+        onHost = proxyActivities<Activities>({ ...shortActivity(), ...pinned });
+      }
       if (merged) phase('running');
       else await mark('running', { instanceRef: sandbox.instanceRef });
 
@@ -286,11 +325,13 @@ export async function machineRun(input: MachineRunInput): Promise<MachineRunResu
         startToCloseTimeout: Math.max(deadline - Date.now(), 0) + 120_000,
         heartbeatTimeout: input.heartbeatTimeoutSeconds * 1000,
         retry: retryUnless([NOT_FOUND, INPUT_ERROR], { maximumInterval: '10s' }),
+        ...pinned,
       });
       runScope = new CancellationScope();
       let runDone = false;
       let interrupted = false;
       let handedOver = false;
+      let lostHost = false;
       const run: Promise<RunCommandResult> = runScope.run(async () => {
         if (input.type === 'shell') {
           return runCommand({
@@ -351,9 +392,12 @@ export async function machineRun(input: MachineRunInput): Promise<MachineRunResu
           error = `command exited with code ${result.exitCode}: ${result.outputTail.slice(-500)}`;
         }
       } catch (err) {
-        if (!(terminateRequested && isCancellation(err))) throw err;
-        status = 'terminated';
-        state.stopReason = STOP_REASONS.terminated;
+        if (queued && !terminateRequested && hostLost(err)) lostHost = true;
+        else {
+          if (!(terminateRequested && isCancellation(err))) throw err;
+          status = 'terminated';
+          state.stopReason = STOP_REASONS.terminated;
+        }
       } finally {
         runDone = true;
         await onRequest;
@@ -364,7 +408,8 @@ export async function machineRun(input: MachineRunInput): Promise<MachineRunResu
         // reservation, same limits. Not an interruption: deploys do not use up the re-provisions.
         carriedMs += Date.now() - segmentStart;
         resumeNote = HANDOVER_NOTE;
-        await quick.terminateSandbox({ machineId: input.machineId, projectId: input.projectId, ...(instance ? { instance } : {}) });
+        // Its host is shutting down and takes no more work: clean up from wherever can.
+        await placing.terminateSandbox({ machineId: input.machineId, projectId: input.projectId, ...(instance ? { instance } : {}) });
         provisioned = false;
         status = 'completed';
         exitCode = null;
@@ -378,7 +423,7 @@ export async function machineRun(input: MachineRunInput): Promise<MachineRunResu
         state.stopReason = STOP_REASONS.terminated;
       }
       resumeNote = RESUME_NOTE;
-      if (interrupted && !terminateRequested && interruptions < MAX_INTERRUPTIONS && patched('reprovision-on-interruption')) {
+      if ((interrupted || lostHost) && !terminateRequested && interruptions < MAX_INTERRUPTIONS && patched('reprovision-on-interruption')) {
         // The instance vanished (spot reclaim, removed from outside): go on from the latest checkpoint.
         interruptions += 1;
         carriedMs += Date.now() - segmentStart;
@@ -386,17 +431,18 @@ export async function machineRun(input: MachineRunInput): Promise<MachineRunResu
           machineId: input.machineId,
           projectId: input.projectId,
           attempt: interruptions,
-          instanceRef: sandbox.instanceRef,
+          instanceRef: lostHost ? `${sandbox.instanceRef} (${HOST_LOST}: ${sandbox.hostQueue?.host})` : sandbox.instanceRef,
           checkpointId: lastCheckpoint,
         });
-        await quick.terminateSandbox({ machineId: input.machineId, projectId: input.projectId, ...(instance ? { instance } : {}) });
+        // A host that is gone took its sandbox with it: waiting for it again would only delay the machine.
+        if (!lostHost) await terminateOnHost({ machineId: input.machineId, projectId: input.projectId, ...(instance ? { instance } : {}) });
         provisioned = false;
         status = 'completed';
         exitCode = null;
         state.stopReason = null;
         continue;
       }
-      if (interrupted) {
+      if (interrupted || lostHost) {
         status = 'failed';
         error = `instance interrupted ${interruptions + 1} times; giving up after ${MAX_INTERRUPTIONS} re-provisions`;
       }
@@ -405,7 +451,7 @@ export async function machineRun(input: MachineRunInput): Promise<MachineRunResu
 
       // Pause and ask: keep the work, free the compute, wait for a human to extend or terminate.
       await checkpoint('pause', state.stopReason!);
-      await quick.terminateSandbox({ machineId: input.machineId, projectId: input.projectId });
+      await terminateOnHost({ machineId: input.machineId, projectId: input.projectId });
       carriedMs = 0;
       provisioned = false;
       const pausedAt = Date.now();
@@ -461,7 +507,7 @@ export async function machineRun(input: MachineRunInput): Promise<MachineRunResu
   } finally {
     // Compensation: the sandbox never outlives the machine, and the money is always settled.
     await CancellationScope.nonCancellable(async () => {
-      if (provisioned) await quick.terminateSandbox({ machineId: input.machineId, projectId: input.projectId, ...(instance ? { instance } : {}) });
+      if (provisioned) await terminateOnHost({ machineId: input.machineId, projectId: input.projectId, ...(instance ? { instance } : {}) });
     });
   }
   const settled = await CancellationScope.nonCancellable(() =>

@@ -9,6 +9,7 @@ import {
   proxyActivities,
   setHandler,
   uuid4,
+  workflowInfo,
 } from '@temporalio/workflow';
 import { childVisibility, setStatusAttribute } from './visibility.js';
 import type { Activities } from '../activities/index.js';
@@ -17,6 +18,7 @@ import type { MachineType, ProfileId } from '../domain/machines.js';
 import { ResourceClaims } from './coordination.js';
 import { machineRun, terminateSignal, type MachineRunResult } from './machine.js';
 import { INPUT_ERROR, NOT_FOUND, retryUnless, shortActivity } from './activity-options.js';
+import { machineQueue } from '../domain/queues.js';
 
 export interface ObjectiveInput {
   objectiveId: string;
@@ -66,6 +68,12 @@ const evaluation = proxyActivities<Activities>({
   heartbeatTimeout: '30 seconds',
   retry: retryUnless([NOT_FOUND, INPUT_ERROR]),
 });
+
+/**
+ * The completion check runs its command in a local sandbox (checkout, run, remove, all in one
+ * activity): on the local machine queue, not among the bookkeeping (absent from older histories).
+ */
+const EVALUATION_ON_MACHINES = 'objective-evaluation-machine-queue';
 
 /** How long to wait for a dependency's signal before looking at its status again (signals can be missed). */
 const RECHECK = '30 seconds';
@@ -293,7 +301,15 @@ export async function objective(input: ObjectiveInput): Promise<ObjectiveState> 
         await claims.release(input.projectId, machineId);
       }
       const ended = result.checkpoints.at(-1) ?? from;
-      const measured = await evaluation.evaluateObjective({
+      const evaluating = patched(EVALUATION_ON_MACHINES)
+        ? proxyActivities<Activities>({
+            startToCloseTimeout: '10 minutes',
+            heartbeatTimeout: '30 seconds',
+            retry: retryUnless([NOT_FOUND, INPUT_ERROR]),
+            taskQueue: machineQueue(workflowInfo().taskQueue, 'local'),
+          })
+        : evaluation;
+      const measured = await evaluating.evaluateObjective({
         objectiveId: input.objectiveId,
         machineId,
         checkpointId: ended,

@@ -5,6 +5,14 @@ import type { TestPlatform } from './platform.js';
 /** Where a worker process works: a platform's home, database, Temporal and task queue. */
 export type WorkerTarget = { config: Pick<TestPlatform['config'], 'home' | 'taskQueue'> } & Pick<TestPlatform, 'databaseUrl' | 'temporalAddress'>;
 
+/**
+ * The same database, Temporal and task queue with a home of its own: another host, whose
+ * workspaces, logs and snapshots are its own (project repositories stay where the api made them).
+ */
+export function onHome(p: WorkerTarget, home: string): WorkerTarget {
+  return { config: { home, taskQueue: p.config.taskQueue }, databaseUrl: p.databaseUrl, temporalAddress: p.temporalAddress };
+}
+
 /** Resolves when the process has exited (at once if it already has). */
 export function exited(child: ChildProcess): Promise<void> {
   return new Promise((resolve) => (child.exitCode !== null || child.signalCode !== null ? resolve() : child.once('exit', () => resolve())));

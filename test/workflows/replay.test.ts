@@ -35,6 +35,10 @@ describe('workflow replay of recorded histories', function () {
     assert.ok(names.length >= 9);
     assert.ok(names.some((n) => n.startsWith('reconcile-')));
     assert.ok(names.includes('machine-handed-over'), 'a machine handed over by a stopping worker (its worker-handover branch)');
+    assert.ok(
+      ['machine-queues-completed', 'machine-host-lost', 'objective-completion-check-machine-queue'].every((n) => names.includes(n)),
+      'machine queues: a run on its host queue, a host lost (npm run record-histories -- machine-queues-completed machine-host-lost …)',
+    );
     assert.ok(names.includes('webhook-dispatcher'), 'webhookDispatcher (npm run record-histories -- webhook-dispatcher)');
     assert.ok(names.includes('integration-dispatcher'), 'integrationDispatcher (npm run record-histories -- integration-dispatcher)');
     assert.ok(names.includes('git-fetch-scheduled'), 'scheduledGitFetch (npm run record-histories -- git-fetch-scheduled)');
