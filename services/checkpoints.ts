@@ -7,6 +7,7 @@ import { diffCommits, listFiles, readFileAt, type Diff, type FileEntry } from '.
 import { getInstanceSnapshot, type InstanceSnapshot } from '../store/instance-snapshots.js';
 import type { CreatedKey, KeysetPage } from '../store/paging.js';
 import type { Project } from '../store/projects.js';
+import { snapshotStores } from '../store/shared-storage.js';
 import { getSnapshot, isMilestone, readSnapshotFile, setMilestone, type SnapshotSummary } from '../store/snapshots.js';
 import { actorOfCaller, type Caller, type ServiceContext } from './context.js';
 import { notFoundMessage } from './inputs.js';
@@ -77,7 +78,7 @@ export async function readCheckpointFile(ctx: ServiceContext, id: string, filePa
   const checkpoint = await requireCheckpoint(ctx, id);
   const project = await requireProject(ctx, checkpoint.projectId);
   const bytes =
-    (await readFileAt(project.repoPath, checkpoint.commit, filePath)) ?? (await readSnapshotFile(ctx.db, ctx.config.snapshotRegions, checkpoint.id, filePath));
+    (await readFileAt(project.repoPath, checkpoint.commit, filePath)) ?? (await readSnapshotFile(ctx.db, snapshotStores(ctx.config), checkpoint.id, filePath));
   if (!bytes) throw new NotFoundError(`file ${filePath} not found in checkpoint ${checkpoint.id}`);
   return bytes;
 }

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -7,6 +8,7 @@ import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import { loadConfig } from '../../config/index.js';
 import { startMoto, type MotoServer } from '../../scripts/services/moto.js';
 import { DirObjectStore, getBytes, getFile, objectStoreUnder, ObjectStoreError, putFile, S3ObjectStore, type ObjectStore } from '../../store/object-store.js';
+import { ChunkStore, chunkKey, restoreTree, storeTree } from '../../store/snapshots.js';
 
 /** The same contract, checked against both implementations: a directory and a bucket on moto's S3. */
 function contract(name: string, open: () => ObjectStore) {
@@ -91,6 +93,37 @@ describe('object store', function () {
 
   contract('directory', () => new DirObjectStore(dir));
   contract('S3 (moto)', () => s3);
+
+  it('stores snapshot chunks in the bucket from one host and restores them byte-identical on another, whose cache starts empty', async () => {
+    const tree = path.join(dir, 'tree');
+    fs.mkdirSync(path.join(tree, 'build'), { recursive: true });
+    fs.writeFileSync(path.join(tree, 'build', 'blob.bin'), crypto.randomBytes(200_000), { mode: 0o600 });
+    fs.writeFileSync(path.join(tree, 'a.txt'), 'hello\n');
+    const shared = objectStoreUnder(s3, 'snapshots');
+    const hostA = new ChunkStore(shared, path.join(dir, 'host-a-cache'));
+    const stored = await storeTree(tree, hostA);
+    assert.ok(stored.storedBytes > 150_000);
+    // What host A wrote is in the bucket, and in host A's cache.
+    const hashes = stored.manifest.flatMap((e) => (e.type === 'file' ? e.chunks : []));
+    for (const h of hashes) {
+      assert.ok(await s3.head(`snapshots/${chunkKey(h)}`), `chunk ${h} in the bucket`);
+      assert.ok(fs.existsSync(hostA.pathOf(h)));
+    }
+    // Storing the same tree again from host B writes nothing new (content-addressed keys).
+    const hostB = new ChunkStore(shared, path.join(dir, 'host-b-cache'));
+    assert.equal((await storeTree(tree, hostB)).storedBytes, 0);
+    fs.rmSync(path.join(dir, 'host-b-cache'), { recursive: true, force: true });
+    const target = path.join(dir, 'restored');
+    const counts = await restoreTree(stored.manifest, [hostB], target);
+    assert.equal(counts[0], hashes.length);
+    assert.deepEqual(fs.readFileSync(path.join(target, 'build', 'blob.bin')), fs.readFileSync(path.join(tree, 'build', 'blob.bin')));
+    assert.equal(fs.statSync(path.join(target, 'build', 'blob.bin')).mode & 0o777, 0o600);
+    // A damaged cached chunk is dropped and read again from the bucket.
+    fs.writeFileSync(hostB.pathOf(hashes[0]!), 'garbage');
+    fs.rmSync(target, { recursive: true, force: true });
+    await restoreTree(stored.manifest, [hostB], target);
+    assert.deepEqual(fs.readFileSync(path.join(target, 'build', 'blob.bin')), fs.readFileSync(path.join(tree, 'build', 'blob.bin')));
+  });
 
   it('reads AUTOVIBE_OBJECT_STORE: unset, a directory or a bucket, and refuses anything else', () => {
     assert.equal(loadConfig({ AUTOVIBE_HOME: dir }).objectStore, null);
