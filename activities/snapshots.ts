@@ -21,7 +21,7 @@ import {
 } from '../store/snapshots.js';
 import { instanceSnapshotBacklog, liveInstanceSnapshotIds } from '../store/instance-snapshots.js';
 import { deleteInstanceSnapshot, replicateInstanceSnapshot } from './instance-snapshots.js';
-import { snapshotStores } from '../store/shared-storage.js';
+import { projectRepo, snapshotStores } from '../store/shared-storage.js';
 import type { ActivityDeps } from './deps.js';
 
 /** How long the lifecycle waits for a new disk snapshot to complete before its copies can start (the daily backup goes on later). */
@@ -128,7 +128,7 @@ export function createSnapshotActivities({ db, config, log, providers }: Activit
         await storeCommitSnapshot(db, regions, {
           checkpointId: checkpoint.id,
           projectId: project.id,
-          repoPath: project.repoPath,
+          repoPath: await projectRepo(db, config, project, [checkpoint.commit]),
           commit: checkpoint.commit,
         }),
       );
