@@ -110,7 +110,7 @@ export class RepoMirror {
     if (await this.objects.head(key)) return;
     const parentIds = input.parentIds.filter((p): p is string => Boolean(p));
     const parents = parentIds.length ? ((await db('checkpoints').whereIn('id', parentIds).pluck('commit')) as string[]) : [];
-    const not = [...new Set(parents)].filter((c) => c !== input.commit);
+    const not = [...new Set(parents)];
     const tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'autovibe-bundle-'));
     try {
       const file = path.join(tmp, 'checkpoint.bundle');
@@ -172,6 +172,12 @@ export class RepoMirror {
     try {
       const bundles = new Map<string, { file: string; prerequisites: string[] } | null>();
       for (;;) {
+        for (const m of missing) {
+          if (bundles.has(m.id)) continue;
+          const file = path.join(tmp, `${m.id}.bundle`);
+          const found = await getFile(this.objects, this.bundleKey(projectId, m.id), file);
+          bundles.set(m.id, found ? { file, prerequisites: await bundlePrerequisites(file) } : null);
+        }
         const have = await presentCommits(repo, [...missing.map((m) => m.commit), ...[...bundles.values()].flatMap((b) => b?.prerequisites ?? [])]);
         // A checkpoint whose commit is here already needs its ref only.
         const pins = missing.filter((m) => have.has(m.commit));
@@ -180,11 +186,6 @@ export class RepoMirror {
         missing = missing.filter((m) => !have.has(m.commit));
         let progressed = pins.length > 0;
         for (const m of missing) {
-          if (!bundles.has(m.id)) {
-            const file = path.join(tmp, `${m.id}.bundle`);
-            const found = await getFile(this.objects, this.bundleKey(projectId, m.id), file);
-            bundles.set(m.id, found ? { file, prerequisites: await bundlePrerequisites(file) } : null);
-          }
           const b = bundles.get(m.id);
           if (!b || !b.prerequisites.every((p) => have.has(p))) continue;
           await git([
@@ -199,6 +200,7 @@ export class RepoMirror {
           ]);
           progressed = true;
           bundles.delete(m.id);
+          missing = missing.filter((x) => x.id !== m.id);
           await fs.rm(b.file, { force: true });
           // What it brought may hold other checkpoints' commits and prerequisites: look again.
           break;
