@@ -196,7 +196,6 @@ export class S3ObjectStore implements ObjectStore {
         ...(size !== undefined ? { ContentLength: size } : {}),
         // S3 refuses bytes that arrive different from what was sent.
         ...(md5 ? { ContentMD5: md5 } : {}),
-        ServerSideEncryption: 'AES256',
       }),
     );
   }
