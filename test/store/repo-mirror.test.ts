@@ -3,10 +3,12 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { loadConfig } from '../../config/index.js';
+import { createBackupActivities } from '../../activities/backups.js';
 import { recordCheckpoint } from '../../store/checkpoints.js';
 import { createDb, migrateLatest, type Db } from '../../store/db.js';
 import { commitWithBlobs, initProjectRepo, mergeCommits, readFileAt, writeBlob } from '../../store/git.js';
-import { DirObjectStore } from '../../store/object-store.js';
+import { DirObjectStore, objectStoreUnder } from '../../store/object-store.js';
 import { insertProject } from '../../store/projects.js';
 import { RepoMirror } from '../../store/repo-mirror.js';
 import { freshDatabase } from '../support/platform.js';
@@ -21,7 +23,8 @@ describe('repository mirror: checkpoints as git bundles in a shared store (real 
   let db: Db;
   let dir: string;
   let shared: DirObjectStore;
-  const host = (name: string) => new RepoMirror(shared, path.join(dir, name, 'projects'));
+  // Laid out as AUTOVIBE_OBJECT_STORE=dir:<dir>/shared lays it out (repositories under repos/).
+  const host = (name: string) => new RepoMirror(objectStoreUnder(shared, 'repos'), path.join(dir, name, 'projects'));
   const projectId = `project-${crypto.randomUUID()}`;
   const at = new Date('2026-12-07T00:00:00Z');
 
@@ -88,7 +91,7 @@ describe('repository mirror: checkpoints as git bundles in a shared store (real 
     await record(a, repoA, 'cp-merge', merged, 'cp-a', 'cp-b');
     // A checkpoint whose commit its parent already has needs no objects of its own.
     await record(a, repoA, 'cp-same', merged, 'cp-merge');
-    assert.equal(await shared.head(a.bundleKey(projectId, 'cp-same')), null);
+    assert.equal(await a.objects.head(a.bundleKey(projectId, 'cp-same')), null);
 
     // Host C never saw the project: it gets every checkpoint and reads their files.
     const c = host('c');
@@ -98,8 +101,8 @@ describe('repository mirror: checkpoints as git bundles in a shared store (real 
     assert.equal((await readFileAt(repoC, merged, 'a.txt'))?.toString(), 'from a\n');
     assert.equal((await readFileAt(repoC, merged, 'b.txt'))?.toString(), 'from b\n');
     // The merge's bundle carries only what neither parent has: here, the merge commit itself.
-    const mergeBundle = await shared.head(a.bundleKey(projectId, 'cp-merge'));
-    const rootBundle = await shared.head(a.bundleKey(projectId, 'cp-root'));
+    const mergeBundle = await a.objects.head(a.bundleKey(projectId, 'cp-merge'));
+    const rootBundle = await a.objects.head(a.bundleKey(projectId, 'cp-root'));
     assert.ok(mergeBundle && rootBundle);
 
     // Host B catches up incrementally: A's checkpoints come, its own stay.
@@ -117,5 +120,17 @@ describe('repository mirror: checkpoints as git bundles in a shared store (real 
     // The rest of the project still arrives.
     const repoD = host('d').localPath(projectId);
     assert.ok(fs.existsSync(path.join(repoD, 'refs', 'checkpoints', 'cp-merge')));
+  });
+
+  it('a host backing up the platform first fetches the repositories it lacks, so the backup has every project', async () => {
+    const home = path.join(dir, 'e');
+    const config = loadConfig({ AUTOVIBE_HOME: home, AUTOVIBE_OBJECT_STORE: `dir:${path.join(dir, 'shared')}` });
+    assert.equal(fs.existsSync(path.join(config.projectsDir, `${projectId}.git`)), false);
+    const backup = createBackupActivities({ db, config });
+    await backup.takePlatformBackup({ id: 'backup-20261207T000000Z-mirror', at: at.toISOString() });
+    const manifest = JSON.parse(fs.readFileSync(path.join(config.backups.dir, 'backup-20261207T000000Z-mirror', 'manifest.json'), 'utf8'));
+    const repo = manifest.repositories.find((r: { name: string }) => r.name === `${projectId}.git`);
+    assert.ok(repo?.file, JSON.stringify(manifest.repositories));
+    assert.ok(fs.existsSync(path.join(config.projectsDir, `${projectId}.git`, 'refs', 'checkpoints', 'cp-merge')));
   });
 });
