@@ -130,6 +130,36 @@ export class RepoMirror {
   }
 
   /**
+   * Writes the bundles the store lacks of the project's checkpoints this host's copy has (for a
+   * deployment that turns a shared store on, or a checkpoint recorded without one). Returns how
+   * many it wrote.
+   */
+  async publishMissing(db: Db, projectId: string): Promise<number> {
+    const repo = this.localPath(projectId);
+    const rows = (await db('checkpoints')
+      .where({ project_id: projectId })
+      .orderBy([{ column: 'created_at' }, { column: 'id' }])
+      .select('id', 'commit', 'parent_id', 'merge_parent_id')) as Array<{
+      id: string;
+      commit: string;
+      parent_id: string | null;
+      merge_parent_id: string | null;
+    }>;
+    const have = await presentCommits(
+      repo,
+      rows.map((r) => r.commit),
+    ).catch(() => new Set<string>());
+    let written = 0;
+    for (const r of rows) {
+      if (!have.has(r.commit) || (await this.objects.head(this.bundleKey(projectId, r.id)))) continue;
+      await git(['--git-dir', repo, 'update-ref', `refs/checkpoints/${r.id}`, r.commit]);
+      await this.publish(db, repo, { projectId, checkpointId: r.id, commit: r.commit, parentIds: [r.parent_id, r.merge_parent_id] });
+      if (await this.objects.head(this.bundleKey(projectId, r.id))) written += 1;
+    }
+    return written;
+  }
+
+  /**
    * Makes this host's copy of the project's repository hold every checkpoint recorded so far
    * (fetching the bundles it lacks from the store) and returns its path. With `commits`, a copy
    * that already has them all is returned as it is.

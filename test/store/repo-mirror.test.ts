@@ -120,6 +120,10 @@ describe('repository mirror: checkpoints as git bundles in a shared store (real 
     // The rest of the project still arrives.
     const repoD = host('d').localPath(projectId);
     assert.ok(fs.existsSync(path.join(repoD, 'refs', 'checkpoints', 'cp-merge')));
+    // The host that has it writes what the store lacks (npm run publish-repos); then any host gets it.
+    assert.equal(await a.publishMissing(db, projectId), 1);
+    assert.equal(await a.publishMissing(db, projectId), 0);
+    assert.equal((await readFileAt(await host('d').hydrate(db, projectId, [orphan]), orphan, 'x.txt'))?.toString(), 'x\n');
   });
 
   it('a host backing up the platform first fetches the repositories it lacks, so the backup has every project', async () => {
