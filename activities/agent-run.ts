@@ -30,6 +30,7 @@ import { startMeteringProxy, type CompletedCall, type Refusal } from './machines
 import { superviseExec, superviseSandbox, type SupervisedResult } from './machines/supervise.js';
 import { describeTurn, openLogSink } from './machines/log-sink.js';
 import { latestCheckpointOfMachine } from '../store/checkpoints.js';
+import { withLocalRepo } from '../store/shared-storage.js';
 
 const SANDBOX_PORT = 8080;
 /** Warnings recorded on the machine before its money limit is reached. */
@@ -80,7 +81,8 @@ export function createAgentRunActivities({ db, config, log, fx: givenFx, provide
   return {
     async runAgent(input: RunAgentInput): Promise<RunAgentResult> {
       const ctx = Context.current();
-      const project = await getProject(db, input.projectId);
+      const found = await getProject(db, input.projectId);
+      const project = found && (await withLocalRepo(db, config, found));
       const machine = await getMachine(db, input.machineId);
       if (!project || !machine) throw ApplicationFailure.nonRetryable(`machine ${input.machineId} not found`, 'NotFoundError');
       const adapter = ADAPTERS[input.type];
@@ -205,7 +207,7 @@ export function createAgentRunActivities({ db, config, log, fx: givenFx, provide
         upstream: upstream.url,
         dialect: spec.dialect!,
         headers: upstream.headers,
-        local: checkpointFileRoute(db, { machineId: input.machineId, projectId: project.id }),
+        local: checkpointFileRoute(db, { machineId: input.machineId, projectId: project.id }, config),
         admit(call) {
           if (input.apiCallLimit !== null && usage.apiCalls >= input.apiCallLimit) {
             stopReason ??= STOP_REASONS.apiCallLimit;

@@ -8,6 +8,7 @@ import { getCheckpoint, recordCheckpoint } from '../store/checkpoints.js';
 import { GitError, commitWithBlobs, readFileAt, writeBlob } from '../store/git.js';
 import { getProject, type Project } from '../store/projects.js';
 import type { ActivityDeps } from './deps.js';
+import { repoMirror, withLocalRepo } from '../store/shared-storage.js';
 
 export type PrepareInputsOutcome = { ok: true; checkpointId: string; note: string } | { ok: false; error: string };
 
@@ -20,7 +21,7 @@ export function createArtifactPassingActivities({ db, config }: ActivityDeps) {
   async function projectOf(projectId: string): Promise<Project> {
     const project = await getProject(db, projectId);
     if (!project) throw ApplicationFailure.nonRetryable(`project ${projectId} not found`, 'NotFoundError');
-    return project;
+    return withLocalRepo(db, config, project);
   }
 
   return {
@@ -85,6 +86,7 @@ export function createArtifactPassingActivities({ db, config }: ActivityDeps) {
           subjectId: input.machineId,
           details: { checkpointId: input.checkpointId, parentId: parent.id, commit, inputs: entries.map((e) => ({ dest: e.dest, from: e.what })) },
         },
+        repoMirror(config),
       );
       return { ok: true, checkpointId: input.checkpointId, note };
     },

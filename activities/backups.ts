@@ -2,6 +2,8 @@ import { appendAudit } from '../store/audit.js';
 import { createBackup, pruneBackups, replicateBackup, type BackupManifest } from '../store/backups.js';
 import { s3BackupTarget, uploadBackup } from '../store/backup-s3.js';
 import { pruneProjectHistory } from '../store/project-history.js';
+import { listProjects } from '../store/projects.js';
+import { repoMirror } from '../store/shared-storage.js';
 import type { ActivityDeps } from './deps.js';
 
 /** The audit actor of scheduled and requested platform backups. */
@@ -24,6 +26,9 @@ export function createBackupActivities({ db, config }: Pick<ActivityDeps, 'db' |
   return {
     /** Dumps the database and copies repositories and chunks into the primary backup directory; a complete backup is kept as is. */
     async takePlatformBackup(input: { id: string; at: string }) {
+      // With a shared object store this host's repositories are a cache: bring every project's up to date first.
+      const mirror = repoMirror(config);
+      if (mirror) for (const p of await listProjects(db)) await mirror.hydrate(db, p.id);
       const manifest = await createBackup(db, paths, config.backups.dir, input.id, new Date(input.at));
       return summary(manifest);
     },

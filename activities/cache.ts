@@ -10,6 +10,7 @@ import { treeOf } from '../store/git.js';
 import { getMachine, updateMachine } from '../store/machines.js';
 import { getProject } from '../store/projects.js';
 import type { ActivityDeps } from './deps.js';
+import { repoMirror, withLocalRepo } from '../store/shared-storage.js';
 
 export interface CacheLookupInput {
   machineId: string;
@@ -31,7 +32,7 @@ export interface CacheLookupInput {
 export type CacheLookupResult = { hit: false } | { hit: true; checkpointId: string; sourceMachineId: string; exitCode: number | null; currency: CurrencyCode };
 
 /** Activities of the machine result cache. */
-export function createCacheActivities({ db }: ActivityDeps) {
+export function createCacheActivities({ db, config }: ActivityDeps) {
   return {
     /**
      * Looks the machine's input up in the cache and records the outcome. On a hit the machine is
@@ -40,8 +41,9 @@ export function createCacheActivities({ db }: ActivityDeps) {
      * is reserved and no sandbox starts. Idempotent: a repeat returns the recorded outcome.
      */
     async lookupMachineCache(input: CacheLookupInput): Promise<CacheLookupResult> {
-      const project = await getProject(db, input.projectId);
-      if (!project) throw ApplicationFailure.nonRetryable(`project ${input.projectId} not found`, 'NotFoundError');
+      const found = await getProject(db, input.projectId);
+      if (!found) throw ApplicationFailure.nonRetryable(`project ${input.projectId} not found`, 'NotFoundError');
+      const project = await withLocalRepo(db, config, found);
       const recorded = await getCacheRecord(db, input.machineId);
       if (recorded) {
         if (recorded.outcome !== 'hit') return { hit: false };
@@ -82,15 +84,21 @@ export function createCacheActivities({ db }: ActivityDeps) {
       const trigger = `cache hit from machine ${entry.machineId}`;
       const now = new Date();
       await db.transaction(async (trx) => {
-        await recordCheckpoint(trx, project.repoPath, {
-          id: input.checkpointId,
-          projectId: project.id,
-          parentId: parent.id,
-          machineId: input.machineId,
-          commit: entry.commit,
-          kind: 'final',
-          trigger,
-        });
+        await recordCheckpoint(
+          trx,
+          project.repoPath,
+          {
+            id: input.checkpointId,
+            projectId: project.id,
+            parentId: parent.id,
+            machineId: input.machineId,
+            commit: entry.commit,
+            kind: 'final',
+            trigger,
+          },
+          {},
+          repoMirror(config),
+        );
         await insertCacheRecord(trx, {
           ...none,
           outcome: 'hit',

@@ -55,6 +55,7 @@ import { settleMergeResolution } from '../services/merges.js';
 import { routingSuccess } from '../domain/routing/router.js';
 import { settleRoutingDecision } from '../store/routing.js';
 import { settlePrediction } from '../store/predictions.js';
+import { repoMirror, withLocalRepo } from '../store/shared-storage.js';
 
 export type ReservationOutcome =
   | {
@@ -194,15 +195,21 @@ export async function checkpointWorkspace(
         copy,
       });
       if (opts.skipUnchanged && (await treeOf(project.repoPath, commit)) === (await treeOf(project.repoPath, parent!.commit))) return null;
-      await recordCheckpoint(db, project.repoPath, {
-        id: input.checkpointId,
-        projectId: project.id,
-        parentId: parent!.id,
-        machineId: input.machineId,
-        commit,
-        kind: input.kind,
-        trigger: input.trigger,
-      });
+      await recordCheckpoint(
+        db,
+        project.repoPath,
+        {
+          id: input.checkpointId,
+          projectId: project.id,
+          parentId: parent!.id,
+          machineId: input.machineId,
+          commit,
+          kind: input.kind,
+          trigger: input.trigger,
+        },
+        {},
+        snapshots ? repoMirror(snapshots.config) : null,
+      );
       if (copy.skipped.length) {
         snapshots?.log.warn({ checkpointId: input.checkpointId, skipped: copy.skipped.length }, 'workspace entries left out of a checkpoint');
         await appendAudit(db, {
@@ -235,7 +242,8 @@ export function createMachineRunActivities({ db, config, log, providers, tempora
   async function projectOf(projectId: string): Promise<Project> {
     const project = await getProject(db, projectId);
     if (!project) throw ApplicationFailure.nonRetryable(`project ${projectId} not found`, 'NotFoundError');
-    return project;
+    // With a shared object store: this host's copy of its repository, with every checkpoint so far.
+    return withLocalRepo(db, config, project);
   }
   const extensionKeys = (machineId: string) => machineExtensionKeys(db, machineId);
   /** The money still reserved under `key`, in the requester's (project's) currency. */
@@ -355,7 +363,7 @@ export function createMachineRunActivities({ db, config, log, providers, tempora
       ...(input.ended && !machine.endedAt ? { endedAt: new Date() } : {}),
     });
     // A machine resolving a merge's conflicts: its result becomes the proposed merge checkpoint.
-    if (input.ended) await settleMergeResolution({ db, log }, input.machineId);
+    if (input.ended) await settleMergeResolution({ db, log, config }, input.machineId);
     // A machine the router chose (type "auto"): its outcome and cost teach the bandit, once.
     if (input.ended) {
       const project = await projectOf(machine.projectId);

@@ -24,6 +24,7 @@ import { placeAndInsertMachine } from './placement.js';
 import type { MachineTypeId } from '../domain/machine-types.js';
 import type { ProviderId } from '../domain/machines.js';
 import type { ActivityDeps } from './deps.js';
+import { withLocalRepo } from '../store/shared-storage.js';
 
 /** How long a completion check may run. */
 const CHECK_TIMEOUT_MS = 5 * 60_000;
@@ -64,9 +65,9 @@ export function createObjectiveActivities({ db, config }: ActivityDeps) {
      */
     async evaluateObjective(input: { objectiveId: string; machineId: string; checkpointId: string; machineCompleted: boolean }): Promise<ObjectiveEvaluation> {
       const objective = await loadObjective(input.objectiveId);
-      const project = (await getProject(db, objective.projectId))!;
       const checkpoint = await getCheckpoint(db, input.checkpointId);
       if (!checkpoint) throw ApplicationFailure.nonRetryable(`checkpoint ${input.checkpointId} not found`, 'NotFoundError');
+      const project = await withLocalRepo(db, config, (await getProject(db, objective.projectId))!, [checkpoint.commit]);
       const criteria: CompletionCriteria = objective.completion;
       const measured: Record<string, unknown> = {};
       const missing: string[] = [];

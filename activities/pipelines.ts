@@ -10,6 +10,7 @@ import type { MachineTypeId } from '../domain/machine-types.js';
 import type { ProviderId } from '../domain/machines.js';
 import type { ActivityDeps } from './deps.js';
 import { placeAndInsertMachine } from './placement.js';
+import { repoMirror, withLocalRepo } from '../store/shared-storage.js';
 
 export function createPipelineActivities({ db, config }: ActivityDeps) {
   /** Writes the row of a machine a workflow is about to start. Idempotent on the machine id. */
@@ -86,8 +87,9 @@ export function createPipelineActivities({ db, config }: ActivityDeps) {
     }): Promise<{ checkpointId: string }> {
       const existing = await getCheckpoint(db, input.checkpointId);
       if (existing) return { checkpointId: existing.id };
-      const project = await getProject(db, input.projectId);
-      if (!project) throw ApplicationFailure.nonRetryable(`project ${input.projectId} not found`, 'NotFoundError');
+      const found = await getProject(db, input.projectId);
+      if (!found) throw ApplicationFailure.nonRetryable(`project ${input.projectId} not found`, 'NotFoundError');
+      const project = await withLocalRepo(db, config, found);
       const parents = await Promise.all(input.checkpointIds.map((id) => getCheckpoint(db, id)));
       if (parents.some((c) => !c)) throw ApplicationFailure.nonRetryable('a checkpoint to merge is missing', 'NotFoundError');
       let commit: string;
@@ -102,15 +104,21 @@ export function createPipelineActivities({ db, config }: ActivityDeps) {
         if (e instanceof GitError) throw ApplicationFailure.nonRetryable(e.message, MERGE_CONFLICT);
         throw e;
       }
-      await recordCheckpoint(db, project.repoPath, {
-        id: input.checkpointId,
-        projectId: project.id,
-        parentId: input.checkpointIds[0]!,
-        machineId: null,
-        commit,
-        kind: 'merge',
-        trigger: `${input.trigger}: ${input.checkpointIds.join(' + ')}`,
-      });
+      await recordCheckpoint(
+        db,
+        project.repoPath,
+        {
+          id: input.checkpointId,
+          projectId: project.id,
+          parentId: input.checkpointIds[0]!,
+          machineId: null,
+          commit,
+          kind: 'merge',
+          trigger: `${input.trigger}: ${input.checkpointIds.join(' + ')}`,
+        },
+        {},
+        repoMirror(config),
+      );
       return { checkpointId: input.checkpointId };
     },
   };

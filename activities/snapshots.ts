@@ -21,6 +21,7 @@ import {
 } from '../store/snapshots.js';
 import { instanceSnapshotBacklog, liveInstanceSnapshotIds } from '../store/instance-snapshots.js';
 import { deleteInstanceSnapshot, replicateInstanceSnapshot } from './instance-snapshots.js';
+import { projectRepo, snapshotStores } from '../store/shared-storage.js';
 import type { ActivityDeps } from './deps.js';
 
 /** How long the lifecycle waits for a new disk snapshot to complete before its copies can start (the daily backup goes on later). */
@@ -57,7 +58,7 @@ const view = (s: SnapshotSummary): SnapshotView => ({
  */
 export async function snapshotCheckpoint(deps: Deps, input: { checkpointId: string; projectId: string; root: string | null }): Promise<void> {
   const stored = input.root
-    ? await storeSnapshot(deps.db, deps.config.snapshotRegions, {
+    ? await storeSnapshot(deps.db, snapshotStores(deps.config), {
         checkpointId: input.checkpointId,
         projectId: input.projectId,
         root: input.root,
@@ -94,7 +95,7 @@ export async function snapshotCheckpoint(deps: Deps, input: { checkpointId: stri
  * back). A checkpoint without a snapshot (never stored or pruned) keeps what git checked out.
  */
 export async function restoreCheckpointFiles(deps: Deps, input: { checkpointId: string; workspace: string }): Promise<RestoreResult | null> {
-  const restored = await restoreSnapshot(deps.db, deps.config.snapshotRegions, input.checkpointId, input.workspace);
+  const restored = await restoreSnapshot(deps.db, snapshotStores(deps.config), input.checkpointId, input.workspace);
   if (restored?.chunksFrom.replica) {
     deps.log.warn({ checkpointId: input.checkpointId, chunksFromReplica: restored.chunksFrom.replica }, 'restored from the replica region');
   }
@@ -112,7 +113,7 @@ export async function restoreMachineStart(deps: Deps, input: { machineId: string
 
 /** Activities of the snapshot lifecycle and of the scheduled backup and prune workflows. */
 export function createSnapshotActivities({ db, config, log, providers }: ActivityDeps) {
-  const regions = config.snapshotRegions;
+  const regions = snapshotStores(config);
   const disks = { db, log, providers };
   return {
     /** Stores the checkpoint's snapshot if it has none yet, from its git commit (the workspace is gone by now). */
@@ -127,7 +128,7 @@ export function createSnapshotActivities({ db, config, log, providers }: Activit
         await storeCommitSnapshot(db, regions, {
           checkpointId: checkpoint.id,
           projectId: project.id,
-          repoPath: project.repoPath,
+          repoPath: await projectRepo(db, config, project, [checkpoint.commit]),
           commit: checkpoint.commit,
         }),
       );

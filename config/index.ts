@@ -249,6 +249,13 @@ const envSchema = z
     /** Snapshot chunk stores: the primary region and the region every snapshot is replicated to. */
     AUTOVIBE_SNAPSHOT_PRIMARY_DIR: z.string().optional(),
     AUTOVIBE_SNAPSHOT_REPLICA_DIR: z.string().optional(),
+    /** Where repositories and snapshot chunks live for every host: dir:/shared/path or s3://bucket/prefix (unset: this host's own directories). */
+    AUTOVIBE_OBJECT_STORE: z
+      .string()
+      .regex(/^(dir:\/.+|s3:\/\/[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](\/.*)?)$/, 'AUTOVIBE_OBJECT_STORE must look like dir:/absolute/path or s3://bucket/prefix')
+      .optional(),
+    AUTOVIBE_OBJECT_STORE_S3_REGION: z.string().default('us-east-1'),
+    AUTOVIBE_OBJECT_STORE_S3_ENDPOINT: z.url('AUTOVIBE_OBJECT_STORE_S3_ENDPOINT must be a URL such as http://127.0.0.1:5000').optional(),
     /** Platform backups (database dump, repositories, snapshot chunks): where, where copied, how often (0: no schedule), how many kept. */
     AUTOVIBE_BACKUP_DIR: z.string().optional(),
     AUTOVIBE_BACKUP_REPLICA_DIR: z.string().optional(),
@@ -416,6 +423,12 @@ export interface Config {
   snapshotRegions: { primary: string; replica: string };
   /** Days the project change journal reaches back (point-in-time recovery of a project). */
   projectHistoryDays: number;
+  /**
+   * The store every host shares for repositories (git bundles per checkpoint) and snapshot chunks;
+   * null: this host's own directories (projectsDir, snapshotRegions.primary) are the only copy.
+   * When set, those directories are this host's cache of it.
+   */
+  objectStore: { kind: 'dir'; dir: string } | { kind: 's3'; url: string; region: string; endpoint: string | undefined } | null;
   /** Platform backups: the primary and replica directories, the schedule's interval (0: none) and how many are kept. */
   backups: {
     dir: string;
@@ -588,6 +601,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       replica: path.resolve(e.AUTOVIBE_SNAPSHOT_REPLICA_DIR ?? path.join(home, 'snapshots', 'replica')),
     },
     projectHistoryDays: e.AUTOVIBE_PROJECT_HISTORY_DAYS,
+    objectStore: !e.AUTOVIBE_OBJECT_STORE
+      ? null
+      : e.AUTOVIBE_OBJECT_STORE.startsWith('dir:')
+        ? { kind: 'dir', dir: path.resolve(e.AUTOVIBE_OBJECT_STORE.slice('dir:'.length)) }
+        : { kind: 's3', url: e.AUTOVIBE_OBJECT_STORE, region: e.AUTOVIBE_OBJECT_STORE_S3_REGION, endpoint: e.AUTOVIBE_OBJECT_STORE_S3_ENDPOINT },
     backups: {
       dir: path.resolve(e.AUTOVIBE_BACKUP_DIR ?? path.join(home, 'backups', 'primary')),
       replicaDir: path.resolve(e.AUTOVIBE_BACKUP_REPLICA_DIR ?? path.join(home, 'backups', 'replica')),

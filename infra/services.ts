@@ -110,6 +110,9 @@ export function createServices(s: Settings, x: ServiceInputs): Services {
     { name: 'NODE_ENV', value: 'production' },
     { name: 'AUTOVIBE_HOME', value: '/var/lib/autovibe' },
     { name: 'AWS_REGION', value: s.region },
+    // Repositories and snapshots every api and worker task shares (README "Object store").
+    { name: 'AUTOVIBE_OBJECT_STORE', value: pulumi.interpolate`s3://${x.storage.data.bucket}/objects` },
+    { name: 'AUTOVIBE_OBJECT_STORE_S3_REGION', value: s.region },
     ...x.secrets.temporalEnv,
   ];
   const container = (

@@ -7,6 +7,7 @@ import { diffCommits, listFiles, readFileAt, type Diff, type FileEntry } from '.
 import { getInstanceSnapshot, type InstanceSnapshot } from '../store/instance-snapshots.js';
 import type { CreatedKey, KeysetPage } from '../store/paging.js';
 import type { Project } from '../store/projects.js';
+import { snapshotStores, withLocalRepo } from '../store/shared-storage.js';
 import { getSnapshot, isMilestone, readSnapshotFile, setMilestone, type SnapshotSummary } from '../store/snapshots.js';
 import { actorOfCaller, type Caller, type ServiceContext } from './context.js';
 import { notFoundMessage } from './inputs.js';
@@ -37,7 +38,7 @@ export interface CheckpointDetail {
 
 export async function checkpointDetail(ctx: ServiceContext, id: string): Promise<CheckpointDetail> {
   const checkpoint = await requireCheckpoint(ctx, id);
-  const project = await requireProject(ctx, checkpoint.projectId);
+  const project = await withLocalRepo(ctx.db, ctx.config, await requireProject(ctx, checkpoint.projectId), [checkpoint.commit]);
   const [files, snapshot, milestone, instanceSnapshot] = await Promise.all([
     listFiles(project.repoPath, checkpoint.commit),
     getSnapshot(ctx.db, checkpoint.id),
@@ -68,16 +69,16 @@ async function liveInstanceSnapshot(ctx: ServiceContext, s: InstanceSnapshot): P
 
 /** The files of a checkpoint (its git tree). */
 export async function checkpointFiles(ctx: ServiceContext, c: Checkpoint): Promise<FileEntry[]> {
-  const project = await requireProject(ctx, c.projectId);
+  const project = await withLocalRepo(ctx.db, ctx.config, await requireProject(ctx, c.projectId), [c.commit]);
   return listFiles(project.repoPath, c.commit);
 }
 
 /** One file of a checkpoint; files git does not keep (ignored build output, …) come from its snapshot. */
 export async function readCheckpointFile(ctx: ServiceContext, id: string, filePath: string): Promise<Buffer> {
   const checkpoint = await requireCheckpoint(ctx, id);
-  const project = await requireProject(ctx, checkpoint.projectId);
+  const project = await withLocalRepo(ctx.db, ctx.config, await requireProject(ctx, checkpoint.projectId), [checkpoint.commit]);
   const bytes =
-    (await readFileAt(project.repoPath, checkpoint.commit, filePath)) ?? (await readSnapshotFile(ctx.db, ctx.config.snapshotRegions, checkpoint.id, filePath));
+    (await readFileAt(project.repoPath, checkpoint.commit, filePath)) ?? (await readSnapshotFile(ctx.db, snapshotStores(ctx.config), checkpoint.id, filePath));
   if (!bytes) throw new NotFoundError(`file ${filePath} not found in checkpoint ${checkpoint.id}`);
   return bytes;
 }
@@ -86,7 +87,7 @@ export async function readCheckpointFile(ctx: ServiceContext, id: string, filePa
 export async function diffCheckpoints(ctx: ServiceContext, aId: string, bId: string): Promise<{ from: string; to: string } & Diff> {
   const [a, b] = await Promise.all([requireCheckpoint(ctx, aId), requireCheckpoint(ctx, bId)]);
   if (a.projectId !== b.projectId) throw new InputError(`checkpoints ${a.id} and ${b.id} belong to different projects`, { field: 'b' });
-  const project = await requireProject(ctx, a.projectId);
+  const project = await withLocalRepo(ctx.db, ctx.config, await requireProject(ctx, a.projectId), [a.commit, b.commit]);
   return { from: a.id, to: b.id, ...(await diffCommits(project.repoPath, a.commit, b.commit)) };
 }
 

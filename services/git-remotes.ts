@@ -19,6 +19,7 @@ import { requireCheckpoint } from './checkpoints.js';
 import { actorOfCaller, type Caller, type ServiceContext } from './context.js';
 import { requireProject } from './projects.js';
 import { fetchGitRemoteBody, pushCheckpointBody, putGitRemoteBody } from './schemas.js';
+import { repoMirror, withLocalRepo } from '../store/shared-storage.js';
 
 /** The periodic fetch of a remote: what and how often, the schedule's next run, the last run's outcomes. */
 export interface FetchScheduleView {
@@ -200,7 +201,7 @@ export interface PushResult {
 export async function pushCheckpoint(ctx: ServiceContext, caller: Caller, checkpointId: string, input: unknown): Promise<PushResult> {
   const checkpoint = await requireCheckpoint(ctx, checkpointId);
   const body = pushCheckpointBody.parse(input);
-  const project = await requireProject(ctx, checkpoint.projectId);
+  const project = await withLocalRepo(ctx.db, ctx.config, await requireProject(ctx, checkpoint.projectId), [checkpoint.commit]);
   const remote = await requireRemote(ctx, project);
   if (!(await validRefName(`refs/heads/${body.branch}`)))
     throw new InputError(`branch: git refuses ${JSON.stringify(body.branch)} as a branch name`, { field: 'branch' });
@@ -269,7 +270,7 @@ export async function fetchProjectBranch(ctx: ServiceContext, caller: Caller, pr
 
 /** fetchProjectBranch on behalf of `actor` (a caller's, or the fetch schedule's `system:git-fetch-schedule`). */
 export async function fetchProjectBranchAs(ctx: ServiceContext, actor: string, projectId: string, input: unknown): Promise<FetchResult> {
-  const project = await requireProject(ctx, projectId);
+  const project = await withLocalRepo(ctx.db, ctx.config, await requireProject(ctx, projectId));
   const body = fetchGitRemoteBody.parse(input);
   const remote = await requireRemote(ctx, project);
   const outcome = await fetchBranch(project.repoPath, access(ctx, remote), body.branch);
@@ -298,6 +299,7 @@ export async function fetchProjectBranchAs(ctx: ServiceContext, actor: string, p
       trigger: `fetched ${body.branch}`,
     },
     { actor, details: { parentId, commit: tip, kind: 'imported', remote: remote.url, branch: body.branch } },
+    repoMirror(ctx.config),
   );
   return { ...base, checkpoint, created: true };
 }

@@ -62,6 +62,7 @@ import { requireProject } from './projects.js';
 import { costOf, header, integrationCaller, objectiveFromItem, publicUrlOf, type InboundAdapter } from './integration-common.js';
 import { githubConfigBody, jiraConfigBody, linearConfigBody, openPullRequestBody, putIntegrationBody } from './schemas.js';
 import { handleTicketEvent, TICKET_INBOUND } from './tickets.js';
+import { withLocalRepo } from '../store/shared-storage.js';
 
 /** An integration as callers see it: its config and whether secrets are kept, never the secrets. */
 export interface IntegrationView {
@@ -262,7 +263,11 @@ async function pullRequestFacts(
   const objective = extra.objectiveId ? await getObjective(ctx.db, extra.objectiveId) : null;
   const fromId = machine?.parentCheckpointId ?? checkpoint.parentId;
   const from = fromId ? await getCheckpoint(ctx.db, fromId) : null;
-  const files = from ? await diffCommits(project.repoPath, from.commit, checkpoint.commit).catch(() => null) : null;
+  const files = from
+    ? await withLocalRepo(ctx.db, ctx.config, project, [from.commit, checkpoint.commit])
+        .then((here) => diffCommits(here.repoPath, from.commit, checkpoint.commit))
+        .catch(() => null)
+    : null;
   const costMachines = objective ? await machineIdsOfObjective(ctx.db, objective.id) : machine ? [machine.id] : [];
   const lastOutput = machine ? ((await lastLogText(ctx.db, machine.id, ['agent'], 4000)) ?? (await lastLogText(ctx.db, machine.id, ['stdout'], 2000))) : null;
   return {

@@ -29,6 +29,7 @@ import { routeMachine } from './routing.js';
 import { predictedLimit, predictMachine, refuseIfPredictedOver, refusesEarly } from './predictions.js';
 import { predictionsOfMachines, recordPrediction, type StoredPrediction } from '../store/predictions.js';
 import { createMachineBody, extendMachineBody } from './schemas.js';
+import { withLocalRepo } from '../store/shared-storage.js';
 
 /** The machine, or NotFoundError. */
 export async function requireMachine(ctx: ServiceContext, id: string): Promise<Machine> {
@@ -81,7 +82,7 @@ export async function requestMachine(
     if (!availability.available) throw new ConflictError(`type: ${type} is unavailable: ${availability.reason}`, 'machine_type_unavailable');
   }
   // Artifact passing: every referenced file / history / artifact must exist in this project now.
-  if (body.inputs) await resolveInputEntries(db, project, body.inputs, 'inputs');
+  if (body.inputs) await resolveInputEntries(db, await withLocalRepo(db, config, project), body.inputs, 'inputs');
   const inputs = hasInputs(body.inputs) ? resolveStepRefs(body.inputs!, {}) : null;
   const artifacts = body.artifacts?.length ? checkDeclaredArtifacts(body.artifacts, 'artifacts') : null;
 

@@ -19,6 +19,7 @@ import { actorOfCaller, type Caller, type ServiceContext } from './context.js';
 import { requestMachine } from './machines.js';
 import { requireProject } from './projects.js';
 import { mergeCheckpointBody, mergeResolutionBody } from './schemas.js';
+import { repoMirror, withLocalRepo } from '../store/shared-storage.js';
 
 interface MergeSides {
   project: Project;
@@ -40,7 +41,7 @@ async function mergeSides(ctx: ServiceContext, id: string, body: { from: string;
         status: c.status,
       });
   }
-  const project = await requireProject(ctx, ours.projectId);
+  const project = await withLocalRepo(ctx.db, ctx.config, await requireProject(ctx, ours.projectId), [ours.commit, theirs.commit]);
   if (await isAncestor(project.repoPath, theirs.commit, ours.commit))
     throw new ConflictError(`checkpoint ${theirs.id} is already part of ${ours.id}: nothing to merge`, 'nothing_to_merge', { from: theirs.id });
   return { project, ours, theirs, message: body.message ?? `merge ${theirs.id} into ${ours.id}` };
@@ -77,6 +78,7 @@ export async function mergeCheckpoints(ctx: ServiceContext, caller: Caller, id: 
       action: 'checkpoint.merged',
       details: { parentId: s.ours.id, mergeParentId: s.theirs.id, commit, kind: 'merge', message: s.message },
     },
+    repoMirror(ctx.config),
   );
 }
 
@@ -148,6 +150,7 @@ export async function requestMergeResolution(
       action: 'checkpoint.merge_resolution_requested',
       details: { parentId: s.ours.id, mergeParentId: s.theirs.id, commit, paths, machineId, resolutionId, proposedCheckpointId, type: body.type },
     },
+    repoMirror(ctx.config),
   );
   await insertMergeResolution(ctx.db, {
     id: resolutionId,
@@ -189,7 +192,7 @@ export async function requestMergeResolution(
  * end. Called when the machine's final status is recorded (and once by the request, for a machine
  * that ended before its resolution was stored). Nothing for other machines; idempotent.
  */
-export async function settleMergeResolution(ctx: Pick<ServiceContext, 'db' | 'log'>, machineId: string): Promise<void> {
+export async function settleMergeResolution(ctx: Pick<ServiceContext, 'db' | 'log' | 'config'>, machineId: string): Promise<void> {
   const resolution = await mergeResolutionOfMachine(ctx.db, machineId);
   if (!resolution || resolution.status !== 'resolving') return;
   const machine = await getMachine(ctx.db, machineId);
@@ -210,12 +213,13 @@ export async function settleMergeResolution(ctx: Pick<ServiceContext, 'db' | 'lo
   };
   const finalId = machine.status === 'completed' ? await latestCheckpointOfMachine(ctx.db, machineId) : null;
   if (!finalId) return fail(`machine ${machineId} ended ${machine.status}${machine.error ? `: ${machine.error}` : ''} without a resolution`);
-  const [final, conflicted, project] = await Promise.all([
+  const [final, conflicted, found] = await Promise.all([
     getCheckpoint(ctx.db, finalId),
     getCheckpoint(ctx.db, resolution.conflictCheckpointId),
     getProject(ctx.db, resolution.projectId),
   ]);
   const [ours, theirs] = await Promise.all([getCheckpoint(ctx.db, conflicted!.parentId!), getCheckpoint(ctx.db, conflicted!.mergeParentId!)]);
+  const project = await withLocalRepo(ctx.db, ctx.config, found!, [final!.commit, ours!.commit, theirs!.commit]);
   const tree = await treeOf(project!.repoPath, final!.commit);
   // Dated by the machine's final checkpoint, so a repeat writes the identical commit.
   const commit = await commitMerge(
@@ -241,6 +245,7 @@ export async function settleMergeResolution(ctx: Pick<ServiceContext, 'db' | 'lo
         status: 'proposed',
       },
       { action: 'checkpoint.merge_proposed', details: { parentId: ours!.id, mergeParentId: theirs!.id, commit, machineId, resolutionId: resolution.id } },
+      repoMirror(ctx.config),
     );
     await finishMergeResolution(trx, resolution.id, { status: 'proposed' });
   });
@@ -263,7 +268,7 @@ async function requireProposal(ctx: ServiceContext, id: string): Promise<Checkpo
  */
 export async function acceptMerge(ctx: ServiceContext, caller: Caller, id: string): Promise<Checkpoint> {
   const checkpoint = await requireProposal(ctx, id);
-  const project = await requireProject(ctx, checkpoint.projectId);
+  const project = await withLocalRepo(ctx.db, ctx.config, await requireProject(ctx, checkpoint.projectId), [checkpoint.commit]);
   const resolution = await mergeResolutionOfProposal(ctx.db, checkpoint.id);
   const paths = resolution?.paths ?? (await listFiles(project.repoPath, checkpoint.commit)).map((f) => f.path);
   const marked: string[] = [];

@@ -19,6 +19,7 @@ import { machineMoneyLimit } from './money-limits.js';
 import { requireProjectField } from './projects.js';
 import { requireKnownResources } from './scheduling.js';
 import { createPipelineBody } from './schemas.js';
+import { withLocalRepo } from '../store/shared-storage.js';
 
 /** The pipeline, or NotFoundError. */
 export async function requirePipeline(ctx: ServiceContext, id: string): Promise<Pipeline> {
@@ -112,7 +113,11 @@ export async function createPipeline(
   for (const [i, s] of body.steps.entries()) {
     if (s.artifacts) checkDeclaredArtifacts(s.artifacts, `steps.${i}.artifacts`);
     if (s.inputs) {
-      await resolveInputEntries(db, project, s.inputs, `steps.${i}.inputs`, { stepId: s.id, ancestors: ancestorsOf(body.steps, s.id), declared });
+      await resolveInputEntries(db, await withLocalRepo(db, config, project), s.inputs, `steps.${i}.inputs`, {
+        stepId: s.id,
+        ancestors: ancestorsOf(body.steps, s.id),
+        declared,
+      });
     }
   }
   const steps = body.steps.map((s, i) => {

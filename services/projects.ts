@@ -22,6 +22,7 @@ import { getProject, insertProject, setLimitPolicy, setProjectCostCenter, setRoo
 import { actorOfCaller, type Caller, type ServiceContext } from './context.js';
 import { checkRepoUrlField, notFoundMessage, parseAmountField } from './inputs.js';
 import { createProjectBody, putBudgetBody, putLimitPolicyBody, putPlacementBody, putProjectCostCenterBody, putTypeBudgetBody } from './schemas.js';
+import { repoMirror } from '../store/shared-storage.js';
 
 /** The project, or NotFoundError (404 on REST, NOT_FOUND on GraphQL). */
 export async function requireProject(ctx: ServiceContext, id: string): Promise<Project> {
@@ -120,6 +121,7 @@ export async function createProject(
       repoPath,
       { id: rootCheckpointId, projectId: id, parentId: null, machineId: null, commit: rootCommit, kind: 'root', trigger: 'project created' },
       null,
+      repoMirror(config),
     );
     await setRootCheckpoint(trx, id, rootCheckpointId);
     // The credentials that cloned it push and fetch too: the repoUrl becomes the project's git remote.

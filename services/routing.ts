@@ -37,6 +37,7 @@ import {
 import { actorOfCaller, type Caller, type ServiceContext } from './context.js';
 import { machineTypeAvailability } from './machine-types.js';
 import { requireProject } from './projects.js';
+import { withLocalRepo } from '../store/shared-storage.js';
 
 const TASKS_FILE = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'data', 'routing', 'tasks.jsonl');
 
@@ -112,7 +113,9 @@ export async function routeMachine(
       'machine_type_unavailable',
     );
   }
-  const context = await checkpointContext(input.project, input.checkpoint).catch(() => undefined);
+  const context = await withLocalRepo(ctx.db, ctx.config, input.project, [input.checkpoint.commit])
+    .then((project) => checkpointContext(project, input.checkpoint))
+    .catch(() => undefined);
   const c = classifyTask(input.prompt, context);
   const settings = await routingSettingsOf(ctx, input.project.id);
   const decision = chooseMachineType({

@@ -5,6 +5,7 @@ import type { Db } from './db.js';
 import { appendEvent, inTransaction } from './events.js';
 import { pinCheckpoint } from './git.js';
 import { keyOfRow, keyset, type CreatedKey, type KeysetPage } from './paging.js';
+import type { RepoMirror } from './repo-mirror.js';
 
 export interface Checkpoint {
   id: string;
@@ -70,14 +71,19 @@ export async function insertCheckpoint(db: Db | Knex.Transaction, c: NewCheckpoi
  * retry pins the same ref and finds the row and the record. The ref is pinned first (a ref
  * without a row is harmless, a row without its ref is not); the row and the record are written
  * together, in `db` when it is a transaction, so they commit with the caller's other writes.
+ * With `mirror` (a shared object store), the checkpoint's git bundle is written after the ref and
+ * before the row.
  */
 export async function recordCheckpoint(
   db: Db | Knex.Transaction,
   repoPath: string,
   c: NewCheckpoint,
   audit: Partial<AuditEntry> | null = {},
+  mirror: RepoMirror | null = null,
 ): Promise<Checkpoint> {
   await pinCheckpoint(repoPath, c.id, c.commit);
+  // With a shared object store, the checkpoint's bundle is there before its row names it.
+  await mirror?.publish(db, repoPath, { projectId: c.projectId, checkpointId: c.id, commit: c.commit, parentIds: [c.parentId, c.mergeParentId] });
   return inTransaction(db, async (trx) => {
     const { checkpoint: stored, inserted } = await insertOnce(trx, c);
     if (audit) {

@@ -7,6 +7,7 @@ import { promisify } from 'node:util';
 import { compress, decompress, init as initZstd } from '@bokuweb/zstd-wasm';
 import { chunkEnds } from '../domain/chunking.js';
 import type { Db } from './db.js';
+import { DirObjectStore, getBytes, type ObjectStore } from './object-store.js';
 
 /**
  * Checkpoint snapshots in a content-addressed chunk store on disk.
@@ -22,6 +23,8 @@ const run = promisify(execFile);
 
 export type RegionName = 'primary' | 'replica';
 export type Regions = Record<RegionName, string>;
+/** The regions as functions take them: directories, or chunk stores (an object store with a local cache). */
+export type RegionStores = Record<RegionName, string | ChunkStore>;
 export const REGION_NAMES: readonly RegionName[] = ['primary', 'replica'];
 
 export type ManifestEntry =
@@ -104,41 +107,67 @@ export async function compressChunk(raw: Uint8Array): Promise<Uint8Array> {
 const sha256 = (b: Uint8Array) => crypto.createHash('sha256').update(b).digest('hex');
 const ZSTD_LEVEL = 3;
 
-/** One region's chunk files. */
-export class ChunkStore {
-  constructor(readonly dir: string) {}
+/** Where a chunk lives in a region: `chunks/ab/<hash>.zst`. */
+export const chunkKey = (hash: string) => `chunks/${hash.slice(0, 2)}/${hash}.zst`;
 
+/**
+ * One region's chunks: in a directory (`<dir>/chunks/ab/<hash>.zst`, the embedded default) or in
+ * an object store every host shares, with this host's directory as a cache in front of it.
+ * Chunks are named by their content, so two hosts writing the same chunk write the same bytes.
+ */
+export class ChunkStore {
+  readonly objects: ObjectStore;
+  readonly cache: DirObjectStore | null;
+  /** Where the chunks are, for messages. */
+  readonly dir: string;
+
+  constructor(at: string | ObjectStore, cacheDir?: string) {
+    this.objects = typeof at === 'string' ? new DirObjectStore(at) : at;
+    this.cache = cacheDir && typeof at !== 'string' ? new DirObjectStore(cacheDir) : null;
+    this.dir = typeof at === 'string' ? at : at.location;
+  }
+
+  /** The chunk's file in the local directory (the cache when the chunks live in an object store). */
   pathOf(hash: string): string {
-    return path.join(this.dir, 'chunks', hash.slice(0, 2), `${hash}.zst`);
+    const local = this.cache ?? this.objects;
+    if (!(local instanceof DirObjectStore)) throw new SnapshotError(`chunks in ${this.dir} have no local file`);
+    return local.pathOf(chunkKey(hash));
   }
 
   async has(hash: string): Promise<boolean> {
-    return fs.access(this.pathOf(hash)).then(
-      () => true,
-      () => false,
-    );
+    if (this.cache && (await this.cache.head(chunkKey(hash)))) return true;
+    return (await this.objects.head(chunkKey(hash))) !== null;
   }
 
-  /** Stores compressed bytes under `hash` (atomically: a crash never leaves half a chunk). */
+  /** Stores compressed bytes under `hash` (whole: a crash never leaves half a chunk). */
   async writeCompressed(hash: string, compressed: Uint8Array): Promise<void> {
-    const file = this.pathOf(hash);
-    await fs.mkdir(path.dirname(file), { recursive: true });
-    const tmp = `${file}.${process.pid}.${crypto.randomBytes(4).toString('hex')}.tmp`;
-    await fs.writeFile(tmp, compressed);
-    await fs.rename(tmp, file);
+    await this.objects.put(chunkKey(hash), compressed);
+    await this.cache?.put(chunkKey(hash), compressed);
   }
 
   async readCompressed(hash: string): Promise<Buffer> {
+    const cached = this.cache ? await getBytes(this.cache, chunkKey(hash)).catch(() => null) : null;
+    if (cached) return cached;
+    const bytes = await getBytes(this.objects, chunkKey(hash)).catch((err: Error) => {
+      throw new SnapshotCorruptError(`chunk ${hash} could not be read from ${this.dir}: ${err.message}`);
+    });
+    if (!bytes) throw new SnapshotCorruptError(`chunk ${hash} is missing from ${this.dir}`);
+    return bytes;
+  }
+
+  /** The chunk's bytes, verified against its hash (a damaged cached copy is dropped and read again from the store). */
+  async read(hash: string): Promise<Buffer> {
+    await zstd();
     try {
-      return await fs.readFile(this.pathOf(hash));
-    } catch {
-      throw new SnapshotCorruptError(`chunk ${hash} is missing from ${this.dir}`);
+      return await this.readVerified(hash);
+    } catch (err) {
+      if (!this.cache || !(err instanceof SnapshotCorruptError)) throw err;
+      await this.cache.delete(chunkKey(hash));
+      return this.readVerified(hash);
     }
   }
 
-  /** The chunk's bytes, verified against its hash. */
-  async read(hash: string): Promise<Buffer> {
-    await zstd();
+  private async readVerified(hash: string): Promise<Buffer> {
     const compressed = await this.readCompressed(hash);
     let raw: Buffer;
     try {
@@ -147,19 +176,29 @@ export class ChunkStore {
       throw new SnapshotCorruptError(`chunk ${hash} in ${this.dir} does not decompress`);
     }
     if (sha256(raw) !== hash) throw new SnapshotCorruptError(`chunk ${hash} in ${this.dir} does not match its hash`);
+    if (this.cache && !(await this.cache.head(chunkKey(hash)))) await this.cache.put(chunkKey(hash), compressed);
     return raw;
   }
 
   /** Marks a reused chunk as in use now, so a concurrent garbage collection spares it. */
   async touch(hash: string): Promise<void> {
-    const now = new Date();
-    await fs.utimes(this.pathOf(hash), now, now).catch(() => undefined);
+    await this.objects.touch(chunkKey(hash));
+    await this.cache?.touch(chunkKey(hash));
+  }
+
+  /** When the chunk was last written or marked in use; null when it is not there. */
+  async modifiedMs(hash: string): Promise<number | null> {
+    return (await this.objects.head(chunkKey(hash)))?.modifiedMs ?? null;
   }
 
   async remove(hash: string): Promise<void> {
-    await fs.rm(this.pathOf(hash), { force: true });
+    await this.objects.delete(chunkKey(hash));
+    await this.cache?.delete(chunkKey(hash));
   }
 }
+
+/** A region as configured: a directory, or a chunk store (an object store with a local cache). */
+export const chunkStoreOf = (region: string | ChunkStore): ChunkStore => (typeof region === 'string' ? new ChunkStore(region) : region);
 
 /**
  * Runs `fn`; on EACCES (the machine made the entry unreadable to its owner) lends the owner `bits` for the call.
@@ -375,7 +414,7 @@ async function forEachLimit<T>(items: readonly T[], limit: number, fn: (item: T,
  */
 export async function storeSnapshot(
   db: Db,
-  regions: Regions,
+  regions: RegionStores,
   input: {
     checkpointId: string;
     projectId: string;
@@ -388,7 +427,10 @@ export async function storeSnapshot(
 ): Promise<SnapshotSummary> {
   const existing = await getSnapshot(db, input.checkpointId);
   if (existing) return existing;
-  const result = await storeTree(input.root, new ChunkStore(regions.primary), db, input.memory);
+  const primary = chunkStoreOf(regions.primary);
+  const result = await storeTree(input.root, primary, db, input.memory);
+  // In a shared store the manifest is kept beside the chunks too (Postgres stays the authority).
+  if (primary.cache) await primary.objects.put(`manifests/${input.checkpointId}.json`, Buffer.from(JSON.stringify(result.manifest)));
   await db.transaction(async (trx) => {
     const inserted = await trx('snapshots')
       .insert({
@@ -417,7 +459,7 @@ export async function storeSnapshot(
 /** Stores the files of a git commit (checkpoints made without a live workspace: roots, merges). */
 export async function storeCommitSnapshot(
   db: Db,
-  regions: Regions,
+  regions: RegionStores,
   input: { checkpointId: string; projectId: string; repoPath: string; commit: string },
 ): Promise<SnapshotSummary> {
   const existing = await getSnapshot(db, input.checkpointId);
@@ -481,12 +523,12 @@ function chunkHashes(manifest: ManifestEntry[]): string[] {
  * Copies the snapshot's chunks the replica region lacks, each verified on the way, and records
  * the replica as `replicated`. Safe to repeat; a failure is recorded on the replica row.
  */
-export async function replicateSnapshot(db: Db, regions: Regions, checkpointId: string): Promise<SnapshotSummary> {
+export async function replicateSnapshot(db: Db, regions: RegionStores, checkpointId: string): Promise<SnapshotSummary> {
   const manifest = await getManifest(db, checkpointId);
   if (!manifest) throw new SnapshotError(`checkpoint ${checkpointId} has no stored snapshot to replicate`);
   await zstd();
-  const from = new ChunkStore(regions.primary);
-  const to = new ChunkStore(regions.replica);
+  const from = chunkStoreOf(regions.primary);
+  const to = chunkStoreOf(regions.replica);
   let copied = 0;
   try {
     await forEachLimit(chunkHashes(manifest), IO_CONCURRENCY, async (hash) => {
@@ -560,10 +602,10 @@ async function fileMatches(file: string, size: number, hash: string): Promise<bo
  * removed. Files already there with the right content are kept. Returns null when the checkpoint
  * has no snapshot (never stored, or pruned).
  */
-export async function restoreSnapshot(db: Db, regions: Regions, checkpointId: string, target: string): Promise<RestoreResult | null> {
+export async function restoreSnapshot(db: Db, regions: RegionStores, checkpointId: string, target: string): Promise<RestoreResult | null> {
   const manifest = await getManifest(db, checkpointId);
   if (!manifest) return null;
-  const stores = REGION_NAMES.map((r) => new ChunkStore(regions[r]));
+  const stores = REGION_NAMES.map((r) => chunkStoreOf(regions[r]));
   const counts = await restoreTree(manifest, stores, target, `checkpoint ${checkpointId}`);
   return {
     files: manifest.filter((e) => e.type === 'file').length,
@@ -642,7 +684,7 @@ export async function pruneSnapshot(db: Db, checkpointId: string): Promise<boole
  * Deletes, in every region, the chunks no remaining manifest uses. A chunk touched within
  * `graceMs` is spared: a snapshot being stored right now may be reusing it.
  */
-export async function collectGarbage(db: Db, regions: Regions, opts: { graceMs: number; now?: number }): Promise<{ chunks: number; bytes: number }> {
+export async function collectGarbage(db: Db, regions: RegionStores, opts: { graceMs: number; now?: number }): Promise<{ chunks: number; bytes: number }> {
   const live = new Set<string>();
   const rows = await db('snapshots').whereNotNull('manifest').select('manifest');
   for (const r of rows) {
@@ -650,14 +692,14 @@ export async function collectGarbage(db: Db, regions: Regions, opts: { graceMs: 
     for (const h of chunkHashes(m)) live.add(h);
   }
   const now = opts.now ?? Date.now();
-  const stores = REGION_NAMES.map((r) => new ChunkStore(regions[r]));
+  const stores = REGION_NAMES.map((r) => chunkStoreOf(regions[r]));
   let chunks = 0;
   let bytes = 0;
   const all = (await db('snapshot_chunks').select('hash', 'stored_size')) as Array<{ hash: string; stored_size: number }>;
   for (const c of all) {
     if (live.has(c.hash)) continue;
-    const st = await fs.stat(stores[0]!.pathOf(c.hash)).catch(() => null);
-    if (st && now - st.mtimeMs < opts.graceMs) continue;
+    const modified = await stores[0]!.modifiedMs(c.hash);
+    if (modified !== null && now - modified < opts.graceMs) continue;
     for (const s of stores) await s.remove(c.hash);
     await db('snapshot_chunks').where({ hash: c.hash }).delete();
     chunks += 1;
@@ -757,11 +799,11 @@ export async function isMilestone(db: Db, checkpointId: string): Promise<boolean
 }
 
 /** One file of a checkpoint's snapshot, verified against its manifest hash; null when the snapshot has no such file. */
-export async function readSnapshotFile(db: Db, regions: Regions, checkpointId: string, filePath: string): Promise<Buffer | null> {
+export async function readSnapshotFile(db: Db, regions: RegionStores, checkpointId: string, filePath: string): Promise<Buffer | null> {
   const manifest = await getManifest(db, checkpointId);
   const entry = manifest?.find((e) => e.path === filePath);
   if (!entry || entry.type !== 'file') return null;
-  const stores = REGION_NAMES.map((r) => new ChunkStore(regions[r]));
+  const stores = REGION_NAMES.map((r) => chunkStoreOf(regions[r]));
   const counts = stores.map(() => 0);
   const parts: Buffer[] = [];
   for (const c of entry.chunks) parts.push(await readChunk(stores, c, counts));

@@ -3,8 +3,10 @@ import { appendAudit } from '../../store/audit.js';
 import { getCheckpoint, listCheckpoints } from '../../store/checkpoints.js';
 import type { Db } from '../../store/db.js';
 import { listFiles, readFileAt } from '../../store/git.js';
-import { getProject } from '../../store/projects.js';
+import { getProject, type Project } from '../../store/projects.js';
 import type { LocalResponse } from './metering-proxy.js';
+import type { Config } from '../../config/index.js';
+import { withLocalRepo } from '../../store/shared-storage.js';
 
 const LIST = '/autovibe/v1/checkpoints';
 const PREFIX = `${LIST}/`;
@@ -18,7 +20,8 @@ const json = (status: number, body: unknown): LocalResponse => ({ status, header
  * checkpoints of the machine's own project are served; every file request, served or refused, is
  * an audit record of the machine. Returns null for any other path.
  */
-export function checkpointFileRoute(db: Db, machine: { machineId: string; projectId: string }) {
+export function checkpointFileRoute(db: Db, machine: { machineId: string; projectId: string }, config?: Pick<Config, 'objectStore' | 'projectsDir'>) {
+  const here = async (project: Project, commit: string) => (config ? withLocalRepo(db, config, project, [commit]) : project);
   return async (method: string, url: string): Promise<LocalResponse | null> => {
     const pathname = url.split('?')[0]!.replace(/\/+$/, '');
     if (pathname !== LIST && !pathname.startsWith(PREFIX)) return null;
@@ -34,7 +37,8 @@ export function checkpointFileRoute(db: Db, machine: { machineId: string; projec
         return json(400, { error: { message: 'the path is not valid percent-encoding' } });
       }
       const checkpoint = await getCheckpoint(db, id);
-      const project = await getProject(db, machine.projectId);
+      const found = await getProject(db, machine.projectId);
+      const project = found && checkpoint ? await here(found, checkpoint.commit) : null;
       if (!checkpoint || checkpoint.projectId !== machine.projectId || !project)
         return json(404, { error: { message: `no checkpoint ${pathname.slice(PREFIX.length)} in this machine's project` } });
       return json(200, {
@@ -77,7 +81,8 @@ export function checkpointFileRoute(db: Db, machine: { machineId: string; projec
     if (!checkpoint || checkpoint.projectId !== machine.projectId) {
       return reply(404, `no checkpoint ${checkpointId} in this machine's project`, { checkpointId, path: filePath });
     }
-    const project = await getProject(db, machine.projectId);
+    const found = await getProject(db, machine.projectId);
+    const project = found ? await here(found, checkpoint.commit) : null;
     const bytes = project ? await readFileAt(project.repoPath, checkpoint.commit, filePath) : null;
     if (!bytes) return reply(404, `checkpoint ${checkpointId} has no file ${filePath}`, { checkpointId, path: filePath });
     return reply(200, bytes, { checkpointId, path: filePath, size: bytes.length });

@@ -22,6 +22,7 @@ import { can, visible, type GraphqlContext } from './context.js';
 import { DEFAULT_FIRST } from './limits.js';
 import { loadersOf } from './loaders.js';
 import { eventSubscription } from './subscriptions.js';
+import { withLocalRepo } from '../../store/shared-storage.js';
 
 interface PageArgs {
   first?: number | null;
@@ -239,7 +240,7 @@ export const resolvers = {
       return keyed(args, (page) => pageCheckpoints(ctx.api.db, c.projectId, { ...page, parentId: c.id }));
     },
     async files(c: Checkpoint, _: unknown, ctx: GraphqlContext) {
-      const project = await projectOfRow(ctx, c.projectId);
+      const project = await withLocalRepo(ctx.api.db, ctx.api.config, await projectOfRow(ctx, c.projectId), [c.commit]);
       return listFiles(project.repoPath, c.commit);
     },
   },

@@ -259,6 +259,8 @@ for (const stack of ['dev', 'prod'] as const) {
         const env = Object.fromEntries(container.environment.map((e: { name: string; value: string }) => [e.name, e.value]));
         assert.match(env.TEMPORAL_ADDRESS, /:7233$/);
         assert.equal(env.AUTOVIBE_TEMPORAL_TLS, 'on');
+        // Every api and worker shares one object store: the data bucket, which both task roles may use.
+        assert.match(env.AUTOVIBE_OBJECT_STORE, /^s3:\/\/[a-z0-9][a-z0-9.-]+[a-z0-9]\/objects$/);
         const secretNames = container.secrets.map((s: { name: string }) => s.name);
         assert.ok(secretNames.includes('DATABASE_URL') && secretNames.includes('AUTOVIBE_TEMPORAL_API_KEY'), secretNames.join());
         assert.equal(secretNames.includes('AUTOVIBE_ADMIN_KEY'), component === 'api', `${component}: the admin key is the api's alone`);
