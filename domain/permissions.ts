@@ -47,7 +47,15 @@ const CONFIGURE = [
   'routing.configure',
 ] as const;
 /** Deployment-wide. */
-const ADMINISTER = ['cost-centers.manage', 'payments.approve', 'credits.grant', 'audit.verify', 'backups.manage'] as const;
+const ADMINISTER = [
+  'cost-centers.manage',
+  'payments.approve',
+  'credits.grant',
+  'audit.verify',
+  'backups.manage',
+  // Moving budget between a cost center's projects (README "Reallocation"): its settings and runs.
+  'reallocation.manage',
+] as const;
 /** Every role: sending several requests in one (POST /v1/batch), each then authorized as if sent alone. */
 const ANYONE = ['batch.send'] as const;
 

@@ -1,0 +1,116 @@
+import * as R from '../responses.js';
+import { RouteGroup, inPath } from './table.js';
+import { callerOf, param, type ApiContext } from '../context.js';
+import { formatAmount } from '../../domain/money.js';
+import {
+  costCenterReallocationRuns,
+  costCenterReallocationSettings,
+  DEFAULT_SETTINGS,
+  runCostCenterReallocation,
+  setCostCenterReallocation,
+} from '../../services/reallocation.js';
+import type { StoredRun, StoredSettings } from '../../store/reallocation.js';
+
+function presentSettings(scope: { scopeType: string; scopeId: string }, s: StoredSettings | null) {
+  if (!s)
+    return { ...scope, configured: false, ...DEFAULT_SETTINGS, minAllocation: '0', currency: null, updatedBy: null, updatedAt: null };
+  return {
+    scopeType: s.scopeType,
+    scopeId: s.scopeId,
+    configured: true,
+    enabled: s.enabled,
+    dryRun: s.dryRun,
+    maxStepPercent: s.maxStepPercent,
+    lookbackDays: s.lookbackDays,
+    currency: s.currency,
+    minAllocation: formatAmount(s.minAllocation, s.currency),
+    maxAllocation: s.maxAllocation === null ? null : formatAmount(s.maxAllocation, s.currency),
+    updatedBy: s.updatedBy,
+    updatedAt: s.updatedAt.toISOString(),
+  };
+}
+
+export function presentRun(r: StoredRun) {
+  const c = r.currency;
+  const money = (v: bigint | null) => (v === null || c === null ? null : formatAmount(v, c));
+  return {
+    id: r.id,
+    scopeType: r.scopeType,
+    scopeId: r.scopeId,
+    dryRun: r.dryRun,
+    trigger: r.trigger,
+    workflowId: r.workflowId,
+    status: r.status,
+    reason: r.reason,
+    currency: r.currency,
+    period: r.period,
+    limit: money(r.limit),
+    allocatedBefore: money(r.allocatedBefore),
+    allocatedAfter: money(r.allocatedAfter),
+    settings: r.settings,
+    projects: r.projects,
+    moves: r.moves.map((m) => ({
+      seq: m.seq,
+      fromProjectId: m.fromProjectId,
+      toProjectId: m.toProjectId,
+      amount: money(m.amount)!,
+      fromBefore: money(m.fromBefore)!,
+      fromAfter: money(m.fromBefore - m.amount)!,
+      toBefore: money(m.toBefore)!,
+      toAfter: money(m.toBefore + m.amount)!,
+      status: m.status,
+      skipReason: m.skipReason,
+      appliedAt: m.appliedAt ? m.appliedAt.toISOString() : null,
+      explanation: m.explanation,
+      figures: m.figures,
+    })),
+    createdBy: r.createdBy,
+    createdAt: r.createdAt.toISOString(),
+    finishedAt: r.finishedAt ? r.finishedAt.toISOString() : null,
+  };
+}
+
+/** Budget reallocation between a cost center's projects (README "Reallocation"). */
+export function reallocationRoutes(ctx: ApiContext): RouteGroup {
+  const r = new RouteGroup(ctx);
+
+  r.get(
+    '/cost-centers/:id/reallocation',
+    { permission: 'cost-centers.read', resource: inPath('cost-center'), deploymentWide: true },
+    { 200: R.reallocationSettings },
+    async (req, res) => {
+      const { scope, settings } = await costCenterReallocationSettings(ctx, param(req, 'id'));
+      res.json(presentSettings(scope, settings));
+    },
+  );
+
+  r.put(
+    '/cost-centers/:id/reallocation',
+    { permission: 'reallocation.manage', resource: inPath('cost-center'), deploymentWide: true },
+    { 200: R.reallocationSettings },
+    async (req, res) => {
+      const s = await setCostCenterReallocation(ctx, callerOf(req), param(req, 'id'), req.body);
+      res.json(presentSettings(s, s));
+    },
+  );
+
+  r.post(
+    '/cost-centers/:id/reallocation/runs',
+    { permission: 'reallocation.manage', resource: inPath('cost-center'), deploymentWide: true },
+    { 201: R.reallocationRun },
+    async (req, res) => {
+      res.status(201).json(presentRun(await runCostCenterReallocation(ctx, callerOf(req), param(req, 'id'), req.query)));
+    },
+  );
+
+  r.get(
+    '/cost-centers/:id/reallocation/runs',
+    { permission: 'cost-centers.read', resource: inPath('cost-center'), deploymentWide: true },
+    { 200: R.reallocationRuns },
+    async (req, res) => {
+      res.json({ items: (await costCenterReallocationRuns(ctx, param(req, 'id'), req.query)).map(presentRun) });
+    },
+  );
+
+  return r;
+}
