@@ -69,7 +69,7 @@ export interface Move {
 }
 
 export interface Plan {
-  medianRoiMillionths: bigint | null;
+  meanRoiMillionths: bigint | null;
   projects: Assessed[];
   moves: Move[];
 }
@@ -93,36 +93,40 @@ function roi(c: Candidate): bigint | null {
   return divRound(BigInt(c.completed) * LEDGER_UNIT * 1_000_000n, c.spend, 'half-even');
 }
 
-/** The lower middle of the sorted values (deterministic for an even count); null for none. */
-function median(values: bigint[]): bigint | null {
-  if (!values.length) return null;
-  const sorted = [...values].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
-  return sorted[Math.floor((sorted.length - 1) / 2)]!;
-}
-
 const cmp = (a: bigint, b: bigint) => (a < b ? -1 : a > b ? 1 : 0);
 
-/** Each project's role: receivers run into their limit with ROI at or above the median; donors under-use theirs or have ROI below it. */
-export function assess(candidates: readonly Candidate[]): { median: bigint | null; projects: Assessed[] } {
+/**
+ * Each project's role: receivers run into their limit (a period at HIT_BP of it, or GREEDY_UTILISATION_BP
+ * used) with ROI at or above the mean ROI of the projects with spend; donors under-use theirs
+ * (below UNDERUSE_BP) or have ROI below the mean (or no spend). The mean is compared exactly
+ * (ROI × n against the sum); it is shown rounded down to millionths.
+ */
+export function assess(candidates: readonly Candidate[]): { mean: bigint | null; projects: Assessed[] } {
   const base = candidates.map((c) => ({ ...c, utilisationBp: utilisation(c), roiMillionths: roi(c) }));
-  const med = median(base.flatMap((c) => (c.roiMillionths === null ? [] : [c.roiMillionths])));
+  const measured = base.flatMap((c) => (c.roiMillionths === null ? [] : [c.roiMillionths]));
+  const n = BigInt(measured.length);
+  const sum = measured.reduce((a, b) => a + b, 0n);
+  const mean = n === 0n ? null : sum / n;
   const projects = base.map((c): Assessed => {
     const greedy = c.hits > 0 || c.utilisationBp >= GREEDY_UTILISATION_BP;
-    const highRoi = c.roiMillionths !== null && med !== null && c.roiMillionths >= med;
-    const lowRoi = c.roiMillionths === null || (med !== null && c.roiMillionths < med);
+    const highRoi = c.roiMillionths !== null && c.roiMillionths * n >= sum;
+    const lowRoi = c.roiMillionths === null || c.roiMillionths * n < sum;
     const under = c.utilisationBp < UNDERUSE_BP;
     const greedText = c.hits > 0 ? `at its limit in ${c.hits} of ${c.periods} periods` : `used ${percentText(c.utilisationBp)} % of its allocation`;
-    if (greedy && highRoi) return { ...c, role: 'receiver', reason: `${greedText}, with ROI at or above the median` };
+    if (greedy && highRoi) return { ...c, role: 'receiver', reason: `${greedText}, with ROI at or above the mean` };
     if (under) return { ...c, role: 'donor', reason: `under-uses its allocation (${percentText(c.utilisationBp)} %, below ${percentText(UNDERUSE_BP)} %)` };
-    if (lowRoi) return { ...c, role: 'donor', reason: c.roiMillionths === null ? 'no spend to measure ROI on' : 'ROI below the median' };
-    return { ...c, role: 'kept', reason: greedy ? `${greedText}, but ROI below the median` : 'uses its allocation with ROI at or above the median' };
+    if (lowRoi) return { ...c, role: 'donor', reason: c.roiMillionths === null ? 'no spend to measure ROI on' : 'ROI below the mean' };
+    return { ...c, role: 'kept', reason: greedy ? `${greedText}, but ROI below the mean` : 'uses its allocation with ROI at or above the mean' };
   });
-  return { median: med, projects };
+  return { mean, projects };
 }
 
 /** One project's figures in an explanation. */
 function figures(p: Assessed, currency: CurrencyCode, before: bigint, after: bigint): string {
-  const roiText = p.roiMillionths === null ? 'no spend' : `ROI ${millionthsText(p.roiMillionths)} objectives per ${currency} (${p.completed} completed for ${formatAmount(p.spend, currency)} ${currency})`;
+  const roiText =
+    p.roiMillionths === null
+      ? 'no spend'
+      : `ROI ${millionthsText(p.roiMillionths)} objectives per ${currency} (${p.completed} completed for ${formatAmount(p.spend, currency)} ${currency})`;
   return `${p.name} (${p.projectId}: ${roiText}, used ${percentText(p.utilisationBp)} % of its limit, at its limit in ${p.hits} of ${p.periods} periods; limit ${formatAmount(before, currency)} → ${formatAmount(after, currency)})`;
 }
 
@@ -135,7 +139,7 @@ function figures(p: Assessed, currency: CurrencyCode, before: bigint, after: big
  * limits does not change.
  */
 export function planMoves(candidates: readonly Candidate[], s: ReallocationSettings, lookback: string): Plan {
-  const { median: med, projects } = assess(candidates);
+  const { mean, projects } = assess(candidates);
   const currency = s.currency;
   const step = (limit: bigint) => roundToMinor((limit * BigInt(s.maxStepPercent)) / 100n, currency, 'down');
   const floorOf = (p: Assessed) => (p.usedNow > s.minAllocation ? p.usedNow : s.minAllocation);
@@ -148,10 +152,7 @@ export function planMoves(candidates: readonly Candidate[], s: ReallocationSetti
     })
     .filter((d) => d.left > 0n)
     .sort(
-      (a, b) =>
-        cmp(a.p.roiMillionths ?? -1n, b.p.roiMillionths ?? -1n) ||
-        a.p.utilisationBp - b.p.utilisationBp ||
-        a.p.projectId.localeCompare(b.p.projectId),
+      (a, b) => cmp(a.p.roiMillionths ?? -1n, b.p.roiMillionths ?? -1n) || a.p.utilisationBp - b.p.utilisationBp || a.p.projectId.localeCompare(b.p.projectId),
     );
   const receivers = projects
     .filter((p) => p.role === 'receiver')
@@ -184,9 +185,9 @@ export function planMoves(candidates: readonly Candidate[], s: ReallocationSetti
       const explanation =
         `Moved ${formatAmount(amount, currency)} ${currency} of the period limit from ${figures(d.p, currency, fromBefore, fromBefore - amount)} ` +
         `to ${figures(r.p, currency, toBefore, toBefore + amount)}, over ${lookback}: ${r.p.name} ${r.p.reason}` +
-        `${med === null ? '' : ` (median ROI ${millionthsText(med)})`}; ${d.p.name} ${d.p.reason}.`;
+        `${mean === null ? '' : ` (mean ROI ${millionthsText(mean)})`}; ${d.p.name} ${d.p.reason}.`;
       moves.push({ from: d.p, to: r.p, amount, fromBefore, toBefore, explanation });
     }
   }
-  return { medianRoiMillionths: med, projects, moves };
+  return { meanRoiMillionths: mean, projects, moves };
 }

@@ -36,7 +36,10 @@ import { parseAmountField } from './inputs.js';
 import { setProjectBudget } from './projects.js';
 
 const DAY_MS = 86_400_000;
-const decimal = z.string().max(100, 'must be a decimal string of at most 100 characters').regex(/^\d+(\.\d+)?$/, 'must be a decimal string such as "10.00"');
+const decimal = z
+  .string()
+  .max(100, 'must be a decimal string of at most 100 characters')
+  .regex(/^\d+(\.\d+)?$/, 'must be a decimal string such as "10.00"');
 
 export const DEFAULT_SETTINGS = { enabled: false, dryRun: false, maxStepPercent: 10, lookbackDays: 7, minAllocation: '0', maxAllocation: null } as const;
 
@@ -67,6 +70,14 @@ export const listRunsQuery = z.strictObject({
   limit: z.coerce.number().int('must be a whole number').min(1, 'must be from 1 to 100').max(100, 'must be from 1 to 100').default(20),
 });
 
+/** Parses settings or a query; what does not fit is a 422 naming the first field and what to give. */
+function parse422<T extends z.ZodType>(schema: T, input: unknown): z.output<T> {
+  const r = schema.safeParse(input ?? {});
+  if (r.success) return r.data;
+  const issues = r.error.issues.map((i) => ({ field: i.path.join('.') || '(body)', message: i.message }));
+  throw new InputError(issues.map((i) => `${i.field}: ${i.message}`).join('; '), { field: issues[0]!.field, issues });
+}
+
 /** A scope whose projects' budgets are reallocated: a cost center (its projects, its budget). */
 export interface Scope {
   scopeType: typeof COST_CENTER_SCOPE;
@@ -74,7 +85,13 @@ export interface Scope {
 }
 
 /** Who applies a scheduled run's moves (the audit actor `user:reallocation`). */
-export const SCHEDULE_PRINCIPAL: Principal = { userId: 'system:reallocation', name: 'reallocation', role: 'admin', apiKeyId: 'system:reallocation', projectIds: null };
+export const SCHEDULE_PRINCIPAL: Principal = {
+  userId: 'system:reallocation',
+  name: 'reallocation',
+  role: 'admin',
+  apiKeyId: 'system:reallocation',
+  projectIds: null,
+};
 
 async function scopeOfCostCenter(ctx: ServiceContext, id: string): Promise<Scope> {
   const c = await requireCostCenter(ctx, id);
@@ -91,7 +108,7 @@ export async function costCenterReallocationSettings(ctx: ServiceContext, costCe
 /** Sets a cost center's reallocation settings (amounts in its budget's currency, which must exist); audited. */
 export async function setCostCenterReallocation(ctx: ServiceContext, caller: Caller, costCenterId: string, input: unknown): Promise<StoredSettings> {
   const scope = await scopeOfCostCenter(ctx, costCenterId);
-  const body = putReallocationBody.parse(input);
+  const body = parse422(putReallocationBody, input);
   const budget = await findBudget(ctx.db, scope.scopeType, scope.scopeId);
   if (!budget)
     throw new ConflictError(
@@ -213,7 +230,8 @@ export async function runReallocation(ctx: ServiceContext, caller: Caller, scope
     );
   const settings: ReallocationSettings = stored;
   const dryRun = o.dryRun ?? settings.dryRun;
-  if (!settings.enabled && !dryRun) return skip('reallocation is disabled for this scope (a preview with dryRun=true still works)', dryRun, settingsRecord(settings));
+  if (!settings.enabled && !dryRun)
+    return skip('reallocation is disabled for this scope (a preview with dryRun=true still works)', dryRun, settingsRecord(settings));
   const budget = await findBudget(ctx.db, scope.scopeType, scope.scopeId);
   if (!budget) return skip('the scope has no budget', dryRun, settingsRecord(settings));
   if (budget.currency !== settings.currency)
@@ -279,7 +297,7 @@ export async function runReallocation(ctx: ServiceContext, caller: Caller, scope
       limit: budget.limit,
       allocatedBefore: allocated,
       allocatedAfter: allocated,
-      settings: { ...settingsRecord(settings), medianRoi: plan.medianRoiMillionths === null ? null : millionthsText(plan.medianRoiMillionths) },
+      settings: { ...settingsRecord(settings), meanRoi: plan.meanRoiMillionths === null ? null : millionthsText(plan.meanRoiMillionths) },
       projects: [...plan.projects.map((p) => projectRecord(p, budget.currency)), ...left],
     },
     moves,
@@ -355,14 +373,14 @@ async function applyRun(ctx: ServiceContext, caller: Caller, run: StoredRun): Pr
 /** POST …/reallocation/runs: a run now (a preview with dryRun=true); the Idempotency-Key names the run. */
 export async function runCostCenterReallocation(ctx: ServiceContext, caller: Caller, costCenterId: string, query: unknown): Promise<StoredRun> {
   const scope = await scopeOfCostCenter(ctx, costCenterId);
-  const q = runReallocationQuery.parse(query);
+  const q = parse422(runReallocationQuery, query);
   const runId = idFromIdempotencyKey('reallocation', caller.principal.apiKeyId, caller.idempotencyKey);
   return runReallocation(ctx, caller, scope, { runId, dryRun: q.dryRun === undefined ? undefined : q.dryRun === 'true', trigger: 'api' });
 }
 
 export async function costCenterReallocationRuns(ctx: ServiceContext, costCenterId: string, query: unknown): Promise<StoredRun[]> {
   const scope = await scopeOfCostCenter(ctx, costCenterId);
-  const q = listRunsQuery.parse(query);
+  const q = parse422(listRunsQuery, query);
   return listRuns(ctx.db, scope.scopeType, scope.scopeId, q.limit);
 }
 
@@ -379,11 +397,16 @@ export async function runScheduledReallocations(ctx: ServiceContext, input: { wo
   for (const s of await enabledReallocationScopes(ctx.db)) {
     if (s.scopeType !== COST_CENTER_SCOPE) continue;
     const runId = idFromName('reallocation', `${input.workflowId}\0${s.scopeType}\0${s.scopeId}`);
-    const run = await runReallocation(ctx, { principal: SCHEDULE_PRINCIPAL }, { scopeType: COST_CENTER_SCOPE, scopeId: s.scopeId }, {
-      runId,
-      trigger: 'schedule',
-      workflowId: input.workflowId,
-    });
+    const run = await runReallocation(
+      ctx,
+      { principal: SCHEDULE_PRINCIPAL },
+      { scopeType: COST_CENTER_SCOPE, scopeId: s.scopeId },
+      {
+        runId,
+        trigger: 'schedule',
+        workflowId: input.workflowId,
+      },
+    );
     result.scopes++;
     result.moves += run.moves.length;
     result.applied += run.moves.filter((m) => m.status === 'applied').length;

@@ -12,8 +12,7 @@ import {
 import type { StoredRun, StoredSettings } from '../../store/reallocation.js';
 
 function presentSettings(scope: { scopeType: string; scopeId: string }, s: StoredSettings | null) {
-  if (!s)
-    return { ...scope, configured: false, ...DEFAULT_SETTINGS, minAllocation: '0', currency: null, updatedBy: null, updatedAt: null };
+  if (!s) return { ...scope, configured: false, ...DEFAULT_SETTINGS, minAllocation: '0', currency: null, updatedBy: null, updatedAt: null };
   return {
     scopeType: s.scopeType,
     scopeId: s.scopeId,
