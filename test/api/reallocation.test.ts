@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { windowStart } from '../../domain/budget.js';
+import { SEARCH_ATTRIBUTES } from '../../domain/search-attributes.js';
 import { parseAmount } from '../../domain/money.js';
 import { findBudget, reserve, settle } from '../../store/budgets.js';
 import { recordCost } from '../../store/costs.js';
@@ -288,9 +289,12 @@ describe('api: budget reallocation between a cost center’s projects', function
     assert.deepEqual(await limits(), ['23.00', '8.00', '19.00']);
     const handle = p.temporal.workflow.getHandle(s.workflowId);
     await handle.result();
-    const memo = (await handle.describe()).memo as Record<string, unknown>;
+    const execution = await handle.describe();
+    const memo = execution.memo as Record<string, unknown>;
     assert.equal(memo.scopes, 1);
     assert.equal(memo.trigger, 'schedule');
+    assert.equal(p.config.searchAttributes, true, 'the test platform registers the search attributes');
+    assert.equal(execution.typedSearchAttributes.get(SEARCH_ATTRIBUTES.status), 'completed');
 
     const history = await p.api('GET', `/v1/cost-centers/${center}/reallocation/runs`);
     assert.equal(history.status, 200);
@@ -337,5 +341,34 @@ describe('api: budget reallocation between a cost center’s projects', function
     assert.ok(preview.body.moves.length > 0);
     assert.deepEqual(await limits(), ['20.00', '8.00', '19.00']);
     assert.equal((await p.api('POST', `/v1/cost-centers/${center}/reallocation/runs?dryRun=maybe`)).status, 422);
+  });
+  it('two workers running the same run id at once apply each move once', async () => {
+    assert.equal(
+      (await p.api('PUT', `/v1/cost-centers/${center}/reallocation`, { enabled: true, maxStepPercent: 20, minAllocation: '5.00', maxAllocation: '23.00' }))
+        .status,
+      200,
+    );
+    const audits = async () => (await p.db('audit_log').where({ action: 'budget.reallocated' })).length;
+    const before = await audits();
+    // high 20.00 wants 3.00 (to the maximum 23.00); idle 8.00 gives min(1.60, 8.00 − 5.00) = 1.60; costly 19.00 gives the other 1.40 (of min(3.80, 19.00 − 17.50)).
+    const ctx = { db: p.db, temporal: p.temporal, config: p.config, log: p.log };
+    const run = () =>
+      runReallocation(
+        ctx,
+        { principal: SCHEDULE_PRINCIPAL },
+        { scopeType: 'cost-center', scopeId: center },
+        { runId: 'reallocation-concurrent', trigger: 'schedule' },
+      );
+    const [a, b] = await Promise.all([run(), run()]);
+    assert.deepEqual(
+      a.moves.map((m) => [m.status, m.amount]),
+      [
+        ['applied', parseAmount('1.60', 'USD')],
+        ['applied', parseAmount('1.40', 'USD')],
+      ],
+    );
+    assert.deepEqual(b.moves, a.moves);
+    assert.deepEqual(await limits(), ['23.00', '6.40', '17.60']);
+    assert.equal((await audits()) - before, 2);
   });
 });
