@@ -521,7 +521,7 @@ function document(
       },
       '/cost-centers/{id}/reallocation/runs': {
         post: op(
-          "Run the reallocation now (admins): ?dryRun=true previews the moves and changes nothing; otherwise the moves are applied through the project budget use case. The Idempotency-Key names the run: a repeat applies nothing twice",
+          'Run the reallocation now (admins): ?dryRun=true previews the moves and changes nothing; otherwise the moves are applied through the project budget use case. The Idempotency-Key names the run: a repeat applies nothing twice',
           { parameters: [idParam(), ...query(runReallocationQuery)] },
         ),
         get: op("The cost center's reallocation runs, newest first, each with its moves and their explanations", {

@@ -16,7 +16,13 @@ import { createLogger } from '../workers/logger.js';
 import { createProviders } from '../activities/compute/index.js';
 import { diskSnapshotReader } from '../activities/instance-snapshots.js';
 import { createWorker } from '../workers/worker.js';
-import { ensureBackupSchedule, ensureForecastSchedule, ensureReallocationSchedule, ensureReconcileSchedule, ensureSnapshotSchedules } from '../workers/schedules.js';
+import {
+  ensureBackupSchedule,
+  ensureForecastSchedule,
+  ensureReallocationSchedule,
+  ensureReconcileSchedule,
+  ensureSnapshotSchedules,
+} from '../workers/schedules.js';
 import { checkSearchAttributes } from '../workers/search-attributes.js';
 import { startTemporalDevServer, type TemporalDevServer } from './services/temporal.js';
 

@@ -324,9 +324,7 @@ export function registerAdmin(program: Command): void {
           ...(o.minAllocation !== undefined ? { minAllocation: o.minAllocation } : {}),
           ...(o.maxAllocation !== undefined ? { maxAllocation: o.maxAllocation } : {}),
         } as BodyOf<'/cost-centers/{id}/reallocation', 'put'>;
-        show(cmd, await ok(api.PUT('/cost-centers/{id}/reallocation', { params: { path: { id } }, body })), (v) =>
-          printRecord(v as Record<string, unknown>),
-        );
+        show(cmd, await ok(api.PUT('/cost-centers/{id}/reallocation', { params: { path: { id } }, body })), (v) => printRecord(v as Record<string, unknown>));
       },
     );
   const printRun = (run: { id: string; status: string; dryRun: boolean; reason: string | null; moves: Array<{ status: string; explanation: string }> }) => {
