@@ -1,4 +1,7 @@
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { windowStart } from '../../domain/budget.js';
 import { SEARCH_ATTRIBUTES } from '../../domain/search-attributes.js';
 import { parseAmount } from '../../domain/money.js';
@@ -8,6 +11,7 @@ import { insertObjective, setObjectiveStatus } from '../../store/objectives.js';
 import { runReallocation, SCHEDULE_PRINCIPAL } from '../../services/reallocation.js';
 import { reallocationScheduleId } from '../../workers/schedules.js';
 import { startTestPlatform, waitFor, type TestPlatform } from '../support/platform.js';
+import { json, runCli } from '../cli/run.js';
 
 const DAY = 86_400_000;
 const usd = (s: string) => parseAmount(s, 'USD');
@@ -370,5 +374,42 @@ describe('api: budget reallocation between a cost center’s projects', function
     assert.deepEqual(b.moves, a.moves);
     assert.deepEqual(await limits(), ['23.00', '6.40', '17.60']);
     assert.equal((await audits()) - before, 2);
+  });
+  it('the CLI reads and sets the settings, previews a run and lists the runs; bad input is an error without a stack trace', async () => {
+    const env = {
+      XDG_CONFIG_HOME: fs.mkdtempSync(path.join(os.tmpdir(), 'autovibe-cli-realloc-')),
+      AUTOVIBE_API_URL: p.apiUrl,
+      AUTOVIBE_API_KEY: p.adminKey,
+    };
+    const cli = async (args: string[]) => {
+      const r = await runCli(args, { env });
+      assert.equal(r.code, 0, `${args.join(' ')}: exit ${r.code}\n${r.stdout}\n${r.stderr}`);
+      return r;
+    };
+    const set = json(
+      await cli(['cost-centers', 'reallocation', 'set', center, '--enabled', '--dry-run', '--max-step-percent', '15', '--min-allocation', '4.00', '--json']),
+    );
+    assert.deepEqual([set.enabled, set.dryRun, set.maxStepPercent, set.minAllocation, set.maxAllocation], [true, true, 15, '4.00', null]);
+    assert.deepEqual(
+      json(await cli(['cost-centers', 'reallocation', 'get', center, '--json'])),
+      (await p.api('GET', `/v1/cost-centers/${center}/reallocation`)).body,
+    );
+    const before = await limits();
+    // The settings say dry run: a run without --dry-run previews too.
+    const run = json(await cli(['cost-centers', 'reallocation', 'run', center, '--json']));
+    assert.equal(run.status, 'previewed');
+    assert.deepEqual(await limits(), before);
+    const text = (await cli(['cost-centers', 'reallocation', 'runs', center, '--limit', '1'])).stdout;
+    assert.match(text, new RegExp(run.id));
+    for (const m of run.moves) assert.ok(text.includes(m.explanation), text);
+    for (const args of [
+      ['cost-centers', 'reallocation', 'set', center],
+      ['cost-centers', 'reallocation', 'set', center, '--enabled', '--max-step-percent', '80'],
+      ['cost-centers', 'reallocation', 'runs', center, '--limit', 'many'],
+    ]) {
+      const bad = await runCli(args, { env });
+      assert.notEqual(bad.code, 0, args.join(' '));
+      assert.doesNotMatch(bad.stderr, /\n\s+at /, 'no stack trace');
+    }
   });
 });
