@@ -528,6 +528,21 @@ function document(
           parameters: [idParam(), ...query(listRunsQuery)],
         }),
       },
+      '/departments/{name}/reallocation': {
+        get: op("The department's budget reallocation settings (as for a cost center; its projects are those of its cost centers)", {
+          parameters: [idParam('name')],
+        }),
+        put: op("Set the department's budget reallocation (admins), as for a cost center; the department needs a budget", {
+          parameters: [idParam('name')],
+          requestBody: body(putReallocationBody),
+        }),
+      },
+      '/departments/{name}/reallocation/runs': {
+        post: op('Run the department reallocation now (admins), as for a cost center; ?dryRun=true previews', {
+          parameters: [idParam('name'), ...query(runReallocationQuery)],
+        }),
+        get: op("The department's reallocation runs, newest first, with their moves", { parameters: [idParam('name'), ...query(listRunsQuery)] }),
+      },
       '/departments/{name}/costs/breakdown': {
         get: op("Spend allocated to a department's cost centers, grouped as for a cost center", { parameters: [idParam('name'), ...breakdownParams] }),
       },

@@ -4,7 +4,7 @@
  */
 import { z } from 'zod';
 import { PROJECT_SCOPE, windowEnd, windowStart, type BudgetPeriod } from '../domain/budget.js';
-import { COST_CENTER_SCOPE } from '../domain/cost-centers.js';
+import { COST_CENTER_SCOPE, DEPARTMENT_SCOPE } from '../domain/cost-centers.js';
 import { ConflictError, InputError } from '../domain/errors.js';
 import { formatAmount, type CurrencyCode } from '../domain/money.js';
 import type { Principal } from '../domain/permissions.js';
@@ -31,7 +31,7 @@ import {
 } from '../store/reallocation.js';
 import { objectivesCompletedSince } from '../store/roi.js';
 import { actorOfCaller, type Caller, type ServiceContext } from './context.js';
-import { requireCostCenter } from './cost-centers.js';
+import { requireCostCenter, requireDepartment } from './cost-centers.js';
 import { parseAmountField } from './inputs.js';
 import { setProjectBudget } from './projects.js';
 
@@ -78,10 +78,22 @@ function parse422<T extends z.ZodType>(schema: T, input: unknown): z.output<T> {
   throw new InputError(issues.map((i) => `${i.field}: ${i.message}`).join('; '), { field: issues[0]!.field, issues });
 }
 
-/** A scope whose projects' budgets are reallocated: a cost center (its projects, its budget). */
+export type ScopeType = typeof COST_CENTER_SCOPE | typeof DEPARTMENT_SCOPE;
+
+/**
+ * A scope whose projects' budgets are reallocated within its budget: a cost center (the projects
+ * allocated to it) or a department (the projects of its cost centers).
+ */
 export interface Scope {
-  scopeType: typeof COST_CENTER_SCOPE;
+  scopeType: ScopeType;
   scopeId: string;
+}
+
+interface ResolvedScope extends Scope {
+  /** As messages name it, and its REST path under /v1. */
+  label: string;
+  path: string;
+  costCenterIds: string[];
 }
 
 /** Who applies a scheduled run's moves (the audit actor `user:reallocation`). */
@@ -93,36 +105,47 @@ export const SCHEDULE_PRINCIPAL: Principal = {
   projectIds: null,
 };
 
-async function scopeOfCostCenter(ctx: ServiceContext, id: string): Promise<Scope> {
-  const c = await requireCostCenter(ctx, id);
-  return { scopeType: COST_CENTER_SCOPE, scopeId: c.id };
+/** The cost center or department (NotFoundError when there is none) with the cost centers whose projects it covers. */
+async function resolveScope(ctx: ServiceContext, scope: Scope): Promise<ResolvedScope> {
+  if (scope.scopeType === COST_CENTER_SCOPE) {
+    const c = await requireCostCenter(ctx, scope.scopeId);
+    return { scopeType: COST_CENTER_SCOPE, scopeId: c.id, label: `cost center ${c.id}`, path: `/v1/cost-centers/${c.id}`, costCenterIds: [c.id] };
+  }
+  const centers = await requireDepartment(ctx, scope.scopeId);
+  return {
+    scopeType: DEPARTMENT_SCOPE,
+    scopeId: scope.scopeId,
+    label: `department ${scope.scopeId}`,
+    path: `/v1/departments/${encodeURIComponent(scope.scopeId)}`,
+    costCenterIds: centers.map((c) => c.id),
+  };
 }
 
 /** The scope's settings, or the defaults (`configured: false`) when none were set. */
-export async function costCenterReallocationSettings(ctx: ServiceContext, costCenterId: string) {
-  const scope = await scopeOfCostCenter(ctx, costCenterId);
+export async function reallocationSettings(ctx: ServiceContext, ref: Scope) {
+  const scope = await resolveScope(ctx, ref);
   const s = await getReallocationSettings(ctx.db, scope.scopeType, scope.scopeId);
-  return { scope, settings: s };
+  return { scope: { scopeType: scope.scopeType, scopeId: scope.scopeId }, settings: s };
 }
 
-/** Sets a cost center's reallocation settings (amounts in its budget's currency, which must exist); audited. */
-export async function setCostCenterReallocation(ctx: ServiceContext, caller: Caller, costCenterId: string, input: unknown): Promise<StoredSettings> {
-  const scope = await scopeOfCostCenter(ctx, costCenterId);
+/** Sets a cost center's or department's reallocation settings (amounts in its budget's currency, which must exist); audited. */
+export async function setReallocation(ctx: ServiceContext, caller: Caller, ref: Scope, input: unknown): Promise<StoredSettings> {
+  const scope = await resolveScope(ctx, ref);
   const body = parse422(putReallocationBody, input);
   const budget = await findBudget(ctx.db, scope.scopeType, scope.scopeId);
   if (!budget)
-    throw new ConflictError(
-      `cost center ${scope.scopeId} has no budget: set one with PUT /v1/cost-centers/${scope.scopeId}/budget first (reallocation moves money within it)`,
-      'no_budget',
-    );
+    throw new ConflictError(`${scope.label} has no budget: set one with PUT ${scope.path}/budget first (reallocation moves money within it)`, 'no_budget');
   const minAllocation = parseAmountField('minAllocation', body.minAllocation, budget.currency);
   const maxAllocation = body.maxAllocation === null ? null : parseAmountField('maxAllocation', body.maxAllocation, budget.currency);
   if (maxAllocation !== null && maxAllocation < minAllocation)
     throw new InputError(`maxAllocation: must be at least minAllocation (${body.minAllocation})`, { field: 'maxAllocation' });
   if (maxAllocation !== null && maxAllocation > budget.limit)
-    throw new InputError(`maxAllocation: must not exceed the cost center's limit (${formatAmount(budget.limit, budget.currency)} ${budget.currency})`, {
-      field: 'maxAllocation',
-    });
+    throw new InputError(
+      `maxAllocation: must not exceed the ${scope.scopeType === COST_CENTER_SCOPE ? "cost center's" : "department's"} limit (${formatAmount(budget.limit, budget.currency)} ${budget.currency})`,
+      {
+        field: 'maxAllocation',
+      },
+    );
   const settings: ReallocationSettings = { ...body, currency: budget.currency, minAllocation, maxAllocation };
   return ctx.db.transaction(async (trx) => {
     const saved = await putReallocationSettings(trx, scope.scopeType, scope.scopeId, settings, actorOfCaller(caller));
@@ -185,7 +208,8 @@ export interface RunOptions {
  * One run over the scope. Idempotent by `runId`: a run already stored is not planned again, and
  * only its moves still planned are applied (each in the transaction that marks it applied).
  */
-export async function runReallocation(ctx: ServiceContext, caller: Caller, scope: Scope, o: RunOptions): Promise<StoredRun> {
+export async function runReallocation(ctx: ServiceContext, caller: Caller, ref: Scope, o: RunOptions): Promise<StoredRun> {
+  const scope = await resolveScope(ctx, ref);
   const existing = await getRun(ctx.db, o.runId);
   if (existing) {
     if (existing.scopeType !== scope.scopeType || existing.scopeId !== scope.scopeId)
@@ -223,11 +247,7 @@ export async function runReallocation(ctx: ServiceContext, caller: Caller, scope
     );
     return (await getRun(ctx.db, o.runId))!;
   };
-  if (!stored)
-    throw new ConflictError(
-      `reallocation is not configured for ${scope.scopeType} ${scope.scopeId}: PUT /v1/cost-centers/${scope.scopeId}/reallocation first`,
-      'not_configured',
-    );
+  if (!stored) throw new ConflictError(`reallocation is not configured for ${scope.label}: PUT ${scope.path}/reallocation first`, 'not_configured');
   const settings: ReallocationSettings = stored;
   const dryRun = o.dryRun ?? settings.dryRun;
   if (!settings.enabled && !dryRun)
@@ -241,7 +261,7 @@ export async function runReallocation(ctx: ServiceContext, caller: Caller, scope
   const since = new Date(now.getTime() - settings.lookbackDays * DAY_MS);
   const candidates: Candidate[] = [];
   const left: Array<Record<string, unknown>> = [];
-  for (const p of await projectsWithBudgets(ctx.db, [scope.scopeId])) {
+  for (const p of await projectsWithBudgets(ctx.db, scope.costCenterIds)) {
     const b = p.budgetId ? await findBudget(ctx.db, PROJECT_SCOPE, p.projectId) : null;
     if (!b) {
       left.push({ projectId: p.projectId, name: p.name, role: 'skipped', reason: 'no project budget' });
@@ -252,7 +272,7 @@ export async function runReallocation(ctx: ServiceContext, caller: Caller, scope
         projectId: p.projectId,
         name: p.name,
         role: 'skipped',
-        reason: `its budget is ${b.period} in ${b.currency}; the cost center's is ${budget.period} in ${budget.currency}`,
+        reason: `its budget is ${b.period} in ${b.currency}; the ${scope.label}'s is ${budget.period} in ${budget.currency}`,
       });
       continue;
     }
@@ -371,15 +391,15 @@ async function applyRun(ctx: ServiceContext, caller: Caller, run: StoredRun): Pr
 }
 
 /** POST …/reallocation/runs: a run now (a preview with dryRun=true); the Idempotency-Key names the run. */
-export async function runCostCenterReallocation(ctx: ServiceContext, caller: Caller, costCenterId: string, query: unknown): Promise<StoredRun> {
-  const scope = await scopeOfCostCenter(ctx, costCenterId);
+export async function runReallocationNow(ctx: ServiceContext, caller: Caller, ref: Scope, query: unknown): Promise<StoredRun> {
+  const scope = await resolveScope(ctx, ref);
   const q = parse422(runReallocationQuery, query);
   const runId = idFromIdempotencyKey('reallocation', caller.principal.apiKeyId, caller.idempotencyKey);
   return runReallocation(ctx, caller, scope, { runId, dryRun: q.dryRun === undefined ? undefined : q.dryRun === 'true', trigger: 'api' });
 }
 
-export async function costCenterReallocationRuns(ctx: ServiceContext, costCenterId: string, query: unknown): Promise<StoredRun[]> {
-  const scope = await scopeOfCostCenter(ctx, costCenterId);
+export async function reallocationRuns(ctx: ServiceContext, ref: Scope, query: unknown): Promise<StoredRun[]> {
+  const scope = await resolveScope(ctx, ref);
   const q = parse422(listRunsQuery, query);
   return listRuns(ctx.db, scope.scopeType, scope.scopeId, q.limit);
 }
@@ -395,12 +415,12 @@ export interface ScheduledReallocationResult {
 export async function runScheduledReallocations(ctx: ServiceContext, input: { workflowId: string }): Promise<ScheduledReallocationResult> {
   const result: ScheduledReallocationResult = { scopes: 0, moves: 0, applied: 0, previewed: 0 };
   for (const s of await enabledReallocationScopes(ctx.db)) {
-    if (s.scopeType !== COST_CENTER_SCOPE) continue;
+    if (s.scopeType !== COST_CENTER_SCOPE && s.scopeType !== DEPARTMENT_SCOPE) continue;
     const runId = idFromName('reallocation', `${input.workflowId}\0${s.scopeType}\0${s.scopeId}`);
     const run = await runReallocation(
       ctx,
       { principal: SCHEDULE_PRINCIPAL },
-      { scopeType: COST_CENTER_SCOPE, scopeId: s.scopeId },
+      { scopeType: s.scopeType, scopeId: s.scopeId },
       {
         runId,
         trigger: 'schedule',

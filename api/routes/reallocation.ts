@@ -1,13 +1,17 @@
 import * as R from '../responses.js';
-import { RouteGroup, inPath } from './table.js';
+import { RouteGroup, inPath, type ResourceRef } from './table.js';
 import { callerOf, param, type ApiContext } from '../context.js';
 import { formatAmount } from '../../domain/money.js';
+import type { Request } from 'express';
+import { COST_CENTER_SCOPE, DEPARTMENT_SCOPE } from '../../domain/cost-centers.js';
 import {
-  costCenterReallocationRuns,
-  costCenterReallocationSettings,
   DEFAULT_SETTINGS,
-  runCostCenterReallocation,
-  setCostCenterReallocation,
+  reallocationRuns,
+  reallocationSettings,
+  runReallocationNow,
+  setReallocation,
+  type Scope,
+  type ScopeType,
 } from '../../services/reallocation.js';
 import type { StoredRun, StoredSettings } from '../../store/reallocation.js';
 
@@ -69,47 +73,53 @@ export function presentRun(r: StoredRun) {
   };
 }
 
-/** Budget reallocation between a cost center's projects (README "Reallocation"). */
+/** Budget reallocation between the projects of a cost center or a department (README "Reallocation"). */
 export function reallocationRoutes(ctx: ApiContext): RouteGroup {
   const r = new RouteGroup(ctx);
+  const kinds = [
+    { base: '/cost-centers/:id', param: 'id', scopeType: COST_CENTER_SCOPE as ScopeType, resource: inPath('cost-center') as ResourceRef | 'none' },
+    { base: '/departments/:name', param: 'name', scopeType: DEPARTMENT_SCOPE as ScopeType, resource: 'none' as ResourceRef | 'none' },
+  ];
+  for (const k of kinds) {
+    const scopeOf = (req: Request): Scope => ({ scopeType: k.scopeType, scopeId: param(req, k.param) });
 
-  r.get(
-    '/cost-centers/:id/reallocation',
-    { permission: 'cost-centers.read', resource: inPath('cost-center'), deploymentWide: true },
-    { 200: R.reallocationSettings },
-    async (req, res) => {
-      const { scope, settings } = await costCenterReallocationSettings(ctx, param(req, 'id'));
-      res.json(presentSettings(scope, settings));
-    },
-  );
+    r.get(
+      `${k.base}/reallocation`,
+      { permission: 'cost-centers.read', resource: k.resource, deploymentWide: true },
+      { 200: R.reallocationSettings },
+      async (req, res) => {
+        const { scope, settings } = await reallocationSettings(ctx, scopeOf(req));
+        res.json(presentSettings(scope, settings));
+      },
+    );
 
-  r.put(
-    '/cost-centers/:id/reallocation',
-    { permission: 'reallocation.manage', resource: inPath('cost-center'), deploymentWide: true },
-    { 200: R.reallocationSettings },
-    async (req, res) => {
-      const s = await setCostCenterReallocation(ctx, callerOf(req), param(req, 'id'), req.body);
-      res.json(presentSettings(s, s));
-    },
-  );
+    r.put(
+      `${k.base}/reallocation`,
+      { permission: 'reallocation.manage', resource: k.resource, deploymentWide: true },
+      { 200: R.reallocationSettings },
+      async (req, res) => {
+        const s = await setReallocation(ctx, callerOf(req), scopeOf(req), req.body);
+        res.json(presentSettings(s, s));
+      },
+    );
 
-  r.post(
-    '/cost-centers/:id/reallocation/runs',
-    { permission: 'reallocation.manage', resource: inPath('cost-center'), deploymentWide: true },
-    { 201: R.reallocationRun },
-    async (req, res) => {
-      res.status(201).json(presentRun(await runCostCenterReallocation(ctx, callerOf(req), param(req, 'id'), req.query)));
-    },
-  );
+    r.post(
+      `${k.base}/reallocation/runs`,
+      { permission: 'reallocation.manage', resource: k.resource, deploymentWide: true },
+      { 201: R.reallocationRun },
+      async (req, res) => {
+        res.status(201).json(presentRun(await runReallocationNow(ctx, callerOf(req), scopeOf(req), req.query)));
+      },
+    );
 
-  r.get(
-    '/cost-centers/:id/reallocation/runs',
-    { permission: 'cost-centers.read', resource: inPath('cost-center'), deploymentWide: true },
-    { 200: R.reallocationRuns },
-    async (req, res) => {
-      res.json({ items: (await costCenterReallocationRuns(ctx, param(req, 'id'), req.query)).map(presentRun) });
-    },
-  );
-
+    r.get(
+      `${k.base}/reallocation/runs`,
+      { permission: 'cost-centers.read', resource: k.resource, deploymentWide: true },
+      { 200: R.reallocationRuns },
+      async (req, res) => {
+        res.json({ items: (await reallocationRuns(ctx, scopeOf(req), req.query)).map(presentRun) });
+      },
+    );
+  }
   return r;
 }

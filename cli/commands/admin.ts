@@ -308,29 +308,11 @@ export function registerAdmin(program: Command): void {
     .addOption(intOption('--lookback-days <n>', 'days of spend, use and ROI looked at (1-90, default 7)'))
     .addOption(moneyOption('--min-allocation <amount>', 'no project limit goes below this (default 0)'))
     .addOption(moneyOption('--max-allocation <amount>', 'no project limit goes above this'))
-    .action(
-      async (
-        id: string,
-        o: { enabled?: boolean; dryRun?: boolean; maxStepPercent?: number; lookbackDays?: number; minAllocation?: string; maxAllocation?: string },
-        cmd: Command,
-      ) => {
-        if (o.enabled === undefined) throw new UsageError('reallocation set: give --enabled or --no-enabled');
-        const { api } = ctxOf(cmd);
-        const body = {
-          enabled: o.enabled,
-          dryRun: o.dryRun === true,
-          ...(o.maxStepPercent !== undefined ? { maxStepPercent: o.maxStepPercent } : {}),
-          ...(o.lookbackDays !== undefined ? { lookbackDays: o.lookbackDays } : {}),
-          ...(o.minAllocation !== undefined ? { minAllocation: o.minAllocation } : {}),
-          ...(o.maxAllocation !== undefined ? { maxAllocation: o.maxAllocation } : {}),
-        } as BodyOf<'/cost-centers/{id}/reallocation', 'put'>;
-        show(cmd, await ok(api.PUT('/cost-centers/{id}/reallocation', { params: { path: { id } }, body })), (v) => printRecord(v as Record<string, unknown>));
-      },
-    );
-  const printRun = (run: { id: string; status: string; dryRun: boolean; reason: string | null; moves: Array<{ status: string; explanation: string }> }) => {
-    printRecord({ id: run.id, status: run.status, dryRun: run.dryRun, moves: run.moves.length, ...(run.reason ? { reason: run.reason } : {}) });
-    for (const m of run.moves) process.stdout.write(`${status(m.status)} ${m.explanation}\n`);
-  };
+    .action(async (id: string, o: ReallocationOptions, cmd: Command) => {
+      const { api } = ctxOf(cmd);
+      const body = reallocationBody(o) as BodyOf<'/cost-centers/{id}/reallocation', 'put'>;
+      show(cmd, await ok(api.PUT('/cost-centers/{id}/reallocation', { params: { path: { id } }, body })), (v) => printRecord(v as Record<string, unknown>));
+    });
   reallocation
     .command('run <id>')
     .description('run the reallocation now (admin); --dry-run only previews the moves')
@@ -338,7 +320,7 @@ export function registerAdmin(program: Command): void {
     .action(async (id: string, o: { dryRun?: boolean }, cmd: Command) => {
       const { api } = ctxOf(cmd);
       const query = o.dryRun ? { dryRun: 'true' as const } : {};
-      show(cmd, await ok(api.POST('/cost-centers/{id}/reallocation/runs', { params: { path: { id }, query } })), printRun);
+      show(cmd, await ok(api.POST('/cost-centers/{id}/reallocation/runs', { params: { path: { id }, query } })), printReallocationRun);
     });
   reallocation
     .command('runs <id>')
@@ -348,7 +330,7 @@ export function registerAdmin(program: Command): void {
       const { api } = ctxOf(cmd);
       const query = o.limit !== undefined ? { limit: String(o.limit) } : {};
       show(cmd, await ok(api.GET('/cost-centers/{id}/reallocation/runs', { params: { path: { id }, query } })), (v) => {
-        for (const run of v.items) printRun(run);
+        for (const run of v.items) printReallocationRun(run);
       });
     });
 
@@ -599,4 +581,38 @@ function summary(body: unknown): string {
     if (b.id) return [b.id, b.status].filter(Boolean).join(' ');
   }
   return body === null || body === undefined ? '' : JSON.stringify(body).slice(0, 80);
+}
+
+export interface ReallocationOptions {
+  enabled?: boolean;
+  dryRun?: boolean;
+  maxStepPercent?: number;
+  lookbackDays?: number;
+  minAllocation?: string;
+  maxAllocation?: string;
+}
+
+/** The PUT …/reallocation body of `reallocation set` (cost centers and departments). */
+export function reallocationBody(o: ReallocationOptions) {
+  if (o.enabled === undefined) throw new UsageError('reallocation set: give --enabled or --no-enabled');
+  return {
+    enabled: o.enabled,
+    dryRun: o.dryRun === true,
+    ...(o.maxStepPercent !== undefined ? { maxStepPercent: o.maxStepPercent } : {}),
+    ...(o.lookbackDays !== undefined ? { lookbackDays: o.lookbackDays } : {}),
+    ...(o.minAllocation !== undefined ? { minAllocation: o.minAllocation } : {}),
+    ...(o.maxAllocation !== undefined ? { maxAllocation: o.maxAllocation } : {}),
+  };
+}
+
+/** A reallocation run as text: its status, then each move's explanation. */
+export function printReallocationRun(run: {
+  id: string;
+  status: string;
+  dryRun: boolean;
+  reason: string | null;
+  moves: Array<{ status: string; explanation: string }>;
+}) {
+  printRecord({ id: run.id, status: run.status, dryRun: run.dryRun, moves: run.moves.length, ...(run.reason ? { reason: run.reason } : {}) });
+  for (const m of run.moves) process.stdout.write(`${status(m.status)} ${m.explanation}\n`);
 }

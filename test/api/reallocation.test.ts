@@ -412,4 +412,38 @@ describe('api: budget reallocation between a cost center’s projects', function
       assert.doesNotMatch(bad.stderr, /\n\s+at /, 'no stack trace');
     }
   });
+  it('a department reallocates over the projects of its cost centers within its own budget', async () => {
+    assert.equal((await p.api('GET', '/v1/departments/nowhere/reallocation')).status, 404);
+    const noBudget = await p.api('PUT', '/v1/departments/reallocation/reallocation', { enabled: true });
+    assert.equal(noBudget.status, 409, JSON.stringify(noBudget.body));
+    assert.match(noBudget.body.error.message, /PUT \/v1\/departments\/reallocation\/budget/);
+    assert.equal((await p.api('PUT', '/v1/departments/reallocation/budget', { amount: '200.00', currency: 'USD', period: 'daily' })).status, 200);
+    const put = await p.api('PUT', '/v1/departments/reallocation/reallocation', { enabled: true, maxStepPercent: 20, minAllocation: '5.00' });
+    assert.equal(put.status, 200, JSON.stringify(put.body));
+    assert.equal(put.body.scopeType, 'department');
+    // high back at 20.00, where it keeps hitting its limit.
+    assert.equal((await p.api('PUT', `/v1/projects/${ids.high}/budget`, { amount: '20.00', currency: 'USD', period: 'daily' })).status, 200);
+    const before = await limits();
+    const r = await p.api('POST', '/v1/departments/reallocation/reallocation/runs?dryRun=true');
+    assert.equal(r.status, 201, JSON.stringify(r.body));
+    assert.equal(r.body.scopeType, 'department');
+    assert.equal(r.body.limit, '200.00');
+    const roles = Object.fromEntries(r.body.projects.map((x: { projectId: string; role: string }) => [x.projectId, x.role]));
+    assert.deepEqual([roles[ids.high], roles[ids.idle], roles[ids.costly], roles[ids.unbudgeted]], ['receiver', 'donor', 'donor', 'skipped']);
+    // idle 6.40 gives min(20 % = 1.28, 6.40 − 5.00); costly 17.60 gives min(3.52, 17.60 − 17.50 reserved today).
+    assert.deepEqual(
+      r.body.moves.map((m: Record<string, string>) => [m.fromProjectId, m.toProjectId, m.amount]),
+      [
+        [ids.idle, ids.high, '1.28'],
+        [ids.costly, ids.high, '0.10'],
+      ],
+    );
+    for (const m of r.body.moves) assert.match(m.explanation, /ROI 0\.075188 objectives per USD/);
+    assert.deepEqual(await limits(), before);
+    const runs = await p.api('GET', '/v1/departments/reallocation/reallocation/runs');
+    assert.deepEqual(
+      runs.body.items.map((x: { id: string }) => x.id),
+      [r.body.id],
+    );
+  });
 });

@@ -205,6 +205,8 @@ describe('api: response schemas (every route answers as its declared schema says
     await call('PUT', `/cost-centers/${fx.center}/reallocation`, { enabled: true, maxStepPercent: 10, minAllocation: '1.00', maxAllocation: '50.00' });
     await call('POST', `/cost-centers/${fx.center}/reallocation/runs?dryRun=true`, undefined, 201);
     await call('POST', `/cost-centers/${fx.center}/reallocation/runs`, undefined, 201);
+    await call('PUT', `/departments/${fx.department}/reallocation`, { enabled: true });
+    await call('POST', `/departments/${fx.department}/reallocation/runs?dryRun=true`, undefined, 201);
     await call('PUT', `/projects/${fx.project}/auto-topup`, { amount: '5.00', currency: 'USD' });
     await call('DELETE', `/projects/${fx.project}/auto-topup`, undefined, 204);
 
@@ -347,6 +349,8 @@ describe('api: response schemas (every route answers as its declared schema says
       '/cost-centers/:id/costs': `/cost-centers/${fx.center}/costs`,
       '/cost-centers/:id/reallocation': `/cost-centers/${fx.center}/reallocation`,
       '/cost-centers/:id/reallocation/runs': `/cost-centers/${fx.center}/reallocation/runs`,
+      '/departments/:name/reallocation': `/departments/${fx.department}/reallocation`,
+      '/departments/:name/reallocation/runs': `/departments/${fx.department}/reallocation/runs`,
       '/departments/:name/costs': `/departments/${fx.department}/costs`,
       '/machines/:id': `/machines/${fx.machine}`,
       '/machines/:id/artifacts': `/machines/${fx.machine}/artifacts`,
