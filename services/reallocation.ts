@@ -394,7 +394,9 @@ async function applyRun(ctx: ServiceContext, caller: Caller, run: StoredRun): Pr
 export async function runReallocationNow(ctx: ServiceContext, caller: Caller, ref: Scope, query: unknown): Promise<StoredRun> {
   const scope = await resolveScope(ctx, ref);
   const q = parse422(runReallocationQuery, query);
-  const runId = idFromIdempotencyKey('reallocation', caller.principal.apiKeyId, caller.idempotencyKey);
+  // The same key on another scope names another run.
+  const key = caller.idempotencyKey === undefined ? undefined : `${scope.scopeType}\0${scope.scopeId}\0${caller.idempotencyKey}`;
+  const runId = idFromIdempotencyKey('reallocation', caller.principal.apiKeyId, key);
   return runReallocation(ctx, caller, scope, { runId, dryRun: q.dryRun === undefined ? undefined : q.dryRun === 'true', trigger: 'api' });
 }
 
