@@ -22,6 +22,7 @@ import { NotFoundError } from '../../domain/errors.js';
 import { PROJECT_SCOPE } from '../../domain/budget.js';
 import { projectCostBreakdown, projectCostOpportunities } from '../../services/analytics.js';
 import { scopeForecast } from '../../services/forecasts.js';
+import { projectRoi } from '../../services/roi.js';
 import { can, visible, type GraphqlContext } from './context.js';
 import { DEFAULT_FIRST } from './limits.js';
 import { loadersOf } from './loaders.js';
@@ -205,6 +206,10 @@ export const resolvers = {
       await can(ctx, 'costs.read', p.id);
       const query = args.days === null || args.days === undefined ? {} : { days: String(args.days) };
       return presentCostOpportunities(await projectCostOpportunities(ctx.api, p.id, query, { includeDeployment: ctx.principal.projectIds === null }));
+    },
+    async roi(p: Project, args: { days?: number | null }, ctx: GraphqlContext) {
+      await can(ctx, 'costs.read', p.id);
+      return projectRoi(ctx.api, p.id, args.days === null || args.days === undefined ? {} : { days: args.days });
     },
   },
 

@@ -106,4 +106,25 @@ describe('graphql: compute prices, forecasts and cost analytics', function () {
     assert.equal(bad.data.project.costBreakdown, null);
     assert.match(bad.errors![0]!.message, /by/);
   });
+  it('roi is REST’s; days out of range is an error naming it', async () => {
+    const { data, errors } = await gql(
+      `query($id: ID!) { project(id: $id) { roi(days: 30) {
+        currency days since spend spendRatingCorrelation
+        objectives { completed perUnit spendPerCompleted }
+        bugfix { items completed completedShare spend spendPerCompleted }
+        checks { runs passed passRate objectives firstPassRate lastPassRate delta }
+        feedback { count machines meanRating }
+      } } }`,
+      { id: projectId },
+    );
+    assert.equal(errors, undefined, JSON.stringify(errors));
+    const { projectId: _p, since: _s, ...rest } = (await p.api('GET', `/v1/projects/${projectId}/roi?days=30`)).body;
+    const { since, ...roi } = data.project.roi;
+    assert.match(since, /^\d{4}-/);
+    assert.deepEqual(roi, rest);
+    assert.notEqual(roi.spend, '0.00', 'the seeded spend is in it');
+    const bad = await gql('query($id: ID!) { project(id: $id) { roi(days: 400) { spend } } }', { id: projectId });
+    assert.equal(bad.data.project.roi, null);
+    assert.match(bad.errors![0]!.message, /days/);
+  });
 });
