@@ -1,7 +1,7 @@
 import type { Knex } from 'knex';
 
 /**
- * Budget reallocation (README "Reallocation"): per cost center its settings, and every run (dry or
+ * Budget reallocation (README "Reallocation"): per cost center or department its settings, and every run (dry or
  * real) with the moves it planned, each with its explanation and the figures behind it. A real
  * run's moves are applied one by one, each marked applied in the transaction that changed the two
  * budgets, so a retried run never applies a move twice.
