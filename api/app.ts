@@ -20,6 +20,7 @@ import { pipelineRoutes } from './routes/pipelines.js';
 import { schedulingRoutes } from './routes/scheduling.js';
 import { routingRoutes } from './routes/routing.js';
 import { roiRoutes } from './routes/roi.js';
+import { reallocationRoutes } from './routes/reallocation.js';
 import { predictionRoutes } from './routes/predictions.js';
 import { paymentRoutes } from './routes/payments.js';
 import { projectRoutes } from './routes/projects.js';
@@ -63,6 +64,7 @@ function routeGroups(ctx: ApiContext, batch: BatchTarget = {}): RouteGroup[] {
     predictionRoutes(ctx),
     fxRoutes(ctx, ctx.fx ?? createFxService(ctx)),
     costCenterRoutes(ctx),
+    reallocationRoutes(ctx),
     forecastRoutes(ctx),
     analyticsRoutes(ctx),
     paymentRoutes(ctx),

@@ -2,6 +2,7 @@ import { putRoutingBody, routingQuery } from '../services/routing.js';
 import { feedbackBody } from '../services/feedback.js';
 import { roiQuery } from '../services/roi.js';
 import { recoverProjectBody } from '../services/recoveries.js';
+import { listRunsQuery, putReallocationBody, runReallocationQuery } from '../services/reallocation.js';
 import { predictionAccuracyQuery, putPredictionSettingsBody } from '../services/predictions.js';
 import { z } from 'zod';
 import {
@@ -517,6 +518,37 @@ function document(
           "Spend allocated to a cost center in [from, to) (default the last 30 days) grouped by machineType, provider, model, category, costCenter, objective or project and by the projects' currency (never converted); each currency's groups add up to its total exactly",
           { parameters: [idParam(), ...breakdownParams] },
         ),
+      },
+      '/cost-centers/{id}/reallocation': {
+        get: op("The cost center's budget reallocation settings (defaults with configured: false until set)", { parameters: [idParam()] }),
+        put: op(
+          "Set the cost center's budget reallocation (admins): enabled, dryRun (scheduled runs only preview), maxStepPercent (1-50), lookbackDays (1-90), minAllocation and maxAllocation in its budget's currency; the cost center needs a budget",
+          { parameters: [idParam()], requestBody: body(putReallocationBody) },
+        ),
+      },
+      '/cost-centers/{id}/reallocation/runs': {
+        post: op(
+          'Run the reallocation now (admins): ?dryRun=true previews the moves and changes nothing; otherwise the moves are applied through the project budget use case. The Idempotency-Key names the run: a repeat applies nothing twice',
+          { parameters: [idParam(), ...query(runReallocationQuery)] },
+        ),
+        get: op("The cost center's reallocation runs, newest first, each with its moves and their explanations", {
+          parameters: [idParam(), ...query(listRunsQuery)],
+        }),
+      },
+      '/departments/{name}/reallocation': {
+        get: op("The department's budget reallocation settings (as for a cost center; its projects are those of its cost centers)", {
+          parameters: [idParam('name')],
+        }),
+        put: op("Set the department's budget reallocation (admins), as for a cost center; the department needs a budget", {
+          parameters: [idParam('name')],
+          requestBody: body(putReallocationBody),
+        }),
+      },
+      '/departments/{name}/reallocation/runs': {
+        post: op('Run the department reallocation now (admins), as for a cost center; ?dryRun=true previews', {
+          parameters: [idParam('name'), ...query(runReallocationQuery)],
+        }),
+        get: op("The department's reallocation runs, newest first, with their moves", { parameters: [idParam('name'), ...query(listRunsQuery)] }),
       },
       '/departments/{name}/costs/breakdown': {
         get: op("Spend allocated to a department's cost centers, grouped as for a cost center", { parameters: [idParam('name'), ...breakdownParams] }),

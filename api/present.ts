@@ -11,6 +11,10 @@ import type { Db } from '../store/db.js';
 import type { Machine } from '../store/machines.js';
 import type { BalanceStatus } from '../store/payments.js';
 import { getProjects, type Project } from '../store/projects.js';
+import type { CostBreakdown, projectCostOpportunities } from '../services/analytics.js';
+
+type ProjectCostBreakdown = CostBreakdown;
+type ProjectCostOpportunities = Awaited<ReturnType<typeof projectCostOpportunities>>;
 
 /** Domain objects → the JSON shapes of the v1 contract (money as decimal string + currency). */
 export const money = (units: bigint, currency: CurrencyCode) => ({ amount: formatAmount(units, currency), currency });
@@ -253,4 +257,30 @@ export function presentCache(r: CacheRecord | null) {
 
 export function presentCacheSummary(s: CacheSummary, currency: CurrencyCode) {
   return { hits: s.hits, misses: s.misses, bypassed: s.bypassed, saved: money(s.saved, currency) };
+}
+
+/** A project's spend grouped by one dimension (REST GET /v1/projects/:id/costs/breakdown, GraphQL Project.costBreakdown). */
+export function presentCostBreakdown(b: ProjectCostBreakdown) {
+  const c = b.project.currency;
+  return {
+    projectId: b.project.id,
+    currency: c,
+    by: b.by,
+    from: b.from.toISOString(),
+    to: b.to.toISOString(),
+    total: formatAmount(b.total, c),
+    groups: b.groups.map((g) => ({ key: g.key, amount: formatAmount(g.amount, c), records: g.records })),
+  };
+}
+
+/** Where a project could have spent less (REST GET /v1/projects/:id/costs/opportunities, GraphQL Project.costOpportunities). */
+export function presentCostOpportunities(o: ProjectCostOpportunities) {
+  const c = o.project.currency;
+  return {
+    projectId: o.project.id,
+    currency: c,
+    days: o.days,
+    totalSaving: formatAmount(o.total, c),
+    items: o.opportunities.map((x) => ({ kind: x.kind, evidence: x.evidence, saving: formatAmount(x.saving, c), explanation: x.explanation })),
+  };
 }

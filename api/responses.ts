@@ -1080,3 +1080,75 @@ export const projectRoi = z.strictObject({
   /** Pearson correlation across rated machines of their spend and mean rating; null with fewer than 3 or no variance. */
   spendRatingCorrelation: z.number().min(-1).max(1).nullable(),
 });
+
+/** GET|PUT /v1/cost-centers/:id/reallocation: the settings (README "Reallocation"). */
+export const reallocationSettings = z.strictObject({
+  scopeType: z.string(),
+  scopeId: id,
+  configured: z.boolean(),
+  enabled: z.boolean(),
+  dryRun: z.boolean(),
+  maxStepPercent: z.number().int(),
+  lookbackDays: z.number().int(),
+  currency: currency.nullable(),
+  minAllocation: decimal,
+  maxAllocation: decimal.nullable(),
+  updatedBy: z.string().nullable(),
+  updatedAt: time.nullable(),
+});
+
+const reallocationProject = z.strictObject({
+  projectId: id,
+  name: z.string(),
+  role: z.enum(['receiver', 'donor', 'kept', 'skipped']),
+  reason: z.string(),
+  limit: decimal.optional(),
+  usedNow: decimal.optional(),
+  periods: z.number().int().optional(),
+  hits: z.number().int().optional(),
+  utilisationPercent: decimal.optional(),
+  spend: decimal.optional(),
+  completed: z.number().int().optional(),
+  roi: decimal.nullable().optional(),
+});
+
+/** One reallocation run with its moves, each with its explanation and the figures behind it. */
+export const reallocationRun = z.strictObject({
+  id,
+  scopeType: z.string(),
+  scopeId: id,
+  dryRun: z.boolean(),
+  trigger: z.enum(['api', 'schedule']),
+  workflowId: z.string().nullable(),
+  status: z.enum(['planned', 'applied', 'previewed', 'skipped']),
+  reason: z.string().nullable(),
+  currency: currency.nullable(),
+  period: z.enum(BUDGET_PERIODS).nullable(),
+  limit: decimal.nullable(),
+  allocatedBefore: decimal.nullable(),
+  allocatedAfter: decimal.nullable(),
+  settings: z.record(z.string(), z.unknown()),
+  projects: z.array(reallocationProject),
+  moves: z.array(
+    z.strictObject({
+      seq: z.number().int(),
+      fromProjectId: id,
+      toProjectId: id,
+      amount: decimal,
+      fromBefore: decimal,
+      fromAfter: decimal,
+      toBefore: decimal,
+      toAfter: decimal,
+      status: z.enum(['planned', 'applied', 'preview', 'skipped']),
+      skipReason: z.string().nullable(),
+      appliedAt: time.nullable(),
+      explanation: z.string(),
+      figures: z.strictObject({ from: reallocationProject, to: reallocationProject }),
+    }),
+  ),
+  createdBy: z.string(),
+  createdAt: time,
+  finishedAt: time.nullable(),
+});
+
+export const reallocationRuns = z.strictObject({ items: z.array(reallocationRun) });

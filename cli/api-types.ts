@@ -7406,6 +7406,750 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  '/cost-centers/{id}/reallocation': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** The cost center's budget reallocation settings (defaults with configured: false until set) */
+    get: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          id: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description The cost center's budget reallocation settings (defaults with configured: false until set) */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              scopeType: string;
+              scopeId: string;
+              configured: boolean;
+              enabled: boolean;
+              dryRun: boolean;
+              maxStepPercent: number;
+              lookbackDays: number;
+              currency: ('USD' | 'EUR' | 'CAD' | 'TON' | 'BTC' | 'ETH') | null;
+              minAllocation: string;
+              maxAllocation: string | null;
+              updatedBy: string | null;
+              updatedAt: string | null;
+            };
+          };
+        };
+        400: components['responses']['Error'];
+        401: components['responses']['Error'];
+        403: components['responses']['Error'];
+        404: components['responses']['Error'];
+        413: components['responses']['Error'];
+        415: components['responses']['Error'];
+        422: components['responses']['Error'];
+        429: components['responses']['Error'];
+      };
+    };
+    /** Set the cost center's budget reallocation (admins): enabled, dryRun (scheduled runs only preview), maxStepPercent (1-50), lookbackDays (1-90), minAllocation and maxAllocation in its budget's currency; the cost center needs a budget */
+    put: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          id: string;
+        };
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          'application/json': {
+            enabled: boolean;
+            /** @default false */
+            dryRun?: boolean;
+            /** @default 10 */
+            maxStepPercent?: number;
+            /** @default 7 */
+            lookbackDays?: number;
+            /** @default 0 */
+            minAllocation?: string;
+            /** @default null */
+            maxAllocation?: string | null;
+          };
+        };
+      };
+      responses: {
+        /** @description Set the cost center's budget reallocation (admins): enabled, dryRun (scheduled runs only preview), maxStepPercent (1-50), lookbackDays (1-90), minAllocation and maxAllocation in its budget's currency; the cost center needs a budget */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              scopeType: string;
+              scopeId: string;
+              configured: boolean;
+              enabled: boolean;
+              dryRun: boolean;
+              maxStepPercent: number;
+              lookbackDays: number;
+              currency: ('USD' | 'EUR' | 'CAD' | 'TON' | 'BTC' | 'ETH') | null;
+              minAllocation: string;
+              maxAllocation: string | null;
+              updatedBy: string | null;
+              updatedAt: string | null;
+            };
+          };
+        };
+        400: components['responses']['Error'];
+        401: components['responses']['Error'];
+        403: components['responses']['Error'];
+        404: components['responses']['Error'];
+        409: components['responses']['Error'];
+        413: components['responses']['Error'];
+        415: components['responses']['Error'];
+        422: components['responses']['Error'];
+        429: components['responses']['Error'];
+      };
+    };
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/cost-centers/{id}/reallocation/runs': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** The cost center's reallocation runs, newest first, each with its moves and their explanations */
+    get: {
+      parameters: {
+        query?: {
+          limit?: string;
+        };
+        header?: never;
+        path: {
+          id: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description The cost center's reallocation runs, newest first, each with its moves and their explanations */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              items: {
+                id: string;
+                scopeType: string;
+                scopeId: string;
+                dryRun: boolean;
+                /** @enum {string} */
+                trigger: 'api' | 'schedule';
+                workflowId: string | null;
+                /** @enum {string} */
+                status: 'planned' | 'applied' | 'previewed' | 'skipped';
+                reason: string | null;
+                currency: ('USD' | 'EUR' | 'CAD' | 'TON' | 'BTC' | 'ETH') | null;
+                period: ('daily' | 'weekly' | 'monthly' | 'total') | null;
+                limit: string | null;
+                allocatedBefore: string | null;
+                allocatedAfter: string | null;
+                settings: {
+                  [key: string]: unknown;
+                };
+                projects: {
+                  projectId: string;
+                  name: string;
+                  /** @enum {string} */
+                  role: 'receiver' | 'donor' | 'kept' | 'skipped';
+                  reason: string;
+                  limit?: string;
+                  usedNow?: string;
+                  periods?: number;
+                  hits?: number;
+                  utilisationPercent?: string;
+                  spend?: string;
+                  completed?: number;
+                  roi?: string | null;
+                }[];
+                moves: {
+                  seq: number;
+                  fromProjectId: string;
+                  toProjectId: string;
+                  amount: string;
+                  fromBefore: string;
+                  fromAfter: string;
+                  toBefore: string;
+                  toAfter: string;
+                  /** @enum {string} */
+                  status: 'planned' | 'applied' | 'preview' | 'skipped';
+                  skipReason: string | null;
+                  appliedAt: string | null;
+                  explanation: string;
+                  figures: {
+                    from: {
+                      projectId: string;
+                      name: string;
+                      /** @enum {string} */
+                      role: 'receiver' | 'donor' | 'kept' | 'skipped';
+                      reason: string;
+                      limit?: string;
+                      usedNow?: string;
+                      periods?: number;
+                      hits?: number;
+                      utilisationPercent?: string;
+                      spend?: string;
+                      completed?: number;
+                      roi?: string | null;
+                    };
+                    to: {
+                      projectId: string;
+                      name: string;
+                      /** @enum {string} */
+                      role: 'receiver' | 'donor' | 'kept' | 'skipped';
+                      reason: string;
+                      limit?: string;
+                      usedNow?: string;
+                      periods?: number;
+                      hits?: number;
+                      utilisationPercent?: string;
+                      spend?: string;
+                      completed?: number;
+                      roi?: string | null;
+                    };
+                  };
+                }[];
+                createdBy: string;
+                /** Format: date-time */
+                createdAt: string;
+                finishedAt: string | null;
+              }[];
+            };
+          };
+        };
+        400: components['responses']['Error'];
+        401: components['responses']['Error'];
+        403: components['responses']['Error'];
+        404: components['responses']['Error'];
+        413: components['responses']['Error'];
+        415: components['responses']['Error'];
+        422: components['responses']['Error'];
+        429: components['responses']['Error'];
+      };
+    };
+    put?: never;
+    /** Run the reallocation now (admins): ?dryRun=true previews the moves and changes nothing; otherwise the moves are applied through the project budget use case. The Idempotency-Key names the run: a repeat applies nothing twice */
+    post: {
+      parameters: {
+        query?: {
+          dryRun?: string;
+        };
+        header?: never;
+        path: {
+          id: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Run the reallocation now (admins): ?dryRun=true previews the moves and changes nothing; otherwise the moves are applied through the project budget use case. The Idempotency-Key names the run: a repeat applies nothing twice */
+        201: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              id: string;
+              scopeType: string;
+              scopeId: string;
+              dryRun: boolean;
+              /** @enum {string} */
+              trigger: 'api' | 'schedule';
+              workflowId: string | null;
+              /** @enum {string} */
+              status: 'planned' | 'applied' | 'previewed' | 'skipped';
+              reason: string | null;
+              currency: ('USD' | 'EUR' | 'CAD' | 'TON' | 'BTC' | 'ETH') | null;
+              period: ('daily' | 'weekly' | 'monthly' | 'total') | null;
+              limit: string | null;
+              allocatedBefore: string | null;
+              allocatedAfter: string | null;
+              settings: {
+                [key: string]: unknown;
+              };
+              projects: {
+                projectId: string;
+                name: string;
+                /** @enum {string} */
+                role: 'receiver' | 'donor' | 'kept' | 'skipped';
+                reason: string;
+                limit?: string;
+                usedNow?: string;
+                periods?: number;
+                hits?: number;
+                utilisationPercent?: string;
+                spend?: string;
+                completed?: number;
+                roi?: string | null;
+              }[];
+              moves: {
+                seq: number;
+                fromProjectId: string;
+                toProjectId: string;
+                amount: string;
+                fromBefore: string;
+                fromAfter: string;
+                toBefore: string;
+                toAfter: string;
+                /** @enum {string} */
+                status: 'planned' | 'applied' | 'preview' | 'skipped';
+                skipReason: string | null;
+                appliedAt: string | null;
+                explanation: string;
+                figures: {
+                  from: {
+                    projectId: string;
+                    name: string;
+                    /** @enum {string} */
+                    role: 'receiver' | 'donor' | 'kept' | 'skipped';
+                    reason: string;
+                    limit?: string;
+                    usedNow?: string;
+                    periods?: number;
+                    hits?: number;
+                    utilisationPercent?: string;
+                    spend?: string;
+                    completed?: number;
+                    roi?: string | null;
+                  };
+                  to: {
+                    projectId: string;
+                    name: string;
+                    /** @enum {string} */
+                    role: 'receiver' | 'donor' | 'kept' | 'skipped';
+                    reason: string;
+                    limit?: string;
+                    usedNow?: string;
+                    periods?: number;
+                    hits?: number;
+                    utilisationPercent?: string;
+                    spend?: string;
+                    completed?: number;
+                    roi?: string | null;
+                  };
+                };
+              }[];
+              createdBy: string;
+              /** Format: date-time */
+              createdAt: string;
+              finishedAt: string | null;
+            };
+          };
+        };
+        400: components['responses']['Error'];
+        401: components['responses']['Error'];
+        403: components['responses']['Error'];
+        404: components['responses']['Error'];
+        409: components['responses']['Error'];
+        413: components['responses']['Error'];
+        415: components['responses']['Error'];
+        422: components['responses']['Error'];
+        429: components['responses']['Error'];
+      };
+    };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/departments/{name}/reallocation': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** The department's budget reallocation settings (as for a cost center; its projects are those of its cost centers) */
+    get: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          name: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description The department's budget reallocation settings (as for a cost center; its projects are those of its cost centers) */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              scopeType: string;
+              scopeId: string;
+              configured: boolean;
+              enabled: boolean;
+              dryRun: boolean;
+              maxStepPercent: number;
+              lookbackDays: number;
+              currency: ('USD' | 'EUR' | 'CAD' | 'TON' | 'BTC' | 'ETH') | null;
+              minAllocation: string;
+              maxAllocation: string | null;
+              updatedBy: string | null;
+              updatedAt: string | null;
+            };
+          };
+        };
+        400: components['responses']['Error'];
+        401: components['responses']['Error'];
+        403: components['responses']['Error'];
+        404: components['responses']['Error'];
+        413: components['responses']['Error'];
+        415: components['responses']['Error'];
+        422: components['responses']['Error'];
+        429: components['responses']['Error'];
+      };
+    };
+    /** Set the department's budget reallocation (admins), as for a cost center; the department needs a budget */
+    put: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          name: string;
+        };
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          'application/json': {
+            enabled: boolean;
+            /** @default false */
+            dryRun?: boolean;
+            /** @default 10 */
+            maxStepPercent?: number;
+            /** @default 7 */
+            lookbackDays?: number;
+            /** @default 0 */
+            minAllocation?: string;
+            /** @default null */
+            maxAllocation?: string | null;
+          };
+        };
+      };
+      responses: {
+        /** @description Set the department's budget reallocation (admins), as for a cost center; the department needs a budget */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              scopeType: string;
+              scopeId: string;
+              configured: boolean;
+              enabled: boolean;
+              dryRun: boolean;
+              maxStepPercent: number;
+              lookbackDays: number;
+              currency: ('USD' | 'EUR' | 'CAD' | 'TON' | 'BTC' | 'ETH') | null;
+              minAllocation: string;
+              maxAllocation: string | null;
+              updatedBy: string | null;
+              updatedAt: string | null;
+            };
+          };
+        };
+        400: components['responses']['Error'];
+        401: components['responses']['Error'];
+        403: components['responses']['Error'];
+        404: components['responses']['Error'];
+        409: components['responses']['Error'];
+        413: components['responses']['Error'];
+        415: components['responses']['Error'];
+        422: components['responses']['Error'];
+        429: components['responses']['Error'];
+      };
+    };
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/departments/{name}/reallocation/runs': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** The department's reallocation runs, newest first, with their moves */
+    get: {
+      parameters: {
+        query?: {
+          limit?: string;
+        };
+        header?: never;
+        path: {
+          name: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description The department's reallocation runs, newest first, with their moves */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              items: {
+                id: string;
+                scopeType: string;
+                scopeId: string;
+                dryRun: boolean;
+                /** @enum {string} */
+                trigger: 'api' | 'schedule';
+                workflowId: string | null;
+                /** @enum {string} */
+                status: 'planned' | 'applied' | 'previewed' | 'skipped';
+                reason: string | null;
+                currency: ('USD' | 'EUR' | 'CAD' | 'TON' | 'BTC' | 'ETH') | null;
+                period: ('daily' | 'weekly' | 'monthly' | 'total') | null;
+                limit: string | null;
+                allocatedBefore: string | null;
+                allocatedAfter: string | null;
+                settings: {
+                  [key: string]: unknown;
+                };
+                projects: {
+                  projectId: string;
+                  name: string;
+                  /** @enum {string} */
+                  role: 'receiver' | 'donor' | 'kept' | 'skipped';
+                  reason: string;
+                  limit?: string;
+                  usedNow?: string;
+                  periods?: number;
+                  hits?: number;
+                  utilisationPercent?: string;
+                  spend?: string;
+                  completed?: number;
+                  roi?: string | null;
+                }[];
+                moves: {
+                  seq: number;
+                  fromProjectId: string;
+                  toProjectId: string;
+                  amount: string;
+                  fromBefore: string;
+                  fromAfter: string;
+                  toBefore: string;
+                  toAfter: string;
+                  /** @enum {string} */
+                  status: 'planned' | 'applied' | 'preview' | 'skipped';
+                  skipReason: string | null;
+                  appliedAt: string | null;
+                  explanation: string;
+                  figures: {
+                    from: {
+                      projectId: string;
+                      name: string;
+                      /** @enum {string} */
+                      role: 'receiver' | 'donor' | 'kept' | 'skipped';
+                      reason: string;
+                      limit?: string;
+                      usedNow?: string;
+                      periods?: number;
+                      hits?: number;
+                      utilisationPercent?: string;
+                      spend?: string;
+                      completed?: number;
+                      roi?: string | null;
+                    };
+                    to: {
+                      projectId: string;
+                      name: string;
+                      /** @enum {string} */
+                      role: 'receiver' | 'donor' | 'kept' | 'skipped';
+                      reason: string;
+                      limit?: string;
+                      usedNow?: string;
+                      periods?: number;
+                      hits?: number;
+                      utilisationPercent?: string;
+                      spend?: string;
+                      completed?: number;
+                      roi?: string | null;
+                    };
+                  };
+                }[];
+                createdBy: string;
+                /** Format: date-time */
+                createdAt: string;
+                finishedAt: string | null;
+              }[];
+            };
+          };
+        };
+        400: components['responses']['Error'];
+        401: components['responses']['Error'];
+        403: components['responses']['Error'];
+        404: components['responses']['Error'];
+        413: components['responses']['Error'];
+        415: components['responses']['Error'];
+        422: components['responses']['Error'];
+        429: components['responses']['Error'];
+      };
+    };
+    put?: never;
+    /** Run the department reallocation now (admins), as for a cost center; ?dryRun=true previews */
+    post: {
+      parameters: {
+        query?: {
+          dryRun?: string;
+        };
+        header?: never;
+        path: {
+          name: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Run the department reallocation now (admins), as for a cost center; ?dryRun=true previews */
+        201: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              id: string;
+              scopeType: string;
+              scopeId: string;
+              dryRun: boolean;
+              /** @enum {string} */
+              trigger: 'api' | 'schedule';
+              workflowId: string | null;
+              /** @enum {string} */
+              status: 'planned' | 'applied' | 'previewed' | 'skipped';
+              reason: string | null;
+              currency: ('USD' | 'EUR' | 'CAD' | 'TON' | 'BTC' | 'ETH') | null;
+              period: ('daily' | 'weekly' | 'monthly' | 'total') | null;
+              limit: string | null;
+              allocatedBefore: string | null;
+              allocatedAfter: string | null;
+              settings: {
+                [key: string]: unknown;
+              };
+              projects: {
+                projectId: string;
+                name: string;
+                /** @enum {string} */
+                role: 'receiver' | 'donor' | 'kept' | 'skipped';
+                reason: string;
+                limit?: string;
+                usedNow?: string;
+                periods?: number;
+                hits?: number;
+                utilisationPercent?: string;
+                spend?: string;
+                completed?: number;
+                roi?: string | null;
+              }[];
+              moves: {
+                seq: number;
+                fromProjectId: string;
+                toProjectId: string;
+                amount: string;
+                fromBefore: string;
+                fromAfter: string;
+                toBefore: string;
+                toAfter: string;
+                /** @enum {string} */
+                status: 'planned' | 'applied' | 'preview' | 'skipped';
+                skipReason: string | null;
+                appliedAt: string | null;
+                explanation: string;
+                figures: {
+                  from: {
+                    projectId: string;
+                    name: string;
+                    /** @enum {string} */
+                    role: 'receiver' | 'donor' | 'kept' | 'skipped';
+                    reason: string;
+                    limit?: string;
+                    usedNow?: string;
+                    periods?: number;
+                    hits?: number;
+                    utilisationPercent?: string;
+                    spend?: string;
+                    completed?: number;
+                    roi?: string | null;
+                  };
+                  to: {
+                    projectId: string;
+                    name: string;
+                    /** @enum {string} */
+                    role: 'receiver' | 'donor' | 'kept' | 'skipped';
+                    reason: string;
+                    limit?: string;
+                    usedNow?: string;
+                    periods?: number;
+                    hits?: number;
+                    utilisationPercent?: string;
+                    spend?: string;
+                    completed?: number;
+                    roi?: string | null;
+                  };
+                };
+              }[];
+              createdBy: string;
+              /** Format: date-time */
+              createdAt: string;
+              finishedAt: string | null;
+            };
+          };
+        };
+        400: components['responses']['Error'];
+        401: components['responses']['Error'];
+        403: components['responses']['Error'];
+        404: components['responses']['Error'];
+        409: components['responses']['Error'];
+        413: components['responses']['Error'];
+        415: components['responses']['Error'];
+        422: components['responses']['Error'];
+        429: components['responses']['Error'];
+      };
+    };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   '/departments/{name}/costs/breakdown': {
     parameters: {
       query?: never;

@@ -230,6 +230,10 @@ const envSchema = z
     /** Days of daily spend a forecast learns from, and days it looks ahead. */
     AUTOVIBE_FORECAST_HISTORY_DAYS: z.coerce.number().int().min(14).max(730).default(180),
     AUTOVIBE_FORECAST_HORIZON_DAYS: z.coerce.number().int().min(7).max(90).default(28),
+    /** The UTC hour of the daily budget-reallocation schedule, or "off" for none. */
+    AUTOVIBE_REALLOCATION_HOUR: z
+      .union([z.literal('off'), z.coerce.number().int().min(0).max(23)], { error: 'must be an hour from 0 to 23, or off' })
+      .default(5),
     /** The ECB daily reference rates (XML); "off" disables the source. */
     AUTOVIBE_FX_ECB_URL: z.string().default('https://www.ecb.europa.eu/stats/eurofxref/eurofxref-daily.xml'),
     /** Coinbase's public exchange-rates JSON (base USD); "off" disables the source. */
@@ -414,6 +418,8 @@ export interface Config {
   reconcileMinAgeSeconds: number;
   /** The forecast-refresh schedule: every `everySeconds` (0: none), learning from `historyDays`, `horizonDays` ahead. */
   forecast: { everySeconds: number; historyDays: number; horizonDays: number };
+  /** The UTC hour the daily budget-reallocation schedule runs at; null: no schedule. */
+  reallocationHour: number | null;
   /** Overrides of the profiles' resource limits (AUTOVIBE_PROFILE_LIMITS). */
   profileLimits: Record<string, Partial<ResourceLimits>>;
   /** Most machines each provider runs at once (providers not named: no limit). */
@@ -588,6 +594,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     ),
     reconcileMinAgeSeconds: e.AUTOVIBE_RECONCILE_MIN_AGE_S,
     forecast: { everySeconds: e.AUTOVIBE_FORECAST_EVERY_S, historyDays: e.AUTOVIBE_FORECAST_HISTORY_DAYS, horizonDays: e.AUTOVIBE_FORECAST_HORIZON_DAYS },
+    reallocationHour: e.AUTOVIBE_REALLOCATION_HOUR === 'off' ? null : e.AUTOVIBE_REALLOCATION_HOUR,
     fx: {
       ecbUrl: e.AUTOVIBE_FX_ECB_URL === 'off' ? null : e.AUTOVIBE_FX_ECB_URL,
       cryptoUrl: e.AUTOVIBE_FX_CRYPTO_URL === 'off' ? null : e.AUTOVIBE_FX_CRYPTO_URL,

@@ -55,6 +55,8 @@ const ADMINISTER = [
   'backups.manage',
   // Point-in-time recovery of a project (POST /v1/projects/:id/recoveries): a copy, or its rows rewritten in place.
   'projects.recover',
+  // Moving budget between a cost center's projects (README "Reallocation"): its settings and runs.
+  'reallocation.manage',
 ] as const;
 /** Every role: sending several requests in one (POST /v1/batch), each then authorized as if sent alone. */
 const ANYONE = ['batch.send'] as const;

@@ -459,6 +459,26 @@ async function main() {
       recorded.push(['forecast-refresh', 'forecast-refresh-recorded']);
     }
 
+    if (want('budget-reallocation')) {
+      // One run of the daily budget-reallocation schedule's workflow over an enabled cost center with two projects.
+      const { SEARCH_ATTRIBUTES } = await import('../domain/search-attributes.js');
+      const center = await call(p, 'POST', '/v1/cost-centers', { name: 'reallocation history', kind: 'development', department: 'histories' });
+      await call(p, 'PUT', `/v1/cost-centers/${center.id}/budget`, { amount: '100.00', currency: 'USD', period: 'daily' });
+      for (const name of ['reallocation a', 'reallocation b']) {
+        const pr = await call(p, 'POST', '/v1/projects', { name, costCenterId: center.id });
+        await call(p, 'PUT', `/v1/projects/${pr.id}/budget`, { amount: '10.00', currency: 'USD', period: 'daily' });
+      }
+      await call(p, 'PUT', `/v1/cost-centers/${center.id}/reallocation`, { enabled: true });
+      await p.temporal.workflow.execute('budgetReallocation', {
+        workflowId: 'budget-reallocation-recorded',
+        taskQueue: config.taskQueue,
+        args: [{ trigger: 'recording' }],
+        typedSearchAttributes: [{ key: SEARCH_ATTRIBUTES.status, value: 'running' }],
+        memo: { description: 'recorded budget reallocation' },
+      });
+      recorded.push(['budget-reallocation', 'budget-reallocation-recorded']);
+    }
+
     await save(recorded);
   } finally {
     await p.stop();

@@ -1,7 +1,7 @@
 import { ScheduleAlreadyRunning, ScheduleOverlapPolicy, type Client } from '@temporalio/client';
 import type { Config } from '../config/index.js';
 import { SEARCH_ATTRIBUTES } from '../domain/search-attributes.js';
-import type { ForecastRefreshInput, ReconcileInput } from '../workflows/index.js';
+import type { BudgetReallocationInput, ForecastRefreshInput, ReconcileInput } from '../workflows/index.js';
 
 export const reconcileScheduleId = (config: Config) => `autovibe-reconcile-${config.taskQueue}`;
 
@@ -143,6 +143,42 @@ export async function ensureForecastSchedule(client: Client, config: Pick<Config
         staticDetails: note,
       },
       policies: { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: '1 hour' },
+      memo: { description: note },
+    });
+  } catch (err) {
+    if (!(err instanceof ScheduleAlreadyRunning)) throw err;
+  }
+  return client.schedule.getHandle(scheduleId);
+}
+
+export const reallocationScheduleId = (config: Pick<Config, 'taskQueue'>) => `${config.taskQueue}:budget-reallocation`;
+
+/**
+ * The `budget-reallocation` Temporal Schedule: daily at `AUTOVIBE_REALLOCATION_HOUR` UTC it runs
+ * `budgetReallocation`, which moves budget between the projects of every cost center whose
+ * reallocation is enabled. Creating it twice is harmless; returns null when disabled ("off").
+ */
+export async function ensureReallocationSchedule(client: Client, config: Pick<Config, 'taskQueue' | 'reallocationHour' | 'searchAttributes'>) {
+  if (config.reallocationHour === null) return null;
+  const scheduleId = reallocationScheduleId(config);
+  const args: [BudgetReallocationInput] = [{ trigger: 'schedule' }];
+  const note = "Moves budget between each enabled cost center's projects by ROI and use, in bounded steps, each move explained (or previews them).";
+  try {
+    await client.schedule.create({
+      scheduleId,
+      spec: { calendars: [{ hour: config.reallocationHour, minute: 0, comment: 'daily (UTC)' }] },
+      action: {
+        type: 'startWorkflow',
+        workflowType: 'budgetReallocation',
+        taskQueue: config.taskQueue,
+        workflowId: scheduleId,
+        args,
+        ...(config.searchAttributes ? { typedSearchAttributes: [{ key: SEARCH_ATTRIBUTES.status, value: 'running' }] } : {}),
+        memo: { description: note },
+        staticSummary: 'budget-reallocation · deployment-wide',
+        staticDetails: note,
+      },
+      policies: { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: '1 day' },
       memo: { description: note },
     });
   } catch (err) {

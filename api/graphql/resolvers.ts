@@ -17,7 +17,12 @@ import { pipelineView } from '../../services/pipelines.js';
 import { getProject, pageProjects, type Project } from '../../store/projects.js';
 import type { CreatedKey } from '../../store/paging.js';
 import { createdKey, decodeCursor, MAX_PAGE, pageOf } from '../pagination.js';
-import { money, presentBalance, presentBudget } from '../present.js';
+import { money, presentBalance, presentBudget, presentComputePrice, presentCostBreakdown, presentCostOpportunities } from '../present.js';
+import { NotFoundError } from '../../domain/errors.js';
+import { PROJECT_SCOPE } from '../../domain/budget.js';
+import { projectCostBreakdown, projectCostOpportunities } from '../../services/analytics.js';
+import { scopeForecast } from '../../services/forecasts.js';
+import { projectRoi } from '../../services/roi.js';
 import { can, visible, type GraphqlContext } from './context.js';
 import { DEFAULT_FIRST } from './limits.js';
 import { loadersOf } from './loaders.js';
@@ -182,6 +187,31 @@ export const resolvers = {
         machineTypes: v.machineTypes.map((t) => ({ machineType: t.machineType, source: t.source, budget: presentBudget(t.budget) })),
       };
     },
+    async forecast(p: Project, _: unknown, ctx: GraphqlContext) {
+      await can(ctx, 'costs.read', p.id);
+      try {
+        const f = await scopeForecast(ctx.api, PROJECT_SCOPE, p.id);
+        return { ...f.body, computedAt: new Date(f.computedAt).toISOString(), workflowId: f.workflowId };
+      } catch (e) {
+        // Not stored yet (REST: 404 forecast not ready).
+        if (e instanceof NotFoundError) return null;
+        throw e;
+      }
+    },
+    async costBreakdown(p: Project, args: { by: string; from?: string | null; to?: string | null }, ctx: GraphqlContext) {
+      await can(ctx, 'costs.read', p.id);
+      const query = Object.fromEntries(Object.entries(args).filter(([, v]) => v !== null && v !== undefined));
+      return presentCostBreakdown(await projectCostBreakdown(ctx.api, p.id, query));
+    },
+    async costOpportunities(p: Project, args: { days?: number | null }, ctx: GraphqlContext) {
+      await can(ctx, 'costs.read', p.id);
+      const query = args.days === null || args.days === undefined ? {} : { days: String(args.days) };
+      return presentCostOpportunities(await projectCostOpportunities(ctx.api, p.id, query, { includeDeployment: ctx.principal.projectIds === null }));
+    },
+    async roi(p: Project, args: { days?: number | null }, ctx: GraphqlContext) {
+      await can(ctx, 'costs.read', p.id);
+      return projectRoi(ctx.api, p.id, args.days === null || args.days === undefined ? {} : { days: args.days });
+    },
   },
 
   Machine: {
@@ -190,6 +220,7 @@ export const resolvers = {
       return projectOfRow(ctx, m.projectId);
     },
     limits: (m: Machine) => m.limits,
+    computePrice: (m: Machine) => (m.computePrice ? presentComputePrice(m.computePrice) : null),
     usage: (m: Machine) => ({ inputTokens: m.usage.inputTokens ?? 0, outputTokens: m.usage.outputTokens ?? 0, apiCalls: m.usage.apiCalls ?? 0 }),
     // As REST's machine: its cost is part of reading the machine.
     async cost(m: Machine, _: unknown, ctx: GraphqlContext) {

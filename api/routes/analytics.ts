@@ -3,23 +3,14 @@ import { RouteGroup, inPath } from './table.js';
 import { formatAmount } from '../../domain/money.js';
 import { projectCostBreakdown, projectCostOpportunities, projectCostVariance, scopeCostBreakdown, type ScopeCostBreakdown } from '../../services/analytics.js';
 import { param, principalOf, type ApiContext } from '../context.js';
+import { presentCostBreakdown, presentCostOpportunities } from '../present.js';
 
 /** Cost analytics of a project: breakdowns, variance against allocation, optimization opportunities. */
 export function analyticsRoutes(ctx: ApiContext): RouteGroup {
   const r = new RouteGroup(ctx);
 
   r.get('/projects/:id/costs/breakdown', { permission: 'costs.read', resource: inPath('project') }, { 200: R.costBreakdown }, async (req, res) => {
-    const b = await projectCostBreakdown(ctx, param(req, 'id'), req.query);
-    const c = b.project.currency;
-    res.json({
-      projectId: b.project.id,
-      currency: c,
-      by: b.by,
-      from: b.from.toISOString(),
-      to: b.to.toISOString(),
-      total: formatAmount(b.total, c),
-      groups: b.groups.map((g) => ({ key: g.key, amount: formatAmount(g.amount, c), records: g.records })),
-    });
+    res.json(presentCostBreakdown(await projectCostBreakdown(ctx, param(req, 'id'), req.query)));
   });
 
   r.get('/projects/:id/costs/variance', { permission: 'costs.read', resource: inPath('project') }, { 200: R.costVariance }, async (req, res) => {
@@ -71,15 +62,9 @@ export function analyticsRoutes(ctx: ApiContext): RouteGroup {
   });
 
   r.get('/projects/:id/costs/opportunities', { permission: 'costs.read', resource: inPath('project') }, { 200: R.costOpportunities }, async (req, res) => {
-    const o = await projectCostOpportunities(ctx, param(req, 'id'), req.query, { includeDeployment: principalOf(req).projectIds === null });
-    const c = o.project.currency;
-    res.json({
-      projectId: o.project.id,
-      currency: c,
-      days: o.days,
-      totalSaving: formatAmount(o.total, c),
-      items: o.opportunities.map((x) => ({ kind: x.kind, evidence: x.evidence, saving: formatAmount(x.saving, c), explanation: x.explanation })),
-    });
+    res.json(
+      presentCostOpportunities(await projectCostOpportunities(ctx, param(req, 'id'), req.query, { includeDeployment: principalOf(req).projectIds === null })),
+    );
   });
   const presentScope = (b: ScopeCostBreakdown) => ({
     by: b.by,

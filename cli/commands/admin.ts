@@ -3,7 +3,7 @@ import { ok, type BodyOf } from '../client.js';
 import { CliError, exitCodeOfStatus, UsageError } from '../errors.js';
 import { colors, info, printJson, printRecord, printTable, status } from '../output.js';
 import { need } from '../prompt.js';
-import { ctxOf, jsonMode, moneyOption, pageOptions, printList, readDataFile, show } from '../runtime.js';
+import { ctxOf, intOption, jsonMode, moneyOption, pageOptions, printList, readDataFile, show } from '../runtime.js';
 import { breakdownOptions, breakdownQuery, printForecast, printScopeBreakdown, projectChoices, type BreakdownOptions } from './projects.js';
 import { collect, pairs } from './settings.js';
 
@@ -290,6 +290,50 @@ export function registerAdmin(program: Command): void {
     show(cmd, await ok(api.GET('/cost-centers/{id}/costs/breakdown', { params: { path: { id }, query: breakdownQuery(o) } })), printScopeBreakdown);
   });
 
+  const reallocation = costCenters.command('reallocation').description("moving budget between a cost center's projects by ROI and use");
+  reallocation
+    .command('get <id>')
+    .description("a cost center's reallocation settings")
+    .action(async (id: string, _o, cmd: Command) => {
+      const { api } = ctxOf(cmd);
+      show(cmd, await ok(api.GET('/cost-centers/{id}/reallocation', { params: { path: { id } } })), (v) => printRecord(v as Record<string, unknown>));
+    });
+  reallocation
+    .command('set <id>')
+    .description("set a cost center's reallocation (admin); amounts in its budget's currency")
+    .option('--enabled', 'run daily on the schedule')
+    .option('--no-enabled', 'do not run (previews still work)')
+    .option('--dry-run', 'scheduled runs only preview')
+    .addOption(intOption('--max-step-percent <n>', 'at most this % of a project limit per run (1-50, default 10)'))
+    .addOption(intOption('--lookback-days <n>', 'days of spend, use and ROI looked at (1-90, default 7)'))
+    .addOption(moneyOption('--min-allocation <amount>', 'no project limit goes below this (default 0)'))
+    .addOption(moneyOption('--max-allocation <amount>', 'no project limit goes above this'))
+    .action(async (id: string, o: ReallocationOptions, cmd: Command) => {
+      const { api } = ctxOf(cmd);
+      const body = reallocationBody(o) as BodyOf<'/cost-centers/{id}/reallocation', 'put'>;
+      show(cmd, await ok(api.PUT('/cost-centers/{id}/reallocation', { params: { path: { id } }, body })), (v) => printRecord(v as Record<string, unknown>));
+    });
+  reallocation
+    .command('run <id>')
+    .description('run the reallocation now (admin); --dry-run only previews the moves')
+    .option('--dry-run', 'preview: change nothing')
+    .action(async (id: string, o: { dryRun?: boolean }, cmd: Command) => {
+      const { api } = ctxOf(cmd);
+      const query = o.dryRun ? { dryRun: 'true' as const } : {};
+      show(cmd, await ok(api.POST('/cost-centers/{id}/reallocation/runs', { params: { path: { id }, query } })), printReallocationRun);
+    });
+  reallocation
+    .command('runs <id>')
+    .description("a cost center's reallocation runs, newest first, with their moves")
+    .addOption(intOption('--limit <n>', 'at most this many runs (default 20)'))
+    .action(async (id: string, o: { limit?: number }, cmd: Command) => {
+      const { api } = ctxOf(cmd);
+      const query = o.limit !== undefined ? { limit: String(o.limit) } : {};
+      show(cmd, await ok(api.GET('/cost-centers/{id}/reallocation/runs', { params: { path: { id }, query } })), (v) => {
+        for (const run of v.items) printReallocationRun(run);
+      });
+    });
+
   costCenters
     .command('assign <project> <costCenter>')
     .description('allocate a project to a cost center ("none" to clear it)')
@@ -537,4 +581,38 @@ function summary(body: unknown): string {
     if (b.id) return [b.id, b.status].filter(Boolean).join(' ');
   }
   return body === null || body === undefined ? '' : JSON.stringify(body).slice(0, 80);
+}
+
+export interface ReallocationOptions {
+  enabled?: boolean;
+  dryRun?: boolean;
+  maxStepPercent?: number;
+  lookbackDays?: number;
+  minAllocation?: string;
+  maxAllocation?: string;
+}
+
+/** The PUT …/reallocation body of `reallocation set` (cost centers and departments). */
+export function reallocationBody(o: ReallocationOptions) {
+  if (o.enabled === undefined) throw new UsageError('reallocation set: give --enabled or --no-enabled');
+  return {
+    enabled: o.enabled,
+    dryRun: o.dryRun === true,
+    ...(o.maxStepPercent !== undefined ? { maxStepPercent: o.maxStepPercent } : {}),
+    ...(o.lookbackDays !== undefined ? { lookbackDays: o.lookbackDays } : {}),
+    ...(o.minAllocation !== undefined ? { minAllocation: o.minAllocation } : {}),
+    ...(o.maxAllocation !== undefined ? { maxAllocation: o.maxAllocation } : {}),
+  };
+}
+
+/** A reallocation run as text: its status, then each move's explanation. */
+export function printReallocationRun(run: {
+  id: string;
+  status: string;
+  dryRun: boolean;
+  reason: string | null;
+  moves: Array<{ status: string; explanation: string }>;
+}) {
+  printRecord({ id: run.id, status: run.status, dryRun: run.dryRun, moves: run.moves.length, ...(run.reason ? { reason: run.reason } : {}) });
+  for (const m of run.moves) process.stdout.write(`${status(m.status)} ${m.explanation}\n`);
 }

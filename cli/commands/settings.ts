@@ -3,7 +3,8 @@ import { ok, type BodyOf } from '../client.js';
 import { ApiError, CliError, EXIT, exitCodeOfStatus, UsageError } from '../errors.js';
 import { printJson, printRecord, printTable } from '../output.js';
 import { need } from '../prompt.js';
-import { ctxOf, jsonMode, moneyOption, pageOptions, printList, readDataFile, show } from '../runtime.js';
+import { ctxOf, intOption, jsonMode, moneyOption, pageOptions, printList, readDataFile, show } from '../runtime.js';
+import { printReallocationRun, reallocationBody, type ReallocationOptions } from './admin.js';
 import { breakdownOptions, breakdownQuery, printForecast, printScopeBreakdown, projectChoices, type BreakdownOptions } from './projects.js';
 
 /** A repeatable option's values. */
@@ -334,6 +335,49 @@ export function registerSettings(program: Command): void {
     .action(async (name: string, _o, cmd: Command) => {
       const { api } = ctxOf(cmd);
       show(cmd, await ok(api.GET('/departments/{name}/forecast', { params: { path: { name } } })), printForecast);
+    });
+  const deptReallocation = departments.command('reallocation').description("moving budget between a department's projects by ROI and use");
+  deptReallocation
+    .command('get <name>')
+    .description("a department's reallocation settings")
+    .action(async (name: string, _o, cmd: Command) => {
+      const { api } = ctxOf(cmd);
+      show(cmd, await ok(api.GET('/departments/{name}/reallocation', { params: { path: { name } } })), (v) => printRecord(v as Record<string, unknown>));
+    });
+  deptReallocation
+    .command('set <name>')
+    .description("set a department's reallocation (admin); amounts in its budget's currency")
+    .option('--enabled', 'run daily on the schedule')
+    .option('--no-enabled', 'do not run (previews still work)')
+    .option('--dry-run', 'scheduled runs only preview')
+    .addOption(intOption('--max-step-percent <n>', 'at most this % of a project limit per run (1-50, default 10)'))
+    .addOption(intOption('--lookback-days <n>', 'days of spend, use and ROI looked at (1-90, default 7)'))
+    .addOption(moneyOption('--min-allocation <amount>', 'no project limit goes below this (default 0)'))
+    .addOption(moneyOption('--max-allocation <amount>', 'no project limit goes above this'))
+    .action(async (name: string, o: ReallocationOptions, cmd: Command) => {
+      const { api } = ctxOf(cmd);
+      const body = reallocationBody(o) as BodyOf<'/departments/{name}/reallocation', 'put'>;
+      show(cmd, await ok(api.PUT('/departments/{name}/reallocation', { params: { path: { name } }, body })), (v) => printRecord(v as Record<string, unknown>));
+    });
+  deptReallocation
+    .command('run <name>')
+    .description('run the department reallocation now (admin); --dry-run only previews the moves')
+    .option('--dry-run', 'preview: change nothing')
+    .action(async (name: string, o: { dryRun?: boolean }, cmd: Command) => {
+      const { api } = ctxOf(cmd);
+      const query = o.dryRun ? { dryRun: 'true' as const } : {};
+      show(cmd, await ok(api.POST('/departments/{name}/reallocation/runs', { params: { path: { name }, query } })), printReallocationRun);
+    });
+  deptReallocation
+    .command('runs <name>')
+    .description("a department's reallocation runs, newest first, with their moves")
+    .addOption(intOption('--limit <n>', 'at most this many runs (default 20)'))
+    .action(async (name: string, o: { limit?: number }, cmd: Command) => {
+      const { api } = ctxOf(cmd);
+      const query = o.limit !== undefined ? { limit: String(o.limit) } : {};
+      show(cmd, await ok(api.GET('/departments/{name}/reallocation/runs', { params: { path: { name }, query } })), (v) => {
+        for (const run of v.items) printReallocationRun(run);
+      });
     });
   breakdownOptions(
     departments.command('breakdown <name>').description("spend allocated to a department's cost centers grouped by one dimension (project too) and currency"),

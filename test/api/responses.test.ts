@@ -202,6 +202,11 @@ describe('api: response schemas (every route answers as its declared schema says
     await call('PUT', `/checkpoints/${checkpoints.final}/milestone`, { milestone: true });
     await call('PUT', `/cost-centers/${fx.center}/budget`, { amount: '100.00', currency: 'EUR', period: 'monthly' });
     await call('PUT', `/departments/${fx.department}/budget`, { amount: '500.00', currency: 'USD', period: 'monthly' });
+    await call('PUT', `/cost-centers/${fx.center}/reallocation`, { enabled: true, maxStepPercent: 10, minAllocation: '1.00', maxAllocation: '50.00' });
+    await call('POST', `/cost-centers/${fx.center}/reallocation/runs?dryRun=true`, undefined, 201);
+    await call('POST', `/cost-centers/${fx.center}/reallocation/runs`, undefined, 201);
+    await call('PUT', `/departments/${fx.department}/reallocation`, { enabled: true });
+    await call('POST', `/departments/${fx.department}/reallocation/runs?dryRun=true`, undefined, 201);
     await call('PUT', `/projects/${fx.project}/auto-topup`, { amount: '5.00', currency: 'USD' });
     await call('DELETE', `/projects/${fx.project}/auto-topup`, undefined, 204);
 
@@ -348,6 +353,10 @@ describe('api: response schemas (every route answers as its declared schema says
       '/webhooks/:id/deliveries': `/webhooks/${fx.webhook}/deliveries`,
       '/cost-centers/:id': `/cost-centers/${fx.center}`,
       '/cost-centers/:id/costs': `/cost-centers/${fx.center}/costs`,
+      '/cost-centers/:id/reallocation': `/cost-centers/${fx.center}/reallocation`,
+      '/cost-centers/:id/reallocation/runs': `/cost-centers/${fx.center}/reallocation/runs`,
+      '/departments/:name/reallocation': `/departments/${fx.department}/reallocation`,
+      '/departments/:name/reallocation/runs': `/departments/${fx.department}/reallocation/runs`,
       '/departments/:name/costs': `/departments/${fx.department}/costs`,
       '/machines/:id': `/machines/${fx.machine}`,
       '/machines/:id/artifacts': `/machines/${fx.machine}/artifacts`,
@@ -380,6 +389,7 @@ describe('api: response schemas (every route answers as its declared schema says
       `/projects/${fx.project}/pipelines`,
       '/keys',
       '/cost-centers',
+      `/cost-centers/${fx.center}/reallocation/runs`,
       '/webhooks',
       `/webhooks/${fx.webhook}/deliveries`,
       `/predictions/accuracy?projectId=${fx.project}`,
