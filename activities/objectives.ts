@@ -174,11 +174,12 @@ export function createObjectiveActivities({ db, config }: ActivityDeps) {
       limits: MachineLimits;
       /** Place it by the project's rules (load-aware) instead of on `provider`. */
       place?: boolean;
-    }): Promise<{ provider: ProviderId; spot: boolean; limitPolicy?: { policy: 'stop' | 'pause'; pauseMinutes: number } }> {
+    }): Promise<{ type?: MachineTypeId; provider: ProviderId; spot: boolean; limitPolicy?: { policy: 'stop' | 'pause'; pauseMinutes: number } }> {
       const { machineId, place, ...rest } = input;
-      const row = { ...rest, type: rest.type as MachineTypeId, id: machineId, workflowId: machineId, createdBy: `objective:${input.objectiveId}` };
-      if (place) return placeAndInsertMachine(db, config, row, input.limits.minutes);
-      await insertMachine(db, row);
+      const row = { ...rest, type: rest.type as MachineTypeId | 'auto', id: machineId, workflowId: machineId, createdBy: `objective:${input.objectiveId}` };
+      // `type: "auto"` is routed on the shared request path, which places too.
+      if (place || row.type === 'auto') return placeAndInsertMachine(db, config, row, input.limits.minutes);
+      await insertMachine(db, { ...row, type: row.type });
       return { provider: input.provider as ProviderId, spot: false };
     },
 

@@ -364,7 +364,8 @@ export const objective = z.strictObject({
   title: z.string(),
   status: objectiveStatus,
   priority: z.number().int(),
-  machineType: z.enum(MACHINE_TYPES),
+  /** `auto`: the router picks each machine's type (the machine says which and why). */
+  machineType: z.enum([...MACHINE_TYPES, 'auto']),
   command: z.string().nullable(),
   prompt: z.string().nullable(),
   workflowId: z.string(),
@@ -453,7 +454,8 @@ export const pipeline = z.strictObject({
   steps: z.array(
     z.strictObject({
       id: z.string(),
-      type: z.enum(MACHINE_TYPES),
+      /** `auto`: the router picks the step machine's type (the machine says which and why). */
+      type: z.enum([...MACHINE_TYPES, 'auto']),
       dependsOn: z.array(z.string()),
       inputs: machineInputs.optional(),
       artifacts: z.array(z.string()).optional(),

@@ -31,7 +31,7 @@ import {
   listArms,
   putRoutingSettings,
   recentDecisions,
-  recordRoutingDecision,
+  type NewRoutingDecision,
   type StoredRoutingDecision,
 } from '../store/routing.js';
 import { actorOfCaller, type Caller, type ServiceContext } from './context.js';
@@ -87,31 +87,48 @@ async function checkpointContext(project: Project, checkpoint: Checkpoint): Prom
 }
 
 /** A project's knob and exploration budget: its own, else the deployment's defaults. */
-export async function routingSettingsOf(ctx: ServiceContext, projectId: string): Promise<RoutingSettings & { source: 'project' | 'default' }> {
+export async function routingSettingsOf(
+  ctx: Pick<ServiceContext, 'db' | 'config'>,
+  projectId: string,
+): Promise<RoutingSettings & { source: 'project' | 'default' }> {
   const own = await getRoutingSettings(ctx.db, projectId);
   return own ? { ...own, source: 'project' } : { quality: ctx.config.routing.quality, exploration: ctx.config.routing.exploration, source: 'default' };
 }
 
-/**
- * Picks the machine type of a `type: "auto"` request and records the decision (audited as
- * `routing.decided`). A machine already routed keeps its decision (a repeated request). Candidates:
- * the agent types of AUTOVIBE_ROUTING_TYPES (default all) whose CLI and model endpoint are
- * configured; none → 409.
- */
-export async function routeMachine(
-  ctx: ServiceContext,
-  caller: Caller,
-  input: { machineId: string; project: Project; checkpoint: Checkpoint; prompt: string },
-): Promise<{ type: AgentType; operationClass: string; decision: StoredRoutingDecision | null; record: () => Promise<void> }> {
-  const existing = await getRoutingDecision(ctx.db, input.machineId);
-  if (existing) return { type: existing.chosenType as AgentType, operationClass: existing.operationClass, decision: existing, record: async () => {} };
-  const candidates = ctx.config.routing.types.filter((t) => machineTypeAvailability(ctx.config, t).available);
+/** What routing a machine needs: its project, the checkpoint it starts from, its prompt. */
+export interface RouteInput {
+  machineId: string;
+  project: Project;
+  checkpoint: Checkpoint;
+  prompt: string;
+}
+
+/** The agent types `type: "auto"` may pick now: AUTOVIBE_ROUTING_TYPES that are available; none → 409. */
+export function routingCandidates(config: ServiceContext['config']): AgentType[] {
+  const candidates = config.routing.types.filter((t) => machineTypeAvailability(config, t).available);
   if (!candidates.length) {
     throw new ConflictError(
-      `type: auto found no available agent machine type among ${ctx.config.routing.types.join(', ')}; configure one (GET /v1/machine-types says why each is unavailable)`,
+      `type: auto found no available agent machine type among ${config.routing.types.join(', ')}; configure one (GET /v1/machine-types says why each is unavailable)`,
       'machine_type_unavailable',
     );
   }
+  return candidates;
+}
+
+/**
+ * Picks the machine type of a `type: "auto"` request (README "Machine selection (type: auto)").
+ * The decision, not yet recorded: the existing one when the machine was
+ * routed already, else a new one (`stored`) to record with the machine's row (placeAndRecordMachine,
+ * audited as `routing.decided`). Used by direct
+ * requests and by the objective and pipeline activities alike.
+ */
+export async function decideRoute(
+  ctx: Pick<ServiceContext, 'db' | 'config'>,
+  input: RouteInput,
+): Promise<{ type: AgentType; operationClass: string; existing: StoredRoutingDecision | null; stored: NewRoutingDecision | null }> {
+  const existing = await getRoutingDecision(ctx.db, input.machineId);
+  if (existing) return { type: existing.chosenType as AgentType, operationClass: existing.operationClass, existing, stored: null };
+  const candidates = routingCandidates(ctx.config);
   const context = await checkpointContext(input.project, input.checkpoint).catch(() => undefined);
   const c = classifyTask(input.prompt, context);
   const settings = await routingSettingsOf(ctx, input.project.id);
@@ -124,7 +141,7 @@ export async function routeMachine(
     rand: Math.random,
   });
   const reason = `classified ${c.class}${c.complexity ? ` (complexity ${c.complexity})` : ''} by ${c.model} [${c.reason}; the other model said ${c.other.class}]; ${decision.reason}`;
-  const stored = {
+  const stored: NewRoutingDecision = {
     machineId: input.machineId,
     projectId: input.project.id,
     operationClass: c.class,
@@ -137,13 +154,7 @@ export async function routeMachine(
     quality: settings.quality,
     exploration: settings.exploration,
   };
-  return {
-    type: decision.chosen as AgentType,
-    operationClass: c.class,
-    decision: null,
-    // Recorded once the machine row exists (the decision references it).
-    record: () => recordRoutingDecision(ctx.db, stored, actorOfCaller(caller)),
-  };
+  return { type: decision.chosen as AgentType, operationClass: c.class, existing: null, stored };
 }
 
 export const routingQuery = z.strictObject({

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { settleRoutingDecision } from '../../store/routing.js';
 import { installAgentClis, toolsDir } from '../support/llm/agent-clis.js';
 import { startScriptedEndpoint, writeFileScript, type ScriptedEndpoint } from '../support/llm/endpoint.js';
-import { projectWithBudget, startTestPlatform, waitForMachine, type TestPlatform } from '../support/platform.js';
+import { projectWithBudget, startTestPlatform, waitFor, waitForMachine, type TestPlatform } from '../support/platform.js';
 
 /**
  * type "auto" end to end: the router picks between the two agent types configured here (claude-code
@@ -126,5 +126,82 @@ describe('machine selection: type "auto" on real agent CLIs', function () {
     assert.equal(decisions.length, 1);
     assert.equal(decisions[0].operationClass, 'documentation');
     assert.equal((await p.api('GET', `/v1/machines/${m.id}`)).body.type, decisions[0].chosenType);
+  });
+
+  it('routes an objective with machineType auto through the same router: its machine says why, the outcome teaches the bandit once', async () => {
+    const projectId = await projectWithBudget(p, '20.00');
+    await p.api('PUT', `/v1/projects/${projectId}/routing`, { quality: 0.9, exploration: 0 });
+    scriptHello('objective\n');
+    const created = await p.api('POST', `/v1/projects/${projectId}/objectives`, {
+      title: 'greeting',
+      machineType: 'auto',
+      prompt: 'Fix the typo in the greeting of hello.txt',
+      limits: { money: '5.00', minutes: 5 },
+    });
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+    assert.equal(created.body.machineType, 'auto');
+    const o = await waitFor(
+      async () => {
+        const b = (await p.api('GET', `/v1/objectives/${created.body.id}`)).body;
+        return ['completed', 'failed', 'cancelled'].includes(b.status) && b;
+      },
+      'objective end',
+      300_000,
+    );
+    assert.equal(o.status, 'completed', JSON.stringify(o));
+    const m = await waitForMachine(p, o.machines[0], 60_000);
+    assert.ok(['claude-code', 'aider'].includes(m.type), m.type);
+    assert.equal(m.routing.requestedType, 'auto');
+    assert.equal(m.routing.operationClass, 'bugfix');
+    assert.match(m.routing.reason, new RegExp(`classified bugfix .*${m.type} has the best quality-for-cost at quality 0.9`));
+    assert.equal(m.routing.outcome, 'success');
+    assert.ok(m.events.some((e: any) => e.action === 'routing.decided' && e.actor === `objective:${o.id}` && e.details.chosenType === m.type));
+    assert.equal((await p.api('GET', `/v1/checkpoints/${m.checkpoints.at(-1)}/files/hello.txt`)).body, 'objective\n');
+    const decisions = (await p.api('GET', `/v1/routing?projectId=${projectId}`)).body.decisions;
+    assert.equal(decisions.length, 1);
+    assert.equal(decisions[0].machineId, m.id);
+    assert.equal(decisions[0].outcome, 'success');
+    const outcomes = (await p.api('GET', `/v1/audit?projectId=${projectId}&limit=200`)).body.items.filter(
+      (a: any) => a.subjectId === m.id && a.action === 'routing.outcome',
+    );
+    assert.equal(outcomes.length, 1);
+  });
+
+  it('routes a pipeline step of type auto next to a shell step, and refuses auto without a prompt', async () => {
+    const projectId = await projectWithBudget(p, '20.00');
+    const bad = await p.api('POST', '/v1/pipelines', { projectId, steps: [{ id: 'a', type: 'auto', command: 'true' }] });
+    assert.equal(bad.status, 400, JSON.stringify(bad.body));
+    assert.match(JSON.stringify(bad.body.error), /prompt/);
+    const before = (await p.api('GET', '/v1/routing')).body.arms.filter((a: any) => a.operationClass === 'documentation');
+    scriptHello('pipeline\n');
+    const start = await p.api('POST', '/v1/pipelines', {
+      projectId,
+      steps: [
+        { id: 'write', type: 'auto', prompt: 'Document the greeting in the README', limits: { money: '5.00', minutes: 5 } },
+        { id: 'check', type: 'shell', command: 'cat hello.txt', dependsOn: ['write'] },
+      ],
+    });
+    assert.equal(start.status, 202, JSON.stringify(start.body));
+    const pl = await waitFor(
+      async () => {
+        const b = (await p.api('GET', `/v1/pipelines/${start.body.id}`)).body;
+        return b.status !== 'running' && b;
+      },
+      'pipeline end',
+      300_000,
+    );
+    assert.equal(pl.status, 'completed', JSON.stringify(pl));
+    assert.equal(pl.steps[0].type, 'auto');
+    const m = await waitForMachine(p, pl.steps[0].machineId, 60_000);
+    assert.ok(['claude-code', 'aider'].includes(m.type), m.type);
+    assert.equal(m.routing.operationClass, 'documentation');
+    assert.equal(m.routing.outcome, 'success');
+    assert.ok(m.events.some((e: any) => e.action === 'routing.decided' && e.actor === `pipeline:${pl.id}`));
+    const shell = await waitForMachine(p, pl.steps[1].machineId, 60_000);
+    assert.equal(shell.type, 'shell');
+    assert.equal(shell.routing, null);
+    const after = (await p.api('GET', '/v1/routing')).body.arms.filter((a: any) => a.operationClass === 'documentation');
+    const delta = (arms: any[], t: string) => arms.find((a) => a.machineType === t).successes;
+    assert.equal(delta(after, m.type) - delta(before, m.type), 1, 'the step machine counts once for its type');
   });
 });
