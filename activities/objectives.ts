@@ -21,6 +21,7 @@ import {
 import { getProject } from '../store/projects.js';
 import { superviseSandbox } from './machines/supervise.js';
 import { placeAndInsertMachine } from './placement.js';
+import { learnFromCheck } from '../services/refinement.js';
 import type { MachineTypeId } from '../domain/machine-types.js';
 import type { ProviderId } from '../domain/machines.js';
 import type { ActivityDeps } from './deps.js';
@@ -92,6 +93,8 @@ export function createObjectiveActivities({ db, config }: ActivityDeps) {
             stopReason: result.stopReason,
             outputTail: result.outputTail.slice(-1000),
           };
+          // A failed check teaches prompt refinement for the machine's class and type (README "Prompt refinement").
+          if (!check.passed) await learnFromCheck(db, input.machineId, { command: criteria.command, output: result.outputTail.slice(-2000) });
           if (!check.passed)
             missing.push(`the check \`${criteria.command}\` fails (exit ${result.exitCode ?? result.stopReason}): ${result.outputTail.slice(-400).trim()}`);
         } finally {

@@ -27,8 +27,7 @@ export interface FailureSummary {
 }
 
 /** Lines of output that say something went wrong. */
-const ERROR_LINE =
-  /\b(error|errors|failed|failure|fail|exception|traceback|assertion|panic|fatal|cannot|not found|undefined|denied|timed out)\b|✗|✖|^not ok\b/i;
+const ERROR_LINE = /(error|fail|exception|traceback|assert|panic|fatal)|\b(cannot|not found|undefined|denied|timed out)\b|✗|✖|^\s*not ok\b/i;
 /** At most this many error lines and files per summary. */
 export const MAX_LINES = 5;
 export const MAX_FILES = 10;
@@ -54,6 +53,9 @@ export function errorLinesOf(log: string, max = MAX_LINES): string[] {
   return out.reverse();
 }
 
+/** Files agent CLIs keep for themselves in the workspace (aider's chat and input history): not the task's files. */
+const AGENT_FILES = /(^|\/)\.aider[^/]*$/;
+
 /** A machine's failure summary from its end, its log and the files it changed. */
 export function summarizeFailure(m: {
   status: string;
@@ -63,7 +65,10 @@ export function summarizeFailure(m: {
   files: readonly string[];
 }): FailureSummary {
   const errorLines = errorLinesOf(`${m.log}\n${m.error ?? ''}`);
-  const files = [...new Set(m.files)].sort().slice(0, MAX_FILES);
+  const files = [...new Set(m.files)]
+    .filter((f) => !AGENT_FILES.test(f))
+    .sort()
+    .slice(0, MAX_FILES);
   const parts = [`ended ${m.status}${m.stopReason ? ` (${m.stopReason})` : ''}`];
   if (m.error) parts.push(`error: ${normalizeLine(m.error)}`);
   else if (errorLines.length) parts.push(`last error: ${errorLines.at(-1)}`);
@@ -75,14 +80,22 @@ export function summarizeFailure(m: {
 export function patternsOfFailure(s: FailureSummary): Array<{ kind: PatternKind; detail: string }> {
   return [
     ...(s.stopReason ? [{ kind: 'stop' as const, detail: s.stopReason }] : []),
-    ...s.errorLines.map((detail) => ({ kind: 'error' as const, detail })),
+    // The machine's own error first (what it ended with), then its log's error lines.
+    ...[...new Set([...(s.error ? [s.error] : []), ...s.errorLines])].map((detail) => ({ kind: 'error' as const, detail })),
     ...s.files.map((detail) => ({ kind: 'file' as const, detail })),
   ];
 }
 
 /** A failed completion check as a pattern: its command and the end of its output. */
 export function checkPattern(command: string, output: string): { kind: 'check'; detail: string } {
-  const last = errorLinesOf(output, 1)[0] ?? normalizeLine(output.split(/\r?\n/).filter((l) => l.trim()).at(-1) ?? '');
+  const last =
+    errorLinesOf(output, 1)[0] ??
+    normalizeLine(
+      output
+        .split(/\r?\n/)
+        .filter((l) => l.trim())
+        .at(-1) ?? '',
+    );
   return { kind: 'check', detail: normalizeLine(`\`${command}\`${last ? ` — ${last}` : ''}`) };
 }
 

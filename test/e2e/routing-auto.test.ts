@@ -204,4 +204,86 @@ describe('machine selection: type "auto" on real agent CLIs', function () {
     const delta = (arms: any[], t: string) => arms.find((a) => a.machineType === t).successes;
     assert.equal(delta(after, m.type) - delta(before, m.type), 1, 'the step machine counts once for its type');
   });
+
+  it('learns failure patterns of a class and refines the next auto machine’s prompt (refined arm), and reports outcomes and cost per arm', async () => {
+    const projectId = await projectWithBudget(p, '20.00');
+    const knob = await p.api('PUT', `/v1/projects/${projectId}/routing`, { quality: 0.9, exploration: 0, refinement: 1 });
+    assert.equal(knob.status, 200, JSON.stringify(knob.body));
+    assert.equal(knob.body.refinement, 1);
+    const prompt = 'Add unit tests for the greeting';
+    const mainBodies = () => llm.requests.filter((r) => r.kind === 'main').map((r) => JSON.stringify(r.body));
+
+    // 1. A failing run of the class: it writes hello.txt but not its declared artifact.
+    scriptHello('first\n');
+    const first = await p.api('POST', '/v1/machines', { projectId, type: 'auto', prompt, artifacts: ['report.txt'], limits: { money: '5.00', minutes: 5 } });
+    assert.equal(first.status, 202, JSON.stringify(first.body));
+    const failed = await waitForMachine(p, first.body.id, 300_000);
+    assert.equal(failed.status, 'failed', JSON.stringify(failed));
+    assert.equal(failed.routing.promptArm, null, 'no patterns yet: not in the A/B');
+    assert.ok(failed.failureSummary, 'a failed machine has a failure summary');
+    assert.equal(failed.failureSummary.operationClass, 'tests');
+    assert.equal(failed.failureSummary.finalStatus, 'failed');
+    assert.match(failed.failureSummary.summary, /^ended failed; error: .*report\.txt/);
+    assert.deepEqual(failed.failureSummary.files, ['hello.txt']);
+    assert.ok(
+      mainBodies().every((b) => !b.includes('did not succeed')),
+      'the first run got the plain prompt',
+    );
+    // Negative feedback on it counts too.
+    const rated = await p.api('POST', `/v1/machines/${failed.id}/feedback`, { rating: 1, comment: 'the greeting tests never ran' });
+    assert.equal(rated.status, 201, JSON.stringify(rated.body));
+
+    // 2. The next machine of the class, refinement share 1: the refined arm, the learned instructions in its prompt.
+    scriptHello('second\n');
+    const second = await p.api('POST', '/v1/machines', { projectId, type: 'auto', prompt, limits: { money: '5.00', minutes: 5 } });
+    const refined = await waitForMachine(p, second.body.id, 300_000);
+    assert.equal(refined.status, 'completed', JSON.stringify(refined));
+    assert.equal(refined.failureSummary, null);
+    assert.equal(refined.routing.promptArm, 'refined');
+    assert.match(refined.routing.reason, /prompt refined \(\d+ failure pattern\(s\) of tests in this project, refinement share 1\)/);
+    const bodies = mainBodies();
+    assert.ok(bodies.length > 0);
+    const given = bodies.find((b) => b.includes('Earlier tests runs in this project did not succeed'));
+    assert.ok(given, `the agent's prompt carries the refinement: ${bodies[0]!.slice(0, 2000)}`);
+    assert.ok(given.includes('Add unit tests for the greeting'), 'and its own prompt');
+    assert.ok(given.includes('review them closely: hello.txt'), 'the files the failing run touched');
+    assert.ok(given.includes('report.txt'), 'the error it ended with');
+    assert.ok(given.includes('the greeting tests never ran'), 'what the reviewer said');
+
+    // 3. Share 0: the plain arm, no refinement; this one fails.
+    assert.equal((await p.api('PUT', `/v1/projects/${projectId}/routing`, { refinement: 0 })).body.refinement, 0);
+    scriptHello('third\n');
+    const third = await p.api('POST', '/v1/machines', { projectId, type: 'auto', prompt, artifacts: ['report.txt'], limits: { money: '5.00', minutes: 5 } });
+    const plain = await waitForMachine(p, third.body.id, 300_000);
+    assert.equal(plain.status, 'failed');
+    assert.equal(plain.routing.promptArm, 'plain');
+    assert.ok(
+      mainBodies().every((b) => !b.includes('did not succeed')),
+      'the plain arm got its prompt unchanged',
+    );
+
+    // The A/B report: per arm its machines, outcomes and cost.
+    const view = (await p.api('GET', `/v1/routing?projectId=${projectId}`)).body;
+    assert.equal(view.settings.refinement, 0);
+    const arm = (name: string) => view.refinement.arms.find((a: any) => a.arm === name);
+    assert.deepEqual(
+      { ...arm('refined'), totalCost: undefined, meanCost: undefined },
+      { arm: 'refined', currency: 'USD', machines: 1, settled: 1, successes: 1, failures: 0, successRate: 1, totalCost: undefined, meanCost: undefined },
+    );
+    assert.equal(arm('refined').totalCost, refined.cost.amount);
+    assert.equal(arm('refined').meanCost, refined.cost.amount);
+    assert.deepEqual(
+      { ...arm('plain'), totalCost: undefined, meanCost: undefined },
+      { arm: 'plain', currency: 'USD', machines: 1, settled: 1, successes: 0, failures: 1, successRate: 0, totalCost: undefined, meanCost: undefined },
+    );
+    assert.equal(arm('plain').totalCost, plain.cost.amount);
+    assert.equal(view.refinement.arms.length, 2, 'the first machine (no patterns) is in neither arm');
+    const kinds = new Set(view.refinement.patterns.map((x: any) => x.kind));
+    assert.ok(kinds.has('file') && kinds.has('error') && kinds.has('feedback'), JSON.stringify(view.refinement.patterns));
+    const file = view.refinement.patterns.find((x: any) => x.kind === 'file' && x.detail === 'hello.txt' && x.machineType === failed.type);
+    assert.ok(file, 'the touched file counts for the failed machine’s type');
+    const decision = view.decisions.find((d: any) => d.machineId === refined.id);
+    assert.equal(decision.promptArm, 'refined');
+    assert.match(decision.refinement, /Earlier tests runs/);
+  });
 });
