@@ -40,9 +40,7 @@ export async function up(db: Knex): Promise<void> {
     /** The instructions added to the prompt (refined arm only). */
     t.text('refinement');
   });
-  await db.raw(
-    `ALTER TABLE routing_decisions ADD CONSTRAINT routing_decisions_prompt_arm CHECK (prompt_arm IS NULL OR prompt_arm IN ('refined', 'plain'))`,
-  );
+  await db.raw(`ALTER TABLE routing_decisions ADD CONSTRAINT routing_decisions_prompt_arm CHECK (prompt_arm IS NULL OR prompt_arm IN ('refined', 'plain'))`);
   await db.schema.alterTable('routing_settings', (t) => {
     /** Share of routed machines with known failure patterns given the refined prompt (null: the deployment's). */
     t.double('refinement');
