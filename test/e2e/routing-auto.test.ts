@@ -286,4 +286,48 @@ describe('machine selection: type "auto" on real agent CLIs', function () {
     assert.equal(decision.promptArm, 'refined');
     assert.match(decision.refinement, /Earlier tests runs/);
   });
+
+  it('a failed completion check of an auto objective becomes a check pattern of its class, named in the next refined prompt', async () => {
+    const projectId = await projectWithBudget(p, '20.00');
+    await p.api('PUT', `/v1/projects/${projectId}/routing`, { quality: 0.9, exploration: 0, refinement: 1 });
+    scriptHello('wrong\n');
+    const created = await p.api('POST', `/v1/projects/${projectId}/objectives`, {
+      title: 'tests',
+      machineType: 'auto',
+      prompt: 'Add unit tests for the greeting',
+      completion: { command: 'grep -q right hello.txt || { echo "FAIL greeting test: expected right"; exit 1; }' },
+      limits: { money: '5.00', minutes: 5 },
+    });
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+    const o = await waitFor(
+      async () => {
+        const b = (await p.api('GET', `/v1/objectives/${created.body.id}`)).body;
+        return ['completed', 'failed', 'cancelled'].includes(b.status) && b;
+      },
+      'objective end',
+      300_000,
+    );
+    assert.equal(o.status, 'failed', JSON.stringify(o));
+    const patterns = (await p.api('GET', `/v1/routing?projectId=${projectId}`)).body.refinement.patterns;
+    const check = patterns.find((x: any) => x.kind === 'check');
+    assert.ok(check, JSON.stringify(patterns));
+    assert.equal(check.operationClass, 'tests');
+    assert.match(check.detail, /^`grep -q right hello\.txt .*` — FAIL greeting test: expected right$/);
+    assert.equal(check.lastMachineId, o.machines[0]);
+
+    scriptHello('right\n');
+    const next = await p.api('POST', '/v1/machines', {
+      projectId,
+      type: 'auto',
+      prompt: 'Add unit tests for the greeting',
+      limits: { money: '5.00', minutes: 5 },
+    });
+    const m = await waitForMachine(p, next.body.id, 300_000);
+    assert.equal(m.routing.promptArm, 'refined');
+    const given = llm.requests.filter((r) => r.kind === 'main').map((r) => JSON.stringify(r.body));
+    assert.ok(
+      given.some((b) => b.includes('Completion checks failed last time') && b.includes('FAIL greeting test: expected right')),
+      'the failed check is named in the prompt',
+    );
+  });
 });
