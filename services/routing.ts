@@ -127,11 +127,11 @@ export function routingCandidates(config: ServiceContext['config']): AgentType[]
 }
 
 /**
- * Picks the machine type of a `type: "auto"` request (README "Machine selection (type: auto)").
- * The decision, not yet recorded: the existing one when the machine was
- * routed already, else a new one (`stored`) to record with the machine's row (placeAndRecordMachine,
- * audited as `routing.decided`). Used by direct
- * requests and by the objective and pipeline activities alike.
+ * Picks the machine type of a `type: "auto"` request (README "Machine selection (type: auto)"), and
+ * for a class with failure patterns the refinement A/B arm. Answers the existing decision when the
+ * machine was routed already, else a new one (`stored`) to record with the machine's row
+ * (placeAndRecordMachine, audited as `routing.decided`). Used by direct requests and by the
+ * objective and pipeline activities alike.
  */
 export async function decideRoute(
   ctx: Pick<ServiceContext, 'db' | 'config'>,
