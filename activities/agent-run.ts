@@ -31,6 +31,7 @@ import { superviseExec, superviseSandbox, type SupervisedResult } from './machin
 import { describeTurn, openLogSink } from './machines/log-sink.js';
 import { latestCheckpointOfMachine } from '../store/checkpoints.js';
 import { withLocalRepo } from '../store/shared-storage.js';
+import { refinedPromptOf } from '../services/refinement.js';
 
 const SANDBOX_PORT = 8080;
 /** Warnings recorded on the machine before its money limit is reached. */
@@ -139,8 +140,10 @@ export function createAgentRunActivities({ db, config, log, fx: givenFx, provide
       const mounts = agentMounts(config, input.machineId);
       const artifactDir = path.join(config.artifactsDir, input.machineId);
       fs.mkdirSync(artifactDir, { recursive: true });
+      // A routed machine in the refinement A/B's refined arm gets the instructions learned from failures.
+      const given = await refinedPromptOf(db, input.machineId, input.prompt);
       const invocation = adapter.invocation({
-        prompt: input.prompt,
+        prompt: given.prompt,
         model,
         baseUrl: `http://127.0.0.1:${SANDBOX_PORT}`,
         // Mounted at its host path: venv scripts name their interpreter by absolute path.

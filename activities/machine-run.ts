@@ -56,6 +56,7 @@ import { routingSuccess } from '../domain/routing/router.js';
 import { settleRoutingDecision } from '../store/routing.js';
 import { settlePrediction } from '../store/predictions.js';
 import { repoMirror, withLocalRepo } from '../store/shared-storage.js';
+import { learnFromEndedMachine } from '../services/refinement.js';
 
 export type ReservationOutcome =
   | {
@@ -352,6 +353,14 @@ export function createMachineRunActivities({ db, config, log, providers, tempora
   }): Promise<void> {
     const machine = await getMachine(db, input.machineId);
     if (!machine) throw ApplicationFailure.nonRetryable(`machine ${input.machineId} not found`, 'NotFoundError');
+    // A failed machine gets its failure summary and teaches prompt refinement (README "Prompt refinement"),
+    // once, before its end is visible: whoever sees it failed sees why.
+    if (input.ended)
+      await learnFromEndedMachine(db, input.machineId, {
+        status: input.status,
+        stopReason: input.stopReason ?? null,
+        error: input.error !== undefined ? input.error : machine.error,
+      }).catch((err: Error) => log.warn({ machineId: input.machineId, err: err.message }, 'failure summary not recorded'));
     await updateMachine(db, input.machineId, {
       status: input.status,
       ...(input.instanceRef !== undefined ? { instanceRef: input.instanceRef } : {}),

@@ -21,6 +21,7 @@ import {
 import { getProject } from '../store/projects.js';
 import { superviseSandbox } from './machines/supervise.js';
 import { placeAndInsertMachine } from './placement.js';
+import { learnFromCheck } from '../services/refinement.js';
 import type { MachineTypeId } from '../domain/machine-types.js';
 import type { ProviderId } from '../domain/machines.js';
 import type { ActivityDeps } from './deps.js';
@@ -93,6 +94,8 @@ export function createObjectiveActivities({ db, config }: ActivityDeps) {
             stopReason: result.stopReason,
             outputTail: result.outputTail.slice(-1000),
           };
+          // A failed check teaches prompt refinement for the machine's class and type (README "Prompt refinement").
+          if (!check.passed) await learnFromCheck(db, input.machineId, { command: criteria.command, output: result.outputTail.slice(-2000) });
           if (!check.passed)
             missing.push(`the check \`${criteria.command}\` fails (exit ${result.exitCode ?? result.stopReason}): ${result.outputTail.slice(-400).trim()}`);
         } finally {
@@ -175,11 +178,12 @@ export function createObjectiveActivities({ db, config }: ActivityDeps) {
       limits: MachineLimits;
       /** Place it by the project's rules (load-aware) instead of on `provider`. */
       place?: boolean;
-    }): Promise<{ provider: ProviderId; spot: boolean; limitPolicy?: { policy: 'stop' | 'pause'; pauseMinutes: number } }> {
+    }): Promise<{ type?: MachineTypeId; provider: ProviderId; spot: boolean; limitPolicy?: { policy: 'stop' | 'pause'; pauseMinutes: number } }> {
       const { machineId, place, ...rest } = input;
-      const row = { ...rest, type: rest.type as MachineTypeId, id: machineId, workflowId: machineId, createdBy: `objective:${input.objectiveId}` };
-      if (place) return placeAndInsertMachine(db, config, row, input.limits.minutes);
-      await insertMachine(db, row);
+      const row = { ...rest, type: rest.type as MachineTypeId | 'auto', id: machineId, workflowId: machineId, createdBy: `objective:${input.objectiveId}` };
+      // `type: "auto"` is routed on the shared request path, which places too.
+      if (place || row.type === 'auto') return placeAndInsertMachine(db, config, row, input.limits.minutes);
+      await insertMachine(db, { ...row, type: row.type });
       return { provider: input.provider as ProviderId, spot: false };
     },
 

@@ -26,11 +26,12 @@ export function createPipelineActivities({ db, config }: ActivityDeps) {
     createdBy: string;
     /** Place it by the project's rules (load-aware); older workflows leave it out and run on local. */
     place?: boolean;
-  }): Promise<{ provider: ProviderId; spot: boolean; limitPolicy?: { policy: 'stop' | 'pause'; pauseMinutes: number } }> {
+  }): Promise<{ type?: MachineTypeId; provider: ProviderId; spot: boolean; limitPolicy?: { policy: 'stop' | 'pause'; pauseMinutes: number } }> {
     const { machineId, place, ...rest } = input;
-    const row = { ...rest, type: rest.type as MachineTypeId, id: machineId, objectiveId: null, workflowId: machineId };
-    if (place) return placeAndInsertMachine(db, config, row, input.limits.minutes);
-    await insertMachine(db, { ...row, provider: 'local' });
+    const row = { ...rest, type: rest.type as MachineTypeId | 'auto', id: machineId, objectiveId: null, workflowId: machineId };
+    // `type: "auto"` is routed on the shared request path, which places too.
+    if (place || row.type === 'auto') return placeAndInsertMachine(db, config, row, input.limits.minutes);
+    await insertMachine(db, { ...row, type: row.type, provider: 'local' });
     return { provider: 'local', spot: false };
   }
 

@@ -267,7 +267,7 @@ function document(
       '/machine-types': { get: op('Machine types and their availability') },
       '/routing': {
         get: op(
-          'Machine selection (type: auto): every operation class × agent type arm with its capability prior, successes, failures and Beta posterior; the expected cost of a typical task per type; the knob; the newest decisions with their reasons and outcomes',
+          'Machine selection (type: auto): every operation class × agent type arm with its capability prior, successes, failures and Beta posterior; the expected cost of a typical task per type; the knob; the newest decisions with their reasons and outcomes; the prompt-refinement A/B (outcomes and cost per arm, refined vs plain) and, with projectId, the project’s failure patterns',
           { parameters: query(routingQuery) },
         ),
       },
@@ -284,10 +284,13 @@ function document(
         ),
       },
       '/projects/{id}/routing': {
-        put: op("Set a project's quality-vs-cost knob (0 cheapest … 1 best) and exploration budget (share of type: auto decisions picked at random)", {
-          parameters: [idParam()],
-          requestBody: body(putRoutingBody),
-        }),
+        put: op(
+          "Set a project's quality-vs-cost knob (0 cheapest … 1 best), exploration budget (share of type: auto decisions picked at random) and refinement share (share of routed machines with known failure patterns given the refined prompt)",
+          {
+            parameters: [idParam()],
+            requestBody: body(putRoutingBody),
+          },
+        ),
       },
       '/machines': {
         post: op(

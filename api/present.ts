@@ -1,5 +1,6 @@
 import type { ComputePrice } from '../domain/compute-prices.js';
 import { routingOfMachines, type StoredRoutingDecision } from '../store/routing.js';
+import { failureSummariesOf, type StoredFailureSummary } from '../store/refinement.js';
 import { predictionsOfMachines, type StoredPrediction } from '../store/predictions.js';
 import { formatAmount, type CurrencyCode } from '../domain/money.js';
 import { auditOfSubjects } from '../store/audit.js';
@@ -138,7 +139,7 @@ const MACHINE_EVENTS = 200;
  */
 export async function presentMachines(db: Db, machines: readonly Machine[]) {
   const ids = machines.map((m) => m.id);
-  const [projects, costs, checkpoints, cache, audit, routing, predictions] = await Promise.all([
+  const [projects, costs, checkpoints, cache, audit, routing, predictions, failures] = await Promise.all([
     getProjects(
       db,
       machines.map((m) => m.projectId),
@@ -149,6 +150,7 @@ export async function presentMachines(db: Db, machines: readonly Machine[]) {
     auditOfSubjects(db, ids, MACHINE_EVENTS),
     routingOfMachines(db, ids),
     predictionsOfMachines(db, ids),
+    failureSummariesOf(db, ids),
   ]);
   return machines.map((m) => {
     const project = projects.get(m.projectId);
@@ -160,6 +162,7 @@ export async function presentMachines(db: Db, machines: readonly Machine[]) {
       cache: presentCache(cache.get(m.id) ?? null),
       routing: presentMachineRouting(routing.get(m.id) ?? null),
       prediction: presentPrediction(predictions.get(m.id) ?? null),
+      failureSummary: presentFailureSummary(failures.get(m.id) ?? null),
       events,
     };
   });
@@ -184,6 +187,21 @@ export function presentPrediction(p: StoredPrediction | null) {
   };
 }
 
+/** What went wrong with a failed machine (README "Prompt refinement"); null when it did not fail. */
+export function presentFailureSummary(s: StoredFailureSummary | null) {
+  if (!s) return null;
+  return {
+    summary: s.summary,
+    operationClass: s.operationClass,
+    finalStatus: s.finalStatus,
+    stopReason: s.stopReason,
+    error: s.error,
+    errorLines: s.errorLines,
+    files: s.files,
+    createdAt: s.createdAt,
+  };
+}
+
 /** Why a `type: "auto"` machine got its type (null: the type was asked for). */
 export function presentMachineRouting(d: StoredRoutingDecision | null) {
   if (!d) return null;
@@ -195,6 +213,7 @@ export function presentMachineRouting(d: StoredRoutingDecision | null) {
     mode: d.mode,
     reason: d.reason,
     outcome: d.outcome,
+    promptArm: d.promptArm,
   };
 }
 
@@ -211,6 +230,8 @@ export function presentRoutingDecision(d: StoredRoutingDecision) {
     reason: d.reason,
     quality: d.quality,
     exploration: d.exploration,
+    promptArm: d.promptArm,
+    refinement: d.refinement,
     candidates: d.candidates.map((c) => ({
       type: c.type,
       capability: c.capability,

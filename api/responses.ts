@@ -291,6 +291,21 @@ export const machine = z.strictObject({
       mode: z.enum(['exploit', 'explore', 'only']),
       reason: z.string(),
       outcome: z.enum(['success', 'failure']).nullable(),
+      /** The refinement A/B arm; null when there were no failure patterns to refine with. */
+      promptArm: z.enum(['refined', 'plain']).nullable(),
+    })
+    .nullable(),
+  /** What went wrong, when the machine failed (its end, error lines of its log, files it touched); null otherwise. */
+  failureSummary: z
+    .strictObject({
+      summary: z.string(),
+      operationClass: z.enum(OPERATION_CLASSES),
+      finalStatus: z.string(),
+      stopReason: z.string().nullable(),
+      error: z.string().nullable(),
+      errorLines: z.array(z.string()),
+      files: z.array(z.string()),
+      createdAt: time,
     })
     .nullable(),
   /** Its cost and duration predicted before it started; null when there was too little history. */
@@ -364,7 +379,8 @@ export const objective = z.strictObject({
   title: z.string(),
   status: objectiveStatus,
   priority: z.number().int(),
-  machineType: z.enum(MACHINE_TYPES),
+  /** `auto`: the router picks each machine's type (the machine says which and why). */
+  machineType: z.enum([...MACHINE_TYPES, 'auto']),
   command: z.string().nullable(),
   prompt: z.string().nullable(),
   workflowId: z.string(),
@@ -453,7 +469,8 @@ export const pipeline = z.strictObject({
   steps: z.array(
     z.strictObject({
       id: z.string(),
-      type: z.enum(MACHINE_TYPES),
+      /** `auto`: the router picks the step machine's type (the machine says which and why). */
+      type: z.enum([...MACHINE_TYPES, 'auto']),
       dependsOn: z.array(z.string()),
       inputs: machineInputs.optional(),
       artifacts: z.array(z.string()).optional(),
@@ -966,6 +983,8 @@ export const costOpportunities = z.strictObject({
 const routingSettings = z.strictObject({
   quality: z.number().min(0).max(1),
   exploration: z.number().min(0).max(1),
+  /** Share of routed machines with known failure patterns given the refined prompt. */
+  refinement: z.number().min(0).max(1),
   /** project: set with PUT /v1/projects/:id/routing; default: the deployment's. */
   source: z.enum(['project', 'default']),
 });
@@ -1002,6 +1021,9 @@ export const routing = z.strictObject({
       reason: z.string(),
       quality: z.number(),
       exploration: z.number(),
+      promptArm: z.enum(['refined', 'plain']).nullable(),
+      /** The instructions added to the agent's prompt (refined arm). */
+      refinement: z.string().nullable(),
       candidates: z.array(
         z.strictObject({
           type: z.enum(MACHINE_TYPES),
@@ -1020,6 +1042,33 @@ export const routing = z.strictObject({
       settledAt: time.nullable(),
     }),
   ),
+  /** The refinement A/B: per arm and currency, routed machines, outcomes and cost; with projectId, the project's failure patterns. */
+  refinement: z.strictObject({
+    arms: z.array(
+      z.strictObject({
+        arm: z.enum(['refined', 'plain']),
+        currency: z.string().nullable(),
+        machines: count,
+        settled: count,
+        successes: count,
+        failures: count,
+        successRate: z.number().min(0).max(1).nullable(),
+        totalCost: decimal.nullable(),
+        meanCost: decimal.nullable(),
+      }),
+    ),
+    patterns: z.array(
+      z.strictObject({
+        operationClass: z.enum(OPERATION_CLASSES),
+        machineType: z.enum(MACHINE_TYPES),
+        kind: z.enum(['error', 'file', 'check', 'feedback', 'stop']),
+        detail: z.string(),
+        occurrences: count,
+        lastMachineId: id,
+        lastSeenAt: time,
+      }),
+    ),
+  }),
 });
 
 /** One key's feedback on a machine (POST/GET /v1/machines/:id/feedback). */

@@ -999,7 +999,7 @@ export interface paths {
                 status: 'waiting' | 'paused' | 'running' | 'completed' | 'failed' | 'cancelled';
                 priority: number;
                 /** @enum {string} */
-                machineType: 'shell' | 'claude-code' | 'aider' | 'qwen-coder' | 'deepseek-coder' | 'gemini-pro' | 'local-llama';
+                machineType: 'shell' | 'claude-code' | 'aider' | 'qwen-coder' | 'deepseek-coder' | 'gemini-pro' | 'local-llama' | 'auto';
                 command: string | null;
                 prompt: string | null;
                 workflowId: string;
@@ -1057,7 +1057,7 @@ export interface paths {
              * @default shell
              * @enum {string}
              */
-            machineType?: 'shell' | 'claude-code' | 'aider' | 'qwen-coder' | 'deepseek-coder' | 'gemini-pro' | 'local-llama';
+            machineType?: 'shell' | 'claude-code' | 'aider' | 'qwen-coder' | 'deepseek-coder' | 'gemini-pro' | 'local-llama' | 'auto';
             command?: string;
             prompt?: string;
             checkpointId?: string;
@@ -1095,7 +1095,7 @@ export interface paths {
               status: 'waiting' | 'paused' | 'running' | 'completed' | 'failed' | 'cancelled';
               priority: number;
               /** @enum {string} */
-              machineType: 'shell' | 'claude-code' | 'aider' | 'qwen-coder' | 'deepseek-coder' | 'gemini-pro' | 'local-llama';
+              machineType: 'shell' | 'claude-code' | 'aider' | 'qwen-coder' | 'deepseek-coder' | 'gemini-pro' | 'local-llama' | 'auto';
               command: string | null;
               prompt: string | null;
               workflowId: string;
@@ -1173,7 +1173,7 @@ export interface paths {
               status: 'waiting' | 'paused' | 'running' | 'completed' | 'failed' | 'cancelled';
               priority: number;
               /** @enum {string} */
-              machineType: 'shell' | 'claude-code' | 'aider' | 'qwen-coder' | 'deepseek-coder' | 'gemini-pro' | 'local-llama';
+              machineType: 'shell' | 'claude-code' | 'aider' | 'qwen-coder' | 'deepseek-coder' | 'gemini-pro' | 'local-llama' | 'auto';
               command: string | null;
               prompt: string | null;
               workflowId: string;
@@ -1252,7 +1252,7 @@ export interface paths {
               status: 'waiting' | 'paused' | 'running' | 'completed' | 'failed' | 'cancelled';
               priority: number;
               /** @enum {string} */
-              machineType: 'shell' | 'claude-code' | 'aider' | 'qwen-coder' | 'deepseek-coder' | 'gemini-pro' | 'local-llama';
+              machineType: 'shell' | 'claude-code' | 'aider' | 'qwen-coder' | 'deepseek-coder' | 'gemini-pro' | 'local-llama' | 'auto';
               command: string | null;
               prompt: string | null;
               workflowId: string;
@@ -1482,7 +1482,7 @@ export interface paths {
               status: 'waiting' | 'paused' | 'running' | 'completed' | 'failed' | 'cancelled';
               priority: number;
               /** @enum {string} */
-              machineType: 'shell' | 'claude-code' | 'aider' | 'qwen-coder' | 'deepseek-coder' | 'gemini-pro' | 'local-llama';
+              machineType: 'shell' | 'claude-code' | 'aider' | 'qwen-coder' | 'deepseek-coder' | 'gemini-pro' | 'local-llama' | 'auto';
               command: string | null;
               prompt: string | null;
               workflowId: string;
@@ -1563,7 +1563,7 @@ export interface paths {
               status: 'waiting' | 'paused' | 'running' | 'completed' | 'failed' | 'cancelled';
               priority: number;
               /** @enum {string} */
-              machineType: 'shell' | 'claude-code' | 'aider' | 'qwen-coder' | 'deepseek-coder' | 'gemini-pro' | 'local-llama';
+              machineType: 'shell' | 'claude-code' | 'aider' | 'qwen-coder' | 'deepseek-coder' | 'gemini-pro' | 'local-llama' | 'auto';
               command: string | null;
               prompt: string | null;
               workflowId: string;
@@ -1939,7 +1939,7 @@ export interface paths {
       path?: never;
       cookie?: never;
     };
-    /** Machine selection (type: auto): every operation class × agent type arm with its capability prior, successes, failures and Beta posterior; the expected cost of a typical task per type; the knob; the newest decisions with their reasons and outcomes */
+    /** Machine selection (type: auto): every operation class × agent type arm with its capability prior, successes, failures and Beta posterior; the expected cost of a typical task per type; the knob; the newest decisions with their reasons and outcomes; the prompt-refinement A/B (outcomes and cost per arm, refined vs plain) and, with projectId, the project’s failure patterns */
     get: {
       parameters: {
         query?: {
@@ -1952,7 +1952,7 @@ export interface paths {
       };
       requestBody?: never;
       responses: {
-        /** @description Machine selection (type: auto): every operation class × agent type arm with its capability prior, successes, failures and Beta posterior; the expected cost of a typical task per type; the knob; the newest decisions with their reasons and outcomes */
+        /** @description Machine selection (type: auto): every operation class × agent type arm with its capability prior, successes, failures and Beta posterior; the expected cost of a typical task per type; the knob; the newest decisions with their reasons and outcomes; the prompt-refinement A/B (outcomes and cost per arm, refined vs plain) and, with projectId, the project’s failure patterns */
         200: {
           headers: {
             [name: string]: unknown;
@@ -1982,6 +1982,7 @@ export interface paths {
               settings: {
                 quality: number;
                 exploration: number;
+                refinement: number;
                 /** @enum {string} */
                 source: 'project' | 'default';
               };
@@ -2000,6 +2001,8 @@ export interface paths {
                 reason: string;
                 quality: number;
                 exploration: number;
+                promptArm: ('refined' | 'plain') | null;
+                refinement: string | null;
                 candidates: {
                   /** @enum {string} */
                   type: 'shell' | 'claude-code' | 'aider' | 'qwen-coder' | 'deepseek-coder' | 'gemini-pro' | 'local-llama';
@@ -2025,6 +2028,33 @@ export interface paths {
                 } | null;
                 settledAt: string | null;
               }[];
+              refinement: {
+                arms: {
+                  /** @enum {string} */
+                  arm: 'refined' | 'plain';
+                  currency: string | null;
+                  machines: number;
+                  settled: number;
+                  successes: number;
+                  failures: number;
+                  successRate: number | null;
+                  totalCost: string | null;
+                  meanCost: string | null;
+                }[];
+                patterns: {
+                  /** @enum {string} */
+                  operationClass: 'architecture' | 'feature' | 'bugfix' | 'performance' | 'documentation' | 'tests' | 'bulk-change';
+                  /** @enum {string} */
+                  machineType: 'shell' | 'claude-code' | 'aider' | 'qwen-coder' | 'deepseek-coder' | 'gemini-pro' | 'local-llama';
+                  /** @enum {string} */
+                  kind: 'error' | 'file' | 'check' | 'feedback' | 'stop';
+                  detail: string;
+                  occurrences: number;
+                  lastMachineId: string;
+                  /** Format: date-time */
+                  lastSeenAt: string;
+                }[];
+              };
             };
           };
         };
@@ -2169,7 +2199,7 @@ export interface paths {
       cookie?: never;
     };
     get?: never;
-    /** Set a project's quality-vs-cost knob (0 cheapest … 1 best) and exploration budget (share of type: auto decisions picked at random) */
+    /** Set a project's quality-vs-cost knob (0 cheapest … 1 best), exploration budget (share of type: auto decisions picked at random) and refinement share (share of routed machines with known failure patterns given the refined prompt) */
     put: {
       parameters: {
         query?: never;
@@ -2184,11 +2214,12 @@ export interface paths {
           'application/json': {
             quality?: number;
             exploration?: number;
+            refinement?: number;
           };
         };
       };
       responses: {
-        /** @description Set a project's quality-vs-cost knob (0 cheapest … 1 best) and exploration budget (share of type: auto decisions picked at random) */
+        /** @description Set a project's quality-vs-cost knob (0 cheapest … 1 best), exploration budget (share of type: auto decisions picked at random) and refinement share (share of routed machines with known failure patterns given the refined prompt) */
         200: {
           headers: {
             [name: string]: unknown;
@@ -2197,6 +2228,7 @@ export interface paths {
             'application/json': {
               quality: number;
               exploration: number;
+              refinement: number;
               /** @enum {string} */
               source: 'project' | 'default';
             };
@@ -2338,6 +2370,19 @@ export interface paths {
                   mode: 'exploit' | 'explore' | 'only';
                   reason: string;
                   outcome: ('success' | 'failure') | null;
+                  promptArm: ('refined' | 'plain') | null;
+                } | null;
+                failureSummary: {
+                  summary: string;
+                  /** @enum {string} */
+                  operationClass: 'architecture' | 'feature' | 'bugfix' | 'performance' | 'documentation' | 'tests' | 'bulk-change';
+                  finalStatus: string;
+                  stopReason: string | null;
+                  error: string | null;
+                  errorLines: string[];
+                  files: string[];
+                  /** Format: date-time */
+                  createdAt: string;
                 } | null;
                 prediction: {
                   cost: {
@@ -2625,6 +2670,19 @@ export interface paths {
                 mode: 'exploit' | 'explore' | 'only';
                 reason: string;
                 outcome: ('success' | 'failure') | null;
+                promptArm: ('refined' | 'plain') | null;
+              } | null;
+              failureSummary: {
+                summary: string;
+                /** @enum {string} */
+                operationClass: 'architecture' | 'feature' | 'bugfix' | 'performance' | 'documentation' | 'tests' | 'bulk-change';
+                finalStatus: string;
+                stopReason: string | null;
+                error: string | null;
+                errorLines: string[];
+                files: string[];
+                /** Format: date-time */
+                createdAt: string;
               } | null;
               prediction: {
                 cost: {
@@ -4197,7 +4255,7 @@ export interface paths {
             steps: {
               id: string;
               /** @enum {string} */
-              type: 'shell' | 'claude-code' | 'aider' | 'qwen-coder' | 'deepseek-coder' | 'gemini-pro' | 'local-llama';
+              type: 'shell' | 'claude-code' | 'aider' | 'qwen-coder' | 'deepseek-coder' | 'gemini-pro' | 'local-llama' | 'auto';
               command?: string;
               prompt?: string;
               model?: string;
@@ -4310,7 +4368,7 @@ export interface paths {
               steps: {
                 id: string;
                 /** @enum {string} */
-                type: 'shell' | 'claude-code' | 'aider' | 'qwen-coder' | 'deepseek-coder' | 'gemini-pro' | 'local-llama';
+                type: 'shell' | 'claude-code' | 'aider' | 'qwen-coder' | 'deepseek-coder' | 'gemini-pro' | 'local-llama' | 'auto';
                 dependsOn: string[];
                 inputs?: {
                   files?: {
@@ -4403,7 +4461,7 @@ export interface paths {
                 steps: {
                   id: string;
                   /** @enum {string} */
-                  type: 'shell' | 'claude-code' | 'aider' | 'qwen-coder' | 'deepseek-coder' | 'gemini-pro' | 'local-llama';
+                  type: 'shell' | 'claude-code' | 'aider' | 'qwen-coder' | 'deepseek-coder' | 'gemini-pro' | 'local-llama' | 'auto';
                   dependsOn: string[];
                   inputs?: {
                     files?: {

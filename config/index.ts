@@ -156,6 +156,12 @@ const envSchema = z
     AUTOVIBE_ROUTING_QUALITY: z.coerce.number().min(0).max(1, 'AUTOVIBE_ROUTING_QUALITY must be between 0 and 1').default(0.5),
     /** A project's exploration budget until it sets its own: the share of decisions picked at random. */
     AUTOVIBE_ROUTING_EXPLORATION: z.coerce.number().min(0).max(1, 'AUTOVIBE_ROUTING_EXPLORATION must be between 0 and 1').default(0.1),
+    /** Share of routed machines with known failure patterns whose prompt is refined (the refinement A/B). */
+    AUTOVIBE_ROUTING_REFINEMENT: z.coerce
+      .number()
+      .min(0, 'AUTOVIBE_ROUTING_REFINEMENT must be between 0 and 1')
+      .max(1, 'AUTOVIBE_ROUTING_REFINEMENT must be between 0 and 1')
+      .default(0.5),
     /** URL schemes a project's repoUrl may use, comma-separated (of https, ssh, git, http). */
     AUTOVIBE_REPO_URL_SCHEMES: z
       .string()
@@ -452,7 +458,7 @@ export interface Config {
   /** Whether a spot machine is charged the spot price its instance got (`instance`) or its list price. */
   spotCharging: SpotCharging;
   /** Machine selection (type: auto): capability table and the default knob and exploration budget. */
-  routing: { capabilities: CapabilityTable; quality: number; exploration: number; types: AgentType[] };
+  routing: { capabilities: CapabilityTable; quality: number; exploration: number; refinement: number; types: AgentType[] };
   /** What a project's repoUrl may be and how much a clone may take. */
   repos: { schemes: RepoUrlScheme[]; cloneTimeoutMs: number; cloneMaxBytes: number };
   idempotency: { waitMs: number; staleAfterSeconds: number };
@@ -636,6 +642,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       capabilities: loadCapabilities(e.AUTOVIBE_ROUTING_CAPABILITIES),
       quality: e.AUTOVIBE_ROUTING_QUALITY,
       exploration: e.AUTOVIBE_ROUTING_EXPLORATION,
+      refinement: e.AUTOVIBE_ROUTING_REFINEMENT,
       types: routingTypes(e.AUTOVIBE_ROUTING_TYPES),
     },
     repos: {

@@ -31,6 +31,7 @@ import * as m160 from './20261207_160_feedback.js';
 import * as m170 from './20261207_170_predictions.js';
 import * as m190 from './20261207_190_reallocation.js';
 import * as m210 from './20261207_210_project_history.js';
+import * as m220 from './20261207_220_prompt_refinement.js';
 import * as m230 from './20261207_230_queues.js';
 
 interface Migration {
@@ -72,6 +73,7 @@ const MIGRATIONS: Array<[string, Migration]> = [
   ['20261207_170_predictions', m170],
   ['20261207_190_reallocation', m190],
   ['20261207_210_project_history', m210],
+  ['20261207_220_prompt_refinement', m220],
   ['20261207_230_queues', m230],
 ];
 

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { listMachineFeedback, putMachineFeedback } from '../store/feedback.js';
 import { actorOfCaller, type Caller, type ServiceContext } from './context.js';
 import { requireMachine } from './machines.js';
+import { learnFromFeedback } from './refinement.js';
 
 export const feedbackBody = z.strictObject({
   rating: z
@@ -25,6 +26,8 @@ export async function giveMachineFeedback(ctx: ServiceContext, caller: Caller, m
     comment: body.comment ?? null,
     actor: actorOfCaller(caller),
   });
+  // A low rating teaches prompt refinement for the machine's class and type (README "Prompt refinement").
+  await learnFromFeedback(ctx.db, machine.id, { rating: body.rating, comment: body.comment ?? null });
   return { feedback, created: !replaced };
 }
 

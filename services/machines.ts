@@ -25,7 +25,7 @@ import { machineTypeAvailability } from './machine-types.js';
 import { machineMoneyLimit } from './money-limits.js';
 import { machineNetworkPolicy } from './network.js';
 import { requireCostCenterField, requireProject, requireProjectField } from './projects.js';
-import { routeMachine } from './routing.js';
+import { decideRoute } from './routing.js';
 import { predictedLimit, predictMachine, refuseIfPredictedOver, refusesEarly } from './predictions.js';
 import { predictionsOfMachines, recordPrediction, type StoredPrediction } from '../store/predictions.js';
 import { createMachineBody, extendMachineBody } from './schemas.js';
@@ -74,7 +74,7 @@ export async function requestMachine(
   // type "auto": the router picks among the available agent types (README "Machine selection (type: auto)").
   const routed =
     body.type === 'auto'
-      ? await routeMachine(ctx, caller, { machineId: id, project, checkpoint: (await getCheckpoint(db, checkpointId))!, prompt: body.prompt! })
+      ? await decideRoute(ctx, { machineId: id, project, checkpoint: (await getCheckpoint(db, checkpointId))!, prompt: body.prompt! })
       : null;
   const type: MachineTypeId = routed ? routed.type : (body.type as MachineTypeId);
   if (type !== 'shell') {
@@ -149,9 +149,9 @@ export async function requestMachine(
     network,
     actor: actorOfCaller(caller),
     details: { profile: body.profile, ...(inputs ? { inputs } : {}), ...(artifacts ? { artifacts } : {}) },
+    ...(routed?.stored ? { routing: routed.stored } : {}),
   });
   if (!placed.ok) throw new InputError(`${body.provider ? 'provider: ' : ''}${placed.reason}`, { field: 'provider', skipped: placed.skipped });
-  if (routed) await routed.record();
   if (prediction) await recordPrediction(db, { ...prediction, machineId: id, projectId: project.id, machineType: type, currency: project.currency });
   const handle = await temporal.workflow
     .start(machineRun, {

@@ -7,6 +7,7 @@ import { InputError } from '../domain/errors.js';
 import { createFxService } from '../fx/service.js';
 import type { Project } from '../store/projects.js';
 import type { ServiceContext as ApiContext } from './context.js';
+import { routingCandidates } from './routing.js';
 
 /**
  * A machine's money limit at request time (machines, objectives, pipeline steps): the requested
@@ -53,4 +54,23 @@ export async function machineMoneyLimit(
   if (!verdict.ok) throw new InputError(verdict.message, { field: verdict.field, minimum: verdict.minimum, currency: verdict.currency });
   if (m.requested === null && m.predictedUpper && m.predictedUpper > verdict.minimum) return m.predictedUpper;
   return verdict.limit;
+}
+
+/**
+ * The money limit of an objective's or pipeline step's machines whose type may be `auto`: for
+ * `auto`, the largest of the limits of the agent types the router may pick now (it picks per
+ * machine, later), so whichever it picks is covered; none available → 409.
+ */
+export async function machineMoneyLimitOf(
+  ctx: ApiContext,
+  project: Project,
+  m: Omit<Parameters<typeof machineMoneyLimit>[2], 'type'> & { type: MachineTypeId | 'auto' },
+): Promise<bigint> {
+  if (m.type !== 'auto') return machineMoneyLimit(ctx, project, { ...m, type: m.type });
+  let limit = 0n;
+  for (const type of routingCandidates(ctx.config)) {
+    const l = await machineMoneyLimit(ctx, project, { ...m, type, model: null });
+    if (l > limit) limit = l;
+  }
+  return limit;
 }

@@ -37,7 +37,7 @@ import {
 } from '../workflows/index.js';
 import { actorOfCaller, type Caller, type ServiceContext } from './context.js';
 import { notFoundMessage, parseAmountField } from './inputs.js';
-import { machineMoneyLimit } from './money-limits.js';
+import { machineMoneyLimitOf } from './money-limits.js';
 import { requireProject } from './projects.js';
 import { nudgeCoordinator, reprioritizeInCoordinator, requireKnownResources } from './scheduling.js';
 import { createObjectiveBody, linkObjectiveBody, subtasksDoneBody, updateObjectiveBody } from './schemas.js';
@@ -161,7 +161,7 @@ export async function createObjective(
   if (money <= 0n) throw new InputError('limits.money: must be more than zero', { field: 'limits.money' });
   const minutes = body.limits.minutes ?? DEFAULT_MACHINE_MINUTES;
   // Its machines' limit must cover one worst-case model call plus compute (the default is raised to it).
-  const limit = await machineMoneyLimit(ctx, project, {
+  const limit = await machineMoneyLimitOf(ctx, project, {
     type: body.machineType,
     requested: body.limits.money ? money : null,
     minutes,

@@ -15,7 +15,7 @@ import { cancelPipelineSignal, pipeline as pipelineWorkflow } from '../workflows
 import { actorOfCaller, type Caller, type ServiceContext } from './context.js';
 import { notFoundMessage, parseAmountField } from './inputs.js';
 import { machineTypeAvailability } from './machine-types.js';
-import { machineMoneyLimit } from './money-limits.js';
+import { machineMoneyLimitOf } from './money-limits.js';
 import { requireProjectField } from './projects.js';
 import { requireKnownResources } from './scheduling.js';
 import { createPipelineBody } from './schemas.js';
@@ -122,7 +122,7 @@ export async function createPipeline(
   }
   const steps = body.steps.map((s, i) => {
     requireKnownResources(project, s.resources, `steps.${i}.resources`);
-    if (s.type !== 'shell') {
+    if (s.type !== 'shell' && s.type !== 'auto') {
       const a = machineTypeAvailability(config, s.type);
       if (!a.available) throw new ConflictError(`steps.${i}.type: ${s.type} is unavailable: ${a.reason}`, 'machine_type_unavailable');
     }
@@ -149,7 +149,7 @@ export async function createPipeline(
   // Each agent step's limit must cover one worst-case model call plus compute (the default is raised to it).
   for (const [i, s] of body.steps.entries()) {
     const requested = s.limits.money ? parseAmountField(`steps.${i}.limits.money`, s.limits.money, project.currency) : null;
-    const limit = await machineMoneyLimit(ctx, project, {
+    const limit = await machineMoneyLimitOf(ctx, project, {
       ...s,
       requested,
       minutes: steps[i]!.limits.minutes,

@@ -133,6 +133,9 @@ export const machineInputs = z.strictObject({
 /** Workspace files kept as the machine's named artifacts after its run. */
 export const declaredArtifacts = z.array(filePath).max(100);
 
+/** `auto`: the router picks the agent type (README "Machine selection (type: auto)"). */
+const MACHINE_TYPES_OR_AUTO = [...MACHINE_TYPES, 'auto'] as const;
+
 const requireWork = (b: { type?: string; machineType?: string; command?: string | undefined; prompt?: string | undefined }, ctx: z.RefinementCtx) => {
   const type = b.type ?? b.machineType;
   if (type === 'shell' && !b.command) ctx.addIssue({ code: 'custom', path: ['command'], message: 'is required for a shell machine' });
@@ -147,9 +150,6 @@ export const networkPolicyBody = z.strictObject({
 });
 
 export const putNetworkPolicyBody = networkPolicyBody;
-
-/** `auto`: the router picks the agent type (README "Machine selection (type: auto)"). */
-const MACHINE_TYPES_OR_AUTO = [...MACHINE_TYPES, 'auto'] as const;
 
 export const createMachineBody = z
   .strictObject({
@@ -191,7 +191,7 @@ export const createObjectiveBody = z
     title: z.string().trim().min(1, 'is required').max(500),
     priority: z.number().int().min(-1000).max(1000).default(0),
     dependsOn: z.array(id('objective')).max(100).default([]),
-    machineType: z.enum(MACHINE_TYPES).default('shell'),
+    machineType: z.enum(MACHINE_TYPES_OR_AUTO, { error: `must be one of: ${MACHINE_TYPES_OR_AUTO.join(', ')}` }).default('shell'),
     command: z.string().min(1).max(100_000).optional(),
     prompt: z.string().min(1).max(100_000).optional(),
     checkpointId: id('checkpoint').optional(),
@@ -246,7 +246,7 @@ export const listMachinesQuery = z.strictObject({
 export const pipelineStep = z
   .strictObject({
     id: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/, 'must be 1-63 letters, digits, "_", "-" or "."'),
-    type: z.enum(MACHINE_TYPES, { error: `must be one of: ${MACHINE_TYPES.join(', ')}` }),
+    type: z.enum(MACHINE_TYPES_OR_AUTO, { error: `must be one of: ${MACHINE_TYPES_OR_AUTO.join(', ')}` }),
     command: z.string().min(1).max(100_000).optional(),
     prompt: z.string().min(1).max(100_000).optional(),
     model: z.string().min(1).max(200).optional(),

@@ -7,6 +7,7 @@ import { appendAudit } from './audit.js';
 import { getPlacementPolicy, providerAvailability, runningByProvider } from './compute.js';
 import type { Db } from './db.js';
 import { insertMachine, type NewMachine } from './machines.js';
+import { recordRoutingDecision, type NewRoutingDecision } from './routing.js';
 
 /** One lock for every placement, so two machines placed at once cannot both take a provider's last place. */
 const PLACEMENT_LOCK = 7_311_420_001;
@@ -23,11 +24,15 @@ export interface MachineRequest extends Omit<NewMachine, 'provider' | 'spot' | '
   actor: string;
   /** More for the `machine.requested` audit record (command, inputs, …). */
   details?: Record<string, unknown>;
+  /** A `type: "auto"` machine's routing decision, recorded with its row (`type` is the chosen one). */
+  routing?: NewRoutingDecision;
 }
 
 export type PlacedMachine =
   | {
       ok: true;
+      /** The machine's type (a repeat: the type it was recorded with). */
+      type: MachineTypeId;
       provider: ProviderId;
       profile: ProfileId;
       spot: boolean;
@@ -50,8 +55,8 @@ export async function placeAndRecordMachine(db: Db, providerCapacity: Record<str
     // A request's own policy (already checked against the project's), else the project's.
     const network = req.network ?? networkPolicyOf(project?.network_policy);
     const limitPolicy = { policy: (project?.limit_policy ?? 'stop') as 'stop' | 'pause', pauseMinutes: Number(project?.pause_minutes ?? 30) };
-    const existing = await trx('machines').where({ id: req.id }).first('provider', 'spot', 'profile');
-    if (existing) return { ok: true, provider: existing.provider, profile: existing.profile, spot: existing.spot, limitPolicy };
+    const existing = await trx('machines').where({ id: req.id }).first('type', 'provider', 'spot', 'profile');
+    if (existing) return { ok: true, type: existing.type, provider: existing.provider, profile: existing.profile, spot: existing.spot, limitPolicy };
     const { availability } = await providerAvailability(trx as unknown as Db);
     const decision = decidePlacement(
       (await getPlacementPolicy(trx as unknown as Db, req.projectId))?.policy ?? null,
@@ -67,8 +72,9 @@ export async function placeAndRecordMachine(db: Db, providerCapacity: Record<str
     if (!decision.ok) {
       return { ok: false, reason: decision.reason, skipped: decision.skipped, atCapacity: decision.skipped.some((s) => s.reason.startsWith('at capacity')) };
     }
-    const { minutes: _minutes, actor, details, provider: _p, profile: _pr, spot: _s, network: _n, ...row } = req;
+    const { minutes: _minutes, actor, details, provider: _p, profile: _pr, spot: _s, network: _n, routing, ...row } = req;
     await insertMachine(trx, { ...row, provider: decision.provider, profile: decision.profile, spot: decision.spot, network });
+    if (routing) await recordRoutingDecision(trx, routing, actor);
     await appendAudit(trx, {
       actor,
       action: 'machine.requested',
@@ -87,6 +93,6 @@ export async function placeAndRecordMachine(db: Db, providerCapacity: Record<str
       },
       idempotencyKey: `machine:${req.id}:requested`,
     });
-    return { ok: true, provider: decision.provider, profile: decision.profile, spot: decision.spot, limitPolicy };
+    return { ok: true, type: req.type, provider: decision.provider, profile: decision.profile, spot: decision.spot, limitPolicy };
   });
 }

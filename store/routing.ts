@@ -34,6 +34,10 @@ export interface StoredRoutingDecision {
   cost: string | null;
   costCurrency: string | null;
   settledAt: string | null;
+  /** The refinement A/B arm (README "Prompt refinement"); null when there was nothing to refine with. */
+  promptArm: 'refined' | 'plain' | null;
+  /** The instructions added to the agent's prompt (refined arm only). */
+  refinement: string | null;
 }
 
 const iso = (v: unknown) => (v ? new Date(v as string).toISOString() : null);
@@ -58,20 +62,28 @@ function toDecision(r: Record<string, any>): StoredRoutingDecision {
     cost: r.cost === null || r.cost === undefined ? null : formatAmount(fromNumeric(r.cost), r.cost_currency as CurrencyCode),
     costCurrency: r.cost_currency ?? null,
     settledAt: iso(r.settled_at),
+    promptArm: r.prompt_arm ?? null,
+    refinement: r.refinement ?? null,
   };
 }
 
-/** A project's knob and exploration budget, or null when it never set them. */
-export async function getRoutingSettings(db: Db, projectId: string): Promise<RoutingSettings | null> {
+/** A project's knob, exploration budget and refinement share (null: the deployment's), or null when it never set them. */
+export async function getRoutingSettings(db: Db, projectId: string): Promise<(RoutingSettings & { refinement: number | null }) | null> {
   const r = await db('routing_settings').where({ project_id: projectId }).first();
-  return r ? { quality: Number(r.quality), exploration: Number(r.exploration) } : null;
+  return r ? { quality: Number(r.quality), exploration: Number(r.exploration), refinement: r.refinement === null ? null : Number(r.refinement) } : null;
 }
 
 /** Sets a project's knob and exploration budget, with its audit record, in one transaction. */
-export async function putRoutingSettings(db: Db, projectId: string, settings: RoutingSettings, actor: string): Promise<void> {
+export async function putRoutingSettings(db: Db, projectId: string, settings: RoutingSettings & { refinement: number | null }, actor: string): Promise<void> {
   await db.transaction(async (trx) => {
     await trx('routing_settings')
-      .insert({ project_id: projectId, quality: settings.quality, exploration: settings.exploration, updated_at: trx.fn.now() })
+      .insert({
+        project_id: projectId,
+        quality: settings.quality,
+        exploration: settings.exploration,
+        refinement: settings.refinement,
+        updated_at: trx.fn.now(),
+      })
       .onConflict('project_id')
       .merge();
     await appendAudit(trx, { actor, action: 'routing.settings_changed', subjectType: 'project', subjectId: projectId, projectId, details: { ...settings } });
@@ -96,7 +108,10 @@ export async function listArms(db: Db): Promise<Arm[]> {
   }));
 }
 
-export type NewRoutingDecision = Omit<StoredRoutingDecision, 'createdAt' | 'outcome' | 'finalStatus' | 'cost' | 'costCurrency' | 'settledAt'>;
+export type NewRoutingDecision = Omit<
+  StoredRoutingDecision,
+  'createdAt' | 'outcome' | 'finalStatus' | 'cost' | 'costCurrency' | 'settledAt' | 'promptArm' | 'refinement'
+> & { promptArm?: 'refined' | 'plain' | null; refinement?: string | null };
 
 /**
  * Records a routing decision once per machine, with its audit record (`routing.decided`, the reason
@@ -117,6 +132,8 @@ export async function recordRoutingDecision(db: Db | Knex.Transaction, d: NewRou
         candidates: JSON.stringify(d.candidates),
         quality: d.quality,
         exploration: d.exploration,
+        prompt_arm: d.promptArm ?? null,
+        refinement: d.refinement ?? null,
       })
       .onConflict('machine_id')
       .ignore();
@@ -134,6 +151,7 @@ export async function recordRoutingDecision(db: Db | Knex.Transaction, d: NewRou
         mode: d.mode,
         reason: d.reason,
         candidates: d.candidates.map((c) => ({ type: c.type, mean: c.mean, sample: c.sample, relativeCost: c.relativeCost, utility: c.utility })),
+        ...(d.promptArm ? { promptArm: d.promptArm } : {}),
       },
       idempotencyKey: `routing:${d.machineId}:decided`,
     });

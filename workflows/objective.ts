@@ -12,6 +12,7 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import { childVisibility, setStatusAttribute } from './visibility.js';
+import { runAsType, type RequestedMachineType } from './auto-type.js';
 import type { Activities } from '../activities/index.js';
 import type { ObjectiveStatus } from '../domain/objectives.js';
 import type { MachineType, ProfileId } from '../domain/machines.js';
@@ -27,7 +28,8 @@ export interface ObjectiveInput {
   /** Start from the checkpoints the dependencies ended with (merged when several), not machine.checkpointId. */
   startFromDependencies?: boolean;
   machine: {
-    type: MachineType;
+    /** `auto`: each machine's type is picked by the router when it is registered. */
+    type: RequestedMachineType;
     command: string;
     prompt?: string | null;
     checkpointId: string;
@@ -174,7 +176,7 @@ export async function objective(input: ObjectiveInput): Promise<ObjectiveState> 
       {
         machineId,
         projectId: input.projectId,
-        type: input.machine.type,
+        type: input.machine.type as MachineType,
         command: input.machine.command,
         prompt: input.machine.prompt ?? null,
         parentCheckpointId: from,
@@ -267,6 +269,8 @@ export async function objective(input: ObjectiveInput): Promise<ObjectiveState> 
           parentCheckpointId: from,
           limits: input.machine.limits,
         });
+        // type "auto": the type the router chose for this machine (recorded with its row).
+        const type = runAsType(input.machine.type, registered);
         void condition(() => cancelRequested)
           .then(() => getExternalWorkflowHandle(machineId).signal(terminateSignal, { by: `objective ${input.objectiveId} cancelled` }))
           .catch(() => undefined);
@@ -274,7 +278,7 @@ export async function objective(input: ObjectiveInput): Promise<ObjectiveState> 
           workflowId: machineId,
           ...childVisibility('machine', {
             project: input.projectId,
-            machineType: input.machine.type,
+            machineType: type,
             provider: place ? registered.provider : 'local',
             status: 'pending',
           }),
@@ -282,7 +286,7 @@ export async function objective(input: ObjectiveInput): Promise<ObjectiveState> 
             {
               machineId,
               projectId: input.projectId,
-              type: input.machine.type,
+              type,
               command: input.machine.command,
               prompt,
               parentCheckpointId: from,

@@ -13,10 +13,10 @@ import {
   uuid4,
 } from '@temporalio/workflow';
 import { childVisibility, setStatusAttribute } from './visibility.js';
+import { runAsType, type RequestedMachineType } from './auto-type.js';
 import type { Activities } from '../activities/index.js';
 import { hasInputs, resolveStepRefs, type MachineInputs } from '../domain/artifacts.js';
 import { dependentsCount, readyNodes } from '../domain/dag.js';
-import type { MachineType } from '../domain/machines.js';
 import { parseAmount, type CurrencyCode } from '../domain/money.js';
 import { ResourceClaims } from './coordination.js';
 import { machineRun, type MachineRunInput } from './machine.js';
@@ -24,7 +24,8 @@ import { INPUT_ERROR, MERGE_CONFLICT, NOT_FOUND, shortActivity, shortLocalActivi
 
 export interface PipelineStepInput {
   id: string;
-  type: MachineType;
+  /** `auto`: the router picks the step machine's type when it is registered. */
+  type: RequestedMachineType;
   command: string | null;
   prompt: string | null;
   model?: string | null;
@@ -161,10 +162,12 @@ export async function pipeline(input: PipelineInput): Promise<PipelineState> {
       registered = await acts.registerMachine(machine);
       await acts.markStep({ pipelineId: input.pipelineId, stepId: step.id, status: 'running', machineId, started: true });
     }
+    // type "auto": the type the router chose for this machine (recorded with its row).
+    const type = runAsType(step.type, registered);
     const args: MachineRunInput = {
       machineId,
       projectId: input.projectId,
-      type: step.type,
+      type,
       command: step.command ?? '',
       prompt: step.prompt,
       model: step.model ?? null,
@@ -182,7 +185,7 @@ export async function pipeline(input: PipelineInput): Promise<PipelineState> {
     };
     const result = await executeChild(machineRun, {
       workflowId: machineId,
-      ...childVisibility('machine', { project: input.projectId, machineType: step.type, provider: args.provider ?? 'local', status: 'pending' }),
+      ...childVisibility('machine', { project: input.projectId, machineType: type, provider: args.provider ?? 'local', status: 'pending' }),
       args: [args],
       cancellationType: ChildWorkflowCancellationType.WAIT_CANCELLATION_COMPLETED,
     });

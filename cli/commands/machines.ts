@@ -25,6 +25,7 @@ function machineSummary(m: Machine): Record<string, unknown> {
     exitCode: m.exitCode,
     stopReason: m.stopReason,
     ...(m.error ? { error: m.error } : {}),
+    ...(m.failureSummary ? { failure: m.failureSummary.summary } : {}),
     cost: `${m.cost.amount} ${m.cost.currency}`,
     limits: m.limits,
     command: m.command ?? m.prompt,

@@ -148,7 +148,7 @@ export function registerSettings(program: Command): void {
       const query = { limit: o.limit, ...(o.project ? { projectId: o.project } : {}) };
       const v = await ok(api.GET('/routing', { params: { query } }));
       show(cmd, v, (r) => {
-        printRecord({ quality: r.settings.quality, exploration: r.settings.exploration, source: r.settings.source });
+        printRecord({ quality: r.settings.quality, exploration: r.settings.exploration, refinement: r.settings.refinement, source: r.settings.source });
         process.stdout.write('\n');
         printTable(
           r.arms.filter((a) => o.allArms || a.successes + a.failures > 0),
@@ -168,16 +168,39 @@ export function registerSettings(program: Command): void {
           ['type', (d) => d.chosenType],
           ['mode', (d) => d.mode],
           ['outcome', (d) => d.outcome ?? (d.settledAt ? 'no evidence' : 'pending')],
+          ['prompt', (d) => d.promptArm ?? ''],
           ['reason', (d) => d.reason],
         ]);
+        if (r.refinement.arms.length) {
+          process.stdout.write('\nprompt refinement A/B\n');
+          printTable(r.refinement.arms, [
+            ['arm', (a) => a.arm],
+            ['machines', (a) => a.machines],
+            ['successes', (a) => a.successes],
+            ['failures', (a) => a.failures],
+            ['success rate', (a) => (a.successRate === null ? '' : `${Math.round(a.successRate * 1000) / 10} %`)],
+            ['mean cost', (a) => (a.meanCost ? `${a.meanCost} ${a.currency}` : '')],
+          ]);
+        }
+        if (r.refinement.patterns.length) {
+          process.stdout.write('\nfailure patterns\n');
+          printTable(r.refinement.patterns, [
+            ['class', (x) => x.operationClass],
+            ['type', (x) => x.machineType],
+            ['kind', (x) => x.kind],
+            ['seen', (x) => x.occurrences],
+            ['detail', (x) => x.detail],
+          ]);
+        }
       });
     });
   routing
     .command('set [project]')
-    .description("set a project's quality-vs-cost knob (0 cheapest … 1 best) and/or exploration budget (0-0.5)")
+    .description("set a project's quality-vs-cost knob (0 cheapest … 1 best), exploration budget (0-0.5) and/or refinement share (0-1)")
     .option('--quality <x>', 'quality versus cost, 0 to 1')
     .option('--exploration <x>', 'share of decisions picked at random, 0 to 0.5')
-    .action(async (project: string | undefined, o: { quality?: string; exploration?: string }, cmd: Command) => {
+    .option('--refinement <x>', 'share of routed machines with known failure patterns given the refined prompt, 0 to 1')
+    .action(async (project: string | undefined, o: { quality?: string; exploration?: string; refinement?: string }, cmd: Command) => {
       const { api } = ctxOf(cmd);
       const id = await need(project, { flag: '<project>', message: 'Project', choices: () => projectChoices(api) });
       const num = (flag: string, v: string) => {
@@ -187,8 +210,9 @@ export function registerSettings(program: Command): void {
       const body = {
         ...(o.quality !== undefined ? { quality: num('--quality', o.quality) } : {}),
         ...(o.exploration !== undefined ? { exploration: num('--exploration', o.exploration) } : {}),
+        ...(o.refinement !== undefined ? { refinement: num('--refinement', o.refinement) } : {}),
       };
-      if (Object.keys(body).length === 0) throw new UsageError('routing set: give --quality or --exploration');
+      if (Object.keys(body).length === 0) throw new UsageError('routing set: give --quality, --exploration or --refinement');
       show(cmd, await ok(api.PUT('/projects/{id}/routing', { params: { path: { id } }, body })), (r) => printRecord(r));
     });
 

@@ -1,4 +1,5 @@
 import { recordRoutingDecision, settleRoutingDecision } from '../../store/routing.js';
+import { recordFailurePatterns, saveFailureSummary } from '../../store/refinement.js';
 import { recordPrediction, settlePrediction } from '../../store/predictions.js';
 import assert from 'node:assert/strict';
 import http from 'node:http';
@@ -178,10 +179,28 @@ describe('api: response schemas (every route answers as its declared schema says
         candidates: [{ type: 'aider', capability: 0.7, alpha: 4, beta: 2, mean: 0.66, sample: 0.7, relativeCost: 1, expectedCost: '0.56', utility: 0.4 }],
         quality: 0.7,
         exploration: 0.05,
+        promptArm: 'refined',
+        refinement: 'Earlier bugfix runs in this project did not succeed.',
       },
       'user:test',
     );
     await settleRoutingDecision(p.db, fx.machine, { finalStatus: 'completed', success: true, cost: 10n ** 16n, currency: 'USD' });
+    // Prompt refinement: a failure pattern of the class and a failure summary (seeded; the routing e2e test makes real ones).
+    await recordFailurePatterns(p.db, { projectId: fx.project, operationClass: 'bugfix', machineType: 'aider', machineId: fx.machine }, [
+      { kind: 'error', detail: 'Error: seeded' },
+    ]);
+    await saveFailureSummary(p.db, {
+      machineId: fx.machine,
+      projectId: fx.project,
+      operationClass: 'bugfix',
+      machineType: 'shell',
+      finalStatus: 'failed',
+      summary: 'ended failed; error: seeded',
+      stopReason: null,
+      error: 'seeded',
+      errorLines: [],
+      files: ['a.txt'],
+    });
     // Feedback on a finished machine: the key's first (201), then a replacement (200); the ROI view counts it.
     assert.equal((await call('POST', `/machines/${fx.machine}/feedback`, { rating: 3 }, 201)).rating, 3);
     assert.equal((await call('POST', `/machines/${fx.machine}/feedback`, { rating: 4, comment: 'did the job' })).comment, 'did the job');
@@ -399,8 +418,19 @@ describe('api: response schemas (every route answers as its declared schema says
     const routing = await call('GET', `/routing?projectId=${fx.project}`);
     assert.equal(routing.decisions[0].machineId, fx.machine);
     assert.equal(routing.decisions[0].outcome, 'success');
-    assert.deepEqual(routing.settings, { quality: 0.7, exploration: 0.05, source: 'project' });
-    assert.equal((await call('GET', `/machines/${fx.machine}`)).routing.operationClass, 'bugfix');
+    assert.deepEqual(routing.settings, { quality: 0.7, exploration: 0.05, refinement: 0.5, source: 'project' });
+    assert.deepEqual(
+      routing.refinement.arms.map((a: any) => [a.arm, a.machines, a.successes, a.meanCost]),
+      [['refined', 1, 1, '0.01']],
+    );
+    assert.deepEqual(
+      routing.refinement.patterns.map((x: any) => [x.kind, x.detail, x.occurrences]),
+      [['error', 'Error: seeded', 1]],
+    );
+    const routed = await call('GET', `/machines/${fx.machine}`);
+    assert.equal(routed.routing.operationClass, 'bugfix');
+    assert.equal(routed.routing.promptArm, 'refined');
+    assert.equal(routed.failureSummary.summary, 'ended failed; error: seeded');
     assert.deepEqual(
       (await call('GET', `/machines/${fx.machine}/feedback`)).items.map((f: any) => f.rating),
       [4],

@@ -321,7 +321,10 @@ describe('cli: objectives, payments, cost centers, events, machine control and e
     assert.equal((await cli(['scheduling', 'set', projectId, '--resource', 'gpu'])).code, 2, 'name=count is required');
     assert.equal((await ok(['routing', 'set', projectId, '--quality', '0.8'])).quality, 0.8);
     const routing = await ok(['routing', 'show', '--project', projectId]);
-    assert.deepEqual(routing.settings, { quality: 0.8, exploration: 0.1, source: 'project' });
+    assert.deepEqual(routing.settings, { quality: 0.8, exploration: 0.1, refinement: 0.5, source: 'project' });
+    assert.deepEqual(routing.refinement, { arms: [], patterns: [] });
+    assert.deepEqual(await ok(['routing', 'set', projectId, '--refinement', '0.25']), { quality: 0.8, exploration: 0.1, refinement: 0.25, source: 'project' });
+    assert.equal((await cli(['routing', 'set', projectId, '--refinement', 'half'])).code, 2, 'a number is required');
     assert.equal(routing.arms.length, 7 * 6);
     assert.equal((await cli(['routing', 'set', projectId])).code, 2, 'a setting is required');
     assert.deepEqual(await ok(['predictions', 'accuracy', '--project', projectId]), { minimumRuns: 5, items: [] });

@@ -121,6 +121,9 @@ describe('routing: configuration', () => {
     assert.deepEqual(c.routing.types, ['aider', 'claude-code']);
     assert.equal(c.routing.quality, 0.8);
     assert.equal(c.routing.exploration, 0.1);
+    assert.equal(c.routing.refinement, 0.5, 'half the machines with failure patterns get the refined prompt by default');
+    assert.equal(loadConfig({ AUTOVIBE_ROUTING_REFINEMENT: '1' }).routing.refinement, 1);
+    assert.throws(() => loadConfig({ AUTOVIBE_ROUTING_REFINEMENT: '2' }), /AUTOVIBE_ROUTING_REFINEMENT must be between 0 and 1/);
     assert.throws(
       () => loadConfig({ AUTOVIBE_ROUTING_CAPABILITIES: '{"shell":{"tests":1},"aider":{"poetry":0.5,"tests":2}}' }),
       /shell: not an agent machine type.*aider\.poetry: not an operation class.*aider\.tests: must be a number between 0 and 1/,
