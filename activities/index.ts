@@ -16,6 +16,7 @@ import { createIntegrationActivities } from './notify/integrations.js';
 import { createGitFetchActivities } from './git/fetch.js';
 import { createBackupActivities } from './backups.js';
 import { createForecastActivities } from './forecasts.js';
+import { createAlertActivities } from './alerts.js';
 
 export type { ActivityDeps } from './deps.js';
 export type { ReservationOutcome, RunCommandResult } from './machine-run.js';
@@ -42,6 +43,7 @@ export function createActivities(input: Omit<ActivityDeps, 'providers'> & { prov
     ...createGitFetchActivities(deps),
     ...createBackupActivities(deps),
     ...createForecastActivities(deps),
+    ...createAlertActivities(deps),
   };
 }
 

@@ -191,6 +191,8 @@ const envSchema = z
     AUTOVIBE_RECONCILE_MIN_AGE_S: z.coerce.number().int().min(0).default(60),
     /** Seconds between runs of the forecast-refresh schedule (spend forecasts, budget-forecast alerts); 0 = no schedule. */
     AUTOVIBE_FORECAST_EVERY_S: z.coerce.number().int().min(0).default(3600),
+    /** Seconds between runs of the alert-evaluation schedule (raises and resolves alerts); 0 = no schedule. */
+    AUTOVIBE_ALERTS_EVERY_S: z.coerce.number().int().min(0).default(60),
     /** Days of daily spend a forecast learns from, and days it looks ahead. */
     AUTOVIBE_FORECAST_HISTORY_DAYS: z.coerce.number().int().min(14).max(730).default(180),
     AUTOVIBE_FORECAST_HORIZON_DAYS: z.coerce.number().int().min(7).max(90).default(28),
@@ -356,6 +358,8 @@ export interface Config {
   reconcileMinAgeSeconds: number;
   /** The forecast-refresh schedule: every `everySeconds` (0: none), learning from `historyDays`, `horizonDays` ahead. */
   forecast: { everySeconds: number; historyDays: number; horizonDays: number };
+  /** The alert-evaluation schedule: every `everySeconds` (0: none). */
+  alerts: { everySeconds: number };
   /** Overrides of the profiles' resource limits (AUTOVIBE_PROFILE_LIMITS). */
   profileLimits: Record<string, Partial<ResourceLimits>>;
   /** Most machines each provider runs at once (providers not named: no limit). */
@@ -499,6 +503,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     ),
     reconcileMinAgeSeconds: e.AUTOVIBE_RECONCILE_MIN_AGE_S,
     forecast: { everySeconds: e.AUTOVIBE_FORECAST_EVERY_S, historyDays: e.AUTOVIBE_FORECAST_HISTORY_DAYS, horizonDays: e.AUTOVIBE_FORECAST_HORIZON_DAYS },
+    alerts: { everySeconds: e.AUTOVIBE_ALERTS_EVERY_S },
     fx: {
       ecbUrl: e.AUTOVIBE_FX_ECB_URL === 'off' ? null : e.AUTOVIBE_FX_ECB_URL,
       cryptoUrl: e.AUTOVIBE_FX_CRYPTO_URL === 'off' ? null : e.AUTOVIBE_FX_CRYPTO_URL,

@@ -16,7 +16,7 @@ import { createLogger } from '../workers/logger.js';
 import { createProviders } from '../activities/compute/index.js';
 import { diskSnapshotReader } from '../activities/instance-snapshots.js';
 import { createWorker } from '../workers/worker.js';
-import { ensureBackupSchedule, ensureForecastSchedule, ensureReconcileSchedule, ensureSnapshotSchedules } from '../workers/schedules.js';
+import { ensureAlertSchedule, ensureBackupSchedule, ensureForecastSchedule, ensureReconcileSchedule, ensureSnapshotSchedules } from '../workers/schedules.js';
 import { checkSearchAttributes } from '../workers/search-attributes.js';
 import { startTemporalDevServer, type TemporalDevServer } from './services/temporal.js';
 
@@ -108,6 +108,8 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
       if (schedule) cleanups.push(() => schedule.delete());
       const forecasts = await ensureForecastSchedule(temporal, config);
       if (forecasts) cleanups.push(() => forecasts.delete());
+      const alerts = await ensureAlertSchedule(temporal, config);
+      if (alerts) cleanups.push(() => alerts.delete());
     }
     await ensureSnapshotSchedules(temporal, config);
     await ensureBackupSchedule(temporal, config);

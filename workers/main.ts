@@ -5,7 +5,7 @@ import { describeTemporalConnection, temporalConnectionOptions } from '../config
 import { createDb, isEmbedded } from '../store/db.js';
 import { createLogger } from './logger.js';
 import { installTemporalRuntime } from './runtime.js';
-import { ensureBackupSchedule, ensureForecastSchedule, ensureReconcileSchedule, ensureSnapshotSchedules } from './schedules.js';
+import { ensureAlertSchedule, ensureBackupSchedule, ensureForecastSchedule, ensureReconcileSchedule, ensureSnapshotSchedules } from './schedules.js';
 import { createWorker } from './worker.js';
 import { checkSearchAttributes } from './search-attributes.js';
 
@@ -23,12 +23,13 @@ async function main() {
   await checkSearchAttributes(clientConnection, config);
   const connection = await NativeConnection.connect(temporalOptions);
   const worker = await createWorker({ config, db, log, connection });
-  // The platform's schedules (reconciliation; snapshot backup and pruning; forecast refresh); creating them again is harmless.
+  // The platform's schedules (reconciliation; snapshot backup and pruning; forecast refresh; alert evaluation); creating them again is harmless.
   const schedulesClient = new Client({ connection: clientConnection, namespace: config.temporalNamespace });
   await ensureReconcileSchedule(schedulesClient, config);
   await ensureSnapshotSchedules(schedulesClient, config);
   await ensureBackupSchedule(schedulesClient, config);
   await ensureForecastSchedule(schedulesClient, config);
+  await ensureAlertSchedule(schedulesClient, config);
   await clientConnection.close();
   log.info({ taskQueue: config.taskQueue, temporal: describeTemporalConnection(temporalOptions) }, 'worker started');
   // The Temporal runtime turns SIGTERM/SIGINT into worker.shutdown(): no new tasks, and each running

@@ -30,3 +30,5 @@ export type { ScheduledGitFetchInput } from './git-fetch.js';
 export { platformBackup } from './backup.js';
 export { forecastRefresh } from './forecast.js';
 export type { ForecastRefreshInput, ForecastRefreshResult } from './forecast.js';
+export { alertEvaluation } from './alert-evaluation.js';
+export type { AlertEvaluationInput } from './alert-evaluation.js';
