@@ -69,6 +69,15 @@ export function remainingPercent(remaining: number | null, limit: number | null)
   return Math.floor((Math.max(0, remaining) * 100) / limit);
 }
 
+/** Which provider a model API is, for its rate limits: the upstream's host (`api.anthropic.com`). */
+export function rateLimitProvider(upstreamUrl: string): string {
+  try {
+    return new URL(upstreamUrl).host || upstreamUrl;
+  } catch {
+    return upstreamUrl;
+  }
+}
+
 export interface RateLimitHeaders {
   requestsRemaining: number | null;
   requestsLimit: number | null;
