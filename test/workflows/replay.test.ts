@@ -41,6 +41,7 @@ describe('workflow replay of recorded histories', function () {
     assert.ok(names.includes('platform-backup'), 'platformBackup (npm run record-histories -- platform-backup)');
     assert.ok(['snapshot-lifecycle', 'snapshot-backup', 'snapshot-prune'].every((n) => names.includes(n)));
     assert.ok(names.includes('forecast-refresh'), 'forecastRefresh (npm run record-histories -- forecast-refresh)');
+    assert.ok(names.includes('alert-evaluation'), 'alertEvaluation (npm run record-histories -- alert-evaluation)');
     assert.ok(
       names.some((n) => n.startsWith('payment-')),
       'paymentCascade (scripts/record-payment-histories.ts)',
