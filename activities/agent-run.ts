@@ -28,6 +28,7 @@ import { openMachineNetwork } from './machines/machine-network.js';
 import { checkpointFileRoute } from './machines/checkpoint-files.js';
 import { parseRateLimitHeaders, rateLimitProvider } from '../domain/alerts.js';
 import { saveRateLimitSample } from '../store/alerts.js';
+import { resourceSampler } from './machines/resource-samples.js';
 import { startMeteringProxy, type CompletedCall, type Refusal } from './machines/metering-proxy.js';
 import { superviseExec, superviseSandbox, type SupervisedResult } from './machines/supervise.js';
 import { describeTurn, openLogSink } from './machines/log-sink.js';
@@ -465,7 +466,7 @@ export function createAgentRunActivities({ db, config, log, fx: givenFx, provide
       providerOf(providers, instance.provider),
       instance,
       { command: run.command, network: false, env: { ...run.env, HOME: AGENT_HOME } },
-      supervision,
+      { ...supervision, onResources: resourceSampler(db, log, { machineId: run.machineId, projectId: instance.projectId }) },
     );
   }
 

@@ -45,7 +45,11 @@ describe('alert engine: lifecycle, rules, time limits, rate limits, resources (r
 
   before(async () => {
     receiver = await startWebhookReceiver();
-    p = await startTestPlatform({ label: 'alert-engine', env: { AUTOVIBE_WEBHOOK_ALLOW_PRIVATE: '1' } });
+    p = await startTestPlatform({
+      label: 'alert-engine',
+      // A small disk for the lightweight profile, so a machine can fill most of it quickly.
+      env: { AUTOVIBE_WEBHOOK_ALLOW_PRIVATE: '1', AUTOVIBE_PROFILE_LIMITS: '{"lightweight":{"diskMiB":64}}' },
+    });
     projectId = await projectWithBudget(p, '1.00');
     hookPath = `/ok/alerts-${projectId}`;
     const hook = await p.api('POST', '/v1/webhooks', { projectId, url: `${receiver.url}${hookPath}`, events: ['alert.*'] });
@@ -309,6 +313,35 @@ describe('alert engine: lifecycle, rules, time limits, rate limits, resources (r
     await evaluate();
     assert.equal((await alertsOf(`projectId=${projectId}&kind=resource_exhaustion`))[0].status, 'resolved');
     await updateMachine(p.db, m.id, { status: 'completed' });
+  });
+
+  it("a running machine filling its disk: the sandbox's limit watch records the sample, one alert while it runs, resolved when it ended", async () => {
+    const r = await p.api('POST', '/v1/machines', {
+      projectId,
+      type: 'shell',
+      provider: 'local',
+      command: 'dd if=/dev/zero of=big bs=1M count=59 2>/dev/null && sleep 20',
+      cache: false,
+      limits: { money: '0.50', minutes: 3 },
+    });
+    assert.equal(r.status, 202, JSON.stringify(r.body));
+    const machineId = r.body.id as string;
+    const sample = await waitFor(async () => {
+      const row = await p.db('resource_samples').where({ machine_id: machineId }).first();
+      return row && Number(row.disk_bytes) * 100 >= 90 * Number(row.disk_limit_bytes) ? row : null;
+    }, 'a disk sample at 90 %');
+    assert.equal(Number(sample.disk_limit_bytes), 64 * 1024 * 1024);
+    await evaluate();
+    const alerts = await alertsOf(`projectId=${projectId}&kind=resource_exhaustion&status=open`);
+    const disk = alerts.filter((a) => a.subjectId === machineId);
+    assert.equal(disk.length, 1, JSON.stringify(alerts));
+    assert.equal(disk[0].data.resource, 'disk');
+    assert.match(disk[0].message, new RegExp(`machine ${machineId} uses 9\\d% of its disk limit \\(\\d+ of 64 MiB\\)`));
+    const m = await waitForMachine(p, machineId, 120_000);
+    assert.equal(m.status, 'completed', JSON.stringify(m));
+    await evaluate();
+    const after = (await alertsOf(`projectId=${projectId}&kind=resource_exhaustion`)).find((a) => a.id === disk[0].id);
+    assert.equal(after.status, 'resolved');
   });
 
   it('GET /v1/alerts refuses an unknown status or kind naming the field', async () => {
