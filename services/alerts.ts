@@ -352,7 +352,7 @@ export type { AlertEvaluationResult };
  * `alert.resolved`) delivered like any other. Deduplicated by condition key, so running it twice
  * (or on two workers at once) raises and resolves each thing once.
  */
-export async function evaluateAlerts(ctx: Pick<ServiceContext, 'db'>, now = new Date()): Promise<AlertEvaluationResult> {
+export async function evaluateAlerts(ctx: Pick<ServiceContext, 'db'> & { log?: ServiceContext['log'] }, now = new Date()): Promise<AlertEvaluationResult> {
   const { db } = ctx;
   const conditions = await currentConditions(db, now);
   const holding = new Set(conditions.map((c) => c.dedupeKey!));
@@ -363,8 +363,13 @@ export async function evaluateAlerts(ctx: Pick<ServiceContext, 'db'>, now = new 
   }
   const cache = {};
   for (const a of await openAlerts(db, CHANGE_KINDS)) {
-    const reason = await clearedChangeAlert(db, a, now, cache);
-    if (reason) add(reason, a.id);
+    try {
+      const reason = await clearedChangeAlert(db, a, now, cache);
+      if (reason) add(reason, a.id);
+    } catch (err) {
+      // One alert the evaluator cannot judge (data it does not understand) stays open; the others go on.
+      ctx.log?.warn({ err: (err as Error).message, alertId: a.id, kind: a.kind }, 'alert not evaluated');
+    }
   }
   return db.transaction(async (trx) => {
     const events: NewEvent[] = [];
