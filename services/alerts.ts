@@ -204,9 +204,9 @@ const CHANGE_KINDS: readonly AlertKind[] = [
 async function currentConditions(db: Db, now: Date): Promise<NewAlert[]> {
   const out: NewAlert[] = [];
   for (const m of await runningMachineLimits(db)) {
-    const end = timeLimitEnd(m.startedAt, m.limits.minutes);
+    const end = timeLimitEnd(m.startedAt, m.minutes);
     if (!end || end > now) continue;
-    const minutes = m.limits.minutes as number;
+    const minutes = m.minutes as number;
     out.push({
       kind: 'time_limit_exceeded',
       severity: 'warning',

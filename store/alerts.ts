@@ -314,17 +314,42 @@ export async function runningResourceSamples(db: Conn): Promise<ResourceSample[]
   }));
 }
 
-/** Running machines with when they started and their limits (for the time-limit condition). */
-export async function runningMachineLimits(
-  db: Conn,
-): Promise<Array<{ id: string; projectId: string; startedAt: Date | null; limits: Record<string, unknown> }>> {
+/**
+ * Running machines with when their current run started and its time limit in minutes. A machine
+ * resumed after a pause runs a new segment: it counts from its latest resume, with the minutes of
+ * its latest extension when that gave some (the workflow's own clock does the same).
+ */
+export async function runningMachineLimits(db: Conn): Promise<Array<{ id: string; projectId: string; startedAt: Date | null; minutes: unknown }>> {
   const rows = await db('machines').where('status', 'running').select('id', 'project_id', 'started_at', 'limits').orderBy('id');
-  return rows.map((r) => ({
-    id: r.id,
-    projectId: r.project_id,
-    startedAt: r.started_at ? new Date(r.started_at) : null,
-    limits: typeof r.limits === 'string' ? JSON.parse(r.limits) : (r.limits ?? {}),
-  }));
+  if (!rows.length) return [];
+  const ids = rows.map((r) => r.id as string);
+  const resumes = await db('events')
+    .where('kind', 'machine.status')
+    .whereIn('subject_id', ids)
+    .whereRaw("data->>'previous' = 'paused'")
+    .groupBy('subject_id')
+    .select('subject_id', db.raw('max(at) as at'));
+  const resumedAt = new Map(resumes.map((r: Record<string, any>) => [r.subject_id as string, new Date(r.at)]));
+  const extensions = await db('audit_log')
+    .where('action', 'machine.extend_requested')
+    .whereIn('subject_id', ids)
+    .orderBy('seq')
+    .select('subject_id', 'details');
+  const extendedMinutes = new Map<string, number>();
+  for (const e of extensions) {
+    const d = typeof e.details === 'string' ? JSON.parse(e.details) : (e.details ?? {});
+    if (typeof d.minutes === 'number') extendedMinutes.set(e.subject_id, d.minutes);
+  }
+  return rows.map((r) => {
+    const limits = typeof r.limits === 'string' ? JSON.parse(r.limits) : (r.limits ?? {});
+    const resumed = resumedAt.get(r.id);
+    return {
+      id: r.id,
+      projectId: r.project_id,
+      startedAt: resumed ?? (r.started_at ? new Date(r.started_at) : null),
+      minutes: resumed ? (extendedMinutes.get(r.id) ?? limits.minutes) : limits.minutes,
+    };
+  });
 }
 
 /**

@@ -237,11 +237,16 @@ describe('alert engine: lifecycle, rules, time limits, rate limits, resources (r
     assert.equal(alerts.length, 1, JSON.stringify(alerts));
     assert.equal(alerts[0].subjectId, m.id);
     assert.match(alerts[0].message, /still running past its time limit of 2 minutes/);
-    await updateMachine(p.db, m.id, { status: 'completed' });
+    // Paused and resumed: a new segment, counted from the resume (as the workflow's clock does).
+    await updateMachine(p.db, m.id, { status: 'paused', stopReason: 'time limit reached' });
+    await updateMachine(p.db, m.id, { status: 'running' });
     await evaluate();
     const [resolved] = await alertsOf(`projectId=${projectId}&kind=time_limit_exceeded`);
     assert.equal(resolved.status, 'resolved');
     assert.match(resolved.resolution, /stopped or its time limit was extended/);
+    await updateMachine(p.db, m.id, { status: 'completed' });
+    await evaluate();
+    assert.equal((await alertsOf(`projectId=${projectId}&kind=time_limit_exceeded`)).length, 1, 'not raised again');
     await waitFor(
       async () => delivered('alert.time_limit_exceeded').length === 1 && delivered('alert.resolved', (b) => b.data.alertId === resolved.id).length === 1,
       'time-limit deliveries',
