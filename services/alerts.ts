@@ -150,22 +150,26 @@ export async function createAlertRule(ctx: ServiceContext, caller: Caller, proje
   }
   const comparator = body.comparator as AlertComparator;
   const name = body.name ?? `${metric} ${comparator} ${formatMetric(metric, threshold, project.currency)}`;
-  const rule = await insertAlertRule(ctx.db, {
-    projectId,
-    name,
-    metric,
-    comparator,
-    threshold,
-    severity: severity as AlertSeverity,
-    createdBy: actorOfCaller(caller),
-  });
-  await appendAudit(ctx.db, {
-    actor: actorOfCaller(caller),
-    action: 'alert_rule.created',
-    subjectType: 'alert_rule',
-    subjectId: rule.id,
-    projectId,
-    details: { name, metric, comparator, threshold: formatMetric(metric, threshold, project.currency), severity },
+  // The rule and its audit record commit together.
+  const rule = await ctx.db.transaction(async (trx) => {
+    const made = await insertAlertRule(trx, {
+      projectId,
+      name,
+      metric,
+      comparator,
+      threshold,
+      severity: severity as AlertSeverity,
+      createdBy: actorOfCaller(caller),
+    });
+    await appendAudit(trx, {
+      actor: actorOfCaller(caller),
+      action: 'alert_rule.created',
+      subjectType: 'alert_rule',
+      subjectId: made.id,
+      projectId,
+      details: { name, metric, comparator, threshold: formatMetric(metric, threshold, project.currency), severity },
+    });
+    return made;
   });
   return presentRule(rule, project.currency);
 }
