@@ -26,6 +26,9 @@ import { checkpointWorkspace, recordHandover } from './machine-run.js';
 import { AGENT_HOME, agentDirs, agentMounts, FORWARDER_TARGET, SANDBOX_NODE, SOCKET_DIR_TARGET } from './machines/agent-mounts.js';
 import { openMachineNetwork } from './machines/machine-network.js';
 import { checkpointFileRoute } from './machines/checkpoint-files.js';
+import { parseRateLimitHeaders, rateLimitProvider } from '../domain/alerts.js';
+import { saveRateLimitSample } from '../store/alerts.js';
+import { resourceSampler } from './machines/resource-samples.js';
 import { startMeteringProxy, type CompletedCall, type Refusal } from './machines/metering-proxy.js';
 import { superviseExec, superviseSandbox, type SupervisedResult } from './machines/supervise.js';
 import { describeTurn, openLogSink } from './machines/log-sink.js';
@@ -297,6 +300,17 @@ export function createAgentRunActivities({ db, config, log, fx: givenFx, provide
             },
           });
           await updateMachine(db, input.machineId, { usage });
+          // The provider's rate-limit state as it answered: the alert evaluator watches the latest per project and provider.
+          const rateLimit = parseRateLimitHeaders(call.responseHeaders, new Date(call.endedAt));
+          if (rateLimit) {
+            await saveRateLimitSample(db, {
+              ...rateLimit,
+              projectId: project.id,
+              provider: rateLimitProvider(upstream.url),
+              machineId: input.machineId,
+              at: new Date(call.endedAt),
+            });
+          }
           for (const pct of WARN_AT) {
             if (!warned.has(pct) && (apiSpent + computeSoFar()) * 100n >= moneyLimit * BigInt(pct)) {
               warned.add(pct);
@@ -457,7 +471,7 @@ export function createAgentRunActivities({ db, config, log, fx: givenFx, provide
       providerOf(providers, instance.provider),
       instance,
       { command: run.command, network: false, env: { ...run.env, HOME: AGENT_HOME } },
-      supervision,
+      { ...supervision, onResources: resourceSampler(db, log, { machineId: run.machineId, projectId: instance.projectId }) },
     );
   }
 

@@ -17,6 +17,7 @@ import { createGitFetchActivities } from './git/fetch.js';
 import { createBackupActivities } from './backups.js';
 import { createForecastActivities } from './forecasts.js';
 import { createReallocationActivities } from './reallocation.js';
+import { createAlertActivities } from './alerts.js';
 
 export type { ActivityDeps } from './deps.js';
 export type { ReservationOutcome, RunCommandResult } from './machine-run.js';
@@ -44,6 +45,7 @@ export function createActivities(input: Omit<ActivityDeps, 'providers'> & { prov
     ...createBackupActivities(deps),
     ...createForecastActivities(deps),
     ...createReallocationActivities(deps),
+    ...createAlertActivities(deps),
   };
 }
 

@@ -47,6 +47,7 @@ import { agentDirs, containerAgentMounts, containerNetworkMounts, FORWARDER_TARG
 import { openMachineNetwork } from './machines/machine-network.js';
 import { CONTAINER_USER } from './compute/container.js';
 import { NO_NETWORK } from '../domain/network.js';
+import { resourceSampler } from './machines/resource-samples.js';
 import { superviseExec } from './machines/supervise.js';
 import { openLogSink } from './machines/log-sink.js';
 import { restoreCheckpointFiles, restoreMachineStart, snapshotCheckpoint } from './snapshots.js';
@@ -665,7 +666,13 @@ export function createMachineRunActivities({ db, config, log, providers, tempora
                 ...(instance.provider === 'local' ? { mounts: networkMounts(config, input.machineId) } : {}),
               }
             : { command: input.command, network: false },
-          { logFile: logFileOf(input.machineId), sink, deadline: input.deadline, deadlineReason: input.deadlineReason },
+          {
+            logFile: logFileOf(input.machineId),
+            sink,
+            deadline: input.deadline,
+            deadlineReason: input.deadlineReason,
+            onResources: resourceSampler(db, log, { machineId: input.machineId, projectId: project.id }),
+          },
         );
       } finally {
         await network?.close();

@@ -50,6 +50,8 @@ import {
 import { listWebhooksQuery } from './routes/webhooks.js';
 import { batchRequest } from './routes/batch.js';
 import { alertsQuery } from './routes/alerts.js';
+import { createAlertRuleBody } from '../services/alerts.js';
+import { ALERT_COMPARATORS, ALERT_METRICS } from '../domain/alerts.js';
 import { pageQuery } from './pagination.js';
 import { routeTable } from './app.js';
 import type { ApiContext } from './context.js';
@@ -448,9 +450,19 @@ function document(
       '/audit': { get: op('The audit log', { parameters: query(auditQuery) }) },
       '/alerts': {
         get: op(
-          "Alerts of the caller's projects, newest first: a budget past a threshold of its limit, a machine paused for a decision, a failed payment, a provider gone unavailable (also alert.* events on /events)",
+          "Alerts of the caller's projects, newest first: a budget past a threshold of its limit or forecast to run out, a machine paused for a decision or running past its time limit or near its memory/disk limit, a failed payment, a provider gone unavailable, a model provider's rate limit nearly used up, a project's own alert rule met. Each is open until its condition clears, then resolved (status, resolvedAt, resolution; an alert.resolved event). Filters: status (open, resolved), kind, projectId (also alert.* events on /events)",
           { parameters: query(alertsQuery) },
         ),
+      },
+      '/projects/{id}/alert-rules': {
+        post: op(
+          `Add an alert rule to the project: metric (${ALERT_METRICS.join(', ')}), comparator (${ALERT_COMPARATORS.join(' ')}), threshold (a decimal string: money in the project's currency, a percentage, or a whole count) and severity (info, warning, critical; default warning), optional name. The alert evaluator raises one alert_rule alert while the rule is met and resolves it when it no longer is. A wrong metric, comparator, threshold or severity is 422 naming the field`,
+          { parameters: [idParam()], requestBody: body(createAlertRuleBody) },
+        ),
+        get: op("The project's alert rules, oldest first", { parameters: [idParam()] }),
+      },
+      '/projects/{id}/alert-rules/{ruleId}': {
+        delete: op('Delete an alert rule of the project; its open alert resolves', { parameters: [idParam(), idParam('ruleId')] }),
       },
       '/audit/verify': { get: op('Verifies the audit hash chain') },
       '/backups': {

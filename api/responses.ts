@@ -9,6 +9,7 @@ import { CURRENCY_CODES } from '../domain/money.js';
 import { OBJECTIVE_STATUSES } from '../domain/objectives.js';
 import { ROLES } from '../domain/permissions.js';
 import { ALERT_KINDS } from '../store/alerts.js';
+import { ALERT_COMPARATORS, ALERT_METRICS } from '../domain/alerts.js';
 import { BREAKDOWN_DIMENSIONS } from '../store/analytics.js';
 import { CACHE_OUTCOMES } from '../store/cache.js';
 import { COST_CATEGORIES } from '../store/costs.js';
@@ -494,7 +495,29 @@ export const alert = z.strictObject({
   subjectId: id,
   message: z.string(),
   data: details,
+  /** Open until its condition clears. */
+  status: z.enum(['open', 'resolved']),
+  resolvedAt: time.nullable(),
+  /** Why it resolved. */
+  resolution: z.string().nullable(),
 });
+
+/** A project's own alert rule (POST/GET /v1/projects/:id/alert-rules). */
+export const alertRule = z.strictObject({
+  id,
+  projectId: id,
+  name: z.string(),
+  metric: z.enum(ALERT_METRICS),
+  comparator: z.enum(ALERT_COMPARATORS),
+  threshold: z.string().regex(/^-?\d+(\.\d+)?$/),
+  unit: z.enum(['money', 'percent', 'count']),
+  currency: z.string().nullable(),
+  severity: z.enum(['info', 'warning', 'critical']),
+  createdBy: z.string(),
+  createdAt: time,
+});
+
+export const alertRules = z.strictObject({ items: z.array(alertRule) });
 
 export const audit = z.strictObject({
   items: z.array(

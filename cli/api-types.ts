@@ -5641,11 +5641,13 @@ export interface paths {
       path?: never;
       cookie?: never;
     };
-    /** Alerts of the caller's projects, newest first: a budget past a threshold of its limit, a machine paused for a decision, a failed payment, a provider gone unavailable (also alert.* events on /events) */
+    /** Alerts of the caller's projects, newest first: a budget past a threshold of its limit or forecast to run out, a machine paused for a decision or running past its time limit or near its memory/disk limit, a failed payment, a provider gone unavailable, a model provider's rate limit nearly used up, a project's own alert rule met. Each is open until its condition clears, then resolved (status, resolvedAt, resolution; an alert.resolved event). Filters: status (open, resolved), kind, projectId (also alert.* events on /events) */
     get: {
       parameters: {
         query?: {
           projectId?: string;
+          status?: string;
+          kind?: string;
           limit?: string;
           cursor?: string;
         };
@@ -5655,7 +5657,7 @@ export interface paths {
       };
       requestBody?: never;
       responses: {
-        /** @description Alerts of the caller's projects, newest first: a budget past a threshold of its limit, a machine paused for a decision, a failed payment, a provider gone unavailable (also alert.* events on /events) */
+        /** @description Alerts of the caller's projects, newest first: a budget past a threshold of its limit or forecast to run out, a machine paused for a decision or running past its time limit or near its memory/disk limit, a failed payment, a provider gone unavailable, a model provider's rate limit nearly used up, a project's own alert rule met. Each is open until its condition clears, then resolved (status, resolvedAt, resolution; an alert.resolved event). Filters: status (open, resolved), kind, projectId (also alert.* events on /events) */
         200: {
           headers: {
             [name: string]: unknown;
@@ -5667,7 +5669,17 @@ export interface paths {
                 /** Format: date-time */
                 at: string;
                 /** @enum {string} */
-                kind: 'budget_threshold' | 'budget_forecast' | 'machine_paused' | 'payment_failed' | 'provider_unavailable' | 'webhook_disabled';
+                kind:
+                  | 'budget_threshold'
+                  | 'budget_forecast'
+                  | 'machine_paused'
+                  | 'payment_failed'
+                  | 'provider_unavailable'
+                  | 'webhook_disabled'
+                  | 'time_limit_exceeded'
+                  | 'rate_limit_low'
+                  | 'resource_exhaustion'
+                  | 'alert_rule';
                 /** @enum {string} */
                 severity: 'info' | 'warning' | 'critical';
                 projectId: string | null;
@@ -5676,6 +5688,10 @@ export interface paths {
                 data: {
                   [key: string]: unknown;
                 };
+                /** @enum {string} */
+                status: 'open' | 'resolved';
+                resolvedAt: string | null;
+                resolution: string | null;
               }[];
               nextCursor: string | null;
             };
@@ -5693,6 +5709,175 @@ export interface paths {
     put?: never;
     post?: never;
     delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/projects/{id}/alert-rules': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** The project's alert rules, oldest first */
+    get: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          id: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description The project's alert rules, oldest first */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              items: {
+                id: string;
+                projectId: string;
+                name: string;
+                /** @enum {string} */
+                metric: 'spend_today' | 'spend_period_percent' | 'machines_running' | 'machines_failed_last_hour' | 'reservations_open' | 'balance_remaining';
+                /** @enum {string} */
+                comparator: '>' | '>=' | '<' | '<=';
+                threshold: string;
+                /** @enum {string} */
+                unit: 'money' | 'percent' | 'count';
+                currency: string | null;
+                /** @enum {string} */
+                severity: 'info' | 'warning' | 'critical';
+                createdBy: string;
+                /** Format: date-time */
+                createdAt: string;
+              }[];
+            };
+          };
+        };
+        400: components['responses']['Error'];
+        401: components['responses']['Error'];
+        403: components['responses']['Error'];
+        404: components['responses']['Error'];
+        413: components['responses']['Error'];
+        415: components['responses']['Error'];
+        422: components['responses']['Error'];
+        429: components['responses']['Error'];
+      };
+    };
+    put?: never;
+    /** Add an alert rule to the project: metric (spend_today, spend_period_percent, machines_running, machines_failed_last_hour, reservations_open, balance_remaining), comparator (> >= < <=), threshold (a decimal string: money in the project's currency, a percentage, or a whole count) and severity (info, warning, critical; default warning), optional name. The alert evaluator raises one alert_rule alert while the rule is met and resolves it when it no longer is. A wrong metric, comparator, threshold or severity is 422 naming the field */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          id: string;
+        };
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          'application/json': {
+            name?: string;
+            metric: string;
+            comparator: string;
+            threshold: string | number;
+            severity?: string;
+          };
+        };
+      };
+      responses: {
+        /** @description Add an alert rule to the project: metric (spend_today, spend_period_percent, machines_running, machines_failed_last_hour, reservations_open, balance_remaining), comparator (> >= < <=), threshold (a decimal string: money in the project's currency, a percentage, or a whole count) and severity (info, warning, critical; default warning), optional name. The alert evaluator raises one alert_rule alert while the rule is met and resolves it when it no longer is. A wrong metric, comparator, threshold or severity is 422 naming the field */
+        201: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              id: string;
+              projectId: string;
+              name: string;
+              /** @enum {string} */
+              metric: 'spend_today' | 'spend_period_percent' | 'machines_running' | 'machines_failed_last_hour' | 'reservations_open' | 'balance_remaining';
+              /** @enum {string} */
+              comparator: '>' | '>=' | '<' | '<=';
+              threshold: string;
+              /** @enum {string} */
+              unit: 'money' | 'percent' | 'count';
+              currency: string | null;
+              /** @enum {string} */
+              severity: 'info' | 'warning' | 'critical';
+              createdBy: string;
+              /** Format: date-time */
+              createdAt: string;
+            };
+          };
+        };
+        400: components['responses']['Error'];
+        401: components['responses']['Error'];
+        403: components['responses']['Error'];
+        404: components['responses']['Error'];
+        409: components['responses']['Error'];
+        413: components['responses']['Error'];
+        415: components['responses']['Error'];
+        422: components['responses']['Error'];
+        429: components['responses']['Error'];
+      };
+    };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/projects/{id}/alert-rules/{ruleId}': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    post?: never;
+    /** Delete an alert rule of the project; its open alert resolves */
+    delete: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          id: string;
+          ruleId: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Delete an alert rule of the project; its open alert resolves */
+        204: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content?: never;
+        };
+        400: components['responses']['Error'];
+        401: components['responses']['Error'];
+        403: components['responses']['Error'];
+        404: components['responses']['Error'];
+        409: components['responses']['Error'];
+        413: components['responses']['Error'];
+        415: components['responses']['Error'];
+        422: components['responses']['Error'];
+        429: components['responses']['Error'];
+      };
+    };
     options?: never;
     head?: never;
     patch?: never;

@@ -233,6 +233,8 @@ const envSchema = z
     AUTOVIBE_RECONCILE_MIN_AGE_S: z.coerce.number().int().min(0).default(60),
     /** Seconds between runs of the forecast-refresh schedule (spend forecasts, budget-forecast alerts); 0 = no schedule. */
     AUTOVIBE_FORECAST_EVERY_S: z.coerce.number().int().min(0).default(3600),
+    /** Seconds between runs of the alert-evaluation schedule (raises and resolves alerts); 0 = no schedule. */
+    AUTOVIBE_ALERTS_EVERY_S: z.coerce.number().int().min(0).default(60),
     /** Days of daily spend a forecast learns from, and days it looks ahead. */
     AUTOVIBE_FORECAST_HISTORY_DAYS: z.coerce.number().int().min(14).max(730).default(180),
     AUTOVIBE_FORECAST_HORIZON_DAYS: z.coerce.number().int().min(7).max(90).default(28),
@@ -426,6 +428,8 @@ export interface Config {
   forecast: { everySeconds: number; historyDays: number; horizonDays: number };
   /** The UTC hour the daily budget-reallocation schedule runs at; null: no schedule. */
   reallocationHour: number | null;
+  /** The alert-evaluation schedule: every `everySeconds` (0: none). */
+  alerts: { everySeconds: number };
   /** Overrides of the profiles' resource limits (AUTOVIBE_PROFILE_LIMITS). */
   profileLimits: Record<string, Partial<ResourceLimits>>;
   /** Most machines each provider runs at once (providers not named: no limit). */
@@ -601,6 +605,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     reconcileMinAgeSeconds: e.AUTOVIBE_RECONCILE_MIN_AGE_S,
     forecast: { everySeconds: e.AUTOVIBE_FORECAST_EVERY_S, historyDays: e.AUTOVIBE_FORECAST_HISTORY_DAYS, horizonDays: e.AUTOVIBE_FORECAST_HORIZON_DAYS },
     reallocationHour: e.AUTOVIBE_REALLOCATION_HOUR === 'off' ? null : e.AUTOVIBE_REALLOCATION_HOUR,
+    alerts: { everySeconds: e.AUTOVIBE_ALERTS_EVERY_S },
     fx: {
       ecbUrl: e.AUTOVIBE_FX_ECB_URL === 'off' ? null : e.AUTOVIBE_FX_ECB_URL,
       cryptoUrl: e.AUTOVIBE_FX_CRYPTO_URL === 'off' ? null : e.AUTOVIBE_FX_CRYPTO_URL,

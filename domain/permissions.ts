@@ -45,6 +45,8 @@ const CONFIGURE = [
   'network.configure',
   // A project's quality-vs-cost knob and exploration budget for type "auto".
   'routing.configure',
+  // A project's own alert rules (thresholds on its metrics); reading them is projects.read.
+  'alerts.configure',
 ] as const;
 /** Deployment-wide. */
 const ADMINISTER = [

@@ -227,6 +227,8 @@ function headline(e: WebhookEvent, f: SlackFacts): string {
   const status = typeof e.data.status === 'string' ? e.data.status : null;
   const message = typeof e.data.message === 'string' ? e.data.message : null;
   if (e.kind === 'machine.status' && f.machine) return `Machine ${status ?? f.machine.status}: ${f.machine.type}`;
+  // A resolution's message is "resolved: <the alert's message>".
+  if (e.kind === 'alert.resolved') return `Resolved: ${message?.replace(/^resolved: /, '') ?? 'an alert'}`;
   if (e.kind.startsWith('alert.')) return `Alert: ${message ?? e.kind.slice(6).replace(/_/g, ' ')}`;
   if (status) return `${e.kind.split('.')[0]} ${status}`;
   return e.kind;

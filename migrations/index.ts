@@ -29,6 +29,7 @@ import * as m130 from './20261207_130_forecasts.js';
 import * as m150 from './20261207_150_routing.js';
 import * as m160 from './20261207_160_feedback.js';
 import * as m170 from './20261207_170_predictions.js';
+import * as m180 from './20261207_180_alert_engine.js';
 import * as m190 from './20261207_190_reallocation.js';
 import * as m210 from './20261207_210_project_history.js';
 import * as m220 from './20261207_220_prompt_refinement.js';
@@ -71,6 +72,7 @@ const MIGRATIONS: Array<[string, Migration]> = [
   ['20261207_150_routing', m150],
   ['20261207_160_feedback', m160],
   ['20261207_170_predictions', m170],
+  ['20261207_180_alert_engine', m180],
   ['20261207_190_reallocation', m190],
   ['20261207_210_project_history', m210],
   ['20261207_220_prompt_refinement', m220],

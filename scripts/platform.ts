@@ -19,6 +19,7 @@ import { createProviders } from '../activities/compute/index.js';
 import { diskSnapshotReader } from '../activities/instance-snapshots.js';
 import { createWorker } from '../workers/worker.js';
 import {
+  ensureAlertSchedule,
   ensureBackupSchedule,
   ensureForecastSchedule,
   ensureReallocationSchedule,
@@ -119,6 +120,8 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
       if (forecasts) cleanups.push(() => forecasts.delete());
       const reallocation = await ensureReallocationSchedule(temporal, config);
       if (reallocation) cleanups.push(() => reallocation.delete());
+      const alerts = await ensureAlertSchedule(temporal, config);
+      if (alerts) cleanups.push(() => alerts.delete());
     }
     await ensureSnapshotSchedules(temporal, config);
     await ensureBackupSchedule(temporal, config);

@@ -479,6 +479,19 @@ async function main() {
       recorded.push(['budget-reallocation', 'budget-reallocation-recorded']);
     }
 
+    if (want('alert-evaluation')) {
+      // One run of the alert-evaluation schedule's workflow, labelled and with a memo as the schedule starts it.
+      const { SEARCH_ATTRIBUTES } = await import('../domain/search-attributes.js');
+      await p.temporal.workflow.execute('alertEvaluation', {
+        workflowId: 'alert-evaluation-recorded',
+        taskQueue: config.taskQueue,
+        args: [{ trigger: 'recording' }],
+        typedSearchAttributes: [{ key: SEARCH_ATTRIBUTES.status, value: 'running' }],
+        memo: { description: 'recorded alert evaluation' },
+      });
+      recorded.push(['alert-evaluation', 'alert-evaluation-recorded']);
+    }
+
     await save(recorded);
   } finally {
     await p.stop();

@@ -2,7 +2,7 @@ import type { MachineTypeId } from '../domain/machine-types.js';
 import { PROVIDERS, type ProviderId } from '../domain/machines.js';
 import type { Availability, PlacementPolicy } from '../domain/placement.js';
 import type { ServedQueue } from '../domain/queues.js';
-import { recordAlerts } from './alerts.js';
+import { recordAlerts, resolveAlerts } from './alerts.js';
 import type { Db } from './db.js';
 import { appendEvents } from './events.js';
 
@@ -23,6 +23,10 @@ export async function saveProviderStatus(db: Db, s: { id: string; available: boo
   await db.transaction(async (trx) => {
     const before = await trx('compute_providers').where({ id: s.id }).forUpdate().first('available');
     await trx('compute_providers').insert({ id: s.id, available: s.available, reason: s.reason, checked_at: s.checkedAt }).onConflict('id').merge();
+    if (before && !before.available && s.available) {
+      await appendEvents(trx, await resolveAlerts(trx, { keys: [`provider_unavailable:${s.id}`] }, 'the provider is available again'));
+      return;
+    }
     if (!before?.available || s.available) return;
     const events = await recordAlerts(trx, [
       {
@@ -32,6 +36,7 @@ export async function saveProviderStatus(db: Db, s: { id: string; available: boo
         subjectId: s.id,
         message: `compute provider ${s.id} became unavailable${s.reason ? `: ${s.reason}` : ''}; machines are not placed on it until it is back`,
         data: { provider: s.id, ...(s.reason ? { reason: s.reason } : {}) },
+        dedupeKey: `provider_unavailable:${s.id}`,
       },
     ]);
     await appendEvents(trx, events);

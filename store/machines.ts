@@ -3,7 +3,7 @@ import type { ComputePrice } from '../domain/compute-prices.js';
 import { FINAL_MACHINE_STATUSES, type MachineStatus } from '../domain/machines.js';
 import { networkPolicyOf, type NetworkPolicy } from '../domain/network.js';
 import type { Db } from './db.js';
-import { recordAlerts } from './alerts.js';
+import { recordAlerts, resolveAlerts } from './alerts.js';
 import { appendEvent, appendEvents, inTransaction } from './events.js';
 import { keyOfRow, keyset, type CreatedKey, type KeysetPage } from './paging.js';
 
@@ -179,9 +179,12 @@ export async function updateMachine(db: Db | Knex.Transaction, id: string, u: Ma
               subjectId: id,
               message: `machine ${id} is paused${u.stopReason ? ` (${u.stopReason})` : ''} and waits for a decision: extend it or terminate it`,
               data: { machineId: id, ...(u.stopReason ? { stopReason: u.stopReason } : {}) },
+              dedupeKey: `machine_paused:${id}`,
             },
           ])
-        : [];
+        : before.status === 'paused'
+          ? await resolveAlerts(trx, { keys: [`machine_paused:${id}`] }, `the machine is ${u.status}`)
+          : [];
     await appendEvents(trx, [
       {
         kind: 'machine.status',

@@ -7,7 +7,14 @@ import { startSecretStore } from '../store/secrets.js';
 import { secretKeysOf } from '../config/secrets-key.js';
 import { createLogger } from './logger.js';
 import { installTemporalRuntime } from './runtime.js';
-import { ensureBackupSchedule, ensureForecastSchedule, ensureReallocationSchedule, ensureReconcileSchedule, ensureSnapshotSchedules } from './schedules.js';
+import {
+  ensureAlertSchedule,
+  ensureBackupSchedule,
+  ensureForecastSchedule,
+  ensureReallocationSchedule,
+  ensureReconcileSchedule,
+  ensureSnapshotSchedules,
+} from './schedules.js';
 import { createWorker } from './worker.js';
 import { checkSearchAttributes } from './search-attributes.js';
 
@@ -27,13 +34,14 @@ async function main() {
   const connection = await NativeConnection.connect(temporalOptions);
   const worker = await createWorker({ config, db, log, connection });
   if (worker.servesControl) {
-    // The platform's schedules (reconciliation; snapshot backup and pruning; forecast refresh; budget reallocation); creating them again is harmless.
+    // The platform's schedules (reconciliation; snapshot backup and pruning; forecast refresh; budget reallocation; alert evaluation); creating them again is harmless.
     const schedulesClient = new Client({ connection: clientConnection, namespace: config.temporalNamespace });
     await ensureReconcileSchedule(schedulesClient, config);
     await ensureSnapshotSchedules(schedulesClient, config);
     await ensureBackupSchedule(schedulesClient, config);
     await ensureForecastSchedule(schedulesClient, config);
     await ensureReallocationSchedule(schedulesClient, config);
+    await ensureAlertSchedule(schedulesClient, config);
   }
   await clientConnection.close();
   log.info(

@@ -1,7 +1,7 @@
 import { ScheduleAlreadyRunning, ScheduleOverlapPolicy, type Client } from '@temporalio/client';
 import type { Config } from '../config/index.js';
 import { SEARCH_ATTRIBUTES } from '../domain/search-attributes.js';
-import type { BudgetReallocationInput, ForecastRefreshInput, ReconcileInput } from '../workflows/index.js';
+import type { AlertEvaluationInput, BudgetReallocationInput, ForecastRefreshInput, ReconcileInput } from '../workflows/index.js';
 
 export const reconcileScheduleId = (config: Config) => `autovibe-reconcile-${config.taskQueue}`;
 
@@ -179,6 +179,44 @@ export async function ensureReallocationSchedule(client: Client, config: Pick<Co
         staticDetails: note,
       },
       policies: { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: '1 day' },
+      memo: { description: note },
+    });
+  } catch (err) {
+    if (!(err instanceof ScheduleAlreadyRunning)) throw err;
+  }
+  return client.schedule.getHandle(scheduleId);
+}
+
+export const alertScheduleId = (config: Pick<Config, 'taskQueue'>) => `${config.taskQueue}:alert-evaluation`;
+
+/**
+ * The `alert-evaluation` Temporal Schedule: every `AUTOVIBE_ALERTS_EVERY_S` (every minute by
+ * default) it runs `alertEvaluation`, which raises the alert conditions that hold and resolves
+ * the ones that cleared. Creating it twice is harmless; returns null when disabled (0 seconds).
+ * Its runs carry AutoVibeStatus (running, then completed) when the namespace has the search
+ * attributes, and a memo.
+ */
+export async function ensureAlertSchedule(client: Client, config: Pick<Config, 'taskQueue' | 'alerts' | 'searchAttributes'>) {
+  if (config.alerts.everySeconds <= 0) return null;
+  const scheduleId = alertScheduleId(config);
+  const args: [AlertEvaluationInput] = [{ trigger: 'schedule' }];
+  const note = 'Alert engine: raises time-limit, rate-limit, resource and alert-rule conditions; resolves every alert whose condition cleared.';
+  try {
+    await client.schedule.create({
+      scheduleId,
+      spec: { intervals: [{ every: `${config.alerts.everySeconds}s` }] },
+      action: {
+        type: 'startWorkflow',
+        workflowType: 'alertEvaluation',
+        taskQueue: config.taskQueue,
+        workflowId: scheduleId,
+        args,
+        ...(config.searchAttributes ? { typedSearchAttributes: [{ key: SEARCH_ATTRIBUTES.status, value: 'running' }] } : {}),
+        memo: { description: note },
+        staticSummary: 'alert-evaluation · deployment-wide',
+        staticDetails: note,
+      },
+      policies: { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: '5 minutes' },
       memo: { description: note },
     });
   } catch (err) {

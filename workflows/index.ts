@@ -32,3 +32,5 @@ export { forecastRefresh } from './forecast.js';
 export type { ForecastRefreshInput, ForecastRefreshResult } from './forecast.js';
 export { budgetReallocation } from './reallocation.js';
 export type { BudgetReallocationInput, BudgetReallocationResult } from './reallocation.js';
+export { alertEvaluation } from './alert-evaluation.js';
+export type { AlertEvaluationInput } from './alert-evaluation.js';

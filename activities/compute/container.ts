@@ -250,6 +250,7 @@ export class ContainerProvider implements ComputeProvider {
         limit = reason;
         stop('limit');
       },
+      ...(request.onResources ? { onSample: request.onResources } : {}),
     });
     const timer = setTimeout(() => stop('deadline'), Math.max(request.deadline - Date.now(), 0));
     const onAbort = () => stop('aborted');

@@ -67,6 +67,7 @@ export class LocalProvider implements ComputeProvider {
         limit = reason;
         stop('limit');
       },
+      ...(request.onResources ? { onSample: request.onResources } : {}),
     });
     child.stdout!.on('data', (c: Buffer) => request.onOutput?.(c, 'stdout'));
     child.stderr!.on('data', (c: Buffer) => request.onOutput?.(c, 'stderr'));

@@ -1,3 +1,4 @@
+import type { ResourceUsage } from './resource-limits.js';
 /**
  * One interface for every place a machine can run: `local` (bubblewrap), `container`
  * (Docker Engine API: docker or podman), `aws-ec2` (spot VMs), `aws-ecs` (Fargate) and
@@ -61,6 +62,8 @@ export interface ExecRequest {
   onOutput?: (chunk: Buffer, stream: 'stdout' | 'stderr') => void;
   /** Aborts the command (activity cancelled, stop requested). */
   signal?: AbortSignal;
+  /** Called with what the sandbox uses, each time the limit watch measures it (`local`, `container`). */
+  onResources?: (usage: ResourceUsage) => void;
 }
 
 export interface ExecResult {

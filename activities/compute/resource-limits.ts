@@ -18,6 +18,8 @@ export interface SandboxCgroup {
   readonly procsFiles: string[];
   /** Which limit was hit, if any (read from the kernel's event counters). */
   exceeded(): string | null;
+  /** Memory the group uses now (bytes), or null when the kernel does not say. */
+  memoryBytes(): number | null;
   /** SIGKILLs every process still in the group (repeats while new ones appear). */
   killAll(): void;
   /** Removes the group (after its processes ended); whether it is gone. Safe to repeat. */
@@ -105,6 +107,7 @@ function createV1(unique: string, limits: ResourceLimits): SandboxCgroup {
     () => counter(read(path.join(dirs.memory, 'memory.oom_control')), 'oom_kill') > 0,
     () => counter(read(path.join(dirs.pids, 'pids.events')), 'max') > 0,
     limits,
+    path.join(dirs.memory, 'memory.usage_in_bytes'),
   );
 }
 
@@ -131,6 +134,7 @@ function createV2(unique: string, limits: ResourceLimits): SandboxCgroup {
     () => counter(read(path.join(dir, 'memory.events')), 'oom_kill') > 0,
     () => counter(read(path.join(dir, 'pids.events')), 'max') > 0,
     limits,
+    path.join(dir, 'memory.current'),
   );
 }
 
@@ -157,6 +161,7 @@ export function removeSandboxCgroups(name: string): number {
         () => false,
         () => false,
         { cpus: 1, memoryMiB: 1, pids: 1, diskMiB: 1 },
+        path.join(parent, e, 'memory.current'),
       );
       group.killAll();
       if (group.remove()) removed += 1;
@@ -179,6 +184,7 @@ export function containerCgroup(pid: number, limits: ResourceLimits): SandboxCgr
       () => counter(read(path.join(dir, 'memory.events')), 'oom_kill') > 0,
       () => counter(read(path.join(dir, 'pids.events')), 'max') > 0,
       limits,
+      path.join(dir, 'memory.current'),
     );
   }
   const memory = path.join(CGROUP_ROOT, 'memory', groups.get('memory') ?? '/');
@@ -188,6 +194,7 @@ export function containerCgroup(pid: number, limits: ResourceLimits): SandboxCgr
     () => counter(read(path.join(memory, 'memory.oom_control')), 'oom_kill') > 0,
     () => counter(read(path.join(pids, 'pids.events')), 'max') > 0,
     limits,
+    path.join(memory, 'memory.usage_in_bytes'),
   );
 }
 
@@ -201,9 +208,13 @@ function tryRmdir(dir: string): boolean {
   }
 }
 
-function groupOf(dirs: string[], oom: () => boolean, forkFailed: () => boolean, limits: ResourceLimits): SandboxCgroup {
+function groupOf(dirs: string[], oom: () => boolean, forkFailed: () => boolean, limits: ResourceLimits, memoryFile: string): SandboxCgroup {
   return {
     procsFiles: dirs.map((d) => path.join(d, 'cgroup.procs')),
+    memoryBytes() {
+      const text = read(memoryFile)?.trim();
+      return text && /^\d+$/.test(text) ? Number(text) : null;
+    },
     exceeded() {
       if (oom()) return RESOURCE_LIMIT_REASONS.memory(limits);
       if (forkFailed()) return RESOURCE_LIMIT_REASONS.pids(limits);
@@ -245,6 +256,14 @@ export function workspaceBytes(workspace: string, timeoutMs = 30_000): Promise<n
   });
 }
 
+/** A running sandbox's memory and workspace size beside its limits (bytes; null: not measured). */
+export interface ResourceUsage {
+  memoryBytes: number | null;
+  memoryLimitBytes: number;
+  diskBytes: number | null;
+  diskLimitBytes: number;
+}
+
 /**
  * Watches a running sandbox: every `intervalMs` (and more slowly when counting the workspace takes
  * long) asks the group which limit was hit and counts the workspace; calls `onExceeded` once with
@@ -256,6 +275,8 @@ export function watchLimits(opts: {
   cgroup: SandboxCgroup | null;
   workspace: string | null;
   onExceeded: (reason: string) => void;
+  /** What each check measured (memory and disk beside their limits): the alert engine's resource samples. */
+  onSample?: (usage: ResourceUsage) => void;
   intervalMs?: number;
 }): { stop(): void; final(): Promise<string | null> } {
   const interval = opts.intervalMs ?? 1000;
@@ -265,10 +286,14 @@ export function watchLimits(opts: {
   const check = async (): Promise<string | null> => {
     const hit = opts.cgroup?.exceeded() ?? null;
     if (hit) return hit;
-    if (opts.workspace) {
-      const bytes = await workspaceBytes(opts.workspace);
-      if (bytes !== null && bytes >= opts.limits.diskMiB * 1024 * 1024) return RESOURCE_LIMIT_REASONS.disk(opts.limits);
-    }
+    const bytes = opts.workspace ? await workspaceBytes(opts.workspace) : null;
+    opts.onSample?.({
+      memoryBytes: opts.cgroup?.memoryBytes() ?? null,
+      memoryLimitBytes: opts.limits.memoryMiB * 1024 * 1024,
+      diskBytes: bytes,
+      diskLimitBytes: opts.limits.diskMiB * 1024 * 1024,
+    });
+    if (bytes !== null && bytes >= opts.limits.diskMiB * 1024 * 1024) return RESOURCE_LIMIT_REASONS.disk(opts.limits);
     return null;
   };
   const tick = async () => {

@@ -28,6 +28,8 @@ export interface CompletedCall extends ModelCall {
   /** Whether the upstream answered at all (false: the request may or may not have reached it). */
   answered: boolean;
   usage: CallUsage | null;
+  /** The upstream's response headers (lower-case names; empty when it did not answer): its rate-limit state among them. */
+  responseHeaders: Record<string, string>;
   requestBody: unknown;
   responseText: string;
   startedAt: string;
@@ -216,6 +218,7 @@ export async function startMeteringProxy(opts: MeteringProxyOptions): Promise<Me
     let responseText = '';
     let status = 502;
     let answered = false;
+    const responseHeaders: Record<string, string> = {};
     try {
       const upstreamRes = await fetch(`${upstream}${path}`, {
         method,
@@ -226,6 +229,7 @@ export async function startMeteringProxy(opts: MeteringProxyOptions): Promise<Me
       answered = true;
       const outHeaders: Record<string, string> = {};
       upstreamRes.headers.forEach((v, k) => {
+        responseHeaders[k] = v;
         if (!['content-length', 'content-encoding', 'transfer-encoding', 'connection'].includes(k)) outHeaders[k] = v;
       });
       res.writeHead(status, outHeaders);
@@ -245,6 +249,7 @@ export async function startMeteringProxy(opts: MeteringProxyOptions): Promise<Me
           status,
           answered,
           usage: usageFromResponse(opts.dialect, responseText, call.model),
+          responseHeaders,
           requestBody: json,
           responseText,
           startedAt,

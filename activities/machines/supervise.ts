@@ -5,6 +5,7 @@ import { CancelledFailure } from '@temporalio/common';
 import { STOP_REASONS } from '../../domain/machines.js';
 import { startSandbox, type SandboxSpec } from '../compute/local-sandbox.js';
 import type { ComputeProvider, Instance, Mount } from '../compute/provider.js';
+import type { ResourceUsage } from '../compute/resource-limits.js';
 import type { LogSink } from './log-sink.js';
 
 export interface SupervisedResult {
@@ -130,6 +131,8 @@ export async function superviseExec(
     keepStdout?: boolean;
     progress?: () => unknown;
     stopRequested?: () => string | null;
+    /** What the sandbox uses, as the provider's limit watch measures it. */
+    onResources?: (usage: ResourceUsage) => void;
   },
 ): Promise<SupervisedResult & { interrupted: boolean }> {
   const ctx = Context.current();
@@ -154,6 +157,7 @@ export async function superviseExec(
       ...request,
       deadline: opts.deadline,
       signal: AbortSignal.any([ctx.cancellationSignal, stopper.signal]),
+      ...(opts.onResources ? { onResources: opts.onResources } : {}),
       onOutput: (chunk, stream) => {
         log.write(chunk);
         opts.sink?.write(stream === 'stdout' ? 'stdout' : 'stderr', chunk);

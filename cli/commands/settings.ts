@@ -310,19 +310,74 @@ export function registerSettings(program: Command): void {
       );
     });
 
-  const alerts = program.command('alerts').description('budget thresholds, paused machines, failed payments, unavailable providers');
-  pageOptions(alerts.command('list').description('alerts, newest first').option('--project <id>', 'only this project')).action(
-    async (o: { project?: string }, cmd: Command) => {
+  const alerts = program
+    .command('alerts')
+    .description('alerts (budget thresholds and forecasts, paused or overdue machines, rate limits, resources, failed payments, providers, your rules)');
+  pageOptions(
+    alerts
+      .command('list')
+      .description('alerts, newest first')
+      .option('--project <id>', 'only this project')
+      .addOption(new Option('--status <status>', 'only open or resolved ones').choices(['open', 'resolved']))
+      .option('--kind <kind>', 'only this kind, e.g. budget_threshold, time_limit_exceeded, rate_limit_low, alert_rule'),
+  ).action(async (o: { project?: string; status?: 'open' | 'resolved'; kind?: string }, cmd: Command) => {
+    const { api } = ctxOf(cmd);
+    const filters = {
+      ...(o.project ? { projectId: o.project } : {}),
+      ...(o.status ? { status: o.status } : {}),
+      ...(o.kind ? { kind: o.kind as never } : {}),
+    };
+    await printList(cmd, (query) => ok(api.GET('/alerts', { params: { query: { ...query, ...filters } } })), [
+      ['at', (a) => a.at],
+      ['status', (a) => a.status],
+      ['severity', (a) => a.severity],
+      ['kind', (a) => a.kind],
+      ['project', (a) => a.projectId],
+      ['message', (a) => a.message],
+    ]);
+  });
+
+  const rules = alerts.command('rules').description("a project's own alert rules: a threshold on one of its metrics");
+  rules
+    .command('add <project>')
+    .description('add a rule, e.g. --metric spend_today --comparator ">" --threshold 50.00')
+    .requiredOption(
+      '--metric <metric>',
+      'spend_today, spend_period_percent, machines_running, machines_failed_last_hour, reservations_open or balance_remaining',
+    )
+    .requiredOption('--comparator <op>', '>, >=, < or <=')
+    .requiredOption('--threshold <value>', "money in the project's currency, a percentage, or a whole count")
+    .addOption(new Option('--severity <severity>', 'how serious its alert is').choices(['info', 'warning', 'critical']).default('warning'))
+    .option('--name <name>', 'what the alert calls it')
+    .action(async (projectId: string, o: { metric: string; comparator: string; threshold: string; severity: string; name?: string }, cmd: Command) => {
       const { api } = ctxOf(cmd);
-      await printList(cmd, (query) => ok(api.GET('/alerts', { params: { query: { ...query, ...(o.project ? { projectId: o.project } : {}) } } })), [
-        ['at', (a) => a.at],
-        ['severity', (a) => a.severity],
-        ['kind', (a) => a.kind],
-        ['project', (a) => a.projectId],
-        ['message', (a) => a.message],
-      ]);
-    },
-  );
+      const body = { metric: o.metric, comparator: o.comparator, threshold: o.threshold, severity: o.severity, ...(o.name ? { name: o.name } : {}) };
+      const rule = await ok(api.POST('/projects/{id}/alert-rules', { params: { path: { id: projectId } }, body }));
+      show(cmd, rule, (v) => printRecord(v));
+    });
+  rules
+    .command('list <project>')
+    .description("the project's alert rules")
+    .action(async (projectId: string, _o, cmd: Command) => {
+      const { api } = ctxOf(cmd);
+      const r = await ok(api.GET('/projects/{id}/alert-rules', { params: { path: { id: projectId } } }));
+      show(cmd, r, (v) =>
+        printTable(v.items, [
+          ['id', (x) => x.id],
+          ['name', (x) => x.name],
+          ['rule', (x) => `${x.metric} ${x.comparator} ${x.threshold}${x.currency ? ` ${x.currency}` : x.unit === 'percent' ? '%' : ''}`],
+          ['severity', (x) => x.severity],
+        ]),
+      );
+    });
+  rules
+    .command('delete <project> <rule>')
+    .description('delete a rule (its open alert resolves)')
+    .action(async (projectId: string, ruleId: string, _o, cmd: Command) => {
+      const { api } = ctxOf(cmd);
+      await ok(api.DELETE('/projects/{id}/alert-rules/{ruleId}', { params: { path: { id: projectId, ruleId } } }));
+      show(cmd, { id: ruleId, status: 'deleted' }, () => process.stderr.write(`alert rule ${ruleId} deleted\n`));
+    });
 
   const fx = program.command('fx').description('exchange rates');
   fx.command('rates')

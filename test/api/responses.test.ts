@@ -305,6 +305,16 @@ describe('api: response schemas (every route answers as its declared schema says
     await call('PUT', `/projects/${fx.other}/git-remote`, { url: gitServer.url('r') });
     await call('DELETE', `/projects/${fx.other}/git-remote`, undefined, 204);
 
+    // Alert rules: one kept (for the GET list), one deleted.
+    await call('POST', `/projects/${fx.project}/alert-rules`, { metric: 'machines_running', comparator: '>', threshold: '5' }, 201);
+    const doomedRule = await call(
+      'POST',
+      `/projects/${fx.project}/alert-rules`,
+      { metric: 'spend_today', comparator: '>=', threshold: '10.00', severity: 'info' },
+      201,
+    );
+    await call('DELETE', `/projects/${fx.project}/alert-rules/${doomedRule.id}`, undefined, 204);
+
     // A GitHub integration (a local GitHub REST peer): a pull request from a checkpoint pushed to the git remote; another project's removed.
     github = await startGithubPeer({ owner: 'o', repo: 'r', token: 'ghp_t' });
     const githubConfig = { apiBase: github.url, owner: 'o', repo: 'r' };
@@ -401,6 +411,7 @@ describe('api: response schemas (every route answers as its declared schema says
     // Lists with content, so their item schemas were exercised.
     for (const path of [
       '/alerts',
+      `/projects/${fx.project}/alert-rules`,
       `/machines/${fx.machine}/artifacts`,
       `/projects/${fx.project}/credits`,
       `/projects/${fx.project}/balance`,

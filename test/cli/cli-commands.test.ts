@@ -312,6 +312,43 @@ describe('cli: objectives, payments, cost centers, events, machine control and e
     assert.equal((await cli(['machines', 'artifacts', id, 'no-such-artifact'])).code, 4);
   });
 
+  it('alerts rules add, list, delete; a wrong metric exits 2 naming it; alerts list filters by status and kind', async () => {
+    const rule = await ok([
+      'alerts',
+      'rules',
+      'add',
+      projectId,
+      '--metric',
+      'machines_running',
+      '--comparator',
+      '>=',
+      '--threshold',
+      '100',
+      '--severity',
+      'info',
+      '--name',
+      'busy',
+    ]);
+    assert.deepEqual(
+      { metric: rule.metric, comparator: rule.comparator, threshold: rule.threshold, severity: rule.severity, name: rule.name },
+      { metric: 'machines_running', comparator: '>=', threshold: '100', severity: 'info', name: 'busy' },
+    );
+    assert.deepEqual(
+      (await ok(['alerts', 'rules', 'list', projectId])).items.map((r: any) => r.id),
+      [rule.id],
+    );
+    const table = await cli(['alerts', 'rules', 'list', projectId]);
+    assert.match(table.stdout, /machines_running >= 100/);
+    const bad = await cli(['alerts', 'rules', 'add', projectId, '--metric', 'cpu', '--comparator', '>', '--threshold', '1']);
+    assert.equal(bad.code, 2, explain(bad));
+    assert.match(bad.stderr, /metric: "cpu" is not a metric; use one of spend_today/);
+    assert.doesNotMatch(bad.stderr, /\n\s+at /, 'no stack trace');
+    await ok(['alerts', 'rules', 'delete', projectId, rule.id]);
+    assert.deepEqual((await ok(['alerts', 'rules', 'list', projectId])).items, []);
+    const open = await ok(['alerts', 'list', '--project', projectId, '--status', 'open', '--kind', 'alert_rule']);
+    assert.deepEqual(open.items, []);
+  });
+
   it('project settings and the catalogue: scheduling, placement, a type budget, machine types, providers, fx, keys, graphql', async () => {
     const scheduling = await ok(['scheduling', 'set', projectId, '--max-machines', '3', '--greediness', '0.5', '--resource', 'gpu=1']);
     assert.equal(scheduling.maxConcurrentMachines, 3);

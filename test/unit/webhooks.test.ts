@@ -114,6 +114,11 @@ describe('webhooks: where they may go, signatures, kinds, Slack bodies', () => {
       { projectName: null, machine: null, publicUrl: 'http://a' },
     ) as any;
     assert.ok(long.blocks[0].text.text.length <= 150);
+    const resolved = slackMessage(
+      { ...e, kind: 'alert.resolved', data: { message: 'resolved: machine machine-1 is paused', resolution: 'the machine is running' } },
+      { projectName: null, machine: null, publicUrl: 'http://a' },
+    ) as any;
+    assert.equal(resolved.blocks[0].text.text, 'Resolved: machine machine-1 is paused');
     assert.equal(long.blocks[3].elements[0].url, 'http://a/#/');
   });
 });

@@ -220,6 +220,12 @@ describe('web dashboard: budgets, spend, payments, alerts, pipelines and objecti
     await row.waitFor({ timeout: 30_000 });
     assert.match(await row.innerText(), /reached 50% of its daily limit/);
     assert.match(await row.innerText(), /info/);
+    assert.equal(await row.locator('td[data-status]').getAttribute('data-status'), 'open');
+    // The limit raised above the threshold: the evaluator resolves it, and the row says so live.
+    await ok('PUT', `/v1/projects/${small}/budget`, { amount: '1.00', currency: 'USD', period: 'daily' });
+    await p.temporal.workflow.execute('alertEvaluation', { workflowId: `views-alerts-${small}`, taskQueue: p.config.taskQueue, args: [{ trigger: 'test' }] });
+    await row.locator('td[data-status="resolved"]').waitFor({ timeout: 30_000 });
+    assert.match(await row.innerText(), /resolved: the limit was raised to 1\.00, above the threshold/);
     await sameDocument(marker);
     await page.goto(`${p.apiUrl}/#/alerts`);
     await page.locator(`tr[data-alert="${alerts[0].id}"]`).waitFor();

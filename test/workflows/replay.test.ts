@@ -46,6 +46,7 @@ describe('workflow replay of recorded histories', function () {
     assert.ok(['snapshot-lifecycle', 'snapshot-backup', 'snapshot-prune'].every((n) => names.includes(n)));
     assert.ok(names.includes('forecast-refresh'), 'forecastRefresh (npm run record-histories -- forecast-refresh)');
     assert.ok(names.includes('budget-reallocation'), 'budgetReallocation (npm run record-histories -- budget-reallocation)');
+    assert.ok(names.includes('alert-evaluation'), 'alertEvaluation (npm run record-histories -- alert-evaluation)');
     assert.ok(
       names.some((n) => n.startsWith('payment-')),
       'paymentCascade (scripts/record-payment-histories.ts)',

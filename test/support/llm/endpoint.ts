@@ -120,6 +120,8 @@ export interface ScriptedEndpoint {
   requests: LoggedRequest[];
   /** While false, model responses carry no usage at all (as a metering bypass would); default true. */
   setUsageReported(on: boolean): void;
+  /** Headers added to every answer from now on (e.g. a provider's rate-limit headers); {} for none. */
+  setResponseHeaders(headers: Record<string, string>): void;
   /** Everything the endpoint reported as usage. Filter with `kind` to count only main or side calls. */
   totals(filter?: { kind?: 'main' | 'side'; dialect?: Dialect }): Totals;
   /** Clears the log and the counters (not the script). */
@@ -187,6 +189,7 @@ export async function startScriptedEndpoint(opts: ScriptedEndpointOptions = {}):
   let mainCount = 0;
   let sideCount = 0;
   let usageReported = true;
+  let extraHeaders: Record<string, string> = {};
   let seq = 0;
   const requests: LoggedRequest[] = [];
 
@@ -215,6 +218,8 @@ export async function startScriptedEndpoint(opts: ScriptedEndpointOptions = {}):
   });
 
   function handle(req: http.IncomingMessage, res: http.ServerResponse, raw: Buffer): void {
+    // Merged into whatever writeHead sends below.
+    for (const [k, v] of Object.entries(extraHeaders)) res.setHeader(k, v);
     const u = new URL(req.url ?? '/', 'http://local');
     const path = u.pathname.replace(/\/+$/, '') || '/';
     const method = req.method ?? 'GET';
@@ -517,6 +522,9 @@ export async function startScriptedEndpoint(opts: ScriptedEndpointOptions = {}):
     setScript(turns) {
       shared = [...turns];
       sharedNext = 0;
+    },
+    setResponseHeaders(headers) {
+      extraHeaders = { ...headers };
     },
     setUsageReported(on) {
       usageReported = on;

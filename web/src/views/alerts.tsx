@@ -17,7 +17,7 @@ function subjectHref(a: Alert): string | undefined {
   return undefined;
 }
 
-/** `#/alerts` (or `?project=`): alerts newest first, new ones arriving by `alert.*` events. */
+/** `#/alerts` (or `?project=`): alerts newest first, open or resolved, new ones and resolutions arriving by `alert.*` events. */
 export function Alerts() {
   const { api } = useSession();
   const projectId = queryOf(useRoute()).get('project') ?? undefined;
@@ -50,6 +50,7 @@ export function Alerts() {
               <tr>
                 <th scope="col">When</th>
                 <th scope="col">Severity</th>
+                <th scope="col">Status</th>
                 <th scope="col">Alert</th>
                 <th scope="col">Project</th>
                 <th scope="col">About</th>
@@ -63,6 +64,9 @@ export function Alerts() {
                   </td>
                   <td>
                     <span class={`status tone-${SEVERITY_TONE[a.severity]}`}>{a.severity}</span>
+                  </td>
+                  <td data-status={a.status} title={a.resolution ?? undefined}>
+                    {a.status === 'resolved' ? <span class="muted">resolved{a.resolution ? `: ${a.resolution}` : ''}</span> : 'open'}
                   </td>
                   <th scope="row">
                     {a.message} <span class="muted">({a.kind.replace(/_/g, ' ')})</span>
