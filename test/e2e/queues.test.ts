@@ -2,8 +2,9 @@
  * Task queues (README "Task queues and workers"): real worker processes on two separate homes (two
  * hosts) against one Postgres and one Temporal. Machines of one project run on both; one host is
  * killed mid-run and its machines move to the other; control work goes on while the machine queue
- * is full. Machines here start from the project's root checkpoint: a checkpoint's snapshot stays
- * on the host that made it until snapshots go to a shared object store.
+ * is full. Every host, and the api, share one object store (a directory here; S3 in production)
+ * for repositories and snapshots: a machine on one host continues from a checkpoint another host
+ * made after that host and its data directory are gone.
  */
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
@@ -21,10 +22,12 @@ describe('task queues: control apart from machines, machines on two hosts', func
   const workers = new WorkerProcesses();
   const homes: string[] = [];
   let p: TestPlatform;
+  const objectStore = fs.mkdtempSync(path.join(os.tmpdir(), 'autovibe-queues-store-'));
+  const shared = { AUTOVIBE_OBJECT_STORE: `dir:${objectStore}` };
 
   before(async () => {
     // The api runs here; every worker is a process of its own, on a home of its own.
-    p = await startTestPlatform({ label: 'queues', worker: false, heartbeatTimeoutSeconds: 3 });
+    p = await startTestPlatform({ label: 'queues', worker: false, heartbeatTimeoutSeconds: 3, env: shared });
   });
   afterEach(async () => {
     await workers.killAll();
@@ -32,13 +35,14 @@ describe('task queues: control apart from machines, machines on two hosts', func
   after(async () => {
     await p?.stop();
     for (const home of homes) fs.rmSync(home, { recursive: true, force: true });
+    fs.rmSync(objectStore, { recursive: true, force: true });
   });
 
-  /** A worker process on a fresh home, as host `host`. */
+  /** A worker process on a fresh home, as host `host`, sharing the api's object store. */
   function workerOn(host: string, env: Record<string, string> = {}): ChildProcess {
     const home = fs.mkdtempSync(path.join(os.tmpdir(), `autovibe-queues-${host}-`));
     homes.push(home);
-    return workers.start(onHome(p, home), { AUTOVIBE_WORKER_HOST: host, AUTOVIBE_WORKER_PROVIDERS: 'local', ...env });
+    return workers.start(onHome(p, home), { AUTOVIBE_WORKER_HOST: host, AUTOVIBE_WORKER_PROVIDERS: 'local', ...shared, ...env });
   }
 
   /** Each scheduling of the activity in the machine's history: on which queue, and whether (and by whom) it was started. */
@@ -190,5 +194,58 @@ describe('task queues: control apart from machines, machines on two hosts', func
       ['terminated', 'completed', 'completed'],
     );
     await assertChargedOnce(projectId, ended);
+  });
+
+  it('continues on one host from a checkpoint another host made, after that host and its data directory are gone', async () => {
+    const queue = p.config.taskQueue;
+    const first = workerOn('host-c');
+    await waitFor(async () => (await p.db('task_queues').where({ host: 'host-c' })).length > 0, 'host-c to serve its queues', 60_000);
+    const projectId = await projectWithBudget(p, '5.00');
+    const made = await waitForMachine(
+      p,
+      await spawn(projectId, 'mkdir -p src && echo from-c > src/c.txt && head -c 4096 /dev/urandom > blob.bin && sha256sum blob.bin > blob.made'),
+      120_000,
+    );
+    assert.equal(made.status, 'completed', JSON.stringify(made));
+    assert.equal((await scheduled(made.id, 'runCommand'))[0]?.queue, hostQueue(queue, 'local', 'host-c'));
+    const checkpointId = made.checkpoints[0] as string;
+    const madeSum = (await p.api('GET', `/v1/checkpoints/${checkpointId}/files/blob.made`)).body as string;
+    assert.match(madeSum, /^[0-9a-f]{64} /);
+
+    // host-c goes away with everything on its disk.
+    first.kill('SIGKILL');
+    await exited(first);
+    fs.rmSync(homes[homes.length - 1]!, { recursive: true, force: true });
+
+    const second = workerOn('host-d');
+    await waitFor(async () => (await p.db('task_queues').where({ host: 'host-d' })).length > 0, 'host-d to serve its queues', 60_000);
+    const start = await p.api('POST', '/v1/machines', {
+      projectId,
+      type: 'shell',
+      provider: 'local',
+      checkpointId,
+      command: 'cat src/c.txt > d.txt && sha256sum blob.bin > blob.sum',
+      limits: { money: '0.20', minutes: 10 },
+    });
+    assert.equal(start.status, 202, JSON.stringify(start.body));
+    const next = await waitForMachine(p, start.body.id, 120_000);
+    assert.equal(next.status, 'completed', JSON.stringify(next));
+    const run = (await scheduled(next.id, 'runCommand'))[0]!;
+    assert.deepEqual([run.queue, run.startedBy], [hostQueue(queue, 'local', 'host-d'), WorkerProcesses.identity(second)]);
+    const file = async (name: string) => (await p.api('GET', `/v1/checkpoints/${next.checkpoints[0]}/files/${name}`)).body;
+    assert.equal(await file('d.txt'), 'from-c\n', "host-c's file reached host-d through the store");
+    assert.equal(await file('src/c.txt'), 'from-c\n');
+    assert.equal(await file('blob.sum'), madeSum, 'the binary file arrived byte-identical');
+    // Both checkpoints are in the store as bundles; nothing was charged twice.
+    const bundles = fs
+      .readdirSync(objectStore, { recursive: true })
+      .map(String)
+      .filter((f) => f.endsWith('.bundle'));
+    for (const id of [checkpointId, next.checkpoints[0]])
+      assert.ok(
+        bundles.some((b) => b.includes(id)),
+        `${id} bundled in the store: ${bundles.join(', ')}`,
+      );
+    await assertChargedOnce(projectId, [made, next]);
   });
 });
