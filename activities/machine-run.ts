@@ -79,6 +79,15 @@ export type ReservationOutcome =
 /** How long collecting or re-delivering a remote instance's files may take (within the activities' timeouts). */
 const REMOTE_FILES_TIMEOUT_MS = 50_000;
 
+/** The task queue the running activity was taken from; null when called outside a worker (tests calling activities directly). */
+function currentTaskQueue(): string | null {
+  try {
+    return Context.current().info.taskQueue;
+  } catch {
+    return null;
+  }
+}
+
 export interface RunCommandResult {
   exitCode: number | null;
   stopReason: string | null;
@@ -597,7 +606,7 @@ export function createMachineRunActivities({ db, config, log, providers, tempora
       if (markRunning) await markMachine({ machineId: input.machineId, status: 'running', instanceRef: sandbox.instanceRef });
       // Taken from the provider's machine queue: this worker also serves its host queue, and the
       // workspace is on its disk, so the run, checkpoints and termination come here.
-      if (Context.current().info.taskQueue === machineQueue(config.taskQueue, sandbox.provider)) {
+      if (currentTaskQueue() === machineQueue(config.taskQueue, sandbox.provider)) {
         const host = config.worker.host;
         return { ...sandbox, hostQueue: { host, queue: hostQueue(config.taskQueue, sandbox.provider, host), waitSeconds: config.worker.hostQueueWaitSeconds } };
       }
