@@ -243,8 +243,14 @@ describe('machines through the REST api (real Temporal, Postgres, git, bubblewra
         p.db.off('query', onQuery);
       }
     };
-    const one = await queriesOf(1);
-    const four = await queriesOf(4);
+    // Background work of the in-process worker (schedules such as the alert evaluation) may query
+    // the same pool meanwhile: it only adds, so the fewest seen over three requests is the request's own.
+    const fewest = async (limit: number) => {
+      const runs = [await queriesOf(limit), await queriesOf(limit), await queriesOf(limit)];
+      return { items: runs[0]!.items, counts: TABLES.map((_, i) => Math.min(...runs.map((r) => r.counts[i]!))) };
+    };
+    const one = await fewest(1);
+    const four = await fewest(4);
     assert.deepEqual(four.counts, one.counts, `queries per table (${TABLES.join(', ')}) for 1 machine vs 4`);
     assert.ok(
       four.counts.every((n) => n >= 1),
